@@ -1,0 +1,75 @@
+/* command.h: the one command layer behind the CLI, the TUI's `:` prompt and the script runner.
+ *
+ * Every user operation is a command with a handler in app/cmd/<name>.c, listed once in commands.def.
+ * lsc_dispatch() finds the command, opens the catalog when the command needs it, wraps a mutating command
+ * in one transaction and records it in the history, so a crash or an error never leaves half an edit.
+ * Handlers write results to ctx->out and report failure through ctx->err; they never print or exit.
+ */
+#ifndef LSC_COMMAND_H
+#define LSC_COMMAND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "catalog.h"
+#include "sink.h"
+#include "status.h"
+
+/* Exit codes shared by every front end. */
+enum { LSC_EXIT_OK = 0, LSC_EXIT_ERROR = 1, LSC_EXIT_USAGE = 2 };
+
+#define LSC_CMD_CATALOG 0x1u /* needs the catalog open */
+#define LSC_CMD_MUTATES 0x2u /* changes the catalog: one transaction, one history entry */
+#define LSC_CMD_NOHIST 0x4u  /* mutates but records no history itself (undo/redo manage it) */
+
+#define LSC_CMD_MAX_IO 256
+
+typedef struct lsc_cmd_ctx {
+    const char *catalog_path; /* NULL: the default path */
+    lsc_catalog *cat;         /* open when the command has LSC_CMD_CATALOG (owned by the caller if set on entry) */
+    lsc_sink *out;            /* results */
+    lsc_sink *diag;           /* warnings and progress (stderr for the CLI) */
+    int json;                 /* global --json */
+    int readonly;             /* refuse mutating commands */
+    int dry_run;              /* run, then roll back instead of committing */
+    lsc_error err;            /* filled when a handler returns non-zero */
+    /* adapters the command read and wrote, for the history record */
+    int64_t inputs[LSC_CMD_MAX_IO];
+    size_t n_inputs;
+    int64_t outputs[LSC_CMD_MAX_IO];
+    size_t n_outputs;
+    volatile int *cancel;     /* non-NULL: long commands stop when *cancel becomes non-zero */
+} lsc_cmd_ctx;
+
+/* A handler: argv[0] is the command name. Returns an LSC_EXIT_* code; on failure ctx->err says why. */
+typedef int (*lsc_cmd_fn)(lsc_cmd_ctx *ctx, int argc, char **argv);
+
+typedef struct lsc_command {
+    const char *name;
+    lsc_cmd_fn fn;
+    unsigned flags;
+    const char *summary; /* one line */
+    const char *usage;   /* "NAME [--json] [--layers GLOB]" */
+    const char *help;    /* the options, one per line */
+} lsc_command;
+
+/* The table (from commands.def) and its length. */
+extern const lsc_command lsc_commands[];
+extern const size_t lsc_n_commands;
+
+/* Find a command by name; NULL if unknown. */
+const lsc_command *lsc_command_find(const char *name);
+
+/* Run argv (argv[0] is the command name) with the common work done once: catalog opening, --help,
+ * readonly check, one transaction around a mutating command, history record, rollback on failure.
+ * Returns the exit code; on failure ctx->err holds a one-line message. */
+int lsc_dispatch(lsc_cmd_ctx *ctx, int argc, char **argv);
+
+/* Record an adapter the running command read or wrote (for the history). */
+void lsc_cmd_read(lsc_cmd_ctx *ctx, int64_t id);
+void lsc_cmd_wrote(lsc_cmd_ctx *ctx, int64_t id);
+
+/* Print the command's usage and help to ctx->out. */
+void lsc_command_print_help(lsc_sink *out, const lsc_command *c);
+
+#endif

@@ -1,0 +1,156 @@
+/* adapter.h: the in-memory model of an adapter, shared by every layer of the program.
+ *
+ * An adapter is a list of tensors exactly as stored (raw little-endian bytes in their file dtype, with
+ * their original key spelling) and a list of LoRA layers that point into it. Tensor data may be absent
+ * (data == NULL) until lsc_adapter_load_tensor() asks the adapter's loader for it, so that readers
+ * (a safetensors file, the catalog) can stream one layer at a time. Tensors that are not part of a LoRA
+ * pair (modules_to_save, heads, unknown names) are kept with role LSC_ROLE_EXTRA and never dropped.
+ *
+ * This module is pure data plus the factor view (lsc_adapter_factors): no file, database or terminal.
+ */
+#ifndef LSC_ADAPTER_H
+#define LSC_ADAPTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dtype.h"
+#include "lowrank.h"
+#include "status.h"
+
+#define LSC_MAX_NDIM 8
+#define LSC_HASH_HEX 33 /* 32 hex digits of an xxh3-128 + NUL */
+
+#define LSC_ROLE_LIST(X)          \
+    X(LSC_ROLE_A, "A")            \
+    X(LSC_ROLE_B, "B")            \
+    X(LSC_ROLE_E, "E")            \
+    X(LSC_ROLE_MAGNITUDE, "magnitude") \
+    X(LSC_ROLE_ALPHA, "alpha")    \
+    X(LSC_ROLE_EXTRA, "extra")
+
+typedef enum {
+#define LSC_X_ROLE(code, name) code,
+    LSC_ROLE_LIST(LSC_X_ROLE)
+#undef LSC_X_ROLE
+    LSC_ROLE_COUNT
+} lsc_role;
+
+const char *lsc_role_name(lsc_role r);
+int lsc_role_parse(const char *name); /* -1 if unknown */
+
+typedef struct lsc_tensor {
+    char *key;                    /* key as in the source file, e.g. "...q_proj.lora_A.weight" */
+    lsc_role role;
+    int layer;                    /* index into lsc_adapter.layers, -1 for extras */
+    lsc_dtype dtype;
+    int ndim;                     /* 0 for a scalar */
+    int64_t shape[LSC_MAX_NDIM];
+    size_t nbytes;                /* product(shape) * dtype size */
+    uint8_t *data;                /* NULL until loaded; owned by the adapter */
+    char hash[LSC_HASH_HEX];      /* content hash of the bytes, "" until computed by store/ */
+    int64_t src;                  /* loader's own handle (index in a file, row id in the catalog) */
+} lsc_tensor;
+
+/* How the scale applied to B*A is derived from alpha and rank. */
+#define LSC_SCALE_RULE_LIST(X)               \
+    X(LSC_SCALE_ALPHA_R, "alpha/r")          \
+    X(LSC_SCALE_RSLORA, "alpha/sqrt(r)")     \
+    X(LSC_SCALE_ADALORA, "alpha/init_r")     \
+    X(LSC_SCALE_FIXED, "fixed")
+
+typedef enum {
+#define LSC_X_RULE(code, name) code,
+    LSC_SCALE_RULE_LIST(LSC_X_RULE)
+#undef LSC_X_RULE
+    LSC_SCALE_RULE_COUNT
+} lsc_scale_rule;
+
+const char *lsc_scale_rule_name(lsc_scale_rule r);
+int lsc_scale_rule_parse(const char *name); /* -1 if unknown */
+
+/* Compute the scale from a rule: alpha/r, alpha/sqrt(r), alpha/(init_r + 1e-5) as PEFT's AdaLoRA does,
+ * or `fixed` (returned unchanged). r <= 0 gives 0. */
+double lsc_scale_compute(lsc_scale_rule rule, double alpha, int r, int init_r, double fixed);
+
+/* Layer flags */
+#define LSC_LAYER_FAN_IN_FAN_OUT 0x01u /* base weight stored [in, out] (GPT-2 Conv1D): applied delta is the transpose */
+#define LSC_LAYER_CONV 0x02u           /* A [r, in, kh, kw], B [out, r, 1, 1]; A flattened for spectra */
+#define LSC_LAYER_EMBEDDING 0x04u      /* lora_embedding_A [r, vocab], _B [dim, r]; delta = (B A)^T */
+#define LSC_LAYER_DORA 0x08u           /* has a magnitude vector (needs the base weight to apply) */
+#define LSC_LAYER_ADALORA 0x10u        /* has lora_E [r, 1]: delta = B (A * E) scale */
+
+typedef struct lsc_layer {
+    char *name;           /* key prefix before ".lora_A" (PEFT) or the module name (kohya) */
+    char *module_type;    /* last path component, e.g. "q_proj"; "" if none */
+    int layer_index;      /* the block number found in the name, -1 if none */
+    int64_t rows, cols;   /* out, in of B*A (cols = in*kh*kw for conv) */
+    int rank;             /* from the tensors' shapes */
+    int init_r;           /* AdaLoRA init_r (scale divisor); 0 otherwise */
+    double alpha;
+    lsc_scale_rule rule;
+    double scale;         /* the factor applied to B*A */
+    unsigned flags;       /* LSC_LAYER_* */
+    int ta, tb, te, tm;   /* tensor indices of A, B, E, magnitude; -1 if absent */
+} lsc_layer;
+
+typedef struct lsc_adapter lsc_adapter;
+
+/* Loader: fill ad->tensors[i].data (allocated with malloc, nbytes long). */
+typedef lsc_status (*lsc_tensor_loader)(lsc_adapter *ad, size_t i, lsc_error *err);
+
+struct lsc_adapter {
+    char *name;           /* catalog name (unique) */
+    char *format;         /* "peft", "kohya", "gguf" */
+    char *kind;           /* "static", "dynamic", "layer-wise", "adaptive", "sparse", "multi-task" */
+    char *base_model;     /* may be "" */
+    char *config_json;    /* source config text kept verbatim (PEFT adapter_config.json), may be NULL */
+    char *header_json;    /* source safetensors header kept verbatim (for byte-identical export), may be NULL */
+    char *metadata_json;  /* safetensors __metadata__ as a JSON object text, may be NULL */
+    char *source;         /* where it was imported from, may be NULL */
+    char *warnings;       /* newline-separated import warnings (config r disagreeing with shapes ...), may be NULL */
+    lsc_tensor *tensors;
+    size_t n_tensors;
+    lsc_layer *layers;
+    size_t n_layers;
+    lsc_tensor_loader load; /* may be NULL when every tensor has data */
+    void *load_ctx;
+    void (*load_ctx_free)(void *ctx);
+};
+
+/* Allocate an empty adapter (all strings NULL, no tensors). NULL on out of memory. */
+lsc_adapter *lsc_adapter_new(void);
+
+/* Release everything the adapter owns, including load_ctx via load_ctx_free. NULL is allowed. */
+void lsc_adapter_free(lsc_adapter *ad);
+
+/* Append a tensor (copying key; shape of ndim entries; data taken over if non-NULL, else left unloaded).
+ * nbytes is computed from shape and dtype. Returns the new index in *index. */
+lsc_status lsc_adapter_add_tensor(lsc_adapter *ad, const char *key, lsc_role role, int layer, lsc_dtype dt,
+                                  int ndim, const int64_t *shape, void *data, size_t *index, lsc_error *err);
+
+/* Append a layer with the given name (copied); all tensor indices -1. Returns its index in *index. */
+lsc_status lsc_adapter_add_layer(lsc_adapter *ad, const char *name, size_t *index, lsc_error *err);
+
+/* Make sure tensors[i].data is present (calls the loader). */
+lsc_status lsc_adapter_load_tensor(lsc_adapter *ad, size_t i, lsc_error *err);
+
+/* Drop tensors[i].data if the adapter has a loader to get it back (memory control while streaming). */
+void lsc_adapter_unload_tensor(lsc_adapter *ad, size_t i);
+
+/* Total parameters of LoRA factor tensors (A, B, E, magnitude) and of all tensors' bytes. */
+int64_t lsc_adapter_params(const lsc_adapter *ad);
+int64_t lsc_adapter_bytes(const lsc_adapter *ad);
+
+/* Layer index by name, -1 if absent. */
+int lsc_adapter_find_layer(const lsc_adapter *ad, const char *name);
+
+/* The factor view of layer `li`: loads its tensors, converts to double, folds AdaLoRA's E into A,
+ * flattens conv A, transposes embeddings, and fills `out` (rows, cols, r, scale, B, A).
+ * *bbuf and *abuf are (re)allocated as needed ([rows*r] and [r*cols] doubles) and stay owned by the
+ * caller, so a loop over layers reuses them; pass pointers to NULL to start. Fails with
+ * LSC_ERR_FORMAT naming the tensor when shapes disagree. */
+lsc_status lsc_adapter_factors(lsc_adapter *ad, size_t li, double **bbuf, size_t *bcap, double **abuf,
+                               size_t *acap, lsc_lowrank *out, lsc_error *err);
+
+#endif

@@ -1,0 +1,27 @@
+/* spectrum.h: singular values (and vectors, as factors) of s*B*A without forming B*A.
+ *
+ * Method (FORMATS.md, "Maths that never needs dW"): thin QR of B = Qb Rb and of A^T = Qa Ra, SVD of the
+ * small core Rb Ra^T = U S V^T, so s*B*A = (Qb U)(|s| S)(Qa V)^T. Cost O((rows+cols) r^2); computed in
+ * double precision. Pure compute over BLAS/LAPACKE; no I/O.
+ */
+#ifndef LSC_SPECTRUM_H
+#define LSC_SPECTRUM_H
+
+#include "lowrank.h"
+#include "status.h"
+#include "workspace.h"
+
+/* Number of singular values lsc_spectrum() produces: min(r, rows, cols) (0 when any is 0). */
+int lsc_spectrum_count(const lsc_lowrank *lr);
+
+/* Singular values of lr->scale * B * A, descending, into sv[0 .. n-1] with n = lsc_spectrum_count(lr).
+ * If U is non-NULL it receives the left singular vectors, U [rows, n] row-major (output side);
+ * if V is non-NULL, the right singular vectors V [cols, n] row-major (input side), so that
+ * s*B*A = U diag(sv) V^T with sv >= 0 (a negative scale is moved into U).
+ * Non-finite entries in B or A give LSC_ERR_NUMERIC. */
+lsc_status lsc_spectrum(const lsc_lowrank *lr, lsc_workspace *ws, double *sv, double *U, double *V, lsc_error *err);
+
+/* Smallest k with sum_{i<k} sv_i^2 >= tau * sum sv_i^2 (sv descending, n values); 0 when all are 0. */
+int lsc_energy_rank(const double *sv, int n, double tau);
+
+#endif

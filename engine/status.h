@@ -1,0 +1,62 @@
+/* status.h: the one error vocabulary of lorascope.
+ *
+ * Every fallible function below app/ returns an lsc_status and, when it fails, fills an lsc_error
+ * with a one-line message in git's style (lower case, no full stop, the subject quoted:
+ * "cannot open 'x.safetensors': no such file"). Only app/ decides how an error is shown.
+ * This module depends on nothing but libc.
+ */
+#ifndef LSC_STATUS_H
+#define LSC_STATUS_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+/* X-macro list: code, short name. Keep the enum and the names parallel by construction. */
+#define LSC_STATUS_LIST(X)                                        \
+    X(LSC_OK, "ok")                                               \
+    X(LSC_ERR_IO, "i/o error")                                    \
+    X(LSC_ERR_FORMAT, "malformed input")                          \
+    X(LSC_ERR_UNSUPPORTED, "unsupported")                         \
+    X(LSC_ERR_NOMEM, "out of memory")                             \
+    X(LSC_ERR_INVALID, "invalid argument")                        \
+    X(LSC_ERR_NOTFOUND, "not found")                              \
+    X(LSC_ERR_EXISTS, "already exists")                           \
+    X(LSC_ERR_DB, "catalog error")                                \
+    X(LSC_ERR_NUMERIC, "numerical error")                         \
+    X(LSC_ERR_USAGE, "bad usage")                                 \
+    X(LSC_ERR_CANCELLED, "cancelled")
+
+typedef enum {
+#define LSC_X_ENUM(code, name) code,
+    LSC_STATUS_LIST(LSC_X_ENUM)
+#undef LSC_X_ENUM
+    LSC_STATUS_COUNT
+} lsc_status;
+
+#define LSC_ERROR_MSG_MAX 1024
+
+typedef struct lsc_error {
+    lsc_status code;
+    char msg[LSC_ERROR_MSG_MAX];
+} lsc_error;
+
+/* Short constant name of a status ("malformed input"); never NULL. */
+const char *lsc_status_name(lsc_status s);
+
+/* Fill err (if non-NULL) with code and a printf-style message; returns code, so that callers can
+ * write `return lsc_error_set(err, LSC_ERR_FORMAT, "...", ...)`. The message is truncated to fit. */
+lsc_status lsc_error_set(lsc_error *err, lsc_status code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Prefix an existing message: "<prefix>: <old message>" (used to add a file name as an error rises). */
+void lsc_error_prefix(lsc_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Reset to LSC_OK with an empty message. */
+void lsc_error_clear(lsc_error *err);
+
+/* Write `s` into dst (capacity cap, NUL-terminated) with control characters, backslash and bytes that
+ * are not printable escaped (\n, \t, \xNN), so names from files never inject escapes into a terminal.
+ * Returns dst. */
+char *lsc_escape_name(char *dst, size_t cap, const char *s);
+
+#endif

@@ -1,0 +1,2 @@
+/* engine/workspace.c: placeholder until its owner lands it. */
+typedef int lsc_placeholder_workspace;

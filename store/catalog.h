@@ -1,0 +1,136 @@
+/* catalog.h: the lorascope catalog, one SQLite file.
+ *
+ * Marked by PRAGMA application_id = LSC_CATALOG_APP_ID and user_version = schema version; a file that is
+ * not a lorascope catalog, or is newer than this program, is refused without a single write. WAL,
+ * foreign keys on, a busy timeout (writers take BEGIN IMMEDIATE so readers and a second writer wait
+ * instead of failing). Holds adapters, their layers, tensors (content-addressed blobs shared between
+ * adapters), cached per-layer statistics keyed by content, and the history of every change.
+ * Removing an adapter hides it (reversible for undo); hidden adapters keep their blobs.
+ * This module owns every SQLite call of the program; it never includes curses.
+ */
+#ifndef LSC_CATALOG_H
+#define LSC_CATALOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "adapter.h"
+#include "stats.h"
+#include "status.h"
+
+#define LSC_CATALOG_APP_ID 0x4c53434fu /* "LSCO" */
+#define LSC_CATALOG_VERSION 1
+
+typedef struct lsc_catalog lsc_catalog;
+
+#define LSC_CATALOG_READONLY 0x1u /* open read-only; a missing file is an error */
+#define LSC_CATALOG_CREATE 0x2u   /* create the file (and its folder) if missing */
+
+/* The default path: $LORASCOPE_CATALOG, else $XDG_DATA_HOME/lorascope/catalog.db, else
+ * $HOME/.local/share/lorascope/catalog.db. Writes into buf (cap bytes); returns buf, or NULL if no
+ * path can be formed. */
+char *lsc_catalog_default_path(char *buf, size_t cap);
+
+/* Open (and, with LSC_CATALOG_CREATE, create and migrate) a catalog. Refuses without writing: a file
+ * that is not SQLite, a SQLite file with another application_id, a catalog with a newer user_version. */
+lsc_status lsc_catalog_open(const char *path, unsigned flags, lsc_catalog **out, lsc_error *err);
+
+/* Close; NULL is allowed. Rolls back an open transaction. */
+void lsc_catalog_close(lsc_catalog *cat);
+
+/* Transactions. begin takes the write lock at once (BEGIN IMMEDIATE, waiting on a busy catalog);
+ * nesting is not supported (LSC_ERR_INVALID). rollback with no transaction does nothing. */
+lsc_status lsc_catalog_begin(lsc_catalog *cat, lsc_error *err);
+lsc_status lsc_catalog_commit(lsc_catalog *cat, lsc_error *err);
+void lsc_catalog_rollback(lsc_catalog *cat);
+int lsc_catalog_in_transaction(const lsc_catalog *cat);
+
+/* ---- adapters ----------------------------------------------------------------------------------- */
+
+typedef struct lsc_adapter_info {
+    int64_t id;
+    char *name, *format, *kind, *base_model, *source;
+    char content_hash[LSC_HASH_HEX];
+    int64_t created;      /* unix seconds */
+    int64_t n_layers;
+    int64_t params;       /* LoRA factor parameters */
+    int64_t bytes;        /* bytes of all tensors as stored */
+    char *parents;        /* comma-separated parent names, "" if none */
+} lsc_adapter_info;
+
+/* Visible adapters ordered by name; *out is an array freed with lsc_adapter_info_free_array. */
+lsc_status lsc_catalog_list(lsc_catalog *cat, lsc_adapter_info **out, size_t *n, lsc_error *err);
+void lsc_adapter_info_free_array(lsc_adapter_info *a, size_t n);
+
+/* Id of the visible adapter `name`; LSC_ERR_NOTFOUND ("no adapter 'x' in the catalog") if none. */
+lsc_status lsc_catalog_find(lsc_catalog *cat, const char *name, int64_t *id, lsc_error *err);
+
+/* Name of a visible adapter with this content hash (malloc'ed) in *name, or NULL if none. */
+lsc_status lsc_catalog_find_content(lsc_catalog *cat, const char *content_hash, char **name, lsc_error *err);
+
+/* Store a blob (bytes by their hash; no-op if present). */
+lsc_status lsc_catalog_put_blob(lsc_catalog *cat, const char hash[LSC_HASH_HEX], const void *data, size_t n,
+                                lsc_error *err);
+
+/* Store an adapter's rows (adapter, layers, tensors, parents). Every tensor must have its hash set and
+ * its blob stored already (or data loaded, in which case the blob is stored here). ad->name must be
+ * free among visible adapters (LSC_ERR_EXISTS otherwise). Must run inside a transaction. */
+lsc_status lsc_catalog_put_adapter(lsc_catalog *cat, lsc_adapter *ad, const int64_t *parents, size_t n_parents,
+                                   int64_t *id, lsc_error *err);
+
+/* Load a visible adapter by name: every field, layers and tensors with hashes; tensor data is loaded
+ * lazily from the catalog by the adapter's loader. The adapter keeps no reference to an open
+ * transaction but must not outlive `cat`. */
+lsc_status lsc_catalog_get_adapter(lsc_catalog *cat, const char *name, lsc_adapter **out, lsc_error *err);
+
+/* Hide (remove) or unhide an adapter by id. Unhiding fails with LSC_ERR_EXISTS if a visible adapter took
+ * the name meanwhile. */
+lsc_status lsc_catalog_set_hidden(lsc_catalog *cat, int64_t id, int hidden, lsc_error *err);
+
+/* Names of visible adapters that list `id` as a parent (malloc'ed array of malloc'ed strings). */
+lsc_status lsc_catalog_children(lsc_catalog *cat, int64_t id, char ***names, size_t *n, lsc_error *err);
+
+/* Rename a visible adapter; LSC_ERR_EXISTS if `new_name` is taken, LSC_ERR_NOTFOUND if `old` is absent. */
+lsc_status lsc_catalog_rename(lsc_catalog *cat, const char *old_name, const char *new_name, lsc_error *err);
+
+/* ---- statistics cache ---------------------------------------------------------------------------- */
+
+/* Key of a layer's statistics: hash over the hashes of A, B, E and the scale's bits and shape, so an
+ * unchanged layer of a derived adapter finds its figures. */
+void lsc_catalog_stats_key(const lsc_adapter *ad, size_t layer, char out[LSC_HASH_HEX]);
+
+/* Look up cached statistics; *found is 0 when absent (out untouched). out->sv is malloc'ed. */
+lsc_status lsc_catalog_get_stats(lsc_catalog *cat, const char key[LSC_HASH_HEX], lsc_layer_stats *out, int *found,
+                                 lsc_error *err);
+lsc_status lsc_catalog_put_stats(lsc_catalog *cat, const char key[LSC_HASH_HEX], const lsc_layer_stats *st,
+                                 lsc_error *err);
+
+/* ---- history ------------------------------------------------------------------------------------- */
+
+typedef struct lsc_history_entry {
+    int64_t id;
+    int64_t time;         /* unix seconds */
+    char *command;        /* command name, e.g. "import" */
+    char *args_json;      /* JSON array of the arguments as given */
+    char *inputs;         /* comma-separated adapter names read */
+    char *outputs;        /* comma-separated adapter names written */
+    int undone;           /* 1 if undone */
+} lsc_history_entry;
+
+/* Record a change; adapters by id (inputs read, outputs written). Must run inside the change's
+ * transaction, so the change and its record land together. *id may be NULL. */
+lsc_status lsc_catalog_log(lsc_catalog *cat, const char *command, const char *args_json, const int64_t *inputs,
+                           size_t n_in, const int64_t *outputs, size_t n_out, int64_t *id, lsc_error *err);
+
+/* History newest first; with `name`, only entries that read or wrote that adapter (visible or not). */
+lsc_status lsc_catalog_history(lsc_catalog *cat, const char *name, lsc_history_entry **out, size_t *n,
+                               lsc_error *err);
+void lsc_history_free_array(lsc_history_entry *h, size_t n);
+
+/* Mark a history entry undone / redone. */
+lsc_status lsc_catalog_set_undone(lsc_catalog *cat, int64_t history_id, int undone, lsc_error *err);
+
+/* The raw sqlite3 handle, for the few callers (tests, the fault-injection harness) that need it. */
+struct sqlite3 *lsc_catalog_db(lsc_catalog *cat);
+
+#endif
