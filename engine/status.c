@@ -34,14 +34,24 @@ void lsc_error_prefix(lsc_error *err, const char *fmt, ...)
 {
     if (!err)
         return;
-    char head[LSC_ERROR_MSG_MAX], old[LSC_ERROR_MSG_MAX];
+    char old[LSC_ERROR_MSG_MAX];
+    memcpy(old, err->msg, sizeof old);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(head, sizeof head, fmt, ap);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
     va_end(ap);
-    memcpy(old, err->msg, sizeof old);
-    int n = snprintf(err->msg, sizeof err->msg, "%s: %s", head, old);
-    (void)n; /* truncation is acceptable: messages are one line */
+    /* append ": <old message>", truncating quietly: messages are one line */
+    size_t used = strlen(err->msg), room = sizeof err->msg - used - 1;
+    const char *parts[2] = {": ", old};
+    for (int i = 0; i < 2; i++) {
+        size_t n = strlen(parts[i]);
+        if (n > room)
+            n = room;
+        memcpy(err->msg + used, parts[i], n);
+        used += n;
+        room -= n;
+    }
+    err->msg[used] = '\0';
 }
 
 void lsc_error_clear(lsc_error *err)
