@@ -1,2 +1,317 @@
-/* engine/adapter.c: placeholder until its owner lands it. */
-typedef int lsc_placeholder_adapter;
+/* adapter.c: lifecycle of the in-memory adapter model and its factor view (see adapter.h).
+ * Pure data and arithmetic: no file, database or terminal. */
+#include "adapter.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const role_names[] = {
+#define LSC_X_ROLE(code, name) name,
+    LSC_ROLE_LIST(LSC_X_ROLE)
+#undef LSC_X_ROLE
+};
+_Static_assert(sizeof role_names / sizeof role_names[0] == LSC_ROLE_COUNT, "role table out of sync");
+
+static const char *const rule_names[] = {
+#define LSC_X_RULE(code, name) name,
+    LSC_SCALE_RULE_LIST(LSC_X_RULE)
+#undef LSC_X_RULE
+};
+_Static_assert(sizeof rule_names / sizeof rule_names[0] == LSC_SCALE_RULE_COUNT, "scale rule table out of sync");
+
+const char *lsc_role_name(lsc_role r)
+{
+    return (unsigned)r < LSC_ROLE_COUNT ? role_names[r] : "?";
+}
+
+int lsc_role_parse(const char *name)
+{
+    for (int i = 0; i < LSC_ROLE_COUNT; i++)
+        if (strcmp(role_names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+const char *lsc_scale_rule_name(lsc_scale_rule r)
+{
+    return (unsigned)r < LSC_SCALE_RULE_COUNT ? rule_names[r] : "?";
+}
+
+int lsc_scale_rule_parse(const char *name)
+{
+    for (int i = 0; i < LSC_SCALE_RULE_COUNT; i++)
+        if (strcmp(rule_names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+double lsc_scale_compute(lsc_scale_rule rule, double alpha, int r, int init_r, double fixed)
+{
+    switch (rule) {
+    case LSC_SCALE_ALPHA_R:
+        return r > 0 ? alpha / r : 0.0;
+    case LSC_SCALE_RSLORA:
+        return r > 0 ? alpha / sqrt((double)r) : 0.0;
+    case LSC_SCALE_ADALORA:
+        /* PEFT's AdaLoRA divides by init_r + 1e-5 (ranknum) */
+        return (init_r > 0 ? alpha / ((double)init_r + 1e-5) : (r > 0 ? alpha / ((double)r + 1e-5) : 0.0));
+    case LSC_SCALE_FIXED:
+    default:
+        return fixed;
+    }
+}
+
+lsc_adapter *lsc_adapter_new(void)
+{
+    return calloc(1, sizeof(lsc_adapter));
+}
+
+void lsc_adapter_free(lsc_adapter *ad)
+{
+    if (!ad)
+        return;
+    for (size_t i = 0; i < ad->n_tensors; i++) {
+        free(ad->tensors[i].key);
+        free(ad->tensors[i].data);
+    }
+    for (size_t i = 0; i < ad->n_layers; i++) {
+        free(ad->layers[i].name);
+        free(ad->layers[i].module_type);
+    }
+    free(ad->tensors);
+    free(ad->layers);
+    free(ad->name);
+    free(ad->format);
+    free(ad->kind);
+    free(ad->base_model);
+    free(ad->config_json);
+    free(ad->header_json);
+    free(ad->metadata_json);
+    free(ad->source);
+    free(ad->warnings);
+    if (ad->load_ctx_free)
+        ad->load_ctx_free(ad->load_ctx);
+    free(ad);
+}
+
+/* Grow an array of `size`-byte items to hold at least `need`; doubles the capacity. */
+static int grow(void **items, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap)
+        return 0;
+    size_t nc = *cap ? *cap * 2 : 16;
+    while (nc < need)
+        nc *= 2;
+    void *p = realloc(*items, nc * size);
+    if (!p)
+        return -1;
+    *items = p;
+    *cap = nc;
+    return 0;
+}
+
+/* Capacities are not stored in the struct: round up to the next power of two of the count. */
+static size_t cap_of(size_t n)
+{
+    if (n == 0)
+        return 0;
+    size_t c = 16;
+    while (c < n)
+        c *= 2;
+    return c;
+}
+
+lsc_status lsc_adapter_add_tensor(lsc_adapter *ad, const char *key, lsc_role role, int layer, lsc_dtype dt,
+                                  int ndim, const int64_t *shape, void *data, size_t *index, lsc_error *err)
+{
+    if (ndim < 0 || ndim > LSC_MAX_NDIM)
+        return lsc_error_set(err, LSC_ERR_INVALID, "tensor '%s': %d dimensions (at most %d)", key, ndim,
+                             LSC_MAX_NDIM);
+    size_t cap = cap_of(ad->n_tensors);
+    void *items = ad->tensors;
+    if (grow(&items, &cap, ad->n_tensors + 1, sizeof(lsc_tensor)))
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory adding tensor '%s'", key);
+    ad->tensors = items;
+    lsc_tensor *t = &ad->tensors[ad->n_tensors];
+    memset(t, 0, sizeof *t);
+    t->key = strdup(key);
+    if (!t->key)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory adding tensor '%s'", key);
+    t->role = role;
+    t->layer = layer;
+    t->dtype = dt;
+    t->ndim = ndim;
+    size_t n = 1;
+    for (int d = 0; d < ndim; d++) {
+        t->shape[d] = shape[d];
+        n *= (size_t)shape[d];
+    }
+    t->nbytes = n * lsc_dtype_size(dt);
+    t->data = data;
+    t->src = -1;
+    if (index)
+        *index = ad->n_tensors;
+    ad->n_tensors++;
+    return LSC_OK;
+}
+
+lsc_status lsc_adapter_add_layer(lsc_adapter *ad, const char *name, size_t *index, lsc_error *err)
+{
+    size_t cap = cap_of(ad->n_layers);
+    void *items = ad->layers;
+    if (grow(&items, &cap, ad->n_layers + 1, sizeof(lsc_layer)))
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory adding layer '%s'", name);
+    ad->layers = items;
+    lsc_layer *l = &ad->layers[ad->n_layers];
+    memset(l, 0, sizeof *l);
+    l->name = strdup(name);
+    l->module_type = strdup("");
+    if (!l->name || !l->module_type)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory adding layer '%s'", name);
+    l->layer_index = -1;
+    l->ta = l->tb = l->te = l->tm = -1;
+    l->rule = LSC_SCALE_ALPHA_R;
+    if (index)
+        *index = ad->n_layers;
+    ad->n_layers++;
+    return LSC_OK;
+}
+
+lsc_status lsc_adapter_load_tensor(lsc_adapter *ad, size_t i, lsc_error *err)
+{
+    if (i >= ad->n_tensors)
+        return lsc_error_set(err, LSC_ERR_INVALID, "tensor index %zu out of range", i);
+    if (ad->tensors[i].data || ad->tensors[i].nbytes == 0)
+        return LSC_OK;
+    if (!ad->load)
+        return lsc_error_set(err, LSC_ERR_INVALID, "tensor '%s' has no data", ad->tensors[i].key);
+    return ad->load(ad, i, err);
+}
+
+void lsc_adapter_unload_tensor(lsc_adapter *ad, size_t i)
+{
+    if (i < ad->n_tensors && ad->load) {
+        free(ad->tensors[i].data);
+        ad->tensors[i].data = NULL;
+    }
+}
+
+static int64_t numel(const lsc_tensor *t)
+{
+    int64_t n = 1;
+    for (int d = 0; d < t->ndim; d++)
+        n *= t->shape[d];
+    return n;
+}
+
+int64_t lsc_adapter_params(const lsc_adapter *ad)
+{
+    int64_t p = 0;
+    for (size_t i = 0; i < ad->n_tensors; i++) {
+        lsc_role r = ad->tensors[i].role;
+        if (r == LSC_ROLE_A || r == LSC_ROLE_B || r == LSC_ROLE_E || r == LSC_ROLE_MAGNITUDE)
+            p += numel(&ad->tensors[i]);
+    }
+    return p;
+}
+
+int64_t lsc_adapter_bytes(const lsc_adapter *ad)
+{
+    int64_t b = 0;
+    for (size_t i = 0; i < ad->n_tensors; i++)
+        b += (int64_t)ad->tensors[i].nbytes;
+    return b;
+}
+
+int lsc_adapter_find_layer(const lsc_adapter *ad, const char *name)
+{
+    for (size_t i = 0; i < ad->n_layers; i++)
+        if (strcmp(ad->layers[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+static lsc_status ensure(double **buf, size_t *cap, size_t n, lsc_error *err)
+{
+    if (n <= *cap && *buf)
+        return LSC_OK;
+    double *p = realloc(*buf, (n ? n : 1) * sizeof(double));
+    if (!p)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory (%zu doubles)", n);
+    *buf = p;
+    *cap = n;
+    return LSC_OK;
+}
+
+/* Load tensor `ti` and convert it to doubles in dst (numel entries). */
+static lsc_status tensor_doubles(lsc_adapter *ad, int ti, double *dst, lsc_error *err)
+{
+    lsc_status st = lsc_adapter_load_tensor(ad, (size_t)ti, err);
+    if (st)
+        return st;
+    lsc_tensor *t = &ad->tensors[ti];
+    if (!lsc_dtype_is_float(t->dtype))
+        return lsc_error_set(err, LSC_ERR_UNSUPPORTED, "unsupported dtype %s in tensor '%s'", lsc_dtype_name(t->dtype),
+                             t->key);
+    return lsc_dtype_to_double(t->dtype, t->data, (size_t)numel(t), dst);
+}
+
+lsc_status lsc_adapter_factors(lsc_adapter *ad, size_t li, double **bbuf, size_t *bcap, double **abuf,
+                               size_t *acap, lsc_lowrank *out, lsc_error *err)
+{
+    if (li >= ad->n_layers)
+        return lsc_error_set(err, LSC_ERR_INVALID, "layer index %zu out of range", li);
+    lsc_layer *l = &ad->layers[li];
+    if (l->ta < 0 || l->tb < 0)
+        return lsc_error_set(err, LSC_ERR_FORMAT, "layer '%s': missing %s", l->name, l->ta < 0 ? "A" : "B");
+    lsc_tensor *ta = &ad->tensors[l->ta], *tb = &ad->tensors[l->tb];
+    if (ta->ndim < 2 || tb->ndim < 2)
+        return lsc_error_set(err, LSC_ERR_FORMAT, "layer '%s': factors must have at least 2 dimensions", l->name);
+    int64_t r = ta->shape[0];
+    int64_t a_cols = 1; /* conv A [r, in, kh, kw] flattens to [r, in*kh*kw] */
+    for (int d = 1; d < ta->ndim; d++)
+        a_cols *= ta->shape[d];
+    int64_t b_rows = tb->shape[0];
+    int64_t b_r = tb->shape[1];
+    for (int d = 2; d < tb->ndim; d++)
+        if (tb->shape[d] != 1)
+            return lsc_error_set(err, LSC_ERR_FORMAT, "tensor '%s': B must be [out, r] or [out, r, 1, 1]", tb->key);
+    int emb = (l->flags & LSC_LAYER_EMBEDDING) != 0;
+    /* PEFT embeddings: A [r, vocab], B [dim, r]; the product B*A is [dim, vocab], same rank relation. */
+    if (b_r != r)
+        return lsc_error_set(err, LSC_ERR_FORMAT, "layer '%s': rank mismatch, A '%s' has %lld rows but B '%s' has %lld columns",
+                             l->name, ta->key, (long long)r, tb->key, (long long)b_r);
+    size_t nb = (size_t)(b_rows * r), na = (size_t)(r * a_cols);
+    lsc_status st;
+    if ((st = ensure(bbuf, bcap, nb, err)) || (st = ensure(abuf, acap, na, err)))
+        return st;
+    if ((st = tensor_doubles(ad, l->tb, *bbuf, err)) || (st = tensor_doubles(ad, l->ta, *abuf, err)))
+        return st;
+    if (l->te >= 0) {
+        lsc_tensor *te = &ad->tensors[l->te];
+        if (numel(te) != r)
+            return lsc_error_set(err, LSC_ERR_FORMAT, "tensor '%s': expected %lld singular values, found %lld", te->key,
+                                 (long long)r, (long long)numel(te));
+        double ebuf[1024], *e = r <= 1024 ? ebuf : malloc((size_t)r * sizeof(double));
+        if (!e)
+            return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        st = tensor_doubles(ad, l->te, e, err);
+        if (!st)
+            for (int64_t i = 0; i < r; i++)
+                for (int64_t j = 0; j < a_cols; j++)
+                    (*abuf)[i * a_cols + j] *= e[i];
+        if (e != ebuf)
+            free(e);
+        if (st)
+            return st;
+    }
+    out->rows = b_rows;
+    out->cols = a_cols;
+    out->r = (int)r;
+    out->B = *bbuf;
+    out->A = *abuf;
+    out->scale = l->scale;
+    (void)emb; /* the transpose of an embedding delta has the same spectrum and norms */
+    return LSC_OK;
+}
