@@ -1,2 +1,87 @@
+/* main.c: the lorascope binary. Global options, then either one command from the command table (the
+ * CLI) or, with no command on a terminal, the workbench (TUI). Decides how errors are shown: one line on
+ * stderr, exit 0 ok / 1 error / 2 bad usage. */
+#include <cblas.h>
+#include <getopt.h>
 #include <stdio.h>
-int main(void) { puts("lorascope"); return 0; }
+#include <stdlib.h>
+#include <string.h>
+
+#include "command.h"
+#include "sink.h"
+
+#ifndef LSC_VERSION
+#define LSC_VERSION "dev"
+#endif
+
+static void print_help(lsc_sink *out)
+{
+    lsc_out(out, "usage: lorascope [OPTIONS] [COMMAND [ARGS...]]\n\n"
+                 "A terminal workbench for LoRA adapters: browse a catalog, inspect spectra, diff, prune, merge.\n"
+                 "With no command on a terminal, opens the workbench.\n\n"
+                 "Options:\n"
+                 "  --catalog PATH   the catalog file (default: $LORASCOPE_CATALOG, else\n"
+                 "                   $XDG_DATA_HOME/lorascope/catalog.db)\n"
+                 "  --json           machine-readable output where a command supports it\n"
+                 "  --readonly       refuse every change to the catalog\n"
+                 "  --no-color       no colours (also NO_COLOR=1)\n"
+                 "  --ascii          no Unicode in the workbench\n"
+                 "  --no-mouse       no mouse in the workbench\n"
+                 "  --help, --version\n\nCommands:\n");
+    for (size_t i = 0; i < lsc_n_commands; i++)
+        lsc_out(out, "  %-10s %s\n", lsc_commands[i].name, lsc_commands[i].summary);
+    lsc_out(out, "\n'lorascope COMMAND --help' shows a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {{"catalog", required_argument, NULL, 'c'}, {"json", no_argument, NULL, 'j'},
+                                         {"readonly", no_argument, NULL, 'r'},      {"no-color", no_argument, NULL, 'C'},
+                                         {"ascii", no_argument, NULL, 'a'},         {"no-mouse", no_argument, NULL, 'M'},
+                                         {"help", no_argument, NULL, 'h'},          {"version", no_argument, NULL, 'V'},
+                                         {NULL, 0, NULL, 0}};
+    lsc_sink out, diag;
+    lsc_sink_init_file(&out, stdout);
+    lsc_sink_init_file(&diag, stderr);
+    lsc_cmd_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.out = &out;
+    ctx.diag = &diag;
+    int c, no_color = 0, ascii = 0, no_mouse = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': ctx.catalog_path = optarg; break;
+        case 'j': ctx.json = 1; break;
+        case 'r': ctx.readonly = 1; break;
+        case 'C': no_color = 1; break;
+        case 'a': ascii = 1; break;
+        case 'M': no_mouse = 1; break;
+        case 'h': print_help(&out); return LSC_EXIT_OK;
+        case 'V': lsc_out(&out, "lorascope %s\n", LSC_VERSION); return LSC_EXIT_OK;
+        case ':':
+            fprintf(stderr, "lorascope: option '%s' needs a value (see 'lorascope --help')\n", argv[optind - 1]);
+            return LSC_EXIT_USAGE;
+        default:
+            fprintf(stderr, "lorascope: unknown option '%s' (see 'lorascope --help')\n", argv[optind - 1]);
+            return LSC_EXIT_USAGE;
+        }
+    }
+    (void)no_color;
+    (void)ascii;
+    (void)no_mouse;
+    /* rank-16 QRs are too small to share between threads: parallelism, where wanted, is over layers */
+    openblas_set_num_threads(1);
+    int rc;
+    if (optind >= argc) {
+        /* Until the workbench lands: the catalog, then the first adapter's layers. */
+        char *ls[] = {"ls", NULL};
+        rc = lsc_dispatch(&ctx, 1, ls);
+    } else {
+        rc = lsc_dispatch(&ctx, argc - optind, argv + optind);
+    }
+    if (rc != LSC_EXIT_OK)
+        fprintf(stderr, "lorascope: %s\n", ctx.err.msg[0] ? ctx.err.msg : "failed");
+    fflush(stdout);
+    return rc;
+}

@@ -1,2 +1,149 @@
-/* app/cmd/cmd_diff.c: placeholder until its owner lands it. */
-typedef int lsc_placeholder_cmd_diff;
+/* cmd_diff.c: `lorascope diff A B [--layers GLOB] [--json]`: per-layer comparison of two adapters from
+ * their factors (cosine, relative difference, subspace similarity on both sides), layers matched by
+ * name, plus a whole-adapter summary. Adapters of different base models, or a layer whose shapes
+ * disagree, are an error naming them. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "compare.h"
+#include "handlers.h"
+#include "table.h"
+
+typedef struct bufs {
+    double *b, *a;
+    size_t bcap, acap;
+} bufs;
+
+static void unload(lsc_adapter *ad, size_t li)
+{
+    const lsc_layer *l = &ad->layers[li];
+    int ts[4] = {l->ta, l->tb, l->te, l->tm};
+    for (int i = 0; i < 4; i++)
+        if (ts[i] >= 0)
+            lsc_adapter_unload_tensor(ad, (size_t)ts[i]);
+}
+
+int lsc_cmd_diff(lsc_cmd_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'}, {"layers", required_argument, NULL, 'l'}, {NULL, 0, NULL, 0}};
+    lsc_getopt g = {0};
+    int json = ctx->json, c;
+    const char *glob = NULL;
+    while ((c = lsc_getopt_next(ctx, &g, argc, argv, opts)) != -1) {
+        switch (c) {
+        case 'j': json = 1; break;
+        case 'l': glob = g.arg; break;
+        default: return LSC_EXIT_USAGE;
+        }
+    }
+    if (argc - g.ind != 2)
+        return lsc_usage_error(ctx, "diff", "expected two adapter names");
+    lsc_adapter *x = NULL, *y = NULL;
+    if (lsc_cmd_load(ctx, argv[g.ind], &x, NULL))
+        return LSC_EXIT_ERROR;
+    if (lsc_cmd_load(ctx, argv[g.ind + 1], &y, NULL)) {
+        lsc_adapter_free(x);
+        return LSC_EXIT_ERROR;
+    }
+    int rc = LSC_EXIT_OK;
+    if (x->base_model && y->base_model && *x->base_model && *y->base_model && strcmp(x->base_model, y->base_model)) {
+        lsc_error_set(&ctx->err, LSC_ERR_INVALID, "'%s' and '%s' adapt different base models ('%s' and '%s')", x->name,
+                      y->name, x->base_model, y->base_model);
+        lsc_adapter_free(x);
+        lsc_adapter_free(y);
+        return LSC_EXIT_ERROR;
+    }
+    lsc_workspace *ws = lsc_workspace_new();
+    bufs bx = {0}, by = {0};
+    json_t *jl = json_array(), *only_a = json_array(), *only_b = json_array();
+    const char *hdr[] = {"LAYER", "COSINE", "REL DIFF", "φ IN", "φ OUT", "NORM A", "NORM B"};
+    lsc_table *t = json ? NULL : lsc_table_new(7, hdr, "lrrrrrr");
+    double sum_inner = 0, sum_n1 = 0, sum_n2 = 0, sum_d = 0;
+    int compared = 0;
+    char nm[512], c1[64], c2[64], c3[64], c4[64], c5[64], c6[64];
+    for (size_t i = 0; i < x->n_layers && rc == LSC_EXIT_OK; i++) {
+        const lsc_layer *lx = &x->layers[i];
+        if (!lsc_name_matches(glob, lx->name))
+            continue;
+        int j = lsc_adapter_find_layer(y, lx->name);
+        if (j < 0) {
+            json_array_append_new(only_a, json_string(lx->name));
+            continue;
+        }
+        lsc_lowrank lr1, lr2;
+        lsc_compare_result res;
+        if (lsc_adapter_factors(x, i, &bx.b, &bx.bcap, &bx.a, &bx.acap, &lr1, &ctx->err) ||
+            lsc_adapter_factors(y, (size_t)j, &by.b, &by.bcap, &by.a, &by.acap, &lr2, &ctx->err) ||
+            lsc_compare(&lr1, &lr2, ws, &res, &ctx->err)) {
+            lsc_error_prefix(&ctx->err, "layer '%s'", lsc_escape_name(nm, sizeof nm, lx->name));
+            rc = LSC_EXIT_ERROR;
+            break;
+        }
+        unload(x, i);
+        unload(y, (size_t)j);
+        compared++;
+        sum_inner += res.inner;
+        sum_n1 += res.norm1 * res.norm1;
+        sum_n2 += res.norm2 * res.norm2;
+        sum_d += res.diff_norm * res.diff_norm;
+        if (json) {
+            json_t *o = json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "name", lx->name, "cosine",
+                                  lsc_json_num(res.cosine), "rel_diff", lsc_json_num(res.rel_diff), "subspace_in",
+                                  lsc_json_num(res.subspace_in), "subspace_out", lsc_json_num(res.subspace_out), "norm_a",
+                                  lsc_json_num(res.norm1), "norm_b", lsc_json_num(res.norm2));
+            json_array_append_new(jl, o);
+        } else if (t) {
+            const char *short_prefix = "base_model.model.";
+            const char *sn = strncmp(lx->name, short_prefix, strlen(short_prefix)) == 0 ? lx->name + strlen(short_prefix)
+                                                                                        : lx->name;
+            const char *cells[7] = {lsc_escape_name(nm, sizeof nm, sn), lsc_fmt(c1, sizeof c1, "%.6f", res.cosine),
+                                    lsc_fmt(c2, sizeof c2, "%.4g", res.rel_diff),
+                                    lsc_fmt(c3, sizeof c3, "%.4f", res.subspace_in),
+                                    lsc_fmt(c4, sizeof c4, "%.4f", res.subspace_out),
+                                    lsc_fmt(c5, sizeof c5, "%.4g", res.norm1), lsc_fmt(c6, sizeof c6, "%.4g", res.norm2)};
+            lsc_table_add(t, cells);
+        }
+    }
+    for (size_t j = 0; j < y->n_layers && rc == LSC_EXIT_OK; j++)
+        if (lsc_name_matches(glob, y->layers[j].name) && lsc_adapter_find_layer(x, y->layers[j].name) < 0)
+            json_array_append_new(only_b, json_string(y->layers[j].name));
+    double cos_all = (sum_n1 > 0 && sum_n2 > 0) ? sum_inner / sqrt(sum_n1 * sum_n2) : (sum_n1 == sum_n2 ? 1.0 : 0.0);
+    double rel_all = sum_n1 > 0 ? sqrt(sum_d / sum_n1) : (sum_n2 > 0 ? 1.0 : 0.0);
+    if (rc == LSC_EXIT_OK) {
+        if (json) {
+            json_t *o = json_pack("{s:s, s:s, s:o, s:o, s:o}", "a", x->name, "b", y->name, "layers", json_incref(jl),
+                                  "only_in_a", json_incref(only_a), "only_in_b", json_incref(only_b));
+            json_object_set_new(o, "summary", json_pack("{s:i, s:o, s:o}", "compared", compared, "cosine",
+                                                        lsc_json_num(cos_all), "rel_diff", lsc_json_num(rel_all)));
+            lsc_json_print(ctx->out, o);
+            json_decref(o);
+        } else {
+            if (t)
+                lsc_table_print(t, ctx->out);
+            lsc_out(ctx->out, "\n%d layer(s) compared: whole-adapter cosine %.6f, relative difference %.4g\n", compared,
+                    cos_all, rel_all);
+            size_t na = json_array_size(only_a), nb = json_array_size(only_b);
+            if (na)
+                lsc_out(ctx->out, "%zu layer(s) only in '%s' (first: %s)\n", na, x->name,
+                        json_string_value(json_array_get(only_a, 0)));
+            if (nb)
+                lsc_out(ctx->out, "%zu layer(s) only in '%s' (first: %s)\n", nb, y->name,
+                        json_string_value(json_array_get(only_b, 0)));
+        }
+    }
+    lsc_table_free(t);
+    json_decref(jl);
+    json_decref(only_a);
+    json_decref(only_b);
+    free(bx.a);
+    free(bx.b);
+    free(by.a);
+    free(by.b);
+    lsc_workspace_free(ws);
+    lsc_adapter_free(x);
+    lsc_adapter_free(y);
+    return rc;
+}

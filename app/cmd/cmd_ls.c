@@ -1,2 +1,70 @@
-/* app/cmd/cmd_ls.c: placeholder until its owner lands it. */
-typedef int lsc_placeholder_cmd_ls;
+/* cmd_ls.c: `lorascope ls [--json]`: the adapters in the catalog. */
+#include <stdlib.h>
+#include <time.h>
+
+#include "common.h"
+#include "handlers.h"
+#include "table.h"
+
+static const char *fmt_time(char *buf, size_t cap, int64_t t)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(buf, cap, "%Y-%m-%d %H:%M", &tm);
+    return buf;
+}
+
+int lsc_cmd_ls(lsc_cmd_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
+    lsc_getopt g = {0};
+    int json = ctx->json, c;
+    while ((c = lsc_getopt_next(ctx, &g, argc, argv, opts)) != -1) {
+        if (c != 'j')
+            return LSC_EXIT_USAGE;
+        json = 1;
+    }
+    if (g.ind != argc)
+        return lsc_usage_error(ctx, "ls", "unexpected argument '%s'", argv[g.ind]);
+    lsc_adapter_info *infos = NULL;
+    size_t n = 0;
+    if (lsc_catalog_list(ctx->cat, &infos, &n, &ctx->err))
+        return LSC_EXIT_ERROR;
+    char b1[64], b2[64], b3[64], b4[64], name[512], base[512];
+    if (json) {
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n; i++) {
+            lsc_adapter_info *a = &infos[i];
+            json_array_append_new(
+                arr, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:s}", "name", a->name, "format",
+                               a->format ? a->format : "", "kind", a->kind ? a->kind : "", "base_model",
+                               a->base_model ? a->base_model : "", "layers", (json_int_t)a->n_layers, "params",
+                               (json_int_t)a->params, "bytes", (json_int_t)a->bytes, "created",
+                               fmt_time(b1, sizeof b1, a->created), "parents", a->parents ? a->parents : "",
+                               "content_hash", a->content_hash));
+        }
+        lsc_json_print(ctx->out, arr);
+        json_decref(arr);
+    } else if (n == 0) {
+        lsc_out(ctx->out, "no adapters yet: lorascope import PATH\n");
+    } else {
+        const char *hdr[] = {"NAME", "KIND", "FORMAT", "BASE MODEL", "LAYERS", "PARAMS", "SIZE", "CREATED", "PARENTS"};
+        lsc_table *t = lsc_table_new(9, hdr, "llllrrrll");
+        for (size_t i = 0; t && i < n; i++) {
+            lsc_adapter_info *a = &infos[i];
+            const char *row[9] = {lsc_escape_name(name, sizeof name, a->name), a->kind, a->format,
+                                  lsc_escape_name(base, sizeof base, a->base_model ? a->base_model : ""),
+                                  lsc_fmt(b1, sizeof b1, "%lld", (long long)a->n_layers),
+                                  lsc_human_count(b2, sizeof b2, (double)a->params),
+                                  lsc_human_bytes(b3, sizeof b3, (double)a->bytes),
+                                  fmt_time(b4, sizeof b4, a->created), a->parents};
+            lsc_table_add(t, row);
+        }
+        if (t)
+            lsc_table_print(t, ctx->out);
+        lsc_table_free(t);
+    }
+    lsc_adapter_info_free_array(infos, n);
+    return LSC_EXIT_OK;
+}

@@ -1,2 +1,32 @@
-/* app/cmd/cmd_rename.c: placeholder until its owner lands it. */
-typedef int lsc_placeholder_cmd_rename;
+/* cmd_rename.c: `lorascope rename OLD NEW`. */
+#include <string.h>
+
+#include "common.h"
+#include "handlers.h"
+
+int lsc_cmd_rename(lsc_cmd_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {{NULL, 0, NULL, 0}};
+    lsc_getopt g = {0};
+    if (lsc_getopt_next(ctx, &g, argc, argv, opts) != -1)
+        return LSC_EXIT_USAGE;
+    if (argc - g.ind != 2)
+        return lsc_usage_error(ctx, "rename", "expected OLD and NEW");
+    const char *old_name = argv[g.ind], *new_name = argv[g.ind + 1];
+    for (const unsigned char *p = (const unsigned char *)new_name; *p; p++)
+        if (*p < 0x20 || *p == 0x7f) {
+            lsc_error_set(&ctx->err, LSC_ERR_INVALID, "invalid adapter name: control characters are not allowed");
+            return LSC_EXIT_ERROR;
+        }
+    if (!*new_name || strlen(new_name) > 200) {
+        lsc_error_set(&ctx->err, LSC_ERR_INVALID, "invalid adapter name (1 to 200 printable characters)");
+        return LSC_EXIT_ERROR;
+    }
+    int64_t id;
+    if (lsc_catalog_find(ctx->cat, old_name, &id, &ctx->err) ||
+        lsc_catalog_rename(ctx->cat, old_name, new_name, &ctx->err))
+        return LSC_EXIT_ERROR;
+    lsc_cmd_wrote(ctx, id);
+    lsc_out(ctx->out, "renamed '%s' to '%s'\n", old_name, new_name);
+    return LSC_EXIT_OK;
+}

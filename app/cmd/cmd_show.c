@@ -1,2 +1,274 @@
-/* app/cmd/cmd_show.c: placeholder until its owner lands it. */
-typedef int lsc_placeholder_cmd_show;
+/* cmd_show.c: `lorascope show NAME [--layers GLOB] [--sort COLUMN] [--json]`: an adapter's summary and
+ * its per-layer table. Statistics come from the catalog's cache (computed at import), so show on a
+ * stored adapter does no linear algebra; a layer missing from the cache is computed on the fly. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "handlers.h"
+#include "table.h"
+
+typedef struct row {
+    size_t li;
+    lsc_layer_stats st;
+} row;
+
+static const char *const sort_keys[] = {"layer", "name", "rank", "alpha", "scale", "norm", "sigma1",
+                                        "stable", "erank", "k90", "k99", "zeros", NULL};
+
+static const lsc_adapter *g_ad; /* qsort has no context argument */
+static int g_key;
+
+static double key_value(const row *r)
+{
+    const lsc_layer *l = &g_ad->layers[r->li];
+    switch (g_key) {
+    case 2: return l->rank;
+    case 3: return l->alpha;
+    case 4: return l->scale;
+    case 5: return r->st.fro;
+    case 6: return r->st.spectral;
+    case 7: return r->st.stable_rank;
+    case 8: return r->st.effective_rank;
+    case 9: return r->st.energy_rank_90;
+    case 10: return r->st.energy_rank_99;
+    case 11: return r->st.zeros_a + r->st.zeros_b;
+    default: return 0;
+    }
+}
+
+static int cmp_rows(const void *pa, const void *pb)
+{
+    const row *a = pa, *b = pb;
+    if (g_key == 0)
+        return (a->li > b->li) - (a->li < b->li);
+    if (g_key == 1)
+        return strcmp(g_ad->layers[a->li].name, g_ad->layers[b->li].name);
+    double va = key_value(a), vb = key_value(b);
+    if (va != vb)
+        return va < vb ? 1 : -1; /* numbers: largest first */
+    return (a->li > b->li) - (a->li < b->li);
+}
+
+/* The name shown in text tables: PEFT's "base_model.model." prefix carries no information. */
+static const char *short_name(const char *name)
+{
+    const char *p = "base_model.model.";
+    return strncmp(name, p, strlen(p)) == 0 ? name + strlen(p) : name;
+}
+
+static void flags_text(char *buf, size_t cap, const lsc_layer *l, const lsc_layer_stats *st)
+{
+    buf[0] = '\0';
+    struct { unsigned bit; const char *txt; } f[] = {{LSC_LAYER_FAN_IN_FAN_OUT, "T"}, {LSC_LAYER_CONV, "conv"},
+                                                     {LSC_LAYER_EMBEDDING, "emb"}, {LSC_LAYER_DORA, "dora"},
+                                                     {LSC_LAYER_ADALORA, "ada"}};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        if (l->flags & f[i].bit) {
+            strncat(buf, buf[0] ? "," : "", cap - strlen(buf) - 1);
+            strncat(buf, f[i].txt, cap - strlen(buf) - 1);
+        }
+    if (st->flags & LSC_STATS_NONFINITE) {
+        strncat(buf, buf[0] ? "," : "", cap - strlen(buf) - 1);
+        strncat(buf, "NaN!", cap - strlen(buf) - 1);
+    }
+    if (st->flags & LSC_STATS_ZERO) {
+        strncat(buf, buf[0] ? "," : "", cap - strlen(buf) - 1);
+        strncat(buf, "zero", cap - strlen(buf) - 1);
+    }
+}
+
+static json_t *layer_json(const lsc_adapter *ad, const row *r)
+{
+    const lsc_layer *l = &ad->layers[r->li];
+    const lsc_layer_stats *st = &r->st;
+    json_t *sv = json_array();
+    for (int i = 0; i < st->n_sv; i++)
+        json_array_append_new(sv, lsc_json_num(st->sv[i]));
+    json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:o, s:s, s:o}", "name", l->name, "module_type",
+                          l->module_type ? l->module_type : "", "layer_index", (json_int_t)l->layer_index, "rows",
+                          (json_int_t)l->rows, "cols", (json_int_t)l->cols, "rank", (json_int_t)l->rank, "dtype",
+                          lsc_layer_dtype(ad, l), "alpha", lsc_json_num(l->alpha), "scale_rule",
+                          lsc_scale_rule_name(l->rule), "scale", lsc_json_num(l->scale));
+    json_object_set_new(o, "norm", lsc_json_num(st->fro));
+    json_object_set_new(o, "sv", sv);
+    json_object_set_new(o, "spectral_norm", lsc_json_num(st->spectral));
+    json_object_set_new(o, "nuclear_norm", lsc_json_num(st->nuclear));
+    json_object_set_new(o, "stable_rank", lsc_json_num(st->stable_rank));
+    json_object_set_new(o, "effective_rank", lsc_json_num(st->effective_rank));
+    json_object_set_new(o, "energy_rank_90", json_integer(st->energy_rank_90));
+    json_object_set_new(o, "energy_rank_99", json_integer(st->energy_rank_99));
+    json_object_set_new(o, "numerical_rank", json_integer(st->numerical_rank));
+    json_object_set_new(o, "balance", lsc_json_num(st->balance));
+    json_object_set_new(o, "zeros_a", lsc_json_num(st->zeros_a));
+    json_object_set_new(o, "zeros_b", lsc_json_num(st->zeros_b));
+    json_object_set_new(o, "near_zeros_a", lsc_json_num(st->near_zeros_a));
+    json_object_set_new(o, "near_zeros_b", lsc_json_num(st->near_zeros_b));
+    json_object_set_new(o, "nonfinite", json_integer(st->nonfinite_a + st->nonfinite_b));
+    json_t *fl = json_array();
+    const char *names[] = {"fan_in_fan_out", "conv", "embedding", "dora", "adalora"};
+    for (int i = 0; i < 5; i++)
+        if (l->flags & (1u << i))
+            json_array_append_new(fl, json_string(names[i]));
+    json_object_set_new(o, "flags", fl);
+    return o;
+}
+
+static void print_summary(lsc_cmd_ctx *ctx, const lsc_adapter *ad, const row *rows, size_t n)
+{
+    char b1[64], b2[64], shown[512];
+    lsc_out(ctx->out, "%s  (%s, %s)  base: %s\n", lsc_escape_name(shown, sizeof shown, ad->name), ad->kind,
+            ad->format, ad->base_model && *ad->base_model ? ad->base_model : "?");
+    size_t extras = 0;
+    for (size_t i = 0; i < ad->n_tensors; i++)
+        extras += ad->tensors[i].role == LSC_ROLE_EXTRA;
+    lsc_out(ctx->out, "%zu layers, %s params, %s", ad->n_layers, lsc_human_count(b1, sizeof b1, (double)lsc_adapter_params(ad)),
+            lsc_human_bytes(b2, sizeof b2, (double)lsc_adapter_bytes(ad)));
+    if (extras)
+        lsc_out(ctx->out, ", %zu extra tensor(s) kept", extras);
+    lsc_out(ctx->out, "\nranks:");
+    /* rank histogram over all layers, smallest rank first */
+    int ranks[64], counts[64], nr = 0;
+    for (size_t i = 0; i < ad->n_layers; i++) {
+        int r = ad->layers[i].rank, k = 0;
+        while (k < nr && ranks[k] != r)
+            k++;
+        if (k == nr && nr < 64) {
+            ranks[nr] = r;
+            counts[nr++] = 0;
+        }
+        if (k < nr)
+            counts[k]++;
+    }
+    for (int a = 0; a < nr; a++)
+        for (int b = a + 1; b < nr; b++)
+            if (ranks[b] < ranks[a]) {
+                int t = ranks[a]; ranks[a] = ranks[b]; ranks[b] = t;
+                t = counts[a]; counts[a] = counts[b]; counts[b] = t;
+            }
+    for (int a = 0; a < nr; a++)
+        lsc_out(ctx->out, " r%d×%d", ranks[a], counts[a]);
+    size_t best = n;
+    for (size_t i = 0; i < n; i++)
+        if (best == n || rows[i].st.fro > rows[best].st.fro)
+            best = i;
+    if (best < n)
+        lsc_out(ctx->out, "   strongest: %s (norm %.4g)", short_name(ad->layers[rows[best].li].name), rows[best].st.fro);
+    lsc_out(ctx->out, "\n");
+    if (ad->warnings && *ad->warnings)
+        lsc_out(ctx->out, "warnings: %s\n", ad->warnings);
+    lsc_out(ctx->out, "\n");
+}
+
+int lsc_cmd_show(lsc_cmd_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
+                                         {"layers", required_argument, NULL, 'l'},
+                                         {"sort", required_argument, NULL, 's'},
+                                         {NULL, 0, NULL, 0}};
+    lsc_getopt g = {0};
+    int json = ctx->json, c;
+    const char *glob = NULL, *sort = "layer";
+    while ((c = lsc_getopt_next(ctx, &g, argc, argv, opts)) != -1) {
+        switch (c) {
+        case 'j': json = 1; break;
+        case 'l': glob = g.arg; break;
+        case 's': sort = g.arg; break;
+        default: return LSC_EXIT_USAGE;
+        }
+    }
+    if (argc - g.ind != 1)
+        return lsc_usage_error(ctx, "show", "expected one NAME");
+    g_key = -1;
+    for (int i = 0; sort_keys[i]; i++)
+        if (strcmp(sort_keys[i], sort) == 0)
+            g_key = i;
+    if (g_key < 0)
+        return lsc_usage_error(ctx, "show", "unknown sort column '%s'", sort);
+    lsc_adapter *ad = NULL;
+    if (lsc_cmd_load(ctx, argv[g.ind], &ad, NULL))
+        return LSC_EXIT_ERROR;
+    row *rows = calloc(ad->n_layers + 1, sizeof(row));
+    lsc_stats_runner sr;
+    int rc = LSC_EXIT_OK;
+    size_t n = 0;
+    if (!rows || lsc_stats_runner_init(&sr, &ctx->err)) {
+        free(rows);
+        lsc_adapter_free(ad);
+        return lsc_fail(ctx, &ctx->err);
+    }
+    for (size_t li = 0; li < ad->n_layers; li++) {
+        if (!lsc_name_matches(glob, ad->layers[li].name))
+            continue;
+        rows[n].li = li;
+        if (lsc_layer_stats_get(&sr, ctx->cat, ad, li, 0, &rows[n].st, &ctx->err)) {
+            rc = LSC_EXIT_ERROR;
+            break;
+        }
+        n++;
+    }
+    lsc_stats_runner_release(&sr);
+    if (rc == LSC_EXIT_OK) {
+        g_ad = ad;
+        qsort(rows, n, sizeof(row), cmp_rows);
+        if (json) {
+            json_t *layers = json_array();
+            for (size_t i = 0; i < n; i++)
+                json_array_append_new(layers, layer_json(ad, &rows[i]));
+            json_t *extras = json_array();
+            for (size_t i = 0; i < ad->n_tensors; i++) {
+                const lsc_tensor *t = &ad->tensors[i];
+                if (t->role != LSC_ROLE_EXTRA)
+                    continue;
+                json_t *shape = json_array();
+                for (int d = 0; d < t->ndim; d++)
+                    json_array_append_new(shape, json_integer(t->shape[d]));
+                json_array_append_new(extras, json_pack("{s:s, s:s, s:o}", "key", t->key, "dtype",
+                                                        lsc_dtype_name(t->dtype), "shape", shape));
+            }
+            json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "name", ad->name, "format", ad->format,
+                                  "kind", ad->kind, "base_model", ad->base_model ? ad->base_model : "", "n_layers",
+                                  (json_int_t)ad->n_layers, "params", (json_int_t)lsc_adapter_params(ad), "bytes",
+                                  (json_int_t)lsc_adapter_bytes(ad));
+            json_object_set_new(o, "layers", layers);
+            json_object_set_new(o, "extras", extras);
+            json_object_set_new(o, "warnings", json_string(ad->warnings ? ad->warnings : ""));
+            lsc_json_print(ctx->out, o);
+            json_decref(o);
+        } else {
+            print_summary(ctx, ad, rows, n);
+            const char *hdr[] = {"LAYER", "SHAPE", "R", "ALPHA", "SCALE", "NORM", "σ1", "STABLE", "ERANK", "K90", "K99",
+                                 "ZEROS A/B", "DTYPE", "FLAGS"};
+            lsc_table *t = lsc_table_new(14, hdr, "llrrrrrrrrrrll");
+            char c1[64], c2[64], c3[64], c4[64], c5[64], c6[64], c7[64], c8[64], c9[64], c10[64], c11[64], c12[64],
+                nm[512];
+            for (size_t i = 0; t && i < n; i++) {
+                const lsc_layer *l = &ad->layers[rows[i].li];
+                const lsc_layer_stats *st = &rows[i].st;
+                const char *cells[14] = {
+                    lsc_escape_name(nm, sizeof nm, short_name(l->name)),
+                    lsc_fmt(c1, sizeof c1, "%lld×%lld", (long long)l->rows, (long long)l->cols),
+                    lsc_fmt(c2, sizeof c2, "%d", l->rank), lsc_fmt(c3, sizeof c3, "%g", l->alpha),
+                    lsc_fmt(c4, sizeof c4, "%.4g", l->scale), lsc_fmt(c5, sizeof c5, "%.4g", st->fro),
+                    lsc_fmt(c6, sizeof c6, "%.4g", st->spectral), lsc_fmt(c7, sizeof c7, "%.2f", st->stable_rank),
+                    lsc_fmt(c8, sizeof c8, "%.2f", st->effective_rank),
+                    lsc_fmt(c9, sizeof c9, "%d", st->energy_rank_90), lsc_fmt(c10, sizeof c10, "%d", st->energy_rank_99),
+                    lsc_fmt(c11, sizeof c11, "%.0f%%/%.0f%%", 100 * st->zeros_a, 100 * st->zeros_b),
+                    lsc_layer_dtype(ad, l), c12};
+                flags_text(c12, sizeof c12, l, st);
+                lsc_table_add(t, cells);
+            }
+            if (t)
+                lsc_table_print(t, ctx->out);
+            lsc_table_free(t);
+            if (n == 0)
+                lsc_out(ctx->out, "(no layer matches '%s')\n", glob ? glob : "");
+        }
+    }
+    for (size_t i = 0; i < ad->n_layers; i++)
+        lsc_stats_release(&rows[i].st);
+    free(rows);
+    lsc_adapter_free(ad);
+    return rc;
+}

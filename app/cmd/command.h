@@ -32,6 +32,7 @@ typedef struct lsc_cmd_ctx {
     int json;                 /* global --json */
     int readonly;             /* refuse mutating commands */
     int dry_run;              /* run, then roll back instead of committing */
+    int no_change;            /* set by a mutating handler that found nothing to change: roll back, no history */
     lsc_error err;            /* filled when a handler returns non-zero */
     /* adapters the command read and wrote, for the history record */
     int64_t inputs[LSC_CMD_MAX_IO];

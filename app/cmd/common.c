@@ -1,2 +1,160 @@
-/* app/cmd/common.c: placeholder until its owner lands it. */
-typedef int lsc_placeholder_common;
+/* common.c: helpers shared by the command handlers (see common.h). */
+#include "common.h"
+
+#include <fnmatch.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalog.h"
+
+int lsc_getopt_next(lsc_cmd_ctx *ctx, lsc_getopt *g, int argc, char **argv, const struct option *longopts)
+{
+    if (g->ind == 0) {
+        optind = 0; /* GNU: re-initialise the scanner for a fresh argv */
+        opterr = 0;
+        g->ind = -1;
+    }
+    int idx = 0;
+    int c = getopt_long(argc, argv, ":h", longopts, &idx);
+    g->arg = optarg;
+    if (c == -1) {
+        g->ind = optind;
+        return -1;
+    }
+    if (c == '?' || c == ':') {
+        const char *bad = argv[optind - 1] ? argv[optind - 1] : "?";
+        if (c == ':')
+            lsc_usage_error(ctx, argv[0], "option '%s' needs a value", bad);
+        else
+            lsc_usage_error(ctx, argv[0], "unknown option '%s'", bad);
+        return '?';
+    }
+    return c;
+}
+
+int lsc_usage_error(lsc_cmd_ctx *ctx, const char *cmd, const char *fmt, ...)
+{
+    char msg[LSC_ERROR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    lsc_error_set(&ctx->err, LSC_ERR_USAGE, "%s: %s (see 'lorascope %s --help')", cmd, msg, cmd);
+    return LSC_EXIT_USAGE;
+}
+
+int lsc_fail(lsc_cmd_ctx *ctx, const lsc_error *err)
+{
+    if (err != &ctx->err)
+        ctx->err = *err;
+    if (ctx->err.code == LSC_OK)
+        ctx->err.code = LSC_ERR_INVALID;
+    return ctx->err.code == LSC_ERR_USAGE ? LSC_EXIT_USAGE : LSC_EXIT_ERROR;
+}
+
+int lsc_name_matches(const char *pattern, const char *name)
+{
+    if (!pattern || !*pattern)
+        return 1;
+    if (strpbrk(pattern, "*?["))
+        return fnmatch(pattern, name, 0) == 0;
+    return strstr(name, pattern) != NULL;
+}
+
+lsc_status lsc_stats_runner_init(lsc_stats_runner *sr, lsc_error *err)
+{
+    memset(sr, 0, sizeof *sr);
+    sr->ws = lsc_workspace_new();
+    if (!sr->ws)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    return LSC_OK;
+}
+
+void lsc_stats_runner_release(lsc_stats_runner *sr)
+{
+    lsc_workspace_free(sr->ws);
+    free(sr->b);
+    free(sr->a);
+    memset(sr, 0, sizeof *sr);
+}
+
+static void unload_layer(lsc_adapter *ad, const lsc_layer *l)
+{
+    int ts[4] = {l->ta, l->tb, l->te, l->tm};
+    for (int i = 0; i < 4; i++)
+        if (ts[i] >= 0)
+            lsc_adapter_unload_tensor(ad, (size_t)ts[i]);
+}
+
+lsc_status lsc_layer_stats_get(lsc_stats_runner *sr, lsc_catalog *cat, lsc_adapter *ad, size_t li, int store,
+                               lsc_layer_stats *out, lsc_error *err)
+{
+    char key[LSC_HASH_HEX] = "";
+    lsc_status st;
+    int have_hashes = 1;
+    const lsc_layer *l = &ad->layers[li];
+    int ts[3] = {l->ta, l->tb, l->te};
+    for (int i = 0; i < 3; i++)
+        if (ts[i] >= 0 && !ad->tensors[ts[i]].hash[0])
+            have_hashes = 0;
+    if (cat && have_hashes) {
+        int found = 0;
+        lsc_catalog_stats_key(ad, li, key);
+        if ((st = lsc_catalog_get_stats(cat, key, out, &found, err)))
+            return st;
+        if (found)
+            return LSC_OK;
+    }
+    lsc_lowrank lr;
+    st = lsc_adapter_factors(ad, li, &sr->b, &sr->bcap, &sr->a, &sr->acap, &lr, err);
+    if (!st)
+        st = lsc_stats_compute(&lr, sr->ws, out, err);
+    unload_layer(ad, l);
+    if (st) {
+        lsc_error_prefix(err, "layer '%s'", l->name);
+        return st;
+    }
+    if (cat && have_hashes && store && lsc_catalog_in_transaction(cat))
+        st = lsc_catalog_put_stats(cat, key, out, err);
+    return st;
+}
+
+lsc_status lsc_cmd_load(lsc_cmd_ctx *ctx, const char *name, lsc_adapter **ad, int64_t *id)
+{
+    int64_t aid = 0;
+    lsc_status st = lsc_catalog_find(ctx->cat, name, &aid, &ctx->err);
+    if (!st)
+        st = lsc_catalog_get_adapter(ctx->cat, name, ad, &ctx->err);
+    if (st)
+        return st;
+    lsc_cmd_read(ctx, aid);
+    if (id)
+        *id = aid;
+    return LSC_OK;
+}
+
+json_t *lsc_json_num(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+static int json_sink_cb(const char *buffer, size_t size, void *data)
+{
+    lsc_sink *out = data;
+    out->write(out, buffer, size);
+    return 0;
+}
+
+void lsc_json_print(lsc_sink *out, json_t *v)
+{
+    json_dump_callback(v, json_sink_cb, out, JSON_INDENT(2) | JSON_REAL_PRECISION(17) | JSON_ENSURE_ASCII);
+    lsc_out_str(out, "\n");
+}
+
+const char *lsc_layer_dtype(const lsc_adapter *ad, const lsc_layer *l)
+{
+    return l->ta >= 0 ? lsc_dtype_name(ad->tensors[l->ta].dtype) : "?";
+}

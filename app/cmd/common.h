@@ -1,0 +1,62 @@
+/* common.h: helpers shared by the command handlers: option parsing, globs, statistics through the
+ * catalog's cache, JSON output. Internal to the command layer. */
+#ifndef LSC_CMD_COMMON_H
+#define LSC_CMD_COMMON_H
+
+#include <getopt.h>
+#include <jansson.h>
+
+#include "adapter.h"
+#include "command.h"
+#include "stats.h"
+#include "workspace.h"
+
+/* getopt_long, made re-entrant across dispatches (the script runner and the TUI call many commands in
+ * one process) and silent: errors become a usage message in ctx->err. */
+typedef struct lsc_getopt {
+    int ind;         /* index of the first positional argument once parsing is over */
+    const char *arg; /* the current option's value */
+} lsc_getopt;
+
+/* Returns the option's val, -1 at the end (g->ind set; positionals are argv[g->ind .. argc-1], in
+ * order), or '?' after filling ctx->err with a usage message. shortopts may be "". */
+int lsc_getopt_next(lsc_cmd_ctx *ctx, lsc_getopt *g, int argc, char **argv, const struct option *longopts);
+
+/* Set a usage error for the running command and return LSC_EXIT_USAGE. */
+int lsc_usage_error(lsc_cmd_ctx *ctx, const char *cmd, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Set ctx->err from a status-carrying error and return LSC_EXIT_ERROR. */
+int lsc_fail(lsc_cmd_ctx *ctx, const lsc_error *err);
+
+/* Layer name filter: a pattern with glob characters (* ? [) matches the whole name (fnmatch);
+ * a plain word matches as a substring. NULL or "" matches everything. */
+int lsc_name_matches(const char *pattern, const char *name);
+
+/* Statistics of one layer: from the catalog's cache when cat is non-NULL and holds them, else computed
+ * from the factors (and stored in the cache when `store` is set and a transaction is open).
+ * The layer's tensors are unloaded afterwards when the adapter can reload them. out must be zeroed;
+ * release it with lsc_stats_release. */
+typedef struct lsc_stats_runner {
+    lsc_workspace *ws;
+    double *b, *a;
+    size_t bcap, acap;
+} lsc_stats_runner;
+
+lsc_status lsc_stats_runner_init(lsc_stats_runner *sr, lsc_error *err);
+void lsc_stats_runner_release(lsc_stats_runner *sr);
+lsc_status lsc_layer_stats_get(lsc_stats_runner *sr, lsc_catalog *cat, lsc_adapter *ad, size_t li, int store,
+                               lsc_layer_stats *out, lsc_error *err);
+
+/* Load the visible adapter `name` from ctx->cat and record it as read. */
+lsc_status lsc_cmd_load(lsc_cmd_ctx *ctx, const char *name, lsc_adapter **ad, int64_t *id);
+
+/* A JSON number, or null for NaN/Inf (JSON has no non-finite numbers). */
+json_t *lsc_json_num(double v);
+
+/* Print a JSON value followed by a newline to the sink (2-space indent, 17 significant digits). */
+void lsc_json_print(lsc_sink *out, json_t *v);
+
+/* The dtype shown for a layer: its A tensor's dtype name ("F32"), "?" if none. */
+const char *lsc_layer_dtype(const lsc_adapter *ad, const lsc_layer *l);
+
+#endif
