@@ -1,0 +1,175 @@
+/* cli_util.c: see cli_util.h. Test support only. */
+#include "cli_util.h"
+
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+char *cli_tmpdir(void)
+{
+    char tmpl[] = "/tmp/lsc-test-XXXXXX";
+    char *d = mkdtemp(tmpl);
+    return d ? strdup(d) : NULL;
+}
+
+void cli_rmtree(const char *path)
+{
+    if (!path || strncmp(path, "/tmp/lsc-test-", 14) != 0)
+        return;
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", path);
+}
+
+unsigned char *cli_slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 4096, len = 0;
+    unsigned char *buf = malloc(cap + 1);
+    size_t got;
+    while (buf && (got = fread(buf + len, 1, cap - len, f)) > 0) {
+        len += got;
+        if (len == cap) {
+            cap *= 2;
+            unsigned char *nb = realloc(buf, cap + 1);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+            }
+            buf = nb;
+        }
+    }
+    fclose(f);
+    if (buf)
+        buf[len] = '\0';
+    if (n)
+        *n = len;
+    return buf;
+}
+
+static char *slurp_fd(int fd)
+{
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap + 1);
+    ssize_t got;
+    lseek(fd, 0, SEEK_SET);
+    while ((got = read(fd, buf + len, cap - len)) > 0) {
+        len += (size_t)got;
+        if (len == cap) {
+            cap *= 2;
+            buf = realloc(buf, cap + 1);
+        }
+    }
+    buf[len] = '\0';
+    return buf;
+}
+
+cli_result cli_run(const char *catalog, ...)
+{
+    cli_result r = {-1, NULL, NULL};
+    const char *bin = getenv("LSC_BIN");
+    const char *argv[128];
+    int argc = 0;
+    argv[argc++] = bin ? bin : "lorascope";
+    if (catalog) {
+        argv[argc++] = "--catalog";
+        argv[argc++] = catalog;
+    }
+    va_list ap;
+    va_start(ap, catalog);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) != NULL && argc < 126)
+        argv[argc++] = a;
+    va_end(ap);
+    argv[argc] = NULL;
+    char o[] = "/tmp/lsc-out-XXXXXX", e[] = "/tmp/lsc-err-XXXXXX";
+    int fo = mkstemp(o), fe = mkstemp(e);
+    unlink(o);
+    unlink(e);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_RDONLY);
+        dup2(devnull, 0);
+        dup2(fo, 1);
+        dup2(fe, 2);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.out = slurp_fd(fo);
+    r.err = slurp_fd(fe);
+    close(fo);
+    close(fe);
+    return r;
+}
+
+void cli_result_free(cli_result *r)
+{
+    free(r->out);
+    free(r->err);
+    r->out = r->err = NULL;
+}
+
+int cli_same_file(const char *a, const char *b)
+{
+    size_t na = 0, nb = 0;
+    unsigned char *x = cli_slurp(a, &na), *y = cli_slurp(b, &nb);
+    int same = (!x && !y) || (x && y && na == nb && memcmp(x, y, na) == 0);
+    free(x);
+    free(y);
+    return same;
+}
+
+int cli_write(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    size_t w = fwrite(data, 1, n, f);
+    return (fclose(f) == 0 && w == n) ? 0 : -1;
+}
+
+int cli_copy(const char *from, const char *to)
+{
+    size_t n;
+    unsigned char *b = cli_slurp(from, &n);
+    if (!b)
+        return -1;
+    int rc = cli_write(to, b, n);
+    free(b);
+    return rc;
+}
+
+int cli_write_st(const char *path, const char *header, const void *data, size_t n)
+{
+    size_t hl = strlen(header), padded = (hl + 7) / 8 * 8;
+    unsigned char *buf = calloc(1, 8 + padded + n + 1);
+    uint64_t N = padded;
+    for (int i = 0; i < 8; i++)
+        buf[i] = (unsigned char)(N >> (8 * i));
+    memcpy(buf + 8, header, hl);
+    memset(buf + 8 + hl, ' ', padded - hl);
+    if (n)
+        memcpy(buf + 8 + padded, data, n);
+    int rc = cli_write(path, buf, 8 + padded + n);
+    free(buf);
+    return rc;
+}
+
+int cli_lines(const char *s)
+{
+    int n = 0;
+    for (; s && *s; s++)
+        n += *s == '\n';
+    return n;
+}
