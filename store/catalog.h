@@ -83,6 +83,10 @@ lsc_status lsc_catalog_put_adapter(lsc_catalog *cat, lsc_adapter *ad, const int6
  * transaction but must not outlive `cat`. */
 lsc_status lsc_catalog_get_adapter(lsc_catalog *cat, const char *name, lsc_adapter **out, lsc_error *err);
 
+/* Load any adapter by id, hidden or not (undo, history views); otherwise as lsc_catalog_get_adapter.
+ * LSC_ERR_NOTFOUND if no row has this id. */
+lsc_status lsc_catalog_get_adapter_by_id(lsc_catalog *cat, int64_t id, lsc_adapter **out, lsc_error *err);
+
 /* Hide (remove) or unhide an adapter by id. Unhiding fails with LSC_ERR_EXISTS if a visible adapter took
  * the name meanwhile. */
 lsc_status lsc_catalog_set_hidden(lsc_catalog *cat, int64_t id, int hidden, lsc_error *err);
@@ -115,6 +119,9 @@ typedef struct lsc_history_entry {
     char *inputs;         /* comma-separated adapter names read */
     char *outputs;        /* comma-separated adapter names written */
     int undone;           /* 1 if undone */
+    int64_t *input_ids;   /* the same adapters by id, in logged order (malloc'ed; NULL when none) */
+    int64_t *output_ids;
+    size_t n_inputs, n_outputs;
 } lsc_history_entry;
 
 /* Record a change; adapters by id (inputs read, outputs written). Must run inside the change's
