@@ -618,10 +618,19 @@ static lsc_status exec(lsc_catalog *cat, const char *sql, lsc_error *err)
     return sqlite3_exec(cat->db, sql, NULL, NULL, NULL) == SQLITE_OK ? LSC_OK : db_err(cat, err);
 }
 
-/* Step 4's migration, under the write lock. */
+/* Step 4's migration, under the write lock. A catalog already at this version is checked with a plain
+ * read first, so opening never waits for another process's long write transaction (an import). */
 static lsc_status migrate(lsc_catalog *cat, lsc_error *err)
 {
     lsc_status st;
+    db_facts now = {0, 0, 0};
+    int blank_now = 0;
+    if (read_facts(cat->db, &now) != SQLITE_OK)
+        return db_err(cat, err);
+    if ((st = judge(cat->qpath, &now, &blank_now, err)))
+        return st;
+    if (!blank_now && now.version == LSC_CATALOG_VERSION)
+        return LSC_OK;
     for (;;) {
         if ((st = exec(cat, "BEGIN IMMEDIATE", err)))
             return st;
