@@ -732,8 +732,12 @@ lsc_status lsc_catalog_open(const char *path, unsigned flags, lsc_catalog **out,
             goto fail;
         }
     } else {
-        /* The checks passed: from here on writing is allowed. journal_size_limit keeps a big import from
-         * leaving a WAL file of its own size behind. */
+        /* The checks passed: from here on writing is allowed. A new file gets 32 KiB pages: tensor blobs
+         * live in overflow chains, and measured on a 7B-shaped import (bench-catalog) 32 KiB pages store
+         * 80 MB ~1.9x faster than 4 KiB ones for 5% more file; small edits still touch only a few pages.
+         * journal_size_limit keeps a big import from leaving a WAL file of its own size behind. */
+        if ((missing || blank) && (st = exec(cat, "PRAGMA page_size = 32768", err)))
+            goto fail;
         sqlite3_stmt *s = NULL;
         int rc = sqlite3_prepare_v2(cat->db, "PRAGMA journal_mode = WAL", -1, &s, NULL);
         if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {

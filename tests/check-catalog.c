@@ -399,6 +399,12 @@ START_TEST(test_create_reopen)
     ck_assert_int_eq(pragma_int(cat, "foreign_keys"), 1);
     ck_assert_int_eq(pragma_int(cat, "synchronous"), 2); /* FULL */
     ck_assert_int_eq(pragma_int(cat, "busy_timeout"), 10000);
+    ck_assert_int_eq(pragma_int(cat, "page_size"), 32768);
+    sqlite3_stmt *jm = NULL;
+    ck_assert_int_eq(sqlite3_prepare_v2(lsc_catalog_db(cat), "PRAGMA journal_mode", -1, &jm, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(jm), SQLITE_ROW);
+    ck_assert_str_eq((const char *)sqlite3_column_text(jm, 0), "wal");
+    sqlite3_finalize(jm);
     ck_assert_int_eq(count_rows(cat, "adapters"), 0);
     ck_assert(!lsc_catalog_in_transaction(cat));
     lsc_catalog_close(cat);
