@@ -558,6 +558,71 @@ START_TEST(test_refuse_newer)
 }
 END_TEST
 
+START_TEST(test_upgrade_steps)
+{
+    /* our id at schema 0: an older catalog, upgraded step by step on a read-write open only */
+    tmp_cat t;
+    tmp_init(&t);
+    char sql[96];
+    snprintf(sql, sizeof sql, "PRAGMA application_id = %d; PRAGMA user_version = 0", (int)LSC_CATALOG_APP_ID);
+    raw_exec(t.path, sql);
+    lsc_catalog *cat = NULL;
+    lsc_error err = {0};
+    assert_refused(t.path, LSC_CATALOG_READONLY, LSC_ERR_UNSUPPORTED, "needs an upgrade to schema");
+    ck_assert_int_eq(lsc_catalog_open(t.path, 0, &cat, &err), LSC_OK);
+    ck_assert_int_eq(pragma_int(cat, "user_version"), LSC_CATALOG_VERSION);
+    ck_assert_int_eq(count_rows(cat, "adapters"), 0);
+    lsc_catalog_close(cat);
+    rm_rf(t.dir);
+}
+END_TEST
+
+START_TEST(test_corrupt_rows)
+{
+    tmp_cat t;
+    tmp_init(&t);
+    lsc_catalog *cat = NULL;
+    lsc_error err = {0};
+    ck_assert_int_eq(lsc_catalog_open(t.path, LSC_CATALOG_CREATE, &cat, &err), LSC_OK);
+    lsc_adapter *a = make_adapter("a", 21), *got = NULL;
+    put(cat, a, NULL, 0, NULL);
+    sqlite3 *db = lsc_catalog_db(cat);
+    /* stored bytes changed behind the catalog's back: the loader notices */
+    char sql[160];
+    snprintf(sql, sizeof sql, "UPDATE blobs SET data = randomblob(size) WHERE hash = '%s'", a->tensors[0].hash);
+    ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    ck_assert_int_eq(lsc_catalog_get_adapter(cat, "a", &got, &err), LSC_OK);
+    ck_assert_int_eq(lsc_adapter_load_tensor(got, 0, &err), LSC_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "do not match their hash"));
+    ck_assert_ptr_null(got->tensors[0].data);
+    lsc_adapter_free(got);
+    snprintf(sql, sizeof sql, "UPDATE blobs SET data = x'00', size = 1 WHERE hash = '%s'", a->tensors[1].hash);
+    ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    ck_assert_int_eq(lsc_catalog_get_adapter(cat, "a", &got, &err), LSC_OK);
+    ck_assert_int_eq(lsc_adapter_load_tensor(got, 1, &err), LSC_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "stored bytes, expected"));
+    lsc_adapter_free(got);
+    /* a malformed shape and an unknown dtype are reported, not guessed */
+    ck_assert_int_eq(sqlite3_exec(db, "UPDATE tensors SET shape = '[4,' WHERE ord = 0", NULL, NULL, NULL), SQLITE_OK);
+    ck_assert_int_eq(lsc_catalog_get_adapter(cat, "a", &got, &err), LSC_ERR_FORMAT);
+    ck_assert_ptr_null(got);
+    ck_assert_ptr_nonnull(strstr(err.msg, "corrupt adapter rows"));
+    ck_assert_int_eq(sqlite3_exec(db, "UPDATE tensors SET shape = '[4, 6]', dtype = 'F12' WHERE ord = 0", NULL, NULL,
+                                  NULL),
+                     SQLITE_OK);
+    ck_assert_int_eq(lsc_catalog_get_adapter(cat, "a", &got, &err), LSC_ERR_FORMAT);
+    ck_assert_int_eq(sqlite3_exec(db, "UPDATE tensors SET dtype = 'F32' WHERE ord = 0", NULL, NULL, NULL), SQLITE_OK);
+    ck_assert_int_eq(lsc_catalog_get_adapter(cat, "a", &got, &err), LSC_OK); /* repaired: readable again */
+    lsc_adapter_free(got);
+    ck_assert_int_eq(sqlite3_exec(db, "UPDATE layers SET rule = 'alpha*r' WHERE ord = 1", NULL, NULL, NULL),
+                     SQLITE_OK);
+    ck_assert_int_eq(lsc_catalog_get_adapter(cat, "a", &got, &err), LSC_ERR_FORMAT);
+    lsc_adapter_free(a);
+    lsc_catalog_close(cat);
+    rm_rf(t.dir);
+}
+END_TEST
+
 /* ---- adapters --------------------------------------------------------------------------------------- */
 
 START_TEST(test_roundtrip)
@@ -1194,11 +1259,13 @@ static Suite *catalog_suite(void)
     tcase_add_test(tc, test_refuse_text);
     tcase_add_test(tc, test_refuse_foreign);
     tcase_add_test(tc, test_refuse_newer);
+    tcase_add_test(tc, test_upgrade_steps);
     suite_add_tcase(s, tc);
     tc = tcase_create("adapters");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_roundtrip);
     tcase_add_test(tc, test_put_rejections);
+    tcase_add_test(tc, test_corrupt_rows);
     tcase_add_test(tc, test_blob_dedup);
     tcase_add_test(tc, test_transactions);
     tcase_add_test(tc, test_hide_rename);
