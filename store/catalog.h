@@ -24,7 +24,7 @@
 typedef struct lsc_catalog lsc_catalog;
 
 #define LSC_CATALOG_READONLY 0x1u /* open read-only; a missing file is an error */
-#define LSC_CATALOG_CREATE 0x2u   /* create the file (and its folder) if missing */
+#define LSC_CATALOG_CREATE 0x2u   /* create the file (and its folder) if missing; ignored with READONLY */
 
 /* The default path: $LORASCOPE_CATALOG, else $XDG_DATA_HOME/lorascope/catalog.db, else
  * $HOME/.local/share/lorascope/catalog.db. Writes into buf (cap bytes); returns buf, or NULL if no
@@ -68,7 +68,7 @@ lsc_status lsc_catalog_find(lsc_catalog *cat, const char *name, int64_t *id, lsc
 /* Name of a visible adapter with this content hash (malloc'ed) in *name, or NULL if none. */
 lsc_status lsc_catalog_find_content(lsc_catalog *cat, const char *content_hash, char **name, lsc_error *err);
 
-/* Store a blob (bytes by their hash; no-op if present). */
+/* Store a blob (bytes by their hash; no-op if present). LSC_ERR_INVALID if the bytes do not hash to `hash`. */
 lsc_status lsc_catalog_put_blob(lsc_catalog *cat, const char hash[LSC_HASH_HEX], const void *data, size_t n,
                                 lsc_error *err);
 
