@@ -1094,15 +1094,16 @@ lsc_status lsc_peft_list(const char *dir, char ***names, size_t *n, lsc_error *e
     }
     qsort(v, cnt, sizeof *v, cmp_str);
     if (has_default) {
-        char **q = realloc(v, (cnt + 1) * sizeof *v);
-        if (!q || !(q[cnt] = strdup("default"))) {
-            v = q ? q : v;
+        char *def = strdup("default");
+        char **q = def ? realloc(v, (cnt + 1) * sizeof *v) : NULL;
+        if (!q) {
+            free(def);
             st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
             goto done;
         }
         v = q;
         memmove(v + 1, v, cnt * sizeof *v);
-        v[0] = v[cnt];
+        v[0] = def;
         cnt++;
     }
     if (cnt == 0) {
@@ -1824,6 +1825,9 @@ lsc_status lsc_peft_write(lsc_adapter *ad, const char *dir, lsc_dtype dtype, lsc
     char *st_path = NULL, *cfg_path = NULL, *text = NULL;
     size_t len = 0;
     int verbatim = 0;
+    if (dtype != LSC_DT_INVALID && !lsc_dtype_is_float(dtype))
+        return lsc_error_set(err, LSC_ERR_INVALID, "cannot write factors as %s: not a float dtype",
+                             lsc_dtype_name(dtype));
     /* compute the config first: a config we cannot build must not leave a half-written folder */
     if ((st = config_text(ad, &text, &len, &verbatim, err)) || (st = mkdir_p(dir, err)))
         goto done;
