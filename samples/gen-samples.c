@@ -1,2 +1,602 @@
+/* gen-samples.c: writes the bundled sample PEFT adapters into OUTDIR (usage: gen-samples OUTDIR).
+ *
+ * Every sample is a real PEFT folder (adapter_model.safetensors + adapter_config.json) over a tiny
+ * llama-like or GPT-2-like base, so the whole workbench can be tried without downloading anything.
+ * The factors are not noise: each layer plants a geometrically decaying spectrum (B = U sqrt(S) / c,
+ * A = c sqrt(S) V^T with orthonormal U, V, plus a faint training-noise tail), so spectra, energy ranks and
+ * similarities look like those of trained adapters. Output is deterministic byte for byte: a fixed-seed
+ * splitmix64 generator, Gaussians from sums of uniforms (no libm transcendental functions, whose last
+ * bits may differ between C libraries), tensors sorted by name as the safetensors library does.
+ * Total size about 3.5 MB. See SAMPLES.md. Depends on store/safetensors, engine/dtype and jansson.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
-int main(void) { return 0; }
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "dtype.h"
+#include "safetensors.h"
+#include "status.h"
+
+/* ---- deterministic random numbers ------------------------------------------------------------------ */
+
+typedef struct rng {
+    uint64_t s;
+} rng;
+
+static uint64_t next_u64(rng *g)
+{
+    uint64_t z = (g->s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static double uniform(rng *g) /* [0, 1) with 53 random bits */
+{
+    return (double)(next_u64(g) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+static double gauss(rng *g) /* Irwin-Hall(12) - 6: mean 0, variance 1, arithmetic only */
+{
+    double s = 0;
+    for (int i = 0; i < 12; i++)
+        s += uniform(g);
+    return s - 6.0;
+}
+
+static uint64_t seed_of(const char *name)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (const char *p = name; *p; p++)
+        h = (h ^ (uint8_t)*p) * 1099511628211ull;
+    return h;
+}
+
+static void die(const char *fmt, const char *a, const char *b)
+{
+    fprintf(stderr, "gen-samples: ");
+    fprintf(stderr, fmt, a, b);
+    fputc('\n', stderr);
+    exit(1);
+}
+
+static void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size);
+    if (!p)
+        die("out of memory%s%s", "", "");
+    return p;
+}
+
+/* ---- factors with a planted spectrum ----------------------------------------------------------------- */
+
+/* Fill M [n, k] (row-major) with orthonormal columns: Gaussian columns, modified Gram-Schmidt twice. */
+static void orthonormal(rng *g, int64_t n, int k, double *M)
+{
+    for (int64_t i = 0; i < n * k; i++)
+        M[i] = gauss(g);
+    for (int pass = 0; pass < 2; pass++)
+        for (int j = 0; j < k; j++) {
+            for (int p = 0; p < j; p++) {
+                double d = 0;
+                for (int64_t i = 0; i < n; i++)
+                    d += M[i * k + p] * M[i * k + j];
+                for (int64_t i = 0; i < n; i++)
+                    M[i * k + j] -= d * M[i * k + p];
+            }
+            double nn = 0;
+            for (int64_t i = 0; i < n; i++)
+                nn += M[i * k + j] * M[i * k + j];
+            nn = sqrt(nn);
+            for (int64_t i = 0; i < n; i++)
+                M[i * k + j] /= nn;
+        }
+}
+
+/* B [rows, r] and A [r, cols] with singular values sigma[i] = s0 * q^i of B*A (up to the noise tail).
+ * A is scaled up and B down by c, as trained LoRA factors are (A starts at Kaiming scale, B at zero).
+ * `shared_v` (may be NULL) gives the first `n_shared` input directions, to make tasks overlap. */
+static void lora_pair(rng *g, int64_t rows, int64_t cols, int r, double s0, double q, double *B, double *A,
+                      const double *shared_v, int n_shared)
+{
+    double *U = xcalloc((size_t)(rows * r), sizeof *U), *V = xcalloc((size_t)(cols * r), sizeof *V);
+    orthonormal(g, rows, r, U);
+    orthonormal(g, cols, r, V);
+    if (shared_v && n_shared > 0) { /* replace the leading directions, then re-orthonormalise the rest */
+        for (int64_t i = 0; i < cols; i++)
+            for (int j = 0; j < n_shared && j < r; j++)
+                V[i * r + j] = shared_v[i * r + j];
+        for (int j = n_shared; j < r; j++) {
+            for (int pass = 0; pass < 2; pass++)
+                for (int p = 0; p < j; p++) {
+                    double d = 0;
+                    for (int64_t i = 0; i < cols; i++)
+                        d += V[i * r + p] * V[i * r + j];
+                    for (int64_t i = 0; i < cols; i++)
+                        V[i * r + j] -= d * V[i * r + p];
+                }
+            double nn = 0;
+            for (int64_t i = 0; i < cols; i++)
+                nn += V[i * r + j] * V[i * r + j];
+            nn = sqrt(nn);
+            for (int64_t i = 0; i < cols; i++)
+                V[i * r + j] /= nn;
+        }
+    }
+    const double c = 4.0;
+    double sig = s0;
+    for (int j = 0; j < r; j++) {
+        double h = sqrt(sig);
+        for (int64_t i = 0; i < rows; i++)
+            B[i * r + j] = U[i * r + j] * h / c;
+        for (int64_t i = 0; i < cols; i++)
+            A[j * cols + i] = V[i * r + j] * h * c;
+        sig *= q;
+    }
+    double tail = 0.02 * sqrt(sig) * c / sqrt((double)cols); /* faint noise, below the smallest direction */
+    for (int64_t i = 0; i < r * cols; i++)
+        A[i] += tail * gauss(g);
+    free(U);
+    free(V);
+}
+
+/* ---- an adapter file being assembled ----------------------------------------------------------------- */
+
+typedef struct gen_tensor {
+    char *name;
+    lsc_dtype dt;
+    int ndim;
+    int64_t shape[4];
+    uint8_t *data;
+    size_t nbytes;
+} gen_tensor;
+
+typedef struct gen_file {
+    gen_tensor *t;
+    size_t n, cap;
+} gen_file;
+
+static void add_tensor(gen_file *f, const char *name, lsc_dtype dt, int ndim, const int64_t *shape, const double *v)
+{
+    if (f->n == f->cap) {
+        f->cap = f->cap ? 2 * f->cap : 64;
+        f->t = realloc(f->t, f->cap * sizeof *f->t);
+        if (!f->t)
+            die("out of memory%s%s", "", "");
+    }
+    gen_tensor *t = &f->t[f->n++];
+    memset(t, 0, sizeof *t);
+    t->name = strdup(name);
+    t->dt = dt;
+    t->ndim = ndim;
+    size_t n = 1;
+    for (int d = 0; d < ndim; d++) {
+        t->shape[d] = shape[d];
+        n *= (size_t)shape[d];
+    }
+    t->nbytes = n * lsc_dtype_size(dt);
+    t->data = xcalloc(t->nbytes, 1);
+    size_t overflows = 0;
+    if (lsc_dtype_from_double(dt, v, n, t->data, &overflows) != LSC_OK || overflows)
+        die("cannot convert tensor '%s'%s", name, "");
+}
+
+static int cmp_tensor(const void *a, const void *b)
+{
+    return strcmp(((const gen_tensor *)a)->name, ((const gen_tensor *)b)->name);
+}
+
+static void make_dir(const char *p)
+{
+    if (mkdir(p, 0777) != 0 && errno != EEXIST)
+        die("cannot create '%s': %s", p, strerror(errno));
+}
+
+static char *join(const char *a, const char *b)
+{
+    size_t n = strlen(a) + strlen(b) + 2;
+    char *p = xcalloc(n, 1);
+    snprintf(p, n, "%s/%s", a, b);
+    return p;
+}
+
+/* Write the folder: tensors sorted by name, {"format": "pt"} metadata, config as PEFT dumps it. */
+static void write_adapter(const char *dir, gen_file *f, json_t *config)
+{
+    make_dir(dir);
+    qsort(f->t, f->n, sizeof *f->t, cmp_tensor);
+    lsc_st_out *outs = xcalloc(f->n, sizeof *outs);
+    for (size_t i = 0; i < f->n; i++) {
+        outs[i].name = f->t[i].name;
+        outs[i].dtype = f->t[i].dt;
+        outs[i].ndim = f->t[i].ndim;
+        outs[i].shape = f->t[i].shape;
+    }
+    const char *mk[] = {"format"}, *mv[] = {"pt"};
+    char *path = join(dir, "adapter_model.safetensors");
+    lsc_st_writer *w = NULL;
+    lsc_error err;
+    if (lsc_st_writer_begin(path, outs, f->n, mk, mv, 1, &w, &err) != LSC_OK)
+        die("%s%s", err.msg, "");
+    for (size_t i = 0; i < f->n; i++)
+        if (lsc_st_writer_put(w, f->t[i].data, f->t[i].nbytes, &err) != LSC_OK) {
+            lsc_st_writer_abort(w);
+            die("%s%s", err.msg, "");
+        }
+    if (lsc_st_writer_finish(w, &err) != LSC_OK)
+        die("%s%s", err.msg, "");
+    free(path);
+    free(outs);
+
+    /* PEFT writes json.dumps(config, indent=2, sort_keys=True): same layout, short reals */
+    char *text = json_dumps(config, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(15));
+    if (!text)
+        die("cannot encode the config of '%s'%s", dir, "");
+    path = join(dir, "adapter_config.json");
+    FILE *fp = fopen(path, "wb");
+    if (!fp || fwrite(text, 1, strlen(text), fp) != strlen(text) || fclose(fp) != 0)
+        die("cannot write '%s': %s", path, strerror(errno));
+    free(path);
+    free(text);
+    json_decref(config);
+    for (size_t i = 0; i < f->n; i++) {
+        free(f->t[i].name);
+        free(f->t[i].data);
+    }
+    free(f->t);
+    memset(f, 0, sizeof *f);
+}
+
+/* ---- the bases ----------------------------------------------------------------------------------------- */
+
+#define HIDDEN 256
+#define INTER 688
+#define N_LAYERS 4
+
+typedef struct module_def {
+    const char *path; /* under model.layers.N. */
+    const char *type;
+    int64_t out, in;
+    double strength;  /* relative size of the update */
+    double decay;     /* ratio between consecutive singular values */
+} module_def;
+
+static const module_def llama_modules[] = {
+    {"self_attn.q_proj", "q_proj", HIDDEN, HIDDEN, 1.0, 0.72},
+    {"self_attn.k_proj", "k_proj", HIDDEN, HIDDEN, 0.7, 0.65},
+    {"self_attn.v_proj", "v_proj", HIDDEN, HIDDEN, 1.6, 0.80},
+    {"self_attn.o_proj", "o_proj", HIDDEN, HIDDEN, 1.2, 0.78},
+    {"mlp.gate_proj", "gate_proj", INTER, HIDDEN, 0.9, 0.70},
+    {"mlp.up_proj", "up_proj", INTER, HIDDEN, 0.9, 0.74},
+    {"mlp.down_proj", "down_proj", HIDDEN, INTER, 1.1, 0.76},
+};
+#define N_LLAMA (sizeof llama_modules / sizeof llama_modules[0])
+
+static json_t *string_list(const char *const *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_string(v[i]));
+    return a;
+}
+
+/* A LoraConfig as PEFT 0.13 saves it. */
+static json_t *lora_config(const char *base, int r, double alpha, json_t *targets, const char *task)
+{
+    json_t *c = json_object();
+    json_object_set_new(c, "alpha_pattern", json_object());
+    json_object_set_new(c, "auto_mapping", json_null());
+    json_object_set_new(c, "base_model_name_or_path", json_string(base));
+    json_object_set_new(c, "bias", json_string("none"));
+    json_object_set_new(c, "fan_in_fan_out", json_false());
+    json_object_set_new(c, "inference_mode", json_true());
+    json_object_set_new(c, "init_lora_weights", json_true());
+    json_object_set_new(c, "layer_replication", json_null());
+    json_object_set_new(c, "layers_pattern", json_null());
+    json_object_set_new(c, "layers_to_transform", json_null());
+    json_object_set_new(c, "loftq_config", json_object());
+    json_object_set_new(c, "lora_alpha", alpha == floor(alpha) ? json_integer((json_int_t)alpha) : json_real(alpha));
+    json_object_set_new(c, "lora_dropout", json_real(0.05));
+    json_object_set_new(c, "megatron_config", json_null());
+    json_object_set_new(c, "megatron_core", json_string("megatron.core"));
+    json_object_set_new(c, "modules_to_save", json_null());
+    json_object_set_new(c, "peft_type", json_string("LORA"));
+    json_object_set_new(c, "r", json_integer(r));
+    json_object_set_new(c, "rank_pattern", json_object());
+    json_object_set_new(c, "revision", json_null());
+    json_object_set_new(c, "target_modules", targets);
+    json_object_set_new(c, "task_type", task ? json_string(task) : json_null());
+    json_object_set_new(c, "use_dora", json_false());
+    json_object_set_new(c, "use_rslora", json_false());
+    return c;
+}
+
+static json_t *llama_targets(void)
+{
+    static const char *const t[] = {"down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"};
+    return string_list(t, 7);
+}
+
+/* One LoRA pair per module and layer; rank_of(layer, module) gives per-layer ranks (NULL: r). */
+typedef int (*rank_fn)(int layer, const module_def *m, int r);
+
+static void llama_lora(gen_file *f, rng *g, int r, rank_fn rank_of, lsc_dtype dt, const char *adapter_seg,
+                       int with_dora, unsigned module_mask)
+{
+    char name[256];
+    for (int L = 0; L < N_LAYERS; L++)
+        for (size_t m = 0; m < N_LLAMA; m++) {
+            if (!(module_mask & (1u << m)))
+                continue;
+            const module_def *md = &llama_modules[m];
+            int rr = rank_of ? rank_of(L, md, r) : r;
+            double *B = xcalloc((size_t)(md->out * rr), sizeof *B), *A = xcalloc((size_t)(rr * md->in), sizeof *A);
+            double s0 = 0.08 * md->strength * (1.0 + 0.35 * L);
+            lora_pair(g, md->out, md->in, rr, s0, md->decay, B, A, NULL, 0);
+            int64_t as[] = {rr, md->in}, bs[] = {md->out, rr};
+            snprintf(name, sizeof name, "base_model.model.model.layers.%d.%s.lora_A%s.weight", L, md->path, adapter_seg);
+            add_tensor(f, name, dt, 2, as, A);
+            snprintf(name, sizeof name, "base_model.model.model.layers.%d.%s.lora_B%s.weight", L, md->path, adapter_seg);
+            add_tensor(f, name, dt, 2, bs, B);
+            if (with_dora) { /* magnitudes: row norms of W + sBA for a base whose rows have norm ~1 */
+                double *mag = xcalloc((size_t)md->out, sizeof *mag);
+                for (int64_t i = 0; i < md->out; i++)
+                    mag[i] = 1.0 + 0.05 * gauss(g);
+                int64_t ms[] = {md->out};
+                snprintf(name, sizeof name, "base_model.model.model.layers.%d.%s.lora_magnitude_vector", L, md->path);
+                add_tensor(f, name, dt, 1, ms, mag);
+                free(mag);
+            }
+            free(A);
+            free(B);
+        }
+}
+
+static int pattern_rank(int layer, const module_def *m, int r)
+{
+    if (strcmp(m->type, "v_proj") == 0)
+        return 12;
+    if (strcmp(m->type, "gate_proj") == 0 && layer <= 1)
+        return 4;
+    return r;
+}
+
+/* ---- the samples ----------------------------------------------------------------------------------------- */
+
+static void sample_llama(const char *out, const char *name, int r, double alpha, lsc_dtype dt, int rslora)
+{
+    rng g = {seed_of(name)};
+    gen_file f = {0};
+    llama_lora(&f, &g, r, NULL, dt, "", 0, 0x7f);
+    json_t *c = lora_config("lorascope/llama-tiny", r, alpha, llama_targets(), "CAUSAL_LM");
+    if (rslora)
+        json_object_set_new(c, "use_rslora", json_true());
+    char *dir = join(out, name);
+    write_adapter(dir, &f, c);
+    free(dir);
+}
+
+static void sample_patterns(const char *out)
+{
+    const char *name = "llama-tiny-patterns";
+    rng g = {seed_of(name)};
+    gen_file f = {0};
+    llama_lora(&f, &g, 8, pattern_rank, LSC_DT_F32, "", 0, 0x7f);
+    json_t *c = lora_config("lorascope/llama-tiny", 8, 16, llama_targets(), "CAUSAL_LM");
+    /* PEFT keys: a plain module type, and a regular expression for the first two gate projections */
+    json_t *rp = json_object(), *ap = json_object();
+    json_object_set_new(rp, "v_proj", json_integer(12));
+    json_object_set_new(rp, "layers\\.[01]\\.mlp\\.gate_proj", json_integer(4));
+    json_object_set_new(ap, "v_proj", json_integer(24));
+    json_object_set_new(ap, "down_proj", json_integer(8));
+    json_object_set_new(c, "rank_pattern", rp);
+    json_object_set_new(c, "alpha_pattern", ap);
+    char *dir = join(out, name);
+    write_adapter(dir, &f, c);
+    free(dir);
+}
+
+static void sample_gpt2(const char *out)
+{
+    const char *name = "gpt2-tiny-conv1d";
+    rng g = {seed_of(name)};
+    gen_file f = {0};
+    /* GPT-2 Conv1D stores W as [in, out]; PEFT's A [r, in] and B [out, r] are as usual, fan_in_fan_out
+     * tells the base layer to transpose the delta */
+    static const struct {
+        const char *path;
+        int64_t out, in;
+        double strength, decay;
+    } mods[] = {{"attn.c_attn", 3 * HIDDEN, HIDDEN, 1.2, 0.75},
+                {"attn.c_proj", HIDDEN, HIDDEN, 0.8, 0.70},
+                {"mlp.c_fc", 4 * HIDDEN, HIDDEN, 1.0, 0.72},
+                {"mlp.c_proj", HIDDEN, 4 * HIDDEN, 1.0, 0.77}};
+    const int r = 8;
+    char key[256];
+    for (int L = 0; L < N_LAYERS; L++)
+        for (int m = 0; m < 4; m++) {
+            double *B = xcalloc((size_t)(mods[m].out * r), sizeof *B), *A = xcalloc((size_t)(r * mods[m].in), sizeof *A);
+            lora_pair(&g, mods[m].out, mods[m].in, r, 0.1 * mods[m].strength * (1 + 0.2 * L), mods[m].decay, B, A, NULL,
+                      0);
+            int64_t as[] = {r, mods[m].in}, bs[] = {mods[m].out, r};
+            snprintf(key, sizeof key, "base_model.model.transformer.h.%d.%s.lora_A.weight", L, mods[m].path);
+            add_tensor(&f, key, LSC_DT_F32, 2, as, A);
+            snprintf(key, sizeof key, "base_model.model.transformer.h.%d.%s.lora_B.weight", L, mods[m].path);
+            add_tensor(&f, key, LSC_DT_F32, 2, bs, B);
+            free(A);
+            free(B);
+        }
+    /* modules_to_save: the sequence-classification head, trained in full ([num_labels, n_embd]) */
+    double head[2 * HIDDEN];
+    for (int i = 0; i < 2 * HIDDEN; i++)
+        head[i] = 0.02 * gauss(&g);
+    int64_t hs[] = {2, HIDDEN};
+    add_tensor(&f, "base_model.model.score.weight", LSC_DT_F32, 2, hs, head);
+    static const char *const t[] = {"c_attn", "c_fc", "c_proj"};
+    json_t *c = lora_config("lorascope/gpt2-tiny", r, 32, string_list(t, 3), "SEQ_CLS");
+    json_object_set_new(c, "fan_in_fan_out", json_true());
+    static const char *const mts[] = {"score"};
+    json_object_set_new(c, "modules_to_save", string_list(mts, 1));
+    char *dir = join(out, name);
+    write_adapter(dir, &f, c);
+    free(dir);
+}
+
+/* Two task adapters over one base, saved the way PEFT saves named adapters: tasks/<name>/. They share
+ * their two leading input directions per layer, so the task similarity view has something to find. */
+static void sample_tasks(const char *out)
+{
+    char *root = join(out, "tasks");
+    make_dir(root);
+    const char *tasks[] = {"summarize", "translate"};
+    const int r = 8;
+    rng shared_g = {seed_of("tasks/shared")};
+    double *shared[N_LAYERS][2];
+    for (int L = 0; L < N_LAYERS; L++)
+        for (int m = 0; m < 2; m++) {
+            shared[L][m] = xcalloc((size_t)HIDDEN * r, sizeof(double));
+            orthonormal(&shared_g, HIDDEN, r, shared[L][m]);
+        }
+    for (int t = 0; t < 2; t++) {
+        rng g = {seed_of(tasks[t])};
+        gen_file f = {0};
+        char key[256];
+        for (int L = 0; L < N_LAYERS; L++)
+            for (int m = 0; m < 2; m++) {
+                const module_def *md = &llama_modules[m == 0 ? 0 : 2]; /* q_proj, v_proj */
+                double *B = xcalloc((size_t)(md->out * r), sizeof *B), *A = xcalloc((size_t)(r * md->in), sizeof *A);
+                lora_pair(&g, md->out, md->in, r, 0.1 * md->strength * (1 + 0.3 * L) * (t ? 0.8 : 1.0), md->decay, B, A,
+                          shared[L][m], 2);
+                int64_t as[] = {r, md->in}, bs[] = {md->out, r};
+                snprintf(key, sizeof key, "base_model.model.model.layers.%d.%s.lora_A.weight", L, md->path);
+                add_tensor(&f, key, LSC_DT_F16, 2, as, A);
+                snprintf(key, sizeof key, "base_model.model.model.layers.%d.%s.lora_B.weight", L, md->path);
+                add_tensor(&f, key, LSC_DT_F16, 2, bs, B);
+                free(A);
+                free(B);
+            }
+        static const char *const tm[] = {"q_proj", "v_proj"};
+        json_t *c = lora_config("lorascope/llama-tiny", r, 16, string_list(tm, 2), "CAUSAL_LM");
+        char *dir = join(root, tasks[t]);
+        write_adapter(dir, &f, c);
+        free(dir);
+    }
+    for (int L = 0; L < N_LAYERS; L++)
+        for (int m = 0; m < 2; m++)
+            free(shared[L][m]);
+    free(root);
+}
+
+/* AdaLoRA after training: P (lora_B), Λ (lora_E), Q (lora_A) cut to the triplets the budget kept, and
+ * rank_pattern holding the mask of kept triplets per lora_E (init_r entries each). */
+static void sample_adalora(const char *out)
+{
+    const char *name = "llama-tiny-adalora";
+    rng g = {seed_of(name)};
+    gen_file f = {0};
+    const int init_r = 12;
+    json_t *rp = json_object();
+    char key[256];
+    for (int L = 0; L < N_LAYERS; L++)
+        for (size_t m = 0; m < 4; m++) { /* attention projections */
+            const module_def *md = &llama_modules[m];
+            int keep[12], kept = 0;
+            for (int i = 0; i < init_r; i++) { /* keep ~2/3 of the triplets, deeper layers and v more */
+                double p = 0.45 + 0.08 * L + (m == 2 ? 0.2 : 0.0);
+                keep[i] = i == 0 || uniform(&g) < p;
+                kept += keep[i];
+            }
+            double *P = xcalloc((size_t)(md->out * kept), sizeof *P), *Q = xcalloc((size_t)(kept * md->in), sizeof *Q);
+            double *U = xcalloc((size_t)(md->out * kept), sizeof *U), *V = xcalloc((size_t)(md->in * kept), sizeof *V);
+            double *E = xcalloc((size_t)kept, sizeof *E);
+            orthonormal(&g, md->out, kept, U);
+            orthonormal(&g, md->in, kept, V);
+            double lam = 0.6 * md->strength * (1 + 0.3 * L);
+            int k = 0;
+            for (int i = 0; i < init_r; i++, lam *= 0.8) {
+                if (!keep[i])
+                    continue;
+                E[k] = (next_u64(&g) & 1 ? 1 : -1) * lam; /* Λ is trained freely: signs vary */
+                k++;
+            }
+            for (int64_t i = 0; i < md->out * kept; i++)
+                P[i] = U[i];
+            for (int j = 0; j < kept; j++)
+                for (int64_t i = 0; i < md->in; i++)
+                    Q[j * md->in + i] = V[i * kept + j] + 0.01 * gauss(&g);
+            int64_t as[] = {kept, md->in}, bs[] = {md->out, kept}, es[] = {kept, 1};
+            snprintf(key, sizeof key, "base_model.model.model.layers.%d.%s.lora_A", L, md->path);
+            add_tensor(&f, key, LSC_DT_F32, 2, as, Q);
+            snprintf(key, sizeof key, "base_model.model.model.layers.%d.%s.lora_B", L, md->path);
+            add_tensor(&f, key, LSC_DT_F32, 2, bs, P);
+            snprintf(key, sizeof key, "base_model.model.model.layers.%d.%s.lora_E", L, md->path);
+            add_tensor(&f, key, LSC_DT_F32, 2, es, E);
+            json_t *mask = json_array();
+            for (int i = 0; i < init_r; i++)
+                json_array_append_new(mask, json_boolean(keep[i]));
+            snprintf(key, sizeof key, "model.layers.%d.%s.lora_E", L, md->path);
+            json_object_set_new(rp, key, mask);
+            free(P);
+            free(Q);
+            free(U);
+            free(V);
+            free(E);
+        }
+    static const char *const t[] = {"k_proj", "o_proj", "q_proj", "v_proj"};
+    json_t *c = lora_config("lorascope/llama-tiny", 8, 32, string_list(t, 4), "CAUSAL_LM");
+    json_object_set_new(c, "peft_type", json_string("ADALORA"));
+    json_object_set_new(c, "init_r", json_integer(init_r));
+    json_object_set_new(c, "target_r", json_integer(8));
+    json_object_set_new(c, "tinit", json_integer(200));
+    json_object_set_new(c, "tfinal", json_integer(500));
+    json_object_set_new(c, "deltaT", json_integer(10));
+    json_object_set_new(c, "beta1", json_real(0.85));
+    json_object_set_new(c, "beta2", json_real(0.85));
+    json_object_set_new(c, "orth_reg_weight", json_real(0.5));
+    json_object_set_new(c, "total_step", json_integer(3000));
+    json_object_set_new(c, "lora_dropout", json_real(0.1));
+    json_object_set_new(c, "rank_pattern", rp);
+    char *dir = join(out, name);
+    write_adapter(dir, &f, c);
+    free(dir);
+}
+
+static void sample_dora(const char *out)
+{
+    const char *name = "llama-tiny-dora";
+    rng g = {seed_of(name)};
+    gen_file f = {0};
+    llama_lora(&f, &g, 8, NULL, LSC_DT_F32, "", 1, (1u << 0) | (1u << 2)); /* q_proj, v_proj */
+    static const char *const t[] = {"q_proj", "v_proj"};
+    json_t *c = lora_config("lorascope/llama-tiny", 8, 16, string_list(t, 2), "CAUSAL_LM");
+    json_object_set_new(c, "use_dora", json_true());
+    char *dir = join(out, name);
+    write_adapter(dir, &f, c);
+    free(dir);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2 || argv[1][0] == '-') {
+        fprintf(stderr, "usage: gen-samples OUTDIR\n"
+                        "writes the sample PEFT adapters (about 3.5 MB) into OUTDIR; see samples/SAMPLES.md\n");
+        return 2;
+    }
+    const char *out = argv[1];
+    make_dir(out);
+    sample_llama(out, "llama-tiny-f32", 8, 16, LSC_DT_F32, 0);
+    sample_llama(out, "llama-tiny-f16", 8, 16, LSC_DT_F16, 0);
+    sample_llama(out, "llama-tiny-bf16", 16, 32, LSC_DT_BF16, 0);
+    sample_llama(out, "llama-tiny-rslora", 16, 16, LSC_DT_F16, 1);
+    sample_patterns(out);
+    sample_gpt2(out);
+    sample_tasks(out);
+    sample_adalora(out);
+    sample_dora(out);
+    return 0;
+}

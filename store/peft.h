@@ -34,4 +34,16 @@ lsc_status lsc_peft_list(const char *dir, char ***names, size_t *n, lsc_error *e
  * naming the tensor. Files are written atomically. */
 lsc_status lsc_peft_write(lsc_adapter *ad, const char *dir, lsc_dtype dtype, lsc_error *err);
 
+/* ---- helpers (exposed for the tests and for other importers) --------------------------------------- */
+
+/* The PEFT module name of a layer name: the name with a leading "base_model.model." removed
+ * (a pointer into `layer_name`). This is the string rank_pattern / alpha_pattern keys are matched on. */
+const char *lsc_peft_module_name(const char *layer_name);
+
+/* Does pattern key `key` (a Python regular expression, as PEFT writes them) select module `module`,
+ * i.e. does `(.*\.)?(key)$` match the whole module name? The common Python subset is translated to
+ * POSIX ERE (\d \w \s and their negations, (?:...), lazy quantifiers). Returns 1 or 0; -1 with err set
+ * (LSC_ERR_UNSUPPORTED) when the key uses a construct that cannot be translated. */
+int lsc_peft_pattern_match(const char *key, const char *module, lsc_error *err);
+
 #endif
