@@ -104,6 +104,12 @@ int lsc_dispatch(lsc_cmd_ctx *ctx, int argc, char **argv)
     }
     if (ctx->check_only)
         return c->fn(ctx, argc, argv); /* handlers return right after parsing their arguments */
+    /* bad usage is reported as such before any catalog is touched */
+    ctx->check_only = 1;
+    int urc = c->fn(ctx, argc, argv);
+    ctx->check_only = 0;
+    if (urc != LSC_EXIT_OK)
+        return urc;
     if ((c->flags & LSC_CMD_MUTATES) && ctx->readonly) {
         lsc_error_set(&ctx->err, LSC_ERR_INVALID, "%s: the catalog is open read-only", c->name);
         return LSC_EXIT_ERROR;
