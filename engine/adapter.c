@@ -306,12 +306,33 @@ lsc_status lsc_adapter_factors(lsc_adapter *ad, size_t li, double **bbuf, size_t
         if (st)
             return st;
     }
+    if (emb) {
+        /* PEFT embeddings apply (B A)^T = A^T B^T: the view's B is A^T [vocab, r], its A is B^T [r, dim] */
+        size_t nmax = nb > na ? nb : na;
+        double *tmp = malloc((nmax ? nmax : 1) * sizeof(double));
+        if (!tmp)
+            return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        if ((st = ensure(bbuf, bcap, nmax, err)) || (st = ensure(abuf, acap, nmax, err))) {
+            free(tmp);
+            return st;
+        }
+        memcpy(tmp, *bbuf, nb * sizeof(double)); /* B [b_rows, r] */
+        for (int64_t i = 0; i < r; i++)          /* new B = A^T: [a_cols, r] */
+            for (int64_t j = 0; j < a_cols; j++)
+                (*bbuf)[j * r + i] = (*abuf)[i * a_cols + j];
+        for (int64_t i = 0; i < b_rows; i++) /* new A = B^T: [r, b_rows] */
+            for (int64_t k = 0; k < r; k++)
+                (*abuf)[k * b_rows + i] = tmp[i * r + k];
+        free(tmp);
+        int64_t t = b_rows;
+        b_rows = a_cols;
+        a_cols = t;
+    }
     out->rows = b_rows;
     out->cols = a_cols;
     out->r = (int)r;
     out->B = *bbuf;
     out->A = *abuf;
     out->scale = l->scale;
-    (void)emb; /* the transpose of an embedding delta has the same spectrum and norms */
     return LSC_OK;
 }

@@ -307,10 +307,23 @@ START_TEST(test_naming_variants)
         lsc_lowrank lr;
         ck_assert_msg(lsc_adapter_factors(ad, li, &B, &bc, &A, &ac, &lr, &err) == LSC_OK, "%s", err.msg);
         const lsc_layer *l = &ad->layers[li];
-        for (size_t i = 0; i < numel_of(&s, (size_t)l->ta); i++)
-            ck_assert_double_eq(lr.A[i], s.vals[l->ta][i]);
-        for (size_t i = 0; i < numel_of(&s, (size_t)l->tb); i++)
-            ck_assert_double_eq(lr.B[i], s.vals[l->tb][i]);
+        ck_assert_int_eq(lr.rows, l->rows);
+        ck_assert_int_eq(lr.cols, l->cols);
+        if (l->flags & LSC_LAYER_EMBEDDING) {
+            /* the view is the applied delta (B A)^T: B' = A^T [vocab, r], A' = B^T [r, dim] */
+            int64_t r = lr.r, vocab = lr.rows, dim = lr.cols;
+            for (int64_t i = 0; i < r; i++)
+                for (int64_t j = 0; j < vocab; j++)
+                    ck_assert_double_eq(lr.B[j * r + i], s.vals[l->ta][i * vocab + j]);
+            for (int64_t i = 0; i < dim; i++)
+                for (int64_t k = 0; k < r; k++)
+                    ck_assert_double_eq(lr.A[k * dim + i], s.vals[l->tb][i * r + k]);
+        } else {
+            for (size_t i = 0; i < numel_of(&s, (size_t)l->ta); i++)
+                ck_assert_double_eq(lr.A[i], s.vals[l->ta][i]);
+            for (size_t i = 0; i < numel_of(&s, (size_t)l->tb); i++)
+                ck_assert_double_eq(lr.B[i], s.vals[l->tb][i]);
+        }
         free(A);
         free(B);
     }
