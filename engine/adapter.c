@@ -336,3 +336,155 @@ lsc_status lsc_adapter_factors(lsc_adapter *ad, size_t li, double **bbuf, size_t
     out->scale = l->scale;
     return LSC_OK;
 }
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+lsc_adapter *lsc_adapter_clone_meta(const lsc_adapter *ad)
+{
+    lsc_adapter *c = lsc_adapter_new();
+    if (!c)
+        return NULL;
+    c->name = dup_or_null(ad->name);
+    c->format = dup_or_null(ad->format);
+    c->kind = dup_or_null(ad->kind);
+    c->base_model = dup_or_null(ad->base_model);
+    c->config_json = dup_or_null(ad->config_json);
+    c->metadata_json = dup_or_null(ad->metadata_json);
+    c->source = dup_or_null(ad->source);
+    c->warnings = dup_or_null(ad->warnings);
+    for (size_t i = 0; i < ad->n_layers; i++) {
+        size_t li;
+        if (lsc_adapter_add_layer(c, ad->layers[i].name, &li, NULL)) {
+            lsc_adapter_free(c);
+            return NULL;
+        }
+        char *mt = c->layers[li].name;
+        lsc_layer keep = ad->layers[i];
+        free(c->layers[li].module_type);
+        keep.name = mt;
+        keep.module_type = dup_or_null(ad->layers[i].module_type ? ad->layers[i].module_type : "");
+        c->layers[li] = keep;
+    }
+    for (size_t i = 0; i < ad->n_tensors; i++) {
+        const lsc_tensor *t = &ad->tensors[i];
+        size_t ti;
+        if (lsc_adapter_add_tensor(c, t->key, t->role, t->layer, t->dtype, t->ndim, t->shape, NULL, &ti, NULL)) {
+            lsc_adapter_free(c);
+            return NULL;
+        }
+        memcpy(c->tensors[ti].hash, t->hash, LSC_HASH_HEX);
+    }
+    return c;
+}
+
+/* Convert n doubles to a fresh buffer of dtype dt; LSC_ERR_NUMERIC on overflow. */
+static lsc_status to_dtype(lsc_dtype dt, const double *v, size_t n, const char *key, uint8_t **out, lsc_error *err)
+{
+    size_t over = 0;
+    uint8_t *buf = malloc(n * lsc_dtype_size(dt) + 1);
+    if (!buf)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    lsc_status st = lsc_dtype_from_double(dt, v, n, buf, &over);
+    if (!st && over)
+        st = lsc_error_set(err, LSC_ERR_NUMERIC, "tensor '%s': %zu value(s) overflow %s", key, over, lsc_dtype_name(dt));
+    if (st) {
+        free(buf);
+        return st;
+    }
+    *out = buf;
+    return LSC_OK;
+}
+
+lsc_status lsc_adapter_set_factors(lsc_adapter *ad, size_t li, const double *B, const double *A, int k, double scale,
+                                   lsc_error *err)
+{
+    if (li >= ad->n_layers || k < 1)
+        return lsc_error_set(err, LSC_ERR_INVALID, "bad layer index or rank");
+    lsc_layer *l = &ad->layers[li];
+    if (l->ta < 0 || l->tb < 0)
+        return lsc_error_set(err, LSC_ERR_INVALID, "layer '%s' has no factors", l->name);
+    lsc_tensor *ta = &ad->tensors[l->ta], *tb = &ad->tensors[l->tb];
+    int emb = (l->flags & LSC_LAYER_EMBEDDING) != 0;
+    int64_t rows = emb ? l->cols : l->rows; /* stored B is [out, r] with out = dim for embeddings */
+    int64_t vrows = l->rows, vcols = l->cols;
+    size_t nb = (size_t)(vrows * k), na = (size_t)(k * vcols);
+    double *sb = NULL, *sa = NULL; /* stored orientation */
+    if (emb) {
+        /* view B' = A^T [vocab, k], A' = B^T [k, dim]: stored A [k, vocab] = B'^T, stored B [dim, k] = A'^T */
+        sa = malloc(nb * sizeof(double));
+        sb = malloc(na * sizeof(double));
+        if (!sa || !sb) {
+            free(sa);
+            free(sb);
+            return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        }
+        for (int64_t i = 0; i < vrows; i++)
+            for (int j = 0; j < k; j++)
+                sa[(size_t)j * (size_t)vrows + (size_t)i] = B[(size_t)i * (size_t)k + (size_t)j];
+        for (int j = 0; j < k; j++)
+            for (int64_t c = 0; c < vcols; c++)
+                sb[(size_t)c * (size_t)k + (size_t)j] = A[(size_t)j * (size_t)vcols + (size_t)c];
+    }
+    uint8_t *da = NULL, *db = NULL, *de = NULL;
+    lsc_status st = to_dtype(ta->dtype, emb ? sa : A, emb ? nb : na, ta->key, &da, err);
+    if (!st)
+        st = to_dtype(tb->dtype, emb ? sb : B, emb ? na : nb, tb->key, &db, err);
+    if (!st && l->te >= 0) {
+        double *ones = malloc((size_t)k * sizeof(double));
+        if (!ones)
+            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        for (int i = 0; ones && i < k; i++)
+            ones[i] = 1.0;
+        if (!st)
+            st = to_dtype(ad->tensors[l->te].dtype, ones, (size_t)k, ad->tensors[l->te].key, &de, err);
+        free(ones);
+    }
+    free(sa);
+    free(sb);
+    if (st) {
+        free(da);
+        free(db);
+        free(de);
+        return st;
+    }
+    (void)rows;
+    /* A: [k, ...trailing dims] (embedding A is [k, vocab]) */
+    free(ta->data);
+    ta->data = da;
+    ta->shape[0] = k;
+    ta->hash[0] = '\0';
+    /* B: [out, k] or [out, k, 1, 1] */
+    free(tb->data);
+    tb->data = db;
+    tb->shape[1] = k;
+    tb->hash[0] = '\0';
+    lsc_tensor *ts[2] = {ta, tb};
+    for (int t = 0; t < 2; t++) {
+        size_t n = 1;
+        for (int d = 0; d < ts[t]->ndim; d++)
+            n *= (size_t)ts[t]->shape[d];
+        ts[t]->nbytes = n * lsc_dtype_size(ts[t]->dtype);
+    }
+    if (l->te >= 0) {
+        lsc_tensor *te = &ad->tensors[l->te];
+        free(te->data);
+        te->data = de;
+        te->shape[0] = k;
+        te->nbytes = (size_t)k * lsc_dtype_size(te->dtype);
+        for (int d = 1; d < te->ndim; d++)
+            te->nbytes *= (size_t)te->shape[d];
+        te->hash[0] = '\0';
+    }
+    l->rank = k;
+    l->scale = scale;
+    switch (l->rule) {
+    case LSC_SCALE_ALPHA_R: l->alpha = scale * k; break;
+    case LSC_SCALE_RSLORA: l->alpha = scale * sqrt((double)k); break;
+    case LSC_SCALE_ADALORA: l->alpha = scale * ((double)(l->init_r > 0 ? l->init_r : k) + 1e-5); break;
+    default: break;
+    }
+    return LSC_OK;
+}

@@ -153,4 +153,19 @@ int lsc_adapter_find_layer(const lsc_adapter *ad, const char *name);
 lsc_status lsc_adapter_factors(lsc_adapter *ad, size_t li, double **bbuf, size_t *bcap, double **abuf,
                                size_t *acap, lsc_lowrank *out, lsc_error *err);
 
+/* The inverse of the factor view: replace layer li's factors by new ones given in view orientation,
+ * B [rows, k] and A [k, cols] (row-major doubles, applied as `scale` * B * A), converting them to the
+ * layer's stored dtypes and orientation (conv A keeps its [k, in, kh, kw] trailing dims, embeddings are
+ * transposed back, an AdaLoRA E becomes ones [k, 1]). The layer's rank, scale and alpha are updated
+ * (alpha from the layer's rule so that the rule reproduces `scale`; rule FIXED keeps `scale` itself).
+ * Replaced tensors get new data and an empty hash; the old bytes are released. Conversions that overflow
+ * the stored dtype fail with LSC_ERR_NUMERIC naming the tensor (nothing is changed then). */
+lsc_status lsc_adapter_set_factors(lsc_adapter *ad, size_t li, const double *B, const double *A, int k, double scale,
+                                   lsc_error *err);
+
+/* A deep copy of ad's description: every string, layer and tensor (key, role, dtype, shape, hash), with no
+ * tensor data and no loader; header_json is dropped (a derived adapter is no longer its source file).
+ * Used to derive a new adapter whose unchanged tensors are shared by hash. NULL on out of memory. */
+lsc_adapter *lsc_adapter_clone_meta(const lsc_adapter *ad);
+
 #endif
