@@ -162,6 +162,9 @@ static void axes(lsc_canvas *cv, const plot *p, lsc_chart_mode mode, size_t n)
 
 static void ytick(lsc_canvas *cv, const plot *p, int row, const char *lab, lsc_chart_mode mode)
 {
+    lsc_canvas_cell *c = cell(cv, p->x0 - 2, row);
+    if (c && c->role == LSC_CROLE_LABEL)
+        return; /* the row already carries a label */
     int len = (int)strlen(lab);
     lsc_canvas_text(cv, p->x0 - 1 - len, row, lab, LSC_CROLE_LABEL);
     put(cv, p->x0 - 1, row, mode != LSC_CHART_ASCII ? 0x2524 : '+', LSC_CROLE_AXIS);
@@ -374,12 +377,10 @@ void lsc_chart_energy(lsc_canvas *cv, lsc_chart_rect r, lsc_chart_mode mode, con
             put(cv, x, r99, uni ? 0x2508 : '.', LSC_CROLE_DIM);
     }
     ytick(cv, &p, r100, "100%", mode);
-    if (r99 != r100 && r99 != r90)
-        ytick(cv, &p, r99, "99%", mode);
-    ytick(cv, &p, r90, "90%", mode);
-    if (r50 != r90 && r50 != r0)
-        ytick(cv, &p, r50, "50%", mode);
     ytick(cv, &p, r0, "0%", mode);
+    ytick(cv, &p, r90, "90%", mode);
+    ytick(cv, &p, r99, "99%", mode);
+    ytick(cv, &p, r50, "50%", mode);
     if (mode == LSC_CHART_BRAILLE) {
         series_braille(cv, &p, e, n, 0);
         for (int s = 0; s < 2; s++) { /* marks: a vertical dotted line at the k column */

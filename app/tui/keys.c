@@ -22,7 +22,7 @@ const lsc_tui_binding lsc_tui_bindings[] = {
     {MOVING, LSC_REQ_TOP, {'g', LSC_KEY_HOME}, "first row", NULL},
     {MOVING, LSC_REQ_BOTTOM, {'G', LSC_KEY_END}, "last row", NULL},
     {V(CATALOG) | V(LAYERS) | V(GRID) | V(DIFF) | V(HISTORY), LSC_REQ_ENTER, {LSC_KEY_ENTER, '\r'},
-     "open the selection (adapter, layer spectrum, history entry)", NULL},
+     "open: adapter, layer spectrum, history entry", NULL},
     {LSC_VIEWS_ALL, LSC_REQ_BACK, {LSC_KEY_ESC, 'q', LSC_KEY_BACKSPACE}, "go back (q on the catalog quits)", NULL},
     {LSC_VIEWS_ALL, LSC_REQ_QUIT, {'Q', LSC_KEY_F(10)}, "quit", "Quit"},
     {TABLES, LSC_REQ_SORT_NEXT, {'>', LSC_KEY_F(2)}, "sort by the next column", "Sort"},

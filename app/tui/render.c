@@ -567,7 +567,7 @@ static void draw_spectrum(lsc_tui_render *r, const lsc_tui_state *st)
     char line[512], e[LSC_TUI_NAME_MAX], fro[32], s1[32];
     lsc_tui_fmt_num(ly->fro, fro, sizeof fro);
     lsc_tui_fmt_num(ly->sigma1, s1, sizeof s1);
-    snprintf(line, sizeof line, " %s  %lldx%lld  r=%d  alpha=%g  scale=%.4g%s%s", lsc_escape_name(e, sizeof e, ly->name),
+    snprintf(line, sizeof line, " %s  %lldx%lld  r=%d  alpha=%g  scale=%.4g%s%s", lsc_escape_name(e, sizeof e, lsc_tui_short_name(st, ly->name)),
              (long long)ly->rows, (long long)ly->cols, ly->rank, ly->alpha, ly->scale,
              (ly->flags & LSC_LAYER_DORA) ? "  DoRA (low-rank part only)" : "",
              ly->nonfinite ? "  NON-FINITE VALUES" : "");
@@ -581,7 +581,7 @@ static void draw_spectrum(lsc_tui_render *r, const lsc_tui_state *st)
     int top = L->pane_y + 2, avail = L->pane_h - 2;
     if (avail < 8 || ly->nonfinite)
         return;
-    int h1 = avail * 3 / 5, h2 = avail - h1;
+    int h1 = avail * 11 / 20, h2 = avail - h1;
     lsc_chart_mode m = r->unicode ? LSC_CHART_BLOCKS : LSC_CHART_ASCII;
     put_text(r, top, 0, L->cols, " singular values (log scale)", 0, 0, r->attr[R_HEADER]);
     if (canvas(r, L->cols - 2, h1 - 1) == 0) {
@@ -671,7 +671,7 @@ static void draw_help(lsc_tui_render *r, const lsc_tui_state *st)
     char lines[64][80];
     lsc_tui_view v = lsc_tui_state_view(st);
     size_t n = lsc_tui_help_lines(v, lines, 64);
-    int w = st->lay.cols - 4 < 72 ? st->lay.cols - 4 : 72;
+    int w = st->lay.cols - 4 < 76 ? st->lay.cols - 4 : 76;
     int h = (int)n + 4 < st->lay.lines - 3 ? (int)n + 4 : st->lay.lines - 3;
     int x = (st->lay.cols - w) / 2, y = 1 + (st->lay.lines - 3 - h) / 2;
     draw_box(r, y, x, h, w);

@@ -197,7 +197,7 @@ static void layout_columns(lsc_tui_state *st, lsc_tui_view v, int width)
     int chosen[LSC_TUI_MAX_COLS] = {0};
     for (int i = 0; i < n; i++)
         if (k_cols[cols[i]].width == 0)
-            flex_min += (v == LSC_VIEW_CATALOG ? 16 : 20) + 1;
+            flex_min += (v == LSC_VIEW_CATALOG ? 16 : v == LSC_VIEW_LAYERS || v == LSC_VIEW_DIFF ? 26 : 20) + 1;
     for (int prio = 0; prio <= 12; prio++)
         for (int i = 0; i < n; i++) {
             const lsc_tui_colinfo *ci = &k_cols[cols[i]];
@@ -480,39 +480,15 @@ static int rebuild(lsc_tui_state *st, lsc_tui_view v)
 
 /* ---- names ----------------------------------------------------------------------------------------- */
 
-/* Bytes of the '.'-terminated prefix shared by every name, backed off one component when what is left
- * would start with a digit ("layers.0.q" reads better than "0.q"). */
-static size_t common_prefix(const char *(*get)(const void *, size_t), const void *arr, size_t n)
-{
-    if (n < 2)
-        return 0;
-    const char *first = get(arr, 0);
-    size_t len = strlen(first);
-    for (size_t i = 1; i < n && len; i++) {
-        const char *s = get(arr, i);
-        size_t k = 0;
-        while (k < len && s[k] == first[k])
-            k++;
-        len = k;
-    }
-    while (len && first[len - 1] != '.')
-        len--;
-    if (len && isdigit((unsigned char)first[len])) {
-        len--;
-        while (len && first[len - 1] != '.')
-            len--;
-    }
-    return len;
-}
-
-static const char *get_layer_name(const void *arr, size_t i) { return ((const lsc_tui_layer *)arr)[i].name; }
-
 const char *lsc_tui_short_name(const lsc_tui_state *st, const char *name)
 {
-    size_t k = st->name_skip;
-    if (k && strlen(name) > k && strncmp(name, st->layers ? st->layers[0].name : name, k) == 0)
-        return name + k;
-    if (strncmp(name, "base_model.model.", 17) == 0)
+    (void)st;
+    /* From the "layers." component on when there is one (transformer blocks), else without PEFT's
+     * "base_model.model." wrapper. */
+    for (const char *p = name; (p = strstr(p, "layers.")) != NULL; p++)
+        if (p == name || p[-1] == '.')
+            return p;
+    if (strncmp(name, "base_model.model.", 17) == 0 && name[17])
         return name + 17;
     return name;
 }
@@ -619,7 +595,6 @@ static int load_layers(lsc_tui_state *st, const char *name)
         st->grid_r = st->grid_c = st->grid_top = 0;
     }
     lsc_tui_copy(st->adapter, sizeof st->adapter, name);
-    st->name_skip = common_prefix(get_layer_name, l, n);
     build_grid(st);
     grid_metric_max(st);
     if (rebuild(st, LSC_VIEW_LAYERS) != 0) {
@@ -1061,6 +1036,7 @@ static unsigned enter(lsc_tui_state *st)
             return LSC_TUI_CH_REDRAW;
         push(st, LSC_VIEW_LAYERS);
         rebuild(st, LSC_VIEW_LAYERS);
+        lsc_tui_state_msg(st, LSC_MSG_INFO, "%zu layers - Enter spectrum, v grid, m group, / search", st->n_layers);
         return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RELOAD;
     case LSC_VIEW_LAYERS:
         if (!l->n)
@@ -1310,6 +1286,8 @@ unsigned lsc_tui_state_request(lsc_tui_state *st, lsc_tui_req req)
             }
             replace_top(st, LSC_VIEW_GRID);
             grid_clamp(st);
+            lsc_tui_state_msg(st, LSC_MSG_INFO, "%d blocks x %d modules - m switches norm/rank", st->n_grid_rows,
+                              st->n_grid_mods);
             return LSC_TUI_CH_REDRAW;
         }
         if (v == LSC_VIEW_GRID) {

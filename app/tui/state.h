@@ -97,7 +97,7 @@ typedef enum { LSC_METRIC_NORM, LSC_METRIC_RANK } lsc_tui_metric;
     X(LSC_COL_CREATED,   "created", 16, 0, 5)                        \
     X(LSC_COL_PARENTS,   "parents", 16, 0, 7)                        \
     X(LSC_COL_INDEX,     "#",        3, 1, 11)                       \
-    X(LSC_COL_MODULE,    "module",   9, 0, 6)                        \
+    X(LSC_COL_MODULE,    "module",   9, 0, 9)                        \
     X(LSC_COL_SHAPE,     "shape",   11, 1, 7)                        \
     X(LSC_COL_RANK,      "r",        3, 1, 1)                        \
     X(LSC_COL_ALPHA,     "alpha",    6, 1, 9)                        \
@@ -197,7 +197,6 @@ typedef struct lsc_tui_state {
     char adapter[LSC_TUI_NAME_MAX]; /* adapter of the layer table, "" if none */
     lsc_tui_layer *layers;
     size_t n_layers;
-    size_t name_skip;               /* bytes of common "base_model.model." prefix hidden in layer names */
     char sv_adapter[LSC_TUI_NAME_MAX];
     size_t sv_layer;                /* data index (layers or diff rows) the spectrum is of */
     double *sv;
@@ -277,7 +276,7 @@ lsc_tui_list *lsc_tui_state_list(lsc_tui_state *st, lsc_tui_view v);
 /* Breadcrumb of the current view ("catalog > llama2-7b-chat > layers.0.q_proj") with sep between parts. */
 void lsc_tui_breadcrumb(const lsc_tui_state *st, const char *sep, char *buf, size_t cap);
 
-/* Display form of a layer name: the shared PEFT prefix dropped. */
+/* Display form of a layer name: from its "layers." component on, or without PEFT's "base_model.model.". */
 const char *lsc_tui_short_name(const lsc_tui_state *st, const char *name);
 
 /* Formatting helpers shared by render and tests: 1.2M / 4.5 MiB / 2024-01-01 12:00 (local time). */
