@@ -1,0 +1,856 @@
+/* render.c: the workbench on screen — the only file of lorascope that includes curses.
+ *
+ * Draws what state.c holds (never changes it) and translates curses input into LSC_KEY_* codes. Geometry
+ * comes from the state's layout (st->lay), so drawing, paging and mouse hits agree. Every visible mark has
+ * a non-colour form: '>' and reverse for the selection, '*' and bold for tags, shade glyphs for heat,
+ * text prefixes for warnings and errors. Never depends on the catalog or the engine.
+ */
+#define NCURSES_WIDECHAR 1
+#include "render.h"
+
+#include <curses.h>
+#include <langinfo.h>
+#include <locale.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <limits.h>
+#include <wchar.h>
+
+#include "chart.h"
+#include "keys.h"
+
+enum {
+    R_NORMAL,
+    R_TITLE,
+    R_HEADER,
+    R_HEADER_SORTED,
+    R_SELECTED,
+    R_SELECTED_DIM, /* selection of an unfocused pane */
+    R_TAGGED,
+    R_WARN,
+    R_ERROR,
+    R_DIM,
+    R_FKEY_NUM,
+    R_FKEY_LABEL,
+    R_INFO,
+    R_HEAT1,
+    R_HEAT2,
+    R_HEAT3,
+    R_HEAT4,
+    R_SERIES_A,
+    R_SERIES_B,
+    R_BOTH,
+    R_MARK,
+    R_AXIS,
+    R_BOX,
+    R_COUNT
+};
+
+struct lsc_tui_render {
+    SCREEN *scr;
+    FILE *out, *in;
+    int own_out, own_in;
+    int color, unicode, mouse, headless;
+    attr_t attr[R_COUNT];
+    lsc_canvas cv;
+    const lsc_tui_state *last; /* for busy() */
+};
+
+static lsc_tui_render *g_active; /* the renderer to restore on atexit/signals */
+
+/* ---- themes ---------------------------------------------------------------------------------------- */
+
+static void theme(lsc_tui_render *r)
+{
+    attr_t *a = r->attr;
+    if (r->color) {
+        start_color();
+        use_default_colors();
+        static const short pairs[][2] = {
+            [R_TITLE] = {COLOR_WHITE, COLOR_BLUE},   [R_HEADER] = {COLOR_BLACK, COLOR_GREEN},
+            [R_HEADER_SORTED] = {COLOR_BLACK, COLOR_CYAN}, [R_SELECTED] = {COLOR_BLACK, COLOR_CYAN},
+            [R_SELECTED_DIM] = {COLOR_BLACK, COLOR_WHITE}, [R_TAGGED] = {COLOR_YELLOW, -1},
+            [R_WARN] = {COLOR_YELLOW, -1},           [R_ERROR] = {COLOR_WHITE, COLOR_RED},
+            [R_DIM] = {COLOR_BLUE, -1},              [R_FKEY_NUM] = {-1, -1},
+            [R_FKEY_LABEL] = {COLOR_BLACK, COLOR_CYAN}, [R_INFO] = {COLOR_GREEN, -1},
+            [R_HEAT1] = {COLOR_BLUE, -1},            [R_HEAT2] = {COLOR_CYAN, -1},
+            [R_HEAT3] = {COLOR_YELLOW, -1},          [R_HEAT4] = {COLOR_RED, -1},
+            [R_SERIES_A] = {COLOR_CYAN, -1},         [R_SERIES_B] = {COLOR_MAGENTA, -1},
+            [R_BOTH] = {COLOR_WHITE, -1},            [R_MARK] = {COLOR_YELLOW, -1},
+            [R_AXIS] = {-1, -1},                     [R_BOX] = {COLOR_CYAN, -1},
+        };
+        for (int i = 1; i < R_COUNT; i++) {
+            init_pair((short)i, pairs[i][0], pairs[i][1]);
+            a[i] = COLOR_PAIR(i);
+        }
+        a[R_NORMAL] = A_NORMAL;
+        a[R_TITLE] |= A_BOLD;
+        a[R_HEADER_SORTED] |= A_BOLD;
+        a[R_TAGGED] |= A_BOLD;
+        a[R_WARN] |= A_BOLD;
+        a[R_ERROR] |= A_BOLD;
+        a[R_HEAT4] |= A_BOLD;
+        a[R_BOTH] |= A_BOLD;
+        a[R_MARK] |= A_BOLD;
+        a[R_SERIES_B] |= A_BOLD; /* the second series differs by weight too, not by colour alone */
+    } else {
+        a[R_NORMAL] = A_NORMAL;
+        a[R_TITLE] = A_REVERSE | A_BOLD;
+        a[R_HEADER] = A_UNDERLINE;
+        a[R_HEADER_SORTED] = A_UNDERLINE | A_BOLD;
+        a[R_SELECTED] = A_REVERSE;
+        a[R_SELECTED_DIM] = A_UNDERLINE;
+        a[R_TAGGED] = A_BOLD;
+        a[R_WARN] = A_BOLD;
+        a[R_ERROR] = A_BOLD | A_REVERSE;
+        a[R_DIM] = A_DIM;
+        a[R_FKEY_NUM] = A_NORMAL;
+        a[R_FKEY_LABEL] = A_REVERSE;
+        a[R_INFO] = A_NORMAL;
+        a[R_HEAT1] = a[R_HEAT2] = a[R_HEAT3] = A_NORMAL;
+        a[R_HEAT4] = A_BOLD;
+        a[R_SERIES_A] = A_NORMAL;
+        a[R_SERIES_B] = A_BOLD;
+        a[R_BOTH] = A_BOLD | A_UNDERLINE;
+        a[R_MARK] = A_BOLD | A_UNDERLINE;
+        a[R_AXIS] = A_NORMAL;
+        a[R_BOX] = A_NORMAL;
+    }
+}
+
+/* ---- text primitives ------------------------------------------------------------------------------- */
+
+#define MAXW 1024
+
+/* Decode UTF-8 into wide characters (ASCII mode: one '?' per non-ASCII sequence). Returns the count. */
+static int decode(const lsc_tui_render *r, const char *s, wchar_t *w, int *wid, int cap)
+{
+    int n = 0;
+    mbstate_t mb;
+    memset(&mb, 0, sizeof mb);
+    const char *p = s;
+    size_t left = strlen(s);
+    while (left && n < cap) {
+        unsigned char c = (unsigned char)*p;
+        if (c < 0x80) {
+            w[n] = (c < 0x20 || c == 0x7f) ? L'?' : (wchar_t)c;
+            wid[n++] = 1;
+            p++, left--;
+            continue;
+        }
+        wchar_t wc = L'?';
+        size_t k = 1;
+        if (r->unicode) {
+            k = mbrtowc(&wc, p, left, &mb);
+            if (k == (size_t)-1 || k == (size_t)-2 || k == 0) {
+                memset(&mb, 0, sizeof mb);
+                wc = L'?';
+                k = 1;
+            }
+        } else {
+            while (k < left && ((unsigned char)p[k] & 0xC0) == 0x80)
+                k++;
+        }
+        int cw = r->unicode ? wcwidth(wc) : 1;
+        if (cw < 0) {
+            wc = L'?';
+            cw = 1;
+        }
+        if (cw > 0) {
+            w[n] = wc;
+            wid[n++] = cw;
+        }
+        p += k;
+        left -= k;
+    }
+    return n;
+}
+
+/* Draw s in [x, x+w) of row y: right-aligned or left, truncated with an ellipsis on the right (or on the
+ * left when trunc_left: layer names keep their module end), padded with blanks in attribute a. */
+static void put_text(lsc_tui_render *r, int y, int x, int w, const char *s, int right, int trunc_left, attr_t a)
+{
+    if (w <= 0)
+        return;
+    wchar_t wb[MAXW + 2];
+    int wid[MAXW + 2];
+    int n = decode(r, s, wb, wid, MAXW), total = 0;
+    for (int i = 0; i < n; i++)
+        total += wid[i];
+    wchar_t ell = r->unicode ? 0x2026 : L'~';
+    int start = 0, end = n;
+    if (total > w) {
+        if (trunc_left) {
+            while (start < n && total > w - 1)
+                total -= wid[start++];
+            memmove(wb + 1, wb + start, (size_t)(n - start) * sizeof *wb);
+            memmove(wid + 1, wid + start, (size_t)(n - start) * sizeof *wid);
+            wb[0] = ell;
+            wid[0] = 1;
+            end = n - start + 1;
+            start = 0;
+            total += 1;
+        } else {
+            while (end > 0 && total > w - 1)
+                total -= wid[--end];
+            wb[end] = ell;
+            wid[end++] = 1;
+            total += 1;
+        }
+    }
+    attrset(a);
+    mvhline(y, x, ' ' | a, w);
+    int px = x + (right ? w - total : 0);
+    if (end > start)
+        mvaddnwstr(y, px, wb + start, end - start);
+    attrset(A_NORMAL);
+}
+
+static void put_glyph(lsc_tui_render *r, int y, int x, uint32_t cp, attr_t a)
+{
+    attrset(a);
+    if (cp < 0x80 || !r->unicode) {
+        mvaddch(y, x, (chtype)(cp < 0x80 ? cp : '?') | a);
+    } else {
+        wchar_t wc[2] = {(wchar_t)cp, 0};
+        mvaddnwstr(y, x, wc, 1);
+    }
+    attrset(A_NORMAL);
+}
+
+static const char *G(const lsc_tui_render *r, const char *uni, const char *ascii) { return r->unicode ? uni : ascii; }
+
+/* ---- lifecycle ------------------------------------------------------------------------------------- */
+
+void lsc_tui_render_emergency(void)
+{
+    if (g_active && g_active->scr && !isendwin()) {
+        set_term(g_active->scr);
+        if (g_active->mouse)
+            mousemask(0, NULL);
+        curs_set(1);
+        endwin();
+    }
+}
+
+lsc_tui_render *lsc_tui_render_begin(const lsc_tui_render_opts *o, FILE *out, FILE *in, char *why, size_t cap)
+{
+    lsc_tui_render *r = calloc(1, sizeof *r);
+    if (!r) {
+        snprintf(why, cap, "out of memory");
+        return NULL;
+    }
+    r->headless = o->headless;
+    r->out = out ? out : stdout;
+    r->in = in ? in : stdin;
+    const char *term = o->headless ? (o->term ? o->term : "xterm-256color") : NULL;
+    r->scr = newterm(term, r->out, r->in);
+    if (!r->scr) {
+        snprintf(why, cap, "cannot start curses on terminal '%s'", term ? term : (getenv("TERM") ? getenv("TERM") : ""));
+        free(r);
+        return NULL;
+    }
+    set_term(r->scr);
+    g_active = r;
+    const char *cs = nl_langinfo(CODESET);
+    r->unicode = !o->ascii && cs && strcmp(cs, "UTF-8") == 0;
+    r->color = !o->no_color && has_colors();
+    r->mouse = !o->no_mouse && !o->headless;
+    cbreak(); /* ^C stays a signal: the handler in tui.c leaves the loop and restores the terminal */
+    noecho();
+    nonl();
+    keypad(stdscr, TRUE);
+    intrflush(stdscr, FALSE);
+    set_escdelay(25);
+    curs_set(0);
+    if (o->headless && o->lines > 0 && o->cols > 0)
+        resize_term(o->lines, o->cols);
+    if (r->mouse) {
+        mousemask(BUTTON1_PRESSED | BUTTON4_PRESSED | BUTTON5_PRESSED, NULL);
+        mouseinterval(0);
+    }
+    theme(r);
+    return r;
+}
+
+void lsc_tui_render_end(lsc_tui_render *r)
+{
+    if (!r)
+        return;
+    set_term(r->scr);
+    if (!isendwin()) {
+        if (r->mouse)
+            mousemask(0, NULL);
+        curs_set(1);
+        endwin();
+    }
+    delscreen(r->scr);
+    if (g_active == r)
+        g_active = NULL;
+    lsc_canvas_release(&r->cv);
+    free(r);
+}
+
+void lsc_tui_render_size(lsc_tui_render *r, int *lines, int *cols)
+{
+    set_term(r->scr);
+    *lines = LINES;
+    *cols = COLS;
+}
+
+int lsc_tui_render_resize(lsc_tui_render *r, int lines, int cols)
+{
+    set_term(r->scr);
+    return resize_term(lines, cols) == OK ? 0 : -1;
+}
+
+int lsc_tui_render_unicode(const lsc_tui_render *r) { return r->unicode; }
+
+/* ---- pieces of a frame ----------------------------------------------------------------------------- */
+
+static void draw_title(lsc_tui_render *r, const lsc_tui_state *st)
+{
+    char crumb[1024], line[1200];
+    lsc_tui_breadcrumb(st, G(r, " \u203a ", " > "), crumb, sizeof crumb);
+    snprintf(line, sizeof line, " lorascope  %s", crumb);
+    const char *right = st->readonly ? "[read-only] " : "";
+    int rw = (int)strlen(right);
+    put_text(r, 0, 0, st->lay.cols - rw, line, 0, 0, r->attr[R_TITLE]);
+    if (rw)
+        put_text(r, 0, st->lay.cols - rw, rw, right, 1, 0, r->attr[R_TITLE]);
+}
+
+static void list_position(const lsc_tui_state *st, lsc_tui_view v, char *buf, size_t cap)
+{
+    const lsc_tui_list *l = &st->lists[v];
+    size_t len = 0;
+    buf[0] = '\0';
+    if (v == LSC_VIEW_GRID) {
+        snprintf(buf, cap, "layer %d, %s  heat: %s", st->n_grid_rows ? st->grid_rows[st->grid_r] : 0,
+                 st->n_grid_mods ? st->grid_mods[st->grid_c] : "-",
+                 st->metric == LSC_METRIC_NORM ? "fro norm" : "rank");
+        return;
+    }
+    if (v == LSC_VIEW_SPECTRUM) {
+        const lsc_tui_list *ll = &st->lists[LSC_VIEW_LAYERS];
+        snprintf(buf, cap, "layer %zu/%zu  %zu singular values", ll->n ? ll->cursor + 1 : 0, ll->n, st->n_sv);
+        return;
+    }
+    len += (size_t)snprintf(buf + len, cap - len, "row %zu/%zu", l->n ? l->cursor + 1 : 0, l->n);
+    if (l->filter[0] && len < cap)
+        len += (size_t)snprintf(buf + len, cap - len, "  filter: %s (%zu of %zu)", l->filter, l->n, l->n_data);
+    if (l->n_tagged && len < cap)
+        len += (size_t)snprintf(buf + len, cap - len, "  %zu tagged", l->n_tagged);
+    if (v == LSC_VIEW_LAYERS && st->group && len < cap)
+        snprintf(buf + len, cap - len, "  grouped");
+}
+
+static void draw_status(lsc_tui_render *r, const lsc_tui_state *st)
+{
+    int y = st->lay.status_y, w = st->lay.cols;
+    lsc_tui_view v = lsc_tui_state_view(st);
+    if (st->input != LSC_INPUT_NONE) {
+        const char *lead = st->input == LSC_INPUT_PROMPT ? ":" : st->input == LSC_INPUT_SEARCH ? "/" : "filter (glob): ";
+        char line[400];
+        snprintf(line, sizeof line, "%s%s", lead, st->inbuf);
+        /* keep the end of a long line visible */
+        put_text(r, y, 0, w - 1, line, 0, 1, r->attr[R_NORMAL]);
+        wchar_t wb[MAXW + 2];
+        int wid[MAXW + 2], n = decode(r, line, wb, wid, MAXW), tw = 0;
+        for (int i = 0; i < n; i++)
+            tw += wid[i];
+        curs_set(1);
+        move(y, tw < w - 1 ? tw : w - 1);
+        return;
+    }
+    curs_set(0);
+    char pos[256];
+    list_position(st, v, pos, sizeof pos);
+    int pw = (int)strlen(pos) + 1;
+    if (pw > w / 2)
+        pw = w / 2;
+    char msg[320];
+    attr_t a = r->attr[R_NORMAL];
+    if (st->msg_level == LSC_MSG_ERROR) {
+        snprintf(msg, sizeof msg, "error: %s", st->msg);
+        a = r->attr[R_ERROR];
+    } else if (st->msg_level == LSC_MSG_WARN) {
+        snprintf(msg, sizeof msg, "warning: %s", st->msg);
+        a = r->attr[R_WARN];
+    } else {
+        snprintf(msg, sizeof msg, "%s", st->msg);
+    }
+    put_text(r, y, 0, w - pw, msg, 0, 0, a);
+    put_text(r, y, w - pw, pw, pos, 1, 0, r->attr[R_INFO]);
+}
+
+static void draw_fkeys(lsc_tui_render *r, const lsc_tui_state *st)
+{
+    lsc_tui_fkey fk[12];
+    int n = lsc_tui_fkeys(lsc_tui_state_view(st), fk, 12), y = st->lay.keys_y;
+    put_text(r, y, 0, st->lay.cols, "", 0, 0, r->attr[R_NORMAL]);
+    for (int i = 0; i < n; i++) {
+        char num[8];
+        int nl = snprintf(num, sizeof num, "F%d", fk[i].fnum);
+        if (fk[i].x + fk[i].width > st->lay.cols)
+            break;
+        put_text(r, y, fk[i].x, nl, num, 0, 0, r->attr[R_FKEY_NUM]);
+        put_text(r, y, fk[i].x + nl, fk[i].width - nl, fk[i].label, 0, 0, r->attr[R_FKEY_LABEL]);
+    }
+}
+
+/* Column header and rows of a table view in [x0, x0 + width). */
+static void draw_table(lsc_tui_render *r, const lsc_tui_state *st, lsc_tui_view v, int x0, int width, int focused)
+{
+    const lsc_tui_layout *L = &st->lay;
+    const lsc_tui_list *l = &st->lists[v];
+    lsc_tui_col cols[LSC_TUI_MAX_COLS];
+    int nc = lsc_tui_view_columns(st, v, cols, LSC_TUI_MAX_COLS);
+    lsc_tui_col sorted = (l->sort >= 0 && l->sort < nc) ? cols[l->sort] : LSC_COL_COUNT;
+    put_text(r, L->header_y, x0, width, "", 0, 0, r->attr[R_HEADER]);
+    for (int i = 0; i < L->n_colpos; i++) {
+        const lsc_tui_colpos *cp = &L->colpos[i];
+        const lsc_tui_colinfo *ci = lsc_tui_col_info(cp->col);
+        char t[64];
+        int is_sorted = cp->col == sorted;
+        snprintf(t, sizeof t, "%s%s", ci->title,
+                 is_sorted ? (l->desc ? G(r, "\u25bc", "v") : G(r, "\u25b2", "^")) : "");
+        put_text(r, L->header_y, x0 + cp->x, cp->width, t, ci->right, 0,
+                 r->attr[is_sorted ? R_HEADER_SORTED : R_HEADER]);
+    }
+    if (l->n == 0) {
+        char msg[300];
+        if (l->filter[0])
+            snprintf(msg, sizeof msg, "no rows match the filter '%s' (f to change it)", l->filter);
+        else if (v == LSC_VIEW_CATALOG)
+            snprintf(msg, sizeof msg, "the catalog is empty: import an adapter with :import PATH");
+        else
+            snprintf(msg, sizeof msg, "nothing to show");
+        put_text(r, L->body_y + 1, x0 + 2, width - 2, msg, 0, 0, r->attr[R_DIM]);
+        return;
+    }
+    for (int k = 0; k < L->body_h; k++) {
+        size_t row = l->top + (size_t)k;
+        int y = L->body_y + k;
+        if (row >= l->n)
+            break;
+        size_t di = l->order ? l->order[row] : row;
+        int sel = row == l->cursor, tag = l->tagged && l->tagged[di];
+        int bad = v == LSC_VIEW_LAYERS && st->layers[di].nonfinite;
+        int undone = v == LSC_VIEW_HISTORY && st->history[di].undone;
+        attr_t a = sel ? r->attr[focused ? R_SELECTED : R_SELECTED_DIM]
+                       : tag ? r->attr[R_TAGGED] : bad ? r->attr[R_WARN] : undone ? r->attr[R_DIM] : r->attr[R_NORMAL];
+        put_text(r, y, x0, width, "", 0, 0, a);
+        put_text(r, y, x0, 1, sel ? ">" : "", 0, 0, a);
+        put_text(r, y, x0 + 1, 1, tag ? "*" : "", 0, 0, a);
+        for (int i = 0; i < L->n_colpos; i++) {
+            const lsc_tui_colpos *cp = &L->colpos[i];
+            char cell[1024];
+            lsc_tui_cell_text(st, v, row, cp->col, cell, sizeof cell);
+            int left_trunc = cp->col == LSC_COL_NAME && v != LSC_VIEW_CATALOG;
+            put_text(r, y, x0 + cp->x, cp->width, cell, lsc_tui_col_info(cp->col)->right, left_trunc, a);
+        }
+    }
+}
+
+static int heat_level(double x, double mx)
+{
+    if (!(mx > 0) || !(x > 0))
+        return 0;
+    int lv = (int)ceil(x / mx * 4.0);
+    return lv < 1 ? 1 : lv > 4 ? 4 : lv;
+}
+
+static void draw_grid(lsc_tui_render *r, const lsc_tui_state *st)
+{
+    const lsc_tui_layout *L = &st->lay;
+    int cw = lsc_tui_grid_cell_width(st);
+    lsc_chart_mode gm = r->unicode ? LSC_CHART_BLOCKS : LSC_CHART_ASCII;
+    put_text(r, L->header_y, 0, L->cols, "", 0, 0, r->attr[R_HEADER]);
+    put_text(r, L->header_y, 0, 7, "layer", 1, 0, r->attr[R_HEADER]);
+    for (int c = 0; c < st->n_grid_mods; c++)
+        put_text(r, L->header_y, 8 + c * cw, cw - 1, st->grid_mods[c], 1, 0,
+                 r->attr[c == st->grid_c ? R_HEADER_SORTED : R_HEADER]);
+    for (int k = 0; k < L->body_h; k++) {
+        int gr = st->grid_top + k, y = L->body_y + k;
+        if (gr >= st->n_grid_rows)
+            break;
+        char lab[16];
+        snprintf(lab, sizeof lab, "%d", st->grid_rows[gr]);
+        int selrow = gr == st->grid_r;
+        put_text(r, y, 0, 1, selrow ? ">" : "", 0, 0, r->attr[R_NORMAL]);
+        put_text(r, y, 1, 6, lab, 1, 0, r->attr[selrow ? R_HEADER_SORTED : R_NORMAL]);
+        for (int c = 0; c < st->n_grid_mods; c++) {
+            long li = st->grid_cell[(size_t)gr * (size_t)st->n_grid_mods + (size_t)c];
+            int x = 8 + c * cw, sel = selrow && c == st->grid_c;
+            attr_t a = sel ? r->attr[R_SELECTED] : r->attr[R_NORMAL];
+            if (li < 0) {
+                put_text(r, y, x, cw - 1, G(r, "\u00b7", "."), 1, 0, sel ? a : r->attr[R_DIM]);
+                continue;
+            }
+            const lsc_tui_layer *ly = &st->layers[li];
+            char val[32];
+            if (ly->nonfinite) {
+                put_text(r, y, x, cw - 1, "NaN!", 1, 0, sel ? a : r->attr[R_ERROR]);
+                continue;
+            }
+            double m = st->metric == LSC_METRIC_NORM ? ly->fro : ly->rank;
+            if (st->metric == LSC_METRIC_NORM)
+                lsc_tui_fmt_num(m, val, sizeof val);
+            else
+                snprintf(val, sizeof val, "%d", ly->rank);
+            int lv = heat_level(m, st->grid_max);
+            put_text(r, y, x, cw - 1, val, 1, 0, a);
+            if (cw >= 7) { /* two shade glyphs carry the level without colour */
+                uint32_t g = lsc_chart_shade(lv, gm);
+                attr_t ha = sel ? a : r->attr[R_HEAT1 + (lv > 0 ? lv - 1 : 0)];
+                put_glyph(r, y, x, g, ha);
+                put_glyph(r, y, x + 1, g, ha);
+            }
+        }
+    }
+    /* legend in the header's free space */
+    char leg[128];
+    int lx = 8 + st->n_grid_mods * cw + 1;
+    if (L->cols - lx >= 20) {
+        snprintf(leg, sizeof leg, "%s max %.3g", st->metric == LSC_METRIC_NORM ? "fro" : "rank", st->grid_max);
+        put_text(r, L->header_y, lx, L->cols - lx, leg, 0, 0, r->attr[R_HEADER]);
+        for (int lv = 1; lv <= 4 && L->body_y + lv < L->status_y; lv++) {
+            char t[48];
+            snprintf(t, sizeof t, " <= %.3g", st->grid_max * lv / 4.0);
+            put_glyph(r, L->body_y + lv - 1, lx, lsc_chart_shade(lv, gm), r->attr[R_HEAT1 + lv - 1]);
+            put_glyph(r, L->body_y + lv - 1, lx + 1, lsc_chart_shade(lv, gm), r->attr[R_HEAT1 + lv - 1]);
+            put_text(r, L->body_y + lv - 1, lx + 2, L->cols - lx - 2, t, 0, 0, r->attr[R_DIM]);
+        }
+    }
+}
+
+static const int k_role_map[LSC_CROLE_COUNT] = {
+    [LSC_CROLE_NONE] = R_NORMAL, [LSC_CROLE_AXIS] = R_AXIS, [LSC_CROLE_LABEL] = R_NORMAL,
+    [LSC_CROLE_A] = R_SERIES_A,  [LSC_CROLE_B] = R_SERIES_B, [LSC_CROLE_BOTH] = R_BOTH,
+    [LSC_CROLE_MARK] = R_MARK,   [LSC_CROLE_DIM] = R_DIM,
+};
+
+/* Copy the canvas rectangle to the screen at (y, x). */
+static void blit(lsc_tui_render *r, int y, int x)
+{
+    for (int cy = 0; cy < r->cv.h; cy++) {
+        for (int cx = 0; cx < r->cv.w; cx++) {
+            const lsc_canvas_cell *c = &r->cv.cells[(size_t)cy * (size_t)r->cv.w + (size_t)cx];
+            if (c->cp == ' ' && c->role == LSC_CROLE_NONE)
+                continue;
+            put_glyph(r, y + cy, x + cx, c->cp, r->attr[k_role_map[c->role]]);
+        }
+    }
+}
+
+static int canvas(lsc_tui_render *r, int w, int h)
+{
+    if (r->cv.w != w || r->cv.h != h) {
+        lsc_canvas_release(&r->cv);
+        lsc_error err;
+        if (lsc_canvas_init(&r->cv, w, h, &err) != LSC_OK)
+            return -1;
+    } else {
+        lsc_canvas_clear(&r->cv);
+    }
+    return 0;
+}
+
+static void draw_spectrum(lsc_tui_render *r, const lsc_tui_state *st)
+{
+    const lsc_tui_layout *L = &st->lay;
+    if (st->sv_layer >= st->n_layers)
+        return;
+    const lsc_tui_layer *ly = &st->layers[st->sv_layer];
+    char line[512], e[LSC_TUI_NAME_MAX], fro[32], s1[32];
+    lsc_tui_fmt_num(ly->fro, fro, sizeof fro);
+    lsc_tui_fmt_num(ly->sigma1, s1, sizeof s1);
+    snprintf(line, sizeof line, " %s  %lldx%lld  r=%d  alpha=%g  scale=%.4g%s%s", lsc_escape_name(e, sizeof e, lsc_tui_short_name(st, ly->name)),
+             (long long)ly->rows, (long long)ly->cols, ly->rank, ly->alpha, ly->scale,
+             (ly->flags & LSC_LAYER_DORA) ? "  DoRA (low-rank part only)" : "",
+             ly->nonfinite ? "  NON-FINITE VALUES" : "");
+    put_text(r, L->pane_y, 0, L->cols, line, 0, 1, r->attr[ly->nonfinite ? R_ERROR : R_NORMAL]);
+    if (ly->nonfinite)
+        snprintf(line, sizeof line, " A or B holds NaN/Inf: no spectrum; fix or drop this layer");
+    else
+        snprintf(line, sizeof line, " fro=%s  sigma1=%s  eff.rank=%.2f  stable.rank=%.2f  k90=%d  k99=%d", fro, s1,
+                 ly->effective_rank, ly->stable_rank, ly->k90, ly->k99);
+    put_text(r, L->pane_y + 1, 0, L->cols, line, 0, 0, r->attr[R_DIM]);
+    int top = L->pane_y + 2, avail = L->pane_h - 2;
+    if (avail < 8 || ly->nonfinite)
+        return;
+    int h1 = avail * 11 / 20, h2 = avail - h1;
+    lsc_chart_mode m = r->unicode ? LSC_CHART_BLOCKS : LSC_CHART_ASCII;
+    put_text(r, top, 0, L->cols, " singular values (log scale)", 0, 0, r->attr[R_HEADER]);
+    if (canvas(r, L->cols - 2, h1 - 1) == 0) {
+        lsc_chart_spectrum(&r->cv, (lsc_chart_rect){0, 0, L->cols - 2, h1 - 1}, m, st->sv, st->n_sv, NULL, 0);
+        blit(r, top + 1, 1);
+    }
+    put_text(r, top + h1, 0, L->cols, " cumulative energy", 0, 0, r->attr[R_HEADER]);
+    if (canvas(r, L->cols - 2, h2 - 1) == 0) {
+        lsc_chart_energy(&r->cv, (lsc_chart_rect){0, 0, L->cols - 2, h2 - 1}, m, st->sv, st->n_sv, ly->k90, ly->k99);
+        blit(r, top + h1 + 1, 1);
+    }
+}
+
+static void draw_diff_pane(lsc_tui_render *r, const lsc_tui_state *st)
+{
+    const lsc_tui_layout *L = &st->lay;
+    int x = L->pane_x, y = L->pane_y, w = L->pane_w, h = L->pane_h;
+    if (h < 3 || w < 20)
+        return;
+    attr_t ha = r->attr[st->diff_focus ? R_HEADER_SORTED : R_HEADER];
+    char e1[LSC_TUI_NAME_MAX], e2[LSC_TUI_NAME_MAX], t[600];
+    lsc_escape_name(e1, sizeof e1, st->diff_a);
+    lsc_escape_name(e2, sizeof e2, st->diff_b);
+    if (st->diff_pane == 1) {
+        snprintf(t, sizeof t, " only in one side (Tab: chart)");
+        put_text(r, y, x, w, t, 0, 0, ha);
+        int row = y + 1;
+        for (int s = 0; s < 2 && row < y + h; s++) {
+            size_t n = s ? st->diff.n_only_b : st->diff.n_only_a;
+            const lsc_tui_layer_name *names = s ? st->diff.only_b : st->diff.only_a;
+            snprintf(t, sizeof t, "only in %s: %zu", s ? e2 : e1, n);
+            put_text(r, row++, x + 1, w - 1, t, 0, 0, r->attr[R_TAGGED]);
+            size_t shown = 0;
+            int room = (y + h - row) / (s ? 1 : 2);
+            for (size_t i = 0; i < n && (int)shown < room - (n > (size_t)room ? 1 : 0) && row < y + h; i++, shown++) {
+                char nm[LSC_TUI_NAME_MAX];
+                put_text(r, row++, x + 3, w - 3,
+                         lsc_escape_name(nm, sizeof nm, lsc_tui_short_name(st, names[i].name)), 0, 1,
+                         r->attr[R_NORMAL]);
+            }
+            if (shown < n && row < y + h) {
+                snprintf(t, sizeof t, "... %zu more", n - shown);
+                put_text(r, row++, x + 3, w - 3, t, 0, 0, r->attr[R_DIM]);
+            }
+        }
+        return;
+    }
+    const lsc_tui_list *l = &st->lists[LSC_VIEW_DIFF];
+    const char *lname = l->n ? lsc_tui_short_name(st, st->diff.rows[l->order[l->cursor]].name) : "-";
+    snprintf(t, sizeof t, " spectra of %s (Tab: only-in lists)", lname);
+    put_text(r, y, x, w, t, 0, 1, ha);
+    int uni = r->unicode;
+    snprintf(t, sizeof t, "%s = %s", uni ? "\u28ff" : "*", e1);
+    put_text(r, y + 1, x + 2, w / 2 - 2, t, 0, 0, r->attr[R_SERIES_A]);
+    snprintf(t, sizeof t, "%s = %s%s", uni ? "\u28ff" : "o", e2, uni ? " (bold)" : "");
+    put_text(r, y + 1, x + w / 2, w - w / 2, t, 0, 0, r->attr[R_SERIES_B]);
+    static const double none[1] = {0}; /* a non-NULL second series selects the overlay even when b is empty */
+    if (h - 2 >= 4 && canvas(r, w - 1, h - 2) == 0) {
+        lsc_chart_spectrum(&r->cv, (lsc_chart_rect){0, 0, w - 1, h - 2}, uni ? LSC_CHART_BRAILLE : LSC_CHART_ASCII,
+                           st->sv, st->n_sv, st->sv_b ? st->sv_b : none, st->n_sv_b);
+        blit(r, y + 2, x);
+    }
+}
+
+static void draw_box(lsc_tui_render *r, int y, int x, int h, int w)
+{
+    attr_t a = r->attr[R_BOX];
+    for (int i = 0; i < h; i++)
+        put_text(r, y + i, x, w, "", 0, 0, r->attr[R_NORMAL]);
+    uint32_t hz = r->unicode ? 0x2500 : '-', vt = r->unicode ? 0x2502 : '|';
+    for (int i = 1; i < w - 1; i++) {
+        put_glyph(r, y, x + i, hz, a);
+        put_glyph(r, y + h - 1, x + i, hz, a);
+    }
+    for (int i = 1; i < h - 1; i++) {
+        put_glyph(r, y + i, x, vt, a);
+        put_glyph(r, y + i, x + w - 1, vt, a);
+    }
+    put_glyph(r, y, x, r->unicode ? 0x250C : '+', a);
+    put_glyph(r, y, x + w - 1, r->unicode ? 0x2510 : '+', a);
+    put_glyph(r, y + h - 1, x, r->unicode ? 0x2514 : '+', a);
+    put_glyph(r, y + h - 1, x + w - 1, r->unicode ? 0x2518 : '+', a);
+}
+
+static void draw_help(lsc_tui_render *r, const lsc_tui_state *st)
+{
+    char lines[64][80];
+    lsc_tui_view v = lsc_tui_state_view(st);
+    size_t n = lsc_tui_help_lines(v, lines, 64);
+    int w = st->lay.cols - 4 < 76 ? st->lay.cols - 4 : 76;
+    int h = (int)n + 4 < st->lay.lines - 3 ? (int)n + 4 : st->lay.lines - 3;
+    int x = (st->lay.cols - w) / 2, y = 1 + (st->lay.lines - 3 - h) / 2;
+    draw_box(r, y, x, h, w);
+    char t[96];
+    snprintf(t, sizeof t, " keys: %s view ", lsc_tui_view_name(v));
+    put_text(r, y, x + 2, (int)strlen(t), t, 0, 0, r->attr[R_HEADER]);
+    int room = h - 3;
+    size_t top = st->help_top;
+    if (n > (size_t)room && top > n - (size_t)room)
+        top = n - (size_t)room;
+    if (n <= (size_t)room)
+        top = 0;
+    for (int i = 0; i < room && top + (size_t)i < n; i++)
+        put_text(r, y + 1 + i, x + 2, w - 4, lines[top + (size_t)i], 0, 0, r->attr[R_NORMAL]);
+    snprintf(t, sizeof t, "%s  ? or Esc closes%s", n > (size_t)room ? "j/k scroll" : "",
+             n > (size_t)room ? "" : "  (F-keys work too)");
+    put_text(r, y + h - 2, x + 2, w - 4, t, 1, 0, r->attr[R_DIM]);
+}
+
+static void draw_too_small(lsc_tui_render *r, const lsc_tui_state *st)
+{
+    char t[3][64];
+    snprintf(t[0], sizeof t[0], "terminal too small");
+    snprintf(t[1], sizeof t[1], "need %dx%d", LSC_TUI_MIN_COLS, LSC_TUI_MIN_LINES);
+    snprintf(t[2], sizeof t[2], "have %dx%d", st->lay.cols, st->lay.lines);
+    int y0 = st->lay.lines / 2 - 1;
+    if (y0 < 0)
+        y0 = 0;
+    for (int i = 0; i < 3 && y0 + i < st->lay.lines; i++) {
+        int len = (int)strlen(t[i]), x = (st->lay.cols - len) / 2;
+        if (x < 0)
+            x = 0;
+        put_text(r, y0 + i, x, st->lay.cols - x, t[i], 0, 0, r->attr[i == 0 ? R_WARN : R_NORMAL]);
+    }
+}
+
+void lsc_tui_render_draw(lsc_tui_render *r, const lsc_tui_state *st)
+{
+    set_term(r->scr);
+    r->last = st;
+    erase();
+    if (st->lay.too_small || st->lay.lines != LINES || st->lay.cols != COLS) {
+        if (st->lay.too_small)
+            draw_too_small(r, st);
+        curs_set(0);
+        refresh();
+        return;
+    }
+    lsc_tui_view v = lsc_tui_state_view(st);
+    draw_title(r, st);
+    switch (v) {
+    case LSC_VIEW_GRID: draw_grid(r, st); break;
+    case LSC_VIEW_SPECTRUM: draw_spectrum(r, st); break;
+    case LSC_VIEW_DIFF: {
+        int tw = st->lay.pane_x ? st->lay.pane_x - 1 : st->lay.cols;
+        draw_table(r, st, v, 0, tw, !st->diff_focus);
+        if (st->lay.pane_x) /* a vertical rule between the panes */
+            for (int y = st->lay.pane_y; y < st->lay.pane_y + st->lay.pane_h; y++)
+                put_glyph(r, y, st->lay.pane_x - 1, r->unicode ? 0x2502 : '|', r->attr[R_DIM]);
+        draw_diff_pane(r, st);
+        break;
+    }
+    default: draw_table(r, st, v, 0, st->lay.cols, 1); break;
+    }
+    if (st->help)
+        draw_help(r, st);
+    draw_fkeys(r, st);
+    draw_status(r, st);
+    refresh();
+}
+
+void lsc_tui_render_busy(void *ctx, const char *what)
+{
+    lsc_tui_render *r = ctx;
+    if (!r || !r->last || r->last->lay.too_small)
+        return;
+    set_term(r->scr);
+    char t[300];
+    snprintf(t, sizeof t, "%s %s (Ctrl-C cancels)", G(r, "\u231b", "..."), what);
+    put_text(r, r->last->lay.status_y, 0, r->last->lay.cols, t, 0, 0, r->attr[R_WARN]);
+    refresh();
+}
+
+/* ---- input ----------------------------------------------------------------------------------------- */
+
+int lsc_tui_render_getkey(lsc_tui_render *r, int timeout_ms, int *my, int *mx, int *button)
+{
+    set_term(r->scr);
+    timeout(timeout_ms);
+    wint_t wc;
+    int rc = get_wch(&wc);
+    if (rc == ERR)
+        return 0;
+    if (rc == OK)
+        return (int)wc == 127 || (int)wc == 8 ? LSC_KEY_BACKSPACE : (int)wc;
+    switch (wc) {
+    case KEY_UP: return LSC_KEY_UP;
+    case KEY_DOWN: return LSC_KEY_DOWN;
+    case KEY_LEFT: return LSC_KEY_LEFT;
+    case KEY_RIGHT: return LSC_KEY_RIGHT;
+    case KEY_PPAGE: return LSC_KEY_PGUP;
+    case KEY_NPAGE: return LSC_KEY_PGDN;
+    case KEY_HOME: return LSC_KEY_HOME;
+    case KEY_END: return LSC_KEY_END;
+    case KEY_BACKSPACE: return LSC_KEY_BACKSPACE;
+    case KEY_DC: return LSC_KEY_DELETE;
+    case KEY_ENTER: return LSC_KEY_ENTER;
+    case KEY_RESIZE: return LSC_KEY_RESIZE;
+    case KEY_BTAB: return LSC_KEY_TAB;
+    case KEY_MOUSE: {
+        MEVENT ev;
+        if (getmouse(&ev) != OK)
+            return 0;
+        *my = ev.y;
+        *mx = ev.x;
+        *button = (ev.bstate & BUTTON4_PRESSED) ? 4 : (ev.bstate & BUTTON5_PRESSED) ? 5
+                  : (ev.bstate & BUTTON1_PRESSED) ? 1 : 0;
+        return *button ? -1 : 0;
+    }
+    default:
+        if (wc >= KEY_F(1) && wc <= KEY_F(24))
+            return LSC_KEY_F((int)(wc - KEY_F0));
+        return 0;
+    }
+}
+
+/* ---- dump ------------------------------------------------------------------------------------------ */
+
+char *lsc_tui_render_dump(lsc_tui_render *r, int attrs)
+{
+    set_term(r->scr);
+    size_t cap = (size_t)LINES * ((size_t)COLS * 8 + 4) + 1, len = 0;
+    char *out = malloc(cap);
+    if (!out)
+        return NULL;
+    for (int y = 0; y < LINES; y++) {
+        size_t line_start = len, last = len;
+        char al[1024];
+        int alen = 0, alast = 0;
+        for (int x = 0; x < COLS; x++) {
+            cchar_t cc;
+            wchar_t wch[CCHARW_MAX + 1];
+            attr_t a;
+            short pair;
+            if (mvin_wch(y, x, &cc) == ERR || getcchar(&cc, wch, &a, &pair, NULL) == ERR) {
+                wch[0] = L' ';
+                a = 0;
+            }
+            if (wch[0] == 0)
+                continue;
+            char mb[MB_LEN_MAX];
+            mbstate_t st;
+            memset(&st, 0, sizeof st);
+            size_t k = wcrtomb(mb, wch[0], &st);
+            if (k == (size_t)-1) {
+                mb[0] = '?';
+                k = 1;
+            }
+            memcpy(out + len, mb, k);
+            len += k;
+            if (wch[0] != L' ')
+                last = len;
+            if (x < (int)sizeof al - 1) {
+                char c = (a & A_REVERSE) ? ((a & A_BOLD) ? 'R' : 'r') : (a & A_BOLD) ? 'b' : (a & A_UNDERLINE) ? 'u' : '.';
+                al[alen++] = c;
+                if (c != '.')
+                    alast = alen;
+            }
+        }
+        (void)line_start;
+        len = last;
+        out[len++] = '\n';
+        if (attrs) {
+            out[len++] = '|';
+            memcpy(out + len, al, (size_t)alast);
+            len += (size_t)alast;
+            out[len++] = '\n';
+        }
+    }
+    out[len] = '\0';
+    return out;
+}

@@ -1,0 +1,1673 @@
+/* state.c: the workbench's state machine — requests in, change flags out, no drawing.
+ *
+ * Owns the view stack, the per-view lists (filter → sort → order[], cursor and scroll kept in bounds),
+ * tags, search, the input line, the layout (so paging, mouse hits and drawing agree) and the data fetched
+ * from the model. Talks to the model only; never includes curses (render.c draws what is here).
+ */
+#include "state.h"
+
+#include <ctype.h>
+#include <fnmatch.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "keys.h"
+
+static const char *const k_req_names[] = {
+#define LSC_X_REQ(code, name) name,
+    LSC_REQ_LIST(LSC_X_REQ)
+#undef LSC_X_REQ
+};
+_Static_assert(sizeof k_req_names / sizeof k_req_names[0] == LSC_REQ_COUNT, "request names");
+
+static const char *const k_view_names[] = {
+#define LSC_X_VIEW(code, name) name,
+    LSC_VIEW_LIST(LSC_X_VIEW)
+#undef LSC_X_VIEW
+};
+_Static_assert(sizeof k_view_names / sizeof k_view_names[0] == LSC_VIEW_COUNT, "view names");
+
+static const lsc_tui_colinfo k_cols[] = {
+#define LSC_X_COL(code, title, width, right, prio) {title, width, right, prio},
+    LSC_COL_LIST(LSC_X_COL)
+#undef LSC_X_COL
+};
+_Static_assert(sizeof k_cols / sizeof k_cols[0] == LSC_COL_COUNT, "column table");
+
+const char *lsc_tui_req_name(lsc_tui_req r) { return (unsigned)r < LSC_REQ_COUNT ? k_req_names[r] : "?"; }
+
+int lsc_tui_req_parse(const char *name)
+{
+    for (int i = 0; i < LSC_REQ_COUNT; i++)
+        if (strcmp(k_req_names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+const char *lsc_tui_view_name(lsc_tui_view v) { return (unsigned)v < LSC_VIEW_COUNT ? k_view_names[v] : "?"; }
+
+const lsc_tui_colinfo *lsc_tui_col_info(lsc_tui_col c) { return &k_cols[c]; }
+
+/* ---- formatting ----------------------------------------------------------------------------------- */
+
+void lsc_tui_fmt_count(int64_t v, char *buf, size_t cap)
+{
+    static const char suf[] = "kMGTP";
+    double x = (double)v;
+    if (v < 1000 && v > -1000) {
+        snprintf(buf, cap, "%lld", (long long)v);
+        return;
+    }
+    int i = -1;
+    while (fabs(x) >= 999.95 && i < 4) {
+        x /= 1000.0;
+        i++;
+    }
+    snprintf(buf, cap, fabs(x) < 9.995 ? "%.2f%c" : fabs(x) < 99.95 ? "%.1f%c" : "%.0f%c", x, suf[i]);
+}
+
+void lsc_tui_fmt_bytes(int64_t v, char *buf, size_t cap)
+{
+    static const char *const suf[] = {"KiB", "MiB", "GiB", "TiB"};
+    if (v < 1024) {
+        snprintf(buf, cap, "%lld B", (long long)v);
+        return;
+    }
+    double x = (double)v;
+    int i = -1;
+    while (x >= 1023.95 && i < 3) {
+        x /= 1024.0;
+        i++;
+    }
+    snprintf(buf, cap, x < 9.995 ? "%.2f %s" : x < 99.95 ? "%.1f %s" : "%.0f %s", x, suf[i]);
+}
+
+void lsc_tui_fmt_time(int64_t t, char *buf, size_t cap)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (!localtime_r(&tt, &tm) || strftime(buf, cap, "%Y-%m-%d %H:%M", &tm) == 0)
+        snprintf(buf, cap, "%lld", (long long)t);
+}
+
+void lsc_tui_fmt_num(double v, char *buf, size_t cap)
+{
+    if (isnan(v))
+        snprintf(buf, cap, "NaN");
+    else if (isinf(v))
+        snprintf(buf, cap, v > 0 ? "Inf" : "-Inf");
+    else if (v == 0)
+        snprintf(buf, cap, "0");
+    else if (fabs(v) >= 1e-3 && fabs(v) < 1e5)
+        snprintf(buf, cap, fabs(v) >= 1000 ? "%.0f" : fabs(v) >= 100 ? "%.1f" : fabs(v) >= 10 ? "%.2f"
+                                                          : fabs(v) >= 1  ? "%.3f" : "%.4f", v);
+    else
+        snprintf(buf, cap, "%.2e", v);
+}
+
+int lsc_tui_match(const char *pattern, const char *name)
+{
+    if (!pattern[0])
+        return 1;
+    if (strpbrk(pattern, "*?["))
+        return fnmatch(pattern, name, FNM_CASEFOLD) == 0;
+    return strcasestr(name, pattern) != NULL;
+}
+
+void lsc_tui_state_msg(lsc_tui_state *st, lsc_tui_msg_level lvl, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(st->msg, sizeof st->msg, fmt, ap);
+    va_end(ap);
+    st->msg_level = lvl;
+}
+
+static void busy(lsc_tui_state *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void busy(lsc_tui_state *st, const char *fmt, ...)
+{
+    if (!st->busy)
+        return;
+    char what[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    st->busy(st->busy_ctx, what);
+}
+
+/* ---- columns -------------------------------------------------------------------------------------- */
+
+static const lsc_tui_col k_view_cols_catalog[] = {LSC_COL_NAME,  LSC_COL_KIND,    LSC_COL_LAYERS, LSC_COL_PARAMS,
+                                                  LSC_COL_BYTES, LSC_COL_CREATED, LSC_COL_BASE,   LSC_COL_PARENTS};
+static const lsc_tui_col k_view_cols_layers[] = {
+    LSC_COL_INDEX, LSC_COL_NAME, LSC_COL_MODULE, LSC_COL_SHAPE,   LSC_COL_RANK,    LSC_COL_ALPHA,
+    LSC_COL_SCALE, LSC_COL_FRO,  LSC_COL_SIGMA1, LSC_COL_EFF,     LSC_COL_STABLE,  LSC_COL_K90,
+    LSC_COL_K99,   LSC_COL_ZEROS_A, LSC_COL_ZEROS_B, LSC_COL_FLAGS};
+static const lsc_tui_col k_view_cols_diff[] = {LSC_COL_NAME,    LSC_COL_COSINE, LSC_COL_RELDIFF, LSC_COL_SUB_IN,
+                                               LSC_COL_SUB_OUT, LSC_COL_FRO_A,  LSC_COL_FRO_B};
+static const lsc_tui_col k_view_cols_history[] = {LSC_COL_TIME, LSC_COL_COMMAND, LSC_COL_STATE, LSC_COL_ARGS};
+static const lsc_tui_col k_view_cols_output[] = {LSC_COL_TEXT};
+
+int lsc_tui_view_columns(const lsc_tui_state *st, lsc_tui_view v, lsc_tui_col *out, int cap)
+{
+    (void)st;
+    const lsc_tui_col *c = NULL;
+    int n = 0;
+    switch (v) {
+    case LSC_VIEW_CATALOG: c = k_view_cols_catalog, n = (int)(sizeof k_view_cols_catalog / sizeof *c); break;
+    case LSC_VIEW_LAYERS: c = k_view_cols_layers, n = (int)(sizeof k_view_cols_layers / sizeof *c); break;
+    case LSC_VIEW_DIFF: c = k_view_cols_diff, n = (int)(sizeof k_view_cols_diff / sizeof *c); break;
+    case LSC_VIEW_HISTORY: c = k_view_cols_history, n = (int)(sizeof k_view_cols_history / sizeof *c); break;
+    case LSC_VIEW_OUTPUT: c = k_view_cols_output, n = (int)(sizeof k_view_cols_output / sizeof *c); break;
+    default: return 0;
+    }
+    if (n > cap)
+        n = cap;
+    memcpy(out, c, (size_t)n * sizeof *c);
+    return n;
+}
+
+lsc_tui_list *lsc_tui_state_list(lsc_tui_state *st, lsc_tui_view v)
+{
+    switch (v) {
+    case LSC_VIEW_CATALOG:
+    case LSC_VIEW_LAYERS:
+    case LSC_VIEW_DIFF:
+    case LSC_VIEW_HISTORY:
+    case LSC_VIEW_OUTPUT: return &st->lists[v];
+    default: return NULL;
+    }
+}
+
+lsc_tui_view lsc_tui_state_view(const lsc_tui_state *st) { return st->stack[st->depth - 1]; }
+
+/* Choose the columns of view v that fit in `width` (after the 2-column marker), by priority, and place
+ * them in display order; the flexible column takes what is left. */
+static void layout_columns(lsc_tui_state *st, lsc_tui_view v, int width)
+{
+    lsc_tui_col cols[LSC_TUI_MAX_COLS];
+    int n = lsc_tui_view_columns(st, v, cols, LSC_TUI_MAX_COLS);
+    int avail = width - 2, used = 0, flex_min = 0;
+    int chosen[LSC_TUI_MAX_COLS] = {0};
+    for (int i = 0; i < n; i++)
+        if (k_cols[cols[i]].width == 0)
+            flex_min += (v == LSC_VIEW_CATALOG ? 16 : v == LSC_VIEW_LAYERS || v == LSC_VIEW_DIFF ? 26 : 20) + 1;
+    for (int prio = 0; prio <= 12; prio++)
+        for (int i = 0; i < n; i++) {
+            const lsc_tui_colinfo *ci = &k_cols[cols[i]];
+            if (ci->priority != prio || ci->width == 0)
+                continue;
+            if (prio == 0 || used + ci->width + 1 + flex_min <= avail) {
+                chosen[i] = 1;
+                used += ci->width + 1;
+            }
+        }
+    int flex_w = avail - used;
+    int x = 2;
+    st->lay.n_colpos = 0;
+    for (int i = 0; i < n; i++) {
+        const lsc_tui_colinfo *ci = &k_cols[cols[i]];
+        if (ci->width != 0 && !chosen[i])
+            continue;
+        int w = ci->width ? ci->width : flex_w - 1;
+        if (w < 1)
+            continue;
+        lsc_tui_colpos *cp = &st->lay.colpos[st->lay.n_colpos++];
+        cp->col = cols[i];
+        cp->x = x;
+        cp->width = w;
+        x += w + 1;
+    }
+}
+
+static void layout(lsc_tui_state *st)
+{
+    lsc_tui_layout *L = &st->lay;
+    lsc_tui_view v = lsc_tui_state_view(st);
+    L->too_small = L->lines < LSC_TUI_MIN_LINES || L->cols < LSC_TUI_MIN_COLS;
+    L->status_y = L->lines - 2;
+    L->keys_y = L->lines - 1;
+    L->header_y = 1;
+    L->body_y = 2;
+    L->body_h = L->lines - 4;
+    L->pane_h = L->pane_w = 0;
+    L->pane_y = 1;
+    L->pane_x = 0;
+    int table_w = L->cols;
+    if (v == LSC_VIEW_SPECTRUM) {
+        L->body_h = 0;
+        L->pane_y = 1;
+        L->pane_h = L->lines - 3;
+        L->pane_w = L->cols;
+    } else if (v == LSC_VIEW_DIFF) {
+        if (L->cols >= 120) {
+            L->pane_w = L->cols * 2 / 5;
+            L->pane_x = L->cols - L->pane_w;
+            L->pane_h = L->lines - 3;
+            table_w = L->pane_x - 1;
+        } else {
+            int rows = L->lines - 3;
+            L->pane_h = rows / 2;
+            L->pane_w = L->cols;
+            L->pane_y = 1 + rows - L->pane_h;
+            L->body_h = rows - L->pane_h - 1;
+        }
+    }
+    if (L->body_h < 1)
+        L->body_h = v == LSC_VIEW_SPECTRUM ? 0 : 1;
+    L->n_colpos = 0;
+    if (lsc_tui_state_list(st, v))
+        layout_columns(st, v, table_w);
+}
+
+/* ---- list maintenance ------------------------------------------------------------------------------ */
+
+static const char *row_name(const lsc_tui_state *st, lsc_tui_view v, size_t i)
+{
+    switch (v) {
+    case LSC_VIEW_CATALOG: return st->adapters[i].name;
+    case LSC_VIEW_LAYERS: return st->layers[i].name;
+    case LSC_VIEW_DIFF: return st->diff.rows[i].name;
+    case LSC_VIEW_HISTORY: return st->history[i].command;
+    case LSC_VIEW_OUTPUT: return st->out_lines[i];
+    default: return "";
+    }
+}
+
+static int search_match(const lsc_tui_state *st, lsc_tui_view v, size_t i, const char *pat)
+{
+    if (v == LSC_VIEW_HISTORY)
+        return lsc_tui_match(pat, st->history[i].command) || lsc_tui_match(pat, st->history[i].args);
+    return lsc_tui_match(pat, row_name(st, v, i));
+}
+
+/* Numeric sort key; *is_str set when the column sorts as text (then *s is the text). */
+static double sort_key(const lsc_tui_state *st, lsc_tui_view v, size_t i, lsc_tui_col c, const char **s)
+{
+    *s = NULL;
+    if (v == LSC_VIEW_CATALOG) {
+        const lsc_tui_adapter *a = &st->adapters[i];
+        switch (c) {
+        case LSC_COL_NAME: *s = a->name; return 0;
+        case LSC_COL_KIND: *s = a->kind; return 0;
+        case LSC_COL_BASE: *s = a->base_model; return 0;
+        case LSC_COL_PARENTS: *s = a->parents; return 0;
+        case LSC_COL_LAYERS: return (double)a->n_layers;
+        case LSC_COL_PARAMS: return (double)a->params;
+        case LSC_COL_BYTES: return (double)a->bytes;
+        case LSC_COL_CREATED: return (double)a->created;
+        default: return 0;
+        }
+    }
+    if (v == LSC_VIEW_LAYERS) {
+        const lsc_tui_layer *l = &st->layers[i];
+        switch (c) {
+        case LSC_COL_NAME: *s = l->name; return 0;
+        case LSC_COL_MODULE: *s = l->module_type; return 0;
+        case LSC_COL_INDEX: return l->layer_index;
+        case LSC_COL_SHAPE: return (double)l->rows * (double)l->cols;
+        case LSC_COL_RANK: return l->rank;
+        case LSC_COL_ALPHA: return l->alpha;
+        case LSC_COL_SCALE: return l->scale;
+        case LSC_COL_FRO: return l->nonfinite ? INFINITY : l->fro;
+        case LSC_COL_SIGMA1: return l->nonfinite ? INFINITY : l->sigma1;
+        case LSC_COL_EFF: return l->effective_rank;
+        case LSC_COL_STABLE: return l->stable_rank;
+        case LSC_COL_K90: return l->k90;
+        case LSC_COL_K99: return l->k99;
+        case LSC_COL_ZEROS_A: return l->zeros_a;
+        case LSC_COL_ZEROS_B: return l->zeros_b;
+        case LSC_COL_FLAGS: return (double)(l->flags | (l->nonfinite ? 0x100u : 0));
+        default: return 0;
+        }
+    }
+    if (v == LSC_VIEW_DIFF) {
+        const lsc_tui_diff_row *r = &st->diff.rows[i];
+        double x;
+        switch (c) {
+        case LSC_COL_NAME: *s = r->name; return 0;
+        case LSC_COL_COSINE: x = r->cosine; break;
+        case LSC_COL_RELDIFF: x = r->rel_diff; break;
+        case LSC_COL_SUB_IN: x = r->subspace_in; break;
+        case LSC_COL_SUB_OUT: x = r->subspace_out; break;
+        case LSC_COL_FRO_A: x = r->fro_a; break;
+        case LSC_COL_FRO_B: x = r->fro_b; break;
+        default: return 0;
+        }
+        return isnan(x) ? -INFINITY : x; /* missing figures sort as the smallest */
+    }
+    if (v == LSC_VIEW_HISTORY) {
+        const lsc_tui_history *h = &st->history[i];
+        switch (c) {
+        case LSC_COL_TIME: return (double)h->time;
+        case LSC_COL_COMMAND: *s = h->command; return 0;
+        case LSC_COL_ARGS: *s = h->args; return 0;
+        case LSC_COL_STATE: return h->undone;
+        default: return 0;
+        }
+    }
+    return 0;
+}
+
+typedef struct sort_ctx {
+    const lsc_tui_state *st;
+    lsc_tui_view v;
+    lsc_tui_col col; /* LSC_COL_COUNT: data order */
+    int desc;
+    int group;
+} sort_ctx;
+
+static int module_rank(const lsc_tui_state *st, const char *m)
+{
+    for (int i = 0; i < st->n_grid_mods; i++)
+        if (strcmp(st->grid_mods[i], m) == 0)
+            return i;
+    return st->n_grid_mods;
+}
+
+static int cmp_rows(const void *x, const void *y, void *arg)
+{
+    const sort_ctx *c = arg;
+    size_t a = *(const size_t *)x, b = *(const size_t *)y;
+    int r = 0;
+    if (c->group) {
+        int ma = module_rank(c->st, c->st->layers[a].module_type), mb = module_rank(c->st, c->st->layers[b].module_type);
+        if (ma != mb)
+            return ma < mb ? -1 : 1;
+    }
+    if (c->col != LSC_COL_COUNT) {
+        const char *sa, *sb;
+        double ka = sort_key(c->st, c->v, a, c->col, &sa), kb = sort_key(c->st, c->v, b, c->col, &sb);
+        if (sa && sb)
+            r = strcmp(sa, sb);
+        else
+            r = ka < kb ? -1 : ka > kb ? 1 : 0;
+        if (c->desc)
+            r = -r;
+    }
+    if (r == 0)
+        r = a < b ? -1 : a > b ? 1 : 0; /* stable: data order breaks ties */
+    return r;
+}
+
+static size_t data_count(const lsc_tui_state *st, lsc_tui_view v)
+{
+    switch (v) {
+    case LSC_VIEW_CATALOG: return st->n_adapters;
+    case LSC_VIEW_LAYERS: return st->n_layers;
+    case LSC_VIEW_DIFF: return st->diff.n_rows;
+    case LSC_VIEW_HISTORY: return st->n_history;
+    case LSC_VIEW_OUTPUT: return st->n_out_lines;
+    default: return 0;
+    }
+}
+
+static void clamp_list(lsc_tui_list *l, int h)
+{
+    if (h < 1)
+        h = 1;
+    if (l->n == 0) {
+        l->cursor = l->top = 0;
+        return;
+    }
+    if (l->cursor >= l->n)
+        l->cursor = l->n - 1;
+    if (l->cursor < l->top)
+        l->top = l->cursor;
+    if (l->cursor >= l->top + (size_t)h)
+        l->top = l->cursor - (size_t)h + 1;
+    size_t max_top = l->n > (size_t)h ? l->n - (size_t)h : 0;
+    if (l->top > max_top)
+        l->top = max_top;
+}
+
+/* Rebuild order[] after the data, the filter or the sort changed; keeps the cursor on the same data row
+ * when it is still visible. Returns 0 or -1 on out of memory (the list is then empty). */
+static int rebuild(lsc_tui_state *st, lsc_tui_view v)
+{
+    lsc_tui_list *l = lsc_tui_state_list(st, v);
+    if (!l)
+        return 0;
+    size_t nd = data_count(st, v);
+    size_t keep = (l->n && l->cursor < l->n) ? l->order[l->cursor] : (size_t)-1;
+    if (nd != l->n_data || !l->tagged) {
+        unsigned char *t = calloc(nd + 1, 1);
+        size_t *o = malloc((nd + 1) * sizeof *o);
+        if (!t || !o) {
+            free(t);
+            free(o);
+            free(l->tagged);
+            free(l->order);
+            l->tagged = NULL;
+            l->order = NULL;
+            l->n = l->n_data = l->n_tagged = 0;
+            return -1;
+        }
+        free(l->tagged);
+        free(l->order);
+        l->tagged = t;
+        l->order = o;
+        l->n_data = nd;
+        l->n_tagged = 0;
+        keep = (size_t)-1;
+    }
+    l->n = 0;
+    for (size_t i = 0; i < nd; i++)
+        if (!l->filter[0] || search_match(st, v, i, l->filter))
+            l->order[l->n++] = i;
+    lsc_tui_col cols[LSC_TUI_MAX_COLS];
+    int nc = lsc_tui_view_columns(st, v, cols, LSC_TUI_MAX_COLS);
+    sort_ctx c = {st, v, LSC_COL_COUNT, l->desc, v == LSC_VIEW_LAYERS && st->group};
+    if (l->sort >= 0 && l->sort < nc)
+        c.col = cols[l->sort];
+    if (c.col != LSC_COL_COUNT || c.group)
+        qsort_r(l->order, l->n, sizeof *l->order, cmp_rows, &c);
+    l->cursor = 0;
+    for (size_t i = 0; i < l->n && keep != (size_t)-1; i++)
+        if (l->order[i] == keep) {
+            l->cursor = i;
+            break;
+        }
+    clamp_list(l, st->lay.body_h);
+    return 0;
+}
+
+/* ---- names ----------------------------------------------------------------------------------------- */
+
+const char *lsc_tui_short_name(const lsc_tui_state *st, const char *name)
+{
+    (void)st;
+    /* From the "layers." component on when there is one (transformer blocks), else without PEFT's
+     * "base_model.model." wrapper. */
+    for (const char *p = name; (p = strstr(p, "layers.")) != NULL; p++)
+        if (p == name || p[-1] == '.')
+            return p;
+    if (strncmp(name, "base_model.model.", 17) == 0 && name[17])
+        return name + 17;
+    return name;
+}
+
+/* ---- data loading ---------------------------------------------------------------------------------- */
+
+static unsigned load_catalog(lsc_tui_state *st)
+{
+    lsc_error err = {0};
+    lsc_tui_adapter *a = NULL;
+    size_t n = 0;
+    busy(st, "reading the catalog");
+    if (st->model->list_adapters(st->model->ctx, &a, &n, &err) != LSC_OK) {
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s", err.msg);
+        return LSC_TUI_CH_REDRAW;
+    }
+    free(st->adapters);
+    st->adapters = a;
+    st->n_adapters = n;
+    if (rebuild(st, LSC_VIEW_CATALOG) != 0)
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "out of memory");
+    return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RELOAD;
+}
+
+static void build_grid(lsc_tui_state *st)
+{
+    static const char *const canon[] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+    st->n_grid_mods = 0;
+    st->n_grid_rows = 0;
+    for (size_t c = 0; c < sizeof canon / sizeof *canon; c++)
+        for (size_t i = 0; i < st->n_layers; i++)
+            if (strcmp(st->layers[i].module_type, canon[c]) == 0) {
+                lsc_tui_copy(st->grid_mods[st->n_grid_mods++], LSC_TUI_WORD_MAX, canon[c]);
+                break;
+            }
+    for (size_t i = 0; i < st->n_layers && st->n_grid_mods < 16; i++) /* other modules in data order */
+        if (module_rank(st, st->layers[i].module_type) == st->n_grid_mods)
+            lsc_tui_copy(st->grid_mods[st->n_grid_mods++], LSC_TUI_WORD_MAX, st->layers[i].module_type);
+    for (size_t i = 0; i < st->n_layers; i++) {
+        int li = st->layers[i].layer_index, found = 0;
+        for (int r = 0; r < st->n_grid_rows && !found; r++)
+            found = st->grid_rows[r] == li;
+        if (!found && st->n_grid_rows < 256) {
+            int r = st->n_grid_rows++;
+            while (r > 0 && st->grid_rows[r - 1] > li) { /* keep rows sorted by block number */
+                st->grid_rows[r] = st->grid_rows[r - 1];
+                r--;
+            }
+            st->grid_rows[r] = li;
+        }
+    }
+    free(st->grid_cell);
+    size_t cells = (size_t)st->n_grid_rows * (size_t)st->n_grid_mods;
+    st->grid_cell = malloc((cells + 1) * sizeof *st->grid_cell);
+    if (!st->grid_cell) {
+        st->n_grid_rows = 0;
+        return;
+    }
+    for (size_t k = 0; k < cells; k++)
+        st->grid_cell[k] = -1;
+    for (size_t i = 0; i < st->n_layers; i++) {
+        int m = module_rank(st, st->layers[i].module_type), r = 0;
+        while (r < st->n_grid_rows && st->grid_rows[r] != st->layers[i].layer_index)
+            r++;
+        if (m < st->n_grid_mods && r < st->n_grid_rows)
+            st->grid_cell[(size_t)r * (size_t)st->n_grid_mods + (size_t)m] = (long)i;
+    }
+    if (st->grid_r >= st->n_grid_rows)
+        st->grid_r = st->n_grid_rows ? st->n_grid_rows - 1 : 0;
+    if (st->grid_c >= st->n_grid_mods)
+        st->grid_c = st->n_grid_mods ? st->n_grid_mods - 1 : 0;
+}
+
+static void grid_metric_max(lsc_tui_state *st)
+{
+    st->grid_max = 0;
+    for (size_t i = 0; i < st->n_layers; i++) {
+        double x = st->metric == LSC_METRIC_NORM ? st->layers[i].fro : st->layers[i].rank;
+        if (!st->layers[i].nonfinite && x > st->grid_max)
+            st->grid_max = x;
+    }
+}
+
+/* Load the layer table of `name`; 0 on success (message set otherwise). */
+static int load_layers(lsc_tui_state *st, const char *name)
+{
+    lsc_error err = {0};
+    lsc_tui_layer *l = NULL;
+    size_t n = 0;
+    busy(st, "loading the layers of '%s'", name);
+    if (st->model->layers(st->model->ctx, name, &l, &n, &err) != LSC_OK) {
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s", err.msg);
+        return -1;
+    }
+    int same = strcmp(st->adapter, name) == 0;
+    free(st->layers);
+    st->layers = l;
+    st->n_layers = n;
+    if (!same) {
+        lsc_tui_list *L = &st->lists[LSC_VIEW_LAYERS];
+        L->cursor = L->top = 0;
+        L->filter[0] = '\0';
+        L->n_data = (size_t)-1; /* force fresh tags */
+        st->grid_r = st->grid_c = st->grid_top = 0;
+    }
+    lsc_tui_copy(st->adapter, sizeof st->adapter, name);
+    build_grid(st);
+    grid_metric_max(st);
+    if (rebuild(st, LSC_VIEW_LAYERS) != 0) {
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static int load_sv(lsc_tui_state *st, const char *adapter, const char *layer, double **sv, size_t *n)
+{
+    lsc_error err = {0};
+    free(*sv);
+    *sv = NULL;
+    *n = 0;
+    busy(st, "computing the spectrum of '%s'", lsc_tui_short_name(st, layer));
+    if (st->model->layer_sv(st->model->ctx, adapter, layer, sv, n, &err) != LSC_OK) {
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* Spectra of the diff row under the cursor, on both sides. */
+static void load_diff_sv(lsc_tui_state *st)
+{
+    lsc_tui_list *l = &st->lists[LSC_VIEW_DIFF];
+    if (!l->n) {
+        st->sv_diff_row = -1;
+        return;
+    }
+    size_t row = l->order[l->cursor];
+    if ((long)row == st->sv_diff_row)
+        return;
+    st->sv_diff_row = (long)row;
+    const char *name = st->diff.rows[row].name;
+    if (load_sv(st, st->diff_a, name, &st->sv, &st->n_sv) == 0)
+        load_sv(st, st->diff_b, name, &st->sv_b, &st->n_sv_b);
+    st->sv_adapter[0] = '\0';
+}
+
+static int load_spectrum_of_layer(lsc_tui_state *st, size_t li)
+{
+    st->sv_layer = li;
+    st->sv_diff_row = -1;
+    lsc_tui_copy(st->sv_adapter, sizeof st->sv_adapter, st->adapter);
+    return load_sv(st, st->adapter, st->layers[li].name, &st->sv, &st->n_sv);
+}
+
+static unsigned load_history(lsc_tui_state *st)
+{
+    lsc_error err = {0};
+    lsc_tui_history *h = NULL;
+    size_t n = 0;
+    busy(st, "reading the history");
+    if (st->model->history(st->model->ctx, &h, &n, &err) != LSC_OK) {
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s", err.msg);
+        return LSC_TUI_CH_REDRAW;
+    }
+    free(st->history);
+    st->history = h;
+    st->n_history = n;
+    rebuild(st, LSC_VIEW_HISTORY);
+    return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RELOAD;
+}
+
+static void free_output(lsc_tui_state *st)
+{
+    for (size_t i = 0; i < st->n_out_lines; i++)
+        free(st->out_lines[i]);
+    free(st->out_lines);
+    st->out_lines = NULL;
+    st->n_out_lines = 0;
+}
+
+/* Split text into out_lines (tabs expanded, control bytes escaped). */
+static int set_output(lsc_tui_state *st, const char *text)
+{
+    free_output(st);
+    size_t cap = 16;
+    st->out_lines = malloc(cap * sizeof *st->out_lines);
+    if (!st->out_lines)
+        return -1;
+    const char *p = text;
+    while (*p) {
+        const char *e = strchr(p, '\n');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (st->n_out_lines == cap) {
+            char **g = realloc(st->out_lines, cap * 2 * sizeof *g);
+            if (!g)
+                return -1;
+            st->out_lines = g;
+            cap *= 2;
+        }
+        char *line = malloc(len * 4 + 1), *q = line;
+        if (!line)
+            return -1;
+        for (size_t i = 0; i < len; i++) {
+            unsigned char ch = (unsigned char)p[i];
+            if (ch == '\t')
+                do
+                    *q++ = ' ';
+                while ((q - line) % 8);
+            else if (ch < 32 || ch == 127)
+                q += sprintf(q, "\\x%02x", ch);
+            else
+                *q++ = (char)ch;
+        }
+        *q = '\0';
+        st->out_lines[st->n_out_lines++] = line;
+        p += len + (e ? 1 : 0);
+    }
+    return 0;
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------------- */
+
+lsc_status lsc_tui_state_new(lsc_tui_model *model, const lsc_tui_state_opts *opts, int lines, int cols,
+                             lsc_tui_state **out, lsc_error *err)
+{
+    *out = NULL;
+    lsc_tui_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    st->model = model;
+    st->readonly = opts ? opts->readonly : 0;
+    st->stack[0] = LSC_VIEW_CATALOG;
+    st->depth = 1;
+    st->sv_diff_row = -1;
+    for (int v = 0; v < LSC_VIEW_COUNT; v++) {
+        st->lists[v].sort = -1;
+        st->lists[v].n_data = (size_t)-1;
+    }
+    st->lists[LSC_VIEW_CATALOG].sort = 0; /* by name */
+    st->lay.lines = lines;
+    st->lay.cols = cols;
+    layout(st);
+    lsc_tui_adapter *a = NULL;
+    size_t n = 0;
+    lsc_status s = model->list_adapters(model->ctx, &a, &n, err);
+    if (s != LSC_OK) {
+        free(st);
+        return s;
+    }
+    st->adapters = a;
+    st->n_adapters = n;
+    if (rebuild(st, LSC_VIEW_CATALOG) != 0) {
+        lsc_tui_state_free(st);
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    }
+    lsc_tui_state_msg(st, LSC_MSG_INFO, "%zu adapters - press ? for help", n);
+    if (opts && opts->adapter && opts->adapter[0]) {
+        lsc_tui_list *cl = &st->lists[LSC_VIEW_CATALOG];
+        for (size_t i = 0; i < cl->n; i++)
+            if (strcmp(st->adapters[cl->order[i]].name, opts->adapter) == 0)
+                cl->cursor = i;
+        if (load_layers(st, opts->adapter) == 0) {
+            st->stack[st->depth++] = LSC_VIEW_LAYERS;
+            layout(st);
+            rebuild(st, LSC_VIEW_LAYERS);
+        }
+    }
+    *out = st;
+    return LSC_OK;
+}
+
+void lsc_tui_state_free(lsc_tui_state *st)
+{
+    if (!st)
+        return;
+    for (int v = 0; v < LSC_VIEW_COUNT; v++) {
+        free(st->lists[v].order);
+        free(st->lists[v].tagged);
+    }
+    free(st->adapters);
+    free(st->layers);
+    free(st->sv);
+    free(st->sv_b);
+    lsc_tui_diff_release(&st->diff);
+    free(st->history);
+    free_output(st);
+    free(st->grid_cell);
+    free(st);
+}
+
+/* ---- requests -------------------------------------------------------------------------------------- */
+
+static void push(lsc_tui_state *st, lsc_tui_view v)
+{
+    if (lsc_tui_state_view(st) == v)
+        return;
+    if (st->depth == (int)(sizeof st->stack / sizeof st->stack[0])) { /* drop the oldest above the root */
+        memmove(st->stack + 1, st->stack + 2, (size_t)(st->depth - 2) * sizeof st->stack[0]);
+        st->depth--;
+    }
+    st->stack[st->depth++] = v;
+    layout(st);
+    lsc_tui_list *l = lsc_tui_state_list(st, v);
+    if (l)
+        clamp_list(l, st->lay.body_h);
+}
+
+static void replace_top(lsc_tui_state *st, lsc_tui_view v)
+{
+    st->stack[st->depth - 1] = v;
+    layout(st);
+}
+
+static unsigned move_list(lsc_tui_state *st, lsc_tui_list *l, long delta)
+{
+    if (!l->n)
+        return 0;
+    size_t old = l->cursor, oldtop = l->top;
+    long c = (long)l->cursor + delta;
+    if (c < 0)
+        c = 0;
+    if (c >= (long)l->n)
+        c = (long)l->n - 1;
+    l->cursor = (size_t)c;
+    clamp_list(l, st->lay.body_h);
+    return (old != l->cursor || oldtop != l->top) ? LSC_TUI_CH_REDRAW : 0;
+}
+
+static void grid_clamp(lsc_tui_state *st)
+{
+    int h = st->lay.body_h < 1 ? 1 : st->lay.body_h;
+    if (st->grid_r < 0)
+        st->grid_r = 0;
+    if (st->grid_r >= st->n_grid_rows)
+        st->grid_r = st->n_grid_rows ? st->n_grid_rows - 1 : 0;
+    if (st->grid_c < 0)
+        st->grid_c = 0;
+    if (st->grid_c >= st->n_grid_mods)
+        st->grid_c = st->n_grid_mods ? st->n_grid_mods - 1 : 0;
+    if (st->grid_r < st->grid_top)
+        st->grid_top = st->grid_r;
+    if (st->grid_r >= st->grid_top + h)
+        st->grid_top = st->grid_r - h + 1;
+    int max_top = st->n_grid_rows > h ? st->n_grid_rows - h : 0;
+    if (st->grid_top > max_top)
+        st->grid_top = max_top;
+}
+
+static unsigned move_grid(lsc_tui_state *st, int dr, int dc)
+{
+    int r = st->grid_r, c = st->grid_c, t = st->grid_top;
+    st->grid_r += dr;
+    st->grid_c += dc;
+    grid_clamp(st);
+    return (r != st->grid_r || c != st->grid_c || t != st->grid_top) ? LSC_TUI_CH_REDRAW : 0;
+}
+
+/* Spectrum view: step to the neighbouring layer in the table's visible order. */
+static unsigned spectrum_step(lsc_tui_state *st, long delta)
+{
+    lsc_tui_list *l = &st->lists[LSC_VIEW_LAYERS];
+    if (!l->n)
+        return 0;
+    size_t pos = 0;
+    for (size_t i = 0; i < l->n; i++)
+        if (l->order[i] == st->sv_layer)
+            pos = i;
+    long p = (long)pos + delta;
+    if (p < 0)
+        p = 0;
+    if (p >= (long)l->n)
+        p = (long)l->n - 1;
+    if ((size_t)p == pos && l->order[pos] == st->sv_layer)
+        return 0;
+    l->cursor = (size_t)p;
+    clamp_list(l, st->lay.lines - 4);
+    load_spectrum_of_layer(st, l->order[p]);
+    return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RELOAD;
+}
+
+static unsigned do_search(lsc_tui_state *st, int dir)
+{
+    lsc_tui_view v = lsc_tui_state_view(st);
+    lsc_tui_list *l = lsc_tui_state_list(st, v);
+    if (!l || !st->search[0]) {
+        lsc_tui_state_msg(st, LSC_MSG_WARN, "no search: press / first");
+        return LSC_TUI_CH_REDRAW;
+    }
+    for (size_t k = 1; k <= l->n; k++) {
+        size_t i = (l->cursor + (dir > 0 ? k : l->n * 2 - k)) % l->n;
+        if (search_match(st, v, l->order[i], st->search)) {
+            int wrapped = dir > 0 ? i <= l->cursor : i >= l->cursor;
+            l->cursor = i;
+            clamp_list(l, st->lay.body_h);
+            if (wrapped)
+                lsc_tui_state_msg(st, LSC_MSG_INFO, "search wrapped: '%s'", st->search);
+            else
+                lsc_tui_state_msg(st, LSC_MSG_INFO, "/%s", st->search);
+            return LSC_TUI_CH_REDRAW;
+        }
+    }
+    lsc_tui_state_msg(st, LSC_MSG_WARN, "no match for '%s'", st->search);
+    return LSC_TUI_CH_REDRAW;
+}
+
+static unsigned open_diff(lsc_tui_state *st)
+{
+    lsc_tui_list *l = &st->lists[LSC_VIEW_CATALOG];
+    size_t pick[2], np = 0;
+    for (size_t i = 0; i < l->n_data && np < 2; i++)
+        if (l->tagged[i])
+            pick[np++] = i;
+    if (np == 1 && l->n && l->order[l->cursor] != pick[0])
+        pick[np++] = l->order[l->cursor];
+    if (np < 2) {
+        lsc_tui_state_msg(st, LSC_MSG_WARN, "tag two adapters with Space (or one, and select the other), then d");
+        return LSC_TUI_CH_REDRAW;
+    }
+    if (l->n_tagged > 2)
+        lsc_tui_state_msg(st, LSC_MSG_WARN, "%zu adapters tagged: comparing the first two", l->n_tagged);
+    const char *a = st->adapters[pick[0]].name, *b = st->adapters[pick[1]].name;
+    lsc_tui_diff d = {0};
+    lsc_error err = {0};
+    busy(st, "comparing '%s' with '%s'", a, b);
+    if (st->model->diff(st->model->ctx, a, b, &d, &err) != LSC_OK) {
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s", err.msg);
+        return LSC_TUI_CH_REDRAW;
+    }
+    lsc_tui_diff_release(&st->diff);
+    st->diff = d;
+    lsc_tui_copy(st->diff_a, sizeof st->diff_a, a);
+    lsc_tui_copy(st->diff_b, sizeof st->diff_b, b);
+    st->sv_diff_row = -1;
+    st->diff_pane = 0;
+    st->diff_focus = 0;
+    lsc_tui_list *dl = &st->lists[LSC_VIEW_DIFF];
+    dl->n_data = (size_t)-1;
+    dl->cursor = dl->top = 0;
+    push(st, LSC_VIEW_DIFF);
+    rebuild(st, LSC_VIEW_DIFF);
+    load_diff_sv(st);
+    if (l->n_tagged <= 2)
+        lsc_tui_state_msg(st, LSC_MSG_INFO, "%zu shared layers, %zu only in '%s', %zu only in '%s'", d.n_rows,
+                          d.n_only_a, a, d.n_only_b, b);
+    return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RELOAD;
+}
+
+/* Split a command line into argv (whitespace separated, '...' and "..." quotes, backslash escapes).
+ * Returns argc, or -1 on an unterminated quote. buf receives the words. */
+static int tokenise(const char *line, char *buf, char **argv, int cap)
+{
+    int argc = 0;
+    const char *p = line;
+    char *q = buf;
+    for (;;) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (!*p || argc == cap)
+            break;
+        argv[argc++] = q;
+        char quote = 0;
+        while (*p && (quote || (*p != ' ' && *p != '\t'))) {
+            if (quote && *p == quote)
+                quote = 0, p++;
+            else if (!quote && (*p == '\'' || *p == '"'))
+                quote = *p++;
+            else if (*p == '\\' && p[1] && quote != '\'')
+                *q++ = p[1], p += 2;
+            else
+                *q++ = *p++;
+        }
+        if (quote)
+            return -1;
+        *q++ = '\0';
+    }
+    return argc;
+}
+
+static unsigned run_prompt(lsc_tui_state *st, const char *line)
+{
+    char buf[sizeof st->inbuf + 64];
+    char *argv[64];
+    int argc = tokenise(line, buf, argv, 63);
+    if (argc < 0) {
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "unterminated quote in '%s'", line);
+        return LSC_TUI_CH_REDRAW;
+    }
+    if (argc == 0)
+        return LSC_TUI_CH_REDRAW;
+    argv[argc] = NULL;
+    char *output = NULL, *errmsg = NULL;
+    busy(st, "running '%s'", argv[0]);
+    int rc = st->model->run(st->model->ctx, argc, argv, st->readonly ? LSC_TUI_RUN_READONLY : 0, &output, &errmsg);
+    unsigned ch = LSC_TUI_CH_REDRAW;
+    if (output && output[0]) {
+        if (set_output(st, output) == 0) {
+            snprintf(st->out_title, sizeof st->out_title, "%s", line);
+            lsc_tui_list *ol = &st->lists[LSC_VIEW_OUTPUT];
+            ol->n_data = (size_t)-1;
+            ol->cursor = ol->top = 0;
+            if (lsc_tui_state_view(st) == LSC_VIEW_OUTPUT)
+                layout(st);
+            else
+                push(st, LSC_VIEW_OUTPUT);
+            rebuild(st, LSC_VIEW_OUTPUT);
+        }
+    }
+    if (rc != 0)
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s (exit %d)", errmsg ? errmsg : "command failed", rc);
+    else
+        lsc_tui_state_msg(st, LSC_MSG_INFO, "'%s' done", argv[0]);
+    free(output);
+    free(errmsg);
+    /* A command may have changed the catalog: reload what is on screen. */
+    char msg[sizeof st->msg];
+    lsc_tui_msg_level lvl = st->msg_level;
+    memcpy(msg, st->msg, sizeof msg);
+    ch |= load_catalog(st);
+    if (st->adapter[0]) {
+        int still = 0;
+        for (size_t i = 0; i < st->n_adapters; i++)
+            still |= strcmp(st->adapters[i].name, st->adapter) == 0;
+        if (still)
+            load_layers(st, st->adapter);
+    }
+    if (lsc_tui_state_view(st) == LSC_VIEW_HISTORY)
+        load_history(st);
+    if (st->msg_level != LSC_MSG_ERROR || lvl == LSC_MSG_ERROR) {
+        memcpy(st->msg, msg, sizeof msg);
+        st->msg_level = lvl;
+    }
+    return ch | LSC_TUI_CH_RELOAD;
+}
+
+static unsigned enter(lsc_tui_state *st)
+{
+    lsc_tui_view v = lsc_tui_state_view(st);
+    lsc_tui_list *l = lsc_tui_state_list(st, v);
+    switch (v) {
+    case LSC_VIEW_CATALOG:
+        if (!l->n)
+            return 0;
+        if (load_layers(st, st->adapters[l->order[l->cursor]].name) != 0)
+            return LSC_TUI_CH_REDRAW;
+        push(st, LSC_VIEW_LAYERS);
+        rebuild(st, LSC_VIEW_LAYERS);
+        lsc_tui_state_msg(st, LSC_MSG_INFO, "%zu layers - Enter spectrum, v grid, m group, / search", st->n_layers);
+        return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RELOAD;
+    case LSC_VIEW_LAYERS:
+        if (!l->n)
+            return 0;
+        load_spectrum_of_layer(st, l->order[l->cursor]);
+        push(st, LSC_VIEW_SPECTRUM);
+        return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RELOAD;
+    case LSC_VIEW_GRID: {
+        if (!st->grid_cell || !st->n_grid_rows)
+            return 0;
+        long li = st->grid_cell[(size_t)st->grid_r * (size_t)st->n_grid_mods + (size_t)st->grid_c];
+        if (li < 0) {
+            lsc_tui_state_msg(st, LSC_MSG_WARN, "no layer in this cell");
+            return LSC_TUI_CH_REDRAW;
+        }
+        lsc_tui_list *ll = &st->lists[LSC_VIEW_LAYERS];
+        for (size_t i = 0; i < ll->n; i++)
+            if (ll->order[i] == (size_t)li)
+                ll->cursor = i;
+        load_spectrum_of_layer(st, (size_t)li);
+        push(st, LSC_VIEW_SPECTRUM);
+        return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RELOAD;
+    }
+    case LSC_VIEW_DIFF: {
+        if (!l->n)
+            return 0;
+        char name[LSC_TUI_NAME_MAX];
+        lsc_tui_copy(name, sizeof name, st->diff.rows[l->order[l->cursor]].name);
+        if (strcmp(st->adapter, st->diff_a) != 0 && load_layers(st, st->diff_a) != 0)
+            return LSC_TUI_CH_REDRAW;
+        for (size_t i = 0; i < st->n_layers; i++)
+            if (strcmp(st->layers[i].name, name) == 0) {
+                load_spectrum_of_layer(st, i);
+                push(st, LSC_VIEW_SPECTRUM);
+                st->sv_diff_row = -1;
+                break;
+            }
+        return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RELOAD;
+    }
+    case LSC_VIEW_HISTORY: {
+        if (!l->n)
+            return 0;
+        const lsc_tui_history *h = &st->history[l->order[l->cursor]];
+        char when[32], text[1200];
+        lsc_tui_fmt_time(h->time, when, sizeof when);
+        snprintf(text, sizeof text, "entry    %lld\ntime     %s\ncommand  %s\narguments %s\nread     %s\nwrote    %s\nstate    %s\n",
+                 (long long)h->id, when, h->command, h->args, h->inputs[0] ? h->inputs : "-",
+                 h->outputs[0] ? h->outputs : "-", h->undone ? "undone" : "done");
+        if (set_output(st, text) == 0) {
+            snprintf(st->out_title, sizeof st->out_title, "history entry %lld", (long long)h->id);
+            st->lists[LSC_VIEW_OUTPUT].n_data = (size_t)-1;
+            st->lists[LSC_VIEW_OUTPUT].cursor = 0;
+            push(st, LSC_VIEW_OUTPUT);
+            rebuild(st, LSC_VIEW_OUTPUT);
+        }
+        return LSC_TUI_CH_REDRAW;
+    }
+    default: return 0;
+    }
+}
+
+static unsigned sort_step(lsc_tui_state *st, int dir)
+{
+    lsc_tui_view v = lsc_tui_state_view(st);
+    lsc_tui_list *l = lsc_tui_state_list(st, v);
+    if (!l)
+        return 0;
+    lsc_tui_col cols[LSC_TUI_MAX_COLS];
+    int nc = lsc_tui_view_columns(st, v, cols, LSC_TUI_MAX_COLS);
+    /* -1 (data order) is part of the cycle */
+    int s = l->sort + dir;
+    if (s >= nc)
+        s = -1;
+    if (s < -1)
+        s = nc - 1;
+    l->sort = s;
+    const char *str = NULL;
+    l->desc = s >= 0 && data_count(st, v) ? (sort_key(st, v, 0, cols[s], &str), str == NULL) : 0;
+    rebuild(st, v);
+    if (s < 0)
+        lsc_tui_state_msg(st, LSC_MSG_INFO, "sorted in stored order");
+    else
+        lsc_tui_state_msg(st, LSC_MSG_INFO, "sorted by %s, %s", k_cols[cols[s]].title,
+                          l->desc ? "descending" : "ascending");
+    return LSC_TUI_CH_REDRAW;
+}
+
+static void open_input(lsc_tui_state *st, lsc_tui_input mode, const char *initial)
+{
+    st->input = mode;
+    lsc_tui_copy(st->inbuf, sizeof st->inbuf, initial);
+    st->inlen = strlen(st->inbuf);
+}
+
+unsigned lsc_tui_state_request(lsc_tui_state *st, lsc_tui_req req)
+{
+    lsc_tui_view v = lsc_tui_state_view(st);
+    lsc_tui_list *l = lsc_tui_state_list(st, v);
+    int page = st->lay.body_h > 1 ? st->lay.body_h - 1 : 1;
+
+    if (req == LSC_REQ_QUIT)
+        return LSC_TUI_CH_QUIT;
+    if (req == LSC_REQ_RESIZE)
+        return LSC_TUI_CH_RESIZE | LSC_TUI_CH_REDRAW;
+    if (st->help) { /* the overlay takes the keys: scroll it or close it */
+        switch (req) {
+        case LSC_REQ_DOWN: st->help_top++; return LSC_TUI_CH_REDRAW;
+        case LSC_REQ_UP: st->help_top -= st->help_top > 0; return LSC_TUI_CH_REDRAW;
+        case LSC_REQ_HELP:
+        case LSC_REQ_BACK: st->help = 0; return LSC_TUI_CH_REDRAW;
+        default: return 0;
+        }
+    }
+    if (v == LSC_VIEW_DIFF && st->diff_focus && st->diff_pane == 1) {
+        /* the only-in lists have no cursor; up/down move the table still */
+    }
+    switch (req) {
+    case LSC_REQ_DOWN:
+    case LSC_REQ_UP: {
+        long d = req == LSC_REQ_DOWN ? 1 : -1;
+        if (v == LSC_VIEW_GRID)
+            return move_grid(st, (int)d, 0);
+        if (v == LSC_VIEW_SPECTRUM)
+            return spectrum_step(st, d);
+        if (!l)
+            return 0;
+        unsigned ch = move_list(st, l, d);
+        if (v == LSC_VIEW_DIFF && ch)
+            load_diff_sv(st);
+        return ch;
+    }
+    case LSC_REQ_PAGE_DOWN:
+    case LSC_REQ_PAGE_UP:
+    case LSC_REQ_TOP:
+    case LSC_REQ_BOTTOM: {
+        long big = 1L << 40;
+        long d = req == LSC_REQ_PAGE_DOWN ? page : req == LSC_REQ_PAGE_UP ? -page : req == LSC_REQ_TOP ? -big : big;
+        if (v == LSC_VIEW_GRID)
+            return move_grid(st, (int)(d > 100000 ? 100000 : d < -100000 ? -100000 : d), 0);
+        if (v == LSC_VIEW_SPECTRUM)
+            return spectrum_step(st, d > 100000 ? 100000 : d < -100000 ? -100000 : d > 0 ? 10 : -10);
+        if (!l)
+            return 0;
+        unsigned ch;
+        if (req == LSC_REQ_PAGE_DOWN || req == LSC_REQ_PAGE_UP) { /* scroll the page with the cursor */
+            size_t oldc = l->cursor, oldt = l->top;
+            long t = (long)l->top + d, maxt = (long)l->n - st->lay.body_h;
+            if (maxt < 0)
+                maxt = 0;
+            l->top = (size_t)(t < 0 ? 0 : t > maxt ? maxt : t);
+            ch = move_list(st, l, d);
+            ch = (oldc != l->cursor || oldt != l->top) ? LSC_TUI_CH_REDRAW : 0;
+        } else {
+            ch = move_list(st, l, d);
+        }
+        if (v == LSC_VIEW_DIFF && ch)
+            load_diff_sv(st);
+        return ch;
+    }
+    case LSC_REQ_LEFT:
+    case LSC_REQ_RIGHT:
+        if (v == LSC_VIEW_GRID)
+            return move_grid(st, 0, req == LSC_REQ_RIGHT ? 1 : -1);
+        if (v == LSC_VIEW_DIFF) {
+            st->diff_focus = req == LSC_REQ_RIGHT;
+            return LSC_TUI_CH_REDRAW;
+        }
+        return 0;
+    case LSC_REQ_ENTER: return enter(st);
+    case LSC_REQ_BACK:
+        if (st->depth > 1) {
+            st->depth--;
+            layout(st);
+            lsc_tui_view nv = lsc_tui_state_view(st);
+            lsc_tui_list *nl = lsc_tui_state_list(st, nv);
+            if (nl)
+                clamp_list(nl, st->lay.body_h);
+            if (nv == LSC_VIEW_GRID)
+                grid_clamp(st);
+            if (nv == LSC_VIEW_DIFF) {
+                st->sv_diff_row = -1;
+                load_diff_sv(st);
+            }
+            return LSC_TUI_CH_REDRAW;
+        }
+        return 0;
+    case LSC_REQ_SORT_NEXT: return sort_step(st, 1);
+    case LSC_REQ_SORT_PREV: return sort_step(st, -1);
+    case LSC_REQ_SORT_REVERSE:
+        if (!l || l->sort < 0)
+            return 0;
+        l->desc = !l->desc;
+        rebuild(st, v);
+        if (v == LSC_VIEW_DIFF)
+            load_diff_sv(st);
+        return LSC_TUI_CH_REDRAW;
+    case LSC_REQ_SEARCH:
+        if (!l)
+            return 0;
+        open_input(st, LSC_INPUT_SEARCH, "");
+        return LSC_TUI_CH_REDRAW;
+    case LSC_REQ_SEARCH_NEXT: return do_search(st, 1);
+    case LSC_REQ_SEARCH_PREV: return do_search(st, -1);
+    case LSC_REQ_FILTER:
+        if (!l)
+            return 0;
+        open_input(st, LSC_INPUT_FILTER, l->filter);
+        return LSC_TUI_CH_REDRAW;
+    case LSC_REQ_TAG: {
+        if (!l || !l->n || (v != LSC_VIEW_CATALOG && v != LSC_VIEW_LAYERS))
+            return 0;
+        size_t i = l->order[l->cursor];
+        l->tagged[i] = !l->tagged[i];
+        l->n_tagged = l->tagged[i] ? l->n_tagged + 1 : l->n_tagged - 1;
+        move_list(st, l, 1);
+        return LSC_TUI_CH_REDRAW;
+    }
+    case LSC_REQ_DIFF:
+        if (v != LSC_VIEW_CATALOG)
+            return 0;
+        return open_diff(st);
+    case LSC_REQ_HELP:
+        st->help = 1;
+        st->help_top = 0;
+        return LSC_TUI_CH_REDRAW;
+    case LSC_REQ_PROMPT:
+        open_input(st, LSC_INPUT_PROMPT, "");
+        return LSC_TUI_CH_REDRAW;
+    case LSC_REQ_TAB:
+        if (v == LSC_VIEW_DIFF) {
+            st->diff_pane = !st->diff_pane;
+            return LSC_TUI_CH_REDRAW;
+        }
+        /* layers <-> grid */
+        __attribute__((fallthrough));
+    case LSC_REQ_GRID:
+        if (v == LSC_VIEW_LAYERS) {
+            lsc_tui_list *ll = &st->lists[LSC_VIEW_LAYERS];
+            if (ll->n) { /* put the grid cursor on the selected layer */
+                const lsc_tui_layer *L = &st->layers[ll->order[ll->cursor]];
+                for (int r = 0; r < st->n_grid_rows; r++)
+                    if (st->grid_rows[r] == L->layer_index)
+                        st->grid_r = r;
+                int m = module_rank(st, L->module_type);
+                if (m < st->n_grid_mods)
+                    st->grid_c = m;
+            }
+            replace_top(st, LSC_VIEW_GRID);
+            grid_clamp(st);
+            lsc_tui_state_msg(st, LSC_MSG_INFO, "%d blocks x %d modules - m switches norm/rank", st->n_grid_rows,
+                              st->n_grid_mods);
+            return LSC_TUI_CH_REDRAW;
+        }
+        if (v == LSC_VIEW_GRID) {
+            replace_top(st, LSC_VIEW_LAYERS);
+            clamp_list(&st->lists[LSC_VIEW_LAYERS], st->lay.body_h);
+            return LSC_TUI_CH_REDRAW;
+        }
+        return 0;
+    case LSC_REQ_METRIC:
+        if (v != LSC_VIEW_GRID)
+            return 0;
+        st->metric = st->metric == LSC_METRIC_NORM ? LSC_METRIC_RANK : LSC_METRIC_NORM;
+        grid_metric_max(st);
+        lsc_tui_state_msg(st, LSC_MSG_INFO, "heat by %s", st->metric == LSC_METRIC_NORM ? "Frobenius norm" : "rank");
+        return LSC_TUI_CH_REDRAW;
+    case LSC_REQ_GROUP:
+        if (v != LSC_VIEW_LAYERS)
+            return 0;
+        st->group = !st->group;
+        rebuild(st, LSC_VIEW_LAYERS);
+        lsc_tui_state_msg(st, LSC_MSG_INFO, st->group ? "grouped by module type" : "not grouped");
+        return LSC_TUI_CH_REDRAW;
+    case LSC_REQ_HISTORY:
+        if (v == LSC_VIEW_HISTORY)
+            return load_history(st);
+        push(st, LSC_VIEW_HISTORY);
+        return load_history(st);
+    case LSC_REQ_REFRESH: {
+        unsigned ch = load_catalog(st) | LSC_TUI_CH_RESIZE;
+        if (st->adapter[0])
+            load_layers(st, st->adapter);
+        if (v == LSC_VIEW_HISTORY)
+            load_history(st);
+        return ch;
+    }
+    default: return 0;
+    }
+}
+
+/* ---- input line ------------------------------------------------------------------------------------ */
+
+static void input_append(lsc_tui_state *st, int cp)
+{
+    char u[4];
+    size_t n;
+    if (cp < 0x80)
+        u[0] = (char)cp, n = 1;
+    else if (cp < 0x800)
+        u[0] = (char)(0xC0 | (cp >> 6)), u[1] = (char)(0x80 | (cp & 0x3F)), n = 2;
+    else if (cp < 0x10000)
+        u[0] = (char)(0xE0 | (cp >> 12)), u[1] = (char)(0x80 | ((cp >> 6) & 0x3F)), u[2] = (char)(0x80 | (cp & 0x3F)),
+        n = 3;
+    else
+        u[0] = (char)(0xF0 | (cp >> 18)), u[1] = (char)(0x80 | ((cp >> 12) & 0x3F)),
+        u[2] = (char)(0x80 | ((cp >> 6) & 0x3F)), u[3] = (char)(0x80 | (cp & 0x3F)), n = 4;
+    if (st->inlen + n >= sizeof st->inbuf)
+        return;
+    memcpy(st->inbuf + st->inlen, u, n);
+    st->inlen += n;
+    st->inbuf[st->inlen] = '\0';
+}
+
+static unsigned input_key(lsc_tui_state *st, int key)
+{
+    lsc_tui_view v = lsc_tui_state_view(st);
+    lsc_tui_list *l = lsc_tui_state_list(st, v);
+    if (key == LSC_KEY_ESC || key == LSC_KEY_CTRL('c') || key == LSC_KEY_CTRL('g')) {
+        st->input = LSC_INPUT_NONE;
+        return LSC_TUI_CH_REDRAW;
+    }
+    if (key == LSC_KEY_BACKSPACE || key == 127 || key == 8) {
+        if (st->inlen == 0) {
+            st->input = LSC_INPUT_NONE; /* backspace on an empty line closes it, as in vim */
+            return LSC_TUI_CH_REDRAW;
+        }
+        do
+            st->inlen--;
+        while (st->inlen && ((unsigned char)st->inbuf[st->inlen] & 0xC0) == 0x80);
+        st->inbuf[st->inlen] = '\0';
+        return LSC_TUI_CH_REDRAW;
+    }
+    if (key == LSC_KEY_CTRL('u')) {
+        st->inlen = 0;
+        st->inbuf[0] = '\0';
+        return LSC_TUI_CH_REDRAW;
+    }
+    if (key == LSC_KEY_ENTER || key == '\r') {
+        lsc_tui_input mode = st->input;
+        st->input = LSC_INPUT_NONE;
+        if (mode == LSC_INPUT_PROMPT) {
+            char line[sizeof st->inbuf];
+            memcpy(line, st->inbuf, sizeof line);
+            return run_prompt(st, line);
+        }
+        if (mode == LSC_INPUT_SEARCH) {
+            if (!st->inbuf[0])
+                return LSC_TUI_CH_REDRAW;
+            lsc_tui_copy(st->search, sizeof st->search, st->inbuf);
+            unsigned ch = do_search(st, 1);
+            if (v == LSC_VIEW_DIFF)
+                load_diff_sv(st);
+            return ch;
+        }
+        if (mode == LSC_INPUT_FILTER && l) {
+            lsc_tui_copy(l->filter, sizeof l->filter, st->inbuf);
+            rebuild(st, v);
+            if (v == LSC_VIEW_DIFF) {
+                st->sv_diff_row = -1;
+                load_diff_sv(st);
+            }
+            if (l->filter[0])
+                lsc_tui_state_msg(st, l->n ? LSC_MSG_INFO : LSC_MSG_WARN, "filter '%s': %zu of %zu rows", l->filter,
+                                  l->n, l->n_data);
+            else
+                lsc_tui_state_msg(st, LSC_MSG_INFO, "filter cleared");
+            return LSC_TUI_CH_REDRAW;
+        }
+        return LSC_TUI_CH_REDRAW;
+    }
+    if (key >= 32 && key < LSC_KEY_BASE && key != 127) {
+        input_append(st, key);
+        return LSC_TUI_CH_REDRAW;
+    }
+    if (key == LSC_KEY_RESIZE)
+        return LSC_TUI_CH_RESIZE | LSC_TUI_CH_REDRAW;
+    return 0;
+}
+
+unsigned lsc_tui_state_key(lsc_tui_state *st, int key)
+{
+    if (st->input != LSC_INPUT_NONE)
+        return input_key(st, key);
+    lsc_tui_view v = lsc_tui_state_view(st);
+    lsc_tui_req r = lsc_tui_key_lookup(v, key);
+    if (r == LSC_REQ_BACK && key == 'q' && st->depth == 1 && !st->help)
+        return LSC_TUI_CH_QUIT; /* q on the root view quits, as in htop */
+    if (r == LSC_REQ_NONE) {
+        if (st->help) { /* any other key closes the overlay */
+            st->help = 0;
+            return LSC_TUI_CH_REDRAW;
+        }
+        return 0;
+    }
+    return lsc_tui_state_request(st, r);
+}
+
+unsigned lsc_tui_state_resize(lsc_tui_state *st, int lines, int cols)
+{
+    st->lay.lines = lines;
+    st->lay.cols = cols;
+    layout(st);
+    for (int v = 0; v < LSC_VIEW_COUNT; v++)
+        if (lsc_tui_state_list(st, (lsc_tui_view)v))
+            clamp_list(&st->lists[v], st->lay.body_h);
+    grid_clamp(st);
+    return LSC_TUI_CH_RESIZE | LSC_TUI_CH_REDRAW;
+}
+
+int lsc_tui_grid_cell_width(const lsc_tui_state *st)
+{
+    int n = st->n_grid_mods ? st->n_grid_mods : 1;
+    int w = (st->lay.cols - 8) / n;
+    return w > 12 ? 12 : w < 3 ? 3 : w;
+}
+
+unsigned lsc_tui_state_click(lsc_tui_state *st, int y, int x, int button)
+{
+    lsc_tui_view v = lsc_tui_state_view(st);
+    lsc_tui_list *l = lsc_tui_state_list(st, v);
+    if (st->lay.too_small)
+        return 0;
+    if (st->help)
+        return lsc_tui_state_request(st, LSC_REQ_HELP);
+    if (button == 4 || button == 5) {
+        lsc_tui_req r = button == 4 ? LSC_REQ_UP : LSC_REQ_DOWN;
+        unsigned ch = 0;
+        for (int i = 0; i < 3; i++)
+            ch |= lsc_tui_state_request(st, r);
+        return ch;
+    }
+    if (button != 1)
+        return 0;
+    if (y == st->lay.keys_y) {
+        lsc_tui_fkey fk[12];
+        int n = lsc_tui_fkeys(v, fk, 12);
+        for (int i = 0; i < n; i++)
+            if (x >= fk[i].x && x < fk[i].x + fk[i].width)
+                return lsc_tui_state_request(st, fk[i].req);
+        return 0;
+    }
+    if (v == LSC_VIEW_GRID) {
+        int cw = lsc_tui_grid_cell_width(st);
+        int r = st->grid_top + (y - st->lay.body_y), c = (x - 8) / cw;
+        if (y < st->lay.body_y || y >= st->lay.body_y + st->lay.body_h || x < 8 || r >= st->n_grid_rows ||
+            c >= st->n_grid_mods)
+            return 0;
+        if (r == st->grid_r && c == st->grid_c)
+            return lsc_tui_state_request(st, LSC_REQ_ENTER);
+        st->grid_r = r;
+        st->grid_c = c;
+        return LSC_TUI_CH_REDRAW;
+    }
+    if (!l)
+        return 0;
+    int in_table = v != LSC_VIEW_DIFF || st->lay.pane_x == 0 || x < st->lay.pane_x;
+    if (y == st->lay.header_y && in_table) {
+        lsc_tui_col cols[LSC_TUI_MAX_COLS];
+        int nc = lsc_tui_view_columns(st, v, cols, LSC_TUI_MAX_COLS);
+        for (int i = 0; i < st->lay.n_colpos; i++) {
+            const lsc_tui_colpos *cp = &st->lay.colpos[i];
+            if (x < cp->x || x >= cp->x + cp->width + 1)
+                continue;
+            for (int k = 0; k < nc; k++)
+                if (cols[k] == cp->col) {
+                    if (l->sort == k) {
+                        l->desc = !l->desc;
+                    } else {
+                        const char *s = NULL;
+                        l->sort = k;
+                        l->desc = data_count(st, v) ? (sort_key(st, v, 0, cp->col, &s), s == NULL) : 0;
+                    }
+                    rebuild(st, v);
+                    if (v == LSC_VIEW_DIFF)
+                        load_diff_sv(st);
+                    lsc_tui_state_msg(st, LSC_MSG_INFO, "sorted by %s, %s", k_cols[cp->col].title,
+                                      l->desc ? "descending" : "ascending");
+                    return LSC_TUI_CH_REDRAW;
+                }
+        }
+        return 0;
+    }
+    if (y >= st->lay.body_y && y < st->lay.body_y + st->lay.body_h && in_table) {
+        size_t row = l->top + (size_t)(y - st->lay.body_y);
+        if (row >= l->n)
+            return 0;
+        if (row == l->cursor)
+            return lsc_tui_state_request(st, LSC_REQ_ENTER);
+        l->cursor = row;
+        if (v == LSC_VIEW_DIFF)
+            load_diff_sv(st);
+        return LSC_TUI_CH_REDRAW;
+    }
+    return 0;
+}
+
+/* ---- cell text ------------------------------------------------------------------------------------- */
+
+static void esc(char *buf, size_t cap, const char *s)
+{
+    if (!s || !s[0])
+        snprintf(buf, cap, "-");
+    else
+        lsc_escape_name(buf, cap, s);
+}
+
+static void pct(double v, char *buf, size_t cap)
+{
+    if (v >= 0.9995)
+        snprintf(buf, cap, "100%%");
+    else
+        snprintf(buf, cap, "%.1f%%", v * 100);
+}
+
+void lsc_tui_cell_text(const lsc_tui_state *st, lsc_tui_view v, size_t row, lsc_tui_col c, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    const lsc_tui_list *l = &st->lists[v];
+    if (v == LSC_VIEW_OUTPUT) {
+        if (row < st->n_out_lines)
+            snprintf(buf, cap, "%s", st->out_lines[row]);
+        return;
+    }
+    if (!l->order || row >= l->n)
+        return;
+    size_t i = l->order[row];
+    if (v == LSC_VIEW_CATALOG) {
+        const lsc_tui_adapter *a = &st->adapters[i];
+        switch (c) {
+        case LSC_COL_NAME: esc(buf, cap, a->name); break;
+        case LSC_COL_KIND: esc(buf, cap, a->kind); break;
+        case LSC_COL_BASE: esc(buf, cap, a->base_model); break;
+        case LSC_COL_PARENTS: esc(buf, cap, a->parents); break;
+        case LSC_COL_LAYERS: snprintf(buf, cap, "%lld", (long long)a->n_layers); break;
+        case LSC_COL_PARAMS: lsc_tui_fmt_count(a->params, buf, cap); break;
+        case LSC_COL_BYTES: lsc_tui_fmt_bytes(a->bytes, buf, cap); break;
+        case LSC_COL_CREATED: lsc_tui_fmt_time(a->created, buf, cap); break;
+        default: break;
+        }
+    } else if (v == LSC_VIEW_LAYERS) {
+        const lsc_tui_layer *L = &st->layers[i];
+        int nf = L->nonfinite;
+        switch (c) {
+        case LSC_COL_INDEX:
+            if (L->layer_index >= 0)
+                snprintf(buf, cap, "%d", L->layer_index);
+            else
+                snprintf(buf, cap, "-");
+            break;
+        case LSC_COL_NAME:
+            if (st->group && row > 0 && strcmp(st->layers[l->order[row - 1]].module_type, L->module_type) != 0)
+                esc(buf, cap, lsc_tui_short_name(st, L->name));
+            else
+                esc(buf, cap, lsc_tui_short_name(st, L->name));
+            break;
+        case LSC_COL_MODULE:
+            if (st->group && row > 0 && strcmp(st->layers[l->order[row - 1]].module_type, L->module_type) == 0)
+                snprintf(buf, cap, "  \"");
+            else
+                esc(buf, cap, L->module_type);
+            break;
+        case LSC_COL_SHAPE: snprintf(buf, cap, "%lldx%lld", (long long)L->rows, (long long)L->cols); break;
+        case LSC_COL_RANK: snprintf(buf, cap, "%d", L->rank); break;
+        case LSC_COL_ALPHA: snprintf(buf, cap, "%g", L->alpha); break;
+        case LSC_COL_SCALE: snprintf(buf, cap, "%.4g", L->scale); break;
+        case LSC_COL_FRO: nf ? snprintf(buf, cap, "NaN!") : (lsc_tui_fmt_num(L->fro, buf, cap), 0); break;
+        case LSC_COL_SIGMA1: nf ? snprintf(buf, cap, "NaN!") : (lsc_tui_fmt_num(L->sigma1, buf, cap), 0); break;
+        case LSC_COL_EFF: nf ? snprintf(buf, cap, "-") : snprintf(buf, cap, "%.2f", L->effective_rank); break;
+        case LSC_COL_STABLE: nf ? snprintf(buf, cap, "-") : snprintf(buf, cap, "%.2f", L->stable_rank); break;
+        case LSC_COL_K90: nf ? snprintf(buf, cap, "-") : snprintf(buf, cap, "%d", L->k90); break;
+        case LSC_COL_K99: nf ? snprintf(buf, cap, "-") : snprintf(buf, cap, "%d", L->k99); break;
+        case LSC_COL_ZEROS_A: pct(L->zeros_a, buf, cap); break;
+        case LSC_COL_ZEROS_B: pct(L->zeros_b, buf, cap); break;
+        case LSC_COL_FLAGS:
+            snprintf(buf, cap, "%s%s%s%s%s%s", nf ? "!" : "", (L->flags & LSC_LAYER_DORA) ? "D" : "",
+                     (L->flags & LSC_LAYER_ADALORA) ? "A" : "", (L->flags & LSC_LAYER_CONV) ? "C" : "",
+                     (L->flags & LSC_LAYER_EMBEDDING) ? "E" : "", (L->flags & LSC_LAYER_FAN_IN_FAN_OUT) ? "T" : "");
+            break;
+        default: break;
+        }
+    } else if (v == LSC_VIEW_DIFF) {
+        const lsc_tui_diff_row *r = &st->diff.rows[i];
+        switch (c) {
+        case LSC_COL_NAME: esc(buf, cap, lsc_tui_short_name(st, r->name)); break;
+        case LSC_COL_COSINE: isnan(r->cosine) ? snprintf(buf, cap, "NaN") : snprintf(buf, cap, "%.4f", r->cosine); break;
+        case LSC_COL_RELDIFF: lsc_tui_fmt_num(r->rel_diff, buf, cap); break;
+        case LSC_COL_SUB_IN: isnan(r->subspace_in) ? snprintf(buf, cap, "NaN") : snprintf(buf, cap, "%.3f", r->subspace_in); break;
+        case LSC_COL_SUB_OUT: isnan(r->subspace_out) ? snprintf(buf, cap, "NaN") : snprintf(buf, cap, "%.3f", r->subspace_out); break;
+        case LSC_COL_FRO_A: lsc_tui_fmt_num(r->fro_a, buf, cap); break;
+        case LSC_COL_FRO_B: lsc_tui_fmt_num(r->fro_b, buf, cap); break;
+        default: break;
+        }
+    } else if (v == LSC_VIEW_HISTORY) {
+        const lsc_tui_history *h = &st->history[i];
+        switch (c) {
+        case LSC_COL_TIME: lsc_tui_fmt_time(h->time, buf, cap); break;
+        case LSC_COL_COMMAND: esc(buf, cap, h->command); break;
+        case LSC_COL_STATE: snprintf(buf, cap, "%s", h->undone ? "undone" : "done"); break;
+        case LSC_COL_ARGS: esc(buf, cap, h->args); break;
+        default: break;
+        }
+    }
+}
+
+void lsc_tui_breadcrumb(const lsc_tui_state *st, const char *sep, char *buf, size_t cap)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int d = 0; d < st->depth && len < cap; d++) {
+        char part[LSC_TUI_NAME_MAX * 2 + 16], e1[LSC_TUI_NAME_MAX], e2[LSC_TUI_NAME_MAX];
+        switch (st->stack[d]) {
+        case LSC_VIEW_CATALOG: snprintf(part, sizeof part, "catalog"); break;
+        case LSC_VIEW_LAYERS: snprintf(part, sizeof part, "%s", lsc_escape_name(e1, sizeof e1, st->adapter)); break;
+        case LSC_VIEW_GRID: snprintf(part, sizeof part, "%s grid", lsc_escape_name(e1, sizeof e1, st->adapter)); break;
+        case LSC_VIEW_SPECTRUM:
+            snprintf(part, sizeof part, "%s",
+                     st->sv_layer < st->n_layers
+                         ? lsc_escape_name(e1, sizeof e1, lsc_tui_short_name(st, st->layers[st->sv_layer].name))
+                         : "spectrum");
+            break;
+        case LSC_VIEW_DIFF:
+            snprintf(part, sizeof part, "diff %s..%s", lsc_escape_name(e1, sizeof e1, st->diff_a),
+                     lsc_escape_name(e2, sizeof e2, st->diff_b));
+            break;
+        case LSC_VIEW_HISTORY: snprintf(part, sizeof part, "history"); break;
+        case LSC_VIEW_OUTPUT: snprintf(part, sizeof part, ":%s", lsc_escape_name(e1, sizeof e1, st->out_title)); break;
+        default: part[0] = '\0'; break;
+        }
+        int w = snprintf(buf + len, cap - len, "%s%s", d ? sep : "", part);
+        if (w < 0)
+            break;
+        len += (size_t)w;
+    }
+}

@@ -1,0 +1,298 @@
+/* state.h: everything the workbench remembers between two frames, and the requests that change it.
+ *
+ * The state module holds the view stack (catalog → layers → spectrum, grid, diff, history, command
+ * output), the per-view lists (cursor, scroll, sort column and direction, filter, tags), the search string,
+ * the help overlay and the text input line (`:` prompt, `/` search, `f` filter). It takes a named request
+ * (lsc_tui_req) and returns what changed (LSC_TUI_CH_*), like htop's actions; it never draws.
+ * It also owns the layout (which screen rows a list occupies, which columns fit) so that paging, mouse hits
+ * and drawing agree by construction. render.c reads this struct and draws; nothing here includes curses.
+ */
+#ifndef LSC_TUI_STATE_H
+#define LSC_TUI_STATE_H
+
+#include <stddef.h>
+
+#include "model.h"
+
+/* Requests: name for the key-script parser and tests. */
+#define LSC_REQ_LIST(X)                  \
+    X(LSC_REQ_NONE, "none")              \
+    X(LSC_REQ_DOWN, "down")              \
+    X(LSC_REQ_UP, "up")                  \
+    X(LSC_REQ_LEFT, "left")              \
+    X(LSC_REQ_RIGHT, "right")            \
+    X(LSC_REQ_PAGE_DOWN, "page-down")    \
+    X(LSC_REQ_PAGE_UP, "page-up")        \
+    X(LSC_REQ_TOP, "top")                \
+    X(LSC_REQ_BOTTOM, "bottom")          \
+    X(LSC_REQ_ENTER, "enter")            \
+    X(LSC_REQ_BACK, "back")              \
+    X(LSC_REQ_QUIT, "quit")              \
+    X(LSC_REQ_SORT_NEXT, "sort-next")    \
+    X(LSC_REQ_SORT_PREV, "sort-prev")    \
+    X(LSC_REQ_SORT_REVERSE, "sort-reverse") \
+    X(LSC_REQ_SEARCH, "search")          \
+    X(LSC_REQ_SEARCH_NEXT, "search-next") \
+    X(LSC_REQ_SEARCH_PREV, "search-prev") \
+    X(LSC_REQ_FILTER, "filter")          \
+    X(LSC_REQ_TAG, "tag")                \
+    X(LSC_REQ_DIFF, "diff")              \
+    X(LSC_REQ_HELP, "help")              \
+    X(LSC_REQ_PROMPT, "prompt")          \
+    X(LSC_REQ_TAB, "tab")                \
+    X(LSC_REQ_GRID, "grid")              \
+    X(LSC_REQ_METRIC, "metric")          \
+    X(LSC_REQ_GROUP, "group")            \
+    X(LSC_REQ_HISTORY, "history")        \
+    X(LSC_REQ_REFRESH, "refresh")        \
+    X(LSC_REQ_RESIZE, "resize")
+
+typedef enum {
+#define LSC_X_REQ(code, name) code,
+    LSC_REQ_LIST(LSC_X_REQ)
+#undef LSC_X_REQ
+    LSC_REQ_COUNT
+} lsc_tui_req;
+
+const char *lsc_tui_req_name(lsc_tui_req r);
+int lsc_tui_req_parse(const char *name); /* -1 if unknown */
+
+/* Change flags returned by every state call. */
+#define LSC_TUI_CH_REDRAW 0x1u /* something visible changed */
+#define LSC_TUI_CH_RELOAD 0x2u /* data was (re)loaded from the model */
+#define LSC_TUI_CH_QUIT 0x4u   /* leave the main loop */
+#define LSC_TUI_CH_RESIZE 0x8u /* the layout changed size: clear and redraw everything */
+
+#define LSC_VIEW_LIST(X)                 \
+    X(LSC_VIEW_CATALOG, "catalog")       \
+    X(LSC_VIEW_LAYERS, "layers")         \
+    X(LSC_VIEW_GRID, "grid")             \
+    X(LSC_VIEW_SPECTRUM, "spectrum")     \
+    X(LSC_VIEW_DIFF, "diff")             \
+    X(LSC_VIEW_HISTORY, "history")       \
+    X(LSC_VIEW_OUTPUT, "output")
+
+typedef enum {
+#define LSC_X_VIEW(code, name) code,
+    LSC_VIEW_LIST(LSC_X_VIEW)
+#undef LSC_X_VIEW
+    LSC_VIEW_COUNT
+} lsc_tui_view;
+
+const char *lsc_tui_view_name(lsc_tui_view v);
+
+typedef enum { LSC_INPUT_NONE, LSC_INPUT_PROMPT, LSC_INPUT_SEARCH, LSC_INPUT_FILTER } lsc_tui_input;
+typedef enum { LSC_MSG_INFO, LSC_MSG_WARN, LSC_MSG_ERROR } lsc_tui_msg_level;
+typedef enum { LSC_METRIC_NORM, LSC_METRIC_RANK } lsc_tui_metric;
+
+/* Columns of the table views. Each view has its own list of columns (lsc_tui_view_columns). */
+#define LSC_COL_LIST(X)                                              \
+    /*  code             title     width align(1=right) priority */  \
+    X(LSC_COL_NAME,      "name",     0, 0, 0)                        \
+    X(LSC_COL_KIND,      "kind",    10, 0, 3)                        \
+    X(LSC_COL_BASE,      "base model", 24, 0, 6)                     \
+    X(LSC_COL_LAYERS,    "layers",   7, 1, 1)                        \
+    X(LSC_COL_PARAMS,    "params",   7, 1, 2)                        \
+    X(LSC_COL_BYTES,     "size",    10, 1, 4)                        \
+    X(LSC_COL_CREATED,   "created", 16, 0, 5)                        \
+    X(LSC_COL_PARENTS,   "parents", 16, 0, 7)                        \
+    X(LSC_COL_INDEX,     "#",        3, 1, 11)                       \
+    X(LSC_COL_MODULE,    "module",   9, 0, 9)                        \
+    X(LSC_COL_SHAPE,     "shape",   11, 1, 7)                        \
+    X(LSC_COL_RANK,      "r",        3, 1, 1)                        \
+    X(LSC_COL_ALPHA,     "alpha",    6, 1, 9)                        \
+    X(LSC_COL_SCALE,     "scale",    6, 1, 10)                       \
+    X(LSC_COL_FRO,       "fro",      8, 1, 2)                        \
+    X(LSC_COL_SIGMA1,    "sigma1",   8, 1, 3)                        \
+    X(LSC_COL_EFF,       "eff.r",    6, 1, 4)                        \
+    X(LSC_COL_STABLE,    "st.r",     5, 1, 8)                        \
+    X(LSC_COL_K90,       "k90",      4, 1, 5)                        \
+    X(LSC_COL_K99,       "k99",      4, 1, 7)                        \
+    X(LSC_COL_ZEROS_A,   "0s A",     5, 1, 12)                       \
+    X(LSC_COL_ZEROS_B,   "0s B",     5, 1, 12)                       \
+    X(LSC_COL_FLAGS,     "flags",    6, 0, 6)                        \
+    X(LSC_COL_COSINE,    "cosine",   7, 1, 1)                        \
+    X(LSC_COL_RELDIFF,   "rel.diff", 9, 1, 2)                        \
+    X(LSC_COL_SUB_IN,    "sub.in",   7, 1, 3)                        \
+    X(LSC_COL_SUB_OUT,   "sub.out",  8, 1, 3)                        \
+    X(LSC_COL_FRO_A,     "fro a",    8, 1, 4)                        \
+    X(LSC_COL_FRO_B,     "fro b",    8, 1, 4)                        \
+    X(LSC_COL_TIME,      "time",    16, 0, 1)                        \
+    X(LSC_COL_COMMAND,   "command",  8, 0, 0)                        \
+    X(LSC_COL_ARGS,      "arguments", 0, 0, 0)                       \
+    X(LSC_COL_STATE,     "state",    6, 0, 2)                        \
+    X(LSC_COL_TEXT,      "output",   0, 0, 0)
+
+typedef enum {
+#define LSC_X_COL(code, title, width, right, prio) code,
+    LSC_COL_LIST(LSC_X_COL)
+#undef LSC_X_COL
+    LSC_COL_COUNT
+} lsc_tui_col;
+
+typedef struct lsc_tui_colinfo {
+    const char *title;
+    int width;    /* 0: flexible (takes the rest) */
+    int right;    /* right-aligned numbers */
+    int priority; /* lower shows first when space is short; 0 = always */
+} lsc_tui_colinfo;
+
+const lsc_tui_colinfo *lsc_tui_col_info(lsc_tui_col c);
+
+/* A column placed on screen. */
+typedef struct lsc_tui_colpos {
+    lsc_tui_col col;
+    int x, width;
+} lsc_tui_colpos;
+
+#define LSC_TUI_MAX_COLS 20
+
+/* A list of rows in one view: order[] maps visible rows to data indices after filter and sort. */
+typedef struct lsc_tui_list {
+    size_t *order;
+    size_t n;          /* visible rows */
+    size_t n_data;     /* data rows before the filter */
+    size_t cursor;     /* visible row under the cursor */
+    size_t top;        /* first visible row on screen */
+    int sort;          /* index into the view's column list, -1: data order */
+    int desc;          /* sort descending */
+    unsigned char *tagged; /* [n_data] */
+    size_t n_tagged;
+    char filter[128];  /* glob on names, "" = none */
+} lsc_tui_list;
+
+/* Screen layout, recomputed on resize and on view changes. Rows are screen lines. */
+typedef struct lsc_tui_layout {
+    int lines, cols;
+    int too_small;        /* below LSC_TUI_MIN_COLS x LSC_TUI_MIN_LINES: only a message is drawn */
+    int header_y;         /* list column header line */
+    int body_y, body_h;   /* list rows */
+    int pane_y, pane_x, pane_h, pane_w; /* the secondary pane (diff chart, only-in lists), pane_h 0 if none */
+    int status_y, keys_y;
+    lsc_tui_colpos colpos[LSC_TUI_MAX_COLS];
+    int n_colpos;
+} lsc_tui_layout;
+
+#define LSC_TUI_MIN_COLS 60
+#define LSC_TUI_MIN_LINES 15
+
+typedef struct lsc_tui_state_opts {
+    int readonly;          /* pass LSC_TUI_RUN_READONLY to model->run */
+    const char *adapter;   /* open this adapter's layer table first, NULL: the catalog */
+} lsc_tui_state_opts;
+
+typedef void (*lsc_tui_busy_fn)(void *ctx, const char *what);
+
+typedef struct lsc_tui_state {
+    lsc_tui_model *model;
+    int readonly;
+
+    lsc_tui_view stack[8]; /* view stack, stack[depth-1] is shown */
+    int depth;
+    lsc_tui_list lists[LSC_VIEW_COUNT];
+
+    /* data */
+    lsc_tui_adapter *adapters;
+    size_t n_adapters;
+    char adapter[LSC_TUI_NAME_MAX]; /* adapter of the layer table, "" if none */
+    lsc_tui_layer *layers;
+    size_t n_layers;
+    char sv_adapter[LSC_TUI_NAME_MAX];
+    size_t sv_layer;                /* data index (layers or diff rows) the spectrum is of */
+    double *sv;
+    size_t n_sv;
+    lsc_tui_diff diff;
+    char diff_a[LSC_TUI_NAME_MAX], diff_b[LSC_TUI_NAME_MAX];
+    double *sv_b;                   /* diff view: the selected row's spectra in a (sv) and b (sv_b) */
+    size_t n_sv_b;
+    long sv_diff_row;               /* diff row whose spectra are loaded, -1 none */
+    int diff_pane;                  /* 0: overlay chart, 1: only-in lists (Tab) */
+    int diff_focus;                 /* 0 table, 1 pane */
+    lsc_tui_history *history;
+    size_t n_history;
+    char **out_lines;               /* command output, one line each */
+    size_t n_out_lines;
+    char out_title[128];
+
+    /* grid */
+    int grid_rows[256];             /* layer_index per grid row */
+    int n_grid_rows;
+    char grid_mods[16][LSC_TUI_WORD_MAX];
+    int n_grid_mods;
+    long *grid_cell;                /* [n_grid_rows * n_grid_mods] layer data index or -1 */
+    int grid_r, grid_c, grid_top;
+    lsc_tui_metric metric;
+    double grid_max;                /* max metric over the grid, for heat levels */
+
+    int group;                      /* layers view grouped by module type */
+    int help;                       /* help overlay shown */
+    size_t help_top;
+    lsc_tui_input input;
+    char inbuf[256];
+    size_t inlen;
+    char search[128];
+
+    char msg[256];
+    lsc_tui_msg_level msg_level;
+
+    lsc_tui_layout lay;
+    lsc_tui_busy_fn busy;
+    void *busy_ctx;
+} lsc_tui_state;
+
+/* Allocate a state over `model` (borrowed; must outlive the state), load the catalog (and the adapter of
+ * opts->adapter, if any) and lay out a lines x cols screen. On failure *out is NULL and err says why
+ * (an unknown opts->adapter is not a failure: the catalog opens with an error message in the status). */
+lsc_status lsc_tui_state_new(lsc_tui_model *model, const lsc_tui_state_opts *opts, int lines, int cols,
+                             lsc_tui_state **out, lsc_error *err);
+void lsc_tui_state_free(lsc_tui_state *st);
+
+/* The view on top of the stack. */
+lsc_tui_view lsc_tui_state_view(const lsc_tui_state *st);
+
+/* Apply one request; returns LSC_TUI_CH_* flags. */
+unsigned lsc_tui_state_request(lsc_tui_state *st, lsc_tui_req req);
+
+/* Feed one key (a Unicode code point or an LSC_KEY_* code from keys.h): edits the input line when one is
+ * open, otherwise looks the key up in the binding table for the current view. */
+unsigned lsc_tui_state_key(lsc_tui_state *st, int key);
+
+/* The terminal is now lines x cols. */
+unsigned lsc_tui_state_resize(lsc_tui_state *st, int lines, int cols);
+
+/* A mouse event at screen (y, x): button 1 click selects a row or sorts by a header, 4/5 wheel up/down. */
+unsigned lsc_tui_state_click(lsc_tui_state *st, int y, int x, int button);
+
+/* Text of the cell (visible row `row`, column c) of the current table view into buf; also used by tests.
+ * Never fails; unknown cells give "". */
+void lsc_tui_cell_text(const lsc_tui_state *st, lsc_tui_view v, size_t row, lsc_tui_col c, char *buf, size_t cap);
+
+/* Columns a view offers, in display order; returns the count. */
+int lsc_tui_view_columns(const lsc_tui_state *st, lsc_tui_view v, lsc_tui_col *out, int cap);
+
+/* The list of a view (NULL for views without a list: grid, spectrum). */
+lsc_tui_list *lsc_tui_state_list(lsc_tui_state *st, lsc_tui_view v);
+
+/* Breadcrumb of the current view ("catalog > llama2-7b-chat > layers.0.q_proj") with sep between parts. */
+void lsc_tui_breadcrumb(const lsc_tui_state *st, const char *sep, char *buf, size_t cap);
+
+/* Display form of a layer name: from its "layers." component on, or without PEFT's "base_model.model.". */
+const char *lsc_tui_short_name(const lsc_tui_state *st, const char *name);
+
+/* Formatting helpers shared by render and tests: 1.2M / 4.5 MiB / 2024-01-01 12:00 (local time). */
+void lsc_tui_fmt_count(int64_t v, char *buf, size_t cap);
+void lsc_tui_fmt_bytes(int64_t v, char *buf, size_t cap);
+void lsc_tui_fmt_time(int64_t t, char *buf, size_t cap);
+void lsc_tui_fmt_num(double v, char *buf, size_t cap); /* 4 significant digits, "nan" / "-" for missing */
+
+/* Glob match used by the filter: a pattern without * ? [ matches as a substring. Case-insensitive. */
+int lsc_tui_match(const char *pattern, const char *name);
+
+/* Width of one grid cell (the grid starts after an 8-column label). */
+int lsc_tui_grid_cell_width(const lsc_tui_state *st);
+
+/* Set a status message (printf-style). */
+void lsc_tui_state_msg(lsc_tui_state *st, lsc_tui_msg_level lvl, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif
