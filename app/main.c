@@ -9,6 +9,8 @@
 
 #include "command.h"
 #include "sink.h"
+#include "tui.h"
+#include "workbench.h"
 
 #ifndef LSC_VERSION
 #define LSC_VERSION "dev"
@@ -18,7 +20,7 @@ static void print_help(lsc_sink *out)
 {
     lsc_out(out, "usage: lorascope [OPTIONS] [COMMAND [ARGS...]]\n\n"
                  "A terminal workbench for LoRA adapters: browse a catalog, inspect spectra, diff, prune, merge.\n"
-                 "With no command on a terminal, opens the workbench.\n\n"
+                 "With no command (or 'tui [NAME]') on a terminal, opens the workbench.\n\n"
                  "Options:\n"
                  "  --catalog PATH   the catalog file (default: $LORASCOPE_CATALOG, else\n"
                  "                   $XDG_DATA_HOME/lorascope/catalog.db)\n"
@@ -67,19 +69,35 @@ int main(int argc, char **argv)
             return LSC_EXIT_USAGE;
         }
     }
-    (void)no_color;
-    (void)ascii;
-    (void)no_mouse;
     /* rank-16 QRs are too small to share between threads: parallelism, where wanted, is over layers */
     openblas_set_num_threads(1);
     int rc;
-    if (optind >= argc) {
-        /* Until the workbench lands: the catalog, then the first adapter's layers. */
-        char *ls[] = {"ls", NULL};
-        rc = lsc_dispatch(&ctx, 1, ls);
-    } else {
-        rc = lsc_dispatch(&ctx, argc - optind, argv + optind);
+    if (optind >= argc || strcmp(argv[optind], "tui") == 0) {
+        if (optind < argc && optind + 2 < argc) {
+            fprintf(stderr, "lorascope: usage: lorascope tui [NAME]\n");
+            return LSC_EXIT_USAGE;
+        }
+        char why[256];
+        if (lsc_tui_check_terminal(why, sizeof why) != 0) {
+            fprintf(stderr, "lorascope: cannot open the workbench: %s\n"
+                            "lorascope: use the command line instead, e.g. 'lorascope ls' ('lorascope --help' lists commands)\n",
+                    why);
+            return LSC_EXIT_ERROR;
+        }
+        lsc_tui_model model;
+        lsc_error err;
+        lsc_error_clear(&err);
+        if (lsc_workbench_model_init(&model, ctx.catalog_path, ctx.readonly, &err)) {
+            fprintf(stderr, "lorascope: %s\n", err.msg);
+            return LSC_EXIT_ERROR;
+        }
+        lsc_tui_options topts = {no_color, ascii, no_mouse, ctx.readonly,
+                                 optind + 1 < argc ? argv[optind + 1] : NULL};
+        rc = lsc_tui_run(&model, &topts);
+        lsc_tui_model_release(&model);
+        return rc;
     }
+    rc = lsc_dispatch(&ctx, argc - optind, argv + optind);
     if (rc != LSC_EXIT_OK)
         fprintf(stderr, "lorascope: %s\n", ctx.err.msg[0] ? ctx.err.msg : "failed");
     fflush(stdout);
