@@ -5,6 +5,7 @@
  * Identical content already in the catalog is reported instead of stored twice. Runs inside the
  * dispatcher's transaction: any error leaves the catalog as it was. */
 #include <libgen.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -71,13 +72,120 @@ static int valid_name(const char *name)
     return 1;
 }
 
-/* Hash and store every tensor of `ad`, computing each layer's statistics on the way. */
+/* Statistics are computed on a second thread while the main thread reads, hashes and stores the next
+ * layers (SQLite stays on the main thread). The main thread hands over a layer whose tensors are loaded
+ * and hashed and never touches them again; the worker computes, then frees their bytes. At most
+ * LSC_IMPORT_QUEUE layers are in flight, which bounds memory. */
+#define LSC_IMPORT_QUEUE 8
+
+typedef struct stats_worker {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    lsc_adapter *ad;
+    size_t queue[LSC_IMPORT_QUEUE];
+    size_t head, count;         /* ring buffer of layer indices */
+    int busy, closing;
+    lsc_layer_stats *results;   /* [n_layers] */
+    unsigned char *computed;    /* [n_layers] */
+    lsc_status status;          /* first failure */
+    lsc_error err;
+} stats_worker;
+
+static void unload_layer_tensors(lsc_adapter *ad, const lsc_layer *l)
+{
+    int ts[4] = {l->ta, l->tb, l->te, l->tm};
+    for (int k = 0; k < 4; k++)
+        if (ts[k] >= 0)
+            lsc_adapter_unload_tensor(ad, (size_t)ts[k]);
+}
+
+static void *stats_thread(void *arg)
+{
+    stats_worker *w = arg;
+    lsc_workspace *ws = lsc_workspace_new();
+    double *b = NULL, *a = NULL;
+    size_t bc = 0, ac = 0;
+    for (;;) {
+        pthread_mutex_lock(&w->mu);
+        while (w->count == 0 && !w->closing)
+            pthread_cond_wait(&w->cv, &w->mu);
+        if (w->count == 0) {
+            pthread_mutex_unlock(&w->mu);
+            break;
+        }
+        size_t li = w->queue[w->head];
+        w->head = (w->head + 1) % LSC_IMPORT_QUEUE;
+        w->count--;
+        w->busy = 1;
+        int failed = w->status != LSC_OK;
+        pthread_mutex_unlock(&w->mu);
+
+        lsc_status st = LSC_OK;
+        lsc_error err;
+        lsc_error_clear(&err);
+        if (!failed) {
+            lsc_lowrank lr;
+            if (!ws)
+                st = lsc_error_set(&err, LSC_ERR_NOMEM, "out of memory");
+            if (!st)
+                st = lsc_adapter_factors(w->ad, li, &b, &bc, &a, &ac, &lr, &err);
+            if (!st)
+                st = lsc_stats_compute(&lr, ws, &w->results[li], &err);
+            if (st)
+                lsc_error_prefix(&err, "layer '%s'", w->ad->layers[li].name);
+        }
+        unload_layer_tensors(w->ad, &w->ad->layers[li]);
+
+        pthread_mutex_lock(&w->mu);
+        if (st && w->status == LSC_OK) {
+            w->status = st;
+            w->err = err;
+        }
+        if (!st && !failed)
+            w->computed[li] = 1;
+        w->busy = 0;
+        pthread_cond_broadcast(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+    }
+    free(b);
+    free(a);
+    lsc_workspace_free(ws);
+    return NULL;
+}
+
+/* Hand layer li over to the worker, waiting while the queue is full. */
+static void stats_submit(stats_worker *w, size_t li)
+{
+    pthread_mutex_lock(&w->mu);
+    while (w->count == LSC_IMPORT_QUEUE)
+        pthread_cond_wait(&w->cv, &w->mu);
+    w->queue[(w->head + w->count) % LSC_IMPORT_QUEUE] = li;
+    w->count++;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Hash and store every tensor of `ad`, computing each layer's statistics on the way (cached ones are
+ * reused), and store the new statistics in the catalog's cache. */
 static lsc_status store_tensors(lsc_cmd_ctx *ctx, lsc_adapter *ad, int *nonfinite_layers)
 {
-    lsc_stats_runner sr;
-    lsc_status st = lsc_stats_runner_init(&sr, &ctx->err);
-    if (st)
-        return st;
+    stats_worker w;
+    memset(&w, 0, sizeof w);
+    w.ad = ad;
+    w.results = calloc(ad->n_layers + 1, sizeof *w.results);
+    w.computed = calloc(ad->n_layers + 1, 1);
+    lsc_status st = LSC_OK;
+    if (!w.results || !w.computed) {
+        free(w.results);
+        free(w.computed);
+        return lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "out of memory");
+    }
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    int started = pthread_create(&w.thread, NULL, stats_thread, &w) == 0;
+    if (!started)
+        st = lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "cannot start a thread");
     for (size_t li = 0; li < ad->n_layers && !st; li++) {
         lsc_layer *l = &ad->layers[li];
         int ts[4] = {l->ta, l->tb, l->te, l->tm};
@@ -91,17 +199,54 @@ static lsc_status store_tensors(lsc_cmd_ctx *ctx, lsc_adapter *ad, int *nonfinit
                 st = lsc_catalog_put_blob(ctx->cat, t->hash, t->data, t->nbytes, &ctx->err);
             }
         }
-        if (st)
+        if (st) {
+            unload_layer_tensors(ad, l);
             break;
-        lsc_layer_stats ls;
-        memset(&ls, 0, sizeof ls);
-        st = lsc_layer_stats_get(&sr, ctx->cat, ad, li, 1, &ls, &ctx->err);
-        if (!st && (ls.flags & LSC_STATS_NONFINITE))
-            (*nonfinite_layers)++;
-        lsc_stats_release(&ls);
-        if (ctx->cancel && *ctx->cancel)
+        }
+        /* figures already in the cache (an unchanged layer seen before) need no work */
+        char key[LSC_HASH_HEX];
+        int found = 0;
+        lsc_layer_stats cached;
+        memset(&cached, 0, sizeof cached);
+        lsc_catalog_stats_key(ad, li, key);
+        st = lsc_catalog_get_stats(ctx->cat, key, &cached, &found, &ctx->err);
+        if (!st && found) {
+            if (cached.flags & LSC_STATS_NONFINITE)
+                (*nonfinite_layers)++;
+            lsc_stats_release(&cached);
+            unload_layer_tensors(ad, l);
+        } else if (!st) {
+            stats_submit(&w, li);
+        }
+        if (!st && ctx->cancel && *ctx->cancel)
             st = lsc_error_set(&ctx->err, LSC_ERR_CANCELLED, "import cancelled");
     }
+    if (started) {
+        pthread_mutex_lock(&w.mu);
+        w.closing = 1;
+        pthread_cond_broadcast(&w.cv);
+        pthread_mutex_unlock(&w.mu);
+        pthread_join(w.thread, NULL);
+    }
+    if (!st && w.status) {
+        st = w.status;
+        ctx->err = w.err;
+    }
+    for (size_t li = 0; li < ad->n_layers; li++) {
+        if (!st && w.computed[li]) {
+            char key[LSC_HASH_HEX];
+            lsc_catalog_stats_key(ad, li, key);
+            st = lsc_catalog_put_stats(ctx->cat, key, &w.results[li], &ctx->err);
+            if (w.results[li].flags & LSC_STATS_NONFINITE)
+                (*nonfinite_layers)++;
+        }
+        lsc_stats_release(&w.results[li]);
+    }
+    free(w.results);
+    free(w.computed);
+    pthread_mutex_destroy(&w.mu);
+    pthread_cond_destroy(&w.cv);
+    /* tensors outside LoRA layers (extras, alpha scalars) */
     for (size_t i = 0; i < ad->n_tensors && !st; i++) {
         lsc_tensor *t = &ad->tensors[i];
         if (t->hash[0])
@@ -113,7 +258,6 @@ static lsc_status store_tensors(lsc_cmd_ctx *ctx, lsc_adapter *ad, int *nonfinit
             lsc_adapter_unload_tensor(ad, i);
         }
     }
-    lsc_stats_runner_release(&sr);
     return st;
 }
 
