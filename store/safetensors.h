@@ -39,6 +39,7 @@ typedef struct lsc_st_file {
     lsc_st_tensor *tensors;       /* in data order (ascending begin) */
     size_t n_meta;
     char **meta_keys, **meta_values; /* __metadata__ entries in header order */
+    size_t *by_name;              /* tensor indices sorted by name (strcmp), for lsc_st_find */
 } lsc_st_file;
 
 /* Open and validate `path`. On failure returns LSC_ERR_IO/FORMAT/UNSUPPORTED with a message that names
@@ -51,7 +52,7 @@ lsc_status lsc_st_open(const char *path, lsc_st_file **out, lsc_error *err);
 lsc_status lsc_st_parse(const char *name, const void *buf, size_t len, uint64_t file_size, lsc_st_file **out,
                         lsc_error *err);
 
-/* Index of the tensor called `name`, -1 if absent. */
+/* Index of the tensor called `name`, -1 if absent. O(log n). */
 long lsc_st_find(const lsc_st_file *f, const char *name);
 
 /* Read tensor i's bytes (end - begin of them) into dst. */
