@@ -714,8 +714,9 @@ static lsc_status writer_open_tmp(lsc_st_writer *w, lsc_error *err)
     return LSC_OK;
 }
 
-/* Validate header (owned from here on), make the writer and its temporary file. */
-static lsc_status writer_start(const char *path, char *header, size_t header_len, lsc_st_writer **out,
+/* Validate header (owned from here on), make the writer and its temporary file. A header built from the
+ * caller's tensor list (built = 1) that fails validation is the caller's mistake: LSC_ERR_INVALID. */
+static lsc_status writer_start(const char *path, char *header, size_t header_len, int built, lsc_st_writer **out,
                                lsc_error *err)
 {
     lsc_status st;
@@ -731,8 +732,14 @@ static lsc_status writer_start(const char *path, char *header, size_t header_len
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    if ((st = parse_core(path, header, header_len, 0, 0, &w->layout, err)) != LSC_OK)
+    if ((st = parse_core(path, header, header_len, 0, 0, &w->layout, err)) != LSC_OK) {
+        if (built && st == LSC_ERR_FORMAT) {
+            st = LSC_ERR_INVALID;
+            if (err)
+                err->code = st;
+        }
         goto fail;
+    }
     if ((st = writer_open_tmp(w, err)) != LSC_OK)
         goto fail;
     *out = w;
@@ -751,6 +758,14 @@ lsc_status lsc_st_writer_begin(const char *path, const lsc_st_out *tensors, size
     *out = NULL;
 
     sb_puts(&b, "{");
+    if (n_meta > 0 && (!meta_keys || !meta_values)) {
+        st = st_fail(err, LSC_ERR_INVALID, path, NULL, "%zu metadata entries announced, none given", n_meta);
+        goto fail;
+    }
+    if (n > 0 && !tensors) {
+        st = st_fail(err, LSC_ERR_INVALID, path, NULL, "%zu tensors announced, none given", n);
+        goto fail;
+    }
     if (n_meta > 0) {
         sb_puts(&b, "\"__metadata__\":{");
         for (size_t i = 0; i < n_meta; i++) {
@@ -827,7 +842,7 @@ lsc_status lsc_st_writer_begin(const char *path, const lsc_st_out *tensors, size
         goto fail;
     }
     /* the reader checks what is left (duplicate names) and gives the data order, here the order given */
-    return writer_start(path, b.p, b.len, out, err);
+    return writer_start(path, b.p, b.len, 1, out, err);
 fail:
     free(b.p);
     return st;
@@ -845,7 +860,7 @@ lsc_status lsc_st_writer_begin_verbatim(const char *path, const char *header, si
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
     memcpy(copy, header, header_len);
     copy[header_len] = '\0';
-    return writer_start(path, copy, header_len, out, err);
+    return writer_start(path, copy, header_len, 0, out, err);
 }
 
 lsc_status lsc_st_writer_put(lsc_st_writer *w, const void *data, size_t nbytes, lsc_error *err)

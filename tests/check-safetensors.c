@@ -577,7 +577,8 @@ START_TEST(test_writer_rejects)
     lsc_st_writer *w = (lsc_st_writer *)1;
     lsc_error err = {0};
     const lsc_st_out dup[2] = {{"a", LSC_DT_F32, 2, sh}, {"a", LSC_DT_F32, 2, sh}};
-    ck_assert_int_eq(lsc_st_writer_begin(tpath("dup.safetensors"), dup, 2, NULL, NULL, 0, &w, &err), LSC_ERR_FORMAT);
+    ck_assert_int_eq(lsc_st_writer_begin(tpath("dup.safetensors"), dup, 2, NULL, NULL, 0, &w, &err), LSC_ERR_INVALID);
+    ck_assert_int_eq(err.code, LSC_ERR_INVALID);
     ck_assert_ptr_null(w);
     ck_assert_ptr_nonnull(strstr(err.msg, "duplicate name"));
     const lsc_st_out bad[] = {
@@ -594,6 +595,8 @@ START_TEST(test_writer_rejects)
     }
     const char *mk[1] = {"k"}, *mv[1] = {"\xc0\x80"}; /* overlong NUL */
     ck_assert_int_eq(lsc_st_writer_begin(tpath("m.safetensors"), NULL, 0, mk, mv, 1, &w, &err), LSC_ERR_INVALID);
+    ck_assert_int_eq(lsc_st_writer_begin(tpath("m.safetensors"), NULL, 0, NULL, NULL, 1, &w, &err), LSC_ERR_INVALID);
+    ck_assert_int_eq(lsc_st_writer_begin(tpath("m.safetensors"), NULL, 1, NULL, NULL, 0, &w, &err), LSC_ERR_INVALID);
     ck_assert_int_eq(dir_entries(), 0);
 
     /* a folder that does not exist */
