@@ -1,4 +1,5 @@
-/* cmd_import.c: `lorascope import PATH [--name NAME]`: take an adapter into the catalog exactly.
+/* cmd_import.c: `lorascope import PATH [--name NAME]`: take an adapter into the catalog exactly. The
+ * format (PEFT folder or file, kohya .safetensors, GGUF) is detected from the content, not the name.
  *
  * Streams one layer at a time: load its tensors, hash them, store the blobs, compute and cache the
  * layer's statistics, drop the bytes; so peak memory stays near one layer, whatever the adapter's size.
@@ -14,6 +15,9 @@
 #include "common.h"
 #include "handlers.h"
 #include "hash.h"
+#include "detect.h"
+#include "gguf.h"
+#include "kohya.h"
 #include "peft.h"
 
 char *lsc_import_default_name(const char *path)
@@ -321,7 +325,13 @@ static int import_one(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *name, json_
 static int read_and_import(lsc_cmd_ctx *ctx, const char *path, const char *name, json_t *report, int *imported)
 {
     lsc_adapter *ad = NULL;
-    if (lsc_peft_read(path, &ad, &ctx->err))
+    char fmt[16];
+    if (lsc_detect_format(path, fmt, sizeof fmt, &ctx->err))
+        return LSC_EXIT_ERROR;
+    lsc_status st = strcmp(fmt, "kohya") == 0  ? lsc_kohya_read(path, &ad, &ctx->err)
+                    : strcmp(fmt, "gguf") == 0 ? lsc_gguf_read(path, &ad, &ctx->err)
+                                               : lsc_peft_read(path, &ad, &ctx->err);
+    if (st)
         return LSC_EXIT_ERROR;
     if (!ad->source)
         ad->source = strdup(path);
