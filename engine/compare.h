@@ -3,7 +3,10 @@
  * <B1A1, B2A2>_F = trace((B1^T B2)(A2 A1^T)) needs r1 x r2 work; norms, cosine and ||d1 - d2||_F follow.
  * Subspace similarity (LoRA paper): phi = ||V1^T V2||_F^2 / min(n1, n2) over the singular vectors that
  * carry the layer (sigma_i > 1e-10 sigma_1), on the input side (right vectors V) and the output side (U);
- * principal angles are arccos of the singular values of V1^T V2. Pure compute; no I/O.
+ * principal angles are arccos of the singular values of V1^T V2 (computed as arcsin of the singular values
+ * of V2 - V1 (V1^T V2) below pi/4, where arccos loses accuracy). ||d1 - d2||_F is the norm of the
+ * low-rank layer [s1 B1, -s2 B2][A1; A2], not sqrt(n1^2 + n2^2 - 2 inner), which cancels for close
+ * layers. Pure compute; no I/O.
  */
 #ifndef LSC_COMPARE_H
 #define LSC_COMPARE_H
@@ -20,14 +23,16 @@ typedef struct lsc_compare_result {
     double cosine;       /* inner / (norm1 norm2); 1 if both are zero, 0 if exactly one is */
     double diff_norm;    /* ||d1 - d2||_F */
     double rel_diff;     /* diff_norm / norm1 (diff_norm / norm2 if norm1 == 0, 0 if both are zero) */
-    double subspace_in;  /* phi on the input side, in [0, 1] */
-    double subspace_out; /* phi on the output side, in [0, 1] */
-    int n_angles;        /* number of principal angles reported (<= LSC_COMPARE_MAX_ANGLES) */
+    double subspace_in;  /* phi on the input side, in [0, 1]; 0 if either layer is zero */
+    double subspace_out; /* phi on the output side, in [0, 1]; 0 if either layer is zero */
+    int n_angles;        /* min(n1, n2, LSC_COMPARE_MAX_ANGLES), n the carrying directions of a layer */
     double angles_in[LSC_COMPARE_MAX_ANGLES]; /* principal angles (radians, ascending) on the input side */
 } lsc_compare_result;
 
-/* Compare two layers. Shapes (rows, cols) must agree: otherwise LSC_ERR_INVALID.
- * Non-finite factors give LSC_ERR_NUMERIC. */
+/* Compare two layers; out is overwritten. Shapes (rows, cols) must agree: otherwise LSC_ERR_INVALID
+ * with both shapes in the message; ranks may differ. Non-finite factors or scales give
+ * LSC_ERR_NUMERIC (message prefixed "first layer" / "second layer"); also LSC_ERR_NOMEM. Scratch comes
+ * from ws (all slots). */
 lsc_status lsc_compare(const lsc_lowrank *x, const lsc_lowrank *y, lsc_workspace *ws, lsc_compare_result *out,
                        lsc_error *err);
 

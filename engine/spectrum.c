@@ -1,2 +1,270 @@
-/* engine/spectrum.c: placeholder until its owner lands it. */
-typedef int lsc_placeholder_spectrum;
+/* spectrum.c: singular values and vectors of s*B*A from the factors (see spectrum.h).
+ *
+ * The inputs are row-major; LAPACK is column-major. A row-major A [r, cols] already is a column-major
+ * A^T [cols, r], so it is copied as is; B [rows, r] is transposed while copied. Both copies are needed
+ * anyway (dgeqrf works in place and the factors are const), and the finiteness check rides along with
+ * them so that no extra pass over the factors is spent on it.
+ *
+ *   B = Qb Rb   (Qb [rows, kb], Rb [kb, r], kb = min(rows, r); Rb upper trapezoidal when r > rows)
+ *   A^T = Qa Ra (Qa [cols, ka], Ra [ka, r], ka = min(cols, r))
+ *   B A = Qb (Rb Ra^T) Qa^T, core C = Rb Ra^T [kb, ka] = Uc S Vc^T, n = min(kb, ka) values
+ *   s B A = (sign(s) Qb Uc) (|s| S) (Qa Vc)^T
+ *
+ * All scratch memory comes from the workspace slots LSC_WS_SPECTRUM_FIRST.. (see workspace.h), and the
+ * LAPACKE *_work entry points are used so that LAPACKE allocates nothing either: after the first layer of
+ * a given size, a call performs no allocation. Pure compute; never prints; depends on BLAS/LAPACKE only.
+ */
+#include "spectrum.h"
+
+#include <cblas.h>
+#include <lapacke.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+enum {
+    WS_B = LSC_WS_SPECTRUM_FIRST, /* B^T copy, column-major [rows, r]; later Qb */
+    WS_A,                         /* A^T copy, column-major [cols, r]; later Qa */
+    WS_SMALL,                     /* tau vectors, Rb, Ra, core, Uc, Vc^T */
+    WS_WORK,                      /* LAPACK work */
+    WS_IWORK,                     /* dgesdd integer work */
+};
+_Static_assert(WS_IWORK < LSC_WS_CALLER_FIRST, "spectrum must stay inside its workspace slots");
+
+int lsc_spectrum_count(const lsc_lowrank *lr)
+{
+    if (!lr || lr->r <= 0 || lr->rows <= 0 || lr->cols <= 0)
+        return 0;
+    int64_t n = lr->r;
+    if (lr->rows < n)
+        n = lr->rows;
+    if (lr->cols < n)
+        n = lr->cols;
+    return (int)n;
+}
+
+/* Copy row-major src [m, k] into column-major dst [m, k] (leading dimension m). Returns true when every
+ * entry is finite. Rows are taken in blocks so that each written column gets a run of stores. */
+static bool copy_transposed(const double *restrict src, int64_t m, int k, double *restrict dst)
+{
+    enum { BLK = 8 };
+    bool ok = true;
+    int64_t i0 = 0;
+    for (; i0 + BLK <= m; i0 += BLK) {
+        for (int j = 0; j < k; j++) {
+            double *d = dst + (int64_t)j * m + i0;
+            const double *s = src + i0 * k + j;
+            for (int b = 0; b < BLK; b++) {
+                double x = s[(int64_t)b * k];
+                ok &= isfinite(x) != 0;
+                d[b] = x;
+            }
+        }
+    }
+    for (; i0 < m; i0++)
+        for (int j = 0; j < k; j++) {
+            double x = src[i0 * k + j];
+            ok &= isfinite(x) != 0;
+            dst[(int64_t)j * m + i0] = x;
+        }
+    return ok;
+}
+
+static bool copy_plain(const double *restrict src, size_t n, double *restrict dst)
+{
+    bool ok = true;
+    for (size_t i = 0; i < n; i++) {
+        double x = src[i];
+        ok &= isfinite(x) != 0;
+        dst[i] = x;
+    }
+    return ok;
+}
+
+static bool all_finite(const double *x, size_t n)
+{
+    bool ok = true;
+    for (size_t i = 0; i < n; i++)
+        ok &= isfinite(x[i]) != 0;
+    return ok;
+}
+
+/* The R factor of an in-place dgeqrf result a [m, k] (lda m) into r_out [kr, k] (column-major, ld kr),
+ * zeros below the diagonal. */
+static void extract_r(const double *a, int m, int k, int kr, double *r_out)
+{
+    for (int j = 0; j < k; j++)
+        for (int i = 0; i < kr; i++)
+            r_out[i + (size_t)j * kr] = i <= j ? a[i + (size_t)j * m] : 0.0;
+}
+
+static double max_d(double a, double b)
+{
+    return a > b ? a : b;
+}
+
+lsc_status lsc_spectrum(const lsc_lowrank *lr, lsc_workspace *ws, double *sv, double *U, double *V, lsc_error *err)
+{
+    lsc_status st = LSC_OK;
+
+    if (!lr || !ws)
+        return lsc_error_set(err, LSC_ERR_INVALID, "spectrum needs a layer and a workspace");
+    if (lr->rows < 0 || lr->cols < 0 || lr->r < 0)
+        return lsc_error_set(err, LSC_ERR_INVALID, "invalid layer shape [%lld, %lld] with rank %d",
+                             (long long)lr->rows, (long long)lr->cols, lr->r);
+    if (lr->rows > INT_MAX || lr->cols > INT_MAX)
+        return lsc_error_set(err, LSC_ERR_UNSUPPORTED, "layer shape [%lld, %lld] exceeds what lapack can index",
+                             (long long)lr->rows, (long long)lr->cols);
+    if ((lr->rows > 0 && lr->r > 0 && !lr->B) || (lr->cols > 0 && lr->r > 0 && !lr->A))
+        return lsc_error_set(err, LSC_ERR_INVALID, "layer factor missing");
+    if (!isfinite(lr->scale))
+        return lsc_error_set(err, LSC_ERR_NUMERIC, "non-finite scale %g", lr->scale);
+
+    const int rows = (int)lr->rows, cols = (int)lr->cols, r = lr->r;
+    const int n = lsc_spectrum_count(lr);
+    if (n == 0) {
+        /* nothing to decompose, but the contract on non-finite input still holds */
+        if ((rows > 0 && r > 0 && !all_finite(lr->B, (size_t)rows * (size_t)r)) ||
+            (cols > 0 && r > 0 && !all_finite(lr->A, (size_t)cols * (size_t)r)))
+            return lsc_error_set(err, LSC_ERR_NUMERIC, "non-finite entries in the layer factors");
+        return LSC_OK;
+    }
+    if (!sv)
+        return lsc_error_set(err, LSC_ERR_INVALID, "spectrum needs an output for the singular values");
+
+    const int kb = rows < r ? rows : r, ka = cols < r ? cols : r;
+    const bool vectors = U || V;
+
+    double *bq = lsc_workspace_get(ws, WS_B, (size_t)rows * (size_t)r);
+    double *aq = lsc_workspace_get(ws, WS_A, (size_t)cols * (size_t)r);
+    size_t n_small = (size_t)kb + ka + (size_t)kb * r + (size_t)ka * r + (size_t)kb * ka + (size_t)kb * n +
+                     (size_t)n * ka;
+    double *small = lsc_workspace_get(ws, WS_SMALL, n_small);
+    /* dgesdd wants 8 min(m, n) integers */
+    int *iwork = (int *)(void *)lsc_workspace_get(ws, WS_IWORK, ((size_t)8 * n * sizeof(int) + 7) / 8);
+    if (!bq || !aq || !small || !iwork) {
+        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory for a [%d, %d] rank %d layer", rows, cols, r);
+        goto out;
+    }
+    double *tau_b = small, *tau_a = tau_b + kb, *rb = tau_a + ka, *ra = rb + (size_t)kb * r;
+    double *core = ra + (size_t)ka * r, *uc = core + (size_t)kb * ka, *vct = uc + (size_t)kb * n;
+
+    if (!copy_transposed(lr->B, rows, r, bq)) {
+        st = lsc_error_set(err, LSC_ERR_NUMERIC, "non-finite entries in factor 'B'");
+        goto out;
+    }
+    if (!copy_plain(lr->A, (size_t)cols * (size_t)r, aq)) {
+        st = lsc_error_set(err, LSC_ERR_NUMERIC, "non-finite entries in factor 'A'");
+        goto out;
+    }
+
+    /* one work buffer large enough for every LAPACK call below (workspace queries do not allocate) */
+    const char jobz = vectors ? 'S' : 'N';
+    double q = 0.0, lwork_d = 1.0;
+    lapack_int info;
+    info = LAPACKE_dgeqrf_work(LAPACK_COL_MAJOR, rows, r, bq, rows, tau_b, &q, -1);
+    lwork_d = max_d(lwork_d, info == 0 ? q : 0.0);
+    info = LAPACKE_dgeqrf_work(LAPACK_COL_MAJOR, cols, r, aq, cols, tau_a, &q, -1);
+    lwork_d = max_d(lwork_d, info == 0 ? q : 0.0);
+    info = LAPACKE_dgesdd_work(LAPACK_COL_MAJOR, jobz, kb, ka, core, kb, sv, uc, kb, vct, n, &q, -1, iwork);
+    lwork_d = max_d(lwork_d, info == 0 ? q : 0.0);
+    if (U) {
+        info = LAPACKE_dorgqr_work(LAPACK_COL_MAJOR, rows, kb, kb, bq, rows, tau_b, &q, -1);
+        lwork_d = max_d(lwork_d, info == 0 ? q : 0.0);
+    }
+    if (V) {
+        info = LAPACKE_dorgqr_work(LAPACK_COL_MAJOR, cols, ka, ka, aq, cols, tau_a, &q, -1);
+        lwork_d = max_d(lwork_d, info == 0 ? q : 0.0);
+    }
+    if (lwork_d > (double)INT_MAX) {
+        st = lsc_error_set(err, LSC_ERR_UNSUPPORTED, "lapack work size too large for a [%d, %d] layer", rows, cols);
+        goto out;
+    }
+    const lapack_int lwork = (lapack_int)lwork_d;
+    double *work = lsc_workspace_get(ws, WS_WORK, (size_t)lwork);
+    if (!work) {
+        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory for lapack work");
+        goto out;
+    }
+
+    info = LAPACKE_dgeqrf_work(LAPACK_COL_MAJOR, rows, r, bq, rows, tau_b, work, lwork);
+    if (info == 0)
+        info = LAPACKE_dgeqrf_work(LAPACK_COL_MAJOR, cols, r, aq, cols, tau_a, work, lwork);
+    if (info != 0) {
+        st = lsc_error_set(err, LSC_ERR_NUMERIC, "qr factorisation failed (lapack info %d)", (int)info);
+        goto out;
+    }
+    extract_r(bq, rows, r, kb, rb);
+    extract_r(aq, cols, r, ka, ra);
+    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, kb, ka, r, 1.0, rb, kb, ra, ka, 0.0, core, kb);
+    if (!all_finite(core, (size_t)kb * ka)) {
+        st = lsc_error_set(err, LSC_ERR_NUMERIC, "overflow in the factored product of a [%d, %d] layer", rows,
+                           cols);
+        goto out;
+    }
+
+    info = LAPACKE_dgesdd_work(LAPACK_COL_MAJOR, jobz, kb, ka, core, kb, sv, uc, kb, vct, n, work, lwork, iwork);
+    if (info != 0) {
+        st = lsc_error_set(err, LSC_ERR_NUMERIC, "svd of the %dx%d core failed (lapack info %d)", kb, ka, (int)info);
+        goto out;
+    }
+    const double abs_s = fabs(lr->scale);
+    for (int i = 0; i < n; i++)
+        sv[i] *= abs_s;
+
+    if (U) {
+        info = LAPACKE_dorgqr_work(LAPACK_COL_MAJOR, rows, kb, kb, bq, rows, tau_b, work, lwork);
+        if (info != 0) {
+            st = lsc_error_set(err, LSC_ERR_NUMERIC, "forming Q of 'B' failed (lapack info %d)", (int)info);
+            goto out;
+        }
+        /* U (row-major [rows, n]) = sign(s) Qb Uc; Qb column-major [rows, kb] is row-major Qb^T, Uc
+         * column-major [kb, n] is row-major Uc^T */
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasTrans, rows, n, kb, lr->scale < 0 ? -1.0 : 1.0, bq, rows, uc,
+                    kb, 0.0, U, n);
+    }
+    if (V) {
+        info = LAPACKE_dorgqr_work(LAPACK_COL_MAJOR, cols, ka, ka, aq, cols, tau_a, work, lwork);
+        if (info != 0) {
+            st = lsc_error_set(err, LSC_ERR_NUMERIC, "forming Q of 'A' failed (lapack info %d)", (int)info);
+            goto out;
+        }
+        /* V (row-major [cols, n]) = Qa Vc; Vc^T column-major [n, ka] is row-major Vc [ka, n] */
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, cols, n, ka, 1.0, aq, cols, vct, n, 0.0, V, n);
+    }
+
+out:
+    return st;
+}
+
+int lsc_energy_rank(const double *sv, int n, double tau)
+{
+    if (!sv || n <= 0)
+        return 0;
+    /* plain squares, so that hand-checkable thresholds (sv 3, 1 at tau 0.9) land exactly; rescale only if
+     * the squares overflow */
+    double scale = 1.0, total = 0.0;
+    for (int i = 0; i < n; i++)
+        total += sv[i] * sv[i];
+    if (isinf(total)) {
+        scale = 0.0;
+        for (int i = 0; i < n; i++)
+            scale = max_d(scale, fabs(sv[i]));
+        scale = 1.0 / scale;
+        total = 0.0;
+        for (int i = 0; i < n; i++)
+            total += (sv[i] * scale) * (sv[i] * scale);
+    }
+    if (!(total > 0.0))
+        return 0;
+    const double want = tau * total;
+    double acc = 0.0;
+    for (int k = 0; k < n; k++) {
+        if (acc >= want)
+            return k;
+        acc += (sv[k] * scale) * (sv[k] * scale);
+    }
+    return n;
+}

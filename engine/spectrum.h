@@ -17,11 +17,18 @@ int lsc_spectrum_count(const lsc_lowrank *lr);
 /* Singular values of lr->scale * B * A, descending, into sv[0 .. n-1] with n = lsc_spectrum_count(lr).
  * If U is non-NULL it receives the left singular vectors, U [rows, n] row-major (output side);
  * if V is non-NULL, the right singular vectors V [cols, n] row-major (input side), so that
- * s*B*A = U diag(sv) V^T with sv >= 0 (a negative scale is moved into U).
- * Non-finite entries in B or A give LSC_ERR_NUMERIC. */
+ * s*B*A = U diag(sv) V^T with sv >= 0 (a negative scale is moved into U); U and V have orthonormal
+ * columns even when the layer is rank deficient. Without U and V the faster values-only path runs.
+ * Caller owns sv, U, V. Scratch comes from ws (slots LSC_WS_SPECTRUM_FIRST..): once warmed up on a
+ * shape, a call of the same or a smaller shape allocates nothing.
+ * Errors: non-finite entries in B or A, a non-finite scale, or overflow of the product of finite
+ * factors give LSC_ERR_NUMERIC (also for n = 0); a negative shape or a missing factor/output
+ * LSC_ERR_INVALID; rows or cols beyond INT_MAX LSC_ERR_UNSUPPORTED; LSC_ERR_NOMEM. */
 lsc_status lsc_spectrum(const lsc_lowrank *lr, lsc_workspace *ws, double *sv, double *U, double *V, lsc_error *err);
 
-/* Smallest k with sum_{i<k} sv_i^2 >= tau * sum sv_i^2 (sv descending, n values); 0 when all are 0. */
+/* Smallest k with sum_{i<k} sv_i^2 >= tau * sum sv_i^2 (sv descending, n values); 0 when all are 0 or
+ * tau <= 0, n when tau > 1. Plain squares are summed, so thresholds met exactly count (sv 3, 1 at tau
+ * 0.9 gives 1). */
 int lsc_energy_rank(const double *sv, int n, double tau);
 
 #endif
