@@ -1,2 +1,319 @@
-/* engine/dtype.c: placeholder until its owner lands it. */
-typedef int lsc_placeholder_dtype;
+/* engine/dtype.c: dtype names and sizes, and exact conversions between the float formats adapter files
+ * use (f64, f32, f16, bf16) plus scalar reads of every numeric dtype (kohya `alpha` tensors).
+ *
+ * Every narrowing conversion rounds once, to nearest with ties to even: f64 -> f16/bf16 rounds straight
+ * from the double's bits (going through float first would round twice and be wrong at near-midpoints).
+ * Buffers are little-endian byte arrays that may be unaligned: values are assembled byte by byte and
+ * moved with memcpy, never read through a cast pointer. Pure C: no I/O, no allocation, no globals.
+ */
+#include "dtype.h"
+
+#include <math.h>
+#include <string.h>
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "lorascope reads little-endian files with memcpy: port dtype.c before building on this host"
+#endif
+
+static const struct {
+    const char *name;
+    size_t size;
+} dtype_table[] = {
+#define LSC_X_DT(code, name, size) {name, size},
+    LSC_DTYPE_LIST(LSC_X_DT)
+#undef LSC_X_DT
+};
+_Static_assert(sizeof dtype_table / sizeof dtype_table[0] == LSC_DT_COUNT, "dtype table out of sync");
+
+const char *lsc_dtype_name(lsc_dtype dt)
+{
+    if ((unsigned)dt >= LSC_DT_COUNT)
+        return "?";
+    return dtype_table[dt].name;
+}
+
+lsc_dtype lsc_dtype_parse(const char *name)
+{
+    if (!name)
+        return LSC_DT_INVALID;
+    for (int i = 0; i < LSC_DT_COUNT; i++)
+        if (strcmp(name, dtype_table[i].name) == 0)
+            return (lsc_dtype)i;
+    return LSC_DT_INVALID;
+}
+
+size_t lsc_dtype_size(lsc_dtype dt)
+{
+    if ((unsigned)dt >= LSC_DT_COUNT)
+        return 0;
+    return dtype_table[dt].size;
+}
+
+int lsc_dtype_is_float(lsc_dtype dt)
+{
+    return dt == LSC_DT_F64 || dt == LSC_DT_F32 || dt == LSC_DT_F16 || dt == LSC_DT_BF16;
+}
+
+/* ---- bit helpers ------------------------------------------------------------------------------- */
+
+static uint32_t f32_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static float f32_from_bits(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static uint64_t load_le(const unsigned char *p, size_t n)
+{
+    uint64_t v = 0;
+    for (size_t i = n; i-- > 0;)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static void store_le(unsigned char *p, uint64_t v, size_t n)
+{
+    for (size_t i = 0; i < n; i++, v >>= 8)
+        p[i] = (unsigned char)(v & 0xff);
+}
+
+/* v >> s rounded to nearest, ties to even (1 <= s <= 63). */
+static uint64_t shift_rne(uint64_t v, unsigned s)
+{
+    uint64_t q = v >> s, rem = v & ((UINT64_C(1) << s) - 1), half = UINT64_C(1) << (s - 1);
+    if (rem > half || (rem == half && (q & 1)))
+        q++;
+    return q;
+}
+
+/* ---- scalar conversions ------------------------------------------------------------------------ */
+
+float lsc_f16_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
+    if (exp == 0x1f) /* Inf keeps mantissa 0; NaN keeps its payload (and its quiet bit) */
+        return f32_from_bits(sign | 0x7f800000u | (mant << 13));
+    if (exp == 0) {
+        if (mant == 0)
+            return f32_from_bits(sign);
+        /* subnormal mant * 2^-24: normalise so the leading 1 lands on bit 10 */
+        int e = -14;
+        while (!(mant & 0x400)) {
+            mant <<= 1;
+            e--;
+        }
+        return f32_from_bits(sign | (uint32_t)(e + 127) << 23 | (mant & 0x3ff) << 13);
+    }
+    return f32_from_bits(sign | (exp + 112) << 23 | mant << 13);
+}
+
+float lsc_bf16_to_f32(uint16_t b)
+{
+    return f32_from_bits((uint32_t)b << 16);
+}
+
+uint16_t lsc_f32_to_f16(float f)
+{
+    uint32_t x = f32_bits(f);
+    uint16_t sign = (uint16_t)((x >> 16) & 0x8000);
+    x &= 0x7fffffffu;
+    if (x >= 0x7f800000u) {
+        if (x == 0x7f800000u)
+            return sign | 0x7c00;
+        return (uint16_t)(sign | 0x7e00 | ((x >> 13) & 0x3ff)); /* quiet NaN, top payload bits kept */
+    }
+    if (x >= 0x477ff000u) /* >= 65520, the midpoint between 65504 and 2^16: ties go to the even Inf */
+        return sign | 0x7c00;
+    if (x >= 0x38800000u) { /* >= 2^-14: normal; a rounding carry may step into the next binade */
+        uint32_t q = (uint32_t)shift_rne(x, 13);     /* exponent and mantissa move together */
+        return (uint16_t)(sign | (q - ((uint32_t)112 << 10)));
+    }
+    if (x <= 0x33000000u) /* <= 2^-25, half the smallest subnormal: ties go to the even zero */
+        return sign;
+    /* subnormal result in units of 2^-24: (1.m * 2^23) * 2^(e-150) / 2^-24 = sig >> (126 - e) */
+    uint32_t e = x >> 23, sig = (x & 0x7fffffu) | 0x800000u;
+    return (uint16_t)(sign | shift_rne(sig, 126 - e));
+}
+
+uint16_t lsc_f32_to_bf16(float f)
+{
+    uint32_t x = f32_bits(f);
+    if ((x & 0x7fffffffu) > 0x7f800000u)
+        return (uint16_t)((x >> 16) | 0x0040); /* NaN: keep sign and top payload, force quiet */
+    /* finite values past the bf16 range carry into the Inf pattern, as they should */
+    return (uint16_t)((x + 0x7fffu + ((x >> 16) & 1)) >> 16);
+}
+
+/* Round a double to a binary format with `ebits` exponent and `mbits` mantissa bits (IEEE layout,
+ * subnormals, Inf, NaN), once, to nearest even. */
+static uint16_t f64_to_small(double d, unsigned ebits, unsigned mbits)
+{
+    uint64_t x;
+    memcpy(&x, &d, sizeof x);
+    uint32_t sign = (uint32_t)(x >> 63) << (ebits + mbits);
+    uint32_t exp = (uint32_t)(x >> 52) & 0x7ff;
+    uint64_t mant = x & ((UINT64_C(1) << 52) - 1);
+    uint32_t inf = ((1u << ebits) - 1) << mbits;
+    int bias = (1 << (ebits - 1)) - 1;
+
+    if (exp == 0x7ff) {
+        if (mant == 0)
+            return (uint16_t)(sign | inf);
+        return (uint16_t)(sign | inf | 1u << (mbits - 1) | (uint32_t)(mant >> (52 - mbits)));
+    }
+    if (exp == 0) /* zero or a double subnormal: far below the smallest f16/bf16 subnormal */
+        return (uint16_t)sign;
+    int e = (int)exp - 1023;
+    uint64_t sig = mant | UINT64_C(1) << 52; /* value = sig * 2^(e-52) */
+    if (e >= 1 - bias) {
+        /* normal candidate: keep mbits + 1 significant bits; a carry to 2^(mbits+1) bumps the exponent
+         * through the addition below, and a result at or past the Inf pattern is an overflow */
+        uint64_t q = shift_rne(sig, 52 - mbits);
+        if (e > bias)
+            return (uint16_t)(sign | inf);
+        uint64_t r = ((uint64_t)(e + bias) << mbits) + q - (UINT64_C(1) << mbits);
+        if (r >= inf)
+            return (uint16_t)(sign | inf);
+        return (uint16_t)(sign | (uint32_t)r);
+    }
+    /* subnormal in units of 2^(1-bias-mbits); q == 2^mbits encodes the smallest normal by itself */
+    int s = 52 + 1 - bias - (int)mbits - e;
+    if (s >= 54) /* sig < 2^53 <= half a unit */
+        return (uint16_t)sign;
+    return (uint16_t)(sign | (uint32_t)shift_rne(sig, (unsigned)s));
+}
+
+uint16_t lsc_f64_to_f16(double d)
+{
+    return f64_to_small(d, 5, 10);
+}
+
+uint16_t lsc_f64_to_bf16(double d)
+{
+    return f64_to_small(d, 8, 7);
+}
+
+/* ---- buffers ----------------------------------------------------------------------------------- */
+
+lsc_status lsc_dtype_to_double(lsc_dtype from, const void *src, size_t n, double *dst)
+{
+    const unsigned char *p = src;
+    switch (from) {
+    case LSC_DT_F64:
+        memcpy(dst, src, n * sizeof(double)); /* hosts are little-endian (x86-64, aarch64) */
+        return LSC_OK;
+    case LSC_DT_F32:
+        for (size_t i = 0; i < n; i++)
+            dst[i] = f32_from_bits((uint32_t)load_le(p + 4 * i, 4));
+        return LSC_OK;
+    case LSC_DT_F16:
+        for (size_t i = 0; i < n; i++)
+            dst[i] = lsc_f16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
+        return LSC_OK;
+    case LSC_DT_BF16:
+        for (size_t i = 0; i < n; i++)
+            dst[i] = lsc_bf16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
+        return LSC_OK;
+    default:
+        return LSC_ERR_UNSUPPORTED;
+    }
+}
+
+lsc_status lsc_dtype_from_double(lsc_dtype to, const double *src, size_t n, void *dst, size_t *overflows)
+{
+    unsigned char *p = dst;
+    size_t over = 0;
+    switch (to) {
+    case LSC_DT_F64:
+        memmove(dst, src, n * sizeof(double));
+        break;
+    case LSC_DT_F32:
+        for (size_t i = 0; i < n; i++) {
+            float f = (float)src[i];
+            over += isinf(f) && isfinite(src[i]);
+            store_le(p + 4 * i, f32_bits(f), 4);
+        }
+        break;
+    case LSC_DT_F16:
+    case LSC_DT_BF16:
+        for (size_t i = 0; i < n; i++) {
+            uint16_t h = to == LSC_DT_F16 ? lsc_f64_to_f16(src[i]) : lsc_f64_to_bf16(src[i]);
+            uint16_t inf = to == LSC_DT_F16 ? 0x7c00 : 0x7f80;
+            over += (h & 0x7fff) == inf && isfinite(src[i]);
+            store_le(p + 2 * i, h, 2);
+        }
+        break;
+    default:
+        return LSC_ERR_UNSUPPORTED;
+    }
+    if (overflows)
+        *overflows = over;
+    return LSC_OK;
+}
+
+/* OCP 8-bit floats. E5M2 is the top byte of an f16; E4M3 ("fn": bias 7, no Inf, S.1111.111 is NaN). */
+static double f8_e4m3_to_double(uint8_t b)
+{
+    int sign = b >> 7, exp = (b >> 3) & 0xf, mant = b & 7;
+    double v;
+    if (exp == 0xf && mant == 7)
+        v = NAN;
+    else if (exp == 0)
+        v = ldexp(mant, -9);
+    else
+        v = ldexp(8 + mant, exp - 10);
+    return sign ? -v : v;
+}
+
+lsc_status lsc_dtype_scalar_to_double(lsc_dtype from, const void *src, double *out)
+{
+    const unsigned char *p = src;
+    size_t size = lsc_dtype_size(from);
+    uint64_t u = size ? load_le(p, size < 8 ? size : 8) : 0;
+    switch (from) {
+    case LSC_DT_F64:
+    case LSC_DT_F32:
+    case LSC_DT_F16:
+    case LSC_DT_BF16:
+        return lsc_dtype_to_double(from, src, 1, out);
+    case LSC_DT_I64: {
+        int64_t v;
+        memcpy(&v, &u, sizeof v);
+        *out = (double)v;
+        return LSC_OK;
+    }
+    case LSC_DT_I32:
+        *out = (double)(int32_t)(uint32_t)u;
+        return LSC_OK;
+    case LSC_DT_I16:
+        *out = (double)(int16_t)(uint16_t)u;
+        return LSC_OK;
+    case LSC_DT_I8:
+        *out = (double)(int8_t)(uint8_t)u;
+        return LSC_OK;
+    case LSC_DT_U8:
+    case LSC_DT_U16:
+    case LSC_DT_U32:
+    case LSC_DT_U64:
+        *out = (double)u;
+        return LSC_OK;
+    case LSC_DT_BOOL:
+        *out = u != 0;
+        return LSC_OK;
+    case LSC_DT_F8_E5M2:
+        *out = lsc_f16_to_f32((uint16_t)(u << 8));
+        return LSC_OK;
+    case LSC_DT_F8_E4M3:
+        *out = f8_e4m3_to_double((uint8_t)u);
+        return LSC_OK;
+    default:
+        return LSC_ERR_UNSUPPORTED;
+    }
+}

@@ -54,9 +54,9 @@ void lsc_error_prefix(lsc_error *err, const char *fmt, ...) __attribute__((forma
 /* Reset to LSC_OK with an empty message. */
 void lsc_error_clear(lsc_error *err);
 
-/* Write `s` into dst (capacity cap, NUL-terminated) with control characters, backslash and bytes that
- * are not printable escaped (\n, \t, \xNN), so names from files never inject escapes into a terminal.
- * Returns dst. */
+/* Write `s` into dst (capacity cap, NUL-terminated) with \n, \t, \r and backslash escaped, and every
+ * other control character, C1 control (U+0080..U+009F) and byte that is not valid UTF-8 written as \xNN,
+ * so names from files never inject escapes into a terminal. Printable UTF-8 passes through. Returns dst. */
 char *lsc_escape_name(char *dst, size_t cap, const char *s);
 
 #endif

@@ -1,2 +1,1863 @@
-/* store/catalog.c: placeholder until its owner lands it. */
-typedef int lsc_placeholder_catalog;
+/* store/catalog.c: the lorascope catalog, one SQLite file (see catalog.h).
+ *
+ * Opening protocol (nothing is written to a file we refuse):
+ *   1. stat the path; a missing file is created only with LSC_CATALOG_CREATE (folder included).
+ *   2. read the 100-byte SQLite header straight from the file: a wrong magic is "not an SQLite database";
+ *      application_id (offset 68) and user_version (offset 60) settle most refusals without SQLite at all.
+ *   3. a probe connection, read-only (and `immutable` when the file is in WAL mode with no -wal beside it,
+ *      so SQLite creates no -shm), reads the pragmas and counts the schema: an id-0 database with tables
+ *      belongs to another program, an id-0 database without tables is a blank file we may initialise.
+ *   4. only then the real connection: WAL, synchronous=FULL, foreign keys, busy timeout, and the migration
+ *      steps under BEGIN IMMEDIATE, where the pragmas are read once more (another process may have raced).
+ * synchronous=FULL: in WAL mode NORMAL can lose the last committed transactions on power loss (the WAL is
+ * synced only at checkpoints). An edit the user saw succeed, and its history entry, must survive, and the
+ * extra cost is one fsync per command, which is nothing next to the tensor bytes an import writes.
+ *
+ * Schema changes are an ordered list of steps, migrations[k] taking version k to k+1. A blank file gets
+ * every step in ONE transaction (it is either a whole catalog or untouched); an existing older catalog
+ * runs each step in its own transaction. To extend: append a step, bump LSC_CATALOG_VERSION.
+ *
+ * Every statement is prepared once per connection (SQLITE_PREPARE_PERSISTENT) and reused; bulk writes
+ * (an import of hundreds of tensors) cost one bind/step/reset per row.
+ * Doubles that must round-trip bit-exactly (the statistics cache) are stored as their IEEE-754 bits in
+ * INTEGER columns: SQLite turns NaN into NULL and stores integral REALs as integers (losing -0).
+ * This module owns every SQLite call of the program; it never includes curses and never prints.
+ */
+#include "catalog.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hash.h"
+
+#define BUSY_TIMEOUT_MS 10000
+#define QPATH_MAX 512
+
+/* ---- schema ---------------------------------------------------------------------------------------- */
+
+/* Step 0 -> 1: the first schema. Tables are WITHOUT ROWID where a natural key exists. */
+static const char schema_v1[] =
+    /* One row per imported or derived adapter. Removing hides (undo can unhide); names are unique among
+     * the visible ones only, so a removed name can be reused and the old row kept for history. */
+    "CREATE TABLE adapters (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  name TEXT NOT NULL CHECK (name <> ''),\n"
+    "  format TEXT,\n"
+    "  kind TEXT,\n"
+    "  base_model TEXT,\n"
+    "  config_json TEXT,      -- source config kept verbatim\n"
+    "  header_json TEXT,      -- source safetensors header kept verbatim\n"
+    "  metadata_json TEXT,\n"
+    "  source TEXT,\n"
+    "  warnings TEXT,\n"
+    "  created INTEGER NOT NULL,   -- unix seconds\n"
+    "  content_hash TEXT NOT NULL, -- lsc_hash_adapter\n"
+    "  hidden INTEGER NOT NULL DEFAULT 0 CHECK (hidden IN (0, 1))\n"
+    ");\n"
+    "CREATE UNIQUE INDEX adapters_visible_name ON adapters(name) WHERE hidden = 0;\n"
+    "CREATE INDEX adapters_content ON adapters(content_hash);\n"
+    /* Derivation: parents in the order given (merge inputs keep their order). */
+    "CREATE TABLE adapter_parents (\n"
+    "  child_id INTEGER NOT NULL REFERENCES adapters(id) ON DELETE CASCADE,\n"
+    "  ord INTEGER NOT NULL,\n"
+    "  parent_id INTEGER NOT NULL REFERENCES adapters(id),\n"
+    "  PRIMARY KEY (child_id, ord)\n"
+    ") WITHOUT ROWID;\n"
+    "CREATE INDEX adapter_parents_parent ON adapter_parents(parent_id);\n"
+    /* Content-addressed tensor bytes, shared by every adapter holding identical bytes. */
+    "CREATE TABLE blobs (\n"
+    "  hash TEXT PRIMARY KEY CHECK (length(hash) = 32),\n"
+    "  size INTEGER NOT NULL,\n"
+    "  data BLOB NOT NULL\n"
+    ");\n"
+    /* LoRA layers in adapter order; t_a..t_m are tensor ords of the same adapter, NULL if absent. */
+    "CREATE TABLE layers (\n"
+    "  adapter_id INTEGER NOT NULL REFERENCES adapters(id) ON DELETE CASCADE,\n"
+    "  ord INTEGER NOT NULL,\n"
+    "  name TEXT NOT NULL,\n"
+    "  module_type TEXT NOT NULL,\n"
+    "  layer_index INTEGER NOT NULL,\n"
+    "  rows INTEGER NOT NULL,\n"
+    "  cols INTEGER NOT NULL,\n"
+    "  rank INTEGER NOT NULL,\n"
+    "  init_r INTEGER NOT NULL,\n"
+    "  alpha REAL,            -- NULL stands for NaN\n"
+    "  rule TEXT NOT NULL,    -- lsc_scale_rule_name\n"
+    "  scale REAL,            -- NULL stands for NaN\n"
+    "  flags INTEGER NOT NULL,\n"
+    "  t_a INTEGER, t_b INTEGER, t_e INTEGER, t_m INTEGER,\n"
+    "  PRIMARY KEY (adapter_id, ord)\n"
+    ") WITHOUT ROWID;\n"
+    /* Tensors in adapter (file) order with their original key spelling. */
+    "CREATE TABLE tensors (\n"
+    "  adapter_id INTEGER NOT NULL REFERENCES adapters(id) ON DELETE CASCADE,\n"
+    "  ord INTEGER NOT NULL,\n"
+    "  key TEXT NOT NULL,\n"
+    "  role TEXT NOT NULL,    -- lsc_role_name\n"
+    "  layer_ord INTEGER,     -- NULL for tensors outside a LoRA layer\n"
+    "  dtype TEXT NOT NULL,   -- safetensors spelling\n"
+    "  shape TEXT NOT NULL,   -- JSON array of dimensions, [] for a scalar\n"
+    "  numel INTEGER NOT NULL,\n"
+    "  nbytes INTEGER NOT NULL,\n"
+    "  hash TEXT NOT NULL REFERENCES blobs(hash),\n"
+    "  PRIMARY KEY (adapter_id, ord),\n"
+    "  FOREIGN KEY (adapter_id, layer_ord) REFERENCES layers(adapter_id, ord)\n"
+    ") WITHOUT ROWID;\n"
+    "CREATE INDEX tensors_hash ON tensors(hash);\n"
+    /* Per-layer statistics keyed by content (lsc_catalog_stats_key). Doubles as IEEE-754 bits. */
+    "CREATE TABLE layer_stats (\n"
+    "  key TEXT PRIMARY KEY,\n"
+    "  n_sv INTEGER NOT NULL,\n"
+    "  sv BLOB NOT NULL,      -- n_sv little-endian doubles, descending\n"
+    "  fro_bits INTEGER NOT NULL, spectral_bits INTEGER NOT NULL, nuclear_bits INTEGER NOT NULL,\n"
+    "  stable_rank_bits INTEGER NOT NULL, effective_rank_bits INTEGER NOT NULL,\n"
+    "  energy_rank_90 INTEGER NOT NULL, energy_rank_99 INTEGER NOT NULL, numerical_rank INTEGER NOT NULL,\n"
+    "  norm_a_bits INTEGER NOT NULL, norm_b_bits INTEGER NOT NULL, balance_bits INTEGER NOT NULL,\n"
+    "  zeros_a_bits INTEGER NOT NULL, zeros_b_bits INTEGER NOT NULL,\n"
+    "  near_zeros_a_bits INTEGER NOT NULL, near_zeros_b_bits INTEGER NOT NULL,\n"
+    "  nonfinite_a INTEGER NOT NULL, nonfinite_b INTEGER NOT NULL,\n"
+    "  flags INTEGER NOT NULL\n"
+    ") WITHOUT ROWID;\n"
+    /* Every change, with the adapters it read ('in') and wrote ('out'). */
+    "CREATE TABLE history (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  time INTEGER NOT NULL,\n"
+    "  command TEXT NOT NULL,\n"
+    "  args_json TEXT NOT NULL,\n"
+    "  undone INTEGER NOT NULL DEFAULT 0 CHECK (undone IN (0, 1))\n"
+    ");\n"
+    "CREATE TABLE history_io (\n"
+    "  history_id INTEGER NOT NULL REFERENCES history(id) ON DELETE CASCADE,\n"
+    "  direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),\n"
+    "  ord INTEGER NOT NULL,\n"
+    "  adapter_id INTEGER NOT NULL REFERENCES adapters(id),\n"
+    "  PRIMARY KEY (history_id, direction, ord)\n"
+    ") WITHOUT ROWID;\n"
+    "CREATE INDEX history_io_adapter ON history_io(adapter_id);\n";
+
+/* migrations[k] takes a catalog from user_version k to k + 1. */
+static const char *const migrations[] = {
+    schema_v1,
+};
+_Static_assert(sizeof migrations / sizeof migrations[0] == LSC_CATALOG_VERSION,
+               "one migration step per schema version");
+
+/* ---- prepared statements --------------------------------------------------------------------------- */
+
+/* The role names of LoRA factors in ST_LIST must match LSC_ROLE_LIST ("A", "B", "E", "magnitude"). */
+#define STMT_LIST(X)                                                                                          \
+    X(ST_BLOB_HAS, "SELECT size FROM blobs WHERE hash = ?1")                                                  \
+    X(ST_BLOB_PUT, "INSERT INTO blobs(hash, size, data) VALUES (?1, ?2, ?3)")                                 \
+    X(ST_FIND, "SELECT id FROM adapters WHERE name = ?1 AND hidden = 0")                                      \
+    X(ST_FIND_CONTENT, "SELECT name FROM adapters WHERE content_hash = ?1 AND hidden = 0 ORDER BY id LIMIT 1") \
+    X(ST_NAME_TAKEN, "SELECT id FROM adapters WHERE name = ?1 AND hidden = 0 AND id <> ?2")                   \
+    X(ST_ADAPTER_NAME, "SELECT name, hidden FROM adapters WHERE id = ?1")                                     \
+    X(ST_ADAPTER_PUT,                                                                                         \
+      "INSERT INTO adapters(name, format, kind, base_model, config_json, header_json, metadata_json, source, " \
+      "warnings, created, content_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)")               \
+    X(ST_LAYER_PUT,                                                                                           \
+      "INSERT INTO layers(adapter_id, ord, name, module_type, layer_index, rows, cols, rank, init_r, alpha, "  \
+      "rule, scale, flags, t_a, t_b, t_e, t_m) "                                                              \
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)")                  \
+    X(ST_TENSOR_PUT,                                                                                          \
+      "INSERT INTO tensors(adapter_id, ord, key, role, layer_ord, dtype, shape, numel, nbytes, hash) "        \
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")                                                     \
+    X(ST_PARENT_PUT, "INSERT INTO adapter_parents(child_id, ord, parent_id) VALUES (?1, ?2, ?3)")             \
+    X(ST_ADAPTER_GET,                                                                                         \
+      "SELECT name, format, kind, base_model, config_json, header_json, metadata_json, source, warnings "     \
+      "FROM adapters WHERE id = ?1")                                                                          \
+    X(ST_LAYERS_GET,                                                                                          \
+      "SELECT ord, name, module_type, layer_index, rows, cols, rank, init_r, alpha, rule, scale, flags, "     \
+      "t_a, t_b, t_e, t_m FROM layers WHERE adapter_id = ?1 ORDER BY ord")                                    \
+    X(ST_TENSORS_GET,                                                                                         \
+      "SELECT ord, key, role, layer_ord, dtype, shape, nbytes, hash FROM tensors WHERE adapter_id = ?1 "      \
+      "ORDER BY ord")                                                                                         \
+    X(ST_LIST,                                                                                                \
+      "SELECT a.id, a.name, a.format, a.kind, a.base_model, a.source, a.content_hash, a.created, "            \
+      "(SELECT count(*) FROM layers l WHERE l.adapter_id = a.id), "                                           \
+      "(SELECT coalesce(sum(t.numel), 0) FROM tensors t WHERE t.adapter_id = a.id "                           \
+      "  AND t.role IN ('A', 'B', 'E', 'magnitude')), "                                                       \
+      "(SELECT coalesce(sum(t.nbytes), 0) FROM tensors t WHERE t.adapter_id = a.id), "                        \
+      "(SELECT group_concat(p.name, ',') FROM (SELECT pa.name AS name FROM adapter_parents ap "                \
+      "  JOIN adapters pa ON pa.id = ap.parent_id WHERE ap.child_id = a.id ORDER BY ap.ord) p) "              \
+      "FROM adapters a WHERE a.hidden = 0 ORDER BY a.name")                                                   \
+    X(ST_HIDDEN_SET, "UPDATE adapters SET hidden = ?2 WHERE id = ?1")                                         \
+    X(ST_RENAME, "UPDATE adapters SET name = ?2 WHERE id = ?1")                                               \
+    X(ST_CHILDREN,                                                                                            \
+      "SELECT DISTINCT c.name FROM adapter_parents ap JOIN adapters c ON c.id = ap.child_id "                 \
+      "WHERE ap.parent_id = ?1 AND c.hidden = 0 ORDER BY c.name")                                             \
+    X(ST_STATS_GET,                                                                                           \
+      "SELECT n_sv, sv, fro_bits, spectral_bits, nuclear_bits, stable_rank_bits, effective_rank_bits, "       \
+      "energy_rank_90, energy_rank_99, numerical_rank, norm_a_bits, norm_b_bits, balance_bits, "              \
+      "zeros_a_bits, zeros_b_bits, near_zeros_a_bits, near_zeros_b_bits, nonfinite_a, nonfinite_b, flags "    \
+      "FROM layer_stats WHERE key = ?1")                                                                      \
+    X(ST_STATS_PUT,                                                                                           \
+      "INSERT OR REPLACE INTO layer_stats(key, n_sv, sv, fro_bits, spectral_bits, nuclear_bits, "             \
+      "stable_rank_bits, effective_rank_bits, energy_rank_90, energy_rank_99, numerical_rank, norm_a_bits, "  \
+      "norm_b_bits, balance_bits, zeros_a_bits, zeros_b_bits, near_zeros_a_bits, near_zeros_b_bits, "         \
+      "nonfinite_a, nonfinite_b, flags) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, " \
+      "?15, ?16, ?17, ?18, ?19, ?20, ?21)")                                                                   \
+    X(ST_HISTORY_PUT, "INSERT INTO history(time, command, args_json) VALUES (?1, ?2, ?3)")                    \
+    X(ST_HISTORY_IO_PUT, "INSERT INTO history_io(history_id, direction, ord, adapter_id) VALUES (?1, ?2, ?3, ?4)") \
+    X(ST_HISTORY_ALL, "SELECT id, time, command, args_json, undone FROM history ORDER BY id DESC")            \
+    X(ST_HISTORY_BY_NAME,                                                                                     \
+      "SELECT h.id, h.time, h.command, h.args_json, h.undone FROM history h WHERE EXISTS (SELECT 1 "          \
+      "FROM history_io io JOIN adapters a ON a.id = io.adapter_id WHERE io.history_id = h.id "                \
+      "AND a.name = ?1) ORDER BY h.id DESC")                                                                  \
+    X(ST_HISTORY_IO_GET,                                                                                      \
+      "SELECT io.direction, io.adapter_id, a.name FROM history_io io JOIN adapters a ON a.id = io.adapter_id " \
+      "WHERE io.history_id = ?1 ORDER BY io.direction, io.ord")                                               \
+    X(ST_UNDONE_SET, "UPDATE history SET undone = ?2 WHERE id = ?1")
+
+enum {
+#define X_ID(id, sql) id,
+    STMT_LIST(X_ID)
+#undef X_ID
+    ST_COUNT
+};
+
+static const char *const stmt_sql[] = {
+#define X_SQL(id, sql) sql,
+    STMT_LIST(X_SQL)
+#undef X_SQL
+};
+_Static_assert(sizeof stmt_sql / sizeof stmt_sql[0] == ST_COUNT, "statement table out of sync");
+
+/* The blob read of the lazy tensor loader; each adapter from get_adapter owns one instance. */
+static const char blob_get_sql[] = "SELECT data FROM blobs WHERE hash = ?1";
+
+struct lsc_catalog {
+    sqlite3 *db;
+    char qpath[QPATH_MAX]; /* the path escaped for messages */
+    int readonly;
+    sqlite3_stmt *st[ST_COUNT];
+};
+
+/* ---- small helpers --------------------------------------------------------------------------------- */
+
+static const char *const dtype_names[] = {
+#define LSC_X_DT(code, name, size) name,
+    LSC_DTYPE_LIST(LSC_X_DT)
+#undef LSC_X_DT
+};
+static const size_t dtype_sizes[] = {
+#define LSC_X_DT(code, name, size) size,
+    LSC_DTYPE_LIST(LSC_X_DT)
+#undef LSC_X_DT
+};
+
+static const char *dt_name(lsc_dtype dt)
+{
+    return (unsigned)dt < LSC_DT_COUNT ? dtype_names[dt] : NULL;
+}
+
+static int dt_parse(const char *s)
+{
+    for (int i = 0; s && i < LSC_DT_COUNT; i++)
+        if (strcmp(dtype_names[i], s) == 0)
+            return i;
+    return -1;
+}
+
+static lsc_status db_err(lsc_catalog *cat, lsc_error *err)
+{
+    return lsc_error_set(err, LSC_ERR_DB, "catalog '%s': %s", cat->qpath, sqlite3_errmsg(cat->db));
+}
+
+/* The cached statement `id`, prepared on first use; NULL (err filled) if it cannot be prepared. */
+static sqlite3_stmt *stmt(lsc_catalog *cat, int id, lsc_error *err)
+{
+    if (!cat->st[id] &&
+        sqlite3_prepare_v3(cat->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &cat->st[id], NULL) != SQLITE_OK) {
+        db_err(cat, err);
+        cat->st[id] = NULL;
+    }
+    return cat->st[id];
+}
+
+/* Make a cached statement ready for its next use. */
+static void done(sqlite3_stmt *s)
+{
+    if (s) {
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+    }
+}
+
+/* Bind text that may be NULL; the caller keeps the string alive until the step. */
+static int bind_str(sqlite3_stmt *s, int i, const char *v)
+{
+    return v ? sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(s, i);
+}
+
+/* A NaN binds as NULL (which is what SQLite would make of it anyway), so reading NULL back gives NaN. */
+static int bind_real(sqlite3_stmt *s, int i, double v)
+{
+    return isnan(v) ? sqlite3_bind_null(s, i) : sqlite3_bind_double(s, i, v);
+}
+
+static double col_real(sqlite3_stmt *s, int i)
+{
+    return sqlite3_column_type(s, i) == SQLITE_NULL ? NAN : sqlite3_column_double(s, i);
+}
+
+static int64_t dbits(double d)
+{
+    int64_t b;
+    memcpy(&b, &d, sizeof b);
+    return b;
+}
+
+static double bitsd(int64_t b)
+{
+    double d;
+    memcpy(&d, &b, sizeof d);
+    return d;
+}
+
+/* strdup of a column; NULL stays NULL. *oom set on allocation failure. */
+static char *col_dup(sqlite3_stmt *s, int i, int *oom)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+    if (!t)
+        return NULL;
+    char *d = strdup((const char *)t);
+    if (!d)
+        *oom = 1;
+    return d;
+}
+
+/* Like col_dup, but NULL becomes "" (for the lsc_adapter_info fields that are always strings). */
+static char *col_dup_nn(sqlite3_stmt *s, int i, int *oom)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+    char *d = strdup(t ? (const char *)t : "");
+    if (!d)
+        *oom = 1;
+    return d;
+}
+
+/* A growable string for comma-separated name lists. */
+typedef struct {
+    char *s;
+    size_t len, cap;
+} strbuf;
+
+static int sb_add(strbuf *b, const char *sep, const char *piece)
+{
+    size_t extra = (b->len ? strlen(sep) : 0) + strlen(piece);
+    if (b->len + extra + 1 > b->cap) {
+        size_t nc = b->cap ? b->cap * 2 : 64;
+        while (nc < b->len + extra + 1)
+            nc *= 2;
+        char *p = realloc(b->s, nc);
+        if (!p)
+            return -1;
+        b->s = p;
+        b->cap = nc;
+    }
+    int n = sprintf(b->s + b->len, "%s%s", b->len ? sep : "", piece);
+    b->len += (size_t)n;
+    return 0;
+}
+
+/* The finished string ("" when nothing was added); NULL on out of memory. Ownership passes to the caller. */
+static char *sb_take(strbuf *b)
+{
+    char *s = b->s ? b->s : strdup("");
+    b->s = NULL;
+    b->len = b->cap = 0;
+    return s;
+}
+
+/* Shape as JSON: "[16,4096]". Returns 0, or -1 when it does not fit. */
+static int shape_json(const lsc_tensor *t, char *buf, size_t cap)
+{
+    size_t o = 0;
+    int n = snprintf(buf, cap, "[");
+    o += (size_t)n;
+    for (int d = 0; d < t->ndim && o < cap; d++) {
+        n = snprintf(buf + o, cap - o, "%s%lld", d ? "," : "", (long long)t->shape[d]);
+        o += (size_t)n;
+    }
+    if (o < cap)
+        o += (size_t)snprintf(buf + o, cap - o, "]");
+    return o < cap ? 0 : -1;
+}
+
+/* Parse "[d0,d1,...]" (non-negative integers, optional spaces). Returns ndim, or -1 if malformed. */
+static int shape_parse(const char *s, int64_t shape[LSC_MAX_NDIM])
+{
+    int nd = 0;
+    if (!s)
+        return -1;
+    while (*s == ' ')
+        s++;
+    if (*s++ != '[')
+        return -1;
+    while (*s == ' ')
+        s++;
+    if (*s == ']')
+        return s[1] == '\0' ? 0 : -1;
+    for (;;) {
+        if (nd == LSC_MAX_NDIM || *s < '0' || *s > '9')
+            return -1;
+        char *end;
+        errno = 0;
+        long long v = strtoll(s, &end, 10);
+        if (errno)
+            return -1;
+        shape[nd++] = v;
+        s = end;
+        while (*s == ' ')
+            s++;
+        if (*s == ']')
+            return s[1] == '\0' ? nd : -1;
+        if (*s++ != ',')
+            return -1;
+        while (*s == ' ')
+            s++;
+    }
+}
+
+static int64_t numel_of(const lsc_tensor *t)
+{
+    int64_t n = 1;
+    for (int d = 0; d < t->ndim; d++)
+        n *= t->shape[d];
+    return n;
+}
+
+/* ---- default path and opening --------------------------------------------------------------------- */
+
+char *lsc_catalog_default_path(char *buf, size_t cap)
+{
+    const char *e;
+    int n;
+    if ((e = getenv("LORASCOPE_CATALOG")) && *e)
+        n = snprintf(buf, cap, "%s", e);
+    else if ((e = getenv("XDG_DATA_HOME")) && e[0] == '/') /* the XDG spec ignores relative values */
+        n = snprintf(buf, cap, "%s/lorascope/catalog.db", e);
+    else if ((e = getenv("HOME")) && *e)
+        n = snprintf(buf, cap, "%s/.local/share/lorascope/catalog.db", e);
+    else
+        return NULL;
+    if (n < 0 || (size_t)n >= cap)
+        return NULL;
+    return buf;
+}
+
+/* mkdir -p of the folder holding `path`. Returns 0 or an errno value. */
+static int make_parent_dirs(const char *path)
+{
+    char *dir = strdup(path);
+    int rc = 0;
+    if (!dir)
+        return ENOMEM;
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir)
+        goto out;
+    *slash = '\0';
+    for (char *p = dir + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+                rc = errno;
+                goto out;
+            }
+            *p = c;
+            if (c == '\0')
+                break;
+        }
+    }
+out:
+    free(dir);
+    return rc;
+}
+
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* What the file holds, as far as opening needs to know. */
+typedef struct {
+    uint32_t app_id, version;
+    int64_t n_schema; /* rows in sqlite_master */
+} db_facts;
+
+/* "file:" URI of a path (every byte outside [A-Za-z0-9/._~-] percent-encoded) with the given query. */
+static char *path_uri(const char *path, const char *query)
+{
+    size_t n = strlen(path);
+    char *u = malloc(3 * n + strlen(query) + 16);
+    if (!u)
+        return NULL;
+    size_t o = (size_t)sprintf(u, path[0] == '/' ? "file://" : "file:");
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '/' ||
+            *p == '.' || *p == '_' || *p == '~' || *p == '-')
+            u[o++] = (char)*p;
+        else
+            o += (size_t)sprintf(u + o, "%%%02X", *p);
+    }
+    sprintf(u + o, "?%s", query);
+    return u;
+}
+
+/* Read application_id, user_version and the schema size on an open connection. */
+static int read_facts(sqlite3 *db, db_facts *f)
+{
+    static const char *const sql[] = {"PRAGMA application_id", "PRAGMA user_version",
+                                      "SELECT count(*) FROM sqlite_master"};
+    int rc = SQLITE_OK;
+    for (int i = 0; i < 3 && rc == SQLITE_OK; i++) {
+        sqlite3_stmt *s = NULL;
+        rc = sqlite3_prepare_v2(db, sql[i], -1, &s, NULL);
+        if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+            int64_t v = sqlite3_column_int64(s, 0);
+            if (i == 0)
+                f->app_id = (uint32_t)v;
+            else if (i == 1)
+                f->version = (uint32_t)v;
+            else
+                f->n_schema = v;
+            rc = SQLITE_OK;
+        }
+        sqlite3_finalize(s);
+    }
+    return rc;
+}
+
+/* The refusals shared by the header check, the probe and the check under the write lock.
+ * *blank is set when the file is an SQLite database with no id and no schema (ours to initialise). */
+static lsc_status judge(const char *q, const db_facts *f, int *blank, lsc_error *err)
+{
+    *blank = 0;
+    if (f->app_id != LSC_CATALOG_APP_ID) {
+        if (f->app_id == 0 && f->n_schema == 0) {
+            *blank = 1;
+            return LSC_OK;
+        }
+        return lsc_error_set(err, LSC_ERR_FORMAT,
+                             "'%s': not a lorascope catalog (an SQLite database of another program, "
+                             "application_id 0x%08x)",
+                             q, (unsigned)f->app_id);
+    }
+    if (f->version > LSC_CATALOG_VERSION)
+        return lsc_error_set(err, LSC_ERR_UNSUPPORTED,
+                             "catalog '%s' was written by a newer lorascope (schema %u, this program knows %d)", q,
+                             (unsigned)f->version, LSC_CATALOG_VERSION);
+    return LSC_OK;
+}
+
+/* Steps 2 and 3 of the protocol for an existing, non-empty file: decide without writing a byte.
+ * *blank: an SQLite file without id or schema. */
+static lsc_status inspect_file(const char *path, const char *q, int *blank, lsc_error *err)
+{
+    unsigned char h[100];
+    sqlite3 *probe = NULL;
+    char *uri = NULL, *wal = NULL;
+    lsc_status st = LSC_OK;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return lsc_error_set(err, LSC_ERR_IO, "cannot open catalog '%s': %s", q, strerror(errno));
+    ssize_t got = read(fd, h, sizeof h);
+    close(fd);
+    if (got != (ssize_t)sizeof h || memcmp(h, "SQLite format 3", 16) != 0)
+        return lsc_error_set(err, LSC_ERR_FORMAT, "'%s': not a lorascope catalog (not an SQLite database)", q);
+
+    /* The header alone: an id that is neither 0 nor ours, or our id with a newer version. An id of 0 may
+     * still be ours while the creating transaction sits in a -wal file, so that case goes to the probe. */
+    db_facts f = {be32(h + 68), be32(h + 60), 1};
+    if (f.app_id != 0 && (st = judge(q, &f, blank, err)))
+        return st;
+
+    /* WAL mode (write version 2) with no -wal file: the main file is complete and `immutable` reads it
+     * without creating -shm; otherwise a plain read-only open writes nothing either. */
+    wal = malloc(strlen(path) + 5);
+    if (!wal)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    sprintf(wal, "%s-wal", path);
+    struct stat sb;
+    int immutable = h[18] == 2 && stat(wal, &sb) != 0;
+    uri = path_uri(path, immutable ? "mode=ro&immutable=1" : "mode=ro");
+    if (!uri) {
+        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    int rc = sqlite3_open_v2(uri, &probe, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_busy_timeout(probe, BUSY_TIMEOUT_MS);
+        rc = read_facts(probe, &f);
+    }
+    if (rc != SQLITE_OK) {
+        st = lsc_error_set(err, LSC_ERR_FORMAT, "'%s': not a lorascope catalog (%s)", q,
+                           probe ? sqlite3_errmsg(probe) : sqlite3_errstr(rc));
+        goto out;
+    }
+    st = judge(q, &f, blank, err);
+out:
+    sqlite3_close(probe);
+    free(uri);
+    free(wal);
+    return st;
+}
+
+static lsc_status exec(lsc_catalog *cat, const char *sql, lsc_error *err)
+{
+    return sqlite3_exec(cat->db, sql, NULL, NULL, NULL) == SQLITE_OK ? LSC_OK : db_err(cat, err);
+}
+
+/* Step 4's migration, under the write lock. A catalog already at this version is checked with a plain
+ * read first, so opening never waits for another process's long write transaction (an import). */
+static lsc_status migrate(lsc_catalog *cat, lsc_error *err)
+{
+    lsc_status st;
+    db_facts now = {0, 0, 0};
+    int blank_now = 0;
+    if (read_facts(cat->db, &now) != SQLITE_OK)
+        return db_err(cat, err);
+    if ((st = judge(cat->qpath, &now, &blank_now, err)))
+        return st;
+    if (!blank_now && now.version == LSC_CATALOG_VERSION)
+        return LSC_OK;
+    for (;;) {
+        if ((st = exec(cat, "BEGIN IMMEDIATE", err)))
+            return st;
+        db_facts f = {0, 0, 0};
+        int blank = 0;
+        if (read_facts(cat->db, &f) != SQLITE_OK) {
+            st = db_err(cat, err);
+            goto fail;
+        }
+        if ((st = judge(cat->qpath, &f, &blank, err)))
+            goto fail;
+        if (!blank && f.version == LSC_CATALOG_VERSION)
+            return exec(cat, "COMMIT", err);
+        /* A blank file takes every step in this one transaction; an older catalog one step each. */
+        unsigned from = blank ? 0 : f.version, to = blank ? LSC_CATALOG_VERSION : f.version + 1;
+        char pragma[96];
+        if (blank) {
+            snprintf(pragma, sizeof pragma, "PRAGMA application_id = %d", (int)LSC_CATALOG_APP_ID);
+            if ((st = exec(cat, pragma, err)))
+                goto fail;
+        }
+        for (unsigned v = from; v < to; v++)
+            if ((st = exec(cat, migrations[v], err))) {
+                lsc_error_prefix(err, "cannot upgrade catalog to schema %u", v + 1);
+                goto fail;
+            }
+        snprintf(pragma, sizeof pragma, "PRAGMA user_version = %u", to);
+        if ((st = exec(cat, pragma, err)) || (st = exec(cat, "COMMIT", err)))
+            goto fail;
+        if (to == LSC_CATALOG_VERSION)
+            return LSC_OK;
+    }
+fail:
+    sqlite3_exec(cat->db, "ROLLBACK", NULL, NULL, NULL);
+    return st;
+}
+
+lsc_status lsc_catalog_open(const char *path, unsigned flags, lsc_catalog **out, lsc_error *err)
+{
+    lsc_status st = LSC_OK;
+    int ro = (flags & LSC_CATALOG_READONLY) != 0, create = (flags & LSC_CATALOG_CREATE) && !ro;
+    int missing = 0, blank = 0;
+    *out = NULL;
+    lsc_catalog *cat = calloc(1, sizeof *cat);
+    if (!cat)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    cat->readonly = ro;
+    lsc_escape_name(cat->qpath, sizeof cat->qpath, path);
+    const char *q = cat->qpath;
+
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+        if (errno != ENOENT || !create) {
+            st = lsc_error_set(err, errno == ENOENT ? LSC_ERR_NOTFOUND : LSC_ERR_IO, "cannot open catalog '%s': %s",
+                               q, errno == ENOENT ? "no such file" : strerror(errno));
+            goto fail;
+        }
+        int e = make_parent_dirs(path);
+        if (e) {
+            st = lsc_error_set(err, LSC_ERR_IO, "cannot create the folder of catalog '%s': %s", q, strerror(e));
+            goto fail;
+        }
+        missing = 1;
+    } else if (S_ISDIR(sb.st_mode)) {
+        st = lsc_error_set(err, LSC_ERR_INVALID, "cannot open catalog '%s': is a directory", q);
+        goto fail;
+    } else if (sb.st_size == 0) {
+        blank = 1;
+    } else if ((st = inspect_file(path, q, &blank, err))) {
+        goto fail;
+    }
+    if ((missing || blank) && !create) {
+        st = lsc_error_set(err, LSC_ERR_FORMAT, "'%s': not a lorascope catalog (empty %s)", q,
+                           sb.st_size == 0 ? "file" : "database");
+        goto fail;
+    }
+
+    int oflags = ro ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | (missing ? SQLITE_OPEN_CREATE : 0);
+    if (sqlite3_open_v2(path, &cat->db, oflags, NULL) != SQLITE_OK) {
+        st = cat->db ? db_err(cat, err) : lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    sqlite3_extended_result_codes(cat->db, 1);
+    sqlite3_busy_timeout(cat->db, BUSY_TIMEOUT_MS);
+    if ((st = exec(cat, "PRAGMA foreign_keys = ON", err)))
+        goto fail;
+    if (ro) {
+        db_facts f = {0, 0, 0};
+        if (read_facts(cat->db, &f) != SQLITE_OK) {
+            st = db_err(cat, err);
+            goto fail;
+        }
+        if ((st = judge(q, &f, &blank, err)))
+            goto fail;
+        if (blank || f.version < LSC_CATALOG_VERSION) {
+            st = lsc_error_set(err, LSC_ERR_UNSUPPORTED,
+                               "catalog '%s' needs an upgrade to schema %d: open it once without read-only", q,
+                               LSC_CATALOG_VERSION);
+            goto fail;
+        }
+    } else {
+        /* The checks passed: from here on writing is allowed. A new file gets 32 KiB pages: tensor blobs
+         * live in overflow chains, and measured on a 7B-shaped import (bench-catalog) 32 KiB pages store
+         * 80 MB ~1.9x faster than 4 KiB ones for 5% more file; small edits still touch only a few pages.
+         * journal_size_limit keeps a big import from leaving a WAL file of its own size behind. */
+        if ((missing || blank) && (st = exec(cat, "PRAGMA page_size = 32768", err)))
+            goto fail;
+        sqlite3_stmt *s = NULL;
+        int rc = sqlite3_prepare_v2(cat->db, "PRAGMA journal_mode = WAL", -1, &s, NULL);
+        if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+            const char *mode = (const char *)sqlite3_column_text(s, 0);
+            rc = mode && strcmp(mode, "wal") == 0 ? SQLITE_OK : SQLITE_CANTOPEN;
+        }
+        if (rc != SQLITE_OK) {
+            st = rc == SQLITE_CANTOPEN ? lsc_error_set(err, LSC_ERR_DB, "catalog '%s': cannot switch to WAL mode", q)
+                                       : db_err(cat, err);
+            sqlite3_finalize(s);
+            goto fail;
+        }
+        sqlite3_finalize(s);
+        if ((st = exec(cat, "PRAGMA synchronous = FULL", err)) ||
+            (st = exec(cat, "PRAGMA journal_size_limit = 67108864", err)) || (st = migrate(cat, err)))
+            goto fail;
+    }
+    *out = cat;
+    return LSC_OK;
+fail:
+    lsc_catalog_close(cat);
+    return st;
+}
+
+void lsc_catalog_close(lsc_catalog *cat)
+{
+    if (!cat)
+        return;
+    if (cat->db && !sqlite3_get_autocommit(cat->db))
+        sqlite3_exec(cat->db, "ROLLBACK", NULL, NULL, NULL);
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(cat->st[i]);
+    /* v2: adapters from get_adapter may still hold their loader statement; the connection closes when
+     * the last of them is freed. */
+    sqlite3_close_v2(cat->db);
+    free(cat);
+}
+
+struct sqlite3 *lsc_catalog_db(lsc_catalog *cat)
+{
+    return cat->db;
+}
+
+/* ---- transactions ---------------------------------------------------------------------------------- */
+
+int lsc_catalog_in_transaction(const lsc_catalog *cat)
+{
+    return !sqlite3_get_autocommit(cat->db);
+}
+
+lsc_status lsc_catalog_begin(lsc_catalog *cat, lsc_error *err)
+{
+    if (lsc_catalog_in_transaction(cat))
+        return lsc_error_set(err, LSC_ERR_INVALID, "catalog '%s': a transaction is already open", cat->qpath);
+    if (cat->readonly)
+        return lsc_error_set(err, LSC_ERR_INVALID, "catalog '%s' is open read-only", cat->qpath);
+    /* BEGIN IMMEDIATE takes the write lock now; the busy timeout makes it wait for another writer. */
+    return exec(cat, "BEGIN IMMEDIATE", err);
+}
+
+lsc_status lsc_catalog_commit(lsc_catalog *cat, lsc_error *err)
+{
+    if (!lsc_catalog_in_transaction(cat))
+        return lsc_error_set(err, LSC_ERR_INVALID, "catalog '%s': no transaction to commit", cat->qpath);
+    return exec(cat, "COMMIT", err);
+}
+
+void lsc_catalog_rollback(lsc_catalog *cat)
+{
+    if (lsc_catalog_in_transaction(cat))
+        sqlite3_exec(cat->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static lsc_status need_transaction(lsc_catalog *cat, const char *what, lsc_error *err)
+{
+    if (!lsc_catalog_in_transaction(cat))
+        return lsc_error_set(err, LSC_ERR_INVALID, "catalog '%s': %s must run inside a transaction", cat->qpath,
+                             what);
+    return LSC_OK;
+}
+
+/* ---- blobs ----------------------------------------------------------------------------------------- */
+
+/* 1 if the blob exists (its size in *size), 0 if not, -1 on a database error (err filled). */
+static int blob_has(lsc_catalog *cat, const char *hash, int64_t *size, lsc_error *err)
+{
+    sqlite3_stmt *s = stmt(cat, ST_BLOB_HAS, err);
+    if (!s)
+        return -1;
+    bind_str(s, 1, hash);
+    int rc = sqlite3_step(s), r = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+    if (r == 1 && size)
+        *size = sqlite3_column_int64(s, 0);
+    if (r < 0)
+        db_err(cat, err);
+    done(s);
+    return r;
+}
+
+/* Insert the bytes under `hash` unless present (the caller vouches that hash matches the bytes). */
+static lsc_status blob_store(lsc_catalog *cat, const char *hash, const void *data, size_t n, lsc_error *err)
+{
+    int has = blob_has(cat, hash, NULL, err);
+    if (has < 0)
+        return LSC_ERR_DB;
+    if (has)
+        return LSC_OK;
+    sqlite3_stmt *s = stmt(cat, ST_BLOB_PUT, err);
+    if (!s)
+        return LSC_ERR_DB;
+    static const char empty[1] = {0};
+    bind_str(s, 1, hash);
+    sqlite3_bind_int64(s, 2, (int64_t)n);
+    sqlite3_bind_blob64(s, 3, n ? data : empty, n, SQLITE_STATIC);
+    lsc_status st = sqlite3_step(s) == SQLITE_DONE ? LSC_OK : db_err(cat, err);
+    done(s);
+    return st;
+}
+
+lsc_status lsc_catalog_put_blob(lsc_catalog *cat, const char hash[LSC_HASH_HEX], const void *data, size_t n,
+                                lsc_error *err)
+{
+    char h[LSC_HASH_HEX];
+    lsc_hash_bytes(data, n, h);
+    if (strcmp(h, hash) != 0)
+        return lsc_error_set(err, LSC_ERR_INVALID, "blob '%.32s': bytes do not match the hash", hash);
+    return blob_store(cat, hash, data, n, err);
+}
+
+/* ---- put_adapter ----------------------------------------------------------------------------------- */
+
+/* Hash, check and store the bytes of tensor i; load them through the adapter's loader (and drop them
+ * again) when they are not in memory and not in the catalog yet. */
+static lsc_status put_tensor_bytes(lsc_catalog *cat, lsc_adapter *ad, size_t i, lsc_error *err)
+{
+    lsc_tensor *t = &ad->tensors[i];
+    char h[LSC_HASH_HEX];
+    lsc_status st;
+    int loaded_here = 0;
+    if (!t->data && t->nbytes > 0) {
+        if (t->hash[0]) {
+            int64_t size = 0;
+            int has = blob_has(cat, t->hash, &size, err);
+            if (has < 0)
+                return LSC_ERR_DB;
+            if (has) {
+                if (size != (int64_t)t->nbytes)
+                    return lsc_error_set(err, LSC_ERR_INVALID,
+                                         "tensor '%s': stored bytes have %lld bytes, the tensor needs %zu", t->key,
+                                         (long long)size, t->nbytes);
+                return LSC_OK;
+            }
+        }
+        if (!ad->load)
+            return lsc_error_set(err, LSC_ERR_INVALID, "tensor '%s': no data and no stored bytes in the catalog",
+                                 t->key);
+        if ((st = lsc_adapter_load_tensor(ad, i, err)))
+            return st;
+        loaded_here = 1;
+    }
+    lsc_hash_bytes(t->data, t->data ? t->nbytes : 0, h);
+    if (t->hash[0] && strcmp(t->hash, h) != 0) {
+        st = lsc_error_set(err, LSC_ERR_INVALID, "tensor '%s': data does not match its hash", t->key);
+        goto out;
+    }
+    memcpy(t->hash, h, sizeof h);
+    st = blob_store(cat, t->hash, t->data, t->data ? t->nbytes : 0, err);
+out:
+    if (loaded_here)
+        lsc_adapter_unload_tensor(ad, i);
+    return st;
+}
+
+/* Shapes, indices and enums must be consistent before anything is written. */
+static lsc_status check_adapter(const lsc_adapter *ad, lsc_error *err)
+{
+    if (!ad->name || !ad->name[0])
+        return lsc_error_set(err, LSC_ERR_INVALID, "an adapter needs a name");
+    for (size_t i = 0; i < ad->n_tensors; i++) {
+        const lsc_tensor *t = &ad->tensors[i];
+        if ((unsigned)t->role >= LSC_ROLE_COUNT || !dt_name(t->dtype) || t->ndim < 0 || t->ndim > LSC_MAX_NDIM)
+            return lsc_error_set(err, LSC_ERR_INVALID, "tensor '%s': invalid role, dtype or rank", t->key);
+        if (t->layer < -1 || t->layer >= (int64_t)ad->n_layers)
+            return lsc_error_set(err, LSC_ERR_INVALID, "tensor '%s': layer %d out of range", t->key, t->layer);
+        int64_t n = 1;
+        for (int d = 0; d < t->ndim; d++) {
+            if (t->shape[d] < 0)
+                return lsc_error_set(err, LSC_ERR_INVALID, "tensor '%s': negative dimension", t->key);
+            n *= t->shape[d];
+        }
+        if ((uint64_t)n * dtype_sizes[t->dtype] != t->nbytes)
+            return lsc_error_set(err, LSC_ERR_INVALID, "tensor '%s': %zu bytes do not match its shape", t->key,
+                                 t->nbytes);
+    }
+    for (size_t i = 0; i < ad->n_layers; i++) {
+        const lsc_layer *l = &ad->layers[i];
+        const int ix[4] = {l->ta, l->tb, l->te, l->tm};
+        if ((unsigned)l->rule >= LSC_SCALE_RULE_COUNT)
+            return lsc_error_set(err, LSC_ERR_INVALID, "layer '%s': invalid scale rule", l->name);
+        for (int k = 0; k < 4; k++)
+            if (ix[k] < -1 || ix[k] >= (int64_t)ad->n_tensors)
+                return lsc_error_set(err, LSC_ERR_INVALID, "layer '%s': tensor index %d out of range", l->name,
+                                     ix[k]);
+    }
+    return LSC_OK;
+}
+
+static lsc_status name_taken(lsc_catalog *cat, const char *name, int64_t except_id, int *taken, lsc_error *err)
+{
+    sqlite3_stmt *s = stmt(cat, ST_NAME_TAKEN, err);
+    if (!s)
+        return LSC_ERR_DB;
+    bind_str(s, 1, name);
+    sqlite3_bind_int64(s, 2, except_id);
+    int rc = sqlite3_step(s);
+    lsc_status st = rc == SQLITE_ROW || rc == SQLITE_DONE ? LSC_OK : db_err(cat, err);
+    *taken = rc == SQLITE_ROW;
+    done(s);
+    return st;
+}
+
+/* Name of any adapter (hidden or not) by id into *name (malloc'ed, may pass NULL to only test). */
+static lsc_status adapter_name(lsc_catalog *cat, int64_t id, char **name, int *hidden, lsc_error *err)
+{
+    sqlite3_stmt *s = stmt(cat, ST_ADAPTER_NAME, err);
+    if (!s)
+        return LSC_ERR_DB;
+    sqlite3_bind_int64(s, 1, id);
+    int rc = sqlite3_step(s), oom = 0;
+    lsc_status st = LSC_OK;
+    if (rc == SQLITE_ROW) {
+        if (name)
+            *name = col_dup(s, 0, &oom);
+        if (hidden)
+            *hidden = sqlite3_column_int(s, 1);
+        if (oom)
+            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    } else if (rc == SQLITE_DONE) {
+        st = lsc_error_set(err, LSC_ERR_NOTFOUND, "no adapter with id %lld in the catalog", (long long)id);
+    } else {
+        st = db_err(cat, err);
+    }
+    done(s);
+    return st;
+}
+
+/* One row per layer, tensor and parent of adapter `id`. */
+static lsc_status put_rows(lsc_catalog *cat, const lsc_adapter *ad, int64_t id, const int64_t *parents,
+                           size_t n_parents, lsc_error *err)
+{
+    sqlite3_stmt *s = NULL;
+    if (!(s = stmt(cat, ST_LAYER_PUT, err)))
+        return LSC_ERR_DB;
+    for (size_t i = 0; i < ad->n_layers; i++) {
+        const lsc_layer *l = &ad->layers[i];
+        const int ix[4] = {l->ta, l->tb, l->te, l->tm};
+        sqlite3_bind_int64(s, 1, id);
+        sqlite3_bind_int64(s, 2, (int64_t)i);
+        bind_str(s, 3, l->name);
+        bind_str(s, 4, l->module_type ? l->module_type : "");
+        sqlite3_bind_int(s, 5, l->layer_index);
+        sqlite3_bind_int64(s, 6, l->rows);
+        sqlite3_bind_int64(s, 7, l->cols);
+        sqlite3_bind_int(s, 8, l->rank);
+        sqlite3_bind_int(s, 9, l->init_r);
+        bind_real(s, 10, l->alpha);
+        bind_str(s, 11, lsc_scale_rule_name(l->rule));
+        bind_real(s, 12, l->scale);
+        sqlite3_bind_int64(s, 13, l->flags);
+        for (int k = 0; k < 4; k++)
+            if (ix[k] >= 0)
+                sqlite3_bind_int(s, 14 + k, ix[k]);
+            else
+                sqlite3_bind_null(s, 14 + k);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            goto db_fail;
+        done(s);
+    }
+    if (!(s = stmt(cat, ST_TENSOR_PUT, err)))
+        return LSC_ERR_DB;
+    for (size_t i = 0; i < ad->n_tensors; i++) {
+        const lsc_tensor *t = &ad->tensors[i];
+        char shape[LSC_MAX_NDIM * 22 + 4];
+        shape_json(t, shape, sizeof shape);
+        sqlite3_bind_int64(s, 1, id);
+        sqlite3_bind_int64(s, 2, (int64_t)i);
+        bind_str(s, 3, t->key);
+        bind_str(s, 4, lsc_role_name(t->role));
+        if (t->layer >= 0)
+            sqlite3_bind_int(s, 5, t->layer);
+        else
+            sqlite3_bind_null(s, 5);
+        bind_str(s, 6, dt_name(t->dtype));
+        bind_str(s, 7, shape);
+        sqlite3_bind_int64(s, 8, numel_of(t));
+        sqlite3_bind_int64(s, 9, (int64_t)t->nbytes);
+        bind_str(s, 10, t->hash);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            goto db_fail;
+        done(s);
+    }
+    if (!(s = stmt(cat, ST_PARENT_PUT, err)))
+        return LSC_ERR_DB;
+    for (size_t i = 0; i < n_parents; i++) {
+        sqlite3_bind_int64(s, 1, id);
+        sqlite3_bind_int64(s, 2, (int64_t)i);
+        sqlite3_bind_int64(s, 3, parents[i]);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            goto db_fail;
+        done(s);
+    }
+    return LSC_OK;
+db_fail:
+    db_err(cat, err);
+    done(s);
+    return LSC_ERR_DB;
+}
+
+lsc_status lsc_catalog_put_adapter(lsc_catalog *cat, lsc_adapter *ad, const int64_t *parents, size_t n_parents,
+                                   int64_t *id, lsc_error *err)
+{
+    lsc_status st;
+    int taken = 0;
+    if ((st = need_transaction(cat, "storing an adapter", err)) || (st = check_adapter(ad, err)))
+        return st;
+    if ((st = name_taken(cat, ad->name, -1, &taken, err)))
+        return st;
+    if (taken) {
+        char q[256];
+        return lsc_error_set(err, LSC_ERR_EXISTS, "adapter '%s' already exists",
+                             lsc_escape_name(q, sizeof q, ad->name));
+    }
+    for (size_t i = 0; i < n_parents; i++)
+        if ((st = adapter_name(cat, parents[i], NULL, NULL, err)))
+            return st;
+    /* A savepoint: a failure half-way leaves the caller's transaction as it was before this call. */
+    if ((st = exec(cat, "SAVEPOINT lsc_put_adapter", err)))
+        return st;
+    for (size_t i = 0; i < ad->n_tensors; i++)
+        if ((st = put_tensor_bytes(cat, ad, i, err)))
+            goto fail;
+    char content[LSC_HASH_HEX];
+    lsc_hash_adapter(ad, content);
+    sqlite3_stmt *s = stmt(cat, ST_ADAPTER_PUT, err);
+    if (!s) {
+        st = LSC_ERR_DB;
+        goto fail;
+    }
+    bind_str(s, 1, ad->name);
+    bind_str(s, 2, ad->format);
+    bind_str(s, 3, ad->kind);
+    bind_str(s, 4, ad->base_model);
+    bind_str(s, 5, ad->config_json);
+    bind_str(s, 6, ad->header_json);
+    bind_str(s, 7, ad->metadata_json);
+    bind_str(s, 8, ad->source);
+    bind_str(s, 9, ad->warnings);
+    sqlite3_bind_int64(s, 10, (int64_t)time(NULL));
+    bind_str(s, 11, content);
+    int rc = sqlite3_step(s);
+    if (rc != SQLITE_DONE) {
+        st = db_err(cat, err);
+        done(s);
+        goto fail;
+    }
+    done(s);
+    int64_t new_id = sqlite3_last_insert_rowid(cat->db);
+    if ((st = put_rows(cat, ad, new_id, parents, n_parents, err)) ||
+        (st = exec(cat, "RELEASE lsc_put_adapter", err)))
+        goto fail;
+    if (id)
+        *id = new_id;
+    return LSC_OK;
+fail:
+    sqlite3_exec(cat->db, "ROLLBACK TO lsc_put_adapter; RELEASE lsc_put_adapter", NULL, NULL, NULL);
+    return st;
+}
+
+/* ---- get_adapter ----------------------------------------------------------------------------------- */
+
+typedef struct {
+    sqlite3_stmt *sel;     /* blob_get_sql, owned */
+    char qpath[QPATH_MAX]; /* for messages, so the loader never touches the catalog struct */
+} blob_loader;
+
+static void blob_loader_free(void *p)
+{
+    blob_loader *b = p;
+    if (b) {
+        sqlite3_finalize(b->sel);
+        free(b);
+    }
+}
+
+static lsc_status blob_load(lsc_adapter *ad, size_t i, lsc_error *err)
+{
+    blob_loader *b = ad->load_ctx;
+    lsc_tensor *t = &ad->tensors[i];
+    lsc_status st = LSC_OK;
+    uint8_t *data = NULL;
+    sqlite3_bind_text(b->sel, 1, t->hash, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(b->sel);
+    if (rc == SQLITE_DONE) {
+        st = lsc_error_set(err, LSC_ERR_NOTFOUND, "catalog '%s': no stored bytes for tensor '%s'", b->qpath, t->key);
+        goto out;
+    }
+    if (rc != SQLITE_ROW) {
+        st = lsc_error_set(err, LSC_ERR_DB, "catalog '%s': %s", b->qpath,
+                           sqlite3_errmsg(sqlite3_db_handle(b->sel)));
+        goto out;
+    }
+    const void *p = sqlite3_column_blob(b->sel, 0);
+    size_t n = (size_t)sqlite3_column_bytes(b->sel, 0);
+    if (n != t->nbytes) {
+        st = lsc_error_set(err, LSC_ERR_FORMAT, "catalog '%s': tensor '%s' has %zu stored bytes, expected %zu",
+                           b->qpath, t->key, n, t->nbytes);
+        goto out;
+    }
+    data = malloc(n ? n : 1);
+    if (!data) {
+        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory loading tensor '%s' (%zu bytes)", t->key, n);
+        goto out;
+    }
+    if (n)
+        memcpy(data, p, n);
+    char h[LSC_HASH_HEX];
+    lsc_hash_bytes(data, n, h);
+    if (strcmp(h, t->hash) != 0) {
+        st = lsc_error_set(err, LSC_ERR_FORMAT, "catalog '%s': stored bytes of tensor '%s' do not match their hash",
+                           b->qpath, t->key);
+        goto out;
+    }
+    t->data = data;
+    data = NULL;
+out:
+    free(data);
+    sqlite3_reset(b->sel); /* ends the read transaction in autocommit mode */
+    sqlite3_clear_bindings(b->sel);
+    return st;
+}
+
+static lsc_status corrupt(lsc_catalog *cat, const char *what, lsc_error *err)
+{
+    return lsc_error_set(err, LSC_ERR_FORMAT, "catalog '%s': corrupt adapter rows (%s)", cat->qpath, what);
+}
+
+static lsc_status get_layers(lsc_catalog *cat, int64_t id, lsc_adapter *ad, lsc_error *err)
+{
+    sqlite3_stmt *s = stmt(cat, ST_LAYERS_GET, err);
+    lsc_status st = LSC_OK;
+    int rc, oom = 0;
+    if (!s)
+        return LSC_ERR_DB;
+    sqlite3_bind_int64(s, 1, id);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        size_t li;
+        const char *name = (const char *)sqlite3_column_text(s, 1);
+        if (sqlite3_column_int64(s, 0) != (int64_t)ad->n_layers || !name) {
+            st = corrupt(cat, "layer order", err);
+            goto out;
+        }
+        if ((st = lsc_adapter_add_layer(ad, name, &li, err)))
+            goto out;
+        lsc_layer *l = &ad->layers[li];
+        free(l->module_type);
+        l->module_type = col_dup_nn(s, 2, &oom);
+        l->layer_index = sqlite3_column_int(s, 3);
+        l->rows = sqlite3_column_int64(s, 4);
+        l->cols = sqlite3_column_int64(s, 5);
+        l->rank = sqlite3_column_int(s, 6);
+        l->init_r = sqlite3_column_int(s, 7);
+        l->alpha = col_real(s, 8);
+        int rule = lsc_scale_rule_parse(sqlite3_column_text(s, 9) ? (const char *)sqlite3_column_text(s, 9) : "");
+        l->scale = col_real(s, 10);
+        l->flags = (unsigned)sqlite3_column_int64(s, 11);
+        int *ix[4] = {&l->ta, &l->tb, &l->te, &l->tm};
+        for (int k = 0; k < 4; k++)
+            *ix[k] = sqlite3_column_type(s, 12 + k) == SQLITE_NULL ? -1 : sqlite3_column_int(s, 12 + k);
+        if (oom) {
+            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        if (rule < 0) {
+            st = corrupt(cat, "unknown scale rule", err);
+            goto out;
+        }
+        l->rule = (lsc_scale_rule)rule;
+    }
+    if (rc != SQLITE_DONE)
+        st = db_err(cat, err);
+out:
+    done(s);
+    return st;
+}
+
+static lsc_status get_tensors(lsc_catalog *cat, int64_t id, lsc_adapter *ad, lsc_error *err)
+{
+    sqlite3_stmt *s = stmt(cat, ST_TENSORS_GET, err);
+    lsc_status st = LSC_OK;
+    int rc;
+    if (!s)
+        return LSC_ERR_DB;
+    sqlite3_bind_int64(s, 1, id);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        int64_t shape[LSC_MAX_NDIM];
+        const char *key = (const char *)sqlite3_column_text(s, 1);
+        const char *hash = (const char *)sqlite3_column_text(s, 7);
+        int role = lsc_role_parse(sqlite3_column_text(s, 2) ? (const char *)sqlite3_column_text(s, 2) : "");
+        int layer = sqlite3_column_type(s, 3) == SQLITE_NULL ? -1 : sqlite3_column_int(s, 3);
+        int dt = dt_parse((const char *)sqlite3_column_text(s, 4));
+        int nd = shape_parse((const char *)sqlite3_column_text(s, 5), shape);
+        if (sqlite3_column_int64(s, 0) != (int64_t)ad->n_tensors || !key || !hash || strlen(hash) != 32 ||
+            role < 0 || dt < 0 || nd < 0 || layer < -1 || layer >= (int64_t)ad->n_layers) {
+            st = corrupt(cat, key ? key : "tensor without a key", err);
+            goto out;
+        }
+        size_t ti;
+        if ((st = lsc_adapter_add_tensor(ad, key, (lsc_role)role, layer, (lsc_dtype)dt, nd, shape, NULL, &ti, err)))
+            goto out;
+        lsc_tensor *t = &ad->tensors[ti];
+        if ((int64_t)t->nbytes != sqlite3_column_int64(s, 6)) {
+            st = corrupt(cat, key, err);
+            goto out;
+        }
+        memcpy(t->hash, hash, LSC_HASH_HEX);
+        t->src = (int64_t)ti;
+    }
+    if (rc != SQLITE_DONE)
+        st = db_err(cat, err);
+out:
+    done(s);
+    return st;
+}
+
+static lsc_status get_adapter_id(lsc_catalog *cat, int64_t id, lsc_adapter **out, lsc_error *err)
+{
+    lsc_status st = LSC_OK;
+    int oom = 0;
+    *out = NULL;
+    lsc_adapter *ad = lsc_adapter_new();
+    blob_loader *b = calloc(1, sizeof *b);
+    if (!ad || !b) {
+        free(b);
+        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    memcpy(b->qpath, cat->qpath, sizeof b->qpath);
+    ad->load = blob_load;
+    ad->load_ctx = b;
+    ad->load_ctx_free = blob_loader_free;
+    if (sqlite3_prepare_v3(cat->db, blob_get_sql, -1, SQLITE_PREPARE_PERSISTENT, &b->sel, NULL) != SQLITE_OK) {
+        st = db_err(cat, err);
+        goto fail;
+    }
+    sqlite3_stmt *s = stmt(cat, ST_ADAPTER_GET, err);
+    if (!s) {
+        st = LSC_ERR_DB;
+        goto fail;
+    }
+    sqlite3_bind_int64(s, 1, id);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        char **f[9] = {&ad->name,          &ad->format,        &ad->kind,   &ad->base_model, &ad->config_json,
+                       &ad->header_json,   &ad->metadata_json, &ad->source, &ad->warnings};
+        for (int k = 0; k < 9; k++)
+            *f[k] = col_dup(s, k, &oom);
+    } else if (rc == SQLITE_DONE) {
+        st = lsc_error_set(err, LSC_ERR_NOTFOUND, "no adapter with id %lld in the catalog", (long long)id);
+    } else {
+        st = db_err(cat, err);
+    }
+    done(s);
+    if (!st && oom)
+        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    if (st || (st = get_layers(cat, id, ad, err)) || (st = get_tensors(cat, id, ad, err)))
+        goto fail;
+    for (size_t i = 0; i < ad->n_layers; i++) {
+        const lsc_layer *l = &ad->layers[i];
+        if (l->ta >= (int)ad->n_tensors || l->tb >= (int)ad->n_tensors || l->te >= (int)ad->n_tensors ||
+            l->tm >= (int)ad->n_tensors) {
+            st = corrupt(cat, l->name, err);
+            goto fail;
+        }
+    }
+    *out = ad;
+    return LSC_OK;
+fail:
+    lsc_adapter_free(ad);
+    return st;
+}
+
+lsc_status lsc_catalog_get_adapter(lsc_catalog *cat, const char *name, lsc_adapter **out, lsc_error *err)
+{
+    int64_t id;
+    lsc_status st;
+    *out = NULL;
+    if ((st = lsc_catalog_find(cat, name, &id, err)))
+        return st;
+    return get_adapter_id(cat, id, out, err);
+}
+
+lsc_status lsc_catalog_get_adapter_by_id(lsc_catalog *cat, int64_t id, lsc_adapter **out, lsc_error *err)
+{
+    return get_adapter_id(cat, id, out, err);
+}
+
+/* ---- listing, finding, editing --------------------------------------------------------------------- */
+
+static void info_release(lsc_adapter_info *a)
+{
+    free(a->name);
+    free(a->format);
+    free(a->kind);
+    free(a->base_model);
+    free(a->source);
+    free(a->parents);
+}
+
+void lsc_adapter_info_free_array(lsc_adapter_info *a, size_t n)
+{
+    if (!a)
+        return;
+    for (size_t i = 0; i < n; i++)
+        info_release(&a[i]);
+    free(a);
+}
+
+lsc_status lsc_catalog_list(lsc_catalog *cat, lsc_adapter_info **out, size_t *n, lsc_error *err)
+{
+    lsc_adapter_info *arr = NULL;
+    size_t cnt = 0, cap = 0;
+    lsc_status st = LSC_OK;
+    int rc, oom = 0;
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *s = stmt(cat, ST_LIST, err);
+    if (!s)
+        return LSC_ERR_DB;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            lsc_adapter_info *p = realloc(arr, nc * sizeof *p);
+            if (!p) {
+                st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+                goto out;
+            }
+            arr = p;
+            cap = nc;
+        }
+        lsc_adapter_info *a = &arr[cnt++];
+        memset(a, 0, sizeof *a);
+        a->id = sqlite3_column_int64(s, 0);
+        a->name = col_dup_nn(s, 1, &oom);
+        a->format = col_dup_nn(s, 2, &oom);
+        a->kind = col_dup_nn(s, 3, &oom);
+        a->base_model = col_dup_nn(s, 4, &oom);
+        a->source = col_dup_nn(s, 5, &oom);
+        snprintf(a->content_hash, sizeof a->content_hash, "%s",
+                 sqlite3_column_text(s, 6) ? (const char *)sqlite3_column_text(s, 6) : "");
+        a->created = sqlite3_column_int64(s, 7);
+        a->n_layers = sqlite3_column_int64(s, 8);
+        a->params = sqlite3_column_int64(s, 9);
+        a->bytes = sqlite3_column_int64(s, 10);
+        a->parents = col_dup_nn(s, 11, &oom);
+        if (oom) {
+            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+    }
+    if (rc != SQLITE_DONE)
+        st = db_err(cat, err);
+out:
+    done(s);
+    if (st) {
+        lsc_adapter_info_free_array(arr, cnt);
+        return st;
+    }
+    *out = arr;
+    *n = cnt;
+    return LSC_OK;
+}
+
+lsc_status lsc_catalog_find(lsc_catalog *cat, const char *name, int64_t *id, lsc_error *err)
+{
+    sqlite3_stmt *s = stmt(cat, ST_FIND, err);
+    if (!s)
+        return LSC_ERR_DB;
+    bind_str(s, 1, name);
+    int rc = sqlite3_step(s);
+    lsc_status st = LSC_OK;
+    if (rc == SQLITE_ROW) {
+        *id = sqlite3_column_int64(s, 0);
+    } else if (rc == SQLITE_DONE) {
+        char q[256];
+        st = lsc_error_set(err, LSC_ERR_NOTFOUND, "no adapter '%s' in the catalog", lsc_escape_name(q, sizeof q, name));
+    } else {
+        st = db_err(cat, err);
+    }
+    done(s);
+    return st;
+}
+
+lsc_status lsc_catalog_find_content(lsc_catalog *cat, const char *content_hash, char **name, lsc_error *err)
+{
+    *name = NULL;
+    sqlite3_stmt *s = stmt(cat, ST_FIND_CONTENT, err);
+    if (!s)
+        return LSC_ERR_DB;
+    bind_str(s, 1, content_hash);
+    int rc = sqlite3_step(s), oom = 0;
+    lsc_status st = LSC_OK;
+    if (rc == SQLITE_ROW) {
+        *name = col_dup(s, 0, &oom);
+        if (oom)
+            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    } else if (rc != SQLITE_DONE) {
+        st = db_err(cat, err);
+    }
+    done(s);
+    return st;
+}
+
+/* Run an UPDATE of the form (?1 = id, ?2 = value); *changed gets the number of rows changed. */
+static lsc_status update_by_id(lsc_catalog *cat, int which, int64_t id, int64_t ival, const char *sval, int *changed,
+                               lsc_error *err)
+{
+    sqlite3_stmt *s = stmt(cat, which, err);
+    if (!s)
+        return LSC_ERR_DB;
+    sqlite3_bind_int64(s, 1, id);
+    if (sval)
+        bind_str(s, 2, sval);
+    else
+        sqlite3_bind_int64(s, 2, ival);
+    lsc_status st = sqlite3_step(s) == SQLITE_DONE ? LSC_OK : db_err(cat, err);
+    *changed = sqlite3_changes(cat->db);
+    done(s);
+    return st;
+}
+
+lsc_status lsc_catalog_set_hidden(lsc_catalog *cat, int64_t id, int hidden, lsc_error *err)
+{
+    char *name = NULL;
+    int was_hidden = 0, taken = 0, changed = 0;
+    lsc_status st = adapter_name(cat, id, &name, &was_hidden, err);
+    if (st)
+        return st;
+    if (!hidden && was_hidden) {
+        if ((st = name_taken(cat, name, id, &taken, err)))
+            goto out;
+        if (taken) {
+            char q[256];
+            st = lsc_error_set(err, LSC_ERR_EXISTS, "adapter '%s' already exists", lsc_escape_name(q, sizeof q, name));
+            goto out;
+        }
+    }
+    st = update_by_id(cat, ST_HIDDEN_SET, id, hidden ? 1 : 0, NULL, &changed, err);
+out:
+    free(name);
+    return st;
+}
+
+lsc_status lsc_catalog_children(lsc_catalog *cat, int64_t id, char ***names, size_t *n, lsc_error *err)
+{
+    char **arr = NULL;
+    size_t cnt = 0, cap = 0;
+    lsc_status st = LSC_OK;
+    int rc, oom = 0;
+    *names = NULL;
+    *n = 0;
+    sqlite3_stmt *s = stmt(cat, ST_CHILDREN, err);
+    if (!s)
+        return LSC_ERR_DB;
+    sqlite3_bind_int64(s, 1, id);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            size_t nc = cap ? cap * 2 : 8;
+            char **p = realloc(arr, nc * sizeof *p);
+            if (!p) {
+                st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+                goto out;
+            }
+            arr = p;
+            cap = nc;
+        }
+        arr[cnt] = col_dup_nn(s, 0, &oom);
+        if (oom) {
+            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        cnt++;
+    }
+    if (rc != SQLITE_DONE)
+        st = db_err(cat, err);
+out:
+    done(s);
+    if (st) {
+        for (size_t i = 0; i < cnt; i++)
+            free(arr[i]);
+        free(arr);
+        return st;
+    }
+    *names = arr;
+    *n = cnt;
+    return LSC_OK;
+}
+
+lsc_status lsc_catalog_rename(lsc_catalog *cat, const char *old_name, const char *new_name, lsc_error *err)
+{
+    int64_t id;
+    int taken = 0, changed = 0;
+    lsc_status st;
+    char q[256];
+    if (!new_name || !new_name[0])
+        return lsc_error_set(err, LSC_ERR_INVALID, "an adapter needs a name");
+    if ((st = lsc_catalog_find(cat, old_name, &id, err)) || (st = name_taken(cat, new_name, id, &taken, err)))
+        return st;
+    if (taken)
+        return lsc_error_set(err, LSC_ERR_EXISTS, "adapter '%s' already exists",
+                             lsc_escape_name(q, sizeof q, new_name));
+    return update_by_id(cat, ST_RENAME, id, 0, new_name, &changed, err);
+}
+
+/* ---- statistics cache ------------------------------------------------------------------------------ */
+
+void lsc_catalog_stats_key(const lsc_adapter *ad, size_t layer, char out[LSC_HASH_HEX])
+{
+    /* A text record: which tensors (dtype, shape, byte hash) make the factors, and the scale and shape of
+     * the product. The dtype matters: equal bytes read as F16 and BF16 are different numbers. */
+    char rec[1024];
+    size_t o = 0;
+    const lsc_layer *l = &ad->layers[layer];
+    const int ix[3] = {l->ta, l->tb, l->te};
+    o += (size_t)snprintf(rec + o, sizeof rec - o, "lorascope stats v1;%lld;%lld;%016llx", (long long)l->rows,
+                          (long long)l->cols, (unsigned long long)dbits(l->scale));
+    for (int k = 0; k < 3; k++) {
+        if (ix[k] < 0 || ix[k] >= (int)ad->n_tensors) {
+            o += (size_t)snprintf(rec + o, sizeof rec - o, ";-");
+            continue;
+        }
+        const lsc_tensor *t = &ad->tensors[ix[k]];
+        const char *dn = dt_name(t->dtype);
+        o += (size_t)snprintf(rec + o, sizeof rec - o, ";%s;%s;", dn ? dn : "?", t->hash);
+        for (int d = 0; d < t->ndim; d++)
+            o += (size_t)snprintf(rec + o, sizeof rec - o, "%lld,", (long long)t->shape[d]);
+    }
+    lsc_hash_bytes(rec, strlen(rec), out);
+}
+
+lsc_status lsc_catalog_get_stats(lsc_catalog *cat, const char key[LSC_HASH_HEX], lsc_layer_stats *out, int *found,
+                                 lsc_error *err)
+{
+    lsc_status st = LSC_OK;
+    *found = 0;
+    sqlite3_stmt *s = stmt(cat, ST_STATS_GET, err);
+    if (!s)
+        return LSC_ERR_DB;
+    bind_str(s, 1, key);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE)
+        goto out;
+    if (rc != SQLITE_ROW) {
+        st = db_err(cat, err);
+        goto out;
+    }
+    int64_t n_sv = sqlite3_column_int64(s, 0);
+    const unsigned char *sv = sqlite3_column_blob(s, 1);
+    int64_t sv_bytes = sqlite3_column_bytes(s, 1);
+    if (n_sv < 0 || n_sv > INT32_MAX || sv_bytes != n_sv * 8) {
+        st = lsc_error_set(err, LSC_ERR_FORMAT, "catalog '%s': corrupt statistics (%.32s)", cat->qpath, key);
+        goto out;
+    }
+    lsc_layer_stats r;
+    memset(&r, 0, sizeof r);
+    r.n_sv = (int)n_sv;
+    if (n_sv > 0) {
+        r.sv = malloc((size_t)n_sv * sizeof(double));
+        if (!r.sv) {
+            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        for (int64_t i = 0; i < n_sv; i++) {
+            uint64_t b = 0;
+            for (int k = 0; k < 8; k++)
+                b |= (uint64_t)sv[8 * i + k] << (8 * k);
+            r.sv[i] = bitsd((int64_t)b);
+        }
+    }
+    r.fro = bitsd(sqlite3_column_int64(s, 2));
+    r.spectral = bitsd(sqlite3_column_int64(s, 3));
+    r.nuclear = bitsd(sqlite3_column_int64(s, 4));
+    r.stable_rank = bitsd(sqlite3_column_int64(s, 5));
+    r.effective_rank = bitsd(sqlite3_column_int64(s, 6));
+    r.energy_rank_90 = sqlite3_column_int(s, 7);
+    r.energy_rank_99 = sqlite3_column_int(s, 8);
+    r.numerical_rank = sqlite3_column_int(s, 9);
+    r.norm_a = bitsd(sqlite3_column_int64(s, 10));
+    r.norm_b = bitsd(sqlite3_column_int64(s, 11));
+    r.balance = bitsd(sqlite3_column_int64(s, 12));
+    r.zeros_a = bitsd(sqlite3_column_int64(s, 13));
+    r.zeros_b = bitsd(sqlite3_column_int64(s, 14));
+    r.near_zeros_a = bitsd(sqlite3_column_int64(s, 15));
+    r.near_zeros_b = bitsd(sqlite3_column_int64(s, 16));
+    r.nonfinite_a = sqlite3_column_int64(s, 17);
+    r.nonfinite_b = sqlite3_column_int64(s, 18);
+    r.flags = (unsigned)sqlite3_column_int64(s, 19);
+    *out = r;
+    *found = 1;
+out:
+    done(s);
+    return st;
+}
+
+lsc_status lsc_catalog_put_stats(lsc_catalog *cat, const char key[LSC_HASH_HEX], const lsc_layer_stats *st_in,
+                                 lsc_error *err)
+{
+    lsc_status st = LSC_OK;
+    if (st_in->n_sv < 0 || (st_in->n_sv > 0 && !st_in->sv))
+        return lsc_error_set(err, LSC_ERR_INVALID, "statistics without their singular values");
+    size_t nb = (size_t)st_in->n_sv * 8;
+    unsigned char *sv = malloc(nb ? nb : 1);
+    if (!sv)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < st_in->n_sv; i++) {
+        uint64_t b = (uint64_t)dbits(st_in->sv[i]);
+        for (int k = 0; k < 8; k++)
+            sv[8 * (size_t)i + (size_t)k] = (unsigned char)(b >> (8 * k));
+    }
+    sqlite3_stmt *s = stmt(cat, ST_STATS_PUT, err);
+    if (!s) {
+        st = LSC_ERR_DB;
+        goto out;
+    }
+    bind_str(s, 1, key);
+    sqlite3_bind_int(s, 2, st_in->n_sv);
+    sqlite3_bind_blob64(s, 3, sv, nb, SQLITE_STATIC);
+    const double d1[5] = {st_in->fro, st_in->spectral, st_in->nuclear, st_in->stable_rank, st_in->effective_rank};
+    for (int k = 0; k < 5; k++)
+        sqlite3_bind_int64(s, 4 + k, dbits(d1[k]));
+    sqlite3_bind_int(s, 9, st_in->energy_rank_90);
+    sqlite3_bind_int(s, 10, st_in->energy_rank_99);
+    sqlite3_bind_int(s, 11, st_in->numerical_rank);
+    const double d2[7] = {st_in->norm_a,  st_in->norm_b,       st_in->balance,     st_in->zeros_a,
+                          st_in->zeros_b, st_in->near_zeros_a, st_in->near_zeros_b};
+    for (int k = 0; k < 7; k++)
+        sqlite3_bind_int64(s, 12 + k, dbits(d2[k]));
+    sqlite3_bind_int64(s, 19, st_in->nonfinite_a);
+    sqlite3_bind_int64(s, 20, st_in->nonfinite_b);
+    sqlite3_bind_int64(s, 21, st_in->flags);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        st = db_err(cat, err);
+    done(s);
+out:
+    free(sv);
+    return st;
+}
+
+/* ---- history --------------------------------------------------------------------------------------- */
+
+lsc_status lsc_catalog_log(lsc_catalog *cat, const char *command, const char *args_json, const int64_t *inputs,
+                           size_t n_in, const int64_t *outputs, size_t n_out, int64_t *id, lsc_error *err)
+{
+    lsc_status st;
+    if ((st = need_transaction(cat, "recording history", err)))
+        return st;
+    sqlite3_stmt *s = stmt(cat, ST_HISTORY_PUT, err);
+    if (!s)
+        return LSC_ERR_DB;
+    sqlite3_bind_int64(s, 1, (int64_t)time(NULL));
+    bind_str(s, 2, command);
+    bind_str(s, 3, args_json ? args_json : "[]");
+    int rc = sqlite3_step(s);
+    st = rc == SQLITE_DONE ? LSC_OK : db_err(cat, err);
+    done(s);
+    if (st)
+        return st;
+    int64_t hid = sqlite3_last_insert_rowid(cat->db);
+    if (!(s = stmt(cat, ST_HISTORY_IO_PUT, err)))
+        return LSC_ERR_DB;
+    for (int dir = 0; dir < 2; dir++) {
+        const int64_t *ids = dir ? outputs : inputs;
+        size_t n = dir ? n_out : n_in;
+        for (size_t i = 0; i < n; i++) {
+            sqlite3_bind_int64(s, 1, hid);
+            sqlite3_bind_text(s, 2, dir ? "out" : "in", -1, SQLITE_STATIC);
+            sqlite3_bind_int64(s, 3, (int64_t)i);
+            sqlite3_bind_int64(s, 4, ids[i]);
+            rc = sqlite3_step(s);
+            if (rc != SQLITE_DONE) {
+                st = db_err(cat, err);
+                done(s);
+                return st;
+            }
+            done(s);
+        }
+    }
+    if (id)
+        *id = hid;
+    return LSC_OK;
+}
+
+static void history_release(lsc_history_entry *h)
+{
+    free(h->command);
+    free(h->args_json);
+    free(h->inputs);
+    free(h->outputs);
+    free(h->input_ids);
+    free(h->output_ids);
+}
+
+void lsc_history_free_array(lsc_history_entry *h, size_t n)
+{
+    if (!h)
+        return;
+    for (size_t i = 0; i < n; i++)
+        history_release(&h[i]);
+    free(h);
+}
+
+/* Fill the names and ids an entry read and wrote, in the order they were logged. */
+static lsc_status history_io(lsc_catalog *cat, lsc_history_entry *h, lsc_error *err)
+{
+    strbuf names[2] = {{NULL, 0, 0}, {NULL, 0, 0}};
+    size_t cap[2] = {0, 0};
+    int64_t **ids[2] = {&h->input_ids, &h->output_ids};
+    size_t *counts[2] = {&h->n_inputs, &h->n_outputs};
+    lsc_status st = LSC_OK;
+    int rc;
+    sqlite3_stmt *s = stmt(cat, ST_HISTORY_IO_GET, err);
+    if (!s)
+        return LSC_ERR_DB;
+    sqlite3_bind_int64(s, 1, h->id);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *dir = (const char *)sqlite3_column_text(s, 0);
+        const char *name = (const char *)sqlite3_column_text(s, 2);
+        int d = dir && strcmp(dir, "out") == 0;
+        if (*counts[d] == cap[d]) {
+            size_t nc = cap[d] ? cap[d] * 2 : 4;
+            int64_t *p = realloc(*ids[d], nc * sizeof *p);
+            if (!p)
+                goto oom;
+            *ids[d] = p;
+            cap[d] = nc;
+        }
+        (*ids[d])[(*counts[d])++] = sqlite3_column_int64(s, 1);
+        if (sb_add(&names[d], ",", name ? name : ""))
+            goto oom;
+    }
+    if (rc != SQLITE_DONE)
+        st = db_err(cat, err);
+    goto out;
+oom:
+    st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+out:
+    done(s);
+    h->inputs = sb_take(&names[0]);
+    h->outputs = sb_take(&names[1]);
+    if (!st && (!h->inputs || !h->outputs))
+        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    return st;
+}
+
+lsc_status lsc_catalog_history(lsc_catalog *cat, const char *name, lsc_history_entry **out, size_t *n,
+                               lsc_error *err)
+{
+    lsc_history_entry *arr = NULL;
+    size_t cnt = 0, cap = 0;
+    lsc_status st = LSC_OK;
+    int rc, oom = 0;
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *s = stmt(cat, name ? ST_HISTORY_BY_NAME : ST_HISTORY_ALL, err);
+    if (!s)
+        return LSC_ERR_DB;
+    if (name)
+        bind_str(s, 1, name);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            lsc_history_entry *p = realloc(arr, nc * sizeof *p);
+            if (!p) {
+                st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+                goto out;
+            }
+            arr = p;
+            cap = nc;
+        }
+        lsc_history_entry *h = &arr[cnt++];
+        memset(h, 0, sizeof *h);
+        h->id = sqlite3_column_int64(s, 0);
+        h->time = sqlite3_column_int64(s, 1);
+        h->command = col_dup_nn(s, 2, &oom);
+        h->args_json = col_dup_nn(s, 3, &oom);
+        h->undone = sqlite3_column_int(s, 4);
+        if (oom) {
+            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        if ((st = history_io(cat, h, err)))
+            goto out;
+    }
+    if (rc != SQLITE_DONE)
+        st = db_err(cat, err);
+out:
+    done(s);
+    if (st) {
+        lsc_history_free_array(arr, cnt);
+        return st;
+    }
+    *out = arr;
+    *n = cnt;
+    return LSC_OK;
+}
+
+lsc_status lsc_catalog_set_undone(lsc_catalog *cat, int64_t history_id, int undone, lsc_error *err)
+{
+    int changed = 0;
+    lsc_status st = update_by_id(cat, ST_UNDONE_SET, history_id, undone ? 1 : 0, NULL, &changed, err);
+    if (!st && changed == 0)
+        st = lsc_error_set(err, LSC_ERR_NOTFOUND, "no history entry %lld", (long long)history_id);
+    return st;
+}

@@ -24,7 +24,7 @@
 typedef struct lsc_catalog lsc_catalog;
 
 #define LSC_CATALOG_READONLY 0x1u /* open read-only; a missing file is an error */
-#define LSC_CATALOG_CREATE 0x2u   /* create the file (and its folder) if missing */
+#define LSC_CATALOG_CREATE 0x2u   /* create the file (and its folder) if missing; ignored with READONLY */
 
 /* The default path: $LORASCOPE_CATALOG, else $XDG_DATA_HOME/lorascope/catalog.db, else
  * $HOME/.local/share/lorascope/catalog.db. Writes into buf (cap bytes); returns buf, or NULL if no
@@ -68,7 +68,7 @@ lsc_status lsc_catalog_find(lsc_catalog *cat, const char *name, int64_t *id, lsc
 /* Name of a visible adapter with this content hash (malloc'ed) in *name, or NULL if none. */
 lsc_status lsc_catalog_find_content(lsc_catalog *cat, const char *content_hash, char **name, lsc_error *err);
 
-/* Store a blob (bytes by their hash; no-op if present). */
+/* Store a blob (bytes by their hash; no-op if present). LSC_ERR_INVALID if the bytes do not hash to `hash`. */
 lsc_status lsc_catalog_put_blob(lsc_catalog *cat, const char hash[LSC_HASH_HEX], const void *data, size_t n,
                                 lsc_error *err);
 
@@ -82,6 +82,10 @@ lsc_status lsc_catalog_put_adapter(lsc_catalog *cat, lsc_adapter *ad, const int6
  * lazily from the catalog by the adapter's loader. The adapter keeps no reference to an open
  * transaction but must not outlive `cat`. */
 lsc_status lsc_catalog_get_adapter(lsc_catalog *cat, const char *name, lsc_adapter **out, lsc_error *err);
+
+/* Load any adapter by id, hidden or not (undo, history views); otherwise as lsc_catalog_get_adapter.
+ * LSC_ERR_NOTFOUND if no row has this id. */
+lsc_status lsc_catalog_get_adapter_by_id(lsc_catalog *cat, int64_t id, lsc_adapter **out, lsc_error *err);
 
 /* Hide (remove) or unhide an adapter by id. Unhiding fails with LSC_ERR_EXISTS if a visible adapter took
  * the name meanwhile. */
@@ -115,6 +119,9 @@ typedef struct lsc_history_entry {
     char *inputs;         /* comma-separated adapter names read */
     char *outputs;        /* comma-separated adapter names written */
     int undone;           /* 1 if undone */
+    int64_t *input_ids;   /* the same adapters by id, in logged order (malloc'ed; NULL when none) */
+    int64_t *output_ids;
+    size_t n_inputs, n_outputs;
 } lsc_history_entry;
 
 /* Record a change; adapters by id (inputs read, outputs written). Must run inside the change's

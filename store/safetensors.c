@@ -1,2 +1,944 @@
-/* store/safetensors.c: placeholder until its owner lands it. */
-typedef int lsc_placeholder_safetensors;
+/* store/safetensors.c: the strict safetensors reader and the atomic streaming writer (safetensors.h).
+ *
+ * Reading never trusts a number from the file before checking it against the file's real size: the
+ * header length is bounded first, only then is the header read (pread, never a whole-file mmap), and
+ * every shape and offset is checked (overflow-safe) before any caller allocates tensor buffers from it.
+ * Tensor data is read one tensor at a time with pread. Writing goes to a temporary file in the
+ * destination folder, which is fsync'ed and renamed into place, so a crash leaves the old file or the
+ * new one, never half of one. Messages quote file and tensor names through lsc_escape_name, so bytes
+ * from a hostile file never reach a terminal raw.
+ * Depends on libc, POSIX file calls, jansson and engine/ types; never on curses or SQLite.
+ */
+#include "safetensors.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define ESC_CAP 320 /* room for one escaped name inside a message */
+
+/* ---- messages ---------------------------------------------------------------------------------- */
+
+/* "'<file>': [tensor '<tensor>': ]<body>", names escaped. Returns code. */
+static lsc_status st_fail(lsc_error *err, lsc_status code, const char *file, const char *tensor, const char *fmt,
+                          ...) __attribute__((format(printf, 5, 6)));
+
+static lsc_status st_fail(lsc_error *err, lsc_status code, const char *file, const char *tensor, const char *fmt,
+                          ...)
+{
+    char body[LSC_ERROR_MSG_MAX], fe[ESC_CAP], te[ESC_CAP];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(body, sizeof body, fmt, ap);
+    va_end(ap);
+    lsc_escape_name(fe, sizeof fe, file);
+    if (tensor)
+        return lsc_error_set(err, code, "'%s': tensor '%s': %s", fe, lsc_escape_name(te, sizeof te, tensor), body);
+    return lsc_error_set(err, code, "'%s': %s", fe, body);
+}
+
+/* strerror in git's lower case: "no such file or directory". */
+static const char *errno_text(int e, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s", strerror(e));
+    if (buf[0] >= 'A' && buf[0] <= 'Z' && !(buf[1] >= 'A' && buf[1] <= 'Z'))
+        buf[0] = (char)(buf[0] - 'A' + 'a');
+    return buf;
+}
+
+static lsc_status io_fail(lsc_error *err, const char *verb, const char *file, int e)
+{
+    char fe[ESC_CAP], et[128];
+    return lsc_error_set(err, LSC_ERR_IO, "cannot %s '%s': %s", verb, lsc_escape_name(fe, sizeof fe, file),
+                         errno_text(e, et, sizeof et));
+}
+
+static void format_shape(char *buf, size_t cap, const int64_t *shape, int ndim)
+{
+    size_t o = 0;
+    o += (size_t)snprintf(buf, cap, "[");
+    for (int i = 0; i < ndim && o < cap; i++)
+        o += (size_t)snprintf(buf + o, cap - o, "%s%" PRId64, i ? ", " : "", shape[i]);
+    if (o < cap)
+        snprintf(buf + o, cap - o, "]");
+}
+
+/* ---- low-level I/O ----------------------------------------------------------------------------- */
+
+static uint64_t le64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* Read exactly n bytes at off. 0 on success, -1 with errno set, 1 at a premature end of file. */
+static int pread_full(int fd, void *buf, size_t n, uint64_t off)
+{
+    unsigned char *p = buf;
+    while (n > 0) {
+        ssize_t r = pread(fd, p, n, (off_t)off);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (r == 0)
+            return 1;
+        p += r;
+        n -= (size_t)r;
+        off += (uint64_t)r;
+    }
+    return 0;
+}
+
+static int write_full(int fd, const void *buf, size_t n)
+{
+    const unsigned char *p = buf;
+    while (n > 0) {
+        ssize_t r = write(fd, p, n);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+/* ---- header validation ------------------------------------------------------------------------- */
+
+static lsc_status check_header_len(const char *name, uint64_t n, uint64_t file_size, lsc_error *err)
+{
+    if (n > LSC_ST_MAX_HEADER)
+        return st_fail(err, LSC_ERR_FORMAT, name, NULL, "header length %" PRIu64 " exceeds the limit of %llu bytes",
+                       n, LSC_ST_MAX_HEADER);
+    if (n > file_size - 8)
+        return st_fail(err, LSC_ERR_FORMAT, name, NULL,
+                       "header length %" PRIu64 " runs past the end of the file (%" PRIu64 " bytes)", n, file_size);
+    return LSC_OK;
+}
+
+static int is_count(const json_t *v)
+{
+    return json_is_integer(v) && json_integer_value(v) >= 0;
+}
+
+/* Fill t (whose name is set) from its header entry; checks everything that concerns the entry alone. */
+static lsc_status parse_entry(const char *file, lsc_st_tensor *t, json_t *val, lsc_error *err)
+{
+    const char *tn = t->name;
+    if (!json_is_object(val))
+        return st_fail(err, LSC_ERR_FORMAT, file, tn, "header entry is not an object");
+
+    json_t *dt = json_object_get(val, "dtype");
+    if (!dt)
+        return st_fail(err, LSC_ERR_FORMAT, file, tn, "missing dtype");
+    if (!json_is_string(dt))
+        return st_fail(err, LSC_ERR_FORMAT, file, tn, "dtype is not a string");
+    t->dtype = lsc_dtype_parse(json_string_value(dt));
+    if (t->dtype == LSC_DT_INVALID) {
+        char de[64];
+        return st_fail(err, LSC_ERR_FORMAT, file, tn, "unknown dtype '%s'",
+                       lsc_escape_name(de, sizeof de, json_string_value(dt)));
+    }
+
+    json_t *shape = json_object_get(val, "shape");
+    if (!shape)
+        return st_fail(err, LSC_ERR_FORMAT, file, tn, "missing shape");
+    if (!json_is_array(shape))
+        return st_fail(err, LSC_ERR_FORMAT, file, tn, "shape is not an array");
+    size_t nd = json_array_size(shape);
+    if (nd > LSC_MAX_NDIM)
+        return st_fail(err, LSC_ERR_UNSUPPORTED, file, tn, "shape has %zu dimensions, at most %d are supported", nd,
+                       LSC_MAX_NDIM);
+    t->ndim = (int)nd;
+    for (size_t i = 0; i < nd; i++) {
+        json_t *d = json_array_get(shape, i);
+        if (!is_count(d))
+            return st_fail(err, LSC_ERR_FORMAT, file, tn, "shape is not a list of non-negative integers");
+        t->shape[i] = (int64_t)json_integer_value(d);
+    }
+    /* element and byte counts, each multiply checked (as the reference implementation does, a zero
+     * dimension does not excuse an overflow earlier in the product) */
+    char sh[256];
+    uint64_t numel = 1;
+    for (int i = 0; i < t->ndim; i++) {
+        uint64_t d = (uint64_t)t->shape[i];
+        if (d != 0 && numel > UINT64_MAX / d) {
+            format_shape(sh, sizeof sh, t->shape, t->ndim);
+            return st_fail(err, LSC_ERR_FORMAT, file, tn, "shape %s overflows the element count", sh);
+        }
+        numel *= d;
+    }
+    uint64_t esize = lsc_dtype_size(t->dtype);
+    if (numel > UINT64_MAX / esize) {
+        format_shape(sh, sizeof sh, t->shape, t->ndim);
+        return st_fail(err, LSC_ERR_FORMAT, file, tn, "shape %s overflows the byte count", sh);
+    }
+    uint64_t bytes = numel * esize;
+
+    json_t *off = json_object_get(val, "data_offsets");
+    if (!off)
+        return st_fail(err, LSC_ERR_FORMAT, file, tn, "missing data_offsets");
+    if (!json_is_array(off) || json_array_size(off) != 2 || !is_count(json_array_get(off, 0)) ||
+        !is_count(json_array_get(off, 1)))
+        return st_fail(err, LSC_ERR_FORMAT, file, tn, "data_offsets is not [begin, end] of non-negative integers");
+    t->begin = (uint64_t)json_integer_value(json_array_get(off, 0));
+    t->end = (uint64_t)json_integer_value(json_array_get(off, 1));
+    if (t->end < t->begin)
+        return st_fail(err, LSC_ERR_FORMAT, file, tn, "data_offsets [%" PRIu64 ", %" PRIu64 "] end before they begin",
+                       t->begin, t->end);
+    if (t->end - t->begin != bytes) {
+        format_shape(sh, sizeof sh, t->shape, t->ndim);
+        return st_fail(err, LSC_ERR_FORMAT, file, tn, "shape %s needs %" PRIu64 " bytes but data_offsets span %" PRIu64,
+                       sh, bytes, t->end - t->begin);
+    }
+    return LSC_OK;
+}
+
+typedef struct {
+    uint64_t begin, end;
+    size_t idx; /* header order: ties (zero-size tensors at one offset) keep it */
+} span_key;
+
+static int cmp_span(const void *a, const void *b)
+{
+    const span_key *x = a, *y = b;
+    if (x->begin != y->begin)
+        return x->begin < y->begin ? -1 : 1;
+    if (x->end != y->end)
+        return x->end < y->end ? -1 : 1;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+typedef struct {
+    const char *name;
+    size_t idx;
+} name_key;
+
+static int cmp_name(const void *a, const void *b)
+{
+    const name_key *x = a, *y = b;
+    return strcmp(x->name, y->name);
+}
+
+/* Put f->tensors in data order and check the spans tile [0, last end) exactly. */
+static lsc_status order_and_check_spans(lsc_st_file *f, lsc_error *err)
+{
+    lsc_status st = LSC_OK;
+    size_t n = f->n_tensors;
+    span_key *keys = malloc((n ? n : 1) * sizeof *keys);
+    lsc_st_tensor *sorted = malloc((n ? n : 1) * sizeof *sorted);
+    if (!keys || !sorted) {
+        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++)
+        keys[i] = (span_key){f->tensors[i].begin, f->tensors[i].end, i};
+    qsort(keys, n, sizeof *keys, cmp_span);
+    for (size_t i = 0; i < n; i++)
+        sorted[i] = f->tensors[keys[i].idx];
+    free(f->tensors);
+    f->tensors = sorted;
+    sorted = NULL;
+
+    uint64_t pos = 0;
+    for (size_t i = 0; i < n; i++) {
+        const lsc_st_tensor *t = &f->tensors[i];
+        if (t->begin == pos) {
+            pos = t->end;
+            continue;
+        }
+        if (i == 0)
+            st = st_fail(err, LSC_ERR_FORMAT, f->path, t->name,
+                         "data_offsets begin at %" PRIu64 ": the first tensor must begin at 0", t->begin);
+        else if (t->begin > pos)
+            st = st_fail(err, LSC_ERR_FORMAT, f->path, t->name,
+                         "data_offsets [%" PRIu64 ", %" PRIu64 "] leave a gap of %" PRIu64 " bytes after the previous tensor",
+                         t->begin, t->end, t->begin - pos);
+        else {
+            char pe[ESC_CAP];
+            st = st_fail(err, LSC_ERR_FORMAT, f->path, t->name,
+                         "data_offsets [%" PRIu64 ", %" PRIu64 "] overlap tensor '%s' [%" PRIu64 ", %" PRIu64 "]",
+                         t->begin, t->end, lsc_escape_name(pe, sizeof pe, f->tensors[i - 1].name),
+                         f->tensors[i - 1].begin, f->tensors[i - 1].end);
+        }
+        goto done;
+    }
+done:
+    free(keys);
+    free(sorted);
+    return st;
+}
+
+static lsc_status build_name_index(lsc_st_file *f, lsc_error *err)
+{
+    size_t n = f->n_tensors;
+    name_key *keys = malloc((n ? n : 1) * sizeof *keys);
+    f->by_name = malloc((n ? n : 1) * sizeof *f->by_name);
+    if (!keys || !f->by_name) {
+        free(keys);
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++)
+        keys[i] = (name_key){f->tensors[i].name, i};
+    qsort(keys, n, sizeof *keys, cmp_name);
+    lsc_status st = LSC_OK;
+    for (size_t i = 0; i < n; i++) {
+        f->by_name[i] = keys[i].idx;
+        if (i > 0 && strcmp(keys[i - 1].name, keys[i].name) == 0 && st == LSC_OK) /* jansson rejects these */
+            st = st_fail(err, LSC_ERR_FORMAT, f->path, keys[i].name, "duplicate tensor name");
+    }
+    free(keys);
+    return st;
+}
+
+/* Validate `header` (n bytes, NUL-terminated; owned by this call from here on) of a file called name.
+ * With check_size, the data must end exactly at file_size. */
+static lsc_status parse_core(const char *name, char *header, uint64_t n, uint64_t file_size, int check_size,
+                             lsc_st_file **out, lsc_error *err)
+{
+    lsc_status st = LSC_OK;
+    json_t *root = NULL;
+    *out = NULL;
+    lsc_st_file *f = calloc(1, sizeof *f);
+    if (!f) {
+        free(header);
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    }
+    f->fd = -1;
+    f->header = header;
+    f->header_len = n;
+    f->file_size = file_size;
+    f->path = strdup(name);
+    if (!f->path) {
+        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    /* the format says the header starts with '{'; anything else is not ours to guess at */
+    if (n == 0 || header[0] != '{') {
+        st = st_fail(err, LSC_ERR_FORMAT, name, NULL, "header is not a JSON object");
+        goto fail;
+    }
+    json_error_t je;
+    root = json_loadb(header, (size_t)n, JSON_REJECT_DUPLICATES, &je);
+    if (!root) {
+        char te[ESC_CAP];
+        const char *dup = "duplicate object key ";
+        if (strncmp(je.text, dup, strlen(dup)) == 0)
+            st = st_fail(err, LSC_ERR_FORMAT, name, NULL, "duplicate name in header %s",
+                         lsc_escape_name(te, sizeof te, je.text + strlen(dup)));
+        else
+            st = st_fail(err, LSC_ERR_FORMAT, name, NULL, "header is not valid JSON: %s (at byte %d)",
+                         lsc_escape_name(te, sizeof te, je.text), je.position);
+        goto fail;
+    }
+    if (!json_is_object(root)) {
+        st = st_fail(err, LSC_ERR_FORMAT, name, NULL, "header is not a JSON object");
+        goto fail;
+    }
+
+    size_t count = json_object_size(root);
+    json_t *meta = json_object_get(root, "__metadata__");
+    if (meta) {
+        count--;
+        if (!json_is_object(meta)) {
+            st = st_fail(err, LSC_ERR_FORMAT, name, NULL, "__metadata__ is not an object");
+            goto fail;
+        }
+        size_t nm = json_object_size(meta);
+        f->meta_keys = calloc(nm ? nm : 1, sizeof *f->meta_keys);
+        f->meta_values = calloc(nm ? nm : 1, sizeof *f->meta_values);
+        if (!f->meta_keys || !f->meta_values) {
+            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+        const char *k;
+        json_t *v;
+        json_object_foreach(meta, k, v) { /* insertion order = header order */
+            if (!json_is_string(v)) {
+                char ke[ESC_CAP];
+                st = st_fail(err, LSC_ERR_FORMAT, name, NULL, "__metadata__ value of '%s' is not a string",
+                             lsc_escape_name(ke, sizeof ke, k));
+                goto fail;
+            }
+            f->meta_keys[f->n_meta] = strdup(k);
+            f->meta_values[f->n_meta] = strdup(json_string_value(v));
+            f->n_meta++;
+            if (!f->meta_keys[f->n_meta - 1] || !f->meta_values[f->n_meta - 1]) {
+                st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+                goto fail;
+            }
+        }
+    }
+
+    f->tensors = calloc(count ? count : 1, sizeof *f->tensors);
+    if (!f->tensors) {
+        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach(root, key, val) {
+        if (strcmp(key, "__metadata__") == 0)
+            continue;
+        lsc_st_tensor *t = &f->tensors[f->n_tensors];
+        t->name = strdup(key);
+        if (!t->name) {
+            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+        f->n_tensors++;
+        if ((st = parse_entry(name, t, val, err)) != LSC_OK)
+            goto fail;
+    }
+    json_decref(root);
+    root = NULL;
+
+    if ((st = order_and_check_spans(f, err)) != LSC_OK)
+        goto fail;
+    uint64_t data_len = f->n_tensors ? f->tensors[f->n_tensors - 1].end : 0;
+    uint64_t want = 8 + n + data_len; /* n <= 1e8 and data_len < 2^63: no overflow */
+    if (check_size && want < file_size) {
+        st = st_fail(err, LSC_ERR_FORMAT, name, NULL,
+                     "%" PRIu64 " trailing bytes after the data (header and data end at byte %" PRIu64 ")",
+                     file_size - want, want);
+        goto fail;
+    }
+    if (check_size && want > file_size) {
+        st = st_fail(err, LSC_ERR_FORMAT, name, NULL,
+                     "file is truncated: the data ends at byte %" PRIu64 " but the file has %" PRIu64 " bytes", want,
+                     file_size);
+        goto fail;
+    }
+    if (!check_size)
+        f->file_size = want;
+    if ((st = build_name_index(f, err)) != LSC_OK)
+        goto fail;
+    *out = f;
+    return LSC_OK;
+fail:
+    json_decref(root);
+    lsc_st_close(f);
+    return st;
+}
+
+lsc_status lsc_st_parse(const char *name, const void *buf, size_t len, uint64_t file_size, lsc_st_file **out,
+                        lsc_error *err)
+{
+    *out = NULL;
+    if (len > file_size)
+        return st_fail(err, LSC_ERR_INVALID, name, NULL, "%zu bytes given for a file of %" PRIu64, len, file_size);
+    if (file_size < 8)
+        return st_fail(err, LSC_ERR_FORMAT, name, NULL,
+                       "file is too short (%" PRIu64 " bytes) to hold the 8-byte header length", file_size);
+    if (len < 8)
+        return st_fail(err, LSC_ERR_INVALID, name, NULL, "the first 8 bytes are needed, %zu given", len);
+    uint64_t n = le64(buf);
+    lsc_status st = check_header_len(name, n, file_size, err);
+    if (st != LSC_OK)
+        return st;
+    if (n > len - 8)
+        return st_fail(err, LSC_ERR_INVALID, name, NULL, "only %zu of the %" PRIu64 " header bytes given", len - 8, n);
+    char *header = malloc((size_t)n + 1);
+    if (!header)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    memcpy(header, (const unsigned char *)buf + 8, (size_t)n);
+    header[n] = '\0';
+    return parse_core(name, header, n, file_size, 1, out, err);
+}
+
+lsc_status lsc_st_open(const char *path, lsc_st_file **out, lsc_error *err)
+{
+    lsc_status st = LSC_OK;
+    char *header = NULL;
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return io_fail(err, "open", path, errno);
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        st = io_fail(err, "stat", path, errno);
+        goto fail;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        st = st_fail(err, LSC_ERR_IO, path, NULL, "not a regular file");
+        goto fail;
+    }
+    uint64_t size = (uint64_t)sb.st_size;
+    if (size < 8) {
+        st = st_fail(err, LSC_ERR_FORMAT, path, NULL,
+                     "file is too short (%" PRIu64 " bytes) to hold the 8-byte header length", size);
+        goto fail;
+    }
+    unsigned char lenbuf[8];
+    int r = pread_full(fd, lenbuf, 8, 0);
+    if (r != 0) {
+        st = r < 0 ? io_fail(err, "read", path, errno)
+                   : st_fail(err, LSC_ERR_IO, path, NULL, "file shrank while being read");
+        goto fail;
+    }
+    uint64_t n = le64(lenbuf);
+    if ((st = check_header_len(path, n, size, err)) != LSC_OK)
+        goto fail;
+    header = malloc((size_t)n + 1);
+    if (!header) {
+        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    r = pread_full(fd, header, (size_t)n, 8);
+    if (r != 0) {
+        st = r < 0 ? io_fail(err, "read", path, errno)
+                   : st_fail(err, LSC_ERR_IO, path, NULL, "file shrank while being read");
+        goto fail;
+    }
+    header[n] = '\0';
+    lsc_st_file *f;
+    st = parse_core(path, header, n, size, 1, &f, err);
+    header = NULL; /* parse_core owns it now */
+    if (st != LSC_OK)
+        goto fail;
+    f->fd = fd;
+    *out = f;
+    return LSC_OK;
+fail:
+    free(header);
+    close(fd);
+    return st;
+}
+
+long lsc_st_find(const lsc_st_file *f, const char *name)
+{
+    if (!f || !name)
+        return -1;
+    size_t lo = 0, hi = f->n_tensors;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(name, f->tensors[f->by_name[mid]].name);
+        if (c == 0)
+            return (long)f->by_name[mid];
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return -1;
+}
+
+lsc_status lsc_st_read(lsc_st_file *f, size_t i, void *dst, lsc_error *err)
+{
+    if (i >= f->n_tensors)
+        return st_fail(err, LSC_ERR_INVALID, f->path, NULL, "no tensor number %zu (the file has %zu)", i,
+                       f->n_tensors);
+    const lsc_st_tensor *t = &f->tensors[i];
+    if (f->fd < 0)
+        return st_fail(err, LSC_ERR_INVALID, f->path, t->name, "parsed from memory: no data to read");
+    uint64_t nbytes = t->end - t->begin;
+    if (nbytes > SIZE_MAX)
+        return st_fail(err, LSC_ERR_NOMEM, f->path, t->name, "%" PRIu64 " bytes do not fit in memory", nbytes);
+    int r = pread_full(f->fd, dst, (size_t)nbytes, 8 + f->header_len + t->begin);
+    if (r < 0)
+        return io_fail(err, "read", f->path, errno);
+    if (r > 0)
+        return st_fail(err, LSC_ERR_IO, f->path, t->name, "unexpected end of file (was it truncated after opening?)");
+    return LSC_OK;
+}
+
+void lsc_st_close(lsc_st_file *f)
+{
+    if (!f)
+        return;
+    if (f->fd >= 0)
+        close(f->fd);
+    for (size_t i = 0; i < f->n_tensors; i++)
+        free(f->tensors[i].name);
+    for (size_t i = 0; i < f->n_meta; i++) {
+        free(f->meta_keys[i]);
+        free(f->meta_values[i]);
+    }
+    free(f->meta_keys);
+    free(f->meta_values);
+    free(f->tensors);
+    free(f->by_name);
+    free(f->header);
+    free(f->path);
+    free(f);
+}
+
+/* ---- writing ----------------------------------------------------------------------------------- */
+
+struct lsc_st_writer {
+    char *path, *tmp;
+    int fd;
+    lsc_st_file *layout; /* the validated header: sizes and data order of what must be put */
+    size_t next;         /* index in layout->tensors of the next tensor to put */
+    int failed;          /* a write failed: only abort or finish (which fails) remain */
+};
+
+/* Growable byte buffer for the header; `oom` sticks so callers check once at the end. */
+typedef struct {
+    char *p;
+    size_t len, cap;
+    int oom;
+} strbuf;
+
+static void sb_add(strbuf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void sb_puts(strbuf *b, const char *s)
+{
+    sb_add(b, s, strlen(s));
+}
+
+/* A JSON string as serde_json (the Rust safetensors library) writes it: `"` and `\` escaped, the short
+ * escapes \b \f \n \r \t, other control bytes as \u00xx, everything else (UTF-8 included) raw. */
+static void sb_json_string(strbuf *b, const char *s)
+{
+    sb_add(b, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        char esc[8];
+        switch (*p) {
+        case '"': sb_add(b, "\\\"", 2); break;
+        case '\\': sb_add(b, "\\\\", 2); break;
+        case '\b': sb_add(b, "\\b", 2); break;
+        case '\f': sb_add(b, "\\f", 2); break;
+        case '\n': sb_add(b, "\\n", 2); break;
+        case '\r': sb_add(b, "\\r", 2); break;
+        case '\t': sb_add(b, "\\t", 2); break;
+        default:
+            if (*p < 0x20) {
+                snprintf(esc, sizeof esc, "\\u%04x", *p);
+                sb_add(b, esc, 6);
+            } else {
+                sb_add(b, (const char *)p, 1);
+            }
+        }
+    }
+    sb_add(b, "\"", 1);
+}
+
+/* Strict UTF-8 (no overlong forms, no surrogates, nothing past U+10FFFF), as JSON readers demand. */
+static int utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned c = *p;
+        int len;
+        unsigned cp, min;
+        if (c < 0x80) {
+            p++;
+            continue;
+        } else if ((c & 0xe0) == 0xc0) {
+            len = 2, cp = c & 0x1f, min = 0x80;
+        } else if ((c & 0xf0) == 0xe0) {
+            len = 3, cp = c & 0x0f, min = 0x800;
+        } else if ((c & 0xf8) == 0xf0) {
+            len = 4, cp = c & 0x07, min = 0x10000;
+        } else {
+            return 0;
+        }
+        for (int i = 1; i < len; i++) {
+            if ((p[i] & 0xc0) != 0x80)
+                return 0;
+            cp = cp << 6 | (p[i] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        p += len;
+    }
+    return 1;
+}
+
+/* Create the temporary file next to `path` and write the 8-byte length and the header. On success
+ * w->fd and w->tmp are set. */
+static lsc_status writer_open_tmp(lsc_st_writer *w, lsc_error *err)
+{
+    const char *slash = strrchr(w->path, '/');
+    const char *base = slash ? slash + 1 : w->path;
+    size_t dirlen = slash ? (size_t)(slash - w->path) + 1 : 0;
+    if (*base == '\0')
+        return st_fail(err, LSC_ERR_INVALID, w->path, NULL, "not a file name");
+    w->tmp = malloc(dirlen + strlen(base) + 16);
+    if (!w->tmp)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    memcpy(w->tmp, w->path, dirlen);
+    sprintf(w->tmp + dirlen, ".%s.tmp-XXXXXX", base);
+    w->fd = mkstemp(w->tmp);
+    if (w->fd < 0) {
+        lsc_status st = io_fail(err, "create a temporary file for", w->path, errno);
+        free(w->tmp);
+        w->tmp = NULL;
+        return st;
+    }
+    /* mkstemp makes 0600: a replaced file keeps its mode, a new one gets the usual 0644 */
+    struct stat sb;
+    mode_t mode = stat(w->path, &sb) == 0 && S_ISREG(sb.st_mode) ? (sb.st_mode & 07777) : 0644;
+    if (fchmod(w->fd, mode) != 0)
+        return io_fail(err, "write", w->path, errno);
+
+    unsigned char len8[8];
+    uint64_t n = w->layout->header_len;
+    for (int i = 0; i < 8; i++)
+        len8[i] = (unsigned char)(n >> (8 * i));
+    if (write_full(w->fd, len8, 8) != 0 || write_full(w->fd, w->layout->header, (size_t)n) != 0)
+        return io_fail(err, "write", w->path, errno);
+    return LSC_OK;
+}
+
+/* Validate header (owned from here on), make the writer and its temporary file. A header built from the
+ * caller's tensor list (built = 1) that fails validation is the caller's mistake: LSC_ERR_INVALID. */
+static lsc_status writer_start(const char *path, char *header, size_t header_len, int built, lsc_st_writer **out,
+                               lsc_error *err)
+{
+    lsc_status st;
+    lsc_st_writer *w = calloc(1, sizeof *w);
+    if (!w) {
+        free(header);
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    }
+    w->fd = -1;
+    w->path = strdup(path);
+    if (!w->path) {
+        free(header);
+        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    if ((st = parse_core(path, header, header_len, 0, 0, &w->layout, err)) != LSC_OK) {
+        if (built && st == LSC_ERR_FORMAT) {
+            st = LSC_ERR_INVALID;
+            if (err)
+                err->code = st;
+        }
+        goto fail;
+    }
+    if ((st = writer_open_tmp(w, err)) != LSC_OK)
+        goto fail;
+    *out = w;
+    return LSC_OK;
+fail:
+    lsc_st_writer_abort(w);
+    return st;
+}
+
+lsc_status lsc_st_writer_begin(const char *path, const lsc_st_out *tensors, size_t n, const char *const *meta_keys,
+                               const char *const *meta_values, size_t n_meta, lsc_st_writer **out, lsc_error *err)
+{
+    lsc_status st = LSC_OK;
+    strbuf b = {0};
+    char num[64], sh[256];
+    *out = NULL;
+
+    sb_puts(&b, "{");
+    if (n_meta > 0 && (!meta_keys || !meta_values)) {
+        st = st_fail(err, LSC_ERR_INVALID, path, NULL, "%zu metadata entries announced, none given", n_meta);
+        goto fail;
+    }
+    if (n > 0 && !tensors) {
+        st = st_fail(err, LSC_ERR_INVALID, path, NULL, "%zu tensors announced, none given", n);
+        goto fail;
+    }
+    if (n_meta > 0) {
+        sb_puts(&b, "\"__metadata__\":{");
+        for (size_t i = 0; i < n_meta; i++) {
+            if (!meta_keys[i] || !meta_values[i] || !utf8_valid(meta_keys[i]) || !utf8_valid(meta_values[i])) {
+                st = st_fail(err, LSC_ERR_INVALID, path, NULL, "metadata entry %zu is missing or not valid UTF-8", i);
+                goto fail;
+            }
+            if (i)
+                sb_puts(&b, ",");
+            sb_json_string(&b, meta_keys[i]);
+            sb_puts(&b, ":");
+            sb_json_string(&b, meta_values[i]);
+        }
+        sb_puts(&b, "}");
+    }
+    uint64_t pos = 0;
+    for (size_t i = 0; i < n; i++) {
+        const lsc_st_out *t = &tensors[i];
+        if (!t->name || !utf8_valid(t->name)) {
+            st = st_fail(err, LSC_ERR_INVALID, path, NULL, "tensor %zu has no name or one that is not valid UTF-8", i);
+            goto fail;
+        }
+        if (strcmp(t->name, "__metadata__") == 0) {
+            st = st_fail(err, LSC_ERR_INVALID, path, t->name, "reserved name");
+            goto fail;
+        }
+        if ((unsigned)t->dtype >= LSC_DT_COUNT) {
+            st = st_fail(err, LSC_ERR_INVALID, path, t->name, "invalid dtype");
+            goto fail;
+        }
+        if (t->ndim < 0 || t->ndim > LSC_MAX_NDIM || (t->ndim > 0 && !t->shape)) {
+            st = st_fail(err, LSC_ERR_INVALID, path, t->name, "%d dimensions (0 to %d allowed)", t->ndim,
+                         LSC_MAX_NDIM);
+            goto fail;
+        }
+        uint64_t bytes = lsc_dtype_size(t->dtype);
+        for (int d = 0; d < t->ndim; d++) {
+            uint64_t dim = (uint64_t)t->shape[d];
+            if (t->shape[d] < 0 || (dim != 0 && bytes > (uint64_t)INT64_MAX / dim)) {
+                format_shape(sh, sizeof sh, t->shape, t->ndim);
+                st = st_fail(err, LSC_ERR_INVALID, path, t->name, "shape %s is negative or too large", sh);
+                goto fail;
+            }
+            bytes *= dim;
+        }
+        if (bytes > (uint64_t)INT64_MAX - pos) {
+            st = st_fail(err, LSC_ERR_INVALID, path, t->name, "data would pass 2^63 bytes");
+            goto fail;
+        }
+        if (i || n_meta)
+            sb_puts(&b, ",");
+        sb_json_string(&b, t->name);
+        sb_puts(&b, ":{\"dtype\":\"");
+        sb_puts(&b, lsc_dtype_name(t->dtype));
+        sb_puts(&b, "\",\"shape\":[");
+        for (int d = 0; d < t->ndim; d++) {
+            snprintf(num, sizeof num, "%s%" PRId64, d ? "," : "", t->shape[d]);
+            sb_puts(&b, num);
+        }
+        snprintf(num, sizeof num, "],\"data_offsets\":[%" PRIu64 ",%" PRIu64 "]}", pos, pos + bytes);
+        sb_puts(&b, num);
+        pos += bytes;
+    }
+    sb_puts(&b, "}");
+    while (!b.oom && b.len % 8 != 0)
+        sb_puts(&b, " ");
+    if (b.oom) {
+        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    if (b.len > LSC_ST_MAX_HEADER) {
+        st = st_fail(err, LSC_ERR_INVALID, path, NULL, "header of %zu bytes exceeds the limit of %llu", b.len,
+                     LSC_ST_MAX_HEADER);
+        goto fail;
+    }
+    /* the reader checks what is left (duplicate names) and gives the data order, here the order given */
+    return writer_start(path, b.p, b.len, 1, out, err);
+fail:
+    free(b.p);
+    return st;
+}
+
+lsc_status lsc_st_writer_begin_verbatim(const char *path, const char *header, size_t header_len,
+                                        lsc_st_writer **out, lsc_error *err)
+{
+    *out = NULL;
+    if (header_len > LSC_ST_MAX_HEADER)
+        return st_fail(err, LSC_ERR_INVALID, path, NULL, "header of %zu bytes exceeds the limit of %llu", header_len,
+                       LSC_ST_MAX_HEADER);
+    char *copy = malloc(header_len + 1);
+    if (!copy)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    memcpy(copy, header, header_len);
+    copy[header_len] = '\0';
+    return writer_start(path, copy, header_len, 0, out, err);
+}
+
+lsc_status lsc_st_writer_put(lsc_st_writer *w, const void *data, size_t nbytes, lsc_error *err)
+{
+    if (w->failed)
+        return st_fail(err, LSC_ERR_IO, w->path, NULL, "an earlier write failed");
+    if (w->next >= w->layout->n_tensors)
+        return st_fail(err, LSC_ERR_INVALID, w->path, NULL, "all %zu tensors are already written",
+                       w->layout->n_tensors);
+    const lsc_st_tensor *t = &w->layout->tensors[w->next];
+    uint64_t want = t->end - t->begin;
+    if (nbytes != want)
+        return st_fail(err, LSC_ERR_INVALID, w->path, t->name, "%zu bytes given, %" PRIu64 " declared", nbytes, want);
+    if (nbytes > 0 && write_full(w->fd, data, nbytes) != 0) {
+        w->failed = 1;
+        return io_fail(err, "write", w->path, errno);
+    }
+    w->next++;
+    return LSC_OK;
+}
+
+lsc_status lsc_st_writer_finish(lsc_st_writer *w, lsc_error *err)
+{
+    lsc_status st = LSC_OK;
+    int fd = w->fd;
+    w->fd = -1;
+    if (w->failed) {
+        st = st_fail(err, LSC_ERR_IO, w->path, NULL, "an earlier write failed");
+        goto done;
+    }
+    if (w->next < w->layout->n_tensors) {
+        st = st_fail(err, LSC_ERR_INVALID, w->path, w->layout->tensors[w->next].name,
+                     "not written (only %zu of %zu tensors were put)", w->next, w->layout->n_tensors);
+        goto done;
+    }
+    if (fsync(fd) != 0) {
+        st = io_fail(err, "write", w->path, errno);
+        goto done;
+    }
+    int rc = close(fd);
+    fd = -1;
+    if (rc != 0) {
+        st = io_fail(err, "write", w->path, errno);
+        goto done;
+    }
+    if (rename(w->tmp, w->path) != 0) {
+        st = io_fail(err, "rename into", w->path, errno);
+        goto done;
+    }
+    free(w->tmp);
+    w->tmp = NULL; /* in place: nothing left to remove */
+    /* make the rename itself durable */
+    const char *slash = strrchr(w->path, '/');
+    char *dir = slash ? strndup(w->path, slash == w->path ? 1 : (size_t)(slash - w->path)) : strdup(".");
+    int dfd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+    if (dfd >= 0) {
+        if (fsync(dfd) != 0 && errno != EINVAL && errno != EROFS)
+            st = io_fail(err, "sync the folder of", w->path, errno);
+        close(dfd);
+    }
+    free(dir);
+done:
+    if (fd >= 0)
+        close(fd);
+    lsc_st_writer_abort(w);
+    return st;
+}
+
+void lsc_st_writer_abort(lsc_st_writer *w)
+{
+    if (!w)
+        return;
+    if (w->fd >= 0)
+        close(w->fd);
+    if (w->tmp)
+        unlink(w->tmp);
+    free(w->tmp);
+    free(w->path);
+    lsc_st_close(w->layout);
+    free(w);
+}

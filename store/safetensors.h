@@ -39,6 +39,7 @@ typedef struct lsc_st_file {
     lsc_st_tensor *tensors;       /* in data order (ascending begin) */
     size_t n_meta;
     char **meta_keys, **meta_values; /* __metadata__ entries in header order */
+    size_t *by_name;              /* tensor indices sorted by name (strcmp), for lsc_st_find */
 } lsc_st_file;
 
 /* Open and validate `path`. On failure returns LSC_ERR_IO/FORMAT/UNSUPPORTED with a message that names
@@ -51,7 +52,7 @@ lsc_status lsc_st_open(const char *path, lsc_st_file **out, lsc_error *err);
 lsc_status lsc_st_parse(const char *name, const void *buf, size_t len, uint64_t file_size, lsc_st_file **out,
                         lsc_error *err);
 
-/* Index of the tensor called `name`, -1 if absent. */
+/* Index of the tensor called `name`, -1 if absent. O(log n). */
 long lsc_st_find(const lsc_st_file *f, const char *name);
 
 /* Read tensor i's bytes (end - begin of them) into dst. */
@@ -73,7 +74,11 @@ typedef struct lsc_st_out {
 
 /* Start writing `path` atomically (a temporary file in the same folder, renamed by _finish). Writes the
  * header: "__metadata__" first (if n_meta > 0), then the tensors in the order given, compact JSON padded
- * with spaces to a multiple of 8, data offsets laid out in that order. */
+ * with spaces to a multiple of 8, data offsets laid out in that order (the Rust safetensors library's style:
+ * {"__metadata__":{"k":"v"},"a":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]}}). Names and metadata
+ * must be valid UTF-8 and names unique, else LSC_ERR_INVALID; LSC_ERR_IO if the temporary file cannot be
+ * made. A replaced file keeps its permission bits, a new one gets 0644. On success *out must be finished
+ * or aborted. */
 lsc_status lsc_st_writer_begin(const char *path, const lsc_st_out *tensors, size_t n, const char *const *meta_keys,
                                const char *const *meta_values, size_t n_meta, lsc_st_writer **out, lsc_error *err);
 
@@ -85,7 +90,8 @@ lsc_status lsc_st_writer_begin_verbatim(const char *path, const char *header, si
 /* Write the next tensor's bytes; nbytes must equal the declared size. Tensors are put in order. */
 lsc_status lsc_st_writer_put(lsc_st_writer *w, const void *data, size_t nbytes, lsc_error *err);
 
-/* Check every tensor was put, fsync, rename into place, fsync the folder. Frees w in all cases. */
+/* Check every tensor was put, fsync, rename into place, fsync the folder. Frees w in all cases; on any
+ * failure before the rename the temporary file is removed and the destination is untouched. */
 lsc_status lsc_st_writer_finish(lsc_st_writer *w, lsc_error *err);
 
 /* Abandon: remove the temporary file and free w; NULL is allowed. */

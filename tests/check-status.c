@@ -1,2 +1,142 @@
-/* placeholder suite until its owner lands it */
-int main(void) { return 77; }
+/* tests/check-status.c: the error vocabulary of engine/status.c: status names, lsc_error_set,
+ * lsc_error_prefix (how a file name is added as an error rises), and lsc_escape_name (names from files
+ * must never carry control characters to a terminal). No I/O.
+ */
+#include <check.h>
+#include <string.h>
+
+#include "status.h"
+
+START_TEST(test_names)
+{
+    for (int i = 0; i < LSC_STATUS_COUNT; i++) {
+        const char *n = lsc_status_name((lsc_status)i);
+        ck_assert_ptr_nonnull(n);
+        ck_assert_uint_gt(strlen(n), 0);
+        for (int j = 0; j < i; j++)
+            ck_assert_str_ne(n, lsc_status_name((lsc_status)j));
+    }
+    ck_assert_str_eq(lsc_status_name(LSC_OK), "ok");
+    ck_assert_str_eq(lsc_status_name(LSC_ERR_FORMAT), "malformed input");
+    ck_assert_str_eq(lsc_status_name(LSC_STATUS_COUNT), "unknown error");
+    ck_assert_str_eq(lsc_status_name((lsc_status)-1), "unknown error");
+}
+END_TEST
+
+START_TEST(test_set_and_clear)
+{
+    lsc_error e;
+    lsc_error_clear(&e);
+    ck_assert_int_eq(e.code, LSC_OK);
+    ck_assert_str_eq(e.msg, "");
+    ck_assert_int_eq(lsc_error_set(&e, LSC_ERR_IO, "cannot open '%s': %s", "x.safetensors", "no such file"),
+                     LSC_ERR_IO);
+    ck_assert_int_eq(e.code, LSC_ERR_IO);
+    ck_assert_str_eq(e.msg, "cannot open 'x.safetensors': no such file");
+    /* NULL error: still returns the code, touches nothing */
+    ck_assert_int_eq(lsc_error_set(NULL, LSC_ERR_NOMEM, "out of memory"), LSC_ERR_NOMEM);
+    lsc_error_clear(NULL);
+    lsc_error_prefix(NULL, "x");
+    /* a message longer than the buffer is truncated, NUL-terminated */
+    char big[3000];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    lsc_error_set(&e, LSC_ERR_FORMAT, "%s", big);
+    ck_assert_uint_eq(strlen(e.msg), LSC_ERROR_MSG_MAX - 1);
+    lsc_error_clear(&e);
+    ck_assert_int_eq(e.code, LSC_OK);
+    ck_assert_str_eq(e.msg, "");
+}
+END_TEST
+
+START_TEST(test_prefix)
+{
+    lsc_error e;
+    lsc_error_set(&e, LSC_ERR_FORMAT, "tensor '%s': bad shape", "a");
+    lsc_error_prefix(&e, "'%s'", "x.safetensors");
+    ck_assert_str_eq(e.msg, "'x.safetensors': tensor 'a': bad shape");
+    ck_assert_int_eq(e.code, LSC_ERR_FORMAT); /* the code is kept */
+    lsc_error_prefix(&e, "import");
+    ck_assert_str_eq(e.msg, "import: 'x.safetensors': tensor 'a': bad shape");
+
+    /* a long prefix truncates the old message, never overruns */
+    char big[2000];
+    memset(big, 'p', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    lsc_error_set(&e, LSC_ERR_IO, "old");
+    lsc_error_prefix(&e, "%s", big);
+    ck_assert_uint_eq(strlen(e.msg), LSC_ERROR_MSG_MAX - 1);
+    ck_assert_int_eq(e.msg[0], 'p');
+    ck_assert_int_eq(e.msg[LSC_ERROR_MSG_MAX - 2], 'p');
+
+    /* prefix just short of the limit: ": old" is cut where the room ends */
+    memset(big, 'q', LSC_ERROR_MSG_MAX - 4);
+    big[LSC_ERROR_MSG_MAX - 4] = '\0';
+    lsc_error_set(&e, LSC_ERR_IO, "old");
+    lsc_error_prefix(&e, "%s", big);
+    ck_assert_uint_eq(strlen(e.msg), LSC_ERROR_MSG_MAX - 1);
+    ck_assert_str_eq(e.msg + LSC_ERROR_MSG_MAX - 4, ": o");
+
+    /* prefixing an empty message */
+    lsc_error_clear(&e);
+    lsc_error_prefix(&e, "x");
+    ck_assert_str_eq(e.msg, "x: ");
+}
+END_TEST
+
+START_TEST(test_escape)
+{
+    char buf[64];
+    ck_assert_str_eq(lsc_escape_name(buf, sizeof buf, "a.lora_A.weight"), "a.lora_A.weight");
+    ck_assert_str_eq(lsc_escape_name(buf, sizeof buf, "a\nb\tc\rd\\e"), "a\\nb\\tc\\rd\\\\e");
+    ck_assert_str_eq(lsc_escape_name(buf, sizeof buf, "\x1b[31mred"), "\\x1b[31mred");
+    ck_assert_str_eq(lsc_escape_name(buf, sizeof buf, "del\x7f"), "del\\x7f");
+    ck_assert_str_eq(lsc_escape_name(buf, sizeof buf, "\x01"), "\\x01");
+    /* UTF-8 passes through unchanged */
+    ck_assert_str_eq(lsc_escape_name(buf, sizeof buf, "caf\xc3\xa9"), "caf\xc3\xa9");
+    ck_assert_str_eq(lsc_escape_name(buf, sizeof buf, ""), "");
+    ck_assert_str_eq(lsc_escape_name(buf, sizeof buf, NULL), "");
+    /* no control byte survives, whatever the input */
+    char all[256];
+    for (int i = 1; i < 256; i++)
+        all[i - 1] = (char)i;
+    all[255] = '\0';
+    char out[1024];
+    lsc_escape_name(out, sizeof out, all);
+    for (const unsigned char *p = (const unsigned char *)out; *p; p++)
+        ck_assert_msg(*p >= 0x20 && *p != 0x7f, "control byte 0x%02x left in output", *p);
+
+    /* truncation: never splits an escape, always terminates */
+    char small[4];
+    ck_assert_str_eq(lsc_escape_name(small, sizeof small, "abcdef"), "abc");
+    ck_assert_str_eq(lsc_escape_name(small, sizeof small, "a\nb"), "a\\n");
+    ck_assert_str_eq(lsc_escape_name(small, sizeof small, "ab\n"), "ab");
+    ck_assert_str_eq(lsc_escape_name(small, sizeof small, "\x01"), "");
+    char one[1] = {'z'};
+    ck_assert_str_eq(lsc_escape_name(one, 1, "abc"), "");
+    char untouched = 'k';
+    ck_assert_ptr_eq(lsc_escape_name(&untouched, 0, "abc"), &untouched);
+    ck_assert_int_eq(untouched, 'k');
+}
+END_TEST
+
+static Suite *status_suite(void)
+{
+    Suite *s = suite_create("status");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_names);
+    tcase_add_test(tc, test_set_and_clear);
+    tcase_add_test(tc, test_prefix);
+    tcase_add_test(tc, test_escape);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(status_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed != 0;
+}

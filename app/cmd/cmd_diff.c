@@ -41,6 +41,8 @@ int lsc_cmd_diff(lsc_cmd_ctx *ctx, int argc, char **argv)
     }
     if (argc - g.ind != 2)
         return lsc_usage_error(ctx, "diff", "expected two adapter names");
+    if (ctx->check_only)
+        return LSC_EXIT_OK;
     lsc_adapter *x = NULL, *y = NULL;
     if (lsc_cmd_load(ctx, argv[g.ind], &x, NULL))
         return LSC_EXIT_ERROR;

@@ -39,6 +39,8 @@ int lsc_cmd_export(lsc_cmd_ctx *ctx, int argc, char **argv)
     }
     if (argc - g.ind != 2)
         return lsc_usage_error(ctx, "export", "expected NAME and DIR");
+    if (ctx->check_only)
+        return LSC_EXIT_OK;
     lsc_adapter *ad = NULL;
     if (lsc_cmd_load(ctx, argv[g.ind], &ad, NULL))
         return LSC_EXIT_ERROR;

@@ -15,9 +15,7 @@
 #include "hash.h"
 #include "peft.h"
 
-/* The default catalog name for PATH: the folder's name, or the file's stem unless it is the generic
- * adapter_model.safetensors (then its folder's name). */
-static char *default_name(const char *path)
+char *lsc_import_default_name(const char *path)
 {
     char *copy = strdup(path);
     if (!copy)
@@ -46,6 +44,21 @@ static char *default_name(const char *path)
     }
     free(copy);
     return result;
+}
+
+lsc_status lsc_import_tasks(const char *path, char ***tasks, size_t *n, lsc_error *err)
+{
+    struct stat sb;
+    char sub[4096];
+    *tasks = NULL;
+    *n = 0;
+    snprintf(sub, sizeof sub, "%s/adapter_model.safetensors", path);
+    if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode) || stat(sub, &sb) == 0)
+        return LSC_OK;
+    lsc_status st = lsc_peft_list(path, tasks, n, err);
+    if (!st && !*tasks)
+        *tasks = calloc(1, sizeof(char *)); /* a folder with no adapter at all: non-NULL, empty */
+    return st;
 }
 
 static int valid_name(const char *name)
@@ -196,8 +209,10 @@ int lsc_cmd_import(lsc_cmd_ctx *ctx, int argc, char **argv)
     }
     if (argc - g.ind != 1)
         return lsc_usage_error(ctx, "import", "expected one PATH, got %d", argc - g.ind);
+    if (ctx->check_only)
+        return LSC_EXIT_OK;
     const char *path = argv[g.ind];
-    char *dname = name ? strdup(name) : default_name(path);
+    char *dname = name ? strdup(name) : lsc_import_default_name(path);
     if (!dname) {
         lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "out of memory");
         return LSC_EXIT_ERROR;
@@ -211,16 +226,13 @@ int lsc_cmd_import(lsc_cmd_ctx *ctx, int argc, char **argv)
     }
     json_t *report = json ? json_array() : NULL;
     int rc = LSC_EXIT_OK, imported = 0;
-    struct stat sb;
-    char sub[4096];
-    snprintf(sub, sizeof sub, "%s/adapter_model.safetensors", path);
-    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode) && stat(sub, &sb) != 0) {
+    char **names = NULL;
+    size_t n = 0;
+    if (lsc_import_tasks(path, &names, &n, &ctx->err)) {
+        rc = LSC_EXIT_ERROR;
+    } else if (names) {
         /* a multi-adapter folder: each task sub-folder is an adapter */
-        char **names = NULL;
-        size_t n = 0;
-        if (lsc_peft_list(path, &names, &n, &ctx->err)) {
-            rc = LSC_EXIT_ERROR;
-        } else if (n == 0) {
+        if (n == 0) {
             lsc_error_set(&ctx->err, LSC_ERR_NOTFOUND, "'%s': no adapter_model.safetensors in this folder or its sub-folders",
                           path);
             rc = LSC_EXIT_ERROR;
@@ -231,12 +243,12 @@ int lsc_cmd_import(lsc_cmd_ctx *ctx, int argc, char **argv)
             snprintf(tname, sizeof tname, "%s-%s", dname, names[i]);
             rc = read_and_import(ctx, tpath, tname, report, &imported);
         }
-        for (size_t i = 0; i < n; i++)
-            free(names[i]);
-        free(names);
     } else {
         rc = read_and_import(ctx, path, dname, report, &imported);
     }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
     if (rc == LSC_EXIT_OK && imported == 0)
         ctx->no_change = 1;
     if (rc == LSC_EXIT_OK && report)

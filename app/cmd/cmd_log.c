@@ -16,6 +16,8 @@ int lsc_cmd_log(lsc_cmd_ctx *ctx, int argc, char **argv)
     }
     if (argc - g.ind > 1)
         return lsc_usage_error(ctx, "log", "expected at most one NAME");
+    if (ctx->check_only)
+        return LSC_EXIT_OK;
     const char *name = argc - g.ind == 1 ? argv[g.ind] : NULL;
     lsc_history_entry *h = NULL;
     size_t n = 0;

@@ -27,6 +27,8 @@ int lsc_cmd_ls(lsc_cmd_ctx *ctx, int argc, char **argv)
     }
     if (g.ind != argc)
         return lsc_usage_error(ctx, "ls", "unexpected argument '%s'", argv[g.ind]);
+    if (ctx->check_only)
+        return LSC_EXIT_OK;
     lsc_adapter_info *infos = NULL;
     size_t n = 0;
     if (lsc_catalog_list(ctx->cat, &infos, &n, &ctx->err))

@@ -12,6 +12,8 @@ int lsc_cmd_rename(lsc_cmd_ctx *ctx, int argc, char **argv)
         return LSC_EXIT_USAGE;
     if (argc - g.ind != 2)
         return lsc_usage_error(ctx, "rename", "expected OLD and NEW");
+    if (ctx->check_only)
+        return LSC_EXIT_OK;
     const char *old_name = argv[g.ind], *new_name = argv[g.ind + 1];
     for (const unsigned char *p = (const unsigned char *)new_name; *p; p++)
         if (*p < 0x20 || *p == 0x7f) {

@@ -17,6 +17,8 @@ int lsc_cmd_rm(lsc_cmd_ctx *ctx, int argc, char **argv)
     }
     if (argc - g.ind != 1)
         return lsc_usage_error(ctx, "rm", "expected one NAME");
+    if (ctx->check_only)
+        return LSC_EXIT_OK;
     const char *name = argv[g.ind];
     int64_t id;
     if (lsc_catalog_find(ctx->cat, name, &id, &ctx->err))

@@ -186,6 +186,8 @@ int lsc_cmd_show(lsc_cmd_ctx *ctx, int argc, char **argv)
             g_key = i;
     if (g_key < 0)
         return lsc_usage_error(ctx, "show", "unknown sort column '%s'", sort);
+    if (ctx->check_only)
+        return LSC_EXIT_OK;
     lsc_adapter *ad = NULL;
     if (lsc_cmd_load(ctx, argv[g.ind], &ad, NULL))
         return LSC_EXIT_ERROR;

@@ -19,6 +19,8 @@ int lsc_cmd_spectrum(lsc_cmd_ctx *ctx, int argc, char **argv)
     int npos = argc - g.ind;
     if (npos < 1 || npos > 2)
         return lsc_usage_error(ctx, "spectrum", "expected NAME [LAYER-GLOB]");
+    if (ctx->check_only)
+        return LSC_EXIT_OK;
     const char *glob = npos == 2 ? argv[g.ind + 1] : NULL;
     lsc_adapter *ad = NULL;
     if (lsc_cmd_load(ctx, argv[g.ind], &ad, NULL))

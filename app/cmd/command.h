@@ -33,6 +33,7 @@ typedef struct lsc_cmd_ctx {
     int readonly;             /* refuse mutating commands */
     int dry_run;              /* run, then roll back instead of committing */
     int no_change;            /* set by a mutating handler that found nothing to change: roll back, no history */
+    int check_only;           /* parse and validate the arguments only, then return (script checking) */
     lsc_error err;            /* filled when a handler returns non-zero */
     /* adapters the command read and wrote, for the history record */
     int64_t inputs[LSC_CMD_MAX_IO];
@@ -69,6 +70,13 @@ int lsc_dispatch(lsc_cmd_ctx *ctx, int argc, char **argv);
 /* Record an adapter the running command read or wrote (for the history). */
 void lsc_cmd_read(lsc_cmd_ctx *ctx, int64_t id);
 void lsc_cmd_wrote(lsc_cmd_ctx *ctx, int64_t id);
+
+/* From the command's usage string: non-zero if option `opt` ("--layers") takes a value. */
+int lsc_command_option_takes_value(const lsc_command *c, const char *opt);
+
+/* From the command's usage string: non-zero if the positional argument at `index` (0-based) names an
+ * adapter (usage words NAME, A, B, OLD; `NAME...` makes every later positional one too). */
+int lsc_command_positional_is_adapter(const lsc_command *c, int index);
 
 /* Print the command's usage and help to ctx->out. */
 void lsc_command_print_help(lsc_sink *out, const lsc_command *c);

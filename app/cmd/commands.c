@@ -19,6 +19,53 @@ const lsc_command *lsc_command_find(const char *name)
     return NULL;
 }
 
+int lsc_command_option_takes_value(const lsc_command *c, const char *opt)
+{
+    size_t n = strlen(opt);
+    for (const char *p = strstr(c->usage, opt); p; p = strstr(p + 1, opt)) {
+        const char *after = p + n;
+        if (*after == ' ' && after[1] >= 'A' && after[1] <= 'Z')
+            return 1;
+        if (*after == ' ' || *after == ']' || *after == '\0')
+            return 0;
+    }
+    return 0;
+}
+
+int lsc_command_positional_is_adapter(const lsc_command *c, int index)
+{
+    /* walk the usage words after the command name, skipping [bracketed] options */
+    const char *p = c->usage + strlen(c->name);
+    int pos = 0, depth = 0;
+    while (*p) {
+        while (*p == ' ')
+            p++;
+        if (!*p)
+            break;
+        const char *w = p;
+        while (*p && *p != ' ')
+            p++;
+        size_t len = (size_t)(p - w);
+        int opens = 0, closes = 0;
+        for (size_t i = 0; i < len; i++) {
+            opens += w[i] == '[';
+            closes += w[i] == ']';
+        }
+        int was_depth = depth;
+        depth += opens - closes;
+        if (was_depth > 0 || opens > 0 || w[0] == '-')
+            continue;
+        int variadic = len > 3 && strncmp(w + len - 3, "...", 3) == 0;
+        size_t base = variadic ? len - 3 : len;
+        int is_adapter = (base == 4 && strncmp(w, "NAME", 4) == 0) || (base == 1 && (w[0] == 'A' || w[0] == 'B')) ||
+                         (base == 3 && strncmp(w, "OLD", 3) == 0);
+        if (pos == index || (variadic && index >= pos))
+            return is_adapter;
+        pos++;
+    }
+    return 0;
+}
+
 void lsc_command_print_help(lsc_sink *out, const lsc_command *c)
 {
     lsc_out(out, "usage: lorascope %s\n\n%s\n", c->usage, c->summary);

@@ -50,6 +50,14 @@ lsc_status lsc_layer_stats_get(lsc_stats_runner *sr, lsc_catalog *cat, lsc_adapt
 /* Load the visible adapter `name` from ctx->cat and record it as read. */
 lsc_status lsc_cmd_load(lsc_cmd_ctx *ctx, const char *name, lsc_adapter **ad, int64_t *id);
 
+/* The name `import` gives PATH by default: the folder's name, or the file's stem unless it is the generic
+ * adapter_model.safetensors (then its folder's name). malloc'ed; NULL on out of memory. */
+char *lsc_import_default_name(const char *path);
+
+/* If PATH is a folder of task sub-folders (no adapter_model.safetensors of its own), *tasks lists them
+ * (malloc'ed array of malloc'ed names, possibly empty but non-NULL); otherwise *tasks is NULL. */
+lsc_status lsc_import_tasks(const char *path, char ***tasks, size_t *n, lsc_error *err);
+
 /* A JSON number, or null for NaN/Inf (JSON has no non-finite numbers). */
 json_t *lsc_json_num(double v);
 

@@ -102,6 +102,8 @@ int lsc_dispatch(lsc_cmd_ctx *ctx, int argc, char **argv)
         lsc_command_print_help(ctx->out, c);
         return LSC_EXIT_OK;
     }
+    if (ctx->check_only)
+        return c->fn(ctx, argc, argv); /* handlers return right after parsing their arguments */
     if ((c->flags & LSC_CMD_MUTATES) && ctx->readonly) {
         lsc_error_set(&ctx->err, LSC_ERR_INVALID, "%s: the catalog is open read-only", c->name);
         return LSC_EXIT_ERROR;

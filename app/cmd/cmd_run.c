@@ -1,0 +1,727 @@
+/* cmd_run.c: `lorascope run SCRIPT [--dry-run] [--continue] [--var NAME=VALUE ...]`.
+ *
+ * Protocol: (1) parse the whole script (script.h); (2) check every line before anything runs: the command
+ * exists, its options and arguments parse (each handler's own parser, in check-only mode), every named
+ * adapter exists or is made by an earlier line, every glob is well-formed, every `expect` is well-formed;
+ * errors print FILE:LINE and nothing runs; (3) run. By default the script is one transaction (the
+ * dispatcher's): a failing line or expect rolls everything back. With --continue each line is its own
+ * transaction and a summary lists applied and failed lines. With --dry-run everything runs and is rolled
+ * back, and the changes it would make are printed. Adapter arguments that are globs run the line once per
+ * matching adapter (a variadic NAME... takes all matches in place), `{}` in any argument standing for the
+ * matched name. Each line that changes the catalog is recorded in the history as if typed. */
+#include <fnmatch.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "handlers.h"
+#include "script.h"
+#include "table.h"
+
+/* ---- names known while checking ------------------------------------------------------------------ */
+
+typedef struct names {
+    char **v;
+    size_t n, cap;
+} names;
+
+static void names_add(names *s, const char *x)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->v[i], x) == 0)
+            return;
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 32;
+        s->v = realloc(s->v, s->cap * sizeof(char *));
+    }
+    s->v[s->n++] = strdup(x);
+}
+
+static void names_del(names *s, const char *x)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->v[i], x) == 0) {
+            free(s->v[i]);
+            s->v[i] = s->v[--s->n];
+            return;
+        }
+}
+
+static int names_has(const names *s, const char *x)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->v[i], x) == 0)
+            return 1;
+    return 0;
+}
+
+static int names_match(const names *s, const char *glob)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (fnmatch(glob, s->v[i], 0) == 0)
+            return 1;
+    return 0;
+}
+
+static void names_free(names *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free(s->v[i]);
+    free(s->v);
+    memset(s, 0, sizeof *s);
+}
+
+static int is_glob(const char *s)
+{
+    return strpbrk(s, "*?[") != NULL;
+}
+
+/* Positions of argv that name adapters, per the command's usage; returns count into idx. */
+static int adapter_positions(const lsc_command *c, int argc, char **argv, int *idx, int cap)
+{
+    int n = 0, pos = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            continue;
+        if (argv[i][0] == '-' && argv[i][1]) {
+            if (!strchr(argv[i], '=') && lsc_command_option_takes_value(c, argv[i]))
+                i++;
+            continue;
+        }
+        if (lsc_command_positional_is_adapter(c, pos) && n < cap)
+            idx[n++] = i;
+        pos++;
+    }
+    return n;
+}
+
+/* The value of option `opt` in argv, NULL if absent. */
+static const char *opt_value(int argc, char **argv, const char *opt)
+{
+    size_t n = strlen(opt);
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], opt) == 0 && i + 1 < argc)
+            return argv[i + 1];
+        if (strncmp(argv[i], opt, n) == 0 && argv[i][n] == '=')
+            return argv[i] + n + 1;
+    }
+    return NULL;
+}
+
+/* ---- expect ------------------------------------------------------------------------------------------ */
+
+static int parse_op(const char *s)
+{
+    const char *ops[] = {"<", "<=", ">", ">=", "==", "!="};
+    for (int i = 0; i < 6; i++)
+        if (strcmp(s, ops[i]) == 0)
+            return i;
+    return -1;
+}
+
+static int compare_op(int op, double a, double b)
+{
+    switch (op) {
+    case 0: return a < b;
+    case 1: return a <= b;
+    case 2: return a > b;
+    case 3: return a >= b;
+    case 4: return a == b;
+    default: return a != b;
+    }
+}
+
+static const char *expect_usage = "expect exists NAME | expect absent NAME | expect rank NAME LAYER-GLOB OP N | "
+                                  "expect energy NAME OP X | expect layers NAME OP N | expect finite NAME";
+
+/* Validate an expect line's shape (not its truth). */
+static int check_expect(const lsc_script_cmd *c, char *why, size_t cap)
+{
+    char *end;
+    if (c->argc < 3) {
+        snprintf(why, cap, "usage: %s", expect_usage);
+        return -1;
+    }
+    const char *what = c->argv[1];
+    int need = strcmp(what, "rank") == 0 ? 6 : (strcmp(what, "energy") == 0 || strcmp(what, "layers") == 0) ? 5
+               : (strcmp(what, "exists") == 0 || strcmp(what, "absent") == 0 || strcmp(what, "finite") == 0) ? 3
+                                                                                                             : -1;
+    if (need < 0) {
+        snprintf(why, cap, "unknown expectation '%s' (%s)", what, expect_usage);
+        return -1;
+    }
+    if (c->argc != need) {
+        snprintf(why, cap, "'expect %s' takes %d arguments (%s)", what, need - 2, expect_usage);
+        return -1;
+    }
+    if (need >= 5) {
+        if (parse_op(c->argv[need - 2]) < 0) {
+            snprintf(why, cap, "unknown comparison '%s' (one of < <= > >= == !=)", c->argv[need - 2]);
+            return -1;
+        }
+        strtod(c->argv[need - 1], &end);
+        if (*end || end == c->argv[need - 1]) {
+            snprintf(why, cap, "'%s' is not a number", c->argv[need - 1]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Sum of squared norms over the layers of an adapter (from cached statistics). */
+static lsc_status energy_of(lsc_cmd_ctx *ctx, lsc_stats_runner *sr, const char *name, double *e, int *nonfinite)
+{
+    lsc_adapter *ad = NULL;
+    lsc_status st = lsc_catalog_get_adapter(ctx->cat, name, &ad, &ctx->err);
+    *e = 0;
+    if (nonfinite)
+        *nonfinite = 0;
+    for (size_t i = 0; !st && ad && i < ad->n_layers; i++) {
+        lsc_layer_stats s;
+        memset(&s, 0, sizeof s);
+        st = lsc_layer_stats_get(sr, ctx->cat, ad, i, 0, &s, &ctx->err);
+        *e += s.fro * s.fro;
+        if (nonfinite && (s.flags & LSC_STATS_NONFINITE))
+            (*nonfinite)++;
+        lsc_stats_release(&s);
+    }
+    lsc_adapter_free(ad);
+    return st;
+}
+
+/* Evaluate an expect line; 0 true, 1 false (why filled), -1 error (ctx->err). */
+static int eval_expect(lsc_cmd_ctx *ctx, const lsc_script_cmd *c, char *why, size_t cap)
+{
+    const char *what = c->argv[1], *pat = c->argv[2];
+    lsc_adapter_info *infos = NULL;
+    size_t n = 0;
+    if (lsc_catalog_list(ctx->cat, &infos, &n, &ctx->err))
+        return -1;
+    int matched = 0, result = 0;
+    lsc_stats_runner sr;
+    if (lsc_stats_runner_init(&sr, &ctx->err)) {
+        lsc_adapter_info_free_array(infos, n);
+        return -1;
+    }
+    for (size_t i = 0; i < n && result == 0; i++) {
+        const lsc_adapter_info *a = &infos[i];
+        if (is_glob(pat) ? fnmatch(pat, a->name, 0) != 0 : strcmp(pat, a->name) != 0)
+            continue;
+        matched++;
+        if (strcmp(what, "rank") == 0) {
+            int op = parse_op(c->argv[4]);
+            double lim = strtod(c->argv[5], NULL);
+            lsc_adapter *ad = NULL;
+            if (lsc_catalog_get_adapter(ctx->cat, a->name, &ad, &ctx->err)) {
+                result = -1;
+                break;
+            }
+            int layers = 0;
+            for (size_t l = 0; l < ad->n_layers && result == 0; l++) {
+                if (!lsc_name_matches(c->argv[3], ad->layers[l].name))
+                    continue;
+                layers++;
+                if (!compare_op(op, ad->layers[l].rank, lim)) {
+                    snprintf(why, cap, "'%s' layer '%s' has rank %d, expected %s %s", a->name, ad->layers[l].name,
+                             ad->layers[l].rank, c->argv[4], c->argv[5]);
+                    result = 1;
+                }
+            }
+            if (result == 0 && layers == 0) {
+                snprintf(why, cap, "no layer of '%s' matches '%s'", a->name, c->argv[3]);
+                result = 1;
+            }
+            lsc_adapter_free(ad);
+        } else if (strcmp(what, "layers") == 0) {
+            if (!compare_op(parse_op(c->argv[3]), (double)a->n_layers, strtod(c->argv[4], NULL))) {
+                snprintf(why, cap, "'%s' has %lld layers, expected %s %s", a->name, (long long)a->n_layers, c->argv[3],
+                         c->argv[4]);
+                result = 1;
+            }
+        } else if (strcmp(what, "energy") == 0) {
+            /* the share of its parent's energy (sum over layers of ||dW||_F^2) the adapter keeps */
+            double e = 0, pe = 0;
+            char parent[512] = "";
+            if (a->parents && *a->parents) {
+                snprintf(parent, sizeof parent, "%s", a->parents);
+                char *comma = strchr(parent, ',');
+                if (comma)
+                    *comma = '\0';
+            }
+            if (energy_of(ctx, &sr, a->name, &e, NULL) || (*parent && energy_of(ctx, &sr, parent, &pe, NULL))) {
+                result = -1;
+                break;
+            }
+            double share = *parent ? (pe > 0 ? e / pe : 1.0) : 1.0;
+            if (!compare_op(parse_op(c->argv[3]), share, strtod(c->argv[4], NULL))) {
+                snprintf(why, cap, "'%s' keeps %.6f of the energy of '%s', expected %s %s", a->name, share,
+                         *parent ? parent : a->name, c->argv[3], c->argv[4]);
+                result = 1;
+            }
+        } else if (strcmp(what, "finite") == 0) {
+            double e;
+            int bad = 0;
+            if (energy_of(ctx, &sr, a->name, &e, &bad)) {
+                result = -1;
+                break;
+            }
+            if (bad) {
+                snprintf(why, cap, "'%s' has %d layer(s) with NaN or Inf", a->name, bad);
+                result = 1;
+            }
+        } else if (strcmp(what, "absent") == 0) {
+            snprintf(why, cap, "'%s' exists", a->name);
+            result = 1;
+        }
+    }
+    if (result == 0 && matched == 0 && strcmp(what, "absent") != 0) {
+        snprintf(why, cap, "no adapter matches '%s'", pat);
+        result = 1;
+    }
+    lsc_stats_runner_release(&sr);
+    lsc_adapter_info_free_array(infos, n);
+    return result;
+}
+
+/* ---- checking ---------------------------------------------------------------------------------------- */
+
+static int check_script(lsc_cmd_ctx *ctx, const lsc_script *s, names *known)
+{
+    char why[LSC_ERROR_MSG_MAX];
+    for (size_t i = 0; i < s->n; i++) {
+        const lsc_script_cmd *c = &s->cmds[i];
+        if (strcmp(c->argv[0], "expect") == 0) {
+            if (check_expect(c, why, sizeof why)) {
+                lsc_error_set(&ctx->err, LSC_ERR_USAGE, "%s:%d: %s", s->file, c->line, why);
+                return LSC_EXIT_ERROR;
+            }
+            continue;
+        }
+        const lsc_command *cmd = lsc_command_find(c->argv[0]);
+        if (!cmd || strcmp(cmd->name, "run") == 0) {
+            lsc_error_set(&ctx->err, LSC_ERR_USAGE, "%s:%d: %s '%s'", s->file, c->line,
+                          cmd ? "a script cannot run another script:" : "unknown command", c->argv[0]);
+            return LSC_EXIT_ERROR;
+        }
+        lsc_cmd_ctx chk;
+        lsc_sink null;
+        lsc_sink_init_null(&null);
+        memset(&chk, 0, sizeof chk);
+        chk.out = chk.diag = &null;
+        chk.check_only = 1;
+        if (lsc_dispatch(&chk, c->argc, c->argv) != LSC_EXIT_OK) {
+            lsc_error_set(&ctx->err, LSC_ERR_USAGE, "%s:%d: %s", s->file, c->line, chk.err.msg);
+            return LSC_EXIT_ERROR;
+        }
+        int idx[64];
+        int na = adapter_positions(cmd, c->argc, c->argv, idx, 64);
+        for (int k = 0; k < na; k++) {
+            const char *a = c->argv[idx[k]];
+            if (is_glob(a)) {
+                if (!names_match(known, a)) {
+                    lsc_error_set(&ctx->err, LSC_ERR_NOTFOUND, "%s:%d: no adapter matches '%s'", s->file, c->line, a);
+                    return LSC_EXIT_ERROR;
+                }
+            } else if (!names_has(known, a)) {
+                lsc_error_set(&ctx->err, LSC_ERR_NOTFOUND, "%s:%d: no adapter '%s' in the catalog (nor made by an earlier line)",
+                              s->file, c->line, a);
+                return LSC_EXIT_ERROR;
+            }
+        }
+        /* names this line makes or removes, for the lines after it */
+        const char *made = opt_value(c->argc, c->argv, "--as");
+        if (!made)
+            made = opt_value(c->argc, c->argv, "--name");
+        if (made && !strstr(made, "{}"))
+            names_add(known, made);
+        else if (made) {
+            /* one output per match: add the substituted names */
+            for (int k = 0; k < na; k++)
+                for (size_t j = 0; j < known->n; j++)
+                    if (is_glob(c->argv[idx[k]]) ? fnmatch(c->argv[idx[k]], known->v[j], 0) == 0
+                                                 : strcmp(c->argv[idx[k]], known->v[j]) == 0) {
+                        char out[1024], *o = out;
+                        for (const char *p = made; *p && o < out + sizeof out - 1; p++) {
+                            if (p[0] == '{' && p[1] == '}') {
+                                o += snprintf(o, (size_t)(out + sizeof out - o), "%s", known->v[j]);
+                                p++;
+                            } else {
+                                *o++ = *p;
+                            }
+                        }
+                        *o = '\0';
+                        names_add(known, out);
+                    }
+        }
+        if (strcmp(cmd->name, "import") == 0 && c->argc >= 2) {
+            /* the names import will give: NAME, or NAME-TASK for each task of a multi-adapter folder */
+            const char *path = c->argv[c->argc - 1];
+            for (int k = 1; k < c->argc; k++)
+                if (c->argv[k][0] != '-' && (k == 1 || strcmp(c->argv[k - 1], "--name") != 0))
+                    path = c->argv[k];
+            char *base = made ? strdup(made) : lsc_import_default_name(path);
+            char **tasks = NULL;
+            size_t nt = 0;
+            lsc_error ignore;
+            if (base && lsc_import_tasks(path, &tasks, &nt, &ignore) == LSC_OK && nt > 0) {
+                for (size_t t = 0; t < nt; t++) {
+                    char full[1024];
+                    snprintf(full, sizeof full, "%s-%s", base, tasks[t]);
+                    names_add(known, full);
+                    free(tasks[t]);
+                }
+                free(tasks);
+            } else if (base) {
+                names_add(known, base);
+            }
+            free(base);
+        }
+        if (strcmp(cmd->name, "rename") == 0 && na == 1 && c->argc >= 3) {
+            names_del(known, c->argv[idx[0]]);
+            names_add(known, c->argv[c->argc - 1]);
+        }
+        if (strcmp(cmd->name, "rm") == 0 && na == 1)
+            names_del(known, c->argv[idx[0]]);
+    }
+    return LSC_EXIT_OK;
+}
+
+/* ---- running ----------------------------------------------------------------------------------------- */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void progress(lsc_cmd_ctx *ctx, int json, size_t done, size_t total, const lsc_script *s,
+                     const lsc_script_cmd *c, const char *status, const char *msg, double t0)
+{
+    if (json) {
+        json_t *o = json_pack("{s:s, s:i, s:s, s:I, s:I, s:s}", "file", s->file, "line", c->line, "command", c->argv[0],
+                              "step", (json_int_t)done, "steps", (json_int_t)total, "status", status);
+        if (msg)
+            json_object_set_new(o, "error", json_string(msg));
+        char *line = json_dumps(o, JSON_COMPACT);
+        lsc_out(ctx->diag, "%s\n", line ? line : "{}");
+        free(line);
+        json_decref(o);
+        return;
+    }
+    if (ctx->diag->is_tty) {
+        double el = now_s() - t0, eta = done ? el / (double)done * (double)(total - done) : 0;
+        int width = 24, fill = total ? (int)((double)width * (double)done / (double)total) : width;
+        char bar[32];
+        for (int i = 0; i < width; i++)
+            bar[i] = i < fill ? '#' : '.';
+        bar[width] = '\0';
+        lsc_out(ctx->diag, "\r[%s] %zu/%zu  line %d: %-10s  ETA %.0fs\033[K%s", bar, done, total, c->line, c->argv[0],
+                eta, done == total || msg ? "\n" : "");
+        if (msg)
+            lsc_out(ctx->diag, "%s:%d: %s\n", s->file, c->line, msg);
+        return;
+    }
+    lsc_out(ctx->diag, "[%zu/%zu] %s:%d: %s %s%s%s\n", done, total, s->file, c->line, c->argv[0], status,
+            msg ? ": " : "", msg ? msg : "");
+}
+
+/* Replace every "{}" in w by `name`; malloc'ed. */
+static char *subst(const char *w, const char *name)
+{
+    size_t n = strlen(w) + 1, ln = strlen(name);
+    for (const char *p = strstr(w, "{}"); p; p = strstr(p + 2, "{}"))
+        n += ln;
+    char *out = malloc(n), *o = out;
+    if (!out)
+        return NULL;
+    for (const char *p = w; *p;) {
+        if (p[0] == '{' && p[1] == '}') {
+            memcpy(o, name, ln);
+            o += ln;
+            p += 2;
+        } else {
+            *o++ = *p++;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+/* Run one script command (all its glob expansions); 0 ok, else the exit code with ctx->err set to
+ * "FILE:LINE: message". */
+static int run_one(lsc_cmd_ctx *ctx, const lsc_script *s, const lsc_script_cmd *c)
+{
+    char why[LSC_ERROR_MSG_MAX];
+    if (strcmp(c->argv[0], "expect") == 0) {
+        int r = eval_expect(ctx, c, why, sizeof why);
+        if (r < 0) {
+            lsc_error_prefix(&ctx->err, "%s:%d", s->file, c->line);
+            return LSC_EXIT_ERROR;
+        }
+        if (r > 0) {
+            lsc_error_set(&ctx->err, LSC_ERR_INVALID, "%s:%d: expectation failed: %s", s->file, c->line, why);
+            return LSC_EXIT_ERROR;
+        }
+        return LSC_EXIT_OK;
+    }
+    const lsc_command *cmd = lsc_command_find(c->argv[0]);
+    int idx[64];
+    int na = adapter_positions(cmd, c->argc, c->argv, idx, 64);
+    int gpos = -1, variadic = strstr(cmd->usage, "NAME...") != NULL;
+    for (int k = 0; k < na && gpos < 0; k++)
+        if (is_glob(c->argv[idx[k]]))
+            gpos = idx[k];
+    /* the adapters each glob matches, now (earlier lines may have made some) */
+    names matches = {0};
+    if (gpos >= 0) {
+        lsc_adapter_info *infos = NULL;
+        size_t n = 0;
+        if (lsc_catalog_list(ctx->cat, &infos, &n, &ctx->err)) {
+            lsc_error_prefix(&ctx->err, "%s:%d", s->file, c->line);
+            return LSC_EXIT_ERROR;
+        }
+        for (size_t i = 0; i < n; i++)
+            if (fnmatch(c->argv[gpos], infos[i].name, 0) == 0)
+                names_add(&matches, infos[i].name);
+        lsc_adapter_info_free_array(infos, n);
+        if (matches.n == 0) {
+            lsc_error_set(&ctx->err, LSC_ERR_NOTFOUND, "%s:%d: no adapter matches '%s'", s->file, c->line, c->argv[gpos]);
+            return LSC_EXIT_ERROR;
+        }
+    }
+    int runs = (gpos >= 0 && !variadic) ? (int)matches.n : 1, rc = LSC_EXIT_OK;
+    for (int r = 0; r < runs && rc == LSC_EXIT_OK; r++) {
+        /* build this run's argv */
+        int cap = c->argc + (int)matches.n + 1, argc = 0;
+        char **argv = calloc((size_t)cap, sizeof(char *));
+        const char *name = gpos >= 0 && !variadic ? matches.v[r] : "";
+        for (int i = 0; i < c->argc; i++) {
+            if (i == gpos && variadic) {
+                for (size_t m = 0; m < matches.n; m++)
+                    argv[argc++] = strdup(matches.v[m]);
+            } else if (i == gpos) {
+                argv[argc++] = strdup(name);
+            } else {
+                argv[argc++] = subst(c->argv[i], name);
+            }
+        }
+        lsc_cmd_ctx sub;
+        memset(&sub, 0, sizeof sub);
+        sub.catalog_path = ctx->catalog_path;
+        sub.cat = ctx->cat;
+        sub.out = ctx->out;
+        sub.diag = ctx->diag;
+        sub.json = ctx->json;
+        sub.readonly = ctx->readonly;
+        sub.cancel = ctx->cancel;
+        rc = lsc_dispatch(&sub, argc, argv);
+        if (rc != LSC_EXIT_OK)
+            lsc_error_set(&ctx->err, sub.err.code, "%s:%d: %s", s->file, c->line, sub.err.msg);
+        for (int i = 0; i < argc; i++)
+            free(argv[i]);
+        free(argv);
+    }
+    names_free(&matches);
+    return rc;
+}
+
+/* What a dry run would change: adapters added and removed between two listings. */
+static void print_changes(lsc_cmd_ctx *ctx, lsc_adapter_info *before, size_t nb, lsc_adapter_info *after, size_t na)
+{
+    char b1[64], b2[64], b3[64], b4[64];
+    int any = 0;
+    lsc_out(ctx->out, "dry run: nothing was written. It would:\n");
+    for (size_t i = 0; i < na; i++) {
+        int found = 0;
+        for (size_t j = 0; j < nb && !found; j++)
+            found = before[j].id == after[i].id && strcmp(before[j].name, after[i].name) == 0;
+        if (found)
+            continue;
+        any = 1;
+        int renamed = 0;
+        for (size_t j = 0; j < nb; j++)
+            if (before[j].id == after[i].id) {
+                lsc_out(ctx->out, "  rename  %s -> %s\n", before[j].name, after[i].name);
+                renamed = 1;
+            }
+        if (renamed)
+            continue;
+        lsc_out(ctx->out, "  add     %s  (%lld layers, %s params, %s)", after[i].name, (long long)after[i].n_layers,
+                lsc_human_count(b1, sizeof b1, (double)after[i].params), lsc_human_bytes(b2, sizeof b2, (double)after[i].bytes));
+        /* against its first parent, when it has one */
+        for (size_t j = 0; j < na; j++)
+            if (after[i].parents && *after[i].parents && strncmp(after[i].parents, after[j].name, strlen(after[j].name)) == 0 &&
+                (after[i].parents[strlen(after[j].name)] == '\0' || after[i].parents[strlen(after[j].name)] == ',')) {
+                lsc_out(ctx->out, "  from %s: params %s -> %s, bytes %s -> %s", after[j].name,
+                        lsc_human_count(b1, sizeof b1, (double)after[j].params),
+                        lsc_human_count(b2, sizeof b2, (double)after[i].params),
+                        lsc_human_bytes(b3, sizeof b3, (double)after[j].bytes),
+                        lsc_human_bytes(b4, sizeof b4, (double)after[i].bytes));
+                break;
+            }
+        lsc_out(ctx->out, "\n");
+    }
+    for (size_t j = 0; j < nb; j++) {
+        int found = 0;
+        for (size_t i = 0; i < na && !found; i++)
+            found = before[j].id == after[i].id;
+        if (!found) {
+            any = 1;
+            lsc_out(ctx->out, "  remove  %s\n", before[j].name);
+        }
+    }
+    if (!any)
+        lsc_out(ctx->out, "  change no adapter\n");
+}
+
+int lsc_cmd_run(lsc_cmd_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {{"dry-run", no_argument, NULL, 'n'}, {"continue", no_argument, NULL, 'k'},
+                                         {"var", required_argument, NULL, 'v'}, {"json", no_argument, NULL, 'j'},
+                                         {NULL, 0, NULL, 0}};
+    lsc_getopt g = {0};
+    int dry = 0, cont = 0, json = ctx->json, c, rc = LSC_EXIT_OK;
+    lsc_script_vars vars = {0};
+    while ((c = lsc_getopt_next(ctx, &g, argc, argv, opts)) != -1) {
+        switch (c) {
+        case 'n': dry = 1; break;
+        case 'k': cont = 1; break;
+        case 'j': json = 1; break;
+        case 'v': {
+            const char *eq = strchr(g.arg, '=');
+            if (!eq || eq == g.arg) {
+                lsc_script_vars_release(&vars);
+                return lsc_usage_error(ctx, "run", "--var takes NAME=VALUE, not '%s'", g.arg);
+            }
+            char name[256];
+            snprintf(name, sizeof name, "%.*s", (int)(eq - g.arg), g.arg);
+            lsc_script_var_set(&vars, name, eq + 1, 1);
+            break;
+        }
+        default:
+            lsc_script_vars_release(&vars);
+            return LSC_EXIT_USAGE;
+        }
+    }
+    if (argc - g.ind != 1) {
+        lsc_script_vars_release(&vars);
+        return lsc_usage_error(ctx, "run", "expected one SCRIPT (or - for standard input)");
+    }
+    if (ctx->check_only) {
+        lsc_script_vars_release(&vars);
+        return LSC_EXIT_OK;
+    }
+    const char *file = argv[g.ind];
+    /* read the script */
+    FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
+    if (!f) {
+        lsc_script_vars_release(&vars);
+        lsc_error_set(&ctx->err, LSC_ERR_IO, "cannot open script '%s'", file);
+        return LSC_EXIT_ERROR;
+    }
+    size_t cap = 4096, len = 0, got;
+    char *text = malloc(cap + 1);
+    while (text && (got = fread(text + len, 1, cap - len, f)) > 0) {
+        len += got;
+        if (len == cap) {
+            cap *= 2;
+            char *nt = realloc(text, cap + 1);
+            if (!nt) {
+                free(text);
+                text = NULL;
+            }
+            text = nt;
+        }
+    }
+    if (f != stdin)
+        fclose(f);
+    if (!text) {
+        lsc_script_vars_release(&vars);
+        lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "out of memory reading '%s'", file);
+        return LSC_EXIT_ERROR;
+    }
+    text[len] = '\0';
+    lsc_script *s = NULL;
+    if (lsc_script_parse(file, text, &vars, &s, &ctx->err)) {
+        free(text);
+        lsc_script_vars_release(&vars);
+        return LSC_EXIT_ERROR;
+    }
+    free(text);
+    lsc_script_vars_release(&vars);
+
+    /* check every line against the catalog as it is now */
+    names known = {0};
+    lsc_adapter_info *before = NULL;
+    size_t nb = 0;
+    if (lsc_catalog_list(ctx->cat, &before, &nb, &ctx->err)) {
+        lsc_script_free(s);
+        return LSC_EXIT_ERROR;
+    }
+    for (size_t i = 0; i < nb; i++)
+        names_add(&known, before[i].name);
+    rc = check_script(ctx, s, &known);
+    names_free(&known);
+    if (rc != LSC_EXIT_OK) {
+        lsc_adapter_info_free_array(before, nb);
+        lsc_script_free(s);
+        return rc;
+    }
+
+    if (dry)
+        cont = 0; /* a dry run is one transaction, rolled back */
+    ctx->dry_run = dry;
+    if (cont)
+        lsc_catalog_commit(ctx->cat, &ctx->err); /* nothing written yet: each line takes its own transaction */
+    double t0 = now_s();
+    int failed = 0;
+    json_t *applied = json_array(), *bad = json_array();
+    for (size_t i = 0; i < s->n; i++) {
+        const lsc_script_cmd *cmd = &s->cmds[i];
+        int r = run_one(ctx, s, cmd);
+        progress(ctx, json, i + 1, s->n, s, cmd, r == LSC_EXIT_OK ? "ok" : "failed", r == LSC_EXIT_OK ? NULL : ctx->err.msg, t0);
+        if (r == LSC_EXIT_OK) {
+            json_array_append_new(applied, json_integer(cmd->line));
+            continue;
+        }
+        failed++;
+        json_array_append_new(bad, json_pack("{s:i, s:s}", "line", cmd->line, "error", ctx->err.msg));
+        if (!cont) {
+            rc = r;
+            break;
+        }
+    }
+    if (cont) {
+        lsc_out(ctx->out, "%zu line(s) applied, %d failed\n", json_array_size(applied), failed);
+        size_t k;
+        json_t *v;
+        json_array_foreach(bad, k, v)
+            lsc_out(ctx->out, "  failed %s:%lld: %s\n", s->file, (long long)json_integer_value(json_object_get(v, "line")),
+                    json_string_value(json_object_get(v, "error")));
+        if (failed) {
+            lsc_error_set(&ctx->err, LSC_ERR_INVALID, "%s: %d line(s) failed (the others were applied)", s->file, failed);
+            rc = LSC_EXIT_ERROR;
+        }
+        lsc_error err2;
+        lsc_catalog_begin(ctx->cat, &err2); /* give the dispatcher its (empty) transaction back */
+        ctx->no_change = 1;
+    } else if (rc == LSC_EXIT_OK && dry) {
+        lsc_adapter_info *after = NULL;
+        size_t na = 0;
+        if (lsc_catalog_list(ctx->cat, &after, &na, &ctx->err) == LSC_OK)
+            print_changes(ctx, before, nb, after, na);
+        lsc_adapter_info_free_array(after, na);
+    } else if (rc == LSC_EXIT_OK) {
+        lsc_out(ctx->out, "%s: %zu line(s) applied\n", s->file, s->n);
+    }
+    json_decref(applied);
+    json_decref(bad);
+    lsc_adapter_info_free_array(before, nb);
+    lsc_script_free(s);
+    return rc;
+}

@@ -1,0 +1,56 @@
+/* script.h: lorascope scripts — command lines without the word `lorascope`, in a file.
+ *
+ * Syntax: one command per line; `#` starts a comment (at the start of a word); a backslash before the
+ * newline continues the line; quoting as in a POSIX shell ('single' is literal, "double" allows \" \\ \$
+ * and ${NAME}, a backslash outside quotes escapes the next character); `set NAME VALUE` assigns a
+ * variable, `${NAME}` (or $NAME) expands it at parse time, in order. Variables given from outside (the
+ * --var option) are locked: `set` does not override them, so a script's `set` lines are its defaults.
+ * `expect ...` lines are kept as commands for the runner to evaluate. Pure text processing: no catalog.
+ */
+#ifndef LSC_SCRIPT_H
+#define LSC_SCRIPT_H
+
+#include <stddef.h>
+
+#include "status.h"
+
+typedef struct lsc_script_cmd {
+    int line;    /* 1-based line where the command starts */
+    int argc;
+    char **argv; /* argv[0] is the command name; NULL-terminated */
+} lsc_script_cmd;
+
+typedef struct lsc_script {
+    char *file;  /* the name used in messages ("-" reads as "<stdin>") */
+    lsc_script_cmd *cmds;
+    size_t n;
+} lsc_script;
+
+typedef struct lsc_script_vars {
+    char **names, **values;
+    int *locked;
+    size_t n;
+} lsc_script_vars;
+
+/* Set a variable (copying both strings); a locked variable keeps its value unless `lock` is set
+ * (which is how --var values are given). Returns LSC_ERR_NOMEM on failure. */
+lsc_status lsc_script_var_set(lsc_script_vars *v, const char *name, const char *value, int lock);
+
+/* Value of a variable, NULL if unset. */
+const char *lsc_script_var_get(const lsc_script_vars *v, const char *name);
+
+void lsc_script_vars_release(lsc_script_vars *v);
+
+/* Parse `text` (the contents of `file`). `set` lines update vars and are not returned as commands.
+ * Errors: LSC_ERR_FORMAT with "FILE:LINE: message" (unterminated quote, undefined variable, bad set line,
+ * bad variable name). *out is freed with lsc_script_free. */
+lsc_status lsc_script_parse(const char *file, const char *text, lsc_script_vars *vars, lsc_script **out,
+                            lsc_error *err);
+
+void lsc_script_free(lsc_script *s);
+
+/* Quote one word for a script line so that lsc_script_parse reads it back unchanged (single quotes when
+ * needed). Returns a malloc'ed string. */
+char *lsc_script_quote(const char *word);
+
+#endif
