@@ -212,11 +212,10 @@ lsc_status lsc_compare(const lsc_lowrank *x, const lsc_lowrank *y, lsc_workspace
         }
         for (int i = 0; i < rows; i++) {
             double *row = bc + (size_t)i * rc;
-            const double *b1 = x->B + (size_t)i * x->r, *b2 = y->B + (size_t)i * y->r;
             for (int j = 0; j < x->r; j++)
-                row[j] = x->scale * b1[j];
+                row[j] = x->scale * x->B[(size_t)i * x->r + j];
             for (int j = 0; j < y->r; j++)
-                row[x->r + j] = -y->scale * b2[j];
+                row[x->r + j] = -y->scale * y->B[(size_t)i * y->r + j];
         }
         if (x->r)
             memcpy(ac, x->A, sizeof(double) * (size_t)x->r * cols);

@@ -1,2 +1,453 @@
-/* placeholder suite until its owner lands it */
-int main(void) { return 77; }
+/* check-compare.c: layer comparison from factors against a dense reference and hand-worked cases.
+ *
+ * The reference forms s*B*A with plain loops, takes inner products and norms entry by entry, and the
+ * subspace figures from a dense SVD (LAPACKE_dgesdd). Fixed-seed PRNG (splitmix64 + Box-Muller).
+ */
+#include <check.h>
+#include <lapacke.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compare.h"
+
+static uint64_t rng_state;
+
+static uint64_t splitmix64(void)
+{
+    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static double uniform01(void)
+{
+    return ((double)(splitmix64() >> 11) + 0.5) * 0x1.0p-53;
+}
+
+static double gauss(void)
+{
+    double u = uniform01(), v = uniform01();
+    return sqrt(-2.0 * log(u)) * cos(2.0 * M_PI * v);
+}
+
+static int rand_int(int lo, int hi)
+{
+    return lo + (int)(splitmix64() % (uint64_t)(hi - lo + 1));
+}
+
+static double *gauss_matrix(size_t n)
+{
+    double *m = malloc((n ? n : 1) * sizeof(double));
+    ck_assert_ptr_nonnull(m);
+    for (size_t i = 0; i < n; i++)
+        m[i] = gauss();
+    return m;
+}
+
+static double *dense(const lsc_lowrank *lr)
+{
+    double *d = calloc((size_t)(lr->rows * lr->cols) + 1, sizeof(double));
+    ck_assert_ptr_nonnull(d);
+    for (int64_t i = 0; i < lr->rows; i++)
+        for (int64_t j = 0; j < lr->cols; j++) {
+            double acc = 0.0;
+            for (int k = 0; k < lr->r; k++)
+                acc += lr->B[i * lr->r + k] * lr->A[k * lr->cols + j];
+            d[i * lr->cols + j] = lr->scale * acc;
+        }
+    return d;
+}
+
+static double dot(const double *a, const double *b, size_t n)
+{
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+/* dense SVD with vectors of a row-major [rows, cols] matrix (copied): U [rows, k], VT [k, cols] */
+typedef struct dense_svd {
+    int k, carrying;
+    double *s, *U, *VT;
+} dense_svd;
+
+static void dense_svd_of(const double *d, int rows, int cols, dense_svd *out)
+{
+    int k = rows < cols ? rows : cols;
+    double *copy = malloc(sizeof(double) * rows * cols);
+    memcpy(copy, d, sizeof(double) * rows * cols);
+    out->k = k;
+    out->s = calloc((size_t)k + 1, sizeof(double));
+    out->U = calloc((size_t)rows * k + 1, sizeof(double));
+    out->VT = calloc((size_t)k * cols + 1, sizeof(double));
+    ck_assert_int_eq(LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'S', rows, cols, copy, cols, out->s, out->U, k, out->VT, cols),
+                     0);
+    out->carrying = 0;
+    while (out->carrying < k && out->s[0] > 0 && out->s[out->carrying] > 1e-10 * out->s[0])
+        out->carrying++;
+    free(copy);
+}
+
+static void dense_svd_free(dense_svd *d)
+{
+    free(d->s);
+    free(d->U);
+    free(d->VT);
+}
+
+static int cmp_desc(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x < y) - (x > y);
+}
+
+/* the reference result of compare, entirely from the dense products */
+static void reference(const lsc_lowrank *x, const lsc_lowrank *y, lsc_compare_result *ref)
+{
+    const int rows = (int)x->rows, cols = (int)x->cols;
+    const size_t n = (size_t)rows * cols;
+    double *d1 = dense(x), *d2 = dense(y);
+    memset(ref, 0, sizeof *ref);
+    ref->inner = dot(d1, d2, n);
+    ref->norm1 = sqrt(dot(d1, d1, n));
+    ref->norm2 = sqrt(dot(d2, d2, n));
+    double diff = 0.0;
+    for (size_t i = 0; i < n; i++)
+        diff += (d1[i] - d2[i]) * (d1[i] - d2[i]);
+    ref->diff_norm = sqrt(diff);
+    ref->cosine = ref->norm1 > 0 && ref->norm2 > 0 ? ref->inner / (ref->norm1 * ref->norm2)
+                                                   : (ref->norm1 == ref->norm2 ? 1.0 : 0.0);
+    ref->rel_diff = ref->norm1 > 0 ? ref->diff_norm / ref->norm1 : (ref->norm2 > 0 ? ref->diff_norm / ref->norm2 : 0.0);
+
+    dense_svd s1, s2;
+    dense_svd_of(d1, rows, cols, &s1);
+    dense_svd_of(d2, rows, cols, &s2);
+    const int k1 = s1.carrying, k2 = s2.carrying, kmin = k1 < k2 ? k1 : k2;
+    if (kmin > 0) {
+        double *m = malloc(sizeof(double) * k1 * k2);
+        double phi_in = 0.0, phi_out = 0.0;
+        for (int a = 0; a < k1; a++)
+            for (int b = 0; b < k2; b++) {
+                double vin = 0.0, vout = 0.0;
+                for (int j = 0; j < cols; j++)
+                    vin += s1.VT[a * cols + j] * s2.VT[b * cols + j];
+                for (int i = 0; i < rows; i++)
+                    vout += s1.U[i * s1.k + a] * s2.U[i * s2.k + b];
+                m[a * k2 + b] = vin;
+                phi_in += vin * vin;
+                phi_out += vout * vout;
+            }
+        ref->subspace_in = phi_in / kmin;
+        ref->subspace_out = phi_out / kmin;
+        double *c = malloc(sizeof(double) * kmin);
+        /* row-major [k1, k2] is column-major [k2, k1]: same singular values */
+        ck_assert_int_eq(LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'N', k2, k1, m, k2, c, NULL, 1, NULL, 1), 0);
+        qsort(c, (size_t)kmin, sizeof(double), cmp_desc);
+        ref->n_angles = kmin < LSC_COMPARE_MAX_ANGLES ? kmin : LSC_COMPARE_MAX_ANGLES;
+        for (int i = 0; i < ref->n_angles; i++)
+            ref->angles_in[i] = acos(c[i] > 1.0 ? 1.0 : c[i]);
+        free(c);
+        free(m);
+    }
+    dense_svd_free(&s1);
+    dense_svd_free(&s2);
+    free(d1);
+    free(d2);
+}
+
+static lsc_workspace *ws;
+
+static void setup(void)
+{
+    ws = lsc_workspace_new();
+    ck_assert_ptr_nonnull(ws);
+}
+
+static void teardown(void)
+{
+    lsc_workspace_free(ws);
+    ws = NULL;
+}
+
+static void compare_ok(const lsc_lowrank *x, const lsc_lowrank *y, lsc_compare_result *res)
+{
+    lsc_error err = {0};
+    lsc_status st = lsc_compare(x, y, ws, res, &err);
+    ck_assert_msg(st == LSC_OK, "compare failed: %s", err.msg);
+}
+
+START_TEST(self_comparison_is_exact)
+{
+    rng_state = 0x5EED2001;
+    const int rows = 20, cols = 30, r = 5;
+    double *B = gauss_matrix(rows * r), *A = gauss_matrix(r * cols);
+    lsc_lowrank x = {.rows = rows, .cols = cols, .r = r, .B = B, .A = A, .scale = 1.3};
+    lsc_compare_result res;
+    compare_ok(&x, &x, &res);
+    ck_assert(fabs(res.cosine - 1.0) < 1e-12);
+    ck_assert_msg(res.rel_diff < 1e-12, "rel_diff of a layer with itself: %g", res.rel_diff);
+    ck_assert(fabs(res.norm1 - res.norm2) <= 1e-15 * res.norm1);
+    ck_assert(fabs(res.inner - res.norm1 * res.norm1) < 1e-12 * res.inner);
+    ck_assert(fabs(res.subspace_in - 1.0) < 1e-12);
+    ck_assert(fabs(res.subspace_out - 1.0) < 1e-12);
+    ck_assert_int_eq(res.n_angles, r);
+    for (int i = 0; i < res.n_angles; i++)
+        ck_assert_msg(res.angles_in[i] < 1e-10, "angle %d of a layer with itself: %g", i, res.angles_in[i]);
+
+    /* same product from other factors (B M, M^-1 A with M diagonal): still the same layer */
+    double *B2 = malloc(sizeof(double) * rows * r), *A2 = malloc(sizeof(double) * r * cols);
+    for (int i = 0; i < rows; i++)
+        for (int k = 0; k < r; k++)
+            B2[i * r + k] = B[i * r + k] * 4.0;
+    for (int k = 0; k < r; k++)
+        for (int j = 0; j < cols; j++)
+            A2[k * cols + j] = A[k * cols + j] * 0.25;
+    lsc_lowrank y = {.rows = rows, .cols = cols, .r = r, .B = B2, .A = A2, .scale = 1.3};
+    compare_ok(&x, &y, &res);
+    ck_assert(res.rel_diff < 1e-12);
+    ck_assert(fabs(res.cosine - 1.0) < 1e-12);
+    free(B2);
+    free(A2);
+    free(B);
+    free(A);
+}
+END_TEST
+
+START_TEST(negated_layer)
+{
+    rng_state = 0x5EED2002;
+    const int rows = 12, cols = 9, r = 3;
+    double *B = gauss_matrix(rows * r), *A = gauss_matrix(r * cols), *Bn = malloc(sizeof(double) * rows * r);
+    for (int i = 0; i < rows * r; i++)
+        Bn[i] = -B[i];
+    lsc_lowrank x = {.rows = rows, .cols = cols, .r = r, .B = B, .A = A, .scale = 0.5};
+    lsc_lowrank y = {.rows = rows, .cols = cols, .r = r, .B = Bn, .A = A, .scale = 0.5};
+    lsc_compare_result res;
+    compare_ok(&x, &y, &res);
+    ck_assert(fabs(res.cosine + 1.0) < 1e-12);
+    ck_assert(fabs(res.rel_diff - 2.0) < 1e-12);
+    ck_assert(fabs(res.subspace_in - 1.0) < 1e-12); /* same subspaces, opposite sign */
+    ck_assert(fabs(res.subspace_out - 1.0) < 1e-12);
+    free(B);
+    free(Bn);
+    free(A);
+}
+END_TEST
+
+START_TEST(orthogonal_layers)
+{
+    double B1[4] = {1, 0, 0, 0}, A1[5] = {1, 0, 0, 0, 0};
+    double B2[4] = {0, 1, 0, 0}, A2[5] = {0, 1, 0, 0, 0};
+    lsc_lowrank x = {.rows = 4, .cols = 5, .r = 1, .B = B1, .A = A1, .scale = 2.0};
+    lsc_lowrank y = {.rows = 4, .cols = 5, .r = 1, .B = B2, .A = A2, .scale = 3.0};
+    lsc_compare_result res;
+    compare_ok(&x, &y, &res);
+    ck_assert(res.inner == 0.0 && res.cosine == 0.0);
+    ck_assert_double_eq_tol(res.norm1, 2.0, 1e-15);
+    ck_assert_double_eq_tol(res.norm2, 3.0, 1e-15);
+    ck_assert_double_eq_tol(res.diff_norm, sqrt(13.0), 1e-14);
+    ck_assert_double_eq_tol(res.rel_diff, sqrt(13.0) / 2.0, 1e-14);
+    ck_assert(res.subspace_in < 1e-30 && res.subspace_out < 1e-30);
+    ck_assert_int_eq(res.n_angles, 1);
+    ck_assert_double_eq_tol(res.angles_in[0], M_PI / 2, 1e-15);
+
+    /* same output direction, orthogonal inputs: still orthogonal as matrices, phi_out = 1 */
+    y.B = B1;
+    compare_ok(&x, &y, &res);
+    ck_assert(res.cosine == 0.0);
+    ck_assert(res.subspace_in < 1e-30);
+    ck_assert_double_eq_tol(res.subspace_out, 1.0, 1e-15);
+}
+END_TEST
+
+static void expect_near(const char *what, double got, double want, double tol_rel, double tol_abs)
+{
+    ck_assert_msg(fabs(got - want) <= tol_rel * fabs(want) + tol_abs, "%s: got %.17g, dense %.17g", what, got, want);
+}
+
+START_TEST(random_layers_match_dense)
+{
+    rng_state = 0x5EED2003;
+    for (int it = 0; it < 60; it++) {
+        int rows = rand_int(1, 25), cols = rand_int(1, 25), r1 = rand_int(0, 8), r2 = rand_int(0, 8);
+        double *B1 = gauss_matrix((size_t)rows * r1), *A1 = gauss_matrix((size_t)r1 * cols);
+        double *B2 = gauss_matrix((size_t)rows * r2), *A2 = gauss_matrix((size_t)r2 * cols);
+        /* half the time y shares part of x's input subspace, so phi is far from its random value */
+        if (it % 2 == 0 && r1 > 0)
+            for (int k = 0; k < r2; k++)
+                for (int j = 0; j < cols; j++)
+                    A2[k * cols + j] = A1[(k % r1) * cols + j] + 0.3 * A2[k * cols + j];
+        lsc_lowrank x = {.rows = rows, .cols = cols, .r = r1, .B = B1, .A = A1, .scale = 0.7};
+        lsc_lowrank y = {.rows = rows, .cols = cols, .r = r2, .B = B2, .A = A2, .scale = it % 3 ? -1.1 : 2.0};
+        lsc_compare_result res, ref;
+        compare_ok(&x, &y, &res);
+        reference(&x, &y, &ref);
+        const double scale = ref.norm1 * ref.norm2;
+        expect_near("inner", res.inner, ref.inner, 1e-10, 1e-12 * scale);
+        expect_near("norm1", res.norm1, ref.norm1, 1e-12, 0);
+        expect_near("norm2", res.norm2, ref.norm2, 1e-12, 0);
+        expect_near("cosine", res.cosine, ref.cosine, 1e-10, 1e-12);
+        expect_near("diff_norm", res.diff_norm, ref.diff_norm, 1e-11, 0);
+        expect_near("rel_diff", res.rel_diff, ref.rel_diff, 1e-11, 0);
+        expect_near("subspace_in", res.subspace_in, ref.subspace_in, 1e-9, 1e-12);
+        expect_near("subspace_out", res.subspace_out, ref.subspace_out, 1e-9, 1e-12);
+        ck_assert_int_eq(res.n_angles, ref.n_angles);
+        for (int i = 0; i < res.n_angles; i++) {
+            expect_near("angle", res.angles_in[i], ref.angles_in[i], 0, 1e-7);
+            if (i > 0)
+                ck_assert(res.angles_in[i] >= res.angles_in[i - 1]);
+        }
+        free(B1);
+        free(A1);
+        free(B2);
+        free(A2);
+    }
+}
+END_TEST
+
+/* y = x with B perturbed by 1e-9: sqrt(n1^2 + n2^2 - 2 inner) could not resolve that difference (its
+ * error is ~1e-8 of the norm); the factored difference must, to a relative 1e-6 */
+START_TEST(close_layers_keep_their_difference)
+{
+    rng_state = 0x5EED2004;
+    const int rows = 40, cols = 30, r = 6;
+    double *B = gauss_matrix(rows * r), *A = gauss_matrix(r * cols), *B2 = malloc(sizeof(double) * rows * r);
+    double *E = malloc(sizeof(double) * rows * r);
+    for (int i = 0; i < rows * r; i++) {
+        B2[i] = B[i] + 1e-9 * gauss();
+        E[i] = B2[i] - B[i]; /* exact: the two are within a factor of two */
+    }
+    const double s = 0.8;
+    lsc_lowrank x = {.rows = rows, .cols = cols, .r = r, .B = B, .A = A, .scale = s};
+    lsc_lowrank y = {.rows = rows, .cols = cols, .r = r, .B = B2, .A = A, .scale = s};
+    lsc_lowrank e = {.rows = rows, .cols = cols, .r = r, .B = E, .A = A, .scale = s};
+    double *de = dense(&e);
+    double want = sqrt(dot(de, de, (size_t)rows * cols));
+    lsc_compare_result res;
+    compare_ok(&x, &y, &res);
+    ck_assert_msg(fabs(res.diff_norm - want) <= 1e-6 * want, "difference %.17g, exact %.17g", res.diff_norm, want);
+    ck_assert(fabs(res.rel_diff - want / res.norm1) <= 1e-6 * want / res.norm1);
+    free(de);
+    free(B);
+    free(B2);
+    free(E);
+    free(A);
+}
+END_TEST
+
+START_TEST(zero_layers)
+{
+    double Z[6] = {0}, B[6] = {1, 2, 3, 4, 5, 6}, A[6] = {1, 0, 1, 0, 1, 1};
+    lsc_lowrank zero = {.rows = 3, .cols = 3, .r = 2, .B = Z, .A = A, .scale = 1.0};
+    lsc_lowrank nz = {.rows = 3, .cols = 3, .r = 2, .B = B, .A = A, .scale = 1.0};
+    lsc_lowrank empty = {.rows = 3, .cols = 3, .r = 0, .B = NULL, .A = NULL, .scale = 1.0};
+    lsc_compare_result res;
+
+    compare_ok(&zero, &empty, &res); /* both zero */
+    ck_assert(res.cosine == 1.0 && res.rel_diff == 0.0 && res.diff_norm == 0.0);
+    ck_assert(res.subspace_in == 0.0 && res.n_angles == 0);
+
+    compare_ok(&zero, &nz, &res); /* exactly one zero */
+    ck_assert(res.cosine == 0.0);
+    ck_assert_double_eq_tol(res.rel_diff, 1.0, 1e-14);
+    ck_assert(res.norm1 == 0.0 && res.norm2 > 0.0);
+    ck_assert(res.subspace_in == 0.0 && res.subspace_out == 0.0 && res.n_angles == 0);
+
+    compare_ok(&nz, &empty, &res);
+    ck_assert(res.cosine == 0.0);
+    ck_assert_double_eq_tol(res.rel_diff, 1.0, 1e-14);
+}
+END_TEST
+
+START_TEST(angles_are_capped)
+{
+    rng_state = 0x5EED2005;
+    const int rows = 80, cols = 90, r = 70;
+    double *B1 = gauss_matrix(rows * r), *A1 = gauss_matrix(r * cols);
+    double *B2 = gauss_matrix(rows * r), *A2 = gauss_matrix(r * cols);
+    lsc_lowrank x = {.rows = rows, .cols = cols, .r = r, .B = B1, .A = A1, .scale = 1.0};
+    lsc_lowrank y = {.rows = rows, .cols = cols, .r = r, .B = B2, .A = A2, .scale = 1.0};
+    lsc_compare_result res, ref;
+    compare_ok(&x, &y, &res);
+    reference(&x, &y, &ref);
+    ck_assert_int_eq(res.n_angles, LSC_COMPARE_MAX_ANGLES);
+    for (int i = 0; i < res.n_angles; i++)
+        expect_near("angle", res.angles_in[i], ref.angles_in[i], 0, 1e-7);
+    expect_near("subspace_in", res.subspace_in, ref.subspace_in, 1e-9, 0);
+    free(B1);
+    free(A1);
+    free(B2);
+    free(A2);
+}
+END_TEST
+
+START_TEST(rejections)
+{
+    double B[12] = {1, 2, 3, 4, 5, 6, 7, 8}, A[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+    lsc_lowrank x = {.rows = 4, .cols = 5, .r = 2, .B = B, .A = A, .scale = 1.0};
+    lsc_lowrank y = {.rows = 4, .cols = 6, .r = 2, .B = B, .A = A, .scale = 1.0};
+    lsc_compare_result res;
+    lsc_error err = {0};
+    ck_assert_int_eq(lsc_compare(&x, &y, ws, &res, &err), LSC_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.msg, "[4, 5]"));
+    ck_assert_ptr_nonnull(strstr(err.msg, "[4, 6]"));
+    y.cols = 5;
+    y.rows = 3;
+    ck_assert_int_eq(lsc_compare(&x, &y, ws, &res, &err), LSC_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.msg, "[3, 5]"));
+    y.rows = 4;
+
+    A[3] = NAN;
+    ck_assert_int_eq(lsc_compare(&x, &y, ws, &res, &err), LSC_ERR_NUMERIC);
+    ck_assert_ptr_nonnull(strstr(err.msg, "first layer"));
+    A[3] = 4;
+    double B2[8] = {1, 2, 3, INFINITY, 5, 6, 7, 8};
+    y.B = B2;
+    ck_assert_int_eq(lsc_compare(&x, &y, ws, &res, &err), LSC_ERR_NUMERIC);
+    ck_assert_ptr_nonnull(strstr(err.msg, "second layer"));
+    y.B = B;
+    y.scale = NAN;
+    ck_assert_int_eq(lsc_compare(&x, &y, ws, &res, &err), LSC_ERR_NUMERIC);
+    y.scale = 1.0;
+
+    y.r = -1;
+    ck_assert_int_eq(lsc_compare(&x, &y, ws, &res, &err), LSC_ERR_INVALID);
+    y.r = 2;
+    ck_assert_int_eq(lsc_compare(NULL, &y, ws, &res, &err), LSC_ERR_INVALID);
+    ck_assert_int_eq(lsc_compare(&x, &y, NULL, &res, &err), LSC_ERR_INVALID);
+    ck_assert_int_eq(lsc_compare(&x, &y, ws, NULL, &err), LSC_ERR_INVALID);
+    x.rows = y.rows = (int64_t)1 << 40;
+    ck_assert_int_eq(lsc_compare(&x, &y, ws, &res, &err), LSC_ERR_UNSUPPORTED);
+}
+END_TEST
+
+static Suite *compare_suite(void)
+{
+    Suite *s = suite_create("compare");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 120);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, self_comparison_is_exact);
+    tcase_add_test(tc, negated_layer);
+    tcase_add_test(tc, orthogonal_layers);
+    tcase_add_test(tc, random_layers_match_dense);
+    tcase_add_test(tc, close_layers_keep_their_difference);
+    tcase_add_test(tc, zero_layers);
+    tcase_add_test(tc, angles_are_capped);
+    tcase_add_test(tc, rejections);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(compare_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed != 0;
+}
