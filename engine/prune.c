@@ -119,7 +119,7 @@ lsc_status lsc_prune_select(const double *sv, int n, lsc_rank_rule rule, double 
         if (!(value >= 1.0))
             return lsc_error_set(err, LSC_ERR_INVALID, "rank rule 'ratio' needs a value of at least 1, not %g",
                                  value);
-        if (n > 0) {
+        if (n > 0 && sv[0] > 0.0) { /* an all-zero layer keeps 1, not every zero */
             const double floor_sv = sv[0] / value * (1.0 - LSC_PRUNE_SLACK);
             while (keep < n && sv[keep] >= floor_sv)
                 keep++;
