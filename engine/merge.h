@@ -130,7 +130,8 @@ lsc_status lsc_merge_layer(const lsc_lowrank *layers, const double *w, int n_mod
 lsc_status lsc_merge_dense(const lsc_lowrank *layers, const double *w, int n_models, const lsc_merge_params *p,
                            lsc_workspace *ws, double *M, lsc_error *err);
 
-/* Re-factorise a dense matrix M [rows, cols] (row-major, not modified) to rank R = min(rank, rows, cols):
+/* Re-factorise a dense matrix M [rows, cols] (row-major, not modified, and not a buffer of ws) to rank
+ * R = min(rank, rows, cols):
  * B_out [rows, R], A_out [R, cols] balanced for the applied scale out_scale, as in lsc_prune_truncate.
  * exact != 0: LAPACK dgesdd on a copy (optimal; O(rows cols min) time, two more dense buffers).
  * exact == 0: randomized SVD (Halko, Martinsson, Tropp 2011): Gaussian test matrix Omega [cols, R + 10]
