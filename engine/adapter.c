@@ -486,5 +486,25 @@ lsc_status lsc_adapter_set_factors(lsc_adapter *ad, size_t li, const double *B, 
     case LSC_SCALE_ADALORA: l->alpha = scale * ((double)(l->init_r > 0 ? l->init_r : k) + 1e-5); break;
     default: break;
     }
+    /* a kohya alpha scalar must keep giving the scale: rewrite it (as F32) when its value changes */
+    for (size_t i = 0; i < ad->n_tensors; i++) {
+        lsc_tensor *t = &ad->tensors[i];
+        if (t->role != LSC_ROLE_ALPHA || t->layer != (int)li)
+            continue;
+        double old = 0.0;
+        if (t->data && lsc_dtype_scalar_to_double(t->dtype, t->data, &old) == LSC_OK && old == l->alpha)
+            continue;
+        float f = (float)l->alpha;
+        uint8_t *d = malloc(sizeof f);
+        if (!d)
+            return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        memcpy(d, &f, sizeof f);
+        free(t->data);
+        t->data = d;
+        t->dtype = LSC_DT_F32;
+        t->ndim = 0;
+        t->nbytes = sizeof f;
+        t->hash[0] = '\0';
+    }
     return LSC_OK;
 }
