@@ -24,7 +24,7 @@ static int csv_has(const char *csv, const char *name)
 
 /* The history as a script that rebuilds it on another catalog: live entries, oldest first; with a name,
  * only the entries in that adapter's lineage (what wrote it, and what wrote what those read). */
-static int print_script(lsc_cmd_ctx *ctx, lsc_history_entry *h, size_t n, const char *name)
+static int print_script(lsc_cmd_ctx *ctx, lsc_history_entry *h, size_t n, const char *name, int64_t since)
 {
     char *want = calloc(n + 1, 1);
     size_t cap = 16, nn = 0;
@@ -38,7 +38,7 @@ static int print_script(lsc_cmd_ctx *ctx, lsc_history_entry *h, size_t n, const 
     if (name)
         names[nn++] = strdup(name);
     for (size_t i = 0; i < n; i++) { /* newest first */
-        if (h[i].undone)
+        if (h[i].undone || h[i].id <= since)
             continue;
         int hit = !name;
         for (size_t k = 0; k < nn && !hit; k++)
@@ -84,15 +84,22 @@ static int print_script(lsc_cmd_ctx *ctx, lsc_history_entry *h, size_t n, const 
 int lsc_cmd_log(lsc_cmd_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"json", no_argument, NULL, 'j'}, {"script", no_argument, NULL, 's'}, {NULL, 0, NULL, 0}};
+        {"json", no_argument, NULL, 'j'}, {"script", no_argument, NULL, 's'}, {"since", required_argument, NULL, 'S'},
+        {NULL, 0, NULL, 0}};
     lsc_getopt g = {0};
     int json = ctx->json, script = 0, c;
+    long long since = 0;
+    char *end;
     while ((c = lsc_getopt_next(ctx, &g, argc, argv, opts)) != -1) {
         if (c == 'j')
             json = 1;
         else if (c == 's')
             script = 1;
-        else
+        else if (c == 'S') {
+            since = strtoll(g.arg, &end, 10);
+            if (*end || since < 0)
+                return lsc_usage_error(ctx, "log", "--since takes a history number");
+        } else
             return LSC_EXIT_USAGE;
     }
     if (argc - g.ind > 1)
@@ -105,13 +112,15 @@ int lsc_cmd_log(lsc_cmd_ctx *ctx, int argc, char **argv)
     if (lsc_catalog_history(ctx->cat, script ? NULL : name, &h, &n, &ctx->err))
         return LSC_EXIT_ERROR;
     if (script) {
-        int rc = print_script(ctx, h, n, name);
+        int rc = print_script(ctx, h, n, name, since);
         lsc_history_free_array(h, n);
         return rc;
     }
     char when[64];
     json_t *arr = json ? json_array() : NULL;
     for (size_t i = 0; i < n; i++) {
+        if (h[i].id <= since)
+            continue;
         time_t tt = (time_t)h[i].time;
         struct tm tm;
         gmtime_r(&tt, &tm);
