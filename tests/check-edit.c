@@ -568,6 +568,34 @@ START_TEST(test_log_script_replays)
 }
 END_TEST
 
+/* The example scripts in samples/scripts run on the sample catalog and check their own outcomes. */
+START_TEST(test_sample_scripts)
+{
+    const char *samples[] = {"llama-tiny-f32", "llama-tiny-f16", "llama-tiny-bf16", "tasks", "llama-tiny-patterns", NULL};
+    char cat[4400], sc[4600];
+    catalog(cat, sizeof cat, "samples", samples);
+    const char *scripts[] = {"prune-family.lsc", "merge-tasks.lsc", "audit.lsc"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(sc, sizeof sc, "%s/scripts/%s", getenv("LSC_SAMPLES"), scripts[i]);
+        cli_result r = cli_run(cat, "run", sc, NULL);
+        ck_assert_msg(r.code == 0, "%s: %s", scripts[i], r.err);
+        cli_result_free(&r);
+    }
+    const char *names[] = {"llama-tiny-f32-e0.9", "llama-tiny-f16-e0.9", "tasks-sum", "tasks-svd8", "tasks-ties8"};
+    for (size_t i = 0; i < 5; i++) {
+        cli_result r = cli_run(cat, "show", names[i], NULL);
+        ck_assert_msg(r.code == 0, "%s missing", names[i]);
+        cli_result_free(&r);
+    }
+    /* the audit fails on a rank above its limit, naming the line */
+    snprintf(sc, sizeof sc, "%s/scripts/audit.lsc", getenv("LSC_SAMPLES"));
+    cli_result r = cli_run(cat, "run", sc, "--var", "MAXRANK=8", NULL);
+    ck_assert_int_eq(r.code, 1);
+    ck_assert_ptr_nonnull(strstr(r.err, "audit.lsc:7:"));
+    cli_result_free(&r);
+}
+END_TEST
+
 int main(void)
 {
     if (setup() != 0) {
@@ -583,6 +611,7 @@ int main(void)
     tcase_add_test(tc, test_undo_redo_each_edit);
     tcase_add_test(tc, test_scripts);
     tcase_add_test(tc, test_log_script_replays);
+    tcase_add_test(tc, test_sample_scripts);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
