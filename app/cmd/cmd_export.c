@@ -9,6 +9,7 @@
 #include "handlers.h"
 #include "kohya.h"
 #include "peft.h"
+#include "tasks.h"
 
 int lsc_cmd_export(lsc_cmd_ctx *ctx, int argc, char **argv)
 {
@@ -71,9 +72,16 @@ int lsc_cmd_export(lsc_cmd_ctx *ctx, int argc, char **argv)
     if (gopt.n_head && !gopt.n_head_kv)
         gopt.n_head_kv = gopt.n_head;
     lsc_adapter *ad = NULL;
-    if (lsc_cmd_load(ctx, argv[g.ind], &ad, NULL))
+    int64_t id = 0;
+    if (lsc_cmd_load(ctx, argv[g.ind], &ad, &id))
         return LSC_EXIT_ERROR;
     const char *path = argv[g.ind + 1];
+    if (lsc_is_group(ad->kind)) {
+        lsc_adapter_free(ad);
+        if (format && strcmp(format, "peft") != 0)
+            return lsc_usage_error(ctx, "export", "a multi-task adapter exports as a PEFT multi-adapter folder only");
+        return lsc_tasks_export(ctx, id, path, dt);
+    }
     if (!format)
         format = ad->format && (strcmp(ad->format, "kohya") == 0 || strcmp(ad->format, "gguf") == 0) ? ad->format : "peft";
     lsc_status st;

@@ -266,7 +266,7 @@ static lsc_status store_tensors(lsc_cmd_ctx *ctx, lsc_adapter *ad, int *nonfinit
 }
 
 /* Import one adapter already read into `ad` under `name`. */
-static int import_one(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *name, json_t *report)
+static int import_one(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *name, json_t *report, int64_t *out_id)
 {
     char shown[512];
     int nonfinite = 0;
@@ -293,6 +293,9 @@ static int import_one(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *name, json_
         } else {
             lsc_out(ctx->out, "%s\n", existing);
         }
+        lsc_error e2;
+        if (out_id && lsc_catalog_find(ctx->cat, existing, out_id, &e2) != LSC_OK)
+            *out_id = 0;
         free(existing);
         return -1; /* nothing new */
     }
@@ -304,6 +307,8 @@ static int import_one(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *name, json_
         return LSC_EXIT_ERROR;
     }
     lsc_cmd_wrote(ctx, id);
+    if (out_id)
+        *out_id = id;
     if (ad->warnings && *ad->warnings) {
         char *w = strdup(ad->warnings), *save = NULL;
         for (char *line = strtok_r(w, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
@@ -322,7 +327,8 @@ static int import_one(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *name, json_
     return LSC_EXIT_OK;
 }
 
-static int read_and_import(lsc_cmd_ctx *ctx, const char *path, const char *name, json_t *report, int *imported)
+static int read_and_import(lsc_cmd_ctx *ctx, const char *path, const char *name, json_t *report, int *imported,
+                           int64_t *out_id)
 {
     lsc_adapter *ad = NULL;
     char fmt[16];
@@ -335,11 +341,69 @@ static int read_and_import(lsc_cmd_ctx *ctx, const char *path, const char *name,
         return LSC_EXIT_ERROR;
     if (!ad->source)
         ad->source = strdup(path);
-    int rc = import_one(ctx, ad, name, report);
+    int rc = import_one(ctx, ad, name, report, out_id);
     lsc_adapter_free(ad);
     if (rc == LSC_EXIT_OK)
         (*imported)++;
     return rc < 0 ? LSC_EXIT_OK : rc;
+}
+
+/* The multi-task adapter `name` over already-stored task adapters. Its content is the list of tasks and
+ * their content hashes, so importing the same folder twice is recognised. */
+static int make_group(lsc_cmd_ctx *ctx, const char *name, const char *const *tasks, const int64_t *members, size_t n,
+                      json_t *report, int *imported)
+{
+    lsc_adapter *g = lsc_adapter_new();
+    json_t *meta = json_object(), *jt = json_array();
+    int rc = LSC_EXIT_OK;
+    for (size_t i = 0; i < n; i++) {
+        lsc_adapter *m = NULL;
+        if (lsc_catalog_get_adapter_by_id(ctx->cat, members[i], &m, &ctx->err)) {
+            rc = LSC_EXIT_ERROR;
+            break;
+        }
+        char h[LSC_HASH_HEX];
+        lsc_hash_adapter(m, h);
+        json_array_append_new(jt, json_pack("{s:s, s:s}", "task", tasks[i], "content", h));
+        if (i == 0 && g) {
+            g->base_model = strdup(m->base_model ? m->base_model : "");
+            g->format = strdup(m->format ? m->format : "peft");
+        }
+        lsc_adapter_free(m);
+    }
+    json_object_set_new(meta, "tasks", jt);
+    if (!rc && g) {
+        g->name = strdup(name);
+        g->kind = strdup("multi-task");
+        g->metadata_json = json_dumps(meta, JSON_COMPACT);
+        char content[LSC_HASH_HEX], *existing = NULL;
+        lsc_hash_adapter(g, content);
+        if (lsc_catalog_find_content(ctx->cat, content, &existing, &ctx->err))
+            rc = LSC_EXIT_ERROR;
+        else if (existing) {
+            lsc_out(ctx->diag, "lorascope: these tasks are already in the catalog as '%s'\n", existing);
+            free(existing);
+        } else {
+            int64_t id;
+            if (lsc_catalog_put_adapter(ctx->cat, g, NULL, 0, &id, &ctx->err) ||
+                lsc_catalog_set_tasks(ctx->cat, id, tasks, members, n, &ctx->err)) {
+                if (ctx->err.code == LSC_ERR_EXISTS)
+                    lsc_error_set(&ctx->err, LSC_ERR_EXISTS, "adapter '%s' already exists (choose another with --name)", name);
+                rc = LSC_EXIT_ERROR;
+            } else {
+                lsc_cmd_wrote(ctx, id);
+                (*imported)++;
+                if (report)
+                    json_array_append_new(report, json_pack("{s:s, s:s, s:I}", "name", name, "kind", "multi-task", "tasks",
+                                                            (json_int_t)n));
+                else
+                    lsc_out(ctx->out, "%s\n", name);
+            }
+        }
+    }
+    json_decref(meta);
+    lsc_adapter_free(g);
+    return rc;
 }
 
 int lsc_cmd_import(lsc_cmd_ctx *ctx, int argc, char **argv)
@@ -385,7 +449,8 @@ int lsc_cmd_import(lsc_cmd_ctx *ctx, int argc, char **argv)
     if (lsc_import_tasks(path, &names, &n, &ctx->err)) {
         rc = LSC_EXIT_ERROR;
     } else if (names) {
-        /* a multi-adapter folder: each task sub-folder is an adapter */
+        /* a multi-adapter folder: each task sub-folder is an adapter, and a multi-task adapter groups them */
+        int64_t *member_ids = calloc(n + 1, sizeof *member_ids);
         if (n == 0) {
             lsc_error_set(&ctx->err, LSC_ERR_NOTFOUND, "'%s': no adapter_model.safetensors in this folder or its sub-folders",
                           path);
@@ -395,10 +460,13 @@ int lsc_cmd_import(lsc_cmd_ctx *ctx, int argc, char **argv)
             char tpath[4096], tname[512];
             snprintf(tpath, sizeof tpath, "%s/%s", path, names[i]);
             snprintf(tname, sizeof tname, "%s-%s", dname, names[i]);
-            rc = read_and_import(ctx, tpath, tname, report, &imported);
+            rc = read_and_import(ctx, tpath, tname, report, &imported, &member_ids[i]);
         }
+        if (rc == LSC_EXIT_OK && n > 0)
+            rc = make_group(ctx, dname, (const char *const *)names, member_ids, n, report, &imported);
+        free(member_ids);
     } else {
-        rc = read_and_import(ctx, path, dname, report, &imported);
+        rc = read_and_import(ctx, path, dname, report, &imported, NULL);
     }
     for (size_t i = 0; i < n; i++)
         free(names[i]);
