@@ -230,6 +230,9 @@ lsc_status lsc_train_problem_check(const lsc_train_problem *p, const lsc_train_r
     if (p->rows > INT_MAX || p->cols > INT_MAX)
         return lsc_error_set(err, LSC_ERR_UNSUPPORTED, "layer shape [%lld, %lld] exceeds what blas can index",
                              (long long)p->rows, (long long)p->cols);
+    if ((int64_t)p->k * p->cols > INT_MAX || (int64_t)p->k * p->rows > INT_MAX)
+        return lsc_error_set(err, LSC_ERR_UNSUPPORTED, "rank %d factors of a [%lld, %lld] layer exceed what blas can "
+                             "index", p->k, (long long)p->rows, (long long)p->cols);
     if (!isfinite(p->scale) || p->scale == 0.0)
         return lsc_error_set(err, LSC_ERR_INVALID, "trainable scale must be finite and non-zero, got %g", p->scale);
     if (p->n_tasks < 1 || !p->targets)

@@ -23,7 +23,8 @@
  *   LSC_TRAIN_STATIC     d = 1, s_eff = s.
  *   LSC_TRAIN_DYNAMIC    DyLoRA: each step samples b uniformly in [1, k] (seeded) and trains only B[:, :b],
  *                        A[:b, :] on the prefix adapter with s_eff = alpha / b, alpha = s * k (so b = k
- *                        gives s). With the alpha/b scale no adapter can meet every prefix's truncation
+ *                        gives s). Entries outside the prefix keep their Adam moments; bias correction
+ *                        uses the state's step count. With the alpha/b scale no adapter can meet every prefix's truncation
  *                        optimum at once (a direction shared by prefixes b and b' is scaled by alpha/b in one
  *                        and alpha/b' in the other), so the prefixes trade off: the tests assert every prefix
  *                        within 1.5x of its best rank-b error on a target whose energy beyond rank k is
@@ -142,7 +143,8 @@ int lsc_train_budget(const lsc_train_rule *rule, int t);
 
 /* Check a problem (and a rule against it): shapes, finiteness of every factor, target and C/X entry,
  * symmetry of C (relative 1e-10), the kind's parameters. LSC_ERR_INVALID with a message naming the first
- * fault; LSC_ERR_NUMERIC for non-finite entries; LSC_ERR_UNSUPPORTED for shapes beyond INT_MAX. rule may be
+ * fault; LSC_ERR_NUMERIC for non-finite entries; LSC_ERR_UNSUPPORTED for shapes beyond INT_MAX (rows, cols,
+ * k * cols, k * rows). rule may be
  * NULL. O(size of the inputs). */
 lsc_status lsc_train_problem_check(const lsc_train_problem *p, const lsc_train_rule *rule, lsc_error *err);
 
@@ -209,7 +211,7 @@ lsc_status lsc_train_gradient(const lsc_train_state *st, const lsc_train_problem
                               double *loss, double *gB, double *gA, double *gd, lsc_workspace *ws, lsc_error *err);
 
 /* Losses of every prefix b = 1..k with the DyLoRA scale s * k / b (d applied) into out [k] (out[b-1]).
- * Task 0 only (multi-task: the sum over tasks). One O(cost of a loss) pass for all prefixes. */
+ * Summed over the tasks (multi-task), like lsc_train_loss. One pass, the cost of one loss, for all prefixes. */
 lsc_status lsc_train_prefix_losses(const lsc_train_state *st, const lsc_train_problem *p, double *out,
                                    lsc_workspace *ws, lsc_error *err);
 

@@ -460,12 +460,12 @@ END_TEST
 
 START_TEST(test_optimum_and_svd_init)
 {
-    /* _i: {factored, dense} x {iso, C, X} */
-    const int dense = _i % 2, cal = _i / 2;
+    /* _i: {factored, dense} x {iso, C, X} x {one task, two tasks (the stacked optimum)} */
+    const int dense = _i % 2, cal = (_i / 2) % 3, nt = 1 + _i / 6;
     rng_state = 300 + (uint64_t)_i;
     const int rows = 10, cols = 12, r = 6;
     fixture f;
-    fixture_make(&f, rows, cols, 3, -0.8, 1, dense, cal, sv8, r);
+    fixture_make(&f, rows, cols, 3, -0.8, nt, dense, cal, sv8, r);
     lsc_workspace *ws = lsc_workspace_new();
     lsc_error err = {0};
     for (int k = 1; k <= 7; k += 3) {
@@ -476,7 +476,9 @@ START_TEST(test_optimum_and_svd_init)
         ck_assert_msg(fabs(opt - ref) <= 1e-9 * fmax(1.0, ref), "case %d k %d: optimum %.15g dense %.15g", _i, k, opt,
                       ref);
         /* the SVD init reaches it exactly (negative trainable scale, weighted back-mapping included) */
-        for (int kind = LSC_TRAIN_STATIC; kind <= LSC_TRAIN_SPARSE; kind++) {
+        for (int kind = LSC_TRAIN_STATIC; kind < LSC_TRAIN_KIND_COUNT; kind++) {
+            if ((nt > 1) != (kind == LSC_TRAIN_MULTITASK))
+                continue;
             lsc_train_rule rule = lsc_train_rule_default((lsc_train_kind)kind, k, 10);
             lsc_train_state *st = new_state(&f.p, &rule);
             ck_assert_msg(lsc_train_init(st, &f.p, LSC_TRAIN_INIT_SVD, 1, NULL, ws, &err) == LSC_OK, "%s", err.msg);
@@ -487,7 +489,7 @@ START_TEST(test_optimum_and_svd_init)
         }
     }
     /* isotropic factored: the optimum is the tail of the given spectrum */
-    if (!dense && cal == CAL_ISO) {
+    if (!dense && cal == CAL_ISO && nt == 1) {
         double opt;
         ck_assert_int_eq(lsc_train_optimum(&f.p, 2, &opt, ws, &err), LSC_OK);
         double tail = 0.0;
@@ -686,6 +688,23 @@ START_TEST(test_adaptive_budget)
     ck_assert_msg(fabs(ref - l) <= 1e-10 * lsc_train_target_energy(st), "export %.15g vs %.15g", ref, l);
     free(Bo);
     free(Ao);
+    lsc_train_state_free(st);
+
+    /* no final phase and T - tinit not a multiple of deltaT: the mask at t == T still leaves exactly bT */
+    rule.total_steps = 100;
+    rule.t_init = 95; /* events at t = 95 (budget b0 = 8) and, by the t == T rule, at 100 */
+    rule.t_final = 0;
+    rule.delta_t = 50;
+    rule.budget_final = 2;
+    st = new_state(&f.p, &rule);
+    ck_assert_int_eq(lsc_train_init(st, &f.p, LSC_TRAIN_INIT_SVD, 3, NULL, ws, &err), LSC_OK);
+    lsc_train_schedule s2 = {.lr_max = 0.01, .lr_min = 0.001, .warmup = 5, .total = 100};
+    lsc_train_report rep;
+    run_steps(st, &f.p, &s2, 99, ws, &rep);
+    ck_assert_int_eq(rep.kept, 8);
+    run_steps(st, &f.p, &s2, 1, ws, &rep);
+    ck_assert_int_eq(rep.kept, 2);
+    ck_assert_int_eq(lsc_train_steps_done(st), 100);
     lsc_train_state_free(st);
     lsc_workspace_free(ws);
     fixture_free(&f);
@@ -973,7 +992,18 @@ START_TEST(test_rejections)
     lsc_error_clear(&err);
     expect(lsc_train_gradient(st, &f.p, 3, 1.0, &l, NULL, NULL, NULL, ws, &err), LSC_ERR_INVALID, &err, "b > k");
     lsc_error_clear(&err);
+    expect(lsc_train_gradient(st, &f.p, 2, NAN, &l, NULL, NULL, NULL, ws, &err), LSC_ERR_INVALID, &err, "nan s_eff");
+    lsc_error_clear(&err);
     expect(lsc_train_loss(st, &f.p, NULL, NULL, ws, &err), LSC_ERR_INVALID, &err, "loss output");
+    double Cid[25] = {0};
+    for (int i = 0; i < 5; i++)
+        Cid[i * 5 + i] = 1.0;
+    p = f.p, p.C = Cid;
+    lsc_error_clear(&err);
+    expect(lsc_train_loss(st, &p, &l, NULL, ws, &err), LSC_ERR_INVALID, &err, "weighted problem, isotropic state");
+    p = f.p, p.k = 1 << 20, p.cols = 1 << 12;
+    lsc_error_clear(&err);
+    expect(try_new(&p, &rs, &err), LSC_ERR_UNSUPPORTED, &err, "k * cols beyond int");
     lsc_error_clear(&err);
     expect(lsc_train_prefix_losses(st, &f.p, NULL, ws, &err), LSC_ERR_INVALID, &err, "prefix output");
     lsc_error_clear(&err);
@@ -1027,7 +1057,7 @@ static Suite *train_suite(void)
     tcase_set_timeout(tc, 240);
     tcase_add_loop_test(tc, test_gradients_match_dense, 0, 18);
     tcase_add_test(tc, test_prefix_losses_match_dense);
-    tcase_add_loop_test(tc, test_optimum_and_svd_init, 0, 6);
+    tcase_add_loop_test(tc, test_optimum_and_svd_init, 0, 12);
     tcase_add_test(tc, test_samples_equal_their_c);
     tcase_add_loop_test(tc, test_static_reaches_optimum, 0, 2);
     tcase_add_test(tc, test_multitask_shared_a);
