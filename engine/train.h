@@ -55,10 +55,11 @@
  * Randomness (documented so a seed means the same numbers everywhere): one splitmix64 stream per state,
  * x_{n+1} = x_n + 0x9E3779B97F4A7C15, output mixed by splitmix64's finaliser, started from the seed given to
  * lsc_train_init. A uniform in [0, 1) is (z >> 11) * 2^-53; a normal uses Box-Muller on two uniforms
- * (u1 replaced by 1 - u1 so log never sees 0). Random init (PEFT's fresh LoRA): A row-major from
- * U(-1/sqrt(cols), 1/sqrt(cols)) (kaiming_uniform with a = sqrt(5)), B = 0; for multi-task every B_m = 0;
- * sparse g = 1; adaptive (PEFT AdaLoRA): Lambda = 0, P then Q row-major from N(0, 0.02^2). DyLoRA's prefix
- * draws continue the same stream after the init: b = 1 + (z % k).
+ * (u1 replaced by 1 - u1 so log never sees 0; one normal per pair). Random init (PEFT's fresh LoRA), rank
+ * by rank i = 0..k-1: A row i left to right from U(-1/sqrt(cols), 1/sqrt(cols)) (kaiming_uniform with
+ * a = sqrt(5)), B[:, i] = 0 (every B_m for multi-task), d_i = 1 (sparse g); adaptive (PEFT AdaLoRA):
+ * P[:, i] top to bottom, then Q row i, from N(0, 0.02^2), Lambda_i = 0. DyLoRA's prefix draws continue the
+ * same stream after the init: b = 1 + (z % k).
  * Determinism: single thread, no hidden state; same problem, rule, seed and lr sequence give the same bytes.
  *
  * Pure compute over BLAS/LAPACKE; never prints, never does I/O; depends on status, lowrank, workspace,
@@ -176,7 +177,7 @@ typedef struct lsc_train_factors {
  * and seed the state's random stream with `seed`. SVD: B = U_k sqrt(S/|s|) sign(s), A = sqrt(S/|s|) V_k^T
  * mapped back through C^{-1/2} when weighted (adaptive: P = U_k, Lambda = S/s, Q = V_k^T; multi-task: the
  * stacked fit, B_m the row blocks of U); when the target has fewer than k non-zero singular values the
- * remaining ranks start like a random init (A random, B = 0, Lambda = 0). `from` is used only by SELF.
+ * remaining ranks start as the random init starts a rank (head comment), drawing from the seeded stream. `from` is used only by SELF.
  * ws: scratch (any slots). Errors: LSC_ERR_INVALID (missing factors for SELF, non-finite given factors,
  * state/problem mismatch), the errors of lsc_train_optimum for SVD, LSC_ERR_NOMEM. */
 lsc_status lsc_train_init(lsc_train_state *st, const lsc_train_problem *p, lsc_train_init_mode mode, uint64_t seed,
