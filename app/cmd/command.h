@@ -45,6 +45,7 @@ typedef struct lsc_cmd_ctx {
     int64_t outputs[LSC_CMD_MAX_IO];
     size_t n_outputs;
     volatile int *cancel;     /* non-NULL: long commands stop when *cancel becomes non-zero */
+    const char *args_json;    /* set by the dispatcher: the arguments as typed, as a JSON array */
 } lsc_cmd_ctx;
 
 /* A handler: argv[0] is the command name. Returns an LSC_EXIT_* code; on failure ctx->err says why. */

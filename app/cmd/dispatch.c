@@ -106,6 +106,7 @@ int lsc_dispatch(lsc_cmd_ctx *ctx, int argc, char **argv)
         return c->fn(ctx, argc, argv); /* handlers return right after parsing their arguments */
     /* the arguments as given, for the history (getopt permutes argv while parsing) */
     char *args = (c->flags & LSC_CMD_MUTATES) ? args_json(argc, argv) : NULL;
+    ctx->args_json = args;
     /* bad usage is reported as such before any catalog is touched */
     ctx->check_only = 1;
     int urc = c->fn(ctx, argc, argv);
@@ -149,6 +150,7 @@ int lsc_dispatch(lsc_cmd_ctx *ctx, int argc, char **argv)
         }
     }
 done:
+    ctx->args_json = NULL;
     free(args);
     if (rc != LSC_EXIT_OK && ctx->err.code == LSC_OK)
         lsc_error_set(&ctx->err, LSC_ERR_INVALID, "%s failed", c->name);
