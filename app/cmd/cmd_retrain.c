@@ -582,8 +582,12 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
     int64_t ck_id = 0, best_step = 0;
     long t = 0;
     int interrupted = 0;
-    /* the starting point is a candidate too (an svd start is already the isotropic optimum) */
-    if (!rc) {
+    /* Adaptive and sparse rules change the model on the way (budgets, closed gates): their losses are not
+     * comparable across steps, so their checkpoints are the latest state and the result is the final one.
+     * For the others the best state wins, the starting point included (an svd start is already the
+     * isotropic optimum). */
+    int keep_best = kind == LSC_TRAIN_STATIC || kind == LSC_TRAIN_DYNAMIC;
+    if (!rc && keep_best) {
         double l0 = 0, l1;
         for (size_t i = 0; i < nj && !rc; i++) {
             if (lsc_train_loss(jobs[i].st, &jobs[i].p, &l1, NULL, ws, &ctx->err))
@@ -635,7 +639,7 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
                     rc = LSC_EXIT_ERROR;
                 cur += l1;
             }
-            if (!rc && cur < best) {
+            if (!rc && (cur < best || !keep_best)) {
                 rc = commit_adapter(ctx, src, jobs, nj, ckname, NULL, ids, n_parents, args, &ck_id);
                 best = cur;
                 best_step = t;
@@ -653,7 +657,7 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
     }
     int64_t new_id = 0;
     if (!rc) {
-        if (final_loss <= best) {
+        if (final_loss <= best || !keep_best) {
             rc = commit_adapter(ctx, src, jobs, nj, newname, ckname, ids, n_parents, args, &new_id);
             best = final_loss;
             best_step = t - 1;
