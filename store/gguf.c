@@ -1113,6 +1113,33 @@ static const char *const name_map[][2] = {
     {"gate_proj", "ffn_gate"}, {"up_proj", "ffn_up"}, {"down_proj", "ffn_down"},
 };
 
+int lsc_gguf_unmap_name(const char *gguf_name, char *out, size_t cap)
+{
+    long blk;
+    char mod[64];
+    int used = 0;
+    if (sscanf(gguf_name, "blk.%ld.%63[a-z_].weight%n", &blk, mod, &used) != 2 || gguf_name[used] != '\0' || blk < 0)
+        return -1;
+    for (size_t i = 0; i < sizeof name_map / sizeof name_map[0]; i++)
+        if (strcmp(mod, name_map[i][1]) == 0) {
+            const char *group = i < 4 ? "self_attn" : "mlp";
+            int n = snprintf(out, cap, "base_model.model.model.layers.%ld.%s.%s", blk, group, name_map[i][0]);
+            return n > 0 && (size_t)n < cap ? 0 : -1;
+        }
+    return -1;
+}
+
+void lsc_gguf_unpermute_rows(double *B, int64_t rows, int r, int groups, double *tmp)
+{
+    /* the inverse of permute_rows: row h*d + 2i + j goes back to h*d + j*half + i */
+    int64_t d = rows / groups, half = d / 2;
+    for (int64_t h = 0; h < groups; h++)
+        for (int64_t i = 0; i < half; i++)
+            for (int64_t j = 0; j < 2; j++)
+                memcpy(tmp + (h * d + j * half + i) * r, B + (h * d + i * 2 + j) * r, (size_t)r * sizeof *B);
+    memcpy(B, tmp, (size_t)(rows * r) * sizeof *B);
+}
+
 int lsc_gguf_map_name(const char *layer_name, char *out, size_t cap)
 {
     /* block number: "layers.N." (PEFT) or "layers_N_" (kohya) */
@@ -1304,6 +1331,13 @@ lsc_status lsc_gguf_write_ex(lsc_adapter *ad, const char *path, lsc_dtype dtype,
             st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
             goto done;
         }
+        /* the base model by name (GGUF's general.base_model.N.* keys), so the adapter keeps it on return */
+        if (ad->base_model && *ad->base_model &&
+            (json_object_set_new(kvs, "general.base_model.count", typed("u32", json_integer(1))) ||
+             json_object_set_new(kvs, "general.base_model.0.name", typed("str", json_string(ad->base_model))))) {
+            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+            goto done;
+        }
     }
     float alpha;
     int keep = from_gguf && keep_alpha(ad, kvs, &alpha);
@@ -1430,6 +1464,13 @@ lsc_status lsc_gguf_write_ex(lsc_adapter *ad, const char *path, lsc_dtype dtype,
         }
         if (json_object_set_new(kvs, "lorascope.source_format", typed("str", json_string(ad->format ? ad->format : "")))
             || json_object_set_new(kvs, "lorascope.qk_permuted", typed("bool", json_boolean(permuted && qk_layers)))) {
+            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        /* the head counts, so that lorascope can undo the permutation when the file comes back */
+        if (permuted && qk_layers &&
+            (json_object_set_new(kvs, "lorascope.n_head", typed("u32", json_integer(opts->n_head))) ||
+             json_object_set_new(kvs, "lorascope.n_head_kv", typed("u32", json_integer(opts->n_head_kv))))) {
             st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
             goto done;
         }

@@ -87,4 +87,12 @@ lsc_status lsc_gguf_write(lsc_adapter *ad, const char *path, lsc_dtype dtype, ls
  * into out (cap bytes). Returns 0 on success, -1 when the name does not map. */
 int lsc_gguf_map_name(const char *layer_name, char *out, size_t cap);
 
+/* The other way: llama.cpp's "blk.3.attn_q.weight" to PEFT's
+ * "base_model.model.model.layers.3.self_attn.q_proj" (llama family). 0 on success, -1 if it does not map. */
+int lsc_gguf_unmap_name(const char *gguf_name, char *out, size_t cap);
+
+/* Undo llama.cpp's q/k row permutation of B [rows, r] (row-major) in `groups` heads; tmp holds rows*r
+ * doubles. Files lorascope writes with head counts record them as lorascope.n_head / lorascope.n_head_kv. */
+void lsc_gguf_unpermute_rows(double *B, int64_t rows, int r, int groups, double *tmp);
+
 #endif

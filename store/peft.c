@@ -1353,15 +1353,20 @@ static lsc_status metadata_arrays(const lsc_adapter *ad, json_t **holder, const 
     if (!*keys || !*vals) {
         free(*keys);
         free(*vals);
+        *keys = *vals = NULL;
         json_decref(o);
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
     }
     const char *k;
     json_t *v;
+    int foreign = ad->format && strcmp(ad->format, "peft") != 0;
     json_object_foreach(o, k, v) {
         if (!json_is_string(v)) {
+            if (foreign)
+                continue; /* another format's typed metadata (GGUF key-values) has no place in safetensors */
             free(*keys);
             free(*vals);
+            *keys = *vals = NULL; /* the caller frees what it is given */
             json_decref(o);
             return lsc_error_set(err, LSC_ERR_INVALID, "adapter metadata '%s' is not a string", k);
         }

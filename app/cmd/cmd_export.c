@@ -4,12 +4,105 @@
 #include <string.h>
 #include <strings.h>
 
+#include <jansson.h>
+
 #include "common.h"
 #include "gguf.h"
 #include "handlers.h"
 #include "kohya.h"
 #include "peft.h"
 #include "tasks.h"
+
+/* A typed GGUF key-value kept in the adapter's metadata ({"key": {"type": .., "value": ..}}). */
+static json_t *gguf_kv(json_t *meta, const char *key)
+{
+    return json_object_get(json_object_get(meta, key), "value");
+}
+
+/* A GGUF-origin adapter in PEFT's shape: llama.cpp names mapped back to module paths, and q/k rows put
+ * back in the model's order when the file says lorascope permuted them (and with how many heads), so
+ * PEFT -> GGUF -> PEFT gives back the same delta. */
+static lsc_status gguf_as_peft(lsc_adapter *ad, lsc_adapter **out, lsc_error *err)
+{
+    lsc_adapter *p = lsc_adapter_clone_meta(ad);
+    if (!p)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    json_t *meta = ad->metadata_json ? json_loads(ad->metadata_json, 0, NULL) : NULL;
+    int permuted = json_is_true(gguf_kv(meta, "lorascope.qk_permuted"));
+    int n_head = (int)json_integer_value(gguf_kv(meta, "lorascope.n_head"));
+    int n_head_kv = (int)json_integer_value(gguf_kv(meta, "lorascope.n_head_kv"));
+    json_decref(meta);
+    free(p->format);
+    p->format = strdup("peft");
+    free(p->config_json);
+    free(p->metadata_json);
+    p->config_json = p->metadata_json = NULL;
+    lsc_status st = LSC_OK;
+    double *tmp = NULL, *dbl = NULL;
+    for (size_t li = 0; li < p->n_layers && !st; li++) {
+        lsc_layer *l = &p->layers[li];
+        char name[512];
+        if (lsc_gguf_unmap_name(ad->layers[li].name, name, sizeof name) != 0) {
+            st = lsc_error_set(err, LSC_ERR_UNSUPPORTED, "layer '%s' has no PEFT module path (llama-family names only)",
+                               ad->layers[li].name);
+            break;
+        }
+        free(l->name);
+        l->name = strdup(name);
+        const char *dot = strrchr(name, '.');
+        free(l->module_type);
+        l->module_type = strdup(dot + 1);
+        int qk = strstr(ad->layers[li].name, ".attn_q.") || strstr(ad->layers[li].name, ".attn_k.");
+        int ts[2] = {l->ta, l->tb};
+        for (int k = 0; k < 2 && !st; k++) {
+            lsc_tensor *t = &p->tensors[ts[k]];
+            char key[600];
+            snprintf(key, sizeof key, "%s.lora_%c.weight", name, k ? 'B' : 'A');
+            free(t->key);
+            t->key = strdup(key);
+            if ((st = lsc_adapter_load_tensor(ad, (size_t)ts[k], err)))
+                break;
+            t->data = malloc(t->nbytes + 1);
+            if (!t->data) {
+                st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+                break;
+            }
+            memcpy(t->data, ad->tensors[ts[k]].data, t->nbytes);
+            lsc_adapter_unload_tensor(ad, (size_t)ts[k]);
+            if (k == 1 && qk && permuted) {
+                int groups = strstr(ad->layers[li].name, ".attn_q.") ? n_head : n_head_kv;
+                int64_t rows = t->shape[0], r = t->shape[1];
+                if (groups < 1 || rows % (2 * groups) != 0) {
+                    st = lsc_error_set(err, LSC_ERR_UNSUPPORTED,
+                                       "layer '%s': q/k rows are permuted but the file does not say for how many heads",
+                                       ad->layers[li].name);
+                    break;
+                }
+                size_t n = (size_t)(rows * r);
+                double *nt = realloc(tmp, n * sizeof *tmp), *nd = realloc(dbl, n * sizeof *dbl);
+                if (nt)
+                    tmp = nt;
+                if (nd)
+                    dbl = nd;
+                if (!nt || !nd || lsc_dtype_to_double(t->dtype, t->data, n, dbl)) {
+                    st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+                    break;
+                }
+                lsc_gguf_unpermute_rows(dbl, rows, (int)r, groups, tmp);
+                lsc_dtype_from_double(t->dtype, dbl, n, t->data, NULL); /* a permutation: exact */
+            }
+            t->hash[0] = '\0';
+        }
+    }
+    free(tmp);
+    free(dbl);
+    if (st) {
+        lsc_adapter_free(p);
+        return st;
+    }
+    *out = p;
+    return LSC_OK;
+}
 
 int lsc_cmd_export(lsc_cmd_ctx *ctx, int argc, char **argv)
 {
@@ -89,7 +182,17 @@ int lsc_cmd_export(lsc_cmd_ctx *ctx, int argc, char **argv)
         st = lsc_kohya_write(ad, path, dt, &ctx->err);
     else if (strcmp(format, "gguf") == 0)
         st = lsc_gguf_write_ex(ad, path, dt, &gopt, &ctx->err);
-    else
+    else if (ad->format && strcmp(ad->format, "gguf") == 0) {
+        lsc_adapter *p = NULL;
+        st = gguf_as_peft(ad, &p, &ctx->err);
+        if (!st)
+            st = lsc_peft_write(p, path, dt, &ctx->err);
+        lsc_adapter_free(p);
+    } else if (ad->format && strcmp(ad->format, "kohya") == 0) {
+        st = lsc_error_set(&ctx->err, LSC_ERR_UNSUPPORTED,
+                           "'%s' is a kohya adapter: its layer names do not give PEFT module paths; export it as kohya "
+                           "or gguf", ad->name);
+    } else
         st = lsc_peft_write(ad, path, dt, &ctx->err);
     if (st == LSC_OK) {
         if (strcmp(format, "peft") == 0)
