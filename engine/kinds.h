@@ -200,7 +200,7 @@ lsc_status lsc_sparse_prune_layer(const lsc_lowrank *lr, double density_B, doubl
 /* Add the Gram matrix of this layer's tasks to G [T, T] (row-major, symmetric):
  *   G[i][j] += <dW_i, dW_j>_F = s_i s_j sum((B_i^T B_j) .* (A_i A_j^T))   (the trace form, r_i x r_j work)
  * Summed over the layers of an adapter, G holds the inner products of the whole task vectors; turn it into
- * cosines with lsc_tasks_cosine_from_gram. Scratch: slots LSC_WS_CALLER_FIRST..+1.
+ * cosines with lsc_tasks_cosine_from_gram. Scratch: slots LSC_WS_CALLER_FIRST..+2.
  * Errors: T < 2, shape mismatch between tasks, negative shapes, NULL arguments (LSC_ERR_INVALID);
  * non-finite factors or scales (LSC_ERR_NUMERIC; G untouched); LSC_ERR_NOMEM. */
 lsc_status lsc_tasks_accumulate(const lsc_lowrank *views, int T, lsc_workspace *ws, double *G, lsc_error *err);
@@ -212,7 +212,8 @@ lsc_status lsc_tasks_accumulate(const lsc_lowrank *views, int T, lsc_workspace *
 lsc_status lsc_tasks_cosine_from_gram(const double *G, int T, double *C, double *norms, lsc_error *err);
 
 /* Task x task cosine matrix of one layer: lsc_tasks_accumulate into a zero Gram then
- * lsc_tasks_cosine_from_gram. C [T, T], norms [T] (may be NULL; ||dW_t||_F). Errors: theirs. */
+ * lsc_tasks_cosine_from_gram. C [T, T], norms [T] (may be NULL; ||dW_t||_F). Scratch: slots
+ * LSC_WS_CALLER_FIRST..+3. Errors: theirs. */
 lsc_status lsc_tasks_cosine_matrix(const lsc_lowrank *views, int T, lsc_workspace *ws, double *C, double *norms,
                                    lsc_error *err);
 

@@ -763,6 +763,12 @@ START_TEST(factor_sparsity_and_histogram)
     RUN(lsc_magnitude_histogram(h, 9, 4, -4.0, 0.0, counts, &err)); /* accumulates */
     for (int i = 0; i < 6; i++)
         ck_assert(counts[i] == 2 * want[i]);
+    /* exact powers of ten sit on bin edges and go to the bin above: log10 of 1, 10 is exactly 0, 1 */
+    const double edges[3] = {1.0, -10.0, 100.0};
+    int64_t ce[8] = {0};
+    RUN(lsc_magnitude_histogram(edges, 3, 6, -4.0, 2.0, ce, &err));
+    const int64_t want_e[8] = {0, 0, 0, 0, 0, 1, 1, 1};
+    ck_assert(memcmp(ce, want_e, sizeof want_e) == 0);
     /* random values: every entry lands in exactly one bin, and the bins agree with a comparison against
      * the powers of ten (values away from the edges by construction) */
     rng_state = 0x50A2;
@@ -1103,6 +1109,13 @@ START_TEST(tasks_shared_dimension)
     ck_assert(fabs(cos_out[1] - c) < 1e-12);
     RUN(lsc_tasks_shared_dim(near.v, 2, 0.999, ws, &dim, NULL, &err));
     ck_assert_int_eq(dim, 1);
+    /* a third task on q0, q1, q2: the averaged direction (q1 + q1') / |.| sits at half the angle from q1,
+     * cosine sqrt((1 + c) / 2) */
+    task_on_dirs(&near, 2, rows, cols, q, 6, d1, 3);
+    RUN(lsc_tasks_shared_dim(near.v, 3, 0.99, ws, &dim, cos_out, &err));
+    ck_assert_int_eq(dim, 2);
+    ck_assert(fabs(cos_out[0] - 1) < 1e-12);
+    ck_assert_msg(fabs(cos_out[1] - sqrt((1 + c) / 2)) < 1e-12, "%.17g", cos_out[1]);
 
     /* unrelated random tasks in a large input space share nothing */
     task_set un;
@@ -1211,6 +1224,25 @@ START_TEST(tasks_factor_shared)
     for (int t = 0; t < 3; t++)
         free(Bh[t]);
     task_set_free(&hy);
+
+    /* a task of rank 0 gets a zero B and error 0; the others are unaffected */
+    task_set z;
+    const int rz[3] = {2, 0, 3};
+    random_tasks(&z, 3, 5, 8, rz);
+    ck_assert_int_eq(lsc_tasks_shared_max_k(z.v, 3), 5);
+    double Az[5 * 8], *Bz[3], relz[3];
+    for (int t = 0; t < 3; t++) {
+        Bz[t] = zeros(5 * 5);
+        for (int i = 0; i < 25; i++)
+            Bz[t][i] = 7.0;
+    }
+    RUN(lsc_tasks_factor_shared(z.v, 3, 5, ws, Az, Bz, relz, &err));
+    for (int i = 0; i < 25; i++)
+        ck_assert(Bz[1][i] == 0.0);
+    ck_assert(relz[1] == 0.0 && relz[0] < 1e-13 && relz[2] < 1e-13);
+    for (int t = 0; t < 3; t++)
+        free(Bz[t]);
+    task_set_free(&z);
 
     /* fewer rows than ranks: each task spans at most 2 output rows */
     task_set thin;
