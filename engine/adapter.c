@@ -265,6 +265,19 @@ static lsc_status tensor_doubles(lsc_adapter *ad, int ti, double *dst, lsc_error
     return lsc_dtype_to_double(t->dtype, t->data, (size_t)numel(t), dst);
 }
 
+lsc_status lsc_adapter_tensor_doubles(lsc_adapter *ad, size_t i, double **buf, size_t *cap, size_t *n, lsc_error *err)
+{
+    if (i >= ad->n_tensors)
+        return lsc_error_set(err, LSC_ERR_INVALID, "tensor index %zu out of range", i);
+    size_t cnt = (size_t)numel(&ad->tensors[i]);
+    lsc_status st = ensure(buf, cap, cnt, err);
+    if (!st)
+        st = tensor_doubles(ad, (int)i, *buf, err);
+    if (!st && n)
+        *n = cnt;
+    return st;
+}
+
 lsc_status lsc_adapter_factors(lsc_adapter *ad, size_t li, double **bbuf, size_t *bcap, double **abuf,
                                size_t *acap, lsc_lowrank *out, lsc_error *err)
 {

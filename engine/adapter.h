@@ -146,6 +146,10 @@ int64_t lsc_adapter_bytes(const lsc_adapter *ad);
 /* Layer index by name, -1 if absent. */
 int lsc_adapter_find_layer(const lsc_adapter *ad, const char *name);
 
+/* Tensor i as doubles into *buf (grown as needed, caller-owned; *n receives the element count). Loads the
+ * tensor if needed. LSC_ERR_UNSUPPORTED for a non-float dtype. */
+lsc_status lsc_adapter_tensor_doubles(lsc_adapter *ad, size_t i, double **buf, size_t *cap, size_t *n, lsc_error *err);
+
 /* Index of the tensor of layer li with role `role` found by scanning (gates, kohya alphas), -1 if none. */
 int lsc_adapter_layer_tensor(const lsc_adapter *ad, size_t li, lsc_role role);
 

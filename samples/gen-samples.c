@@ -18,9 +18,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <cblas.h>
+
 #include "dtype.h"
 #include "gguf.h"
 #include "safetensors.h"
+#include "train.h"
+#include "workspace.h"
 #include "status.h"
 
 /* ---- deterministic random numbers ------------------------------------------------------------------ */
@@ -635,10 +639,50 @@ static void write_st(const char *path, gen_file *f, const char *const *mk, const
     memset(f, 0, sizeof *f);
 }
 
+/* Train one DyLoRA layer with lorascope's own engine (engine/train.h, the DyLoRA rule: each step a random
+ * prefix rank b is trained at scale alpha/b) towards a planted rank-r target; B [rows, r], A [r, cols]. */
+static void dylora_layer(rng *g, int64_t rows, int64_t cols, int r, double alpha, double s0, double *B, double *A)
+{
+    double *tb = xcalloc((size_t)(rows * r), sizeof *tb), *ta = xcalloc((size_t)(r * cols), sizeof *ta);
+    lora_pair(g, rows, cols, r, s0, 0.7, tb, ta, NULL, 0);
+    lsc_train_target tgt;
+    memset(&tgt, 0, sizeof tgt);
+    tgt.lr = (lsc_lowrank){rows, cols, r, tb, ta, 1.0};
+    lsc_train_problem p;
+    memset(&p, 0, sizeof p);
+    p.rows = rows;
+    p.cols = cols;
+    p.k = r;
+    p.scale = alpha / r;
+    p.n_tasks = 1;
+    p.targets = &tgt;
+    const int steps = 600;
+    lsc_train_rule rule = lsc_train_rule_default(LSC_TRAIN_DYNAMIC, r, steps);
+    lsc_train_schedule sched = {0.02, 0.0002, 30, steps};
+    lsc_error err;
+    lsc_workspace *ws = lsc_workspace_new();
+    lsc_train_state *st = lsc_train_state_new(&p, &rule, &err);
+    if (!st || !ws || lsc_train_init(st, &p, LSC_TRAIN_INIT_RANDOM, next_u64(g), NULL, ws, &err))
+        die("DyLoRA sample: %s%s", err.msg, "");
+    for (int t = 1; t <= steps; t++) {
+        lsc_train_report rep;
+        if (lsc_train_step(st, &p, lsc_train_lr(&sched, t), &rep, ws, &err))
+            die("DyLoRA sample: %s%s", err.msg, "");
+    }
+    double s = 0;
+    if (lsc_train_export(st, 0, B, A, &s, &err))
+        die("DyLoRA sample: %s%s", err.msg, "");
+    for (int64_t i = 0; i < rows * r; i++) /* export's scale is alpha / r already */
+        B[i] *= s / (alpha / r);
+    lsc_train_state_free(st);
+    lsc_workspace_free(ws);
+    free(tb);
+    free(ta);
+}
+
 /* kohya DyLoRA for a tiny diffusion UNet: lora_unet_* linear layers (to_q, to_k, to_v, to_out_0 of two
- * attention blocks, 128 wide) and one 3x3 conv, rank 8 in units of 2. The factors are nested: their
- * directions come in decreasing strength, so every prefix rank is close to the best truncation, as DyLoRA
- * training aims for. */
+ * attention blocks, 128 wide) and one 3x3 conv, rank 8 in units of 2, alpha 4, trained by lorascope's
+ * DyLoRA rule so that every prefix rank works on its own (see dylora_layer). */
 static void sample_kohya_dylora(const char *out)
 {
     const char *name = "sd-tiny-dylora.safetensors";
@@ -647,11 +691,12 @@ static void sample_kohya_dylora(const char *out)
     static const char *const mods[] = {"to_q", "to_k", "to_v", "to_out_0"};
     char key[256];
     const int r = 8;
+    const double alpha = 4.0;
     for (int blk = 0; blk < 2; blk++)
         for (int m = 0; m < 4; m++) {
             int64_t dim = 128;
             double *B = xcalloc((size_t)(dim * r), sizeof *B), *A = xcalloc((size_t)(r * dim), sizeof *A);
-            lora_pair(&g, dim, dim, r, 0.05 * (1 + m), 0.7, B, A, NULL, 0);
+            dylora_layer(&g, dim, dim, r, alpha, 0.05 * (1 + m), B, A);
             int64_t ds[] = {r, dim}, us[] = {dim, r}, sc[1] = {0};
             char base[160];
             snprintf(base, sizeof base, "lora_unet_down_blocks_%d_attentions_0_transformer_blocks_0_attn1_%s", blk, mods[m]);
@@ -659,7 +704,6 @@ static void sample_kohya_dylora(const char *out)
             add_tensor(&f, key, LSC_DT_F16, 2, ds, A);
             snprintf(key, sizeof key, "%s.lora_up.weight", base);
             add_tensor(&f, key, LSC_DT_F16, 2, us, B);
-            double alpha = 4.0;
             snprintf(key, sizeof key, "%s.alpha", base);
             add_tensor(&f, key, LSC_DT_F16, 0, sc, &alpha);
             free(A);
@@ -669,14 +713,13 @@ static void sample_kohya_dylora(const char *out)
     {
         int64_t in = 32, o = 32;
         double *B = xcalloc((size_t)(o * r), sizeof *B), *A = xcalloc((size_t)(r * in * 9), sizeof *A);
-        lora_pair(&g, o, in * 9, r, 0.04, 0.7, B, A, NULL, 0);
+        dylora_layer(&g, o, in * 9, r, alpha, 0.04, B, A);
         int64_t ds[] = {r, in, 3, 3}, us[] = {o, r, 1, 1}, sc[1] = {0};
         const char *base = "lora_unet_down_blocks_0_resnets_0_conv1";
         snprintf(key, sizeof key, "%s.lora_down.weight", base);
         add_tensor(&f, key, LSC_DT_F16, 4, ds, A);
         snprintf(key, sizeof key, "%s.lora_up.weight", base);
         add_tensor(&f, key, LSC_DT_F16, 4, us, B);
-        double alpha = 4.0;
         snprintf(key, sizeof key, "%s.alpha", base);
         add_tensor(&f, key, LSC_DT_F16, 0, sc, &alpha);
         free(A);
@@ -807,6 +850,7 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *out = argv[1];
+    openblas_set_num_threads(1); /* the DyLoRA sample is trained: one thread, so the same bytes everywhere */
     make_dir(out);
     sample_llama(out, "llama-tiny-f32", 8, 16, LSC_DT_F32, 0);
     sample_llama(out, "llama-tiny-f16", 8, 16, LSC_DT_F16, 0);

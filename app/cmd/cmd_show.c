@@ -9,6 +9,7 @@
 #include "handlers.h"
 #include "table.h"
 #include "tasks.h"
+#include "kind_figures.h"
 
 typedef struct row {
     size_t li;
@@ -242,7 +243,13 @@ int lsc_cmd_show(lsc_cmd_ctx *ctx, int argc, char **argv)
             json_object_set_new(o, "layers", layers);
             json_object_set_new(o, "extras", extras);
             json_object_set_new(o, "warnings", json_string(ad->warnings ? ad->warnings : ""));
-            lsc_json_print(ctx->out, o);
+            json_t *kf = NULL;
+            if (lsc_kind_figures(ctx, ad, glob, 0, &kf) != LSC_EXIT_OK)
+                rc = LSC_EXIT_ERROR;
+            else
+                json_object_set_new(o, "kind_figures", kf);
+            if (rc == LSC_EXIT_OK)
+                lsc_json_print(ctx->out, o);
             json_decref(o);
         } else {
             print_summary(ctx, ad, rows, n);
@@ -272,6 +279,10 @@ int lsc_cmd_show(lsc_cmd_ctx *ctx, int argc, char **argv)
             lsc_table_free(t);
             if (n == 0)
                 lsc_out(ctx->out, "(no layer matches '%s')\n", glob ? glob : "");
+            json_t *kf = NULL;
+            if (n > 0 && lsc_kind_figures(ctx, ad, glob, 1, &kf) != LSC_EXIT_OK)
+                rc = LSC_EXIT_ERROR;
+            json_decref(kf);
         }
     }
     for (size_t i = 0; i < ad->n_layers; i++)
