@@ -554,3 +554,61 @@ lsc_status lsc_adapter_set_factors(lsc_adapter *ad, size_t li, const double *B, 
     }
     return LSC_OK;
 }
+
+lsc_status lsc_adapter_set_tensor(lsc_adapter *ad, size_t i, const double *v, int ndim, const int64_t *shape,
+                                  lsc_error *err)
+{
+    if (i >= ad->n_tensors || ndim < 0 || ndim > LSC_MAX_NDIM)
+        return lsc_error_set(err, LSC_ERR_INVALID, "bad tensor index or shape");
+    lsc_tensor *t = &ad->tensors[i];
+    size_t n = 1;
+    for (int d = 0; d < ndim; d++)
+        n *= (size_t)shape[d];
+    uint8_t *data = NULL;
+    lsc_status st = to_dtype(t->dtype, v, n, t->key, &data, err);
+    if (st)
+        return st;
+    free(t->data);
+    t->data = data;
+    t->ndim = ndim;
+    for (int d = 0; d < ndim; d++)
+        t->shape[d] = shape[d];
+    t->nbytes = n * lsc_dtype_size(t->dtype);
+    t->hash[0] = '\0';
+    return LSC_OK;
+}
+
+void lsc_adapter_remove_tensor(lsc_adapter *ad, size_t i)
+{
+    if (i >= ad->n_tensors)
+        return;
+    free(ad->tensors[i].key);
+    free(ad->tensors[i].data);
+    memmove(&ad->tensors[i], &ad->tensors[i + 1], (ad->n_tensors - i - 1) * sizeof(lsc_tensor));
+    ad->n_tensors--;
+    for (size_t li = 0; li < ad->n_layers; li++) {
+        int *slots[4] = {&ad->layers[li].ta, &ad->layers[li].tb, &ad->layers[li].te, &ad->layers[li].tm};
+        for (int k = 0; k < 4; k++) {
+            if (*slots[k] == (int)i)
+                *slots[k] = -1;
+            else if (*slots[k] > (int)i)
+                (*slots[k])--;
+        }
+    }
+}
+
+void lsc_adapter_remove_layer(lsc_adapter *ad, size_t li)
+{
+    if (li >= ad->n_layers)
+        return;
+    for (size_t i = ad->n_tensors; i-- > 0;)
+        if (ad->tensors[i].layer == (int)li)
+            lsc_adapter_remove_tensor(ad, i);
+    free(ad->layers[li].name);
+    free(ad->layers[li].module_type);
+    memmove(&ad->layers[li], &ad->layers[li + 1], (ad->n_layers - li - 1) * sizeof(lsc_layer));
+    ad->n_layers--;
+    for (size_t i = 0; i < ad->n_tensors; i++)
+        if (ad->tensors[i].layer > (int)li)
+            ad->tensors[i].layer--;
+}

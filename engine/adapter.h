@@ -171,6 +171,17 @@ lsc_status lsc_adapter_factors(lsc_adapter *ad, size_t li, double **bbuf, size_t
 lsc_status lsc_adapter_set_factors(lsc_adapter *ad, size_t li, const double *B, const double *A, int k, double scale,
                                    lsc_error *err);
 
+/* Replace tensor i's values by n doubles converted to its dtype, with a new shape (ndim dims). The hash
+ * is cleared. LSC_ERR_NUMERIC (naming the tensor) if a value overflows the dtype; nothing changes then. */
+lsc_status lsc_adapter_set_tensor(lsc_adapter *ad, size_t i, const double *v, int ndim, const int64_t *shape,
+                                  lsc_error *err);
+
+/* Remove tensor i; layer slots and tensor indices after it are renumbered. */
+void lsc_adapter_remove_tensor(lsc_adapter *ad, size_t i);
+
+/* Remove layer li and every tensor that belongs to it. */
+void lsc_adapter_remove_layer(lsc_adapter *ad, size_t li);
+
 /* A deep copy of ad's description: every string, layer and tensor (key, role, dtype, shape, hash), with no
  * tensor data and no loader; header_json is dropped (a derived adapter is no longer its source file).
  * Used to derive a new adapter whose unchanged tensors are shared by hash. NULL on out of memory. */

@@ -327,6 +327,8 @@ static int import_one(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *name, json_
     return LSC_EXIT_OK;
 }
 
+static const char *g_kind_override; /* import --kind: the kind to record instead of the detected one */
+
 static int read_and_import(lsc_cmd_ctx *ctx, const char *path, const char *name, json_t *report, int *imported,
                            int64_t *out_id)
 {
@@ -341,6 +343,10 @@ static int read_and_import(lsc_cmd_ctx *ctx, const char *path, const char *name,
         return LSC_EXIT_ERROR;
     if (!ad->source)
         ad->source = strdup(path);
+    if (g_kind_override) {
+        free(ad->kind);
+        ad->kind = strdup(g_kind_override);
+    }
     int rc = import_one(ctx, ad, name, report, out_id);
     lsc_adapter_free(ad);
     if (rc == LSC_EXIT_OK)
@@ -409,9 +415,10 @@ static int make_group(lsc_cmd_ctx *ctx, const char *name, const char *const *tas
 int lsc_cmd_import(lsc_cmd_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"name", required_argument, NULL, 'n'}, {"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
+        {"name", required_argument, NULL, 'n'}, {"json", no_argument, NULL, 'j'}, {"kind", required_argument, NULL, 'k'},
+        {NULL, 0, NULL, 0}};
     lsc_getopt g = {0};
-    const char *name = NULL;
+    const char *name = NULL, *kind = NULL;
     int json = ctx->json, c;
     while ((c = lsc_getopt_next(ctx, &g, argc, argv, opts)) != -1) {
         switch (c) {
@@ -420,6 +427,13 @@ int lsc_cmd_import(lsc_cmd_ctx *ctx, int argc, char **argv)
             break;
         case 'j':
             json = 1;
+            break;
+        case 'k':
+            if (strcmp(g.arg, "static") && strcmp(g.arg, "dynamic") && strcmp(g.arg, "layer-wise") &&
+                strcmp(g.arg, "adaptive") && strcmp(g.arg, "sparse"))
+                return lsc_usage_error(ctx, "import", "unknown kind '%s' (static, dynamic, layer-wise, adaptive, sparse)",
+                                       g.arg);
+            kind = g.arg;
             break;
         default:
             return LSC_EXIT_USAGE;
@@ -444,6 +458,7 @@ int lsc_cmd_import(lsc_cmd_ctx *ctx, int argc, char **argv)
     }
     json_t *report = json ? json_array() : NULL;
     int rc = LSC_EXIT_OK, imported = 0;
+    g_kind_override = kind;
     char **names = NULL;
     size_t n = 0;
     if (lsc_import_tasks(path, &names, &n, &ctx->err)) {
@@ -471,6 +486,7 @@ int lsc_cmd_import(lsc_cmd_ctx *ctx, int argc, char **argv)
     for (size_t i = 0; i < n; i++)
         free(names[i]);
     free(names);
+    g_kind_override = NULL;
     if (rc == LSC_EXIT_OK && imported == 0)
         ctx->no_change = 1;
     if (rc == LSC_EXIT_OK && report)

@@ -11,6 +11,7 @@
 
 #include "derive.h"
 #include "handlers.h"
+#include "kinds.h"
 #include "prune.h"
 #include "table.h"
 
@@ -19,6 +20,7 @@ typedef struct plan {
     lsc_layer_stats st;  /* its statistics (singular values) */
     int k;               /* rank to keep */
     double kept, err;    /* figures of keeping k */
+    double best;         /* --prefix: the best rank-k error, beside the prefix's own */
 } plan;
 
 static lsc_prune_scale scale_convention(const lsc_adapter *ad, const lsc_layer *l)
@@ -40,9 +42,10 @@ int lsc_cmd_prune(lsc_cmd_ctx *ctx, int argc, char **argv)
         {"ratio", required_argument, NULL, 'r'},     {"budget", required_argument, NULL, 'b'},
         {"layers", required_argument, NULL, 'l'},    {"as", required_argument, NULL, 'a'},
         {"json", no_argument, NULL, 'j'},            {"allow-nonfinite", no_argument, NULL, 'N'},
+        {"prefix", no_argument, NULL, 'P'},
         {NULL, 0, NULL, 0}};
     lsc_getopt g = {0};
-    int c, json = ctx->json, have_rule = 0, budget_mode = 0, allow_nonfinite = 0;
+    int c, json = ctx->json, have_rule = 0, budget_mode = 0, allow_nonfinite = 0, prefix = 0;
     lsc_rank_rule rule = LSC_RANK_FIXED;
     double value = 0;
     const char *glob = NULL, *as = NULL, *rule_arg = NULL, *rule_name = NULL;
@@ -74,6 +77,7 @@ int lsc_cmd_prune(lsc_cmd_ctx *ctx, int argc, char **argv)
         case 'a': as = g.arg; break;
         case 'j': json = 1; break;
         case 'N': allow_nonfinite = 1; break;
+        case 'P': prefix = 1; break;
         default: return LSC_EXIT_USAGE;
         }
     }
@@ -81,6 +85,8 @@ int lsc_cmd_prune(lsc_cmd_ctx *ctx, int argc, char **argv)
         return lsc_usage_error(ctx, "prune", "expected one NAME");
     if (!have_rule)
         return lsc_usage_error(ctx, "prune", "give a rule: --rank K, --energy T, --fro T, --cumulative T, --ratio R or --budget N");
+    if (prefix && (budget_mode || rule != LSC_RANK_FIXED))
+        return lsc_usage_error(ctx, "prune", "--prefix goes with --rank K (DyLoRA: keep the first K rank directions)");
     if (ctx->check_only)
         return LSC_EXIT_OK;
 
@@ -184,8 +190,25 @@ int lsc_cmd_prune(lsc_cmd_ctx *ctx, int argc, char **argv)
             break;
         }
         lsc_prune_info info;
-        if (lsc_prune_truncate(&lr, k, s_new, sr.ws, bo, ao, &info, &ctx->err) ||
-            lsc_adapter_set_factors(dst, li, bo, ao, k, s_new, &ctx->err)) {
+        lsc_status pst;
+        if (prefix) {
+            /* DyLoRA: the first k directions as trained, scale alpha/k, no SVD; both errors reported */
+            double *pe = malloc((size_t)lr.r * sizeof *pe), *be = malloc((size_t)lr.r * sizeof *be);
+            pst = !pe || !be ? lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "out of memory")
+                             : lsc_dylora_prefix_errors(&lr, LSC_DYLORA_ALPHA_B, sr.ws, pe, be, &ctx->err);
+            if (!pst)
+                pst = lsc_dylora_prefix(&lr, k, l->scale * l->rank, LSC_DYLORA_ALPHA_B, bo, ao, &s_new, &ctx->err);
+            if (!pst) {
+                p[li].err = pe[k - 1];
+                p[li].best = be[k - 1];
+                p[li].kept = 1 - pe[k - 1] * pe[k - 1];
+            }
+            free(pe);
+            free(be);
+        } else {
+            pst = lsc_prune_truncate(&lr, k, s_new, sr.ws, bo, ao, &info, &ctx->err);
+        }
+        if (pst || lsc_adapter_set_factors(dst, li, bo, ao, k, s_new, &ctx->err)) {
             lsc_error_prefix(&ctx->err, "layer '%s'", l->name);
             rc = LSC_EXIT_ERROR;
             break;
@@ -233,7 +256,8 @@ int lsc_cmd_prune(lsc_cmd_ctx *ctx, int argc, char **argv)
             lsc_json_print(ctx->out, o);
             json_decref(o);
         } else {
-            const char *hdr[] = {"LAYER", "RANK", "KEPT ENERGY", "REL ERROR"};
+            const char *hdr[] = {"LAYER", "RANK", prefix ? "PREFIX ERROR" : "KEPT ENERGY",
+                                 prefix ? "BEST RANK-K ERROR" : "REL ERROR"};
             lsc_table *t = lsc_table_new(4, hdr, "lrrr");
             for (size_t li = 0; t && li < src->n_layers; li++) {
                 if (!p[li].chosen)
@@ -243,8 +267,9 @@ int lsc_cmd_prune(lsc_cmd_ctx *ctx, int argc, char **argv)
                     name += 17;
                 const char *cells[4] = {lsc_escape_name(nm, sizeof nm, name),
                                         lsc_fmt(c1, sizeof c1, "%d → %d", src->layers[li].rank, dst->layers[li].rank),
-                                        lsc_fmt(c2, sizeof c2, "%.4f%%", 100 * p[li].kept),
-                                        lsc_fmt(c3, sizeof c3, "%.3g", p[li].err)};
+                                        prefix ? lsc_fmt(c2, sizeof c2, "%.3g", p[li].err)
+                                               : lsc_fmt(c2, sizeof c2, "%.4f%%", 100 * p[li].kept),
+                                        lsc_fmt(c3, sizeof c3, "%.3g", prefix ? p[li].best : p[li].err)};
                 lsc_table_add(t, cells);
             }
             if (t)

@@ -74,3 +74,42 @@ int lsc_derive_store(lsc_cmd_ctx *ctx, lsc_adapter *ad, const int64_t *parents, 
         lsc_cmd_wrote(ctx, *id);
     return rc;
 }
+
+int lsc_derive_begin(lsc_cmd_ctx *ctx, const char *src_name, const char *as, const char *suffix, lsc_adapter **src,
+                     int64_t *src_id, lsc_adapter **dst, char *newname, size_t cap)
+{
+    *src = *dst = NULL;
+    if (as)
+        snprintf(newname, cap, "%s", as);
+    else
+        snprintf(newname, cap, "%s-%s", src_name, suffix);
+    if (lsc_cmd_load(ctx, src_name, src, src_id))
+        return LSC_EXIT_ERROR;
+    int rc = lsc_derive_check_name(ctx, newname);
+    if (!rc && !(*dst = lsc_adapter_clone_meta(*src)))
+        rc = lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
+    if (rc) {
+        lsc_adapter_free(*src);
+        *src = NULL;
+    }
+    return rc;
+}
+
+int lsc_derive_finish(lsc_cmd_ctx *ctx, lsc_adapter *src, int64_t src_id, lsc_adapter *dst, const char *newname,
+                      int keep_kind)
+{
+    free(dst->name);
+    dst->name = strdup(newname);
+    if (!keep_kind)
+        lsc_derive_kind(dst);
+    int64_t id = 0;
+    int rc = lsc_derive_store(ctx, dst, &src_id, 1, &id);
+    lsc_adapter_free(src);
+    lsc_adapter_free(dst);
+    return rc;
+}
+
+int lsc_is_group_kind(const char *kind)
+{
+    return kind && strcmp(kind, "multi-task") == 0;
+}

@@ -12,11 +12,24 @@
  * ctx->err naming it and suggesting --as). */
 int lsc_derive_check_name(lsc_cmd_ctx *ctx, const char *name);
 
+/* 1 for the kind of a multi-task group. */
+int lsc_is_group_kind(const char *kind);
+
 /* "static" when every layer has the same rank and alpha, else "layer-wise"; other kinds are kept. */
 void lsc_derive_kind(lsc_adapter *ad);
 
 /* Hash new tensors, store the adapter with its parents, cache the statistics of its layers (stats[li] when
  * given and computed, else computed here), record it as written. Returns 0 or an exit code. */
 int lsc_derive_store(lsc_cmd_ctx *ctx, lsc_adapter *ad, const int64_t *parents, size_t n_parents, int64_t *id);
+
+/* The common start of a derivation: load `src_name` (recorded as read), choose the new name (`as`, else
+ * "<src>-<suffix>"), check it is free, and clone the source's description into *dst (no data: unchanged
+ * tensors are shared by hash). Returns 0 or an exit code; on failure nothing needs freeing. */
+int lsc_derive_begin(lsc_cmd_ctx *ctx, const char *src_name, const char *as, const char *suffix, lsc_adapter **src,
+                     int64_t *src_id, lsc_adapter **dst, char *newname, size_t cap);
+
+/* Finish it: name dst, recompute its kind unless keep_kind, store it with src as parent. Frees both. */
+int lsc_derive_finish(lsc_cmd_ctx *ctx, lsc_adapter *src, int64_t src_id, lsc_adapter *dst, const char *newname,
+                      int keep_kind);
 
 #endif

@@ -1,0 +1,127 @@
+/* cmd_convert.c: `lorascope convert NAME --to static [--as NEW]`: make a plain LoRA of an adapter of
+ * another kind, with the same delta. AdaLoRA: Lambda folded into A, the AdaLoRA config keys (init_r,
+ * target_r, schedule, masks) replaced by a LoRA config; SoRA: gates folded into A and the ranks of closed
+ * gates dropped; DyLoRA: the full-rank adapter as it is. Every other tensor and config key is kept. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "derive.h"
+#include "handlers.h"
+
+/* AdaLoRA keys that a LoRA config must not carry (PEFT's LoraConfig does not know them). */
+static const char *const adalora_keys[] = {"init_r", "target_r", "tinit", "tfinal", "deltaT", "beta1", "beta2",
+                                           "orth_reg_weight", "total_step", "rank_pattern"};
+
+int lsc_cmd_convert(lsc_cmd_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"to", required_argument, NULL, 't'}, {"as", required_argument, NULL, 'a'}, {NULL, 0, NULL, 0}};
+    lsc_getopt g = {0};
+    const char *to = NULL, *as = NULL;
+    int c;
+    while ((c = lsc_getopt_next(ctx, &g, argc, argv, opts)) != -1) {
+        if (c == 't')
+            to = g.arg;
+        else if (c == 'a')
+            as = g.arg;
+        else
+            return LSC_EXIT_USAGE;
+    }
+    if (argc - g.ind != 1)
+        return lsc_usage_error(ctx, "convert", "expected one NAME");
+    if (!to || strcmp(to, "static") != 0)
+        return lsc_usage_error(ctx, "convert", "--to takes static");
+    if (ctx->check_only)
+        return LSC_EXIT_OK;
+    lsc_adapter *src, *dst;
+    int64_t sid;
+    char newname[512];
+    int rc = lsc_derive_begin(ctx, argv[g.ind], as, "static", &src, &sid, &dst, newname, sizeof newname);
+    if (rc)
+        return rc;
+    const char *kind = src->kind ? src->kind : "static";
+    if (strcmp(kind, "multi-task") == 0 || strcmp(kind, "static") == 0 || strcmp(kind, "layer-wise") == 0) {
+        lsc_error_set(&ctx->err, LSC_ERR_INVALID, strcmp(kind, "multi-task") == 0
+                                                      ? "'%s' is multi-task: each of its tasks is a plain adapter already"
+                                                      : "'%s' is a plain LoRA already",
+                      src->name);
+        lsc_adapter_free(src);
+        lsc_adapter_free(dst);
+        return LSC_EXIT_ERROR;
+    }
+    double *b = NULL, *a = NULL;
+    size_t bc = 0, ac = 0;
+    for (size_t li = 0; li < dst->n_layers && !rc; li++) {
+        lsc_layer *l = &dst->layers[li];
+        int tg = lsc_adapter_layer_tensor(dst, li, LSC_ROLE_GATE);
+        if (l->te < 0 && tg < 0)
+            continue; /* nothing to fold */
+        lsc_lowrank lr;
+        if (lsc_adapter_factors(src, li, &b, &bc, &a, &ac, &lr, &ctx->err)) {
+            rc = LSC_EXIT_ERROR;
+            break;
+        }
+        /* drop the directions a closed gate (or a masked triplet) zeroed: their rows of A are 0 */
+        int k = 0;
+        for (int i = 0; i < lr.r; i++) {
+            int zero = 1;
+            for (int64_t j = 0; j < lr.cols && zero; j++)
+                zero = a[(size_t)i * (size_t)lr.cols + (size_t)j] == 0.0;
+            if (zero && !(k == 0 && i == lr.r - 1))
+                continue;
+            if (k != i) {
+                memmove(a + (size_t)k * (size_t)lr.cols, a + (size_t)i * (size_t)lr.cols, (size_t)lr.cols * sizeof(double));
+                for (int64_t r = 0; r < lr.rows; r++)
+                    b[(size_t)r * (size_t)lr.r + (size_t)k] = b[(size_t)r * (size_t)lr.r + (size_t)i];
+            }
+            k++;
+        }
+        for (int64_t r = 0; r < lr.rows && k < lr.r; r++)
+            memmove(b + (size_t)r * (size_t)k, b + (size_t)r * (size_t)lr.r, (size_t)k * sizeof(double));
+        /* plain LoRA: alpha/r with the same applied scale */
+        if (l->rule == LSC_SCALE_ADALORA)
+            l->rule = LSC_SCALE_ALPHA_R;
+        if (lsc_adapter_set_factors(dst, li, b, a, k, lr.scale, &ctx->err)) {
+            rc = LSC_EXIT_ERROR;
+            break;
+        }
+        if (l->te >= 0)
+            lsc_adapter_remove_tensor(dst, (size_t)l->te);
+        l = &dst->layers[li];
+        l->flags &= ~LSC_LAYER_ADALORA;
+        l->init_r = 0;
+        if ((tg = lsc_adapter_layer_tensor(dst, li, LSC_ROLE_GATE)) >= 0)
+            lsc_adapter_remove_tensor(dst, (size_t)tg);
+        int ts[3] = {src->layers[li].ta, src->layers[li].tb, src->layers[li].te};
+        for (int t = 0; t < 3; t++)
+            if (ts[t] >= 0)
+                lsc_adapter_unload_tensor(src, (size_t)ts[t]);
+    }
+    free(b);
+    free(a);
+    if (!rc && dst->config_json) {
+        json_t *cfg = json_loads(dst->config_json, JSON_PRESERVE_ORDER, NULL);
+        if (json_is_object(cfg)) {
+            if (json_object_get(cfg, "peft_type"))
+                json_object_set_new(cfg, "peft_type", json_string("LORA"));
+            for (size_t i = 0; i < sizeof adalora_keys / sizeof adalora_keys[0]; i++)
+                if (strcmp(kind, "adaptive") == 0)
+                    json_object_del(cfg, adalora_keys[i]);
+            if (strcmp(kind, "adaptive") == 0)
+                json_object_set_new(cfg, "rank_pattern", json_object());
+            free(dst->config_json);
+            dst->config_json = json_dumps(cfg, JSON_INDENT(2));
+        }
+        json_decref(cfg);
+    }
+    if (!rc) {
+        free(dst->kind);
+        dst->kind = strdup("static");
+        lsc_out(ctx->out, "%s: %s -> static, %zu layer(s)\n", newname, kind, dst->n_layers);
+        return lsc_derive_finish(ctx, src, sid, dst, newname, 0);
+    }
+    lsc_adapter_free(src);
+    lsc_adapter_free(dst);
+    return rc;
+}

@@ -1,0 +1,83 @@
+/* cmd_group.c: `lorascope group NEW NAME... [--tasks t1,t2,...]`: assemble a multi-task adapter from
+ * adapters in the catalog (the same base model); task names default to the adapters' names. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "derive.h"
+#include "handlers.h"
+#include "hash.h"
+
+int lsc_cmd_group(lsc_cmd_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {{"tasks", required_argument, NULL, 't'}, {NULL, 0, NULL, 0}};
+    lsc_getopt g = {0};
+    const char *tasks_arg = NULL;
+    int c;
+    while ((c = lsc_getopt_next(ctx, &g, argc, argv, opts)) != -1) {
+        if (c != 't')
+            return LSC_EXIT_USAGE;
+        tasks_arg = g.arg;
+    }
+    int n = argc - g.ind - 1;
+    if (n < 2 || n > 64)
+        return lsc_usage_error(ctx, "group", "expected NEW and 2 to 64 adapter names");
+    if (ctx->check_only)
+        return LSC_EXIT_OK;
+    const char *name = argv[g.ind];
+    char *tnames[64] = {0}, *copy = tasks_arg ? strdup(tasks_arg) : NULL, *save = NULL;
+    int nt = 0;
+    for (char *t = copy ? strtok_r(copy, ",", &save) : NULL; t && nt < 64; t = strtok_r(NULL, ",", &save))
+        tnames[nt++] = t;
+    int rc = LSC_EXIT_OK;
+    if (copy && nt != n)
+        rc = lsc_usage_error(ctx, "group", "%d task names for %d adapters", nt, n);
+    if (!rc)
+        rc = lsc_derive_check_name(ctx, name);
+    int64_t ids[64];
+    lsc_adapter *g0 = lsc_adapter_new();
+    json_t *meta = json_object(), *jt = json_array();
+    for (int i = 0; i < n && !rc; i++) {
+        lsc_adapter *m = NULL;
+        if (lsc_cmd_load(ctx, argv[g.ind + 1 + i], &m, &ids[i])) {
+            rc = LSC_EXIT_ERROR;
+            break;
+        }
+        if (i == 0) {
+            g0->base_model = strdup(m->base_model ? m->base_model : "");
+            g0->format = strdup(m->format ? m->format : "peft");
+        } else if (m->base_model && *m->base_model && *g0->base_model && strcmp(m->base_model, g0->base_model) != 0) {
+            lsc_error_set(&ctx->err, LSC_ERR_INVALID, "'%s' adapts '%s', not '%s' like the others", m->name, m->base_model,
+                          g0->base_model);
+            rc = LSC_EXIT_ERROR;
+        }
+        if (lsc_is_group_kind(m->kind)) {
+            lsc_error_set(&ctx->err, LSC_ERR_INVALID, "'%s' is a multi-task adapter already", m->name);
+            rc = LSC_EXIT_ERROR;
+        }
+        char h[LSC_HASH_HEX];
+        lsc_hash_adapter(m, h);
+        if (!copy)
+            tnames[i] = (char *)argv[g.ind + 1 + i];
+        json_array_append_new(jt, json_pack("{s:s, s:s}", "task", tnames[i], "content", h));
+        lsc_adapter_free(m);
+    }
+    json_object_set_new(meta, "tasks", jt);
+    int64_t id = 0;
+    if (!rc) {
+        g0->name = strdup(name);
+        g0->kind = strdup("multi-task");
+        g0->metadata_json = json_dumps(meta, JSON_COMPACT);
+        if (lsc_catalog_put_adapter(ctx->cat, g0, ids, (size_t)n, &id, &ctx->err) ||
+            lsc_catalog_set_tasks(ctx->cat, id, (const char *const *)tnames, ids, (size_t)n, &ctx->err))
+            rc = LSC_EXIT_ERROR;
+        else {
+            lsc_cmd_wrote(ctx, id);
+            lsc_out(ctx->out, "%s: multi-task, %d tasks\n", name, n);
+        }
+    }
+    json_decref(meta);
+    lsc_adapter_free(g0);
+    free(copy);
+    return rc;
+}

@@ -1,0 +1,144 @@
+/* cmd_rebudget.c: `lorascope rebudget NAME N [--as NEW]`: an AdaLoRA adapter keeps exactly N triplets in
+ * all, the N of largest importance |s Lambda_i| ||P_i|| ||Q_i|| over every layer (engine/kinds.h), and
+ * its saved masks (rank_pattern, one boolean per init_r slot) are rewritten so PEFT reloads it as cut.
+ * A layer left with no triplet keeps one masked triplet (Lambda = 0), as PEFT's own masking does. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "derive.h"
+#include "handlers.h"
+#include "kinds.h"
+#include "peft.h"
+
+int lsc_cmd_rebudget(lsc_cmd_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {{"as", required_argument, NULL, 'a'}, {NULL, 0, NULL, 0}};
+    lsc_getopt g = {0};
+    const char *as = NULL;
+    int c;
+    while ((c = lsc_getopt_next(ctx, &g, argc, argv, opts)) != -1) {
+        if (c != 'a')
+            return LSC_EXIT_USAGE;
+        as = g.arg;
+    }
+    if (argc - g.ind != 2)
+        return lsc_usage_error(ctx, "rebudget", "expected NAME and N");
+    char *end;
+    long long budget = strtoll(argv[g.ind + 1], &end, 10);
+    if (*end || budget < 1)
+        return lsc_usage_error(ctx, "rebudget", "N must be a whole number >= 1");
+    if (ctx->check_only)
+        return LSC_EXIT_OK;
+    lsc_adapter *src, *dst;
+    int64_t sid;
+    char newname[512], suffix[64];
+    snprintf(suffix, sizeof suffix, "budget%lld", budget);
+    int rc = lsc_derive_begin(ctx, argv[g.ind], as, suffix, &src, &sid, &dst, newname, sizeof newname);
+    if (rc)
+        return rc;
+    size_t n = src->n_layers;
+    lsc_adalora_layer *L = calloc(n + 1, sizeof *L);
+    double **P = calloc(n + 1, sizeof *P), **E = calloc(n + 1, sizeof *E), **Q = calloc(n + 1, sizeof *Q);
+    size_t total = 0;
+    if (!L || !P || !E || !Q)
+        rc = lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
+    for (size_t li = 0; li < n && !rc; li++) {
+        lsc_layer *l = &src->layers[li];
+        if (l->te < 0) {
+            lsc_error_set(&ctx->err, LSC_ERR_INVALID, "'%s' is not an AdaLoRA adapter (layer '%s' has no lora_E)", src->name,
+                          l->name);
+            rc = LSC_EXIT_ERROR;
+            break;
+        }
+        size_t cp = 0, ce = 0, cq = 0, np, ne, nq;
+        if (lsc_adapter_tensor_doubles(src, (size_t)l->tb, &P[li], &cp, &np, &ctx->err) ||
+            lsc_adapter_tensor_doubles(src, (size_t)l->te, &E[li], &ce, &ne, &ctx->err) ||
+            lsc_adapter_tensor_doubles(src, (size_t)l->ta, &Q[li], &cq, &nq, &ctx->err)) {
+            rc = LSC_EXIT_ERROR;
+            break;
+        }
+        L[li] = (lsc_adalora_layer){l->rows, l->cols, l->rank, P[li], E[li], Q[li], l->scale};
+        total += (size_t)l->rank;
+    }
+    if (!rc && (size_t)budget > total) {
+        lsc_error_set(&ctx->err, LSC_ERR_INVALID, "'%s' has %zu triplets: a budget of %lld cannot grow it", src->name, total,
+                      budget);
+        rc = LSC_EXIT_ERROR;
+    }
+    uint8_t *keep = calloc(total + 1, 1);
+    int *kept = calloc(n + 1, sizeof *kept);
+    if (!rc && (!keep || !kept || lsc_adalora_rebudget(L, (int)n, budget, keep, kept, &ctx->err)))
+        rc = lsc_fail(ctx, &ctx->err);
+    json_t *cfg = !rc && dst->config_json ? json_loads(dst->config_json, JSON_PRESERVE_ORDER, NULL) : NULL;
+    json_t *rp = json_object_get(cfg, "rank_pattern");
+    size_t off = 0;
+    for (size_t li = 0; li < n && !rc; li++) {
+        lsc_layer *l = &dst->layers[li];
+        int r = L[li].r, k = kept[li] > 0 ? kept[li] : 1;
+        double *p2 = calloc((size_t)(l->rows * k) + 1, sizeof *p2), *e2 = calloc((size_t)k + 1, sizeof *e2),
+               *q2 = calloc((size_t)(k * l->cols) + 1, sizeof *q2);
+        int k_out = 0;
+        if (!p2 || !e2 || !q2)
+            rc = lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
+        else if (kept[li] > 0 && lsc_adalora_apply_mask(&L[li], keep + off, p2, e2, q2, &k_out, &ctx->err))
+            rc = LSC_EXIT_ERROR;
+        else if (kept[li] == 0) { /* one masked triplet: its first, with Lambda 0 */
+            for (int64_t i = 0; i < l->rows; i++)
+                p2[i] = P[li][i * r];
+            memcpy(q2, Q[li], (size_t)l->cols * sizeof(double));
+            e2[0] = 0.0;
+        }
+        int64_t sp[2] = {l->rows, k}, se[2] = {k, 1}, sq[2] = {k, l->cols};
+        int ne = dst->tensors[l->te].ndim;
+        if (!rc && (lsc_adapter_set_tensor(dst, (size_t)l->tb, p2, 2, sp, &ctx->err) ||
+                    lsc_adapter_set_tensor(dst, (size_t)l->te, e2, ne == 1 ? 1 : 2, se, &ctx->err) ||
+                    lsc_adapter_set_tensor(dst, (size_t)l->ta, q2, 2, sq, &ctx->err)))
+            rc = LSC_EXIT_ERROR;
+        l->rank = k;
+        /* the saved mask: of its slots that were kept, keep those the budget kept */
+        if (!rc && json_is_object(rp)) {
+            char key[600];
+            snprintf(key, sizeof key, "%s.lora_E", lsc_peft_module_name(l->name));
+            json_t *mask = json_object_get(rp, key);
+            size_t j = 0, i;
+            json_t *v;
+            json_array_foreach(mask, i, v) {
+                if (!json_is_true(v))
+                    continue;
+                json_array_set_new(mask, i, json_boolean(j < (size_t)r && kept[li] > 0 && keep[off + j]));
+                j++;
+            }
+        }
+        off += (size_t)r;
+        free(p2);
+        free(e2);
+        free(q2);
+    }
+    if (!rc && cfg) {
+        free(dst->config_json);
+        dst->config_json = json_dumps(cfg, JSON_INDENT(2));
+    }
+    json_decref(cfg);
+    for (size_t li = 0; li < n; li++) {
+        if (P)
+            free(P[li]);
+        if (E)
+            free(E[li]);
+        if (Q)
+            free(Q[li]);
+    }
+    free(P);
+    free(E);
+    free(Q);
+    free(L);
+    free(keep);
+    free(kept);
+    if (rc) {
+        lsc_adapter_free(src);
+        lsc_adapter_free(dst);
+        return rc;
+    }
+    lsc_out(ctx->out, "%s: %lld of %zu triplets kept\n", newname, budget, total);
+    return lsc_derive_finish(ctx, src, sid, dst, newname, 1);
+}

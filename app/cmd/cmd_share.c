@@ -1,0 +1,161 @@
+/* cmd_share.c: `lorascope share NAME --rank K [--as NEW]`: factor out the input subspace the tasks of a
+ * multi-task adapter share: one A [K, in] per layer for every task (the top-K right singular directions of
+ * the stacked task deltas, from the factors) and one B per task, HydraLoRA-style. The tasks' A tensors
+ * are then the same bytes, so the catalog stores each once. Prints each task's exact relative error. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "derive.h"
+#include "handlers.h"
+#include "kinds.h"
+
+int lsc_cmd_share(lsc_cmd_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"rank", required_argument, NULL, 'k'}, {"as", required_argument, NULL, 'a'}, {NULL, 0, NULL, 0}};
+    lsc_getopt g = {0};
+    const char *as = NULL;
+    long k = 0;
+    int c;
+    char *end;
+    while ((c = lsc_getopt_next(ctx, &g, argc, argv, opts)) != -1) {
+        if (c == 'k') {
+            k = strtol(g.arg, &end, 10);
+            if (*end || k < 1)
+                return lsc_usage_error(ctx, "share", "--rank takes a whole number >= 1");
+        } else if (c == 'a')
+            as = g.arg;
+        else
+            return LSC_EXIT_USAGE;
+    }
+    if (argc - g.ind != 1 || k < 1)
+        return lsc_usage_error(ctx, "share", "expected NAME --rank K");
+    if (ctx->check_only)
+        return LSC_EXIT_OK;
+    const char *name = argv[g.ind];
+    char newname[512], suffix[32];
+    snprintf(suffix, sizeof suffix, "shared%ld", k);
+    snprintf(newname, sizeof newname, "%s", as ? as : "");
+    if (!as)
+        snprintf(newname, sizeof newname, "%s-%s", name, suffix);
+    int64_t gid;
+    lsc_adapter *grp = NULL;
+    if (lsc_cmd_load(ctx, name, &grp, &gid))
+        return LSC_EXIT_ERROR;
+    int rc = LSC_EXIT_OK;
+    if (!lsc_is_group_kind(grp->kind)) {
+        lsc_error_set(&ctx->err, LSC_ERR_INVALID, "'%s' is not a multi-task adapter (see 'lorascope group')", name);
+        rc = LSC_EXIT_ERROR;
+    }
+    lsc_adapter_free(grp);
+    if (!rc)
+        rc = lsc_derive_check_name(ctx, newname);
+    lsc_task_entry *t = NULL;
+    size_t T = 0;
+    if (!rc && lsc_catalog_get_tasks(ctx->cat, gid, &t, &T, &ctx->err))
+        rc = LSC_EXIT_ERROR;
+    lsc_adapter **src = calloc(T + 1, sizeof *src), **dst = calloc(T + 1, sizeof *dst);
+    int64_t *sid = calloc(T + 1, sizeof *sid);
+    for (size_t i = 0; i < T && !rc; i++) {
+        if (lsc_catalog_get_adapter_by_id(ctx->cat, t[i].member_id, &src[i], &ctx->err) ||
+            !(dst[i] = lsc_adapter_clone_meta(src[i])))
+            rc = lsc_fail(ctx, &ctx->err);
+        sid[i] = t[i].member_id;
+        lsc_cmd_read(ctx, sid[i]);
+    }
+    lsc_workspace *ws = lsc_workspace_new();
+    lsc_lowrank *v = calloc(T + 1, sizeof *v);
+    double **fb = calloc(T + 1, sizeof *fb), **fa = calloc(T + 1, sizeof *fa), **bt = calloc(T + 1, sizeof *bt);
+    size_t *fbc = calloc(T + 1, sizeof *fbc), *fac = calloc(T + 1, sizeof *fac);
+    double *As = NULL, *err = calloc(T + 1, sizeof *err), worst = 0;
+    int shared_layers = 0;
+    for (size_t li = 0; !rc && T > 0 && li < src[0]->n_layers; li++) {
+        const char *lname = src[0]->layers[li].name;
+        int idx[64], all = T <= 64;
+        for (size_t i = 0; i < T && all; i++)
+            all = (idx[i] = lsc_adapter_find_layer(src[i], lname)) >= 0;
+        if (!all)
+            continue;
+        for (size_t i = 0; i < T && !rc; i++)
+            if (lsc_adapter_factors(src[i], (size_t)idx[i], &fb[i], &fbc[i], &fa[i], &fac[i], &v[i], &ctx->err))
+                rc = LSC_EXIT_ERROR;
+        if (rc)
+            break;
+        int kk = (int)k, kmax = lsc_tasks_shared_max_k(v, (int)T);
+        if (kk > kmax)
+            kk = kmax;
+        As = realloc(As, (size_t)(kk * v[0].cols + 1) * sizeof *As);
+        for (size_t i = 0; i < T; i++)
+            bt[i] = realloc(bt[i], (size_t)(v[0].rows * kk + 1) * sizeof **bt);
+        if (lsc_tasks_factor_shared(v, (int)T, kk, ws, As, bt, err, &ctx->err)) {
+            lsc_error_prefix(&ctx->err, "layer '%s'", lname);
+            rc = LSC_EXIT_ERROR;
+            break;
+        }
+        for (size_t i = 0; i < T && !rc; i++) {
+            lsc_layer *l = &dst[i]->layers[idx[i]];
+            l->rule = LSC_SCALE_ALPHA_R;
+            l->init_r = 0;
+            if (lsc_adapter_set_factors(dst[i], (size_t)idx[i], bt[i], As, kk, 1.0, &ctx->err))
+                rc = LSC_EXIT_ERROR;
+            worst = fmax(worst, err[i]);
+        }
+        shared_layers++;
+    }
+    /* store the new tasks and their group, in this one transaction */
+    int64_t *nid = calloc(T + 1, sizeof *nid);
+    char **tn = calloc(T + 1, sizeof *tn);
+    for (size_t i = 0; i < T && !rc; i++) {
+        char mname[600];
+        snprintf(mname, sizeof mname, "%s-%s", newname, t[i].task);
+        free(dst[i]->name);
+        dst[i]->name = strdup(mname);
+        if (lsc_derive_check_name(ctx, mname) || lsc_derive_store(ctx, dst[i], &sid[i], 1, &nid[i]))
+            rc = LSC_EXIT_ERROR;
+        tn[i] = t[i].task;
+    }
+    if (!rc) {
+        lsc_adapter *ng = lsc_adapter_new();
+        ng->name = strdup(newname);
+        ng->kind = strdup("multi-task");
+        ng->format = strdup(src[0]->format ? src[0]->format : "peft");
+        ng->base_model = strdup(src[0]->base_model ? src[0]->base_model : "");
+        char meta[128];
+        snprintf(meta, sizeof meta, "{\"shared_rank\": %ld, \"from\": %lld}", k, (long long)gid);
+        ng->metadata_json = strdup(meta);
+        int64_t id;
+        if (lsc_catalog_put_adapter(ctx->cat, ng, &gid, 1, &id, &ctx->err) ||
+            lsc_catalog_set_tasks(ctx->cat, id, (const char *const *)tn, nid, T, &ctx->err))
+            rc = LSC_EXIT_ERROR;
+        else
+            lsc_cmd_wrote(ctx, id);
+        lsc_adapter_free(ng);
+    }
+    if (!rc)
+        lsc_out(ctx->out, "%s: %zu tasks share one A of rank %ld on %d layer(s); largest relative error of a task %.4g\n",
+                newname, T, k, shared_layers, worst);
+    for (size_t i = 0; i < T; i++) {
+        lsc_adapter_free(src[i]);
+        lsc_adapter_free(dst[i]);
+        free(fb[i]);
+        free(fa[i]);
+        free(bt[i]);
+    }
+    free(src);
+    free(dst);
+    free(sid);
+    free(nid);
+    free(tn);
+    free(v);
+    free(fb);
+    free(fa);
+    free(bt);
+    free(fbc);
+    free(fac);
+    free(As);
+    free(err);
+    lsc_workspace_free(ws);
+    lsc_task_entries_free(t, T);
+    return rc;
+}
