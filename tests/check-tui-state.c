@@ -75,7 +75,8 @@ START_TEST(test_names_tables)
     ck_assert_int_eq(lsc_tui_key_lookup(LSC_VIEW_LAYERS, 'j'), LSC_REQ_DOWN);
     ck_assert_int_eq(lsc_tui_key_lookup(LSC_VIEW_GRID, 'm'), LSC_REQ_METRIC);
     ck_assert_int_eq(lsc_tui_key_lookup(LSC_VIEW_LAYERS, 'm'), LSC_REQ_GROUP);
-    ck_assert_int_eq(lsc_tui_key_lookup(LSC_VIEW_CATALOG, 'm'), LSC_REQ_NONE);
+    ck_assert_int_eq(lsc_tui_key_lookup(LSC_VIEW_CATALOG, 'm'), LSC_REQ_MERGE);
+    ck_assert_int_eq(lsc_tui_key_lookup(LSC_VIEW_HISTORY, 'm'), LSC_REQ_NONE);
     /* no key is bound twice in one view */
     for (int v = 0; v < LSC_VIEW_COUNT; v++)
         for (size_t i = 0; i < lsc_tui_n_bindings; i++)
