@@ -283,9 +283,10 @@ void lsc_tui_model_release(lsc_tui_model *m);
  * memory. Release with lsc_tui_model_release(). */
 lsc_status lsc_tui_model_fake_init(lsc_tui_model *m, uint64_t seed, lsc_error *err);
 
-/* Test hook of the fake model: while held, an element-wise merge waits before each layer until it is
- * released or cancelled, so a test can watch a job run and cancel it at a known point. */
-void lsc_tui_model_fake_hold(lsc_tui_model *m, int hold);
+/* Test hook of the fake model: with layers >= 0, an element-wise merge merges (and reports) that many
+ * layers, then waits until it is released (layers = -1, the default) or cancelled, so a test can watch a
+ * job run and cancel it at a known point. */
+void lsc_tui_model_fake_hold(lsc_tui_model *m, int layers);
 
 /* Copy src into a fixed-size name field (NUL-terminated, truncated to cap). Returns dst. */
 char *lsc_tui_copy(char *dst, size_t cap, const char *src);

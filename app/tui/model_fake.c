@@ -41,7 +41,7 @@ typedef struct fake_model {
     lsc_tui_history *hist; /* oldest first */
     long *hist_created;    /* [n_hist] adapter index an entry created, -1 none */
     size_t n_hist;
-    atomic_int hold;
+    atomic_int hold;       /* -1: none; N >= 0: element-wise merges wait before layer N + 1 */
 } fake_model;
 
 static uint64_t splitmix(uint64_t *s)
@@ -928,14 +928,14 @@ static int run_merge(fake_model *fm, int argc, char **argv, const lsc_tui_progre
     double worst = 0;
     for (size_t i = 0; !rc && i < nr; i++) {
         if (lsc_tui_merge_is_elementwise(mo.method)) {
-            while (atomic_load(&fm->hold) && !cancelled(prog))
+            while (atomic_load(&fm->hold) >= 0 && (long)i >= atomic_load(&fm->hold) && !cancelled(prog))
                 sleep_ms(1);
             if (cancelled(prog)) {
                 snprintf(msg, mcap, "merge cancelled: nothing written");
                 rc = 1;
                 break;
             }
-            if (prog && prog->report) {
+            if (prog && prog->report) { /* layer i is merged */
                 char what[128];
                 snprintf(what, sizeof what, "merge %s: layer %zu/%zu", m, i + 1, nr);
                 prog->report(prog->ctx, what, (long)i + 1, (long)nr);
@@ -1137,10 +1137,10 @@ static void fake_destroy(void *ctx)
     free(fm);
 }
 
-void lsc_tui_model_fake_hold(lsc_tui_model *m, int hold)
+void lsc_tui_model_fake_hold(lsc_tui_model *m, int layers)
 {
     fake_model *fm = m->ctx;
-    atomic_store(&fm->hold, hold);
+    atomic_store(&fm->hold, layers);
 }
 
 lsc_status lsc_tui_model_fake_init(lsc_tui_model *m, uint64_t seed, lsc_error *err)
@@ -1150,7 +1150,7 @@ lsc_status lsc_tui_model_fake_init(lsc_tui_model *m, uint64_t seed, lsc_error *e
     if (!fm)
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
     fm->seed = seed;
-    atomic_init(&fm->hold, 0);
+    atomic_init(&fm->hold, -1);
     fm->ad = calloc(3, sizeof *fm->ad);
     if (!fm->ad) {
         free(fm);

@@ -1729,7 +1729,7 @@ static unsigned prune_confirm(lsc_tui_state *st, const char *name)
              P->tot.n_chosen, c1, c2, b1, b2, P->tot.max_rel_error,
              P->tot.n_nonfinite ? "; layers with NaN/Inf stay as they are" : "");
     char title[LSC_TUI_NAME_MAX + 16];
-    snprintf(title, sizeof title, "prune %s", P->adapter);
+    snprintf(title, sizeof title, "prune into %s", name);
     return ask(st, &a, title, q, d);
 }
 
@@ -2042,7 +2042,9 @@ static unsigned merge_confirm(lsc_tui_state *st, const char *name)
                  M->n_rows, o->rank, c1);
     else
         snprintf(d, sizeof d, "%zu layers, params %s, largest error %.3g", M->n_rows, c1, M->tot.max_rel_error);
-    return ask(st, &a, "merge", q, d);
+    char title[LSC_TUI_NAME_MAX + 16];
+    snprintf(title, sizeof title, "merge into %s", name);
+    return ask(st, &a, title, q, d);
 }
 
 unsigned lsc_tui_state_request(lsc_tui_state *st, lsc_tui_req req)
