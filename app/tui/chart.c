@@ -427,9 +427,10 @@ void lsc_chart_cut(lsc_canvas *cv, lsc_chart_rect r, lsc_chart_mode mode, size_t
             if (mode == LSC_CHART_ASCII && c->cp == '#')
                 c->cp = ':';
         }
-    /* the line sits in the gap column of the last kept bar when bars are wide, else on value k's column
-     * wherever that is empty */
-    int xl = (double)p.w / (double)n >= 3 ? xcut - 1 : xcut;
+    /* the line sits in the gap column of the last kept bar when it has one (as series_bars draws them),
+     * else on value k's column wherever that is empty */
+    int xprev = p.x0 + (int)((double)(k - 1) * p.w / (double)n);
+    int xl = k >= 1 && xcut - xprev >= 3 ? xcut - 1 : xcut;
     for (int y = p.y0; y < p.y0 + p.h; y++) {
         lsc_canvas_cell *c = cell(cv, xl, y);
         if (c && c->role == LSC_CROLE_NONE)

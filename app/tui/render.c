@@ -471,7 +471,7 @@ static void draw_table(lsc_tui_render *r, const lsc_tui_state *st, lsc_tui_view 
         if (row >= l->n)
             break;
         size_t di = l->order ? l->order[row] : row;
-        int sel = row == l->cursor, tag = l->tagged && l->tagged[di];
+        int sel = row == l->cursor && v != LSC_VIEW_MERGE, tag = l->tagged && l->tagged[di]; /* merge: fields have the cursor */
         int bad = (v == LSC_VIEW_LAYERS && st->layers[di].nonfinite) || (v == LSC_VIEW_PRUNE && st->prune.rows[di].nonfinite);
         int undone = (v == LSC_VIEW_HISTORY && st->history[di].undone) ||
                      (v == LSC_VIEW_PRUNE && !st->prune.rows[di].chosen && !bad);

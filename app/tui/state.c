@@ -1830,6 +1830,7 @@ static unsigned open_merge(lsc_tui_state *st)
     for (int i = 0; same && i < n; i++)
         same = strcmp(names[i], M->names[i]) == 0;
     if (!same) {
+        free(M->rows);
         memset(M, 0, sizeof *M);
         M->n = n;
         memcpy(M->names, names, sizeof names);
