@@ -1,9 +1,11 @@
 /* workbench.c: the TUI's model over the real catalog (see workbench.h). Statistics come from the
  * catalog's cache (computed at import) or from the factors; diffs from the factored comparison; the `:`
  * prompt, and every edit of the panels, goes through lsc_dispatch, the same command layer as the CLI and
- * scripts. Previews compute what a command would do with the same engine calls the command makes
- * (prune: engine/prune.h over the cached singular values; merge: engine/merge.h on the factors), and
- * never write: no transaction is opened, nothing is stored. */
+ * scripts. Previews compute what a command would do from the same numbers the command uses (prune:
+ * engine/prune.h's rules over the cached singular values; svd/linear merges: the singular values of the
+ * exact weighted sum from the factored SVD of the concatenated factors, as engine/merge.h's SVD does,
+ * kept per inputs and weights so that a rank change costs nothing), and never write: no transaction is
+ * opened, nothing is stored. */
 #include "workbench.h"
 
 #include <math.h>
@@ -16,8 +18,8 @@
 #include "command.h"
 #include "common.h"
 #include "compare.h"
-#include "merge.h"
 #include "prune.h"
+#include "spectrum.h"
 
 typedef struct wb {
     lsc_catalog *cat;
@@ -31,7 +33,26 @@ typedef struct wb {
     int *pv_n, *pv_nonfinite;
     int64_t *pv_params, *pv_bytes; /* numel and bytes of A, B (and E) of each layer */
     size_t pv_layers;
+    /* singular values of each merged layer's exact weighted sum, for the inputs and weights in mc_key:
+     * svd and linear previews at any rank come from them without reading a factor again */
+    char *mc_key;
+    double **mc_sv;
+    int *mc_n;
+    size_t mc_rows;
 } wb;
+
+static void drop_merge_cache(wb *w)
+{
+    for (size_t i = 0; w->mc_sv && i < w->mc_rows; i++)
+        free(w->mc_sv[i]);
+    free(w->mc_sv);
+    free(w->mc_n);
+    free(w->mc_key);
+    w->mc_sv = NULL;
+    w->mc_n = NULL;
+    w->mc_key = NULL;
+    w->mc_rows = 0;
+}
 
 static void drop_adapter(wb *w)
 {
@@ -48,6 +69,7 @@ static void drop_adapter(wb *w)
     w->pv_layers = 0;
     lsc_adapter_free(w->ad);
     w->ad = NULL;
+    drop_merge_cache(w);
 }
 
 static lsc_status load(wb *w, const char *name, lsc_error *err)
@@ -525,10 +547,6 @@ static lsc_status wb_prune_preview(void *ctx, const char *adapter, lsc_tui_prune
     return LSC_OK;
 }
 
-static const lsc_merge_method k_engine_method[LSC_TUI_MERGE_METHOD_COUNT] = {
-    LSC_MERGE_CAT, LSC_MERGE_LINEAR, LSC_MERGE_SVD, LSC_MERGE_TIES, LSC_MERGE_DARE_TIES, LSC_MERGE_DARE_LINEAR,
-    LSC_MERGE_MAGNITUDE};
-
 static lsc_status wb_merge_preview(void *ctx, const char *const *names, int n, const lsc_tui_merge_opts *o,
                                    lsc_tui_merge_row **rows_out, size_t *n_rows, lsc_tui_merge_totals *tot,
                                    lsc_error *err)
@@ -560,15 +578,24 @@ static lsc_status wb_merge_preview(void *ctx, const char *const *names, int n, c
     lsc_tui_merge_row *rows = st ? NULL : calloc(cap + 1, sizeof *rows);
     if (!st && !rows)
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-    lsc_merge_params mp = lsc_merge_params_default(k_engine_method[o->method]);
-    mp.rank = o->rank;
-    mp.density = o->density;
-    mp.seed = o->seed;
     int factored = o->method == LSC_TUI_MERGE_SVD || (o->method == LSC_TUI_MERGE_LINEAR && o->rank > 0);
-    lsc_workspace *ws = factored ? lsc_workspace_new() : NULL;
-    if (!st && factored && !ws)
+    /* the spectra of the exact sums depend on the inputs and weights only, not on the rank */
+    char key[LSC_TUI_MERGE_MAX * (LSC_TUI_NAME_MAX + 32)];
+    size_t kl = 0;
+    for (int i = 0; i < n && kl < sizeof key; i++)
+        kl += (size_t)snprintf(key + kl, sizeof key - kl, "%s\n%.17g\n", names[i], o->weights[i]);
+    int cached = factored && w->mc_key && strcmp(w->mc_key, key) == 0;
+    if (factored && !cached) {
+        drop_merge_cache(w);
+        w->mc_sv = calloc(cap + 1, sizeof *w->mc_sv);
+        w->mc_n = calloc(cap + 1, sizeof *w->mc_n);
+        if (!st && (!w->mc_sv || !w->mc_n))
+            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    }
+    lsc_workspace *ws = factored && !cached ? lsc_workspace_new() : NULL;
+    if (!st && factored && !cached && !ws)
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-    double *fb[LSC_TUI_MERGE_MAX] = {0}, *fa[LSC_TUI_MERGE_MAX] = {0}, *bo = NULL, *ao = NULL;
+    double *fb[LSC_TUI_MERGE_MAX] = {0}, *fa[LSC_TUI_MERGE_MAX] = {0}, *cb = NULL, *ca = NULL;
     size_t fbc[LSC_TUI_MERGE_MAX] = {0}, fac[LSC_TUI_MERGE_MAX] = {0};
     size_t nr = 0;
     /* the union of the layers, described by the first input that has each (as the command does) */
@@ -597,7 +624,7 @@ static lsc_status wb_merge_preview(void *ctx, const char *const *names, int n, c
                     break;
                 }
                 sum_r += o2->rank;
-                if (factored) {
+                if (factored && !cached) {
                     if ((st = lsc_adapter_factors(in[j], (size_t)lj, &fb[j], &fbc[j], &fa[j], &fac[j], &views[m], err))) {
                         lsc_error_prefix(err, "'%s' layer '%s'", in[j]->name, l->name);
                         break;
@@ -615,45 +642,71 @@ static lsc_status wb_merge_preview(void *ctx, const char *const *names, int n, c
                               ? sum_r : (int)(o->rank < mn ? o->rank : mn);
                 r->rel_error = lsc_tui_merge_is_elementwise(o->method) ? NAN : 0.0;
             } else {
-                int R = lsc_merge_out_rank(views, m, &mp);
-                mp.out_scale = lsc_scale_compute(l->rule, l->alpha, R, l->init_r, l->scale);
-                if (!(mp.out_scale != 0 && isfinite(mp.out_scale)))
-                    mp.out_scale = 1.0;
-                double *nb = R > 0 ? realloc(bo, (size_t)(l->rows * R) * sizeof(double)) : NULL;
-                if (nb)
-                    bo = nb;
-                double *na = nb ? realloc(ao, (size_t)(R * l->cols) * sizeof(double)) : NULL;
-                if (na)
-                    ao = na;
-                lsc_merge_info info;
-                if (R < 1) {
-                    double d1[1], d2[1];
-                    if (lsc_merge_layer(views, ww, m, &mp, ws, d1, d2, NULL, err) == LSC_OK)
-                        lsc_error_set(err, LSC_ERR_INVALID, "nothing to merge");
-                    lsc_error_prefix(err, "layer '%s'", l->name);
-                    st = err->code ? err->code : LSC_ERR_INVALID;
+                /* svd / linear with a rank: Eckart-Young on the exact sum. Its singular values come from
+                 * the factored SVD of the concatenation [w_1 s_1 B_1, ...] [A_1; ...] (merge.h's SVD, the
+                 * values-only path), the error of rank R from the discarded ones (lsc_prune_figures), as
+                 * lsc_merge_layer reports it */
+                size_t row = nr - 1;
+                if (!cached) {
+                    int sr = 0;
+                    for (int k = 0; k < m; k++)
+                        sr += views[k].r;
+                    int64_t mnr = sr < mn ? sr : mn;
+                    double *nb = sr > 0 ? realloc(cb, (size_t)(l->rows * sr) * sizeof(double)) : NULL;
+                    if (nb)
+                        cb = nb;
+                    double *na = nb ? realloc(ca, (size_t)(sr * l->cols) * sizeof(double)) : NULL;
+                    if (na)
+                        ca = na;
+                    w->mc_sv[row] = malloc(((size_t)mnr + 1) * sizeof(double));
+                    if (!w->mc_sv[row] || (sr > 0 && (!nb || !na))) {
+                        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+                        break;
+                    }
+                    int off = 0;
+                    for (int k = 0; k < m; k++) {
+                        const lsc_lowrank *v = &views[k];
+                        double c = ww[k] * v->scale;
+                        for (int64_t a = 0; a < v->rows; a++)
+                            for (int b = 0; b < v->r; b++)
+                                cb[(size_t)a * (size_t)sr + (size_t)(off + b)] = c * v->B[(size_t)a * (size_t)v->r + (size_t)b];
+                        if (v->r > 0)
+                            memcpy(ca + (size_t)off * (size_t)v->cols, v->A, (size_t)v->r * (size_t)v->cols * sizeof(double));
+                        off += v->r;
+                    }
+                    const lsc_lowrank cat = {.rows = l->rows, .cols = l->cols, .r = sr, .B = cb, .A = ca, .scale = 1.0};
+                    if (sr > 0 && (st = lsc_spectrum(&cat, ws, w->mc_sv[row], NULL, NULL, err))) {
+                        lsc_error_prefix(err, "layer '%s'", l->name);
+                        break;
+                    }
+                    w->mc_n[row] = (int)mnr;
+                    w->mc_rows = row + 1;
+                    for (int j2 = i; j2 < n; j2++) { /* the factors are not needed again */
+                        int lj = lsc_adapter_find_layer(in[j2], l->name);
+                        if (lj < 0)
+                            continue;
+                        const lsc_layer *sl = &in[j2]->layers[lj];
+                        int ts[3] = {sl->ta, sl->tb, sl->te};
+                        for (int t = 0; t < 3; t++)
+                            if (ts[t] >= 0)
+                                lsc_adapter_unload_tensor(in[j2], (size_t)ts[t]);
+                    }
+                }
+                if (row >= w->mc_rows) {
+                    st = lsc_error_set(err, LSC_ERR_INVALID, "the merge preview lost its place at layer '%s'", l->name);
                     break;
                 }
-                if (!nb || !na) {
-                    st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-                    break;
-                }
-                if ((st = lsc_merge_layer(views, ww, m, &mp, ws, bo, ao, &info, err))) {
-                    lsc_error_prefix(err, "layer '%s'", l->name);
-                    break;
-                }
-                r->rank = info.rank;
-                r->rel_error = info.rel_error;
-                for (int j = i; j < n; j++) { /* the factors are not needed again */
-                    int lj = lsc_adapter_find_layer(in[j], l->name);
-                    if (lj < 0)
-                        continue;
-                    const lsc_layer *sl = &in[j]->layers[lj];
-                    int ts[3] = {sl->ta, sl->tb, sl->te};
-                    for (int t = 0; t < 3; t++)
-                        if (ts[t] >= 0)
-                            lsc_adapter_unload_tensor(in[j], (size_t)ts[t]);
-                }
+                int R = o->rank < sum_r ? o->rank : sum_r;
+                if (R > mn)
+                    R = (int)mn;
+                if (R < 1)
+                    R = 1;
+                double kept;
+                r->rank = R;
+                r->rel_error = 0;
+                if (sum_r > 0)
+                    lsc_prune_figures(w->mc_sv[row], w->mc_n[row], R < w->mc_n[row] ? R : w->mc_n[row], &kept,
+                                      &r->rel_error);
             }
             int64_t fp, fbytes;
             factor_size(in[i], l, &fp, &fbytes);
@@ -666,9 +719,15 @@ static lsc_status wb_merge_preview(void *ctx, const char *const *names, int n, c
         free(fa[i]);
         lsc_adapter_free(in[i]);
     }
-    free(bo);
-    free(ao);
+    free(cb);
+    free(ca);
     lsc_workspace_free(ws);
+    if (factored && !cached) {
+        if (st)
+            drop_merge_cache(w);
+        else if (!(w->mc_key = strdup(key)))
+            drop_merge_cache(w);
+    }
     if (st) {
         free(rows);
         memset(tot, 0, sizeof *tot);

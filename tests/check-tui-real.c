@@ -217,6 +217,8 @@ START_TEST(test_merge_preview_matches_cli)
     check_merge(LSC_TUI_MERGE_LINEAR, "0.5,1.5", 0, 1, 2, "tasks-summarize", "tasks-translate");
     check_merge(LSC_TUI_MERGE_LINEAR, "0.5,1.5", 5, 1, 2, "tasks-summarize", "tasks-translate");
     check_merge(LSC_TUI_MERGE_SVD, "0.7,1.3", 4, 1, 2, "tasks-summarize", "tasks-translate");
+    check_merge(LSC_TUI_MERGE_SVD, "0.7,1.3", 2, 1, 2, "tasks-summarize", "tasks-translate"); /* kept spectra */
+    check_merge(LSC_TUI_MERGE_LINEAR, "0.7,1.3", 7, 1, 2, "tasks-summarize", "tasks-translate");
     check_merge(LSC_TUI_MERGE_SVD, "1,-1", 6, 1, 2, "llama-tiny-f32", "llama-tiny-bf16");
     /* different layer sets: the union, a missing layer counts as zero */
     check_merge(LSC_TUI_MERGE_SVD, "1,1", 3, 1, 2, "llama-tiny-f32", "tasks-summarize");
