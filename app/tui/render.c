@@ -357,7 +357,7 @@ static void draw_status(lsc_tui_render *r, const lsc_tui_state *st)
             size_t bl = 0;
             for (int i = 0; i < width; i++)
                 bl += (size_t)snprintf(bar + bl, sizeof bar - bl, "%s", i < fill ? G(r, "\u2588", "#") : G(r, "\u2591", "."));
-            if (st->job_done > 0) {
+            if (st->job_done > 0 && !st->job_cancelling) {
                 double left = st->job_elapsed / (double)st->job_done * (double)(st->job_total - st->job_done);
                 snprintf(eta, sizeof eta, "  %d:%02d left", (int)left / 60, (int)left % 60);
             }

@@ -19,8 +19,7 @@ sh "$here/smoke.sh" "$bin" --catalog "$tmp/cat.db" || exit $?
 # An edit session on the real catalog: the prune panel's live preview, apply (name, confirm), save the
 # session as a script, undo (confirm), quit.
 T="tmux -L lsc-edit-$$ -f /dev/null"
-trap '$T kill-server >/dev/null 2>&1; rm -rf "$tmp"' EXIT
-efail() { echo "smoke-real: FAIL: $*"; $T capture-pane -p -t edit 2>/dev/null; exit 1; }
+efail() { echo "smoke-real: FAIL: $*"; $T capture-pane -p -t edit 2>/dev/null; $T kill-server >/dev/null 2>&1; exit 1; }
 ewait() { # TEXT: poll the pane for up to 10 s
   n=0
   while [ $n -lt 100 ]; do
