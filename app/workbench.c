@@ -1,8 +1,15 @@
 /* workbench.c: the TUI's model over the real catalog (see workbench.h). Statistics come from the
  * catalog's cache (computed at import) or from the factors; diffs from the factored comparison; the `:`
- * prompt goes through lsc_dispatch, the same command layer as the CLI and scripts. */
+ * prompt, and every edit of the panels, goes through lsc_dispatch, the same command layer as the CLI and
+ * scripts. Previews compute what a command would do from the same numbers the command uses (prune:
+ * engine/prune.h's rules over the cached singular values; svd/linear merges: the singular values of the
+ * exact weighted sum from the factored SVD of the concatenated factors, as engine/merge.h's SVD does,
+ * kept per inputs and weights so that a rank change costs nothing), and never write: no transaction is
+ * opened, nothing is stored. */
 #include "workbench.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -11,6 +18,8 @@
 #include "command.h"
 #include "common.h"
 #include "compare.h"
+#include "prune.h"
+#include "spectrum.h"
 
 typedef struct wb {
     lsc_catalog *cat;
@@ -19,14 +28,55 @@ typedef struct wb {
     lsc_stats_runner sr;
     /* the last adapter loaded, kept for repeated layer/spectrum calls */
     lsc_adapter *ad;
+    /* its layers' singular values and factor sizes, loaded on the first prune preview */
+    double **pv_sv;
+    int *pv_n, *pv_nonfinite;
+    int64_t *pv_params, *pv_bytes; /* numel and bytes of A, B (and E) of each layer */
+    size_t pv_layers;
+    /* singular values of each merged layer's exact weighted sum, for the inputs and weights in mc_key:
+     * svd and linear previews at any rank come from them without reading a factor again */
+    char *mc_key;
+    double **mc_sv;
+    int *mc_n;
+    size_t mc_rows;
 } wb;
+
+static void drop_merge_cache(wb *w)
+{
+    for (size_t i = 0; w->mc_sv && i < w->mc_rows; i++)
+        free(w->mc_sv[i]);
+    free(w->mc_sv);
+    free(w->mc_n);
+    free(w->mc_key);
+    w->mc_sv = NULL;
+    w->mc_n = NULL;
+    w->mc_key = NULL;
+    w->mc_rows = 0;
+}
+
+static void drop_adapter(wb *w)
+{
+    for (size_t i = 0; w->pv_sv && i < w->pv_layers; i++)
+        free(w->pv_sv[i]);
+    free(w->pv_sv);
+    free(w->pv_n);
+    free(w->pv_nonfinite);
+    free(w->pv_params);
+    free(w->pv_bytes);
+    w->pv_sv = NULL;
+    w->pv_n = w->pv_nonfinite = NULL;
+    w->pv_params = w->pv_bytes = NULL;
+    w->pv_layers = 0;
+    lsc_adapter_free(w->ad);
+    w->ad = NULL;
+    drop_merge_cache(w);
+}
 
 static lsc_status load(wb *w, const char *name, lsc_error *err)
 {
     if (w->ad && strcmp(w->ad->name, name) == 0)
         return LSC_OK;
-    lsc_adapter_free(w->ad);
-    w->ad = NULL;
+    drop_adapter(w);
     return lsc_catalog_get_adapter(w->cat, name, &w->ad, err);
 }
 
@@ -38,8 +88,7 @@ static lsc_status wb_list(void *ctx, lsc_tui_adapter **out, size_t *n, lsc_error
     *out = NULL;
     *n = 0;
     /* another process may have changed an adapter we hold: start afresh on every listing */
-    lsc_adapter_free(w->ad);
-    w->ad = NULL;
+    drop_adapter(w);
     lsc_status st = lsc_catalog_list(w->cat, &infos, &k, err);
     if (st)
         return st;
@@ -234,36 +283,459 @@ static lsc_status wb_history(void *ctx, lsc_tui_history **out, size_t *n, lsc_er
     return LSC_OK;
 }
 
-static int wb_run(void *ctx, int argc, char **argv, unsigned flags, char **output, char **errmsg)
+/* The diagnostics sink of a command run from the TUI: warnings are kept as text; progress lines (a
+ * terminal redraws them in place: "\rmerge ties: layer 3/224\033[K") go to the progress callback. */
+typedef struct diag_sink {
+    lsc_sink sink; /* first: the command layer sees an lsc_sink */
+    lsc_sink text;
+    const lsc_tui_progress *prog;
+    char line[256];
+    size_t len;
+    int in_line, in_esc;
+} diag_sink;
+
+static void progress_line(diag_sink *d)
+{
+    d->line[d->len] = '\0';
+    if (d->len && d->prog && d->prog->report) {
+        long done = 0, total = 0;
+        const char *p = strstr(d->line, "layer ");
+        if (!(p && sscanf(p, "layer %ld/%ld", &done, &total) == 2)) {
+            p = strstr(d->line, "] ");
+            if (!(p && sscanf(p, "] %ld/%ld", &done, &total) == 2))
+                done = total = 0;
+        }
+        d->prog->report(d->prog->ctx, d->line, done, total);
+    }
+    d->len = 0;
+}
+
+static void diag_write(lsc_sink *s, const char *data, size_t n)
+{
+    diag_sink *d = (diag_sink *)s;
+    for (size_t i = 0; i < n; i++) {
+        char c = data[i];
+        if (d->in_esc) { /* CSI: ESC [ params letter */
+            if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'))
+                d->in_esc = 0;
+            continue;
+        }
+        if (c == '\033') {
+            d->in_esc = 1;
+            if (d->in_line)
+                progress_line(d);
+            continue;
+        }
+        if (c == '\r') {
+            d->in_line = 1;
+            d->len = 0;
+            continue;
+        }
+        if (d->in_line) {
+            if (c == '\n') {
+                progress_line(d);
+                d->in_line = 0;
+            } else if (d->len < sizeof d->line - 1) {
+                d->line[d->len++] = c;
+            }
+            continue;
+        }
+        d->text.write(&d->text, &c, 1);
+    }
+}
+
+static int wb_run(void *ctx, int argc, char **argv, unsigned flags, const lsc_tui_progress *prog, char **output,
+                  char **errmsg)
 {
     wb *w = ctx;
-    lsc_sink out, diag;
+    lsc_sink out;
+    diag_sink diag;
+    memset(&diag, 0, sizeof diag);
     lsc_sink_init_mem(&out);
-    lsc_sink_init_mem(&diag);
+    lsc_sink_init_mem(&diag.text);
+    diag.sink.write = diag_write;
+    diag.sink.is_tty = prog && prog->report; /* ask for progress lines: they arrive as reports */
+    diag.prog = prog;
     lsc_cmd_ctx c;
     memset(&c, 0, sizeof c);
     c.catalog_path = w->path;
     c.cat = w->cat;
     c.out = &out;
-    c.diag = &diag;
+    c.diag = &diag.sink;
     c.readonly = w->readonly || (flags & LSC_TUI_RUN_READONLY);
+    c.cancel = prog ? prog->cancel : NULL;
     int rc = lsc_dispatch(&c, argc, argv);
     /* warnings first, then the results */
-    size_t n = diag.len + out.len;
+    size_t n = diag.text.len + out.len;
     char *text = malloc(n + 1);
     if (text) {
-        memcpy(text, diag.buf ? diag.buf : "", diag.len);
-        memcpy(text + diag.len, out.buf ? out.buf : "", out.len);
+        memcpy(text, diag.text.buf ? diag.text.buf : "", diag.text.len);
+        memcpy(text + diag.text.len, out.buf ? out.buf : "", out.len);
         text[n] = '\0';
     }
     *output = text ? text : strdup("");
     *errmsg = rc == LSC_EXIT_OK ? NULL : strdup(c.err.msg[0] ? c.err.msg : "failed");
     lsc_sink_release(&out);
-    lsc_sink_release(&diag);
+    lsc_sink_release(&diag.text);
     /* the command may have changed what we cached */
-    lsc_adapter_free(w->ad);
-    w->ad = NULL;
+    drop_adapter(w);
     return rc;
+}
+
+/* ---- previews ----------------------------------------------------------------------------------------- */
+
+static int64_t tensor_numel(const lsc_tensor *t)
+{
+    int64_t n = 1;
+    for (int d = 0; d < t->ndim; d++)
+        n *= t->shape[d];
+    return n;
+}
+
+/* Parameters and bytes of a layer's rank-carrying tensors (A, B and AdaLoRA's E): what a rank cut scales. */
+static void factor_size(const lsc_adapter *ad, const lsc_layer *l, int64_t *params, int64_t *bytes)
+{
+    int ts[3] = {l->ta, l->tb, l->te};
+    *params = *bytes = 0;
+    for (int k = 0; k < 3; k++)
+        if (ts[k] >= 0) {
+            *params += tensor_numel(&ad->tensors[ts[k]]);
+            *bytes += (int64_t)ad->tensors[ts[k]].nbytes;
+        }
+}
+
+/* The singular values of every layer of w->ad (from the statistics cache; computed from the factors for a
+ * layer the cache lacks, as `prune` does), kept until the adapter is dropped. */
+static lsc_status ensure_sv(wb *w, lsc_error *err)
+{
+    lsc_adapter *ad = w->ad;
+    if (w->pv_sv)
+        return LSC_OK;
+    size_t n = ad->n_layers;
+    w->pv_sv = calloc(n + 1, sizeof *w->pv_sv);
+    w->pv_n = calloc(n + 1, sizeof *w->pv_n);
+    w->pv_nonfinite = calloc(n + 1, sizeof *w->pv_nonfinite);
+    w->pv_params = calloc(n + 1, sizeof *w->pv_params);
+    w->pv_bytes = calloc(n + 1, sizeof *w->pv_bytes);
+    w->pv_layers = n;
+    lsc_status st = LSC_OK;
+    if (!w->pv_sv || !w->pv_n || !w->pv_nonfinite || !w->pv_params || !w->pv_bytes)
+        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; !st && i < n; i++) {
+        lsc_layer_stats s;
+        memset(&s, 0, sizeof s);
+        if ((st = lsc_layer_stats_get(&w->sr, w->cat, ad, i, 0, &s, err)))
+            break;
+        w->pv_nonfinite[i] = (s.flags & LSC_STATS_NONFINITE) != 0;
+        w->pv_sv[i] = s.sv; /* hand the array over */
+        w->pv_n[i] = s.n_sv;
+        s.sv = NULL;
+        lsc_stats_release(&s);
+        factor_size(ad, &ad->layers[i], &w->pv_params[i], &w->pv_bytes[i]);
+    }
+    if (st) {
+        for (size_t i = 0; w->pv_sv && i < n; i++)
+            free(w->pv_sv[i]);
+        free(w->pv_sv);
+        free(w->pv_n);
+        free(w->pv_nonfinite);
+        free(w->pv_params);
+        free(w->pv_bytes);
+        w->pv_sv = NULL;
+        w->pv_n = w->pv_nonfinite = NULL;
+        w->pv_params = w->pv_bytes = NULL;
+        w->pv_layers = 0;
+    }
+    return st;
+}
+
+static const lsc_rank_rule k_engine_rule[LSC_TUI_PRUNE_BUDGET] = {LSC_RANK_FIXED, LSC_RANK_ENERGY, LSC_RANK_FRO,
+                                                                  LSC_RANK_CUMULATIVE, LSC_RANK_RATIO};
+
+static lsc_status wb_prune_preview(void *ctx, const char *adapter, lsc_tui_prune_rule rule, double value,
+                                   const char *glob, lsc_tui_prune_row **rows_out, size_t *n_out,
+                                   lsc_tui_prune_totals *tot, lsc_error *err)
+{
+    wb *w = ctx;
+    *rows_out = NULL;
+    *n_out = 0;
+    memset(tot, 0, sizeof *tot);
+    lsc_status st = lsc_tui_prune_check(rule, value, err);
+    if (!st)
+        st = load(w, adapter, err);
+    if (!st)
+        st = ensure_sv(w, err);
+    if (st)
+        return st;
+    const lsc_adapter *ad = w->ad;
+    size_t n = ad->n_layers, matched = 0;
+    lsc_tui_prune_row *rows = calloc(n + 1, sizeof *rows);
+    if (!rows)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const lsc_layer *l = &ad->layers[i];
+        lsc_tui_prune_row *r = &rows[i];
+        lsc_tui_copy(r->name, sizeof r->name, l->name);
+        r->rank_before = r->rank_after = l->rank;
+        r->kept_energy = 1;
+        r->n_sv = w->pv_n[i];
+        if (!lsc_name_matches(glob, l->name))
+            continue;
+        matched++;
+        if (w->pv_nonfinite[i]) {
+            r->nonfinite = 1;
+            tot->n_nonfinite++;
+            continue;
+        }
+        r->chosen = 1;
+        tot->n_chosen++;
+        tot->total_sv += r->n_sv;
+        if (l->rank > tot->max_rank)
+            tot->max_rank = l->rank;
+    }
+    if (!matched)
+        st = lsc_error_set(err, LSC_ERR_NOTFOUND, "no layer of '%s' matches '%s'", adapter, glob ? glob : "");
+    if (!st && rule == LSC_TUI_PRUNE_BUDGET) {
+        const double **svs = calloc(n + 1, sizeof *svs);
+        int *ns = calloc(n + 1, sizeof *ns), *ks = calloc(n + 1, sizeof *ks), m = 0;
+        if (!svs || !ns || !ks)
+            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        for (size_t i = 0; !st && i < n; i++)
+            if (rows[i].chosen) {
+                svs[m] = w->pv_sv[i];
+                ns[m++] = w->pv_n[i];
+            }
+        if (!st)
+            st = lsc_prune_budget(svs, ns, m, (int64_t)value, ks, err);
+        for (size_t i = 0, j = 0; !st && i < n; i++)
+            if (rows[i].chosen)
+                rows[i].rank_after = ks[j++];
+        free(svs);
+        free(ns);
+        free(ks);
+    }
+    tot->params_before = tot->params_after = lsc_adapter_params(ad);
+    tot->bytes_before = tot->bytes_after = lsc_adapter_bytes(ad);
+    for (size_t i = 0; !st && i < n; i++) {
+        lsc_tui_prune_row *r = &rows[i];
+        const lsc_layer *l = &ad->layers[i];
+        if (!r->chosen)
+            continue;
+        int k = r->rank_after;
+        if (rule != LSC_TUI_PRUNE_BUDGET &&
+            (st = lsc_prune_select(w->pv_sv[i], w->pv_n[i], k_engine_rule[rule], value, &k, err)) != LSC_OK) {
+            lsc_error_prefix(err, "layer '%s'", l->name);
+            break;
+        }
+        lsc_prune_figures(w->pv_sv[i], w->pv_n[i], k, &r->kept_energy, &r->rel_error);
+        r->rank_after = k >= 1 && k < l->rank ? k : l->rank;
+        if (r->rank_after < l->rank) { /* A, B (and E) shrink from rank r to k along their rank axis */
+            tot->n_cut++;
+            tot->params_after -= w->pv_params[i] / l->rank * (l->rank - r->rank_after);
+            tot->bytes_after -= w->pv_bytes[i] / l->rank * (l->rank - r->rank_after);
+        }
+        if (r->rel_error > tot->max_rel_error)
+            tot->max_rel_error = r->rel_error;
+    }
+    if (st) {
+        free(rows);
+        memset(tot, 0, sizeof *tot);
+        return st;
+    }
+    *rows_out = rows;
+    *n_out = n;
+    return LSC_OK;
+}
+
+static lsc_status wb_merge_preview(void *ctx, const char *const *names, int n, const lsc_tui_merge_opts *o,
+                                   lsc_tui_merge_row **rows_out, size_t *n_rows, lsc_tui_merge_totals *tot,
+                                   lsc_error *err)
+{
+    wb *w = ctx;
+    *rows_out = NULL;
+    *n_rows = 0;
+    memset(tot, 0, sizeof *tot);
+    lsc_status st = lsc_tui_merge_check(o, n, err);
+    if (st)
+        return st;
+    lsc_adapter *in[LSC_TUI_MERGE_MAX] = {0};
+    for (int i = 0; !st && i < n; i++)
+        st = lsc_catalog_get_adapter(w->cat, names[i], &in[i], err);
+    for (int i = 1; !st && i < n; i++)
+        if (in[0]->base_model && in[i]->base_model && *in[0]->base_model && *in[i]->base_model &&
+            strcmp(in[0]->base_model, in[i]->base_model) != 0)
+            st = lsc_error_set(err, LSC_ERR_INVALID, "'%s' and '%s' adapt different base models ('%s' and '%s')",
+                               in[0]->name, in[i]->name, in[0]->base_model, in[i]->base_model);
+    size_t cap = 0;
+    for (int i = 0; !st && i < n; i++) {
+        cap += in[i]->n_layers;
+        for (size_t li = 0; !st && li < in[i]->n_layers; li++)
+            if (in[i]->layers[li].tm >= 0)
+                st = lsc_error_set(err, LSC_ERR_UNSUPPORTED,
+                                   "layer '%s' of '%s' is DoRA: its magnitude vector needs the base weights, so merge refuses it",
+                                   in[i]->layers[li].name, in[i]->name);
+    }
+    lsc_tui_merge_row *rows = st ? NULL : calloc(cap + 1, sizeof *rows);
+    if (!st && !rows)
+        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    int factored = o->method == LSC_TUI_MERGE_SVD || (o->method == LSC_TUI_MERGE_LINEAR && o->rank > 0);
+    /* the spectra of the exact sums depend on the inputs and weights only, not on the rank */
+    char key[LSC_TUI_MERGE_MAX * (LSC_TUI_NAME_MAX + 32)];
+    size_t kl = 0;
+    for (int i = 0; i < n && kl < sizeof key; i++)
+        kl += (size_t)snprintf(key + kl, sizeof key - kl, "%s\n%.17g\n", names[i], o->weights[i]);
+    int cached = factored && w->mc_key && strcmp(w->mc_key, key) == 0;
+    if (factored && !cached) {
+        drop_merge_cache(w);
+        w->mc_sv = calloc(cap + 1, sizeof *w->mc_sv);
+        w->mc_n = calloc(cap + 1, sizeof *w->mc_n);
+        if (!st && (!w->mc_sv || !w->mc_n))
+            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    }
+    lsc_workspace *ws = factored && !cached ? lsc_workspace_new() : NULL;
+    if (!st && factored && !cached && !ws)
+        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    double *fb[LSC_TUI_MERGE_MAX] = {0}, *fa[LSC_TUI_MERGE_MAX] = {0}, *cb = NULL, *ca = NULL;
+    size_t fbc[LSC_TUI_MERGE_MAX] = {0}, fac[LSC_TUI_MERGE_MAX] = {0};
+    size_t nr = 0;
+    /* the union of the layers, described by the first input that has each (as the command does) */
+    for (int i = 0; !st && i < n; i++)
+        for (size_t li = 0; !st && li < in[i]->n_layers; li++) {
+            const lsc_layer *l = &in[i]->layers[li];
+            int seen = 0;
+            for (int j = 0; j < i && !seen; j++)
+                seen = lsc_adapter_find_layer(in[j], l->name) >= 0;
+            if (seen)
+                continue;
+            lsc_tui_merge_row *r = &rows[nr++];
+            lsc_tui_copy(r->name, sizeof r->name, l->name);
+            int sum_r = 0, m = 0;
+            double ww[LSC_TUI_MERGE_MAX];
+            lsc_lowrank views[LSC_TUI_MERGE_MAX];
+            for (int j = i; !st && j < n; j++) {
+                int lj = lsc_adapter_find_layer(in[j], l->name);
+                if (lj < 0)
+                    continue;
+                const lsc_layer *o2 = &in[j]->layers[lj];
+                if (o2->rows != l->rows || o2->cols != l->cols) {
+                    st = lsc_error_set(err, LSC_ERR_INVALID, "layer '%s': [%lld, %lld] in '%s' but [%lld, %lld] in '%s'",
+                                       l->name, (long long)l->rows, (long long)l->cols, in[i]->name,
+                                       (long long)o2->rows, (long long)o2->cols, in[j]->name);
+                    break;
+                }
+                sum_r += o2->rank;
+                if (factored && !cached) {
+                    if ((st = lsc_adapter_factors(in[j], (size_t)lj, &fb[j], &fbc[j], &fa[j], &fac[j], &views[m], err))) {
+                        lsc_error_prefix(err, "'%s' layer '%s'", in[j]->name, l->name);
+                        break;
+                    }
+                    ww[m] = o->weights[j];
+                }
+                m++;
+            }
+            if (st)
+                break;
+            r->models = m;
+            int64_t mn = l->rows < l->cols ? l->rows : l->cols;
+            if (!factored) {
+                r->rank = o->method == LSC_TUI_MERGE_CAT || o->method == LSC_TUI_MERGE_LINEAR
+                              ? sum_r : (int)(o->rank < mn ? o->rank : mn);
+                r->rel_error = lsc_tui_merge_is_elementwise(o->method) ? NAN : 0.0;
+            } else {
+                /* svd / linear with a rank: Eckart-Young on the exact sum. Its singular values come from
+                 * the factored SVD of the concatenation [w_1 s_1 B_1, ...] [A_1; ...] (merge.h's SVD, the
+                 * values-only path), the error of rank R from the discarded ones (lsc_prune_figures), as
+                 * lsc_merge_layer reports it */
+                size_t row = nr - 1;
+                if (!cached) {
+                    int sr = 0;
+                    for (int k = 0; k < m; k++)
+                        sr += views[k].r;
+                    int64_t mnr = sr < mn ? sr : mn;
+                    double *nb = sr > 0 ? realloc(cb, (size_t)(l->rows * sr) * sizeof(double)) : NULL;
+                    if (nb)
+                        cb = nb;
+                    double *na = nb ? realloc(ca, (size_t)(sr * l->cols) * sizeof(double)) : NULL;
+                    if (na)
+                        ca = na;
+                    w->mc_sv[row] = malloc(((size_t)mnr + 1) * sizeof(double));
+                    if (!w->mc_sv[row] || (sr > 0 && (!nb || !na))) {
+                        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+                        break;
+                    }
+                    int off = 0;
+                    for (int k = 0; k < m; k++) {
+                        const lsc_lowrank *v = &views[k];
+                        double c = ww[k] * v->scale;
+                        for (int64_t a = 0; a < v->rows; a++)
+                            for (int b = 0; b < v->r; b++)
+                                cb[(size_t)a * (size_t)sr + (size_t)(off + b)] = c * v->B[(size_t)a * (size_t)v->r + (size_t)b];
+                        if (v->r > 0)
+                            memcpy(ca + (size_t)off * (size_t)v->cols, v->A, (size_t)v->r * (size_t)v->cols * sizeof(double));
+                        off += v->r;
+                    }
+                    const lsc_lowrank cat = {.rows = l->rows, .cols = l->cols, .r = sr, .B = cb, .A = ca, .scale = 1.0};
+                    if (sr > 0 && (st = lsc_spectrum(&cat, ws, w->mc_sv[row], NULL, NULL, err))) {
+                        lsc_error_prefix(err, "layer '%s'", l->name);
+                        break;
+                    }
+                    w->mc_n[row] = (int)mnr;
+                    w->mc_rows = row + 1;
+                    for (int j2 = i; j2 < n; j2++) { /* the factors are not needed again */
+                        int lj = lsc_adapter_find_layer(in[j2], l->name);
+                        if (lj < 0)
+                            continue;
+                        const lsc_layer *sl = &in[j2]->layers[lj];
+                        int ts[3] = {sl->ta, sl->tb, sl->te};
+                        for (int t = 0; t < 3; t++)
+                            if (ts[t] >= 0)
+                                lsc_adapter_unload_tensor(in[j2], (size_t)ts[t]);
+                    }
+                }
+                if (row >= w->mc_rows) {
+                    st = lsc_error_set(err, LSC_ERR_INVALID, "the merge preview lost its place at layer '%s'", l->name);
+                    break;
+                }
+                int R = o->rank < sum_r ? o->rank : sum_r;
+                if (R > mn)
+                    R = (int)mn;
+                if (R < 1)
+                    R = 1;
+                double kept;
+                r->rank = R;
+                r->rel_error = 0;
+                if (sum_r > 0)
+                    lsc_prune_figures(w->mc_sv[row], w->mc_n[row], R < w->mc_n[row] ? R : w->mc_n[row], &kept,
+                                      &r->rel_error);
+            }
+            int64_t fp, fbytes;
+            factor_size(in[i], l, &fp, &fbytes);
+            tot->params += l->rank > 0 ? fp / l->rank * r->rank : 0;
+            if (isnan(r->rel_error) || r->rel_error > tot->max_rel_error)
+                tot->max_rel_error = isnan(tot->max_rel_error) ? tot->max_rel_error : r->rel_error;
+        }
+    for (int i = 0; i < n; i++) {
+        free(fb[i]);
+        free(fa[i]);
+        lsc_adapter_free(in[i]);
+    }
+    free(cb);
+    free(ca);
+    lsc_workspace_free(ws);
+    if (factored && !cached) {
+        if (st)
+            drop_merge_cache(w);
+        else if (!(w->mc_key = strdup(key)))
+            drop_merge_cache(w);
+    }
+    if (st) {
+        free(rows);
+        memset(tot, 0, sizeof *tot);
+        return st;
+    }
+    *rows_out = rows;
+    *n_rows = nr;
+    return LSC_OK;
 }
 
 static void wb_destroy(void *ctx)
@@ -271,7 +743,7 @@ static void wb_destroy(void *ctx)
     wb *w = ctx;
     if (!w)
         return;
-    lsc_adapter_free(w->ad);
+    drop_adapter(w);
     lsc_stats_runner_release(&w->sr);
     lsc_catalog_close(w->cat);
     free(w->path);
@@ -311,6 +783,8 @@ lsc_status lsc_workbench_model_init(lsc_tui_model *m, const char *catalog_path, 
     m->diff = wb_diff;
     m->history = wb_history;
     m->run = wb_run;
+    m->prune_preview = wb_prune_preview;
+    m->merge_preview = wb_merge_preview;
     m->destroy = wb_destroy;
     return LSC_OK;
 }

@@ -174,6 +174,11 @@ static const golden_case k_cases[] = {
     {"history", "H"},
     {"filter", "Enter f text:down Enter"},
     {"prompt", "Enter : text:echo_hello"},
+    {"prune", "Enter p Right"},                                 /* energy 0.91, table (and chart when wide) */
+    {"prune-spectrum", "Enter j Enter p Tab"},                  /* opened on a spectrum: the cut on the chart */
+    {"prune-confirm", "Enter p Enter Enter"},                   /* the question, No by default */
+    {"merge", "Space Space m Right Right"},                     /* svd at rank 16 with exact errors */
+    {"merge-ties", "Space Space m = ^U text:ties Enter j j"},   /* element-wise: errors when run */
 };
 
 static const int k_sizes[2][2] = {{24, 80}, {43, 132}};
@@ -214,6 +219,7 @@ END_TEST
 
 static const char *const k_ascii_scripts[] = {
     "", "Enter", "Enter v", "Enter Enter", "Space j d", "Space j d Tab", "Enter ?", "H", "Enter > > > > > > > r",
+    "Enter p Right", "Enter Enter p", "Enter p Enter Enter", "Space Space m Right Right", "Enter p ?",
 };
 
 START_TEST(test_ascii_only)
@@ -328,6 +334,86 @@ START_TEST(test_mouse)
 }
 END_TEST
 
+/* A command on the worker thread: the status line shows its progress with a bar and how to cancel. */
+START_TEST(test_progress_line)
+{
+    screen s;
+    screen_open(&s, 24, 80, 1, 0);
+    s.st->async = 1;
+    lsc_tui_model_fake_hold(&s.model, 5);
+    feed(&s, "Space Space m = ^U text:ties Enter Enter ^U text:slow Enter y");
+    ck_assert(lsc_tui_state_busy(s.st));
+    for (int i = 0; i < 5000 && s.st->job_done < 5; i++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+        lsc_tui_state_poll(s.st);
+    }
+    lsc_tui_render_draw(s.r, s.st);
+    char *d = lsc_tui_render_dump(s.r, 1);
+    char *line = strstr(d, "merge ties: layer 5/224 [");
+    ck_assert_msg(line != NULL, "no progress line in:\n%s", d);
+    ck_assert_ptr_nonnull(strstr(line, "] 2%"));
+    ck_assert_ptr_nonnull(strstr(line, "Esc cancels"));
+    char *attr = strchr(line, '\n');
+    ck_assert_int_eq(attr[1], '|');
+    ck_assert_int_eq(attr[2], 'b'); /* bold without colour */
+    free(d);
+    feed(&s, "Esc");
+    d = lsc_tui_render_dump(s.r, 0);
+    ck_assert_ptr_nonnull(strstr(d, "cancelling"));
+    free(d);
+    lsc_tui_state_wait(s.st);
+    lsc_tui_render_draw(s.r, s.st);
+    d = lsc_tui_render_dump(s.r, 0);
+    ck_assert_ptr_nonnull(strstr(d, "warning: 'merge into slow' cancelled: nothing written"));
+    free(d);
+    screen_close(&s);
+}
+END_TEST
+
+/* The prune chart marks the cut: kept bars, a dashed line, dropped bars in ':' (ASCII) after it. */
+START_TEST(test_prune_cut_marker)
+{
+    screen s;
+    screen_open(&s, 24, 80, 1, 1);
+    feed(&s, "Enter Enter p");
+    const lsc_tui_prune_panel *P = &s.st->prune;
+    ck_assert_int_gt(s.st->lay.pane_h, 0);
+    int k = P->rows[P->sv_row].rank_after;
+    ck_assert_int_lt(k, 16);
+    char *d = lsc_tui_render_dump(s.r, 0);
+    char want[64];
+    snprintf(want, sizeof want, "keep %d of 16", k);
+    ck_assert_ptr_nonnull(strstr(d, want));
+    /* on the bottom row of the chart: '#' bars, then '|', then only ':' bars */
+    char *axis = strstr(d, "\n      +--"); /* the x axis line of the chart */
+    ck_assert_ptr_nonnull(axis);
+    char *row_end = axis + 1;
+    while (row_end > d && row_end[-1] != '\n')
+        row_end--;
+    char *row = row_end - 1;
+    while (row > d && row[-1] != '\n')
+        row--;
+    char *bar = NULL; /* the last '|' of the row: the cut (the y axis is further left) */
+    for (char *p = row; p < row_end - 1; p++)
+        if (*p == '|')
+            bar = p;
+    ck_assert_ptr_nonnull(bar);
+    ck_assert_ptr_nonnull(strchr(row, '#'));
+    ck_assert(strchr(row, '#') < bar);
+    for (char *p = row; p < bar; p++)
+        ck_assert_msg(*p != ':', "a dropped bar before the cut");
+    int dropped = 0;
+    for (char *p = bar + 1; p < row_end - 1; p++) {
+        ck_assert_msg(*p != '#', "a kept bar after the cut: %.*s", (int)(row_end - row), row);
+        dropped |= *p == ':';
+    }
+    ck_assert_int_eq(dropped, 1);
+    free(d);
+    screen_close(&s);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tui-screen");
@@ -340,6 +426,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_mono_selection);
     tcase_add_test(tc, test_help_from_table);
     tcase_add_test(tc, test_mouse);
+    tcase_add_test(tc, test_progress_line);
+    tcase_add_test(tc, test_prune_cut_marker);
     suite_add_tcase(s, tc);
     return s;
 }

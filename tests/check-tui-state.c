@@ -3,13 +3,19 @@
  * Against the fake model (fixed seed): movement and paging bounds, sorting by every column in both
  * directions (checked against an independent ordering of the model's own data), filter and search,
  * tags and diff opening, help overlay, back navigation, the input line, the prompt, resize flags, and the
- * fake model's statistics recomputed from its singular values.
+ * fake model's statistics recomputed from its singular values. The edits: the prune panel (rule cycling,
+ * threshold steps and bounds, previews recomputed on every change and checked against the rules
+ * recomputed from the singular values), the merge panel (fields, weights, errors against the merged
+ * spectrum), confirmations that default to No, undo/redo, the session script, and a command on the worker
+ * thread with progress and a cancel that writes nothing.
  */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "keys.h"
 #include "model.h"
@@ -75,7 +81,8 @@ START_TEST(test_names_tables)
     ck_assert_int_eq(lsc_tui_key_lookup(LSC_VIEW_LAYERS, 'j'), LSC_REQ_DOWN);
     ck_assert_int_eq(lsc_tui_key_lookup(LSC_VIEW_GRID, 'm'), LSC_REQ_METRIC);
     ck_assert_int_eq(lsc_tui_key_lookup(LSC_VIEW_LAYERS, 'm'), LSC_REQ_GROUP);
-    ck_assert_int_eq(lsc_tui_key_lookup(LSC_VIEW_CATALOG, 'm'), LSC_REQ_NONE);
+    ck_assert_int_eq(lsc_tui_key_lookup(LSC_VIEW_CATALOG, 'm'), LSC_REQ_MERGE);
+    ck_assert_int_eq(lsc_tui_key_lookup(LSC_VIEW_HISTORY, 'm'), LSC_REQ_NONE);
     /* no key is bound twice in one view */
     for (int v = 0; v < LSC_VIEW_COUNT; v++)
         for (size_t i = 0; i < lsc_tui_n_bindings; i++)
@@ -636,6 +643,694 @@ START_TEST(test_formats)
 }
 END_TEST
 
+/* ---- edits: prune panel, merge panel, undo/redo, session, jobs ------------------------------------- */
+
+static unsigned key(int k) { return lsc_tui_state_key(g_st, k); }
+
+static void type_line(const char *text)
+{
+    key(LSC_KEY_CTRL('u'));
+    keys(text);
+    key(LSC_KEY_ENTER);
+}
+
+static int has_adapter(const char *name)
+{
+    for (size_t i = 0; i < g_st->n_adapters; i++)
+        if (strcmp(g_st->adapters[i].name, name) == 0)
+            return 1;
+    return 0;
+}
+
+/* Independent energy rule: the smallest k whose leading squares reach tau of the total. */
+static int energy_k(const double *sv, size_t n, double tau)
+{
+    double tot = 0, c = 0;
+    for (size_t i = 0; i < n; i++)
+        tot += sv[i] * sv[i];
+    for (size_t i = 0; i < n; i++) {
+        c += sv[i] * sv[i];
+        if (c >= tau * tot * (1 - 1e-12))
+            return (int)i + 1;
+    }
+    return (int)n;
+}
+
+static double tail_error(const double *sv, size_t n, size_t k)
+{
+    double tot = 0, tail = 0;
+    for (size_t i = 0; i < n; i++) {
+        tot += sv[i] * sv[i];
+        if (i >= k)
+            tail += sv[i] * sv[i];
+    }
+    return tot > 0 ? sqrt(tail / tot) : 0;
+}
+
+/* Check every row of the prune preview against the energy rule recomputed from layer_sv. */
+static void check_energy_preview(double tau)
+{
+    const lsc_tui_prune_panel *P = &g_st->prune;
+    ck_assert_int_eq(P->ok, 1);
+    ck_assert_uint_eq(P->n_rows, g_st->n_layers);
+    int64_t params = 0;
+    for (size_t i = 0; i < P->n_rows; i++) {
+        double *sv = NULL;
+        size_t n = 0;
+        lsc_error err = {0};
+        ck_assert_int_eq(g_model.layer_sv(g_model.ctx, P->adapter, P->rows[i].name, &sv, &n, &err), LSC_OK);
+        int k = energy_k(sv, n, tau);
+        ck_assert_int_eq(P->rows[i].rank_after, k);
+        ck_assert_double_eq_tol(P->rows[i].rel_error, tail_error(sv, n, (size_t)k), 1e-12);
+        ck_assert_double_eq_tol(P->rows[i].kept_energy, 1 - tail_error(sv, n, (size_t)k) * tail_error(sv, n, (size_t)k),
+                                1e-12);
+        params += (int64_t)(g_st->layers[i].rank - k) * (g_st->layers[i].rows + g_st->layers[i].cols);
+        free(sv);
+    }
+    ck_assert_int_eq(P->tot.params_before - P->tot.params_after, params);
+    ck_assert_int_eq(P->tot.bytes_before - P->tot.bytes_after, params * 2); /* the fake stores 2 bytes a value */
+}
+
+START_TEST(test_prune_panel_rules_steps)
+{
+    open_chat();
+    unsigned ch = keys("p");
+    ck_assert(ch & LSC_TUI_CH_REDRAW);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_PRUNE);
+    lsc_tui_prune_panel *P = &g_st->prune;
+    ck_assert_str_eq(P->adapter, "llama2-7b-chat");
+    ck_assert_int_eq(P->rule, LSC_TUI_PRUNE_ENERGY);
+    ck_assert_double_eq(P->value[P->rule], 0.9);
+    ck_assert_uint_eq(P->tot.n_chosen, 224);
+    ck_assert_int_eq(P->tot.max_rank, 16);
+    ck_assert_int_eq(P->tot.total_sv, 224 * 16);
+    check_energy_preview(0.9);
+    /* every step recomputes the preview */
+    unsigned n0 = P->n_previews;
+    key(LSC_KEY_RIGHT);
+    ck_assert_uint_eq(P->n_previews, n0 + 1);
+    char vt[32];
+    lsc_tui_prune_value_text(g_st, vt, sizeof vt);
+    ck_assert_str_eq(vt, "0.91");
+    check_energy_preview(0.91);
+    key(LSC_KEY_LEFT);
+    key(LSC_KEY_LEFT);
+    lsc_tui_prune_value_text(g_st, vt, sizeof vt);
+    ck_assert_str_eq(vt, "0.89");
+    key(LSC_KEY_PGDN); /* big step down */
+    lsc_tui_prune_value_text(g_st, vt, sizeof vt);
+    ck_assert_str_eq(vt, "0.79");
+    check_energy_preview(0.79);
+    key(LSC_KEY_SRIGHT);
+    key(LSC_KEY_PGUP);
+    key(LSC_KEY_PGUP);
+    lsc_tui_prune_value_text(g_st, vt, sizeof vt);
+    ck_assert_str_eq(vt, "1");
+    n0 = P->n_previews;
+    key(LSC_KEY_RIGHT); /* at the upper bound: nothing recomputed */
+    ck_assert_uint_eq(P->n_previews, n0);
+    ck_assert_double_eq(P->value[P->rule], 1);
+    ck_assert_ptr_nonnull(strstr(g_st->msg, "upper bound"));
+    for (int i = 0; i < 20; i++)
+        key(LSC_KEY_PGDN);
+    ck_assert_double_eq_tol(P->value[P->rule], 0.01, 1e-12); /* the lower bound of a fraction */
+    check_energy_preview(0.01);
+    /* Tab cycles the rules in order and back, each keeping its own threshold */
+    static const lsc_tui_prune_rule order[] = {LSC_TUI_PRUNE_FRO, LSC_TUI_PRUNE_CUMULATIVE, LSC_TUI_PRUNE_RATIO,
+                                               LSC_TUI_PRUNE_BUDGET, LSC_TUI_PRUNE_RANK, LSC_TUI_PRUNE_ENERGY};
+    for (int i = 0; i < 6; i++) {
+        key(i % 2 ? 'r' : LSC_KEY_TAB);
+        ck_assert_int_eq(P->rule, order[i]);
+        ck_assert_int_eq(P->ok, 1);
+    }
+    ck_assert_double_eq_tol(P->value[LSC_TUI_PRUNE_ENERGY], 0.01, 1e-12);
+    /* rank: +-1 (big 4) within [1, 16] */
+    while (P->rule != LSC_TUI_PRUNE_RANK)
+        key(LSC_KEY_TAB);
+    ck_assert_double_eq(P->value[P->rule], 8);
+    key(LSC_KEY_RIGHT);
+    ck_assert_double_eq(P->value[P->rule], 9);
+    for (size_t i = 0; i < P->n_rows; i++)
+        ck_assert_int_eq(P->rows[i].rank_after, 9);
+    ck_assert_int_eq(P->tot.params_after, P->tot.params_before / 16 * 9);
+    key(']');
+    key(']');
+    ck_assert_double_eq(P->value[P->rule], 16);
+    ck_assert_uint_eq(P->tot.n_cut, 0);
+    for (int i = 0; i < 10; i++)
+        key('[');
+    ck_assert_double_eq(P->value[P->rule], 1);
+    /* ratio: +-0.5 from 10, never below 1 */
+    while (P->rule != LSC_TUI_PRUNE_RATIO)
+        key(LSC_KEY_TAB);
+    key(LSC_KEY_RIGHT);
+    ck_assert_double_eq(P->value[P->rule], 10.5);
+    for (int i = 0; i < 5; i++)
+        key(LSC_KEY_PGDN);
+    ck_assert_double_eq(P->value[P->rule], 1);
+    /* budget: +-1 and +-10, half of all singular values by default, at most all of them */
+    key(LSC_KEY_TAB);
+    ck_assert_int_eq(P->rule, LSC_TUI_PRUNE_BUDGET);
+    ck_assert_double_eq(P->value[P->rule], 224 * 16 / 2);
+    key(LSC_KEY_RIGHT);
+    key(LSC_KEY_PGUP);
+    ck_assert_double_eq(P->value[P->rule], 224 * 8 + 11);
+    int kept = 0;
+    for (size_t i = 0; i < P->n_rows; i++)
+        kept += P->rows[i].rank_after;
+    ck_assert_int_eq(kept, 224 * 8 + 11);
+    keys("=");
+    ck_assert_int_eq(g_st->input, LSC_INPUT_VALUE);
+    type_line("99999");
+    ck_assert_double_eq(P->value[P->rule], 99999); /* typed values may exceed the step bounds... */
+    ck_assert_uint_eq(P->tot.n_cut, 0);
+    key(LSC_KEY_LEFT);                              /* ...the next step brings them back */
+    ck_assert_double_eq(P->value[P->rule], 224 * 16);
+    /* a typed value the rule refuses is not taken */
+    key(LSC_KEY_TAB);
+    key(LSC_KEY_TAB);
+    ck_assert_int_eq(P->rule, LSC_TUI_PRUNE_ENERGY);
+    keys("=");
+    type_line("1.5");
+    ck_assert_int_eq(g_st->msg_level, LSC_MSG_ERROR);
+    ck_assert_str_eq(g_st->msg, "--energy takes a fraction in (0, 1]");
+    ck_assert_double_eq_tol(P->value[P->rule], 0.01, 1e-12);
+    keys("=");
+    type_line("x");
+    ck_assert_str_eq(g_st->msg, "'x' is not a number");
+    keys("=");
+    type_line("0.5");
+    check_energy_preview(0.5);
+    /* --layers: only q_proj, and a glob that matches nothing */
+    keys("f");
+    ck_assert_int_eq(g_st->input, LSC_INPUT_GLOB);
+    type_line("q_proj");
+    ck_assert_uint_eq(P->tot.n_chosen, 32);
+    ck_assert_int_eq(P->rows[1].chosen, 0); /* k_proj */
+    ck_assert_int_eq(P->rows[1].rank_after, 16);
+    char cell[32];
+    lsc_tui_cell_text(g_st, LSC_VIEW_PRUNE, 1, LSC_COL_KEPT, cell, sizeof cell);
+    ck_assert_str_eq(cell, "-");
+    keys("f");
+    type_line("*nothing*");
+    ck_assert_int_eq(P->ok, 0);
+    ck_assert_str_eq(P->error, "no layer of 'llama2-7b-chat' matches '*nothing*'");
+    ck_assert_uint_eq(cur_list()->n, 0);
+    keys("\n"); /* Enter on a failed preview says why and opens nothing */
+    ck_assert_int_eq(g_st->input, LSC_INPUT_NONE);
+    ck_assert_int_eq(g_st->msg_level, LSC_MSG_ERROR);
+    keys("f");
+    type_line("");
+    ck_assert_uint_eq(P->tot.n_chosen, 224);
+    /* Esc goes back; p again keeps the settings of this adapter */
+    key(LSC_KEY_ESC);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_LAYERS);
+    keys("p");
+    ck_assert_double_eq_tol(P->value[LSC_TUI_PRUNE_ENERGY], 0.5, 1e-12);
+}
+END_TEST
+
+START_TEST(test_prune_from_spectrum_and_nonfinite)
+{
+    req(LSC_REQ_BOTTOM);
+    req(LSC_REQ_ENTER); /* llama2-7b-qv-ada: ranks 4..12 and one non-finite layer */
+    for (int i = 0; i < 5; i++)
+        req(LSC_REQ_DOWN);
+    req(LSC_REQ_ENTER);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_SPECTRUM);
+    size_t layer = g_st->sv_layer;
+    keys("p");
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_PRUNE);
+    lsc_tui_prune_panel *P = &g_st->prune;
+    ck_assert_int_eq(P->chart, 1);
+    ck_assert_int_gt(g_st->lay.pane_h, 0); /* the chart pane, even at 80 columns */
+    lsc_tui_list *l = cur_list();
+    ck_assert_uint_eq(l->order[l->cursor], layer);
+    ck_assert_int_eq(P->sv_row, (long)layer);
+    ck_assert_uint_eq(P->n_sv, (size_t)g_st->layers[layer].rank);
+    ck_assert_uint_eq(P->tot.n_nonfinite, 1);
+    size_t bad = 0;
+    for (size_t i = 0; i < P->n_rows; i++)
+        if (P->rows[i].nonfinite)
+            bad = i;
+    ck_assert_str_eq(P->rows[bad].name, "base_model.model.model.layers.17.self_attn.v_proj");
+    ck_assert_int_eq(P->rows[bad].chosen, 0);
+    ck_assert_int_eq(P->tot.max_rank, 12);
+    req(LSC_REQ_DOWN);
+    ck_assert_int_eq(P->sv_row, (long)layer + 1); /* the chart follows the cursor */
+    /* applying passes --allow-nonfinite and leaves that layer as it was */
+    keys("\n");
+    ck_assert_int_eq(g_st->input, LSC_INPUT_NAME);
+    ck_assert_str_eq(g_st->inbuf, "llama2-7b-qv-ada-energy0.9");
+    keys("\n");
+    ck_assert_int_eq(g_st->confirm.open, 1);
+    int has = 0;
+    for (int i = 0; i < g_st->confirm.action.argc; i++)
+        has |= strcmp(g_st->confirm.action.argv[i], "--allow-nonfinite") == 0;
+    ck_assert_int_eq(has, 1);
+    keys("y");
+    ck_assert_int_eq(g_st->msg_level, LSC_MSG_INFO);
+    ck_assert(has_adapter("llama2-7b-qv-ada-energy0.9"));
+}
+END_TEST
+
+START_TEST(test_prune_apply_confirm_undo_redo)
+{
+    open_chat();
+    keys("p");
+    lsc_tui_prune_panel *P = &g_st->prune;
+    int ranks[224];
+    for (size_t i = 0; i < 224; i++)
+        ranks[i] = P->rows[i].rank_after;
+    int64_t params_after = P->tot.params_after;
+    /* Enter asks for the name, then confirms; the default answer is No */
+    keys("\n");
+    ck_assert_int_eq(g_st->input, LSC_INPUT_NAME);
+    ck_assert_str_eq(g_st->inbuf, "llama2-7b-chat-energy0.9");
+    keys("\n");
+    ck_assert_int_eq(g_st->confirm.open, 1);
+    ck_assert_str_eq(g_st->confirm.question, "create 'llama2-7b-chat-energy0.9' from 'llama2-7b-chat' with --energy 0.9?");
+    key(LSC_KEY_DOWN); /* other keys do nothing while asking */
+    ck_assert_int_eq(g_st->confirm.open, 1);
+    ck_assert_uint_eq(cur_list()->cursor, 0);
+    keys("\n");
+    ck_assert_int_eq(g_st->confirm.open, 0);
+    ck_assert_uint_eq(g_st->n_adapters, 3);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_PRUNE);
+    keys("\n\n");
+    key(LSC_KEY_ESC);
+    ck_assert_uint_eq(g_st->n_adapters, 3);
+    keys("\n\nn");
+    ck_assert_uint_eq(g_st->n_adapters, 3);
+    /* a taken name is refused before asking */
+    keys("\n");
+    type_line("llama2-7b-code");
+    ck_assert_int_eq(g_st->confirm.open, 0);
+    ck_assert_str_eq(g_st->msg, "an adapter named 'llama2-7b-code' already exists");
+    /* yes: the command runs, its output shows, the catalog reloads with the new adapter selected */
+    keys("\n");
+    type_line("chat-e90");
+    const lsc_tui_argv *a = &g_st->confirm.action;
+    static const char *const want[] = {"prune", "llama2-7b-chat", "--energy", "0.9", "--as", "chat-e90"};
+    ck_assert_int_eq(a->argc, 6);
+    for (int i = 0; i < 6; i++)
+        ck_assert_str_eq(a->argv[i], want[i]);
+    unsigned ch = keys("y");
+    ck_assert(ch & LSC_TUI_CH_RELOAD);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_OUTPUT);
+    ck_assert_str_eq(g_st->msg, "created 'chat-e90' - u undoes");
+    ck_assert(has_adapter("chat-e90"));
+    lsc_tui_list *cl = &g_st->lists[LSC_VIEW_CATALOG];
+    ck_assert_str_eq(g_st->adapters[cl->order[cl->cursor]].name, "chat-e90");
+    /* the new adapter has the previewed ranks */
+    lsc_tui_layer *L = NULL;
+    size_t n = 0;
+    lsc_error err = {0};
+    ck_assert_int_eq(g_model.layers(g_model.ctx, "chat-e90", &L, &n, &err), LSC_OK);
+    ck_assert_uint_eq(n, 224);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_int_eq(L[i].rank, ranks[i]);
+    free(L);
+    for (size_t i = 0; i < g_st->n_adapters; i++)
+        if (strcmp(g_st->adapters[i].name, "chat-e90") == 0)
+            ck_assert_int_eq(g_st->adapters[i].params, params_after);
+    /* undo asks first (No by default), names the entry, then hides the adapter; redo brings it back */
+    key(LSC_KEY_ESC);
+    key(LSC_KEY_ESC);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_CATALOG);
+    keys("u");
+    ck_assert_int_eq(g_st->confirm.open, 1);
+    ck_assert_str_eq(g_st->confirm.question, "undo #6 prune?");
+    ck_assert_ptr_nonnull(strstr(g_st->confirm.detail, "chat-e90"));
+    key(LSC_KEY_ENTER);
+    ck_assert(has_adapter("chat-e90"));
+    keys("uy");
+    ck_assert(!has_adapter("chat-e90"));
+    ck_assert_int_eq(g_st->msg_level, LSC_MSG_INFO);
+    ck_assert_str_eq(g_st->msg, "undid #6 prune chat-e90 - U redoes");
+    keys("U");
+    ck_assert(has_adapter("chat-e90"));
+    ck_assert_ptr_nonnull(strstr(g_st->msg, "redid #6"));
+    key(LSC_KEY_CTRL('r'));
+    ck_assert_int_eq(g_st->msg_level, LSC_MSG_ERROR);
+    ck_assert_str_eq(g_st->msg, "nothing to redo (exit 1)");
+    /* undo from inside the undone adapter's views: they close */
+    for (size_t i = 0; i < cl->n; i++)
+        if (strcmp(g_st->adapters[cl->order[i]].name, "chat-e90") == 0)
+            cl->cursor = i;
+    req(LSC_REQ_ENTER);
+    ck_assert_str_eq(g_st->adapter, "chat-e90");
+    req(LSC_REQ_ENTER);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_SPECTRUM);
+    keys("uy");
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_CATALOG);
+    ck_assert_int_eq(g_st->depth, 1);
+    ck_assert(!has_adapter("chat-e90"));
+    /* undo of an entry the command layer cannot undo says so */
+    keys("uy");
+    ck_assert_int_eq(g_st->msg_level, LSC_MSG_ERROR);
+    ck_assert_str_eq(g_st->msg, "cannot undo 'diff' (#5) (exit 1)");
+}
+END_TEST
+
+START_TEST(test_prune_readonly_and_nothing_to_cut)
+{
+    lsc_tui_state_free(g_st);
+    lsc_error err = {0};
+    lsc_tui_state_opts o = {.readonly = 1, .adapter = "llama2-7b-chat"};
+    ck_assert_int_eq(lsc_tui_state_new(&g_model, &o, 24, 80, &g_st, &err), LSC_OK);
+    keys("p");
+    ck_assert_int_eq(g_st->prune.ok, 1); /* previews work read-only */
+    keys("\n");
+    ck_assert_int_eq(g_st->input, LSC_INPUT_NONE);
+    ck_assert_str_eq(g_st->msg, "the catalog is open read-only: 'prune' would change it");
+    keys("u");
+    ck_assert_int_eq(g_st->confirm.open, 0);
+    ck_assert_ptr_nonnull(strstr(g_st->msg, "read-only"));
+    lsc_tui_state_free(g_st);
+    o.readonly = 0;
+    ck_assert_int_eq(lsc_tui_state_new(&g_model, &o, 24, 80, &g_st, &err), LSC_OK);
+    keys("p");
+    keys("=");
+    type_line("1");
+    ck_assert_uint_eq(g_st->prune.tot.n_cut, 0);
+    keys("\n");
+    ck_assert_int_eq(g_st->input, LSC_INPUT_NONE);
+    ck_assert_int_eq(g_st->msg_level, LSC_MSG_WARN);
+    ck_assert_ptr_nonnull(strstr(g_st->msg, "nothing to cut"));
+}
+END_TEST
+
+/* The fake merge: per layer, the weighted values of both inputs sorted (directions taken as orthogonal). */
+static double merged_error(const char *a, const char *b, const char *layer, double wa, double wb, int rank)
+{
+    double *s1 = NULL, *s2 = NULL;
+    size_t n1 = 0, n2 = 0;
+    lsc_error err = {0};
+    ck_assert_int_eq(g_model.layer_sv(g_model.ctx, a, layer, &s1, &n1, &err), LSC_OK);
+    ck_assert_int_eq(g_model.layer_sv(g_model.ctx, b, layer, &s2, &n2, &err), LSC_OK);
+    double all[64];
+    size_t n = 0;
+    for (size_t i = 0; i < n1; i++)
+        all[n++] = fabs(wa) * s1[i];
+    for (size_t i = 0; i < n2; i++)
+        all[n++] = fabs(wb) * s2[i];
+    for (size_t i = 1; i < n; i++) /* insertion sort, descending */
+        for (size_t j = i; j > 0 && all[j - 1] < all[j]; j--) {
+            double t = all[j];
+            all[j] = all[j - 1];
+            all[j - 1] = t;
+        }
+    free(s1);
+    free(s2);
+    return tail_error(all, n, (size_t)rank);
+}
+
+START_TEST(test_merge_panel)
+{
+    keys("m");
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_CATALOG); /* nothing tagged */
+    ck_assert_int_eq(g_st->msg_level, LSC_MSG_WARN);
+    keys(" ");
+    keys("m");
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_CATALOG); /* one is not enough */
+    keys(" m");
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_MERGE);
+    lsc_tui_merge_panel *M = &g_st->merge;
+    ck_assert_int_eq(M->n, 2);
+    ck_assert_str_eq(M->names[0], "llama2-7b-chat");
+    ck_assert_str_eq(M->names[1], "llama2-7b-code");
+    ck_assert_int_eq(M->opts.method, LSC_TUI_MERGE_CAT);
+    ck_assert_str_eq(M->weights, "1,1");
+    ck_assert_int_eq(M->ok, 1);
+    ck_assert_uint_eq(M->n_rows, 224);
+    ck_assert_int_eq(M->rows[0].models, 2);
+    ck_assert_int_eq(M->rows[0].rank, 32);
+    ck_assert_double_eq(M->rows[0].rel_error, 0);
+    ck_assert_int_eq(M->base_rank, 16);
+    /* method: Right cycles cat -> linear -> svd; svd takes the inputs' rank */
+    ck_assert_int_eq(M->field, LSC_MERGE_FIELD_METHOD);
+    key(LSC_KEY_RIGHT);
+    ck_assert_int_eq(M->opts.method, LSC_TUI_MERGE_LINEAR);
+    ck_assert_int_eq(M->rows[5].rank, 32); /* linear without a rank is exact */
+    unsigned n0 = M->n_previews;
+    key(LSC_KEY_RIGHT);
+    ck_assert_uint_eq(M->n_previews, n0 + 1);
+    ck_assert_int_eq(M->opts.method, LSC_TUI_MERGE_SVD);
+    ck_assert_int_eq(M->opts.rank, 16);
+    double worst = 0;
+    for (size_t i = 0; i < M->n_rows; i += 37) {
+        ck_assert_int_eq(M->rows[i].rank, 16);
+        ck_assert_double_eq_tol(M->rows[i].rel_error,
+                                merged_error(M->names[0], M->names[1], M->rows[i].name, 1, 1, 16), 1e-12);
+    }
+    for (size_t i = 0; i < M->n_rows; i++)
+        worst = fmax(worst, M->rows[i].rel_error);
+    ck_assert_double_eq(M->tot.max_rel_error, worst);
+    /* fields: j/k move, Tab too; rank +-1 / +-8 and at least 1 for svd */
+    keys("jj");
+    ck_assert_int_eq(M->field, LSC_MERGE_FIELD_RANK);
+    key(LSC_KEY_LEFT);
+    ck_assert_int_eq(M->opts.rank, 15);
+    ck_assert_int_eq(M->rows[0].rank, 15);
+    for (int i = 0; i < 3; i++)
+        key(LSC_KEY_PGDN);
+    ck_assert_int_eq(M->opts.rank, 1);
+    key(LSC_KEY_TAB);
+    ck_assert_int_eq(M->field, LSC_MERGE_FIELD_DENSITY);
+    for (int i = 0; i < 30; i++)
+        key(LSC_KEY_LEFT);
+    ck_assert_double_eq_tol(M->opts.density, 0.05, 1e-12);
+    key(LSC_KEY_TAB);
+    key(LSC_KEY_LEFT);
+    ck_assert_int_eq(M->opts.seed, 0);
+    key(LSC_KEY_PGUP);
+    ck_assert_int_eq(M->opts.seed, 10);
+    key(LSC_KEY_TAB);
+    ck_assert_int_eq(M->field, LSC_MERGE_FIELD_METHOD); /* wraps */
+    /* weights: typed; the wrong count or a word is refused; the preview uses them */
+    keys("j");
+    key(LSC_KEY_RIGHT);
+    ck_assert_ptr_nonnull(strstr(g_st->msg, "press e"));
+    keys("e");
+    ck_assert_int_eq(g_st->input, LSC_INPUT_VALUE);
+    ck_assert_str_eq(g_st->inbuf, "1,1");
+    type_line("1,2,3");
+    ck_assert_str_eq(g_st->msg, "3 weights for 2 adapters");
+    keys("e");
+    type_line("1,x");
+    ck_assert_int_eq(g_st->msg_level, LSC_MSG_ERROR);
+    keys("e");
+    type_line("2,0.5");
+    ck_assert_str_eq(M->weights, "2,0.5");
+    keys("j=");
+    type_line("6");
+    ck_assert_int_eq(M->opts.rank, 6);
+    ck_assert_double_eq_tol(M->rows[3].rel_error, merged_error(M->names[0], M->names[1], M->rows[3].name, 2, 0.5, 6),
+                            1e-12);
+    /* an element-wise method: ranks only, errors when run */
+    keys("kk=");
+    type_line("dare-ties");
+    ck_assert_int_eq(M->opts.method, LSC_TUI_MERGE_DARE_TIES);
+    ck_assert(isnan(M->rows[0].rel_error));
+    char cell[32];
+    lsc_tui_cell_text(g_st, LSC_VIEW_MERGE, 0, LSC_COL_RELERR, cell, sizeof cell);
+    ck_assert_str_eq(cell, "when run");
+    keys("=");
+    type_line("blend");
+    ck_assert_str_eq(g_st->msg, "unknown merge method 'blend'");
+    /* ties needs positive weights: the preview says so as the command would */
+    keys("j=");
+    type_line("1,-1");
+    ck_assert_int_eq(M->ok, 0);
+    ck_assert_ptr_nonnull(strstr(M->error, "needs every weight > 0"));
+    keys("=");
+    type_line("1,1");
+    ck_assert_int_eq(M->ok, 1);
+    /* apply: name as the CLI would, confirm (No by default), then run */
+    keys("\n");
+    ck_assert_str_eq(g_st->inbuf, "llama2-7b-chat-llama2-7b-code-dare_ties");
+    type_line("chat-code");
+    ck_assert_int_eq(g_st->confirm.open, 1);
+    ck_assert_ptr_nonnull(strstr(g_st->confirm.detail, "Esc cancels"));
+    static const char *const want[] = {"merge", "llama2-7b-chat", "llama2-7b-code", "--method", "dare_ties", "--weights",
+                                       "1,1", "--rank", "6", "--density", "0.05", "--seed", "10", "--as", "chat-code"};
+    ck_assert_int_eq(g_st->confirm.action.argc, 15);
+    for (int i = 0; i < 15; i++)
+        ck_assert_str_eq(g_st->confirm.action.argv[i], want[i]);
+    key(LSC_KEY_ESC);
+    ck_assert(!has_adapter("chat-code"));
+    keys("\n");
+    type_line("chat-code");
+    keys("y");
+    ck_assert(has_adapter("chat-code"));
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_OUTPUT);
+    /* a DoRA input is refused with the command's words */
+    key(LSC_KEY_ESC);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_CATALOG);
+    lsc_tui_list *cl = &g_st->lists[LSC_VIEW_CATALOG];
+    ck_assert_uint_eq(cl->n_tagged, 0); /* the reload dropped the tags */
+    req(LSC_REQ_TOP);
+    keys(" ");
+    req(LSC_REQ_BOTTOM);
+    keys(" m");
+    ck_assert_int_eq(M->ok, 0);
+    ck_assert_str_eq(M->error, "layer 'base_model.model.model.layers.5.self_attn.q_proj' of 'llama2-7b-qv-ada' is DoRA: "
+                               "its magnitude vector needs the base weights, so merge refuses it");
+    keys("\n");
+    ck_assert_int_eq(g_st->input, LSC_INPUT_NONE);
+}
+END_TEST
+
+/* A long command on the worker thread: progress, refusal of other keys, cancel with nothing written. */
+START_TEST(test_job_progress_cancel)
+{
+    g_st->async = 1;
+    keys("  m=");
+    type_line("ties");
+    lsc_tui_model_fake_hold(&g_model, 5); /* merge five layers, then wait */
+    keys("\n");
+    type_line("slow");
+    keys("y");
+    ck_assert(lsc_tui_state_busy(g_st));
+    for (int i = 0; i < 5000 && g_st->job_done < 5; i++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+        ck_assert_uint_eq(lsc_tui_state_poll(g_st) & LSC_TUI_CH_RELOAD, 0);
+    }
+    ck_assert_int_eq(g_st->job_done, 5);
+    ck_assert_int_eq(g_st->job_total, 224);
+    ck_assert_str_eq(g_st->job_what, "merge ties: layer 5/224");
+    /* while it runs, other keys and requests do nothing (no model call may race it) */
+    ck_assert_uint_eq(key('j'), 0);
+    ck_assert_uint_eq(req(LSC_REQ_REFRESH), 0);
+    ck_assert_int_eq(g_st->merge.field, LSC_MERGE_FIELD_METHOD);
+    ck_assert(lsc_tui_state_busy(g_st));
+    /* Esc cancels; the command stops at its next layer and writes nothing */
+    ck_assert(key(LSC_KEY_ESC) & LSC_TUI_CH_REDRAW);
+    ck_assert_int_eq(g_st->job_cancelling, 1);
+    unsigned ch = lsc_tui_state_wait(g_st);
+    ck_assert(ch & LSC_TUI_CH_RELOAD);
+    ck_assert(!lsc_tui_state_busy(g_st));
+    ck_assert_int_eq(g_st->msg_level, LSC_MSG_WARN);
+    ck_assert_str_eq(g_st->msg, "'merge into slow' cancelled: nothing written");
+    ck_assert(!has_adapter("slow"));
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_MERGE);
+    lsc_tui_history *h = NULL;
+    size_t nh = 0;
+    lsc_error err = {0};
+    ck_assert_int_eq(g_model.history(g_model.ctx, &h, &nh, &err), LSC_OK);
+    ck_assert_uint_eq(nh, 5);
+    free(h);
+    /* released, the same merge runs to its end (and is collected by poll) */
+    lsc_tui_model_fake_hold(&g_model, -1);
+    keys("\n");
+    type_line("slow");
+    keys("y");
+    for (int i = 0; i < 5000 && lsc_tui_state_busy(g_st); i++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+        lsc_tui_state_poll(g_st);
+    }
+    ck_assert(!lsc_tui_state_busy(g_st));
+    ck_assert(has_adapter("slow"));
+    /* freeing the state while a job runs cancels and waits for it */
+    lsc_tui_model_fake_hold(&g_model, 0);
+    req(LSC_REQ_BACK);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_CATALOG);
+    req(LSC_REQ_TOP);
+    keys("  m");
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_MERGE);
+    keys("=");
+    type_line("magnitude");
+    keys("\n\ny");
+    ck_assert(lsc_tui_state_busy(g_st));
+}
+END_TEST
+
+START_TEST(test_session_save)
+{
+    char dir[] = "/tmp/lsc-tui-state-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char file[256], file2[256];
+    snprintf(file, sizeof file, "%s/session.lsc", dir);
+    snprintf(file2, sizeof file2, "%s/w.lsc", dir);
+    /* nothing done yet: nothing written */
+    keys("W");
+    ck_assert_int_eq(g_st->input, LSC_INPUT_FILE);
+    ck_assert_str_eq(g_st->inbuf, "lorascope-session.lsc");
+    type_line(file);
+    ck_assert_int_eq(g_st->msg_level, LSC_MSG_WARN);
+    ck_assert_ptr_nonnull(strstr(g_st->msg, "no edits since the workbench started"));
+    FILE *f = fopen(file, "r");
+    ck_assert_ptr_null(f);
+    /* one prune later */
+    open_chat();
+    keys("p\n");
+    type_line("chat-e90");
+    keys("y");
+    keys("W");
+    ck_assert_str_eq(g_st->inbuf, file); /* the last name is offered again */
+    key(LSC_KEY_ENTER);
+    ck_assert_ptr_nonnull(strstr(g_st->msg, "saved 1 edit to"));
+    char buf[2048] = "";
+    f = fopen(file, "r");
+    ck_assert_ptr_nonnull(f);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(buf, "# lorascope workbench session: the edits after history entry #5\n"));
+    ck_assert_ptr_nonnull(strstr(buf, "\nprune llama2-7b-chat --energy 0.9 --as chat-e90\n"));
+    ck_assert_ptr_null(strstr(buf, "import")); /* only this session's edits */
+    /* the file exists now: overwriting asks, and No leaves it alone */
+    f = fopen(file, "w");
+    fputs("keep me\n", f);
+    fclose(f);
+    keys("W\n");
+    ck_assert_int_eq(g_st->confirm.open, 1);
+    ck_assert_ptr_nonnull(strstr(g_st->confirm.question, "overwrite"));
+    keys("\n");
+    f = fopen(file, "r");
+    n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    ck_assert_str_eq(buf, "keep me\n");
+    keys("W\ny");
+    f = fopen(file, "r");
+    n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(buf, "prune llama2-7b-chat"));
+    /* an undone edit is not part of the session; :w FILE saves too */
+    key(LSC_KEY_ESC);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_LAYERS);
+    keys("p\n");
+    type_line("chat-e90b");
+    keys("y");
+    keys("uy");
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, ":w %s\n", file2);
+    keys(cmd);
+    f = fopen(file2, "r");
+    ck_assert_ptr_nonnull(f);
+    n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(buf, "--as chat-e90\n"));
+    ck_assert_ptr_null(strstr(buf, "chat-e90b"));
+    keys(":w a b\n");
+    ck_assert_str_eq(g_st->msg, "usage: :w [FILE]");
+    /* an unwritable place says why */
+    keys("W");
+    type_line("/nonexistent-dir/x.lsc");
+    ck_assert_int_eq(g_st->msg_level, LSC_MSG_ERROR);
+    ck_assert_ptr_nonnull(strstr(g_st->msg, "cannot write '/nonexistent-dir/x.lsc'"));
+    unlink(file);
+    unlink(file2);
+    rmdir(dir);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tui-state");
@@ -656,6 +1351,13 @@ static Suite *suite(void)
     tcase_add_test(tc, test_readonly);
     tcase_add_test(tc, test_resize);
     tcase_add_test(tc, test_formats);
+    tcase_add_test(tc, test_prune_panel_rules_steps);
+    tcase_add_test(tc, test_prune_from_spectrum_and_nonfinite);
+    tcase_add_test(tc, test_prune_apply_confirm_undo_redo);
+    tcase_add_test(tc, test_prune_readonly_and_nothing_to_cut);
+    tcase_add_test(tc, test_merge_panel);
+    tcase_add_test(tc, test_job_progress_cancel);
+    tcase_add_test(tc, test_session_save);
     suite_add_tcase(s, tc);
     return s;
 }

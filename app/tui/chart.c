@@ -411,3 +411,29 @@ void lsc_chart_energy(lsc_canvas *cv, lsc_chart_rect r, lsc_chart_mode mode, con
     }
     free(e);
 }
+
+void lsc_chart_cut(lsc_canvas *cv, lsc_chart_rect r, lsc_chart_mode mode, size_t n, size_t k)
+{
+    plot p = {0};
+    if (make_plot(r, &p) != 0 || n == 0 || k >= n)
+        return;
+    int xcut = p.x0 + (int)((double)k * p.w / (double)n); /* first column of value k (0-based) */
+    for (int y = p.y0; y < p.y0 + p.h; y++)
+        for (int x = xcut; x < p.x0 + p.w; x++) {
+            lsc_canvas_cell *c = cell(cv, x, y);
+            if (!c || c->role != LSC_CROLE_A)
+                continue;
+            c->role = LSC_CROLE_DIM;
+            if (mode == LSC_CHART_ASCII && c->cp == '#')
+                c->cp = ':';
+        }
+    /* the line sits in the gap column of the last kept bar when it has one (as series_bars draws them),
+     * else on value k's column wherever that is empty */
+    int xprev = p.x0 + (int)((double)(k - 1) * p.w / (double)n);
+    int xl = k >= 1 && xcut - xprev >= 3 ? xcut - 1 : xcut;
+    for (int y = p.y0; y < p.y0 + p.h; y++) {
+        lsc_canvas_cell *c = cell(cv, xl, y);
+        if (c && c->role == LSC_CROLE_NONE)
+            put(cv, xl, y, mode == LSC_CHART_ASCII ? '|' : 0x250A, LSC_CROLE_MARK);
+    }
+}

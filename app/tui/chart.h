@@ -70,6 +70,11 @@ void lsc_chart_spectrum(lsc_canvas *cv, lsc_chart_rect r, lsc_chart_mode mode, c
 void lsc_chart_energy(lsc_canvas *cv, lsc_chart_rect r, lsc_chart_mode mode, const double *sv, size_t n, int k90,
                       int k99);
 
+/* Mark a rank cut on a single-series spectrum that lsc_chart_spectrum drew in the same rectangle: the
+ * values after the first k of n are redrawn dim (LSC_CROLE_DIM; ':' for '#' in ASCII) and a dashed
+ * vertical line (LSC_CROLE_MARK) separates them from the kept ones. k >= n or n == 0: nothing to mark. */
+void lsc_chart_cut(lsc_canvas *cv, lsc_chart_rect r, lsc_chart_mode mode, size_t n, size_t k);
+
 /* Glyph for a heat level 0..4 (blank, light, medium, dark, full shade; " .:*#" in ASCII). */
 uint32_t lsc_chart_shade(int level, lsc_chart_mode mode);
 

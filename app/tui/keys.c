@@ -11,16 +11,28 @@
 #define V(x) LSC_VIEW_BIT(LSC_VIEW_##x)
 #define TABLES (V(CATALOG) | V(LAYERS) | V(DIFF) | V(HISTORY) | V(OUTPUT))
 #define MOVING (TABLES | V(GRID) | V(SPECTRUM))
+#define PANELS (V(PRUNE) | V(MERGE))
 
 const lsc_tui_binding lsc_tui_bindings[] = {
-    {MOVING, LSC_REQ_DOWN, {'j', LSC_KEY_DOWN}, "move down (spectrum: next layer)", NULL},
-    {MOVING, LSC_REQ_UP, {'k', LSC_KEY_UP}, "move up (spectrum: previous layer)", NULL},
+    {MOVING | PANELS, LSC_REQ_DOWN, {'j', LSC_KEY_DOWN}, "move down (spectrum: next layer; merge: next field)", NULL},
+    {MOVING | PANELS, LSC_REQ_UP, {'k', LSC_KEY_UP}, "move up (spectrum: previous layer; merge: field)", NULL},
+    {V(MERGE), LSC_REQ_DOWN, {LSC_KEY_TAB}, "next field", NULL},
     {V(GRID) | V(DIFF), LSC_REQ_LEFT, {'h', LSC_KEY_LEFT}, "move left (diff: focus table)", NULL},
     {V(GRID) | V(DIFF), LSC_REQ_RIGHT, {'l', LSC_KEY_RIGHT}, "move right (diff: focus pane)", NULL},
+    {PANELS, LSC_REQ_DEC, {LSC_KEY_LEFT, 'h', '-'}, "lower: rank/budget -1, fractions -0.01, ratio -0.5", NULL},
+    {PANELS, LSC_REQ_INC, {LSC_KEY_RIGHT, 'l', '+'}, "raise: rank/budget +1, fractions +0.01, ratio +0.5", NULL},
+    {PANELS, LSC_REQ_DEC_BIG, {LSC_KEY_SLEFT, LSC_KEY_PGDN, '['}, "more: rank -4, budget -10, fractions -0.1, ratio -5", NULL},
+    {PANELS, LSC_REQ_INC_BIG, {LSC_KEY_SRIGHT, LSC_KEY_PGUP, ']'}, "more: rank +4, budget +10, fractions +0.1, ratio +5", NULL},
+    {V(PRUNE), LSC_REQ_NEXT_RULE, {LSC_KEY_TAB, 'r', LSC_KEY_F(2)}, "next rule: rank energy fro cumulative ratio budget", "Rule"},
+    {PANELS, LSC_REQ_EDIT, {'=', 'e'}, "type the value (merge: the field under the cursor)", NULL},
+    {V(PRUNE), LSC_REQ_LAYER_GLOB, {'f', LSC_KEY_F(4)}, "only layers matching a glob (--layers; empty: all)", "Layers"},
+    {PANELS, LSC_REQ_APPLY, {LSC_KEY_ENTER, '\r', LSC_KEY_F(5)}, "apply: name the new adapter, confirm, run", "Apply"},
     {MOVING, LSC_REQ_PAGE_DOWN, {LSC_KEY_PGDN, LSC_KEY_CTRL('f')}, "page down", NULL},
     {MOVING, LSC_REQ_PAGE_UP, {LSC_KEY_PGUP, LSC_KEY_CTRL('b')}, "page up", NULL},
-    {MOVING, LSC_REQ_TOP, {'g', LSC_KEY_HOME}, "first row", NULL},
-    {MOVING, LSC_REQ_BOTTOM, {'G', LSC_KEY_END}, "last row", NULL},
+    {PANELS, LSC_REQ_PAGE_DOWN, {LSC_KEY_CTRL('f')}, "page the layer list down", NULL},
+    {PANELS, LSC_REQ_PAGE_UP, {LSC_KEY_CTRL('b')}, "page the layer list up", NULL},
+    {MOVING | PANELS, LSC_REQ_TOP, {'g', LSC_KEY_HOME}, "first row", NULL},
+    {MOVING | PANELS, LSC_REQ_BOTTOM, {'G', LSC_KEY_END}, "last row", NULL},
     {V(CATALOG) | V(LAYERS) | V(GRID) | V(DIFF) | V(HISTORY), LSC_REQ_ENTER, {LSC_KEY_ENTER, '\r'},
      "open: adapter, layer spectrum, history entry", NULL},
     {LSC_VIEWS_ALL, LSC_REQ_BACK, {LSC_KEY_ESC, 'q', LSC_KEY_BACKSPACE}, "go back (q on the catalog quits)", NULL},
@@ -35,9 +47,15 @@ const lsc_tui_binding lsc_tui_bindings[] = {
      "Filter"},
     {V(LAYERS) | V(GRID), LSC_REQ_GRID, {'v', LSC_KEY_F(5)}, "switch table / layers x modules grid", "Grid"},
     {V(CATALOG), LSC_REQ_DIFF, {'d', LSC_KEY_F(6)}, "diff the two tagged adapters (or tagged vs selected)", "Diff"},
+    {V(CATALOG) | V(LAYERS) | V(GRID) | V(SPECTRUM), LSC_REQ_PRUNE, {'p'},
+     "prune panel: cut ranks by a rule with a live preview", NULL},
+    {V(CATALOG), LSC_REQ_MERGE, {'m'}, "merge panel over the tagged adapters", NULL},
+    {LSC_VIEWS_ALL & ~PANELS, LSC_REQ_UNDO, {'u'}, "undo the latest change (asks first)", NULL},
+    {LSC_VIEWS_ALL & ~PANELS, LSC_REQ_REDO, {'U', LSC_KEY_CTRL('r')}, "redo the change undone last", NULL},
+    {LSC_VIEWS_ALL, LSC_REQ_SAVE, {'W'}, "save the session's edits as a replayable script", NULL},
     {LSC_VIEWS_ALL, LSC_REQ_HISTORY, {'H', LSC_KEY_F(7)}, "history of changes", "History"},
     {V(CATALOG) | V(LAYERS), LSC_REQ_TAG, {' ', 't', LSC_KEY_F(8)}, "tag / untag the row", "Tag"},
-    {LSC_VIEWS_ALL, LSC_REQ_PROMPT, {':', LSC_KEY_F(9)}, "command prompt (any lorascope command)", "Cmd"},
+    {LSC_VIEWS_ALL, LSC_REQ_PROMPT, {':', LSC_KEY_F(9)}, "command prompt (any command; :w FILE saves a session)", "Cmd"},
     {LSC_VIEWS_ALL, LSC_REQ_HELP, {'?', LSC_KEY_F(1)}, "this help", "Help"},
     {V(LAYERS) | V(GRID) | V(DIFF), LSC_REQ_TAB, {LSC_KEY_TAB}, "next pane (diff: chart / only-in lists)", NULL},
     {V(GRID), LSC_REQ_METRIC, {'m'}, "heat by norm or by rank", NULL},
@@ -69,6 +87,7 @@ static const struct {
     {LSC_KEY_PGUP, "PgUp"},   {LSC_KEY_PGDN, "PgDn"},  {LSC_KEY_HOME, "Home"}, {LSC_KEY_END, "End"},
     {LSC_KEY_BACKSPACE, "Bksp"}, {LSC_KEY_DELETE, "Del"}, {LSC_KEY_ENTER, "Enter"}, {LSC_KEY_ESC, "Esc"},
     {LSC_KEY_TAB, "Tab"},     {' ', "Space"},          {LSC_KEY_RESIZE, "Resize"},
+    {LSC_KEY_SLEFT, "S-Left"}, {LSC_KEY_SRIGHT, "S-Right"},
 };
 
 const char *lsc_tui_key_name(int key, char *buf, size_t cap)

@@ -25,6 +25,8 @@ enum {
     LSC_KEY_BACKSPACE,
     LSC_KEY_DELETE,
     LSC_KEY_RESIZE,
+    LSC_KEY_SLEFT,  /* Shift-Left */
+    LSC_KEY_SRIGHT, /* Shift-Right */
     LSC_KEY_F0 = LSC_KEY_BASE + 0x100, /* LSC_KEY_F0 + n is Fn */
 };
 #define LSC_KEY_F(n) (LSC_KEY_F0 + (n))
@@ -33,7 +35,7 @@ enum {
 #define LSC_KEY_TAB '\t'
 #define LSC_KEY_CTRL(c) ((c) & 0x1f)
 
-#define LSC_VIEWS_ALL 0xffu
+#define LSC_VIEWS_ALL ((1u << LSC_VIEW_COUNT) - 1u)
 #define LSC_VIEW_BIT(v) (1u << (v))
 #define LSC_TUI_BIND_KEYS 4
 

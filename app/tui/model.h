@@ -100,6 +100,96 @@ typedef struct lsc_tui_history {
 
 #define LSC_TUI_RUN_READONLY 0x1u /* refuse commands that would change the catalog */
 
+/* How a long command reports back while it runs (model.run may be called on a worker thread).
+ * cancel: when non-NULL, the command stops between layers once *cancel becomes non-zero and the
+ * dispatcher rolls it back (nothing written; exit 1 with "... cancelled ..."). report: when non-NULL,
+ * called from the running thread with a short text ("merge ties: layer 12/224") and the layers done and
+ * in all (total 0 when unknown); it must be quick and must not call the model. */
+typedef struct lsc_tui_progress {
+    volatile int *cancel;
+    void (*report)(void *ctx, const char *what, long done, long total);
+    void *ctx;
+} lsc_tui_progress;
+
+/* Prune rules as the CLI spells them (prune --rank K, --energy T, ... --budget N); engine/prune.h has
+ * the exact definitions. */
+#define LSC_TUI_PRUNE_RULE_LIST(X)               \
+    X(LSC_TUI_PRUNE_RANK, "rank")                \
+    X(LSC_TUI_PRUNE_ENERGY, "energy")            \
+    X(LSC_TUI_PRUNE_FRO, "fro")                  \
+    X(LSC_TUI_PRUNE_CUMULATIVE, "cumulative")    \
+    X(LSC_TUI_PRUNE_RATIO, "ratio")              \
+    X(LSC_TUI_PRUNE_BUDGET, "budget")
+
+typedef enum {
+#define LSC_X_RULE(code, name) code,
+    LSC_TUI_PRUNE_RULE_LIST(LSC_X_RULE)
+#undef LSC_X_RULE
+    LSC_TUI_PRUNE_RULE_COUNT
+} lsc_tui_prune_rule;
+
+/* One layer of a prune preview, in the adapter's stored layer order. */
+typedef struct lsc_tui_prune_row {
+    char name[LSC_TUI_NAME_MAX];
+    int chosen;          /* matches the layer glob and is finite: the rule applies */
+    int nonfinite;       /* holds NaN/Inf: left unchanged (the TUI passes --allow-nonfinite) */
+    int rank_before, rank_after;
+    int n_sv;            /* singular values the rule chose from */
+    double kept_energy;  /* of the kept singular values (1 when unchanged) */
+    double rel_error;    /* ||dW - dW_k||_F / ||dW||_F (0 when unchanged) */
+} lsc_tui_prune_row;
+
+typedef struct lsc_tui_prune_totals {
+    size_t n_chosen, n_cut, n_nonfinite;
+    int64_t params_before, params_after; /* as `prune --json` reports them */
+    int64_t bytes_before, bytes_after;
+    double max_rel_error;
+    int max_rank;        /* largest rank among the chosen layers (bound for --rank) */
+    int64_t total_sv;    /* singular values of the chosen layers (bound for --budget) */
+} lsc_tui_prune_totals;
+
+/* Merge methods as the CLI spells them (merge --method M); engine/merge.h has the formulas. */
+#define LSC_TUI_MERGE_METHOD_LIST(X)              \
+    X(LSC_TUI_MERGE_CAT, "cat")                   \
+    X(LSC_TUI_MERGE_LINEAR, "linear")             \
+    X(LSC_TUI_MERGE_SVD, "svd")                   \
+    X(LSC_TUI_MERGE_TIES, "ties")                 \
+    X(LSC_TUI_MERGE_DARE_TIES, "dare_ties")       \
+    X(LSC_TUI_MERGE_DARE_LINEAR, "dare_linear")   \
+    X(LSC_TUI_MERGE_MAGNITUDE, "magnitude")
+
+typedef enum {
+#define LSC_X_METHOD(code, name) code,
+    LSC_TUI_MERGE_METHOD_LIST(LSC_X_METHOD)
+#undef LSC_X_METHOD
+    LSC_TUI_MERGE_METHOD_COUNT
+} lsc_tui_merge_method;
+
+#define LSC_TUI_MERGE_MAX 16 /* adapters in one merge from the TUI */
+
+typedef struct lsc_tui_merge_opts {
+    lsc_tui_merge_method method;
+    double weights[LSC_TUI_MERGE_MAX]; /* one per adapter */
+    int rank;                          /* 0: none given (cat, exact linear) */
+    double density;                    /* (0, 1] */
+    uint64_t seed;
+} lsc_tui_merge_opts;
+
+/* One layer of a merge preview, over the union of the inputs' layers (first input's order, then the
+ * layers only later inputs have). */
+typedef struct lsc_tui_merge_row {
+    char name[LSC_TUI_NAME_MAX];
+    int models;        /* inputs that have the layer */
+    int rank;          /* rank of the merged factors */
+    double rel_error;  /* exact relative error against the method's result; NaN: known only when run
+                        * (element-wise methods) */
+} lsc_tui_merge_row;
+
+typedef struct lsc_tui_merge_totals {
+    int64_t params;       /* LoRA factor parameters of the result */
+    double max_rel_error; /* NaN when any row's error is unknown */
+} lsc_tui_merge_totals;
+
 typedef struct lsc_tui_model {
     void *ctx;
 
@@ -122,15 +212,55 @@ typedef struct lsc_tui_model {
     /* History records, newest first. *out: n entries, caller frees with free(). */
     lsc_status (*history)(void *ctx, lsc_tui_history **out, size_t *n, lsc_error *err);
 
-    /* Run one command line for the `:` prompt; argv[0] is the command name, argv is borrowed.
-     * flags: LSC_TUI_RUN_*. Returns the command's exit code (0 ok, 1 error, 2 usage). *output receives the
-     * captured output text and *errmsg the one-line error message (or NULL when the command succeeded);
-     * both are malloc'ed NUL-terminated strings owned by the caller (free()), *output never NULL. */
-    int (*run)(void *ctx, int argc, char **argv, unsigned flags, char **output, char **errmsg);
+    /* Run one command line (the `:` prompt, and the edits of the prune and merge panels, undo, redo);
+     * argv[0] is the command name, argv is borrowed. flags: LSC_TUI_RUN_*. prog may be NULL (see
+     * lsc_tui_progress): the TUI calls run on a worker thread and makes no other model call until it
+     * returns. Returns the command's exit code (0 ok, 1 error, 2 usage). *output receives the captured
+     * output text and *errmsg the one-line error message (or NULL when the command succeeded); both are
+     * malloc'ed NUL-terminated strings owned by the caller (free()), *output never NULL. */
+    int (*run)(void *ctx, int argc, char **argv, unsigned flags, const lsc_tui_progress *prog, char **output,
+               char **errmsg);
+
+    /* What `prune ADAPTER --RULE VALUE [--layers GLOB]` would do, without doing it: per layer the new
+     * rank, kept energy and relative error, and the totals, computed from the cached singular values only
+     * (no factor is read, nothing is written), fast enough for every keypress. layer_glob NULL or "": all
+     * layers (CLI semantics: a glob with * ? [ matches the whole name, otherwise a substring).
+     * *rows: n entries (every layer of the adapter, stored order), caller frees with free(); *tot filled.
+     * Errors: LSC_ERR_NOTFOUND for an unknown adapter or a glob that matches no layer ("no layer of 'x'
+     * matches 'g'"); LSC_ERR_INVALID for a value the rule refuses (as the CLI words it); LSC_ERR_NOMEM. */
+    lsc_status (*prune_preview)(void *ctx, const char *adapter, lsc_tui_prune_rule rule, double value,
+                                const char *layer_glob, lsc_tui_prune_row **rows, size_t *n,
+                                lsc_tui_prune_totals *tot, lsc_error *err);
+
+    /* What `merge A B ... --method M --weights ... [--rank K] --density D --seed S` would produce: per
+     * layer the models merged, the output rank and, for cat, linear and svd, the exact relative error
+     * (the same computation the command does on the factors; element-wise methods give NaN: their error
+     * is computed when run). adapters [n] borrowed, 2 <= n <= LSC_TUI_MERGE_MAX. *rows: n_rows entries,
+     * caller frees with free(). Errors as the command words them (unknown adapter, different base
+     * models, DoRA layers, layers of different shapes, a missing --rank, a bad density or weight). */
+    lsc_status (*merge_preview)(void *ctx, const char *const *adapters, int n, const lsc_tui_merge_opts *opts,
+                                lsc_tui_merge_row **rows, size_t *n_rows, lsc_tui_merge_totals *tot,
+                                lsc_error *err);
 
     /* Release ctx; may be NULL. Called by lsc_tui_model_release(). */
     void (*destroy)(void *ctx);
 } lsc_tui_model;
+
+/* Names of rules and methods as the CLI spells them; "?" when out of range. */
+const char *lsc_tui_prune_rule_name(lsc_tui_prune_rule r);
+const char *lsc_tui_merge_method_name(lsc_tui_merge_method m);
+
+/* Element-wise methods (ties, dare_ties, dare_linear, magnitude): a dense layer each, slow, cancellable. */
+int lsc_tui_merge_is_elementwise(lsc_tui_merge_method m);
+
+/* Whether the method needs opts->rank >= 1 (svd and the element-wise methods). */
+int lsc_tui_merge_needs_rank(lsc_tui_merge_method m);
+
+/* The CLI's checks of a prune rule's value and of merge options, with its wording ("--energy takes a
+ * fraction in (0, 1]", "--method svd needs --rank K" ...): LSC_OK or LSC_ERR_INVALID. Shared by the
+ * models so that a preview refuses exactly what the command would. */
+lsc_status lsc_tui_prune_check(lsc_tui_prune_rule rule, double value, lsc_error *err);
+lsc_status lsc_tui_merge_check(const lsc_tui_merge_opts *o, int n, lsc_error *err);
 
 /* Free the arrays of a diff and zero it; NULL-safe. */
 void lsc_tui_diff_release(lsc_tui_diff *d);
@@ -142,9 +272,21 @@ void lsc_tui_model_release(lsc_tui_model *m);
  * ("llama2-7b-chat" 224 layers r16, "llama2-7b-code" 224 layers derived from chat, "llama2-7b-qv-ada"
  * 64 q/v layers with varying ranks, one DoRA and one non-finite layer), spectra and statistics from a
  * fixed-seed PRNG, creation times from a fixed epoch, five history records. Commands for run():
- * "ls", "echo ARGS...", "rename OLD NEW" (mutates; refused with LSC_TUI_RUN_READONLY); anything else
- * exits 2 with "unknown command 'x'". Fails only on out of memory. Release with lsc_tui_model_release(). */
+ * "ls", "echo ARGS...", "rename OLD NEW", "prune NAME --RULE V [--layers G] [--as NEW]
+ * [--allow-nonfinite]", "merge A B... --method M [--weights ..] [--rank K] [--density D] [--seed S]
+ * [--as NEW]" (new adapters whose spectra are the kept values), "undo", "redo" (mutating commands are
+ * refused with LSC_TUI_RUN_READONLY), "log --script [--since ID]"; anything else exits 2 with
+ * "unknown command 'x'". Element-wise merges visit their layers one by one, reporting progress and
+ * checking prog->cancel between layers (cancelled: exit 1, nothing changed). prune_preview uses the
+ * rules of engine/prune.h on the stored values; merge_preview treats the inputs' singular directions as
+ * orthogonal (the merged spectrum is the weighted values, sorted), deterministic. Fails only on out of
+ * memory. Release with lsc_tui_model_release(). */
 lsc_status lsc_tui_model_fake_init(lsc_tui_model *m, uint64_t seed, lsc_error *err);
+
+/* Test hook of the fake model: with layers >= 0, an element-wise merge merges (and reports) that many
+ * layers, then waits until it is released (layers = -1, the default) or cancelled, so a test can watch a
+ * job run and cancel it at a known point. */
+void lsc_tui_model_fake_hold(lsc_tui_model *m, int layers);
 
 /* Copy src into a fixed-size name field (NUL-terminated, truncated to cap). Returns dst. */
 char *lsc_tui_copy(char *dst, size_t cap, const char *src);

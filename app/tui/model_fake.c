@@ -4,14 +4,22 @@
  * every statistic derived from those values exactly as the engine defines them (Frobenius norm, sigma_1,
  * effective and stable rank, energy ranks), so a test may recompute a figure from layer_sv() and compare.
  * Same seed, same data, same times: golden screens stay byte-identical.
- * Never depends on curses, SQLite or the engine's kernels.
+ * Edits (prune, merge, undo, redo) act on the in-memory adapters: a derived adapter stores the singular
+ * values it keeps, so its statistics follow from them as well. Prune previews use engine/prune.h's rank
+ * rules (pure functions over the values); merge previews treat the inputs' singular directions as
+ * orthogonal. Never depends on curses, SQLite or the engine's BLAS kernels.
  */
 #include "model.h"
 
+#include <fnmatch.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include "prune.h"
 
 #define FAKE_BLOCKS 32
 #define FAKE_EPOCH 1704067200 /* 2024-01-01 00:00:00 UTC */
@@ -20,15 +28,20 @@ typedef struct fake_adapter {
     lsc_tui_adapter info;
     lsc_tui_layer *layers;
     size_t n_layers;
-    int gen;   /* generator identity: spectra depend on (seed, gen, layer) only */
+    double **sv;     /* [n_layers] singular values (layers[i].rank of them; NULL for a non-finite layer) */
+    int *n_sv;       /* [n_layers] */
+    int bytes_per;   /* bytes per stored parameter */
+    int hidden;      /* removed by undo (or brought back by redo) */
 } fake_adapter;
 
 typedef struct fake_model {
     uint64_t seed;
-    fake_adapter ad[3];
+    fake_adapter *ad;
     size_t n_ad;
-    lsc_tui_history *hist;
+    lsc_tui_history *hist; /* oldest first */
+    long *hist_created;    /* [n_hist] adapter index an entry created, -1 none */
     size_t n_hist;
+    atomic_int hold;       /* -1: none; N >= 0: element-wise merges wait before layer N + 1 */
 } fake_model;
 
 static uint64_t splitmix(uint64_t *s)
@@ -111,7 +124,11 @@ static lsc_status make_adapter(fake_model *fm, fake_adapter *fa, int gen, const 
     if (!fa->layers)
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
     fa->n_layers = n;
-    fa->gen = gen;
+    fa->bytes_per = bytes_per;
+    fa->sv = calloc(n, sizeof *fa->sv);
+    fa->n_sv = calloc(n, sizeof *fa->n_sv);
+    if (!fa->sv || !fa->n_sv)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
     lsc_tui_adapter *in = &fa->info;
     in->id = gen + 1;
     lsc_tui_copy(in->name, sizeof in->name, name);
@@ -156,6 +173,11 @@ static lsc_status make_adapter(fake_model *fm, fake_adapter *fa, int gen, const 
             } else {
                 gen_sv(fm->seed, gen, li, L->rank, L->scale, sv);
                 stats_from_sv(L, sv, L->rank);
+                fa->sv[li] = malloc((size_t)L->rank * sizeof **fa->sv);
+                if (!fa->sv[li])
+                    return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+                memcpy(fa->sv[li], sv, (size_t)L->rank * sizeof *sv);
+                fa->n_sv[li] = L->rank;
             }
             li++;
         }
@@ -167,7 +189,7 @@ static lsc_status make_adapter(fake_model *fm, fake_adapter *fa, int gen, const 
 static fake_adapter *find_adapter(fake_model *fm, const char *name)
 {
     for (size_t i = 0; i < fm->n_ad; i++)
-        if (strcmp(fm->ad[i].info.name, name) == 0)
+        if (!fm->ad[i].hidden && strcmp(fm->ad[i].info.name, name) == 0)
             return &fm->ad[i];
     return NULL;
 }
@@ -188,14 +210,16 @@ static lsc_status fake_list(void *ctx, lsc_tui_adapter **out, size_t *n, lsc_err
     fake_model *fm = ctx;
     *out = NULL;
     *n = 0;
-    lsc_tui_adapter *a = malloc(fm->n_ad * sizeof *a);
+    lsc_tui_adapter *a = malloc((fm->n_ad + 1) * sizeof *a);
     if (!a)
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    size_t k = 0;
     for (size_t i = 0; i < fm->n_ad; i++)
-        a[i] = fm->ad[i].info;
-    qsort(a, fm->n_ad, sizeof *a, cmp_adapter);
+        if (!fm->ad[i].hidden)
+            a[k++] = fm->ad[i].info;
+    qsort(a, k, sizeof *a, cmp_adapter);
     *out = a;
-    *n = fm->n_ad;
+    *n = k;
     return LSC_OK;
 }
 
@@ -238,15 +262,14 @@ static lsc_status fake_sv(void *ctx, const char *adapter, const char *layer, dou
         return lsc_error_set(err, LSC_ERR_NOTFOUND, "no layer '%s' in '%s'", lsc_escape_name(esc, sizeof esc, layer),
                              fa->info.name);
     }
-    const lsc_tui_layer *L = &fa->layers[li];
-    if (L->nonfinite)
+    if (!fa->sv[li] || fa->n_sv[li] == 0)
         return LSC_OK;
-    double *v = malloc((size_t)L->rank * sizeof *v);
+    double *v = malloc((size_t)fa->n_sv[li] * sizeof *v);
     if (!v)
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-    gen_sv(fm->seed, fa->gen, (size_t)li, L->rank, L->scale, v);
+    memcpy(v, fa->sv[li], (size_t)fa->n_sv[li] * sizeof *v);
     *sv = v;
-    *n = (size_t)L->rank;
+    *n = (size_t)fa->n_sv[li];
     return LSC_OK;
 }
 
@@ -275,7 +298,7 @@ static lsc_status fake_diff(void *ctx, const char *a, const char *b, lsc_tui_dif
             continue;
         }
         const lsc_tui_layer *Lb = &fb->layers[j];
-        uint64_t s = fm->seed ^ ((uint64_t)(fa->gen * 7 + fb->gen + 1) << 40) ^ (uint64_t)i * 0x2545F4914F6CDD1Dull;
+        uint64_t s = fm->seed ^ ((uint64_t)((fa->info.id - 1) * 7 + fb->info.id) << 40) ^ (uint64_t)i * 0x2545F4914F6CDD1Dull;
         lsc_tui_diff_row *r = &out->rows[out->n_rows++];
         lsc_tui_copy(r->name, sizeof r->name, La->name);
         lsc_tui_copy(r->module_type, sizeof r->module_type, La->module_type);
@@ -318,6 +341,11 @@ static int add_history(fake_model *fm, const char *cmd, const char *args, const 
     if (!h)
         return -1;
     fm->hist = h;
+    long *c = realloc(fm->hist_created, (fm->n_hist + 1) * sizeof *c);
+    if (!c)
+        return -1;
+    fm->hist_created = c;
+    c[fm->n_hist] = -1;
     lsc_tui_history *e = &h[fm->n_hist];
     memset(e, 0, sizeof *e);
     e->id = (int64_t)fm->n_hist + 1;
@@ -340,21 +368,719 @@ static char *dupstr(const char *s)
     return d;
 }
 
-static int fake_run(void *ctx, int argc, char **argv, unsigned flags, char **output, char **errmsg)
+/* ---- edits: prune, merge, undo, redo, log ----------------------------------------------------------- */
+
+static int glob_match(const char *g, const char *name)
+{
+    if (!g || !*g)
+        return 1;
+    if (strpbrk(g, "*?["))
+        return fnmatch(g, name, 0) == 0;
+    return strstr(name, g) != NULL;
+}
+
+static const lsc_rank_rule k_engine_rule[LSC_TUI_PRUNE_BUDGET] = {LSC_RANK_FIXED, LSC_RANK_ENERGY, LSC_RANK_FRO,
+                                                                  LSC_RANK_CUMULATIVE, LSC_RANK_RATIO};
+
+/* The plan of `prune`: rows [fa->n_layers] filled, totals computed (the engine's rules). */
+static lsc_status prune_plan(const fake_adapter *fa, lsc_tui_prune_rule rule, double value, const char *glob,
+                             lsc_tui_prune_row *rows, lsc_tui_prune_totals *tot, lsc_error *err)
+{
+    memset(tot, 0, sizeof *tot);
+    lsc_status st = lsc_tui_prune_check(rule, value, err);
+    if (st)
+        return st;
+    size_t matched = 0;
+    for (size_t i = 0; i < fa->n_layers; i++) {
+        const lsc_tui_layer *L = &fa->layers[i];
+        lsc_tui_prune_row *r = &rows[i];
+        memset(r, 0, sizeof *r);
+        lsc_tui_copy(r->name, sizeof r->name, L->name);
+        r->rank_before = r->rank_after = L->rank;
+        r->kept_energy = 1;
+        r->n_sv = fa->n_sv[i];
+        if (!glob_match(glob, L->name))
+            continue;
+        matched++;
+        if (L->nonfinite) {
+            r->nonfinite = 1;
+            tot->n_nonfinite++;
+            continue;
+        }
+        r->chosen = 1;
+        tot->n_chosen++;
+        tot->total_sv += r->n_sv;
+        if (L->rank > tot->max_rank)
+            tot->max_rank = L->rank;
+    }
+    if (!matched)
+        return lsc_error_set(err, LSC_ERR_NOTFOUND, "no layer of '%s' matches '%s'", fa->info.name, glob ? glob : "");
+    if (rule == LSC_TUI_PRUNE_BUDGET) {
+        const double **svs = malloc((fa->n_layers + 1) * sizeof *svs);
+        int *ns = malloc((fa->n_layers + 1) * sizeof *ns), *ks = malloc((fa->n_layers + 1) * sizeof *ks), m = 0;
+        if (!svs || !ns || !ks)
+            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        for (size_t i = 0; !st && i < fa->n_layers; i++)
+            if (rows[i].chosen) {
+                svs[m] = fa->sv[i];
+                ns[m++] = fa->n_sv[i];
+            }
+        if (!st)
+            st = lsc_prune_budget(svs, ns, m, (int64_t)value, ks, err);
+        for (size_t i = 0, j = 0; !st && i < fa->n_layers; i++)
+            if (rows[i].chosen)
+                rows[i].rank_after = ks[j++];
+        free(svs);
+        free(ns);
+        free(ks);
+        if (st)
+            return st;
+    }
+    tot->params_before = tot->params_after = fa->info.params;
+    for (size_t i = 0; i < fa->n_layers; i++) {
+        lsc_tui_prune_row *r = &rows[i];
+        const lsc_tui_layer *L = &fa->layers[i];
+        if (!r->chosen)
+            continue;
+        int k = r->rank_after;
+        if (rule != LSC_TUI_PRUNE_BUDGET &&
+            (st = lsc_prune_select(fa->sv[i], fa->n_sv[i], k_engine_rule[rule], value, &k, err)) != LSC_OK) {
+            lsc_error_prefix(err, "layer '%s'", L->name);
+            return st;
+        }
+        lsc_prune_figures(fa->sv[i], fa->n_sv[i], k, &r->kept_energy, &r->rel_error);
+        r->rank_after = k >= 1 && k < L->rank ? k : L->rank;
+        if (r->rank_after < L->rank) {
+            tot->n_cut++;
+            tot->params_after -= (int64_t)(L->rank - r->rank_after) * (L->rows + L->cols);
+        }
+        if (r->rel_error > tot->max_rel_error)
+            tot->max_rel_error = r->rel_error;
+    }
+    tot->bytes_before = tot->params_before * fa->bytes_per;
+    tot->bytes_after = tot->params_after * fa->bytes_per;
+    return LSC_OK;
+}
+
+static lsc_status fake_prune_preview(void *ctx, const char *adapter, lsc_tui_prune_rule rule, double value,
+                                     const char *glob, lsc_tui_prune_row **rows, size_t *n, lsc_tui_prune_totals *tot,
+                                     lsc_error *err)
 {
     fake_model *fm = ctx;
-    char buf[4096];
+    *rows = NULL;
+    *n = 0;
+    memset(tot, 0, sizeof *tot);
+    fake_adapter *fa = find_adapter(fm, adapter);
+    if (!fa)
+        return not_found(err, adapter);
+    lsc_tui_prune_row *r = malloc((fa->n_layers + 1) * sizeof *r);
+    if (!r)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    lsc_status st = prune_plan(fa, rule, value, glob, r, tot, err);
+    if (st) {
+        free(r);
+        memset(tot, 0, sizeof *tot);
+        return st;
+    }
+    *rows = r;
+    *n = fa->n_layers;
+    return LSC_OK;
+}
+
+static int cmp_desc(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return a < b ? 1 : a > b ? -1 : 0;
+}
+
+/* The plan of `merge`: the union of the inputs' layers; per layer the models, the rank, the merged
+ * spectrum (weighted values of every input, sorted: the directions taken as orthogonal) and the error of
+ * keeping the rank. sv_out (may be NULL) receives per row the kept values, n_out their count. */
+static lsc_status merge_plan(fake_model *fm, const char *const *names, int n, const lsc_tui_merge_opts *o,
+                             lsc_tui_merge_row **rows_out, size_t *n_rows, lsc_tui_merge_totals *tot,
+                             double ***sv_out, int **n_out, fake_adapter **first_of, size_t *layer_of, lsc_error *err)
+{
+    fake_adapter *in[LSC_TUI_MERGE_MAX];
+    *rows_out = NULL;
+    *n_rows = 0;
+    memset(tot, 0, sizeof *tot);
+    lsc_status st = lsc_tui_merge_check(o, n, err);
+    if (st)
+        return st;
+    size_t cap = 0;
+    for (int i = 0; i < n; i++) {
+        if (!(in[i] = find_adapter(fm, names[i])))
+            return not_found(err, names[i]);
+        cap += in[i]->n_layers;
+        for (size_t li = 0; li < in[i]->n_layers; li++)
+            if (in[i]->layers[li].flags & LSC_LAYER_DORA)
+                return lsc_error_set(err, LSC_ERR_UNSUPPORTED,
+                                     "layer '%s' of '%s' is DoRA: its magnitude vector needs the base weights, so merge refuses it",
+                                     in[i]->layers[li].name, in[i]->info.name);
+    }
+    lsc_tui_merge_row *rows = calloc(cap + 1, sizeof *rows);
+    double *all = NULL;
+    size_t n_all_cap = 0;
+    if (!rows)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    size_t nr = 0;
+    for (int i = 0; i < n && !st; i++)
+        for (size_t li = 0; li < in[i]->n_layers && !st; li++) {
+            const lsc_tui_layer *L = &in[i]->layers[li];
+            int seen = 0;
+            for (int j = 0; j < i && !seen; j++)
+                seen = find_layer(in[j], L->name) >= 0;
+            if (seen)
+                continue;
+            lsc_tui_merge_row *r = &rows[nr];
+            lsc_tui_copy(r->name, sizeof r->name, L->name);
+            size_t cnt = 0;
+            int sum_r = 0;
+            for (int j = i; j < n; j++) {
+                long lj = find_layer(in[j], L->name);
+                if (lj < 0)
+                    continue;
+                if (in[j]->layers[lj].nonfinite) {
+                    st = lsc_error_set(err, LSC_ERR_NUMERIC, "layer '%s': non-finite factors in '%s'", L->name,
+                                       in[j]->info.name);
+                    break;
+                }
+                r->models++;
+                sum_r += in[j]->layers[lj].rank;
+                if (cnt + (size_t)in[j]->n_sv[lj] > n_all_cap) {
+                    size_t nc = (cnt + (size_t)in[j]->n_sv[lj]) * 2;
+                    double *g = realloc(all, nc * sizeof *g);
+                    if (!g) {
+                        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+                        break;
+                    }
+                    all = g;
+                    n_all_cap = nc;
+                }
+                for (int k = 0; k < in[j]->n_sv[lj]; k++)
+                    all[cnt++] = fabs(o->weights[j]) * in[j]->sv[lj][k];
+            }
+            if (st)
+                break;
+            qsort(all, cnt, sizeof *all, cmp_desc);
+            int64_t mn = L->rows < L->cols ? L->rows : L->cols;
+            int R;
+            if (o->method == LSC_TUI_MERGE_CAT || (o->method == LSC_TUI_MERGE_LINEAR && o->rank == 0))
+                R = sum_r;
+            else if (!lsc_tui_merge_is_elementwise(o->method))
+                R = (int)(o->rank < sum_r ? (o->rank < mn ? o->rank : mn) : (sum_r < mn ? sum_r : mn));
+            else
+                R = (int)(o->rank < mn ? o->rank : mn);
+            if (R < 1)
+                R = 1;
+            r->rank = R;
+            double total = 0, tail = 0;
+            for (size_t k = 0; k < cnt; k++) {
+                total += all[k] * all[k];
+                if (k >= (size_t)R)
+                    tail += all[k] * all[k];
+            }
+            double e = total > 0 ? sqrt(tail / total) : 0;
+            r->rel_error = lsc_tui_merge_is_elementwise(o->method) ? NAN : e;
+            tot->params += (int64_t)R * (L->rows + L->cols);
+            if (!lsc_tui_merge_is_elementwise(o->method) && e > tot->max_rel_error)
+                tot->max_rel_error = e;
+            if (sv_out) {
+                size_t keep = cnt < (size_t)R ? cnt : (size_t)R;
+                (*sv_out)[nr] = malloc((keep + 1) * sizeof(double));
+                if (!(*sv_out)[nr]) {
+                    st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+                    break;
+                }
+                memcpy((*sv_out)[nr], all, keep * sizeof(double));
+                (*n_out)[nr] = (int)keep;
+                first_of[nr] = in[i];
+                layer_of[nr] = li;
+            }
+            nr++;
+        }
+    free(all);
+    if (st) {
+        free(rows);
+        memset(tot, 0, sizeof *tot);
+        return st;
+    }
+    if (lsc_tui_merge_is_elementwise(o->method))
+        tot->max_rel_error = NAN;
+    *rows_out = rows;
+    *n_rows = nr;
+    return LSC_OK;
+}
+
+static lsc_status fake_merge_preview(void *ctx, const char *const *adapters, int n, const lsc_tui_merge_opts *o,
+                                     lsc_tui_merge_row **rows, size_t *n_rows, lsc_tui_merge_totals *tot, lsc_error *err)
+{
+    return merge_plan(ctx, adapters, n, o, rows, n_rows, tot, NULL, NULL, NULL, NULL, err);
+}
+
+
+/* A new adapter at the end of fm->ad (zeroed, n_layers rows allocated); NULL on out of memory. */
+static fake_adapter *new_adapter(fake_model *fm, const char *name, size_t n_layers, int bytes_per)
+{
+    fake_adapter *g = realloc(fm->ad, (fm->n_ad + 1) * sizeof *g);
+    if (!g)
+        return NULL;
+    fm->ad = g;
+    fake_adapter *fa = &g[fm->n_ad];
+    memset(fa, 0, sizeof *fa);
+    fa->layers = calloc(n_layers + 1, sizeof *fa->layers);
+    fa->sv = calloc(n_layers + 1, sizeof *fa->sv);
+    fa->n_sv = calloc(n_layers + 1, sizeof *fa->n_sv);
+    if (!fa->layers || !fa->sv || !fa->n_sv) {
+        free(fa->layers);
+        free(fa->sv);
+        free(fa->n_sv);
+        return NULL;
+    }
+    fm->n_ad++;
+    fa->n_layers = n_layers;
+    fa->bytes_per = bytes_per;
+    fa->info.id = (int64_t)fm->n_ad;
+    lsc_tui_copy(fa->info.name, sizeof fa->info.name, name);
+    fa->info.n_layers = (int64_t)n_layers;
+    fa->info.created = FAKE_EPOCH + 86400 * 20 + 60 * (int64_t)fm->n_hist;
+    return fa;
+}
+
+static void finish_adapter(fake_adapter *fa)
+{
+    int64_t p = 0, r0 = -1;
+    int same = 1;
+    for (size_t i = 0; i < fa->n_layers; i++) {
+        lsc_tui_layer *L = &fa->layers[i];
+        p += (int64_t)L->rank * (L->rows + L->cols);
+        if (r0 >= 0 && r0 != L->rank)
+            same = 0;
+        r0 = L->rank;
+        if (!L->nonfinite)
+            stats_from_sv(L, fa->sv[i], fa->n_sv[i]);
+    }
+    fa->info.params = p;
+    fa->info.bytes = p * fa->bytes_per;
+    lsc_tui_copy(fa->info.kind, sizeof fa->info.kind, same ? "static" : "layer-wise");
+}
+
+/* Options of a command line: positional words and --name value pairs (names in `valued` take a value). */
+typedef struct opts {
+    const char *pos[LSC_TUI_MERGE_MAX + 2];
+    int n_pos;
+    const char *name[16], *val[16];
+    int n;
+} opts;
+
+static int parse_opts(int argc, char **argv, const char *const *valued, opts *o, char *msg, size_t cap)
+{
+    memset(o, 0, sizeof *o);
+    for (int i = 1; i < argc; i++) {
+        if (strncmp(argv[i], "--", 2) != 0) {
+            if (o->n_pos == (int)(sizeof o->pos / sizeof o->pos[0])) {
+                snprintf(msg, cap, "too many arguments");
+                return -1;
+            }
+            o->pos[o->n_pos++] = argv[i];
+            continue;
+        }
+        int takes = 0;
+        for (const char *const *v = valued; *v; v++)
+            takes |= strcmp(*v, argv[i] + 2) == 0;
+        if (takes && i + 1 >= argc) {
+            snprintf(msg, cap, "%s: option '%s' needs a value", argv[0], argv[i]);
+            return -1;
+        }
+        if (o->n == 16) {
+            snprintf(msg, cap, "too many options");
+            return -1;
+        }
+        o->name[o->n] = argv[i] + 2;
+        o->val[o->n++] = takes ? argv[++i] : "";
+    }
+    return 0;
+}
+
+static const char *opt(const opts *o, const char *name)
+{
+    for (int i = 0; i < o->n; i++)
+        if (strcmp(o->name[i], name) == 0)
+            return o->val[i];
+    return NULL;
+}
+
+static void args_text(int argc, char **argv, char *buf, size_t cap)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int i = 1; i < argc && len < cap; i++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s%s", i > 1 ? " " : "", argv[i]);
+}
+
+static int run_prune(fake_model *fm, int argc, char **argv, char *out, size_t cap, char *msg, size_t mcap)
+{
+    static const char *const valued[] = {"rank", "energy", "fro", "cumulative", "ratio", "budget", "layers", "as", NULL};
+    opts o;
+    if (parse_opts(argc, argv, valued, &o, msg, mcap))
+        return 2;
+    if (o.n_pos != 1) {
+        snprintf(msg, mcap, "prune: expected one NAME");
+        return 2;
+    }
+    int have = 0;
+    lsc_tui_prune_rule rule = LSC_TUI_PRUNE_RANK;
+    const char *vs = NULL;
+    for (int r = 0; r < LSC_TUI_PRUNE_RULE_COUNT; r++)
+        if (opt(&o, lsc_tui_prune_rule_name((lsc_tui_prune_rule)r))) {
+            have++;
+            rule = (lsc_tui_prune_rule)r;
+            vs = opt(&o, lsc_tui_prune_rule_name(rule));
+        }
+    if (have != 1) {
+        snprintf(msg, mcap, "prune: give one rule (--rank, --energy, --fro, --cumulative, --ratio or --budget)");
+        return 2;
+    }
+    char *end;
+    double value = strtod(vs, &end);
+    if (*end || end == vs) {
+        snprintf(msg, mcap, "prune: '%s' is not a number", vs);
+        return 2;
+    }
+    fake_adapter *fa = find_adapter(fm, o.pos[0]);
+    if (!fa) {
+        snprintf(msg, mcap, "no adapter '%s' in the catalog", o.pos[0]);
+        return 1;
+    }
+    char newname[LSC_TUI_NAME_MAX];
+    if (opt(&o, "as"))
+        lsc_tui_copy(newname, sizeof newname, opt(&o, "as"));
+    else
+        snprintf(newname, sizeof newname, "%s-%s%s", o.pos[0], lsc_tui_prune_rule_name(rule), vs);
+    if (find_adapter(fm, newname)) {
+        snprintf(msg, mcap, "an adapter named '%s' already exists (choose another with --as)", newname);
+        return 1;
+    }
+    lsc_tui_prune_row *rows = malloc((fa->n_layers + 1) * sizeof *rows);
+    lsc_tui_prune_totals tot;
+    lsc_error err = {0};
+    if (!rows) {
+        snprintf(msg, mcap, "out of memory");
+        return 1;
+    }
+    if (prune_plan(fa, rule, value, opt(&o, "layers"), rows, &tot, &err)) {
+        snprintf(msg, mcap, "%s", err.msg);
+        free(rows);
+        return 1;
+    }
+    if (tot.n_nonfinite && !opt(&o, "allow-nonfinite")) {
+        for (size_t i = 0; i < fa->n_layers; i++)
+            if (rows[i].nonfinite) {
+                snprintf(msg, mcap, "layer '%s' holds NaN or Inf: prune refuses it (--allow-nonfinite leaves such layers unchanged)",
+                         rows[i].name);
+                break;
+            }
+        free(rows);
+        return 1;
+    }
+    size_t src = (size_t)(fa - fm->ad);
+    fake_adapter *na = new_adapter(fm, newname, fa->n_layers, fa->bytes_per);
+    fa = &fm->ad[src]; /* new_adapter may have moved the array */
+    int rc = 0;
+    if (!na) {
+        snprintf(msg, mcap, "out of memory");
+        free(rows);
+        return 1;
+    }
+    na->info = fa->info;
+    na->info.id = (int64_t)fm->n_ad;
+    lsc_tui_copy(na->info.name, sizeof na->info.name, newname);
+    lsc_tui_copy(na->info.parents, sizeof na->info.parents, fa->info.name);
+    na->info.created = FAKE_EPOCH + 86400 * 20 + 60 * (int64_t)fm->n_hist;
+    for (size_t i = 0; i < fa->n_layers && !rc; i++) {
+        na->layers[i] = fa->layers[i];
+        int k = rows[i].chosen ? rows[i].rank_after : fa->n_sv[i];
+        if (k > fa->n_sv[i])
+            k = fa->n_sv[i];
+        if (rows[i].chosen && rows[i].rank_after < fa->layers[i].rank) {
+            na->layers[i].rank = rows[i].rank_after;
+            if (!(na->layers[i].flags & LSC_LAYER_ADALORA))
+                na->layers[i].scale = na->layers[i].alpha / rows[i].rank_after;
+        }
+        if (fa->sv[i]) {
+            na->sv[i] = malloc(((size_t)k + 1) * sizeof(double));
+            if (!na->sv[i]) {
+                rc = 1;
+                break;
+            }
+            memcpy(na->sv[i], fa->sv[i], (size_t)k * sizeof(double));
+            na->n_sv[i] = k;
+        }
+    }
+    finish_adapter(na);
+    if (!rc) {
+        char args[LSC_TUI_TEXT_MAX];
+        args_text(argc, argv, args, sizeof args);
+        if (add_history(fm, "prune", args, fa->info.name, newname, 0) != 0)
+            rc = 1;
+        else
+            fm->hist_created[fm->n_hist - 1] = (long)(fm->n_ad - 1);
+    }
+    if (rc) {
+        snprintf(msg, mcap, "out of memory");
+        na->hidden = 1;
+    } else {
+        snprintf(out, cap, "%s: %zu of %zu layer(s) cut; params %lld -> %lld, largest error %.3g\n", newname, tot.n_cut,
+                 tot.n_chosen + tot.n_nonfinite, (long long)tot.params_before, (long long)tot.params_after,
+                 tot.max_rel_error);
+    }
+    free(rows);
+    return rc;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static int cancelled(const lsc_tui_progress *prog) { return prog && prog->cancel && *prog->cancel; }
+
+static int run_merge(fake_model *fm, int argc, char **argv, const lsc_tui_progress *prog, char *out, size_t cap,
+                     char *msg, size_t mcap)
+{
+    static const char *const valued[] = {"method", "weights", "rank", "density", "seed", "as", NULL};
+    opts o;
+    if (parse_opts(argc, argv, valued, &o, msg, mcap))
+        return 2;
+    int n = o.n_pos;
+    if (n < 2 || n > LSC_TUI_MERGE_MAX) {
+        snprintf(msg, mcap, "merge: expected 2 to %d adapter names", LSC_TUI_MERGE_MAX);
+        return 2;
+    }
+    lsc_tui_merge_opts mo = {.density = 1};
+    const char *m = opt(&o, "method");
+    int found = 0;
+    for (int i = 0; m && i < LSC_TUI_MERGE_METHOD_COUNT; i++)
+        if (strcmp(m, lsc_tui_merge_method_name((lsc_tui_merge_method)i)) == 0)
+            mo.method = (lsc_tui_merge_method)i, found = 1;
+    if (!found) {
+        snprintf(msg, mcap, m ? "merge: unknown merge method '%s'" : "merge: give --method", m ? m : "");
+        return 2;
+    }
+    for (int i = 0; i < n; i++)
+        mo.weights[i] = 1;
+    const char *w = opt(&o, "weights");
+    if (w) {
+        int k = 0;
+        const char *p = w;
+        while (*p && k < LSC_TUI_MERGE_MAX) {
+            char *end;
+            mo.weights[k++] = strtod(p, &end);
+            if (end == p || (*end && *end != ',')) {
+                snprintf(msg, mcap, "merge: --weights takes numbers separated by commas, not '%s'", w);
+                return 2;
+            }
+            p = *end ? end + 1 : end;
+        }
+        if (k != n) {
+            snprintf(msg, mcap, "merge: %d weights for %d adapters", k, n);
+            return 2;
+        }
+    }
+    if (opt(&o, "rank"))
+        mo.rank = atoi(opt(&o, "rank"));
+    if (opt(&o, "density"))
+        mo.density = strtod(opt(&o, "density"), NULL);
+    if (opt(&o, "seed"))
+        mo.seed = strtoull(opt(&o, "seed"), NULL, 10);
+    char newname[LSC_TUI_NAME_MAX];
+    if (opt(&o, "as"))
+        lsc_tui_copy(newname, sizeof newname, opt(&o, "as"));
+    else
+        snprintf(newname, sizeof newname, "%s-%s-%s", o.pos[0], o.pos[1], m);
+    if (find_adapter(fm, newname)) {
+        snprintf(msg, mcap, "an adapter named '%s' already exists (choose another with --as)", newname);
+        return 1;
+    }
+    lsc_tui_merge_row *rows = NULL;
+    size_t nr = 0;
+    lsc_tui_merge_totals tot;
+    lsc_error err = {0};
+    size_t cap_rows = 0;
+    for (int i = 0; i < n; i++) {
+        fake_adapter *fa = find_adapter(fm, o.pos[i]);
+        cap_rows += fa ? fa->n_layers : 0;
+    }
+    double **svs = calloc(cap_rows + 1, sizeof *svs);
+    int *nsv = calloc(cap_rows + 1, sizeof *nsv);
+    fake_adapter **first = calloc(cap_rows + 1, sizeof *first);
+    size_t *lof = calloc(cap_rows + 1, sizeof *lof);
+    int rc = 0;
+    if (!svs || !nsv || !first || !lof) {
+        snprintf(msg, mcap, "out of memory");
+        rc = 1;
+    } else if (merge_plan(fm, o.pos, n, &mo, &rows, &nr, &tot, &svs, &nsv, first, lof, &err)) {
+        snprintf(msg, mcap, "%s", err.msg);
+        rc = 1;
+    }
+    /* element-wise methods: one layer at a time, like the engine, cancellable between layers */
+    double worst = 0;
+    for (size_t i = 0; !rc && i < nr; i++) {
+        if (lsc_tui_merge_is_elementwise(mo.method)) {
+            while (atomic_load(&fm->hold) >= 0 && (long)i >= atomic_load(&fm->hold) && !cancelled(prog))
+                sleep_ms(1);
+            if (cancelled(prog)) {
+                snprintf(msg, mcap, "merge cancelled: nothing written");
+                rc = 1;
+                break;
+            }
+            if (prog && prog->report) { /* layer i is merged */
+                char what[128];
+                snprintf(what, sizeof what, "merge %s: layer %zu/%zu", m, i + 1, nr);
+                prog->report(prog->ctx, what, (long)i + 1, (long)nr);
+            }
+        }
+        /* an element-wise error is known once the layer is merged: a fixed pattern here */
+        if (isnan(rows[i].rel_error))
+            rows[i].rel_error = 0.01 * (double)(i % 7);
+        if (rows[i].rel_error > worst)
+            worst = rows[i].rel_error;
+    }
+    if (!rc) {
+        fake_adapter *na = new_adapter(fm, newname, nr, first[0]->bytes_per);
+        if (!na) {
+            snprintf(msg, mcap, "out of memory");
+            rc = 1;
+        } else {
+            lsc_tui_copy(na->info.base_model, sizeof na->info.base_model, "meta-llama/Llama-2-7b-hf");
+            lsc_tui_copy(na->info.format, sizeof na->info.format, "peft");
+            size_t len = 0;
+            for (int i = 0; i < n && len < sizeof na->info.parents; i++)
+                len += (size_t)snprintf(na->info.parents + len, sizeof na->info.parents - len, "%s%s", i ? "," : "",
+                                        o.pos[i]);
+            for (size_t i = 0; i < nr; i++) {
+                /* first[] points into the old array when new_adapter moved it: find the layer by name */
+                na->layers[i] = (lsc_tui_layer){0};
+                lsc_tui_copy(na->layers[i].name, sizeof na->layers[i].name, rows[i].name);
+                for (int k = 0; k < n; k++) {
+                    fake_adapter *src = find_adapter(fm, o.pos[k]);
+                    long li = src ? find_layer(src, rows[i].name) : -1;
+                    if (li >= 0) {
+                        na->layers[i] = src->layers[li];
+                        break;
+                    }
+                }
+                na->layers[i].rank = rows[i].rank;
+                na->layers[i].scale = na->layers[i].alpha / rows[i].rank;
+                na->layers[i].flags &= ~(unsigned)LSC_LAYER_ADALORA;
+                na->sv[i] = svs[i];
+                na->n_sv[i] = nsv[i];
+                svs[i] = NULL;
+            }
+            finish_adapter(na);
+            char args[LSC_TUI_TEXT_MAX];
+            args_text(argc, argv, args, sizeof args);
+            if (add_history(fm, "merge", args, na->info.parents, newname, 0) != 0) {
+                snprintf(msg, mcap, "out of memory");
+                na->hidden = 1;
+                rc = 1;
+            } else {
+                fm->hist_created[fm->n_hist - 1] = (long)(fm->n_ad - 1);
+                snprintf(out, cap, "%s: %s merge of %d adapters, %zu layers, largest relative error %.3g\n", newname, m,
+                         n, nr, worst);
+            }
+        }
+    }
+    for (size_t i = 0; svs && i < cap_rows; i++)
+        free(svs[i]);
+    free(svs);
+    free(nsv);
+    free(first);
+    free(lof);
+    free(rows);
+    return rc;
+}
+
+static int undoable(const char *cmd)
+{
+    return strcmp(cmd, "import") == 0 || strcmp(cmd, "prune") == 0 || strcmp(cmd, "merge") == 0;
+}
+
+static int run_undo(fake_model *fm, int redo, char *out, size_t cap, char *msg, size_t mcap)
+{
+    long target = -1;
+    for (long i = (long)fm->n_hist - 1; i >= 0; i--) { /* newest first */
+        if (!fm->hist[i].undone) {
+            if (!redo)
+                target = i;
+            break;
+        }
+        if (redo)
+            target = i;
+    }
+    if (target < 0) {
+        snprintf(msg, mcap, redo ? "nothing to redo" : "nothing to undo");
+        return 1;
+    }
+    lsc_tui_history *h = &fm->hist[target];
+    if (!undoable(h->command)) {
+        snprintf(msg, mcap, "cannot %s '%s' (#%lld)", redo ? "redo" : "undo", h->command, (long long)h->id);
+        return 1;
+    }
+    long a = fm->hist_created[target];
+    if (a >= 0)
+        fm->ad[a].hidden = !redo;
+    h->undone = !redo;
+    snprintf(out, cap, "%s #%lld %s %s\n", redo ? "redid" : "undid", (long long)h->id, h->command, h->outputs);
+    return 0;
+}
+
+static int run_log(fake_model *fm, int argc, char **argv, char *out, size_t cap, char *msg, size_t mcap)
+{
+    static const char *const valued[] = {"since", NULL};
+    opts o;
+    if (parse_opts(argc, argv, valued, &o, msg, mcap))
+        return 2;
+    long long since = opt(&o, "since") ? atoll(opt(&o, "since")) : 0;
+    size_t len = 0;
+    if (!opt(&o, "script")) {
+        for (size_t i = fm->n_hist; i-- > 0 && len < cap;)
+            len += (size_t)snprintf(out + len, cap - len, "#%lld %s %s%s\n", (long long)fm->hist[i].id,
+                                    fm->hist[i].command, fm->hist[i].args, fm->hist[i].undone ? " (undone)" : "");
+        return 0;
+    }
+    len += (size_t)snprintf(out + len, cap - len, "# lorascope script: replay with 'lorascope run FILE'\n");
+    for (size_t i = 0; i < fm->n_hist && len < cap; i++)
+        if (fm->hist[i].id > since && !fm->hist[i].undone)
+            len += (size_t)snprintf(out + len, cap - len, "%s %s\n", fm->hist[i].command, fm->hist[i].args);
+    return 0;
+}
+
+static int fake_run(void *ctx, int argc, char **argv, unsigned flags, const lsc_tui_progress *prog, char **output,
+                    char **errmsg)
+{
+    fake_model *fm = ctx;
+    char buf[8192], msg[LSC_ERROR_MSG_MAX + 64];
     size_t len = 0;
     int rc = 0;
     buf[0] = '\0';
+    msg[0] = '\0';
     *errmsg = NULL;
+    int mutating = argc >= 1 && (strcmp(argv[0], "rename") == 0 || strcmp(argv[0], "prune") == 0 ||
+                                 strcmp(argv[0], "merge") == 0 || strcmp(argv[0], "undo") == 0 ||
+                                 strcmp(argv[0], "redo") == 0);
     if (argc < 1) {
         rc = 2;
-        *errmsg = dupstr("no command given");
+        snprintf(msg, sizeof msg, "no command given");
+    } else if (mutating && (flags & LSC_TUI_RUN_READONLY)) {
+        rc = 1;
+        snprintf(msg, sizeof msg, "the catalog is open read-only: '%s' would change it", argv[0]);
     } else if (strcmp(argv[0], "ls") == 0) {
         for (size_t i = 0; i < fm->n_ad && len < sizeof buf - 200; i++)
-            len += (size_t)snprintf(buf + len, sizeof buf - len, "%-24s %-10s %4lld layers\n", fm->ad[i].info.name,
-                                    fm->ad[i].info.kind, (long long)fm->ad[i].info.n_layers);
+            if (!fm->ad[i].hidden)
+                len += (size_t)snprintf(buf + len, sizeof buf - len, "%-24s %-10s %4lld layers\n", fm->ad[i].info.name,
+                                        fm->ad[i].info.kind, (long long)fm->ad[i].info.n_layers);
     } else if (strcmp(argv[0], "echo") == 0) {
         for (int i = 1; i < argc && len < sizeof buf - 2; i++)
             len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s", argv[i], i + 1 < argc ? " " : "\n");
@@ -362,32 +1088,33 @@ static int fake_run(void *ctx, int argc, char **argv, unsigned flags, char **out
         fake_adapter *fa = argc == 3 ? find_adapter(fm, argv[1]) : NULL;
         if (argc != 3) {
             rc = 2;
-            *errmsg = dupstr("usage: rename OLD NEW");
-        } else if (flags & LSC_TUI_RUN_READONLY) {
-            rc = 1;
-            *errmsg = dupstr("the catalog is open read-only: 'rename' would change it");
+            snprintf(msg, sizeof msg, "usage: rename OLD NEW");
         } else if (!fa) {
             rc = 1;
-            snprintf(buf, sizeof buf, "no adapter '%s' in the catalog", argv[1]);
-            *errmsg = dupstr(buf);
-            buf[0] = '\0';
+            snprintf(msg, sizeof msg, "no adapter '%s' in the catalog", argv[1]);
         } else if (find_adapter(fm, argv[2])) {
             rc = 1;
-            snprintf(buf, sizeof buf, "an adapter named '%s' already exists", argv[2]);
-            *errmsg = dupstr(buf);
-            buf[0] = '\0';
+            snprintf(msg, sizeof msg, "an adapter named '%s' already exists", argv[2]);
         } else {
             lsc_tui_copy(fa->info.name, sizeof fa->info.name, argv[2]);
             snprintf(buf, sizeof buf, "renamed '%s' to '%s'\n", argv[1], argv[2]);
             if (add_history(fm, "rename", buf, argv[1], argv[2], 0) != 0)
                 rc = 1;
         }
+    } else if (strcmp(argv[0], "prune") == 0) {
+        rc = run_prune(fm, argc, argv, buf, sizeof buf, msg, sizeof msg);
+    } else if (strcmp(argv[0], "merge") == 0) {
+        rc = run_merge(fm, argc, argv, prog, buf, sizeof buf, msg, sizeof msg);
+    } else if (strcmp(argv[0], "undo") == 0 || strcmp(argv[0], "redo") == 0) {
+        rc = run_undo(fm, argv[0][0] == 'r', buf, sizeof buf, msg, sizeof msg);
+    } else if (strcmp(argv[0], "log") == 0) {
+        rc = run_log(fm, argc, argv, buf, sizeof buf, msg, sizeof msg);
     } else {
         rc = 2;
-        snprintf(buf, sizeof buf, "unknown command '%s'", argv[0]);
-        *errmsg = dupstr(buf);
-        buf[0] = '\0';
+        snprintf(msg, sizeof msg, "unknown command '%s'", argv[0]);
     }
+    if (rc != 0)
+        *errmsg = dupstr(msg[0] ? msg : "failed");
     *output = dupstr(buf);
     return rc;
 }
@@ -397,10 +1124,23 @@ static void fake_destroy(void *ctx)
     fake_model *fm = ctx;
     if (!fm)
         return;
-    for (size_t i = 0; i < fm->n_ad; i++)
+    for (size_t i = 0; i < fm->n_ad; i++) {
+        for (size_t k = 0; fm->ad[i].sv && k < fm->ad[i].n_layers; k++)
+            free(fm->ad[i].sv[k]);
+        free(fm->ad[i].sv);
+        free(fm->ad[i].n_sv);
         free(fm->ad[i].layers);
+    }
+    free(fm->ad);
     free(fm->hist);
+    free(fm->hist_created);
     free(fm);
+}
+
+void lsc_tui_model_fake_hold(lsc_tui_model *m, int layers)
+{
+    fake_model *fm = m->ctx;
+    atomic_store(&fm->hold, layers);
 }
 
 lsc_status lsc_tui_model_fake_init(lsc_tui_model *m, uint64_t seed, lsc_error *err)
@@ -410,21 +1150,30 @@ lsc_status lsc_tui_model_fake_init(lsc_tui_model *m, uint64_t seed, lsc_error *e
     if (!fm)
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
     fm->seed = seed;
+    atomic_init(&fm->hold, -1);
+    fm->ad = calloc(3, sizeof *fm->ad);
+    if (!fm->ad) {
+        free(fm);
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    }
     lsc_status st = make_adapter(fm, &fm->ad[0], 0, "llama2-7b-chat", "static", "", 0, FAKE_EPOCH, 2, err);
+    fm->n_ad = 1;
     if (st == LSC_OK)
-        fm->n_ad = 1, st = make_adapter(fm, &fm->ad[1], 1, "llama2-7b-code", "static", "llama2-7b-chat", 0,
+        fm->n_ad = 2, st = make_adapter(fm, &fm->ad[1], 1, "llama2-7b-code", "static", "llama2-7b-chat", 0,
                                         FAKE_EPOCH + 86400 * 3 + 3600 * 9, 2, err);
     if (st == LSC_OK)
-        fm->n_ad = 2, st = make_adapter(fm, &fm->ad[2], 2, "llama2-7b-qv-ada", "adaptive", "", 1,
+        fm->n_ad = 3, st = make_adapter(fm, &fm->ad[2], 2, "llama2-7b-qv-ada", "adaptive", "", 1,
                                         FAKE_EPOCH + 86400 * 12 + 60 * 47, 4, err);
     if (st == LSC_OK) {
-        fm->n_ad = 3;
         if (add_history(fm, "import", "peft/chat --name llama2-7b-chat", "", "llama2-7b-chat", 0) ||
             add_history(fm, "import", "peft/code --name llama2-7b-code", "", "llama2-7b-code", 0) ||
             add_history(fm, "import", "peft/qv --name llama2-7b-qv-ada", "", "llama2-7b-qv-ada", 0) ||
             add_history(fm, "prune", "llama2-7b-code --energy 0.9 --name code-e90", "llama2-7b-code", "code-e90", 1) ||
             add_history(fm, "diff", "llama2-7b-chat llama2-7b-code", "llama2-7b-chat,llama2-7b-code", "", 0))
             st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        else
+            for (long i = 0; i < 3; i++)
+                fm->hist_created[i] = i;
     }
     if (st != LSC_OK) {
         fake_destroy(fm);
@@ -437,6 +1186,8 @@ lsc_status lsc_tui_model_fake_init(lsc_tui_model *m, uint64_t seed, lsc_error *e
     m->diff = fake_diff;
     m->history = fake_history;
     m->run = fake_run;
+    m->prune_preview = fake_prune_preview;
+    m->merge_preview = fake_merge_preview;
     m->destroy = fake_destroy;
     return LSC_OK;
 }

@@ -350,10 +350,45 @@ static void draw_status(lsc_tui_render *r, const lsc_tui_state *st)
 {
     int y = st->lay.status_y, w = st->lay.cols;
     lsc_tui_view v = lsc_tui_state_view(st);
+    if (st->job) { /* a command runs: its progress, with a bar and an ETA when the layers are counted */
+        char t[700], bar[64] = "", eta[32] = "";
+        if (st->job_total > 0) {
+            int width = 20, fill = (int)(width * st->job_done / st->job_total);
+            size_t bl = 0;
+            for (int i = 0; i < width; i++)
+                bl += (size_t)snprintf(bar + bl, sizeof bar - bl, "%s", i < fill ? G(r, "\u2588", "#") : G(r, "\u2591", "."));
+            if (st->job_done > 0 && !st->job_cancelling) {
+                double left = st->job_elapsed / (double)st->job_done * (double)(st->job_total - st->job_done);
+                snprintf(eta, sizeof eta, "  %d:%02d left", (int)left / 60, (int)left % 60);
+            }
+        }
+        if (st->job_total > 0)
+            snprintf(t, sizeof t, "%s %s [%s] %ld%%%s - %s", G(r, "\u231b", "..."),
+                     st->job_what[0] ? st->job_what : st->job_title, bar, 100 * st->job_done / st->job_total, eta,
+                     st->job_cancelling ? "cancelling, rolling back" : "Esc cancels");
+        else
+            snprintf(t, sizeof t, "%s %s  %.0fs - %s", G(r, "\u231b", "..."), st->job_what[0] ? st->job_what : st->job_title,
+                     st->job_elapsed, st->job_cancelling ? "cancelling, rolling back" : "Esc cancels");
+        curs_set(0);
+        put_text(r, y, 0, w, t, 0, 0, r->attr[R_WARN]);
+        return;
+    }
     if (st->input != LSC_INPUT_NONE) {
-        const char *lead = st->input == LSC_INPUT_PROMPT ? ":" : st->input == LSC_INPUT_SEARCH ? "/" : "filter (glob): ";
+        const char *lead = st->input == LSC_INPUT_PROMPT ? ":" : st->input == LSC_INPUT_SEARCH ? "/"
+                           : st->input == LSC_INPUT_FILTER ? "filter (glob): " : st->input_label;
         char line[400];
         snprintf(line, sizeof line, "%s%s", lead, st->inbuf);
+        if (st->input == LSC_INPUT_NAME || st->input == LSC_INPUT_FILE || st->input == LSC_INPUT_VALUE ||
+            st->input == LSC_INPUT_GLOB) { /* these lines are a question: mark them as such without colour */
+            put_text(r, y, 0, w - 1, line, 0, 1, r->attr[R_TAGGED]);
+            wchar_t wb[MAXW + 2];
+            int wid[MAXW + 2], n = decode(r, line, wb, wid, MAXW), tw = 0;
+            for (int i = 0; i < n; i++)
+                tw += wid[i];
+            curs_set(1);
+            move(y, tw < w - 1 ? tw : w - 1);
+            return;
+        }
         /* keep the end of a long line visible */
         put_text(r, y, 0, w - 1, line, 0, 1, r->attr[R_NORMAL]);
         wchar_t wb[MAXW + 2];
@@ -370,7 +405,7 @@ static void draw_status(lsc_tui_render *r, const lsc_tui_state *st)
     int pw = (int)strlen(pos) + 1;
     if (pw > w / 2)
         pw = w / 2;
-    char msg[320];
+    char msg[sizeof st->msg + 16];
     attr_t a = r->attr[R_NORMAL];
     if (st->msg_level == LSC_MSG_ERROR) {
         snprintf(msg, sizeof msg, "error: %s", st->msg);
@@ -436,9 +471,10 @@ static void draw_table(lsc_tui_render *r, const lsc_tui_state *st, lsc_tui_view 
         if (row >= l->n)
             break;
         size_t di = l->order ? l->order[row] : row;
-        int sel = row == l->cursor, tag = l->tagged && l->tagged[di];
-        int bad = v == LSC_VIEW_LAYERS && st->layers[di].nonfinite;
-        int undone = v == LSC_VIEW_HISTORY && st->history[di].undone;
+        int sel = row == l->cursor && v != LSC_VIEW_MERGE, tag = l->tagged && l->tagged[di]; /* merge: fields have the cursor */
+        int bad = (v == LSC_VIEW_LAYERS && st->layers[di].nonfinite) || (v == LSC_VIEW_PRUNE && st->prune.rows[di].nonfinite);
+        int undone = (v == LSC_VIEW_HISTORY && st->history[di].undone) ||
+                     (v == LSC_VIEW_PRUNE && !st->prune.rows[di].chosen && !bad);
         attr_t a = sel ? r->attr[focused ? R_SELECTED : R_SELECTED_DIM]
                        : tag ? r->attr[R_TAGGED] : bad ? r->attr[R_WARN] : undone ? r->attr[R_DIM] : r->attr[R_NORMAL];
         put_text(r, y, x0, width, "", 0, 0, a);
@@ -691,6 +727,205 @@ static void draw_help(lsc_tui_render *r, const lsc_tui_state *st)
     put_text(r, y + h - 2, x + 2, w - 4, t, 1, 0, r->attr[R_DIM]);
 }
 
+/* Draw segments of text left to right on row y from x, each in its own attribute; returns the end x. */
+static int put_seg(lsc_tui_render *r, int y, int x, int xmax, const char *s, attr_t a)
+{
+    wchar_t wb[MAXW + 2];
+    int wid[MAXW + 2], n = decode(r, s, wb, wid, MAXW), tw = 0;
+    for (int i = 0; i < n; i++)
+        tw += wid[i];
+    if (x >= xmax)
+        return x;
+    int w = tw < xmax - x ? tw : xmax - x;
+    put_text(r, y, x, w, s, 0, 0, a);
+    return x + w;
+}
+
+static void draw_prune(lsc_tui_render *r, const lsc_tui_state *st)
+{
+    const lsc_tui_prune_panel *P = &st->prune;
+    const lsc_tui_layout *L = &st->lay;
+    static const char *const small[LSC_TUI_PRUNE_RULE_COUNT] = {"1", "0.01", "0.01", "0.01", "0.5", "1"};
+    static const char *const big[LSC_TUI_PRUNE_RULE_COUNT] = {"4", "0.1", "0.1", "0.1", "5", "10"};
+    char vt[64], t[LSC_ERROR_MSG_MAX + 64], e[LSC_TUI_NAME_MAX * 4];
+    lsc_tui_prune_value_text(st, vt, sizeof vt);
+    int x = 0, W = L->cols;
+    attr_t val = r->attr[R_TAGGED], lab = r->attr[R_NORMAL];
+    x = put_seg(r, 1, x, W, " rule ", lab);
+    x = put_seg(r, 1, x, W, lsc_tui_prune_rule_name(P->rule), val);
+    x = put_seg(r, 1, x, W, "  threshold ", lab);
+    snprintf(t, sizeof t, "--%s %s", lsc_tui_prune_rule_name(P->rule), vt);
+    x = put_seg(r, 1, x, W, t, val);
+    x = put_seg(r, 1, x, W, "  layers ", lab);
+    x = put_seg(r, 1, x, W, P->glob[0] ? lsc_escape_name(e, sizeof e, P->glob) : "all", val);
+    snprintf(t, sizeof t, "   %s%s  PgUp/PgDn %s%s", G(r, "\u2190/\u2192 \u00b1", "Left/Right +-"), small[P->rule],
+             G(r, "\u00b1", "+-"), big[P->rule]);
+    put_seg(r, 1, x, W, t, r->attr[R_DIM]);
+    if (!P->ok) {
+        snprintf(t, sizeof t, "error: %s", P->error);
+        put_text(r, 2, 0, W, t, 0, 0, r->attr[R_ERROR]);
+    } else {
+        char c1[32], c2[32], b1[32], b2[32], nf[64] = "";
+        const char *arrow = G(r, "\u2192", "->");
+        lsc_tui_fmt_count(P->tot.params_before, c1, sizeof c1);
+        lsc_tui_fmt_count(P->tot.params_after, c2, sizeof c2);
+        lsc_tui_fmt_bytes(P->tot.bytes_before, b1, sizeof b1);
+        lsc_tui_fmt_bytes(P->tot.bytes_after, b2, sizeof b2);
+        if (P->tot.n_nonfinite)
+            snprintf(nf, sizeof nf, "  %zu NaN/Inf kept", P->tot.n_nonfinite);
+        snprintf(t, sizeof t, " %zu/%zu cut  params %s %s %s  size %s %s %s  max err ", P->tot.n_cut, P->tot.n_chosen,
+                 c1, arrow, c2, b1, arrow, b2);
+        x = put_seg(r, 2, 0, W, t, r->attr[R_NORMAL]);
+        char me[32];
+        lsc_tui_fmt_num(P->tot.max_rel_error, me, sizeof me);
+        x = put_seg(r, 2, x, W, me, val);
+        put_seg(r, 2, x, W, nf, r->attr[R_WARN]);
+    }
+    int tw = L->pane_x ? L->pane_x - 1 : L->cols;
+    draw_table(r, st, LSC_VIEW_PRUNE, 0, tw, 1);
+    if (L->pane_h <= 0)
+        return;
+    if (L->pane_x)
+        for (int y = L->pane_y; y < L->pane_y + L->pane_h; y++)
+            put_glyph(r, y, L->pane_x - 1, r->unicode ? 0x2502 : '|', r->attr[R_DIM]);
+    const lsc_tui_list *l = &st->lists[LSC_VIEW_PRUNE];
+    if (!l->n || P->sv_row < 0 || (size_t)P->sv_row >= P->n_rows) {
+        put_text(r, L->pane_y, L->pane_x, L->pane_w, " spectrum", 0, 0, r->attr[R_HEADER]);
+        return;
+    }
+    const lsc_tui_prune_row *row = &P->rows[P->sv_row];
+    size_t k = row->chosen ? (size_t)row->rank_after : P->n_sv;
+    if (row->nonfinite)
+        snprintf(t, sizeof t, " %s: NaN/Inf, left unchanged", lsc_escape_name(e, sizeof e, lsc_tui_short_name(st, row->name)));
+    else if (!row->chosen)
+        snprintf(t, sizeof t, " %s: not chosen (--layers), kept", lsc_escape_name(e, sizeof e, lsc_tui_short_name(st, row->name)));
+    else
+        snprintf(t, sizeof t, " %s: keep %zu of %zu", lsc_escape_name(e, sizeof e, lsc_tui_short_name(st, row->name)), k,
+                 P->n_sv);
+    put_text(r, L->pane_y, L->pane_x, L->pane_w, t, 0, 1, r->attr[R_HEADER]);
+    int ch = L->pane_h - 1, cw = L->pane_w - (L->pane_x ? 1 : 2);
+    if (ch >= 4 && cw >= 12 && canvas(r, cw, ch) == 0) {
+        lsc_chart_rect rc = {0, 0, cw, ch};
+        lsc_chart_mode m = r->unicode ? LSC_CHART_BLOCKS : LSC_CHART_ASCII;
+        lsc_chart_spectrum(&r->cv, rc, m, P->sv, P->n_sv, NULL, 0);
+        lsc_chart_cut(&r->cv, rc, m, P->n_sv, k);
+        blit(r, L->pane_y + 1, L->pane_x + (L->pane_x ? 0 : 1));
+    }
+}
+
+static void draw_merge(lsc_tui_render *r, const lsc_tui_state *st)
+{
+    const lsc_tui_merge_panel *M = &st->merge;
+    const lsc_tui_merge_opts *o = &M->opts;
+    const lsc_tui_layout *L = &st->lay;
+    static const char *const labels[LSC_MERGE_FIELD_COUNT] = {"method", "weights", "rank", "density", "seed"};
+    static const char *const method_help[LSC_TUI_MERGE_METHOD_COUNT] = {
+        "exact sum, concatenated factors (rank: sum of ranks)",
+        "exact sum; with a rank, recompressed to it",
+        "best rank-K approximation of the exact sum",
+        "trim, elect signs, disjoint mean (element-wise)",
+        "DARE drop, then TIES (element-wise)",
+        "DARE drop, then the weighted sum (element-wise)",
+        "magnitude trim, then the weighted sum (element-wise)"};
+    int ew = lsc_tui_merge_is_elementwise(o->method), dare = o->method == LSC_TUI_MERGE_DARE_TIES ||
+                                                                o->method == LSC_TUI_MERGE_DARE_LINEAR;
+    for (int f = 0; f < LSC_MERGE_FIELD_COUNT; f++) {
+        int y = 1 + f, sel = f == M->field, unused = 0;
+        char val[160], hint[200];
+        switch (f) {
+        case LSC_MERGE_FIELD_METHOD:
+            snprintf(val, sizeof val, "%s", lsc_tui_merge_method_name(o->method));
+            snprintf(hint, sizeof hint, "%s", method_help[o->method]);
+            break;
+        case LSC_MERGE_FIELD_WEIGHTS:
+            snprintf(val, sizeof val, "%s", M->weights);
+            snprintf(hint, sizeof hint, "one per adapter, in tag order (e types them)");
+            break;
+        case LSC_MERGE_FIELD_RANK:
+            snprintf(val, sizeof val, "%d", o->rank);
+            unused = o->method == LSC_TUI_MERGE_CAT;
+            snprintf(hint, sizeof hint, "%s", unused ? "unused by cat" : o->method == LSC_TUI_MERGE_LINEAR ? "0: exact, else recompress to it" : "output rank");
+            if (o->method == LSC_TUI_MERGE_LINEAR && o->rank == 0)
+                snprintf(val, sizeof val, "0 (exact)");
+            break;
+        case LSC_MERGE_FIELD_DENSITY:
+            snprintf(val, sizeof val, "%g", o->density);
+            unused = !ew;
+            snprintf(hint, sizeof hint, "%s%s", unused ? "unused by " : "fraction kept by trim / DARE",
+                     unused ? lsc_tui_merge_method_name(o->method) : "");
+            break;
+        default:
+            snprintf(val, sizeof val, "%llu", (unsigned long long)o->seed);
+            unused = !ew;
+            snprintf(hint, sizeof hint, "%s%s", unused ? "unused by " : dare ? "DARE masks, randomized SVD" : "randomized SVD",
+                     unused ? lsc_tui_merge_method_name(o->method) : "");
+            break;
+        }
+        attr_t a = sel ? r->attr[R_SELECTED] : unused ? r->attr[R_DIM] : r->attr[R_TAGGED];
+        put_text(r, y, 0, 2, sel ? ">" : "", 0, 0, a);
+        put_text(r, y, 2, 9, labels[f], 0, 0, sel ? a : r->attr[R_NORMAL]);
+        put_text(r, y, 11, 18, val, 0, 0, a);
+        put_text(r, y, 30, L->cols - 30, hint, 0, 0, r->attr[R_DIM]);
+    }
+    char t[LSC_ERROR_MSG_MAX + 64];
+    int y = 1 + LSC_MERGE_FIELD_COUNT;
+    if (!M->ok) {
+        snprintf(t, sizeof t, "error: %s", M->error);
+        put_text(r, y, 0, L->cols, t, 0, 0, r->attr[R_ERROR]);
+    } else {
+        char c1[32], me[32];
+        lsc_tui_fmt_count(M->tot.params, c1, sizeof c1);
+        lsc_tui_fmt_num(M->tot.max_rel_error, me, sizeof me);
+        if (ew)
+            snprintf(t, sizeof t, " %zu layers  params %s  error computed when run (one dense layer at a time)", M->n_rows, c1);
+        else
+            snprintf(t, sizeof t, " %zu layers  params %s  largest relative error %s", M->n_rows, c1, me);
+        put_text(r, y, 0, L->cols, t, 0, 0, r->attr[R_NORMAL]);
+    }
+    draw_table(r, st, LSC_VIEW_MERGE, 0, L->cols, 0);
+}
+
+/* Split text into lines of at most w columns at spaces (bytes ~ columns: the texts are ASCII-ish). */
+static int wrap(const char *s, int w, char (*out)[200], int cap)
+{
+    int n = 0;
+    while (*s && n < cap) {
+        while (*s == ' ')
+            s++;
+        int len = (int)strlen(s);
+        if (len <= w) {
+            snprintf(out[n++], 200, "%s", s);
+            break;
+        }
+        int cut = w;
+        while (cut > 0 && s[cut] != ' ')
+            cut--;
+        if (cut == 0)
+            cut = w;
+        snprintf(out[n++], 200, "%.*s", cut, s);
+        s += cut;
+    }
+    return n;
+}
+
+static void draw_confirm(lsc_tui_render *r, const lsc_tui_state *st)
+{
+    const lsc_tui_confirm *c = &st->confirm;
+    int w = st->lay.cols - 4 < 76 ? st->lay.cols - 4 : 76;
+    char q[6][200], d[6][200];
+    int nq = wrap(c->question, w - 4, q, 3), nd = wrap(c->detail, w - 4, d, 4);
+    int h = nq + nd + 4;
+    int x = (st->lay.cols - w) / 2, y = 1 + (st->lay.lines - 3 - h) / 2;
+    draw_box(r, y, x, h, w);
+    put_text(r, y, x + 2, 9, " confirm ", 0, 0, r->attr[R_HEADER]);
+    for (int i = 0; i < nq; i++)
+        put_text(r, y + 1 + i, x + 2, w - 4, q[i], 0, 0, r->attr[R_TAGGED]);
+    for (int i = 0; i < nd; i++)
+        put_text(r, y + 1 + nq + i, x + 2, w - 4, d[i], 0, 0, r->attr[R_NORMAL]);
+    put_text(r, y + h - 2, x + 2, w - 4, "y yes     n, Enter or Esc: no (the default)", 0, 0, r->attr[R_DIM]);
+    put_text(r, y + h - 2, x + 2, 1, "y", 0, 0, r->attr[R_SELECTED]);
+}
+
 static void draw_too_small(lsc_tui_render *r, const lsc_tui_state *st)
 {
     char t[3][64];
@@ -725,6 +960,8 @@ void lsc_tui_render_draw(lsc_tui_render *r, const lsc_tui_state *st)
     switch (v) {
     case LSC_VIEW_GRID: draw_grid(r, st); break;
     case LSC_VIEW_SPECTRUM: draw_spectrum(r, st); break;
+    case LSC_VIEW_PRUNE: draw_prune(r, st); break;
+    case LSC_VIEW_MERGE: draw_merge(r, st); break;
     case LSC_VIEW_DIFF: {
         int tw = st->lay.pane_x ? st->lay.pane_x - 1 : st->lay.cols;
         draw_table(r, st, v, 0, tw, !st->diff_focus);
@@ -736,6 +973,8 @@ void lsc_tui_render_draw(lsc_tui_render *r, const lsc_tui_state *st)
     }
     default: draw_table(r, st, v, 0, st->lay.cols, 1); break;
     }
+    if (st->confirm.open)
+        draw_confirm(r, st);
     if (st->help)
         draw_help(r, st);
     draw_fkeys(r, st);
@@ -781,6 +1020,8 @@ int lsc_tui_render_getkey(lsc_tui_render *r, int timeout_ms, int *my, int *mx, i
     case KEY_ENTER: return LSC_KEY_ENTER;
     case KEY_RESIZE: return LSC_KEY_RESIZE;
     case KEY_BTAB: return LSC_KEY_TAB;
+    case KEY_SLEFT: return LSC_KEY_SLEFT;
+    case KEY_SRIGHT: return LSC_KEY_SRIGHT;
     case KEY_MOUSE: {
         MEVENT ev;
         if (getmouse(&ev) != OK)

@@ -7,6 +7,7 @@
 #include "state.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <fnmatch.h>
 #include <math.h>
 #include <stdarg.h>
@@ -14,8 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 
+#include "job.h"
 #include "keys.h"
 
 static const char *const k_req_names[] = {
@@ -153,6 +156,9 @@ static const lsc_tui_col k_view_cols_diff[] = {LSC_COL_NAME,    LSC_COL_COSINE, 
                                                LSC_COL_SUB_OUT, LSC_COL_FRO_A,  LSC_COL_FRO_B};
 static const lsc_tui_col k_view_cols_history[] = {LSC_COL_TIME, LSC_COL_COMMAND, LSC_COL_STATE, LSC_COL_ARGS};
 static const lsc_tui_col k_view_cols_output[] = {LSC_COL_TEXT};
+static const lsc_tui_col k_view_cols_prune[] = {LSC_COL_NAME, LSC_COL_RANK, LSC_COL_NEW_RANK, LSC_COL_KEPT,
+                                                LSC_COL_RELERR};
+static const lsc_tui_col k_view_cols_merge[] = {LSC_COL_NAME, LSC_COL_MODELS, LSC_COL_RANK, LSC_COL_RELERR};
 
 int lsc_tui_view_columns(const lsc_tui_state *st, lsc_tui_view v, lsc_tui_col *out, int cap)
 {
@@ -165,6 +171,8 @@ int lsc_tui_view_columns(const lsc_tui_state *st, lsc_tui_view v, lsc_tui_col *o
     case LSC_VIEW_DIFF: c = k_view_cols_diff, n = (int)(sizeof k_view_cols_diff / sizeof *c); break;
     case LSC_VIEW_HISTORY: c = k_view_cols_history, n = (int)(sizeof k_view_cols_history / sizeof *c); break;
     case LSC_VIEW_OUTPUT: c = k_view_cols_output, n = (int)(sizeof k_view_cols_output / sizeof *c); break;
+    case LSC_VIEW_PRUNE: c = k_view_cols_prune, n = (int)(sizeof k_view_cols_prune / sizeof *c); break;
+    case LSC_VIEW_MERGE: c = k_view_cols_merge, n = (int)(sizeof k_view_cols_merge / sizeof *c); break;
     default: return 0;
     }
     if (n > cap)
@@ -180,7 +188,9 @@ lsc_tui_list *lsc_tui_state_list(lsc_tui_state *st, lsc_tui_view v)
     case LSC_VIEW_LAYERS:
     case LSC_VIEW_DIFF:
     case LSC_VIEW_HISTORY:
-    case LSC_VIEW_OUTPUT: return &st->lists[v];
+    case LSC_VIEW_OUTPUT:
+    case LSC_VIEW_PRUNE:
+    case LSC_VIEW_MERGE: return &st->lists[v];
     default: return NULL;
     }
 }
@@ -197,7 +207,7 @@ static void layout_columns(lsc_tui_state *st, lsc_tui_view v, int width)
     int chosen[LSC_TUI_MAX_COLS] = {0};
     for (int i = 0; i < n; i++)
         if (k_cols[cols[i]].width == 0)
-            flex_min += (v == LSC_VIEW_CATALOG ? 16 : v == LSC_VIEW_LAYERS || v == LSC_VIEW_DIFF ? 26 : 20) + 1;
+            flex_min += (v == LSC_VIEW_CATALOG ? 16 : v == LSC_VIEW_HISTORY || v == LSC_VIEW_OUTPUT ? 20 : 26) + 1;
     for (int prio = 0; prio <= 12; prio++)
         for (int i = 0; i < n; i++) {
             const lsc_tui_colinfo *ci = &k_cols[cols[i]];
@@ -258,6 +268,29 @@ static void layout(lsc_tui_state *st)
             L->pane_y = 1 + rows - L->pane_h;
             L->body_h = rows - L->pane_h - 1;
         }
+    } else if (v == LSC_VIEW_PRUNE) {
+        /* two lines of settings and totals, then the table; the chart pane beside it when wide, or below
+         * it when the panel was opened on a spectrum */
+        L->header_y = 3;
+        L->body_y = 4;
+        L->body_h = L->lines - 6;
+        int rows = L->lines - 5;
+        if (L->cols >= 120) {
+            L->pane_w = L->cols * 2 / 5;
+            L->pane_x = L->cols - L->pane_w;
+            L->pane_y = 3;
+            L->pane_h = rows;
+            table_w = L->pane_x - 1;
+        } else if (st->prune.chart) {
+            L->pane_h = rows / 2;
+            L->pane_w = L->cols;
+            L->pane_y = 3 + rows - L->pane_h;
+            L->body_h = rows - L->pane_h - 1;
+        }
+    } else if (v == LSC_VIEW_MERGE) {
+        L->header_y = 2 + LSC_MERGE_FIELD_COUNT;
+        L->body_y = L->header_y + 1;
+        L->body_h = L->lines - 2 - L->body_y;
     }
     if (L->body_h < 1)
         L->body_h = v == LSC_VIEW_SPECTRUM ? 0 : 1;
@@ -276,6 +309,8 @@ static const char *row_name(const lsc_tui_state *st, lsc_tui_view v, size_t i)
     case LSC_VIEW_DIFF: return st->diff.rows[i].name;
     case LSC_VIEW_HISTORY: return st->history[i].command;
     case LSC_VIEW_OUTPUT: return st->out_lines[i];
+    case LSC_VIEW_PRUNE: return st->prune.rows[i].name;
+    case LSC_VIEW_MERGE: return st->merge.rows[i].name;
     default: return "";
     }
 }
@@ -404,6 +439,8 @@ static size_t data_count(const lsc_tui_state *st, lsc_tui_view v)
     case LSC_VIEW_DIFF: return st->diff.n_rows;
     case LSC_VIEW_HISTORY: return st->n_history;
     case LSC_VIEW_OUTPUT: return st->n_out_lines;
+    case LSC_VIEW_PRUNE: return st->prune.n_rows;
+    case LSC_VIEW_MERGE: return st->merge.n_rows;
     default: return 0;
     }
 }
@@ -746,6 +783,17 @@ lsc_status lsc_tui_state_new(lsc_tui_model *model, const lsc_tui_state_opts *opt
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
     }
     lsc_tui_state_msg(st, LSC_MSG_INFO, "%zu adapters - press ? for help", n);
+    /* the session starts after the newest history entry: W saves what comes after it */
+    lsc_tui_copy(st->session_file, sizeof st->session_file, "lorascope-session.lsc");
+    lsc_tui_history *h = NULL;
+    size_t nh = 0;
+    lsc_error herr = {0};
+    if (model->history && model->history(model->ctx, &h, &nh, &herr) == LSC_OK)
+        for (size_t i = 0; i < nh; i++)
+            if (h[i].id > st->session_since)
+                st->session_since = h[i].id;
+    free(h);
+    st->prune.sv_row = -1;
     if (opts && opts->adapter && opts->adapter[0]) {
         lsc_tui_list *cl = &st->lists[LSC_VIEW_CATALOG];
         for (size_t i = 0; i < cl->n; i++)
@@ -765,6 +813,17 @@ void lsc_tui_state_free(lsc_tui_state *st)
 {
     if (!st)
         return;
+    if (st->job) { /* leaving with a command running: stop it, let it roll back, wait for it */
+        char *o = NULL, *e = NULL;
+        lsc_tui_job_cancel(st->job);
+        lsc_tui_job_finish(st->job, &o, &e);
+        free(o);
+        free(e);
+        st->job = NULL;
+    }
+    free(st->prune.rows);
+    free(st->prune.sv);
+    free(st->merge.rows);
     for (int v = 0; v < LSC_VIEW_COUNT; v++) {
         free(st->lists[v].order);
         free(st->lists[v].tagged);
@@ -968,6 +1027,10 @@ static int tokenise(const char *line, char *buf, char **argv, int cap)
     return argc;
 }
 
+static unsigned start_job(lsc_tui_state *st, const lsc_tui_argv *a, const char *title);
+static unsigned prune_refresh(lsc_tui_state *st);
+static unsigned save_session(lsc_tui_state *st, const char *file);
+
 static unsigned run_prompt(lsc_tui_state *st, const char *line)
 {
     char buf[sizeof st->inbuf + 64];
@@ -979,49 +1042,23 @@ static unsigned run_prompt(lsc_tui_state *st, const char *line)
     }
     if (argc == 0)
         return LSC_TUI_CH_REDRAW;
-    argv[argc] = NULL;
-    char *output = NULL, *errmsg = NULL;
-    busy(st, "running '%s'", argv[0]);
-    int rc = st->model->run(st->model->ctx, argc, argv, st->readonly ? LSC_TUI_RUN_READONLY : 0, &output, &errmsg);
-    unsigned ch = LSC_TUI_CH_REDRAW;
-    if (output && output[0]) {
-        if (set_output(st, output) == 0) {
-            snprintf(st->out_title, sizeof st->out_title, "%s", line);
-            lsc_tui_list *ol = &st->lists[LSC_VIEW_OUTPUT];
-            ol->n_data = (size_t)-1;
-            ol->cursor = ol->top = 0;
-            if (lsc_tui_state_view(st) == LSC_VIEW_OUTPUT)
-                layout(st);
-            else
-                push(st, LSC_VIEW_OUTPUT);
-            rebuild(st, LSC_VIEW_OUTPUT);
+    if (strcmp(argv[0], "w") == 0) { /* the workbench's own: save the session (vim's :w) */
+        if (argc > 2) {
+            lsc_tui_state_msg(st, LSC_MSG_ERROR, "usage: :w [FILE]");
+            return LSC_TUI_CH_REDRAW;
         }
+        return save_session(st, argc == 2 ? argv[1] : st->session_file);
     }
-    if (rc != 0)
-        lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s (exit %d)", errmsg ? errmsg : "command failed", rc);
-    else
-        lsc_tui_state_msg(st, LSC_MSG_INFO, "'%s' done", argv[0]);
-    free(output);
-    free(errmsg);
-    /* A command may have changed the catalog: reload what is on screen. */
-    char msg[sizeof st->msg];
-    lsc_tui_msg_level lvl = st->msg_level;
-    memcpy(msg, st->msg, sizeof msg);
-    ch |= load_catalog(st);
-    if (st->adapter[0]) {
-        int still = 0;
-        for (size_t i = 0; i < st->n_adapters; i++)
-            still |= strcmp(st->adapters[i].name, st->adapter) == 0;
-        if (still)
-            load_layers(st, st->adapter);
+    lsc_tui_argv a;
+    a.kind = LSC_JOB_PROMPT;
+    a.argc = 0;
+    for (int i = 0; i < argc && i < LSC_TUI_ARGS_MAX; i++)
+        lsc_tui_copy(a.argv[a.argc++], sizeof a.argv[0], argv[i]);
+    if (argc > LSC_TUI_ARGS_MAX) {
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "more than %d words on the command line", LSC_TUI_ARGS_MAX);
+        return LSC_TUI_CH_REDRAW;
     }
-    if (lsc_tui_state_view(st) == LSC_VIEW_HISTORY)
-        load_history(st);
-    if (st->msg_level != LSC_MSG_ERROR || lvl == LSC_MSG_ERROR) {
-        memcpy(st->msg, msg, sizeof msg);
-        st->msg_level = lvl;
-    }
-    return ch | LSC_TUI_CH_RELOAD;
+    return start_job(st, &a, line);
 }
 
 static unsigned enter(lsc_tui_state *st)
@@ -1131,6 +1168,886 @@ static void open_input(lsc_tui_state *st, lsc_tui_input mode, const char *initia
     st->inlen = strlen(st->inbuf);
 }
 
+static void open_input_label(lsc_tui_state *st, lsc_tui_input mode, const char *initial, const char *label)
+{
+    open_input(st, mode, initial);
+    lsc_tui_copy(st->input_label, sizeof st->input_label, label);
+}
+
+static int adapter_exists(const lsc_tui_state *st, const char *name)
+{
+    for (size_t i = 0; i < st->n_adapters; i++)
+        if (strcmp(st->adapters[i].name, name) == 0)
+            return 1;
+    return 0;
+}
+
+static void argv_add(lsc_tui_argv *a, const char *w)
+{
+    if (a->argc < LSC_TUI_ARGS_MAX)
+        lsc_tui_copy(a->argv[a->argc++], sizeof a->argv[0], w);
+}
+
+/* ---- jobs: commands that change the catalog (or may take long) --------------------------------------- */
+
+/* After a command: reload what is on screen. An adapter that disappeared (undo, rm) closes its views. */
+static unsigned reload_after_edit(lsc_tui_state *st)
+{
+    char msg[sizeof st->msg];
+    lsc_tui_msg_level lvl = st->msg_level;
+    memcpy(msg, st->msg, sizeof msg);
+    unsigned ch = load_catalog(st);
+    if (st->adapter[0]) {
+        if (adapter_exists(st, st->adapter)) {
+            load_layers(st, st->adapter);
+        } else {
+            int d = 1; /* keep the views that do not belong to the adapter */
+            while (d < st->depth && (st->stack[d] == LSC_VIEW_HISTORY || st->stack[d] == LSC_VIEW_OUTPUT ||
+                                     st->stack[d] == LSC_VIEW_MERGE || st->stack[d] == LSC_VIEW_DIFF))
+                d++;
+            st->depth = d;
+            st->adapter[0] = '\0';
+            st->prune.adapter[0] = '\0';
+            layout(st);
+            lsc_tui_list *l = lsc_tui_state_list(st, lsc_tui_state_view(st));
+            if (l)
+                clamp_list(l, st->lay.body_h);
+        }
+    }
+    for (int d = 0; d < st->depth; d++)
+        if (st->stack[d] == LSC_VIEW_HISTORY) {
+            load_history(st);
+            break;
+        }
+    if (st->msg_level != LSC_MSG_ERROR || lvl == LSC_MSG_ERROR) {
+        memcpy(st->msg, msg, sizeof msg);
+        st->msg_level = lvl;
+    }
+    return ch | LSC_TUI_CH_RELOAD | LSC_TUI_CH_RESIZE;
+}
+
+static void select_adapter(lsc_tui_state *st, const char *name)
+{
+    lsc_tui_list *cl = &st->lists[LSC_VIEW_CATALOG];
+    for (size_t i = 0; i < cl->n; i++)
+        if (strcmp(st->adapters[cl->order[i]].name, name) == 0) {
+            cl->cursor = i;
+            clamp_list(cl, st->lay.body_h);
+        }
+}
+
+static void show_output(lsc_tui_state *st, const char *text, const char *title, int replace)
+{
+    if (set_output(st, text) != 0)
+        return;
+    snprintf(st->out_title, sizeof st->out_title, "%s", title);
+    lsc_tui_list *ol = &st->lists[LSC_VIEW_OUTPUT];
+    ol->n_data = (size_t)-1;
+    ol->cursor = ol->top = 0;
+    if (lsc_tui_state_view(st) == LSC_VIEW_OUTPUT)
+        layout(st);
+    else if (replace)
+        replace_top(st, LSC_VIEW_OUTPUT);
+    else
+        push(st, LSC_VIEW_OUTPUT);
+    rebuild(st, LSC_VIEW_OUTPUT);
+}
+
+/* First line of text (without the newline) into buf. */
+static void first_line(const char *text, char *buf, size_t cap)
+{
+    size_t n = strcspn(text, "\n");
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(buf, text, n);
+    buf[n] = '\0';
+}
+
+static unsigned write_session(lsc_tui_state *st, const char *script)
+{
+    int edits = 0;
+    for (const char *p = script; *p;) {
+        if (*p != '#' && *p != '\n')
+            edits++;
+        const char *e = strchr(p, '\n');
+        p = e ? e + 1 : p + strlen(p);
+    }
+    if (edits == 0) {
+        lsc_tui_state_msg(st, LSC_MSG_WARN, "no edits since the workbench started: '%s' not written", st->session_file);
+        return LSC_TUI_CH_REDRAW;
+    }
+    FILE *f = fopen(st->session_file, "w");
+    if (!f) {
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "cannot write '%s': %s", st->session_file, strerror(errno));
+        return LSC_TUI_CH_REDRAW;
+    }
+    fprintf(f, "# lorascope workbench session: the edits after history entry #%lld\n", (long long)st->session_since);
+    int bad = fputs(script, f) < 0;
+    bad |= fclose(f) != 0;
+    if (bad)
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "cannot write '%s': %s", st->session_file, strerror(errno));
+    else
+        lsc_tui_state_msg(st, LSC_MSG_INFO, "saved %d edit%s to '%s' (replay: lorascope run %s)", edits,
+                          edits == 1 ? "" : "s", st->session_file, st->session_file);
+    return LSC_TUI_CH_REDRAW;
+}
+
+/* The job is over: report, show, reload. */
+static unsigned job_finished(lsc_tui_state *st, int rc, char *output, char *errmsg, int cancelled)
+{
+    unsigned ch = LSC_TUI_CH_REDRAW;
+    lsc_tui_job_kind kind = st->job_kind;
+    char line[sizeof st->msg];
+    if (rc != 0) {
+        if (cancelled)
+            lsc_tui_state_msg(st, LSC_MSG_WARN, "'%s' cancelled: nothing written", st->job_title);
+        else
+            lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s (exit %d)", errmsg ? errmsg : "command failed", rc);
+        if (kind == LSC_JOB_PROMPT && output[0])
+            show_output(st, output, st->job_title, 0);
+    } else {
+        switch (kind) {
+        case LSC_JOB_PROMPT:
+            if (output[0])
+                show_output(st, output, st->job_title, 0);
+            lsc_tui_state_msg(st, LSC_MSG_INFO, "'%s' done", st->job_title);
+            break;
+        case LSC_JOB_PRUNE:
+        case LSC_JOB_MERGE:
+            show_output(st, output, st->job_title, 1);
+            first_line(output, line, sizeof line);
+            lsc_tui_state_msg(st, LSC_MSG_INFO, "created '%s' - u undoes", st->job_target);
+            break;
+        case LSC_JOB_UNDO:
+        case LSC_JOB_REDO:
+            first_line(output, line, sizeof line);
+            lsc_tui_state_msg(st, LSC_MSG_INFO, "%s - %s", line[0] ? line : "done",
+                              kind == LSC_JOB_UNDO ? "U redoes" : "u undoes again");
+            break;
+        case LSC_JOB_SAVE: ch |= write_session(st, output); break;
+        }
+    }
+    free(output);
+    free(errmsg);
+    if (kind != LSC_JOB_SAVE) {
+        ch |= reload_after_edit(st);
+        if (rc == 0 && (kind == LSC_JOB_PRUNE || kind == LSC_JOB_MERGE))
+            select_adapter(st, st->job_target);
+        if (lsc_tui_state_view(st) == LSC_VIEW_PRUNE && st->prune.adapter[0])
+            prune_refresh(st);
+    }
+    return ch | LSC_TUI_CH_RELOAD;
+}
+
+static unsigned start_job(lsc_tui_state *st, const lsc_tui_argv *a, const char *title)
+{
+    if (st->job) {
+        lsc_tui_state_msg(st, LSC_MSG_WARN, "'%s' is still running", st->job_title);
+        return LSC_TUI_CH_REDRAW;
+    }
+    char *argv[LSC_TUI_ARGS_MAX + 1];
+    for (int i = 0; i < a->argc; i++)
+        argv[i] = (char *)a->argv[i];
+    argv[a->argc] = NULL;
+    lsc_tui_copy(st->job_title, sizeof st->job_title, title);
+    st->job_kind = a->kind;
+    st->job_what[0] = '\0';
+    st->job_done = st->job_total = 0;
+    st->job_elapsed = 0;
+    st->job_cancelling = 0;
+    if (!st->async)
+        busy(st, "running '%s'", title);
+    st->job = lsc_tui_job_start(st->model, a->argc, argv, st->readonly ? LSC_TUI_RUN_READONLY : 0, st->async);
+    if (!st->job) {
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "cannot start '%s': out of memory or no thread", title);
+        return LSC_TUI_CH_REDRAW;
+    }
+    if (!st->async)
+        return lsc_tui_state_wait(st);
+    return LSC_TUI_CH_REDRAW;
+}
+
+unsigned lsc_tui_state_poll(lsc_tui_state *st)
+{
+    if (!st->job)
+        return 0;
+    if (!lsc_tui_job_done(st->job)) {
+        lsc_tui_job_progress(st->job, st->job_what, sizeof st->job_what, &st->job_done, &st->job_total,
+                             &st->job_elapsed);
+        return LSC_TUI_CH_REDRAW;
+    }
+    return lsc_tui_state_wait(st);
+}
+
+unsigned lsc_tui_state_wait(lsc_tui_state *st)
+{
+    if (!st->job)
+        return 0;
+    char *out = NULL, *err = NULL;
+    int cancelled = lsc_tui_job_cancelled(st->job);
+    int rc = lsc_tui_job_finish(st->job, &out, &err);
+    st->job = NULL;
+    st->job_cancelling = 0;
+    return job_finished(st, rc, out, err, cancelled);
+}
+
+int lsc_tui_state_busy(const lsc_tui_state *st) { return st->job != NULL; }
+
+unsigned lsc_tui_state_cancel(lsc_tui_state *st)
+{
+    if (!st->job)
+        return 0;
+    if (!st->job_cancelling) {
+        lsc_tui_job_cancel(st->job);
+        st->job_cancelling = 1;
+    }
+    return LSC_TUI_CH_REDRAW;
+}
+
+/* ---- confirmation ------------------------------------------------------------------------------------ */
+
+static unsigned ask(lsc_tui_state *st, const lsc_tui_argv *action, const char *title, const char *question,
+                    const char *detail)
+{
+    lsc_tui_confirm *c = &st->confirm;
+    c->open = 1;
+    c->action = *action;
+    lsc_tui_copy(c->question, sizeof c->question, question);
+    lsc_tui_copy(c->detail, sizeof c->detail, detail);
+    lsc_tui_copy(c->title, sizeof c->title, title);
+    return LSC_TUI_CH_REDRAW;
+}
+
+static unsigned confirm_key(lsc_tui_state *st, int key)
+{
+    lsc_tui_confirm *c = &st->confirm;
+    if (key == 'y' || key == 'Y') {
+        c->open = 0;
+        return start_job(st, &c->action, c->title);
+    }
+    if (key == 'n' || key == 'N' || key == LSC_KEY_ESC || key == 'q' || key == LSC_KEY_ENTER || key == '\r' ||
+        key == LSC_KEY_CTRL('c') || key == LSC_KEY_CTRL('g') || key == LSC_KEY_BACKSPACE) {
+        c->open = 0;
+        lsc_tui_state_msg(st, LSC_MSG_INFO, "not done: nothing changed");
+        return LSC_TUI_CH_REDRAW;
+    }
+    if (key == LSC_KEY_RESIZE)
+        return LSC_TUI_CH_RESIZE | LSC_TUI_CH_REDRAW;
+    return 0;
+}
+
+/* ---- undo, redo, session ----------------------------------------------------------------------------- */
+
+static unsigned request_undo(lsc_tui_state *st, int redo)
+{
+    if (st->readonly) {
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "the catalog is open read-only: '%s' would change it", redo ? "redo" : "undo");
+        return LSC_TUI_CH_REDRAW;
+    }
+    lsc_tui_argv a = {.kind = redo ? LSC_JOB_REDO : LSC_JOB_UNDO, .argc = 0};
+    argv_add(&a, redo ? "redo" : "undo");
+    if (redo)
+        return start_job(st, &a, "redo");
+    load_history(st);
+    const lsc_tui_history *h = NULL;
+    for (size_t i = 0; i < st->n_history && !h; i++) /* newest first: the first live entry */
+        if (!st->history[i].undone)
+            h = &st->history[i];
+    if (!h) {
+        lsc_tui_state_msg(st, LSC_MSG_WARN, "nothing to undo");
+        return LSC_TUI_CH_REDRAW;
+    }
+    char q[512], d[1024];
+    snprintf(q, sizeof q, "undo #%lld %s?", (long long)h->id, h->command);
+    if (h->outputs[0])
+        snprintf(d, sizeof d, "%s %s - affects '%s' (U redoes it)", h->command, h->args, h->outputs);
+    else
+        snprintf(d, sizeof d, "%s %s (U redoes it)", h->command, h->args);
+    return ask(st, &a, "undo", q, d);
+}
+
+static unsigned save_session(lsc_tui_state *st, const char *file)
+{
+    if (!file || !file[0]) {
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "no file name given");
+        return LSC_TUI_CH_REDRAW;
+    }
+    lsc_tui_copy(st->session_file, sizeof st->session_file, file);
+    lsc_tui_argv a = {.kind = LSC_JOB_SAVE, .argc = 0};
+    char since[32];
+    snprintf(since, sizeof since, "%lld", (long long)st->session_since);
+    argv_add(&a, "log");
+    argv_add(&a, "--script");
+    argv_add(&a, "--since");
+    argv_add(&a, since);
+    struct stat sb;
+    if (stat(file, &sb) == 0) {
+        char q[400];
+        snprintf(q, sizeof q, "overwrite '%s'?", file);
+        return ask(st, &a, "save session", q, "it holds something already; the session script would replace it");
+    }
+    return start_job(st, &a, "save session");
+}
+
+/* ---- the prune panel --------------------------------------------------------------------------------- */
+
+static int rule_is_integer(lsc_tui_prune_rule r) { return r == LSC_TUI_PRUNE_RANK || r == LSC_TUI_PRUNE_BUDGET; }
+
+void lsc_tui_prune_value_text(const lsc_tui_state *st, char *buf, size_t cap)
+{
+    double v = st->prune.value[st->prune.rule];
+    if (rule_is_integer(st->prune.rule))
+        snprintf(buf, cap, "%lld", (long long)llround(v));
+    else
+        snprintf(buf, cap, "%.6g", v);
+}
+
+void lsc_tui_prune_default_name(const lsc_tui_state *st, char *buf, size_t cap)
+{
+    char v[64];
+    lsc_tui_prune_value_text(st, v, sizeof v);
+    snprintf(buf, cap, "%s-%s%s", st->prune.adapter, lsc_tui_prune_rule_name(st->prune.rule), v);
+}
+
+static double prune_default(const lsc_tui_state *st, lsc_tui_prune_rule r)
+{
+    int maxr = 1;
+    int64_t sum = 0;
+    for (size_t i = 0; i < st->n_layers; i++) {
+        if (st->layers[i].rank > maxr)
+            maxr = st->layers[i].rank;
+        sum += st->layers[i].rank;
+    }
+    switch (r) {
+    case LSC_TUI_PRUNE_RANK: return maxr / 2 >= 1 ? maxr / 2 : 1;
+    case LSC_TUI_PRUNE_ENERGY: return 0.9;
+    case LSC_TUI_PRUNE_FRO: return 0.95;
+    case LSC_TUI_PRUNE_CUMULATIVE: return 0.9;
+    case LSC_TUI_PRUNE_RATIO: return 10;
+    case LSC_TUI_PRUNE_BUDGET: return sum / 2 >= 1 ? (double)(sum / 2) : 1;
+    default: return 1;
+    }
+}
+
+/* Spectrum of the prune row under the cursor, for the chart pane. */
+static void load_prune_sv(lsc_tui_state *st)
+{
+    lsc_tui_prune_panel *P = &st->prune;
+    lsc_tui_list *l = &st->lists[LSC_VIEW_PRUNE];
+    if (st->lay.pane_h <= 0 || !l->n) {
+        if (!l->n)
+            P->sv_row = -1;
+        return;
+    }
+    size_t row = l->order[l->cursor];
+    if ((long)row == P->sv_row)
+        return;
+    P->sv_row = (long)row;
+    load_sv(st, P->adapter, P->rows[row].name, &P->sv, &P->n_sv);
+}
+
+/* Recompute the preview of the current rule and threshold (called on every change). */
+static unsigned prune_refresh(lsc_tui_state *st)
+{
+    lsc_tui_prune_panel *P = &st->prune;
+    char vt[64];
+    lsc_tui_prune_value_text(st, vt, sizeof vt);
+    lsc_tui_prune_row *rows = NULL;
+    size_t n = 0;
+    lsc_tui_prune_totals tot;
+    lsc_error err = {0};
+    P->n_previews++;
+    lsc_status s = st->model->prune_preview
+                       ? st->model->prune_preview(st->model->ctx, P->adapter, P->rule, strtod(vt, NULL), P->glob, &rows,
+                                                  &n, &tot, &err)
+                       : lsc_error_set(&err, LSC_ERR_UNSUPPORTED, "this catalog cannot preview prunes");
+    if (s != LSC_OK) {
+        P->ok = 0;
+        lsc_tui_copy(P->error, sizeof P->error, err.msg);
+        free(P->rows);
+        P->rows = NULL;
+        P->n_rows = 0;
+        memset(&P->tot, 0, sizeof P->tot);
+        P->sv_row = -1;
+        rebuild(st, LSC_VIEW_PRUNE);
+        return LSC_TUI_CH_REDRAW;
+    }
+    free(P->rows);
+    P->rows = rows;
+    P->n_rows = n;
+    P->tot = tot;
+    P->ok = 1;
+    P->error[0] = '\0';
+    rebuild(st, LSC_VIEW_PRUNE);
+    load_prune_sv(st);
+    return LSC_TUI_CH_REDRAW;
+}
+
+static void prune_clamp(lsc_tui_prune_panel *P)
+{
+    double *v = &P->value[P->rule];
+    double lo = 1, hi = INFINITY;
+    switch (P->rule) {
+    case LSC_TUI_PRUNE_RANK:
+        if (P->tot.max_rank > 0)
+            hi = P->tot.max_rank;
+        break;
+    case LSC_TUI_PRUNE_BUDGET:
+        if (P->tot.total_sv > 0)
+            hi = (double)P->tot.total_sv;
+        break;
+    case LSC_TUI_PRUNE_RATIO: hi = 1e6; break;
+    default: lo = 0.01, hi = 1; break;
+    }
+    if (*v < lo)
+        *v = lo;
+    if (*v > hi)
+        *v = hi;
+}
+
+static unsigned prune_step(lsc_tui_state *st, int dir, int big)
+{
+    static const double small[LSC_TUI_PRUNE_RULE_COUNT] = {1, 0.01, 0.01, 0.01, 0.5, 1};
+    static const double large[LSC_TUI_PRUNE_RULE_COUNT] = {4, 0.1, 0.1, 0.1, 5, 10};
+    lsc_tui_prune_panel *P = &st->prune;
+    double *v = &P->value[P->rule], old = *v, unit = small[P->rule];
+    *v = round((*v + dir * (big ? large : small)[P->rule]) / unit) * unit; /* stay on the small step's grid */
+    prune_clamp(P);
+    if (*v == old) {
+        lsc_tui_state_msg(st, LSC_MSG_INFO, "--%s is at its %s bound", lsc_tui_prune_rule_name(P->rule),
+                          dir < 0 ? "lower" : "upper");
+        return LSC_TUI_CH_REDRAW;
+    }
+    st->msg[0] = '\0';
+    return prune_refresh(st);
+}
+
+static unsigned open_prune(lsc_tui_state *st)
+{
+    lsc_tui_view v = lsc_tui_state_view(st);
+    lsc_tui_list *l = lsc_tui_state_list(st, v);
+    size_t at = 0;
+    if (v == LSC_VIEW_CATALOG) {
+        if (!l->n)
+            return 0;
+        if (load_layers(st, st->adapters[l->order[l->cursor]].name) != 0)
+            return LSC_TUI_CH_REDRAW;
+    } else if (v == LSC_VIEW_LAYERS) {
+        if (l->n)
+            at = l->order[l->cursor];
+    } else if (v == LSC_VIEW_GRID) {
+        long li = st->grid_cell ? st->grid_cell[(size_t)st->grid_r * (size_t)st->n_grid_mods + (size_t)st->grid_c] : -1;
+        at = li >= 0 ? (size_t)li : 0;
+    } else if (v == LSC_VIEW_SPECTRUM) {
+        at = st->sv_layer;
+    } else {
+        return 0;
+    }
+    lsc_tui_prune_panel *P = &st->prune;
+    if (strcmp(P->adapter, st->adapter) != 0) { /* another adapter: start from the defaults */
+        lsc_tui_copy(P->adapter, sizeof P->adapter, st->adapter);
+        P->rule = LSC_TUI_PRUNE_ENERGY;
+        for (int r = 0; r < LSC_TUI_PRUNE_RULE_COUNT; r++)
+            P->value[r] = prune_default(st, (lsc_tui_prune_rule)r);
+        P->glob[0] = '\0';
+    }
+    P->chart = v == LSC_VIEW_SPECTRUM;
+    P->sv_row = -1;
+    lsc_tui_list *pl = &st->lists[LSC_VIEW_PRUNE];
+    pl->n_data = (size_t)-1;
+    pl->cursor = pl->top = 0;
+    push(st, LSC_VIEW_PRUNE);
+    busy(st, "previewing the prune of '%s'", P->adapter);
+    prune_refresh(st);
+    if (at < pl->n) {
+        pl->cursor = at;
+        clamp_list(pl, st->lay.body_h);
+        if (P->chart) /* the spectrum's layer in the middle of the list */
+            pl->top = at > (size_t)st->lay.body_h / 2 ? at - (size_t)st->lay.body_h / 2 : 0;
+        clamp_list(pl, st->lay.body_h);
+        load_prune_sv(st);
+    }
+    if (P->ok)
+        lsc_tui_state_msg(st, LSC_MSG_INFO, "Tab rule, Left/Right threshold, = type it, f layers, Enter apply, Esc back");
+    else
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s", P->error);
+    return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RELOAD;
+}
+
+static unsigned prune_apply(lsc_tui_state *st)
+{
+    lsc_tui_prune_panel *P = &st->prune;
+    if (!P->ok) {
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s", P->error);
+        return LSC_TUI_CH_REDRAW;
+    }
+    if (st->readonly) {
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "the catalog is open read-only: 'prune' would change it");
+        return LSC_TUI_CH_REDRAW;
+    }
+    if (P->tot.n_cut == 0) {
+        lsc_tui_state_msg(st, LSC_MSG_WARN, "nothing to cut: every chosen layer keeps its rank at this threshold");
+        return LSC_TUI_CH_REDRAW;
+    }
+    char name[LSC_TUI_NAME_MAX];
+    lsc_tui_prune_default_name(st, name, sizeof name);
+    open_input_label(st, LSC_INPUT_NAME, name, "name of the pruned adapter: ");
+    return LSC_TUI_CH_REDRAW;
+}
+
+static unsigned prune_confirm(lsc_tui_state *st, const char *name)
+{
+    lsc_tui_prune_panel *P = &st->prune;
+    if (!name[0] || adapter_exists(st, name)) {
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, name[0] ? "an adapter named '%s' already exists" : "no name given%s", name);
+        return LSC_TUI_CH_REDRAW;
+    }
+    lsc_tui_argv a = {.kind = LSC_JOB_PRUNE, .argc = 0};
+    char opt[32], vt[64];
+    lsc_tui_prune_value_text(st, vt, sizeof vt);
+    snprintf(opt, sizeof opt, "--%s", lsc_tui_prune_rule_name(P->rule));
+    argv_add(&a, "prune");
+    argv_add(&a, P->adapter);
+    argv_add(&a, opt);
+    argv_add(&a, vt);
+    if (P->glob[0]) {
+        argv_add(&a, "--layers");
+        argv_add(&a, P->glob);
+    }
+    if (P->tot.n_nonfinite)
+        argv_add(&a, "--allow-nonfinite");
+    argv_add(&a, "--as");
+    argv_add(&a, name);
+    lsc_tui_copy(st->job_target, sizeof st->job_target, name);
+    char q[600], d[600], c1[32], c2[32], b1[32], b2[32];
+    lsc_tui_fmt_count(P->tot.params_before, c1, sizeof c1);
+    lsc_tui_fmt_count(P->tot.params_after, c2, sizeof c2);
+    lsc_tui_fmt_bytes(P->tot.bytes_before, b1, sizeof b1);
+    lsc_tui_fmt_bytes(P->tot.bytes_after, b2, sizeof b2);
+    snprintf(q, sizeof q, "create '%s' from '%s' with %s %s?", name, P->adapter, opt, vt);
+    snprintf(d, sizeof d, "%zu of %zu layers cut, params %s -> %s, size %s -> %s, largest error %.3g%s", P->tot.n_cut,
+             P->tot.n_chosen, c1, c2, b1, b2, P->tot.max_rel_error,
+             P->tot.n_nonfinite ? "; layers with NaN/Inf stay as they are" : "");
+    char title[LSC_TUI_NAME_MAX + 16];
+    snprintf(title, sizeof title, "prune into %s", name);
+    return ask(st, &a, title, q, d);
+}
+
+static unsigned prune_edit_done(lsc_tui_state *st, const char *text)
+{
+    lsc_tui_prune_panel *P = &st->prune;
+    char *end;
+    double v = strtod(text, &end);
+    lsc_error err = {0};
+    if (end == text || *end) {
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "'%s' is not a number", text);
+        return LSC_TUI_CH_REDRAW;
+    }
+    if (lsc_tui_prune_check(P->rule, v, &err) != LSC_OK) {
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s", err.msg);
+        return LSC_TUI_CH_REDRAW;
+    }
+    P->value[P->rule] = v;
+    st->msg[0] = '\0';
+    return prune_refresh(st);
+}
+
+/* ---- the merge panel --------------------------------------------------------------------------------- */
+
+static void merge_base_rank(lsc_tui_merge_panel *M)
+{
+    if (M->opts.method != LSC_TUI_MERGE_CAT || !M->ok)
+        return;
+    int r = 0;
+    for (size_t i = 0; i < M->n_rows; i++) /* cat: the rank is the inputs' sum */
+        if (M->rows[i].models > 0 && (M->rows[i].rank + M->rows[i].models - 1) / M->rows[i].models > r)
+            r = (M->rows[i].rank + M->rows[i].models - 1) / M->rows[i].models;
+    if (r > 0)
+        M->base_rank = r;
+}
+
+static unsigned merge_refresh(lsc_tui_state *st)
+{
+    lsc_tui_merge_panel *M = &st->merge;
+    const char *names[LSC_TUI_MERGE_MAX];
+    for (int i = 0; i < M->n; i++)
+        names[i] = M->names[i];
+    lsc_tui_merge_row *rows = NULL;
+    size_t n = 0;
+    lsc_tui_merge_totals tot;
+    lsc_error err = {0};
+    M->n_previews++;
+    busy(st, "previewing the %s merge", lsc_tui_merge_method_name(M->opts.method));
+    lsc_status s = st->model->merge_preview
+                       ? st->model->merge_preview(st->model->ctx, names, M->n, &M->opts, &rows, &n, &tot, &err)
+                       : lsc_error_set(&err, LSC_ERR_UNSUPPORTED, "this catalog cannot preview merges");
+    free(M->rows);
+    M->rows = NULL;
+    M->n_rows = 0;
+    if (s != LSC_OK) {
+        M->ok = 0;
+        lsc_tui_copy(M->error, sizeof M->error, err.msg);
+        memset(&M->tot, 0, sizeof M->tot);
+    } else {
+        M->ok = 1;
+        M->error[0] = '\0';
+        M->rows = rows;
+        M->n_rows = n;
+        M->tot = tot;
+        merge_base_rank(M);
+    }
+    rebuild(st, LSC_VIEW_MERGE);
+    return LSC_TUI_CH_REDRAW;
+}
+
+static void merge_weights_text(lsc_tui_merge_panel *M)
+{
+    size_t len = 0;
+    M->weights[0] = '\0';
+    for (int i = 0; i < M->n && len < sizeof M->weights; i++)
+        len += (size_t)snprintf(M->weights + len, sizeof M->weights - len, "%s%g", i ? "," : "", M->opts.weights[i]);
+}
+
+static unsigned open_merge(lsc_tui_state *st)
+{
+    lsc_tui_list *l = &st->lists[LSC_VIEW_CATALOG];
+    lsc_tui_merge_panel *M = &st->merge;
+    char names[LSC_TUI_MERGE_MAX][LSC_TUI_NAME_MAX];
+    int n = 0;
+    for (size_t i = 0; i < l->n_data && l->tagged; i++)
+        if (l->tagged[i]) {
+            if (n == LSC_TUI_MERGE_MAX) {
+                lsc_tui_state_msg(st, LSC_MSG_ERROR, "more than %d adapters tagged: merge them in steps", LSC_TUI_MERGE_MAX);
+                return LSC_TUI_CH_REDRAW;
+            }
+            lsc_tui_copy(names[n++], LSC_TUI_NAME_MAX, st->adapters[i].name);
+        }
+    if (n < 2) {
+        lsc_tui_state_msg(st, LSC_MSG_WARN, "tag two or more adapters with Space, then m");
+        return LSC_TUI_CH_REDRAW;
+    }
+    int same = n == M->n;
+    for (int i = 0; same && i < n; i++)
+        same = strcmp(names[i], M->names[i]) == 0;
+    if (!same) {
+        free(M->rows);
+        memset(M, 0, sizeof *M);
+        M->n = n;
+        memcpy(M->names, names, sizeof names);
+        M->opts.method = LSC_TUI_MERGE_CAT;
+        for (int i = 0; i < n; i++)
+            M->opts.weights[i] = 1;
+        M->opts.density = 1;
+        merge_weights_text(M);
+    }
+    lsc_tui_list *ml = &st->lists[LSC_VIEW_MERGE];
+    ml->n_data = (size_t)-1;
+    ml->cursor = ml->top = 0;
+    push(st, LSC_VIEW_MERGE);
+    merge_refresh(st);
+    if (M->ok)
+        lsc_tui_state_msg(st, LSC_MSG_INFO, "j/k field, Left/Right change, e type, Enter apply, Esc back");
+    else
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s", M->error);
+    return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RELOAD;
+}
+
+static unsigned merge_step(lsc_tui_state *st, int dir, int big)
+{
+    lsc_tui_merge_panel *M = &st->merge;
+    lsc_tui_merge_opts *o = &M->opts;
+    switch (M->field) {
+    case LSC_MERGE_FIELD_METHOD:
+        o->method = (lsc_tui_merge_method)(((int)o->method + dir + LSC_TUI_MERGE_METHOD_COUNT) % LSC_TUI_MERGE_METHOD_COUNT);
+        if (lsc_tui_merge_needs_rank(o->method) && o->rank < 1)
+            o->rank = M->base_rank > 0 ? M->base_rank : 8;
+        break;
+    case LSC_MERGE_FIELD_WEIGHTS:
+        lsc_tui_state_msg(st, LSC_MSG_INFO, "press e to type the weights, one per adapter: %s", M->weights);
+        return LSC_TUI_CH_REDRAW;
+    case LSC_MERGE_FIELD_RANK: {
+        int lo = lsc_tui_merge_needs_rank(o->method) ? 1 : 0, r = o->rank + dir * (big ? 8 : 1);
+        if (r < lo)
+            r = lo;
+        if (r == o->rank)
+            return 0;
+        o->rank = r;
+        break;
+    }
+    case LSC_MERGE_FIELD_DENSITY: {
+        double d = round((o->density + dir * (big ? 0.1 : 0.05)) / 0.05) * 0.05;
+        d = d < 0.05 ? 0.05 : d > 1 ? 1 : d;
+        if (d == o->density)
+            return 0;
+        o->density = d;
+        break;
+    }
+    case LSC_MERGE_FIELD_SEED: {
+        long long sd = (long long)o->seed + dir * (big ? 10 : 1);
+        if (sd < 0)
+            return 0;
+        o->seed = (uint64_t)sd;
+        break;
+    }
+    default: return 0;
+    }
+    st->msg[0] = '\0';
+    return merge_refresh(st);
+}
+
+static void merge_field_text(const lsc_tui_merge_panel *M, int f, char *buf, size_t cap)
+{
+    switch (f) {
+    case LSC_MERGE_FIELD_METHOD: snprintf(buf, cap, "%s", lsc_tui_merge_method_name(M->opts.method)); break;
+    case LSC_MERGE_FIELD_WEIGHTS: snprintf(buf, cap, "%s", M->weights); break;
+    case LSC_MERGE_FIELD_RANK: snprintf(buf, cap, "%d", M->opts.rank); break;
+    case LSC_MERGE_FIELD_DENSITY: snprintf(buf, cap, "%g", M->opts.density); break;
+    case LSC_MERGE_FIELD_SEED: snprintf(buf, cap, "%llu", (unsigned long long)M->opts.seed); break;
+    default: buf[0] = '\0'; break;
+    }
+}
+
+static const char *const k_merge_fields[LSC_MERGE_FIELD_COUNT] = {"method", "weights", "rank", "density", "seed"};
+
+static unsigned merge_edit_done(lsc_tui_state *st, const char *text)
+{
+    lsc_tui_merge_panel *M = &st->merge;
+    lsc_tui_merge_opts o = M->opts;
+    char *end;
+    switch (M->field) {
+    case LSC_MERGE_FIELD_METHOD: {
+        char nm[64];
+        lsc_tui_copy(nm, sizeof nm, text);
+        for (char *q = nm; *q; q++)
+            if (*q == '-')
+                *q = '_';
+        int found = -1;
+        for (int i = 0; i < LSC_TUI_MERGE_METHOD_COUNT; i++)
+            if (strcmp(nm, lsc_tui_merge_method_name((lsc_tui_merge_method)i)) == 0)
+                found = i;
+        if (found < 0) {
+            lsc_tui_state_msg(st, LSC_MSG_ERROR, "unknown merge method '%s'", text);
+            return LSC_TUI_CH_REDRAW;
+        }
+        o.method = (lsc_tui_merge_method)found;
+        if (lsc_tui_merge_needs_rank(o.method) && o.rank < 1)
+            o.rank = M->base_rank > 0 ? M->base_rank : 8;
+        break;
+    }
+    case LSC_MERGE_FIELD_WEIGHTS: {
+        int k = 0;
+        const char *p = text;
+        while (*p) {
+            double w = strtod(p, &end);
+            if (end == p || (*end && *end != ',') || k == LSC_TUI_MERGE_MAX || !isfinite(w)) {
+                lsc_tui_state_msg(st, LSC_MSG_ERROR, "weights are numbers separated by commas, not '%s'", text);
+                return LSC_TUI_CH_REDRAW;
+            }
+            o.weights[k++] = w;
+            p = *end ? end + 1 : end;
+        }
+        if (k != M->n) {
+            lsc_tui_state_msg(st, LSC_MSG_ERROR, "%d weight%s for %d adapters", k, k == 1 ? "" : "s", M->n);
+            return LSC_TUI_CH_REDRAW;
+        }
+        break;
+    }
+    case LSC_MERGE_FIELD_RANK: {
+        long r = strtol(text, &end, 10);
+        if (end == text || *end || r < 0 || r > 1000000) {
+            lsc_tui_state_msg(st, LSC_MSG_ERROR, "the rank is a whole number >= 0 (0: none), not '%s'", text);
+            return LSC_TUI_CH_REDRAW;
+        }
+        o.rank = (int)r;
+        break;
+    }
+    case LSC_MERGE_FIELD_DENSITY:
+        o.density = strtod(text, &end);
+        if (end == text || *end || !(o.density > 0 && o.density <= 1)) {
+            lsc_tui_state_msg(st, LSC_MSG_ERROR, "--density takes a fraction in (0, 1], not '%s'", text);
+            return LSC_TUI_CH_REDRAW;
+        }
+        break;
+    case LSC_MERGE_FIELD_SEED:
+        o.seed = strtoull(text, &end, 10);
+        if (end == text || *end || text[0] == '-') {
+            lsc_tui_state_msg(st, LSC_MSG_ERROR, "--seed takes a whole number, not '%s'", text);
+            return LSC_TUI_CH_REDRAW;
+        }
+        break;
+    default: return 0;
+    }
+    M->opts = o;
+    merge_weights_text(M);
+    st->msg[0] = '\0';
+    return merge_refresh(st);
+}
+
+static unsigned merge_apply(lsc_tui_state *st)
+{
+    lsc_tui_merge_panel *M = &st->merge;
+    if (!M->ok) {
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s", M->error);
+        return LSC_TUI_CH_REDRAW;
+    }
+    if (st->readonly) {
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "the catalog is open read-only: 'merge' would change it");
+        return LSC_TUI_CH_REDRAW;
+    }
+    char name[LSC_TUI_NAME_MAX * 2 + 32];
+    snprintf(name, sizeof name, "%s-%s-%s", M->names[0], M->names[1], lsc_tui_merge_method_name(M->opts.method));
+    open_input_label(st, LSC_INPUT_NAME, name, "name of the merged adapter: ");
+    return LSC_TUI_CH_REDRAW;
+}
+
+static unsigned merge_confirm(lsc_tui_state *st, const char *name)
+{
+    lsc_tui_merge_panel *M = &st->merge;
+    lsc_tui_merge_opts *o = &M->opts;
+    if (!name[0] || adapter_exists(st, name)) {
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, name[0] ? "an adapter named '%s' already exists" : "no name given%s", name);
+        return LSC_TUI_CH_REDRAW;
+    }
+    lsc_tui_argv a = {.kind = LSC_JOB_MERGE, .argc = 0};
+    char t[64];
+    argv_add(&a, "merge");
+    for (int i = 0; i < M->n; i++)
+        argv_add(&a, M->names[i]);
+    argv_add(&a, "--method");
+    argv_add(&a, lsc_tui_merge_method_name(o->method));
+    argv_add(&a, "--weights");
+    argv_add(&a, M->weights);
+    if (o->rank > 0 && o->method != LSC_TUI_MERGE_CAT) {
+        snprintf(t, sizeof t, "%d", o->rank);
+        argv_add(&a, "--rank");
+        argv_add(&a, t);
+    }
+    if (o->density != 1) {
+        snprintf(t, sizeof t, "%g", o->density);
+        argv_add(&a, "--density");
+        argv_add(&a, t);
+    }
+    if (o->seed != 0) {
+        snprintf(t, sizeof t, "%llu", (unsigned long long)o->seed);
+        argv_add(&a, "--seed");
+        argv_add(&a, t);
+    }
+    argv_add(&a, "--as");
+    argv_add(&a, name);
+    lsc_tui_copy(st->job_target, sizeof st->job_target, name);
+    char q[600], d[600], c1[32];
+    lsc_tui_fmt_count(M->tot.params, c1, sizeof c1);
+    snprintf(q, sizeof q, "create '%s', a %s merge of %d adapters?", name, lsc_tui_merge_method_name(o->method), M->n);
+    if (lsc_tui_merge_is_elementwise(o->method))
+        snprintf(d, sizeof d, "%zu layers at rank %d, params %s; element-wise: one dense layer at a time, Esc cancels",
+                 M->n_rows, o->rank, c1);
+    else
+        snprintf(d, sizeof d, "%zu layers, params %s, largest error %.3g", M->n_rows, c1, M->tot.max_rel_error);
+    char title[LSC_TUI_NAME_MAX + 16];
+    snprintf(title, sizeof title, "merge into %s", name);
+    return ask(st, &a, title, q, d);
+}
+
 unsigned lsc_tui_state_request(lsc_tui_state *st, lsc_tui_req req)
 {
     lsc_tui_view v = lsc_tui_state_view(st);
@@ -1141,6 +2058,10 @@ unsigned lsc_tui_state_request(lsc_tui_state *st, lsc_tui_req req)
         return LSC_TUI_CH_QUIT;
     if (req == LSC_REQ_RESIZE)
         return LSC_TUI_CH_RESIZE | LSC_TUI_CH_REDRAW;
+    if (st->job) /* nothing may call the model while a command runs */
+        return req == LSC_REQ_BACK ? lsc_tui_state_cancel(st) : 0;
+    if (st->confirm.open)
+        return req == LSC_REQ_BACK ? confirm_key(st, LSC_KEY_ESC) : 0;
     if (st->help) { /* the overlay takes the keys: scroll it or close it */
         switch (req) {
         case LSC_REQ_DOWN: st->help_top++; return LSC_TUI_CH_REDRAW;
@@ -1161,11 +2082,18 @@ unsigned lsc_tui_state_request(lsc_tui_state *st, lsc_tui_req req)
             return move_grid(st, (int)d, 0);
         if (v == LSC_VIEW_SPECTRUM)
             return spectrum_step(st, d);
+        if (v == LSC_VIEW_MERGE) {
+            int f = st->merge.field + (int)d;
+            st->merge.field = f < 0 ? LSC_MERGE_FIELD_COUNT - 1 : f >= LSC_MERGE_FIELD_COUNT ? 0 : f;
+            return LSC_TUI_CH_REDRAW;
+        }
         if (!l)
             return 0;
         unsigned ch = move_list(st, l, d);
         if (v == LSC_VIEW_DIFF && ch)
             load_diff_sv(st);
+        if (v == LSC_VIEW_PRUNE && ch)
+            load_prune_sv(st);
         return ch;
     }
     case LSC_REQ_PAGE_DOWN:
@@ -1194,6 +2122,8 @@ unsigned lsc_tui_state_request(lsc_tui_state *st, lsc_tui_req req)
         }
         if (v == LSC_VIEW_DIFF && ch)
             load_diff_sv(st);
+        if (v == LSC_VIEW_PRUNE && ch)
+            load_prune_sv(st);
         return ch;
     }
     case LSC_REQ_LEFT:
@@ -1220,7 +2150,7 @@ unsigned lsc_tui_state_request(lsc_tui_state *st, lsc_tui_req req)
                 st->sv_diff_row = -1;
                 load_diff_sv(st);
             }
-            return LSC_TUI_CH_REDRAW;
+            return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RESIZE;
         }
         return 0;
     case LSC_REQ_SORT_NEXT: return sort_step(st, 1);
@@ -1321,8 +2251,67 @@ unsigned lsc_tui_state_request(lsc_tui_state *st, lsc_tui_req req)
             load_layers(st, st->adapter);
         if (v == LSC_VIEW_HISTORY)
             load_history(st);
+        if (v == LSC_VIEW_PRUNE) {
+            st->prune.sv_row = -1;
+            prune_refresh(st);
+        }
+        if (v == LSC_VIEW_MERGE)
+            merge_refresh(st);
         return ch;
     }
+    case LSC_REQ_PRUNE: return open_prune(st);
+    case LSC_REQ_MERGE: return v == LSC_VIEW_CATALOG ? open_merge(st) : 0;
+    case LSC_REQ_UNDO: return request_undo(st, 0);
+    case LSC_REQ_REDO: return request_undo(st, 1);
+    case LSC_REQ_SAVE:
+        open_input_label(st, LSC_INPUT_FILE, st->session_file, "save the session's edits to: ");
+        return LSC_TUI_CH_REDRAW;
+    case LSC_REQ_NEXT_RULE:
+        if (v != LSC_VIEW_PRUNE)
+            return 0;
+        st->prune.rule = (lsc_tui_prune_rule)((st->prune.rule + 1) % LSC_TUI_PRUNE_RULE_COUNT);
+        prune_clamp(&st->prune);
+        st->msg[0] = '\0';
+        return prune_refresh(st);
+    case LSC_REQ_DEC:
+    case LSC_REQ_INC:
+    case LSC_REQ_DEC_BIG:
+    case LSC_REQ_INC_BIG: {
+        int dir = req == LSC_REQ_INC || req == LSC_REQ_INC_BIG ? 1 : -1;
+        int big = req == LSC_REQ_DEC_BIG || req == LSC_REQ_INC_BIG;
+        if (v == LSC_VIEW_PRUNE)
+            return prune_step(st, dir, big);
+        if (v == LSC_VIEW_MERGE)
+            return merge_step(st, dir, big);
+        return 0;
+    }
+    case LSC_REQ_EDIT:
+        if (v == LSC_VIEW_PRUNE) {
+            char vt[64], label[64];
+            lsc_tui_prune_value_text(st, vt, sizeof vt);
+            snprintf(label, sizeof label, "--%s ", lsc_tui_prune_rule_name(st->prune.rule));
+            open_input_label(st, LSC_INPUT_VALUE, vt, label);
+            return LSC_TUI_CH_REDRAW;
+        }
+        if (v == LSC_VIEW_MERGE) {
+            char vt[128], label[64];
+            merge_field_text(&st->merge, st->merge.field, vt, sizeof vt);
+            snprintf(label, sizeof label, "%s: ", k_merge_fields[st->merge.field]);
+            open_input_label(st, LSC_INPUT_VALUE, vt, label);
+            return LSC_TUI_CH_REDRAW;
+        }
+        return 0;
+    case LSC_REQ_LAYER_GLOB:
+        if (v != LSC_VIEW_PRUNE)
+            return 0;
+        open_input_label(st, LSC_INPUT_GLOB, st->prune.glob, "only layers matching (glob; empty: all): ");
+        return LSC_TUI_CH_REDRAW;
+    case LSC_REQ_APPLY:
+        if (v == LSC_VIEW_PRUNE)
+            return prune_apply(st);
+        if (v == LSC_VIEW_MERGE)
+            return merge_apply(st);
+        return 0;
     default: return 0;
     }
 }
@@ -1391,6 +2380,35 @@ static unsigned input_key(lsc_tui_state *st, int key)
                 load_diff_sv(st);
             return ch;
         }
+        if (mode == LSC_INPUT_NAME) {
+            char name[sizeof st->inbuf];
+            memcpy(name, st->inbuf, sizeof name);
+            if (v == LSC_VIEW_PRUNE)
+                return prune_confirm(st, name);
+            if (v == LSC_VIEW_MERGE)
+                return merge_confirm(st, name);
+            return LSC_TUI_CH_REDRAW;
+        }
+        if (mode == LSC_INPUT_VALUE) {
+            char text[sizeof st->inbuf];
+            memcpy(text, st->inbuf, sizeof text);
+            if (v == LSC_VIEW_PRUNE)
+                return prune_edit_done(st, text);
+            if (v == LSC_VIEW_MERGE)
+                return merge_edit_done(st, text);
+            return LSC_TUI_CH_REDRAW;
+        }
+        if (mode == LSC_INPUT_GLOB) {
+            lsc_tui_copy(st->prune.glob, sizeof st->prune.glob, st->inbuf);
+            st->prune.sv_row = -1;
+            st->msg[0] = '\0';
+            return prune_refresh(st);
+        }
+        if (mode == LSC_INPUT_FILE) {
+            char file[sizeof st->inbuf];
+            memcpy(file, st->inbuf, sizeof file);
+            return save_session(st, file);
+        }
         if (mode == LSC_INPUT_FILTER && l) {
             lsc_tui_copy(l->filter, sizeof l->filter, st->inbuf);
             rebuild(st, v);
@@ -1418,6 +2436,13 @@ static unsigned input_key(lsc_tui_state *st, int key)
 
 unsigned lsc_tui_state_key(lsc_tui_state *st, int key)
 {
+    if (st->job) { /* a command runs: only cancelling and resizing */
+        if (key == LSC_KEY_ESC || key == LSC_KEY_CTRL('c') || key == 'q' || key == 'Q')
+            return lsc_tui_state_cancel(st);
+        return key == LSC_KEY_RESIZE ? LSC_TUI_CH_RESIZE | LSC_TUI_CH_REDRAW : 0;
+    }
+    if (st->confirm.open)
+        return confirm_key(st, key);
     if (st->input != LSC_INPUT_NONE)
         return input_key(st, key);
     lsc_tui_view v = lsc_tui_state_view(st);
@@ -1457,10 +2482,14 @@ unsigned lsc_tui_state_click(lsc_tui_state *st, int y, int x, int button)
 {
     lsc_tui_view v = lsc_tui_state_view(st);
     lsc_tui_list *l = lsc_tui_state_list(st, v);
-    if (st->lay.too_small)
+    if (st->lay.too_small || st->job || st->confirm.open)
         return 0;
     if (st->help)
         return lsc_tui_state_request(st, LSC_REQ_HELP);
+    if (v == LSC_VIEW_MERGE && button == 1 && y >= 1 && y < 1 + LSC_MERGE_FIELD_COUNT) {
+        st->merge.field = y - 1;
+        return LSC_TUI_CH_REDRAW;
+    }
     if (button == 4 || button == 5) {
         lsc_tui_req r = button == 4 ? LSC_REQ_UP : LSC_REQ_DOWN;
         unsigned ch = 0;
@@ -1492,8 +2521,10 @@ unsigned lsc_tui_state_click(lsc_tui_state *st, int y, int x, int button)
     }
     if (!l)
         return 0;
-    int in_table = v != LSC_VIEW_DIFF || st->lay.pane_x == 0 || x < st->lay.pane_x;
-    if (y == st->lay.header_y && in_table) {
+    int in_table = (v != LSC_VIEW_DIFF && v != LSC_VIEW_PRUNE) || st->lay.pane_x == 0 || x < st->lay.pane_x;
+    if (v == LSC_VIEW_PRUNE && st->lay.pane_h > 0 && st->lay.pane_x == 0 && y >= st->lay.pane_y)
+        in_table = 0;
+    if (y == st->lay.header_y && in_table && v != LSC_VIEW_PRUNE && v != LSC_VIEW_MERGE) {
         lsc_tui_col cols[LSC_TUI_MAX_COLS];
         int nc = lsc_tui_view_columns(st, v, cols, LSC_TUI_MAX_COLS);
         for (int i = 0; i < st->lay.n_colpos; i++) {
@@ -1523,11 +2554,13 @@ unsigned lsc_tui_state_click(lsc_tui_state *st, int y, int x, int button)
         size_t row = l->top + (size_t)(y - st->lay.body_y);
         if (row >= l->n)
             return 0;
-        if (row == l->cursor)
+        if (row == l->cursor && v != LSC_VIEW_PRUNE && v != LSC_VIEW_MERGE) /* panels apply on Enter only */
             return lsc_tui_state_request(st, LSC_REQ_ENTER);
         l->cursor = row;
         if (v == LSC_VIEW_DIFF)
             load_diff_sv(st);
+        if (v == LSC_VIEW_PRUNE)
+            load_prune_sv(st);
         return LSC_TUI_CH_REDRAW;
     }
     return 0;
@@ -1629,6 +2662,45 @@ void lsc_tui_cell_text(const lsc_tui_state *st, lsc_tui_view v, size_t row, lsc_
         case LSC_COL_FRO_B: lsc_tui_fmt_num(r->fro_b, buf, cap); break;
         default: break;
         }
+    } else if (v == LSC_VIEW_PRUNE) {
+        const lsc_tui_prune_row *r = &st->prune.rows[i];
+        switch (c) {
+        case LSC_COL_NAME: esc(buf, cap, lsc_tui_short_name(st, r->name)); break;
+        case LSC_COL_RANK: snprintf(buf, cap, "%d", r->rank_before); break;
+        case LSC_COL_NEW_RANK:
+            if (r->nonfinite)
+                snprintf(buf, cap, "NaN!");
+            else
+                snprintf(buf, cap, "%d", r->rank_after);
+            break;
+        case LSC_COL_KEPT:
+            if (r->chosen)
+                snprintf(buf, cap, "%.2f%%", 100 * r->kept_energy);
+            else
+                snprintf(buf, cap, "-");
+            break;
+        case LSC_COL_RELERR:
+            if (r->chosen)
+                lsc_tui_fmt_num(r->rel_error, buf, cap);
+            else
+                snprintf(buf, cap, "-");
+            break;
+        default: break;
+        }
+    } else if (v == LSC_VIEW_MERGE) {
+        const lsc_tui_merge_row *r = &st->merge.rows[i];
+        switch (c) {
+        case LSC_COL_NAME: esc(buf, cap, lsc_tui_short_name(st, r->name)); break;
+        case LSC_COL_MODELS: snprintf(buf, cap, "%d", r->models); break;
+        case LSC_COL_RANK: snprintf(buf, cap, "%d", r->rank); break;
+        case LSC_COL_RELERR:
+            if (isnan(r->rel_error))
+                snprintf(buf, cap, "when run");
+            else
+                lsc_tui_fmt_num(r->rel_error, buf, cap);
+            break;
+        default: break;
+        }
     } else if (v == LSC_VIEW_HISTORY) {
         const lsc_tui_history *h = &st->history[i];
         switch (c) {
@@ -1663,6 +2735,14 @@ void lsc_tui_breadcrumb(const lsc_tui_state *st, const char *sep, char *buf, siz
             break;
         case LSC_VIEW_HISTORY: snprintf(part, sizeof part, "history"); break;
         case LSC_VIEW_OUTPUT: snprintf(part, sizeof part, ":%s", lsc_escape_name(e1, sizeof e1, st->out_title)); break;
+        case LSC_VIEW_PRUNE: snprintf(part, sizeof part, "prune"); break;
+        case LSC_VIEW_MERGE: {
+            size_t pl = (size_t)snprintf(part, sizeof part, "merge ");
+            for (int i = 0; i < st->merge.n && pl < sizeof part; i++)
+                pl += (size_t)snprintf(part + pl, sizeof part - pl, "%s%s", i ? " + " : "",
+                                       lsc_escape_name(e1, sizeof e1, st->merge.names[i]));
+            break;
+        }
         default: part[0] = '\0'; break;
         }
         int w = snprintf(buf + len, cap - len, "%s%s", d ? sep : "", part);

@@ -45,7 +45,20 @@
     X(LSC_REQ_GROUP, "group")            \
     X(LSC_REQ_HISTORY, "history")        \
     X(LSC_REQ_REFRESH, "refresh")        \
-    X(LSC_REQ_RESIZE, "resize")
+    X(LSC_REQ_RESIZE, "resize")          \
+    X(LSC_REQ_PRUNE, "prune")            \
+    X(LSC_REQ_MERGE, "merge")            \
+    X(LSC_REQ_UNDO, "undo")              \
+    X(LSC_REQ_REDO, "redo")              \
+    X(LSC_REQ_SAVE, "save-session")      \
+    X(LSC_REQ_NEXT_RULE, "next-rule")    \
+    X(LSC_REQ_DEC, "decrease")           \
+    X(LSC_REQ_INC, "increase")           \
+    X(LSC_REQ_DEC_BIG, "decrease-more")  \
+    X(LSC_REQ_INC_BIG, "increase-more")  \
+    X(LSC_REQ_EDIT, "edit-value")        \
+    X(LSC_REQ_LAYER_GLOB, "layer-glob")  \
+    X(LSC_REQ_APPLY, "apply")
 
 typedef enum {
 #define LSC_X_REQ(code, name) code,
@@ -70,7 +83,9 @@ int lsc_tui_req_parse(const char *name); /* -1 if unknown */
     X(LSC_VIEW_SPECTRUM, "spectrum")     \
     X(LSC_VIEW_DIFF, "diff")             \
     X(LSC_VIEW_HISTORY, "history")       \
-    X(LSC_VIEW_OUTPUT, "output")
+    X(LSC_VIEW_OUTPUT, "output")         \
+    X(LSC_VIEW_PRUNE, "prune")           \
+    X(LSC_VIEW_MERGE, "merge")
 
 typedef enum {
 #define LSC_X_VIEW(code, name) code,
@@ -81,7 +96,16 @@ typedef enum {
 
 const char *lsc_tui_view_name(lsc_tui_view v);
 
-typedef enum { LSC_INPUT_NONE, LSC_INPUT_PROMPT, LSC_INPUT_SEARCH, LSC_INPUT_FILTER } lsc_tui_input;
+typedef enum {
+    LSC_INPUT_NONE,
+    LSC_INPUT_PROMPT,  /* `:` command line */
+    LSC_INPUT_SEARCH,  /* `/` */
+    LSC_INPUT_FILTER,  /* `f` */
+    LSC_INPUT_NAME,    /* the name of the adapter a panel creates */
+    LSC_INPUT_VALUE,   /* a panel's value typed in (threshold, merge field) */
+    LSC_INPUT_GLOB,    /* the prune panel's --layers glob */
+    LSC_INPUT_FILE,    /* the file the session script is saved to */
+} lsc_tui_input;
 typedef enum { LSC_MSG_INFO, LSC_MSG_WARN, LSC_MSG_ERROR } lsc_tui_msg_level;
 typedef enum { LSC_METRIC_NORM, LSC_METRIC_RANK } lsc_tui_metric;
 
@@ -121,7 +145,11 @@ typedef enum { LSC_METRIC_NORM, LSC_METRIC_RANK } lsc_tui_metric;
     X(LSC_COL_COMMAND,   "command",  8, 0, 0)                        \
     X(LSC_COL_ARGS,      "arguments", 0, 0, 0)                       \
     X(LSC_COL_STATE,     "state",    6, 0, 2)                        \
-    X(LSC_COL_TEXT,      "output",   0, 0, 0)
+    X(LSC_COL_TEXT,      "output",   0, 0, 0)                        \
+    X(LSC_COL_NEW_RANK,  "new r",    5, 1, 0)                        \
+    X(LSC_COL_KEPT,      "kept",     7, 1, 1)                        \
+    X(LSC_COL_RELERR,    "rel.err",  8, 1, 0)                        \
+    X(LSC_COL_MODELS,    "models",   6, 1, 2)
 
 typedef enum {
 #define LSC_X_COL(code, title, width, right, prio) code,
@@ -183,6 +211,64 @@ typedef struct lsc_tui_state_opts {
 
 typedef void (*lsc_tui_busy_fn)(void *ctx, const char *what);
 
+/* What a finished job is followed by. */
+typedef enum { LSC_JOB_PROMPT, LSC_JOB_PRUNE, LSC_JOB_MERGE, LSC_JOB_UNDO, LSC_JOB_REDO, LSC_JOB_SAVE } lsc_tui_job_kind;
+
+#define LSC_TUI_ARGS_MAX 40
+
+/* A command line kept for later (the action of a confirmation). */
+typedef struct lsc_tui_argv {
+    lsc_tui_job_kind kind;
+    int argc;
+    char argv[LSC_TUI_ARGS_MAX][LSC_TUI_TEXT_MAX];
+} lsc_tui_argv;
+
+/* The prune panel: rule and threshold of one adapter, and the live preview. */
+typedef struct lsc_tui_prune_panel {
+    char adapter[LSC_TUI_NAME_MAX];
+    lsc_tui_prune_rule rule;
+    double value[LSC_TUI_PRUNE_RULE_COUNT]; /* each rule keeps its own threshold */
+    char glob[128];                         /* --layers, "" = all */
+    lsc_tui_prune_row *rows;                /* preview, stored layer order */
+    size_t n_rows;
+    lsc_tui_prune_totals tot;
+    int ok;                                 /* the preview is current; else error says why */
+    char error[LSC_ERROR_MSG_MAX];
+    int chart;                              /* opened on a spectrum: show the chart pane at any width */
+    double *sv;                             /* spectrum of the row under the cursor */
+    size_t n_sv;
+    long sv_row;                            /* row whose spectrum is loaded, -1 none */
+    unsigned n_previews;                    /* previews computed (tests count recomputations) */
+} lsc_tui_prune_panel;
+
+/* The merge panel over the tagged adapters. Fields: method, weights, rank, density, seed. */
+enum { LSC_MERGE_FIELD_METHOD, LSC_MERGE_FIELD_WEIGHTS, LSC_MERGE_FIELD_RANK, LSC_MERGE_FIELD_DENSITY,
+       LSC_MERGE_FIELD_SEED, LSC_MERGE_FIELD_COUNT };
+
+typedef struct lsc_tui_merge_panel {
+    char names[LSC_TUI_MERGE_MAX][LSC_TUI_NAME_MAX];
+    int n;
+    lsc_tui_merge_opts opts;
+    char weights[128];                      /* as typed, "1,1" */
+    int field;                              /* LSC_MERGE_FIELD_* under the cursor */
+    int base_rank;                          /* the largest input rank (default rank for svd etc.) */
+    lsc_tui_merge_row *rows;
+    size_t n_rows;
+    lsc_tui_merge_totals tot;
+    int ok;
+    char error[LSC_ERROR_MSG_MAX];
+    unsigned n_previews;
+} lsc_tui_merge_panel;
+
+/* A yes/no question over the screen; the safe answer (No) is the default: Enter and Esc say no. */
+typedef struct lsc_tui_confirm {
+    int open;
+    char question[512];
+    char detail[512];
+    lsc_tui_argv action;                    /* run on yes (kind LSC_JOB_SAVE: write the session file) */
+    char title[LSC_TUI_NAME_MAX + 16];      /* what the job is called while it runs */
+} lsc_tui_confirm;
+
 typedef struct lsc_tui_state {
     lsc_tui_model *model;
     int readonly;
@@ -232,8 +318,28 @@ typedef struct lsc_tui_state {
     size_t inlen;
     char search[128];
 
-    char msg[256];
+    char input_label[64];           /* lead text of the panel input modes */
+
+    char msg[512];
     lsc_tui_msg_level msg_level;
+
+    /* edits */
+    lsc_tui_prune_panel prune;
+    lsc_tui_merge_panel merge;
+    lsc_tui_confirm confirm;
+    char session_file[256];         /* where W saves the session */
+    int64_t session_since;          /* newest history id when the workbench started */
+
+    /* the running command (job.h); NULL when idle */
+    struct lsc_tui_job *job;
+    lsc_tui_job_kind job_kind;
+    char job_title[256];
+    char job_target[LSC_TUI_NAME_MAX];  /* the adapter a prune or merge creates */
+    char job_what[256];             /* latest progress text */
+    long job_done, job_total;
+    double job_elapsed;             /* seconds */
+    int job_cancelling;
+    int async;                      /* run commands on a worker thread (the main loop sets it) */
 
     lsc_tui_layout lay;
     lsc_tui_busy_fn busy;
@@ -290,6 +396,25 @@ int lsc_tui_match(const char *pattern, const char *name);
 
 /* Width of one grid cell (the grid starts after an 8-column label). */
 int lsc_tui_grid_cell_width(const lsc_tui_state *st);
+
+/* A job runs: collect it when done, refresh its progress otherwise. Returns LSC_TUI_CH_* flags (REDRAW
+ * when the progress changed, RELOAD when the job finished). No-op when idle. */
+unsigned lsc_tui_state_poll(lsc_tui_state *st);
+
+/* Non-zero while a command runs (keys other than Esc / Ctrl-C / q are refused meanwhile). */
+int lsc_tui_state_busy(const lsc_tui_state *st);
+
+/* Ask the running command to stop (Esc, Ctrl-C); it rolls back. Returns LSC_TUI_CH_REDRAW or 0 if idle. */
+unsigned lsc_tui_state_cancel(lsc_tui_state *st);
+
+/* Block until the running command is done and collect it (tests; the UI polls instead). */
+unsigned lsc_tui_state_wait(lsc_tui_state *st);
+
+/* Preview helpers shared by render and tests: the threshold of the prune panel as the command line
+ * spells it ("0.9", "8"), and the default name of the adapter it would create (NAME-RULEVALUE, as the
+ * CLI names it). */
+void lsc_tui_prune_value_text(const lsc_tui_state *st, char *buf, size_t cap);
+void lsc_tui_prune_default_name(const lsc_tui_state *st, char *buf, size_t cap);
 
 /* Set a status message (printf-style). */
 void lsc_tui_state_msg(lsc_tui_state *st, lsc_tui_msg_level lvl, const char *fmt, ...)

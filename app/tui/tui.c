@@ -3,6 +3,9 @@
  * The loop waits for input with a timeout so that a signal flag (SIGINT, SIGTERM, SIGHUP set it; the
  * handlers do nothing else) is noticed promptly; leaving the loop always goes through one exit path that
  * ends curses. An atexit hook restores the terminal if the process exits from anywhere else.
+ * Commands run on a worker thread (job.h): while one runs the loop wakes every 100 ms to draw its progress
+ * and collect it, and SIGINT (Ctrl-C) cancels the command instead of leaving; leaving for any other reason
+ * cancels it and waits for its rollback (lsc_tui_state_free).
  * Never includes curses (render.c does the drawing) and never touches the catalog (the model does).
  */
 #include "tui.h"
@@ -86,13 +89,24 @@ int lsc_tui_run(lsc_tui_model *model, const lsc_tui_options *opts)
     }
     st->busy = lsc_tui_render_busy;
     st->busy_ctx = r;
+    st->async = 1;
     lsc_tui_render_draw(r, st);
-    while (!g_signal) {
+    for (;;) {
+        if (g_signal == SIGINT && lsc_tui_state_busy(st)) { /* Ctrl-C while a command runs: cancel it */
+            g_signal = 0;
+            lsc_tui_state_cancel(st);
+            lsc_tui_render_draw(r, st);
+        }
+        if (g_signal)
+            break;
         int my = 0, mx = 0, button = 0;
-        int key = lsc_tui_render_getkey(r, 250, &my, &mx, &button);
-        if (key == 0)
+        int key = lsc_tui_render_getkey(r, lsc_tui_state_busy(st) ? 100 : 250, &my, &mx, &button);
+        unsigned ch = 0;
+        if (key == 0) {
+            if ((ch = lsc_tui_state_poll(st)) & (LSC_TUI_CH_REDRAW | LSC_TUI_CH_RESIZE))
+                lsc_tui_render_draw(r, st);
             continue;
-        unsigned ch;
+        }
         if (key == -1) {
             ch = lsc_tui_state_click(st, my, mx, button);
         } else if (key == LSC_KEY_RESIZE) {
@@ -101,6 +115,7 @@ int lsc_tui_run(lsc_tui_model *model, const lsc_tui_options *opts)
         } else {
             ch = lsc_tui_state_key(st, key);
         }
+        ch |= lsc_tui_state_poll(st);
         if (ch & LSC_TUI_CH_QUIT) {
             rc = 0;
             break;

@@ -1,7 +1,7 @@
 #!/bin/sh
 # smoke-real.sh: the real lorascope binary as a user meets it. Builds a small catalog from the generated
 # samples, runs the workbench in tmux (tests/tui/smoke.sh: keys, resize to 20x5 and back, quit, SIGTERM,
-# terminal modes restored), then checks the refusals without a terminal: stdout a pipe, TERM unset,
+# terminal modes restored), an edit session (prune panel, apply, save the session, undo), then checks the refusals without a terminal: stdout a pipe, TERM unset,
 # TERM=dumb each exit 1 with a one-line reason and a pointer to the CLI, and write no escape codes.
 # usage: smoke-real.sh LORASCOPE GEN_SAMPLES
 set -u
@@ -15,6 +15,40 @@ for s in llama-tiny-f32 llama-tiny-bf16 llama-tiny-patterns; do
   "$bin" --catalog "$tmp/cat.db" import "$tmp/samples/$s" >/dev/null || { echo "import $s failed"; exit 1; }
 done
 sh "$here/smoke.sh" "$bin" --catalog "$tmp/cat.db" || exit $?
+
+# An edit session on the real catalog: the prune panel's live preview, apply (name, confirm), save the
+# session as a script, undo (confirm), quit.
+T="tmux -L lsc-edit-$$ -f /dev/null"
+efail() { echo "smoke-real: FAIL: $*"; $T capture-pane -p -t edit 2>/dev/null; $T kill-server >/dev/null 2>&1; exit 1; }
+ewait() { # TEXT: poll the pane for up to 10 s
+  n=0
+  while [ $n -lt 100 ]; do
+    $T capture-pane -p -t edit 2>/dev/null | grep -q -- "$1" && return 0
+    sleep 0.1; n=$((n + 1))
+  done
+  return 1
+}
+$T new-session -d -x 100 -y 30 -s edit "cd '$tmp' && env -u NO_COLOR TERM=xterm-256color '$bin' --catalog '$tmp/cat.db'; echo \$? > '$tmp/edit-rc'; sleep 5" ||
+  efail "tmux did not start"
+ewait 'F1Help' || efail "the workbench did not start"
+$T send-keys -t edit Enter; ewait 'row 1/' || efail "no layer table"
+$T send-keys -t edit p; ewait 'threshold --energy 0.9 ' || efail "p did not open the prune panel"
+$T send-keys -t edit Right; ewait 'threshold --energy 0.91' || efail "Right did not move the threshold"
+$T send-keys -t edit Enter; ewait 'name of the pruned adapter: llama-tiny-bf16-energy0.91' || efail "no name prompt"
+$T send-keys -t edit Enter; ewait 'no (the default)' || efail "no confirmation"
+$T send-keys -t edit y; ewait "created 'llama-tiny-bf16-energy0.91'" || efail "the prune did not run"
+$T send-keys -t edit W; ewait 'save the session' || efail "W did not ask for a file"
+$T send-keys -t edit Enter; ewait 'saved 1 edit' || efail "the session was not saved"
+grep -q '^prune llama-tiny-bf16 --energy 0.91 --as llama-tiny-bf16-energy0.91$' "$tmp/lorascope-session.lsc" ||
+  efail "the session script lacks the prune: $(cat "$tmp/lorascope-session.lsc")"
+$T send-keys -t edit u; ewait 'undo #4 prune?' || efail "u did not ask"
+$T send-keys -t edit y; ewait 'undid #4' || efail "undo did not run"
+$T send-keys -t edit Q
+n=0
+while [ ! -s "$tmp/edit-rc" ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+[ "$(cat "$tmp/edit-rc" 2>/dev/null)" = 0 ] || efail "the workbench did not quit cleanly"
+"$bin" --catalog "$tmp/cat.db" ls | grep -q 'energy0.91' && efail "the undone prune is still listed"
+$T kill-server >/dev/null 2>&1
 
 check_refusal() { # $1: description; the command's output is in $tmp/out and $tmp/err, rc in $2
   [ "$2" = 1 ] || { echo "smoke-real: FAIL: $1: exit $2 (want 1)"; exit 1; }

@@ -1,0 +1,40 @@
+/* job.h: one command running off the UI loop — a worker thread around model->run with cancel and progress.
+ *
+ * Protocol: the state starts a job, polls lsc_tui_job_done() between keys (the loop wakes every 100 ms
+ * while a job runs), copies the progress for drawing, and collects the result with lsc_tui_job_finish()
+ * once done. While a job runs NOTHING else may call the model (its catalog connection and caches are not
+ * shared between threads): the state refuses other requests until the job is collected. Cancelling sets
+ * the flag the command layer checks between layers; the dispatcher then rolls the command back.
+ * Without threads (threaded = 0, used by tests) the command runs inside lsc_tui_job_start and the job is
+ * done on return. Depends on model.h and pthreads; never on curses.
+ */
+#ifndef LSC_TUI_JOB_H
+#define LSC_TUI_JOB_H
+
+#include <stddef.h>
+
+#include "model.h"
+
+typedef struct lsc_tui_job lsc_tui_job;
+
+/* Start argv (copied) on model with run flags. NULL on out of memory or when no thread could start. */
+lsc_tui_job *lsc_tui_job_start(lsc_tui_model *model, int argc, char **argv, unsigned flags, int threaded);
+
+/* Non-zero once the command has returned (safe to call any time from the UI thread). */
+int lsc_tui_job_done(lsc_tui_job *j);
+
+/* Ask the command to stop at its next check; returns at once. */
+void lsc_tui_job_cancel(lsc_tui_job *j);
+
+/* Non-zero after lsc_tui_job_cancel. */
+int lsc_tui_job_cancelled(const lsc_tui_job *j);
+
+/* The latest progress report: text into what (may be ""), layers done and in all (total 0: unknown),
+ * and seconds since the job started. */
+void lsc_tui_job_progress(lsc_tui_job *j, char *what, size_t cap, long *done, long *total, double *elapsed);
+
+/* Wait for the command, take its results (as model->run returns them: *output never NULL, *errmsg NULL
+ * on success, both caller-owned) and free the job. Returns the exit code. */
+int lsc_tui_job_finish(lsc_tui_job *j, char **output, char **errmsg);
+
+#endif
