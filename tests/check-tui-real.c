@@ -156,7 +156,7 @@ START_TEST(test_prune_preview_refusals)
     lsc_tui_adapter *a = NULL;
     size_t na = 0;
     ck_assert_int_eq(g_m.list_adapters(g_m.ctx, &a, &na, &err), LSC_OK);
-    ck_assert_uint_eq(na, 8);
+    ck_assert_uint_eq(na, 9); /* 7 samples, the two tasks and their multi-task group */
     free(a);
 }
 END_TEST
@@ -292,7 +292,7 @@ START_TEST(test_run_progress_and_cancel)
     size_t na = 0;
     lsc_error err = {0};
     ck_assert_int_eq(g_m.list_adapters(g_m.ctx, &a, &na, &err), LSC_OK);
-    ck_assert_uint_eq(na, 8);
+    ck_assert_uint_eq(na, 9); /* 7 samples, the two tasks and their multi-task group */
     for (size_t i = 0; i < na; i++)
         ck_assert_str_ne(a[i].name, "gone");
     free(a);
