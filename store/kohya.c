@@ -185,43 +185,6 @@ int lsc_kohya_map_name(const char *layer_name, const char *format, int has_te2, 
 
 /* ---- reading --------------------------------------------------------------------------------------- */
 
-static lsc_status st_loader(lsc_adapter *ad, size_t i, lsc_error *err)
-{
-    lsc_st_file *f = ad->load_ctx;
-    lsc_tensor *t = &ad->tensors[i];
-    if (t->src < 0 || (size_t)t->src >= f->n_tensors)
-        return lsc_error_set(err, LSC_ERR_INVALID, "tensor '%s' has no source in '%s'", esc(t->key), esc(f->path));
-    void *p = malloc(t->nbytes ? t->nbytes : 1);
-    if (!p)
-        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory loading tensor '%s'", esc(t->key));
-    lsc_status st = lsc_st_read(f, (size_t)t->src, p, err);
-    if (st) {
-        free(p);
-        return st;
-    }
-    t->data = p;
-    return LSC_OK;
-}
-
-static void st_ctx_free(void *p)
-{
-    lsc_st_close(p);
-}
-
-static char *metadata_text(const lsc_st_file *f)
-{
-    if (f->n_meta == 0)
-        return NULL;
-    json_t *o = json_object();
-    if (!o)
-        return NULL;
-    for (size_t i = 0; i < f->n_meta; i++)
-        json_object_set_new(o, f->meta_keys[i], json_string(f->meta_values[i]));
-    char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
-    json_decref(o);
-    return s;
-}
-
 static const char *meta_get(const lsc_st_file *f, const char *key)
 {
     for (size_t i = 0; i < f->n_meta; i++)
@@ -297,9 +260,9 @@ lsc_status lsc_kohya_read(const char *path, lsc_adapter **out, lsc_error *err)
     for (size_t i = 0; i < f->n_tensors; i++)
         layer_of[i] = -1;
     /* the adapter owns the open file from here on (alphas are loaded through it below) */
-    ad->load = st_loader;
+    ad->load = lsc_st_tensor_loader;
     ad->load_ctx = f;
-    ad->load_ctx_free = st_ctx_free;
+    ad->load_ctx_free = lsc_st_loader_free;
     lsc_st_file *file = f;
     f = NULL;
     ad->format = strdup("kohya");
@@ -310,7 +273,7 @@ lsc_status lsc_kohya_read(const char *path, lsc_adapter **out, lsc_error *err)
         bm = meta_get(file, "ss_base_model_version");
     ad->base_model = strdup(bm ? bm : "");
     if (!ad->format || !ad->source || !ad->header_json || !ad->base_model ||
-        (file->n_meta && !(ad->metadata_json = metadata_text(file)))) {
+        (file->n_meta && !(ad->metadata_json = lsc_st_metadata_json(file)))) {
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -524,7 +487,7 @@ static int header_reusable(lsc_adapter *ad)
             ok = t->shape[d] == s->shape[d];
     }
     if (ok) {
-        char *meta = metadata_text(f);
+        char *meta = lsc_st_metadata_json(f);
         ok = (meta == NULL && ad->metadata_json == NULL) ||
              (meta && ad->metadata_json && strcmp(meta, ad->metadata_json) == 0);
         free(meta);

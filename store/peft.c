@@ -635,44 +635,6 @@ static void counterpart_name(const char *key, size_t prefix_len, factor_name fro
 
 /* ---- reading ----------------------------------------------------------------------------------------- */
 
-static lsc_status st_loader(lsc_adapter *ad, size_t i, lsc_error *err)
-{
-    lsc_st_file *f = ad->load_ctx;
-    lsc_tensor *t = &ad->tensors[i];
-    if (!f || t->src < 0 || (size_t)t->src >= f->n_tensors)
-        return lsc_error_set(err, LSC_ERR_INVALID, "tensor '%s' has no source", t->key);
-    uint8_t *buf = malloc(t->nbytes ? t->nbytes : 1);
-    if (!buf)
-        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory loading tensor '%s' (%zu bytes)", t->key, t->nbytes);
-    lsc_status st = lsc_st_read(f, (size_t)t->src, buf, err);
-    if (st) {
-        free(buf);
-        return st;
-    }
-    t->data = buf;
-    return LSC_OK;
-}
-
-static void st_ctx_free(void *ctx)
-{
-    lsc_st_close(ctx);
-}
-
-/* __metadata__ as compact JSON text in header order, NULL when there is none. */
-static char *metadata_text(const lsc_st_file *f)
-{
-    if (f->n_meta == 0)
-        return NULL;
-    json_t *o = json_object();
-    if (!o)
-        return NULL;
-    for (size_t i = 0; i < f->n_meta; i++)
-        json_object_set_new(o, f->meta_keys[i], json_string(f->meta_values[i]));
-    char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
-    json_decref(o);
-    return s;
-}
-
 /* Per-layer bookkeeping while classifying. */
 typedef struct layer_work {
     int emb_a, emb_b;        /* factor spelled lora_embedding_* */
@@ -874,7 +836,7 @@ lsc_status lsc_peft_read(const char *path, lsc_adapter **out, lsc_error *err)
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
         goto done;
     }
-    if (f->n_meta && !(ad->metadata_json = metadata_text(f))) {
+    if (f->n_meta && !(ad->metadata_json = lsc_st_metadata_json(f))) {
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -1035,9 +997,9 @@ lsc_status lsc_peft_read(const char *path, lsc_adapter **out, lsc_error *err)
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
         goto done;
     }
-    ad->load = st_loader;
+    ad->load = lsc_st_tensor_loader;
     ad->load_ctx = f;
-    ad->load_ctx_free = st_ctx_free;
+    ad->load_ctx_free = lsc_st_loader_free;
     f = NULL;
     *out = ad;
     ad = NULL;
@@ -1318,7 +1280,7 @@ static int header_reusable(const lsc_adapter *ad)
             ok = t->shape[d] == s->shape[d];
     }
     if (ok) {
-        char *meta = metadata_text(f);
+        char *meta = lsc_st_metadata_json(f);
         ok = (meta == NULL && ad->metadata_json == NULL) ||
              (meta && ad->metadata_json && strcmp(meta, ad->metadata_json) == 0);
         free(meta);

@@ -942,3 +942,44 @@ void lsc_st_writer_abort(lsc_st_writer *w)
     lsc_st_close(w->layout);
     free(w);
 }
+
+/* ---- adapters read from a safetensors file ----------------------------------------------------------- */
+
+lsc_status lsc_st_tensor_loader(lsc_adapter *ad, size_t i, lsc_error *err)
+{
+    lsc_st_file *f = ad->load_ctx;
+    lsc_tensor *t = &ad->tensors[i];
+    char q[256];
+    if (!f || t->src < 0 || (size_t)t->src >= f->n_tensors)
+        return lsc_error_set(err, LSC_ERR_INVALID, "tensor '%s' has no source", lsc_escape_name(q, sizeof q, t->key));
+    uint8_t *buf = malloc(t->nbytes ? t->nbytes : 1);
+    if (!buf)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory loading tensor '%s' (%zu bytes)",
+                             lsc_escape_name(q, sizeof q, t->key), t->nbytes);
+    lsc_status st = lsc_st_read(f, (size_t)t->src, buf, err);
+    if (st) {
+        free(buf);
+        return st;
+    }
+    t->data = buf;
+    return LSC_OK;
+}
+
+void lsc_st_loader_free(void *ctx)
+{
+    lsc_st_close(ctx);
+}
+
+char *lsc_st_metadata_json(const lsc_st_file *f)
+{
+    if (f->n_meta == 0)
+        return NULL;
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    for (size_t i = 0; i < f->n_meta; i++)
+        json_object_set_new(o, f->meta_keys[i], json_string(f->meta_values[i]));
+    char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+    json_decref(o);
+    return s;
+}

@@ -61,6 +61,19 @@ lsc_status lsc_st_read(lsc_st_file *f, size_t i, void *dst, lsc_error *err);
 /* Close and free; NULL is allowed. */
 void lsc_st_close(lsc_st_file *f);
 
+/* ---- adapters read from a safetensors file -------------------------------------------------------- */
+
+/* An lsc_tensor_loader for adapters whose load_ctx is an open lsc_st_file and whose tensors' `src` is
+ * their index in it: reads one tensor's bytes on demand (streaming). Pair with lsc_st_loader_free. */
+lsc_status lsc_st_tensor_loader(lsc_adapter *ad, size_t i, lsc_error *err);
+
+/* load_ctx_free for such adapters: closes the file. */
+void lsc_st_loader_free(void *ctx);
+
+/* __metadata__ as compact JSON text in header order (malloc'ed), NULL when there is none or on out of
+ * memory. */
+char *lsc_st_metadata_json(const lsc_st_file *f);
+
 /* ---- writing ------------------------------------------------------------------------------------ */
 
 typedef struct lsc_st_writer lsc_st_writer;
