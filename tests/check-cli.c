@@ -23,13 +23,9 @@ static char g_samples[4200];
 /* Generate the samples once, in the parent process, before the (forked) tests run. */
 static int setup_samples(void)
 {
-    g_tmp = cli_tmpdir();
-    if (!g_tmp)
+    if (cli_setup_samples(&g_tmp, g_samples, sizeof g_samples) != 0)
         return -1;
-    snprintf(g_samples, sizeof g_samples, "%s/samples", g_tmp);
-    char cmd[8600];
-    snprintf(cmd, sizeof cmd, "'%s/samples/gen-samples' '%s' >/dev/null", getenv("LSC_BUILD"), g_samples);
-    return system(cmd) == 0 ? 0 : -1;
+    return 0;
 }
 
 static void make_samples(void)
@@ -529,26 +525,14 @@ END_TEST
 
 int main(void)
 {
-    if (setup_samples() != 0) {
-        fprintf(stderr, "cannot generate the samples with $LSC_BUILD/samples/gen-samples\n");
+    if (setup_samples() != 0)
         return 1;
-    }
-    Suite *s = suite_create("cli");
-    TCase *tc = tcase_create("cli");
-    tcase_set_timeout(tc, 240);
-    tcase_add_test(tc, test_usage_and_help);
-    tcase_add_test(tc, test_import_samples);
-    tcase_add_test(tc, test_show_matches_dense);
-    tcase_add_test(tc, test_export_byte_identical);
-    tcase_add_test(tc, test_malformed_inputs);
-    tcase_add_test(tc, test_rm_rename_log);
-    tcase_add_test(tc, test_diff_and_spectrum);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    cli_rmtree(g_tmp);
-    free(g_tmp);
-    return failed ? 1 : 0;
+    const TTest *const tests[] = {test_usage_and_help,
+                                          test_import_samples,
+                                          test_show_matches_dense,
+                                          test_export_byte_identical,
+                                          test_malformed_inputs,
+                                          test_rm_rename_log,
+                                          test_diff_and_spectrum, NULL};
+    return cli_run_suite("cli", tests, 0, g_tmp);
 }

@@ -21,13 +21,9 @@ static char g_samples[4200];
 
 static int setup(void)
 {
-    g_tmp = cli_tmpdir();
-    if (!g_tmp)
+    if (cli_setup_samples(&g_tmp, g_samples, sizeof g_samples) != 0)
         return -1;
-    snprintf(g_samples, sizeof g_samples, "%s/samples", g_tmp);
-    char cmd[8600];
-    snprintf(cmd, sizeof cmd, "'%s/samples/gen-samples' '%s' >/dev/null", getenv("LSC_BUILD"), g_samples);
-    return system(cmd) == 0 ? 0 : -1;
+    return 0;
 }
 
 static void catalog(char *buf, size_t cap, const char *tag, const char *const *samples)
@@ -598,26 +594,14 @@ END_TEST
 
 int main(void)
 {
-    if (setup() != 0) {
-        fprintf(stderr, "cannot generate the samples with $LSC_BUILD/samples/gen-samples\n");
+    if (setup() != 0)
         return 1;
-    }
-    Suite *s = suite_create("edit");
-    TCase *tc = tcase_create("edit");
-    tcase_set_timeout(tc, 240);
-    tcase_add_test(tc, test_prune_rules_match_dense);
-    tcase_add_test(tc, test_merge_matches_dense);
-    tcase_add_test(tc, test_merge_errors);
-    tcase_add_test(tc, test_undo_redo_each_edit);
-    tcase_add_test(tc, test_scripts);
-    tcase_add_test(tc, test_log_script_replays);
-    tcase_add_test(tc, test_sample_scripts);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    cli_rmtree(g_tmp);
-    free(g_tmp);
-    return failed ? 1 : 0;
+    const TTest *const tests[] = {test_prune_rules_match_dense,
+                                          test_merge_matches_dense,
+                                          test_merge_errors,
+                                          test_undo_redo_each_edit,
+                                          test_scripts,
+                                          test_log_script_replays,
+                                          test_sample_scripts, NULL};
+    return cli_run_suite("edit", tests, 0, g_tmp);
 }

@@ -16,13 +16,7 @@ static char g_samples[4200], g_cat[4400];
 
 static int setup(void)
 {
-    g_tmp = cli_tmpdir();
-    if (!g_tmp)
-        return -1;
-    snprintf(g_samples, sizeof g_samples, "%s/samples", g_tmp);
-    char cmd[8600];
-    snprintf(cmd, sizeof cmd, "'%s/samples/gen-samples' '%s' >/dev/null", getenv("LSC_BUILD"), g_samples);
-    if (system(cmd) != 0)
+    if (cli_setup_samples(&g_tmp, g_samples, sizeof g_samples) != 0)
         return -1;
     snprintf(g_cat, sizeof g_cat, "%s/kinds.db", g_tmp);
     const char *s[] = {"llama-tiny-f32", "sd-tiny-dylora.safetensors", "llama-tiny-patterns", "llama-tiny-adalora",
@@ -329,23 +323,9 @@ int main(void)
         fprintf(stderr, "cannot build the sample catalog\n");
         return 1;
     }
-    Suite *s = suite_create("kindcmd");
-    TCase *tc = tcase_create("kindcmd");
-    tcase_set_timeout(tc, 240);
-    tcase_add_test(tc, test_six_kinds_detected);
-    tcase_add_test(tc, test_multitask_figures_match_dense);
-    tcase_add_test(tc, test_rebudget_keeps_most_important);
-    tcase_add_test(tc, test_convert_keeps_the_delta);
-    tcase_add_test(tc, test_gates_threshold);
-    tcase_add_test(tc, test_share_and_group);
-    tcase_add_test(tc, test_drop_and_prefix);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK); /* the tests share one catalog, in order */
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    cli_rmtree(g_tmp);
-    free(g_tmp);
-    return failed ? 1 : 0;
+    /* the tests share one catalog and run in order */
+    const TTest *const tests[] = {test_six_kinds_detected, test_multitask_figures_match_dense,
+                                          test_rebudget_keeps_most_important, test_convert_keeps_the_delta,
+                                          test_gates_threshold, test_share_and_group, test_drop_and_prefix, NULL};
+    return cli_run_suite("kindcmd", tests, 1, g_tmp);
 }

@@ -25,13 +25,9 @@ static char g_samples[4200];
 
 static int setup(void)
 {
-    g_tmp = cli_tmpdir();
-    if (!g_tmp)
+    if (cli_setup_samples(&g_tmp, g_samples, sizeof g_samples) != 0)
         return -1;
-    snprintf(g_samples, sizeof g_samples, "%s/samples", g_tmp);
-    char cmd[8600];
-    snprintf(cmd, sizeof cmd, "'%s/samples/gen-samples' '%s' >/dev/null", getenv("LSC_BUILD"), g_samples);
-    return system(cmd) == 0 ? 0 : -1;
+    return 0;
 }
 
 static void catalog(char *buf, size_t cap, const char *tag)
@@ -301,24 +297,12 @@ END_TEST
 
 int main(void)
 {
-    if (setup() != 0) {
-        fprintf(stderr, "cannot generate the samples with $LSC_BUILD/samples/gen-samples\n");
+    if (setup() != 0)
         return 1;
-    }
-    Suite *s = suite_create("retrain");
-    TCase *tc = tcase_create("retrain");
-    tcase_set_timeout(tc, 240);
-    tcase_add_test(tc, test_static_reaches_optimum);
-    tcase_add_test(tc, test_calibrated_optimum);
-    tcase_add_test(tc, test_kind_rules);
-    tcase_add_test(tc, test_extraction);
-    tcase_add_test(tc, test_killed_run_keeps_checkpoint);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    cli_rmtree(g_tmp);
-    free(g_tmp);
-    return failed ? 1 : 0;
+    const TTest *const tests[] = {test_static_reaches_optimum,
+                                          test_calibrated_optimum,
+                                          test_kind_rules,
+                                          test_extraction,
+                                          test_killed_run_keeps_checkpoint, NULL};
+    return cli_run_suite("retrain", tests, 0, g_tmp);
 }

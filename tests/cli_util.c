@@ -1,6 +1,8 @@
 /* cli_util.c: see cli_util.h. Test support only. */
 #include "cli_util.h"
 
+#include <check.h>
+
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -172,4 +174,38 @@ int cli_lines(const char *s)
     for (; s && *s; s++)
         n += *s == '\n';
     return n;
+}
+
+int cli_setup_samples(char **tmp, char *samples, size_t cap)
+{
+    *tmp = cli_tmpdir();
+    if (!*tmp)
+        return -1;
+    snprintf(samples, cap, "%s/samples", *tmp);
+    char cmd[8600];
+    snprintf(cmd, sizeof cmd, "'%s/samples/gen-samples' '%s' >/dev/null", getenv("LSC_BUILD"), samples);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "cannot generate the samples with $LSC_BUILD/samples/gen-samples\n");
+        return -1;
+    }
+    return 0;
+}
+
+int cli_run_suite(const char *name, const struct TTest *const *tests, int no_fork, char *tmp)
+{
+    Suite *s = suite_create(name);
+    TCase *tc = tcase_create(name);
+    tcase_set_timeout(tc, 240);
+    for (; *tests; tests++)
+        tcase_add_test(tc, *tests);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    if (no_fork)
+        srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    cli_rmtree(tmp);
+    free(tmp);
+    return failed ? 1 : 0;
 }

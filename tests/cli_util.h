@@ -35,6 +35,16 @@ int cli_write(const char *path, const void *data, size_t n);
 /* Write a safetensors file with the given header JSON text (padded) and data bytes. */
 int cli_write_st(const char *path, const char *header, const void *data, size_t n);
 
+/* A fresh temporary folder (*tmp, malloc'ed) holding the generated sample adapters in <tmp>/samples
+ * (the path written into samples, cap bytes), made with $LSC_BUILD/samples/gen-samples. 0 on success;
+ * on failure a message is printed and -1 returned. */
+int cli_setup_samples(char **tmp, char *samples, size_t cap);
+
+/* Run a suite of one test case (240 s timeout) over the NULL-terminated `tests`, forking each test unless
+ * no_fork, then remove tmp (from cli_setup_samples) and free it. Returns the process exit code. */
+struct TTest;
+int cli_run_suite(const char *name, const struct TTest *const *tests, int no_fork, char *tmp);
+
 /* Count of lines in s. */
 int cli_lines(const char *s);
 
