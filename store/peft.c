@@ -151,10 +151,19 @@ const char *lsc_peft_module_name(const char *layer_name)
 
 /* Translate a Python regex into ERE, wrapped as ^(.*\.)?(key)$. Returns 0, or -1 for a construct with no
  * faithful translation (backreferences, lookarounds, \b ...). */
+/* Limits that keep glibc's regcomp small: it expands a bounded repetition into copies of its operand, so
+ * "q_proj{1,32767}" (which Python accepts) costs gigabytes, and stacked quantifiers grow it further.
+ * Real pattern keys ("layers\\.\\d{1,2}\\.q_proj") are far inside these. */
+#define PATTERN_MAX_LEN 256
+#define PATTERN_MAX_QUANT 16 /* quantifiers in a key */
+#define PATTERN_MAX_BOUND 32 /* the largest n or m in {n} / {n,m}, and at most one bounded repetition */
+
 static int py_to_ere(const char *k, strbuf *out)
 {
+    if (strlen(k) > PATTERN_MAX_LEN)
+        return -1;
     sb_puts(out, "^(.*\\.)?(");
-    int in_bracket = 0, prev_quant = 0;
+    int in_bracket = 0, prev_quant = 0, n_quant = 0, n_bound = 0;
     for (const char *p = k; *p; p++) {
         char c = *p;
         if (in_bracket) {
@@ -181,6 +190,7 @@ static int py_to_ere(const char *k, strbuf *out)
             prev_quant = 0;
             continue;
         }
+        int after_quant = prev_quant;
         prev_quant = 0;
         if (c == '\\') {
             char e = *++p;
@@ -215,8 +225,39 @@ static int py_to_ere(const char *k, strbuf *out)
                 sb_putn(out, ++p, 1);
             continue;
         }
-        if (c == '*' || c == '+' || c == '?' || c == '}')
+        if (c == '{') {
+            /* a bound {n}, {n,}, {n,m} is a quantifier; any other '{' is a literal, as in Python */
+            const char *q = p + 1;
+            long lo = -1, hi = -1;
+            char *end;
+            if (*q >= '0' && *q <= '9') {
+                lo = strtol(q, &end, 10);
+                hi = lo;
+                if (*end == ',') {
+                    hi = end[1] >= '0' && end[1] <= '9' ? strtol(end + 1, &end, 10) : PATTERN_MAX_BOUND + 1;
+                    if (*end != '}' && end[-1] == ',')
+                        hi = -1;
+                }
+                if (*end != '}')
+                    lo = -1;
+            }
+            if (lo < 0) {
+                sb_puts(out, "\\{");
+                continue;
+            }
+            if (after_quant || ++n_bound > 1 || lo > PATTERN_MAX_BOUND || hi > PATTERN_MAX_BOUND || hi < lo ||
+                ++n_quant > PATTERN_MAX_QUANT)
+                return -1;
+            sb_putn(out, p, (size_t)(end - p + 1));
+            p = end;
             prev_quant = 1;
+            continue;
+        }
+        if (c == '*' || c == '+' || c == '?') {
+            if (after_quant || ++n_quant > PATTERN_MAX_QUANT)
+                return -1; /* stacked (Python's possessive a++) or too many quantifiers */
+            prev_quant = 1;
+        }
         sb_putn(out, &c, 1);
     }
     if (in_bracket)
