@@ -365,6 +365,8 @@ static lsc_status config_parse(const char *text, size_t len, const char *cfgname
     c->alpha = PEFT_DEFAULT_ALPHA;
     c->init_r = PEFT_DEFAULT_INIT_R;
     json_error_t je;
+    if (memchr(text, '\0', len)) /* jansson skips it, but the verbatim copy is a C string and would be cut */
+        return lsc_error_set(err, LSC_ERR_FORMAT, "'%s': invalid JSON: a NUL byte in the text", cfgname);
     /* jansson rejects NaN / Infinity literals and overflowing numbers: they are not JSON */
     c->root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
     if (!c->root)
