@@ -148,7 +148,10 @@ char *ru_dump(const char *db_path, char *why, size_t cap)
                 size_t rl = 0, rc = 0;
                 for (int c = 0; c < sqlite3_column_count(s); c++) {
                     int ty = sqlite3_column_type(s, c);
-                    if (ty == SQLITE_BLOB) {
+                    const char *col = sqlite3_column_name(s, c);
+                    if (strcmp(col, "time") == 0 || strcmp(col, "created") == 0) {
+                        cat_out(&r, &rl, &rc, "|T"); /* clocks differ between two runs of one edit */
+                    } else if (ty == SQLITE_BLOB) {
                         char hx[LSC_HASH_HEX];
                         int n = sqlite3_column_bytes(s, c);
                         lsc_hash_bytes(sqlite3_column_blob(s, c), (size_t)n, hx);
@@ -165,7 +168,7 @@ char *ru_dump(const char *db_path, char *why, size_t cap)
         sqlite3_finalize(s);
         sqlite3_free(q);
         qsort(rows.v, rows.n, sizeof *rows.v, cmp_str);
-        cat_out(&out, &len, &ocap, "table %s: %zu rows\n", tables.v[t], rows.n);
+        cat_out(&out, &len, &ocap, "table %s: %lld rows\n", tables.v[t], (long long)rows.n); /* sqlite printf: no %zu */
         for (size_t i = 0; i < rows.n; i++) {
             cat_out(&out, &len, &ocap, "%s\n", rows.v[i]);
             free(rows.v[i]);
@@ -208,6 +211,10 @@ int ru_check_catalog(const char *db_path, int layers_each, char *why, size_t cap
     }
     if (one_text(db, "PRAGMA foreign_key_check", buf, sizeof buf)) {
         snprintf(why, cap, "foreign key violation in table %s", buf);
+        goto out;
+    }
+    if (!one_text(db, "SELECT name FROM sqlite_master WHERE name = 'blobs'", buf, sizeof buf)) {
+        bad = 0; /* a blank file (a new catalog whose creation did not commit): nothing more to hold */
         goto out;
     }
     sqlite3_stmt *s = NULL;
