@@ -1094,7 +1094,8 @@ lsc_status lsc_peft_list(const char *dir, char ***names, size_t *n, lsc_error *e
         }
         cnt++;
     }
-    qsort(v, cnt, sizeof *v, cmp_str);
+    if (cnt) /* qsort(NULL, 0, ...) is undefined behaviour (UBSan: nonnull argument) */
+        qsort(v, cnt, sizeof *v, cmp_str);
     if (has_default) {
         char *def = strdup("default");
         char **q = def ? realloc(v, (cnt + 1) * sizeof *v) : NULL;
