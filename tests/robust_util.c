@@ -167,7 +167,8 @@ char *ru_dump(const char *db_path, char *why, size_t cap)
         }
         sqlite3_finalize(s);
         sqlite3_free(q);
-        qsort(rows.v, rows.n, sizeof *rows.v, cmp_str);
+        if (rows.n)
+            qsort(rows.v, rows.n, sizeof *rows.v, cmp_str);
         cat_out(&out, &len, &ocap, "table %s: %lld rows\n", tables.v[t], (long long)rows.n); /* sqlite printf: no %zu */
         for (size_t i = 0; i < rows.n; i++) {
             cat_out(&out, &len, &ocap, "%s\n", rows.v[i]);
