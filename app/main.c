@@ -3,6 +3,7 @@
  * stderr, exit 0 ok / 1 error / 2 bad usage. */
 #include <cblas.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,17 @@
 #ifndef LSC_VERSION
 #define LSC_VERSION "dev"
 #endif
+
+/* Ctrl-C / SIGTERM during a long command: the first asks it to stop cleanly (nothing half-written; retrain
+ * keeps its best state), the second kills as usual. */
+static volatile int g_cancel;
+
+static void on_signal(int sig)
+{
+    if (g_cancel)
+        signal(sig, SIG_DFL), raise(sig);
+    g_cancel = 1;
+}
 
 static void print_help(lsc_sink *out)
 {
@@ -97,6 +109,9 @@ int main(int argc, char **argv)
         lsc_tui_model_release(&model);
         return rc;
     }
+    ctx.cancel = &g_cancel;
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
     rc = lsc_dispatch(&ctx, argc - optind, argv + optind);
     if (rc != LSC_EXIT_OK)
         fprintf(stderr, "lorascope: %s\n", ctx.err.msg[0] ? ctx.err.msg : "failed");

@@ -210,7 +210,7 @@ int64_t lsc_adapter_params(const lsc_adapter *ad)
     int64_t p = 0;
     for (size_t i = 0; i < ad->n_tensors; i++) {
         lsc_role r = ad->tensors[i].role;
-        if (r == LSC_ROLE_A || r == LSC_ROLE_B || r == LSC_ROLE_E || r == LSC_ROLE_MAGNITUDE)
+        if (r == LSC_ROLE_A || r == LSC_ROLE_B || r == LSC_ROLE_E || r == LSC_ROLE_MAGNITUDE || r == LSC_ROLE_GATE)
             p += numel(&ad->tensors[i]);
     }
     return p;
@@ -222,6 +222,14 @@ int64_t lsc_adapter_bytes(const lsc_adapter *ad)
     for (size_t i = 0; i < ad->n_tensors; i++)
         b += (int64_t)ad->tensors[i].nbytes;
     return b;
+}
+
+int lsc_adapter_layer_tensor(const lsc_adapter *ad, size_t li, lsc_role role)
+{
+    for (size_t i = 0; i < ad->n_tensors; i++)
+        if (ad->tensors[i].role == role && ad->tensors[i].layer == (int)li)
+            return (int)i;
+    return -1;
 }
 
 int lsc_adapter_find_layer(const lsc_adapter *ad, const char *name)
@@ -288,15 +296,19 @@ lsc_status lsc_adapter_factors(lsc_adapter *ad, size_t li, double **bbuf, size_t
         return st;
     if ((st = tensor_doubles(ad, l->tb, *bbuf, err)) || (st = tensor_doubles(ad, l->ta, *abuf, err)))
         return st;
-    if (l->te >= 0) {
-        lsc_tensor *te = &ad->tensors[l->te];
+    int tg = lsc_adapter_layer_tensor(ad, li, LSC_ROLE_GATE);
+    int scalers[2] = {l->te, tg}; /* AdaLoRA's E and SoRA's gate both scale A's rows */
+    for (int sc = 0; sc < 2; sc++) {
+        if (scalers[sc] < 0)
+            continue;
+        lsc_tensor *te = &ad->tensors[scalers[sc]];
         if (numel(te) != r)
-            return lsc_error_set(err, LSC_ERR_FORMAT, "tensor '%s': expected %lld singular values, found %lld", te->key,
-                                 (long long)r, (long long)numel(te));
+            return lsc_error_set(err, LSC_ERR_FORMAT, "tensor '%s': expected %lld values (one per rank), found %lld",
+                                 te->key, (long long)r, (long long)numel(te));
         double ebuf[1024], *e = r <= 1024 ? ebuf : malloc((size_t)r * sizeof(double));
         if (!e)
             return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-        st = tensor_doubles(ad, l->te, e, err);
+        st = tensor_doubles(ad, scalers[sc], e, err);
         if (!st)
             for (int64_t i = 0; i < r; i++)
                 for (int64_t j = 0; j < a_cols; j++)
@@ -432,6 +444,18 @@ lsc_status lsc_adapter_set_factors(lsc_adapter *ad, size_t li, const double *B, 
     lsc_status st = to_dtype(ta->dtype, emb ? sa : A, emb ? nb : na, ta->key, &da, err);
     if (!st)
         st = to_dtype(tb->dtype, emb ? sb : B, emb ? na : nb, tb->key, &db, err);
+    int tg = lsc_adapter_layer_tensor(ad, li, LSC_ROLE_GATE);
+    uint8_t *dg = NULL;
+    if (!st && tg >= 0) { /* the new factors carry the gate already: it becomes ones */
+        double *ones = malloc((size_t)k * sizeof(double));
+        if (!ones)
+            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        for (int i = 0; ones && i < k; i++)
+            ones[i] = 1.0;
+        if (!st)
+            st = to_dtype(ad->tensors[tg].dtype, ones, (size_t)k, ad->tensors[tg].key, &dg, err);
+        free(ones);
+    }
     if (!st && l->te >= 0) {
         double *ones = malloc((size_t)k * sizeof(double));
         if (!ones)
@@ -448,7 +472,16 @@ lsc_status lsc_adapter_set_factors(lsc_adapter *ad, size_t li, const double *B, 
         free(da);
         free(db);
         free(de);
+        free(dg);
         return st;
+    }
+    if (tg >= 0) {
+        lsc_tensor *t = &ad->tensors[tg];
+        free(t->data);
+        t->data = dg;
+        t->shape[t->ndim - 1] = k; /* [k] or [1, k] */
+        t->nbytes = (size_t)k * lsc_dtype_size(t->dtype);
+        t->hash[0] = '\0';
     }
     (void)rows;
     /* A: [k, ...trailing dims] (embedding A is [k, vocab]) */
@@ -485,6 +518,26 @@ lsc_status lsc_adapter_set_factors(lsc_adapter *ad, size_t li, const double *B, 
     case LSC_SCALE_RSLORA: l->alpha = scale * sqrt((double)k); break;
     case LSC_SCALE_ADALORA: l->alpha = scale * ((double)(l->init_r > 0 ? l->init_r : k) + 1e-5); break;
     default: break;
+    }
+    /* a kohya alpha scalar must keep giving the scale: rewrite it (as F32) when its value changes */
+    for (size_t i = 0; i < ad->n_tensors; i++) {
+        lsc_tensor *t = &ad->tensors[i];
+        if (t->role != LSC_ROLE_ALPHA || t->layer != (int)li)
+            continue;
+        double old = 0.0;
+        if (t->data && lsc_dtype_scalar_to_double(t->dtype, t->data, &old) == LSC_OK && old == l->alpha)
+            continue;
+        float f = (float)l->alpha;
+        uint8_t *d = malloc(sizeof f);
+        if (!d)
+            return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        memcpy(d, &f, sizeof f);
+        free(t->data);
+        t->data = d;
+        t->dtype = LSC_DT_F32;
+        t->ndim = 0;
+        t->nbytes = sizeof f;
+        t->hash[0] = '\0';
     }
     return LSC_OK;
 }

@@ -27,7 +27,8 @@
     X(LSC_ROLE_E, "E")            \
     X(LSC_ROLE_MAGNITUDE, "magnitude") \
     X(LSC_ROLE_ALPHA, "alpha")    \
-    X(LSC_ROLE_EXTRA, "extra")
+    X(LSC_ROLE_EXTRA, "extra")    \
+    X(LSC_ROLE_GATE, "gate")
 
 typedef enum {
 #define LSC_X_ROLE(code, name) code,
@@ -145,7 +146,10 @@ int64_t lsc_adapter_bytes(const lsc_adapter *ad);
 /* Layer index by name, -1 if absent. */
 int lsc_adapter_find_layer(const lsc_adapter *ad, const char *name);
 
-/* The factor view of layer `li`: loads its tensors, converts to double, folds AdaLoRA's E into A,
+/* Index of the tensor of layer li with role `role` found by scanning (gates, kohya alphas), -1 if none. */
+int lsc_adapter_layer_tensor(const lsc_adapter *ad, size_t li, lsc_role role);
+
+/* The factor view of layer `li`: loads its tensors, converts to double, folds AdaLoRA's E and a SoRA gate into A,
  * flattens conv A, transposes embeddings, and fills `out` (rows, cols, r, scale, B, A).
  * *bbuf and *abuf are (re)allocated as needed ([rows*r] and [r*cols] doubles) and stay owned by the
  * caller, so a loop over layers reuses them; pass pointers to NULL to start. Fails with

@@ -22,24 +22,24 @@ typedef struct factor_scan {
 
 static void scan_factor(const double *x, size_t n, factor_scan *fs)
 {
+    /* branch-free so the compiler vectorises it: NaN/Inf fail `a <= DBL_MAX` and contribute nothing */
     size_t zeros = 0, nonfinite = 0;
     double maxabs = 0.0, sumsq = 0.0;
     for (size_t i = 0; i < n; i++) {
         double a = fabs(x[i]);
-        if (!(a <= DBL_MAX)) { /* NaN or Inf */
-            nonfinite++;
-            continue;
-        }
-        zeros += a == 0.0;
-        maxabs = a > maxabs ? a : maxabs;
-        sumsq += a * a;
+        int fin = a <= DBL_MAX;
+        double af = fin ? a : 0.0;
+        nonfinite += (size_t)!fin;
+        zeros += (size_t)(a == 0.0);
+        maxabs = af > maxabs ? af : maxabs;
+        sumsq += af * af;
     }
     /* second pass: the threshold is relative to the largest finite entry; NaN and Inf never compare
      * below it */
     const double thr = 1e-6 * maxabs;
     size_t near = 0;
     for (size_t i = 0; i < n; i++)
-        near += fabs(x[i]) <= thr;
+        near += (size_t)(fabs(x[i]) <= thr);
     if (isinf(sumsq)) { /* squares overflowed: redo scaled by the largest entry */
         const double inv = 1.0 / maxabs;
         sumsq = 0.0;

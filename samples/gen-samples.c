@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 
 #include "dtype.h"
+#include "gguf.h"
 #include "safetensors.h"
 #include "status.h"
 
@@ -580,6 +581,224 @@ static void sample_dora(const char *out)
     free(dir);
 }
 
+
+/* ---- one sample of each remaining kind, and the formats beside PEFT -------------------------------------- */
+
+/* SoRA-style sparse adapter: q_proj and v_proj with a gate [1, r] per layer (lora_gate), some gates closed
+ * to exactly 0 as the L1 proximal step leaves them, so the live rank is below r. */
+static void sample_sora(const char *out)
+{
+    const char *name = "llama-tiny-sora";
+    rng g = {seed_of(name)};
+    gen_file f = {0};
+    llama_lora(&f, &g, 8, NULL, LSC_DT_F16, "", 0, (1u << 0) | (1u << 2));
+    char key[256];
+    for (int L = 0; L < N_LAYERS; L++)
+        for (int m = 0; m < 2; m++) {
+            double gate[8];
+            int live = 8 - (L + m + 1); /* 7 down to 3 live gates */
+            for (int i = 0; i < 8; i++)
+                gate[i] = i < live ? 0.6 + 0.4 * uniform(&g) : 0.0;
+            int64_t gs[] = {1, 8};
+            snprintf(key, sizeof key, "base_model.model.model.layers.%d.%s.lora_gate", L, m ? "self_attn.v_proj" : "self_attn.q_proj");
+            add_tensor(&f, key, LSC_DT_F16, 2, gs, gate);
+        }
+    static const char *const t[] = {"q_proj", "v_proj"};
+    json_t *c = lora_config("lorascope/llama-tiny", 8, 16, string_list(t, 2), "CAUSAL_LM");
+    char *dir = join(out, name);
+    write_adapter(dir, &f, c);
+    free(dir);
+}
+
+/* Write one safetensors file from a gen_file (tensors sorted by name) with the given metadata. */
+static void write_st(const char *path, gen_file *f, const char *const *mk, const char *const *mv, size_t nm)
+{
+    qsort(f->t, f->n, sizeof *f->t, cmp_tensor);
+    lsc_st_out *outs = xcalloc(f->n, sizeof *outs);
+    for (size_t i = 0; i < f->n; i++)
+        outs[i] = (lsc_st_out){f->t[i].name, f->t[i].dt, f->t[i].ndim, f->t[i].shape};
+    lsc_st_writer *w = NULL;
+    lsc_error err;
+    if (lsc_st_writer_begin(path, outs, f->n, mk, mv, nm, &w, &err) != LSC_OK)
+        die("%s%s", err.msg, "");
+    for (size_t i = 0; i < f->n; i++)
+        if (lsc_st_writer_put(w, f->t[i].data, f->t[i].nbytes, &err) != LSC_OK)
+            die("%s%s", err.msg, "");
+    if (lsc_st_writer_finish(w, &err) != LSC_OK)
+        die("%s%s", err.msg, "");
+    free(outs);
+    for (size_t i = 0; i < f->n; i++) {
+        free(f->t[i].name);
+        free(f->t[i].data);
+    }
+    free(f->t);
+    memset(f, 0, sizeof *f);
+}
+
+/* kohya DyLoRA for a tiny diffusion UNet: lora_unet_* linear layers (to_q, to_k, to_v, to_out_0 of two
+ * attention blocks, 128 wide) and one 3x3 conv, rank 8 in units of 2. The factors are nested: their
+ * directions come in decreasing strength, so every prefix rank is close to the best truncation, as DyLoRA
+ * training aims for. */
+static void sample_kohya_dylora(const char *out)
+{
+    const char *name = "sd-tiny-dylora.safetensors";
+    rng g = {seed_of(name)};
+    gen_file f = {0};
+    static const char *const mods[] = {"to_q", "to_k", "to_v", "to_out_0"};
+    char key[256];
+    const int r = 8;
+    for (int blk = 0; blk < 2; blk++)
+        for (int m = 0; m < 4; m++) {
+            int64_t dim = 128;
+            double *B = xcalloc((size_t)(dim * r), sizeof *B), *A = xcalloc((size_t)(r * dim), sizeof *A);
+            lora_pair(&g, dim, dim, r, 0.05 * (1 + m), 0.7, B, A, NULL, 0);
+            int64_t ds[] = {r, dim}, us[] = {dim, r}, sc[1] = {0};
+            char base[160];
+            snprintf(base, sizeof base, "lora_unet_down_blocks_%d_attentions_0_transformer_blocks_0_attn1_%s", blk, mods[m]);
+            snprintf(key, sizeof key, "%s.lora_down.weight", base);
+            add_tensor(&f, key, LSC_DT_F16, 2, ds, A);
+            snprintf(key, sizeof key, "%s.lora_up.weight", base);
+            add_tensor(&f, key, LSC_DT_F16, 2, us, B);
+            double alpha = 4.0;
+            snprintf(key, sizeof key, "%s.alpha", base);
+            add_tensor(&f, key, LSC_DT_F16, 0, sc, &alpha);
+            free(A);
+            free(B);
+        }
+    /* a conv layer: down [r, in, 3, 3], up [out, r, 1, 1] */
+    {
+        int64_t in = 32, o = 32;
+        double *B = xcalloc((size_t)(o * r), sizeof *B), *A = xcalloc((size_t)(r * in * 9), sizeof *A);
+        lora_pair(&g, o, in * 9, r, 0.04, 0.7, B, A, NULL, 0);
+        int64_t ds[] = {r, in, 3, 3}, us[] = {o, r, 1, 1}, sc[1] = {0};
+        const char *base = "lora_unet_down_blocks_0_resnets_0_conv1";
+        snprintf(key, sizeof key, "%s.lora_down.weight", base);
+        add_tensor(&f, key, LSC_DT_F16, 4, ds, A);
+        snprintf(key, sizeof key, "%s.lora_up.weight", base);
+        add_tensor(&f, key, LSC_DT_F16, 4, us, B);
+        double alpha = 4.0;
+        snprintf(key, sizeof key, "%s.alpha", base);
+        add_tensor(&f, key, LSC_DT_F16, 0, sc, &alpha);
+        free(A);
+        free(B);
+    }
+    const char *mk[] = {"ss_base_model_version", "ss_network_alpha", "ss_network_args", "ss_network_dim",
+                        "ss_network_module", "ss_sd_model_name"};
+    const char *mv[] = {"sd_v1", "4", "{\"unit\": \"2\"}", "8", "networks.dylora", "lorascope/sd-tiny"};
+    char *path = join(out, name);
+    write_st(path, &f, mk, mv, 6);
+    free(path);
+}
+
+/* A llama.cpp GGUF LoRA of the tiny llama (attention projections, r = 4, F16), written by lorascope's own
+ * GGUF writer with llama.cpp's q/k row permutation for 4 heads. */
+static void sample_gguf(const char *out)
+{
+    const char *name = "llama-tiny-attn.gguf";
+    rng g = {seed_of(name)};
+    lsc_adapter *ad = lsc_adapter_new();
+    lsc_error err;
+    ad->name = strdup("llama-tiny-attn");
+    ad->format = strdup("peft");
+    ad->kind = strdup("static");
+    ad->base_model = strdup("lorascope/llama-tiny");
+    const int r = 4;
+    char key[256];
+    for (int L = 0; L < N_LAYERS; L++)
+        for (size_t m = 0; m < 4; m++) { /* q, k, v, o */
+            const module_def *md = &llama_modules[m];
+            double *B = xcalloc((size_t)(md->out * r), sizeof *B), *A = xcalloc((size_t)(r * md->in), sizeof *A);
+            lora_pair(&g, md->out, md->in, r, 0.08 * md->strength * (1.0 + 0.35 * L), md->decay, B, A, NULL, 0);
+            size_t li, ta, tb;
+            snprintf(key, sizeof key, "base_model.model.model.layers.%d.%s", L, md->path);
+            if (lsc_adapter_add_layer(ad, key, &li, &err))
+                die("%s%s", err.msg, "");
+            int64_t as[] = {r, md->in}, bs[] = {md->out, r};
+            uint16_t *da = xcalloc((size_t)(r * md->in), 2), *db = xcalloc((size_t)(md->out * r), 2);
+            lsc_dtype_from_double(LSC_DT_F16, A, (size_t)(r * md->in), da, NULL);
+            lsc_dtype_from_double(LSC_DT_F16, B, (size_t)(md->out * r), db, NULL);
+            char ka[300], kb[300];
+            snprintf(ka, sizeof ka, "%s.lora_A.weight", key);
+            snprintf(kb, sizeof kb, "%s.lora_B.weight", key);
+            if (lsc_adapter_add_tensor(ad, ka, LSC_ROLE_A, (int)li, LSC_DT_F16, 2, as, da, &ta, &err) ||
+                lsc_adapter_add_tensor(ad, kb, LSC_ROLE_B, (int)li, LSC_DT_F16, 2, bs, db, &tb, &err))
+                die("%s%s", err.msg, "");
+            lsc_layer *l = &ad->layers[li];
+            free(l->module_type);
+            l->module_type = strdup(md->type);
+            l->layer_index = L;
+            l->rows = md->out;
+            l->cols = md->in;
+            l->rank = r;
+            l->alpha = 8;
+            l->rule = LSC_SCALE_ALPHA_R;
+            l->scale = 2;
+            l->ta = (int)ta;
+            l->tb = (int)tb;
+            free(A);
+            free(B);
+        }
+    lsc_gguf_write_opts o;
+    memset(&o, 0, sizeof o);
+    o.architecture = "llama";
+    o.n_head = 4;
+    o.n_head_kv = 4;
+    char *path = join(out, name);
+    if (lsc_gguf_write_ex(ad, path, LSC_DT_INVALID, &o, &err) != LSC_OK)
+        die("%s%s", err.msg, "");
+    free(path);
+    lsc_adapter_free(ad);
+}
+
+/* A dense base/tuned pair to extract a LoRA from: two q_proj weights of the tiny llama (F16) and a norm
+ * vector; the fine-tune moved each q_proj by a planted rank-6 update plus a faint full-rank drift, and left
+ * the norm unchanged. */
+static void sample_dense_pair(const char *out)
+{
+    const char *name = "dense-pair";
+    rng g = {seed_of(name)};
+    gen_file fb = {0}, ft = {0};
+    char key[256];
+    for (int L = 0; L < 2; L++) {
+        int64_t n = HIDDEN;
+        double *W = xcalloc((size_t)(n * n), sizeof *W), *T = xcalloc((size_t)(n * n), sizeof *T);
+        for (int64_t i = 0; i < n * n; i++)
+            W[i] = gauss(&g) / sqrt((double)n);
+        double *B = xcalloc((size_t)(n * 6), sizeof *B), *A = xcalloc((size_t)(6 * n), sizeof *A);
+        lora_pair(&g, n, n, 6, 0.6, 0.6, B, A, NULL, 0);
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t j = 0; j < n; j++) {
+                double d = 0;
+                for (int k = 0; k < 6; k++)
+                    d += B[i * 6 + k] * A[k * n + j];
+                T[i * n + j] = W[i * n + j] + d + 2e-4 * gauss(&g);
+            }
+        int64_t sh[] = {n, n};
+        snprintf(key, sizeof key, "model.layers.%d.self_attn.q_proj.weight", L);
+        add_tensor(&fb, key, LSC_DT_F16, 2, sh, W);
+        add_tensor(&ft, key, LSC_DT_F16, 2, sh, T);
+        free(W);
+        free(T);
+        free(A);
+        free(B);
+    }
+    double norm[HIDDEN];
+    for (int i = 0; i < HIDDEN; i++)
+        norm[i] = 1.0;
+    int64_t ns[] = {HIDDEN};
+    add_tensor(&fb, "model.norm.weight", LSC_DT_F16, 1, ns, norm);
+    add_tensor(&ft, "model.norm.weight", LSC_DT_F16, 1, ns, norm);
+    char *dir = join(out, name);
+    make_dir(dir);
+    char *pb = join(dir, "base.safetensors"), *pt = join(dir, "tuned.safetensors");
+    const char *mk[] = {"format"}, *mv[] = {"pt"};
+    write_st(pb, &fb, mk, mv, 1);
+    write_st(pt, &ft, mk, mv, 1);
+    free(pb);
+    free(pt);
+    free(dir);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2 || argv[1][0] == '-') {
@@ -598,5 +817,9 @@ int main(int argc, char **argv)
     sample_tasks(out);
     sample_adalora(out);
     sample_dora(out);
+    sample_sora(out);
+    sample_kohya_dylora(out);
+    sample_gguf(out);
+    sample_dense_pair(out);
     return 0;
 }

@@ -143,9 +143,23 @@ static const char schema_v1[] =
     ") WITHOUT ROWID;\n"
     "CREATE INDEX history_io_adapter ON history_io(adapter_id);\n";
 
+/* v2: multi-task adapters. A multi-task adapter is an adapter row (kind "multi-task", no layers of its
+ * own) whose tasks are ordinary adapters; tensors the tasks share (a common A) are stored once anyway,
+ * being content-addressed. */
+static const char schema_v2[] =
+    "CREATE TABLE adapter_tasks (\n"
+    "  group_id INTEGER NOT NULL REFERENCES adapters(id),\n"
+    "  ord INTEGER NOT NULL,\n"
+    "  task TEXT NOT NULL,\n"
+    "  member_id INTEGER NOT NULL REFERENCES adapters(id),\n"
+    "  PRIMARY KEY (group_id, ord)\n"
+    ") WITHOUT ROWID;\n"
+    "CREATE INDEX adapter_tasks_member ON adapter_tasks(member_id);\n";
+
 /* migrations[k] takes a catalog from user_version k to k + 1. */
 static const char *const migrations[] = {
     schema_v1,
+    schema_v2,
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == LSC_CATALOG_VERSION,
                "one migration step per schema version");
@@ -157,6 +171,9 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == LSC_CATALOG_VERSION,
     X(ST_BLOB_HAS, "SELECT size FROM blobs WHERE hash = ?1")                                                  \
     X(ST_BLOB_PUT, "INSERT INTO blobs(hash, size, data) VALUES (?1, ?2, ?3)")                                 \
     X(ST_FIND, "SELECT id FROM adapters WHERE name = ?1 AND hidden = 0")                                      \
+    X(ST_TASK_PUT, "INSERT INTO adapter_tasks(group_id, ord, task, member_id) VALUES (?1, ?2, ?3, ?4)")        \
+    X(ST_TASK_GET, "SELECT t.task, t.member_id, a.name FROM adapter_tasks t JOIN adapters a ON a.id = t.member_id " \
+                   "WHERE t.group_id = ?1 ORDER BY t.ord")                                                    \
     X(ST_FIND_CONTENT, "SELECT name FROM adapters WHERE content_hash = ?1 AND hidden = 0 ORDER BY id LIMIT 1") \
     X(ST_NAME_TAKEN, "SELECT id FROM adapters WHERE name = ?1 AND hidden = 0 AND id <> ?2")                   \
     X(ST_ADAPTER_NAME, "SELECT name, hidden FROM adapters WHERE id = ?1")                                     \
@@ -1860,4 +1877,72 @@ lsc_status lsc_catalog_set_undone(lsc_catalog *cat, int64_t history_id, int undo
     if (!st && changed == 0)
         st = lsc_error_set(err, LSC_ERR_NOTFOUND, "no history entry %lld", (long long)history_id);
     return st;
+}
+
+/* ---- multi-task groups -------------------------------------------------------------------------------- */
+
+lsc_status lsc_catalog_set_tasks(lsc_catalog *cat, int64_t group_id, const char *const *tasks, const int64_t *members,
+                                 size_t n, lsc_error *err)
+{
+    if (!lsc_catalog_in_transaction(cat))
+        return lsc_error_set(err, LSC_ERR_INVALID, "catalog '%s': set_tasks needs a transaction", cat->qpath);
+    sqlite3_stmt *s = stmt(cat, ST_TASK_PUT, err);
+    if (!s)
+        return LSC_ERR_DB;
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_bind_int64(s, 1, group_id);
+        sqlite3_bind_int64(s, 2, (sqlite3_int64)i);
+        bind_str(s, 3, tasks[i]);
+        sqlite3_bind_int64(s, 4, members[i]);
+        int rc = sqlite3_step(s);
+        done(s);
+        if (rc != SQLITE_DONE)
+            return db_err(cat, err);
+    }
+    return LSC_OK;
+}
+
+lsc_status lsc_catalog_get_tasks(lsc_catalog *cat, int64_t group_id, lsc_task_entry **out, size_t *n, lsc_error *err)
+{
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *s = stmt(cat, ST_TASK_GET, err);
+    if (!s)
+        return LSC_ERR_DB;
+    sqlite3_bind_int64(s, 1, group_id);
+    size_t cnt = 0, cap = 0;
+    lsc_task_entry *arr = NULL;
+    int rc, oom = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            cap = cap ? cap * 2 : 8;
+            lsc_task_entry *p = realloc(arr, cap * sizeof *p);
+            if (!p) {
+                oom = 1;
+                break;
+            }
+            arr = p;
+        }
+        arr[cnt].task = col_dup_nn(s, 0, &oom);
+        arr[cnt].member_id = sqlite3_column_int64(s, 1);
+        arr[cnt].member = col_dup_nn(s, 2, &oom);
+        cnt++;
+    }
+    done(s);
+    if (oom || (rc != SQLITE_DONE && rc != SQLITE_ROW)) {
+        lsc_task_entries_free(arr, cnt);
+        return oom ? lsc_error_set(err, LSC_ERR_NOMEM, "out of memory") : db_err(cat, err);
+    }
+    *out = arr;
+    *n = cnt;
+    return LSC_OK;
+}
+
+void lsc_task_entries_free(lsc_task_entry *t, size_t n)
+{
+    for (size_t i = 0; t && i < n; i++) {
+        free(t[i].task);
+        free(t[i].member);
+    }
+    free(t);
 }

@@ -19,7 +19,7 @@
 #include "status.h"
 
 #define LSC_CATALOG_APP_ID 0x4c53434fu /* "LSCO" */
-#define LSC_CATALOG_VERSION 1
+#define LSC_CATALOG_VERSION 2
 
 typedef struct lsc_catalog lsc_catalog;
 
@@ -136,6 +136,24 @@ void lsc_history_free_array(lsc_history_entry *h, size_t n);
 
 /* Mark a history entry undone / redone. */
 lsc_status lsc_catalog_set_undone(lsc_catalog *cat, int64_t history_id, int undone, lsc_error *err);
+
+/* ---- multi-task groups ---------------------------------------------------------------------------- */
+
+/* A multi-task adapter is an adapter row (kind "multi-task", no layers) whose tasks are other adapters. */
+typedef struct lsc_task_entry {
+    char *task;        /* task name ("summarize") */
+    int64_t member_id; /* the task's adapter */
+    char *member;      /* its current name */
+} lsc_task_entry;
+
+/* Record the tasks of group_id in order (inside a transaction). */
+lsc_status lsc_catalog_set_tasks(lsc_catalog *cat, int64_t group_id, const char *const *tasks, const int64_t *members,
+                                 size_t n, lsc_error *err);
+
+/* The tasks of group_id in order (empty for an adapter that is not a group); free with
+ * lsc_task_entries_free. */
+lsc_status lsc_catalog_get_tasks(lsc_catalog *cat, int64_t group_id, lsc_task_entry **out, size_t *n, lsc_error *err);
+void lsc_task_entries_free(lsc_task_entry *t, size_t n);
 
 /* The raw sqlite3 handle, for the few callers (tests, the fault-injection harness) that need it. */
 struct sqlite3 *lsc_catalog_db(lsc_catalog *cat);

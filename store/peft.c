@@ -539,14 +539,16 @@ done:
 
 /* ---- tensor keys ------------------------------------------------------------------------------------- */
 
-typedef enum { F_NONE = -1, F_A, F_B, F_E, F_EMB_A, F_EMB_B, F_MAG } factor_name;
+/* lora_gate: a SoRA gate [1, r] (the SoRA reference keeps `gate` beside lora_A/lora_B; we read and write
+ * it under PEFT's naming as lora_gate). */
+typedef enum { F_NONE = -1, F_A, F_B, F_E, F_EMB_A, F_EMB_B, F_MAG, F_GATE } factor_name;
 
 static const char *const factor_names[] = {"lora_A", "lora_B", "lora_E", "lora_embedding_A", "lora_embedding_B",
-                                           "lora_magnitude_vector"};
+                                           "lora_magnitude_vector", "lora_gate"};
 
 static factor_name factor_of(const char *comp, size_t n)
 {
-    for (int i = 0; i < 6; i++)
+    for (int i = 0; i < 7; i++)
         if (strlen(factor_names[i]) == n && memcmp(factor_names[i], comp, n) == 0)
             return (factor_name)i;
     return F_NONE;
@@ -887,6 +889,7 @@ lsc_status lsc_peft_read(const char *path, lsc_adapter **out, lsc_error *err)
     }
 
     /* Classify every tensor in data order. */
+    size_t n_gates = 0;
     for (size_t i = 0; i < f->n_tensors; i++) {
         const lsc_st_tensor *s = &f->tensors[i];
         size_t plen = 0, ti;
@@ -937,10 +940,18 @@ lsc_status lsc_peft_read(const char *path, lsc_adapter **out, lsc_error *err)
         }
         free(prefix);
         static const lsc_role roles[] = {LSC_ROLE_A, LSC_ROLE_B, LSC_ROLE_E, LSC_ROLE_A, LSC_ROLE_B,
-                                         LSC_ROLE_MAGNITUDE};
+                                         LSC_ROLE_MAGNITUDE, LSC_ROLE_GATE};
+        if (fn == F_GATE && lsc_adapter_layer_tensor(ad, li, LSC_ROLE_GATE) >= 0) {
+            st = lsc_error_set(err, LSC_ERR_FORMAT, "'%s': tensor '%s': a second gate for the same layer", st_path, s->name);
+            goto done;
+        }
         if ((st = lsc_adapter_add_tensor(ad, s->name, roles[fn], li, s->dtype, s->ndim, s->shape, NULL, &ti, err)))
             goto done;
         ad->tensors[ti].src = (int64_t)i;
+        if (fn == F_GATE) {
+            n_gates++;
+            continue; /* found by role: no slot on the layer */
+        }
         lsc_layer *l = &ad->layers[li];
         int *slot = fn == F_A || fn == F_EMB_A ? &l->ta : fn == F_B || fn == F_EMB_B ? &l->tb : fn == F_E ? &l->te
                                                                                                      : &l->tm;
@@ -1016,6 +1027,8 @@ lsc_status lsc_peft_read(const char *path, lsc_adapter **out, lsc_error *err)
     const char *kind = "static";
     if (cfg.adalora)
         kind = "adaptive";
+    else if (n_gates > 0)
+        kind = "sparse";
     else if (varies || cfg.layers_to_transform || json_object_size(cfg.rank_pattern) > 0 ||
              json_object_size(cfg.alpha_pattern) > 0)
         kind = "layer-wise";

@@ -124,7 +124,7 @@ START_TEST(test_import_samples)
     struct dirent *e;
     int n_dirs = 0;
     while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
+        if (e->d_name[0] == '.' || strcmp(e->d_name, "dense-pair") == 0) /* a base/tuned pair, not an adapter */
             continue;
         import_ok(cat, e->d_name);
         n_dirs++;

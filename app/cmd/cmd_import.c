@@ -1,10 +1,12 @@
-/* cmd_import.c: `lorascope import PATH [--name NAME]`: take an adapter into the catalog exactly.
+/* cmd_import.c: `lorascope import PATH [--name NAME]`: take an adapter into the catalog exactly. The
+ * format (PEFT folder or file, kohya .safetensors, GGUF) is detected from the content, not the name.
  *
  * Streams one layer at a time: load its tensors, hash them, store the blobs, compute and cache the
  * layer's statistics, drop the bytes; so peak memory stays near one layer, whatever the adapter's size.
  * Identical content already in the catalog is reported instead of stored twice. Runs inside the
  * dispatcher's transaction: any error leaves the catalog as it was. */
 #include <libgen.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -13,6 +15,9 @@
 #include "common.h"
 #include "handlers.h"
 #include "hash.h"
+#include "detect.h"
+#include "gguf.h"
+#include "kohya.h"
 #include "peft.h"
 
 char *lsc_import_default_name(const char *path)
@@ -71,13 +76,120 @@ static int valid_name(const char *name)
     return 1;
 }
 
-/* Hash and store every tensor of `ad`, computing each layer's statistics on the way. */
+/* Statistics are computed on a second thread while the main thread reads, hashes and stores the next
+ * layers (SQLite stays on the main thread). The main thread hands over a layer whose tensors are loaded
+ * and hashed and never touches them again; the worker computes, then frees their bytes. At most
+ * LSC_IMPORT_QUEUE layers are in flight, which bounds memory. */
+#define LSC_IMPORT_QUEUE 8
+
+typedef struct stats_worker {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    lsc_adapter *ad;
+    size_t queue[LSC_IMPORT_QUEUE];
+    size_t head, count;         /* ring buffer of layer indices */
+    int busy, closing;
+    lsc_layer_stats *results;   /* [n_layers] */
+    unsigned char *computed;    /* [n_layers] */
+    lsc_status status;          /* first failure */
+    lsc_error err;
+} stats_worker;
+
+static void unload_layer_tensors(lsc_adapter *ad, const lsc_layer *l)
+{
+    int ts[4] = {l->ta, l->tb, l->te, l->tm};
+    for (int k = 0; k < 4; k++)
+        if (ts[k] >= 0)
+            lsc_adapter_unload_tensor(ad, (size_t)ts[k]);
+}
+
+static void *stats_thread(void *arg)
+{
+    stats_worker *w = arg;
+    lsc_workspace *ws = lsc_workspace_new();
+    double *b = NULL, *a = NULL;
+    size_t bc = 0, ac = 0;
+    for (;;) {
+        pthread_mutex_lock(&w->mu);
+        while (w->count == 0 && !w->closing)
+            pthread_cond_wait(&w->cv, &w->mu);
+        if (w->count == 0) {
+            pthread_mutex_unlock(&w->mu);
+            break;
+        }
+        size_t li = w->queue[w->head];
+        w->head = (w->head + 1) % LSC_IMPORT_QUEUE;
+        w->count--;
+        w->busy = 1;
+        int failed = w->status != LSC_OK;
+        pthread_mutex_unlock(&w->mu);
+
+        lsc_status st = LSC_OK;
+        lsc_error err;
+        lsc_error_clear(&err);
+        if (!failed) {
+            lsc_lowrank lr;
+            if (!ws)
+                st = lsc_error_set(&err, LSC_ERR_NOMEM, "out of memory");
+            if (!st)
+                st = lsc_adapter_factors(w->ad, li, &b, &bc, &a, &ac, &lr, &err);
+            if (!st)
+                st = lsc_stats_compute(&lr, ws, &w->results[li], &err);
+            if (st)
+                lsc_error_prefix(&err, "layer '%s'", w->ad->layers[li].name);
+        }
+        unload_layer_tensors(w->ad, &w->ad->layers[li]);
+
+        pthread_mutex_lock(&w->mu);
+        if (st && w->status == LSC_OK) {
+            w->status = st;
+            w->err = err;
+        }
+        if (!st && !failed)
+            w->computed[li] = 1;
+        w->busy = 0;
+        pthread_cond_broadcast(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+    }
+    free(b);
+    free(a);
+    lsc_workspace_free(ws);
+    return NULL;
+}
+
+/* Hand layer li over to the worker, waiting while the queue is full. */
+static void stats_submit(stats_worker *w, size_t li)
+{
+    pthread_mutex_lock(&w->mu);
+    while (w->count == LSC_IMPORT_QUEUE)
+        pthread_cond_wait(&w->cv, &w->mu);
+    w->queue[(w->head + w->count) % LSC_IMPORT_QUEUE] = li;
+    w->count++;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Hash and store every tensor of `ad`, computing each layer's statistics on the way (cached ones are
+ * reused), and store the new statistics in the catalog's cache. */
 static lsc_status store_tensors(lsc_cmd_ctx *ctx, lsc_adapter *ad, int *nonfinite_layers)
 {
-    lsc_stats_runner sr;
-    lsc_status st = lsc_stats_runner_init(&sr, &ctx->err);
-    if (st)
-        return st;
+    stats_worker w;
+    memset(&w, 0, sizeof w);
+    w.ad = ad;
+    w.results = calloc(ad->n_layers + 1, sizeof *w.results);
+    w.computed = calloc(ad->n_layers + 1, 1);
+    lsc_status st = LSC_OK;
+    if (!w.results || !w.computed) {
+        free(w.results);
+        free(w.computed);
+        return lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "out of memory");
+    }
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    int started = pthread_create(&w.thread, NULL, stats_thread, &w) == 0;
+    if (!started)
+        st = lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "cannot start a thread");
     for (size_t li = 0; li < ad->n_layers && !st; li++) {
         lsc_layer *l = &ad->layers[li];
         int ts[4] = {l->ta, l->tb, l->te, l->tm};
@@ -91,17 +203,54 @@ static lsc_status store_tensors(lsc_cmd_ctx *ctx, lsc_adapter *ad, int *nonfinit
                 st = lsc_catalog_put_blob(ctx->cat, t->hash, t->data, t->nbytes, &ctx->err);
             }
         }
-        if (st)
+        if (st) {
+            unload_layer_tensors(ad, l);
             break;
-        lsc_layer_stats ls;
-        memset(&ls, 0, sizeof ls);
-        st = lsc_layer_stats_get(&sr, ctx->cat, ad, li, 1, &ls, &ctx->err);
-        if (!st && (ls.flags & LSC_STATS_NONFINITE))
-            (*nonfinite_layers)++;
-        lsc_stats_release(&ls);
-        if (ctx->cancel && *ctx->cancel)
+        }
+        /* figures already in the cache (an unchanged layer seen before) need no work */
+        char key[LSC_HASH_HEX];
+        int found = 0;
+        lsc_layer_stats cached;
+        memset(&cached, 0, sizeof cached);
+        lsc_catalog_stats_key(ad, li, key);
+        st = lsc_catalog_get_stats(ctx->cat, key, &cached, &found, &ctx->err);
+        if (!st && found) {
+            if (cached.flags & LSC_STATS_NONFINITE)
+                (*nonfinite_layers)++;
+            lsc_stats_release(&cached);
+            unload_layer_tensors(ad, l);
+        } else if (!st) {
+            stats_submit(&w, li);
+        }
+        if (!st && ctx->cancel && *ctx->cancel)
             st = lsc_error_set(&ctx->err, LSC_ERR_CANCELLED, "import cancelled");
     }
+    if (started) {
+        pthread_mutex_lock(&w.mu);
+        w.closing = 1;
+        pthread_cond_broadcast(&w.cv);
+        pthread_mutex_unlock(&w.mu);
+        pthread_join(w.thread, NULL);
+    }
+    if (!st && w.status) {
+        st = w.status;
+        ctx->err = w.err;
+    }
+    for (size_t li = 0; li < ad->n_layers; li++) {
+        if (!st && w.computed[li]) {
+            char key[LSC_HASH_HEX];
+            lsc_catalog_stats_key(ad, li, key);
+            st = lsc_catalog_put_stats(ctx->cat, key, &w.results[li], &ctx->err);
+            if (w.results[li].flags & LSC_STATS_NONFINITE)
+                (*nonfinite_layers)++;
+        }
+        lsc_stats_release(&w.results[li]);
+    }
+    free(w.results);
+    free(w.computed);
+    pthread_mutex_destroy(&w.mu);
+    pthread_cond_destroy(&w.cv);
+    /* tensors outside LoRA layers (extras, alpha scalars) */
     for (size_t i = 0; i < ad->n_tensors && !st; i++) {
         lsc_tensor *t = &ad->tensors[i];
         if (t->hash[0])
@@ -113,12 +262,11 @@ static lsc_status store_tensors(lsc_cmd_ctx *ctx, lsc_adapter *ad, int *nonfinit
             lsc_adapter_unload_tensor(ad, i);
         }
     }
-    lsc_stats_runner_release(&sr);
     return st;
 }
 
 /* Import one adapter already read into `ad` under `name`. */
-static int import_one(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *name, json_t *report)
+static int import_one(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *name, json_t *report, int64_t *out_id)
 {
     char shown[512];
     int nonfinite = 0;
@@ -145,6 +293,9 @@ static int import_one(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *name, json_
         } else {
             lsc_out(ctx->out, "%s\n", existing);
         }
+        lsc_error e2;
+        if (out_id && lsc_catalog_find(ctx->cat, existing, out_id, &e2) != LSC_OK)
+            *out_id = 0;
         free(existing);
         return -1; /* nothing new */
     }
@@ -156,6 +307,8 @@ static int import_one(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *name, json_
         return LSC_EXIT_ERROR;
     }
     lsc_cmd_wrote(ctx, id);
+    if (out_id)
+        *out_id = id;
     if (ad->warnings && *ad->warnings) {
         char *w = strdup(ad->warnings), *save = NULL;
         for (char *line = strtok_r(w, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
@@ -174,18 +327,83 @@ static int import_one(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *name, json_
     return LSC_EXIT_OK;
 }
 
-static int read_and_import(lsc_cmd_ctx *ctx, const char *path, const char *name, json_t *report, int *imported)
+static int read_and_import(lsc_cmd_ctx *ctx, const char *path, const char *name, json_t *report, int *imported,
+                           int64_t *out_id)
 {
     lsc_adapter *ad = NULL;
-    if (lsc_peft_read(path, &ad, &ctx->err))
+    char fmt[16];
+    if (lsc_detect_format(path, fmt, sizeof fmt, &ctx->err))
+        return LSC_EXIT_ERROR;
+    lsc_status st = strcmp(fmt, "kohya") == 0  ? lsc_kohya_read(path, &ad, &ctx->err)
+                    : strcmp(fmt, "gguf") == 0 ? lsc_gguf_read(path, &ad, &ctx->err)
+                                               : lsc_peft_read(path, &ad, &ctx->err);
+    if (st)
         return LSC_EXIT_ERROR;
     if (!ad->source)
         ad->source = strdup(path);
-    int rc = import_one(ctx, ad, name, report);
+    int rc = import_one(ctx, ad, name, report, out_id);
     lsc_adapter_free(ad);
     if (rc == LSC_EXIT_OK)
         (*imported)++;
     return rc < 0 ? LSC_EXIT_OK : rc;
+}
+
+/* The multi-task adapter `name` over already-stored task adapters. Its content is the list of tasks and
+ * their content hashes, so importing the same folder twice is recognised. */
+static int make_group(lsc_cmd_ctx *ctx, const char *name, const char *const *tasks, const int64_t *members, size_t n,
+                      json_t *report, int *imported)
+{
+    lsc_adapter *g = lsc_adapter_new();
+    json_t *meta = json_object(), *jt = json_array();
+    int rc = LSC_EXIT_OK;
+    for (size_t i = 0; i < n; i++) {
+        lsc_adapter *m = NULL;
+        if (lsc_catalog_get_adapter_by_id(ctx->cat, members[i], &m, &ctx->err)) {
+            rc = LSC_EXIT_ERROR;
+            break;
+        }
+        char h[LSC_HASH_HEX];
+        lsc_hash_adapter(m, h);
+        json_array_append_new(jt, json_pack("{s:s, s:s}", "task", tasks[i], "content", h));
+        if (i == 0 && g) {
+            g->base_model = strdup(m->base_model ? m->base_model : "");
+            g->format = strdup(m->format ? m->format : "peft");
+        }
+        lsc_adapter_free(m);
+    }
+    json_object_set_new(meta, "tasks", jt);
+    if (!rc && g) {
+        g->name = strdup(name);
+        g->kind = strdup("multi-task");
+        g->metadata_json = json_dumps(meta, JSON_COMPACT);
+        char content[LSC_HASH_HEX], *existing = NULL;
+        lsc_hash_adapter(g, content);
+        if (lsc_catalog_find_content(ctx->cat, content, &existing, &ctx->err))
+            rc = LSC_EXIT_ERROR;
+        else if (existing) {
+            lsc_out(ctx->diag, "lorascope: these tasks are already in the catalog as '%s'\n", existing);
+            free(existing);
+        } else {
+            int64_t id;
+            if (lsc_catalog_put_adapter(ctx->cat, g, NULL, 0, &id, &ctx->err) ||
+                lsc_catalog_set_tasks(ctx->cat, id, tasks, members, n, &ctx->err)) {
+                if (ctx->err.code == LSC_ERR_EXISTS)
+                    lsc_error_set(&ctx->err, LSC_ERR_EXISTS, "adapter '%s' already exists (choose another with --name)", name);
+                rc = LSC_EXIT_ERROR;
+            } else {
+                lsc_cmd_wrote(ctx, id);
+                (*imported)++;
+                if (report)
+                    json_array_append_new(report, json_pack("{s:s, s:s, s:I}", "name", name, "kind", "multi-task", "tasks",
+                                                            (json_int_t)n));
+                else
+                    lsc_out(ctx->out, "%s\n", name);
+            }
+        }
+    }
+    json_decref(meta);
+    lsc_adapter_free(g);
+    return rc;
 }
 
 int lsc_cmd_import(lsc_cmd_ctx *ctx, int argc, char **argv)
@@ -231,7 +449,8 @@ int lsc_cmd_import(lsc_cmd_ctx *ctx, int argc, char **argv)
     if (lsc_import_tasks(path, &names, &n, &ctx->err)) {
         rc = LSC_EXIT_ERROR;
     } else if (names) {
-        /* a multi-adapter folder: each task sub-folder is an adapter */
+        /* a multi-adapter folder: each task sub-folder is an adapter, and a multi-task adapter groups them */
+        int64_t *member_ids = calloc(n + 1, sizeof *member_ids);
         if (n == 0) {
             lsc_error_set(&ctx->err, LSC_ERR_NOTFOUND, "'%s': no adapter_model.safetensors in this folder or its sub-folders",
                           path);
@@ -241,10 +460,13 @@ int lsc_cmd_import(lsc_cmd_ctx *ctx, int argc, char **argv)
             char tpath[4096], tname[512];
             snprintf(tpath, sizeof tpath, "%s/%s", path, names[i]);
             snprintf(tname, sizeof tname, "%s-%s", dname, names[i]);
-            rc = read_and_import(ctx, tpath, tname, report, &imported);
+            rc = read_and_import(ctx, tpath, tname, report, &imported, &member_ids[i]);
         }
+        if (rc == LSC_EXIT_OK && n > 0)
+            rc = make_group(ctx, dname, (const char *const *)names, member_ids, n, report, &imported);
+        free(member_ids);
     } else {
-        rc = read_and_import(ctx, path, dname, report, &imported);
+        rc = read_and_import(ctx, path, dname, report, &imported, NULL);
     }
     for (size_t i = 0; i < n; i++)
         free(names[i]);

@@ -5,6 +5,7 @@
 #include "common.h"
 #include "handlers.h"
 #include "table.h"
+#include "tasks.h"
 
 static const char *fmt_time(char *buf, size_t cap, int64_t t)
 {
@@ -34,6 +35,17 @@ int lsc_cmd_ls(lsc_cmd_ctx *ctx, int argc, char **argv)
     if (lsc_catalog_list(ctx->cat, &infos, &n, &ctx->err))
         return LSC_EXIT_ERROR;
     char b1[64], b2[64], b3[64], b4[64], name[512], base[512];
+    /* a multi-task adapter shows the totals of its tasks */
+    json_t **tasks = calloc(n + 1, sizeof *tasks);
+    for (size_t i = 0; tasks && i < n; i++)
+        if (lsc_is_group(infos[i].kind) && lsc_tasks_totals(ctx, infos[i].id, &infos[i].n_layers, &infos[i].params,
+                                                            &infos[i].bytes, &tasks[i]) != LSC_EXIT_OK) {
+            for (size_t k = 0; k <= i; k++)
+                json_decref(tasks[k]);
+            free(tasks);
+            lsc_adapter_info_free_array(infos, n);
+            return LSC_EXIT_ERROR;
+        }
     if (json) {
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++) {
@@ -45,6 +57,8 @@ int lsc_cmd_ls(lsc_cmd_ctx *ctx, int argc, char **argv)
                                (json_int_t)a->params, "bytes", (json_int_t)a->bytes, "created",
                                fmt_time(b1, sizeof b1, a->created), "parents", a->parents ? a->parents : "",
                                "content_hash", a->content_hash));
+            if (tasks && tasks[i])
+                json_object_set(json_array_get(arr, json_array_size(arr) - 1), "tasks", tasks[i]);
         }
         lsc_json_print(ctx->out, arr);
         json_decref(arr);
@@ -67,6 +81,9 @@ int lsc_cmd_ls(lsc_cmd_ctx *ctx, int argc, char **argv)
             lsc_table_print(t, ctx->out);
         lsc_table_free(t);
     }
+    for (size_t i = 0; tasks && i < n; i++)
+        json_decref(tasks[i]);
+    free(tasks);
     lsc_adapter_info_free_array(infos, n);
     return LSC_EXIT_OK;
 }

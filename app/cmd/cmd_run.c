@@ -21,6 +21,7 @@
 #include "handlers.h"
 #include "script.h"
 #include "table.h"
+#include "tasks.h"
 
 /* ---- names known while checking ------------------------------------------------------------------ */
 
@@ -210,6 +211,9 @@ static int eval_expect(lsc_cmd_ctx *ctx, const lsc_script_cmd *c, char *why, siz
     for (size_t i = 0; i < n && result == 0; i++) {
         const lsc_adapter_info *a = &infos[i];
         if (is_glob(pat) ? fnmatch(pat, a->name, 0) != 0 : strcmp(pat, a->name) != 0)
+            continue;
+        /* a multi-task adapter has no layers of its own: a glob checks its tasks as adapters */
+        if (is_glob(pat) && lsc_is_group(a->kind) && strcmp(what, "exists") != 0 && strcmp(what, "absent") != 0)
             continue;
         matched++;
         if (strcmp(what, "rank") == 0) {

@@ -8,6 +8,7 @@
 #include "common.h"
 #include "handlers.h"
 #include "table.h"
+#include "tasks.h"
 
 typedef struct row {
     size_t li;
@@ -189,8 +190,13 @@ int lsc_cmd_show(lsc_cmd_ctx *ctx, int argc, char **argv)
     if (ctx->check_only)
         return LSC_EXIT_OK;
     lsc_adapter *ad = NULL;
-    if (lsc_cmd_load(ctx, argv[g.ind], &ad, NULL))
+    int64_t id = 0;
+    if (lsc_cmd_load(ctx, argv[g.ind], &ad, &id))
         return LSC_EXIT_ERROR;
+    if (lsc_is_group(ad->kind)) {
+        lsc_adapter_free(ad);
+        return lsc_tasks_show(ctx, argv[g.ind], id, glob, json);
+    }
     row *rows = calloc(ad->n_layers + 1, sizeof(row));
     lsc_stats_runner sr;
     int rc = LSC_EXIT_OK;

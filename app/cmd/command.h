@@ -21,6 +21,10 @@ enum { LSC_EXIT_OK = 0, LSC_EXIT_ERROR = 1, LSC_EXIT_USAGE = 2 };
 #define LSC_CMD_CATALOG 0x1u /* needs the catalog open */
 #define LSC_CMD_MUTATES 0x2u /* changes the catalog: one transaction, one history entry */
 #define LSC_CMD_NOHIST 0x4u  /* mutates but records no history itself (undo/redo manage it) */
+/* what undo/redo do with a history entry of this command: */
+#define LSC_CMD_CREATES 0x8u  /* its outputs are new adapters: undo hides them, redo shows them again */
+#define LSC_CMD_HIDES 0x10u   /* it hid its outputs (rm): undo shows them again, redo hides them */
+#define LSC_CMD_RENAMES 0x20u /* it renamed its output from args[1] to args[2]: undo renames back */
 
 #define LSC_CMD_MAX_IO 256
 
@@ -41,6 +45,7 @@ typedef struct lsc_cmd_ctx {
     int64_t outputs[LSC_CMD_MAX_IO];
     size_t n_outputs;
     volatile int *cancel;     /* non-NULL: long commands stop when *cancel becomes non-zero */
+    const char *args_json;    /* set by the dispatcher: the arguments as typed, as a JSON array */
 } lsc_cmd_ctx;
 
 /* A handler: argv[0] is the command name. Returns an LSC_EXIT_* code; on failure ctx->err says why. */

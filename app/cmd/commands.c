@@ -19,17 +19,25 @@ const lsc_command *lsc_command_find(const char *name)
     return NULL;
 }
 
-int lsc_command_option_takes_value(const lsc_command *c, const char *opt)
+static int takes_value_in(const char *text, const char *opt)
 {
     size_t n = strlen(opt);
-    for (const char *p = strstr(c->usage, opt); p; p = strstr(p + 1, opt)) {
+    for (const char *p = text ? strstr(text, opt) : NULL; p; p = strstr(p + 1, opt)) {
         const char *after = p + n;
+        if (p > text && p[-1] != ' ' && p[-1] != '[' && p[-1] != '(')
+            continue; /* inside a longer option name */
         if (*after == ' ' && after[1] >= 'A' && after[1] <= 'Z')
             return 1;
-        if (*after == ' ' || *after == ']' || *after == '\0')
-            return 0;
+        if (*after == '=' && after[1] >= 'A' && after[1] <= 'Z')
+            return 1;
     }
     return 0;
+}
+
+int lsc_command_option_takes_value(const lsc_command *c, const char *opt)
+{
+    /* the usage line, then the help text ("--energy T (...)") */
+    return takes_value_in(c->usage, opt) || takes_value_in(c->help, opt);
 }
 
 int lsc_command_positional_is_adapter(const lsc_command *c, int index)

@@ -104,20 +104,28 @@ int lsc_dispatch(lsc_cmd_ctx *ctx, int argc, char **argv)
     }
     if (ctx->check_only)
         return c->fn(ctx, argc, argv); /* handlers return right after parsing their arguments */
+    /* the arguments as given, for the history (getopt permutes argv while parsing) */
+    char *args = (c->flags & LSC_CMD_MUTATES) ? args_json(argc, argv) : NULL;
+    ctx->args_json = args;
     /* bad usage is reported as such before any catalog is touched */
     ctx->check_only = 1;
     int urc = c->fn(ctx, argc, argv);
     ctx->check_only = 0;
-    if (urc != LSC_EXIT_OK)
+    if (urc != LSC_EXIT_OK) {
+        free(args);
         return urc;
+    }
     if ((c->flags & LSC_CMD_MUTATES) && ctx->readonly) {
         lsc_error_set(&ctx->err, LSC_ERR_INVALID, "%s: the catalog is open read-only", c->name);
+        free(args);
         return LSC_EXIT_ERROR;
     }
     int opened_here = 0, rc;
     if ((c->flags & LSC_CMD_CATALOG) && !ctx->cat) {
-        if ((rc = open_catalog(ctx, c)))
+        if ((rc = open_catalog(ctx, c))) {
+            free(args);
             return rc;
+        }
         opened_here = 1;
     }
     int txn = (c->flags & LSC_CMD_MUTATES) && !lsc_catalog_in_transaction(ctx->cat);
@@ -127,11 +135,9 @@ int lsc_dispatch(lsc_cmd_ctx *ctx, int argc, char **argv)
     }
     rc = c->fn(ctx, argc, argv);
     if (rc == LSC_EXIT_OK && (c->flags & LSC_CMD_MUTATES) && !ctx->no_change && !(c->flags & LSC_CMD_NOHIST)) {
-        char *args = args_json(argc, argv);
         if (lsc_catalog_log(ctx->cat, c->name, args ? args : "[]", ctx->inputs, ctx->n_inputs, ctx->outputs,
                             ctx->n_outputs, NULL, &ctx->err))
             rc = LSC_EXIT_ERROR;
-        free(args);
     }
     if (txn) {
         if (rc == LSC_EXIT_OK && !ctx->no_change && !ctx->dry_run) {
@@ -144,6 +150,8 @@ int lsc_dispatch(lsc_cmd_ctx *ctx, int argc, char **argv)
         }
     }
 done:
+    ctx->args_json = NULL;
+    free(args);
     if (rc != LSC_EXIT_OK && ctx->err.code == LSC_OK)
         lsc_error_set(&ctx->err, LSC_ERR_INVALID, "%s failed", c->name);
     if (opened_here) {

@@ -1,0 +1,266 @@
+/* cmd_prune.c: `lorascope prune NAME RULE [--layers GLOB] [--as NEW]`: cut each layer's rank by a rule,
+ * from the factors. Each chosen layer keeps the smallest rank its rule allows (at least 1, never more
+ * than it has); its new factors are the best rank-k approximation, rebuilt from the factored SVD with
+ * sqrt(sigma) on each side, and its scale convention is kept (PEFT and GGUF keep alpha, so the scale
+ * becomes alpha/k; kohya keeps alpha/r, writing alpha = s*k). Unchanged layers share their tensors with
+ * the source. Prints, per layer, old -> new rank, kept energy and the exact relative error
+ * ||dW - dW_k||_F / ||dW||_F from the singular values, and the totals. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "derive.h"
+#include "handlers.h"
+#include "prune.h"
+#include "table.h"
+
+typedef struct plan {
+    int chosen;          /* layer matches --layers */
+    lsc_layer_stats st;  /* its statistics (singular values) */
+    int k;               /* rank to keep */
+    double kept, err;    /* figures of keeping k */
+} plan;
+
+static lsc_prune_scale scale_convention(const lsc_adapter *ad, const lsc_layer *l)
+{
+    if (ad->format && strcmp(ad->format, "kohya") == 0)
+        return LSC_SCALE_KEEP_RATIO;
+    switch (l->rule) {
+    case LSC_SCALE_RSLORA: return LSC_SCALE_KEEP_ALPHA_RS;
+    case LSC_SCALE_ALPHA_R: return LSC_SCALE_KEEP_ALPHA;
+    default: return LSC_SCALE_KEEP_RATIO; /* AdaLoRA divides by init_r, fixed scales stay */
+    }
+}
+
+int lsc_cmd_prune(lsc_cmd_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"rank", required_argument, NULL, 'k'},      {"energy", required_argument, NULL, 'e'},
+        {"fro", required_argument, NULL, 'f'},       {"cumulative", required_argument, NULL, 'c'},
+        {"ratio", required_argument, NULL, 'r'},     {"budget", required_argument, NULL, 'b'},
+        {"layers", required_argument, NULL, 'l'},    {"as", required_argument, NULL, 'a'},
+        {"json", no_argument, NULL, 'j'},            {"allow-nonfinite", no_argument, NULL, 'N'},
+        {NULL, 0, NULL, 0}};
+    lsc_getopt g = {0};
+    int c, json = ctx->json, have_rule = 0, budget_mode = 0, allow_nonfinite = 0;
+    lsc_rank_rule rule = LSC_RANK_FIXED;
+    double value = 0;
+    const char *glob = NULL, *as = NULL, *rule_arg = NULL, *rule_name = NULL;
+    char *end;
+    while ((c = lsc_getopt_next(ctx, &g, argc, argv, opts)) != -1) {
+        switch (c) {
+        case 'k': case 'e': case 'f': case 'c': case 'r': case 'b':
+            if (have_rule)
+                return lsc_usage_error(ctx, "prune", "give one rule (--rank, --energy, --fro, --cumulative, --ratio or --budget)");
+            have_rule = 1;
+            value = strtod(g.arg, &end);
+            if (*end || end == g.arg || !isfinite(value))
+                return lsc_usage_error(ctx, "prune", "'%s' is not a number", g.arg);
+            rule_arg = g.arg;
+            rule = c == 'k' ? LSC_RANK_FIXED : c == 'e' ? LSC_RANK_ENERGY : c == 'f' ? LSC_RANK_FRO
+                   : c == 'c' ? LSC_RANK_CUMULATIVE : LSC_RANK_RATIO;
+            budget_mode = c == 'b';
+            rule_name = budget_mode ? "budget" : lsc_rank_rule_name(rule);
+            if (budget_mode && (value < 1 || value != floor(value)))
+                return lsc_usage_error(ctx, "prune", "--budget takes a whole number of singular directions >= 1");
+            if (c == 'k' && (value < 1 || value != floor(value)))
+                return lsc_usage_error(ctx, "prune", "--rank takes a whole number >= 1");
+            if ((c == 'e' || c == 'f' || c == 'c') && !(value > 0 && value <= 1))
+                return lsc_usage_error(ctx, "prune", "--%s takes a fraction in (0, 1]", rule_name);
+            if (c == 'r' && value < 1)
+                return lsc_usage_error(ctx, "prune", "--ratio takes a number >= 1");
+            break;
+        case 'l': glob = g.arg; break;
+        case 'a': as = g.arg; break;
+        case 'j': json = 1; break;
+        case 'N': allow_nonfinite = 1; break;
+        default: return LSC_EXIT_USAGE;
+        }
+    }
+    if (argc - g.ind != 1)
+        return lsc_usage_error(ctx, "prune", "expected one NAME");
+    if (!have_rule)
+        return lsc_usage_error(ctx, "prune", "give a rule: --rank K, --energy T, --fro T, --cumulative T, --ratio R or --budget N");
+    if (ctx->check_only)
+        return LSC_EXIT_OK;
+
+    const char *src_name = argv[g.ind];
+    char newname[512];
+    if (as)
+        snprintf(newname, sizeof newname, "%s", as);
+    else
+        snprintf(newname, sizeof newname, "%s-%s%s", src_name, rule_name, rule_arg);
+    int64_t src_id;
+    lsc_adapter *src = NULL, *dst = NULL;
+    if (lsc_cmd_load(ctx, src_name, &src, &src_id))
+        return LSC_EXIT_ERROR;
+    int rc = lsc_derive_check_name(ctx, newname);
+    plan *p = calloc(src->n_layers + 1, sizeof *p);
+    lsc_stats_runner sr;
+    int sr_ok = 0;
+    if (!rc && (!p || lsc_stats_runner_init(&sr, &ctx->err)))
+        rc = lsc_fail(ctx, &ctx->err);
+    else if (!rc)
+        sr_ok = 1;
+    /* 1. every chosen layer's singular values */
+    size_t n_chosen = 0;
+    for (size_t li = 0; !rc && li < src->n_layers; li++) {
+        if (!lsc_name_matches(glob, src->layers[li].name))
+            continue;
+        p[li].chosen = 1;
+        n_chosen++;
+        if (lsc_layer_stats_get(&sr, ctx->cat, src, li, 0, &p[li].st, &ctx->err)) {
+            rc = LSC_EXIT_ERROR;
+            break;
+        }
+        if ((p[li].st.flags & LSC_STATS_NONFINITE)) {
+            if (!allow_nonfinite) {
+                lsc_error_set(&ctx->err, LSC_ERR_NUMERIC, "layer '%s' holds NaN or Inf: prune refuses it (--allow-nonfinite leaves such layers unchanged)",
+                              src->layers[li].name);
+                rc = LSC_EXIT_ERROR;
+            }
+            p[li].chosen = 0;
+        }
+    }
+    if (!rc && n_chosen == 0) {
+        lsc_error_set(&ctx->err, LSC_ERR_NOTFOUND, "no layer of '%s' matches '%s'", src_name, glob ? glob : "");
+        rc = LSC_EXIT_ERROR;
+    }
+    /* 2. the rank each layer keeps */
+    if (!rc && budget_mode) {
+        const double **svs = calloc(src->n_layers + 1, sizeof *svs);
+        int *ns = calloc(src->n_layers + 1, sizeof *ns), *ks = calloc(src->n_layers + 1, sizeof *ks);
+        int m = 0;
+        size_t *map = calloc(src->n_layers + 1, sizeof *map);
+        for (size_t li = 0; li < src->n_layers; li++)
+            if (p[li].chosen) {
+                svs[m] = p[li].st.sv;
+                ns[m] = p[li].st.n_sv;
+                map[m++] = li;
+            }
+        if (!svs || !ns || !ks || !map || lsc_prune_budget(svs, ns, m, (int64_t)value, ks, &ctx->err))
+            rc = lsc_fail(ctx, &ctx->err);
+        for (int i = 0; !rc && i < m; i++)
+            p[map[i]].k = ks[i];
+        free(svs);
+        free(ns);
+        free(ks);
+        free(map);
+    }
+    for (size_t li = 0; !rc && li < src->n_layers; li++) {
+        if (!p[li].chosen)
+            continue;
+        if (!budget_mode && lsc_prune_select(p[li].st.sv, p[li].st.n_sv, rule, value, &p[li].k, &ctx->err)) {
+            lsc_error_prefix(&ctx->err, "layer '%s'", src->layers[li].name);
+            rc = LSC_EXIT_ERROR;
+            break;
+        }
+        lsc_prune_figures(p[li].st.sv, p[li].st.n_sv, p[li].k, &p[li].kept, &p[li].err);
+    }
+    /* 3. the new adapter: changed layers get new factors, the rest share their tensors */
+    if (!rc && !(dst = lsc_adapter_clone_meta(src)))
+        rc = lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
+    double *bb = NULL, *ab = NULL, *bo = NULL, *ao = NULL;
+    size_t bc = 0, ac = 0;
+    int changed = 0;
+    for (size_t li = 0; !rc && li < src->n_layers; li++) {
+        const lsc_layer *l = &src->layers[li];
+        if (!p[li].chosen || p[li].k >= l->rank || p[li].k < 1)
+            continue;
+        lsc_lowrank lr;
+        int k = p[li].k;
+        double s_new = lsc_prune_new_scale(scale_convention(src, l), l->scale, l->rank, k);
+        if (lsc_adapter_factors(src, li, &bb, &bc, &ab, &ac, &lr, &ctx->err)) {
+            rc = LSC_EXIT_ERROR;
+            break;
+        }
+        double *nb = realloc(bo, (size_t)(lr.rows * k) * sizeof(double)), *na = nb ? realloc(ao, (size_t)(k * lr.cols) * sizeof(double)) : NULL;
+        if (nb)
+            bo = nb;
+        if (na)
+            ao = na;
+        if (!nb || !na) {
+            rc = lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
+            break;
+        }
+        lsc_prune_info info;
+        if (lsc_prune_truncate(&lr, k, s_new, sr.ws, bo, ao, &info, &ctx->err) ||
+            lsc_adapter_set_factors(dst, li, bo, ao, k, s_new, &ctx->err)) {
+            lsc_error_prefix(&ctx->err, "layer '%s'", l->name);
+            rc = LSC_EXIT_ERROR;
+            break;
+        }
+        int ts[4] = {l->ta, l->tb, l->te, l->tm};
+        for (int t = 0; t < 4; t++)
+            if (ts[t] >= 0)
+                lsc_adapter_unload_tensor(src, (size_t)ts[t]);
+        changed++;
+        if (ctx->cancel && *ctx->cancel) {
+            lsc_error_set(&ctx->err, LSC_ERR_CANCELLED, "prune cancelled: nothing written");
+            rc = LSC_EXIT_ERROR;
+        }
+    }
+    free(bb);
+    free(ab);
+    free(bo);
+    free(ao);
+    int64_t new_id = 0;
+    if (!rc) {
+        free(dst->name);
+        dst->name = strdup(newname);
+        lsc_derive_kind(dst);
+        rc = lsc_derive_store(ctx, dst, &src_id, 1, &new_id);
+    }
+    /* 4. the report */
+    if (!rc) {
+        int64_t pb = lsc_adapter_params(src), pa = lsc_adapter_params(dst);
+        int64_t bb0 = lsc_adapter_bytes(src), bb1 = lsc_adapter_bytes(dst);
+        char c1[64], c2[64], c3[64], c4[64], nm[512];
+        if (json) {
+            json_t *layers = json_array();
+            for (size_t li = 0; li < src->n_layers; li++) {
+                if (!p[li].chosen)
+                    continue;
+                json_array_append_new(layers, json_pack("{s:s, s:i, s:i, s:o, s:o}", "name", src->layers[li].name,
+                                                        "rank_before", src->layers[li].rank, "rank_after",
+                                                        dst->layers[li].rank, "kept_energy", lsc_json_num(p[li].kept),
+                                                        "rel_error", lsc_json_num(p[li].err)));
+            }
+            json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:I, s:I, s:I, s:I}", "name", newname, "source", src_name, "rule",
+                                  rule_name, "value", lsc_json_num(value), "params_before", (json_int_t)pb, "params_after",
+                                  (json_int_t)pa, "bytes_before", (json_int_t)bb0, "bytes_after", (json_int_t)bb1);
+            json_object_set_new(o, "layers", layers);
+            lsc_json_print(ctx->out, o);
+            json_decref(o);
+        } else {
+            const char *hdr[] = {"LAYER", "RANK", "KEPT ENERGY", "REL ERROR"};
+            lsc_table *t = lsc_table_new(4, hdr, "lrrr");
+            for (size_t li = 0; t && li < src->n_layers; li++) {
+                if (!p[li].chosen)
+                    continue;
+                const char *name = src->layers[li].name;
+                if (strncmp(name, "base_model.model.", 17) == 0)
+                    name += 17;
+                const char *cells[4] = {lsc_escape_name(nm, sizeof nm, name),
+                                        lsc_fmt(c1, sizeof c1, "%d → %d", src->layers[li].rank, dst->layers[li].rank),
+                                        lsc_fmt(c2, sizeof c2, "%.4f%%", 100 * p[li].kept),
+                                        lsc_fmt(c3, sizeof c3, "%.3g", p[li].err)};
+                lsc_table_add(t, cells);
+            }
+            if (t)
+                lsc_table_print(t, ctx->out);
+            lsc_table_free(t);
+            lsc_out(ctx->out, "\n%s: %d of %zu layer(s) cut; params %s → %s, bytes %s → %s\n", newname, changed,
+                    n_chosen, lsc_human_count(c1, sizeof c1, (double)pb), lsc_human_count(c2, sizeof c2, (double)pa),
+                    lsc_human_bytes(c3, sizeof c3, (double)bb0), lsc_human_bytes(c4, sizeof c4, (double)bb1));
+        }
+    }
+    for (size_t li = 0; p && li < src->n_layers; li++)
+        lsc_stats_release(&p[li].st);
+    free(p);
+    if (sr_ok)
+        lsc_stats_runner_release(&sr);
+    lsc_adapter_free(src);
+    lsc_adapter_free(dst);
+    return rc;
+}

@@ -1,0 +1,718 @@
+/* cmd_retrain.c: `lorascope retrain NAME (--target REF | --base B --tuned T) [options]`: train an
+ * adapter's factors to reproduce a target's layer maps, under a kind's rule (engine/train.h).
+ *
+ * Per layer the loss is E_x ||(T - s B A) x||^2: the Frobenius distance for isotropic inputs, weighted by
+ * a calibration second moment C (or samples X) from --calib. A target adapter is used as factors (its
+ * delta is never formed); --base/--tuned gives dense targets (tuned - base, LoRA extraction). Layers train
+ * in lockstep with Adam, a warm-up + cosine schedule and a fixed seed (same seed, same bytes).
+ *
+ * Checkpoints: every --checkpoint steps, if the loss improved, the factors are written to the catalog as
+ * NEW@ckpt in their own transaction (the previous checkpoint is removed in it), so a killed run leaves its
+ * last checkpoint intact. At the end, or on Ctrl-C, the best of the final state and the checkpoint becomes
+ * NEW and the checkpoint is removed, in one transaction recorded in the history. Between checkpoints no
+ * transaction is held, so the workbench and scripts can use the catalog while training runs. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "catalog.h"
+#include "derive.h"
+#include "handlers.h"
+#include "safetensors.h"
+#include "train.h"
+
+typedef struct layer_job {
+    size_t li;                 /* layer index in the output adapter */
+    lsc_train_problem p;
+    lsc_train_target tgt;
+    double *tb, *ta, *dense;   /* target factors or dense target (owned) */
+    double *C, *X;             /* calibration (owned) */
+    lsc_train_state *st;
+    double optimum;
+} layer_job;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* A tensor of a safetensors file as doubles (malloc'ed), or NULL with err set. */
+static double *st_doubles(lsc_st_file *f, long i, lsc_error *err)
+{
+    lsc_st_tensor *t = &f->tensors[i];
+    size_t n = 1;
+    for (int d = 0; d < t->ndim; d++)
+        n *= (size_t)t->shape[d];
+    void *raw = malloc((size_t)(t->end - t->begin) + 1);
+    double *v = malloc((n ? n : 1) * sizeof(double));
+    if (!raw || !v || lsc_st_read(f, (size_t)i, raw, err) ||
+        lsc_dtype_to_double(t->dtype, raw, n, v) != LSC_OK) {
+        if (raw && v && err->code == LSC_OK)
+            lsc_error_set(err, LSC_ERR_UNSUPPORTED, "tensor '%s': unsupported dtype %s", t->name, lsc_dtype_name(t->dtype));
+        free(raw);
+        free(v);
+        return NULL;
+    }
+    free(raw);
+    return v;
+}
+
+/* The key of a module in a plain (non-PEFT) file: the layer name without PEFT's prefix. */
+static const char *module_of(const char *layer)
+{
+    return strncmp(layer, "base_model.model.", 17) == 0 ? layer + 17 : layer;
+}
+
+/* Find `<module>.weight` (or the module itself) in f. */
+static long find_module(lsc_st_file *f, const char *layer)
+{
+    char key[1024];
+    snprintf(key, sizeof key, "%s.weight", module_of(layer));
+    long i = lsc_st_find(f, key);
+    if (i < 0)
+        i = lsc_st_find(f, module_of(layer));
+    if (i < 0)
+        i = lsc_st_find(f, layer);
+    return i;
+}
+
+static void job_release(layer_job *j)
+{
+    free(j->tb);
+    free(j->ta);
+    free(j->dense);
+    free(j->C);
+    free(j->X);
+    lsc_train_state_free(j->st);
+}
+
+/* Write the current factors of every job into a copy of `shape` named `name`, with parents; returns the
+ * new id. Zero columns (masked AdaLoRA triplets, closed SoRA gates) are dropped, so the rank falls. */
+static int write_adapter(lsc_cmd_ctx *ctx, const lsc_adapter *shape, layer_job *jobs, size_t n, const char *name,
+                         const int64_t *parents, size_t n_parents, int64_t *id)
+{
+    lsc_adapter *out = lsc_adapter_clone_meta(shape);
+    if (!out)
+        return lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
+    free(out->name);
+    out->name = strdup(name);
+    int rc = LSC_EXIT_OK;
+    for (size_t i = 0; i < n && !rc; i++) {
+        layer_job *j = &jobs[i];
+        int64_t rows = j->p.rows, cols = j->p.cols;
+        int k = j->p.k;
+        double *B = malloc((size_t)(rows * k) * sizeof(double)), *A = malloc((size_t)(k * cols) * sizeof(double));
+        double s = 1;
+        if (!B || !A || lsc_train_export(j->st, 0, B, A, &s, &ctx->err)) {
+            free(B);
+            free(A);
+            rc = lsc_fail(ctx, &ctx->err);
+            break;
+        }
+        /* drop directions whose B column is exactly zero (a masked triplet or a closed gate) */
+        int kept = 0;
+        for (int c = 0; c < k; c++) {
+            int zero = 1;
+            for (int64_t r = 0; r < rows && zero; r++)
+                zero = B[r * k + c] == 0.0;
+            if (zero)
+                continue;
+            for (int64_t r = 0; r < rows; r++)
+                B[r * k + kept] = B[r * k + c];
+            memmove(A + (size_t)kept * (size_t)cols, A + (size_t)c * (size_t)cols, (size_t)cols * sizeof(double));
+            kept++;
+        }
+        if (kept == 0) { /* keep one zero direction: a layer needs rank >= 1 */
+            kept = 1;
+            for (int64_t r = 0; r < rows; r++)
+                B[r] = 0;
+        } else if (kept < k) {
+            for (int64_t r = 0; r < rows; r++)
+                memmove(B + r * kept, B + r * k, (size_t)kept * sizeof(double));
+        }
+        if (lsc_adapter_set_factors(out, j->li, B, A, kept, s, &ctx->err)) {
+            lsc_error_prefix(&ctx->err, "layer '%s'", out->layers[j->li].name);
+            rc = LSC_EXIT_ERROR;
+        }
+        free(B);
+        free(A);
+    }
+    if (!rc) {
+        lsc_derive_kind(out);
+        rc = lsc_derive_store(ctx, out, parents, n_parents, id);
+    }
+    lsc_adapter_free(out);
+    return rc;
+}
+
+/* Hide the visible adapter `name` if there is one. */
+static int hide_if_present(lsc_cmd_ctx *ctx, const char *name)
+{
+    int64_t id;
+    lsc_error e;
+    if (lsc_catalog_find(ctx->cat, name, &id, &e) != LSC_OK)
+        return LSC_EXIT_OK;
+    return lsc_catalog_set_hidden(ctx->cat, id, 1, &ctx->err) ? LSC_EXIT_ERROR : LSC_EXIT_OK;
+}
+
+/* One transaction: write the factors as `name` (replacing `hide` if given), log it. */
+static int commit_adapter(lsc_cmd_ctx *ctx, const lsc_adapter *shape, layer_job *jobs, size_t n, const char *name,
+                          const char *hide, const int64_t *parents, size_t n_parents, const char *args, int64_t *id)
+{
+    if (lsc_catalog_begin(ctx->cat, &ctx->err))
+        return LSC_EXIT_ERROR;
+    size_t out_before = ctx->n_outputs;
+    int rc = hide ? hide_if_present(ctx, hide) : LSC_EXIT_OK;
+    if (!rc)
+        rc = hide_if_present(ctx, name);
+    if (!rc)
+        rc = write_adapter(ctx, shape, jobs, n, name, parents, n_parents, id);
+    if (!rc && lsc_catalog_log(ctx->cat, "retrain", args, parents, n_parents, ctx->outputs + out_before,
+                               ctx->n_outputs - out_before, NULL, &ctx->err))
+        rc = LSC_EXIT_ERROR;
+    if (!rc && lsc_catalog_commit(ctx->cat, &ctx->err))
+        rc = LSC_EXIT_ERROR;
+    if (rc)
+        lsc_catalog_rollback(ctx->cat);
+    return rc;
+}
+
+/* For extraction into a new adapter: a PEFT skeleton with one rank-k layer (zero F32 factors, alpha = k,
+ * scale 1) for every 2-D float weight that base and tuned both hold with the same shape and that the fine-
+ * tune changed. Layer names are PEFT's: base_model.model.<module>. */
+static lsc_status extraction_skeleton(lsc_st_file *fb, lsc_st_file *ft, const char *name, int k, const char *glob,
+                                      lsc_adapter **out, lsc_error *err)
+{
+    lsc_adapter *ad = lsc_adapter_new();
+    if (!ad)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    ad->name = strdup(name);
+    ad->format = strdup("peft");
+    ad->kind = strdup("static");
+    const char *slash = strrchr(fb->path, '/');
+    ad->base_model = strdup(slash ? slash + 1 : fb->path);
+    lsc_status st = LSC_OK;
+    for (size_t i = 0; i < ft->n_tensors && !st; i++) {
+        lsc_st_tensor *tt = &ft->tensors[i];
+        long ib = lsc_st_find(fb, tt->name);
+        if (ib < 0 || tt->ndim != 2 || !lsc_dtype_is_float(tt->dtype))
+            continue;
+        lsc_st_tensor *tb = &fb->tensors[ib];
+        if (tb->ndim != 2 || tb->shape[0] != tt->shape[0] || tb->shape[1] != tt->shape[1] || tb->dtype != tt->dtype)
+            continue;
+        size_t nb = (size_t)(tt->end - tt->begin);
+        unsigned char *x = malloc(nb + 1), *y = malloc(nb + 1);
+        int changed = 0;
+        if (!x || !y)
+            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        else if (!(st = lsc_st_read(ft, i, x, err)) && !(st = lsc_st_read(fb, (size_t)ib, y, err)))
+            changed = memcmp(x, y, nb) != 0;
+        free(x);
+        free(y);
+        if (st || !changed)
+            continue;
+        char lname[1024];
+        size_t len = strlen(tt->name);
+        int has_w = len > 7 && strcmp(tt->name + len - 7, ".weight") == 0;
+        snprintf(lname, sizeof lname, "base_model.model.%.*s", (int)(has_w ? len - 7 : len), tt->name);
+        if (!lsc_name_matches(glob, lname))
+            continue;
+        size_t li, ta, tb2;
+        int64_t sa[2] = {k, tt->shape[1]}, sb[2] = {tt->shape[0], k};
+        char ka[1100], kb[1100];
+        snprintf(ka, sizeof ka, "%s.lora_A.weight", lname);
+        snprintf(kb, sizeof kb, "%s.lora_B.weight", lname);
+        void *da = calloc((size_t)(k * tt->shape[1]), 4), *db = calloc((size_t)(tt->shape[0] * k), 4);
+        if (!da || !db) {
+            free(da);
+            free(db);
+            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+            break;
+        }
+        if ((st = lsc_adapter_add_layer(ad, lname, &li, err)) ||
+            (st = lsc_adapter_add_tensor(ad, ka, LSC_ROLE_A, (int)li, LSC_DT_F32, 2, sa, da, &ta, err)) ||
+            (st = lsc_adapter_add_tensor(ad, kb, LSC_ROLE_B, (int)li, LSC_DT_F32, 2, sb, db, &tb2, err)))
+            break;
+        lsc_layer *l = &ad->layers[li];
+        const char *dot = strrchr(lname, '.');
+        free(l->module_type);
+        l->module_type = strdup(dot ? dot + 1 : lname);
+        for (const char *p = lname; *p; p++)
+            if (*p == '.' && p[1] >= '0' && p[1] <= '9') {
+                l->layer_index = atoi(p + 1);
+                break;
+            }
+        l->rows = tt->shape[0];
+        l->cols = tt->shape[1];
+        l->rank = k;
+        l->alpha = k;
+        l->rule = LSC_SCALE_ALPHA_R;
+        l->scale = 1.0;
+        l->ta = (int)ta;
+        l->tb = (int)tb2;
+    }
+    if (!st && ad->n_layers == 0)
+        st = lsc_error_set(err, LSC_ERR_NOTFOUND, "'%s' and '%s' share no 2-D weight that the fine-tune changed%s%s",
+                           fb->path, ft->path, glob ? " matching " : "", glob ? glob : "");
+    if (st) {
+        lsc_adapter_free(ad);
+        return st;
+    }
+    *out = ad;
+    return LSC_OK;
+}
+
+int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"target", required_argument, NULL, 't'}, {"base", required_argument, NULL, 'b'},
+        {"tuned", required_argument, NULL, 'u'},  {"calib", required_argument, NULL, 'c'},
+        {"steps", required_argument, NULL, 'n'},  {"lr", required_argument, NULL, 'l'},
+        {"rank", required_argument, NULL, 'k'},   {"kind", required_argument, NULL, 'K'},
+        {"init", required_argument, NULL, 'i'},   {"as", required_argument, NULL, 'a'},
+        {"seed", required_argument, NULL, 's'},   {"checkpoint", required_argument, NULL, 'C'},
+        {"layers", required_argument, NULL, 'L'}, {"final-rank", required_argument, NULL, 'F'},
+        {"lambda", required_argument, NULL, 'm'}, {"json", no_argument, NULL, 'j'},
+        {NULL, 0, NULL, 0}};
+    lsc_getopt g = {0};
+    const char *target = NULL, *base = NULL, *tuned = NULL, *calib = NULL, *kind_name = NULL, *init_name = NULL,
+               *as = NULL, *glob = NULL;
+    long steps = 200, rank = 0, ckpt = 0, final_rank = 0;
+    double lr = 1e-2, lambda = 1e-3;
+    unsigned long long seed = 0;
+    int json = ctx->json, c;
+    char *end;
+    while ((c = lsc_getopt_next(ctx, &g, argc, argv, opts)) != -1) {
+        switch (c) {
+        case 't': target = g.arg; break;
+        case 'b': base = g.arg; break;
+        case 'u': tuned = g.arg; break;
+        case 'c': calib = g.arg; break;
+        case 'K': kind_name = g.arg; break;
+        case 'i': init_name = g.arg; break;
+        case 'a': as = g.arg; break;
+        case 'L': glob = g.arg; break;
+        case 'j': json = 1; break;
+        case 'n': case 'k': case 'C': case 'F':
+            {
+                long v = strtol(g.arg, &end, 10);
+                if (*end || v < 1)
+                    return lsc_usage_error(ctx, "retrain", "'%s' is not a whole number >= 1", g.arg);
+                *(c == 'n' ? &steps : c == 'k' ? &rank : c == 'C' ? &ckpt : &final_rank) = v;
+            }
+            break;
+        case 'l': case 'm':
+            {
+                double v = strtod(g.arg, &end);
+                if (*end || !(v >= 0) || !isfinite(v) || (c == 'l' && v == 0))
+                    return lsc_usage_error(ctx, "retrain", "'%s' is not a positive number", g.arg);
+                *(c == 'l' ? &lr : &lambda) = v;
+            }
+            break;
+        case 's':
+            seed = strtoull(g.arg, &end, 10);
+            if (*end)
+                return lsc_usage_error(ctx, "retrain", "--seed takes a whole number");
+            break;
+        default:
+            return LSC_EXIT_USAGE;
+        }
+    }
+    if (argc - g.ind != 1)
+        return lsc_usage_error(ctx, "retrain", "expected one NAME");
+    if (!target == !(base || tuned) || (!base != !tuned))
+        return lsc_usage_error(ctx, "retrain", "give either --target REF or both --base and --tuned");
+    lsc_train_kind kind = LSC_TRAIN_STATIC;
+    int kind_given = kind_name != NULL;
+    if (kind_name) {
+        int found = 0;
+        for (int k = 0; k < LSC_TRAIN_KIND_COUNT && !found; k++)
+            if (strcmp(kind_name, lsc_train_kind_name((lsc_train_kind)k)) == 0 && k != LSC_TRAIN_MULTITASK) {
+                kind = (lsc_train_kind)k;
+                found = 1;
+            }
+        if (!found)
+            return lsc_usage_error(ctx, "retrain", "unknown kind '%s' (static, dynamic, adaptive, sparse)", kind_name);
+    }
+    lsc_train_init_mode mode = LSC_TRAIN_INIT_SELF;
+    if (init_name) {
+        if (strcmp(init_name, "self") == 0)
+            mode = LSC_TRAIN_INIT_SELF;
+        else if (strcmp(init_name, "svd") == 0)
+            mode = LSC_TRAIN_INIT_SVD;
+        else if (strcmp(init_name, "random") == 0)
+            mode = LSC_TRAIN_INIT_RANDOM;
+        else
+            return lsc_usage_error(ctx, "retrain", "--init takes self, svd or random");
+    }
+    if (ctx->check_only)
+        return LSC_EXIT_OK;
+
+    /* Nothing was written yet: give back the dispatcher's transaction, take our own at each checkpoint. */
+    lsc_catalog_rollback(ctx->cat);
+    const char *src_name = argv[g.ind];
+    char newname[512], ckname[560];
+    snprintf(newname, sizeof newname, "%s", as ? as : "");
+    if (!as)
+        snprintf(newname, sizeof newname, "%s-retrained", src_name);
+    snprintf(ckname, sizeof ckname, "%s@ckpt", newname);
+    lsc_adapter *src = NULL, *tgt = NULL;
+    lsc_st_file *fb = NULL, *ft = NULL, *fc = NULL;
+    int64_t ids[2];
+    size_t n_parents = 0;
+    int rc = LSC_EXIT_OK;
+    int extracting = 0;
+    if (base && lsc_catalog_find(ctx->cat, src_name, &ids[0], &ctx->err) == LSC_ERR_NOTFOUND) {
+        /* extraction into a new adapter called NAME */
+        extracting = 1;
+        lsc_error_clear(&ctx->err);
+        if (!as)
+            snprintf(newname, sizeof newname, "%s", src_name);
+        snprintf(ckname, sizeof ckname, "%s@ckpt", newname);
+        if (!init_name)
+            mode = LSC_TRAIN_INIT_SVD;
+        if (lsc_st_open(base, &fb, &ctx->err) || lsc_st_open(tuned, &ft, &ctx->err) ||
+            extraction_skeleton(fb, ft, newname, rank > 0 ? (int)rank : 16, glob, &src, &ctx->err))
+            rc = LSC_EXIT_ERROR;
+    } else if (lsc_cmd_load(ctx, src_name, &src, &ids[0])) {
+        rc = LSC_EXIT_ERROR;
+    } else {
+        n_parents = 1;
+    }
+    if (!rc)
+        rc = lsc_derive_check_name(ctx, newname);
+    if (!rc && target) {
+        if (lsc_cmd_load(ctx, target, &tgt, &ids[1]))
+            rc = LSC_EXIT_ERROR;
+        else
+            n_parents = 2;
+    }
+    if (!rc && base && !extracting && (lsc_st_open(base, &fb, &ctx->err) || lsc_st_open(tuned, &ft, &ctx->err)))
+        rc = LSC_EXIT_ERROR;
+    if (!rc && calib && lsc_st_open(calib, &fc, &ctx->err))
+        rc = LSC_EXIT_ERROR;
+    if (!rc && !kind_given) {
+        if (src->kind && strcmp(src->kind, "adaptive") == 0)
+            kind = LSC_TRAIN_ADAPTIVE;
+        else if (src->kind && strcmp(src->kind, "sparse") == 0)
+            kind = LSC_TRAIN_SPARSE;
+        else if (src->kind && strcmp(src->kind, "dynamic") == 0)
+            kind = LSC_TRAIN_DYNAMIC;
+    }
+    /* 1. one problem per chosen layer */
+    layer_job *jobs = calloc(src ? src->n_layers + 1 : 1, sizeof *jobs);
+    size_t nj = 0;
+    double *sb = NULL, *sa = NULL;
+    size_t sbc = 0, sac = 0;
+    lsc_workspace *ws = lsc_workspace_new();
+    double dense_bytes = 0;
+    if (!rc && (!jobs || !ws))
+        rc = lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
+    for (size_t li = 0; !rc && li < src->n_layers; li++) {
+        const lsc_layer *l = &src->layers[li];
+        if (!lsc_name_matches(glob, l->name))
+            continue;
+        layer_job *j = &jobs[nj];
+        memset(j, 0, sizeof *j);
+        j->li = li;
+        lsc_lowrank self;
+        if (lsc_adapter_factors(src, li, &sb, &sbc, &sa, &sac, &self, &ctx->err)) {
+            rc = LSC_EXIT_ERROR;
+            break;
+        }
+        j->p.rows = self.rows;
+        j->p.cols = self.cols;
+        j->p.k = rank > 0 ? (int)rank : l->rank;
+        j->p.scale = lsc_scale_compute(l->rule, l->alpha, j->p.k, l->init_r, l->scale);
+        if (!(j->p.scale != 0 && isfinite(j->p.scale)))
+            j->p.scale = 1.0;
+        j->p.n_tasks = 1;
+        if (tgt) {
+            int tl = lsc_adapter_find_layer(tgt, l->name);
+            if (tl < 0)
+                continue; /* not in the target: left as it is */
+            lsc_lowrank tv;
+            size_t bc = 0, ac = 0;
+            if (lsc_adapter_factors(tgt, (size_t)tl, &j->tb, &bc, &j->ta, &ac, &tv, &ctx->err)) {
+                rc = LSC_EXIT_ERROR;
+                break;
+            }
+            if (tv.rows != self.rows || tv.cols != self.cols) {
+                lsc_error_set(&ctx->err, LSC_ERR_INVALID, "layer '%s': %lldx%lld here but %lldx%lld in '%s'", l->name,
+                              (long long)self.rows, (long long)self.cols, (long long)tv.rows, (long long)tv.cols, target);
+                rc = LSC_EXIT_ERROR;
+                break;
+            }
+            tv.B = j->tb;
+            tv.A = j->ta;
+            j->tgt.lr = tv;
+        } else {
+            long ib = find_module(fb, l->name), it = find_module(ft, l->name);
+            if (ib < 0 || it < 0)
+                continue;
+            lsc_st_tensor *tb = &fb->tensors[ib], *tt = &ft->tensors[it];
+            int64_t want = self.rows * self.cols;
+            int64_t nb = tb->ndim == 2 ? tb->shape[0] * tb->shape[1] : -1, nt = tt->ndim == 2 ? tt->shape[0] * tt->shape[1] : -1;
+            int transposed = (l->flags & LSC_LAYER_FAN_IN_FAN_OUT) != 0;
+            if (nb != want || nt != want || tb->shape[0] != tt->shape[0] ||
+                tb->shape[0] != (transposed ? self.cols : self.rows)) {
+                lsc_error_set(&ctx->err, LSC_ERR_INVALID, "layer '%s': the base weight '%s' does not have the layer's shape %lldx%lld",
+                              l->name, tb->name, (long long)self.rows, (long long)self.cols);
+                rc = LSC_EXIT_ERROR;
+                break;
+            }
+            dense_bytes += (double)want * 8;
+            if (dense_bytes > 4e9) {
+                lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "dense targets over 4 GB: extract fewer layers at a time (--layers GLOB)");
+                rc = LSC_EXIT_ERROR;
+                break;
+            }
+            double *vb = st_doubles(fb, ib, &ctx->err), *vt = vb ? st_doubles(ft, it, &ctx->err) : NULL;
+            if (!vb || !vt) {
+                free(vb);
+                free(vt);
+                rc = LSC_EXIT_ERROR;
+                break;
+            }
+            j->dense = malloc((size_t)want * sizeof(double));
+            for (int64_t r = 0; j->dense && r < self.rows; r++)
+                for (int64_t q = 0; q < self.cols; q++) {
+                    int64_t at = transposed ? q * self.rows + r : r * self.cols + q; /* Conv1D stores [in, out] */
+                    j->dense[r * self.cols + q] = vt[at] - vb[at];
+                }
+            free(vb);
+            free(vt);
+            if (!j->dense) {
+                rc = lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
+                break;
+            }
+            j->tgt.T = j->dense;
+        }
+        if (fc) {
+            long ic = find_module(fc, l->name);
+            if (ic >= 0) {
+                lsc_st_tensor *tc = &fc->tensors[ic];
+                double *v = tc->ndim == 2 ? st_doubles(fc, ic, &ctx->err) : NULL;
+                if (tc->ndim == 2 && tc->shape[0] == self.cols && tc->shape[1] == self.cols && v) {
+                    j->C = v;
+                } else if (tc->ndim == 2 && tc->shape[1] == self.cols && v) {
+                    j->X = v;
+                    j->p.n_samples = tc->shape[0];
+                } else {
+                    free(v);
+                    lsc_error_set(&ctx->err, LSC_ERR_INVALID, "'%s': tensor '%s' is neither [N, %lld] samples nor a [%lld, %lld] second moment",
+                                  calib, tc->name, (long long)self.cols, (long long)self.cols, (long long)self.cols);
+                    rc = LSC_EXIT_ERROR;
+                    break;
+                }
+            }
+        }
+        j->p.C = j->C;
+        j->p.X = j->X;
+        j->p.targets = &j->tgt;
+        lsc_train_rule rule = lsc_train_rule_default(kind, j->p.k, (int)steps);
+        if (kind == LSC_TRAIN_ADAPTIVE) {
+            rule.budget_final = final_rank > 0 ? (int)(final_rank < j->p.k ? final_rank : j->p.k) : (j->p.k * 2 + 2) / 3;
+            rule.t_init = (int)(steps / 10);
+            rule.t_final = (int)(steps / 5);
+        } else if (kind == LSC_TRAIN_SPARSE) {
+            rule.lambda = rule.lambda_end = lambda;
+        }
+        if (lsc_train_problem_check(&j->p, &rule, &ctx->err) || !(j->st = lsc_train_state_new(&j->p, &rule, &ctx->err))) {
+            lsc_error_prefix(&ctx->err, "layer '%s'", l->name);
+            rc = LSC_EXIT_ERROR;
+            break;
+        }
+        /* self: the source's factors cut to k, or padded with fresh directions (B zero, A small) */
+        double *B0 = calloc((size_t)(self.rows * j->p.k) + 1, sizeof(double));
+        double *A0 = calloc((size_t)(j->p.k * self.cols) + 1, sizeof(double));
+        uint64_t z = seed * 0x9E3779B97F4A7C15ull + li + 1;
+        for (int kk = 0; B0 && A0 && kk < j->p.k; kk++)
+            for (int64_t q = 0; q < self.cols; q++) {
+                if (kk < self.r) {
+                    A0[kk * self.cols + q] = self.A[kk * self.cols + q] * self.scale / j->p.scale;
+                } else {
+                    z ^= z << 13;
+                    z ^= z >> 7;
+                    z ^= z << 17;
+                    A0[kk * self.cols + q] = ((double)(z >> 11) / 9007199254740992.0 - 0.5) * 2.0 / sqrt((double)self.cols);
+                }
+            }
+        for (int64_t r = 0; B0 && A0 && r < self.rows; r++)
+            for (int kk = 0; kk < j->p.k && kk < self.r; kk++)
+                B0[r * j->p.k + kk] = self.B[r * self.r + kk];
+        lsc_train_factors from = {B0, A0, NULL};
+        if (!B0 || !A0 || lsc_train_init(j->st, &j->p, mode, seed + li, &from, ws, &ctx->err) ||
+            lsc_train_optimum(&j->p, j->p.k, &j->optimum, ws, &ctx->err)) {
+            if (!B0 || !A0)
+                lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "out of memory");
+            lsc_error_prefix(&ctx->err, "layer '%s'", l->name);
+            rc = LSC_EXIT_ERROR;
+        }
+        free(B0);
+        free(A0);
+        int ts[4] = {l->ta, l->tb, l->te, l->tm};
+        for (int t = 0; t < 4; t++)
+            if (ts[t] >= 0)
+                lsc_adapter_unload_tensor(src, (size_t)ts[t]);
+        nj++;
+    }
+    free(sb);
+    free(sa);
+    if (!rc && nj == 0) {
+        lsc_error_set(&ctx->err, LSC_ERR_NOTFOUND, "no layer of '%s' has a target%s%s", src_name, glob ? " matching " : "",
+                      glob ? glob : "");
+        rc = LSC_EXIT_ERROR;
+    }
+    /* 2. train in lockstep */
+    char *args = strdup(ctx->args_json ? ctx->args_json : "[\"retrain\"]");
+    double optimum = 0, energy = 0;
+    for (size_t i = 0; i < nj; i++) {
+        optimum += jobs[i].optimum;
+        energy += lsc_train_target_energy(jobs[i].st);
+    }
+    lsc_train_schedule sched = {lr, lr * 0.01, (int)(steps / 20 > 0 ? steps / 20 : 1), (int)steps};
+    if (ckpt <= 0)
+        ckpt = steps / 10 > 0 ? steps / 10 : steps;
+    double best = INFINITY, t0 = now_s(), last_report = 0;
+    int64_t ck_id = 0, best_step = 0;
+    long t = 0;
+    int interrupted = 0;
+    /* Adaptive and sparse rules change the model on the way (budgets, closed gates): their losses are not
+     * comparable across steps, so their checkpoints are the latest state and the result is the final one.
+     * For the others the best state wins, the starting point included (an svd start is already the
+     * isotropic optimum). */
+    int keep_best = kind == LSC_TRAIN_STATIC || kind == LSC_TRAIN_DYNAMIC;
+    if (!rc && keep_best) {
+        double l0 = 0, l1;
+        for (size_t i = 0; i < nj && !rc; i++) {
+            if (lsc_train_loss(jobs[i].st, &jobs[i].p, &l1, NULL, ws, &ctx->err))
+                rc = LSC_EXIT_ERROR;
+            l0 += l1;
+        }
+        if (!rc && mode != LSC_TRAIN_INIT_RANDOM) {
+            rc = commit_adapter(ctx, src, jobs, nj, ckname, NULL, ids, n_parents, args, &ck_id);
+            best = l0;
+        }
+    }
+    for (t = 1; !rc && t <= steps; t++) {
+        double loss = 0, rate = lsc_train_lr(&sched, (int)t);
+        int kept = 0;
+        for (size_t i = 0; i < nj && !rc; i++) {
+            lsc_train_report rep;
+            if (lsc_train_step(jobs[i].st, &jobs[i].p, rate, &rep, ws, &ctx->err)) {
+                lsc_error_prefix(&ctx->err, "layer '%s' at step %ld", src->layers[jobs[i].li].name, t);
+                rc = LSC_EXIT_ERROR;
+            }
+            loss += rep.loss;
+            kept += rep.kept;
+        }
+        if (rc)
+            break;
+        double el = now_s() - t0;
+        if (json) {
+            if (t == 1 || t == steps || t % (steps / 50 > 0 ? steps / 50 : 1) == 0)
+                lsc_out(ctx->out, "{\"step\": %ld, \"steps\": %ld, \"loss\": %.10g, \"relative_loss\": %.10g, \"optimum\": %.10g, \"lr\": %.6g, \"kept\": %d, \"elapsed\": %.3f}\n",
+                        t, steps, loss, energy > 0 ? loss / energy : 0, optimum, rate, kept, el);
+        } else if (el - last_report > 0.25 || t == steps) {
+            last_report = el;
+            double eta = el / (double)t * (double)(steps - t);
+            if (ctx->diag->is_tty)
+                lsc_out(ctx->diag, "\rstep %ld/%ld  loss %.6g  (optimum %.6g, x%.4f)  lr %.2e  ETA %.0fs\033[K", t, steps,
+                        loss, optimum, optimum > 0 ? loss / optimum : 0, rate, eta);
+            else
+                lsc_out(ctx->diag, "step %ld/%ld  loss %.6g  (optimum %.6g)  ETA %.0fs\n", t, steps, loss, optimum, eta);
+        }
+        if (ctx->cancel && *ctx->cancel) {
+            interrupted = 1;
+            t++;
+            break;
+        }
+        if (t % ckpt == 0 && t < steps) {
+            double cur = 0, l1;
+            for (size_t i = 0; i < nj && !rc; i++) {
+                if (lsc_train_loss(jobs[i].st, &jobs[i].p, &l1, NULL, ws, &ctx->err))
+                    rc = LSC_EXIT_ERROR;
+                cur += l1;
+            }
+            if (!rc && (cur < best || !keep_best)) {
+                rc = commit_adapter(ctx, src, jobs, nj, ckname, NULL, ids, n_parents, args, &ck_id);
+                best = cur;
+                best_step = t;
+            }
+        }
+    }
+    if (ctx->diag->is_tty && !json)
+        lsc_out(ctx->diag, "\n");
+    /* 3. the best of the final state and the checkpoint becomes NEW */
+    double final_loss = 0, l1;
+    for (size_t i = 0; i < nj && !rc; i++) {
+        if (lsc_train_loss(jobs[i].st, &jobs[i].p, &l1, NULL, ws, &ctx->err))
+            rc = LSC_EXIT_ERROR;
+        final_loss += l1;
+    }
+    int64_t new_id = 0;
+    if (!rc) {
+        if (final_loss <= best || !keep_best) {
+            rc = commit_adapter(ctx, src, jobs, nj, newname, ckname, ids, n_parents, args, &new_id);
+            best = final_loss;
+            best_step = t - 1;
+        } else {
+            /* the checkpoint is better: it becomes NEW (its tensors are shared, nothing is copied) */
+            lsc_adapter *ck = NULL;
+            if (lsc_catalog_begin(ctx->cat, &ctx->err) || lsc_catalog_get_adapter(ctx->cat, ckname, &ck, &ctx->err))
+                rc = LSC_EXIT_ERROR;
+            lsc_adapter *copy = ck ? lsc_adapter_clone_meta(ck) : NULL;
+            if (!rc && copy) {
+                free(copy->name);
+                copy->name = strdup(newname);
+                size_t before = ctx->n_outputs;
+                if (hide_if_present(ctx, ckname) || lsc_catalog_put_adapter(ctx->cat, copy, ids, n_parents, &new_id, &ctx->err))
+                    rc = LSC_EXIT_ERROR;
+                else
+                    lsc_cmd_wrote(ctx, new_id);
+                if (!rc && (lsc_catalog_log(ctx->cat, "retrain", args, ids, n_parents, ctx->outputs + before,
+                                            ctx->n_outputs - before, NULL, &ctx->err) ||
+                            lsc_catalog_commit(ctx->cat, &ctx->err)))
+                    rc = LSC_EXIT_ERROR;
+            }
+            if (rc || !copy)
+                lsc_catalog_rollback(ctx->cat);
+            lsc_adapter_free(ck);
+            lsc_adapter_free(copy);
+        }
+    }
+    if (!rc) {
+        if (json)
+            lsc_out(ctx->out, "{\"name\": \"%s\", \"steps\": %ld, \"best_step\": %lld, \"loss\": %.10g, \"optimum\": %.10g, \"target_energy\": %.10g, \"layers\": %zu, \"interrupted\": %s}\n",
+                    newname, t - 1, (long long)best_step, best, optimum, energy, nj, interrupted ? "true" : "false");
+        else
+            lsc_out(ctx->out, "%s: %zu layer(s), %ld step(s), loss %.6g (best at step %lld), optimum %.6g (x%.4f), %.3g of the target's energy left\n",
+                    newname, nj, t - 1, best, (long long)best_step, optimum, optimum > 0 ? best / optimum : 0,
+                    energy > 0 ? best / energy : 0);
+        if (interrupted) {
+            lsc_error_set(&ctx->err, LSC_ERR_CANCELLED, "interrupted at step %ld: the best state (step %lld) is kept as '%s'",
+                          t - 1, (long long)best_step, newname);
+            rc = LSC_EXIT_ERROR;
+        }
+    }
+    free(args);
+    for (size_t i = 0; jobs && i < nj; i++)
+        job_release(&jobs[i]);
+    free(jobs);
+    lsc_workspace_free(ws);
+    lsc_st_close(fb);
+    lsc_st_close(ft);
+    lsc_st_close(fc);
+    lsc_adapter_free(src);
+    lsc_adapter_free(tgt);
+    /* the dispatcher's own transaction: an empty one, so that it has something to close */
+    lsc_error e2;
+    lsc_catalog_begin(ctx->cat, &e2);
+    ctx->no_change = 1;
+    return rc;
+}

@@ -1,0 +1,76 @@
+/* derive.c: see derive.h. */
+#include "derive.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalog.h"
+#include "hash.h"
+
+int lsc_derive_check_name(lsc_cmd_ctx *ctx, const char *name)
+{
+    char shown[512];
+    if (!*name || strlen(name) > 200) {
+        lsc_error_set(&ctx->err, LSC_ERR_INVALID, "invalid adapter name '%s' (1 to 200 printable characters)",
+                      lsc_escape_name(shown, sizeof shown, name));
+        return LSC_EXIT_ERROR;
+    }
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        if (*p < 0x20 || *p == 0x7f) {
+            lsc_error_set(&ctx->err, LSC_ERR_INVALID, "invalid adapter name '%s': control characters are not allowed",
+                          lsc_escape_name(shown, sizeof shown, name));
+            return LSC_EXIT_ERROR;
+        }
+    int64_t id;
+    lsc_error e;
+    if (lsc_catalog_find(ctx->cat, name, &id, &e) == LSC_OK) {
+        lsc_error_set(&ctx->err, LSC_ERR_EXISTS, "adapter '%s' already exists (choose another name with --as)",
+                      lsc_escape_name(shown, sizeof shown, name));
+        return LSC_EXIT_ERROR;
+    }
+    return LSC_EXIT_OK;
+}
+
+void lsc_derive_kind(lsc_adapter *ad)
+{
+    if (ad->kind && strcmp(ad->kind, "static") != 0 && strcmp(ad->kind, "layer-wise") != 0)
+        return;
+    int varies = 0;
+    for (size_t i = 1; i < ad->n_layers; i++)
+        if (ad->layers[i].rank != ad->layers[0].rank || ad->layers[i].alpha != ad->layers[0].alpha)
+            varies = 1;
+    free(ad->kind);
+    ad->kind = strdup(varies ? "layer-wise" : "static");
+}
+
+int lsc_derive_store(lsc_cmd_ctx *ctx, lsc_adapter *ad, const int64_t *parents, size_t n_parents, int64_t *id)
+{
+    for (size_t i = 0; i < ad->n_tensors; i++)
+        if (!ad->tensors[i].hash[0] && ad->tensors[i].data)
+            lsc_hash_tensor(&ad->tensors[i]);
+    if (lsc_catalog_put_adapter(ctx->cat, ad, parents, n_parents, id, &ctx->err))
+        return LSC_EXIT_ERROR;
+    /* statistics for the layers this edit made (unchanged layers hit the cache); read back through the
+     * catalog so that every tensor can be loaded */
+    lsc_adapter *stored = NULL;
+    lsc_stats_runner sr;
+    if (lsc_catalog_get_adapter(ctx->cat, ad->name, &stored, &ctx->err))
+        return LSC_EXIT_ERROR;
+    if (lsc_stats_runner_init(&sr, &ctx->err)) {
+        lsc_adapter_free(stored);
+        return LSC_EXIT_ERROR;
+    }
+    int rc = LSC_EXIT_OK;
+    for (size_t li = 0; li < stored->n_layers && rc == LSC_EXIT_OK; li++) {
+        lsc_layer_stats st;
+        memset(&st, 0, sizeof st);
+        if (lsc_layer_stats_get(&sr, ctx->cat, stored, li, 1, &st, &ctx->err))
+            rc = LSC_EXIT_ERROR;
+        lsc_stats_release(&st);
+    }
+    lsc_stats_runner_release(&sr);
+    lsc_adapter_free(stored);
+    if (rc == LSC_EXIT_OK)
+        lsc_cmd_wrote(ctx, *id);
+    return rc;
+}

@@ -1,0 +1,868 @@
+/* store/kohya.c: kohya sd-scripts LoRA files in and out (see kohya.h for the mapping and the rules).
+ *
+ * A kohya LoRA is one safetensors file: per module lora_down (A), lora_up (B) and a scalar alpha, plus
+ * the trainer's ss_* metadata. Reading classifies every tensor, refuses LyCORIS factor names before
+ * anything is misread as a pair, reads the alpha scalars at once and leaves the factors in the file for
+ * the loader. Writing reuses the source header verbatim when nothing changed, else lays out a canonical
+ * file and updates the metadata the way kohya's own resize script does.
+ * Depends on store/safetensors, engine/ (types, dtypes, the factor view) and jansson; never on SQLite
+ * or curses.
+ */
+#include "kohya.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "safetensors.h"
+
+#define ESC_CAP 320
+#define SUF_DOWN ".lora_down.weight"
+#define SUF_UP ".lora_up.weight"
+#define SUF_ALPHA ".alpha"
+
+static lsc_status kfail(lsc_error *err, lsc_status code, const char *file, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static lsc_status kfail(lsc_error *err, lsc_status code, const char *file, const char *fmt, ...)
+{
+    char body[LSC_ERROR_MSG_MAX], fe[ESC_CAP];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(body, sizeof body, fmt, ap);
+    va_end(ap);
+    return lsc_error_set(err, code, "'%s': %s", lsc_escape_name(fe, sizeof fe, file), body);
+}
+
+/* Escaped copy of a name for a message (one of a few rotating buffers). */
+static const char *esc(const char *s)
+{
+    static char buf[4][ESC_CAP];
+    static int k;
+    k = (k + 1) % 4;
+    return lsc_escape_name(buf[k], sizeof buf[k], s);
+}
+
+static void add_warning(lsc_adapter *ad, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add_warning(lsc_adapter *ad, const char *fmt, ...)
+{
+    char line[LSC_ERROR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    size_t old = ad->warnings ? strlen(ad->warnings) : 0, n = strlen(line);
+    char *p = realloc(ad->warnings, old + n + 2);
+    if (!p)
+        return;
+    if (old)
+        p[old++] = '\n';
+    memcpy(p + old, line, n + 1);
+    ad->warnings = p;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && memcmp(s + a - b, suffix, b) == 0;
+}
+
+static int64_t numel(const lsc_tensor *t)
+{
+    int64_t n = 1;
+    for (int d = 0; d < t->ndim; d++)
+        n *= t->shape[d];
+    return n;
+}
+
+/* LyCORIS factor names: LoHa, LoKr, DoRA scales, OFT, LoCon's Tucker core. */
+static int is_lycoris(const char *name)
+{
+    static const char *const marks[] = {".hada_", ".lokr_", ".dora_scale", ".oft_", ".lora_mid.", ".oft_blocks"};
+    for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++)
+        if (strstr(name, marks[i]))
+            return 1;
+    return 0;
+}
+
+/* ---- names ----------------------------------------------------------------------------------------- */
+
+static const char *const known_suffixes[] = {
+    "ff_net_0_proj", "ff_net_2", "to_out_0", "conv_shortcut", "time_emb_proj", "proj_in", "proj_out",
+    "q_proj", "k_proj", "v_proj", "o_proj", "out_proj", "gate_proj", "up_proj", "down_proj",
+    "to_q", "to_k", "to_v", "fc1", "fc2", "conv1", "conv2", "qkv", "linear1", "linear2",
+};
+
+static char *module_type_of(const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < sizeof known_suffixes / sizeof known_suffixes[0]; i++) {
+        size_t k = strlen(known_suffixes[i]);
+        if (n > k && name[n - k - 1] == '_' && strcmp(name + n - k, known_suffixes[i]) == 0)
+            return strdup(known_suffixes[i]);
+    }
+    /* last '_' part; a bare number takes the part before it too ("to_out_0") */
+    const char *u = strrchr(name, '_');
+    if (!u)
+        return strdup(name);
+    const char *p = u + 1;
+    int digits = *p != '\0';
+    for (const char *q = p; *q; q++)
+        digits &= *q >= '0' && *q <= '9';
+    if (digits && u > name) {
+        const char *v = u - 1;
+        while (v > name && *v != '_')
+            v--;
+        if (*v == '_')
+            p = v + 1;
+    }
+    return strdup(p);
+}
+
+/* First number after "layers_" or "blocks_" (a whole word). */
+static int block_index(const char *name)
+{
+    static const char *const words[] = {"layers_", "blocks_"};
+    const char *best = NULL;
+    for (size_t w = 0; w < 2; w++) {
+        const char *p = name;
+        while ((p = strstr(p, words[w])) != NULL) {
+            const char *q = p + strlen(words[w]);
+            if (*q >= '0' && *q <= '9') {
+                if (!best || q < best)
+                    best = q;
+                break;
+            }
+            p++;
+        }
+    }
+    if (!best)
+        return -1;
+    long v = 0;
+    while (*best >= '0' && *best <= '9' && v < 100000000L)
+        v = v * 10 + (*best++ - '0');
+    return (int)v;
+}
+
+int lsc_kohya_map_name(const char *layer_name, const char *format, int has_te2, char *out, size_t cap)
+{
+    if (format && strcmp(format, "kohya") == 0) {
+        int n = snprintf(out, cap, "%s", layer_name);
+        return n >= 0 && (size_t)n < cap ? 0 : -1;
+    }
+    const char *p = layer_name;
+    if (strncmp(p, "base_model.model.", 17) == 0)
+        p += 17;
+    const char *prefix = "lora_te_";
+    if (strncmp(p, "unet.", 5) == 0) {
+        prefix = "lora_unet_";
+        p += 5;
+    } else if (strncmp(p, "transformer.", 12) == 0) {
+        prefix = "lora_unet_";
+        p += 12;
+    } else if (strncmp(p, "text_encoder_2.", 15) == 0) {
+        prefix = "lora_te2_";
+        p += 15;
+    } else if (strncmp(p, "text_encoder.", 13) == 0) {
+        prefix = has_te2 ? "lora_te1_" : "lora_te_";
+        p += 13;
+    }
+    size_t n = strlen(p);
+    if (ends_with(p, ".weight"))
+        n -= 7; /* GGUF base tensor names */
+    size_t pl = strlen(prefix);
+    if (pl + n + 1 > cap)
+        return -1;
+    memcpy(out, prefix, pl);
+    for (size_t i = 0; i < n; i++)
+        out[pl + i] = p[i] == '.' ? '_' : p[i];
+    out[pl + n] = '\0';
+    return 0;
+}
+
+/* ---- reading --------------------------------------------------------------------------------------- */
+
+static lsc_status st_loader(lsc_adapter *ad, size_t i, lsc_error *err)
+{
+    lsc_st_file *f = ad->load_ctx;
+    lsc_tensor *t = &ad->tensors[i];
+    if (t->src < 0 || (size_t)t->src >= f->n_tensors)
+        return lsc_error_set(err, LSC_ERR_INVALID, "tensor '%s' has no source in '%s'", esc(t->key), esc(f->path));
+    void *p = malloc(t->nbytes ? t->nbytes : 1);
+    if (!p)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory loading tensor '%s'", esc(t->key));
+    lsc_status st = lsc_st_read(f, (size_t)t->src, p, err);
+    if (st) {
+        free(p);
+        return st;
+    }
+    t->data = p;
+    return LSC_OK;
+}
+
+static void st_ctx_free(void *p)
+{
+    lsc_st_close(p);
+}
+
+static char *metadata_text(const lsc_st_file *f)
+{
+    if (f->n_meta == 0)
+        return NULL;
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    for (size_t i = 0; i < f->n_meta; i++)
+        json_object_set_new(o, f->meta_keys[i], json_string(f->meta_values[i]));
+    char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+    json_decref(o);
+    return s;
+}
+
+static const char *meta_get(const lsc_st_file *f, const char *key)
+{
+    for (size_t i = 0; i < f->n_meta; i++)
+        if (strcmp(f->meta_keys[i], key) == 0)
+            return f->meta_values[i];
+    return NULL;
+}
+
+static int contains_ci(const char *s, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (; s && *s; s++)
+        if (strncasecmp(s, needle, n) == 0)
+            return 1;
+    return 0;
+}
+
+/* Module name of a factor/alpha key, or NULL (and *kind 0) for anything else. kind: 1 down, 2 up, 3 alpha. */
+static size_t module_len(const char *key, int *kind)
+{
+    size_t n = strlen(key);
+    *kind = 0;
+    if (ends_with(key, SUF_DOWN)) {
+        *kind = 1;
+        return n - strlen(SUF_DOWN);
+    }
+    if (ends_with(key, SUF_UP)) {
+        *kind = 2;
+        return n - strlen(SUF_UP);
+    }
+    if (ends_with(key, SUF_ALPHA)) {
+        *kind = 3;
+        return n - strlen(SUF_ALPHA);
+    }
+    return 0;
+}
+
+static long find_with(const lsc_st_file *f, const char *module, size_t mlen, const char *suffix)
+{
+    size_t sl = strlen(suffix);
+    char *k = malloc(mlen + sl + 1);
+    if (!k)
+        return -2;
+    memcpy(k, module, mlen);
+    memcpy(k + mlen, suffix, sl + 1);
+    long i = lsc_st_find(f, k);
+    free(k);
+    return i;
+}
+
+lsc_status lsc_kohya_read(const char *path, lsc_adapter **out, lsc_error *err)
+{
+    lsc_status st = LSC_OK;
+    lsc_st_file *f = NULL;
+    lsc_adapter *ad = NULL;
+    int *layer_of = NULL;
+    *out = NULL;
+
+    if ((st = lsc_st_open(path, &f, err)))
+        goto done;
+    for (size_t i = 0; i < f->n_tensors; i++)
+        if (is_lycoris(f->tensors[i].name)) {
+            st = kfail(err, LSC_ERR_UNSUPPORTED, path, "LoHa/LoKr adapter (LyCORIS): not a LoRA pair (tensor '%s')",
+                       esc(f->tensors[i].name));
+            goto done;
+        }
+    ad = lsc_adapter_new();
+    layer_of = malloc((f->n_tensors ? f->n_tensors : 1) * sizeof *layer_of);
+    if (!ad || !layer_of) {
+        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < f->n_tensors; i++)
+        layer_of[i] = -1;
+    /* the adapter owns the open file from here on (alphas are loaded through it below) */
+    ad->load = st_loader;
+    ad->load_ctx = f;
+    ad->load_ctx_free = st_ctx_free;
+    lsc_st_file *file = f;
+    f = NULL;
+    ad->format = strdup("kohya");
+    ad->source = strdup(path);
+    ad->header_json = strdup(file->header);
+    const char *bm = meta_get(file, "ss_sd_model_name");
+    if (!bm)
+        bm = meta_get(file, "ss_base_model_version");
+    ad->base_model = strdup(bm ? bm : "");
+    if (!ad->format || !ad->source || !ad->header_json || !ad->base_model ||
+        (file->n_meta && !(ad->metadata_json = metadata_text(file)))) {
+        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+
+    /* classify in data order; a layer is created at the first of its down/up tensors */
+    for (size_t i = 0; i < file->n_tensors; i++) {
+        const lsc_st_tensor *s = &file->tensors[i];
+        int kind;
+        size_t ml = module_len(s->name, &kind);
+        lsc_role role = LSC_ROLE_EXTRA;
+        int li = -1;
+        if (kind) {
+            long down = kind == 1 ? (long)i : find_with(file, s->name, ml, SUF_DOWN);
+            long up = kind == 2 ? (long)i : find_with(file, s->name, ml, SUF_UP);
+            if (down == -2 || up == -2) {
+                st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+                goto done;
+            }
+            if (kind == 3 && down < 0 && up < 0) {
+                kind = 0; /* an alpha of nothing: an extra */
+            } else if (down < 0 || up < 0) {
+                char want[ESC_CAP];
+                snprintf(want, sizeof want, "%.*s%s", (int)(ml > 200 ? 200 : ml), s->name, down < 0 ? SUF_DOWN : SUF_UP);
+                st = kfail(err, LSC_ERR_FORMAT, path, "tensor '%s' has no matching '%s'",
+                           esc(file->tensors[down < 0 ? up : down].name), esc(want));
+                goto done;
+            } else {
+                long first = down < up ? down : up;
+                if (layer_of[first] >= 0) {
+                    li = layer_of[first];
+                } else {
+                    char *name = strndup(s->name, ml);
+                    size_t idx;
+                    if (!name) {
+                        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+                        goto done;
+                    }
+                    st = lsc_adapter_add_layer(ad, name, &idx, err);
+                    if (!st) {
+                        lsc_layer *l = &ad->layers[idx];
+                        free(l->module_type);
+                        l->module_type = module_type_of(name);
+                        l->layer_index = block_index(name);
+                        if (!l->module_type)
+                            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+                    }
+                    free(name);
+                    if (st)
+                        goto done;
+                    li = (int)idx;
+                    layer_of[down] = layer_of[up] = li;
+                }
+                role = kind == 1 ? LSC_ROLE_A : kind == 2 ? LSC_ROLE_B : LSC_ROLE_ALPHA;
+            }
+        }
+        size_t ti;
+        if ((st = lsc_adapter_add_tensor(ad, s->name, role, li, s->dtype, s->ndim, s->shape, NULL, &ti, err)))
+            goto done;
+        ad->tensors[ti].src = (int64_t)i;
+        if (li >= 0) {
+            lsc_layer *l = &ad->layers[li];
+            if (role == LSC_ROLE_A)
+                l->ta = (int)ti;
+            else if (role == LSC_ROLE_B)
+                l->tb = (int)ti;
+        }
+    }
+    if (ad->n_layers == 0) {
+        st = kfail(err, LSC_ERR_UNSUPPORTED, path, "not a kohya LoRA: no lora_down/lora_up tensors");
+        goto done;
+    }
+
+    /* shapes, alphas, scales */
+    int rank0 = -1, varied = 0;
+    double alpha0 = 0;
+    for (size_t ti = 0; ti < ad->n_tensors; ti++) {
+        lsc_tensor *t = &ad->tensors[ti];
+        if (t->role != LSC_ROLE_ALPHA)
+            continue;
+        if (numel(t) != 1) {
+            st = kfail(err, LSC_ERR_FORMAT, path, "tensor '%s': alpha must be a scalar (%" PRId64 " elements)",
+                       esc(t->key), numel(t));
+            goto done;
+        }
+        if ((st = lsc_adapter_load_tensor(ad, ti, err)))
+            goto done;
+        double a;
+        if (lsc_dtype_scalar_to_double(t->dtype, t->data, &a) != LSC_OK || !isfinite(a)) {
+            st = kfail(err, LSC_ERR_FORMAT, path, "tensor '%s': alpha is not a finite number (dtype %s)", esc(t->key),
+                       lsc_dtype_name(t->dtype));
+            goto done;
+        }
+        ad->layers[t->layer].alpha = a;
+    }
+    for (size_t li = 0; li < ad->n_layers; li++) {
+        lsc_layer *l = &ad->layers[li];
+        const lsc_tensor *a = &ad->tensors[l->ta], *b = &ad->tensors[l->tb];
+        if ((a->ndim != 2 && a->ndim != 4) || (b->ndim != 2 && b->ndim != 4) ||
+            (b->ndim == 4 && (b->shape[2] != 1 || b->shape[3] != 1)) || (b->ndim == 4) != (a->ndim == 4)) {
+            st = kfail(err, LSC_ERR_FORMAT, path,
+                       "tensors '%s' (%d dims) and '%s' (%d dims) are neither a linear nor a conv LoRA pair",
+                       esc(a->key), a->ndim, esc(b->key), b->ndim);
+            goto done;
+        }
+        if (a->shape[0] != b->shape[1]) {
+            st = kfail(err, LSC_ERR_FORMAT, path,
+                       "rank mismatch: '%s' has rank %" PRId64 " but '%s' has rank %" PRId64, esc(a->key),
+                       a->shape[0], esc(b->key), b->shape[1]);
+            goto done;
+        }
+        if (a->shape[0] <= 0 || a->shape[0] > INT32_MAX) {
+            st = kfail(err, LSC_ERR_FORMAT, path, "tensor '%s': rank %" PRId64 " out of range", esc(a->key),
+                       a->shape[0]);
+            goto done;
+        }
+        l->rank = (int)a->shape[0];
+        l->rows = b->shape[0];
+        l->cols = numel(a) / a->shape[0];
+        if (a->ndim == 4)
+            l->flags |= LSC_LAYER_CONV;
+        if (l->alpha == 0)
+            l->alpha = l->rank; /* kohya: missing or zero alpha means no scaling */
+        l->rule = LSC_SCALE_ALPHA_R;
+        l->scale = lsc_scale_compute(LSC_SCALE_ALPHA_R, l->alpha, l->rank, 0, 0);
+        if (rank0 < 0) {
+            rank0 = l->rank;
+            alpha0 = l->alpha;
+        } else if (l->rank != rank0 || l->alpha != alpha0) {
+            varied = 1;
+        }
+    }
+    const char *mod = meta_get(file, "ss_network_module"), *args = meta_get(file, "ss_network_args");
+    int dylora = contains_ci(mod, "dylora") || (args && strstr(args, "\"unit\""));
+    ad->kind = strdup(dylora ? "dynamic" : varied ? "layer-wise" : "static");
+    if (!ad->kind) {
+        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    if (dylora && varied)
+        add_warning(ad, "'%s': DyLoRA file whose layers differ in rank or alpha", path);
+    *out = ad;
+    ad = NULL;
+done:
+    free(layer_of);
+    lsc_adapter_free(ad);
+    lsc_st_close(f);
+    return st;
+}
+
+/* ---- writing --------------------------------------------------------------------------------------- */
+
+/* Alpha tensor index of layer li, -1 if none. */
+static int alpha_of(const lsc_adapter *ad, size_t li)
+{
+    for (size_t i = 0; i < ad->n_tensors; i++)
+        if (ad->tensors[i].role == LSC_ROLE_ALPHA && ad->tensors[i].layer == (int)li)
+            return (int)i;
+    return -1;
+}
+
+/* The value an alpha tensor holds, NAN if it cannot be read. */
+static double alpha_value(lsc_adapter *ad, int ti)
+{
+    lsc_error e;
+    double a;
+    if (lsc_adapter_load_tensor(ad, (size_t)ti, &e) != LSC_OK ||
+        lsc_dtype_scalar_to_double(ad->tensors[ti].dtype, ad->tensors[ti].data, &a) != LSC_OK)
+        return NAN;
+    return a;
+}
+
+/* Does layer li still mean what its alpha tensor (or its absence) says? */
+static int layer_alpha_intact(lsc_adapter *ad, size_t li, int ta)
+{
+    const lsc_layer *l = &ad->layers[li];
+    if (ta < 0)
+        return l->scale == 1.0;
+    double a = alpha_value(ad, ta);
+    if (a == 0)
+        a = l->rank;
+    return l->scale == lsc_scale_compute(LSC_SCALE_ALPHA_R, a, l->rank, 0, 0);
+}
+
+/* Can the source header be reused verbatim? Same tensor names, dtypes, shapes, order and metadata, and
+ * every layer's scale still the one its alpha tensor gives. */
+static int header_reusable(lsc_adapter *ad)
+{
+    if (!ad->header_json || !ad->format || strcmp(ad->format, "kohya") != 0)
+        return 0;
+    size_t hlen = strlen(ad->header_json);
+    uint64_t data = 0;
+    for (size_t i = 0; i < ad->n_tensors; i++)
+        data += ad->tensors[i].nbytes;
+    uint8_t *buf = malloc(8 + hlen);
+    if (!buf)
+        return 0;
+    for (int i = 0; i < 8; i++)
+        buf[i] = (uint8_t)((uint64_t)hlen >> (8 * i));
+    memcpy(buf + 8, ad->header_json, hlen);
+    lsc_st_file *f = NULL;
+    lsc_error e;
+    int ok = lsc_st_parse("header", buf, 8 + hlen, 8 + hlen + data, &f, &e) == LSC_OK;
+    free(buf);
+    if (ok)
+        ok = f->n_tensors == ad->n_tensors;
+    for (size_t i = 0; ok && i < ad->n_tensors; i++) {
+        const lsc_tensor *t = &ad->tensors[i];
+        const lsc_st_tensor *s = &f->tensors[i];
+        ok = strcmp(t->key, s->name) == 0 && t->dtype == s->dtype && t->ndim == s->ndim;
+        for (int d = 0; ok && d < t->ndim; d++)
+            ok = t->shape[d] == s->shape[d];
+    }
+    if (ok) {
+        char *meta = metadata_text(f);
+        ok = (meta == NULL && ad->metadata_json == NULL) ||
+             (meta && ad->metadata_json && strcmp(meta, ad->metadata_json) == 0);
+        free(meta);
+    }
+    lsc_st_close(f);
+    for (size_t li = 0; ok && li < ad->n_layers; li++)
+        ok = ad->layers[li].rule == LSC_SCALE_ALPHA_R && layer_alpha_intact(ad, li, alpha_of(ad, li));
+    return ok;
+}
+
+/* Python's repr of a float for ss_network_alpha ("8.0", "0.5", "1e-05"): the shortest %g that reads back. */
+static void py_float(char *buf, size_t cap, double v)
+{
+    if (v == floor(v) && fabs(v) < 1e16) {
+        snprintf(buf, cap, "%.1f", v);
+        return;
+    }
+    for (int p = 1; p <= 17; p++) {
+        snprintf(buf, cap, "%.*g", p, v);
+        if (strtod(buf, NULL) == v)
+            return;
+    }
+}
+
+typedef struct kout {
+    char *name;
+    int tensor;     /* source tensor to copy (converted to dtype), -1: computed */
+    int layer;
+    int what;       /* 0 copy, 1 A from the factor view, 2 B from the factor view, 3 new alpha */
+    lsc_dtype dtype;
+    int ndim;
+    int64_t shape[LSC_MAX_NDIM];
+    double alpha;
+} kout;
+
+/* Metadata for the canonical file: the adapter's ss_* entries (strings) with dim/alpha updated. */
+static lsc_status build_metadata(lsc_adapter *ad, json_t **holder, const char ***keys, const char ***vals,
+                                 size_t *n, lsc_error *err)
+{
+    json_t *o = NULL;
+    if (ad->metadata_json && ad->format && strcmp(ad->format, "gguf") != 0) {
+        json_error_t je;
+        o = json_loads(ad->metadata_json, JSON_REJECT_DUPLICATES, &je);
+        if (!json_is_object(o)) {
+            json_decref(o);
+            return lsc_error_set(err, LSC_ERR_INVALID, "adapter metadata is not a JSON object");
+        }
+    } else {
+        o = json_object();
+        if (!o)
+            return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    }
+    int uni_rank = 1, uni_alpha = 1;
+    for (size_t li = 1; li < ad->n_layers; li++) {
+        uni_rank &= ad->layers[li].rank == ad->layers[0].rank;
+        uni_alpha &= ad->layers[li].scale * ad->layers[li].rank == ad->layers[0].scale * ad->layers[0].rank;
+    }
+    char dim[32], alpha[48];
+    snprintf(dim, sizeof dim, "%d", ad->n_layers ? ad->layers[0].rank : 0);
+    py_float(alpha, sizeof alpha, ad->n_layers ? (double)(float)(ad->layers[0].scale * ad->layers[0].rank) : 0.0);
+    if (!json_object_get(o, "ss_network_module"))
+        json_object_set_new(o, "ss_network_module", json_string("networks.lora"));
+    json_object_set_new(o, "ss_network_dim", json_string(uni_rank && uni_alpha ? dim : "Dynamic"));
+    json_object_set_new(o, "ss_network_alpha", json_string(uni_rank && uni_alpha ? alpha : "Dynamic"));
+    json_object_del(o, "sshs_model_hash");
+    json_object_del(o, "sshs_legacy_hash");
+    size_t cnt = json_object_size(o);
+    *keys = calloc(cnt ? cnt : 1, sizeof **keys);
+    *vals = calloc(cnt ? cnt : 1, sizeof **vals);
+    if (!*keys || !*vals) {
+        json_decref(o);
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    }
+    const char *k;
+    json_t *v;
+    *n = 0;
+    json_object_foreach(o, k, v) {
+        if (!json_is_string(v)) {
+            json_decref(o);
+            return lsc_error_set(err, LSC_ERR_INVALID, "adapter metadata '%s' is not a string", esc(k));
+        }
+        (*keys)[*n] = k;
+        (*vals)[*n] = json_string_value(v);
+        (*n)++;
+    }
+    *holder = o;
+    return LSC_OK;
+}
+
+static lsc_status put_doubles(lsc_st_writer *w, lsc_dtype to, const double *v, size_t n, const char *name,
+                              unsigned char **buf, const char *path, lsc_error *err)
+{
+    size_t nb = n * lsc_dtype_size(to), over = 0;
+    unsigned char *p = realloc(*buf, nb ? nb : 1);
+    if (!p)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory writing tensor '%s'", esc(name));
+    *buf = p;
+    if (lsc_dtype_from_double(to, v, n, p, &over) != LSC_OK)
+        return kfail(err, LSC_ERR_INVALID, path, "tensor '%s': cannot write as %s", esc(name), lsc_dtype_name(to));
+    if (over)
+        return kfail(err, LSC_ERR_NUMERIC, path, "tensor '%s': %zu values overflow %s", esc(name), over,
+                     lsc_dtype_name(to));
+    return lsc_st_writer_put(w, p, nb, err);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+lsc_status lsc_kohya_write(lsc_adapter *ad, const char *path, lsc_dtype dtype, lsc_error *err)
+{
+    lsc_status st = LSC_OK;
+    lsc_st_writer *w = NULL;
+    kout *outs = NULL;
+    lsc_st_out *so = NULL;
+    size_t no = 0;
+    json_t *meta = NULL;
+    const char **mk = NULL, **mv = NULL;
+    size_t nm = 0;
+    double *bb = NULL, *ab = NULL, *dbl = NULL;
+    size_t bcap = 0, acap = 0;
+    unsigned char *conv = NULL;
+
+    if (dtype != LSC_DT_INVALID && !lsc_dtype_is_float(dtype))
+        return kfail(err, LSC_ERR_INVALID, path, "cannot write factors as %s: not a float dtype",
+                     lsc_dtype_name(dtype));
+    if (dtype == LSC_DT_INVALID && header_reusable(ad)) {
+        if ((st = lsc_st_writer_begin_verbatim(path, ad->header_json, strlen(ad->header_json), &w, err)))
+            goto done;
+        for (size_t i = 0; i < ad->n_tensors; i++) {
+            lsc_tensor *t = &ad->tensors[i];
+            int was = t->data != NULL;
+            if ((st = lsc_adapter_load_tensor(ad, i, err)) || (st = lsc_st_writer_put(w, t->data, t->nbytes, err)))
+                goto done;
+            if (!was)
+                lsc_adapter_unload_tensor(ad, i);
+        }
+        st = lsc_st_writer_finish(w, err);
+        w = NULL;
+        goto done;
+    }
+
+    int from_kohya = ad->format && strcmp(ad->format, "kohya") == 0;
+    int has_te2 = 0;
+    for (size_t li = 0; li < ad->n_layers; li++)
+        has_te2 |= strstr(ad->layers[li].name, "text_encoder_2.") != NULL;
+    outs = calloc(ad->n_tensors + 3 * ad->n_layers + 1, sizeof *outs);
+    if (!outs) {
+        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    /* layers first (down, up, alpha), then the extras in their order */
+    for (size_t li = 0; li < ad->n_layers; li++) {
+        lsc_layer *l = &ad->layers[li];
+        if (l->flags & (LSC_LAYER_DORA | LSC_LAYER_EMBEDDING | LSC_LAYER_FAN_IN_FAN_OUT)) {
+            st = kfail(err, LSC_ERR_UNSUPPORTED, path, "layer '%s': %s has no kohya LoRA form", esc(l->name),
+                       l->flags & LSC_LAYER_DORA ? "DoRA" : l->flags & LSC_LAYER_EMBEDDING ? "an embedding"
+                                                                                      : "fan_in_fan_out");
+            goto done;
+        }
+        if (l->ta < 0 || l->tb < 0) {
+            st = kfail(err, LSC_ERR_INVALID, path, "layer '%s' has no %s", esc(l->name), l->ta < 0 ? "A" : "B");
+            goto done;
+        }
+        char mod[1024];
+        if (lsc_kohya_map_name(l->name, ad->format, has_te2, mod, sizeof mod) != 0) {
+            st = kfail(err, LSC_ERR_INVALID, path, "layer '%s': name too long", esc(l->name));
+            goto done;
+        }
+        const lsc_tensor *ta = &ad->tensors[l->ta], *tb = &ad->tensors[l->tb];
+        for (int k = 0; k < 2; k++) {
+            kout *o = &outs[no++];
+            const lsc_tensor *src = k ? tb : ta;
+            size_t len = strlen(mod) + 20;
+            o->name = malloc(len);
+            if (!o->name) {
+                st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+                goto done;
+            }
+            snprintf(o->name, len, "%s%s", mod, k ? SUF_UP : SUF_DOWN);
+            o->layer = (int)li;
+            o->dtype = dtype != LSC_DT_INVALID && lsc_dtype_is_float(src->dtype) ? dtype : src->dtype;
+            o->ndim = src->ndim;
+            memcpy(o->shape, src->shape, sizeof o->shape);
+            if (!k && l->te >= 0) {
+                o->tensor = -1; /* AdaLoRA: A * E from the factor view */
+                o->what = 1;
+            } else {
+                o->tensor = (int)(src - ad->tensors);
+            }
+        }
+        /* alpha: keep the tensor when it still gives the scale, else an F32 alpha = scale * r */
+        int ta_alpha = from_kohya ? alpha_of(ad, li) : -1;
+        if (from_kohya && l->rule == LSC_SCALE_ALPHA_R && layer_alpha_intact(ad, li, ta_alpha)) {
+            if (ta_alpha >= 0) {
+                kout *o = &outs[no++];
+                o->name = strdup(ad->tensors[ta_alpha].key);
+                o->tensor = ta_alpha;
+                o->layer = (int)li;
+                o->dtype = ad->tensors[ta_alpha].dtype;
+                o->ndim = ad->tensors[ta_alpha].ndim;
+                memcpy(o->shape, ad->tensors[ta_alpha].shape, sizeof o->shape);
+                if (!o->name) {
+                    st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+                    goto done;
+                }
+            }
+        } else {
+            kout *o = &outs[no++];
+            size_t len = strlen(mod) + 8;
+            o->name = malloc(len);
+            if (!o->name) {
+                st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+                goto done;
+            }
+            snprintf(o->name, len, "%s%s", mod, SUF_ALPHA);
+            o->tensor = -1;
+            o->layer = (int)li;
+            o->what = 3;
+            o->dtype = LSC_DT_F32;
+            o->ndim = 0;
+            o->alpha = l->scale * l->rank;
+        }
+    }
+    for (size_t i = 0; i < ad->n_tensors; i++) {
+        const lsc_tensor *t = &ad->tensors[i];
+        if (t->role != LSC_ROLE_EXTRA)
+            continue;
+        kout *o = &outs[no++];
+        o->name = strdup(t->key);
+        if (!o->name) {
+            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        o->tensor = (int)i;
+        o->layer = -1;
+        o->dtype = dtype != LSC_DT_INVALID && lsc_dtype_is_float(t->dtype) ? dtype : t->dtype;
+        o->ndim = t->ndim;
+        memcpy(o->shape, t->shape, sizeof o->shape);
+    }
+    /* names must stay unique after mapping */
+    so = calloc(no ? no : 1, sizeof *so);
+    if (!so) {
+        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    {
+        const char **names = malloc((no ? no : 1) * sizeof *names);
+        if (!names) {
+            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        for (size_t i = 0; i < no; i++)
+            names[i] = outs[i].name;
+        qsort(names, no, sizeof *names, cmp_str);
+        for (size_t i = 1; i < no; i++)
+            if (strcmp(names[i - 1], names[i]) == 0) {
+                st = kfail(err, LSC_ERR_INVALID, path, "two tensors would both be named '%s'", esc(names[i]));
+                break;
+            }
+        free(names);
+        if (st)
+            goto done;
+    }
+    for (size_t i = 0; i < no; i++) {
+        so[i].name = outs[i].name;
+        so[i].dtype = outs[i].dtype;
+        so[i].ndim = outs[i].ndim;
+        so[i].shape = outs[i].shape;
+    }
+    if ((st = build_metadata(ad, &meta, &mk, &mv, &nm, err)) ||
+        (st = lsc_st_writer_begin(path, so, no, mk, mv, nm, &w, err)))
+        goto done;
+
+    int cached = -1;
+    for (size_t i = 0; i < no; i++) {
+        kout *o = &outs[i];
+        if (o->what == 3) {
+            if ((st = put_doubles(w, LSC_DT_F32, &o->alpha, 1, o->name, &conv, path, err)))
+                goto done;
+            continue;
+        }
+        if (o->what == 1) {
+            lsc_lowrank lr;
+            if (cached != o->layer) {
+                if ((st = lsc_adapter_factors(ad, (size_t)o->layer, &bb, &bcap, &ab, &acap, &lr, err)))
+                    goto done;
+                cached = o->layer;
+            }
+            size_t n = 1;
+            for (int d = 0; d < o->ndim; d++)
+                n *= (size_t)o->shape[d];
+            if ((st = put_doubles(w, lsc_dtype_is_float(o->dtype) ? o->dtype : LSC_DT_F32, ab, n, o->name, &conv, path,
+                                  err)))
+                goto done;
+            continue;
+        }
+        lsc_tensor *t = &ad->tensors[o->tensor];
+        int was = t->data != NULL;
+        if ((st = lsc_adapter_load_tensor(ad, (size_t)o->tensor, err)))
+            goto done;
+        if (o->dtype == t->dtype) {
+            st = lsc_st_writer_put(w, t->data, t->nbytes, err);
+        } else {
+            size_t n = (size_t)numel(t);
+            double *d = realloc(dbl, (n ? n : 1) * sizeof *d);
+            if (!d) {
+                st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+                goto done;
+            }
+            dbl = d;
+            if (lsc_dtype_to_double(t->dtype, t->data, n, dbl) != LSC_OK) {
+                st = kfail(err, LSC_ERR_UNSUPPORTED, path, "unsupported dtype %s in tensor '%s'",
+                           lsc_dtype_name(t->dtype), esc(t->key));
+                goto done;
+            }
+            st = put_doubles(w, o->dtype, dbl, n, o->name, &conv, path, err);
+        }
+        if (st)
+            goto done;
+        if (!was)
+            lsc_adapter_unload_tensor(ad, (size_t)o->tensor);
+    }
+    st = lsc_st_writer_finish(w, err);
+    w = NULL;
+done:
+    lsc_st_writer_abort(w);
+    for (size_t i = 0; outs && i < no; i++)
+        free(outs[i].name);
+    free(outs);
+    free(so);
+    free(mk);
+    free(mv);
+    json_decref(meta);
+    free(bb);
+    free(ab);
+    free(dbl);
+    free(conv);
+    return st;
+}
