@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-30}
-targets=(safetensors peft-config script import)
+targets=(safetensors peft-config script import gguf)
 dir=build-fuzz
 
 bash .ci/install-deps.sh

@@ -95,6 +95,8 @@ def main():
         folder = os.path.join(samples, name)
         if name == 'tasks':
             folder = os.path.join(folder, sorted(os.listdir(folder))[0])
+        if not os.path.exists(os.path.join(folder, 'adapter_model.safetensors')):
+            continue  # GGUF, kohya and dense samples: hand-made seeds below cover their formats
         t, meta = read_st(os.path.join(folder, 'adapter_model.safetensors'))
         st = st_bytes(cut(t), meta)
         cfg = open(os.path.join(folder, 'adapter_config.json'), 'rb').read()
@@ -188,6 +190,69 @@ def main():
                                                               ('x.lora_B.weight', 'I32', [1, 1], b'\0' * 4)])))
     put(im, 'ok-nan', imp(cfg().encode(), st_bytes([('x.lora_A.weight', 'F32', [1, 2], f32(float('nan'), 2)),
                                                      ('x.lora_B.weight', 'F32', [2, 1], f32(3, float('inf')))])))
+
+    gguf_seeds()
+
+
+def gguf_kv(key, typ, val):
+    k = key.encode()
+    out = struct.pack('<Q', len(k)) + k + struct.pack('<I', typ)
+    if typ == 8:
+        v = val.encode()
+        return out + struct.pack('<Q', len(v)) + v
+    fmt = {4: '<I', 5: '<i', 6: '<f', 7: '<?', 10: '<Q'}[typ]
+    return out + struct.pack(fmt, val)
+
+
+def gguf(tensors, kvs=None, version=3, align=32, alpha=8.0, extra_kv=b''):
+    """tensors: list of (name, ne list, ggml type, raw bytes). A GGUF LoRA file."""
+    if kvs is None:
+        kvs = [('general.architecture', 8, 'llama'), ('general.type', 8, 'adapter'), ('adapter.type', 8, 'lora'),
+               ('adapter.lora.alpha', 6, alpha)]
+    body = b''.join(gguf_kv(*kv) for kv in kvs) + extra_kv
+    infos, data = b'', b''
+    for name, ne, typ, raw in tensors:
+        n = name.encode()
+        data += b'\0' * (-len(data) % align)
+        infos += struct.pack('<Q', len(n)) + n + struct.pack('<I', len(ne)) + b''.join(struct.pack('<Q', d) for d in ne)
+        infos += struct.pack('<IQ', typ, len(data))
+        data += raw
+    head = b'GGUF' + struct.pack('<IQQ', version, len(tensors), len(kvs) + (1 if extra_kv else 0)) + body + infos
+    head += b'\0' * (-len(head) % align)
+    return head + data
+
+
+def gguf_seeds():
+    g = 'gguf'
+    a = ('blk.0.attn_q.weight.lora_a', [4, 2], 0, f32(*range(8)))
+    b = ('blk.0.attn_q.weight.lora_b', [2, 6], 0, f32(*range(12)))
+    a16 = ('blk.1.ffn_up.weight.lora_a', [4, 2], 1, np.arange(8, dtype='<f2').tobytes())
+    b16 = ('blk.1.ffn_up.weight.lora_b', [2, 3], 1, np.arange(6, dtype='<f2').tobytes())
+    abf = ('blk.2.attn_v.weight.lora_a', [2, 1], 30, b'\x80\x3f\x00\x40')
+    bbf = ('blk.2.attn_v.weight.lora_b', [1, 2], 30, b'\x80\x3f\x00\x40')
+    q8 = struct.pack('<e', 0.5) + bytes(range(32))
+    aq = ('blk.3.attn_k.weight.lora_a', [32, 1], 8, q8)
+    bq = ('blk.3.attn_k.weight.lora_b', [1, 32], 0, f32(*range(32)))
+    put(g, 'ok-f32', gguf([a, b]))
+    put(g, 'ok-mixed', gguf([a, b, a16, b16, abf, bbf]))
+    put(g, 'ok-q8', gguf([aq, bq]))
+    put(g, 'ok-v2-align64', gguf([a, b], version=2, align=64,
+                                 extra_kv=gguf_kv('general.alignment', 4, 64)))
+    put(g, 'ok-no-alpha', gguf([a, b], kvs=[('general.architecture', 8, 'llama'), ('general.type', 8, 'adapter'),
+                                            ('adapter.type', 8, 'lora')]))
+    put(g, 'ok-extra-norm', gguf([a, b, ('blk.0.attn_norm.weight', [6], 0, f32(*range(6)))]))
+    good = gguf([a, b])
+    put(g, 'bad-magic', b'GGUX' + good[4:])
+    put(g, 'bad-v1', gguf([a, b], version=1))
+    put(g, 'bad-truncated', good[:-5])
+    put(g, 'bad-huge-count', good[:8] + struct.pack('<Q', 2**62) + good[16:])
+    put(g, 'bad-huge-kv-count', good[:16] + struct.pack('<Q', 2**62) + good[24:])
+    put(g, 'bad-align-3', gguf([a, b], extra_kv=gguf_kv('general.alignment', 4, 3)))
+    put(g, 'bad-name-long', gguf([('x' * 70 + '.lora_a', [4, 2], 0, f32(*range(8))), b]))
+    put(g, 'bad-type', gguf([(a[0], a[1], 99, a[3]), b]))
+    put(g, 'bad-rank-mismatch', gguf([a, ('blk.0.attn_q.weight.lora_b', [3, 4], 0, f32(*range(12)))]))
+    put(g, 'bad-five-dims', gguf([(a[0], [4, 2, 1, 1, 1], 0, a[3]), b]))
+    put(g, 'bad-not-adapter', gguf([a, b], kvs=[('general.architecture', 8, 'llama'), ('general.type', 8, 'model')]))
 
 
 main()
