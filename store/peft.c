@@ -155,7 +155,7 @@ const char *lsc_peft_module_name(const char *layer_name)
  * "q_proj{1,32767}" (which Python accepts) costs gigabytes, and stacked quantifiers grow it further.
  * Real pattern keys ("layers\\.\\d{1,2}\\.q_proj") are far inside these. */
 #define PATTERN_MAX_LEN 256
-#define PATTERN_MAX_QUANT 16 /* quantifiers in a key */
+#define PATTERN_MAX_QUANT 12 /* quantifiers in a key: 16 nested "(...)+" already cost regcomp 57 MB */
 #define PATTERN_MAX_BOUND 32 /* the largest n or m in {n} / {n,m}, and at most one bounded repetition */
 
 static int py_to_ere(const char *k, strbuf *out)
@@ -406,6 +406,8 @@ static lsc_status config_parse(const char *text, size_t len, const char *cfgname
     c->alpha = PEFT_DEFAULT_ALPHA;
     c->init_r = PEFT_DEFAULT_INIT_R;
     json_error_t je;
+    if (memchr(text, '\0', len)) /* jansson skips it, but the verbatim copy is a C string and would be cut */
+        return lsc_error_set(err, LSC_ERR_FORMAT, "'%s': invalid JSON: a NUL byte in the text", cfgname);
     /* jansson rejects NaN / Infinity literals and overflowing numbers: they are not JSON */
     c->root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
     if (!c->root)
@@ -1108,7 +1110,8 @@ lsc_status lsc_peft_list(const char *dir, char ***names, size_t *n, lsc_error *e
         }
         cnt++;
     }
-    qsort(v, cnt, sizeof *v, cmp_str);
+    if (cnt) /* qsort(NULL, 0, ...) is undefined behaviour (UBSan: nonnull argument) */
+        qsort(v, cnt, sizeof *v, cmp_str);
     if (has_default) {
         char *def = strdup("default");
         char **q = def ? realloc(v, (cnt + 1) * sizeof *v) : NULL;

@@ -701,7 +701,7 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
         }
     }
     free(args);
-    for (size_t i = 0; jobs && i < nj; i++)
+    for (size_t i = 0; jobs && i <= nj; i++) /* jobs[nj]: the job a failure broke off (zeroed if none) */
         job_release(&jobs[i]);
     free(jobs);
     lsc_workspace_free(ws);
