@@ -274,7 +274,7 @@ START_TEST(test_run_progress_and_cancel)
 {
     volatile int cancel = 1;
     reports rep = {0};
-    lsc_tui_progress prog = {&cancel, on_report, &rep};
+    lsc_tui_progress prog = {.cancel = &cancel, .report = on_report, .ctx = &rep};
     char *out = NULL, *msg = NULL;
     /* cancelled before it starts: stops after the first layer, rolled back */
     char *a1[] = {"merge", "tasks-summarize", "tasks-translate", "--method", "ties", "--rank", "4", "--as", "gone", NULL};
