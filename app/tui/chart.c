@@ -504,7 +504,9 @@ void lsc_chart_lines(lsc_canvas *cv, lsc_chart_rect r, lsc_chart_mode mode, cons
         int lx = cx - (len - 1) / 2;
         if (lx < p.x0 - 1)
             lx = p.x0 - 1;
-        if (lx <= last_end + 1 || lx + len > p.x0 + p.w + 1)
+        if (lx + len > r.x + r.w) /* the last label ends at the edge */
+            lx = r.x + r.w - len;
+        if (lx <= last_end + 1)
             continue;
         put(cv, cx, ya, uni ? 0x252C : '+', LSC_CROLE_AXIS);
         lsc_canvas_text(cv, lx, ya + 1, lab, LSC_CROLE_LABEL);

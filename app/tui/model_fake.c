@@ -1287,9 +1287,10 @@ static lsc_status fake_kind_dynamic(fake_model *fm, const fake_adapter *fa, lsc_
         for (int k = 0; k < r; k++)
             e += fa->sv[i][k] * fa->sv[i][k];
         uint64_t s = mix3(fm->seed, i, 77);
-        double tail = e;
         for (int k = 0; k < r; k++) { /* b = k + 1: the best truncation keeps the first b values */
-            tail -= fa->sv[i][k] * fa->sv[i][k];
+            double tail = 0;
+            for (int j = k + 1; j < r; j++)
+                tail += fa->sv[i][j] * fa->sv[i][j];
             double best = e > 0 && tail > 0 ? sqrt(tail / e) : 0;
             double loss = k + 1 < r ? 0.6 * unif(&s) * (double)(r - k - 1) / (double)r : 0;
             double pre = best + (1 - best) * loss;

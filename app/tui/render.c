@@ -1228,7 +1228,7 @@ static void draw_kind_multitask(lsc_tui_render *r, const lsc_tui_state *st)
     const lsc_tui_kind_figures *k = &K->kf;
     const lsc_tui_layout *L = &st->lay;
     char t[800], e[LSC_TUI_NAME_MAX * 4];
-    snprintf(t, sizeof t, " multi-task: %d tasks, %zu layers in every task; A stored once in %d; shared input directions >= %d per layer",
+    snprintf(t, sizeof t, " multi-task: %d tasks, %zu layers in every task; task x task cosines; A stored once in %d; shared input directions >= %d per layer",
              k->n_tasks, k->n_layers, k->shared_a_layers, k->shared_dim_min);
     put_text(r, 1, 0, L->cols, t, 0, 0, r->attr[R_TAGGED]);
     size_t len = (size_t)snprintf(t, sizeof t, " norms:");
@@ -1238,7 +1238,7 @@ static void draw_kind_multitask(lsc_tui_render *r, const lsc_tui_state *st)
         len += (size_t)snprintf(t + len, sizeof t - len, "  %s %s", k->tasks[a].task, n1);
     }
     put_text(r, 2, 0, L->cols, t, 0, 0, r->attr[R_NORMAL]);
-    int used = draw_matrix(r, k, k->task_cosine, L->pane_y, 1, L->cols / 2 - 2, "task x task cosine, all layers");
+    int used = draw_matrix(r, k, k->task_cosine, L->pane_y, 1, L->cols / 2 - 2, "all layers");
     if (K->cursor > 0 && K->cursor - 1 < k->n_layers) {
         const lsc_tui_kind_layer *ly = &k->layers[K->cursor - 1];
         char title[LSC_TUI_NAME_MAX * 4 + 16];

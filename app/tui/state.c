@@ -2485,9 +2485,9 @@ static unsigned retrain_step(lsc_tui_state *st, int dir, int big)
         break;
     }
     case LSC_RT_KIND: R->kind = (R->kind + dir + LSC_TUI_RT_KINDS) % LSC_TUI_RT_KINDS; break;
-    case LSC_RT_RANK: {
-        int r = (R->rank ? R->rank : (dir > 0 ? 0 : 1)) + dir * (big ? 4 : 1);
-        R->rank = r < 1 ? 0 : r; /* below 1: each layer's own */
+    case LSC_RT_RANK: { /* from "own": the adapter's largest rank and on; below 1: each layer's own again */
+        int r = R->rank ? R->rank + dir * (big ? 4 : 1) : R->max_rank + (dir > 0 ? 0 : -1);
+        R->rank = r < 1 ? 0 : r;
         break;
     }
     case LSC_RT_STEPS: {
