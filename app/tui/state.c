@@ -2319,7 +2319,7 @@ static unsigned open_kind(lsc_tui_state *st)
     else if (strcmp(k, "multi-task") == 0)
         lsc_tui_state_msg(st, LSC_MSG_INFO, "j/k a layer's cosines (first row: over all layers), Esc back");
     else
-        lsc_tui_state_msg(st, LSC_MSG_INFO, "kind figures in %.2fs - Esc back", K->load_seconds);
+        lsc_tui_state_msg(st, LSC_MSG_INFO, "%s", lsc_tui_kind_rows(st, NULL) ? "j/k move, Esc back" : "Esc back");
     return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RESIZE | LSC_TUI_CH_RELOAD;
 }
 
