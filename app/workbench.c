@@ -8,6 +8,7 @@
  * opened, nothing is stored. */
 #include "workbench.h"
 
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,8 @@
 #include "command.h"
 #include "common.h"
 #include "compare.h"
+#include "kind_figures.h"
+#include "tasks.h"
 #include "prune.h"
 #include "spectrum.h"
 
@@ -297,12 +300,21 @@ typedef struct diag_sink {
 static void progress_line(diag_sink *d)
 {
     d->line[d->len] = '\0';
-    if (d->len && d->prog && d->prog->report) {
+    lsc_tui_train_point p = {0, 0, NAN, NAN, NAN, NAN};
+    /* retrain: "step 40/200  loss 0.0123  (optimum 0.01, x1.23)  lr 1.00e-02  ETA 3s" */
+    int nf = d->len ? sscanf(d->line, "step %ld/%ld loss %lg (optimum %lg, x%*g) lr %lg ETA %lgs", &p.step, &p.steps,
+                             &p.loss, &p.optimum, &p.lr, &p.eta)
+                    : 0;
+    if (nf >= 3 && d->prog && d->prog->train)
+        d->prog->train(d->prog->ctx, &p);
+    if (nf >= 2 && d->prog && d->prog->report) {
+        d->prog->report(d->prog->ctx, d->line, p.step, p.steps);
+    } else if (d->len && d->prog && d->prog->report) {
         long done = 0, total = 0;
-        const char *p = strstr(d->line, "layer ");
-        if (!(p && sscanf(p, "layer %ld/%ld", &done, &total) == 2)) {
-            p = strstr(d->line, "] ");
-            if (!(p && sscanf(p, "] %ld/%ld", &done, &total) == 2))
+        const char *q = strstr(d->line, "layer ");
+        if (!(q && sscanf(q, "layer %ld/%ld", &done, &total) == 2)) {
+            q = strstr(d->line, "] ");
+            if (!(q && sscanf(q, "] %ld/%ld", &done, &total) == 2))
                 done = total = 0;
         }
         d->prog->report(d->prog->ctx, d->line, done, total);
@@ -354,7 +366,7 @@ static int wb_run(void *ctx, int argc, char **argv, unsigned flags, const lsc_tu
     lsc_sink_init_mem(&out);
     lsc_sink_init_mem(&diag.text);
     diag.sink.write = diag_write;
-    diag.sink.is_tty = prog && prog->report; /* ask for progress lines: they arrive as reports */
+    diag.sink.is_tty = prog && (prog->report || prog->train); /* ask for progress lines: they arrive as reports */
     diag.prog = prog;
     lsc_cmd_ctx c;
     memset(&c, 0, sizeof c);
@@ -364,6 +376,7 @@ static int wb_run(void *ctx, int argc, char **argv, unsigned flags, const lsc_tu
     c.diag = &diag.sink;
     c.readonly = w->readonly || (flags & LSC_TUI_RUN_READONLY);
     c.cancel = prog ? prog->cancel : NULL;
+    c.pause = prog ? prog->pause : NULL;
     int rc = lsc_dispatch(&c, argc, argv);
     /* warnings first, then the results */
     size_t n = diag.text.len + out.len;
@@ -738,6 +751,188 @@ static lsc_status wb_merge_preview(void *ctx, const char *const *names, int n, c
     return LSC_OK;
 }
 
+/* ---- kind figures ------------------------------------------------------------------------------------- */
+
+static double jnum(json_t *j) { return json_is_number(j) ? json_number_value(j) : NAN; }
+static int64_t jint(json_t *j) { return json_is_integer(j) ? (int64_t)json_integer_value(j) : (int64_t)llround(jnum(j)); }
+
+/* Fill *out from `show --json`'s kind_figures (or a multi-task adapter's whole object); LSC_ERR_NOMEM. */
+static lsc_status kind_from_json(json_t *o, lsc_tui_kind_figures *out, lsc_error *err)
+{
+    json_t *layers = json_object_get(o, "layers"), *tasks = json_object_get(o, "tasks");
+    size_t nl = json_array_size(layers), total = 0;
+    int nt = (int)json_array_size(tasks);
+    if (nt > LSC_TUI_TASKS_MAX)
+        nt = LSC_TUI_TASKS_MAX;
+    size_t nn = (size_t)nt * (size_t)nt;
+    int ok = 1;
+    if (nl && !(out->layers = calloc(nl, sizeof *out->layers)))
+        ok = 0;
+    out->n_layers = ok ? nl : 0;
+    for (size_t i = 0; ok && i < nl; i++) {
+        json_t *l = json_array_get(layers, i);
+        lsc_tui_kind_layer *L = &out->layers[i];
+        lsc_tui_copy(L->name, sizeof L->name, json_string_value(json_object_get(l, "name")));
+        json_t *pe = json_object_get(l, "prefix_err");
+        L->rank = pe ? (int)json_array_size(pe) : (int)jint(json_object_get(l, "rank"));
+        if (json_object_get(l, "kept"))
+            L->kept = (int)jint(json_object_get(l, "kept"));
+        if (json_object_get(l, "live_gates"))
+            L->kept = (int)jint(json_object_get(l, "live_gates"));
+        L->lambda_min = jnum(json_object_get(l, "lambda_min"));
+        L->lambda_max = jnum(json_object_get(l, "lambda_max"));
+        L->orth_p = jnum(json_object_get(l, "orth_p"));
+        L->orth_q = jnum(json_object_get(l, "orth_q"));
+        L->zeros_a = jnum(json_object_get(l, "zeros_a"));
+        L->zeros_b = jnum(json_object_get(l, "zeros_b"));
+        L->shared_a = json_is_true(json_object_get(l, "shared_a"));
+        L->shared_dim = (int)jint(json_object_get(l, "shared_dim"));
+        L->off = pe ? total : i * nn;
+        total += pe ? (size_t)L->rank : 0;
+    }
+    /* dynamic */
+    json_t *mp = json_object_get(o, "mean_prefix_err"), *mb = json_object_get(o, "mean_best_err");
+    if (ok && mp) {
+        out->n_b = (int)json_array_size(mp);
+        out->mean_prefix_err = calloc((size_t)out->n_b + 1, sizeof(double));
+        out->mean_best_err = calloc((size_t)out->n_b + 1, sizeof(double));
+        out->prefix_err = calloc(total + 1, sizeof(double));
+        out->best_err = calloc(total + 1, sizeof(double));
+        ok = out->mean_prefix_err && out->mean_best_err && out->prefix_err && out->best_err;
+        for (int k = 0; ok && k < out->n_b; k++) {
+            out->mean_prefix_err[k] = jnum(json_array_get(mp, (size_t)k));
+            out->mean_best_err[k] = jnum(json_array_get(mb, (size_t)k));
+        }
+        for (size_t i = 0; ok && i < nl; i++) {
+            json_t *l = json_array_get(layers, i);
+            for (int k = 0; k < out->layers[i].rank; k++) {
+                out->prefix_err[out->layers[i].off + (size_t)k] = jnum(json_array_get(json_object_get(l, "prefix_err"), (size_t)k));
+                out->best_err[out->layers[i].off + (size_t)k] = jnum(json_array_get(json_object_get(l, "best_err"), (size_t)k));
+            }
+        }
+    }
+    /* adaptive */
+    out->init_r = (int)jint(json_object_get(o, "init_r"));
+    out->target_r = (int)jint(json_object_get(o, "target_r"));
+    out->budget = jint(json_object_get(o, "budget"));
+    out->target_budget = jint(json_object_get(o, "target_budget"));
+    /* sparse */
+    out->live_gates = jint(json_object_get(o, "live_gates"));
+    out->rank_total = jint(json_object_get(o, "rank_total"));
+    json_t *h = json_object_get(o, "magnitude_histogram");
+    if (ok && h) {
+        json_t *c = json_object_get(h, "counts");
+        out->hist_lo_exp = (int)jint(json_object_get(h, "lo_exp"));
+        out->n_hist = json_array_size(c);
+        ok = (out->hist = calloc(out->n_hist + 1, sizeof *out->hist)) != NULL;
+        for (size_t k = 0; ok && k < out->n_hist; k++)
+            out->hist[k] = jint(json_array_get(c, k));
+    }
+    /* layer-wise */
+    json_t *mods = json_object_get(o, "modules"), *rg = json_object_get(o, "rank_grid"),
+           *eg = json_object_get(o, "energy_share_grid");
+    if (ok && mods) {
+        out->n_modules = (int)json_array_size(mods);
+        out->n_blocks = (int)json_array_size(rg);
+        size_t cells = (size_t)out->n_modules * (size_t)out->n_blocks;
+        out->modules = calloc((size_t)out->n_modules + 1, sizeof *out->modules);
+        out->rank_grid = calloc(cells + 1, sizeof *out->rank_grid);
+        out->share_grid = calloc(cells + 1, sizeof *out->share_grid);
+        ok = out->modules && out->rank_grid && out->share_grid;
+        for (int k = 0; ok && k < out->n_modules; k++)
+            lsc_tui_copy(out->modules[k], LSC_TUI_WORD_MAX, json_string_value(json_array_get(mods, (size_t)k)));
+        for (int b = 0; ok && b < out->n_blocks; b++)
+            for (int k = 0; k < out->n_modules; k++) {
+                out->rank_grid[b * out->n_modules + k] = (int)jint(json_array_get(json_array_get(rg, (size_t)b), (size_t)k));
+                out->share_grid[b * out->n_modules + k] = jnum(json_array_get(json_array_get(eg, (size_t)b), (size_t)k));
+            }
+    }
+    /* multi-task */
+    if (ok && tasks) {
+        out->n_tasks = nt;
+        out->tasks = calloc((size_t)nt + 1, sizeof *out->tasks);
+        out->task_norms = calloc((size_t)nt + 1, sizeof(double));
+        out->task_cosine = calloc(nn + 1, sizeof(double));
+        out->cosine = calloc(nl * nn + 1, sizeof(double));
+        ok = out->tasks && out->task_norms && out->task_cosine && out->cosine;
+        json_t *tc = json_object_get(o, "task_cosine"), *tn = json_object_get(o, "task_norms");
+        for (int a = 0; ok && a < nt; a++) {
+            json_t *t = json_array_get(tasks, (size_t)a);
+            lsc_tui_copy(out->tasks[a].task, sizeof out->tasks[a].task, json_string_value(json_object_get(t, "task")));
+            lsc_tui_copy(out->tasks[a].adapter, sizeof out->tasks[a].adapter, json_string_value(json_object_get(t, "adapter")));
+            out->tasks[a].layers = jint(json_object_get(t, "layers"));
+            out->tasks[a].params = jint(json_object_get(t, "params"));
+            out->task_norms[a] = jnum(json_array_get(tn, (size_t)a));
+            for (int b = 0; b < nt; b++) {
+                out->task_cosine[a * nt + b] = jnum(json_array_get(json_array_get(tc, (size_t)a), (size_t)b));
+                for (size_t i = 0; i < nl; i++)
+                    out->cosine[i * nn + (size_t)(a * nt + b)] = jnum(json_array_get(
+                        json_array_get(json_object_get(json_array_get(layers, i), "cosine"), (size_t)a), (size_t)b));
+            }
+        }
+        out->shared_a_layers = (int)jint(json_object_get(o, "shared_a_layers"));
+        out->shared_dim_min = (int)jint(json_object_get(o, "shared_dim_min"));
+    }
+    if (!ok) {
+        lsc_tui_kind_release(out);
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    }
+    return LSC_OK;
+}
+
+static lsc_status wb_kind_figures(void *ctx, const char *adapter, lsc_tui_kind_figures *out, lsc_error *err)
+{
+    wb *w = ctx;
+    memset(out, 0, sizeof *out);
+    lsc_status st = load(w, adapter, err);
+    if (st)
+        return st;
+    lsc_sink mem, diag;
+    lsc_sink_init_mem(&mem);
+    lsc_sink_init_mem(&diag);
+    lsc_cmd_ctx c;
+    memset(&c, 0, sizeof c);
+    c.catalog_path = w->path;
+    c.cat = w->cat;
+    c.out = &mem;
+    c.diag = &diag;
+    c.readonly = 1;
+    json_t *kf = NULL;
+    int rc;
+    lsc_tui_copy(out->kind, sizeof out->kind, w->ad->kind ? w->ad->kind : "static");
+    if (lsc_is_group(w->ad->kind)) {
+        int64_t id = 0;
+        rc = lsc_catalog_find(w->cat, adapter, &id, &c.err) != LSC_OK ? LSC_EXIT_ERROR
+                                                                      : lsc_tasks_show(&c, adapter, id, NULL, 1);
+        if (rc == LSC_EXIT_OK) {
+            json_error_t je;
+            char *text = malloc(mem.len + 1);
+            if (text) {
+                memcpy(text, mem.buf ? mem.buf : "", mem.len);
+                text[mem.len] = '\0';
+                kf = json_loads(text, 0, &je);
+                free(text);
+            }
+            if (!kf) {
+                lsc_error_set(&c.err, LSC_ERR_FORMAT, "cannot read the task figures of '%s'", adapter);
+                rc = LSC_EXIT_ERROR;
+            }
+        }
+    } else {
+        rc = lsc_kind_figures(&c, w->ad, NULL, 0, &kf);
+    }
+    lsc_sink_release(&mem);
+    lsc_sink_release(&diag);
+    if (rc != LSC_EXIT_OK) {
+        json_decref(kf);
+        *err = c.err;
+        return err->code != LSC_OK ? err->code : LSC_ERR_INVALID;
+    }
+    st = kind_from_json(kf, out, err);
+    json_decref(kf);
+    return st;
+}
+
 static void wb_destroy(void *ctx)
 {
     wb *w = ctx;
@@ -785,6 +980,7 @@ lsc_status lsc_workbench_model_init(lsc_tui_model *m, const char *catalog_path, 
     m->run = wb_run;
     m->prune_preview = wb_prune_preview;
     m->merge_preview = wb_merge_preview;
+    m->kind_figures = wb_kind_figures;
     m->destroy = wb_destroy;
     return LSC_OK;
 }

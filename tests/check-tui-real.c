@@ -17,7 +17,9 @@
 #include <string.h>
 
 #include "cli_util.h"
+#include "keys.h"
 #include "model.h"
+#include "state.h"
 #include "workbench.h"
 
 static char *g_dir, g_cat[1024];
@@ -274,7 +276,7 @@ START_TEST(test_run_progress_and_cancel)
 {
     volatile int cancel = 1;
     reports rep = {0};
-    lsc_tui_progress prog = {&cancel, on_report, &rep};
+    lsc_tui_progress prog = {.cancel = &cancel, .report = on_report, .ctx = &rep};
     char *out = NULL, *msg = NULL;
     /* cancelled before it starts: stops after the first layer, rolled back */
     char *a1[] = {"merge", "tasks-summarize", "tasks-translate", "--method", "ties", "--rank", "4", "--as", "gone", NULL};
@@ -337,6 +339,249 @@ START_TEST(test_run_progress_and_cancel)
 }
 END_TEST
 
+/* ---- the kind panel's figures and the retrain panel against the CLI ---------------------------------- */
+
+static void import_sample(const char *name)
+{
+    char p[1200];
+    snprintf(p, sizeof p, "%s/s/%s", g_dir, name);
+    cli_result r = cli_run(g_cat, "import", p, NULL);
+    ck_assert_msg(r.code == 0, "import %s: %s", name, r.err);
+    cli_result_free(&r);
+}
+
+static double jd(json_t *j) { return json_is_number(j) ? json_number_value(j) : NAN; }
+
+/* The same computation in this process and in the CLI's: equal up to the last bits (OpenBLAS may pick other
+ * kernels in another process, e.g. under valgrind). */
+static void same(double a, double b, const char *what, const char *adapter)
+{
+    ck_assert_msg((isnan(a) && isnan(b)) || fabs(a - b) <= 1e-12 * fmax(1, fabs(b)),
+                  "%s of '%s': panel %.17g, show --json %.17g", what, adapter, a, b);
+}
+
+static void check_kind_figures(const char *adapter)
+{
+    lsc_tui_kind_figures k;
+    lsc_error err = {0};
+    ck_assert_msg(g_m.kind_figures(g_m.ctx, adapter, &k, &err) == LSC_OK, "%s: %s", adapter, err.msg);
+    cli_result r = cli_run(g_cat, "show", adapter, "--json", NULL);
+    json_t *all = cli_json(&r);
+    int group = strcmp(k.kind, "multi-task") == 0;
+    json_t *o = group ? all : json_object_get(all, "kind_figures");
+    ck_assert_ptr_nonnull(o);
+    ck_assert_str_eq(k.kind, json_string_value(json_object_get(all, "kind")));
+    json_t *layers = json_object_get(o, "layers");
+    ck_assert_uint_eq(k.n_layers, json_array_size(layers));
+    for (size_t i = 0; i < k.n_layers; i++) {
+        json_t *l = json_array_get(layers, i);
+        const lsc_tui_kind_layer *L = &k.layers[i];
+        ck_assert_str_eq(L->name, json_string_value(json_object_get(l, "name")));
+        if (strcmp(k.kind, "dynamic") == 0) {
+            json_t *pe = json_object_get(l, "prefix_err"), *be = json_object_get(l, "best_err");
+            ck_assert_int_eq(L->rank, (int)json_array_size(pe));
+            for (int b = 0; b < L->rank; b++) {
+                same(k.prefix_err[L->off + (size_t)b], jd(json_array_get(pe, (size_t)b)), "prefix error", adapter);
+                same(k.best_err[L->off + (size_t)b], jd(json_array_get(be, (size_t)b)), "best error", adapter);
+            }
+        } else if (strcmp(k.kind, "adaptive") == 0) {
+            ck_assert_int_eq(L->kept, json_integer_value(json_object_get(l, "kept")));
+            same(L->lambda_min, jd(json_object_get(l, "lambda_min")), "lambda_min", adapter);
+            same(L->lambda_max, jd(json_object_get(l, "lambda_max")), "lambda_max", adapter);
+        } else if (strcmp(k.kind, "sparse") == 0) {
+            ck_assert_int_eq(L->rank, json_integer_value(json_object_get(l, "rank")));
+            ck_assert_int_eq(L->kept, json_integer_value(json_object_get(l, "live_gates")));
+            same(L->zeros_a, jd(json_object_get(l, "zeros_a")), "zeros_a", adapter);
+            same(L->zeros_b, jd(json_object_get(l, "zeros_b")), "zeros_b", adapter);
+        } else if (group) {
+            ck_assert_int_eq(L->shared_a, json_is_true(json_object_get(l, "shared_a")));
+            ck_assert_int_eq(L->shared_dim, json_integer_value(json_object_get(l, "shared_dim")));
+            for (int a = 0; a < k.n_tasks; a++)
+                for (int b = 0; b < k.n_tasks; b++)
+                    same(k.cosine[L->off + (size_t)(a * k.n_tasks + b)],
+                         jd(json_array_get(json_array_get(json_object_get(l, "cosine"), (size_t)a), (size_t)b)), "cosine", adapter);
+        }
+    }
+    if (strcmp(k.kind, "dynamic") == 0) {
+        ck_assert_int_eq(k.n_b, (int)json_array_size(json_object_get(o, "mean_prefix_err")));
+        for (int b = 0; b < k.n_b; b++) {
+            same(k.mean_prefix_err[b], jd(json_array_get(json_object_get(o, "mean_prefix_err"), (size_t)b)), "mean prefix", adapter);
+            same(k.mean_best_err[b], jd(json_array_get(json_object_get(o, "mean_best_err"), (size_t)b)), "mean best", adapter);
+        }
+        /* the widest gap the panel names is the one `show` prints */
+        size_t wl;
+        int wb;
+        double gap;
+        lsc_tui_kind_widest_gap(&k, &wl, &wb, &gap);
+        ck_assert_uint_lt(wl, k.n_layers);
+        cli_result t = cli_run(g_cat, "show", adapter, NULL);
+        ck_assert_int_eq(t.code, 0);
+        char want[600];
+        const char *nm = k.layers[wl].name;
+        snprintf(want, sizeof want, "widest gap: %s (%.3g)", strncmp(nm, "base_model.model.", 17) == 0 ? nm + 17 : nm, gap);
+        ck_assert_msg(strstr(t.out, want) != NULL, "'%s' not in:\n%s", want, t.out);
+        cli_result_free(&t);
+    } else if (strcmp(k.kind, "adaptive") == 0) {
+        ck_assert_int_eq(k.init_r, json_integer_value(json_object_get(o, "init_r")));
+        ck_assert_int_eq(k.target_r, json_integer_value(json_object_get(o, "target_r")));
+        ck_assert_int_eq(k.budget, json_integer_value(json_object_get(o, "budget")));
+        ck_assert_int_eq(k.target_budget, json_integer_value(json_object_get(o, "target_budget")));
+    } else if (strcmp(k.kind, "sparse") == 0) {
+        ck_assert_int_eq(k.live_gates, json_integer_value(json_object_get(o, "live_gates")));
+        ck_assert_int_eq(k.rank_total, json_integer_value(json_object_get(o, "rank_total")));
+        json_t *h = json_object_get(o, "magnitude_histogram"), *c = json_object_get(h, "counts");
+        ck_assert_int_eq(k.hist_lo_exp, json_integer_value(json_object_get(h, "lo_exp")));
+        ck_assert_uint_eq(k.n_hist, json_array_size(c));
+        for (size_t i = 0; i < k.n_hist; i++)
+            ck_assert_int_eq(k.hist[i], json_integer_value(json_array_get(c, i)));
+    } else if (strcmp(k.kind, "layer-wise") == 0) {
+        json_t *m = json_object_get(o, "modules"), *rg = json_object_get(o, "rank_grid"), *eg = json_object_get(o, "energy_share_grid");
+        ck_assert_int_eq(k.n_modules, (int)json_array_size(m));
+        ck_assert_int_eq(k.n_blocks, (int)json_array_size(rg));
+        for (int c = 0; c < k.n_modules; c++)
+            ck_assert_str_eq(k.modules[c], json_string_value(json_array_get(m, (size_t)c)));
+        for (int b = 0; b < k.n_blocks; b++)
+            for (int c = 0; c < k.n_modules; c++) {
+                ck_assert_int_eq(k.rank_grid[b * k.n_modules + c], json_integer_value(json_array_get(json_array_get(rg, (size_t)b), (size_t)c)));
+                same(k.share_grid[b * k.n_modules + c], jd(json_array_get(json_array_get(eg, (size_t)b), (size_t)c)), "share", adapter);
+            }
+    } else if (group) {
+        json_t *tasks = json_object_get(o, "tasks");
+        ck_assert_int_eq(k.n_tasks, (int)json_array_size(tasks));
+        for (int a = 0; a < k.n_tasks; a++) {
+            json_t *t = json_array_get(tasks, (size_t)a);
+            ck_assert_str_eq(k.tasks[a].task, json_string_value(json_object_get(t, "task")));
+            ck_assert_str_eq(k.tasks[a].adapter, json_string_value(json_object_get(t, "adapter")));
+            ck_assert_int_eq(k.tasks[a].params, json_integer_value(json_object_get(t, "params")));
+            same(k.task_norms[a], jd(json_array_get(json_object_get(o, "task_norms"), (size_t)a)), "norm", adapter);
+            for (int b = 0; b < k.n_tasks; b++)
+                same(k.task_cosine[a * k.n_tasks + b],
+                     jd(json_array_get(json_array_get(json_object_get(o, "task_cosine"), (size_t)a), (size_t)b)), "task cosine", adapter);
+        }
+        ck_assert_int_eq(k.shared_a_layers, json_integer_value(json_object_get(o, "shared_a_layers")));
+        ck_assert_int_eq(k.shared_dim_min, json_integer_value(json_object_get(o, "shared_dim_min")));
+    } else {
+        ck_assert_uint_eq(json_object_size(o), 0); /* static: nothing particular */
+    }
+    json_decref(all);
+    cli_result_free(&r);
+    lsc_tui_kind_release(&k);
+}
+
+START_TEST(test_kind_figures_match_cli)
+{
+    import_sample("sd-tiny-dylora.safetensors");
+    import_sample("llama-tiny-patterns");
+    import_sample("llama-tiny-sora");
+    static const char *const names[] = {"sd-tiny-dylora", "llama-tiny-adalora", "llama-tiny-sora", "llama-tiny-patterns",
+                                        "llama-tiny-f32", "tasks"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        check_kind_figures(names[i]);
+    lsc_tui_kind_figures k;
+    lsc_error err = {0};
+    ck_assert_int_eq(g_m.kind_figures(g_m.ctx, "nope", &k, &err), LSC_ERR_NOTFOUND);
+    /* through the state: Enter on the multi-task adapter opens its task table, K its figures */
+    lsc_tui_state *st = NULL;
+    ck_assert_int_eq(lsc_tui_state_new(&g_m, NULL, 24, 80, &st, &err), LSC_OK);
+    lsc_tui_list *cl = &st->lists[LSC_VIEW_CATALOG];
+    for (size_t i = 0; i < cl->n; i++)
+        if (strcmp(st->adapters[cl->order[i]].name, "tasks") == 0)
+            cl->cursor = i;
+    lsc_tui_state_request(st, LSC_REQ_ENTER);
+    ck_assert_int_eq(lsc_tui_state_view(st), LSC_VIEW_TASKS);
+    ck_assert_uint_eq(st->n_tasks, 2);
+    ck_assert_str_eq(st->tasks[0].adapter, "tasks-summarize");
+    lsc_tui_state_request(st, LSC_REQ_KIND);
+    ck_assert_int_eq(lsc_tui_state_view(st), LSC_VIEW_KIND);
+    ck_assert(st->kind.ok);
+    ck_assert_int_eq(st->kind.kf.n_tasks, 2);
+    lsc_tui_state_free(st);
+}
+END_TEST
+
+static void content_hash(const char *name, char *buf, size_t cap)
+{
+    cli_result r = cli_run(g_cat, "ls", "--json", NULL);
+    json_t *j = cli_json(&r);
+    buf[0] = '\0';
+    json_t *arr = json_is_array(j) ? j : json_object_get(j, "adapters");
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        json_t *a = json_array_get(arr, i);
+        if (strcmp(json_string_value(json_object_get(a, "name")), name) == 0)
+            snprintf(buf, cap, "%s", json_string_value(json_object_get(a, "content_hash")));
+    }
+    json_decref(j);
+    cli_result_free(&r);
+    ck_assert_msg(buf[0], "no content hash for '%s'", name);
+}
+
+static unsigned skeys(lsc_tui_state *st, const char *s)
+{
+    unsigned ch = 0;
+    for (const char *p = s; *p; p++)
+        ch |= lsc_tui_state_key(st, *p == '\n' ? LSC_KEY_ENTER : (unsigned char)*p);
+    return ch;
+}
+
+START_TEST(test_retrain_panel_matches_cli)
+{
+    lsc_error err = {0};
+    lsc_tui_state *st = NULL;
+    lsc_tui_state_opts so = {.adapter = "llama-tiny-f32"};
+    ck_assert_int_eq(lsc_tui_state_new(&g_m, &so, 24, 80, &st, &err), LSC_OK);
+    ck_assert_int_eq(lsc_tui_state_view(st), LSC_VIEW_LAYERS);
+    skeys(st, "t");
+    ck_assert_int_eq(lsc_tui_state_view(st), LSC_VIEW_RETRAIN);
+    ck_assert_int_eq(st->retrain.field, LSC_RT_TARGET); /* nothing tagged */
+    skeys(st, "e");
+    lsc_tui_state_key(st, LSC_KEY_CTRL('u'));
+    skeys(st, "llama-tiny-rslora\n");
+    ck_assert_str_eq(st->retrain.target, "llama-tiny-rslora");
+    st->retrain.field = LSC_RT_STEPS;
+    skeys(st, "e");
+    lsc_tui_state_key(st, LSC_KEY_CTRL('u'));
+    skeys(st, "30\n");
+    st->retrain.field = LSC_RT_SEED;
+    skeys(st, "e");
+    lsc_tui_state_key(st, LSC_KEY_CTRL('u'));
+    skeys(st, "3\n");
+    skeys(st, "\n");
+    lsc_tui_state_key(st, LSC_KEY_CTRL('u'));
+    skeys(st, "rt-panel\ny"); /* runs in this thread (no async) */
+    ck_assert_msg(st->msg_level == LSC_MSG_INFO, "%s", st->msg);
+    ck_assert_ptr_nonnull(strstr(st->msg, "created rt-panel: 28 layer(s), 30 step(s)"));
+    /* the workbench read retrain's progress lines: a report per step here, with the optimum */
+    ck_assert_uint_eq(st->retrain.n_pts, 30);
+    for (size_t i = 0; i < st->retrain.n_pts; i++) {
+        ck_assert_int_eq(st->retrain.pts[i].step, (long)i + 1);
+        ck_assert_int_eq(st->retrain.pts[i].steps, 30);
+        ck_assert(isfinite(st->retrain.pts[i].loss) && isfinite(st->retrain.pts[i].optimum));
+        ck_assert(st->retrain.pts[i].loss >= st->retrain.pts[i].optimum * (1 - 1e-6));
+    }
+    lsc_tui_state_free(st);
+    cli_result r = cli_run(g_cat, "retrain", "llama-tiny-f32", "--target", "llama-tiny-rslora", "--kind", "static",
+                           "--steps", "30", "--lr", "0.01", "--init", "self", "--seed", "3", "--as", "rt-cli", NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    cli_result_free(&r);
+    char h1[128], h2[128];
+    content_hash("rt-panel", h1, sizeof h1);
+    content_hash("rt-cli", h2, sizeof h2);
+    ck_assert_str_eq(h1, h2);
+    /* paused and cancelled before the first step: it stops at once (never hangs) and keeps NEW */
+    volatile int cancel = 1, pause = 1;
+    lsc_tui_progress prog = {.cancel = &cancel, .pause = &pause};
+    char *out = NULL, *msg = NULL;
+    char *a[] = {"retrain", "llama-tiny-f32", "--target", "llama-tiny-rslora", "--steps", "50", "--as", "rt-stop", NULL};
+    ck_assert_int_eq(g_m.run(g_m.ctx, 8, a, 0, &prog, &out, &msg), 1);
+    ck_assert_ptr_nonnull(msg);
+    ck_assert_msg(strstr(msg, "interrupted at step 1: the best state") != NULL, "%s", msg);
+    ck_assert_ptr_nonnull(strstr(msg, "is kept as 'rt-stop'"));
+    free(out);
+    free(msg);
+    content_hash("rt-stop", h1, sizeof h1);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tui-real");
@@ -348,6 +593,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_merge_preview_matches_cli);
     tcase_add_test(tc, test_merge_preview_refusals);
     tcase_add_test(tc, test_run_progress_and_cancel);
+    tcase_add_test(tc, test_kind_figures_match_cli);
+    tcase_add_test(tc, test_retrain_panel_matches_cli);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -26,11 +26,18 @@ typedef struct screen {
     FILE *out, *in;
 } screen;
 
-static void screen_open(screen *s, int lines, int cols, int no_color, int ascii)
+/* setkind: NULL or "ADAPTER=KIND" (the fake model's test hook), applied before the state opens. */
+static void screen_open_kind(screen *s, int lines, int cols, int no_color, int ascii, const char *setkind)
 {
     lsc_error err = {0};
     memset(s, 0, sizeof *s);
     ck_assert_int_eq(lsc_tui_model_fake_init(&s->model, SEED, &err), LSC_OK);
+    if (setkind) {
+        char name[128];
+        const char *eq = strchr(setkind, '=');
+        snprintf(name, sizeof name, "%.*s", (int)(eq - setkind), setkind);
+        ck_assert_int_eq(lsc_tui_model_fake_set_kind(&s->model, name, eq + 1, &err), LSC_OK);
+    }
     s->out = fopen("/dev/null", "w");
     s->in = fopen("/dev/null", "r");
     ck_assert_ptr_nonnull(s->out);
@@ -45,6 +52,11 @@ static void screen_open(screen *s, int lines, int cols, int no_color, int ascii)
     ck_assert_int_eq(l, lines);
     ck_assert_int_eq(c, cols);
     ck_assert_int_eq(lsc_tui_state_new(&s->model, NULL, lines, cols, &s->st, &err), LSC_OK);
+}
+
+static void screen_open(screen *s, int lines, int cols, int no_color, int ascii)
+{
+    screen_open_kind(s, lines, cols, no_color, ascii, NULL);
 }
 
 static void screen_close(screen *s)
@@ -160,25 +172,36 @@ static void check_golden(screen *s, const char *name)
 typedef struct golden_case {
     const char *name;
     const char *script;
+    const char *setkind; /* "ADAPTER=KIND" or NULL */
+    int hold;            /* > 0: run the script's command on the worker thread, held after this many steps */
 } golden_case;
 
 static const golden_case k_cases[] = {
-    {"catalog", ""},
-    {"layers", "Enter j j"},
-    {"layers-sorted", "Enter > > > > > > > r"},            /* by fro, ascending */
-    {"grid", "Enter v j j l"},
-    {"spectrum", "Enter j Enter"},
-    {"diff", "Space j d j"},
-    {"diff-only", "Space j j d Tab"},
-    {"help", "Enter ?"},
-    {"history", "H"},
-    {"filter", "Enter f text:down Enter"},
-    {"prompt", "Enter : text:echo_hello"},
-    {"prune", "Enter p Right"},                                 /* energy 0.91, table (and chart when wide) */
-    {"prune-spectrum", "Enter j Enter p Tab"},                  /* opened on a spectrum: the cut on the chart */
-    {"prune-confirm", "Enter p Enter Enter"},                   /* the question, No by default */
-    {"merge", "Space Space m Right Right"},                     /* svd at rank 16 with exact errors */
-    {"merge-ties", "Space Space m = ^U text:ties Enter j j"},   /* element-wise: errors when run */
+    {"catalog", "", NULL, 0},
+    {"layers", "Enter j j", NULL, 0},
+    {"layers-sorted", "Enter > > > > > > > r", NULL, 0},            /* by fro, ascending */
+    {"grid", "Enter v j j l", NULL, 0},
+    {"spectrum", "Enter j Enter", NULL, 0},
+    {"diff", "Space j d j", NULL, 0},
+    {"diff-only", "Space j j d Tab", NULL, 0},
+    {"help", "Enter ?", NULL, 0},
+    {"history", "H", NULL, 0},
+    {"filter", "Enter f text:down Enter", NULL, 0},
+    {"prompt", "Enter : text:echo_hello", NULL, 0},
+    {"prune", "Enter p Right", NULL, 0},                                 /* energy 0.91, table (and chart when wide) */
+    {"prune-spectrum", "Enter j Enter p Tab", NULL, 0},                  /* opened on a spectrum: the cut on the chart */
+    {"prune-confirm", "Enter p Enter Enter", NULL, 0},                   /* the question, No by default */
+    {"merge", "Space Space m Right Right", NULL, 0},                     /* svd at rank 16 with exact errors */
+    {"merge-ties", "Space Space m = ^U text:ties Enter j j", NULL, 0},   /* element-wise: errors when run */
+    {"kind-static", "Enter K", NULL, 0},                                 /* the note and the rank histogram */
+    {"kind-dynamic", "j Enter K j", "llama2-7b-code=dynamic", 0},  /* a layer's prefix curve against the best */
+    {"kind-adaptive", "G Enter K j", NULL, 0},                           /* budget bars, target_r marked */
+    {"kind-sparse", "j Enter K", "llama2-7b-code=sparse", 0},      /* gates and the magnitude histogram */
+    {"kind-layerwise", "j Enter K m", "llama2-7b-code=layer-wise", 0}, /* the grid by energy share */
+    {"kind-multitask", "Enter K j", "llama2-7b-chat=multi-task", 0},   /* overall and one layer's cosines */
+    {"tasks", "Enter", "llama2-7b-chat=multi-task", 0},            /* Enter on a multi-task adapter: its tasks */
+    {"retrain", "j Space g Enter t j", NULL, 0},                         /* the panel, idle */
+    {"retrain-running", "j Space g Enter t Enter Enter y", NULL, 5}, /* five steps reported */
 };
 
 static const int k_sizes[2][2] = {{24, 80}, {43, 132}};
@@ -188,8 +211,21 @@ START_TEST(test_goldens)
     const golden_case *gc = &k_cases[_i / 2];
     const int *sz = k_sizes[_i % 2];
     screen s;
-    screen_open(&s, sz[0], sz[1], 0, 0);
+    screen_open_kind(&s, sz[0], sz[1], 0, 0, gc->setkind);
+    if (gc->hold > 0) {
+        s.st->async = 1;
+        lsc_tui_model_fake_hold(&s.model, gc->hold);
+    }
     feed(&s, gc->script);
+    for (int i = 0; gc->hold > 0 && i < 5000 && s.st->retrain.n_pts < (size_t)gc->hold; i++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+        lsc_tui_state_poll(s.st);
+    }
+    if (gc->hold > 0) {
+        ck_assert_uint_eq(s.st->retrain.n_pts, (size_t)gc->hold);
+        lsc_tui_render_draw(s.r, s.st);
+    }
     char name[128];
     snprintf(name, sizeof name, "%s-%dx%d", gc->name, sz[1], sz[0]);
     check_golden(&s, name);

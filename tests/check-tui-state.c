@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "job.h"
 #include "keys.h"
 #include "model.h"
 #include "state.h"
@@ -1331,6 +1332,373 @@ START_TEST(test_session_save)
 }
 END_TEST
 
+/* ---- the kind panel and the retrain panel ------------------------------------------------------------ */
+
+static void set_kind(const char *name, const char *kind)
+{
+    lsc_error err = {0};
+    ck_assert_int_eq(lsc_tui_model_fake_set_kind(&g_model, name, kind, &err), LSC_OK);
+    req(LSC_REQ_REFRESH);
+}
+
+/* Open catalog row `row` (0 chat, 1 code, 2 qv-ada) and its kind panel. */
+static void open_kind_of(size_t row)
+{
+    while (g_st->depth > 1)
+        req(LSC_REQ_BACK);
+    g_st->lists[LSC_VIEW_CATALOG].cursor = row;
+    req(LSC_REQ_ENTER);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_LAYERS);
+    ck_assert(keys("K") & LSC_TUI_CH_REDRAW);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_KIND);
+    ck_assert_msg(g_st->kind.ok, "%s", g_st->kind.error);
+}
+
+static double *sv_of(const char *adapter, const char *layer, size_t *n)
+{
+    double *sv = NULL;
+    lsc_error err = {0};
+    ck_assert_int_eq(g_model.layer_sv(g_model.ctx, adapter, layer, &sv, n, &err), LSC_OK);
+    return sv;
+}
+
+START_TEST(test_kind_panel_kinds)
+{
+    /* K is not bound on the catalog */
+    ck_assert_uint_eq(keys("K"), 0);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_CATALOG);
+    /* static: a note and the rank histogram from the layer table */
+    open_kind_of(0);
+    const lsc_tui_kind_panel *K = &g_st->kind;
+    ck_assert_str_eq(K->kf.kind, "static");
+    ck_assert_uint_eq(lsc_tui_kind_rows(g_st, NULL), 0);
+    ck_assert_int_eq(K->n_ranks, 1);
+    ck_assert_int_eq(K->ranks[0], 16);
+    ck_assert_int_eq(K->rank_count[0], 224);
+    ck_assert_uint_eq(req(LSC_REQ_TOGGLE), 0); /* nothing to toggle */
+    req(LSC_REQ_BACK);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_LAYERS);
+
+    /* dynamic: best-truncation errors are the spectrum's tails; the mean row first; the widest gap */
+    set_kind("llama2-7b-code", "dynamic");
+    open_kind_of(1);
+    ck_assert_str_eq(K->kf.kind, "dynamic");
+    ck_assert_uint_eq(K->kf.n_layers, 224);
+    int overall = 0;
+    ck_assert_uint_eq(lsc_tui_kind_rows(g_st, &overall), 225);
+    ck_assert(overall);
+    size_t n = 0;
+    double *sv = sv_of("llama2-7b-code", K->kf.layers[3].name, &n);
+    ck_assert_uint_eq(n, (size_t)K->kf.layers[3].rank);
+    double e = 0;
+    for (size_t i = 0; i < n; i++)
+        e += sv[i] * sv[i];
+    for (size_t b = 1; b <= n; b++) {
+        double tail = 0;
+        for (size_t i = b; i < n; i++)
+            tail += sv[i] * sv[i];
+        ck_assert_double_eq_tol(K->kf.best_err[K->kf.layers[3].off + b - 1], sqrt(tail / e), 1e-12);
+        ck_assert(K->kf.prefix_err[K->kf.layers[3].off + b - 1] >= K->kf.best_err[K->kf.layers[3].off + b - 1]);
+    }
+    free(sv);
+    double worst = 0;
+    size_t wl = 0;
+    for (size_t i = 0; i < K->kf.n_layers; i++)
+        for (int b = 0; b < K->kf.layers[i].rank; b++) {
+            double g = K->kf.prefix_err[K->kf.layers[i].off + (size_t)b] - K->kf.best_err[K->kf.layers[i].off + (size_t)b];
+            if (g > worst)
+                worst = g, wl = i;
+        }
+    ck_assert(worst > 0);
+    ck_assert_uint_eq(K->widest_layer, wl);
+    ck_assert_double_eq(K->widest_gap, worst);
+    double mean1 = 0;
+    for (size_t i = 0; i < K->kf.n_layers; i++)
+        mean1 += K->kf.prefix_err[K->kf.layers[i].off];
+    ck_assert_double_eq_tol(K->kf.mean_prefix_err[0], mean1 / 224, 1e-12);
+    ck_assert_uint_eq(K->cursor, 0);
+    ck_assert(req(LSC_REQ_DOWN) & LSC_TUI_CH_REDRAW);
+    ck_assert_uint_eq(K->cursor, 1);
+    req(LSC_REQ_BOTTOM);
+    ck_assert_uint_eq(K->cursor, 224);
+    ck_assert_uint_eq(req(LSC_REQ_DOWN), 0);
+    ck_assert(K->top + (size_t)g_st->lay.body_h > K->cursor && K->top <= K->cursor);
+    req(LSC_REQ_TOP);
+    ck_assert_uint_eq(K->cursor, 0);
+    ck_assert_uint_eq(K->top, 0);
+    ck_assert_int_eq(K->alt, 0);
+    keys("m");
+    ck_assert_int_eq(K->alt, 1);
+
+    /* sparse: live gates add up; the histogram counts every value */
+    set_kind("llama2-7b-code", "sparse");
+    open_kind_of(1);
+    ck_assert_str_eq(K->kf.kind, "sparse");
+    int64_t live = 0, total = 0, ranks = 0;
+    for (size_t i = 0; i < K->kf.n_layers; i++) {
+        live += K->kf.layers[i].kept;
+        ranks += K->kf.layers[i].rank;
+        ck_assert_int_le(K->kf.layers[i].kept, K->kf.layers[i].rank);
+    }
+    for (size_t i = 0; i < K->kf.n_hist; i++)
+        total += K->kf.hist[i];
+    ck_assert_int_eq(live, K->kf.live_gates);
+    ck_assert_int_eq(ranks, K->kf.rank_total);
+    ck_assert_int_eq(total, 224 * 16);
+    ck_assert_uint_eq(lsc_tui_kind_rows(g_st, NULL), 224);
+
+    /* layer-wise: the grid holds every layer's rank; the shares add up to one */
+    set_kind("llama2-7b-code", "layer-wise");
+    open_kind_of(1);
+    ck_assert_int_eq(K->kf.n_blocks, 32);
+    ck_assert_int_eq(K->kf.n_modules, 7);
+    double share = 0;
+    for (int c = 0; c < 32 * 7; c++) {
+        ck_assert_int_eq(K->kf.rank_grid[c], 16);
+        share += K->kf.share_grid[c];
+    }
+    ck_assert_double_eq_tol(share, 1.0, 1e-12);
+    ck_assert_uint_eq(lsc_tui_kind_rows(g_st, NULL), 32);
+    keys("m");
+    ck_assert_int_eq(K->alt, 1);
+
+    /* adaptive: kept triplets are the layer ranks, the budget their sum, |Lambda| the spectrum's ends */
+    open_kind_of(2);
+    ck_assert_str_eq(K->kf.kind, "adaptive");
+    int64_t budget = 0;
+    for (size_t i = 0; i < g_st->n_layers; i++) {
+        ck_assert_int_eq(K->kf.layers[i].kept, g_st->layers[i].rank);
+        budget += g_st->layers[i].rank;
+    }
+    ck_assert_int_eq(K->kf.budget, budget);
+    ck_assert_int_eq(K->kf.target_budget, 8 * 64);
+    sv = sv_of("llama2-7b-qv-ada", K->kf.layers[0].name, &n);
+    ck_assert_double_eq(K->kf.layers[0].lambda_max, sv[0]);
+    ck_assert_double_eq(K->kf.layers[0].lambda_min, sv[n - 1]);
+    free(sv);
+    req(LSC_REQ_BACK);
+    req(LSC_REQ_BACK);
+
+    /* multi-task: Enter opens the task table; Enter on a task its layers; K the cosines */
+    set_kind("llama2-7b-chat", "multi-task");
+    g_st->lists[LSC_VIEW_CATALOG].cursor = 0;
+    req(LSC_REQ_ENTER);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_TASKS);
+    ck_assert_uint_eq(g_st->n_tasks, 2);
+    ck_assert_str_eq(g_st->tasks[0].adapter, "llama2-7b-code");
+    ck_assert_str_eq(g_st->tasks[1].adapter, "llama2-7b-qv-ada");
+    char cell[64];
+    lsc_tui_cell_text(g_st, LSC_VIEW_TASKS, 1, LSC_COL_TASK, cell, sizeof cell);
+    ck_assert_str_eq(cell, "ada");
+    req(LSC_REQ_ENTER);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_LAYERS);
+    ck_assert_str_eq(g_st->adapter, "llama2-7b-code");
+    req(LSC_REQ_BACK);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_TASKS);
+    keys("K");
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_KIND);
+    ck_assert_str_eq(K->adapter, "llama2-7b-chat");
+    ck_assert_int_eq(K->kf.n_tasks, 2);
+    ck_assert_uint_eq(K->kf.n_layers, 64); /* q and v: in both tasks */
+    ck_assert_uint_eq(lsc_tui_kind_rows(g_st, &overall), 65);
+    for (int a = 0; a < 2; a++)
+        for (int b = 0; b < 2; b++)
+            ck_assert_double_eq(K->kf.task_cosine[a * 2 + b], K->kf.task_cosine[b * 2 + a]);
+    ck_assert_double_eq_tol(K->kf.task_cosine[0], 1.0, 1e-12);
+    double mean01 = 0;
+    for (size_t i = 0; i < K->kf.n_layers; i++)
+        mean01 += K->kf.cosine[K->kf.layers[i].off + 1];
+    ck_assert_double_eq_tol(K->kf.task_cosine[1], mean01 / 64, 1e-12);
+}
+END_TEST
+
+static void rt_argv_text(const char *name, char *buf, size_t cap)
+{
+    lsc_tui_argv a;
+    lsc_tui_retrain_argv(g_st, name, &a);
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < a.argc && len < cap; i++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s%s", i ? " " : "", a.argv[i]);
+    ck_assert_int_eq(a.kind, LSC_JOB_RETRAIN);
+}
+
+START_TEST(test_retrain_panel)
+{
+    char t[1024];
+    keys("j "); /* tag llama2-7b-code */
+    req(LSC_REQ_TOP);
+    open_chat();
+    ck_assert(keys("t") & LSC_TUI_CH_REDRAW);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_RETRAIN);
+    lsc_tui_retrain_panel *R = &g_st->retrain;
+    /* defaults: the tagged target, the adapter's kind and rank, the command's defaults */
+    ck_assert_str_eq(R->adapter, "llama2-7b-chat");
+    ck_assert_str_eq(R->target, "llama2-7b-code");
+    ck_assert_str_eq(lsc_tui_retrain_kind_name(R->kind), "static");
+    ck_assert_int_eq(R->rank, 0);
+    lsc_tui_retrain_field_text(g_st, LSC_RT_RANK, t, sizeof t);
+    ck_assert_str_eq(t, "own (16)");
+    ck_assert_int_eq(R->steps, 200);
+    ck_assert_double_eq(R->lr, 1e-2);
+    ck_assert_str_eq(lsc_tui_retrain_init_name(R->init), "self");
+    ck_assert_int_eq(R->field, LSC_RT_KIND);
+    rt_argv_text("N", t, sizeof t);
+    ck_assert_str_eq(t, "retrain llama2-7b-chat --target llama2-7b-code --kind static --steps 200 --lr 0.01 --init self --as N");
+    /* fields: Tab/j/k move, Left/Right change, e types */
+    key(LSC_KEY_TAB);
+    ck_assert_int_eq(R->field, LSC_RT_RANK);
+    key(LSC_KEY_LEFT);
+    ck_assert_int_eq(R->rank, 15);
+    key(LSC_KEY_RIGHT);
+    key(LSC_KEY_RIGHT);
+    ck_assert_int_eq(R->rank, 17);
+    keys("e");
+    type_line("0");
+    ck_assert_int_eq(R->rank, 0);
+    keys("e");
+    type_line("x");
+    ck_assert_int_eq(g_st->msg_level, LSC_MSG_ERROR);
+    ck_assert_str_eq(g_st->msg, "'x' is not a whole number >= 0 (0: the default)");
+    keys("e");
+    type_line("8");
+    keys("k");
+    key(LSC_KEY_RIGHT);
+    key(LSC_KEY_RIGHT);
+    ck_assert_str_eq(lsc_tui_retrain_kind_name(R->kind), "adaptive");
+    R->field = LSC_RT_FINAL_RANK;
+    keys("e");
+    type_line("4");
+    R->field = LSC_RT_STEPS;
+    key(LSC_KEY_LEFT);
+    ck_assert_int_eq(R->steps, 150);
+    R->field = LSC_RT_LR;
+    keys("]");
+    ck_assert_double_eq_tol(R->lr, 0.1, 1e-15);
+    R->field = LSC_RT_INIT;
+    key(LSC_KEY_RIGHT);
+    R->field = LSC_RT_SEED;
+    keys("e");
+    type_line("7");
+    rt_argv_text("N", t, sizeof t);
+    ck_assert_str_eq(t, "retrain llama2-7b-chat --target llama2-7b-code --kind adaptive --rank 8 --steps 150 --lr 0.1 "
+                        "--init svd --seed 7 --final-rank 4 --as N");
+    R->field = LSC_RT_KIND;
+    key(LSC_KEY_RIGHT); /* sparse: --lambda, no --final-rank */
+    rt_argv_text("N", t, sizeof t);
+    ck_assert_ptr_nonnull(strstr(t, "--kind sparse"));
+    ck_assert_ptr_nonnull(strstr(t, "--lambda 0.001 --as N"));
+    ck_assert_ptr_null(strstr(t, "--final-rank"));
+    key(LSC_KEY_RIGHT); /* back to static */
+    ck_assert_str_eq(lsc_tui_retrain_kind_name(R->kind), "static");
+    /* target: typed (must exist), cycled over the catalog (the tagged first, never NAME itself) */
+    R->field = LSC_RT_TARGET;
+    keys("e");
+    type_line("nope");
+    ck_assert_str_eq(g_st->msg, "no adapter 'nope' in the catalog");
+    ck_assert_str_eq(R->target, "llama2-7b-code");
+    key(LSC_KEY_RIGHT);
+    ck_assert_str_eq(R->target, "llama2-7b-qv-ada");
+    key(LSC_KEY_RIGHT);
+    ck_assert_str_eq(R->target, "llama2-7b-code");
+    /* Enter: the name (a default), then a question whose default is No */
+    keys("\n");
+    ck_assert_int_eq(g_st->input, LSC_INPUT_NAME);
+    ck_assert_str_eq(g_st->inbuf, "llama2-7b-chat-retrained");
+    keys("\n");
+    ck_assert(g_st->confirm.open);
+    ck_assert_ptr_nonnull(strstr(g_st->confirm.question, "retrain 'llama2-7b-chat' towards 'llama2-7b-code'"));
+    keys("\n");
+    ck_assert(!g_st->confirm.open);
+    ck_assert_str_eq(g_st->msg, "not done: nothing changed");
+    ck_assert(!has_adapter("llama2-7b-chat-retrained"));
+    /* yes: runs (here in the calling thread), every step reported, the new adapter selected */
+    R->field = LSC_RT_STEPS;
+    keys("e");
+    type_line("40");
+    keys("\n\ny");
+    ck_assert(!lsc_tui_state_busy(g_st));
+    ck_assert(has_adapter("llama2-7b-chat-retrained"));
+    ck_assert_int_eq(g_st->msg_level, LSC_MSG_INFO);
+    ck_assert_ptr_nonnull(strstr(g_st->msg, "created llama2-7b-chat-retrained: 224 layer(s), 40 step(s)"));
+    ck_assert_uint_eq(R->n_pts, 40);
+    for (size_t i = 0; i < R->n_pts; i++) {
+        ck_assert_int_eq(R->pts[i].step, (long)i + 1);
+        ck_assert_int_eq(R->pts[i].steps, 40);
+        if (i)
+            ck_assert(R->pts[i].loss < R->pts[i - 1].loss);
+        ck_assert(R->pts[i].loss > R->pts[i].optimum);
+    }
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_RETRAIN);
+    /* the next default name is free */
+    keys("\n");
+    ck_assert_str_eq(g_st->inbuf, "llama2-7b-chat-retrained-2");
+    key(LSC_KEY_ESC);
+    /* no target: Enter refuses and points at the field */
+    R->target[0] = '\0';
+    keys("\n");
+    ck_assert_int_eq(g_st->msg_level, LSC_MSG_ERROR);
+    ck_assert_str_eq(g_st->msg, "choose a target first");
+    ck_assert_int_eq(R->field, LSC_RT_TARGET);
+}
+END_TEST
+
+static void wait_points(size_t n)
+{
+    for (int i = 0; i < 5000 && g_st->retrain.n_pts < n; i++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+        lsc_tui_state_poll(g_st);
+    }
+    ck_assert_uint_eq(g_st->retrain.n_pts, n);
+}
+
+START_TEST(test_retrain_pause_cancel)
+{
+    g_st->async = 1;
+    keys("j ");
+    req(LSC_REQ_TOP);
+    open_chat();
+    keys("t");
+    lsc_tui_model_fake_hold(&g_model, 5); /* five steps, then wait */
+    keys("\n");
+    type_line("rt");
+    keys("y");
+    ck_assert(lsc_tui_state_busy(g_st));
+    wait_points(5);
+    ck_assert_int_eq(g_st->job_done, 5);
+    ck_assert_int_eq(g_st->job_total, 200);
+    ck_assert_double_eq_tol(g_st->retrain.pts[4].eta, 0.05 * 195, 1e-12);
+    /* p pauses and resumes (the flag the command reads); other keys do nothing */
+    ck_assert(keys("p") & LSC_TUI_CH_REDRAW);
+    ck_assert(g_st->retrain.paused);
+    ck_assert(lsc_tui_job_paused(g_st->job));
+    ck_assert_uint_eq(keys("j"), 0);
+    keys("p");
+    ck_assert(!g_st->retrain.paused);
+    ck_assert(!lsc_tui_job_paused(g_st->job));
+    /* paused and released: it stays at step 5 */
+    keys("p");
+    lsc_tui_model_fake_hold(&g_model, -1);
+    struct timespec ts = {0, 20000000};
+    nanosleep(&ts, NULL);
+    lsc_tui_state_poll(g_st);
+    ck_assert_uint_le(g_st->retrain.n_pts, 6);
+    /* Esc stops it: retrain keeps its best state as NEW and says so */
+    ck_assert(key(LSC_KEY_ESC) & LSC_TUI_CH_REDRAW);
+    ck_assert_int_eq(g_st->job_cancelling, 1);
+    ck_assert_uint_eq(keys("p"), 0); /* no pausing while it stops */
+    lsc_tui_state_wait(g_st);
+    ck_assert(!lsc_tui_state_busy(g_st));
+    ck_assert_int_eq(g_st->msg_level, LSC_MSG_WARN);
+    ck_assert_msg(strncmp(g_st->msg, "retrain stopped: interrupted at step ", 37) == 0, "%s", g_st->msg);
+    ck_assert_ptr_nonnull(strstr(g_st->msg, "is kept as 'rt' - u undoes"));
+    ck_assert(has_adapter("rt"));
+    /* a cancelled merge still says nothing was written (the retrain wording is retrain's own) */
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_RETRAIN);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tui-state");
@@ -1356,6 +1724,9 @@ static Suite *suite(void)
     tcase_add_test(tc, test_prune_apply_confirm_undo_redo);
     tcase_add_test(tc, test_prune_readonly_and_nothing_to_cut);
     tcase_add_test(tc, test_merge_panel);
+    tcase_add_test(tc, test_kind_panel_kinds);
+    tcase_add_test(tc, test_retrain_panel);
+    tcase_add_test(tc, test_retrain_pause_cancel);
     tcase_add_test(tc, test_job_progress_cancel);
     tcase_add_test(tc, test_session_save);
     suite_add_tcase(s, tc);

@@ -618,7 +618,8 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
             if (t == 1 || t == steps || t % (steps / 50 > 0 ? steps / 50 : 1) == 0)
                 lsc_out(ctx->out, "{\"step\": %ld, \"steps\": %ld, \"loss\": %.10g, \"relative_loss\": %.10g, \"optimum\": %.10g, \"lr\": %.6g, \"kept\": %d, \"elapsed\": %.3f}\n",
                         t, steps, loss, energy > 0 ? loss / energy : 0, optimum, rate, kept, el);
-        } else if (el - last_report > 0.25 || t == steps) {
+        } else if (el - last_report > 0.25 || t == steps ||
+                   (ctx->pause && t % (steps / 100 > 0 ? steps / 100 : 1) == 0)) { /* a workbench: a curve to draw */
             last_report = el;
             double eta = el / (double)t * (double)(steps - t);
             if (ctx->diag->is_tty)
@@ -626,6 +627,14 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
                         loss, optimum, optimum > 0 ? loss / optimum : 0, rate, eta);
             else
                 lsc_out(ctx->diag, "step %ld/%ld  loss %.6g  (optimum %.6g)  ETA %.0fs\n", t, steps, loss, optimum, eta);
+        }
+        if (ctx->pause && *ctx->pause) { /* paused (the workbench's p): wait, the clock stopped, still cancellable */
+            double p0 = now_s();
+            while (*ctx->pause && !(ctx->cancel && *ctx->cancel)) {
+                struct timespec ts = {0, 20000000L};
+                nanosleep(&ts, NULL);
+            }
+            t0 += now_s() - p0;
         }
         if (ctx->cancel && *ctx->cancel) {
             interrupted = 1;

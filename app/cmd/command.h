@@ -46,6 +46,7 @@ typedef struct lsc_cmd_ctx {
     size_t n_outputs;
     volatile int *cancel;     /* non-NULL: long commands stop when *cancel becomes non-zero */
     const char *args_json;    /* set by the dispatcher: the arguments as typed, as a JSON array */
+    volatile int *pause;      /* non-NULL: training commands wait between steps while *pause is non-zero */
 } lsc_cmd_ctx;
 
 /* A handler: argv[0] is the command name. Returns an LSC_EXIT_* code; on failure ctx->err says why. */

@@ -437,3 +437,135 @@ void lsc_chart_cut(lsc_canvas *cv, lsc_chart_rect r, lsc_chart_mode mode, size_t
             put(cv, xl, y, mode == LSC_CHART_ASCII ? '|' : 0x250A, LSC_CROLE_MARK);
     }
 }
+
+/* ---- line charts over x (kind curves, training loss) ------------------------------------------------ */
+
+static double nice_step(double span, int max_ticks)
+{
+    if (!(span > 0) || max_ticks < 1)
+        return 1;
+    double raw = span / max_ticks, mag = pow(10.0, floor(log10(raw))), f = raw / mag;
+    return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag;
+}
+
+void lsc_chart_lines(lsc_canvas *cv, lsc_chart_rect r, lsc_chart_mode mode, const double *x, const double *a,
+                     const double *b, size_t n, double x_max, double hline, int logy)
+{
+    plot p = {0};
+    if (make_plot(r, &p) != 0)
+        return;
+    if (n == 0 && !isfinite(hline)) {
+        lsc_canvas_text(cv, p.x0, p.y0 + p.h / 2, "no values yet", LSC_CROLE_LABEL);
+        return;
+    }
+    double xlo = x && n && x[0] < 1 ? x[0] : 1, xhi = x_max > 0 ? x_max : x && n ? x[n - 1] : (double)n;
+    if (!(xhi > xlo))
+        xhi = xlo + 1;
+    double mx = -INFINITY, mn = INFINITY, mnpos = INFINITY;
+    for (int s = 0; s < 3; s++)
+        for (size_t i = 0; i < (s == 2 ? 1 : n); i++) {
+            double v = s == 0 ? (a ? a[i] : NAN) : s == 1 ? (b ? b[i] : NAN) : hline;
+            if (!isfinite(v))
+                continue;
+            mx = v > mx ? v : mx;
+            mn = v < mn ? v : mn;
+            if (v > 0 && v < mnpos)
+                mnpos = v;
+        }
+    int uni = mode != LSC_CHART_ASCII;
+    p.log = logy;
+    if (logy) {
+        if (!(mx > 0)) {
+            lsc_canvas_text(cv, p.x0, p.y0 + p.h / 2, "no positive values", LSC_CROLE_LABEL);
+            return;
+        }
+        p.hi = ceil(log10(mx) - 1e-12);
+        p.lo = floor(log10(mnpos) + 1e-12);
+        if (p.hi <= p.lo)
+            p.lo = p.hi - 1;
+    } else {
+        p.lo = mn < 0 ? mn : 0;
+        p.hi = mx > p.lo ? p.lo + (mx - p.lo) * 1.05 : p.lo + 1;
+    }
+    /* axes, x ticks at round values */
+    for (int y = p.y0; y < p.y0 + p.h; y++)
+        put(cv, p.x0 - 1, y, uni ? 0x2502 : '|', LSC_CROLE_AXIS);
+    int ya = p.y0 + p.h;
+    put(cv, p.x0 - 1, ya, uni ? 0x2514 : '+', LSC_CROLE_AXIS);
+    for (int xx = p.x0; xx < p.x0 + p.w; xx++)
+        put(cv, xx, ya, uni ? 0x2500 : '-', LSC_CROLE_AXIS);
+    double step = nice_step(xhi - xlo, p.w / 8 > 1 ? p.w / 8 : 1);
+    int last_end = p.x0 - 2;
+    for (double v = ceil(xlo / step) * step; v <= xhi + 1e-9 * step; v += step) {
+        double tv = v < xlo ? xlo : v;
+        int cx = p.x0 + (int)lround((tv - xlo) / (xhi - xlo) * (p.w - 1));
+        char lab[24];
+        int len = snprintf(lab, sizeof lab, "%g", tv);
+        int lx = cx - (len - 1) / 2;
+        if (lx < p.x0 - 1)
+            lx = p.x0 - 1;
+        if (lx + len > r.x + r.w) /* the last label ends at the edge */
+            lx = r.x + r.w - len;
+        if (lx <= last_end + 1)
+            continue;
+        put(cv, cx, ya, uni ? 0x252C : '+', LSC_CROLE_AXIS);
+        lsc_canvas_text(cv, lx, ya + 1, lab, LSC_CROLE_LABEL);
+        last_end = lx + len - 1;
+    }
+    /* y ticks */
+    if (logy) {
+        int decades = (int)(p.hi - p.lo), every = 1;
+        while (decades / every + 1 > (p.h + 1) / 2 + 1)
+            every++;
+        for (int d = (int)p.hi; d >= (int)p.lo; d -= every) {
+            char lab[16];
+            snprintf(lab, sizeof lab, "1e%d", d);
+            ytick(cv, &p, yrow(&p, pow(10.0, d)), lab, mode);
+        }
+    } else {
+        double ys = nice_step(p.hi - p.lo, p.h / 2 > 1 ? p.h / 2 : 1);
+        for (double v = ceil(p.lo / ys) * ys; v <= p.hi + 1e-9 * ys; v += ys) {
+            char lab[16];
+            snprintf(lab, sizeof lab, "%.3g", fabs(v) < 1e-12 * ys ? 0.0 : v);
+            if ((int)strlen(lab) <= LABEL_W)
+                ytick(cv, &p, yrow(&p, v), lab, mode);
+        }
+    }
+    /* the guide, under the series */
+    if (isfinite(hline) && (!logy || hline > 0)) {
+        int hy = yrow(&p, hline);
+        for (int xx = p.x0; xx < p.x0 + p.w; xx += 1)
+            if ((xx - p.x0) % 2 == 0)
+                put(cv, xx, hy, uni ? 0x2504 : '-', LSC_CROLE_MARK);
+    }
+    for (int s = 0; s < 2; s++) {
+        const double *v = s ? b : a;
+        if (!v)
+            continue;
+        int lx = 0, ly = 0, have = 0;
+        for (size_t i = 0; i < n; i++) {
+            double xv = x ? x[i] : (double)(i + 1);
+            if (!isfinite(v[i]))
+                continue;
+            double fx = (xv - xlo) / (xhi - xlo);
+            fx = fx < 0 ? 0 : fx > 1 ? 1 : fx;
+            if (uni) {
+                int px = (int)lround(fx * (p.w * 2 - 1)), ph = p.h * 4;
+                int py = (ph - 1) - (int)lround(yfrac(&p, v[i]) * (ph - 1));
+                if (have)
+                    braille_line(cv, &p, lx, ly, px, py, s);
+                else
+                    braille_dot(cv, &p, px, py, s);
+                lx = px, ly = py, have = 1;
+            } else {
+                lsc_canvas_cell *c = cell(cv, p.x0 + (int)lround(fx * (p.w - 1)), yrow(&p, v[i]));
+                if (!c)
+                    continue;
+                if (s == 1 && c->role == LSC_CROLE_A)
+                    c->cp = '@', c->role = LSC_CROLE_BOTH;
+                else
+                    c->cp = s ? 'o' : '*', c->role = (unsigned char)(s ? LSC_CROLE_B : LSC_CROLE_A);
+            }
+        }
+    }
+}

@@ -75,6 +75,15 @@ void lsc_chart_energy(lsc_canvas *cv, lsc_chart_rect r, lsc_chart_mode mode, con
  * vertical line (LSC_CROLE_MARK) separates them from the kept ones. k >= n or n == 0: nothing to mark. */
 void lsc_chart_cut(lsc_canvas *cv, lsc_chart_rect r, lsc_chart_mode mode, size_t n, size_t k);
 
+/* Up to two series a[n] and b[n] (either may be NULL) over x[n] (ascending; NULL: 1..n) on a linear or
+ * (logy) log10 y axis with round ticks (x from 1, or from x[0] when smaller), plus a dashed horizontal guide at hline (LSC_CROLE_MARK; NaN: none)
+ * that the y range includes. x_max > 0 fixes the right end of the x axis (a run still going keeps its
+ * steps so far on the left); else it ends at the last x. a draws as LSC_CROLE_A, b as LSC_CROLE_B: braille
+ * lines unless ASCII ('*', 'o', '@' where both fall). Non-finite values are skipped; on a log axis values
+ * <= 0 sit on the floor. Needs r.w >= 12 and r.h >= 4, else draws nothing. */
+void lsc_chart_lines(lsc_canvas *cv, lsc_chart_rect r, lsc_chart_mode mode, const double *x, const double *a,
+                     const double *b, size_t n, double x_max, double hline, int logy);
+
 /* Glyph for a heat level 0..4 (blank, light, medium, dark, full shade; " .:*#" in ASCII). */
 uint32_t lsc_chart_shade(int level, lsc_chart_mode mode);
 

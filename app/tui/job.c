@@ -19,11 +19,14 @@ struct lsc_tui_job {
     int threaded;
     pthread_t thread;
     volatile int cancel; /* read by the command layer through lsc_tui_progress.cancel */
+    volatile int pause;  /* read by training commands through lsc_tui_progress.pause */
     atomic_int cancel_asked;
     atomic_int done;
     pthread_mutex_t mu;
     char what[256];
     long n_done, n_total;
+    lsc_tui_train_point pts[LSC_TUI_TRAIN_POINTS];
+    size_t n_pts;
     struct timespec t0;
     int rc;
     char *output, *errmsg;
@@ -39,10 +42,24 @@ static void report(void *ctx, const char *what, long done, long total)
     pthread_mutex_unlock(&j->mu);
 }
 
+static void train(void *ctx, const lsc_tui_train_point *p)
+{
+    lsc_tui_job *j = ctx;
+    pthread_mutex_lock(&j->mu);
+    if (j->n_pts == LSC_TUI_TRAIN_POINTS) { /* full: keep every other point, the first and the latest */
+        size_t k = 1;
+        for (size_t i = 2; i < LSC_TUI_TRAIN_POINTS; i += 2)
+            j->pts[k++] = j->pts[i];
+        j->n_pts = k;
+    }
+    j->pts[j->n_pts++] = *p;
+    pthread_mutex_unlock(&j->mu);
+}
+
 static void *work(void *arg)
 {
     lsc_tui_job *j = arg;
-    lsc_tui_progress prog = {&j->cancel, report, j};
+    lsc_tui_progress prog = {&j->cancel, report, j, &j->pause, train};
     j->rc = j->model->run(j->model->ctx, j->argc, j->argv, j->flags, &prog, &j->output, &j->errmsg);
     atomic_store(&j->done, 1);
     return NULL;
@@ -121,6 +138,19 @@ void lsc_tui_job_progress(lsc_tui_job *j, char *what, size_t cap, long *done, lo
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     *elapsed = (double)(now.tv_sec - j->t0.tv_sec) + (double)(now.tv_nsec - j->t0.tv_nsec) * 1e-9;
+}
+
+void lsc_tui_job_pause(lsc_tui_job *j, int on) { j->pause = on != 0; }
+
+int lsc_tui_job_paused(const lsc_tui_job *j) { return j->pause; }
+
+size_t lsc_tui_job_points(lsc_tui_job *j, lsc_tui_train_point *out, size_t cap)
+{
+    pthread_mutex_lock(&j->mu);
+    size_t n = j->n_pts < cap ? j->n_pts : cap;
+    memcpy(out, j->pts + (j->n_pts - n), n * sizeof *out);
+    pthread_mutex_unlock(&j->mu);
+    return n;
 }
 
 int lsc_tui_job_finish(lsc_tui_job *j, char **output, char **errmsg)

@@ -33,6 +33,16 @@ int lsc_tui_job_cancelled(const lsc_tui_job *j);
  * and seconds since the job started. */
 void lsc_tui_job_progress(lsc_tui_job *j, char *what, size_t cap, long *done, long *total, double *elapsed);
 
+/* Pause (on = 1) or resume (on = 0) a training command between its steps (lsc_tui_progress.pause); other
+ * commands ignore it. Cancelling a paused command works. */
+void lsc_tui_job_pause(lsc_tui_job *j, int on);
+int lsc_tui_job_paused(const lsc_tui_job *j);
+
+/* The training reports so far, oldest first (at most LSC_TUI_TRAIN_POINTS: beyond that every other early
+ * point is dropped, so the curve keeps its whole span). Copies up to cap of them into out and returns how
+ * many it copied. */
+size_t lsc_tui_job_points(lsc_tui_job *j, lsc_tui_train_point *out, size_t cap);
+
 /* Wait for the command, take its results (as model->run returns them: *output never NULL, *errmsg NULL
  * on success, both caller-owned) and free the job. Returns the exit code. */
 int lsc_tui_job_finish(lsc_tui_job *j, char **output, char **errmsg);

@@ -9,11 +9,21 @@
 #include <strings.h>
 
 #define V(x) LSC_VIEW_BIT(LSC_VIEW_##x)
-#define TABLES (V(CATALOG) | V(LAYERS) | V(DIFF) | V(HISTORY) | V(OUTPUT))
-#define MOVING (TABLES | V(GRID) | V(SPECTRUM))
+#define TABLES (V(CATALOG) | V(LAYERS) | V(DIFF) | V(HISTORY) | V(OUTPUT) | V(TASKS))
+#define MOVING (TABLES | V(GRID) | V(SPECTRUM) | V(KIND))
 #define PANELS (V(PRUNE) | V(MERGE))
 
 const lsc_tui_binding lsc_tui_bindings[] = {
+    {V(RETRAIN), LSC_REQ_DOWN, {'j', LSC_KEY_DOWN, LSC_KEY_TAB}, "next field", NULL},
+    {V(RETRAIN), LSC_REQ_UP, {'k', LSC_KEY_UP}, "previous field", NULL},
+    {V(RETRAIN), LSC_REQ_DEC, {LSC_KEY_LEFT, 'h', '-'}, "previous target, kind or init; lower number", NULL},
+    {V(RETRAIN), LSC_REQ_INC, {LSC_KEY_RIGHT, 'l', '+'}, "next target, kind or init; higher number", NULL},
+    {V(RETRAIN), LSC_REQ_DEC_BIG, {LSC_KEY_SLEFT, LSC_KEY_PGDN, '['}, "lower by more (rank -4, steps -500, lr /10)", NULL},
+    {V(RETRAIN), LSC_REQ_INC_BIG, {LSC_KEY_SRIGHT, LSC_KEY_PGUP, ']'}, "raise by more (rank +4, steps +500, lr x10)", NULL},
+    {V(RETRAIN), LSC_REQ_EDIT, {'=', 'e'}, "type the field's value (target: any adapter's name)", NULL},
+    {V(RETRAIN), LSC_REQ_APPLY, {LSC_KEY_ENTER, '\r', LSC_KEY_F(5)}, "run: name the new adapter, confirm (No by default)", "Run"},
+    {V(RETRAIN), LSC_REQ_PAUSE, {'p'}, "pause / resume the running retrain", NULL},
+    {V(KIND), LSC_REQ_TOGGLE, {'m'}, "toggle: log/linear y, rank/energy share", NULL},
     {MOVING | PANELS, LSC_REQ_DOWN, {'j', LSC_KEY_DOWN}, "move down (spectrum: next layer; merge: next field)", NULL},
     {MOVING | PANELS, LSC_REQ_UP, {'k', LSC_KEY_UP}, "move up (spectrum: previous layer; merge: field)", NULL},
     {V(MERGE), LSC_REQ_DOWN, {LSC_KEY_TAB}, "next field", NULL},
@@ -33,8 +43,8 @@ const lsc_tui_binding lsc_tui_bindings[] = {
     {PANELS, LSC_REQ_PAGE_UP, {LSC_KEY_CTRL('b')}, "page the layer list up", NULL},
     {MOVING | PANELS, LSC_REQ_TOP, {'g', LSC_KEY_HOME}, "first row", NULL},
     {MOVING | PANELS, LSC_REQ_BOTTOM, {'G', LSC_KEY_END}, "last row", NULL},
-    {V(CATALOG) | V(LAYERS) | V(GRID) | V(DIFF) | V(HISTORY), LSC_REQ_ENTER, {LSC_KEY_ENTER, '\r'},
-     "open: adapter, layer spectrum, history entry", NULL},
+    {V(CATALOG) | V(LAYERS) | V(GRID) | V(DIFF) | V(HISTORY) | V(TASKS), LSC_REQ_ENTER, {LSC_KEY_ENTER, '\r'},
+     "open: adapter or its tasks, task, spectrum, history", NULL},
     {LSC_VIEWS_ALL, LSC_REQ_BACK, {LSC_KEY_ESC, 'q', LSC_KEY_BACKSPACE}, "go back (q on the catalog quits)", NULL},
     {LSC_VIEWS_ALL, LSC_REQ_QUIT, {'Q', LSC_KEY_F(10)}, "quit", "Quit"},
     {TABLES, LSC_REQ_SORT_NEXT, {'>', LSC_KEY_F(2)}, "sort by the next column", "Sort"},
@@ -54,7 +64,12 @@ const lsc_tui_binding lsc_tui_bindings[] = {
     {LSC_VIEWS_ALL & ~PANELS, LSC_REQ_REDO, {'U', LSC_KEY_CTRL('r')}, "redo the change undone last", NULL},
     {LSC_VIEWS_ALL, LSC_REQ_SAVE, {'W'}, "save the session's edits as a replayable script", NULL},
     {LSC_VIEWS_ALL, LSC_REQ_HISTORY, {'H', LSC_KEY_F(7)}, "history of changes", "History"},
-    {V(CATALOG) | V(LAYERS), LSC_REQ_TAG, {' ', 't', LSC_KEY_F(8)}, "tag / untag the row", "Tag"},
+    {V(CATALOG), LSC_REQ_TAG, {' ', 't', LSC_KEY_F(8)}, "tag / untag the row", "Tag"},
+    {V(LAYERS), LSC_REQ_TAG, {' ', LSC_KEY_F(8)}, "tag / untag the row", "Tag"},
+    {V(LAYERS) | V(GRID) | V(TASKS) | V(SPECTRUM), LSC_REQ_KIND, {'K'},
+     "kind panel: figures particular to the adapter's kind", NULL},
+    {V(LAYERS) | V(GRID), LSC_REQ_RETRAIN, {'t'}, "retrain panel: train towards a target, live loss chart",
+     NULL},
     {LSC_VIEWS_ALL, LSC_REQ_PROMPT, {':', LSC_KEY_F(9)}, "command prompt (any command; :w FILE saves a session)", "Cmd"},
     {LSC_VIEWS_ALL, LSC_REQ_HELP, {'?', LSC_KEY_F(1)}, "this help", "Help"},
     {V(LAYERS) | V(GRID) | V(DIFF), LSC_REQ_TAB, {LSC_KEY_TAB}, "next pane (diff: chart / only-in lists)", NULL},

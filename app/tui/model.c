@@ -117,3 +117,39 @@ char *lsc_tui_copy(char *dst, size_t cap, const char *src)
     dst[n] = '\0';
     return dst;
 }
+
+void lsc_tui_kind_release(lsc_tui_kind_figures *k)
+{
+    if (!k)
+        return;
+    free(k->layers);
+    free(k->mean_prefix_err);
+    free(k->mean_best_err);
+    free(k->prefix_err);
+    free(k->best_err);
+    free(k->hist);
+    free(k->modules);
+    free(k->rank_grid);
+    free(k->share_grid);
+    free(k->tasks);
+    free(k->task_cosine);
+    free(k->task_norms);
+    free(k->cosine);
+    memset(k, 0, sizeof *k);
+}
+
+void lsc_tui_kind_widest_gap(const lsc_tui_kind_figures *k, size_t *layer, int *b, double *gap)
+{
+    *layer = (size_t)-1;
+    *b = 0;
+    *gap = 0;
+    for (size_t i = 0; k->prefix_err && k->best_err && i < k->n_layers; i++)
+        for (int j = 0; j < k->layers[i].rank; j++) {
+            double g = k->prefix_err[k->layers[i].off + (size_t)j] - k->best_err[k->layers[i].off + (size_t)j];
+            if (g > *gap) {
+                *gap = g;
+                *layer = i;
+                *b = j + 1;
+            }
+        }
+}

@@ -105,11 +105,88 @@ typedef struct lsc_tui_history {
  * dispatcher rolls it back (nothing written; exit 1 with "... cancelled ..."). report: when non-NULL,
  * called from the running thread with a short text ("merge ties: layer 12/224") and the layers done and
  * in all (total 0 when unknown); it must be quick and must not call the model. */
+typedef struct lsc_tui_train_point lsc_tui_train_point;
+
 typedef struct lsc_tui_progress {
     volatile int *cancel;
     void (*report)(void *ctx, const char *what, long done, long total);
     void *ctx;
+    /* pause: when non-NULL, a training command (retrain) waits between steps while *pause is non-zero
+     * (cancel still works). train: when non-NULL, called from the running thread with each training report
+     * (step, loss, optimum, lr, ETA) as well as report(); quick, no model calls. */
+    volatile int *pause;
+    void (*train)(void *ctx, const lsc_tui_train_point *p);
 } lsc_tui_progress;
+
+#define LSC_TUI_TRAIN_POINTS 512 /* training reports a job keeps (job.h) */
+
+/* One report of a training command (retrain's progress line "step 40/200  loss ... ETA 3s"). */
+struct lsc_tui_train_point {
+    long step, steps;
+    double loss;    /* the summed loss of every layer at this step */
+    double optimum; /* the best loss the rank allows (the loss of the truncated SVD); NaN when unknown */
+    double lr;      /* the learning rate of this step; NaN when unknown */
+    double eta;     /* seconds left as the command estimates them; NaN when unknown */
+};
+
+/* ---- kind figures (show --json's "kind_figures"; a multi-task adapter's task figures) ---------------- */
+
+#define LSC_TUI_TASKS_MAX 32
+
+/* One layer in the kind figures. Only the fields of the adapter's kind are set, the others are 0. */
+typedef struct lsc_tui_kind_layer {
+    char name[LSC_TUI_NAME_MAX];
+    int rank;                      /* the layer's rank (dynamic: values in its curves; sparse: its gates) */
+    int kept;                      /* adaptive: triplets kept; sparse: live gates */
+    double lambda_min, lambda_max; /* adaptive: |Lambda| over the kept triplets */
+    double orth_p, orth_q;         /* adaptive: ||P P^T - I||, ||Q^T Q - I|| as show reports them */
+    double zeros_a, zeros_b;       /* sparse: fraction of exact zeros in A, B */
+    int shared_a;                  /* multi-task: A stored once for every task */
+    int shared_dim;                /* multi-task: input directions the tasks share */
+    size_t off;                    /* dynamic: index of its curve in prefix_err/best_err (rank values);
+                                    * multi-task: index of its n_tasks x n_tasks matrix in cosine */
+} lsc_tui_kind_layer;
+
+/* One task of a multi-task adapter. */
+typedef struct lsc_tui_task {
+    char task[LSC_TUI_WORD_MAX];
+    char adapter[LSC_TUI_NAME_MAX]; /* the catalog adapter that holds the task's factors */
+    int64_t layers, params;
+} lsc_tui_task;
+
+/* What is particular to an adapter's kind. All arrays are malloc'ed by the model and released together
+ * with lsc_tui_kind_release(); NULL / 0 when the kind has none. Matrices are row major. */
+typedef struct lsc_tui_kind_figures {
+    char kind[LSC_TUI_WORD_MAX];   /* the adapter's kind, as in lsc_tui_adapter */
+    lsc_tui_kind_layer *layers;    /* dynamic, adaptive, sparse, multi-task: stored order */
+    size_t n_layers;
+    /* dynamic (DyLoRA): relative error of the prefix rank b (scale alpha/b) and of the best rank-b
+     * truncation, b = 1..n_b, mean over layers; per layer at layers[i].off */
+    int n_b;
+    double *mean_prefix_err, *mean_best_err; /* [n_b] */
+    double *prefix_err, *best_err;           /* [sum of layers[i].rank] */
+    /* adaptive (AdaLoRA) */
+    int init_r, target_r;
+    int64_t budget, target_budget;
+    /* sparse (SoRA) */
+    int64_t live_gates, rank_total;
+    int hist_lo_exp;               /* hist[0]: 0 or below 1e(lo); hist[k], 1 <= k <= n_hist-2: [1e(lo+k-1),
+                                    * 1e(lo+k)); hist[n_hist-1]: at least 1e(lo+n_hist-2) */
+    int64_t *hist;
+    size_t n_hist;
+    /* layer-wise: rows are block numbers 0..n_blocks-1, columns the modules; rank 0: not adapted */
+    int n_blocks, n_modules;
+    char (*modules)[LSC_TUI_WORD_MAX];       /* [n_modules] */
+    int *rank_grid;                          /* [n_blocks * n_modules] */
+    double *share_grid;                      /* [n_blocks * n_modules] share of the adapter's energy */
+    /* multi-task */
+    int n_tasks;
+    lsc_tui_task *tasks;                     /* [n_tasks] */
+    double *task_cosine;                     /* [n_tasks * n_tasks] over every shared layer */
+    double *task_norms;                      /* [n_tasks] */
+    double *cosine;                          /* [n_layers * n_tasks * n_tasks] per layer */
+    int shared_a_layers, shared_dim_min;
+} lsc_tui_kind_figures;
 
 /* Prune rules as the CLI spells them (prune --rank K, --energy T, ... --budget N); engine/prune.h has
  * the exact definitions. */
@@ -242,6 +319,12 @@ typedef struct lsc_tui_model {
                                 lsc_tui_merge_row **rows, size_t *n_rows, lsc_tui_merge_totals *tot,
                                 lsc_error *err);
 
+    /* The figures particular to the kind of adapter `name` (what `show NAME --json` gives as "kind_figures",
+     * or for a multi-task adapter its tasks, norms and cosines). *out is filled (release with
+     * lsc_tui_kind_release); a static adapter gives its kind and nothing else. May read every factor of
+     * the adapter (dynamic and sparse figures do). LSC_ERR_NOTFOUND for an unknown adapter. */
+    lsc_status (*kind_figures)(void *ctx, const char *adapter, lsc_tui_kind_figures *out, lsc_error *err);
+
     /* Release ctx; may be NULL. Called by lsc_tui_model_release(). */
     void (*destroy)(void *ctx);
 } lsc_tui_model;
@@ -262,6 +345,14 @@ int lsc_tui_merge_needs_rank(lsc_tui_merge_method m);
 lsc_status lsc_tui_prune_check(lsc_tui_prune_rule rule, double value, lsc_error *err);
 lsc_status lsc_tui_merge_check(const lsc_tui_merge_opts *o, int n, lsc_error *err);
 
+/* Free the arrays of kind figures and zero them; NULL-safe. */
+void lsc_tui_kind_release(lsc_tui_kind_figures *k);
+
+/* DyLoRA's widest gap as `show` names it: the layer and prefix rank b (1-based) where prefix_err - best_err
+ * is largest (the first such, over layers in order); *layer = (size_t)-1 and *gap = 0 when no gap is
+ * positive. */
+void lsc_tui_kind_widest_gap(const lsc_tui_kind_figures *k, size_t *layer, int *b, double *gap);
+
 /* Free the arrays of a diff and zero it; NULL-safe. */
 void lsc_tui_diff_release(lsc_tui_diff *d);
 
@@ -274,7 +365,10 @@ void lsc_tui_model_release(lsc_tui_model *m);
  * fixed-seed PRNG, creation times from a fixed epoch, five history records. Commands for run():
  * "ls", "echo ARGS...", "rename OLD NEW", "prune NAME --RULE V [--layers G] [--as NEW]
  * [--allow-nonfinite]", "merge A B... --method M [--weights ..] [--rank K] [--density D] [--seed S]
- * [--as NEW]" (new adapters whose spectra are the kept values), "undo", "redo" (mutating commands are
+ * [--as NEW]" (new adapters whose spectra are the kept values), "retrain NAME --target T [--kind K] [--rank K]
+ * [--steps N] [--lr X] [--init M] [--seed S] [--final-rank R] [--lambda L] --as NEW" (a loss decaying
+ * towards a made-up optimum, a training report per step, honouring pause and cancel: cancelled, it keeps
+ * NEW and exits 1 as retrain does), "undo", "redo" (mutating commands are
  * refused with LSC_TUI_RUN_READONLY), "log --script [--since ID]"; anything else exits 2 with
  * "unknown command 'x'". Element-wise merges visit their layers one by one, reporting progress and
  * checking prog->cancel between layers (cancelled: exit 1, nothing changed). prune_preview uses the
@@ -284,9 +378,14 @@ void lsc_tui_model_release(lsc_tui_model *m);
 lsc_status lsc_tui_model_fake_init(lsc_tui_model *m, uint64_t seed, lsc_error *err);
 
 /* Test hook of the fake model: with layers >= 0, an element-wise merge merges (and reports) that many
- * layers, then waits until it is released (layers = -1, the default) or cancelled, so a test can watch a
+ * layers (a retrain that many steps), then waits until it is released (layers = -1, the default) or cancelled, so a test can watch a
  * job run and cancel it at a known point. */
 void lsc_tui_model_fake_hold(lsc_tui_model *m, int layers);
+
+/* Test hook of the fake model: give adapter `name` another kind ("dynamic", "sparse", "layer-wise",
+ * "multi-task" ...); kind_figures() then makes up that kind's figures from its spectra, deterministically
+ * (a multi-task adapter's tasks are the other adapters that are not multi-task). LSC_ERR_NOTFOUND if absent. */
+lsc_status lsc_tui_model_fake_set_kind(lsc_tui_model *m, const char *name, const char *kind, lsc_error *err);
 
 /* Copy src into a fixed-size name field (NUL-terminated, truncated to cap). Returns dst. */
 char *lsc_tui_copy(char *dst, size_t cap, const char *src);

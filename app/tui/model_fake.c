@@ -1004,7 +1004,8 @@ static int run_merge(fake_model *fm, int argc, char **argv, const lsc_tui_progre
 
 static int undoable(const char *cmd)
 {
-    return strcmp(cmd, "import") == 0 || strcmp(cmd, "prune") == 0 || strcmp(cmd, "merge") == 0;
+    return strcmp(cmd, "import") == 0 || strcmp(cmd, "prune") == 0 || strcmp(cmd, "merge") == 0 ||
+           strcmp(cmd, "retrain") == 0;
 }
 
 static int run_undo(fake_model *fm, int redo, char *out, size_t cap, char *msg, size_t mcap)
@@ -1057,6 +1058,124 @@ static int run_log(fake_model *fm, int argc, char **argv, char *out, size_t cap,
     return 0;
 }
 
+/* retrain: a loss decaying from the target's energy towards a made-up optimum, one report per step. */
+static int run_retrain(fake_model *fm, int argc, char **argv, const lsc_tui_progress *prog, char *out, size_t cap,
+                       char *msg, size_t mcap)
+{
+    static const char *const valued[] = {"target", "kind", "rank", "steps", "lr", "init", "seed", "final-rank",
+                                         "lambda", "as", NULL};
+    opts o;
+    if (parse_opts(argc, argv, valued, &o, msg, mcap))
+        return 2;
+    if (o.n_pos != 1 || !opt(&o, "target")) {
+        snprintf(msg, mcap, o.n_pos != 1 ? "retrain: expected one NAME" : "retrain: give either --target REF or both --base and --tuned");
+        return 2;
+    }
+    fake_adapter *src = find_adapter(fm, o.pos[0]), *tgt = find_adapter(fm, opt(&o, "target"));
+    if (!src || !tgt) {
+        snprintf(msg, mcap, "no adapter '%s' in the catalog", src ? opt(&o, "target") : o.pos[0]);
+        return 1;
+    }
+    char newname[LSC_TUI_NAME_MAX];
+    if (opt(&o, "as"))
+        lsc_tui_copy(newname, sizeof newname, opt(&o, "as"));
+    else
+        snprintf(newname, sizeof newname, "%s-retrained", o.pos[0]);
+    if (find_adapter(fm, newname)) {
+        snprintf(msg, mcap, "an adapter named '%s' already exists", newname);
+        return 1;
+    }
+    long steps = opt(&o, "steps") ? atol(opt(&o, "steps")) : 200, rank = opt(&o, "rank") ? atol(opt(&o, "rank")) : 0;
+    double lr = opt(&o, "lr") ? atof(opt(&o, "lr")) : 1e-2;
+    if (steps < 1 || (opt(&o, "rank") && rank < 1) || !(lr > 0)) {
+        snprintf(msg, mcap, "retrain: '%s' is not a whole number >= 1", steps < 1 ? opt(&o, "steps") : opt(&o, "rank"));
+        return 2;
+    }
+    double e = 0;
+    for (size_t i = 0; i < tgt->n_layers; i++)
+        e += tgt->layers[i].nonfinite ? 0 : tgt->layers[i].fro * tgt->layers[i].fro;
+    double optimum = e * (rank ? 0.4 / (double)rank : 0.03), loss = e, best = INFINITY;
+    long t, best_step = 0;
+    int interrupted = 0;
+    for (t = 1; t <= steps; t++) {
+        while (atomic_load(&fm->hold) >= 0 && t > atomic_load(&fm->hold) && !cancelled(prog))
+            sleep_ms(1);
+        while (prog && prog->pause && *prog->pause && !cancelled(prog))
+            sleep_ms(1);
+        if (cancelled(prog)) {
+            interrupted = 1;
+            break;
+        }
+        double rate = lr * (t <= steps / 20 ? (double)t / (double)(steps / 20 > 0 ? steps / 20 : 1)
+                                           : 0.5 * (1 + cos(M_PI * (double)t / (double)steps)));
+        loss = optimum + (e - optimum) * exp(-5.0 * (double)t / (double)steps);
+        if (loss < best) {
+            best = loss;
+            best_step = t;
+        }
+        lsc_tui_train_point p = {t, steps, loss, optimum, rate, 0.05 * (double)(steps - t)};
+        if (prog && prog->train)
+            prog->train(prog->ctx, &p);
+        if (prog && prog->report) {
+            char what[160];
+            snprintf(what, sizeof what, "step %ld/%ld  loss %.6g  (optimum %.6g, x%.4f)", t, steps, loss, optimum,
+                     loss / optimum);
+            prog->report(prog->ctx, what, t, steps);
+        }
+    }
+    fake_adapter *na = new_adapter(fm, newname, 0, 2);
+    if (!na) {
+        snprintf(msg, mcap, "out of memory");
+        return 1;
+    }
+    src = find_adapter(fm, o.pos[0]); /* new_adapter may have moved the array */
+    free(na->layers);
+    free(na->sv);
+    free(na->n_sv);
+    na->n_layers = src->n_layers;
+    na->info.n_layers = (int64_t)src->n_layers;
+    na->layers = malloc((src->n_layers + 1) * sizeof *na->layers);
+    na->sv = calloc(src->n_layers + 1, sizeof *na->sv);
+    na->n_sv = calloc(src->n_layers + 1, sizeof *na->n_sv);
+    if (!na->layers || !na->sv || !na->n_sv) {
+        na->n_layers = 0;
+        na->hidden = 1;
+        snprintf(msg, mcap, "out of memory");
+        return 1;
+    }
+    memcpy(na->layers, src->layers, src->n_layers * sizeof *na->layers);
+    na->bytes_per = src->bytes_per;
+    for (size_t i = 0; i < src->n_layers; i++) {
+        int r = rank ? (int)rank : src->layers[i].rank, n = src->n_sv[i] < r ? src->n_sv[i] : r;
+        na->layers[i].rank = r;
+        na->layers[i].scale = na->layers[i].alpha / r;
+        if (n > 0 && (na->sv[i] = malloc((size_t)n * sizeof **na->sv)) != NULL) {
+            memcpy(na->sv[i], src->sv[i], (size_t)n * sizeof **na->sv);
+            na->n_sv[i] = n;
+        }
+    }
+    finish_adapter(na);
+    lsc_tui_copy(na->info.kind, sizeof na->info.kind, opt(&o, "kind") ? opt(&o, "kind") : src->info.kind);
+    lsc_tui_copy(na->info.base_model, sizeof na->info.base_model, src->info.base_model);
+    lsc_tui_copy(na->info.format, sizeof na->info.format, "peft");
+    snprintf(na->info.parents, sizeof na->info.parents, "%s,%s", o.pos[0], opt(&o, "target"));
+    char args[LSC_TUI_TEXT_MAX];
+    args_text(argc, argv, args, sizeof args);
+    if (add_history(fm, "retrain", args, na->info.parents, newname, 0) != 0) {
+        snprintf(msg, mcap, "out of memory");
+        na->hidden = 1;
+        return 1;
+    }
+    fm->hist_created[fm->n_hist - 1] = (long)(fm->n_ad - 1);
+    snprintf(out, cap, "%s: %zu layer(s), %ld step(s), loss %.6g (best at step %ld), optimum %.6g (x%.4f)\n", newname,
+             na->n_layers, t - 1, best, best_step, optimum, best / optimum);
+    if (interrupted) {
+        snprintf(msg, mcap, "interrupted at step %ld: the best state (step %ld) is kept as '%s'", t - 1, best_step, newname);
+        return 1;
+    }
+    return 0;
+}
+
 static int fake_run(void *ctx, int argc, char **argv, unsigned flags, const lsc_tui_progress *prog, char **output,
                     char **errmsg)
 {
@@ -1069,6 +1188,7 @@ static int fake_run(void *ctx, int argc, char **argv, unsigned flags, const lsc_
     *errmsg = NULL;
     int mutating = argc >= 1 && (strcmp(argv[0], "rename") == 0 || strcmp(argv[0], "prune") == 0 ||
                                  strcmp(argv[0], "merge") == 0 || strcmp(argv[0], "undo") == 0 ||
+                                 strcmp(argv[0], "retrain") == 0 ||
                                  strcmp(argv[0], "redo") == 0);
     if (argc < 1) {
         rc = 2;
@@ -1105,6 +1225,8 @@ static int fake_run(void *ctx, int argc, char **argv, unsigned flags, const lsc_
         rc = run_prune(fm, argc, argv, buf, sizeof buf, msg, sizeof msg);
     } else if (strcmp(argv[0], "merge") == 0) {
         rc = run_merge(fm, argc, argv, prog, buf, sizeof buf, msg, sizeof msg);
+    } else if (strcmp(argv[0], "retrain") == 0) {
+        rc = run_retrain(fm, argc, argv, prog, buf, sizeof buf, msg, sizeof msg);
     } else if (strcmp(argv[0], "undo") == 0 || strcmp(argv[0], "redo") == 0) {
         rc = run_undo(fm, argv[0][0] == 'r', buf, sizeof buf, msg, sizeof msg);
     } else if (strcmp(argv[0], "log") == 0) {
@@ -1117,6 +1239,272 @@ static int fake_run(void *ctx, int argc, char **argv, unsigned flags, const lsc_
         *errmsg = dupstr(msg[0] ? msg : "failed");
     *output = dupstr(buf);
     return rc;
+}
+
+/* ---- kind figures (made up from the spectra, deterministic) ------------------------------------------- */
+
+static uint64_t mix3(uint64_t seed, uint64_t a, uint64_t b)
+{
+    uint64_t s = seed ^ (a + 1) * 0xD6E8FEB86659FD93ull ^ (b + 1) * 0x9E3779B97F4A7C15ull;
+    splitmix(&s);
+    return s;
+}
+
+static lsc_status kind_nomem(lsc_tui_kind_figures *out, lsc_error *err)
+{
+    lsc_tui_kind_release(out);
+    return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+}
+
+static lsc_status fake_kind_dynamic(fake_model *fm, const fake_adapter *fa, lsc_tui_kind_figures *out, lsc_error *err)
+{
+    size_t total = 0;
+    int maxr = 0;
+    for (size_t i = 0; i < fa->n_layers; i++) {
+        total += (size_t)fa->n_sv[i];
+        maxr = fa->n_sv[i] > maxr ? fa->n_sv[i] : maxr;
+    }
+    out->layers = calloc(fa->n_layers + 1, sizeof *out->layers);
+    out->prefix_err = calloc(total + 1, sizeof *out->prefix_err);
+    out->best_err = calloc(total + 1, sizeof *out->best_err);
+    out->mean_prefix_err = calloc((size_t)maxr + 1, sizeof *out->mean_prefix_err);
+    out->mean_best_err = calloc((size_t)maxr + 1, sizeof *out->mean_best_err);
+    int *cnt = calloc((size_t)maxr + 1, sizeof *cnt);
+    if (!out->layers || !out->prefix_err || !out->best_err || !out->mean_prefix_err || !out->mean_best_err || !cnt) {
+        free(cnt);
+        return kind_nomem(out, err);
+    }
+    out->n_layers = fa->n_layers;
+    out->n_b = maxr;
+    size_t off = 0;
+    for (size_t i = 0; i < fa->n_layers; i++) {
+        lsc_tui_kind_layer *L = &out->layers[i];
+        int r = fa->n_sv[i];
+        lsc_tui_copy(L->name, sizeof L->name, fa->layers[i].name);
+        L->rank = r;
+        L->off = off;
+        double e = 0;
+        for (int k = 0; k < r; k++)
+            e += fa->sv[i][k] * fa->sv[i][k];
+        uint64_t s = mix3(fm->seed, i, 77);
+        for (int k = 0; k < r; k++) { /* b = k + 1: the best truncation keeps the first b values */
+            double tail = 0;
+            for (int j = k + 1; j < r; j++)
+                tail += fa->sv[i][j] * fa->sv[i][j];
+            double best = e > 0 && tail > 0 ? sqrt(tail / e) : 0;
+            double loss = k + 1 < r ? 0.6 * unif(&s) * (double)(r - k - 1) / (double)r : 0;
+            double pre = best + (1 - best) * loss;
+            out->best_err[off + (size_t)k] = best;
+            out->prefix_err[off + (size_t)k] = pre;
+            out->mean_best_err[k] += best;
+            out->mean_prefix_err[k] += pre;
+            cnt[k]++;
+        }
+        off += (size_t)r;
+    }
+    for (int k = 0; k < maxr; k++) {
+        out->mean_best_err[k] = cnt[k] ? out->mean_best_err[k] / cnt[k] : 0;
+        out->mean_prefix_err[k] = cnt[k] ? out->mean_prefix_err[k] / cnt[k] : 0;
+    }
+    free(cnt);
+    return LSC_OK;
+}
+
+static lsc_status fake_kind_layers(const fake_adapter *fa, lsc_tui_kind_figures *out, lsc_error *err)
+{
+    out->layers = calloc(fa->n_layers + 1, sizeof *out->layers);
+    if (!out->layers)
+        return kind_nomem(out, err);
+    out->n_layers = fa->n_layers;
+    for (size_t i = 0; i < fa->n_layers; i++) {
+        lsc_tui_copy(out->layers[i].name, sizeof out->layers[i].name, fa->layers[i].name);
+        out->layers[i].rank = fa->layers[i].rank;
+    }
+    return LSC_OK;
+}
+
+static lsc_status fake_kind_adaptive(const fake_adapter *fa, lsc_tui_kind_figures *out, lsc_error *err)
+{
+    if (fake_kind_layers(fa, out, err) != LSC_OK)
+        return LSC_ERR_NOMEM;
+    out->init_r = 12;
+    out->target_r = 8;
+    for (size_t i = 0; i < fa->n_layers; i++) {
+        lsc_tui_kind_layer *L = &out->layers[i];
+        int n = fa->n_sv[i];
+        L->kept = fa->layers[i].rank;
+        L->lambda_max = n ? fa->sv[i][0] : NAN;
+        L->lambda_min = n ? fa->sv[i][n - 1] : NAN;
+        L->orth_p = 1e-8 * (double)(i % 5);
+        L->orth_q = 0.01 * (double)(i % 7);
+        out->budget += L->kept;
+    }
+    out->target_budget = (int64_t)out->target_r * (int64_t)fa->n_layers;
+    return LSC_OK;
+}
+
+static lsc_status fake_kind_sparse(const fake_adapter *fa, lsc_tui_kind_figures *out, lsc_error *err)
+{
+    if (fake_kind_layers(fa, out, err) != LSC_OK)
+        return LSC_ERR_NOMEM;
+    out->n_hist = 12;
+    out->hist_lo_exp = -9;
+    out->hist = calloc(out->n_hist, sizeof *out->hist);
+    if (!out->hist)
+        return kind_nomem(out, err);
+    for (size_t i = 0; i < fa->n_layers; i++) {
+        lsc_tui_kind_layer *L = &out->layers[i];
+        int n = fa->n_sv[i];
+        L->kept = 0;
+        for (int k = 0; k < n; k++) {
+            double v = fa->sv[i][k];
+            L->kept += v >= 0.25 * fa->sv[i][0];
+            int bin = v > 0 ? (int)floor(log10(v)) - out->hist_lo_exp + 1 : 0;
+            bin = bin < 0 ? 0 : bin >= (int)out->n_hist ? (int)out->n_hist - 1 : bin;
+            out->hist[bin]++;
+        }
+        L->zeros_a = fa->layers[i].zeros_a;
+        L->zeros_b = fa->layers[i].zeros_b;
+        out->live_gates += L->kept;
+        out->rank_total += L->rank;
+    }
+    return LSC_OK;
+}
+
+static lsc_status fake_kind_layerwise(const fake_adapter *fa, lsc_tui_kind_figures *out, lsc_error *err)
+{
+    out->modules = calloc(32, sizeof *out->modules);
+    if (!out->modules)
+        return kind_nomem(out, err);
+    int maxl = -1;
+    double total = 0;
+    for (size_t i = 0; i < fa->n_layers; i++) {
+        const lsc_tui_layer *l = &fa->layers[i];
+        maxl = l->layer_index > maxl ? l->layer_index : maxl;
+        int k = 0;
+        while (k < out->n_modules && strcmp(out->modules[k], l->module_type) != 0)
+            k++;
+        if (k == out->n_modules && k < 32)
+            lsc_tui_copy(out->modules[out->n_modules++], LSC_TUI_WORD_MAX, l->module_type);
+        if (!l->nonfinite)
+            total += l->fro * l->fro;
+    }
+    out->n_blocks = maxl + 1;
+    size_t cells = (size_t)out->n_blocks * (size_t)out->n_modules;
+    out->rank_grid = calloc(cells + 1, sizeof *out->rank_grid);
+    out->share_grid = calloc(cells + 1, sizeof *out->share_grid);
+    if (!out->rank_grid || !out->share_grid)
+        return kind_nomem(out, err);
+    for (size_t i = 0; i < fa->n_layers; i++) {
+        const lsc_tui_layer *l = &fa->layers[i];
+        int k = 0;
+        while (k < out->n_modules && strcmp(out->modules[k], l->module_type) != 0)
+            k++;
+        if (l->layer_index < 0 || k == out->n_modules)
+            continue;
+        size_t c = (size_t)l->layer_index * (size_t)out->n_modules + (size_t)k;
+        out->rank_grid[c] = l->rank;
+        out->share_grid[c] = total > 0 && !l->nonfinite ? l->fro * l->fro / total : 0;
+    }
+    return LSC_OK;
+}
+
+static lsc_status fake_kind_multitask(fake_model *fm, const fake_adapter *fa, lsc_tui_kind_figures *out, lsc_error *err)
+{
+    const fake_adapter *task[LSC_TUI_TASKS_MAX];
+    int nt = 0;
+    for (size_t i = 0; i < fm->n_ad && nt < LSC_TUI_TASKS_MAX; i++)
+        if (&fm->ad[i] != fa && !fm->ad[i].hidden && strcmp(fm->ad[i].info.kind, "multi-task") != 0)
+            task[nt++] = &fm->ad[i];
+    /* the layers every task has, in the first task's order */
+    out->layers = calloc((nt ? task[0]->n_layers : 0) + 1, sizeof *out->layers);
+    out->tasks = calloc((size_t)nt + 1, sizeof *out->tasks);
+    out->task_norms = calloc((size_t)nt + 1, sizeof *out->task_norms);
+    out->task_cosine = calloc((size_t)(nt * nt) + 1, sizeof *out->task_cosine);
+    if (!out->layers || !out->tasks || !out->task_norms || !out->task_cosine)
+        return kind_nomem(out, err);
+    out->n_tasks = nt;
+    for (int t = 0; t < nt; t++) {
+        const char *nm = task[t]->info.name, *dash = strrchr(nm, '-');
+        lsc_tui_copy(out->tasks[t].task, sizeof out->tasks[t].task, dash ? dash + 1 : nm);
+        lsc_tui_copy(out->tasks[t].adapter, sizeof out->tasks[t].adapter, nm);
+        out->tasks[t].layers = (int64_t)task[t]->n_layers;
+        out->tasks[t].params = task[t]->info.params;
+        double e = 0;
+        for (size_t i = 0; i < task[t]->n_layers; i++)
+            e += task[t]->layers[i].nonfinite ? 0 : task[t]->layers[i].fro * task[t]->layers[i].fro;
+        out->task_norms[t] = sqrt(e);
+    }
+    for (size_t i = 0; nt && i < task[0]->n_layers; i++) {
+        int all = 1;
+        for (int t = 1; t < nt && all; t++)
+            all = find_layer(task[t], task[0]->layers[i].name) >= 0;
+        if (all)
+            lsc_tui_copy(out->layers[out->n_layers++].name, LSC_TUI_NAME_MAX, task[0]->layers[i].name);
+    }
+    size_t nn = (size_t)nt * (size_t)nt;
+    out->cosine = calloc(out->n_layers * nn + 1, sizeof *out->cosine);
+    if (!out->cosine)
+        return kind_nomem(out, err);
+    out->shared_dim_min = -1;
+    for (size_t i = 0; i < out->n_layers; i++) {
+        lsc_tui_kind_layer *L = &out->layers[i];
+        long li = find_layer(task[0], L->name);
+        L->rank = task[0]->layers[li].rank;
+        L->shared_a = task[0]->layers[li].layer_index % 8 == 0;
+        L->shared_dim = L->shared_a ? L->rank : 2;
+        out->shared_a_layers += L->shared_a;
+        if (out->shared_dim_min < 0 || L->shared_dim < out->shared_dim_min)
+            out->shared_dim_min = L->shared_dim;
+        L->off = i * nn;
+        for (int a = 0; a < nt; a++)
+            for (int b = 0; b <= a; b++) {
+                uint64_t s = mix3(fm->seed, i, (uint64_t)(a * LSC_TUI_TASKS_MAX + b));
+                double c = a == b ? 1 : (L->shared_a ? 0.6 : 0) + 0.3 * (unif(&s) - 0.5);
+                out->cosine[L->off + (size_t)(a * nt + b)] = out->cosine[L->off + (size_t)(b * nt + a)] = c;
+            }
+    }
+    for (size_t k = 0; k < nn; k++) { /* overall: the mean of the layers' cosines */
+        double sum = 0;
+        for (size_t i = 0; i < out->n_layers; i++)
+            sum += out->cosine[i * nn + k];
+        out->task_cosine[k] = out->n_layers ? sum / (double)out->n_layers : 0;
+    }
+    if (out->shared_dim_min < 0)
+        out->shared_dim_min = 0;
+    return LSC_OK;
+}
+
+static lsc_status fake_kind_figures(void *ctx, const char *adapter, lsc_tui_kind_figures *out, lsc_error *err)
+{
+    fake_model *fm = ctx;
+    memset(out, 0, sizeof *out);
+    fake_adapter *fa = find_adapter(fm, adapter);
+    if (!fa)
+        return not_found(err, adapter);
+    const char *k = fa->info.kind;
+    lsc_tui_copy(out->kind, sizeof out->kind, k);
+    if (strcmp(k, "dynamic") == 0)
+        return fake_kind_dynamic(fm, fa, out, err);
+    if (strcmp(k, "adaptive") == 0)
+        return fake_kind_adaptive(fa, out, err);
+    if (strcmp(k, "sparse") == 0)
+        return fake_kind_sparse(fa, out, err);
+    if (strcmp(k, "layer-wise") == 0)
+        return fake_kind_layerwise(fa, out, err);
+    if (strcmp(k, "multi-task") == 0)
+        return fake_kind_multitask(fm, fa, out, err);
+    return LSC_OK;
+}
+
+lsc_status lsc_tui_model_fake_set_kind(lsc_tui_model *m, const char *name, const char *kind, lsc_error *err)
+{
+    fake_model *fm = m->ctx;
+    fake_adapter *fa = find_adapter(fm, name);
+    if (!fa)
+        return not_found(err, name);
+    lsc_tui_copy(fa->info.kind, sizeof fa->info.kind, kind);
+    return LSC_OK;
 }
 
 static void fake_destroy(void *ctx)
@@ -1188,6 +1576,7 @@ lsc_status lsc_tui_model_fake_init(lsc_tui_model *m, uint64_t seed, lsc_error *e
     m->run = fake_run;
     m->prune_preview = fake_prune_preview;
     m->merge_preview = fake_merge_preview;
+    m->kind_figures = fake_kind_figures;
     m->destroy = fake_destroy;
     return LSC_OK;
 }

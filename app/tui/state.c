@@ -159,6 +159,7 @@ static const lsc_tui_col k_view_cols_output[] = {LSC_COL_TEXT};
 static const lsc_tui_col k_view_cols_prune[] = {LSC_COL_NAME, LSC_COL_RANK, LSC_COL_NEW_RANK, LSC_COL_KEPT,
                                                 LSC_COL_RELERR};
 static const lsc_tui_col k_view_cols_merge[] = {LSC_COL_NAME, LSC_COL_MODELS, LSC_COL_RANK, LSC_COL_RELERR};
+static const lsc_tui_col k_view_cols_tasks[] = {LSC_COL_TASK, LSC_COL_ADAPTER, LSC_COL_LAYERS, LSC_COL_PARAMS};
 
 int lsc_tui_view_columns(const lsc_tui_state *st, lsc_tui_view v, lsc_tui_col *out, int cap)
 {
@@ -173,6 +174,7 @@ int lsc_tui_view_columns(const lsc_tui_state *st, lsc_tui_view v, lsc_tui_col *o
     case LSC_VIEW_OUTPUT: c = k_view_cols_output, n = (int)(sizeof k_view_cols_output / sizeof *c); break;
     case LSC_VIEW_PRUNE: c = k_view_cols_prune, n = (int)(sizeof k_view_cols_prune / sizeof *c); break;
     case LSC_VIEW_MERGE: c = k_view_cols_merge, n = (int)(sizeof k_view_cols_merge / sizeof *c); break;
+    case LSC_VIEW_TASKS: c = k_view_cols_tasks, n = (int)(sizeof k_view_cols_tasks / sizeof *c); break;
     default: return 0;
     }
     if (n > cap)
@@ -190,7 +192,8 @@ lsc_tui_list *lsc_tui_state_list(lsc_tui_state *st, lsc_tui_view v)
     case LSC_VIEW_HISTORY:
     case LSC_VIEW_OUTPUT:
     case LSC_VIEW_PRUNE:
-    case LSC_VIEW_MERGE: return &st->lists[v];
+    case LSC_VIEW_MERGE:
+    case LSC_VIEW_TASKS: return &st->lists[v];
     default: return NULL;
     }
 }
@@ -233,6 +236,59 @@ static void layout_columns(lsc_tui_state *st, lsc_tui_view v, int width)
         cp->x = x;
         cp->width = w;
         x += w + 1;
+    }
+}
+
+static size_t hist_first(const lsc_tui_kind_figures *k, size_t *last)
+{
+    size_t a = 0, b = k->n_hist;
+    while (a < k->n_hist && k->hist[a] == 0)
+        a++;
+    while (b > a && k->hist[b - 1] == 0)
+        b--;
+    *last = b;
+    return a;
+}
+
+/* The kind panel: two summary lines, then per kind a list (body) and a chart or matrix (pane). */
+static void layout_kind(lsc_tui_state *st)
+{
+    lsc_tui_layout *L = &st->lay;
+    const lsc_tui_kind_figures *k = &st->kind.kf;
+    int rows = L->lines - 5, wide = L->cols >= 120;
+    L->header_y = 3;
+    L->body_y = 4;
+    L->body_h = rows - 1;
+    if (!st->kind.ok)
+        return;
+    if (strcmp(k->kind, "dynamic") == 0 || strcmp(k->kind, "sparse") == 0) {
+        int dyn = k->kind[0] == 'd';
+        size_t hl = 0, h0 = dyn ? 0 : hist_first(k, &hl);
+        if (wide) {
+            L->pane_w = L->cols * 3 / 5 - (dyn ? 0 : 16);
+            L->pane_x = L->cols - L->pane_w;
+            L->pane_y = 3;
+            L->pane_h = rows;
+        } else {
+            L->pane_w = L->cols;
+            L->pane_y = 3;
+            L->pane_h = dyn ? rows * 3 / 5 : (int)(hl - h0) + 1;
+            if (L->pane_h > rows / 2 && !dyn)
+                L->pane_h = rows / 2;
+            L->header_y = 3 + L->pane_h;
+            L->body_y = L->header_y + 1;
+            L->body_h = rows - L->pane_h - 1;
+        }
+    } else if (strcmp(k->kind, "multi-task") == 0) {
+        L->pane_y = 3;
+        L->pane_x = 0;
+        L->pane_w = L->cols;
+        L->pane_h = k->n_tasks + 2;
+        L->header_y = 3 + L->pane_h;
+        L->body_y = L->header_y + 1;
+        L->body_h = rows - L->pane_h - 1;
+    } else if (strcmp(k->kind, "adaptive") != 0 && strcmp(k->kind, "layer-wise") != 0) {
+        L->body_h = 0; /* static: a note and the rank histogram */
     }
 }
 
@@ -291,6 +347,17 @@ static void layout(lsc_tui_state *st)
         L->header_y = 2 + LSC_MERGE_FIELD_COUNT;
         L->body_y = L->header_y + 1;
         L->body_h = L->lines - 2 - L->body_y;
+    } else if (v == LSC_VIEW_KIND) {
+        layout_kind(st);
+    } else if (v == LSC_VIEW_RETRAIN) {
+        /* the fields, then the loss chart in the pane below them */
+        L->header_y = 1;
+        L->body_y = 1;
+        L->body_h = LSC_RT_FIELD_COUNT;
+        L->pane_y = 2 + LSC_RT_FIELD_COUNT;
+        L->pane_x = 0;
+        L->pane_w = L->cols;
+        L->pane_h = L->lines - 2 - L->pane_y;
     }
     if (L->body_h < 1)
         L->body_h = v == LSC_VIEW_SPECTRUM ? 0 : 1;
@@ -311,6 +378,7 @@ static const char *row_name(const lsc_tui_state *st, lsc_tui_view v, size_t i)
     case LSC_VIEW_OUTPUT: return st->out_lines[i];
     case LSC_VIEW_PRUNE: return st->prune.rows[i].name;
     case LSC_VIEW_MERGE: return st->merge.rows[i].name;
+    case LSC_VIEW_TASKS: return st->tasks[i].adapter;
     default: return "";
     }
 }
@@ -377,6 +445,16 @@ static double sort_key(const lsc_tui_state *st, lsc_tui_view v, size_t i, lsc_tu
         }
         return isnan(x) ? -INFINITY : x; /* missing figures sort as the smallest */
     }
+    if (v == LSC_VIEW_TASKS) {
+        const lsc_tui_task *t = &st->tasks[i];
+        switch (c) {
+        case LSC_COL_TASK: *s = t->task; return 0;
+        case LSC_COL_ADAPTER: *s = t->adapter; return 0;
+        case LSC_COL_LAYERS: return (double)t->layers;
+        case LSC_COL_PARAMS: return (double)t->params;
+        default: return 0;
+        }
+    }
     if (v == LSC_VIEW_HISTORY) {
         const lsc_tui_history *h = &st->history[i];
         switch (c) {
@@ -441,6 +519,7 @@ static size_t data_count(const lsc_tui_state *st, lsc_tui_view v)
     case LSC_VIEW_OUTPUT: return st->n_out_lines;
     case LSC_VIEW_PRUNE: return st->prune.n_rows;
     case LSC_VIEW_MERGE: return st->merge.n_rows;
+    case LSC_VIEW_TASKS: return st->n_tasks;
     default: return 0;
     }
 }
@@ -824,6 +903,8 @@ void lsc_tui_state_free(lsc_tui_state *st)
     free(st->prune.rows);
     free(st->prune.sv);
     free(st->merge.rows);
+    lsc_tui_kind_release(&st->kind.kf);
+    free(st->tasks);
     for (int v = 0; v < LSC_VIEW_COUNT; v++) {
         free(st->lists[v].order);
         free(st->lists[v].tagged);
@@ -1031,6 +1112,9 @@ static unsigned start_job(lsc_tui_state *st, const lsc_tui_argv *a, const char *
 static unsigned prune_refresh(lsc_tui_state *st);
 static unsigned save_session(lsc_tui_state *st, const char *file);
 
+static unsigned open_tasks(lsc_tui_state *st, const char *group);
+static int is_group_kind(const char *kind);
+
 static unsigned run_prompt(lsc_tui_state *st, const char *line)
 {
     char buf[sizeof st->inbuf + 64];
@@ -1069,11 +1153,23 @@ static unsigned enter(lsc_tui_state *st)
     case LSC_VIEW_CATALOG:
         if (!l->n)
             return 0;
+        if (is_group_kind(st->adapters[l->order[l->cursor]].kind))
+            return open_tasks(st, st->adapters[l->order[l->cursor]].name);
         if (load_layers(st, st->adapters[l->order[l->cursor]].name) != 0)
             return LSC_TUI_CH_REDRAW;
         push(st, LSC_VIEW_LAYERS);
         rebuild(st, LSC_VIEW_LAYERS);
         lsc_tui_state_msg(st, LSC_MSG_INFO, "%zu layers - Enter spectrum, v grid, m group, / search", st->n_layers);
+        return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RELOAD;
+    case LSC_VIEW_TASKS:
+        if (!l->n)
+            return 0;
+        if (load_layers(st, st->tasks[l->order[l->cursor]].adapter) != 0)
+            return LSC_TUI_CH_REDRAW;
+        push(st, LSC_VIEW_LAYERS);
+        rebuild(st, LSC_VIEW_LAYERS);
+        lsc_tui_state_msg(st, LSC_MSG_INFO, "task '%s': %zu layers - Enter spectrum, K kind figures, t retrain",
+                          st->tasks[l->order[l->cursor]].task, st->n_layers);
         return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RELOAD;
     case LSC_VIEW_LAYERS:
         if (!l->n)
@@ -1292,13 +1388,30 @@ static unsigned write_session(lsc_tui_state *st, const char *script)
     return LSC_TUI_CH_REDRAW;
 }
 
+/* Whether the model now lists `name` (a cancelled retrain keeps its best state under it). */
+static int adapter_kept(lsc_tui_state *st, const char *name)
+{
+    lsc_tui_adapter *a = NULL;
+    size_t n = 0;
+    lsc_error err = {0};
+    int found = 0;
+    if (st->model->list_adapters(st->model->ctx, &a, &n, &err) == LSC_OK)
+        for (size_t i = 0; i < n && !found; i++)
+            found = strcmp(a[i].name, name) == 0;
+    free(a);
+    return found;
+}
+
 /* The job is over: report, show, reload. */
 static unsigned job_finished(lsc_tui_state *st, int rc, char *output, char *errmsg, int cancelled)
 {
     unsigned ch = LSC_TUI_CH_REDRAW;
     lsc_tui_job_kind kind = st->job_kind;
     char line[sizeof st->msg];
-    if (rc != 0) {
+    if (rc != 0 && kind == LSC_JOB_RETRAIN && cancelled && adapter_kept(st, st->job_target)) {
+        /* retrain stops at the next step and keeps its best state as NEW */
+        lsc_tui_state_msg(st, LSC_MSG_WARN, "retrain stopped: %s - u undoes", errmsg ? errmsg : "the best state is kept");
+    } else if (rc != 0) {
         if (cancelled)
             lsc_tui_state_msg(st, LSC_MSG_WARN, "'%s' cancelled: nothing written", st->job_title);
         else
@@ -1325,13 +1438,17 @@ static unsigned job_finished(lsc_tui_state *st, int rc, char *output, char *errm
                               kind == LSC_JOB_UNDO ? "U redoes" : "u undoes again");
             break;
         case LSC_JOB_SAVE: ch |= write_session(st, output); break;
+        case LSC_JOB_RETRAIN:
+            first_line(output, line, sizeof line);
+            lsc_tui_state_msg(st, LSC_MSG_INFO, "created %s - u undoes", line[0] ? line : st->job_target);
+            break;
         }
     }
     free(output);
     free(errmsg);
     if (kind != LSC_JOB_SAVE) {
         ch |= reload_after_edit(st);
-        if (rc == 0 && (kind == LSC_JOB_PRUNE || kind == LSC_JOB_MERGE))
+        if (kind == LSC_JOB_PRUNE || kind == LSC_JOB_MERGE || kind == LSC_JOB_RETRAIN)
             select_adapter(st, st->job_target);
         if (lsc_tui_state_view(st) == LSC_VIEW_PRUNE && st->prune.adapter[0])
             prune_refresh(st);
@@ -1355,6 +1472,12 @@ static unsigned start_job(lsc_tui_state *st, const lsc_tui_argv *a, const char *
     st->job_done = st->job_total = 0;
     st->job_elapsed = 0;
     st->job_cancelling = 0;
+    if (a->kind == LSC_JOB_RETRAIN) {
+        st->retrain.n_pts = 0;
+        st->retrain.paused = 0;
+        st->retrain.ran = 1;
+        lsc_tui_copy(st->retrain.new_name, sizeof st->retrain.new_name, st->job_target);
+    }
     if (!st->async)
         busy(st, "running '%s'", title);
     st->job = lsc_tui_job_start(st->model, a->argc, argv, st->readonly ? LSC_TUI_RUN_READONLY : 0, st->async);
@@ -1374,6 +1497,8 @@ unsigned lsc_tui_state_poll(lsc_tui_state *st)
     if (!lsc_tui_job_done(st->job)) {
         lsc_tui_job_progress(st->job, st->job_what, sizeof st->job_what, &st->job_done, &st->job_total,
                              &st->job_elapsed);
+        if (st->job_kind == LSC_JOB_RETRAIN)
+            st->retrain.n_pts = lsc_tui_job_points(st->job, st->retrain.pts, LSC_TUI_TRAIN_POINTS);
         return LSC_TUI_CH_REDRAW;
     }
     return lsc_tui_state_wait(st);
@@ -1385,6 +1510,15 @@ unsigned lsc_tui_state_wait(lsc_tui_state *st)
         return 0;
     char *out = NULL, *err = NULL;
     int cancelled = lsc_tui_job_cancelled(st->job);
+    if (st->job_kind == LSC_JOB_RETRAIN) { /* a paused job that is waited for must be able to finish */
+        lsc_tui_job_pause(st->job, 0);
+        st->retrain.paused = 0;
+        while (!lsc_tui_job_done(st->job)) {
+            struct timespec ts = {0, 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        st->retrain.n_pts = lsc_tui_job_points(st->job, st->retrain.pts, LSC_TUI_TRAIN_POINTS);
+    }
     int rc = lsc_tui_job_finish(st->job, &out, &err);
     st->job = NULL;
     st->job_cancelling = 0;
@@ -2048,6 +2182,458 @@ static unsigned merge_confirm(lsc_tui_state *st, const char *name)
     return ask(st, &a, title, q, d);
 }
 
+/* ---- multi-task adapters: the task table ------------------------------------------------------------ */
+
+static unsigned open_tasks(lsc_tui_state *st, const char *group)
+{
+    lsc_tui_kind_figures k;
+    lsc_error err = {0};
+    busy(st, "reading the tasks of '%s'", group);
+    if (!st->model->kind_figures) {
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "this catalog cannot show the tasks of '%s'", group);
+        return LSC_TUI_CH_REDRAW;
+    }
+    if (st->model->kind_figures(st->model->ctx, group, &k, &err) != LSC_OK) {
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s", err.msg);
+        return LSC_TUI_CH_REDRAW;
+    }
+    lsc_tui_task *t = malloc(((size_t)k.n_tasks + 1) * sizeof *t);
+    if (!t) {
+        lsc_tui_kind_release(&k);
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "out of memory");
+        return LSC_TUI_CH_REDRAW;
+    }
+    memcpy(t, k.tasks, (size_t)k.n_tasks * sizeof *t);
+    free(st->tasks);
+    st->tasks = t;
+    st->n_tasks = (size_t)k.n_tasks;
+    lsc_tui_copy(st->group_name, sizeof st->group_name, group);
+    lsc_tui_list *tl = &st->lists[LSC_VIEW_TASKS];
+    tl->n_data = (size_t)-1;
+    tl->cursor = tl->top = 0;
+    tl->filter[0] = '\0';
+    push(st, LSC_VIEW_TASKS);
+    rebuild(st, LSC_VIEW_TASKS);
+    lsc_tui_state_msg(st, LSC_MSG_INFO, "%d tasks, %zu layers in every task - Enter a task's layers, K cosines and norms",
+                      k.n_tasks, k.n_layers);
+    lsc_tui_kind_release(&k);
+    return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RELOAD;
+}
+
+static int is_group_kind(const char *kind) { return strcmp(kind, "multi-task") == 0; }
+
+/* ---- the kind panel ----------------------------------------------------------------------------------- */
+
+size_t lsc_tui_kind_rows(const lsc_tui_state *st, int *overall)
+{
+    const lsc_tui_kind_figures *k = &st->kind.kf;
+    int o = strcmp(k->kind, "dynamic") == 0 || strcmp(k->kind, "multi-task") == 0;
+    if (overall)
+        *overall = o;
+    if (!st->kind.ok)
+        return 0;
+    if (strcmp(k->kind, "layer-wise") == 0)
+        return (size_t)k->n_blocks;
+    if (strcmp(k->kind, "static") == 0 || !k->kind[0])
+        return 0;
+    return k->n_layers + (size_t)o;
+}
+
+static unsigned kind_move(lsc_tui_state *st, long d)
+{
+    lsc_tui_kind_panel *K = &st->kind;
+    size_t n = lsc_tui_kind_rows(st, NULL);
+    if (!n)
+        return 0;
+    size_t oc = K->cursor, ot = K->top, h = st->lay.body_h > 0 ? (size_t)st->lay.body_h : 1;
+    long c = (long)K->cursor + d;
+    K->cursor = c < 0 ? 0 : c >= (long)n ? n - 1 : (size_t)c;
+    if (K->cursor < K->top)
+        K->top = K->cursor;
+    if (K->cursor >= K->top + h)
+        K->top = K->cursor - h + 1;
+    if (K->top + h > n)
+        K->top = n > h ? n - h : 0;
+    return oc != K->cursor || ot != K->top ? LSC_TUI_CH_REDRAW : 0;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static unsigned open_kind(lsc_tui_state *st)
+{
+    lsc_tui_view v = lsc_tui_state_view(st);
+    const char *name = v == LSC_VIEW_TASKS ? st->group_name : st->adapter;
+    if (!name[0])
+        return 0;
+    lsc_tui_kind_panel *K = &st->kind;
+    lsc_tui_kind_release(&K->kf);
+    lsc_tui_copy(K->adapter, sizeof K->adapter, name);
+    K->cursor = K->top = 0;
+    K->alt = 0;
+    K->n_ranks = 0;
+    K->widest_layer = (size_t)-1;
+    K->widest_b = 0;
+    K->widest_gap = 0;
+    lsc_error err = {0};
+    busy(st, "computing the kind figures of '%s'", name);
+    double t0 = now_seconds();
+    lsc_status s = st->model->kind_figures ? st->model->kind_figures(st->model->ctx, name, &K->kf, &err)
+                                           : lsc_error_set(&err, LSC_ERR_UNSUPPORTED, "this catalog has no kind figures");
+    K->load_seconds = now_seconds() - t0;
+    K->ok = s == LSC_OK;
+    lsc_tui_copy(K->error, sizeof K->error, K->ok ? "" : err.msg);
+    if (K->ok) {
+        lsc_tui_kind_widest_gap(&K->kf, &K->widest_layer, &K->widest_b, &K->widest_gap);
+        if (v != LSC_VIEW_TASKS) /* the rank histogram, from the layer table */
+            for (size_t i = 0; i < st->n_layers; i++) {
+                int r = st->layers[i].rank, j = 0;
+                while (j < K->n_ranks && K->ranks[j] < r)
+                    j++;
+                if (j < K->n_ranks && K->ranks[j] == r) {
+                    K->rank_count[j]++;
+                } else if (K->n_ranks < 64) {
+                    memmove(K->ranks + j + 1, K->ranks + j, (size_t)(K->n_ranks - j) * sizeof *K->ranks);
+                    memmove(K->rank_count + j + 1, K->rank_count + j, (size_t)(K->n_ranks - j) * sizeof *K->rank_count);
+                    K->ranks[j] = r;
+                    K->rank_count[j] = 1;
+                    K->n_ranks++;
+                }
+            }
+    }
+    push(st, LSC_VIEW_KIND);
+    layout(st);
+    if (!K->ok) {
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s", K->error);
+        return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RESIZE;
+    }
+    const char *k = K->kf.kind;
+    if (strcmp(k, "dynamic") == 0)
+        lsc_tui_state_msg(st, LSC_MSG_INFO, "j/k a layer's curve (first row: the mean), m log/linear, Esc back");
+    else if (strcmp(k, "layer-wise") == 0)
+        lsc_tui_state_msg(st, LSC_MSG_INFO, "m rank / energy share, Esc back");
+    else if (strcmp(k, "multi-task") == 0)
+        lsc_tui_state_msg(st, LSC_MSG_INFO, "j/k a layer's cosines (first row: over all layers), Esc back");
+    else
+        lsc_tui_state_msg(st, LSC_MSG_INFO, "%s", lsc_tui_kind_rows(st, NULL) ? "j/k move, Esc back" : "Esc back");
+    return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RESIZE | LSC_TUI_CH_RELOAD;
+}
+
+/* ---- the retrain panel -------------------------------------------------------------------------------- */
+
+static const char *const k_rt_kinds[LSC_TUI_RT_KINDS] = {"static", "dynamic", "adaptive", "sparse"};
+static const char *const k_rt_inits[LSC_TUI_RT_INITS] = {"self", "svd", "random"};
+static const char *const k_rt_fields[LSC_RT_FIELD_COUNT] = {"target", "kind", "rank", "steps", "lr", "init", "seed",
+                                                            "final-rank", "lambda"};
+
+const char *lsc_tui_retrain_kind_name(int k) { return k >= 0 && k < LSC_TUI_RT_KINDS ? k_rt_kinds[k] : "?"; }
+const char *lsc_tui_retrain_init_name(int i) { return i >= 0 && i < LSC_TUI_RT_INITS ? k_rt_inits[i] : "?"; }
+
+void lsc_tui_retrain_field_text(const lsc_tui_state *st, int f, char *buf, size_t cap)
+{
+    const lsc_tui_retrain_panel *R = &st->retrain;
+    switch (f) {
+    case LSC_RT_TARGET: snprintf(buf, cap, "%s", R->target[0] ? R->target : "(none: Left/Right or e)"); break;
+    case LSC_RT_KIND: snprintf(buf, cap, "%s", lsc_tui_retrain_kind_name(R->kind)); break;
+    case LSC_RT_RANK:
+        if (R->rank)
+            snprintf(buf, cap, "%d", R->rank);
+        else if (R->min_rank == R->max_rank)
+            snprintf(buf, cap, "own (%d)", R->max_rank);
+        else
+            snprintf(buf, cap, "own (%d..%d)", R->min_rank, R->max_rank);
+        break;
+    case LSC_RT_STEPS: snprintf(buf, cap, "%ld", R->steps); break;
+    case LSC_RT_LR: snprintf(buf, cap, "%g", R->lr); break;
+    case LSC_RT_INIT: snprintf(buf, cap, "%s", lsc_tui_retrain_init_name(R->init)); break;
+    case LSC_RT_SEED: snprintf(buf, cap, "%llu", R->seed); break;
+    case LSC_RT_FINAL_RANK:
+        if (R->final_rank)
+            snprintf(buf, cap, "%d", R->final_rank);
+        else
+            snprintf(buf, cap, "default");
+        break;
+    case LSC_RT_LAMBDA: snprintf(buf, cap, "%g", R->lambda); break;
+    default: buf[0] = '\0'; break;
+    }
+}
+
+void lsc_tui_retrain_argv(const lsc_tui_state *st, const char *new_name, lsc_tui_argv *a)
+{
+    const lsc_tui_retrain_panel *R = &st->retrain;
+    char t[64];
+    a->kind = LSC_JOB_RETRAIN;
+    a->argc = 0;
+    argv_add(a, "retrain");
+    argv_add(a, R->adapter);
+    argv_add(a, "--target");
+    argv_add(a, R->target);
+    argv_add(a, "--kind");
+    argv_add(a, lsc_tui_retrain_kind_name(R->kind));
+    if (R->rank > 0) {
+        snprintf(t, sizeof t, "%d", R->rank);
+        argv_add(a, "--rank");
+        argv_add(a, t);
+    }
+    snprintf(t, sizeof t, "%ld", R->steps);
+    argv_add(a, "--steps");
+    argv_add(a, t);
+    snprintf(t, sizeof t, "%g", R->lr);
+    argv_add(a, "--lr");
+    argv_add(a, t);
+    argv_add(a, "--init");
+    argv_add(a, lsc_tui_retrain_init_name(R->init));
+    if (R->seed) {
+        snprintf(t, sizeof t, "%llu", R->seed);
+        argv_add(a, "--seed");
+        argv_add(a, t);
+    }
+    if (R->kind == 2 && R->final_rank > 0) {
+        snprintf(t, sizeof t, "%d", R->final_rank);
+        argv_add(a, "--final-rank");
+        argv_add(a, t);
+    }
+    if (R->kind == 3) {
+        snprintf(t, sizeof t, "%g", R->lambda);
+        argv_add(a, "--lambda");
+        argv_add(a, t);
+    }
+    argv_add(a, "--as");
+    argv_add(a, new_name);
+}
+
+/* The first tagged adapter of the catalog other than NAME, "" if none. */
+static void first_tagged_other(const lsc_tui_state *st, const char *name, char *buf, size_t cap)
+{
+    const lsc_tui_list *l = &st->lists[LSC_VIEW_CATALOG];
+    buf[0] = '\0';
+    for (size_t i = 0; l->tagged && i < l->n_data && i < st->n_adapters; i++)
+        if (l->tagged[i] && strcmp(st->adapters[i].name, name) != 0) {
+            lsc_tui_copy(buf, cap, st->adapters[i].name);
+            return;
+        }
+}
+
+static unsigned open_retrain(lsc_tui_state *st)
+{
+    if (!st->adapter[0])
+        return 0;
+    lsc_tui_retrain_panel *R = &st->retrain;
+    if (strcmp(R->adapter, st->adapter) != 0) { /* another adapter: the defaults */
+        memset(R, 0, sizeof *R);
+        lsc_tui_copy(R->adapter, sizeof R->adapter, st->adapter);
+        const char *kind = "static";
+        for (size_t i = 0; i < st->n_adapters; i++)
+            if (strcmp(st->adapters[i].name, st->adapter) == 0)
+                kind = st->adapters[i].kind;
+        for (int k = 0; k < LSC_TUI_RT_KINDS; k++)
+            if (strcmp(kind, k_rt_kinds[k]) == 0)
+                R->kind = k;
+        R->min_rank = R->max_rank = st->n_layers ? st->layers[0].rank : 0;
+        for (size_t i = 0; i < st->n_layers; i++) {
+            R->min_rank = st->layers[i].rank < R->min_rank ? st->layers[i].rank : R->min_rank;
+            R->max_rank = st->layers[i].rank > R->max_rank ? st->layers[i].rank : R->max_rank;
+        }
+        R->steps = 200;
+        R->lr = 1e-2;
+        R->lambda = 1e-3;
+        first_tagged_other(st, st->adapter, R->target, sizeof R->target);
+    } else if (!R->target[0]) {
+        first_tagged_other(st, st->adapter, R->target, sizeof R->target);
+    }
+    R->field = R->target[0] ? LSC_RT_KIND : LSC_RT_TARGET;
+    push(st, LSC_VIEW_RETRAIN);
+    if (st->readonly)
+        lsc_tui_state_msg(st, LSC_MSG_WARN, "the catalog is open read-only: retrain would change it");
+    else
+        lsc_tui_state_msg(st, LSC_MSG_INFO, "Tab/j/k field, Left/Right change, e type, Enter run, Esc back");
+    return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RESIZE;
+}
+
+static unsigned retrain_step(lsc_tui_state *st, int dir, int big)
+{
+    lsc_tui_retrain_panel *R = &st->retrain;
+    switch (R->field) {
+    case LSC_RT_TARGET: { /* cycle through the catalog, the tagged adapters first */
+        const lsc_tui_list *l = &st->lists[LSC_VIEW_CATALOG];
+        size_t n = l->n, cur = n, k = 0;
+        size_t *order = malloc((n + 1) * sizeof *order);
+        if (!order || !n) {
+            free(order);
+            return 0;
+        }
+        for (int pass = 0; pass < 2; pass++)
+            for (size_t i = 0; i < n; i++) {
+                size_t di = l->order[i];
+                int tag = l->tagged && l->tagged[di];
+                if (tag == !pass && strcmp(st->adapters[di].name, R->adapter) != 0 &&
+                    !is_group_kind(st->adapters[di].kind))
+                    order[k++] = di;
+            }
+        for (size_t i = 0; i < k; i++)
+            if (strcmp(st->adapters[order[i]].name, R->target) == 0)
+                cur = i;
+        if (k) {
+            size_t next = cur == n ? (dir > 0 ? 0 : k - 1) : (cur + k + (size_t)(dir > 0 ? 1 : k - 1)) % k;
+            lsc_tui_copy(R->target, sizeof R->target, st->adapters[order[next]].name);
+        }
+        free(order);
+        break;
+    }
+    case LSC_RT_KIND: R->kind = (R->kind + dir + LSC_TUI_RT_KINDS) % LSC_TUI_RT_KINDS; break;
+    case LSC_RT_RANK: { /* from "own": the adapter's largest rank and on; below 1: each layer's own again */
+        int r = R->rank ? R->rank + dir * (big ? 4 : 1) : R->max_rank + (dir > 0 ? 0 : -1);
+        R->rank = r < 1 ? 0 : r;
+        break;
+    }
+    case LSC_RT_STEPS: {
+        long s = R->steps + dir * (big ? 500 : 50);
+        R->steps = s < 1 ? 1 : s;
+        if (R->steps > 1 && R->steps % 50 && !big)
+            R->steps = (R->steps / 50 + (dir > 0)) * 50;
+        break;
+    }
+    case LSC_RT_LR: R->lr *= dir > 0 ? (big ? 10 : 2) : (big ? 0.1 : 0.5); break;
+    case LSC_RT_INIT: R->init = (R->init + dir + LSC_TUI_RT_INITS) % LSC_TUI_RT_INITS; break;
+    case LSC_RT_SEED: {
+        long long sd = (long long)R->seed + dir * (big ? 10 : 1);
+        R->seed = sd < 0 ? 0 : (unsigned long long)sd;
+        break;
+    }
+    case LSC_RT_FINAL_RANK: {
+        int r = R->final_rank + dir * (big ? 4 : 1);
+        R->final_rank = r < 0 ? 0 : r;
+        break;
+    }
+    case LSC_RT_LAMBDA: R->lambda *= dir > 0 ? (big ? 10 : 2) : (big ? 0.1 : 0.5); break;
+    default: return 0;
+    }
+    st->msg[0] = '\0';
+    return LSC_TUI_CH_REDRAW;
+}
+
+static unsigned retrain_edit_done(lsc_tui_state *st, const char *text)
+{
+    lsc_tui_retrain_panel *R = &st->retrain;
+    char *end;
+    switch (R->field) {
+    case LSC_RT_TARGET:
+        if (!adapter_exists(st, text)) {
+            lsc_tui_state_msg(st, LSC_MSG_ERROR, "no adapter '%s' in the catalog", text);
+            return LSC_TUI_CH_REDRAW;
+        }
+        lsc_tui_copy(R->target, sizeof R->target, text);
+        break;
+    case LSC_RT_KIND:
+    case LSC_RT_INIT: {
+        int n = R->field == LSC_RT_KIND ? LSC_TUI_RT_KINDS : LSC_TUI_RT_INITS, found = -1;
+        for (int i = 0; i < n; i++)
+            if (strcmp(text, R->field == LSC_RT_KIND ? k_rt_kinds[i] : k_rt_inits[i]) == 0)
+                found = i;
+        if (found < 0) {
+            lsc_tui_state_msg(st, LSC_MSG_ERROR, R->field == LSC_RT_KIND ? "unknown kind '%s' (static, dynamic, adaptive, sparse)"
+                                                                         : "--init takes self, svd or random, not '%s'", text);
+            return LSC_TUI_CH_REDRAW;
+        }
+        *(R->field == LSC_RT_KIND ? &R->kind : &R->init) = found;
+        break;
+    }
+    case LSC_RT_RANK:
+    case LSC_RT_STEPS:
+    case LSC_RT_FINAL_RANK: {
+        long v = strtol(text, &end, 10);
+        int zero_ok = R->field != LSC_RT_STEPS;
+        if (end == text || *end || v < (zero_ok ? 0 : 1) || v > 100000000) {
+            lsc_tui_state_msg(st, LSC_MSG_ERROR, "'%s' is not a whole number >= %d%s", text, zero_ok ? 0 : 1,
+                              zero_ok ? " (0: the default)" : "");
+            return LSC_TUI_CH_REDRAW;
+        }
+        if (R->field == LSC_RT_RANK)
+            R->rank = (int)v;
+        else if (R->field == LSC_RT_STEPS)
+            R->steps = v;
+        else
+            R->final_rank = (int)v;
+        break;
+    }
+    case LSC_RT_LR:
+    case LSC_RT_LAMBDA: {
+        double v = strtod(text, &end);
+        if (end == text || *end || !isfinite(v) || v < 0 || (R->field == LSC_RT_LR && v == 0)) {
+            lsc_tui_state_msg(st, LSC_MSG_ERROR, "'%s' is not a positive number", text);
+            return LSC_TUI_CH_REDRAW;
+        }
+        *(R->field == LSC_RT_LR ? &R->lr : &R->lambda) = v;
+        break;
+    }
+    case LSC_RT_SEED:
+        R->seed = strtoull(text, &end, 10);
+        if (end == text || *end || text[0] == '-') {
+            lsc_tui_state_msg(st, LSC_MSG_ERROR, "--seed takes a whole number, not '%s'", text);
+            return LSC_TUI_CH_REDRAW;
+        }
+        break;
+    default: return 0;
+    }
+    st->msg[0] = '\0';
+    return LSC_TUI_CH_REDRAW;
+}
+
+static unsigned retrain_apply(lsc_tui_state *st)
+{
+    lsc_tui_retrain_panel *R = &st->retrain;
+    if (st->readonly) {
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "the catalog is open read-only: 'retrain' would change it");
+        return LSC_TUI_CH_REDRAW;
+    }
+    if (!R->target[0] || !adapter_exists(st, R->target)) {
+        R->field = LSC_RT_TARGET;
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, R->target[0] ? "no adapter '%s' in the catalog" : "choose a target first%s",
+                          R->target);
+        return LSC_TUI_CH_REDRAW;
+    }
+    char name[LSC_TUI_NAME_MAX + 16];
+    snprintf(name, sizeof name, "%s-retrained", R->adapter);
+    for (int i = 2; adapter_exists(st, name) && i < 100; i++) /* a free default */
+        snprintf(name, sizeof name, "%s-retrained-%d", R->adapter, i);
+    open_input_label(st, LSC_INPUT_NAME, name, "name of the retrained adapter: ");
+    return LSC_TUI_CH_REDRAW;
+}
+
+static unsigned retrain_confirm(lsc_tui_state *st, const char *name)
+{
+    lsc_tui_retrain_panel *R = &st->retrain;
+    if (!name[0] || adapter_exists(st, name)) {
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, name[0] ? "an adapter named '%s' already exists" : "no name given%s", name);
+        return LSC_TUI_CH_REDRAW;
+    }
+    lsc_tui_argv a;
+    lsc_tui_retrain_argv(st, name, &a);
+    lsc_tui_copy(st->job_target, sizeof st->job_target, name);
+    char q[700], d[900], rk[64];
+    lsc_tui_retrain_field_text(st, LSC_RT_RANK, rk, sizeof rk);
+    snprintf(q, sizeof q, "retrain '%s' towards '%s' into '%s'?", R->adapter, R->target, name);
+    snprintf(d, sizeof d, "%s rule, rank %s, %ld steps at lr %g, init %s; p pauses, Esc stops and keeps the best state",
+             lsc_tui_retrain_kind_name(R->kind), rk, R->steps, R->lr, lsc_tui_retrain_init_name(R->init));
+    char title[LSC_TUI_NAME_MAX + 16];
+    snprintf(title, sizeof title, "retrain into %s", name);
+    return ask(st, &a, title, q, d);
+}
+
+static unsigned toggle_pause(lsc_tui_state *st)
+{
+    if (!st->job || st->job_kind != LSC_JOB_RETRAIN || st->job_cancelling)
+        return 0;
+    st->retrain.paused = !st->retrain.paused;
+    lsc_tui_job_pause(st->job, st->retrain.paused);
+    lsc_tui_state_msg(st, LSC_MSG_INFO, st->retrain.paused ? "paused - p resumes" : "resumed");
+    return LSC_TUI_CH_REDRAW;
+}
+
 unsigned lsc_tui_state_request(lsc_tui_state *st, lsc_tui_req req)
 {
     lsc_tui_view v = lsc_tui_state_view(st);
@@ -2059,7 +2645,7 @@ unsigned lsc_tui_state_request(lsc_tui_state *st, lsc_tui_req req)
     if (req == LSC_REQ_RESIZE)
         return LSC_TUI_CH_RESIZE | LSC_TUI_CH_REDRAW;
     if (st->job) /* nothing may call the model while a command runs */
-        return req == LSC_REQ_BACK ? lsc_tui_state_cancel(st) : 0;
+        return req == LSC_REQ_BACK ? lsc_tui_state_cancel(st) : req == LSC_REQ_PAUSE ? toggle_pause(st) : 0;
     if (st->confirm.open)
         return req == LSC_REQ_BACK ? confirm_key(st, LSC_KEY_ESC) : 0;
     if (st->help) { /* the overlay takes the keys: scroll it or close it */
@@ -2087,6 +2673,13 @@ unsigned lsc_tui_state_request(lsc_tui_state *st, lsc_tui_req req)
             st->merge.field = f < 0 ? LSC_MERGE_FIELD_COUNT - 1 : f >= LSC_MERGE_FIELD_COUNT ? 0 : f;
             return LSC_TUI_CH_REDRAW;
         }
+        if (v == LSC_VIEW_RETRAIN) {
+            int f = st->retrain.field + (int)d;
+            st->retrain.field = f < 0 ? LSC_RT_FIELD_COUNT - 1 : f >= LSC_RT_FIELD_COUNT ? 0 : f;
+            return LSC_TUI_CH_REDRAW;
+        }
+        if (v == LSC_VIEW_KIND)
+            return kind_move(st, d);
         if (!l)
             return 0;
         unsigned ch = move_list(st, l, d);
@@ -2106,6 +2699,8 @@ unsigned lsc_tui_state_request(lsc_tui_state *st, lsc_tui_req req)
             return move_grid(st, (int)(d > 100000 ? 100000 : d < -100000 ? -100000 : d), 0);
         if (v == LSC_VIEW_SPECTRUM)
             return spectrum_step(st, d > 100000 ? 100000 : d < -100000 ? -100000 : d > 0 ? 10 : -10);
+        if (v == LSC_VIEW_KIND)
+            return kind_move(st, d > 1000000 ? 1000000 : d < -1000000 ? -1000000 : d);
         if (!l)
             return 0;
         unsigned ch;
@@ -2260,6 +2855,25 @@ unsigned lsc_tui_state_request(lsc_tui_state *st, lsc_tui_req req)
         return ch;
     }
     case LSC_REQ_PRUNE: return open_prune(st);
+    case LSC_REQ_KIND:
+        if (v != LSC_VIEW_LAYERS && v != LSC_VIEW_GRID && v != LSC_VIEW_TASKS && v != LSC_VIEW_SPECTRUM)
+            return 0;
+        return open_kind(st);
+    case LSC_REQ_TOGGLE:
+        if (v != LSC_VIEW_KIND || !st->kind.ok)
+            return 0;
+        if (strcmp(st->kind.kf.kind, "dynamic") == 0 || strcmp(st->kind.kf.kind, "layer-wise") == 0) {
+            st->kind.alt = !st->kind.alt;
+            lsc_tui_state_msg(st, LSC_MSG_INFO, "%s", st->kind.kf.kind[0] == 'd' ? (st->kind.alt ? "linear y axis" : "log y axis")
+                                                      : (st->kind.alt ? "heat by share of the energy" : "heat by rank"));
+            return LSC_TUI_CH_REDRAW;
+        }
+        return 0;
+    case LSC_REQ_RETRAIN:
+        if (v != LSC_VIEW_LAYERS && v != LSC_VIEW_GRID)
+            return 0;
+        return open_retrain(st);
+    case LSC_REQ_PAUSE: return toggle_pause(st);
     case LSC_REQ_MERGE: return v == LSC_VIEW_CATALOG ? open_merge(st) : 0;
     case LSC_REQ_UNDO: return request_undo(st, 0);
     case LSC_REQ_REDO: return request_undo(st, 1);
@@ -2283,6 +2897,8 @@ unsigned lsc_tui_state_request(lsc_tui_state *st, lsc_tui_req req)
             return prune_step(st, dir, big);
         if (v == LSC_VIEW_MERGE)
             return merge_step(st, dir, big);
+        if (v == LSC_VIEW_RETRAIN)
+            return retrain_step(st, dir, big);
         return 0;
     }
     case LSC_REQ_EDIT:
@@ -2300,6 +2916,21 @@ unsigned lsc_tui_state_request(lsc_tui_state *st, lsc_tui_req req)
             open_input_label(st, LSC_INPUT_VALUE, vt, label);
             return LSC_TUI_CH_REDRAW;
         }
+        if (v == LSC_VIEW_RETRAIN) {
+            char vt[LSC_TUI_NAME_MAX], label[64];
+            const lsc_tui_retrain_panel *R = &st->retrain;
+            if (R->field == LSC_RT_TARGET)
+                lsc_tui_copy(vt, sizeof vt, R->target);
+            else if (R->field == LSC_RT_RANK)
+                snprintf(vt, sizeof vt, "%d", R->rank);
+            else if (R->field == LSC_RT_FINAL_RANK)
+                snprintf(vt, sizeof vt, "%d", R->final_rank);
+            else
+                lsc_tui_retrain_field_text(st, R->field, vt, sizeof vt);
+            snprintf(label, sizeof label, "%s: ", k_rt_fields[R->field]);
+            open_input_label(st, LSC_INPUT_VALUE, vt, label);
+            return LSC_TUI_CH_REDRAW;
+        }
         return 0;
     case LSC_REQ_LAYER_GLOB:
         if (v != LSC_VIEW_PRUNE)
@@ -2311,6 +2942,8 @@ unsigned lsc_tui_state_request(lsc_tui_state *st, lsc_tui_req req)
             return prune_apply(st);
         if (v == LSC_VIEW_MERGE)
             return merge_apply(st);
+        if (v == LSC_VIEW_RETRAIN)
+            return retrain_apply(st);
         return 0;
     default: return 0;
     }
@@ -2387,6 +3020,8 @@ static unsigned input_key(lsc_tui_state *st, int key)
                 return prune_confirm(st, name);
             if (v == LSC_VIEW_MERGE)
                 return merge_confirm(st, name);
+            if (v == LSC_VIEW_RETRAIN)
+                return retrain_confirm(st, name);
             return LSC_TUI_CH_REDRAW;
         }
         if (mode == LSC_INPUT_VALUE) {
@@ -2396,6 +3031,8 @@ static unsigned input_key(lsc_tui_state *st, int key)
                 return prune_edit_done(st, text);
             if (v == LSC_VIEW_MERGE)
                 return merge_edit_done(st, text);
+            if (v == LSC_VIEW_RETRAIN)
+                return retrain_edit_done(st, text);
             return LSC_TUI_CH_REDRAW;
         }
         if (mode == LSC_INPUT_GLOB) {
@@ -2436,9 +3073,11 @@ static unsigned input_key(lsc_tui_state *st, int key)
 
 unsigned lsc_tui_state_key(lsc_tui_state *st, int key)
 {
-    if (st->job) { /* a command runs: only cancelling and resizing */
+    if (st->job) { /* a command runs: only cancelling, pausing a retrain and resizing */
         if (key == LSC_KEY_ESC || key == LSC_KEY_CTRL('c') || key == 'q' || key == 'Q')
             return lsc_tui_state_cancel(st);
+        if (lsc_tui_key_lookup(lsc_tui_state_view(st), key) == LSC_REQ_PAUSE)
+            return toggle_pause(st);
         return key == LSC_KEY_RESIZE ? LSC_TUI_CH_RESIZE | LSC_TUI_CH_REDRAW : 0;
     }
     if (st->confirm.open)
@@ -2701,6 +3340,15 @@ void lsc_tui_cell_text(const lsc_tui_state *st, lsc_tui_view v, size_t row, lsc_
             break;
         default: break;
         }
+    } else if (v == LSC_VIEW_TASKS) {
+        const lsc_tui_task *t = &st->tasks[i];
+        switch (c) {
+        case LSC_COL_TASK: esc(buf, cap, t->task); break;
+        case LSC_COL_ADAPTER: esc(buf, cap, t->adapter); break;
+        case LSC_COL_LAYERS: snprintf(buf, cap, "%lld", (long long)t->layers); break;
+        case LSC_COL_PARAMS: lsc_tui_fmt_count(t->params, buf, cap); break;
+        default: break;
+        }
     } else if (v == LSC_VIEW_HISTORY) {
         const lsc_tui_history *h = &st->history[i];
         switch (c) {
@@ -2736,6 +3384,10 @@ void lsc_tui_breadcrumb(const lsc_tui_state *st, const char *sep, char *buf, siz
         case LSC_VIEW_HISTORY: snprintf(part, sizeof part, "history"); break;
         case LSC_VIEW_OUTPUT: snprintf(part, sizeof part, ":%s", lsc_escape_name(e1, sizeof e1, st->out_title)); break;
         case LSC_VIEW_PRUNE: snprintf(part, sizeof part, "prune"); break;
+        case LSC_VIEW_TASKS: snprintf(part, sizeof part, "%s (%zu tasks)", lsc_escape_name(e1, sizeof e1, st->group_name), st->n_tasks); break;
+        case LSC_VIEW_KIND: snprintf(part, sizeof part, "%s (%s)", lsc_escape_name(e1, sizeof e1, st->kind.adapter),
+                                     st->kind.kf.kind[0] ? st->kind.kf.kind : "kind"); break;
+        case LSC_VIEW_RETRAIN: snprintf(part, sizeof part, "retrain %s", lsc_escape_name(e1, sizeof e1, st->retrain.adapter)); break;
         case LSC_VIEW_MERGE: {
             size_t pl = (size_t)snprintf(part, sizeof part, "merge ");
             for (int i = 0; i < st->merge.n && pl < sizeof part; i++)

@@ -58,7 +58,11 @@
     X(LSC_REQ_INC_BIG, "increase-more")  \
     X(LSC_REQ_EDIT, "edit-value")        \
     X(LSC_REQ_LAYER_GLOB, "layer-glob")  \
-    X(LSC_REQ_APPLY, "apply")
+    X(LSC_REQ_APPLY, "apply")            \
+    X(LSC_REQ_KIND, "kind-panel")        \
+    X(LSC_REQ_TOGGLE, "toggle")          \
+    X(LSC_REQ_RETRAIN, "retrain")        \
+    X(LSC_REQ_PAUSE, "pause")
 
 typedef enum {
 #define LSC_X_REQ(code, name) code,
@@ -85,7 +89,10 @@ int lsc_tui_req_parse(const char *name); /* -1 if unknown */
     X(LSC_VIEW_HISTORY, "history")       \
     X(LSC_VIEW_OUTPUT, "output")         \
     X(LSC_VIEW_PRUNE, "prune")           \
-    X(LSC_VIEW_MERGE, "merge")
+    X(LSC_VIEW_MERGE, "merge")           \
+    X(LSC_VIEW_TASKS, "tasks")           \
+    X(LSC_VIEW_KIND, "kind")             \
+    X(LSC_VIEW_RETRAIN, "retrain")
 
 typedef enum {
 #define LSC_X_VIEW(code, name) code,
@@ -149,7 +156,9 @@ typedef enum { LSC_METRIC_NORM, LSC_METRIC_RANK } lsc_tui_metric;
     X(LSC_COL_NEW_RANK,  "new r",    5, 1, 0)                        \
     X(LSC_COL_KEPT,      "kept",     7, 1, 1)                        \
     X(LSC_COL_RELERR,    "rel.err",  8, 1, 0)                        \
-    X(LSC_COL_MODELS,    "models",   6, 1, 2)
+    X(LSC_COL_MODELS,    "models",   6, 1, 2)                        \
+    X(LSC_COL_TASK,      "task",    16, 0, 0)                        \
+    X(LSC_COL_ADAPTER,   "adapter",  0, 0, 0)
 
 typedef enum {
 #define LSC_X_COL(code, title, width, right, prio) code,
@@ -212,7 +221,8 @@ typedef struct lsc_tui_state_opts {
 typedef void (*lsc_tui_busy_fn)(void *ctx, const char *what);
 
 /* What a finished job is followed by. */
-typedef enum { LSC_JOB_PROMPT, LSC_JOB_PRUNE, LSC_JOB_MERGE, LSC_JOB_UNDO, LSC_JOB_REDO, LSC_JOB_SAVE } lsc_tui_job_kind;
+typedef enum { LSC_JOB_PROMPT, LSC_JOB_PRUNE, LSC_JOB_MERGE, LSC_JOB_UNDO, LSC_JOB_REDO, LSC_JOB_SAVE,
+               LSC_JOB_RETRAIN } lsc_tui_job_kind;
 
 #define LSC_TUI_ARGS_MAX 40
 
@@ -259,6 +269,50 @@ typedef struct lsc_tui_merge_panel {
     char error[LSC_ERROR_MSG_MAX];
     unsigned n_previews;
 } lsc_tui_merge_panel;
+
+/* The kind panel (K): what is particular to the adapter's kind. Its rows (cursor, top) are the layers of
+ * the figures, after an "all layers" row for dynamic and multi-task adapters (their overall curve or
+ * matrix); the blocks of a layer-wise grid; none for a static adapter. */
+typedef struct lsc_tui_kind_panel {
+    char adapter[LSC_TUI_NAME_MAX];
+    lsc_tui_kind_figures kf;
+    int ok;                          /* figures loaded; else error says why */
+    char error[LSC_ERROR_MSG_MAX];
+    size_t cursor, top;              /* row under the cursor, first row shown */
+    int alt;                         /* the toggle (m): dynamic log -> linear y; layer-wise rank -> energy share */
+    size_t widest_layer;             /* dynamic: where the prefix loses most against the best truncation */
+    int widest_b;
+    double widest_gap;
+    int n_ranks;                     /* static: the rank histogram (distinct ranks ascending, layers of each) */
+    int ranks[64], rank_count[64];
+    double load_seconds;             /* how long the model took for the figures */
+} lsc_tui_kind_panel;
+
+/* The retrain panel (t). Fields in order: */
+enum { LSC_RT_TARGET, LSC_RT_KIND, LSC_RT_RANK, LSC_RT_STEPS, LSC_RT_LR, LSC_RT_INIT, LSC_RT_SEED, LSC_RT_FINAL_RANK,
+       LSC_RT_LAMBDA, LSC_RT_FIELD_COUNT };
+#define LSC_TUI_RT_KINDS 4 /* static, dynamic, adaptive, sparse */
+#define LSC_TUI_RT_INITS 3 /* self, svd, random */
+
+typedef struct lsc_tui_retrain_panel {
+    char adapter[LSC_TUI_NAME_MAX];  /* NAME: the adapter retrained */
+    char target[LSC_TUI_NAME_MAX];   /* --target, "" until chosen */
+    int kind;                        /* index into lsc_tui_retrain_kind_name() */
+    int rank;                        /* --rank, 0: each layer's own (not passed) */
+    int min_rank, max_rank;          /* of the adapter's layers */
+    long steps;                      /* --steps */
+    double lr;                       /* --lr */
+    int init;                        /* index into lsc_tui_retrain_init_name() */
+    unsigned long long seed;         /* --seed (0: not passed, the command's default) */
+    int final_rank;                  /* --final-rank (adaptive only), 0: the rule's default (not passed) */
+    double lambda;                   /* --lambda (sparse only) */
+    int field;                       /* LSC_RT_* under the cursor */
+    char new_name[LSC_TUI_NAME_MAX]; /* --as of the last run */
+    lsc_tui_train_point pts[LSC_TUI_TRAIN_POINTS]; /* the last run's reports (live while it runs) */
+    size_t n_pts;
+    int paused;                      /* the running retrain is paused */
+    int ran;                         /* a run started from this panel (its curve is shown) */
+} lsc_tui_retrain_panel;
 
 /* A yes/no question over the screen; the safe answer (No) is the default: Enter and Esc say no. */
 typedef struct lsc_tui_confirm {
@@ -327,6 +381,13 @@ typedef struct lsc_tui_state {
     lsc_tui_prune_panel prune;
     lsc_tui_merge_panel merge;
     lsc_tui_confirm confirm;
+    lsc_tui_kind_panel kind;
+    lsc_tui_retrain_panel retrain;
+
+    /* the task table of a multi-task adapter (Enter on it in the catalog) */
+    char group_name[LSC_TUI_NAME_MAX];
+    lsc_tui_task *tasks;
+    size_t n_tasks;
     char session_file[256];         /* where W saves the session */
     int64_t session_since;          /* newest history id when the workbench started */
 
@@ -345,6 +406,19 @@ typedef struct lsc_tui_state {
     lsc_tui_busy_fn busy;
     void *busy_ctx;
 } lsc_tui_state;
+
+/* Names as retrain spells them; "?" out of range. */
+const char *lsc_tui_retrain_kind_name(int k);
+const char *lsc_tui_retrain_init_name(int i);
+
+/* The command line the retrain panel runs for `new_name` into a (kind LSC_JOB_RETRAIN). */
+void lsc_tui_retrain_argv(const lsc_tui_state *st, const char *new_name, lsc_tui_argv *a);
+
+/* A field's value as the panel shows it ("own (8)", "1e-2", "self" ...). */
+void lsc_tui_retrain_field_text(const lsc_tui_state *st, int field, char *buf, size_t cap);
+
+/* Number of rows of the kind panel's list and whether row 0 is the "all layers" row. */
+size_t lsc_tui_kind_rows(const lsc_tui_state *st, int *overall);
 
 /* Allocate a state over `model` (borrowed; must outlive the state), load the catalog (and the adapter of
  * opts->adapter, if any) and lay out a lines x cols screen. On failure *out is NULL and err says why

@@ -1,7 +1,8 @@
 #!/bin/sh
 # smoke-real.sh: the real lorascope binary as a user meets it. Builds a small catalog from the generated
 # samples, runs the workbench in tmux (tests/tui/smoke.sh: keys, resize to 20x5 and back, quit, SIGTERM,
-# terminal modes restored), an edit session (prune panel, apply, save the session, undo), then checks the refusals without a terminal: stdout a pipe, TERM unset,
+# terminal modes restored), an edit session (prune panel, apply, save the session, undo), the kind panel and
+# a retrain run from its panel, then checks the refusals without a terminal: stdout a pipe, TERM unset,
 # TERM=dumb each exit 1 with a one-line reason and a pointer to the CLI, and write no escape codes.
 # usage: smoke-real.sh LORASCOPE GEN_SAMPLES
 set -u
@@ -48,6 +49,27 @@ n=0
 while [ ! -s "$tmp/edit-rc" ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
 [ "$(cat "$tmp/edit-rc" 2>/dev/null)" = 0 ] || efail "the workbench did not quit cleanly"
 "$bin" --catalog "$tmp/cat.db" ls | grep -q 'energy0.91' && efail "the undone prune is still listed"
+$T kill-server >/dev/null 2>&1
+
+# The kind panel of a layer-wise adapter, then a retrain run from its panel (target typed, 30 steps).
+T="tmux -L lsc-kind-$$ -f /dev/null" # a server of its own: the one above may still be exiting
+rm -f "$tmp/edit-rc"
+$T new-session -d -x 100 -y 30 -s edit "cd '$tmp' && env -u NO_COLOR TERM=xterm-256color '$bin' --catalog '$tmp/cat.db'; echo \$? > '$tmp/edit-rc'; sleep 5" ||
+  efail "tmux did not start"
+ewait 'F1Help' || efail "the workbench did not start"
+$T send-keys -t edit G Enter; ewait 'row 1/' || efail "no layer table"
+$T send-keys -t edit K; ewait 'layer-wise: rank per layer x module' || efail "K did not open the kind panel"
+$T send-keys -t edit Escape t; ewait 'Enter runs: retrain llama-tiny-patterns' || efail "t did not open the retrain panel"
+$T send-keys -t edit e C-u llama-tiny-f32 Enter j j j e C-u 30 Enter; ewait '--target llama-tiny-f32 --kind static --steps 30' ||
+  efail "the retrain fields did not take"
+$T send-keys -t edit Enter; ewait 'name of the retrained adapter: llama-tiny-patterns-retrained' || efail "no name prompt"
+$T send-keys -t edit Enter; ewait 'no (the default)' || efail "no confirmation"
+$T send-keys -t edit y; ewait 'created llama-tiny-patterns-retrained' || efail "the retrain did not run"
+$T send-keys -t edit Q
+n=0
+while [ ! -s "$tmp/edit-rc" ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+[ "$(cat "$tmp/edit-rc" 2>/dev/null)" = 0 ] || efail "the workbench did not quit cleanly"
+"$bin" --catalog "$tmp/cat.db" ls | grep -q 'llama-tiny-patterns-retrained' || efail "the retrained adapter is not listed"
 $T kill-server >/dev/null 2>&1
 
 check_refusal() { # $1: description; the command's output is in $tmp/out and $tmp/err, rc in $2
