@@ -138,14 +138,16 @@ static int run_clean(char *const *args, double *us)
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-enum { E_IMPORT, E_RENAME, E_RM, E_RUN, E_COUNT };
-static const char *const e_names[E_COUNT] = {"import", "rename", "rm", "run"};
+enum { E_IMPORT, E_RENAME, E_RM, E_RUN, E_PRUNE, E_MERGE, E_COUNT };
+static const char *const e_names[E_COUNT] = {"import", "rename", "rm", "run", "prune", "merge"};
 
 /* Prepare edit `kind` number i against state `cur`: fills args (strings in bufs) and the state after. */
 static void prepare(int kind, int i, const state *cur, char bufs[4][4400], char **args, state *after)
 {
     st_copy(after, cur);
-    if ((kind == E_RENAME || kind == E_RM) && cur->n == 0)
+    if ((kind == E_RENAME || kind == E_RM || kind == E_PRUNE) && cur->n == 0)
+        kind = E_IMPORT;
+    if (kind == E_MERGE && cur->n < 2)
         kind = E_IMPORT;
     switch (kind) {
     case E_IMPORT:
@@ -177,9 +179,29 @@ static void prepare(int kind, int i, const state *cur, char bufs[4][4400], char 
         st_add(after, bufs[1]);
         after->hist += 1;
         break;
+    case E_PRUNE: /* a derived adapter: new tensors for its cut layers */
+        snprintf(bufs[0], sizeof bufs[0], "%s", cur->names[rnd() % (uint32_t)cur->n]);
+        snprintf(bufs[1], sizeof bufs[1], "p%d", i);
+        args[0] = "prune", args[1] = bufs[0], args[2] = "--rank", args[3] = "3", args[4] = "--as", args[5] = bufs[1];
+        args[6] = NULL;
+        st_add(after, bufs[1]);
+        after->hist += 1;
+        break;
+    case E_MERGE: { /* two adapters into one, best rank 4 of their sum */
+        uint32_t x = rnd() % (uint32_t)cur->n, y = (x + 1 + rnd() % (uint32_t)(cur->n - 1)) % (uint32_t)cur->n;
+        snprintf(bufs[0], sizeof bufs[0], "%s", cur->names[x]);
+        snprintf(bufs[1], sizeof bufs[1], "%s", cur->names[y]);
+        snprintf(bufs[2], sizeof bufs[2], "m%d", i);
+        args[0] = "merge", args[1] = bufs[0], args[2] = bufs[1], args[3] = "--method", args[4] = "svd";
+        args[5] = "--rank", args[6] = "4", args[7] = "--as";
+        args[8] = bufs[2], args[9] = NULL;
+        st_add(after, bufs[2]);
+        after->hist += 1;
+        break;
+    }
     default:
         snprintf(bufs[0], sizeof bufs[0], "%s", cur->names[rnd() % (uint32_t)cur->n]);
-        args[0] = "rm", args[1] = bufs[0], args[2] = NULL;
+        args[0] = "rm", args[1] = bufs[0], args[2] = "--force", args[3] = NULL; /* it may have derived adapters */
         st_del(after, bufs[0]);
         after->hist += 1;
         break;
@@ -209,7 +231,7 @@ START_TEST(test_sigkill_during_edits)
     int kills = RUNNING_ON_VALGRIND ? 15 : 300;
     state cur = {{0}, 0, 0}, after = {{0}, 0, 0};
     char bufs[4][4400];
-    char *args[8];
+    char *args[12];
     double dur[E_COUNT] = {0};
     int landed[E_COUNT] = {0}, rolled_back = 0, committed = 0, finished = 0, n = 0;
 
@@ -221,8 +243,8 @@ START_TEST(test_sigkill_during_edits)
         st_copy(&cur, &after);
     }
     for (int round = 0; round < kills; round++, n++) {
-        int kind = (int)(rnd() % 10);
-        kind = kind < 5 ? E_IMPORT : kind < 7 ? E_RENAME : kind < 8 ? E_RM : E_RUN;
+        int kind = (int)(rnd() % 12);
+        kind = kind < 5 ? E_IMPORT : kind < 7 ? E_RENAME : kind < 8 ? E_RM : kind < 9 ? E_RUN : kind < 11 ? E_PRUNE : E_MERGE;
         prepare(kind, n, &cur, bufs, args, &after);
         useconds_t delay = (useconds_t)((double)(rnd() % 10000) / 10000.0 * 1.25 * dur[kind]);
         pid_t pid = start(args);
@@ -254,10 +276,11 @@ START_TEST(test_sigkill_during_edits)
             st_copy(&cur, &after);
         }
     }
-    printf("crash: %d SIGKILLs: %d mid-edit (import %d, rename %d, rm %d, run %d: %d rolled back, %d committed "
-           "just before the kill), %d edits finished first; %d adapters, %ld history entries, all checks passed\n",
-           kills, kills - finished, landed[E_IMPORT], landed[E_RENAME], landed[E_RM], landed[E_RUN], rolled_back,
-           committed, finished, cur.n, cur.hist);
+    printf("crash: %d SIGKILLs: %d mid-edit (import %d, rename %d, rm %d, run %d, prune %d, merge %d: %d rolled "
+           "back, %d committed just before the kill), %d edits finished first; %d adapters, %ld history entries, all "
+           "checks passed\n",
+           kills, kills - finished, landed[E_IMPORT], landed[E_RENAME], landed[E_RM], landed[E_RUN], landed[E_PRUNE],
+           landed[E_MERGE], rolled_back, committed, finished, cur.n, cur.hist);
     ck_assert_int_gt(kills - finished, kills / 3); /* most kills must land inside an edit */
     st_release(&cur);
     st_release(&after);
