@@ -142,6 +142,10 @@ int lsc_dispatch(lsc_cmd_ctx *ctx, int argc, char **argv)
     if (txn) {
         if (rc == LSC_EXIT_OK && !ctx->no_change && !ctx->dry_run) {
             if (lsc_catalog_commit(ctx->cat, &ctx->err)) {
+                /* A failed COMMIT (a WAL fsync on a full disk) may still have the whole edit in the WAL,
+                 * which the next open recovers: all or nothing, but say so rather than "not saved". */
+                lsc_error_prefix(&ctx->err, "%s: the change may or may not have been saved (check 'lorascope log')",
+                                 c->name);
                 lsc_catalog_rollback(ctx->cat);
                 rc = LSC_EXIT_ERROR;
             }
