@@ -43,13 +43,13 @@ typedef struct lsc_error {
 /* Short constant name of a status ("malformed input"); never NULL. */
 const char *lsc_status_name(lsc_status s);
 
-/* Fill err (if non-NULL) with code and a printf-style message; returns code, so that callers can
+/* Fill err (if non-NULL) with code and a message from a format and its arguments; returns code, so callers can
  * write `return lsc_error_set(err, LSC_ERR_FORMAT, "...", ...)`. The message is truncated to fit. */
 lsc_status lsc_error_set(lsc_error *err, lsc_status code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+    __attribute__((format(__printf__, 3, 4)));
 
 /* Prefix an existing message: "<prefix>: <old message>" (used to add a file name as an error rises). */
-void lsc_error_prefix(lsc_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void lsc_error_prefix(lsc_error *err, const char *fmt, ...) __attribute__((format(__printf__, 2, 3)));
 
 /* Reset to LSC_OK with an empty message. */
 void lsc_error_clear(lsc_error *err);
