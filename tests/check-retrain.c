@@ -295,6 +295,32 @@ START_TEST(test_killed_run_keeps_checkpoint)
 }
 END_TEST
 
+/* Shared-A multi-task: all tasks at once, one A, a B per task; within 1% of the stacked optimum from a
+ * random start, and the tasks' A tensors are the same bytes (stored once). */
+START_TEST(test_multitask_shared_a)
+{
+    char cat[4400], p[4500];
+    snprintf(cat, sizeof cat, "%s/tasks.db", g_tmp);
+    remove(cat);
+    snprintf(p, sizeof p, "%s/tasks", g_samples);
+    cli_result r = cli_run(cat, "import", p, NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    cli_result_free(&r);
+    r = cli_run(cat, "retrain", "tasks", "--steps", "400", "--init", "random", "--rank", "8", "--lr", "0.02", "--as",
+                "hydra", "--json", NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    json_t *v = result_of(r.out);
+    double loss = json_number_value(json_object_get(v, "loss")), opt = json_number_value(json_object_get(v, "optimum"));
+    ck_assert_msg(opt > 0 && loss <= 1.01 * opt, "loss %.9g vs stacked optimum %.9g", loss, opt);
+    ck_assert_int_eq(json_integer_value(json_object_get(v, "tasks")), 2);
+    json_decref(v);
+    cli_result_free(&r);
+    v = show(cat, "hydra");
+    ck_assert_int_eq(json_integer_value(json_object_get(v, "shared_a_layers")), 8);
+    json_decref(v);
+}
+END_TEST
+
 int main(void)
 {
     if (setup() != 0)
@@ -303,6 +329,7 @@ int main(void)
                                           test_calibrated_optimum,
                                           test_kind_rules,
                                           test_extraction,
-                                          test_killed_run_keeps_checkpoint, NULL};
+                                          test_killed_run_keeps_checkpoint,
+                                          test_multitask_shared_a, NULL};
     return cli_run_suite("retrain", tests, 0, g_tmp);
 }

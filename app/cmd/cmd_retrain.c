@@ -266,6 +266,234 @@ static lsc_status extraction_skeleton(lsc_st_file *fb, lsc_st_file *ft, const ch
     return LSC_OK;
 }
 
+/* Multi-task (shared A, one B per task, HydraLoRA-style): NAME is a multi-task adapter; each task trains
+ * towards the same task of --target (a multi-task adapter too; default NAME itself, which turns separate
+ * task adapters into one with a shared A). Per layer present in every task: one problem with T targets,
+ * started from the optimum of the stacked tasks (or random), trained in lockstep; at the end (or on
+ * Ctrl-C) new task adapters NEW-<task> whose A tensors are the same bytes (stored once) and their group
+ * NEW are written in one transaction. */
+static int retrain_tasks(lsc_cmd_ctx *ctx, const char *name, int64_t gid, const char *target, const char *newname,
+                         long steps, double lr, long rank, lsc_train_init_mode mode, int init_given, uint64_t seed,
+                         int json)
+{
+    lsc_task_entry *t = NULL, *tt = NULL;
+    size_t T = 0, TT = 0;
+    int rc = lsc_catalog_get_tasks(ctx->cat, gid, &t, &T, &ctx->err) ? LSC_EXIT_ERROR : LSC_EXIT_OK;
+    int64_t tid = gid;
+    if (!rc && target) {
+        lsc_adapter *tg = NULL;
+        if (lsc_cmd_load(ctx, target, &tg, &tid))
+            rc = LSC_EXIT_ERROR;
+        else if (!lsc_is_group_kind(tg->kind)) {
+            lsc_error_set(&ctx->err, LSC_ERR_INVALID, "'%s' is multi-task: its --target must be multi-task too", name);
+            rc = LSC_EXIT_ERROR;
+        }
+        lsc_adapter_free(tg);
+    }
+    if (!rc && lsc_catalog_get_tasks(ctx->cat, tid, &tt, &TT, &ctx->err))
+        rc = LSC_EXIT_ERROR;
+    if (!rc && (T < 2 || T > 64)) {
+        lsc_error_set(&ctx->err, LSC_ERR_INVALID, "'%s' has %zu tasks (2 to 64 can share an A)", name, T);
+        rc = LSC_EXIT_ERROR;
+    }
+    lsc_adapter **src = calloc(T + 1, sizeof *src), **tgt = calloc(T + 1, sizeof *tgt), **dst = calloc(T + 1, sizeof *dst);
+    for (size_t i = 0; !rc && i < T; i++) {
+        size_t j = 0;
+        while (j < TT && strcmp(tt[j].task, t[i].task) != 0)
+            j++;
+        if (j == TT) {
+            lsc_error_set(&ctx->err, LSC_ERR_NOTFOUND, "the target has no task '%s'", t[i].task);
+            rc = LSC_EXIT_ERROR;
+            break;
+        }
+        if (lsc_catalog_get_adapter_by_id(ctx->cat, t[i].member_id, &src[i], &ctx->err) ||
+            lsc_catalog_get_adapter_by_id(ctx->cat, tt[j].member_id, &tgt[i], &ctx->err) ||
+            !(dst[i] = lsc_adapter_clone_meta(src[i])))
+            rc = lsc_fail(ctx, &ctx->err);
+        lsc_cmd_read(ctx, t[i].member_id);
+        lsc_cmd_read(ctx, tt[j].member_id);
+    }
+    /* one job per layer present in every task */
+    size_t nl = !rc ? src[0]->n_layers : 0, nj = 0;
+    typedef struct mjob {
+        size_t li[64];
+        lsc_train_problem p;
+        lsc_train_target tg[64];
+        double *tb[64], *ta[64];
+        lsc_train_state *st;
+    } mjob;
+    mjob *jobs = calloc(nl + 1, sizeof *jobs);
+    lsc_workspace *ws = lsc_workspace_new();
+    double optimum = 0;
+    if (!rc && (!jobs || !ws))
+        rc = lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
+    lsc_train_init_mode m = init_given ? mode : LSC_TRAIN_INIT_SVD;
+    for (size_t l0 = 0; !rc && l0 < nl; l0++) {
+        mjob *j = &jobs[nj];
+        int all = 1, maxr = 0;
+        for (size_t i = 0; i < T && all; i++) {
+            int a = lsc_adapter_find_layer(src[i], src[0]->layers[l0].name);
+            int b = lsc_adapter_find_layer(tgt[i], src[0]->layers[l0].name);
+            all = a >= 0 && b >= 0;
+            if (all) {
+                j->li[i] = (size_t)a;
+                maxr = src[i]->layers[a].rank > maxr ? src[i]->layers[a].rank : maxr;
+                size_t bc = 0, ac = 0;
+                if (lsc_adapter_factors(tgt[i], (size_t)b, &j->tb[i], &bc, &j->ta[i], &ac, &j->tg[i].lr, &ctx->err)) {
+                    rc = LSC_EXIT_ERROR;
+                    all = 0;
+                }
+            }
+        }
+        if (!all) {
+            for (size_t i = 0; i < T; i++) {
+                free(j->tb[i]);
+                free(j->ta[i]);
+                j->tb[i] = j->ta[i] = NULL;
+            }
+            continue;
+        }
+        j->p.rows = j->tg[0].lr.rows;
+        j->p.cols = j->tg[0].lr.cols;
+        j->p.k = rank > 0 ? (int)rank : maxr;
+        j->p.scale = 1.0;
+        j->p.n_tasks = (int)T;
+        j->p.targets = j->tg;
+        lsc_train_rule rule = lsc_train_rule_default(LSC_TRAIN_MULTITASK, j->p.k, (int)steps);
+        double opt = 0;
+        if (lsc_train_problem_check(&j->p, &rule, &ctx->err) || !(j->st = lsc_train_state_new(&j->p, &rule, &ctx->err)) ||
+            lsc_train_init(j->st, &j->p, m, seed + l0, NULL, ws, &ctx->err) ||
+            lsc_train_optimum(&j->p, j->p.k, &opt, ws, &ctx->err)) {
+            lsc_error_prefix(&ctx->err, "layer '%s'", src[0]->layers[l0].name);
+            rc = LSC_EXIT_ERROR;
+        }
+        optimum += opt;
+        nj++;
+    }
+    if (!rc && nj == 0) {
+        lsc_error_set(&ctx->err, LSC_ERR_NOTFOUND, "no layer is in every task of '%s' and its target", name);
+        rc = LSC_EXIT_ERROR;
+    }
+    lsc_train_schedule sched = {lr, lr * 0.01, (int)(steps / 20 > 0 ? steps / 20 : 1), (int)steps};
+    long s = 0;
+    double loss = 0;
+    int interrupted = 0;
+    for (s = 1; !rc && s <= steps; s++) {
+        loss = 0;
+        for (size_t i = 0; i < nj && !rc; i++) {
+            lsc_train_report rep;
+            if (lsc_train_step(jobs[i].st, &jobs[i].p, lsc_train_lr(&sched, (int)s), &rep, ws, &ctx->err))
+                rc = LSC_EXIT_ERROR;
+            loss += rep.loss;
+        }
+        if (json && (s == 1 || s == steps || s % (steps / 50 > 0 ? steps / 50 : 1) == 0))
+            lsc_out(ctx->out, "{\"step\": %ld, \"steps\": %ld, \"loss\": %.10g, \"optimum\": %.10g}\n", s, steps, loss, optimum);
+        if (ctx->cancel && *ctx->cancel) {
+            interrupted = 1;
+            s++;
+            break;
+        }
+    }
+    /* the final state: new task adapters sharing one A, and their group */
+    double final_loss = 0, l1;
+    for (size_t i = 0; i < nj && !rc; i++) {
+        if (lsc_train_loss(jobs[i].st, &jobs[i].p, &l1, NULL, ws, &ctx->err))
+            rc = LSC_EXIT_ERROR;
+        final_loss += l1;
+    }
+    for (size_t i = 0; i < nj && !rc; i++) {
+        mjob *j = &jobs[i];
+        int k = j->p.k;
+        double *A = malloc((size_t)(k * j->p.cols) * sizeof *A), *B = malloc((size_t)(j->p.rows * k) * sizeof *B), sc = 1;
+        for (size_t m2 = 0; m2 < T && !rc; m2++) {
+            lsc_layer *l = &dst[m2]->layers[j->li[m2]];
+            l->rule = LSC_SCALE_ALPHA_R;
+            l->init_r = 0;
+            if (!A || !B || lsc_train_export(j->st, (int)m2, B, A, &sc, &ctx->err) ||
+                lsc_adapter_set_factors(dst[m2], j->li[m2], B, A, k, sc, &ctx->err))
+                rc = lsc_fail(ctx, &ctx->err);
+        }
+        free(A);
+        free(B);
+    }
+    int64_t *nid = calloc(T + 1, sizeof *nid);
+    char **tn = calloc(T + 1, sizeof *tn);
+    if (!rc && lsc_catalog_begin(ctx->cat, &ctx->err))
+        rc = LSC_EXIT_ERROR;
+    size_t before = ctx->n_outputs;
+    for (size_t i = 0; !rc && i < T; i++) {
+        char mname[600];
+        snprintf(mname, sizeof mname, "%s-%s", newname, t[i].task);
+        free(dst[i]->name);
+        dst[i]->name = strdup(mname);
+        int64_t parents[2] = {t[i].member_id, tgt[i] ? gid : gid};
+        if (lsc_derive_check_name(ctx, mname) || lsc_derive_store(ctx, dst[i], parents, 1, &nid[i]))
+            rc = LSC_EXIT_ERROR;
+        tn[i] = t[i].task;
+    }
+    if (!rc) {
+        lsc_adapter *ng = lsc_adapter_new();
+        ng->name = strdup(newname);
+        ng->kind = strdup("multi-task");
+        ng->format = strdup(src[0]->format ? src[0]->format : "peft");
+        ng->base_model = strdup(src[0]->base_model ? src[0]->base_model : "");
+        char meta[160];
+        snprintf(meta, sizeof meta, "{\"retrained_from\": %lld, \"shared_a\": true}", (long long)gid);
+        ng->metadata_json = strdup(meta);
+        int64_t id, par[2] = {gid, tid};
+        if (lsc_catalog_put_adapter(ctx->cat, ng, par, tid != gid ? 2 : 1, &id, &ctx->err) ||
+            lsc_catalog_set_tasks(ctx->cat, id, (const char *const *)tn, nid, T, &ctx->err))
+            rc = LSC_EXIT_ERROR;
+        else
+            lsc_cmd_wrote(ctx, id);
+        lsc_adapter_free(ng);
+    }
+    if (!rc && (lsc_catalog_log(ctx->cat, "retrain", ctx->args_json ? ctx->args_json : "[\"retrain\"]", ctx->inputs,
+                                ctx->n_inputs, ctx->outputs + before, ctx->n_outputs - before, NULL, &ctx->err) ||
+                lsc_catalog_commit(ctx->cat, &ctx->err)))
+        rc = LSC_EXIT_ERROR;
+    if (rc && lsc_catalog_in_transaction(ctx->cat))
+        lsc_catalog_rollback(ctx->cat);
+    if (!rc) {
+        if (json)
+            lsc_out(ctx->out, "{\"name\": \"%s\", \"tasks\": %zu, \"layers\": %zu, \"steps\": %ld, \"loss\": %.10g, \"optimum\": %.10g, \"interrupted\": %s}\n",
+                    newname, T, nj, s - 1, final_loss, optimum, interrupted ? "true" : "false");
+        else
+            lsc_out(ctx->out, "%s: %zu tasks sharing one A on %zu layer(s), %ld step(s), loss %.6g, optimum %.6g (x%.4f)\n",
+                    newname, T, nj, s - 1, final_loss, optimum, optimum > 0 ? final_loss / optimum : 0);
+        if (interrupted) {
+            lsc_error_set(&ctx->err, LSC_ERR_CANCELLED, "interrupted at step %ld: the state then is kept as '%s'", s - 1,
+                          newname);
+            rc = LSC_EXIT_ERROR;
+        }
+    }
+    for (size_t i = 0; jobs && i < nj; i++) {
+        for (size_t k = 0; k < T; k++) {
+            free(jobs[i].tb[k]);
+            free(jobs[i].ta[k]);
+        }
+        lsc_train_state_free(jobs[i].st);
+    }
+    free(jobs);
+    for (size_t i = 0; i < T; i++) {
+        if (src)
+            lsc_adapter_free(src[i]);
+        if (tgt)
+            lsc_adapter_free(tgt[i]);
+        if (dst)
+            lsc_adapter_free(dst[i]);
+    }
+    free(src);
+    free(tgt);
+    free(dst);
+    free(nid);
+    free(tn);
+    lsc_workspace_free(ws);
+    lsc_task_entries_free(t, T);
+    lsc_task_entries_free(tt, TT);
+    return rc;
+}
+
 int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -324,7 +552,7 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
     }
     if (argc - g.ind != 1)
         return lsc_usage_error(ctx, "retrain", "expected one NAME");
-    if (!target == !(base || tuned) || (!base != !tuned))
+    if ((target && (base || tuned)) || (!base != !tuned))
         return lsc_usage_error(ctx, "retrain", "give either --target REF or both --base and --tuned");
     lsc_train_kind kind = LSC_TRAIN_STATIC;
     int kind_given = kind_name != NULL;
@@ -366,6 +594,31 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
     size_t n_parents = 0;
     int rc = LSC_EXIT_OK;
     int extracting = 0;
+    {
+        /* a multi-task adapter trains its tasks together, with one shared A */
+        lsc_adapter *probe = NULL;
+        int64_t pid;
+        if (!base && lsc_catalog_find(ctx->cat, src_name, &pid, &ctx->err) == LSC_OK &&
+            lsc_catalog_get_adapter(ctx->cat, src_name, &probe, &ctx->err) == LSC_OK && lsc_is_group_kind(probe->kind)) {
+            lsc_adapter_free(probe);
+            int r2 = lsc_derive_check_name(ctx, newname);
+            if (!r2)
+                r2 = retrain_tasks(ctx, src_name, pid, target, newname, steps, lr, rank, mode, init_name != NULL, seed,
+                                   json);
+            lsc_error e3;
+            lsc_catalog_begin(ctx->cat, &e3);
+            ctx->no_change = 1;
+            return r2;
+        }
+        lsc_adapter_free(probe);
+        lsc_error_clear(&ctx->err);
+    }
+    if (!target && !base) {
+        lsc_error e3;
+        lsc_catalog_begin(ctx->cat, &e3);
+        ctx->no_change = 1;
+        return lsc_usage_error(ctx, "retrain", "give either --target REF or both --base and --tuned");
+    }
     if (base && lsc_catalog_find(ctx->cat, src_name, &ids[0], &ctx->err) == LSC_ERR_NOTFOUND) {
         /* extraction into a new adapter called NAME */
         extracting = 1;
