@@ -109,6 +109,18 @@ static lsc_status wb_list(void *ctx, lsc_tui_adapter **out, size_t *n, lsc_error
         a[i].n_layers = infos[i].n_layers;
         a[i].params = infos[i].params;
         a[i].bytes = infos[i].bytes;
+        if (lsc_is_group(infos[i].kind)) { /* a multi-task adapter: the totals of its tasks, as `ls` shows */
+            lsc_sink null;
+            lsc_sink_init_null(&null);
+            lsc_cmd_ctx c;
+            memset(&c, 0, sizeof c);
+            c.cat = w->cat;
+            c.out = c.diag = &null;
+            json_t *names = NULL;
+            if (lsc_tasks_totals(&c, infos[i].id, &a[i].n_layers, &a[i].params, &a[i].bytes, &names) != LSC_EXIT_OK)
+                a[i].n_layers = a[i].params = a[i].bytes = 0;
+            json_decref(names);
+        }
         a[i].created = infos[i].created;
         lsc_tui_copy(a[i].parents, sizeof a[i].parents, infos[i].parents ? infos[i].parents : "");
     }
