@@ -10,6 +10,7 @@
  * curses or SQLite.
  */
 #include "gguf.h"
+#include "fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -133,41 +134,6 @@ static void put_le(unsigned char *p, uint64_t v, int n)
         p[i] = (unsigned char)(v >> (8 * i));
 }
 
-static int pread_full(int fd, void *buf, size_t n, uint64_t off)
-{
-    unsigned char *p = buf;
-    while (n > 0) {
-        ssize_t r = pread(fd, p, n, (off_t)off);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        if (r == 0)
-            return 1;
-        p += r;
-        n -= (size_t)r;
-        off += (uint64_t)r;
-    }
-    return 0;
-}
-
-static int write_full(int fd, const void *buf, size_t n)
-{
-    const unsigned char *p = buf;
-    while (n > 0) {
-        ssize_t r = write(fd, p, n);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
-
 static int ends_with(const char *s, const char *suffix)
 {
     size_t a = strlen(s), b = strlen(suffix);
@@ -206,7 +172,7 @@ static lsc_status rd_get(rd *r, void *dst, uint64_t n, const char *what, lsc_err
     while (n > 0) {
         if (r->pos < r->boff || r->pos >= r->boff + r->blen) {
             uint64_t want = rd_left(r) < RD_BUF ? rd_left(r) : RD_BUF;
-            int rc = pread_full(r->fd, r->buf, (size_t)want, r->pos);
+            int rc = lsc_pread_full(r->fd, r->buf, (size_t)want, r->pos);
             if (rc < 0)
                 return io_fail(err, "read", r->path, errno);
             if (rc > 0)
@@ -615,7 +581,7 @@ static lsc_status gguf_loader(lsc_adapter *ad, size_t i, lsc_error *err)
         }
         dst = raw;
     }
-    int rc = pread_full(c->fd, dst, (size_t)g->nbytes, c->data_start + g->offset);
+    int rc = lsc_pread_full(c->fd, dst, (size_t)g->nbytes, c->data_start + g->offset);
     if (rc != 0) {
         lsc_status st = rc < 0 ? io_fail(err, "read", c->path, errno)
                                : gfail(err, LSC_ERR_IO, c->path, g->name, "file shrank since it was opened");
@@ -1553,7 +1519,7 @@ lsc_status lsc_gguf_write_ex(lsc_adapter *ad, const char *path, lsc_dtype dtype,
         }
         struct stat sb;
         mode_t mode = stat(path, &sb) == 0 && S_ISREG(sb.st_mode) ? (sb.st_mode & 07777) : 0644;
-        if (fchmod(fd, mode) != 0 || write_full(fd, hdr.p, hdr.len) != 0) {
+        if (fchmod(fd, mode) != 0 || lsc_write_full(fd, hdr.p, hdr.len) != 0) {
             st = io_fail(err, "write", path, errno);
             goto done;
         }
@@ -1579,7 +1545,7 @@ lsc_status lsc_gguf_write_ex(lsc_adapter *ad, const char *path, lsc_dtype dtype,
             if ((st = lsc_adapter_load_tensor(ad, si, err)) || (st = convert_tensor(src, e, &ab, &acap, &conv, path, err)))
                 goto done;
             data = src->dtype == e->out ? src->data : conv;
-            if (write_full(fd, data, (size_t)e->nbytes) != 0) {
+            if (lsc_write_full(fd, data, (size_t)e->nbytes) != 0) {
                 st = io_fail(err, "write", path, errno);
                 goto done;
             }
@@ -1620,14 +1586,14 @@ lsc_status lsc_gguf_write_ex(lsc_adapter *ad, const char *path, lsc_dtype dtype,
                 st = gfail(err, LSC_ERR_NUMERIC, path, e->name, "%zu values overflow %s", over, lsc_dtype_name(e->out));
                 goto done;
             }
-            if (write_full(fd, conv, (size_t)e->nbytes) != 0) {
+            if (lsc_write_full(fd, conv, (size_t)e->nbytes) != 0) {
                 st = io_fail(err, "write", path, errno);
                 goto done;
             }
         }
         static const unsigned char zeros[64] = {0};
         uint64_t pad = pad_to(e->nbytes, align) - e->nbytes;
-        if (pad && write_full(fd, zeros, (size_t)pad) != 0) {
+        if (pad && lsc_write_full(fd, zeros, (size_t)pad) != 0) {
             st = io_fail(err, "write", path, errno);
             goto done;
         }

@@ -10,6 +10,7 @@
  * Depends on libc, POSIX file calls, jansson and engine/ types; never on curses or SQLite.
  */
 #include "safetensors.h"
+#include "fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -78,42 +79,6 @@ static uint64_t le64(const unsigned char *p)
     for (int i = 7; i >= 0; i--)
         v = (v << 8) | p[i];
     return v;
-}
-
-/* Read exactly n bytes at off. 0 on success, -1 with errno set, 1 at a premature end of file. */
-static int pread_full(int fd, void *buf, size_t n, uint64_t off)
-{
-    unsigned char *p = buf;
-    while (n > 0) {
-        ssize_t r = pread(fd, p, n, (off_t)off);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        if (r == 0)
-            return 1;
-        p += r;
-        n -= (size_t)r;
-        off += (uint64_t)r;
-    }
-    return 0;
-}
-
-static int write_full(int fd, const void *buf, size_t n)
-{
-    const unsigned char *p = buf;
-    while (n > 0) {
-        ssize_t r = write(fd, p, n);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += r;
-        n -= (size_t)r;
-    }
-    return 0;
 }
 
 /* ---- header validation ------------------------------------------------------------------------- */
@@ -483,7 +448,7 @@ lsc_status lsc_st_open(const char *path, lsc_st_file **out, lsc_error *err)
         goto fail;
     }
     unsigned char lenbuf[8];
-    int r = pread_full(fd, lenbuf, 8, 0);
+    int r = lsc_pread_full(fd, lenbuf, 8, 0);
     if (r != 0) {
         st = r < 0 ? io_fail(err, "read", path, errno)
                    : st_fail(err, LSC_ERR_IO, path, NULL, "file shrank while being read");
@@ -497,7 +462,7 @@ lsc_status lsc_st_open(const char *path, lsc_st_file **out, lsc_error *err)
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    r = pread_full(fd, header, (size_t)n, 8);
+    r = lsc_pread_full(fd, header, (size_t)n, 8);
     if (r != 0) {
         st = r < 0 ? io_fail(err, "read", path, errno)
                    : st_fail(err, LSC_ERR_IO, path, NULL, "file shrank while being read");
@@ -547,7 +512,7 @@ lsc_status lsc_st_read(lsc_st_file *f, size_t i, void *dst, lsc_error *err)
     uint64_t nbytes = t->end - t->begin;
     if (nbytes > SIZE_MAX)
         return st_fail(err, LSC_ERR_NOMEM, f->path, t->name, "%" PRIu64 " bytes do not fit in memory", nbytes);
-    int r = pread_full(f->fd, dst, (size_t)nbytes, 8 + f->header_len + t->begin);
+    int r = lsc_pread_full(f->fd, dst, (size_t)nbytes, 8 + f->header_len + t->begin);
     if (r < 0)
         return io_fail(err, "read", f->path, errno);
     if (r > 0)
@@ -709,7 +674,7 @@ static lsc_status writer_open_tmp(lsc_st_writer *w, lsc_error *err)
     uint64_t n = w->layout->header_len;
     for (int i = 0; i < 8; i++)
         len8[i] = (unsigned char)(n >> (8 * i));
-    if (write_full(w->fd, len8, 8) != 0 || write_full(w->fd, w->layout->header, (size_t)n) != 0)
+    if (lsc_write_full(w->fd, len8, 8) != 0 || lsc_write_full(w->fd, w->layout->header, (size_t)n) != 0)
         return io_fail(err, "write", w->path, errno);
     return LSC_OK;
 }
@@ -874,7 +839,7 @@ lsc_status lsc_st_writer_put(lsc_st_writer *w, const void *data, size_t nbytes, 
     uint64_t want = t->end - t->begin;
     if (nbytes != want)
         return st_fail(err, LSC_ERR_INVALID, w->path, t->name, "%zu bytes given, %" PRIu64 " declared", nbytes, want);
-    if (nbytes > 0 && write_full(w->fd, data, nbytes) != 0) {
+    if (nbytes > 0 && lsc_write_full(w->fd, data, nbytes) != 0) {
         w->failed = 1;
         return io_fail(err, "write", w->path, errno);
     }
