@@ -722,6 +722,11 @@ static lsc_status check_layer(lsc_adapter *ad, size_t li, const layer_work *w, c
     char e1[256], e2[256], sh[128];
     if (l->ta < 0 || l->tb < 0) {
         int have = l->ta >= 0 ? l->ta : l->tb >= 0 ? l->tb : l->te >= 0 ? l->te : l->tm;
+        if (have < 0) /* a layer made by a gate alone (its lora_gate has no factors beside it) */
+            have = lsc_adapter_layer_tensor(ad, li, LSC_ROLE_GATE);
+        if (have < 0)
+            return lsc_error_set(err, LSC_ERR_FORMAT, "'%s': layer '%s' has no factors", file,
+                                 lsc_escape_name(e1, sizeof e1, l->name));
         const lsc_tensor *t = &ad->tensors[have];
         size_t pl = w->prefix_len;
         factor_name from = parse_key(t->key, &pl);
