@@ -45,8 +45,16 @@ static int dynamic_figures(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *glob, 
         if (!lsc_name_matches(glob, ad->layers[li].name))
             continue;
         lsc_lowrank lr;
-        if (lsc_adapter_factors(ad, li, &b, &bc, &a, &ac, &lr, &ctx->err) ||
-            lsc_dylora_prefix_errors(&lr, LSC_DYLORA_ALPHA_B, ws, pe, be, &ctx->err)) {
+        lsc_status st = lsc_adapter_factors(ad, li, &b, &bc, &a, &ac, &lr, &ctx->err);
+        if (!st)
+            st = lsc_dylora_prefix_errors(&lr, LSC_DYLORA_ALPHA_B, ws, pe, be, &ctx->err);
+        if (st == LSC_ERR_NUMERIC) { /* NaN/Inf: flagged by show, left out of the curve */
+            lsc_error_clear(&ctx->err);
+            unload(ad, li);
+            json_array_append_new(layers, json_pack("{s:s, s:b}", "name", ad->layers[li].name, "nonfinite", 1));
+            continue;
+        }
+        if (st) {
             lsc_error_prefix(&ctx->err, "layer '%s'", ad->layers[li].name);
             rc = LSC_EXIT_ERROR;
             break;
@@ -139,7 +147,14 @@ static int adaptive_figures(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *glob,
         }
         lsc_adalora_layer al = {l->rows, l->cols, l->rank, P, E, Q, l->scale};
         double perr = 0, qerr = 0, lo = INFINITY, hi = 0;
-        if (lsc_adalora_orthogonality(&al, ws, &perr, &qerr, &ctx->err)) {
+        lsc_status ost = lsc_adalora_orthogonality(&al, ws, &perr, &qerr, &ctx->err);
+        if (ost == LSC_ERR_NUMERIC) { /* NaN/Inf: flagged by show, left out here */
+            lsc_error_clear(&ctx->err);
+            unload(ad, li);
+            json_array_append_new(layers, json_pack("{s:s, s:b}", "name", l->name, "nonfinite", 1));
+            continue;
+        }
+        if (ost) {
             lsc_error_prefix(&ctx->err, "layer '%s'", l->name);
             rc = LSC_EXIT_ERROR;
             break;
@@ -212,16 +227,28 @@ static int sparse_figures(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *glob, i
                 live += g[i] != 0.0;
         }
         double za = 0, zb = 0, near;
-        int ts[2] = {l->ta, l->tb};
-        for (int k = 0; k < 2 && !rc; k++) {
-            if (lsc_adapter_tensor_doubles(ad, (size_t)ts[k], &x, &xc, &nx, &ctx->err) ||
-                lsc_factor_sparsity(x, (int64_t)nx, k ? &zb : &za, &near, &ctx->err) ||
-                lsc_magnitude_histogram(x, (int64_t)nx, NB, -9, 1, hist, &ctx->err))
+        int ts[2] = {l->ta, l->tb}, nonfinite = 0;
+        for (int k = 0; k < 2 && !rc && !nonfinite; k++) {
+            lsc_status st = lsc_adapter_tensor_doubles(ad, (size_t)ts[k], &x, &xc, &nx, &ctx->err);
+            if (!st)
+                st = lsc_factor_sparsity(x, (int64_t)nx, k ? &zb : &za, &near, &ctx->err);
+            if (!st)
+                st = lsc_magnitude_histogram(x, (int64_t)nx, NB, -9, 1, hist, &ctx->err);
+            if (st == LSC_ERR_NUMERIC)
+                nonfinite = 1; /* a layer holding NaN/Inf: flagged by show, left out of these figures */
+            else if (st)
                 rc = LSC_EXIT_ERROR;
         }
         unload(ad, li);
         if (rc)
             break;
+        if (nonfinite) {
+            lsc_error_clear(&ctx->err);
+            json_array_append_new(layers, json_pack("{s:s, s:b}", "name", l->name, "nonfinite", 1));
+            if (text)
+                lsc_out(ctx->out, "  %-40.40s  (NaN/Inf: left out)\n", short_name(l->name));
+            continue;
+        }
         live_all += live;
         r_all += l->rank;
         json_array_append_new(layers, json_pack("{s:s, s:i, s:i, s:o, s:o}", "name", l->name, "rank", l->rank,

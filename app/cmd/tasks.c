@@ -157,6 +157,24 @@ int lsc_tasks_show(lsc_cmd_ctx *ctx, const char *name, int64_t id, const char *g
                 lsc_error_prefix(&ctx->err, "task '%s' layer '%s'", t[i].task, lname);
                 rc = LSC_EXIT_ERROR;
             }
+        /* a layer holding NaN/Inf in any task is flagged by show and left out of these figures */
+        int nonfinite = 0;
+        for (size_t i = 0; i < T && !rc && !nonfinite; i++) {
+            size_t nb = (size_t)(v[i].rows * v[i].r), na = (size_t)(v[i].r * v[i].cols);
+            for (size_t k = 0; k < nb && !nonfinite; k++)
+                nonfinite = !isfinite(v[i].B[k]);
+            for (size_t k = 0; k < na && !nonfinite; k++)
+                nonfinite = !isfinite(v[i].A[k]);
+            nonfinite |= !isfinite(v[i].scale);
+        }
+        if (nonfinite) {
+            layers_all--;
+            if (json)
+                json_array_append_new(jlayers, json_pack("{s:s, s:b}", "name", lname, "nonfinite", 1));
+            else
+                lsc_out(ctx->out, "%-44s (NaN/Inf in a task: left out)\n", lname);
+            continue;
+        }
         int dim = -1;
         for (size_t i = 0; i < T && !rc; i++) {
             C[i * T + i] = 1.0;
