@@ -237,6 +237,15 @@ START_TEST(rank_one_is_product_of_norms)
     for (int i = 0; i < 3; i++)
         for (int j = 0; j < 4; j++)
             ck_assert_double_eq_tol(U[i] * V[j], -(B[i] / 3.0) * (A[j] / 5.0), 1e-15);
+    /* asking for one side only gives the same vectors on that side */
+    double U1[3], V1[4], sv1[1];
+    ck_assert_int_eq(lsc_spectrum(&lr, ws, sv1, U1, NULL, &err), LSC_OK);
+    for (int i = 0; i < 3; i++)
+        ck_assert_double_eq_tol(U1[i], U[i], 1e-15);
+    ck_assert_int_eq(lsc_spectrum(&lr, ws, sv1, NULL, V1, &err), LSC_OK);
+    for (int j = 0; j < 4; j++)
+        ck_assert_double_eq_tol(V1[j], V[j], 1e-15);
+    ck_assert_double_eq_tol(sv1[0], 7.5, 1e-14);
     lsc_workspace_free(ws);
 }
 END_TEST
