@@ -80,27 +80,34 @@ static void *xcalloc(size_t n, size_t size)
 
 /* ---- factors with a planted spectrum ----------------------------------------------------------------- */
 
+/* Make column j of M [n, k] (row-major) orthonormal to columns 0..j-1: `passes` rounds of modified
+ * Gram-Schmidt, then unit length. */
+static void orthonormalise_column(double *M, int64_t n, int k, int j, int passes)
+{
+    for (int pass = 0; pass < passes; pass++)
+        for (int p = 0; p < j; p++) {
+            double d = 0;
+            for (int64_t i = 0; i < n; i++)
+                d += M[i * k + p] * M[i * k + j];
+            for (int64_t i = 0; i < n; i++)
+                M[i * k + j] -= d * M[i * k + p];
+        }
+    double nn = 0;
+    for (int64_t i = 0; i < n; i++)
+        nn += M[i * k + j] * M[i * k + j];
+    nn = sqrt(nn);
+    for (int64_t i = 0; i < n; i++)
+        M[i * k + j] /= nn;
+}
+
 /* Fill M [n, k] (row-major) with orthonormal columns: Gaussian columns, modified Gram-Schmidt twice. */
 static void orthonormal(rng *g, int64_t n, int k, double *M)
 {
     for (int64_t i = 0; i < n * k; i++)
         M[i] = gauss(g);
     for (int pass = 0; pass < 2; pass++)
-        for (int j = 0; j < k; j++) {
-            for (int p = 0; p < j; p++) {
-                double d = 0;
-                for (int64_t i = 0; i < n; i++)
-                    d += M[i * k + p] * M[i * k + j];
-                for (int64_t i = 0; i < n; i++)
-                    M[i * k + j] -= d * M[i * k + p];
-            }
-            double nn = 0;
-            for (int64_t i = 0; i < n; i++)
-                nn += M[i * k + j] * M[i * k + j];
-            nn = sqrt(nn);
-            for (int64_t i = 0; i < n; i++)
-                M[i * k + j] /= nn;
-        }
+        for (int j = 0; j < k; j++)
+            orthonormalise_column(M, n, k, j, 1);
 }
 
 /* B [rows, r] and A [r, cols] with singular values sigma[i] = s0 * q^i of B*A (up to the noise tail).
@@ -116,22 +123,8 @@ static void lora_pair(rng *g, int64_t rows, int64_t cols, int r, double s0, doub
         for (int64_t i = 0; i < cols; i++)
             for (int j = 0; j < n_shared && j < r; j++)
                 V[i * r + j] = shared_v[i * r + j];
-        for (int j = n_shared; j < r; j++) {
-            for (int pass = 0; pass < 2; pass++)
-                for (int p = 0; p < j; p++) {
-                    double d = 0;
-                    for (int64_t i = 0; i < cols; i++)
-                        d += V[i * r + p] * V[i * r + j];
-                    for (int64_t i = 0; i < cols; i++)
-                        V[i * r + j] -= d * V[i * r + p];
-                }
-            double nn = 0;
-            for (int64_t i = 0; i < cols; i++)
-                nn += V[i * r + j] * V[i * r + j];
-            nn = sqrt(nn);
-            for (int64_t i = 0; i < cols; i++)
-                V[i * r + j] /= nn;
-        }
+        for (int j = n_shared; j < r; j++)
+            orthonormalise_column(V, cols, r, j, 2);
     }
     const double c = 4.0;
     double sig = s0;
