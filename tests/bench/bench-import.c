@@ -15,6 +15,7 @@
 
 #include "dtype.h"
 #include "safetensors.h"
+#include "bench/bench_util.h"
 
 static double now(void)
 {
@@ -44,15 +45,6 @@ static double run(char *const argv[], long *maxrss_kib, int *code)
     return t;
 }
 
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static double uniform(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (double)(rng >> 11) / 9007199254740992.0 - 0.5;
-}
-
 int main(int argc, char **argv)
 {
     const char *bin = argc > 1 ? argv[1] : getenv("LSC_BIN");
@@ -61,60 +53,13 @@ int main(int argc, char **argv)
     char dir[] = "/tmp/lsc-bench-XXXXXX";
     if (!mkdtemp(dir))
         return 1;
-    char ad[256], file[300], cfg[300], copy[300], cat[300];
+    char ad[256], file[300], copy[300], cat[300];
     snprintf(ad, sizeof ad, "%s/llama2-7b-r16", dir);
-    mkdir(ad, 0755);
     snprintf(file, sizeof file, "%s/adapter_model.safetensors", ad);
-    snprintf(cfg, sizeof cfg, "%s/adapter_config.json", ad);
     snprintf(copy, sizeof copy, "%s/copy.safetensors", dir);
     snprintf(cat, sizeof cat, "%s/catalog.db", dir);
-
-    const char *mods[7] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-                           "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
-    const int64_t outs[7] = {4096, 4096, 4096, 4096, 11008, 11008, 4096};
-    const int64_t ins[7] = {4096, 4096, 4096, 4096, 4096, 4096, 11008};
-    const int r = 16, blocks = 32;
-    size_t nt = (size_t)blocks * 7 * 2;
-    lsc_st_out *outs_desc = calloc(nt, sizeof *outs_desc);
-    int64_t(*shapes)[2] = calloc(nt, sizeof *shapes);
-    char (*names)[128] = calloc(nt, 128);
-    size_t k = 0;
-    for (int b = 0; b < blocks; b++)
-        for (int m = 0; m < 7; m++)
-            for (int ab = 0; ab < 2; ab++, k++) {
-                snprintf(names[k], 128, "base_model.model.model.layers.%d.%s.lora_%c.weight", b, mods[m], ab ? 'B' : 'A');
-                shapes[k][0] = ab ? outs[m] : r;
-                shapes[k][1] = ab ? r : ins[m];
-                outs_desc[k] = (lsc_st_out){names[k], LSC_DT_BF16, 2, shapes[k]};
-            }
-    lsc_error err;
-    lsc_st_writer *w;
-    if (lsc_st_writer_begin(file, outs_desc, nt, NULL, NULL, 0, &w, &err)) {
-        fprintf(stderr, "bench-import: %s\n", err.msg);
+    if (bench_write_llama7b_adapter(ad))
         return 1;
-    }
-    size_t maxn = 11008 * 16;
-    double *vals = malloc(maxn * sizeof(double));
-    uint16_t *bf = malloc(maxn * 2);
-    for (k = 0; k < nt; k++) {
-        size_t n = (size_t)(shapes[k][0] * shapes[k][1]);
-        for (size_t i = 0; i < n; i++)
-            vals[i] = 0.02 * uniform();
-        lsc_dtype_from_double(LSC_DT_BF16, vals, n, bf, NULL);
-        if (lsc_st_writer_put(w, bf, n * 2, &err)) {
-            fprintf(stderr, "bench-import: %s\n", err.msg);
-            return 1;
-        }
-    }
-    if (lsc_st_writer_finish(w, &err)) {
-        fprintf(stderr, "bench-import: %s\n", err.msg);
-        return 1;
-    }
-    FILE *cf = fopen(cfg, "w");
-    fprintf(cf, "{\"peft_type\": \"LORA\", \"r\": 16, \"lora_alpha\": 32, \"base_model_name_or_path\": "
-                "\"meta-llama/Llama-2-7b-hf\", \"target_modules\": [\"q_proj\", \"k_proj\", \"v_proj\", \"o_proj\", "
-                "\"gate_proj\", \"up_proj\", \"down_proj\"], \"task_type\": \"CAUSAL_LM\"}\n");
-    fclose(cf);
     struct stat sb;
     stat(file, &sb);
     double mb = (double)sb.st_size / 1e6;
@@ -149,10 +94,5 @@ int main(int argc, char **argv)
         printf("kept %s\n", ad); /* for profiling the import by hand */
     else if (system(rm) != 0)
         return 1;
-    free(outs_desc);
-    free(shapes);
-    free(names);
-    free(vals);
-    free(bf);
     return 0;
 }

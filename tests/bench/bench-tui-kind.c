@@ -22,6 +22,7 @@
 #include "dtype.h"
 #include "model.h"
 #include "safetensors.h"
+#include "bench/bench_util.h"
 #include "workbench.h"
 
 static double now(void)
@@ -29,72 +30,6 @@ static double now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static double uniform(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (double)(rng >> 11) / 9007199254740992.0 - 0.5;
-}
-
-/* A PEFT folder with 32 blocks x 7 modules at r=16 in BF16 (as bench-import writes it). */
-static int make_adapter(const char *ad)
-{
-    char file[600], cfg[600];
-    mkdir(ad, 0755);
-    snprintf(file, sizeof file, "%s/adapter_model.safetensors", ad);
-    snprintf(cfg, sizeof cfg, "%s/adapter_config.json", ad);
-    const char *mods[7] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-                           "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
-    const int64_t outs[7] = {4096, 4096, 4096, 4096, 11008, 11008, 4096};
-    const int64_t ins[7] = {4096, 4096, 4096, 4096, 4096, 4096, 11008};
-    const int r = 16, blocks = 32;
-    size_t nt = (size_t)blocks * 7 * 2, k = 0;
-    lsc_st_out *desc = calloc(nt, sizeof *desc);
-    int64_t(*shapes)[2] = calloc(nt, sizeof *shapes);
-    char(*names)[128] = calloc(nt, 128);
-    for (int b = 0; b < blocks; b++)
-        for (int m = 0; m < 7; m++)
-            for (int ab = 0; ab < 2; ab++, k++) {
-                snprintf(names[k], 128, "base_model.model.model.layers.%d.%s.lora_%c.weight", b, mods[m], ab ? 'B' : 'A');
-                shapes[k][0] = ab ? outs[m] : r;
-                shapes[k][1] = ab ? r : ins[m];
-                desc[k] = (lsc_st_out){names[k], LSC_DT_BF16, 2, shapes[k]};
-            }
-    lsc_error err;
-    lsc_st_writer *w;
-    int rc = 0;
-    double *vals = malloc(11008 * 16 * sizeof(double));
-    uint16_t *bf = malloc(11008 * 16 * 2);
-    if (lsc_st_writer_begin(file, desc, nt, NULL, NULL, 0, &w, &err))
-        rc = 1;
-    for (k = 0; !rc && k < nt; k++) {
-        size_t n = (size_t)(shapes[k][0] * shapes[k][1]);
-        for (size_t i = 0; i < n; i++)
-            vals[i] = 0.02 * uniform() * (1.0 + (double)(i % 16) / 4.0);
-        lsc_dtype_from_double(LSC_DT_BF16, vals, n, bf, NULL);
-        rc = lsc_st_writer_put(w, bf, n * 2, &err) != LSC_OK;
-    }
-    if (!rc)
-        rc = lsc_st_writer_finish(w, &err) != LSC_OK;
-    if (rc)
-        fprintf(stderr, "bench-tui-preview: %s\n", err.msg);
-    FILE *cf = fopen(cfg, "w");
-    if (cf) {
-        fprintf(cf, "{\"peft_type\": \"LORA\", \"r\": 16, \"lora_alpha\": 32, \"base_model_name_or_path\": "
-                    "\"meta-llama/Llama-2-7b-hf\", \"target_modules\": [\"q_proj\", \"k_proj\", \"v_proj\", \"o_proj\", "
-                    "\"gate_proj\", \"up_proj\", \"down_proj\"], \"task_type\": \"CAUSAL_LM\"}\n");
-        fclose(cf);
-    }
-    free(vals);
-    free(bf);
-    free(desc);
-    free(shapes);
-    free(names);
-    return rc;
 }
 
 /* Run `lorascope --catalog CAT ARGS...` quietly; its exit code. */
@@ -208,7 +143,7 @@ int main(int argc, char **argv)
     snprintf(ad, sizeof ad, "%s", given ? given : "");
     if (!given) {
         snprintf(ad, sizeof ad, "%s/a", dir);
-        if (make_adapter(ad)) {
+        if (bench_write_llama7b_adapter(ad)) {
             fprintf(stderr, "bench-tui-kind: cannot write the adapter\n");
             return 1;
         }

@@ -23,6 +23,7 @@
 #include "model.h"
 #include "render.h"
 #include "safetensors.h"
+#include "bench/bench_util.h"
 #include "state.h"
 #include "workbench.h"
 
@@ -43,72 +44,6 @@ static double median(double *t, int n)
 {
     qsort(t, (size_t)n, sizeof *t, cmp_d);
     return t[n / 2];
-}
-
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static double uniform(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (double)(rng >> 11) / 9007199254740992.0 - 0.5;
-}
-
-/* A PEFT folder with 32 blocks x 7 modules at r=16 in BF16 (as bench-import writes it). */
-static int make_adapter(const char *ad)
-{
-    char file[600], cfg[600];
-    mkdir(ad, 0755);
-    snprintf(file, sizeof file, "%s/adapter_model.safetensors", ad);
-    snprintf(cfg, sizeof cfg, "%s/adapter_config.json", ad);
-    const char *mods[7] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
-                           "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
-    const int64_t outs[7] = {4096, 4096, 4096, 4096, 11008, 11008, 4096};
-    const int64_t ins[7] = {4096, 4096, 4096, 4096, 4096, 4096, 11008};
-    const int r = 16, blocks = 32;
-    size_t nt = (size_t)blocks * 7 * 2, k = 0;
-    lsc_st_out *desc = calloc(nt, sizeof *desc);
-    int64_t(*shapes)[2] = calloc(nt, sizeof *shapes);
-    char(*names)[128] = calloc(nt, 128);
-    for (int b = 0; b < blocks; b++)
-        for (int m = 0; m < 7; m++)
-            for (int ab = 0; ab < 2; ab++, k++) {
-                snprintf(names[k], 128, "base_model.model.model.layers.%d.%s.lora_%c.weight", b, mods[m], ab ? 'B' : 'A');
-                shapes[k][0] = ab ? outs[m] : r;
-                shapes[k][1] = ab ? r : ins[m];
-                desc[k] = (lsc_st_out){names[k], LSC_DT_BF16, 2, shapes[k]};
-            }
-    lsc_error err;
-    lsc_st_writer *w;
-    int rc = 0;
-    double *vals = malloc(11008 * 16 * sizeof(double));
-    uint16_t *bf = malloc(11008 * 16 * 2);
-    if (lsc_st_writer_begin(file, desc, nt, NULL, NULL, 0, &w, &err))
-        rc = 1;
-    for (k = 0; !rc && k < nt; k++) {
-        size_t n = (size_t)(shapes[k][0] * shapes[k][1]);
-        for (size_t i = 0; i < n; i++)
-            vals[i] = 0.02 * uniform() * (1.0 + (double)(i % 16) / 4.0);
-        lsc_dtype_from_double(LSC_DT_BF16, vals, n, bf, NULL);
-        rc = lsc_st_writer_put(w, bf, n * 2, &err) != LSC_OK;
-    }
-    if (!rc)
-        rc = lsc_st_writer_finish(w, &err) != LSC_OK;
-    if (rc)
-        fprintf(stderr, "bench-tui-preview: %s\n", err.msg);
-    FILE *cf = fopen(cfg, "w");
-    if (cf) {
-        fprintf(cf, "{\"peft_type\": \"LORA\", \"r\": 16, \"lora_alpha\": 32, \"base_model_name_or_path\": "
-                    "\"meta-llama/Llama-2-7b-hf\", \"target_modules\": [\"q_proj\", \"k_proj\", \"v_proj\", \"o_proj\", "
-                    "\"gate_proj\", \"up_proj\", \"down_proj\"], \"task_type\": \"CAUSAL_LM\"}\n");
-        fclose(cf);
-    }
-    free(vals);
-    free(bf);
-    free(desc);
-    free(shapes);
-    free(names);
-    return rc;
 }
 
 static int import(const char *bin, const char *cat, const char *ad, const char *name)
@@ -182,9 +117,9 @@ int main(int argc, char **argv)
     snprintf(cat, sizeof cat, "%s/catalog.db", dir);
     if (given)
         snprintf(ad, sizeof ad, "%s", given);
-    else if (make_adapter(ad))
+    else if (bench_write_llama7b_adapter(ad))
         return 1;
-    if (make_adapter(ad2)) /* a second one to merge with (the same file would be refused as a duplicate) */
+    if (bench_write_llama7b_adapter(ad2)) /* a second one to merge with (the same file would be refused as a duplicate) */
         return 1;
     if (import(bin, cat, ad, "a") || import(bin, cat, ad2, "b")) {
         fprintf(stderr, "bench-tui-preview: import failed\n");

@@ -1,0 +1,81 @@
+/* bench_util.c: see bench_util.h. */
+#include "bench_util.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "dtype.h"
+#include "safetensors.h"
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+
+static double uniform(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (double)(rng >> 11) / 9007199254740992.0 - 0.5;
+}
+
+int bench_write_llama7b_adapter(const char *ad)
+{
+    char file[600], cfg[600];
+    mkdir(ad, 0755);
+    snprintf(file, sizeof file, "%s/adapter_model.safetensors", ad);
+    snprintf(cfg, sizeof cfg, "%s/adapter_config.json", ad);
+    const char *mods[7] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+                           "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
+    const int64_t outs[7] = {4096, 4096, 4096, 4096, 11008, 11008, 4096};
+    const int64_t ins[7] = {4096, 4096, 4096, 4096, 4096, 4096, 11008};
+    const int r = 16, blocks = 32;
+    size_t nt = (size_t)blocks * 7 * 2, k = 0;
+    lsc_st_out *desc = calloc(nt, sizeof *desc);
+    int64_t(*shapes)[2] = calloc(nt, sizeof *shapes);
+    char(*names)[128] = calloc(nt, 128);
+    double *vals = malloc(11008 * 16 * sizeof(double));
+    uint16_t *bf = malloc(11008 * 16 * 2);
+    lsc_error err = {LSC_ERR_NOMEM, "out of memory"};
+    lsc_st_writer *w = NULL;
+    int rc = !desc || !shapes || !names || !vals || !bf;
+    for (int b = 0; !rc && b < blocks; b++)
+        for (int m = 0; m < 7; m++)
+            for (int ab = 0; ab < 2; ab++, k++) {
+                snprintf(names[k], 128, "base_model.model.model.layers.%d.%s.lora_%c.weight", b, mods[m], ab ? 'B' : 'A');
+                shapes[k][0] = ab ? outs[m] : r;
+                shapes[k][1] = ab ? r : ins[m];
+                desc[k] = (lsc_st_out){names[k], LSC_DT_BF16, 2, shapes[k]};
+            }
+    if (!rc && lsc_st_writer_begin(file, desc, nt, NULL, NULL, 0, &w, &err))
+        rc = 1;
+    for (k = 0; !rc && k < nt; k++) {
+        size_t n = (size_t)(shapes[k][0] * shapes[k][1]);
+        for (size_t i = 0; i < n; i++) /* rank directions of unequal strength: spectra with structure */
+            vals[i] = 0.02 * uniform() * (1.0 + (double)(i % 16) / 4.0);
+        lsc_dtype_from_double(LSC_DT_BF16, vals, n, bf, NULL);
+        rc = lsc_st_writer_put(w, bf, n * 2, &err) != LSC_OK;
+    }
+    if (!rc)
+        rc = lsc_st_writer_finish(w, &err) != LSC_OK;
+    else
+        lsc_st_writer_abort(w);
+    FILE *cf = rc ? NULL : fopen(cfg, "w");
+    if (cf) {
+        fprintf(cf, "{\"peft_type\": \"LORA\", \"r\": 16, \"lora_alpha\": 32, \"base_model_name_or_path\": "
+                    "\"meta-llama/Llama-2-7b-hf\", \"target_modules\": [\"q_proj\", \"k_proj\", \"v_proj\", \"o_proj\", "
+                    "\"gate_proj\", \"up_proj\", \"down_proj\"], \"task_type\": \"CAUSAL_LM\"}\n");
+        rc = fclose(cf) != 0;
+    } else if (!rc) {
+        rc = 1;
+        err = (lsc_error){LSC_ERR_IO, "cannot write the adapter config"};
+    }
+    if (rc)
+        fprintf(stderr, "bench: %s: %s\n", ad, err.msg);
+    free(vals);
+    free(bf);
+    free(desc);
+    free(shapes);
+    free(names);
+    return rc;
+}
