@@ -11,23 +11,7 @@
 #include <string.h>
 
 #include "stats.h"
-
-static uint64_t rng_state;
-
-static uint64_t splitmix64(void)
-{
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static double gauss(void)
-{
-    double u = ((double)(splitmix64() >> 11) + 0.5) * 0x1.0p-53;
-    double v = ((double)(splitmix64() >> 11) + 0.5) * 0x1.0p-53;
-    return sqrt(-2.0 * log(u)) * cos(2.0 * M_PI * v);
-}
+#include "test_rng.h"
 
 static lsc_workspace *ws;
 
