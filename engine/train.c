@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rng.h"
 #include "spectrum.h"
 
 #define PI_D 3.14159265358979323846
@@ -70,17 +71,9 @@ struct lsc_train_state {
 
 /* ---- random stream (train.h documents it) ---- */
 
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 static double rng_uniform(uint64_t *s)
 {
-    return (double)(rng_next(s) >> 11) * 0x1.0p-53;
+    return (double)(lsc_rng_next_state(s) >> 11) * 0x1.0p-53;
 }
 
 static double rng_normal(uint64_t *s)
@@ -712,7 +705,7 @@ typedef struct kind_ops {
 
 static void dynamic_prepare(lsc_train_state *st, step_ctx *c)
 {
-    c->b = 1 + (int)(rng_next(&st->rng) % (uint64_t)st->k);
+    c->b = 1 + (int)(lsc_rng_next_state(&st->rng) % (uint64_t)st->k);
     c->s_eff = st->scale * (double)st->k / (double)c->b;
 }
 
