@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "prune.h"
+#include "rng.h"
 #include "spectrum.h"
 
 enum {
@@ -228,23 +229,18 @@ static void write_cat(const lsc_lowrank *layers, const double *w, int n_models, 
 
 /* ---- the DARE generator and Gaussian test matrices (merge.h documents the DARE one) ---- */
 
-static inline uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
 
 static inline double dare_u(uint64_t model_key, uint64_t i)
 {
-    return (double)(mix64(model_key ^ mix64(i + 0xD1B54A32D192ED03ull)) >> 11) * 0x1.0p-53;
+    return (double)(lsc_rng_mix64(model_key ^ lsc_rng_mix64(i + 0xD1B54A32D192ED03ull)) >> 11) * 0x1.0p-53;
 }
 
 static double gauss(uint64_t *state)
 {
-    double u = ((double)(mix64(*state += 0x9E3779B97F4A7C15ull) >> 11) + 0.5) * 0x1.0p-53;
-    double v = ((double)(mix64(*state += 0x9E3779B97F4A7C15ull) >> 11) + 0.5) * 0x1.0p-53;
-    return sqrt(-2.0 * log(u)) * cos(2.0 * M_PI * v);
+    lsc_rng g = {*state};
+    double x = lsc_rng_gauss(&g);
+    *state = g.s;
+    return x;
 }
 
 /* ---- element-wise merges ---- */
@@ -299,7 +295,7 @@ static uint64_t select_desc(uint64_t *a, size_t n, size_t q)
     size_t lo = 0, hi = n;
     uint64_t state = 0x2545F4914F6CDD1Dull;
     while (hi - lo > 1) {
-        const uint64_t pivot = a[lo + mix64(state++) % (hi - lo)];
+        const uint64_t pivot = a[lo + lsc_rng_mix64(state++) % (hi - lo)];
         size_t lt = lo, i = lo, gt = hi;
         while (i < gt) {
             uint64_t x = a[i];
@@ -502,7 +498,7 @@ static lsc_status build_dense(const lsc_lowrank *layers, const double *w, int n_
     e.acc = blk + bsz;
     e.hist = (uint64_t *)(void *)(blk + (is_ties(p->method) ? 6 : 1) * bsz);
     for (int k = 0; k < n_models; k++)
-        e.dare_key[k] = mix64(p->seed + 0x9E3779B97F4A7C15ull * (uint64_t)(k + 1));
+        e.dare_key[k] = lsc_rng_mix64(p->seed + LSC_RNG_GOLDEN * (uint64_t)(k + 1));
     if (is_trim(p->method))
         for (int k = 0; k < n_models && st == LSC_OK; k++)
             st = select_threshold(&e, k, ws, err);

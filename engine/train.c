@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rng.h"
 #include "spectrum.h"
 
 #define PI_D 3.14159265358979323846
@@ -70,17 +71,9 @@ struct lsc_train_state {
 
 /* ---- random stream (train.h documents it) ---- */
 
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 static double rng_uniform(uint64_t *s)
 {
-    return (double)(rng_next(s) >> 11) * 0x1.0p-53;
+    return (double)(lsc_rng_next_state(s) >> 11) * 0x1.0p-53;
 }
 
 static double rng_normal(uint64_t *s)
@@ -712,7 +705,7 @@ typedef struct kind_ops {
 
 static void dynamic_prepare(lsc_train_state *st, step_ctx *c)
 {
-    c->b = 1 + (int)(rng_next(&st->rng) % (uint64_t)st->k);
+    c->b = 1 + (int)(lsc_rng_next_state(&st->rng) % (uint64_t)st->k);
     c->s_eff = st->scale * (double)st->k / (double)c->b;
 }
 
@@ -1040,13 +1033,148 @@ out:
     return st;
 }
 
+/* best_fit's factored path: Z = blockdiag(s_m B_m) [A_1; ...] R^T diag(w), SVD'd from its factors. Fills f->nsv,
+ * f->sv and (want_vec) f->U and *vz = rows of V^T [nsv, nb]. Returns LSC_ERR_NOMEM with nothing set in err when
+ * out of memory (the caller words the message); the caller frees *vz, bs/as are freed here. */
+static lsc_status fit_factored(const lsc_train_problem *p, int rsum, int nb, const double *rt, const double *w,
+                               bool want_vec, fit_result *f, double **vzp, lsc_workspace *ws, lsc_error *err)
+{
+    lsc_status st = LSC_OK;
+    const int rows = (int)p->rows, cols = (int)p->cols, nt = p->n_tasks;
+    const bool weighted = p->C || p->X;
+    const int64_t srows = (int64_t)nt * rows;
+    double *bs = NULL, *as = NULL, *vz = NULL;
+
+    /* blockdiag(s_m B_m) [srows, rsum] times [A_1; ...] R^T diag(w) [rsum, nb] */
+    bs = calloc((size_t)srows * rsum, sizeof(double));
+    as = malloc((size_t)rsum * nb * sizeof(double));
+    if (!bs || !as)
+        goto nomem;
+    int r0 = 0;
+    for (int m = 0; m < nt; m++) {
+        const lsc_lowrank *lr = &p->targets[m].lr;
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < lr->r; j++)
+                bs[((size_t)m * rows + i) * rsum + r0 + j] = lr->scale * lr->B[(size_t)i * lr->r + j];
+        if (lr->r > 0) {
+            if (weighted) {
+                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, lr->r, nb, cols, 1.0, lr->A, cols, rt, cols,
+                            0.0, as + (size_t)r0 * nb, nb);
+                for (int j = 0; j < lr->r; j++)
+                    for (int q = 0; q < nb; q++)
+                        as[(size_t)(r0 + j) * nb + q] *= w[q];
+            } else {
+                memcpy(as + (size_t)r0 * nb, lr->A, (size_t)lr->r * cols * sizeof(double));
+            }
+        }
+        r0 += lr->r;
+    }
+    lsc_lowrank zl = {.rows = srows, .cols = nb, .r = rsum, .B = bs, .A = as, .scale = 1.0};
+    f->nsv = lsc_spectrum_count(&zl);
+    f->sv = malloc(((size_t)f->nsv + 1) * sizeof(double));
+    if (want_vec) {
+        f->U = malloc(((size_t)srows * f->nsv + 1) * sizeof(double));
+        vz = malloc(((size_t)nb * f->nsv + 1) * sizeof(double));
+    }
+    if (!f->sv || (want_vec && (!f->U || !vz)))
+        goto nomem;
+    st = lsc_spectrum(&zl, ws, f->sv, f->U, vz, err);
+    if (st != LSC_OK)
+        goto out;
+    /* vz [nb, nsv] -> rows of V^T: transpose in place of the later mapping below */
+    if (want_vec) {
+        double *vt = malloc(((size_t)nb * f->nsv + 1) * sizeof(double));
+        if (!vt)
+            goto nomem;
+        for (int q = 0; q < nb; q++)
+            for (int i = 0; i < f->nsv; i++)
+                vt[(size_t)i * nb + q] = vz[(size_t)q * f->nsv + i];
+        free(vz);
+        vz = vt;
+    }
+    goto out;
+nomem:
+    st = LSC_ERR_NOMEM;
+out:
+    free(bs);
+    free(as);
+    *vzp = vz;
+    return st;
+}
+
+/* best_fit's dense path: the stacked targets Z [nt rows, nb] (weighted by R^T diag(w) when calibrated), one
+ * dgesdd. Same outputs and out-of-memory protocol as fit_factored. */
+static lsc_status fit_dense(const lsc_train_problem *p, int nb, const double *rt, const double *w, bool want_vec,
+                            fit_result *f, double **vzp, lsc_error *err)
+{
+    lsc_status st = LSC_OK;
+    const int rows = (int)p->rows, cols = (int)p->cols, nt = p->n_tasks;
+    const bool weighted = p->C || p->X;
+    const int64_t srows = (int64_t)nt * rows;
+    double *z = NULL, *vz = NULL;
+
+    /* dense stacked Z [srows, nb] */
+    z = malloc((size_t)srows * nb * sizeof(double));
+    double *tm = weighted ? malloc((size_t)rows * cols * sizeof(double)) : NULL;
+    if (!z || (weighted && !tm)) {
+        free(tm);
+        goto nomem;
+    }
+    for (int m = 0; m < nt; m++) {
+        const lsc_train_target *t = &p->targets[m];
+        double *dst = weighted ? tm : z + (size_t)m * rows * cols;
+        if (t->T)
+            memcpy(dst, t->T, (size_t)rows * cols * sizeof(double));
+        else if (t->lr.r > 0)
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, cols, t->lr.r, t->lr.scale, t->lr.B,
+                        t->lr.r, t->lr.A, cols, 0.0, dst, cols);
+        else
+            memset(dst, 0, (size_t)rows * cols * sizeof(double));
+        if (weighted) {
+            double *zm = z + (size_t)m * rows * nb;
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, nb, cols, 1.0, tm, cols, rt, cols, 0.0, zm,
+                        nb);
+            for (int i = 0; i < rows; i++)
+                for (int q = 0; q < nb; q++)
+                    zm[(size_t)i * nb + q] *= w[q];
+        }
+    }
+    free(tm);
+    const int srows_i = (int)srows, mn = srows_i < nb ? srows_i : nb;
+    f->nsv = mn;
+    f->sv = malloc(((size_t)mn + 1) * sizeof(double));
+    if (want_vec) {
+        f->U = malloc(((size_t)srows * mn + 1) * sizeof(double));
+        vz = malloc(((size_t)mn * nb + 1) * sizeof(double));
+    }
+    if (!f->sv || (want_vec && (!f->U || !vz)))
+        goto nomem;
+    if (!all_finite(z, (size_t)srows * nb)) {
+        st = lsc_error_set(err, LSC_ERR_NUMERIC, "overflow in the weighted target");
+        goto out;
+    }
+    lapack_int info = LAPACKE_dgesdd(LAPACK_ROW_MAJOR, want_vec ? 'S' : 'N', srows_i, nb, z, nb, f->sv, f->U, mn,
+                                     vz, nb);
+    if (info != 0) {
+        st = lsc_error_set(err, LSC_ERR_NUMERIC, "svd of the dense target failed (lapack info %d)", (int)info);
+        goto out;
+    }
+    goto out;
+nomem:
+    st = LSC_ERR_NOMEM;
+out:
+    free(z);
+    *vzp = vz;
+    return st;
+}
+
 static lsc_status best_fit(const lsc_train_problem *p, int k, bool want_vec, fit_result *f, lsc_workspace *ws,
                            lsc_error *err)
 {
     lsc_status st = LSC_OK;
     const int rows = (int)p->rows, cols = (int)p->cols, nt = p->n_tasks;
     const bool weighted = p->C || p->X;
-    double *rt = NULL, *w = NULL, *bs = NULL, *as = NULL, *z = NULL, *vz = NULL;
+    double *rt = NULL, *w = NULL, *vz = NULL;
     int nb = cols; /* columns of the fitted matrix Z = T R diag(w) (or T) */
     memset(f, 0, sizeof *f);
     if (weighted) {
@@ -1070,102 +1198,12 @@ static lsc_status best_fit(const lsc_train_problem *p, int k, bool want_vec, fit
     if (nb == 0 || (factored && rsum == 0)) /* zero target or zero calibration: nothing to fit */
         goto out;
 
-    if (factored) {
-        /* blockdiag(s_m B_m) [srows, rsum] times [A_1; ...] R^T diag(w) [rsum, nb] */
-        bs = calloc((size_t)srows * rsum, sizeof(double));
-        as = malloc((size_t)rsum * nb * sizeof(double));
-        if (!bs || !as)
-            goto nomem;
-        int r0 = 0;
-        for (int m = 0; m < nt; m++) {
-            const lsc_lowrank *lr = &p->targets[m].lr;
-            for (int i = 0; i < rows; i++)
-                for (int j = 0; j < lr->r; j++)
-                    bs[((size_t)m * rows + i) * rsum + r0 + j] = lr->scale * lr->B[(size_t)i * lr->r + j];
-            if (lr->r > 0) {
-                if (weighted) {
-                    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, lr->r, nb, cols, 1.0, lr->A, cols, rt, cols,
-                                0.0, as + (size_t)r0 * nb, nb);
-                    for (int j = 0; j < lr->r; j++)
-                        for (int q = 0; q < nb; q++)
-                            as[(size_t)(r0 + j) * nb + q] *= w[q];
-                } else {
-                    memcpy(as + (size_t)r0 * nb, lr->A, (size_t)lr->r * cols * sizeof(double));
-                }
-            }
-            r0 += lr->r;
-        }
-        lsc_lowrank zl = {.rows = srows, .cols = nb, .r = rsum, .B = bs, .A = as, .scale = 1.0};
-        f->nsv = lsc_spectrum_count(&zl);
-        f->sv = malloc(((size_t)f->nsv + 1) * sizeof(double));
-        if (want_vec) {
-            f->U = malloc(((size_t)srows * f->nsv + 1) * sizeof(double));
-            vz = malloc(((size_t)nb * f->nsv + 1) * sizeof(double));
-        }
-        if (!f->sv || (want_vec && (!f->U || !vz)))
-            goto nomem;
-        st = lsc_spectrum(&zl, ws, f->sv, f->U, vz, err);
-        if (st != LSC_OK)
-            goto out;
-        /* vz [nb, nsv] -> rows of V^T: transpose in place of the later mapping below */
-        if (want_vec) {
-            double *vt = malloc(((size_t)nb * f->nsv + 1) * sizeof(double));
-            if (!vt)
-                goto nomem;
-            for (int q = 0; q < nb; q++)
-                for (int i = 0; i < f->nsv; i++)
-                    vt[(size_t)i * nb + q] = vz[(size_t)q * f->nsv + i];
-            free(vz);
-            vz = vt;
-        }
-    } else {
-        /* dense stacked Z [srows, nb] */
-        z = malloc((size_t)srows * nb * sizeof(double));
-        double *tm = weighted ? malloc((size_t)rows * cols * sizeof(double)) : NULL;
-        if (!z || (weighted && !tm)) {
-            free(tm);
-            goto nomem;
-        }
-        for (int m = 0; m < nt; m++) {
-            const lsc_train_target *t = &p->targets[m];
-            double *dst = weighted ? tm : z + (size_t)m * rows * cols;
-            if (t->T)
-                memcpy(dst, t->T, (size_t)rows * cols * sizeof(double));
-            else if (t->lr.r > 0)
-                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, cols, t->lr.r, t->lr.scale, t->lr.B,
-                            t->lr.r, t->lr.A, cols, 0.0, dst, cols);
-            else
-                memset(dst, 0, (size_t)rows * cols * sizeof(double));
-            if (weighted) {
-                double *zm = z + (size_t)m * rows * nb;
-                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, nb, cols, 1.0, tm, cols, rt, cols, 0.0, zm,
-                            nb);
-                for (int i = 0; i < rows; i++)
-                    for (int q = 0; q < nb; q++)
-                        zm[(size_t)i * nb + q] *= w[q];
-            }
-        }
-        free(tm);
-        const int srows_i = (int)srows, mn = srows_i < nb ? srows_i : nb;
-        f->nsv = mn;
-        f->sv = malloc(((size_t)mn + 1) * sizeof(double));
-        if (want_vec) {
-            f->U = malloc(((size_t)srows * mn + 1) * sizeof(double));
-            vz = malloc(((size_t)mn * nb + 1) * sizeof(double));
-        }
-        if (!f->sv || (want_vec && (!f->U || !vz)))
-            goto nomem;
-        if (!all_finite(z, (size_t)srows * nb)) {
-            st = lsc_error_set(err, LSC_ERR_NUMERIC, "overflow in the weighted target");
-            goto out;
-        }
-        lapack_int info = LAPACKE_dgesdd(LAPACK_ROW_MAJOR, want_vec ? 'S' : 'N', srows_i, nb, z, nb, f->sv, f->U, mn,
-                                         vz, nb);
-        if (info != 0) {
-            st = lsc_error_set(err, LSC_ERR_NUMERIC, "svd of the dense target failed (lapack info %d)", (int)info);
-            goto out;
-        }
-    }
+    st = factored ? fit_factored(p, rsum, nb, rt, w, want_vec, f, &vz, ws, err)
+                  : fit_dense(p, nb, rt, w, want_vec, f, &vz, err);
+    if (st == LSC_ERR_NOMEM)
+        goto nomem;
+    if (st != LSC_OK)
+        goto out;
     for (int i = k; i < f->nsv; i++)
         f->loss += f->sv[i] * f->sv[i];
     if (want_vec) {
@@ -1194,9 +1232,6 @@ out:
         fit_result_release(f);
     free(rt);
     free(w);
-    free(bs);
-    free(as);
-    free(z);
     free(vz);
     return st;
 }

@@ -22,6 +22,7 @@
 
 #include "dtype.h"
 #include "gguf.h"
+#include "rng.h"
 #include "safetensors.h"
 #include "train.h"
 #include "workspace.h"
@@ -29,28 +30,13 @@
 
 /* ---- deterministic random numbers ------------------------------------------------------------------ */
 
-typedef struct rng {
-    uint64_t s;
-} rng;
 
-static uint64_t next_u64(rng *g)
-{
-    uint64_t z = (g->s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
-static double uniform(rng *g) /* [0, 1) with 53 random bits */
-{
-    return (double)(next_u64(g) >> 11) * (1.0 / 9007199254740992.0);
-}
-
-static double gauss(rng *g) /* Irwin-Hall(12) - 6: mean 0, variance 1, arithmetic only */
+static double gauss(lsc_rng *g) /* Irwin-Hall(12) - 6: mean 0, variance 1, arithmetic only */
 {
     double s = 0;
     for (int i = 0; i < 12; i++)
-        s += uniform(g);
+        s += lsc_rng_uniform(g);
     return s - 6.0;
 }
 
@@ -101,7 +87,7 @@ static void orthonormalise_column(double *M, int64_t n, int k, int j, int passes
 }
 
 /* Fill M [n, k] (row-major) with orthonormal columns: Gaussian columns, modified Gram-Schmidt twice. */
-static void orthonormal(rng *g, int64_t n, int k, double *M)
+static void orthonormal(lsc_rng *g, int64_t n, int k, double *M)
 {
     for (int64_t i = 0; i < n * k; i++)
         M[i] = gauss(g);
@@ -113,7 +99,7 @@ static void orthonormal(rng *g, int64_t n, int k, double *M)
 /* B [rows, r] and A [r, cols] with singular values sigma[i] = s0 * q^i of B*A (up to the noise tail).
  * A is scaled up and B down by c, as trained LoRA factors are (A starts at Kaiming scale, B at zero).
  * `shared_v` (may be NULL) gives the first `n_shared` input directions, to make tasks overlap. */
-static void lora_pair(rng *g, int64_t rows, int64_t cols, int r, double s0, double q, double *B, double *A,
+static void lora_pair(lsc_rng *g, int64_t rows, int64_t cols, int r, double s0, double q, double *B, double *A,
                       const double *shared_v, int n_shared)
 {
     double *U = xcalloc((size_t)(rows * r), sizeof *U), *V = xcalloc((size_t)(cols * r), sizeof *V);
@@ -323,7 +309,7 @@ static json_t *llama_targets(void)
 /* One LoRA pair per module and layer; rank_of(layer, module) gives per-layer ranks (NULL: r). */
 typedef int (*rank_fn)(int layer, const module_def *m, int r);
 
-static void llama_lora(gen_file *f, rng *g, int r, rank_fn rank_of, lsc_dtype dt, const char *adapter_seg,
+static void llama_lora(gen_file *f, lsc_rng *g, int r, rank_fn rank_of, lsc_dtype dt, const char *adapter_seg,
                        int with_dora, unsigned module_mask)
 {
     char name[256];
@@ -368,7 +354,7 @@ static int pattern_rank(int layer, const module_def *m, int r)
 
 static void sample_llama(const char *out, const char *name, int r, double alpha, lsc_dtype dt, int rslora)
 {
-    rng g = {seed_of(name)};
+    lsc_rng g = {seed_of(name)};
     gen_file f = {0};
     llama_lora(&f, &g, r, NULL, dt, "", 0, 0x7f);
     json_t *c = lora_config("lorascope/llama-tiny", r, alpha, llama_targets(), "CAUSAL_LM");
@@ -382,7 +368,7 @@ static void sample_llama(const char *out, const char *name, int r, double alpha,
 static void sample_patterns(const char *out)
 {
     const char *name = "llama-tiny-patterns";
-    rng g = {seed_of(name)};
+    lsc_rng g = {seed_of(name)};
     gen_file f = {0};
     llama_lora(&f, &g, 8, pattern_rank, LSC_DT_F32, "", 0, 0x7f);
     json_t *c = lora_config("lorascope/llama-tiny", 8, 16, llama_targets(), "CAUSAL_LM");
@@ -402,7 +388,7 @@ static void sample_patterns(const char *out)
 static void sample_gpt2(const char *out)
 {
     const char *name = "gpt2-tiny-conv1d";
-    rng g = {seed_of(name)};
+    lsc_rng g = {seed_of(name)};
     gen_file f = {0};
     /* GPT-2 Conv1D stores W as [in, out]; PEFT's A [r, in] and B [out, r] are as usual, fan_in_fan_out
      * tells the base layer to transpose the delta */
@@ -453,7 +439,7 @@ static void sample_tasks(const char *out)
     make_dir(root);
     const char *tasks[] = {"summarize", "translate"};
     const int r = 8;
-    rng shared_g = {seed_of("tasks/shared")};
+    lsc_rng shared_g = {seed_of("tasks/shared")};
     double *shared[N_LAYERS][2];
     for (int L = 0; L < N_LAYERS; L++)
         for (int m = 0; m < 2; m++) {
@@ -461,7 +447,7 @@ static void sample_tasks(const char *out)
             orthonormal(&shared_g, HIDDEN, r, shared[L][m]);
         }
     for (int t = 0; t < 2; t++) {
-        rng g = {seed_of(tasks[t])};
+        lsc_rng g = {seed_of(tasks[t])};
         gen_file f = {0};
         char key[256];
         for (int L = 0; L < N_LAYERS; L++)
@@ -495,7 +481,7 @@ static void sample_tasks(const char *out)
 static void sample_adalora(const char *out)
 {
     const char *name = "llama-tiny-adalora";
-    rng g = {seed_of(name)};
+    lsc_rng g = {seed_of(name)};
     gen_file f = {0};
     const int init_r = 12;
     json_t *rp = json_object();
@@ -506,7 +492,7 @@ static void sample_adalora(const char *out)
             int keep[12], kept = 0;
             for (int i = 0; i < init_r; i++) { /* keep ~2/3 of the triplets, deeper layers and v more */
                 double p = 0.45 + 0.08 * L + (m == 2 ? 0.2 : 0.0);
-                keep[i] = i == 0 || uniform(&g) < p;
+                keep[i] = i == 0 || lsc_rng_uniform(&g) < p;
                 kept += keep[i];
             }
             double *P = xcalloc((size_t)(md->out * kept), sizeof *P), *Q = xcalloc((size_t)(kept * md->in), sizeof *Q);
@@ -519,7 +505,7 @@ static void sample_adalora(const char *out)
             for (int i = 0; i < init_r; i++, lam *= 0.8) {
                 if (!keep[i])
                     continue;
-                E[k] = (next_u64(&g) & 1 ? 1 : -1) * lam; /* Λ is trained freely: signs vary */
+                E[k] = (lsc_rng_next(&g) & 1 ? 1 : -1) * lam; /* Λ is trained freely: signs vary */
                 k++;
             }
             for (int64_t i = 0; i < md->out * kept; i++)
@@ -567,7 +553,7 @@ static void sample_adalora(const char *out)
 static void sample_dora(const char *out)
 {
     const char *name = "llama-tiny-dora";
-    rng g = {seed_of(name)};
+    lsc_rng g = {seed_of(name)};
     gen_file f = {0};
     llama_lora(&f, &g, 8, NULL, LSC_DT_F32, "", 1, (1u << 0) | (1u << 2)); /* q_proj, v_proj */
     static const char *const t[] = {"q_proj", "v_proj"};
@@ -586,7 +572,7 @@ static void sample_dora(const char *out)
 static void sample_sora(const char *out)
 {
     const char *name = "llama-tiny-sora";
-    rng g = {seed_of(name)};
+    lsc_rng g = {seed_of(name)};
     gen_file f = {0};
     llama_lora(&f, &g, 8, NULL, LSC_DT_F16, "", 0, (1u << 0) | (1u << 2));
     char key[256];
@@ -595,7 +581,7 @@ static void sample_sora(const char *out)
             double gate[8];
             int live = 8 - (L + m + 1); /* 7 down to 3 live gates */
             for (int i = 0; i < 8; i++)
-                gate[i] = i < live ? 0.6 + 0.4 * uniform(&g) : 0.0;
+                gate[i] = i < live ? 0.6 + 0.4 * lsc_rng_uniform(&g) : 0.0;
             int64_t gs[] = {1, 8};
             snprintf(key, sizeof key, "base_model.model.model.layers.%d.%s.lora_gate", L, m ? "self_attn.v_proj" : "self_attn.q_proj");
             add_tensor(&f, key, LSC_DT_F16, 2, gs, gate);
@@ -634,7 +620,7 @@ static void write_st(const char *path, gen_file *f, const char *const *mk, const
 
 /* Train one DyLoRA layer with lorascope's own engine (engine/train.h, the DyLoRA rule: each step a random
  * prefix rank b is trained at scale alpha/b) towards a planted rank-r target; B [rows, r], A [r, cols]. */
-static void dylora_layer(rng *g, int64_t rows, int64_t cols, int r, double alpha, double s0, double *B, double *A)
+static void dylora_layer(lsc_rng *g, int64_t rows, int64_t cols, int r, double alpha, double s0, double *B, double *A)
 {
     double *tb = xcalloc((size_t)(rows * r), sizeof *tb), *ta = xcalloc((size_t)(r * cols), sizeof *ta);
     lora_pair(g, rows, cols, r, s0, 0.7, tb, ta, NULL, 0);
@@ -655,7 +641,7 @@ static void dylora_layer(rng *g, int64_t rows, int64_t cols, int r, double alpha
     lsc_error err;
     lsc_workspace *ws = lsc_workspace_new();
     lsc_train_state *st = lsc_train_state_new(&p, &rule, &err);
-    if (!st || !ws || lsc_train_init(st, &p, LSC_TRAIN_INIT_RANDOM, next_u64(g), NULL, ws, &err))
+    if (!st || !ws || lsc_train_init(st, &p, LSC_TRAIN_INIT_RANDOM, lsc_rng_next(g), NULL, ws, &err))
         die("DyLoRA sample: %s%s", err.msg, "");
     for (int t = 1; t <= steps; t++) {
         lsc_train_report rep;
@@ -679,7 +665,7 @@ static void dylora_layer(rng *g, int64_t rows, int64_t cols, int r, double alpha
 static void sample_kohya_dylora(const char *out)
 {
     const char *name = "sd-tiny-dylora.safetensors";
-    rng g = {seed_of(name)};
+    lsc_rng g = {seed_of(name)};
     gen_file f = {0};
     static const char *const mods[] = {"to_q", "to_k", "to_v", "to_out_0"};
     char key[256];
@@ -731,7 +717,7 @@ static void sample_kohya_dylora(const char *out)
 static void sample_gguf(const char *out)
 {
     const char *name = "llama-tiny-attn.gguf";
-    rng g = {seed_of(name)};
+    lsc_rng g = {seed_of(name)};
     lsc_adapter *ad = lsc_adapter_new();
     lsc_error err;
     ad->name = strdup("llama-tiny-attn");
@@ -792,7 +778,7 @@ static void sample_gguf(const char *out)
 static void sample_dense_pair(const char *out)
 {
     const char *name = "dense-pair";
-    rng g = {seed_of(name)};
+    lsc_rng g = {seed_of(name)};
     gen_file fb = {0}, ft = {0};
     char key[256];
     for (int L = 0; L < 2; L++) {

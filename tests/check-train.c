@@ -5,7 +5,7 @@
  * T (or T C^{1/2}). Training runs use fixed seeds and fixed schedules and assert outcomes against those
  * optima: static within 1%, multi-task within 1% of the stacked optimum, DyLoRA prefixes within 1.5x,
  * AdaLoRA exactly bT triplets, SoRA drops gates. Every rejection path gets an input that triggers it.
- * Fixed-seed PRNG (splitmix64 + Box-Muller) written here so the inputs never change.
+ * Fixed-seed test data from the shared stream (test_rng.h over engine/rng.h), so the inputs never change.
  */
 #include <check.h>
 #include <lapacke.h>
@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "test_rng.h"
 #include "train.h"
 
 void openblas_set_num_threads(int);
@@ -22,23 +23,6 @@ void openblas_set_num_threads(int);
 
 /* ---- helpers ---- */
 
-static uint64_t rng_state;
-
-static uint64_t splitmix64(void)
-{
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static double gauss(void)
-{
-    double u = ((double)(splitmix64() >> 11) + 0.5) * 0x1.0p-53;
-    double v = ((double)(splitmix64() >> 11) + 0.5) * 0x1.0p-53;
-    return sqrt(-2.0 * log(u)) * cos(2.0 * PI_D * v);
-}
-
 static double *xmalloc(size_t n)
 {
     double *p = calloc(n ? n : 1, sizeof(double));
@@ -46,7 +30,7 @@ static double *xmalloc(size_t n)
     return p;
 }
 
-static double *gauss_matrix(size_t n, double sigma)
+static double *gauss_matrix_scaled(size_t n, double sigma)
 {
     double *m = xmalloc(n);
     for (size_t i = 0; i < n; i++)
@@ -57,7 +41,7 @@ static double *gauss_matrix(size_t n, double sigma)
 /* Q [n, r] row-major with orthonormal columns (Gram-Schmidt twice on Gaussian columns) */
 static double *orthonormal_cols(int n, int r)
 {
-    double *q = gauss_matrix((size_t)n * r, 1.0);
+    double *q = gauss_matrix_scaled((size_t)n * r, 1.0);
     for (int j = 0; j < r; j++)
         for (int pass = 0; pass < 2; pass++) {
             for (int i = 0; i < j; i++) {
@@ -259,7 +243,7 @@ static double max_abs_diff(const double *x, const double *y, size_t n, double *s
 /* a random symmetric PSD C [n, n] = G G^T / n + 0.1 I with a spread of eigenvalues */
 static double *make_c(int n)
 {
-    double *g = gauss_matrix((size_t)n * n, 1.0), *c = xmalloc((size_t)n * n);
+    double *g = gauss_matrix_scaled((size_t)n * n, 1.0), *c = xmalloc((size_t)n * n);
     for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++) {
             double acc = 0.0;
@@ -302,7 +286,7 @@ static void fixture_make(fixture *f, int rows, int cols, int k, double s, int n_
     if (cal == CAL_C)
         f->C = make_c(cols);
     if (cal == CAL_X)
-        f->X = gauss_matrix((size_t)(cols / 2 + 3) * cols, 1.0);
+        f->X = gauss_matrix_scaled((size_t)(cols / 2 + 3) * cols, 1.0);
     f->p = (lsc_train_problem){.rows = rows, .cols = cols, .k = k, .scale = s, .n_tasks = n_tasks, .targets = f->tg,
                                .C = f->C, .X = f->X, .n_samples = f->X ? cols / 2 + 3 : 0};
 }
@@ -363,7 +347,7 @@ START_TEST(test_gradients_match_dense)
     lsc_train_rule rule = lsc_train_rule_default(kind, k, 10);
     lsc_train_state *st = new_state(&f.p, &rule);
     lsc_workspace *ws = lsc_workspace_new();
-    double *B = gauss_matrix((size_t)nt * rows * k, 0.5), *A = gauss_matrix((size_t)k * cols, 0.5);
+    double *B = gauss_matrix_scaled((size_t)nt * rows * k, 0.5), *A = gauss_matrix_scaled((size_t)k * cols, 0.5);
     double d[4] = {1.3, -0.4, 0.0, 2.0};
     lsc_train_factors from = {.B = B, .A = A, .d = d};
     lsc_error err = {0};
@@ -927,7 +911,7 @@ START_TEST(test_rejections)
     C[6] = INFINITY;
     expect(try_new(&p, &rs, &err), LSC_ERR_NUMERIC, &err, "C inf");
     free(C);
-    double *X = gauss_matrix(4 * 5, 1.0);
+    double *X = gauss_matrix_scaled(4 * 5, 1.0);
     p = f.p, p.X = X, p.n_samples = 0;
     expect(try_new(&p, &rs, &err), LSC_ERR_INVALID, &err, "no samples");
     p.n_samples = 4;

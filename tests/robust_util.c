@@ -1,4 +1,5 @@
 /* robust_util.c: see robust_util.h. Test support only. */
+#include "rng.h"
 #include "robust_util.h"
 
 #include <math.h>
@@ -25,11 +26,9 @@ int ru_write_adapter(const char *dir, uint32_t seed, int layers, int rank, int d
         free(h);
         return -1;
     }
-    uint64_t s = seed * 0x9e3779b97f4a7c15ull + 1;
-    for (size_t i = 0; i < total; i++) {
-        s = s * 6364136223846793005ull + 1442695040888963407ull;
-        v[i] = (float)((double)(s >> 40) / (double)(1ull << 24) - 0.5);
-    }
+    lsc_rng g = {seed};
+    for (size_t i = 0; i < total; i++)
+        v[i] = (float)(lsc_rng_uniform(&g) - 0.5);
     size_t o = (size_t)snprintf(h, hcap, "{\"__metadata__\":{\"format\":\"pt\",\"seed\":\"%u\"}", seed);
     size_t off = 0, nb = per * sizeof(float);
     for (int l = 0; l < layers; l++) {

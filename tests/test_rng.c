@@ -2,28 +2,31 @@
 #include "test_rng.h"
 
 #include <check.h>
-#include <math.h>
 #include <stdlib.h>
+
+#include "rng.h"
 
 uint64_t rng_state;
 
 uint64_t splitmix64(void)
 {
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
+    return lsc_rng_next_state(&rng_state);
 }
 
 double uniform01(void)
 {
-    return ((double)(splitmix64() >> 11) + 0.5) * 0x1.0p-53;
+    lsc_rng g = {rng_state};
+    double u = lsc_rng_uniform_open(&g);
+    rng_state = g.s;
+    return u;
 }
 
 double gauss(void)
 {
-    double u = uniform01(), v = uniform01();
-    return sqrt(-2.0 * log(u)) * cos(2.0 * M_PI * v);
+    lsc_rng g = {rng_state};
+    double x = lsc_rng_gauss(&g);
+    rng_state = g.s;
+    return x;
 }
 
 double *gauss_matrix(size_t n)

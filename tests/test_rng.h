@@ -1,5 +1,6 @@
 /* test_rng.h: the seeded random numbers the engine suites draw their test matrices from. Set rng_state
- * before drawing (each test picks its own seed), so every run sees the same data. Test support only. */
+ * before drawing (each test picks its own seed), so every run sees the same data. Test support only: a
+ * global-state front end to the engine's one stream (engine/rng.h). */
 #ifndef LSC_TEST_RNG_H
 #define LSC_TEST_RNG_H
 

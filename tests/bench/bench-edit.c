@@ -24,6 +24,7 @@
 
 #include <cblas.h>
 
+#include "rng.h"
 #include "merge.h"
 #include "prune.h"
 #include "spectrum.h"
@@ -46,13 +47,11 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static double uniform(void)
+static lsc_rng rng = {1};
+
+static double uniform(void) /* in [-0.5, 0.5) */
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (double)(rng >> 11) / 9007199254740992.0 - 0.5;
+    return lsc_rng_uniform(&rng) - 0.5;
 }
 
 /* one layer: B [rows, R] with decaying column scales, A [R, cols] */

@@ -16,11 +16,11 @@
 
 #include <cblas.h>
 
+#include "rng.h"
 #include "train.h"
 
 void openblas_set_num_threads(int);
 
-#define PI_D 3.14159265358979323846
 #define N_BLOCKS 32
 #define N_MODULES 7
 #define RANK 16
@@ -34,26 +34,12 @@ static const struct {
 #define N_SHAPES 3
 static const int64_t shape_dims[N_SHAPES][2] = {{4096, 4096}, {11008, 4096}, {4096, 11008}};
 
-static uint64_t rng_state = 0x7EA1BE7C;
-
-static uint64_t splitmix64(void)
-{
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+static lsc_rng rng = {0x7EA1BE7C};
 
 static void fill_gauss(double *x, size_t n, double sigma)
 {
-    for (size_t i = 0; i < n; i += 2) {
-        double u = ((double)(splitmix64() >> 11) + 0.5) * 0x1.0p-53;
-        double v = ((double)(splitmix64() >> 11) + 0.5) * 0x1.0p-53;
-        double rad = sigma * sqrt(-2.0 * log(u));
-        x[i] = rad * cos(2.0 * PI_D * v);
-        if (i + 1 < n)
-            x[i + 1] = rad * sin(2.0 * PI_D * v);
-    }
+    for (size_t i = 0; i < n; i++)
+        x[i] = sigma * lsc_rng_gauss(&rng);
 }
 
 static double now(void)

@@ -1,4 +1,5 @@
 /* bench_util.c: see bench_util.h. */
+#include "rng.h"
 #include "bench_util.h"
 
 #include <stdint.h>
@@ -9,14 +10,11 @@
 #include "dtype.h"
 #include "safetensors.h"
 
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
+static lsc_rng rng = {1};
 
-static double uniform(void)
+static double uniform(void) /* in [-0.5, 0.5) */
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (double)(rng >> 11) / 9007199254740992.0 - 0.5;
+    return lsc_rng_uniform(&rng) - 0.5;
 }
 
 int bench_write_llama7b_adapter(const char *ad)
