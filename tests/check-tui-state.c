@@ -19,7 +19,7 @@
 
 #include "job.h"
 #include "keys.h"
-#include "model.h"
+#include "tui_fake_model.h"
 #include "state.h"
 
 #define SEED 20240101u
