@@ -84,18 +84,21 @@ START_TEST(test_names_tables)
     ck_assert_int_eq(lsc_tui_key_lookup(LSC_VIEW_LAYERS, 'm'), LSC_REQ_GROUP);
     ck_assert_int_eq(lsc_tui_key_lookup(LSC_VIEW_CATALOG, 'm'), LSC_REQ_MERGE);
     ck_assert_int_eq(lsc_tui_key_lookup(LSC_VIEW_HISTORY, 'm'), LSC_REQ_NONE);
-    /* no key is bound twice in one view */
-    for (int v = 0; v < LSC_VIEW_COUNT; v++)
-        for (size_t i = 0; i < lsc_tui_n_bindings; i++)
-            for (size_t j = i + 1; j < lsc_tui_n_bindings; j++) {
-                const lsc_tui_binding *a = &lsc_tui_bindings[i], *b = &lsc_tui_bindings[j];
-                if (!(a->views & b->views & LSC_VIEW_BIT(v)))
-                    continue;
+    /* no key is bound twice in one view (its own table and the global one) */
+    for (int v = 0; v < LSC_VIEW_COUNT; v++) {
+        size_t n_own;
+        const lsc_tui_binding *own = lsc_tui_view_keys((lsc_tui_view)v, &n_own);
+        size_t n = n_own + lsc_tui_n_global_keys;
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = i + 1; j < n; j++) {
+                const lsc_tui_binding *a = i < n_own ? &own[i] : &lsc_tui_global_keys[i - n_own];
+                const lsc_tui_binding *b = j < n_own ? &own[j] : &lsc_tui_global_keys[j - n_own];
                 for (int x = 0; x < LSC_TUI_BIND_KEYS && a->keys[x]; x++)
                     for (int y = 0; y < LSC_TUI_BIND_KEYS && b->keys[y]; y++)
                         ck_assert_msg(a->keys[x] != b->keys[y], "key %d bound twice in view %s", a->keys[x],
                                       lsc_tui_view_name((lsc_tui_view)v));
             }
+    }
 }
 END_TEST
 
