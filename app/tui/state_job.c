@@ -124,12 +124,12 @@ static unsigned job_finished(lsc_tui_state *st, int rc, char *output, char *errm
         /* retrain stops at the next step and keeps its best state as NEW */
         lsc_tui_state_msg(st, LSC_MSG_WARN, "retrain stopped: %s - u undoes", errmsg ? errmsg : "the best state is kept");
     } else if (rc != 0) {
+        if (kind == LSC_JOB_PROMPT && output[0]) /* first: a view change clears the message */
+            lsc_tui_output_show(st, output, st->job_title, 0);
         if (cancelled)
             lsc_tui_state_msg(st, LSC_MSG_WARN, "'%s' cancelled: nothing written", st->job_title);
         else
             lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s (exit %d)", errmsg ? errmsg : "command failed", rc);
-        if (kind == LSC_JOB_PROMPT && output[0])
-            lsc_tui_output_show(st, output, st->job_title, 0);
     } else {
         switch (kind) {
         case LSC_JOB_PROMPT:
@@ -158,6 +158,8 @@ static unsigned job_finished(lsc_tui_state *st, int rc, char *output, char *errm
     }
     free(output);
     free(errmsg);
+    if (kind == LSC_JOB_RETRAIN && st->retrain.n_pts == 0)
+        st->retrain.ran = 0; /* it ended before its first report: no curve is coming */
     if (kind != LSC_JOB_SAVE) {
         ch |= lsc_tui_reload_after_edit(st);
         if (kind == LSC_JOB_PRUNE || kind == LSC_JOB_MERGE || kind == LSC_JOB_RETRAIN)

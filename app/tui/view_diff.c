@@ -8,12 +8,22 @@
 
 #include "view.h"
 
+/* Forget the spectra of the pane (the chart is drawn from st->sv and st->sv_b). */
+static void drop_spectra(lsc_tui_state *st)
+{
+    free(st->sv);
+    free(st->sv_b);
+    st->sv = st->sv_b = NULL;
+    st->n_sv = st->n_sv_b = 0;
+    st->sv_diff_row = -1;
+}
+
 /* Spectra of the diff row under the cursor, on both sides. */
 void lsc_tui_diff_load_sv(lsc_tui_state *st)
 {
     lsc_tui_list *l = &st->lists[LSC_VIEW_DIFF];
-    if (!l->n) {
-        st->sv_diff_row = -1;
+    if (!l->n) { /* no row, no spectra: never the chart of a row no longer shown */
+        drop_spectra(st);
         return;
     }
     size_t row = l->order[l->cursor];
@@ -77,13 +87,8 @@ static void diff_enter(lsc_tui_state *st)
 
 static void diff_leave(lsc_tui_state *st, int closing)
 {
-    if (!closing)
-        return;
-    free(st->sv);
-    free(st->sv_b);
-    st->sv = st->sv_b = NULL;
-    st->n_sv = st->n_sv_b = 0;
-    st->sv_diff_row = -1;
+    if (closing)
+        drop_spectra(st);
 }
 
 static unsigned diff_enter_row(lsc_tui_state *st)
