@@ -1884,6 +1884,36 @@ START_TEST(test_help_per_view)
 }
 END_TEST
 
+static lsc_status layer_sv_fails(void *ctx, const char *adapter, const char *layer, double **sv, size_t *n,
+                                 lsc_error *err)
+{
+    (void)ctx, (void)adapter, (void)layer, (void)sv, (void)n;
+    return lsc_error_set(err, LSC_ERR_IO, "cannot read the layer");
+}
+
+/* A view change clears the status line, so what the new view has to say is said after it: the warning of
+ * a diff over three tagged adapters, the error of a spectrum that cannot be read. */
+START_TEST(test_view_change_keeps_new_messages)
+{
+    keys("   d");
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_DIFF);
+    ck_assert_int_eq(g_st->msg_level, LSC_MSG_WARN);
+    ck_assert_str_eq(g_st->msg, "3 adapters tagged: comparing the first two");
+    key(LSC_KEY_ESC);
+    lsc_status (*layer_sv)(void *, const char *, const char *, double **, size_t *, lsc_error *) = g_model.layer_sv;
+    g_model.layer_sv = layer_sv_fails;
+    keys("\n\n"); /* layers, then a layer's spectrum */
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_SPECTRUM);
+    ck_assert_int_eq(g_st->msg_level, LSC_MSG_ERROR);
+    ck_assert_str_eq(g_st->msg, "cannot read the layer");
+    key(LSC_KEY_ESC);
+    keys("v\n"); /* the grid's cell */
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_SPECTRUM);
+    ck_assert_str_eq(g_st->msg, "cannot read the layer");
+    g_model.layer_sv = layer_sv;
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tui-state");
@@ -1920,6 +1950,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_prune_no_empty_error);
     tcase_add_test(tc, test_retrain_failed_no_waiting);
     tcase_add_test(tc, test_help_per_view);
+    tcase_add_test(tc, test_view_change_keeps_new_messages);
     suite_add_tcase(s, tc);
     return s;
 }

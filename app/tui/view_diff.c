@@ -49,8 +49,6 @@ unsigned lsc_tui_diff_open(lsc_tui_state *st)
         lsc_tui_state_msg(st, LSC_MSG_WARN, "tag two adapters with Space (or one, and select the other), then d");
         return LSC_TUI_CH_REDRAW;
     }
-    if (l->n_tagged > 2)
-        lsc_tui_state_msg(st, LSC_MSG_WARN, "%zu adapters tagged: comparing the first two", l->n_tagged);
     const char *a = st->adapters[pick[0]].name, *b = st->adapters[pick[1]].name;
     lsc_tui_diff d = {0};
     lsc_error err = {0};
@@ -69,7 +67,9 @@ unsigned lsc_tui_diff_open(lsc_tui_state *st)
     lsc_tui_list *dl = &st->lists[LSC_VIEW_DIFF];
     dl->n_data = (size_t)-1;
     dl->cursor = dl->top = 0;
-    lsc_tui_view_push(st, LSC_VIEW_DIFF);
+    lsc_tui_view_push(st, LSC_VIEW_DIFF); /* clears the status line: the messages come after */
+    if (l->n_tagged > 2)
+        lsc_tui_state_msg(st, LSC_MSG_WARN, "%zu adapters tagged: comparing the first two", l->n_tagged);
     lsc_tui_list_rebuild(st, LSC_VIEW_DIFF);
     lsc_tui_diff_load_sv(st);
     if (l->n_tagged <= 2)
@@ -102,9 +102,8 @@ static unsigned diff_enter_row(lsc_tui_state *st)
         return LSC_TUI_CH_REDRAW;
     for (size_t i = 0; i < st->n_layers; i++)
         if (strcmp(st->layers[i].name, name) == 0) {
+            lsc_tui_view_push(st, LSC_VIEW_SPECTRUM); /* first: a failed load's message must stay */
             lsc_tui_spectrum_load(st, i);
-            lsc_tui_view_push(st, LSC_VIEW_SPECTRUM);
-            st->sv_diff_row = -1;
             break;
         }
     return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RELOAD;

@@ -122,8 +122,8 @@ static unsigned grid_enter_cell(lsc_tui_state *st)
     for (size_t i = 0; i < ll->n; i++)
         if (ll->order[i] == (size_t)li)
             ll->cursor = i;
+    lsc_tui_view_push(st, LSC_VIEW_SPECTRUM); /* first: a failed load's message must stay */
     lsc_tui_spectrum_load(st, (size_t)li);
-    lsc_tui_view_push(st, LSC_VIEW_SPECTRUM);
     return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RELOAD;
 }
 

@@ -66,8 +66,8 @@ static unsigned layers_request(lsc_tui_state *st, lsc_tui_req req)
     case LSC_REQ_ENTER:
         if (!l->n)
             return 0;
+        lsc_tui_view_push(st, LSC_VIEW_SPECTRUM); /* first: a failed load's message must stay */
         lsc_tui_spectrum_load(st, l->order[l->cursor]);
-        lsc_tui_view_push(st, LSC_VIEW_SPECTRUM);
         return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RELOAD;
     case LSC_REQ_TAG: return lsc_tui_list_tag(st);
     case LSC_REQ_TAB:
