@@ -1914,6 +1914,35 @@ START_TEST(test_view_change_keeps_new_messages)
 }
 END_TEST
 
+/* An undo that removes the adapter on screen closes its views as Esc would: the prune panel's chart goes
+ * with it. */
+START_TEST(test_views_closed_by_undo_drop_their_state)
+{
+    lsc_tui_state_resize(g_st, 43, 132); /* wide: the prune panel shows the chart of its row */
+    char *argv[] = {"prune", "llama2-7b-chat", "--rank", "4", "--as", "chat-r4", NULL};
+    char *out = NULL, *err = NULL;
+    ck_assert_int_eq(g_model.run(g_model.ctx, 6, argv, 0, NULL, &out, &err), 0);
+    free(out);
+    free(err);
+    req(LSC_REQ_REFRESH);
+    lsc_tui_list *cl = &g_st->lists[LSC_VIEW_CATALOG];
+    for (size_t i = 0; i < cl->n; i++)
+        if (strcmp(g_st->adapters[cl->order[i]].name, "chat-r4") == 0)
+            cl->cursor = i;
+    keys("\n");
+    ck_assert_str_eq(g_st->adapter, "chat-r4");
+    keys("p");
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_PRUNE);
+    ck_assert_uint_gt(g_st->prune.n_sv, 0);
+    req(LSC_REQ_UNDO);
+    ck_assert(g_st->confirm.open);
+    keys("y");
+    ck_assert(!has_adapter("chat-r4"));
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_CATALOG);
+    ck_assert(g_st->prune.n_sv == 0 && g_st->prune.sv == NULL);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tui-state");
@@ -1951,6 +1980,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_retrain_failed_no_waiting);
     tcase_add_test(tc, test_help_per_view);
     tcase_add_test(tc, test_view_change_keeps_new_messages);
+    tcase_add_test(tc, test_views_closed_by_undo_drop_their_state);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -237,12 +237,16 @@ void lsc_tui_view_replace(lsc_tui_state *st, lsc_tui_view v)
     lsc_tui_layout_update(st);
 }
 
-unsigned lsc_tui_view_pop(lsc_tui_state *st)
+void lsc_tui_view_truncate(lsc_tui_state *st, int depth)
 {
-    if (st->depth <= 1)
-        return 0;
-    leave_top(st, 1);
-    st->depth--;
+    if (depth < 1)
+        depth = 1;
+    if (st->depth <= depth)
+        return;
+    while (st->depth > depth) {
+        leave_top(st, 1);
+        st->depth--;
+    }
     lsc_tui_layout_update(st);
     lsc_tui_view v = lsc_tui_state_view(st);
     lsc_tui_list *l = lsc_tui_state_list(st, v);
@@ -250,6 +254,13 @@ unsigned lsc_tui_view_pop(lsc_tui_state *st)
         lsc_tui_list_clamp(l, st->lay.body_h);
     if (lsc_tui_view_ops_of(v)->enter)
         lsc_tui_view_ops_of(v)->enter(st);
+}
+
+unsigned lsc_tui_view_pop(lsc_tui_state *st)
+{
+    if (st->depth <= 1)
+        return 0;
+    lsc_tui_view_truncate(st, st->depth - 1);
     return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RESIZE;
 }
 

@@ -30,13 +30,9 @@ unsigned lsc_tui_reload_after_edit(lsc_tui_state *st)
             while (d < st->depth && (st->stack[d] == LSC_VIEW_HISTORY || st->stack[d] == LSC_VIEW_OUTPUT ||
                                      st->stack[d] == LSC_VIEW_MERGE || st->stack[d] == LSC_VIEW_DIFF))
                 d++;
-            st->depth = d;
             st->adapter[0] = '\0';
             st->prune.adapter[0] = '\0';
-            lsc_tui_layout_update(st);
-            lsc_tui_list *l = lsc_tui_state_list(st, lsc_tui_state_view(st));
-            if (l)
-                lsc_tui_list_clamp(l, st->lay.body_h);
+            lsc_tui_view_truncate(st, d); /* each closing view drops what it showed */
         }
     }
     for (int d = 0; d < st->depth; d++)

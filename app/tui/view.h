@@ -58,6 +58,7 @@ extern const lsc_tui_view_ops lsc_tui_view_catalog, lsc_tui_view_layers, lsc_tui
 void lsc_tui_view_push(lsc_tui_state *st, lsc_tui_view v);
 void lsc_tui_view_replace(lsc_tui_state *st, lsc_tui_view v);
 unsigned lsc_tui_view_pop(lsc_tui_state *st); /* 0 on the root view */
+void lsc_tui_view_truncate(lsc_tui_state *st, int depth); /* close the views above depth (>= 1) */
 
 /* ---- shared steps (state.c) */
 void lsc_tui_busy(lsc_tui_state *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
