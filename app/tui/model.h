@@ -1,8 +1,9 @@
 /* model.h: the TUI's one window onto data — a table of function pointers plus a context.
  *
  * The workbench never calls the catalog, the engine or the dispatcher directly: it asks a model. Two
- * models exist: tests/tui_fake/tui_fake_model.c (generated, deterministic; test code, linked only into
- * tests, benchmarks and lsc-tui-demo) and app/workbench.c (the real catalog + engine + command dispatch). Keeping this seam narrow lets the
+ * models exist: app/workbench.c (the real catalog + engine + command dispatch) and the fake model of
+ * tests/tui_fake/ (generated, deterministic; test code, linked only into the tests, the benchmarks and
+ * lsc-tui-demo). Keeping this seam narrow lets the
  * state, chart and render modules be tested without a database and without a terminal.
  *
  * Protocol: every call may be slow (the TUI shows a status line before it) and may fail; failures return
