@@ -390,6 +390,7 @@ static const lsc_tui_binding k_keys[] = {
     {LSC_REQ_EDIT, {'=', 'e'}, "type the field's value (target: any adapter's name)", NULL},
     {LSC_REQ_APPLY, {LSC_KEY_ENTER, '\r', LSC_KEY_F(5)}, "run: name the new adapter, confirm (No by default)", "Run"},
     {LSC_REQ_PAUSE, {'p'}, "pause / resume the running retrain", NULL},
+    LSC_KEYS_UNDO,
 };
 
 const lsc_tui_view_ops lsc_tui_view_retrain = {
