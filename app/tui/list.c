@@ -20,7 +20,6 @@ static void moved(lsc_tui_state *st)
         o->moved(st);
 }
 
-
 /* ---- columns -------------------------------------------------------------------------------------- */
 
 static const lsc_tui_col k_view_cols_catalog[] = {LSC_COL_NAME,  LSC_COL_KIND,    LSC_COL_LAYERS, LSC_COL_PARAMS,
@@ -432,7 +431,6 @@ static unsigned sort_step(lsc_tui_state *st, int dir)
                           l->desc ? "descending" : "ascending");
     return LSC_TUI_CH_REDRAW;
 }
-
 
 unsigned lsc_tui_list_tag(lsc_tui_state *st)
 {

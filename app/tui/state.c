@@ -291,7 +291,6 @@ void lsc_tui_argv_add(lsc_tui_argv *a, const char *w)
         lsc_tui_copy(a->argv[a->argc++], sizeof a->argv[0], w);
 }
 
-
 /* Requests every view shares; LSC_TUI_CH_PASS for the rest. */
 static unsigned global_request(lsc_tui_state *st, lsc_tui_req req)
 {

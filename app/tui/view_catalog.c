@@ -7,8 +7,6 @@
 
 #include "view.h"
 
-/* ---- data loading ---------------------------------------------------------------------------------- */
-
 unsigned lsc_tui_load_catalog(lsc_tui_state *st)
 {
     lsc_error err = {0};

@@ -8,8 +8,6 @@
 
 #include "view.h"
 
-/* ---- the merge panel --------------------------------------------------------------------------------- */
-
 static void merge_base_rank(lsc_tui_merge_panel *M)
 {
     if (M->opts.method != LSC_TUI_MERGE_CAT || !M->ok)

@@ -9,8 +9,6 @@
 
 #include "view.h"
 
-/* ---- the prune panel --------------------------------------------------------------------------------- */
-
 static int rule_is_integer(lsc_tui_prune_rule r) { return r == LSC_TUI_PRUNE_RANK || r == LSC_TUI_PRUNE_BUDGET; }
 
 void lsc_tui_prune_value_text(const lsc_tui_state *st, char *buf, size_t cap)

@@ -10,8 +10,6 @@
 #include "job.h"
 #include "view.h"
 
-/* ---- the retrain panel -------------------------------------------------------------------------------- */
-
 static const char *const k_rt_kinds[LSC_TUI_RT_KINDS] = {"static", "dynamic", "adaptive", "sparse"};
 static const char *const k_rt_inits[LSC_TUI_RT_INITS] = {"self", "svd", "random"};
 static const char *const k_rt_fields[LSC_RT_FIELD_COUNT] = {"target", "kind", "rank", "steps", "lr", "init", "seed",

@@ -7,8 +7,6 @@
 
 #include "view.h"
 
-/* ---- multi-task adapters: the task table ------------------------------------------------------------ */
-
 unsigned lsc_tui_tasks_open(lsc_tui_state *st, const char *group)
 {
     lsc_tui_kind_figures k;
