@@ -1943,6 +1943,46 @@ START_TEST(test_views_closed_by_undo_drop_their_state)
 }
 END_TEST
 
+/* Mouse clicks in each kind of view: the grid's cells, the merge panel's fields, a panel's header and rows
+ * (no sorting, no applying), the diff's pane beside the table (not a row). */
+START_TEST(test_clicks_per_view)
+{
+    keys("\nv");
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_GRID);
+    int cw = lsc_tui_grid_cell_width(g_st);
+    lsc_tui_state_click(g_st, g_st->lay.body_y + 2, 8 + 3 * cw + 1, 1);
+    ck_assert_int_eq(g_st->grid_r, 2);
+    ck_assert_int_eq(g_st->grid_c, 3);
+    lsc_tui_state_click(g_st, g_st->lay.body_y + 2, 8 + 3 * cw + 1, 1);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_SPECTRUM);
+    key(LSC_KEY_ESC);
+    key(LSC_KEY_ESC);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_CATALOG);
+    keys("  m");
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_MERGE);
+    lsc_tui_state_click(g_st, 1 + LSC_MERGE_FIELD_RANK, 5, 1);
+    ck_assert_int_eq(g_st->merge.field, LSC_MERGE_FIELD_RANK);
+    lsc_tui_list *ml = &g_st->lists[LSC_VIEW_MERGE];
+    lsc_tui_state_click(g_st, g_st->lay.header_y, 3, 1);
+    ck_assert_int_eq(ml->sort, -1); /* the header of a panel does not sort */
+    lsc_tui_state_click(g_st, g_st->lay.body_y + 1, 3, 1);
+    ck_assert_uint_eq(ml->cursor, 1);
+    lsc_tui_state_click(g_st, g_st->lay.body_y + 1, 3, 1);
+    ck_assert_int_eq(g_st->input, LSC_INPUT_NONE); /* and a click never applies */
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_MERGE);
+    key(LSC_KEY_ESC);
+    lsc_tui_state_resize(g_st, 43, 132);
+    keys("d");
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_DIFF);
+    ck_assert_int_gt(g_st->lay.pane_x, 0);
+    lsc_tui_state_click(g_st, g_st->lay.body_y + 2, g_st->lay.pane_x + 2, 1);
+    ck_assert_uint_eq(g_st->lists[LSC_VIEW_DIFF].cursor, 0);
+    lsc_tui_state_click(g_st, g_st->lay.body_y + 2, 3, 1);
+    ck_assert_uint_eq(g_st->lists[LSC_VIEW_DIFF].cursor, 2);
+    ck_assert_int_eq(g_st->sv_diff_row, (long)g_st->lists[LSC_VIEW_DIFF].order[2]);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tui-state");
@@ -1981,6 +2021,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_help_per_view);
     tcase_add_test(tc, test_view_change_keeps_new_messages);
     tcase_add_test(tc, test_views_closed_by_undo_drop_their_state);
+    tcase_add_test(tc, test_clicks_per_view);
     suite_add_tcase(s, tc);
     return s;
 }

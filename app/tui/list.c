@@ -524,10 +524,6 @@ unsigned lsc_tui_state_click(lsc_tui_state *st, int y, int x, int button)
         return 0;
     if (st->help)
         return lsc_tui_state_request(st, LSC_REQ_HELP);
-    if (v == LSC_VIEW_MERGE && button == 1 && y >= 1 && y < 1 + LSC_MERGE_FIELD_COUNT) {
-        st->merge.field = y - 1;
-        return LSC_TUI_CH_REDRAW;
-    }
     if (button == 4 || button == 5) {
         lsc_tui_req r = button == 4 ? LSC_REQ_UP : LSC_REQ_DOWN;
         unsigned ch = 0;
@@ -545,24 +541,19 @@ unsigned lsc_tui_state_click(lsc_tui_state *st, int y, int x, int button)
                 return lsc_tui_state_request(st, fk[i].req);
         return 0;
     }
-    if (v == LSC_VIEW_GRID) {
-        int cw = lsc_tui_grid_cell_width(st);
-        int r = st->grid_top + (y - st->lay.body_y), c = (x - 8) / cw;
-        if (y < st->lay.body_y || y >= st->lay.body_y + st->lay.body_h || x < 8 || r >= st->n_grid_rows ||
-            c >= st->n_grid_mods)
-            return 0;
-        if (r == st->grid_r && c == st->grid_c)
-            return lsc_tui_state_request(st, LSC_REQ_ENTER);
-        st->grid_r = r;
-        st->grid_c = c;
-        return LSC_TUI_CH_REDRAW;
+    const lsc_tui_view_ops *o = lsc_tui_view_ops_of(v);
+    if (o->click) {
+        unsigned ch = o->click(st, y, x);
+        if (ch != LSC_TUI_CH_PASS)
+            return ch;
     }
     if (!l)
         return 0;
-    int in_table = (v != LSC_VIEW_DIFF && v != LSC_VIEW_PRUNE) || st->lay.pane_x == 0 || x < st->lay.pane_x;
-    if (v == LSC_VIEW_PRUNE && st->lay.pane_h > 0 && st->lay.pane_x == 0 && y >= st->lay.pane_y)
+    /* on the table: left of a pane beside it, above a pane below it */
+    int in_table = st->lay.pane_x == 0 || x < st->lay.pane_x;
+    if (st->lay.pane_h > 0 && st->lay.pane_x == 0 && st->lay.pane_y > st->lay.header_y && y >= st->lay.pane_y)
         in_table = 0;
-    if (y == st->lay.header_y && in_table && v != LSC_VIEW_PRUNE && v != LSC_VIEW_MERGE) {
+    if (y == st->lay.header_y && in_table && !o->panel) {
         lsc_tui_col cols[LSC_TUI_MAX_COLS];
         int nc = lsc_tui_view_columns(st, v, cols, LSC_TUI_MAX_COLS);
         for (int i = 0; i < st->lay.n_colpos; i++) {
@@ -591,7 +582,7 @@ unsigned lsc_tui_state_click(lsc_tui_state *st, int y, int x, int button)
         size_t row = l->top + (size_t)(y - st->lay.body_y);
         if (row >= l->n)
             return 0;
-        if (row == l->cursor && v != LSC_VIEW_PRUNE && v != LSC_VIEW_MERGE) /* panels apply on Enter only */
+        if (row == l->cursor && !o->panel) /* panels apply on Enter only */
             return lsc_tui_state_request(st, LSC_REQ_ENTER);
         l->cursor = row;
         moved(st);

@@ -154,6 +154,21 @@ static unsigned grid_request(lsc_tui_state *st, lsc_tui_req req)
     }
 }
 
+/* A click selects a cell; on the selected cell it opens its spectrum. */
+static unsigned grid_click(lsc_tui_state *st, int y, int x)
+{
+    int cw = lsc_tui_grid_cell_width(st);
+    int r = st->grid_top + (y - st->lay.body_y), c = (x - 8) / cw;
+    if (y < st->lay.body_y || y >= st->lay.body_y + st->lay.body_h || x < 8 || r >= st->n_grid_rows ||
+        c >= st->n_grid_mods)
+        return 0;
+    if (r == st->grid_r && c == st->grid_c)
+        return lsc_tui_state_request(st, LSC_REQ_ENTER);
+    st->grid_r = r;
+    st->grid_c = c;
+    return LSC_TUI_CH_REDRAW;
+}
+
 static const lsc_tui_binding k_keys[] = {
     LSC_KEYS_MOVE,
     {LSC_REQ_LEFT, {'h', LSC_KEY_LEFT}, "move left", NULL},
@@ -173,5 +188,6 @@ const lsc_tui_view_ops lsc_tui_view_grid = {
     .view = LSC_VIEW_GRID,
     .enter = lsc_tui_grid_clamp,
     .request = grid_request,
+    .click = grid_click,
     .keys = LSC_TUI_KEYS(k_keys),
 };

@@ -349,6 +349,16 @@ static void merge_layout(lsc_tui_state *st, int *table_w)
     L->body_h = L->lines - 2 - L->body_y;
 }
 
+/* A click on a field's line selects the field. */
+static unsigned merge_click(lsc_tui_state *st, int y, int x)
+{
+    (void)x;
+    if (y < 1 || y >= 1 + LSC_MERGE_FIELD_COUNT)
+        return LSC_TUI_CH_PASS;
+    st->merge.field = y - 1;
+    return LSC_TUI_CH_REDRAW;
+}
+
 static const lsc_tui_binding k_keys[] = {
     {LSC_REQ_DOWN, {'j', LSC_KEY_DOWN, LSC_KEY_TAB}, "next field", NULL},
     {LSC_REQ_UP, {'k', LSC_KEY_UP}, "previous field", NULL},
@@ -369,5 +379,7 @@ const lsc_tui_view_ops lsc_tui_view_merge = {
     .request = merge_request,
     .input_done = merge_input_done,
     .layout = merge_layout,
+    .click = merge_click,
+    .panel = 1,
     .keys = LSC_TUI_KEYS(k_keys),
 };

@@ -373,6 +373,7 @@ const lsc_tui_view_ops lsc_tui_view_prune = {
     .request = prune_request,
     .input_done = prune_input_done,
     .layout = prune_layout,
+    .panel = 1,
     .moved = load_prune_sv,
     .keys = LSC_TUI_KEYS(k_keys),
 };
