@@ -13,7 +13,7 @@
 #include <time.h>
 
 #include "keys.h"
-#include "model.h"
+#include "tui_fake_model.h"
 #include "render.h"
 #include "state.h"
 

@@ -19,7 +19,7 @@
 
 #include "job.h"
 #include "keys.h"
-#include "model.h"
+#include "tui_fake_model.h"
 #include "state.h"
 
 #define SEED 20240101u
@@ -84,18 +84,21 @@ START_TEST(test_names_tables)
     ck_assert_int_eq(lsc_tui_key_lookup(LSC_VIEW_LAYERS, 'm'), LSC_REQ_GROUP);
     ck_assert_int_eq(lsc_tui_key_lookup(LSC_VIEW_CATALOG, 'm'), LSC_REQ_MERGE);
     ck_assert_int_eq(lsc_tui_key_lookup(LSC_VIEW_HISTORY, 'm'), LSC_REQ_NONE);
-    /* no key is bound twice in one view */
-    for (int v = 0; v < LSC_VIEW_COUNT; v++)
-        for (size_t i = 0; i < lsc_tui_n_bindings; i++)
-            for (size_t j = i + 1; j < lsc_tui_n_bindings; j++) {
-                const lsc_tui_binding *a = &lsc_tui_bindings[i], *b = &lsc_tui_bindings[j];
-                if (!(a->views & b->views & LSC_VIEW_BIT(v)))
-                    continue;
+    /* no key is bound twice in one view (its own table and the global one) */
+    for (int v = 0; v < LSC_VIEW_COUNT; v++) {
+        size_t n_own;
+        const lsc_tui_binding *own = lsc_tui_view_keys((lsc_tui_view)v, &n_own);
+        size_t n = n_own + lsc_tui_n_global_keys;
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = i + 1; j < n; j++) {
+                const lsc_tui_binding *a = i < n_own ? &own[i] : &lsc_tui_global_keys[i - n_own];
+                const lsc_tui_binding *b = j < n_own ? &own[j] : &lsc_tui_global_keys[j - n_own];
                 for (int x = 0; x < LSC_TUI_BIND_KEYS && a->keys[x]; x++)
                     for (int y = 0; y < LSC_TUI_BIND_KEYS && b->keys[y]; y++)
                         ck_assert_msg(a->keys[x] != b->keys[y], "key %d bound twice in view %s", a->keys[x],
                                       lsc_tui_view_name((lsc_tui_view)v));
             }
+    }
 }
 END_TEST
 
@@ -1699,6 +1702,287 @@ START_TEST(test_retrain_pause_cancel)
 }
 END_TEST
 
+/* ---- leaving a view: nothing it showed stays behind (issue #14) ------------------------------------------ */
+
+/* Each view: the keys that open it from a fresh catalog, the view they go back to, the keys that open it
+ * again from there. */
+static const struct {
+    const char *open;
+    lsc_tui_view view, parent;
+    const char *again;
+} k_leave_cases[] = {
+    {"\n", LSC_VIEW_LAYERS, LSC_VIEW_CATALOG, "\n"},
+    {"\nv", LSC_VIEW_GRID, LSC_VIEW_CATALOG, "\nv"},
+    {"\n\n", LSC_VIEW_SPECTRUM, LSC_VIEW_LAYERS, "\n"},
+    {"  d", LSC_VIEW_DIFF, LSC_VIEW_CATALOG, "d"},
+    {"H", LSC_VIEW_HISTORY, LSC_VIEW_CATALOG, "H"},
+    {"H\n", LSC_VIEW_OUTPUT, LSC_VIEW_HISTORY, "\n"},
+    {"p", LSC_VIEW_PRUNE, LSC_VIEW_CATALOG, "p"},
+    {"  m", LSC_VIEW_MERGE, LSC_VIEW_CATALOG, "m"},
+    {"\nK", LSC_VIEW_KIND, LSC_VIEW_LAYERS, "K"},
+    {"\nt", LSC_VIEW_RETRAIN, LSC_VIEW_LAYERS, "t"},
+    {"\n", LSC_VIEW_TASKS, LSC_VIEW_CATALOG, "\n"}, /* chat made multi-task first */
+};
+
+START_TEST(test_leave_clears_view)
+{
+    if (k_leave_cases[_i].view == LSC_VIEW_TASKS) {
+        lsc_error err = {0};
+        ck_assert_int_eq(lsc_tui_model_fake_set_kind(&g_model, "llama2-7b-chat", "multi-task", &err), LSC_OK);
+        req(LSC_REQ_REFRESH);
+    }
+    keys(k_leave_cases[_i].open);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), k_leave_cases[_i].view);
+    if (k_leave_cases[_i].view == LSC_VIEW_DIFF)
+        ck_assert_uint_gt(g_st->n_sv, 0); /* the pane's chart is loaded */
+    lsc_tui_state_msg(g_st, LSC_MSG_ERROR, "left behind by %s", lsc_tui_view_name(k_leave_cases[_i].view));
+    key(LSC_KEY_ESC);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), k_leave_cases[_i].parent);
+    ck_assert_msg(g_st->msg[0] == '\0', "'%s' still shown after leaving %s", g_st->msg,
+                  lsc_tui_view_name(k_leave_cases[_i].view));
+    ck_assert_int_eq(g_st->msg_level, LSC_MSG_INFO);
+    ck_assert_str_eq(g_st->input_label, "");
+    if (k_leave_cases[_i].view == LSC_VIEW_DIFF) /* no chart of a diff that is closed */
+        ck_assert(g_st->n_sv == 0 && g_st->n_sv_b == 0 && g_st->sv_diff_row == -1);
+    if (k_leave_cases[_i].view == LSC_VIEW_PRUNE)
+        ck_assert(g_st->prune.n_sv == 0 && g_st->prune.sv_row == -1);
+    keys(k_leave_cases[_i].again);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), k_leave_cases[_i].view);
+    ck_assert_ptr_null(strstr(g_st->msg, "left behind"));
+    /* and the view's own message does not survive going back either */
+    key(LSC_KEY_ESC);
+    ck_assert_msg(g_st->msg[0] == '\0', "'%s' shown on %s", g_st->msg, lsc_tui_view_name(lsc_tui_state_view(g_st)));
+}
+END_TEST
+
+/* The grid's and the kind panel's hints are theirs: back on the catalog they are gone (they said "m
+ * switches norm/rank" and "Esc back" where neither works). */
+START_TEST(test_leave_hints_do_not_leak)
+{
+    keys("\nv");
+    ck_assert_ptr_nonnull(strstr(g_st->msg, "blocks x"));
+    key(LSC_KEY_ESC);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_CATALOG);
+    ck_assert_str_eq(g_st->msg, "");
+    keys("\nK");
+    ck_assert_ptr_nonnull(strstr(g_st->msg, "Esc back"));
+    key(LSC_KEY_ESC);
+    key(LSC_KEY_ESC);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_CATALOG);
+    ck_assert_str_eq(g_st->msg, "");
+}
+END_TEST
+
+static lsc_status diff_no_common(void *ctx, const char *a, const char *b, lsc_tui_diff *out, lsc_error *err)
+{
+    (void)ctx, (void)a, (void)b, (void)err;
+    memset(out, 0, sizeof *out);
+    return LSC_OK;
+}
+
+/* A diff with no common layers (or a filter that hides every row) shows no chart: before, the spectra of
+ * the previous diff's row stayed under "spectra of -". */
+START_TEST(test_diff_no_rows_no_chart)
+{
+    keys("  d");
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_DIFF);
+    ck_assert_uint_gt(g_st->n_sv, 0);
+    key(LSC_KEY_ESC);
+    lsc_status (*diff)(void *, const char *, const char *, lsc_tui_diff *, lsc_error *) = g_model.diff;
+    g_model.diff = diff_no_common;
+    keys("d");
+    g_model.diff = diff;
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_DIFF);
+    ck_assert_uint_eq(g_st->lists[LSC_VIEW_DIFF].n, 0);
+    ck_assert(g_st->n_sv == 0 && g_st->n_sv_b == 0);
+    key(LSC_KEY_ESC);
+    /* a filter that hides every row of a real diff */
+    keys("d");
+    ck_assert_uint_gt(g_st->n_sv, 0);
+    keys("f");
+    type_line("no-such-layer");
+    ck_assert_uint_eq(g_st->lists[LSC_VIEW_DIFF].n, 0);
+    ck_assert(g_st->n_sv == 0 && g_st->n_sv_b == 0);
+    /* clearing it brings the first row's chart back */
+    keys("f");
+    type_line("");
+    ck_assert_uint_gt(g_st->n_sv, 0);
+    ck_assert_int_eq(g_st->sv_diff_row, (long)g_st->lists[LSC_VIEW_DIFF].order[0]);
+}
+END_TEST
+
+/* Every way the prune panel empties the status line also drops the error level: before, a bad value then
+ * a layer glob (or a rule change, or a step) left an empty red "error:" on the status line. */
+START_TEST(test_prune_no_empty_error)
+{
+    static const char *const after[] = {"glob", "rule", "step"};
+    keys("p");
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_PRUNE);
+    for (size_t i = 0; i < sizeof after / sizeof after[0]; i++) {
+        keys("e");
+        type_line("not-a-number");
+        ck_assert_int_eq(g_st->msg_level, LSC_MSG_ERROR);
+        if (i == 0) {
+            keys("f");
+            type_line("*q_proj*");
+        } else if (i == 1) {
+            key(LSC_KEY_TAB);
+        } else {
+            key(LSC_KEY_LEFT);
+        }
+        ck_assert_msg(g_st->msg_level != LSC_MSG_ERROR || g_st->msg[0], "an empty error after the %s", after[i]);
+    }
+}
+END_TEST
+
+/* A retrain that fails before its first report: the panel no longer waits for one. */
+START_TEST(test_retrain_failed_no_waiting)
+{
+    keys("\nt");
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_RETRAIN);
+    /* the name the panel proposes is taken behind its back, so the command fails */
+    char *argv[] = {"prune", "llama2-7b-chat", "--rank", "4", "--as", "llama2-7b-chat-retrained", NULL};
+    char *out = NULL, *err = NULL;
+    ck_assert_int_eq(g_model.run(g_model.ctx, 6, argv, 0, NULL, &out, &err), 0);
+    free(out);
+    free(err);
+    g_st->retrain.field = LSC_RT_TARGET;
+    key(LSC_KEY_RIGHT); /* a target */
+    ck_assert_str_ne(g_st->retrain.target, "");
+    keys("\n");
+    ck_assert_str_eq(g_st->inbuf, "llama2-7b-chat-retrained");
+    keys("\ny");
+    ck_assert(!lsc_tui_state_busy(g_st));
+    ck_assert_int_eq(g_st->msg_level, LSC_MSG_ERROR);
+    ck_assert_uint_eq(g_st->retrain.n_pts, 0);
+    ck_assert_msg(!g_st->retrain.ran, "the panel still waits for the first report of a run that failed");
+}
+END_TEST
+
+/* Each view's help lists its own keys, with its own wording, and each listed key does what the line says
+ * in that view (before, one list served every view: the spectrum's help offered "page down" and "first
+ * row", the layer table's "merge: next field"). */
+START_TEST(test_help_per_view)
+{
+    char lines[64][80];
+    size_t n = lsc_tui_help_lines(LSC_VIEW_SPECTRUM, lines, 64);
+    ck_assert_uint_gt(n, 5);
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_msg(!strstr(lines[i], "page down") && !strstr(lines[i], "first row"), "spectrum help: %s", lines[i]);
+        ck_assert_msg(!strstr(lines[i], "merge:"), "spectrum help: %s", lines[i]);
+    }
+    for (int v = 0; v < LSC_VIEW_COUNT; v++) {
+        size_t n_own;
+        const lsc_tui_binding *own = lsc_tui_view_keys((lsc_tui_view)v, &n_own);
+        for (size_t i = 0; i < n_own + lsc_tui_n_global_keys; i++) {
+            const lsc_tui_binding *b = i < n_own ? &own[i] : &lsc_tui_global_keys[i - n_own];
+            for (int k = 0; k < LSC_TUI_BIND_KEYS && b->keys[k]; k++)
+                ck_assert_msg(lsc_tui_key_lookup((lsc_tui_view)v, b->keys[k]) == b->req, "view %s: key %d",
+                              lsc_tui_view_name((lsc_tui_view)v), b->keys[k]);
+        }
+    }
+}
+END_TEST
+
+static lsc_status layer_sv_fails(void *ctx, const char *adapter, const char *layer, double **sv, size_t *n,
+                                 lsc_error *err)
+{
+    (void)ctx, (void)adapter, (void)layer, (void)sv, (void)n;
+    return lsc_error_set(err, LSC_ERR_IO, "cannot read the layer");
+}
+
+/* A view change clears the status line, so what the new view has to say is said after it: the warning of
+ * a diff over three tagged adapters, the error of a spectrum that cannot be read. */
+START_TEST(test_view_change_keeps_new_messages)
+{
+    keys("   d");
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_DIFF);
+    ck_assert_int_eq(g_st->msg_level, LSC_MSG_WARN);
+    ck_assert_str_eq(g_st->msg, "3 adapters tagged: comparing the first two");
+    key(LSC_KEY_ESC);
+    lsc_status (*layer_sv)(void *, const char *, const char *, double **, size_t *, lsc_error *) = g_model.layer_sv;
+    g_model.layer_sv = layer_sv_fails;
+    keys("\n\n"); /* layers, then a layer's spectrum */
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_SPECTRUM);
+    ck_assert_int_eq(g_st->msg_level, LSC_MSG_ERROR);
+    ck_assert_str_eq(g_st->msg, "cannot read the layer");
+    key(LSC_KEY_ESC);
+    keys("v\n"); /* the grid's cell */
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_SPECTRUM);
+    ck_assert_str_eq(g_st->msg, "cannot read the layer");
+    g_model.layer_sv = layer_sv;
+}
+END_TEST
+
+/* An undo that removes the adapter on screen closes its views as Esc would: the prune panel's chart goes
+ * with it. */
+START_TEST(test_views_closed_by_undo_drop_their_state)
+{
+    lsc_tui_state_resize(g_st, 43, 132); /* wide: the prune panel shows the chart of its row */
+    char *argv[] = {"prune", "llama2-7b-chat", "--rank", "4", "--as", "chat-r4", NULL};
+    char *out = NULL, *err = NULL;
+    ck_assert_int_eq(g_model.run(g_model.ctx, 6, argv, 0, NULL, &out, &err), 0);
+    free(out);
+    free(err);
+    req(LSC_REQ_REFRESH);
+    lsc_tui_list *cl = &g_st->lists[LSC_VIEW_CATALOG];
+    for (size_t i = 0; i < cl->n; i++)
+        if (strcmp(g_st->adapters[cl->order[i]].name, "chat-r4") == 0)
+            cl->cursor = i;
+    keys("\n");
+    ck_assert_str_eq(g_st->adapter, "chat-r4");
+    keys("p");
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_PRUNE);
+    ck_assert_uint_gt(g_st->prune.n_sv, 0);
+    req(LSC_REQ_UNDO);
+    ck_assert(g_st->confirm.open);
+    keys("y");
+    ck_assert(!has_adapter("chat-r4"));
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_CATALOG);
+    ck_assert(g_st->prune.n_sv == 0 && g_st->prune.sv == NULL);
+}
+END_TEST
+
+/* Mouse clicks in each kind of view: the grid's cells, the merge panel's fields, a panel's header and rows
+ * (no sorting, no applying), the diff's pane beside the table (not a row). */
+START_TEST(test_clicks_per_view)
+{
+    keys("\nv");
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_GRID);
+    int cw = lsc_tui_grid_cell_width(g_st);
+    lsc_tui_state_click(g_st, g_st->lay.body_y + 2, 8 + 3 * cw + 1, 1);
+    ck_assert_int_eq(g_st->grid_r, 2);
+    ck_assert_int_eq(g_st->grid_c, 3);
+    lsc_tui_state_click(g_st, g_st->lay.body_y + 2, 8 + 3 * cw + 1, 1);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_SPECTRUM);
+    key(LSC_KEY_ESC);
+    key(LSC_KEY_ESC);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_CATALOG);
+    keys("  m");
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_MERGE);
+    lsc_tui_state_click(g_st, 1 + LSC_MERGE_FIELD_RANK, 5, 1);
+    ck_assert_int_eq(g_st->merge.field, LSC_MERGE_FIELD_RANK);
+    lsc_tui_list *ml = &g_st->lists[LSC_VIEW_MERGE];
+    lsc_tui_state_click(g_st, g_st->lay.header_y, 3, 1);
+    ck_assert_int_eq(ml->sort, -1); /* the header of a panel does not sort */
+    lsc_tui_state_click(g_st, g_st->lay.body_y + 1, 3, 1);
+    ck_assert_uint_eq(ml->cursor, 1);
+    lsc_tui_state_click(g_st, g_st->lay.body_y + 1, 3, 1);
+    ck_assert_int_eq(g_st->input, LSC_INPUT_NONE); /* and a click never applies */
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_MERGE);
+    key(LSC_KEY_ESC);
+    lsc_tui_state_resize(g_st, 43, 132);
+    keys("d");
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_DIFF);
+    ck_assert_int_gt(g_st->lay.pane_x, 0);
+    lsc_tui_state_click(g_st, g_st->lay.body_y + 2, g_st->lay.pane_x + 2, 1);
+    ck_assert_uint_eq(g_st->lists[LSC_VIEW_DIFF].cursor, 0);
+    lsc_tui_state_click(g_st, g_st->lay.body_y + 2, 3, 1);
+    ck_assert_uint_eq(g_st->lists[LSC_VIEW_DIFF].cursor, 2);
+    ck_assert_int_eq(g_st->sv_diff_row, (long)g_st->lists[LSC_VIEW_DIFF].order[2]);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tui-state");
@@ -1729,6 +2013,15 @@ static Suite *suite(void)
     tcase_add_test(tc, test_retrain_pause_cancel);
     tcase_add_test(tc, test_job_progress_cancel);
     tcase_add_test(tc, test_session_save);
+    tcase_add_loop_test(tc, test_leave_clears_view, 0, (int)(sizeof k_leave_cases / sizeof k_leave_cases[0]));
+    tcase_add_test(tc, test_leave_hints_do_not_leak);
+    tcase_add_test(tc, test_diff_no_rows_no_chart);
+    tcase_add_test(tc, test_prune_no_empty_error);
+    tcase_add_test(tc, test_retrain_failed_no_waiting);
+    tcase_add_test(tc, test_help_per_view);
+    tcase_add_test(tc, test_view_change_keeps_new_messages);
+    tcase_add_test(tc, test_views_closed_by_undo_drop_their_state);
+    tcase_add_test(tc, test_clicks_per_view);
     suite_add_tcase(s, tc);
     return s;
 }

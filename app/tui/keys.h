@@ -1,9 +1,11 @@
-/* keys.h: the one key binding table of the workbench.
+/* keys.h: the key bindings of the workbench: one table per view (in its view_<name>.c) and one global table.
  *
  * Keys are Unicode code points or the LSC_KEY_* codes below (render.c translates curses key codes into
- * them, so this module needs no curses). Every binding carries the views it applies to, its request and a
- * help text; the help overlay and the F-key bar are generated from this table, so they can never drift
- * from what the keys do. Depends on state.h (request and view enums) only.
+ * them, so this module needs no curses). A view's keys are its own table followed by the global one; every
+ * binding carries its request and a help text, and each view's help overlay and F-key bar are generated
+ * from its tables, so they can never drift from what the keys do or list another view's keys. The
+ * LSC_KEYS_* rows below are the bindings several views share (the list behaviour of list.c). Depends on
+ * state.h (request and view enums) only.
  */
 #ifndef LSC_TUI_KEYS_H
 #define LSC_TUI_KEYS_H
@@ -35,21 +37,42 @@ enum {
 #define LSC_KEY_TAB '\t'
 #define LSC_KEY_CTRL(c) ((c) & 0x1f)
 
-#define LSC_VIEWS_ALL ((1u << LSC_VIEW_COUNT) - 1u)
-#define LSC_VIEW_BIT(v) (1u << (v))
 #define LSC_TUI_BIND_KEYS 4
 
 typedef struct lsc_tui_binding {
-    unsigned views;                /* LSC_VIEW_BIT mask */
     lsc_tui_req req;
     int keys[LSC_TUI_BIND_KEYS];   /* 0-terminated */
     const char *help;              /* one line for the help overlay */
     const char *fkey_label;        /* label on the F-key bar for the first F-key in keys[], or NULL */
 } lsc_tui_binding;
 
-/* The table and its length. */
-extern const lsc_tui_binding lsc_tui_bindings[];
-extern const size_t lsc_tui_n_bindings;
+/* Rows several views share. */
+#define LSC_KEYS_MOVE                                                  \
+    {LSC_REQ_DOWN, {'j', LSC_KEY_DOWN}, "move down", NULL},            \
+    {LSC_REQ_UP, {'k', LSC_KEY_UP}, "move up", NULL}
+#define LSC_KEYS_PAGE                                                  \
+    {LSC_REQ_PAGE_DOWN, {LSC_KEY_PGDN, LSC_KEY_CTRL('f')}, "page down", NULL}, \
+    {LSC_REQ_PAGE_UP, {LSC_KEY_PGUP, LSC_KEY_CTRL('b')}, "page up", NULL},     \
+    {LSC_REQ_TOP, {'g', LSC_KEY_HOME}, "first row", NULL},                     \
+    {LSC_REQ_BOTTOM, {'G', LSC_KEY_END}, "last row", NULL}
+#define LSC_KEYS_SORT_SEARCH                                                               \
+    {LSC_REQ_SORT_NEXT, {'>', LSC_KEY_F(2)}, "sort by the next column", "Sort"},           \
+    {LSC_REQ_SORT_PREV, {'<'}, "sort by the previous column", NULL},                       \
+    {LSC_REQ_SORT_REVERSE, {'r'}, "reverse the sort direction", NULL},                     \
+    {LSC_REQ_SEARCH, {'/', LSC_KEY_F(3)}, "search names", "Search"},                       \
+    {LSC_REQ_SEARCH_NEXT, {'n'}, "next match", NULL},                                      \
+    {LSC_REQ_SEARCH_PREV, {'N'}, "previous match", NULL}
+#define LSC_KEYS_FILTER {LSC_REQ_FILTER, {'f', LSC_KEY_F(4)}, "filter names (glob, empty clears)", "Filter"}
+#define LSC_KEYS_UNDO                                                                      \
+    {LSC_REQ_UNDO, {'u'}, "undo the latest change (asks first)", NULL},                   \
+    {LSC_REQ_REDO, {'U', LSC_KEY_CTRL('r')}, "redo the change undone last", NULL}
+
+/* The keys every view has (back, quit, help, prompt, history, save, refresh). */
+extern const lsc_tui_binding lsc_tui_global_keys[];
+extern const size_t lsc_tui_n_global_keys;
+
+/* The own key table of view v (without the global keys); *n gets its length. */
+const lsc_tui_binding *lsc_tui_view_keys(lsc_tui_view v, size_t *n);
 
 /* The request bound to `key` in view v, LSC_REQ_NONE if none. */
 lsc_tui_req lsc_tui_key_lookup(lsc_tui_view v, int key);

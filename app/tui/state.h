@@ -1,11 +1,14 @@
 /* state.h: everything the workbench remembers between two frames, and the requests that change it.
  *
- * The state module holds the view stack (catalog → layers → spectrum, grid, diff, history, command
- * output), the per-view lists (cursor, scroll, sort column and direction, filter, tags), the search string,
+ * The state holds the view stack (catalog → layers → spectrum, grid, diff, history, command output, the
+ * panels), the per-view lists (cursor, scroll, sort column and direction, filter, tags), the search string,
  * the help overlay and the text input line (`:` prompt, `/` search, `f` filter). It takes a named request
  * (lsc_tui_req) and returns what changed (LSC_TUI_CH_*), like htop's actions; it never draws.
- * It also owns the layout (which screen rows a list occupies, which columns fit) so that paging, mouse hits
- * and drawing agree by construction. render.c reads this struct and draws; nothing here includes curses.
+ * state.c dispatches each request to the module of the view on top (view_<name>.c, protocol in view.h);
+ * each view's fields below are written by that view's module only, and a view clears what it showed when
+ * it closes. It also owns the layout (which screen rows a list occupies, which columns fit) so that
+ * paging, mouse hits and drawing agree by construction. render.c reads this struct and draws; nothing
+ * here includes curses.
  */
 #ifndef LSC_TUI_STATE_H
 #define LSC_TUI_STATE_H
@@ -331,7 +334,9 @@ typedef struct lsc_tui_state {
     int depth;
     lsc_tui_list lists[LSC_VIEW_COUNT];
 
-    /* data */
+    /* data the views share: the catalog (view_catalog.c), the layer table (view_layers.c), the spectrum
+     * (view_spectrum.c; the diff view draws sv against sv_b), the diff (view_diff.c), the history and the
+     * command output (view_history.c) */
     lsc_tui_adapter *adapters;
     size_t n_adapters;
     char adapter[LSC_TUI_NAME_MAX]; /* adapter of the layer table, "" if none */
@@ -354,7 +359,7 @@ typedef struct lsc_tui_state {
     size_t n_out_lines;
     char out_title[128];
 
-    /* grid */
+    /* grid (view_grid.c) */
     int grid_rows[256];             /* layer_index per grid row */
     int n_grid_rows;
     char grid_mods[16][LSC_TUI_WORD_MAX];
@@ -364,34 +369,34 @@ typedef struct lsc_tui_state {
     lsc_tui_metric metric;
     double grid_max;                /* max metric over the grid, for heat levels */
 
-    int group;                      /* layers view grouped by module type */
-    int help;                       /* help overlay shown */
+    int group;                      /* layers view grouped by module type (view_layers.c) */
+    int help;                       /* help overlay shown (view_help.c) */
     size_t help_top;
-    lsc_tui_input input;
+    lsc_tui_input input;            /* the input line (view_prompt.c) */
     char inbuf[256];
     size_t inlen;
     char search[128];
 
     char input_label[64];           /* lead text of the panel input modes */
 
-    char msg[512];
+    char msg[512];                  /* the status line: cleared on every change of the view on top */
     lsc_tui_msg_level msg_level;
 
-    /* edits */
+    /* the panels, each owned by its view_<name>.c; the confirmation by state_job.c */
     lsc_tui_prune_panel prune;
     lsc_tui_merge_panel merge;
     lsc_tui_confirm confirm;
     lsc_tui_kind_panel kind;
     lsc_tui_retrain_panel retrain;
 
-    /* the task table of a multi-task adapter (Enter on it in the catalog) */
+    /* the task table of a multi-task adapter (Enter on it in the catalog; view_tasks.c) */
     char group_name[LSC_TUI_NAME_MAX];
     lsc_tui_task *tasks;
     size_t n_tasks;
     char session_file[256];         /* where W saves the session */
     int64_t session_since;          /* newest history id when the workbench started */
 
-    /* the running command (job.h); NULL when idle */
+    /* the running command (job.h, state_job.c); NULL when idle */
     struct lsc_tui_job *job;
     lsc_tui_job_kind job_kind;
     char job_title[256];
@@ -481,7 +486,8 @@ int lsc_tui_state_busy(const lsc_tui_state *st);
 /* Ask the running command to stop (Esc, Ctrl-C); it rolls back. Returns LSC_TUI_CH_REDRAW or 0 if idle. */
 unsigned lsc_tui_state_cancel(lsc_tui_state *st);
 
-/* Block until the running command is done and collect it (tests; the UI polls instead). */
+/* Block until the running command is done and collect it (a command run without the worker thread, and
+ * tests; the UI polls instead). */
 unsigned lsc_tui_state_wait(lsc_tui_state *st);
 
 /* Preview helpers shared by render and tests: the threshold of the prune panel as the command line

@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "dtype.h"
-#include "model.h"
+#include "tui_fake_model.h"
 #include "render.h"
 #include "safetensors.h"
 #include "bench/bench_util.h"

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "model.h"
+#include "tui_fake_model.h"
 #include "render.h"
 #include "state.h"
 

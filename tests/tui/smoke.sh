@@ -2,7 +2,7 @@
 # smoke.sh: run the real workbench in a tmux pseudo-terminal, press keys, resize, quit, and check that
 # the terminal comes back sane (same stty modes, normal screen, exit code 0).
 # usage: tests/tui/smoke.sh BINARY [ARGS...]     e.g. smoke.sh build/lorascope tui
-#        (build/app/tui/lsc-tui-demo runs the same TUI over the fake model)
+#        (build/tests/lsc-tui-demo runs the same TUI over the fake model)
 # Exit 0 pass, 1 fail, 77 skip (no tmux).
 set -u
 [ $# -ge 1 ] || { echo "usage: $0 BINARY [ARGS...]" >&2; exit 2; }

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "model.h"
+#include "tui_fake_model.h"
 #include "tui.h"
 
 int main(int argc, char **argv)

@@ -1,4 +1,4 @@
-/* model_fake.c: a deterministic in-memory TUI model for tests and benchmarks.
+/* tui_fake_model.c: a deterministic in-memory TUI model for tests and benchmarks.
  *
  * Three adapters shaped like Llama-2-7B LoRAs, with singular values drawn from a fixed-seed PRNG and
  * every statistic derived from those values exactly as the engine defines them (Frobenius norm, sigma_1,
@@ -9,7 +9,7 @@
  * rules (pure functions over the values); merge previews treat the inputs' singular directions as
  * orthogonal. Never depends on curses, SQLite or the engine's BLAS kernels.
  */
-#include "model.h"
+#include "tui_fake_model.h"
 
 #include <fnmatch.h>
 #include <math.h>

@@ -1,0 +1,592 @@
+/* list.c: the shared list behaviour every table view falls back to, and list maintenance.
+ *
+ * The per-view lists (filter -> sort -> order[], cursor and scroll kept in bounds), the layout of the view on
+ * top (each view places its own body and pane through its layout op; the columns that fit are chosen here),
+ * the fallback for requests a view passes on (move, page, top/bottom, sort, search, filter, tag) and mouse
+ * clicks. A view learns that its cursor moved through its moved op. Never includes curses.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "view.h"
+
+/* The view on top: its cursor moved. */
+static void moved(lsc_tui_state *st)
+{
+    const lsc_tui_view_ops *o = lsc_tui_view_ops_of(lsc_tui_state_view(st));
+    if (o->moved)
+        o->moved(st);
+}
+
+/* ---- columns -------------------------------------------------------------------------------------- */
+
+static const lsc_tui_col k_view_cols_catalog[] = {LSC_COL_NAME,  LSC_COL_KIND,    LSC_COL_LAYERS, LSC_COL_PARAMS,
+                                                  LSC_COL_BYTES, LSC_COL_CREATED, LSC_COL_BASE,   LSC_COL_PARENTS};
+static const lsc_tui_col k_view_cols_layers[] = {
+    LSC_COL_INDEX, LSC_COL_NAME, LSC_COL_MODULE, LSC_COL_SHAPE,   LSC_COL_RANK,    LSC_COL_ALPHA,
+    LSC_COL_SCALE, LSC_COL_FRO,  LSC_COL_SIGMA1, LSC_COL_EFF,     LSC_COL_STABLE,  LSC_COL_K90,
+    LSC_COL_K99,   LSC_COL_ZEROS_A, LSC_COL_ZEROS_B, LSC_COL_FLAGS};
+static const lsc_tui_col k_view_cols_diff[] = {LSC_COL_NAME,    LSC_COL_COSINE, LSC_COL_RELDIFF, LSC_COL_SUB_IN,
+                                               LSC_COL_SUB_OUT, LSC_COL_FRO_A,  LSC_COL_FRO_B};
+static const lsc_tui_col k_view_cols_history[] = {LSC_COL_TIME, LSC_COL_COMMAND, LSC_COL_STATE, LSC_COL_ARGS};
+static const lsc_tui_col k_view_cols_output[] = {LSC_COL_TEXT};
+static const lsc_tui_col k_view_cols_prune[] = {LSC_COL_NAME, LSC_COL_RANK, LSC_COL_NEW_RANK, LSC_COL_KEPT,
+                                                LSC_COL_RELERR};
+static const lsc_tui_col k_view_cols_merge[] = {LSC_COL_NAME, LSC_COL_MODELS, LSC_COL_RANK, LSC_COL_RELERR};
+static const lsc_tui_col k_view_cols_tasks[] = {LSC_COL_TASK, LSC_COL_ADAPTER, LSC_COL_LAYERS, LSC_COL_PARAMS};
+
+int lsc_tui_view_columns(const lsc_tui_state *st, lsc_tui_view v, lsc_tui_col *out, int cap)
+{
+    (void)st;
+    const lsc_tui_col *c = NULL;
+    int n = 0;
+    switch (v) {
+    case LSC_VIEW_CATALOG: c = k_view_cols_catalog, n = (int)(sizeof k_view_cols_catalog / sizeof *c); break;
+    case LSC_VIEW_LAYERS: c = k_view_cols_layers, n = (int)(sizeof k_view_cols_layers / sizeof *c); break;
+    case LSC_VIEW_DIFF: c = k_view_cols_diff, n = (int)(sizeof k_view_cols_diff / sizeof *c); break;
+    case LSC_VIEW_HISTORY: c = k_view_cols_history, n = (int)(sizeof k_view_cols_history / sizeof *c); break;
+    case LSC_VIEW_OUTPUT: c = k_view_cols_output, n = (int)(sizeof k_view_cols_output / sizeof *c); break;
+    case LSC_VIEW_PRUNE: c = k_view_cols_prune, n = (int)(sizeof k_view_cols_prune / sizeof *c); break;
+    case LSC_VIEW_MERGE: c = k_view_cols_merge, n = (int)(sizeof k_view_cols_merge / sizeof *c); break;
+    case LSC_VIEW_TASKS: c = k_view_cols_tasks, n = (int)(sizeof k_view_cols_tasks / sizeof *c); break;
+    default: return 0;
+    }
+    if (n > cap)
+        n = cap;
+    memcpy(out, c, (size_t)n * sizeof *c);
+    return n;
+}
+
+lsc_tui_list *lsc_tui_state_list(lsc_tui_state *st, lsc_tui_view v)
+{
+    switch (v) {
+    case LSC_VIEW_CATALOG:
+    case LSC_VIEW_LAYERS:
+    case LSC_VIEW_DIFF:
+    case LSC_VIEW_HISTORY:
+    case LSC_VIEW_OUTPUT:
+    case LSC_VIEW_PRUNE:
+    case LSC_VIEW_MERGE:
+    case LSC_VIEW_TASKS: return &st->lists[v];
+    default: return NULL;
+    }
+}
+
+/* Choose the columns of view v that fit in `width` (after the 2-column marker), by priority, and place
+ * them in display order; the flexible column takes what is left. */
+static void layout_columns(lsc_tui_state *st, lsc_tui_view v, int width)
+{
+    lsc_tui_col cols[LSC_TUI_MAX_COLS];
+    int n = lsc_tui_view_columns(st, v, cols, LSC_TUI_MAX_COLS);
+    int avail = width - 2, used = 0, flex_min = 0;
+    int chosen[LSC_TUI_MAX_COLS] = {0};
+    for (int i = 0; i < n; i++)
+        if (lsc_tui_col_info(cols[i])->width == 0)
+            flex_min += (v == LSC_VIEW_CATALOG ? 16 : v == LSC_VIEW_HISTORY || v == LSC_VIEW_OUTPUT ? 20 : 26) + 1;
+    for (int prio = 0; prio <= 12; prio++)
+        for (int i = 0; i < n; i++) {
+            const lsc_tui_colinfo *ci = lsc_tui_col_info(cols[i]);
+            if (ci->priority != prio || ci->width == 0)
+                continue;
+            if (prio == 0 || used + ci->width + 1 + flex_min <= avail) {
+                chosen[i] = 1;
+                used += ci->width + 1;
+            }
+        }
+    int flex_w = avail - used;
+    int x = 2;
+    st->lay.n_colpos = 0;
+    for (int i = 0; i < n; i++) {
+        const lsc_tui_colinfo *ci = lsc_tui_col_info(cols[i]);
+        if (ci->width != 0 && !chosen[i])
+            continue;
+        int w = ci->width ? ci->width : flex_w - 1;
+        if (w < 1)
+            continue;
+        lsc_tui_colpos *cp = &st->lay.colpos[st->lay.n_colpos++];
+        cp->col = cols[i];
+        cp->x = x;
+        cp->width = w;
+        x += w + 1;
+    }
+}
+
+void lsc_tui_layout_update(lsc_tui_state *st)
+{
+    lsc_tui_layout *L = &st->lay;
+    lsc_tui_view v = lsc_tui_state_view(st);
+    L->too_small = L->lines < LSC_TUI_MIN_LINES || L->cols < LSC_TUI_MIN_COLS;
+    L->status_y = L->lines - 2;
+    L->keys_y = L->lines - 1;
+    L->header_y = 1;
+    L->body_y = 2;
+    L->body_h = L->lines - 4;
+    L->pane_h = L->pane_w = 0;
+    L->pane_y = 1;
+    L->pane_x = 0;
+    int table_w = L->cols;
+    const lsc_tui_view_ops *o = lsc_tui_view_ops_of(v);
+    if (o->layout)
+        o->layout(st, &table_w);
+    if (L->body_h < 1)
+        L->body_h = v == LSC_VIEW_SPECTRUM ? 0 : 1;
+    L->n_colpos = 0;
+    if (lsc_tui_state_list(st, v))
+        layout_columns(st, v, table_w);
+}
+
+/* ---- list maintenance ------------------------------------------------------------------------------ */
+
+const char *lsc_tui_row_name(const lsc_tui_state *st, lsc_tui_view v, size_t i)
+{
+    switch (v) {
+    case LSC_VIEW_CATALOG: return st->adapters[i].name;
+    case LSC_VIEW_LAYERS: return st->layers[i].name;
+    case LSC_VIEW_DIFF: return st->diff.rows[i].name;
+    case LSC_VIEW_HISTORY: return st->history[i].command;
+    case LSC_VIEW_OUTPUT: return st->out_lines[i];
+    case LSC_VIEW_PRUNE: return st->prune.rows[i].name;
+    case LSC_VIEW_MERGE: return st->merge.rows[i].name;
+    case LSC_VIEW_TASKS: return st->tasks[i].adapter;
+    default: return "";
+    }
+}
+
+int lsc_tui_row_match(const lsc_tui_state *st, lsc_tui_view v, size_t i, const char *pat)
+{
+    if (v == LSC_VIEW_HISTORY)
+        return lsc_tui_match(pat, st->history[i].command) || lsc_tui_match(pat, st->history[i].args);
+    return lsc_tui_match(pat, lsc_tui_row_name(st, v, i));
+}
+
+/* Numeric sort key; *is_str set when the column sorts as text (then *s is the text). */
+double lsc_tui_sort_key(const lsc_tui_state *st, lsc_tui_view v, size_t i, lsc_tui_col c, const char **s)
+{
+    *s = NULL;
+    if (v == LSC_VIEW_CATALOG) {
+        const lsc_tui_adapter *a = &st->adapters[i];
+        switch (c) {
+        case LSC_COL_NAME: *s = a->name; return 0;
+        case LSC_COL_KIND: *s = a->kind; return 0;
+        case LSC_COL_BASE: *s = a->base_model; return 0;
+        case LSC_COL_PARENTS: *s = a->parents; return 0;
+        case LSC_COL_LAYERS: return (double)a->n_layers;
+        case LSC_COL_PARAMS: return (double)a->params;
+        case LSC_COL_BYTES: return (double)a->bytes;
+        case LSC_COL_CREATED: return (double)a->created;
+        default: return 0;
+        }
+    }
+    if (v == LSC_VIEW_LAYERS) {
+        const lsc_tui_layer *l = &st->layers[i];
+        switch (c) {
+        case LSC_COL_NAME: *s = l->name; return 0;
+        case LSC_COL_MODULE: *s = l->module_type; return 0;
+        case LSC_COL_INDEX: return l->layer_index;
+        case LSC_COL_SHAPE: return (double)l->rows * (double)l->cols;
+        case LSC_COL_RANK: return l->rank;
+        case LSC_COL_ALPHA: return l->alpha;
+        case LSC_COL_SCALE: return l->scale;
+        case LSC_COL_FRO: return l->nonfinite ? INFINITY : l->fro;
+        case LSC_COL_SIGMA1: return l->nonfinite ? INFINITY : l->sigma1;
+        case LSC_COL_EFF: return l->effective_rank;
+        case LSC_COL_STABLE: return l->stable_rank;
+        case LSC_COL_K90: return l->k90;
+        case LSC_COL_K99: return l->k99;
+        case LSC_COL_ZEROS_A: return l->zeros_a;
+        case LSC_COL_ZEROS_B: return l->zeros_b;
+        case LSC_COL_FLAGS: return (double)(l->flags | (l->nonfinite ? 0x100u : 0));
+        default: return 0;
+        }
+    }
+    if (v == LSC_VIEW_DIFF) {
+        const lsc_tui_diff_row *r = &st->diff.rows[i];
+        double x;
+        switch (c) {
+        case LSC_COL_NAME: *s = r->name; return 0;
+        case LSC_COL_COSINE: x = r->cosine; break;
+        case LSC_COL_RELDIFF: x = r->rel_diff; break;
+        case LSC_COL_SUB_IN: x = r->subspace_in; break;
+        case LSC_COL_SUB_OUT: x = r->subspace_out; break;
+        case LSC_COL_FRO_A: x = r->fro_a; break;
+        case LSC_COL_FRO_B: x = r->fro_b; break;
+        default: return 0;
+        }
+        return isnan(x) ? -INFINITY : x; /* missing figures sort as the smallest */
+    }
+    if (v == LSC_VIEW_TASKS) {
+        const lsc_tui_task *t = &st->tasks[i];
+        switch (c) {
+        case LSC_COL_TASK: *s = t->task; return 0;
+        case LSC_COL_ADAPTER: *s = t->adapter; return 0;
+        case LSC_COL_LAYERS: return (double)t->layers;
+        case LSC_COL_PARAMS: return (double)t->params;
+        default: return 0;
+        }
+    }
+    if (v == LSC_VIEW_HISTORY) {
+        const lsc_tui_history *h = &st->history[i];
+        switch (c) {
+        case LSC_COL_TIME: return (double)h->time;
+        case LSC_COL_COMMAND: *s = h->command; return 0;
+        case LSC_COL_ARGS: *s = h->args; return 0;
+        case LSC_COL_STATE: return h->undone;
+        default: return 0;
+        }
+    }
+    return 0;
+}
+
+typedef struct sort_ctx {
+    const lsc_tui_state *st;
+    lsc_tui_view v;
+    lsc_tui_col col; /* LSC_COL_COUNT: data order */
+    int desc;
+    int group;
+} sort_ctx;
+
+int lsc_tui_module_rank(const lsc_tui_state *st, const char *m)
+{
+    for (int i = 0; i < st->n_grid_mods; i++)
+        if (strcmp(st->grid_mods[i], m) == 0)
+            return i;
+    return st->n_grid_mods;
+}
+
+static int cmp_rows(const void *x, const void *y, void *arg)
+{
+    const sort_ctx *c = arg;
+    size_t a = *(const size_t *)x, b = *(const size_t *)y;
+    int r = 0;
+    if (c->group) {
+        int ma = lsc_tui_module_rank(c->st, c->st->layers[a].module_type), mb = lsc_tui_module_rank(c->st, c->st->layers[b].module_type);
+        if (ma != mb)
+            return ma < mb ? -1 : 1;
+    }
+    if (c->col != LSC_COL_COUNT) {
+        const char *sa, *sb;
+        double ka = lsc_tui_sort_key(c->st, c->v, a, c->col, &sa), kb = lsc_tui_sort_key(c->st, c->v, b, c->col, &sb);
+        if (sa && sb)
+            r = strcmp(sa, sb);
+        else
+            r = ka < kb ? -1 : ka > kb ? 1 : 0;
+        if (c->desc)
+            r = -r;
+    }
+    if (r == 0)
+        r = a < b ? -1 : a > b ? 1 : 0; /* stable: data order breaks ties */
+    return r;
+}
+
+size_t lsc_tui_list_count(const lsc_tui_state *st, lsc_tui_view v)
+{
+    switch (v) {
+    case LSC_VIEW_CATALOG: return st->n_adapters;
+    case LSC_VIEW_LAYERS: return st->n_layers;
+    case LSC_VIEW_DIFF: return st->diff.n_rows;
+    case LSC_VIEW_HISTORY: return st->n_history;
+    case LSC_VIEW_OUTPUT: return st->n_out_lines;
+    case LSC_VIEW_PRUNE: return st->prune.n_rows;
+    case LSC_VIEW_MERGE: return st->merge.n_rows;
+    case LSC_VIEW_TASKS: return st->n_tasks;
+    default: return 0;
+    }
+}
+
+void lsc_tui_list_clamp(lsc_tui_list *l, int h)
+{
+    if (h < 1)
+        h = 1;
+    if (l->n == 0) {
+        l->cursor = l->top = 0;
+        return;
+    }
+    if (l->cursor >= l->n)
+        l->cursor = l->n - 1;
+    if (l->cursor < l->top)
+        l->top = l->cursor;
+    if (l->cursor >= l->top + (size_t)h)
+        l->top = l->cursor - (size_t)h + 1;
+    size_t max_top = l->n > (size_t)h ? l->n - (size_t)h : 0;
+    if (l->top > max_top)
+        l->top = max_top;
+}
+
+/* Rebuild order[] after the data, the filter or the sort changed; keeps the cursor on the same data row
+ * when it is still visible. Returns 0 or -1 on out of memory (the list is then empty). */
+int lsc_tui_list_rebuild(lsc_tui_state *st, lsc_tui_view v)
+{
+    lsc_tui_list *l = lsc_tui_state_list(st, v);
+    if (!l)
+        return 0;
+    size_t nd = lsc_tui_list_count(st, v);
+    size_t keep = (l->n && l->cursor < l->n) ? l->order[l->cursor] : (size_t)-1;
+    if (nd != l->n_data || !l->tagged) {
+        unsigned char *t = calloc(nd + 1, 1);
+        size_t *o = malloc((nd + 1) * sizeof *o);
+        if (!t || !o) {
+            free(t);
+            free(o);
+            free(l->tagged);
+            free(l->order);
+            l->tagged = NULL;
+            l->order = NULL;
+            l->n = l->n_data = l->n_tagged = 0;
+            return -1;
+        }
+        free(l->tagged);
+        free(l->order);
+        l->tagged = t;
+        l->order = o;
+        l->n_data = nd;
+        l->n_tagged = 0;
+        keep = (size_t)-1;
+    }
+    l->n = 0;
+    for (size_t i = 0; i < nd; i++)
+        if (!l->filter[0] || lsc_tui_row_match(st, v, i, l->filter))
+            l->order[l->n++] = i;
+    lsc_tui_col cols[LSC_TUI_MAX_COLS];
+    int nc = lsc_tui_view_columns(st, v, cols, LSC_TUI_MAX_COLS);
+    sort_ctx c = {st, v, LSC_COL_COUNT, l->desc, v == LSC_VIEW_LAYERS && st->group};
+    if (l->sort >= 0 && l->sort < nc)
+        c.col = cols[l->sort];
+    if (c.col != LSC_COL_COUNT || c.group)
+        qsort_r(l->order, l->n, sizeof *l->order, cmp_rows, &c);
+    l->cursor = 0;
+    for (size_t i = 0; i < l->n && keep != (size_t)-1; i++)
+        if (l->order[i] == keep) {
+            l->cursor = i;
+            break;
+        }
+    lsc_tui_list_clamp(l, st->lay.body_h);
+    return 0;
+}
+
+unsigned lsc_tui_list_move(lsc_tui_state *st, lsc_tui_list *l, long delta)
+{
+    if (!l->n)
+        return 0;
+    size_t old = l->cursor, oldtop = l->top;
+    long c = (long)l->cursor + delta;
+    if (c < 0)
+        c = 0;
+    if (c >= (long)l->n)
+        c = (long)l->n - 1;
+    l->cursor = (size_t)c;
+    lsc_tui_list_clamp(l, st->lay.body_h);
+    return (old != l->cursor || oldtop != l->top) ? LSC_TUI_CH_REDRAW : 0;
+}
+
+unsigned lsc_tui_list_search(lsc_tui_state *st, int dir)
+{
+    lsc_tui_view v = lsc_tui_state_view(st);
+    lsc_tui_list *l = lsc_tui_state_list(st, v);
+    if (!l || !st->search[0]) {
+        lsc_tui_state_msg(st, LSC_MSG_WARN, "no search: press / first");
+        return LSC_TUI_CH_REDRAW;
+    }
+    for (size_t k = 1; k <= l->n; k++) {
+        size_t i = (l->cursor + (dir > 0 ? k : l->n * 2 - k)) % l->n;
+        if (lsc_tui_row_match(st, v, l->order[i], st->search)) {
+            int wrapped = dir > 0 ? i <= l->cursor : i >= l->cursor;
+            l->cursor = i;
+            lsc_tui_list_clamp(l, st->lay.body_h);
+            moved(st);
+            if (wrapped)
+                lsc_tui_state_msg(st, LSC_MSG_INFO, "search wrapped: '%s'", st->search);
+            else
+                lsc_tui_state_msg(st, LSC_MSG_INFO, "/%s", st->search);
+            return LSC_TUI_CH_REDRAW;
+        }
+    }
+    lsc_tui_state_msg(st, LSC_MSG_WARN, "no match for '%s'", st->search);
+    return LSC_TUI_CH_REDRAW;
+}
+
+static unsigned sort_step(lsc_tui_state *st, int dir)
+{
+    lsc_tui_view v = lsc_tui_state_view(st);
+    lsc_tui_list *l = lsc_tui_state_list(st, v);
+    if (!l)
+        return 0;
+    lsc_tui_col cols[LSC_TUI_MAX_COLS];
+    int nc = lsc_tui_view_columns(st, v, cols, LSC_TUI_MAX_COLS);
+    /* -1 (data order) is part of the cycle */
+    int s = l->sort + dir;
+    if (s >= nc)
+        s = -1;
+    if (s < -1)
+        s = nc - 1;
+    l->sort = s;
+    const char *str = NULL;
+    l->desc = s >= 0 && lsc_tui_list_count(st, v) ? (lsc_tui_sort_key(st, v, 0, cols[s], &str), str == NULL) : 0;
+    lsc_tui_list_rebuild(st, v);
+    if (s < 0)
+        lsc_tui_state_msg(st, LSC_MSG_INFO, "sorted in stored order");
+    else
+        lsc_tui_state_msg(st, LSC_MSG_INFO, "sorted by %s, %s", lsc_tui_col_info(cols[s])->title,
+                          l->desc ? "descending" : "ascending");
+    return LSC_TUI_CH_REDRAW;
+}
+
+unsigned lsc_tui_list_tag(lsc_tui_state *st)
+{
+    lsc_tui_list *l = lsc_tui_state_list(st, lsc_tui_state_view(st));
+    if (!l || !l->n)
+        return 0;
+    size_t i = l->order[l->cursor];
+    l->tagged[i] = !l->tagged[i];
+    l->n_tagged = l->tagged[i] ? l->n_tagged + 1 : l->n_tagged - 1;
+    lsc_tui_list_move(st, l, 1);
+    return LSC_TUI_CH_REDRAW;
+}
+
+unsigned lsc_tui_list_filter_done(lsc_tui_state *st, const char *text)
+{
+    lsc_tui_view v = lsc_tui_state_view(st);
+    lsc_tui_list *l = lsc_tui_state_list(st, v);
+    if (!l)
+        return LSC_TUI_CH_REDRAW;
+    lsc_tui_copy(l->filter, sizeof l->filter, text);
+    lsc_tui_list_rebuild(st, v);
+    const lsc_tui_view_ops *o = lsc_tui_view_ops_of(v);
+    if (o->enter) /* the rows changed under the cursor: reload what follows it */
+        o->enter(st);
+    if (l->filter[0])
+        lsc_tui_state_msg(st, l->n ? LSC_MSG_INFO : LSC_MSG_WARN, "filter '%s': %zu of %zu rows", l->filter, l->n,
+                          l->n_data);
+    else
+        lsc_tui_state_msg(st, LSC_MSG_INFO, "filter cleared");
+    return LSC_TUI_CH_REDRAW;
+}
+
+/* Move by d rows; paging scrolls the page with the cursor. */
+static unsigned list_step(lsc_tui_state *st, lsc_tui_list *l, lsc_tui_req req)
+{
+    long page = st->lay.body_h > 1 ? st->lay.body_h - 1 : 1, big = 1L << 40;
+    long d = req == LSC_REQ_DOWN ? 1 : req == LSC_REQ_UP ? -1 : req == LSC_REQ_PAGE_DOWN ? page
+             : req == LSC_REQ_PAGE_UP ? -page : req == LSC_REQ_TOP ? -big : big;
+    unsigned ch;
+    if (req == LSC_REQ_PAGE_DOWN || req == LSC_REQ_PAGE_UP) {
+        size_t oldc = l->cursor, oldt = l->top;
+        long t = (long)l->top + d, maxt = (long)l->n - st->lay.body_h;
+        if (maxt < 0)
+            maxt = 0;
+        l->top = (size_t)(t < 0 ? 0 : t > maxt ? maxt : t);
+        lsc_tui_list_move(st, l, d);
+        ch = (oldc != l->cursor || oldt != l->top) ? LSC_TUI_CH_REDRAW : 0;
+    } else {
+        ch = lsc_tui_list_move(st, l, d);
+    }
+    if (ch)
+        moved(st);
+    return ch;
+}
+
+unsigned lsc_tui_list_request(lsc_tui_state *st, lsc_tui_req req)
+{
+    lsc_tui_view v = lsc_tui_state_view(st);
+    lsc_tui_list *l = lsc_tui_state_list(st, v);
+    if (!l)
+        return 0;
+    switch (req) {
+    case LSC_REQ_DOWN:
+    case LSC_REQ_UP:
+    case LSC_REQ_PAGE_DOWN:
+    case LSC_REQ_PAGE_UP:
+    case LSC_REQ_TOP:
+    case LSC_REQ_BOTTOM: return list_step(st, l, req);
+    case LSC_REQ_SORT_NEXT: return sort_step(st, 1);
+    case LSC_REQ_SORT_PREV: return sort_step(st, -1);
+    case LSC_REQ_SORT_REVERSE:
+        if (l->sort < 0)
+            return 0;
+        l->desc = !l->desc;
+        lsc_tui_list_rebuild(st, v);
+        moved(st);
+        return LSC_TUI_CH_REDRAW;
+    case LSC_REQ_SEARCH: lsc_tui_input_open(st, LSC_INPUT_SEARCH, ""); return LSC_TUI_CH_REDRAW;
+    case LSC_REQ_SEARCH_NEXT: return lsc_tui_list_search(st, 1);
+    case LSC_REQ_SEARCH_PREV: return lsc_tui_list_search(st, -1);
+    case LSC_REQ_FILTER: lsc_tui_input_open(st, LSC_INPUT_FILTER, l->filter); return LSC_TUI_CH_REDRAW;
+    default: return 0;
+    }
+}
+
+unsigned lsc_tui_state_click(lsc_tui_state *st, int y, int x, int button)
+{
+    lsc_tui_view v = lsc_tui_state_view(st);
+    lsc_tui_list *l = lsc_tui_state_list(st, v);
+    if (st->lay.too_small || st->job || st->confirm.open)
+        return 0;
+    if (st->help)
+        return lsc_tui_state_request(st, LSC_REQ_HELP);
+    if (button == 4 || button == 5) {
+        lsc_tui_req r = button == 4 ? LSC_REQ_UP : LSC_REQ_DOWN;
+        unsigned ch = 0;
+        for (int i = 0; i < 3; i++)
+            ch |= lsc_tui_state_request(st, r);
+        return ch;
+    }
+    if (button != 1)
+        return 0;
+    if (y == st->lay.keys_y) {
+        lsc_tui_fkey fk[12];
+        int n = lsc_tui_fkeys(v, fk, 12);
+        for (int i = 0; i < n; i++)
+            if (x >= fk[i].x && x < fk[i].x + fk[i].width)
+                return lsc_tui_state_request(st, fk[i].req);
+        return 0;
+    }
+    const lsc_tui_view_ops *o = lsc_tui_view_ops_of(v);
+    if (o->click) {
+        unsigned ch = o->click(st, y, x);
+        if (ch != LSC_TUI_CH_PASS)
+            return ch;
+    }
+    if (!l)
+        return 0;
+    /* on the table: left of a pane beside it, above a pane below it */
+    int in_table = st->lay.pane_x == 0 || x < st->lay.pane_x;
+    if (st->lay.pane_h > 0 && st->lay.pane_x == 0 && st->lay.pane_y > st->lay.header_y && y >= st->lay.pane_y)
+        in_table = 0;
+    if (y == st->lay.header_y && in_table && !o->panel) {
+        lsc_tui_col cols[LSC_TUI_MAX_COLS];
+        int nc = lsc_tui_view_columns(st, v, cols, LSC_TUI_MAX_COLS);
+        for (int i = 0; i < st->lay.n_colpos; i++) {
+            const lsc_tui_colpos *cp = &st->lay.colpos[i];
+            if (x < cp->x || x >= cp->x + cp->width + 1)
+                continue;
+            for (int k = 0; k < nc; k++)
+                if (cols[k] == cp->col) {
+                    if (l->sort == k) {
+                        l->desc = !l->desc;
+                    } else {
+                        const char *s = NULL;
+                        l->sort = k;
+                        l->desc = lsc_tui_list_count(st, v) ? (lsc_tui_sort_key(st, v, 0, cp->col, &s), s == NULL) : 0;
+                    }
+                    lsc_tui_list_rebuild(st, v);
+                    moved(st);
+                    lsc_tui_state_msg(st, LSC_MSG_INFO, "sorted by %s, %s", lsc_tui_col_info(cp->col)->title,
+                                      l->desc ? "descending" : "ascending");
+                    return LSC_TUI_CH_REDRAW;
+                }
+        }
+        return 0;
+    }
+    if (y >= st->lay.body_y && y < st->lay.body_y + st->lay.body_h && in_table) {
+        size_t row = l->top + (size_t)(y - st->lay.body_y);
+        if (row >= l->n)
+            return 0;
+        if (row == l->cursor && !o->panel) /* panels apply on Enter only */
+            return lsc_tui_state_request(st, LSC_REQ_ENTER);
+        l->cursor = row;
+        moved(st);
+        return LSC_TUI_CH_REDRAW;
+    }
+    return 0;
+}

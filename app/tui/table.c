@@ -1,0 +1,291 @@
+/* table.c: what the table views show in their cells, the breadcrumb, and the formatting and name helpers
+ * render.c and the tests share. Never includes curses.
+ */
+#include <fnmatch.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "view.h"
+
+/* ---- formatting ----------------------------------------------------------------------------------- */
+
+void lsc_tui_fmt_count(int64_t v, char *buf, size_t cap)
+{
+    static const char suf[] = "kMGTP";
+    double x = (double)v;
+    if (v < 1000 && v > -1000) {
+        snprintf(buf, cap, "%lld", (long long)v);
+        return;
+    }
+    int i = -1;
+    while (fabs(x) >= 999.95 && i < 4) {
+        x /= 1000.0;
+        i++;
+    }
+    snprintf(buf, cap, fabs(x) < 9.995 ? "%.2f%c" : fabs(x) < 99.95 ? "%.1f%c" : "%.0f%c", x, suf[i]);
+}
+
+void lsc_tui_fmt_bytes(int64_t v, char *buf, size_t cap)
+{
+    static const char *const suf[] = {"KiB", "MiB", "GiB", "TiB"};
+    if (v < 1024) {
+        snprintf(buf, cap, "%lld B", (long long)v);
+        return;
+    }
+    double x = (double)v;
+    int i = -1;
+    while (x >= 1023.95 && i < 3) {
+        x /= 1024.0;
+        i++;
+    }
+    snprintf(buf, cap, x < 9.995 ? "%.2f %s" : x < 99.95 ? "%.1f %s" : "%.0f %s", x, suf[i]);
+}
+
+void lsc_tui_fmt_time(int64_t t, char *buf, size_t cap)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (!localtime_r(&tt, &tm) || strftime(buf, cap, "%Y-%m-%d %H:%M", &tm) == 0)
+        snprintf(buf, cap, "%lld", (long long)t);
+}
+
+void lsc_tui_fmt_num(double v, char *buf, size_t cap)
+{
+    if (isnan(v))
+        snprintf(buf, cap, "NaN");
+    else if (isinf(v))
+        snprintf(buf, cap, v > 0 ? "Inf" : "-Inf");
+    else if (v == 0)
+        snprintf(buf, cap, "0");
+    else if (fabs(v) >= 1e-3 && fabs(v) < 1e5)
+        snprintf(buf, cap, fabs(v) >= 1000 ? "%.0f" : fabs(v) >= 100 ? "%.1f" : fabs(v) >= 10 ? "%.2f"
+                                                          : fabs(v) >= 1  ? "%.3f" : "%.4f", v);
+    else
+        snprintf(buf, cap, "%.2e", v);
+}
+
+int lsc_tui_match(const char *pattern, const char *name)
+{
+    if (!pattern[0])
+        return 1;
+    if (strpbrk(pattern, "*?["))
+        return fnmatch(pattern, name, FNM_CASEFOLD) == 0;
+    return strcasestr(name, pattern) != NULL;
+}
+
+/* ---- names ----------------------------------------------------------------------------------------- */
+
+const char *lsc_tui_short_name(const lsc_tui_state *st, const char *name)
+{
+    (void)st;
+    /* From the "layers." component on when there is one (transformer blocks), else without PEFT's
+     * "base_model.model." wrapper. */
+    for (const char *p = name; (p = strstr(p, "layers.")) != NULL; p++)
+        if (p == name || p[-1] == '.')
+            return p;
+    if (strncmp(name, "base_model.model.", 17) == 0 && name[17])
+        return name + 17;
+    return name;
+}
+
+/* ---- cell text ------------------------------------------------------------------------------------- */
+
+static void esc(char *buf, size_t cap, const char *s)
+{
+    if (!s || !s[0])
+        snprintf(buf, cap, "-");
+    else
+        lsc_escape_name(buf, cap, s);
+}
+
+static void pct(double v, char *buf, size_t cap)
+{
+    if (v >= 0.9995)
+        snprintf(buf, cap, "100%%");
+    else
+        snprintf(buf, cap, "%.1f%%", v * 100);
+}
+
+void lsc_tui_cell_text(const lsc_tui_state *st, lsc_tui_view v, size_t row, lsc_tui_col c, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    const lsc_tui_list *l = &st->lists[v];
+    if (v == LSC_VIEW_OUTPUT) {
+        if (row < st->n_out_lines)
+            snprintf(buf, cap, "%s", st->out_lines[row]);
+        return;
+    }
+    if (!l->order || row >= l->n)
+        return;
+    size_t i = l->order[row];
+    if (v == LSC_VIEW_CATALOG) {
+        const lsc_tui_adapter *a = &st->adapters[i];
+        switch (c) {
+        case LSC_COL_NAME: esc(buf, cap, a->name); break;
+        case LSC_COL_KIND: esc(buf, cap, a->kind); break;
+        case LSC_COL_BASE: esc(buf, cap, a->base_model); break;
+        case LSC_COL_PARENTS: esc(buf, cap, a->parents); break;
+        case LSC_COL_LAYERS: snprintf(buf, cap, "%lld", (long long)a->n_layers); break;
+        case LSC_COL_PARAMS: lsc_tui_fmt_count(a->params, buf, cap); break;
+        case LSC_COL_BYTES: lsc_tui_fmt_bytes(a->bytes, buf, cap); break;
+        case LSC_COL_CREATED: lsc_tui_fmt_time(a->created, buf, cap); break;
+        default: break;
+        }
+    } else if (v == LSC_VIEW_LAYERS) {
+        const lsc_tui_layer *L = &st->layers[i];
+        int nf = L->nonfinite;
+        switch (c) {
+        case LSC_COL_INDEX:
+            if (L->layer_index >= 0)
+                snprintf(buf, cap, "%d", L->layer_index);
+            else
+                snprintf(buf, cap, "-");
+            break;
+        case LSC_COL_NAME:
+            if (st->group && row > 0 && strcmp(st->layers[l->order[row - 1]].module_type, L->module_type) != 0)
+                esc(buf, cap, lsc_tui_short_name(st, L->name));
+            else
+                esc(buf, cap, lsc_tui_short_name(st, L->name));
+            break;
+        case LSC_COL_MODULE:
+            if (st->group && row > 0 && strcmp(st->layers[l->order[row - 1]].module_type, L->module_type) == 0)
+                snprintf(buf, cap, "  \"");
+            else
+                esc(buf, cap, L->module_type);
+            break;
+        case LSC_COL_SHAPE: snprintf(buf, cap, "%lldx%lld", (long long)L->rows, (long long)L->cols); break;
+        case LSC_COL_RANK: snprintf(buf, cap, "%d", L->rank); break;
+        case LSC_COL_ALPHA: snprintf(buf, cap, "%g", L->alpha); break;
+        case LSC_COL_SCALE: snprintf(buf, cap, "%.4g", L->scale); break;
+        case LSC_COL_FRO: nf ? snprintf(buf, cap, "NaN!") : (lsc_tui_fmt_num(L->fro, buf, cap), 0); break;
+        case LSC_COL_SIGMA1: nf ? snprintf(buf, cap, "NaN!") : (lsc_tui_fmt_num(L->sigma1, buf, cap), 0); break;
+        case LSC_COL_EFF: nf ? snprintf(buf, cap, "-") : snprintf(buf, cap, "%.2f", L->effective_rank); break;
+        case LSC_COL_STABLE: nf ? snprintf(buf, cap, "-") : snprintf(buf, cap, "%.2f", L->stable_rank); break;
+        case LSC_COL_K90: nf ? snprintf(buf, cap, "-") : snprintf(buf, cap, "%d", L->k90); break;
+        case LSC_COL_K99: nf ? snprintf(buf, cap, "-") : snprintf(buf, cap, "%d", L->k99); break;
+        case LSC_COL_ZEROS_A: pct(L->zeros_a, buf, cap); break;
+        case LSC_COL_ZEROS_B: pct(L->zeros_b, buf, cap); break;
+        case LSC_COL_FLAGS:
+            snprintf(buf, cap, "%s%s%s%s%s%s", nf ? "!" : "", (L->flags & LSC_LAYER_DORA) ? "D" : "",
+                     (L->flags & LSC_LAYER_ADALORA) ? "A" : "", (L->flags & LSC_LAYER_CONV) ? "C" : "",
+                     (L->flags & LSC_LAYER_EMBEDDING) ? "E" : "", (L->flags & LSC_LAYER_FAN_IN_FAN_OUT) ? "T" : "");
+            break;
+        default: break;
+        }
+    } else if (v == LSC_VIEW_DIFF) {
+        const lsc_tui_diff_row *r = &st->diff.rows[i];
+        switch (c) {
+        case LSC_COL_NAME: esc(buf, cap, lsc_tui_short_name(st, r->name)); break;
+        case LSC_COL_COSINE: isnan(r->cosine) ? snprintf(buf, cap, "NaN") : snprintf(buf, cap, "%.4f", r->cosine); break;
+        case LSC_COL_RELDIFF: lsc_tui_fmt_num(r->rel_diff, buf, cap); break;
+        case LSC_COL_SUB_IN: isnan(r->subspace_in) ? snprintf(buf, cap, "NaN") : snprintf(buf, cap, "%.3f", r->subspace_in); break;
+        case LSC_COL_SUB_OUT: isnan(r->subspace_out) ? snprintf(buf, cap, "NaN") : snprintf(buf, cap, "%.3f", r->subspace_out); break;
+        case LSC_COL_FRO_A: lsc_tui_fmt_num(r->fro_a, buf, cap); break;
+        case LSC_COL_FRO_B: lsc_tui_fmt_num(r->fro_b, buf, cap); break;
+        default: break;
+        }
+    } else if (v == LSC_VIEW_PRUNE) {
+        const lsc_tui_prune_row *r = &st->prune.rows[i];
+        switch (c) {
+        case LSC_COL_NAME: esc(buf, cap, lsc_tui_short_name(st, r->name)); break;
+        case LSC_COL_RANK: snprintf(buf, cap, "%d", r->rank_before); break;
+        case LSC_COL_NEW_RANK:
+            if (r->nonfinite)
+                snprintf(buf, cap, "NaN!");
+            else
+                snprintf(buf, cap, "%d", r->rank_after);
+            break;
+        case LSC_COL_KEPT:
+            if (r->chosen)
+                snprintf(buf, cap, "%.2f%%", 100 * r->kept_energy);
+            else
+                snprintf(buf, cap, "-");
+            break;
+        case LSC_COL_RELERR:
+            if (r->chosen)
+                lsc_tui_fmt_num(r->rel_error, buf, cap);
+            else
+                snprintf(buf, cap, "-");
+            break;
+        default: break;
+        }
+    } else if (v == LSC_VIEW_MERGE) {
+        const lsc_tui_merge_row *r = &st->merge.rows[i];
+        switch (c) {
+        case LSC_COL_NAME: esc(buf, cap, lsc_tui_short_name(st, r->name)); break;
+        case LSC_COL_MODELS: snprintf(buf, cap, "%d", r->models); break;
+        case LSC_COL_RANK: snprintf(buf, cap, "%d", r->rank); break;
+        case LSC_COL_RELERR:
+            if (isnan(r->rel_error))
+                snprintf(buf, cap, "when run");
+            else
+                lsc_tui_fmt_num(r->rel_error, buf, cap);
+            break;
+        default: break;
+        }
+    } else if (v == LSC_VIEW_TASKS) {
+        const lsc_tui_task *t = &st->tasks[i];
+        switch (c) {
+        case LSC_COL_TASK: esc(buf, cap, t->task); break;
+        case LSC_COL_ADAPTER: esc(buf, cap, t->adapter); break;
+        case LSC_COL_LAYERS: snprintf(buf, cap, "%lld", (long long)t->layers); break;
+        case LSC_COL_PARAMS: lsc_tui_fmt_count(t->params, buf, cap); break;
+        default: break;
+        }
+    } else if (v == LSC_VIEW_HISTORY) {
+        const lsc_tui_history *h = &st->history[i];
+        switch (c) {
+        case LSC_COL_TIME: lsc_tui_fmt_time(h->time, buf, cap); break;
+        case LSC_COL_COMMAND: esc(buf, cap, h->command); break;
+        case LSC_COL_STATE: snprintf(buf, cap, "%s", h->undone ? "undone" : "done"); break;
+        case LSC_COL_ARGS: esc(buf, cap, h->args); break;
+        default: break;
+        }
+    }
+}
+
+void lsc_tui_breadcrumb(const lsc_tui_state *st, const char *sep, char *buf, size_t cap)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int d = 0; d < st->depth && len < cap; d++) {
+        char part[LSC_TUI_NAME_MAX * 2 + 16], e1[LSC_TUI_NAME_MAX], e2[LSC_TUI_NAME_MAX];
+        switch (st->stack[d]) {
+        case LSC_VIEW_CATALOG: snprintf(part, sizeof part, "catalog"); break;
+        case LSC_VIEW_LAYERS: snprintf(part, sizeof part, "%s", lsc_escape_name(e1, sizeof e1, st->adapter)); break;
+        case LSC_VIEW_GRID: snprintf(part, sizeof part, "%s grid", lsc_escape_name(e1, sizeof e1, st->adapter)); break;
+        case LSC_VIEW_SPECTRUM:
+            snprintf(part, sizeof part, "%s",
+                     st->sv_layer < st->n_layers
+                         ? lsc_escape_name(e1, sizeof e1, lsc_tui_short_name(st, st->layers[st->sv_layer].name))
+                         : "spectrum");
+            break;
+        case LSC_VIEW_DIFF:
+            snprintf(part, sizeof part, "diff %s..%s", lsc_escape_name(e1, sizeof e1, st->diff_a),
+                     lsc_escape_name(e2, sizeof e2, st->diff_b));
+            break;
+        case LSC_VIEW_HISTORY: snprintf(part, sizeof part, "history"); break;
+        case LSC_VIEW_OUTPUT: snprintf(part, sizeof part, ":%s", lsc_escape_name(e1, sizeof e1, st->out_title)); break;
+        case LSC_VIEW_PRUNE: snprintf(part, sizeof part, "prune"); break;
+        case LSC_VIEW_TASKS: snprintf(part, sizeof part, "%s (%zu tasks)", lsc_escape_name(e1, sizeof e1, st->group_name), st->n_tasks); break;
+        case LSC_VIEW_KIND: snprintf(part, sizeof part, "%s (%s)", lsc_escape_name(e1, sizeof e1, st->kind.adapter),
+                                     st->kind.kf.kind[0] ? st->kind.kf.kind : "kind"); break;
+        case LSC_VIEW_RETRAIN: snprintf(part, sizeof part, "retrain %s", lsc_escape_name(e1, sizeof e1, st->retrain.adapter)); break;
+        case LSC_VIEW_MERGE: {
+            size_t pl = (size_t)snprintf(part, sizeof part, "merge ");
+            for (int i = 0; i < st->merge.n && pl < sizeof part; i++)
+                pl += (size_t)snprintf(part + pl, sizeof part - pl, "%s%s", i ? " + " : "",
+                                       lsc_escape_name(e1, sizeof e1, st->merge.names[i]));
+            break;
+        }
+        default: part[0] = '\0'; break;
+        }
+        int w = snprintf(buf + len, cap - len, "%s%s", d ? sep : "", part);
+        if (w < 0)
+            break;
+        len += (size_t)w;
+    }
+}

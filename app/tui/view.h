@@ -1,0 +1,135 @@
+/* view.h: the view protocol of the workbench, internal to app/tui (state.c's dispatcher and the view_*.c
+ * modules). Never includes curses.
+ *
+ * Each view is one module (view_catalog.c, view_layers.c, view_grid.c, view_spectrum.c, view_diff.c,
+ * view_history.c with the command output, view_tasks.c, view_prune.c, view_merge.c, view_kind.c,
+ * view_retrain.c; the help overlay and the input line are view_help.c and view_prompt.c) exporting one
+ * lsc_tui_view_ops table. state.c dispatches: it handles what is global (quit, resize, a running job, a
+ * confirmation, the help overlay, the prompt, history, undo/redo, save, going back) and hands every other
+ * request to the view on top; a view answers LSC_TUI_CH_PASS for requests it leaves to the shared list
+ * behaviour of list.c (move, page, top/bottom, sort, search, filter), as tig's views fall back to the
+ * pager. Drawing stays in render.c (the only file that includes curses): a view's state is what it draws.
+ * The functions declared below are the shared steps the views call; their contracts are beside them.
+ */
+#ifndef LSC_TUI_VIEW_H
+#define LSC_TUI_VIEW_H
+
+#include "keys.h"
+#include "state.h"
+
+/* A view's request op: "not mine", let the shared list fallback try (never returned to callers). */
+#define LSC_TUI_CH_PASS 0x100u
+
+typedef struct lsc_tui_view_ops {
+    lsc_tui_view view;
+    /* The view is on top again after the one above it closed (reload what the other view may have
+     * replaced); NULL: nothing to do. */
+    void (*enter)(lsc_tui_state *st);
+    /* The view stops being on top: closing (popped or replaced) or covered by a pushed view. It clears
+     * its transient state (previews, charts, errors) when closing; the dispatcher clears the status
+     * message on every view change. NULL: nothing to clear. */
+    void (*leave)(lsc_tui_state *st, int closing);
+    /* Apply a request; LSC_TUI_CH_PASS to fall back to the list behaviour (when the view has a list). */
+    unsigned (*request)(lsc_tui_state *st, lsc_tui_req req);
+    /* The panel's input line (LSC_INPUT_NAME, _VALUE, _GLOB) was confirmed with `text`; NULL: none. */
+    unsigned (*input_done)(lsc_tui_state *st, lsc_tui_input mode, const char *text);
+    /* Place the view's body and pane in st->lay (already reset to the defaults); *table_w is the width of
+     * its table. NULL: the default full-width table. */
+    void (*layout)(lsc_tui_state *st, int *table_w);
+    /* The list cursor moved (by the fallback, a click or a search): load what follows the cursor. */
+    void (*moved)(lsc_tui_state *st);
+    /* A click of button 1 at screen (y, x) on the view (not on the F-key bar); LSC_TUI_CH_PASS: the list's
+     * click (select a row, Enter on the selected one, sort by a header). NULL: always the list's. */
+    unsigned (*click)(lsc_tui_state *st, int y, int x);
+    /* A panel: its rows preview an edit, so the header does not sort and a click never applies. */
+    int panel;
+    /* The view's own keys (the global ones are lsc_tui_global_keys in keys.c); they generate its help
+     * overlay and its F-key bar. */
+    const lsc_tui_binding *keys;
+    size_t n_keys;
+} lsc_tui_view_ops;
+
+#define LSC_TUI_KEYS(table) table, sizeof table / sizeof table[0]
+
+/* The ops of view v (never NULL for v < LSC_VIEW_COUNT). */
+const lsc_tui_view_ops *lsc_tui_view_ops_of(lsc_tui_view v);
+
+extern const lsc_tui_view_ops lsc_tui_view_catalog, lsc_tui_view_layers, lsc_tui_view_grid, lsc_tui_view_spectrum,
+    lsc_tui_view_diff, lsc_tui_view_history, lsc_tui_view_output, lsc_tui_view_prune, lsc_tui_view_merge,
+    lsc_tui_view_tasks, lsc_tui_view_kind, lsc_tui_view_retrain;
+
+/* ---- the view stack (state.c): each change calls leave on the old top, clears the status message and
+ * lays out the new top. */
+void lsc_tui_view_push(lsc_tui_state *st, lsc_tui_view v);
+void lsc_tui_view_replace(lsc_tui_state *st, lsc_tui_view v);
+unsigned lsc_tui_view_pop(lsc_tui_state *st); /* 0 on the root view */
+void lsc_tui_view_truncate(lsc_tui_state *st, int depth); /* close the views above depth (>= 1) */
+
+/* ---- shared steps (state.c) */
+void lsc_tui_busy(lsc_tui_state *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void lsc_tui_msg_clear(lsc_tui_state *st); /* no message, level info */
+void lsc_tui_input_open(lsc_tui_state *st, lsc_tui_input mode, const char *initial);
+void lsc_tui_input_open_label(lsc_tui_state *st, lsc_tui_input mode, const char *initial, const char *label);
+int lsc_tui_adapter_exists(const lsc_tui_state *st, const char *name);
+void lsc_tui_argv_add(lsc_tui_argv *a, const char *w); /* drops words past LSC_TUI_ARGS_MAX */
+
+/* ---- the list fallback and list maintenance (list.c) */
+void lsc_tui_layout_update(lsc_tui_state *st); /* recompute st->lay for the view on top */
+const char *lsc_tui_row_name(const lsc_tui_state *st, lsc_tui_view v, size_t i);
+int lsc_tui_row_match(const lsc_tui_state *st, lsc_tui_view v, size_t i, const char *pat);
+/* Numeric sort key of data row i in column c; *s set instead when the column sorts as text. */
+double lsc_tui_sort_key(const lsc_tui_state *st, lsc_tui_view v, size_t i, lsc_tui_col c, const char **s);
+int lsc_tui_module_rank(const lsc_tui_state *st, const char *m); /* n_grid_mods when not a grid column */
+size_t lsc_tui_list_count(const lsc_tui_state *st, lsc_tui_view v);
+void lsc_tui_list_clamp(lsc_tui_list *l, int h);
+/* Rebuild order[] after the data, filter or sort changed; -1 on out of memory (the list is then empty). */
+int lsc_tui_list_rebuild(lsc_tui_state *st, lsc_tui_view v);
+unsigned lsc_tui_list_move(lsc_tui_state *st, lsc_tui_list *l, long delta);
+unsigned lsc_tui_list_search(lsc_tui_state *st, int dir);
+/* Tag or untag the row under the cursor and move down. */
+unsigned lsc_tui_list_tag(lsc_tui_state *st);
+/* The shared list behaviour: move, page, top/bottom, sort, search, filter on the view's list. */
+unsigned lsc_tui_list_request(lsc_tui_state *st, lsc_tui_req req);
+/* The filter typed on the input line: apply it to the current list. */
+unsigned lsc_tui_list_filter_done(lsc_tui_state *st, const char *text);
+
+/* ---- jobs, confirmation, undo and the session (state_job.c) */
+unsigned lsc_tui_reload_after_edit(lsc_tui_state *st);
+void lsc_tui_select_adapter(lsc_tui_state *st, const char *name);
+/* Run a command line (on the worker thread when st->async); refused while one runs. */
+unsigned lsc_tui_job_run(lsc_tui_state *st, const lsc_tui_argv *a, const char *title);
+/* Open the yes/no question; yes runs `action` as a job called `title`. */
+unsigned lsc_tui_ask(lsc_tui_state *st, const lsc_tui_argv *action, const char *title, const char *question,
+                     const char *detail);
+unsigned lsc_tui_confirm_key(lsc_tui_state *st, int key);
+unsigned lsc_tui_undo_request(lsc_tui_state *st, int redo);
+unsigned lsc_tui_session_save(lsc_tui_state *st, const char *file);
+
+/* ---- data the views load and share (each in the view that shows it) */
+unsigned lsc_tui_load_catalog(lsc_tui_state *st);                   /* view_catalog.c */
+int lsc_tui_load_layers(lsc_tui_state *st, const char *name);        /* view_layers.c; 0 or -1 (message set) */
+void lsc_tui_grid_build(lsc_tui_state *st);                          /* view_grid.c */
+void lsc_tui_grid_metric_max(lsc_tui_state *st);
+void lsc_tui_grid_clamp(lsc_tui_state *st);
+/* view_spectrum.c: the spectrum of one layer into *sv (replaced); 0 or -1 (message set). */
+int lsc_tui_load_sv(lsc_tui_state *st, const char *adapter, const char *layer, double **sv, size_t *n);
+int lsc_tui_spectrum_load(lsc_tui_state *st, size_t li);
+void lsc_tui_diff_load_sv(lsc_tui_state *st);                        /* view_diff.c */
+unsigned lsc_tui_diff_open(lsc_tui_state *st);
+unsigned lsc_tui_load_history(lsc_tui_state *st);                    /* view_history.c */
+void lsc_tui_output_free(lsc_tui_state *st);
+int lsc_tui_output_set(lsc_tui_state *st, const char *text);
+void lsc_tui_output_show(lsc_tui_state *st, const char *text, const char *title, int replace);
+unsigned lsc_tui_tasks_open(lsc_tui_state *st, const char *group);   /* view_tasks.c */
+int lsc_tui_is_group_kind(const char *kind);
+unsigned lsc_tui_prune_open(lsc_tui_state *st);                      /* view_prune.c */
+unsigned lsc_tui_prune_refresh(lsc_tui_state *st);
+unsigned lsc_tui_merge_open(lsc_tui_state *st);                      /* view_merge.c */
+unsigned lsc_tui_kind_open(lsc_tui_state *st);                       /* view_kind.c */
+unsigned lsc_tui_retrain_open(lsc_tui_state *st);                    /* view_retrain.c */
+unsigned lsc_tui_retrain_pause(lsc_tui_state *st);
+unsigned lsc_tui_help_request(lsc_tui_state *st, lsc_tui_req req);  /* view_help.c: the overlay is open */
+unsigned lsc_tui_input_key(lsc_tui_state *st, int key);              /* view_prompt.c: the input line is open */
+unsigned lsc_tui_prompt_run(lsc_tui_state *st, const char *line);
+
+#endif

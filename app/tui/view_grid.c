@@ -1,0 +1,193 @@
+/* view_grid.c: the layers x modules grid of one adapter (v on the layer table): a heat map by norm or
+ * rank, a cell cursor, Enter opens the cell's spectrum. Never includes curses.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "view.h"
+
+void lsc_tui_grid_build(lsc_tui_state *st)
+{
+    static const char *const canon[] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+    st->n_grid_mods = 0;
+    st->n_grid_rows = 0;
+    for (size_t c = 0; c < sizeof canon / sizeof *canon; c++)
+        for (size_t i = 0; i < st->n_layers; i++)
+            if (strcmp(st->layers[i].module_type, canon[c]) == 0) {
+                lsc_tui_copy(st->grid_mods[st->n_grid_mods++], LSC_TUI_WORD_MAX, canon[c]);
+                break;
+            }
+    for (size_t i = 0; i < st->n_layers && st->n_grid_mods < 16; i++) /* other modules in data order */
+        if (lsc_tui_module_rank(st, st->layers[i].module_type) == st->n_grid_mods)
+            lsc_tui_copy(st->grid_mods[st->n_grid_mods++], LSC_TUI_WORD_MAX, st->layers[i].module_type);
+    for (size_t i = 0; i < st->n_layers; i++) {
+        int li = st->layers[i].layer_index, found = 0;
+        for (int r = 0; r < st->n_grid_rows && !found; r++)
+            found = st->grid_rows[r] == li;
+        if (!found && st->n_grid_rows < 256) {
+            int r = st->n_grid_rows++;
+            while (r > 0 && st->grid_rows[r - 1] > li) { /* keep rows sorted by block number */
+                st->grid_rows[r] = st->grid_rows[r - 1];
+                r--;
+            }
+            st->grid_rows[r] = li;
+        }
+    }
+    free(st->grid_cell);
+    size_t cells = (size_t)st->n_grid_rows * (size_t)st->n_grid_mods;
+    st->grid_cell = malloc((cells + 1) * sizeof *st->grid_cell);
+    if (!st->grid_cell) {
+        st->n_grid_rows = 0;
+        return;
+    }
+    for (size_t k = 0; k < cells; k++)
+        st->grid_cell[k] = -1;
+    for (size_t i = 0; i < st->n_layers; i++) {
+        int m = lsc_tui_module_rank(st, st->layers[i].module_type), r = 0;
+        while (r < st->n_grid_rows && st->grid_rows[r] != st->layers[i].layer_index)
+            r++;
+        if (m < st->n_grid_mods && r < st->n_grid_rows)
+            st->grid_cell[(size_t)r * (size_t)st->n_grid_mods + (size_t)m] = (long)i;
+    }
+    if (st->grid_r >= st->n_grid_rows)
+        st->grid_r = st->n_grid_rows ? st->n_grid_rows - 1 : 0;
+    if (st->grid_c >= st->n_grid_mods)
+        st->grid_c = st->n_grid_mods ? st->n_grid_mods - 1 : 0;
+}
+
+void lsc_tui_grid_metric_max(lsc_tui_state *st)
+{
+    st->grid_max = 0;
+    for (size_t i = 0; i < st->n_layers; i++) {
+        double x = st->metric == LSC_METRIC_NORM ? st->layers[i].fro : st->layers[i].rank;
+        if (!st->layers[i].nonfinite && x > st->grid_max)
+            st->grid_max = x;
+    }
+}
+
+void lsc_tui_grid_clamp(lsc_tui_state *st)
+{
+    int h = st->lay.body_h < 1 ? 1 : st->lay.body_h;
+    if (st->grid_r < 0)
+        st->grid_r = 0;
+    if (st->grid_r >= st->n_grid_rows)
+        st->grid_r = st->n_grid_rows ? st->n_grid_rows - 1 : 0;
+    if (st->grid_c < 0)
+        st->grid_c = 0;
+    if (st->grid_c >= st->n_grid_mods)
+        st->grid_c = st->n_grid_mods ? st->n_grid_mods - 1 : 0;
+    if (st->grid_r < st->grid_top)
+        st->grid_top = st->grid_r;
+    if (st->grid_r >= st->grid_top + h)
+        st->grid_top = st->grid_r - h + 1;
+    int max_top = st->n_grid_rows > h ? st->n_grid_rows - h : 0;
+    if (st->grid_top > max_top)
+        st->grid_top = max_top;
+}
+
+static unsigned move_grid(lsc_tui_state *st, int dr, int dc)
+{
+    int r = st->grid_r, c = st->grid_c, t = st->grid_top;
+    st->grid_r += dr;
+    st->grid_c += dc;
+    lsc_tui_grid_clamp(st);
+    return (r != st->grid_r || c != st->grid_c || t != st->grid_top) ? LSC_TUI_CH_REDRAW : 0;
+}
+
+int lsc_tui_grid_cell_width(const lsc_tui_state *st)
+{
+    int n = st->n_grid_mods ? st->n_grid_mods : 1;
+    int w = (st->lay.cols - 8) / n;
+    return w > 12 ? 12 : w < 3 ? 3 : w;
+}
+
+static unsigned grid_to_layers(lsc_tui_state *st)
+{
+    lsc_tui_view_replace(st, LSC_VIEW_LAYERS);
+    lsc_tui_list_clamp(&st->lists[LSC_VIEW_LAYERS], st->lay.body_h);
+    return LSC_TUI_CH_REDRAW;
+}
+
+static unsigned grid_enter_cell(lsc_tui_state *st)
+{
+    if (!st->grid_cell || !st->n_grid_rows)
+        return 0;
+    long li = st->grid_cell[(size_t)st->grid_r * (size_t)st->n_grid_mods + (size_t)st->grid_c];
+    if (li < 0) {
+        lsc_tui_state_msg(st, LSC_MSG_WARN, "no layer in this cell");
+        return LSC_TUI_CH_REDRAW;
+    }
+    lsc_tui_list *ll = &st->lists[LSC_VIEW_LAYERS];
+    for (size_t i = 0; i < ll->n; i++)
+        if (ll->order[i] == (size_t)li)
+            ll->cursor = i;
+    lsc_tui_view_push(st, LSC_VIEW_SPECTRUM); /* first: a failed load's message must stay */
+    lsc_tui_spectrum_load(st, (size_t)li);
+    return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RELOAD;
+}
+
+static unsigned grid_request(lsc_tui_state *st, lsc_tui_req req)
+{
+    int page = st->lay.body_h > 1 ? st->lay.body_h - 1 : 1;
+    switch (req) {
+    case LSC_REQ_DOWN: return move_grid(st, 1, 0);
+    case LSC_REQ_UP: return move_grid(st, -1, 0);
+    case LSC_REQ_PAGE_DOWN: return move_grid(st, page, 0);
+    case LSC_REQ_PAGE_UP: return move_grid(st, -page, 0);
+    case LSC_REQ_TOP: return move_grid(st, -100000, 0);
+    case LSC_REQ_BOTTOM: return move_grid(st, 100000, 0);
+    case LSC_REQ_LEFT: return move_grid(st, 0, -1);
+    case LSC_REQ_RIGHT: return move_grid(st, 0, 1);
+    case LSC_REQ_ENTER: return grid_enter_cell(st);
+    case LSC_REQ_TAB:
+    case LSC_REQ_GRID: return grid_to_layers(st);
+    case LSC_REQ_METRIC:
+        st->metric = st->metric == LSC_METRIC_NORM ? LSC_METRIC_RANK : LSC_METRIC_NORM;
+        lsc_tui_grid_metric_max(st);
+        lsc_tui_state_msg(st, LSC_MSG_INFO, "heat by %s", st->metric == LSC_METRIC_NORM ? "Frobenius norm" : "rank");
+        return LSC_TUI_CH_REDRAW;
+    case LSC_REQ_PRUNE: return lsc_tui_prune_open(st);
+    case LSC_REQ_KIND: return lsc_tui_kind_open(st);
+    case LSC_REQ_RETRAIN: return lsc_tui_retrain_open(st);
+    default: return 0;
+    }
+}
+
+/* A click selects a cell; on the selected cell it opens its spectrum. */
+static unsigned grid_click(lsc_tui_state *st, int y, int x)
+{
+    int cw = lsc_tui_grid_cell_width(st);
+    int r = st->grid_top + (y - st->lay.body_y), c = (x - 8) / cw;
+    if (y < st->lay.body_y || y >= st->lay.body_y + st->lay.body_h || x < 8 || r >= st->n_grid_rows ||
+        c >= st->n_grid_mods)
+        return 0;
+    if (r == st->grid_r && c == st->grid_c)
+        return lsc_tui_state_request(st, LSC_REQ_ENTER);
+    st->grid_r = r;
+    st->grid_c = c;
+    return LSC_TUI_CH_REDRAW;
+}
+
+static const lsc_tui_binding k_keys[] = {
+    LSC_KEYS_MOVE,
+    {LSC_REQ_LEFT, {'h', LSC_KEY_LEFT}, "move left", NULL},
+    {LSC_REQ_RIGHT, {'l', LSC_KEY_RIGHT}, "move right", NULL},
+    LSC_KEYS_PAGE,
+    {LSC_REQ_ENTER, {LSC_KEY_ENTER, '\r'}, "the cell's spectrum", NULL},
+    {LSC_REQ_GRID, {'v', LSC_KEY_F(5)}, "switch to the layer table", "Grid"},
+    {LSC_REQ_TAB, {LSC_KEY_TAB}, "switch to the layer table", NULL},
+    {LSC_REQ_METRIC, {'m'}, "heat by norm or by rank", NULL},
+    {LSC_REQ_PRUNE, {'p'}, "prune panel: cut ranks by a rule with a live preview", NULL},
+    {LSC_REQ_KIND, {'K'}, "kind panel: figures particular to the adapter's kind", NULL},
+    {LSC_REQ_RETRAIN, {'t'}, "retrain panel: train towards a target, live loss chart", NULL},
+    LSC_KEYS_UNDO,
+};
+
+const lsc_tui_view_ops lsc_tui_view_grid = {
+    .view = LSC_VIEW_GRID,
+    .enter = lsc_tui_grid_clamp,
+    .request = grid_request,
+    .click = grid_click,
+    .keys = LSC_TUI_KEYS(k_keys),
+};

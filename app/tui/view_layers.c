@@ -1,0 +1,108 @@
+/* view_layers.c: the layer table of one adapter: its statistics per layer, grouping by module type, and
+ * the doors to a layer's spectrum, the grid, the prune, kind and retrain panels. Never includes curses.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "view.h"
+
+/* Load the layer table of `name`; 0 on success (message set otherwise). */
+int lsc_tui_load_layers(lsc_tui_state *st, const char *name)
+{
+    lsc_error err = {0};
+    lsc_tui_layer *l = NULL;
+    size_t n = 0;
+    lsc_tui_busy(st, "loading the layers of '%s'", name);
+    if (st->model->layers(st->model->ctx, name, &l, &n, &err) != LSC_OK) {
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s", err.msg);
+        return -1;
+    }
+    int same = strcmp(st->adapter, name) == 0;
+    free(st->layers);
+    st->layers = l;
+    st->n_layers = n;
+    if (!same) {
+        lsc_tui_list *L = &st->lists[LSC_VIEW_LAYERS];
+        L->cursor = L->top = 0;
+        L->filter[0] = '\0';
+        L->n_data = (size_t)-1; /* force fresh tags */
+        st->grid_r = st->grid_c = st->grid_top = 0;
+    }
+    lsc_tui_copy(st->adapter, sizeof st->adapter, name);
+    lsc_tui_grid_build(st);
+    lsc_tui_grid_metric_max(st);
+    if (lsc_tui_list_rebuild(st, LSC_VIEW_LAYERS) != 0) {
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* Put the grid cursor on the layer under the table's cursor, and show the grid. */
+static unsigned layers_to_grid(lsc_tui_state *st)
+{
+    lsc_tui_list *ll = &st->lists[LSC_VIEW_LAYERS];
+    if (ll->n) {
+        const lsc_tui_layer *L = &st->layers[ll->order[ll->cursor]];
+        for (int r = 0; r < st->n_grid_rows; r++)
+            if (st->grid_rows[r] == L->layer_index)
+                st->grid_r = r;
+        int m = lsc_tui_module_rank(st, L->module_type);
+        if (m < st->n_grid_mods)
+            st->grid_c = m;
+    }
+    lsc_tui_view_replace(st, LSC_VIEW_GRID);
+    lsc_tui_grid_clamp(st);
+    lsc_tui_state_msg(st, LSC_MSG_INFO, "%d blocks x %d modules - m switches norm/rank", st->n_grid_rows,
+                      st->n_grid_mods);
+    return LSC_TUI_CH_REDRAW;
+}
+
+static unsigned layers_request(lsc_tui_state *st, lsc_tui_req req)
+{
+    lsc_tui_list *l = &st->lists[LSC_VIEW_LAYERS];
+    switch (req) {
+    case LSC_REQ_ENTER:
+        if (!l->n)
+            return 0;
+        lsc_tui_view_push(st, LSC_VIEW_SPECTRUM); /* first: a failed load's message must stay */
+        lsc_tui_spectrum_load(st, l->order[l->cursor]);
+        return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RELOAD;
+    case LSC_REQ_TAG: return lsc_tui_list_tag(st);
+    case LSC_REQ_TAB:
+    case LSC_REQ_GRID: return layers_to_grid(st);
+    case LSC_REQ_GROUP:
+        st->group = !st->group;
+        lsc_tui_list_rebuild(st, LSC_VIEW_LAYERS);
+        lsc_tui_state_msg(st, LSC_MSG_INFO, st->group ? "grouped by module type" : "not grouped");
+        return LSC_TUI_CH_REDRAW;
+    case LSC_REQ_PRUNE: return lsc_tui_prune_open(st);
+    case LSC_REQ_KIND: return lsc_tui_kind_open(st);
+    case LSC_REQ_RETRAIN: return lsc_tui_retrain_open(st);
+    case LSC_REQ_REFRESH: return 0; /* the dispatcher reloaded the layers */
+    default: return LSC_TUI_CH_PASS;
+    }
+}
+
+static const lsc_tui_binding k_keys[] = {
+    LSC_KEYS_MOVE,
+    LSC_KEYS_PAGE,
+    {LSC_REQ_ENTER, {LSC_KEY_ENTER, '\r'}, "the layer's spectrum", NULL},
+    LSC_KEYS_SORT_SEARCH,
+    LSC_KEYS_FILTER,
+    {LSC_REQ_GRID, {'v', LSC_KEY_F(5)}, "switch to the layers x modules grid", "Grid"},
+    {LSC_REQ_TAB, {LSC_KEY_TAB}, "switch to the grid", NULL},
+    {LSC_REQ_GROUP, {'m'}, "group rows by module type", NULL},
+    {LSC_REQ_PRUNE, {'p'}, "prune panel: cut ranks by a rule with a live preview", NULL},
+    {LSC_REQ_KIND, {'K'}, "kind panel: figures particular to the adapter's kind", NULL},
+    {LSC_REQ_RETRAIN, {'t'}, "retrain panel: train towards a target, live loss chart", NULL},
+    LSC_KEYS_UNDO,
+    {LSC_REQ_TAG, {' ', LSC_KEY_F(8)}, "tag / untag the row", "Tag"},
+};
+
+const lsc_tui_view_ops lsc_tui_view_layers = {
+    .view = LSC_VIEW_LAYERS,
+    .request = layers_request,
+    .keys = LSC_TUI_KEYS(k_keys),
+};
