@@ -90,8 +90,9 @@ lsc_status lsc_lycoris_loha_lowrank(const lsc_loha *h, int max_rank, lsc_lycoris
 int lsc_lycoris_loha_count(const lsc_loha *h);
 
 /* Singular values of the LoHa update, descending, into sv [lsc_lycoris_loha_count(h)]: the low-rank form
- * above through lsc_spectrum, never the dense dW. Scratch from ws: slots LSC_WS_CALLER_FIRST and +1 hold
- * the factors, lsc_spectrum uses its own. Errors as lsc_lycoris_loha_lowrank and lsc_spectrum. */
+ * above through lsc_spectrum, never the dense dW. Scratch from ws: slots LSC_WS_CALLER_FIRST .. +2 hold
+ * the factors (and a Tucker layer's A sides), lsc_spectrum uses its own. Errors as lsc_lycoris_loha_lowrank
+ * and lsc_spectrum. */
 lsc_status lsc_lycoris_loha_spectrum(const lsc_loha *h, lsc_workspace *ws, double *sv, lsc_error *err);
 
 /* Frobenius norm of the LoHa update, and the inner product <dW_x, dW_y> of two LoHa updates of the same
