@@ -754,6 +754,8 @@ START_TEST(test_write_verbatim)
     ck_assert_int_eq(ad->tensors[2].role, LSC_ROLE_EXTRA);
     ck_assert_str_eq(ad->metadata_json, "{\"format\":\"pt\",\"note\":\"hand made\"}");
 
+    make_dir(tpath("%s", "out")); /* the parent folder must exist (lsc_peft_write creates only the last) */
+    make_dir(tpath("%s", "out/nested"));
     ck_assert_msg(lsc_peft_write(ad, tpath("%s", "out/nested/odd"), LSC_DT_INVALID, &err) == LSC_OK, "%s", err.msg);
     ck_assert(same_file(tpath("%s/adapter_model.safetensors", "odd"),
                         tpath("%s/adapter_model.safetensors", "out/nested/odd")));
@@ -1099,6 +1101,13 @@ START_TEST(test_samples)
         free(B);
         free(A);
         /* unedited export: byte-identical */
+        snprintf(out, sizeof out, "%s/export", tmp_root);
+        mkdir(out, 0777);
+        if (strchr(want[i].name, '/')) {
+            snprintf(out, sizeof out, "%s/export/%.*s", tmp_root, (int)(strchr(want[i].name, '/') - want[i].name),
+                     want[i].name);
+            mkdir(out, 0777);
+        }
         snprintf(out, sizeof out, "%s/export/%s", tmp_root, want[i].name);
         ck_assert_msg(lsc_peft_write(ad, out, LSC_DT_INVALID, &err) == LSC_OK, "%s", err.msg);
         char a[1200], b[1200];
