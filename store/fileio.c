@@ -275,7 +275,8 @@ lsc_status lsc_atomic_begin(lsc_atomic_file *f, const char *path, lsc_error *err
     }
     f->fd = mkostemp(f->tmp, O_CLOEXEC);
     if (f->fd < 0) {
-        st = lsc_error_set(err, LSC_ERR_IO, "cannot create a temporary file for '%s': %s", path, strerror(errno));
+        st = lsc_error_set(err, LSC_ERR_IO, "cannot write '%s': cannot create a file beside it: %s", path,
+                           strerror(errno));
         free(f->tmp);
         f->tmp = NULL;
         goto fail;

@@ -841,6 +841,14 @@ static lsc_status resolve_paths(const char *path, char **st_path, char **cfg_pat
     free(dir);
     if (!cfg)
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    struct stat sb;
+    if (stat(cfg, &sb) == 0 && !S_ISREG(sb.st_mode)) { /* not "missing": say what it is */
+        lsc_status st = lsc_error_set(err, LSC_ERR_FORMAT, S_ISDIR(sb.st_mode) ? "'%s' is a folder, not a file"
+                                                                                : "'%s' is not a regular file",
+                                      cfg);
+        free(cfg);
+        return st;
+    }
     if (is_file(cfg))
         *cfg_path = cfg;
     else
