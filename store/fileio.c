@@ -457,9 +457,13 @@ lsc_status lsc_atomic_folder_begin(lsc_atomic_folder *tx, const char *path, lsc_
 /* Swap the filled folder tx->tmp with the existing folder tx->path: after it, tx->tmp names the old one.
  * Without RENAME_EXCHANGE (old kernels, some file systems): old aside to a reserved name, new in place,
  * and the old one back if that fails. 0 or an errno value. */
+int lsc_fileio_test_no_exchange;
+
 static int swap_in(lsc_atomic_folder *tx)
 {
-    if (renameat2(AT_FDCWD, tx->tmp, AT_FDCWD, tx->path, RENAME_EXCHANGE) == 0)
+    if (lsc_fileio_test_no_exchange)
+        errno = EINVAL;
+    else if (renameat2(AT_FDCWD, tx->tmp, AT_FDCWD, tx->path, RENAME_EXCHANGE) == 0)
         return 0;
     if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
         return errno;

@@ -73,4 +73,8 @@ lsc_status lsc_atomic_folder_commit(lsc_atomic_folder *tx, lsc_error *err);
 /* Give up: remove the fresh folder and all in it, release tx. Safe on a zeroed or released tx. */
 void lsc_atomic_folder_abort(lsc_atomic_folder *tx);
 
+/* Tests only (no CLI option sets it): non-zero makes lsc_atomic_folder_commit take the path used where
+ * the file system lacks RENAME_EXCHANGE, so the suite covers it on any machine. */
+extern int lsc_fileio_test_no_exchange;
+
 #endif

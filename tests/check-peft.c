@@ -1063,7 +1063,8 @@ START_TEST(test_write_folder_swap)
     ck_assert_int_eq(lsc_peft_write(ad, dst, LSC_DT_INVALID, &err), LSC_OK);       /* the "old" pair */
     write_text(tpath("%s/README.md", "dst"), "notes\n");
     ck_assert(!same_file(tpath("%s/adapter_model.safetensors", "new"), tpath("%s/adapter_model.safetensors", "dst")));
-    for (int commit = 0; commit < 2; commit++) {
+    for (int commit = 0; commit < 3; commit++) {
+        lsc_fileio_test_no_exchange = commit == 2; /* the last round: the fallback without RENAME_EXCHANGE */
         lsc_atomic_folder tx;
         ck_assert_int_eq(lsc_atomic_folder_begin(&tx, dst, &err), LSC_OK);
         ck_assert_int_eq(lsc_peft_write_into(ad, tx.tmp, LSC_DT_F64, &err), LSC_OK);
@@ -1071,8 +1072,9 @@ START_TEST(test_write_folder_swap)
         char nw[1200];
         snprintf(nw, sizeof nw, "%s/adapter_model.safetensors", tx.tmp);
         ck_assert(same_file(nw, tpath("%s/adapter_model.safetensors", "new")));
-        ck_assert(same_file(tpath("%s/adapter_model.safetensors", "odd"), tpath("%s/adapter_model.safetensors", "dst")));
-        ck_assert(same_file(tpath("%s/adapter_config.json", "odd"), tpath("%s/adapter_config.json", "dst")));
+        const char *old = commit == 2 ? "new" : "odd"; /* round 2 replaces the pair round 1 wrote */
+        ck_assert(same_file(tpath("%s/adapter_model.safetensors", old), tpath("%s/adapter_model.safetensors", "dst")));
+        ck_assert(same_file(tpath("%s/adapter_config.json", old), tpath("%s/adapter_config.json", "dst")));
         if (commit)
             ck_assert_msg(lsc_atomic_folder_commit(&tx, &err) == LSC_OK, "%s", err.msg);
         else
@@ -1085,6 +1087,7 @@ START_TEST(test_write_folder_swap)
             ck_assert_msg(e->d_name[0] != '.' || strlen(e->d_name) <= 2, "left behind: %s", e->d_name);
         closedir(d);
     }
+    lsc_fileio_test_no_exchange = 0;
     ck_assert(same_file(tpath("%s/adapter_model.safetensors", "new"), tpath("%s/adapter_model.safetensors", "dst")));
     ck_assert(same_file(tpath("%s/adapter_config.json", "new"), tpath("%s/adapter_config.json", "dst")));
     size_t rl = 0;
