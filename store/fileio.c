@@ -48,6 +48,15 @@ int lsc_write_full(int fd, const void *buf, size_t n)
 
 /* ---- writing a path a user named ------------------------------------------------------------------- */
 
+/* A path quoted for a message (control bytes escaped, as every message here does); four rotating
+ * per-thread buffers, so one message can quote up to four paths. */
+static const char *qp(const char *p)
+{
+    static _Thread_local char buf[4][1024];
+    static _Thread_local unsigned k;
+    return lsc_escape_name(buf[k++ & 3], sizeof buf[0], p);
+}
+
 /* dirname of p into a new string ("." when p has no slash, "/" for "/x"). */
 static char *dir_of(const char *p)
 {
@@ -174,23 +183,23 @@ static lsc_status judge_target(const char *q, const char *r, lsc_target_kind kin
 {
     const char *part = protect ? catalog_part(r, protect) : NULL;
     if (part)
-        return lsc_error_set(err, LSC_ERR_INVALID, "cannot export to '%s': that is the catalog%s%s%s", q,
+        return lsc_error_set(err, LSC_ERR_INVALID, "cannot export to '%s': that is the catalog%s%s%s", qp(q),
                              *part ? "'s " : "", part, *part ? " file" : "");
     if (protect && kind == LSC_TARGET_FOLDER && holds_catalog(r, protect))
-        return lsc_error_set(err, LSC_ERR_INVALID, "cannot export to '%s': that folder holds the catalog", q);
+        return lsc_error_set(err, LSC_ERR_INVALID, "cannot export to '%s': that folder holds the catalog", qp(q));
     struct stat sb;
     if (lstat(r, &sb) != 0) {
         if (errno == ENOENT)
             return LSC_OK;
-        return lsc_error_set(err, LSC_ERR_IO, "cannot export to '%s': %s", q, strerror(errno));
+        return lsc_error_set(err, LSC_ERR_IO, "cannot export to '%s': %s", qp(q), strerror(errno));
     }
     if (kind == LSC_TARGET_FILE && !S_ISREG(sb.st_mode))
-        return lsc_error_set(err, LSC_ERR_INVALID, "cannot export to '%s': %s", q,
+        return lsc_error_set(err, LSC_ERR_INVALID, "cannot export to '%s': %s", qp(q),
                              S_ISDIR(sb.st_mode) ? "it is a folder" : "it exists and is not a regular file");
     if (kind == LSC_TARGET_FOLDER && !S_ISDIR(sb.st_mode))
-        return lsc_error_set(err, LSC_ERR_INVALID, "cannot export to '%s': it exists and is not a folder", q);
+        return lsc_error_set(err, LSC_ERR_INVALID, "cannot export to '%s': it exists and is not a folder", qp(q));
     if (!force)
-        return lsc_error_set(err, LSC_ERR_EXISTS, "cannot export to '%s': it exists (--force replaces it)", q);
+        return lsc_error_set(err, LSC_ERR_EXISTS, "cannot export to '%s': it exists (--force replaces it)", qp(q));
     return LSC_OK;
 }
 
@@ -200,10 +209,11 @@ lsc_status lsc_target_check(const char *path, lsc_target_kind kind, int force, c
     *resolved = NULL;
     size_t n = strlen(path);
     if (n == 0 || (kind == LSC_TARGET_FILE && path[n - 1] == '/'))
-        return lsc_error_set(err, LSC_ERR_INVALID, "cannot export to '%s': not a file name", path);
+        return lsc_error_set(err, LSC_ERR_INVALID, "cannot export to '%s': not a file name", qp(path));
     char *p = follow_links(path);
     if (!p)
-        return lsc_error_set(err, errno == ENOMEM ? LSC_ERR_NOMEM : LSC_ERR_INVALID, "cannot export to '%s': %s", path,
+        return lsc_error_set(err, errno == ENOMEM ? LSC_ERR_NOMEM : LSC_ERR_INVALID, "cannot export to '%s': %s",
+                             qp(path),
                              strerror(errno));
     lsc_status st = LSC_OK;
     const char *base = base_of(p);
@@ -212,16 +222,16 @@ lsc_status lsc_target_check(const char *path, lsc_target_kind kind, int force, c
     if (!dir) {
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
     } else if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
-        st = lsc_error_set(err, LSC_ERR_INVALID, "cannot export to '%s': not a file name", path);
+        st = lsc_error_set(err, LSC_ERR_INVALID, "cannot export to '%s': not a file name", qp(path));
     } else if (stat(dir, &sb) != 0) {
         st = lsc_error_set(err, errno == ENOENT ? LSC_ERR_NOTFOUND : LSC_ERR_IO,
                            errno == ENOENT ? "cannot export to '%s': folder '%s' does not exist"
                                            : "cannot export to '%s': folder '%s': %s",
-                           path, dir, strerror(errno));
+                           qp(path), qp(dir), strerror(errno));
     } else if (!S_ISDIR(sb.st_mode)) {
-        st = lsc_error_set(err, LSC_ERR_INVALID, "cannot export to '%s': '%s' is not a folder", path, dir);
+        st = lsc_error_set(err, LSC_ERR_INVALID, "cannot export to '%s': '%s' is not a folder", qp(path), qp(dir));
     } else if (!(*resolved = canonical(p))) {
-        st = lsc_error_set(err, LSC_ERR_IO, "cannot export to '%s': %s", path, strerror(errno));
+        st = lsc_error_set(err, LSC_ERR_IO, "cannot export to '%s': %s", qp(path), strerror(errno));
     } else if ((st = judge_target(path, *resolved, kind, force, protect, err))) {
         free(*resolved);
         *resolved = NULL;
@@ -260,12 +270,12 @@ lsc_status lsc_atomic_begin(lsc_atomic_file *f, const char *path, lsc_error *err
     f->tmp = NULL;
     f->path = follow_links(path);
     if (!f->path)
-        return lsc_error_set(err, LSC_ERR_INVALID, "cannot write '%s': %s", path, strerror(errno));
+        return lsc_error_set(err, LSC_ERR_INVALID, "cannot write '%s': %s", qp(path), strerror(errno));
     lsc_status st = LSC_OK;
     struct stat sb;
     int exists = lstat(f->path, &sb) == 0;
     if (!*base_of(f->path) || (exists && !S_ISREG(sb.st_mode))) {
-        st = lsc_error_set(err, LSC_ERR_INVALID, "cannot write '%s': %s", path,
+        st = lsc_error_set(err, LSC_ERR_INVALID, "cannot write '%s': %s", qp(path),
                            !exists ? "not a file name" : S_ISDIR(sb.st_mode) ? "it is a folder" : "not a regular file");
         goto fail;
     }
@@ -275,7 +285,7 @@ lsc_status lsc_atomic_begin(lsc_atomic_file *f, const char *path, lsc_error *err
     }
     f->fd = mkostemp(f->tmp, O_CLOEXEC);
     if (f->fd < 0) {
-        st = lsc_error_set(err, LSC_ERR_IO, "cannot write '%s': cannot create a file beside it: %s", path,
+        st = lsc_error_set(err, LSC_ERR_IO, "cannot write '%s': cannot create a file beside it: %s", qp(path),
                            strerror(errno));
         free(f->tmp);
         f->tmp = NULL;
@@ -283,7 +293,7 @@ lsc_status lsc_atomic_begin(lsc_atomic_file *f, const char *path, lsc_error *err
     }
     /* mkstemp makes 0600: a replaced file keeps its mode, a new one gets the usual 0644 */
     if (fchmod(f->fd, exists ? (sb.st_mode & 07777) : 0644) != 0) {
-        st = lsc_error_set(err, LSC_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+        st = lsc_error_set(err, LSC_ERR_IO, "cannot write '%s': %s", qp(path), strerror(errno));
         goto fail;
     }
     return LSC_OK;
@@ -299,14 +309,14 @@ lsc_status lsc_atomic_commit(lsc_atomic_file *f, lsc_error *err)
     f->fd = -1;
     struct stat sb;
     if (fsync(fd) != 0) {
-        st = lsc_error_set(err, LSC_ERR_IO, "cannot write '%s': %s", f->path, strerror(errno));
+        st = lsc_error_set(err, LSC_ERR_IO, "cannot write '%s': %s", qp(f->path), strerror(errno));
         close(fd);
     } else if (close(fd) != 0) {
-        st = lsc_error_set(err, LSC_ERR_IO, "cannot write '%s': %s", f->path, strerror(errno));
+        st = lsc_error_set(err, LSC_ERR_IO, "cannot write '%s': %s", qp(f->path), strerror(errno));
     } else if (lstat(f->path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
-        st = lsc_error_set(err, LSC_ERR_INVALID, "cannot write '%s': not a regular file", f->path);
+        st = lsc_error_set(err, LSC_ERR_INVALID, "cannot write '%s': not a regular file", qp(f->path));
     } else if (rename(f->tmp, f->path) != 0) {
-        st = lsc_error_set(err, LSC_ERR_IO, "cannot rename into '%s': %s", f->path, strerror(errno));
+        st = lsc_error_set(err, LSC_ERR_IO, "cannot rename into '%s': %s", qp(f->path), strerror(errno));
     } else {
         free(f->tmp);
         f->tmp = NULL; /* in place: nothing left to remove */
@@ -314,7 +324,7 @@ lsc_status lsc_atomic_commit(lsc_atomic_file *f, lsc_error *err)
         int e = dir ? sync_dir(dir) : ENOMEM;
         free(dir);
         if (e)
-            st = lsc_error_set(err, LSC_ERR_IO, "cannot sync the folder of '%s': %s", f->path, strerror(e));
+            st = lsc_error_set(err, LSC_ERR_IO, "cannot sync the folder of '%s': %s", qp(f->path), strerror(e));
     }
     lsc_atomic_abort(f);
     return st;
@@ -432,18 +442,18 @@ lsc_status lsc_atomic_folder_begin(lsc_atomic_folder *tx, const char *path, lsc_
     tx->tmp = NULL;
     tx->path = follow_links(path);
     if (!tx->path)
-        return lsc_error_set(err, LSC_ERR_INVALID, "cannot write '%s': %s", path, strerror(errno));
+        return lsc_error_set(err, LSC_ERR_INVALID, "cannot write '%s': %s", qp(path), strerror(errno));
     lsc_status st = LSC_OK;
     struct stat sb;
     const char *base = base_of(tx->path);
     if (!*base || !strcmp(base, ".") || !strcmp(base, "..")) {
-        st = lsc_error_set(err, LSC_ERR_INVALID, "cannot write '%s': not a folder name", path);
+        st = lsc_error_set(err, LSC_ERR_INVALID, "cannot write '%s': not a folder name", qp(path));
     } else if (lstat(tx->path, &sb) == 0 && !S_ISDIR(sb.st_mode)) {
-        st = lsc_error_set(err, LSC_ERR_INVALID, "cannot write '%s': it exists and is not a folder", path);
+        st = lsc_error_set(err, LSC_ERR_INVALID, "cannot write '%s': it exists and is not a folder", qp(path));
     } else if (!(tx->tmp = tmp_name(tx->path))) {
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
     } else if (!mkdtemp(tx->tmp) || chmod(tx->tmp, 0755) != 0) {
-        st = lsc_error_set(err, LSC_ERR_IO, "cannot create a folder next to '%s': %s", path, strerror(errno));
+        st = lsc_error_set(err, LSC_ERR_IO, "cannot create a folder next to '%s': %s", qp(path), strerror(errno));
         if (errno != EEXIST)
             rmdir(tx->tmp);
         free(tx->tmp);
@@ -498,7 +508,8 @@ lsc_status lsc_atomic_folder_commit(lsc_atomic_folder *tx, lsc_error *err)
     if (nfd < 0 || (exists && ofd < 0))
         e = errno;
     else if (exists && (e = keep_entries(ofd, nfd, what, sizeof what)))
-        st = lsc_error_set(err, LSC_ERR_IO, "cannot keep '%s/%s' in the new folder: %s", tx->path, what, strerror(e));
+        st = lsc_error_set(err, LSC_ERR_IO, "cannot keep '%s/%s' in the new folder: %s", qp(tx->path), qp(what),
+                           strerror(e));
     else if (!exists && fsync(nfd) != 0 && errno != EINVAL && errno != EROFS)
         e = errno;
     if (nfd >= 0)
@@ -516,13 +527,13 @@ lsc_status lsc_atomic_folder_commit(lsc_atomic_folder *tx, lsc_error *err)
         }
     }
     if (!st && e)
-        st = lsc_error_set(err, LSC_ERR_IO, "cannot write '%s': %s", tx->path, strerror(e));
+        st = lsc_error_set(err, LSC_ERR_IO, "cannot write '%s': %s", qp(tx->path), strerror(e));
     if (!st) {
         char *dir = dir_of(tx->path);
         int se = dir ? sync_dir(dir) : ENOMEM;
         free(dir);
         if (se)
-            st = lsc_error_set(err, LSC_ERR_IO, "cannot sync the folder of '%s': %s", tx->path, strerror(se));
+            st = lsc_error_set(err, LSC_ERR_IO, "cannot sync the folder of '%s': %s", qp(tx->path), strerror(se));
     }
     lsc_atomic_folder_abort(tx); /* on success tx->tmp is the old folder (or NULL) */
     return st;

@@ -647,7 +647,8 @@ static int utf8_valid(const char *s)
  * file replaced) and write the 8-byte length and the header. On success w->af is open. */
 static lsc_status writer_open_tmp(lsc_st_writer *w, lsc_error *err)
 {
-    if (*(strrchr(w->path, '/') ? strrchr(w->path, '/') + 1 : w->path) == '\0')
+    const char *slash = strrchr(w->path, '/');
+    if (*(slash ? slash + 1 : w->path) == '\0')
         return st_fail(err, LSC_ERR_INVALID, w->path, NULL, "not a file name");
     lsc_status st = lsc_atomic_begin(&w->af, w->path, err);
     if (st)

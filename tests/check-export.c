@@ -114,7 +114,8 @@ START_TEST(test_export_refuses_catalog)
         path2(p, sizeof p, dir, targets[t]);
         for (size_t f = 0; f < 3; f++) {
             ck_assert_int_eq(run_code(cat, "export", fmts[f][0], p, "--format", fmts[f][1], "that is the catalog"), 1);
-            ck_assert_int_eq(run_code(cat, "export", fmts[f][0], p, "--force", "--no-permute", "that is the catalog"), 1);
+            ck_assert_int_eq(run_code(cat, "export", fmts[f][0], p, "--force", "--no-permute", "that is the catalog"),
+                             1);
         }
         ck_assert_int_eq(run_code(cat, "export", "llama-tiny-f32", p, "--force", NULL, "that is the catalog"), 1);
     }
@@ -152,7 +153,8 @@ START_TEST(test_export_refuses_special_files)
     for (size_t f = 0; f < 4; f++) {
         for (int k = 0; k < 1 + have_dev; k++) {
             const char *t = k ? dev : fifo;
-            cli_result r = cli_run(cat, "export", fmts[f][0], t, "--format", fmts[f][1], "--force", "--no-permute", NULL);
+            cli_result r =
+                cli_run(cat, "export", fmts[f][0], t, "--format", fmts[f][1], "--force", "--no-permute", NULL);
             ck_assert_msg(r.code == 1 && strstr(r.err, "not a "), "%s: %s", fmts[f][1], r.err);
             cli_result_free(&r);
         }

@@ -202,10 +202,9 @@ int lsc_cmd_export(lsc_cmd_ctx *ctx, int argc, char **argv)
         lsc_adapter_free(ad);
         return lsc_usage_error(ctx, "export", "a multi-task adapter exports as a PEFT multi-adapter folder only");
     }
+    int own = ad->format && (strcmp(ad->format, "kohya") == 0 || strcmp(ad->format, "gguf") == 0);
     if (!format)
-        format = !lsc_is_group(ad->kind) && ad->format && (strcmp(ad->format, "kohya") == 0 || strcmp(ad->format, "gguf") == 0)
-                     ? ad->format
-                     : "peft";
+        format = own && !lsc_is_group(ad->kind) ? ad->format : "peft"; /* a multi-task adapter: a folder */
     /* every format's target passes the one check: parent exists, no device/FIFO, no catalog, --force */
     char *path = NULL;
     lsc_status st = lsc_target_check(given, strcmp(format, "peft") == 0 ? LSC_TARGET_FOLDER : LSC_TARGET_FILE, force,
