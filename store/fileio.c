@@ -446,18 +446,20 @@ lsc_status lsc_atomic_folder_begin(lsc_atomic_folder *tx, const char *path, lsc_
     lsc_status st = LSC_OK;
     struct stat sb;
     const char *base = base_of(tx->path);
+    int exists = lstat(tx->path, &sb) == 0;
     if (!*base || !strcmp(base, ".") || !strcmp(base, "..")) {
         st = lsc_error_set(err, LSC_ERR_INVALID, "cannot write '%s': not a folder name", qp(path));
-    } else if (lstat(tx->path, &sb) == 0 && !S_ISDIR(sb.st_mode)) {
+    } else if (exists && !S_ISDIR(sb.st_mode)) {
         st = lsc_error_set(err, LSC_ERR_INVALID, "cannot write '%s': it exists and is not a folder", qp(path));
     } else if (!(tx->tmp = tmp_name(tx->path))) {
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-    } else if (!mkdtemp(tx->tmp) || chmod(tx->tmp, 0755) != 0) {
+    } else if (!mkdtemp(tx->tmp)) {
         st = lsc_error_set(err, LSC_ERR_IO, "cannot create a folder next to '%s': %s", qp(path), strerror(errno));
-        if (errno != EEXIST)
-            rmdir(tx->tmp);
         free(tx->tmp);
-        tx->tmp = NULL;
+        tx->tmp = NULL; /* nothing was created */
+    } else if (chmod(tx->tmp, exists ? (sb.st_mode & 07777) : 0755) != 0) {
+        /* mkdtemp makes 0700: a replaced folder keeps its mode, a new one gets the usual 0755 */
+        st = lsc_error_set(err, LSC_ERR_IO, "cannot create a folder next to '%s': %s", qp(path), strerror(errno));
     }
     if (st)
         lsc_atomic_folder_abort(tx);

@@ -1062,6 +1062,7 @@ START_TEST(test_write_folder_swap)
     snprintf(dst, sizeof dst, "%s", tpath("%s", "dst")); /* tpath's buffers rotate */
     ck_assert_int_eq(lsc_peft_write(ad, dst, LSC_DT_INVALID, &err), LSC_OK);       /* the "old" pair */
     write_text(tpath("%s/README.md", "dst"), "notes\n");
+    ck_assert_int_eq(chmod(dst, 0750), 0); /* a replaced folder keeps its mode */
     ck_assert(!same_file(tpath("%s/adapter_model.safetensors", "new"), tpath("%s/adapter_model.safetensors", "dst")));
     for (int commit = 0; commit < 3; commit++) {
         lsc_fileio_test_no_exchange = commit == 2; /* the last round: the fallback without RENAME_EXCHANGE */
@@ -1088,6 +1089,8 @@ START_TEST(test_write_folder_swap)
         closedir(d);
     }
     lsc_fileio_test_no_exchange = 0;
+    struct stat sb;
+    ck_assert(stat(dst, &sb) == 0 && (sb.st_mode & 07777) == 0750);
     ck_assert(same_file(tpath("%s/adapter_model.safetensors", "new"), tpath("%s/adapter_model.safetensors", "dst")));
     ck_assert(same_file(tpath("%s/adapter_config.json", "new"), tpath("%s/adapter_config.json", "dst")));
     size_t rl = 0;
