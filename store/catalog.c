@@ -714,6 +714,9 @@ lsc_status lsc_catalog_open(const char *path, unsigned flags, lsc_catalog **out,
     } else if (S_ISDIR(sb.st_mode)) {
         st = lsc_error_set(err, LSC_ERR_INVALID, "cannot open catalog '%s': is a directory", q);
         goto fail;
+    } else if (!S_ISREG(sb.st_mode)) { /* a FIFO or device: refused before SQLite opens it (no -journal) */
+        st = lsc_error_set(err, LSC_ERR_INVALID, "catalog '%s' is not a regular file", q);
+        goto fail;
     } else if (sb.st_size == 0) {
         blank = 1;
     } else if ((st = inspect_file(path, q, &blank, err))) {
@@ -796,6 +799,12 @@ void lsc_catalog_close(lsc_catalog *cat)
 struct sqlite3 *lsc_catalog_db(lsc_catalog *cat)
 {
     return cat->db;
+}
+
+const char *lsc_catalog_file(lsc_catalog *cat)
+{
+    const char *f = sqlite3_db_filename(cat->db, "main");
+    return f && *f ? f : NULL;
 }
 
 /* ---- transactions ---------------------------------------------------------------------------------- */

@@ -158,4 +158,8 @@ void lsc_task_entries_free(lsc_task_entry *t, size_t n);
 /* The raw sqlite3 handle, for the few callers (tests, the fault-injection harness) that need it. */
 struct sqlite3 *lsc_catalog_db(lsc_catalog *cat);
 
+/* The absolute path of the open catalog's file (owned by the catalog), NULL for an in-memory one: what
+ * writers of user-named paths must never replace. */
+const char *lsc_catalog_file(lsc_catalog *cat);
+
 #endif

@@ -1268,8 +1268,8 @@ lsc_status lsc_gguf_write_ex(lsc_adapter *ad, const char *path, lsc_dtype dtype,
     double *bb = NULL, *ab = NULL, *tmp = NULL;
     size_t bcap = 0, acap = 0;
     unsigned char *conv = NULL;
-    char *tmp_path = NULL;
-    int fd = -1;
+    lsc_atomic_file af = {-1, NULL, NULL};
+    int fd = -1; /* af.fd, owned by af */
     size_t nw = 0;
     lsc_gguf_write_opts no_opts = {0};
     if (!opts)
@@ -1497,29 +1497,14 @@ lsc_status lsc_gguf_write_ex(lsc_adapter *ad, const char *path, lsc_dtype dtype,
     /* temporary file */
     {
         const char *slash = strrchr(path, '/');
-        const char *base = slash ? slash + 1 : path;
-        size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
-        if (!*base) {
+        if (!*(slash ? slash + 1 : path)) {
             st = gfail(err, LSC_ERR_INVALID, path, NULL, "not a file name");
             goto done;
         }
-        tmp_path = malloc(dirlen + strlen(base) + 16);
-        if (!tmp_path) {
-            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        if ((st = lsc_atomic_begin(&af, path, err)))
             goto done;
-        }
-        memcpy(tmp_path, path, dirlen);
-        sprintf(tmp_path + dirlen, ".%s.tmp-XXXXXX", base);
-        fd = mkstemp(tmp_path);
-        if (fd < 0) {
-            free(tmp_path);
-            tmp_path = NULL;
-            st = io_fail(err, "create a temporary file for", path, errno);
-            goto done;
-        }
-        struct stat sb;
-        mode_t mode = stat(path, &sb) == 0 && S_ISREG(sb.st_mode) ? (sb.st_mode & 07777) : 0644;
-        if (fchmod(fd, mode) != 0 || lsc_write_full(fd, hdr.p, hdr.len) != 0) {
+        fd = af.fd;
+        if (lsc_write_full(fd, hdr.p, hdr.len) != 0) {
             st = io_fail(err, "write", path, errno);
             goto done;
         }
@@ -1598,43 +1583,10 @@ lsc_status lsc_gguf_write_ex(lsc_adapter *ad, const char *path, lsc_dtype dtype,
             goto done;
         }
     }
-    if (fsync(fd) != 0) {
-        st = io_fail(err, "write", path, errno);
-        goto done;
-    }
-    if (close(fd) != 0) {
-        fd = -1;
-        st = io_fail(err, "write", path, errno);
-        goto done;
-    }
     fd = -1;
-    if (rename(tmp_path, path) != 0) {
-        st = io_fail(err, "rename into", path, errno);
-        goto done;
-    }
-    free(tmp_path);
-    tmp_path = NULL;
-    {
-        char *dir = strdup(path);
-        if (dir) {
-            char *slash = strrchr(dir, '/');
-            if (slash)
-                slash[slash == dir ? 1 : 0] = '\0';
-            int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY);
-            if (dfd >= 0) {
-                fsync(dfd);
-                close(dfd);
-            }
-            free(dir);
-        }
-    }
+    st = lsc_atomic_commit(&af, err); /* fsync, rename into place, fsync the folder */
 done:
-    if (fd >= 0)
-        close(fd);
-    if (tmp_path) {
-        unlink(tmp_path);
-        free(tmp_path);
-    }
+    lsc_atomic_abort(&af);
     json_decref(kvs);
     free(w);
     free(plan);

@@ -8,6 +8,7 @@
  * Depends on store/safetensors, engine/ (types, dtypes) and jansson; never on SQLite or curses.
  */
 #include "peft.h"
+#include "fileio.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -840,6 +841,14 @@ static lsc_status resolve_paths(const char *path, char **st_path, char **cfg_pat
     free(dir);
     if (!cfg)
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    struct stat sb;
+    if (stat(cfg, &sb) == 0 && !S_ISREG(sb.st_mode)) { /* not "missing": say what it is */
+        lsc_status st = lsc_error_set(err, LSC_ERR_FORMAT, S_ISDIR(sb.st_mode) ? "'%s' is a folder, not a file"
+                                                                                : "'%s' is not a regular file",
+                                      cfg);
+        free(cfg);
+        return st;
+    }
     if (is_file(cfg))
         *cfg_path = cfg;
     else
@@ -1221,82 +1230,19 @@ static void dump_py(strbuf *b, json_t *v, int depth)
 
 /* ---- writing: files ---------------------------------------------------------------------------------- */
 
-static lsc_status mkdir_p(const char *dir, lsc_error *err)
+/* Write `text` to `path` atomically (lsc_atomic_*: a temporary file beside it, fsync, rename). */
+static lsc_status write_text(const char *path, const char *text, size_t len, lsc_error *err)
 {
-    char *p = strdup(dir);
-    if (!p)
-        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-    lsc_status st = LSC_OK;
-    for (char *s = p + 1;; s++) {
-        if (*s == '/' || *s == '\0') {
-            char c = *s;
-            *s = '\0';
-            if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-                st = lsc_error_set(err, LSC_ERR_IO, "cannot create '%s': %s", p, strerror(errno));
-                break;
-            }
-            *s = c;
-            if (c == '\0')
-                break;
-        }
-    }
-    if (!st && !is_dir(dir))
-        st = lsc_error_set(err, LSC_ERR_IO, "cannot create '%s': not a folder", dir);
-    free(p);
-    return st;
-}
-
-/* Write `text` to `path` atomically: a temporary file in the same folder, fsync, rename, fsync folder. */
-static lsc_status write_atomic(const char *dir, const char *path, const char *text, size_t len, lsc_error *err)
-{
-    lsc_status st = LSC_OK;
-    char *tmp = path_join(dir, ".adapter_config.json.XXXXXX");
-    if (!tmp)
-        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        st = lsc_error_set(err, LSC_ERR_IO, "cannot create a file in '%s': %s", dir, strerror(errno));
-        free(tmp);
+    lsc_atomic_file f;
+    lsc_status st = lsc_atomic_begin(&f, path, err);
+    if (st)
+        return st;
+    if (lsc_write_full(f.fd, text, len) != 0) {
+        st = lsc_error_set(err, LSC_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+        lsc_atomic_abort(&f);
         return st;
     }
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, text + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            st = lsc_error_set(err, LSC_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
-            goto fail;
-        }
-        off += (size_t)w;
-    }
-    if (fchmod(fd, 0644) != 0 || fsync(fd) != 0) {
-        st = lsc_error_set(err, LSC_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
-        goto fail;
-    }
-    if (close(fd) != 0) {
-        fd = -1;
-        st = lsc_error_set(err, LSC_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
-        goto fail;
-    }
-    fd = -1;
-    if (rename(tmp, path) != 0) {
-        st = lsc_error_set(err, LSC_ERR_IO, "cannot rename into '%s': %s", path, strerror(errno));
-        goto fail;
-    }
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    free(tmp);
-    return LSC_OK;
-fail:
-    if (fd >= 0)
-        close(fd);
-    unlink(tmp);
-    free(tmp);
-    return st;
+    return lsc_atomic_commit(&f, err);
 }
 
 /* Can the source header be reused verbatim? Same tensor names, dtypes, shapes, order and metadata. */
@@ -1848,7 +1794,7 @@ done:
     return st;
 }
 
-lsc_status lsc_peft_write(lsc_adapter *ad, const char *dir, lsc_dtype dtype, lsc_error *err)
+lsc_status lsc_peft_write_into(lsc_adapter *ad, const char *dir, lsc_dtype dtype, lsc_error *err)
 {
     lsc_status st;
     char *st_path = NULL, *cfg_path = NULL, *text = NULL;
@@ -1857,8 +1803,7 @@ lsc_status lsc_peft_write(lsc_adapter *ad, const char *dir, lsc_dtype dtype, lsc
     if (dtype != LSC_DT_INVALID && !lsc_dtype_is_float(dtype))
         return lsc_error_set(err, LSC_ERR_INVALID, "cannot write factors as %s: not a float dtype",
                              lsc_dtype_name(dtype));
-    /* compute the config first: a config we cannot build must not leave a half-written folder */
-    if ((st = config_text(ad, &text, &len, &verbatim, err)) || (st = mkdir_p(dir, err)))
+    if ((st = config_text(ad, &text, &len, &verbatim, err)))
         goto done;
     st_path = path_join(dir, MODEL_FILE);
     cfg_path = path_join(dir, CONFIG_FILE);
@@ -1869,12 +1814,29 @@ lsc_status lsc_peft_write(lsc_adapter *ad, const char *dir, lsc_dtype dtype, lsc
     if ((st = write_tensors(ad, st_path, dtype, err)))
         goto done;
     if (verbatim)
-        st = write_atomic(dir, cfg_path, ad->config_json, strlen(ad->config_json), err);
+        st = write_text(cfg_path, ad->config_json, strlen(ad->config_json), err);
     else
-        st = write_atomic(dir, cfg_path, text, len, err);
+        st = write_text(cfg_path, text, len, err);
 done:
     free(text);
     free(st_path);
     free(cfg_path);
     return st;
+}
+
+lsc_status lsc_peft_write(lsc_adapter *ad, const char *dir, lsc_dtype dtype, lsc_error *err)
+{
+    if (dtype != LSC_DT_INVALID && !lsc_dtype_is_float(dtype))
+        return lsc_error_set(err, LSC_ERR_INVALID, "cannot write factors as %s: not a float dtype",
+                             lsc_dtype_name(dtype));
+    /* the pair goes into a fresh sibling folder swapped in whole: a reader sees the old pair or the new */
+    lsc_atomic_folder tx;
+    lsc_status st = lsc_atomic_folder_begin(&tx, dir, err);
+    if (st)
+        return st;
+    if ((st = lsc_peft_write_into(ad, tx.tmp, dtype, err))) {
+        lsc_atomic_folder_abort(&tx);
+        return st;
+    }
+    return lsc_atomic_folder_commit(&tx, err);
 }

@@ -544,8 +544,8 @@ void lsc_st_close(lsc_st_file *f)
 /* ---- writing ----------------------------------------------------------------------------------- */
 
 struct lsc_st_writer {
-    char *path, *tmp;
-    int fd;
+    char *path;
+    lsc_atomic_file af;  /* the temporary file renamed over path by finish */
     lsc_st_file *layout; /* the validated header: sizes and data order of what must be put */
     size_t next;         /* index in layout->tensors of the next tensor to put */
     int failed;          /* a write failed: only abort or finish (which fails) remain */
@@ -643,38 +643,22 @@ static int utf8_valid(const char *s)
     return 1;
 }
 
-/* Create the temporary file next to `path` and write the 8-byte length and the header. On success
- * w->fd and w->tmp are set. */
+/* Create the temporary file next to `path` (lsc_atomic_begin: symbolic links followed, only a regular
+ * file replaced) and write the 8-byte length and the header. On success w->af is open. */
 static lsc_status writer_open_tmp(lsc_st_writer *w, lsc_error *err)
 {
     const char *slash = strrchr(w->path, '/');
-    const char *base = slash ? slash + 1 : w->path;
-    size_t dirlen = slash ? (size_t)(slash - w->path) + 1 : 0;
-    if (*base == '\0')
+    if (*(slash ? slash + 1 : w->path) == '\0')
         return st_fail(err, LSC_ERR_INVALID, w->path, NULL, "not a file name");
-    w->tmp = malloc(dirlen + strlen(base) + 16);
-    if (!w->tmp)
-        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-    memcpy(w->tmp, w->path, dirlen);
-    sprintf(w->tmp + dirlen, ".%s.tmp-XXXXXX", base);
-    w->fd = mkstemp(w->tmp);
-    if (w->fd < 0) {
-        lsc_status st = io_fail(err, "create a temporary file for", w->path, errno);
-        free(w->tmp);
-        w->tmp = NULL;
+    lsc_status st = lsc_atomic_begin(&w->af, w->path, err);
+    if (st)
         return st;
-    }
-    /* mkstemp makes 0600: a replaced file keeps its mode, a new one gets the usual 0644 */
-    struct stat sb;
-    mode_t mode = stat(w->path, &sb) == 0 && S_ISREG(sb.st_mode) ? (sb.st_mode & 07777) : 0644;
-    if (fchmod(w->fd, mode) != 0)
-        return io_fail(err, "write", w->path, errno);
 
     unsigned char len8[8];
     uint64_t n = w->layout->header_len;
     for (int i = 0; i < 8; i++)
         len8[i] = (unsigned char)(n >> (8 * i));
-    if (lsc_write_full(w->fd, len8, 8) != 0 || lsc_write_full(w->fd, w->layout->header, (size_t)n) != 0)
+    if (lsc_write_full(w->af.fd, len8, 8) != 0 || lsc_write_full(w->af.fd, w->layout->header, (size_t)n) != 0)
         return io_fail(err, "write", w->path, errno);
     return LSC_OK;
 }
@@ -690,7 +674,7 @@ static lsc_status writer_start(const char *path, char *header, size_t header_len
         free(header);
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
     }
-    w->fd = -1;
+    w->af.fd = -1;
     w->path = strdup(path);
     if (!w->path) {
         free(header);
@@ -839,7 +823,7 @@ lsc_status lsc_st_writer_put(lsc_st_writer *w, const void *data, size_t nbytes, 
     uint64_t want = t->end - t->begin;
     if (nbytes != want)
         return st_fail(err, LSC_ERR_INVALID, w->path, t->name, "%zu bytes given, %" PRIu64 " declared", nbytes, want);
-    if (nbytes > 0 && lsc_write_full(w->fd, data, nbytes) != 0) {
+    if (nbytes > 0 && lsc_write_full(w->af.fd, data, nbytes) != 0) {
         w->failed = 1;
         return io_fail(err, "write", w->path, errno);
     }
@@ -850,46 +834,13 @@ lsc_status lsc_st_writer_put(lsc_st_writer *w, const void *data, size_t nbytes, 
 lsc_status lsc_st_writer_finish(lsc_st_writer *w, lsc_error *err)
 {
     lsc_status st = LSC_OK;
-    int fd = w->fd;
-    w->fd = -1;
-    if (w->failed) {
+    if (w->failed)
         st = st_fail(err, LSC_ERR_IO, w->path, NULL, "an earlier write failed");
-        goto done;
-    }
-    if (w->next < w->layout->n_tensors) {
+    else if (w->next < w->layout->n_tensors)
         st = st_fail(err, LSC_ERR_INVALID, w->path, w->layout->tensors[w->next].name,
                      "not written (only %zu of %zu tensors were put)", w->next, w->layout->n_tensors);
-        goto done;
-    }
-    if (fsync(fd) != 0) {
-        st = io_fail(err, "write", w->path, errno);
-        goto done;
-    }
-    int rc = close(fd);
-    fd = -1;
-    if (rc != 0) {
-        st = io_fail(err, "write", w->path, errno);
-        goto done;
-    }
-    if (rename(w->tmp, w->path) != 0) {
-        st = io_fail(err, "rename into", w->path, errno);
-        goto done;
-    }
-    free(w->tmp);
-    w->tmp = NULL; /* in place: nothing left to remove */
-    /* make the rename itself durable */
-    const char *slash = strrchr(w->path, '/');
-    char *dir = slash ? strndup(w->path, slash == w->path ? 1 : (size_t)(slash - w->path)) : strdup(".");
-    int dfd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-    if (dfd >= 0) {
-        if (fsync(dfd) != 0 && errno != EINVAL && errno != EROFS)
-            st = io_fail(err, "sync the folder of", w->path, errno);
-        close(dfd);
-    }
-    free(dir);
-done:
-    if (fd >= 0)
-        close(fd);
+    else
+        st = lsc_atomic_commit(&w->af, err); /* fsync, rename into place, fsync the folder */
     lsc_st_writer_abort(w);
     return st;
 }
@@ -898,11 +849,7 @@ void lsc_st_writer_abort(lsc_st_writer *w)
 {
     if (!w)
         return;
-    if (w->fd >= 0)
-        close(w->fd);
-    if (w->tmp)
-        unlink(w->tmp);
-    free(w->tmp);
+    lsc_atomic_abort(&w->af);
     free(w->path);
     lsc_st_close(w->layout);
     free(w);

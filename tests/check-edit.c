@@ -111,7 +111,7 @@ static dense load_dense(const char *dir)
 static void export_to(const char *cat, const char *name, char *dir, size_t cap)
 {
     snprintf(dir, cap, "%s/exp-%s", g_tmp, name);
-    cli_result r = cli_run(cat, "export", name, dir, NULL);
+    cli_result r = cli_run(cat, "export", name, dir, "--force", NULL);
     ck_assert_msg(r.code == 0, "export %s: %s", name, r.err);
     cli_result_free(&r);
 }

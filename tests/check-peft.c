@@ -17,6 +17,7 @@
 
 #include "adapter.h"
 #include "dtype.h"
+#include "fileio.h"
 #include "peft.h"
 #include "safetensors.h"
 
@@ -754,6 +755,8 @@ START_TEST(test_write_verbatim)
     ck_assert_int_eq(ad->tensors[2].role, LSC_ROLE_EXTRA);
     ck_assert_str_eq(ad->metadata_json, "{\"format\":\"pt\",\"note\":\"hand made\"}");
 
+    make_dir(tpath("%s", "out")); /* the parent folder must exist (lsc_peft_write creates only the last) */
+    make_dir(tpath("%s", "out/nested"));
     ck_assert_msg(lsc_peft_write(ad, tpath("%s", "out/nested/odd"), LSC_DT_INVALID, &err) == LSC_OK, "%s", err.msg);
     ck_assert(same_file(tpath("%s/adapter_model.safetensors", "odd"),
                         tpath("%s/adapter_model.safetensors", "out/nested/odd")));
@@ -1042,6 +1045,66 @@ START_TEST(test_write_after_resize)
 }
 END_TEST
 
+/* Issue #13 item 3: replacing a PEFT folder. Until the one swap the target holds the old pair untouched
+ * (the new pair is complete in the hidden sibling: a kill at any moment leaves old or new, never a mix);
+ * an abort leaves no trace; after the commit it holds the new pair and the user's other files. */
+START_TEST(test_write_folder_swap)
+{
+    make_dir(tpath("%s", "odd"));
+    write_odd_file(tpath("%s/adapter_model.safetensors", "odd"));
+    write_text(tpath("%s/adapter_config.json", "odd"), "{\"r\": 2, \"lora_alpha\": 4.0, \"peft_type\": \"LORA\"}\n");
+    lsc_adapter *ad;
+    lsc_error err;
+    ck_assert_msg(lsc_peft_read(tpath("%s", "odd"), &ad, &err) == LSC_OK, "%s", err.msg);
+    make_dir(tpath("%s", "new"));
+    ck_assert_int_eq(lsc_peft_write(ad, tpath("%s", "new"), LSC_DT_F64, &err), LSC_OK); /* the "new" pair */
+    char dst[1100];
+    snprintf(dst, sizeof dst, "%s", tpath("%s", "dst")); /* tpath's buffers rotate */
+    ck_assert_int_eq(lsc_peft_write(ad, dst, LSC_DT_INVALID, &err), LSC_OK);       /* the "old" pair */
+    write_text(tpath("%s/README.md", "dst"), "notes\n");
+    ck_assert_int_eq(chmod(dst, 0750), 0); /* a replaced folder keeps its mode */
+    ck_assert(!same_file(tpath("%s/adapter_model.safetensors", "new"), tpath("%s/adapter_model.safetensors", "dst")));
+    for (int commit = 0; commit < 3; commit++) {
+        lsc_fileio_test_no_exchange = commit == 2; /* the last round: the fallback without RENAME_EXCHANGE */
+        lsc_atomic_folder tx;
+        ck_assert_int_eq(lsc_atomic_folder_begin(&tx, dst, &err), LSC_OK);
+        ck_assert_int_eq(lsc_peft_write_into(ad, tx.tmp, LSC_DT_F64, &err), LSC_OK);
+        /* both new files are complete, and the target still holds exactly the old pair */
+        char nw[1200];
+        snprintf(nw, sizeof nw, "%s/adapter_model.safetensors", tx.tmp);
+        ck_assert(same_file(nw, tpath("%s/adapter_model.safetensors", "new")));
+        const char *old = commit == 2 ? "new" : "odd"; /* round 2 replaces the pair round 1 wrote */
+        ck_assert(same_file(tpath("%s/adapter_model.safetensors", old), tpath("%s/adapter_model.safetensors", "dst")));
+        ck_assert(same_file(tpath("%s/adapter_config.json", old), tpath("%s/adapter_config.json", "dst")));
+        if (commit)
+            ck_assert_msg(lsc_atomic_folder_commit(&tx, &err) == LSC_OK, "%s", err.msg);
+        else
+            lsc_atomic_folder_abort(&tx);
+        ck_assert_ptr_null(tx.tmp);
+        /* no hidden sibling left either way */
+        DIR *d = opendir(tmp_root);
+        struct dirent *e;
+        while ((e = readdir(d)))
+            ck_assert_msg(e->d_name[0] != '.' || strlen(e->d_name) <= 2, "left behind: %s", e->d_name);
+        closedir(d);
+    }
+    lsc_fileio_test_no_exchange = 0;
+    struct stat sb;
+    ck_assert(stat(dst, &sb) == 0 && (sb.st_mode & 07777) == 0750);
+    ck_assert(same_file(tpath("%s/adapter_model.safetensors", "new"), tpath("%s/adapter_model.safetensors", "dst")));
+    ck_assert(same_file(tpath("%s/adapter_config.json", "new"), tpath("%s/adapter_config.json", "dst")));
+    size_t rl = 0;
+    char *readme = read_all(tpath("%s/README.md", "dst"), &rl);
+    ck_assert(readme && rl == 6 && memcmp(readme, "notes\n", 6) == 0);
+    free(readme);
+    /* a regular file where the folder would go is refused and left alone */
+    write_text(tpath("%s", "plain"), "x");
+    ck_assert_int_eq(lsc_peft_write(ad, tpath("%s", "plain"), LSC_DT_INVALID, &err), LSC_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.msg, "not a folder"));
+    lsc_adapter_free(ad);
+}
+END_TEST
+
 /* ---- the bundled samples ---------------------------------------------------------------------------------- */
 
 START_TEST(test_samples)
@@ -1099,6 +1162,13 @@ START_TEST(test_samples)
         free(B);
         free(A);
         /* unedited export: byte-identical */
+        snprintf(out, sizeof out, "%s/export", tmp_root);
+        mkdir(out, 0777);
+        if (strchr(want[i].name, '/')) {
+            snprintf(out, sizeof out, "%s/export/%.*s", tmp_root, (int)(strchr(want[i].name, '/') - want[i].name),
+                     want[i].name);
+            mkdir(out, 0777);
+        }
         snprintf(out, sizeof out, "%s/export/%s", tmp_root, want[i].name);
         ck_assert_msg(lsc_peft_write(ad, out, LSC_DT_INVALID, &err) == LSC_OK, "%s", err.msg);
         char a[1200], b[1200];
@@ -1160,6 +1230,7 @@ static Suite *peft_suite(void)
     tcase_add_test(tw, test_write_rank_patterns);
     tcase_add_test(tw, test_write_after_resize);
     tcase_add_test(tw, test_samples);
+    tcase_add_test(tw, test_write_folder_swap);
     tcase_set_timeout(tw, 120);
     suite_add_tcase(s, tw);
     return s;

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1335,6 +1336,64 @@ START_TEST(test_session_save)
 }
 END_TEST
 
+/* Issue #13: the session script never replaces what is not a script: an SQLite database (the catalog,
+ * even after "yes, overwrite"), a FIFO (writing would block the workbench) or a folder; a symbolic link
+ * is written through, the link itself stays. */
+START_TEST(test_session_save_refuses_non_scripts)
+{
+    char dir[] = "/tmp/lsc-tui-state-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char db[256], fifo[256], real[256], link_p[256], buf[2048];
+    snprintf(db, sizeof db, "%s/catalog.db", dir);
+    snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+    snprintf(real, sizeof real, "%s/real.lsc", dir);
+    snprintf(link_p, sizeof link_p, "%s/link.lsc", dir);
+    unsigned char head[100] = "SQLite format 3";
+    FILE *f = fopen(db, "wb");
+    fwrite(head, 1, sizeof head, f);
+    fclose(f);
+    ck_assert_int_eq(mkfifo(fifo, 0644), 0);
+    f = fopen(real, "w");
+    fputs("old\n", f);
+    fclose(f);
+    ck_assert_int_eq(symlink("real.lsc", link_p), 0);
+    open_chat();
+    keys("p\n");
+    type_line("chat-e90");
+    keys("y");
+    const char *refused[] = {db, fifo, dir};
+    for (int i = 0; i < 3; i++) {
+        keys("W");
+        type_line(refused[i]);
+        if (g_st->confirm.open)
+            keys("y"); /* even a yes must not replace it */
+        ck_assert_int_eq(g_st->msg_level, LSC_MSG_ERROR);
+        ck_assert_msg(strstr(g_st->msg, "cannot save the session to"), "%s", g_st->msg);
+    }
+    struct stat sb;
+    ck_assert(lstat(fifo, &sb) == 0 && S_ISFIFO(sb.st_mode));
+    f = fopen(db, "rb");
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    ck_assert(n == sizeof head && memcmp(buf, head, sizeof head) == 0);
+    keys("W");
+    type_line(link_p);
+    keys("y");
+    ck_assert_msg(strstr(g_st->msg, "saved 1 edit"), "%s", g_st->msg);
+    ck_assert(lstat(link_p, &sb) == 0 && S_ISLNK(sb.st_mode));
+    f = fopen(real, "r");
+    n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(buf, "prune llama2-7b-chat"));
+    unlink(db);
+    unlink(fifo);
+    unlink(link_p);
+    unlink(real);
+    rmdir(dir);
+}
+END_TEST
+
 /* ---- the kind panel and the retrain panel ------------------------------------------------------------ */
 
 static void set_kind(const char *name, const char *kind)
@@ -2022,6 +2081,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_view_change_keeps_new_messages);
     tcase_add_test(tc, test_views_closed_by_undo_drop_their_state);
     tcase_add_test(tc, test_clicks_per_view);
+    tcase_add_test(tc, test_session_save_refuses_non_scripts);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "common.h"
+#include "fileio.h"
 #include "gguf.h"
 #include "handlers.h"
 #include "kohya.h"
@@ -104,6 +105,30 @@ static lsc_status gguf_as_peft(lsc_adapter *ad, lsc_adapter **out, lsc_error *er
     return LSC_OK;
 }
 
+/* Write `ad` to the checked, resolved `path` in `format`. */
+static lsc_status write_format(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *format, const char *path, lsc_dtype dt,
+                               const lsc_gguf_write_opts *gopt)
+{
+    lsc_status st;
+    if (strcmp(format, "kohya") == 0)
+        st = lsc_kohya_write(ad, path, dt, &ctx->err);
+    else if (strcmp(format, "gguf") == 0)
+        st = lsc_gguf_write_ex(ad, path, dt, gopt, &ctx->err);
+    else if (ad->format && strcmp(ad->format, "gguf") == 0) {
+        lsc_adapter *p = NULL;
+        st = gguf_as_peft(ad, &p, &ctx->err);
+        if (!st)
+            st = lsc_peft_write(p, path, dt, &ctx->err);
+        lsc_adapter_free(p);
+    } else if (ad->format && strcmp(ad->format, "kohya") == 0) {
+        st = lsc_error_set(&ctx->err, LSC_ERR_UNSUPPORTED,
+                           "'%s' is a kohya adapter: its layer names do not give PEFT module paths; export it as kohya "
+                           "or gguf", ad->name);
+    } else
+        st = lsc_peft_write(ad, path, dt, &ctx->err);
+    return st;
+}
+
 int lsc_cmd_export(lsc_cmd_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {{"dtype", required_argument, NULL, 'd'},
@@ -111,13 +136,14 @@ int lsc_cmd_export(lsc_cmd_ctx *ctx, int argc, char **argv)
                                          {"n-head", required_argument, NULL, 'H'},
                                          {"n-head-kv", required_argument, NULL, 'K'},
                                          {"no-permute", no_argument, NULL, 'P'},
+                                         {"force", no_argument, NULL, 'F'},
                                          {NULL, 0, NULL, 0}};
     lsc_getopt g = {0};
     lsc_dtype dt = LSC_DT_INVALID;
     const char *format = NULL;
     lsc_gguf_write_opts gopt;
     memset(&gopt, 0, sizeof gopt);
-    int c;
+    int c, force = 0;
     char *end;
     while ((c = lsc_getopt_next(ctx, &g, argc, argv, opts)) != -1) {
         switch (c) {
@@ -152,6 +178,9 @@ int lsc_cmd_export(lsc_cmd_ctx *ctx, int argc, char **argv)
         case 'P':
             gopt.allow_unpermuted = 1;
             break;
+        case 'F':
+            force = 1;
+            break;
         default:
             return LSC_EXIT_USAGE;
         }
@@ -168,38 +197,36 @@ int lsc_cmd_export(lsc_cmd_ctx *ctx, int argc, char **argv)
     int64_t id = 0;
     if (lsc_cmd_load(ctx, argv[g.ind], &ad, &id))
         return LSC_EXIT_ERROR;
-    const char *path = argv[g.ind + 1];
+    const char *given = argv[g.ind + 1];
+    if (lsc_is_group(ad->kind) && format && strcmp(format, "peft") != 0) {
+        lsc_adapter_free(ad);
+        return lsc_usage_error(ctx, "export", "a multi-task adapter exports as a PEFT multi-adapter folder only");
+    }
+    int own = ad->format && (strcmp(ad->format, "kohya") == 0 || strcmp(ad->format, "gguf") == 0);
+    if (!format)
+        format = own && !lsc_is_group(ad->kind) ? ad->format : "peft"; /* a multi-task adapter: a folder */
+    /* every format's target passes the one check: parent exists, no device/FIFO, no catalog, --force */
+    char *path = NULL;
+    lsc_status st = lsc_target_check(given, strcmp(format, "peft") == 0 ? LSC_TARGET_FOLDER : LSC_TARGET_FILE, force,
+                                     lsc_catalog_file(ctx->cat), &path, &ctx->err);
+    if (st) {
+        lsc_adapter_free(ad);
+        return lsc_fail(ctx, &ctx->err);
+    }
     if (lsc_is_group(ad->kind)) {
         lsc_adapter_free(ad);
-        if (format && strcmp(format, "peft") != 0)
-            return lsc_usage_error(ctx, "export", "a multi-task adapter exports as a PEFT multi-adapter folder only");
-        return lsc_tasks_export(ctx, id, path, dt);
+        int rc = lsc_tasks_export(ctx, id, path, dt);
+        free(path);
+        return rc;
     }
-    if (!format)
-        format = ad->format && (strcmp(ad->format, "kohya") == 0 || strcmp(ad->format, "gguf") == 0) ? ad->format : "peft";
-    lsc_status st;
-    if (strcmp(format, "kohya") == 0)
-        st = lsc_kohya_write(ad, path, dt, &ctx->err);
-    else if (strcmp(format, "gguf") == 0)
-        st = lsc_gguf_write_ex(ad, path, dt, &gopt, &ctx->err);
-    else if (ad->format && strcmp(ad->format, "gguf") == 0) {
-        lsc_adapter *p = NULL;
-        st = gguf_as_peft(ad, &p, &ctx->err);
-        if (!st)
-            st = lsc_peft_write(p, path, dt, &ctx->err);
-        lsc_adapter_free(p);
-    } else if (ad->format && strcmp(ad->format, "kohya") == 0) {
-        st = lsc_error_set(&ctx->err, LSC_ERR_UNSUPPORTED,
-                           "'%s' is a kohya adapter: its layer names do not give PEFT module paths; export it as kohya "
-                           "or gguf", ad->name);
-    } else
-        st = lsc_peft_write(ad, path, dt, &ctx->err);
+    st = write_format(ctx, ad, format, path, dt, &gopt);
     if (st == LSC_OK) {
         if (strcmp(format, "peft") == 0)
-            lsc_out(ctx->out, "wrote %s/adapter_model.safetensors and adapter_config.json\n", path);
+            lsc_out(ctx->out, "wrote %s/adapter_model.safetensors and adapter_config.json\n", given);
         else
-            lsc_out(ctx->out, "wrote %s (%s)\n", path, format);
+            lsc_out(ctx->out, "wrote %s (%s)\n", given, format);
     }
+    free(path);
     lsc_adapter_free(ad);
     return st ? lsc_fail(ctx, &ctx->err) : LSC_EXIT_OK;
 }

@@ -11,6 +11,7 @@
 
 #include "common.h"
 #include "compare.h"
+#include "fileio.h"
 #include "peft.h"
 #include "table.h"
 
@@ -72,26 +73,35 @@ int lsc_tasks_export(lsc_cmd_ctx *ctx, int64_t id, const char *dir, lsc_dtype dt
     lsc_task_entry *t = NULL;
     lsc_adapter **ads = NULL;
     size_t n = 0;
-    int rc = LSC_EXIT_OK;
-    if (load_members(ctx, id, &t, &n, &ads))
-        rc = LSC_EXIT_ERROR;
-    if (!rc && mkdir(dir, 0755) != 0 && errno != EEXIST)
-        rc = lsc_fail(ctx, &(lsc_error){LSC_ERR_IO, "cannot create the export folder"});
-    for (size_t i = 0; i < n && !rc; i++) {
-        char sub[4096];
-        if (strcmp(t[i].task, "default") == 0)
-            snprintf(sub, sizeof sub, "%s", dir);
-        else
-            snprintf(sub, sizeof sub, "%s/%s", dir, t[i].task);
-        if (lsc_peft_write(ads[i], sub, dt, &ctx->err)) {
-            lsc_error_prefix(&ctx->err, "task '%s'", t[i].task);
-            rc = LSC_EXIT_ERROR;
-        } else {
-            lsc_out(ctx->out, "wrote task '%s' to %s\n", t[i].task, sub);
-        }
+    lsc_atomic_folder tx = {NULL, NULL};
+    /* the whole tree goes into a fresh sibling folder swapped in whole: old tasks or new, never a mix */
+    if (load_members(ctx, id, &t, &n, &ads) || lsc_atomic_folder_begin(&tx, dir, &ctx->err)) {
+        free_members(t, n, ads);
+        return lsc_fail(ctx, &ctx->err);
     }
+    lsc_status st = LSC_OK;
+    for (size_t i = 0; i < n && !st; i++) {
+        char sub[4096];
+        int is_default = strcmp(t[i].task, "default") == 0;
+        if (!t[i].task[0] || t[i].task[0] == '.' || strchr(t[i].task, '/')) {
+            st = lsc_error_set(&ctx->err, LSC_ERR_INVALID, "task '%s': not usable as a folder name", t[i].task);
+            break;
+        }
+        snprintf(sub, sizeof sub, "%s/%s", tx.tmp, is_default ? "" : t[i].task);
+        if (!is_default && mkdir(sub, 0755) != 0)
+            st = lsc_error_set(&ctx->err, LSC_ERR_IO, "cannot create '%s/%s': %s", dir, t[i].task, strerror(errno));
+        else if ((st = lsc_peft_write_into(ads[i], sub, dt, &ctx->err)))
+            lsc_error_prefix(&ctx->err, "task '%s'", t[i].task);
+    }
+    if (st)
+        lsc_atomic_folder_abort(&tx);
+    else
+        st = lsc_atomic_folder_commit(&tx, &ctx->err);
+    for (size_t i = 0; i < n && !st; i++)
+        lsc_out(ctx->out, "wrote task '%s' to %s%s%s\n", t[i].task, dir, strcmp(t[i].task, "default") ? "/" : "",
+                strcmp(t[i].task, "default") ? t[i].task : "");
     free_members(t, n, ads);
-    return rc;
+    return st ? lsc_fail(ctx, &ctx->err) : LSC_EXIT_OK;
 }
 
 int lsc_tasks_show(lsc_cmd_ctx *ctx, const char *name, int64_t id, const char *glob, int json)

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "fileio.h"
 #include "job.h"
 #include "view.h"
 
@@ -80,16 +81,22 @@ static unsigned write_session(lsc_tui_state *st, const char *script)
         lsc_tui_state_msg(st, LSC_MSG_WARN, "no edits since the workbench started: '%s' not written", st->session_file);
         return LSC_TUI_CH_REDRAW;
     }
-    FILE *f = fopen(st->session_file, "w");
-    if (!f) {
-        lsc_tui_state_msg(st, LSC_MSG_ERROR, "cannot write '%s': %s", st->session_file, strerror(errno));
-        return LSC_TUI_CH_REDRAW;
+    /* the one atomic writer of user-named files: a symbolic link is written through, a FIFO or device is
+     * refused, and a failure leaves the old file as it was */
+    lsc_atomic_file f;
+    lsc_error err = {0};
+    char head[96];
+    snprintf(head, sizeof head, "# lorascope workbench session: the edits after history entry #%lld\n",
+             (long long)st->session_since);
+    lsc_status rc = lsc_atomic_begin(&f, st->session_file, &err);
+    if (!rc && (lsc_write_full(f.fd, head, strlen(head)) != 0 || lsc_write_full(f.fd, script, strlen(script)) != 0)) {
+        rc = lsc_error_set(&err, LSC_ERR_IO, "cannot write '%s': %s", st->session_file, strerror(errno));
+        lsc_atomic_abort(&f);
+    } else if (!rc) {
+        rc = lsc_atomic_commit(&f, &err);
     }
-    fprintf(f, "# lorascope workbench session: the edits after history entry #%lld\n", (long long)st->session_since);
-    int bad = fputs(script, f) < 0;
-    bad |= fclose(f) != 0;
-    if (bad)
-        lsc_tui_state_msg(st, LSC_MSG_ERROR, "cannot write '%s': %s", st->session_file, strerror(errno));
+    if (rc)
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s", err.msg);
     else
         lsc_tui_state_msg(st, LSC_MSG_INFO, "saved %d edit%s to '%s' (replay: lorascope run %s)", edits,
                           edits == 1 ? "" : "s", st->session_file, st->session_file);
@@ -310,6 +317,30 @@ unsigned lsc_tui_undo_request(lsc_tui_state *st, int redo)
     return lsc_tui_ask(st, &a, "undo", q, d);
 }
 
+/* Targets a session script must never replace, even when the user says yes to "overwrite": a FIFO or
+ * device (writing would block or go elsewhere), a folder, and an SQLite database or WAL file (the
+ * catalog: this process has it open). Says why and returns 1 for those. */
+static int session_target_refused(lsc_tui_state *st, const char *file, const struct stat *sb)
+{
+    const char *why = NULL;
+    if (S_ISDIR(sb->st_mode))
+        why = "it is a folder";
+    else if (!S_ISREG(sb->st_mode))
+        why = "it is not a regular file";
+    unsigned char head[16] = {0};
+    FILE *f = why ? NULL : fopen(file, "rb");
+    if (f) {
+        size_t n = fread(head, 1, sizeof head, f);
+        fclose(f);
+        if ((n == 16 && memcmp(head, "SQLite format 3", 16) == 0) ||
+            (n >= 4 && head[0] == 0x37 && head[1] == 0x7f && head[2] == 0x06 && (head[3] & 0xfe) == 0x82))
+            why = "it is an SQLite database (a catalog?)";
+    }
+    if (why)
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "cannot save the session to '%s': %s", file, why);
+    return why != NULL;
+}
+
 unsigned lsc_tui_session_save(lsc_tui_state *st, const char *file)
 {
     if (!file || !file[0]) {
@@ -325,6 +356,8 @@ unsigned lsc_tui_session_save(lsc_tui_state *st, const char *file)
     lsc_tui_argv_add(&a, "--since");
     lsc_tui_argv_add(&a, since);
     struct stat sb;
+    if (stat(file, &sb) == 0 && session_target_refused(st, file, &sb))
+        return LSC_TUI_CH_REDRAW;
     if (stat(file, &sb) == 0) {
         char q[400];
         snprintf(q, sizeof q, "overwrite '%s'?", file);
