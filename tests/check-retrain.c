@@ -295,6 +295,73 @@ START_TEST(test_killed_run_keeps_checkpoint)
 }
 END_TEST
 
+/* The visible adapters as "name=content_hash " in name order. */
+static char *visible(const char *cat)
+{
+    cli_result r = cli_run(cat, "ls", "--json", NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    json_t *ls = json_loads(r.out, 0, NULL), *a;
+    ck_assert_ptr_nonnull(ls);
+    size_t i, len = 0;
+    char *s = calloc(1, 16384);
+    json_array_foreach(ls, i, a) len += (size_t)snprintf(s + len, 16384 - len, "%s=%s ",
+                                                         json_string_value(json_object_get(a, "name")),
+                                                         json_string_value(json_object_get(a, "content_hash")));
+    json_decref(ls);
+    cli_result_free(&r);
+    return s;
+}
+
+static void undo_redo(const char *cat, const char *what)
+{
+    cli_result r = cli_run(cat, what, NULL);
+    ck_assert_msg(r.code == 0, "%s: %s", what, r.err);
+    cli_result_free(&r);
+}
+
+/* One retrain run, checkpoints and all, is one undoable unit (issue #13, item 5): one history entry; undo
+ * gives back the catalog from before it, redo the one after it, and the hidden checkpoint never shows. */
+START_TEST(test_retrain_is_one_undo_unit)
+{
+    char cat[4400];
+    catalog(cat, sizeof cat, "unit");
+    char *before = visible(cat);
+    undo_redo(cat, "undo"); /* the prune: "small" goes */
+    char *older = visible(cat);
+    undo_redo(cat, "redo");
+    cli_result r = cli_run(cat, "retrain", "small", "--target", "llama-tiny-f32", "--layers", "layers.0.", "--rank", "3",
+                           "--steps", "40", "--checkpoint", "10", "--as", "rt", NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    cli_result_free(&r);
+    char *after = visible(cat);
+    ck_assert_ptr_null(strstr(after, "rt@ckpt"));
+    ck_assert_ptr_nonnull(strstr(after, "rt="));
+    r = cli_run(cat, "log", "--json", NULL);
+    json_t *log = json_loads(r.out, 0, NULL), *e;
+    size_t i;
+    int retrains = 0;
+    json_array_foreach(log, i, e) retrains += strcmp(json_string_value(json_object_get(e, "command")), "retrain") == 0;
+    ck_assert_int_eq(retrains, 1);
+    json_decref(log);
+    cli_result_free(&r);
+    /* undo; undo; redo; redo walks the states back and forth exactly */
+    const char *steps[] = {"undo", "undo", "redo", "redo"};
+    const char *want[] = {before, older, before, after};
+    for (int k = 0; k < 4; k++) {
+        undo_redo(cat, steps[k]);
+        char *now = visible(cat);
+        ck_assert_msg(strcmp(now, want[k]) == 0, "after %d steps: [%s], expected [%s]", k + 1, now, want[k]);
+        free(now);
+    }
+    r = cli_run(cat, "redo", NULL);
+    ck_assert_int_eq(r.code, 1); /* nothing left to redo */
+    cli_result_free(&r);
+    free(before);
+    free(older);
+    free(after);
+}
+END_TEST
+
 /* Shared-A multi-task: all tasks at once, one A, a B per task; within 1% of the stacked optimum from a
  * random start, and the tasks' A tensors are the same bytes (stored once). */
 START_TEST(test_multitask_shared_a)
@@ -330,6 +397,7 @@ int main(void)
                                           test_kind_rules,
                                           test_extraction,
                                           test_killed_run_keeps_checkpoint,
-                                          test_multitask_shared_a, NULL};
+                                          test_multitask_shared_a,
+                                          test_retrain_is_one_undo_unit, NULL};
     return cli_run_suite("retrain", tests, 0, g_tmp);
 }

@@ -159,9 +159,24 @@ static int hide_if_present(lsc_cmd_ctx *ctx, const char *name)
     return lsc_catalog_set_hidden(ctx->cat, id, 1, &ctx->err) ? LSC_EXIT_ERROR : LSC_EXIT_OK;
 }
 
-/* One transaction: write the factors as `name` (replacing `hide` if given), log it. */
+/* Record a retrain state in the history, replacing the run's previous record (*hist, the history id of
+ * its latest checkpoint, 0 if none): one run is one undoable unit whatever it wrote on the way, and
+ * a killed run leaves exactly one entry, its last checkpoint's. Inside the caller's transaction. */
+static int log_run(lsc_cmd_ctx *ctx, const char *args, const int64_t *parents, size_t n_parents, size_t out_before,
+                   int64_t *hist)
+{
+    if (*hist && lsc_catalog_history_drop(ctx->cat, *hist, &ctx->err))
+        return LSC_EXIT_ERROR;
+    if (lsc_catalog_log(ctx->cat, "retrain", args, parents, n_parents, ctx->outputs + out_before,
+                        ctx->n_outputs - out_before, hist, &ctx->err))
+        return LSC_EXIT_ERROR;
+    return LSC_EXIT_OK;
+}
+
+/* One transaction: write the factors as `name` (replacing `hide` if given), log it (see log_run). */
 static int commit_adapter(lsc_cmd_ctx *ctx, const lsc_adapter *shape, layer_job *jobs, size_t n, const char *name,
-                          const char *hide, const int64_t *parents, size_t n_parents, const char *args, int64_t *id)
+                          const char *hide, const int64_t *parents, size_t n_parents, const char *args, int64_t *id,
+                          int64_t *hist)
 {
     if (lsc_catalog_begin(ctx->cat, &ctx->err))
         return LSC_EXIT_ERROR;
@@ -171,9 +186,8 @@ static int commit_adapter(lsc_cmd_ctx *ctx, const lsc_adapter *shape, layer_job 
         rc = hide_if_present(ctx, name);
     if (!rc)
         rc = write_adapter(ctx, shape, jobs, n, name, parents, n_parents, id);
-    if (!rc && lsc_catalog_log(ctx->cat, "retrain", args, parents, n_parents, ctx->outputs + out_before,
-                               ctx->n_outputs - out_before, NULL, &ctx->err))
-        rc = LSC_EXIT_ERROR;
+    if (!rc)
+        rc = log_run(ctx, args, parents, n_parents, out_before, hist);
     if (!rc && lsc_catalog_commit(ctx->cat, &ctx->err))
         rc = LSC_EXIT_ERROR;
     if (rc)
@@ -832,7 +846,7 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
     if (ckpt <= 0)
         ckpt = steps / 10 > 0 ? steps / 10 : steps;
     double best = INFINITY, t0 = now_s(), last_report = 0;
-    int64_t ck_id = 0, best_step = 0;
+    int64_t ck_id = 0, best_step = 0, run_hist = 0; /* run_hist: this run's one history entry */
     long t = 0;
     int interrupted = 0;
     /* Adaptive and sparse rules change the model on the way (budgets, closed gates): their losses are not
@@ -848,7 +862,7 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
             l0 += l1;
         }
         if (!rc && mode != LSC_TRAIN_INIT_RANDOM) {
-            rc = commit_adapter(ctx, src, jobs, nj, ckname, NULL, ids, n_parents, args, &ck_id);
+            rc = commit_adapter(ctx, src, jobs, nj, ckname, NULL, ids, n_parents, args, &ck_id, &run_hist);
             best = l0;
         }
     }
@@ -902,7 +916,7 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
                 cur += l1;
             }
             if (!rc && (cur < best || !keep_best)) {
-                rc = commit_adapter(ctx, src, jobs, nj, ckname, NULL, ids, n_parents, args, &ck_id);
+                rc = commit_adapter(ctx, src, jobs, nj, ckname, NULL, ids, n_parents, args, &ck_id, &run_hist);
                 best = cur;
                 best_step = t;
             }
@@ -920,7 +934,7 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
     int64_t new_id = 0;
     if (!rc) {
         if (final_loss <= best || !keep_best) {
-            rc = commit_adapter(ctx, src, jobs, nj, newname, ckname, ids, n_parents, args, &new_id);
+            rc = commit_adapter(ctx, src, jobs, nj, newname, ckname, ids, n_parents, args, &new_id, &run_hist);
             best = final_loss;
             best_step = t - 1;
         } else {
@@ -937,8 +951,7 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
                     rc = LSC_EXIT_ERROR;
                 else
                     lsc_cmd_wrote(ctx, new_id);
-                if (!rc && (lsc_catalog_log(ctx->cat, "retrain", args, ids, n_parents, ctx->outputs + before,
-                                            ctx->n_outputs - before, NULL, &ctx->err) ||
+                if (!rc && (log_run(ctx, args, ids, n_parents, before, &run_hist) ||
                             lsc_catalog_commit(ctx->cat, &ctx->err)))
                     rc = LSC_EXIT_ERROR;
             }
