@@ -159,6 +159,25 @@ static int hide_if_present(lsc_cmd_ctx *ctx, const char *name)
     return lsc_catalog_set_hidden(ctx->cat, id, 1, &ctx->err) ? LSC_EXIT_ERROR : LSC_EXIT_OK;
 }
 
+/* Transactions of their own, between which training holds none (see the head comment), when the
+ * dispatcher gave the command its own transaction; a line of a script runs inside the run's one
+ * transaction (ctx->own_txn 0): there every write joins that transaction and these do nothing. */
+static lsc_status txn_begin(lsc_cmd_ctx *ctx, lsc_error *err)
+{
+    return ctx->own_txn ? lsc_catalog_begin(ctx->cat, err) : LSC_OK;
+}
+
+static lsc_status txn_commit(lsc_cmd_ctx *ctx)
+{
+    return ctx->own_txn ? lsc_catalog_commit(ctx->cat, &ctx->err) : LSC_OK;
+}
+
+static void txn_rollback(lsc_cmd_ctx *ctx)
+{
+    if (ctx->own_txn)
+        lsc_catalog_rollback(ctx->cat);
+}
+
 /* Record a retrain state in the history, replacing the run's previous record (*hist, the history id of
  * its latest checkpoint, 0 if none): one run is one undoable unit whatever it wrote on the way, and
  * a killed run leaves exactly one entry, its last checkpoint's. Inside the caller's transaction. */
@@ -178,7 +197,7 @@ static int commit_adapter(lsc_cmd_ctx *ctx, const lsc_adapter *shape, layer_job 
                           const char *hide, const int64_t *parents, size_t n_parents, const char *args, int64_t *id,
                           int64_t *hist)
 {
-    if (lsc_catalog_begin(ctx->cat, &ctx->err))
+    if (txn_begin(ctx, &ctx->err))
         return LSC_EXIT_ERROR;
     size_t out_before = ctx->n_outputs;
     int rc = hide ? hide_if_present(ctx, hide) : LSC_EXIT_OK;
@@ -188,10 +207,10 @@ static int commit_adapter(lsc_cmd_ctx *ctx, const lsc_adapter *shape, layer_job 
         rc = write_adapter(ctx, shape, jobs, n, name, parents, n_parents, id);
     if (!rc)
         rc = log_run(ctx, args, parents, n_parents, out_before, hist);
-    if (!rc && lsc_catalog_commit(ctx->cat, &ctx->err))
+    if (!rc && txn_commit(ctx))
         rc = LSC_EXIT_ERROR;
     if (rc)
-        lsc_catalog_rollback(ctx->cat);
+        txn_rollback(ctx);
     return rc;
 }
 
@@ -432,7 +451,7 @@ static int retrain_tasks(lsc_cmd_ctx *ctx, const char *name, int64_t gid, const 
     }
     int64_t *nid = calloc(T + 1, sizeof *nid);
     char **tn = calloc(T + 1, sizeof *tn);
-    if (!rc && lsc_catalog_begin(ctx->cat, &ctx->err))
+    if (!rc && txn_begin(ctx, &ctx->err))
         rc = LSC_EXIT_ERROR;
     size_t before = ctx->n_outputs;
     for (size_t i = 0; !rc && i < T; i++) {
@@ -464,10 +483,10 @@ static int retrain_tasks(lsc_cmd_ctx *ctx, const char *name, int64_t gid, const 
     }
     if (!rc && (lsc_catalog_log(ctx->cat, "retrain", ctx->args_json ? ctx->args_json : "[\"retrain\"]", ctx->inputs,
                                 ctx->n_inputs, ctx->outputs + before, ctx->n_outputs - before, NULL, &ctx->err) ||
-                lsc_catalog_commit(ctx->cat, &ctx->err)))
+                txn_commit(ctx)))
         rc = LSC_EXIT_ERROR;
     if (rc && lsc_catalog_in_transaction(ctx->cat))
-        lsc_catalog_rollback(ctx->cat);
+        txn_rollback(ctx);
     if (!rc) {
         if (json)
             lsc_out(ctx->out, "{\"name\": \"%s\", \"tasks\": %zu, \"layers\": %zu, \"steps\": %ld, \"loss\": %.10g, \"optimum\": %.10g, \"interrupted\": %s}\n",
@@ -595,7 +614,7 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
         return LSC_EXIT_OK;
 
     /* Nothing was written yet: give back the dispatcher's transaction, take our own at each checkpoint. */
-    lsc_catalog_rollback(ctx->cat);
+    txn_rollback(ctx);
     const char *src_name = argv[g.ind];
     char newname[512], ckname[560];
     snprintf(newname, sizeof newname, "%s", as ? as : "");
@@ -620,7 +639,7 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
                 r2 = retrain_tasks(ctx, src_name, pid, target, newname, steps, lr, rank, mode, init_name != NULL, seed,
                                    json);
             lsc_error e3;
-            lsc_catalog_begin(ctx->cat, &e3);
+            txn_begin(ctx, &e3);
             ctx->no_change = 1;
             return r2;
         }
@@ -629,7 +648,7 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
     }
     if (!target && !base) {
         lsc_error e3;
-        lsc_catalog_begin(ctx->cat, &e3);
+        txn_begin(ctx, &e3);
         ctx->no_change = 1;
         return lsc_usage_error(ctx, "retrain", "give either --target REF or both --base and --tuned");
     }
@@ -940,7 +959,7 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
         } else {
             /* the checkpoint is better: it becomes NEW (its tensors are shared, nothing is copied) */
             lsc_adapter *ck = NULL;
-            if (lsc_catalog_begin(ctx->cat, &ctx->err) || lsc_catalog_get_adapter(ctx->cat, ckname, &ck, &ctx->err))
+            if (txn_begin(ctx, &ctx->err) || lsc_catalog_get_adapter(ctx->cat, ckname, &ck, &ctx->err))
                 rc = LSC_EXIT_ERROR;
             lsc_adapter *copy = ck ? lsc_adapter_clone_meta(ck) : NULL;
             if (!rc && copy) {
@@ -952,11 +971,11 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
                 else
                     lsc_cmd_wrote(ctx, new_id);
                 if (!rc && (log_run(ctx, args, ids, n_parents, before, &run_hist) ||
-                            lsc_catalog_commit(ctx->cat, &ctx->err)))
+                            txn_commit(ctx)))
                     rc = LSC_EXIT_ERROR;
             }
             if (rc || !copy)
-                lsc_catalog_rollback(ctx->cat);
+                txn_rollback(ctx);
             lsc_adapter_free(ck);
             lsc_adapter_free(copy);
         }
@@ -987,7 +1006,7 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
     lsc_adapter_free(tgt);
     /* the dispatcher's own transaction: an empty one, so that it has something to close */
     lsc_error e2;
-    lsc_catalog_begin(ctx->cat, &e2);
+    txn_begin(ctx, &e2);
     ctx->no_change = 1;
     return rc;
 }
