@@ -388,11 +388,41 @@ START_TEST(test_multitask_shared_a)
 }
 END_TEST
 
+/* retrain as a line of a script joins the run's one transaction: the lines before it stay, a dry run
+ * writes nothing, and a failing later line takes the retrain back too. */
+START_TEST(test_retrain_in_a_script)
+{
+    char cat[4400], sc[4500];
+    catalog(cat, sizeof cat, "script");
+    snprintf(sc, sizeof sc, "%s/retrain.lsc", g_tmp);
+    const char *text = "prune llama-tiny-f32 --rank 2 --as p2 --layers layers.0.\n"
+                       "retrain p2 --target llama-tiny-f32 --layers layers.0. --steps 20 --checkpoint 5 --as r2\n"
+                       "expect exists r2\n"
+                       "expect absent r2@ckpt\n";
+    ck_assert_int_eq(cli_write(sc, text, strlen(text)), 0);
+    char *before = visible(cat);
+    cli_result r = cli_run(cat, "run", sc, "--dry-run", NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    cli_result_free(&r);
+    char *now = visible(cat);
+    ck_assert_str_eq(now, before);
+    free(now);
+    r = cli_run(cat, "run", sc, NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    cli_result_free(&r);
+    now = visible(cat);
+    ck_assert_ptr_nonnull(strstr(now, "p2="));
+    ck_assert_ptr_nonnull(strstr(now, "r2="));
+    free(now);
+    free(before);
+}
+END_TEST
+
 /* log --script of every catalog the tests above left rebuilds it in a fresh catalog (issue #13, item 6);
  * "kill" is left out: its history ends in the killed run's checkpoint, a retrain of a million steps. */
 START_TEST(test_log_script_rebuilds_each_catalog)
 {
-    const char *tags[] = {"static", "calib", "kinds", "extract", "unit", "tasks"};
+    const char *tags[] = {"static", "calib", "kinds", "extract", "unit", "tasks", "script"};
     for (size_t i = 0; i < sizeof tags / sizeof tags[0]; i++) {
         char cat[4400];
         snprintf(cat, sizeof cat, "%s/%s.db", g_tmp, tags[i]);
@@ -412,6 +442,7 @@ int main(void)
                                           test_killed_run_keeps_checkpoint,
                                           test_multitask_shared_a,
                                           test_retrain_is_one_undo_unit,
+                                          test_retrain_in_a_script,
                                           test_log_script_rebuilds_each_catalog, NULL};
     return cli_run_suite("retrain", tests, 0, g_tmp);
 }
