@@ -418,6 +418,60 @@ START_TEST(test_retrain_in_a_script)
 }
 END_TEST
 
+/* --calib that matches no trained layer is refused, naming the file and what it looks for; one that
+ * matches some layers warns about the others; --rank above min(out, in) is a rank error, not "out of
+ * memory" (issue #13, item 14). Refusals leave the catalog as it was. */
+START_TEST(test_retrain_refusals)
+{
+    char cat[4400], calib[4500], b[4500], t[4500];
+    catalog(cat, sizeof cat, "refuse");
+    snprintf(b, sizeof b, "%s/tasks", g_samples);
+    cli_result r = cli_run(cat, "import", b, NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    cli_result_free(&r);
+    char *before = visible(cat);
+    snprintf(calib, sizeof calib, "%s/unrelated-calib.safetensors", g_tmp);
+    int64_t shape[2] = {4, 4};
+    float f[16] = {0};
+    lsc_st_out o = {"vision.encoder.fc1", LSC_DT_F32, 2, shape};
+    lsc_st_writer *w;
+    lsc_error err;
+    ck_assert_int_eq(lsc_st_writer_begin(calib, &o, 1, NULL, NULL, 0, &w, &err), LSC_OK);
+    lsc_st_writer_put(w, f, sizeof f, &err);
+    ck_assert_int_eq(lsc_st_writer_finish(w, &err), LSC_OK);
+    r = cli_run(cat, "retrain", "small", "--target", "llama-tiny-f32", "--calib", calib, "--steps", "5", "--as", "x", NULL);
+    ck_assert_msg(r.code == 1 && strstr(r.err, "unrelated-calib.safetensors") && strstr(r.err, "no tensor") &&
+                      strstr(r.err, ".weight"), "%s", r.err);
+    cli_result_free(&r);
+    /* q_proj and v_proj of layer 0 only: the other layers of layer 0 are named in a warning */
+    snprintf(calib, sizeof calib, "%s/qv-calib.safetensors", g_tmp);
+    write_calib(calib);
+    r = cli_run(cat, "retrain", "small", "--target", "llama-tiny-f32", "--layers", "layers.0.", "--calib", calib,
+                "--steps", "2", "--as", "partly", NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    ck_assert_msg(strstr(r.err, "warning") && strstr(r.err, "train isotropic"), "%s", r.err);
+    cli_result_free(&r);
+    undo_redo(cat, "undo");
+    /* ranks beyond the layers: for a retrain, an extraction and a multi-task adapter */
+    snprintf(b, sizeof b, "%s/dense-pair/base.safetensors", g_samples);
+    snprintf(t, sizeof t, "%s/dense-pair/tuned.safetensors", g_samples);
+    r = cli_run(cat, "retrain", "small", "--target", "llama-tiny-f32", "--rank", "100000", "--as", "x", NULL);
+    ck_assert_msg(r.code == 1 && strstr(r.err, "--rank 100000 is more than layer") && !strstr(r.err, "memory"), "%s",
+                  r.err);
+    cli_result_free(&r);
+    r = cli_run(cat, "retrain", "huge", "--base", b, "--tuned", t, "--rank", "100000", NULL);
+    ck_assert_msg(r.code == 1 && strstr(r.err, "--rank 100000 is more than layer"), "%s", r.err);
+    cli_result_free(&r);
+    r = cli_run(cat, "retrain", "tasks", "--rank", "100000", "--as", "x", NULL);
+    ck_assert_msg(r.code == 1 && strstr(r.err, "--rank 100000 is more than layer"), "%s", r.err);
+    cli_result_free(&r);
+    char *after = visible(cat);
+    ck_assert_str_eq(after, before);
+    free(after);
+    free(before);
+}
+END_TEST
+
 /* log --script of every catalog the tests above left rebuilds it in a fresh catalog (issue #13, item 6);
  * "kill" is left out: its history ends in the killed run's checkpoint, a retrain of a million steps. */
 START_TEST(test_log_script_rebuilds_each_catalog)
@@ -443,6 +497,7 @@ int main(void)
                                           test_multitask_shared_a,
                                           test_retrain_is_one_undo_unit,
                                           test_retrain_in_a_script,
+                                          test_retrain_refusals,
                                           test_log_script_rebuilds_each_catalog, NULL};
     return cli_run_suite("retrain", tests, 0, g_tmp);
 }

@@ -214,10 +214,21 @@ static int commit_adapter(lsc_cmd_ctx *ctx, const lsc_adapter *shape, layer_job 
     return rc;
 }
 
+/* --rank K must fit the layer: a rank-K factorisation of an out x in map needs K <= min(out, in). Saying
+ * so beats failing to allocate K-wide factors ("out of memory" for --rank 100000). */
+static lsc_status rank_check(long k, const char *layer, int64_t rows, int64_t cols, lsc_error *err)
+{
+    int64_t bound = rows < cols ? rows : cols;
+    if (k <= bound)
+        return LSC_OK;
+    return lsc_error_set(err, LSC_ERR_INVALID, "--rank %ld is more than layer '%s' allows (%lldx%lld: at most %lld)", k,
+                         layer, (long long)rows, (long long)cols, (long long)bound);
+}
+
 /* For extraction into a new adapter: a PEFT skeleton with one rank-k layer (zero F32 factors, alpha = k,
  * scale 1) for every 2-D float weight that base and tuned both hold with the same shape and that the fine-
  * tune changed. Layer names are PEFT's: base_model.model.<module>. */
-static lsc_status extraction_skeleton(lsc_st_file *fb, lsc_st_file *ft, const char *name, int k, const char *glob,
+static lsc_status extraction_skeleton(lsc_st_file *fb, lsc_st_file *ft, const char *name, long k, const char *glob,
                                       lsc_adapter **out, lsc_error *err)
 {
     lsc_adapter *ad = lsc_adapter_new();
@@ -254,6 +265,8 @@ static lsc_status extraction_skeleton(lsc_st_file *fb, lsc_st_file *ft, const ch
         snprintf(lname, sizeof lname, "base_model.model.%.*s", (int)(has_w ? len - 7 : len), tt->name);
         if (!lsc_name_matches(glob, lname))
             continue;
+        if ((st = rank_check(k, lname, tt->shape[0], tt->shape[1], err)))
+            break;
         size_t li, ta, tb2;
         int64_t sa[2] = {k, tt->shape[1]}, sb[2] = {tt->shape[0], k};
         char ka[1100], kb[1100];
@@ -388,6 +401,12 @@ static int retrain_tasks(lsc_cmd_ctx *ctx, const char *name, int64_t gid, const 
         }
         j->p.rows = j->tg[0].lr.rows;
         j->p.cols = j->tg[0].lr.cols;
+        /* one shared A [k, in], the tasks' B stacked [T out, k] */
+        if (rank > 0 && rank_check(rank, src[0]->layers[l0].name, (int64_t)T * j->p.rows, j->p.cols, &ctx->err)) {
+            rc = LSC_EXIT_ERROR;
+            nj++; /* released with the others */
+            continue;
+        }
         j->p.k = rank > 0 ? (int)rank : maxr;
         j->p.scale = 1.0;
         j->p.n_tasks = (int)T;
@@ -634,7 +653,8 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
         if (!base && lsc_catalog_find(ctx->cat, src_name, &pid, &ctx->err) == LSC_OK &&
             lsc_catalog_get_adapter(ctx->cat, src_name, &probe, &ctx->err) == LSC_OK && lsc_is_group_kind(probe->kind)) {
             lsc_adapter_free(probe);
-            int r2 = lsc_derive_check_name(ctx, newname);
+            int r2 = calib ? lsc_usage_error(ctx, "retrain", "--calib is not supported for a multi-task adapter")
+                           : lsc_derive_check_name(ctx, newname);
             if (!r2)
                 r2 = retrain_tasks(ctx, src_name, pid, target, newname, steps, lr, rank, mode, init_name != NULL, seed,
                                    json);
@@ -662,7 +682,7 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
         if (!init_name)
             mode = LSC_TRAIN_INIT_SVD;
         if (lsc_st_open(base, &fb, &ctx->err) || lsc_st_open(tuned, &ft, &ctx->err) ||
-            extraction_skeleton(fb, ft, newname, rank > 0 ? (int)rank : 16, glob, &src, &ctx->err))
+            extraction_skeleton(fb, ft, newname, rank > 0 ? rank : 16, glob, &src, &ctx->err))
             rc = LSC_EXIT_ERROR;
     } else if (lsc_cmd_load(ctx, src_name, &src, &ids[0])) {
         rc = LSC_EXIT_ERROR;
@@ -691,6 +711,8 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
     }
     /* 1. one problem per chosen layer */
     layer_job *jobs = calloc(src ? src->n_layers + 1 : 1, sizeof *jobs);
+    size_t uncalibrated = 0; /* layers --calib has no tensor for; the first one's name */
+    const char *first_uncalibrated = NULL;
     size_t nj = 0;
     double *sb = NULL, *sa = NULL;
     size_t sbc = 0, sac = 0;
@@ -712,6 +734,10 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
         }
         j->p.rows = self.rows;
         j->p.cols = self.cols;
+        if (rank > 0 && rank_check(rank, l->name, self.rows, self.cols, &ctx->err)) {
+            rc = LSC_EXIT_ERROR;
+            break;
+        }
         j->p.k = rank > 0 ? (int)rank : l->rank;
         j->p.scale = lsc_scale_compute(l->rule, l->alpha, j->p.k, l->init_r, l->scale);
         if (!(j->p.scale != 0 && isfinite(j->p.scale)))
@@ -780,6 +806,8 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
         }
         if (fc) {
             long ic = find_module(fc, l->name);
+            if (ic < 0 && !uncalibrated++)
+                first_uncalibrated = l->name;
             if (ic >= 0) {
                 lsc_st_tensor *tc = &fc->tensors[ic];
                 double *v = tc->ndim == 2 ? st_doubles(fc, ic, &ctx->err) : NULL;
@@ -853,6 +881,16 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
         lsc_error_set(&ctx->err, LSC_ERR_NOTFOUND, "no layer of '%s' has a target%s%s", src_name, glob ? " matching " : "",
                       glob ? glob : "");
         rc = LSC_EXIT_ERROR;
+    }
+    /* calibration that matches nothing would train isotropic without a word: refuse; partly: say so */
+    if (!rc && fc && uncalibrated == nj) {
+        lsc_error_set(&ctx->err, LSC_ERR_NOTFOUND, "--calib '%s': no tensor for any trained layer (for layer '%s' it "
+                      "looks for '%s.weight' or '%s')", calib, first_uncalibrated, module_of(first_uncalibrated),
+                      module_of(first_uncalibrated));
+        rc = LSC_EXIT_ERROR;
+    } else if (!rc && uncalibrated > 0) {
+        lsc_out(ctx->diag, "lorascope: warning: --calib '%s': no tensor for %zu of %zu layer(s) (first: '%s'): they "
+                "train isotropic\n", calib, uncalibrated, nj, first_uncalibrated);
     }
     /* 2. train in lockstep */
     char *args = strdup(ctx->args_json ? ctx->args_json : "[\"retrain\"]");
