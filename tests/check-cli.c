@@ -681,6 +681,27 @@ START_TEST(test_old_names_still_work)
 }
 END_TEST
 
+/* An entry whose arguments could not be recorded (a path that is not UTF-8) becomes a comment in
+ * log --script saying so, with a warning, never a blank line that replays as nothing. */
+START_TEST(test_log_script_unrecorded_args)
+{
+    char cat[4300], src[4400], odd[4500], cmd[9200];
+    fresh_catalog(cat, sizeof cat, "unrecorded");
+    sample_path(src, sizeof src, "llama-tiny-f16");
+    snprintf(odd, sizeof odd, "%s/dir\xff", g_tmp);
+    snprintf(cmd, sizeof cmd, "cp -r '%s' '%s'", src, odd);
+    ck_assert_int_eq(system(cmd), 0);
+    cli_result r = cli_run(cat, "import", odd, "--name", "okname", NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    cli_result_free(&r);
+    r = cli_run(cat, "log", "--script", NULL);
+    ck_assert_int_eq(r.code, 0);
+    ck_assert_msg(strstr(r.out, "# #1 import: its arguments were not recorded") && !strstr(r.out, "\n\n") &&
+                      strstr(r.err, "warning"), "%s", r.out);
+    cli_result_free(&r);
+}
+END_TEST
+
 int main(void)
 {
     if (setup_samples() != 0)
@@ -694,6 +715,7 @@ int main(void)
                                           test_diff_and_spectrum,
                                           test_sample_catalog_rebuilds,
                                           test_name_alphabet,
-                                          test_old_names_still_work, NULL};
+                                          test_old_names_still_work,
+                                          test_log_script_unrecorded_args, NULL};
     return cli_run_suite("cli", tests, 0, g_tmp);
 }
