@@ -209,8 +209,9 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == LSC_CATALOG_VERSION,
     X(ST_HIDDEN_SET, "UPDATE adapters SET hidden = ?2 WHERE id = ?1")                                         \
     X(ST_RENAME, "UPDATE adapters SET name = ?2 WHERE id = ?1")                                               \
     X(ST_CHILDREN,                                                                                            \
-      "SELECT DISTINCT c.name FROM adapter_parents ap JOIN adapters c ON c.id = ap.child_id "                 \
-      "WHERE ap.parent_id = ?1 AND c.hidden = 0 ORDER BY c.name")                                             \
+      "SELECT c.name FROM adapter_parents ap JOIN adapters c ON c.id = ap.child_id "                          \
+      "WHERE ap.parent_id = ?1 AND c.hidden = 0 UNION SELECT g.name FROM adapter_tasks t "                    \
+      "JOIN adapters g ON g.id = t.group_id WHERE t.member_id = ?1 AND g.hidden = 0 ORDER BY 1")              \
     X(ST_STATS_GET,                                                                                           \
       "SELECT n_sv, sv, fro_bits, spectral_bits, nuclear_bits, stable_rank_bits, effective_rank_bits, "       \
       "energy_rank_90, energy_rank_99, numerical_rank, norm_a_bits, norm_b_bits, balance_bits, "              \
@@ -232,7 +233,9 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == LSC_CATALOG_VERSION,
     X(ST_HISTORY_IO_GET,                                                                                      \
       "SELECT io.direction, io.adapter_id, a.name FROM history_io io JOIN adapters a ON a.id = io.adapter_id " \
       "WHERE io.history_id = ?1 ORDER BY io.direction, io.ord")                                               \
-    X(ST_UNDONE_SET, "UPDATE history SET undone = ?2 WHERE id = ?1")
+    X(ST_UNDONE_SET, "UPDATE history SET undone = ?2 WHERE id = ?1")                                          \
+    X(ST_HISTORY_DISCARD, "DELETE FROM history WHERE undone = 1")                                             \
+    X(ST_HISTORY_DROP, "DELETE FROM history WHERE id = ?1")
 
 enum {
 #define X_ID(id, sql) id,
@@ -1729,7 +1732,17 @@ lsc_status lsc_catalog_log(lsc_catalog *cat, const char *command, const char *ar
     lsc_status st;
     if ((st = need_transaction(cat, "recording history", err)))
         return st;
-    sqlite3_stmt *s = stmt(cat, ST_HISTORY_PUT, err);
+    /* the linear undo model: a new change discards the redo stack (every undone entry), for good; the
+     * adapters those entries made stay as hidden rows, which no history entry reaches any more */
+    sqlite3_stmt *s = stmt(cat, ST_HISTORY_DISCARD, err);
+    if (!s)
+        return LSC_ERR_DB;
+    st = sqlite3_step(s) == SQLITE_DONE ? LSC_OK : db_err(cat, err);
+    done(s);
+    if (st)
+        return st;
+    if (!(s = stmt(cat, ST_HISTORY_PUT, err)))
+        return LSC_ERR_DB;
     if (!s)
         return LSC_ERR_DB;
     sqlite3_bind_int64(s, 1, (int64_t)time(NULL));
@@ -1885,6 +1898,20 @@ lsc_status lsc_catalog_set_undone(lsc_catalog *cat, int64_t history_id, int undo
     lsc_status st = update_by_id(cat, ST_UNDONE_SET, history_id, undone ? 1 : 0, NULL, &changed, err);
     if (!st && changed == 0)
         st = lsc_error_set(err, LSC_ERR_NOTFOUND, "no history entry %lld", (long long)history_id);
+    return st;
+}
+
+lsc_status lsc_catalog_history_drop(lsc_catalog *cat, int64_t history_id, lsc_error *err)
+{
+    lsc_status st;
+    if ((st = need_transaction(cat, "dropping a history entry", err)))
+        return st;
+    sqlite3_stmt *s = stmt(cat, ST_HISTORY_DROP, err);
+    if (!s)
+        return LSC_ERR_DB;
+    sqlite3_bind_int64(s, 1, history_id);
+    st = sqlite3_step(s) == SQLITE_DONE ? LSC_OK : db_err(cat, err);
+    done(s);
     return st;
 }
 

@@ -91,7 +91,8 @@ lsc_status lsc_catalog_get_adapter_by_id(lsc_catalog *cat, int64_t id, lsc_adapt
  * the name meanwhile. */
 lsc_status lsc_catalog_set_hidden(lsc_catalog *cat, int64_t id, int hidden, lsc_error *err);
 
-/* Names of visible adapters that list `id` as a parent (malloc'ed array of malloc'ed strings). */
+/* Names of visible adapters that list `id` as a parent, or as a task of their group (malloc'ed array of
+ * malloc'ed strings). */
 lsc_status lsc_catalog_children(lsc_catalog *cat, int64_t id, char ***names, size_t *n, lsc_error *err);
 
 /* Rename a visible adapter; LSC_ERR_EXISTS if `new_name` is taken, LSC_ERR_NOTFOUND if `old` is absent. */
@@ -125,7 +126,9 @@ typedef struct lsc_history_entry {
 } lsc_history_entry;
 
 /* Record a change; adapters by id (inputs read, outputs written). Must run inside the change's
- * transaction, so the change and its record land together. *id may be NULL. */
+ * transaction, so the change and its record land together. *id may be NULL.
+ * The linear undo model of every editor: recording a change first discards every undone entry (the redo
+ * stack) for good, so a later redo can never bring back a branch the user abandoned. */
 lsc_status lsc_catalog_log(lsc_catalog *cat, const char *command, const char *args_json, const int64_t *inputs,
                            size_t n_in, const int64_t *outputs, size_t n_out, int64_t *id, lsc_error *err);
 
@@ -136,6 +139,11 @@ void lsc_history_free_array(lsc_history_entry *h, size_t n);
 
 /* Mark a history entry undone / redone. */
 lsc_status lsc_catalog_set_undone(lsc_catalog *cat, int64_t history_id, int undone, lsc_error *err);
+
+/* Delete a history entry (inside a transaction): for a command that records intermediate states (retrain's
+ * checkpoints) and replaces them by one entry, so one user action stays one undoable unit. An id that
+ * is not there (already discarded) is not an error. */
+lsc_status lsc_catalog_history_drop(lsc_catalog *cat, int64_t history_id, lsc_error *err);
 
 /* ---- multi-task groups ---------------------------------------------------------------------------- */
 

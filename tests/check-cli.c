@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <jansson.h>
 #include <math.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -523,6 +524,184 @@ START_TEST(test_diff_and_spectrum)
 }
 END_TEST
 
+/* The sample catalog, built as samples/make-catalog.sh builds it (every sample imported, then a LoRA
+ * extracted from the dense pair into a new adapter): its log --script rebuilds it (issue #13, item 6:
+ * the extraction line was refused by the script checker). */
+START_TEST(test_sample_catalog_rebuilds)
+{
+    char cat[4300], p[4600], b[4500], t[4500];
+    fresh_catalog(cat, sizeof cat, "sample-catalog");
+    struct dirent **ents = NULL;
+    int n = scandir(g_samples, &ents, NULL, alphasort);
+    ck_assert_int_gt(n, 0);
+    for (int i = 0; i < n; i++) {
+        if (ents[i]->d_name[0] != '.' && strcmp(ents[i]->d_name, "dense-pair") != 0) {
+            snprintf(p, sizeof p, "%s/%s", g_samples, ents[i]->d_name);
+            cli_result r = cli_run(cat, "import", p, NULL);
+            ck_assert_msg(r.code == 0, "import %s: %s", p, r.err);
+            cli_result_free(&r);
+        }
+        free(ents[i]);
+    }
+    free(ents);
+    snprintf(b, sizeof b, "%s/dense-pair/base.safetensors", g_samples);
+    snprintf(t, sizeof t, "%s/dense-pair/tuned.safetensors", g_samples);
+    cli_result r = cli_run(cat, "retrain", "dense-pair-extracted", "--base", b, "--tuned", t, "--rank", "6", "--steps",
+                           "100", NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    cli_result_free(&r);
+    assert_log_script_rebuilds(cat);
+}
+END_TEST
+
+/* Every command that names a new adapter refuses a name outside the alphabet (lsc_name_check), with one
+ * message, and leaves the catalog as it was (issue #13, item 6). */
+START_TEST(test_name_alphabet)
+{
+    char cat[4300], f16[4400], b[4500], t[4500], odd[4500], cmd[9200];
+    fresh_catalog(cat, sizeof cat, "alphabet");
+    import_ok(cat, "llama-tiny-f32");
+    import_ok(cat, "llama-tiny-bf16");
+    sample_path(f16, sizeof f16, "llama-tiny-f16");
+    snprintf(b, sizeof b, "%s/dense-pair/base.safetensors", g_samples);
+    snprintf(t, sizeof t, "%s/dense-pair/tuned.safetensors", g_samples);
+    char *before = cli_names_hashes(cat);
+    char long_name[202];
+    memset(long_name, 'x', 201);
+    long_name[201] = '\0';
+    const char *bad[] = {"*", "ckpt-?", "x[1]", "a]b", "{}", "p{}q", "a,b", "-x", "", "tab\there", "del\x7f",
+                         "c1\xc2\x85", "\xff\xfe", "bad\xc3\x28", "\xed\xa0\x80sur", "\xc0\xafover", long_name};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *x = bad[i];
+        const char *cmds[][12] = {
+            {"import", f16, "--name", x, NULL},
+            {"prune", "llama-tiny-f32", "--rank", "2", "--as", x, NULL},
+            {"merge", "llama-tiny-f32", "llama-tiny-bf16", "--method", "cat", "--as", x, NULL},
+            {"rename", "--", "llama-tiny-f32", x, NULL},
+            {"group", "--", x, "llama-tiny-f32", "llama-tiny-bf16", NULL},
+            {"drop", "llama-tiny-f32", "--layers", "q_proj", "--as", x, NULL},
+            {"retrain", "llama-tiny-f32", "--target", "llama-tiny-bf16", "--steps", "1", "--as", x, NULL},
+            {"retrain", "--base", b, "--tuned", t, "--steps", "1", "--", x, NULL},
+        };
+        for (size_t k = 0; k < sizeof cmds / sizeof cmds[0]; k++) {
+            const char *const *a = cmds[k];
+            cli_result r = cli_run(cat, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], NULL);
+            ck_assert_msg(r.code == 1 && strstr(r.err, "invalid adapter name"), "%s with name #%zu: exit %d: %s", a[0],
+                          i, r.code, r.err);
+            ck_assert_int_eq(cli_lines(r.err), 1);
+            cli_result_free(&r);
+        }
+    }
+    /* a name import would take from the path: refused, saying to give one with --name */
+    snprintf(odd, sizeof odd, "%s/odd[1]", g_tmp);
+    snprintf(cmd, sizeof cmd, "cp -r '%s' '%s'", f16, odd);
+    ck_assert_int_eq(system(cmd), 0);
+    cli_result r = cli_run(cat, "import", odd, NULL);
+    ck_assert_msg(r.code == 1 && strstr(r.err, "--name"), "%s", r.err);
+    cli_result_free(&r);
+    char *after = cli_names_hashes(cat);
+    ck_assert_str_eq(before, after);
+    free(after);
+    /* with --name it goes in */
+    r = cli_run(cat, "import", odd, "--name", "odd-1", NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    cli_result_free(&r);
+    free(before);
+}
+END_TEST
+
+static void sql(const char *cat, const char *q)
+{
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(cat, &db), SQLITE_OK);
+    char *msg = NULL;
+    ck_assert_msg(sqlite3_exec(db, q, NULL, NULL, &msg) == SQLITE_OK, "%s: %s", q, msg ? msg : "");
+    sqlite3_close(db);
+}
+
+/* Names made before the alphabet ('*', '{}') stay usable, and log --script quotes them so that a replay
+ * touches only them: 'rm *' replayed removed every adapter, a '{}' replayed as an empty name. */
+START_TEST(test_old_names_still_work)
+{
+    char cat[4300], copy[4400], script[4400];
+    fresh_catalog(cat, sizeof cat, "oldnames");
+    import_ok(cat, "llama-tiny-f32");
+    import_ok(cat, "llama-tiny-bf16");
+    import_ok(cat, "llama-tiny-f16");
+    /* as an older lorascope let them be made (the history as typed then) */
+    sql(cat, "UPDATE adapters SET name = '*' WHERE name = 'llama-tiny-f32';"
+             "UPDATE adapters SET name = '{}' WHERE name = 'llama-tiny-bf16';"
+             "UPDATE history SET args_json = replace(args_json, 'llama-tiny-f32\"]', 'llama-tiny-f32\",\"--name\",\"*\"]');"
+             "UPDATE history SET args_json = replace(args_json, 'llama-tiny-bf16\"]', 'llama-tiny-bf16\",\"--name\",\"{}\"]');");
+    snprintf(copy, sizeof copy, "%s/oldnames-copy.db", g_tmp);
+    ck_assert_int_eq(cli_copy(cat, copy), 0);
+    json_t *log = run_json(cat, "log", NULL, NULL);
+    long long last = (long long)json_integer_value(json_object_get(json_array_get(log, 0), "id"));
+    json_decref(log);
+    /* usable: shown, pruned from, removed, by their exact names */
+    cli_result r = cli_run(cat, "show", "*", NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    cli_result_free(&r);
+    r = cli_run(cat, "prune", "{}", "--rank", "2", "--as", "from-braces", NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    cli_result_free(&r);
+    r = cli_run(cat, "rm", "*", NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    cli_result_free(&r);
+    char *want = cli_names_hashes(cat);
+    ck_assert_ptr_null(strstr(want, "* "));
+    ck_assert_ptr_nonnull(strstr(want, "llama-tiny-f16 "));
+    /* the lines since then, replayed on the catalog as it was, do exactly the same */
+    char since[32];
+    snprintf(since, sizeof since, "%lld", last);
+    r = cli_run(cat, "log", "--script", "--since", since, NULL);
+    ck_assert_int_eq(r.code, 0);
+    ck_assert_msg(strstr(r.out, "rm '[*]'"), "%s", r.out);
+    snprintf(script, sizeof script, "%s/oldnames.lsc", g_tmp);
+    ck_assert_int_eq(cli_write(script, r.out, strlen(r.out)), 0);
+    cli_result_free(&r);
+    r = cli_run(copy, "run", script, NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    cli_result_free(&r);
+    char *got = cli_names_hashes(copy);
+    ck_assert_str_eq(got, want);
+    free(got);
+    free(want);
+    /* a whole replay cannot make such names any more: it says so and changes nothing */
+    char fresh[4400];
+    snprintf(fresh, sizeof fresh, "%s/oldnames-fresh.db", g_tmp);
+    remove(fresh);
+    r = cli_run(cat, "log", "--script", NULL);
+    ck_assert_int_eq(cli_write(script, r.out, strlen(r.out)), 0);
+    cli_result_free(&r);
+    r = cli_run(fresh, "run", script, NULL);
+    ck_assert_int_eq(r.code, 1);
+    ck_assert_msg(strstr(r.err, "invalid adapter name '*'"), "%s", r.err);
+    cli_result_free(&r);
+}
+END_TEST
+
+/* An entry whose arguments could not be recorded (a path that is not UTF-8) becomes a comment in
+ * log --script saying so, with a warning, never a blank line that replays as nothing. */
+START_TEST(test_log_script_unrecorded_args)
+{
+    char cat[4300], src[4400], odd[4500], cmd[9200];
+    fresh_catalog(cat, sizeof cat, "unrecorded");
+    sample_path(src, sizeof src, "llama-tiny-f16");
+    snprintf(odd, sizeof odd, "%s/dir\xff", g_tmp);
+    snprintf(cmd, sizeof cmd, "cp -r '%s' '%s'", src, odd);
+    ck_assert_int_eq(system(cmd), 0);
+    cli_result r = cli_run(cat, "import", odd, "--name", "okname", NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    cli_result_free(&r);
+    r = cli_run(cat, "log", "--script", NULL);
+    ck_assert_int_eq(r.code, 0);
+    ck_assert_msg(strstr(r.out, "# #1 import: its arguments were not recorded") && !strstr(r.out, "\n\n") &&
+                      strstr(r.err, "warning"), "%s", r.out);
+    cli_result_free(&r);
+}
+END_TEST
+
 int main(void)
 {
     if (setup_samples() != 0)
@@ -533,6 +712,10 @@ int main(void)
                                           test_export_byte_identical,
                                           test_malformed_inputs,
                                           test_rm_rename_log,
-                                          test_diff_and_spectrum, NULL};
+                                          test_diff_and_spectrum,
+                                          test_sample_catalog_rebuilds,
+                                          test_name_alphabet,
+                                          test_old_names_still_work,
+                                          test_log_script_unrecorded_args, NULL};
     return cli_run_suite("cli", tests, 0, g_tmp);
 }

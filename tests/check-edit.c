@@ -592,6 +592,18 @@ START_TEST(test_sample_scripts)
 }
 END_TEST
 
+/* log --script of every catalog the tests above left rebuilds it in a fresh catalog (issue #13, item 6). */
+START_TEST(test_log_script_rebuilds_each_catalog)
+{
+    const char *tags[] = {"prune", "merge", "undo", "script", "script-typed", "replay", "samples"};
+    for (size_t i = 0; i < sizeof tags / sizeof tags[0]; i++) {
+        char cat[4400];
+        snprintf(cat, sizeof cat, "%s/%s.db", g_tmp, tags[i]);
+        assert_log_script_rebuilds(cat);
+    }
+}
+END_TEST
+
 int main(void)
 {
     if (setup() != 0)
@@ -602,6 +614,7 @@ int main(void)
                                           test_undo_redo_each_edit,
                                           test_scripts,
                                           test_log_script_replays,
-                                          test_sample_scripts, NULL};
+                                          test_sample_scripts,
+                                          test_log_script_rebuilds_each_catalog, NULL};
     return cli_run_suite("edit", tests, 0, g_tmp);
 }

@@ -317,6 +317,38 @@ START_TEST(test_drop_and_prefix)
 }
 END_TEST
 
+/* group refuses an adapter given twice; rm refuses to remove a task of a group without --force, for a
+ * group made by `group` and for one imported from a multi-adapter folder (issue #13, item 14). */
+START_TEST(test_group_members)
+{
+    char *before = cli_names_hashes(g_cat);
+    cli_result r = cli_run(g_cat, "group", "twice", "llama-tiny-f32", "llama-tiny-f32", NULL);
+    ck_assert_msg(r.code == 1 && strstr(r.err, "'llama-tiny-f32' is given twice"), "%s", r.err);
+    cli_result_free(&r);
+    r = cli_run(g_cat, "group", "twice", "llama-tiny-f32", "llama-tiny-patterns", "--tasks", "t,t", NULL);
+    ck_assert_msg(r.code == 2 && strstr(r.err, "named twice"), "%s", r.err);
+    cli_result_free(&r);
+    const char *members[][2] = {{"llama-tiny-f32", "pair"}, {"hydra2-summarize", "hydra2"}};
+    for (int k = 0; k < 2; k++) {
+        r = cli_run(g_cat, "rm", members[k][0], NULL);
+        ck_assert_msg(r.code == 1 && strstr(r.err, members[k][1]) && strstr(r.err, "--force"), "rm %s: %s",
+                      members[k][0], r.err);
+        cli_result_free(&r);
+    }
+    char *after = cli_names_hashes(g_cat);
+    ck_assert_str_eq(before, after);
+    free(before);
+    free(after);
+}
+END_TEST
+
+/* log --script of the catalog all the tests above edited rebuilds it (issue #13, item 6). */
+START_TEST(test_log_script_rebuilds)
+{
+    assert_log_script_rebuilds(g_cat);
+}
+END_TEST
+
 int main(void)
 {
     if (setup() != 0) {
@@ -326,6 +358,7 @@ int main(void)
     /* the tests share one catalog and run in order */
     const TTest *const tests[] = {test_six_kinds_detected, test_multitask_figures_match_dense,
                                           test_rebudget_keeps_most_important, test_convert_keeps_the_delta,
-                                          test_gates_threshold, test_share_and_group, test_drop_and_prefix, NULL};
+                                          test_gates_threshold, test_share_and_group, test_drop_and_prefix,
+                                          test_group_members, test_log_script_rebuilds, NULL};
     return cli_run_suite("kindcmd", tests, 1, g_tmp);
 }

@@ -295,6 +295,73 @@ START_TEST(test_killed_run_keeps_checkpoint)
 }
 END_TEST
 
+/* The visible adapters as "name=content_hash " in name order. */
+static char *visible(const char *cat)
+{
+    cli_result r = cli_run(cat, "ls", "--json", NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    json_t *ls = json_loads(r.out, 0, NULL), *a;
+    ck_assert_ptr_nonnull(ls);
+    size_t i, len = 0;
+    char *s = calloc(1, 16384);
+    json_array_foreach(ls, i, a) len += (size_t)snprintf(s + len, 16384 - len, "%s=%s ",
+                                                         json_string_value(json_object_get(a, "name")),
+                                                         json_string_value(json_object_get(a, "content_hash")));
+    json_decref(ls);
+    cli_result_free(&r);
+    return s;
+}
+
+static void undo_redo(const char *cat, const char *what)
+{
+    cli_result r = cli_run(cat, what, NULL);
+    ck_assert_msg(r.code == 0, "%s: %s", what, r.err);
+    cli_result_free(&r);
+}
+
+/* One retrain run, checkpoints and all, is one undoable unit (issue #13, item 5): one history entry; undo
+ * gives back the catalog from before it, redo the one after it, and the hidden checkpoint never shows. */
+START_TEST(test_retrain_is_one_undo_unit)
+{
+    char cat[4400];
+    catalog(cat, sizeof cat, "unit");
+    char *before = visible(cat);
+    undo_redo(cat, "undo"); /* the prune: "small" goes */
+    char *older = visible(cat);
+    undo_redo(cat, "redo");
+    cli_result r = cli_run(cat, "retrain", "small", "--target", "llama-tiny-f32", "--layers", "layers.0.", "--rank", "3",
+                           "--steps", "40", "--checkpoint", "10", "--as", "rt", NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    cli_result_free(&r);
+    char *after = visible(cat);
+    ck_assert_ptr_null(strstr(after, "rt@ckpt"));
+    ck_assert_ptr_nonnull(strstr(after, "rt="));
+    r = cli_run(cat, "log", "--json", NULL);
+    json_t *log = json_loads(r.out, 0, NULL), *e;
+    size_t i;
+    int retrains = 0;
+    json_array_foreach(log, i, e) retrains += strcmp(json_string_value(json_object_get(e, "command")), "retrain") == 0;
+    ck_assert_int_eq(retrains, 1);
+    json_decref(log);
+    cli_result_free(&r);
+    /* undo; undo; redo; redo walks the states back and forth exactly */
+    const char *steps[] = {"undo", "undo", "redo", "redo"};
+    const char *want[] = {before, older, before, after};
+    for (int k = 0; k < 4; k++) {
+        undo_redo(cat, steps[k]);
+        char *now = visible(cat);
+        ck_assert_msg(strcmp(now, want[k]) == 0, "after %d steps: [%s], expected [%s]", k + 1, now, want[k]);
+        free(now);
+    }
+    r = cli_run(cat, "redo", NULL);
+    ck_assert_int_eq(r.code, 1); /* nothing left to redo */
+    cli_result_free(&r);
+    free(before);
+    free(older);
+    free(after);
+}
+END_TEST
+
 /* Shared-A multi-task: all tasks at once, one A, a B per task; within 1% of the stacked optimum from a
  * random start, and the tasks' A tensors are the same bytes (stored once). */
 START_TEST(test_multitask_shared_a)
@@ -321,6 +388,103 @@ START_TEST(test_multitask_shared_a)
 }
 END_TEST
 
+/* retrain as a line of a script joins the run's one transaction: the lines before it stay, a dry run
+ * writes nothing, and a failing later line takes the retrain back too. */
+START_TEST(test_retrain_in_a_script)
+{
+    char cat[4400], sc[4500];
+    catalog(cat, sizeof cat, "script");
+    snprintf(sc, sizeof sc, "%s/retrain.lsc", g_tmp);
+    const char *text = "prune llama-tiny-f32 --rank 2 --as p2 --layers layers.0.\n"
+                       "retrain p2 --target llama-tiny-f32 --layers layers.0. --steps 20 --checkpoint 5 --as r2\n"
+                       "expect exists r2\n"
+                       "expect absent r2@ckpt\n";
+    ck_assert_int_eq(cli_write(sc, text, strlen(text)), 0);
+    char *before = visible(cat);
+    cli_result r = cli_run(cat, "run", sc, "--dry-run", NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    cli_result_free(&r);
+    char *now = visible(cat);
+    ck_assert_str_eq(now, before);
+    free(now);
+    r = cli_run(cat, "run", sc, NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    cli_result_free(&r);
+    now = visible(cat);
+    ck_assert_ptr_nonnull(strstr(now, "p2="));
+    ck_assert_ptr_nonnull(strstr(now, "r2="));
+    free(now);
+    free(before);
+}
+END_TEST
+
+/* --calib that matches no trained layer is refused, naming the file and what it looks for; one that
+ * matches some layers warns about the others; --rank above min(out, in) is a rank error, not "out of
+ * memory" (issue #13, item 14). Refusals leave the catalog as it was. */
+START_TEST(test_retrain_refusals)
+{
+    char cat[4400], calib[4500], b[4500], t[4500];
+    catalog(cat, sizeof cat, "refuse");
+    snprintf(b, sizeof b, "%s/tasks", g_samples);
+    cli_result r = cli_run(cat, "import", b, NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    cli_result_free(&r);
+    char *before = visible(cat);
+    snprintf(calib, sizeof calib, "%s/unrelated-calib.safetensors", g_tmp);
+    int64_t shape[2] = {4, 4};
+    float f[16] = {0};
+    lsc_st_out o = {"vision.encoder.fc1", LSC_DT_F32, 2, shape};
+    lsc_st_writer *w;
+    lsc_error err;
+    ck_assert_int_eq(lsc_st_writer_begin(calib, &o, 1, NULL, NULL, 0, &w, &err), LSC_OK);
+    lsc_st_writer_put(w, f, sizeof f, &err);
+    ck_assert_int_eq(lsc_st_writer_finish(w, &err), LSC_OK);
+    r = cli_run(cat, "retrain", "small", "--target", "llama-tiny-f32", "--calib", calib, "--steps", "5", "--as", "x", NULL);
+    ck_assert_msg(r.code == 1 && strstr(r.err, "unrelated-calib.safetensors") && strstr(r.err, "no tensor") &&
+                      strstr(r.err, ".weight"), "%s", r.err);
+    cli_result_free(&r);
+    /* q_proj and v_proj of layer 0 only: the other layers of layer 0 are named in a warning */
+    snprintf(calib, sizeof calib, "%s/qv-calib.safetensors", g_tmp);
+    write_calib(calib);
+    r = cli_run(cat, "retrain", "small", "--target", "llama-tiny-f32", "--layers", "layers.0.", "--calib", calib,
+                "--steps", "2", "--as", "partly", NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    ck_assert_msg(strstr(r.err, "warning") && strstr(r.err, "train isotropic"), "%s", r.err);
+    cli_result_free(&r);
+    undo_redo(cat, "undo");
+    /* ranks beyond the layers: for a retrain, an extraction and a multi-task adapter */
+    snprintf(b, sizeof b, "%s/dense-pair/base.safetensors", g_samples);
+    snprintf(t, sizeof t, "%s/dense-pair/tuned.safetensors", g_samples);
+    r = cli_run(cat, "retrain", "small", "--target", "llama-tiny-f32", "--rank", "100000", "--as", "x", NULL);
+    ck_assert_msg(r.code == 1 && strstr(r.err, "--rank 100000 is more than layer") && !strstr(r.err, "memory"), "%s",
+                  r.err);
+    cli_result_free(&r);
+    r = cli_run(cat, "retrain", "huge", "--base", b, "--tuned", t, "--rank", "100000", NULL);
+    ck_assert_msg(r.code == 1 && strstr(r.err, "--rank 100000 is more than layer"), "%s", r.err);
+    cli_result_free(&r);
+    r = cli_run(cat, "retrain", "tasks", "--rank", "100000", "--as", "x", NULL);
+    ck_assert_msg(r.code == 1 && strstr(r.err, "--rank 100000 is more than layer"), "%s", r.err);
+    cli_result_free(&r);
+    char *after = visible(cat);
+    ck_assert_str_eq(after, before);
+    free(after);
+    free(before);
+}
+END_TEST
+
+/* log --script of every catalog the tests above left rebuilds it in a fresh catalog (issue #13, item 6);
+ * "kill" is left out: its history ends in the killed run's checkpoint, a retrain of a million steps. */
+START_TEST(test_log_script_rebuilds_each_catalog)
+{
+    const char *tags[] = {"static", "calib", "kinds", "extract", "unit", "tasks", "script"};
+    for (size_t i = 0; i < sizeof tags / sizeof tags[0]; i++) {
+        char cat[4400];
+        snprintf(cat, sizeof cat, "%s/%s.db", g_tmp, tags[i]);
+        assert_log_script_rebuilds(cat);
+    }
+}
+END_TEST
+
 int main(void)
 {
     if (setup() != 0)
@@ -330,6 +494,10 @@ int main(void)
                                           test_kind_rules,
                                           test_extraction,
                                           test_killed_run_keeps_checkpoint,
-                                          test_multitask_shared_a, NULL};
+                                          test_multitask_shared_a,
+                                          test_retrain_is_one_undo_unit,
+                                          test_retrain_in_a_script,
+                                          test_retrain_refusals,
+                                          test_log_script_rebuilds_each_catalog, NULL};
     return cli_run_suite("retrain", tests, 0, g_tmp);
 }

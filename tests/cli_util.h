@@ -45,6 +45,14 @@ int cli_setup_samples(char **tmp, char *samples, size_t cap);
 struct TTest;
 int cli_run_suite(const char *name, const struct TTest *const *tests, int no_fork, char *tmp);
 
+/* The visible adapters of a catalog as "name content_hash" lines (from `ls --json`), malloc'ed. */
+char *cli_names_hashes(const char *catalog);
+
+/* Check that `log --script` of the catalog, replayed with `run` into a fresh catalog (CATALOG-replay.db),
+ * rebuilds it: the same visible names with the same content hashes. Fails the running test otherwise.
+ * Import paths in the script are as they were typed, so call it while those paths still exist. */
+void assert_log_script_rebuilds(const char *catalog);
+
 /* Count of lines in s. */
 int cli_lines(const char *s);
 

@@ -34,6 +34,15 @@ int lsc_cmd_group(lsc_cmd_ctx *ctx, int argc, char **argv)
         rc = lsc_usage_error(ctx, "group", "%d task names for %d adapters", nt, n);
     if (!rc)
         rc = lsc_derive_check_name(ctx, name);
+    for (int i = 0; i < nt && copy && !rc; i++) /* task names become parts of adapter names (share, retrain) */
+        if (lsc_name_check(tnames[i], &ctx->err)) {
+            lsc_error_prefix(&ctx->err, "--tasks");
+            rc = LSC_EXIT_ERROR;
+        } else {
+            for (int k = 0; k < i && !rc; k++)
+                if (strcmp(tnames[k], tnames[i]) == 0)
+                    rc = lsc_usage_error(ctx, "group", "task '%s' is named twice in --tasks", tnames[i]);
+        }
     int64_t ids[64];
     lsc_adapter *g0 = lsc_adapter_new();
     json_t *meta = json_object(), *jt = json_array();
@@ -43,6 +52,12 @@ int lsc_cmd_group(lsc_cmd_ctx *ctx, int argc, char **argv)
             rc = LSC_EXIT_ERROR;
             break;
         }
+        for (int k = 0; k < i && !rc; k++)
+            if (ids[k] == ids[i]) {
+                lsc_error_set(&ctx->err, LSC_ERR_INVALID, "'%s' is given twice (each task is a different adapter)",
+                              m->name);
+                rc = LSC_EXIT_ERROR;
+            }
         if (i == 0) {
             g0->base_model = strdup(m->base_model ? m->base_model : "");
             g0->format = strdup(m->format ? m->format : "peft");

@@ -66,14 +66,18 @@ lsc_status lsc_import_tasks(const char *path, char ***tasks, size_t *n, lsc_erro
     return st;
 }
 
-static int valid_name(const char *name)
+/* The name alphabet (lsc_name_check); a name import made from a path says so and how to give another. */
+static int check_name(lsc_cmd_ctx *ctx, const char *name, const char *derived_from, const char *hint)
 {
-    if (!*name || strlen(name) > 200)
-        return 0;
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-        if (*p < 0x20 || *p == 0x7f)
-            return 0;
-    return 1;
+    if (!lsc_name_check(name, &ctx->err))
+        return LSC_EXIT_OK;
+    if (derived_from) {
+        char shown[512];
+        lsc_error_prefix(&ctx->err, "'%s'", lsc_escape_name(shown, sizeof shown, derived_from));
+        snprintf(ctx->err.msg + strlen(ctx->err.msg), sizeof ctx->err.msg - strlen(ctx->err.msg),
+                 " (%s)", hint);
+    }
+    return LSC_EXIT_ERROR;
 }
 
 /* Statistics are computed on a second thread while the main thread reads, hashes and stores the next
@@ -449,10 +453,7 @@ int lsc_cmd_import(lsc_cmd_ctx *ctx, int argc, char **argv)
         lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "out of memory");
         return LSC_EXIT_ERROR;
     }
-    if (!valid_name(dname)) {
-        char shown[512];
-        lsc_error_set(&ctx->err, LSC_ERR_INVALID, "invalid adapter name '%s' (1 to 200 printable characters)",
-                      lsc_escape_name(shown, sizeof shown, dname));
+    if (check_name(ctx, dname, name ? NULL : path, "the name comes from the path: give one with --name NAME")) {
         free(dname);
         return LSC_EXIT_ERROR;
     }
@@ -475,7 +476,9 @@ int lsc_cmd_import(lsc_cmd_ctx *ctx, int argc, char **argv)
             char tpath[4096], tname[512];
             snprintf(tpath, sizeof tpath, "%s/%s", path, names[i]);
             snprintf(tname, sizeof tname, "%s-%s", dname, names[i]);
-            rc = read_and_import(ctx, tpath, tname, report, &imported, &member_ids[i]);
+            rc = check_name(ctx, tname, tpath, "a task's name comes from its folder: rename the folder");
+            if (rc == LSC_EXIT_OK)
+                rc = read_and_import(ctx, tpath, tname, report, &imported, &member_ids[i]);
         }
         if (rc == LSC_EXIT_OK && n > 0)
             rc = make_group(ctx, dname, (const char *const *)names, member_ids, n, report, &imported);

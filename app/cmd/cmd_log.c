@@ -22,6 +22,74 @@ static int csv_has(const char *csv, const char *name)
     return 0;
 }
 
+/* `word` for a script line where the runner reads it as an adapter: a name holding glob characters (one
+ * made before names had an alphabet, see lsc_name_check) would match other adapters ('rm *' removes all),
+ * so each of * ? [ becomes a bracket expression matching only itself: the glob matches just that name.
+ * malloc'ed. */
+static char *glob_literal(const char *word)
+{
+    char *o = malloc(strlen(word) * 3 + 1), *p = o;
+    if (!o)
+        return NULL;
+    for (; *word; word++) {
+        if (strchr("*?[", *word)) {
+            *p++ = '[';
+            *p++ = *word;
+            *p++ = ']';
+        } else {
+            *p++ = *word;
+        }
+    }
+    *p = '\0';
+    return o;
+}
+
+/* One history entry as a script line: its arguments as typed, quoted for the script reader; adapter
+ * arguments with glob characters made literal (glob_literal). Arguments that could not be recorded
+ * (bytes that are not UTF-8) make a comment line instead, saying so, never a blank or partial line. */
+static void print_line(lsc_cmd_ctx *ctx, const lsc_history_entry *h)
+{
+    json_t *args = json_loads(h->args_json, 0, NULL);
+    size_t n = json_array_size(args);
+    int whole = n > 0;
+    for (size_t k = 0; k < n; k++)
+        whole = whole && json_is_string(json_array_get(args, k));
+    if (!whole) {
+        lsc_out(ctx->out, "# #%lld %s: its arguments were not recorded (not UTF-8): it cannot be replayed\n",
+                (long long)h->id, h->command);
+        lsc_out(ctx->diag, "lorascope: warning: history entry #%lld (%s) cannot be replayed: its arguments were not "
+                           "recorded\n", (long long)h->id, h->command);
+        json_decref(args);
+        return;
+    }
+    const lsc_command *c = lsc_command_find(json_string_value(json_array_get(args, 0)));
+    int pos = 0, options_over = 0;
+    for (size_t k = 0; k < n; k++) {
+        const char *w = json_string_value(json_array_get(args, k));
+        char *lit = NULL;
+        if (k > 0 && !options_over && strcmp(w, "--") == 0) {
+            options_over = 1;
+        } else if (k > 0 && !options_over && w[0] == '-' && w[1]) {
+            if (c && !strchr(w, '=') && lsc_command_option_takes_value(c, w) && k + 1 < n) {
+                char *q = lsc_script_quote(w);
+                lsc_out(ctx->out, " %s", q ? q : "''");
+                free(q);
+                w = json_string_value(json_array_get(args, ++k)); /* the option's value: never an adapter glob */
+            }
+        } else if (k > 0) {
+            if (c && lsc_command_positional_is_adapter(c, pos) && strpbrk(w, "*?["))
+                w = lit = glob_literal(w);
+            pos++;
+        }
+        char *q = lsc_script_quote(w ? w : "");
+        lsc_out(ctx->out, "%s%s", k ? " " : "", q ? q : "''");
+        free(q);
+        free(lit);
+    }
+    lsc_out(ctx->out, "\n");
+    json_decref(args);
+}
+
 /* The history as a script that rebuilds it on another catalog: live entries, oldest first; with a name,
  * only the entries in that adapter's lineage (what wrote it, and what wrote what those read). */
 static int print_script(lsc_cmd_ctx *ctx, lsc_history_entry *h, size_t n, const char *name, int64_t since)
@@ -60,20 +128,9 @@ static int print_script(lsc_cmd_ctx *ctx, lsc_history_entry *h, size_t n, const 
     }
     lsc_out(ctx->out, "# lorascope script: %s, replay with 'lorascope run FILE'\n", name ? name : "the whole catalog");
     lsc_out(ctx->out, "# import paths are as they were typed: run it from the same folder\n");
-    for (size_t i = n; i-- > 0;) {
-        if (!want[i])
-            continue;
-        json_t *args = json_loads(h[i].args_json, 0, NULL);
-        size_t k;
-        json_t *a;
-        json_array_foreach(args, k, a) {
-            char *q = lsc_script_quote(json_string_value(a) ? json_string_value(a) : "");
-            lsc_out(ctx->out, "%s%s", k ? " " : "", q ? q : "''");
-            free(q);
-        }
-        lsc_out(ctx->out, "\n");
-        json_decref(args);
-    }
+    for (size_t i = n; i-- > 0;)
+        if (want[i])
+            print_line(ctx, &h[i]);
     for (size_t k = 0; k < nn; k++)
         free(names[k]);
     free(names);

@@ -15,15 +15,8 @@ int lsc_cmd_rename(lsc_cmd_ctx *ctx, int argc, char **argv)
     if (ctx->check_only)
         return LSC_EXIT_OK;
     const char *old_name = argv[g.ind], *new_name = argv[g.ind + 1];
-    for (const unsigned char *p = (const unsigned char *)new_name; *p; p++)
-        if (*p < 0x20 || *p == 0x7f) {
-            lsc_error_set(&ctx->err, LSC_ERR_INVALID, "invalid adapter name: control characters are not allowed");
-            return LSC_EXIT_ERROR;
-        }
-    if (!*new_name || strlen(new_name) > 200) {
-        lsc_error_set(&ctx->err, LSC_ERR_INVALID, "invalid adapter name (1 to 200 printable characters)");
+    if (lsc_name_check(new_name, &ctx->err))
         return LSC_EXIT_ERROR;
-    }
     int64_t id;
     if (lsc_catalog_find(ctx->cat, old_name, &id, &ctx->err) ||
         lsc_catalog_rename(ctx->cat, old_name, new_name, &ctx->err))

@@ -159,11 +159,45 @@ static int hide_if_present(lsc_cmd_ctx *ctx, const char *name)
     return lsc_catalog_set_hidden(ctx->cat, id, 1, &ctx->err) ? LSC_EXIT_ERROR : LSC_EXIT_OK;
 }
 
-/* One transaction: write the factors as `name` (replacing `hide` if given), log it. */
-static int commit_adapter(lsc_cmd_ctx *ctx, const lsc_adapter *shape, layer_job *jobs, size_t n, const char *name,
-                          const char *hide, const int64_t *parents, size_t n_parents, const char *args, int64_t *id)
+/* Transactions of their own, between which training holds none (see the head comment), when the
+ * dispatcher gave the command its own transaction; a line of a script runs inside the run's one
+ * transaction (ctx->own_txn 0): there every write joins that transaction and these do nothing. */
+static lsc_status txn_begin(lsc_cmd_ctx *ctx, lsc_error *err)
 {
-    if (lsc_catalog_begin(ctx->cat, &ctx->err))
+    return ctx->own_txn ? lsc_catalog_begin(ctx->cat, err) : LSC_OK;
+}
+
+static lsc_status txn_commit(lsc_cmd_ctx *ctx)
+{
+    return ctx->own_txn ? lsc_catalog_commit(ctx->cat, &ctx->err) : LSC_OK;
+}
+
+static void txn_rollback(lsc_cmd_ctx *ctx)
+{
+    if (ctx->own_txn)
+        lsc_catalog_rollback(ctx->cat);
+}
+
+/* Record a retrain state in the history, replacing the run's previous record (*hist, the history id of
+ * its latest checkpoint, 0 if none): one run is one undoable unit whatever it wrote on the way, and
+ * a killed run leaves exactly one entry, its last checkpoint's. Inside the caller's transaction. */
+static int log_run(lsc_cmd_ctx *ctx, const char *args, const int64_t *parents, size_t n_parents, size_t out_before,
+                   int64_t *hist)
+{
+    if (*hist && lsc_catalog_history_drop(ctx->cat, *hist, &ctx->err))
+        return LSC_EXIT_ERROR;
+    if (lsc_catalog_log(ctx->cat, "retrain", args, parents, n_parents, ctx->outputs + out_before,
+                        ctx->n_outputs - out_before, hist, &ctx->err))
+        return LSC_EXIT_ERROR;
+    return LSC_EXIT_OK;
+}
+
+/* One transaction: write the factors as `name` (replacing `hide` if given), log it (see log_run). */
+static int commit_adapter(lsc_cmd_ctx *ctx, const lsc_adapter *shape, layer_job *jobs, size_t n, const char *name,
+                          const char *hide, const int64_t *parents, size_t n_parents, const char *args, int64_t *id,
+                          int64_t *hist)
+{
+    if (txn_begin(ctx, &ctx->err))
         return LSC_EXIT_ERROR;
     size_t out_before = ctx->n_outputs;
     int rc = hide ? hide_if_present(ctx, hide) : LSC_EXIT_OK;
@@ -171,20 +205,30 @@ static int commit_adapter(lsc_cmd_ctx *ctx, const lsc_adapter *shape, layer_job 
         rc = hide_if_present(ctx, name);
     if (!rc)
         rc = write_adapter(ctx, shape, jobs, n, name, parents, n_parents, id);
-    if (!rc && lsc_catalog_log(ctx->cat, "retrain", args, parents, n_parents, ctx->outputs + out_before,
-                               ctx->n_outputs - out_before, NULL, &ctx->err))
-        rc = LSC_EXIT_ERROR;
-    if (!rc && lsc_catalog_commit(ctx->cat, &ctx->err))
+    if (!rc)
+        rc = log_run(ctx, args, parents, n_parents, out_before, hist);
+    if (!rc && txn_commit(ctx))
         rc = LSC_EXIT_ERROR;
     if (rc)
-        lsc_catalog_rollback(ctx->cat);
+        txn_rollback(ctx);
     return rc;
+}
+
+/* --rank K must fit the layer: a rank-K factorisation of an out x in map needs K <= min(out, in). Saying
+ * so beats failing to allocate K-wide factors ("out of memory" for --rank 100000). */
+static lsc_status rank_check(long k, const char *layer, int64_t rows, int64_t cols, lsc_error *err)
+{
+    int64_t bound = rows < cols ? rows : cols;
+    if (k <= bound)
+        return LSC_OK;
+    return lsc_error_set(err, LSC_ERR_INVALID, "--rank %ld is more than layer '%s' allows (%lldx%lld: at most %lld)", k,
+                         layer, (long long)rows, (long long)cols, (long long)bound);
 }
 
 /* For extraction into a new adapter: a PEFT skeleton with one rank-k layer (zero F32 factors, alpha = k,
  * scale 1) for every 2-D float weight that base and tuned both hold with the same shape and that the fine-
  * tune changed. Layer names are PEFT's: base_model.model.<module>. */
-static lsc_status extraction_skeleton(lsc_st_file *fb, lsc_st_file *ft, const char *name, int k, const char *glob,
+static lsc_status extraction_skeleton(lsc_st_file *fb, lsc_st_file *ft, const char *name, long k, const char *glob,
                                       lsc_adapter **out, lsc_error *err)
 {
     lsc_adapter *ad = lsc_adapter_new();
@@ -221,6 +265,8 @@ static lsc_status extraction_skeleton(lsc_st_file *fb, lsc_st_file *ft, const ch
         snprintf(lname, sizeof lname, "base_model.model.%.*s", (int)(has_w ? len - 7 : len), tt->name);
         if (!lsc_name_matches(glob, lname))
             continue;
+        if ((st = rank_check(k, lname, tt->shape[0], tt->shape[1], err)))
+            break;
         size_t li, ta, tb2;
         int64_t sa[2] = {k, tt->shape[1]}, sb[2] = {tt->shape[0], k};
         char ka[1100], kb[1100];
@@ -355,6 +401,12 @@ static int retrain_tasks(lsc_cmd_ctx *ctx, const char *name, int64_t gid, const 
         }
         j->p.rows = j->tg[0].lr.rows;
         j->p.cols = j->tg[0].lr.cols;
+        /* one shared A [k, in], the tasks' B stacked [T out, k] */
+        if (rank > 0 && rank_check(rank, src[0]->layers[l0].name, (int64_t)T * j->p.rows, j->p.cols, &ctx->err)) {
+            rc = LSC_EXIT_ERROR;
+            nj++; /* released with the others */
+            continue;
+        }
         j->p.k = rank > 0 ? (int)rank : maxr;
         j->p.scale = 1.0;
         j->p.n_tasks = (int)T;
@@ -418,7 +470,7 @@ static int retrain_tasks(lsc_cmd_ctx *ctx, const char *name, int64_t gid, const 
     }
     int64_t *nid = calloc(T + 1, sizeof *nid);
     char **tn = calloc(T + 1, sizeof *tn);
-    if (!rc && lsc_catalog_begin(ctx->cat, &ctx->err))
+    if (!rc && txn_begin(ctx, &ctx->err))
         rc = LSC_EXIT_ERROR;
     size_t before = ctx->n_outputs;
     for (size_t i = 0; !rc && i < T; i++) {
@@ -450,10 +502,10 @@ static int retrain_tasks(lsc_cmd_ctx *ctx, const char *name, int64_t gid, const 
     }
     if (!rc && (lsc_catalog_log(ctx->cat, "retrain", ctx->args_json ? ctx->args_json : "[\"retrain\"]", ctx->inputs,
                                 ctx->n_inputs, ctx->outputs + before, ctx->n_outputs - before, NULL, &ctx->err) ||
-                lsc_catalog_commit(ctx->cat, &ctx->err)))
+                txn_commit(ctx)))
         rc = LSC_EXIT_ERROR;
     if (rc && lsc_catalog_in_transaction(ctx->cat))
-        lsc_catalog_rollback(ctx->cat);
+        txn_rollback(ctx);
     if (!rc) {
         if (json)
             lsc_out(ctx->out, "{\"name\": \"%s\", \"tasks\": %zu, \"layers\": %zu, \"steps\": %ld, \"loss\": %.10g, \"optimum\": %.10g, \"interrupted\": %s}\n",
@@ -581,7 +633,7 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
         return LSC_EXIT_OK;
 
     /* Nothing was written yet: give back the dispatcher's transaction, take our own at each checkpoint. */
-    lsc_catalog_rollback(ctx->cat);
+    txn_rollback(ctx);
     const char *src_name = argv[g.ind];
     char newname[512], ckname[560];
     snprintf(newname, sizeof newname, "%s", as ? as : "");
@@ -601,12 +653,13 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
         if (!base && lsc_catalog_find(ctx->cat, src_name, &pid, &ctx->err) == LSC_OK &&
             lsc_catalog_get_adapter(ctx->cat, src_name, &probe, &ctx->err) == LSC_OK && lsc_is_group_kind(probe->kind)) {
             lsc_adapter_free(probe);
-            int r2 = lsc_derive_check_name(ctx, newname);
+            int r2 = calib ? lsc_usage_error(ctx, "retrain", "--calib is not supported for a multi-task adapter")
+                           : lsc_derive_check_name(ctx, newname);
             if (!r2)
                 r2 = retrain_tasks(ctx, src_name, pid, target, newname, steps, lr, rank, mode, init_name != NULL, seed,
                                    json);
             lsc_error e3;
-            lsc_catalog_begin(ctx->cat, &e3);
+            txn_begin(ctx, &e3);
             ctx->no_change = 1;
             return r2;
         }
@@ -615,7 +668,7 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
     }
     if (!target && !base) {
         lsc_error e3;
-        lsc_catalog_begin(ctx->cat, &e3);
+        txn_begin(ctx, &e3);
         ctx->no_change = 1;
         return lsc_usage_error(ctx, "retrain", "give either --target REF or both --base and --tuned");
     }
@@ -629,7 +682,7 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
         if (!init_name)
             mode = LSC_TRAIN_INIT_SVD;
         if (lsc_st_open(base, &fb, &ctx->err) || lsc_st_open(tuned, &ft, &ctx->err) ||
-            extraction_skeleton(fb, ft, newname, rank > 0 ? (int)rank : 16, glob, &src, &ctx->err))
+            extraction_skeleton(fb, ft, newname, rank > 0 ? rank : 16, glob, &src, &ctx->err))
             rc = LSC_EXIT_ERROR;
     } else if (lsc_cmd_load(ctx, src_name, &src, &ids[0])) {
         rc = LSC_EXIT_ERROR;
@@ -658,6 +711,8 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
     }
     /* 1. one problem per chosen layer */
     layer_job *jobs = calloc(src ? src->n_layers + 1 : 1, sizeof *jobs);
+    size_t uncalibrated = 0; /* layers --calib has no tensor for; the first one's name */
+    const char *first_uncalibrated = NULL;
     size_t nj = 0;
     double *sb = NULL, *sa = NULL;
     size_t sbc = 0, sac = 0;
@@ -679,6 +734,10 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
         }
         j->p.rows = self.rows;
         j->p.cols = self.cols;
+        if (rank > 0 && rank_check(rank, l->name, self.rows, self.cols, &ctx->err)) {
+            rc = LSC_EXIT_ERROR;
+            break;
+        }
         j->p.k = rank > 0 ? (int)rank : l->rank;
         j->p.scale = lsc_scale_compute(l->rule, l->alpha, j->p.k, l->init_r, l->scale);
         if (!(j->p.scale != 0 && isfinite(j->p.scale)))
@@ -747,6 +806,8 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
         }
         if (fc) {
             long ic = find_module(fc, l->name);
+            if (ic < 0 && !uncalibrated++)
+                first_uncalibrated = l->name;
             if (ic >= 0) {
                 lsc_st_tensor *tc = &fc->tensors[ic];
                 double *v = tc->ndim == 2 ? st_doubles(fc, ic, &ctx->err) : NULL;
@@ -821,6 +882,16 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
                       glob ? glob : "");
         rc = LSC_EXIT_ERROR;
     }
+    /* calibration that matches nothing would train isotropic without a word: refuse; partly: say so */
+    if (!rc && fc && uncalibrated == nj) {
+        lsc_error_set(&ctx->err, LSC_ERR_NOTFOUND, "--calib '%s': no tensor for any trained layer (for layer '%s' it "
+                      "looks for '%s.weight' or '%s')", calib, first_uncalibrated, module_of(first_uncalibrated),
+                      module_of(first_uncalibrated));
+        rc = LSC_EXIT_ERROR;
+    } else if (!rc && uncalibrated > 0) {
+        lsc_out(ctx->diag, "lorascope: warning: --calib '%s': no tensor for %zu of %zu layer(s) (first: '%s'): they "
+                "train isotropic\n", calib, uncalibrated, nj, first_uncalibrated);
+    }
     /* 2. train in lockstep */
     char *args = strdup(ctx->args_json ? ctx->args_json : "[\"retrain\"]");
     double optimum = 0, energy = 0;
@@ -832,7 +903,7 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
     if (ckpt <= 0)
         ckpt = steps / 10 > 0 ? steps / 10 : steps;
     double best = INFINITY, t0 = now_s(), last_report = 0;
-    int64_t ck_id = 0, best_step = 0;
+    int64_t ck_id = 0, best_step = 0, run_hist = 0; /* run_hist: this run's one history entry */
     long t = 0;
     int interrupted = 0;
     /* Adaptive and sparse rules change the model on the way (budgets, closed gates): their losses are not
@@ -848,7 +919,7 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
             l0 += l1;
         }
         if (!rc && mode != LSC_TRAIN_INIT_RANDOM) {
-            rc = commit_adapter(ctx, src, jobs, nj, ckname, NULL, ids, n_parents, args, &ck_id);
+            rc = commit_adapter(ctx, src, jobs, nj, ckname, NULL, ids, n_parents, args, &ck_id, &run_hist);
             best = l0;
         }
     }
@@ -902,7 +973,7 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
                 cur += l1;
             }
             if (!rc && (cur < best || !keep_best)) {
-                rc = commit_adapter(ctx, src, jobs, nj, ckname, NULL, ids, n_parents, args, &ck_id);
+                rc = commit_adapter(ctx, src, jobs, nj, ckname, NULL, ids, n_parents, args, &ck_id, &run_hist);
                 best = cur;
                 best_step = t;
             }
@@ -920,13 +991,13 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
     int64_t new_id = 0;
     if (!rc) {
         if (final_loss <= best || !keep_best) {
-            rc = commit_adapter(ctx, src, jobs, nj, newname, ckname, ids, n_parents, args, &new_id);
+            rc = commit_adapter(ctx, src, jobs, nj, newname, ckname, ids, n_parents, args, &new_id, &run_hist);
             best = final_loss;
             best_step = t - 1;
         } else {
             /* the checkpoint is better: it becomes NEW (its tensors are shared, nothing is copied) */
             lsc_adapter *ck = NULL;
-            if (lsc_catalog_begin(ctx->cat, &ctx->err) || lsc_catalog_get_adapter(ctx->cat, ckname, &ck, &ctx->err))
+            if (txn_begin(ctx, &ctx->err) || lsc_catalog_get_adapter(ctx->cat, ckname, &ck, &ctx->err))
                 rc = LSC_EXIT_ERROR;
             lsc_adapter *copy = ck ? lsc_adapter_clone_meta(ck) : NULL;
             if (!rc && copy) {
@@ -937,13 +1008,12 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
                     rc = LSC_EXIT_ERROR;
                 else
                     lsc_cmd_wrote(ctx, new_id);
-                if (!rc && (lsc_catalog_log(ctx->cat, "retrain", args, ids, n_parents, ctx->outputs + before,
-                                            ctx->n_outputs - before, NULL, &ctx->err) ||
-                            lsc_catalog_commit(ctx->cat, &ctx->err)))
+                if (!rc && (log_run(ctx, args, ids, n_parents, before, &run_hist) ||
+                            txn_commit(ctx)))
                     rc = LSC_EXIT_ERROR;
             }
             if (rc || !copy)
-                lsc_catalog_rollback(ctx->cat);
+                txn_rollback(ctx);
             lsc_adapter_free(ck);
             lsc_adapter_free(copy);
         }
@@ -974,7 +1044,7 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
     lsc_adapter_free(tgt);
     /* the dispatcher's own transaction: an empty one, so that it has something to close */
     lsc_error e2;
-    lsc_catalog_begin(ctx->cat, &e2);
+    txn_begin(ctx, &e2);
     ctx->no_change = 1;
     return rc;
 }

@@ -29,7 +29,7 @@ int lsc_cmd_rm(lsc_cmd_ctx *ctx, int argc, char **argv)
         return LSC_EXIT_ERROR;
     int rc = LSC_EXIT_OK;
     if (nk > 0 && !force) {
-        lsc_error_set(&ctx->err, LSC_ERR_INVALID, "'%s' has %zu derived adapter(s) (first: '%s'); use --force to remove it anyway",
+        lsc_error_set(&ctx->err, LSC_ERR_INVALID, "'%s' has %zu derived adapter(s) or group(s) (first: '%s'); use --force to remove it anyway",
                       name, nk, kids[0]);
         rc = LSC_EXIT_ERROR;
     }

@@ -317,12 +317,28 @@ static int check_script(lsc_cmd_ctx *ctx, const lsc_script *s, names *known)
         memset(&chk, 0, sizeof chk);
         chk.out = chk.diag = &null;
         chk.check_only = 1;
-        if (lsc_dispatch(&chk, c->argc, c->argv) != LSC_EXIT_OK) {
+        /* a copy of the pointers: getopt permutes what it parses, and the line must stay as written for
+         * adapter_positions below ('--to static' moved before NAME read 'static' as the adapter) */
+        char **argv = calloc((size_t)c->argc + 1, sizeof *argv);
+        if (!argv) {
+            lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "out of memory");
+            return LSC_EXIT_ERROR;
+        }
+        memcpy(argv, c->argv, (size_t)c->argc * sizeof *argv);
+        int checked = lsc_dispatch(&chk, c->argc, argv);
+        free(argv);
+        if (checked != LSC_EXIT_OK) {
             lsc_error_set(&ctx->err, LSC_ERR_USAGE, "%s:%d: %s", s->file, c->line, chk.err.msg);
             return LSC_EXIT_ERROR;
         }
         int idx[64];
         int na = adapter_positions(cmd, c->argc, c->argv, idx, 64);
+        /* retrain NEW --base B --tuned T extracts into a new adapter NEW when there is none by that name */
+        int extracts = strcmp(cmd->name, "retrain") == 0 && opt_value(c->argc, c->argv, "--base") && na > 0 &&
+                       !is_glob(c->argv[idx[0]]) && !names_has(known, c->argv[idx[0]]);
+        int globbed = 0;
+        for (int k = 0; k < na; k++)
+            globbed |= is_glob(c->argv[idx[k]]);
         for (int k = 0; k < na; k++) {
             const char *a = c->argv[idx[k]];
             if (is_glob(a)) {
@@ -330,7 +346,7 @@ static int check_script(lsc_cmd_ctx *ctx, const lsc_script *s, names *known)
                     lsc_error_set(&ctx->err, LSC_ERR_NOTFOUND, "%s:%d: no adapter matches '%s'", s->file, c->line, a);
                     return LSC_EXIT_ERROR;
                 }
-            } else if (!names_has(known, a)) {
+            } else if (!names_has(known, a) && !(extracts && k == 0)) {
                 lsc_error_set(&ctx->err, LSC_ERR_NOTFOUND, "%s:%d: no adapter '%s' in the catalog (nor made by an earlier line)",
                               s->file, c->line, a);
                 return LSC_EXIT_ERROR;
@@ -340,7 +356,9 @@ static int check_script(lsc_cmd_ctx *ctx, const lsc_script *s, names *known)
         const char *made = opt_value(c->argc, c->argv, "--as");
         if (!made)
             made = opt_value(c->argc, c->argv, "--name");
-        if (made && !strstr(made, "{}"))
+        if (!made && extracts)
+            made = c->argv[idx[0]];
+        if (made && (!strstr(made, "{}") || !globbed))
             names_add(known, made);
         else if (made) {
             /* one output per match: add the substituted names */
@@ -362,7 +380,7 @@ static int check_script(lsc_cmd_ctx *ctx, const lsc_script *s, names *known)
                     }
         }
         if (strcmp(cmd->name, "import") == 0 && c->argc >= 2) {
-            /* the names import will give: NAME, or NAME-TASK for each task of a multi-adapter folder */
+            /* the names import will give: NAME, and NAME-TASK for each task of a multi-adapter folder */
             const char *path = c->argv[c->argc - 1];
             for (int k = 1; k < c->argc; k++)
                 if (c->argv[k][0] != '-' && (k == 1 || strcmp(c->argv[k - 1], "--name") != 0))
@@ -379,9 +397,9 @@ static int check_script(lsc_cmd_ctx *ctx, const lsc_script *s, names *known)
                     free(tasks[t]);
                 }
                 free(tasks);
-            } else if (base) {
-                names_add(known, base);
             }
+            if (base) /* the multi-task adapter grouping the tasks is NAME too */
+                names_add(known, base);
             free(base);
         }
         if (strcmp(cmd->name, "rename") == 0 && na == 1 && c->argc >= 3) {
@@ -510,8 +528,10 @@ static int run_one(lsc_cmd_ctx *ctx, const lsc_script *s, const lsc_script_cmd *
                     argv[argc++] = strdup(matches.v[m]);
             } else if (i == gpos) {
                 argv[argc++] = strdup(name);
-            } else {
+            } else if (gpos >= 0 && !variadic) {
                 argv[argc++] = subst(c->argv[i], name);
+            } else { /* no match to stand for: {} is literal (an old name may hold it) */
+                argv[argc++] = strdup(c->argv[i]);
             }
         }
         lsc_cmd_ctx sub;

@@ -47,6 +47,8 @@ typedef struct lsc_cmd_ctx {
     volatile int *cancel;     /* non-NULL: long commands stop when *cancel becomes non-zero */
     const char *args_json;    /* set by the dispatcher: the arguments as typed, as a JSON array */
     volatile int *pause;      /* non-NULL: training commands wait between steps while *pause is non-zero */
+    int own_txn;              /* set by the dispatcher: it opened the transaction the command runs in (0 for a
+                               * line of a script, whose one transaction is the run's: keep out of it) */
 } lsc_cmd_ctx;
 
 /* A handler: argv[0] is the command name. Returns an LSC_EXIT_* code; on failure ctx->err says why. */

@@ -55,6 +55,51 @@ int lsc_fail(lsc_cmd_ctx *ctx, const lsc_error *err)
     return ctx->err.code == LSC_ERR_USAGE ? LSC_EXIT_USAGE : LSC_EXIT_ERROR;
 }
 
+/* Length of the valid UTF-8 sequence at p (1 to 4), 0 if it is not one (overlong forms and surrogates
+ * are invalid). */
+static size_t utf8_len(const unsigned char *p)
+{
+    if (p[0] < 0x80)
+        return 1;
+    size_t n = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 && p[0] < 0xe0 ? 2 : 0;
+    if (n == 0 || (n == 3 && p[0] > 0xef))
+        return 0;
+    for (size_t k = 1; k < n; k++)
+        if ((p[k] & 0xc0) != 0x80)
+            return 0;
+    if ((n == 3 && p[0] == 0xe0 && p[1] < 0xa0) || (n == 3 && p[0] == 0xed && p[1] >= 0xa0) ||
+        (n == 4 && p[0] == 0xf0 && p[1] < 0x90) || (n == 4 && p[0] == 0xf4 && p[1] >= 0x90))
+        return 0;
+    return n;
+}
+
+lsc_status lsc_name_check(const char *name, lsc_error *err)
+{
+    char shown[512];
+    const char *why = NULL;
+    size_t len = strlen(name);
+    if (len == 0 || len > LSC_NAME_MAX)
+        why = "1 to 200 bytes";
+    else if (name[0] == '-')
+        why = "it may not start with '-'";
+    else if (strstr(name, "{}"))
+        why = "'{}' stands for the matched adapter in scripts";
+    for (const unsigned char *p = (const unsigned char *)name; !why && *p;) {
+        size_t n = utf8_len(p);
+        if (n == 0)
+            why = "not valid UTF-8";
+        else if (*p < 0x20 || *p == 0x7f || (p[0] == 0xc2 && p[1] < 0xa0))
+            why = "control characters are not allowed";
+        else if (strchr("*?[],", *p))
+            why = "the characters * ? [ ] and , are not allowed (globs and lists in scripts)";
+        p += n ? n : 1;
+    }
+    if (!why)
+        return LSC_OK;
+    return lsc_error_set(err, LSC_ERR_INVALID, "invalid adapter name '%s': %s", lsc_escape_name(shown, sizeof shown, name),
+                         why);
+}
+
 int lsc_name_matches(const char *pattern, const char *name)
 {
     if (!pattern || !*pattern)

@@ -28,6 +28,15 @@ int lsc_usage_error(lsc_cmd_ctx *ctx, const char *cmd, const char *fmt, ...) __a
 /* Set ctx->err from a status-carrying error and return LSC_EXIT_ERROR. */
 int lsc_fail(lsc_cmd_ctx *ctx, const lsc_error *err);
 
+/* The adapter name alphabet, one rule for every command that names a new adapter (import --name and the
+ * names import derives from paths, --as, rename, group, retrain's outputs): 1 to LSC_NAME_MAX bytes of
+ * valid UTF-8; no control characters; none of the script runner's glob and list characters * ? [ ] ,
+ * nor the placeholder {}; not starting with '-'. These are what a script line or `log --script` could
+ * not carry back unchanged. Names already in a catalog are never checked again (old catalogs keep
+ * working). Returns LSC_OK, or LSC_ERR_INVALID with err = "invalid adapter name 'x': why". */
+#define LSC_NAME_MAX 200
+lsc_status lsc_name_check(const char *name, lsc_error *err);
+
 /* Layer name filter: a pattern with glob characters (* ? [) matches the whole name (fnmatch);
  * a plain word matches as a substring. NULL or "" matches everything. */
 int lsc_name_matches(const char *pattern, const char *name);

@@ -10,17 +10,8 @@
 int lsc_derive_check_name(lsc_cmd_ctx *ctx, const char *name)
 {
     char shown[512];
-    if (!*name || strlen(name) > 200) {
-        lsc_error_set(&ctx->err, LSC_ERR_INVALID, "invalid adapter name '%s' (1 to 200 printable characters)",
-                      lsc_escape_name(shown, sizeof shown, name));
+    if (lsc_name_check(name, &ctx->err))
         return LSC_EXIT_ERROR;
-    }
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-        if (*p < 0x20 || *p == 0x7f) {
-            lsc_error_set(&ctx->err, LSC_ERR_INVALID, "invalid adapter name '%s': control characters are not allowed",
-                          lsc_escape_name(shown, sizeof shown, name));
-            return LSC_EXIT_ERROR;
-        }
     int64_t id;
     lsc_error e;
     if (lsc_catalog_find(ctx->cat, name, &id, &e) == LSC_OK) {

@@ -8,8 +8,8 @@
 #include "command.h"
 #include "common.h"
 
-/* Refuse a name that is empty, too long, has control characters, or is taken (LSC_EXIT_ERROR with
- * ctx->err naming it and suggesting --as). */
+/* Refuse a name outside the alphabet (lsc_name_check) or taken (LSC_EXIT_ERROR with ctx->err naming it
+ * and suggesting --as). */
 int lsc_derive_check_name(lsc_cmd_ctx *ctx, const char *name);
 
 /* 1 for the kind of a multi-task group. */

@@ -133,6 +133,7 @@ int lsc_dispatch(lsc_cmd_ctx *ctx, int argc, char **argv)
         rc = LSC_EXIT_ERROR;
         goto done;
     }
+    ctx->own_txn = txn;
     rc = c->fn(ctx, argc, argv);
     if (rc == LSC_EXIT_OK && (c->flags & LSC_CMD_MUTATES) && !ctx->no_change && !(c->flags & LSC_CMD_NOHIST)) {
         if (lsc_catalog_log(ctx->cat, c->name, args ? args : "[]", ctx->inputs, ctx->n_inputs, ctx->outputs,
