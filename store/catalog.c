@@ -584,6 +584,8 @@ static lsc_status judge(const char *q, const db_facts *f, int *blank, lsc_error 
     return LSC_OK;
 }
 
+static lsc_status read_only_query(const char *path, const char *q, const char **query, lsc_error *err);
+
 /* Steps 2 and 3 of the protocol for an existing, non-empty file: decide without writing a byte.
  * *blank: an SQLite file without id or schema. */
 static lsc_status inspect_file(const char *path, const char *q, int *blank, lsc_error *err)
@@ -613,8 +615,10 @@ static lsc_status inspect_file(const char *path, const char *q, int *blank, lsc_
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
     sprintf(wal, "%s-wal", path);
     struct stat sb;
-    int immutable = h[18] == 2 && stat(wal, &sb) != 0;
-    uri = path_uri(path, immutable ? "mode=ro&immutable=1" : "mode=ro");
+    const char *query = "mode=ro&immutable=1";
+    if (!(h[18] == 2 && stat(wal, &sb) != 0) && (st = read_only_query(path, q, &query, err)))
+        goto out;
+    uri = path_uri(path, query);
     if (!uri) {
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
         goto out;
@@ -744,8 +748,9 @@ static int cannot_write(const char *path, char *why, size_t cap)
     return blocked;
 }
 
-/* Open cat->db read-only without leaving files behind that would block the catalog's owner.
- * Even a reader of a WAL-mode database needs PATH-shm (and PATH-wal) to exist or be creatable:
+/* The URI query (*query) of a read-only connection to `path` (q: the path for messages) that leaves no
+ * files behind that would block the catalog's owner. Even a reader of a WAL-mode database needs PATH-shm
+ * (and PATH-wal) to exist or be creatable (SQLite's "WAL mode" notes on read-only databases):
  *  - they exist (a writer is active, or left them): a plain read-only open uses them; SQLite keeps a
  *    private copy of the index in memory when this process may not write PATH-shm;
  *  - they are missing and this process may write the catalog (its owner, or root, whose files SQLite hands
@@ -754,41 +759,45 @@ static int cannot_write(const char *path, char *why, size_t cap)
  *    file): creating them is either impossible or wrong (a PATH-shm owned by a reader blocks the owner's
  *    next write), so the file is opened `immutable`: no PATH-shm, no locks. On a read-only mount that is
  *    exact. On a file its owner may write, a write starting while we read goes to PATH-wal and reaches the
- *    file only at a checkpoint; a reader overlapping that checkpoint may see a malformed page and report an
- *    error, never wrong figures silently in practice, and never writes. A PATH-wal holding changes with no
+ *    file only at a checkpoint; a reader overlapping that checkpoint can meet a mix of old and new pages
+ *    (SQLite mostly reports that as a malformed database; the read commands take a moment, the owner's
+ *    checkpoint too), and it never writes. A PATH-wal holding changes with no
  *    PATH-shm (an owner that crashed) would be skipped by `immutable`: refused instead, with what to do. */
-static lsc_status open_read_only(lsc_catalog *cat, const char *path, lsc_error *err)
+static lsc_status read_only_query(const char *path, const char *q, const char **query, lsc_error *err)
 {
     char why[160];
-    char *wal = side_path(path, "-wal"), *shm = side_path(path, "-shm"), *uri = NULL;
+    char *wal = side_path(path, "-wal"), *shm = side_path(path, "-shm");
     lsc_status st = LSC_OK;
     struct stat sw, ss;
-    if (!wal || !shm) {
+    *query = "mode=ro";
+    if (!wal || !shm)
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    int immutable = 0;
-    if (stat(shm, &ss) != 0 && cannot_write(path, why, sizeof why)) {
-        if (stat(wal, &sw) == 0 && sw.st_size > 0) {
+    else if (stat(shm, &ss) != 0 && cannot_write(path, why, sizeof why)) {
+        if (stat(wal, &sw) == 0 && sw.st_size > 0)
             st = lsc_error_set(err, LSC_ERR_IO,
                                "catalog '%s' cannot be read: its last changes are in its '-wal' file, which needs "
-                               "a '-shm' file this process cannot create (%s); open it once as its owner", cat->qpath,
-                               why);
-            goto out;
-        }
-        immutable = 1;
+                               "a '-shm' file this process cannot create (%s); open it once as its owner", q, why);
+        else
+            *query = "mode=ro&immutable=1";
     }
-    uri = path_uri(path, immutable ? "mode=ro&immutable=1" : "mode=ro");
-    if (!uri) {
-        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    if (sqlite3_open_v2(uri, &cat->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) != SQLITE_OK)
-        st = cat->db ? db_err(cat, err) : lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-out:
-    free(uri);
     free(wal);
     free(shm);
+    return st;
+}
+
+/* Open cat->db read-only, with the query read_only_query chose. */
+static lsc_status open_read_only(lsc_catalog *cat, const char *path, lsc_error *err)
+{
+    const char *query;
+    lsc_status st = read_only_query(path, cat->qpath, &query, err);
+    if (st)
+        return st;
+    char *uri = path_uri(path, query);
+    if (!uri)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    if (sqlite3_open_v2(uri, &cat->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) != SQLITE_OK)
+        st = cat->db ? db_err(cat, err) : lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    free(uri);
     return st;
 }
 
