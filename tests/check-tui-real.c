@@ -576,6 +576,8 @@ START_TEST(test_retrain_panel_matches_cli)
     ck_assert_ptr_nonnull(msg);
     ck_assert_msg(strstr(msg, "interrupted at step 1: the best state") != NULL, "%s", msg);
     ck_assert_ptr_nonnull(strstr(msg, "is kept as 'rt-stop'"));
+    /* the summary of what it committed is shown although the command reports the interruption */
+    ck_assert_msg(out && strstr(out, "rt-stop: ") && strstr(out, " step(s), loss "), "%s", out ? out : "(null)");
     free(out);
     free(msg);
     content_hash("rt-stop", h1, sizeof h1);
