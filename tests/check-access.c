@@ -13,7 +13,9 @@
  *    including one whose '-wal' holds committed changes but has no '-shm': refused with what to do.
  * Busy catalogs, in process: a child process holds the write lock (raw SQLite, BEGIN IMMEDIATE); a writer
  * whose (shortened) busy timeout runs out must say "catalog 'PATH' is busy" and name the child's pid and
- * command, never SQLite's bare "database is locked", both from the catalog API and through lsc_dispatch.
+ * command, never SQLite's bare "database is locked", both from the catalog API and through lsc_dispatch;
+ * a holder whose program is called lorascope (this test run again under that name) is "another lorascope"
+ * with its exact command line.
  * Depends on the binary, the command layer, SQLite (to hold the lock) and libc. */
 #include <check.h>
 #include <errno.h>
@@ -240,25 +242,39 @@ END_TEST
 
 /* ---- busy --------------------------------------------------------------------------------------------- */
 
+/* The holder's side: take the write lock of `cat`, say so on `ready`, wait for a byte on `go`. */
+static int hold(const char *cat, int ready, int go)
+{
+    sqlite3 *db = NULL;
+    char c = 'x';
+    if (sqlite3_open(cat, &db) != SQLITE_OK ||
+        sqlite3_exec(db, "BEGIN IMMEDIATE; UPDATE adapters SET name = name", NULL, NULL, NULL) != SQLITE_OK)
+        c = 'e';
+    if (write(ready, &c, 1) != 1 || read(go, &c, 1) < 0)
+        return 1;
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(db);
+    return 0;
+}
+
 /* A child holding the write lock of `cat` until told to stop (a byte on *stop); returns its pid once the
- * lock is held. */
-static pid_t hold_write_lock(const char *cat, int *stop)
+ * lock is held. With `as_lorascope` the child is this program run again under the name lorascope, with
+ * the arguments of a lorascope edit (LSC_ACCESS_HOLD tells main to hold the lock). */
+static pid_t hold_write_lock(const char *cat, int as_lorascope, int *stop)
 {
     int ready[2], go[2];
     ck_assert_int_eq(pipe(ready), 0);
     ck_assert_int_eq(pipe(go), 0);
     pid_t pid = fork();
     if (pid == 0) {
-        sqlite3 *db = NULL;
-        char c = 'x';
-        if (sqlite3_open(cat, &db) != SQLITE_OK ||
-            sqlite3_exec(db, "BEGIN IMMEDIATE; UPDATE adapters SET name = name", NULL, NULL, NULL) != SQLITE_OK)
-            c = 'e';
-        if (write(ready[1], &c, 1) != 1 || read(go[0], &c, 1) < 0)
-            _exit(1);
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-        sqlite3_close(db);
-        _exit(0);
+        if (as_lorascope) {
+            char fds[32];
+            snprintf(fds, sizeof fds, "%d %d", ready[1], go[0]);
+            setenv("LSC_ACCESS_HOLD", fds, 1);
+            execl("/proc/self/exe", "lorascope", "--catalog", cat, "rename", "a", "z", (char *)NULL);
+            _exit(127);
+        }
+        _exit(hold(cat, ready[1], go[0]));
     }
     char c = 0;
     ck_assert_int_eq(read(ready[0], &c, 1), 1);
@@ -272,7 +288,7 @@ static pid_t hold_write_lock(const char *cat, int *stop)
 
 START_TEST(test_busy_names_the_writer)
 {
-    char cat[4400], want[4600], self[4400];
+    char cat[4400], want[9400], self[4400];
     snprintf(cat, sizeof cat, "%s/busy.db", g_tmp);
     ck_assert_int_eq(cli_copy(g_src, cat), 0);
     lsc_catalog *c = NULL;
@@ -281,7 +297,7 @@ START_TEST(test_busy_names_the_writer)
     ck_assert_int_eq(lsc_catalog_open(cat, 0, &c, &err), LSC_OK);
     sqlite3_busy_timeout(lsc_catalog_db(c), 50); /* the real timeout is seconds; the message is the point */
     int stop = -1;
-    pid_t holder = hold_write_lock(cat, &stop);
+    pid_t holder = hold_write_lock(cat, 0, &stop);
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     self[n > 0 ? n : 0] = '\0';
     const char *base = strrchr(self, '/');
@@ -291,6 +307,16 @@ START_TEST(test_busy_names_the_writer)
     ck_assert_msg(strstr(err.msg, want) && strstr(err.msg, base ? base + 1 : self) &&
                   strstr(err.msg, "try again when it finishes") && !strstr(err.msg, "locked"),
                   "begin on a busy catalog says [%s]", err.msg);
+    ck_assert_int_eq(write(stop, "g", 1), 1);
+    close(stop);
+    waitpid(holder, NULL, 0);
+
+    /* held by another lorascope: named as such, with its command line */
+    holder = hold_write_lock(cat, 1, &stop);
+    ck_assert_int_ne(lsc_catalog_begin(c, &err), LSC_OK);
+    snprintf(want, sizeof want, "catalog '%s' is busy: another lorascope (pid %d, `lorascope --catalog %s rename a z`) "
+             "is writing to it; try again when it finishes", cat, (int)holder, cat);
+    ck_assert_msg(strcmp(err.msg, want) == 0, "begin on a catalog another lorascope writes says [%s]", err.msg);
 
     /* the same through the dispatcher, as a CLI edit meets it; nothing printed, nothing changed */
     lsc_sink o, d;
@@ -321,8 +347,12 @@ START_TEST(test_busy_names_the_writer)
 }
 END_TEST
 
-int main(void)
+int main(int argc, char **argv)
 {
+    const char *holding = getenv("LSC_ACCESS_HOLD"); /* run again as a lock holder: see hold_write_lock */
+    int ready, go;
+    if (holding && argc > 2 && sscanf(holding, "%d %d", &ready, &go) == 2)
+        return hold(argv[2], ready, go); /* lorascope --catalog CAT ... */
     g_tmp = cli_tmpdir();
     if (!g_tmp || !getenv("LSC_BIN"))
         return 77;
