@@ -16,6 +16,8 @@
  * command, never SQLite's bare "database is locked", both from the catalog API and through lsc_dispatch;
  * a holder whose program is called lorascope (this test run again under that name) is "another lorascope"
  * with its exact command line.
+ * Results are shown once committed: a script rolled back prints none; `run --continue`, whose lines commit
+ * one by one, shows each line's results and its summary although the run fails.
  * Depends on the binary, the command layer, SQLite (to hold the lock) and libc. */
 #include <check.h>
 #include <errno.h>
@@ -347,6 +349,37 @@ START_TEST(test_busy_names_the_writer)
 }
 END_TEST
 
+/* ---- results shown once committed ----------------------------------------------------------------------- */
+
+START_TEST(test_results_follow_commits)
+{
+    char cat[4400], script[4400];
+    snprintf(cat, sizeof cat, "%s/held.db", g_tmp);
+    snprintf(script, sizeof script, "%s/held.lsc", g_tmp);
+    ck_assert_int_eq(cli_copy(g_src, cat), 0);
+    const char *text = "rename a q\nexpect layers q < 1\nrename q r\n";
+    ck_assert_int_eq(cli_write(script, text, strlen(text)), 0);
+    /* one transaction: the failing expect rolls the whole script back, so nothing it did is reported */
+    cli_result r = cli_run(cat, "run", script, NULL);
+    ck_assert_msg(r.code == 1 && strstr(r.err, "expectation failed"), "exit %d: %s", r.code, r.err);
+    ck_assert_msg(r.out[0] == '\0', "a rolled-back script printed [%s]", r.out);
+    cli_result_free(&r);
+    char *names = ru_visible_names(cat);
+    ck_assert_str_eq(names, "a\nb\n");
+    free(names);
+    /* --continue: each line commits on its own, so what they did is shown, and the summary, though the
+     * run fails */
+    r = cli_run(cat, "run", script, "--continue", NULL);
+    ck_assert_int_eq(r.code, 1);
+    ck_assert_msg(strstr(r.out, "renamed 'a' to 'q'") && strstr(r.out, "renamed 'q' to 'r'") &&
+                  strstr(r.out, "2 line(s) applied, 1 failed"), "run --continue printed [%s]", r.out);
+    cli_result_free(&r);
+    names = ru_visible_names(cat);
+    ck_assert_str_eq(names, "b\nr\n");
+    free(names);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
     const char *holding = getenv("LSC_ACCESS_HOLD"); /* run again as a lock holder: see hold_write_lock */
@@ -395,6 +428,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_other_users_catalog);
     tcase_add_test(tc, test_read_only_mount);
     tcase_add_test(tc, test_busy_names_the_writer);
+    tcase_add_test(tc, test_results_follow_commits);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
