@@ -9,6 +9,10 @@
  *      belongs to another program, an id-0 database without tables is a blank file we may initialise.
  *   4. only then the real connection: WAL, synchronous=FULL, foreign keys, busy timeout, and the migration
  *      steps under BEGIN IMMEDIATE, where the pragmas are read once more (another process may have raced).
+ *      A catalog this process cannot write (read-only mount, no permission on the file or its folder) is
+ *      refused as "read-only: WHY" before step 4, or opened read-only with LSC_CATALOG_FALLBACK_RO; a
+ *      read-only connection never creates -wal/-shm files it should not own (read_only_query).
+ * When the busy timeout runs out, the message names the process holding the write lock (busy_err).
  * synchronous=FULL: in WAL mode NORMAL can lose the last committed transactions on power loss (the WAL is
  * synced only at checkpoints). An edit the user saw succeed, and its history entry, must survive, and the
  * extra cost is one fsync per command, which is nothing next to the tensor bytes an import writes.
