@@ -833,8 +833,9 @@ static pid_t write_lock_holder(const char *path)
         return 0;
     }
     pid_t child = fork();
-    if (child == 0) { /* only async-signal-safe calls here */
+    if (child == 0) { /* open, fcntl, write, _exit; and free, which glibc makes safe after fork */
         int fd = open(shm, O_RDONLY | O_CLOEXEC);
+        free(shm);
         struct flock fl;
         memset(&fl, 0, sizeof fl);
         fl.l_type = F_RDLCK; /* conflicts with an exclusive lock only */

@@ -224,7 +224,7 @@ START_TEST(test_read_only_mount)
     snprintf(cat, sizeof cat, "%s/c.db", dir);
     ck_assert_int_eq(cli_copy(g_src, cat), 0);
     catalog_with_wal_only(dir);
-    if (mount(NULL, dir, NULL, MS_REMOUNT | MS_RDONLY, NULL) != 0) {
+    if (mount("lsc-test", dir, "tmpfs", MS_REMOUNT | MS_RDONLY, NULL) != 0) {
         printf("access: SKIPPED the read-only mount case: cannot remount read-only (%s)\n", strerror(errno));
         umount2(dir, MNT_DETACH);
         return;
@@ -273,6 +273,8 @@ static pid_t hold_write_lock(const char *cat, int as_lorascope, int *stop)
     ck_assert_int_eq(pipe(go), 0);
     pid_t pid = fork();
     if (pid == 0) {
+        close(ready[0]); /* the parent gone, reading `go` gives end-of-file: no orphan waits forever */
+        close(go[1]);
         if (as_lorascope) {
             char fds[32];
             snprintf(fds, sizeof fds, "%d %d", ready[1], go[0]);
@@ -309,7 +311,8 @@ START_TEST(test_busy_names_the_writer)
 
     ck_assert_int_ne(lsc_catalog_begin(c, &err), LSC_OK);
     snprintf(want, sizeof want, "catalog '%s' is busy: another program (pid %d, `", cat, (int)holder);
-    ck_assert_msg(strstr(err.msg, want) && strstr(err.msg, base ? base + 1 : self) &&
+    /* its command line is this test's (under valgrind, valgrind's) */
+    ck_assert_msg(strstr(err.msg, want) && (strstr(err.msg, base ? base + 1 : self) || strstr(err.msg, "valgrind")) &&
                   strstr(err.msg, "try again when it finishes") && !strstr(err.msg, "locked"),
                   "begin on a busy catalog says [%s]", err.msg);
     ck_assert_int_eq(write(stop, "g", 1), 1);

@@ -601,7 +601,7 @@ START_TEST(test_read_only_catalog)
     }
     snprintf(cat, sizeof cat, "%s/c.db", mnt);
     ck_assert_int_eq(cli_copy(g_cat, cat), 0);
-    if (mount(NULL, mnt, NULL, MS_REMOUNT | MS_RDONLY, NULL) != 0) {
+    if (mount("lsc-test", mnt, "tmpfs", MS_REMOUNT | MS_RDONLY, NULL) != 0) {
         printf("tui-real: SKIPPED the read-only catalog case: cannot remount read-only (%s)\n", strerror(errno));
         umount2(mnt, MNT_DETACH);
         return;
