@@ -103,7 +103,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "lorascope: %s\n", err.msg);
             return LSC_EXIT_ERROR;
         }
-        lsc_tui_options topts = {no_color, ascii, no_mouse, ctx.readonly,
+        lsc_tui_options topts = {no_color, ascii, no_mouse, lsc_workbench_is_readonly(&model),
                                  optind + 1 < argc ? argv[optind + 1] : NULL};
         rc = lsc_tui_run(&model, &topts);
         lsc_tui_model_release(&model);

@@ -957,6 +957,12 @@ static void wb_destroy(void *ctx)
     free(w);
 }
 
+int lsc_workbench_is_readonly(const lsc_tui_model *m)
+{
+    const wb *w = m->ctx;
+    return w && w->readonly;
+}
+
 lsc_status lsc_workbench_model_init(lsc_tui_model *m, const char *catalog_path, int readonly, lsc_error *err)
 {
     memset(m, 0, sizeof *m);
@@ -970,7 +976,8 @@ lsc_status lsc_workbench_model_init(lsc_tui_model *m, const char *catalog_path, 
     w->readonly = readonly;
     w->path = strdup(path);
     struct stat sb;
-    unsigned flags = readonly ? LSC_CATALOG_READONLY : LSC_CATALOG_CREATE;
+    /* a catalog this process may not write (a read-only mount, another user's file) is browsed read-only */
+    unsigned flags = readonly ? LSC_CATALOG_READONLY : LSC_CATALOG_CREATE | LSC_CATALOG_FALLBACK_RO;
     if (readonly && stat(path, &sb) != 0) {
         free(w->path);
         free(w);
@@ -983,6 +990,7 @@ lsc_status lsc_workbench_model_init(lsc_tui_model *m, const char *catalog_path, 
         wb_destroy(w);
         return st;
     }
+    w->readonly = readonly || lsc_catalog_is_readonly(w->cat);
     m->ctx = w;
     m->list_adapters = wb_list;
     m->layers = wb_layers;

@@ -12,4 +12,8 @@
  * processes can edit the same catalog meanwhile (the TUI sees their changes on refresh). */
 lsc_status lsc_workbench_model_init(lsc_tui_model *m, const char *catalog_path, int readonly, lsc_error *err);
 
+/* 1 if the model's catalog is read-only: asked for, or a catalog this process may not write (a read-only
+ * mount, another user's file), which the model opens read-only rather than refusing. */
+int lsc_workbench_is_readonly(const lsc_tui_model *m);
+
 #endif

@@ -9,6 +9,10 @@
  *      belongs to another program, an id-0 database without tables is a blank file we may initialise.
  *   4. only then the real connection: WAL, synchronous=FULL, foreign keys, busy timeout, and the migration
  *      steps under BEGIN IMMEDIATE, where the pragmas are read once more (another process may have raced).
+ *      A catalog this process cannot write (read-only mount, no permission on the file or its folder) is
+ *      refused as "read-only: WHY" before step 4, or opened read-only with LSC_CATALOG_FALLBACK_RO; a
+ *      read-only connection never creates -wal/-shm files it should not own (read_only_query).
+ * When the busy timeout runs out, the message names the process holding the write lock (busy_err).
  * synchronous=FULL: in WAL mode NORMAL can lose the last committed transactions on power loss (the WAL is
  * synced only at checkpoints). An edit the user saw succeed, and its history entry, must survive, and the
  * extra cost is one fsync per command, which is nothing next to the tensor bytes an import writes.
@@ -33,6 +37,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -257,6 +263,7 @@ static const char blob_get_sql[] = "SELECT data FROM blobs WHERE hash = ?1";
 struct lsc_catalog {
     sqlite3 *db;
     char qpath[QPATH_MAX]; /* the path escaped for messages */
+    char *path;            /* the path as given (for PATH-shm when naming the holder of a busy catalog) */
     int readonly;
     sqlite3_stmt *st[ST_COUNT];
 };
@@ -287,8 +294,12 @@ static int dt_parse(const char *s)
     return -1;
 }
 
+static lsc_status busy_err(lsc_catalog *cat, lsc_error *err);
+
 static lsc_status db_err(lsc_catalog *cat, lsc_error *err)
 {
+    if ((sqlite3_errcode(cat->db) & 0xff) == SQLITE_BUSY) /* the busy timeout ran out: say who and what to do */
+        return busy_err(cat, err);
     return lsc_error_set(err, LSC_ERR_DB, "catalog '%s': %s", cat->qpath, sqlite3_errmsg(cat->db));
 }
 
@@ -580,6 +591,8 @@ static lsc_status judge(const char *q, const db_facts *f, int *blank, lsc_error 
     return LSC_OK;
 }
 
+static lsc_status read_only_query(const char *path, const char *q, const char **query, lsc_error *err);
+
 /* Steps 2 and 3 of the protocol for an existing, non-empty file: decide without writing a byte.
  * *blank: an SQLite file without id or schema. */
 static lsc_status inspect_file(const char *path, const char *q, int *blank, lsc_error *err)
@@ -609,8 +622,10 @@ static lsc_status inspect_file(const char *path, const char *q, int *blank, lsc_
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
     sprintf(wal, "%s-wal", path);
     struct stat sb;
-    int immutable = h[18] == 2 && stat(wal, &sb) != 0;
-    uri = path_uri(path, immutable ? "mode=ro&immutable=1" : "mode=ro");
+    const char *query = "mode=ro&immutable=1";
+    if (!(h[18] == 2 && stat(wal, &sb) != 0) && (st = read_only_query(path, q, &query, err)))
+        goto out;
+    uri = path_uri(path, query);
     if (!uri) {
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
         goto out;
@@ -688,6 +703,212 @@ fail:
     return st;
 }
 
+/* ---- read-only and busy catalogs ------------------------------------------------------------------- */
+
+/* PATH + suffix (malloc'ed), NULL on out of memory. */
+static char *side_path(const char *path, const char *suffix)
+{
+    char *p = malloc(strlen(path) + strlen(suffix) + 1);
+    if (p)
+        sprintf(p, "%s%s", path, suffix);
+    return p;
+}
+
+static int on_readonly_fs(const char *path)
+{
+    struct statvfs vs;
+    return statvfs(path, &vs) == 0 && (vs.f_flag & ST_RDONLY) != 0;
+}
+
+/* 1 if this process may write the file (effective ids, as the kernel will check them). Root passes any
+ * permission bits, but not a read-only mount (EROFS). */
+static int may_write(const char *path)
+{
+    return faccessat(AT_FDCWD, path, W_OK, AT_EACCESS) == 0;
+}
+
+/* 1 (and why, for "catalog 'PATH' is read-only: WHY") when this process cannot write the existing catalog
+ * at `path`: a read-only filesystem, no write permission on the file, or no way to create the PATH-wal and
+ * PATH-shm files SQLite keeps beside it (a folder we may not write, unless both already exist writable). */
+static int cannot_write(const char *path, char *why, size_t cap)
+{
+    if (on_readonly_fs(path) || (!may_write(path) && errno == EROFS)) {
+        snprintf(why, cap, "it is on a read-only filesystem");
+        return 1;
+    }
+    if (!may_write(path)) {
+        snprintf(why, cap, "you have no write permission on it");
+        return 1;
+    }
+    char *dir = strdup(path), *wal = side_path(path, "-wal"), *shm = side_path(path, "-shm");
+    int blocked = 0;
+    if (dir && wal && shm) {
+        char *slash = strrchr(dir, '/');
+        const char *d = !slash ? "." : slash == dir ? "/" : (*slash = '\0', dir);
+        blocked = !may_write(d) && !(may_write(wal) && may_write(shm));
+    }
+    if (blocked)
+        snprintf(why, cap, "you may not create files in its folder (SQLite keeps '-wal' and '-shm' files there)");
+    free(dir);
+    free(wal);
+    free(shm);
+    return blocked;
+}
+
+/* The URI query (*query) of a read-only connection to `path` (q: the path for messages) that leaves no
+ * files behind that would block the catalog's owner. Even a reader of a WAL-mode database needs PATH-shm
+ * (and PATH-wal) to exist or be creatable (SQLite's "WAL mode" notes on read-only databases):
+ *  - they exist (a writer is active, or left them): a plain read-only open uses them; SQLite keeps a
+ *    private copy of the index in memory when this process may not write PATH-shm;
+ *  - they are missing and this process may write the catalog (its owner, or root, whose files SQLite hands
+ *    to the owner): a plain read-only open creates them, as any connection of the owner would;
+ *  - they are missing and this process may not write the catalog (a read-only mount, another user's
+ *    file): creating them is either impossible or wrong (a PATH-shm owned by a reader blocks the owner's
+ *    next write), so the file is opened `immutable`: no PATH-shm, no locks. On a read-only mount that is
+ *    exact. On a file its owner may write, a write starting while we read goes to PATH-wal and reaches the
+ *    file only at a checkpoint; a reader overlapping that checkpoint can meet a mix of old and new pages
+ *    (SQLite mostly reports that as a malformed database; the read commands take a moment, the owner's
+ *    checkpoint too), and it never writes. A PATH-wal holding changes with no
+ *    PATH-shm (an owner that crashed) would be skipped by `immutable`: refused instead, with what to do. */
+static lsc_status read_only_query(const char *path, const char *q, const char **query, lsc_error *err)
+{
+    char why[160];
+    char *wal = side_path(path, "-wal"), *shm = side_path(path, "-shm");
+    lsc_status st = LSC_OK;
+    struct stat sw, ss;
+    *query = "mode=ro";
+    if (!wal || !shm)
+        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    else if (stat(shm, &ss) != 0 && cannot_write(path, why, sizeof why)) {
+        if (stat(wal, &sw) == 0 && sw.st_size > 0)
+            st = lsc_error_set(err, LSC_ERR_IO,
+                               "catalog '%s' cannot be read: its last changes are in its '-wal' file, which needs "
+                               "a '-shm' file this process cannot create (%s); open it once as its owner", q, why);
+        else
+            *query = "mode=ro&immutable=1";
+    }
+    free(wal);
+    free(shm);
+    return st;
+}
+
+/* Open cat->db read-only, with the query read_only_query chose. */
+static lsc_status open_read_only(lsc_catalog *cat, const char *path, lsc_error *err)
+{
+    const char *query;
+    lsc_status st = read_only_query(path, cat->qpath, &query, err);
+    if (st)
+        return st;
+    char *uri = path_uri(path, query);
+    if (!uri)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    if (sqlite3_open_v2(uri, &cat->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) != SQLITE_OK)
+        st = cat->db ? db_err(cat, err) : lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    free(uri);
+    return st;
+}
+
+/* A catalog this process cannot write: with LSC_CATALOG_FALLBACK_RO it is opened read-only (*ro set),
+ * otherwise refused with "catalog 'PATH' is read-only: WHY" before SQLite touches it. */
+static lsc_status readonly_fallback(lsc_catalog *cat, const char *path, unsigned flags, int *ro, lsc_error *err)
+{
+    char why[160];
+    if (!cannot_write(path, why, sizeof why))
+        return LSC_OK;
+    if (!(flags & LSC_CATALOG_FALLBACK_RO))
+        return lsc_error_set(err, LSC_ERR_IO, "catalog '%s' is read-only: %s", cat->qpath, why);
+    *ro = cat->readonly = 1;
+    return LSC_OK;
+}
+
+/* The process holding the catalog's write lock; 0 if none is visible. In WAL mode SQLite takes its write
+ * lock as a POSIX (fcntl) lock on byte 120 of PATH-shm, the first of the WAL-index lock bytes 120..127
+ * (SQLite's "WAL-mode file format" document), so F_GETLK names the process holding it. The query runs in
+ * a child process: closing a descriptor of PATH-shm in this one would drop every POSIX lock this process
+ * holds on that file, SQLite's own included. */
+static pid_t write_lock_holder(const char *path)
+{
+    char *shm = side_path(path, "-shm");
+    int fds[2];
+    pid_t who = 0;
+    if (!shm || pipe(fds) != 0) {
+        free(shm);
+        return 0;
+    }
+    pid_t child = fork();
+    if (child == 0) { /* open, fcntl, write, _exit; and free, which glibc makes safe after fork */
+        int fd = open(shm, O_RDONLY | O_CLOEXEC);
+        free(shm);
+        struct flock fl;
+        memset(&fl, 0, sizeof fl);
+        fl.l_type = F_RDLCK; /* conflicts with an exclusive lock only */
+        fl.l_whence = SEEK_SET;
+        fl.l_start = 120;
+        fl.l_len = 1;
+        if (fd >= 0 && fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK)
+            who = fl.l_pid;
+        if (write(fds[1], &who, sizeof who) < 0)
+            _exit(1);
+        _exit(0);
+    }
+    close(fds[1]);
+    if (child > 0) {
+        if (read(fds[0], &who, sizeof who) != (ssize_t)sizeof who)
+            who = 0;
+        waitpid(child, NULL, 0);
+    }
+    close(fds[0]);
+    free(shm);
+    return who;
+}
+
+/* The command line of process `pid` (arguments joined by spaces, escaped, cut at cap) into out, "" if it
+ * cannot be read; *ours is 1 when its program is called lorascope. */
+static void command_of(pid_t pid, char *out, size_t cap, int *ours)
+{
+    char p[64], raw[200];
+    ssize_t n = -1;
+    *ours = 0;
+    out[0] = '\0';
+    snprintf(p, sizeof p, "/proc/%d/cmdline", (int)pid);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        n = read(fd, raw, sizeof raw - 4);
+        close(fd);
+    }
+    if (n <= 0)
+        return;
+    raw[n] = '\0';
+    const char *base = strrchr(raw, '/');
+    *ours = strcmp(base ? base + 1 : raw, "lorascope") == 0;
+    while (n > 0 && raw[n - 1] == '\0')
+        n--;
+    for (ssize_t i = 0; i < n; i++)
+        if (raw[i] == '\0')
+            raw[i] = ' ';
+    if (n == (ssize_t)sizeof raw - 4)
+        memcpy(raw + n, "...", 4);
+    else
+        raw[n] = '\0';
+    lsc_escape_name(out, cap, raw);
+}
+
+/* The message for SQLITE_BUSY: the busy timeout ran out waiting for another writer. */
+static lsc_status busy_err(lsc_catalog *cat, lsc_error *err)
+{
+    pid_t who = cat->path ? write_lock_holder(cat->path) : 0;
+    if (who > 0 && who != getpid()) {
+        char cmd[240];
+        int ours;
+        command_of(who, cmd, sizeof cmd, &ours);
+        return lsc_error_set(err, LSC_ERR_DB, "catalog '%s' is busy: %s (pid %d%s%s%s) is writing to it; try again "
+                             "when it finishes", cat->qpath, ours ? "another lorascope" : "another program", (int)who,
+                             cmd[0] ? ", `" : "", cmd, cmd[0] ? "`" : "");
+    }
+    return lsc_error_set(err, LSC_ERR_DB, "catalog '%s' is busy: %s holds its write lock; try again when it finishes",
+                         cat->qpath, who > 0 ? "another connection of this process" : "another process");
+}
+
 lsc_status lsc_catalog_open(const char *path, unsigned flags, lsc_catalog **out, lsc_error *err)
 {
     lsc_status st = LSC_OK;
@@ -700,6 +921,10 @@ lsc_status lsc_catalog_open(const char *path, unsigned flags, lsc_catalog **out,
     cat->readonly = ro;
     lsc_escape_name(cat->qpath, sizeof cat->qpath, path);
     const char *q = cat->qpath;
+    if (!(cat->path = strdup(path))) {
+        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
 
     struct stat sb;
     if (stat(path, &sb) != 0) {
@@ -725,17 +950,21 @@ lsc_status lsc_catalog_open(const char *path, unsigned flags, lsc_catalog **out,
     } else if ((st = inspect_file(path, q, &blank, err))) {
         goto fail;
     }
+    if (!ro && !missing && (st = readonly_fallback(cat, path, flags, &ro, err)))
+        goto fail;
+    create = create && !ro;
     if ((missing || blank) && !create) {
         st = lsc_error_set(err, LSC_ERR_FORMAT, "'%s': not a lorascope catalog (empty %s)", q,
                            sb.st_size == 0 ? "file" : "database");
         goto fail;
     }
 
-    int oflags = ro ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | (missing ? SQLITE_OPEN_CREATE : 0);
-    if (sqlite3_open_v2(path, &cat->db, oflags, NULL) != SQLITE_OK) {
+    if (ro)
+        st = open_read_only(cat, path, err);
+    else if (sqlite3_open_v2(path, &cat->db, SQLITE_OPEN_READWRITE | (missing ? SQLITE_OPEN_CREATE : 0), NULL) != SQLITE_OK)
         st = cat->db ? db_err(cat, err) : lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    if (st)
         goto fail;
-    }
     sqlite3_extended_result_codes(cat->db, 1);
     sqlite3_busy_timeout(cat->db, BUSY_TIMEOUT_MS);
     if ((st = exec(cat, "PRAGMA foreign_keys = ON", err)))
@@ -750,8 +979,8 @@ lsc_status lsc_catalog_open(const char *path, unsigned flags, lsc_catalog **out,
             goto fail;
         if (blank || f.version < LSC_CATALOG_VERSION) {
             st = lsc_error_set(err, LSC_ERR_UNSUPPORTED,
-                               "catalog '%s' needs an upgrade to schema %d: open it once without read-only", q,
-                               LSC_CATALOG_VERSION);
+                               "catalog '%s' needs an upgrade to schema %d: open it once %s", q, LSC_CATALOG_VERSION,
+                               flags & LSC_CATALOG_READONLY ? "without read-only" : "with write access to it");
             goto fail;
         }
     } else {
@@ -796,6 +1025,7 @@ void lsc_catalog_close(lsc_catalog *cat)
     /* v2: adapters from get_adapter may still hold their loader statement; the connection closes when
      * the last of them is freed. */
     sqlite3_close_v2(cat->db);
+    free(cat->path);
     free(cat);
 }
 
@@ -808,6 +1038,11 @@ const char *lsc_catalog_file(lsc_catalog *cat)
 {
     const char *f = sqlite3_db_filename(cat->db, "main");
     return f && *f ? f : NULL;
+}
+
+int lsc_catalog_is_readonly(const lsc_catalog *cat)
+{
+    return cat->readonly;
 }
 
 /* ---- transactions ---------------------------------------------------------------------------------- */

@@ -25,6 +25,10 @@ typedef struct lsc_catalog lsc_catalog;
 
 #define LSC_CATALOG_READONLY 0x1u /* open read-only; a missing file is an error */
 #define LSC_CATALOG_CREATE 0x2u   /* create the file (and its folder) if missing; ignored with READONLY */
+/* open read-only, as with READONLY, when this process cannot write the existing catalog (a read-only
+ * filesystem, no write permission on the file or on its folder); without it such a catalog is refused
+ * with "catalog 'PATH' is read-only: WHY". For sessions that may only read (the read commands). */
+#define LSC_CATALOG_FALLBACK_RO 0x4u
 
 /* The default path: $LORASCOPE_CATALOG, else $XDG_DATA_HOME/lorascope/catalog.db, else
  * $HOME/.local/share/lorascope/catalog.db. Writes into buf (cap bytes); returns buf, or NULL if no
@@ -32,8 +36,14 @@ typedef struct lsc_catalog lsc_catalog;
 char *lsc_catalog_default_path(char *buf, size_t cap);
 
 /* Open (and, with LSC_CATALOG_CREATE, create and migrate) a catalog. Refuses without writing: a file
- * that is not SQLite, a SQLite file with another application_id, a catalog with a newer user_version. */
+ * that is not SQLite, a SQLite file with another application_id, a catalog with a newer user_version.
+ * A read-only open never creates '-wal'/'-shm' files another user would own (see catalog.c); when the
+ * busy timeout runs out, errors say "catalog 'PATH' is busy" and name the process holding the write lock
+ * when it can be known. */
 lsc_status lsc_catalog_open(const char *path, unsigned flags, lsc_catalog **out, lsc_error *err);
+
+/* 1 if the catalog was opened read-only (LSC_CATALOG_READONLY, or LSC_CATALOG_FALLBACK_RO applied). */
+int lsc_catalog_is_readonly(const lsc_catalog *cat);
 
 /* Close; NULL is allowed. Rolls back an open transaction. */
 void lsc_catalog_close(lsc_catalog *cat);

@@ -513,6 +513,7 @@ static int retrain_tasks(lsc_cmd_ctx *ctx, const char *name, int64_t gid, const 
         else
             lsc_out(ctx->out, "%s: %zu tasks sharing one A on %zu layer(s), %ld step(s), loss %.6g, optimum %.6g (x%.4f)\n",
                     newname, T, nj, s - 1, final_loss, optimum, optimum > 0 ? final_loss / optimum : 0);
+        lsc_sink_flush(ctx->out); /* committed above, by retrain itself: shown even when interrupted */
         if (interrupted) {
             lsc_error_set(&ctx->err, LSC_ERR_CANCELLED, "interrupted at step %ld: the state then is kept as '%s'", s - 1,
                           newname);
@@ -1026,6 +1027,7 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
             lsc_out(ctx->out, "%s: %zu layer(s), %ld step(s), loss %.6g (best at step %lld), optimum %.6g (x%.4f), %.3g of the target's energy left\n",
                     newname, nj, t - 1, best, (long long)best_step, optimum, optimum > 0 ? best / optimum : 0,
                     energy > 0 ? best / energy : 0);
+        lsc_sink_flush(ctx->out); /* committed above, by retrain itself: shown even when interrupted */
         if (interrupted) {
             lsc_error_set(&ctx->err, LSC_ERR_CANCELLED, "interrupted at step %ld: the best state (step %lld) is kept as '%s'",
                           t - 1, (long long)best_step, newname);

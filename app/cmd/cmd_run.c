@@ -708,6 +708,8 @@ int lsc_cmd_run(lsc_cmd_ctx *ctx, int argc, char **argv)
     for (size_t i = 0; i < s->n; i++) {
         const lsc_script_cmd *cmd = &s->cmds[i];
         int r = run_one(ctx, s, cmd);
+        if (cont)
+            lsc_sink_flush(ctx->out); /* the line committed (or failed) on its own: show its results now */
         progress(ctx, json, i + 1, s->n, s, cmd, r == LSC_EXIT_OK ? "ok" : "failed", r == LSC_EXIT_OK ? NULL : ctx->err.msg, t0);
         if (r == LSC_EXIT_OK) {
             json_array_append_new(applied, json_integer(cmd->line));
@@ -731,6 +733,7 @@ int lsc_cmd_run(lsc_cmd_ctx *ctx, int argc, char **argv)
             lsc_error_set(&ctx->err, LSC_ERR_INVALID, "%s: %d line(s) failed (the others were applied)", s->file, failed);
             rc = LSC_EXIT_ERROR;
         }
+        lsc_sink_flush(ctx->out); /* the summary of lines already committed, even though the run fails */
         lsc_error err2;
         lsc_catalog_begin(ctx->cat, &err2); /* give the dispatcher its (empty) transaction back */
         ctx->no_change = 1;

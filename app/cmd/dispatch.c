@@ -4,7 +4,9 @@
  * catalog when needed (creating it only for a mutating command); run a mutating command inside one
  * BEGIN IMMEDIATE transaction and record it in the history in that same transaction, so the change and
  * its record land together or not at all; roll back on any failure, on --dry-run, or when the handler
- * found nothing to change. */
+ * found nothing to change. A command run inside that transaction writes its results to a holding sink,
+ * passed on only once the COMMIT succeeded (or the command succeeded without committing: --dry-run, no
+ * change): a failed COMMIT (a full disk) must not follow "imported ..." on stdout. */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,11 +68,12 @@ static int open_catalog(lsc_cmd_ctx *ctx, const lsc_command *c)
             return LSC_EXIT_ERROR;
         }
     }
-    unsigned flags = 0;
+    /* a command that only reads opens a catalog it may not write read-only, instead of failing */
+    unsigned flags = LSC_CATALOG_FALLBACK_RO;
     if (ctx->readonly)
-        flags |= LSC_CATALOG_READONLY;
+        flags = LSC_CATALOG_READONLY;
     else if (c->flags & LSC_CMD_MUTATES)
-        flags |= LSC_CATALOG_CREATE;
+        flags = LSC_CATALOG_CREATE;
     struct stat sb;
     if (!(flags & LSC_CATALOG_CREATE) && stat(path, &sb) != 0) {
         lsc_error_set(&ctx->err, LSC_ERR_NOTFOUND, "no catalog at '%s' (import an adapter first, or pass --catalog PATH)",
@@ -134,6 +137,11 @@ int lsc_dispatch(lsc_cmd_ctx *ctx, int argc, char **argv)
         goto done;
     }
     ctx->own_txn = txn;
+    lsc_sink held, *shown = ctx->out;
+    if (txn) {
+        lsc_sink_init_hold(&held, shown);
+        ctx->out = &held;
+    }
     rc = c->fn(ctx, argc, argv);
     if (rc == LSC_EXIT_OK && (c->flags & LSC_CMD_MUTATES) && !ctx->no_change && !(c->flags & LSC_CMD_NOHIST)) {
         if (lsc_catalog_log(ctx->cat, c->name, args ? args : "[]", ctx->inputs, ctx->n_inputs, ctx->outputs,
@@ -153,6 +161,10 @@ int lsc_dispatch(lsc_cmd_ctx *ctx, int argc, char **argv)
         } else {
             lsc_catalog_rollback(ctx->cat);
         }
+        ctx->out = shown;
+        if (rc == LSC_EXIT_OK)
+            lsc_sink_flush(&held);
+        lsc_sink_release(&held);
     }
 done:
     ctx->args_json = NULL;

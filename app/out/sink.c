@@ -1,4 +1,4 @@
-/* sink.c: FILE*, memory and null output sinks (see sink.h). Depends on libc only. */
+/* sink.c: FILE*, memory, null and holding output sinks (see sink.h). Depends on libc only. */
 #include "sink.h"
 
 #include <stdlib.h>
@@ -54,6 +54,32 @@ void lsc_sink_init_null(lsc_sink *s)
 {
     memset(s, 0, sizeof *s);
     s->write = null_write;
+}
+
+static void hold_flush(lsc_sink *s)
+{
+    lsc_sink *target = s->ctx;
+    if (s->len)
+        target->write(target, s->buf, s->len);
+    s->len = 0;
+    if (s->buf)
+        s->buf[0] = '\0';
+}
+
+void lsc_sink_init_hold(lsc_sink *s, lsc_sink *target)
+{
+    memset(s, 0, sizeof *s);
+    s->write = mem_write;
+    s->flush = hold_flush;
+    s->ctx = target;
+    s->is_tty = target->is_tty;
+    s->color = target->color;
+}
+
+void lsc_sink_flush(lsc_sink *s)
+{
+    if (s->flush)
+        s->flush(s);
 }
 
 void lsc_sink_release(lsc_sink *s)

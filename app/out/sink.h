@@ -2,7 +2,8 @@
  *
  * Commands never call printf: they write to a sink, so one command serves a terminal, a pipe, a TUI pane,
  * a script run and a test buffer alike. A sink is a write function plus a context; this module provides
- * a FILE* sink and a growable memory sink. Depends on libc only.
+ * a FILE* sink, a growable memory sink and a holding sink (output kept back until its change is committed).
+ * Depends on libc only.
  */
 #ifndef LSC_SINK_H
 #define LSC_SINK_H
@@ -18,9 +19,10 @@ struct lsc_sink {
     void *ctx;
     int is_tty;   /* the sink is a terminal (progress bars may redraw in place) */
     int color;    /* colour allowed */
-    /* memory sink */
+    /* memory sink (and the text a holding sink keeps back) */
     char *buf;
     size_t len, cap;
+    void (*flush)(lsc_sink *s); /* NULL but for a holding sink */
 };
 
 /* A sink over an open FILE* (not closed by the sink). is_tty/color set from isatty() and NO_COLOR. */
@@ -32,6 +34,16 @@ void lsc_sink_release(lsc_sink *s);
 
 /* A sink that drops everything. */
 void lsc_sink_init_null(lsc_sink *s);
+
+/* A holding sink: keeps what is written (in memory) until lsc_sink_flush passes it on to `target`, which
+ * must outlive it; lsc_sink_release drops what is still held. is_tty and color are the target's. The
+ * dispatcher holds a mutating command's results this way, so "imported ..." appears only once the change is
+ * committed (on a full disk the COMMIT is what fails). */
+void lsc_sink_init_hold(lsc_sink *s, lsc_sink *target);
+
+/* Pass what a holding sink holds on to its target (the change it reports is committed); a no-op for the
+ * other sinks. */
+void lsc_sink_flush(lsc_sink *s);
 
 /* Formatted and plain output. */
 void lsc_out(lsc_sink *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
