@@ -431,6 +431,9 @@ typedef struct gg_ctx {
     uint64_t data_start;
     size_t n;
     gg_tensor *t;
+    uint32_t version;     /* 2 or 3 */
+    uint64_t tail;        /* zero bytes after the last tensor's data */
+    uint64_t tail_full;   /* what canonical padding would put there */
 } gg_ctx;
 
 static void ctx_free(void *p)
@@ -511,6 +514,74 @@ static lsc_status rd_tinfo(rd *r, gg_tensor *t, uint64_t expect_offset, uint64_t
                      t->offset);
     *next = expect_offset + pad_to(t->nbytes, align);
     return LSC_OK;
+}
+
+/* general.alignment, or the default 32. GGUF (and ggml's reader) require a u32 that is a power of two;
+ * nothing else bounds it, and a file whose padding does not fit in it is refused as truncated later, so
+ * any u32 power of two (1 to 2^31) is accepted. `code` is the status for a bad value. */
+static lsc_status alignment_of(json_t *kvs, const char *path, lsc_status code, uint64_t *align, lsc_error *err)
+{
+    *align = LSC_GGUF_DEFAULT_ALIGNMENT;
+    if (!json_object_get(kvs, "general.alignment"))
+        return LSC_OK;
+    const char *t = kv_type(kvs, "general.alignment");
+    if (!t || strcmp(t, "u32") != 0)
+        return gfail(err, code, path, NULL, "general.alignment must be a u32 power of two (found a %s)", t ? t : "?");
+    json_int_t a = json_integer_value(kv_value(kvs, "general.alignment"));
+    if (a <= 0 || a > (json_int_t)UINT32_MAX || (a & (a - 1)) != 0)
+        return gfail(err, code, path, NULL, "general.alignment %lld is not a power of two", (long long)a);
+    *align = (uint64_t)a;
+    return LSC_OK;
+}
+
+/* Every byte of [off, off + len) of the file is zero; otherwise a format error naming the first
+ * non-zero byte and `what`. */
+static lsc_status zero_span(const gg_ctx *c, uint64_t off, uint64_t len, const char *what, lsc_error *err)
+{
+    unsigned char buf[4096];
+    while (len > 0) {
+        size_t k = len < sizeof buf ? (size_t)len : sizeof buf;
+        int rc = lsc_pread_full(c->fd, buf, k, off);
+        if (rc != 0)
+            return rc < 0 ? io_fail(err, "read", c->path, errno)
+                          : gfail(err, LSC_ERR_IO, c->path, NULL, "file shrank while reading");
+        for (size_t i = 0; i < k; i++)
+            if (buf[i])
+                return gfail(err, LSC_ERR_FORMAT, c->path, NULL,
+                             "%s: byte %" PRIu64 " is 0x%02x, not zero padding", what, off + i, buf[i]);
+        off += k;
+        len -= k;
+    }
+    return LSC_OK;
+}
+
+/* The bytes around the data are zero padding and nothing else: after the tensor infos up to the data
+ * section, after each tensor up to the next, and after the last tensor either nothing or zeros up to
+ * at most its padded size (kept in c->tail, so an export reproduces the file). Anything past that is
+ * refused as trailing bytes, like safetensors' rule, rather than silently dropped. */
+static lsc_status check_layout(gg_ctx *c, uint64_t infos_end, uint64_t size, uint64_t align, lsc_error *err)
+{
+    lsc_status st;
+    if (c->n == 0)
+        return LSC_OK; /* no data section: refused later as "no LoRA layers" */
+    if ((st = zero_span(c, infos_end, c->data_start - infos_end, "padding before the data", err)))
+        return st;
+    for (size_t i = 0; i + 1 < c->n; i++) {
+        const gg_tensor *g = &c->t[i];
+        uint64_t end = c->data_start + g->offset + g->nbytes;
+        if ((st = zero_span(c, end, c->data_start + c->t[i + 1].offset - end, "padding after a tensor", err)))
+            return st;
+    }
+    const gg_tensor *last = &c->t[c->n - 1];
+    uint64_t end = c->data_start + last->offset + last->nbytes, left = size - end;
+    c->tail_full = pad_to(last->nbytes, align) - last->nbytes;
+    if (left > c->tail_full)
+        return gfail(err, LSC_ERR_FORMAT, c->path, NULL,
+                     "%" PRIu64 " trailing bytes after the data (the last tensor and its padding end at byte %" PRIu64
+                     ")",
+                     left - c->tail_full, end + c->tail_full);
+    c->tail = left;
+    return zero_span(c, end, left, "padding after the last tensor", err);
 }
 
 /* ---- reading the adapter ---------------------------------------------------------------------------- */
@@ -650,6 +721,13 @@ static lsc_status build_adapter(gg_ctx *c, json_t *kvs, lsc_adapter *ad, lsc_err
     ad->metadata_json = json_dumps(kvs, JSON_COMPACT);
     if (!ad->format || !ad->base_model || !ad->source || !ad->metadata_json)
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    if (c->version != 3 || c->tail != c->tail_full) {
+        /* what the key-values and tensors do not say: kept so that an unedited export is the same file */
+        char layout[96];
+        snprintf(layout, sizeof layout, "{\"gguf_version\":%u,\"tail\":%" PRIu64 "}", c->version, c->tail);
+        if (!(ad->header_json = strdup(layout)))
+            return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    }
     if (!arch)
         add_warning(ad, "'%s': no general.architecture: llama.cpp will refuse to apply it", path);
     if (!have_alpha || alpha == 0)
@@ -863,16 +941,9 @@ lsc_status lsc_gguf_read(const char *path, lsc_adapter **out, lsc_error *err)
     for (uint64_t i = 0; i < n_kv; i++)
         if ((st = rd_kv(r, kvs, err)))
             goto done;
-    uint64_t align = LSC_GGUF_DEFAULT_ALIGNMENT;
-    if (json_object_get(kvs, "general.alignment")) {
-        const char *t = kv_type(kvs, "general.alignment");
-        json_int_t a = json_integer_value(kv_value(kvs, "general.alignment"));
-        if (!t || strcmp(t, "u32") != 0 || a <= 0 || (a & (a - 1)) != 0) {
-            st = gfail(err, LSC_ERR_FORMAT, path, NULL, "general.alignment must be a u32 power of two");
-            goto done;
-        }
-        align = (uint64_t)a;
-    }
+    uint64_t align;
+    if ((st = alignment_of(kvs, path, LSC_ERR_FORMAT, &align, err)))
+        goto done;
     /* n_tensors is bounded by the file size above, so this allocation is proportional to the file */
     c->t = calloc(n_tensors ? (size_t)n_tensors : 1, sizeof *c->t);
     if (!c->t) {
@@ -895,6 +966,9 @@ lsc_status lsc_gguf_read(const char *path, lsc_adapter **out, lsc_error *err)
             goto done;
         }
     }
+    c->version = version;
+    if ((st = check_layout(c, r->pos, r->size, align, err)))
+        goto done;
     ad = lsc_adapter_new();
     if (!ad) {
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
@@ -1252,6 +1326,35 @@ static lsc_status convert_tensor(const lsc_tensor *src, const wt *e, double **db
     return LSC_OK;
 }
 
+/* Zero bytes for padding: alignments go up to 2^31, so padding is written in chunks of this page. */
+static const unsigned char zero_page[4096];
+
+static int write_zeros(int fd, uint64_t n)
+{
+    while (n > 0) {
+        size_t k = n < sizeof zero_page ? (size_t)n : sizeof zero_page;
+        if (lsc_write_full(fd, zero_page, k) != 0)
+            return -1;
+        n -= k;
+    }
+    return 0;
+}
+
+/* The source file's version and end (the reader's header_json for GGUF: {"gguf_version": 2, "tail": N}). */
+static lsc_status source_layout(const char *text, const char *path, uint32_t *version, int64_t *tail, lsc_error *err)
+{
+    json_t *o = json_loads(text, 0, NULL);
+    json_t *v = json_object_get(o, "gguf_version"), *t = json_object_get(o, "tail");
+    int ok = json_is_integer(v) && (json_integer_value(v) == 2 || json_integer_value(v) == 3) && json_is_integer(t) &&
+             json_integer_value(t) >= 0;
+    if (ok) {
+        *version = (uint32_t)json_integer_value(v);
+        *tail = json_integer_value(t);
+    }
+    json_decref(o);
+    return ok ? LSC_OK : gfail(err, LSC_ERR_INVALID, path, NULL, "the adapter's GGUF layout record is not valid");
+}
+
 lsc_status lsc_gguf_write(lsc_adapter *ad, const char *path, lsc_dtype dtype, lsc_error *err)
 {
     return lsc_gguf_write_ex(ad, path, dtype, NULL, err);
@@ -1314,16 +1417,13 @@ lsc_status lsc_gguf_write_ex(lsc_adapter *ad, const char *path, lsc_dtype dtype,
             goto done;
         }
     }
-    uint64_t align = LSC_GGUF_DEFAULT_ALIGNMENT;
-    if (json_object_get(kvs, "general.alignment")) {
-        json_int_t a = json_integer_value(kv_value(kvs, "general.alignment"));
-        const char *t = kv_type(kvs, "general.alignment");
-        if (!t || strcmp(t, "u32") != 0 || a <= 0 || a > UINT32_MAX || (a & (a - 1)) != 0) {
-            st = gfail(err, LSC_ERR_INVALID, path, NULL, "general.alignment must be a u32 power of two");
-            goto done;
-        }
-        align = (uint64_t)a;
-    }
+    uint64_t align;
+    if ((st = alignment_of(kvs, path, LSC_ERR_INVALID, &align, err)))
+        goto done;
+    uint32_t version = 3;
+    int64_t tail = -1; /* -1: the last tensor padded like the others */
+    if (from_gguf && ad->header_json && (st = source_layout(ad->header_json, path, &version, &tail, err)))
+        goto done;
 
     /* plan the tensors */
     plan = calloc(ad->n_layers ? ad->n_layers : 1, sizeof *plan);
@@ -1462,7 +1562,7 @@ lsc_status lsc_gguf_write_ex(lsc_adapter *ad, const char *path, lsc_dtype dtype,
 
     /* header */
     b_add(&hdr, "GGUF", 4);
-    b_uint(&hdr, 3, 4);
+    b_uint(&hdr, version, 4);
     b_uint(&hdr, nw, 8);
     b_uint(&hdr, json_object_size(kvs), 8);
     const char *key;
@@ -1480,14 +1580,10 @@ lsc_status lsc_gguf_write_ex(lsc_adapter *ad, const char *path, lsc_dtype dtype,
         b_uint(&hdr, ggml_code(e->out), 4);
         b_uint(&hdr, e->offset, 8);
     }
-    {
-        static const unsigned char zeros[64] = {0};
-        uint64_t pad = pad_to(hdr.len, align) - hdr.len;
-        while (pad > 0) {
-            size_t k = pad < sizeof zeros ? (size_t)pad : sizeof zeros;
-            b_add(&hdr, zeros, k);
-            pad -= k;
-        }
+    for (uint64_t pad = pad_to(hdr.len, align) - hdr.len; pad > 0;) {
+        size_t k = pad < sizeof zero_page ? (size_t)pad : sizeof zero_page;
+        b_add(&hdr, zero_page, k);
+        pad -= k;
     }
     if (hdr.oom) {
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
@@ -1591,9 +1687,10 @@ lsc_status lsc_gguf_write_ex(lsc_adapter *ad, const char *path, lsc_dtype dtype,
                 goto done;
             }
         }
-        static const unsigned char zeros[64] = {0};
         uint64_t pad = pad_to(e->nbytes, align) - e->nbytes;
-        if (pad && lsc_write_full(fd, zeros, (size_t)pad) != 0) {
+        if (i + 1 == nw && tail >= 0 && (uint64_t)tail <= pad)
+            pad = (uint64_t)tail; /* the source file's own end */
+        if (write_zeros(fd, pad) != 0) {
             st = io_fail(err, "write", path, errno);
             goto done;
         }
