@@ -61,11 +61,13 @@ lsc_status lsc_detect_format(const char *path, char *fmt_out, size_t cap, lsc_er
         peft |= strstr(k, ".lora_A") != NULL || strstr(k, ".lora_B") != NULL || strstr(k, "lora_embedding_A") != NULL ||
                 strstr(k, "lora_embedding_B") != NULL;
     }
+    size_t n_other = f->n_tensors;
     lsc_st_close(f);
     if (kohya)
         return put(fmt_out, cap, "kohya", err);
     if (peft)
         return put(fmt_out, cap, "peft", err);
     return lsc_error_set(err, LSC_ERR_UNSUPPORTED,
-                         "'%s': not a LoRA adapter: no lora_A/lora_B, lora_down/lora_up or GGUF lora_a/lora_b tensors", pe);
+                         "no LoRA layers in '%s' (no lora_A/lora_B or lora_down/lora_up pair; %zu other tensor%s)", pe,
+                         n_other, n_other == 1 ? "" : "s");
 }

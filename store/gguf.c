@@ -815,7 +815,9 @@ static lsc_status build_adapter(gg_ctx *c, json_t *kvs, lsc_adapter *ad, lsc_err
         }
     }
     if (ad->n_layers == 0) {
-        st = gfail(err, LSC_ERR_UNSUPPORTED, path, NULL, "not a LoRA adapter: no lora_a/lora_b tensors");
+        char pe[ESC_CAP];
+        st = lsc_error_set(err, LSC_ERR_UNSUPPORTED, "no LoRA layers in '%s' (no lora_a/lora_b pair; %zu other tensor%s)",
+                           lsc_escape_name(pe, sizeof pe, path), c->n, c->n == 1 ? "" : "s");
         goto done;
     }
     int first_rank = -1, varied = 0;

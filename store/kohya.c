@@ -342,7 +342,9 @@ lsc_status lsc_kohya_read(const char *path, lsc_adapter **out, lsc_error *err)
         }
     }
     if (ad->n_layers == 0) {
-        st = kfail(err, LSC_ERR_UNSUPPORTED, path, "not a kohya LoRA: no lora_down/lora_up tensors");
+        char pe[ESC_CAP];
+        st = lsc_error_set(err, LSC_ERR_UNSUPPORTED, "no LoRA layers in '%s' (no lora_down/lora_up pair; %zu other tensor%s)",
+                           lsc_escape_name(pe, sizeof pe, path), ad->n_tensors, ad->n_tensors == 1 ? "" : "s");
         goto done;
     }
 

@@ -1029,8 +1029,13 @@ lsc_status lsc_peft_read(const char *path, lsc_adapter **out, lsc_error *err)
     if (rank_warnings > MAX_RANK_WARNINGS)
         add_warning(ad, "... and %d more layers whose config r disagrees with the tensor rank",
                     rank_warnings - MAX_RANK_WARNINGS);
-    if (ad->n_layers == 0)
-        add_warning(ad, "'%s': no LoRA factors found (%zu other tensors kept)", st_path, ad->n_tensors);
+    if (ad->n_layers == 0) {
+        /* an adapter with nothing to adapt is refused, like a folder without an adapter file */
+        char pe[512];
+        st = lsc_error_set(err, LSC_ERR_UNSUPPORTED, "no LoRA layers in '%s' (no lora_A/lora_B pair; %zu other tensor%s)",
+                           lsc_escape_name(pe, sizeof pe, st_path), ad->n_tensors, ad->n_tensors == 1 ? "" : "s");
+        goto done;
+    }
 
     const char *kind = "static";
     if (cfg.adalora)

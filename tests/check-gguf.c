@@ -772,7 +772,16 @@ START_TEST(test_bad_keys_and_pairs)
     gb_head(&b, 3, 0, 4);
     adapter_kvs(&b, 8);
     gb_save(&b, "empty.gguf");
-    expect_fail("empty.gguf", LSC_ERR_UNSUPPORTED, "no lora_a/lora_b");
+    expect_fail("empty.gguf", LSC_ERR_UNSUPPORTED, "no LoRA layers in '");
+    expect_fail("empty.gguf", LSC_ERR_UNSUPPORTED, "empty.gguf' (no lora_a/lora_b pair; 0 other tensors)");
+    /* only an extra tensor */
+    gb_head(&b, 3, 1, 4);
+    adapter_kvs(&b, 8);
+    gb_str(&b, "blk.0.attn_norm.weight"); gb_u32(&b, 1); gb_u64(&b, 4); gb_u32(&b, 0); gb_u64(&b, 0);
+    gb_pad(&b, 32);
+    f32_data(&b, 1, 4); gb_pad(&b, 32);
+    gb_save(&b, "norm.gguf");
+    expect_fail("norm.gguf", LSC_ERR_UNSUPPORTED, "norm.gguf' (no lora_a/lora_b pair; 1 other tensor)");
     /* missing partner */
     gb_head(&b, 3, 1, 4);
     adapter_kvs(&b, 8);

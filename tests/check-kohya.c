@@ -18,9 +18,11 @@
 #include <unistd.h>
 
 #include "adapter.h"
+#include "cli_util.h"
 #include "detect.h"
 #include "dtype.h"
 #include "kohya.h"
+#include "peft.h"
 #include "safetensors.h"
 #include "test_tmp.h"
 
@@ -291,11 +293,47 @@ START_TEST(test_malformed_pairs)
     ck_assert_int_eq(lsc_kohya_read(tpath("cm.safetensors"), &ad, &e), LSC_ERR_FORMAT);
     ck_assert_ptr_nonnull(strstr(e.msg, "neither a linear nor a conv"));
     ck_assert_int_eq(lsc_kohya_read(tpath("none.safetensors"), &ad, &e), LSC_ERR_UNSUPPORTED);
-    ck_assert_ptr_nonnull(strstr(e.msg, "no lora_down/lora_up"));
+    ck_assert_ptr_nonnull(strstr(e.msg, "no LoRA layers in '"));
+    ck_assert_ptr_nonnull(strstr(e.msg, "none.safetensors' (no lora_down/lora_up pair; 1 other tensor)"));
     ck_assert_ptr_null(ad);
     char fmt[16];
     ck_assert_int_eq(lsc_detect_format(tpath("none.safetensors"), fmt, sizeof fmt, &e), LSC_ERR_UNSUPPORTED);
-    ck_assert_ptr_nonnull(strstr(e.msg, "not a LoRA adapter: no lora_A/lora_B, lora_down/lora_up or GGUF lora_a/lora_b"));
+    ck_assert_ptr_nonnull(strstr(e.msg, "none.safetensors' (no lora_A/lora_B or lora_down/lora_up pair; 1 other tensor)"));
+}
+END_TEST
+
+/* Issue #13.12: a PEFT folder whose adapter_model.safetensors holds no LoRA factor imported as an empty
+ * adapter with a warning. It is refused like a folder without an adapter file: exit 1, "no LoRA layers
+ * in FILE", nothing in the catalog. The same message for kohya and GGUF files (their suites check them). */
+START_TEST(test_no_lora_layers_refused)
+{
+    static const spec head[] = {
+        {"score.weight", LSC_DT_F32, 2, {2, 4}, 0},
+        {"classifier.bias", LSC_DT_F32, 1, {2}, 0},
+    };
+    ck_assert_int_eq(mkdir(tpath("nolora"), 0755), 0);
+    write_st("nolora/adapter_model.safetensors", head, 2, NULL);
+    FILE *fp = fopen(tpath("nolora/adapter_config.json"), "w");
+    fputs("{\"peft_type\": \"LORA\", \"r\": 4, \"lora_alpha\": 8}", fp);
+    fclose(fp);
+    lsc_adapter *ad = (lsc_adapter *)0x1;
+    lsc_error e;
+    ck_assert_int_eq(lsc_peft_read(tpath("nolora"), &ad, &e), LSC_ERR_UNSUPPORTED);
+    ck_assert_ptr_null(ad);
+    ck_assert_msg(strstr(e.msg, "no LoRA layers in '") && strstr(e.msg, "nolora/adapter_model.safetensors' "
+                                                                       "(no lora_A/lora_B pair; 2 other tensors)"),
+                  "%s", e.msg);
+
+    /* through the command line: exit 1, one line, nothing imported */
+    char cat[300];
+    snprintf(cat, sizeof cat, "%s", tpath("cat.db"));
+    cli_result r = cli_run(cat, "import", tpath("nolora"), NULL);
+    ck_assert_msg(r.code == 1 && strstr(r.err, "no LoRA layers in '") && cli_lines(r.err) == 1, "exit %d: %s",
+                  r.code, r.err);
+    cli_result_free(&r);
+    r = cli_run(cat, "ls", "--json", NULL);
+    ck_assert_msg(r.code == 0 && !strstr(r.out, "nolora"), "%s", r.out);
+    cli_result_free(&r);
 }
 END_TEST
 
@@ -606,6 +644,7 @@ static Suite *kohya_suite(void)
     tcase_add_test(tc, test_read_mixed);
     tcase_add_test(tc, test_lycoris_refused);
     tcase_add_test(tc, test_malformed_pairs);
+    tcase_add_test(tc, test_no_lora_layers_refused);
     tcase_add_test(tc, test_roundtrip);
     tcase_add_test(tc, test_uniform_metadata_and_dylora);
     tcase_add_test(tc, test_peft_to_kohya);
