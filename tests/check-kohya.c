@@ -628,10 +628,73 @@ START_TEST(test_detect)
     fwrite("hello world, not an adapter", 1, 27, fp);
     fclose(fp);
     ck_assert_int_eq(lsc_detect_format(tpath("junk.bin"), fmt, sizeof fmt, &e), LSC_ERR_FORMAT);
-    ck_assert_ptr_nonnull(strstr(e.msg, "junk.bin"));
+    ck_assert_ptr_nonnull(strstr(e.msg, "junk.bin': not a safetensors, GGUF or PEFT adapter"));
     ck_assert_int_eq(lsc_detect_format(tpath("missing"), fmt, sizeof fmt, &e), LSC_ERR_IO);
     ck_assert_ptr_nonnull(strstr(e.msg, "no such file"));
     ck_assert_int_eq(lsc_detect_format(tpath("a.gguf"), fmt, 3, &e), LSC_ERR_INVALID);
+}
+END_TEST
+
+/* Write `text` (n bytes) to tpath(name). */
+static void write_bytes(const char *name, const void *text, size_t n)
+{
+    FILE *fp = fopen(tpath(name), "wb");
+    ck_assert_ptr_nonnull(fp);
+    ck_assert_uint_eq(fwrite(text, 1, n, fp), n);
+    ck_assert_int_eq(fclose(fp), 0);
+}
+
+static void expect_detect(const char *name, const char *needle)
+{
+    char fmt[16];
+    lsc_error e;
+    lsc_status st = lsc_detect_format(tpath(name), fmt, sizeof fmt, &e);
+    ck_assert_msg(st == LSC_ERR_FORMAT && strstr(e.msg, needle), "%s: %d '%s', expected '%s'", name, st, e.msg, needle);
+}
+
+/* Issue #13.17: a JSON file or a GGUF with a bad magic was read as safetensors and reported as "header
+ * length 7308332182695578235 exceeds ...". Detection now says what the file is. */
+START_TEST(test_detect_names_the_format)
+{
+    const char *cfg = "{\"peft_type\": \"LORA\", \"r\": 8}";
+    write_bytes("x.json", cfg, strlen(cfg));
+    expect_detect("x.json", "x.json' is a JSON file, not an adapter");
+    write_bytes("adapter_config.json", cfg, strlen(cfg));
+    expect_detect("adapter_config.json", "adapter_config.json' is a JSON file, not an adapter (give the folder");
+    write_bytes("list.txt", "\xef\xbb\xbf  \n[1, 2]", 13);
+    expect_detect("list.txt", "list.txt' is a JSON file");
+    write_bytes("x.gguf", "GGUG\3\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 24);
+    expect_detect("x.gguf", "x.gguf': not a GGUF file (bad magic)");
+    write_bytes("short.GGUF", "GG", 2);
+    expect_detect("short.GGUF", "short.GGUF': not a GGUF file (bad magic)");
+    write_bytes("x", "\x01\x02\x03 binary", 10);
+    expect_detect("x", "x': not a safetensors, GGUF or PEFT adapter");
+    write_bytes("empty.safetensors", "", 0);
+    expect_detect("empty.safetensors", "empty file, not an adapter");
+    /* a file named .safetensors that is not plausibly one keeps the strict reader's reason */
+    write_bytes("bad.safetensors", "\xff\xff\xff\xff\xff\xff\xff\x7f{}", 10);
+    expect_detect("bad.safetensors", "header length");
+    /* a plausible safetensors file with a broken rule gets the reader's message whatever its name */
+    write_bytes("st.json", "\x02\0\0\0\0\0\0\0{}xyz", 13);
+    expect_detect("st.json", "trailing bytes");
+    /* content decides, not the name: a PEFT safetensors file called .gguf is PEFT */
+    static const spec peft[] = {
+        {"base_model.model.q_proj.lora_A.weight", LSC_DT_F32, 2, {2, 4}, 0},
+        {"base_model.model.q_proj.lora_B.weight", LSC_DT_F32, 2, {4, 2}, 0},
+    };
+    write_st("peft.gguf", peft, 2, NULL);
+    char fmt[16];
+    lsc_error e;
+    ck_assert_int_eq(lsc_detect_format(tpath("peft.gguf"), fmt, sizeof fmt, &e), LSC_OK);
+    ck_assert_str_eq(fmt, "peft");
+
+    /* the whole message through the command line */
+    char cat[300];
+    snprintf(cat, sizeof cat, "%s", tpath("cat.db"));
+    cli_result r = cli_run(cat, "import", tpath("x.json"), NULL);
+    ck_assert_msg(r.code == 1 && strstr(r.err, "x.json' is a JSON file, not an adapter") && cli_lines(r.err) == 1,
+                  "exit %d: %s", r.code, r.err);
+    cli_result_free(&r);
 }
 END_TEST
 
@@ -650,6 +713,7 @@ static Suite *kohya_suite(void)
     tcase_add_test(tc, test_peft_to_kohya);
     tcase_add_test(tc, test_map_names);
     tcase_add_test(tc, test_detect);
+    tcase_add_test(tc, test_detect_names_the_format);
     suite_add_tcase(s, tc);
     return s;
 }
