@@ -1298,16 +1298,39 @@ static void permute_rows(double *B, int64_t rows, int r, int groups, double *tmp
     memcpy(B, tmp, (size_t)(rows * r) * sizeof *B);
 }
 
-/* Bring a loaded tensor to the entry's dtype in *conv (no-op when the dtypes agree). */
-static lsc_status convert_tensor(const lsc_tensor *src, const wt *e, double **dbl, size_t *dcap, unsigned char **conv,
-                                 const char *path, lsc_error *err)
+#define MAX_LOSS_WARNINGS 5
+
+/* Warn on ad (for the export's caller to show) when a conversion flushed values to zero or rounded them
+ * to subnormals; after MAX_LOSS_WARNINGS tensors only *count grows (see warn_loss_total). */
+static void warn_loss(lsc_adapter *ad, int *count, const char *tensor, const lsc_narrowing *loss, size_t n,
+                      lsc_dtype to)
 {
+    char what[200];
+    if (!lsc_narrowing_describe(loss, n, to, what, sizeof what))
+        return;
+    if ((*count)++ < MAX_LOSS_WARNINGS)
+        add_warning(ad, "tensor '%s': %s", tensor, what);
+}
+
+static void warn_loss_total(lsc_adapter *ad, int count)
+{
+    if (count > MAX_LOSS_WARNINGS)
+        add_warning(ad, "... and %d more tensors flushed values to zero or rounded them to subnormals",
+                    count - MAX_LOSS_WARNINGS);
+}
+
+/* Bring a loaded tensor to the entry's dtype in *conv (no-op when the dtypes agree); *loss says what the
+ * conversion lost. */
+static lsc_status convert_tensor(const lsc_tensor *src, const wt *e, double **dbl, size_t *dcap, unsigned char **conv,
+                                 lsc_narrowing *loss, const char *path, lsc_error *err)
+{
+    memset(loss, 0, sizeof *loss);
     if (src->dtype == e->out)
         return LSC_OK;
     if (!lsc_dtype_is_float(src->dtype))
         return gfail(err, LSC_ERR_UNSUPPORTED, path, src->key, "dtype %s cannot be written to GGUF",
                      lsc_dtype_name(src->dtype));
-    size_t n = src->nbytes / lsc_dtype_size(src->dtype), over = 0;
+    size_t n = src->nbytes / lsc_dtype_size(src->dtype);
     if (n > *dcap || !*dbl) {
         double *d = realloc(*dbl, (n ? n : 1) * sizeof *d);
         if (!d)
@@ -1320,11 +1343,12 @@ static lsc_status convert_tensor(const lsc_tensor *src, const wt *e, double **db
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory converting tensor '%s'", src->key);
     *conv = c;
     if (lsc_dtype_to_double(src->dtype, src->data, n, *dbl) != LSC_OK ||
-        lsc_dtype_from_double(e->out, *dbl, n, c, &over) != LSC_OK)
+        lsc_dtype_from_double_loss(e->out, *dbl, n, c, loss) != LSC_OK)
         return gfail(err, LSC_ERR_INVALID, path, src->key, "cannot convert %s to %s", lsc_dtype_name(src->dtype),
                      lsc_dtype_name(e->out));
-    if (over)
-        return gfail(err, LSC_ERR_NUMERIC, path, src->key, "%zu values overflow %s", over, lsc_dtype_name(e->out));
+    if (loss->overflows)
+        return gfail(err, LSC_ERR_NUMERIC, path, src->key, "%zu values overflow %s", loss->overflows,
+                     lsc_dtype_name(e->out));
     return LSC_OK;
 }
 
@@ -1625,6 +1649,7 @@ lsc_status lsc_gguf_write_ex(lsc_adapter *ad, const char *path, lsc_dtype dtype,
 
     /* data, one tensor at a time */
     int cached = -1; /* layer whose factor view is in bb/ab */
+    int lossy = 0;   /* tensors that lost values to a narrower dtype */
     for (size_t i = 0; i < nw; i++) {
         const wt *e = &w[i];
         int li = e->layer;
@@ -1640,8 +1665,11 @@ lsc_status lsc_gguf_write_ex(lsc_adapter *ad, const char *path, lsc_dtype dtype,
         if (!math) {
             size_t si = (size_t)(src - ad->tensors);
             int was = src->data != NULL;
-            if ((st = lsc_adapter_load_tensor(ad, si, err)) || (st = convert_tensor(src, e, &ab, &acap, &conv, path, err)))
+            lsc_narrowing loss;
+            if ((st = lsc_adapter_load_tensor(ad, si, err)) ||
+                (st = convert_tensor(src, e, &ab, &acap, &conv, &loss, path, err)))
                 goto done;
+            warn_loss(ad, &lossy, e->name, &loss, (size_t)(e->nbytes / lsc_dtype_size(e->out)), e->out);
             data = src->dtype == e->out ? src->data : conv;
             if (lsc_write_full(fd, data, (size_t)e->nbytes) != 0) {
                 st = io_fail(err, "write", path, errno);
@@ -1669,21 +1697,24 @@ lsc_status lsc_gguf_write_ex(lsc_adapter *ad, const char *path, lsc_dtype dtype,
                     permute_rows(bb, lr.rows, lr.r, plan[li].permute_groups, tmp);
                 }
             }
-            size_t n = (size_t)(e->nbytes / lsc_dtype_size(e->out)), over = 0;
+            size_t n = (size_t)(e->nbytes / lsc_dtype_size(e->out));
+            lsc_narrowing loss;
             unsigned char *c = realloc(conv, e->nbytes ? (size_t)e->nbytes : 1);
             if (!c) {
                 st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
                 goto done;
             }
             conv = c;
-            if (lsc_dtype_from_double(e->out, e->is_b ? bb : ab, n, conv, &over) != LSC_OK) {
+            if (lsc_dtype_from_double_loss(e->out, e->is_b ? bb : ab, n, conv, &loss) != LSC_OK) {
                 st = gfail(err, LSC_ERR_INVALID, path, e->name, "cannot convert to %s", lsc_dtype_name(e->out));
                 goto done;
             }
-            if (over) {
-                st = gfail(err, LSC_ERR_NUMERIC, path, e->name, "%zu values overflow %s", over, lsc_dtype_name(e->out));
+            if (loss.overflows) {
+                st = gfail(err, LSC_ERR_NUMERIC, path, e->name, "%zu values overflow %s", loss.overflows,
+                           lsc_dtype_name(e->out));
                 goto done;
             }
+            warn_loss(ad, &lossy, e->name, &loss, n, e->out);
             if (lsc_write_full(fd, conv, (size_t)e->nbytes) != 0) {
                 st = io_fail(err, "write", path, errno);
                 goto done;
@@ -1697,6 +1728,7 @@ lsc_status lsc_gguf_write_ex(lsc_adapter *ad, const char *path, lsc_dtype dtype,
             goto done;
         }
     }
+    warn_loss_total(ad, lossy);
     if (fsync(fd) != 0) {
         st = io_fail(err, "write", path, errno);
         goto done;

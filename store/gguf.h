@@ -77,7 +77,8 @@ typedef struct lsc_gguf_write_opts {
 
 /* Write `ad` as a GGUF v3 LoRA file at `path` (atomically: temporary file, fsync, rename).
  * dtype LSC_DT_INVALID keeps each factor's dtype (F64 and Q8_0-sourced become F32); else F32, F16 or
- * BF16 for every tensor. Conversions that overflow f16 fail with LSC_ERR_NUMERIC naming the tensor.
+ * BF16 for every tensor. Conversions that overflow f16 fail with LSC_ERR_NUMERIC naming the tensor;
+ * values flushed to zero or rounded to subnormals add a line per tensor to ad->warnings.
  * opts may be NULL (architecture "llama", no permutation, which refuses q/k layers of a llama adapter
  * from another format: see the head comment). */
 lsc_status lsc_gguf_write_ex(lsc_adapter *ad, const char *path, lsc_dtype dtype, const lsc_gguf_write_opts *opts,

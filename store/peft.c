@@ -30,6 +30,7 @@
 #define MODULE_PREFIX "base_model.model."
 #define CONFIG_MAX_BYTES (64u << 20)
 #define MAX_RANK_WARNINGS 5
+#define MAX_LOSS_WARNINGS 5 /* tensors named in precision-loss warnings of one export */
 
 /* PEFT's LoraConfig defaults, used when a key is absent. */
 #define PEFT_DEFAULT_R 8
@@ -1405,6 +1406,7 @@ static lsc_status write_tensors(lsc_adapter *ad, const char *path, lsc_dtype dty
     double *dbl = NULL;
     uint8_t *conv = NULL;
     size_t dbl_cap = 0, conv_cap = 0;
+    int lossy = 0; /* tensors that lost values to the narrower dtype (warned on ad) */
 
     int convert = 0;
     if (dtype != LSC_DT_INVALID) {
@@ -1445,7 +1447,8 @@ static lsc_status write_tensors(lsc_adapter *ad, const char *path, lsc_dtype dty
         if (to == t->dtype) {
             st = lsc_st_writer_put(w, t->data, t->nbytes, err);
         } else {
-            size_t n = (size_t)numel(t), nb = n * lsc_dtype_size(to), overflows = 0;
+            size_t n = (size_t)numel(t), nb = n * lsc_dtype_size(to);
+            lsc_narrowing loss;
             if (n > dbl_cap) {
                 double *p = realloc(dbl, n * sizeof *dbl);
                 if (!p) {
@@ -1465,21 +1468,24 @@ static lsc_status write_tensors(lsc_adapter *ad, const char *path, lsc_dtype dty
                 conv_cap = nb;
             }
             if ((st = lsc_dtype_to_double(t->dtype, t->data, n, dbl)) ||
-                (st = lsc_dtype_from_double(to, dbl, n, conv, &overflows))) {
+                (st = lsc_dtype_from_double_loss(to, dbl, n, conv, &loss))) {
                 st = lsc_error_set(err, st, "cannot convert tensor '%s' from %s to %s", t->key,
                                    lsc_dtype_name(t->dtype), lsc_dtype_name(to));
                 goto done;
             }
-            if (overflows) {
+            if (loss.overflows) {
                 double big = 0;
                 for (size_t k = 0; k < n; k++)
                     if (isfinite(dbl[k]) && fabs(dbl[k]) > big)
                         big = fabs(dbl[k]);
                 st = lsc_error_set(err, LSC_ERR_NUMERIC,
                                    "tensor '%s': %zu values overflow %s (largest magnitude %g); nothing written",
-                                   t->key, overflows, lsc_dtype_name(to), big);
+                                   t->key, loss.overflows, lsc_dtype_name(to), big);
                 goto done;
             }
+            char what[200];
+            if (lsc_narrowing_describe(&loss, n, to, what, sizeof what) && lossy++ < MAX_LOSS_WARNINGS)
+                add_warning(ad, "tensor '%s': %s", t->key, what);
             st = lsc_st_writer_put(w, conv, nb, err);
         }
         if (!was_loaded)
@@ -1487,6 +1493,9 @@ static lsc_status write_tensors(lsc_adapter *ad, const char *path, lsc_dtype dty
         if (st)
             goto done;
     }
+    if (lossy > MAX_LOSS_WARNINGS)
+        add_warning(ad, "... and %d more tensors flushed values to zero or rounded them to subnormals",
+                    lossy - MAX_LOSS_WARNINGS);
     st = lsc_st_writer_finish(w, err);
     w = NULL;
 done:

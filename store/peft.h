@@ -31,7 +31,9 @@ lsc_status lsc_peft_list(const char *dir, char ***names, size_t *n, lsc_error *e
  * adapter_config.json. dtype LSC_DT_INVALID keeps every tensor's stored dtype; then an adapter whose
  * tensors are unchanged since import (same keys, same bytes) is written with its source header verbatim,
  * so the file is byte-identical to the source. Conversions that overflow f16 fail with LSC_ERR_NUMERIC
- * naming the tensor. Files are written atomically. */
+ * naming the tensor; values they flush to zero or round to subnormals are appended to ad->warnings, one
+ * line per tensor ("tensor 'x': 3 of 8 values flushed to zero in F16"), for the caller to show. Files are
+ * written atomically. */
 lsc_status lsc_peft_write(lsc_adapter *ad, const char *dir, lsc_dtype dtype, lsc_error *err);
 
 /* ---- helpers (exposed for the tests and for other importers) --------------------------------------- */

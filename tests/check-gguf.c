@@ -473,6 +473,41 @@ START_TEST(test_version_tail_trailing)
 }
 END_TEST
 
+/* Issue #13.17: exporting to F16 flushed subnormal values to zero without a word. The writer now puts a
+ * warning naming the tensor and the counts on the adapter (the export command shows it). */
+START_TEST(test_f16_flush_warned)
+{
+    gb b = {0};
+    gb_head(&b, 3, 2, 4);
+    adapter_kvs(&b, 8.0f);
+    tinfo(&b, "blk.0.attn_v.weight.lora_a", 2, 4, 0, 0);
+    tinfo(&b, "blk.0.attn_v.weight.lora_b", 4, 2, 0, 32);
+    gb_pad(&b, 32);
+    for (int i = 0; i < 8; i++)
+        gb_f32(&b, 1e-40f); /* f32 subnormals: all flush in f16 */
+    static const float bv[8] = {1.0f, 3e-5f, 0x1p-20f, 1e-9f, 0.5f, 0.25f, 2.0f, 0.0f};
+    for (int i = 0; i < 8; i++)
+        gb_f32(&b, bv[i]);
+    gb_save(&b, "sub.gguf");
+    lsc_adapter *ad = NULL;
+    lsc_error e;
+    ck_assert_int_eq(lsc_gguf_read(tpath("sub.gguf"), &ad, &e), LSC_OK);
+    ck_assert_ptr_null(ad->warnings);
+    ck_assert_msg(lsc_gguf_write(ad, tpath("sub16.gguf"), LSC_DT_F16, &e) == LSC_OK, "%s", e.msg);
+    ck_assert_ptr_nonnull(ad->warnings);
+    ck_assert_str_eq(ad->warnings,
+                     "tensor 'blk.0.attn_v.weight.lora_a': 8 of 8 values flushed to zero in F16\n"
+                     "tensor 'blk.0.attn_v.weight.lora_b': 1 of 8 values flushed to zero and 1 rounded to subnormals "
+                     "(precision lost) in F16");
+    /* F32 keeps them all: no warning */
+    free(ad->warnings);
+    ad->warnings = NULL;
+    ck_assert_int_eq(lsc_gguf_write(ad, tpath("sub32.gguf"), LSC_DT_F32, &e), LSC_OK);
+    ck_assert_ptr_null(ad->warnings);
+    lsc_adapter_free(ad);
+}
+END_TEST
+
 /* Dense s*B*A of a layer from the factor view. */
 static double *dense(lsc_adapter *ad, size_t li, int64_t *rows, int64_t *cols)
 {
@@ -1027,6 +1062,7 @@ static Suite *gguf_suite(void)
     tcase_add_test(tc, test_roundtrip_identical);
     tcase_add_test(tc, test_alignment_padding);
     tcase_add_test(tc, test_version_tail_trailing);
+    tcase_add_test(tc, test_f16_flush_warned);
     tcase_add_test(tc, test_requantised_and_dtype);
     tcase_add_test(tc, test_bad_magic_version);
     tcase_add_test(tc, test_huge_counts);

@@ -698,6 +698,28 @@ START_TEST(test_detect_names_the_format)
 }
 END_TEST
 
+/* Issue #13.17: a conversion to F16 that flushes values to zero is reported on the adapter, by tensor. */
+START_TEST(test_f16_flush_warned)
+{
+    static const spec pair[] = {
+        {"lora_unet_a.lora_down.weight", LSC_DT_F32, 2, {2, 4}, 0},
+        {"lora_unet_a.lora_up.weight", LSC_DT_F32, 2, {4, 2}, 0},
+    };
+    write_st("sub.safetensors", pair, 2, NULL);
+    lsc_adapter *ad = read_ok("sub.safetensors");
+    lsc_error e;
+    int ta = ad->layers[0].ta;
+    ck_assert_int_eq(lsc_adapter_load_tensor(ad, (size_t)ta, &e), LSC_OK);
+    float tiny = 1e-40f; /* an f32 subnormal: nothing of it survives in f16 */
+    for (int i = 0; i < 8; i++)
+        memcpy(ad->tensors[ta].data + 4 * i, &tiny, 4);
+    ck_assert_msg(lsc_kohya_write(ad, tpath("sub16.safetensors"), LSC_DT_F16, &e) == LSC_OK, "%s", e.msg);
+    ck_assert_ptr_nonnull(ad->warnings);
+    ck_assert_str_eq(ad->warnings, "tensor 'lora_unet_a.lora_down.weight': 8 of 8 values flushed to zero in F16");
+    lsc_adapter_free(ad);
+}
+END_TEST
+
 static Suite *kohya_suite(void)
 {
     Suite *s = suite_create("kohya");
@@ -714,6 +736,7 @@ static Suite *kohya_suite(void)
     tcase_add_test(tc, test_map_names);
     tcase_add_test(tc, test_detect);
     tcase_add_test(tc, test_detect_names_the_format);
+    tcase_add_test(tc, test_f16_flush_warned);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -104,6 +104,29 @@ static lsc_status gguf_as_peft(lsc_adapter *ad, lsc_adapter **out, lsc_error *er
     return LSC_OK;
 }
 
+/* Show the warnings a writer appended to ad->warnings past its first `from` bytes (values a narrower
+ * dtype flushed to zero or rounded to subnormals), one line each, on the diagnostics sink. */
+static void show_writer_warnings(lsc_cmd_ctx *ctx, const lsc_adapter *ad, size_t from, const char *name)
+{
+    if (!ad->warnings || strlen(ad->warnings) <= from)
+        return;
+    char shown[512];
+    lsc_escape_name(shown, sizeof shown, name);
+    for (const char *p = ad->warnings + from; *p;) {
+        while (*p == '\n')
+            p++;
+        size_t n = strcspn(p, "\n");
+        if (n)
+            lsc_out(ctx->diag, "lorascope: warning: %s: %.*s\n", shown, (int)n, p);
+        p += n;
+    }
+}
+
+static size_t warnings_len(const lsc_adapter *ad)
+{
+    return ad->warnings ? strlen(ad->warnings) : 0;
+}
+
 int lsc_cmd_export(lsc_cmd_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {{"dtype", required_argument, NULL, 'd'},
@@ -178,6 +201,7 @@ int lsc_cmd_export(lsc_cmd_ctx *ctx, int argc, char **argv)
     if (!format)
         format = ad->format && (strcmp(ad->format, "kohya") == 0 || strcmp(ad->format, "gguf") == 0) ? ad->format : "peft";
     lsc_status st;
+    size_t warned = warnings_len(ad);
     if (strcmp(format, "kohya") == 0)
         st = lsc_kohya_write(ad, path, dt, &ctx->err);
     else if (strcmp(format, "gguf") == 0)
@@ -185,8 +209,11 @@ int lsc_cmd_export(lsc_cmd_ctx *ctx, int argc, char **argv)
     else if (ad->format && strcmp(ad->format, "gguf") == 0) {
         lsc_adapter *p = NULL;
         st = gguf_as_peft(ad, &p, &ctx->err);
+        size_t p_warned = p ? warnings_len(p) : 0;
         if (!st)
             st = lsc_peft_write(p, path, dt, &ctx->err);
+        if (!st)
+            show_writer_warnings(ctx, p, p_warned, ad->name);
         lsc_adapter_free(p);
     } else if (ad->format && strcmp(ad->format, "kohya") == 0) {
         st = lsc_error_set(&ctx->err, LSC_ERR_UNSUPPORTED,
@@ -195,6 +222,7 @@ int lsc_cmd_export(lsc_cmd_ctx *ctx, int argc, char **argv)
     } else
         st = lsc_peft_write(ad, path, dt, &ctx->err);
     if (st == LSC_OK) {
+        show_writer_warnings(ctx, ad, warned, ad->name);
         if (strcmp(format, "peft") == 0)
             lsc_out(ctx->out, "wrote %s/adapter_model.safetensors and adapter_config.json\n", path);
         else
