@@ -688,13 +688,11 @@ static lsc_dtype dtype_of(uint32_t type)
     }
 }
 
-static lsc_status build_adapter(gg_ctx *c, json_t *kvs, lsc_adapter *ad, lsc_error *err)
+/* The adapter-wide part of build_adapter: the key-values say it is a LoRA adapter, give its alpha (*alpha,
+ * 0 when absent), base model and metadata; the layout record (version, tail) and the warnings. */
+static lsc_status adapter_header(const gg_ctx *c, json_t *kvs, lsc_adapter *ad, double *alpha_out, lsc_error *err)
 {
-    lsc_status st = LSC_OK;
     const char *path = c->path;
-    name_ref *refs = NULL;
-    int *layer_of = NULL;
-
     const char *gtype = json_string_value(kv_value(kvs, "general.type"));
     const char *atype = json_string_value(kv_value(kvs, "adapter.type"));
     if (!gtype || strcmp(gtype, "adapter") != 0)
@@ -733,6 +731,19 @@ static lsc_status build_adapter(gg_ctx *c, json_t *kvs, lsc_adapter *ad, lsc_err
     if (!have_alpha || alpha == 0)
         add_warning(ad, "'%s': adapter.lora.alpha is %s: llama.cpp then applies every layer with scale 1", path,
                     have_alpha ? "0" : "absent");
+    *alpha_out = alpha;
+    return LSC_OK;
+}
+
+static lsc_status build_adapter(gg_ctx *c, json_t *kvs, lsc_adapter *ad, lsc_error *err)
+{
+    lsc_status st;
+    const char *path = c->path;
+    name_ref *refs = NULL;
+    int *layer_of = NULL;
+    double alpha = 0;
+    if ((st = adapter_header(c, kvs, ad, &alpha, err)))
+        return st;
 
     refs = malloc((c->n ? c->n : 1) * sizeof *refs);
     layer_of = malloc((c->n ? c->n : 1) * sizeof *layer_of);
