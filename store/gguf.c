@@ -1423,7 +1423,7 @@ lsc_status lsc_gguf_write_ex(lsc_adapter *ad, const char *path, lsc_dtype dtype,
     /* key-values */
     if (from_gguf && ad->metadata_json) {
         json_error_t je;
-        kvs = json_loads(ad->metadata_json, JSON_REJECT_DUPLICATES, &je);
+        kvs = json_loads(ad->metadata_json, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
         if (!json_is_object(kvs)) {
             st = gfail(err, LSC_ERR_INVALID, path, NULL, "the adapter's GGUF metadata is not a JSON object");
             goto done;

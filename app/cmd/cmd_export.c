@@ -27,7 +27,7 @@ static lsc_status gguf_as_peft(lsc_adapter *ad, lsc_adapter **out, lsc_error *er
     lsc_adapter *p = lsc_adapter_clone_meta(ad);
     if (!p)
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-    json_t *meta = ad->metadata_json ? json_loads(ad->metadata_json, 0, NULL) : NULL;
+    json_t *meta = ad->metadata_json ? json_loads(ad->metadata_json, JSON_ALLOW_NUL, NULL) : NULL;
     int permuted = json_is_true(gguf_kv(meta, "lorascope.qk_permuted"));
     int n_head = (int)json_integer_value(gguf_kv(meta, "lorascope.n_head"));
     int n_head_kv = (int)json_integer_value(gguf_kv(meta, "lorascope.n_head_kv"));

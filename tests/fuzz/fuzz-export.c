@@ -140,9 +140,10 @@ static void odd_kvs(buf *b, unsigned which, cursor *c, uint64_t *count)
         put_le(b, 0x80u | take(c), 1);
         *count += 2;
     }
-    if (which & 8) { /* a string with UTF-8 and a bool */
+    if (which & 8) { /* a string with UTF-8, quotes and a NUL byte, and a bool */
         kv_head(b, "general.name", 8);
-        put_str(b, "f\xc3\xbc zz \"q\"");
+        put_le(b, 8, 8);
+        put(b, "f\xc3\xbc\0 \"q\"", 8);
         kv_head(b, "lorascope.fuzz.flag", 7);
         put_le(b, take(c) & 1, 1);
         *count += 2;
