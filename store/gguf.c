@@ -851,6 +851,12 @@ static lsc_status build_adapter(gg_ctx *c, json_t *kvs, lsc_adapter *ad, lsc_err
                        a->shape[0], b->key, b->shape[1]);
             goto done;
         }
+        bad = a->shape[0] * a->shape[1] == 0 ? a : b->shape[0] * b->shape[1] == 0 ? b : NULL;
+        if (bad) { /* as PEFT refuses them: a rank-0 layer has no scale alpha / r to write back */
+            st = gfail(err, LSC_ERR_FORMAT, path, bad->key, "empty factor [%" PRId64 ", %" PRId64 "]", bad->shape[0],
+                       bad->shape[1]);
+            goto done;
+        }
         if (a->shape[0] > INT32_MAX) {
             st = gfail(err, LSC_ERR_FORMAT, path, a->key, "rank %" PRId64 " too large", a->shape[0]);
             goto done;

@@ -860,6 +860,22 @@ START_TEST(test_bad_keys_and_pairs)
     f32_data(&b, 1, 12); gb_pad(&b, 32);
     gb_save(&b, "rank.gguf");
     expect_fail("rank.gguf", LSC_ERR_FORMAT, "rank mismatch");
+    /* a rank-0 pair (found by fuzz-export: its alpha was rewritten on export) and an empty input side */
+    gb_head(&b, 3, 2, 4);
+    adapter_kvs(&b, 8);
+    tinfo(&b, "a.weight.lora_a", 0, 4, 0, 0);
+    tinfo(&b, "a.weight.lora_b", 4, 0, 0, 0);
+    gb_pad(&b, 32);
+    gb_save(&b, "r0.gguf");
+    expect_fail("r0.gguf", LSC_ERR_FORMAT, "tensor 'a.weight.lora_a': empty factor [0, 4]");
+    gb_head(&b, 3, 2, 4);
+    adapter_kvs(&b, 8);
+    tinfo(&b, "a.weight.lora_a", 2, 0, 0, 0);
+    tinfo(&b, "a.weight.lora_b", 4, 2, 0, 0);
+    gb_pad(&b, 32);
+    f32_data(&b, 1, 8); gb_pad(&b, 32);
+    gb_save(&b, "c0.gguf");
+    expect_fail("c0.gguf", LSC_ERR_FORMAT, "empty factor [2, 0]");
     /* a 3-D (per-expert) factor */
     gb_head(&b, 3, 2, 4);
     adapter_kvs(&b, 8);
