@@ -4,11 +4,14 @@
  * Every narrowing conversion rounds once, to nearest with ties to even: f64 -> f16/bf16 rounds straight
  * from the double's bits (going through float first would round twice and be wrong at near-midpoints).
  * Buffers are little-endian byte arrays that may be unaligned: values are assembled byte by byte and
- * moved with memcpy, never read through a cast pointer. Pure C: no I/O, no allocation, no globals.
+ * moved with memcpy, never read through a cast pointer. Narrowing conversions count what they lose
+ * (overflows, values flushed to zero, values rounded into the subnormal range) so that writers can report
+ * it. Pure C: no I/O (snprintf into the caller's buffer only), no allocation, no globals.
  */
 #include "dtype.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -250,8 +253,17 @@ lsc_status lsc_dtype_to_double(lsc_dtype from, const void *src, size_t n, double
 
 lsc_status lsc_dtype_from_double(lsc_dtype to, const double *src, size_t n, void *dst, size_t *overflows)
 {
+    lsc_narrowing loss;
+    lsc_status st = lsc_dtype_from_double_loss(to, src, n, dst, &loss);
+    if (!st && overflows)
+        *overflows = loss.overflows;
+    return st;
+}
+
+lsc_status lsc_dtype_from_double_loss(lsc_dtype to, const double *src, size_t n, void *dst, lsc_narrowing *loss)
+{
     unsigned char *p = dst;
-    size_t over = 0;
+    lsc_narrowing l = {0, 0, 0};
     switch (to) {
     case LSC_DT_F64:
         memmove(dst, src, n * sizeof(double));
@@ -259,25 +271,52 @@ lsc_status lsc_dtype_from_double(lsc_dtype to, const double *src, size_t n, void
     case LSC_DT_F32:
         for (size_t i = 0; i < n; i++) {
             float f = (float)src[i];
-            over += isinf(f) && isfinite(src[i]);
+            l.overflows += isinf(f) && isfinite(src[i]);
+            if (fpclassify(f) == FP_ZERO || fpclassify(f) == FP_SUBNORMAL) { /* rare: checked only here */
+                l.flushed += f == 0 && src[i] != 0;
+                l.subnormal += f != 0 && (double)f != src[i];
+            }
             store_le(p + 4 * i, f32_bits(f), 4);
         }
         break;
     case LSC_DT_F16:
     case LSC_DT_BF16:
         for (size_t i = 0; i < n; i++) {
-            uint16_t h = to == LSC_DT_F16 ? lsc_f64_to_f16(src[i]) : lsc_f64_to_bf16(src[i]);
-            uint16_t inf = to == LSC_DT_F16 ? 0x7c00 : 0x7f80;
-            over += (h & 0x7fff) == inf && isfinite(src[i]);
+            int f16 = to == LSC_DT_F16;
+            uint16_t h = f16 ? lsc_f64_to_f16(src[i]) : lsc_f64_to_bf16(src[i]);
+            uint16_t inf = f16 ? 0x7c00 : 0x7f80;
+            l.overflows += (h & 0x7fff) == inf && isfinite(src[i]);
+            if ((h & inf) == 0) { /* zero or subnormal result: did it lose the value? */
+                double back = f16 ? lsc_f16_to_f32(h) : lsc_bf16_to_f32(h);
+                l.flushed += back == 0 && src[i] != 0;
+                l.subnormal += back != 0 && back != src[i];
+            }
             store_le(p + 2 * i, h, 2);
         }
         break;
     default:
         return LSC_ERR_UNSUPPORTED;
     }
-    if (overflows)
-        *overflows = over;
+    if (loss)
+        *loss = l;
     return LSC_OK;
+}
+
+int lsc_narrowing_describe(const lsc_narrowing *loss, size_t n, lsc_dtype to, char *buf, size_t cap)
+{
+    if (cap)
+        buf[0] = '\0';
+    if (!loss->flushed && !loss->subnormal)
+        return 0;
+    if (loss->flushed && loss->subnormal)
+        snprintf(buf, cap, "%zu of %zu values flushed to zero and %zu rounded to subnormals (precision lost) in %s",
+                 loss->flushed, n, loss->subnormal, lsc_dtype_name(to));
+    else if (loss->flushed)
+        snprintf(buf, cap, "%zu of %zu values flushed to zero in %s", loss->flushed, n, lsc_dtype_name(to));
+    else
+        snprintf(buf, cap, "%zu of %zu values rounded to subnormals (precision lost) in %s", loss->subnormal, n,
+                 lsc_dtype_name(to));
+    return 1;
 }
 
 /* OCP 8-bit floats. E5M2 is the top byte of an f16; E4M3 ("fn": bias 7, no Inf, S.1111.111 is NaN). */

@@ -70,6 +70,22 @@ lsc_status lsc_dtype_to_double(lsc_dtype from, const void *src, size_t n, double
  * infinite are counted in *overflows (may be NULL). */
 lsc_status lsc_dtype_from_double(lsc_dtype to, const double *src, size_t n, void *dst, size_t *overflows);
 
+/* What a narrowing conversion lost, value by value: finite values that became infinite (overflows),
+ * non-zero values that became zero (flushed), and values that landed in the target's subnormal range and
+ * were rounded there, keeping fewer significant bits than a normal number of the target (subnormal).
+ * Ordinary rounding of normal numbers is not a loss here; NaN and Inf convert as themselves. */
+typedef struct lsc_narrowing {
+    size_t overflows, flushed, subnormal;
+} lsc_narrowing;
+
+/* lsc_dtype_from_double that also counts into *loss (may be NULL) what the conversion lost. */
+lsc_status lsc_dtype_from_double_loss(lsc_dtype to, const double *src, size_t n, void *dst, lsc_narrowing *loss);
+
+/* One phrase for writers' warnings about flushed and subnormal values (overflows are errors there):
+ * "12 of 16 values flushed to zero and 3 rounded to subnormals (precision lost) in F16". Writes "" and
+ * returns 0 when nothing was flushed or rounded to a subnormal, else returns 1. */
+int lsc_narrowing_describe(const lsc_narrowing *loss, size_t n, lsc_dtype to, char *buf, size_t cap);
+
 /* Read one scalar of any numeric dtype (floats, signed/unsigned ints, BOOL) as double.
  * Used for kohya `alpha` tensors (F16, F32, BF16, I64 ...). */
 lsc_status lsc_dtype_scalar_to_double(lsc_dtype from, const void *src, double *out);

@@ -1,13 +1,15 @@
 /* store/detect.c: adapter format detection from content (see detect.h).
- * Reads at most the 4-byte magic and, for safetensors, the header (through the strict reader).
+ * Reads the first 64 bytes and, for safetensors, the header (through the strict reader).
  * Depends on store/safetensors and engine/status; never on SQLite or curses.
  */
 #include "detect.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,6 +23,56 @@ static lsc_status put(char *out, size_t cap, const char *fmt, lsc_error *err)
         return lsc_error_set(err, LSC_ERR_INVALID, "format name buffer of %zu bytes is too small", cap);
     strcpy(out, fmt);
     return LSC_OK;
+}
+
+static int ends_with_ci(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcasecmp(s + a - b, suffix) == 0;
+}
+
+/* Could these first bytes start a safetensors file of `size` bytes? u64 header length N in range and
+ * inside the file, and the header's first byte '{'. */
+static int safetensors_head(const unsigned char *h, size_t got, uint64_t size)
+{
+    if (got < 9)
+        return 0;
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--)
+        n = (n << 8) | h[i];
+    return n >= 2 && n <= LSC_ST_MAX_HEADER && n <= size - 8 && h[8] == '{';
+}
+
+/* Do these first bytes start a JSON text (after an optional UTF-8 BOM and white space)? */
+static int json_head(const unsigned char *h, size_t got)
+{
+    size_t i = got >= 3 && h[0] == 0xef && h[1] == 0xbb && h[2] == 0xbf ? 3 : 0;
+    while (i < got && (h[i] == ' ' || h[i] == '\t' || h[i] == '\n' || h[i] == '\r'))
+        i++;
+    return i < got && (h[i] == '{' || h[i] == '[');
+}
+
+/* A file that is neither GGUF nor plausibly safetensors: say what it is, by content first, then by the
+ * name it was given (only for the message: a ".safetensors" file gets the strict reader's reason). */
+static lsc_status not_an_adapter(const char *path, const char *pe, const unsigned char *h, size_t got,
+                                 uint64_t size, lsc_error *err)
+{
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    if (size == 0)
+        return lsc_error_set(err, LSC_ERR_FORMAT, "'%s': empty file, not an adapter", pe);
+    if (json_head(h, got))
+        return lsc_error_set(err, LSC_ERR_FORMAT, "'%s' is a JSON file, not an adapter%s", pe,
+                             strcmp(base, "adapter_config.json") == 0 ? " (give the folder that holds it)" : "");
+    if (ends_with_ci(path, ".gguf"))
+        return lsc_error_set(err, LSC_ERR_FORMAT, "'%s': not a GGUF file (bad magic)", pe);
+    if (ends_with_ci(path, ".safetensors")) {
+        lsc_st_file *f = NULL;
+        lsc_status st = lsc_st_open(path, &f, err);
+        lsc_st_close(f);
+        if (st)
+            return st;
+    }
+    return lsc_error_set(err, LSC_ERR_FORMAT, "'%s': not a safetensors, GGUF or PEFT adapter", pe);
 }
 
 lsc_status lsc_detect_format(const char *path, char *fmt_out, size_t cap, lsc_error *err)
@@ -37,11 +89,14 @@ lsc_status lsc_detect_format(const char *path, char *fmt_out, size_t cap, lsc_er
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return lsc_error_set(err, LSC_ERR_IO, "cannot open '%s': %s", pe, strerror(errno));
-    unsigned char magic[4];
-    ssize_t n = pread(fd, magic, 4, 0);
+    unsigned char head[64];
+    ssize_t n = pread(fd, head, sizeof head, 0);
     close(fd);
-    if (n == 4 && memcmp(magic, "GGUF", 4) == 0)
+    size_t got = n > 0 ? (size_t)n : 0;
+    if (got >= 4 && memcmp(head, "GGUF", 4) == 0)
         return put(fmt_out, cap, "gguf", err);
+    if (!safetensors_head(head, got, (uint64_t)sb.st_size))
+        return not_an_adapter(path, pe, head, got, (uint64_t)sb.st_size, err);
 
     lsc_st_file *f = NULL;
     lsc_status st = lsc_st_open(path, &f, err);
@@ -61,11 +116,13 @@ lsc_status lsc_detect_format(const char *path, char *fmt_out, size_t cap, lsc_er
         peft |= strstr(k, ".lora_A") != NULL || strstr(k, ".lora_B") != NULL || strstr(k, "lora_embedding_A") != NULL ||
                 strstr(k, "lora_embedding_B") != NULL;
     }
+    size_t n_other = f->n_tensors;
     lsc_st_close(f);
     if (kohya)
         return put(fmt_out, cap, "kohya", err);
     if (peft)
         return put(fmt_out, cap, "peft", err);
     return lsc_error_set(err, LSC_ERR_UNSUPPORTED,
-                         "'%s': not a LoRA adapter: no lora_A/lora_B, lora_down/lora_up or GGUF lora_a/lora_b tensors", pe);
+                         "no LoRA layers in '%s' (no lora_A/lora_B or lora_down/lora_up pair; %zu other tensor%s)", pe,
+                         n_other, n_other == 1 ? "" : "s");
 }

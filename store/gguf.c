@@ -431,6 +431,9 @@ typedef struct gg_ctx {
     uint64_t data_start;
     size_t n;
     gg_tensor *t;
+    uint32_t version;     /* 2 or 3 */
+    uint64_t tail;        /* zero bytes after the last tensor's data */
+    uint64_t tail_full;   /* what canonical padding would put there */
 } gg_ctx;
 
 static void ctx_free(void *p)
@@ -511,6 +514,74 @@ static lsc_status rd_tinfo(rd *r, gg_tensor *t, uint64_t expect_offset, uint64_t
                      t->offset);
     *next = expect_offset + pad_to(t->nbytes, align);
     return LSC_OK;
+}
+
+/* general.alignment, or the default 32. GGUF (and ggml's reader) require a u32 that is a power of two;
+ * nothing else bounds it, and a file whose padding does not fit in it is refused as truncated later, so
+ * any u32 power of two (1 to 2^31) is accepted. `code` is the status for a bad value. */
+static lsc_status alignment_of(json_t *kvs, const char *path, lsc_status code, uint64_t *align, lsc_error *err)
+{
+    *align = LSC_GGUF_DEFAULT_ALIGNMENT;
+    if (!json_object_get(kvs, "general.alignment"))
+        return LSC_OK;
+    const char *t = kv_type(kvs, "general.alignment");
+    if (!t || strcmp(t, "u32") != 0)
+        return gfail(err, code, path, NULL, "general.alignment must be a u32 power of two (found a %s)", t ? t : "?");
+    json_int_t a = json_integer_value(kv_value(kvs, "general.alignment"));
+    if (a <= 0 || a > (json_int_t)UINT32_MAX || (a & (a - 1)) != 0)
+        return gfail(err, code, path, NULL, "general.alignment %lld is not a power of two", (long long)a);
+    *align = (uint64_t)a;
+    return LSC_OK;
+}
+
+/* Every byte of [off, off + len) of the file is zero; otherwise a format error naming the first
+ * non-zero byte and `what`. */
+static lsc_status zero_span(const gg_ctx *c, uint64_t off, uint64_t len, const char *what, lsc_error *err)
+{
+    unsigned char buf[4096];
+    while (len > 0) {
+        size_t k = len < sizeof buf ? (size_t)len : sizeof buf;
+        int rc = lsc_pread_full(c->fd, buf, k, off);
+        if (rc != 0)
+            return rc < 0 ? io_fail(err, "read", c->path, errno)
+                          : gfail(err, LSC_ERR_IO, c->path, NULL, "file shrank while reading");
+        for (size_t i = 0; i < k; i++)
+            if (buf[i])
+                return gfail(err, LSC_ERR_FORMAT, c->path, NULL,
+                             "%s: byte %" PRIu64 " is 0x%02x, not zero padding", what, off + i, buf[i]);
+        off += k;
+        len -= k;
+    }
+    return LSC_OK;
+}
+
+/* The bytes around the data are zero padding and nothing else: after the tensor infos up to the data
+ * section, after each tensor up to the next, and after the last tensor either nothing or zeros up to
+ * at most its padded size (kept in c->tail, so an export reproduces the file). Anything past that is
+ * refused as trailing bytes, like safetensors' rule, rather than silently dropped. */
+static lsc_status check_layout(gg_ctx *c, uint64_t infos_end, uint64_t size, uint64_t align, lsc_error *err)
+{
+    lsc_status st;
+    if (c->n == 0)
+        return LSC_OK; /* no data section: refused later as "no LoRA layers" */
+    if ((st = zero_span(c, infos_end, c->data_start - infos_end, "padding before the data", err)))
+        return st;
+    for (size_t i = 0; i + 1 < c->n; i++) {
+        const gg_tensor *g = &c->t[i];
+        uint64_t end = c->data_start + g->offset + g->nbytes;
+        if ((st = zero_span(c, end, c->data_start + c->t[i + 1].offset - end, "padding after a tensor", err)))
+            return st;
+    }
+    const gg_tensor *last = &c->t[c->n - 1];
+    uint64_t end = c->data_start + last->offset + last->nbytes, left = size - end;
+    c->tail_full = pad_to(last->nbytes, align) - last->nbytes;
+    if (left > c->tail_full)
+        return gfail(err, LSC_ERR_FORMAT, c->path, NULL,
+                     "%" PRIu64 " trailing bytes after the data (the last tensor and its padding end at byte %" PRIu64
+                     ")",
+                     left - c->tail_full, end + c->tail_full);
+    c->tail = left;
+    return zero_span(c, end, left, "padding after the last tensor", err);
 }
 
 /* ---- reading the adapter ---------------------------------------------------------------------------- */
@@ -617,13 +688,11 @@ static lsc_dtype dtype_of(uint32_t type)
     }
 }
 
-static lsc_status build_adapter(gg_ctx *c, json_t *kvs, lsc_adapter *ad, lsc_error *err)
+/* The adapter-wide part of build_adapter: the key-values say it is a LoRA adapter, give its alpha (*alpha,
+ * 0 when absent), base model and metadata; the layout record (version, tail) and the warnings. */
+static lsc_status adapter_header(const gg_ctx *c, json_t *kvs, lsc_adapter *ad, double *alpha_out, lsc_error *err)
 {
-    lsc_status st = LSC_OK;
     const char *path = c->path;
-    name_ref *refs = NULL;
-    int *layer_of = NULL;
-
     const char *gtype = json_string_value(kv_value(kvs, "general.type"));
     const char *atype = json_string_value(kv_value(kvs, "adapter.type"));
     if (!gtype || strcmp(gtype, "adapter") != 0)
@@ -650,11 +719,31 @@ static lsc_status build_adapter(gg_ctx *c, json_t *kvs, lsc_adapter *ad, lsc_err
     ad->metadata_json = json_dumps(kvs, JSON_COMPACT);
     if (!ad->format || !ad->base_model || !ad->source || !ad->metadata_json)
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    if (c->version != 3 || c->tail != c->tail_full) {
+        /* what the key-values and tensors do not say: kept so that an unedited export is the same file */
+        char layout[96];
+        snprintf(layout, sizeof layout, "{\"gguf_version\":%u,\"tail\":%" PRIu64 "}", c->version, c->tail);
+        if (!(ad->header_json = strdup(layout)))
+            return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    }
     if (!arch)
         add_warning(ad, "'%s': no general.architecture: llama.cpp will refuse to apply it", path);
     if (!have_alpha || alpha == 0)
         add_warning(ad, "'%s': adapter.lora.alpha is %s: llama.cpp then applies every layer with scale 1", path,
                     have_alpha ? "0" : "absent");
+    *alpha_out = alpha;
+    return LSC_OK;
+}
+
+static lsc_status build_adapter(gg_ctx *c, json_t *kvs, lsc_adapter *ad, lsc_error *err)
+{
+    lsc_status st;
+    const char *path = c->path;
+    name_ref *refs = NULL;
+    int *layer_of = NULL;
+    double alpha = 0;
+    if ((st = adapter_header(c, kvs, ad, &alpha, err)))
+        return st;
 
     refs = malloc((c->n ? c->n : 1) * sizeof *refs);
     layer_of = malloc((c->n ? c->n : 1) * sizeof *layer_of);
@@ -737,7 +826,9 @@ static lsc_status build_adapter(gg_ctx *c, json_t *kvs, lsc_adapter *ad, lsc_err
         }
     }
     if (ad->n_layers == 0) {
-        st = gfail(err, LSC_ERR_UNSUPPORTED, path, NULL, "not a LoRA adapter: no lora_a/lora_b tensors");
+        char pe[ESC_CAP];
+        st = lsc_error_set(err, LSC_ERR_UNSUPPORTED, "no LoRA layers in '%s' (no lora_a/lora_b pair; %zu other tensor%s)",
+                           lsc_escape_name(pe, sizeof pe, path), c->n, c->n == 1 ? "" : "s");
         goto done;
     }
     int first_rank = -1, varied = 0;
@@ -758,6 +849,12 @@ static lsc_status build_adapter(gg_ctx *c, json_t *kvs, lsc_adapter *ad, lsc_err
             st = gfail(err, LSC_ERR_FORMAT, path, NULL,
                        "rank mismatch: '%s' has rank %" PRId64 " (ne[1]) but '%s' has rank %" PRId64 " (ne[0])", a->key,
                        a->shape[0], b->key, b->shape[1]);
+            goto done;
+        }
+        bad = a->shape[0] * a->shape[1] == 0 ? a : b->shape[0] * b->shape[1] == 0 ? b : NULL;
+        if (bad) { /* as PEFT refuses them: a rank-0 layer has no scale alpha / r to write back */
+            st = gfail(err, LSC_ERR_FORMAT, path, bad->key, "empty factor [%" PRId64 ", %" PRId64 "]", bad->shape[0],
+                       bad->shape[1]);
             goto done;
         }
         if (a->shape[0] > INT32_MAX) {
@@ -863,16 +960,9 @@ lsc_status lsc_gguf_read(const char *path, lsc_adapter **out, lsc_error *err)
     for (uint64_t i = 0; i < n_kv; i++)
         if ((st = rd_kv(r, kvs, err)))
             goto done;
-    uint64_t align = LSC_GGUF_DEFAULT_ALIGNMENT;
-    if (json_object_get(kvs, "general.alignment")) {
-        const char *t = kv_type(kvs, "general.alignment");
-        json_int_t a = json_integer_value(kv_value(kvs, "general.alignment"));
-        if (!t || strcmp(t, "u32") != 0 || a <= 0 || (a & (a - 1)) != 0) {
-            st = gfail(err, LSC_ERR_FORMAT, path, NULL, "general.alignment must be a u32 power of two");
-            goto done;
-        }
-        align = (uint64_t)a;
-    }
+    uint64_t align;
+    if ((st = alignment_of(kvs, path, LSC_ERR_FORMAT, &align, err)))
+        goto done;
     /* n_tensors is bounded by the file size above, so this allocation is proportional to the file */
     c->t = calloc(n_tensors ? (size_t)n_tensors : 1, sizeof *c->t);
     if (!c->t) {
@@ -895,6 +985,9 @@ lsc_status lsc_gguf_read(const char *path, lsc_adapter **out, lsc_error *err)
             goto done;
         }
     }
+    c->version = version;
+    if ((st = check_layout(c, r->pos, r->size, align, err)))
+        goto done;
     ad = lsc_adapter_new();
     if (!ad) {
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
@@ -1222,16 +1315,39 @@ static void permute_rows(double *B, int64_t rows, int r, int groups, double *tmp
     memcpy(B, tmp, (size_t)(rows * r) * sizeof *B);
 }
 
-/* Bring a loaded tensor to the entry's dtype in *conv (no-op when the dtypes agree). */
-static lsc_status convert_tensor(const lsc_tensor *src, const wt *e, double **dbl, size_t *dcap, unsigned char **conv,
-                                 const char *path, lsc_error *err)
+#define MAX_LOSS_WARNINGS 5
+
+/* Warn on ad (for the export's caller to show) when a conversion flushed values to zero or rounded them
+ * to subnormals; after MAX_LOSS_WARNINGS tensors only *count grows (see warn_loss_total). */
+static void warn_loss(lsc_adapter *ad, int *count, const char *tensor, const lsc_narrowing *loss, size_t n,
+                      lsc_dtype to)
 {
+    char what[200];
+    if (!lsc_narrowing_describe(loss, n, to, what, sizeof what))
+        return;
+    if ((*count)++ < MAX_LOSS_WARNINGS)
+        add_warning(ad, "tensor '%s': %s", tensor, what);
+}
+
+static void warn_loss_total(lsc_adapter *ad, int count)
+{
+    if (count > MAX_LOSS_WARNINGS)
+        add_warning(ad, "... and %d more tensors flushed values to zero or rounded them to subnormals",
+                    count - MAX_LOSS_WARNINGS);
+}
+
+/* Bring a loaded tensor to the entry's dtype in *conv (no-op when the dtypes agree); *loss says what the
+ * conversion lost. */
+static lsc_status convert_tensor(const lsc_tensor *src, const wt *e, double **dbl, size_t *dcap, unsigned char **conv,
+                                 lsc_narrowing *loss, const char *path, lsc_error *err)
+{
+    memset(loss, 0, sizeof *loss);
     if (src->dtype == e->out)
         return LSC_OK;
     if (!lsc_dtype_is_float(src->dtype))
         return gfail(err, LSC_ERR_UNSUPPORTED, path, src->key, "dtype %s cannot be written to GGUF",
                      lsc_dtype_name(src->dtype));
-    size_t n = src->nbytes / lsc_dtype_size(src->dtype), over = 0;
+    size_t n = src->nbytes / lsc_dtype_size(src->dtype);
     if (n > *dcap || !*dbl) {
         double *d = realloc(*dbl, (n ? n : 1) * sizeof *d);
         if (!d)
@@ -1244,12 +1360,42 @@ static lsc_status convert_tensor(const lsc_tensor *src, const wt *e, double **db
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory converting tensor '%s'", src->key);
     *conv = c;
     if (lsc_dtype_to_double(src->dtype, src->data, n, *dbl) != LSC_OK ||
-        lsc_dtype_from_double(e->out, *dbl, n, c, &over) != LSC_OK)
+        lsc_dtype_from_double_loss(e->out, *dbl, n, c, loss) != LSC_OK)
         return gfail(err, LSC_ERR_INVALID, path, src->key, "cannot convert %s to %s", lsc_dtype_name(src->dtype),
                      lsc_dtype_name(e->out));
-    if (over)
-        return gfail(err, LSC_ERR_NUMERIC, path, src->key, "%zu values overflow %s", over, lsc_dtype_name(e->out));
+    if (loss->overflows)
+        return gfail(err, LSC_ERR_NUMERIC, path, src->key, "%zu values overflow %s", loss->overflows,
+                     lsc_dtype_name(e->out));
     return LSC_OK;
+}
+
+/* Zero bytes for padding: alignments go up to 2^31, so padding is written in chunks of this page. */
+static const unsigned char zero_page[4096];
+
+static int write_zeros(int fd, uint64_t n)
+{
+    while (n > 0) {
+        size_t k = n < sizeof zero_page ? (size_t)n : sizeof zero_page;
+        if (lsc_write_full(fd, zero_page, k) != 0)
+            return -1;
+        n -= k;
+    }
+    return 0;
+}
+
+/* The source file's version and end (the reader's header_json for GGUF: {"gguf_version": 2, "tail": N}). */
+static lsc_status source_layout(const char *text, const char *path, uint32_t *version, int64_t *tail, lsc_error *err)
+{
+    json_t *o = json_loads(text, 0, NULL);
+    json_t *v = json_object_get(o, "gguf_version"), *t = json_object_get(o, "tail");
+    int ok = json_is_integer(v) && (json_integer_value(v) == 2 || json_integer_value(v) == 3) && json_is_integer(t) &&
+             json_integer_value(t) >= 0;
+    if (ok) {
+        *version = (uint32_t)json_integer_value(v);
+        *tail = json_integer_value(t);
+    }
+    json_decref(o);
+    return ok ? LSC_OK : gfail(err, LSC_ERR_INVALID, path, NULL, "the adapter's GGUF layout record is not valid");
 }
 
 lsc_status lsc_gguf_write(lsc_adapter *ad, const char *path, lsc_dtype dtype, lsc_error *err)
@@ -1283,7 +1429,7 @@ lsc_status lsc_gguf_write_ex(lsc_adapter *ad, const char *path, lsc_dtype dtype,
     /* key-values */
     if (from_gguf && ad->metadata_json) {
         json_error_t je;
-        kvs = json_loads(ad->metadata_json, JSON_REJECT_DUPLICATES, &je);
+        kvs = json_loads(ad->metadata_json, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
         if (!json_is_object(kvs)) {
             st = gfail(err, LSC_ERR_INVALID, path, NULL, "the adapter's GGUF metadata is not a JSON object");
             goto done;
@@ -1314,16 +1460,13 @@ lsc_status lsc_gguf_write_ex(lsc_adapter *ad, const char *path, lsc_dtype dtype,
             goto done;
         }
     }
-    uint64_t align = LSC_GGUF_DEFAULT_ALIGNMENT;
-    if (json_object_get(kvs, "general.alignment")) {
-        json_int_t a = json_integer_value(kv_value(kvs, "general.alignment"));
-        const char *t = kv_type(kvs, "general.alignment");
-        if (!t || strcmp(t, "u32") != 0 || a <= 0 || a > UINT32_MAX || (a & (a - 1)) != 0) {
-            st = gfail(err, LSC_ERR_INVALID, path, NULL, "general.alignment must be a u32 power of two");
-            goto done;
-        }
-        align = (uint64_t)a;
-    }
+    uint64_t align;
+    if ((st = alignment_of(kvs, path, LSC_ERR_INVALID, &align, err)))
+        goto done;
+    uint32_t version = 3;
+    int64_t tail = -1; /* -1: the last tensor padded like the others */
+    if (from_gguf && ad->header_json && (st = source_layout(ad->header_json, path, &version, &tail, err)))
+        goto done;
 
     /* plan the tensors */
     plan = calloc(ad->n_layers ? ad->n_layers : 1, sizeof *plan);
@@ -1462,7 +1605,7 @@ lsc_status lsc_gguf_write_ex(lsc_adapter *ad, const char *path, lsc_dtype dtype,
 
     /* header */
     b_add(&hdr, "GGUF", 4);
-    b_uint(&hdr, 3, 4);
+    b_uint(&hdr, version, 4);
     b_uint(&hdr, nw, 8);
     b_uint(&hdr, json_object_size(kvs), 8);
     const char *key;
@@ -1480,14 +1623,10 @@ lsc_status lsc_gguf_write_ex(lsc_adapter *ad, const char *path, lsc_dtype dtype,
         b_uint(&hdr, ggml_code(e->out), 4);
         b_uint(&hdr, e->offset, 8);
     }
-    {
-        static const unsigned char zeros[64] = {0};
-        uint64_t pad = pad_to(hdr.len, align) - hdr.len;
-        while (pad > 0) {
-            size_t k = pad < sizeof zeros ? (size_t)pad : sizeof zeros;
-            b_add(&hdr, zeros, k);
-            pad -= k;
-        }
+    for (uint64_t pad = pad_to(hdr.len, align) - hdr.len; pad > 0;) {
+        size_t k = pad < sizeof zero_page ? (size_t)pad : sizeof zero_page;
+        b_add(&hdr, zero_page, k);
+        pad -= k;
     }
     if (hdr.oom) {
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
@@ -1512,6 +1651,7 @@ lsc_status lsc_gguf_write_ex(lsc_adapter *ad, const char *path, lsc_dtype dtype,
 
     /* data, one tensor at a time */
     int cached = -1; /* layer whose factor view is in bb/ab */
+    int lossy = 0;   /* tensors that lost values to a narrower dtype */
     for (size_t i = 0; i < nw; i++) {
         const wt *e = &w[i];
         int li = e->layer;
@@ -1527,8 +1667,11 @@ lsc_status lsc_gguf_write_ex(lsc_adapter *ad, const char *path, lsc_dtype dtype,
         if (!math) {
             size_t si = (size_t)(src - ad->tensors);
             int was = src->data != NULL;
-            if ((st = lsc_adapter_load_tensor(ad, si, err)) || (st = convert_tensor(src, e, &ab, &acap, &conv, path, err)))
+            lsc_narrowing loss;
+            if ((st = lsc_adapter_load_tensor(ad, si, err)) ||
+                (st = convert_tensor(src, e, &ab, &acap, &conv, &loss, path, err)))
                 goto done;
+            warn_loss(ad, &lossy, e->name, &loss, (size_t)(e->nbytes / lsc_dtype_size(e->out)), e->out);
             data = src->dtype == e->out ? src->data : conv;
             if (lsc_write_full(fd, data, (size_t)e->nbytes) != 0) {
                 st = io_fail(err, "write", path, errno);
@@ -1556,33 +1699,38 @@ lsc_status lsc_gguf_write_ex(lsc_adapter *ad, const char *path, lsc_dtype dtype,
                     permute_rows(bb, lr.rows, lr.r, plan[li].permute_groups, tmp);
                 }
             }
-            size_t n = (size_t)(e->nbytes / lsc_dtype_size(e->out)), over = 0;
+            size_t n = (size_t)(e->nbytes / lsc_dtype_size(e->out));
+            lsc_narrowing loss;
             unsigned char *c = realloc(conv, e->nbytes ? (size_t)e->nbytes : 1);
             if (!c) {
                 st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
                 goto done;
             }
             conv = c;
-            if (lsc_dtype_from_double(e->out, e->is_b ? bb : ab, n, conv, &over) != LSC_OK) {
+            if (lsc_dtype_from_double_loss(e->out, e->is_b ? bb : ab, n, conv, &loss) != LSC_OK) {
                 st = gfail(err, LSC_ERR_INVALID, path, e->name, "cannot convert to %s", lsc_dtype_name(e->out));
                 goto done;
             }
-            if (over) {
-                st = gfail(err, LSC_ERR_NUMERIC, path, e->name, "%zu values overflow %s", over, lsc_dtype_name(e->out));
+            if (loss.overflows) {
+                st = gfail(err, LSC_ERR_NUMERIC, path, e->name, "%zu values overflow %s", loss.overflows,
+                           lsc_dtype_name(e->out));
                 goto done;
             }
+            warn_loss(ad, &lossy, e->name, &loss, n, e->out);
             if (lsc_write_full(fd, conv, (size_t)e->nbytes) != 0) {
                 st = io_fail(err, "write", path, errno);
                 goto done;
             }
         }
-        static const unsigned char zeros[64] = {0};
         uint64_t pad = pad_to(e->nbytes, align) - e->nbytes;
-        if (pad && lsc_write_full(fd, zeros, (size_t)pad) != 0) {
+        if (i + 1 == nw && tail >= 0 && (uint64_t)tail <= pad)
+            pad = (uint64_t)tail; /* the source file's own end */
+        if (write_zeros(fd, pad) != 0) {
             st = io_fail(err, "write", path, errno);
             goto done;
         }
     }
+    warn_loss_total(ad, lossy);
     fd = -1;
     st = lsc_atomic_commit(&af, err); /* fsync, rename into place, fsync the folder */
 done:

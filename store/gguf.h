@@ -5,7 +5,11 @@
  * against the numpy shape, u32 ggml type, u64 offset), zero padding to `general.alignment` (default 32),
  * then the data, each tensor starting at its offset = the padded running sum of the sizes before it.
  * The reader checks every count, length and sum against the bytes left in the file before it allocates
- * anything sized by them, so a count of 2^62 fails at once.
+ * anything sized by them, so a count of 2^62 fails at once. general.alignment must be a u32 power of two
+ * (1 to 2^31, ggml's rule). Every padding byte must be zero, and after the last tensor the file may hold
+ * only zero padding (all of it, part of it or none); more is refused as trailing bytes (safetensors'
+ * rule), never dropped. A version-2 file, or one whose last padding is short, records that in
+ * ad->header_json ({"gguf_version": 2, "tail": N}) so an unedited export reproduces it byte for byte.
  *
  * Adapter model mapping:
  *   `<base>.lora_a` (ne [in, r], numpy [r, in]) = A,  `<base>.lora_b` (ne [r, out], numpy [out, r]) = B;
@@ -23,7 +27,7 @@
  *   general.base_model.0.name if present, else general.architecture. Per-expert (3-D) factors and
  *   token_embd adapters (whose A llama.cpp stores transposed) are refused as unsupported.
  *
- * Writing: GGUF v3, KVs in the adapter's own order when it came from GGUF (so an unedited adapter read
+ * Writing: GGUF v3 (v2 and the source's tail when header_json says so), KVs in the adapter's own order when it came from GGUF (so an unedited adapter read
  * from a canonically written file is reproduced byte for byte), otherwise general.architecture,
  * general.type = "adapter", adapter.type = "lora", adapter.lora.alpha, lorascope.source_format and
  * lorascope.qk_permuted (bool: whether the q/k rows of B were permuted to llama.cpp's rotary layout).
@@ -73,7 +77,8 @@ typedef struct lsc_gguf_write_opts {
 
 /* Write `ad` as a GGUF v3 LoRA file at `path` (atomically: temporary file, fsync, rename).
  * dtype LSC_DT_INVALID keeps each factor's dtype (F64 and Q8_0-sourced become F32); else F32, F16 or
- * BF16 for every tensor. Conversions that overflow f16 fail with LSC_ERR_NUMERIC naming the tensor.
+ * BF16 for every tensor. Conversions that overflow f16 fail with LSC_ERR_NUMERIC naming the tensor;
+ * values flushed to zero or rounded to subnormals add a line per tensor to ad->warnings.
  * opts may be NULL (architecture "llama", no permutation, which refuses q/k layers of a llama adapter
  * from another format: see the head comment). */
 lsc_status lsc_gguf_write_ex(lsc_adapter *ad, const char *path, lsc_dtype dtype, const lsc_gguf_write_opts *opts,

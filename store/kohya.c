@@ -342,7 +342,9 @@ lsc_status lsc_kohya_read(const char *path, lsc_adapter **out, lsc_error *err)
         }
     }
     if (ad->n_layers == 0) {
-        st = kfail(err, LSC_ERR_UNSUPPORTED, path, "not a kohya LoRA: no lora_down/lora_up tensors");
+        char pe[ESC_CAP];
+        st = lsc_error_set(err, LSC_ERR_UNSUPPORTED, "no LoRA layers in '%s' (no lora_down/lora_up pair; %zu other tensor%s)",
+                           lsc_escape_name(pe, sizeof pe, path), ad->n_tensors, ad->n_tensors == 1 ? "" : "s");
         goto done;
     }
 
@@ -577,19 +579,32 @@ static lsc_status build_metadata(lsc_adapter *ad, json_t **holder, const char **
     return LSC_OK;
 }
 
+#define MAX_LOSS_WARNINGS 5
+
+/* Where a writer reports values a conversion flushed to zero or rounded to subnormals: warnings on the
+ * adapter (its caller shows them), by name for the first MAX_LOSS_WARNINGS tensors, then counted. */
+typedef struct loss_log {
+    lsc_adapter *ad;
+    int count;
+} loss_log;
+
 static lsc_status put_doubles(lsc_st_writer *w, lsc_dtype to, const double *v, size_t n, const char *name,
-                              unsigned char **buf, const char *path, lsc_error *err)
+                              unsigned char **buf, const char *path, loss_log *log, lsc_error *err)
 {
-    size_t nb = n * lsc_dtype_size(to), over = 0;
+    size_t nb = n * lsc_dtype_size(to);
+    lsc_narrowing loss;
     unsigned char *p = realloc(*buf, nb ? nb : 1);
     if (!p)
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory writing tensor '%s'", esc(name));
     *buf = p;
-    if (lsc_dtype_from_double(to, v, n, p, &over) != LSC_OK)
+    if (lsc_dtype_from_double_loss(to, v, n, p, &loss) != LSC_OK)
         return kfail(err, LSC_ERR_INVALID, path, "tensor '%s': cannot write as %s", esc(name), lsc_dtype_name(to));
-    if (over)
-        return kfail(err, LSC_ERR_NUMERIC, path, "tensor '%s': %zu values overflow %s", esc(name), over,
+    if (loss.overflows)
+        return kfail(err, LSC_ERR_NUMERIC, path, "tensor '%s': %zu values overflow %s", esc(name), loss.overflows,
                      lsc_dtype_name(to));
+    char what[200];
+    if (lsc_narrowing_describe(&loss, n, to, what, sizeof what) && log->count++ < MAX_LOSS_WARNINGS)
+        add_warning(log->ad, "tensor '%s': %s", name, what);
     return lsc_st_writer_put(w, p, nb, err);
 }
 
@@ -764,10 +779,11 @@ lsc_status lsc_kohya_write(lsc_adapter *ad, const char *path, lsc_dtype dtype, l
         goto done;
 
     int cached = -1;
+    loss_log log = {ad, 0};
     for (size_t i = 0; i < no; i++) {
         kout *o = &outs[i];
         if (o->what == 3) {
-            if ((st = put_doubles(w, LSC_DT_F32, &o->alpha, 1, o->name, &conv, path, err)))
+            if ((st = put_doubles(w, LSC_DT_F32, &o->alpha, 1, o->name, &conv, path, &log, err)))
                 goto done;
             continue;
         }
@@ -782,7 +798,7 @@ lsc_status lsc_kohya_write(lsc_adapter *ad, const char *path, lsc_dtype dtype, l
             for (int d = 0; d < o->ndim; d++)
                 n *= (size_t)o->shape[d];
             if ((st = put_doubles(w, lsc_dtype_is_float(o->dtype) ? o->dtype : LSC_DT_F32, ab, n, o->name, &conv, path,
-                                  err)))
+                                  &log, err)))
                 goto done;
             continue;
         }
@@ -805,13 +821,16 @@ lsc_status lsc_kohya_write(lsc_adapter *ad, const char *path, lsc_dtype dtype, l
                            lsc_dtype_name(t->dtype), esc(t->key));
                 goto done;
             }
-            st = put_doubles(w, o->dtype, dbl, n, o->name, &conv, path, err);
+            st = put_doubles(w, o->dtype, dbl, n, o->name, &conv, path, &log, err);
         }
         if (st)
             goto done;
         if (!was)
             lsc_adapter_unload_tensor(ad, (size_t)o->tensor);
     }
+    if (log.count > MAX_LOSS_WARNINGS)
+        add_warning(ad, "... and %d more tensors flushed values to zero or rounded them to subnormals",
+                    log.count - MAX_LOSS_WARNINGS);
     st = lsc_st_writer_finish(w, err);
     w = NULL;
 done:

@@ -44,7 +44,8 @@
 lsc_status lsc_kohya_read(const char *path, lsc_adapter **out, lsc_error *err);
 
 /* Write `ad` as a kohya .safetensors at `path` (atomically). dtype LSC_DT_INVALID keeps each tensor's
- * dtype; else the float dtype every float tensor is converted to (f16 overflow: LSC_ERR_NUMERIC).
+ * dtype; else the float dtype every float tensor is converted to (f16 overflow: LSC_ERR_NUMERIC; values
+ * flushed to zero or rounded to subnormals: a line per tensor appended to ad->warnings).
  * Layers kohya cannot express and names that collide after mapping fail with LSC_ERR_UNSUPPORTED /
  * LSC_ERR_INVALID naming them. */
 lsc_status lsc_kohya_write(lsc_adapter *ad, const char *path, lsc_dtype dtype, lsc_error *err);

@@ -31,6 +31,7 @@
 #define MODULE_PREFIX "base_model.model."
 #define CONFIG_MAX_BYTES (64u << 20)
 #define MAX_RANK_WARNINGS 5
+#define MAX_LOSS_WARNINGS 5 /* tensors named in precision-loss warnings of one export */
 
 /* PEFT's LoraConfig defaults, used when a key is absent. */
 #define PEFT_DEFAULT_R 8
@@ -1038,8 +1039,13 @@ lsc_status lsc_peft_read(const char *path, lsc_adapter **out, lsc_error *err)
     if (rank_warnings > MAX_RANK_WARNINGS)
         add_warning(ad, "... and %d more layers whose config r disagrees with the tensor rank",
                     rank_warnings - MAX_RANK_WARNINGS);
-    if (ad->n_layers == 0)
-        add_warning(ad, "'%s': no LoRA factors found (%zu other tensors kept)", st_path, ad->n_tensors);
+    if (ad->n_layers == 0) {
+        /* an adapter with nothing to adapt is refused, like a folder without an adapter file */
+        char pe[512];
+        st = lsc_error_set(err, LSC_ERR_UNSUPPORTED, "no LoRA layers in '%s' (no lora_A/lora_B pair; %zu other tensor%s)",
+                           lsc_escape_name(pe, sizeof pe, st_path), ad->n_tensors, ad->n_tensors == 1 ? "" : "s");
+        goto done;
+    }
 
     const char *kind = "static";
     if (cfg.adalora)
@@ -1346,6 +1352,7 @@ static lsc_status write_tensors(lsc_adapter *ad, const char *path, lsc_dtype dty
     double *dbl = NULL;
     uint8_t *conv = NULL;
     size_t dbl_cap = 0, conv_cap = 0;
+    int lossy = 0; /* tensors that lost values to the narrower dtype (warned on ad) */
 
     int convert = 0;
     if (dtype != LSC_DT_INVALID) {
@@ -1386,7 +1393,8 @@ static lsc_status write_tensors(lsc_adapter *ad, const char *path, lsc_dtype dty
         if (to == t->dtype) {
             st = lsc_st_writer_put(w, t->data, t->nbytes, err);
         } else {
-            size_t n = (size_t)numel(t), nb = n * lsc_dtype_size(to), overflows = 0;
+            size_t n = (size_t)numel(t), nb = n * lsc_dtype_size(to);
+            lsc_narrowing loss;
             if (n > dbl_cap) {
                 double *p = realloc(dbl, n * sizeof *dbl);
                 if (!p) {
@@ -1406,21 +1414,24 @@ static lsc_status write_tensors(lsc_adapter *ad, const char *path, lsc_dtype dty
                 conv_cap = nb;
             }
             if ((st = lsc_dtype_to_double(t->dtype, t->data, n, dbl)) ||
-                (st = lsc_dtype_from_double(to, dbl, n, conv, &overflows))) {
+                (st = lsc_dtype_from_double_loss(to, dbl, n, conv, &loss))) {
                 st = lsc_error_set(err, st, "cannot convert tensor '%s' from %s to %s", t->key,
                                    lsc_dtype_name(t->dtype), lsc_dtype_name(to));
                 goto done;
             }
-            if (overflows) {
+            if (loss.overflows) {
                 double big = 0;
                 for (size_t k = 0; k < n; k++)
                     if (isfinite(dbl[k]) && fabs(dbl[k]) > big)
                         big = fabs(dbl[k]);
                 st = lsc_error_set(err, LSC_ERR_NUMERIC,
                                    "tensor '%s': %zu values overflow %s (largest magnitude %g); nothing written",
-                                   t->key, overflows, lsc_dtype_name(to), big);
+                                   t->key, loss.overflows, lsc_dtype_name(to), big);
                 goto done;
             }
+            char what[200];
+            if (lsc_narrowing_describe(&loss, n, to, what, sizeof what) && lossy++ < MAX_LOSS_WARNINGS)
+                add_warning(ad, "tensor '%s': %s", t->key, what);
             st = lsc_st_writer_put(w, conv, nb, err);
         }
         if (!was_loaded)
@@ -1428,6 +1439,9 @@ static lsc_status write_tensors(lsc_adapter *ad, const char *path, lsc_dtype dty
         if (st)
             goto done;
     }
+    if (lossy > MAX_LOSS_WARNINGS)
+        add_warning(ad, "... and %d more tensors flushed values to zero or rounded them to subnormals",
+                    lossy - MAX_LOSS_WARNINGS);
     st = lsc_st_writer_finish(w, err);
     w = NULL;
 done:

@@ -31,10 +31,11 @@ lsc_status lsc_peft_list(const char *dir, char ***names, size_t *n, lsc_error *e
  * adapter_model.safetensors and adapter_config.json. dtype LSC_DT_INVALID keeps every tensor's stored
  * dtype; then an adapter whose tensors are unchanged since import (same keys, same bytes) is written with
  * its source header verbatim, so the file is byte-identical to the source. Conversions that overflow f16
- * fail with LSC_ERR_NUMERIC naming the tensor. The folder is replaced atomically (lsc_atomic_folder_*):
- * a reader sees the old pair or the new pair, never a mix; other files in it are kept; on failure
- * nothing is left behind. A symbolic link `dir` is written through. An existing `dir` that is not a
- * folder is refused. */
+ * fail with LSC_ERR_NUMERIC naming the tensor; values they flush to zero or round to subnormals are
+ * appended to ad->warnings, one line per tensor ("tensor 'x': 3 of 8 values flushed to zero in F16"), for
+ * the caller to show. The folder is replaced atomically (lsc_atomic_folder_*): a reader sees the old pair
+ * or the new pair, never a mix; other files in it are kept; on failure nothing is left behind. A symbolic
+ * link `dir` is written through. An existing `dir` that is not a folder is refused. */
 lsc_status lsc_peft_write(lsc_adapter *ad, const char *dir, lsc_dtype dtype, lsc_error *err);
 
 /* The two files of lsc_peft_write into the existing folder `dir`, each file atomic but not the pair: for

@@ -391,6 +391,45 @@ START_TEST(test_scalars)
 }
 END_TEST
 
+/* Issue #13.17: narrowing counts what it loses besides overflows: non-zero values flushed to zero and
+ * values rounded into the subnormal range (an exactly representable subnormal is not a loss). */
+START_TEST(test_narrowing_loss)
+{
+    unsigned char buf[64];
+    lsc_narrowing l;
+    const double v[9] = {1e-40, 3e-5, 0x1p-20, 1.0, 1e-9, 0.0, -0.0, NAN, 1e6};
+    ck_assert_int_eq(lsc_dtype_from_double_loss(LSC_DT_F16, v, 9, buf, &l), LSC_OK);
+    ck_assert_uint_eq(l.overflows, 1); /* 1e6 */
+    ck_assert_uint_eq(l.flushed, 2);   /* 1e-40 and 1e-9: below half of 2^-24 */
+    ck_assert_uint_eq(l.subnormal, 1); /* 3e-5 < 2^-14, not a multiple of 2^-24; 2^-20 is exact */
+    ck_assert_int_eq(lsc_dtype_from_double_loss(LSC_DT_BF16, v, 9, buf, &l), LSC_OK);
+    ck_assert(l.overflows == 0 && l.flushed == 0 && l.subnormal == 1); /* 1e-40 < 2^-126 */
+    const double w[4] = {1e-40, 1e-50, 0x1p-149, 0x1p-130};
+    ck_assert_int_eq(lsc_dtype_from_double_loss(LSC_DT_F32, w, 4, buf, &l), LSC_OK);
+    ck_assert(l.overflows == 0 && l.flushed == 1 && l.subnormal == 1); /* 2^-149 and 2^-130 are exact */
+    ck_assert_int_eq(lsc_dtype_from_double_loss(LSC_DT_F64, w, 4, buf, &l), LSC_OK);
+    ck_assert(l.overflows == 0 && l.flushed == 0 && l.subnormal == 0);
+    /* the bytes are those of the plain conversion */
+    unsigned char ref[64];
+    size_t over;
+    ck_assert_int_eq(lsc_dtype_from_double(LSC_DT_F16, v, 9, ref, &over), LSC_OK);
+    ck_assert_int_eq(lsc_dtype_from_double_loss(LSC_DT_F16, v, 9, buf, NULL), LSC_OK);
+    ck_assert_mem_eq(buf, ref, 18);
+    ck_assert_uint_eq(over, 1);
+
+    char s[200];
+    lsc_narrowing a = {0, 16, 0}, b = {0, 1, 2}, c = {0, 0, 3}, none = {4, 0, 0};
+    ck_assert_int_eq(lsc_narrowing_describe(&a, 16, LSC_DT_F16, s, sizeof s), 1);
+    ck_assert_str_eq(s, "16 of 16 values flushed to zero in F16");
+    ck_assert_int_eq(lsc_narrowing_describe(&b, 9, LSC_DT_F16, s, sizeof s), 1);
+    ck_assert_str_eq(s, "1 of 9 values flushed to zero and 2 rounded to subnormals (precision lost) in F16");
+    ck_assert_int_eq(lsc_narrowing_describe(&c, 9, LSC_DT_BF16, s, sizeof s), 1);
+    ck_assert_str_eq(s, "3 of 9 values rounded to subnormals (precision lost) in BF16");
+    ck_assert_int_eq(lsc_narrowing_describe(&none, 9, LSC_DT_F16, s, sizeof s), 0);
+    ck_assert_str_eq(s, "");
+}
+END_TEST
+
 static Suite *dtype_suite(void)
 {
     Suite *s = suite_create("dtype");
@@ -406,6 +445,7 @@ static Suite *dtype_suite(void)
     tcase_add_test(tc, test_double_rounding);
     tcase_add_test(tc, test_buffers_unaligned);
     tcase_add_test(tc, test_overflow_count);
+    tcase_add_test(tc, test_narrowing_loss);
     tcase_add_test(tc, test_scalars);
     suite_add_tcase(s, tc);
     return s;

@@ -308,6 +308,231 @@ START_TEST(test_roundtrip_identical)
 }
 END_TEST
 
+static void expect_fail(const char *name, lsc_status code, const char *needle);
+
+/* A two-layer file laid out as llama.cpp's writers do, with general.alignment `align` (0: no key, 32)
+ * and tensor sizes that are not multiples of it (60, 84, 28 and 6 bytes), so every padding is
+ * non-empty. `version` 2 or 3; `tail`: bytes after the last tensor's data (-1: its full zero padding);
+ * `trail`: extra bytes appended after that. */
+static void build_aligned(const char *name, uint32_t align, uint32_t version, long tail, const char *trail)
+{
+    size_t a = align ? align : 32;
+    gb b = {0};
+    gb_head(&b, version, 4, align ? 5 : 4);
+    adapter_kvs(&b, 6.0f);
+    if (align)
+        kv_u32(&b, "general.alignment", align);
+    uint64_t off = 0;
+    size_t nb[4] = {60, 84, 28, 6};
+    tinfo(&b, "blk.0.attn_v.weight.lora_a", 3, 5, 0, off); off += (nb[0] + a - 1) / a * a;
+    tinfo(&b, "blk.0.attn_v.weight.lora_b", 7, 3, 0, off); off += (nb[1] + a - 1) / a * a;
+    tinfo(&b, "blk.1.ffn_up.weight.lora_a", 1, 7, 0, off); off += (nb[2] + a - 1) / a * a;
+    tinfo(&b, "blk.1.ffn_up.weight.lora_b", 3, 1, 1, off);
+    gb_pad(&b, a);
+    f32_data(&b, 1, 15); gb_pad(&b, a);
+    f32_data(&b, 2, 21); gb_pad(&b, a);
+    f32_data(&b, 3, 7); gb_pad(&b, a);
+    f16_data(&b, 4, 3);
+    if (tail < 0)
+        gb_pad(&b, a);
+    for (long i = 0; i < tail; i++)
+        gb_u8(&b, 0);
+    if (trail)
+        gb_raw(&b, trail, strlen(trail));
+    gb_save(&b, name);
+}
+
+/* Read `name` (n_layers layers), write it back unedited, and compare the two files byte for byte. */
+static void expect_identical_rewrite_n(const char *name, size_t n_layers)
+{
+    lsc_adapter *ad = NULL;
+    lsc_error e;
+    if (lsc_gguf_read(tpath(name), &ad, &e) != LSC_OK)
+        ck_abort_msg("%s: %s", name, e.msg);
+    ck_assert_uint_eq(ad->n_layers, n_layers);
+    char out[64];
+    snprintf(out, sizeof out, "re-%s", name);
+    if (lsc_gguf_write(ad, tpath(out), LSC_DT_INVALID, &e) != LSC_OK)
+        ck_abort_msg("%s: write: %s", name, e.msg);
+    lsc_adapter_free(ad);
+    size_t n1, n2;
+    unsigned char *x = read_all(tpath(name), &n1), *y = read_all(tpath(out), &n2);
+    if (n1 != n2 || memcmp(x, y, n1) != 0) {
+        size_t at = 0;
+        while (at < n1 && at < n2 && x[at] == y[at])
+            at++;
+        ck_abort_msg("%s: rewrite differs (%zu vs %zu bytes, first difference at byte %zu)", name, n1, n2, at);
+    }
+    free(x);
+    free(y);
+    unlink(tpath(out));
+}
+
+static void expect_identical_rewrite(const char *name)
+{
+    expect_identical_rewrite_n(name, 2);
+}
+
+/* Issue #13.2: padding after a tensor came from a 64-byte static array, so alignments >= 128 wrote
+ * program memory into the file (and 2^24 failed with EFAULT). Every u32 power of two must give zero
+ * padding and the same file back. */
+START_TEST(test_alignment_padding)
+{
+    static const uint32_t aligns[] = {0, 1, 8, 32, 64, 128, 256, 4096, 65536, 1u << 24};
+    for (size_t i = 0; i < sizeof aligns / sizeof aligns[0]; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "al%u.gguf", aligns[i]);
+        build_aligned(name, aligns[i], 3, -1, NULL);
+        expect_identical_rewrite(name);
+        unlink(tpath(name));
+    }
+    /* what GGUF forbids is refused, naming the value */
+    gb b = {0};
+    gb_head(&b, 3, 0, 5);
+    adapter_kvs(&b, 8);
+    kv_u32(&b, "general.alignment", 0);
+    gb_save(&b, "al0.gguf");
+    expect_fail("al0.gguf", LSC_ERR_FORMAT, "general.alignment 0 is not a power of two");
+    gb_head(&b, 3, 0, 5);
+    adapter_kvs(&b, 8);
+    kv_u32(&b, "general.alignment", 3u << 30);
+    gb_save(&b, "alh.gguf");
+    expect_fail("alh.gguf", LSC_ERR_FORMAT, "general.alignment 3221225472 is not a power of two");
+    gb_head(&b, 3, 0, 5);
+    adapter_kvs(&b, 8);
+    gb_str(&b, "general.alignment"); gb_u32(&b, 10); gb_u64(&b, 64);
+    gb_save(&b, "al64.gguf");
+    expect_fail("al64.gguf", LSC_ERR_FORMAT, "must be a u32");
+    /* the largest power of two in a u32 is legal: this file is refused only because its padding is not
+     * there (the data section would start at 2 GiB) */
+    gb_head(&b, 3, 1, 5);
+    adapter_kvs(&b, 8);
+    kv_u32(&b, "general.alignment", 1u << 31);
+    tinfo(&b, "a.weight.lora_a", 1, 1, 0, 0);
+    gb_f32(&b, 1);
+    gb_save(&b, "al31.gguf");
+    expect_fail("al31.gguf", LSC_ERR_FORMAT, "truncated data");
+}
+END_TEST
+
+/* Issue #13.11: bytes after the last tensor were dropped silently and v2 files came back as v3. Now a
+ * v2 file and a file that ends without (or inside) the last padding are reproduced byte for byte, and
+ * trailing bytes or non-zero padding are refused like safetensors' trailing bytes. */
+START_TEST(test_version_tail_trailing)
+{
+    build_aligned("v2.gguf", 0, 2, -1, NULL);
+    expect_identical_rewrite("v2.gguf");
+    build_aligned("v2a.gguf", 128, 2, -1, NULL);
+    expect_identical_rewrite("v2a.gguf");
+    build_aligned("nopad.gguf", 0, 3, 0, NULL);
+    expect_identical_rewrite("nopad.gguf");
+    build_aligned("part.gguf", 64, 2, 5, NULL);
+    expect_identical_rewrite("part.gguf");
+
+    build_aligned("trail.gguf", 0, 3, -1, "x");
+    expect_fail("trail.gguf", LSC_ERR_FORMAT, "1 trailing bytes after the data");
+    /* 5 bytes inside the 26 of padding are a tail when zero, refused when not */
+    build_aligned("trail3.gguf", 0, 3, 3, "ab");
+    expect_fail("trail3.gguf", LSC_ERR_FORMAT, "not zero padding");
+    build_aligned("trail4.gguf", 4096, 3, -1, "GGUF");
+    expect_fail("trail4.gguf", LSC_ERR_FORMAT, "4 trailing bytes");
+
+    /* non-zero padding between tensors and before the data */
+    size_t n;
+    build_aligned("pz.gguf", 0, 3, -1, NULL);
+    unsigned char *p = read_all(tpath("pz.gguf"), &n);
+    lsc_adapter *ad = NULL;
+    lsc_error e;
+    ck_assert_int_eq(lsc_gguf_read(tpath("pz.gguf"), &ad, &e), LSC_OK);
+    lsc_adapter_free(ad);
+    /* data starts at n - 4*32 - ... : find it from the end: the last tensor is 6 bytes padded to 32 */
+    size_t last = n - 32, third_pad = last - 4; /* third tensor: 28 bytes + 4 of padding */
+    p[third_pad] = 7;
+    FILE *fp = fopen(tpath("pz2.gguf"), "wb");
+    ck_assert_uint_eq(fwrite(p, 1, n, fp), n);
+    fclose(fp);
+    expect_fail("pz2.gguf", LSC_ERR_FORMAT, "padding after a tensor");
+    p[third_pad] = 0;
+    size_t data = last - 32 - 96 - 64; /* 28->32, 84->96, 60->64 */
+    p[data - 1] = 1;
+    fp = fopen(tpath("pz3.gguf"), "wb");
+    ck_assert_uint_eq(fwrite(p, 1, n, fp), n);
+    fclose(fp);
+    expect_fail("pz3.gguf", LSC_ERR_FORMAT, "padding before the data");
+    free(p);
+
+    /* an edited adapter (the layout record is not carried by edits) is written as canonical v3 */
+    ck_assert_int_eq(lsc_gguf_read(tpath("v2.gguf"), &ad, &e), LSC_OK);
+    ck_assert_ptr_nonnull(ad->header_json);
+    free(ad->header_json);
+    ad->header_json = NULL;
+    ck_assert_int_eq(lsc_gguf_write(ad, tpath("v3.gguf"), LSC_DT_INVALID, &e), LSC_OK);
+    lsc_adapter_free(ad);
+    build_aligned("v3ref.gguf", 0, 3, -1, NULL);
+    size_t n1, n2;
+    unsigned char *x = read_all(tpath("v3.gguf"), &n1), *y = read_all(tpath("v3ref.gguf"), &n2);
+    ck_assert_uint_eq(n1, n2);
+    ck_assert_int_eq(memcmp(x, y, n1), 0);
+    free(x);
+    free(y);
+}
+END_TEST
+
+/* Found by fuzz-export: a string value holding a NUL byte was accepted on import, but the writer could not
+ * parse the kept metadata back ("not a JSON object"), so the unedited export failed. */
+START_TEST(test_nul_in_string_kv)
+{
+    gb b = {0};
+    gb_head(&b, 3, 2, 6);
+    adapter_kvs(&b, 8.0f);
+    gb_str(&b, "general.name"); gb_u32(&b, 8); gb_u64(&b, 3); gb_raw(&b, "a\0b", 3);
+    gb_str(&b, "some.strings"); gb_u32(&b, 9); gb_u32(&b, 8); gb_u64(&b, 2);
+    gb_u64(&b, 1); gb_raw(&b, "\0", 1); gb_str(&b, "x");
+    tinfo(&b, "blk.0.attn_v.weight.lora_a", 2, 4, 0, 0);
+    tinfo(&b, "blk.0.attn_v.weight.lora_b", 4, 2, 0, 32);
+    gb_pad(&b, 32);
+    f32_data(&b, 1, 8); gb_pad(&b, 32);
+    f32_data(&b, 2, 8); gb_pad(&b, 32);
+    gb_save(&b, "nul.gguf");
+    expect_identical_rewrite_n("nul.gguf", 1);
+}
+END_TEST
+
+/* Issue #13.17: exporting to F16 flushed subnormal values to zero without a word. The writer now puts a
+ * warning naming the tensor and the counts on the adapter (the export command shows it). */
+START_TEST(test_f16_flush_warned)
+{
+    gb b = {0};
+    gb_head(&b, 3, 2, 4);
+    adapter_kvs(&b, 8.0f);
+    tinfo(&b, "blk.0.attn_v.weight.lora_a", 2, 4, 0, 0);
+    tinfo(&b, "blk.0.attn_v.weight.lora_b", 4, 2, 0, 32);
+    gb_pad(&b, 32);
+    for (int i = 0; i < 8; i++)
+        gb_f32(&b, 1e-40f); /* f32 subnormals: all flush in f16 */
+    static const float bv[8] = {1.0f, 3e-5f, 0x1p-20f, 1e-9f, 0.5f, 0.25f, 2.0f, 0.0f};
+    for (int i = 0; i < 8; i++)
+        gb_f32(&b, bv[i]);
+    gb_save(&b, "sub.gguf");
+    lsc_adapter *ad = NULL;
+    lsc_error e;
+    ck_assert_int_eq(lsc_gguf_read(tpath("sub.gguf"), &ad, &e), LSC_OK);
+    ck_assert_ptr_null(ad->warnings);
+    ck_assert_msg(lsc_gguf_write(ad, tpath("sub16.gguf"), LSC_DT_F16, &e) == LSC_OK, "%s", e.msg);
+    ck_assert_ptr_nonnull(ad->warnings);
+    ck_assert_str_eq(ad->warnings,
+                     "tensor 'blk.0.attn_v.weight.lora_a': 8 of 8 values flushed to zero in F16\n"
+                     "tensor 'blk.0.attn_v.weight.lora_b': 1 of 8 values flushed to zero and 1 rounded to subnormals "
+                     "(precision lost) in F16");
+    /* F32 keeps them all: no warning */
+    free(ad->warnings);
+    ad->warnings = NULL;
+    ck_assert_int_eq(lsc_gguf_write(ad, tpath("sub32.gguf"), LSC_DT_F32, &e), LSC_OK);
+    ck_assert_ptr_null(ad->warnings);
+    lsc_adapter_free(ad);
+}
+END_TEST
+
 /* Dense s*B*A of a layer from the factor view. */
 static double *dense(lsc_adapter *ad, size_t li, int64_t *rows, int64_t *cols)
 {
@@ -607,7 +832,16 @@ START_TEST(test_bad_keys_and_pairs)
     gb_head(&b, 3, 0, 4);
     adapter_kvs(&b, 8);
     gb_save(&b, "empty.gguf");
-    expect_fail("empty.gguf", LSC_ERR_UNSUPPORTED, "no lora_a/lora_b");
+    expect_fail("empty.gguf", LSC_ERR_UNSUPPORTED, "no LoRA layers in '");
+    expect_fail("empty.gguf", LSC_ERR_UNSUPPORTED, "empty.gguf' (no lora_a/lora_b pair; 0 other tensors)");
+    /* only an extra tensor */
+    gb_head(&b, 3, 1, 4);
+    adapter_kvs(&b, 8);
+    gb_str(&b, "blk.0.attn_norm.weight"); gb_u32(&b, 1); gb_u64(&b, 4); gb_u32(&b, 0); gb_u64(&b, 0);
+    gb_pad(&b, 32);
+    f32_data(&b, 1, 4); gb_pad(&b, 32);
+    gb_save(&b, "norm.gguf");
+    expect_fail("norm.gguf", LSC_ERR_UNSUPPORTED, "norm.gguf' (no lora_a/lora_b pair; 1 other tensor)");
     /* missing partner */
     gb_head(&b, 3, 1, 4);
     adapter_kvs(&b, 8);
@@ -626,6 +860,22 @@ START_TEST(test_bad_keys_and_pairs)
     f32_data(&b, 1, 12); gb_pad(&b, 32);
     gb_save(&b, "rank.gguf");
     expect_fail("rank.gguf", LSC_ERR_FORMAT, "rank mismatch");
+    /* a rank-0 pair (found by fuzz-export: its alpha was rewritten on export) and an empty input side */
+    gb_head(&b, 3, 2, 4);
+    adapter_kvs(&b, 8);
+    tinfo(&b, "a.weight.lora_a", 0, 4, 0, 0);
+    tinfo(&b, "a.weight.lora_b", 4, 0, 0, 0);
+    gb_pad(&b, 32);
+    gb_save(&b, "r0.gguf");
+    expect_fail("r0.gguf", LSC_ERR_FORMAT, "tensor 'a.weight.lora_a': empty factor [0, 4]");
+    gb_head(&b, 3, 2, 4);
+    adapter_kvs(&b, 8);
+    tinfo(&b, "a.weight.lora_a", 2, 0, 0, 0);
+    tinfo(&b, "a.weight.lora_b", 4, 2, 0, 0);
+    gb_pad(&b, 32);
+    f32_data(&b, 1, 8); gb_pad(&b, 32);
+    gb_save(&b, "c0.gguf");
+    expect_fail("c0.gguf", LSC_ERR_FORMAT, "empty factor [2, 0]");
     /* a 3-D (per-expert) factor */
     gb_head(&b, 3, 2, 4);
     adapter_kvs(&b, 8);
@@ -851,6 +1101,10 @@ static Suite *gguf_suite(void)
     tcase_add_test(tc, test_read_mixed);
     tcase_add_test(tc, test_alpha_absent);
     tcase_add_test(tc, test_roundtrip_identical);
+    tcase_add_test(tc, test_alignment_padding);
+    tcase_add_test(tc, test_version_tail_trailing);
+    tcase_add_test(tc, test_f16_flush_warned);
+    tcase_add_test(tc, test_nul_in_string_kv);
     tcase_add_test(tc, test_requantised_and_dtype);
     tcase_add_test(tc, test_bad_magic_version);
     tcase_add_test(tc, test_huge_counts);

@@ -18,9 +18,11 @@
 #include <unistd.h>
 
 #include "adapter.h"
+#include "cli_util.h"
 #include "detect.h"
 #include "dtype.h"
 #include "kohya.h"
+#include "peft.h"
 #include "safetensors.h"
 #include "test_tmp.h"
 
@@ -291,11 +293,47 @@ START_TEST(test_malformed_pairs)
     ck_assert_int_eq(lsc_kohya_read(tpath("cm.safetensors"), &ad, &e), LSC_ERR_FORMAT);
     ck_assert_ptr_nonnull(strstr(e.msg, "neither a linear nor a conv"));
     ck_assert_int_eq(lsc_kohya_read(tpath("none.safetensors"), &ad, &e), LSC_ERR_UNSUPPORTED);
-    ck_assert_ptr_nonnull(strstr(e.msg, "no lora_down/lora_up"));
+    ck_assert_ptr_nonnull(strstr(e.msg, "no LoRA layers in '"));
+    ck_assert_ptr_nonnull(strstr(e.msg, "none.safetensors' (no lora_down/lora_up pair; 1 other tensor)"));
     ck_assert_ptr_null(ad);
     char fmt[16];
     ck_assert_int_eq(lsc_detect_format(tpath("none.safetensors"), fmt, sizeof fmt, &e), LSC_ERR_UNSUPPORTED);
-    ck_assert_ptr_nonnull(strstr(e.msg, "not a LoRA adapter: no lora_A/lora_B, lora_down/lora_up or GGUF lora_a/lora_b"));
+    ck_assert_ptr_nonnull(strstr(e.msg, "none.safetensors' (no lora_A/lora_B or lora_down/lora_up pair; 1 other tensor)"));
+}
+END_TEST
+
+/* Issue #13.12: a PEFT folder whose adapter_model.safetensors holds no LoRA factor imported as an empty
+ * adapter with a warning. It is refused like a folder without an adapter file: exit 1, "no LoRA layers
+ * in FILE", nothing in the catalog. The same message for kohya and GGUF files (their suites check them). */
+START_TEST(test_no_lora_layers_refused)
+{
+    static const spec head[] = {
+        {"score.weight", LSC_DT_F32, 2, {2, 4}, 0},
+        {"classifier.bias", LSC_DT_F32, 1, {2}, 0},
+    };
+    ck_assert_int_eq(mkdir(tpath("nolora"), 0755), 0);
+    write_st("nolora/adapter_model.safetensors", head, 2, NULL);
+    FILE *fp = fopen(tpath("nolora/adapter_config.json"), "w");
+    fputs("{\"peft_type\": \"LORA\", \"r\": 4, \"lora_alpha\": 8}", fp);
+    fclose(fp);
+    lsc_adapter *ad = (lsc_adapter *)0x1;
+    lsc_error e;
+    ck_assert_int_eq(lsc_peft_read(tpath("nolora"), &ad, &e), LSC_ERR_UNSUPPORTED);
+    ck_assert_ptr_null(ad);
+    ck_assert_msg(strstr(e.msg, "no LoRA layers in '") && strstr(e.msg, "nolora/adapter_model.safetensors' "
+                                                                       "(no lora_A/lora_B pair; 2 other tensors)"),
+                  "%s", e.msg);
+
+    /* through the command line: exit 1, one line, nothing imported */
+    char cat[300];
+    snprintf(cat, sizeof cat, "%s", tpath("cat.db"));
+    cli_result r = cli_run(cat, "import", tpath("nolora"), NULL);
+    ck_assert_msg(r.code == 1 && strstr(r.err, "no LoRA layers in '") && cli_lines(r.err) == 1, "exit %d: %s",
+                  r.code, r.err);
+    cli_result_free(&r);
+    r = cli_run(cat, "ls", "--json", NULL);
+    ck_assert_msg(r.code == 0 && !strstr(r.out, "nolora"), "%s", r.out);
+    cli_result_free(&r);
 }
 END_TEST
 
@@ -590,10 +628,95 @@ START_TEST(test_detect)
     fwrite("hello world, not an adapter", 1, 27, fp);
     fclose(fp);
     ck_assert_int_eq(lsc_detect_format(tpath("junk.bin"), fmt, sizeof fmt, &e), LSC_ERR_FORMAT);
-    ck_assert_ptr_nonnull(strstr(e.msg, "junk.bin"));
+    ck_assert_ptr_nonnull(strstr(e.msg, "junk.bin': not a safetensors, GGUF or PEFT adapter"));
     ck_assert_int_eq(lsc_detect_format(tpath("missing"), fmt, sizeof fmt, &e), LSC_ERR_IO);
     ck_assert_ptr_nonnull(strstr(e.msg, "no such file"));
     ck_assert_int_eq(lsc_detect_format(tpath("a.gguf"), fmt, 3, &e), LSC_ERR_INVALID);
+}
+END_TEST
+
+/* Write `text` (n bytes) to tpath(name). */
+static void write_bytes(const char *name, const void *text, size_t n)
+{
+    FILE *fp = fopen(tpath(name), "wb");
+    ck_assert_ptr_nonnull(fp);
+    ck_assert_uint_eq(fwrite(text, 1, n, fp), n);
+    ck_assert_int_eq(fclose(fp), 0);
+}
+
+static void expect_detect(const char *name, const char *needle)
+{
+    char fmt[16];
+    lsc_error e;
+    lsc_status st = lsc_detect_format(tpath(name), fmt, sizeof fmt, &e);
+    ck_assert_msg(st == LSC_ERR_FORMAT && strstr(e.msg, needle), "%s: %d '%s', expected '%s'", name, st, e.msg, needle);
+}
+
+/* Issue #13.17: a JSON file or a GGUF with a bad magic was read as safetensors and reported as "header
+ * length 7308332182695578235 exceeds ...". Detection now says what the file is. */
+START_TEST(test_detect_names_the_format)
+{
+    const char *cfg = "{\"peft_type\": \"LORA\", \"r\": 8}";
+    write_bytes("x.json", cfg, strlen(cfg));
+    expect_detect("x.json", "x.json' is a JSON file, not an adapter");
+    write_bytes("adapter_config.json", cfg, strlen(cfg));
+    expect_detect("adapter_config.json", "adapter_config.json' is a JSON file, not an adapter (give the folder");
+    write_bytes("list.txt", "\xef\xbb\xbf  \n[1, 2]", 13);
+    expect_detect("list.txt", "list.txt' is a JSON file");
+    write_bytes("x.gguf", "GGUG\3\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 24);
+    expect_detect("x.gguf", "x.gguf': not a GGUF file (bad magic)");
+    write_bytes("short.GGUF", "GG", 2);
+    expect_detect("short.GGUF", "short.GGUF': not a GGUF file (bad magic)");
+    write_bytes("x", "\x01\x02\x03 binary", 10);
+    expect_detect("x", "x': not a safetensors, GGUF or PEFT adapter");
+    write_bytes("empty.safetensors", "", 0);
+    expect_detect("empty.safetensors", "empty file, not an adapter");
+    /* a file named .safetensors that is not plausibly one keeps the strict reader's reason */
+    write_bytes("bad.safetensors", "\xff\xff\xff\xff\xff\xff\xff\x7f{}", 10);
+    expect_detect("bad.safetensors", "header length");
+    /* a plausible safetensors file with a broken rule gets the reader's message whatever its name */
+    write_bytes("st.json", "\x02\0\0\0\0\0\0\0{}xyz", 13);
+    expect_detect("st.json", "trailing bytes");
+    /* content decides, not the name: a PEFT safetensors file called .gguf is PEFT */
+    static const spec peft[] = {
+        {"base_model.model.q_proj.lora_A.weight", LSC_DT_F32, 2, {2, 4}, 0},
+        {"base_model.model.q_proj.lora_B.weight", LSC_DT_F32, 2, {4, 2}, 0},
+    };
+    write_st("peft.gguf", peft, 2, NULL);
+    char fmt[16];
+    lsc_error e;
+    ck_assert_int_eq(lsc_detect_format(tpath("peft.gguf"), fmt, sizeof fmt, &e), LSC_OK);
+    ck_assert_str_eq(fmt, "peft");
+
+    /* the whole message through the command line */
+    char cat[300];
+    snprintf(cat, sizeof cat, "%s", tpath("cat.db"));
+    cli_result r = cli_run(cat, "import", tpath("x.json"), NULL);
+    ck_assert_msg(r.code == 1 && strstr(r.err, "x.json' is a JSON file, not an adapter") && cli_lines(r.err) == 1,
+                  "exit %d: %s", r.code, r.err);
+    cli_result_free(&r);
+}
+END_TEST
+
+/* Issue #13.17: a conversion to F16 that flushes values to zero is reported on the adapter, by tensor. */
+START_TEST(test_f16_flush_warned)
+{
+    static const spec pair[] = {
+        {"lora_unet_a.lora_down.weight", LSC_DT_F32, 2, {2, 4}, 0},
+        {"lora_unet_a.lora_up.weight", LSC_DT_F32, 2, {4, 2}, 0},
+    };
+    write_st("sub.safetensors", pair, 2, NULL);
+    lsc_adapter *ad = read_ok("sub.safetensors");
+    lsc_error e;
+    int ta = ad->layers[0].ta;
+    ck_assert_int_eq(lsc_adapter_load_tensor(ad, (size_t)ta, &e), LSC_OK);
+    float tiny = 1e-40f; /* an f32 subnormal: nothing of it survives in f16 */
+    for (int i = 0; i < 8; i++)
+        memcpy(ad->tensors[ta].data + 4 * i, &tiny, 4);
+    ck_assert_msg(lsc_kohya_write(ad, tpath("sub16.safetensors"), LSC_DT_F16, &e) == LSC_OK, "%s", e.msg);
+    ck_assert_ptr_nonnull(ad->warnings);
+    ck_assert_str_eq(ad->warnings, "tensor 'lora_unet_a.lora_down.weight': 8 of 8 values flushed to zero in F16");
+    lsc_adapter_free(ad);
 }
 END_TEST
 
@@ -606,11 +729,14 @@ static Suite *kohya_suite(void)
     tcase_add_test(tc, test_read_mixed);
     tcase_add_test(tc, test_lycoris_refused);
     tcase_add_test(tc, test_malformed_pairs);
+    tcase_add_test(tc, test_no_lora_layers_refused);
     tcase_add_test(tc, test_roundtrip);
     tcase_add_test(tc, test_uniform_metadata_and_dylora);
     tcase_add_test(tc, test_peft_to_kohya);
     tcase_add_test(tc, test_map_names);
     tcase_add_test(tc, test_detect);
+    tcase_add_test(tc, test_detect_names_the_format);
+    tcase_add_test(tc, test_f16_flush_warned);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli_util.h"
 #include "safetensors.h"
 #include "test_tmp.h"
 
@@ -669,6 +670,41 @@ START_TEST(test_writer_verbatim)
 }
 END_TEST
 
+/* Issue #13.17, through the command line: `export --dtype f16` of a PEFT adapter whose factors hold
+ * subnormal or tiny values warns, naming each tensor and what it lost; the file is still written. */
+START_TEST(test_export_f16_flush_warned)
+{
+    static const char *hdr = "{\"base_model.model.layers.0.q_proj.lora_A.weight\":{\"dtype\":\"F32\",\"shape\":[2,4],"
+                             "\"data_offsets\":[0,32]},\"base_model.model.layers.0.q_proj.lora_B.weight\":{\"dtype\":"
+                             "\"F32\",\"shape\":[4,2],\"data_offsets\":[32,64]}}";
+    float data[16];
+    static const float bv[8] = {1.0f, 3e-5f, 0x1p-20f, 1e-9f, 0.5f, 0.25f, 2.0f, 0.0f};
+    for (int i = 0; i < 8; i++) {
+        data[i] = 1e-40f * (float)(i + 1);
+        data[8 + i] = bv[i];
+    }
+    ck_assert_int_eq(mkdir(tpath("tiny"), 0755), 0);
+    ck_assert_int_eq(cli_write_st(tpath("tiny/adapter_model.safetensors"), hdr, data, sizeof data), 0);
+    char cat[300], out[300];
+    snprintf(cat, sizeof cat, "%s", tpath("cat.db"));
+    snprintf(out, sizeof out, "%s", tpath("out16"));
+    cli_result r = cli_run(cat, "import", tpath("tiny"), NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    cli_result_free(&r);
+    r = cli_run(cat, "export", "tiny", tpath("out32"), NULL); /* its own dtypes: nothing lost, nothing said */
+    ck_assert_msg(r.code == 0 && !strstr(r.err, "flushed"), "%s", r.err);
+    cli_result_free(&r);
+    r = cli_run(cat, "export", "--dtype", "f16", "tiny", out, NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    ck_assert_msg(strstr(r.err, "lorascope: warning: tiny: tensor 'base_model.model.layers.0.q_proj.lora_A.weight': "
+                                "8 of 8 values flushed to zero in F16\n") &&
+                      strstr(r.err, "lorascope: warning: tiny: tensor 'base_model.model.layers.0.q_proj.lora_B.weight': "
+                                    "1 of 8 values flushed to zero and 1 rounded to subnormals (precision lost) in F16\n"),
+                  "%s", r.err);
+    cli_result_free(&r);
+}
+END_TEST
+
 static Suite *safetensors_suite(void)
 {
     Suite *s = suite_create("safetensors");
@@ -683,6 +719,7 @@ static Suite *safetensors_suite(void)
     tcase_add_test(tc, test_valid_oddities);
     tcase_add_test(tc, test_valid_float_dtypes);
     tcase_add_test(tc, test_many_tensors);
+    tcase_add_test(tc, test_export_f16_flush_warned);
     tcase_add_test(tc, test_writer_round_trip);
     tcase_add_test(tc, test_writer_escapes);
     tcase_add_test(tc, test_writer_rejects);

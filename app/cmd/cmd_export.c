@@ -28,7 +28,7 @@ static lsc_status gguf_as_peft(lsc_adapter *ad, lsc_adapter **out, lsc_error *er
     lsc_adapter *p = lsc_adapter_clone_meta(ad);
     if (!p)
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-    json_t *meta = ad->metadata_json ? json_loads(ad->metadata_json, 0, NULL) : NULL;
+    json_t *meta = ad->metadata_json ? json_loads(ad->metadata_json, JSON_ALLOW_NUL, NULL) : NULL;
     int permuted = json_is_true(gguf_kv(meta, "lorascope.qk_permuted"));
     int n_head = (int)json_integer_value(gguf_kv(meta, "lorascope.n_head"));
     int n_head_kv = (int)json_integer_value(gguf_kv(meta, "lorascope.n_head_kv"));
@@ -105,6 +105,29 @@ static lsc_status gguf_as_peft(lsc_adapter *ad, lsc_adapter **out, lsc_error *er
     return LSC_OK;
 }
 
+/* Show the warnings a writer appended to ad->warnings past its first `from` bytes (values a narrower
+ * dtype flushed to zero or rounded to subnormals), one line each, on the diagnostics sink. */
+static void show_writer_warnings(lsc_cmd_ctx *ctx, const lsc_adapter *ad, size_t from, const char *name)
+{
+    if (!ad->warnings || strlen(ad->warnings) <= from)
+        return;
+    char shown[512];
+    lsc_escape_name(shown, sizeof shown, name);
+    for (const char *p = ad->warnings + from; *p;) {
+        while (*p == '\n')
+            p++;
+        size_t n = strcspn(p, "\n");
+        if (n)
+            lsc_out(ctx->diag, "lorascope: warning: %s: %.*s\n", shown, (int)n, p);
+        p += n;
+    }
+}
+
+static size_t warnings_len(const lsc_adapter *ad)
+{
+    return ad->warnings ? strlen(ad->warnings) : 0;
+}
+
 /* Write `ad` to the checked, resolved `path` in `format`. */
 static lsc_status write_format(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *format, const char *path, lsc_dtype dt,
                                const lsc_gguf_write_opts *gopt)
@@ -117,8 +140,11 @@ static lsc_status write_format(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *fo
     else if (ad->format && strcmp(ad->format, "gguf") == 0) {
         lsc_adapter *p = NULL;
         st = gguf_as_peft(ad, &p, &ctx->err);
+        size_t p_warned = p ? warnings_len(p) : 0;
         if (!st)
             st = lsc_peft_write(p, path, dt, &ctx->err);
+        if (!st)
+            show_writer_warnings(ctx, p, p_warned, ad->name);
         lsc_adapter_free(p);
     } else if (ad->format && strcmp(ad->format, "kohya") == 0) {
         st = lsc_error_set(&ctx->err, LSC_ERR_UNSUPPORTED,
@@ -219,8 +245,10 @@ int lsc_cmd_export(lsc_cmd_ctx *ctx, int argc, char **argv)
         free(path);
         return rc;
     }
+    size_t warned = warnings_len(ad);
     st = write_format(ctx, ad, format, path, dt, &gopt);
     if (st == LSC_OK) {
+        show_writer_warnings(ctx, ad, warned, ad->name);
         if (strcmp(format, "peft") == 0)
             lsc_out(ctx->out, "wrote %s/adapter_model.safetensors and adapter_config.json\n", given);
         else
