@@ -6,7 +6,9 @@
 #include "command.h"
 
 #define LSC_CMD(name, fn, flags, summary, usage, help) int fn(lsc_cmd_ctx *ctx, int argc, char **argv);
+#define LSC_SPEC(name, spec, flags, summary) extern const lsc_cmd_spec spec;
 #include "commands.def"
 #undef LSC_CMD
+#undef LSC_SPEC
 
 #endif
