@@ -171,8 +171,11 @@ int lsc_opts_set(struct lsc_cmd_ctx *ctx, const char *cmd, const lsc_opt *o, con
             *(const char **)field = value;
         return LSC_EXIT_OK;
     }
-    if (!bad)
+    if (!bad) {
+        if (o->text_at)
+            *(const char **)((char *)args + o->text_at) = value;
         return LSC_EXIT_OK;
+    }
     char shown[96];
     lsc_escape_name(shown, sizeof shown, value);
     entry_label(o, label, sizeof label);

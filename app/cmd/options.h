@@ -11,7 +11,9 @@
 #ifndef LSC_CMD_OPTIONS_H
 #define LSC_CMD_OPTIONS_H
 
-#include <stddef.h>
+#include <limits.h> /* the bounds tables use: INT_MAX, LLONG_MAX */
+#include <math.h>   /* HUGE_VAL */
+#include <stddef.h> /* offsetof */
 #include <stdint.h>
 
 #include "sink.h"
@@ -54,6 +56,7 @@ typedef struct lsc_opt {
     lsc_opt_type type;
     const char *metavar;        /* "K", "GLOB", "NAME"; for a positional its usage word */
     size_t at;                  /* offsetof the field in the typed args struct; 0: not stored */
+    size_t text_at;             /* non-zero: also store the value as typed (const char *) here */
     unsigned flags;             /* LSC_OPT_* above */
     long long ilo, ihi;         /* INT bounds (inclusive) */
     double lo, hi;              /* REAL bounds */
