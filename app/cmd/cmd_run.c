@@ -476,7 +476,7 @@ static int run_one(lsc_cmd_ctx *ctx, const lsc_script *s, const lsc_script_cmd *
     const lsc_command *cmd = lsc_command_find(c->argv[0]);
     int idx[64];
     int na = adapter_positions(cmd, c->argc, c->argv, idx, 64);
-    int gpos = -1, variadic = strstr(cmd->usage, "NAME...") != NULL;
+    int gpos = -1, variadic = lsc_command_takes_many_adapters(cmd);
     for (int k = 0; k < na && gpos < 0; k++)
         if (is_glob(c->argv[idx[k]]))
             gpos = idx[k];

@@ -105,6 +105,9 @@ int lsc_command_option_takes_value(const lsc_command *c, const char *opt);
  * that must exist (a repeatable NAME... makes every later positional one too). */
 int lsc_command_positional_is_adapter(const lsc_command *c, int index);
 
+/* From the command's table: non-zero if it takes a repeatable adapter positional (merge NAME...). */
+int lsc_command_takes_many_adapters(const lsc_command *c);
+
 /* Print the command's usage and help to ctx->out. */
 void lsc_command_print_help(lsc_sink *out, const lsc_command *c);
 

@@ -87,6 +87,16 @@ int lsc_command_positional_is_adapter(const lsc_command *c, int index)
     return o && o->type == LSC_OPT_ADAPTER;
 }
 
+int lsc_command_takes_many_adapters(const lsc_command *c)
+{
+    if (!c->spec)
+        return strstr(c->usage, "NAME...") != NULL;
+    for (const lsc_opt *o = c->spec->opts; o->type != LSC_OPT_END; o++)
+        if ((o->flags & LSC_OPT_MANY) && o->type == LSC_OPT_ADAPTER)
+            return 1;
+    return 0;
+}
+
 int lsc_command_parse(lsc_cmd_ctx *ctx, const lsc_command *c, int argc, char **argv, void **args)
 {
     *args = NULL;
