@@ -34,63 +34,86 @@ static lsc_prune_scale scale_convention(const lsc_adapter *ad, const lsc_layer *
     }
 }
 
-int lsc_cmd_prune(lsc_cmd_ctx *ctx, int argc, char **argv)
-{
-    static const struct option opts[] = {
-        {"rank", required_argument, NULL, 'k'},      {"energy", required_argument, NULL, 'e'},
-        {"fro", required_argument, NULL, 'f'},       {"cumulative", required_argument, NULL, 'c'},
-        {"ratio", required_argument, NULL, 'r'},     {"budget", required_argument, NULL, 'b'},
-        {"layers", required_argument, NULL, 'l'},    {"as", required_argument, NULL, 'a'},
-        {"json", no_argument, NULL, 'j'},            {"allow-nonfinite", no_argument, NULL, 'N'},
-        {"prefix", no_argument, NULL, 'P'},
-        {NULL, 0, NULL, 0}};
-    lsc_getopt g = {0};
-    int c, json = ctx->json, have_rule = 0, budget_mode = 0, allow_nonfinite = 0, prefix = 0;
-    lsc_rank_rule rule = LSC_RANK_FIXED;
-    double value = 0;
-    const char *glob = NULL, *as = NULL, *rule_arg = NULL, *rule_name = NULL;
-    char *end;
-    while ((c = lsc_getopt_next(ctx, &g, argc, argv, opts)) != -1) {
-        switch (c) {
-        case 'k': case 'e': case 'f': case 'c': case 'r': case 'b':
-            if (have_rule)
-                return lsc_usage_error(ctx, "prune", "give one rule (--rank, --energy, --fro, --cumulative, --ratio or --budget)");
-            have_rule = 1;
-            value = strtod(g.arg, &end);
-            if (*end || end == g.arg || !isfinite(value))
-                return lsc_usage_error(ctx, "prune", "'%s' is not a number", g.arg);
-            rule_arg = g.arg;
-            rule = c == 'k' ? LSC_RANK_FIXED : c == 'e' ? LSC_RANK_ENERGY : c == 'f' ? LSC_RANK_FRO
-                   : c == 'c' ? LSC_RANK_CUMULATIVE : LSC_RANK_RATIO;
-            budget_mode = c == 'b';
-            rule_name = budget_mode ? "budget" : lsc_rank_rule_name(rule);
-            if (budget_mode && (value < 1 || value != floor(value)))
-                return lsc_usage_error(ctx, "prune", "--budget takes a whole number of singular directions >= 1");
-            if (c == 'k' && (value < 1 || value != floor(value)))
-                return lsc_usage_error(ctx, "prune", "--rank takes a whole number >= 1");
-            if ((c == 'e' || c == 'f' || c == 'c') && !(value > 0 && value <= 1))
-                return lsc_usage_error(ctx, "prune", "--%s takes a fraction in (0, 1]", rule_name);
-            if (c == 'r' && value < 1)
-                return lsc_usage_error(ctx, "prune", "--ratio takes a number >= 1");
-            break;
-        case 'l': glob = g.arg; break;
-        case 'a': as = g.arg; break;
-        case 'j': json = 1; break;
-        case 'N': allow_nonfinite = 1; break;
-        case 'P': prefix = 1; break;
-        default: return LSC_EXIT_USAGE;
-        }
-    }
-    if (argc - g.ind != 1)
-        return lsc_usage_error(ctx, "prune", "expected one NAME");
-    if (!have_rule)
-        return lsc_usage_error(ctx, "prune", "give a rule: --rank K, --energy T, --fro T, --cumulative T, --ratio R or --budget N");
-    if (prefix && (budget_mode || rule != LSC_RANK_FIXED))
-        return lsc_usage_error(ctx, "prune", "--prefix goes with --rank K (DyLoRA: keep the first K rank directions)");
-    if (ctx->check_only)
-        return LSC_EXIT_OK;
+typedef struct prune_args {
+    lsc_args base;
+    const char *name, *glob, *as, *rule_arg;
+    long long rank, budget;
+    double energy, fro, cumulative, ratio;
+    int json, allow_nonfinite, prefix;
+    /* from validate: the one rule given */
+    lsc_rank_rule rule;
+    int budget_mode;
+    double value;
+    const char *rule_name;
+} prune_args;
 
-    const char *src_name = argv[g.ind];
+#define PRUNE_FRACTION(opt, field, text)                                                                           \
+    {.name = opt, .type = LSC_OPT_REAL, .metavar = "T", .flags = LSC_OPT_NOUSAGE | LSC_OPT_LO_OPEN, .lo = 0, .hi = 1, \
+     .at = offsetof(prune_args, field), .text_at = offsetof(prune_args, rule_arg), .help = text}
+
+static const lsc_opt prune_opts[] = {
+    {.metavar = "NAME", .type = LSC_OPT_ADAPTER, .flags = LSC_OPT_POSITIONAL, .at = offsetof(prune_args, name)},
+    {.name = "rank", .type = LSC_OPT_INT, .metavar = "K", .ilo = 1, .ihi = INT_MAX, .usage = "RULE",
+     .at = offsetof(prune_args, rank), .text_at = offsetof(prune_args, rule_arg), .help = "RULE: keep K"},
+    PRUNE_FRACTION("energy", energy, "RULE: the smallest k with sum sigma^2 >= T of the total"),
+    PRUNE_FRACTION("fro", fro, "RULE: kohya sv_fro: sum sigma^2 >= T^2"),
+    PRUNE_FRACTION("cumulative", cumulative, "RULE: kohya sv_cumulative: sum sigma >= T"),
+    {.name = "ratio", .type = LSC_OPT_REAL, .metavar = "R", .flags = LSC_OPT_NOUSAGE, .lo = 1, .hi = HUGE_VAL,
+     .at = offsetof(prune_args, ratio), .text_at = offsetof(prune_args, rule_arg),
+     .help = "RULE: keep sigma_i >= sigma_1 / R"},
+    {.name = "budget", .type = LSC_OPT_INT, .metavar = "N", .flags = LSC_OPT_NOUSAGE, .ilo = 1, .ihi = LLONG_MAX,
+     .at = offsetof(prune_args, budget), .text_at = offsetof(prune_args, rule_arg),
+     .help = "RULE: the N strongest singular directions over all chosen layers"},
+    {.name = "layers", .type = LSC_OPT_GLOB, .metavar = "GLOB", .at = offsetof(prune_args, glob),
+     .help = "only these layers (others are kept unchanged)"},
+    {.name = "as", .type = LSC_OPT_NEW, .metavar = "NEW", .at = offsetof(prune_args, as),
+     .help = "the new adapter's name (default NAME-RULEVALUE)"},
+    {.name = "json", .type = LSC_OPT_FLAG, .at = offsetof(prune_args, json), .help = "one object with every layer's figures"},
+    {.name = "allow-nonfinite", .type = LSC_OPT_FLAG, .at = offsetof(prune_args, allow_nonfinite),
+     .help = "leave layers holding NaN/Inf unchanged instead of refusing"},
+    {.name = "prefix", .type = LSC_OPT_FLAG, .at = offsetof(prune_args, prefix),
+     .help = "with --rank K on a DyLoRA adapter: keep the first K directions as trained (no SVD,\n"
+             "scale alpha/K); prints the prefix's error beside the best rank-K error"},
+    {0}};
+
+/* Exactly one rule; --prefix only with --rank. Fills rule, budget_mode, value and rule_name. */
+static int prune_validate(lsc_cmd_ctx *ctx, void *args)
+{
+    prune_args *av = args;
+    static const char *const rules[] = {"rank", "energy", "fro", "cumulative", "ratio", "budget"};
+    int given = -1, n = 0;
+    for (int i = 0; i < 6; i++)
+        if (lsc_opts_given(prune_opts, av, rules[i])) {
+            given = i;
+            n++;
+        }
+    if (n > 1)
+        return lsc_usage_error(ctx, "prune", "give one rule (--rank, --energy, --fro, --cumulative, --ratio or --budget)");
+    if (n == 0)
+        return lsc_usage_error(ctx, "prune", "give a rule: --rank K, --energy T, --fro T, --cumulative T, --ratio R or --budget N");
+    const lsc_rank_rule of[] = {LSC_RANK_FIXED, LSC_RANK_ENERGY, LSC_RANK_FRO, LSC_RANK_CUMULATIVE, LSC_RANK_RATIO,
+                                LSC_RANK_FIXED};
+    const double value[] = {(double)av->rank, av->energy, av->fro, av->cumulative, av->ratio, (double)av->budget};
+    av->rule = of[given];
+    av->budget_mode = given == 5;
+    av->value = value[given];
+    av->rule_name = av->budget_mode ? "budget" : lsc_rank_rule_name(av->rule);
+    if (av->prefix && given != 0)
+        return lsc_usage_error(ctx, "prune", "--prefix goes with --rank K (DyLoRA: keep the first K rank directions)");
+    return LSC_EXIT_OK;
+}
+
+static int prune_run(lsc_cmd_ctx *ctx, void *args)
+{
+    const prune_args *av = args;
+    int json = ctx->json || av->json, budget_mode = av->budget_mode, allow_nonfinite = av->allow_nonfinite,
+        prefix = av->prefix;
+    lsc_rank_rule rule = av->rule;
+    double value = av->value;
+    long long budget = av->budget;
+    const char *glob = av->glob, *as = av->as, *rule_arg = av->rule_arg, *rule_name = av->rule_name;
+
+    const char *src_name = av->name;
     char newname[512];
     if (as)
         snprintf(newname, sizeof newname, "%s", as);
@@ -144,7 +167,7 @@ int lsc_cmd_prune(lsc_cmd_ctx *ctx, int argc, char **argv)
                 ns[m] = p[li].st.n_sv;
                 map[m++] = li;
             }
-        if (!svs || !ns || !ks || !map || lsc_prune_budget(svs, ns, m, (int64_t)value, ks, &ctx->err))
+        if (!svs || !ns || !ks || !map || lsc_prune_budget(svs, ns, m, (int64_t)budget, ks, &ctx->err))
             rc = lsc_fail(ctx, &ctx->err);
         for (int i = 0; !rc && i < m; i++)
             p[map[i]].k = ks[i];
@@ -289,3 +312,8 @@ int lsc_cmd_prune(lsc_cmd_ctx *ctx, int argc, char **argv)
     lsc_adapter_free(dst);
     return rc;
 }
+
+const lsc_cmd_spec lsc_spec_prune = {
+    prune_opts, sizeof(prune_args), prune_validate, prune_run,
+    "  give exactly one RULE; every layer keeps at least 1, never grows\n"
+    "  (kohya keeps one more than its own rule says: we follow the rule as written)\n"};

@@ -91,7 +91,7 @@ const char *lsc_opts_takes(const lsc_opt *o, char *buf, size_t cap)
         else if (isinf(o->lo))
             snprintf(buf, cap, "a number %s %g", hi, o->hi);
         else
-            snprintf(buf, cap, "a number in %c%g, %g%c", (o->flags & LSC_OPT_LO_OPEN) ? '(' : '[', o->lo, o->hi,
+            snprintf(buf, cap, "a %s in %c%g, %g%c", o->lo == 0 && o->hi == 1 ? "fraction" : "number", (o->flags & LSC_OPT_LO_OPEN) ? '(' : '[', o->lo, o->hi,
                      (o->flags & LSC_OPT_HI_OPEN) ? ')' : ']');
         break;
     }
@@ -118,6 +118,20 @@ static void entry_label(const lsc_opt *o, char *buf, size_t cap)
         snprintf(buf, cap, "--%s", o->name);
     else
         snprintf(buf, cap, "%s", o->metavar ? o->metavar : "argument");
+}
+
+static int choice_matches(const lsc_opt *o, const char *value, const char *choice)
+{
+    for (; *value && *choice; value++, choice++) {
+        int a = (unsigned char)*value, b = (unsigned char)*choice;
+        if ((o->flags & LSC_OPT_DASHES) && a == '-')
+            a = '_';
+        if ((o->flags & LSC_OPT_ICASE) && a >= 'A' && a <= 'Z')
+            a += 'a' - 'A';
+        if (a != b)
+            return 0;
+    }
+    return *value == *choice;
 }
 
 int lsc_opts_set(struct lsc_cmd_ctx *ctx, const char *cmd, const lsc_opt *o, const char *value, void *args)
@@ -151,7 +165,7 @@ int lsc_opts_set(struct lsc_cmd_ctx *ctx, const char *cmd, const lsc_opt *o, con
     case LSC_OPT_CHOICE: {
         bad = 1;
         for (int i = 0; o->choices[i] && bad; i++)
-            if ((o->flags & LSC_OPT_ICASE) ? strcasecmp(value, o->choices[i]) == 0 : strcmp(value, o->choices[i]) == 0) {
+            if (choice_matches(o, value, o->choices[i])) {
                 bad = 0;
                 if (o->at)
                     *(int *)field = i;
@@ -179,7 +193,9 @@ int lsc_opts_set(struct lsc_cmd_ctx *ctx, const char *cmd, const lsc_opt *o, con
     char shown[96];
     lsc_escape_name(shown, sizeof shown, value);
     entry_label(o, label, sizeof label);
-    return lsc_usage_error(ctx, cmd, "%s: '%s' is not %s", label, shown, lsc_opts_takes(o, takes, sizeof takes));
+    if (o->type == LSC_OPT_CHOICE)
+        return lsc_usage_error(ctx, cmd, "%s: '%s' is not %s", label, shown, lsc_opts_takes(o, takes, sizeof takes));
+    return lsc_usage_error(ctx, cmd, "%s takes %s, not '%s'", label, lsc_opts_takes(o, takes, sizeof takes), shown);
 }
 
 static int n_entries(const lsc_opt *opts)

@@ -44,6 +44,7 @@ typedef enum lsc_opt_type {
 #define LSC_OPT_HI_OPEN 0x20u    /* REAL: the upper bound is excluded */
 #define LSC_OPT_ICASE 0x40u      /* CHOICE: match ignoring case */
 #define LSC_OPT_NOUSAGE 0x80u    /* not shown in the usage line (another entry's usage text covers it) */
+#define LSC_OPT_DASHES 0x100u    /* CHOICE: '-' in the value matches '_' in a choice (dare-linear) */
 
 #define LSC_OPTLIST_MAX 64
 typedef struct lsc_optlist {
@@ -108,8 +109,9 @@ int lsc_parse_int(const char *s, long long lo, long long hi, long long *v);
 int lsc_parse_u64(const char *s, uint64_t *v);
 int lsc_parse_real(const char *s, double lo, double hi, unsigned flags, double *v);
 
-/* Parse one value for entry o into its field of args; on failure fill ctx->err ("CMD: --rank: '2.5' is not
- * a whole number >= 1") and return LSC_EXIT_USAGE. Used by lsc_opts_parse and for defaults. */
+/* Parse one value for entry o into its field of args; on failure fill ctx->err ("CMD: --rank takes a whole
+ * number from 1 to 2147483647, not '2.5'"; "CMD: --method: 'foo' is not one of cat, linear, ...") and return
+ * LSC_EXIT_USAGE. Used by lsc_opts_parse and for defaults. */
 int lsc_opts_set(struct lsc_cmd_ctx *ctx, const char *cmd, const lsc_opt *o, const char *value, void *args);
 
 #endif
