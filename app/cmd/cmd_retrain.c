@@ -494,95 +494,92 @@ static int retrain_tasks(lsc_cmd_ctx *ctx, const char *name, int64_t gid, const 
     return rc;
 }
 
-int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
+typedef struct retrain_args {
+    lsc_args base;
+    const char *name, *target, *base_path, *tuned, *calib, *as, *glob, *init_name;
+    long long steps, rank, ckpt, final_rank;
+    double lr, lambda;
+    uint64_t seed;
+    int kind, init, json;
+} retrain_args;
+
+/* the kinds retrain trains (a multi-task adapter is recognised by itself) */
+static const char *const retrain_kinds[] = {"static", "dynamic", "adaptive", "sparse", NULL};
+static const lsc_train_kind retrain_kind_of[] = {LSC_TRAIN_STATIC, LSC_TRAIN_DYNAMIC, LSC_TRAIN_ADAPTIVE, LSC_TRAIN_SPARSE};
+static const char *const retrain_inits[] = {"self", "svd", "random", NULL};
+static const lsc_train_init_mode retrain_init_of[] = {LSC_TRAIN_INIT_SELF, LSC_TRAIN_INIT_SVD, LSC_TRAIN_INIT_RANDOM};
+
+#define RETRAIN_COUNT(opt, meta, field, dflt, text)                                                               \
+    {.name = opt, .type = LSC_OPT_INT, .metavar = meta, .ilo = 1, .ihi = INT_MAX, .def = dflt,                 \
+     .at = offsetof(retrain_args, field), .help = text}
+
+static const lsc_opt retrain_opts[] = {
+    {.metavar = "NAME", .type = LSC_OPT_ADAPTER, .flags = LSC_OPT_POSITIONAL, .at = offsetof(retrain_args, name),
+     .new_with = "base"},
+    {.name = "target", .type = LSC_OPT_ADAPTER, .metavar = "REF", .at = offsetof(retrain_args, target),
+     .usage = "(--target REF | --base B --tuned T)",
+     .help = "a catalog adapter whose layer maps to reproduce (used as factors: never dense)"},
+    {.name = "base", .type = LSC_OPT_PATH, .metavar = "B", .flags = LSC_OPT_NOUSAGE, .at = offsetof(retrain_args, base_path),
+     .help = "with --tuned T: safetensors of a base model and its full fine-tune: the target of each layer\n"
+             "is tuned - base (<module>.weight), i.e. LoRA extraction; when NAME is not in the\n"
+             "catalog, a new adapter NAME is extracted from every 2-D weight the fine-tune changed\n"
+             "(rank --rank, default 16; --init svd by default: the optimum for isotropic inputs)"},
+    {.name = "tuned", .type = LSC_OPT_PATH, .metavar = "T", .flags = LSC_OPT_NOUSAGE, .at = offsetof(retrain_args, tuned),
+     .help = "the fine-tuned model's safetensors (see --base)"},
+    {.name = "calib", .type = LSC_OPT_PATH, .metavar = "F", .at = offsetof(retrain_args, calib),
+     .help = "safetensors with, per module, input samples [N, in] or a second moment [in, in]:\n"
+             "the loss weights the directions the model uses (default: isotropic, Frobenius)"},
+    RETRAIN_COUNT("steps", "N", steps, "200", "Adam steps (default 200), warm-up 5% then cosine decay"),
+    {.name = "lr", .type = LSC_OPT_REAL, .metavar = "X", .flags = LSC_OPT_LO_OPEN, .lo = 0, .hi = HUGE_VAL, .def = "1e-2",
+     .at = offsetof(retrain_args, lr), .help = "peak learning rate (default 1e-2)"},
+    RETRAIN_COUNT("rank", "K", rank, NULL, "trainable rank (default each layer's own)"),
+    {.name = "kind", .type = LSC_OPT_CHOICE, .metavar = "K", .choices = retrain_kinds, .at = offsetof(retrain_args, kind),
+     .help = "static, dynamic (DyLoRA: a random prefix rank per step), adaptive (AdaLoRA: importance,\n"
+             "cubic budget down to --final-rank per layer, orthogonality), sparse (SoRA: gates with\n"
+             "an L1 proximal step of --lambda); default from NAME's kind"},
+    {.name = "init", .type = LSC_OPT_CHOICE, .metavar = "M", .choices = retrain_inits, .at = offsetof(retrain_args, init),
+     .text_at = offsetof(retrain_args, init_name),
+     .help = "self (NAME's factors cut or padded to K, default), svd (the exact optimum), random"},
+    {.name = "as", .type = LSC_OPT_NEW, .metavar = "NEW", .at = offsetof(retrain_args, as),
+     .help = "the result (default NAME-retrained); checkpoints go to NEW@ckpt every --checkpoint\n"
+             "steps (default a tenth) when the loss improved; Ctrl-C keeps the best as NEW\n"
+             "(adaptive and sparse rules keep the latest state: their budgets change the model)"},
+    {.name = "seed", .type = LSC_OPT_U64, .metavar = "S", .def = "0", .at = offsetof(retrain_args, seed),
+     .help = "same seed, same bytes"},
+    RETRAIN_COUNT("checkpoint", "N", ckpt, NULL, "steps between checkpoints (default a tenth of --steps)"),
+    {.name = "layers", .type = LSC_OPT_GLOB, .metavar = "GLOB", .at = offsetof(retrain_args, glob),
+     .help = "only layers whose name matches"},
+    RETRAIN_COUNT("final-rank", "R", final_rank, NULL, "adaptive: the rank budget per layer at the end"),
+    {.name = "lambda", .type = LSC_OPT_REAL, .metavar = "L", .lo = 0, .hi = HUGE_VAL, .def = "1e-3",
+     .at = offsetof(retrain_args, lambda), .help = "sparse: the L1 weight of the gates (default 1e-3)"},
+    {.name = "json", .type = LSC_OPT_FLAG, .at = offsetof(retrain_args, json),
+     .help = "one JSON object per report, then the result"},
+    {0}};
+
+static int retrain_validate(lsc_cmd_ctx *ctx, void *args)
 {
-    static const struct option opts[] = {
-        {"target", required_argument, NULL, 't'}, {"base", required_argument, NULL, 'b'},
-        {"tuned", required_argument, NULL, 'u'},  {"calib", required_argument, NULL, 'c'},
-        {"steps", required_argument, NULL, 'n'},  {"lr", required_argument, NULL, 'l'},
-        {"rank", required_argument, NULL, 'k'},   {"kind", required_argument, NULL, 'K'},
-        {"init", required_argument, NULL, 'i'},   {"as", required_argument, NULL, 'a'},
-        {"seed", required_argument, NULL, 's'},   {"checkpoint", required_argument, NULL, 'C'},
-        {"layers", required_argument, NULL, 'L'}, {"final-rank", required_argument, NULL, 'F'},
-        {"lambda", required_argument, NULL, 'm'}, {"json", no_argument, NULL, 'j'},
-        {NULL, 0, NULL, 0}};
-    lsc_getopt g = {0};
-    const char *target = NULL, *base = NULL, *tuned = NULL, *calib = NULL, *kind_name = NULL, *init_name = NULL,
-               *as = NULL, *glob = NULL;
-    long steps = 200, rank = 0, ckpt = 0, final_rank = 0;
-    double lr = 1e-2, lambda = 1e-3;
-    unsigned long long seed = 0;
-    int json = ctx->json, c;
-    char *end;
-    while ((c = lsc_getopt_next(ctx, &g, argc, argv, opts)) != -1) {
-        switch (c) {
-        case 't': target = g.arg; break;
-        case 'b': base = g.arg; break;
-        case 'u': tuned = g.arg; break;
-        case 'c': calib = g.arg; break;
-        case 'K': kind_name = g.arg; break;
-        case 'i': init_name = g.arg; break;
-        case 'a': as = g.arg; break;
-        case 'L': glob = g.arg; break;
-        case 'j': json = 1; break;
-        case 'n': case 'k': case 'C': case 'F':
-            {
-                long v = strtol(g.arg, &end, 10);
-                if (*end || v < 1)
-                    return lsc_usage_error(ctx, "retrain", "'%s' is not a whole number >= 1", g.arg);
-                *(c == 'n' ? &steps : c == 'k' ? &rank : c == 'C' ? &ckpt : &final_rank) = v;
-            }
-            break;
-        case 'l': case 'm':
-            {
-                double v = strtod(g.arg, &end);
-                if (*end || !(v >= 0) || !isfinite(v) || (c == 'l' && v == 0))
-                    return lsc_usage_error(ctx, "retrain", "'%s' is not a positive number", g.arg);
-                *(c == 'l' ? &lr : &lambda) = v;
-            }
-            break;
-        case 's':
-            seed = strtoull(g.arg, &end, 10);
-            if (*end)
-                return lsc_usage_error(ctx, "retrain", "--seed takes a whole number");
-            break;
-        default:
-            return LSC_EXIT_USAGE;
-        }
-    }
-    if (argc - g.ind != 1)
-        return lsc_usage_error(ctx, "retrain", "expected one NAME");
-    if ((target && (base || tuned)) || (!base != !tuned))
+    const retrain_args *av = args;
+    if ((av->target && (av->base_path || av->tuned)) || (!av->base_path != !av->tuned))
         return lsc_usage_error(ctx, "retrain", "give either --target REF or both --base and --tuned");
-    lsc_train_kind kind = LSC_TRAIN_STATIC;
-    int kind_given = kind_name != NULL;
-    if (kind_name) {
-        int found = 0;
-        for (int k = 0; k < LSC_TRAIN_KIND_COUNT && !found; k++)
-            if (strcmp(kind_name, lsc_train_kind_name((lsc_train_kind)k)) == 0 && k != LSC_TRAIN_MULTITASK) {
-                kind = (lsc_train_kind)k;
-                found = 1;
-            }
-        if (!found)
-            return lsc_usage_error(ctx, "retrain", "unknown kind '%s' (static, dynamic, adaptive, sparse)", kind_name);
-    }
-    lsc_train_init_mode mode = LSC_TRAIN_INIT_SELF;
-    if (init_name) {
-        if (strcmp(init_name, "self") == 0)
-            mode = LSC_TRAIN_INIT_SELF;
-        else if (strcmp(init_name, "svd") == 0)
-            mode = LSC_TRAIN_INIT_SVD;
-        else if (strcmp(init_name, "random") == 0)
-            mode = LSC_TRAIN_INIT_RANDOM;
-        else
-            return lsc_usage_error(ctx, "retrain", "--init takes self, svd or random");
-    }
-    if (ctx->check_only)
-        return LSC_EXIT_OK;
+    return LSC_EXIT_OK;
+}
+
+static int retrain_run(lsc_cmd_ctx *ctx, void *parsed)
+{
+    const retrain_args *av = parsed;
+    const char *target = av->target, *base = av->base_path, *tuned = av->tuned, *calib = av->calib,
+               *init_name = av->init_name, *as = av->as, *glob = av->glob;
+    long steps = (long)av->steps, rank = (long)av->rank, ckpt = (long)av->ckpt, final_rank = (long)av->final_rank;
+    double lr = av->lr, lambda = av->lambda;
+    unsigned long long seed = av->seed;
+    int json = ctx->json || av->json;
+    int kind_given = lsc_opts_given(retrain_opts, av, "kind");
+    lsc_train_kind kind = kind_given ? retrain_kind_of[av->kind] : LSC_TRAIN_STATIC;
+    lsc_train_init_mode mode = retrain_init_of[av->init];
 
     /* Nothing was written yet: give back the dispatcher's transaction, take our own at each checkpoint. */
     lsc_catalog_rollback(ctx->cat);
-    const char *src_name = argv[g.ind];
+    const char *src_name = av->name;
     char newname[512], ckname[560];
     snprintf(newname, sizeof newname, "%s", as ? as : "");
     if (!as)
@@ -978,3 +975,9 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
     ctx->no_change = 1;
     return rc;
 }
+
+const lsc_cmd_spec lsc_spec_retrain = {
+    retrain_opts, sizeof(retrain_args), retrain_validate, retrain_run,
+    "  A multi-task NAME trains all its tasks at once with one shared A and a B per task (HydraLoRA-style)\n"
+    "  towards the same tasks of --target (default: NAME's own), from the stacked optimum; the result is\n"
+    "  NEW with tasks NEW-<task> whose A tensors are stored once\n"};

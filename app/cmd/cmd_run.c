@@ -583,44 +583,52 @@ static void print_changes(lsc_cmd_ctx *ctx, lsc_adapter_info *before, size_t nb,
         lsc_out(ctx->out, "  change no adapter\n");
 }
 
-int lsc_cmd_run(lsc_cmd_ctx *ctx, int argc, char **argv)
+typedef struct run_args {
+    lsc_args base;
+    const char *script;
+    int dry, cont, json;
+    lsc_optlist vars;
+} run_args;
+
+static const lsc_opt run_opts[] = {
+    {.metavar = "SCRIPT", .type = LSC_OPT_PATH, .flags = LSC_OPT_POSITIONAL, .at = offsetof(run_args, script),
+     .help = "a file of command lines without the word lorascope ('-' reads standard input):\n"
+             "# comments, \\ continuation, shell quoting, set NAME VALUE and ${NAME},\n"
+             "adapter globs ('ckpt-*' runs the line per match, {} in arguments is the match),\n"
+             "expect exists|absent|finite NAME, expect rank NAME LAYER-GLOB OP N,\n"
+             "expect energy NAME OP X (share of its parent's energy), expect layers NAME OP N"},
+    {.name = "dry-run", .type = LSC_OPT_FLAG, .at = offsetof(run_args, dry),
+     .help = "run everything, print what would change, write nothing"},
+    {.name = "continue", .type = LSC_OPT_FLAG, .at = offsetof(run_args, cont),
+     .help = "each line its own transaction; report applied and failed lines"},
+    {.name = "var", .type = LSC_OPT_LIST, .metavar = "NAME=VALUE", .at = offsetof(run_args, vars),
+     .help = "set a variable (overrides the script's own set lines)"},
+    {.name = "json", .type = LSC_OPT_FLAG, .at = offsetof(run_args, json), .help = "progress as JSON lines on stderr"},
+    {0}};
+
+static int run_validate(lsc_cmd_ctx *ctx, void *args)
 {
-    static const struct option opts[] = {{"dry-run", no_argument, NULL, 'n'}, {"continue", no_argument, NULL, 'k'},
-                                         {"var", required_argument, NULL, 'v'}, {"json", no_argument, NULL, 'j'},
-                                         {NULL, 0, NULL, 0}};
-    lsc_getopt g = {0};
-    int dry = 0, cont = 0, json = ctx->json, c, rc = LSC_EXIT_OK;
+    const run_args *av = args;
+    for (int i = 0; i < av->vars.n; i++) {
+        const char *eq = strchr(av->vars.v[i], '=');
+        if (!eq || eq == av->vars.v[i])
+            return lsc_usage_error(ctx, "run", "--var takes NAME=VALUE, not '%s'", av->vars.v[i]);
+    }
+    return LSC_EXIT_OK;
+}
+
+static int run_run(lsc_cmd_ctx *ctx, void *args)
+{
+    const run_args *av = args;
+    int dry = av->dry, cont = av->cont, json = ctx->json || av->json, rc = LSC_EXIT_OK;
     lsc_script_vars vars = {0};
-    while ((c = lsc_getopt_next(ctx, &g, argc, argv, opts)) != -1) {
-        switch (c) {
-        case 'n': dry = 1; break;
-        case 'k': cont = 1; break;
-        case 'j': json = 1; break;
-        case 'v': {
-            const char *eq = strchr(g.arg, '=');
-            if (!eq || eq == g.arg) {
-                lsc_script_vars_release(&vars);
-                return lsc_usage_error(ctx, "run", "--var takes NAME=VALUE, not '%s'", g.arg);
-            }
-            char name[256];
-            snprintf(name, sizeof name, "%.*s", (int)(eq - g.arg), g.arg);
-            lsc_script_var_set(&vars, name, eq + 1, 1);
-            break;
-        }
-        default:
-            lsc_script_vars_release(&vars);
-            return LSC_EXIT_USAGE;
-        }
+    for (int i = 0; i < av->vars.n; i++) {
+        const char *v = av->vars.v[i], *eq = strchr(v, '=');
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", (int)(eq - v), v);
+        lsc_script_var_set(&vars, name, eq + 1, 1);
     }
-    if (argc - g.ind != 1) {
-        lsc_script_vars_release(&vars);
-        return lsc_usage_error(ctx, "run", "expected one SCRIPT (or - for standard input)");
-    }
-    if (ctx->check_only) {
-        lsc_script_vars_release(&vars);
-        return LSC_EXIT_OK;
-    }
-    const char *file = argv[g.ind];
+    const char *file = av->script;
     /* read the script */
     FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
     if (!f) {
@@ -729,3 +737,5 @@ int lsc_cmd_run(lsc_cmd_ctx *ctx, int argc, char **argv)
     lsc_script_free(s);
     return rc;
 }
+
+const lsc_cmd_spec lsc_spec_run = {run_opts, sizeof(run_args), run_validate, run_run, ""};
