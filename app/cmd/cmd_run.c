@@ -1,9 +1,9 @@
 /* cmd_run.c: `lorascope run SCRIPT [--dry-run] [--continue] [--var NAME=VALUE ...]`.
  *
  * Protocol: (1) parse the whole script (script.h); (2) check every line before anything runs: the command
- * exists, its options and arguments parse (each handler's own parser, in check-only mode), every named
- * adapter exists or is made by an earlier line, every glob is well-formed, every `expect` is well-formed;
- * errors print FILE:LINE and nothing runs; (3) run. By default the script is one transaction (the
+ * exists, its options and arguments parse and validate (the command's own table and validate step; its
+ * run step never runs), every adapter it reads (per its table) exists or is made by an earlier line, every
+ * glob is well-formed, every `expect` is well-formed; errors print FILE:LINE and nothing runs; (3) run. By default the script is one transaction (the
  * dispatcher's): a failing line or expect rolls everything back. With --continue each line is its own
  * transaction and a summary lists applied and failed lines. With --dry-run everything runs and is rolled
  * back, and the changes it would make are printed. Adapter arguments that are globs run the line once per
@@ -98,19 +98,6 @@ static int adapter_positions(const lsc_command *c, int argc, char **argv, int *i
         pos++;
     }
     return n;
-}
-
-/* The value of option `opt` in argv, NULL if absent. */
-static const char *opt_value(int argc, char **argv, const char *opt)
-{
-    size_t n = strlen(opt);
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], opt) == 0 && i + 1 < argc)
-            return argv[i + 1];
-        if (strncmp(argv[i], opt, n) == 0 && argv[i][n] == '=')
-            return argv[i] + n + 1;
-    }
-    return NULL;
 }
 
 /* ---- expect ------------------------------------------------------------------------------------------ */
@@ -293,6 +280,55 @@ static int eval_expect(lsc_cmd_ctx *ctx, const lsc_script_cmd *c, char *why, siz
 
 /* ---- checking ---------------------------------------------------------------------------------------- */
 
+/* One adapter name the line reads: known, or (a glob) matching a known name. */
+static int check_known(lsc_cmd_ctx *ctx, const lsc_script *s, const lsc_script_cmd *c, const names *known,
+                       const char *a)
+{
+    if (is_glob(a) ? names_match(known, a) : names_has(known, a))
+        return LSC_EXIT_OK;
+    if (is_glob(a))
+        lsc_error_set(&ctx->err, LSC_ERR_NOTFOUND, "%s:%d: no adapter matches '%s'", s->file, c->line, a);
+    else
+        lsc_error_set(&ctx->err, LSC_ERR_NOTFOUND, "%s:%d: no adapter '%s' in the catalog (nor made by an earlier line)",
+                      s->file, c->line, a);
+    return LSC_EXIT_ERROR;
+}
+
+/* From the command's table and the parsed line: every adapter it reads exists (positionals and options of
+ * type ADAPTER; a positional marked new_with may name a new adapter when that option is given, as
+ * `retrain NEW --base B --tuned T` does: then it is added to `known`); *made is the name it makes (--as,
+ * --name or a NEW positional), NULL if none, which the caller adds to `known`. */
+static int check_names(lsc_cmd_ctx *ctx, const lsc_script *s, const lsc_script_cmd *c, const lsc_command *cmd,
+                       const void *parsed, names *known, const char **made)
+{
+    const lsc_opt *opts = cmd->spec->opts;
+    const lsc_args *a = parsed;
+    for (int k = 0; k < a->npos; k++) {
+        const lsc_opt *o = lsc_opts_positional(opts, k);
+        if (o->type == LSC_OPT_NEW && !*made)
+            *made = a->pos[k];
+        if (o->type != LSC_OPT_ADAPTER)
+            continue;
+        if (o->new_with && lsc_opts_given(opts, a, o->new_with) && !names_has(known, a->pos[k]) && !is_glob(a->pos[k])) {
+            names_add(known, a->pos[k]); /* made by this line */
+            continue;
+        }
+        if (check_known(ctx, s, c, known, a->pos[k]))
+            return LSC_EXIT_ERROR;
+    }
+    for (int i = 0; opts[i].type != LSC_OPT_END; i++) {
+        const lsc_opt *o = &opts[i];
+        if (!o->name || !(a->seen >> i & 1u) || (o->type != LSC_OPT_ADAPTER && o->type != LSC_OPT_NEW))
+            continue;
+        const char *v = *(const char *const *)((const char *)a + o->at);
+        if (o->type == LSC_OPT_NEW)
+            *made = v; /* --as / --name win over a NEW positional */
+        else if (check_known(ctx, s, c, known, v))
+            return LSC_EXIT_ERROR;
+    }
+    return LSC_EXIT_OK;
+}
+
 static int check_script(lsc_cmd_ctx *ctx, const lsc_script *s, names *known)
 {
     char why[LSC_ERROR_MSG_MAX];
@@ -311,35 +347,24 @@ static int check_script(lsc_cmd_ctx *ctx, const lsc_script *s, names *known)
                           cmd ? "a script cannot run another script:" : "unknown command", c->argv[0]);
             return LSC_EXIT_ERROR;
         }
+        /* the command's own parse and validate steps: never its run step */
         lsc_cmd_ctx chk;
         lsc_sink null;
         lsc_sink_init_null(&null);
         memset(&chk, 0, sizeof chk);
         chk.out = chk.diag = &null;
-        chk.check_only = 1;
-        if (lsc_dispatch(&chk, c->argc, c->argv) != LSC_EXIT_OK) {
+        void *parsed = NULL;
+        if (lsc_command_parse(&chk, cmd, c->argc, c->argv, &parsed) != LSC_EXIT_OK) {
             lsc_error_set(&ctx->err, LSC_ERR_USAGE, "%s:%d: %s", s->file, c->line, chk.err.msg);
             return LSC_EXIT_ERROR;
         }
+        const char *made = NULL;
+        int nrc = check_names(ctx, s, c, cmd, parsed, known, &made);
+        lsc_command_args_free(parsed);
+        if (nrc != LSC_EXIT_OK)
+            return nrc;
         int idx[64];
         int na = adapter_positions(cmd, c->argc, c->argv, idx, 64);
-        for (int k = 0; k < na; k++) {
-            const char *a = c->argv[idx[k]];
-            if (is_glob(a)) {
-                if (!names_match(known, a)) {
-                    lsc_error_set(&ctx->err, LSC_ERR_NOTFOUND, "%s:%d: no adapter matches '%s'", s->file, c->line, a);
-                    return LSC_EXIT_ERROR;
-                }
-            } else if (!names_has(known, a)) {
-                lsc_error_set(&ctx->err, LSC_ERR_NOTFOUND, "%s:%d: no adapter '%s' in the catalog (nor made by an earlier line)",
-                              s->file, c->line, a);
-                return LSC_EXIT_ERROR;
-            }
-        }
-        /* names this line makes or removes, for the lines after it */
-        const char *made = opt_value(c->argc, c->argv, "--as");
-        if (!made)
-            made = opt_value(c->argc, c->argv, "--name");
         if (made && !strstr(made, "{}"))
             names_add(known, made);
         else if (made) {

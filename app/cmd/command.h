@@ -1,9 +1,11 @@
 /* command.h: the one command layer behind the CLI, the TUI's `:` prompt and the script runner.
  *
- * Every user operation is a command with a handler in app/cmd/<name>.c, listed once in commands.def.
+ * Every user operation is a command in app/cmd/cmd_<name>.c, listed once in commands.def; each declares its
+ * options once, in a table (options.h) that gives parsing, --help and the errors for bad values.
  * lsc_dispatch() finds the command, opens the catalog when the command needs it, wraps a mutating command
  * in one transaction and records it in the history, so a crash or an error never leaves half an edit.
- * Handlers write results to ctx->out and report failure through ctx->err; they never print or exit.
+ * A command's run step writes results to ctx->out and reports failure through ctx->err; it never prints or
+ * exits.
  */
 #ifndef LSC_COMMAND_H
 #define LSC_COMMAND_H
@@ -50,9 +52,6 @@ typedef struct lsc_cmd_ctx {
     volatile int *pause;      /* non-NULL: training commands wait between steps while *pause is non-zero */
 } lsc_cmd_ctx;
 
-/* A handler: argv[0] is the command name. Returns an LSC_EXIT_* code; on failure ctx->err says why. */
-typedef int (*lsc_cmd_fn)(lsc_cmd_ctx *ctx, int argc, char **argv);
-
 /* A command's arguments, declared once (options.h): the table gives parsing, usage, help and bad-value
  * errors; `validate` holds the rules across options (exactly one prune rule, --density only with DARE or
  * TIES ...) and may fill derived fields; `run` does the work on the parsed, validated struct. Parsing and
@@ -70,9 +69,6 @@ typedef struct lsc_command {
     const lsc_cmd_spec *spec;
     unsigned flags;
     const char *summary; /* one line */
-    lsc_cmd_fn fn;       /* (commands not yet on a table) */
-    const char *usage;
-    const char *help;
 } lsc_command;
 
 /* The table (from commands.def) and its length. */

@@ -83,25 +83,7 @@ static int open_catalog(lsc_cmd_ctx *ctx, const lsc_command *c)
     return LSC_EXIT_OK;
 }
 
-static int dispatch_body(lsc_cmd_ctx *ctx, const lsc_command *c, int argc, char **argv, void *parsed, char *args);
-
-/* (commands not yet on an option table: their handler parses, once in check-only mode) */
-static int dispatch_old(lsc_cmd_ctx *ctx, const lsc_command *c, int argc, char **argv)
-{
-    if (ctx->check_only)
-        return c->fn(ctx, argc, argv);
-    char *args = (c->flags & LSC_CMD_MUTATES) ? args_json(argc, argv) : NULL;
-    ctx->args_json = args;
-    ctx->check_only = 1;
-    int urc = c->fn(ctx, argc, argv);
-    ctx->check_only = 0;
-    if (urc != LSC_EXIT_OK) {
-        ctx->args_json = NULL;
-        free(args);
-        return urc;
-    }
-    return dispatch_body(ctx, c, argc, argv, NULL, args);
-}
+static int dispatch_body(lsc_cmd_ctx *ctx, const lsc_command *c, void *parsed, char *args);
 
 int lsc_dispatch(lsc_cmd_ctx *ctx, int argc, char **argv)
 {
@@ -123,8 +105,6 @@ int lsc_dispatch(lsc_cmd_ctx *ctx, int argc, char **argv)
         lsc_command_print_help(ctx->out, c);
         return LSC_EXIT_OK;
     }
-    if (!c->spec)
-        return dispatch_old(ctx, c, argc, argv);
     /* bad usage is reported as such before any catalog is touched; a script check stops here */
     void *parsed = NULL;
     int urc = lsc_command_parse(ctx, c, argc, argv, &parsed);
@@ -135,11 +115,11 @@ int lsc_dispatch(lsc_cmd_ctx *ctx, int argc, char **argv)
     /* the arguments as given, for the history */
     char *args = (c->flags & LSC_CMD_MUTATES) ? args_json(argc, argv) : NULL;
     ctx->args_json = args;
-    return dispatch_body(ctx, c, argc, argv, parsed, args);
+    return dispatch_body(ctx, c, parsed, args);
 }
 
 /* Open, run inside one transaction, record, commit or roll back (see the head of the file). */
-static int dispatch_body(lsc_cmd_ctx *ctx, const lsc_command *c, int argc, char **argv, void *parsed, char *args)
+static int dispatch_body(lsc_cmd_ctx *ctx, const lsc_command *c, void *parsed, char *args)
 {
     int opened_here = 0, rc, txn = 0;
     if ((c->flags & LSC_CMD_MUTATES) && ctx->readonly) {
@@ -157,7 +137,7 @@ static int dispatch_body(lsc_cmd_ctx *ctx, const lsc_command *c, int argc, char 
         rc = LSC_EXIT_ERROR;
         goto done;
     }
-    rc = parsed ? c->spec->run(ctx, parsed) : c->fn(ctx, argc, argv);
+    rc = c->spec->run(ctx, parsed);
     if (rc == LSC_EXIT_OK && (c->flags & LSC_CMD_MUTATES) && !ctx->no_change && !(c->flags & LSC_CMD_NOHIST)) {
         if (lsc_catalog_log(ctx->cat, c->name, args ? args : "[]", ctx->inputs, ctx->n_inputs, ctx->outputs,
                             ctx->n_outputs, NULL, &ctx->err))
