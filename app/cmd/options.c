@@ -1,7 +1,6 @@
 /* options.c: parsing, usage and help from each command's option table (see options.h). */
 #include "options.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -58,9 +57,8 @@ int lsc_parse_u64(const char *s, uint64_t *v)
 int lsc_parse_real(const char *s, double lo, double hi, unsigned flags, double *v)
 {
     char *end;
-    if (!*s || *s == ' ' || *s == '\t' || *s == '\n')
+    if (!*s || strspn(s, "0123456789+-.eE") != strlen(s)) /* decimal only: no spaces, hex, nan or inf */
         return -1;
-    errno = 0;
     double x = strtod(s, &end);
     if (*end || end == s || !isfinite(x))
         return -1;
@@ -334,7 +332,8 @@ int lsc_opts_parse(struct lsc_cmd_ctx *ctx, const char *cmd, const lsc_opt *opts
     int only_pos = 0;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
-        if (only_pos || s[0] != '-' || s[1] == '\0') {
+        /* "-" (standard input) and "-3" (a number, to be refused by its range) are positionals */
+        if (only_pos || s[0] != '-' || s[1] == '\0' || (s[1] >= '0' && s[1] <= '9')) {
             a->pos[a->npos++] = argv[i];
             continue;
         }

@@ -102,8 +102,8 @@ void lsc_opts_help(lsc_sink *out, const lsc_opt *opts);
 const char *lsc_opts_takes(const lsc_opt *o, char *buf, size_t cap);
 
 /* The strict number parsers every command uses. A whole number is an optional '-' then decimal digits
- * only (no spaces, signs, hex, exponents or fractions), within [lo, hi]; a real is what strtod reads
- * in full, finite, within the entry's bounds. Return 0 on success, -1 if s is not such a number or out
+ * only (no spaces, '+', hex, exponents or fractions), within [lo, hi]; a real is decimal (digits, sign,
+ * point, exponent: no spaces, hex, nan or inf), read in full by strtod, finite, within the bounds. Return 0 on success, -1 if s is not such a number or out
  * of range (*v untouched). */
 int lsc_parse_int(const char *s, long long lo, long long hi, long long *v);
 int lsc_parse_u64(const char *s, uint64_t *v);
