@@ -90,24 +90,10 @@ static int merge_validate(lsc_cmd_ctx *ctx, void *args)
     return LSC_EXIT_OK;
 }
 
-static int merge_run(lsc_cmd_ctx *ctx, void *args)
+/* Load the inputs; refuse different base models, a taken name and DoRA layers. */
+static int merge_load(lsc_cmd_ctx *ctx, const merge_args *av, const char *newname, lsc_adapter **in, int64_t *ids)
 {
-    const merge_args *av = args;
-    int json = ctx->json || av->json, exact = av->exact, n = av->base.npos;
-    const char *as = av->as, *mname = merge_methods[av->method];
-    const double *w = av->w;
-    long rank = (long)av->rank;
-    double density = av->density;
-    uint64_t seed = av->seed;
-    lsc_merge_method method = (lsc_merge_method)av->method;
-
-    char newname[512];
-    if (as)
-        snprintf(newname, sizeof newname, "%s", as);
-    else
-        snprintf(newname, sizeof newname, "%s-%s-%s", av->base.pos[0], av->base.pos[1], mname);
-    lsc_adapter *in[MERGE_MAX_MODELS] = {0};
-    int64_t ids[MERGE_MAX_MODELS];
+    int n = av->base.npos;
     int rc = LSC_EXIT_OK;
     for (int i = 0; i < n && !rc; i++)
         if (lsc_cmd_load(ctx, av->base.pos[i], &in[i], &ids[i]))
@@ -130,6 +116,13 @@ static int merge_run(lsc_cmd_ctx *ctx, void *args)
                 rc = LSC_EXIT_ERROR;
                 break;
             }
+    return rc;
+}
+
+/* The output: every layer of the union, described by the first input that has it; extras shared by hash. */
+static int merge_skeleton(lsc_cmd_ctx *ctx, lsc_adapter **in, int n, const char *newname, lsc_adapter **outp)
+{
+    int rc = LSC_EXIT_OK;
     /* the output: every layer of the union, described by the first input that has it */
     lsc_adapter *out = NULL;
     if (!rc && !(out = lsc_adapter_new()))
@@ -195,6 +188,22 @@ static int merge_run(lsc_cmd_ctx *ctx, void *args)
                     memcpy(out->tensors[nt].hash, t->hash, LSC_HASH_HEX);
             }
         }
+    *outp = out;
+    return rc;
+}
+
+/* Merge layer by layer into out's factors (one dense layer at a time for element-wise methods); infos and
+ * used get each output layer's error and number of inputs. Cancellable: nothing is stored here. */
+static int merge_layers(lsc_cmd_ctx *ctx, const merge_args *av, lsc_adapter **in, lsc_adapter *out,
+                        lsc_merge_info *infos, int *used)
+{
+    int n = av->base.npos, exact = av->exact, rc = LSC_EXIT_OK;
+    const char *mname = merge_methods[av->method];
+    const double *w = av->w;
+    long rank = (long)av->rank;
+    double density = av->density;
+    uint64_t seed = av->seed;
+    lsc_merge_method method = (lsc_merge_method)av->method;
     /* merge layer by layer */
     lsc_workspace *ws = lsc_workspace_new();
     lsc_merge_params mp = lsc_merge_params_default(method);
@@ -204,9 +213,7 @@ static int merge_run(lsc_cmd_ctx *ctx, void *args)
     mp.exact_svd = exact;
     double *fb[MERGE_MAX_MODELS] = {0}, *fa[MERGE_MAX_MODELS] = {0}, *bo = NULL, *ao = NULL;
     size_t fbc[MERGE_MAX_MODELS] = {0}, fac[MERGE_MAX_MODELS] = {0};
-    lsc_merge_info *infos = out ? calloc(out->n_layers + 1, sizeof *infos) : NULL;
-    int *used = out ? calloc(out->n_layers + 1, sizeof *used) : NULL;
-    if (!rc && (!ws || !infos || !used))
+    if (!ws)
         rc = lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
     int slow = lsc_merge_is_elementwise(method);
     for (size_t li = 0; !rc && li < out->n_layers; li++) {
@@ -282,47 +289,80 @@ static int merge_run(lsc_cmd_ctx *ctx, void *args)
     free(bo);
     free(ao);
     lsc_workspace_free(ws);
+    return rc;
+}
+
+/* Print the merged layers (a table, or one JSON object) and the totals. */
+static void merge_report(lsc_cmd_ctx *ctx, int json, const lsc_adapter *out, const lsc_merge_info *infos,
+                         const int *used, const char *newname, const char *mname, int n)
+{
+    char c1[64], c2[64], c3[64], nm[512];
+    double worst = 0;
+    for (size_t li = 0; li < out->n_layers; li++)
+        worst = fmax(worst, infos[li].rel_error);
+    if (json) {
+        json_t *layers = json_array();
+        for (size_t li = 0; li < out->n_layers; li++)
+            json_array_append_new(layers, json_pack("{s:s, s:i, s:i, s:o}", "name", out->layers[li].name, "models",
+                                                    used[li], "rank", out->layers[li].rank, "rel_error",
+                                                    lsc_json_num(infos[li].rel_error)));
+        json_t *o = json_pack("{s:s, s:s, s:I, s:o}", "name", newname, "method", mname, "params",
+                              (json_int_t)lsc_adapter_params(out), "max_rel_error", lsc_json_num(worst));
+        json_object_set_new(o, "layers", layers);
+        lsc_json_print(ctx->out, o);
+        json_decref(o);
+    } else {
+        const char *hdr[] = {"LAYER", "MODELS", "RANK", "REL ERROR"};
+        lsc_table *t = lsc_table_new(4, hdr, "lrrr");
+        for (size_t li = 0; t && li < out->n_layers; li++) {
+            const char *name = out->layers[li].name;
+            if (strncmp(name, "base_model.model.", 17) == 0)
+                name += 17;
+            const char *cells[4] = {lsc_escape_name(nm, sizeof nm, name), lsc_fmt(c1, sizeof c1, "%d", used[li]),
+                                    lsc_fmt(c2, sizeof c2, "%d", out->layers[li].rank),
+                                    lsc_fmt(c3, sizeof c3, "%.3g", infos[li].rel_error)};
+            lsc_table_add(t, cells);
+        }
+        if (t)
+            lsc_table_print(t, ctx->out);
+        lsc_table_free(t);
+        lsc_out(ctx->out, "\n%s: %s merge of %d adapters, %zu layers, %s params, largest relative error %.3g\n",
+                newname, mname, n, out->n_layers, lsc_human_count(c1, sizeof c1, (double)lsc_adapter_params(out)),
+                worst);
+    }
+}
+
+/* parse -> load -> skeleton -> merge layers -> store -> report */
+static int merge_run(lsc_cmd_ctx *ctx, void *args)
+{
+    const merge_args *av = args;
+    int json = ctx->json || av->json, n = av->base.npos;
+    const char *as = av->as, *mname = merge_methods[av->method];
+
+    char newname[512];
+    if (as)
+        snprintf(newname, sizeof newname, "%s", as);
+    else
+        snprintf(newname, sizeof newname, "%s-%s-%s", av->base.pos[0], av->base.pos[1], mname);
+    lsc_adapter *in[MERGE_MAX_MODELS] = {0};
+    int64_t ids[MERGE_MAX_MODELS];
+    int rc = merge_load(ctx, av, newname, in, ids);
+    lsc_adapter *out = NULL;
+    if (!rc)
+        rc = merge_skeleton(ctx, in, n, newname, &out);
+    lsc_merge_info *infos = out ? calloc(out->n_layers + 1, sizeof *infos) : NULL;
+    int *used = out ? calloc(out->n_layers + 1, sizeof *used) : NULL;
+    if (!rc && (!infos || !used))
+        rc = lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
+    if (!rc)
+        rc = merge_layers(ctx, av, in, out, infos, used);
     int64_t new_id = 0;
     if (!rc) {
         lsc_derive_kind(out);
         rc = lsc_derive_store(ctx, out, ids, (size_t)n, &new_id);
     }
-    if (!rc) {
-        char c1[64], c2[64], c3[64], nm[512];
-        double worst = 0;
-        for (size_t li = 0; li < out->n_layers; li++)
-            worst = fmax(worst, infos[li].rel_error);
-        if (json) {
-            json_t *layers = json_array();
-            for (size_t li = 0; li < out->n_layers; li++)
-                json_array_append_new(layers, json_pack("{s:s, s:i, s:i, s:o}", "name", out->layers[li].name, "models",
-                                                        used[li], "rank", out->layers[li].rank, "rel_error",
-                                                        lsc_json_num(infos[li].rel_error)));
-            json_t *o = json_pack("{s:s, s:s, s:I, s:o}", "name", newname, "method", mname, "params",
-                                  (json_int_t)lsc_adapter_params(out), "max_rel_error", lsc_json_num(worst));
-            json_object_set_new(o, "layers", layers);
-            lsc_json_print(ctx->out, o);
-            json_decref(o);
-        } else {
-            const char *hdr[] = {"LAYER", "MODELS", "RANK", "REL ERROR"};
-            lsc_table *t = lsc_table_new(4, hdr, "lrrr");
-            for (size_t li = 0; t && li < out->n_layers; li++) {
-                const char *name = out->layers[li].name;
-                if (strncmp(name, "base_model.model.", 17) == 0)
-                    name += 17;
-                const char *cells[4] = {lsc_escape_name(nm, sizeof nm, name), lsc_fmt(c1, sizeof c1, "%d", used[li]),
-                                        lsc_fmt(c2, sizeof c2, "%d", out->layers[li].rank),
-                                        lsc_fmt(c3, sizeof c3, "%.3g", infos[li].rel_error)};
-                lsc_table_add(t, cells);
-            }
-            if (t)
-                lsc_table_print(t, ctx->out);
-            lsc_table_free(t);
-            lsc_out(ctx->out, "\n%s: %s merge of %d adapters, %zu layers, %s params, largest relative error %.3g\n",
-                    newname, mname, n, out->n_layers, lsc_human_count(c1, sizeof c1, (double)lsc_adapter_params(out)),
-                    worst);
-        }
-    }
+    if (!rc)
+        merge_report(ctx, json, out, infos, used, newname, mname, n);
     free(infos);
     free(used);
     for (int i = 0; i < n; i++)

@@ -103,34 +103,16 @@ static int prune_validate(lsc_cmd_ctx *ctx, void *args)
     return LSC_EXIT_OK;
 }
 
-static int prune_run(lsc_cmd_ctx *ctx, void *args)
+/* Steps 1 and 2: every chosen layer's singular values, then the rank each keeps (p[li].k) with its
+ * figures; *n_chosen counts the layers --layers matched. */
+static int prune_plan(lsc_cmd_ctx *ctx, const prune_args *av, lsc_adapter *src, lsc_stats_runner *srp, plan *p,
+                      size_t *n_chosen_out)
 {
-    const prune_args *av = args;
-    int json = ctx->json || av->json, budget_mode = av->budget_mode, allow_nonfinite = av->allow_nonfinite,
-        prefix = av->prefix;
+    int rc = LSC_EXIT_OK, budget_mode = av->budget_mode, allow_nonfinite = av->allow_nonfinite;
     lsc_rank_rule rule = av->rule;
     double value = av->value;
     long long budget = av->budget;
-    const char *glob = av->glob, *as = av->as, *rule_arg = av->rule_arg, *rule_name = av->rule_name;
-
-    const char *src_name = av->name;
-    char newname[512];
-    if (as)
-        snprintf(newname, sizeof newname, "%s", as);
-    else
-        snprintf(newname, sizeof newname, "%s-%s%s", src_name, rule_name, rule_arg);
-    int64_t src_id;
-    lsc_adapter *src = NULL, *dst = NULL;
-    if (lsc_cmd_load(ctx, src_name, &src, &src_id))
-        return LSC_EXIT_ERROR;
-    int rc = lsc_derive_check_name(ctx, newname);
-    plan *p = calloc(src->n_layers + 1, sizeof *p);
-    lsc_stats_runner sr;
-    int sr_ok = 0;
-    if (!rc && (!p || lsc_stats_runner_init(&sr, &ctx->err)))
-        rc = lsc_fail(ctx, &ctx->err);
-    else if (!rc)
-        sr_ok = 1;
+    const char *glob = av->glob, *src_name = av->name;
     /* 1. every chosen layer's singular values */
     size_t n_chosen = 0;
     for (size_t li = 0; !rc && li < src->n_layers; li++) {
@@ -138,7 +120,7 @@ static int prune_run(lsc_cmd_ctx *ctx, void *args)
             continue;
         p[li].chosen = 1;
         n_chosen++;
-        if (lsc_layer_stats_get(&sr, ctx->cat, src, li, 0, &p[li].st, &ctx->err)) {
+        if (lsc_layer_stats_get(srp, ctx->cat, src, li, 0, &p[li].st, &ctx->err)) {
             rc = LSC_EXIT_ERROR;
             break;
         }
@@ -186,9 +168,16 @@ static int prune_run(lsc_cmd_ctx *ctx, void *args)
         }
         lsc_prune_figures(p[li].st.sv, p[li].st.n_sv, p[li].k, &p[li].kept, &p[li].err);
     }
-    /* 3. the new adapter: changed layers get new factors, the rest share their tensors */
-    if (!rc && !(dst = lsc_adapter_clone_meta(src)))
-        rc = lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
+    *n_chosen_out = n_chosen;
+    return rc;
+}
+
+/* Step 3: new factors for every layer whose rank drops (best rank-k, or the trained prefix with --prefix);
+ * *changed counts them. Cancellable: nothing is stored here. */
+static int prune_cut(lsc_cmd_ctx *ctx, const prune_args *av, lsc_adapter *src, lsc_adapter *dst, lsc_stats_runner *srp,
+                     plan *p, int *changed_out)
+{
+    int rc = LSC_EXIT_OK, prefix = av->prefix;
     double *bb = NULL, *ab = NULL, *bo = NULL, *ao = NULL;
     size_t bc = 0, ac = 0;
     int changed = 0;
@@ -218,7 +207,7 @@ static int prune_run(lsc_cmd_ctx *ctx, void *args)
             /* DyLoRA: the first k directions as trained, scale alpha/k, no SVD; both errors reported */
             double *pe = malloc((size_t)lr.r * sizeof *pe), *be = malloc((size_t)lr.r * sizeof *be);
             pst = !pe || !be ? lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "out of memory")
-                             : lsc_dylora_prefix_errors(&lr, LSC_DYLORA_ALPHA_B, sr.ws, pe, be, &ctx->err);
+                             : lsc_dylora_prefix_errors(&lr, LSC_DYLORA_ALPHA_B, srp->ws, pe, be, &ctx->err);
             if (!pst)
                 pst = lsc_dylora_prefix(&lr, k, l->scale * l->rank, LSC_DYLORA_ALPHA_B, bo, ao, &s_new, &ctx->err);
             if (!pst) {
@@ -229,7 +218,7 @@ static int prune_run(lsc_cmd_ctx *ctx, void *args)
             free(pe);
             free(be);
         } else {
-            pst = lsc_prune_truncate(&lr, k, s_new, sr.ws, bo, ao, &info, &ctx->err);
+            pst = lsc_prune_truncate(&lr, k, s_new, srp->ws, bo, ao, &info, &ctx->err);
         }
         if (pst || lsc_adapter_set_factors(dst, li, bo, ao, k, s_new, &ctx->err)) {
             lsc_error_prefix(&ctx->err, "layer '%s'", l->name);
@@ -250,6 +239,95 @@ static int prune_run(lsc_cmd_ctx *ctx, void *args)
     free(ab);
     free(bo);
     free(ao);
+    *changed_out = changed;
+    return rc;
+}
+
+/* Step 4: the report, per chosen layer old -> new rank with its figures, then the totals. */
+static void prune_report(lsc_cmd_ctx *ctx, const prune_args *av, const lsc_adapter *src, const lsc_adapter *dst,
+                         const plan *p, const char *newname, size_t n_chosen, int changed)
+{
+    int json = ctx->json || av->json, prefix = av->prefix;
+    double value = av->value;
+    const char *src_name = av->name, *rule_name = av->rule_name;
+    int64_t pb = lsc_adapter_params(src), pa = lsc_adapter_params(dst);
+    int64_t bb0 = lsc_adapter_bytes(src), bb1 = lsc_adapter_bytes(dst);
+    char c1[64], c2[64], c3[64], c4[64], nm[512];
+    if (json) {
+        json_t *layers = json_array();
+        for (size_t li = 0; li < src->n_layers; li++) {
+            if (!p[li].chosen)
+                continue;
+            json_array_append_new(layers, json_pack("{s:s, s:i, s:i, s:o, s:o}", "name", src->layers[li].name,
+                                                    "rank_before", src->layers[li].rank, "rank_after",
+                                                    dst->layers[li].rank, "kept_energy", lsc_json_num(p[li].kept),
+                                                    "rel_error", lsc_json_num(p[li].err)));
+        }
+        json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:I, s:I, s:I, s:I}", "name", newname, "source", src_name, "rule",
+                              rule_name, "value", lsc_json_num(value), "params_before", (json_int_t)pb, "params_after",
+                              (json_int_t)pa, "bytes_before", (json_int_t)bb0, "bytes_after", (json_int_t)bb1);
+        json_object_set_new(o, "layers", layers);
+        lsc_json_print(ctx->out, o);
+        json_decref(o);
+    } else {
+        const char *hdr[] = {"LAYER", "RANK", prefix ? "PREFIX ERROR" : "KEPT ENERGY",
+                             prefix ? "BEST RANK-K ERROR" : "REL ERROR"};
+        lsc_table *t = lsc_table_new(4, hdr, "lrrr");
+        for (size_t li = 0; t && li < src->n_layers; li++) {
+            if (!p[li].chosen)
+                continue;
+            const char *name = src->layers[li].name;
+            if (strncmp(name, "base_model.model.", 17) == 0)
+                name += 17;
+            const char *cells[4] = {lsc_escape_name(nm, sizeof nm, name),
+                                    lsc_fmt(c1, sizeof c1, "%d → %d", src->layers[li].rank, dst->layers[li].rank),
+                                    prefix ? lsc_fmt(c2, sizeof c2, "%.3g", p[li].err)
+                                           : lsc_fmt(c2, sizeof c2, "%.4f%%", 100 * p[li].kept),
+                                    lsc_fmt(c3, sizeof c3, "%.3g", prefix ? p[li].best : p[li].err)};
+            lsc_table_add(t, cells);
+        }
+        if (t)
+            lsc_table_print(t, ctx->out);
+        lsc_table_free(t);
+        lsc_out(ctx->out, "\n%s: %d of %zu layer(s) cut; params %s → %s, bytes %s → %s\n", newname, changed,
+                n_chosen, lsc_human_count(c1, sizeof c1, (double)pb), lsc_human_count(c2, sizeof c2, (double)pa),
+                lsc_human_bytes(c3, sizeof c3, (double)bb0), lsc_human_bytes(c4, sizeof c4, (double)bb1));
+    }
+}
+
+/* parse -> plan -> cut -> store -> report */
+static int prune_run(lsc_cmd_ctx *ctx, void *args)
+{
+    const prune_args *av = args;
+    const char *as = av->as, *rule_arg = av->rule_arg, *rule_name = av->rule_name;
+
+    const char *src_name = av->name;
+    char newname[512];
+    if (as)
+        snprintf(newname, sizeof newname, "%s", as);
+    else
+        snprintf(newname, sizeof newname, "%s-%s%s", src_name, rule_name, rule_arg);
+    int64_t src_id;
+    lsc_adapter *src = NULL, *dst = NULL;
+    if (lsc_cmd_load(ctx, src_name, &src, &src_id))
+        return LSC_EXIT_ERROR;
+    int rc = lsc_derive_check_name(ctx, newname);
+    plan *p = calloc(src->n_layers + 1, sizeof *p);
+    lsc_stats_runner sr;
+    int sr_ok = 0;
+    if (!rc && (!p || lsc_stats_runner_init(&sr, &ctx->err)))
+        rc = lsc_fail(ctx, &ctx->err);
+    else if (!rc)
+        sr_ok = 1;
+    size_t n_chosen = 0;
+    if (!rc)
+        rc = prune_plan(ctx, av, src, &sr, p, &n_chosen);
+    /* 3. the new adapter: changed layers get new factors, the rest share their tensors */
+    if (!rc && !(dst = lsc_adapter_clone_meta(src)))
+        rc = lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
+    int changed = 0;
+    if (!rc)
+        rc = prune_cut(ctx, av, src, dst, &sr, p, &changed);
     int64_t new_id = 0;
     if (!rc) {
         free(dst->name);
@@ -257,52 +335,8 @@ static int prune_run(lsc_cmd_ctx *ctx, void *args)
         lsc_derive_kind(dst);
         rc = lsc_derive_store(ctx, dst, &src_id, 1, &new_id);
     }
-    /* 4. the report */
-    if (!rc) {
-        int64_t pb = lsc_adapter_params(src), pa = lsc_adapter_params(dst);
-        int64_t bb0 = lsc_adapter_bytes(src), bb1 = lsc_adapter_bytes(dst);
-        char c1[64], c2[64], c3[64], c4[64], nm[512];
-        if (json) {
-            json_t *layers = json_array();
-            for (size_t li = 0; li < src->n_layers; li++) {
-                if (!p[li].chosen)
-                    continue;
-                json_array_append_new(layers, json_pack("{s:s, s:i, s:i, s:o, s:o}", "name", src->layers[li].name,
-                                                        "rank_before", src->layers[li].rank, "rank_after",
-                                                        dst->layers[li].rank, "kept_energy", lsc_json_num(p[li].kept),
-                                                        "rel_error", lsc_json_num(p[li].err)));
-            }
-            json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:I, s:I, s:I, s:I}", "name", newname, "source", src_name, "rule",
-                                  rule_name, "value", lsc_json_num(value), "params_before", (json_int_t)pb, "params_after",
-                                  (json_int_t)pa, "bytes_before", (json_int_t)bb0, "bytes_after", (json_int_t)bb1);
-            json_object_set_new(o, "layers", layers);
-            lsc_json_print(ctx->out, o);
-            json_decref(o);
-        } else {
-            const char *hdr[] = {"LAYER", "RANK", prefix ? "PREFIX ERROR" : "KEPT ENERGY",
-                                 prefix ? "BEST RANK-K ERROR" : "REL ERROR"};
-            lsc_table *t = lsc_table_new(4, hdr, "lrrr");
-            for (size_t li = 0; t && li < src->n_layers; li++) {
-                if (!p[li].chosen)
-                    continue;
-                const char *name = src->layers[li].name;
-                if (strncmp(name, "base_model.model.", 17) == 0)
-                    name += 17;
-                const char *cells[4] = {lsc_escape_name(nm, sizeof nm, name),
-                                        lsc_fmt(c1, sizeof c1, "%d → %d", src->layers[li].rank, dst->layers[li].rank),
-                                        prefix ? lsc_fmt(c2, sizeof c2, "%.3g", p[li].err)
-                                               : lsc_fmt(c2, sizeof c2, "%.4f%%", 100 * p[li].kept),
-                                        lsc_fmt(c3, sizeof c3, "%.3g", prefix ? p[li].best : p[li].err)};
-                lsc_table_add(t, cells);
-            }
-            if (t)
-                lsc_table_print(t, ctx->out);
-            lsc_table_free(t);
-            lsc_out(ctx->out, "\n%s: %d of %zu layer(s) cut; params %s → %s, bytes %s → %s\n", newname, changed,
-                    n_chosen, lsc_human_count(c1, sizeof c1, (double)pb), lsc_human_count(c2, sizeof c2, (double)pa),
-                    lsc_human_bytes(c3, sizeof c3, (double)bb0), lsc_human_bytes(c4, sizeof c4, (double)bb1));
-        }
-    }
+    if (!rc) /* 4. the report */
+        prune_report(ctx, av, src, dst, p, newname, n_chosen, changed);
     for (size_t li = 0; p && li < src->n_layers; li++)
         lsc_stats_release(&p[li].st);
     free(p);
