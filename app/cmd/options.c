@@ -196,14 +196,6 @@ int lsc_opts_set(struct lsc_cmd_ctx *ctx, const char *cmd, const lsc_opt *o, con
     return lsc_usage_error(ctx, cmd, "%s takes %s, not '%s'", label, lsc_opts_takes(o, takes, sizeof takes), shown);
 }
 
-static int n_entries(const lsc_opt *opts)
-{
-    int n = 0;
-    while (opts[n].type != LSC_OPT_END)
-        n++;
-    return n;
-}
-
 const lsc_opt *lsc_opts_find(const lsc_opt *opts, const char *opt)
 {
     const char *name = strncmp(opt, "--", 2) == 0 ? opt + 2 : opt;
@@ -299,10 +291,8 @@ static int assign_positionals(struct lsc_cmd_ctx *ctx, const char *cmd, const ls
     }
     for (int k = 0; k < a->npos; k++) {
         const lsc_opt *o = lsc_opts_positional(opts, k);
-        if (o->flags & LSC_OPT_MANY) {
-            if (o->at && k == 0)
-                *(char ***)((char *)a + o->at) = &a->pos[k];
-            else if (o->at && lsc_opts_positional(opts, k - 1) != o)
+        if (o->flags & LSC_OPT_MANY) { /* the field points at the first of them */
+            if (o->at && (k == 0 || lsc_opts_positional(opts, k - 1) != o))
                 *(char ***)((char *)a + o->at) = &a->pos[k];
             continue;
         }
@@ -317,8 +307,7 @@ static int assign_positionals(struct lsc_cmd_ctx *ctx, const char *cmd, const ls
 int lsc_opts_parse(struct lsc_cmd_ctx *ctx, const char *cmd, const lsc_opt *opts, int argc, char **argv, void *args)
 {
     lsc_args *a = args;
-    int rc, n = n_entries(opts);
-    (void)n;
+    int rc;
     for (int i = 0; opts[i].type != LSC_OPT_END; i++)
         if (opts[i].def && (rc = lsc_opts_set(ctx, cmd, &opts[i], opts[i].def, args)))
             return rc;

@@ -7,6 +7,7 @@
  * and which positionals name adapters all come from the same table. Numbers are parsed strictly: a whole
  * number is decimal digits only (an optional '-'), range-checked without overflow; a real is finite and
  * range-checked. Nothing here touches the catalog: parsing is all the script checker needs.
+ * To add an option: one entry in the command's table, one field in its args struct (README "Add an option").
  * Internal to the command layer (the TUI reaches it through command.h). */
 #ifndef LSC_CMD_OPTIONS_H
 #define LSC_CMD_OPTIONS_H
@@ -56,7 +57,8 @@ typedef struct lsc_opt {
     const char *name;           /* long name without "--"; NULL for a positional */
     lsc_opt_type type;
     const char *metavar;        /* "K", "GLOB", "NAME"; for a positional its usage word */
-    size_t at;                  /* offsetof the field in the typed args struct; 0: not stored */
+    size_t at;                  /* offsetof the field in the typed args struct (its C type per lsc_opt_type;
+                                 * a MANY positional: char **, the first of them); 0: not stored */
     size_t text_at;             /* non-zero: also store the value as typed (const char *) here */
     unsigned flags;             /* LSC_OPT_* above */
     long long ilo, ihi;         /* INT bounds (inclusive) */
