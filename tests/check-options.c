@@ -255,7 +255,8 @@ START_TEST(test_usage_before_catalog)
                         {"merge", "a", "b", "--method", "cat", "--weights", "1,2,3", NULL},
                         {"export", "a", "p", "--n-head-kv", "4", NULL},
                         {"retrain", "a", "--target", "b", "--base", "c", NULL},
-                        {"drop", "a", "--layers", "", NULL}};
+                        {"drop", "a", "--layers", "", NULL},
+                        {"group", "g", "a", "b", "--tasks", "t1,,", NULL}};
     for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
         int argc = 0;
         while (lines[i][argc])

@@ -22,6 +22,20 @@ static const lsc_opt group_opts[] = {
      .help = "task names, one per adapter (default: the adapters' names)"},
     {0}};
 
+/* One task name per adapter (as the run step splits --tasks: empty names between commas do not count). */
+static int group_validate(lsc_cmd_ctx *ctx, void *args)
+{
+    const group_args *av = args;
+    if (!av->tasks_arg)
+        return LSC_EXIT_OK;
+    int nt = 0, n = av->base.npos - 1;
+    for (const char *p = av->tasks_arg; *p; p += strcspn(p, ","), p += *p == ',')
+        nt += p[0] != ',';
+    if (nt != n)
+        return lsc_usage_error(ctx, "group", "%d task names for %d adapters", nt, n);
+    return LSC_EXIT_OK;
+}
+
 static int group_run(lsc_cmd_ctx *ctx, void *args)
 {
     const group_args *av = args;
@@ -85,4 +99,4 @@ static int group_run(lsc_cmd_ctx *ctx, void *args)
     return rc;
 }
 
-const lsc_cmd_spec lsc_spec_group = {group_opts, sizeof(group_args), NULL, group_run, ""};
+const lsc_cmd_spec lsc_spec_group = {group_opts, sizeof(group_args), group_validate, group_run, ""};
