@@ -564,95 +564,81 @@ static int retrain_validate(lsc_cmd_ctx *ctx, void *args)
     return LSC_EXIT_OK;
 }
 
-static int retrain_run(lsc_cmd_ctx *ctx, void *parsed)
+/* Step 1 of a layer's job (after its target): the source's factors as the start, the optimum, the
+ * layer's tensors unloaded. */
+static int job_start(lsc_cmd_ctx *ctx, layer_job *j, const lsc_lowrank *selfp, lsc_adapter *src, size_t li,
+                     unsigned long long seed, lsc_train_init_mode mode, lsc_workspace *ws)
 {
-    const retrain_args *av = parsed;
-    const char *target = av->target, *base = av->base_path, *tuned = av->tuned, *calib = av->calib,
-               *init_name = av->init_name, *as = av->as, *glob = av->glob;
-    long steps = (long)av->steps, rank = (long)av->rank, ckpt = (long)av->ckpt, final_rank = (long)av->final_rank;
-    double lr = av->lr, lambda = av->lambda;
-    unsigned long long seed = av->seed;
-    int json = ctx->json || av->json;
-    int kind_given = lsc_opts_given(retrain_opts, av, "kind");
-    lsc_train_kind kind = kind_given ? retrain_kind_of[av->kind] : LSC_TRAIN_STATIC;
-    lsc_train_init_mode mode = retrain_init_of[av->init];
-
-    /* Nothing was written yet: give back the dispatcher's transaction, take our own at each checkpoint. */
-    lsc_catalog_rollback(ctx->cat);
-    const char *src_name = av->name;
-    char newname[512], ckname[560];
-    snprintf(newname, sizeof newname, "%s", as ? as : "");
-    if (!as)
-        snprintf(newname, sizeof newname, "%s-retrained", src_name);
-    snprintf(ckname, sizeof ckname, "%s@ckpt", newname);
-    lsc_adapter *src = NULL, *tgt = NULL;
-    lsc_st_file *fb = NULL, *ft = NULL, *fc = NULL;
-    int64_t ids[2];
-    size_t n_parents = 0;
+    const lsc_layer *l = &src->layers[li];
+    const lsc_lowrank self = *selfp;
     int rc = LSC_EXIT_OK;
-    int extracting = 0;
-    {
-        /* a multi-task adapter trains its tasks together, with one shared A */
-        lsc_adapter *probe = NULL;
-        int64_t pid;
-        if (!base && lsc_catalog_find(ctx->cat, src_name, &pid, &ctx->err) == LSC_OK &&
-            lsc_catalog_get_adapter(ctx->cat, src_name, &probe, &ctx->err) == LSC_OK && lsc_is_group_kind(probe->kind)) {
-            lsc_adapter_free(probe);
-            int r2 = lsc_derive_check_name(ctx, newname);
-            if (!r2)
-                r2 = retrain_tasks(ctx, src_name, pid, target, newname, steps, lr, rank, mode, init_name != NULL, seed,
-                                   json);
-            lsc_error e3;
-            lsc_catalog_begin(ctx->cat, &e3);
-            ctx->no_change = 1;
-            return r2;
+    /* self: the source's factors cut to k, or padded with fresh directions (B zero, A small) */
+    double *B0 = calloc((size_t)(self.rows * j->p.k) + 1, sizeof(double));
+    double *A0 = calloc((size_t)(j->p.k * self.cols) + 1, sizeof(double));
+    uint64_t z = seed * 0x9E3779B97F4A7C15ull + li + 1;
+    for (int kk = 0; B0 && A0 && kk < j->p.k; kk++)
+        for (int64_t q = 0; q < self.cols; q++) {
+            if (kk < self.r) {
+                A0[kk * self.cols + q] = self.A[kk * self.cols + q] * self.scale / j->p.scale;
+            } else {
+                z ^= z << 13;
+                z ^= z >> 7;
+                z ^= z << 17;
+                A0[kk * self.cols + q] = ((double)(z >> 11) / 9007199254740992.0 - 0.5) * 2.0 / sqrt((double)self.cols);
+            }
         }
-        lsc_adapter_free(probe);
-        lsc_error_clear(&ctx->err);
-    }
-    if (!target && !base) {
-        lsc_error e3;
-        lsc_catalog_begin(ctx->cat, &e3);
-        ctx->no_change = 1;
-        return lsc_usage_error(ctx, "retrain", "give either --target REF or both --base and --tuned");
-    }
-    if (base && lsc_catalog_find(ctx->cat, src_name, &ids[0], &ctx->err) == LSC_ERR_NOTFOUND) {
-        /* extraction into a new adapter called NAME */
-        extracting = 1;
-        lsc_error_clear(&ctx->err);
-        if (!as)
-            snprintf(newname, sizeof newname, "%s", src_name);
-        snprintf(ckname, sizeof ckname, "%s@ckpt", newname);
-        if (!init_name)
-            mode = LSC_TRAIN_INIT_SVD;
-        if (lsc_st_open(base, &fb, &ctx->err) || lsc_st_open(tuned, &ft, &ctx->err) ||
-            extraction_skeleton(fb, ft, newname, rank > 0 ? (int)rank : 16, glob, &src, &ctx->err))
-            rc = LSC_EXIT_ERROR;
-    } else if (lsc_cmd_load(ctx, src_name, &src, &ids[0])) {
+    for (int64_t r = 0; B0 && A0 && r < self.rows; r++)
+        for (int kk = 0; kk < j->p.k && kk < self.r; kk++)
+            B0[r * j->p.k + kk] = self.B[r * self.r + kk];
+    lsc_train_factors from = {B0, A0, NULL};
+    if (!B0 || !A0 || lsc_train_init(j->st, &j->p, mode, seed + li, &from, ws, &ctx->err) ||
+        lsc_train_optimum(&j->p, j->p.k, &j->optimum, ws, &ctx->err)) {
+        if (!B0 || !A0)
+            lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "out of memory");
+        lsc_error_prefix(&ctx->err, "layer '%s'", l->name);
         rc = LSC_EXIT_ERROR;
-    } else {
-        n_parents = 1;
     }
-    if (!rc)
-        rc = lsc_derive_check_name(ctx, newname);
-    if (!rc && target) {
-        if (lsc_cmd_load(ctx, target, &tgt, &ids[1]))
-            rc = LSC_EXIT_ERROR;
-        else
-            n_parents = 2;
-    }
-    if (!rc && base && !extracting && (lsc_st_open(base, &fb, &ctx->err) || lsc_st_open(tuned, &ft, &ctx->err)))
-        rc = LSC_EXIT_ERROR;
-    if (!rc && calib && lsc_st_open(calib, &fc, &ctx->err))
-        rc = LSC_EXIT_ERROR;
-    if (!rc && !kind_given) {
-        if (src->kind && strcmp(src->kind, "adaptive") == 0)
-            kind = LSC_TRAIN_ADAPTIVE;
-        else if (src->kind && strcmp(src->kind, "sparse") == 0)
-            kind = LSC_TRAIN_SPARSE;
-        else if (src->kind && strcmp(src->kind, "dynamic") == 0)
-            kind = LSC_TRAIN_DYNAMIC;
-    }
+    free(B0);
+    free(A0);
+    int ts[4] = {l->ta, l->tb, l->te, l->tm};
+    for (int t = 0; t < 4; t++)
+        if (ts[t] >= 0)
+            lsc_adapter_unload_tensor(src, (size_t)ts[t]);
+    return rc;
+}
+
+/* What the steps of one retrain run share; retrain_run owns and releases it. */
+typedef struct retrain_state {
+    lsc_adapter *src, *tgt;
+    lsc_st_file *fb, *ft, *fc;
+    lsc_train_kind kind;
+    lsc_train_init_mode mode;
+    layer_job *jobs; /* from retrain_jobs: nj of them, plus the one a failure broke off */
+    size_t nj;
+    lsc_workspace *ws;
+    const char *newname, *ckname, *args;
+    const int64_t *ids;
+    size_t n_parents;
+    /* from retrain_train */
+    double optimum, energy, best;
+    int64_t best_step;
+    long t;
+    int interrupted, keep_best;
+} retrain_state;
+
+/* Step 1: one training problem per chosen layer (target factors or a dense target, calibration, rule,
+ * start); S->jobs, S->nj and S->ws are set even on failure, for the caller to release. */
+static int retrain_jobs(lsc_cmd_ctx *ctx, const retrain_args *av, retrain_state *S)
+{
+    const char *target = av->target, *calib = av->calib, *glob = av->glob, *src_name = av->name;
+    long steps = (long)av->steps, rank = (long)av->rank, final_rank = (long)av->final_rank;
+    double lambda = av->lambda;
+    unsigned long long seed = av->seed;
+    lsc_adapter *src = S->src, *tgt = S->tgt;
+    lsc_st_file *fb = S->fb, *ft = S->ft, *fc = S->fc;
+    lsc_train_kind kind = S->kind;
+    lsc_train_init_mode mode = S->mode;
+    int rc = LSC_EXIT_OK;
     /* 1. one problem per chosen layer */
     layer_job *jobs = calloc(src ? src->n_layers + 1 : 1, sizeof *jobs);
     size_t nj = 0;
@@ -777,38 +763,7 @@ static int retrain_run(lsc_cmd_ctx *ctx, void *parsed)
             rc = LSC_EXIT_ERROR;
             break;
         }
-        /* self: the source's factors cut to k, or padded with fresh directions (B zero, A small) */
-        double *B0 = calloc((size_t)(self.rows * j->p.k) + 1, sizeof(double));
-        double *A0 = calloc((size_t)(j->p.k * self.cols) + 1, sizeof(double));
-        uint64_t z = seed * 0x9E3779B97F4A7C15ull + li + 1;
-        for (int kk = 0; B0 && A0 && kk < j->p.k; kk++)
-            for (int64_t q = 0; q < self.cols; q++) {
-                if (kk < self.r) {
-                    A0[kk * self.cols + q] = self.A[kk * self.cols + q] * self.scale / j->p.scale;
-                } else {
-                    z ^= z << 13;
-                    z ^= z >> 7;
-                    z ^= z << 17;
-                    A0[kk * self.cols + q] = ((double)(z >> 11) / 9007199254740992.0 - 0.5) * 2.0 / sqrt((double)self.cols);
-                }
-            }
-        for (int64_t r = 0; B0 && A0 && r < self.rows; r++)
-            for (int kk = 0; kk < j->p.k && kk < self.r; kk++)
-                B0[r * j->p.k + kk] = self.B[r * self.r + kk];
-        lsc_train_factors from = {B0, A0, NULL};
-        if (!B0 || !A0 || lsc_train_init(j->st, &j->p, mode, seed + li, &from, ws, &ctx->err) ||
-            lsc_train_optimum(&j->p, j->p.k, &j->optimum, ws, &ctx->err)) {
-            if (!B0 || !A0)
-                lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "out of memory");
-            lsc_error_prefix(&ctx->err, "layer '%s'", l->name);
-            rc = LSC_EXIT_ERROR;
-        }
-        free(B0);
-        free(A0);
-        int ts[4] = {l->ta, l->tb, l->te, l->tm};
-        for (int t = 0; t < 4; t++)
-            if (ts[t] >= 0)
-                lsc_adapter_unload_tensor(src, (size_t)ts[t]);
+        rc = job_start(ctx, j, &self, src, li, seed, mode, ws);
         nj++;
     }
     free(sb);
@@ -818,8 +773,28 @@ static int retrain_run(lsc_cmd_ctx *ctx, void *parsed)
                       glob ? glob : "");
         rc = LSC_EXIT_ERROR;
     }
-    /* 2. train in lockstep */
-    char *args = strdup(ctx->args_json ? ctx->args_json : "[\"retrain\"]");
+    S->jobs = jobs;
+    S->nj = nj;
+    S->ws = ws;
+    return rc;
+}
+
+/* Step 2: train every layer in lockstep with warm-up and cosine decay, reporting as it goes; checkpoints to
+ * NEW@ckpt when the loss improved (the latest state for adaptive and sparse rules). Pausable and
+ * cancellable (then S->interrupted). rc: the state so far (nothing runs after a failure). */
+static int retrain_train(lsc_cmd_ctx *ctx, const retrain_args *av, retrain_state *S, int rc)
+{
+    long steps = (long)av->steps, ckpt = (long)av->ckpt;
+    double lr = av->lr;
+    int json = ctx->json || av->json;
+    lsc_adapter *src = S->src;
+    layer_job *jobs = S->jobs;
+    size_t nj = S->nj, n_parents = S->n_parents;
+    lsc_workspace *ws = S->ws;
+    lsc_train_kind kind = S->kind;
+    lsc_train_init_mode mode = S->mode;
+    const char *ckname = S->ckname, *args = S->args;
+    const int64_t *ids = S->ids;
     double optimum = 0, energy = 0;
     for (size_t i = 0; i < nj; i++) {
         optimum += jobs[i].optimum;
@@ -907,6 +882,29 @@ static int retrain_run(lsc_cmd_ctx *ctx, void *parsed)
     }
     if (ctx->diag->is_tty && !json)
         lsc_out(ctx->diag, "\n");
+    S->optimum = optimum;
+    S->energy = energy;
+    S->best = best;
+    S->best_step = best_step;
+    S->t = t;
+    S->interrupted = interrupted;
+    S->keep_best = keep_best;
+    return rc;
+}
+
+/* Step 3: the best of the final state and the checkpoint becomes NEW, then the report. */
+static int retrain_finish(lsc_cmd_ctx *ctx, const retrain_args *av, retrain_state *S, int rc)
+{
+    int json = ctx->json || av->json, keep_best = S->keep_best, interrupted = S->interrupted;
+    lsc_adapter *src = S->src;
+    layer_job *jobs = S->jobs;
+    size_t nj = S->nj, n_parents = S->n_parents;
+    lsc_workspace *ws = S->ws;
+    const char *newname = S->newname, *ckname = S->ckname, *args = S->args;
+    const int64_t *ids = S->ids;
+    double best = S->best, optimum = S->optimum, energy = S->energy;
+    int64_t best_step = S->best_step;
+    long t = S->t;
     /* 3. the best of the final state and the checkpoint becomes NEW */
     double final_loss = 0, l1;
     for (size_t i = 0; i < nj && !rc; i++) {
@@ -959,6 +957,111 @@ static int retrain_run(lsc_cmd_ctx *ctx, void *parsed)
             rc = LSC_EXIT_ERROR;
         }
     }
+    return rc;
+}
+
+/* parse -> open -> jobs -> train -> finish */
+static int retrain_run(lsc_cmd_ctx *ctx, void *parsed)
+{
+    const retrain_args *av = parsed;
+    const char *target = av->target, *base = av->base_path, *tuned = av->tuned, *calib = av->calib,
+               *init_name = av->init_name, *as = av->as, *glob = av->glob;
+    long steps = (long)av->steps, rank = (long)av->rank;
+    double lr = av->lr;
+    unsigned long long seed = av->seed;
+    int json = ctx->json || av->json;
+    int kind_given = lsc_opts_given(retrain_opts, av, "kind");
+    lsc_train_kind kind = kind_given ? retrain_kind_of[av->kind] : LSC_TRAIN_STATIC;
+    lsc_train_init_mode mode = retrain_init_of[av->init];
+
+    /* Nothing was written yet: give back the dispatcher's transaction, take our own at each checkpoint. */
+    lsc_catalog_rollback(ctx->cat);
+    const char *src_name = av->name;
+    char newname[512], ckname[560];
+    snprintf(newname, sizeof newname, "%s", as ? as : "");
+    if (!as)
+        snprintf(newname, sizeof newname, "%s-retrained", src_name);
+    snprintf(ckname, sizeof ckname, "%s@ckpt", newname);
+    lsc_adapter *src = NULL, *tgt = NULL;
+    lsc_st_file *fb = NULL, *ft = NULL, *fc = NULL;
+    int64_t ids[2];
+    size_t n_parents = 0;
+    int rc = LSC_EXIT_OK;
+    int extracting = 0;
+    {
+        /* a multi-task adapter trains its tasks together, with one shared A */
+        lsc_adapter *probe = NULL;
+        int64_t pid;
+        if (!base && lsc_catalog_find(ctx->cat, src_name, &pid, &ctx->err) == LSC_OK &&
+            lsc_catalog_get_adapter(ctx->cat, src_name, &probe, &ctx->err) == LSC_OK && lsc_is_group_kind(probe->kind)) {
+            lsc_adapter_free(probe);
+            int r2 = lsc_derive_check_name(ctx, newname);
+            if (!r2)
+                r2 = retrain_tasks(ctx, src_name, pid, target, newname, steps, lr, rank, mode, init_name != NULL, seed,
+                                   json);
+            lsc_error e3;
+            lsc_catalog_begin(ctx->cat, &e3);
+            ctx->no_change = 1;
+            return r2;
+        }
+        lsc_adapter_free(probe);
+        lsc_error_clear(&ctx->err);
+    }
+    if (!target && !base) {
+        lsc_error e3;
+        lsc_catalog_begin(ctx->cat, &e3);
+        ctx->no_change = 1;
+        return lsc_usage_error(ctx, "retrain", "give either --target REF or both --base and --tuned");
+    }
+    if (base && lsc_catalog_find(ctx->cat, src_name, &ids[0], &ctx->err) == LSC_ERR_NOTFOUND) {
+        /* extraction into a new adapter called NAME */
+        extracting = 1;
+        lsc_error_clear(&ctx->err);
+        if (!as)
+            snprintf(newname, sizeof newname, "%s", src_name);
+        snprintf(ckname, sizeof ckname, "%s@ckpt", newname);
+        if (!init_name)
+            mode = LSC_TRAIN_INIT_SVD;
+        if (lsc_st_open(base, &fb, &ctx->err) || lsc_st_open(tuned, &ft, &ctx->err) ||
+            extraction_skeleton(fb, ft, newname, rank > 0 ? (int)rank : 16, glob, &src, &ctx->err))
+            rc = LSC_EXIT_ERROR;
+    } else if (lsc_cmd_load(ctx, src_name, &src, &ids[0])) {
+        rc = LSC_EXIT_ERROR;
+    } else {
+        n_parents = 1;
+    }
+    if (!rc)
+        rc = lsc_derive_check_name(ctx, newname);
+    if (!rc && target) {
+        if (lsc_cmd_load(ctx, target, &tgt, &ids[1]))
+            rc = LSC_EXIT_ERROR;
+        else
+            n_parents = 2;
+    }
+    if (!rc && base && !extracting && (lsc_st_open(base, &fb, &ctx->err) || lsc_st_open(tuned, &ft, &ctx->err)))
+        rc = LSC_EXIT_ERROR;
+    if (!rc && calib && lsc_st_open(calib, &fc, &ctx->err))
+        rc = LSC_EXIT_ERROR;
+    if (!rc && !kind_given) {
+        if (src->kind && strcmp(src->kind, "adaptive") == 0)
+            kind = LSC_TRAIN_ADAPTIVE;
+        else if (src->kind && strcmp(src->kind, "sparse") == 0)
+            kind = LSC_TRAIN_SPARSE;
+        else if (src->kind && strcmp(src->kind, "dynamic") == 0)
+            kind = LSC_TRAIN_DYNAMIC;
+    }
+    retrain_state S = {.src = src, .tgt = tgt, .fb = fb, .ft = ft, .fc = fc, .kind = kind, .mode = mode,
+                       .newname = newname, .ckname = ckname, .ids = ids, .n_parents = n_parents};
+    if (!rc)
+        rc = retrain_jobs(ctx, av, &S);
+    layer_job *jobs = S.jobs;
+    size_t nj = S.nj;
+    lsc_workspace *ws = S.ws;
+    /* 2. train in lockstep */
+    char *args = strdup(ctx->args_json ? ctx->args_json : "[\"retrain\"]");
+    S.args = args;
+    rc = retrain_train(ctx, av, &S, rc);
+    rc = retrain_finish(ctx, av, &S, rc);
     free(args);
     for (size_t i = 0; jobs && i <= nj; i++) /* jobs[nj]: the job a failure broke off (zeroed if none) */
         job_release(&jobs[i]);
