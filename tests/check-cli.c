@@ -702,6 +702,67 @@ START_TEST(test_log_script_unrecorded_args)
 }
 END_TEST
 
+/* Issue #13.9: one strict parser for whole numbers and one for reals, used by every command: each bad
+ * value exits 2 with one line naming the option and its range; a good one gets past parsing (here to
+ * "no adapter", exit 1). */
+static void refused(const char *cat, const char *const *argv, const char *opt, const char *range)
+{
+    cli_result r = cli_run(cat, argv[0], argv[1], argv[2], argv[3], argv[4], argv[5], argv[6], argv[7], NULL);
+    ck_assert_msg(r.code == 2, "%s %s %s: exit %d (%s)", argv[0], opt, argv[7] ? argv[7] : argv[6], r.code, r.err);
+    ck_assert_int_eq(cli_lines(r.err), 1);
+    ck_assert_msg(strstr(r.err, opt) && strstr(r.err, range), "%s: '%s' lacks '%s' or '%s'", argv[0], r.err, opt, range);
+    ck_assert_ptr_null(strstr(r.err, "-9223372036854775808"));
+    cli_result_free(&r);
+}
+
+START_TEST(test_strict_numbers)
+{
+    char cat[4300];
+    fresh_catalog(cat, sizeof cat, "numbers");
+    const char *ranks[] = {"1e99", "99999999999999999999", "0x10", "2.5", "-3", "+4", " 5", NULL};
+    for (int i = 0; ranks[i]; i++) {
+        const char *prune[] = {"prune", "x", "--rank", ranks[i], NULL, NULL, NULL, NULL};
+        refused(cat, prune, "--rank", "whole number from 1 to 2147483647");
+        const char *merge[] = {"merge", "a", "b", "--method", "svd", "--rank", ranks[i], NULL};
+        refused(cat, merge, "--rank", "whole number from 1 to 2147483647");
+        const char *share[] = {"share", "x", "--rank", ranks[i], NULL, NULL, NULL, NULL};
+        refused(cat, share, "--rank", "whole number from 1 to 2147483647");
+        const char *retrain[] = {"retrain", "x", "--steps", ranks[i], NULL, NULL, NULL, NULL};
+        refused(cat, retrain, "--steps", "whole number from 1 to 2147483647");
+        const char *rebudget[] = {"rebudget", "x", ranks[i], NULL, NULL, NULL, NULL, NULL};
+        refused(cat, rebudget, "N takes", "whole number >= 1");
+    }
+    const char *budget[] = {"prune", "x", "--budget", "1e20", NULL, NULL, NULL, NULL};
+    refused(cat, budget, "--budget", "whole number >= 1");
+    const char *seeds[] = {"-1", "18446744073709551616", "1e3", NULL};
+    for (int i = 0; seeds[i]; i++) {
+        const char *merge[] = {"merge", "a", "b", "--method", "ties", "--rank", "2", "--seed", seeds[i], NULL};
+        cli_result r = cli_run(cat, merge[0], merge[1], merge[2], merge[3], merge[4], merge[5], merge[6], merge[7],
+                               merge[8], NULL);
+        ck_assert_msg(r.code == 2 && strstr(r.err, "--seed") && strstr(r.err, "18446744073709551615"), "--seed %s: %s",
+                      seeds[i], r.err);
+        cli_result_free(&r);
+        const char *retrain[] = {"retrain", "x", "--seed", seeds[i], NULL, NULL, NULL, NULL};
+        refused(cat, retrain, "--seed", "from 0 to 18446744073709551615");
+    }
+    /* reals: finite and in range */
+    const char *gates[] = {"gates", "x", "--threshold", "inf", NULL, NULL, NULL, NULL};
+    refused(cat, gates, "--threshold", "number >= 0");
+    const char *lr[] = {"retrain", "x", "--lr", "nan", NULL, NULL, NULL, NULL};
+    refused(cat, lr, "--lr", "number > 0");
+    const char *dens[] = {"sparsify", "x", "--density", "1e400", NULL, NULL, NULL, NULL};
+    refused(cat, dens, "--density", "fraction in (0, 1]");
+    /* the largest values are accepted: parsing passes and the command fails on the missing adapter */
+    cli_result r = cli_run(cat, "merge", "a", "b", "--method", "svd", "--rank", "2147483647", "--seed",
+                           "18446744073709551615", NULL);
+    ck_assert_msg(r.code == 1, "%s", r.err);
+    cli_result_free(&r);
+    r = cli_run(cat, "prune", "x", "--budget", "9223372036854775807", NULL);
+    ck_assert_msg(r.code == 1, "%s", r.err);
+    cli_result_free(&r);
+}
+END_TEST
+
 int main(void)
 {
     if (setup_samples() != 0)
@@ -716,6 +777,7 @@ int main(void)
                                           test_sample_catalog_rebuilds,
                                           test_name_alphabet,
                                           test_old_names_still_work,
-                                          test_log_script_unrecorded_args, NULL};
+                                          test_log_script_unrecorded_args,
+                                          test_strict_numbers, NULL};
     return cli_run_suite("cli", tests, 0, g_tmp);
 }

@@ -535,6 +535,38 @@ START_TEST(test_scripts)
 }
 END_TEST
 
+/* The script checker parses and validates each line with the command's own table and validate step, and
+ * learns from the table which arguments name adapters and which name new ones (group's NEW). */
+START_TEST(test_script_checker_from_tables)
+{
+    const char *samples[] = {"llama-tiny-f32", "llama-tiny-bf16", NULL};
+    char cat[4400], sc[4600], copy[4600];
+    catalog(cat, sizeof cat, "checker", samples);
+    snprintf(sc, sizeof sc, "%s/checker.lsc", g_tmp);
+    write_script(sc, "group pair llama-tiny-f32 llama-tiny-bf16\nshow pair\n");
+    cli_result r = cli_run(cat, "run", sc, NULL);
+    ck_assert_msg(r.code == 0, "run: %s", r.err);
+    cli_result_free(&r);
+    snprintf(copy, sizeof copy, "%s.before", cat);
+    ck_assert_int_eq(cli_copy(cat, copy), 0);
+    const char *bad[][2] = {
+        {"prune llama-tiny-f32 --rank 2 --as ok\nmerge ok llama-tiny-bf16 --method linear --density 0.5\n",
+         "checker.lsc:2: merge: --density goes with"},
+        {"prune llama-tiny-f32 --rank 2 --energy 0.5\n", "checker.lsc:1: prune: give one rule"},
+        {"prune llama-tiny-f32 --budget 1e20\n", "checker.lsc:1: prune: --budget takes a whole number >= 1"},
+        {"retrain llama-tiny-f32 --target nosuch\n", "checker.lsc:1: no adapter 'nosuch'"},
+        {"export llama-tiny-f32 out --format onnx\n", "--format: 'onnx' is not one of peft, kohya, gguf"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        write_script(sc, bad[i][0]);
+        r = cli_run(cat, "run", sc, NULL);
+        ck_assert_msg(r.code != 0, "script %zu ran", i);
+        ck_assert_msg(strstr(r.err, bad[i][1]) != NULL, "script %zu: '%s' lacks '%s'", i, r.err, bad[i][1]);
+        cli_result_free(&r);
+        ck_assert(cli_same_file(cat, copy));
+    }
+}
+END_TEST
+
 START_TEST(test_log_script_replays)
 {
     const char *samples[] = {"llama-tiny-f32", "llama-tiny-bf16", NULL};
@@ -613,6 +645,7 @@ int main(void)
                                           test_merge_errors,
                                           test_undo_redo_each_edit,
                                           test_scripts,
+                                          test_script_checker_from_tables,
                                           test_log_script_replays,
                                           test_sample_scripts,
                                           test_log_script_rebuilds_each_catalog, NULL};

@@ -246,6 +246,33 @@ START_TEST(test_extraction)
 }
 END_TEST
 
+/* A script may extract a new adapter (`retrain NEW --base B --tuned T`): the checker reads from retrain's
+ * table that NAME may be new with --base, and later lines may use it; without --base it must exist. */
+START_TEST(test_extraction_in_a_script)
+{
+    char cat[4400], sc[4500], text[10000];
+    catalog(cat, sizeof cat, "extract-script");
+    snprintf(sc, sizeof sc, "%s/extract.lsc", g_tmp);
+    snprintf(text, sizeof text,
+             "retrain fresh --base %s/dense-pair/base.safetensors --tuned %s/dense-pair/tuned.safetensors --steps 5\n"
+             "expect exists fresh\nshow fresh\n",
+             g_samples, g_samples);
+    ck_assert_int_eq(cli_write(sc, text, strlen(text)), 0);
+    cli_result r = cli_run(cat, "run", sc, NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    cli_result_free(&r);
+    json_t *v = show(cat, "fresh");
+    ck_assert_int_eq(json_integer_value(json_object_get(v, "n_layers")), 2);
+    json_decref(v);
+    snprintf(text, sizeof text, "retrain ghost --target fresh --steps 5\n");
+    ck_assert_int_eq(cli_write(sc, text, strlen(text)), 0);
+    r = cli_run(cat, "run", sc, NULL);
+    ck_assert_int_eq(r.code, 1);
+    ck_assert_msg(strstr(r.err, "extract.lsc:1: no adapter 'ghost'") != NULL, "%s", r.err);
+    cli_result_free(&r);
+}
+END_TEST
+
 START_TEST(test_killed_run_keeps_checkpoint)
 {
     char cat[4400];
@@ -493,6 +520,7 @@ int main(void)
                                           test_calibrated_optimum,
                                           test_kind_rules,
                                           test_extraction,
+                                          test_extraction_in_a_script,
                                           test_killed_run_keeps_checkpoint,
                                           test_multitask_shared_a,
                                           test_retrain_is_one_undo_unit,

@@ -13,31 +13,30 @@
 static const char *const adalora_keys[] = {"init_r", "target_r", "tinit", "tfinal", "deltaT", "beta1", "beta2",
                                            "orth_reg_weight", "total_step", "rank_pattern"};
 
-int lsc_cmd_convert(lsc_cmd_ctx *ctx, int argc, char **argv)
+typedef struct convert_args {
+    lsc_args base;
+    const char *name, *as;
+    int to;
+} convert_args;
+
+static const char *const convert_kinds[] = {"static", NULL};
+
+static const lsc_opt convert_opts[] = {
+    {.metavar = "NAME", .type = LSC_OPT_ADAPTER, .flags = LSC_OPT_POSITIONAL, .at = offsetof(convert_args, name)},
+    {.name = "to", .type = LSC_OPT_CHOICE, .metavar = "static", .flags = LSC_OPT_REQUIRED, .choices = convert_kinds,
+     .at = offsetof(convert_args, to), .help = "the kind of the result (a plain LoRA)"},
+    {.name = "as", .type = LSC_OPT_NEW, .metavar = "NEW", .at = offsetof(convert_args, as),
+     .help = "the new adapter's name (default NAME-static)"},
+    {0}};
+
+static int convert_run(lsc_cmd_ctx *ctx, void *args)
 {
-    static const struct option opts[] = {
-        {"to", required_argument, NULL, 't'}, {"as", required_argument, NULL, 'a'}, {NULL, 0, NULL, 0}};
-    lsc_getopt g = {0};
-    const char *to = NULL, *as = NULL;
-    int c;
-    while ((c = lsc_getopt_next(ctx, &g, argc, argv, opts)) != -1) {
-        if (c == 't')
-            to = g.arg;
-        else if (c == 'a')
-            as = g.arg;
-        else
-            return LSC_EXIT_USAGE;
-    }
-    if (argc - g.ind != 1)
-        return lsc_usage_error(ctx, "convert", "expected one NAME");
-    if (!to || strcmp(to, "static") != 0)
-        return lsc_usage_error(ctx, "convert", "--to takes static");
-    if (ctx->check_only)
-        return LSC_EXIT_OK;
+    const convert_args *av = args;
+    const char *as = av->as;
     lsc_adapter *src, *dst;
     int64_t sid;
     char newname[512];
-    int rc = lsc_derive_begin(ctx, argv[g.ind], as, "static", &src, &sid, &dst, newname, sizeof newname);
+    int rc = lsc_derive_begin(ctx, av->name, as, "static", &src, &sid, &dst, newname, sizeof newname);
     if (rc)
         return rc;
     const char *kind = src->kind ? src->kind : "static";
@@ -125,3 +124,9 @@ int lsc_cmd_convert(lsc_cmd_ctx *ctx, int argc, char **argv)
     lsc_adapter_free(dst);
     return rc;
 }
+
+const lsc_cmd_spec lsc_spec_convert = {
+    convert_opts, sizeof(convert_args), NULL, convert_run,
+    "  adaptive (AdaLoRA): Lambda folded into A, a LoRA config instead of the AdaLoRA one;\n"
+    "  sparse (SoRA): gates folded into A, ranks of closed gates dropped; dynamic: the full rank as it is.\n"
+    "  The result is a plain LoRA: recorded as layer-wise when its ranks then differ per layer\n"};

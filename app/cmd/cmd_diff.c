@@ -25,28 +25,30 @@ static void unload(lsc_adapter *ad, size_t li)
             lsc_adapter_unload_tensor(ad, (size_t)ts[i]);
 }
 
-int lsc_cmd_diff(lsc_cmd_ctx *ctx, int argc, char **argv)
+typedef struct diff_args {
+    lsc_args base;
+    const char *a, *b, *glob;
+    int json;
+} diff_args;
+
+static const lsc_opt diff_opts[] = {
+    {.metavar = "A", .type = LSC_OPT_ADAPTER, .flags = LSC_OPT_POSITIONAL, .at = offsetof(diff_args, a)},
+    {.metavar = "B", .type = LSC_OPT_ADAPTER, .flags = LSC_OPT_POSITIONAL, .at = offsetof(diff_args, b)},
+    {.name = "layers", .type = LSC_OPT_GLOB, .metavar = "GLOB", .at = offsetof(diff_args, glob),
+     .help = "only layers whose name matches"},
+    {.name = "json", .type = LSC_OPT_FLAG, .at = offsetof(diff_args, json),
+     .help = "{a, b, layers[{name, cosine, rel_diff, subspace_in, subspace_out}], only_in_a, only_in_b}"},
+    {0}};
+
+static int diff_run(lsc_cmd_ctx *ctx, void *args)
 {
-    static const struct option opts[] = {
-        {"json", no_argument, NULL, 'j'}, {"layers", required_argument, NULL, 'l'}, {NULL, 0, NULL, 0}};
-    lsc_getopt g = {0};
-    int json = ctx->json, c;
-    const char *glob = NULL;
-    while ((c = lsc_getopt_next(ctx, &g, argc, argv, opts)) != -1) {
-        switch (c) {
-        case 'j': json = 1; break;
-        case 'l': glob = g.arg; break;
-        default: return LSC_EXIT_USAGE;
-        }
-    }
-    if (argc - g.ind != 2)
-        return lsc_usage_error(ctx, "diff", "expected two adapter names");
-    if (ctx->check_only)
-        return LSC_EXIT_OK;
+    const diff_args *av = args;
+    int json = ctx->json || av->json;
+    const char *glob = av->glob;
     lsc_adapter *x = NULL, *y = NULL;
-    if (lsc_cmd_load(ctx, argv[g.ind], &x, NULL))
+    if (lsc_cmd_load(ctx, av->a, &x, NULL))
         return LSC_EXIT_ERROR;
-    if (lsc_cmd_load(ctx, argv[g.ind + 1], &y, NULL)) {
+    if (lsc_cmd_load(ctx, av->b, &y, NULL)) {
         lsc_adapter_free(x);
         return LSC_EXIT_ERROR;
     }
@@ -149,3 +151,5 @@ int lsc_cmd_diff(lsc_cmd_ctx *ctx, int argc, char **argv)
     lsc_adapter_free(y);
     return rc;
 }
+
+const lsc_cmd_spec lsc_spec_diff = {diff_opts, sizeof(diff_args), NULL, diff_run, ""};

@@ -9,29 +9,35 @@
 #include "handlers.h"
 #include "peft.h"
 
-int lsc_cmd_drop(lsc_cmd_ctx *ctx, int argc, char **argv)
+typedef struct drop_args {
+    lsc_args base;
+    const char *name, *glob, *as;
+} drop_args;
+
+static const lsc_opt drop_opts[] = {
+    {.metavar = "NAME", .type = LSC_OPT_ADAPTER, .flags = LSC_OPT_POSITIONAL, .at = offsetof(drop_args, name)},
+    {.name = "layers", .type = LSC_OPT_GLOB, .metavar = "GLOB", .flags = LSC_OPT_REQUIRED, .at = offsetof(drop_args, glob),
+     .help = "the layers to drop (a glob; a plain word matches as a substring)"},
+    {.name = "as", .type = LSC_OPT_NEW, .metavar = "NEW", .at = offsetof(drop_args, as),
+     .help = "the new adapter's name (default NAME-dropped)"},
+    {0}};
+
+static int drop_validate(lsc_cmd_ctx *ctx, void *args)
 {
-    static const struct option opts[] = {
-        {"layers", required_argument, NULL, 'l'}, {"as", required_argument, NULL, 'a'}, {NULL, 0, NULL, 0}};
-    lsc_getopt g = {0};
-    const char *as = NULL, *glob = NULL;
-    int c;
-    while ((c = lsc_getopt_next(ctx, &g, argc, argv, opts)) != -1) {
-        if (c == 'l')
-            glob = g.arg;
-        else if (c == 'a')
-            as = g.arg;
-        else
-            return LSC_EXIT_USAGE;
-    }
-    if (argc - g.ind != 1 || !glob || !*glob)
-        return lsc_usage_error(ctx, "drop", "expected NAME --layers GLOB");
-    if (ctx->check_only)
-        return LSC_EXIT_OK;
+    const drop_args *av = args;
+    if (!*av->glob)
+        return lsc_usage_error(ctx, "drop", "--layers: give a non-empty GLOB");
+    return LSC_EXIT_OK;
+}
+
+static int drop_run(lsc_cmd_ctx *ctx, void *args)
+{
+    const drop_args *av = args;
+    const char *as = av->as, *glob = av->glob;
     lsc_adapter *src, *dst;
     int64_t sid;
     char newname[512];
-    int rc = lsc_derive_begin(ctx, argv[g.ind], as, "dropped", &src, &sid, &dst, newname, sizeof newname);
+    int rc = lsc_derive_begin(ctx, av->name, as, "dropped", &src, &sid, &dst, newname, sizeof newname);
     if (rc)
         return rc;
     json_t *cfg = dst->config_json ? json_loads(dst->config_json, JSON_PRESERVE_ORDER, NULL) : NULL;
@@ -67,3 +73,5 @@ int lsc_cmd_drop(lsc_cmd_ctx *ctx, int argc, char **argv)
     lsc_out(ctx->out, "%s: %zu layer(s) dropped, %zu kept\n", newname, dropped, dst->n_layers);
     return lsc_derive_finish(ctx, src, sid, dst, newname, 0);
 }
+
+const lsc_cmd_spec lsc_spec_drop = {drop_opts, sizeof(drop_args), drop_validate, drop_run, ""};

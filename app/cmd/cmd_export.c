@@ -155,75 +155,68 @@ static lsc_status write_format(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *fo
     return st;
 }
 
-int lsc_cmd_export(lsc_cmd_ctx *ctx, int argc, char **argv)
+typedef struct export_args {
+    lsc_args base;
+    const char *name, *path, *format;
+    int dtype, no_permute, force;
+    long long n_head, n_head_kv;
+} export_args;
+
+static const char *const export_formats[] = {"peft", "kohya", "gguf", NULL};
+static const char *const export_dtypes[] = {"f32", "f16", "bf16", "f64", NULL};
+static const lsc_dtype export_dtype_of[] = {LSC_DT_F32, LSC_DT_F16, LSC_DT_BF16, LSC_DT_F64};
+
+static const lsc_opt export_opts[] = {
+    {.metavar = "NAME", .type = LSC_OPT_ADAPTER, .flags = LSC_OPT_POSITIONAL, .at = offsetof(export_args, name)},
+    {.metavar = "PATH", .type = LSC_OPT_PATH, .flags = LSC_OPT_POSITIONAL, .at = offsetof(export_args, path),
+     .help = "peft: a folder (adapter_model.safetensors + adapter_config.json); kohya: a .safetensors\n"
+             "file; gguf: a .gguf file. Its parent folder must exist. Written atomically: a reader\n"
+             "sees the old file (or PEFT pair) or the new, never a mix; a symbolic link is written\n"
+             "through. Refused: the catalog and its -wal/-shm/-journal files, devices, FIFOs"},
+    {.name = "force", .type = LSC_OPT_FLAG, .at = offsetof(export_args, force),
+     .help = "replace an existing PATH (without it an existing PATH is refused, like cp -n); a PEFT\n"
+             "folder keeps its other files"},
+    {.name = "format", .type = LSC_OPT_CHOICE, .metavar = "F", .choices = export_formats,
+     .text_at = offsetof(export_args, format), .help = "peft, kohya or gguf (default: the adapter's own format)"},
+    {.name = "dtype", .type = LSC_OPT_CHOICE, .metavar = "T", .flags = LSC_OPT_ICASE, .choices = export_dtypes,
+     .at = offsetof(export_args, dtype),
+     .help = "convert tensors (default: each tensor's stored dtype; an unedited adapter is\n"
+             "then written byte-identical to what was imported); f16 overflow is an error"},
+    {.name = "n-head", .type = LSC_OPT_INT, .metavar = "N", .ilo = 1, .ihi = 65536, .at = offsetof(export_args, n_head),
+     .help = "gguf of a llama-family adapter: permute the rows of q_proj/k_proj B as llama.cpp's\n"
+             "converter permutes the base weights (attention heads of the base model)"},
+    {.name = "n-head-kv", .type = LSC_OPT_INT, .metavar = "N", .ilo = 1, .ihi = 65536,
+     .at = offsetof(export_args, n_head_kv), .help = "key/value heads for k_proj (default --n-head)"},
+    {.name = "no-permute", .type = LSC_OPT_FLAG, .at = offsetof(export_args, no_permute),
+     .help = "gguf: write q/k unpermuted (the file records lorascope.qk_permuted = false)\n"
+             "GGUF has one global alpha: per-layer scales (rsLoRA, patterns) are folded into B"},
+    {0}};
+
+static int export_validate(lsc_cmd_ctx *ctx, void *args)
 {
-    static const struct option opts[] = {{"dtype", required_argument, NULL, 'd'},
-                                         {"format", required_argument, NULL, 'f'},
-                                         {"n-head", required_argument, NULL, 'H'},
-                                         {"n-head-kv", required_argument, NULL, 'K'},
-                                         {"no-permute", no_argument, NULL, 'P'},
-                                         {"force", no_argument, NULL, 'F'},
-                                         {NULL, 0, NULL, 0}};
-    lsc_getopt g = {0};
-    lsc_dtype dt = LSC_DT_INVALID;
-    const char *format = NULL;
+    const export_args *av = args;
+    if (av->n_head_kv && !av->n_head)
+        return lsc_usage_error(ctx, "export", "--n-head-kv needs --n-head");
+    return LSC_EXIT_OK;
+}
+
+static int export_run(lsc_cmd_ctx *ctx, void *args)
+{
+    const export_args *av = args;
+    lsc_dtype dt = lsc_opts_given(export_opts, av, "dtype") ? export_dtype_of[av->dtype] : LSC_DT_INVALID;
+    const char *format = av->format;
     lsc_gguf_write_opts gopt;
     memset(&gopt, 0, sizeof gopt);
-    int c, force = 0;
-    char *end;
-    while ((c = lsc_getopt_next(ctx, &g, argc, argv, opts)) != -1) {
-        switch (c) {
-        case 'd':
-            if (strcasecmp(g.arg, "f32") == 0)
-                dt = LSC_DT_F32;
-            else if (strcasecmp(g.arg, "f16") == 0)
-                dt = LSC_DT_F16;
-            else if (strcasecmp(g.arg, "bf16") == 0)
-                dt = LSC_DT_BF16;
-            else if (strcasecmp(g.arg, "f64") == 0)
-                dt = LSC_DT_F64;
-            else
-                return lsc_usage_error(ctx, "export", "unknown dtype '%s' (f32, f16, bf16 or f64)", g.arg);
-            break;
-        case 'f':
-            if (strcmp(g.arg, "peft") && strcmp(g.arg, "kohya") && strcmp(g.arg, "gguf"))
-                return lsc_usage_error(ctx, "export", "unknown format '%s' (peft, kohya or gguf)", g.arg);
-            format = g.arg;
-            break;
-        case 'H':
-        case 'K': {
-            long v = strtol(g.arg, &end, 10);
-            if (*end || v < 1 || v > 65536)
-                return lsc_usage_error(ctx, "export", "'%s' is not a head count", g.arg);
-            if (c == 'H')
-                gopt.n_head = (int)v;
-            else
-                gopt.n_head_kv = (int)v;
-            break;
-        }
-        case 'P':
-            gopt.allow_unpermuted = 1;
-            break;
-        case 'F':
-            force = 1;
-            break;
-        default:
-            return LSC_EXIT_USAGE;
-        }
-    }
-    if (argc - g.ind != 2)
-        return lsc_usage_error(ctx, "export", "expected NAME and PATH");
-    if (gopt.n_head_kv && !gopt.n_head)
-        return lsc_usage_error(ctx, "export", "--n-head-kv needs --n-head");
-    if (ctx->check_only)
-        return LSC_EXIT_OK;
+    gopt.n_head = (int)av->n_head;
+    gopt.n_head_kv = (int)av->n_head_kv;
+    gopt.allow_unpermuted = av->no_permute;
     if (gopt.n_head && !gopt.n_head_kv)
         gopt.n_head_kv = gopt.n_head;
     lsc_adapter *ad = NULL;
     int64_t id = 0;
-    if (lsc_cmd_load(ctx, argv[g.ind], &ad, &id))
+    if (lsc_cmd_load(ctx, av->name, &ad, &id))
         return LSC_EXIT_ERROR;
-    const char *given = argv[g.ind + 1];
+    const char *given = av->path;
     if (lsc_is_group(ad->kind) && format && strcmp(format, "peft") != 0) {
         lsc_adapter_free(ad);
         return lsc_usage_error(ctx, "export", "a multi-task adapter exports as a PEFT multi-adapter folder only");
@@ -233,7 +226,7 @@ int lsc_cmd_export(lsc_cmd_ctx *ctx, int argc, char **argv)
         format = own && !lsc_is_group(ad->kind) ? ad->format : "peft"; /* a multi-task adapter: a folder */
     /* every format's target passes the one check: parent exists, no device/FIFO, no catalog, --force */
     char *path = NULL;
-    lsc_status st = lsc_target_check(given, strcmp(format, "peft") == 0 ? LSC_TARGET_FOLDER : LSC_TARGET_FILE, force,
+    lsc_status st = lsc_target_check(given, strcmp(format, "peft") == 0 ? LSC_TARGET_FOLDER : LSC_TARGET_FILE, av->force,
                                      lsc_catalog_file(ctx->cat), &path, &ctx->err);
     if (st) {
         lsc_adapter_free(ad);
@@ -258,3 +251,5 @@ int lsc_cmd_export(lsc_cmd_ctx *ctx, int argc, char **argv)
     lsc_adapter_free(ad);
     return st ? lsc_fail(ctx, &ctx->err) : LSC_EXIT_OK;
 }
+
+const lsc_cmd_spec lsc_spec_export = {export_opts, sizeof(export_args), export_validate, export_run, ""};

@@ -8,32 +8,31 @@
 #include "handlers.h"
 #include "kinds.h"
 
-int lsc_cmd_gates(lsc_cmd_ctx *ctx, int argc, char **argv)
+typedef struct gates_args {
+    lsc_args base;
+    const char *name, *as, *targ;
+    double lambda;
+} gates_args;
+
+static const lsc_opt gates_opts[] = {
+    {.metavar = "NAME", .type = LSC_OPT_ADAPTER, .flags = LSC_OPT_POSITIONAL, .at = offsetof(gates_args, name)},
+    {.name = "threshold", .type = LSC_OPT_REAL, .metavar = "L", .flags = LSC_OPT_REQUIRED, .lo = 0, .hi = HUGE_VAL,
+     .at = offsetof(gates_args, lambda), .text_at = offsetof(gates_args, targ),
+     .help = "soft-threshold each gate g to sign(g) max(|g| - L, 0)"},
+    {.name = "as", .type = LSC_OPT_NEW, .metavar = "NEW", .at = offsetof(gates_args, as),
+     .help = "the new adapter's name (default NAME-gatesL)"},
+    {0}};
+
+static int gates_run(lsc_cmd_ctx *ctx, void *args)
 {
-    static const struct option opts[] = {
-        {"threshold", required_argument, NULL, 't'}, {"as", required_argument, NULL, 'a'}, {NULL, 0, NULL, 0}};
-    lsc_getopt g = {0};
-    const char *as = NULL, *targ = NULL;
-    int c;
-    while ((c = lsc_getopt_next(ctx, &g, argc, argv, opts)) != -1) {
-        if (c == 't')
-            targ = g.arg;
-        else if (c == 'a')
-            as = g.arg;
-        else
-            return LSC_EXIT_USAGE;
-    }
-    char *end = NULL;
-    double lambda = targ ? strtod(targ, &end) : -1;
-    if (argc - g.ind != 1 || !targ || *end || !(lambda >= 0))
-        return lsc_usage_error(ctx, "gates", "expected NAME --threshold L (L >= 0)");
-    if (ctx->check_only)
-        return LSC_EXIT_OK;
+    const gates_args *av = args;
+    const char *as = av->as, *targ = av->targ;
+    double lambda = av->lambda;
     lsc_adapter *src, *dst;
     int64_t sid;
     char newname[512], suffix[64];
     snprintf(suffix, sizeof suffix, "gates%s", targ);
-    int rc = lsc_derive_begin(ctx, argv[g.ind], as, suffix, &src, &sid, &dst, newname, sizeof newname);
+    int rc = lsc_derive_begin(ctx, av->name, as, suffix, &src, &sid, &dst, newname, sizeof newname);
     if (rc)
         return rc;
     double *v = NULL, *o = NULL;
@@ -79,3 +78,5 @@ int lsc_cmd_gates(lsc_cmd_ctx *ctx, int argc, char **argv)
             gates);
     return lsc_derive_finish(ctx, src, sid, dst, newname, 1);
 }
+
+const lsc_cmd_spec lsc_spec_gates = {gates_opts, sizeof(gates_args), NULL, gates_run, ""};

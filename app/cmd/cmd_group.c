@@ -8,23 +8,40 @@
 #include "handlers.h"
 #include "hash.h"
 
-int lsc_cmd_group(lsc_cmd_ctx *ctx, int argc, char **argv)
+typedef struct group_args {
+    lsc_args base;
+    const char *name, *tasks_arg;
+    char **names;
+} group_args;
+
+static const lsc_opt group_opts[] = {
+    {.metavar = "NEW", .type = LSC_OPT_NEW, .flags = LSC_OPT_POSITIONAL, .at = offsetof(group_args, name)},
+    {.metavar = "NAME", .type = LSC_OPT_ADAPTER, .flags = LSC_OPT_POSITIONAL | LSC_OPT_MANY, .min_n = 2, .max_n = 64,
+     .at = offsetof(group_args, names)},
+    {.name = "tasks", .type = LSC_OPT_STRING, .metavar = "T1,T2,...", .at = offsetof(group_args, tasks_arg),
+     .help = "task names, one per adapter (default: the adapters' names)"},
+    {0}};
+
+/* One task name per adapter (as the run step splits --tasks: empty names between commas do not count). */
+static int group_validate(lsc_cmd_ctx *ctx, void *args)
 {
-    static const struct option opts[] = {{"tasks", required_argument, NULL, 't'}, {NULL, 0, NULL, 0}};
-    lsc_getopt g = {0};
-    const char *tasks_arg = NULL;
-    int c;
-    while ((c = lsc_getopt_next(ctx, &g, argc, argv, opts)) != -1) {
-        if (c != 't')
-            return LSC_EXIT_USAGE;
-        tasks_arg = g.arg;
-    }
-    int n = argc - g.ind - 1;
-    if (n < 2 || n > 64)
-        return lsc_usage_error(ctx, "group", "expected NEW and 2 to 64 adapter names");
-    if (ctx->check_only)
+    const group_args *av = args;
+    if (!av->tasks_arg)
         return LSC_EXIT_OK;
-    const char *name = argv[g.ind];
+    int nt = 0, n = av->base.npos - 1;
+    for (const char *p = av->tasks_arg; *p; p += strcspn(p, ","), p += *p == ',')
+        nt += p[0] != ',';
+    if (nt != n)
+        return lsc_usage_error(ctx, "group", "%d task names for %d adapters", nt, n);
+    return LSC_EXIT_OK;
+}
+
+static int group_run(lsc_cmd_ctx *ctx, void *args)
+{
+    const group_args *av = args;
+    const char *tasks_arg = av->tasks_arg;
+    int n = av->base.npos - 1;
+    const char *name = av->name;
     char *tnames[64] = {0}, *copy = tasks_arg ? strdup(tasks_arg) : NULL, *save = NULL;
     int nt = 0;
     for (char *t = copy ? strtok_r(copy, ",", &save) : NULL; t && nt < 64; t = strtok_r(NULL, ",", &save))
@@ -48,7 +65,7 @@ int lsc_cmd_group(lsc_cmd_ctx *ctx, int argc, char **argv)
     json_t *meta = json_object(), *jt = json_array();
     for (int i = 0; i < n && !rc; i++) {
         lsc_adapter *m = NULL;
-        if (lsc_cmd_load(ctx, argv[g.ind + 1 + i], &m, &ids[i])) {
+        if (lsc_cmd_load(ctx, av->names[i], &m, &ids[i])) {
             rc = LSC_EXIT_ERROR;
             break;
         }
@@ -73,7 +90,7 @@ int lsc_cmd_group(lsc_cmd_ctx *ctx, int argc, char **argv)
         char h[LSC_HASH_HEX];
         lsc_hash_adapter(m, h);
         if (!copy)
-            tnames[i] = (char *)argv[g.ind + 1 + i];
+            tnames[i] = av->names[i];
         json_array_append_new(jt, json_pack("{s:s, s:s}", "task", tnames[i], "content", h));
         lsc_adapter_free(m);
     }
@@ -96,3 +113,5 @@ int lsc_cmd_group(lsc_cmd_ctx *ctx, int argc, char **argv)
     free(copy);
     return rc;
 }
+
+const lsc_cmd_spec lsc_spec_group = {group_opts, sizeof(group_args), group_validate, group_run, ""};

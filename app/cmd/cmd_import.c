@@ -416,38 +416,34 @@ static int make_group(lsc_cmd_ctx *ctx, const char *name, const char *const *tas
     return rc;
 }
 
-int lsc_cmd_import(lsc_cmd_ctx *ctx, int argc, char **argv)
+typedef struct import_args {
+    lsc_args base;
+    const char *path, *name, *kind;
+    int json;
+} import_args;
+
+static const char *const import_kinds[] = {"static", "dynamic", "layer-wise", "adaptive", "sparse", NULL};
+
+static const lsc_opt import_opts[] = {
+    {.metavar = "PATH", .type = LSC_OPT_PATH, .flags = LSC_OPT_POSITIONAL, .at = offsetof(import_args, path),
+     .help = "a PEFT folder (adapter_model.safetensors + adapter_config.json) or its .safetensors,\n"
+             "a kohya/sd-scripts .safetensors, or a llama.cpp GGUF LoRA (detected from the content);\n"
+             "a folder of task sub-folders imports each task as NAME-TASK"},
+    {.name = "name", .type = LSC_OPT_NEW, .metavar = "NAME", .at = offsetof(import_args, name),
+     .help = "catalog name (default: the folder's name)"},
+    {.name = "kind", .type = LSC_OPT_CHOICE, .metavar = "KIND", .choices = import_kinds, .text_at = offsetof(import_args, kind),
+     .help = "record this kind instead of the detected one (e.g. dynamic for a DyLoRA checkpoint\n"
+             "saved as plain PEFT): static, dynamic, layer-wise, adaptive, sparse"},
+    {.name = "json", .type = LSC_OPT_FLAG, .at = offsetof(import_args, json),
+     .help = "print {\"name\", \"layers\", \"params\"} of each imported adapter"},
+    {0}};
+
+static int import_run(lsc_cmd_ctx *ctx, void *args)
 {
-    static const struct option opts[] = {
-        {"name", required_argument, NULL, 'n'}, {"json", no_argument, NULL, 'j'}, {"kind", required_argument, NULL, 'k'},
-        {NULL, 0, NULL, 0}};
-    lsc_getopt g = {0};
-    const char *name = NULL, *kind = NULL;
-    int json = ctx->json, c;
-    while ((c = lsc_getopt_next(ctx, &g, argc, argv, opts)) != -1) {
-        switch (c) {
-        case 'n':
-            name = g.arg;
-            break;
-        case 'j':
-            json = 1;
-            break;
-        case 'k':
-            if (strcmp(g.arg, "static") && strcmp(g.arg, "dynamic") && strcmp(g.arg, "layer-wise") &&
-                strcmp(g.arg, "adaptive") && strcmp(g.arg, "sparse"))
-                return lsc_usage_error(ctx, "import", "unknown kind '%s' (static, dynamic, layer-wise, adaptive, sparse)",
-                                       g.arg);
-            kind = g.arg;
-            break;
-        default:
-            return LSC_EXIT_USAGE;
-        }
-    }
-    if (argc - g.ind != 1)
-        return lsc_usage_error(ctx, "import", "expected one PATH, got %d", argc - g.ind);
-    if (ctx->check_only)
-        return LSC_EXIT_OK;
-    const char *path = argv[g.ind];
+    const import_args *av = args;
+    const char *name = av->name, *kind = av->kind;
+    int json = ctx->json || av->json;
+    const char *path = av->path;
     char *dname = name ? strdup(name) : lsc_import_default_name(path);
     if (!dname) {
         lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "out of memory");
@@ -498,3 +494,5 @@ int lsc_cmd_import(lsc_cmd_ctx *ctx, int argc, char **argv)
     free(dname);
     return rc;
 }
+
+const lsc_cmd_spec lsc_spec_import = {import_opts, sizeof(import_args), NULL, import_run, ""};

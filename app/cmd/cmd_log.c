@@ -138,32 +138,30 @@ static int print_script(lsc_cmd_ctx *ctx, lsc_history_entry *h, size_t n, const 
     return LSC_EXIT_OK;
 }
 
-int lsc_cmd_log(lsc_cmd_ctx *ctx, int argc, char **argv)
+typedef struct log_args {
+    lsc_args base;
+    const char *name;
+    int json, script;
+    long long since;
+} log_args;
+
+static const lsc_opt log_opts[] = {
+    {.metavar = "NAME", .type = LSC_OPT_STRING, .flags = LSC_OPT_POSITIONAL | LSC_OPT_OPTIONAL, .at = offsetof(log_args, name),
+     .help = "only changes that read or wrote this adapter"},
+    {.name = "json", .type = LSC_OPT_FLAG, .at = offsetof(log_args, json),
+     .help = "an array of {id, time, command, args, inputs, outputs, undone}"},
+    {.name = "script", .type = LSC_OPT_FLAG, .at = offsetof(log_args, script),
+     .help = "print the live history as a script that rebuilds it ('lorascope run');\nwith NAME, only that adapter's lineage"},
+    {.name = "since", .type = LSC_OPT_INT, .metavar = "ID", .ilo = 0, .ihi = LLONG_MAX, .at = offsetof(log_args, since),
+     .def = "0", .help = "only changes after history entry ID (the TUI saves its session this way)"},
+    {0}};
+
+static int log_run(lsc_cmd_ctx *ctx, void *args)
 {
-    static const struct option opts[] = {
-        {"json", no_argument, NULL, 'j'}, {"script", no_argument, NULL, 's'}, {"since", required_argument, NULL, 'S'},
-        {NULL, 0, NULL, 0}};
-    lsc_getopt g = {0};
-    int json = ctx->json, script = 0, c;
-    long long since = 0;
-    char *end;
-    while ((c = lsc_getopt_next(ctx, &g, argc, argv, opts)) != -1) {
-        if (c == 'j')
-            json = 1;
-        else if (c == 's')
-            script = 1;
-        else if (c == 'S') {
-            since = strtoll(g.arg, &end, 10);
-            if (*end || since < 0)
-                return lsc_usage_error(ctx, "log", "--since takes a history number");
-        } else
-            return LSC_EXIT_USAGE;
-    }
-    if (argc - g.ind > 1)
-        return lsc_usage_error(ctx, "log", "expected at most one NAME");
-    if (ctx->check_only)
-        return LSC_EXIT_OK;
-    const char *name = argc - g.ind == 1 ? argv[g.ind] : NULL;
+    const log_args *av = args;
+    int json = ctx->json || av->json, script = av->script;
+    long long since = av->since;
+    const char *name = av->name;
     lsc_history_entry *h = NULL;
     size_t n = 0;
     if (lsc_catalog_history(ctx->cat, script ? NULL : name, &h, &n, &ctx->err))
@@ -207,3 +205,5 @@ int lsc_cmd_log(lsc_cmd_ctx *ctx, int argc, char **argv)
     lsc_history_free_array(h, n);
     return LSC_EXIT_OK;
 }
+
+const lsc_cmd_spec lsc_spec_log = {log_opts, sizeof(log_args), NULL, log_run, ""};

@@ -16,20 +16,20 @@ static const char *fmt_time(char *buf, size_t cap, int64_t t)
     return buf;
 }
 
-int lsc_cmd_ls(lsc_cmd_ctx *ctx, int argc, char **argv)
+typedef struct ls_args {
+    lsc_args base;
+    int json;
+} ls_args;
+
+static const lsc_opt ls_opts[] = {
+    {.name = "json", .type = LSC_OPT_FLAG, .at = offsetof(ls_args, json),
+     .help = "print an array of {name, format, kind, base_model, layers, params, bytes, created, parents}"},
+    {0}};
+
+static int ls_run(lsc_cmd_ctx *ctx, void *args)
 {
-    static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
-    lsc_getopt g = {0};
-    int json = ctx->json, c;
-    while ((c = lsc_getopt_next(ctx, &g, argc, argv, opts)) != -1) {
-        if (c != 'j')
-            return LSC_EXIT_USAGE;
-        json = 1;
-    }
-    if (g.ind != argc)
-        return lsc_usage_error(ctx, "ls", "unexpected argument '%s'", argv[g.ind]);
-    if (ctx->check_only)
-        return LSC_EXIT_OK;
+    const ls_args *av = args;
+    int json = ctx->json || av->json;
     lsc_adapter_info *infos = NULL;
     size_t n = 0;
     if (lsc_catalog_list(ctx->cat, &infos, &n, &ctx->err))
@@ -87,3 +87,5 @@ int lsc_cmd_ls(lsc_cmd_ctx *ctx, int argc, char **argv)
     lsc_adapter_info_free_array(infos, n);
     return LSC_EXIT_OK;
 }
+
+const lsc_cmd_spec lsc_spec_ls = {ls_opts, sizeof(ls_args), NULL, ls_run, ""};

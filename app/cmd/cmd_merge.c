@@ -17,105 +17,86 @@
 
 #define MERGE_MAX_MODELS 64
 
-static int parse_weights(const char *s, double *w, int cap)
+static const char *const merge_methods[] = {
+#define LSC_X_NAME(e, name) name,
+    LSC_MERGE_METHOD_LIST(LSC_X_NAME)
+#undef LSC_X_NAME
+        NULL};
+
+typedef struct merge_args {
+    lsc_args base;
+    const char *as, *weights;
+    int method, exact, json;
+    long long rank;
+    double density;
+    uint64_t seed;
+    double w[MERGE_MAX_MODELS]; /* from validate: one weight per adapter */
+} merge_args;
+
+static const lsc_opt merge_opts[] = {
+    {.metavar = "NAME", .type = LSC_OPT_ADAPTER, .flags = LSC_OPT_POSITIONAL | LSC_OPT_MANY, .min_n = 2,
+     .max_n = MERGE_MAX_MODELS},
+    {.name = "method", .type = LSC_OPT_CHOICE, .metavar = "M", .flags = LSC_OPT_REQUIRED | LSC_OPT_DASHES,
+     .choices = merge_methods, .at = offsetof(merge_args, method),
+     .help = "cat: exact sum of w_k s_k B_k A_k as concatenated factors (rank sum r_k);\n"
+             "linear: the same exact sum, recompressed to --rank K when given;\n"
+             "svd: the best rank-K approximation of that sum (factored SVD, no dense dW);\n"
+             "magnitude, ties, dare_linear, dare_ties: element-wise on each layer's task vectors,\n"
+             "one dense layer at a time, re-factorised to rank K (randomized SVD, error reported)"},
+    {.name = "weights", .type = LSC_OPT_STRING, .metavar = "W,...", .at = offsetof(merge_args, weights),
+     .help = "one weight per adapter (default 1 each); weights multiply whole deltas"},
+    {.name = "rank", .type = LSC_OPT_INT, .metavar = "K", .ilo = 1, .ihi = INT_MAX, .at = offsetof(merge_args, rank),
+     .help = "output rank (svd and element-wise methods need it)"},
+    {.name = "density", .type = LSC_OPT_REAL, .metavar = "D", .flags = LSC_OPT_LO_OPEN, .lo = 0, .hi = 1, .def = "1",
+     .at = offsetof(merge_args, density), .help = "fraction kept by magnitude trim / DARE (default 1)"},
+    {.name = "seed", .type = LSC_OPT_U64, .metavar = "S", .def = "0", .at = offsetof(merge_args, seed),
+     .help = "DARE masks and the randomized SVD (default 0): same seed, same bytes"},
+    {.name = "as", .type = LSC_OPT_NEW, .metavar = "NEW", .at = offsetof(merge_args, as),
+     .help = "the new adapter's name (default A-B-METHOD)"},
+    {.name = "exact-svd", .type = LSC_OPT_FLAG, .at = offsetof(merge_args, exact),
+     .help = "re-factorise element-wise results with a full SVD (small layers)"},
+    {.name = "json", .type = LSC_OPT_FLAG, .at = offsetof(merge_args, json), .help = "one object with every layer's figures"},
+    {0}};
+
+/* One finite weight per adapter; --rank where the method needs it; --density only where it is used. */
+static int merge_validate(lsc_cmd_ctx *ctx, void *args)
 {
-    int n = 0;
-    const char *p = s;
-    while (*p && n < cap) {
-        char *end;
-        double v = strtod(p, &end);
-        if (end == p || !isfinite(v))
-            return -1;
-        w[n++] = v;
-        if (*end == ',')
-            end++;
-        else if (*end)
-            return -1;
-        p = end;
+    merge_args *av = args;
+    int n = av->base.npos, n_w = 0;
+    lsc_merge_method method = (lsc_merge_method)av->method;
+    for (int i = 0; i < n; i++)
+        av->w[i] = 1.0;
+    if (av->weights) {
+        const char *p = av->weights;
+        char item[128];
+        for (;;) {
+            size_t len = strcspn(p, ",");
+            snprintf(item, sizeof item, "%.*s", (int)(len < sizeof item ? len : sizeof item - 1), p);
+            if (len >= sizeof item || lsc_parse_real(item, -HUGE_VAL, HUGE_VAL, 0, &av->w[n_w < n ? n_w : 0]))
+                return lsc_usage_error(ctx, "merge", "--weights: '%s' is not a finite number", item);
+            n_w++;
+            if (!p[len])
+                break;
+            p += len + 1;
+        }
+        if (n_w != n)
+            return lsc_usage_error(ctx, "merge", "%d weights for %d adapters", n_w, n);
     }
-    return n;
+    if ((method == LSC_MERGE_SVD || lsc_merge_is_elementwise(method)) && av->rank < 1)
+        return lsc_usage_error(ctx, "merge", "--method %s needs --rank K", merge_methods[method]);
+    if (!lsc_merge_is_elementwise(method) && av->density != 1.0)
+        return lsc_usage_error(ctx, "merge", "--density goes with magnitude, ties, dare_linear or dare_ties, not %s",
+                               merge_methods[method]);
+    return LSC_EXIT_OK;
 }
 
-int lsc_cmd_merge(lsc_cmd_ctx *ctx, int argc, char **argv)
+/* Load the inputs; refuse different base models, a taken name and DoRA layers. */
+static int merge_load(lsc_cmd_ctx *ctx, const merge_args *av, const char *newname, lsc_adapter **in, int64_t *ids)
 {
-    static const struct option opts[] = {
-        {"method", required_argument, NULL, 'm'}, {"weights", required_argument, NULL, 'w'},
-        {"rank", required_argument, NULL, 'k'},   {"density", required_argument, NULL, 'd'},
-        {"seed", required_argument, NULL, 's'},   {"as", required_argument, NULL, 'a'},
-        {"exact-svd", no_argument, NULL, 'x'},    {"json", no_argument, NULL, 'j'},
-        {NULL, 0, NULL, 0}};
-    lsc_getopt g = {0};
-    int c, json = ctx->json, n_w = -1, exact = 0;
-    const char *method_name = NULL, *as = NULL;
-    double w[MERGE_MAX_MODELS];
-    long rank = 0;
-    double density = 1.0;
-    unsigned long long seed = 0;
-    char *end;
-    while ((c = lsc_getopt_next(ctx, &g, argc, argv, opts)) != -1) {
-        switch (c) {
-        case 'm': method_name = g.arg; break;
-        case 'w':
-            n_w = parse_weights(g.arg, w, MERGE_MAX_MODELS);
-            if (n_w < 0)
-                return lsc_usage_error(ctx, "merge", "--weights takes numbers separated by commas, not '%s'", g.arg);
-            break;
-        case 'k':
-            rank = strtol(g.arg, &end, 10);
-            if (*end || rank < 1)
-                return lsc_usage_error(ctx, "merge", "--rank takes a whole number >= 1");
-            break;
-        case 'd':
-            density = strtod(g.arg, &end);
-            if (*end || !(density > 0 && density <= 1))
-                return lsc_usage_error(ctx, "merge", "--density takes a fraction in (0, 1]");
-            break;
-        case 's':
-            seed = strtoull(g.arg, &end, 10);
-            if (*end)
-                return lsc_usage_error(ctx, "merge", "--seed takes a whole number");
-            break;
-        case 'a': as = g.arg; break;
-        case 'x': exact = 1; break;
-        case 'j': json = 1; break;
-        default: return LSC_EXIT_USAGE;
-        }
-    }
-    int n = argc - g.ind;
-    if (n < 2 || n > MERGE_MAX_MODELS)
-        return lsc_usage_error(ctx, "merge", "expected 2 to %d adapter names", MERGE_MAX_MODELS);
-    if (!method_name)
-        return lsc_usage_error(ctx, "merge", "give --method (cat, linear, svd, magnitude, dare_linear, ties, dare_ties)");
-    lsc_merge_method method;
-    lsc_error e;
-    /* accept dare-linear as well as dare_linear */
-    char mname[64];
-    snprintf(mname, sizeof mname, "%s", method_name);
-    for (char *q = mname; *q; q++)
-        if (*q == '-')
-            *q = '_';
-    if (lsc_merge_method_from_name(mname, &method, &e))
-        return lsc_usage_error(ctx, "merge", "%s", e.msg);
-    if (n_w >= 0 && n_w != n)
-        return lsc_usage_error(ctx, "merge", "%d weights for %d adapters", n_w, n);
-    if (n_w < 0)
-        for (int i = 0; i < n; i++)
-            w[i] = 1.0;
-    if ((method == LSC_MERGE_SVD || lsc_merge_is_elementwise(method)) && rank < 1)
-        return lsc_usage_error(ctx, "merge", "--method %s needs --rank K", method_name);
-    if (ctx->check_only)
-        return LSC_EXIT_OK;
-
-    char newname[512];
-    if (as)
-        snprintf(newname, sizeof newname, "%s", as);
-    else
-        snprintf(newname, sizeof newname, "%s-%s-%s", argv[g.ind], argv[g.ind + 1], mname);
-    lsc_adapter *in[MERGE_MAX_MODELS] = {0};
-    int64_t ids[MERGE_MAX_MODELS];
+    int n = av->base.npos;
     int rc = LSC_EXIT_OK;
     for (int i = 0; i < n && !rc; i++)
-        if (lsc_cmd_load(ctx, argv[g.ind + i], &in[i], &ids[i]))
+        if (lsc_cmd_load(ctx, av->base.pos[i], &in[i], &ids[i]))
             rc = LSC_EXIT_ERROR;
     for (int i = 1; i < n && !rc; i++)
         if (in[0]->base_model && in[i]->base_model && *in[0]->base_model && *in[i]->base_model &&
@@ -135,6 +116,13 @@ int lsc_cmd_merge(lsc_cmd_ctx *ctx, int argc, char **argv)
                 rc = LSC_EXIT_ERROR;
                 break;
             }
+    return rc;
+}
+
+/* The output: every layer of the union, described by the first input that has it; extras shared by hash. */
+static int merge_skeleton(lsc_cmd_ctx *ctx, lsc_adapter **in, int n, const char *newname, lsc_adapter **outp)
+{
+    int rc = LSC_EXIT_OK;
     /* the output: every layer of the union, described by the first input that has it */
     lsc_adapter *out = NULL;
     if (!rc && !(out = lsc_adapter_new()))
@@ -200,6 +188,22 @@ int lsc_cmd_merge(lsc_cmd_ctx *ctx, int argc, char **argv)
                     memcpy(out->tensors[nt].hash, t->hash, LSC_HASH_HEX);
             }
         }
+    *outp = out;
+    return rc;
+}
+
+/* Merge layer by layer into out's factors (one dense layer at a time for element-wise methods); infos and
+ * used get each output layer's error and number of inputs. Cancellable: nothing is stored here. */
+static int merge_layers(lsc_cmd_ctx *ctx, const merge_args *av, lsc_adapter **in, lsc_adapter *out,
+                        lsc_merge_info *infos, int *used)
+{
+    int n = av->base.npos, exact = av->exact, rc = LSC_EXIT_OK;
+    const char *mname = merge_methods[av->method];
+    const double *w = av->w;
+    long rank = (long)av->rank;
+    double density = av->density;
+    uint64_t seed = av->seed;
+    lsc_merge_method method = (lsc_merge_method)av->method;
     /* merge layer by layer */
     lsc_workspace *ws = lsc_workspace_new();
     lsc_merge_params mp = lsc_merge_params_default(method);
@@ -209,9 +213,7 @@ int lsc_cmd_merge(lsc_cmd_ctx *ctx, int argc, char **argv)
     mp.exact_svd = exact;
     double *fb[MERGE_MAX_MODELS] = {0}, *fa[MERGE_MAX_MODELS] = {0}, *bo = NULL, *ao = NULL;
     size_t fbc[MERGE_MAX_MODELS] = {0}, fac[MERGE_MAX_MODELS] = {0};
-    lsc_merge_info *infos = out ? calloc(out->n_layers + 1, sizeof *infos) : NULL;
-    int *used = out ? calloc(out->n_layers + 1, sizeof *used) : NULL;
-    if (!rc && (!ws || !infos || !used))
+    if (!ws)
         rc = lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
     int slow = lsc_merge_is_elementwise(method);
     for (size_t li = 0; !rc && li < out->n_layers; li++) {
@@ -287,47 +289,80 @@ int lsc_cmd_merge(lsc_cmd_ctx *ctx, int argc, char **argv)
     free(bo);
     free(ao);
     lsc_workspace_free(ws);
+    return rc;
+}
+
+/* Print the merged layers (a table, or one JSON object) and the totals. */
+static void merge_report(lsc_cmd_ctx *ctx, int json, const lsc_adapter *out, const lsc_merge_info *infos,
+                         const int *used, const char *newname, const char *mname, int n)
+{
+    char c1[64], c2[64], c3[64], nm[512];
+    double worst = 0;
+    for (size_t li = 0; li < out->n_layers; li++)
+        worst = fmax(worst, infos[li].rel_error);
+    if (json) {
+        json_t *layers = json_array();
+        for (size_t li = 0; li < out->n_layers; li++)
+            json_array_append_new(layers, json_pack("{s:s, s:i, s:i, s:o}", "name", out->layers[li].name, "models",
+                                                    used[li], "rank", out->layers[li].rank, "rel_error",
+                                                    lsc_json_num(infos[li].rel_error)));
+        json_t *o = json_pack("{s:s, s:s, s:I, s:o}", "name", newname, "method", mname, "params",
+                              (json_int_t)lsc_adapter_params(out), "max_rel_error", lsc_json_num(worst));
+        json_object_set_new(o, "layers", layers);
+        lsc_json_print(ctx->out, o);
+        json_decref(o);
+    } else {
+        const char *hdr[] = {"LAYER", "MODELS", "RANK", "REL ERROR"};
+        lsc_table *t = lsc_table_new(4, hdr, "lrrr");
+        for (size_t li = 0; t && li < out->n_layers; li++) {
+            const char *name = out->layers[li].name;
+            if (strncmp(name, "base_model.model.", 17) == 0)
+                name += 17;
+            const char *cells[4] = {lsc_escape_name(nm, sizeof nm, name), lsc_fmt(c1, sizeof c1, "%d", used[li]),
+                                    lsc_fmt(c2, sizeof c2, "%d", out->layers[li].rank),
+                                    lsc_fmt(c3, sizeof c3, "%.3g", infos[li].rel_error)};
+            lsc_table_add(t, cells);
+        }
+        if (t)
+            lsc_table_print(t, ctx->out);
+        lsc_table_free(t);
+        lsc_out(ctx->out, "\n%s: %s merge of %d adapters, %zu layers, %s params, largest relative error %.3g\n",
+                newname, mname, n, out->n_layers, lsc_human_count(c1, sizeof c1, (double)lsc_adapter_params(out)),
+                worst);
+    }
+}
+
+/* parse -> load -> skeleton -> merge layers -> store -> report */
+static int merge_run(lsc_cmd_ctx *ctx, void *args)
+{
+    const merge_args *av = args;
+    int json = ctx->json || av->json, n = av->base.npos;
+    const char *as = av->as, *mname = merge_methods[av->method];
+
+    char newname[512];
+    if (as)
+        snprintf(newname, sizeof newname, "%s", as);
+    else
+        snprintf(newname, sizeof newname, "%s-%s-%s", av->base.pos[0], av->base.pos[1], mname);
+    lsc_adapter *in[MERGE_MAX_MODELS] = {0};
+    int64_t ids[MERGE_MAX_MODELS];
+    int rc = merge_load(ctx, av, newname, in, ids);
+    lsc_adapter *out = NULL;
+    if (!rc)
+        rc = merge_skeleton(ctx, in, n, newname, &out);
+    lsc_merge_info *infos = out ? calloc(out->n_layers + 1, sizeof *infos) : NULL;
+    int *used = out ? calloc(out->n_layers + 1, sizeof *used) : NULL;
+    if (!rc && (!infos || !used))
+        rc = lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
+    if (!rc)
+        rc = merge_layers(ctx, av, in, out, infos, used);
     int64_t new_id = 0;
     if (!rc) {
         lsc_derive_kind(out);
         rc = lsc_derive_store(ctx, out, ids, (size_t)n, &new_id);
     }
-    if (!rc) {
-        char c1[64], c2[64], c3[64], nm[512];
-        double worst = 0;
-        for (size_t li = 0; li < out->n_layers; li++)
-            worst = fmax(worst, infos[li].rel_error);
-        if (json) {
-            json_t *layers = json_array();
-            for (size_t li = 0; li < out->n_layers; li++)
-                json_array_append_new(layers, json_pack("{s:s, s:i, s:i, s:o}", "name", out->layers[li].name, "models",
-                                                        used[li], "rank", out->layers[li].rank, "rel_error",
-                                                        lsc_json_num(infos[li].rel_error)));
-            json_t *o = json_pack("{s:s, s:s, s:I, s:o}", "name", newname, "method", mname, "params",
-                                  (json_int_t)lsc_adapter_params(out), "max_rel_error", lsc_json_num(worst));
-            json_object_set_new(o, "layers", layers);
-            lsc_json_print(ctx->out, o);
-            json_decref(o);
-        } else {
-            const char *hdr[] = {"LAYER", "MODELS", "RANK", "REL ERROR"};
-            lsc_table *t = lsc_table_new(4, hdr, "lrrr");
-            for (size_t li = 0; t && li < out->n_layers; li++) {
-                const char *name = out->layers[li].name;
-                if (strncmp(name, "base_model.model.", 17) == 0)
-                    name += 17;
-                const char *cells[4] = {lsc_escape_name(nm, sizeof nm, name), lsc_fmt(c1, sizeof c1, "%d", used[li]),
-                                        lsc_fmt(c2, sizeof c2, "%d", out->layers[li].rank),
-                                        lsc_fmt(c3, sizeof c3, "%.3g", infos[li].rel_error)};
-                lsc_table_add(t, cells);
-            }
-            if (t)
-                lsc_table_print(t, ctx->out);
-            lsc_table_free(t);
-            lsc_out(ctx->out, "\n%s: %s merge of %d adapters, %zu layers, %s params, largest relative error %.3g\n",
-                    newname, mname, n, out->n_layers, lsc_human_count(c1, sizeof c1, (double)lsc_adapter_params(out)),
-                    worst);
-        }
-    }
+    if (!rc)
+        merge_report(ctx, json, out, infos, used, newname, mname, n);
     free(infos);
     free(used);
     for (int i = 0; i < n; i++)
@@ -335,3 +370,6 @@ int lsc_cmd_merge(lsc_cmd_ctx *ctx, int argc, char **argv)
     lsc_adapter_free(out);
     return rc;
 }
+
+const lsc_cmd_spec lsc_spec_merge = {merge_opts, sizeof(merge_args), merge_validate, merge_run,
+                                     "  Layers are matched by name; a layer an adapter lacks counts as zero. DoRA layers are refused.\n"};

@@ -34,80 +34,85 @@ static lsc_prune_scale scale_convention(const lsc_adapter *ad, const lsc_layer *
     }
 }
 
-int lsc_cmd_prune(lsc_cmd_ctx *ctx, int argc, char **argv)
-{
-    static const struct option opts[] = {
-        {"rank", required_argument, NULL, 'k'},      {"energy", required_argument, NULL, 'e'},
-        {"fro", required_argument, NULL, 'f'},       {"cumulative", required_argument, NULL, 'c'},
-        {"ratio", required_argument, NULL, 'r'},     {"budget", required_argument, NULL, 'b'},
-        {"layers", required_argument, NULL, 'l'},    {"as", required_argument, NULL, 'a'},
-        {"json", no_argument, NULL, 'j'},            {"allow-nonfinite", no_argument, NULL, 'N'},
-        {"prefix", no_argument, NULL, 'P'},
-        {NULL, 0, NULL, 0}};
-    lsc_getopt g = {0};
-    int c, json = ctx->json, have_rule = 0, budget_mode = 0, allow_nonfinite = 0, prefix = 0;
-    lsc_rank_rule rule = LSC_RANK_FIXED;
-    double value = 0;
-    const char *glob = NULL, *as = NULL, *rule_arg = NULL, *rule_name = NULL;
-    char *end;
-    while ((c = lsc_getopt_next(ctx, &g, argc, argv, opts)) != -1) {
-        switch (c) {
-        case 'k': case 'e': case 'f': case 'c': case 'r': case 'b':
-            if (have_rule)
-                return lsc_usage_error(ctx, "prune", "give one rule (--rank, --energy, --fro, --cumulative, --ratio or --budget)");
-            have_rule = 1;
-            value = strtod(g.arg, &end);
-            if (*end || end == g.arg || !isfinite(value))
-                return lsc_usage_error(ctx, "prune", "'%s' is not a number", g.arg);
-            rule_arg = g.arg;
-            rule = c == 'k' ? LSC_RANK_FIXED : c == 'e' ? LSC_RANK_ENERGY : c == 'f' ? LSC_RANK_FRO
-                   : c == 'c' ? LSC_RANK_CUMULATIVE : LSC_RANK_RATIO;
-            budget_mode = c == 'b';
-            rule_name = budget_mode ? "budget" : lsc_rank_rule_name(rule);
-            if (budget_mode && (value < 1 || value != floor(value)))
-                return lsc_usage_error(ctx, "prune", "--budget takes a whole number of singular directions >= 1");
-            if (c == 'k' && (value < 1 || value != floor(value)))
-                return lsc_usage_error(ctx, "prune", "--rank takes a whole number >= 1");
-            if ((c == 'e' || c == 'f' || c == 'c') && !(value > 0 && value <= 1))
-                return lsc_usage_error(ctx, "prune", "--%s takes a fraction in (0, 1]", rule_name);
-            if (c == 'r' && value < 1)
-                return lsc_usage_error(ctx, "prune", "--ratio takes a number >= 1");
-            break;
-        case 'l': glob = g.arg; break;
-        case 'a': as = g.arg; break;
-        case 'j': json = 1; break;
-        case 'N': allow_nonfinite = 1; break;
-        case 'P': prefix = 1; break;
-        default: return LSC_EXIT_USAGE;
-        }
-    }
-    if (argc - g.ind != 1)
-        return lsc_usage_error(ctx, "prune", "expected one NAME");
-    if (!have_rule)
-        return lsc_usage_error(ctx, "prune", "give a rule: --rank K, --energy T, --fro T, --cumulative T, --ratio R or --budget N");
-    if (prefix && (budget_mode || rule != LSC_RANK_FIXED))
-        return lsc_usage_error(ctx, "prune", "--prefix goes with --rank K (DyLoRA: keep the first K rank directions)");
-    if (ctx->check_only)
-        return LSC_EXIT_OK;
+typedef struct prune_args {
+    lsc_args base;
+    const char *name, *glob, *as, *rule_arg;
+    long long rank, budget;
+    double energy, fro, cumulative, ratio;
+    int json, allow_nonfinite, prefix;
+    /* from validate: the one rule given */
+    lsc_rank_rule rule;
+    int budget_mode;
+    double value;
+    const char *rule_name;
+} prune_args;
 
-    const char *src_name = argv[g.ind];
-    char newname[512];
-    if (as)
-        snprintf(newname, sizeof newname, "%s", as);
-    else
-        snprintf(newname, sizeof newname, "%s-%s%s", src_name, rule_name, rule_arg);
-    int64_t src_id;
-    lsc_adapter *src = NULL, *dst = NULL;
-    if (lsc_cmd_load(ctx, src_name, &src, &src_id))
-        return LSC_EXIT_ERROR;
-    int rc = lsc_derive_check_name(ctx, newname);
-    plan *p = calloc(src->n_layers + 1, sizeof *p);
-    lsc_stats_runner sr;
-    int sr_ok = 0;
-    if (!rc && (!p || lsc_stats_runner_init(&sr, &ctx->err)))
-        rc = lsc_fail(ctx, &ctx->err);
-    else if (!rc)
-        sr_ok = 1;
+#define PRUNE_FRACTION(opt, field, text)                                                                           \
+    {.name = opt, .type = LSC_OPT_REAL, .metavar = "T", .flags = LSC_OPT_NOUSAGE | LSC_OPT_LO_OPEN, .lo = 0, .hi = 1, \
+     .at = offsetof(prune_args, field), .text_at = offsetof(prune_args, rule_arg), .help = text}
+
+static const lsc_opt prune_opts[] = {
+    {.metavar = "NAME", .type = LSC_OPT_ADAPTER, .flags = LSC_OPT_POSITIONAL, .at = offsetof(prune_args, name)},
+    {.name = "rank", .type = LSC_OPT_INT, .metavar = "K", .ilo = 1, .ihi = INT_MAX, .usage = "RULE",
+     .at = offsetof(prune_args, rank), .text_at = offsetof(prune_args, rule_arg), .help = "RULE: keep K"},
+    PRUNE_FRACTION("energy", energy, "RULE: the smallest k with sum sigma^2 >= T of the total"),
+    PRUNE_FRACTION("fro", fro, "RULE: kohya sv_fro: sum sigma^2 >= T^2"),
+    PRUNE_FRACTION("cumulative", cumulative, "RULE: kohya sv_cumulative: sum sigma >= T"),
+    {.name = "ratio", .type = LSC_OPT_REAL, .metavar = "R", .flags = LSC_OPT_NOUSAGE, .lo = 1, .hi = HUGE_VAL,
+     .at = offsetof(prune_args, ratio), .text_at = offsetof(prune_args, rule_arg),
+     .help = "RULE: keep sigma_i >= sigma_1 / R"},
+    {.name = "budget", .type = LSC_OPT_INT, .metavar = "N", .flags = LSC_OPT_NOUSAGE, .ilo = 1, .ihi = LLONG_MAX,
+     .at = offsetof(prune_args, budget), .text_at = offsetof(prune_args, rule_arg),
+     .help = "RULE: the N strongest singular directions over all chosen layers"},
+    {.name = "layers", .type = LSC_OPT_GLOB, .metavar = "GLOB", .at = offsetof(prune_args, glob),
+     .help = "only these layers (others are kept unchanged)"},
+    {.name = "as", .type = LSC_OPT_NEW, .metavar = "NEW", .at = offsetof(prune_args, as),
+     .help = "the new adapter's name (default NAME-RULEVALUE)"},
+    {.name = "json", .type = LSC_OPT_FLAG, .at = offsetof(prune_args, json), .help = "one object with every layer's figures"},
+    {.name = "allow-nonfinite", .type = LSC_OPT_FLAG, .at = offsetof(prune_args, allow_nonfinite),
+     .help = "leave layers holding NaN/Inf unchanged instead of refusing"},
+    {.name = "prefix", .type = LSC_OPT_FLAG, .at = offsetof(prune_args, prefix),
+     .help = "with --rank K on a DyLoRA adapter: keep the first K directions as trained (no SVD,\n"
+             "scale alpha/K); prints the prefix's error beside the best rank-K error"},
+    {0}};
+
+/* Exactly one rule; --prefix only with --rank. Fills rule, budget_mode, value and rule_name. */
+static int prune_validate(lsc_cmd_ctx *ctx, void *args)
+{
+    prune_args *av = args;
+    static const char *const rules[] = {"rank", "energy", "fro", "cumulative", "ratio", "budget"};
+    int given = -1, n = 0;
+    for (int i = 0; i < 6; i++)
+        if (lsc_opts_given(prune_opts, av, rules[i])) {
+            given = i;
+            n++;
+        }
+    if (n > 1)
+        return lsc_usage_error(ctx, "prune", "give one rule (--rank, --energy, --fro, --cumulative, --ratio or --budget)");
+    if (n == 0)
+        return lsc_usage_error(ctx, "prune", "give a rule: --rank K, --energy T, --fro T, --cumulative T, --ratio R or --budget N");
+    const lsc_rank_rule of[] = {LSC_RANK_FIXED, LSC_RANK_ENERGY, LSC_RANK_FRO, LSC_RANK_CUMULATIVE, LSC_RANK_RATIO,
+                                LSC_RANK_FIXED};
+    const double value[] = {(double)av->rank, av->energy, av->fro, av->cumulative, av->ratio, (double)av->budget};
+    av->rule = of[given];
+    av->budget_mode = given == 5;
+    av->value = value[given];
+    av->rule_name = av->budget_mode ? "budget" : lsc_rank_rule_name(av->rule);
+    if (av->prefix && given != 0)
+        return lsc_usage_error(ctx, "prune", "--prefix goes with --rank K (DyLoRA: keep the first K rank directions)");
+    return LSC_EXIT_OK;
+}
+
+/* Steps 1 and 2: every chosen layer's singular values, then the rank each keeps (p[li].k) with its
+ * figures; *n_chosen counts the layers --layers matched. */
+static int prune_plan(lsc_cmd_ctx *ctx, const prune_args *av, lsc_adapter *src, lsc_stats_runner *srp, plan *p,
+                      size_t *n_chosen_out)
+{
+    int rc = LSC_EXIT_OK, budget_mode = av->budget_mode, allow_nonfinite = av->allow_nonfinite;
+    lsc_rank_rule rule = av->rule;
+    double value = av->value;
+    long long budget = av->budget;
+    const char *glob = av->glob, *src_name = av->name;
     /* 1. every chosen layer's singular values */
     size_t n_chosen = 0;
     for (size_t li = 0; !rc && li < src->n_layers; li++) {
@@ -115,7 +120,7 @@ int lsc_cmd_prune(lsc_cmd_ctx *ctx, int argc, char **argv)
             continue;
         p[li].chosen = 1;
         n_chosen++;
-        if (lsc_layer_stats_get(&sr, ctx->cat, src, li, 0, &p[li].st, &ctx->err)) {
+        if (lsc_layer_stats_get(srp, ctx->cat, src, li, 0, &p[li].st, &ctx->err)) {
             rc = LSC_EXIT_ERROR;
             break;
         }
@@ -144,7 +149,7 @@ int lsc_cmd_prune(lsc_cmd_ctx *ctx, int argc, char **argv)
                 ns[m] = p[li].st.n_sv;
                 map[m++] = li;
             }
-        if (!svs || !ns || !ks || !map || lsc_prune_budget(svs, ns, m, (int64_t)value, ks, &ctx->err))
+        if (!svs || !ns || !ks || !map || lsc_prune_budget(svs, ns, m, (int64_t)budget, ks, &ctx->err))
             rc = lsc_fail(ctx, &ctx->err);
         for (int i = 0; !rc && i < m; i++)
             p[map[i]].k = ks[i];
@@ -163,9 +168,16 @@ int lsc_cmd_prune(lsc_cmd_ctx *ctx, int argc, char **argv)
         }
         lsc_prune_figures(p[li].st.sv, p[li].st.n_sv, p[li].k, &p[li].kept, &p[li].err);
     }
-    /* 3. the new adapter: changed layers get new factors, the rest share their tensors */
-    if (!rc && !(dst = lsc_adapter_clone_meta(src)))
-        rc = lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
+    *n_chosen_out = n_chosen;
+    return rc;
+}
+
+/* Step 3: new factors for every layer whose rank drops (best rank-k, or the trained prefix with --prefix);
+ * *changed counts them. Cancellable: nothing is stored here. */
+static int prune_cut(lsc_cmd_ctx *ctx, const prune_args *av, lsc_adapter *src, lsc_adapter *dst, lsc_stats_runner *srp,
+                     plan *p, int *changed_out)
+{
+    int rc = LSC_EXIT_OK, prefix = av->prefix;
     double *bb = NULL, *ab = NULL, *bo = NULL, *ao = NULL;
     size_t bc = 0, ac = 0;
     int changed = 0;
@@ -195,7 +207,7 @@ int lsc_cmd_prune(lsc_cmd_ctx *ctx, int argc, char **argv)
             /* DyLoRA: the first k directions as trained, scale alpha/k, no SVD; both errors reported */
             double *pe = malloc((size_t)lr.r * sizeof *pe), *be = malloc((size_t)lr.r * sizeof *be);
             pst = !pe || !be ? lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "out of memory")
-                             : lsc_dylora_prefix_errors(&lr, LSC_DYLORA_ALPHA_B, sr.ws, pe, be, &ctx->err);
+                             : lsc_dylora_prefix_errors(&lr, LSC_DYLORA_ALPHA_B, srp->ws, pe, be, &ctx->err);
             if (!pst)
                 pst = lsc_dylora_prefix(&lr, k, l->scale * l->rank, LSC_DYLORA_ALPHA_B, bo, ao, &s_new, &ctx->err);
             if (!pst) {
@@ -206,7 +218,7 @@ int lsc_cmd_prune(lsc_cmd_ctx *ctx, int argc, char **argv)
             free(pe);
             free(be);
         } else {
-            pst = lsc_prune_truncate(&lr, k, s_new, sr.ws, bo, ao, &info, &ctx->err);
+            pst = lsc_prune_truncate(&lr, k, s_new, srp->ws, bo, ao, &info, &ctx->err);
         }
         if (pst || lsc_adapter_set_factors(dst, li, bo, ao, k, s_new, &ctx->err)) {
             lsc_error_prefix(&ctx->err, "layer '%s'", l->name);
@@ -227,6 +239,95 @@ int lsc_cmd_prune(lsc_cmd_ctx *ctx, int argc, char **argv)
     free(ab);
     free(bo);
     free(ao);
+    *changed_out = changed;
+    return rc;
+}
+
+/* Step 4: the report, per chosen layer old -> new rank with its figures, then the totals. */
+static void prune_report(lsc_cmd_ctx *ctx, const prune_args *av, const lsc_adapter *src, const lsc_adapter *dst,
+                         const plan *p, const char *newname, size_t n_chosen, int changed)
+{
+    int json = ctx->json || av->json, prefix = av->prefix;
+    double value = av->value;
+    const char *src_name = av->name, *rule_name = av->rule_name;
+    int64_t pb = lsc_adapter_params(src), pa = lsc_adapter_params(dst);
+    int64_t bb0 = lsc_adapter_bytes(src), bb1 = lsc_adapter_bytes(dst);
+    char c1[64], c2[64], c3[64], c4[64], nm[512];
+    if (json) {
+        json_t *layers = json_array();
+        for (size_t li = 0; li < src->n_layers; li++) {
+            if (!p[li].chosen)
+                continue;
+            json_array_append_new(layers, json_pack("{s:s, s:i, s:i, s:o, s:o}", "name", src->layers[li].name,
+                                                    "rank_before", src->layers[li].rank, "rank_after",
+                                                    dst->layers[li].rank, "kept_energy", lsc_json_num(p[li].kept),
+                                                    "rel_error", lsc_json_num(p[li].err)));
+        }
+        json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:I, s:I, s:I, s:I}", "name", newname, "source", src_name, "rule",
+                              rule_name, "value", lsc_json_num(value), "params_before", (json_int_t)pb, "params_after",
+                              (json_int_t)pa, "bytes_before", (json_int_t)bb0, "bytes_after", (json_int_t)bb1);
+        json_object_set_new(o, "layers", layers);
+        lsc_json_print(ctx->out, o);
+        json_decref(o);
+    } else {
+        const char *hdr[] = {"LAYER", "RANK", prefix ? "PREFIX ERROR" : "KEPT ENERGY",
+                             prefix ? "BEST RANK-K ERROR" : "REL ERROR"};
+        lsc_table *t = lsc_table_new(4, hdr, "lrrr");
+        for (size_t li = 0; t && li < src->n_layers; li++) {
+            if (!p[li].chosen)
+                continue;
+            const char *name = src->layers[li].name;
+            if (strncmp(name, "base_model.model.", 17) == 0)
+                name += 17;
+            const char *cells[4] = {lsc_escape_name(nm, sizeof nm, name),
+                                    lsc_fmt(c1, sizeof c1, "%d → %d", src->layers[li].rank, dst->layers[li].rank),
+                                    prefix ? lsc_fmt(c2, sizeof c2, "%.3g", p[li].err)
+                                           : lsc_fmt(c2, sizeof c2, "%.4f%%", 100 * p[li].kept),
+                                    lsc_fmt(c3, sizeof c3, "%.3g", prefix ? p[li].best : p[li].err)};
+            lsc_table_add(t, cells);
+        }
+        if (t)
+            lsc_table_print(t, ctx->out);
+        lsc_table_free(t);
+        lsc_out(ctx->out, "\n%s: %d of %zu layer(s) cut; params %s → %s, bytes %s → %s\n", newname, changed,
+                n_chosen, lsc_human_count(c1, sizeof c1, (double)pb), lsc_human_count(c2, sizeof c2, (double)pa),
+                lsc_human_bytes(c3, sizeof c3, (double)bb0), lsc_human_bytes(c4, sizeof c4, (double)bb1));
+    }
+}
+
+/* parse -> plan -> cut -> store -> report */
+static int prune_run(lsc_cmd_ctx *ctx, void *args)
+{
+    const prune_args *av = args;
+    const char *as = av->as, *rule_arg = av->rule_arg, *rule_name = av->rule_name;
+
+    const char *src_name = av->name;
+    char newname[512];
+    if (as)
+        snprintf(newname, sizeof newname, "%s", as);
+    else
+        snprintf(newname, sizeof newname, "%s-%s%s", src_name, rule_name, rule_arg);
+    int64_t src_id;
+    lsc_adapter *src = NULL, *dst = NULL;
+    if (lsc_cmd_load(ctx, src_name, &src, &src_id))
+        return LSC_EXIT_ERROR;
+    int rc = lsc_derive_check_name(ctx, newname);
+    plan *p = calloc(src->n_layers + 1, sizeof *p);
+    lsc_stats_runner sr;
+    int sr_ok = 0;
+    if (!rc && (!p || lsc_stats_runner_init(&sr, &ctx->err)))
+        rc = lsc_fail(ctx, &ctx->err);
+    else if (!rc)
+        sr_ok = 1;
+    size_t n_chosen = 0;
+    if (!rc)
+        rc = prune_plan(ctx, av, src, &sr, p, &n_chosen);
+    /* 3. the new adapter: changed layers get new factors, the rest share their tensors */
+    if (!rc && !(dst = lsc_adapter_clone_meta(src)))
+        rc = lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
+    int changed = 0;
+    if (!rc)
+        rc = prune_cut(ctx, av, src, dst, &sr, p, &changed);
     int64_t new_id = 0;
     if (!rc) {
         free(dst->name);
@@ -234,52 +335,8 @@ int lsc_cmd_prune(lsc_cmd_ctx *ctx, int argc, char **argv)
         lsc_derive_kind(dst);
         rc = lsc_derive_store(ctx, dst, &src_id, 1, &new_id);
     }
-    /* 4. the report */
-    if (!rc) {
-        int64_t pb = lsc_adapter_params(src), pa = lsc_adapter_params(dst);
-        int64_t bb0 = lsc_adapter_bytes(src), bb1 = lsc_adapter_bytes(dst);
-        char c1[64], c2[64], c3[64], c4[64], nm[512];
-        if (json) {
-            json_t *layers = json_array();
-            for (size_t li = 0; li < src->n_layers; li++) {
-                if (!p[li].chosen)
-                    continue;
-                json_array_append_new(layers, json_pack("{s:s, s:i, s:i, s:o, s:o}", "name", src->layers[li].name,
-                                                        "rank_before", src->layers[li].rank, "rank_after",
-                                                        dst->layers[li].rank, "kept_energy", lsc_json_num(p[li].kept),
-                                                        "rel_error", lsc_json_num(p[li].err)));
-            }
-            json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:I, s:I, s:I, s:I}", "name", newname, "source", src_name, "rule",
-                                  rule_name, "value", lsc_json_num(value), "params_before", (json_int_t)pb, "params_after",
-                                  (json_int_t)pa, "bytes_before", (json_int_t)bb0, "bytes_after", (json_int_t)bb1);
-            json_object_set_new(o, "layers", layers);
-            lsc_json_print(ctx->out, o);
-            json_decref(o);
-        } else {
-            const char *hdr[] = {"LAYER", "RANK", prefix ? "PREFIX ERROR" : "KEPT ENERGY",
-                                 prefix ? "BEST RANK-K ERROR" : "REL ERROR"};
-            lsc_table *t = lsc_table_new(4, hdr, "lrrr");
-            for (size_t li = 0; t && li < src->n_layers; li++) {
-                if (!p[li].chosen)
-                    continue;
-                const char *name = src->layers[li].name;
-                if (strncmp(name, "base_model.model.", 17) == 0)
-                    name += 17;
-                const char *cells[4] = {lsc_escape_name(nm, sizeof nm, name),
-                                        lsc_fmt(c1, sizeof c1, "%d → %d", src->layers[li].rank, dst->layers[li].rank),
-                                        prefix ? lsc_fmt(c2, sizeof c2, "%.3g", p[li].err)
-                                               : lsc_fmt(c2, sizeof c2, "%.4f%%", 100 * p[li].kept),
-                                        lsc_fmt(c3, sizeof c3, "%.3g", prefix ? p[li].best : p[li].err)};
-                lsc_table_add(t, cells);
-            }
-            if (t)
-                lsc_table_print(t, ctx->out);
-            lsc_table_free(t);
-            lsc_out(ctx->out, "\n%s: %d of %zu layer(s) cut; params %s → %s, bytes %s → %s\n", newname, changed,
-                    n_chosen, lsc_human_count(c1, sizeof c1, (double)pb), lsc_human_count(c2, sizeof c2, (double)pa),
-                    lsc_human_bytes(c3, sizeof c3, (double)bb0), lsc_human_bytes(c4, sizeof c4, (double)bb1));
-        }
-    }
+    if (!rc) /* 4. the report */
+        prune_report(ctx, av, src, dst, p, newname, n_chosen, changed);
     for (size_t li = 0; p && li < src->n_layers; li++)
         lsc_stats_release(&p[li].st);
     free(p);
@@ -289,3 +346,8 @@ int lsc_cmd_prune(lsc_cmd_ctx *ctx, int argc, char **argv)
     lsc_adapter_free(dst);
     return rc;
 }
+
+const lsc_cmd_spec lsc_spec_prune = {
+    prune_opts, sizeof(prune_args), prune_validate, prune_run,
+    "  give exactly one RULE; every layer keeps at least 1, never grows\n"
+    "  (kohya keeps one more than its own rule says: we follow the rule as written)\n"};

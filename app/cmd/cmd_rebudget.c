@@ -11,30 +11,30 @@
 #include "kinds.h"
 #include "peft.h"
 
-int lsc_cmd_rebudget(lsc_cmd_ctx *ctx, int argc, char **argv)
+typedef struct rebudget_args {
+    lsc_args base;
+    const char *name, *as;
+    long long budget;
+} rebudget_args;
+
+static const lsc_opt rebudget_opts[] = {
+    {.metavar = "NAME", .type = LSC_OPT_ADAPTER, .flags = LSC_OPT_POSITIONAL, .at = offsetof(rebudget_args, name)},
+    {.metavar = "N", .type = LSC_OPT_INT, .flags = LSC_OPT_POSITIONAL, .ilo = 1, .ihi = LLONG_MAX,
+     .at = offsetof(rebudget_args, budget), .help = "the number of triplets kept over the whole adapter"},
+    {.name = "as", .type = LSC_OPT_NEW, .metavar = "NEW", .at = offsetof(rebudget_args, as),
+     .help = "the new adapter's name (default NAME-budgetN)"},
+    {0}};
+
+static int rebudget_run(lsc_cmd_ctx *ctx, void *args)
 {
-    static const struct option opts[] = {{"as", required_argument, NULL, 'a'}, {NULL, 0, NULL, 0}};
-    lsc_getopt g = {0};
-    const char *as = NULL;
-    int c;
-    while ((c = lsc_getopt_next(ctx, &g, argc, argv, opts)) != -1) {
-        if (c != 'a')
-            return LSC_EXIT_USAGE;
-        as = g.arg;
-    }
-    if (argc - g.ind != 2)
-        return lsc_usage_error(ctx, "rebudget", "expected NAME and N");
-    char *end;
-    long long budget = strtoll(argv[g.ind + 1], &end, 10);
-    if (*end || budget < 1)
-        return lsc_usage_error(ctx, "rebudget", "N must be a whole number >= 1");
-    if (ctx->check_only)
-        return LSC_EXIT_OK;
+    const rebudget_args *av = args;
+    const char *as = av->as;
+    long long budget = av->budget;
     lsc_adapter *src, *dst;
     int64_t sid;
     char newname[512], suffix[64];
     snprintf(suffix, sizeof suffix, "budget%lld", budget);
-    int rc = lsc_derive_begin(ctx, argv[g.ind], as, suffix, &src, &sid, &dst, newname, sizeof newname);
+    int rc = lsc_derive_begin(ctx, av->name, as, suffix, &src, &sid, &dst, newname, sizeof newname);
     if (rc)
         return rc;
     size_t n = src->n_layers;
@@ -142,3 +142,6 @@ int lsc_cmd_rebudget(lsc_cmd_ctx *ctx, int argc, char **argv)
     lsc_out(ctx->out, "%s: %lld of %zu triplets kept\n", newname, budget, total);
     return lsc_derive_finish(ctx, src, sid, dst, newname, 1);
 }
+
+const lsc_cmd_spec lsc_spec_rebudget = {rebudget_opts, sizeof(rebudget_args), NULL, rebudget_run,
+                                        "  importance of triplet i: |s Lambda_i| ||P_i|| ||Q_i||; the saved masks (rank_pattern) are rewritten\n"};

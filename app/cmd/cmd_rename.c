@@ -4,17 +4,20 @@
 #include "common.h"
 #include "handlers.h"
 
-int lsc_cmd_rename(lsc_cmd_ctx *ctx, int argc, char **argv)
+typedef struct rename_args {
+    lsc_args base;
+    const char *old_name, *new_name;
+} rename_args;
+
+static const lsc_opt rename_opts[] = {
+    {.metavar = "OLD", .type = LSC_OPT_ADAPTER, .flags = LSC_OPT_POSITIONAL, .at = offsetof(rename_args, old_name)},
+    {.metavar = "NEW", .type = LSC_OPT_NEW, .flags = LSC_OPT_POSITIONAL, .at = offsetof(rename_args, new_name)},
+    {0}};
+
+static int rename_run(lsc_cmd_ctx *ctx, void *args)
 {
-    static const struct option opts[] = {{NULL, 0, NULL, 0}};
-    lsc_getopt g = {0};
-    if (lsc_getopt_next(ctx, &g, argc, argv, opts) != -1)
-        return LSC_EXIT_USAGE;
-    if (argc - g.ind != 2)
-        return lsc_usage_error(ctx, "rename", "expected OLD and NEW");
-    if (ctx->check_only)
-        return LSC_EXIT_OK;
-    const char *old_name = argv[g.ind], *new_name = argv[g.ind + 1];
+    const rename_args *av = args;
+    const char *old_name = av->old_name, *new_name = av->new_name;
     if (lsc_name_check(new_name, &ctx->err))
         return LSC_EXIT_ERROR;
     int64_t id;
@@ -25,3 +28,5 @@ int lsc_cmd_rename(lsc_cmd_ctx *ctx, int argc, char **argv)
     lsc_out(ctx->out, "renamed '%s' to '%s'\n", old_name, new_name);
     return LSC_EXIT_OK;
 }
+
+const lsc_cmd_spec lsc_spec_rename = {rename_opts, sizeof(rename_args), NULL, rename_run, ""};

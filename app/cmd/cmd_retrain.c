@@ -547,169 +547,152 @@ static int retrain_tasks(lsc_cmd_ctx *ctx, const char *name, int64_t gid, const 
     return rc;
 }
 
-int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
-{
-    static const struct option opts[] = {
-        {"target", required_argument, NULL, 't'}, {"base", required_argument, NULL, 'b'},
-        {"tuned", required_argument, NULL, 'u'},  {"calib", required_argument, NULL, 'c'},
-        {"steps", required_argument, NULL, 'n'},  {"lr", required_argument, NULL, 'l'},
-        {"rank", required_argument, NULL, 'k'},   {"kind", required_argument, NULL, 'K'},
-        {"init", required_argument, NULL, 'i'},   {"as", required_argument, NULL, 'a'},
-        {"seed", required_argument, NULL, 's'},   {"checkpoint", required_argument, NULL, 'C'},
-        {"layers", required_argument, NULL, 'L'}, {"final-rank", required_argument, NULL, 'F'},
-        {"lambda", required_argument, NULL, 'm'}, {"json", no_argument, NULL, 'j'},
-        {NULL, 0, NULL, 0}};
-    lsc_getopt g = {0};
-    const char *target = NULL, *base = NULL, *tuned = NULL, *calib = NULL, *kind_name = NULL, *init_name = NULL,
-               *as = NULL, *glob = NULL;
-    long steps = 200, rank = 0, ckpt = 0, final_rank = 0;
-    double lr = 1e-2, lambda = 1e-3;
-    unsigned long long seed = 0;
-    int json = ctx->json, c;
-    char *end;
-    while ((c = lsc_getopt_next(ctx, &g, argc, argv, opts)) != -1) {
-        switch (c) {
-        case 't': target = g.arg; break;
-        case 'b': base = g.arg; break;
-        case 'u': tuned = g.arg; break;
-        case 'c': calib = g.arg; break;
-        case 'K': kind_name = g.arg; break;
-        case 'i': init_name = g.arg; break;
-        case 'a': as = g.arg; break;
-        case 'L': glob = g.arg; break;
-        case 'j': json = 1; break;
-        case 'n': case 'k': case 'C': case 'F':
-            {
-                long v = strtol(g.arg, &end, 10);
-                if (*end || v < 1)
-                    return lsc_usage_error(ctx, "retrain", "'%s' is not a whole number >= 1", g.arg);
-                *(c == 'n' ? &steps : c == 'k' ? &rank : c == 'C' ? &ckpt : &final_rank) = v;
-            }
-            break;
-        case 'l': case 'm':
-            {
-                double v = strtod(g.arg, &end);
-                if (*end || !(v >= 0) || !isfinite(v) || (c == 'l' && v == 0))
-                    return lsc_usage_error(ctx, "retrain", "'%s' is not a positive number", g.arg);
-                *(c == 'l' ? &lr : &lambda) = v;
-            }
-            break;
-        case 's':
-            seed = strtoull(g.arg, &end, 10);
-            if (*end)
-                return lsc_usage_error(ctx, "retrain", "--seed takes a whole number");
-            break;
-        default:
-            return LSC_EXIT_USAGE;
-        }
-    }
-    if (argc - g.ind != 1)
-        return lsc_usage_error(ctx, "retrain", "expected one NAME");
-    if ((target && (base || tuned)) || (!base != !tuned))
-        return lsc_usage_error(ctx, "retrain", "give either --target REF or both --base and --tuned");
-    lsc_train_kind kind = LSC_TRAIN_STATIC;
-    int kind_given = kind_name != NULL;
-    if (kind_name) {
-        int found = 0;
-        for (int k = 0; k < LSC_TRAIN_KIND_COUNT && !found; k++)
-            if (strcmp(kind_name, lsc_train_kind_name((lsc_train_kind)k)) == 0 && k != LSC_TRAIN_MULTITASK) {
-                kind = (lsc_train_kind)k;
-                found = 1;
-            }
-        if (!found)
-            return lsc_usage_error(ctx, "retrain", "unknown kind '%s' (static, dynamic, adaptive, sparse)", kind_name);
-    }
-    lsc_train_init_mode mode = LSC_TRAIN_INIT_SELF;
-    if (init_name) {
-        if (strcmp(init_name, "self") == 0)
-            mode = LSC_TRAIN_INIT_SELF;
-        else if (strcmp(init_name, "svd") == 0)
-            mode = LSC_TRAIN_INIT_SVD;
-        else if (strcmp(init_name, "random") == 0)
-            mode = LSC_TRAIN_INIT_RANDOM;
-        else
-            return lsc_usage_error(ctx, "retrain", "--init takes self, svd or random");
-    }
-    if (ctx->check_only)
-        return LSC_EXIT_OK;
+typedef struct retrain_args {
+    lsc_args base;
+    const char *name, *target, *base_path, *tuned, *calib, *as, *glob, *init_name;
+    long long steps, rank, ckpt, final_rank;
+    double lr, lambda;
+    uint64_t seed;
+    int kind, init, json;
+} retrain_args;
 
-    /* Nothing was written yet: give back the dispatcher's transaction, take our own at each checkpoint. */
-    txn_rollback(ctx);
-    const char *src_name = argv[g.ind];
-    char newname[512], ckname[560];
-    snprintf(newname, sizeof newname, "%s", as ? as : "");
-    if (!as)
-        snprintf(newname, sizeof newname, "%s-retrained", src_name);
-    snprintf(ckname, sizeof ckname, "%s@ckpt", newname);
-    lsc_adapter *src = NULL, *tgt = NULL;
-    lsc_st_file *fb = NULL, *ft = NULL, *fc = NULL;
-    int64_t ids[2];
-    size_t n_parents = 0;
-    int rc = LSC_EXIT_OK;
-    int extracting = 0;
-    {
-        /* a multi-task adapter trains its tasks together, with one shared A */
-        lsc_adapter *probe = NULL;
-        int64_t pid;
-        if (!base && lsc_catalog_find(ctx->cat, src_name, &pid, &ctx->err) == LSC_OK &&
-            lsc_catalog_get_adapter(ctx->cat, src_name, &probe, &ctx->err) == LSC_OK && lsc_is_group_kind(probe->kind)) {
-            lsc_adapter_free(probe);
-            int r2 = calib ? lsc_usage_error(ctx, "retrain", "--calib is not supported for a multi-task adapter")
-                           : lsc_derive_check_name(ctx, newname);
-            if (!r2)
-                r2 = retrain_tasks(ctx, src_name, pid, target, newname, steps, lr, rank, mode, init_name != NULL, seed,
-                                   json);
-            lsc_error e3;
-            txn_begin(ctx, &e3);
-            ctx->no_change = 1;
-            return r2;
-        }
-        lsc_adapter_free(probe);
-        lsc_error_clear(&ctx->err);
-    }
-    if (!target && !base) {
-        lsc_error e3;
-        txn_begin(ctx, &e3);
-        ctx->no_change = 1;
+/* the kinds retrain trains (a multi-task adapter is recognised by itself) */
+static const char *const retrain_kinds[] = {"static", "dynamic", "adaptive", "sparse", NULL};
+static const lsc_train_kind retrain_kind_of[] = {LSC_TRAIN_STATIC, LSC_TRAIN_DYNAMIC, LSC_TRAIN_ADAPTIVE, LSC_TRAIN_SPARSE};
+static const char *const retrain_inits[] = {"self", "svd", "random", NULL};
+static const lsc_train_init_mode retrain_init_of[] = {LSC_TRAIN_INIT_SELF, LSC_TRAIN_INIT_SVD, LSC_TRAIN_INIT_RANDOM};
+
+#define RETRAIN_COUNT(opt, meta, field, dflt, text)                                                               \
+    {.name = opt, .type = LSC_OPT_INT, .metavar = meta, .ilo = 1, .ihi = INT_MAX, .def = dflt,                 \
+     .at = offsetof(retrain_args, field), .help = text}
+
+static const lsc_opt retrain_opts[] = {
+    {.metavar = "NAME", .type = LSC_OPT_ADAPTER, .flags = LSC_OPT_POSITIONAL, .at = offsetof(retrain_args, name),
+     .new_with = "base"},
+    {.name = "target", .type = LSC_OPT_ADAPTER, .metavar = "REF", .at = offsetof(retrain_args, target),
+     .usage = "(--target REF | --base B --tuned T)",
+     .help = "a catalog adapter whose layer maps to reproduce (used as factors: never dense)"},
+    {.name = "base", .type = LSC_OPT_PATH, .metavar = "B", .flags = LSC_OPT_NOUSAGE, .at = offsetof(retrain_args, base_path),
+     .help = "with --tuned T: safetensors of a base model and its full fine-tune: the target of each layer\n"
+             "is tuned - base (<module>.weight), i.e. LoRA extraction; when NAME is not in the\n"
+             "catalog, a new adapter NAME is extracted from every 2-D weight the fine-tune changed\n"
+             "(rank --rank, default 16; --init svd by default: the optimum for isotropic inputs)"},
+    {.name = "tuned", .type = LSC_OPT_PATH, .metavar = "T", .flags = LSC_OPT_NOUSAGE, .at = offsetof(retrain_args, tuned),
+     .help = "the fine-tuned model's safetensors (see --base)"},
+    {.name = "calib", .type = LSC_OPT_PATH, .metavar = "F", .at = offsetof(retrain_args, calib),
+     .help = "safetensors with, per module, input samples [N, in] or a second moment [in, in]:\n"
+             "the loss weights the directions the model uses (default: isotropic, Frobenius)"},
+    RETRAIN_COUNT("steps", "N", steps, "200", "Adam steps (default 200), warm-up 5% then cosine decay"),
+    {.name = "lr", .type = LSC_OPT_REAL, .metavar = "X", .flags = LSC_OPT_LO_OPEN, .lo = 0, .hi = HUGE_VAL, .def = "1e-2",
+     .at = offsetof(retrain_args, lr), .help = "peak learning rate (default 1e-2)"},
+    RETRAIN_COUNT("rank", "K", rank, NULL, "trainable rank (default each layer's own)"),
+    {.name = "kind", .type = LSC_OPT_CHOICE, .metavar = "K", .choices = retrain_kinds, .at = offsetof(retrain_args, kind),
+     .help = "static, dynamic (DyLoRA: a random prefix rank per step), adaptive (AdaLoRA: importance,\n"
+             "cubic budget down to --final-rank per layer, orthogonality), sparse (SoRA: gates with\n"
+             "an L1 proximal step of --lambda); default from NAME's kind"},
+    {.name = "init", .type = LSC_OPT_CHOICE, .metavar = "M", .choices = retrain_inits, .at = offsetof(retrain_args, init),
+     .text_at = offsetof(retrain_args, init_name),
+     .help = "self (NAME's factors cut or padded to K, default), svd (the exact optimum), random"},
+    {.name = "as", .type = LSC_OPT_NEW, .metavar = "NEW", .at = offsetof(retrain_args, as),
+     .help = "the result (default NAME-retrained); checkpoints go to NEW@ckpt every --checkpoint\n"
+             "steps (default a tenth) when the loss improved; Ctrl-C keeps the best as NEW\n"
+             "(adaptive and sparse rules keep the latest state: their budgets change the model)"},
+    {.name = "seed", .type = LSC_OPT_U64, .metavar = "S", .def = "0", .at = offsetof(retrain_args, seed),
+     .help = "same seed, same bytes"},
+    RETRAIN_COUNT("checkpoint", "N", ckpt, NULL, "steps between checkpoints (default a tenth of --steps)"),
+    {.name = "layers", .type = LSC_OPT_GLOB, .metavar = "GLOB", .at = offsetof(retrain_args, glob),
+     .help = "only layers whose name matches"},
+    RETRAIN_COUNT("final-rank", "R", final_rank, NULL, "adaptive: the rank budget per layer at the end"),
+    {.name = "lambda", .type = LSC_OPT_REAL, .metavar = "L", .lo = 0, .hi = HUGE_VAL, .def = "1e-3",
+     .at = offsetof(retrain_args, lambda), .help = "sparse: the L1 weight of the gates (default 1e-3)"},
+    {.name = "json", .type = LSC_OPT_FLAG, .at = offsetof(retrain_args, json),
+     .help = "one JSON object per report, then the result"},
+    {0}};
+
+static int retrain_validate(lsc_cmd_ctx *ctx, void *args)
+{
+    const retrain_args *av = args;
+    if ((av->target && (av->base_path || av->tuned)) || (!av->base_path != !av->tuned))
         return lsc_usage_error(ctx, "retrain", "give either --target REF or both --base and --tuned");
-    }
-    if (base && lsc_catalog_find(ctx->cat, src_name, &ids[0], &ctx->err) == LSC_ERR_NOTFOUND) {
-        /* extraction into a new adapter called NAME */
-        extracting = 1;
-        lsc_error_clear(&ctx->err);
-        if (!as)
-            snprintf(newname, sizeof newname, "%s", src_name);
-        snprintf(ckname, sizeof ckname, "%s@ckpt", newname);
-        if (!init_name)
-            mode = LSC_TRAIN_INIT_SVD;
-        if (lsc_st_open(base, &fb, &ctx->err) || lsc_st_open(tuned, &ft, &ctx->err) ||
-            extraction_skeleton(fb, ft, newname, rank > 0 ? rank : 16, glob, &src, &ctx->err))
-            rc = LSC_EXIT_ERROR;
-    } else if (lsc_cmd_load(ctx, src_name, &src, &ids[0])) {
+    return LSC_EXIT_OK;
+}
+
+/* Step 1 of a layer's job (after its target): the source's factors as the start, the optimum, the
+ * layer's tensors unloaded. */
+static int job_start(lsc_cmd_ctx *ctx, layer_job *j, const lsc_lowrank *selfp, lsc_adapter *src, size_t li,
+                     unsigned long long seed, lsc_train_init_mode mode, lsc_workspace *ws)
+{
+    const lsc_layer *l = &src->layers[li];
+    const lsc_lowrank self = *selfp;
+    int rc = LSC_EXIT_OK;
+    /* self: the source's factors cut to k, or padded with fresh directions (B zero, A small) */
+    double *B0 = calloc((size_t)(self.rows * j->p.k) + 1, sizeof(double));
+    double *A0 = calloc((size_t)(j->p.k * self.cols) + 1, sizeof(double));
+    uint64_t z = seed * 0x9E3779B97F4A7C15ull + li + 1;
+    for (int kk = 0; B0 && A0 && kk < j->p.k; kk++)
+        for (int64_t q = 0; q < self.cols; q++) {
+            if (kk < self.r) {
+                A0[kk * self.cols + q] = self.A[kk * self.cols + q] * self.scale / j->p.scale;
+            } else {
+                z ^= z << 13;
+                z ^= z >> 7;
+                z ^= z << 17;
+                A0[kk * self.cols + q] = ((double)(z >> 11) / 9007199254740992.0 - 0.5) * 2.0 / sqrt((double)self.cols);
+            }
+        }
+    for (int64_t r = 0; B0 && A0 && r < self.rows; r++)
+        for (int kk = 0; kk < j->p.k && kk < self.r; kk++)
+            B0[r * j->p.k + kk] = self.B[r * self.r + kk];
+    lsc_train_factors from = {B0, A0, NULL};
+    if (!B0 || !A0 || lsc_train_init(j->st, &j->p, mode, seed + li, &from, ws, &ctx->err) ||
+        lsc_train_optimum(&j->p, j->p.k, &j->optimum, ws, &ctx->err)) {
+        if (!B0 || !A0)
+            lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "out of memory");
+        lsc_error_prefix(&ctx->err, "layer '%s'", l->name);
         rc = LSC_EXIT_ERROR;
-    } else {
-        n_parents = 1;
     }
-    if (!rc)
-        rc = lsc_derive_check_name(ctx, newname);
-    if (!rc && target) {
-        if (lsc_cmd_load(ctx, target, &tgt, &ids[1]))
-            rc = LSC_EXIT_ERROR;
-        else
-            n_parents = 2;
-    }
-    if (!rc && base && !extracting && (lsc_st_open(base, &fb, &ctx->err) || lsc_st_open(tuned, &ft, &ctx->err)))
-        rc = LSC_EXIT_ERROR;
-    if (!rc && calib && lsc_st_open(calib, &fc, &ctx->err))
-        rc = LSC_EXIT_ERROR;
-    if (!rc && !kind_given) {
-        if (src->kind && strcmp(src->kind, "adaptive") == 0)
-            kind = LSC_TRAIN_ADAPTIVE;
-        else if (src->kind && strcmp(src->kind, "sparse") == 0)
-            kind = LSC_TRAIN_SPARSE;
-        else if (src->kind && strcmp(src->kind, "dynamic") == 0)
-            kind = LSC_TRAIN_DYNAMIC;
-    }
+    free(B0);
+    free(A0);
+    int ts[4] = {l->ta, l->tb, l->te, l->tm};
+    for (int t = 0; t < 4; t++)
+        if (ts[t] >= 0)
+            lsc_adapter_unload_tensor(src, (size_t)ts[t]);
+    return rc;
+}
+
+/* What the steps of one retrain run share; retrain_run owns and releases it. */
+typedef struct retrain_state {
+    lsc_adapter *src, *tgt;
+    lsc_st_file *fb, *ft, *fc;
+    lsc_train_kind kind;
+    lsc_train_init_mode mode;
+    layer_job *jobs; /* from retrain_jobs: nj of them, plus the one a failure broke off */
+    size_t nj;
+    lsc_workspace *ws;
+    const char *newname, *ckname, *args;
+    const int64_t *ids;
+    size_t n_parents;
+    /* from retrain_train */
+    double optimum, energy, best;
+    int64_t best_step;
+    int64_t run_hist; /* this run's one history entry (see log_run) */
+    long t;
+    int interrupted, keep_best;
+} retrain_state;
+
+/* Step 1: one training problem per chosen layer (target factors or a dense target, calibration, rule,
+ * start); S->jobs, S->nj and S->ws are set even on failure, for the caller to release. */
+static int retrain_jobs(lsc_cmd_ctx *ctx, const retrain_args *av, retrain_state *S)
+{
+    const char *target = av->target, *calib = av->calib, *glob = av->glob, *src_name = av->name;
+    long steps = (long)av->steps, rank = (long)av->rank, final_rank = (long)av->final_rank;
+    double lambda = av->lambda;
+    unsigned long long seed = av->seed;
+    lsc_adapter *src = S->src, *tgt = S->tgt;
+    lsc_st_file *fb = S->fb, *ft = S->ft, *fc = S->fc;
+    lsc_train_kind kind = S->kind;
+    lsc_train_init_mode mode = S->mode;
+    int rc = LSC_EXIT_OK;
     /* 1. one problem per chosen layer */
     layer_job *jobs = calloc(src ? src->n_layers + 1 : 1, sizeof *jobs);
     size_t uncalibrated = 0; /* layers --calib has no tensor for; the first one's name */
@@ -842,38 +825,7 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
             rc = LSC_EXIT_ERROR;
             break;
         }
-        /* self: the source's factors cut to k, or padded with fresh directions (B zero, A small) */
-        double *B0 = calloc((size_t)(self.rows * j->p.k) + 1, sizeof(double));
-        double *A0 = calloc((size_t)(j->p.k * self.cols) + 1, sizeof(double));
-        uint64_t z = seed * 0x9E3779B97F4A7C15ull + li + 1;
-        for (int kk = 0; B0 && A0 && kk < j->p.k; kk++)
-            for (int64_t q = 0; q < self.cols; q++) {
-                if (kk < self.r) {
-                    A0[kk * self.cols + q] = self.A[kk * self.cols + q] * self.scale / j->p.scale;
-                } else {
-                    z ^= z << 13;
-                    z ^= z >> 7;
-                    z ^= z << 17;
-                    A0[kk * self.cols + q] = ((double)(z >> 11) / 9007199254740992.0 - 0.5) * 2.0 / sqrt((double)self.cols);
-                }
-            }
-        for (int64_t r = 0; B0 && A0 && r < self.rows; r++)
-            for (int kk = 0; kk < j->p.k && kk < self.r; kk++)
-                B0[r * j->p.k + kk] = self.B[r * self.r + kk];
-        lsc_train_factors from = {B0, A0, NULL};
-        if (!B0 || !A0 || lsc_train_init(j->st, &j->p, mode, seed + li, &from, ws, &ctx->err) ||
-            lsc_train_optimum(&j->p, j->p.k, &j->optimum, ws, &ctx->err)) {
-            if (!B0 || !A0)
-                lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "out of memory");
-            lsc_error_prefix(&ctx->err, "layer '%s'", l->name);
-            rc = LSC_EXIT_ERROR;
-        }
-        free(B0);
-        free(A0);
-        int ts[4] = {l->ta, l->tb, l->te, l->tm};
-        for (int t = 0; t < 4; t++)
-            if (ts[t] >= 0)
-                lsc_adapter_unload_tensor(src, (size_t)ts[t]);
+        rc = job_start(ctx, j, &self, src, li, seed, mode, ws);
         nj++;
     }
     free(sb);
@@ -893,8 +845,28 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
         lsc_out(ctx->diag, "lorascope: warning: --calib '%s': no tensor for %zu of %zu layer(s) (first: '%s'): they "
                 "train isotropic\n", calib, uncalibrated, nj, first_uncalibrated);
     }
-    /* 2. train in lockstep */
-    char *args = strdup(ctx->args_json ? ctx->args_json : "[\"retrain\"]");
+    S->jobs = jobs;
+    S->nj = nj;
+    S->ws = ws;
+    return rc;
+}
+
+/* Step 2: train every layer in lockstep with warm-up and cosine decay, reporting as it goes; checkpoints to
+ * NEW@ckpt when the loss improved (the latest state for adaptive and sparse rules). Pausable and
+ * cancellable (then S->interrupted). rc: the state so far (nothing runs after a failure). */
+static int retrain_train(lsc_cmd_ctx *ctx, const retrain_args *av, retrain_state *S, int rc)
+{
+    long steps = (long)av->steps, ckpt = (long)av->ckpt;
+    double lr = av->lr;
+    int json = ctx->json || av->json;
+    lsc_adapter *src = S->src;
+    layer_job *jobs = S->jobs;
+    size_t nj = S->nj, n_parents = S->n_parents;
+    lsc_workspace *ws = S->ws;
+    lsc_train_kind kind = S->kind;
+    lsc_train_init_mode mode = S->mode;
+    const char *ckname = S->ckname, *args = S->args;
+    const int64_t *ids = S->ids;
     double optimum = 0, energy = 0;
     for (size_t i = 0; i < nj; i++) {
         optimum += jobs[i].optimum;
@@ -904,7 +876,8 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
     if (ckpt <= 0)
         ckpt = steps / 10 > 0 ? steps / 10 : steps;
     double best = INFINITY, t0 = now_s(), last_report = 0;
-    int64_t ck_id = 0, best_step = 0, run_hist = 0; /* run_hist: this run's one history entry */
+    int64_t ck_id = 0, best_step = 0;
+    int64_t *run_hist = &S->run_hist;
     long t = 0;
     int interrupted = 0;
     /* Adaptive and sparse rules change the model on the way (budgets, closed gates): their losses are not
@@ -920,7 +893,7 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
             l0 += l1;
         }
         if (!rc && mode != LSC_TRAIN_INIT_RANDOM) {
-            rc = commit_adapter(ctx, src, jobs, nj, ckname, NULL, ids, n_parents, args, &ck_id, &run_hist);
+            rc = commit_adapter(ctx, src, jobs, nj, ckname, NULL, ids, n_parents, args, &ck_id, run_hist);
             best = l0;
         }
     }
@@ -974,7 +947,7 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
                 cur += l1;
             }
             if (!rc && (cur < best || !keep_best)) {
-                rc = commit_adapter(ctx, src, jobs, nj, ckname, NULL, ids, n_parents, args, &ck_id, &run_hist);
+                rc = commit_adapter(ctx, src, jobs, nj, ckname, NULL, ids, n_parents, args, &ck_id, run_hist);
                 best = cur;
                 best_step = t;
             }
@@ -982,6 +955,29 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
     }
     if (ctx->diag->is_tty && !json)
         lsc_out(ctx->diag, "\n");
+    S->optimum = optimum;
+    S->energy = energy;
+    S->best = best;
+    S->best_step = best_step;
+    S->t = t;
+    S->interrupted = interrupted;
+    S->keep_best = keep_best;
+    return rc;
+}
+
+/* Step 3: the best of the final state and the checkpoint becomes NEW, then the report. */
+static int retrain_finish(lsc_cmd_ctx *ctx, const retrain_args *av, retrain_state *S, int rc)
+{
+    int json = ctx->json || av->json, keep_best = S->keep_best, interrupted = S->interrupted;
+    lsc_adapter *src = S->src;
+    layer_job *jobs = S->jobs;
+    size_t nj = S->nj, n_parents = S->n_parents;
+    lsc_workspace *ws = S->ws;
+    const char *newname = S->newname, *ckname = S->ckname, *args = S->args;
+    const int64_t *ids = S->ids;
+    double best = S->best, optimum = S->optimum, energy = S->energy;
+    int64_t best_step = S->best_step;
+    long t = S->t;
     /* 3. the best of the final state and the checkpoint becomes NEW */
     double final_loss = 0, l1;
     for (size_t i = 0; i < nj && !rc; i++) {
@@ -992,7 +988,7 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
     int64_t new_id = 0;
     if (!rc) {
         if (final_loss <= best || !keep_best) {
-            rc = commit_adapter(ctx, src, jobs, nj, newname, ckname, ids, n_parents, args, &new_id, &run_hist);
+            rc = commit_adapter(ctx, src, jobs, nj, newname, ckname, ids, n_parents, args, &new_id, &S->run_hist);
             best = final_loss;
             best_step = t - 1;
         } else {
@@ -1009,7 +1005,7 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
                     rc = LSC_EXIT_ERROR;
                 else
                     lsc_cmd_wrote(ctx, new_id);
-                if (!rc && (log_run(ctx, args, ids, n_parents, before, &run_hist) ||
+                if (!rc && (log_run(ctx, args, ids, n_parents, before, &S->run_hist) ||
                             txn_commit(ctx)))
                     rc = LSC_EXIT_ERROR;
             }
@@ -1034,6 +1030,112 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
             rc = LSC_EXIT_ERROR;
         }
     }
+    return rc;
+}
+
+/* parse -> open -> jobs -> train -> finish */
+static int retrain_run(lsc_cmd_ctx *ctx, void *parsed)
+{
+    const retrain_args *av = parsed;
+    const char *target = av->target, *base = av->base_path, *tuned = av->tuned, *calib = av->calib,
+               *init_name = av->init_name, *as = av->as, *glob = av->glob;
+    long steps = (long)av->steps, rank = (long)av->rank;
+    double lr = av->lr;
+    unsigned long long seed = av->seed;
+    int json = ctx->json || av->json;
+    int kind_given = lsc_opts_given(retrain_opts, av, "kind");
+    lsc_train_kind kind = kind_given ? retrain_kind_of[av->kind] : LSC_TRAIN_STATIC;
+    lsc_train_init_mode mode = retrain_init_of[av->init];
+
+    /* Nothing was written yet: give back the dispatcher's transaction, take our own at each checkpoint. */
+    txn_rollback(ctx);
+    const char *src_name = av->name;
+    char newname[512], ckname[560];
+    snprintf(newname, sizeof newname, "%s", as ? as : "");
+    if (!as)
+        snprintf(newname, sizeof newname, "%s-retrained", src_name);
+    snprintf(ckname, sizeof ckname, "%s@ckpt", newname);
+    lsc_adapter *src = NULL, *tgt = NULL;
+    lsc_st_file *fb = NULL, *ft = NULL, *fc = NULL;
+    int64_t ids[2];
+    size_t n_parents = 0;
+    int rc = LSC_EXIT_OK;
+    int extracting = 0;
+    {
+        /* a multi-task adapter trains its tasks together, with one shared A */
+        lsc_adapter *probe = NULL;
+        int64_t pid;
+        if (!base && lsc_catalog_find(ctx->cat, src_name, &pid, &ctx->err) == LSC_OK &&
+            lsc_catalog_get_adapter(ctx->cat, src_name, &probe, &ctx->err) == LSC_OK && lsc_is_group_kind(probe->kind)) {
+            lsc_adapter_free(probe);
+            int r2 = calib ? lsc_usage_error(ctx, "retrain", "--calib is not supported for a multi-task adapter")
+                           : lsc_derive_check_name(ctx, newname);
+            if (!r2)
+                r2 = retrain_tasks(ctx, src_name, pid, target, newname, steps, lr, rank, mode, init_name != NULL, seed,
+                                   json);
+            lsc_error e3;
+            txn_begin(ctx, &e3);
+            ctx->no_change = 1;
+            return r2;
+        }
+        lsc_adapter_free(probe);
+        lsc_error_clear(&ctx->err);
+    }
+    if (!target && !base) {
+        lsc_error e3;
+        txn_begin(ctx, &e3);
+        ctx->no_change = 1;
+        return lsc_usage_error(ctx, "retrain", "give either --target REF or both --base and --tuned");
+    }
+    if (base && lsc_catalog_find(ctx->cat, src_name, &ids[0], &ctx->err) == LSC_ERR_NOTFOUND) {
+        /* extraction into a new adapter called NAME */
+        extracting = 1;
+        lsc_error_clear(&ctx->err);
+        if (!as)
+            snprintf(newname, sizeof newname, "%s", src_name);
+        snprintf(ckname, sizeof ckname, "%s@ckpt", newname);
+        if (!init_name)
+            mode = LSC_TRAIN_INIT_SVD;
+        if (lsc_st_open(base, &fb, &ctx->err) || lsc_st_open(tuned, &ft, &ctx->err) ||
+            extraction_skeleton(fb, ft, newname, rank > 0 ? rank : 16, glob, &src, &ctx->err))
+            rc = LSC_EXIT_ERROR;
+    } else if (lsc_cmd_load(ctx, src_name, &src, &ids[0])) {
+        rc = LSC_EXIT_ERROR;
+    } else {
+        n_parents = 1;
+    }
+    if (!rc)
+        rc = lsc_derive_check_name(ctx, newname);
+    if (!rc && target) {
+        if (lsc_cmd_load(ctx, target, &tgt, &ids[1]))
+            rc = LSC_EXIT_ERROR;
+        else
+            n_parents = 2;
+    }
+    if (!rc && base && !extracting && (lsc_st_open(base, &fb, &ctx->err) || lsc_st_open(tuned, &ft, &ctx->err)))
+        rc = LSC_EXIT_ERROR;
+    if (!rc && calib && lsc_st_open(calib, &fc, &ctx->err))
+        rc = LSC_EXIT_ERROR;
+    if (!rc && !kind_given) {
+        if (src->kind && strcmp(src->kind, "adaptive") == 0)
+            kind = LSC_TRAIN_ADAPTIVE;
+        else if (src->kind && strcmp(src->kind, "sparse") == 0)
+            kind = LSC_TRAIN_SPARSE;
+        else if (src->kind && strcmp(src->kind, "dynamic") == 0)
+            kind = LSC_TRAIN_DYNAMIC;
+    }
+    retrain_state S = {.src = src, .tgt = tgt, .fb = fb, .ft = ft, .fc = fc, .kind = kind, .mode = mode,
+                       .newname = newname, .ckname = ckname, .ids = ids, .n_parents = n_parents};
+    if (!rc)
+        rc = retrain_jobs(ctx, av, &S);
+    layer_job *jobs = S.jobs;
+    size_t nj = S.nj;
+    lsc_workspace *ws = S.ws;
+    /* 2. train in lockstep */
+    char *args = strdup(ctx->args_json ? ctx->args_json : "[\"retrain\"]");
+    S.args = args;
+    rc = retrain_train(ctx, av, &S, rc);
+    rc = retrain_finish(ctx, av, &S, rc);
     free(args);
     for (size_t i = 0; jobs && i <= nj; i++) /* jobs[nj]: the job a failure broke off (zeroed if none) */
         job_release(&jobs[i]);
@@ -1050,3 +1152,9 @@ int lsc_cmd_retrain(lsc_cmd_ctx *ctx, int argc, char **argv)
     ctx->no_change = 1;
     return rc;
 }
+
+const lsc_cmd_spec lsc_spec_retrain = {
+    retrain_opts, sizeof(retrain_args), retrain_validate, retrain_run,
+    "  A multi-task NAME trains all its tasks at once with one shared A and a B per task (HydraLoRA-style)\n"
+    "  towards the same tasks of --target (default: NAME's own), from the stacked optimum; the result is\n"
+    "  NEW with tasks NEW-<task> whose A tensors are stored once\n"};

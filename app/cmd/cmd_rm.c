@@ -1,25 +1,28 @@
 /* cmd_rm.c: `lorascope rm NAME [--force]`: remove (hide) an adapter. Hiding keeps its rows and blobs,
  * so the removal is reversible by undo and adapters derived from it keep every tensor. */
+#include <stddef.h>
 #include <stdlib.h>
 
 #include "common.h"
 #include "handlers.h"
 
-int lsc_cmd_rm(lsc_cmd_ctx *ctx, int argc, char **argv)
+typedef struct rm_args {
+    lsc_args base;
+    const char *name;
+    int force;
+} rm_args;
+
+static const lsc_opt rm_opts[] = {
+    {.metavar = "NAME", .type = LSC_OPT_ADAPTER, .flags = LSC_OPT_POSITIONAL, .at = offsetof(rm_args, name)},
+    {.name = "force", .type = LSC_OPT_FLAG, .at = offsetof(rm_args, force),
+     .help = "remove even if other adapters were derived from it (their tensors stay intact)"},
+    {0}};
+
+static int rm_run(lsc_cmd_ctx *ctx, void *args)
 {
-    static const struct option opts[] = {{"force", no_argument, NULL, 'f'}, {NULL, 0, NULL, 0}};
-    lsc_getopt g = {0};
-    int force = 0, c;
-    while ((c = lsc_getopt_next(ctx, &g, argc, argv, opts)) != -1) {
-        if (c != 'f')
-            return LSC_EXIT_USAGE;
-        force = 1;
-    }
-    if (argc - g.ind != 1)
-        return lsc_usage_error(ctx, "rm", "expected one NAME");
-    if (ctx->check_only)
-        return LSC_EXIT_OK;
-    const char *name = argv[g.ind];
+    const rm_args *a = args;
+    int force = a->force;
+    const char *name = a->name;
     int64_t id;
     if (lsc_catalog_find(ctx->cat, name, &id, &ctx->err))
         return LSC_EXIT_ERROR;
@@ -44,3 +47,5 @@ int lsc_cmd_rm(lsc_cmd_ctx *ctx, int argc, char **argv)
     lsc_out(ctx->out, "removed '%s'\n", name);
     return LSC_EXIT_OK;
 }
+
+const lsc_cmd_spec lsc_spec_rm = {rm_opts, sizeof(rm_args), NULL, rm_run, ""};

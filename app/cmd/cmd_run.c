@@ -1,9 +1,9 @@
 /* cmd_run.c: `lorascope run SCRIPT [--dry-run] [--continue] [--var NAME=VALUE ...]`.
  *
  * Protocol: (1) parse the whole script (script.h); (2) check every line before anything runs: the command
- * exists, its options and arguments parse (each handler's own parser, in check-only mode), every named
- * adapter exists or is made by an earlier line, every glob is well-formed, every `expect` is well-formed;
- * errors print FILE:LINE and nothing runs; (3) run. By default the script is one transaction (the
+ * exists, its options and arguments parse and validate (the command's own table and validate step; its
+ * run step never runs), every adapter it reads (per its table) exists or is made by an earlier line, every
+ * glob is well-formed, every `expect` is well-formed; errors print FILE:LINE and nothing runs; (3) run. By default the script is one transaction (the
  * dispatcher's): a failing line or expect rolls everything back. With --continue each line is its own
  * transaction and a summary lists applied and failed lines. With --dry-run everything runs and is rolled
  * back, and the changes it would make are printed. Adapter arguments that are globs run the line once per
@@ -98,19 +98,6 @@ static int adapter_positions(const lsc_command *c, int argc, char **argv, int *i
         pos++;
     }
     return n;
-}
-
-/* The value of option `opt` in argv, NULL if absent. */
-static const char *opt_value(int argc, char **argv, const char *opt)
-{
-    size_t n = strlen(opt);
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], opt) == 0 && i + 1 < argc)
-            return argv[i + 1];
-        if (strncmp(argv[i], opt, n) == 0 && argv[i][n] == '=')
-            return argv[i] + n + 1;
-    }
-    return NULL;
 }
 
 /* ---- expect ------------------------------------------------------------------------------------------ */
@@ -293,6 +280,55 @@ static int eval_expect(lsc_cmd_ctx *ctx, const lsc_script_cmd *c, char *why, siz
 
 /* ---- checking ---------------------------------------------------------------------------------------- */
 
+/* One adapter name the line reads: known, or (a glob) matching a known name. */
+static int check_known(lsc_cmd_ctx *ctx, const lsc_script *s, const lsc_script_cmd *c, const names *known,
+                       const char *a)
+{
+    if (is_glob(a) ? names_match(known, a) : names_has(known, a))
+        return LSC_EXIT_OK;
+    if (is_glob(a))
+        lsc_error_set(&ctx->err, LSC_ERR_NOTFOUND, "%s:%d: no adapter matches '%s'", s->file, c->line, a);
+    else
+        lsc_error_set(&ctx->err, LSC_ERR_NOTFOUND, "%s:%d: no adapter '%s' in the catalog (nor made by an earlier line)",
+                      s->file, c->line, a);
+    return LSC_EXIT_ERROR;
+}
+
+/* From the command's table and the parsed line: every adapter it reads exists (positionals and options of
+ * type ADAPTER; a positional marked new_with may name a new adapter when that option is given, as
+ * `retrain NEW --base B --tuned T` does: then it is added to `known`); *made is the name it makes (--as,
+ * --name or a NEW positional), NULL if none, which the caller adds to `known`. */
+static int check_names(lsc_cmd_ctx *ctx, const lsc_script *s, const lsc_script_cmd *c, const lsc_command *cmd,
+                       const void *parsed, names *known, const char **made)
+{
+    const lsc_opt *opts = cmd->spec->opts;
+    const lsc_args *a = parsed;
+    for (int k = 0; k < a->npos; k++) {
+        const lsc_opt *o = lsc_opts_positional(opts, k);
+        if (o->type == LSC_OPT_NEW && !*made)
+            *made = a->pos[k];
+        if (o->type != LSC_OPT_ADAPTER)
+            continue;
+        if (o->new_with && lsc_opts_given(opts, a, o->new_with) && !names_has(known, a->pos[k]) && !is_glob(a->pos[k])) {
+            names_add(known, a->pos[k]); /* made by this line */
+            continue;
+        }
+        if (check_known(ctx, s, c, known, a->pos[k]))
+            return LSC_EXIT_ERROR;
+    }
+    for (int i = 0; opts[i].type != LSC_OPT_END; i++) {
+        const lsc_opt *o = &opts[i];
+        if (!o->name || !(a->seen >> i & 1u) || (o->type != LSC_OPT_ADAPTER && o->type != LSC_OPT_NEW))
+            continue;
+        const char *v = *(const char *const *)((const char *)a + o->at);
+        if (o->type == LSC_OPT_NEW)
+            *made = v; /* --as / --name win over a NEW positional */
+        else if (check_known(ctx, s, c, known, v))
+            return LSC_EXIT_ERROR;
+    }
+    return LSC_EXIT_OK;
+}
+
 static int check_script(lsc_cmd_ctx *ctx, const lsc_script *s, names *known)
 {
     char why[LSC_ERROR_MSG_MAX];
@@ -311,54 +347,28 @@ static int check_script(lsc_cmd_ctx *ctx, const lsc_script *s, names *known)
                           cmd ? "a script cannot run another script:" : "unknown command", c->argv[0]);
             return LSC_EXIT_ERROR;
         }
+        /* the command's own parse and validate steps: never its run step */
         lsc_cmd_ctx chk;
         lsc_sink null;
         lsc_sink_init_null(&null);
         memset(&chk, 0, sizeof chk);
         chk.out = chk.diag = &null;
-        chk.check_only = 1;
-        /* a copy of the pointers: getopt permutes what it parses, and the line must stay as written for
-         * adapter_positions below ('--to static' moved before NAME read 'static' as the adapter) */
-        char **argv = calloc((size_t)c->argc + 1, sizeof *argv);
-        if (!argv) {
-            lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "out of memory");
-            return LSC_EXIT_ERROR;
-        }
-        memcpy(argv, c->argv, (size_t)c->argc * sizeof *argv);
-        int checked = lsc_dispatch(&chk, c->argc, argv);
-        free(argv);
-        if (checked != LSC_EXIT_OK) {
+        void *parsed = NULL;
+        if (lsc_command_parse(&chk, cmd, c->argc, c->argv, &parsed) != LSC_EXIT_OK) {
             lsc_error_set(&ctx->err, LSC_ERR_USAGE, "%s:%d: %s", s->file, c->line, chk.err.msg);
             return LSC_EXIT_ERROR;
         }
+        const char *made = NULL;
+        int nrc = check_names(ctx, s, c, cmd, parsed, known, &made);
+        lsc_command_args_free(parsed);
+        if (nrc != LSC_EXIT_OK)
+            return nrc;
         int idx[64];
         int na = adapter_positions(cmd, c->argc, c->argv, idx, 64);
-        /* retrain NEW --base B --tuned T extracts into a new adapter NEW when there is none by that name */
-        int extracts = strcmp(cmd->name, "retrain") == 0 && opt_value(c->argc, c->argv, "--base") && na > 0 &&
-                       !is_glob(c->argv[idx[0]]) && !names_has(known, c->argv[idx[0]]);
         int globbed = 0;
         for (int k = 0; k < na; k++)
             globbed |= is_glob(c->argv[idx[k]]);
-        for (int k = 0; k < na; k++) {
-            const char *a = c->argv[idx[k]];
-            if (is_glob(a)) {
-                if (!names_match(known, a)) {
-                    lsc_error_set(&ctx->err, LSC_ERR_NOTFOUND, "%s:%d: no adapter matches '%s'", s->file, c->line, a);
-                    return LSC_EXIT_ERROR;
-                }
-            } else if (!names_has(known, a) && !(extracts && k == 0)) {
-                lsc_error_set(&ctx->err, LSC_ERR_NOTFOUND, "%s:%d: no adapter '%s' in the catalog (nor made by an earlier line)",
-                              s->file, c->line, a);
-                return LSC_EXIT_ERROR;
-            }
-        }
-        /* names this line makes or removes, for the lines after it */
-        const char *made = opt_value(c->argc, c->argv, "--as");
-        if (!made)
-            made = opt_value(c->argc, c->argv, "--name");
-        if (!made && extracts)
-            made = c->argv[idx[0]];
-        if (made && (!strstr(made, "{}") || !globbed))
+        if (made && (!strstr(made, "{}") || !globbed)) /* '{}' is literal on a line without a glob */
             names_add(known, made);
         else if (made) {
             /* one output per match: add the substituted names */
@@ -494,7 +504,7 @@ static int run_one(lsc_cmd_ctx *ctx, const lsc_script *s, const lsc_script_cmd *
     const lsc_command *cmd = lsc_command_find(c->argv[0]);
     int idx[64];
     int na = adapter_positions(cmd, c->argc, c->argv, idx, 64);
-    int gpos = -1, variadic = strstr(cmd->usage, "NAME...") != NULL;
+    int gpos = -1, variadic = lsc_command_takes_many_adapters(cmd);
     for (int k = 0; k < na && gpos < 0; k++)
         if (is_glob(c->argv[idx[k]]))
             gpos = idx[k];
@@ -603,44 +613,52 @@ static void print_changes(lsc_cmd_ctx *ctx, lsc_adapter_info *before, size_t nb,
         lsc_out(ctx->out, "  change no adapter\n");
 }
 
-int lsc_cmd_run(lsc_cmd_ctx *ctx, int argc, char **argv)
+typedef struct run_args {
+    lsc_args base;
+    const char *script;
+    int dry, cont, json;
+    lsc_optlist vars;
+} run_args;
+
+static const lsc_opt run_opts[] = {
+    {.metavar = "SCRIPT", .type = LSC_OPT_PATH, .flags = LSC_OPT_POSITIONAL, .at = offsetof(run_args, script),
+     .help = "a file of command lines without the word lorascope ('-' reads standard input):\n"
+             "# comments, \\ continuation, shell quoting, set NAME VALUE and ${NAME},\n"
+             "adapter globs ('ckpt-*' runs the line per match, {} in arguments is the match),\n"
+             "expect exists|absent|finite NAME, expect rank NAME LAYER-GLOB OP N,\n"
+             "expect energy NAME OP X (share of its parent's energy), expect layers NAME OP N"},
+    {.name = "dry-run", .type = LSC_OPT_FLAG, .at = offsetof(run_args, dry),
+     .help = "run everything, print what would change, write nothing"},
+    {.name = "continue", .type = LSC_OPT_FLAG, .at = offsetof(run_args, cont),
+     .help = "each line its own transaction; report applied and failed lines"},
+    {.name = "var", .type = LSC_OPT_LIST, .metavar = "NAME=VALUE", .at = offsetof(run_args, vars),
+     .help = "set a variable (overrides the script's own set lines)"},
+    {.name = "json", .type = LSC_OPT_FLAG, .at = offsetof(run_args, json), .help = "progress as JSON lines on stderr"},
+    {0}};
+
+static int run_validate(lsc_cmd_ctx *ctx, void *args)
 {
-    static const struct option opts[] = {{"dry-run", no_argument, NULL, 'n'}, {"continue", no_argument, NULL, 'k'},
-                                         {"var", required_argument, NULL, 'v'}, {"json", no_argument, NULL, 'j'},
-                                         {NULL, 0, NULL, 0}};
-    lsc_getopt g = {0};
-    int dry = 0, cont = 0, json = ctx->json, c, rc = LSC_EXIT_OK;
+    const run_args *av = args;
+    for (int i = 0; i < av->vars.n; i++) {
+        const char *eq = strchr(av->vars.v[i], '=');
+        if (!eq || eq == av->vars.v[i])
+            return lsc_usage_error(ctx, "run", "--var takes NAME=VALUE, not '%s'", av->vars.v[i]);
+    }
+    return LSC_EXIT_OK;
+}
+
+static int run_run(lsc_cmd_ctx *ctx, void *args)
+{
+    const run_args *av = args;
+    int dry = av->dry, cont = av->cont, json = ctx->json || av->json, rc = LSC_EXIT_OK;
     lsc_script_vars vars = {0};
-    while ((c = lsc_getopt_next(ctx, &g, argc, argv, opts)) != -1) {
-        switch (c) {
-        case 'n': dry = 1; break;
-        case 'k': cont = 1; break;
-        case 'j': json = 1; break;
-        case 'v': {
-            const char *eq = strchr(g.arg, '=');
-            if (!eq || eq == g.arg) {
-                lsc_script_vars_release(&vars);
-                return lsc_usage_error(ctx, "run", "--var takes NAME=VALUE, not '%s'", g.arg);
-            }
-            char name[256];
-            snprintf(name, sizeof name, "%.*s", (int)(eq - g.arg), g.arg);
-            lsc_script_var_set(&vars, name, eq + 1, 1);
-            break;
-        }
-        default:
-            lsc_script_vars_release(&vars);
-            return LSC_EXIT_USAGE;
-        }
+    for (int i = 0; i < av->vars.n; i++) {
+        const char *v = av->vars.v[i], *eq = strchr(v, '=');
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", (int)(eq - v), v);
+        lsc_script_var_set(&vars, name, eq + 1, 1);
     }
-    if (argc - g.ind != 1) {
-        lsc_script_vars_release(&vars);
-        return lsc_usage_error(ctx, "run", "expected one SCRIPT (or - for standard input)");
-    }
-    if (ctx->check_only) {
-        lsc_script_vars_release(&vars);
-        return LSC_EXIT_OK;
-    }
-    const char *file = argv[g.ind];
+    const char *file = av->script;
     /* read the script */
     FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
     if (!f) {
@@ -752,3 +770,5 @@ int lsc_cmd_run(lsc_cmd_ctx *ctx, int argc, char **argv)
     lsc_script_free(s);
     return rc;
 }
+
+const lsc_cmd_spec lsc_spec_run = {run_opts, sizeof(run_args), run_validate, run_run, ""};

@@ -10,30 +10,26 @@
 #include "handlers.h"
 #include "kinds.h"
 
-int lsc_cmd_share(lsc_cmd_ctx *ctx, int argc, char **argv)
+typedef struct share_args {
+    lsc_args base;
+    const char *name, *as;
+    long long k;
+} share_args;
+
+static const lsc_opt share_opts[] = {
+    {.metavar = "NAME", .type = LSC_OPT_ADAPTER, .flags = LSC_OPT_POSITIONAL, .at = offsetof(share_args, name)},
+    {.name = "rank", .type = LSC_OPT_INT, .metavar = "K", .flags = LSC_OPT_REQUIRED, .ilo = 1, .ihi = INT_MAX,
+     .at = offsetof(share_args, k), .help = "the rank of the shared A"},
+    {.name = "as", .type = LSC_OPT_NEW, .metavar = "NEW", .at = offsetof(share_args, as),
+     .help = "the new adapter's name (default NAME-sharedK)"},
+    {0}};
+
+static int share_run(lsc_cmd_ctx *ctx, void *args)
 {
-    static const struct option opts[] = {
-        {"rank", required_argument, NULL, 'k'}, {"as", required_argument, NULL, 'a'}, {NULL, 0, NULL, 0}};
-    lsc_getopt g = {0};
-    const char *as = NULL;
-    long k = 0;
-    int c;
-    char *end;
-    while ((c = lsc_getopt_next(ctx, &g, argc, argv, opts)) != -1) {
-        if (c == 'k') {
-            k = strtol(g.arg, &end, 10);
-            if (*end || k < 1)
-                return lsc_usage_error(ctx, "share", "--rank takes a whole number >= 1");
-        } else if (c == 'a')
-            as = g.arg;
-        else
-            return LSC_EXIT_USAGE;
-    }
-    if (argc - g.ind != 1 || k < 1)
-        return lsc_usage_error(ctx, "share", "expected NAME --rank K");
-    if (ctx->check_only)
-        return LSC_EXIT_OK;
-    const char *name = argv[g.ind];
+    const share_args *av = args;
+    const char *as = av->as;
+    long k = (long)av->k;
+    const char *name = av->name;
     char newname[512], suffix[32];
     snprintf(suffix, sizeof suffix, "shared%ld", k);
     snprintf(newname, sizeof newname, "%s", as ? as : "");
@@ -159,3 +155,6 @@ int lsc_cmd_share(lsc_cmd_ctx *ctx, int argc, char **argv)
     lsc_task_entries_free(t, T);
     return rc;
 }
+
+const lsc_cmd_spec lsc_spec_share = {share_opts, sizeof(share_args), NULL, share_run,
+                                     "  the new tasks are NEW-<task>; their A tensors are the same bytes, stored once\n"};

@@ -163,40 +163,36 @@ static void print_summary(lsc_cmd_ctx *ctx, const lsc_adapter *ad, const row *ro
     lsc_out(ctx->out, "\n");
 }
 
-int lsc_cmd_show(lsc_cmd_ctx *ctx, int argc, char **argv)
+typedef struct show_args {
+    lsc_args base;
+    const char *name, *glob;
+    int json, sort;
+} show_args;
+
+static const lsc_opt show_opts[] = {
+    {.metavar = "NAME", .type = LSC_OPT_ADAPTER, .flags = LSC_OPT_POSITIONAL, .at = offsetof(show_args, name)},
+    {.name = "layers", .type = LSC_OPT_GLOB, .metavar = "GLOB", .at = offsetof(show_args, glob),
+     .help = "only layers whose name matches (a glob; a plain word matches as a substring)"},
+    {.name = "sort", .type = LSC_OPT_CHOICE, .metavar = "COLUMN", .choices = sort_keys, .def = "layer",
+     .at = offsetof(show_args, sort),
+     .help = "name, rank, alpha, scale, norm, sigma1, stable, erank, k90, k99, zeros (descending for numbers)"},
+    {.name = "json", .type = LSC_OPT_FLAG, .at = offsetof(show_args, json),
+     .help = "one object: name, format, kind, base_model, layers[...] with every statistic"},
+    {0}};
+
+static int show_run(lsc_cmd_ctx *ctx, void *args)
 {
-    static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
-                                         {"layers", required_argument, NULL, 'l'},
-                                         {"sort", required_argument, NULL, 's'},
-                                         {NULL, 0, NULL, 0}};
-    lsc_getopt g = {0};
-    int json = ctx->json, c;
-    const char *glob = NULL, *sort = "layer";
-    while ((c = lsc_getopt_next(ctx, &g, argc, argv, opts)) != -1) {
-        switch (c) {
-        case 'j': json = 1; break;
-        case 'l': glob = g.arg; break;
-        case 's': sort = g.arg; break;
-        default: return LSC_EXIT_USAGE;
-        }
-    }
-    if (argc - g.ind != 1)
-        return lsc_usage_error(ctx, "show", "expected one NAME");
-    g_key = -1;
-    for (int i = 0; sort_keys[i]; i++)
-        if (strcmp(sort_keys[i], sort) == 0)
-            g_key = i;
-    if (g_key < 0)
-        return lsc_usage_error(ctx, "show", "unknown sort column '%s'", sort);
-    if (ctx->check_only)
-        return LSC_EXIT_OK;
+    const show_args *av = args;
+    int json = ctx->json || av->json;
+    const char *glob = av->glob;
+    g_key = av->sort;
     lsc_adapter *ad = NULL;
     int64_t id = 0;
-    if (lsc_cmd_load(ctx, argv[g.ind], &ad, &id))
+    if (lsc_cmd_load(ctx, av->name, &ad, &id))
         return LSC_EXIT_ERROR;
     if (lsc_is_group(ad->kind)) {
         lsc_adapter_free(ad);
-        return lsc_tasks_show(ctx, argv[g.ind], id, glob, json);
+        return lsc_tasks_show(ctx, av->name, id, glob, json);
     }
     row *rows = calloc(ad->n_layers + 1, sizeof(row));
     lsc_stats_runner sr;
@@ -291,3 +287,5 @@ int lsc_cmd_show(lsc_cmd_ctx *ctx, int argc, char **argv)
     lsc_adapter_free(ad);
     return rc;
 }
+
+const lsc_cmd_spec lsc_spec_show = {show_opts, sizeof(show_args), NULL, show_run, ""};

@@ -9,36 +9,33 @@
 #include "handlers.h"
 #include "kinds.h"
 
-int lsc_cmd_sparsify(lsc_cmd_ctx *ctx, int argc, char **argv)
+typedef struct sparsify_args {
+    lsc_args base;
+    const char *name, *as, *glob, *darg;
+    double density;
+} sparsify_args;
+
+static const lsc_opt sparsify_opts[] = {
+    {.metavar = "NAME", .type = LSC_OPT_ADAPTER, .flags = LSC_OPT_POSITIONAL, .at = offsetof(sparsify_args, name)},
+    {.name = "density", .type = LSC_OPT_REAL, .metavar = "D", .flags = LSC_OPT_REQUIRED | LSC_OPT_LO_OPEN, .lo = 0,
+     .hi = 1, .at = offsetof(sparsify_args, density), .text_at = offsetof(sparsify_args, darg),
+     .help = "the fraction of entries of A and B kept (by magnitude)"},
+    {.name = "layers", .type = LSC_OPT_GLOB, .metavar = "GLOB", .at = offsetof(sparsify_args, glob),
+     .help = "only these layers (others are kept unchanged)"},
+    {.name = "as", .type = LSC_OPT_NEW, .metavar = "NEW", .at = offsetof(sparsify_args, as),
+     .help = "the new adapter's name (default NAME-dD)"},
+    {0}};
+
+static int sparsify_run(lsc_cmd_ctx *ctx, void *args)
 {
-    static const struct option opts[] = {{"density", required_argument, NULL, 'd'},
-                                         {"layers", required_argument, NULL, 'l'},
-                                         {"as", required_argument, NULL, 'a'},
-                                         {NULL, 0, NULL, 0}};
-    lsc_getopt g = {0};
-    const char *as = NULL, *glob = NULL, *darg = NULL;
-    int c;
-    while ((c = lsc_getopt_next(ctx, &g, argc, argv, opts)) != -1) {
-        if (c == 'd')
-            darg = g.arg;
-        else if (c == 'l')
-            glob = g.arg;
-        else if (c == 'a')
-            as = g.arg;
-        else
-            return LSC_EXIT_USAGE;
-    }
-    char *end = NULL;
-    double density = darg ? strtod(darg, &end) : 0;
-    if (argc - g.ind != 1 || !darg || *end || !(density > 0 && density <= 1))
-        return lsc_usage_error(ctx, "sparsify", "expected NAME --density D (0 < D <= 1)");
-    if (ctx->check_only)
-        return LSC_EXIT_OK;
+    const sparsify_args *av = args;
+    const char *as = av->as, *glob = av->glob, *darg = av->darg;
+    double density = av->density;
     lsc_adapter *src, *dst;
     int64_t sid;
     char newname[512], suffix[64];
     snprintf(suffix, sizeof suffix, "d%s", darg);
-    int rc = lsc_derive_begin(ctx, argv[g.ind], as, suffix, &src, &sid, &dst, newname, sizeof newname);
+    int rc = lsc_derive_begin(ctx, av->name, as, suffix, &src, &sid, &dst, newname, sizeof newname);
     if (rc)
         return rc;
     lsc_workspace *ws = lsc_workspace_new();
@@ -97,3 +94,5 @@ int lsc_cmd_sparsify(lsc_cmd_ctx *ctx, int argc, char **argv)
             changed, density, worst);
     return lsc_derive_finish(ctx, src, sid, dst, newname, 1);
 }
+
+const lsc_cmd_spec lsc_spec_sparsify = {sparsify_opts, sizeof(sparsify_args), NULL, sparsify_run, ""};

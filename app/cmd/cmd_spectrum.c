@@ -6,24 +6,26 @@
 #include "common.h"
 #include "handlers.h"
 
-int lsc_cmd_spectrum(lsc_cmd_ctx *ctx, int argc, char **argv)
+typedef struct spectrum_args {
+    lsc_args base;
+    const char *name, *glob;
+    int json;
+} spectrum_args;
+
+static const lsc_opt spectrum_opts[] = {
+    {.metavar = "NAME", .type = LSC_OPT_ADAPTER, .flags = LSC_OPT_POSITIONAL, .at = offsetof(spectrum_args, name)},
+    {.metavar = "LAYER-GLOB", .type = LSC_OPT_GLOB, .flags = LSC_OPT_POSITIONAL | LSC_OPT_OPTIONAL,
+     .at = offsetof(spectrum_args, glob), .help = "only layers whose name matches"},
+    {.name = "json", .type = LSC_OPT_FLAG, .at = offsetof(spectrum_args, json), .help = "an array of {name, sv[], energy[]}"},
+    {0}};
+
+static int spectrum_run(lsc_cmd_ctx *ctx, void *args)
 {
-    static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
-    lsc_getopt g = {0};
-    int json = ctx->json, c;
-    while ((c = lsc_getopt_next(ctx, &g, argc, argv, opts)) != -1) {
-        if (c != 'j')
-            return LSC_EXIT_USAGE;
-        json = 1;
-    }
-    int npos = argc - g.ind;
-    if (npos < 1 || npos > 2)
-        return lsc_usage_error(ctx, "spectrum", "expected NAME [LAYER-GLOB]");
-    if (ctx->check_only)
-        return LSC_EXIT_OK;
-    const char *glob = npos == 2 ? argv[g.ind + 1] : NULL;
+    const spectrum_args *av = args;
+    int json = ctx->json || av->json;
+    const char *glob = av->glob;
     lsc_adapter *ad = NULL;
-    if (lsc_cmd_load(ctx, argv[g.ind], &ad, NULL))
+    if (lsc_cmd_load(ctx, av->name, &ad, NULL))
         return LSC_EXIT_ERROR;
     lsc_stats_runner sr;
     if (lsc_stats_runner_init(&sr, &ctx->err)) {
@@ -78,3 +80,5 @@ int lsc_cmd_spectrum(lsc_cmd_ctx *ctx, int argc, char **argv)
     lsc_adapter_free(ad);
     return rc;
 }
+
+const lsc_cmd_spec lsc_spec_spectrum = {spectrum_opts, sizeof(spectrum_args), NULL, spectrum_run, ""};

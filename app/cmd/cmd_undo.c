@@ -50,16 +50,8 @@ static int apply(lsc_cmd_ctx *ctx, const lsc_history_entry *h, int redo)
     return LSC_EXIT_OK;
 }
 
-static int undo_redo(lsc_cmd_ctx *ctx, int argc, char **argv, int redo)
+static int undo_redo(lsc_cmd_ctx *ctx, int redo)
 {
-    static const struct option opts[] = {{NULL, 0, NULL, 0}};
-    lsc_getopt g = {0};
-    if (lsc_getopt_next(ctx, &g, argc, argv, opts) != -1)
-        return LSC_EXIT_USAGE;
-    if (argc != g.ind)
-        return lsc_usage_error(ctx, argv[0], "takes no arguments");
-    if (ctx->check_only)
-        return LSC_EXIT_OK;
     lsc_history_entry *h = NULL;
     size_t n = 0;
     if (lsc_catalog_history(ctx->cat, NULL, &h, &n, &ctx->err))
@@ -89,12 +81,21 @@ static int undo_redo(lsc_cmd_ctx *ctx, int argc, char **argv, int redo)
     return rc;
 }
 
-int lsc_cmd_undo(lsc_cmd_ctx *ctx, int argc, char **argv)
+static int undo_run(lsc_cmd_ctx *ctx, void *args)
 {
-    return undo_redo(ctx, argc, argv, 0);
+    (void)args;
+    return undo_redo(ctx, 0);
 }
 
-int lsc_cmd_redo(lsc_cmd_ctx *ctx, int argc, char **argv)
+static int redo_run(lsc_cmd_ctx *ctx, void *args)
 {
-    return undo_redo(ctx, argc, argv, 1);
+    (void)args;
+    return undo_redo(ctx, 1);
 }
+
+static const lsc_opt no_opts[] = {{0}};
+
+const lsc_cmd_spec lsc_spec_undo = {
+    no_opts, sizeof(lsc_args), NULL, undo_run,
+    "  import, prune, merge: the new adapter is removed; rm: the adapter comes back; rename: renamed back\n"};
+const lsc_cmd_spec lsc_spec_redo = {no_opts, sizeof(lsc_args), NULL, redo_run, ""};

@@ -1,9 +1,11 @@
 /* command.h: the one command layer behind the CLI, the TUI's `:` prompt and the script runner.
  *
- * Every user operation is a command with a handler in app/cmd/<name>.c, listed once in commands.def.
+ * Every user operation is a command in app/cmd/cmd_<name>.c, listed once in commands.def; each declares its
+ * options once, in a table (options.h) that gives parsing, --help and the errors for bad values.
  * lsc_dispatch() finds the command, opens the catalog when the command needs it, wraps a mutating command
  * in one transaction and records it in the history, so a crash or an error never leaves half an edit.
- * Handlers write results to ctx->out and report failure through ctx->err; they never print or exit.
+ * A command's run step writes results to ctx->out and reports failure through ctx->err; it never prints or
+ * exits.
  */
 #ifndef LSC_COMMAND_H
 #define LSC_COMMAND_H
@@ -12,6 +14,7 @@
 #include <stdint.h>
 
 #include "catalog.h"
+#include "options.h"
 #include "sink.h"
 #include "status.h"
 
@@ -37,7 +40,7 @@ typedef struct lsc_cmd_ctx {
     int readonly;             /* refuse mutating commands */
     int dry_run;              /* run, then roll back instead of committing */
     int no_change;            /* set by a mutating handler that found nothing to change: roll back, no history */
-    int check_only;           /* parse and validate the arguments only, then return (script checking) */
+    int check_only;           /* lsc_dispatch parses and validates the arguments only (script checking) */
     lsc_error err;            /* filled when a handler returns non-zero */
     /* adapters the command read and wrote, for the history record */
     int64_t inputs[LSC_CMD_MAX_IO];
@@ -51,16 +54,23 @@ typedef struct lsc_cmd_ctx {
                                * line of a script, whose one transaction is the run's: keep out of it) */
 } lsc_cmd_ctx;
 
-/* A handler: argv[0] is the command name. Returns an LSC_EXIT_* code; on failure ctx->err says why. */
-typedef int (*lsc_cmd_fn)(lsc_cmd_ctx *ctx, int argc, char **argv);
+/* A command's arguments, declared once (options.h): the table gives parsing, usage, help and bad-value
+ * errors; `validate` holds the rules across options (exactly one prune rule, --density only with DARE or
+ * TIES ...) and may fill derived fields; `run` does the work on the parsed, validated struct. Parsing and
+ * validating never touch the catalog, so scripts and the TUI check a command line without running it. */
+typedef struct lsc_cmd_spec {
+    const lsc_opt *opts;                              /* options and positionals, ended by {0} */
+    size_t args_size;                                 /* sizeof the typed args struct (starts with lsc_args) */
+    int (*validate)(lsc_cmd_ctx *ctx, void *args);    /* NULL: no rule across options */
+    int (*run)(lsc_cmd_ctx *ctx, void *args);
+    const char *notes;                                /* help text printed after the options; "" none */
+} lsc_cmd_spec;
 
 typedef struct lsc_command {
     const char *name;
-    lsc_cmd_fn fn;
+    const lsc_cmd_spec *spec;
     unsigned flags;
     const char *summary; /* one line */
-    const char *usage;   /* "NAME [--json] [--layers GLOB]" */
-    const char *help;    /* the options, one per line */
 } lsc_command;
 
 /* The table (from commands.def) and its length. */
@@ -79,12 +89,22 @@ int lsc_dispatch(lsc_cmd_ctx *ctx, int argc, char **argv);
 void lsc_cmd_read(lsc_cmd_ctx *ctx, int64_t id);
 void lsc_cmd_wrote(lsc_cmd_ctx *ctx, int64_t id);
 
-/* From the command's usage string: non-zero if option `opt` ("--layers") takes a value. */
+/* Parse and validate argv (argv[0] the command name) for command c without running it or touching the
+ * catalog: *args receives the typed args struct (release with lsc_command_args_free; it points into argv).
+ * Returns LSC_EXIT_OK, or LSC_EXIT_USAGE with a one-line message in ctx->err. The TUI's previews and
+ * the script checker call this, so they refuse exactly what the command refuses. */
+int lsc_command_parse(lsc_cmd_ctx *ctx, const lsc_command *c, int argc, char **argv, void **args);
+void lsc_command_args_free(void *args);
+
+/* From the command's table: non-zero if option `opt` ("--layers" or "--layers=x") takes a value. */
 int lsc_command_option_takes_value(const lsc_command *c, const char *opt);
 
-/* From the command's usage string: non-zero if the positional argument at `index` (0-based) names an
- * adapter (usage words NAME, A, B, OLD; `NAME...` makes every later positional one too). */
+/* From the command's table: non-zero if the positional argument at `index` (0-based) names an adapter
+ * that must exist (a repeatable NAME... makes every later positional one too). */
 int lsc_command_positional_is_adapter(const lsc_command *c, int index);
+
+/* From the command's table: non-zero if it takes a repeatable adapter positional (merge NAME...). */
+int lsc_command_takes_many_adapters(const lsc_command *c);
 
 /* Print the command's usage and help to ctx->out. */
 void lsc_command_print_help(lsc_sink *out, const lsc_command *c);

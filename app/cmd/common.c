@@ -10,31 +10,6 @@
 
 #include "catalog.h"
 
-int lsc_getopt_next(lsc_cmd_ctx *ctx, lsc_getopt *g, int argc, char **argv, const struct option *longopts)
-{
-    if (g->ind == 0) {
-        optind = 0; /* GNU: re-initialise the scanner for a fresh argv */
-        opterr = 0;
-        g->ind = -1;
-    }
-    int idx = 0;
-    int c = getopt_long(argc, argv, ":h", longopts, &idx);
-    g->arg = optarg;
-    if (c == -1) {
-        g->ind = optind;
-        return -1;
-    }
-    if (c == '?' || c == ':') {
-        const char *bad = argv[optind - 1] ? argv[optind - 1] : "?";
-        if (c == ':')
-            lsc_usage_error(ctx, argv[0], "option '%s' needs a value", bad);
-        else
-            lsc_usage_error(ctx, argv[0], "unknown option '%s'", bad);
-        return '?';
-    }
-    return c;
-}
-
 int lsc_usage_error(lsc_cmd_ctx *ctx, const char *cmd, const char *fmt, ...)
 {
     char msg[LSC_ERROR_MSG_MAX];

@@ -1,26 +1,14 @@
-/* common.h: helpers shared by the command handlers: option parsing, globs, statistics through the
+/* common.h: helpers shared by the command handlers: usage errors, globs, statistics through the
  * catalog's cache, JSON output. Internal to the command layer. */
 #ifndef LSC_CMD_COMMON_H
 #define LSC_CMD_COMMON_H
 
-#include <getopt.h>
 #include <jansson.h>
 
 #include "adapter.h"
 #include "command.h"
 #include "stats.h"
 #include "workspace.h"
-
-/* getopt_long, made re-entrant across dispatches (the script runner and the TUI call many commands in
- * one process) and silent: errors become a usage message in ctx->err. */
-typedef struct lsc_getopt {
-    int ind;         /* index of the first positional argument once parsing is over */
-    const char *arg; /* the current option's value */
-} lsc_getopt;
-
-/* Returns the option's val, -1 at the end (g->ind set; positionals are argv[g->ind .. argc-1], in
- * order), or '?' after filling ctx->err with a usage message. shortopts may be "". */
-int lsc_getopt_next(lsc_cmd_ctx *ctx, lsc_getopt *g, int argc, char **argv, const struct option *longopts);
 
 /* Set a usage error for the running command and return LSC_EXIT_USAGE. */
 int lsc_usage_error(lsc_cmd_ctx *ctx, const char *cmd, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

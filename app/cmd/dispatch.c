@@ -4,9 +4,11 @@
  * catalog when needed (creating it only for a mutating command); run a mutating command inside one
  * BEGIN IMMEDIATE transaction and record it in the history in that same transaction, so the change and
  * its record land together or not at all; roll back on any failure, on --dry-run, or when the handler
- * found nothing to change. A command run inside that transaction writes its results to a holding sink,
- * passed on only once the COMMIT succeeded (or the command succeeded without committing: --dry-run, no
- * change): a failed COMMIT (a full disk) must not follow "imported ..." on stdout. */
+ * found nothing to change. The arguments are parsed and validated from the command's option table once,
+ * before the catalog is opened; a script check (ctx->check_only) stops there and never runs the command.
+ * A command run inside that transaction writes its results to a holding sink, passed on only once the
+ * COMMIT succeeded (or the command succeeded without committing: --dry-run, no change): a failed COMMIT
+ * (a full disk) must not follow "imported ..." on stdout. */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +87,8 @@ static int open_catalog(lsc_cmd_ctx *ctx, const lsc_command *c)
     return LSC_EXIT_OK;
 }
 
+static int dispatch_body(lsc_cmd_ctx *ctx, const lsc_command *c, void *parsed, char *args);
+
 int lsc_dispatch(lsc_cmd_ctx *ctx, int argc, char **argv)
 {
     lsc_error_clear(&ctx->err);
@@ -105,33 +109,34 @@ int lsc_dispatch(lsc_cmd_ctx *ctx, int argc, char **argv)
         lsc_command_print_help(ctx->out, c);
         return LSC_EXIT_OK;
     }
-    if (ctx->check_only)
-        return c->fn(ctx, argc, argv); /* handlers return right after parsing their arguments */
-    /* the arguments as given, for the history (getopt permutes argv while parsing) */
-    char *args = (c->flags & LSC_CMD_MUTATES) ? args_json(argc, argv) : NULL;
-    ctx->args_json = args;
-    /* bad usage is reported as such before any catalog is touched */
-    ctx->check_only = 1;
-    int urc = c->fn(ctx, argc, argv);
-    ctx->check_only = 0;
-    if (urc != LSC_EXIT_OK) {
-        free(args);
+    /* bad usage is reported as such before any catalog is touched; a script check stops here */
+    void *parsed = NULL;
+    int urc = lsc_command_parse(ctx, c, argc, argv, &parsed);
+    if (urc != LSC_EXIT_OK || ctx->check_only) {
+        lsc_command_args_free(parsed);
         return urc;
     }
+    /* the arguments as given, for the history */
+    char *args = (c->flags & LSC_CMD_MUTATES) ? args_json(argc, argv) : NULL;
+    ctx->args_json = args;
+    return dispatch_body(ctx, c, parsed, args);
+}
+
+/* Open, run inside one transaction, record, commit or roll back (see the head of the file). */
+static int dispatch_body(lsc_cmd_ctx *ctx, const lsc_command *c, void *parsed, char *args)
+{
+    int opened_here = 0, rc, txn = 0;
     if ((c->flags & LSC_CMD_MUTATES) && ctx->readonly) {
         lsc_error_set(&ctx->err, LSC_ERR_INVALID, "%s: the catalog is open read-only", c->name);
-        free(args);
-        return LSC_EXIT_ERROR;
+        rc = LSC_EXIT_ERROR;
+        goto done;
     }
-    int opened_here = 0, rc;
     if ((c->flags & LSC_CMD_CATALOG) && !ctx->cat) {
-        if ((rc = open_catalog(ctx, c))) {
-            free(args);
-            return rc;
-        }
+        if ((rc = open_catalog(ctx, c)))
+            goto done;
         opened_here = 1;
     }
-    int txn = (c->flags & LSC_CMD_MUTATES) && !lsc_catalog_in_transaction(ctx->cat);
+    txn = (c->flags & LSC_CMD_MUTATES) && !lsc_catalog_in_transaction(ctx->cat);
     if (txn && lsc_catalog_begin(ctx->cat, &ctx->err)) {
         rc = LSC_EXIT_ERROR;
         goto done;
@@ -142,7 +147,7 @@ int lsc_dispatch(lsc_cmd_ctx *ctx, int argc, char **argv)
         lsc_sink_init_hold(&held, shown);
         ctx->out = &held;
     }
-    rc = c->fn(ctx, argc, argv);
+    rc = c->spec->run(ctx, parsed);
     if (rc == LSC_EXIT_OK && (c->flags & LSC_CMD_MUTATES) && !ctx->no_change && !(c->flags & LSC_CMD_NOHIST)) {
         if (lsc_catalog_log(ctx->cat, c->name, args ? args : "[]", ctx->inputs, ctx->n_inputs, ctx->outputs,
                             ctx->n_outputs, NULL, &ctx->err))
@@ -169,6 +174,7 @@ int lsc_dispatch(lsc_cmd_ctx *ctx, int argc, char **argv)
 done:
     ctx->args_json = NULL;
     free(args);
+    lsc_command_args_free(parsed);
     if (rc != LSC_EXIT_OK && ctx->err.code == LSC_OK)
         lsc_error_set(&ctx->err, LSC_ERR_INVALID, "%s failed", c->name);
     if (opened_here) {
