@@ -434,12 +434,14 @@ static void progress(lsc_cmd_ctx *ctx, int json, size_t done, size_t total, cons
             msg ? ": " : "", msg ? msg : "");
 }
 
-/* Replace every "{}" in w by `name`; malloc'ed. */
+/* Replace every "{}" in w by `name`; malloc'ed, NULL when out of memory or when the result would be longer
+ * than a script line may be (LSC_SCRIPT_MAX_LINE: a line of `{}` times a long name is not a blow-up). */
 static char *subst(const char *w, const char *name)
 {
     size_t n = strlen(w) + 1, ln = strlen(name);
     for (const char *p = strstr(w, "{}"); p; p = strstr(p + 2, "{}"))
-        n += ln;
+        if ((n += ln) > LSC_SCRIPT_MAX_LINE)
+            return NULL;
     char *out = malloc(n), *o = out;
     if (!out)
         return NULL;
@@ -504,15 +506,26 @@ static int run_one(lsc_cmd_ctx *ctx, const lsc_script *s, const lsc_script_cmd *
         int cap = c->argc + (int)matches.n + 1, argc = 0;
         char **argv = calloc((size_t)cap, sizeof(char *));
         const char *name = gpos >= 0 && !variadic ? matches.v[r] : "";
-        for (int i = 0; i < c->argc; i++) {
+        int built = argv != NULL;
+        for (int i = 0; i < c->argc && built; i++) {
             if (i == gpos && variadic) {
-                for (size_t m = 0; m < matches.n; m++)
-                    argv[argc++] = strdup(matches.v[m]);
+                for (size_t m = 0; m < matches.n && built; m++)
+                    built = (argv[argc++] = strdup(matches.v[m])) != NULL;
             } else if (i == gpos) {
-                argv[argc++] = strdup(name);
+                built = (argv[argc++] = strdup(name)) != NULL;
             } else {
-                argv[argc++] = subst(c->argv[i], name);
+                built = (argv[argc++] = subst(c->argv[i], name)) != NULL;
             }
+        }
+        if (!built) {
+            for (int i = 0; i < argc; i++)
+                free(argv[i]);
+            free(argv);
+            char nm[256];
+            lsc_error_set(&ctx->err, LSC_ERR_FORMAT, "%s:%d: line longer than %d MiB after putting '%s' for {} (or out of memory)",
+                          s->file, c->line, LSC_SCRIPT_MAX_LINE >> 20, lsc_escape_name(nm, sizeof nm, name));
+            rc = LSC_EXIT_ERROR;
+            break;
         }
         lsc_cmd_ctx sub;
         memset(&sub, 0, sizeof sub);
@@ -630,8 +643,15 @@ int lsc_cmd_run(lsc_cmd_ctx *ctx, int argc, char **argv)
     }
     size_t cap = 4096, len = 0, got;
     char *text = malloc(cap + 1);
+    int too_big = 0;
     while (text && (got = fread(text + len, 1, cap - len, f)) > 0) {
         len += got;
+        if (len > LSC_SCRIPT_MAX_TOTAL) { /* more than any script may expand to: do not read on */
+            free(text);
+            text = NULL;
+            too_big = 1;
+            break;
+        }
         if (len == cap) {
             cap *= 2;
             char *nt = realloc(text, cap + 1);
@@ -646,7 +666,10 @@ int lsc_cmd_run(lsc_cmd_ctx *ctx, int argc, char **argv)
         fclose(f);
     if (!text) {
         lsc_script_vars_release(&vars);
-        lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "out of memory reading '%s'", file);
+        if (too_big)
+            lsc_error_set(&ctx->err, LSC_ERR_FORMAT, "script '%s' is larger than %d MiB", file, LSC_SCRIPT_MAX_TOTAL >> 20);
+        else
+            lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "out of memory reading '%s'", file);
         return LSC_EXIT_ERROR;
     }
     text[len] = '\0';
