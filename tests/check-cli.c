@@ -446,6 +446,65 @@ START_TEST(test_malformed_inputs)
 }
 END_TEST
 
+/* lora_alpha at the ends of the double range: an adapter diffed with itself has cosine 1 and no
+ * difference, its norm is finite and equals alpha/r times the dense ||B A||_F formed here; a scale that
+ * makes the delta overflow is refused at import with one line naming the layer and the scale. */
+START_TEST(test_extreme_alpha)
+{
+    char cat[4300], dir[4400], cfg[256];
+    fresh_catalog(cat, sizeof cat, "alpha");
+    float data[14];
+    for (int i = 0; i < 14; i++)
+        data[i] = (float)(i + 1) * 0.01f;
+    /* A [2, 3] = data[0..5], B [4, 2] = data[6..13]: dense ||B A||_F here */
+    double ba2 = 0.0;
+    for (int p = 0; p < 4; p++)
+        for (int q = 0; q < 3; q++) {
+            double v = 0.0;
+            for (int k = 0; k < 2; k++)
+                v += (double)data[6 + p * 2 + k] * (double)data[k * 3 + q];
+            ba2 += v * v;
+        }
+    const char *good = "{" KA ":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}," KB
+                       ":{\"dtype\":\"F32\",\"shape\":[4,2],\"data_offsets\":[24,56]}}";
+    const double alphas[2] = {1e308, 1e-308};
+    for (int i = 0; i < 2; i++) {
+        char tag[32];
+        snprintf(tag, sizeof tag, "alpha%d", i);
+        snprintf(cfg, sizeof cfg, "{\"peft_type\": \"LORA\", \"r\": 2, \"lora_alpha\": %.17g, \"target_modules\": [\"q\"]}",
+                 alphas[i]);
+        bad_peft(dir, sizeof dir, tag, good, data, 56, cfg);
+        cli_result r = cli_run(cat, "import", dir, "--name", tag, NULL);
+        ck_assert_msg(r.code == 0, "alpha %g: %s", alphas[i], r.err);
+        cli_result_free(&r);
+        json_t *d = run_json(cat, "diff", tag, tag);
+        json_t *l = json_array_get(json_object_get(d, "layers"), 0), *sum = json_object_get(d, "summary");
+        ck_assert_ptr_nonnull(l);
+        double cosv = json_number_value(json_object_get(l, "cosine")), rel = json_number_value(json_object_get(l, "rel_diff"));
+        double norm = json_number_value(json_object_get(l, "norm_a")), want = alphas[i] / 2 * sqrt(ba2);
+        ck_assert_msg(fabs(cosv - 1.0) < 1e-12 && rel < 1e-12, "alpha %g: cosine %g, rel diff %g", alphas[i], cosv, rel);
+        ck_assert_msg(fabs(norm - want) <= 1e-6 * want, "alpha %g: norm %.17g, dense %.17g", alphas[i], norm, want);
+        ck_assert(fabs(json_number_value(json_object_get(sum, "cosine")) - 1.0) < 1e-12);
+        ck_assert(json_number_value(json_object_get(sum, "rel_diff")) < 1e-12);
+        json_decref(d);
+        r = cli_run(cat, "diff", tag, tag, NULL);
+        ck_assert_int_eq(r.code, 0);
+        ck_assert_msg(!strstr(r.out, "inf") && !strstr(r.out, "nan"), "%s", r.out);
+        cli_result_free(&r);
+    }
+    /* entries 1000 times larger: 5e307 x ||B|| x ||A|| is past the largest double */
+    float big[14];
+    for (int i = 0; i < 14; i++)
+        big[i] = data[i] * 1000.0f;
+    snprintf(cfg, sizeof cfg, "{\"peft_type\": \"LORA\", \"r\": 2, \"lora_alpha\": 1e308, \"target_modules\": [\"q\"]}");
+    bad_peft(dir, sizeof dir, "alphabig", good, big, 56, cfg);
+    expect_rejected(cat, dir, "l.0.q");
+    cli_result r = cli_run(cat, "import", dir, NULL);
+    ck_assert_msg(strstr(r.err, "scale 5e+307"), "%s", r.err);
+    cli_result_free(&r);
+}
+END_TEST
+
 START_TEST(test_rm_rename_log)
 {
     char cat[4300];
@@ -533,6 +592,7 @@ int main(void)
                                           test_export_byte_identical,
                                           test_malformed_inputs,
                                           test_rm_rename_log,
-                                          test_diff_and_spectrum, NULL};
+                                          test_diff_and_spectrum,
+                                          test_extreme_alpha, NULL};
     return cli_run_suite("cli", tests, 0, g_tmp);
 }

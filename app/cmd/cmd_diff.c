@@ -25,6 +25,37 @@ static void unload(lsc_adapter *ad, size_t li)
             lsc_adapter_unload_tensor(ad, (size_t)ts[i]);
 }
 
+/* The whole-adapter sums (inner products, squared norms and differences over the layers), kept relative
+ * to the largest norm seen on each side so that norms near the top of the double range (lora_alpha 1e308)
+ * do not overflow when squared; rescaled when a larger one arrives. */
+typedef struct totals {
+    double ref1, ref2;          /* largest norm1, norm2 so far */
+    double s1, s2, inner, diff; /* sum (n1/ref1)^2, (n2/ref2)^2, inner/(ref1 ref2), (d/ref1)^2 */
+} totals;
+
+static void totals_add(totals *t, const lsc_compare_result *res)
+{
+    if (res->norm1 > t->ref1) {
+        double f = t->ref1 / res->norm1;
+        t->s1 *= f * f;
+        t->diff *= f * f;
+        t->inner *= f;
+        t->ref1 = res->norm1;
+    }
+    if (res->norm2 > t->ref2) {
+        double f = t->ref2 / res->norm2;
+        t->s2 *= f * f;
+        t->inner *= f;
+        t->ref2 = res->norm2;
+    }
+    double a = t->ref1 > 0 ? res->norm1 / t->ref1 : 0.0, b = t->ref2 > 0 ? res->norm2 / t->ref2 : 0.0;
+    double d = t->ref1 > 0 ? res->diff_norm / t->ref1 : 0.0;
+    t->s1 += a * a;
+    t->s2 += b * b;
+    t->inner += res->cosine * a * b; /* inner / (ref1 ref2), without forming the inner product */
+    t->diff += d * d;
+}
+
 int lsc_cmd_diff(lsc_cmd_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -63,7 +94,7 @@ int lsc_cmd_diff(lsc_cmd_ctx *ctx, int argc, char **argv)
     json_t *jl = json_array(), *only_a = json_array(), *only_b = json_array();
     const char *hdr[] = {"LAYER", "COSINE", "REL DIFF", "φ IN", "φ OUT", "NORM A", "NORM B"};
     lsc_table *t = json ? NULL : lsc_table_new(7, hdr, "lrrrrrr");
-    double sum_inner = 0, sum_n1 = 0, sum_n2 = 0, sum_d = 0;
+    totals tot = {0};
     int compared = 0;
     char nm[512], c1[64], c2[64], c3[64], c4[64], c5[64], c6[64];
     for (size_t i = 0; i < x->n_layers && rc == LSC_EXIT_OK; i++) {
@@ -87,10 +118,7 @@ int lsc_cmd_diff(lsc_cmd_ctx *ctx, int argc, char **argv)
         unload(x, i);
         unload(y, (size_t)j);
         compared++;
-        sum_inner += res.inner;
-        sum_n1 += res.norm1 * res.norm1;
-        sum_n2 += res.norm2 * res.norm2;
-        sum_d += res.diff_norm * res.diff_norm;
+        totals_add(&tot, &res);
         if (json) {
             json_t *o = json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "name", lx->name, "cosine",
                                   lsc_json_num(res.cosine), "rel_diff", lsc_json_num(res.rel_diff), "subspace_in",
@@ -112,8 +140,8 @@ int lsc_cmd_diff(lsc_cmd_ctx *ctx, int argc, char **argv)
     for (size_t j = 0; j < y->n_layers && rc == LSC_EXIT_OK; j++)
         if (lsc_name_matches(glob, y->layers[j].name) && lsc_adapter_find_layer(x, y->layers[j].name) < 0)
             json_array_append_new(only_b, json_string(y->layers[j].name));
-    double cos_all = (sum_n1 > 0 && sum_n2 > 0) ? sum_inner / sqrt(sum_n1 * sum_n2) : (sum_n1 == sum_n2 ? 1.0 : 0.0);
-    double rel_all = sum_n1 > 0 ? sqrt(sum_d / sum_n1) : (sum_n2 > 0 ? 1.0 : 0.0);
+    double cos_all = (tot.s1 > 0 && tot.s2 > 0) ? tot.inner / sqrt(tot.s1) / sqrt(tot.s2) : (tot.s1 == tot.s2 ? 1.0 : 0.0);
+    double rel_all = tot.s1 > 0 ? sqrt(tot.diff / tot.s1) : (tot.s2 > 0 ? 1.0 : 0.0);
     if (rc == LSC_EXIT_OK) {
         if (json) {
             json_t *o = json_pack("{s:s, s:s, s:o, s:o, s:o}", "a", x->name, "b", y->name, "layers", json_incref(jl),
