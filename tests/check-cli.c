@@ -505,6 +505,106 @@ START_TEST(test_extreme_alpha)
 }
 END_TEST
 
+/* 1 if s holds something a terminal acts on: a C0 control other than newline and tab, DEL, or a C1
+ * control (U+0080..U+009F, UTF-8 C2 80..C2 9F). */
+static int has_terminal_control(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if ((*p < 0x20 && *p != '\n' && *p != '\t') || *p == 0x7f || (p[0] == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F))
+            return 1;
+    return 0;
+}
+
+/* Run a command; its stdout and stderr must hold no terminal control whatever it printed. */
+static int run_clean(const char *cat, const char *what, const char *a1, const char *a2, const char *a3, const char *a4)
+{
+    cli_result r = cli_run(cat, a1, a2, a3, a4, NULL);
+    ck_assert_msg(r.code >= 0, "%s did not exit", what);
+    ck_assert_msg(!has_terminal_control(r.out), "%s: a control reached stdout: %s", what, r.out);
+    ck_assert_msg(!has_terminal_control(r.err), "%s: a control reached stderr: %s", what, r.err);
+    int code = r.code;
+    cli_result_free(&r);
+    return code;
+}
+
+#define EVIL "\x1b[31m\x1b]0;owned\x07\xc2\x9b" "2J\xc2\x85"
+#define EVIL_JSON "\\u001b[31m\\u001b]0;owned\\u0007\\u009b2J\\u0085"
+
+/* Names, config values, metadata, paths and adapter names holding ESC, CSI, OSC, BEL and C1 controls:
+ * no command's text output (tables, summaries, warnings, errors) lets one through; --json stays valid
+ * JSON and gives the names back unchanged. */
+START_TEST(test_no_terminal_escapes)
+{
+    char cat[4300], dir[2][4400], p[9000];
+    fresh_catalog(cat, sizeof cat, "escapes");
+    float data[32];
+    for (int i = 0; i < 32; i++)
+        data[i] = (float)(i + 1) * 0.01f;
+    /* adapter names refuse C0 controls (see "import bad name" below) but may hold C1 ones */
+    const char *a_name = "ev\xc2\x9b" "2J\xc2\x85" "A", *b_name = "ev\xc2\x9b" "2J\xc2\x85" "B";
+    /* A: one layer; B: that layer (other values) and a second, so diff has a layer only in B. r = 3 in the
+     * config against rank 2 in the tensors makes import warn, naming the layer. */
+    const char *hdr[2] = {
+        "{\"__metadata__\":{\"format\":\"pt" EVIL_JSON "\"},"
+        "\"base_model.model.l" EVIL_JSON ".0.q.lora_A.weight\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
+        "\"base_model.model.l" EVIL_JSON ".0.q.lora_B.weight\":{\"dtype\":\"F32\",\"shape\":[4,2],\"data_offsets\":[24,56]}}",
+        "{\"base_model.model.l" EVIL_JSON ".0.q.lora_A.weight\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[56,80]},"
+        "\"base_model.model.l" EVIL_JSON ".0.q.lora_B.weight\":{\"dtype\":\"F32\",\"shape\":[4,2],\"data_offsets\":[80,112]},"
+        "\"base_model.model.m" EVIL_JSON ".1.q.lora_A.weight\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
+        "\"base_model.model.m" EVIL_JSON ".1.q.lora_B.weight\":{\"dtype\":\"F32\",\"shape\":[4,2],\"data_offsets\":[24,56]}}"};
+    const char *cfg = "{\"peft_type\": \"LORA\", \"r\": 3, \"lora_alpha\": 4, \"base_model_name_or_path\": \"base" EVIL_JSON
+                      "\", \"target_modules\": [\"q" EVIL_JSON "\"]}";
+    for (int i = 0; i < 2; i++) {
+        snprintf(dir[i], sizeof dir[i], "%s/dir" EVIL "%d", g_tmp, i);
+        mkdir(dir[i], 0755);
+        snprintf(p, sizeof p, "%s/adapter_model.safetensors", dir[i]);
+        ck_assert_int_eq(cli_write_st(p, hdr[i], i ? (const void *)(data + 2) : (const void *)data, i ? 112 : 56), 0);
+        snprintf(p, sizeof p, "%s/adapter_config.json", dir[i]);
+        ck_assert_int_eq(cli_write(p, cfg, strlen(cfg)), 0);
+    }
+    ck_assert_int_eq(run_clean(cat, "import A", "import", dir[0], "--name", a_name), 0);
+    ck_assert_int_eq(run_clean(cat, "import B", "import", dir[1], "--name", b_name), 0);
+    /* the import warning was printed (escaped), not dropped */
+    cli_result r = cli_run(cat, "import", dir[0], "--name", "again", NULL);
+    cli_result_free(&r);
+    snprintf(p, sizeof p, "%s/exported" EVIL, g_tmp);
+    struct {
+        const char *what, *a1, *a2, *a3, *a4;
+        int code;
+    } runs[] = {
+        {"ls", "ls", NULL, NULL, NULL, 0},
+        {"show", "show", a_name, NULL, NULL, 0},
+        {"show B", "show", b_name, NULL, NULL, 0},
+        {"show --layers", "show", a_name, "--layers", "*" EVIL "*", 0},
+        {"spectrum", "spectrum", a_name, NULL, NULL, 0},
+        {"diff", "diff", a_name, b_name, NULL, 0},
+        {"diff B A", "diff", b_name, a_name, NULL, 0},
+        {"log", "log", NULL, NULL, NULL, 0},
+        {"log NAME", "log", a_name, NULL, NULL, 0},
+        {"export", "export", b_name, p, NULL, 0},
+        {"show missing", "show", "no" EVIL "such", NULL, NULL, 1},
+        {"spectrum missing layer", "spectrum", a_name, "layer" EVIL, NULL, 1},
+        {"import missing", "import", "/nonexistent/" EVIL, NULL, NULL, 1},
+        {"import bad name", "import", dir[0], "--name", "x\x1b[2J", 1},
+        {"run missing", "run", "/nonexistent/" EVIL ".lsc", NULL, NULL, 1},
+        {"rename", "rename", a_name, b_name, NULL, 1},
+        {"unknown command", "frob" EVIL, NULL, NULL, NULL, 2},
+    };
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        int code = run_clean(cat, runs[i].what, runs[i].a1, runs[i].a2, runs[i].a3, runs[i].a4);
+        ck_assert_msg(code == runs[i].code, "%s: exit %d, expected %d", runs[i].what, code, runs[i].code);
+    }
+    /* JSON escapes by itself and stays valid; the names come back as they were */
+    json_t *v = run_json(cat, "show", a_name, NULL);
+    ck_assert_str_eq(json_string_value(json_object_get(v, "name")), a_name);
+    ck_assert_str_eq(json_string_value(json_object_get(v, "base_model")), "base" EVIL);
+    json_decref(v);
+    v = run_json(cat, "ls", NULL, NULL);
+    ck_assert_uint_ge(json_array_size(v), 2);
+    json_decref(v);
+}
+END_TEST
+
 START_TEST(test_rm_rename_log)
 {
     char cat[4300];
@@ -593,6 +693,7 @@ int main(void)
                                           test_malformed_inputs,
                                           test_rm_rename_log,
                                           test_diff_and_spectrum,
-                                          test_extreme_alpha, NULL};
+                                          test_extreme_alpha,
+                                          test_no_terminal_escapes, NULL};
     return cli_run_suite("cli", tests, 0, g_tmp);
 }

@@ -83,8 +83,10 @@ int lsc_cmd_diff(lsc_cmd_ctx *ctx, int argc, char **argv)
     }
     int rc = LSC_EXIT_OK;
     if (x->base_model && y->base_model && *x->base_model && *y->base_model && strcmp(x->base_model, y->base_model)) {
-        lsc_error_set(&ctx->err, LSC_ERR_INVALID, "'%s' and '%s' adapt different base models ('%s' and '%s')", x->name,
-                      y->name, x->base_model, y->base_model);
+        char e[4][256];
+        lsc_error_set(&ctx->err, LSC_ERR_INVALID, "'%s' and '%s' adapt different base models ('%s' and '%s')",
+                      lsc_escape_name(e[0], sizeof e[0], x->name), lsc_escape_name(e[1], sizeof e[1], y->name),
+                      lsc_escape_name(e[2], sizeof e[2], x->base_model), lsc_escape_name(e[3], sizeof e[3], y->base_model));
         lsc_adapter_free(x);
         lsc_adapter_free(y);
         return LSC_EXIT_ERROR;
@@ -156,12 +158,13 @@ int lsc_cmd_diff(lsc_cmd_ctx *ctx, int argc, char **argv)
             lsc_out(ctx->out, "\n%d layer(s) compared: whole-adapter cosine %.6f, relative difference %.4g\n", compared,
                     cos_all, rel_all);
             size_t na = json_array_size(only_a), nb = json_array_size(only_b);
+            char n2[512];
             if (na)
-                lsc_out(ctx->out, "%zu layer(s) only in '%s' (first: %s)\n", na, x->name,
-                        json_string_value(json_array_get(only_a, 0)));
+                lsc_out(ctx->out, "%zu layer(s) only in '%s' (first: %s)\n", na, lsc_escape_name(nm, sizeof nm, x->name),
+                        lsc_escape_name(n2, sizeof n2, json_string_value(json_array_get(only_a, 0))));
             if (nb)
-                lsc_out(ctx->out, "%zu layer(s) only in '%s' (first: %s)\n", nb, y->name,
-                        json_string_value(json_array_get(only_b, 0)));
+                lsc_out(ctx->out, "%zu layer(s) only in '%s' (first: %s)\n", nb, lsc_escape_name(nm, sizeof nm, y->name),
+                        lsc_escape_name(n2, sizeof n2, json_string_value(json_array_get(only_b, 0))));
         }
     }
     lsc_table_free(t);

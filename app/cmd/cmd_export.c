@@ -44,7 +44,7 @@ static lsc_status gguf_as_peft(lsc_adapter *ad, lsc_adapter **out, lsc_error *er
         char name[512];
         if (lsc_gguf_unmap_name(ad->layers[li].name, name, sizeof name) != 0) {
             st = lsc_error_set(err, LSC_ERR_UNSUPPORTED, "layer '%s' has no PEFT module path (llama-family names only)",
-                               ad->layers[li].name);
+                               lsc_escape_name(name, sizeof name, ad->layers[li].name));
             break;
         }
         free(l->name);
@@ -178,6 +178,7 @@ int lsc_cmd_export(lsc_cmd_ctx *ctx, int argc, char **argv)
     if (!format)
         format = ad->format && (strcmp(ad->format, "kohya") == 0 || strcmp(ad->format, "gguf") == 0) ? ad->format : "peft";
     lsc_status st;
+    char shown[4200];
     if (strcmp(format, "kohya") == 0)
         st = lsc_kohya_write(ad, path, dt, &ctx->err);
     else if (strcmp(format, "gguf") == 0)
@@ -191,14 +192,15 @@ int lsc_cmd_export(lsc_cmd_ctx *ctx, int argc, char **argv)
     } else if (ad->format && strcmp(ad->format, "kohya") == 0) {
         st = lsc_error_set(&ctx->err, LSC_ERR_UNSUPPORTED,
                            "'%s' is a kohya adapter: its layer names do not give PEFT module paths; export it as kohya "
-                           "or gguf", ad->name);
+                           "or gguf", lsc_escape_name(shown, sizeof shown, ad->name));
     } else
         st = lsc_peft_write(ad, path, dt, &ctx->err);
     if (st == LSC_OK) {
         if (strcmp(format, "peft") == 0)
-            lsc_out(ctx->out, "wrote %s/adapter_model.safetensors and adapter_config.json\n", path);
+            lsc_out(ctx->out, "wrote %s/adapter_model.safetensors and adapter_config.json\n",
+                    lsc_escape_name(shown, sizeof shown, path));
         else
-            lsc_out(ctx->out, "wrote %s (%s)\n", path, format);
+            lsc_out(ctx->out, "wrote %s (%s)\n", lsc_escape_name(shown, sizeof shown, path), format);
     }
     lsc_adapter_free(ad);
     return st ? lsc_fail(ctx, &ctx->err) : LSC_EXIT_OK;

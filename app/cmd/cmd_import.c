@@ -331,7 +331,11 @@ static int import_one(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *name, json_
     if (ad->warnings && *ad->warnings) {
         char *w = strdup(ad->warnings), *save = NULL;
         for (char *line = strtok_r(w, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-            lsc_out(ctx->diag, "lorascope: warning: %s: %s\n", lsc_escape_name(shown, sizeof shown, name), line);
+        {
+            char shown_line[LSC_ERROR_MSG_MAX];
+            lsc_out(ctx->diag, "lorascope: warning: %s: %s\n", lsc_escape_name(shown, sizeof shown, name),
+                    lsc_escape_name(shown_line, sizeof shown_line, line));
+        }
         free(w);
     }
     if (nonfinite)

@@ -424,7 +424,7 @@ static void progress(lsc_cmd_ctx *ctx, int json, size_t done, size_t total, cons
         for (int i = 0; i < width; i++)
             bar[i] = i < fill ? '#' : '.';
         bar[width] = '\0';
-        lsc_out(ctx->diag, "\r[%s] %zu/%zu  line %d: %-10s  ETA %.0fs\033[K%s", bar, done, total, c->line, c->argv[0],
+        lsc_out_ctl(ctx->diag, "\r[%s] %zu/%zu  line %d: %-10s  ETA %.0fs\033[K%s", bar, done, total, c->line, c->argv[0],
                 eta, done == total || msg ? "\n" : "");
         if (msg)
             lsc_out(ctx->diag, "%s:%d: %s\n", s->file, c->line, msg);
