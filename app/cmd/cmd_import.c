@@ -361,7 +361,7 @@ static int read_and_import(lsc_cmd_ctx *ctx, const char *path, const char *name,
         return LSC_EXIT_ERROR;
     lsc_status st = strcmp(fmt, "kohya") == 0  ? lsc_kohya_read(path, &ad, &ctx->err)
                     : strcmp(fmt, "gguf") == 0 ? lsc_gguf_read(path, &ad, &ctx->err)
-                                               : lsc_peft_read(path, &ad, &ctx->err);
+                                               : lsc_peft_read_cancel(path, &ad, ctx->cancel, &ctx->err);
     if (st)
         return LSC_EXIT_ERROR;
     if (!ad->source)

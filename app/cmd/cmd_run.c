@@ -298,6 +298,10 @@ static int check_script(lsc_cmd_ctx *ctx, const lsc_script *s, names *known)
     char why[LSC_ERROR_MSG_MAX];
     for (size_t i = 0; i < s->n; i++) {
         const lsc_script_cmd *c = &s->cmds[i];
+        if (ctx->cancel && *ctx->cancel) { /* a long script checks for a while: Ctrl-C stops it here */
+            lsc_error_set(&ctx->err, LSC_ERR_CANCELLED, "%s:%d: cancelled while checking: nothing ran", s->file, c->line);
+            return LSC_EXIT_ERROR;
+        }
         if (strcmp(c->argv[0], "expect") == 0) {
             if (check_expect(c, why, sizeof why)) {
                 lsc_error_set(&ctx->err, LSC_ERR_USAGE, "%s:%d: %s", s->file, c->line, why);
@@ -502,6 +506,11 @@ static int run_one(lsc_cmd_ctx *ctx, const lsc_script *s, const lsc_script_cmd *
     }
     int runs = (gpos >= 0 && !variadic) ? (int)matches.n : 1, rc = LSC_EXIT_OK;
     for (int r = 0; r < runs && rc == LSC_EXIT_OK; r++) {
+        if (r > 0 && ctx->cancel && *ctx->cancel) {
+            lsc_error_set(&ctx->err, LSC_ERR_CANCELLED, "%s:%d: cancelled between the adapters of a glob", s->file, c->line);
+            rc = LSC_EXIT_ERROR;
+            break;
+        }
         /* build this run's argv */
         int cap = c->argc + (int)matches.n + 1, argc = 0;
         char **argv = calloc((size_t)cap, sizeof(char *));
@@ -710,7 +719,13 @@ int lsc_cmd_run(lsc_cmd_ctx *ctx, int argc, char **argv)
     json_t *applied = json_array(), *bad = json_array();
     for (size_t i = 0; i < s->n; i++) {
         const lsc_script_cmd *cmd = &s->cmds[i];
-        int r = run_one(ctx, s, cmd);
+        int r = LSC_EXIT_ERROR;
+        if (ctx->cancel && *ctx->cancel) { /* between lines; the lines themselves watch the flag too */
+            lsc_error_set(&ctx->err, LSC_ERR_CANCELLED, "%s:%d: cancelled before this line", s->file, cmd->line);
+            rc = r;
+            break;
+        }
+        r = run_one(ctx, s, cmd);
         progress(ctx, json, i + 1, s->n, s, cmd, r == LSC_EXIT_OK ? "ok" : "failed", r == LSC_EXIT_OK ? NULL : ctx->err.msg, t0);
         if (r == LSC_EXIT_OK) {
             json_array_append_new(applied, json_integer(cmd->line));
