@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "cli_util.h"
+#include "command.h"
 #include "dtype.h"
 #include "safetensors.h"
 
@@ -491,6 +492,13 @@ START_TEST(test_extreme_alpha)
         ck_assert_int_eq(r.code, 0);
         ck_assert_msg(!strstr(r.out, "inf") && !strstr(r.out, "nan"), "%s", r.out);
         cli_result_free(&r);
+        /* the spectrum's cumulative energy ends at 1, whatever the scale */
+        json_t *sp = run_json(cat, "spectrum", tag, NULL);
+        json_t *en = json_object_get(json_array_get(sp, 0), "energy");
+        ck_assert_uint_gt(json_array_size(en), 0);
+        double last = json_number_value(json_array_get(en, json_array_size(en) - 1));
+        ck_assert_msg(fabs(last - 1.0) < 1e-12, "alpha %g: energy ends at %g", alphas[i], last);
+        json_decref(sp);
     }
     /* entries 1000 times larger: 5e307 x ||B|| x ||A|| is past the largest double */
     float big[14];
@@ -605,6 +613,60 @@ START_TEST(test_no_terminal_escapes)
 }
 END_TEST
 
+/* Run argv in this process with the cancel flag already raised; returns the exit code, err filled. */
+static int dispatch_cancelled(const char *cat, char **argv, lsc_error *err)
+{
+    char *copy[16];
+    int argc = 0;
+    for (; argv[argc] && argc < 15; argc++)
+        copy[argc] = argv[argc];
+    copy[argc] = NULL;
+    lsc_sink o, d;
+    lsc_sink_init_mem(&o);
+    lsc_sink_init_mem(&d);
+    lsc_cmd_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    volatile int cancel = 1;
+    ctx.catalog_path = cat;
+    ctx.out = &o;
+    ctx.diag = &d;
+    ctx.cancel = &cancel;
+    int rc = lsc_dispatch(&ctx, argc, copy);
+    *err = ctx.err;
+    lsc_sink_release(&o);
+    lsc_sink_release(&d);
+    return rc;
+}
+
+/* Commands that loop over layers or lines stop at the first turn once Ctrl-C / SIGTERM raised the flag:
+ * exit 1, a "cancelled" error, the catalog unchanged. */
+START_TEST(test_long_loops_watch_cancel)
+{
+    char cat[4300], copy[4400], script[4400], path[4400];
+    fresh_catalog(cat, sizeof cat, "cancel");
+    import_ok(cat, "llama-tiny-f32");
+    import_ok(cat, "llama-tiny-bf16");
+    snprintf(copy, sizeof copy, "%s.before", cat);
+    ck_assert_int_eq(cli_copy(cat, copy), 0);
+    snprintf(script, sizeof script, "%s/cancel.lsc", g_tmp);
+    const char *text = "show llama-tiny-f32\nprune llama-tiny-f32 --rank 2 --as c2\n";
+    ck_assert_int_eq(cli_write(script, text, strlen(text)), 0);
+    sample_path(path, sizeof path, "llama-tiny-f16");
+    char *cmds[][5] = {{"show", "llama-tiny-f32", NULL},
+                       {"spectrum", "llama-tiny-f32", NULL},
+                       {"diff", "llama-tiny-f32", "llama-tiny-bf16", NULL},
+                       {"run", script, NULL},
+                       {"import", path, NULL}};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        lsc_error err;
+        int rc = dispatch_cancelled(cat, cmds[i], &err);
+        ck_assert_msg(rc == 1 && err.code == LSC_ERR_CANCELLED && strstr(err.msg, "cancelled"), "%s: exit %d, '%s'",
+                      cmds[i][0], rc, err.msg);
+        ck_assert_msg(cli_same_file(cat, copy), "%s: the catalog changed", cmds[i][0]);
+    }
+}
+END_TEST
+
 START_TEST(test_rm_rename_log)
 {
     char cat[4300];
@@ -694,6 +756,7 @@ int main(void)
                                           test_rm_rename_log,
                                           test_diff_and_spectrum,
                                           test_extreme_alpha,
-                                          test_no_terminal_escapes, NULL};
+                                          test_no_terminal_escapes,
+                                          test_long_loops_watch_cancel, NULL};
     return cli_run_suite("cli", tests, 0, g_tmp);
 }

@@ -103,6 +103,10 @@ int lsc_cmd_diff(lsc_cmd_ctx *ctx, int argc, char **argv)
         const lsc_layer *lx = &x->layers[i];
         if (!lsc_name_matches(glob, lx->name))
             continue;
+        if (lsc_cmd_cancelled(ctx, "diff")) {
+            rc = LSC_EXIT_ERROR;
+            break;
+        }
         int j = lsc_adapter_find_layer(y, lx->name);
         if (j < 0) {
             json_array_append_new(only_a, json_string(lx->name));

@@ -184,6 +184,10 @@ static lsc_status energy_of(lsc_cmd_ctx *ctx, lsc_stats_runner *sr, const char *
     for (size_t i = 0; !st && ad && i < ad->n_layers; i++) {
         lsc_layer_stats s;
         memset(&s, 0, sizeof s);
+        if (lsc_cmd_cancelled(ctx, "expect")) {
+            st = LSC_ERR_CANCELLED;
+            break;
+        }
         st = lsc_layer_stats_get(sr, ctx->cat, ad, i, 0, &s, &ctx->err);
         *e += s.fro * s.fro;
         if (nonfinite && (s.flags & LSC_STATS_NONFINITE))

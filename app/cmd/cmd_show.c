@@ -220,6 +220,10 @@ int lsc_cmd_show(lsc_cmd_ctx *ctx, int argc, char **argv)
     for (size_t li = 0; li < ad->n_layers; li++) {
         if (!lsc_name_matches(glob, ad->layers[li].name))
             continue;
+        if (lsc_cmd_cancelled(ctx, "show")) {
+            rc = LSC_EXIT_ERROR;
+            break;
+        }
         rows[n].li = li;
         if (lsc_layer_stats_get(&sr, ctx->cat, ad, li, 0, &rows[n].st, &ctx->err)) {
             rc = LSC_EXIT_ERROR;
