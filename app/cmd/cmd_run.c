@@ -297,6 +297,8 @@ static int eval_expect(lsc_cmd_ctx *ctx, const lsc_script_cmd *c, char *why, siz
 
 /* ---- checking ---------------------------------------------------------------------------------------- */
 
+static char *subst(const char *w, const char *name);
+
 static int check_script(lsc_cmd_ctx *ctx, const lsc_script *s, names *known)
 {
     char why[LSC_ERROR_MSG_MAX];
@@ -351,22 +353,18 @@ static int check_script(lsc_cmd_ctx *ctx, const lsc_script *s, names *known)
         if (made && !strstr(made, "{}"))
             names_add(known, made);
         else if (made) {
-            /* one output per match: add the substituted names */
+            /* one output per match: add the substituted names (of the names known before this line: a
+             * made name can match the glob again). A name too long to make is left out here; running the
+             * line reports it. */
+            const size_t n_before = known->n;
             for (int k = 0; k < na; k++)
-                for (size_t j = 0; j < known->n; j++)
+                for (size_t j = 0; j < n_before; j++)
                     if (is_glob(c->argv[idx[k]]) ? fnmatch(c->argv[idx[k]], known->v[j], 0) == 0
                                                  : strcmp(c->argv[idx[k]], known->v[j]) == 0) {
-                        char out[1024], *o = out;
-                        for (const char *p = made; *p && o < out + sizeof out - 1; p++) {
-                            if (p[0] == '{' && p[1] == '}') {
-                                o += snprintf(o, (size_t)(out + sizeof out - o), "%s", known->v[j]);
-                                p++;
-                            } else {
-                                *o++ = *p;
-                            }
-                        }
-                        *o = '\0';
-                        names_add(known, out);
+                        char *out = subst(made, known->v[j]);
+                        if (out)
+                            names_add(known, out);
+                        free(out);
                     }
         }
         if (strcmp(cmd->name, "import") == 0 && c->argc >= 2) {
