@@ -499,6 +499,15 @@ START_TEST(test_extreme_alpha)
         double last = json_number_value(json_array_get(en, json_array_size(en) - 1));
         ck_assert_msg(fabs(last - 1.0) < 1e-12, "alpha %g: energy ends at %g", alphas[i], last);
         json_decref(sp);
+        /* a script's energy expectation: the rank-1 truncation keeps sigma_1^2 / (sigma_1^2 + sigma_2^2) of it */
+        char sc[4600], text[256];
+        snprintf(sc, sizeof sc, "%s/energy%d.lsc", g_tmp, i);
+        snprintf(text, sizeof text, "prune %s --rank 1 --as %s-r1\nexpect energy %s-r1 >= 0.99\nexpect energy %s-r1 < 1\n",
+                 tag, tag, tag, tag);
+        ck_assert_int_eq(cli_write(sc, text, strlen(text)), 0);
+        r = cli_run(cat, "run", sc, NULL);
+        ck_assert_msg(r.code == 0, "alpha %g: %s", alphas[i], r.err);
+        cli_result_free(&r);
     }
     /* entries 1000 times larger: 5e307 x ||B|| x ||A|| is past the largest double */
     float big[14];

@@ -173,12 +173,15 @@ static int check_expect(const lsc_script_cmd *c, char *why, size_t cap)
     return 0;
 }
 
-/* Sum of squared norms over the layers of an adapter (from cached statistics). */
-static lsc_status energy_of(lsc_cmd_ctx *ctx, lsc_stats_runner *sr, const char *name, double *e, int *nonfinite)
+/* Sum of squared norms over the layers of an adapter (from cached statistics), as ref^2 * (*e): ref the
+ * largest layer norm, so that norms near 1e306 (lora_alpha 1e308) do not overflow when squared. */
+static lsc_status energy_of(lsc_cmd_ctx *ctx, lsc_stats_runner *sr, const char *name, double *e, double *ref,
+                            int *nonfinite)
 {
     lsc_adapter *ad = NULL;
     lsc_status st = lsc_catalog_get_adapter(ctx->cat, name, &ad, &ctx->err);
     *e = 0;
+    *ref = 0;
     if (nonfinite)
         *nonfinite = 0;
     for (size_t i = 0; !st && ad && i < ad->n_layers; i++) {
@@ -189,7 +192,12 @@ static lsc_status energy_of(lsc_cmd_ctx *ctx, lsc_stats_runner *sr, const char *
             break;
         }
         st = lsc_layer_stats_get(sr, ctx->cat, ad, i, 0, &s, &ctx->err);
-        *e += s.fro * s.fro;
+        if (s.fro > *ref) {
+            *e *= (*ref / s.fro) * (*ref / s.fro);
+            *ref = s.fro;
+        }
+        if (*ref > 0)
+            *e += (s.fro / *ref) * (s.fro / *ref);
         if (nonfinite && (s.flags & LSC_STATS_NONFINITE))
             (*nonfinite)++;
         lsc_stats_release(&s);
@@ -252,7 +260,7 @@ static int eval_expect(lsc_cmd_ctx *ctx, const lsc_script_cmd *c, char *why, siz
             }
         } else if (strcmp(what, "energy") == 0) {
             /* the share of its parent's energy (sum over layers of ||dW||_F^2) the adapter keeps */
-            double e = 0, pe = 0;
+            double e = 0, pe = 0, er = 0, pr = 0;
             char parent[512] = "";
             if (a->parents && *a->parents) {
                 snprintf(parent, sizeof parent, "%s", a->parents);
@@ -260,20 +268,20 @@ static int eval_expect(lsc_cmd_ctx *ctx, const lsc_script_cmd *c, char *why, siz
                 if (comma)
                     *comma = '\0';
             }
-            if (energy_of(ctx, &sr, a->name, &e, NULL) || (*parent && energy_of(ctx, &sr, parent, &pe, NULL))) {
+            if (energy_of(ctx, &sr, a->name, &e, &er, NULL) || (*parent && energy_of(ctx, &sr, parent, &pe, &pr, NULL))) {
                 result = -1;
                 break;
             }
-            double share = *parent ? (pe > 0 ? e / pe : 1.0) : 1.0;
+            double share = *parent ? (pe > 0 ? (er / pr) * (er / pr) * (e / pe) : 1.0) : 1.0;
             if (!compare_op(parse_op(c->argv[3]), share, strtod(c->argv[4], NULL))) {
                 snprintf(why, cap, "'%s' keeps %.6f of the energy of '%s', expected %s %s", a->name, share,
                          *parent ? parent : a->name, c->argv[3], c->argv[4]);
                 result = 1;
             }
         } else if (strcmp(what, "finite") == 0) {
-            double e;
+            double e, ref;
             int bad = 0;
-            if (energy_of(ctx, &sr, a->name, &e, &bad)) {
+            if (energy_of(ctx, &sr, a->name, &e, &ref, &bad)) {
                 result = -1;
                 break;
             }
