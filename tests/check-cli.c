@@ -509,6 +509,38 @@ START_TEST(test_extreme_alpha)
         ck_assert_msg(r.code == 0, "alpha %g: %s", alphas[i], r.err);
         cli_result_free(&r);
     }
+    /* a layer-wise adapter of two layers at alpha 1e308: the energy shares per layer are finite, sum to 1 */
+    {
+        char lw[4400], path[4600];
+        snprintf(lw, sizeof lw, "%s/alpha-lw", g_tmp);
+        mkdir(lw, 0755);
+        const char *h2 = "{\"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
+                         "\"base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight\":{\"dtype\":\"F32\",\"shape\":[4,2],\"data_offsets\":[24,56]},"
+                         "\"base_model.model.model.layers.1.self_attn.q_proj.lora_A.weight\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[56,80]},"
+                         "\"base_model.model.model.layers.1.self_attn.q_proj.lora_B.weight\":{\"dtype\":\"F32\",\"shape\":[4,2],\"data_offsets\":[80,112]}}";
+        float d2[28];
+        for (int i = 0; i < 28; i++)
+            d2[i] = (float)(i + 1) * 0.01f;
+        snprintf(path, sizeof path, "%s/adapter_model.safetensors", lw);
+        ck_assert_int_eq(cli_write_st(path, h2, d2, 112), 0);
+        snprintf(path, sizeof path, "%s/adapter_config.json", lw);
+        snprintf(cfg, sizeof cfg, "{\"peft_type\": \"LORA\", \"r\": 2, \"lora_alpha\": 1e308, \"target_modules\": [\"q_proj\"]}");
+        ck_assert_int_eq(cli_write(path, cfg, strlen(cfg)), 0);
+        cli_result r = cli_run(cat, "import", lw, "--kind", "layer-wise", NULL);
+        ck_assert_msg(r.code == 0, "%s", r.err);
+        cli_result_free(&r);
+        json_t *sh = run_json(cat, "show", "alpha-lw", NULL);
+        json_t *grid = json_object_get(json_object_get(sh, "kind_figures"), "energy_share_grid");
+        ck_assert_uint_eq(json_array_size(grid), 2);
+        double sum = 0;
+        for (size_t L = 0; L < 2; L++) {
+            json_t *v = json_array_get(json_array_get(grid, L), 0);
+            ck_assert_msg(json_is_number(v), "layer %zu: share is not a number", L);
+            sum += json_number_value(v);
+        }
+        ck_assert_msg(fabs(sum - 1.0) < 1e-12, "shares sum to %g", sum);
+        json_decref(sh);
+    }
     /* entries 1000 times larger: 5e307 x ||B|| x ||A|| is past the largest double */
     float big[14];
     for (int i = 0; i < 14; i++)
