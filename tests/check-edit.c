@@ -606,6 +606,18 @@ START_TEST(test_script_size_limits)
     ck_assert_int_eq(parse_text(t, &err), LSC_ERR_FORMAT);
     snprintf(want, sizeof want, "lim.lsc:%d: ", over);
     ck_assert_msg(strncmp(err.msg, want, strlen(want)) == 0 && strstr(err.msg, "64 MiB"), "%s (want %s)", err.msg, want);
+    /* reading a long script stops once cancelled (within 4096 commands), naming where it was */
+    free(t);
+    t = NULL;
+    len = 0;
+    for (int i = 0; i < 5000; i++)
+        cat_str(&t, &len, "ls\n");
+    lsc_script_vars vars = {0};
+    lsc_script *sc = NULL;
+    volatile int cancel = 1;
+    ck_assert_int_eq(lsc_script_parse_cancel("lim.lsc", t, &vars, &cancel, &sc, &err), LSC_ERR_CANCELLED);
+    ck_assert_msg(strncmp(err.msg, "lim.lsc:", 8) == 0 && strstr(err.msg, "cancelled"), "%s", err.msg);
+    lsc_script_vars_release(&vars);
     free(t);
 }
 END_TEST

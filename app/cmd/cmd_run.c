@@ -693,7 +693,7 @@ int lsc_cmd_run(lsc_cmd_ctx *ctx, int argc, char **argv)
     }
     text[len] = '\0';
     lsc_script *s = NULL;
-    if (lsc_script_parse(file, text, &vars, &s, &ctx->err)) {
+    if (lsc_script_parse_cancel(file, text, &vars, ctx->cancel, &s, &ctx->err)) {
         free(text);
         lsc_script_vars_release(&vars);
         return LSC_EXIT_ERROR;

@@ -302,16 +302,26 @@ static void free_argv(char **argv, int argc)
 lsc_status lsc_script_parse(const char *file, const char *text, lsc_script_vars *vars, lsc_script **out,
                             lsc_error *err)
 {
+    return lsc_script_parse_cancel(file, text, vars, NULL, out, err);
+}
+
+lsc_status lsc_script_parse_cancel(const char *file, const char *text, lsc_script_vars *vars, volatile int *cancel,
+                                   lsc_script **out, lsc_error *err)
+{
     lsc_script *s = calloc(1, sizeof *s);
     if (!s)
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
     s->file = strdup(strcmp(file, "-") == 0 ? "<stdin>" : file);
     parser p = {s->file, text, 1, vars, err, 0, 0, 0, 0};
     lsc_status st = LSC_OK;
-    size_t cap = 0;
+    size_t cap = 0, turns = 0;
     for (;;) {
         char **argv = NULL;
         int argc = 0, line, eof;
+        if (cancel && (++turns & 4095u) == 0 && *cancel) {
+            st = lsc_error_set(err, LSC_ERR_CANCELLED, "%s:%d: cancelled while reading the script", s->file, p.line);
+            break;
+        }
         if ((st = read_command(&p, &argv, &argc, &line, &eof)))
             break;
         if (argc > 0 && strcmp(argv[0], "set") == 0) {

@@ -54,6 +54,11 @@ void lsc_script_vars_release(lsc_script_vars *v);
 lsc_status lsc_script_parse(const char *file, const char *text, lsc_script_vars *vars, lsc_script **out,
                             lsc_error *err);
 
+/* lsc_script_parse that stops with LSC_ERR_CANCELLED ("FILE:LINE: cancelled ...") soon after *cancel
+ * becomes non-zero (cancel may be NULL): a script of 64 MiB takes a second or two to read. */
+lsc_status lsc_script_parse_cancel(const char *file, const char *text, lsc_script_vars *vars, volatile int *cancel,
+                                   lsc_script **out, lsc_error *err);
+
 void lsc_script_free(lsc_script *s);
 
 /* Quote one word for a script line so that lsc_script_parse reads it back unchanged (single quotes when
