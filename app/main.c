@@ -28,6 +28,15 @@ static void on_signal(int sig)
     g_cancel = 1;
 }
 
+/* The one-line error: messages carry names, paths and tensor names from files and users, escaped where
+ * the message was made or, whatever a message forgot, here. */
+static void print_error(lsc_sink *diag, const char *msg)
+{
+    char shown[LSC_ERROR_MSG_MAX * 6];
+    lsc_escape(shown, sizeof shown, msg, LSC_ESCAPE_TEXT, NULL);
+    lsc_out(diag, "lorascope: %s\n", shown);
+}
+
 static void print_help(lsc_sink *out)
 {
     lsc_out(out, "usage: lorascope [OPTIONS] [COMMAND [ARGS...]]\n\n"
@@ -57,6 +66,7 @@ int main(int argc, char **argv)
     lsc_sink out, diag;
     lsc_sink_init_file(&out, stdout);
     lsc_sink_init_file(&diag, stderr);
+    out.escape = diag.escape = 1; /* nothing from a file or a user reaches the terminal as a control */
     lsc_cmd_ctx ctx;
     memset(&ctx, 0, sizeof ctx);
     ctx.out = &out;
@@ -74,10 +84,10 @@ int main(int argc, char **argv)
         case 'h': print_help(&out); return LSC_EXIT_OK;
         case 'V': lsc_out(&out, "lorascope %s\n", LSC_VERSION); return LSC_EXIT_OK;
         case ':':
-            fprintf(stderr, "lorascope: option '%s' needs a value (see 'lorascope --help')\n", argv[optind - 1]);
+            lsc_out(&diag, "lorascope: option '%s' needs a value (see 'lorascope --help')\n", argv[optind - 1]);
             return LSC_EXIT_USAGE;
         default:
-            fprintf(stderr, "lorascope: unknown option '%s' (see 'lorascope --help')\n", argv[optind - 1]);
+            lsc_out(&diag, "lorascope: unknown option '%s' (see 'lorascope --help')\n", argv[optind - 1]);
             return LSC_EXIT_USAGE;
         }
     }
@@ -91,7 +101,7 @@ int main(int argc, char **argv)
         }
         char why[256];
         if (lsc_tui_check_terminal(why, sizeof why) != 0) {
-            fprintf(stderr, "lorascope: cannot open the workbench: %s\n"
+            lsc_out(&diag, "lorascope: cannot open the workbench: %s\n"
                             "lorascope: use the command line instead, e.g. 'lorascope ls' ('lorascope --help' lists commands)\n",
                     why);
             return LSC_EXIT_ERROR;
@@ -100,7 +110,7 @@ int main(int argc, char **argv)
         lsc_error err;
         lsc_error_clear(&err);
         if (lsc_workbench_model_init(&model, ctx.catalog_path, ctx.readonly, &err)) {
-            fprintf(stderr, "lorascope: %s\n", err.msg);
+            print_error(&diag, err.msg);
             return LSC_EXIT_ERROR;
         }
         lsc_tui_options topts = {no_color, ascii, no_mouse, lsc_workbench_is_readonly(&model),
@@ -114,7 +124,7 @@ int main(int argc, char **argv)
     signal(SIGTERM, on_signal);
     rc = lsc_dispatch(&ctx, argc - optind, argv + optind);
     if (rc != LSC_EXIT_OK)
-        fprintf(stderr, "lorascope: %s\n", ctx.err.msg[0] ? ctx.err.msg : "failed");
+        print_error(&diag, ctx.err.msg[0] ? ctx.err.msg : "failed");
     fflush(stdout);
     return rc;
 }

@@ -8,7 +8,11 @@
  *   difference is itself a low-rank layer, [s1 B1, -s2 B2] [A1; A2], whose norm the factored QR core
  *   gives to ~eps of the norm: an adapter compared with itself gives 0 up to rounding;
  * - subspaces: the singular vectors carrying the layer (sigma_i > 1e-10 sigma_1); principal angles from
- *   cosines and, for small angles where arccos is ill-conditioned, from sines (Knyazev & Argentati).
+ *   cosines and, for small angles where arccos is ill-conditioned, from sines (Knyazev & Argentati);
+ * - scales: every figure is computed from the unscaled factors and the scale put back last, so a scale
+ *   near the ends of the double range (lora_alpha 1e308 or 1e-308) gives what the true value is: squares
+ *   of 1e306 singular values would overflow, products of 1e-310 ones underflow. The cosine does not depend
+ *   on the scales except for their signs; the difference is computed relative to the larger scale.
  *
  * Workspace: slots LSC_WS_CALLER_FIRST.. hold what must survive the lsc_spectrum calls (which use the
  * lower slots). Pure compute; never prints; depends on spectrum.c and BLAS/LAPACKE only.
@@ -52,6 +56,20 @@ static double sum_squares(const double *x, size_t n)
     for (size_t i = 0; i < n; i++)
         s += x[i] * x[i];
     return s;
+}
+
+/* ||x||_2 without overflow or underflow of the squares: scaled by the largest entry. */
+static double norm2(const double *x, size_t n)
+{
+    double m = 0.0;
+    for (size_t i = 0; i < n; i++)
+        m = fabs(x[i]) > m ? fabs(x[i]) : m;
+    if (!(m > 0.0) || !isfinite(m))
+        return m;
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++)
+        s += (x[i] / m) * (x[i] / m);
+    return m * sqrt(s);
 }
 
 static double clamp01(double x)
@@ -177,18 +195,29 @@ lsc_status lsc_compare(const lsc_lowrank *x, const lsc_lowrank *y, lsc_workspace
     double *sv1 = small, *sv2 = sv1 + n1, *svd = sv2 + n2, *gb = svd + nd, *ga = gb + (size_t)x->r * y->r;
     double *scratch = ga + (size_t)x->r * y->r;
 
-    st = lsc_spectrum(x, ws, sv1, u1, v1, err);
+    /* the spectra of the unscaled products B A; a scale's sign goes into U, which only subspaces use */
+    lsc_lowrank xu = *x, yu = *y;
+    if (!isfinite(x->scale) || !isfinite(y->scale)) {
+        st = lsc_error_set(err, LSC_ERR_NUMERIC, "%s layer: non-finite scale %g", isfinite(x->scale) ? "second" : "first",
+                           isfinite(x->scale) ? y->scale : x->scale);
+        goto out;
+    }
+    xu.scale = x->scale < 0 ? -1.0 : 1.0;
+    yu.scale = y->scale < 0 ? -1.0 : 1.0;
+    st = lsc_spectrum(&xu, ws, sv1, u1, v1, err);
     if (st != LSC_OK) {
         lsc_error_prefix(err, "first layer");
         goto out;
     }
-    st = lsc_spectrum(y, ws, sv2, u2, v2, err);
+    st = lsc_spectrum(&yu, ws, sv2, u2, v2, err);
     if (st != LSC_OK) {
         lsc_error_prefix(err, "second layer");
         goto out;
     }
-    out->norm1 = sqrt(sum_squares(sv1, (size_t)n1));
-    out->norm2 = sqrt(sum_squares(sv2, (size_t)n2));
+    const double nu1 = norm2(sv1, (size_t)n1), nu2 = norm2(sv2, (size_t)n2); /* ||B A||_F, unscaled */
+    out->norm1 = fabs(x->scale) * nu1;
+    out->norm2 = fabs(y->scale) * nu2;
+    double tr = 0.0; /* <B1 A1, B2 A2>_F, unscaled */
 
     /* <s1 B1 A1, s2 B2 A2> = s1 s2 trace((B1^T B2)(A2 A1^T)) = s1 s2 sum((B1^T B2) .* (A1 A2^T)) */
     if (x->r > 0 && y->r > 0 && rows > 0 && cols > 0) {
@@ -196,13 +225,16 @@ lsc_status lsc_compare(const lsc_lowrank *x, const lsc_lowrank *y, lsc_workspace
                     y->r);
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, x->r, y->r, cols, 1.0, x->A, cols, y->A, cols, 0.0, ga,
                     y->r);
-        double tr = 0.0;
         for (size_t i = 0; i < (size_t)x->r * y->r; i++)
             tr += gb[i] * ga[i];
-        out->inner = x->scale * y->scale * tr;
+        out->inner = x->scale * (y->scale * tr);
     }
 
-    /* ||d1 - d2||_F as the norm of the low-rank layer [s1 B1, -s2 B2] [A1; A2] */
+    /* ||d1 - d2||_F as smax times the norm of the low-rank layer [(s1/smax) B1, -(s2/smax) B2] [A1; A2],
+     * smax the larger |scale|: the ratios are at most 1, so nothing overflows before the last product */
+    const double smax = fabs(x->scale) > fabs(y->scale) ? fabs(x->scale) : fabs(y->scale);
+    const double t1 = smax > 0.0 ? x->scale / smax : 0.0, t2 = smax > 0.0 ? y->scale / smax : 0.0;
+    double dn = 0.0; /* ||d1 - d2||_F / smax */
     if (nd > 0) {
         double *bc = lsc_workspace_get(ws, WS_BC, (size_t)rows * rc);
         double *ac = lsc_workspace_get(ws, WS_AC, (size_t)rc * cols);
@@ -213,9 +245,9 @@ lsc_status lsc_compare(const lsc_lowrank *x, const lsc_lowrank *y, lsc_workspace
         for (int i = 0; i < rows; i++) {
             double *row = bc + (size_t)i * rc;
             for (int j = 0; j < x->r; j++)
-                row[j] = x->scale * x->B[(size_t)i * x->r + j];
+                row[j] = t1 * x->B[(size_t)i * x->r + j];
             for (int j = 0; j < y->r; j++)
-                row[x->r + j] = -y->scale * y->B[(size_t)i * y->r + j];
+                row[x->r + j] = -t2 * y->B[(size_t)i * y->r + j];
         }
         if (x->r)
             memcpy(ac, x->A, sizeof(double) * (size_t)x->r * cols);
@@ -227,19 +259,27 @@ lsc_status lsc_compare(const lsc_lowrank *x, const lsc_lowrank *y, lsc_workspace
             lsc_error_prefix(err, "difference of the layers");
             goto out;
         }
-        out->diff_norm = sqrt(sum_squares(svd, (size_t)nd));
+        dn = norm2(svd, (size_t)nd);
+        out->diff_norm = smax * dn;
     }
 
-    if (out->norm1 > 0.0 && out->norm2 > 0.0) {
-        double c = out->inner / (out->norm1 * out->norm2);
+    /* zero means zero as the user sees it: a scale of 0 or factors whose product is 0 */
+    const int zero1 = !(out->norm1 > 0.0 || (nu1 > 0.0 && x->scale != 0.0));
+    const int zero2 = !(out->norm2 > 0.0 || (nu2 > 0.0 && y->scale != 0.0));
+    if (!zero1 && !zero2) {
+        /* scale-invariant but for the signs: cos = sign(s1 s2) tr / (||B1 A1|| ||B2 A2||) */
+        double c = tr / nu1 / nu2;
+        if ((x->scale < 0) != (y->scale < 0))
+            c = -c;
         out->cosine = c > 1.0 ? 1.0 : (c < -1.0 ? -1.0 : c);
     } else {
-        out->cosine = out->norm1 == out->norm2 ? 1.0 : 0.0;
+        out->cosine = zero1 == zero2 ? 1.0 : 0.0;
     }
-    if (out->norm1 > 0.0)
-        out->rel_diff = out->diff_norm / out->norm1;
-    else if (out->norm2 > 0.0)
-        out->rel_diff = out->diff_norm / out->norm2;
+    /* diff_norm / norm = (smax dn) / (|s| nu) = (dn / nu) (smax / |s|), each factor in range */
+    if (!zero1)
+        out->rel_diff = dn / nu1 * (smax / fabs(x->scale));
+    else if (!zero2)
+        out->rel_diff = dn / nu2 * (smax / fabs(y->scale));
     else
         out->rel_diff = 0.0;
 

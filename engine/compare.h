@@ -6,7 +6,9 @@
  * principal angles are arccos of the singular values of V1^T V2 (computed as arcsin of the singular values
  * of V2 - V1 (V1^T V2) below pi/4, where arccos loses accuracy). ||d1 - d2||_F is the norm of the
  * low-rank layer [s1 B1, -s2 B2][A1; A2], not sqrt(n1^2 + n2^2 - 2 inner), which cancels for close
- * layers. Pure compute; no I/O.
+ * layers. Every figure is formed from the unscaled factors with the scales put back last, so a figure
+ * whose true value is finite comes out finite whatever the scales (lora_alpha 1e308 or 1e-308); only
+ * `inner` can overflow, when s1 s2 <B1A1, B2A2> itself is past the largest double. Pure compute; no I/O.
  */
 #ifndef LSC_COMPARE_H
 #define LSC_COMPARE_H

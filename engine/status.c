@@ -62,67 +62,90 @@ void lsc_error_clear(lsc_error *err)
     }
 }
 
-/* Length of the valid UTF-8 sequence at s that is not a C1 control (U+0080..U+009F), else 0. */
-static size_t utf8_printable(const unsigned char *s)
+/* Length of the valid UTF-8 sequence at s (NUL-terminated), its code point in *cp; 0 if not valid. */
+static size_t utf8_sequence(const unsigned char *s, unsigned *cp)
 {
     unsigned char c = s[0];
     size_t n;
-    unsigned cp;
     if (c >= 0xC2 && c <= 0xDF) {
         n = 2;
-        cp = c & 0x1Fu;
+        *cp = c & 0x1Fu;
     } else if (c >= 0xE0 && c <= 0xEF) {
         n = 3;
-        cp = c & 0x0Fu;
+        *cp = c & 0x0Fu;
     } else if (c >= 0xF0 && c <= 0xF4) {
         n = 4;
-        cp = c & 0x07u;
+        *cp = c & 0x07u;
     } else {
         return 0;
     }
     for (size_t i = 1; i < n; i++) {
         if ((s[i] & 0xC0) != 0x80)
             return 0;
-        cp = (cp << 6) | (s[i] & 0x3Fu);
+        *cp = (*cp << 6) | (s[i] & 0x3Fu);
     }
-    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
+    if ((n == 3 && *cp < 0x800) || (n == 4 && (*cp < 0x10000 || *cp > 0x10FFFF)) || (*cp >= 0xD800 && *cp <= 0xDFFF))
         return 0; /* overlong or surrogate */
-    if (cp >= 0x80 && cp <= 0x9F)
-        return 0; /* C1 controls act as escape sequences on some terminals */
     return n;
 }
 
-char *lsc_escape_name(char *dst, size_t cap, const char *s)
+/* The text standing for the character at p (NUL-terminated) in `mode` into tmp (or a constant); *adv the
+ * bytes it covers. */
+static const char *escape_piece(const unsigned char *p, lsc_escape_mode mode, char tmp[16], size_t *adv)
+{
+    const unsigned char c = *p;
+    const int text = mode == LSC_ESCAPE_TEXT;
+    unsigned cp = 0;
+    size_t n;
+    *adv = 1;
+    if (c == '\n')
+        return text ? "\n" : "\\n";
+    if (c == '\t')
+        return text ? "\t" : "\\t";
+    if (c == '\r')
+        return "\\r";
+    if (c == '\\')
+        return text ? "\\" : "\\\\";
+    if (c < 0x20 || (c == 0x7f && !text)) {
+        snprintf(tmp, 16, "\\x%02x", c);
+        return tmp;
+    }
+    if (c == 0x7f) {
+        snprintf(tmp, 16, "\\u%04x", c);
+        return tmp;
+    }
+    if (c < 0x80) {
+        tmp[0] = (char)c;
+        tmp[1] = '\0';
+        return tmp;
+    }
+    if ((n = utf8_sequence(p, &cp)) == 0 || (cp <= 0x9F && !text)) {
+        snprintf(tmp, 16, "\\x%02x", c); /* not printable UTF-8, or a C1 control in a name */
+        return tmp;
+    }
+    *adv = n;
+    if (cp <= 0x9F) { /* C1 controls act as escape sequences on some terminals */
+        snprintf(tmp, 16, "\\u%04x", cp);
+        return tmp;
+    }
+    memcpy(tmp, p, n);
+    tmp[n] = '\0';
+    return tmp;
+}
+
+size_t lsc_escape(char *dst, size_t cap, const char *s, lsc_escape_mode mode, size_t *used)
 {
     size_t o = 0;
-    if (cap == 0)
-        return dst;
-    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    const unsigned char *p = (const unsigned char *)(s ? s : ""), *p0 = p;
+    if (cap == 0) {
+        if (used)
+            *used = 0;
+        return 0;
+    }
     while (*p && o + 1 < cap) {
-        unsigned char c = *p;
-        char tmp[8];
-        const char *piece = tmp;
-        size_t adv = 1, n;
-        if (c == '\n')
-            piece = "\\n";
-        else if (c == '\t')
-            piece = "\\t";
-        else if (c == '\r')
-            piece = "\\r";
-        else if (c == '\\')
-            piece = "\\\\";
-        else if (c < 0x20 || c == 0x7f)
-            snprintf(tmp, sizeof tmp, "\\x%02x", c);
-        else if (c < 0x80) {
-            tmp[0] = (char)c;
-            tmp[1] = '\0';
-        } else if ((n = utf8_printable(p)) > 0) {
-            memcpy(tmp, p, n);
-            tmp[n] = '\0';
-            adv = n;
-        } else {
-            snprintf(tmp, sizeof tmp, "\\x%02x", c); /* a byte that is not printable UTF-8 */
-        }
+        char tmp[16];
+        size_t adv;
+        const char *piece = escape_piece(p, mode, tmp, &adv);
         size_t len = strlen(piece);
         if (o + len >= cap)
             break;
@@ -131,5 +154,13 @@ char *lsc_escape_name(char *dst, size_t cap, const char *s)
         p += adv;
     }
     dst[o] = '\0';
+    if (used)
+        *used = (size_t)(p - p0);
+    return o;
+}
+
+char *lsc_escape_name(char *dst, size_t cap, const char *s)
+{
+    lsc_escape(dst, cap, s, LSC_ESCAPE_NAME, NULL);
     return dst;
 }

@@ -54,9 +54,21 @@ void lsc_error_prefix(lsc_error *err, const char *fmt, ...) __attribute__((forma
 /* Reset to LSC_OK with an empty message. */
 void lsc_error_clear(lsc_error *err);
 
-/* Write `s` into dst (capacity cap, NUL-terminated) with \n, \t, \r and backslash escaped, and every
- * other control character, C1 control (U+0080..U+009F) and byte that is not valid UTF-8 written as \xNN,
- * so names from files never inject escapes into a terminal. Printable UTF-8 passes through. Returns dst. */
+/* How lsc_escape writes what a terminal would act on. Both modes leave printable UTF-8 alone and write
+ * \r as \r, other C0 controls and bytes that are not valid UTF-8 as \xNN.
+ * NAME: one quoted name: \n, \t and backslash escaped too; DEL and C1 controls (U+0080..U+009F) as \xNN
+ * per byte.
+ * TEXT: whole lines of output (tables, messages, JSON): newline, tab and backslash kept; DEL and C1
+ * controls as \u00NN, which is also what they mean inside a JSON string, so JSON stays valid. */
+typedef enum { LSC_ESCAPE_NAME, LSC_ESCAPE_TEXT } lsc_escape_mode;
+
+/* Escape the NUL-terminated s (NULL reads as "") into dst (capacity cap, always NUL-terminated when cap >
+ * 0), never splitting an escape; returns the bytes written and, if used is non-NULL, the bytes of s
+ * consumed (less than strlen(s) when dst filled up). The one escaping function of lorascope: names from
+ * files and users go through it before any output, so they never inject escapes into a terminal. */
+size_t lsc_escape(char *dst, size_t cap, const char *s, lsc_escape_mode mode, size_t *used);
+
+/* lsc_escape(dst, cap, s, LSC_ESCAPE_NAME, NULL); returns dst. */
 char *lsc_escape_name(char *dst, size_t cap, const char *s);
 
 #endif

@@ -859,6 +859,18 @@ static lsc_status resolve_paths(const char *path, char **st_path, char **cfg_pat
 
 lsc_status lsc_peft_read(const char *path, lsc_adapter **out, lsc_error *err)
 {
+    return lsc_peft_read_cancel(path, out, NULL, err);
+}
+
+/* Non-zero when the caller asked to stop (checked every 256 tensors or layers, so a header of a million
+ * tensors still stops at once). */
+static int cancelled(volatile int *cancel, size_t i)
+{
+    return cancel && (i & 255u) == 0 && *cancel;
+}
+
+lsc_status lsc_peft_read_cancel(const char *path, lsc_adapter **out, volatile int *cancel, lsc_error *err)
+{
     lsc_status st = LSC_OK;
     char *st_path = NULL, *cfg_path = NULL, *cfg_text = NULL;
     size_t cfg_len = 0;
@@ -911,6 +923,10 @@ lsc_status lsc_peft_read(const char *path, lsc_adapter **out, lsc_error *err)
     for (size_t i = 0; i < f->n_tensors; i++) {
         const lsc_st_tensor *s = &f->tensors[i];
         size_t plen = 0, ti;
+        if (cancelled(cancel, i)) {
+            st = lsc_error_set(err, LSC_ERR_CANCELLED, "reading '%s' cancelled", st_path);
+            goto done;
+        }
         factor_name fn = parse_key(s->name, &plen);
         if (fn == F_NONE) {
             if ((st = lsc_adapter_add_tensor(ad, s->name, LSC_ROLE_EXTRA, -1, s->dtype, s->ndim, s->shape, NULL, &ti,
@@ -924,7 +940,9 @@ lsc_status lsc_peft_read(const char *path, lsc_adapter **out, lsc_error *err)
             st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
             goto done;
         }
-        int li = lsc_adapter_find_layer(ad, prefix);
+        /* a layer's factors are usually neighbours: try the last layer before searching them all */
+        int li = ad->n_layers && strcmp(ad->layers[ad->n_layers - 1].name, prefix) == 0 ? (int)ad->n_layers - 1
+                                                                                         : lsc_adapter_find_layer(ad, prefix);
         if (li < 0) {
             size_t nl;
             st = lsc_adapter_add_layer(ad, prefix, &nl, err);
@@ -986,6 +1004,10 @@ lsc_status lsc_peft_read(const char *path, lsc_adapter **out, lsc_error *err)
     double first_alpha = 0;
     for (size_t li = 0; li < ad->n_layers; li++) {
         lsc_layer *l = &ad->layers[li];
+        if (cancelled(cancel, li)) {
+            st = lsc_error_set(err, LSC_ERR_CANCELLED, "reading '%s' cancelled", st_path);
+            goto done;
+        }
         if ((st = check_layer(ad, li, &work[li], st_path, err)))
             goto done;
         if (cfg.fifo && !(l->flags & (LSC_LAYER_EMBEDDING | LSC_LAYER_CONV))) /* PEFT ignores it there */

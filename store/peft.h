@@ -22,6 +22,10 @@
  * ranks, alphas or adapted layers vary). Errors name the file, the tensor or the config key. */
 lsc_status lsc_peft_read(const char *path, lsc_adapter **out, lsc_error *err);
 
+/* lsc_peft_read that stops with LSC_ERR_CANCELLED ("reading 'FILE' cancelled") soon after *cancel becomes
+ * non-zero (cancel may be NULL): a header of very many tensors takes a while to classify. */
+lsc_status lsc_peft_read_cancel(const char *path, lsc_adapter **out, volatile int *cancel, lsc_error *err);
+
 /* Names of the adapters in a multi-adapter folder: "default" for the folder itself (if it holds an
  * adapter) and each sub-folder that holds adapter_model.safetensors. *names is a malloc'ed array of
  * malloc'ed strings. */

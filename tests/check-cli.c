@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "command.h"
 #include "cli_util.h"
 #include "dtype.h"
 #include "safetensors.h"
@@ -763,6 +764,268 @@ START_TEST(test_strict_numbers)
 }
 END_TEST
 
+/* lora_alpha at the ends of the double range: an adapter diffed with itself has cosine 1 and no
+ * difference, its norm is finite and equals alpha/r times the dense ||B A||_F formed here; a scale that
+ * makes the delta overflow is refused at import with one line naming the layer and the scale. */
+START_TEST(test_extreme_alpha)
+{
+    char cat[4300], dir[4400], cfg[256];
+    fresh_catalog(cat, sizeof cat, "alpha");
+    float data[14];
+    for (int i = 0; i < 14; i++)
+        data[i] = (float)(i + 1) * 0.01f;
+    /* A [2, 3] = data[0..5], B [4, 2] = data[6..13]: dense ||B A||_F here */
+    double ba2 = 0.0;
+    for (int p = 0; p < 4; p++)
+        for (int q = 0; q < 3; q++) {
+            double v = 0.0;
+            for (int k = 0; k < 2; k++)
+                v += (double)data[6 + p * 2 + k] * (double)data[k * 3 + q];
+            ba2 += v * v;
+        }
+    const char *good = "{" KA ":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}," KB
+                       ":{\"dtype\":\"F32\",\"shape\":[4,2],\"data_offsets\":[24,56]}}";
+    const double alphas[2] = {1e308, 1e-308};
+    for (int i = 0; i < 2; i++) {
+        char tag[32];
+        snprintf(tag, sizeof tag, "alpha%d", i);
+        snprintf(cfg, sizeof cfg, "{\"peft_type\": \"LORA\", \"r\": 2, \"lora_alpha\": %.17g, \"target_modules\": [\"q\"]}",
+                 alphas[i]);
+        bad_peft(dir, sizeof dir, tag, good, data, 56, cfg);
+        cli_result r = cli_run(cat, "import", dir, "--name", tag, NULL);
+        ck_assert_msg(r.code == 0, "alpha %g: %s", alphas[i], r.err);
+        cli_result_free(&r);
+        json_t *d = run_json(cat, "diff", tag, tag);
+        json_t *l = json_array_get(json_object_get(d, "layers"), 0), *sum = json_object_get(d, "summary");
+        ck_assert_ptr_nonnull(l);
+        double cosv = json_number_value(json_object_get(l, "cosine")), rel = json_number_value(json_object_get(l, "rel_diff"));
+        double norm = json_number_value(json_object_get(l, "norm_a")), want = alphas[i] / 2 * sqrt(ba2);
+        ck_assert_msg(fabs(cosv - 1.0) < 1e-12 && rel < 1e-12, "alpha %g: cosine %g, rel diff %g", alphas[i], cosv, rel);
+        ck_assert_msg(fabs(norm - want) <= 1e-6 * want, "alpha %g: norm %.17g, dense %.17g", alphas[i], norm, want);
+        ck_assert(fabs(json_number_value(json_object_get(sum, "cosine")) - 1.0) < 1e-12);
+        ck_assert(json_number_value(json_object_get(sum, "rel_diff")) < 1e-12);
+        json_decref(d);
+        r = cli_run(cat, "diff", tag, tag, NULL);
+        ck_assert_int_eq(r.code, 0);
+        ck_assert_msg(!strstr(r.out, "inf") && !strstr(r.out, "nan"), "%s", r.out);
+        cli_result_free(&r);
+        /* the spectrum's cumulative energy ends at 1, whatever the scale */
+        json_t *sp = run_json(cat, "spectrum", tag, NULL);
+        json_t *en = json_object_get(json_array_get(sp, 0), "energy");
+        ck_assert_uint_gt(json_array_size(en), 0);
+        double last = json_number_value(json_array_get(en, json_array_size(en) - 1));
+        ck_assert_msg(fabs(last - 1.0) < 1e-12, "alpha %g: energy ends at %g", alphas[i], last);
+        json_decref(sp);
+        /* a script's energy expectation: the rank-1 truncation keeps sigma_1^2 / (sigma_1^2 + sigma_2^2) of it */
+        char sc[4600], text[256];
+        snprintf(sc, sizeof sc, "%s/energy%d.lsc", g_tmp, i);
+        snprintf(text, sizeof text, "prune %s --rank 1 --as %s-r1\nexpect energy %s-r1 >= 0.99\nexpect energy %s-r1 < 1\n",
+                 tag, tag, tag, tag);
+        ck_assert_int_eq(cli_write(sc, text, strlen(text)), 0);
+        r = cli_run(cat, "run", sc, NULL);
+        ck_assert_msg(r.code == 0, "alpha %g: %s", alphas[i], r.err);
+        cli_result_free(&r);
+    }
+    /* a layer-wise adapter of two layers at alpha 1e308: the energy shares per layer are finite, sum to 1 */
+    {
+        char lw[4400], path[4600];
+        snprintf(lw, sizeof lw, "%s/alpha-lw", g_tmp);
+        mkdir(lw, 0755);
+        const char *h2 = "{\"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
+                         "\"base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight\":{\"dtype\":\"F32\",\"shape\":[4,2],\"data_offsets\":[24,56]},"
+                         "\"base_model.model.model.layers.1.self_attn.q_proj.lora_A.weight\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[56,80]},"
+                         "\"base_model.model.model.layers.1.self_attn.q_proj.lora_B.weight\":{\"dtype\":\"F32\",\"shape\":[4,2],\"data_offsets\":[80,112]}}";
+        float d2[28];
+        for (int i = 0; i < 28; i++)
+            d2[i] = (float)(i + 1) * 0.01f;
+        snprintf(path, sizeof path, "%s/adapter_model.safetensors", lw);
+        ck_assert_int_eq(cli_write_st(path, h2, d2, 112), 0);
+        snprintf(path, sizeof path, "%s/adapter_config.json", lw);
+        snprintf(cfg, sizeof cfg, "{\"peft_type\": \"LORA\", \"r\": 2, \"lora_alpha\": 1e308, \"target_modules\": [\"q_proj\"]}");
+        ck_assert_int_eq(cli_write(path, cfg, strlen(cfg)), 0);
+        cli_result r = cli_run(cat, "import", lw, "--kind", "layer-wise", NULL);
+        ck_assert_msg(r.code == 0, "%s", r.err);
+        cli_result_free(&r);
+        json_t *sh = run_json(cat, "show", "alpha-lw", NULL);
+        json_t *grid = json_object_get(json_object_get(sh, "kind_figures"), "energy_share_grid");
+        ck_assert_uint_eq(json_array_size(grid), 2);
+        double sum = 0;
+        for (size_t L = 0; L < 2; L++) {
+            json_t *v = json_array_get(json_array_get(grid, L), 0);
+            ck_assert_msg(json_is_number(v), "layer %zu: share is not a number", L);
+            sum += json_number_value(v);
+        }
+        ck_assert_msg(fabs(sum - 1.0) < 1e-12, "shares sum to %g", sum);
+        json_decref(sh);
+    }
+    /* entries 1000 times larger: 5e307 x ||B|| x ||A|| is past the largest double */
+    float big[14];
+    for (int i = 0; i < 14; i++)
+        big[i] = data[i] * 1000.0f;
+    snprintf(cfg, sizeof cfg, "{\"peft_type\": \"LORA\", \"r\": 2, \"lora_alpha\": 1e308, \"target_modules\": [\"q\"]}");
+    bad_peft(dir, sizeof dir, "alphabig", good, big, 56, cfg);
+    expect_rejected(cat, dir, "l.0.q");
+    cli_result r = cli_run(cat, "import", dir, NULL);
+    ck_assert_msg(strstr(r.err, "scale 5e+307"), "%s", r.err);
+    cli_result_free(&r);
+}
+END_TEST
+
+/* 1 if s holds something a terminal acts on: a C0 control other than newline and tab, DEL, or a C1
+ * control (U+0080..U+009F, UTF-8 C2 80..C2 9F). */
+static int has_terminal_control(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if ((*p < 0x20 && *p != '\n' && *p != '\t') || *p == 0x7f || (p[0] == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F))
+            return 1;
+    return 0;
+}
+
+/* Run a command; its stdout and stderr must hold no terminal control whatever it printed. */
+static int run_clean(const char *cat, const char *what, const char *a1, const char *a2, const char *a3, const char *a4)
+{
+    cli_result r = cli_run(cat, a1, a2, a3, a4, NULL);
+    ck_assert_msg(r.code >= 0, "%s did not exit", what);
+    ck_assert_msg(!has_terminal_control(r.out), "%s: a control reached stdout: %s", what, r.out);
+    ck_assert_msg(!has_terminal_control(r.err), "%s: a control reached stderr: %s", what, r.err);
+    int code = r.code;
+    cli_result_free(&r);
+    return code;
+}
+
+#define EVIL "\x1b[31m\x1b]0;owned\x07\xc2\x9b" "2J\xc2\x85"
+#define EVIL_JSON "\\u001b[31m\\u001b]0;owned\\u0007\\u009b2J\\u0085"
+
+/* Names, config values, metadata, paths and adapter names holding ESC, CSI, OSC, BEL and C1 controls:
+ * no command's text output (tables, summaries, warnings, errors) lets one through; --json stays valid
+ * JSON and gives the names back unchanged. */
+START_TEST(test_no_terminal_escapes)
+{
+    char cat[4300], dir[2][4400], p[9000];
+    fresh_catalog(cat, sizeof cat, "escapes");
+    float data[32];
+    for (int i = 0; i < 32; i++)
+        data[i] = (float)(i + 1) * 0.01f;
+    /* new adapter names refuse every control character, C1 included (the name alphabet): the controls come
+     * in through tensor names, config values, metadata and paths */
+    const char *a_name = "evA", *b_name = "evB";
+    /* A: one layer; B: that layer (other values) and a second, so diff has a layer only in B. r = 3 in the
+     * config against rank 2 in the tensors makes import warn, naming the layer. */
+    const char *hdr[2] = {
+        "{\"__metadata__\":{\"format\":\"pt" EVIL_JSON "\"},"
+        "\"base_model.model.l" EVIL_JSON ".0.q.lora_A.weight\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
+        "\"base_model.model.l" EVIL_JSON ".0.q.lora_B.weight\":{\"dtype\":\"F32\",\"shape\":[4,2],\"data_offsets\":[24,56]}}",
+        "{\"base_model.model.l" EVIL_JSON ".0.q.lora_A.weight\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[56,80]},"
+        "\"base_model.model.l" EVIL_JSON ".0.q.lora_B.weight\":{\"dtype\":\"F32\",\"shape\":[4,2],\"data_offsets\":[80,112]},"
+        "\"base_model.model.m" EVIL_JSON ".1.q.lora_A.weight\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
+        "\"base_model.model.m" EVIL_JSON ".1.q.lora_B.weight\":{\"dtype\":\"F32\",\"shape\":[4,2],\"data_offsets\":[24,56]}}"};
+    const char *cfg = "{\"peft_type\": \"LORA\", \"r\": 3, \"lora_alpha\": 4, \"base_model_name_or_path\": \"base" EVIL_JSON
+                      "\", \"target_modules\": [\"q" EVIL_JSON "\"]}";
+    for (int i = 0; i < 2; i++) {
+        snprintf(dir[i], sizeof dir[i], "%s/dir" EVIL "%d", g_tmp, i);
+        mkdir(dir[i], 0755);
+        snprintf(p, sizeof p, "%s/adapter_model.safetensors", dir[i]);
+        ck_assert_int_eq(cli_write_st(p, hdr[i], i ? (const void *)(data + 2) : (const void *)data, i ? 112 : 56), 0);
+        snprintf(p, sizeof p, "%s/adapter_config.json", dir[i]);
+        ck_assert_int_eq(cli_write(p, cfg, strlen(cfg)), 0);
+    }
+    ck_assert_int_eq(run_clean(cat, "import A", "import", dir[0], "--name", a_name), 0);
+    ck_assert_int_eq(run_clean(cat, "import B", "import", dir[1], "--name", b_name), 0);
+    /* the import warning was printed (escaped), not dropped */
+    cli_result r = cli_run(cat, "import", dir[0], "--name", "again", NULL);
+    cli_result_free(&r);
+    snprintf(p, sizeof p, "%s/exported" EVIL, g_tmp);
+    struct {
+        const char *what, *a1, *a2, *a3, *a4;
+        int code;
+    } runs[] = {
+        {"ls", "ls", NULL, NULL, NULL, 0},
+        {"show", "show", a_name, NULL, NULL, 0},
+        {"show B", "show", b_name, NULL, NULL, 0},
+        {"show --layers", "show", a_name, "--layers", "*" EVIL "*", 0},
+        {"spectrum", "spectrum", a_name, NULL, NULL, 0},
+        {"diff", "diff", a_name, b_name, NULL, 0},
+        {"diff B A", "diff", b_name, a_name, NULL, 0},
+        {"log", "log", NULL, NULL, NULL, 0},
+        {"log NAME", "log", a_name, NULL, NULL, 0},
+        {"export", "export", b_name, p, NULL, 0},
+        {"show missing", "show", "no" EVIL "such", NULL, NULL, 1},
+        {"spectrum missing layer", "spectrum", a_name, "layer" EVIL, NULL, 1},
+        {"import missing", "import", "/nonexistent/" EVIL, NULL, NULL, 1},
+        {"import bad name", "import", dir[0], "--name", "x\x1b[2J", 1},
+        {"run missing", "run", "/nonexistent/" EVIL ".lsc", NULL, NULL, 1},
+        {"rename", "rename", a_name, b_name, NULL, 1},
+        {"unknown command", "frob" EVIL, NULL, NULL, NULL, 2},
+    };
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        int code = run_clean(cat, runs[i].what, runs[i].a1, runs[i].a2, runs[i].a3, runs[i].a4);
+        ck_assert_msg(code == runs[i].code, "%s: exit %d, expected %d", runs[i].what, code, runs[i].code);
+    }
+    /* JSON escapes by itself and stays valid; the names come back as they were */
+    json_t *v = run_json(cat, "show", a_name, NULL);
+    ck_assert_str_eq(json_string_value(json_object_get(v, "name")), a_name);
+    ck_assert_str_eq(json_string_value(json_object_get(v, "base_model")), "base" EVIL);
+    json_decref(v);
+    v = run_json(cat, "ls", NULL, NULL);
+    ck_assert_uint_ge(json_array_size(v), 2);
+    json_decref(v);
+}
+END_TEST
+
+/* Run argv in this process with the cancel flag already raised; returns the exit code, err filled. */
+static int dispatch_cancelled(const char *cat, char **argv, lsc_error *err)
+{
+    char *copy[16];
+    int argc = 0;
+    for (; argv[argc] && argc < 15; argc++)
+        copy[argc] = argv[argc];
+    copy[argc] = NULL;
+    lsc_sink o, d;
+    lsc_sink_init_mem(&o);
+    lsc_sink_init_mem(&d);
+    lsc_cmd_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    volatile int cancel = 1;
+    ctx.catalog_path = cat;
+    ctx.out = &o;
+    ctx.diag = &d;
+    ctx.cancel = &cancel;
+    int rc = lsc_dispatch(&ctx, argc, copy);
+    *err = ctx.err;
+    lsc_sink_release(&o);
+    lsc_sink_release(&d);
+    return rc;
+}
+
+/* Commands that loop over layers or lines stop at the first turn once Ctrl-C / SIGTERM raised the flag:
+ * exit 1, a "cancelled" error, the catalog unchanged. */
+START_TEST(test_long_loops_watch_cancel)
+{
+    char cat[4300], copy[4400], script[4400], path[4400];
+    fresh_catalog(cat, sizeof cat, "cancel");
+    import_ok(cat, "llama-tiny-f32");
+    import_ok(cat, "llama-tiny-bf16");
+    snprintf(copy, sizeof copy, "%s.before", cat);
+    ck_assert_int_eq(cli_copy(cat, copy), 0);
+    snprintf(script, sizeof script, "%s/cancel.lsc", g_tmp);
+    const char *text = "show llama-tiny-f32\nprune llama-tiny-f32 --rank 2 --as c2\n";
+    ck_assert_int_eq(cli_write(script, text, strlen(text)), 0);
+    sample_path(path, sizeof path, "llama-tiny-f16");
+    char *cmds[][5] = {{"show", "llama-tiny-f32", NULL},
+                       {"spectrum", "llama-tiny-f32", NULL},
+                       {"diff", "llama-tiny-f32", "llama-tiny-bf16", NULL},
+                       {"run", script, NULL},
+                       {"import", path, NULL}};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        lsc_error err;
+        int rc = dispatch_cancelled(cat, cmds[i], &err);
+        ck_assert_msg(rc == 1 && err.code == LSC_ERR_CANCELLED && strstr(err.msg, "cancelled"), "%s: exit %d, '%s'",
+                      cmds[i][0], rc, err.msg);
+        ck_assert_msg(cli_same_file(cat, copy), "%s: the catalog changed", cmds[i][0]);
+    }
+}
+END_TEST
+
 int main(void)
 {
     if (setup_samples() != 0)
@@ -778,6 +1041,9 @@ int main(void)
                                           test_name_alphabet,
                                           test_old_names_still_work,
                                           test_log_script_unrecorded_args,
-                                          test_strict_numbers, NULL};
+                                          test_strict_numbers,
+                                          test_extreme_alpha,
+                                          test_no_terminal_escapes,
+                                          test_long_loops_watch_cancel, NULL};
     return cli_run_suite("cli", tests, 0, g_tmp);
 }

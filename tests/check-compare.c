@@ -356,6 +356,55 @@ START_TEST(angles_are_capped)
 }
 END_TEST
 
+/* Scales at the ends of the double range (lora_alpha 1e308 or 1e-308 over r): the figures are those of
+ * the unscaled layers (dense reference with scale +-1) with the scales put back. An adapter against
+ * itself has cosine 1 and no difference; two layers of one family of scales compare as the dense
+ * reference of x against (s2/s1) y, a ratio in range, says. */
+START_TEST(extreme_scales_match_dense)
+{
+    rng_state = 0x5EED2009;
+    const int rows = 12, cols = 9, r = 4;
+    double *B1 = gauss_matrix(rows * r), *A1 = gauss_matrix(r * cols);
+    double *B2 = gauss_matrix(rows * r), *A2 = gauss_matrix(r * cols);
+    for (int i = 0; i < rows * r; i++) { /* B of a trained adapter is small: s B A stays finite at 2.5e307 */
+        B1[i] *= 0.01;
+        B2[i] *= 0.01;
+    }
+    const double families[2][2] = {{1e308 / 4, -3e306}, {1e-308 / 4, 7e-310}};
+    for (int f = 0; f < 2; f++) {
+        const double s1 = families[f][0], s2 = families[f][1];
+        const double tol = f ? 1e-10 : 1e-12; /* the small scales are subnormal: fewer bits */
+        lsc_lowrank x = {.rows = rows, .cols = cols, .r = r, .B = B1, .A = A1, .scale = s1};
+        lsc_lowrank y = {.rows = rows, .cols = cols, .r = r, .B = B2, .A = A2, .scale = s2};
+        lsc_lowrank xu = x, yt = y;
+        xu.scale = 1.0;
+        yt.scale = s2 / s1;
+        lsc_compare_result res, ref, self;
+        reference(&xu, &yt, &ref);
+        /* against itself */
+        compare_ok(&x, &x, &self);
+        ck_assert_msg(fabs(self.cosine - 1.0) < 1e-12, "scale %g: self cosine %.17g", s1, self.cosine);
+        ck_assert_msg(self.rel_diff < 1e-12 && self.diff_norm <= 1e-12 * self.norm1, "scale %g: self rel diff %g", s1,
+                      self.rel_diff);
+        expect_near("self norm", self.norm1, fabs(s1) * ref.norm1, tol, 0);
+        ck_assert(isfinite(self.inner) || f == 0); /* s1^2 ||x||^2 overflows for real at 1e307 */
+        /* against the other layer of the family */
+        compare_ok(&x, &y, &res);
+        expect_near("norm1", res.norm1, fabs(s1) * ref.norm1, tol, 0);
+        expect_near("norm2", res.norm2, fabs(s1) * ref.norm2, tol, 0);
+        expect_near("cosine", res.cosine, ref.cosine, 1e-10, 1e-12);
+        expect_near("diff_norm", res.diff_norm, fabs(s1) * ref.diff_norm, 1e-10, 0);
+        expect_near("rel_diff", res.rel_diff, ref.rel_diff, 1e-10, 0);
+        expect_near("subspace_in", res.subspace_in, ref.subspace_in, 1e-9, 1e-12);
+        ck_assert(isfinite(res.norm1) && isfinite(res.cosine) && isfinite(res.rel_diff));
+    }
+    free(B1);
+    free(A1);
+    free(B2);
+    free(A2);
+}
+END_TEST
+
 START_TEST(rejections)
 {
     double B[12] = {1, 2, 3, 4, 5, 6, 7, 8}, A[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
@@ -409,6 +458,7 @@ static Suite *compare_suite(void)
     tcase_add_test(tc, close_layers_keep_their_difference);
     tcase_add_test(tc, zero_layers);
     tcase_add_test(tc, angles_are_capped);
+    tcase_add_test(tc, extreme_scales_match_dense);
     tcase_add_test(tc, rejections);
     suite_add_tcase(s, tc);
     return s;

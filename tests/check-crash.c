@@ -287,6 +287,61 @@ START_TEST(test_sigkill_during_edits)
 }
 END_TEST
 
+/* One SIGTERM during a long pre-check: the binary stops within a generous bound (a bound on
+ * responsiveness, 2 s against the ~10 s the checks take here, not a benchmark), exits 1 (cancelled) or
+ * dies of the signal, and the catalog file is byte-identical. Before each command could watch the cancel
+ * flag, a script being checked or an import header being classified ignored the first SIGTERM. */
+static void sigterm_promptly(char *const *args, const char *what)
+{
+    char copy[4400];
+    snprintf(copy, sizeof copy, "%s.before", g_cat);
+    ck_assert_int_eq(cli_copy(g_cat, copy), 0);
+    pid_t pid = start(args);
+    usleep(300000); /* past exec and the catalog opening: inside the checks */
+    kill(pid, SIGTERM);
+    int status = 0, waited_ms = 0;
+    pid_t got = 0;
+    while ((got = waitpid(pid, &status, WNOHANG)) == 0 && waited_ms < 2000) {
+        usleep(10000);
+        waited_ms += 10;
+    }
+    if (got == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        ck_abort_msg("%s: still running 2 s after SIGTERM", what);
+    }
+    ck_assert_msg((WIFEXITED(status) && WEXITSTATUS(status) == 1) || (WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM),
+                  "%s: status %d", what, status);
+    ck_assert_msg(cli_same_file(g_cat, copy), "%s: the catalog changed", what);
+}
+
+START_TEST(test_sigterm_during_checks)
+{
+    if (RUNNING_ON_VALGRIND)
+        return; /* the bound is for a native run */
+    char small[4400], big[4400], script[4400];
+    snprintf(small, sizeof small, "%s/term-small", g_tmp);
+    snprintf(big, sizeof big, "%s/term-big", g_tmp);
+    snprintf(script, sizeof script, "%s/term.lsc", g_tmp);
+    remove(g_cat);
+    ck_assert_int_eq(ru_write_adapter(small, 7, 1, 1, 4), 0);
+    ck_assert_int_eq(ru_write_adapter(big, 8, 30000, 1, 4), 0);
+    char *imp[] = {"import", small, "--name", "small", NULL};
+    ck_assert_int_eq(run_clean(imp, NULL), 0);
+    /* a script of 40000 lines, every one checked before any runs */
+    FILE *f = fopen(script, "w");
+    ck_assert_ptr_nonnull(f);
+    for (int i = 0; i < 40000; i++)
+        fprintf(f, "prune small --rank 1 --as n%d\n", i);
+    fclose(f);
+    char *run[] = {"run", script, NULL};
+    sigterm_promptly(run, "run of a 40000-line script");
+    /* an adapter of 30000 layers: its header is classified before any layer is stored */
+    char *big_imp[] = {"import", big, NULL};
+    sigterm_promptly(big_imp, "import of 30000 layers");
+}
+END_TEST
+
 int main(void)
 {
     g_tmp = cli_tmpdir();
@@ -297,6 +352,7 @@ int main(void)
     TCase *tc = tcase_create("sigkill");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_sigkill_during_edits);
+    tcase_add_test(tc, test_sigterm_during_checks);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -15,6 +15,7 @@
 
 #include "cli_util.h"
 #include "peft.h"
+#include "script.h"
 
 static char *g_tmp;
 static char g_samples[4200];
@@ -636,6 +637,132 @@ START_TEST(test_log_script_rebuilds_each_catalog)
 }
 END_TEST
 
+/* Parse `text` as script "lim.lsc"; returns the status, err filled. */
+static lsc_status parse_text(const char *text, lsc_error *err)
+{
+    lsc_script_vars vars = {0};
+    lsc_script *sc = NULL;
+    lsc_error_clear(err);
+    lsc_status st = lsc_script_parse("lim.lsc", text, &vars, &sc, err);
+    lsc_script_free(sc);
+    lsc_script_vars_release(&vars);
+    return st;
+}
+
+/* A growable text for building scripts. */
+static void cat_str(char **t, size_t *len, const char *s)
+{
+    size_t n = strlen(s);
+    *t = realloc(*t, *len + n + 1);
+    memcpy(*t + *len, s, n + 1);
+    *len += n;
+}
+
+/* Expansion is capped: a command's words at 1 MiB, a script's at 64 MiB, FILE:LINE naming where. */
+START_TEST(test_script_size_limits)
+{
+    lsc_error err;
+    char *t = NULL, want[64];
+    size_t len = 0;
+    /* doubling: line 1 sets 1 byte, line k+1 sets 2^k bytes; line 21's words are 3 + 1 + 2^20 > 1 MiB */
+    cat_str(&t, &len, "set A x\n");
+    for (int i = 0; i < 29; i++)
+        cat_str(&t, &len, "set A ${A}${A}\n");
+    ck_assert_int_eq(parse_text(t, &err), LSC_ERR_FORMAT);
+    ck_assert_msg(strncmp(err.msg, "lim.lsc:21: ", 12) == 0 && strstr(err.msg, "1 MiB"), "%s", err.msg);
+    free(t);
+    t = NULL;
+    len = 0;
+    /* a line joined by continuations: 1100 pieces of 1000 bytes */
+    char piece[1004];
+    memset(piece, 'a', 1000);
+    memcpy(piece + 1000, " \\\n", 4);
+    cat_str(&t, &len, "show ");
+    for (int i = 0; i < 1100; i++)
+        cat_str(&t, &len, piece);
+    cat_str(&t, &len, "\n");
+    ck_assert_int_eq(parse_text(t, &err), LSC_ERR_FORMAT);
+    ck_assert_msg(strstr(err.msg, "lim.lsc:") == err.msg && strstr(err.msg, "1 MiB"), "%s", err.msg);
+    free(t);
+    t = NULL;
+    len = 0;
+    /* many lines under 1 MiB each: the script's total of word bytes passes 64 MiB at a line found here */
+    cat_str(&t, &len, "set A x\n");
+    double total = 3 + 1 + 1, a = 1;
+    int over = 0, line = 1;
+    for (int i = 0; i < 19; i++) {
+        cat_str(&t, &len, "set A ${A}${A}\n");
+        a *= 2;
+        total += 3 + 1 + a;
+        line++;
+    }
+    for (int i = 0; i < 140; i++) {
+        cat_str(&t, &len, "show ${A}\n");
+        total += 4 + a;
+        line++;
+        if (!over && total > 64.0 * 1024 * 1024)
+            over = line;
+    }
+    ck_assert_int_gt(over, 20);
+    ck_assert_int_eq(parse_text(t, &err), LSC_ERR_FORMAT);
+    snprintf(want, sizeof want, "lim.lsc:%d: ", over);
+    ck_assert_msg(strncmp(err.msg, want, strlen(want)) == 0 && strstr(err.msg, "64 MiB"), "%s (want %s)", err.msg, want);
+    /* reading a long script stops once cancelled (within 4096 commands), naming where it was */
+    free(t);
+    t = NULL;
+    len = 0;
+    for (int i = 0; i < 5000; i++)
+        cat_str(&t, &len, "ls\n");
+    lsc_script_vars vars = {0};
+    lsc_script *sc = NULL;
+    volatile int cancel = 1;
+    ck_assert_int_eq(lsc_script_parse_cancel("lim.lsc", t, &vars, &cancel, &sc, &err), LSC_ERR_CANCELLED);
+    ck_assert_msg(strncmp(err.msg, "lim.lsc:", 8) == 0 && strstr(err.msg, "cancelled"), "%s", err.msg);
+    lsc_script_vars_release(&vars);
+    free(t);
+}
+END_TEST
+
+/* The real binary: thirty doublings stop at line 21 with exit 1; a `{}` word that grows past 1 MiB when
+ * the matched name is put in is refused with FILE:LINE; the catalog is unchanged either way. */
+START_TEST(test_script_size_limits_cli)
+{
+    const char *samples[] = {"llama-tiny-f32", NULL};
+    char cat[4400], sc[4600], copy[4600];
+    catalog(cat, sizeof cat, "limits", samples);
+    snprintf(copy, sizeof copy, "%s.before", cat);
+    ck_assert_int_eq(cli_copy(cat, copy), 0);
+    snprintf(sc, sizeof sc, "%s/limits.lsc", g_tmp);
+    char *t = NULL;
+    size_t len = 0;
+    cat_str(&t, &len, "set A x\n");
+    for (int i = 0; i < 29; i++)
+        cat_str(&t, &len, "set A ${A}${A}\n");
+    cat_str(&t, &len, "show ${A}\n");
+    write_script(sc, t);
+    free(t);
+    cli_result r = cli_run(cat, "run", sc, NULL);
+    ck_assert_int_eq(r.code, 1);
+    ck_assert_msg(strstr(r.err, "limits.lsc:21: ") && strstr(r.err, "1 MiB"), "%s", r.err);
+    cli_result_free(&r);
+    ck_assert(cli_same_file(cat, copy));
+    /* 80000 `{}` (160 kB) become 80000 x 14 bytes for llama-tiny-f32 */
+    t = NULL;
+    len = 0;
+    cat_str(&t, &len, "\nprune 'llama-tiny-*' --rank 2 --as '");
+    for (int i = 0; i < 80000; i++)
+        cat_str(&t, &len, "{}");
+    cat_str(&t, &len, "'\n");
+    write_script(sc, t);
+    free(t);
+    r = cli_run(cat, "run", sc, NULL);
+    ck_assert_int_eq(r.code, 1);
+    ck_assert_msg(strstr(r.err, "limits.lsc:2: ") && strstr(r.err, "1 MiB"), "%s", r.err);
+    cli_result_free(&r);
+    ck_assert(cli_same_file(cat, copy));
+}
+END_TEST
+
 int main(void)
 {
     if (setup() != 0)
@@ -648,6 +775,8 @@ int main(void)
                                           test_script_checker_from_tables,
                                           test_log_script_replays,
                                           test_sample_scripts,
-                                          test_log_script_rebuilds_each_catalog, NULL};
+                                          test_log_script_rebuilds_each_catalog,
+                                          test_script_size_limits,
+                                          test_script_size_limits_cli, NULL};
     return cli_run_suite("edit", tests, 0, g_tmp);
 }

@@ -120,6 +120,28 @@ START_TEST(test_escape)
 }
 END_TEST
 
+/* TEXT mode, for whole lines of output: newline, tab and backslash stay (so names escaped once are not
+ * escaped again, and JSON keeps its escapes); everything a terminal acts on does not. */
+START_TEST(test_escape_text)
+{
+    char buf[256];
+    size_t used = 0;
+    ck_assert_uint_eq(lsc_escape(buf, sizeof buf, "a\x1b[2J\n\tb\\x", LSC_ESCAPE_TEXT, &used), 13);
+    ck_assert_str_eq(buf, "a\\x1b[2J\n\tb\\x");
+    ck_assert_uint_eq(used, 10);
+    lsc_escape(buf, sizeof buf, "bell\x07 cr\r del\x7f", LSC_ESCAPE_TEXT, NULL);
+    ck_assert_str_eq(buf, "bell\\x07 cr\\r del\\u007f");
+    /* C1 controls as UTF-8 become \u00NN (valid inside a JSON string); a lone 8-bit CSI byte \xNN */
+    lsc_escape(buf, sizeof buf, "csi\xc2\x9b nel\xc2\x85 raw\x9b caf\xc3\xa9", LSC_ESCAPE_TEXT, NULL);
+    ck_assert_str_eq(buf, "csi\\u009b nel\\u0085 raw\\x9b caf\xc3\xa9");
+    /* a full buffer stops before an escape, and says how much it took */
+    char small[6];
+    ck_assert_uint_eq(lsc_escape(small, sizeof small, "ab\x1b" "c", LSC_ESCAPE_TEXT, &used), 2);
+    ck_assert_str_eq(small, "ab");
+    ck_assert_uint_eq(used, 2);
+}
+END_TEST
+
 static Suite *status_suite(void)
 {
     Suite *s = suite_create("status");
@@ -128,6 +150,7 @@ static Suite *status_suite(void)
     tcase_add_test(tc, test_set_and_clear);
     tcase_add_test(tc, test_prefix);
     tcase_add_test(tc, test_escape);
+    tcase_add_test(tc, test_escape_text);
     suite_add_tcase(s, tc);
     return s;
 }

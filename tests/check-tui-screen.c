@@ -450,6 +450,25 @@ START_TEST(test_prune_cut_marker)
 }
 END_TEST
 
+/* A message carrying a name from a file (ESC, CSI, OSC with BEL, C1 controls) reaches the screen with
+ * every control replaced: the render decodes text itself and draws '?' for what it cannot show. */
+START_TEST(test_status_controls_replaced)
+{
+    screen s;
+    screen_open(&s, 24, 80, 1, 0);
+    lsc_tui_state_msg(s.st, LSC_MSG_ERROR, "no layer 'l\x1b[31m\x1b]0;owned\x07\xc2\x9b" "2J\xc2\x85x'");
+    lsc_tui_render_draw(s.r, s.st);
+    char *d = lsc_tui_render_dump(s.r, 0);
+    ck_assert_ptr_nonnull(d);
+    for (const unsigned char *p = (const unsigned char *)d; *p; p++)
+        ck_assert_msg((*p >= 0x20 || *p == '\n') && *p != 0x7f && !(p[0] == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F),
+                      "control 0x%02x on the screen:\n%s", *p, d);
+    ck_assert_msg(strstr(d, "no layer 'l?[31m?]0;owned??2J?x'") != NULL, "status line:\n%s", d);
+    free(d);
+    screen_close(&s);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tui-screen");
@@ -464,6 +483,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_mouse);
     tcase_add_test(tc, test_progress_line);
     tcase_add_test(tc, test_prune_cut_marker);
+    tcase_add_test(tc, test_status_controls_replaced);
     suite_add_tcase(s, tc);
     return s;
 }

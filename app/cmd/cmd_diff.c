@@ -25,6 +25,37 @@ static void unload(lsc_adapter *ad, size_t li)
             lsc_adapter_unload_tensor(ad, (size_t)ts[i]);
 }
 
+/* The whole-adapter sums (inner products, squared norms and differences over the layers), kept relative
+ * to the largest norm seen on each side so that norms near the top of the double range (lora_alpha 1e308)
+ * do not overflow when squared; rescaled when a larger one arrives. */
+typedef struct totals {
+    double ref1, ref2;          /* largest norm1, norm2 so far */
+    double s1, s2, inner, diff; /* sum (n1/ref1)^2, (n2/ref2)^2, inner/(ref1 ref2), (d/ref1)^2 */
+} totals;
+
+static void totals_add(totals *t, const lsc_compare_result *res)
+{
+    if (res->norm1 > t->ref1) {
+        double f = t->ref1 / res->norm1;
+        t->s1 *= f * f;
+        t->diff *= f * f;
+        t->inner *= f;
+        t->ref1 = res->norm1;
+    }
+    if (res->norm2 > t->ref2) {
+        double f = t->ref2 / res->norm2;
+        t->s2 *= f * f;
+        t->inner *= f;
+        t->ref2 = res->norm2;
+    }
+    double a = t->ref1 > 0 ? res->norm1 / t->ref1 : 0.0, b = t->ref2 > 0 ? res->norm2 / t->ref2 : 0.0;
+    double d = t->ref1 > 0 ? res->diff_norm / t->ref1 : 0.0;
+    t->s1 += a * a;
+    t->s2 += b * b;
+    t->inner += res->cosine * a * b; /* inner / (ref1 ref2), without forming the inner product */
+    t->diff += d * d;
+}
+
 typedef struct diff_args {
     lsc_args base;
     const char *a, *b, *glob;
@@ -54,8 +85,10 @@ static int diff_run(lsc_cmd_ctx *ctx, void *args)
     }
     int rc = LSC_EXIT_OK;
     if (x->base_model && y->base_model && *x->base_model && *y->base_model && strcmp(x->base_model, y->base_model)) {
-        lsc_error_set(&ctx->err, LSC_ERR_INVALID, "'%s' and '%s' adapt different base models ('%s' and '%s')", x->name,
-                      y->name, x->base_model, y->base_model);
+        char e[4][256];
+        lsc_error_set(&ctx->err, LSC_ERR_INVALID, "'%s' and '%s' adapt different base models ('%s' and '%s')",
+                      lsc_escape_name(e[0], sizeof e[0], x->name), lsc_escape_name(e[1], sizeof e[1], y->name),
+                      lsc_escape_name(e[2], sizeof e[2], x->base_model), lsc_escape_name(e[3], sizeof e[3], y->base_model));
         lsc_adapter_free(x);
         lsc_adapter_free(y);
         return LSC_EXIT_ERROR;
@@ -65,13 +98,17 @@ static int diff_run(lsc_cmd_ctx *ctx, void *args)
     json_t *jl = json_array(), *only_a = json_array(), *only_b = json_array();
     const char *hdr[] = {"LAYER", "COSINE", "REL DIFF", "φ IN", "φ OUT", "NORM A", "NORM B"};
     lsc_table *t = json ? NULL : lsc_table_new(7, hdr, "lrrrrrr");
-    double sum_inner = 0, sum_n1 = 0, sum_n2 = 0, sum_d = 0;
+    totals tot = {0};
     int compared = 0;
     char nm[512], c1[64], c2[64], c3[64], c4[64], c5[64], c6[64];
     for (size_t i = 0; i < x->n_layers && rc == LSC_EXIT_OK; i++) {
         const lsc_layer *lx = &x->layers[i];
         if (!lsc_name_matches(glob, lx->name))
             continue;
+        if (lsc_cmd_cancelled(ctx, "diff")) {
+            rc = LSC_EXIT_ERROR;
+            break;
+        }
         int j = lsc_adapter_find_layer(y, lx->name);
         if (j < 0) {
             json_array_append_new(only_a, json_string(lx->name));
@@ -89,10 +126,7 @@ static int diff_run(lsc_cmd_ctx *ctx, void *args)
         unload(x, i);
         unload(y, (size_t)j);
         compared++;
-        sum_inner += res.inner;
-        sum_n1 += res.norm1 * res.norm1;
-        sum_n2 += res.norm2 * res.norm2;
-        sum_d += res.diff_norm * res.diff_norm;
+        totals_add(&tot, &res);
         if (json) {
             json_t *o = json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "name", lx->name, "cosine",
                                   lsc_json_num(res.cosine), "rel_diff", lsc_json_num(res.rel_diff), "subspace_in",
@@ -114,8 +148,8 @@ static int diff_run(lsc_cmd_ctx *ctx, void *args)
     for (size_t j = 0; j < y->n_layers && rc == LSC_EXIT_OK; j++)
         if (lsc_name_matches(glob, y->layers[j].name) && lsc_adapter_find_layer(x, y->layers[j].name) < 0)
             json_array_append_new(only_b, json_string(y->layers[j].name));
-    double cos_all = (sum_n1 > 0 && sum_n2 > 0) ? sum_inner / sqrt(sum_n1 * sum_n2) : (sum_n1 == sum_n2 ? 1.0 : 0.0);
-    double rel_all = sum_n1 > 0 ? sqrt(sum_d / sum_n1) : (sum_n2 > 0 ? 1.0 : 0.0);
+    double cos_all = (tot.s1 > 0 && tot.s2 > 0) ? tot.inner / sqrt(tot.s1) / sqrt(tot.s2) : (tot.s1 == tot.s2 ? 1.0 : 0.0);
+    double rel_all = tot.s1 > 0 ? sqrt(tot.diff / tot.s1) : (tot.s2 > 0 ? 1.0 : 0.0);
     if (rc == LSC_EXIT_OK) {
         if (json) {
             json_t *o = json_pack("{s:s, s:s, s:o, s:o, s:o}", "a", x->name, "b", y->name, "layers", json_incref(jl),
@@ -130,12 +164,13 @@ static int diff_run(lsc_cmd_ctx *ctx, void *args)
             lsc_out(ctx->out, "\n%d layer(s) compared: whole-adapter cosine %.6f, relative difference %.4g\n", compared,
                     cos_all, rel_all);
             size_t na = json_array_size(only_a), nb = json_array_size(only_b);
+            char n2[512];
             if (na)
-                lsc_out(ctx->out, "%zu layer(s) only in '%s' (first: %s)\n", na, x->name,
-                        json_string_value(json_array_get(only_a, 0)));
+                lsc_out(ctx->out, "%zu layer(s) only in '%s' (first: %s)\n", na, lsc_escape_name(nm, sizeof nm, x->name),
+                        lsc_escape_name(n2, sizeof n2, json_string_value(json_array_get(only_a, 0))));
             if (nb)
-                lsc_out(ctx->out, "%zu layer(s) only in '%s' (first: %s)\n", nb, y->name,
-                        json_string_value(json_array_get(only_b, 0)));
+                lsc_out(ctx->out, "%zu layer(s) only in '%s' (first: %s)\n", nb, lsc_escape_name(nm, sizeof nm, y->name),
+                        lsc_escape_name(n2, sizeof n2, json_string_value(json_array_get(only_b, 0))));
         }
     }
     lsc_table_free(t);

@@ -45,7 +45,7 @@ static lsc_status gguf_as_peft(lsc_adapter *ad, lsc_adapter **out, lsc_error *er
         char name[512];
         if (lsc_gguf_unmap_name(ad->layers[li].name, name, sizeof name) != 0) {
             st = lsc_error_set(err, LSC_ERR_UNSUPPORTED, "layer '%s' has no PEFT module path (llama-family names only)",
-                               ad->layers[li].name);
+                               lsc_escape_name(name, sizeof name, ad->layers[li].name));
             break;
         }
         free(l->name);
@@ -133,6 +133,7 @@ static lsc_status write_format(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *fo
                                const lsc_gguf_write_opts *gopt)
 {
     lsc_status st;
+    char shown[4200];
     if (strcmp(format, "kohya") == 0)
         st = lsc_kohya_write(ad, path, dt, &ctx->err);
     else if (strcmp(format, "gguf") == 0)
@@ -149,7 +150,7 @@ static lsc_status write_format(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *fo
     } else if (ad->format && strcmp(ad->format, "kohya") == 0) {
         st = lsc_error_set(&ctx->err, LSC_ERR_UNSUPPORTED,
                            "'%s' is a kohya adapter: its layer names do not give PEFT module paths; export it as kohya "
-                           "or gguf", ad->name);
+                           "or gguf", lsc_escape_name(shown, sizeof shown, ad->name));
     } else
         st = lsc_peft_write(ad, path, dt, &ctx->err);
     return st;
@@ -242,10 +243,12 @@ static int export_run(lsc_cmd_ctx *ctx, void *args)
     st = write_format(ctx, ad, format, path, dt, &gopt);
     if (st == LSC_OK) {
         show_writer_warnings(ctx, ad, warned, ad->name);
+        char shown[4200];
         if (strcmp(format, "peft") == 0)
-            lsc_out(ctx->out, "wrote %s/adapter_model.safetensors and adapter_config.json\n", given);
+            lsc_out(ctx->out, "wrote %s/adapter_model.safetensors and adapter_config.json\n",
+                    lsc_escape_name(shown, sizeof shown, given));
         else
-            lsc_out(ctx->out, "wrote %s (%s)\n", given, format);
+            lsc_out(ctx->out, "wrote %s (%s)\n", lsc_escape_name(shown, sizeof shown, given), format);
     }
     free(path);
     lsc_adapter_free(ad);

@@ -5,7 +5,9 @@
  * layer's statistics, drop the bytes; so peak memory stays near one layer, whatever the adapter's size.
  * Identical content already in the catalog is reported instead of stored twice. Runs inside the
  * dispatcher's transaction: any error leaves the catalog as it was. */
+#include <float.h>
 #include <libgen.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +110,19 @@ static void unload_layer_tensors(lsc_adapter *ad, const lsc_layer *l)
             lsc_adapter_unload_tensor(ad, (size_t)ts[k]);
 }
 
+/* A scale that makes the delta s*B*A overflow (|s| ||B|| ||A|| past the largest double, in logarithms so
+ * the bound itself cannot overflow) is refused: every figure of the layer would be Inf or NaN. */
+static lsc_status check_scale(const lsc_lowrank *lr, const lsc_layer_stats *st, lsc_error *err)
+{
+    if ((st->flags & LSC_STATS_NONFINITE) || lr->scale == 0.0 || !(st->norm_a > 0.0) || !(st->norm_b > 0.0))
+        return LSC_OK;
+    if (log(fabs(lr->scale)) + log(st->norm_b) + log(st->norm_a) < log(DBL_MAX))
+        return LSC_OK;
+    return lsc_error_set(err, LSC_ERR_NUMERIC,
+                         "scale %g (alpha/r) times ||B|| %g times ||A|| %g overflows a double: the delta would not be finite",
+                         lr->scale, st->norm_b, st->norm_a);
+}
+
 static void *stats_thread(void *arg)
 {
     stats_worker *w = arg;
@@ -140,8 +155,12 @@ static void *stats_thread(void *arg)
                 st = lsc_adapter_factors(w->ad, li, &b, &bc, &a, &ac, &lr, &err);
             if (!st)
                 st = lsc_stats_compute(&lr, ws, &w->results[li], &err);
-            if (st)
-                lsc_error_prefix(&err, "layer '%s'", w->ad->layers[li].name);
+            if (!st)
+                st = check_scale(&lr, &w->results[li], &err);
+            if (st) {
+                char shown[512];
+                lsc_error_prefix(&err, "layer '%s'", lsc_escape_name(shown, sizeof shown, w->ad->layers[li].name));
+            }
         }
         unload_layer_tensors(w->ad, &w->ad->layers[li]);
 
@@ -316,7 +335,11 @@ static int import_one(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *name, json_
     if (ad->warnings && *ad->warnings) {
         char *w = strdup(ad->warnings), *save = NULL;
         for (char *line = strtok_r(w, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-            lsc_out(ctx->diag, "lorascope: warning: %s: %s\n", lsc_escape_name(shown, sizeof shown, name), line);
+        {
+            char shown_line[LSC_ERROR_MSG_MAX];
+            lsc_out(ctx->diag, "lorascope: warning: %s: %s\n", lsc_escape_name(shown, sizeof shown, name),
+                    lsc_escape_name(shown_line, sizeof shown_line, line));
+        }
         free(w);
     }
     if (nonfinite)
@@ -342,7 +365,7 @@ static int read_and_import(lsc_cmd_ctx *ctx, const char *path, const char *name,
         return LSC_EXIT_ERROR;
     lsc_status st = strcmp(fmt, "kohya") == 0  ? lsc_kohya_read(path, &ad, &ctx->err)
                     : strcmp(fmt, "gguf") == 0 ? lsc_gguf_read(path, &ad, &ctx->err)
-                                               : lsc_peft_read(path, &ad, &ctx->err);
+                                               : lsc_peft_read_cancel(path, &ad, ctx->cancel, &ctx->err);
     if (st)
         return LSC_EXIT_ERROR;
     if (!ad->source)

@@ -138,6 +138,17 @@ static int print_script(lsc_cmd_ctx *ctx, lsc_history_entry *h, size_t n, const 
     return LSC_EXIT_OK;
 }
 
+/* One line: label, then text from the catalog (names, arguments as typed) escaped in `mode`. */
+static void print_escaped(lsc_cmd_ctx *ctx, const char *label, const char *text, lsc_escape_mode mode)
+{
+    size_t cap = strlen(text) * 8 + 1; /* the longest escape, \u00NN for one byte of two, fits */
+    char *e = malloc(cap);
+    if (e)
+        lsc_escape(e, cap, text, mode, NULL);
+    lsc_out(ctx->out, "%s%s\n", label, e ? e : "?");
+    free(e);
+}
+
 typedef struct log_args {
     lsc_args base;
     const char *name;
@@ -190,11 +201,11 @@ static int log_run(lsc_cmd_ctx *ctx, void *args)
         }
         lsc_out(ctx->out, "#%lld  %s UTC  %s%s\n", (long long)h[i].id, when, h[i].command,
                 h[i].undone ? "  (undone)" : "");
-        lsc_out(ctx->out, "      args: %s\n", h[i].args_json);
+        print_escaped(ctx, "      args: ", h[i].args_json, LSC_ESCAPE_TEXT); /* JSON: its backslashes stay */
         if (h[i].inputs && *h[i].inputs)
-            lsc_out(ctx->out, "      read: %s\n", h[i].inputs);
+            print_escaped(ctx, "      read: ", h[i].inputs, LSC_ESCAPE_NAME);
         if (h[i].outputs && *h[i].outputs)
-            lsc_out(ctx->out, "     wrote: %s\n", h[i].outputs);
+            print_escaped(ctx, "     wrote: ", h[i].outputs, LSC_ESCAPE_NAME);
     }
     if (arr) {
         lsc_json_print(ctx->out, arr);

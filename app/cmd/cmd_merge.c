@@ -273,15 +273,18 @@ static int merge_layers(lsc_cmd_ctx *ctx, const merge_args *av, lsc_adapter **in
                 if (ts[t] >= 0)
                     lsc_adapter_unload_tensor(in[who[k]], (size_t)ts[t]);
         }
-        if (slow && ctx->diag->is_tty)
-            lsc_out(ctx->diag, "\rmerge %s: layer %zu/%zu\033[K", mname, li + 1, out->n_layers);
+        if (slow && ctx->diag->is_tty) {
+            char shown[512];
+            lsc_out_ctl(ctx->diag, "\rmerge %s: layer %zu/%zu\033[K", lsc_escape_name(shown, sizeof shown, mname), li + 1,
+                        out->n_layers);
+        }
         if (ctx->cancel && *ctx->cancel) {
             lsc_error_set(&ctx->err, LSC_ERR_CANCELLED, "merge cancelled: nothing written");
             rc = LSC_EXIT_ERROR;
         }
     }
     if (slow && ctx->diag->is_tty)
-        lsc_out(ctx->diag, "\r\033[K");
+        lsc_out_ctl(ctx->diag, "\r\033[K");
     for (int i = 0; i < n; i++) {
         free(fb[i]);
         free(fa[i]);

@@ -921,7 +921,7 @@ static int retrain_train(lsc_cmd_ctx *ctx, const retrain_args *av, retrain_state
             last_report = el;
             double eta = el / (double)t * (double)(steps - t);
             if (ctx->diag->is_tty)
-                lsc_out(ctx->diag, "\rstep %ld/%ld  loss %.6g  (optimum %.6g, x%.4f)  lr %.2e  ETA %.0fs\033[K", t, steps,
+                lsc_out_ctl(ctx->diag, "\rstep %ld/%ld  loss %.6g  (optimum %.6g, x%.4f)  lr %.2e  ETA %.0fs\033[K", t, steps,
                         loss, optimum, optimum > 0 ? loss / optimum : 0, rate, eta);
             else
                 lsc_out(ctx->diag, "step %ld/%ld  loss %.6g  (optimum %.6g)  ETA %.0fs\n", t, steps, loss, optimum, eta);

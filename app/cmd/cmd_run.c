@@ -160,19 +160,31 @@ static int check_expect(const lsc_script_cmd *c, char *why, size_t cap)
     return 0;
 }
 
-/* Sum of squared norms over the layers of an adapter (from cached statistics). */
-static lsc_status energy_of(lsc_cmd_ctx *ctx, lsc_stats_runner *sr, const char *name, double *e, int *nonfinite)
+/* Sum of squared norms over the layers of an adapter (from cached statistics), as ref^2 * (*e): ref the
+ * largest layer norm, so that norms near 1e306 (lora_alpha 1e308) do not overflow when squared. */
+static lsc_status energy_of(lsc_cmd_ctx *ctx, lsc_stats_runner *sr, const char *name, double *e, double *ref,
+                            int *nonfinite)
 {
     lsc_adapter *ad = NULL;
     lsc_status st = lsc_catalog_get_adapter(ctx->cat, name, &ad, &ctx->err);
     *e = 0;
+    *ref = 0;
     if (nonfinite)
         *nonfinite = 0;
     for (size_t i = 0; !st && ad && i < ad->n_layers; i++) {
         lsc_layer_stats s;
         memset(&s, 0, sizeof s);
+        if (lsc_cmd_cancelled(ctx, "expect")) {
+            st = LSC_ERR_CANCELLED;
+            break;
+        }
         st = lsc_layer_stats_get(sr, ctx->cat, ad, i, 0, &s, &ctx->err);
-        *e += s.fro * s.fro;
+        if (s.fro > *ref) {
+            *e *= (*ref / s.fro) * (*ref / s.fro);
+            *ref = s.fro;
+        }
+        if (*ref > 0)
+            *e += (s.fro / *ref) * (s.fro / *ref);
         if (nonfinite && (s.flags & LSC_STATS_NONFINITE))
             (*nonfinite)++;
         lsc_stats_release(&s);
@@ -235,7 +247,7 @@ static int eval_expect(lsc_cmd_ctx *ctx, const lsc_script_cmd *c, char *why, siz
             }
         } else if (strcmp(what, "energy") == 0) {
             /* the share of its parent's energy (sum over layers of ||dW||_F^2) the adapter keeps */
-            double e = 0, pe = 0;
+            double e = 0, pe = 0, er = 0, pr = 0;
             char parent[512] = "";
             if (a->parents && *a->parents) {
                 snprintf(parent, sizeof parent, "%s", a->parents);
@@ -243,20 +255,20 @@ static int eval_expect(lsc_cmd_ctx *ctx, const lsc_script_cmd *c, char *why, siz
                 if (comma)
                     *comma = '\0';
             }
-            if (energy_of(ctx, &sr, a->name, &e, NULL) || (*parent && energy_of(ctx, &sr, parent, &pe, NULL))) {
+            if (energy_of(ctx, &sr, a->name, &e, &er, NULL) || (*parent && energy_of(ctx, &sr, parent, &pe, &pr, NULL))) {
                 result = -1;
                 break;
             }
-            double share = *parent ? (pe > 0 ? e / pe : 1.0) : 1.0;
+            double share = *parent ? (pe > 0 ? (er / pr) * (er / pr) * (e / pe) : 1.0) : 1.0;
             if (!compare_op(parse_op(c->argv[3]), share, strtod(c->argv[4], NULL))) {
                 snprintf(why, cap, "'%s' keeps %.6f of the energy of '%s', expected %s %s", a->name, share,
                          *parent ? parent : a->name, c->argv[3], c->argv[4]);
                 result = 1;
             }
         } else if (strcmp(what, "finite") == 0) {
-            double e;
+            double e, ref;
             int bad = 0;
-            if (energy_of(ctx, &sr, a->name, &e, &bad)) {
+            if (energy_of(ctx, &sr, a->name, &e, &ref, &bad)) {
                 result = -1;
                 break;
             }
@@ -279,6 +291,8 @@ static int eval_expect(lsc_cmd_ctx *ctx, const lsc_script_cmd *c, char *why, siz
 }
 
 /* ---- checking ---------------------------------------------------------------------------------------- */
+
+static char *subst(const char *w, const char *name);
 
 /* One adapter name the line reads: known, or (a glob) matching a known name. */
 static int check_known(lsc_cmd_ctx *ctx, const lsc_script *s, const lsc_script_cmd *c, const names *known,
@@ -334,6 +348,10 @@ static int check_script(lsc_cmd_ctx *ctx, const lsc_script *s, names *known)
     char why[LSC_ERROR_MSG_MAX];
     for (size_t i = 0; i < s->n; i++) {
         const lsc_script_cmd *c = &s->cmds[i];
+        if (ctx->cancel && *ctx->cancel) { /* a long script checks for a while: Ctrl-C stops it here */
+            lsc_error_set(&ctx->err, LSC_ERR_CANCELLED, "%s:%d: cancelled while checking: nothing ran", s->file, c->line);
+            return LSC_EXIT_ERROR;
+        }
         if (strcmp(c->argv[0], "expect") == 0) {
             if (check_expect(c, why, sizeof why)) {
                 lsc_error_set(&ctx->err, LSC_ERR_USAGE, "%s:%d: %s", s->file, c->line, why);
@@ -371,22 +389,18 @@ static int check_script(lsc_cmd_ctx *ctx, const lsc_script *s, names *known)
         if (made && (!strstr(made, "{}") || !globbed)) /* '{}' is literal on a line without a glob */
             names_add(known, made);
         else if (made) {
-            /* one output per match: add the substituted names */
+            /* one output per match: add the substituted names (of the names known before this line: a
+             * made name can match the glob again). A name too long to make is left out here; running the
+             * line reports it. */
+            const size_t n_before = known->n;
             for (int k = 0; k < na; k++)
-                for (size_t j = 0; j < known->n; j++)
+                for (size_t j = 0; j < n_before; j++)
                     if (is_glob(c->argv[idx[k]]) ? fnmatch(c->argv[idx[k]], known->v[j], 0) == 0
                                                  : strcmp(c->argv[idx[k]], known->v[j]) == 0) {
-                        char out[1024], *o = out;
-                        for (const char *p = made; *p && o < out + sizeof out - 1; p++) {
-                            if (p[0] == '{' && p[1] == '}') {
-                                o += snprintf(o, (size_t)(out + sizeof out - o), "%s", known->v[j]);
-                                p++;
-                            } else {
-                                *o++ = *p;
-                            }
-                        }
-                        *o = '\0';
-                        names_add(known, out);
+                        char *out = subst(made, known->v[j]);
+                        if (out)
+                            names_add(known, out);
+                        free(out);
                     }
         }
         if (strcmp(cmd->name, "import") == 0 && c->argc >= 2) {
@@ -452,7 +466,7 @@ static void progress(lsc_cmd_ctx *ctx, int json, size_t done, size_t total, cons
         for (int i = 0; i < width; i++)
             bar[i] = i < fill ? '#' : '.';
         bar[width] = '\0';
-        lsc_out(ctx->diag, "\r[%s] %zu/%zu  line %d: %-10s  ETA %.0fs\033[K%s", bar, done, total, c->line, c->argv[0],
+        lsc_out_ctl(ctx->diag, "\r[%s] %zu/%zu  line %d: %-10s  ETA %.0fs\033[K%s", bar, done, total, c->line, c->argv[0],
                 eta, done == total || msg ? "\n" : "");
         if (msg)
             lsc_out(ctx->diag, "%s:%d: %s\n", s->file, c->line, msg);
@@ -462,12 +476,14 @@ static void progress(lsc_cmd_ctx *ctx, int json, size_t done, size_t total, cons
             msg ? ": " : "", msg ? msg : "");
 }
 
-/* Replace every "{}" in w by `name`; malloc'ed. */
+/* Replace every "{}" in w by `name`; malloc'ed, NULL when out of memory or when the result would be longer
+ * than a script line may be (LSC_SCRIPT_MAX_LINE: a line of `{}` times a long name is not a blow-up). */
 static char *subst(const char *w, const char *name)
 {
     size_t n = strlen(w) + 1, ln = strlen(name);
     for (const char *p = strstr(w, "{}"); p; p = strstr(p + 2, "{}"))
-        n += ln;
+        if ((n += ln) > LSC_SCRIPT_MAX_LINE)
+            return NULL;
     char *out = malloc(n), *o = out;
     if (!out)
         return NULL;
@@ -528,21 +544,37 @@ static int run_one(lsc_cmd_ctx *ctx, const lsc_script *s, const lsc_script_cmd *
     }
     int runs = (gpos >= 0 && !variadic) ? (int)matches.n : 1, rc = LSC_EXIT_OK;
     for (int r = 0; r < runs && rc == LSC_EXIT_OK; r++) {
+        if (r > 0 && ctx->cancel && *ctx->cancel) {
+            lsc_error_set(&ctx->err, LSC_ERR_CANCELLED, "%s:%d: cancelled between the adapters of a glob", s->file, c->line);
+            rc = LSC_EXIT_ERROR;
+            break;
+        }
         /* build this run's argv */
         int cap = c->argc + (int)matches.n + 1, argc = 0;
         char **argv = calloc((size_t)cap, sizeof(char *));
         const char *name = gpos >= 0 && !variadic ? matches.v[r] : "";
-        for (int i = 0; i < c->argc; i++) {
+        int built = argv != NULL;
+        for (int i = 0; i < c->argc && built; i++) {
             if (i == gpos && variadic) {
-                for (size_t m = 0; m < matches.n; m++)
-                    argv[argc++] = strdup(matches.v[m]);
+                for (size_t m = 0; m < matches.n && built; m++)
+                    built = (argv[argc++] = strdup(matches.v[m])) != NULL;
             } else if (i == gpos) {
-                argv[argc++] = strdup(name);
+                built = (argv[argc++] = strdup(name)) != NULL;
             } else if (gpos >= 0 && !variadic) {
-                argv[argc++] = subst(c->argv[i], name);
+                built = (argv[argc++] = subst(c->argv[i], name)) != NULL;
             } else { /* no match to stand for: {} is literal (an old name may hold it) */
-                argv[argc++] = strdup(c->argv[i]);
+                built = (argv[argc++] = strdup(c->argv[i])) != NULL;
             }
+        }
+        if (!built) {
+            for (int i = 0; i < argc; i++)
+                free(argv[i]);
+            free(argv);
+            char nm[256];
+            lsc_error_set(&ctx->err, LSC_ERR_FORMAT, "%s:%d: line longer than %d MiB after putting '%s' for {} (or out of memory)",
+                          s->file, c->line, LSC_SCRIPT_MAX_LINE >> 20, lsc_escape_name(nm, sizeof nm, name));
+            rc = LSC_EXIT_ERROR;
+            break;
         }
         lsc_cmd_ctx sub;
         memset(&sub, 0, sizeof sub);
@@ -668,8 +700,15 @@ static int run_run(lsc_cmd_ctx *ctx, void *args)
     }
     size_t cap = 4096, len = 0, got;
     char *text = malloc(cap + 1);
+    int too_big = 0;
     while (text && (got = fread(text + len, 1, cap - len, f)) > 0) {
         len += got;
+        if (len > LSC_SCRIPT_MAX_TOTAL) { /* more than any script may expand to: do not read on */
+            free(text);
+            text = NULL;
+            too_big = 1;
+            break;
+        }
         if (len == cap) {
             cap *= 2;
             char *nt = realloc(text, cap + 1);
@@ -684,12 +723,15 @@ static int run_run(lsc_cmd_ctx *ctx, void *args)
         fclose(f);
     if (!text) {
         lsc_script_vars_release(&vars);
-        lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "out of memory reading '%s'", file);
+        if (too_big)
+            lsc_error_set(&ctx->err, LSC_ERR_FORMAT, "script '%s' is larger than %d MiB", file, LSC_SCRIPT_MAX_TOTAL >> 20);
+        else
+            lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "out of memory reading '%s'", file);
         return LSC_EXIT_ERROR;
     }
     text[len] = '\0';
     lsc_script *s = NULL;
-    if (lsc_script_parse(file, text, &vars, &s, &ctx->err)) {
+    if (lsc_script_parse_cancel(file, text, &vars, ctx->cancel, &s, &ctx->err)) {
         free(text);
         lsc_script_vars_release(&vars);
         return LSC_EXIT_ERROR;
@@ -725,7 +767,13 @@ static int run_run(lsc_cmd_ctx *ctx, void *args)
     json_t *applied = json_array(), *bad = json_array();
     for (size_t i = 0; i < s->n; i++) {
         const lsc_script_cmd *cmd = &s->cmds[i];
-        int r = run_one(ctx, s, cmd);
+        int r = LSC_EXIT_ERROR;
+        if (ctx->cancel && *ctx->cancel) { /* between lines; the lines themselves watch the flag too */
+            lsc_error_set(&ctx->err, LSC_ERR_CANCELLED, "%s:%d: cancelled before this line", s->file, cmd->line);
+            rc = r;
+            break;
+        }
+        r = run_one(ctx, s, cmd);
         if (cont)
             lsc_sink_flush(ctx->out); /* the line committed (or failed) on its own: show its results now */
         progress(ctx, json, i + 1, s->n, s, cmd, r == LSC_EXIT_OK ? "ok" : "failed", r == LSC_EXIT_OK ? NULL : ctx->err.msg, t0);

@@ -119,9 +119,9 @@ static json_t *layer_json(const lsc_adapter *ad, const row *r)
 
 static void print_summary(lsc_cmd_ctx *ctx, const lsc_adapter *ad, const row *rows, size_t n)
 {
-    char b1[64], b2[64], shown[512];
+    char b1[64], b2[64], shown[512], base[512];
     lsc_out(ctx->out, "%s  (%s, %s)  base: %s\n", lsc_escape_name(shown, sizeof shown, ad->name), ad->kind,
-            ad->format, ad->base_model && *ad->base_model ? ad->base_model : "?");
+            ad->format, ad->base_model && *ad->base_model ? lsc_escape_name(base, sizeof base, ad->base_model) : "?");
     size_t extras = 0;
     for (size_t i = 0; i < ad->n_tensors; i++)
         extras += ad->tensors[i].role == LSC_ROLE_EXTRA;
@@ -156,10 +156,20 @@ static void print_summary(lsc_cmd_ctx *ctx, const lsc_adapter *ad, const row *ro
         if (best == n || rows[i].st.fro > rows[best].st.fro)
             best = i;
     if (best < n)
-        lsc_out(ctx->out, "   strongest: %s (norm %.4g)", short_name(ad->layers[rows[best].li].name), rows[best].st.fro);
+        lsc_out(ctx->out, "   strongest: %s (norm %.4g)", lsc_escape_name(shown, sizeof shown, short_name(ad->layers[rows[best].li].name)),
+                rows[best].st.fro);
     lsc_out(ctx->out, "\n");
-    if (ad->warnings && *ad->warnings)
-        lsc_out(ctx->out, "warnings: %s\n", ad->warnings);
+    if (ad->warnings && *ad->warnings) { /* one line each, escaped */
+        const char *w = ad->warnings;
+        lsc_out(ctx->out, "warnings:");
+        while (*w) {
+            size_t n = strcspn(w, "\n");
+            char line[LSC_ERROR_MSG_MAX], esc[LSC_ERROR_MSG_MAX];
+            snprintf(line, sizeof line, "%.*s", (int)(n < sizeof line ? n : sizeof line - 1), w);
+            lsc_out(ctx->out, " %s\n", lsc_escape_name(esc, sizeof esc, line));
+            w += n + (w[n] == '\n');
+        }
+    }
     lsc_out(ctx->out, "\n");
 }
 
@@ -206,6 +216,10 @@ static int show_run(lsc_cmd_ctx *ctx, void *args)
     for (size_t li = 0; li < ad->n_layers; li++) {
         if (!lsc_name_matches(glob, ad->layers[li].name))
             continue;
+        if (lsc_cmd_cancelled(ctx, "show")) {
+            rc = LSC_EXIT_ERROR;
+            break;
+        }
         rows[n].li = li;
         if (lsc_layer_stats_get(&sr, ctx->cat, ad, li, 0, &rows[n].st, &ctx->err)) {
             rc = LSC_EXIT_ERROR;
@@ -274,7 +288,7 @@ static int show_run(lsc_cmd_ctx *ctx, void *args)
                 lsc_table_print(t, ctx->out);
             lsc_table_free(t);
             if (n == 0)
-                lsc_out(ctx->out, "(no layer matches '%s')\n", glob ? glob : "");
+                lsc_out(ctx->out, "(no layer matches '%s')\n", lsc_escape_name(nm, sizeof nm, glob));
             json_t *kf = NULL;
             if (n > 0 && lsc_kind_figures(ctx, ad, glob, 1, &kf) != LSC_EXIT_OK)
                 rc = LSC_EXIT_ERROR;

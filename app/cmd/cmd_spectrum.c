@@ -39,6 +39,10 @@ static int spectrum_run(lsc_cmd_ctx *ctx, void *args)
         const lsc_layer *l = &ad->layers[li];
         if (!lsc_name_matches(glob, l->name))
             continue;
+        if (lsc_cmd_cancelled(ctx, "spectrum")) {
+            rc = LSC_EXIT_ERROR;
+            break;
+        }
         matched++;
         lsc_layer_stats st;
         memset(&st, 0, sizeof st);
@@ -46,13 +50,14 @@ static int spectrum_run(lsc_cmd_ctx *ctx, void *args)
             rc = LSC_EXIT_ERROR;
             break;
         }
-        double total = 0, cum = 0;
+        /* energies relative to sigma_1, so that sigmas near 1e306 (lora_alpha 1e308) do not overflow squared */
+        double total = 0, cum = 0, s1 = st.n_sv > 0 && st.sv[0] > 0 ? st.sv[0] : 1.0;
         for (int i = 0; i < st.n_sv; i++)
-            total += st.sv[i] * st.sv[i];
+            total += (st.sv[i] / s1) * (st.sv[i] / s1);
         if (arr) {
             json_t *sv = json_array(), *en = json_array();
             for (int i = 0; i < st.n_sv; i++) {
-                cum += st.sv[i] * st.sv[i];
+                cum += (st.sv[i] / s1) * (st.sv[i] / s1);
                 json_array_append_new(sv, lsc_json_num(st.sv[i]));
                 json_array_append_new(en, lsc_json_num(total > 0 ? cum / total : 0.0));
             }
@@ -63,14 +68,16 @@ static int spectrum_run(lsc_cmd_ctx *ctx, void *args)
                     (long long)l->rows, (long long)l->cols, l->rank, st.energy_rank_90, st.energy_rank_99);
             lsc_out(ctx->out, "  %4s  %14s  %8s\n", "i", "sigma", "energy");
             for (int i = 0; i < st.n_sv; i++) {
-                cum += st.sv[i] * st.sv[i];
+                cum += (st.sv[i] / s1) * (st.sv[i] / s1);
                 lsc_out(ctx->out, "  %4d  %14.8g  %7.3f%%\n", i + 1, st.sv[i], total > 0 ? 100.0 * cum / total : 0.0);
             }
         }
         lsc_stats_release(&st);
     }
     if (rc == LSC_EXIT_OK && matched == 0 && glob) {
-        lsc_error_set(&ctx->err, LSC_ERR_NOTFOUND, "no layer of '%s' matches '%s'", ad->name, glob);
+        char g2[512];
+        lsc_error_set(&ctx->err, LSC_ERR_NOTFOUND, "no layer of '%s' matches '%s'", lsc_escape_name(nm, sizeof nm, ad->name),
+                      lsc_escape_name(g2, sizeof g2, glob));
         rc = LSC_EXIT_ERROR;
     }
     if (rc == LSC_EXIT_OK && arr)

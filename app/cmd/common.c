@@ -178,3 +178,11 @@ const char *lsc_layer_dtype(const lsc_adapter *ad, const lsc_layer *l)
 {
     return l->ta >= 0 ? lsc_dtype_name(ad->tensors[l->ta].dtype) : "?";
 }
+
+int lsc_cmd_cancelled(lsc_cmd_ctx *ctx, const char *what)
+{
+    if (!ctx->cancel || !*ctx->cancel)
+        return 0;
+    lsc_error_set(&ctx->err, LSC_ERR_CANCELLED, "%s cancelled", what);
+    return 1;
+}

@@ -64,4 +64,8 @@ void lsc_json_print(lsc_sink *out, json_t *v);
 /* The dtype shown for a layer: its A tensor's dtype name ("F32"), "?" if none. */
 const char *lsc_layer_dtype(const lsc_adapter *ad, const lsc_layer *l);
 
+/* Non-zero when the user asked the command to stop (ctx->cancel set by Ctrl-C / SIGTERM), with ctx->err
+ * set to "WHAT cancelled" (LSC_ERR_CANCELLED). Every loop over layers or adapters asks it once a turn. */
+int lsc_cmd_cancelled(lsc_cmd_ctx *ctx, const char *what);
+
 #endif

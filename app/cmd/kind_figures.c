@@ -333,9 +333,16 @@ static int layerwise_figures(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *glob
         if (lsc_layer_stats_get(&sr, ctx->cat, ad, li, 0, &st, &ctx->err))
             rc = LSC_EXIT_ERROR;
         rank[l->layer_index * nm + k] = l->rank;
-        energy[l->layer_index * nm + k] = st.fro * st.fro;
-        total += st.fro * st.fro;
+        energy[l->layer_index * nm + k] = st.fro; /* squared below, relative to the largest */
         lsc_stats_release(&st);
+    }
+    /* shares from norms relative to the largest: norms near 1e306 (lora_alpha 1e308) overflow squared */
+    double top = 0;
+    for (int i = 0; i < nl * nm; i++)
+        top = energy[i] > top ? energy[i] : top;
+    for (int i = 0; top > 0 && i < nl * nm; i++) {
+        energy[i] = (energy[i] / top) * (energy[i] / top);
+        total += energy[i];
     }
     if (!rc) {
         json_t *jm = json_array(), *jr = json_array(), *je = json_array();

@@ -1,9 +1,28 @@
-/* sink.c: FILE*, memory, null and holding output sinks (see sink.h). Depends on libc only. */
+/* sink.c: FILE*, memory, null and holding output sinks (see sink.h). Depends on libc and status.h only. */
 #include "sink.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "status.h"
+
+/* Write the NUL-terminated str, escaped when the sink asks for it. */
+static void emit(lsc_sink *s, const char *str, size_t n)
+{
+    if (!s->escape) {
+        s->write(s, str, n);
+        return;
+    }
+    char buf[1024];
+    while (*str) {
+        size_t used = 0, len = lsc_escape(buf, sizeof buf, str, LSC_ESCAPE_TEXT, &used);
+        s->write(s, buf, len);
+        if (used == 0)
+            break; /* cannot happen with a 1024-byte buffer: every escape is shorter */
+        str += used;
+    }
+}
 
 static void file_write(lsc_sink *s, const char *data, size_t n)
 {
@@ -89,7 +108,7 @@ void lsc_sink_release(lsc_sink *s)
     s->len = s->cap = 0;
 }
 
-void lsc_vout(lsc_sink *s, const char *fmt, va_list ap)
+static void format_out(lsc_sink *s, int raw, const char *fmt, va_list ap)
 {
     char small[512];
     va_list ap2;
@@ -100,16 +119,35 @@ void lsc_vout(lsc_sink *s, const char *fmt, va_list ap)
         return;
     }
     if ((size_t)n < sizeof small) {
-        s->write(s, small, (size_t)n);
+        if (raw)
+            s->write(s, small, (size_t)n);
+        else
+            emit(s, small, (size_t)n);
     } else {
         char *big = malloc((size_t)n + 1);
         if (big) {
             vsnprintf(big, (size_t)n + 1, fmt, ap2);
-            s->write(s, big, (size_t)n);
+            if (raw)
+                s->write(s, big, (size_t)n);
+            else
+                emit(s, big, (size_t)n);
             free(big);
         }
     }
     va_end(ap2);
+}
+
+void lsc_vout(lsc_sink *s, const char *fmt, va_list ap)
+{
+    format_out(s, 0, fmt, ap);
+}
+
+void lsc_out_ctl(lsc_sink *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    format_out(s, 1, fmt, ap);
+    va_end(ap);
 }
 
 void lsc_out(lsc_sink *s, const char *fmt, ...)
@@ -122,5 +160,5 @@ void lsc_out(lsc_sink *s, const char *fmt, ...)
 
 void lsc_out_str(lsc_sink *s, const char *str)
 {
-    s->write(s, str, strlen(str));
+    emit(s, str, strlen(str));
 }

@@ -3,7 +3,12 @@
  * Commands never call printf: they write to a sink, so one command serves a terminal, a pipe, a TUI pane,
  * a script run and a test buffer alike. A sink is a write function plus a context; this module provides
  * a FILE* sink, a growable memory sink and a holding sink (output kept back until its change is committed).
- * Depends on libc only.
+ *
+ * A sink with `escape` set (the CLI's stdout and stderr) passes everything written through lsc_out,
+ * lsc_vout and lsc_out_str through lsc_escape (status.h, TEXT mode): whatever a command forgets to escape,
+ * a tensor name, a config value or a path from a file cannot move the cursor, retitle the window or ring
+ * the bell. Terminal control the program means (a progress line redrawn in place) goes through
+ * lsc_out_ctl. Depends on libc and status.h only.
  */
 #ifndef LSC_SINK_H
 #define LSC_SINK_H
@@ -19,6 +24,7 @@ struct lsc_sink {
     void *ctx;
     int is_tty;   /* the sink is a terminal (progress bars may redraw in place) */
     int color;    /* colour allowed */
+    int escape;   /* escape control characters in text (see above) */
     /* memory sink (and the text a holding sink keeps back) */
     char *buf;
     size_t len, cap;
@@ -49,5 +55,9 @@ void lsc_sink_flush(lsc_sink *s);
 void lsc_out(lsc_sink *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void lsc_vout(lsc_sink *s, const char *fmt, va_list ap);
 void lsc_out_str(lsc_sink *s, const char *str);
+
+/* Formatted output written as is, for terminal control sequences the program itself means ("\r",
+ * "\033[K"); every argument that came from a file or a user must already be escaped (lsc_escape_name). */
+void lsc_out_ctl(lsc_sink *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

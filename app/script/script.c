@@ -89,7 +89,37 @@ typedef struct parser {
     int line;
     lsc_script_vars *vars;
     lsc_error *err;
+    size_t cmd_bytes;   /* bytes of the current command's words so far (after expansion) */
+    size_t total_bytes; /* bytes of every word of the script so far, `set` lines included */
+    int too_long;       /* the current command went over LSC_SCRIPT_MAX_LINE */
+    int nomem;          /* a word could not grow */
 } parser;
+
+/* Append to the current word, counting against the line limit: `set A ${A}${A}` thirty times would
+ * otherwise need 2^30 times the first value. Past the limit nothing more is appended and too_long is
+ * set; read_command turns that into an error at the next character. */
+static void emit(parser *p, buf *w, const char *s, size_t n)
+{
+    if (p->too_long || n > LSC_SCRIPT_MAX_LINE - p->cmd_bytes) {
+        p->too_long = 1;
+        return;
+    }
+    p->cmd_bytes += n;
+    if (put(w, s, n))
+        p->nomem = 1;
+}
+
+/* The error for a command that went over a limit (or out of memory), naming FILE:LINE. */
+static lsc_status limit_error(parser *p, int line)
+{
+    if (p->nomem)
+        return lsc_error_set(p->err, LSC_ERR_NOMEM, "%s:%d: out of memory", p->file, line);
+    if (p->too_long)
+        return lsc_error_set(p->err, LSC_ERR_FORMAT, "%s:%d: line longer than %d MiB after expanding variables",
+                             p->file, line, LSC_SCRIPT_MAX_LINE >> 20);
+    return lsc_error_set(p->err, LSC_ERR_FORMAT, "%s:%d: script longer than %d MiB after expanding variables",
+                         p->file, line, LSC_SCRIPT_MAX_TOTAL >> 20);
+}
 
 static int is_name_char(char c, int first)
 {
@@ -113,7 +143,7 @@ static lsc_status expand(parser *p, buf *w)
         while (is_name_char(*s, n == 0) && n + 1 < sizeof name)
             name[n++] = *s++;
         if (n == 0) { /* a lone '$' is literal */
-            put(w, "$", 1);
+            emit(p, w, "$", 1);
             p->p++;
             return LSC_OK;
         }
@@ -126,7 +156,7 @@ static lsc_status expand(parser *p, buf *w)
     if (!v)
         return lsc_error_set(p->err, LSC_ERR_FORMAT, "%s:%d: undefined variable '%s' (set it with 'set %s VALUE' or --var %s=VALUE)",
                              p->file, p->line, name, name, name);
-    put(w, v, strlen(v));
+    emit(p, w, v, strlen(v));
     p->p = s;
     return LSC_OK;
 }
@@ -141,7 +171,12 @@ static lsc_status read_command(parser *p, char ***argv_out, int *argc_out, int *
     lsc_status st = LSC_OK;
     *start_line = p->line;
     *eof = 0;
+    p->cmd_bytes = 0;
     for (;;) {
+        if (p->too_long || p->nomem) {
+            st = limit_error(p, p->line);
+            break;
+        }
         char c = *p->p;
         if (c == '\0' || c == '\n' || ((c == ' ' || c == '\t' || c == '\r') && 1)) {
             if (in_word) {
@@ -182,7 +217,7 @@ static lsc_status read_command(parser *p, char ***argv_out, int *argc_out, int *
                 p->p++;
                 continue;
             }
-            put(&w, p->p + 1, 1);
+            emit(p, &w, p->p + 1, 1);
             p->p += 2;
             in_word = 1;
             continue;
@@ -193,7 +228,7 @@ static lsc_status read_command(parser *p, char ***argv_out, int *argc_out, int *
                 st = lsc_error_set(p->err, LSC_ERR_FORMAT, "%s:%d: unterminated single quote", p->file, p->line);
                 break;
             }
-            put(&w, p->p + 1, (size_t)(q - p->p - 1));
+            emit(p, &w, p->p + 1, (size_t)(q - p->p - 1));
             for (const char *s = p->p; s < q; s++)
                 p->line += *s == '\n';
             p->p = q + 1;
@@ -204,11 +239,11 @@ static lsc_status read_command(parser *p, char ***argv_out, int *argc_out, int *
             int qline = p->line;
             p->p++;
             in_word = 1;
-            put(&w, "", 0);
+            emit(p, &w, "", 0);
             while (*p->p && *p->p != '"' && !st) {
                 if (*p->p == '\\' && p->p[1] && strchr("\"\\$`\n", p->p[1])) {
                     if (p->p[1] != '\n')
-                        put(&w, p->p + 1, 1);
+                        emit(p, &w, p->p + 1, 1);
                     else
                         p->line++;
                     p->p += 2;
@@ -217,7 +252,7 @@ static lsc_status read_command(parser *p, char ***argv_out, int *argc_out, int *
                 } else {
                     if (*p->p == '\n')
                         p->line++;
-                    put(&w, p->p, 1);
+                    emit(p, &w, p->p, 1);
                     p->p++;
                 }
             }
@@ -232,16 +267,20 @@ static lsc_status read_command(parser *p, char ***argv_out, int *argc_out, int *
         }
         if (c == '$') {
             in_word = 1;
-            put(&w, "", 0);
+            emit(p, &w, "", 0);
             if ((st = expand(p, &w)))
                 break;
             continue;
         }
-        put(&w, p->p, 1);
+        emit(p, &w, p->p, 1);
         p->p++;
         in_word = 1;
     }
     free(w.s);
+    if (!st && (p->too_long || p->nomem))
+        st = limit_error(p, *start_line);
+    if (!st && (p->total_bytes += p->cmd_bytes) > LSC_SCRIPT_MAX_TOTAL)
+        st = limit_error(p, *start_line);
     if (st) {
         for (int i = 0; i < argc; i++)
             free(argv[i]);
@@ -263,16 +302,26 @@ static void free_argv(char **argv, int argc)
 lsc_status lsc_script_parse(const char *file, const char *text, lsc_script_vars *vars, lsc_script **out,
                             lsc_error *err)
 {
+    return lsc_script_parse_cancel(file, text, vars, NULL, out, err);
+}
+
+lsc_status lsc_script_parse_cancel(const char *file, const char *text, lsc_script_vars *vars, volatile int *cancel,
+                                   lsc_script **out, lsc_error *err)
+{
     lsc_script *s = calloc(1, sizeof *s);
     if (!s)
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
     s->file = strdup(strcmp(file, "-") == 0 ? "<stdin>" : file);
-    parser p = {s->file, text, 1, vars, err};
+    parser p = {s->file, text, 1, vars, err, 0, 0, 0, 0};
     lsc_status st = LSC_OK;
-    size_t cap = 0;
+    size_t cap = 0, turns = 0;
     for (;;) {
         char **argv = NULL;
         int argc = 0, line, eof;
+        if (cancel && (++turns & 4095u) == 0 && *cancel) {
+            st = lsc_error_set(err, LSC_ERR_CANCELLED, "%s:%d: cancelled while reading the script", s->file, p.line);
+            break;
+        }
         if ((st = read_command(&p, &argv, &argc, &line, &eof)))
             break;
         if (argc > 0 && strcmp(argv[0], "set") == 0) {

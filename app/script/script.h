@@ -6,6 +6,10 @@
  * variable, `${NAME}` (or $NAME) expands it at parse time, in order. Variables given from outside (the
  * --var option) are locked: `set` does not override them, so a script's `set` lines are its defaults.
  * `expect ...` lines are kept as commands for the runner to evaluate. Pure text processing: no catalog.
+ *
+ * Limits, so that a few lines cannot ask for gigabytes: a command's words (after expanding variables and
+ * joining `\` continuations) hold at most LSC_SCRIPT_MAX_LINE bytes, and all the words of a script
+ * (`set` lines included) at most LSC_SCRIPT_MAX_TOTAL bytes; past either the parse fails with FILE:LINE.
  */
 #ifndef LSC_SCRIPT_H
 #define LSC_SCRIPT_H
@@ -13,6 +17,9 @@
 #include <stddef.h>
 
 #include "status.h"
+
+#define LSC_SCRIPT_MAX_LINE (1 << 20)   /* 1 MiB per command, after expansion */
+#define LSC_SCRIPT_MAX_TOTAL (64 << 20) /* 64 MiB per script, after expansion */
 
 typedef struct lsc_script_cmd {
     int line;    /* 1-based line where the command starts */
@@ -43,9 +50,14 @@ void lsc_script_vars_release(lsc_script_vars *v);
 
 /* Parse `text` (the contents of `file`). `set` lines update vars and are not returned as commands.
  * Errors: LSC_ERR_FORMAT with "FILE:LINE: message" (unterminated quote, undefined variable, bad set line,
- * bad variable name). *out is freed with lsc_script_free. */
+ * bad variable name, a command or the script over its size limit). *out is freed with lsc_script_free. */
 lsc_status lsc_script_parse(const char *file, const char *text, lsc_script_vars *vars, lsc_script **out,
                             lsc_error *err);
+
+/* lsc_script_parse that stops with LSC_ERR_CANCELLED ("FILE:LINE: cancelled ...") soon after *cancel
+ * becomes non-zero (cancel may be NULL): a script of 64 MiB takes a second or two to read. */
+lsc_status lsc_script_parse_cancel(const char *file, const char *text, lsc_script_vars *vars, volatile int *cancel,
+                                   lsc_script **out, lsc_error *err);
 
 void lsc_script_free(lsc_script *s);
 

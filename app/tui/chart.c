@@ -351,11 +351,13 @@ void lsc_chart_energy(lsc_canvas *cv, lsc_chart_rect r, lsc_chart_mode mode, con
     double *e = malloc(n * sizeof *e), tot = 0;
     if (!e)
         return;
+    /* relative to sigma_1 (the largest): squares of sigmas near 1e306 (lora_alpha 1e308) would overflow */
+    const double s1 = sv[0] > 0 ? sv[0] : 1.0;
     for (size_t i = 0; i < n; i++)
-        tot += sv[i] * sv[i];
+        tot += (sv[i] / s1) * (sv[i] / s1);
     double c = 0;
     for (size_t i = 0; i < n; i++) {
-        c += sv[i] * sv[i];
+        c += (sv[i] / s1) * (sv[i] / s1);
         e[i] = tot > 0 ? c / tot : 0;
     }
     p.log = 0;
