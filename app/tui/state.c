@@ -10,8 +10,8 @@
  * Every change of the top view calls the old view's leave op and clears the status message, so nothing a
  * view left (a message, an error colour, a preview, a chart) shows in the next; keys go through the view's
  * key table (keys.c), which also makes its help overlay and F-key bar.
- * Drawing: render.c (the only file that includes curses) draws each view from the state its module keeps;
- * nothing here or in view_*.c includes curses.
+ * Drawing: each view's draw op (render_<view>.c; render.c draws the frame) draws it from the state its
+ * module keeps; only the render files include curses, nothing here or in view_*.c does.
  */
 #include "state.h"
 

@@ -8,7 +8,8 @@
  * confirmation, the help overlay, the prompt, history, undo/redo, save, going back) and hands every other
  * request to the view on top; a view answers LSC_TUI_CH_PASS for requests it leaves to the shared list
  * behaviour of list.c (move, page, top/bottom, sort, search, filter), as tig's views fall back to the
- * pager. Drawing stays in render.c (the only file that includes curses): a view's state is what it draws.
+ * pager. A view's body is drawn by its draw op, a function of render_<view>.c (the render files are the only
+ * ones that include curses; render.c's head comment has the protocol): a view's state is what it draws.
  * The functions declared below are the shared steps the views call; their contracts are beside them.
  */
 #ifndef LSC_TUI_VIEW_H
@@ -19,6 +20,8 @@
 
 /* A view's request op: "not mine", let the shared list fallback try (never returned to callers). */
 #define LSC_TUI_CH_PASS 0x100u
+
+struct lsc_tui_render; /* render.h; complete only in the render files */
 
 typedef struct lsc_tui_view_ops {
     lsc_tui_view view;
@@ -41,6 +44,10 @@ typedef struct lsc_tui_view_ops {
     /* A click of button 1 at screen (y, x) on the view (not on the F-key bar); LSC_TUI_CH_PASS: the list's
      * click (select a row, Enter on the selected one, sort by a header). NULL: always the list's. */
     unsigned (*click)(lsc_tui_state *st, int y, int x);
+    /* Draw the view's body (between the title bar and the status line) on r: a function of render_<view>.c
+     * (declared below; the renderer is an incomplete type here, so no curses). NULL: the view's list as a
+     * full-width table. Reads the state, never changes it. */
+    void (*draw)(struct lsc_tui_render *r, const lsc_tui_state *st);
     /* A panel: its rows preview an edit, so the header does not sort and a click never applies. */
     int panel;
     /* The view's own keys (the global ones are lsc_tui_global_keys in keys.c); they generate its help
@@ -57,6 +64,15 @@ const lsc_tui_view_ops *lsc_tui_view_ops_of(lsc_tui_view v);
 extern const lsc_tui_view_ops lsc_tui_view_catalog, lsc_tui_view_layers, lsc_tui_view_grid, lsc_tui_view_spectrum,
     lsc_tui_view_diff, lsc_tui_view_history, lsc_tui_view_output, lsc_tui_view_prune, lsc_tui_view_merge,
     lsc_tui_view_tasks, lsc_tui_view_kind, lsc_tui_view_retrain;
+
+/* ---- the views' draw ops (render_<view>.c, curses inside) */
+void lsc_tui_draw_grid(struct lsc_tui_render *r, const lsc_tui_state *st);
+void lsc_tui_draw_spectrum(struct lsc_tui_render *r, const lsc_tui_state *st);
+void lsc_tui_draw_diff(struct lsc_tui_render *r, const lsc_tui_state *st);
+void lsc_tui_draw_prune(struct lsc_tui_render *r, const lsc_tui_state *st);
+void lsc_tui_draw_merge(struct lsc_tui_render *r, const lsc_tui_state *st);
+void lsc_tui_draw_kind(struct lsc_tui_render *r, const lsc_tui_state *st);
+void lsc_tui_draw_retrain(struct lsc_tui_render *r, const lsc_tui_state *st);
 
 /* ---- the view stack (state.c): each change calls leave on the old top, clears the status message and
  * lays out the new top. */

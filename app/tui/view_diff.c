@@ -153,6 +153,7 @@ static const lsc_tui_binding k_keys[] = {
 
 const lsc_tui_view_ops lsc_tui_view_diff = {
     .view = LSC_VIEW_DIFF,
+    .draw = lsc_tui_draw_diff,
     .enter = diff_enter,
     .leave = diff_leave,
     .request = diff_request,

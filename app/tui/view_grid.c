@@ -186,6 +186,7 @@ static const lsc_tui_binding k_keys[] = {
 
 const lsc_tui_view_ops lsc_tui_view_grid = {
     .view = LSC_VIEW_GRID,
+    .draw = lsc_tui_draw_grid,
     .enter = lsc_tui_grid_clamp,
     .request = grid_request,
     .click = grid_click,

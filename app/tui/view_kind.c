@@ -209,6 +209,7 @@ static const lsc_tui_binding k_keys[] = {
 
 const lsc_tui_view_ops lsc_tui_view_kind = {
     .view = LSC_VIEW_KIND,
+    .draw = lsc_tui_draw_kind,
     .request = kind_request,
     .layout = kind_layout,
     .keys = LSC_TUI_KEYS(k_keys),

@@ -376,6 +376,7 @@ static const lsc_tui_binding k_keys[] = {
 
 const lsc_tui_view_ops lsc_tui_view_merge = {
     .view = LSC_VIEW_MERGE,
+    .draw = lsc_tui_draw_merge,
     .request = merge_request,
     .input_done = merge_input_done,
     .layout = merge_layout,

@@ -369,6 +369,7 @@ static const lsc_tui_binding k_keys[] = {
 
 const lsc_tui_view_ops lsc_tui_view_prune = {
     .view = LSC_VIEW_PRUNE,
+    .draw = lsc_tui_draw_prune,
     .leave = prune_leave,
     .request = prune_request,
     .input_done = prune_input_done,

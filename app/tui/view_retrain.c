@@ -393,6 +393,7 @@ static const lsc_tui_binding k_keys[] = {
 
 const lsc_tui_view_ops lsc_tui_view_retrain = {
     .view = LSC_VIEW_RETRAIN,
+    .draw = lsc_tui_draw_retrain,
     .request = retrain_request,
     .input_done = retrain_input_done,
     .layout = retrain_layout,

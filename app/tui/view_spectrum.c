@@ -1,5 +1,5 @@
 /* view_spectrum.c: the singular values of one layer as a chart; j/k step through the layers in the
- * table's order. The chart is drawn by render.c from st->sv. Never includes curses.
+ * table's order. The chart is drawn by render_spectrum.c from st->sv. Never includes curses.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,6 +91,7 @@ static const lsc_tui_binding k_keys[] = {
 
 const lsc_tui_view_ops lsc_tui_view_spectrum = {
     .view = LSC_VIEW_SPECTRUM,
+    .draw = lsc_tui_draw_spectrum,
     .request = spectrum_request,
     .layout = spectrum_layout,
     .keys = LSC_TUI_KEYS(k_keys),
