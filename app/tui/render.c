@@ -297,14 +297,14 @@ static void list_position(const lsc_tui_state *st, lsc_tui_view v, char *buf, si
     size_t len = 0;
     buf[0] = '\0';
     if (v == LSC_VIEW_GRID) {
-        snprintf(buf, cap, "layer %d, %s  heat: %s", st->n_grid_rows ? st->grid_rows[st->grid_r] : 0,
-                 st->n_grid_mods ? st->grid_mods[st->grid_c] : "-",
-                 st->metric == LSC_METRIC_NORM ? "fro norm" : "rank");
+        snprintf(buf, cap, "layer %d, %s  heat: %s", st->grid.n_rows ? st->grid.rows[st->grid.r] : 0,
+                 st->grid.n_mods ? st->grid.mods[st->grid.c] : "-",
+                 st->grid.metric == LSC_METRIC_NORM ? "fro norm" : "rank");
         return;
     }
     if (v == LSC_VIEW_SPECTRUM) {
         const lsc_tui_list *ll = &st->lists[LSC_VIEW_LAYERS];
-        snprintf(buf, cap, "layer %zu/%zu  %zu singular values", ll->n ? ll->cursor + 1 : 0, ll->n, st->n_sv);
+        snprintf(buf, cap, "layer %zu/%zu  %zu singular values", ll->n ? ll->cursor + 1 : 0, ll->n, st->spectrum.transient.n_sv);
         return;
     }
     if (v == LSC_VIEW_KIND) {
@@ -321,7 +321,7 @@ static void list_position(const lsc_tui_state *st, lsc_tui_view v, char *buf, si
         len += (size_t)snprintf(buf + len, cap - len, "  filter: %s (%zu of %zu)", l->filter, l->n, l->n_data);
     if (l->n_tagged && len < cap)
         len += (size_t)snprintf(buf + len, cap - len, "  %zu tagged", l->n_tagged);
-    if (v == LSC_VIEW_LAYERS && st->group && len < cap)
+    if (v == LSC_VIEW_LAYERS && st->layers.group && len < cap)
         snprintf(buf + len, cap - len, "  grouped");
 }
 
@@ -371,13 +371,13 @@ static void draw_status(lsc_tui_render *r, const lsc_tui_state *st)
         put_text(r, y, 0, w, t, 0, 0, r->attr[R_WARN]);
         return;
     }
-    if (st->input != LSC_INPUT_NONE) {
-        const char *lead = st->input == LSC_INPUT_PROMPT ? ":" : st->input == LSC_INPUT_SEARCH ? "/"
-                           : st->input == LSC_INPUT_FILTER ? "filter (glob): " : st->input_label;
+    if (st->prompt.mode != LSC_INPUT_NONE) {
+        const char *lead = st->prompt.mode == LSC_INPUT_PROMPT ? ":" : st->prompt.mode == LSC_INPUT_SEARCH ? "/"
+                           : st->prompt.mode == LSC_INPUT_FILTER ? "filter (glob): " : st->prompt.label;
         char line[400];
-        snprintf(line, sizeof line, "%s%s", lead, st->inbuf);
-        if (st->input == LSC_INPUT_NAME || st->input == LSC_INPUT_FILE || st->input == LSC_INPUT_VALUE ||
-            st->input == LSC_INPUT_GLOB) { /* these lines are a question: mark them as such without colour */
+        snprintf(line, sizeof line, "%s%s", lead, st->prompt.buf);
+        if (st->prompt.mode == LSC_INPUT_NAME || st->prompt.mode == LSC_INPUT_FILE || st->prompt.mode == LSC_INPUT_VALUE ||
+            st->prompt.mode == LSC_INPUT_GLOB) { /* these lines are a question: mark them as such without colour */
             put_text(r, y, 0, w - 1, line, 0, 1, r->attr[R_TAGGED]);
             wchar_t wb[MAXW + 2];
             int wid[MAXW + 2], n = decode(r, line, wb, wid, MAXW), tw = 0;
@@ -470,8 +470,8 @@ void draw_table(lsc_tui_render *r, const lsc_tui_state *st, lsc_tui_view v, int 
             break;
         size_t di = l->order ? l->order[row] : row;
         int sel = row == l->cursor && v != LSC_VIEW_MERGE, tag = l->tagged && l->tagged[di]; /* merge: fields have the cursor */
-        int bad = (v == LSC_VIEW_LAYERS && st->layers[di].nonfinite) || (v == LSC_VIEW_PRUNE && st->prune.rows[di].nonfinite);
-        int undone = (v == LSC_VIEW_HISTORY && st->history[di].undone) ||
+        int bad = (v == LSC_VIEW_LAYERS && st->layers.rows[di].nonfinite) || (v == LSC_VIEW_PRUNE && st->prune.rows[di].nonfinite);
+        int undone = (v == LSC_VIEW_HISTORY && st->history.rows[di].undone) ||
                      (v == LSC_VIEW_PRUNE && !st->prune.rows[di].chosen && !bad);
         attr_t a = sel ? r->attr[focused ? R_SELECTED : R_SELECTED_DIM]
                        : tag ? r->attr[R_TAGGED] : bad ? r->attr[R_WARN] : undone ? r->attr[R_DIM] : r->attr[R_NORMAL];
@@ -563,7 +563,7 @@ static void draw_help(lsc_tui_render *r, const lsc_tui_state *st)
     snprintf(t, sizeof t, " keys: %s view ", lsc_tui_view_name(v));
     put_text(r, y, x + 2, (int)strlen(t), t, 0, 0, r->attr[R_HEADER]);
     int room = h - 3;
-    size_t top = st->help_top;
+    size_t top = st->help.top;
     if (n > (size_t)room && top > n - (size_t)room)
         top = n - (size_t)room;
     if (n <= (size_t)room)
@@ -655,7 +655,7 @@ void lsc_tui_render_draw(lsc_tui_render *r, const lsc_tui_state *st)
         draw_table(r, st, v, 0, st->lay.cols, 1);
     if (st->confirm.open)
         draw_confirm(r, st);
-    if (st->help)
+    if (st->help.open)
         draw_help(r, st);
     draw_fkeys(r, st);
     draw_status(r, st);

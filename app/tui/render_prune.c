@@ -71,26 +71,26 @@ void lsc_tui_draw_prune(lsc_tui_render *r, const lsc_tui_state *st)
         for (int y = L->pane_y; y < L->pane_y + L->pane_h; y++)
             put_glyph(r, y, L->pane_x - 1, r->unicode ? 0x2502 : '|', r->attr[R_DIM]);
     const lsc_tui_list *l = &st->lists[LSC_VIEW_PRUNE];
-    if (!l->n || P->sv_row < 0 || (size_t)P->sv_row >= P->n_rows) {
+    if (!l->n || P->transient.sv_row < 0 || (size_t)P->transient.sv_row >= P->n_rows) {
         put_text(r, L->pane_y, L->pane_x, L->pane_w, " spectrum", 0, 0, r->attr[R_HEADER]);
         return;
     }
-    const lsc_tui_prune_row *row = &P->rows[P->sv_row];
-    size_t k = row->chosen ? (size_t)row->rank_after : P->n_sv;
+    const lsc_tui_prune_row *row = &P->rows[P->transient.sv_row];
+    size_t k = row->chosen ? (size_t)row->rank_after : P->transient.n_sv;
     if (row->nonfinite)
         snprintf(t, sizeof t, " %s: NaN/Inf, left unchanged", lsc_escape_name(e, sizeof e, lsc_tui_short_name(st, row->name)));
     else if (!row->chosen)
         snprintf(t, sizeof t, " %s: not chosen (--layers), kept", lsc_escape_name(e, sizeof e, lsc_tui_short_name(st, row->name)));
     else
         snprintf(t, sizeof t, " %s: keep %zu of %zu", lsc_escape_name(e, sizeof e, lsc_tui_short_name(st, row->name)), k,
-                 P->n_sv);
+                 P->transient.n_sv);
     put_text(r, L->pane_y, L->pane_x, L->pane_w, t, 0, 1, r->attr[R_HEADER]);
     int ch = L->pane_h - 1, cw = L->pane_w - (L->pane_x ? 1 : 2);
     if (ch >= 4 && cw >= 12 && canvas(r, cw, ch) == 0) {
         lsc_chart_rect rc = {0, 0, cw, ch};
         lsc_chart_mode m = r->unicode ? LSC_CHART_BLOCKS : LSC_CHART_ASCII;
-        lsc_chart_spectrum(&r->cv, rc, m, P->sv, P->n_sv, NULL, 0);
-        lsc_chart_cut(&r->cv, rc, m, P->n_sv, k);
+        lsc_chart_spectrum(&r->cv, rc, m, P->transient.sv, P->transient.n_sv, NULL, 0);
+        lsc_chart_cut(&r->cv, rc, m, P->transient.n_sv, k);
         blit(r, L->pane_y + 1, L->pane_x + (L->pane_x ? 0 : 1));
     }
 }

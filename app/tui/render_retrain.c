@@ -18,9 +18,9 @@ void lsc_tui_draw_retrain(lsc_tui_render *r, const lsc_tui_state *st)
     static const char *const labels[LSC_RT_FIELD_COUNT] = {"target", "kind", "rank", "steps", "lr", "init", "seed",
                                                            "final-rank", "lambda"};
     const char *own_kind = "static";
-    for (size_t i = 0; i < st->n_adapters; i++)
-        if (strcmp(st->adapters[i].name, R->adapter) == 0)
-            own_kind = st->adapters[i].kind;
+    for (size_t i = 0; i < st->catalog.n; i++)
+        if (strcmp(st->catalog.rows[i].name, R->adapter) == 0)
+            own_kind = st->catalog.rows[i].kind;
     for (int f = 0; f < LSC_RT_FIELD_COUNT; f++) {
         int y = 1 + f, sel = f == R->field, unused = 0;
         char val[LSC_TUI_NAME_MAX + 32], hint[300];

@@ -11,9 +11,9 @@
 void lsc_tui_draw_spectrum(lsc_tui_render *r, const lsc_tui_state *st)
 {
     const lsc_tui_layout *L = &st->lay;
-    if (st->sv_layer >= st->n_layers)
+    if (st->spectrum.layer >= st->layers.n)
         return;
-    const lsc_tui_layer *ly = &st->layers[st->sv_layer];
+    const lsc_tui_layer *ly = &st->layers.rows[st->spectrum.layer];
     char line[512], e[LSC_TUI_NAME_MAX], fro[32], s1[32];
     lsc_tui_fmt_num(ly->fro, fro, sizeof fro);
     lsc_tui_fmt_num(ly->sigma1, s1, sizeof s1);
@@ -35,12 +35,12 @@ void lsc_tui_draw_spectrum(lsc_tui_render *r, const lsc_tui_state *st)
     lsc_chart_mode m = r->unicode ? LSC_CHART_BLOCKS : LSC_CHART_ASCII;
     put_text(r, top, 0, L->cols, " singular values (log scale)", 0, 0, r->attr[R_HEADER]);
     if (canvas(r, L->cols - 2, h1 - 1) == 0) {
-        lsc_chart_spectrum(&r->cv, (lsc_chart_rect){0, 0, L->cols - 2, h1 - 1}, m, st->sv, st->n_sv, NULL, 0);
+        lsc_chart_spectrum(&r->cv, (lsc_chart_rect){0, 0, L->cols - 2, h1 - 1}, m, st->spectrum.transient.sv, st->spectrum.transient.n_sv, NULL, 0);
         blit(r, top + 1, 1);
     }
     put_text(r, top + h1, 0, L->cols, " cumulative energy", 0, 0, r->attr[R_HEADER]);
     if (canvas(r, L->cols - 2, h2 - 1) == 0) {
-        lsc_chart_energy(&r->cv, (lsc_chart_rect){0, 0, L->cols - 2, h2 - 1}, m, st->sv, st->n_sv, ly->k90, ly->k99);
+        lsc_chart_energy(&r->cv, (lsc_chart_rect){0, 0, L->cols - 2, h2 - 1}, m, st->spectrum.transient.sv, st->spectrum.transient.n_sv, ly->k90, ly->k99);
         blit(r, top + h1 + 1, 1);
     }
 }

@@ -23,15 +23,15 @@ unsigned lsc_tui_reload_after_edit(lsc_tui_state *st)
     lsc_tui_msg_level lvl = st->msg_level;
     memcpy(msg, st->msg, sizeof msg);
     unsigned ch = lsc_tui_load_catalog(st);
-    if (st->adapter[0]) {
-        if (lsc_tui_adapter_exists(st, st->adapter)) {
-            lsc_tui_load_layers(st, st->adapter);
+    if (st->layers.adapter[0]) {
+        if (lsc_tui_adapter_exists(st, st->layers.adapter)) {
+            lsc_tui_load_layers(st, st->layers.adapter);
         } else {
             int d = 1; /* keep the views that do not belong to the adapter */
             while (d < st->depth && (st->stack[d] == LSC_VIEW_HISTORY || st->stack[d] == LSC_VIEW_OUTPUT ||
                                      st->stack[d] == LSC_VIEW_MERGE || st->stack[d] == LSC_VIEW_DIFF))
                 d++;
-            st->adapter[0] = '\0';
+            st->layers.adapter[0] = '\0';
             st->prune.adapter[0] = '\0';
             lsc_tui_view_truncate(st, d); /* each closing view drops what it showed */
         }
@@ -52,7 +52,7 @@ void lsc_tui_select_adapter(lsc_tui_state *st, const char *name)
 {
     lsc_tui_list *cl = &st->lists[LSC_VIEW_CATALOG];
     for (size_t i = 0; i < cl->n; i++)
-        if (strcmp(st->adapters[cl->order[i]].name, name) == 0) {
+        if (strcmp(st->catalog.rows[cl->order[i]].name, name) == 0) {
             cl->cursor = i;
             lsc_tui_list_clamp(cl, st->lay.body_h);
         }
@@ -301,9 +301,9 @@ unsigned lsc_tui_undo_request(lsc_tui_state *st, int redo)
         return lsc_tui_job_run(st, &a, "redo");
     lsc_tui_load_history(st);
     const lsc_tui_history *h = NULL;
-    for (size_t i = 0; i < st->n_history && !h; i++) /* newest first: the first live entry */
-        if (!st->history[i].undone)
-            h = &st->history[i];
+    for (size_t i = 0; i < st->history.n && !h; i++) /* newest first: the first live entry */
+        if (!st->history.rows[i].undone)
+            h = &st->history.rows[i];
     if (!h) {
         lsc_tui_state_msg(st, LSC_MSG_WARN, "nothing to undo");
         return LSC_TUI_CH_REDRAW;

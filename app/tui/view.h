@@ -95,7 +95,7 @@ const char *lsc_tui_row_name(const lsc_tui_state *st, lsc_tui_view v, size_t i);
 int lsc_tui_row_match(const lsc_tui_state *st, lsc_tui_view v, size_t i, const char *pat);
 /* Numeric sort key of data row i in column c; *s set instead when the column sorts as text. */
 double lsc_tui_sort_key(const lsc_tui_state *st, lsc_tui_view v, size_t i, lsc_tui_col c, const char **s);
-int lsc_tui_module_rank(const lsc_tui_state *st, const char *m); /* n_grid_mods when not a grid column */
+int lsc_tui_module_rank(const lsc_tui_state *st, const char *m); /* grid.n_mods when not a grid column */
 size_t lsc_tui_list_count(const lsc_tui_state *st, lsc_tui_view v);
 void lsc_tui_list_clamp(lsc_tui_list *l, int h);
 /* Rebuild order[] after the data, filter or sort changed; -1 on out of memory (the list is then empty). */

@@ -107,7 +107,7 @@ static double now_seconds(void)
 unsigned lsc_tui_kind_open(lsc_tui_state *st)
 {
     lsc_tui_view v = lsc_tui_state_view(st);
-    const char *name = v == LSC_VIEW_TASKS ? st->group_name : st->adapter;
+    const char *name = v == LSC_VIEW_TASKS ? st->tasks.group : st->layers.adapter;
     if (!name[0])
         return 0;
     lsc_tui_kind_panel *K = &st->kind;
@@ -130,8 +130,8 @@ unsigned lsc_tui_kind_open(lsc_tui_state *st)
     if (K->ok) {
         lsc_tui_kind_widest_gap(&K->kf, &K->widest_layer, &K->widest_b, &K->widest_gap);
         if (v != LSC_VIEW_TASKS) /* the rank histogram, from the layer table */
-            for (size_t i = 0; i < st->n_layers; i++) {
-                int r = st->layers[i].rank, j = 0;
+            for (size_t i = 0; i < st->layers.n; i++) {
+                int r = st->layers.rows[i].rank, j = 0;
                 while (j < K->n_ranks && K->ranks[j] < r)
                     j++;
                 if (j < K->n_ranks && K->ranks[j] == r) {

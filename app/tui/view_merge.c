@@ -74,7 +74,7 @@ unsigned lsc_tui_merge_open(lsc_tui_state *st)
                 lsc_tui_state_msg(st, LSC_MSG_ERROR, "more than %d adapters tagged: merge them in steps", LSC_TUI_MERGE_MAX);
                 return LSC_TUI_CH_REDRAW;
             }
-            lsc_tui_copy(names[n++], LSC_TUI_NAME_MAX, st->adapters[i].name);
+            lsc_tui_copy(names[n++], LSC_TUI_NAME_MAX, st->catalog.rows[i].name);
         }
     if (n < 2) {
         lsc_tui_state_msg(st, LSC_MSG_WARN, "tag two or more adapters with Space, then m");

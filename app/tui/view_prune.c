@@ -31,10 +31,10 @@ static double prune_default(const lsc_tui_state *st, lsc_tui_prune_rule r)
 {
     int maxr = 1;
     int64_t sum = 0;
-    for (size_t i = 0; i < st->n_layers; i++) {
-        if (st->layers[i].rank > maxr)
-            maxr = st->layers[i].rank;
-        sum += st->layers[i].rank;
+    for (size_t i = 0; i < st->layers.n; i++) {
+        if (st->layers.rows[i].rank > maxr)
+            maxr = st->layers.rows[i].rank;
+        sum += st->layers.rows[i].rank;
     }
     switch (r) {
     case LSC_TUI_PRUNE_RANK: return maxr / 2 >= 1 ? maxr / 2 : 1;
@@ -54,14 +54,14 @@ static void load_prune_sv(lsc_tui_state *st)
     lsc_tui_list *l = &st->lists[LSC_VIEW_PRUNE];
     if (st->lay.pane_h <= 0 || !l->n) {
         if (!l->n)
-            P->sv_row = -1;
+            P->transient.sv_row = -1;
         return;
     }
     size_t row = l->order[l->cursor];
-    if ((long)row == P->sv_row)
+    if ((long)row == P->transient.sv_row)
         return;
-    P->sv_row = (long)row;
-    lsc_tui_load_sv(st, P->adapter, P->rows[row].name, &P->sv, &P->n_sv);
+    P->transient.sv_row = (long)row;
+    lsc_tui_load_sv(st, P->adapter, P->rows[row].name, &P->transient.sv, &P->transient.n_sv);
 }
 
 /* Recompute the preview of the current rule and threshold (called on every change). */
@@ -86,7 +86,7 @@ unsigned lsc_tui_prune_refresh(lsc_tui_state *st)
         P->rows = NULL;
         P->n_rows = 0;
         memset(&P->tot, 0, sizeof P->tot);
-        P->sv_row = -1;
+        P->transient.sv_row = -1;
         lsc_tui_list_rebuild(st, LSC_VIEW_PRUNE);
         return LSC_TUI_CH_REDRAW;
     }
@@ -148,29 +148,29 @@ unsigned lsc_tui_prune_open(lsc_tui_state *st)
     if (v == LSC_VIEW_CATALOG) {
         if (!l->n)
             return 0;
-        if (lsc_tui_load_layers(st, st->adapters[l->order[l->cursor]].name) != 0)
+        if (lsc_tui_load_layers(st, st->catalog.rows[l->order[l->cursor]].name) != 0)
             return LSC_TUI_CH_REDRAW;
     } else if (v == LSC_VIEW_LAYERS) {
         if (l->n)
             at = l->order[l->cursor];
     } else if (v == LSC_VIEW_GRID) {
-        long li = st->grid_cell ? st->grid_cell[(size_t)st->grid_r * (size_t)st->n_grid_mods + (size_t)st->grid_c] : -1;
+        long li = st->grid.cell ? st->grid.cell[(size_t)st->grid.r * (size_t)st->grid.n_mods + (size_t)st->grid.c] : -1;
         at = li >= 0 ? (size_t)li : 0;
     } else if (v == LSC_VIEW_SPECTRUM) {
-        at = st->sv_layer;
+        at = st->spectrum.layer;
     } else {
         return 0;
     }
     lsc_tui_prune_panel *P = &st->prune;
-    if (strcmp(P->adapter, st->adapter) != 0) { /* another adapter: start from the defaults */
-        lsc_tui_copy(P->adapter, sizeof P->adapter, st->adapter);
+    if (strcmp(P->adapter, st->layers.adapter) != 0) { /* another adapter: start from the defaults */
+        lsc_tui_copy(P->adapter, sizeof P->adapter, st->layers.adapter);
         P->rule = LSC_TUI_PRUNE_ENERGY;
         for (int r = 0; r < LSC_TUI_PRUNE_RULE_COUNT; r++)
             P->value[r] = prune_default(st, (lsc_tui_prune_rule)r);
         P->glob[0] = '\0';
     }
     P->chart = v == LSC_VIEW_SPECTRUM;
-    P->sv_row = -1;
+    P->transient.sv_row = -1;
     lsc_tui_list *pl = &st->lists[LSC_VIEW_PRUNE];
     pl->n_data = (size_t)-1;
     pl->cursor = pl->top = 0;
@@ -274,10 +274,8 @@ static void prune_leave(lsc_tui_state *st, int closing)
 {
     if (!closing)
         return;
-    free(st->prune.sv);
-    st->prune.sv = NULL;
-    st->prune.n_sv = 0;
-    st->prune.sv_row = -1;
+    free(st->prune.transient.sv);
+    st->prune.transient = (struct lsc_tui_prune_transient){.sv_row = -1};
 }
 
 static unsigned prune_edit(lsc_tui_state *st)
@@ -307,7 +305,7 @@ static unsigned prune_request(lsc_tui_state *st, lsc_tui_req req)
         return LSC_TUI_CH_REDRAW;
     case LSC_REQ_APPLY: return prune_apply(st);
     case LSC_REQ_REFRESH:
-        st->prune.sv_row = -1;
+        st->prune.transient.sv_row = -1;
         lsc_tui_prune_refresh(st);
         return 0;
     default: return LSC_TUI_CH_PASS;
@@ -321,7 +319,7 @@ static unsigned prune_input_done(lsc_tui_state *st, lsc_tui_input mode, const ch
     case LSC_INPUT_VALUE: return prune_edit_done(st, text);
     case LSC_INPUT_GLOB:
         lsc_tui_copy(st->prune.glob, sizeof st->prune.glob, text);
-        st->prune.sv_row = -1;
+        st->prune.transient.sv_row = -1;
         lsc_tui_msg_clear(st);
         return lsc_tui_prune_refresh(st);
     default: return LSC_TUI_CH_REDRAW;
