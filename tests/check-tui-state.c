@@ -696,24 +696,24 @@ static double tail_error(const double *sv, size_t n, size_t k)
 static void check_energy_preview(double tau)
 {
     const lsc_tui_prune_panel *P = &g_st->prune;
-    ck_assert_int_eq(P->ok, 1);
-    ck_assert_uint_eq(P->n_rows, g_st->layers.n);
+    ck_assert_int_eq(P->transient.ok, 1);
+    ck_assert_uint_eq(P->transient.n_rows, g_st->layers.n);
     int64_t params = 0;
-    for (size_t i = 0; i < P->n_rows; i++) {
+    for (size_t i = 0; i < P->transient.n_rows; i++) {
         double *sv = NULL;
         size_t n = 0;
         lsc_error err = {0};
-        ck_assert_int_eq(g_model.layer_sv(g_model.ctx, P->adapter, P->rows[i].name, &sv, &n, &err), LSC_OK);
+        ck_assert_int_eq(g_model.layer_sv(g_model.ctx, P->adapter, P->transient.rows[i].name, &sv, &n, &err), LSC_OK);
         int k = energy_k(sv, n, tau);
-        ck_assert_int_eq(P->rows[i].rank_after, k);
-        ck_assert_double_eq_tol(P->rows[i].rel_error, tail_error(sv, n, (size_t)k), 1e-12);
-        ck_assert_double_eq_tol(P->rows[i].kept_energy, 1 - tail_error(sv, n, (size_t)k) * tail_error(sv, n, (size_t)k),
+        ck_assert_int_eq(P->transient.rows[i].rank_after, k);
+        ck_assert_double_eq_tol(P->transient.rows[i].rel_error, tail_error(sv, n, (size_t)k), 1e-12);
+        ck_assert_double_eq_tol(P->transient.rows[i].kept_energy, 1 - tail_error(sv, n, (size_t)k) * tail_error(sv, n, (size_t)k),
                                 1e-12);
         params += (int64_t)(g_st->layers.rows[i].rank - k) * (g_st->layers.rows[i].rows + g_st->layers.rows[i].cols);
         free(sv);
     }
-    ck_assert_int_eq(P->tot.params_before - P->tot.params_after, params);
-    ck_assert_int_eq(P->tot.bytes_before - P->tot.bytes_after, params * 2); /* the fake stores 2 bytes a value */
+    ck_assert_int_eq(P->transient.tot.params_before - P->transient.tot.params_after, params);
+    ck_assert_int_eq(P->transient.tot.bytes_before - P->transient.tot.bytes_after, params * 2); /* the fake stores 2 bytes a value */
 }
 
 START_TEST(test_prune_panel_rules_steps)
@@ -726,9 +726,9 @@ START_TEST(test_prune_panel_rules_steps)
     ck_assert_str_eq(P->adapter, "llama2-7b-chat");
     ck_assert_int_eq(P->rule, LSC_TUI_PRUNE_ENERGY);
     ck_assert_double_eq(P->value[P->rule], 0.9);
-    ck_assert_uint_eq(P->tot.n_chosen, 224);
-    ck_assert_int_eq(P->tot.max_rank, 16);
-    ck_assert_int_eq(P->tot.total_sv, 224 * 16);
+    ck_assert_uint_eq(P->transient.tot.n_chosen, 224);
+    ck_assert_int_eq(P->transient.tot.max_rank, 16);
+    ck_assert_int_eq(P->transient.tot.total_sv, 224 * 16);
     check_energy_preview(0.9);
     /* every step recomputes the preview */
     unsigned n0 = P->n_previews;
@@ -766,7 +766,7 @@ START_TEST(test_prune_panel_rules_steps)
     for (int i = 0; i < 6; i++) {
         key(i % 2 ? 'r' : LSC_KEY_TAB);
         ck_assert_int_eq(P->rule, order[i]);
-        ck_assert_int_eq(P->ok, 1);
+        ck_assert_int_eq(P->transient.ok, 1);
     }
     ck_assert_double_eq_tol(P->value[LSC_TUI_PRUNE_ENERGY], 0.01, 1e-12);
     /* rank: +-1 (big 4) within [1, 16] */
@@ -775,13 +775,13 @@ START_TEST(test_prune_panel_rules_steps)
     ck_assert_double_eq(P->value[P->rule], 8);
     key(LSC_KEY_RIGHT);
     ck_assert_double_eq(P->value[P->rule], 9);
-    for (size_t i = 0; i < P->n_rows; i++)
-        ck_assert_int_eq(P->rows[i].rank_after, 9);
-    ck_assert_int_eq(P->tot.params_after, P->tot.params_before / 16 * 9);
+    for (size_t i = 0; i < P->transient.n_rows; i++)
+        ck_assert_int_eq(P->transient.rows[i].rank_after, 9);
+    ck_assert_int_eq(P->transient.tot.params_after, P->transient.tot.params_before / 16 * 9);
     key(']');
     key(']');
     ck_assert_double_eq(P->value[P->rule], 16);
-    ck_assert_uint_eq(P->tot.n_cut, 0);
+    ck_assert_uint_eq(P->transient.tot.n_cut, 0);
     for (int i = 0; i < 10; i++)
         key('[');
     ck_assert_double_eq(P->value[P->rule], 1);
@@ -801,14 +801,14 @@ START_TEST(test_prune_panel_rules_steps)
     key(LSC_KEY_PGUP);
     ck_assert_double_eq(P->value[P->rule], 224 * 8 + 11);
     int kept = 0;
-    for (size_t i = 0; i < P->n_rows; i++)
-        kept += P->rows[i].rank_after;
+    for (size_t i = 0; i < P->transient.n_rows; i++)
+        kept += P->transient.rows[i].rank_after;
     ck_assert_int_eq(kept, 224 * 8 + 11);
     keys("=");
     ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_VALUE);
     type_line("99999");
     ck_assert_double_eq(P->value[P->rule], 99999); /* typed values may exceed the step bounds... */
-    ck_assert_uint_eq(P->tot.n_cut, 0);
+    ck_assert_uint_eq(P->transient.tot.n_cut, 0);
     key(LSC_KEY_LEFT);                              /* ...the next step brings them back */
     ck_assert_double_eq(P->value[P->rule], 224 * 16);
     /* a typed value the rule refuses is not taken */
@@ -830,23 +830,23 @@ START_TEST(test_prune_panel_rules_steps)
     keys("f");
     ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_GLOB);
     type_line("q_proj");
-    ck_assert_uint_eq(P->tot.n_chosen, 32);
-    ck_assert_int_eq(P->rows[1].chosen, 0); /* k_proj */
-    ck_assert_int_eq(P->rows[1].rank_after, 16);
+    ck_assert_uint_eq(P->transient.tot.n_chosen, 32);
+    ck_assert_int_eq(P->transient.rows[1].chosen, 0); /* k_proj */
+    ck_assert_int_eq(P->transient.rows[1].rank_after, 16);
     char cell[32];
     lsc_tui_cell_text(g_st, LSC_VIEW_PRUNE, 1, LSC_COL_KEPT, cell, sizeof cell);
     ck_assert_str_eq(cell, "-");
     keys("f");
     type_line("*nothing*");
-    ck_assert_int_eq(P->ok, 0);
-    ck_assert_str_eq(P->error, "no layer of 'llama2-7b-chat' matches '*nothing*'");
+    ck_assert_int_eq(P->transient.ok, 0);
+    ck_assert_str_eq(P->transient.error, "no layer of 'llama2-7b-chat' matches '*nothing*'");
     ck_assert_uint_eq(cur_list()->n, 0);
     keys("\n"); /* Enter on a failed preview says why and opens nothing */
     ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_NONE);
     ck_assert_int_eq(g_st->msg_level, LSC_MSG_ERROR);
     keys("f");
     type_line("");
-    ck_assert_uint_eq(P->tot.n_chosen, 224);
+    ck_assert_uint_eq(P->transient.tot.n_chosen, 224);
     /* Esc goes back; p again keeps the settings of this adapter */
     key(LSC_KEY_ESC);
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_LAYERS);
@@ -873,14 +873,14 @@ START_TEST(test_prune_from_spectrum_and_nonfinite)
     ck_assert_uint_eq(l->order[l->cursor], layer);
     ck_assert_int_eq(P->transient.sv_row, (long)layer);
     ck_assert_uint_eq(P->transient.n_sv, (size_t)g_st->layers.rows[layer].rank);
-    ck_assert_uint_eq(P->tot.n_nonfinite, 1);
+    ck_assert_uint_eq(P->transient.tot.n_nonfinite, 1);
     size_t bad = 0;
-    for (size_t i = 0; i < P->n_rows; i++)
-        if (P->rows[i].nonfinite)
+    for (size_t i = 0; i < P->transient.n_rows; i++)
+        if (P->transient.rows[i].nonfinite)
             bad = i;
-    ck_assert_str_eq(P->rows[bad].name, "base_model.model.model.layers.17.self_attn.v_proj");
-    ck_assert_int_eq(P->rows[bad].chosen, 0);
-    ck_assert_int_eq(P->tot.max_rank, 12);
+    ck_assert_str_eq(P->transient.rows[bad].name, "base_model.model.model.layers.17.self_attn.v_proj");
+    ck_assert_int_eq(P->transient.rows[bad].chosen, 0);
+    ck_assert_int_eq(P->transient.tot.max_rank, 12);
     req(LSC_REQ_DOWN);
     ck_assert_int_eq(P->transient.sv_row, (long)layer + 1); /* the chart follows the cursor */
     /* applying passes --allow-nonfinite and leaves that layer as it was */
@@ -906,8 +906,8 @@ START_TEST(test_prune_apply_confirm_undo_redo)
     lsc_tui_prune_panel *P = &g_st->prune;
     int ranks[224];
     for (size_t i = 0; i < 224; i++)
-        ranks[i] = P->rows[i].rank_after;
-    int64_t params_after = P->tot.params_after;
+        ranks[i] = P->transient.rows[i].rank_after;
+    int64_t params_after = P->transient.tot.params_after;
     /* Enter asks for the name, then confirms; the default answer is No */
     keys("\n");
     ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_NAME);
@@ -1005,7 +1005,7 @@ START_TEST(test_prune_readonly_and_nothing_to_cut)
     lsc_tui_state_opts o = {.readonly = 1, .adapter = "llama2-7b-chat"};
     ck_assert_int_eq(lsc_tui_state_new(&g_model, &o, 24, 80, &g_st, &err), LSC_OK);
     keys("p");
-    ck_assert_int_eq(g_st->prune.ok, 1); /* previews work read-only */
+    ck_assert_int_eq(g_st->prune.transient.ok, 1); /* previews work read-only */
     keys("\n");
     ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_NONE);
     ck_assert_str_eq(g_st->msg, "the catalog is open read-only: 'prune' would change it");
@@ -1018,7 +1018,7 @@ START_TEST(test_prune_readonly_and_nothing_to_cut)
     keys("p");
     keys("=");
     type_line("1");
-    ck_assert_uint_eq(g_st->prune.tot.n_cut, 0);
+    ck_assert_uint_eq(g_st->prune.transient.tot.n_cut, 0);
     keys("\n");
     ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_NONE);
     ck_assert_int_eq(g_st->msg_level, LSC_MSG_WARN);
@@ -1067,37 +1067,37 @@ START_TEST(test_merge_panel)
     ck_assert_str_eq(M->names[1], "llama2-7b-code");
     ck_assert_int_eq(M->opts.method, LSC_TUI_MERGE_CAT);
     ck_assert_str_eq(M->weights, "1,1");
-    ck_assert_int_eq(M->ok, 1);
-    ck_assert_uint_eq(M->n_rows, 224);
-    ck_assert_int_eq(M->rows[0].models, 2);
-    ck_assert_int_eq(M->rows[0].rank, 32);
-    ck_assert_double_eq(M->rows[0].rel_error, 0);
+    ck_assert_int_eq(M->transient.ok, 1);
+    ck_assert_uint_eq(M->transient.n_rows, 224);
+    ck_assert_int_eq(M->transient.rows[0].models, 2);
+    ck_assert_int_eq(M->transient.rows[0].rank, 32);
+    ck_assert_double_eq(M->transient.rows[0].rel_error, 0);
     ck_assert_int_eq(M->base_rank, 16);
     /* method: Right cycles cat -> linear -> svd; svd takes the inputs' rank */
     ck_assert_int_eq(M->field, LSC_MERGE_FIELD_METHOD);
     key(LSC_KEY_RIGHT);
     ck_assert_int_eq(M->opts.method, LSC_TUI_MERGE_LINEAR);
-    ck_assert_int_eq(M->rows[5].rank, 32); /* linear without a rank is exact */
+    ck_assert_int_eq(M->transient.rows[5].rank, 32); /* linear without a rank is exact */
     unsigned n0 = M->n_previews;
     key(LSC_KEY_RIGHT);
     ck_assert_uint_eq(M->n_previews, n0 + 1);
     ck_assert_int_eq(M->opts.method, LSC_TUI_MERGE_SVD);
     ck_assert_int_eq(M->opts.rank, 16);
     double worst = 0;
-    for (size_t i = 0; i < M->n_rows; i += 37) {
-        ck_assert_int_eq(M->rows[i].rank, 16);
-        ck_assert_double_eq_tol(M->rows[i].rel_error,
-                                merged_error(M->names[0], M->names[1], M->rows[i].name, 1, 1, 16), 1e-12);
+    for (size_t i = 0; i < M->transient.n_rows; i += 37) {
+        ck_assert_int_eq(M->transient.rows[i].rank, 16);
+        ck_assert_double_eq_tol(M->transient.rows[i].rel_error,
+                                merged_error(M->names[0], M->names[1], M->transient.rows[i].name, 1, 1, 16), 1e-12);
     }
-    for (size_t i = 0; i < M->n_rows; i++)
-        worst = fmax(worst, M->rows[i].rel_error);
-    ck_assert_double_eq(M->tot.max_rel_error, worst);
+    for (size_t i = 0; i < M->transient.n_rows; i++)
+        worst = fmax(worst, M->transient.rows[i].rel_error);
+    ck_assert_double_eq(M->transient.tot.max_rel_error, worst);
     /* fields: j/k move, Tab too; rank +-1 / +-8 and at least 1 for svd */
     keys("jj");
     ck_assert_int_eq(M->field, LSC_MERGE_FIELD_RANK);
     key(LSC_KEY_LEFT);
     ck_assert_int_eq(M->opts.rank, 15);
-    ck_assert_int_eq(M->rows[0].rank, 15);
+    ck_assert_int_eq(M->transient.rows[0].rank, 15);
     for (int i = 0; i < 3; i++)
         key(LSC_KEY_PGDN);
     ck_assert_int_eq(M->opts.rank, 1);
@@ -1131,13 +1131,13 @@ START_TEST(test_merge_panel)
     keys("j=");
     type_line("6");
     ck_assert_int_eq(M->opts.rank, 6);
-    ck_assert_double_eq_tol(M->rows[3].rel_error, merged_error(M->names[0], M->names[1], M->rows[3].name, 2, 0.5, 6),
+    ck_assert_double_eq_tol(M->transient.rows[3].rel_error, merged_error(M->names[0], M->names[1], M->transient.rows[3].name, 2, 0.5, 6),
                             1e-12);
     /* an element-wise method: ranks only, errors when run */
     keys("kk=");
     type_line("dare-ties");
     ck_assert_int_eq(M->opts.method, LSC_TUI_MERGE_DARE_TIES);
-    ck_assert(isnan(M->rows[0].rel_error));
+    ck_assert(isnan(M->transient.rows[0].rel_error));
     char cell[32];
     lsc_tui_cell_text(g_st, LSC_VIEW_MERGE, 0, LSC_COL_RELERR, cell, sizeof cell);
     ck_assert_str_eq(cell, "when run");
@@ -1147,11 +1147,11 @@ START_TEST(test_merge_panel)
     /* ties needs positive weights: the preview says so as the command would */
     keys("j=");
     type_line("1,-1");
-    ck_assert_int_eq(M->ok, 0);
-    ck_assert_ptr_nonnull(strstr(M->error, "needs every weight > 0"));
+    ck_assert_int_eq(M->transient.ok, 0);
+    ck_assert_ptr_nonnull(strstr(M->transient.error, "needs every weight > 0"));
     keys("=");
     type_line("1,1");
-    ck_assert_int_eq(M->ok, 1);
+    ck_assert_int_eq(M->transient.ok, 1);
     /* apply: name as the CLI would, confirm (No by default), then run */
     keys("\n");
     ck_assert_str_eq(g_st->prompt.buf, "llama2-7b-chat-llama2-7b-code-dare_ties");
@@ -1179,8 +1179,8 @@ START_TEST(test_merge_panel)
     keys(" ");
     req(LSC_REQ_BOTTOM);
     keys(" m");
-    ck_assert_int_eq(M->ok, 0);
-    ck_assert_str_eq(M->error, "layer 'base_model.model.model.layers.5.self_attn.q_proj' of 'llama2-7b-qv-ada' is DoRA: "
+    ck_assert_int_eq(M->transient.ok, 0);
+    ck_assert_str_eq(M->transient.error, "layer 'base_model.model.model.layers.5.self_attn.q_proj' of 'llama2-7b-qv-ada' is DoRA: "
                                "its magnitude vector needs the base weights, so merge refuses it");
     keys("\n");
     ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_NONE);
@@ -1811,8 +1811,13 @@ START_TEST(test_leave_clears_view)
     if (k_leave_cases[_i].view == LSC_VIEW_DIFF) /* no chart, pane or focus of a diff that is closed */
         ck_assert(g_st->diff.transient.n_sv_a == 0 && g_st->diff.transient.n_sv_b == 0 &&
                   g_st->diff.transient.row == -1 && g_st->diff.transient.pane == 0 && g_st->diff.transient.focus == 0);
-    if (k_leave_cases[_i].view == LSC_VIEW_PRUNE)
-        ck_assert(g_st->prune.transient.n_sv == 0 && g_st->prune.transient.sv_row == -1);
+    if (k_leave_cases[_i].view == LSC_VIEW_PRUNE) /* no preview or chart of a closed panel */
+        ck_assert(g_st->prune.transient.n_sv == 0 && g_st->prune.transient.sv_row == -1 &&
+                  g_st->prune.transient.rows == NULL && g_st->prune.transient.n_rows == 0);
+    if (k_leave_cases[_i].view == LSC_VIEW_MERGE)
+        ck_assert(g_st->merge.transient.rows == NULL && g_st->merge.transient.n_rows == 0);
+    if (k_leave_cases[_i].view == LSC_VIEW_KIND) /* no figures of a closed panel */
+        ck_assert(g_st->kind.kf.kind[0] == '\0' && g_st->kind.kf.layers == NULL && !g_st->kind.ok);
     if (k_leave_cases[_i].view == LSC_VIEW_SPECTRUM) /* no chart of a spectrum that is closed */
         ck_assert(g_st->spectrum.transient.n_sv == 0 && g_st->spectrum.transient.sv == NULL);
     keys(k_leave_cases[_i].again);

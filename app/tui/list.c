@@ -147,8 +147,8 @@ const char *lsc_tui_row_name(const lsc_tui_state *st, lsc_tui_view v, size_t i)
     case LSC_VIEW_DIFF: return st->diff.cmp.rows[i].name;
     case LSC_VIEW_HISTORY: return st->history.rows[i].command;
     case LSC_VIEW_OUTPUT: return st->output.lines[i];
-    case LSC_VIEW_PRUNE: return st->prune.rows[i].name;
-    case LSC_VIEW_MERGE: return st->merge.rows[i].name;
+    case LSC_VIEW_PRUNE: return st->prune.transient.rows[i].name;
+    case LSC_VIEW_MERGE: return st->merge.transient.rows[i].name;
     case LSC_VIEW_TASKS: return st->tasks.rows[i].adapter;
     default: return "";
     }
@@ -288,8 +288,8 @@ size_t lsc_tui_list_count(const lsc_tui_state *st, lsc_tui_view v)
     case LSC_VIEW_DIFF: return st->diff.cmp.n_rows;
     case LSC_VIEW_HISTORY: return st->history.n;
     case LSC_VIEW_OUTPUT: return st->output.n;
-    case LSC_VIEW_PRUNE: return st->prune.n_rows;
-    case LSC_VIEW_MERGE: return st->merge.n_rows;
+    case LSC_VIEW_PRUNE: return st->prune.transient.n_rows;
+    case LSC_VIEW_MERGE: return st->merge.transient.n_rows;
     case LSC_VIEW_TASKS: return st->tasks.n;
     default: return 0;
     }

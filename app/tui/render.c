@@ -470,9 +470,9 @@ void draw_table(lsc_tui_render *r, const lsc_tui_state *st, lsc_tui_view v, int 
             break;
         size_t di = l->order ? l->order[row] : row;
         int sel = row == l->cursor && v != LSC_VIEW_MERGE, tag = l->tagged && l->tagged[di]; /* merge: fields have the cursor */
-        int bad = (v == LSC_VIEW_LAYERS && st->layers.rows[di].nonfinite) || (v == LSC_VIEW_PRUNE && st->prune.rows[di].nonfinite);
+        int bad = (v == LSC_VIEW_LAYERS && st->layers.rows[di].nonfinite) || (v == LSC_VIEW_PRUNE && st->prune.transient.rows[di].nonfinite);
         int undone = (v == LSC_VIEW_HISTORY && st->history.rows[di].undone) ||
-                     (v == LSC_VIEW_PRUNE && !st->prune.rows[di].chosen && !bad);
+                     (v == LSC_VIEW_PRUNE && !st->prune.transient.rows[di].chosen && !bad);
         attr_t a = sel ? r->attr[focused ? R_SELECTED : R_SELECTED_DIM]
                        : tag ? r->attr[R_TAGGED] : bad ? r->attr[R_WARN] : undone ? r->attr[R_DIM] : r->attr[R_NORMAL];
         put_text(r, y, x0, width, "", 0, 0, a);

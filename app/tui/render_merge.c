@@ -64,17 +64,17 @@ void lsc_tui_draw_merge(lsc_tui_render *r, const lsc_tui_state *st)
     }
     char t[LSC_ERROR_MSG_MAX + 64];
     int y = 1 + LSC_MERGE_FIELD_COUNT;
-    if (!M->ok) {
-        snprintf(t, sizeof t, "error: %s", M->error);
+    if (!M->transient.ok) {
+        snprintf(t, sizeof t, "error: %s", M->transient.error);
         put_text(r, y, 0, L->cols, t, 0, 0, r->attr[R_ERROR]);
     } else {
         char c1[32], me[32];
-        lsc_tui_fmt_count(M->tot.params, c1, sizeof c1);
-        lsc_tui_fmt_num(M->tot.max_rel_error, me, sizeof me);
+        lsc_tui_fmt_count(M->transient.tot.params, c1, sizeof c1);
+        lsc_tui_fmt_num(M->transient.tot.max_rel_error, me, sizeof me);
         if (ew)
-            snprintf(t, sizeof t, " %zu layers  params %s  error computed when run (one dense layer at a time)", M->n_rows, c1);
+            snprintf(t, sizeof t, " %zu layers  params %s  error computed when run (one dense layer at a time)", M->transient.n_rows, c1);
         else
-            snprintf(t, sizeof t, " %zu layers  params %s  largest relative error %s", M->n_rows, c1, me);
+            snprintf(t, sizeof t, " %zu layers  params %s  largest relative error %s", M->transient.n_rows, c1, me);
         put_text(r, y, 0, L->cols, t, 0, 0, r->attr[R_NORMAL]);
     }
     draw_table(r, st, LSC_VIEW_MERGE, 0, L->cols, 0);

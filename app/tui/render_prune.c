@@ -43,23 +43,23 @@ void lsc_tui_draw_prune(lsc_tui_render *r, const lsc_tui_state *st)
     snprintf(t, sizeof t, "   %s%s  PgUp/PgDn %s%s", G(r, "\u2190/\u2192 \u00b1", "Left/Right +-"), small[P->rule],
              G(r, "\u00b1", "+-"), big[P->rule]);
     put_seg(r, 1, x, W, t, r->attr[R_DIM]);
-    if (!P->ok) {
-        snprintf(t, sizeof t, "error: %s", P->error);
+    if (!P->transient.ok) {
+        snprintf(t, sizeof t, "error: %s", P->transient.error);
         put_text(r, 2, 0, W, t, 0, 0, r->attr[R_ERROR]);
     } else {
         char c1[32], c2[32], b1[32], b2[32], nf[64] = "";
         const char *arrow = G(r, "\u2192", "->");
-        lsc_tui_fmt_count(P->tot.params_before, c1, sizeof c1);
-        lsc_tui_fmt_count(P->tot.params_after, c2, sizeof c2);
-        lsc_tui_fmt_bytes(P->tot.bytes_before, b1, sizeof b1);
-        lsc_tui_fmt_bytes(P->tot.bytes_after, b2, sizeof b2);
-        if (P->tot.n_nonfinite)
-            snprintf(nf, sizeof nf, "  %zu NaN/Inf kept", P->tot.n_nonfinite);
-        snprintf(t, sizeof t, " %zu/%zu cut  params %s %s %s  size %s %s %s  max err ", P->tot.n_cut, P->tot.n_chosen,
+        lsc_tui_fmt_count(P->transient.tot.params_before, c1, sizeof c1);
+        lsc_tui_fmt_count(P->transient.tot.params_after, c2, sizeof c2);
+        lsc_tui_fmt_bytes(P->transient.tot.bytes_before, b1, sizeof b1);
+        lsc_tui_fmt_bytes(P->transient.tot.bytes_after, b2, sizeof b2);
+        if (P->transient.tot.n_nonfinite)
+            snprintf(nf, sizeof nf, "  %zu NaN/Inf kept", P->transient.tot.n_nonfinite);
+        snprintf(t, sizeof t, " %zu/%zu cut  params %s %s %s  size %s %s %s  max err ", P->transient.tot.n_cut, P->transient.tot.n_chosen,
                  c1, arrow, c2, b1, arrow, b2);
         x = put_seg(r, 2, 0, W, t, r->attr[R_NORMAL]);
         char me[32];
-        lsc_tui_fmt_num(P->tot.max_rel_error, me, sizeof me);
+        lsc_tui_fmt_num(P->transient.tot.max_rel_error, me, sizeof me);
         x = put_seg(r, 2, x, W, me, val);
         put_seg(r, 2, x, W, nf, r->attr[R_WARN]);
     }
@@ -71,11 +71,11 @@ void lsc_tui_draw_prune(lsc_tui_render *r, const lsc_tui_state *st)
         for (int y = L->pane_y; y < L->pane_y + L->pane_h; y++)
             put_glyph(r, y, L->pane_x - 1, r->unicode ? 0x2502 : '|', r->attr[R_DIM]);
     const lsc_tui_list *l = &st->lists[LSC_VIEW_PRUNE];
-    if (!l->n || P->transient.sv_row < 0 || (size_t)P->transient.sv_row >= P->n_rows) {
+    if (!l->n || P->transient.sv_row < 0 || (size_t)P->transient.sv_row >= P->transient.n_rows) {
         put_text(r, L->pane_y, L->pane_x, L->pane_w, " spectrum", 0, 0, r->attr[R_HEADER]);
         return;
     }
-    const lsc_tui_prune_row *row = &P->rows[P->transient.sv_row];
+    const lsc_tui_prune_row *row = &P->transient.rows[P->transient.sv_row];
     size_t k = row->chosen ? (size_t)row->rank_after : P->transient.n_sv;
     if (row->nonfinite)
         snprintf(t, sizeof t, " %s: NaN/Inf, left unchanged", lsc_escape_name(e, sizeof e, lsc_tui_short_name(st, row->name)));

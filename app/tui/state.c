@@ -162,9 +162,9 @@ void lsc_tui_state_free(lsc_tui_state *st)
         free(e);
         st->job = NULL;
     }
-    free(st->prune.rows);
+    free(st->prune.transient.rows);
     free(st->prune.transient.sv);
-    free(st->merge.rows);
+    free(st->merge.transient.rows);
     lsc_tui_kind_release(&st->kind.kf);
     free(st->tasks.rows);
     for (int v = 0; v < LSC_VIEW_COUNT; v++) {

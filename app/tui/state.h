@@ -242,13 +242,13 @@ typedef struct lsc_tui_prune_panel {
     lsc_tui_prune_rule rule;
     double value[LSC_TUI_PRUNE_RULE_COUNT]; /* each rule keeps its own threshold */
     char glob[128];                         /* --layers, "" = all */
-    lsc_tui_prune_row *rows;                /* preview, stored layer order */
-    size_t n_rows;
-    lsc_tui_prune_totals tot;
-    int ok;                                 /* the preview is current; else error says why */
-    char error[LSC_ERROR_MSG_MAX];
     int chart;                              /* opened on a spectrum: show the chart pane at any width */
     struct lsc_tui_prune_transient {        /* dropped when the panel closes (view_prune.c) */
+        lsc_tui_prune_row *rows;            /* preview, stored layer order */
+        size_t n_rows;
+        lsc_tui_prune_totals tot;
+        int ok;                             /* the preview is current; else error says why */
+        char error[LSC_ERROR_MSG_MAX];
         double *sv;                         /* spectrum of the row under the cursor */
         size_t n_sv;
         long sv_row;                        /* row whose spectrum is loaded, -1 none */
@@ -267,15 +267,18 @@ typedef struct lsc_tui_merge_panel {
     char weights[128];                      /* as typed, "1,1" */
     int field;                              /* LSC_MERGE_FIELD_* under the cursor */
     int base_rank;                          /* the largest input rank (default rank for svd etc.) */
-    lsc_tui_merge_row *rows;
-    size_t n_rows;
-    lsc_tui_merge_totals tot;
-    int ok;
-    char error[LSC_ERROR_MSG_MAX];
+    struct lsc_tui_merge_transient {        /* the preview, dropped when the panel closes (view_merge.c) */
+        lsc_tui_merge_row *rows;
+        size_t n_rows;
+        lsc_tui_merge_totals tot;
+        int ok;
+        char error[LSC_ERROR_MSG_MAX];
+    } transient;
     unsigned n_previews;
 } lsc_tui_merge_panel;
 
-/* The kind panel (K): what is particular to the adapter's kind. Its rows (cursor, top) are the layers of
+/* The kind panel (K): what is particular to the adapter's kind; all of it is transient (view_kind.c resets
+ * the whole member when the panel closes and before it loads). Its rows (cursor, top) are the layers of
  * the figures, after an "all layers" row for dynamic and multi-task adapters (their overall curve or
  * matrix); the blocks of a layer-wise grid; none for a static adapter. */
 typedef struct lsc_tui_kind_panel {

@@ -188,7 +188,7 @@ void lsc_tui_cell_text(const lsc_tui_state *st, lsc_tui_view v, size_t row, lsc_
         default: break;
         }
     } else if (v == LSC_VIEW_PRUNE) {
-        const lsc_tui_prune_row *r = &st->prune.rows[i];
+        const lsc_tui_prune_row *r = &st->prune.transient.rows[i];
         switch (c) {
         case LSC_COL_NAME: esc(buf, cap, lsc_tui_short_name(st, r->name)); break;
         case LSC_COL_RANK: snprintf(buf, cap, "%d", r->rank_before); break;
@@ -213,7 +213,7 @@ void lsc_tui_cell_text(const lsc_tui_state *st, lsc_tui_view v, size_t row, lsc_
         default: break;
         }
     } else if (v == LSC_VIEW_MERGE) {
-        const lsc_tui_merge_row *r = &st->merge.rows[i];
+        const lsc_tui_merge_row *r = &st->merge.transient.rows[i];
         switch (c) {
         case LSC_COL_NAME: esc(buf, cap, lsc_tui_short_name(st, r->name)); break;
         case LSC_COL_MODELS: snprintf(buf, cap, "%d", r->models); break;

@@ -61,7 +61,7 @@ static void load_prune_sv(lsc_tui_state *st)
     if ((long)row == P->transient.sv_row)
         return;
     P->transient.sv_row = (long)row;
-    lsc_tui_load_sv(st, P->adapter, P->rows[row].name, &P->transient.sv, &P->transient.n_sv);
+    lsc_tui_load_sv(st, P->adapter, P->transient.rows[row].name, &P->transient.sv, &P->transient.n_sv);
 }
 
 /* Recompute the preview of the current rule and threshold (called on every change). */
@@ -80,22 +80,22 @@ unsigned lsc_tui_prune_refresh(lsc_tui_state *st)
                                                   &n, &tot, &err)
                        : lsc_error_set(&err, LSC_ERR_UNSUPPORTED, "this catalog cannot preview prunes");
     if (s != LSC_OK) {
-        P->ok = 0;
-        lsc_tui_copy(P->error, sizeof P->error, err.msg);
-        free(P->rows);
-        P->rows = NULL;
-        P->n_rows = 0;
-        memset(&P->tot, 0, sizeof P->tot);
+        P->transient.ok = 0;
+        lsc_tui_copy(P->transient.error, sizeof P->transient.error, err.msg);
+        free(P->transient.rows);
+        P->transient.rows = NULL;
+        P->transient.n_rows = 0;
+        memset(&P->transient.tot, 0, sizeof P->transient.tot);
         P->transient.sv_row = -1;
         lsc_tui_list_rebuild(st, LSC_VIEW_PRUNE);
         return LSC_TUI_CH_REDRAW;
     }
-    free(P->rows);
-    P->rows = rows;
-    P->n_rows = n;
-    P->tot = tot;
-    P->ok = 1;
-    P->error[0] = '\0';
+    free(P->transient.rows);
+    P->transient.rows = rows;
+    P->transient.n_rows = n;
+    P->transient.tot = tot;
+    P->transient.ok = 1;
+    P->transient.error[0] = '\0';
     lsc_tui_list_rebuild(st, LSC_VIEW_PRUNE);
     load_prune_sv(st);
     return LSC_TUI_CH_REDRAW;
@@ -107,12 +107,12 @@ static void prune_clamp(lsc_tui_prune_panel *P)
     double lo = 1, hi = INFINITY;
     switch (P->rule) {
     case LSC_TUI_PRUNE_RANK:
-        if (P->tot.max_rank > 0)
-            hi = P->tot.max_rank;
+        if (P->transient.tot.max_rank > 0)
+            hi = P->transient.tot.max_rank;
         break;
     case LSC_TUI_PRUNE_BUDGET:
-        if (P->tot.total_sv > 0)
-            hi = (double)P->tot.total_sv;
+        if (P->transient.tot.total_sv > 0)
+            hi = (double)P->transient.tot.total_sv;
         break;
     case LSC_TUI_PRUNE_RATIO: hi = 1e6; break;
     default: lo = 0.01, hi = 1; break;
@@ -185,25 +185,25 @@ unsigned lsc_tui_prune_open(lsc_tui_state *st)
         lsc_tui_list_clamp(pl, st->lay.body_h);
         load_prune_sv(st);
     }
-    if (P->ok)
+    if (P->transient.ok)
         lsc_tui_state_msg(st, LSC_MSG_INFO, "Tab rule, Left/Right threshold, = type it, f layers, Enter apply, Esc back");
     else
-        lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s", P->error);
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s", P->transient.error);
     return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RELOAD;
 }
 
 static unsigned prune_apply(lsc_tui_state *st)
 {
     lsc_tui_prune_panel *P = &st->prune;
-    if (!P->ok) {
-        lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s", P->error);
+    if (!P->transient.ok) {
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s", P->transient.error);
         return LSC_TUI_CH_REDRAW;
     }
     if (st->readonly) {
         lsc_tui_state_msg(st, LSC_MSG_ERROR, "the catalog is open read-only: 'prune' would change it");
         return LSC_TUI_CH_REDRAW;
     }
-    if (P->tot.n_cut == 0) {
+    if (P->transient.tot.n_cut == 0) {
         lsc_tui_state_msg(st, LSC_MSG_WARN, "nothing to cut: every chosen layer keeps its rank at this threshold");
         return LSC_TUI_CH_REDRAW;
     }
@@ -232,20 +232,20 @@ static unsigned prune_confirm(lsc_tui_state *st, const char *name)
         lsc_tui_argv_add(&a, "--layers");
         lsc_tui_argv_add(&a, P->glob);
     }
-    if (P->tot.n_nonfinite)
+    if (P->transient.tot.n_nonfinite)
         lsc_tui_argv_add(&a, "--allow-nonfinite");
     lsc_tui_argv_add(&a, "--as");
     lsc_tui_argv_add(&a, name);
     lsc_tui_copy(st->job_target, sizeof st->job_target, name);
     char q[600], d[600], c1[32], c2[32], b1[32], b2[32];
-    lsc_tui_fmt_count(P->tot.params_before, c1, sizeof c1);
-    lsc_tui_fmt_count(P->tot.params_after, c2, sizeof c2);
-    lsc_tui_fmt_bytes(P->tot.bytes_before, b1, sizeof b1);
-    lsc_tui_fmt_bytes(P->tot.bytes_after, b2, sizeof b2);
+    lsc_tui_fmt_count(P->transient.tot.params_before, c1, sizeof c1);
+    lsc_tui_fmt_count(P->transient.tot.params_after, c2, sizeof c2);
+    lsc_tui_fmt_bytes(P->transient.tot.bytes_before, b1, sizeof b1);
+    lsc_tui_fmt_bytes(P->transient.tot.bytes_after, b2, sizeof b2);
     snprintf(q, sizeof q, "create '%s' from '%s' with %s %s?", name, P->adapter, opt, vt);
-    snprintf(d, sizeof d, "%zu of %zu layers cut, params %s -> %s, size %s -> %s, largest error %.3g%s", P->tot.n_cut,
-             P->tot.n_chosen, c1, c2, b1, b2, P->tot.max_rel_error,
-             P->tot.n_nonfinite ? "; layers with NaN/Inf stay as they are" : "");
+    snprintf(d, sizeof d, "%zu of %zu layers cut, params %s -> %s, size %s -> %s, largest error %.3g%s", P->transient.tot.n_cut,
+             P->transient.tot.n_chosen, c1, c2, b1, b2, P->transient.tot.max_rel_error,
+             P->transient.tot.n_nonfinite ? "; layers with NaN/Inf stay as they are" : "");
     char title[LSC_TUI_NAME_MAX + 16];
     snprintf(title, sizeof title, "prune into %s", name);
     return lsc_tui_ask(st, &a, title, q, d);
@@ -270,10 +270,13 @@ static unsigned prune_edit_done(lsc_tui_state *st, const char *text)
     return lsc_tui_prune_refresh(st);
 }
 
+/* Closing: drop the preview and the chart, in one place; the rule, thresholds and glob stay for a reopen
+ * on the same adapter. */
 static void prune_leave(lsc_tui_state *st, int closing)
 {
     if (!closing)
         return;
+    free(st->prune.transient.rows);
     free(st->prune.transient.sv);
     st->prune.transient = (struct lsc_tui_prune_transient){.sv_row = -1};
 }
