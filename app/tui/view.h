@@ -10,7 +10,14 @@
  * behaviour of list.c (move, page, top/bottom, sort, search, filter), as tig's views fall back to the
  * pager. A view's body is drawn by its draw op, a function of render_<view>.c (the render files are the only
  * ones that include curses; render.c's head comment has the protocol): a view's state is what it draws.
+ * Each view keeps its state in its own member of lsc_tui_state (state.h: st->grid, st->diff, st->prune
+ * ...); what it shows only while open is that member's `transient` part, which its leave op frees and
+ * resets in one assignment when the view closes.
  * The functions declared below are the shared steps the views call; their contracts are beside them.
+ *
+ * Adding a view: its state struct and member in state.h, its name in LSC_VIEW_LIST; view_<name>.c with
+ * its ops table and key table, listed in state.c's k_ops; render_<name>.c with its draw op (or none: its
+ * list as a table); both files in meson.build; a leave case in tests/check-tui-state.c and a golden screen.
  */
 #ifndef LSC_TUI_VIEW_H
 #define LSC_TUI_VIEW_H
@@ -29,8 +36,8 @@ typedef struct lsc_tui_view_ops {
      * replaced); NULL: nothing to do. */
     void (*enter)(lsc_tui_state *st);
     /* The view stops being on top: closing (popped or replaced) or covered by a pushed view. It clears
-     * its transient state (previews, charts, errors) when closing; the dispatcher clears the status
-     * message on every view change. NULL: nothing to clear. */
+     * its transient state (previews, charts, errors: its member's `transient` part) when closing; the
+     * dispatcher clears the status message on every view change. NULL: nothing to clear. */
     void (*leave)(lsc_tui_state *st, int closing);
     /* Apply a request; LSC_TUI_CH_PASS to fall back to the list behaviour (when the view has a list). */
     unsigned (*request)(lsc_tui_state *st, lsc_tui_req req);
@@ -124,7 +131,10 @@ unsigned lsc_tui_session_save(lsc_tui_state *st, const char *file);
 /* ---- data the views load and share (each in the view that shows it) */
 unsigned lsc_tui_load_catalog(lsc_tui_state *st);                   /* view_catalog.c */
 int lsc_tui_load_layers(lsc_tui_state *st, const char *name);        /* view_layers.c; 0 or -1 (message set) */
-void lsc_tui_grid_build(lsc_tui_state *st);                          /* view_grid.c */
+/* view_grid.c: rebuild the grid from the layer table (fresh: another adapter, cursor to the top left);
+ * show it with the cursor on layer `at` (NULL: where it was). */
+void lsc_tui_grid_build(lsc_tui_state *st, int fresh);
+unsigned lsc_tui_grid_open(lsc_tui_state *st, const lsc_tui_layer *at);
 void lsc_tui_grid_metric_max(lsc_tui_state *st);
 void lsc_tui_grid_clamp(lsc_tui_state *st);
 /* view_spectrum.c: the spectrum of one layer into *sv (replaced); 0 or -1 (message set). */
@@ -140,10 +150,18 @@ unsigned lsc_tui_tasks_open(lsc_tui_state *st, const char *group);   /* view_tas
 int lsc_tui_is_group_kind(const char *kind);
 unsigned lsc_tui_prune_open(lsc_tui_state *st);                      /* view_prune.c */
 unsigned lsc_tui_prune_refresh(lsc_tui_state *st);
+void lsc_tui_prune_forget(lsc_tui_state *st); /* its adapter is gone: the next open starts from defaults */
 unsigned lsc_tui_merge_open(lsc_tui_state *st);                      /* view_merge.c */
 unsigned lsc_tui_kind_open(lsc_tui_state *st);                       /* view_kind.c */
 unsigned lsc_tui_retrain_open(lsc_tui_state *st);                    /* view_retrain.c */
 unsigned lsc_tui_retrain_pause(lsc_tui_state *st);
+/* The retrain job (state_job.c tells the panel): started creating new_name (a fresh curve), reported
+ * (copy its points from st->job), must finish (unpause st->job), ended (no report: no curve). The last
+ * run's curve is the panel's record of it, not transient: it stays for a reopen on the same adapter. */
+void lsc_tui_retrain_job_started(lsc_tui_state *st, const char *new_name);
+void lsc_tui_retrain_job_points(lsc_tui_state *st);
+void lsc_tui_retrain_resume(lsc_tui_state *st);
+void lsc_tui_retrain_job_ended(lsc_tui_state *st);
 unsigned lsc_tui_help_request(lsc_tui_state *st, lsc_tui_req req);  /* view_help.c: the overlay is open */
 unsigned lsc_tui_input_key(lsc_tui_state *st, int key);              /* view_prompt.c: the input line is open */
 unsigned lsc_tui_prompt_run(lsc_tui_state *st, const char *line);

@@ -7,8 +7,10 @@
 
 #include "view.h"
 
-void lsc_tui_grid_build(lsc_tui_state *st)
+void lsc_tui_grid_build(lsc_tui_state *st, int fresh)
 {
+    if (fresh)
+        st->grid.r = st->grid.c = st->grid.top = 0;
     static const char *const canon[] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
     st->grid.n_mods = 0;
     st->grid.n_rows = 0;
@@ -84,6 +86,23 @@ void lsc_tui_grid_clamp(lsc_tui_state *st)
     int max_top = st->grid.n_rows > h ? st->grid.n_rows - h : 0;
     if (st->grid.top > max_top)
         st->grid.top = max_top;
+}
+
+unsigned lsc_tui_grid_open(lsc_tui_state *st, const lsc_tui_layer *at)
+{
+    if (at) {
+        for (int r = 0; r < st->grid.n_rows; r++)
+            if (st->grid.rows[r] == at->layer_index)
+                st->grid.r = r;
+        int m = lsc_tui_module_rank(st, at->module_type);
+        if (m < st->grid.n_mods)
+            st->grid.c = m;
+    }
+    lsc_tui_view_replace(st, LSC_VIEW_GRID);
+    lsc_tui_grid_clamp(st);
+    lsc_tui_state_msg(st, LSC_MSG_INFO, "%d blocks x %d modules - m switches norm/rank", st->grid.n_rows,
+                      st->grid.n_mods);
+    return LSC_TUI_CH_REDRAW;
 }
 
 static unsigned move_grid(lsc_tui_state *st, int dr, int dc)

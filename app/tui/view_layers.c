@@ -27,10 +27,9 @@ int lsc_tui_load_layers(lsc_tui_state *st, const char *name)
         L->cursor = L->top = 0;
         L->filter[0] = '\0';
         L->n_data = (size_t)-1; /* force fresh tags */
-        st->grid.r = st->grid.c = st->grid.top = 0;
     }
     lsc_tui_copy(st->layers.adapter, sizeof st->layers.adapter, name);
-    lsc_tui_grid_build(st);
+    lsc_tui_grid_build(st, !same);
     lsc_tui_grid_metric_max(st);
     if (lsc_tui_list_rebuild(st, LSC_VIEW_LAYERS) != 0) {
         lsc_tui_state_msg(st, LSC_MSG_ERROR, "out of memory");
@@ -39,24 +38,11 @@ int lsc_tui_load_layers(lsc_tui_state *st, const char *name)
     return 0;
 }
 
-/* Put the grid cursor on the layer under the table's cursor, and show the grid. */
+/* Show the grid with its cursor on the layer under the table's cursor. */
 static unsigned layers_to_grid(lsc_tui_state *st)
 {
     lsc_tui_list *ll = &st->lists[LSC_VIEW_LAYERS];
-    if (ll->n) {
-        const lsc_tui_layer *L = &st->layers.rows[ll->order[ll->cursor]];
-        for (int r = 0; r < st->grid.n_rows; r++)
-            if (st->grid.rows[r] == L->layer_index)
-                st->grid.r = r;
-        int m = lsc_tui_module_rank(st, L->module_type);
-        if (m < st->grid.n_mods)
-            st->grid.c = m;
-    }
-    lsc_tui_view_replace(st, LSC_VIEW_GRID);
-    lsc_tui_grid_clamp(st);
-    lsc_tui_state_msg(st, LSC_MSG_INFO, "%d blocks x %d modules - m switches norm/rank", st->grid.n_rows,
-                      st->grid.n_mods);
-    return LSC_TUI_CH_REDRAW;
+    return lsc_tui_grid_open(st, ll->n ? &st->layers.rows[ll->order[ll->cursor]] : NULL);
 }
 
 static unsigned layers_request(lsc_tui_state *st, lsc_tui_req req)

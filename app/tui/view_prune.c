@@ -140,6 +140,8 @@ static unsigned prune_step(lsc_tui_state *st, int dir, int big)
     return lsc_tui_prune_refresh(st);
 }
 
+void lsc_tui_prune_forget(lsc_tui_state *st) { st->prune.adapter[0] = '\0'; }
+
 unsigned lsc_tui_prune_open(lsc_tui_state *st)
 {
     lsc_tui_view v = lsc_tui_state_view(st);

@@ -309,6 +309,31 @@ static unsigned retrain_confirm(lsc_tui_state *st, const char *name)
     return lsc_tui_ask(st, &a, title, q, d);
 }
 
+void lsc_tui_retrain_job_started(lsc_tui_state *st, const char *new_name)
+{
+    st->retrain.n_pts = 0;
+    st->retrain.paused = 0;
+    st->retrain.ran = 1;
+    lsc_tui_copy(st->retrain.new_name, sizeof st->retrain.new_name, new_name);
+}
+
+void lsc_tui_retrain_job_points(lsc_tui_state *st)
+{
+    st->retrain.n_pts = lsc_tui_job_points(st->job, st->retrain.pts, LSC_TUI_TRAIN_POINTS);
+}
+
+void lsc_tui_retrain_resume(lsc_tui_state *st)
+{
+    lsc_tui_job_pause(st->job, 0);
+    st->retrain.paused = 0;
+}
+
+void lsc_tui_retrain_job_ended(lsc_tui_state *st)
+{
+    if (st->retrain.n_pts == 0)
+        st->retrain.ran = 0; /* it ended before its first report: no curve is coming */
+}
+
 unsigned lsc_tui_retrain_pause(lsc_tui_state *st)
 {
     if (!st->job || st->job_kind != LSC_JOB_RETRAIN || st->job_cancelling)
