@@ -212,7 +212,7 @@ static void leave_top(lsc_tui_state *st, int closing)
     if (o->leave)
         o->leave(st, closing);
     lsc_tui_msg_clear(st);
-    st->prompt.label[0] = '\0';
+    lsc_tui_input_label_clear(st);
 }
 
 void lsc_tui_view_push(lsc_tui_state *st, lsc_tui_view v)
@@ -265,19 +265,6 @@ unsigned lsc_tui_view_pop(lsc_tui_state *st)
     return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RESIZE;
 }
 
-void lsc_tui_input_open(lsc_tui_state *st, lsc_tui_input mode, const char *initial)
-{
-    st->prompt.mode = mode;
-    lsc_tui_copy(st->prompt.buf, sizeof st->prompt.buf, initial);
-    st->prompt.len = strlen(st->prompt.buf);
-}
-
-void lsc_tui_input_open_label(lsc_tui_state *st, lsc_tui_input mode, const char *initial, const char *label)
-{
-    lsc_tui_input_open(st, mode, initial);
-    lsc_tui_copy(st->prompt.label, sizeof st->prompt.label, label);
-}
-
 int lsc_tui_adapter_exists(const lsc_tui_state *st, const char *name)
 {
     for (size_t i = 0; i < st->catalog.n; i++)
@@ -296,10 +283,7 @@ void lsc_tui_argv_add(lsc_tui_argv *a, const char *w)
 static unsigned global_request(lsc_tui_state *st, lsc_tui_req req)
 {
     switch (req) {
-    case LSC_REQ_HELP:
-        st->help.open = 1;
-        st->help.top = 0;
-        return LSC_TUI_CH_REDRAW;
+    case LSC_REQ_HELP: return lsc_tui_help_open(st);
     case LSC_REQ_PROMPT: lsc_tui_input_open(st, LSC_INPUT_PROMPT, ""); return LSC_TUI_CH_REDRAW;
     case LSC_REQ_HISTORY:
         if (lsc_tui_state_view(st) != LSC_VIEW_HISTORY)
@@ -363,10 +347,8 @@ unsigned lsc_tui_state_key(lsc_tui_state *st, int key)
     if (r == LSC_REQ_BACK && key == 'q' && st->depth == 1 && !st->help.open)
         return LSC_TUI_CH_QUIT; /* q on the root view quits, as in htop */
     if (r == LSC_REQ_NONE) {
-        if (st->help.open) { /* any other key closes the overlay */
-            st->help.open = 0;
-            return LSC_TUI_CH_REDRAW;
-        }
+        if (st->help.open) /* any other key closes the overlay */
+            return lsc_tui_help_request(st, LSC_REQ_BACK);
         return 0;
     }
     return lsc_tui_state_request(st, r);

@@ -91,8 +91,6 @@ void lsc_tui_view_truncate(lsc_tui_state *st, int depth); /* close the views abo
 /* ---- shared steps (state.c) */
 void lsc_tui_busy(lsc_tui_state *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void lsc_tui_msg_clear(lsc_tui_state *st); /* no message, level info */
-void lsc_tui_input_open(lsc_tui_state *st, lsc_tui_input mode, const char *initial);
-void lsc_tui_input_open_label(lsc_tui_state *st, lsc_tui_input mode, const char *initial, const char *label);
 int lsc_tui_adapter_exists(const lsc_tui_state *st, const char *name);
 void lsc_tui_argv_add(lsc_tui_argv *a, const char *w); /* drops words past LSC_TUI_ARGS_MAX */
 
@@ -163,7 +161,13 @@ void lsc_tui_retrain_job_points(lsc_tui_state *st);
 void lsc_tui_retrain_resume(lsc_tui_state *st);
 void lsc_tui_retrain_job_ended(lsc_tui_state *st);
 unsigned lsc_tui_help_request(lsc_tui_state *st, lsc_tui_req req);  /* view_help.c: the overlay is open */
+unsigned lsc_tui_help_open(lsc_tui_state *st);                        /* view_help.c: open it at the top */
 unsigned lsc_tui_input_key(lsc_tui_state *st, int key);              /* view_prompt.c: the input line is open */
 unsigned lsc_tui_prompt_run(lsc_tui_state *st, const char *line);
+/* view_prompt.c: open the input line in `mode` with `initial` text (and the lead text of a panel's
+ * question); the lead text is cleared on every change of the view on top. */
+void lsc_tui_input_open(lsc_tui_state *st, lsc_tui_input mode, const char *initial);
+void lsc_tui_input_open_label(lsc_tui_state *st, lsc_tui_input mode, const char *initial, const char *label);
+void lsc_tui_input_label_clear(lsc_tui_state *st);
 
 #endif

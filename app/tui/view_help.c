@@ -4,6 +4,13 @@
  */
 #include "view.h"
 
+unsigned lsc_tui_help_open(lsc_tui_state *st)
+{
+    st->help.open = 1;
+    st->help.top = 0;
+    return LSC_TUI_CH_REDRAW;
+}
+
 unsigned lsc_tui_help_request(lsc_tui_state *st, lsc_tui_req req)
 {
     switch (req) {

@@ -6,6 +6,21 @@
 
 #include "view.h"
 
+void lsc_tui_input_open(lsc_tui_state *st, lsc_tui_input mode, const char *initial)
+{
+    st->prompt.mode = mode;
+    lsc_tui_copy(st->prompt.buf, sizeof st->prompt.buf, initial);
+    st->prompt.len = strlen(st->prompt.buf);
+}
+
+void lsc_tui_input_open_label(lsc_tui_state *st, lsc_tui_input mode, const char *initial, const char *label)
+{
+    lsc_tui_input_open(st, mode, initial);
+    lsc_tui_copy(st->prompt.label, sizeof st->prompt.label, label);
+}
+
+void lsc_tui_input_label_clear(lsc_tui_state *st) { st->prompt.label[0] = '\0'; }
+
 /* Split a command line into argv (whitespace separated, '...' and "..." quotes, backslash escapes).
  * Returns argc, or -1 on an unterminated quote. buf receives the words. */
 static int tokenise(const char *line, char *buf, char **argv, int cap)
