@@ -90,6 +90,14 @@ lsc_tui_view lsc_tui_state_view(const lsc_tui_state *st) { return st->stack[st->
 
 /* ---- lifecycle ------------------------------------------------------------------------------------- */
 
+/* Each view's leave op as if it closed: frees and resets its transient part (state_new and state_free). */
+static void close_all_views(lsc_tui_state *st)
+{
+    for (int v = 0; v < LSC_VIEW_COUNT; v++)
+        if (lsc_tui_view_ops_of((lsc_tui_view)v)->leave)
+            lsc_tui_view_ops_of((lsc_tui_view)v)->leave(st, 1);
+}
+
 lsc_status lsc_tui_state_new(lsc_tui_model *model, const lsc_tui_state_opts *opts, int lines, int cols,
                              lsc_tui_state **out, lsc_error *err)
 {
@@ -101,7 +109,7 @@ lsc_status lsc_tui_state_new(lsc_tui_model *model, const lsc_tui_state_opts *opt
     st->readonly = opts ? opts->readonly : 0;
     st->stack[0] = LSC_VIEW_CATALOG;
     st->depth = 1;
-    st->diff.transient.row = -1;
+    close_all_views(st); /* every view starts as just closed: its transient part reset */
     for (int v = 0; v < LSC_VIEW_COUNT; v++) {
         st->lists[v].sort = -1;
         st->lists[v].n_data = (size_t)-1;
@@ -134,7 +142,6 @@ lsc_status lsc_tui_state_new(lsc_tui_model *model, const lsc_tui_state_opts *opt
             if (h[i].id > st->session_since)
                 st->session_since = h[i].id;
     free(h);
-    st->prune.transient.sv_row = -1;
     if (opts && opts->adapter && opts->adapter[0]) {
         lsc_tui_list *cl = &st->lists[LSC_VIEW_CATALOG];
         for (size_t i = 0; i < cl->n; i++)
@@ -162,10 +169,7 @@ void lsc_tui_state_free(lsc_tui_state *st)
         free(e);
         st->job = NULL;
     }
-    free(st->prune.transient.rows);
-    free(st->prune.transient.sv);
-    free(st->merge.transient.rows);
-    lsc_tui_kind_release(&st->kind.kf);
+    close_all_views(st); /* frees every view's transient part */
     free(st->tasks.rows);
     for (int v = 0; v < LSC_VIEW_COUNT; v++) {
         free(st->lists[v].order);
@@ -173,9 +177,6 @@ void lsc_tui_state_free(lsc_tui_state *st)
     }
     free(st->catalog.rows);
     free(st->layers.rows);
-    free(st->spectrum.transient.sv);
-    free(st->diff.transient.sv_a);
-    free(st->diff.transient.sv_b);
     lsc_tui_diff_release(&st->diff.cmp);
     free(st->history.rows);
     lsc_tui_output_free(st);

@@ -31,7 +31,7 @@ unsigned lsc_tui_reload_after_edit(lsc_tui_state *st)
             while (d < st->depth && (st->stack[d] == LSC_VIEW_HISTORY || st->stack[d] == LSC_VIEW_OUTPUT ||
                                      st->stack[d] == LSC_VIEW_MERGE || st->stack[d] == LSC_VIEW_DIFF))
                 d++;
-            st->layers.adapter[0] = '\0';
+            lsc_tui_layers_forget(st);
             lsc_tui_prune_forget(st);
             lsc_tui_view_truncate(st, d); /* each closing view drops what it showed */
         }

@@ -129,6 +129,7 @@ unsigned lsc_tui_session_save(lsc_tui_state *st, const char *file);
 /* ---- data the views load and share (each in the view that shows it) */
 unsigned lsc_tui_load_catalog(lsc_tui_state *st);                   /* view_catalog.c */
 int lsc_tui_load_layers(lsc_tui_state *st, const char *name);        /* view_layers.c; 0 or -1 (message set) */
+void lsc_tui_layers_forget(lsc_tui_state *st); /* its adapter is gone: the next load starts afresh */
 /* view_grid.c: rebuild the grid from the layer table (fresh: another adapter, cursor to the top left);
  * show it with the cursor on layer `at` (NULL: where it was). */
 void lsc_tui_grid_build(lsc_tui_state *st, int fresh);

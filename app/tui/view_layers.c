@@ -38,6 +38,8 @@ int lsc_tui_load_layers(lsc_tui_state *st, const char *name)
     return 0;
 }
 
+void lsc_tui_layers_forget(lsc_tui_state *st) { st->layers.adapter[0] = '\0'; }
+
 /* Show the grid with its cursor on the layer under the table's cursor. */
 static unsigned layers_to_grid(lsc_tui_state *st)
 {
