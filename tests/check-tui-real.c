@@ -492,12 +492,12 @@ START_TEST(test_kind_figures_match_cli)
     ck_assert_int_eq(lsc_tui_state_new(&g_m, NULL, 24, 80, &st, &err), LSC_OK);
     lsc_tui_list *cl = &st->lists[LSC_VIEW_CATALOG];
     for (size_t i = 0; i < cl->n; i++)
-        if (strcmp(st->adapters[cl->order[i]].name, "tasks") == 0)
+        if (strcmp(st->catalog.rows[cl->order[i]].name, "tasks") == 0)
             cl->cursor = i;
     lsc_tui_state_request(st, LSC_REQ_ENTER);
     ck_assert_int_eq(lsc_tui_state_view(st), LSC_VIEW_TASKS);
-    ck_assert_uint_eq(st->n_tasks, 2);
-    ck_assert_str_eq(st->tasks[0].adapter, "tasks-summarize");
+    ck_assert_uint_eq(st->tasks.n, 2);
+    ck_assert_str_eq(st->tasks.rows[0].adapter, "tasks-summarize");
     lsc_tui_state_request(st, LSC_REQ_KIND);
     ck_assert_int_eq(lsc_tui_state_view(st), LSC_VIEW_KIND);
     ck_assert(st->kind.ok);

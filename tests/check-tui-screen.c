@@ -415,7 +415,7 @@ START_TEST(test_prune_cut_marker)
     feed(&s, "Enter Enter p");
     const lsc_tui_prune_panel *P = &s.st->prune;
     ck_assert_int_gt(s.st->lay.pane_h, 0);
-    int k = P->rows[P->sv_row].rank_after;
+    int k = P->transient.rows[P->transient.sv_row].rank_after;
     ck_assert_int_lt(k, 16);
     char *d = lsc_tui_render_dump(s.r, 0);
     char want[64];

@@ -56,18 +56,18 @@ static lsc_tui_list *cur_list(void) { return lsc_tui_state_list(g_st, lsc_tui_st
 static const lsc_tui_layer *cur_layer(void)
 {
     lsc_tui_list *l = &g_st->lists[LSC_VIEW_LAYERS];
-    return &g_st->layers[l->order[l->cursor]];
+    return &g_st->layers.rows[l->order[l->cursor]];
 }
 
 static void open_chat(void)
 {
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_CATALOG);
-    ck_assert_str_eq(g_st->adapters[g_st->lists[LSC_VIEW_CATALOG].order[0]].name, "llama2-7b-chat");
+    ck_assert_str_eq(g_st->catalog.rows[g_st->lists[LSC_VIEW_CATALOG].order[0]].name, "llama2-7b-chat");
     unsigned ch = req(LSC_REQ_ENTER);
     ck_assert(ch & LSC_TUI_CH_REDRAW);
     ck_assert(ch & LSC_TUI_CH_RELOAD);
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_LAYERS);
-    ck_assert_uint_eq(g_st->n_layers, 224);
+    ck_assert_uint_eq(g_st->layers.n, 224);
 }
 
 START_TEST(test_names_tables)
@@ -170,12 +170,12 @@ static double layer_key(const lsc_tui_layer *L, lsc_tui_col c, const char **s)
 static void check_sorted(lsc_tui_col c, int desc)
 {
     lsc_tui_list *l = &g_st->lists[LSC_VIEW_LAYERS];
-    ck_assert_uint_eq(l->n, g_st->n_layers);
+    ck_assert_uint_eq(l->n, g_st->layers.n);
     int strictly_moved = 0;
     for (size_t i = 1; i < l->n; i++) {
         const char *sa, *sb;
-        double a = layer_key(&g_st->layers[l->order[i - 1]], c, &sa);
-        double b = layer_key(&g_st->layers[l->order[i]], c, &sb);
+        double a = layer_key(&g_st->layers.rows[l->order[i - 1]], c, &sa);
+        double b = layer_key(&g_st->layers.rows[l->order[i]], c, &sb);
         int cmp = sa ? strcmp(sa, sb) : (a < b ? -1 : a > b);
         if (desc)
             cmp = -cmp;
@@ -192,9 +192,9 @@ START_TEST(test_sort_every_column)
 {
     g_model.ctx = g_model.ctx; /* the adalora adapter has varying ranks and a non-finite layer */
     req(LSC_REQ_BOTTOM);
-    ck_assert_str_eq(g_st->adapters[g_st->lists[LSC_VIEW_CATALOG].order[2]].name, "llama2-7b-qv-ada");
+    ck_assert_str_eq(g_st->catalog.rows[g_st->lists[LSC_VIEW_CATALOG].order[2]].name, "llama2-7b-qv-ada");
     req(LSC_REQ_ENTER);
-    ck_assert_uint_eq(g_st->n_layers, 64);
+    ck_assert_uint_eq(g_st->layers.n, 64);
     lsc_tui_col cols[LSC_TUI_MAX_COLS];
     int nc = lsc_tui_view_columns(g_st, LSC_VIEW_LAYERS, cols, LSC_TUI_MAX_COLS);
     ck_assert_int_eq(nc, 16);
@@ -229,7 +229,7 @@ START_TEST(test_sort_every_column)
         req(LSC_REQ_SORT_NEXT);
     ck_assert_int_eq(l->desc, 1);
     /* the non-finite layer sorts above every finite norm when descending */
-    ck_assert_int_eq(g_st->layers[l->order[0]].nonfinite, 1);
+    ck_assert_int_eq(g_st->layers.rows[l->order[0]].nonfinite, 1);
 }
 END_TEST
 
@@ -237,14 +237,14 @@ START_TEST(test_sort_catalog)
 {
     lsc_tui_list *l = cur_list();
     ck_assert_int_eq(l->sort, 0); /* by name */
-    ck_assert_str_eq(g_st->adapters[l->order[0]].name, "llama2-7b-chat");
+    ck_assert_str_eq(g_st->catalog.rows[l->order[0]].name, "llama2-7b-chat");
     req(LSC_REQ_SORT_NEXT); /* kind, ascending */
-    ck_assert_str_eq(g_st->adapters[l->order[0]].kind, "adaptive");
+    ck_assert_str_eq(g_st->catalog.rows[l->order[0]].kind, "adaptive");
     req(LSC_REQ_SORT_NEXT); /* layers, descending */
     ck_assert_int_eq(l->desc, 1);
-    ck_assert_int_eq((int)g_st->adapters[l->order[2]].n_layers, 64);
+    ck_assert_int_eq((int)g_st->catalog.rows[l->order[2]].n_layers, 64);
     req(LSC_REQ_SORT_REVERSE);
-    ck_assert_int_eq((int)g_st->adapters[l->order[0]].n_layers, 64);
+    ck_assert_int_eq((int)g_st->catalog.rows[l->order[0]].n_layers, 64);
 }
 END_TEST
 
@@ -253,16 +253,16 @@ START_TEST(test_filter_search)
     open_chat();
     lsc_tui_list *l = cur_list();
     ck_assert(req(LSC_REQ_FILTER) & LSC_TUI_CH_REDRAW);
-    ck_assert_int_eq(g_st->input, LSC_INPUT_FILTER);
+    ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_FILTER);
     keys("*q_proj\n");
-    ck_assert_int_eq(g_st->input, LSC_INPUT_NONE);
+    ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_NONE);
     ck_assert_str_eq(l->filter, "*q_proj");
     ck_assert_uint_eq(l->n, 32);
     for (size_t i = 0; i < l->n; i++)
-        ck_assert_str_eq(g_st->layers[l->order[i]].module_type, "q_proj");
+        ck_assert_str_eq(g_st->layers.rows[l->order[i]].module_type, "q_proj");
     /* substring without wildcards, case-insensitive */
     keys("f");
-    ck_assert_str_eq(g_st->inbuf, "*q_proj"); /* the line starts with the current filter */
+    ck_assert_str_eq(g_st->prompt.buf, "*q_proj"); /* the line starts with the current filter */
     lsc_tui_state_key(g_st, LSC_KEY_CTRL('u'));
     keys("MLP.UP\n");
     ck_assert_uint_eq(l->n, 32);
@@ -304,10 +304,10 @@ START_TEST(test_filter_search)
     /* backspace edits the line; on an empty line it closes it */
     keys("/ab");
     lsc_tui_state_key(g_st, LSC_KEY_BACKSPACE);
-    ck_assert_str_eq(g_st->inbuf, "a");
+    ck_assert_str_eq(g_st->prompt.buf, "a");
     lsc_tui_state_key(g_st, LSC_KEY_BACKSPACE);
     lsc_tui_state_key(g_st, LSC_KEY_BACKSPACE);
-    ck_assert_int_eq(g_st->input, LSC_INPUT_NONE);
+    ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_NONE);
 }
 END_TEST
 
@@ -340,20 +340,20 @@ START_TEST(test_tags_diff)
     unsigned ch = req(LSC_REQ_DIFF);
     ck_assert(ch & LSC_TUI_CH_RELOAD);
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_DIFF);
-    ck_assert_str_eq(g_st->diff_a, "llama2-7b-chat");
-    ck_assert_str_eq(g_st->diff_b, "llama2-7b-code");
-    ck_assert_uint_eq(g_st->diff.n_rows, 224);
-    ck_assert_uint_eq(g_st->diff.n_only_a + g_st->diff.n_only_b, 0);
+    ck_assert_str_eq(g_st->diff.a, "llama2-7b-chat");
+    ck_assert_str_eq(g_st->diff.b, "llama2-7b-code");
+    ck_assert_uint_eq(g_st->diff.cmp.n_rows, 224);
+    ck_assert_uint_eq(g_st->diff.cmp.n_only_a + g_st->diff.cmp.n_only_b, 0);
     /* both spectra of the selected row are loaded, and follow the cursor */
-    ck_assert_uint_eq(g_st->n_sv, 16);
-    ck_assert_uint_eq(g_st->n_sv_b, 16);
-    double first = g_st->sv[0];
+    ck_assert_uint_eq(g_st->diff.transient.n_sv_a, 16);
+    ck_assert_uint_eq(g_st->diff.transient.n_sv_b, 16);
+    double first = g_st->diff.transient.sv_a[0];
     req(LSC_REQ_DOWN);
-    ck_assert_int_eq(g_st->sv_diff_row, 1);
-    ck_assert(g_st->sv[0] != first);
+    ck_assert_int_eq(g_st->diff.transient.row, 1);
+    ck_assert(g_st->diff.transient.sv_a[0] != first);
     /* related adapters: cosines high */
-    for (size_t i = 0; i < g_st->diff.n_rows; i++)
-        ck_assert(g_st->diff.rows[i].cosine > 0.5);
+    for (size_t i = 0; i < g_st->diff.cmp.n_rows; i++)
+        ck_assert(g_st->diff.cmp.rows[i].cosine > 0.5);
     /* sort by cosine descending, check */
     req(LSC_REQ_SORT_NEXT);
     req(LSC_REQ_SORT_NEXT);
@@ -361,13 +361,13 @@ START_TEST(test_tags_diff)
     ck_assert_int_eq(dl->sort, 1);
     ck_assert_int_eq(dl->desc, 1);
     for (size_t i = 1; i < dl->n; i++)
-        ck_assert(g_st->diff.rows[dl->order[i - 1]].cosine >= g_st->diff.rows[dl->order[i]].cosine);
+        ck_assert(g_st->diff.cmp.rows[dl->order[i - 1]].cosine >= g_st->diff.cmp.rows[dl->order[i]].cosine);
     /* Tab switches the pane; Enter opens the layer's spectrum in a */
     req(LSC_REQ_TAB);
-    ck_assert_int_eq(g_st->diff_pane, 1);
+    ck_assert_int_eq(g_st->diff.transient.pane, 1);
     req(LSC_REQ_ENTER);
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_SPECTRUM);
-    ck_assert_str_eq(g_st->adapter, "llama2-7b-chat");
+    ck_assert_str_eq(g_st->layers.adapter, "llama2-7b-chat");
     req(LSC_REQ_BACK);
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_DIFF);
     req(LSC_REQ_BACK);
@@ -377,10 +377,10 @@ START_TEST(test_tags_diff)
     req(LSC_REQ_TAG);
     ck_assert_uint_eq(l->n_tagged, 2);
     req(LSC_REQ_DIFF);
-    ck_assert_str_eq(g_st->diff_b, "llama2-7b-qv-ada");
-    ck_assert_uint_eq(g_st->diff.n_rows, 64);
-    ck_assert_uint_eq(g_st->diff.n_only_a, 160);
-    ck_assert_uint_eq(g_st->diff.n_only_b, 0);
+    ck_assert_str_eq(g_st->diff.b, "llama2-7b-qv-ada");
+    ck_assert_uint_eq(g_st->diff.cmp.n_rows, 64);
+    ck_assert_uint_eq(g_st->diff.cmp.n_only_a, 160);
+    ck_assert_uint_eq(g_st->diff.cmp.n_only_b, 0);
 }
 END_TEST
 
@@ -388,25 +388,25 @@ START_TEST(test_help_back_quit)
 {
     open_chat();
     ck_assert(req(LSC_REQ_HELP) & LSC_TUI_CH_REDRAW);
-    ck_assert_int_eq(g_st->help, 1);
+    ck_assert_int_eq(g_st->help.open, 1);
     /* while the overlay is up, movement scrolls it and leaves the table alone */
     req(LSC_REQ_DOWN);
-    ck_assert_uint_eq(g_st->help_top, 1);
+    ck_assert_uint_eq(g_st->help.top, 1);
     ck_assert_uint_eq(cur_list()->cursor, 0);
     req(LSC_REQ_HELP);
-    ck_assert_int_eq(g_st->help, 0);
+    ck_assert_int_eq(g_st->help.open, 0);
     keys("?");
-    ck_assert_int_eq(g_st->help, 1);
+    ck_assert_int_eq(g_st->help.open, 1);
     lsc_tui_state_key(g_st, LSC_KEY_ESC);
-    ck_assert_int_eq(g_st->help, 0);
+    ck_assert_int_eq(g_st->help.open, 0);
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_LAYERS); /* Esc closed the overlay only */
     keys("?x"); /* an unbound key closes it too */
-    ck_assert_int_eq(g_st->help, 0);
+    ck_assert_int_eq(g_st->help.open, 0);
     /* drill down and back */
     req(LSC_REQ_ENTER);
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_SPECTRUM);
     ck_assert_int_eq(g_st->depth, 3);
-    ck_assert_uint_eq(g_st->n_sv, 16);
+    ck_assert_uint_eq(g_st->spectrum.transient.n_sv, 16);
     keys("q");
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_LAYERS);
     lsc_tui_state_key(g_st, LSC_KEY_ESC);
@@ -422,8 +422,8 @@ START_TEST(test_spectrum_stats)
 {
     open_chat();
     /* every layer's figures agree with its singular values, recomputed here */
-    for (size_t li = 0; li < g_st->n_layers; li += 17) {
-        const lsc_tui_layer *L = &g_st->layers[li];
+    for (size_t li = 0; li < g_st->layers.n; li += 17) {
+        const lsc_tui_layer *L = &g_st->layers.rows[li];
         double *sv = NULL;
         size_t n = 0;
         lsc_error err = {0};
@@ -449,13 +449,13 @@ START_TEST(test_spectrum_stats)
     }
     /* the spectrum view follows j/k through the table */
     req(LSC_REQ_ENTER);
-    ck_assert_uint_eq(g_st->sv_layer, 0);
+    ck_assert_uint_eq(g_st->spectrum.layer, 0);
     req(LSC_REQ_DOWN);
-    ck_assert_uint_eq(g_st->sv_layer, 1);
+    ck_assert_uint_eq(g_st->spectrum.layer, 1);
     ck_assert_uint_eq(g_st->lists[LSC_VIEW_LAYERS].cursor, 1);
     req(LSC_REQ_UP);
     req(LSC_REQ_UP);
-    ck_assert_uint_eq(g_st->sv_layer, 0);
+    ck_assert_uint_eq(g_st->spectrum.layer, 0);
     /* errors surface as messages */
     lsc_error err = {0};
     double *sv = NULL;
@@ -474,29 +474,29 @@ START_TEST(test_grid)
     req(LSC_REQ_DOWN); /* layers.0 v_proj */
     req(LSC_REQ_GRID);
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_GRID);
-    ck_assert_int_eq(g_st->n_grid_rows, 32);
-    ck_assert_int_eq(g_st->n_grid_mods, 7);
-    ck_assert_int_eq(g_st->grid_r, 0);
-    ck_assert_int_eq(g_st->grid_c, 2); /* the grid cursor lands on the selected layer */
+    ck_assert_int_eq(g_st->grid.n_rows, 32);
+    ck_assert_int_eq(g_st->grid.n_mods, 7);
+    ck_assert_int_eq(g_st->grid.r, 0);
+    ck_assert_int_eq(g_st->grid.c, 2); /* the grid cursor lands on the selected layer */
     req(LSC_REQ_RIGHT);
     req(LSC_REQ_RIGHT);
     req(LSC_REQ_RIGHT);
     req(LSC_REQ_RIGHT);
     req(LSC_REQ_RIGHT);
-    ck_assert_int_eq(g_st->grid_c, 6); /* clamped at the last module */
+    ck_assert_int_eq(g_st->grid.c, 6); /* clamped at the last module */
     req(LSC_REQ_BOTTOM);
-    ck_assert_int_eq(g_st->grid_r, 31);
-    ck_assert_int_eq(g_st->grid_top, 32 - g_st->lay.body_h);
+    ck_assert_int_eq(g_st->grid.r, 31);
+    ck_assert_int_eq(g_st->grid.top, 32 - g_st->lay.body_h);
     double mx = 0;
-    for (size_t i = 0; i < g_st->n_layers; i++)
-        mx = fmax(mx, g_st->layers[i].fro);
-    ck_assert_double_eq(g_st->grid_max, mx);
+    for (size_t i = 0; i < g_st->layers.n; i++)
+        mx = fmax(mx, g_st->layers.rows[i].fro);
+    ck_assert_double_eq(g_st->grid.max, mx);
     req(LSC_REQ_METRIC);
-    ck_assert_int_eq(g_st->metric, LSC_METRIC_RANK);
-    ck_assert_double_eq(g_st->grid_max, 16);
+    ck_assert_int_eq(g_st->grid.metric, LSC_METRIC_RANK);
+    ck_assert_double_eq(g_st->grid.max, 16);
     req(LSC_REQ_ENTER);
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_SPECTRUM);
-    ck_assert_str_eq(g_st->layers[g_st->sv_layer].name, "base_model.model.model.layers.31.mlp.down_proj");
+    ck_assert_str_eq(g_st->layers.rows[g_st->spectrum.layer].name, "base_model.model.model.layers.31.mlp.down_proj");
     req(LSC_REQ_BACK);
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_GRID);
     req(LSC_REQ_TAB);
@@ -511,8 +511,8 @@ START_TEST(test_group)
     lsc_tui_list *l = cur_list();
     /* grouped: all q_proj first (32 of them), then k_proj ... each group in stored order */
     for (size_t i = 0; i < 32; i++)
-        ck_assert_str_eq(g_st->layers[l->order[i]].module_type, "q_proj");
-    ck_assert_str_eq(g_st->layers[l->order[32]].module_type, "k_proj");
+        ck_assert_str_eq(g_st->layers.rows[l->order[i]].module_type, "q_proj");
+    ck_assert_str_eq(g_st->layers.rows[l->order[32]].module_type, "k_proj");
     char cell[64];
     lsc_tui_cell_text(g_st, LSC_VIEW_LAYERS, 1, LSC_COL_MODULE, cell, sizeof cell);
     ck_assert_str_eq(cell, "  \""); /* ditto below the group's first row */
@@ -526,11 +526,11 @@ END_TEST
 START_TEST(test_prompt_history)
 {
     ck_assert(req(LSC_REQ_PROMPT) & LSC_TUI_CH_REDRAW);
-    ck_assert_int_eq(g_st->input, LSC_INPUT_PROMPT);
+    ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_PROMPT);
     keys("echo 'two words' three\n");
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_OUTPUT);
-    ck_assert_uint_eq(g_st->n_out_lines, 1);
-    ck_assert_str_eq(g_st->out_lines[0], "two words three");
+    ck_assert_uint_eq(g_st->output.n, 1);
+    ck_assert_str_eq(g_st->output.lines[0], "two words three");
     ck_assert_int_eq(g_st->msg_level, LSC_MSG_INFO);
     req(LSC_REQ_BACK);
     /* a failing command reports its message and exit code */
@@ -544,21 +544,21 @@ START_TEST(test_prompt_history)
     unsigned ch = keys(":rename llama2-7b-code code-v2\n");
     ck_assert(ch & LSC_TUI_CH_RELOAD);
     int found = 0;
-    for (size_t i = 0; i < g_st->n_adapters; i++)
-        found |= strcmp(g_st->adapters[i].name, "code-v2") == 0;
+    for (size_t i = 0; i < g_st->catalog.n; i++)
+        found |= strcmp(g_st->catalog.rows[i].name, "code-v2") == 0;
     ck_assert_int_eq(found, 1);
     req(LSC_REQ_BACK);
     /* history, newest first, includes the rename */
     req(LSC_REQ_HISTORY);
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_HISTORY);
-    ck_assert_uint_eq(g_st->n_history, 6);
-    ck_assert_str_eq(g_st->history[0].command, "rename");
+    ck_assert_uint_eq(g_st->history.n, 6);
+    ck_assert_str_eq(g_st->history.rows[0].command, "rename");
     char cell[64];
     lsc_tui_cell_text(g_st, LSC_VIEW_HISTORY, 2, LSC_COL_STATE, cell, sizeof cell);
     ck_assert_str_eq(cell, "undone");
     req(LSC_REQ_ENTER);
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_OUTPUT);
-    ck_assert_ptr_nonnull(strstr(g_st->out_lines[2], "rename"));
+    ck_assert_ptr_nonnull(strstr(g_st->output.lines[2], "rename"));
 }
 END_TEST
 
@@ -569,7 +569,7 @@ START_TEST(test_readonly)
     lsc_tui_state_opts o = {.readonly = 1, .adapter = "llama2-7b-code"};
     ck_assert_int_eq(lsc_tui_state_new(&g_model, &o, 24, 80, &g_st, &err), LSC_OK);
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_LAYERS); /* opened on the given adapter */
-    ck_assert_str_eq(g_st->adapter, "llama2-7b-code");
+    ck_assert_str_eq(g_st->layers.adapter, "llama2-7b-code");
     keys(":rename llama2-7b-code x\n");
     ck_assert_int_eq(g_st->msg_level, LSC_MSG_ERROR);
     ck_assert_ptr_nonnull(strstr(g_st->msg, "read-only"));
@@ -661,8 +661,8 @@ static void type_line(const char *text)
 
 static int has_adapter(const char *name)
 {
-    for (size_t i = 0; i < g_st->n_adapters; i++)
-        if (strcmp(g_st->adapters[i].name, name) == 0)
+    for (size_t i = 0; i < g_st->catalog.n; i++)
+        if (strcmp(g_st->catalog.rows[i].name, name) == 0)
             return 1;
     return 0;
 }
@@ -696,24 +696,24 @@ static double tail_error(const double *sv, size_t n, size_t k)
 static void check_energy_preview(double tau)
 {
     const lsc_tui_prune_panel *P = &g_st->prune;
-    ck_assert_int_eq(P->ok, 1);
-    ck_assert_uint_eq(P->n_rows, g_st->n_layers);
+    ck_assert_int_eq(P->transient.ok, 1);
+    ck_assert_uint_eq(P->transient.n_rows, g_st->layers.n);
     int64_t params = 0;
-    for (size_t i = 0; i < P->n_rows; i++) {
+    for (size_t i = 0; i < P->transient.n_rows; i++) {
         double *sv = NULL;
         size_t n = 0;
         lsc_error err = {0};
-        ck_assert_int_eq(g_model.layer_sv(g_model.ctx, P->adapter, P->rows[i].name, &sv, &n, &err), LSC_OK);
+        ck_assert_int_eq(g_model.layer_sv(g_model.ctx, P->adapter, P->transient.rows[i].name, &sv, &n, &err), LSC_OK);
         int k = energy_k(sv, n, tau);
-        ck_assert_int_eq(P->rows[i].rank_after, k);
-        ck_assert_double_eq_tol(P->rows[i].rel_error, tail_error(sv, n, (size_t)k), 1e-12);
-        ck_assert_double_eq_tol(P->rows[i].kept_energy, 1 - tail_error(sv, n, (size_t)k) * tail_error(sv, n, (size_t)k),
+        ck_assert_int_eq(P->transient.rows[i].rank_after, k);
+        ck_assert_double_eq_tol(P->transient.rows[i].rel_error, tail_error(sv, n, (size_t)k), 1e-12);
+        ck_assert_double_eq_tol(P->transient.rows[i].kept_energy, 1 - tail_error(sv, n, (size_t)k) * tail_error(sv, n, (size_t)k),
                                 1e-12);
-        params += (int64_t)(g_st->layers[i].rank - k) * (g_st->layers[i].rows + g_st->layers[i].cols);
+        params += (int64_t)(g_st->layers.rows[i].rank - k) * (g_st->layers.rows[i].rows + g_st->layers.rows[i].cols);
         free(sv);
     }
-    ck_assert_int_eq(P->tot.params_before - P->tot.params_after, params);
-    ck_assert_int_eq(P->tot.bytes_before - P->tot.bytes_after, params * 2); /* the fake stores 2 bytes a value */
+    ck_assert_int_eq(P->transient.tot.params_before - P->transient.tot.params_after, params);
+    ck_assert_int_eq(P->transient.tot.bytes_before - P->transient.tot.bytes_after, params * 2); /* the fake stores 2 bytes a value */
 }
 
 START_TEST(test_prune_panel_rules_steps)
@@ -726,9 +726,9 @@ START_TEST(test_prune_panel_rules_steps)
     ck_assert_str_eq(P->adapter, "llama2-7b-chat");
     ck_assert_int_eq(P->rule, LSC_TUI_PRUNE_ENERGY);
     ck_assert_double_eq(P->value[P->rule], 0.9);
-    ck_assert_uint_eq(P->tot.n_chosen, 224);
-    ck_assert_int_eq(P->tot.max_rank, 16);
-    ck_assert_int_eq(P->tot.total_sv, 224 * 16);
+    ck_assert_uint_eq(P->transient.tot.n_chosen, 224);
+    ck_assert_int_eq(P->transient.tot.max_rank, 16);
+    ck_assert_int_eq(P->transient.tot.total_sv, 224 * 16);
     check_energy_preview(0.9);
     /* every step recomputes the preview */
     unsigned n0 = P->n_previews;
@@ -766,7 +766,7 @@ START_TEST(test_prune_panel_rules_steps)
     for (int i = 0; i < 6; i++) {
         key(i % 2 ? 'r' : LSC_KEY_TAB);
         ck_assert_int_eq(P->rule, order[i]);
-        ck_assert_int_eq(P->ok, 1);
+        ck_assert_int_eq(P->transient.ok, 1);
     }
     ck_assert_double_eq_tol(P->value[LSC_TUI_PRUNE_ENERGY], 0.01, 1e-12);
     /* rank: +-1 (big 4) within [1, 16] */
@@ -775,13 +775,13 @@ START_TEST(test_prune_panel_rules_steps)
     ck_assert_double_eq(P->value[P->rule], 8);
     key(LSC_KEY_RIGHT);
     ck_assert_double_eq(P->value[P->rule], 9);
-    for (size_t i = 0; i < P->n_rows; i++)
-        ck_assert_int_eq(P->rows[i].rank_after, 9);
-    ck_assert_int_eq(P->tot.params_after, P->tot.params_before / 16 * 9);
+    for (size_t i = 0; i < P->transient.n_rows; i++)
+        ck_assert_int_eq(P->transient.rows[i].rank_after, 9);
+    ck_assert_int_eq(P->transient.tot.params_after, P->transient.tot.params_before / 16 * 9);
     key(']');
     key(']');
     ck_assert_double_eq(P->value[P->rule], 16);
-    ck_assert_uint_eq(P->tot.n_cut, 0);
+    ck_assert_uint_eq(P->transient.tot.n_cut, 0);
     for (int i = 0; i < 10; i++)
         key('[');
     ck_assert_double_eq(P->value[P->rule], 1);
@@ -801,14 +801,14 @@ START_TEST(test_prune_panel_rules_steps)
     key(LSC_KEY_PGUP);
     ck_assert_double_eq(P->value[P->rule], 224 * 8 + 11);
     int kept = 0;
-    for (size_t i = 0; i < P->n_rows; i++)
-        kept += P->rows[i].rank_after;
+    for (size_t i = 0; i < P->transient.n_rows; i++)
+        kept += P->transient.rows[i].rank_after;
     ck_assert_int_eq(kept, 224 * 8 + 11);
     keys("=");
-    ck_assert_int_eq(g_st->input, LSC_INPUT_VALUE);
+    ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_VALUE);
     type_line("99999");
     ck_assert_double_eq(P->value[P->rule], 99999); /* typed values may exceed the step bounds... */
-    ck_assert_uint_eq(P->tot.n_cut, 0);
+    ck_assert_uint_eq(P->transient.tot.n_cut, 0);
     key(LSC_KEY_LEFT);                              /* ...the next step brings them back */
     ck_assert_double_eq(P->value[P->rule], 224 * 16);
     /* a typed value the rule refuses is not taken */
@@ -828,25 +828,25 @@ START_TEST(test_prune_panel_rules_steps)
     check_energy_preview(0.5);
     /* --layers: only q_proj, and a glob that matches nothing */
     keys("f");
-    ck_assert_int_eq(g_st->input, LSC_INPUT_GLOB);
+    ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_GLOB);
     type_line("q_proj");
-    ck_assert_uint_eq(P->tot.n_chosen, 32);
-    ck_assert_int_eq(P->rows[1].chosen, 0); /* k_proj */
-    ck_assert_int_eq(P->rows[1].rank_after, 16);
+    ck_assert_uint_eq(P->transient.tot.n_chosen, 32);
+    ck_assert_int_eq(P->transient.rows[1].chosen, 0); /* k_proj */
+    ck_assert_int_eq(P->transient.rows[1].rank_after, 16);
     char cell[32];
     lsc_tui_cell_text(g_st, LSC_VIEW_PRUNE, 1, LSC_COL_KEPT, cell, sizeof cell);
     ck_assert_str_eq(cell, "-");
     keys("f");
     type_line("*nothing*");
-    ck_assert_int_eq(P->ok, 0);
-    ck_assert_str_eq(P->error, "no layer of 'llama2-7b-chat' matches '*nothing*'");
+    ck_assert_int_eq(P->transient.ok, 0);
+    ck_assert_str_eq(P->transient.error, "no layer of 'llama2-7b-chat' matches '*nothing*'");
     ck_assert_uint_eq(cur_list()->n, 0);
     keys("\n"); /* Enter on a failed preview says why and opens nothing */
-    ck_assert_int_eq(g_st->input, LSC_INPUT_NONE);
+    ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_NONE);
     ck_assert_int_eq(g_st->msg_level, LSC_MSG_ERROR);
     keys("f");
     type_line("");
-    ck_assert_uint_eq(P->tot.n_chosen, 224);
+    ck_assert_uint_eq(P->transient.tot.n_chosen, 224);
     /* Esc goes back; p again keeps the settings of this adapter */
     key(LSC_KEY_ESC);
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_LAYERS);
@@ -863,7 +863,7 @@ START_TEST(test_prune_from_spectrum_and_nonfinite)
         req(LSC_REQ_DOWN);
     req(LSC_REQ_ENTER);
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_SPECTRUM);
-    size_t layer = g_st->sv_layer;
+    size_t layer = g_st->spectrum.layer;
     keys("p");
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_PRUNE);
     lsc_tui_prune_panel *P = &g_st->prune;
@@ -871,22 +871,22 @@ START_TEST(test_prune_from_spectrum_and_nonfinite)
     ck_assert_int_gt(g_st->lay.pane_h, 0); /* the chart pane, even at 80 columns */
     lsc_tui_list *l = cur_list();
     ck_assert_uint_eq(l->order[l->cursor], layer);
-    ck_assert_int_eq(P->sv_row, (long)layer);
-    ck_assert_uint_eq(P->n_sv, (size_t)g_st->layers[layer].rank);
-    ck_assert_uint_eq(P->tot.n_nonfinite, 1);
+    ck_assert_int_eq(P->transient.sv_row, (long)layer);
+    ck_assert_uint_eq(P->transient.n_sv, (size_t)g_st->layers.rows[layer].rank);
+    ck_assert_uint_eq(P->transient.tot.n_nonfinite, 1);
     size_t bad = 0;
-    for (size_t i = 0; i < P->n_rows; i++)
-        if (P->rows[i].nonfinite)
+    for (size_t i = 0; i < P->transient.n_rows; i++)
+        if (P->transient.rows[i].nonfinite)
             bad = i;
-    ck_assert_str_eq(P->rows[bad].name, "base_model.model.model.layers.17.self_attn.v_proj");
-    ck_assert_int_eq(P->rows[bad].chosen, 0);
-    ck_assert_int_eq(P->tot.max_rank, 12);
+    ck_assert_str_eq(P->transient.rows[bad].name, "base_model.model.model.layers.17.self_attn.v_proj");
+    ck_assert_int_eq(P->transient.rows[bad].chosen, 0);
+    ck_assert_int_eq(P->transient.tot.max_rank, 12);
     req(LSC_REQ_DOWN);
-    ck_assert_int_eq(P->sv_row, (long)layer + 1); /* the chart follows the cursor */
+    ck_assert_int_eq(P->transient.sv_row, (long)layer + 1); /* the chart follows the cursor */
     /* applying passes --allow-nonfinite and leaves that layer as it was */
     keys("\n");
-    ck_assert_int_eq(g_st->input, LSC_INPUT_NAME);
-    ck_assert_str_eq(g_st->inbuf, "llama2-7b-qv-ada-energy0.9");
+    ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_NAME);
+    ck_assert_str_eq(g_st->prompt.buf, "llama2-7b-qv-ada-energy0.9");
     keys("\n");
     ck_assert_int_eq(g_st->confirm.open, 1);
     int has = 0;
@@ -906,12 +906,12 @@ START_TEST(test_prune_apply_confirm_undo_redo)
     lsc_tui_prune_panel *P = &g_st->prune;
     int ranks[224];
     for (size_t i = 0; i < 224; i++)
-        ranks[i] = P->rows[i].rank_after;
-    int64_t params_after = P->tot.params_after;
+        ranks[i] = P->transient.rows[i].rank_after;
+    int64_t params_after = P->transient.tot.params_after;
     /* Enter asks for the name, then confirms; the default answer is No */
     keys("\n");
-    ck_assert_int_eq(g_st->input, LSC_INPUT_NAME);
-    ck_assert_str_eq(g_st->inbuf, "llama2-7b-chat-energy0.9");
+    ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_NAME);
+    ck_assert_str_eq(g_st->prompt.buf, "llama2-7b-chat-energy0.9");
     keys("\n");
     ck_assert_int_eq(g_st->confirm.open, 1);
     ck_assert_str_eq(g_st->confirm.question, "create 'llama2-7b-chat-energy0.9' from 'llama2-7b-chat' with --energy 0.9?");
@@ -920,13 +920,13 @@ START_TEST(test_prune_apply_confirm_undo_redo)
     ck_assert_uint_eq(cur_list()->cursor, 0);
     keys("\n");
     ck_assert_int_eq(g_st->confirm.open, 0);
-    ck_assert_uint_eq(g_st->n_adapters, 3);
+    ck_assert_uint_eq(g_st->catalog.n, 3);
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_PRUNE);
     keys("\n\n");
     key(LSC_KEY_ESC);
-    ck_assert_uint_eq(g_st->n_adapters, 3);
+    ck_assert_uint_eq(g_st->catalog.n, 3);
     keys("\n\nn");
-    ck_assert_uint_eq(g_st->n_adapters, 3);
+    ck_assert_uint_eq(g_st->catalog.n, 3);
     /* a taken name is refused before asking */
     keys("\n");
     type_line("llama2-7b-code");
@@ -946,7 +946,7 @@ START_TEST(test_prune_apply_confirm_undo_redo)
     ck_assert_str_eq(g_st->msg, "created 'chat-e90' - u undoes");
     ck_assert(has_adapter("chat-e90"));
     lsc_tui_list *cl = &g_st->lists[LSC_VIEW_CATALOG];
-    ck_assert_str_eq(g_st->adapters[cl->order[cl->cursor]].name, "chat-e90");
+    ck_assert_str_eq(g_st->catalog.rows[cl->order[cl->cursor]].name, "chat-e90");
     /* the new adapter has the previewed ranks */
     lsc_tui_layer *L = NULL;
     size_t n = 0;
@@ -956,9 +956,9 @@ START_TEST(test_prune_apply_confirm_undo_redo)
     for (size_t i = 0; i < n; i++)
         ck_assert_int_eq(L[i].rank, ranks[i]);
     free(L);
-    for (size_t i = 0; i < g_st->n_adapters; i++)
-        if (strcmp(g_st->adapters[i].name, "chat-e90") == 0)
-            ck_assert_int_eq(g_st->adapters[i].params, params_after);
+    for (size_t i = 0; i < g_st->catalog.n; i++)
+        if (strcmp(g_st->catalog.rows[i].name, "chat-e90") == 0)
+            ck_assert_int_eq(g_st->catalog.rows[i].params, params_after);
     /* undo asks first (No by default), names the entry, then hides the adapter; redo brings it back */
     key(LSC_KEY_ESC);
     key(LSC_KEY_ESC);
@@ -981,10 +981,10 @@ START_TEST(test_prune_apply_confirm_undo_redo)
     ck_assert_str_eq(g_st->msg, "nothing to redo (exit 1)");
     /* undo from inside the undone adapter's views: they close */
     for (size_t i = 0; i < cl->n; i++)
-        if (strcmp(g_st->adapters[cl->order[i]].name, "chat-e90") == 0)
+        if (strcmp(g_st->catalog.rows[cl->order[i]].name, "chat-e90") == 0)
             cl->cursor = i;
     req(LSC_REQ_ENTER);
-    ck_assert_str_eq(g_st->adapter, "chat-e90");
+    ck_assert_str_eq(g_st->layers.adapter, "chat-e90");
     req(LSC_REQ_ENTER);
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_SPECTRUM);
     keys("uy");
@@ -1005,9 +1005,9 @@ START_TEST(test_prune_readonly_and_nothing_to_cut)
     lsc_tui_state_opts o = {.readonly = 1, .adapter = "llama2-7b-chat"};
     ck_assert_int_eq(lsc_tui_state_new(&g_model, &o, 24, 80, &g_st, &err), LSC_OK);
     keys("p");
-    ck_assert_int_eq(g_st->prune.ok, 1); /* previews work read-only */
+    ck_assert_int_eq(g_st->prune.transient.ok, 1); /* previews work read-only */
     keys("\n");
-    ck_assert_int_eq(g_st->input, LSC_INPUT_NONE);
+    ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_NONE);
     ck_assert_str_eq(g_st->msg, "the catalog is open read-only: 'prune' would change it");
     keys("u");
     ck_assert_int_eq(g_st->confirm.open, 0);
@@ -1018,9 +1018,9 @@ START_TEST(test_prune_readonly_and_nothing_to_cut)
     keys("p");
     keys("=");
     type_line("1");
-    ck_assert_uint_eq(g_st->prune.tot.n_cut, 0);
+    ck_assert_uint_eq(g_st->prune.transient.tot.n_cut, 0);
     keys("\n");
-    ck_assert_int_eq(g_st->input, LSC_INPUT_NONE);
+    ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_NONE);
     ck_assert_int_eq(g_st->msg_level, LSC_MSG_WARN);
     ck_assert_ptr_nonnull(strstr(g_st->msg, "nothing to cut"));
 }
@@ -1067,37 +1067,37 @@ START_TEST(test_merge_panel)
     ck_assert_str_eq(M->names[1], "llama2-7b-code");
     ck_assert_int_eq(M->opts.method, LSC_TUI_MERGE_CAT);
     ck_assert_str_eq(M->weights, "1,1");
-    ck_assert_int_eq(M->ok, 1);
-    ck_assert_uint_eq(M->n_rows, 224);
-    ck_assert_int_eq(M->rows[0].models, 2);
-    ck_assert_int_eq(M->rows[0].rank, 32);
-    ck_assert_double_eq(M->rows[0].rel_error, 0);
+    ck_assert_int_eq(M->transient.ok, 1);
+    ck_assert_uint_eq(M->transient.n_rows, 224);
+    ck_assert_int_eq(M->transient.rows[0].models, 2);
+    ck_assert_int_eq(M->transient.rows[0].rank, 32);
+    ck_assert_double_eq(M->transient.rows[0].rel_error, 0);
     ck_assert_int_eq(M->base_rank, 16);
     /* method: Right cycles cat -> linear -> svd; svd takes the inputs' rank */
     ck_assert_int_eq(M->field, LSC_MERGE_FIELD_METHOD);
     key(LSC_KEY_RIGHT);
     ck_assert_int_eq(M->opts.method, LSC_TUI_MERGE_LINEAR);
-    ck_assert_int_eq(M->rows[5].rank, 32); /* linear without a rank is exact */
+    ck_assert_int_eq(M->transient.rows[5].rank, 32); /* linear without a rank is exact */
     unsigned n0 = M->n_previews;
     key(LSC_KEY_RIGHT);
     ck_assert_uint_eq(M->n_previews, n0 + 1);
     ck_assert_int_eq(M->opts.method, LSC_TUI_MERGE_SVD);
     ck_assert_int_eq(M->opts.rank, 16);
     double worst = 0;
-    for (size_t i = 0; i < M->n_rows; i += 37) {
-        ck_assert_int_eq(M->rows[i].rank, 16);
-        ck_assert_double_eq_tol(M->rows[i].rel_error,
-                                merged_error(M->names[0], M->names[1], M->rows[i].name, 1, 1, 16), 1e-12);
+    for (size_t i = 0; i < M->transient.n_rows; i += 37) {
+        ck_assert_int_eq(M->transient.rows[i].rank, 16);
+        ck_assert_double_eq_tol(M->transient.rows[i].rel_error,
+                                merged_error(M->names[0], M->names[1], M->transient.rows[i].name, 1, 1, 16), 1e-12);
     }
-    for (size_t i = 0; i < M->n_rows; i++)
-        worst = fmax(worst, M->rows[i].rel_error);
-    ck_assert_double_eq(M->tot.max_rel_error, worst);
+    for (size_t i = 0; i < M->transient.n_rows; i++)
+        worst = fmax(worst, M->transient.rows[i].rel_error);
+    ck_assert_double_eq(M->transient.tot.max_rel_error, worst);
     /* fields: j/k move, Tab too; rank +-1 / +-8 and at least 1 for svd */
     keys("jj");
     ck_assert_int_eq(M->field, LSC_MERGE_FIELD_RANK);
     key(LSC_KEY_LEFT);
     ck_assert_int_eq(M->opts.rank, 15);
-    ck_assert_int_eq(M->rows[0].rank, 15);
+    ck_assert_int_eq(M->transient.rows[0].rank, 15);
     for (int i = 0; i < 3; i++)
         key(LSC_KEY_PGDN);
     ck_assert_int_eq(M->opts.rank, 1);
@@ -1118,8 +1118,8 @@ START_TEST(test_merge_panel)
     key(LSC_KEY_RIGHT);
     ck_assert_ptr_nonnull(strstr(g_st->msg, "press e"));
     keys("e");
-    ck_assert_int_eq(g_st->input, LSC_INPUT_VALUE);
-    ck_assert_str_eq(g_st->inbuf, "1,1");
+    ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_VALUE);
+    ck_assert_str_eq(g_st->prompt.buf, "1,1");
     type_line("1,2,3");
     ck_assert_str_eq(g_st->msg, "3 weights for 2 adapters");
     keys("e");
@@ -1131,13 +1131,13 @@ START_TEST(test_merge_panel)
     keys("j=");
     type_line("6");
     ck_assert_int_eq(M->opts.rank, 6);
-    ck_assert_double_eq_tol(M->rows[3].rel_error, merged_error(M->names[0], M->names[1], M->rows[3].name, 2, 0.5, 6),
+    ck_assert_double_eq_tol(M->transient.rows[3].rel_error, merged_error(M->names[0], M->names[1], M->transient.rows[3].name, 2, 0.5, 6),
                             1e-12);
     /* an element-wise method: ranks only, errors when run */
     keys("kk=");
     type_line("dare-ties");
     ck_assert_int_eq(M->opts.method, LSC_TUI_MERGE_DARE_TIES);
-    ck_assert(isnan(M->rows[0].rel_error));
+    ck_assert(isnan(M->transient.rows[0].rel_error));
     char cell[32];
     lsc_tui_cell_text(g_st, LSC_VIEW_MERGE, 0, LSC_COL_RELERR, cell, sizeof cell);
     ck_assert_str_eq(cell, "when run");
@@ -1147,14 +1147,14 @@ START_TEST(test_merge_panel)
     /* ties needs positive weights: the preview says so as the command would */
     keys("j=");
     type_line("1,-1");
-    ck_assert_int_eq(M->ok, 0);
-    ck_assert_ptr_nonnull(strstr(M->error, "needs every weight > 0"));
+    ck_assert_int_eq(M->transient.ok, 0);
+    ck_assert_ptr_nonnull(strstr(M->transient.error, "needs every weight > 0"));
     keys("=");
     type_line("1,1");
-    ck_assert_int_eq(M->ok, 1);
+    ck_assert_int_eq(M->transient.ok, 1);
     /* apply: name as the CLI would, confirm (No by default), then run */
     keys("\n");
-    ck_assert_str_eq(g_st->inbuf, "llama2-7b-chat-llama2-7b-code-dare_ties");
+    ck_assert_str_eq(g_st->prompt.buf, "llama2-7b-chat-llama2-7b-code-dare_ties");
     type_line("chat-code");
     ck_assert_int_eq(g_st->confirm.open, 1);
     ck_assert_ptr_nonnull(strstr(g_st->confirm.detail, "Esc cancels"));
@@ -1179,11 +1179,11 @@ START_TEST(test_merge_panel)
     keys(" ");
     req(LSC_REQ_BOTTOM);
     keys(" m");
-    ck_assert_int_eq(M->ok, 0);
-    ck_assert_str_eq(M->error, "layer 'base_model.model.model.layers.5.self_attn.q_proj' of 'llama2-7b-qv-ada' is DoRA: "
+    ck_assert_int_eq(M->transient.ok, 0);
+    ck_assert_str_eq(M->transient.error, "layer 'base_model.model.model.layers.5.self_attn.q_proj' of 'llama2-7b-qv-ada' is DoRA: "
                                "its magnitude vector needs the base weights, so merge refuses it");
     keys("\n");
-    ck_assert_int_eq(g_st->input, LSC_INPUT_NONE);
+    ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_NONE);
 }
 END_TEST
 
@@ -1262,8 +1262,8 @@ START_TEST(test_session_save)
     snprintf(file2, sizeof file2, "%s/w.lsc", dir);
     /* nothing done yet: nothing written */
     keys("W");
-    ck_assert_int_eq(g_st->input, LSC_INPUT_FILE);
-    ck_assert_str_eq(g_st->inbuf, "lorascope-session.lsc");
+    ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_FILE);
+    ck_assert_str_eq(g_st->prompt.buf, "lorascope-session.lsc");
     type_line(file);
     ck_assert_int_eq(g_st->msg_level, LSC_MSG_WARN);
     ck_assert_ptr_nonnull(strstr(g_st->msg, "no edits since the workbench started"));
@@ -1275,7 +1275,7 @@ START_TEST(test_session_save)
     type_line("chat-e90");
     keys("y");
     keys("W");
-    ck_assert_str_eq(g_st->inbuf, file); /* the last name is offered again */
+    ck_assert_str_eq(g_st->prompt.buf, file); /* the last name is offered again */
     key(LSC_KEY_ENTER);
     ck_assert_ptr_nonnull(strstr(g_st->msg, "saved 1 edit to"));
     char buf[2048] = "";
@@ -1528,9 +1528,9 @@ START_TEST(test_kind_panel_kinds)
     open_kind_of(2);
     ck_assert_str_eq(K->kf.kind, "adaptive");
     int64_t budget = 0;
-    for (size_t i = 0; i < g_st->n_layers; i++) {
-        ck_assert_int_eq(K->kf.layers[i].kept, g_st->layers[i].rank);
-        budget += g_st->layers[i].rank;
+    for (size_t i = 0; i < g_st->layers.n; i++) {
+        ck_assert_int_eq(K->kf.layers[i].kept, g_st->layers.rows[i].rank);
+        budget += g_st->layers.rows[i].rank;
     }
     ck_assert_int_eq(K->kf.budget, budget);
     ck_assert_int_eq(K->kf.target_budget, 8 * 64);
@@ -1546,15 +1546,15 @@ START_TEST(test_kind_panel_kinds)
     g_st->lists[LSC_VIEW_CATALOG].cursor = 0;
     req(LSC_REQ_ENTER);
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_TASKS);
-    ck_assert_uint_eq(g_st->n_tasks, 2);
-    ck_assert_str_eq(g_st->tasks[0].adapter, "llama2-7b-code");
-    ck_assert_str_eq(g_st->tasks[1].adapter, "llama2-7b-qv-ada");
+    ck_assert_uint_eq(g_st->tasks.n, 2);
+    ck_assert_str_eq(g_st->tasks.rows[0].adapter, "llama2-7b-code");
+    ck_assert_str_eq(g_st->tasks.rows[1].adapter, "llama2-7b-qv-ada");
     char cell[64];
     lsc_tui_cell_text(g_st, LSC_VIEW_TASKS, 1, LSC_COL_TASK, cell, sizeof cell);
     ck_assert_str_eq(cell, "ada");
     req(LSC_REQ_ENTER);
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_LAYERS);
-    ck_assert_str_eq(g_st->adapter, "llama2-7b-code");
+    ck_assert_str_eq(g_st->layers.adapter, "llama2-7b-code");
     req(LSC_REQ_BACK);
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_TASKS);
     keys("K");
@@ -1665,8 +1665,8 @@ START_TEST(test_retrain_panel)
     ck_assert_str_eq(R->target, "llama2-7b-code");
     /* Enter: the name (a default), then a question whose default is No */
     keys("\n");
-    ck_assert_int_eq(g_st->input, LSC_INPUT_NAME);
-    ck_assert_str_eq(g_st->inbuf, "llama2-7b-chat-retrained");
+    ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_NAME);
+    ck_assert_str_eq(g_st->prompt.buf, "llama2-7b-chat-retrained");
     keys("\n");
     ck_assert(g_st->confirm.open);
     ck_assert_ptr_nonnull(strstr(g_st->confirm.question, "retrain 'llama2-7b-chat' towards 'llama2-7b-code'"));
@@ -1694,7 +1694,7 @@ START_TEST(test_retrain_panel)
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_RETRAIN);
     /* the next default name is free */
     keys("\n");
-    ck_assert_str_eq(g_st->inbuf, "llama2-7b-chat-retrained-2");
+    ck_assert_str_eq(g_st->prompt.buf, "llama2-7b-chat-retrained-2");
     key(LSC_KEY_ESC);
     /* no target: Enter refuses and points at the field */
     R->target[0] = '\0';
@@ -1793,18 +1793,33 @@ START_TEST(test_leave_clears_view)
     keys(k_leave_cases[_i].open);
     ck_assert_int_eq(lsc_tui_state_view(g_st), k_leave_cases[_i].view);
     if (k_leave_cases[_i].view == LSC_VIEW_DIFF)
-        ck_assert_uint_gt(g_st->n_sv, 0); /* the pane's chart is loaded */
+        ck_assert_uint_gt(g_st->diff.transient.n_sv_a, 0); /* the pane's chart is loaded */
+    if (k_leave_cases[_i].view == LSC_VIEW_SPECTRUM)
+        ck_assert_uint_gt(g_st->spectrum.transient.n_sv, 0); /* its chart is loaded */
+    if (k_leave_cases[_i].view == LSC_VIEW_DIFF) { /* the only-in pane, focused */
+        req(LSC_REQ_TAB);
+        req(LSC_REQ_RIGHT);
+        ck_assert(g_st->diff.transient.pane == 1 && g_st->diff.transient.focus == 1);
+    }
     lsc_tui_state_msg(g_st, LSC_MSG_ERROR, "left behind by %s", lsc_tui_view_name(k_leave_cases[_i].view));
     key(LSC_KEY_ESC);
     ck_assert_int_eq(lsc_tui_state_view(g_st), k_leave_cases[_i].parent);
     ck_assert_msg(g_st->msg[0] == '\0', "'%s' still shown after leaving %s", g_st->msg,
                   lsc_tui_view_name(k_leave_cases[_i].view));
     ck_assert_int_eq(g_st->msg_level, LSC_MSG_INFO);
-    ck_assert_str_eq(g_st->input_label, "");
-    if (k_leave_cases[_i].view == LSC_VIEW_DIFF) /* no chart of a diff that is closed */
-        ck_assert(g_st->n_sv == 0 && g_st->n_sv_b == 0 && g_st->sv_diff_row == -1);
-    if (k_leave_cases[_i].view == LSC_VIEW_PRUNE)
-        ck_assert(g_st->prune.n_sv == 0 && g_st->prune.sv_row == -1);
+    ck_assert_str_eq(g_st->prompt.label, "");
+    if (k_leave_cases[_i].view == LSC_VIEW_DIFF) /* no chart, pane or focus of a diff that is closed */
+        ck_assert(g_st->diff.transient.n_sv_a == 0 && g_st->diff.transient.n_sv_b == 0 &&
+                  g_st->diff.transient.row == -1 && g_st->diff.transient.pane == 0 && g_st->diff.transient.focus == 0);
+    if (k_leave_cases[_i].view == LSC_VIEW_PRUNE) /* no preview or chart of a closed panel */
+        ck_assert(g_st->prune.transient.n_sv == 0 && g_st->prune.transient.sv_row == -1 &&
+                  g_st->prune.transient.rows == NULL && g_st->prune.transient.n_rows == 0);
+    if (k_leave_cases[_i].view == LSC_VIEW_MERGE)
+        ck_assert(g_st->merge.transient.rows == NULL && g_st->merge.transient.n_rows == 0);
+    if (k_leave_cases[_i].view == LSC_VIEW_KIND) /* no figures of a closed panel */
+        ck_assert(g_st->kind.kf.kind[0] == '\0' && g_st->kind.kf.layers == NULL && !g_st->kind.ok);
+    if (k_leave_cases[_i].view == LSC_VIEW_SPECTRUM) /* no chart of a spectrum that is closed */
+        ck_assert(g_st->spectrum.transient.n_sv == 0 && g_st->spectrum.transient.sv == NULL);
     keys(k_leave_cases[_i].again);
     ck_assert_int_eq(lsc_tui_state_view(g_st), k_leave_cases[_i].view);
     ck_assert_ptr_null(strstr(g_st->msg, "left behind"));
@@ -1845,7 +1860,7 @@ START_TEST(test_diff_no_rows_no_chart)
 {
     keys("  d");
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_DIFF);
-    ck_assert_uint_gt(g_st->n_sv, 0);
+    ck_assert_uint_gt(g_st->diff.transient.n_sv_a, 0);
     key(LSC_KEY_ESC);
     lsc_status (*diff)(void *, const char *, const char *, lsc_tui_diff *, lsc_error *) = g_model.diff;
     g_model.diff = diff_no_common;
@@ -1853,20 +1868,20 @@ START_TEST(test_diff_no_rows_no_chart)
     g_model.diff = diff;
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_DIFF);
     ck_assert_uint_eq(g_st->lists[LSC_VIEW_DIFF].n, 0);
-    ck_assert(g_st->n_sv == 0 && g_st->n_sv_b == 0);
+    ck_assert(g_st->diff.transient.n_sv_a == 0 && g_st->diff.transient.n_sv_b == 0);
     key(LSC_KEY_ESC);
     /* a filter that hides every row of a real diff */
     keys("d");
-    ck_assert_uint_gt(g_st->n_sv, 0);
+    ck_assert_uint_gt(g_st->diff.transient.n_sv_a, 0);
     keys("f");
     type_line("no-such-layer");
     ck_assert_uint_eq(g_st->lists[LSC_VIEW_DIFF].n, 0);
-    ck_assert(g_st->n_sv == 0 && g_st->n_sv_b == 0);
+    ck_assert(g_st->diff.transient.n_sv_a == 0 && g_st->diff.transient.n_sv_b == 0);
     /* clearing it brings the first row's chart back */
     keys("f");
     type_line("");
-    ck_assert_uint_gt(g_st->n_sv, 0);
-    ck_assert_int_eq(g_st->sv_diff_row, (long)g_st->lists[LSC_VIEW_DIFF].order[0]);
+    ck_assert_uint_gt(g_st->diff.transient.n_sv_a, 0);
+    ck_assert_int_eq(g_st->diff.transient.row, (long)g_st->lists[LSC_VIEW_DIFF].order[0]);
 }
 END_TEST
 
@@ -1909,7 +1924,7 @@ START_TEST(test_retrain_failed_no_waiting)
     key(LSC_KEY_RIGHT); /* a target */
     ck_assert_str_ne(g_st->retrain.target, "");
     keys("\n");
-    ck_assert_str_eq(g_st->inbuf, "llama2-7b-chat-retrained");
+    ck_assert_str_eq(g_st->prompt.buf, "llama2-7b-chat-retrained");
     keys("\ny");
     ck_assert(!lsc_tui_state_busy(g_st));
     ck_assert_int_eq(g_st->msg_level, LSC_MSG_ERROR);
@@ -1986,19 +2001,19 @@ START_TEST(test_views_closed_by_undo_drop_their_state)
     req(LSC_REQ_REFRESH);
     lsc_tui_list *cl = &g_st->lists[LSC_VIEW_CATALOG];
     for (size_t i = 0; i < cl->n; i++)
-        if (strcmp(g_st->adapters[cl->order[i]].name, "chat-r4") == 0)
+        if (strcmp(g_st->catalog.rows[cl->order[i]].name, "chat-r4") == 0)
             cl->cursor = i;
     keys("\n");
-    ck_assert_str_eq(g_st->adapter, "chat-r4");
+    ck_assert_str_eq(g_st->layers.adapter, "chat-r4");
     keys("p");
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_PRUNE);
-    ck_assert_uint_gt(g_st->prune.n_sv, 0);
+    ck_assert_uint_gt(g_st->prune.transient.n_sv, 0);
     req(LSC_REQ_UNDO);
     ck_assert(g_st->confirm.open);
     keys("y");
     ck_assert(!has_adapter("chat-r4"));
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_CATALOG);
-    ck_assert(g_st->prune.n_sv == 0 && g_st->prune.sv == NULL);
+    ck_assert(g_st->prune.transient.n_sv == 0 && g_st->prune.transient.sv == NULL);
 }
 END_TEST
 
@@ -2010,8 +2025,8 @@ START_TEST(test_clicks_per_view)
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_GRID);
     int cw = lsc_tui_grid_cell_width(g_st);
     lsc_tui_state_click(g_st, g_st->lay.body_y + 2, 8 + 3 * cw + 1, 1);
-    ck_assert_int_eq(g_st->grid_r, 2);
-    ck_assert_int_eq(g_st->grid_c, 3);
+    ck_assert_int_eq(g_st->grid.r, 2);
+    ck_assert_int_eq(g_st->grid.c, 3);
     lsc_tui_state_click(g_st, g_st->lay.body_y + 2, 8 + 3 * cw + 1, 1);
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_SPECTRUM);
     key(LSC_KEY_ESC);
@@ -2027,7 +2042,7 @@ START_TEST(test_clicks_per_view)
     lsc_tui_state_click(g_st, g_st->lay.body_y + 1, 3, 1);
     ck_assert_uint_eq(ml->cursor, 1);
     lsc_tui_state_click(g_st, g_st->lay.body_y + 1, 3, 1);
-    ck_assert_int_eq(g_st->input, LSC_INPUT_NONE); /* and a click never applies */
+    ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_NONE); /* and a click never applies */
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_MERGE);
     key(LSC_KEY_ESC);
     lsc_tui_state_resize(g_st, 43, 132);
@@ -2038,7 +2053,7 @@ START_TEST(test_clicks_per_view)
     ck_assert_uint_eq(g_st->lists[LSC_VIEW_DIFF].cursor, 0);
     lsc_tui_state_click(g_st, g_st->lay.body_y + 2, 3, 1);
     ck_assert_uint_eq(g_st->lists[LSC_VIEW_DIFF].cursor, 2);
-    ck_assert_int_eq(g_st->sv_diff_row, (long)g_st->lists[LSC_VIEW_DIFF].order[2]);
+    ck_assert_int_eq(g_st->diff.transient.row, (long)g_st->lists[LSC_VIEW_DIFF].order[2]);
 }
 END_TEST
 

@@ -142,14 +142,14 @@ void lsc_tui_layout_update(lsc_tui_state *st)
 const char *lsc_tui_row_name(const lsc_tui_state *st, lsc_tui_view v, size_t i)
 {
     switch (v) {
-    case LSC_VIEW_CATALOG: return st->adapters[i].name;
-    case LSC_VIEW_LAYERS: return st->layers[i].name;
-    case LSC_VIEW_DIFF: return st->diff.rows[i].name;
-    case LSC_VIEW_HISTORY: return st->history[i].command;
-    case LSC_VIEW_OUTPUT: return st->out_lines[i];
-    case LSC_VIEW_PRUNE: return st->prune.rows[i].name;
-    case LSC_VIEW_MERGE: return st->merge.rows[i].name;
-    case LSC_VIEW_TASKS: return st->tasks[i].adapter;
+    case LSC_VIEW_CATALOG: return st->catalog.rows[i].name;
+    case LSC_VIEW_LAYERS: return st->layers.rows[i].name;
+    case LSC_VIEW_DIFF: return st->diff.cmp.rows[i].name;
+    case LSC_VIEW_HISTORY: return st->history.rows[i].command;
+    case LSC_VIEW_OUTPUT: return st->output.lines[i];
+    case LSC_VIEW_PRUNE: return st->prune.transient.rows[i].name;
+    case LSC_VIEW_MERGE: return st->merge.transient.rows[i].name;
+    case LSC_VIEW_TASKS: return st->tasks.rows[i].adapter;
     default: return "";
     }
 }
@@ -157,7 +157,7 @@ const char *lsc_tui_row_name(const lsc_tui_state *st, lsc_tui_view v, size_t i)
 int lsc_tui_row_match(const lsc_tui_state *st, lsc_tui_view v, size_t i, const char *pat)
 {
     if (v == LSC_VIEW_HISTORY)
-        return lsc_tui_match(pat, st->history[i].command) || lsc_tui_match(pat, st->history[i].args);
+        return lsc_tui_match(pat, st->history.rows[i].command) || lsc_tui_match(pat, st->history.rows[i].args);
     return lsc_tui_match(pat, lsc_tui_row_name(st, v, i));
 }
 
@@ -166,7 +166,7 @@ double lsc_tui_sort_key(const lsc_tui_state *st, lsc_tui_view v, size_t i, lsc_t
 {
     *s = NULL;
     if (v == LSC_VIEW_CATALOG) {
-        const lsc_tui_adapter *a = &st->adapters[i];
+        const lsc_tui_adapter *a = &st->catalog.rows[i];
         switch (c) {
         case LSC_COL_NAME: *s = a->name; return 0;
         case LSC_COL_KIND: *s = a->kind; return 0;
@@ -180,7 +180,7 @@ double lsc_tui_sort_key(const lsc_tui_state *st, lsc_tui_view v, size_t i, lsc_t
         }
     }
     if (v == LSC_VIEW_LAYERS) {
-        const lsc_tui_layer *l = &st->layers[i];
+        const lsc_tui_layer *l = &st->layers.rows[i];
         switch (c) {
         case LSC_COL_NAME: *s = l->name; return 0;
         case LSC_COL_MODULE: *s = l->module_type; return 0;
@@ -202,7 +202,7 @@ double lsc_tui_sort_key(const lsc_tui_state *st, lsc_tui_view v, size_t i, lsc_t
         }
     }
     if (v == LSC_VIEW_DIFF) {
-        const lsc_tui_diff_row *r = &st->diff.rows[i];
+        const lsc_tui_diff_row *r = &st->diff.cmp.rows[i];
         double x;
         switch (c) {
         case LSC_COL_NAME: *s = r->name; return 0;
@@ -217,7 +217,7 @@ double lsc_tui_sort_key(const lsc_tui_state *st, lsc_tui_view v, size_t i, lsc_t
         return isnan(x) ? -INFINITY : x; /* missing figures sort as the smallest */
     }
     if (v == LSC_VIEW_TASKS) {
-        const lsc_tui_task *t = &st->tasks[i];
+        const lsc_tui_task *t = &st->tasks.rows[i];
         switch (c) {
         case LSC_COL_TASK: *s = t->task; return 0;
         case LSC_COL_ADAPTER: *s = t->adapter; return 0;
@@ -227,7 +227,7 @@ double lsc_tui_sort_key(const lsc_tui_state *st, lsc_tui_view v, size_t i, lsc_t
         }
     }
     if (v == LSC_VIEW_HISTORY) {
-        const lsc_tui_history *h = &st->history[i];
+        const lsc_tui_history *h = &st->history.rows[i];
         switch (c) {
         case LSC_COL_TIME: return (double)h->time;
         case LSC_COL_COMMAND: *s = h->command; return 0;
@@ -249,10 +249,10 @@ typedef struct sort_ctx {
 
 int lsc_tui_module_rank(const lsc_tui_state *st, const char *m)
 {
-    for (int i = 0; i < st->n_grid_mods; i++)
-        if (strcmp(st->grid_mods[i], m) == 0)
+    for (int i = 0; i < st->grid.n_mods; i++)
+        if (strcmp(st->grid.mods[i], m) == 0)
             return i;
-    return st->n_grid_mods;
+    return st->grid.n_mods;
 }
 
 static int cmp_rows(const void *x, const void *y, void *arg)
@@ -261,7 +261,7 @@ static int cmp_rows(const void *x, const void *y, void *arg)
     size_t a = *(const size_t *)x, b = *(const size_t *)y;
     int r = 0;
     if (c->group) {
-        int ma = lsc_tui_module_rank(c->st, c->st->layers[a].module_type), mb = lsc_tui_module_rank(c->st, c->st->layers[b].module_type);
+        int ma = lsc_tui_module_rank(c->st, c->st->layers.rows[a].module_type), mb = lsc_tui_module_rank(c->st, c->st->layers.rows[b].module_type);
         if (ma != mb)
             return ma < mb ? -1 : 1;
     }
@@ -283,14 +283,14 @@ static int cmp_rows(const void *x, const void *y, void *arg)
 size_t lsc_tui_list_count(const lsc_tui_state *st, lsc_tui_view v)
 {
     switch (v) {
-    case LSC_VIEW_CATALOG: return st->n_adapters;
-    case LSC_VIEW_LAYERS: return st->n_layers;
-    case LSC_VIEW_DIFF: return st->diff.n_rows;
-    case LSC_VIEW_HISTORY: return st->n_history;
-    case LSC_VIEW_OUTPUT: return st->n_out_lines;
-    case LSC_VIEW_PRUNE: return st->prune.n_rows;
-    case LSC_VIEW_MERGE: return st->merge.n_rows;
-    case LSC_VIEW_TASKS: return st->n_tasks;
+    case LSC_VIEW_CATALOG: return st->catalog.n;
+    case LSC_VIEW_LAYERS: return st->layers.n;
+    case LSC_VIEW_DIFF: return st->diff.cmp.n_rows;
+    case LSC_VIEW_HISTORY: return st->history.n;
+    case LSC_VIEW_OUTPUT: return st->output.n;
+    case LSC_VIEW_PRUNE: return st->prune.transient.n_rows;
+    case LSC_VIEW_MERGE: return st->merge.transient.n_rows;
+    case LSC_VIEW_TASKS: return st->tasks.n;
     default: return 0;
     }
 }
@@ -350,7 +350,7 @@ int lsc_tui_list_rebuild(lsc_tui_state *st, lsc_tui_view v)
             l->order[l->n++] = i;
     lsc_tui_col cols[LSC_TUI_MAX_COLS];
     int nc = lsc_tui_view_columns(st, v, cols, LSC_TUI_MAX_COLS);
-    sort_ctx c = {st, v, LSC_COL_COUNT, l->desc, v == LSC_VIEW_LAYERS && st->group};
+    sort_ctx c = {st, v, LSC_COL_COUNT, l->desc, v == LSC_VIEW_LAYERS && st->layers.group};
     if (l->sort >= 0 && l->sort < nc)
         c.col = cols[l->sort];
     if (c.col != LSC_COL_COUNT || c.group)
@@ -384,25 +384,25 @@ unsigned lsc_tui_list_search(lsc_tui_state *st, int dir)
 {
     lsc_tui_view v = lsc_tui_state_view(st);
     lsc_tui_list *l = lsc_tui_state_list(st, v);
-    if (!l || !st->search[0]) {
+    if (!l || !st->prompt.search[0]) {
         lsc_tui_state_msg(st, LSC_MSG_WARN, "no search: press / first");
         return LSC_TUI_CH_REDRAW;
     }
     for (size_t k = 1; k <= l->n; k++) {
         size_t i = (l->cursor + (dir > 0 ? k : l->n * 2 - k)) % l->n;
-        if (lsc_tui_row_match(st, v, l->order[i], st->search)) {
+        if (lsc_tui_row_match(st, v, l->order[i], st->prompt.search)) {
             int wrapped = dir > 0 ? i <= l->cursor : i >= l->cursor;
             l->cursor = i;
             lsc_tui_list_clamp(l, st->lay.body_h);
             moved(st);
             if (wrapped)
-                lsc_tui_state_msg(st, LSC_MSG_INFO, "search wrapped: '%s'", st->search);
+                lsc_tui_state_msg(st, LSC_MSG_INFO, "search wrapped: '%s'", st->prompt.search);
             else
-                lsc_tui_state_msg(st, LSC_MSG_INFO, "/%s", st->search);
+                lsc_tui_state_msg(st, LSC_MSG_INFO, "/%s", st->prompt.search);
             return LSC_TUI_CH_REDRAW;
         }
     }
-    lsc_tui_state_msg(st, LSC_MSG_WARN, "no match for '%s'", st->search);
+    lsc_tui_state_msg(st, LSC_MSG_WARN, "no match for '%s'", st->prompt.search);
     return LSC_TUI_CH_REDRAW;
 }
 
@@ -522,7 +522,7 @@ unsigned lsc_tui_state_click(lsc_tui_state *st, int y, int x, int button)
     lsc_tui_list *l = lsc_tui_state_list(st, v);
     if (st->lay.too_small || st->job || st->confirm.open)
         return 0;
-    if (st->help)
+    if (st->help.open)
         return lsc_tui_state_request(st, LSC_REQ_HELP);
     if (button == 4 || button == 5) {
         lsc_tui_req r = button == 4 ? LSC_REQ_UP : LSC_REQ_DOWN;

@@ -10,8 +10,8 @@
  * Every change of the top view calls the old view's leave op and clears the status message, so nothing a
  * view left (a message, an error colour, a preview, a chart) shows in the next; keys go through the view's
  * key table (keys.c), which also makes its help overlay and F-key bar.
- * Drawing: render.c (the only file that includes curses) draws each view from the state its module keeps;
- * nothing here or in view_*.c includes curses.
+ * Drawing: each view's draw op (render_<view>.c; render.c draws the frame) draws it from the state its
+ * module keeps; only the render files include curses, nothing here or in view_*.c does.
  */
 #include "state.h"
 
@@ -90,6 +90,14 @@ lsc_tui_view lsc_tui_state_view(const lsc_tui_state *st) { return st->stack[st->
 
 /* ---- lifecycle ------------------------------------------------------------------------------------- */
 
+/* Each view's leave op as if it closed: frees and resets its transient part (state_new and state_free). */
+static void close_all_views(lsc_tui_state *st)
+{
+    for (int v = 0; v < LSC_VIEW_COUNT; v++)
+        if (lsc_tui_view_ops_of((lsc_tui_view)v)->leave)
+            lsc_tui_view_ops_of((lsc_tui_view)v)->leave(st, 1);
+}
+
 lsc_status lsc_tui_state_new(lsc_tui_model *model, const lsc_tui_state_opts *opts, int lines, int cols,
                              lsc_tui_state **out, lsc_error *err)
 {
@@ -101,7 +109,7 @@ lsc_status lsc_tui_state_new(lsc_tui_model *model, const lsc_tui_state_opts *opt
     st->readonly = opts ? opts->readonly : 0;
     st->stack[0] = LSC_VIEW_CATALOG;
     st->depth = 1;
-    st->sv_diff_row = -1;
+    close_all_views(st); /* every view starts as just closed: its transient part reset */
     for (int v = 0; v < LSC_VIEW_COUNT; v++) {
         st->lists[v].sort = -1;
         st->lists[v].n_data = (size_t)-1;
@@ -117,8 +125,8 @@ lsc_status lsc_tui_state_new(lsc_tui_model *model, const lsc_tui_state_opts *opt
         free(st);
         return s;
     }
-    st->adapters = a;
-    st->n_adapters = n;
+    st->catalog.rows = a;
+    st->catalog.n = n;
     if (lsc_tui_list_rebuild(st, LSC_VIEW_CATALOG) != 0) {
         lsc_tui_state_free(st);
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
@@ -134,11 +142,10 @@ lsc_status lsc_tui_state_new(lsc_tui_model *model, const lsc_tui_state_opts *opt
             if (h[i].id > st->session_since)
                 st->session_since = h[i].id;
     free(h);
-    st->prune.sv_row = -1;
     if (opts && opts->adapter && opts->adapter[0]) {
         lsc_tui_list *cl = &st->lists[LSC_VIEW_CATALOG];
         for (size_t i = 0; i < cl->n; i++)
-            if (strcmp(st->adapters[cl->order[i]].name, opts->adapter) == 0)
+            if (strcmp(st->catalog.rows[cl->order[i]].name, opts->adapter) == 0)
                 cl->cursor = i;
         if (lsc_tui_load_layers(st, opts->adapter) == 0) {
             st->stack[st->depth++] = LSC_VIEW_LAYERS;
@@ -162,23 +169,18 @@ void lsc_tui_state_free(lsc_tui_state *st)
         free(e);
         st->job = NULL;
     }
-    free(st->prune.rows);
-    free(st->prune.sv);
-    free(st->merge.rows);
-    lsc_tui_kind_release(&st->kind.kf);
-    free(st->tasks);
+    close_all_views(st); /* frees every view's transient part */
+    free(st->tasks.rows);
     for (int v = 0; v < LSC_VIEW_COUNT; v++) {
         free(st->lists[v].order);
         free(st->lists[v].tagged);
     }
-    free(st->adapters);
-    free(st->layers);
-    free(st->sv);
-    free(st->sv_b);
-    lsc_tui_diff_release(&st->diff);
-    free(st->history);
+    free(st->catalog.rows);
+    free(st->layers.rows);
+    lsc_tui_diff_release(&st->diff.cmp);
+    free(st->history.rows);
     lsc_tui_output_free(st);
-    free(st->grid_cell);
+    free(st->grid.cell);
     free(st);
 }
 
@@ -211,7 +213,7 @@ static void leave_top(lsc_tui_state *st, int closing)
     if (o->leave)
         o->leave(st, closing);
     lsc_tui_msg_clear(st);
-    st->input_label[0] = '\0';
+    lsc_tui_input_label_clear(st);
 }
 
 void lsc_tui_view_push(lsc_tui_state *st, lsc_tui_view v)
@@ -264,23 +266,10 @@ unsigned lsc_tui_view_pop(lsc_tui_state *st)
     return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RESIZE;
 }
 
-void lsc_tui_input_open(lsc_tui_state *st, lsc_tui_input mode, const char *initial)
-{
-    st->input = mode;
-    lsc_tui_copy(st->inbuf, sizeof st->inbuf, initial);
-    st->inlen = strlen(st->inbuf);
-}
-
-void lsc_tui_input_open_label(lsc_tui_state *st, lsc_tui_input mode, const char *initial, const char *label)
-{
-    lsc_tui_input_open(st, mode, initial);
-    lsc_tui_copy(st->input_label, sizeof st->input_label, label);
-}
-
 int lsc_tui_adapter_exists(const lsc_tui_state *st, const char *name)
 {
-    for (size_t i = 0; i < st->n_adapters; i++)
-        if (strcmp(st->adapters[i].name, name) == 0)
+    for (size_t i = 0; i < st->catalog.n; i++)
+        if (strcmp(st->catalog.rows[i].name, name) == 0)
             return 1;
     return 0;
 }
@@ -295,10 +284,7 @@ void lsc_tui_argv_add(lsc_tui_argv *a, const char *w)
 static unsigned global_request(lsc_tui_state *st, lsc_tui_req req)
 {
     switch (req) {
-    case LSC_REQ_HELP:
-        st->help = 1;
-        st->help_top = 0;
-        return LSC_TUI_CH_REDRAW;
+    case LSC_REQ_HELP: return lsc_tui_help_open(st);
     case LSC_REQ_PROMPT: lsc_tui_input_open(st, LSC_INPUT_PROMPT, ""); return LSC_TUI_CH_REDRAW;
     case LSC_REQ_HISTORY:
         if (lsc_tui_state_view(st) != LSC_VIEW_HISTORY)
@@ -313,8 +299,8 @@ static unsigned global_request(lsc_tui_state *st, lsc_tui_req req)
     case LSC_REQ_PAUSE: return lsc_tui_retrain_pause(st);
     case LSC_REQ_REFRESH: { /* the catalog and the adapter; the view reloads its own data after */
         unsigned ch = lsc_tui_load_catalog(st) | LSC_TUI_CH_RESIZE;
-        if (st->adapter[0])
-            lsc_tui_load_layers(st, st->adapter);
+        if (st->layers.adapter[0])
+            lsc_tui_load_layers(st, st->layers.adapter);
         unsigned vch = lsc_tui_view_ops_of(lsc_tui_state_view(st))->request(st, LSC_REQ_REFRESH);
         return ch | (vch == LSC_TUI_CH_PASS ? 0 : vch);
     }
@@ -332,7 +318,7 @@ unsigned lsc_tui_state_request(lsc_tui_state *st, lsc_tui_req req)
         return req == LSC_REQ_BACK ? lsc_tui_state_cancel(st) : req == LSC_REQ_PAUSE ? lsc_tui_retrain_pause(st) : 0;
     if (st->confirm.open)
         return req == LSC_REQ_BACK ? lsc_tui_confirm_key(st, LSC_KEY_ESC) : 0;
-    if (st->help) /* the overlay takes the keys: scroll it or close it */
+    if (st->help.open) /* the overlay takes the keys: scroll it or close it */
         return lsc_tui_help_request(st, req);
     unsigned ch = global_request(st, req);
     if (ch != LSC_TUI_CH_PASS)
@@ -355,17 +341,15 @@ unsigned lsc_tui_state_key(lsc_tui_state *st, int key)
     }
     if (st->confirm.open)
         return lsc_tui_confirm_key(st, key);
-    if (st->input != LSC_INPUT_NONE)
+    if (st->prompt.mode != LSC_INPUT_NONE)
         return lsc_tui_input_key(st, key);
     lsc_tui_view v = lsc_tui_state_view(st);
     lsc_tui_req r = lsc_tui_key_lookup(v, key);
-    if (r == LSC_REQ_BACK && key == 'q' && st->depth == 1 && !st->help)
+    if (r == LSC_REQ_BACK && key == 'q' && st->depth == 1 && !st->help.open)
         return LSC_TUI_CH_QUIT; /* q on the root view quits, as in htop */
     if (r == LSC_REQ_NONE) {
-        if (st->help) { /* any other key closes the overlay */
-            st->help = 0;
-            return LSC_TUI_CH_REDRAW;
-        }
+        if (st->help.open) /* any other key closes the overlay */
+            return lsc_tui_help_request(st, LSC_REQ_BACK);
         return 0;
     }
     return lsc_tui_state_request(st, r);

@@ -5,9 +5,9 @@
  * the help overlay and the text input line (`:` prompt, `/` search, `f` filter). It takes a named request
  * (lsc_tui_req) and returns what changed (LSC_TUI_CH_*), like htop's actions; it never draws.
  * state.c dispatches each request to the module of the view on top (view_<name>.c, protocol in view.h);
- * each view's fields below are written by that view's module only, and a view clears what it showed when
- * it closes. It also owns the layout (which screen rows a list occupies, which columns fit) so that
- * paging, mouse hits and drawing agree by construction. render.c reads this struct and draws; nothing
+ * each view keeps its own state in its own member (st->grid, st->diff, st->prune ...), written by that
+ * view's module only, and clears its transient part when it closes. It also owns the layout (which screen rows a list occupies, which columns fit) so that
+ * paging, mouse hits and drawing agree by construction. render.c and render_<view>.c read this struct and draw; nothing
  * here includes curses.
  */
 #ifndef LSC_TUI_STATE_H
@@ -242,15 +242,17 @@ typedef struct lsc_tui_prune_panel {
     lsc_tui_prune_rule rule;
     double value[LSC_TUI_PRUNE_RULE_COUNT]; /* each rule keeps its own threshold */
     char glob[128];                         /* --layers, "" = all */
-    lsc_tui_prune_row *rows;                /* preview, stored layer order */
-    size_t n_rows;
-    lsc_tui_prune_totals tot;
-    int ok;                                 /* the preview is current; else error says why */
-    char error[LSC_ERROR_MSG_MAX];
     int chart;                              /* opened on a spectrum: show the chart pane at any width */
-    double *sv;                             /* spectrum of the row under the cursor */
-    size_t n_sv;
-    long sv_row;                            /* row whose spectrum is loaded, -1 none */
+    struct lsc_tui_prune_transient {        /* dropped when the panel closes (view_prune.c) */
+        lsc_tui_prune_row *rows;            /* preview, stored layer order */
+        size_t n_rows;
+        lsc_tui_prune_totals tot;
+        int ok;                             /* the preview is current; else error says why */
+        char error[LSC_ERROR_MSG_MAX];
+        double *sv;                         /* spectrum of the row under the cursor */
+        size_t n_sv;
+        long sv_row;                        /* row whose spectrum is loaded, -1 none */
+    } transient;
     unsigned n_previews;                    /* previews computed (tests count recomputations) */
 } lsc_tui_prune_panel;
 
@@ -265,15 +267,18 @@ typedef struct lsc_tui_merge_panel {
     char weights[128];                      /* as typed, "1,1" */
     int field;                              /* LSC_MERGE_FIELD_* under the cursor */
     int base_rank;                          /* the largest input rank (default rank for svd etc.) */
-    lsc_tui_merge_row *rows;
-    size_t n_rows;
-    lsc_tui_merge_totals tot;
-    int ok;
-    char error[LSC_ERROR_MSG_MAX];
+    struct lsc_tui_merge_transient {        /* the preview, dropped when the panel closes (view_merge.c) */
+        lsc_tui_merge_row *rows;
+        size_t n_rows;
+        lsc_tui_merge_totals tot;
+        int ok;
+        char error[LSC_ERROR_MSG_MAX];
+    } transient;
     unsigned n_previews;
 } lsc_tui_merge_panel;
 
-/* The kind panel (K): what is particular to the adapter's kind. Its rows (cursor, top) are the layers of
+/* The kind panel (K): what is particular to the adapter's kind; all of it is transient (view_kind.c resets
+ * the whole member when the panel closes and before it loads). Its rows (cursor, top) are the layers of
  * the figures, after an "all layers" row for dynamic and multi-task adapters (their overall curve or
  * matrix); the blocks of a layer-wise grid; none for a static adapter. */
 typedef struct lsc_tui_kind_panel {
@@ -317,6 +322,94 @@ typedef struct lsc_tui_retrain_panel {
     int ran;                         /* a run started from this panel (its curve is shown) */
 } lsc_tui_retrain_panel;
 
+/* ---- each view's own state: a member of lsc_tui_state named after the view, written by its view_<name>.c
+ * only (the shared data, catalog rows and the layer table, is read by the others). What a view shows only
+ * while it is open sits in its `transient` sub-struct, which its leave op frees and resets in one
+ * assignment when the view closes, so nothing it showed can survive into the next view by construction. */
+
+/* The catalog (view_catalog.c): the adapters, shared with every view that names one. */
+typedef struct lsc_tui_catalog_view {
+    lsc_tui_adapter *rows;
+    size_t n;
+} lsc_tui_catalog_view;
+
+/* The layer table of one adapter (view_layers.c), shared with the grid, spectrum and panels. */
+typedef struct lsc_tui_layers_view {
+    char adapter[LSC_TUI_NAME_MAX]; /* adapter of the layer table, "" if none */
+    lsc_tui_layer *rows;
+    size_t n;
+    int group;                      /* grouped by module type */
+} lsc_tui_layers_view;
+
+/* The layers x modules grid (view_grid.c). */
+typedef struct lsc_tui_grid_view {
+    int rows[256];                  /* layer_index per grid row */
+    int n_rows;
+    char mods[16][LSC_TUI_WORD_MAX];
+    int n_mods;
+    long *cell;                     /* [n_rows * n_mods] layer data index or -1 */
+    int r, c, top;                  /* cell under the cursor, first row shown */
+    lsc_tui_metric metric;
+    double max;                     /* max metric over the grid, for heat levels */
+} lsc_tui_grid_view;
+
+/* The spectrum of one layer of the layer table (view_spectrum.c). */
+typedef struct lsc_tui_spectrum_view {
+    size_t layer;                   /* layer data index the spectrum is of */
+    struct lsc_tui_spectrum_transient {
+        double *sv;                 /* its singular values (the chart) */
+        size_t n_sv;
+    } transient;
+} lsc_tui_spectrum_view;
+
+/* The diff of two adapters (view_diff.c). */
+typedef struct lsc_tui_diff_view {
+    lsc_tui_diff cmp;
+    char a[LSC_TUI_NAME_MAX], b[LSC_TUI_NAME_MAX];
+    struct lsc_tui_diff_transient {
+        int pane;                   /* 0: overlay chart, 1: only-in lists (Tab) */
+        int focus;                  /* 0 table, 1 pane */
+        double *sv_a, *sv_b;        /* the spectra of the row under the cursor in a and b */
+        size_t n_sv_a, n_sv_b;
+        long row;                   /* diff row whose spectra are loaded, -1 none */
+    } transient;
+} lsc_tui_diff_view;
+
+/* The history (view_history.c). */
+typedef struct lsc_tui_history_view {
+    lsc_tui_history *rows;
+    size_t n;
+} lsc_tui_history_view;
+
+/* The output of the last command (view_history.c). */
+typedef struct lsc_tui_output_view {
+    char **lines;                   /* one line each */
+    size_t n;
+    char title[128];
+} lsc_tui_output_view;
+
+/* The task table of a multi-task adapter (Enter on it in the catalog; view_tasks.c). */
+typedef struct lsc_tui_tasks_view {
+    char group[LSC_TUI_NAME_MAX];
+    lsc_tui_task *rows;
+    size_t n;
+} lsc_tui_tasks_view;
+
+/* The help overlay (view_help.c). */
+typedef struct lsc_tui_help_view {
+    int open;
+    size_t top;                     /* first line shown */
+} lsc_tui_help_view;
+
+/* The input line (view_prompt.c): the `:` prompt, `/` search, `f` filter and the panels' questions. */
+typedef struct lsc_tui_prompt_view {
+    lsc_tui_input mode;             /* LSC_INPUT_NONE: closed */
+    char buf[256];
+    size_t len;
+    char label[64];                 /* lead text of the panel input modes */
+    char search[128];               /* the last search, for n and N (list.c) */
+} lsc_tui_prompt_view;
+
 /* A yes/no question over the screen; the safe answer (No) is the default: Enter and Esc say no. */
 typedef struct lsc_tui_confirm {
     int open;
@@ -334,65 +427,26 @@ typedef struct lsc_tui_state {
     int depth;
     lsc_tui_list lists[LSC_VIEW_COUNT];
 
-    /* data the views share: the catalog (view_catalog.c), the layer table (view_layers.c), the spectrum
-     * (view_spectrum.c; the diff view draws sv against sv_b), the diff (view_diff.c), the history and the
-     * command output (view_history.c) */
-    lsc_tui_adapter *adapters;
-    size_t n_adapters;
-    char adapter[LSC_TUI_NAME_MAX]; /* adapter of the layer table, "" if none */
-    lsc_tui_layer *layers;
-    size_t n_layers;
-    char sv_adapter[LSC_TUI_NAME_MAX];
-    size_t sv_layer;                /* data index (layers or diff rows) the spectrum is of */
-    double *sv;
-    size_t n_sv;
-    lsc_tui_diff diff;
-    char diff_a[LSC_TUI_NAME_MAX], diff_b[LSC_TUI_NAME_MAX];
-    double *sv_b;                   /* diff view: the selected row's spectra in a (sv) and b (sv_b) */
-    size_t n_sv_b;
-    long sv_diff_row;               /* diff row whose spectra are loaded, -1 none */
-    int diff_pane;                  /* 0: overlay chart, 1: only-in lists (Tab) */
-    int diff_focus;                 /* 0 table, 1 pane */
-    lsc_tui_history *history;
-    size_t n_history;
-    char **out_lines;               /* command output, one line each */
-    size_t n_out_lines;
-    char out_title[128];
+    /* each view's own state (above), written by its module only */
+    lsc_tui_catalog_view catalog;
+    lsc_tui_layers_view layers;
+    lsc_tui_grid_view grid;
+    lsc_tui_spectrum_view spectrum;
+    lsc_tui_diff_view diff;
+    lsc_tui_history_view history;
+    lsc_tui_output_view output;
+    lsc_tui_tasks_view tasks;
+    lsc_tui_prune_panel prune;
+    lsc_tui_merge_panel merge;
+    lsc_tui_kind_panel kind;
+    lsc_tui_retrain_panel retrain;
+    lsc_tui_help_view help;
+    lsc_tui_prompt_view prompt;
 
-    /* grid (view_grid.c) */
-    int grid_rows[256];             /* layer_index per grid row */
-    int n_grid_rows;
-    char grid_mods[16][LSC_TUI_WORD_MAX];
-    int n_grid_mods;
-    long *grid_cell;                /* [n_grid_rows * n_grid_mods] layer data index or -1 */
-    int grid_r, grid_c, grid_top;
-    lsc_tui_metric metric;
-    double grid_max;                /* max metric over the grid, for heat levels */
-
-    int group;                      /* layers view grouped by module type (view_layers.c) */
-    int help;                       /* help overlay shown (view_help.c) */
-    size_t help_top;
-    lsc_tui_input input;            /* the input line (view_prompt.c) */
-    char inbuf[256];
-    size_t inlen;
-    char search[128];
-
-    char input_label[64];           /* lead text of the panel input modes */
-
+    lsc_tui_confirm confirm;        /* the yes/no question (state_job.c) */
     char msg[512];                  /* the status line: cleared on every change of the view on top */
     lsc_tui_msg_level msg_level;
 
-    /* the panels, each owned by its view_<name>.c; the confirmation by state_job.c */
-    lsc_tui_prune_panel prune;
-    lsc_tui_merge_panel merge;
-    lsc_tui_confirm confirm;
-    lsc_tui_kind_panel kind;
-    lsc_tui_retrain_panel retrain;
-
-    /* the task table of a multi-task adapter (Enter on it in the catalog; view_tasks.c) */
-    char group_name[LSC_TUI_NAME_MAX];
-    lsc_tui_task *tasks;
-    size_t n_tasks;
     char session_file[256];         /* where W saves the session */
     int64_t session_since;          /* newest history id when the workbench started */
 

@@ -23,16 +23,16 @@ unsigned lsc_tui_reload_after_edit(lsc_tui_state *st)
     lsc_tui_msg_level lvl = st->msg_level;
     memcpy(msg, st->msg, sizeof msg);
     unsigned ch = lsc_tui_load_catalog(st);
-    if (st->adapter[0]) {
-        if (lsc_tui_adapter_exists(st, st->adapter)) {
-            lsc_tui_load_layers(st, st->adapter);
+    if (st->layers.adapter[0]) {
+        if (lsc_tui_adapter_exists(st, st->layers.adapter)) {
+            lsc_tui_load_layers(st, st->layers.adapter);
         } else {
             int d = 1; /* keep the views that do not belong to the adapter */
             while (d < st->depth && (st->stack[d] == LSC_VIEW_HISTORY || st->stack[d] == LSC_VIEW_OUTPUT ||
                                      st->stack[d] == LSC_VIEW_MERGE || st->stack[d] == LSC_VIEW_DIFF))
                 d++;
-            st->adapter[0] = '\0';
-            st->prune.adapter[0] = '\0';
+            lsc_tui_layers_forget(st);
+            lsc_tui_prune_forget(st);
             lsc_tui_view_truncate(st, d); /* each closing view drops what it showed */
         }
     }
@@ -52,7 +52,7 @@ void lsc_tui_select_adapter(lsc_tui_state *st, const char *name)
 {
     lsc_tui_list *cl = &st->lists[LSC_VIEW_CATALOG];
     for (size_t i = 0; i < cl->n; i++)
-        if (strcmp(st->adapters[cl->order[i]].name, name) == 0) {
+        if (strcmp(st->catalog.rows[cl->order[i]].name, name) == 0) {
             cl->cursor = i;
             lsc_tui_list_clamp(cl, st->lay.body_h);
         }
@@ -161,8 +161,8 @@ static unsigned job_finished(lsc_tui_state *st, int rc, char *output, char *errm
     }
     free(output);
     free(errmsg);
-    if (kind == LSC_JOB_RETRAIN && st->retrain.n_pts == 0)
-        st->retrain.ran = 0; /* it ended before its first report: no curve is coming */
+    if (kind == LSC_JOB_RETRAIN)
+        lsc_tui_retrain_job_ended(st);
     if (kind != LSC_JOB_SAVE) {
         ch |= lsc_tui_reload_after_edit(st);
         if (kind == LSC_JOB_PRUNE || kind == LSC_JOB_MERGE || kind == LSC_JOB_RETRAIN)
@@ -189,12 +189,8 @@ unsigned lsc_tui_job_run(lsc_tui_state *st, const lsc_tui_argv *a, const char *t
     st->job_done = st->job_total = 0;
     st->job_elapsed = 0;
     st->job_cancelling = 0;
-    if (a->kind == LSC_JOB_RETRAIN) {
-        st->retrain.n_pts = 0;
-        st->retrain.paused = 0;
-        st->retrain.ran = 1;
-        lsc_tui_copy(st->retrain.new_name, sizeof st->retrain.new_name, st->job_target);
-    }
+    if (a->kind == LSC_JOB_RETRAIN)
+        lsc_tui_retrain_job_started(st, st->job_target);
     if (!st->async)
         lsc_tui_busy(st, "running '%s'", title);
     st->job = lsc_tui_job_start(st->model, a->argc, argv, st->readonly ? LSC_TUI_RUN_READONLY : 0, st->async);
@@ -215,7 +211,7 @@ unsigned lsc_tui_state_poll(lsc_tui_state *st)
         lsc_tui_job_progress(st->job, st->job_what, sizeof st->job_what, &st->job_done, &st->job_total,
                              &st->job_elapsed);
         if (st->job_kind == LSC_JOB_RETRAIN)
-            st->retrain.n_pts = lsc_tui_job_points(st->job, st->retrain.pts, LSC_TUI_TRAIN_POINTS);
+            lsc_tui_retrain_job_points(st);
         return LSC_TUI_CH_REDRAW;
     }
     return lsc_tui_state_wait(st);
@@ -228,13 +224,12 @@ unsigned lsc_tui_state_wait(lsc_tui_state *st)
     char *out = NULL, *err = NULL;
     int cancelled = lsc_tui_job_cancelled(st->job);
     if (st->job_kind == LSC_JOB_RETRAIN) { /* a paused job that is waited for must be able to finish */
-        lsc_tui_job_pause(st->job, 0);
-        st->retrain.paused = 0;
+        lsc_tui_retrain_resume(st);
         while (!lsc_tui_job_done(st->job)) {
             struct timespec ts = {0, 1000000L};
             nanosleep(&ts, NULL);
         }
-        st->retrain.n_pts = lsc_tui_job_points(st->job, st->retrain.pts, LSC_TUI_TRAIN_POINTS);
+        lsc_tui_retrain_job_points(st);
     }
     int rc = lsc_tui_job_finish(st->job, &out, &err);
     st->job = NULL;
@@ -301,9 +296,9 @@ unsigned lsc_tui_undo_request(lsc_tui_state *st, int redo)
         return lsc_tui_job_run(st, &a, "redo");
     lsc_tui_load_history(st);
     const lsc_tui_history *h = NULL;
-    for (size_t i = 0; i < st->n_history && !h; i++) /* newest first: the first live entry */
-        if (!st->history[i].undone)
-            h = &st->history[i];
+    for (size_t i = 0; i < st->history.n && !h; i++) /* newest first: the first live entry */
+        if (!st->history.rows[i].undone)
+            h = &st->history.rows[i];
     if (!h) {
         lsc_tui_state_msg(st, LSC_MSG_WARN, "nothing to undo");
         return LSC_TUI_CH_REDRAW;

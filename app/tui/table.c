@@ -114,15 +114,15 @@ void lsc_tui_cell_text(const lsc_tui_state *st, lsc_tui_view v, size_t row, lsc_
     buf[0] = '\0';
     const lsc_tui_list *l = &st->lists[v];
     if (v == LSC_VIEW_OUTPUT) {
-        if (row < st->n_out_lines)
-            snprintf(buf, cap, "%s", st->out_lines[row]);
+        if (row < st->output.n)
+            snprintf(buf, cap, "%s", st->output.lines[row]);
         return;
     }
     if (!l->order || row >= l->n)
         return;
     size_t i = l->order[row];
     if (v == LSC_VIEW_CATALOG) {
-        const lsc_tui_adapter *a = &st->adapters[i];
+        const lsc_tui_adapter *a = &st->catalog.rows[i];
         switch (c) {
         case LSC_COL_NAME: esc(buf, cap, a->name); break;
         case LSC_COL_KIND: esc(buf, cap, a->kind); break;
@@ -135,7 +135,7 @@ void lsc_tui_cell_text(const lsc_tui_state *st, lsc_tui_view v, size_t row, lsc_
         default: break;
         }
     } else if (v == LSC_VIEW_LAYERS) {
-        const lsc_tui_layer *L = &st->layers[i];
+        const lsc_tui_layer *L = &st->layers.rows[i];
         int nf = L->nonfinite;
         switch (c) {
         case LSC_COL_INDEX:
@@ -145,13 +145,13 @@ void lsc_tui_cell_text(const lsc_tui_state *st, lsc_tui_view v, size_t row, lsc_
                 snprintf(buf, cap, "-");
             break;
         case LSC_COL_NAME:
-            if (st->group && row > 0 && strcmp(st->layers[l->order[row - 1]].module_type, L->module_type) != 0)
+            if (st->layers.group && row > 0 && strcmp(st->layers.rows[l->order[row - 1]].module_type, L->module_type) != 0)
                 esc(buf, cap, lsc_tui_short_name(st, L->name));
             else
                 esc(buf, cap, lsc_tui_short_name(st, L->name));
             break;
         case LSC_COL_MODULE:
-            if (st->group && row > 0 && strcmp(st->layers[l->order[row - 1]].module_type, L->module_type) == 0)
+            if (st->layers.group && row > 0 && strcmp(st->layers.rows[l->order[row - 1]].module_type, L->module_type) == 0)
                 snprintf(buf, cap, "  \"");
             else
                 esc(buf, cap, L->module_type);
@@ -176,7 +176,7 @@ void lsc_tui_cell_text(const lsc_tui_state *st, lsc_tui_view v, size_t row, lsc_
         default: break;
         }
     } else if (v == LSC_VIEW_DIFF) {
-        const lsc_tui_diff_row *r = &st->diff.rows[i];
+        const lsc_tui_diff_row *r = &st->diff.cmp.rows[i];
         switch (c) {
         case LSC_COL_NAME: esc(buf, cap, lsc_tui_short_name(st, r->name)); break;
         case LSC_COL_COSINE: isnan(r->cosine) ? snprintf(buf, cap, "NaN") : snprintf(buf, cap, "%.4f", r->cosine); break;
@@ -188,7 +188,7 @@ void lsc_tui_cell_text(const lsc_tui_state *st, lsc_tui_view v, size_t row, lsc_
         default: break;
         }
     } else if (v == LSC_VIEW_PRUNE) {
-        const lsc_tui_prune_row *r = &st->prune.rows[i];
+        const lsc_tui_prune_row *r = &st->prune.transient.rows[i];
         switch (c) {
         case LSC_COL_NAME: esc(buf, cap, lsc_tui_short_name(st, r->name)); break;
         case LSC_COL_RANK: snprintf(buf, cap, "%d", r->rank_before); break;
@@ -213,7 +213,7 @@ void lsc_tui_cell_text(const lsc_tui_state *st, lsc_tui_view v, size_t row, lsc_
         default: break;
         }
     } else if (v == LSC_VIEW_MERGE) {
-        const lsc_tui_merge_row *r = &st->merge.rows[i];
+        const lsc_tui_merge_row *r = &st->merge.transient.rows[i];
         switch (c) {
         case LSC_COL_NAME: esc(buf, cap, lsc_tui_short_name(st, r->name)); break;
         case LSC_COL_MODELS: snprintf(buf, cap, "%d", r->models); break;
@@ -227,7 +227,7 @@ void lsc_tui_cell_text(const lsc_tui_state *st, lsc_tui_view v, size_t row, lsc_
         default: break;
         }
     } else if (v == LSC_VIEW_TASKS) {
-        const lsc_tui_task *t = &st->tasks[i];
+        const lsc_tui_task *t = &st->tasks.rows[i];
         switch (c) {
         case LSC_COL_TASK: esc(buf, cap, t->task); break;
         case LSC_COL_ADAPTER: esc(buf, cap, t->adapter); break;
@@ -236,7 +236,7 @@ void lsc_tui_cell_text(const lsc_tui_state *st, lsc_tui_view v, size_t row, lsc_
         default: break;
         }
     } else if (v == LSC_VIEW_HISTORY) {
-        const lsc_tui_history *h = &st->history[i];
+        const lsc_tui_history *h = &st->history.rows[i];
         switch (c) {
         case LSC_COL_TIME: lsc_tui_fmt_time(h->time, buf, cap); break;
         case LSC_COL_COMMAND: esc(buf, cap, h->command); break;
@@ -255,22 +255,22 @@ void lsc_tui_breadcrumb(const lsc_tui_state *st, const char *sep, char *buf, siz
         char part[LSC_TUI_NAME_MAX * 2 + 16], e1[LSC_TUI_NAME_MAX], e2[LSC_TUI_NAME_MAX];
         switch (st->stack[d]) {
         case LSC_VIEW_CATALOG: snprintf(part, sizeof part, "catalog"); break;
-        case LSC_VIEW_LAYERS: snprintf(part, sizeof part, "%s", lsc_escape_name(e1, sizeof e1, st->adapter)); break;
-        case LSC_VIEW_GRID: snprintf(part, sizeof part, "%s grid", lsc_escape_name(e1, sizeof e1, st->adapter)); break;
+        case LSC_VIEW_LAYERS: snprintf(part, sizeof part, "%s", lsc_escape_name(e1, sizeof e1, st->layers.adapter)); break;
+        case LSC_VIEW_GRID: snprintf(part, sizeof part, "%s grid", lsc_escape_name(e1, sizeof e1, st->layers.adapter)); break;
         case LSC_VIEW_SPECTRUM:
             snprintf(part, sizeof part, "%s",
-                     st->sv_layer < st->n_layers
-                         ? lsc_escape_name(e1, sizeof e1, lsc_tui_short_name(st, st->layers[st->sv_layer].name))
+                     st->spectrum.layer < st->layers.n
+                         ? lsc_escape_name(e1, sizeof e1, lsc_tui_short_name(st, st->layers.rows[st->spectrum.layer].name))
                          : "spectrum");
             break;
         case LSC_VIEW_DIFF:
-            snprintf(part, sizeof part, "diff %s..%s", lsc_escape_name(e1, sizeof e1, st->diff_a),
-                     lsc_escape_name(e2, sizeof e2, st->diff_b));
+            snprintf(part, sizeof part, "diff %s..%s", lsc_escape_name(e1, sizeof e1, st->diff.a),
+                     lsc_escape_name(e2, sizeof e2, st->diff.b));
             break;
         case LSC_VIEW_HISTORY: snprintf(part, sizeof part, "history"); break;
-        case LSC_VIEW_OUTPUT: snprintf(part, sizeof part, ":%s", lsc_escape_name(e1, sizeof e1, st->out_title)); break;
+        case LSC_VIEW_OUTPUT: snprintf(part, sizeof part, ":%s", lsc_escape_name(e1, sizeof e1, st->output.title)); break;
         case LSC_VIEW_PRUNE: snprintf(part, sizeof part, "prune"); break;
-        case LSC_VIEW_TASKS: snprintf(part, sizeof part, "%s (%zu tasks)", lsc_escape_name(e1, sizeof e1, st->group_name), st->n_tasks); break;
+        case LSC_VIEW_TASKS: snprintf(part, sizeof part, "%s (%zu tasks)", lsc_escape_name(e1, sizeof e1, st->tasks.group), st->tasks.n); break;
         case LSC_VIEW_KIND: snprintf(part, sizeof part, "%s (%s)", lsc_escape_name(e1, sizeof e1, st->kind.adapter),
                                      st->kind.kf.kind[0] ? st->kind.kf.kind : "kind"); break;
         case LSC_VIEW_RETRAIN: snprintf(part, sizeof part, "retrain %s", lsc_escape_name(e1, sizeof e1, st->retrain.adapter)); break;

@@ -8,8 +8,16 @@
  * confirmation, the help overlay, the prompt, history, undo/redo, save, going back) and hands every other
  * request to the view on top; a view answers LSC_TUI_CH_PASS for requests it leaves to the shared list
  * behaviour of list.c (move, page, top/bottom, sort, search, filter), as tig's views fall back to the
- * pager. Drawing stays in render.c (the only file that includes curses): a view's state is what it draws.
+ * pager. A view's body is drawn by its draw op, a function of render_<view>.c (the render files are the only
+ * ones that include curses; render.c's head comment has the protocol): a view's state is what it draws.
+ * Each view keeps its state in its own member of lsc_tui_state (state.h: st->grid, st->diff, st->prune
+ * ...); what it shows only while open is that member's `transient` part, which its leave op frees and
+ * resets in one assignment when the view closes.
  * The functions declared below are the shared steps the views call; their contracts are beside them.
+ *
+ * Adding a view: its state struct and member in state.h, its name in LSC_VIEW_LIST; view_<name>.c with
+ * its ops table and key table, listed in state.c's k_ops; render_<name>.c with its draw op (or none: its
+ * list as a table); both files in meson.build; a leave case in tests/check-tui-state.c and a golden screen.
  */
 #ifndef LSC_TUI_VIEW_H
 #define LSC_TUI_VIEW_H
@@ -20,14 +28,16 @@
 /* A view's request op: "not mine", let the shared list fallback try (never returned to callers). */
 #define LSC_TUI_CH_PASS 0x100u
 
+struct lsc_tui_render; /* render.h; complete only in the render files */
+
 typedef struct lsc_tui_view_ops {
     lsc_tui_view view;
     /* The view is on top again after the one above it closed (reload what the other view may have
      * replaced); NULL: nothing to do. */
     void (*enter)(lsc_tui_state *st);
     /* The view stops being on top: closing (popped or replaced) or covered by a pushed view. It clears
-     * its transient state (previews, charts, errors) when closing; the dispatcher clears the status
-     * message on every view change. NULL: nothing to clear. */
+     * its transient state (previews, charts, errors: its member's `transient` part) when closing; the
+     * dispatcher clears the status message on every view change. NULL: nothing to clear. */
     void (*leave)(lsc_tui_state *st, int closing);
     /* Apply a request; LSC_TUI_CH_PASS to fall back to the list behaviour (when the view has a list). */
     unsigned (*request)(lsc_tui_state *st, lsc_tui_req req);
@@ -41,6 +51,10 @@ typedef struct lsc_tui_view_ops {
     /* A click of button 1 at screen (y, x) on the view (not on the F-key bar); LSC_TUI_CH_PASS: the list's
      * click (select a row, Enter on the selected one, sort by a header). NULL: always the list's. */
     unsigned (*click)(lsc_tui_state *st, int y, int x);
+    /* Draw the view's body (between the title bar and the status line) on r: a function of render_<view>.c
+     * (declared below; the renderer is an incomplete type here, so no curses). NULL: the view's list as a
+     * full-width table. Reads the state, never changes it. */
+    void (*draw)(struct lsc_tui_render *r, const lsc_tui_state *st);
     /* A panel: its rows preview an edit, so the header does not sort and a click never applies. */
     int panel;
     /* The view's own keys (the global ones are lsc_tui_global_keys in keys.c); they generate its help
@@ -58,6 +72,15 @@ extern const lsc_tui_view_ops lsc_tui_view_catalog, lsc_tui_view_layers, lsc_tui
     lsc_tui_view_diff, lsc_tui_view_history, lsc_tui_view_output, lsc_tui_view_prune, lsc_tui_view_merge,
     lsc_tui_view_tasks, lsc_tui_view_kind, lsc_tui_view_retrain;
 
+/* ---- the views' draw ops (render_<view>.c, curses inside) */
+void lsc_tui_draw_grid(struct lsc_tui_render *r, const lsc_tui_state *st);
+void lsc_tui_draw_spectrum(struct lsc_tui_render *r, const lsc_tui_state *st);
+void lsc_tui_draw_diff(struct lsc_tui_render *r, const lsc_tui_state *st);
+void lsc_tui_draw_prune(struct lsc_tui_render *r, const lsc_tui_state *st);
+void lsc_tui_draw_merge(struct lsc_tui_render *r, const lsc_tui_state *st);
+void lsc_tui_draw_kind(struct lsc_tui_render *r, const lsc_tui_state *st);
+void lsc_tui_draw_retrain(struct lsc_tui_render *r, const lsc_tui_state *st);
+
 /* ---- the view stack (state.c): each change calls leave on the old top, clears the status message and
  * lays out the new top. */
 void lsc_tui_view_push(lsc_tui_state *st, lsc_tui_view v);
@@ -68,8 +91,6 @@ void lsc_tui_view_truncate(lsc_tui_state *st, int depth); /* close the views abo
 /* ---- shared steps (state.c) */
 void lsc_tui_busy(lsc_tui_state *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void lsc_tui_msg_clear(lsc_tui_state *st); /* no message, level info */
-void lsc_tui_input_open(lsc_tui_state *st, lsc_tui_input mode, const char *initial);
-void lsc_tui_input_open_label(lsc_tui_state *st, lsc_tui_input mode, const char *initial, const char *label);
 int lsc_tui_adapter_exists(const lsc_tui_state *st, const char *name);
 void lsc_tui_argv_add(lsc_tui_argv *a, const char *w); /* drops words past LSC_TUI_ARGS_MAX */
 
@@ -79,7 +100,7 @@ const char *lsc_tui_row_name(const lsc_tui_state *st, lsc_tui_view v, size_t i);
 int lsc_tui_row_match(const lsc_tui_state *st, lsc_tui_view v, size_t i, const char *pat);
 /* Numeric sort key of data row i in column c; *s set instead when the column sorts as text. */
 double lsc_tui_sort_key(const lsc_tui_state *st, lsc_tui_view v, size_t i, lsc_tui_col c, const char **s);
-int lsc_tui_module_rank(const lsc_tui_state *st, const char *m); /* n_grid_mods when not a grid column */
+int lsc_tui_module_rank(const lsc_tui_state *st, const char *m); /* grid.n_mods when not a grid column */
 size_t lsc_tui_list_count(const lsc_tui_state *st, lsc_tui_view v);
 void lsc_tui_list_clamp(lsc_tui_list *l, int h);
 /* Rebuild order[] after the data, filter or sort changed; -1 on out of memory (the list is then empty). */
@@ -108,7 +129,11 @@ unsigned lsc_tui_session_save(lsc_tui_state *st, const char *file);
 /* ---- data the views load and share (each in the view that shows it) */
 unsigned lsc_tui_load_catalog(lsc_tui_state *st);                   /* view_catalog.c */
 int lsc_tui_load_layers(lsc_tui_state *st, const char *name);        /* view_layers.c; 0 or -1 (message set) */
-void lsc_tui_grid_build(lsc_tui_state *st);                          /* view_grid.c */
+void lsc_tui_layers_forget(lsc_tui_state *st); /* its adapter is gone: the next load starts afresh */
+/* view_grid.c: rebuild the grid from the layer table (fresh: another adapter, cursor to the top left);
+ * show it with the cursor on layer `at` (NULL: where it was). */
+void lsc_tui_grid_build(lsc_tui_state *st, int fresh);
+unsigned lsc_tui_grid_open(lsc_tui_state *st, const lsc_tui_layer *at);
 void lsc_tui_grid_metric_max(lsc_tui_state *st);
 void lsc_tui_grid_clamp(lsc_tui_state *st);
 /* view_spectrum.c: the spectrum of one layer into *sv (replaced); 0 or -1 (message set). */
@@ -124,12 +149,26 @@ unsigned lsc_tui_tasks_open(lsc_tui_state *st, const char *group);   /* view_tas
 int lsc_tui_is_group_kind(const char *kind);
 unsigned lsc_tui_prune_open(lsc_tui_state *st);                      /* view_prune.c */
 unsigned lsc_tui_prune_refresh(lsc_tui_state *st);
+void lsc_tui_prune_forget(lsc_tui_state *st); /* its adapter is gone: the next open starts from defaults */
 unsigned lsc_tui_merge_open(lsc_tui_state *st);                      /* view_merge.c */
 unsigned lsc_tui_kind_open(lsc_tui_state *st);                       /* view_kind.c */
 unsigned lsc_tui_retrain_open(lsc_tui_state *st);                    /* view_retrain.c */
 unsigned lsc_tui_retrain_pause(lsc_tui_state *st);
+/* The retrain job (state_job.c tells the panel): started creating new_name (a fresh curve), reported
+ * (copy its points from st->job), must finish (unpause st->job), ended (no report: no curve). The last
+ * run's curve is the panel's record of it, not transient: it stays for a reopen on the same adapter. */
+void lsc_tui_retrain_job_started(lsc_tui_state *st, const char *new_name);
+void lsc_tui_retrain_job_points(lsc_tui_state *st);
+void lsc_tui_retrain_resume(lsc_tui_state *st);
+void lsc_tui_retrain_job_ended(lsc_tui_state *st);
 unsigned lsc_tui_help_request(lsc_tui_state *st, lsc_tui_req req);  /* view_help.c: the overlay is open */
+unsigned lsc_tui_help_open(lsc_tui_state *st);                        /* view_help.c: open it at the top */
 unsigned lsc_tui_input_key(lsc_tui_state *st, int key);              /* view_prompt.c: the input line is open */
 unsigned lsc_tui_prompt_run(lsc_tui_state *st, const char *line);
+/* view_prompt.c: open the input line in `mode` with `initial` text (and the lead text of a panel's
+ * question); the lead text is cleared on every change of the view on top. */
+void lsc_tui_input_open(lsc_tui_state *st, lsc_tui_input mode, const char *initial);
+void lsc_tui_input_open_label(lsc_tui_state *st, lsc_tui_input mode, const char *initial, const char *label);
+void lsc_tui_input_label_clear(lsc_tui_state *st);
 
 #endif

@@ -17,9 +17,9 @@ unsigned lsc_tui_load_catalog(lsc_tui_state *st)
         lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s", err.msg);
         return LSC_TUI_CH_REDRAW;
     }
-    free(st->adapters);
-    st->adapters = a;
-    st->n_adapters = n;
+    free(st->catalog.rows);
+    st->catalog.rows = a;
+    st->catalog.n = n;
     if (lsc_tui_list_rebuild(st, LSC_VIEW_CATALOG) != 0)
         lsc_tui_state_msg(st, LSC_MSG_ERROR, "out of memory");
     return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RELOAD;
@@ -30,14 +30,14 @@ static unsigned catalog_enter_row(lsc_tui_state *st)
     lsc_tui_list *l = &st->lists[LSC_VIEW_CATALOG];
     if (!l->n)
         return 0;
-    const lsc_tui_adapter *a = &st->adapters[l->order[l->cursor]];
+    const lsc_tui_adapter *a = &st->catalog.rows[l->order[l->cursor]];
     if (lsc_tui_is_group_kind(a->kind))
         return lsc_tui_tasks_open(st, a->name);
     if (lsc_tui_load_layers(st, a->name) != 0)
         return LSC_TUI_CH_REDRAW;
     lsc_tui_view_push(st, LSC_VIEW_LAYERS);
     lsc_tui_list_rebuild(st, LSC_VIEW_LAYERS);
-    lsc_tui_state_msg(st, LSC_MSG_INFO, "%zu layers - Enter spectrum, v grid, m group, / search", st->n_layers);
+    lsc_tui_state_msg(st, LSC_MSG_INFO, "%zu layers - Enter spectrum, v grid, m group, / search", st->layers.n);
     return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RELOAD;
 }
 

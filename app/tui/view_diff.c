@@ -8,14 +8,22 @@
 
 #include "view.h"
 
-/* Forget the spectra of the pane (the chart is drawn from st->sv and st->sv_b). */
+/* Forget the spectra of the pane (the chart is drawn from st->diff.transient.sv_a and st->diff.transient.sv_b). */
 static void drop_spectra(lsc_tui_state *st)
 {
-    free(st->sv);
-    free(st->sv_b);
-    st->sv = st->sv_b = NULL;
-    st->n_sv = st->n_sv_b = 0;
-    st->sv_diff_row = -1;
+    free(st->diff.transient.sv_a);
+    free(st->diff.transient.sv_b);
+    st->diff.transient.sv_a = st->diff.transient.sv_b = NULL;
+    st->diff.transient.n_sv_a = st->diff.transient.n_sv_b = 0;
+    st->diff.transient.row = -1;
+}
+
+/* Drop everything the view shows only while open (the pane's mode and focus, its spectra), in one place. */
+static void diff_transient_reset(lsc_tui_state *st)
+{
+    free(st->diff.transient.sv_a);
+    free(st->diff.transient.sv_b);
+    st->diff.transient = (struct lsc_tui_diff_transient){.row = -1};
 }
 
 /* Spectra of the diff row under the cursor, on both sides. */
@@ -27,13 +35,12 @@ void lsc_tui_diff_load_sv(lsc_tui_state *st)
         return;
     }
     size_t row = l->order[l->cursor];
-    if ((long)row == st->sv_diff_row)
+    if ((long)row == st->diff.transient.row)
         return;
-    st->sv_diff_row = (long)row;
-    const char *name = st->diff.rows[row].name;
-    if (lsc_tui_load_sv(st, st->diff_a, name, &st->sv, &st->n_sv) == 0)
-        lsc_tui_load_sv(st, st->diff_b, name, &st->sv_b, &st->n_sv_b);
-    st->sv_adapter[0] = '\0';
+    st->diff.transient.row = (long)row;
+    const char *name = st->diff.cmp.rows[row].name;
+    if (lsc_tui_load_sv(st, st->diff.a, name, &st->diff.transient.sv_a, &st->diff.transient.n_sv_a) == 0)
+        lsc_tui_load_sv(st, st->diff.b, name, &st->diff.transient.sv_b, &st->diff.transient.n_sv_b);
 }
 
 unsigned lsc_tui_diff_open(lsc_tui_state *st)
@@ -49,7 +56,7 @@ unsigned lsc_tui_diff_open(lsc_tui_state *st)
         lsc_tui_state_msg(st, LSC_MSG_WARN, "tag two adapters with Space (or one, and select the other), then d");
         return LSC_TUI_CH_REDRAW;
     }
-    const char *a = st->adapters[pick[0]].name, *b = st->adapters[pick[1]].name;
+    const char *a = st->catalog.rows[pick[0]].name, *b = st->catalog.rows[pick[1]].name;
     lsc_tui_diff d = {0};
     lsc_error err = {0};
     lsc_tui_busy(st, "comparing '%s' with '%s'", a, b);
@@ -57,13 +64,11 @@ unsigned lsc_tui_diff_open(lsc_tui_state *st)
         lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s", err.msg);
         return LSC_TUI_CH_REDRAW;
     }
-    lsc_tui_diff_release(&st->diff);
-    st->diff = d;
-    lsc_tui_copy(st->diff_a, sizeof st->diff_a, a);
-    lsc_tui_copy(st->diff_b, sizeof st->diff_b, b);
-    st->sv_diff_row = -1;
-    st->diff_pane = 0;
-    st->diff_focus = 0;
+    lsc_tui_diff_release(&st->diff.cmp);
+    st->diff.cmp = d;
+    lsc_tui_copy(st->diff.a, sizeof st->diff.a, a);
+    lsc_tui_copy(st->diff.b, sizeof st->diff.b, b);
+    diff_transient_reset(st);
     lsc_tui_list *dl = &st->lists[LSC_VIEW_DIFF];
     dl->n_data = (size_t)-1;
     dl->cursor = dl->top = 0;
@@ -81,14 +86,14 @@ unsigned lsc_tui_diff_open(lsc_tui_state *st)
 /* Back on top, or the rows changed under the cursor: reload the spectra of the row now under it. */
 static void diff_enter(lsc_tui_state *st)
 {
-    st->sv_diff_row = -1;
+    st->diff.transient.row = -1;
     lsc_tui_diff_load_sv(st);
 }
 
 static void diff_leave(lsc_tui_state *st, int closing)
 {
     if (closing)
-        drop_spectra(st);
+        diff_transient_reset(st);
 }
 
 static unsigned diff_enter_row(lsc_tui_state *st)
@@ -97,11 +102,11 @@ static unsigned diff_enter_row(lsc_tui_state *st)
     if (!l->n)
         return 0;
     char name[LSC_TUI_NAME_MAX];
-    lsc_tui_copy(name, sizeof name, st->diff.rows[l->order[l->cursor]].name);
-    if (strcmp(st->adapter, st->diff_a) != 0 && lsc_tui_load_layers(st, st->diff_a) != 0)
+    lsc_tui_copy(name, sizeof name, st->diff.cmp.rows[l->order[l->cursor]].name);
+    if (strcmp(st->layers.adapter, st->diff.a) != 0 && lsc_tui_load_layers(st, st->diff.a) != 0)
         return LSC_TUI_CH_REDRAW;
-    for (size_t i = 0; i < st->n_layers; i++)
-        if (strcmp(st->layers[i].name, name) == 0) {
+    for (size_t i = 0; i < st->layers.n; i++)
+        if (strcmp(st->layers.rows[i].name, name) == 0) {
             lsc_tui_view_push(st, LSC_VIEW_SPECTRUM); /* first: a failed load's message must stay */
             lsc_tui_spectrum_load(st, i);
             break;
@@ -113,8 +118,8 @@ static unsigned diff_request(lsc_tui_state *st, lsc_tui_req req)
 {
     switch (req) {
     case LSC_REQ_LEFT:
-    case LSC_REQ_RIGHT: st->diff_focus = req == LSC_REQ_RIGHT; return LSC_TUI_CH_REDRAW;
-    case LSC_REQ_TAB: st->diff_pane = !st->diff_pane; return LSC_TUI_CH_REDRAW;
+    case LSC_REQ_RIGHT: st->diff.transient.focus = req == LSC_REQ_RIGHT; return LSC_TUI_CH_REDRAW;
+    case LSC_REQ_TAB: st->diff.transient.pane = !st->diff.transient.pane; return LSC_TUI_CH_REDRAW;
     case LSC_REQ_ENTER: return diff_enter_row(st);
     case LSC_REQ_REFRESH: return 0;
     default: return LSC_TUI_CH_PASS;
@@ -153,6 +158,7 @@ static const lsc_tui_binding k_keys[] = {
 
 const lsc_tui_view_ops lsc_tui_view_diff = {
     .view = LSC_VIEW_DIFF,
+    .draw = lsc_tui_draw_diff,
     .enter = diff_enter,
     .leave = diff_leave,
     .request = diff_request,

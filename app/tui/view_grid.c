@@ -7,97 +7,116 @@
 
 #include "view.h"
 
-void lsc_tui_grid_build(lsc_tui_state *st)
+void lsc_tui_grid_build(lsc_tui_state *st, int fresh)
 {
+    if (fresh)
+        st->grid.r = st->grid.c = st->grid.top = 0;
     static const char *const canon[] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
-    st->n_grid_mods = 0;
-    st->n_grid_rows = 0;
+    st->grid.n_mods = 0;
+    st->grid.n_rows = 0;
     for (size_t c = 0; c < sizeof canon / sizeof *canon; c++)
-        for (size_t i = 0; i < st->n_layers; i++)
-            if (strcmp(st->layers[i].module_type, canon[c]) == 0) {
-                lsc_tui_copy(st->grid_mods[st->n_grid_mods++], LSC_TUI_WORD_MAX, canon[c]);
+        for (size_t i = 0; i < st->layers.n; i++)
+            if (strcmp(st->layers.rows[i].module_type, canon[c]) == 0) {
+                lsc_tui_copy(st->grid.mods[st->grid.n_mods++], LSC_TUI_WORD_MAX, canon[c]);
                 break;
             }
-    for (size_t i = 0; i < st->n_layers && st->n_grid_mods < 16; i++) /* other modules in data order */
-        if (lsc_tui_module_rank(st, st->layers[i].module_type) == st->n_grid_mods)
-            lsc_tui_copy(st->grid_mods[st->n_grid_mods++], LSC_TUI_WORD_MAX, st->layers[i].module_type);
-    for (size_t i = 0; i < st->n_layers; i++) {
-        int li = st->layers[i].layer_index, found = 0;
-        for (int r = 0; r < st->n_grid_rows && !found; r++)
-            found = st->grid_rows[r] == li;
-        if (!found && st->n_grid_rows < 256) {
-            int r = st->n_grid_rows++;
-            while (r > 0 && st->grid_rows[r - 1] > li) { /* keep rows sorted by block number */
-                st->grid_rows[r] = st->grid_rows[r - 1];
+    for (size_t i = 0; i < st->layers.n && st->grid.n_mods < 16; i++) /* other modules in data order */
+        if (lsc_tui_module_rank(st, st->layers.rows[i].module_type) == st->grid.n_mods)
+            lsc_tui_copy(st->grid.mods[st->grid.n_mods++], LSC_TUI_WORD_MAX, st->layers.rows[i].module_type);
+    for (size_t i = 0; i < st->layers.n; i++) {
+        int li = st->layers.rows[i].layer_index, found = 0;
+        for (int r = 0; r < st->grid.n_rows && !found; r++)
+            found = st->grid.rows[r] == li;
+        if (!found && st->grid.n_rows < 256) {
+            int r = st->grid.n_rows++;
+            while (r > 0 && st->grid.rows[r - 1] > li) { /* keep rows sorted by block number */
+                st->grid.rows[r] = st->grid.rows[r - 1];
                 r--;
             }
-            st->grid_rows[r] = li;
+            st->grid.rows[r] = li;
         }
     }
-    free(st->grid_cell);
-    size_t cells = (size_t)st->n_grid_rows * (size_t)st->n_grid_mods;
-    st->grid_cell = malloc((cells + 1) * sizeof *st->grid_cell);
-    if (!st->grid_cell) {
-        st->n_grid_rows = 0;
+    free(st->grid.cell);
+    size_t cells = (size_t)st->grid.n_rows * (size_t)st->grid.n_mods;
+    st->grid.cell = malloc((cells + 1) * sizeof *st->grid.cell);
+    if (!st->grid.cell) {
+        st->grid.n_rows = 0;
         return;
     }
     for (size_t k = 0; k < cells; k++)
-        st->grid_cell[k] = -1;
-    for (size_t i = 0; i < st->n_layers; i++) {
-        int m = lsc_tui_module_rank(st, st->layers[i].module_type), r = 0;
-        while (r < st->n_grid_rows && st->grid_rows[r] != st->layers[i].layer_index)
+        st->grid.cell[k] = -1;
+    for (size_t i = 0; i < st->layers.n; i++) {
+        int m = lsc_tui_module_rank(st, st->layers.rows[i].module_type), r = 0;
+        while (r < st->grid.n_rows && st->grid.rows[r] != st->layers.rows[i].layer_index)
             r++;
-        if (m < st->n_grid_mods && r < st->n_grid_rows)
-            st->grid_cell[(size_t)r * (size_t)st->n_grid_mods + (size_t)m] = (long)i;
+        if (m < st->grid.n_mods && r < st->grid.n_rows)
+            st->grid.cell[(size_t)r * (size_t)st->grid.n_mods + (size_t)m] = (long)i;
     }
-    if (st->grid_r >= st->n_grid_rows)
-        st->grid_r = st->n_grid_rows ? st->n_grid_rows - 1 : 0;
-    if (st->grid_c >= st->n_grid_mods)
-        st->grid_c = st->n_grid_mods ? st->n_grid_mods - 1 : 0;
+    if (st->grid.r >= st->grid.n_rows)
+        st->grid.r = st->grid.n_rows ? st->grid.n_rows - 1 : 0;
+    if (st->grid.c >= st->grid.n_mods)
+        st->grid.c = st->grid.n_mods ? st->grid.n_mods - 1 : 0;
 }
 
 void lsc_tui_grid_metric_max(lsc_tui_state *st)
 {
-    st->grid_max = 0;
-    for (size_t i = 0; i < st->n_layers; i++) {
-        double x = st->metric == LSC_METRIC_NORM ? st->layers[i].fro : st->layers[i].rank;
-        if (!st->layers[i].nonfinite && x > st->grid_max)
-            st->grid_max = x;
+    st->grid.max = 0;
+    for (size_t i = 0; i < st->layers.n; i++) {
+        double x = st->grid.metric == LSC_METRIC_NORM ? st->layers.rows[i].fro : st->layers.rows[i].rank;
+        if (!st->layers.rows[i].nonfinite && x > st->grid.max)
+            st->grid.max = x;
     }
 }
 
 void lsc_tui_grid_clamp(lsc_tui_state *st)
 {
     int h = st->lay.body_h < 1 ? 1 : st->lay.body_h;
-    if (st->grid_r < 0)
-        st->grid_r = 0;
-    if (st->grid_r >= st->n_grid_rows)
-        st->grid_r = st->n_grid_rows ? st->n_grid_rows - 1 : 0;
-    if (st->grid_c < 0)
-        st->grid_c = 0;
-    if (st->grid_c >= st->n_grid_mods)
-        st->grid_c = st->n_grid_mods ? st->n_grid_mods - 1 : 0;
-    if (st->grid_r < st->grid_top)
-        st->grid_top = st->grid_r;
-    if (st->grid_r >= st->grid_top + h)
-        st->grid_top = st->grid_r - h + 1;
-    int max_top = st->n_grid_rows > h ? st->n_grid_rows - h : 0;
-    if (st->grid_top > max_top)
-        st->grid_top = max_top;
+    if (st->grid.r < 0)
+        st->grid.r = 0;
+    if (st->grid.r >= st->grid.n_rows)
+        st->grid.r = st->grid.n_rows ? st->grid.n_rows - 1 : 0;
+    if (st->grid.c < 0)
+        st->grid.c = 0;
+    if (st->grid.c >= st->grid.n_mods)
+        st->grid.c = st->grid.n_mods ? st->grid.n_mods - 1 : 0;
+    if (st->grid.r < st->grid.top)
+        st->grid.top = st->grid.r;
+    if (st->grid.r >= st->grid.top + h)
+        st->grid.top = st->grid.r - h + 1;
+    int max_top = st->grid.n_rows > h ? st->grid.n_rows - h : 0;
+    if (st->grid.top > max_top)
+        st->grid.top = max_top;
+}
+
+unsigned lsc_tui_grid_open(lsc_tui_state *st, const lsc_tui_layer *at)
+{
+    if (at) {
+        for (int r = 0; r < st->grid.n_rows; r++)
+            if (st->grid.rows[r] == at->layer_index)
+                st->grid.r = r;
+        int m = lsc_tui_module_rank(st, at->module_type);
+        if (m < st->grid.n_mods)
+            st->grid.c = m;
+    }
+    lsc_tui_view_replace(st, LSC_VIEW_GRID);
+    lsc_tui_grid_clamp(st);
+    lsc_tui_state_msg(st, LSC_MSG_INFO, "%d blocks x %d modules - m switches norm/rank", st->grid.n_rows,
+                      st->grid.n_mods);
+    return LSC_TUI_CH_REDRAW;
 }
 
 static unsigned move_grid(lsc_tui_state *st, int dr, int dc)
 {
-    int r = st->grid_r, c = st->grid_c, t = st->grid_top;
-    st->grid_r += dr;
-    st->grid_c += dc;
+    int r = st->grid.r, c = st->grid.c, t = st->grid.top;
+    st->grid.r += dr;
+    st->grid.c += dc;
     lsc_tui_grid_clamp(st);
-    return (r != st->grid_r || c != st->grid_c || t != st->grid_top) ? LSC_TUI_CH_REDRAW : 0;
+    return (r != st->grid.r || c != st->grid.c || t != st->grid.top) ? LSC_TUI_CH_REDRAW : 0;
 }
 
 int lsc_tui_grid_cell_width(const lsc_tui_state *st)
 {
-    int n = st->n_grid_mods ? st->n_grid_mods : 1;
+    int n = st->grid.n_mods ? st->grid.n_mods : 1;
     int w = (st->lay.cols - 8) / n;
     return w > 12 ? 12 : w < 3 ? 3 : w;
 }
@@ -111,9 +130,9 @@ static unsigned grid_to_layers(lsc_tui_state *st)
 
 static unsigned grid_enter_cell(lsc_tui_state *st)
 {
-    if (!st->grid_cell || !st->n_grid_rows)
+    if (!st->grid.cell || !st->grid.n_rows)
         return 0;
-    long li = st->grid_cell[(size_t)st->grid_r * (size_t)st->n_grid_mods + (size_t)st->grid_c];
+    long li = st->grid.cell[(size_t)st->grid.r * (size_t)st->grid.n_mods + (size_t)st->grid.c];
     if (li < 0) {
         lsc_tui_state_msg(st, LSC_MSG_WARN, "no layer in this cell");
         return LSC_TUI_CH_REDRAW;
@@ -143,9 +162,9 @@ static unsigned grid_request(lsc_tui_state *st, lsc_tui_req req)
     case LSC_REQ_TAB:
     case LSC_REQ_GRID: return grid_to_layers(st);
     case LSC_REQ_METRIC:
-        st->metric = st->metric == LSC_METRIC_NORM ? LSC_METRIC_RANK : LSC_METRIC_NORM;
+        st->grid.metric = st->grid.metric == LSC_METRIC_NORM ? LSC_METRIC_RANK : LSC_METRIC_NORM;
         lsc_tui_grid_metric_max(st);
-        lsc_tui_state_msg(st, LSC_MSG_INFO, "heat by %s", st->metric == LSC_METRIC_NORM ? "Frobenius norm" : "rank");
+        lsc_tui_state_msg(st, LSC_MSG_INFO, "heat by %s", st->grid.metric == LSC_METRIC_NORM ? "Frobenius norm" : "rank");
         return LSC_TUI_CH_REDRAW;
     case LSC_REQ_PRUNE: return lsc_tui_prune_open(st);
     case LSC_REQ_KIND: return lsc_tui_kind_open(st);
@@ -158,14 +177,14 @@ static unsigned grid_request(lsc_tui_state *st, lsc_tui_req req)
 static unsigned grid_click(lsc_tui_state *st, int y, int x)
 {
     int cw = lsc_tui_grid_cell_width(st);
-    int r = st->grid_top + (y - st->lay.body_y), c = (x - 8) / cw;
-    if (y < st->lay.body_y || y >= st->lay.body_y + st->lay.body_h || x < 8 || r >= st->n_grid_rows ||
-        c >= st->n_grid_mods)
+    int r = st->grid.top + (y - st->lay.body_y), c = (x - 8) / cw;
+    if (y < st->lay.body_y || y >= st->lay.body_y + st->lay.body_h || x < 8 || r >= st->grid.n_rows ||
+        c >= st->grid.n_mods)
         return 0;
-    if (r == st->grid_r && c == st->grid_c)
+    if (r == st->grid.r && c == st->grid.c)
         return lsc_tui_state_request(st, LSC_REQ_ENTER);
-    st->grid_r = r;
-    st->grid_c = c;
+    st->grid.r = r;
+    st->grid.c = c;
     return LSC_TUI_CH_REDRAW;
 }
 
@@ -186,6 +205,7 @@ static const lsc_tui_binding k_keys[] = {
 
 const lsc_tui_view_ops lsc_tui_view_grid = {
     .view = LSC_VIEW_GRID,
+    .draw = lsc_tui_draw_grid,
     .enter = lsc_tui_grid_clamp,
     .request = grid_request,
     .click = grid_click,

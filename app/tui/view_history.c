@@ -17,39 +17,39 @@ unsigned lsc_tui_load_history(lsc_tui_state *st)
         lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s", err.msg);
         return LSC_TUI_CH_REDRAW;
     }
-    free(st->history);
-    st->history = h;
-    st->n_history = n;
+    free(st->history.rows);
+    st->history.rows = h;
+    st->history.n = n;
     lsc_tui_list_rebuild(st, LSC_VIEW_HISTORY);
     return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RELOAD;
 }
 
 void lsc_tui_output_free(lsc_tui_state *st)
 {
-    for (size_t i = 0; i < st->n_out_lines; i++)
-        free(st->out_lines[i]);
-    free(st->out_lines);
-    st->out_lines = NULL;
-    st->n_out_lines = 0;
+    for (size_t i = 0; i < st->output.n; i++)
+        free(st->output.lines[i]);
+    free(st->output.lines);
+    st->output.lines = NULL;
+    st->output.n = 0;
 }
 
-/* Split text into out_lines (tabs expanded, control bytes escaped). */
+/* Split text into st->output.lines (tabs expanded, control bytes escaped). */
 int lsc_tui_output_set(lsc_tui_state *st, const char *text)
 {
     lsc_tui_output_free(st);
     size_t cap = 16;
-    st->out_lines = malloc(cap * sizeof *st->out_lines);
-    if (!st->out_lines)
+    st->output.lines = malloc(cap * sizeof *st->output.lines);
+    if (!st->output.lines)
         return -1;
     const char *p = text;
     while (*p) {
         const char *e = strchr(p, '\n');
         size_t len = e ? (size_t)(e - p) : strlen(p);
-        if (st->n_out_lines == cap) {
-            char **g = realloc(st->out_lines, cap * 2 * sizeof *g);
+        if (st->output.n == cap) {
+            char **g = realloc(st->output.lines, cap * 2 * sizeof *g);
             if (!g)
                 return -1;
-            st->out_lines = g;
+            st->output.lines = g;
             cap *= 2;
         }
         char *line = malloc(len * 4 + 1), *q = line;
@@ -67,7 +67,7 @@ int lsc_tui_output_set(lsc_tui_state *st, const char *text)
                 *q++ = (char)ch;
         }
         *q = '\0';
-        st->out_lines[st->n_out_lines++] = line;
+        st->output.lines[st->output.n++] = line;
         p += len + (e ? 1 : 0);
     }
     return 0;
@@ -77,7 +77,7 @@ void lsc_tui_output_show(lsc_tui_state *st, const char *text, const char *title,
 {
     if (lsc_tui_output_set(st, text) != 0)
         return;
-    snprintf(st->out_title, sizeof st->out_title, "%s", title);
+    snprintf(st->output.title, sizeof st->output.title, "%s", title);
     lsc_tui_list *ol = &st->lists[LSC_VIEW_OUTPUT];
     ol->n_data = (size_t)-1;
     ol->cursor = ol->top = 0;
@@ -99,7 +99,7 @@ static unsigned history_request(lsc_tui_state *st, lsc_tui_req req)
         return LSC_TUI_CH_PASS;
     if (!l->n)
         return 0;
-    const lsc_tui_history *h = &st->history[l->order[l->cursor]];
+    const lsc_tui_history *h = &st->history.rows[l->order[l->cursor]];
     char when[32], text[1200], title[64];
     lsc_tui_fmt_time(h->time, when, sizeof when);
     snprintf(text, sizeof text, "entry    %lld\ntime     %s\ncommand  %s\narguments %s\nread     %s\nwrote    %s\nstate    %s\n",

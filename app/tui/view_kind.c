@@ -104,21 +104,29 @@ static double now_seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* The whole panel is transient: drop the figures and reset every field, in one place (before a load and
+ * when the panel closes). */
+static void kind_reset(lsc_tui_state *st)
+{
+    lsc_tui_kind_release(&st->kind.kf);
+    st->kind = (lsc_tui_kind_panel){.widest_layer = (size_t)-1};
+}
+
+static void kind_leave(lsc_tui_state *st, int closing)
+{
+    if (closing)
+        kind_reset(st);
+}
+
 unsigned lsc_tui_kind_open(lsc_tui_state *st)
 {
     lsc_tui_view v = lsc_tui_state_view(st);
-    const char *name = v == LSC_VIEW_TASKS ? st->group_name : st->adapter;
+    const char *name = v == LSC_VIEW_TASKS ? st->tasks.group : st->layers.adapter;
     if (!name[0])
         return 0;
     lsc_tui_kind_panel *K = &st->kind;
-    lsc_tui_kind_release(&K->kf);
+    kind_reset(st);
     lsc_tui_copy(K->adapter, sizeof K->adapter, name);
-    K->cursor = K->top = 0;
-    K->alt = 0;
-    K->n_ranks = 0;
-    K->widest_layer = (size_t)-1;
-    K->widest_b = 0;
-    K->widest_gap = 0;
     lsc_error err = {0};
     lsc_tui_busy(st, "computing the kind figures of '%s'", name);
     double t0 = now_seconds();
@@ -130,8 +138,8 @@ unsigned lsc_tui_kind_open(lsc_tui_state *st)
     if (K->ok) {
         lsc_tui_kind_widest_gap(&K->kf, &K->widest_layer, &K->widest_b, &K->widest_gap);
         if (v != LSC_VIEW_TASKS) /* the rank histogram, from the layer table */
-            for (size_t i = 0; i < st->n_layers; i++) {
-                int r = st->layers[i].rank, j = 0;
+            for (size_t i = 0; i < st->layers.n; i++) {
+                int r = st->layers.rows[i].rank, j = 0;
                 while (j < K->n_ranks && K->ranks[j] < r)
                     j++;
                 if (j < K->n_ranks && K->ranks[j] == r) {
@@ -209,6 +217,8 @@ static const lsc_tui_binding k_keys[] = {
 
 const lsc_tui_view_ops lsc_tui_view_kind = {
     .view = LSC_VIEW_KIND,
+    .draw = lsc_tui_draw_kind,
+    .leave = kind_leave,
     .request = kind_request,
     .layout = kind_layout,
     .keys = LSC_TUI_KEYS(k_keys),

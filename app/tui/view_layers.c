@@ -18,19 +18,18 @@ int lsc_tui_load_layers(lsc_tui_state *st, const char *name)
         lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s", err.msg);
         return -1;
     }
-    int same = strcmp(st->adapter, name) == 0;
-    free(st->layers);
-    st->layers = l;
-    st->n_layers = n;
+    int same = strcmp(st->layers.adapter, name) == 0;
+    free(st->layers.rows);
+    st->layers.rows = l;
+    st->layers.n = n;
     if (!same) {
         lsc_tui_list *L = &st->lists[LSC_VIEW_LAYERS];
         L->cursor = L->top = 0;
         L->filter[0] = '\0';
         L->n_data = (size_t)-1; /* force fresh tags */
-        st->grid_r = st->grid_c = st->grid_top = 0;
     }
-    lsc_tui_copy(st->adapter, sizeof st->adapter, name);
-    lsc_tui_grid_build(st);
+    lsc_tui_copy(st->layers.adapter, sizeof st->layers.adapter, name);
+    lsc_tui_grid_build(st, !same);
     lsc_tui_grid_metric_max(st);
     if (lsc_tui_list_rebuild(st, LSC_VIEW_LAYERS) != 0) {
         lsc_tui_state_msg(st, LSC_MSG_ERROR, "out of memory");
@@ -39,24 +38,13 @@ int lsc_tui_load_layers(lsc_tui_state *st, const char *name)
     return 0;
 }
 
-/* Put the grid cursor on the layer under the table's cursor, and show the grid. */
+void lsc_tui_layers_forget(lsc_tui_state *st) { st->layers.adapter[0] = '\0'; }
+
+/* Show the grid with its cursor on the layer under the table's cursor. */
 static unsigned layers_to_grid(lsc_tui_state *st)
 {
     lsc_tui_list *ll = &st->lists[LSC_VIEW_LAYERS];
-    if (ll->n) {
-        const lsc_tui_layer *L = &st->layers[ll->order[ll->cursor]];
-        for (int r = 0; r < st->n_grid_rows; r++)
-            if (st->grid_rows[r] == L->layer_index)
-                st->grid_r = r;
-        int m = lsc_tui_module_rank(st, L->module_type);
-        if (m < st->n_grid_mods)
-            st->grid_c = m;
-    }
-    lsc_tui_view_replace(st, LSC_VIEW_GRID);
-    lsc_tui_grid_clamp(st);
-    lsc_tui_state_msg(st, LSC_MSG_INFO, "%d blocks x %d modules - m switches norm/rank", st->n_grid_rows,
-                      st->n_grid_mods);
-    return LSC_TUI_CH_REDRAW;
+    return lsc_tui_grid_open(st, ll->n ? &st->layers.rows[ll->order[ll->cursor]] : NULL);
 }
 
 static unsigned layers_request(lsc_tui_state *st, lsc_tui_req req)
@@ -73,9 +61,9 @@ static unsigned layers_request(lsc_tui_state *st, lsc_tui_req req)
     case LSC_REQ_TAB:
     case LSC_REQ_GRID: return layers_to_grid(st);
     case LSC_REQ_GROUP:
-        st->group = !st->group;
+        st->layers.group = !st->layers.group;
         lsc_tui_list_rebuild(st, LSC_VIEW_LAYERS);
-        lsc_tui_state_msg(st, LSC_MSG_INFO, st->group ? "grouped by module type" : "not grouped");
+        lsc_tui_state_msg(st, LSC_MSG_INFO, st->layers.group ? "grouped by module type" : "not grouped");
         return LSC_TUI_CH_REDRAW;
     case LSC_REQ_PRUNE: return lsc_tui_prune_open(st);
     case LSC_REQ_KIND: return lsc_tui_kind_open(st);

@@ -10,12 +10,12 @@
 
 static void merge_base_rank(lsc_tui_merge_panel *M)
 {
-    if (M->opts.method != LSC_TUI_MERGE_CAT || !M->ok)
+    if (M->opts.method != LSC_TUI_MERGE_CAT || !M->transient.ok)
         return;
     int r = 0;
-    for (size_t i = 0; i < M->n_rows; i++) /* cat: the rank is the inputs' sum */
-        if (M->rows[i].models > 0 && (M->rows[i].rank + M->rows[i].models - 1) / M->rows[i].models > r)
-            r = (M->rows[i].rank + M->rows[i].models - 1) / M->rows[i].models;
+    for (size_t i = 0; i < M->transient.n_rows; i++) /* cat: the rank is the inputs' sum */
+        if (M->transient.rows[i].models > 0 && (M->transient.rows[i].rank + M->transient.rows[i].models - 1) / M->transient.rows[i].models > r)
+            r = (M->transient.rows[i].rank + M->transient.rows[i].models - 1) / M->transient.rows[i].models;
     if (r > 0)
         M->base_rank = r;
 }
@@ -35,19 +35,19 @@ static unsigned merge_refresh(lsc_tui_state *st)
     lsc_status s = st->model->merge_preview
                        ? st->model->merge_preview(st->model->ctx, names, M->n, &M->opts, &rows, &n, &tot, &err)
                        : lsc_error_set(&err, LSC_ERR_UNSUPPORTED, "this catalog cannot preview merges");
-    free(M->rows);
-    M->rows = NULL;
-    M->n_rows = 0;
+    free(M->transient.rows);
+    M->transient.rows = NULL;
+    M->transient.n_rows = 0;
     if (s != LSC_OK) {
-        M->ok = 0;
-        lsc_tui_copy(M->error, sizeof M->error, err.msg);
-        memset(&M->tot, 0, sizeof M->tot);
+        M->transient.ok = 0;
+        lsc_tui_copy(M->transient.error, sizeof M->transient.error, err.msg);
+        memset(&M->transient.tot, 0, sizeof M->transient.tot);
     } else {
-        M->ok = 1;
-        M->error[0] = '\0';
-        M->rows = rows;
-        M->n_rows = n;
-        M->tot = tot;
+        M->transient.ok = 1;
+        M->transient.error[0] = '\0';
+        M->transient.rows = rows;
+        M->transient.n_rows = n;
+        M->transient.tot = tot;
         merge_base_rank(M);
     }
     lsc_tui_list_rebuild(st, LSC_VIEW_MERGE);
@@ -74,7 +74,7 @@ unsigned lsc_tui_merge_open(lsc_tui_state *st)
                 lsc_tui_state_msg(st, LSC_MSG_ERROR, "more than %d adapters tagged: merge them in steps", LSC_TUI_MERGE_MAX);
                 return LSC_TUI_CH_REDRAW;
             }
-            lsc_tui_copy(names[n++], LSC_TUI_NAME_MAX, st->adapters[i].name);
+            lsc_tui_copy(names[n++], LSC_TUI_NAME_MAX, st->catalog.rows[i].name);
         }
     if (n < 2) {
         lsc_tui_state_msg(st, LSC_MSG_WARN, "tag two or more adapters with Space, then m");
@@ -84,7 +84,7 @@ unsigned lsc_tui_merge_open(lsc_tui_state *st)
     for (int i = 0; same && i < n; i++)
         same = strcmp(names[i], M->names[i]) == 0;
     if (!same) {
-        free(M->rows);
+        free(M->transient.rows);
         memset(M, 0, sizeof *M);
         M->n = n;
         memcpy(M->names, names, sizeof names);
@@ -99,10 +99,10 @@ unsigned lsc_tui_merge_open(lsc_tui_state *st)
     ml->cursor = ml->top = 0;
     lsc_tui_view_push(st, LSC_VIEW_MERGE);
     merge_refresh(st);
-    if (M->ok)
+    if (M->transient.ok)
         lsc_tui_state_msg(st, LSC_MSG_INFO, "j/k field, Left/Right change, e type, Enter apply, Esc back");
     else
-        lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s", M->error);
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s", M->transient.error);
     return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RELOAD;
 }
 
@@ -240,8 +240,8 @@ static unsigned merge_edit_done(lsc_tui_state *st, const char *text)
 static unsigned merge_apply(lsc_tui_state *st)
 {
     lsc_tui_merge_panel *M = &st->merge;
-    if (!M->ok) {
-        lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s", M->error);
+    if (!M->transient.ok) {
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s", M->transient.error);
         return LSC_TUI_CH_REDRAW;
     }
     if (st->readonly) {
@@ -290,13 +290,13 @@ static unsigned merge_confirm(lsc_tui_state *st, const char *name)
     lsc_tui_argv_add(&a, name);
     lsc_tui_copy(st->job_target, sizeof st->job_target, name);
     char q[600], d[600], c1[32];
-    lsc_tui_fmt_count(M->tot.params, c1, sizeof c1);
+    lsc_tui_fmt_count(M->transient.tot.params, c1, sizeof c1);
     snprintf(q, sizeof q, "create '%s', a %s merge of %d adapters?", name, lsc_tui_merge_method_name(o->method), M->n);
     if (lsc_tui_merge_is_elementwise(o->method))
         snprintf(d, sizeof d, "%zu layers at rank %d, params %s; element-wise: one dense layer at a time, Esc cancels",
-                 M->n_rows, o->rank, c1);
+                 M->transient.n_rows, o->rank, c1);
     else
-        snprintf(d, sizeof d, "%zu layers, params %s, largest error %.3g", M->n_rows, c1, M->tot.max_rel_error);
+        snprintf(d, sizeof d, "%zu layers, params %s, largest error %.3g", M->transient.n_rows, c1, M->transient.tot.max_rel_error);
     char title[LSC_TUI_NAME_MAX + 16];
     snprintf(title, sizeof title, "merge into %s", name);
     return lsc_tui_ask(st, &a, title, q, d);
@@ -374,8 +374,19 @@ static const lsc_tui_binding k_keys[] = {
     {LSC_REQ_BOTTOM, {'G', LSC_KEY_END}, "last row", NULL},
 };
 
+/* Closing: drop the preview, in one place; the method and fields stay for a reopen on the same tags. */
+static void merge_leave(lsc_tui_state *st, int closing)
+{
+    if (!closing)
+        return;
+    free(st->merge.transient.rows);
+    st->merge.transient = (struct lsc_tui_merge_transient){0};
+}
+
 const lsc_tui_view_ops lsc_tui_view_merge = {
     .view = LSC_VIEW_MERGE,
+    .draw = lsc_tui_draw_merge,
+    .leave = merge_leave,
     .request = merge_request,
     .input_done = merge_input_done,
     .layout = merge_layout,

@@ -6,6 +6,21 @@
 
 #include "view.h"
 
+void lsc_tui_input_open(lsc_tui_state *st, lsc_tui_input mode, const char *initial)
+{
+    st->prompt.mode = mode;
+    lsc_tui_copy(st->prompt.buf, sizeof st->prompt.buf, initial);
+    st->prompt.len = strlen(st->prompt.buf);
+}
+
+void lsc_tui_input_open_label(lsc_tui_state *st, lsc_tui_input mode, const char *initial, const char *label)
+{
+    lsc_tui_input_open(st, mode, initial);
+    lsc_tui_copy(st->prompt.label, sizeof st->prompt.label, label);
+}
+
+void lsc_tui_input_label_clear(lsc_tui_state *st) { st->prompt.label[0] = '\0'; }
+
 /* Split a command line into argv (whitespace separated, '...' and "..." quotes, backslash escapes).
  * Returns argc, or -1 on an unterminated quote. buf receives the words. */
 static int tokenise(const char *line, char *buf, char **argv, int cap)
@@ -39,7 +54,7 @@ static int tokenise(const char *line, char *buf, char **argv, int cap)
 
 unsigned lsc_tui_prompt_run(lsc_tui_state *st, const char *line)
 {
-    char buf[sizeof st->inbuf + 64];
+    char buf[sizeof st->prompt.buf + 64];
     char *argv[64];
     int argc = tokenise(line, buf, argv, 63);
     if (argc < 0) {
@@ -83,28 +98,28 @@ static void input_append(lsc_tui_state *st, int cp)
     else
         u[0] = (char)(0xF0 | (cp >> 18)), u[1] = (char)(0x80 | ((cp >> 12) & 0x3F)),
         u[2] = (char)(0x80 | ((cp >> 6) & 0x3F)), u[3] = (char)(0x80 | (cp & 0x3F)), n = 4;
-    if (st->inlen + n >= sizeof st->inbuf)
+    if (st->prompt.len + n >= sizeof st->prompt.buf)
         return;
-    memcpy(st->inbuf + st->inlen, u, n);
-    st->inlen += n;
-    st->inbuf[st->inlen] = '\0';
+    memcpy(st->prompt.buf + st->prompt.len, u, n);
+    st->prompt.len += n;
+    st->prompt.buf[st->prompt.len] = '\0';
 }
 
 /* Enter on the input line: the prompt, search, filter and session file are the dispatcher's; the panels'
  * own lines (name, value, glob) go to the view's input_done op. */
 static unsigned input_done(lsc_tui_state *st)
 {
-    lsc_tui_input mode = st->input;
-    char text[sizeof st->inbuf];
-    memcpy(text, st->inbuf, sizeof text);
-    st->input = LSC_INPUT_NONE;
+    lsc_tui_input mode = st->prompt.mode;
+    char text[sizeof st->prompt.buf];
+    memcpy(text, st->prompt.buf, sizeof text);
+    st->prompt.mode = LSC_INPUT_NONE;
     const lsc_tui_view_ops *o = lsc_tui_view_ops_of(lsc_tui_state_view(st));
     switch (mode) {
     case LSC_INPUT_PROMPT: return lsc_tui_prompt_run(st, text);
     case LSC_INPUT_SEARCH: {
         if (!text[0])
             return LSC_TUI_CH_REDRAW;
-        lsc_tui_copy(st->search, sizeof st->search, text);
+        lsc_tui_copy(st->prompt.search, sizeof st->prompt.search, text);
         return lsc_tui_list_search(st, 1);
     }
     case LSC_INPUT_FILTER: return lsc_tui_list_filter_done(st, text);
@@ -116,23 +131,23 @@ static unsigned input_done(lsc_tui_state *st)
 unsigned lsc_tui_input_key(lsc_tui_state *st, int key)
 {
     if (key == LSC_KEY_ESC || key == LSC_KEY_CTRL('c') || key == LSC_KEY_CTRL('g')) {
-        st->input = LSC_INPUT_NONE;
+        st->prompt.mode = LSC_INPUT_NONE;
         return LSC_TUI_CH_REDRAW;
     }
     if (key == LSC_KEY_BACKSPACE || key == 127 || key == 8) {
-        if (st->inlen == 0) {
-            st->input = LSC_INPUT_NONE; /* backspace on an empty line closes it, as in vim */
+        if (st->prompt.len == 0) {
+            st->prompt.mode = LSC_INPUT_NONE; /* backspace on an empty line closes it, as in vim */
             return LSC_TUI_CH_REDRAW;
         }
         do
-            st->inlen--;
-        while (st->inlen && ((unsigned char)st->inbuf[st->inlen] & 0xC0) == 0x80);
-        st->inbuf[st->inlen] = '\0';
+            st->prompt.len--;
+        while (st->prompt.len && ((unsigned char)st->prompt.buf[st->prompt.len] & 0xC0) == 0x80);
+        st->prompt.buf[st->prompt.len] = '\0';
         return LSC_TUI_CH_REDRAW;
     }
     if (key == LSC_KEY_CTRL('u')) {
-        st->inlen = 0;
-        st->inbuf[0] = '\0';
+        st->prompt.len = 0;
+        st->prompt.buf[0] = '\0';
         return LSC_TUI_CH_REDRAW;
     }
     if (key == LSC_KEY_ENTER || key == '\r')

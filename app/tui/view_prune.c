@@ -31,10 +31,10 @@ static double prune_default(const lsc_tui_state *st, lsc_tui_prune_rule r)
 {
     int maxr = 1;
     int64_t sum = 0;
-    for (size_t i = 0; i < st->n_layers; i++) {
-        if (st->layers[i].rank > maxr)
-            maxr = st->layers[i].rank;
-        sum += st->layers[i].rank;
+    for (size_t i = 0; i < st->layers.n; i++) {
+        if (st->layers.rows[i].rank > maxr)
+            maxr = st->layers.rows[i].rank;
+        sum += st->layers.rows[i].rank;
     }
     switch (r) {
     case LSC_TUI_PRUNE_RANK: return maxr / 2 >= 1 ? maxr / 2 : 1;
@@ -54,14 +54,14 @@ static void load_prune_sv(lsc_tui_state *st)
     lsc_tui_list *l = &st->lists[LSC_VIEW_PRUNE];
     if (st->lay.pane_h <= 0 || !l->n) {
         if (!l->n)
-            P->sv_row = -1;
+            P->transient.sv_row = -1;
         return;
     }
     size_t row = l->order[l->cursor];
-    if ((long)row == P->sv_row)
+    if ((long)row == P->transient.sv_row)
         return;
-    P->sv_row = (long)row;
-    lsc_tui_load_sv(st, P->adapter, P->rows[row].name, &P->sv, &P->n_sv);
+    P->transient.sv_row = (long)row;
+    lsc_tui_load_sv(st, P->adapter, P->transient.rows[row].name, &P->transient.sv, &P->transient.n_sv);
 }
 
 /* Recompute the preview of the current rule and threshold (called on every change). */
@@ -80,22 +80,22 @@ unsigned lsc_tui_prune_refresh(lsc_tui_state *st)
                                                   &n, &tot, &err)
                        : lsc_error_set(&err, LSC_ERR_UNSUPPORTED, "this catalog cannot preview prunes");
     if (s != LSC_OK) {
-        P->ok = 0;
-        lsc_tui_copy(P->error, sizeof P->error, err.msg);
-        free(P->rows);
-        P->rows = NULL;
-        P->n_rows = 0;
-        memset(&P->tot, 0, sizeof P->tot);
-        P->sv_row = -1;
+        P->transient.ok = 0;
+        lsc_tui_copy(P->transient.error, sizeof P->transient.error, err.msg);
+        free(P->transient.rows);
+        P->transient.rows = NULL;
+        P->transient.n_rows = 0;
+        memset(&P->transient.tot, 0, sizeof P->transient.tot);
+        P->transient.sv_row = -1;
         lsc_tui_list_rebuild(st, LSC_VIEW_PRUNE);
         return LSC_TUI_CH_REDRAW;
     }
-    free(P->rows);
-    P->rows = rows;
-    P->n_rows = n;
-    P->tot = tot;
-    P->ok = 1;
-    P->error[0] = '\0';
+    free(P->transient.rows);
+    P->transient.rows = rows;
+    P->transient.n_rows = n;
+    P->transient.tot = tot;
+    P->transient.ok = 1;
+    P->transient.error[0] = '\0';
     lsc_tui_list_rebuild(st, LSC_VIEW_PRUNE);
     load_prune_sv(st);
     return LSC_TUI_CH_REDRAW;
@@ -107,12 +107,12 @@ static void prune_clamp(lsc_tui_prune_panel *P)
     double lo = 1, hi = INFINITY;
     switch (P->rule) {
     case LSC_TUI_PRUNE_RANK:
-        if (P->tot.max_rank > 0)
-            hi = P->tot.max_rank;
+        if (P->transient.tot.max_rank > 0)
+            hi = P->transient.tot.max_rank;
         break;
     case LSC_TUI_PRUNE_BUDGET:
-        if (P->tot.total_sv > 0)
-            hi = (double)P->tot.total_sv;
+        if (P->transient.tot.total_sv > 0)
+            hi = (double)P->transient.tot.total_sv;
         break;
     case LSC_TUI_PRUNE_RATIO: hi = 1e6; break;
     default: lo = 0.01, hi = 1; break;
@@ -140,6 +140,8 @@ static unsigned prune_step(lsc_tui_state *st, int dir, int big)
     return lsc_tui_prune_refresh(st);
 }
 
+void lsc_tui_prune_forget(lsc_tui_state *st) { st->prune.adapter[0] = '\0'; }
+
 unsigned lsc_tui_prune_open(lsc_tui_state *st)
 {
     lsc_tui_view v = lsc_tui_state_view(st);
@@ -148,29 +150,29 @@ unsigned lsc_tui_prune_open(lsc_tui_state *st)
     if (v == LSC_VIEW_CATALOG) {
         if (!l->n)
             return 0;
-        if (lsc_tui_load_layers(st, st->adapters[l->order[l->cursor]].name) != 0)
+        if (lsc_tui_load_layers(st, st->catalog.rows[l->order[l->cursor]].name) != 0)
             return LSC_TUI_CH_REDRAW;
     } else if (v == LSC_VIEW_LAYERS) {
         if (l->n)
             at = l->order[l->cursor];
     } else if (v == LSC_VIEW_GRID) {
-        long li = st->grid_cell ? st->grid_cell[(size_t)st->grid_r * (size_t)st->n_grid_mods + (size_t)st->grid_c] : -1;
+        long li = st->grid.cell ? st->grid.cell[(size_t)st->grid.r * (size_t)st->grid.n_mods + (size_t)st->grid.c] : -1;
         at = li >= 0 ? (size_t)li : 0;
     } else if (v == LSC_VIEW_SPECTRUM) {
-        at = st->sv_layer;
+        at = st->spectrum.layer;
     } else {
         return 0;
     }
     lsc_tui_prune_panel *P = &st->prune;
-    if (strcmp(P->adapter, st->adapter) != 0) { /* another adapter: start from the defaults */
-        lsc_tui_copy(P->adapter, sizeof P->adapter, st->adapter);
+    if (strcmp(P->adapter, st->layers.adapter) != 0) { /* another adapter: start from the defaults */
+        lsc_tui_copy(P->adapter, sizeof P->adapter, st->layers.adapter);
         P->rule = LSC_TUI_PRUNE_ENERGY;
         for (int r = 0; r < LSC_TUI_PRUNE_RULE_COUNT; r++)
             P->value[r] = prune_default(st, (lsc_tui_prune_rule)r);
         P->glob[0] = '\0';
     }
     P->chart = v == LSC_VIEW_SPECTRUM;
-    P->sv_row = -1;
+    P->transient.sv_row = -1;
     lsc_tui_list *pl = &st->lists[LSC_VIEW_PRUNE];
     pl->n_data = (size_t)-1;
     pl->cursor = pl->top = 0;
@@ -185,25 +187,25 @@ unsigned lsc_tui_prune_open(lsc_tui_state *st)
         lsc_tui_list_clamp(pl, st->lay.body_h);
         load_prune_sv(st);
     }
-    if (P->ok)
+    if (P->transient.ok)
         lsc_tui_state_msg(st, LSC_MSG_INFO, "Tab rule, Left/Right threshold, = type it, f layers, Enter apply, Esc back");
     else
-        lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s", P->error);
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s", P->transient.error);
     return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RELOAD;
 }
 
 static unsigned prune_apply(lsc_tui_state *st)
 {
     lsc_tui_prune_panel *P = &st->prune;
-    if (!P->ok) {
-        lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s", P->error);
+    if (!P->transient.ok) {
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s", P->transient.error);
         return LSC_TUI_CH_REDRAW;
     }
     if (st->readonly) {
         lsc_tui_state_msg(st, LSC_MSG_ERROR, "the catalog is open read-only: 'prune' would change it");
         return LSC_TUI_CH_REDRAW;
     }
-    if (P->tot.n_cut == 0) {
+    if (P->transient.tot.n_cut == 0) {
         lsc_tui_state_msg(st, LSC_MSG_WARN, "nothing to cut: every chosen layer keeps its rank at this threshold");
         return LSC_TUI_CH_REDRAW;
     }
@@ -232,20 +234,20 @@ static unsigned prune_confirm(lsc_tui_state *st, const char *name)
         lsc_tui_argv_add(&a, "--layers");
         lsc_tui_argv_add(&a, P->glob);
     }
-    if (P->tot.n_nonfinite)
+    if (P->transient.tot.n_nonfinite)
         lsc_tui_argv_add(&a, "--allow-nonfinite");
     lsc_tui_argv_add(&a, "--as");
     lsc_tui_argv_add(&a, name);
     lsc_tui_copy(st->job_target, sizeof st->job_target, name);
     char q[600], d[600], c1[32], c2[32], b1[32], b2[32];
-    lsc_tui_fmt_count(P->tot.params_before, c1, sizeof c1);
-    lsc_tui_fmt_count(P->tot.params_after, c2, sizeof c2);
-    lsc_tui_fmt_bytes(P->tot.bytes_before, b1, sizeof b1);
-    lsc_tui_fmt_bytes(P->tot.bytes_after, b2, sizeof b2);
+    lsc_tui_fmt_count(P->transient.tot.params_before, c1, sizeof c1);
+    lsc_tui_fmt_count(P->transient.tot.params_after, c2, sizeof c2);
+    lsc_tui_fmt_bytes(P->transient.tot.bytes_before, b1, sizeof b1);
+    lsc_tui_fmt_bytes(P->transient.tot.bytes_after, b2, sizeof b2);
     snprintf(q, sizeof q, "create '%s' from '%s' with %s %s?", name, P->adapter, opt, vt);
-    snprintf(d, sizeof d, "%zu of %zu layers cut, params %s -> %s, size %s -> %s, largest error %.3g%s", P->tot.n_cut,
-             P->tot.n_chosen, c1, c2, b1, b2, P->tot.max_rel_error,
-             P->tot.n_nonfinite ? "; layers with NaN/Inf stay as they are" : "");
+    snprintf(d, sizeof d, "%zu of %zu layers cut, params %s -> %s, size %s -> %s, largest error %.3g%s", P->transient.tot.n_cut,
+             P->transient.tot.n_chosen, c1, c2, b1, b2, P->transient.tot.max_rel_error,
+             P->transient.tot.n_nonfinite ? "; layers with NaN/Inf stay as they are" : "");
     char title[LSC_TUI_NAME_MAX + 16];
     snprintf(title, sizeof title, "prune into %s", name);
     return lsc_tui_ask(st, &a, title, q, d);
@@ -270,14 +272,15 @@ static unsigned prune_edit_done(lsc_tui_state *st, const char *text)
     return lsc_tui_prune_refresh(st);
 }
 
+/* Closing: drop the preview and the chart, in one place; the rule, thresholds and glob stay for a reopen
+ * on the same adapter. */
 static void prune_leave(lsc_tui_state *st, int closing)
 {
     if (!closing)
         return;
-    free(st->prune.sv);
-    st->prune.sv = NULL;
-    st->prune.n_sv = 0;
-    st->prune.sv_row = -1;
+    free(st->prune.transient.rows);
+    free(st->prune.transient.sv);
+    st->prune.transient = (struct lsc_tui_prune_transient){.sv_row = -1};
 }
 
 static unsigned prune_edit(lsc_tui_state *st)
@@ -307,7 +310,7 @@ static unsigned prune_request(lsc_tui_state *st, lsc_tui_req req)
         return LSC_TUI_CH_REDRAW;
     case LSC_REQ_APPLY: return prune_apply(st);
     case LSC_REQ_REFRESH:
-        st->prune.sv_row = -1;
+        st->prune.transient.sv_row = -1;
         lsc_tui_prune_refresh(st);
         return 0;
     default: return LSC_TUI_CH_PASS;
@@ -321,7 +324,7 @@ static unsigned prune_input_done(lsc_tui_state *st, lsc_tui_input mode, const ch
     case LSC_INPUT_VALUE: return prune_edit_done(st, text);
     case LSC_INPUT_GLOB:
         lsc_tui_copy(st->prune.glob, sizeof st->prune.glob, text);
-        st->prune.sv_row = -1;
+        st->prune.transient.sv_row = -1;
         lsc_tui_msg_clear(st);
         return lsc_tui_prune_refresh(st);
     default: return LSC_TUI_CH_REDRAW;
@@ -369,6 +372,7 @@ static const lsc_tui_binding k_keys[] = {
 
 const lsc_tui_view_ops lsc_tui_view_prune = {
     .view = LSC_VIEW_PRUNE,
+    .draw = lsc_tui_draw_prune,
     .leave = prune_leave,
     .request = prune_request,
     .input_done = prune_input_done,

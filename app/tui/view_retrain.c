@@ -96,39 +96,39 @@ static void first_tagged_other(const lsc_tui_state *st, const char *name, char *
 {
     const lsc_tui_list *l = &st->lists[LSC_VIEW_CATALOG];
     buf[0] = '\0';
-    for (size_t i = 0; l->tagged && i < l->n_data && i < st->n_adapters; i++)
-        if (l->tagged[i] && strcmp(st->adapters[i].name, name) != 0) {
-            lsc_tui_copy(buf, cap, st->adapters[i].name);
+    for (size_t i = 0; l->tagged && i < l->n_data && i < st->catalog.n; i++)
+        if (l->tagged[i] && strcmp(st->catalog.rows[i].name, name) != 0) {
+            lsc_tui_copy(buf, cap, st->catalog.rows[i].name);
             return;
         }
 }
 
 unsigned lsc_tui_retrain_open(lsc_tui_state *st)
 {
-    if (!st->adapter[0])
+    if (!st->layers.adapter[0])
         return 0;
     lsc_tui_retrain_panel *R = &st->retrain;
-    if (strcmp(R->adapter, st->adapter) != 0) { /* another adapter: the defaults */
+    if (strcmp(R->adapter, st->layers.adapter) != 0) { /* another adapter: the defaults */
         memset(R, 0, sizeof *R);
-        lsc_tui_copy(R->adapter, sizeof R->adapter, st->adapter);
+        lsc_tui_copy(R->adapter, sizeof R->adapter, st->layers.adapter);
         const char *kind = "static";
-        for (size_t i = 0; i < st->n_adapters; i++)
-            if (strcmp(st->adapters[i].name, st->adapter) == 0)
-                kind = st->adapters[i].kind;
+        for (size_t i = 0; i < st->catalog.n; i++)
+            if (strcmp(st->catalog.rows[i].name, st->layers.adapter) == 0)
+                kind = st->catalog.rows[i].kind;
         for (int k = 0; k < LSC_TUI_RT_KINDS; k++)
             if (strcmp(kind, k_rt_kinds[k]) == 0)
                 R->kind = k;
-        R->min_rank = R->max_rank = st->n_layers ? st->layers[0].rank : 0;
-        for (size_t i = 0; i < st->n_layers; i++) {
-            R->min_rank = st->layers[i].rank < R->min_rank ? st->layers[i].rank : R->min_rank;
-            R->max_rank = st->layers[i].rank > R->max_rank ? st->layers[i].rank : R->max_rank;
+        R->min_rank = R->max_rank = st->layers.n ? st->layers.rows[0].rank : 0;
+        for (size_t i = 0; i < st->layers.n; i++) {
+            R->min_rank = st->layers.rows[i].rank < R->min_rank ? st->layers.rows[i].rank : R->min_rank;
+            R->max_rank = st->layers.rows[i].rank > R->max_rank ? st->layers.rows[i].rank : R->max_rank;
         }
         R->steps = 200;
         R->lr = 1e-2;
         R->lambda = 1e-3;
-        first_tagged_other(st, st->adapter, R->target, sizeof R->target);
+        first_tagged_other(st, st->layers.adapter, R->target, sizeof R->target);
     } else if (!R->target[0]) {
-        first_tagged_other(st, st->adapter, R->target, sizeof R->target);
+        first_tagged_other(st, st->layers.adapter, R->target, sizeof R->target);
     }
     R->field = R->target[0] ? LSC_RT_KIND : LSC_RT_TARGET;
     lsc_tui_view_push(st, LSC_VIEW_RETRAIN);
@@ -155,16 +155,16 @@ static unsigned retrain_step(lsc_tui_state *st, int dir, int big)
             for (size_t i = 0; i < n; i++) {
                 size_t di = l->order[i];
                 int tag = l->tagged && l->tagged[di];
-                if (tag == !pass && strcmp(st->adapters[di].name, R->adapter) != 0 &&
-                    !lsc_tui_is_group_kind(st->adapters[di].kind))
+                if (tag == !pass && strcmp(st->catalog.rows[di].name, R->adapter) != 0 &&
+                    !lsc_tui_is_group_kind(st->catalog.rows[di].kind))
                     order[k++] = di;
             }
         for (size_t i = 0; i < k; i++)
-            if (strcmp(st->adapters[order[i]].name, R->target) == 0)
+            if (strcmp(st->catalog.rows[order[i]].name, R->target) == 0)
                 cur = i;
         if (k) {
             size_t next = cur == n ? (dir > 0 ? 0 : k - 1) : (cur + k + (size_t)(dir > 0 ? 1 : k - 1)) % k;
-            lsc_tui_copy(R->target, sizeof R->target, st->adapters[order[next]].name);
+            lsc_tui_copy(R->target, sizeof R->target, st->catalog.rows[order[next]].name);
         }
         free(order);
         break;
@@ -309,6 +309,31 @@ static unsigned retrain_confirm(lsc_tui_state *st, const char *name)
     return lsc_tui_ask(st, &a, title, q, d);
 }
 
+void lsc_tui_retrain_job_started(lsc_tui_state *st, const char *new_name)
+{
+    st->retrain.n_pts = 0;
+    st->retrain.paused = 0;
+    st->retrain.ran = 1;
+    lsc_tui_copy(st->retrain.new_name, sizeof st->retrain.new_name, new_name);
+}
+
+void lsc_tui_retrain_job_points(lsc_tui_state *st)
+{
+    st->retrain.n_pts = lsc_tui_job_points(st->job, st->retrain.pts, LSC_TUI_TRAIN_POINTS);
+}
+
+void lsc_tui_retrain_resume(lsc_tui_state *st)
+{
+    lsc_tui_job_pause(st->job, 0);
+    st->retrain.paused = 0;
+}
+
+void lsc_tui_retrain_job_ended(lsc_tui_state *st)
+{
+    if (st->retrain.n_pts == 0)
+        st->retrain.ran = 0; /* it ended before its first report: no curve is coming */
+}
+
 unsigned lsc_tui_retrain_pause(lsc_tui_state *st)
 {
     if (!st->job || st->job_kind != LSC_JOB_RETRAIN || st->job_cancelling)
@@ -393,6 +418,7 @@ static const lsc_tui_binding k_keys[] = {
 
 const lsc_tui_view_ops lsc_tui_view_retrain = {
     .view = LSC_VIEW_RETRAIN,
+    .draw = lsc_tui_draw_retrain,
     .request = retrain_request,
     .input_done = retrain_input_done,
     .layout = retrain_layout,

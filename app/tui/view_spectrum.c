@@ -1,5 +1,5 @@
 /* view_spectrum.c: the singular values of one layer as a chart; j/k step through the layers in the
- * table's order. The chart is drawn by render.c from st->sv. Never includes curses.
+ * table's order. The chart is drawn by render_spectrum.c from st->spectrum.transient.sv. Never includes curses.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,10 +23,17 @@ int lsc_tui_load_sv(lsc_tui_state *st, const char *adapter, const char *layer, d
 
 int lsc_tui_spectrum_load(lsc_tui_state *st, size_t li)
 {
-    st->sv_layer = li;
-    st->sv_diff_row = -1;
-    lsc_tui_copy(st->sv_adapter, sizeof st->sv_adapter, st->adapter);
-    return lsc_tui_load_sv(st, st->adapter, st->layers[li].name, &st->sv, &st->n_sv);
+    st->spectrum.layer = li;
+    return lsc_tui_load_sv(st, st->layers.adapter, st->layers.rows[li].name, &st->spectrum.transient.sv, &st->spectrum.transient.n_sv);
+}
+
+/* Closing: drop the chart, in one place (the layer it was of stays for the breadcrumb of a reopen). */
+static void spectrum_leave(lsc_tui_state *st, int closing)
+{
+    if (!closing)
+        return;
+    free(st->spectrum.transient.sv);
+    st->spectrum.transient = (struct lsc_tui_spectrum_transient){0};
 }
 
 /* Spectrum view: step to the neighbouring layer in the table's visible order. */
@@ -37,14 +44,14 @@ static unsigned spectrum_step(lsc_tui_state *st, long delta)
         return 0;
     size_t pos = 0;
     for (size_t i = 0; i < l->n; i++)
-        if (l->order[i] == st->sv_layer)
+        if (l->order[i] == st->spectrum.layer)
             pos = i;
     long p = (long)pos + delta;
     if (p < 0)
         p = 0;
     if (p >= (long)l->n)
         p = (long)l->n - 1;
-    if ((size_t)p == pos && l->order[pos] == st->sv_layer)
+    if ((size_t)p == pos && l->order[pos] == st->spectrum.layer)
         return 0;
     l->cursor = (size_t)p;
     lsc_tui_list_clamp(l, st->lay.lines - 4);
@@ -91,6 +98,8 @@ static const lsc_tui_binding k_keys[] = {
 
 const lsc_tui_view_ops lsc_tui_view_spectrum = {
     .view = LSC_VIEW_SPECTRUM,
+    .draw = lsc_tui_draw_spectrum,
+    .leave = spectrum_leave,
     .request = spectrum_request,
     .layout = spectrum_layout,
     .keys = LSC_TUI_KEYS(k_keys),

@@ -27,10 +27,10 @@ unsigned lsc_tui_tasks_open(lsc_tui_state *st, const char *group)
         return LSC_TUI_CH_REDRAW;
     }
     memcpy(t, k.tasks, (size_t)k.n_tasks * sizeof *t);
-    free(st->tasks);
-    st->tasks = t;
-    st->n_tasks = (size_t)k.n_tasks;
-    lsc_tui_copy(st->group_name, sizeof st->group_name, group);
+    free(st->tasks.rows);
+    st->tasks.rows = t;
+    st->tasks.n = (size_t)k.n_tasks;
+    lsc_tui_copy(st->tasks.group, sizeof st->tasks.group, group);
     lsc_tui_list *tl = &st->lists[LSC_VIEW_TASKS];
     tl->n_data = (size_t)-1;
     tl->cursor = tl->top = 0;
@@ -52,12 +52,12 @@ static unsigned tasks_request(lsc_tui_state *st, lsc_tui_req req)
     case LSC_REQ_ENTER:
         if (!l->n)
             return 0;
-        if (lsc_tui_load_layers(st, st->tasks[l->order[l->cursor]].adapter) != 0)
+        if (lsc_tui_load_layers(st, st->tasks.rows[l->order[l->cursor]].adapter) != 0)
             return LSC_TUI_CH_REDRAW;
         lsc_tui_view_push(st, LSC_VIEW_LAYERS);
         lsc_tui_list_rebuild(st, LSC_VIEW_LAYERS);
         lsc_tui_state_msg(st, LSC_MSG_INFO, "task '%s': %zu layers - Enter spectrum, K kind figures, t retrain",
-                          st->tasks[l->order[l->cursor]].task, st->n_layers);
+                          st->tasks.rows[l->order[l->cursor]].task, st->layers.n);
         return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RELOAD;
     case LSC_REQ_KIND: return lsc_tui_kind_open(st);
     case LSC_REQ_REFRESH: return 0;

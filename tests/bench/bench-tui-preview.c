@@ -99,7 +99,7 @@ int main(int argc, char **argv)
     double fake_step = median(t, N);
     printf("frame of the prune panel (baseline): %8.3f ms\n", frame * 1e3);
     printf("fake model, one threshold step:      %8.3f ms  (%.2fx a frame; %zu layers)\n", fake_step * 1e3,
-           fake_step / frame, st->prune.n_rows);
+           fake_step / frame, st->prune.transient.n_rows);
     lsc_tui_render_end(r);
     lsc_tui_state_free(st);
     lsc_tui_model_release(&fake);
