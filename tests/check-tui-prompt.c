@@ -2,8 +2,8 @@
  *
  * complete.c on hand-worked cases: command names, "--met" to "--method" from merge's option table, the
  * choices after "--method", adapter names for a positional that names an adapter and after an adapter
- * option, layer names after "--layers", the common prefix and the candidate list, ranges found in a sorted
- * array of many names; then the class: every option of every command completes from its own prefix, and
+ * option, layer names after "--layers", the common prefix and the candidate list (the smallest names of
+ * many, given in catalog order); then the class: every option of every command completes from its own prefix, and
  * every choice of every choice option from its. lsc_suggest on typos and on words too far to be one.
  * Through the state (fake model): Tab, Up/Down over a history kept in a file across two states, `:help`
  * and `:help CMD` in the output pane, "did you mean" for a command and an option, `:rm` asking first, and
@@ -23,7 +23,7 @@
 
 #define SEED 20240101u
 
-static const char *const k_adapters[] = {"chat-a", "chat-b", "code", "llama2-7b-chat", "llama2-7b-code"};
+static const char *const k_adapters[] = {"llama2-7b-code", "chat-b", "code", "llama2-7b-chat", "chat-a"};
 static const char *const k_layers[] = {"model.layers.0.mlp.down_proj", "model.layers.0.self_attn.q_proj",
                                        "model.layers.1.self_attn.q_proj"};
 static const lsc_complete_src k_src = {k_adapters, 5, k_layers, 3};
@@ -88,25 +88,31 @@ START_TEST(test_complete_names)
 }
 END_TEST
 
-/* Many names: the range is found by binary search; n counts all of it, the list shows the first ones. */
+/* Many names in catalog order (not sorted): n counts every match, the list shows the smallest ones. */
 START_TEST(test_complete_many_sorted)
 {
     enum { N = 3000 };
     static char buf[N][16];
     static const char *names[N];
     for (int i = 0; i < N; i++) {
-        snprintf(buf[i], sizeof buf[i], "%c-%04d", i % 3 == 0 ? 'a' : 'b', i);
+        int j = (i * 7919) % N; /* a permutation of 0..N-1 (7919 is prime, N is not a multiple of it) */
+        snprintf(buf[i], sizeof buf[i], "%c-%04d", j % 3 == 0 ? 'a' : 'b', j);
         names[i] = buf[i];
     }
-    lsc_complete_sort(names, N);
     lsc_complete_src src = {names, N, NULL, 0};
     lsc_completion c;
     ck_assert_uint_eq(lsc_complete("show a-", &src, &c), 1000); /* i % 3 == 0: 1000 of them */
     ck_assert_str_eq(c.common, "a-");
-    ck_assert_str_eq(c.cands[0], "a-0000");
-    ck_assert_str_eq(c.cands[1], "a-0003");
+    for (int i = 0; i < LSC_COMPLETE_SHOW; i++) { /* the smallest eight, in order */
+        char want[16];
+        snprintf(want, sizeof want, "a-%04d", 3 * i);
+        ck_assert_str_eq(c.cands[i], want);
+    }
     ck_assert_uint_eq(lsc_complete("show b-29", &src, &c), 67); /* 2900..2999 not divisible by 3 */
     ck_assert_str_eq(c.common, "b-29");
+    ck_assert_str_eq(c.cands[0], "b-2900");
+    ck_assert_str_eq(c.cands[1], "b-2902"); /* 2901 = 3 * 967 */
+    ck_assert_str_eq(c.cands[7], "b-2911"); /* 2900 02 03 05 06 08 09 11 */
     ck_assert_uint_eq(lsc_complete("show b-0001", &src, &c), 1);
     ck_assert_uint_eq(lsc_complete("show c", &src, &c), 0);
 }

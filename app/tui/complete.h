@@ -11,7 +11,7 @@
 #define LSC_COMPLETE_SHOW 8   /* candidates kept for the list under the line */
 #define LSC_COMPLETE_WORD 256 /* longest completed word */
 
-/* Names the line may refer to; each array sorted by strcmp (lsc_complete_sort), may be empty. */
+/* Names the line may refer to, in any order; may be empty. */
 typedef struct lsc_complete_src {
     const char *const *adapters;
     size_t n_adapters;
@@ -23,19 +23,18 @@ typedef struct lsc_completion {
     size_t start;                    /* byte offset in the line where the word being completed starts */
     char common[LSC_COMPLETE_WORD];  /* the longest common prefix of the candidates (replaces the word) */
     size_t n;                        /* how many candidates match (0: none) */
-    const char *cands[LSC_COMPLETE_SHOW]; /* the first min(n, LSC_COMPLETE_SHOW), in order; point into the
-                                      * command table or src (valid while they are) */
+    const char *cands[LSC_COMPLETE_SHOW]; /* min(n, LSC_COMPLETE_SHOW) of them: commands, options and
+                                      * choices in table order, names the smallest by strcmp in that order;
+                                      * they point into the command table, src or (options) a buffer of
+                                      * complete.c valid until the next call */
 } lsc_completion;
 
 /* Complete the last word of `line` (the cursor is at its end): the command name for the first word (and
  * after `help`), "--option" from the command's option table for a word starting with "--", the choices of a
  * choice option, adapter names after an adapter option or for a positional that names an adapter, layer
- * names after a layer-glob option (--layers). Sorted arrays make it O(log n) per source plus the shown
- * candidates, so a 10,000-adapter catalog answers at once. Returns out->n. */
+ * names after a layer-glob option (--layers). One pass over each source (no sort), so a 10,000-adapter
+ * catalog answers well within a frame. Returns out->n. */
 size_t lsc_complete(const char *line, const lsc_complete_src *src, lsc_completion *out);
-
-/* Sort an array of names for lsc_complete_src (strcmp order). */
-void lsc_complete_sort(const char **names, size_t n);
 
 /* "Did you mean": the index of the candidate closest to `word` by edit distance (insert, delete, change,
  * swap two neighbours), if it is close enough to be a typo (distance <= 1 for words up to 4 bytes, else

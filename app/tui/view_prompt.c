@@ -154,7 +154,7 @@ static unsigned history_step(lsc_tui_state *st, int dir)
 /* ---- completion ------------------------------------------------------------------------------------- */
 
 /* Tab on the `:` line: replace the word by the candidates' common prefix (and a space when only one fits);
- * several candidates are listed on the status line. The names are sorted here, once per Tab. */
+ * several candidates are listed on the status line. */
 static unsigned complete_tab(lsc_tui_state *st)
 {
     lsc_tui_prompt_view *p = &st->prompt;
@@ -166,8 +166,6 @@ static unsigned complete_tab(lsc_tui_state *st)
         names[i] = st->catalog.rows[i].name;
     for (size_t i = 0; i < nl; i++)
         names[na + i] = st->layers.rows[i].name;
-    lsc_complete_sort(names, na);
-    lsc_complete_sort(names + na, nl);
     lsc_complete_src src = {names, na, names + na, nl};
     lsc_completion c;
     size_t n = lsc_complete(p->buf, &src, &c);
