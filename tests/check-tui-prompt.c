@@ -7,7 +7,9 @@
  * every choice of every choice option from its. lsc_suggest on typos and on words too far to be one.
  * Through the state (fake model): Tab, Up/Down over a history kept in a file across two states, `:help`
  * and `:help CMD` in the output pane, "did you mean" for a command and an option, `:rm` asking first, and
- * Ctrl-C cancelling the prompt and a question and quitting only on a second press at rest.
+ * Ctrl-C cancelling the prompt and a question and quitting only on a second press at rest. The key map:
+ * no key with two meanings within a view's reach, the letters m t R o K one meaning everywhere, and a
+ * key that does nothing saying so.
  */
 #include <check.h>
 #include <stdio.h>
@@ -344,6 +346,89 @@ START_TEST(test_ctrl_c)
 }
 END_TEST
 
+/* ---- the key map (finding 10) -------------------------------------------------------------------------- */
+
+/* Within one view's reach (its table and the global one) no key has two bindings: the second would be
+ * dead, and its help line a lie. */
+START_TEST(test_keys_one_meaning_per_view)
+{
+    for (int v = 0; v < LSC_VIEW_COUNT; v++) {
+        size_t n;
+        const lsc_tui_binding *own = lsc_tui_view_keys((lsc_tui_view)v, &n);
+        const lsc_tui_binding *all[128];
+        size_t na = 0;
+        for (size_t i = 0; i < n && na < 128; i++)
+            all[na++] = &own[i];
+        for (size_t i = 0; i < lsc_tui_n_global_keys && na < 128; i++)
+            all[na++] = &lsc_tui_global_keys[i];
+        for (size_t i = 0; i < na; i++)
+            for (int a = 0; a < LSC_TUI_BIND_KEYS && all[i]->keys[a]; a++)
+                for (size_t j = i; j < na; j++)
+                    for (int b = (j == i ? a + 1 : 0); b < LSC_TUI_BIND_KEYS && all[j]->keys[b]; b++) {
+                        char kb[16];
+                        ck_assert_msg(all[i]->keys[a] != all[j]->keys[b], "%s: '%s' means '%s' and '%s'",
+                                      lsc_tui_view_name((lsc_tui_view)v),
+                                      lsc_tui_key_name(all[i]->keys[a], kb, sizeof kb), all[i]->help, all[j]->help);
+                    }
+    }
+}
+END_TEST
+
+/* The letters the issue found overloaded mean one thing wherever they are bound: m merges, t tags, R opens
+ * the retrain panel, o toggles the view's display; and no two of them share a request. */
+START_TEST(test_keys_one_meaning_everywhere)
+{
+    static const struct {
+        int key;
+        lsc_tui_req req[3];
+    } k_map[] = {
+        {'m', {LSC_REQ_MERGE}},
+        {'t', {LSC_REQ_TAG}},
+        {'R', {LSC_REQ_RETRAIN}},
+        {'o', {LSC_REQ_GROUP, LSC_REQ_METRIC, LSC_REQ_TOGGLE}},
+        {'K', {LSC_REQ_KIND}},
+    };
+    for (size_t i = 0; i < sizeof k_map / sizeof k_map[0]; i++)
+        for (int v = 0; v < LSC_VIEW_COUNT; v++) {
+            lsc_tui_req r = lsc_tui_key_lookup((lsc_tui_view)v, k_map[i].key);
+            if (r == LSC_REQ_NONE)
+                continue;
+            int ok = 0;
+            for (int j = 0; j < 3; j++)
+                ok |= k_map[i].req[j] == r && (j == 0 || r != LSC_REQ_NONE);
+            ck_assert_msg(ok, "'%c' in %s means %s", k_map[i].key, lsc_tui_view_name((lsc_tui_view)v),
+                          lsc_tui_req_name(r));
+        }
+    /* every view where tagging exists tags with t too */
+    for (int v = 0; v < LSC_VIEW_COUNT; v++) {
+        size_t n;
+        const lsc_tui_binding *own = lsc_tui_view_keys((lsc_tui_view)v, &n);
+        for (size_t i = 0; i < n; i++)
+            if (own[i].req == LSC_REQ_TAG)
+                ck_assert_int_eq(lsc_tui_key_lookup((lsc_tui_view)v, 't'), LSC_REQ_TAG);
+    }
+}
+END_TEST
+
+/* A key that does nothing in a view says so, and where it does something. */
+START_TEST(test_unbound_key_says_why)
+{
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_CATALOG);
+    ck_assert(key('K') & LSC_TUI_CH_REDRAW);
+    ck_assert_ptr_nonnull(strstr(g_st->msg, "'K' does nothing here"));
+    ck_assert_ptr_nonnull(strstr(g_st->msg, "layers"));
+    ck_assert_ptr_nonnull(strstr(g_st->msg, "kind panel"));
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_CATALOG);
+    key('Z'); /* bound nowhere */
+    ck_assert_str_eq(g_st->msg, "'Z' does nothing here; ? lists this view's keys");
+    /* R opens retrain from the layers, and no longer reloads */
+    key(LSC_KEY_ENTER);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_LAYERS);
+    key('R');
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_RETRAIN);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tui-prompt");
@@ -361,6 +446,9 @@ static Suite *suite(void)
     tcase_add_test(tc, test_prompt_help_and_typos);
     tcase_add_test(tc, test_prompt_destructive_asks);
     tcase_add_test(tc, test_ctrl_c);
+    tcase_add_test(tc, test_keys_one_meaning_per_view);
+    tcase_add_test(tc, test_keys_one_meaning_everywhere);
+    tcase_add_test(tc, test_unbound_key_says_why);
     suite_add_tcase(s, tc);
     return s;
 }

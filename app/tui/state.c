@@ -362,6 +362,12 @@ unsigned lsc_tui_state_key(lsc_tui_state *st, int key)
     if (r == LSC_REQ_NONE) {
         if (st->help.open) /* any other key closes the overlay */
             return lsc_tui_help_request(st, LSC_REQ_BACK);
+        if ((key > 32 && key < 127) || (key > LSC_KEY_F0 && key <= LSC_KEY_F(12))) { /* say why, never silently */
+            char why[sizeof st->msg];
+            lsc_tui_key_elsewhere(v, key, why, sizeof why);
+            lsc_tui_state_msg(st, LSC_MSG_INFO, "%s", why);
+            return LSC_TUI_CH_REDRAW;
+        }
         return 0;
     }
     return lsc_tui_state_request(st, r);

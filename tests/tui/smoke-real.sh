@@ -59,7 +59,7 @@ $T new-session -d -x 100 -y 30 -s edit "cd '$tmp' && env -u NO_COLOR TERM=xterm-
 ewait 'F1Help' || efail "the workbench did not start"
 $T send-keys -t edit G Enter; ewait 'row 1/' || efail "no layer table"
 $T send-keys -t edit K; ewait 'layer-wise: rank per layer x module' || efail "K did not open the kind panel"
-$T send-keys -t edit Escape t; ewait 'Enter runs: retrain llama-tiny-patterns' || efail "t did not open the retrain panel"
+$T send-keys -t edit Escape R; ewait 'Enter runs: retrain llama-tiny-patterns' || efail "R did not open the retrain panel"
 $T send-keys -t edit e C-u llama-tiny-f32 Enter j j j e C-u 30 Enter; ewait '--target llama-tiny-f32 --kind static --steps 30' ||
   efail "the retrain fields did not take"
 $T send-keys -t edit Enter; ewait 'name of the retrained adapter: llama-tiny-patterns-retrained' || efail "no name prompt"
