@@ -67,7 +67,8 @@ void lsc_tui_key_elsewhere(lsc_tui_view v, int key, char *buf, size_t cap)
         const lsc_tui_binding *b = w == (int)v ? NULL : lsc_tui_key_binding((lsc_tui_view)w, key);
         if (!b)
             continue;
-        len += (size_t)snprintf(buf + len, cap - len, "%s%s", first ? ", " : " (in ", lsc_tui_view_name((lsc_tui_view)w));
+        len += (size_t)snprintf(buf + len, cap - len, "%s%s", first ? ", " : " (in ",
+                                lsc_tui_view_name((lsc_tui_view)w));
         if (!first)
             first = b;
     }

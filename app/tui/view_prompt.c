@@ -318,8 +318,9 @@ unsigned lsc_tui_prompt_run(lsc_tui_state *st, const char *line)
     if (prompt_destructive(argv[0])) {
         char q[sizeof st->confirm.question];
         snprintf(q, sizeof q, "run '%s'?", line);
-        return lsc_tui_ask(st, &a, line, q, strcmp(argv[0], "undo") == 0 ? "it reverts the latest change (redo brings it back)"
-                                                                        : "undo brings it back");
+        const char *detail = strcmp(argv[0], "undo") == 0 ? "it reverts the latest change (redo brings it back)"
+                                                          : "undo brings it back";
+        return lsc_tui_ask(st, &a, line, q, detail);
     }
     return lsc_tui_job_run(st, &a, line);
 }
