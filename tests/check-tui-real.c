@@ -537,7 +537,7 @@ START_TEST(test_retrain_panel_matches_cli)
     lsc_tui_state_opts so = {.adapter = "llama-tiny-f32"};
     ck_assert_int_eq(lsc_tui_state_new(&g_m, &so, 24, 80, &st, &err), LSC_OK);
     ck_assert_int_eq(lsc_tui_state_view(st), LSC_VIEW_LAYERS);
-    skeys(st, "t");
+    skeys(st, "R");
     ck_assert_int_eq(lsc_tui_state_view(st), LSC_VIEW_RETRAIN);
     ck_assert_int_eq(st->retrain.field, LSC_RT_TARGET); /* nothing tagged */
     skeys(st, "e");

@@ -197,11 +197,11 @@ static const golden_case k_cases[] = {
     {"kind-dynamic", "j Enter K j", "llama2-7b-code=dynamic", 0},  /* a layer's prefix curve against the best */
     {"kind-adaptive", "G Enter K j", NULL, 0},                           /* budget bars, target_r marked */
     {"kind-sparse", "j Enter K", "llama2-7b-code=sparse", 0},      /* gates and the magnitude histogram */
-    {"kind-layerwise", "j Enter K m", "llama2-7b-code=layer-wise", 0}, /* the grid by energy share */
+    {"kind-layerwise", "j Enter K o", "llama2-7b-code=layer-wise", 0}, /* the grid by energy share */
     {"kind-multitask", "Enter K j", "llama2-7b-chat=multi-task", 0},   /* overall and one layer's cosines */
     {"tasks", "Enter", "llama2-7b-chat=multi-task", 0},            /* Enter on a multi-task adapter: its tasks */
-    {"retrain", "j Space g Enter t j", NULL, 0},                         /* the panel, idle */
-    {"retrain-running", "j Space g Enter t Enter Enter y", NULL, 5}, /* five steps reported */
+    {"retrain", "j Space g Enter R j", NULL, 0},                         /* the panel, idle */
+    {"retrain-running", "j Space g Enter R Enter Enter y", NULL, 5}, /* five steps reported */
 };
 
 static const int k_sizes[2][2] = {{24, 80}, {43, 132}};

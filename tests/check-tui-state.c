@@ -81,8 +81,8 @@ START_TEST(test_names_tables)
     ck_assert_int_eq(lsc_tui_key_parse("Bogus"), -1);
     ck_assert_int_eq(lsc_tui_key_parse("F0x"), -1);
     ck_assert_int_eq(lsc_tui_key_lookup(LSC_VIEW_LAYERS, 'j'), LSC_REQ_DOWN);
-    ck_assert_int_eq(lsc_tui_key_lookup(LSC_VIEW_GRID, 'm'), LSC_REQ_METRIC);
-    ck_assert_int_eq(lsc_tui_key_lookup(LSC_VIEW_LAYERS, 'm'), LSC_REQ_GROUP);
+    ck_assert_int_eq(lsc_tui_key_lookup(LSC_VIEW_GRID, 'o'), LSC_REQ_METRIC);
+    ck_assert_int_eq(lsc_tui_key_lookup(LSC_VIEW_LAYERS, 'o'), LSC_REQ_GROUP);
     ck_assert_int_eq(lsc_tui_key_lookup(LSC_VIEW_CATALOG, 'm'), LSC_REQ_MERGE);
     ck_assert_int_eq(lsc_tui_key_lookup(LSC_VIEW_HISTORY, 'm'), LSC_REQ_NONE);
     /* no key is bound twice in one view (its own table and the global one) */
@@ -1009,6 +1009,7 @@ START_TEST(test_prune_readonly_and_nothing_to_cut)
     keys("\n");
     ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_NONE);
     ck_assert_str_eq(g_st->msg, "the catalog is open read-only: 'prune' would change it");
+    keys("q"); /* u is the layers' key, not the panel's */
     keys("u");
     ck_assert_int_eq(g_st->confirm.open, 0);
     ck_assert_ptr_nonnull(strstr(g_st->msg, "read-only"));
@@ -1426,8 +1427,9 @@ static double *sv_of(const char *adapter, const char *layer, size_t *n)
 
 START_TEST(test_kind_panel_kinds)
 {
-    /* K is not bound on the catalog */
-    ck_assert_uint_eq(keys("K"), 0);
+    /* K is not bound on the catalog: it says where it is */
+    ck_assert(keys("K") & LSC_TUI_CH_REDRAW);
+    ck_assert_ptr_nonnull(strstr(g_st->msg, "'K' does nothing here (in layers"));
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_CATALOG);
     /* static: a note and the rank histogram from the layer table */
     open_kind_of(0);
@@ -1489,7 +1491,7 @@ START_TEST(test_kind_panel_kinds)
     ck_assert_uint_eq(K->cursor, 0);
     ck_assert_uint_eq(K->top, 0);
     ck_assert_int_eq(K->alt, 0);
-    keys("m");
+    keys("o");
     ck_assert_int_eq(K->alt, 1);
 
     /* sparse: live gates add up; the histogram counts every value */
@@ -1521,7 +1523,7 @@ START_TEST(test_kind_panel_kinds)
     }
     ck_assert_double_eq_tol(share, 1.0, 1e-12);
     ck_assert_uint_eq(lsc_tui_kind_rows(g_st, NULL), 32);
-    keys("m");
+    keys("o");
     ck_assert_int_eq(K->alt, 1);
 
     /* adaptive: kept triplets are the layer ranks, the budget their sum, |Lambda| the spectrum's ends */
@@ -1591,7 +1593,7 @@ START_TEST(test_retrain_panel)
     keys("j "); /* tag llama2-7b-code */
     req(LSC_REQ_TOP);
     open_chat();
-    ck_assert(keys("t") & LSC_TUI_CH_REDRAW);
+    ck_assert(keys("R") & LSC_TUI_CH_REDRAW);
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_RETRAIN);
     lsc_tui_retrain_panel *R = &g_st->retrain;
     /* defaults: the tagged target, the adapter's kind and rank, the command's defaults */
@@ -1721,7 +1723,7 @@ START_TEST(test_retrain_pause_cancel)
     keys("j ");
     req(LSC_REQ_TOP);
     open_chat();
-    keys("t");
+    keys("R");
     lsc_tui_model_fake_hold(&g_model, 5); /* five steps, then wait */
     keys("\n");
     type_line("rt");
@@ -1779,7 +1781,7 @@ static const struct {
     {"p", LSC_VIEW_PRUNE, LSC_VIEW_CATALOG, "p"},
     {"  m", LSC_VIEW_MERGE, LSC_VIEW_CATALOG, "m"},
     {"\nK", LSC_VIEW_KIND, LSC_VIEW_LAYERS, "K"},
-    {"\nt", LSC_VIEW_RETRAIN, LSC_VIEW_LAYERS, "t"},
+    {"\nR", LSC_VIEW_RETRAIN, LSC_VIEW_LAYERS, "R"},
     {"\n", LSC_VIEW_TASKS, LSC_VIEW_CATALOG, "\n"}, /* chat made multi-task first */
 };
 
@@ -1912,7 +1914,7 @@ END_TEST
 /* A retrain that fails before its first report: the panel no longer waits for one. */
 START_TEST(test_retrain_failed_no_waiting)
 {
-    keys("\nt");
+    keys("\nR");
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_RETRAIN);
     /* the name the panel proposes is taken behind its back, so the command fails */
     char *argv[] = {"prune", "llama2-7b-chat", "--rank", "4", "--as", "llama2-7b-chat-retrained", NULL};

@@ -18,7 +18,7 @@ const lsc_tui_binding lsc_tui_global_keys[] = {
     {LSC_REQ_HISTORY, {'H', LSC_KEY_F(7)}, "history of changes", "History"},
     {LSC_REQ_PROMPT, {':', LSC_KEY_F(9)}, "command prompt (any command; :w FILE saves a session)", "Cmd"},
     {LSC_REQ_HELP, {'?', LSC_KEY_F(1)}, "this help", "Help"},
-    {LSC_REQ_REFRESH, {LSC_KEY_CTRL('l'), 'R'}, "reload data and redraw", NULL},
+    {LSC_REQ_REFRESH, {LSC_KEY_CTRL('l')}, "reload data and redraw", NULL},
 };
 const size_t lsc_tui_n_global_keys = sizeof lsc_tui_global_keys / sizeof lsc_tui_global_keys[0];
 
@@ -39,17 +39,43 @@ static const lsc_tui_binding *binding(lsc_tui_view v, size_t i)
     return i - n < lsc_tui_n_global_keys ? &lsc_tui_global_keys[i - n] : NULL;
 }
 
-lsc_tui_req lsc_tui_key_lookup(lsc_tui_view v, int key)
+const lsc_tui_binding *lsc_tui_key_binding(lsc_tui_view v, int key)
 {
-    if (key == LSC_KEY_RESIZE)
-        return LSC_REQ_RESIZE;
     const lsc_tui_binding *b;
     for (size_t i = 0; (b = binding(v, i)) != NULL; i++) {
         for (int k = 0; k < LSC_TUI_BIND_KEYS && b->keys[k]; k++)
             if (b->keys[k] == key)
-                return b->req;
+                return b;
     }
-    return LSC_REQ_NONE;
+    return NULL;
+}
+
+lsc_tui_req lsc_tui_key_lookup(lsc_tui_view v, int key)
+{
+    if (key == LSC_KEY_RESIZE)
+        return LSC_REQ_RESIZE;
+    const lsc_tui_binding *b = lsc_tui_key_binding(v, key);
+    return b ? b->req : LSC_REQ_NONE;
+}
+
+void lsc_tui_key_elsewhere(lsc_tui_view v, int key, char *buf, size_t cap)
+{
+    char kb[16];
+    size_t len = (size_t)snprintf(buf, cap, "'%s' does nothing here", lsc_tui_key_name(key, kb, sizeof kb));
+    const lsc_tui_binding *first = NULL;
+    for (int w = 0; w < LSC_VIEW_COUNT && len < cap; w++) {
+        const lsc_tui_binding *b = w == (int)v ? NULL : lsc_tui_key_binding((lsc_tui_view)w, key);
+        if (!b)
+            continue;
+        len += (size_t)snprintf(buf + len, cap - len, "%s%s", first ? ", " : " (in ",
+                                lsc_tui_view_name((lsc_tui_view)w));
+        if (!first)
+            first = b;
+    }
+    if (first && len < cap)
+        len += (size_t)snprintf(buf + len, cap - len, ": %s)", first->help);
+    if (len < cap)
+        snprintf(buf + len, cap - len, "; ? lists this view's keys");
 }
 
 static const struct {

@@ -77,6 +77,13 @@ const lsc_tui_binding *lsc_tui_view_keys(lsc_tui_view v, size_t *n);
 /* The request bound to `key` in view v, LSC_REQ_NONE if none. */
 lsc_tui_req lsc_tui_key_lookup(lsc_tui_view v, int key);
 
+/* The binding of `key` in view v (its own table, then the global one); NULL if none. */
+const lsc_tui_binding *lsc_tui_key_binding(lsc_tui_view v, int key);
+
+/* Why `key` does nothing in view v, into buf: "'K' does nothing here (in layers, grid: kind panel ...);
+ * ? lists this view's keys" — the views where it does something, from their tables. */
+void lsc_tui_key_elsewhere(lsc_tui_view v, int key, char *buf, size_t cap);
+
 /* Printable name of a key into buf ("j", "Down", "PgDn", "F1", "Space", "^L"); ASCII only. */
 const char *lsc_tui_key_name(int key, char *buf, size_t cap);
 

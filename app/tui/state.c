@@ -134,6 +134,7 @@ lsc_status lsc_tui_state_new(lsc_tui_model *model, const lsc_tui_state_opts *opt
     lsc_tui_state_msg(st, LSC_MSG_INFO, "%zu adapters - press ? for help", n);
     /* the session starts after the newest history entry: W saves what comes after it */
     lsc_tui_copy(st->session_file, sizeof st->session_file, "lorascope-session.lsc");
+    lsc_tui_prompt_history_load(st, opts ? opts->history_file : NULL);
     lsc_tui_history *h = NULL;
     size_t nh = 0;
     lsc_error herr = {0};
@@ -339,10 +340,21 @@ unsigned lsc_tui_state_key(lsc_tui_state *st, int key)
             return lsc_tui_retrain_pause(st);
         return key == LSC_KEY_RESIZE ? LSC_TUI_CH_RESIZE | LSC_TUI_CH_REDRAW : 0;
     }
+    int armed = st->quit_armed;
+    st->quit_armed = 0;
     if (st->confirm.open)
         return lsc_tui_confirm_key(st, key);
     if (st->prompt.mode != LSC_INPUT_NONE)
         return lsc_tui_input_key(st, key);
+    if (key == LSC_KEY_CTRL('c')) { /* cancel what is open; at rest, a second press in a row quits */
+        if (st->help.open)
+            return lsc_tui_help_request(st, LSC_REQ_BACK);
+        if (armed)
+            return LSC_TUI_CH_QUIT;
+        st->quit_armed = 1;
+        lsc_tui_state_msg(st, LSC_MSG_INFO, "press Ctrl-C again to quit (or Q)");
+        return LSC_TUI_CH_REDRAW;
+    }
     lsc_tui_view v = lsc_tui_state_view(st);
     lsc_tui_req r = lsc_tui_key_lookup(v, key);
     if (r == LSC_REQ_BACK && key == 'q' && st->depth == 1 && !st->help.open)
@@ -350,6 +362,12 @@ unsigned lsc_tui_state_key(lsc_tui_state *st, int key)
     if (r == LSC_REQ_NONE) {
         if (st->help.open) /* any other key closes the overlay */
             return lsc_tui_help_request(st, LSC_REQ_BACK);
+        if ((key > 32 && key < 127) || (key > LSC_KEY_F0 && key <= LSC_KEY_F(12))) { /* say why, never silently */
+            char why[sizeof st->msg];
+            lsc_tui_key_elsewhere(v, key, why, sizeof why);
+            lsc_tui_state_msg(st, LSC_MSG_INFO, "%s", why);
+            return LSC_TUI_CH_REDRAW;
+        }
         return 0;
     }
     return lsc_tui_state_request(st, r);

@@ -219,6 +219,8 @@ typedef struct lsc_tui_layout {
 typedef struct lsc_tui_state_opts {
     int readonly;          /* pass LSC_TUI_RUN_READONLY to model->run */
     const char *adapter;   /* open this adapter's layer table first, NULL: the catalog */
+    const char *history_file; /* the `:` lines kept across runs (read at start, rewritten on each line);
+                               * NULL: kept for this run only */
 } lsc_tui_state_opts;
 
 typedef void (*lsc_tui_busy_fn)(void *ctx, const char *what);
@@ -401,6 +403,8 @@ typedef struct lsc_tui_help_view {
     size_t top;                     /* first line shown */
 } lsc_tui_help_view;
 
+#define LSC_TUI_PROMPT_HIST 100 /* `:` lines kept (and kept across runs) */
+
 /* The input line (view_prompt.c): the `:` prompt, `/` search, `f` filter and the panels' questions. */
 typedef struct lsc_tui_prompt_view {
     lsc_tui_input mode;             /* LSC_INPUT_NONE: closed */
@@ -408,6 +412,12 @@ typedef struct lsc_tui_prompt_view {
     size_t len;
     char label[64];                 /* lead text of the panel input modes */
     char search[128];               /* the last search, for n and N (list.c) */
+    /* the `:` lines typed, oldest first (Up/Down recall them); hist_at == n_hist: the line being typed,
+     * kept in draft while Up walks back */
+    char hist[LSC_TUI_PROMPT_HIST][256];
+    size_t n_hist, hist_at;
+    char draft[256];
+    char hist_file[512];            /* "" : not kept across runs */
 } lsc_tui_prompt_view;
 
 /* A yes/no question over the screen; the safe answer (No) is the default: Enter and Esc say no. */
@@ -444,6 +454,7 @@ typedef struct lsc_tui_state {
     lsc_tui_prompt_view prompt;
 
     lsc_tui_confirm confirm;        /* the yes/no question (state_job.c) */
+    int quit_armed;                 /* the last key was a Ctrl-C at rest: another one quits */
     char msg[512];                  /* the status line: cleared on every change of the view on top */
     lsc_tui_msg_level msg_level;
 
@@ -493,7 +504,9 @@ lsc_tui_view lsc_tui_state_view(const lsc_tui_state *st);
 unsigned lsc_tui_state_request(lsc_tui_state *st, lsc_tui_req req);
 
 /* Feed one key (a Unicode code point or an LSC_KEY_* code from keys.h): edits the input line when one is
- * open, otherwise looks the key up in the binding table for the current view. */
+ * open, otherwise looks the key up in the binding table for the current view. Ctrl-C (the main loop turns
+ * SIGINT into it) cancels the open prompt, question or help overlay; at rest the first press says how to
+ * quit and a second one in a row returns LSC_TUI_CH_QUIT. */
 unsigned lsc_tui_state_key(lsc_tui_state *st, int key);
 
 /* The terminal is now lines x cols. */

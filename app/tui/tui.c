@@ -4,8 +4,9 @@
  * handlers do nothing else) is noticed promptly; leaving the loop always goes through one exit path that
  * ends curses. An atexit hook restores the terminal if the process exits from anywhere else.
  * Commands run on a worker thread (job.h): while one runs the loop wakes every 100 ms to draw its progress
- * and collect it, and SIGINT (Ctrl-C) cancels the command instead of leaving; leaving for any other reason
- * cancels it and waits for its rollback (lsc_tui_state_free).
+ * and collect it, and SIGINT (Ctrl-C) cancels the command instead of leaving; with no command running
+ * SIGINT becomes the key ^C (cancel the prompt or question; a second press at rest quits, rc 0). Leaving for
+ * any other reason cancels a running command and waits for its rollback (lsc_tui_state_free).
  * Never includes curses (render.c does the drawing) and never touches the catalog (the model does).
  */
 #include "tui.h"
@@ -47,6 +48,21 @@ int lsc_tui_check_terminal(char *why, size_t cap)
     return 0;
 }
 
+/* Where the `:` lines are kept across runs: $XDG_STATE_HOME/lorascope/history, else
+ * ~/.local/state/lorascope/history; NULL (this run only) without either variable. */
+static const char *history_path(char *buf, size_t cap)
+{
+    const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+    int n;
+    if (xdg && xdg[0] == '/')
+        n = snprintf(buf, cap, "%s/lorascope/history", xdg);
+    else if (home && home[0])
+        n = snprintf(buf, cap, "%s/.local/state/lorascope/history", home);
+    else
+        return NULL;
+    return n > 0 && (size_t)n < cap ? buf : NULL;
+}
+
 int lsc_tui_run(lsc_tui_model *model, const lsc_tui_options *opts)
 {
     static int atexit_done;
@@ -82,7 +98,9 @@ int lsc_tui_run(lsc_tui_model *model, const lsc_tui_options *opts)
         goto done;
     int lines, cols;
     lsc_tui_render_size(r, &lines, &cols);
-    lsc_tui_state_opts so = {.readonly = opts->readonly, .adapter = opts->adapter};
+    char hist[512];
+    lsc_tui_state_opts so = {.readonly = opts->readonly, .adapter = opts->adapter,
+                             .history_file = history_path(hist, sizeof hist)};
     if (lsc_tui_state_new(model, &so, lines, cols, &st, &err) != LSC_OK) {
         snprintf(why, sizeof why, "%s", err.msg);
         goto done;
@@ -92,9 +110,15 @@ int lsc_tui_run(lsc_tui_model *model, const lsc_tui_options *opts)
     st->async = 1;
     lsc_tui_render_draw(r, st);
     for (;;) {
-        if (g_signal == SIGINT && lsc_tui_state_busy(st)) { /* Ctrl-C while a command runs: cancel it */
+        if (g_signal == SIGINT) { /* Ctrl-C (cbreak: it arrives as a signal, not a key) */
             g_signal = 0;
-            lsc_tui_state_cancel(st);
+            /* while a command runs it cancels it; otherwise it is the key ^C, which the state reads as
+             * "cancel what is open" (prompt, question, help) and quits only on a second press */
+            unsigned ch = lsc_tui_state_busy(st) ? lsc_tui_state_cancel(st) : lsc_tui_state_key(st, LSC_KEY_CTRL('c'));
+            if (ch & LSC_TUI_CH_QUIT) {
+                rc = 0;
+                break;
+            }
             lsc_tui_render_draw(r, st);
         }
         if (g_signal)

@@ -165,6 +165,8 @@ unsigned lsc_tui_help_request(lsc_tui_state *st, lsc_tui_req req);  /* view_help
 unsigned lsc_tui_help_open(lsc_tui_state *st);                        /* view_help.c: open it at the top */
 unsigned lsc_tui_input_key(lsc_tui_state *st, int key);              /* view_prompt.c: the input line is open */
 unsigned lsc_tui_prompt_run(lsc_tui_state *st, const char *line);
+/* view_prompt.c: read the `:` history from file (NULL or "": none kept across runs). */
+void lsc_tui_prompt_history_load(lsc_tui_state *st, const char *file);
 /* view_prompt.c: open the input line in `mode` with `initial` text (and the lead text of a panel's
  * question); the lead text is cleared on every change of the view on top. */
 void lsc_tui_input_open(lsc_tui_state *st, lsc_tui_input mode, const char *initial);

@@ -196,10 +196,10 @@ static const lsc_tui_binding k_keys[] = {
     {LSC_REQ_ENTER, {LSC_KEY_ENTER, '\r'}, "the cell's spectrum", NULL},
     {LSC_REQ_GRID, {'v', LSC_KEY_F(5)}, "switch to the layer table", "Grid"},
     {LSC_REQ_TAB, {LSC_KEY_TAB}, "switch to the layer table", NULL},
-    {LSC_REQ_METRIC, {'m'}, "heat by norm or by rank", NULL},
+    {LSC_REQ_METRIC, {'o'}, "heat by norm or by rank", NULL},
     {LSC_REQ_PRUNE, {'p'}, "prune panel: cut ranks by a rule with a live preview", NULL},
     {LSC_REQ_KIND, {'K'}, "kind panel: figures particular to the adapter's kind", NULL},
-    {LSC_REQ_RETRAIN, {'t'}, "retrain panel: train towards a target, live loss chart", NULL},
+    {LSC_REQ_RETRAIN, {'R'}, "retrain panel: train towards a target, live loss chart", NULL},
     LSC_KEYS_UNDO,
 };
 

@@ -211,7 +211,7 @@ static const lsc_tui_binding k_keys[] = {
     {LSC_REQ_DOWN, {'j', LSC_KEY_DOWN}, "next row (a layer, a block)", NULL},
     {LSC_REQ_UP, {'k', LSC_KEY_UP}, "previous row", NULL},
     LSC_KEYS_PAGE,
-    {LSC_REQ_TOGGLE, {'m'}, "toggle: log/linear y, rank/energy share", NULL},
+    {LSC_REQ_TOGGLE, {'o'}, "toggle: log/linear y, rank/energy share", NULL},
     LSC_KEYS_UNDO,
 };
 

@@ -81,12 +81,12 @@ static const lsc_tui_binding k_keys[] = {
     LSC_KEYS_FILTER,
     {LSC_REQ_GRID, {'v', LSC_KEY_F(5)}, "switch to the layers x modules grid", "Grid"},
     {LSC_REQ_TAB, {LSC_KEY_TAB}, "switch to the grid", NULL},
-    {LSC_REQ_GROUP, {'m'}, "group rows by module type", NULL},
+    {LSC_REQ_GROUP, {'o'}, "group rows by module type (o toggles a view's display)", NULL},
     {LSC_REQ_PRUNE, {'p'}, "prune panel: cut ranks by a rule with a live preview", NULL},
     {LSC_REQ_KIND, {'K'}, "kind panel: figures particular to the adapter's kind", NULL},
-    {LSC_REQ_RETRAIN, {'t'}, "retrain panel: train towards a target, live loss chart", NULL},
+    {LSC_REQ_RETRAIN, {'R'}, "retrain panel: train towards a target, live loss chart", NULL},
     LSC_KEYS_UNDO,
-    {LSC_REQ_TAG, {' ', LSC_KEY_F(8)}, "tag / untag the row", "Tag"},
+    {LSC_REQ_TAG, {' ', 't', LSC_KEY_F(8)}, "tag / untag the row", "Tag"},
 };
 
 const lsc_tui_view_ops lsc_tui_view_layers = {

@@ -59,7 +59,7 @@ $T new-session -d -x 100 -y 30 -s edit "cd '$tmp' && env -u NO_COLOR TERM=xterm-
 ewait 'F1Help' || efail "the workbench did not start"
 $T send-keys -t edit G Enter; ewait 'row 1/' || efail "no layer table"
 $T send-keys -t edit K; ewait 'layer-wise: rank per layer x module' || efail "K did not open the kind panel"
-$T send-keys -t edit Escape t; ewait 'Enter runs: retrain llama-tiny-patterns' || efail "t did not open the retrain panel"
+$T send-keys -t edit Escape R; ewait 'Enter runs: retrain llama-tiny-patterns' || efail "R did not open the retrain panel"
 $T send-keys -t edit e C-u llama-tiny-f32 Enter j j j e C-u 30 Enter; ewait '--target llama-tiny-f32 --kind static --steps 30' ||
   efail "the retrain fields did not take"
 $T send-keys -t edit Enter; ewait 'name of the retrained adapter: llama-tiny-patterns-retrained' || efail "no name prompt"
@@ -71,6 +71,43 @@ while [ ! -s "$tmp/edit-rc" ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
 [ "$(cat "$tmp/edit-rc" 2>/dev/null)" = 0 ] || efail "the workbench did not quit cleanly"
 "$bin" --catalog "$tmp/cat.db" ls | grep -q 'llama-tiny-patterns-retrained' || efail "the retrained adapter is not listed"
 $T kill-server >/dev/null 2>&1
+
+# The `:` line (issue #15): Tab completes, Ctrl-C cancels the prompt and a question instead of killing
+# the program (it used to exit 130), the line comes back with Up in the next run (history in
+# $XDG_STATE_HOME), and Ctrl-C twice at rest quits cleanly.
+T="tmux -L lsc-prompt-$$ -f /dev/null"
+prompt_run() {
+  rm -f "$tmp/edit-rc"
+  $T new-session -d -x 100 -y 30 -s edit "cd '$tmp' && env -u NO_COLOR XDG_STATE_HOME='$tmp/state' TERM=xterm-256color '$bin' --catalog '$tmp/cat.db'; echo \$? > '$tmp/edit-rc'; sleep 5" ||
+    efail "tmux did not start"
+  ewait 'F1Help' || efail "the workbench did not start"
+}
+prompt_quit() { # $1: keys that quit
+  $T send-keys -t edit $1
+  n=0
+  while [ ! -s "$tmp/edit-rc" ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+  [ "$(cat "$tmp/edit-rc" 2>/dev/null)" = 0 ] || efail "the workbench did not quit cleanly (rc $(cat "$tmp/edit-rc" 2>/dev/null))"
+  $T kill-server >/dev/null 2>&1
+}
+prompt_run
+$T send-keys -t edit : s h o Tab; ewait ':show' || efail "Tab did not complete 'sho'"
+$T send-keys -t edit C-c; sleep 0.5
+[ -s "$tmp/edit-rc" ] && efail "Ctrl-C in the prompt ended the program (rc $(cat "$tmp/edit-rc"))"
+$T capture-pane -p -t edit | grep -q ':show' && efail "Ctrl-C did not close the prompt"
+$T send-keys -t edit : l s Enter; ewait 'ls' || efail "the line did not run"
+sleep 0.5; $T send-keys -t edit Escape
+$T send-keys -t edit : r m Space l l a m a - t i n y - f 3 2 Enter; ewait 'run .rm llama-tiny-f32' || efail ":rm did not ask"
+$T send-keys -t edit C-c; sleep 0.5
+[ -s "$tmp/edit-rc" ] && efail "Ctrl-C in a question ended the program (rc $(cat "$tmp/edit-rc"))"
+ewait 'nothing changed' || efail "Ctrl-C did not cancel the question"
+prompt_quit Q
+"$bin" --catalog "$tmp/cat.db" ls | grep -q 'llama-tiny-f32' || efail "the cancelled rm removed the adapter"
+prompt_run
+$T send-keys -t edit : Up; ewait ':rm llama-tiny-f32' || efail "Up did not recall the last line of the previous run"
+$T send-keys -t edit Up; ewait ':ls' || efail "Up did not walk back"
+$T send-keys -t edit C-c; sleep 0.3
+$T send-keys -t edit C-c; ewait 'Ctrl-C again' || efail "Ctrl-C at rest did not say how to quit"
+prompt_quit C-c
 
 check_refusal() { # $1: description; the command's output is in $tmp/out and $tmp/err, rc in $2
   [ "$2" = 1 ] || { echo "smoke-real: FAIL: $1: exit $2 (want 1)"; exit 1; }
