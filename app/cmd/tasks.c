@@ -11,6 +11,7 @@
 
 #include "common.h"
 #include "compare.h"
+#include "derive.h"
 #include "fileio.h"
 #include "peft.h"
 #include "table.h"
@@ -66,6 +67,41 @@ int lsc_tasks_totals(lsc_cmd_ctx *ctx, int64_t id, int64_t *layers, int64_t *par
     }
     free_members(t, n, ads);
     return LSC_EXIT_OK;
+}
+
+int lsc_tasks_store_group(lsc_cmd_ctx *ctx, const lsc_task_entry *t, lsc_adapter **dst, size_t T, const char *newname,
+                          const lsc_adapter *like, const char *meta, const int64_t *parents, size_t n_parents)
+{
+    int64_t *nid = calloc(T + 1, sizeof *nid);
+    char **tn = calloc(T + 1, sizeof *tn);
+    int rc = nid && tn ? LSC_EXIT_OK : lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
+    for (size_t i = 0; i < T && !rc; i++) {
+        char mname[600];
+        snprintf(mname, sizeof mname, "%s-%s", newname, t[i].task);
+        free(dst[i]->name);
+        dst[i]->name = strdup(mname);
+        if (lsc_derive_check_name(ctx, mname) || lsc_derive_store(ctx, dst[i], &t[i].member_id, 1, &nid[i]))
+            rc = LSC_EXIT_ERROR;
+        tn[i] = t[i].task;
+    }
+    if (!rc) {
+        lsc_adapter *ng = lsc_adapter_new();
+        ng->name = strdup(newname);
+        ng->kind = strdup("multi-task");
+        ng->format = strdup(like->format ? like->format : "peft");
+        ng->base_model = strdup(like->base_model ? like->base_model : "");
+        ng->metadata_json = strdup(meta);
+        int64_t id;
+        if (lsc_catalog_put_adapter(ctx->cat, ng, parents, n_parents, &id, &ctx->err) ||
+            lsc_catalog_set_tasks(ctx->cat, id, (const char *const *)tn, nid, T, &ctx->err))
+            rc = LSC_EXIT_ERROR;
+        else
+            lsc_cmd_wrote(ctx, id);
+        lsc_adapter_free(ng);
+    }
+    free(nid);
+    free(tn);
+    return rc;
 }
 
 int lsc_tasks_export(lsc_cmd_ctx *ctx, int64_t id, const char *dir, lsc_dtype dt)
