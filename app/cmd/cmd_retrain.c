@@ -743,6 +743,98 @@ typedef struct retrain_state {
     int interrupted, keep_best;
 } retrain_state;
 
+/* The target of a layer's job: the target adapter's factors for the layer (--target), or the dense
+ * tuned - base of its module (--base/--tuned, transposed for Conv1D's [in, out]). *skip = 1 when the
+ * target has no such layer (it is left as it is). */
+static int job_target(lsc_cmd_ctx *ctx, layer_job *j, const lsc_layer *l, const lsc_lowrank *self,
+                      const struct retrain_state *S, const char *target, double *dense_bytes, int *skip)
+{
+    lsc_adapter *tgt = S->tgt;
+    lsc_st_file *fb = S->fb, *ft = S->ft;
+    if (tgt) {
+        int tl = lsc_adapter_find_layer(tgt, l->name);
+        if (tl < 0)
+            return *skip = 1, LSC_EXIT_OK;
+        lsc_lowrank tv;
+        size_t bc = 0, ac = 0;
+        if (lsc_adapter_factors(tgt, (size_t)tl, &j->tb, &bc, &j->ta, &ac, &tv, &ctx->err)) {
+            return LSC_EXIT_ERROR;
+        }
+        if (tv.rows != self->rows || tv.cols != self->cols) {
+            lsc_error_set(&ctx->err, LSC_ERR_INVALID, "layer '%s': %lldx%lld here but %lldx%lld in '%s'", l->name,
+                          (long long)self->rows, (long long)self->cols, (long long)tv.rows, (long long)tv.cols, target);
+            return LSC_EXIT_ERROR;
+        }
+        tv.B = j->tb;
+        tv.A = j->ta;
+        j->tgt.lr = tv;
+    } else {
+        long ib = find_module(fb, l->name), it = find_module(ft, l->name);
+        if (ib < 0 || it < 0)
+            return *skip = 1, LSC_EXIT_OK;
+        lsc_st_tensor *tb = &fb->tensors[ib], *tt = &ft->tensors[it];
+        int64_t want = self->rows * self->cols;
+        int64_t nb = tb->ndim == 2 ? tb->shape[0] * tb->shape[1] : -1, nt = tt->ndim == 2 ? tt->shape[0] * tt->shape[1] : -1;
+        int transposed = (l->flags & LSC_LAYER_FAN_IN_FAN_OUT) != 0;
+        if (nb != want || nt != want || tb->shape[0] != tt->shape[0] ||
+            tb->shape[0] != (transposed ? self->cols : self->rows)) {
+            lsc_error_set(&ctx->err, LSC_ERR_INVALID, "layer '%s': the base weight '%s' does not have the layer's shape %lldx%lld",
+                          l->name, tb->name, (long long)self->rows, (long long)self->cols);
+            return LSC_EXIT_ERROR;
+        }
+        *dense_bytes += (double)want * 8;
+        if (*dense_bytes > 4e9) {
+            lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "dense targets over 4 GB: extract fewer layers at a time (--layers GLOB)");
+            return LSC_EXIT_ERROR;
+        }
+        double *vb = st_doubles(fb, ib, &ctx->err), *vt = vb ? st_doubles(ft, it, &ctx->err) : NULL;
+        if (!vb || !vt) {
+            free(vb);
+            free(vt);
+            return LSC_EXIT_ERROR;
+        }
+        j->dense = malloc((size_t)want * sizeof(double));
+        for (int64_t r = 0; j->dense && r < self->rows; r++)
+            for (int64_t q = 0; q < self->cols; q++) {
+                int64_t at = transposed ? q * self->rows + r : r * self->cols + q; /* Conv1D stores [in, out] */
+                j->dense[r * self->cols + q] = vt[at] - vb[at];
+            }
+        free(vb);
+        free(vt);
+        if (!j->dense) {
+            return lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
+        }
+        j->tgt.T = j->dense;
+    }
+    return LSC_EXIT_OK;
+}
+
+/* The calibration of a layer's job from --calib: a second moment [in, in] (j->C) or samples [N, in]
+ * (j->X); a layer it has no tensor for is counted in *uncalibrated (the first one named). */
+static int job_calib(lsc_cmd_ctx *ctx, layer_job *j, const char *lname, int64_t cols, lsc_st_file *fc,
+                     const char *calib, size_t *uncalibrated, const char **first_uncalibrated)
+{
+    long ic = find_module(fc, lname);
+    if (ic < 0 && !(*uncalibrated)++)
+        *first_uncalibrated = lname;
+    if (ic < 0)
+        return LSC_EXIT_OK;
+    lsc_st_tensor *tc = &fc->tensors[ic];
+    double *v = tc->ndim == 2 ? st_doubles(fc, ic, &ctx->err) : NULL;
+    if (tc->ndim == 2 && tc->shape[0] == cols && tc->shape[1] == cols && v) {
+        j->C = v;
+    } else if (tc->ndim == 2 && tc->shape[1] == cols && v) {
+        j->X = v;
+        j->p.n_samples = tc->shape[0];
+    } else {
+        free(v);
+        lsc_error_set(&ctx->err, LSC_ERR_INVALID, "'%s': tensor '%s' is neither [N, %lld] samples nor a [%lld, %lld] second moment",
+                      calib, tc->name, (long long)cols, (long long)cols, (long long)cols);
+        return LSC_EXIT_ERROR;
+    }
+    return LSC_EXIT_OK;
+}
+
 /* Step 1: one training problem per chosen layer (target factors or a dense target, calibration, rule,
  * start); S->jobs, S->nj and S->ws are set even on failure, for the caller to release. */
 static int retrain_jobs(lsc_cmd_ctx *ctx, const retrain_args *av, retrain_state *S)
@@ -751,8 +843,8 @@ static int retrain_jobs(lsc_cmd_ctx *ctx, const retrain_args *av, retrain_state 
     long steps = (long)av->steps, rank = (long)av->rank, final_rank = (long)av->final_rank;
     double lambda = av->lambda;
     unsigned long long seed = av->seed;
-    lsc_adapter *src = S->src, *tgt = S->tgt;
-    lsc_st_file *fb = S->fb, *ft = S->ft, *fc = S->fc;
+    lsc_adapter *src = S->src;
+    lsc_st_file *fc = S->fc;
     lsc_train_kind kind = S->kind;
     lsc_train_init_mode mode = S->mode;
     int rc = LSC_EXIT_OK;
@@ -790,88 +882,13 @@ static int retrain_jobs(lsc_cmd_ctx *ctx, const retrain_args *av, retrain_state 
         if (!(j->p.scale != 0 && isfinite(j->p.scale)))
             j->p.scale = 1.0;
         j->p.n_tasks = 1;
-        if (tgt) {
-            int tl = lsc_adapter_find_layer(tgt, l->name);
-            if (tl < 0)
-                continue; /* not in the target: left as it is */
-            lsc_lowrank tv;
-            size_t bc = 0, ac = 0;
-            if (lsc_adapter_factors(tgt, (size_t)tl, &j->tb, &bc, &j->ta, &ac, &tv, &ctx->err)) {
-                rc = LSC_EXIT_ERROR;
-                break;
-            }
-            if (tv.rows != self.rows || tv.cols != self.cols) {
-                lsc_error_set(&ctx->err, LSC_ERR_INVALID, "layer '%s': %lldx%lld here but %lldx%lld in '%s'", l->name,
-                              (long long)self.rows, (long long)self.cols, (long long)tv.rows, (long long)tv.cols, target);
-                rc = LSC_EXIT_ERROR;
-                break;
-            }
-            tv.B = j->tb;
-            tv.A = j->ta;
-            j->tgt.lr = tv;
-        } else {
-            long ib = find_module(fb, l->name), it = find_module(ft, l->name);
-            if (ib < 0 || it < 0)
-                continue;
-            lsc_st_tensor *tb = &fb->tensors[ib], *tt = &ft->tensors[it];
-            int64_t want = self.rows * self.cols;
-            int64_t nb = tb->ndim == 2 ? tb->shape[0] * tb->shape[1] : -1, nt = tt->ndim == 2 ? tt->shape[0] * tt->shape[1] : -1;
-            int transposed = (l->flags & LSC_LAYER_FAN_IN_FAN_OUT) != 0;
-            if (nb != want || nt != want || tb->shape[0] != tt->shape[0] ||
-                tb->shape[0] != (transposed ? self.cols : self.rows)) {
-                lsc_error_set(&ctx->err, LSC_ERR_INVALID, "layer '%s': the base weight '%s' does not have the layer's shape %lldx%lld",
-                              l->name, tb->name, (long long)self.rows, (long long)self.cols);
-                rc = LSC_EXIT_ERROR;
-                break;
-            }
-            dense_bytes += (double)want * 8;
-            if (dense_bytes > 4e9) {
-                lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "dense targets over 4 GB: extract fewer layers at a time (--layers GLOB)");
-                rc = LSC_EXIT_ERROR;
-                break;
-            }
-            double *vb = st_doubles(fb, ib, &ctx->err), *vt = vb ? st_doubles(ft, it, &ctx->err) : NULL;
-            if (!vb || !vt) {
-                free(vb);
-                free(vt);
-                rc = LSC_EXIT_ERROR;
-                break;
-            }
-            j->dense = malloc((size_t)want * sizeof(double));
-            for (int64_t r = 0; j->dense && r < self.rows; r++)
-                for (int64_t q = 0; q < self.cols; q++) {
-                    int64_t at = transposed ? q * self.rows + r : r * self.cols + q; /* Conv1D stores [in, out] */
-                    j->dense[r * self.cols + q] = vt[at] - vb[at];
-                }
-            free(vb);
-            free(vt);
-            if (!j->dense) {
-                rc = lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
-                break;
-            }
-            j->tgt.T = j->dense;
-        }
-        if (fc) {
-            long ic = find_module(fc, l->name);
-            if (ic < 0 && !uncalibrated++)
-                first_uncalibrated = l->name;
-            if (ic >= 0) {
-                lsc_st_tensor *tc = &fc->tensors[ic];
-                double *v = tc->ndim == 2 ? st_doubles(fc, ic, &ctx->err) : NULL;
-                if (tc->ndim == 2 && tc->shape[0] == self.cols && tc->shape[1] == self.cols && v) {
-                    j->C = v;
-                } else if (tc->ndim == 2 && tc->shape[1] == self.cols && v) {
-                    j->X = v;
-                    j->p.n_samples = tc->shape[0];
-                } else {
-                    free(v);
-                    lsc_error_set(&ctx->err, LSC_ERR_INVALID, "'%s': tensor '%s' is neither [N, %lld] samples nor a [%lld, %lld] second moment",
-                                  calib, tc->name, (long long)self.cols, (long long)self.cols, (long long)self.cols);
-                    rc = LSC_EXIT_ERROR;
-                    break;
-                }
-            }
-        }
+        int skip = 0;
+        if ((rc = job_target(ctx, j, l, &self, S, target, &dense_bytes, &skip)))
+            break;
+        if (skip)
+            continue; /* not in the target: left as it is */
+        if (fc && (rc = job_calib(ctx, j, l->name, self.cols, fc, calib, &uncalibrated, &first_uncalibrated)))
+            break;
         j->p.C = j->C;
         j->p.X = j->X;
         j->p.targets = &j->tgt;
