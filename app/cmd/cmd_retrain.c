@@ -21,6 +21,7 @@
 #include "derive.h"
 #include "handlers.h"
 #include "safetensors.h"
+#include "tasks.h"
 #include "train.h"
 
 typedef struct layer_job {
@@ -317,32 +318,61 @@ static lsc_status extraction_skeleton(lsc_st_file *fb, lsc_st_file *ft, const ch
  * task adapters into one with a shared A). Per layer present in every task: one problem with T targets,
  * started from the optimum of the stacked tasks (or random), trained in lockstep; at the end (or on
  * Ctrl-C) new task adapters NEW-<task> whose A tensors are the same bytes (stored once) and their group
- * NEW are written in one transaction. */
-static int retrain_tasks(lsc_cmd_ctx *ctx, const char *name, int64_t gid, const char *target, const char *newname,
-                         long steps, double lr, long rank, lsc_train_init_mode mode, int init_given, uint64_t seed,
-                         int json)
+ * NEW are written in one transaction. The steps: tasks_load, tasks_jobs, tasks_train, tasks_export,
+ * tasks_commit, tasks_report. */
+
+/* One layer present in every task: its index in each task, one problem with a target per task. */
+typedef struct task_job {
+    size_t li[64];
+    lsc_train_problem p;
+    lsc_train_target tg[64];
+    double *tb[64], *ta[64];
+    lsc_train_state *st;
+} task_job;
+
+/* What the steps of one multi-task retrain share; retrain_tasks owns and releases it. */
+typedef struct tasks_run {
+    const char *name, *newname;
+    int64_t gid, tid;              /* the group, and its target (gid itself without --target) */
+    lsc_task_entry *t, *tt;        /* the group's tasks and the target's */
+    size_t T, TT;
+    lsc_adapter **src, **tgt, **dst; /* per task of the group: its adapter, its target, the result */
+    task_job *jobs;
+    size_t nj;
+    lsc_workspace *ws;
+    double optimum, final_loss;
+    long s; /* one past the last step run */
+    int interrupted;
+} tasks_run;
+
+/* Step 1: the group's tasks and the target's, matched by task name, loaded (and a copy of each task's
+ * metadata to write the result into). */
+static int tasks_load(lsc_cmd_ctx *ctx, tasks_run *R, const char *target)
 {
-    lsc_task_entry *t = NULL, *tt = NULL;
-    size_t T = 0, TT = 0;
-    int rc = lsc_catalog_get_tasks(ctx->cat, gid, &t, &T, &ctx->err) ? LSC_EXIT_ERROR : LSC_EXIT_OK;
-    int64_t tid = gid;
+    int rc = lsc_catalog_get_tasks(ctx->cat, R->gid, &R->t, &R->T, &ctx->err) ? LSC_EXIT_ERROR : LSC_EXIT_OK;
+    lsc_task_entry *t = R->t;
+    size_t T = R->T;
+    R->tid = R->gid;
     if (!rc && target) {
         lsc_adapter *tg = NULL;
-        if (lsc_cmd_load(ctx, target, &tg, &tid))
+        if (lsc_cmd_load(ctx, target, &tg, &R->tid))
             rc = LSC_EXIT_ERROR;
         else if (!lsc_is_group_kind(tg->kind)) {
-            lsc_error_set(&ctx->err, LSC_ERR_INVALID, "'%s' is multi-task: its --target must be multi-task too", name);
+            lsc_error_set(&ctx->err, LSC_ERR_INVALID, "'%s' is multi-task: its --target must be multi-task too", R->name);
             rc = LSC_EXIT_ERROR;
         }
         lsc_adapter_free(tg);
     }
-    if (!rc && lsc_catalog_get_tasks(ctx->cat, tid, &tt, &TT, &ctx->err))
+    if (!rc && lsc_catalog_get_tasks(ctx->cat, R->tid, &R->tt, &R->TT, &ctx->err))
         rc = LSC_EXIT_ERROR;
     if (!rc && (T < 2 || T > 64)) {
-        lsc_error_set(&ctx->err, LSC_ERR_INVALID, "'%s' has %zu tasks (2 to 64 can share an A)", name, T);
+        lsc_error_set(&ctx->err, LSC_ERR_INVALID, "'%s' has %zu tasks (2 to 64 can share an A)", R->name, T);
         rc = LSC_EXIT_ERROR;
     }
-    lsc_adapter **src = calloc(T + 1, sizeof *src), **tgt = calloc(T + 1, sizeof *tgt), **dst = calloc(T + 1, sizeof *dst);
+    lsc_task_entry *tt = R->tt;
+    size_t TT = R->TT;
+    lsc_adapter **src = R->src = calloc(T + 1, sizeof *src), **tgt = R->tgt = calloc(T + 1, sizeof *tgt),
+                **dst = R->dst = calloc(T + 1, sizeof *dst);
     for (size_t i = 0; !rc && i < T; i++) {
         size_t j = 0;
         while (j < TT && strcmp(tt[j].task, t[i].task) != 0)
@@ -359,23 +389,25 @@ static int retrain_tasks(lsc_cmd_ctx *ctx, const char *name, int64_t gid, const 
         lsc_cmd_read(ctx, t[i].member_id);
         lsc_cmd_read(ctx, tt[j].member_id);
     }
-    /* one job per layer present in every task */
+    return rc;
+}
+
+/* Step 2: one job per layer present in every task, started (svd by default) with its optimum summed into
+ * R->optimum; R->jobs, R->nj and R->ws are set even on failure, for the caller to release. */
+static int tasks_jobs(lsc_cmd_ctx *ctx, tasks_run *R, long steps, long rank, lsc_train_init_mode mode,
+                      int init_given, uint64_t seed, int rc)
+{
+    size_t T = R->T;
+    lsc_adapter **src = R->src, **tgt = R->tgt;
     size_t nl = !rc ? src[0]->n_layers : 0, nj = 0;
-    typedef struct mjob {
-        size_t li[64];
-        lsc_train_problem p;
-        lsc_train_target tg[64];
-        double *tb[64], *ta[64];
-        lsc_train_state *st;
-    } mjob;
-    mjob *jobs = calloc(nl + 1, sizeof *jobs);
-    lsc_workspace *ws = lsc_workspace_new();
+    task_job *jobs = R->jobs = calloc(nl + 1, sizeof *jobs);
+    lsc_workspace *ws = R->ws = lsc_workspace_new();
     double optimum = 0;
     if (!rc && (!jobs || !ws))
         rc = lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
     lsc_train_init_mode m = init_given ? mode : LSC_TRAIN_INIT_SVD;
     for (size_t l0 = 0; !rc && l0 < nl; l0++) {
-        mjob *j = &jobs[nj];
+        task_job *j = &jobs[nj];
         int all = 1, maxr = 0;
         for (size_t i = 0; i < T && all; i++) {
             int a = lsc_adapter_find_layer(src[i], src[0]->layers[l0].name);
@@ -423,9 +455,20 @@ static int retrain_tasks(lsc_cmd_ctx *ctx, const char *name, int64_t gid, const 
         nj++;
     }
     if (!rc && nj == 0) {
-        lsc_error_set(&ctx->err, LSC_ERR_NOTFOUND, "no layer is in every task of '%s' and its target", name);
+        lsc_error_set(&ctx->err, LSC_ERR_NOTFOUND, "no layer is in every task of '%s' and its target", R->name);
         rc = LSC_EXIT_ERROR;
     }
+    R->nj = nj;
+    R->optimum = optimum;
+    return rc;
+}
+
+/* Step 3: every job in lockstep with warm-up and cosine decay, reporting in JSON; cancellable (then
+ * R->interrupted). rc: the state so far (nothing runs after a failure). */
+static int tasks_train(lsc_cmd_ctx *ctx, tasks_run *R, long steps, double lr, int json, int rc)
+{
+    task_job *jobs = R->jobs;
+    size_t nj = R->nj;
     lsc_train_schedule sched = {lr, lr * 0.01, (int)(steps / 20 > 0 ? steps / 20 : 1), (int)steps};
     long s = 0;
     double loss = 0;
@@ -434,71 +477,65 @@ static int retrain_tasks(lsc_cmd_ctx *ctx, const char *name, int64_t gid, const 
         loss = 0;
         for (size_t i = 0; i < nj && !rc; i++) {
             lsc_train_report rep;
-            if (lsc_train_step(jobs[i].st, &jobs[i].p, lsc_train_lr(&sched, (int)s), &rep, ws, &ctx->err))
+            if (lsc_train_step(jobs[i].st, &jobs[i].p, lsc_train_lr(&sched, (int)s), &rep, R->ws, &ctx->err))
                 rc = LSC_EXIT_ERROR;
             loss += rep.loss;
         }
         if (json && (s == 1 || s == steps || s % (steps / 50 > 0 ? steps / 50 : 1) == 0))
-            lsc_out(ctx->out, "{\"step\": %ld, \"steps\": %ld, \"loss\": %.10g, \"optimum\": %.10g}\n", s, steps, loss, optimum);
+            lsc_out(ctx->out, "{\"step\": %ld, \"steps\": %ld, \"loss\": %.10g, \"optimum\": %.10g}\n", s, steps, loss,
+                    R->optimum);
         if (ctx->cancel && *ctx->cancel) {
             interrupted = 1;
             s++;
             break;
         }
     }
-    /* the final state: new task adapters sharing one A, and their group */
+    R->s = s;
+    R->interrupted = interrupted;
+    return rc;
+}
+
+/* Step 4: the final state: its loss, and each task's factors (one shared A) set in R->dst. */
+static int tasks_export(lsc_cmd_ctx *ctx, tasks_run *R, int rc)
+{
+    task_job *jobs = R->jobs;
+    size_t nj = R->nj, T = R->T;
     double final_loss = 0, l1;
     for (size_t i = 0; i < nj && !rc; i++) {
-        if (lsc_train_loss(jobs[i].st, &jobs[i].p, &l1, NULL, ws, &ctx->err))
+        if (lsc_train_loss(jobs[i].st, &jobs[i].p, &l1, NULL, R->ws, &ctx->err))
             rc = LSC_EXIT_ERROR;
         final_loss += l1;
     }
     for (size_t i = 0; i < nj && !rc; i++) {
-        mjob *j = &jobs[i];
+        task_job *j = &jobs[i];
         int k = j->p.k;
         double *A = malloc((size_t)(k * j->p.cols) * sizeof *A), *B = malloc((size_t)(j->p.rows * k) * sizeof *B), sc = 1;
         for (size_t m2 = 0; m2 < T && !rc; m2++) {
-            lsc_layer *l = &dst[m2]->layers[j->li[m2]];
+            lsc_layer *l = &R->dst[m2]->layers[j->li[m2]];
             l->rule = LSC_SCALE_ALPHA_R;
             l->init_r = 0;
             if (!A || !B || lsc_train_export(j->st, (int)m2, B, A, &sc, &ctx->err) ||
-                lsc_adapter_set_factors(dst[m2], j->li[m2], B, A, k, sc, &ctx->err))
+                lsc_adapter_set_factors(R->dst[m2], j->li[m2], B, A, k, sc, &ctx->err))
                 rc = lsc_fail(ctx, &ctx->err);
         }
         free(A);
         free(B);
     }
-    int64_t *nid = calloc(T + 1, sizeof *nid);
-    char **tn = calloc(T + 1, sizeof *tn);
+    R->final_loss = final_loss;
+    return rc;
+}
+
+/* Step 5: one transaction: the new task adapters, their group, the history record. */
+static int tasks_commit(lsc_cmd_ctx *ctx, tasks_run *R, int rc)
+{
     if (!rc && txn_begin(ctx, &ctx->err))
         rc = LSC_EXIT_ERROR;
     size_t before = ctx->n_outputs;
-    for (size_t i = 0; !rc && i < T; i++) {
-        char mname[600];
-        snprintf(mname, sizeof mname, "%s-%s", newname, t[i].task);
-        free(dst[i]->name);
-        dst[i]->name = strdup(mname);
-        int64_t parents[2] = {t[i].member_id, tgt[i] ? gid : gid};
-        if (lsc_derive_check_name(ctx, mname) || lsc_derive_store(ctx, dst[i], parents, 1, &nid[i]))
-            rc = LSC_EXIT_ERROR;
-        tn[i] = t[i].task;
-    }
     if (!rc) {
-        lsc_adapter *ng = lsc_adapter_new();
-        ng->name = strdup(newname);
-        ng->kind = strdup("multi-task");
-        ng->format = strdup(src[0]->format ? src[0]->format : "peft");
-        ng->base_model = strdup(src[0]->base_model ? src[0]->base_model : "");
         char meta[160];
-        snprintf(meta, sizeof meta, "{\"retrained_from\": %lld, \"shared_a\": true}", (long long)gid);
-        ng->metadata_json = strdup(meta);
-        int64_t id, par[2] = {gid, tid};
-        if (lsc_catalog_put_adapter(ctx->cat, ng, par, tid != gid ? 2 : 1, &id, &ctx->err) ||
-            lsc_catalog_set_tasks(ctx->cat, id, (const char *const *)tn, nid, T, &ctx->err))
-            rc = LSC_EXIT_ERROR;
-        else
-            lsc_cmd_wrote(ctx, id);
-        lsc_adapter_free(ng);
+        snprintf(meta, sizeof meta, "{\"retrained_from\": %lld, \"shared_a\": true}", (long long)R->gid);
+        int64_t par[2] = {R->gid, R->tid};
+        rc = lsc_tasks_store_group(ctx, R->t, R->dst, R->T, R->newname, R->src[0], meta, par, R->tid != R->gid ? 2 : 1);
     }
     if (!rc && (lsc_catalog_log(ctx->cat, "retrain", ctx->args_json ? ctx->args_json : "[\"retrain\"]", ctx->inputs,
                                 ctx->n_inputs, ctx->outputs + before, ctx->n_outputs - before, NULL, &ctx->err) ||
@@ -506,44 +543,70 @@ static int retrain_tasks(lsc_cmd_ctx *ctx, const char *name, int64_t gid, const 
         rc = LSC_EXIT_ERROR;
     if (rc && lsc_catalog_in_transaction(ctx->cat))
         txn_rollback(ctx);
-    if (!rc) {
-        if (json)
-            lsc_out(ctx->out, "{\"name\": \"%s\", \"tasks\": %zu, \"layers\": %zu, \"steps\": %ld, \"loss\": %.10g, \"optimum\": %.10g, \"interrupted\": %s}\n",
-                    newname, T, nj, s - 1, final_loss, optimum, interrupted ? "true" : "false");
-        else
-            lsc_out(ctx->out, "%s: %zu tasks sharing one A on %zu layer(s), %ld step(s), loss %.6g, optimum %.6g (x%.4f)\n",
-                    newname, T, nj, s - 1, final_loss, optimum, optimum > 0 ? final_loss / optimum : 0);
-        lsc_sink_flush(ctx->out); /* committed above, by retrain itself: shown even when interrupted */
-        if (interrupted) {
-            lsc_error_set(&ctx->err, LSC_ERR_CANCELLED, "interrupted at step %ld: the state then is kept as '%s'", s - 1,
-                          newname);
-            rc = LSC_EXIT_ERROR;
+    return rc;
+}
+
+/* Step 6: the report (shown even when interrupted: the result is committed). */
+static int tasks_report(lsc_cmd_ctx *ctx, const tasks_run *R, int json)
+{
+    const char *newname = R->newname;
+    double final_loss = R->final_loss, optimum = R->optimum;
+    long s = R->s;
+    if (json)
+        lsc_out(ctx->out, "{\"name\": \"%s\", \"tasks\": %zu, \"layers\": %zu, \"steps\": %ld, \"loss\": %.10g, \"optimum\": %.10g, \"interrupted\": %s}\n",
+                newname, R->T, R->nj, s - 1, final_loss, optimum, R->interrupted ? "true" : "false");
+    else
+        lsc_out(ctx->out, "%s: %zu tasks sharing one A on %zu layer(s), %ld step(s), loss %.6g, optimum %.6g (x%.4f)\n",
+                newname, R->T, R->nj, s - 1, final_loss, optimum, optimum > 0 ? final_loss / optimum : 0);
+    lsc_sink_flush(ctx->out); /* committed above, by retrain itself: shown even when interrupted */
+    if (R->interrupted) {
+        lsc_error_set(&ctx->err, LSC_ERR_CANCELLED, "interrupted at step %ld: the state then is kept as '%s'", s - 1,
+                      newname);
+        return LSC_EXIT_ERROR;
+    }
+    return LSC_EXIT_OK;
+}
+
+static void tasks_release(tasks_run *R)
+{
+    for (size_t i = 0; R->jobs && i < R->nj; i++) {
+        for (size_t k = 0; k < R->T; k++) {
+            free(R->jobs[i].tb[k]);
+            free(R->jobs[i].ta[k]);
         }
+        lsc_train_state_free(R->jobs[i].st);
     }
-    for (size_t i = 0; jobs && i < nj; i++) {
-        for (size_t k = 0; k < T; k++) {
-            free(jobs[i].tb[k]);
-            free(jobs[i].ta[k]);
-        }
-        lsc_train_state_free(jobs[i].st);
+    free(R->jobs);
+    for (size_t i = 0; i < R->T; i++) {
+        if (R->src)
+            lsc_adapter_free(R->src[i]);
+        if (R->tgt)
+            lsc_adapter_free(R->tgt[i]);
+        if (R->dst)
+            lsc_adapter_free(R->dst[i]);
     }
-    free(jobs);
-    for (size_t i = 0; i < T; i++) {
-        if (src)
-            lsc_adapter_free(src[i]);
-        if (tgt)
-            lsc_adapter_free(tgt[i]);
-        if (dst)
-            lsc_adapter_free(dst[i]);
-    }
-    free(src);
-    free(tgt);
-    free(dst);
-    free(nid);
-    free(tn);
-    lsc_workspace_free(ws);
-    lsc_task_entries_free(t, T);
-    lsc_task_entries_free(tt, TT);
+    free(R->src);
+    free(R->tgt);
+    free(R->dst);
+    lsc_workspace_free(R->ws);
+    lsc_task_entries_free(R->t, R->T);
+    lsc_task_entries_free(R->tt, R->TT);
+}
+
+/* load -> jobs -> train -> export -> commit -> report (see above) */
+static int retrain_tasks(lsc_cmd_ctx *ctx, const char *name, int64_t gid, const char *target, const char *newname,
+                         long steps, double lr, long rank, lsc_train_init_mode mode, int init_given, uint64_t seed,
+                         int json)
+{
+    tasks_run R = {.name = name, .newname = newname, .gid = gid};
+    int rc = tasks_load(ctx, &R, target);
+    rc = tasks_jobs(ctx, &R, steps, rank, mode, init_given, seed, rc);
+    rc = tasks_train(ctx, &R, steps, lr, json, rc);
+    rc = tasks_export(ctx, &R, rc);
+    rc = tasks_commit(ctx, &R, rc);
+    if (!rc)
+        rc = tasks_report(ctx, &R, json);
+    tasks_release(&R);
     return rc;
 }
 
@@ -680,6 +743,98 @@ typedef struct retrain_state {
     int interrupted, keep_best;
 } retrain_state;
 
+/* The target of a layer's job: the target adapter's factors for the layer (--target), or the dense
+ * tuned - base of its module (--base/--tuned, transposed for Conv1D's [in, out]). *skip = 1 when the
+ * target has no such layer (it is left as it is). */
+static int job_target(lsc_cmd_ctx *ctx, layer_job *j, const lsc_layer *l, const lsc_lowrank *self,
+                      const struct retrain_state *S, const char *target, double *dense_bytes, int *skip)
+{
+    lsc_adapter *tgt = S->tgt;
+    lsc_st_file *fb = S->fb, *ft = S->ft;
+    if (tgt) {
+        int tl = lsc_adapter_find_layer(tgt, l->name);
+        if (tl < 0)
+            return *skip = 1, LSC_EXIT_OK;
+        lsc_lowrank tv;
+        size_t bc = 0, ac = 0;
+        if (lsc_adapter_factors(tgt, (size_t)tl, &j->tb, &bc, &j->ta, &ac, &tv, &ctx->err)) {
+            return LSC_EXIT_ERROR;
+        }
+        if (tv.rows != self->rows || tv.cols != self->cols) {
+            lsc_error_set(&ctx->err, LSC_ERR_INVALID, "layer '%s': %lldx%lld here but %lldx%lld in '%s'", l->name,
+                          (long long)self->rows, (long long)self->cols, (long long)tv.rows, (long long)tv.cols, target);
+            return LSC_EXIT_ERROR;
+        }
+        tv.B = j->tb;
+        tv.A = j->ta;
+        j->tgt.lr = tv;
+    } else {
+        long ib = find_module(fb, l->name), it = find_module(ft, l->name);
+        if (ib < 0 || it < 0)
+            return *skip = 1, LSC_EXIT_OK;
+        lsc_st_tensor *tb = &fb->tensors[ib], *tt = &ft->tensors[it];
+        int64_t want = self->rows * self->cols;
+        int64_t nb = tb->ndim == 2 ? tb->shape[0] * tb->shape[1] : -1, nt = tt->ndim == 2 ? tt->shape[0] * tt->shape[1] : -1;
+        int transposed = (l->flags & LSC_LAYER_FAN_IN_FAN_OUT) != 0;
+        if (nb != want || nt != want || tb->shape[0] != tt->shape[0] ||
+            tb->shape[0] != (transposed ? self->cols : self->rows)) {
+            lsc_error_set(&ctx->err, LSC_ERR_INVALID, "layer '%s': the base weight '%s' does not have the layer's shape %lldx%lld",
+                          l->name, tb->name, (long long)self->rows, (long long)self->cols);
+            return LSC_EXIT_ERROR;
+        }
+        *dense_bytes += (double)want * 8;
+        if (*dense_bytes > 4e9) {
+            lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "dense targets over 4 GB: extract fewer layers at a time (--layers GLOB)");
+            return LSC_EXIT_ERROR;
+        }
+        double *vb = st_doubles(fb, ib, &ctx->err), *vt = vb ? st_doubles(ft, it, &ctx->err) : NULL;
+        if (!vb || !vt) {
+            free(vb);
+            free(vt);
+            return LSC_EXIT_ERROR;
+        }
+        j->dense = malloc((size_t)want * sizeof(double));
+        for (int64_t r = 0; j->dense && r < self->rows; r++)
+            for (int64_t q = 0; q < self->cols; q++) {
+                int64_t at = transposed ? q * self->rows + r : r * self->cols + q; /* Conv1D stores [in, out] */
+                j->dense[r * self->cols + q] = vt[at] - vb[at];
+            }
+        free(vb);
+        free(vt);
+        if (!j->dense) {
+            return lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
+        }
+        j->tgt.T = j->dense;
+    }
+    return LSC_EXIT_OK;
+}
+
+/* The calibration of a layer's job from --calib: a second moment [in, in] (j->C) or samples [N, in]
+ * (j->X); a layer it has no tensor for is counted in *uncalibrated (the first one named). */
+static int job_calib(lsc_cmd_ctx *ctx, layer_job *j, const char *lname, int64_t cols, lsc_st_file *fc,
+                     const char *calib, size_t *uncalibrated, const char **first_uncalibrated)
+{
+    long ic = find_module(fc, lname);
+    if (ic < 0 && !(*uncalibrated)++)
+        *first_uncalibrated = lname;
+    if (ic < 0)
+        return LSC_EXIT_OK;
+    lsc_st_tensor *tc = &fc->tensors[ic];
+    double *v = tc->ndim == 2 ? st_doubles(fc, ic, &ctx->err) : NULL;
+    if (tc->ndim == 2 && tc->shape[0] == cols && tc->shape[1] == cols && v) {
+        j->C = v;
+    } else if (tc->ndim == 2 && tc->shape[1] == cols && v) {
+        j->X = v;
+        j->p.n_samples = tc->shape[0];
+    } else {
+        free(v);
+        lsc_error_set(&ctx->err, LSC_ERR_INVALID, "'%s': tensor '%s' is neither [N, %lld] samples nor a [%lld, %lld] second moment",
+                      calib, tc->name, (long long)cols, (long long)cols, (long long)cols);
+        return LSC_EXIT_ERROR;
+    }
+    return LSC_EXIT_OK;
+}
+
 /* Step 1: one training problem per chosen layer (target factors or a dense target, calibration, rule,
  * start); S->jobs, S->nj and S->ws are set even on failure, for the caller to release. */
 static int retrain_jobs(lsc_cmd_ctx *ctx, const retrain_args *av, retrain_state *S)
@@ -688,8 +843,8 @@ static int retrain_jobs(lsc_cmd_ctx *ctx, const retrain_args *av, retrain_state 
     long steps = (long)av->steps, rank = (long)av->rank, final_rank = (long)av->final_rank;
     double lambda = av->lambda;
     unsigned long long seed = av->seed;
-    lsc_adapter *src = S->src, *tgt = S->tgt;
-    lsc_st_file *fb = S->fb, *ft = S->ft, *fc = S->fc;
+    lsc_adapter *src = S->src;
+    lsc_st_file *fc = S->fc;
     lsc_train_kind kind = S->kind;
     lsc_train_init_mode mode = S->mode;
     int rc = LSC_EXIT_OK;
@@ -727,88 +882,13 @@ static int retrain_jobs(lsc_cmd_ctx *ctx, const retrain_args *av, retrain_state 
         if (!(j->p.scale != 0 && isfinite(j->p.scale)))
             j->p.scale = 1.0;
         j->p.n_tasks = 1;
-        if (tgt) {
-            int tl = lsc_adapter_find_layer(tgt, l->name);
-            if (tl < 0)
-                continue; /* not in the target: left as it is */
-            lsc_lowrank tv;
-            size_t bc = 0, ac = 0;
-            if (lsc_adapter_factors(tgt, (size_t)tl, &j->tb, &bc, &j->ta, &ac, &tv, &ctx->err)) {
-                rc = LSC_EXIT_ERROR;
-                break;
-            }
-            if (tv.rows != self.rows || tv.cols != self.cols) {
-                lsc_error_set(&ctx->err, LSC_ERR_INVALID, "layer '%s': %lldx%lld here but %lldx%lld in '%s'", l->name,
-                              (long long)self.rows, (long long)self.cols, (long long)tv.rows, (long long)tv.cols, target);
-                rc = LSC_EXIT_ERROR;
-                break;
-            }
-            tv.B = j->tb;
-            tv.A = j->ta;
-            j->tgt.lr = tv;
-        } else {
-            long ib = find_module(fb, l->name), it = find_module(ft, l->name);
-            if (ib < 0 || it < 0)
-                continue;
-            lsc_st_tensor *tb = &fb->tensors[ib], *tt = &ft->tensors[it];
-            int64_t want = self.rows * self.cols;
-            int64_t nb = tb->ndim == 2 ? tb->shape[0] * tb->shape[1] : -1, nt = tt->ndim == 2 ? tt->shape[0] * tt->shape[1] : -1;
-            int transposed = (l->flags & LSC_LAYER_FAN_IN_FAN_OUT) != 0;
-            if (nb != want || nt != want || tb->shape[0] != tt->shape[0] ||
-                tb->shape[0] != (transposed ? self.cols : self.rows)) {
-                lsc_error_set(&ctx->err, LSC_ERR_INVALID, "layer '%s': the base weight '%s' does not have the layer's shape %lldx%lld",
-                              l->name, tb->name, (long long)self.rows, (long long)self.cols);
-                rc = LSC_EXIT_ERROR;
-                break;
-            }
-            dense_bytes += (double)want * 8;
-            if (dense_bytes > 4e9) {
-                lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "dense targets over 4 GB: extract fewer layers at a time (--layers GLOB)");
-                rc = LSC_EXIT_ERROR;
-                break;
-            }
-            double *vb = st_doubles(fb, ib, &ctx->err), *vt = vb ? st_doubles(ft, it, &ctx->err) : NULL;
-            if (!vb || !vt) {
-                free(vb);
-                free(vt);
-                rc = LSC_EXIT_ERROR;
-                break;
-            }
-            j->dense = malloc((size_t)want * sizeof(double));
-            for (int64_t r = 0; j->dense && r < self.rows; r++)
-                for (int64_t q = 0; q < self.cols; q++) {
-                    int64_t at = transposed ? q * self.rows + r : r * self.cols + q; /* Conv1D stores [in, out] */
-                    j->dense[r * self.cols + q] = vt[at] - vb[at];
-                }
-            free(vb);
-            free(vt);
-            if (!j->dense) {
-                rc = lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
-                break;
-            }
-            j->tgt.T = j->dense;
-        }
-        if (fc) {
-            long ic = find_module(fc, l->name);
-            if (ic < 0 && !uncalibrated++)
-                first_uncalibrated = l->name;
-            if (ic >= 0) {
-                lsc_st_tensor *tc = &fc->tensors[ic];
-                double *v = tc->ndim == 2 ? st_doubles(fc, ic, &ctx->err) : NULL;
-                if (tc->ndim == 2 && tc->shape[0] == self.cols && tc->shape[1] == self.cols && v) {
-                    j->C = v;
-                } else if (tc->ndim == 2 && tc->shape[1] == self.cols && v) {
-                    j->X = v;
-                    j->p.n_samples = tc->shape[0];
-                } else {
-                    free(v);
-                    lsc_error_set(&ctx->err, LSC_ERR_INVALID, "'%s': tensor '%s' is neither [N, %lld] samples nor a [%lld, %lld] second moment",
-                                  calib, tc->name, (long long)self.cols, (long long)self.cols, (long long)self.cols);
-                    rc = LSC_EXIT_ERROR;
-                    break;
-                }
-            }
-        }
+        int skip = 0;
+        if ((rc = job_target(ctx, j, l, &self, S, target, &dense_bytes, &skip)))
+            break;
+        if (skip)
+            continue; /* not in the target: left as it is */
+        if (fc && (rc = job_calib(ctx, j, l->name, self.cols, fc, calib, &uncalibrated, &first_uncalibrated)))
+            break;
         j->p.C = j->C;
         j->p.X = j->X;
         j->p.targets = &j->tgt;

@@ -9,6 +9,7 @@
 #include "derive.h"
 #include "handlers.h"
 #include "kinds.h"
+#include "tasks.h"
 
 typedef struct share_args {
     lsc_args base;
@@ -100,33 +101,10 @@ static int share_run(lsc_cmd_ctx *ctx, void *args)
         shared_layers++;
     }
     /* store the new tasks and their group, in this one transaction */
-    int64_t *nid = calloc(T + 1, sizeof *nid);
-    char **tn = calloc(T + 1, sizeof *tn);
-    for (size_t i = 0; i < T && !rc; i++) {
-        char mname[600];
-        snprintf(mname, sizeof mname, "%s-%s", newname, t[i].task);
-        free(dst[i]->name);
-        dst[i]->name = strdup(mname);
-        if (lsc_derive_check_name(ctx, mname) || lsc_derive_store(ctx, dst[i], &sid[i], 1, &nid[i]))
-            rc = LSC_EXIT_ERROR;
-        tn[i] = t[i].task;
-    }
     if (!rc) {
-        lsc_adapter *ng = lsc_adapter_new();
-        ng->name = strdup(newname);
-        ng->kind = strdup("multi-task");
-        ng->format = strdup(src[0]->format ? src[0]->format : "peft");
-        ng->base_model = strdup(src[0]->base_model ? src[0]->base_model : "");
         char meta[128];
         snprintf(meta, sizeof meta, "{\"shared_rank\": %ld, \"from\": %lld}", k, (long long)gid);
-        ng->metadata_json = strdup(meta);
-        int64_t id;
-        if (lsc_catalog_put_adapter(ctx->cat, ng, &gid, 1, &id, &ctx->err) ||
-            lsc_catalog_set_tasks(ctx->cat, id, (const char *const *)tn, nid, T, &ctx->err))
-            rc = LSC_EXIT_ERROR;
-        else
-            lsc_cmd_wrote(ctx, id);
-        lsc_adapter_free(ng);
+        rc = lsc_tasks_store_group(ctx, t, dst, T, newname, src[0], meta, &gid, 1);
     }
     if (!rc)
         lsc_out(ctx->out, "%s: %zu tasks share one A of rank %ld on %d layer(s); largest relative error of a task %.4g\n",
@@ -141,8 +119,6 @@ static int share_run(lsc_cmd_ctx *ctx, void *args)
     free(src);
     free(dst);
     free(sid);
-    free(nid);
-    free(tn);
     free(v);
     free(fb);
     free(fa);
