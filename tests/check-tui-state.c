@@ -1222,6 +1222,188 @@ START_TEST(test_merge_panel)
 }
 END_TEST
 
+/* ---- the option tables: the panels' choices and refusals are the commands' own ------------------------ */
+
+static const char *const *table_choices(const char *cmd, const char *opt, int *n)
+{
+    const lsc_opt *o = lsc_opts_find(lsc_command_find(cmd)->spec->opts, opt);
+    ck_assert_ptr_nonnull(o);
+    ck_assert_int_eq(o->type, LSC_OPT_CHOICE);
+    for (*n = 0; o->choices[*n]; (*n)++)
+        ;
+    return o->choices;
+}
+
+/* Type `text` into the field under the cursor; the message must be what lsc_dispatch says for the
+ * command line with that value (the words after the value field: NULL-terminated). */
+static void typed_refused(const char *text, const char *w0, ...)
+{
+    char *argv[32], want[512];
+    int argc = 0;
+    va_list ap;
+    va_start(ap, w0);
+    for (const char *w = w0; w && argc < 32; w = va_arg(ap, const char *))
+        argv[argc++] = (char *)w;
+    va_end(ap);
+    keys("=");
+    ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_VALUE);
+    type_line(text);
+    lsc_cmd_ctx ctx = {.check_only = 1};
+    ck_assert_int_eq(lsc_dispatch(&ctx, argc, argv), LSC_EXIT_USAGE);
+    snprintf(want, sizeof want, "%.*s", (int)(strstr(ctx.err.msg, " (see 'lorascope ") - ctx.err.msg), ctx.err.msg);
+    ck_assert_int_eq(g_st->msg_level, LSC_MSG_ERROR);
+    ck_assert_str_eq(g_st->msg, want);
+}
+
+/* Each panel's choice list is its command's table's, in the table's order; prune's rules are prune's
+ * RULE options. */
+START_TEST(test_panel_choices_are_the_tables)
+{
+    int n;
+    const char *const *c = table_choices("merge", "method", &n);
+    keys("  m");
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_MERGE);
+    ck_assert_int_eq(n, LSC_TUI_MERGE_METHOD_COUNT);
+    for (int i = 0; i < n; i++) { /* Right walks the table's choices from cat and back */
+        ck_assert_str_eq(lsc_tui_merge_method_name(g_st->merge.opts.method), c[i]);
+        ck_assert_int_eq(lsc_tui_merge_method_of(c[i]), g_st->merge.opts.method);
+        key(LSC_KEY_RIGHT);
+    }
+    ck_assert_str_eq(lsc_tui_merge_method_name(g_st->merge.opts.method), c[0]);
+    key(LSC_KEY_ESC);
+    req(LSC_REQ_TOP);
+    open_chat();
+    keys("t");
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_RETRAIN);
+    lsc_tui_retrain_panel *R = &g_st->retrain;
+    static const char *const opts[] = {"kind", "init"};
+    for (int k = 0; k < 2; k++) {
+        R->field = k ? LSC_RT_INIT : LSC_RT_KIND;
+        c = table_choices("retrain", opts[k], &n);
+        int *v = k ? &R->init : &R->kind;
+        *v = 0;
+        for (int i = 0; i < n; i++) {
+            ck_assert_str_eq(k ? lsc_tui_retrain_init_name(*v) : lsc_tui_retrain_kind_name(*v), c[i]);
+            key(LSC_KEY_RIGHT);
+        }
+        ck_assert_int_eq(*v, 0);
+        ck_assert_str_eq(k ? lsc_tui_retrain_init_name(n) : lsc_tui_retrain_kind_name(n), "?");
+    }
+    const lsc_opt *po = lsc_command_find("prune")->spec->opts;
+    int rules = 0;
+    for (const lsc_opt *o = po; o->type != LSC_OPT_END; o++)
+        rules += o->name && o->help && strncmp(o->help, "RULE:", 5) == 0;
+    ck_assert_int_eq(rules, LSC_TUI_PRUNE_RULE_COUNT);
+    for (int r = 0; r < LSC_TUI_PRUNE_RULE_COUNT; r++) {
+        const lsc_opt *o = lsc_opts_find(po, lsc_tui_prune_rule_name((lsc_tui_prune_rule)r));
+        ck_assert_ptr_nonnull(o);
+        ck_assert_ptr_nonnull(strstr(o->help, "RULE:"));
+    }
+}
+END_TEST
+
+/* A bad value typed into any field of any panel shows exactly what the command says for it. */
+START_TEST(test_panel_refusals_are_the_commands)
+{
+    open_chat();
+    keys("p");
+    lsc_tui_prune_panel *P = &g_st->prune;
+    const char *a = P->adapter;
+    static const struct { lsc_tui_prune_rule rule; const char *opt, *bad; } pr[] = {
+        {LSC_TUI_PRUNE_RANK, "--rank", "2.5"}, {LSC_TUI_PRUNE_RANK, "--rank", "0"},
+        {LSC_TUI_PRUNE_FRO, "--fro", "0"},     {LSC_TUI_PRUNE_CUMULATIVE, "--cumulative", "1e400"},
+        {LSC_TUI_PRUNE_RATIO, "--ratio", "0.5"}, {LSC_TUI_PRUNE_BUDGET, "--budget", "1.0"},
+        {LSC_TUI_PRUNE_ENERGY, "--energy", " 0.5"}};
+    for (size_t i = 0; i < sizeof pr / sizeof pr[0]; i++) {
+        while (P->rule != pr[i].rule)
+            key(LSC_KEY_TAB);
+        double before = P->value[P->rule];
+        typed_refused(pr[i].bad, "prune", a, pr[i].opt, pr[i].bad, NULL);
+        ck_assert_double_eq(P->value[P->rule], before);
+    }
+    key(LSC_KEY_ESC);
+    key(LSC_KEY_ESC);
+    req(LSC_REQ_TOP);
+    keys("  m");
+    lsc_tui_merge_panel *M = &g_st->merge;
+    const char *m0 = M->names[0], *m1 = M->names[1];
+    M->field = LSC_MERGE_FIELD_METHOD;
+    typed_refused("mean", "merge", m0, m1, "--method", "mean", NULL);
+    M->field = LSC_MERGE_FIELD_WEIGHTS;
+    typed_refused("1,x", "merge", m0, m1, "--method", "cat", "--weights", "1,x", NULL);
+    typed_refused("1", "merge", m0, m1, "--method", "cat", "--weights", "1", NULL);
+    M->field = LSC_MERGE_FIELD_RANK;
+    typed_refused("x", "merge", m0, m1, "--method", "cat", "--rank", "x", NULL);
+    typed_refused("-3", "merge", m0, m1, "--method", "cat", "--rank", "-3", NULL);
+    M->field = LSC_MERGE_FIELD_DENSITY;
+    typed_refused("0", "merge", m0, m1, "--method", "cat", "--density", "0", NULL);
+    typed_refused("1.5", "merge", m0, m1, "--method", "cat", "--density", "1.5", NULL);
+    M->field = LSC_MERGE_FIELD_SEED;
+    typed_refused("-1", "merge", m0, m1, "--method", "cat", "--seed", "-1", NULL);
+    ck_assert_int_eq(M->opts.method, LSC_TUI_MERGE_CAT);
+    ck_assert_double_eq(M->opts.density, 1);
+    ck_assert_int_eq(M->opts.rank, 0);
+    key(LSC_KEY_ESC);
+    req(LSC_REQ_TOP);
+    open_chat();
+    keys("t");
+    lsc_tui_retrain_panel *R = &g_st->retrain;
+    R->target[0] = '\0';
+    lsc_tui_copy(R->target, sizeof R->target, "llama2-7b-code");
+    static const struct { int field; const char *opt, *bad; } rt[] = {
+        {LSC_RT_KIND, "--kind", "huge"},   {LSC_RT_INIT, "--init", "zero"},    {LSC_RT_RANK, "--rank", "-1"},
+        {LSC_RT_STEPS, "--steps", "0"},    {LSC_RT_STEPS, "--steps", "1e3"},   {LSC_RT_LR, "--lr", "0"},
+        {LSC_RT_LR, "--lr", "inf"},        {LSC_RT_SEED, "--seed", "x"},       {LSC_RT_FINAL_RANK, "--final-rank", "1.5"},
+        {LSC_RT_LAMBDA, "--lambda", "-1"}};
+    for (size_t i = 0; i < sizeof rt / sizeof rt[0]; i++) {
+        R->field = rt[i].field;
+        typed_refused(rt[i].bad, "retrain", R->adapter, "--target", R->target, rt[i].opt, rt[i].bad, NULL);
+    }
+    ck_assert_int_eq(R->steps, 200);
+    ck_assert_double_eq(R->lr, 1e-2);
+    ck_assert_double_eq(R->lambda, 1e-3);
+    /* the fake model refuses a command line with the command's own words too */
+    char *argv[] = {"merge", (char *)m0, (char *)m1, "--method", "linear", "--density", "0.5"};
+    char *out = NULL, *err = NULL;
+    ck_assert_int_eq(g_model.run(g_model.ctx, 7, argv, 0, NULL, &out, &err), 2);
+    lsc_cmd_ctx ctx = {.check_only = 1};
+    ck_assert_int_eq(lsc_dispatch(&ctx, 7, argv), LSC_EXIT_USAGE);
+    ck_assert_str_eq(err, ctx.err.msg);
+    free(out);
+    free(err);
+}
+END_TEST
+
+/* merge refuses --density with cat, linear and svd: a density set for TIES stays in the panel but is
+ * not passed once the method is switched to linear, so that merge runs. */
+START_TEST(test_merge_density_only_where_taken)
+{
+    keys("  m");
+    lsc_tui_merge_panel *M = &g_st->merge;
+    keys("=");
+    type_line("ties");
+    M->field = LSC_MERGE_FIELD_DENSITY;
+    keys("=");
+    type_line("0.5");
+    ck_assert_double_eq(M->opts.density, 0.5);
+    ck_assert_int_eq(M->transient.ok, 1);
+    M->field = LSC_MERGE_FIELD_METHOD;
+    keys("=");
+    type_line("linear");
+    ck_assert_int_eq(M->opts.method, LSC_TUI_MERGE_LINEAR);
+    ck_assert_double_eq(M->opts.density, 0.5); /* kept for a method that takes it */
+    ck_assert_int_eq(M->transient.ok, 1);      /* the preview's check does not see it either */
+    keys("\n");
+    type_line("lin-merged");
+    ck_assert_int_eq(g_st->confirm.open, 1);
+    for (int i = 0; i < g_st->confirm.action.argc; i++)
+        ck_assert_str_ne(g_st->confirm.action.argv[i], "--density");
+    keys("y");
+    ck_assert(has_adapter("lin-merged"));
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_OUTPUT);
+}
+END_TEST
+
 /* A long command on the worker thread: progress, refusal of other keys, cancel with nothing written. */
 START_TEST(test_job_progress_cancel)
 {
@@ -2120,6 +2302,9 @@ static Suite *suite(void)
     tcase_add_test(tc, test_merge_panel);
     tcase_add_test(tc, test_kind_panel_kinds);
     tcase_add_test(tc, test_retrain_panel);
+    tcase_add_test(tc, test_panel_choices_are_the_tables);
+    tcase_add_test(tc, test_panel_refusals_are_the_commands);
+    tcase_add_test(tc, test_merge_density_only_where_taken);
     tcase_add_test(tc, test_retrain_pause_cancel);
     tcase_add_test(tc, test_job_progress_cancel);
     tcase_add_test(tc, test_session_save);
