@@ -1393,11 +1393,22 @@ START_TEST(test_merge_density_only_where_taken)
     ck_assert_int_eq(M->opts.method, LSC_TUI_MERGE_LINEAR);
     ck_assert_double_eq(M->opts.density, 0.5); /* kept for a method that takes it */
     ck_assert_int_eq(M->transient.ok, 1);      /* the preview's check does not see it either */
+    /* weights run as typed: merge reads the very numbers the preview used (not 6 digits of them) */
+    M->field = LSC_MERGE_FIELD_WEIGHTS;
+    keys("=");
+    type_line("0.1234567,2");
+    ck_assert_double_eq(M->opts.weights[0], 0.1234567);
     keys("\n");
     type_line("lin-merged");
     ck_assert_int_eq(g_st->confirm.open, 1);
-    for (int i = 0; i < g_st->confirm.action.argc; i++)
+    int wi = -1;
+    for (int i = 0; i < g_st->confirm.action.argc; i++) {
         ck_assert_str_ne(g_st->confirm.action.argv[i], "--density");
+        if (strcmp(g_st->confirm.action.argv[i], "--weights") == 0)
+            wi = i + 1;
+    }
+    ck_assert_int_gt(wi, 0);
+    ck_assert_str_eq(g_st->confirm.action.argv[wi], "0.1234567,2");
     keys("y");
     ck_assert(has_adapter("lin-merged"));
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_OUTPUT);
