@@ -1398,6 +1398,9 @@ START_TEST(test_merge_density_only_where_taken)
     keys("=");
     type_line("0.1234567,2");
     ck_assert_double_eq(M->opts.weights[0], 0.1234567);
+    M->field = LSC_MERGE_FIELD_SEED; /* another field typed afterwards keeps them */
+    keys("=");
+    type_line("3");
     keys("\n");
     type_line("lin-merged");
     ck_assert_int_eq(g_st->confirm.open, 1);

@@ -259,8 +259,6 @@ static unsigned merge_edit_done(lsc_tui_state *st, const char *text)
     M->opts = o;
     if (M->field == LSC_MERGE_FIELD_WEIGHTS) /* as typed: merge reads the same numbers the preview used */
         lsc_tui_copy(M->weights, sizeof M->weights, text);
-    else
-        merge_weights_text(M);
     lsc_tui_msg_clear(st);
     unsigned ch = merge_refresh(st);
     if (M->field == LSC_MERGE_FIELD_DENSITY)
