@@ -572,6 +572,151 @@ static lsc_status wb_prune_preview(void *ctx, const char *adapter, lsc_tui_prune
     return LSC_OK;
 }
 
+/* Merge preview step 1: load the inputs; refuse different base models and DoRA layers as merge does.
+ * *cap: the inputs' layers together (a bound on the union's). */
+static lsc_status wb_merge_load(wb *w, const char *const *names, int n, lsc_adapter **in, size_t *cap, lsc_error *err)
+{
+    lsc_status st = LSC_OK;
+    *cap = 0;
+    for (int i = 0; !st && i < n; i++)
+        st = lsc_catalog_get_adapter(w->cat, names[i], &in[i], err);
+    for (int i = 1; !st && i < n; i++)
+        if (in[0]->base_model && in[i]->base_model && *in[0]->base_model && *in[i]->base_model &&
+            strcmp(in[0]->base_model, in[i]->base_model) != 0)
+            st = lsc_error_set(err, LSC_ERR_INVALID, "'%s' and '%s' adapt different base models ('%s' and '%s')",
+                               in[0]->name, in[i]->name, in[0]->base_model, in[i]->base_model);
+    for (int i = 0; !st && i < n; i++) {
+        *cap += in[i]->n_layers;
+        for (size_t li = 0; !st && li < in[i]->n_layers; li++)
+            if (in[i]->layers[li].tm >= 0)
+                st = lsc_error_set(err, LSC_ERR_UNSUPPORTED,
+                                   "layer '%s' of '%s' is DoRA: its magnitude vector needs the base weights, so merge refuses it",
+                                   in[i]->layers[li].name, in[i]->name);
+    }
+    return st;
+}
+
+/* Scratch of the factored merge preview: each input's factors, the concatenation's, a workspace. */
+typedef struct wb_merge_scratch {
+    double *fb[LSC_TUI_MERGE_MAX], *fa[LSC_TUI_MERGE_MAX], *cb, *ca;
+    size_t fbc[LSC_TUI_MERGE_MAX], fac[LSC_TUI_MERGE_MAX];
+    lsc_workspace *ws;
+} wb_merge_scratch;
+
+/* Merge preview step 2 (svd / linear with a rank, not cached yet): the singular values of the exact sum
+ * of layer l into w->mc_sv[row], from the factored SVD of the concatenation [w_1 s_1 B_1, ...] [A_1; ...]
+ * (merge.h's SVD, the values-only path) of the m views weighted by ww. Then the tensors of the layer in
+ * in[i..n-1] are unloaded: they are not needed again. */
+static lsc_status wb_merge_row_spectrum(wb *w, lsc_adapter **in, int i, int n, const lsc_layer *l, size_t row,
+                                        const lsc_lowrank *views, const double *ww, int m, wb_merge_scratch *sc,
+                                        lsc_error *err)
+{
+    int64_t mn = l->rows < l->cols ? l->rows : l->cols;
+    int sr = 0;
+    for (int k = 0; k < m; k++)
+        sr += views[k].r;
+    int64_t mnr = sr < mn ? sr : mn;
+    double *nb = sr > 0 ? realloc(sc->cb, (size_t)(l->rows * sr) * sizeof(double)) : NULL;
+    if (nb)
+        sc->cb = nb;
+    double *na = nb ? realloc(sc->ca, (size_t)(sr * l->cols) * sizeof(double)) : NULL;
+    if (na)
+        sc->ca = na;
+    w->mc_sv[row] = malloc(((size_t)mnr + 1) * sizeof(double));
+    if (!w->mc_sv[row] || (sr > 0 && (!nb || !na)))
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    int off = 0;
+    for (int k = 0; k < m; k++) {
+        const lsc_lowrank *v = &views[k];
+        double c = ww[k] * v->scale;
+        for (int64_t a = 0; a < v->rows; a++)
+            for (int b = 0; b < v->r; b++)
+                sc->cb[(size_t)a * (size_t)sr + (size_t)(off + b)] = c * v->B[(size_t)a * (size_t)v->r + (size_t)b];
+        if (v->r > 0)
+            memcpy(sc->ca + (size_t)off * (size_t)v->cols, v->A, (size_t)v->r * (size_t)v->cols * sizeof(double));
+        off += v->r;
+    }
+    const lsc_lowrank cat = {.rows = l->rows, .cols = l->cols, .r = sr, .B = sc->cb, .A = sc->ca, .scale = 1.0};
+    lsc_status st = sr > 0 ? lsc_spectrum(&cat, sc->ws, w->mc_sv[row], NULL, NULL, err) : LSC_OK;
+    if (st) {
+        lsc_error_prefix(err, "layer '%s'", l->name);
+        return st;
+    }
+    w->mc_n[row] = (int)mnr;
+    w->mc_rows = row + 1;
+    for (int j = i; j < n; j++) {
+        int lj = lsc_adapter_find_layer(in[j], l->name);
+        if (lj < 0)
+            continue;
+        const lsc_layer *sl = &in[j]->layers[lj];
+        int ts[3] = {sl->ta, sl->tb, sl->te};
+        for (int t = 0; t < 3; t++)
+            if (ts[t] >= 0)
+                lsc_adapter_unload_tensor(in[j], (size_t)ts[t]);
+    }
+    return LSC_OK;
+}
+
+/* Merge preview step 3: row `row` of the union, layer l of in[i] (the first input having it) over every
+ * input from i on. Its rank and error: cat and exact linear sum the ranks (error 0), element-wise
+ * methods keep the rank (error known when run: NaN), svd / linear with a rank keep the best rank R of
+ * the exact sum (Eckart-Young: the error from the discarded singular values, lsc_prune_figures, as
+ * lsc_merge_layer reports it). Shapes must agree, as merge requires. */
+static lsc_status wb_merge_row(wb *w, lsc_adapter **in, int i, int n, const lsc_layer *l, const lsc_tui_merge_opts *o,
+                               int factored, int cached, size_t row, lsc_tui_merge_row *r, wb_merge_scratch *sc,
+                               lsc_error *err)
+{
+    lsc_status st = LSC_OK;
+    int sum_r = 0, m = 0;
+    double ww[LSC_TUI_MERGE_MAX];
+    lsc_lowrank views[LSC_TUI_MERGE_MAX];
+    for (int j = i; !st && j < n; j++) {
+        int lj = lsc_adapter_find_layer(in[j], l->name);
+        if (lj < 0)
+            continue;
+        const lsc_layer *o2 = &in[j]->layers[lj];
+        if (o2->rows != l->rows || o2->cols != l->cols)
+            return lsc_error_set(err, LSC_ERR_INVALID, "layer '%s': [%lld, %lld] in '%s' but [%lld, %lld] in '%s'",
+                                 l->name, (long long)l->rows, (long long)l->cols, in[i]->name, (long long)o2->rows,
+                                 (long long)o2->cols, in[j]->name);
+        sum_r += o2->rank;
+        if (factored && !cached) {
+            if ((st = lsc_adapter_factors(in[j], (size_t)lj, &sc->fb[j], &sc->fbc[j], &sc->fa[j], &sc->fac[j],
+                                          &views[m], err))) {
+                lsc_error_prefix(err, "'%s' layer '%s'", in[j]->name, l->name);
+                return st;
+            }
+            ww[m] = o->weights[j];
+        }
+        m++;
+    }
+    r->models = m;
+    int64_t mn = l->rows < l->cols ? l->rows : l->cols;
+    if (!factored) {
+        r->rank = o->method == LSC_TUI_MERGE_CAT || o->method == LSC_TUI_MERGE_LINEAR ? sum_r
+                                                                                      : (int)(o->rank < mn ? o->rank : mn);
+        r->rel_error = lsc_tui_merge_is_elementwise(o->method) ? NAN : 0.0;
+        return LSC_OK;
+    }
+    if (!cached && (st = wb_merge_row_spectrum(w, in, i, n, l, row, views, ww, m, sc, err)))
+        return st;
+    if (row >= w->mc_rows)
+        return lsc_error_set(err, LSC_ERR_INVALID, "the merge preview lost its place at layer '%s'", l->name);
+    int R = o->rank < sum_r ? o->rank : sum_r;
+    if (R > mn)
+        R = (int)mn;
+    if (R < 1)
+        R = 1;
+    double kept;
+    r->rank = R;
+    r->rel_error = 0;
+    if (sum_r > 0)
+        lsc_prune_figures(w->mc_sv[row], w->mc_n[row], R < w->mc_n[row] ? R : w->mc_n[row], &kept, &r->rel_error);
+    return LSC_OK;
+}
+
+/* check (merge's own parser) -> load -> per row of the union: rank and error -> totals. The spectra of the
+ * exact sums depend on the inputs and weights only, not on the rank: kept between calls (w->mc_*). */
 static lsc_status wb_merge_preview(void *ctx, const char *const *names, int n, const lsc_tui_merge_opts *o,
                                    lsc_tui_merge_row **rows_out, size_t *n_rows, lsc_tui_merge_totals *tot,
                                    lsc_error *err)
@@ -584,27 +729,12 @@ static lsc_status wb_merge_preview(void *ctx, const char *const *names, int n, c
     if (st)
         return st;
     lsc_adapter *in[LSC_TUI_MERGE_MAX] = {0};
-    for (int i = 0; !st && i < n; i++)
-        st = lsc_catalog_get_adapter(w->cat, names[i], &in[i], err);
-    for (int i = 1; !st && i < n; i++)
-        if (in[0]->base_model && in[i]->base_model && *in[0]->base_model && *in[i]->base_model &&
-            strcmp(in[0]->base_model, in[i]->base_model) != 0)
-            st = lsc_error_set(err, LSC_ERR_INVALID, "'%s' and '%s' adapt different base models ('%s' and '%s')",
-                               in[0]->name, in[i]->name, in[0]->base_model, in[i]->base_model);
     size_t cap = 0;
-    for (int i = 0; !st && i < n; i++) {
-        cap += in[i]->n_layers;
-        for (size_t li = 0; !st && li < in[i]->n_layers; li++)
-            if (in[i]->layers[li].tm >= 0)
-                st = lsc_error_set(err, LSC_ERR_UNSUPPORTED,
-                                   "layer '%s' of '%s' is DoRA: its magnitude vector needs the base weights, so merge refuses it",
-                                   in[i]->layers[li].name, in[i]->name);
-    }
+    st = wb_merge_load(w, names, n, in, &cap, err);
     lsc_tui_merge_row *rows = st ? NULL : calloc(cap + 1, sizeof *rows);
     if (!st && !rows)
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
     int factored = o->method == LSC_TUI_MERGE_SVD || (o->method == LSC_TUI_MERGE_LINEAR && o->rank > 0);
-    /* the spectra of the exact sums depend on the inputs and weights only, not on the rank */
     char key[LSC_TUI_MERGE_MAX * (LSC_TUI_NAME_MAX + 32)];
     size_t kl = 0;
     for (int i = 0; i < n && kl < sizeof key; i++)
@@ -617,11 +747,9 @@ static lsc_status wb_merge_preview(void *ctx, const char *const *names, int n, c
         if (!st && (!w->mc_sv || !w->mc_n))
             st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
     }
-    lsc_workspace *ws = factored && !cached ? lsc_workspace_new() : NULL;
-    if (!st && factored && !cached && !ws)
+    wb_merge_scratch sc = {.ws = factored && !cached ? lsc_workspace_new() : NULL};
+    if (!st && factored && !cached && !sc.ws)
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-    double *fb[LSC_TUI_MERGE_MAX] = {0}, *fa[LSC_TUI_MERGE_MAX] = {0}, *cb = NULL, *ca = NULL;
-    size_t fbc[LSC_TUI_MERGE_MAX] = {0}, fac[LSC_TUI_MERGE_MAX] = {0};
     size_t nr = 0;
     /* the union of the layers, described by the first input that has each (as the command does) */
     for (int i = 0; !st && i < n; i++)
@@ -634,105 +762,8 @@ static lsc_status wb_merge_preview(void *ctx, const char *const *names, int n, c
                 continue;
             lsc_tui_merge_row *r = &rows[nr++];
             lsc_tui_copy(r->name, sizeof r->name, l->name);
-            int sum_r = 0, m = 0;
-            double ww[LSC_TUI_MERGE_MAX];
-            lsc_lowrank views[LSC_TUI_MERGE_MAX];
-            for (int j = i; !st && j < n; j++) {
-                int lj = lsc_adapter_find_layer(in[j], l->name);
-                if (lj < 0)
-                    continue;
-                const lsc_layer *o2 = &in[j]->layers[lj];
-                if (o2->rows != l->rows || o2->cols != l->cols) {
-                    st = lsc_error_set(err, LSC_ERR_INVALID, "layer '%s': [%lld, %lld] in '%s' but [%lld, %lld] in '%s'",
-                                       l->name, (long long)l->rows, (long long)l->cols, in[i]->name,
-                                       (long long)o2->rows, (long long)o2->cols, in[j]->name);
-                    break;
-                }
-                sum_r += o2->rank;
-                if (factored && !cached) {
-                    if ((st = lsc_adapter_factors(in[j], (size_t)lj, &fb[j], &fbc[j], &fa[j], &fac[j], &views[m], err))) {
-                        lsc_error_prefix(err, "'%s' layer '%s'", in[j]->name, l->name);
-                        break;
-                    }
-                    ww[m] = o->weights[j];
-                }
-                m++;
-            }
-            if (st)
+            if ((st = wb_merge_row(w, in, i, n, l, o, factored, cached, nr - 1, r, &sc, err)))
                 break;
-            r->models = m;
-            int64_t mn = l->rows < l->cols ? l->rows : l->cols;
-            if (!factored) {
-                r->rank = o->method == LSC_TUI_MERGE_CAT || o->method == LSC_TUI_MERGE_LINEAR
-                              ? sum_r : (int)(o->rank < mn ? o->rank : mn);
-                r->rel_error = lsc_tui_merge_is_elementwise(o->method) ? NAN : 0.0;
-            } else {
-                /* svd / linear with a rank: Eckart-Young on the exact sum. Its singular values come from
-                 * the factored SVD of the concatenation [w_1 s_1 B_1, ...] [A_1; ...] (merge.h's SVD, the
-                 * values-only path), the error of rank R from the discarded ones (lsc_prune_figures), as
-                 * lsc_merge_layer reports it */
-                size_t row = nr - 1;
-                if (!cached) {
-                    int sr = 0;
-                    for (int k = 0; k < m; k++)
-                        sr += views[k].r;
-                    int64_t mnr = sr < mn ? sr : mn;
-                    double *nb = sr > 0 ? realloc(cb, (size_t)(l->rows * sr) * sizeof(double)) : NULL;
-                    if (nb)
-                        cb = nb;
-                    double *na = nb ? realloc(ca, (size_t)(sr * l->cols) * sizeof(double)) : NULL;
-                    if (na)
-                        ca = na;
-                    w->mc_sv[row] = malloc(((size_t)mnr + 1) * sizeof(double));
-                    if (!w->mc_sv[row] || (sr > 0 && (!nb || !na))) {
-                        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-                        break;
-                    }
-                    int off = 0;
-                    for (int k = 0; k < m; k++) {
-                        const lsc_lowrank *v = &views[k];
-                        double c = ww[k] * v->scale;
-                        for (int64_t a = 0; a < v->rows; a++)
-                            for (int b = 0; b < v->r; b++)
-                                cb[(size_t)a * (size_t)sr + (size_t)(off + b)] = c * v->B[(size_t)a * (size_t)v->r + (size_t)b];
-                        if (v->r > 0)
-                            memcpy(ca + (size_t)off * (size_t)v->cols, v->A, (size_t)v->r * (size_t)v->cols * sizeof(double));
-                        off += v->r;
-                    }
-                    const lsc_lowrank cat = {.rows = l->rows, .cols = l->cols, .r = sr, .B = cb, .A = ca, .scale = 1.0};
-                    if (sr > 0 && (st = lsc_spectrum(&cat, ws, w->mc_sv[row], NULL, NULL, err))) {
-                        lsc_error_prefix(err, "layer '%s'", l->name);
-                        break;
-                    }
-                    w->mc_n[row] = (int)mnr;
-                    w->mc_rows = row + 1;
-                    for (int j2 = i; j2 < n; j2++) { /* the factors are not needed again */
-                        int lj = lsc_adapter_find_layer(in[j2], l->name);
-                        if (lj < 0)
-                            continue;
-                        const lsc_layer *sl = &in[j2]->layers[lj];
-                        int ts[3] = {sl->ta, sl->tb, sl->te};
-                        for (int t = 0; t < 3; t++)
-                            if (ts[t] >= 0)
-                                lsc_adapter_unload_tensor(in[j2], (size_t)ts[t]);
-                    }
-                }
-                if (row >= w->mc_rows) {
-                    st = lsc_error_set(err, LSC_ERR_INVALID, "the merge preview lost its place at layer '%s'", l->name);
-                    break;
-                }
-                int R = o->rank < sum_r ? o->rank : sum_r;
-                if (R > mn)
-                    R = (int)mn;
-                if (R < 1)
-                    R = 1;
-                double kept;
-                r->rank = R;
-                r->rel_error = 0;
-                if (sum_r > 0)
-                    lsc_prune_figures(w->mc_sv[row], w->mc_n[row], R < w->mc_n[row] ? R : w->mc_n[row], &kept,
-                                      &r->rel_error);
-            }
             int64_t fp, fbytes;
             factor_size(in[i], l, &fp, &fbytes);
             tot->params += l->rank > 0 ? fp / l->rank * r->rank : 0;
@@ -740,13 +771,13 @@ static lsc_status wb_merge_preview(void *ctx, const char *const *names, int n, c
                 tot->max_rel_error = isnan(tot->max_rel_error) ? tot->max_rel_error : r->rel_error;
         }
     for (int i = 0; i < n; i++) {
-        free(fb[i]);
-        free(fa[i]);
+        free(sc.fb[i]);
+        free(sc.fa[i]);
         lsc_adapter_free(in[i]);
     }
-    free(cb);
-    free(ca);
-    lsc_workspace_free(ws);
+    free(sc.cb);
+    free(sc.ca);
+    lsc_workspace_free(sc.ws);
     if (factored && !cached) {
         if (st)
             drop_merge_cache(w);

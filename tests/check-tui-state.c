@@ -11,6 +11,7 @@
  */
 #include <check.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "command.h"
 #include "job.h"
 #include "keys.h"
 #include "tui_fake_model.h"
@@ -652,6 +654,29 @@ END_TEST
 
 static unsigned key(int k) { return lsc_tui_state_key(g_st, k); }
 
+/* The message lsc_dispatch gives for a command line (NULL-terminated words; parsing and validation only,
+ * as a script check does), without its " (see 'lorascope X --help')" tail: what a panel must show. */
+static const char *cli_msg(char *buf, size_t cap, const char *w0, ...)
+{
+    char *argv[48];
+    int argc = 0;
+    va_list ap;
+    va_start(ap, w0);
+    for (const char *w = w0; w && argc < 48; w = va_arg(ap, const char *))
+        argv[argc++] = (char *)w;
+    va_end(ap);
+    lsc_cmd_ctx ctx = {.check_only = 1};
+    int rc = lsc_dispatch(&ctx, argc, argv);
+    ck_assert_int_eq(rc, LSC_EXIT_USAGE);
+    size_t n = strlen(ctx.err.msg) < cap ? strlen(ctx.err.msg) : cap - 1;
+    memcpy(buf, ctx.err.msg, n);
+    buf[n] = '\0';
+    char *see = strstr(buf, " (see 'lorascope ");
+    ck_assert_ptr_nonnull(see);
+    *see = '\0';
+    return buf;
+}
+
 static void type_line(const char *text)
 {
     key(LSC_KEY_CTRL('u'));
@@ -818,11 +843,13 @@ START_TEST(test_prune_panel_rules_steps)
     keys("=");
     type_line("1.5");
     ck_assert_int_eq(g_st->msg_level, LSC_MSG_ERROR);
-    ck_assert_str_eq(g_st->msg, "--energy takes a fraction in (0, 1]");
+    char cm[512];
+    ck_assert_str_eq(g_st->msg, cli_msg(cm, sizeof cm, "prune", P->adapter, "--energy", "1.5", NULL));
+    ck_assert_str_eq(g_st->msg, "prune: --energy takes a fraction in (0, 1], not '1.5'");
     ck_assert_double_eq_tol(P->value[P->rule], 0.01, 1e-12);
     keys("=");
     type_line("x");
-    ck_assert_str_eq(g_st->msg, "'x' is not a number");
+    ck_assert_str_eq(g_st->msg, cli_msg(cm, sizeof cm, "prune", P->adapter, "--energy", "x", NULL));
     keys("=");
     type_line("0.5");
     check_energy_preview(0.5);
@@ -1104,9 +1131,17 @@ START_TEST(test_merge_panel)
     ck_assert_int_eq(M->opts.rank, 1);
     key(LSC_KEY_TAB);
     ck_assert_int_eq(M->field, LSC_MERGE_FIELD_DENSITY);
-    for (int i = 0; i < 30; i++)
-        key(LSC_KEY_LEFT);
+    /* svd takes no --density (merge refuses it): the keys leave it and say so in merge's words */
+    key(LSC_KEY_LEFT);
+    ck_assert_double_eq(M->opts.density, 1);
+    char cm[512];
+    ck_assert_str_eq(g_st->msg, cli_msg(cm, sizeof cm, "merge", M->names[0], M->names[1], "--method", "svd", "--rank",
+                                        "1", "--density", "0.5", NULL));
+    /* typed, it is kept for a method that takes it (and not passed before: the preview still runs) */
+    keys("=");
+    type_line("0.05");
     ck_assert_double_eq_tol(M->opts.density, 0.05, 1e-12);
+    ck_assert_int_eq(M->transient.ok, 1);
     key(LSC_KEY_TAB);
     key(LSC_KEY_LEFT);
     ck_assert_int_eq(M->opts.seed, 0);
@@ -1122,7 +1157,7 @@ START_TEST(test_merge_panel)
     ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_VALUE);
     ck_assert_str_eq(g_st->prompt.buf, "1,1");
     type_line("1,2,3");
-    ck_assert_str_eq(g_st->msg, "3 weights for 2 adapters");
+    ck_assert_str_eq(g_st->msg, "merge: 3 weights for 2 adapters");
     keys("e");
     type_line("1,x");
     ck_assert_int_eq(g_st->msg_level, LSC_MSG_ERROR);
@@ -1144,7 +1179,7 @@ START_TEST(test_merge_panel)
     ck_assert_str_eq(cell, "when run");
     keys("=");
     type_line("blend");
-    ck_assert_str_eq(g_st->msg, "unknown merge method 'blend'");
+    ck_assert_str_eq(g_st->msg, cli_msg(cm, sizeof cm, "merge", M->names[0], M->names[1], "--method", "blend", NULL));
     /* ties needs positive weights: the preview says so as the command would */
     keys("j=");
     type_line("1,-1");
@@ -1185,6 +1220,202 @@ START_TEST(test_merge_panel)
                                "its magnitude vector needs the base weights, so merge refuses it");
     keys("\n");
     ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_NONE);
+}
+END_TEST
+
+/* ---- the option tables: the panels' choices and refusals are the commands' own ------------------------ */
+
+static const char *const *table_choices(const char *cmd, const char *opt, int *n)
+{
+    const lsc_opt *o = lsc_opts_find(lsc_command_find(cmd)->spec->opts, opt);
+    ck_assert_ptr_nonnull(o);
+    ck_assert_int_eq(o->type, LSC_OPT_CHOICE);
+    for (*n = 0; o->choices[*n]; (*n)++)
+        ;
+    return o->choices;
+}
+
+/* Type `text` into the field under the cursor; the message must be what lsc_dispatch says for the
+ * command line with that value (the words after the value field: NULL-terminated). */
+static void typed_refused(const char *text, const char *w0, ...)
+{
+    char *argv[32], want[512];
+    int argc = 0;
+    va_list ap;
+    va_start(ap, w0);
+    for (const char *w = w0; w && argc < 32; w = va_arg(ap, const char *))
+        argv[argc++] = (char *)w;
+    va_end(ap);
+    keys("=");
+    ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_VALUE);
+    type_line(text);
+    lsc_cmd_ctx ctx = {.check_only = 1};
+    ck_assert_int_eq(lsc_dispatch(&ctx, argc, argv), LSC_EXIT_USAGE);
+    snprintf(want, sizeof want, "%.*s", (int)(strstr(ctx.err.msg, " (see 'lorascope ") - ctx.err.msg), ctx.err.msg);
+    ck_assert_int_eq(g_st->msg_level, LSC_MSG_ERROR);
+    ck_assert_str_eq(g_st->msg, want);
+}
+
+/* Each panel's choice list is its command's table's, in the table's order; prune's rules are prune's
+ * RULE options. */
+START_TEST(test_panel_choices_are_the_tables)
+{
+    int n;
+    const char *const *c = table_choices("merge", "method", &n);
+    keys("  m");
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_MERGE);
+    ck_assert_int_eq(n, LSC_TUI_MERGE_METHOD_COUNT);
+    for (int i = 0; i < n; i++) { /* Right walks the table's choices from cat and back */
+        ck_assert_str_eq(lsc_tui_merge_method_name(g_st->merge.opts.method), c[i]);
+        ck_assert_int_eq(lsc_tui_merge_method_of(c[i]), g_st->merge.opts.method);
+        key(LSC_KEY_RIGHT);
+    }
+    ck_assert_str_eq(lsc_tui_merge_method_name(g_st->merge.opts.method), c[0]);
+    key(LSC_KEY_ESC);
+    req(LSC_REQ_TOP);
+    open_chat();
+    keys("t");
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_RETRAIN);
+    lsc_tui_retrain_panel *R = &g_st->retrain;
+    static const char *const opts[] = {"kind", "init"};
+    for (int k = 0; k < 2; k++) {
+        R->field = k ? LSC_RT_INIT : LSC_RT_KIND;
+        c = table_choices("retrain", opts[k], &n);
+        int *v = k ? &R->init : &R->kind;
+        *v = 0;
+        for (int i = 0; i < n; i++) {
+            ck_assert_str_eq(k ? lsc_tui_retrain_init_name(*v) : lsc_tui_retrain_kind_name(*v), c[i]);
+            key(LSC_KEY_RIGHT);
+        }
+        ck_assert_int_eq(*v, 0);
+        ck_assert_str_eq(k ? lsc_tui_retrain_init_name(n) : lsc_tui_retrain_kind_name(n), "?");
+    }
+    const lsc_opt *po = lsc_command_find("prune")->spec->opts;
+    int rules = 0;
+    for (const lsc_opt *o = po; o->type != LSC_OPT_END; o++)
+        rules += o->name && o->help && strncmp(o->help, "RULE:", 5) == 0;
+    ck_assert_int_eq(rules, LSC_TUI_PRUNE_RULE_COUNT);
+    for (int r = 0; r < LSC_TUI_PRUNE_RULE_COUNT; r++) {
+        const lsc_opt *o = lsc_opts_find(po, lsc_tui_prune_rule_name((lsc_tui_prune_rule)r));
+        ck_assert_ptr_nonnull(o);
+        ck_assert_ptr_nonnull(strstr(o->help, "RULE:"));
+    }
+}
+END_TEST
+
+/* A bad value typed into any field of any panel shows exactly what the command says for it. */
+START_TEST(test_panel_refusals_are_the_commands)
+{
+    open_chat();
+    keys("p");
+    lsc_tui_prune_panel *P = &g_st->prune;
+    const char *a = P->adapter;
+    static const struct { lsc_tui_prune_rule rule; const char *opt, *bad; } pr[] = {
+        {LSC_TUI_PRUNE_RANK, "--rank", "2.5"}, {LSC_TUI_PRUNE_RANK, "--rank", "0"},
+        {LSC_TUI_PRUNE_FRO, "--fro", "0"},     {LSC_TUI_PRUNE_CUMULATIVE, "--cumulative", "1e400"},
+        {LSC_TUI_PRUNE_RATIO, "--ratio", "0.5"}, {LSC_TUI_PRUNE_BUDGET, "--budget", "1.0"},
+        {LSC_TUI_PRUNE_ENERGY, "--energy", " 0.5"}};
+    for (size_t i = 0; i < sizeof pr / sizeof pr[0]; i++) {
+        while (P->rule != pr[i].rule)
+            key(LSC_KEY_TAB);
+        double before = P->value[P->rule];
+        typed_refused(pr[i].bad, "prune", a, pr[i].opt, pr[i].bad, NULL);
+        ck_assert_double_eq(P->value[P->rule], before);
+    }
+    key(LSC_KEY_ESC);
+    key(LSC_KEY_ESC);
+    req(LSC_REQ_TOP);
+    keys("  m");
+    lsc_tui_merge_panel *M = &g_st->merge;
+    const char *m0 = M->names[0], *m1 = M->names[1];
+    M->field = LSC_MERGE_FIELD_METHOD;
+    typed_refused("mean", "merge", m0, m1, "--method", "mean", NULL);
+    M->field = LSC_MERGE_FIELD_WEIGHTS;
+    typed_refused("1,x", "merge", m0, m1, "--method", "cat", "--weights", "1,x", NULL);
+    typed_refused("1", "merge", m0, m1, "--method", "cat", "--weights", "1", NULL);
+    M->field = LSC_MERGE_FIELD_RANK;
+    typed_refused("x", "merge", m0, m1, "--method", "cat", "--rank", "x", NULL);
+    typed_refused("-3", "merge", m0, m1, "--method", "cat", "--rank", "-3", NULL);
+    M->field = LSC_MERGE_FIELD_DENSITY;
+    typed_refused("0", "merge", m0, m1, "--method", "cat", "--density", "0", NULL);
+    typed_refused("1.5", "merge", m0, m1, "--method", "cat", "--density", "1.5", NULL);
+    M->field = LSC_MERGE_FIELD_SEED;
+    typed_refused("-1", "merge", m0, m1, "--method", "cat", "--seed", "-1", NULL);
+    ck_assert_int_eq(M->opts.method, LSC_TUI_MERGE_CAT);
+    ck_assert_double_eq(M->opts.density, 1);
+    ck_assert_int_eq(M->opts.rank, 0);
+    key(LSC_KEY_ESC);
+    req(LSC_REQ_TOP);
+    open_chat();
+    keys("t");
+    lsc_tui_retrain_panel *R = &g_st->retrain;
+    R->target[0] = '\0';
+    lsc_tui_copy(R->target, sizeof R->target, "llama2-7b-code");
+    static const struct { int field; const char *opt, *bad; } rt[] = {
+        {LSC_RT_KIND, "--kind", "huge"},   {LSC_RT_INIT, "--init", "zero"},    {LSC_RT_RANK, "--rank", "-1"},
+        {LSC_RT_STEPS, "--steps", "0"},    {LSC_RT_STEPS, "--steps", "1e3"},   {LSC_RT_LR, "--lr", "0"},
+        {LSC_RT_LR, "--lr", "inf"},        {LSC_RT_SEED, "--seed", "x"},       {LSC_RT_FINAL_RANK, "--final-rank", "1.5"},
+        {LSC_RT_LAMBDA, "--lambda", "-1"}};
+    for (size_t i = 0; i < sizeof rt / sizeof rt[0]; i++) {
+        R->field = rt[i].field;
+        typed_refused(rt[i].bad, "retrain", R->adapter, "--target", R->target, rt[i].opt, rt[i].bad, NULL);
+    }
+    ck_assert_int_eq(R->steps, 200);
+    ck_assert_double_eq(R->lr, 1e-2);
+    ck_assert_double_eq(R->lambda, 1e-3);
+    /* the fake model refuses a command line with the command's own words too */
+    char *argv[] = {"merge", (char *)m0, (char *)m1, "--method", "linear", "--density", "0.5"};
+    char *out = NULL, *err = NULL;
+    ck_assert_int_eq(g_model.run(g_model.ctx, 7, argv, 0, NULL, &out, &err), 2);
+    lsc_cmd_ctx ctx = {.check_only = 1};
+    ck_assert_int_eq(lsc_dispatch(&ctx, 7, argv), LSC_EXIT_USAGE);
+    ck_assert_str_eq(err, ctx.err.msg);
+    free(out);
+    free(err);
+}
+END_TEST
+
+/* merge refuses --density with cat, linear and svd: a density set for TIES stays in the panel but is
+ * not passed once the method is switched to linear, so that merge runs. */
+START_TEST(test_merge_density_only_where_taken)
+{
+    keys("  m");
+    lsc_tui_merge_panel *M = &g_st->merge;
+    keys("=");
+    type_line("ties");
+    M->field = LSC_MERGE_FIELD_DENSITY;
+    keys("=");
+    type_line("0.5");
+    ck_assert_double_eq(M->opts.density, 0.5);
+    ck_assert_int_eq(M->transient.ok, 1);
+    M->field = LSC_MERGE_FIELD_METHOD;
+    keys("=");
+    type_line("linear");
+    ck_assert_int_eq(M->opts.method, LSC_TUI_MERGE_LINEAR);
+    ck_assert_double_eq(M->opts.density, 0.5); /* kept for a method that takes it */
+    ck_assert_int_eq(M->transient.ok, 1);      /* the preview's check does not see it either */
+    /* weights run as typed: merge reads the very numbers the preview used (not 6 digits of them) */
+    M->field = LSC_MERGE_FIELD_WEIGHTS;
+    keys("=");
+    type_line("0.1234567,2");
+    ck_assert_double_eq(M->opts.weights[0], 0.1234567);
+    M->field = LSC_MERGE_FIELD_SEED; /* another field typed afterwards keeps them */
+    keys("=");
+    type_line("3");
+    keys("\n");
+    type_line("lin-merged");
+    ck_assert_int_eq(g_st->confirm.open, 1);
+    int wi = -1;
+    for (int i = 0; i < g_st->confirm.action.argc; i++) {
+        ck_assert_str_ne(g_st->confirm.action.argv[i], "--density");
+        if (strcmp(g_st->confirm.action.argv[i], "--weights") == 0)
+            wi = i + 1;
+    }
+    ck_assert_int_gt(wi, 0);
+    ck_assert_str_eq(g_st->confirm.action.argv[wi], "0.1234567,2");
+    keys("y");
+    ck_assert(has_adapter("lin-merged"));
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_OUTPUT);
 }
 END_TEST
 
@@ -1623,7 +1854,8 @@ START_TEST(test_retrain_panel)
     keys("e");
     type_line("x");
     ck_assert_int_eq(g_st->msg_level, LSC_MSG_ERROR);
-    ck_assert_str_eq(g_st->msg, "'x' is not a whole number >= 0 (0: the default)");
+    char cm[512];
+    ck_assert_str_eq(g_st->msg, cli_msg(cm, sizeof cm, "retrain", R->adapter, "--target", R->target, "--rank", "x", NULL));
     keys("e");
     type_line("8");
     keys("k");
@@ -2086,6 +2318,9 @@ static Suite *suite(void)
     tcase_add_test(tc, test_merge_panel);
     tcase_add_test(tc, test_kind_panel_kinds);
     tcase_add_test(tc, test_retrain_panel);
+    tcase_add_test(tc, test_panel_choices_are_the_tables);
+    tcase_add_test(tc, test_panel_refusals_are_the_commands);
+    tcase_add_test(tc, test_merge_density_only_where_taken);
     tcase_add_test(tc, test_retrain_pause_cancel);
     tcase_add_test(tc, test_job_progress_cancel);
     tcase_add_test(tc, test_session_save);

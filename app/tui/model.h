@@ -334,17 +334,56 @@ typedef struct lsc_tui_model {
 const char *lsc_tui_prune_rule_name(lsc_tui_prune_rule r);
 const char *lsc_tui_merge_method_name(lsc_tui_merge_method m);
 
+/* The method a name from merge's --method choices stands for; LSC_TUI_MERGE_METHOD_COUNT if none. The
+ * panel lists the choices in the table's order and maps them here (the enum's order is the TUI's own). */
+lsc_tui_merge_method lsc_tui_merge_method_of(const char *name);
+
 /* Element-wise methods (ties, dare_ties, dare_linear, magnitude): a dense layer each, slow, cancellable. */
 int lsc_tui_merge_is_elementwise(lsc_tui_merge_method m);
 
 /* Whether the method needs opts->rank >= 1 (svd and the element-wise methods). */
 int lsc_tui_merge_needs_rank(lsc_tui_merge_method m);
 
-/* The CLI's checks of a prune rule's value and of merge options, with its wording ("--energy takes a
- * fraction in (0, 1]", "--method svd needs --rank K" ...): LSC_OK or LSC_ERR_INVALID. Shared by the
- * models so that a preview refuses exactly what the command would. */
+/* The CLI's checks of a prune rule's value and of merge options: each builds the command line the
+ * panel would run and hands it to the command's own parser and validator (lsc_command_parse), so the
+ * message is the command's ("prune: --energy takes a number in (0, 1], not '2'"), without the trailing
+ * " (see 'lorascope X --help')". LSC_OK or LSC_ERR_INVALID. Shared by the models and the
+ * panels so that a preview refuses exactly what the command would. */
 lsc_status lsc_tui_prune_check(lsc_tui_prune_rule rule, double value, lsc_error *err);
 lsc_status lsc_tui_merge_check(const lsc_tui_merge_opts *o, int n, lsc_error *err);
+
+/* A prune rule's value as the panel passes it (whole numbers for --rank and --budget). */
+void lsc_tui_prune_value_format(lsc_tui_prune_rule rule, double v, char *buf, size_t cap);
+
+/* The words of `merge NAME... --method M --weights W [--rank K] [--density D] [--seed S] [--as AS]` for
+ * these options, each handed to add(ctx, word): --rank only for a method other than cat when > 0,
+ * --density only when not 1 and the method takes it (lsc_tui_merge_takes_density), --seed when not 0,
+ * --as when as is non-NULL. weights_text: the --weights value as typed (NULL: from o->weights). */
+void lsc_tui_merge_words(const char *const *names, int n, const lsc_tui_merge_opts *o, const char *weights_text,
+                         const char *as, void (*add)(void *ctx, const char *word), void *ctx);
+
+/* Whether merge's validation accepts --density with this method (asked of the command, not a copy). */
+int lsc_tui_merge_takes_density(lsc_tui_merge_method m);
+
+/* Parse and validate argv as `lorascope argv[0] ...` would, without running it: LSC_OK, or the command's
+ * one-line message in err (its " (see 'lorascope X --help')" cut). */
+lsc_status lsc_tui_command_check(int argc, const char *const *argv, lsc_error *err);
+
+/* Check `text` as the value of option `opt` (no "--") of command `cmd` with the table's own rules: LSC_OK,
+ * or the command's message in err ("merge: --density takes a number in (0, 1], not '2'"). */
+lsc_status lsc_tui_option_check(const char *cmd, const char *opt, const char *text, lsc_error *err);
+
+struct lsc_opt;
+
+/* The table entry of option `opt` of command `cmd` (bounds, choices, default, help); NULL if none. */
+const struct lsc_opt *lsc_tui_option(const char *cmd, const char *opt);
+
+/* The choices of a CHOICE option from the command's table (NULL-terminated) and their count in *n. */
+const char *const *lsc_tui_option_choices(const char *cmd, const char *opt, int *n);
+
+/* The index of `text` among the choices of option `opt` (matched as the command matches it: dashes,
+ * case), or -1 with the command's message in err. */
+int lsc_tui_option_choice(const char *cmd, const char *opt, const char *text, lsc_error *err);
 
 /* Free the arrays of kind figures and zero them; NULL-safe. */
 void lsc_tui_kind_release(lsc_tui_kind_figures *k);

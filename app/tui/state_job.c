@@ -360,3 +360,13 @@ unsigned lsc_tui_session_save(lsc_tui_state *st, const char *file)
     }
     return lsc_tui_job_run(st, &a, "save session");
 }
+
+lsc_status lsc_tui_argv_check(const lsc_tui_argv *a, lsc_error *err)
+{
+    const char *argv[LSC_TUI_ARGS_MAX];
+    for (int i = 0; i < a->argc && i < LSC_TUI_ARGS_MAX; i++)
+        argv[i] = a->argv[i];
+    return lsc_tui_command_check(a->argc < LSC_TUI_ARGS_MAX ? a->argc : LSC_TUI_ARGS_MAX, argv, err);
+}
+
+void lsc_tui_argv_add_word(void *a, const char *w) { lsc_tui_argv_add(a, w); }

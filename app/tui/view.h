@@ -93,6 +93,11 @@ void lsc_tui_busy(lsc_tui_state *st, const char *fmt, ...) __attribute__((format
 void lsc_tui_msg_clear(lsc_tui_state *st); /* no message, level info */
 int lsc_tui_adapter_exists(const lsc_tui_state *st, const char *name);
 void lsc_tui_argv_add(lsc_tui_argv *a, const char *w); /* drops words past LSC_TUI_ARGS_MAX */
+/* state_job.c: a's command line parsed and validated by its command (lsc_tui_command_check): LSC_OK, or
+ * the command's message in err. A panel checks what it will run with this, before asking. */
+lsc_status lsc_tui_argv_check(const lsc_tui_argv *a, lsc_error *err);
+/* lsc_tui_argv_add as an add(ctx, word) callback (ctx: the lsc_tui_argv) */
+void lsc_tui_argv_add_word(void *a, const char *w);
 
 /* ---- the list fallback and list maintenance (list.c) */
 void lsc_tui_layout_update(lsc_tui_state *st); /* recompute st->lay for the view on top */

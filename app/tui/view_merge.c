@@ -1,11 +1,13 @@
 /* view_merge.c: the merge panel over the tagged adapters: method, weights, rank, density and seed as
  * fields, a live preview per layer, and apply (name, confirm, run `merge`). Never includes curses.
  */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "command.h"
 #include "view.h"
 
 static void merge_base_rank(lsc_tui_merge_panel *M)
@@ -106,31 +108,67 @@ unsigned lsc_tui_merge_open(lsc_tui_state *st)
     return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RELOAD;
 }
 
+/* The method `dir` steps away in merge's --method choices, in the table's order. */
+static lsc_tui_merge_method method_next(lsc_tui_merge_method m, int dir)
+{
+    int n = 0, at = 0;
+    const char *const *c = lsc_tui_option_choices("merge", "method", &n);
+    if (n == 0)
+        return m;
+    for (int i = 0; i < n; i++)
+        if (lsc_tui_merge_method_of(c[i]) == m)
+            at = i;
+    lsc_tui_merge_method next = lsc_tui_merge_method_of(c[(at + dir + n) % n]);
+    return next < LSC_TUI_MERGE_METHOD_COUNT ? next : m;
+}
+
+/* A method that needs a rank gets one (the inputs' own, else 8) */
+static void merge_method_set(lsc_tui_merge_panel *M, lsc_tui_merge_opts *o, lsc_tui_merge_method m)
+{
+    o->method = m;
+    if (lsc_tui_merge_needs_rank(o->method) && o->rank < 1)
+        o->rank = M->base_rank > 0 ? M->base_rank : 8;
+}
+
+/* Say why --density is not passed with this method: merge's own message for it. */
+static int density_unused(lsc_tui_state *st, const lsc_tui_merge_opts *o)
+{
+    if (lsc_tui_merge_takes_density(o->method))
+        return 0;
+    const char *argv[] = {"merge", "a", "b", "--method", lsc_tui_merge_method_name(o->method), "--rank", "1", "--density", "0.5"};
+    lsc_error err = {0};
+    lsc_tui_command_check(9, argv, &err);
+    lsc_tui_state_msg(st, LSC_MSG_INFO, "%s", err.msg);
+    return 1;
+}
+
 static unsigned merge_step(lsc_tui_state *st, int dir, int big)
 {
     lsc_tui_merge_panel *M = &st->merge;
     lsc_tui_merge_opts *o = &M->opts;
     switch (M->field) {
-    case LSC_MERGE_FIELD_METHOD:
-        o->method = (lsc_tui_merge_method)(((int)o->method + dir + LSC_TUI_MERGE_METHOD_COUNT) % LSC_TUI_MERGE_METHOD_COUNT);
-        if (lsc_tui_merge_needs_rank(o->method) && o->rank < 1)
-            o->rank = M->base_rank > 0 ? M->base_rank : 8;
-        break;
+    case LSC_MERGE_FIELD_METHOD: merge_method_set(M, o, method_next(o->method, dir)); break;
     case LSC_MERGE_FIELD_WEIGHTS:
         lsc_tui_state_msg(st, LSC_MSG_INFO, "press e to type the weights, one per adapter: %s", M->weights);
         return LSC_TUI_CH_REDRAW;
-    case LSC_MERGE_FIELD_RANK: {
-        int lo = lsc_tui_merge_needs_rank(o->method) ? 1 : 0, r = o->rank + dir * (big ? 8 : 1);
-        if (r < lo)
-            r = lo;
+    case LSC_MERGE_FIELD_RANK: { /* 0: none, where the method allows it; else the table's bounds */
+        const lsc_opt *ro = lsc_tui_option("merge", "rank");
+        long long lo = lsc_tui_merge_needs_rank(o->method) && ro ? ro->ilo : 0, hi = ro ? ro->ihi : INT_MAX;
+        long long r = (long long)o->rank + dir * (big ? 8 : 1);
+        r = r < lo ? lo : r > hi ? hi : r;
         if (r == o->rank)
             return 0;
-        o->rank = r;
+        o->rank = (int)r;
         break;
     }
-    case LSC_MERGE_FIELD_DENSITY: {
+    case LSC_MERGE_FIELD_DENSITY: { /* steps of 0.05 within the table's bounds (an open end: one step in) */
+        if (density_unused(st, o))
+            return LSC_TUI_CH_REDRAW;
+        const lsc_opt *d_o = lsc_tui_option("merge", "density");
+        double lo = d_o ? d_o->lo + ((d_o->flags & LSC_OPT_LO_OPEN) ? 0.05 : 0) : 0.05;
+        double hi = d_o ? d_o->hi - ((d_o->flags & LSC_OPT_HI_OPEN) ? 0.05 : 0) : 1;
         double d = round((o->density + dir * (big ? 0.1 : 0.05)) / 0.05) * 0.05;
-        d = d < 0.05 ? 0.05 : d > 1 ? 1 : d;
+        d = d < lo ? lo : d > hi ? hi : d;
         if (d == o->density)
             return 0;
         o->density = d;
@@ -163,78 +201,69 @@ static void merge_field_text(const lsc_tui_merge_panel *M, int f, char *buf, siz
 
 static const char *const k_merge_fields[LSC_MERGE_FIELD_COUNT] = {"method", "weights", "rank", "density", "seed"};
 
+/* The weights as typed, checked by merge itself on the panel's command line; o->weights from them. */
+static lsc_status merge_weights_parse(const lsc_tui_merge_panel *M, const char *text, lsc_tui_merge_opts *o,
+                                      lsc_error *err)
+{
+    lsc_tui_argv a = {.kind = LSC_JOB_MERGE, .argc = 0};
+    const char *names[LSC_TUI_MERGE_MAX];
+    for (int i = 0; i < M->n; i++)
+        names[i] = M->names[i];
+    lsc_tui_merge_words(names, M->n, o, text, NULL, lsc_tui_argv_add_word, &a);
+    lsc_status s = lsc_tui_argv_check(&a, err);
+    char *end = NULL;
+    for (int k = 0; !s && k < M->n; k++, text = end + (*end == ',')) /* merge took it: M->n numbers, commas */
+        o->weights[k] = strtod(text, &end);
+    return s;
+}
+
+/* A typed field: merge's option table checks it (the command's own message when it refuses); 0 is the
+ * panel's "no rank". */
 static unsigned merge_edit_done(lsc_tui_state *st, const char *text)
 {
     lsc_tui_merge_panel *M = &st->merge;
     lsc_tui_merge_opts o = M->opts;
-    char *end;
+    lsc_error err = {0};
+    lsc_status s = LSC_OK;
+    int i;
     switch (M->field) {
-    case LSC_MERGE_FIELD_METHOD: {
-        char nm[64];
-        lsc_tui_copy(nm, sizeof nm, text);
-        for (char *q = nm; *q; q++)
-            if (*q == '-')
-                *q = '_';
-        int found = -1;
-        for (int i = 0; i < LSC_TUI_MERGE_METHOD_COUNT; i++)
-            if (strcmp(nm, lsc_tui_merge_method_name((lsc_tui_merge_method)i)) == 0)
-                found = i;
-        if (found < 0) {
-            lsc_tui_state_msg(st, LSC_MSG_ERROR, "unknown merge method '%s'", text);
-            return LSC_TUI_CH_REDRAW;
-        }
-        o.method = (lsc_tui_merge_method)found;
-        if (lsc_tui_merge_needs_rank(o.method) && o.rank < 1)
-            o.rank = M->base_rank > 0 ? M->base_rank : 8;
-        break;
-    }
-    case LSC_MERGE_FIELD_WEIGHTS: {
-        int k = 0;
-        const char *p = text;
-        while (*p) {
-            double w = strtod(p, &end);
-            if (end == p || (*end && *end != ',') || k == LSC_TUI_MERGE_MAX || !isfinite(w)) {
-                lsc_tui_state_msg(st, LSC_MSG_ERROR, "weights are numbers separated by commas, not '%s'", text);
-                return LSC_TUI_CH_REDRAW;
-            }
-            o.weights[k++] = w;
-            p = *end ? end + 1 : end;
-        }
-        if (k != M->n) {
-            lsc_tui_state_msg(st, LSC_MSG_ERROR, "%d weight%s for %d adapters", k, k == 1 ? "" : "s", M->n);
-            return LSC_TUI_CH_REDRAW;
+    case LSC_MERGE_FIELD_METHOD:
+        if ((i = lsc_tui_option_choice("merge", "method", text, &err)) >= 0) {
+            int n = 0;
+            merge_method_set(M, &o, lsc_tui_merge_method_of(lsc_tui_option_choices("merge", "method", &n)[i]));
+        } else {
+            s = LSC_ERR_USAGE;
         }
         break;
-    }
-    case LSC_MERGE_FIELD_RANK: {
-        long r = strtol(text, &end, 10);
-        if (end == text || *end || r < 0 || r > 1000000) {
-            lsc_tui_state_msg(st, LSC_MSG_ERROR, "the rank is a whole number >= 0 (0: none), not '%s'", text);
-            return LSC_TUI_CH_REDRAW;
-        }
-        o.rank = (int)r;
+    case LSC_MERGE_FIELD_WEIGHTS: s = merge_weights_parse(M, text, &o, &err); break;
+    case LSC_MERGE_FIELD_RANK:
+        if (strcmp(text, "0") != 0 && !(s = lsc_tui_option_check("merge", "rank", text, &err)))
+            o.rank = atoi(text);
+        else if (!s)
+            o.rank = 0;
         break;
-    }
     case LSC_MERGE_FIELD_DENSITY:
-        o.density = strtod(text, &end);
-        if (end == text || *end || !(o.density > 0 && o.density <= 1)) {
-            lsc_tui_state_msg(st, LSC_MSG_ERROR, "--density takes a fraction in (0, 1], not '%s'", text);
-            return LSC_TUI_CH_REDRAW;
-        }
+        if (!(s = lsc_tui_option_check("merge", "density", text, &err)))
+            o.density = strtod(text, NULL);
         break;
     case LSC_MERGE_FIELD_SEED:
-        o.seed = strtoull(text, &end, 10);
-        if (end == text || *end || text[0] == '-') {
-            lsc_tui_state_msg(st, LSC_MSG_ERROR, "--seed takes a whole number, not '%s'", text);
-            return LSC_TUI_CH_REDRAW;
-        }
+        if (!(s = lsc_tui_option_check("merge", "seed", text, &err)))
+            o.seed = strtoull(text, NULL, 10);
         break;
     default: return 0;
     }
+    if (s) {
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s", err.msg);
+        return LSC_TUI_CH_REDRAW;
+    }
     M->opts = o;
-    merge_weights_text(M);
+    if (M->field == LSC_MERGE_FIELD_WEIGHTS) /* as typed: merge reads the same numbers the preview used */
+        lsc_tui_copy(M->weights, sizeof M->weights, text);
     lsc_tui_msg_clear(st);
-    return merge_refresh(st);
+    unsigned ch = merge_refresh(st);
+    if (M->field == LSC_MERGE_FIELD_DENSITY)
+        density_unused(st, &o); /* kept, passed once a method takes it */
+    return ch;
 }
 
 static unsigned merge_apply(lsc_tui_state *st)
@@ -263,31 +292,15 @@ static unsigned merge_confirm(lsc_tui_state *st, const char *name)
         return LSC_TUI_CH_REDRAW;
     }
     lsc_tui_argv a = {.kind = LSC_JOB_MERGE, .argc = 0};
-    char t[64];
-    lsc_tui_argv_add(&a, "merge");
+    const char *names[LSC_TUI_MERGE_MAX];
     for (int i = 0; i < M->n; i++)
-        lsc_tui_argv_add(&a, M->names[i]);
-    lsc_tui_argv_add(&a, "--method");
-    lsc_tui_argv_add(&a, lsc_tui_merge_method_name(o->method));
-    lsc_tui_argv_add(&a, "--weights");
-    lsc_tui_argv_add(&a, M->weights);
-    if (o->rank > 0 && o->method != LSC_TUI_MERGE_CAT) {
-        snprintf(t, sizeof t, "%d", o->rank);
-        lsc_tui_argv_add(&a, "--rank");
-        lsc_tui_argv_add(&a, t);
+        names[i] = M->names[i];
+    lsc_tui_merge_words(names, M->n, o, M->weights, name, lsc_tui_argv_add_word, &a);
+    lsc_error err = {0};
+    if (lsc_tui_argv_check(&a, &err) != LSC_OK) { /* what merge itself would refuse */
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s", err.msg);
+        return LSC_TUI_CH_REDRAW;
     }
-    if (o->density != 1) {
-        snprintf(t, sizeof t, "%g", o->density);
-        lsc_tui_argv_add(&a, "--density");
-        lsc_tui_argv_add(&a, t);
-    }
-    if (o->seed != 0) {
-        snprintf(t, sizeof t, "%llu", (unsigned long long)o->seed);
-        lsc_tui_argv_add(&a, "--seed");
-        lsc_tui_argv_add(&a, t);
-    }
-    lsc_tui_argv_add(&a, "--as");
-    lsc_tui_argv_add(&a, name);
     lsc_tui_copy(st->job_target, sizeof st->job_target, name);
     char q[600], d[600], c1[32];
     lsc_tui_fmt_count(M->transient.tot.params, c1, sizeof c1);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "command.h"
 #include "view.h"
 
 static int rule_is_integer(lsc_tui_prune_rule r) { return r == LSC_TUI_PRUNE_RANK || r == LSC_TUI_PRUNE_BUDGET; }
@@ -101,36 +102,38 @@ unsigned lsc_tui_prune_refresh(lsc_tui_state *st)
     return LSC_TUI_CH_REDRAW;
 }
 
-static void prune_clamp(lsc_tui_prune_panel *P)
+/* Keep the value within the rule's bounds from prune's option table (an open end: one small step inside
+ * it), and within what the adapter has: --rank up to its largest rank, --budget up to its singular values. */
+static void prune_clamp(lsc_tui_prune_panel *P, double unit)
 {
     double *v = &P->value[P->rule];
-    double lo = 1, hi = INFINITY;
-    switch (P->rule) {
-    case LSC_TUI_PRUNE_RANK:
-        if (P->transient.tot.max_rank > 0)
-            hi = P->transient.tot.max_rank;
-        break;
-    case LSC_TUI_PRUNE_BUDGET:
-        if (P->transient.tot.total_sv > 0)
-            hi = (double)P->transient.tot.total_sv;
-        break;
-    case LSC_TUI_PRUNE_RATIO: hi = 1e6; break;
-    default: lo = 0.01, hi = 1; break;
-    }
+    const lsc_opt *o = lsc_tui_option("prune", lsc_tui_prune_rule_name(P->rule));
+    if (!o)
+        return;
+    double lo = o->type == LSC_OPT_INT ? (double)o->ilo : (o->flags & LSC_OPT_LO_OPEN) ? o->lo + unit : o->lo;
+    double hi = o->type == LSC_OPT_INT ? (double)o->ihi : (o->flags & LSC_OPT_HI_OPEN) ? o->hi - unit : o->hi;
+    if (P->rule == LSC_TUI_PRUNE_RANK && P->transient.tot.max_rank > 0 && P->transient.tot.max_rank < hi)
+        hi = P->transient.tot.max_rank;
+    if (P->rule == LSC_TUI_PRUNE_BUDGET && P->transient.tot.total_sv > 0 && (double)P->transient.tot.total_sv < hi)
+        hi = (double)P->transient.tot.total_sv;
+    if (hi > 1e6 && o->type == LSC_OPT_REAL) /* an unbounded ratio: the keys stop somewhere */
+        hi = 1e6;
     if (*v < lo)
         *v = lo;
     if (*v > hi)
         *v = hi;
 }
 
+static const double k_small[LSC_TUI_PRUNE_RULE_COUNT] = {1, 0.01, 0.01, 0.01, 0.5, 1};
+
 static unsigned prune_step(lsc_tui_state *st, int dir, int big)
 {
-    static const double small[LSC_TUI_PRUNE_RULE_COUNT] = {1, 0.01, 0.01, 0.01, 0.5, 1};
+    const double *small = k_small;
     static const double large[LSC_TUI_PRUNE_RULE_COUNT] = {4, 0.1, 0.1, 0.1, 5, 10};
     lsc_tui_prune_panel *P = &st->prune;
     double *v = &P->value[P->rule], old = *v, unit = small[P->rule];
     *v = round((*v + dir * (big ? large : small)[P->rule]) / unit) * unit; /* stay on the small step's grid */
-    prune_clamp(P);
+    prune_clamp(P, unit);
     if (*v == old) {
         lsc_tui_state_msg(st, LSC_MSG_INFO, "--%s is at its %s bound", lsc_tui_prune_rule_name(P->rule),
                           dir < 0 ? "lower" : "upper");
@@ -238,6 +241,11 @@ static unsigned prune_confirm(lsc_tui_state *st, const char *name)
         lsc_tui_argv_add(&a, "--allow-nonfinite");
     lsc_tui_argv_add(&a, "--as");
     lsc_tui_argv_add(&a, name);
+    lsc_error err = {0};
+    if (lsc_tui_argv_check(&a, &err) != LSC_OK) { /* what prune itself would refuse */
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s", err.msg);
+        return LSC_TUI_CH_REDRAW;
+    }
     lsc_tui_copy(st->job_target, sizeof st->job_target, name);
     char q[600], d[600], c1[32], c2[32], b1[32], b2[32];
     lsc_tui_fmt_count(P->transient.tot.params_before, c1, sizeof c1);
@@ -253,21 +261,16 @@ static unsigned prune_confirm(lsc_tui_state *st, const char *name)
     return lsc_tui_ask(st, &a, title, q, d);
 }
 
+/* A typed threshold, checked by prune's option table: a bad one shows the command's own message. */
 static unsigned prune_edit_done(lsc_tui_state *st, const char *text)
 {
     lsc_tui_prune_panel *P = &st->prune;
-    char *end;
-    double v = strtod(text, &end);
     lsc_error err = {0};
-    if (end == text || *end) {
-        lsc_tui_state_msg(st, LSC_MSG_ERROR, "'%s' is not a number", text);
-        return LSC_TUI_CH_REDRAW;
-    }
-    if (lsc_tui_prune_check(P->rule, v, &err) != LSC_OK) {
+    if (lsc_tui_option_check("prune", lsc_tui_prune_rule_name(P->rule), text, &err) != LSC_OK) {
         lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s", err.msg);
         return LSC_TUI_CH_REDRAW;
     }
-    P->value[P->rule] = v;
+    P->value[P->rule] = strtod(text, NULL);
     lsc_tui_msg_clear(st);
     return lsc_tui_prune_refresh(st);
 }
@@ -297,7 +300,7 @@ static unsigned prune_request(lsc_tui_state *st, lsc_tui_req req)
     switch (req) {
     case LSC_REQ_NEXT_RULE:
         st->prune.rule = (lsc_tui_prune_rule)((st->prune.rule + 1) % LSC_TUI_PRUNE_RULE_COUNT);
-        prune_clamp(&st->prune);
+        prune_clamp(&st->prune, k_small[st->prune.rule]);
         lsc_tui_msg_clear(st);
         return lsc_tui_prune_refresh(st);
     case LSC_REQ_DEC: return prune_step(st, -1, 0);

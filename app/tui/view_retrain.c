@@ -8,15 +8,30 @@
 #include <string.h>
 
 #include "job.h"
+#include "command.h"
 #include "view.h"
 
-static const char *const k_rt_kinds[LSC_TUI_RT_KINDS] = {"static", "dynamic", "adaptive", "sparse"};
-static const char *const k_rt_inits[LSC_TUI_RT_INITS] = {"self", "svd", "random"};
+/* each field is the retrain option of this name */
 static const char *const k_rt_fields[LSC_RT_FIELD_COUNT] = {"target", "kind", "rank", "steps", "lr", "init", "seed",
                                                             "final-rank", "lambda"};
 
-const char *lsc_tui_retrain_kind_name(int k) { return k >= 0 && k < LSC_TUI_RT_KINDS ? k_rt_kinds[k] : "?"; }
-const char *lsc_tui_retrain_init_name(int i) { return i >= 0 && i < LSC_TUI_RT_INITS ? k_rt_inits[i] : "?"; }
+/* The kinds and inits are retrain's --kind and --init choices, in its table's order. */
+static const char *choice_name(const char *opt, int i)
+{
+    int n = 0;
+    const char *const *c = lsc_tui_option_choices("retrain", opt, &n);
+    return i >= 0 && i < n ? c[i] : "?";
+}
+
+static int choice_count(const char *opt)
+{
+    int n = 0;
+    lsc_tui_option_choices("retrain", opt, &n);
+    return n > 0 ? n : 1;
+}
+
+const char *lsc_tui_retrain_kind_name(int k) { return choice_name("kind", k); }
+const char *lsc_tui_retrain_init_name(int i) { return choice_name("init", i); }
 
 void lsc_tui_retrain_field_text(const lsc_tui_state *st, int f, char *buf, size_t cap)
 {
@@ -115,8 +130,8 @@ unsigned lsc_tui_retrain_open(lsc_tui_state *st)
         for (size_t i = 0; i < st->catalog.n; i++)
             if (strcmp(st->catalog.rows[i].name, st->layers.adapter) == 0)
                 kind = st->catalog.rows[i].kind;
-        for (int k = 0; k < LSC_TUI_RT_KINDS; k++)
-            if (strcmp(kind, k_rt_kinds[k]) == 0)
+        for (int k = 0; k < choice_count("kind"); k++)
+            if (strcmp(kind, lsc_tui_retrain_kind_name(k)) == 0)
                 R->kind = k;
         R->min_rank = R->max_rank = st->layers.n ? st->layers.rows[0].rank : 0;
         for (size_t i = 0; i < st->layers.n; i++) {
@@ -169,21 +184,22 @@ static unsigned retrain_step(lsc_tui_state *st, int dir, int big)
         free(order);
         break;
     }
-    case LSC_RT_KIND: R->kind = (R->kind + dir + LSC_TUI_RT_KINDS) % LSC_TUI_RT_KINDS; break;
+    case LSC_RT_KIND: R->kind = (R->kind + dir + choice_count("kind")) % choice_count("kind"); break;
     case LSC_RT_RANK: { /* from "own": the adapter's largest rank and on; below 1: each layer's own again */
         int r = R->rank ? R->rank + dir * (big ? 4 : 1) : R->max_rank + (dir > 0 ? 0 : -1);
         R->rank = r < 1 ? 0 : r;
         break;
     }
     case LSC_RT_STEPS: {
-        long s = R->steps + dir * (big ? 500 : 50);
-        R->steps = s < 1 ? 1 : s;
+        const lsc_opt *so = lsc_tui_option("retrain", "steps");
+        long lo = so ? (long)so->ilo : 1, s = R->steps + dir * (big ? 500 : 50);
+        R->steps = s < lo ? lo : s;
         if (R->steps > 1 && R->steps % 50 && !big)
             R->steps = (R->steps / 50 + (dir > 0)) * 50;
         break;
     }
     case LSC_RT_LR: R->lr *= dir > 0 ? (big ? 10 : 2) : (big ? 0.1 : 0.5); break;
-    case LSC_RT_INIT: R->init = (R->init + dir + LSC_TUI_RT_INITS) % LSC_TUI_RT_INITS; break;
+    case LSC_RT_INIT: R->init = (R->init + dir + choice_count("init")) % choice_count("init"); break;
     case LSC_RT_SEED: {
         long long sd = (long long)R->seed + dir * (big ? 10 : 1);
         R->seed = sd < 0 ? 0 : (unsigned long long)sd;
@@ -201,68 +217,39 @@ static unsigned retrain_step(lsc_tui_state *st, int dir, int big)
     return LSC_TUI_CH_REDRAW;
 }
 
+/* A typed field: retrain's option table checks it (the command's own message when it refuses); 0 is the
+ * panel's "default" for the rank and the final rank. */
 static unsigned retrain_edit_done(lsc_tui_state *st, const char *text)
 {
     lsc_tui_retrain_panel *R = &st->retrain;
-    char *end;
-    switch (R->field) {
-    case LSC_RT_TARGET:
+    lsc_error err = {0};
+    int f = R->field, i;
+    if (f < 0 || f >= LSC_RT_FIELD_COUNT)
+        return 0;
+    if (f == LSC_RT_TARGET) {
         if (!lsc_tui_adapter_exists(st, text)) {
             lsc_tui_state_msg(st, LSC_MSG_ERROR, "no adapter '%s' in the catalog", text);
             return LSC_TUI_CH_REDRAW;
         }
         lsc_tui_copy(R->target, sizeof R->target, text);
-        break;
-    case LSC_RT_KIND:
-    case LSC_RT_INIT: {
-        int n = R->field == LSC_RT_KIND ? LSC_TUI_RT_KINDS : LSC_TUI_RT_INITS, found = -1;
-        for (int i = 0; i < n; i++)
-            if (strcmp(text, R->field == LSC_RT_KIND ? k_rt_kinds[i] : k_rt_inits[i]) == 0)
-                found = i;
-        if (found < 0) {
-            lsc_tui_state_msg(st, LSC_MSG_ERROR, R->field == LSC_RT_KIND ? "unknown kind '%s' (static, dynamic, adaptive, sparse)"
-                                                                         : "--init takes self, svd or random, not '%s'", text);
+    } else if (f == LSC_RT_KIND || f == LSC_RT_INIT) {
+        if ((i = lsc_tui_option_choice("retrain", k_rt_fields[f], text, &err)) < 0) {
+            lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s", err.msg);
             return LSC_TUI_CH_REDRAW;
         }
-        *(R->field == LSC_RT_KIND ? &R->kind : &R->init) = found;
-        break;
-    }
-    case LSC_RT_RANK:
-    case LSC_RT_STEPS:
-    case LSC_RT_FINAL_RANK: {
-        long v = strtol(text, &end, 10);
-        int zero_ok = R->field != LSC_RT_STEPS;
-        if (end == text || *end || v < (zero_ok ? 0 : 1) || v > 100000000) {
-            lsc_tui_state_msg(st, LSC_MSG_ERROR, "'%s' is not a whole number >= %d%s", text, zero_ok ? 0 : 1,
-                              zero_ok ? " (0: the default)" : "");
-            return LSC_TUI_CH_REDRAW;
-        }
-        if (R->field == LSC_RT_RANK)
-            R->rank = (int)v;
-        else if (R->field == LSC_RT_STEPS)
-            R->steps = v;
-        else
-            R->final_rank = (int)v;
-        break;
-    }
-    case LSC_RT_LR:
-    case LSC_RT_LAMBDA: {
-        double v = strtod(text, &end);
-        if (end == text || *end || !isfinite(v) || v < 0 || (R->field == LSC_RT_LR && v == 0)) {
-            lsc_tui_state_msg(st, LSC_MSG_ERROR, "'%s' is not a positive number", text);
-            return LSC_TUI_CH_REDRAW;
-        }
-        *(R->field == LSC_RT_LR ? &R->lr : &R->lambda) = v;
-        break;
-    }
-    case LSC_RT_SEED:
-        R->seed = strtoull(text, &end, 10);
-        if (end == text || *end || text[0] == '-') {
-            lsc_tui_state_msg(st, LSC_MSG_ERROR, "--seed takes a whole number, not '%s'", text);
-            return LSC_TUI_CH_REDRAW;
-        }
-        break;
-    default: return 0;
+        *(f == LSC_RT_KIND ? &R->kind : &R->init) = i;
+    } else if (!((f == LSC_RT_RANK || f == LSC_RT_FINAL_RANK) && strcmp(text, "0") == 0) &&
+               lsc_tui_option_check("retrain", k_rt_fields[f], text, &err) != LSC_OK) {
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s", err.msg);
+        return LSC_TUI_CH_REDRAW;
+    } else if (f == LSC_RT_RANK || f == LSC_RT_FINAL_RANK) {
+        *(f == LSC_RT_RANK ? &R->rank : &R->final_rank) = atoi(text);
+    } else if (f == LSC_RT_STEPS) {
+        R->steps = atol(text);
+    } else if (f == LSC_RT_LR || f == LSC_RT_LAMBDA) {
+        *(f == LSC_RT_LR ? &R->lr : &R->lambda) = strtod(text, NULL);
+    } else if (f == LSC_RT_SEED) {
+        R->seed = strtoull(text, NULL, 10);
     }
     lsc_tui_msg_clear(st);
     return LSC_TUI_CH_REDRAW;
@@ -298,6 +285,11 @@ static unsigned retrain_confirm(lsc_tui_state *st, const char *name)
     }
     lsc_tui_argv a;
     lsc_tui_retrain_argv(st, name, &a);
+    lsc_error err = {0};
+    if (lsc_tui_argv_check(&a, &err) != LSC_OK) { /* what retrain itself would refuse */
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s", err.msg);
+        return LSC_TUI_CH_REDRAW;
+    }
     lsc_tui_copy(st->job_target, sizeof st->job_target, name);
     char q[700], d[900], rk[64];
     lsc_tui_retrain_field_text(st, LSC_RT_RANK, rk, sizeof rk);

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "command.h"
 #include "prune.h"
 
 #define FAKE_BLOCKS 32
@@ -665,39 +666,68 @@ static void finish_adapter(fake_adapter *fa)
     lsc_tui_copy(fa->info.kind, sizeof fa->info.kind, same ? "static" : "layer-wise");
 }
 
-/* Options of a command line: positional words and --name value pairs (names in `valued` take a value). */
+/* Options of a command line: positional words and --name value pairs. Whether an option takes a value
+ * comes from the command's option table (command.h), as the real dispatcher's parsing does. */
 typedef struct opts {
     const char *pos[LSC_TUI_MERGE_MAX + 2];
     int n_pos;
     const char *name[16], *val[16];
+    char names[16][64]; /* the names of --name=value options */
     int n;
 } opts;
 
-static int parse_opts(int argc, char **argv, const char *const *valued, opts *o, char *msg, size_t cap)
+/* Split argv into o; with check, first parse and validate it as the command would (lsc_command_parse):
+ * a refusal returns 2 with the command's own message in msg. */
+static int parse_opts(int argc, char **argv, int check, opts *o, char *msg, size_t cap)
 {
     memset(o, 0, sizeof *o);
+    const lsc_command *c = lsc_command_find(argv[0]);
+    if (!c) {
+        snprintf(msg, cap, "unknown command '%s'", argv[0]);
+        return 2;
+    }
+    if (check) {
+        lsc_cmd_ctx ctx = {0};
+        void *args = NULL;
+        int rc = lsc_command_parse(&ctx, c, argc, argv, &args);
+        lsc_command_args_free(args);
+        if (rc != LSC_EXIT_OK) {
+            snprintf(msg, cap, "%s", ctx.err.msg);
+            return 2;
+        }
+    }
+    int ended = 0;
     for (int i = 1; i < argc; i++) {
-        if (strncmp(argv[i], "--", 2) != 0) {
+        if (ended || strncmp(argv[i], "--", 2) != 0 || !argv[i][2]) {
+            if (!ended && strcmp(argv[i], "--") == 0) {
+                ended = 1;
+                continue;
+            }
             if (o->n_pos == (int)(sizeof o->pos / sizeof o->pos[0])) {
                 snprintf(msg, cap, "too many arguments");
-                return -1;
+                return 2;
             }
             o->pos[o->n_pos++] = argv[i];
             continue;
         }
-        int takes = 0;
-        for (const char *const *v = valued; *v; v++)
-            takes |= strcmp(*v, argv[i] + 2) == 0;
-        if (takes && i + 1 >= argc) {
-            snprintf(msg, cap, "%s: option '%s' needs a value", argv[0], argv[i]);
-            return -1;
-        }
         if (o->n == 16) {
             snprintf(msg, cap, "too many options");
-            return -1;
+            return 2;
         }
-        o->name[o->n] = argv[i] + 2;
-        o->val[o->n++] = takes ? argv[++i] : "";
+        const char *eq = strchr(argv[i], '=');
+        int takes = lsc_command_option_takes_value(c, argv[i]);
+        if (takes && !eq && i + 1 >= argc) {
+            snprintf(msg, cap, "%s: option '%s' needs a value", argv[0], argv[i]);
+            return 2;
+        }
+        if (eq) {
+            snprintf(o->names[o->n], sizeof o->names[o->n], "%.*s", (int)(eq - argv[i] - 2), argv[i] + 2);
+            o->name[o->n] = o->names[o->n];
+            o->val[o->n++] = eq + 1;
+        } else {
+            o->name[o->n] = argv[i] + 2;
+            o->val[o->n++] = takes ? argv[++i] : "";
+        }
     }
     return 0;
 }
@@ -720,33 +750,17 @@ static void args_text(int argc, char **argv, char *buf, size_t cap)
 
 static int run_prune(fake_model *fm, int argc, char **argv, char *out, size_t cap, char *msg, size_t mcap)
 {
-    static const char *const valued[] = {"rank", "energy", "fro", "cumulative", "ratio", "budget", "layers", "as", NULL};
     opts o;
-    if (parse_opts(argc, argv, valued, &o, msg, mcap))
+    if (parse_opts(argc, argv, 1, &o, msg, mcap)) /* prune's table and rules: one NAME, exactly one rule */
         return 2;
-    if (o.n_pos != 1) {
-        snprintf(msg, mcap, "prune: expected one NAME");
-        return 2;
-    }
-    int have = 0;
     lsc_tui_prune_rule rule = LSC_TUI_PRUNE_RANK;
     const char *vs = NULL;
     for (int r = 0; r < LSC_TUI_PRUNE_RULE_COUNT; r++)
         if (opt(&o, lsc_tui_prune_rule_name((lsc_tui_prune_rule)r))) {
-            have++;
             rule = (lsc_tui_prune_rule)r;
             vs = opt(&o, lsc_tui_prune_rule_name(rule));
         }
-    if (have != 1) {
-        snprintf(msg, mcap, "prune: give one rule (--rank, --energy, --fro, --cumulative, --ratio or --budget)");
-        return 2;
-    }
-    char *end;
-    double value = strtod(vs, &end);
-    if (*end || end == vs) {
-        snprintf(msg, mcap, "prune: '%s' is not a number", vs);
-        return 2;
-    }
+    double value = strtod(vs, NULL); /* prune took it: a number in the rule's range */
     fake_adapter *fa = find_adapter(fm, o.pos[0]);
     if (!fa) {
         snprintf(msg, mcap, "no adapter '%s' in the catalog", o.pos[0]);
@@ -849,44 +863,28 @@ static int cancelled(const lsc_tui_progress *prog) { return prog && prog->cancel
 static int run_merge(fake_model *fm, int argc, char **argv, const lsc_tui_progress *prog, char *out, size_t cap,
                      char *msg, size_t mcap)
 {
-    static const char *const valued[] = {"method", "weights", "rank", "density", "seed", "as", NULL};
     opts o;
-    if (parse_opts(argc, argv, valued, &o, msg, mcap))
+    if (parse_opts(argc, argv, 1, &o, msg, mcap)) /* merge's table and rules: method, weights, rank, density */
         return 2;
     int n = o.n_pos;
-    if (n < 2 || n > LSC_TUI_MERGE_MAX) {
-        snprintf(msg, mcap, "merge: expected 2 to %d adapter names", LSC_TUI_MERGE_MAX);
+    if (n > LSC_TUI_MERGE_MAX) { /* the fake's own limit, below merge's */
+        snprintf(msg, mcap, "merge: the fake model merges at most %d adapters", LSC_TUI_MERGE_MAX);
         return 2;
     }
     lsc_tui_merge_opts mo = {.density = 1};
     const char *m = opt(&o, "method");
-    int found = 0;
-    for (int i = 0; m && i < LSC_TUI_MERGE_METHOD_COUNT; i++)
-        if (strcmp(m, lsc_tui_merge_method_name((lsc_tui_merge_method)i)) == 0)
-            mo.method = (lsc_tui_merge_method)i, found = 1;
-    if (!found) {
-        snprintf(msg, mcap, m ? "merge: unknown merge method '%s'" : "merge: give --method", m ? m : "");
-        return 2;
-    }
+    int mi = lsc_tui_option_choice("merge", "method", m, &(lsc_error){0});
+    int nm = 0;
+    const char *const *choices = lsc_tui_option_choices("merge", "method", &nm);
+    mo.method = lsc_tui_merge_method_of(mi >= 0 && mi < nm ? choices[mi] : NULL);
+    m = lsc_tui_merge_method_name(mo.method); /* as the table spells it (dare-ties: dare_ties) */
     for (int i = 0; i < n; i++)
         mo.weights[i] = 1;
     const char *w = opt(&o, "weights");
-    if (w) {
-        int k = 0;
-        const char *p = w;
-        while (*p && k < LSC_TUI_MERGE_MAX) {
-            char *end;
-            mo.weights[k++] = strtod(p, &end);
-            if (end == p || (*end && *end != ',')) {
-                snprintf(msg, mcap, "merge: --weights takes numbers separated by commas, not '%s'", w);
-                return 2;
-            }
-            p = *end ? end + 1 : end;
-        }
-        if (k != n) {
-            snprintf(msg, mcap, "merge: %d weights for %d adapters", k, n);
-            return 2;
-        }
+    for (int k = 0; w && *w && k < n; k++) { /* merge took them: n numbers separated by commas */
+        char *end;
+        mo.weights[k] = strtod(w, &end);
+        w = end + (*end == ',');
     }
     if (opt(&o, "rank"))
         mo.rank = atoi(opt(&o, "rank"));
@@ -1039,9 +1037,8 @@ static int run_undo(fake_model *fm, int redo, char *out, size_t cap, char *msg, 
 
 static int run_log(fake_model *fm, int argc, char **argv, char *out, size_t cap, char *msg, size_t mcap)
 {
-    static const char *const valued[] = {"since", NULL};
     opts o;
-    if (parse_opts(argc, argv, valued, &o, msg, mcap))
+    if (parse_opts(argc, argv, 1, &o, msg, mcap))
         return 2;
     long long since = opt(&o, "since") ? atoll(opt(&o, "since")) : 0;
     size_t len = 0;
@@ -1062,13 +1059,11 @@ static int run_log(fake_model *fm, int argc, char **argv, char *out, size_t cap,
 static int run_retrain(fake_model *fm, int argc, char **argv, const lsc_tui_progress *prog, char *out, size_t cap,
                        char *msg, size_t mcap)
 {
-    static const char *const valued[] = {"target", "kind", "rank", "steps", "lr", "init", "seed", "final-rank",
-                                         "lambda", "as", NULL};
     opts o;
-    if (parse_opts(argc, argv, valued, &o, msg, mcap))
+    if (parse_opts(argc, argv, 1, &o, msg, mcap)) /* retrain's table and rules */
         return 2;
-    if (o.n_pos != 1 || !opt(&o, "target")) {
-        snprintf(msg, mcap, o.n_pos != 1 ? "retrain: expected one NAME" : "retrain: give either --target REF or both --base and --tuned");
+    if (!opt(&o, "target")) {
+        snprintf(msg, mcap, "retrain: the fake model retrains towards --target REF only");
         return 2;
     }
     fake_adapter *src = find_adapter(fm, o.pos[0]), *tgt = find_adapter(fm, opt(&o, "target"));
@@ -1085,12 +1080,11 @@ static int run_retrain(fake_model *fm, int argc, char **argv, const lsc_tui_prog
         snprintf(msg, mcap, "an adapter named '%s' already exists", newname);
         return 1;
     }
-    long steps = opt(&o, "steps") ? atol(opt(&o, "steps")) : 200, rank = opt(&o, "rank") ? atol(opt(&o, "rank")) : 0;
-    double lr = opt(&o, "lr") ? atof(opt(&o, "lr")) : 1e-2;
-    if (steps < 1 || (opt(&o, "rank") && rank < 1) || !(lr > 0)) {
-        snprintf(msg, mcap, "retrain: '%s' is not a whole number >= 1", steps < 1 ? opt(&o, "steps") : opt(&o, "rank"));
-        return 2;
-    }
+    /* retrain took them: whole numbers >= 1, a learning rate > 0 (its table's defaults when absent) */
+    const lsc_opt *steps_o = lsc_tui_option("retrain", "steps"), *lr_o = lsc_tui_option("retrain", "lr");
+    long steps = atol(opt(&o, "steps") ? opt(&o, "steps") : steps_o && steps_o->def ? steps_o->def : "200");
+    long rank = opt(&o, "rank") ? atol(opt(&o, "rank")) : 0;
+    double lr = atof(opt(&o, "lr") ? opt(&o, "lr") : lr_o && lr_o->def ? lr_o->def : "1e-2");
     double e = 0;
     for (size_t i = 0; i < tgt->n_layers; i++)
         e += tgt->layers[i].nonfinite ? 0 : tgt->layers[i].fro * tgt->layers[i].fro;
