@@ -1274,7 +1274,7 @@ START_TEST(test_panel_choices_are_the_tables)
     key(LSC_KEY_ESC);
     req(LSC_REQ_TOP);
     open_chat();
-    keys("t");
+    keys("R");
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_RETRAIN);
     lsc_tui_retrain_panel *R = &g_st->retrain;
     static const char *const opts[] = {"kind", "init"};
@@ -1347,7 +1347,7 @@ START_TEST(test_panel_refusals_are_the_commands)
     key(LSC_KEY_ESC);
     req(LSC_REQ_TOP);
     open_chat();
-    keys("t");
+    keys("R");
     lsc_tui_retrain_panel *R = &g_st->retrain;
     R->target[0] = '\0';
     lsc_tui_copy(R->target, sizeof R->target, "llama2-7b-code");
