@@ -137,12 +137,19 @@ START_TEST(test_import_samples)
     json_decref(hist);
     char p[4400];
     sample_path(p, sizeof p, "llama-tiny-f32");
-    cli_result r = cli_run(cat, "import", p, "--name", "again", NULL);
+    cli_result r = cli_run(cat, "import", p, NULL);
     ck_assert_int_eq(r.code, 0);
     ck_assert_ptr_nonnull(strstr(r.err, "already in the catalog as 'llama-tiny-f32'"));
     cli_result_free(&r);
     json_t *ls2 = run_json(cat, "ls", NULL, NULL);
     ck_assert_uint_eq(json_array_size(ls2), before);
+    hist = run_json(cat, "log", NULL, NULL);
+    ck_assert_uint_eq(json_array_size(hist), hist_before);
+    json_decref(hist);
+    /* asking for the same name again is not a change either */
+    r = cli_run(cat, "import", p, "--name", "llama-tiny-f32", NULL);
+    ck_assert_int_eq(r.code, 0);
+    cli_result_free(&r);
     hist = run_json(cat, "log", NULL, NULL);
     ck_assert_uint_eq(json_array_size(hist), hist_before);
     json_decref(hist);
@@ -521,6 +528,121 @@ START_TEST(test_diff_and_spectrum)
     json_decref(s);
     r = cli_run(cat, "spectrum", "llama-tiny-f32", "no-such-layer", NULL);
     ck_assert_int_eq(r.code, 1);
+    cli_result_free(&r);
+}
+END_TEST
+
+/* `import PATH --name NEW` of content already stored as OLD makes NEW over the same tensors (issue #15,
+ * item 4): the command says so, NEW is listed with OLD's content hash, one history entry records it, undo
+ * hides it; the next line of a script that uses NEW runs; a multi-task folder gets NEW and its tasks. */
+START_TEST(test_import_name_of_stored_content)
+{
+    char cat[4300], p[4400], script[4400];
+    fresh_catalog(cat, sizeof cat, "import-name");
+    import_ok(cat, "llama-tiny-f32");
+    sample_path(p, sizeof p, "llama-tiny-f32");
+    cli_result r = cli_run(cat, "import", p, "--name", "twin", NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    ck_assert_str_eq(r.out, "twin\n");
+    ck_assert_ptr_nonnull(strstr(r.err, "'twin' shares its content with 'llama-tiny-f32'"));
+    cli_result_free(&r);
+    char *nh = cli_names_hashes(cat);
+    const char *h1 = strstr(nh, "llama-tiny-f32 "), *h2 = strstr(nh, "twin ");
+    ck_assert_ptr_nonnull(h1);
+    ck_assert_ptr_nonnull(h2);
+    ck_assert(strncmp(h1 + strlen("llama-tiny-f32 "), h2 + strlen("twin "), 32) == 0);
+    free(nh);
+    json_t *log = run_json(cat, "log", "twin", NULL);
+    ck_assert_uint_eq(json_array_size(log), 1);
+    json_decref(log);
+    r = cli_run(cat, "show", "twin", NULL);
+    ck_assert_int_eq(r.code, 0);
+    cli_result_free(&r);
+    r = cli_run(cat, "undo", NULL);
+    ck_assert_int_eq(r.code, 0);
+    cli_result_free(&r);
+    r = cli_run(cat, "show", "twin", NULL);
+    ck_assert_int_eq(r.code, 1);
+    cli_result_free(&r);
+    /* a script's next line finds the new name */
+    snprintf(script, sizeof script, "%s/import-name.lsc", g_tmp);
+    FILE *f = fopen(script, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "import %s --name copy\nshow copy\nprune copy --rank 1 --as copy-r1\n", p);
+    fclose(f);
+    r = cli_run(cat, "run", script, NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    cli_result_free(&r);
+    r = cli_run(cat, "show", "copy-r1", NULL);
+    ck_assert_int_eq(r.code, 0);
+    cli_result_free(&r);
+    /* a multi-task folder imported again under a new name: the group and its tasks */
+    sample_path(p, sizeof p, "tasks");
+    r = cli_run(cat, "import", p, NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    cli_result_free(&r);
+    r = cli_run(cat, "import", p, "--name", "mt2", NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    cli_result_free(&r);
+    json_t *ls = run_json(cat, "ls", NULL, NULL);
+    int groups = 0, tasks = 0;
+    json_t *a;
+    size_t i;
+    json_array_foreach(ls, i, a) {
+        const char *nm = json_string_value(json_object_get(a, "name"));
+        groups += strcmp(nm, "mt2") == 0;
+        tasks += strncmp(nm, "mt2-", 4) == 0;
+    }
+    json_decref(ls);
+    ck_assert_int_eq(groups, 1);
+    ck_assert_int_ge(tasks, 2);
+    assert_log_script_rebuilds(cat);
+}
+END_TEST
+
+/* "Did you mean" for adapter names (issue #15, item 11), and `log NAME` of a name never seen is an
+ * error, not an empty history (item 4). */
+START_TEST(test_suggest_names)
+{
+    char cat[4300];
+    fresh_catalog(cat, sizeof cat, "suggest");
+    import_ok(cat, "llama-tiny-f32");
+    import_ok(cat, "llama-tiny-bf16");
+    const char *cmds[][3] = {{"show", "llama-tiny-f3", NULL}, {"spectrum", "llama-tiny-f23", NULL},
+                             {"rm", "lama-tiny-f32", NULL}, {"rename", "llama-tiny-f33", "x"},
+                             {"diff", "llama-tiny-bf16", "llama-tiny-f3"}, {"log", "llama-tiny-f3", NULL},
+                             {"export", "llama-tiny-f3", "/nonexistent/out"}};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        cli_result r = cli_run(cat, cmds[i][0], cmds[i][1], cmds[i][2], NULL);
+        ck_assert_msg(r.code == 1, "%s: exit %d", cmds[i][0], r.code);
+        ck_assert_int_eq(cli_lines(r.err), 1);
+        ck_assert_msg(strstr(r.err, "did you mean 'llama-tiny-f32'?") != NULL, "%s: %s", cmds[i][0], r.err);
+        cli_result_free(&r);
+    }
+    cli_result r = cli_run(cat, "log", "nosuch", NULL);
+    ck_assert_int_eq(r.code, 1);
+    ck_assert_ptr_nonnull(strstr(r.err, "no adapter 'nosuch'"));
+    ck_assert_ptr_null(strstr(r.err, "did you mean"));
+    ck_assert_ptr_null(strstr(r.out, "no history yet"));
+    cli_result_free(&r);
+    r = cli_run(cat, "log", "nosuch", "--script", NULL);
+    ck_assert_int_eq(r.code, 1);
+    cli_result_free(&r);
+    /* a removed adapter still has its history */
+    r = cli_run(cat, "rm", "llama-tiny-bf16", NULL);
+    ck_assert_int_eq(r.code, 0);
+    cli_result_free(&r);
+    json_t *log = run_json(cat, "log", "llama-tiny-bf16", NULL);
+    ck_assert_uint_eq(json_array_size(log), 2);
+    json_decref(log);
+    /* commands and choices */
+    r = cli_run(cat, "shwo", "llama-tiny-f32", NULL);
+    ck_assert_int_eq(r.code, 2);
+    ck_assert_ptr_nonnull(strstr(r.err, "did you mean 'show'?"));
+    cli_result_free(&r);
+    r = cli_run(cat, "show", "llama-tiny-f32", "--sort", "nosuch", NULL);
+    ck_assert_int_eq(r.code, 2);
+    ck_assert_ptr_nonnull(strstr(r.err, "'nosuch' is not one of layer, name, rank"));
     cli_result_free(&r);
 }
 END_TEST
@@ -1038,6 +1160,8 @@ int main(void)
                                           test_rm_rename_log,
                                           test_diff_and_spectrum,
                                           test_sample_catalog_rebuilds,
+                                          test_import_name_of_stored_content,
+                                          test_suggest_names,
                                           test_name_alphabet,
                                           test_old_names_still_work,
                                           test_log_script_unrecorded_args,
