@@ -558,6 +558,14 @@ START_TEST(test_import_name_of_stored_content)
     r = cli_run(cat, "show", "twin", NULL);
     ck_assert_int_eq(r.code, 0);
     cli_result_free(&r);
+    /* the same import again: twin already names this content, nothing changes */
+    r = cli_run(cat, "import", p, "--name", "twin", NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    ck_assert_ptr_nonnull(strstr(r.err, "already in the catalog as 'twin'"));
+    cli_result_free(&r);
+    log = run_json(cat, "log", NULL, NULL);
+    ck_assert_uint_eq(json_array_size(log), 2);
+    json_decref(log);
     r = cli_run(cat, "undo", NULL);
     ck_assert_int_eq(r.code, 0);
     cli_result_free(&r);
@@ -582,6 +590,9 @@ START_TEST(test_import_name_of_stored_content)
     ck_assert_msg(r.code == 0, "%s", r.err);
     cli_result_free(&r);
     r = cli_run(cat, "import", p, "--name", "mt2", NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    cli_result_free(&r);
+    r = cli_run(cat, "import", p, "--name", "mt2", NULL); /* again: nothing new, not an error */
     ck_assert_msg(r.code == 0, "%s", r.err);
     cli_result_free(&r);
     json_t *ls = run_json(cat, "ls", NULL, NULL);

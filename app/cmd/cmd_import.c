@@ -289,6 +289,22 @@ static lsc_status store_tensors(lsc_cmd_ctx *ctx, lsc_adapter *ad, int *nonfinit
     return st;
 }
 
+/* 1 if the visible adapter `name` holds exactly this content. */
+static int named_same(lsc_cmd_ctx *ctx, const char *name, const char content[LSC_HASH_HEX])
+{
+    lsc_adapter_info *list = NULL;
+    size_t n = 0;
+    lsc_error e;
+    int same = 0;
+    if (lsc_catalog_list(ctx->cat, &list, &n, &e) != LSC_OK)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(list[i].name, name) == 0)
+            same = strcmp(list[i].content_hash, content) == 0;
+    lsc_adapter_info_free_array(list, n);
+    return same;
+}
+
 /* Import one adapter already read into `ad` under `name`. Content already stored under another name is
  * reported and not stored again, unless the name was asked for (`named`, from --name): then the new name
  * is made over the stored tensors (like a git tag on an existing commit), so a script's next line finds it. */
@@ -309,7 +325,14 @@ static int import_one(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *name, int n
     char *existing = NULL;
     if (lsc_catalog_find_content(ctx->cat, content, &existing, &ctx->err))
         return LSC_EXIT_ERROR;
-    if (existing && named && strcmp(existing, name) != 0) {
+    if (existing && named && strcmp(existing, name) != 0 && named_same(ctx, name, content)) {
+        free(existing); /* NEW already names this content (a second `import --name NEW`): nothing new */
+        existing = strdup(name);
+        if (!existing) {
+            lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "out of memory");
+            return LSC_EXIT_ERROR;
+        }
+    } else if (existing && named && strcmp(existing, name) != 0) {
         char shown_old[512];
         lsc_out(ctx->diag, "lorascope: '%s' shares its content with '%s' (the tensors are stored once)\n",
                 lsc_escape_name(shown, sizeof shown, name), lsc_escape_name(shown_old, sizeof shown_old, existing));
@@ -423,7 +446,7 @@ static int make_group(lsc_cmd_ctx *ctx, const char *name, int named, const char 
         lsc_hash_adapter(g, content);
         if (lsc_catalog_find_content(ctx->cat, content, &existing, &ctx->err))
             rc = LSC_EXIT_ERROR;
-        else if (existing && named && strcmp(existing, name) != 0) {
+        else if (existing && named && strcmp(existing, name) != 0 && !named_same(ctx, name, content)) {
             lsc_out(ctx->diag, "lorascope: '%s' groups the same tasks as '%s'\n", name, existing);
             free(existing);
             existing = NULL;
