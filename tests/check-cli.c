@@ -658,6 +658,62 @@ START_TEST(test_suggest_names)
 }
 END_TEST
 
+/* Nothing to compare is said so, never as a perfect score or x0 (issue #15, item 5): a diff with no layer
+ * in common, a retrain towards a zero target; the SoRA panel and the layer table give the same zero
+ * fraction for the same factor, by the same percentage rule. */
+START_TEST(test_nothing_to_compare)
+{
+    char cat[4300];
+    fresh_catalog(cat, sizeof cat, "nothing");
+    import_ok(cat, "llama-tiny-f32");
+    import_ok(cat, "llama-tiny-sora");
+    cli_result r = cli_run(cat, "diff", "llama-tiny-f32", "llama-tiny-f32", "--layers", "no-such-layer", NULL);
+    ck_assert_int_eq(r.code, 0);
+    ck_assert_msg(strstr(r.out, "0 layer(s) compared: whole-adapter cosine n/a, relative difference n/a"), "%s", r.out);
+    cli_result_free(&r);
+    r = cli_run(cat, "diff", "llama-tiny-f32", "llama-tiny-f32", "--layers", "no-such-layer", "--json", NULL);
+    json_t *d = json_loads(r.out, 0, NULL);
+    ck_assert_ptr_nonnull(d);
+    json_t *sum = json_object_get(d, "summary");
+    ck_assert(json_is_null(json_object_get(sum, "cosine")) && json_is_null(json_object_get(sum, "rel_diff")));
+    json_decref(d);
+    cli_result_free(&r);
+    /* every gate closed: a zero target; its optimum is 0 and the ratio to it does not exist */
+    r = cli_run(cat, "gates", "llama-tiny-sora", "--threshold", "1e9", "--as", "closed", NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    cli_result_free(&r);
+    r = cli_run(cat, "retrain", "closed", "--target", "closed", "--steps", "3", "--as", "rt", NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    ck_assert_msg(strstr(r.out, "optimum 0 (n/a), n/a of the target's energy left"), "%s", r.out);
+    ck_assert_ptr_null(strstr(r.out, "nan"));
+    ck_assert_ptr_null(strstr(r.out, "x0.0000"));
+    cli_result_free(&r);
+    /* the SoRA sample: a closed gate is a zero row of A, in the layer table and in the SoRA panel alike */
+    json_t *s = run_json(cat, "show", "llama-tiny-sora", NULL);
+    json_t *layers = json_object_get(s, "layers"), *kl = json_object_get(json_object_get(s, "kind_figures"), "layers");
+    ck_assert_uint_eq(json_array_size(layers), json_array_size(kl));
+    double closed_sum = 0;
+    for (size_t i = 0; i < json_array_size(layers); i++) {
+        json_t *a = json_array_get(layers, i), *b = json_array_get(kl, i);
+        ck_assert_str_eq(json_string_value(json_object_get(a, "name")), json_string_value(json_object_get(b, "name")));
+        double za = json_number_value(json_object_get(a, "zeros_a")), zk = json_number_value(json_object_get(b, "zeros_a"));
+        ck_assert_msg(za == zk, "layer %zu: %g in the table, %g in the SoRA panel", i, za, zk);
+        /* the sample's A has no zero entry of its own: its zeros are the closed gates' rows */
+        long rank = json_integer_value(json_object_get(b, "rank")), live = json_integer_value(json_object_get(b, "live_gates"));
+        ck_assert_msg(fabs(zk - (double)(rank - live) / (double)rank) < 1e-12, "layer %zu", i);
+        closed_sum += zk;
+    }
+    ck_assert(closed_sum > 0);
+    json_decref(s);
+    r = cli_run(cat, "show", "llama-tiny-sora", NULL);
+    ck_assert_int_eq(r.code, 0);
+    ck_assert_msg(strstr(r.out, " 12.5%/0.0% ") && strstr(r.out, " 37.5%/0.0% "), "%s", r.out);
+    ck_assert_ptr_null(strstr(r.out, " 12%/"));
+    ck_assert_ptr_nonnull(strstr(r.out, "(37.5% of the gates closed)"));
+    cli_result_free(&r);
+}
+END_TEST
+
 /* The sample catalog, built as samples/make-catalog.sh builds it (every sample imported, then a LoRA
  * extracted from the dense pair into a new adapter): its log --script rebuilds it (issue #13, item 6:
  * the extraction line was refused by the script checker). */
@@ -1173,6 +1229,7 @@ int main(void)
                                           test_sample_catalog_rebuilds,
                                           test_import_name_of_stored_content,
                                           test_suggest_names,
+                                          test_nothing_to_compare,
                                           test_name_alphabet,
                                           test_old_names_still_work,
                                           test_log_script_unrecorded_args,

@@ -15,6 +15,7 @@
 
 #include "command.h"
 #include "options.h"
+#include "numfmt.h"
 #include "suggest.h"
 
 static lsc_sink g_null;
@@ -390,6 +391,25 @@ START_TEST(test_did_you_mean_everywhere)
 }
 END_TEST
 
+/* One percentage rule and one "nothing to compare" text (issue #15, item 5), on hand-worked values:
+ * halves round away from zero at every decimal count (12.5% at 0 decimals is 13%, 37.5% is 38%,
+ * 6.25% at 1 is 6.3%), and no NaN, "-0" or x0 ratio is ever written. */
+START_TEST(test_numfmt)
+{
+    struct { double f; int d; const char *want; } cases[] = {
+        {0.125, 0, "13%"}, {0.375, 0, "38%"}, {0.625, 0, "63%"}, {0.125, 1, "12.5%"}, {0.0625, 1, "6.3%"},
+        {0.145, 0, "15%"}, {0.00005, 2, "0.01%"}, {1.0, 1, "100.0%"}, {0.0, 1, "0.0%"}, {-0.0001, 1, "0.0%"},
+        {0.99996, 4, "99.9960%"}, {NAN, 1, LSC_NA}, {INFINITY, 0, LSC_NA}};
+    char buf[64];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        ck_assert_str_eq(lsc_fmt_pct(buf, sizeof buf, cases[i].f, cases[i].d), cases[i].want);
+    ck_assert(isnan(lsc_ratio(1, 0)) && isnan(lsc_ratio(0, 0)) && isnan(lsc_ratio(NAN, 1)) && isnan(lsc_ratio(1, -2)));
+    ck_assert(lsc_ratio(3, 4) == 0.75);
+    ck_assert_str_eq(lsc_fmt_num(buf, sizeof buf, "x%.4f", lsc_ratio(0, 0)), "n/a");
+    ck_assert_str_eq(lsc_fmt_num(buf, sizeof buf, "x%.4f", lsc_ratio(1, 8)), "x0.1250");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("options");
@@ -402,6 +422,7 @@ int main(void)
     tcase_add_test(tc, test_table_queries);
     tcase_add_test(tc, test_edit_distance);
     tcase_add_test(tc, test_did_you_mean_everywhere);
+    tcase_add_test(tc, test_numfmt);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
