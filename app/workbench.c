@@ -313,10 +313,13 @@ static void progress_line(diag_sink *d)
 {
     d->line[d->len] = '\0';
     lsc_tui_train_point p = {0, 0, NAN, NAN, NAN, NAN};
-    /* retrain: "step 40/200  loss 0.0123  (optimum 0.01, x1.23)  lr 1.00e-02  ETA 3s" */
-    int nf = d->len ? sscanf(d->line, "step %ld/%ld loss %lg (optimum %lg, x%*g) lr %lg ETA %lgs", &p.step, &p.steps,
-                             &p.loss, &p.optimum, &p.lr, &p.eta)
-                    : 0;
+    /* retrain: "step 40/200  loss 0.0123  (optimum 0.01, x1.23)  lr 1.00e-02  ETA 3s"; the ratio may be
+     * "n/a" (a zero optimum), so lr and ETA are found by their labels */
+    int nf = d->len ? sscanf(d->line, "step %ld/%ld loss %lg (optimum %lg", &p.step, &p.steps, &p.loss, &p.optimum) : 0;
+    const char *lr = nf == 4 ? strstr(d->line, ") lr ") : NULL;
+    int more = lr ? sscanf(lr, ") lr %lg ETA %lgs", &p.lr, &p.eta) : 0;
+    if (more > 0)
+        nf += more;
     if (nf >= 3 && d->prog && d->prog->train)
         d->prog->train(d->prog->ctx, &p);
     if (nf >= 2 && d->prog && d->prog->report) {

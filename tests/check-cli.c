@@ -137,12 +137,19 @@ START_TEST(test_import_samples)
     json_decref(hist);
     char p[4400];
     sample_path(p, sizeof p, "llama-tiny-f32");
-    cli_result r = cli_run(cat, "import", p, "--name", "again", NULL);
+    cli_result r = cli_run(cat, "import", p, NULL);
     ck_assert_int_eq(r.code, 0);
     ck_assert_ptr_nonnull(strstr(r.err, "already in the catalog as 'llama-tiny-f32'"));
     cli_result_free(&r);
     json_t *ls2 = run_json(cat, "ls", NULL, NULL);
     ck_assert_uint_eq(json_array_size(ls2), before);
+    hist = run_json(cat, "log", NULL, NULL);
+    ck_assert_uint_eq(json_array_size(hist), hist_before);
+    json_decref(hist);
+    /* asking for the same name again is not a change either */
+    r = cli_run(cat, "import", p, "--name", "llama-tiny-f32", NULL);
+    ck_assert_int_eq(r.code, 0);
+    cli_result_free(&r);
     hist = run_json(cat, "log", NULL, NULL);
     ck_assert_uint_eq(json_array_size(hist), hist_before);
     json_decref(hist);
@@ -521,6 +528,188 @@ START_TEST(test_diff_and_spectrum)
     json_decref(s);
     r = cli_run(cat, "spectrum", "llama-tiny-f32", "no-such-layer", NULL);
     ck_assert_int_eq(r.code, 1);
+    cli_result_free(&r);
+}
+END_TEST
+
+/* `import PATH --name NEW` of content already stored as OLD makes NEW over the same tensors (issue #15,
+ * item 4): the command says so, NEW is listed with OLD's content hash, one history entry records it, undo
+ * hides it; the next line of a script that uses NEW runs; a multi-task folder gets NEW and its tasks. */
+START_TEST(test_import_name_of_stored_content)
+{
+    char cat[4300], p[4400], script[4400];
+    fresh_catalog(cat, sizeof cat, "import-name");
+    import_ok(cat, "llama-tiny-f32");
+    sample_path(p, sizeof p, "llama-tiny-f32");
+    cli_result r = cli_run(cat, "import", p, "--name", "twin", NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    ck_assert_str_eq(r.out, "twin\n");
+    ck_assert_ptr_nonnull(strstr(r.err, "'twin' shares its content with 'llama-tiny-f32'"));
+    cli_result_free(&r);
+    char *nh = cli_names_hashes(cat);
+    const char *h1 = strstr(nh, "llama-tiny-f32 "), *h2 = strstr(nh, "twin ");
+    ck_assert_ptr_nonnull(h1);
+    ck_assert_ptr_nonnull(h2);
+    ck_assert(strncmp(h1 + strlen("llama-tiny-f32 "), h2 + strlen("twin "), 32) == 0);
+    free(nh);
+    json_t *log = run_json(cat, "log", "twin", NULL);
+    ck_assert_uint_eq(json_array_size(log), 1);
+    json_decref(log);
+    r = cli_run(cat, "show", "twin", NULL);
+    ck_assert_int_eq(r.code, 0);
+    cli_result_free(&r);
+    /* the same import again: twin already names this content, nothing changes */
+    r = cli_run(cat, "import", p, "--name", "twin", NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    ck_assert_ptr_nonnull(strstr(r.err, "already in the catalog as 'twin'"));
+    cli_result_free(&r);
+    log = run_json(cat, "log", NULL, NULL);
+    ck_assert_uint_eq(json_array_size(log), 2);
+    json_decref(log);
+    r = cli_run(cat, "undo", NULL);
+    ck_assert_int_eq(r.code, 0);
+    cli_result_free(&r);
+    r = cli_run(cat, "show", "twin", NULL);
+    ck_assert_int_eq(r.code, 1);
+    cli_result_free(&r);
+    /* a script's next line finds the new name */
+    snprintf(script, sizeof script, "%s/import-name.lsc", g_tmp);
+    FILE *f = fopen(script, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "import %s --name copy\nshow copy\nprune copy --rank 1 --as copy-r1\n", p);
+    fclose(f);
+    r = cli_run(cat, "run", script, NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    cli_result_free(&r);
+    r = cli_run(cat, "show", "copy-r1", NULL);
+    ck_assert_int_eq(r.code, 0);
+    cli_result_free(&r);
+    /* a multi-task folder imported again under a new name: the group and its tasks */
+    sample_path(p, sizeof p, "tasks");
+    r = cli_run(cat, "import", p, NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    cli_result_free(&r);
+    r = cli_run(cat, "import", p, "--name", "mt2", NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    cli_result_free(&r);
+    r = cli_run(cat, "import", p, "--name", "mt2", NULL); /* again: nothing new, not an error */
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    cli_result_free(&r);
+    json_t *ls = run_json(cat, "ls", NULL, NULL);
+    int groups = 0, tasks = 0;
+    json_t *a;
+    size_t i;
+    json_array_foreach(ls, i, a) {
+        const char *nm = json_string_value(json_object_get(a, "name"));
+        groups += strcmp(nm, "mt2") == 0;
+        tasks += strncmp(nm, "mt2-", 4) == 0;
+    }
+    json_decref(ls);
+    ck_assert_int_eq(groups, 1);
+    ck_assert_int_ge(tasks, 2);
+    assert_log_script_rebuilds(cat);
+}
+END_TEST
+
+/* "Did you mean" for adapter names (issue #15, item 11), and `log NAME` of a name never seen is an
+ * error, not an empty history (item 4). */
+START_TEST(test_suggest_names)
+{
+    char cat[4300];
+    fresh_catalog(cat, sizeof cat, "suggest");
+    import_ok(cat, "llama-tiny-f32");
+    import_ok(cat, "llama-tiny-bf16");
+    const char *cmds[][3] = {{"show", "llama-tiny-f3", NULL}, {"spectrum", "llama-tiny-f23", NULL},
+                             {"rm", "lama-tiny-f32", NULL}, {"rename", "llama-tiny-f33", "x"},
+                             {"diff", "llama-tiny-bf16", "llama-tiny-f3"}, {"log", "llama-tiny-f3", NULL},
+                             {"export", "llama-tiny-f3", "/nonexistent/out"}};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        cli_result r = cli_run(cat, cmds[i][0], cmds[i][1], cmds[i][2], NULL);
+        ck_assert_msg(r.code == 1, "%s: exit %d", cmds[i][0], r.code);
+        ck_assert_int_eq(cli_lines(r.err), 1);
+        ck_assert_msg(strstr(r.err, "did you mean 'llama-tiny-f32'?") != NULL, "%s: %s", cmds[i][0], r.err);
+        cli_result_free(&r);
+    }
+    cli_result r = cli_run(cat, "log", "nosuch", NULL);
+    ck_assert_int_eq(r.code, 1);
+    ck_assert_ptr_nonnull(strstr(r.err, "no adapter 'nosuch'"));
+    ck_assert_ptr_null(strstr(r.err, "did you mean"));
+    ck_assert_ptr_null(strstr(r.out, "no history yet"));
+    cli_result_free(&r);
+    r = cli_run(cat, "log", "nosuch", "--script", NULL);
+    ck_assert_int_eq(r.code, 1);
+    cli_result_free(&r);
+    /* a removed adapter still has its history */
+    r = cli_run(cat, "rm", "llama-tiny-bf16", NULL);
+    ck_assert_int_eq(r.code, 0);
+    cli_result_free(&r);
+    json_t *log = run_json(cat, "log", "llama-tiny-bf16", NULL);
+    ck_assert_uint_eq(json_array_size(log), 2);
+    json_decref(log);
+    /* commands and choices */
+    r = cli_run(cat, "shwo", "llama-tiny-f32", NULL);
+    ck_assert_int_eq(r.code, 2);
+    ck_assert_ptr_nonnull(strstr(r.err, "did you mean 'show'?"));
+    cli_result_free(&r);
+    r = cli_run(cat, "show", "llama-tiny-f32", "--sort", "nosuch", NULL);
+    ck_assert_int_eq(r.code, 2);
+    ck_assert_ptr_nonnull(strstr(r.err, "'nosuch' is not one of layer, name, rank"));
+    cli_result_free(&r);
+}
+END_TEST
+
+/* Nothing to compare is said so, never as a perfect score or x0 (issue #15, item 5): a diff with no layer
+ * in common, a retrain towards a zero target; the SoRA panel and the layer table give the same zero
+ * fraction for the same factor, by the same percentage rule. */
+START_TEST(test_nothing_to_compare)
+{
+    char cat[4300];
+    fresh_catalog(cat, sizeof cat, "nothing");
+    import_ok(cat, "llama-tiny-f32");
+    import_ok(cat, "llama-tiny-sora");
+    cli_result r = cli_run(cat, "diff", "llama-tiny-f32", "llama-tiny-f32", "--layers", "no-such-layer", NULL);
+    ck_assert_int_eq(r.code, 0);
+    ck_assert_msg(strstr(r.out, "0 layer(s) compared: whole-adapter cosine n/a, relative difference n/a"), "%s", r.out);
+    cli_result_free(&r);
+    r = cli_run(cat, "diff", "llama-tiny-f32", "llama-tiny-f32", "--layers", "no-such-layer", "--json", NULL);
+    json_t *d = json_loads(r.out, 0, NULL);
+    ck_assert_ptr_nonnull(d);
+    json_t *sum = json_object_get(d, "summary");
+    ck_assert(json_is_null(json_object_get(sum, "cosine")) && json_is_null(json_object_get(sum, "rel_diff")));
+    json_decref(d);
+    cli_result_free(&r);
+    /* every gate closed: a zero target; its optimum is 0 and the ratio to it does not exist */
+    r = cli_run(cat, "gates", "llama-tiny-sora", "--threshold", "1e9", "--as", "closed", NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    cli_result_free(&r);
+    r = cli_run(cat, "retrain", "closed", "--target", "closed", "--steps", "3", "--as", "rt", NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    ck_assert_msg(strstr(r.out, "optimum 0 (n/a), n/a of the target's energy left"), "%s", r.out);
+    ck_assert_ptr_null(strstr(r.out, "nan"));
+    ck_assert_ptr_null(strstr(r.out, "x0.0000"));
+    cli_result_free(&r);
+    /* the SoRA sample: a closed gate is a zero row of A, in the layer table and in the SoRA panel alike */
+    json_t *s = run_json(cat, "show", "llama-tiny-sora", NULL);
+    json_t *layers = json_object_get(s, "layers"), *kl = json_object_get(json_object_get(s, "kind_figures"), "layers");
+    ck_assert_uint_eq(json_array_size(layers), json_array_size(kl));
+    double closed_sum = 0;
+    for (size_t i = 0; i < json_array_size(layers); i++) {
+        json_t *a = json_array_get(layers, i), *b = json_array_get(kl, i);
+        ck_assert_str_eq(json_string_value(json_object_get(a, "name")), json_string_value(json_object_get(b, "name")));
+        double za = json_number_value(json_object_get(a, "zeros_a")), zk = json_number_value(json_object_get(b, "zeros_a"));
+        ck_assert_msg(za == zk, "layer %zu: %g in the table, %g in the SoRA panel", i, za, zk);
+        /* the sample's A has no zero entry of its own: its zeros are the closed gates' rows */
+        long rank = json_integer_value(json_object_get(b, "rank")), live = json_integer_value(json_object_get(b, "live_gates"));
+        ck_assert_msg(fabs(zk - (double)(rank - live) / (double)rank) < 1e-12, "layer %zu", i);
+        closed_sum += zk;
+    }
+    ck_assert(closed_sum > 0);
+    json_decref(s);
+    r = cli_run(cat, "show", "llama-tiny-sora", NULL);
+    ck_assert_int_eq(r.code, 0);
+    ck_assert_msg(strstr(r.out, " 12.5%/0.0% ") && strstr(r.out, " 37.5%/0.0% "), "%s", r.out);
+    ck_assert_ptr_null(strstr(r.out, " 12%/"));
+    ck_assert_ptr_nonnull(strstr(r.out, "(37.5% of the gates closed)"));
     cli_result_free(&r);
 }
 END_TEST
@@ -1038,6 +1227,9 @@ int main(void)
                                           test_rm_rename_log,
                                           test_diff_and_spectrum,
                                           test_sample_catalog_rebuilds,
+                                          test_import_name_of_stored_content,
+                                          test_suggest_names,
+                                          test_nothing_to_compare,
                                           test_name_alphabet,
                                           test_old_names_still_work,
                                           test_log_script_unrecorded_args,

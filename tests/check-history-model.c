@@ -61,14 +61,6 @@ static int st_find(const state *s, const char *name)
     return -1;
 }
 
-static int st_has_hash(const state *s, const char *hash)
-{
-    for (int i = 0; i < s->n; i++)
-        if (strcmp(s->hash[i], hash) == 0)
-            return 1;
-    return 0;
-}
-
 static void st_del(state *s, int i)
 {
     s->n--;
@@ -235,9 +227,12 @@ static void step(model *m, const char *cat, char pool[POOL][4300], char *what, s
         snprintf(key, sizeof key, "import %d", f);
         learn_key = key;
         const char *h = learnt(m, key);
-        if (h && st_has_hash(cur, h)) /* identical content is reported, not imported again */
+        int at = st_find(cur, made);
+        /* --name NEW makes NEW even over content stored under another name (issue #15, item 4); the
+         * same content under the same name changes nothing; a name taken by other content is an error */
+        if (at >= 0 && h && strcmp(cur->hash[at], h) == 0)
             changes = 0, made = NULL;
-        else if (st_find(cur, made) >= 0)
+        else if (at >= 0)
             expect_ok = 0;
         break;
     }

@@ -15,6 +15,8 @@
 
 #include "command.h"
 #include "options.h"
+#include "numfmt.h"
+#include "suggest.h"
 
 static lsc_sink g_null;
 
@@ -312,6 +314,102 @@ START_TEST(test_table_queries)
 }
 END_TEST
 
+/* The edit distance on hand-worked pairs, and the cut-off (issue #15, item 11). */
+START_TEST(test_edit_distance)
+{
+    struct { const char *a, *b; size_t d; } cases[] = {
+        {"", "", 0}, {"", "abc", 3}, {"show", "show", 0}, {"shwo", "show", 1}, {"SVD", "svd", 0},
+        {"kitten", "sitting", 3}, {"ca", "abc", 3} /* optimal string alignment: no edit of a swapped pair */,
+        {"abcdef", "badcfe", 3}, {"llama-tiny-f3", "llama-tiny-f32", 1}, {"flaw", "lawn", 2}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ck_assert_msg(lsc_edit_distance(cases[i].a, cases[i].b) == cases[i].d, "%s/%s", cases[i].a, cases[i].b);
+        ck_assert_msg(lsc_edit_distance(cases[i].b, cases[i].a) == cases[i].d, "%s/%s", cases[i].b, cases[i].a);
+    }
+    lsc_suggest sg;
+    char buf[256];
+    lsc_suggest_init(&sg, "x"); /* one byte is never "near" */
+    lsc_suggest_add(&sg, "y");
+    lsc_suggest_add(&sg, "ls");
+    ck_assert_str_eq(lsc_suggest_text(&sg, buf, sizeof buf), "");
+    lsc_suggest_init(&sg, "rnak");
+    lsc_suggest_add(&sg, "rank");
+    lsc_suggest_add(&sg, "norm");
+    ck_assert_str_eq(lsc_suggest_text(&sg, buf, sizeof buf), "; did you mean 'rank'?");
+    lsc_suggest_init(&sg, "ls2");
+    lsc_suggest_add(&sg, "ls"); lsc_suggest_add(&sg, "ls3"); lsc_suggest_add(&sg, "log");
+    ck_assert_str_eq(lsc_suggest_text(&sg, buf, sizeof buf), "; did you mean 'ls' or 'ls3'?");
+    lsc_suggest_init(&sg, "spec"); /* a prefix */
+    lsc_suggest_add(&sg, "spectrum");
+    ck_assert_str_eq(lsc_suggest_text(&sg, buf, sizeof buf), "; did you mean 'spectrum'?");
+}
+END_TEST
+
+/* Every command, option and choice of every table is suggested for a one-edit typo of itself: the
+ * dispatcher for commands, the option parser for options and choices. */
+START_TEST(test_did_you_mean_everywhere)
+{
+    char want[256];
+    for (size_t c = 0; c < lsc_n_commands; c++) {
+        const lsc_command *cmd = &lsc_commands[c];
+        char typo[64];
+        snprintf(typo, sizeof typo, "%sq", cmd->name); /* one letter too many */
+        lsc_cmd_ctx ctx;
+        ctx_init(&ctx);
+        char *argv[] = {typo, NULL};
+        ck_assert_int_eq(lsc_dispatch(&ctx, 1, argv), LSC_EXIT_USAGE);
+        snprintf(want, sizeof want, "'%s'", cmd->name);
+        ck_assert_msg(strstr(ctx.err.msg, "did you mean") && strstr(ctx.err.msg, want), "%s: %s", typo, ctx.err.msg);
+        for (const lsc_opt *o = cmd->spec->opts; o->type != LSC_OPT_END; o++) {
+            if (!o->name || strlen(o->name) < 3)
+                continue;
+            char opt[80];
+            snprintf(opt, sizeof opt, "--%sq", o->name);
+            char *line[] = {(char *)cmd->name, opt, NULL};
+            void *args = NULL;
+            ck_assert_int_eq(lsc_command_parse(&ctx, cmd, 2, line, &args), LSC_EXIT_USAGE);
+            snprintf(want, sizeof want, "'--%s'", o->name);
+            ck_assert_msg(strstr(ctx.err.msg, "did you mean") && strstr(ctx.err.msg, want), "%s %s: %s", cmd->name, opt,
+                          ctx.err.msg);
+            if (o->type != LSC_OPT_CHOICE)
+                continue;
+            for (int k = 0; o->choices[k]; k++) {
+                char val[80], eq[160];
+                snprintf(val, sizeof val, "%.*s", (int)strlen(o->choices[k]) - 1, o->choices[k]); /* last letter lost */
+                if (strlen(val) < 2)
+                    continue;
+                snprintf(eq, sizeof eq, "--%s=%sz", o->name, val);
+                char *l2[] = {(char *)cmd->name, eq, NULL};
+                int rc = lsc_command_parse(&ctx, cmd, 2, l2, &args);
+                lsc_command_args_free(args);
+                ck_assert_int_eq(rc, LSC_EXIT_USAGE);
+                snprintf(want, sizeof want, "'%s'", o->choices[k]);
+                ck_assert_msg(strstr(ctx.err.msg, "did you mean") && strstr(ctx.err.msg, want), "%s %s: %s", cmd->name,
+                              eq, ctx.err.msg);
+            }
+        }
+    }
+}
+END_TEST
+
+/* One percentage rule and one "nothing to compare" text (issue #15, item 5), on hand-worked values:
+ * halves round away from zero at every decimal count (12.5% at 0 decimals is 13%, 37.5% is 38%,
+ * 6.25% at 1 is 6.3%), and no NaN, "-0" or x0 ratio is ever written. */
+START_TEST(test_numfmt)
+{
+    struct { double f; int d; const char *want; } cases[] = {
+        {0.125, 0, "13%"}, {0.375, 0, "38%"}, {0.625, 0, "63%"}, {0.125, 1, "12.5%"}, {0.0625, 1, "6.3%"},
+        {0.145, 0, "15%"}, {0.00005, 2, "0.01%"}, {1.0, 1, "100.0%"}, {0.0, 1, "0.0%"}, {-0.0001, 1, "0.0%"},
+        {0.99996, 4, "99.9960%"}, {NAN, 1, LSC_NA}, {INFINITY, 0, LSC_NA}};
+    char buf[64];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        ck_assert_str_eq(lsc_fmt_pct(buf, sizeof buf, cases[i].f, cases[i].d), cases[i].want);
+    ck_assert(isnan(lsc_ratio(1, 0)) && isnan(lsc_ratio(0, 0)) && isnan(lsc_ratio(NAN, 1)) && isnan(lsc_ratio(1, -2)));
+    ck_assert(lsc_ratio(3, 4) == 0.75);
+    ck_assert_str_eq(lsc_fmt_num(buf, sizeof buf, "x%.4f", lsc_ratio(0, 0)), "n/a");
+    ck_assert_str_eq(lsc_fmt_num(buf, sizeof buf, "x%.4f", lsc_ratio(1, 8)), "x0.1250");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("options");
@@ -322,6 +420,9 @@ int main(void)
     tcase_add_test(tc, test_strict_reals);
     tcase_add_test(tc, test_usage_before_catalog);
     tcase_add_test(tc, test_table_queries);
+    tcase_add_test(tc, test_edit_distance);
+    tcase_add_test(tc, test_did_you_mean_everywhere);
+    tcase_add_test(tc, test_numfmt);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -9,6 +9,7 @@
 #include "common.h"
 #include "compare.h"
 #include "handlers.h"
+#include "numfmt.h"
 #include "table.h"
 
 typedef struct bufs {
@@ -137,10 +138,10 @@ static int diff_run(lsc_cmd_ctx *ctx, void *args)
             const char *short_prefix = "base_model.model.";
             const char *sn = strncmp(lx->name, short_prefix, strlen(short_prefix)) == 0 ? lx->name + strlen(short_prefix)
                                                                                         : lx->name;
-            const char *cells[7] = {lsc_escape_name(nm, sizeof nm, sn), lsc_fmt(c1, sizeof c1, "%.6f", res.cosine),
-                                    lsc_fmt(c2, sizeof c2, "%.4g", res.rel_diff),
-                                    lsc_fmt(c3, sizeof c3, "%.4f", res.subspace_in),
-                                    lsc_fmt(c4, sizeof c4, "%.4f", res.subspace_out),
+            const char *cells[7] = {lsc_escape_name(nm, sizeof nm, sn), lsc_fmt_num(c1, sizeof c1, "%.6f", res.cosine),
+                                    lsc_fmt_num(c2, sizeof c2, "%.4g", res.rel_diff),
+                                    lsc_fmt_num(c3, sizeof c3, "%.4f", res.subspace_in),
+                                    lsc_fmt_num(c4, sizeof c4, "%.4f", res.subspace_out),
                                     lsc_fmt(c5, sizeof c5, "%.4g", res.norm1), lsc_fmt(c6, sizeof c6, "%.4g", res.norm2)};
             lsc_table_add(t, cells);
         }
@@ -148,8 +149,10 @@ static int diff_run(lsc_cmd_ctx *ctx, void *args)
     for (size_t j = 0; j < y->n_layers && rc == LSC_EXIT_OK; j++)
         if (lsc_name_matches(glob, y->layers[j].name) && lsc_adapter_find_layer(x, y->layers[j].name) < 0)
             json_array_append_new(only_b, json_string(y->layers[j].name));
-    double cos_all = (tot.s1 > 0 && tot.s2 > 0) ? tot.inner / sqrt(tot.s1) / sqrt(tot.s2) : (tot.s1 == tot.s2 ? 1.0 : 0.0);
-    double rel_all = tot.s1 > 0 ? sqrt(tot.diff / tot.s1) : (tot.s2 > 0 ? 1.0 : 0.0);
+    /* nothing to compare (no layer in common, or a side that is zero throughout): n/a, null in JSON, never
+     * a perfect score */
+    double cos_all = (tot.s1 > 0 && tot.s2 > 0) ? tot.inner / sqrt(tot.s1) / sqrt(tot.s2) : NAN;
+    double rel_all = tot.s1 > 0 ? sqrt(tot.diff / tot.s1) : (tot.s2 > 0 ? 1.0 : NAN);
     if (rc == LSC_EXIT_OK) {
         if (json) {
             json_t *o = json_pack("{s:s, s:s, s:o, s:o, s:o}", "a", x->name, "b", y->name, "layers", json_incref(jl),
@@ -161,8 +164,8 @@ static int diff_run(lsc_cmd_ctx *ctx, void *args)
         } else {
             if (t)
                 lsc_table_print(t, ctx->out);
-            lsc_out(ctx->out, "\n%d layer(s) compared: whole-adapter cosine %.6f, relative difference %.4g\n", compared,
-                    cos_all, rel_all);
+            lsc_out(ctx->out, "\n%d layer(s) compared: whole-adapter cosine %s, relative difference %s\n", compared,
+                    lsc_fmt_num(c1, sizeof c1, "%.6f", cos_all), lsc_fmt_num(c2, sizeof c2, "%.4g", rel_all));
             size_t na = json_array_size(only_a), nb = json_array_size(only_b);
             char n2[512];
             if (na)

@@ -3,7 +3,8 @@
  *
  * Streams one layer at a time: load its tensors, hash them, store the blobs, compute and cache the
  * layer's statistics, drop the bytes; so peak memory stays near one layer, whatever the adapter's size.
- * Identical content already in the catalog is reported instead of stored twice. Runs inside the
+ * Identical content already in the catalog is reported instead of stored twice (with --name a new name
+ * is made over the stored tensors). Runs inside the
  * dispatcher's transaction: any error leaves the catalog as it was. */
 #include <float.h>
 #include <libgen.h>
@@ -288,8 +289,26 @@ static lsc_status store_tensors(lsc_cmd_ctx *ctx, lsc_adapter *ad, int *nonfinit
     return st;
 }
 
-/* Import one adapter already read into `ad` under `name`. */
-static int import_one(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *name, json_t *report, int64_t *out_id)
+/* 1 if the visible adapter `name` holds exactly this content. */
+static int named_same(lsc_cmd_ctx *ctx, const char *name, const char content[LSC_HASH_HEX])
+{
+    lsc_adapter_info *list = NULL;
+    size_t n = 0;
+    lsc_error e;
+    int same = 0;
+    if (lsc_catalog_list(ctx->cat, &list, &n, &e) != LSC_OK)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(list[i].name, name) == 0)
+            same = strcmp(list[i].content_hash, content) == 0;
+    lsc_adapter_info_free_array(list, n);
+    return same;
+}
+
+/* Import one adapter already read into `ad` under `name`. Content already stored under another name is
+ * reported and not stored again, unless the name was asked for (`named`, from --name): then the new name
+ * is made over the stored tensors (like a git tag on an existing commit), so a script's next line finds it. */
+static int import_one(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *name, int named, json_t *report, int64_t *out_id)
 {
     char shown[512];
     int nonfinite = 0;
@@ -306,6 +325,20 @@ static int import_one(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *name, json_
     char *existing = NULL;
     if (lsc_catalog_find_content(ctx->cat, content, &existing, &ctx->err))
         return LSC_EXIT_ERROR;
+    if (existing && named && strcmp(existing, name) != 0 && named_same(ctx, name, content)) {
+        free(existing); /* NEW already names this content (a second `import --name NEW`): nothing new */
+        existing = strdup(name);
+        if (!existing) {
+            lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "out of memory");
+            return LSC_EXIT_ERROR;
+        }
+    } else if (existing && named && strcmp(existing, name) != 0) {
+        char shown_old[512];
+        lsc_out(ctx->diag, "lorascope: '%s' shares its content with '%s' (the tensors are stored once)\n",
+                lsc_escape_name(shown, sizeof shown, name), lsc_escape_name(shown_old, sizeof shown_old, existing));
+        free(existing);
+        existing = NULL;
+    }
     if (existing) {
         lsc_out(ctx->diag, "lorascope: '%s' is already in the catalog as '%s' (nothing imported)\n",
                 lsc_escape_name(shown, sizeof shown, ad->source ? ad->source : name), existing);
@@ -356,8 +389,8 @@ static int import_one(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *name, json_
 
 static const char *g_kind_override; /* import --kind: the kind to record instead of the detected one */
 
-static int read_and_import(lsc_cmd_ctx *ctx, const char *path, const char *name, json_t *report, int *imported,
-                           int64_t *out_id)
+static int read_and_import(lsc_cmd_ctx *ctx, const char *path, const char *name, int named, json_t *report,
+                           int *imported, int64_t *out_id)
 {
     lsc_adapter *ad = NULL;
     char fmt[16];
@@ -374,7 +407,7 @@ static int read_and_import(lsc_cmd_ctx *ctx, const char *path, const char *name,
         free(ad->kind);
         ad->kind = strdup(g_kind_override);
     }
-    int rc = import_one(ctx, ad, name, report, out_id);
+    int rc = import_one(ctx, ad, name, named, report, out_id);
     lsc_adapter_free(ad);
     if (rc == LSC_EXIT_OK)
         (*imported)++;
@@ -383,8 +416,8 @@ static int read_and_import(lsc_cmd_ctx *ctx, const char *path, const char *name,
 
 /* The multi-task adapter `name` over already-stored task adapters. Its content is the list of tasks and
  * their content hashes, so importing the same folder twice is recognised. */
-static int make_group(lsc_cmd_ctx *ctx, const char *name, const char *const *tasks, const int64_t *members, size_t n,
-                      json_t *report, int *imported)
+static int make_group(lsc_cmd_ctx *ctx, const char *name, int named, const char *const *tasks, const int64_t *members,
+                      size_t n, json_t *report, int *imported)
 {
     lsc_adapter *g = lsc_adapter_new();
     json_t *meta = json_object(), *jt = json_array();
@@ -413,10 +446,15 @@ static int make_group(lsc_cmd_ctx *ctx, const char *name, const char *const *tas
         lsc_hash_adapter(g, content);
         if (lsc_catalog_find_content(ctx->cat, content, &existing, &ctx->err))
             rc = LSC_EXIT_ERROR;
-        else if (existing) {
+        else if (existing && named && strcmp(existing, name) != 0 && !named_same(ctx, name, content)) {
+            lsc_out(ctx->diag, "lorascope: '%s' groups the same tasks as '%s'\n", name, existing);
+            free(existing);
+            existing = NULL;
+        }
+        if (rc == LSC_EXIT_OK && existing) {
             lsc_out(ctx->diag, "lorascope: these tasks are already in the catalog as '%s'\n", existing);
             free(existing);
-        } else {
+        } else if (rc == LSC_EXIT_OK) {
             int64_t id;
             if (lsc_catalog_put_adapter(ctx->cat, g, NULL, 0, &id, &ctx->err) ||
                 lsc_catalog_set_tasks(ctx->cat, id, tasks, members, n, &ctx->err)) {
@@ -497,13 +535,13 @@ static int import_run(lsc_cmd_ctx *ctx, void *args)
             snprintf(tname, sizeof tname, "%s-%s", dname, names[i]);
             rc = check_name(ctx, tname, tpath, "a task's name comes from its folder: rename the folder");
             if (rc == LSC_EXIT_OK)
-                rc = read_and_import(ctx, tpath, tname, report, &imported, &member_ids[i]);
+                rc = read_and_import(ctx, tpath, tname, name != NULL, report, &imported, &member_ids[i]);
         }
         if (rc == LSC_EXIT_OK && n > 0)
-            rc = make_group(ctx, dname, (const char *const *)names, member_ids, n, report, &imported);
+            rc = make_group(ctx, dname, name != NULL, (const char *const *)names, member_ids, n, report, &imported);
         free(member_ids);
     } else {
-        rc = read_and_import(ctx, path, dname, report, &imported, NULL);
+        rc = read_and_import(ctx, path, dname, name != NULL, report, &imported, NULL);
     }
     for (size_t i = 0; i < n; i++)
         free(names[i]);

@@ -167,6 +167,26 @@ static const lsc_opt log_opts[] = {
      .def = "0", .help = "only changes after history entry ID (the TUI saves its session this way)"},
     {0}};
 
+/* `log NAME` of a name neither in the catalog nor in its history is a mistake, not an empty history. */
+static int check_known(lsc_cmd_ctx *ctx, const char *name)
+{
+    int64_t id;
+    lsc_history_entry *h = NULL;
+    size_t n = 0;
+    if (lsc_catalog_find(ctx->cat, name, &id, &ctx->err) == LSC_OK)
+        return LSC_EXIT_OK;
+    if (lsc_catalog_history(ctx->cat, name, &h, &n, &ctx->err))
+        return LSC_EXIT_ERROR;
+    lsc_history_free_array(h, n);
+    if (n > 0)
+        return LSC_EXIT_OK;
+    char shown[512];
+    lsc_error_set(&ctx->err, LSC_ERR_NOTFOUND, "log: no adapter '%s' in the catalog or its history",
+                  lsc_escape_name(shown, sizeof shown, name));
+    lsc_cmd_suggest_adapter(ctx, name);
+    return LSC_EXIT_ERROR;
+}
+
 static int log_run(lsc_cmd_ctx *ctx, void *args)
 {
     const log_args *av = args;
@@ -175,6 +195,8 @@ static int log_run(lsc_cmd_ctx *ctx, void *args)
     const char *name = av->name;
     lsc_history_entry *h = NULL;
     size_t n = 0;
+    if (name && check_known(ctx, name))
+        return LSC_EXIT_ERROR;
     if (lsc_catalog_history(ctx->cat, script ? NULL : name, &h, &n, &ctx->err))
         return LSC_EXIT_ERROR;
     if (script) {

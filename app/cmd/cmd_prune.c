@@ -11,6 +11,7 @@
 
 #include "derive.h"
 #include "handlers.h"
+#include "numfmt.h"
 #include "kinds.h"
 #include "prune.h"
 #include "table.h"
@@ -282,7 +283,7 @@ static void prune_report(lsc_cmd_ctx *ctx, const prune_args *av, const lsc_adapt
             const char *cells[4] = {lsc_escape_name(nm, sizeof nm, name),
                                     lsc_fmt(c1, sizeof c1, "%d → %d", src->layers[li].rank, dst->layers[li].rank),
                                     prefix ? lsc_fmt(c2, sizeof c2, "%.3g", p[li].err)
-                                           : lsc_fmt(c2, sizeof c2, "%.4f%%", 100 * p[li].kept),
+                                           : lsc_fmt_pct(c2, sizeof c2, p[li].kept, 4),
                                     lsc_fmt(c3, sizeof c3, "%.3g", prefix ? p[li].best : p[li].err)};
             lsc_table_add(t, cells);
         }

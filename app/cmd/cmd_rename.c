@@ -21,8 +21,11 @@ static int rename_run(lsc_cmd_ctx *ctx, void *args)
     if (lsc_name_check(new_name, &ctx->err))
         return LSC_EXIT_ERROR;
     int64_t id;
-    if (lsc_catalog_find(ctx->cat, old_name, &id, &ctx->err) ||
-        lsc_catalog_rename(ctx->cat, old_name, new_name, &ctx->err))
+    if (lsc_catalog_find(ctx->cat, old_name, &id, &ctx->err)) {
+        lsc_cmd_suggest_adapter(ctx, old_name);
+        return LSC_EXIT_ERROR;
+    }
+    if (lsc_catalog_rename(ctx->cat, old_name, new_name, &ctx->err))
         return LSC_EXIT_ERROR;
     lsc_cmd_wrote(ctx, id);
     lsc_out(ctx->out, "renamed '%s' to '%s'\n", old_name, new_name);

@@ -20,6 +20,7 @@
 #include "catalog.h"
 #include "derive.h"
 #include "handlers.h"
+#include "numfmt.h"
 #include "safetensors.h"
 #include "tasks.h"
 #include "train.h"
@@ -555,9 +556,12 @@ static int tasks_report(lsc_cmd_ctx *ctx, const tasks_run *R, int json)
     if (json)
         lsc_out(ctx->out, "{\"name\": \"%s\", \"tasks\": %zu, \"layers\": %zu, \"steps\": %ld, \"loss\": %.10g, \"optimum\": %.10g, \"interrupted\": %s}\n",
                 newname, R->T, R->nj, s - 1, final_loss, optimum, R->interrupted ? "true" : "false");
-    else
-        lsc_out(ctx->out, "%s: %zu tasks sharing one A on %zu layer(s), %ld step(s), loss %.6g, optimum %.6g (x%.4f)\n",
-                newname, R->T, R->nj, s - 1, final_loss, optimum, optimum > 0 ? final_loss / optimum : 0);
+    else {
+        char xo[32];
+        lsc_out(ctx->out, "%s: %zu tasks sharing one A on %zu layer(s), %ld step(s), loss %.6g, optimum %.6g (%s)\n",
+                newname, R->T, R->nj, s - 1, final_loss, optimum,
+                lsc_fmt_num(xo, sizeof xo, "x%.4f", lsc_ratio(final_loss, optimum)));
+    }
     lsc_sink_flush(ctx->out); /* committed above, by retrain itself: shown even when interrupted */
     if (R->interrupted) {
         lsc_error_set(&ctx->err, LSC_ERR_CANCELLED, "interrupted at step %ld: the state then is kept as '%s'", s - 1,
@@ -1000,9 +1004,10 @@ static int retrain_train(lsc_cmd_ctx *ctx, const retrain_args *av, retrain_state
                    (ctx->pause && t % (steps / 100 > 0 ? steps / 100 : 1) == 0)) { /* a workbench: a curve to draw */
             last_report = el;
             double eta = el / (double)t * (double)(steps - t);
+            char xo[32];
             if (ctx->diag->is_tty)
-                lsc_out_ctl(ctx->diag, "\rstep %ld/%ld  loss %.6g  (optimum %.6g, x%.4f)  lr %.2e  ETA %.0fs\033[K", t, steps,
-                        loss, optimum, optimum > 0 ? loss / optimum : 0, rate, eta);
+                lsc_out_ctl(ctx->diag, "\rstep %ld/%ld  loss %.6g  (optimum %.6g, %s)  lr %.2e  ETA %.0fs\033[K", t, steps,
+                        loss, optimum, lsc_fmt_num(xo, sizeof xo, "x%.4f", lsc_ratio(loss, optimum)), rate, eta);
             else
                 lsc_out(ctx->diag, "step %ld/%ld  loss %.6g  (optimum %.6g)  ETA %.0fs\n", t, steps, loss, optimum, eta);
         }
@@ -1096,13 +1101,15 @@ static int retrain_finish(lsc_cmd_ctx *ctx, const retrain_args *av, retrain_stat
         }
     }
     if (!rc) {
+        char xo[32], xe[32];
         if (json)
             lsc_out(ctx->out, "{\"name\": \"%s\", \"steps\": %ld, \"best_step\": %lld, \"loss\": %.10g, \"optimum\": %.10g, \"target_energy\": %.10g, \"layers\": %zu, \"interrupted\": %s}\n",
                     newname, t - 1, (long long)best_step, best, optimum, energy, nj, interrupted ? "true" : "false");
         else
-            lsc_out(ctx->out, "%s: %zu layer(s), %ld step(s), loss %.6g (best at step %lld), optimum %.6g (x%.4f), %.3g of the target's energy left\n",
-                    newname, nj, t - 1, best, (long long)best_step, optimum, optimum > 0 ? best / optimum : 0,
-                    energy > 0 ? best / energy : 0);
+            lsc_out(ctx->out, "%s: %zu layer(s), %ld step(s), loss %.6g (best at step %lld), optimum %.6g (%s), %s of the target's energy left\n",
+                    newname, nj, t - 1, best, (long long)best_step, optimum,
+                    lsc_fmt_num(xo, sizeof xo, "x%.4f", lsc_ratio(best, optimum)),
+                    lsc_fmt_num(xe, sizeof xe, "%.3g", lsc_ratio(best, energy)));
         lsc_sink_flush(ctx->out); /* committed above, by retrain itself: shown even when interrupted */
         if (interrupted) {
             lsc_error_set(&ctx->err, LSC_ERR_CANCELLED, "interrupted at step %ld: the best state (step %lld) is kept as '%s'",

@@ -24,8 +24,10 @@ static int rm_run(lsc_cmd_ctx *ctx, void *args)
     int force = a->force;
     const char *name = a->name;
     int64_t id;
-    if (lsc_catalog_find(ctx->cat, name, &id, &ctx->err))
+    if (lsc_catalog_find(ctx->cat, name, &id, &ctx->err)) {
+        lsc_cmd_suggest_adapter(ctx, name);
         return LSC_EXIT_ERROR;
+    }
     char **kids = NULL;
     size_t nk = 0;
     if (lsc_catalog_children(ctx->cat, id, &kids, &nk, &ctx->err))

@@ -7,6 +7,7 @@
 
 #include "common.h"
 #include "handlers.h"
+#include "numfmt.h"
 #include "table.h"
 #include "tasks.h"
 #include "kind_figures.h"
@@ -58,6 +59,14 @@ static const char *short_name(const char *name)
 {
     const char *p = "base_model.model.";
     return strncmp(name, p, strlen(p)) == 0 ? name + strlen(p) : name;
+}
+
+/* "12.5%/0.0%": the exact-zero fractions of A and B, by the one percentage rule (numfmt.h). */
+static const char *zeros_text(char *buf, size_t cap, const lsc_layer_stats *st)
+{
+    char a[32], b[32];
+    snprintf(buf, cap, "%s/%s", lsc_fmt_pct(a, sizeof a, st->zeros_a, 1), lsc_fmt_pct(b, sizeof b, st->zeros_b, 1));
+    return buf;
 }
 
 static void flags_text(char *buf, size_t cap, const lsc_layer *l, const lsc_layer_stats *st)
@@ -279,7 +288,7 @@ static int show_run(lsc_cmd_ctx *ctx, void *args)
                     lsc_fmt(c6, sizeof c6, "%.4g", st->spectral), lsc_fmt(c7, sizeof c7, "%.2f", st->stable_rank),
                     lsc_fmt(c8, sizeof c8, "%.2f", st->effective_rank),
                     lsc_fmt(c9, sizeof c9, "%d", st->energy_rank_90), lsc_fmt(c10, sizeof c10, "%d", st->energy_rank_99),
-                    lsc_fmt(c11, sizeof c11, "%.0f%%/%.0f%%", 100 * st->zeros_a, 100 * st->zeros_b),
+                    zeros_text(c11, sizeof c11, st),
                     lsc_layer_dtype(ad, l), c12};
                 flags_text(c12, sizeof c12, l, st);
                 lsc_table_add(t, cells);

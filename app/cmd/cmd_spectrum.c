@@ -5,6 +5,7 @@
 
 #include "common.h"
 #include "handlers.h"
+#include "numfmt.h"
 
 typedef struct spectrum_args {
     lsc_args base;
@@ -69,7 +70,8 @@ static int spectrum_run(lsc_cmd_ctx *ctx, void *args)
             lsc_out(ctx->out, "  %4s  %14s  %8s\n", "i", "sigma", "energy");
             for (int i = 0; i < st.n_sv; i++) {
                 cum += (st.sv[i] / s1) * (st.sv[i] / s1);
-                lsc_out(ctx->out, "  %4d  %14.8g  %7.3f%%\n", i + 1, st.sv[i], total > 0 ? 100.0 * cum / total : 0.0);
+                char pc[32];
+                lsc_out(ctx->out, "  %4d  %14.8g  %8s\n", i + 1, st.sv[i], lsc_fmt_pct(pc, sizeof pc, lsc_ratio(cum, total), 3));
             }
         }
         lsc_stats_release(&st);

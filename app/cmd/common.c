@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "catalog.h"
+#include "suggest.h"
 
 int lsc_usage_error(lsc_cmd_ctx *ctx, const char *cmd, const char *fmt, ...)
 {
@@ -142,10 +143,31 @@ lsc_status lsc_layer_stats_get(lsc_stats_runner *sr, lsc_catalog *cat, lsc_adapt
     return st;
 }
 
+void lsc_cmd_suggest_adapter(lsc_cmd_ctx *ctx, const char *name)
+{
+    lsc_adapter_info *list = NULL;
+    size_t n = 0;
+    lsc_error e;
+    if (ctx->err.code != LSC_ERR_NOTFOUND || !ctx->cat || lsc_catalog_list(ctx->cat, &list, &n, &e) != LSC_OK)
+        return;
+    lsc_suggest sg;
+    lsc_suggest_init(&sg, name);
+    for (size_t i = 0; i < n; i++)
+        lsc_suggest_add(&sg, list[i].name);
+    char hint[512];
+    lsc_suggest_text(&sg, hint, sizeof hint);
+    size_t len = strlen(ctx->err.msg);
+    if (*hint && len + strlen(hint) < sizeof ctx->err.msg)
+        memcpy(ctx->err.msg + len, hint, strlen(hint) + 1);
+    lsc_adapter_info_free_array(list, n);
+}
+
 lsc_status lsc_cmd_load(lsc_cmd_ctx *ctx, const char *name, lsc_adapter **ad, int64_t *id)
 {
     int64_t aid = 0;
     lsc_status st = lsc_catalog_find(ctx->cat, name, &aid, &ctx->err);
+    if (st == LSC_ERR_NOTFOUND)
+        lsc_cmd_suggest_adapter(ctx, name);
     if (!st)
         st = lsc_catalog_get_adapter(ctx->cat, name, ad, &ctx->err);
     if (st)

@@ -44,7 +44,12 @@ void lsc_stats_runner_release(lsc_stats_runner *sr);
 lsc_status lsc_layer_stats_get(lsc_stats_runner *sr, lsc_catalog *cat, lsc_adapter *ad, size_t li, int store,
                                lsc_layer_stats *out, lsc_error *err);
 
-/* Load the visible adapter `name` from ctx->cat and record it as read. */
+/* After a failed lookup of adapter `name` (ctx->err holds LSC_ERR_NOTFOUND), append "; did you mean 'x'?"
+ * naming the nearest visible adapters (suggest.h); leaves ctx->err alone for any other error. */
+void lsc_cmd_suggest_adapter(lsc_cmd_ctx *ctx, const char *name);
+
+/* Load the visible adapter `name` from ctx->cat and record it as read; a name not there gets the
+ * nearest names suggested. */
 lsc_status lsc_cmd_load(lsc_cmd_ctx *ctx, const char *name, lsc_adapter **ad, int64_t *id);
 
 /* The name `import` gives PATH by default: the folder's name, or the file's stem unless it is the generic

@@ -16,6 +16,7 @@
 
 #include "catalog.h"
 #include "command.h"
+#include "suggest.h"
 
 void lsc_cmd_read(lsc_cmd_ctx *ctx, int64_t id)
 {
@@ -100,9 +101,13 @@ int lsc_dispatch(lsc_cmd_ctx *ctx, int argc, char **argv)
     }
     const lsc_command *c = lsc_command_find(argv[0]);
     if (!c) {
-        char name[256];
-        lsc_error_set(&ctx->err, LSC_ERR_USAGE, "unknown command '%s' (see 'lorascope --help')",
-                      lsc_escape_name(name, sizeof name, argv[0]));
+        char name[256], hint[512];
+        lsc_suggest sg;
+        lsc_suggest_init(&sg, argv[0]);
+        for (size_t i = 0; i < lsc_n_commands; i++)
+            lsc_suggest_add(&sg, lsc_commands[i].name);
+        lsc_error_set(&ctx->err, LSC_ERR_USAGE, "unknown command '%s'%s (see 'lorascope --help')",
+                      lsc_escape_name(name, sizeof name, argv[0]), lsc_suggest_text(&sg, hint, sizeof hint));
         return LSC_EXIT_USAGE;
     }
     if (wants_help(argc, argv)) {

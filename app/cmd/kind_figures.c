@@ -7,6 +7,7 @@
 
 #include "common.h"
 #include "kinds.h"
+#include "numfmt.h"
 
 static void unload(lsc_adapter *ad, size_t li)
 {
@@ -230,6 +231,12 @@ static int sparse_figures(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *glob, i
         int ts[2] = {l->ta, l->tb}, nonfinite = 0;
         for (int k = 0; k < 2 && !rc && !nonfinite; k++) {
             lsc_status st = lsc_adapter_tensor_doubles(ad, (size_t)ts[k], &x, &xc, &nx, &ctx->err);
+            /* A as the adapter applies it, as show's layer table counts its zeros (from the gated
+             * factors): a closed gate's row is zero, so both say the same fraction for the same factor */
+            if (!st && k == 0 && tg >= 0 && ng > 0 && nx % ng == 0)
+                for (size_t i = 0; i < nx; i++)
+                    if (g[i / (nx / ng)] == 0.0)
+                        x[i] = 0.0;
             if (!st)
                 st = lsc_factor_sparsity(x, (int64_t)nx, k ? &zb : &za, &near, &ctx->err);
             if (!st)
@@ -254,9 +261,11 @@ static int sparse_figures(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *glob, i
         json_array_append_new(layers, json_pack("{s:s, s:i, s:i, s:o, s:o}", "name", l->name, "rank", l->rank,
                                                 "live_gates", live, "zeros_a", lsc_json_num(za), "zeros_b",
                                                 lsc_json_num(zb)));
-        if (text)
-            lsc_out(ctx->out, "  %-40.40s %4d/%-4d %9.1f%% %9.1f%%\n", short_name(l->name), live, l->rank, 100 * za,
-                    100 * zb);
+        if (text) {
+            char pa[32], pb[32];
+            lsc_out(ctx->out, "  %-40.40s %4d/%-4d %10s %10s\n", short_name(l->name), live, l->rank,
+                    lsc_fmt_pct(pa, sizeof pa, za, 1), lsc_fmt_pct(pb, sizeof pb, zb, 1));
+        }
     }
     if (!rc) {
         json_t *jh = json_array();
@@ -271,8 +280,9 @@ static int sparse_figures(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *glob, i
         json_object_set_new(o, "magnitude_histogram", json_pack("{s:i, s:i, s:o}", "lo_exp", -9, "hi_exp", 1, "counts", jh));
         json_object_set_new(o, "layers", json_incref(layers));
         if (text) {
-            lsc_out(ctx->out, "  %ld of %ld rank directions live (%.1f%% of the gates closed)\n", live_all, r_all,
-                    r_all ? 100.0 * (double)(r_all - live_all) / (double)r_all : 0.0);
+            char pc[32];
+            lsc_out(ctx->out, "  %ld of %ld rank directions live (%s of the gates closed)\n", live_all, r_all,
+                    lsc_fmt_pct(pc, sizeof pc, r_all ? (double)(r_all - live_all) / (double)r_all : 0.0, 1));
             lsc_out(ctx->out, "  |A|, |B| entries by magnitude (%lld in all):\n", (long long)total);
             for (int i = 0; i < NB + 2; i++) {
                 char label[32];
@@ -370,8 +380,11 @@ static int layerwise_figures(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *glob
                 for (int k = 0; k < nm; k++) {
                     if (!rank[L * nm + k])
                         lsc_out(ctx->out, " %12s", ".");
-                    else
-                        lsc_out(ctx->out, " %3d (%5.1f%%)", rank[L * nm + k], total > 0 ? 100 * energy[L * nm + k] / total : 0);
+                    else {
+                        char pc[32];
+                        lsc_out(ctx->out, " %3d (%6s)", rank[L * nm + k],
+                                lsc_fmt_pct(pc, sizeof pc, total > 0 ? energy[L * nm + k] / total : 0, 1));
+                    }
                 }
             }
             lsc_out(ctx->out, "\n");

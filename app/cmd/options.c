@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "common.h"
+#include "suggest.h"
 
 int lsc_parse_int(const char *s, long long lo, long long hi, long long *v)
 {
@@ -191,8 +192,15 @@ int lsc_opts_set(struct lsc_cmd_ctx *ctx, const char *cmd, const lsc_opt *o, con
     char shown[96];
     lsc_escape_name(shown, sizeof shown, value);
     entry_label(o, label, sizeof label);
-    if (o->type == LSC_OPT_CHOICE)
-        return lsc_usage_error(ctx, cmd, "%s: '%s' is not %s", label, shown, lsc_opts_takes(o, takes, sizeof takes));
+    if (o->type == LSC_OPT_CHOICE) {
+        char hint[512];
+        lsc_suggest sg;
+        lsc_suggest_init(&sg, value);
+        for (int i = 0; o->choices[i]; i++)
+            lsc_suggest_add(&sg, o->choices[i]);
+        return lsc_usage_error(ctx, cmd, "%s: '%s' is not %s%s", label, shown, lsc_opts_takes(o, takes, sizeof takes),
+                               lsc_suggest_text(&sg, hint, sizeof hint));
+    }
     return lsc_usage_error(ctx, cmd, "%s takes %s, not '%s'", label, lsc_opts_takes(o, takes, sizeof takes), shown);
 }
 
@@ -337,9 +345,18 @@ int lsc_opts_parse(struct lsc_cmd_ctx *ctx, const char *cmd, const lsc_opt *opts
         size_t len = eq ? (size_t)(eq - name) : strlen(name);
         int ambiguous;
         const lsc_opt *o = find_option(opts, name, len, &ambiguous);
-        if (!o)
-            return lsc_usage_error(ctx, cmd, "%s option '%s'", ambiguous ? "ambiguous" : "unknown",
-                                   lsc_escape_name(shown, sizeof shown, s));
+        if (!o) {
+            char word[128], hint[512];
+            snprintf(word, sizeof word, "%.*s", (int)(len < 127 ? len : 127), name);
+            lsc_suggest sg;
+            lsc_suggest_init(&sg, word);
+            sg.prefix = "--";
+            for (int k = 0; !ambiguous && opts[k].type != LSC_OPT_END; k++)
+                lsc_suggest_add(&sg, opts[k].name);
+            lsc_suggest_text(&sg, hint, sizeof hint);
+            return lsc_usage_error(ctx, cmd, "%s option '%s'%s", ambiguous ? "ambiguous" : "unknown",
+                                   lsc_escape_name(shown, sizeof shown, s), hint);
+        }
         const char *value = NULL;
         if (o->type == LSC_OPT_FLAG) {
             if (eq)

@@ -4,6 +4,7 @@
  */
 #define NCURSES_WIDECHAR 1
 #include "render_int.h"
+#include "numfmt.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -167,10 +168,10 @@ static void draw_kind_sparse(lsc_tui_render *r, const lsc_tui_state *st)
     const lsc_tui_kind_panel *K = &st->kind;
     const lsc_tui_kind_figures *k = &K->kf;
     const lsc_tui_layout *L = &st->lay;
-    char t[600], e[LSC_TUI_NAME_MAX * 4];
-    snprintf(t, sizeof t, " SoRA: %lld of %lld rank directions live (%.1f%% of the gates closed)", (long long)k->live_gates,
+    char t[600], e[LSC_TUI_NAME_MAX * 4], pc[32];
+    snprintf(t, sizeof t, " SoRA: %lld of %lld rank directions live (%s of the gates closed)", (long long)k->live_gates,
              (long long)k->rank_total,
-             k->rank_total ? 100.0 * (double)(k->rank_total - k->live_gates) / (double)k->rank_total : 0.0);
+             lsc_fmt_pct(pc, sizeof pc, k->rank_total ? (double)(k->rank_total - k->live_gates) / (double)k->rank_total : 0.0, 1));
     put_text(r, 1, 0, L->cols, t, 0, 0, r->attr[R_TAGGED]);
     put_text(r, 2, 0, L->cols, " bars: live gates of the layer's rank; zeros: exact zeros in A and B", 0, 0, r->attr[R_NORMAL]);
     int tw = L->pane_x ? L->pane_x - 1 : L->cols, bw = tw >= 70 ? 16 : 8, nw = tw - 2 - 6 - bw - 2 - 14;
@@ -191,9 +192,9 @@ static void draw_kind_sparse(lsc_tui_render *r, const lsc_tui_state *st)
         put_text(r, y, 2 + nw, 6, t, 1, 0, a);
         put_bar(r, y, 2 + nw + 7, bw, ly->rank ? (double)ly->kept / ly->rank : 0, -1,
                 row == K->cursor ? a : r->attr[R_SERIES_A]);
-        snprintf(t, sizeof t, "%.1f%%", 100 * ly->zeros_a);
+        lsc_fmt_pct(t, sizeof t, ly->zeros_a, 1);
         put_text(r, y, 2 + nw + 8 + bw, 6, t, 1, 0, a);
-        snprintf(t, sizeof t, "%.1f%%", 100 * ly->zeros_b);
+        lsc_fmt_pct(t, sizeof t, ly->zeros_b, 1);
         put_text(r, y, 2 + nw + 15 + bw, 6, t, 1, 0, a);
     }
     /* the magnitude histogram */

@@ -4,6 +4,7 @@
  */
 #define NCURSES_WIDECHAR 1
 #include "render_int.h"
+#include "numfmt.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -56,18 +57,20 @@ void lsc_tui_draw_retrain(lsc_tui_render *r, const lsc_tui_state *st)
             char eta[32] = "";
             if (isfinite(last->eta))
                 snprintf(eta, sizeof eta, "  ETA %d:%02d", (int)last->eta / 60, (int)last->eta % 60);
-            snprintf(t, sizeof t, " %s step %ld/%ld  loss %.4g  x%.3f of the optimum  lr %.2e%s%s",
+            char xo[32];
+            snprintf(t, sizeof t, " %s step %ld/%ld  loss %.4g  %s of the optimum  lr %.2e%s%s",
                      R->paused ? "PAUSED" : "running", last->step, last->steps, last->loss,
-                     last->optimum > 0 ? last->loss / last->optimum : NAN, last->lr, eta,
+                     lsc_fmt_num(xo, sizeof xo, "x%.3f", lsc_ratio(last->loss, last->optimum)), last->lr, eta,
                      R->paused ? "  (p resumes)" : "");
         } else {
             snprintf(t, sizeof t, " %s: starting (reading the factors, the target's optimum)", R->paused ? "PAUSED" : "running");
         }
         put_text(r, y, 0, L->cols, t, 0, 0, r->attr[R->paused ? R_WARN : R_INFO]);
     } else if (R->ran && last) {
-        snprintf(t, sizeof t, " last run into '%s': step %ld/%ld, loss %.4g (x%.3f of the optimum %.4g)",
+        char xo[32];
+        snprintf(t, sizeof t, " last run into '%s': step %ld/%ld, loss %.4g (%s of the optimum %.4g)",
                  lsc_escape_name(e, sizeof e, R->new_name), last->step, last->steps, last->loss,
-                 last->optimum > 0 ? last->loss / last->optimum : NAN, last->optimum);
+                 lsc_fmt_num(xo, sizeof xo, "x%.3f", lsc_ratio(last->loss, last->optimum)), last->optimum);
         put_text(r, y, 0, L->cols, t, 0, 0, r->attr[R_NORMAL]);
     } else {
         lsc_tui_argv a;

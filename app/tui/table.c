@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "numfmt.h"
 #include "view.h"
 
 /* ---- formatting ----------------------------------------------------------------------------------- */
@@ -101,12 +102,12 @@ static void esc(char *buf, size_t cap, const char *s)
         lsc_escape_name(buf, cap, s);
 }
 
+/* The CLI's percentage rule (numfmt.h) at one decimal; "100%" keeps a full column within 5 cells. */
 static void pct(double v, char *buf, size_t cap)
 {
-    if (v >= 0.9995)
+    lsc_fmt_pct(buf, cap, v, 1);
+    if (strcmp(buf, "100.0%") == 0)
         snprintf(buf, cap, "100%%");
-    else
-        snprintf(buf, cap, "%.1f%%", v * 100);
 }
 
 void lsc_tui_cell_text(const lsc_tui_state *st, lsc_tui_view v, size_t row, lsc_tui_col c, char *buf, size_t cap)
@@ -200,7 +201,7 @@ void lsc_tui_cell_text(const lsc_tui_state *st, lsc_tui_view v, size_t row, lsc_
             break;
         case LSC_COL_KEPT:
             if (r->chosen)
-                snprintf(buf, cap, "%.2f%%", 100 * r->kept_energy);
+                lsc_fmt_pct(buf, cap, r->kept_energy, 2);
             else
                 snprintf(buf, cap, "-");
             break;
