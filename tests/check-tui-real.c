@@ -100,7 +100,7 @@ static void check_prune(const char *adapter, lsc_tui_prune_rule rule, const char
         if (!rows[i].chosen && !rows[i].nonfinite)
             continue;
         json_t *l = json_array_get(layers, k++);
-        ck_assert_str_eq(rows[i].name, json_string_value(json_object_get(l, "name")));
+        ck_assert_str_eq(rows[i].name, json_string_value(json_object_get(l, "key")));
         ck_assert_int_eq(rows[i].rank_before, json_integer_value(json_object_get(l, "rank_before")));
         ck_assert_int_eq(rows[i].rank_after, json_integer_value(json_object_get(l, "rank_after")));
         close_to(rows[i].kept_energy, json_number_value(json_object_get(l, "kept_energy")), "kept energy", rows[i].name);
@@ -205,7 +205,7 @@ static void check_merge(lsc_tui_merge_method method, const char *weights, int ra
     ck_assert_uint_eq(json_array_size(layers), nr);
     for (size_t i = 0; i < nr; i++) {
         json_t *l = json_array_get(layers, i);
-        ck_assert_str_eq(rows[i].name, json_string_value(json_object_get(l, "name")));
+        ck_assert_str_eq(rows[i].name, json_string_value(json_object_get(l, "key")));
         ck_assert_int_eq(rows[i].models, json_integer_value(json_object_get(l, "models")));
         ck_assert_int_eq(rows[i].rank, json_integer_value(json_object_get(l, "rank")));
         if (lsc_tui_merge_is_elementwise(method))
