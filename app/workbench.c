@@ -19,6 +19,7 @@
 #include "command.h"
 #include "common.h"
 #include "compare.h"
+#include "modkey.h"
 #include "kind_figures.h"
 #include "tasks.h"
 #include "prune.h"
@@ -213,6 +214,10 @@ static lsc_status wb_diff(void *ctx, const char *a, const char *b, lsc_tui_diff 
                            x->base_model, y->base_model);
     double *bx = NULL, *ax = NULL, *by = NULL, *ay = NULL;
     size_t bxc = 0, axc = 0, byc = 0, ayc = 0;
+    int *jof = NULL; /* partners as the diff command pairs them: same key, else same module in another format */
+    char *taken = NULL;
+    if (!st && !(jof = lsc_modkey_match(x, y, &taken)))
+        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
     if (!st) {
         out->rows = calloc(x->n_layers + 1, sizeof *out->rows);
         out->only_a = calloc(x->n_layers + 1, sizeof *out->only_a);
@@ -222,7 +227,7 @@ static lsc_status wb_diff(void *ctx, const char *a, const char *b, lsc_tui_diff 
     }
     for (size_t i = 0; !st && i < x->n_layers; i++) {
         const lsc_layer *l = &x->layers[i];
-        int j = lsc_adapter_find_layer(y, l->name);
+        int j = jof[i];
         if (j < 0) {
             lsc_tui_copy(out->only_a[out->n_only_a++].name, LSC_TUI_NAME_MAX, l->name);
             continue;
@@ -255,8 +260,10 @@ static lsc_status wb_diff(void *ctx, const char *a, const char *b, lsc_tui_diff 
         }
     }
     for (size_t j = 0; !st && j < y->n_layers; j++)
-        if (lsc_adapter_find_layer(x, y->layers[j].name) < 0)
+        if (!taken[j])
             lsc_tui_copy(out->only_b[out->n_only_b++].name, LSC_TUI_NAME_MAX, y->layers[j].name);
+    free(jof);
+    free(taken);
     free(bx);
     free(ax);
     free(by);

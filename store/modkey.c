@@ -2,6 +2,7 @@
  * gguf.c and kohya.c; never SQLite, files or curses. */
 #include "modkey.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "gguf.h"
@@ -33,4 +34,45 @@ int lsc_modkey_canonical(const char *key, char *out, size_t cap)
     if (strncmp(out, "lora_te1_", 9) == 0)
         memmove(out + 7, out + 8, strlen(out + 8) + 1); /* "lora_te1_x" -> "lora_te_x" */
     return 0;
+}
+
+int *lsc_modkey_match(const lsc_adapter *x, const lsc_adapter *y, char **taken)
+{
+    int *jof = malloc((x->n_layers + 1) * sizeof *jof);
+    char *tk = calloc(y->n_layers + 1, 1);
+    char **cy = calloc(y->n_layers + 1, sizeof *cy);
+    char cx[LSC_MODKEY_MAX], buf[LSC_MODKEY_MAX];
+    int ok = jof && tk && cy;
+    for (size_t i = 0; ok && i < x->n_layers; i++) {
+        jof[i] = lsc_adapter_find_layer(y, x->layers[i].name);
+        if (jof[i] >= 0)
+            tk[jof[i]] = 1;
+    }
+    for (size_t j = 0; ok && j < y->n_layers; j++)
+        if (!tk[j] && lsc_modkey_canonical(y->layers[j].name, buf, sizeof buf) == 0 && !(cy[j] = strdup(buf)))
+            ok = 0;
+    for (size_t i = 0; ok && i < x->n_layers; i++) {
+        if (jof[i] >= 0 || lsc_modkey_canonical(x->layers[i].name, cx, sizeof cx) != 0)
+            continue;
+        int found = -1, count = 0;
+        for (size_t j = 0; j < y->n_layers; j++)
+            if (!tk[j] && cy[j] && strcmp(cy[j], cx) == 0) {
+                found = (int)j;
+                count++;
+            }
+        if (count == 1) {
+            jof[i] = found;
+            tk[found] = 1;
+        }
+    }
+    for (size_t j = 0; cy && j < y->n_layers; j++)
+        free(cy[j]);
+    free(cy);
+    if (!ok) {
+        free(jof);
+        free(tk);
+        return NULL;
+    }
+    *taken = tk;
+    return jof;
 }

@@ -639,6 +639,30 @@ START_TEST(test_read_only_catalog)
 }
 END_TEST
 
+/* The workbench's diff pairs layers as the diff command does: a GGUF export of a PEFT adapter, imported
+ * again, matches every layer of the original with cosine 1 (issue #15, item 6: two "only in" lists). */
+START_TEST(test_diff_across_formats)
+{
+    char g[1200];
+    snprintf(g, sizeof g, "%s/rt.gguf", g_dir);
+    cli_result r = cli_run(g_cat, "export", "llama-tiny-f32", g, "--format", "gguf", "--no-permute", NULL);
+    ck_assert_msg(r.code == 0, "export: %s", r.err);
+    cli_result_free(&r);
+    r = cli_run(g_cat, "import", g, "--name", "rt-gguf", NULL);
+    ck_assert_msg(r.code == 0, "import: %s", r.err);
+    cli_result_free(&r);
+    lsc_tui_diff d;
+    lsc_error err = {0};
+    ck_assert_int_eq(g_m.diff(g_m.ctx, "llama-tiny-f32", "rt-gguf", &d, &err), LSC_OK);
+    ck_assert_uint_eq(d.n_rows, 28);
+    ck_assert_uint_eq(d.n_only_a, 0);
+    ck_assert_uint_eq(d.n_only_b, 0);
+    for (size_t i = 0; i < d.n_rows; i++)
+        ck_assert_msg(fabs(d.rows[i].cosine - 1.0) < 1e-9, "%s: cosine %g", d.rows[i].name, d.rows[i].cosine);
+    lsc_tui_diff_release(&d);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tui-real");
@@ -653,6 +677,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_kind_figures_match_cli);
     tcase_add_test(tc, test_retrain_panel_matches_cli);
     tcase_add_test(tc, test_read_only_catalog);
+    tcase_add_test(tc, test_diff_across_formats);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -60,53 +60,6 @@ static void totals_add(totals *t, const lsc_compare_result *res)
     t->diff += d * d;
 }
 
-/* The partner in y of each layer of x (jof[i], -1 for none; malloc'ed, NULL when out of memory): the
- * layer with the same stored key, else the one layer of y left over with the same canonical module
- * identity (the same module stored in another format; ambiguous identities stay unmatched). *across
- * counts the second kind; taken[j] (y->n_layers entries, malloc'ed) says which layers of y have a partner. */
-static int *match_layers(const lsc_adapter *x, const lsc_adapter *y, int *across, char **taken)
-{
-    int *jof = malloc((x->n_layers + 1) * sizeof *jof);
-    char *tk = calloc(y->n_layers + 1, 1);
-    char **cy = calloc(y->n_layers + 1, sizeof *cy);
-    char cx[LSC_MODKEY_MAX], buf[LSC_MODKEY_MAX];
-    int ok = jof && tk && cy;
-    *across = 0;
-    for (size_t i = 0; ok && i < x->n_layers; i++) {
-        jof[i] = lsc_adapter_find_layer(y, x->layers[i].name);
-        if (jof[i] >= 0)
-            tk[jof[i]] = 1;
-    }
-    for (size_t j = 0; ok && j < y->n_layers; j++)
-        if (!tk[j] && lsc_modkey_canonical(y->layers[j].name, buf, sizeof buf) == 0 && !(cy[j] = strdup(buf)))
-            ok = 0;
-    for (size_t i = 0; ok && i < x->n_layers; i++) {
-        if (jof[i] >= 0 || lsc_modkey_canonical(x->layers[i].name, cx, sizeof cx) != 0)
-            continue;
-        int found = -1, count = 0;
-        for (size_t j = 0; j < y->n_layers; j++)
-            if (!tk[j] && cy[j] && strcmp(cy[j], cx) == 0) {
-                found = (int)j;
-                count++;
-            }
-        if (count == 1) {
-            jof[i] = found;
-            tk[found] = 1;
-            (*across)++;
-        }
-    }
-    for (size_t j = 0; cy && j < y->n_layers; j++)
-        free(cy[j]);
-    free(cy);
-    if (!ok) {
-        free(jof);
-        free(tk);
-        return NULL;
-    }
-    *taken = tk;
-    return jof;
-}
-
 typedef struct diff_args {
     lsc_args base;
     const char *a, *b, *glob;
@@ -154,13 +107,12 @@ static int diff_run(lsc_cmd_ctx *ctx, void *args)
     int compared = 0, across = 0;
     char nm[512], c1[64], c2[64], c3[64], c4[64], c5[64], c6[64];
     char *taken = NULL;
-    int *jof = match_layers(x, y, &across, &taken);
+    int *jof = lsc_modkey_match(x, y, &taken);
     size_t *order = lsc_layername_order(x), *order_b = lsc_layername_order(y);
     if (!jof || !order || !order_b) {
         lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "out of memory");
         rc = LSC_EXIT_ERROR;
     }
-    across = 0; /* counted again below over the layers the glob keeps */
     for (size_t oi = 0; rc == LSC_EXIT_OK && oi < x->n_layers; oi++) {
         size_t i = order[oi];
         const lsc_layer *lx = &x->layers[i];

@@ -283,7 +283,8 @@ typedef struct lsc_tui_model {
     lsc_status (*layer_sv)(void *ctx, const char *adapter, const char *layer, double **sv, size_t *n,
                            lsc_error *err);
 
-    /* Compare adapter a with b layer by layer (matched by name). out is filled (release with
+    /* Compare adapter a with b layer by layer (matched by stored key, else by the same module in another
+     * format, as the diff command matches them). out is filled (release with
      * lsc_tui_diff_release); rows follow a's layer order. */
     lsc_status (*diff)(void *ctx, const char *a, const char *b, lsc_tui_diff *out, lsc_error *err);
 
