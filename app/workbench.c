@@ -21,6 +21,7 @@
 #include "compare.h"
 #include "modkey.h"
 #include "kind_figures.h"
+#include "layername.h"
 #include "tasks.h"
 #include "prune.h"
 #include "spectrum.h"
@@ -141,17 +142,23 @@ static lsc_status wb_layers(void *ctx, const char *adapter, lsc_tui_layer **out,
         return st;
     lsc_adapter *ad = w->ad;
     lsc_tui_layer *ls = calloc(ad->n_layers ? ad->n_layers : 1, sizeof *ls);
-    if (!ls)
+    size_t *order = lsc_layername_order(ad); /* natural order of names: layers.2 before layers.10 */
+    if (!ls || !order) {
+        free(ls);
+        free(order);
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < ad->n_layers; i++) {
+    }
+    for (size_t oi = 0; oi < ad->n_layers; oi++) {
+        size_t i = order[oi];
         const lsc_layer *l = &ad->layers[i];
         lsc_layer_stats s;
         memset(&s, 0, sizeof s);
         if ((st = lsc_layer_stats_get(&w->sr, w->cat, ad, i, 0, &s, err))) {
             free(ls);
+            free(order);
             return st;
         }
-        lsc_tui_layer *t = &ls[i];
+        lsc_tui_layer *t = &ls[oi];
         lsc_tui_copy(t->name, sizeof t->name, l->name);
         lsc_tui_copy(t->module_type, sizeof t->module_type, l->module_type ? l->module_type : "");
         t->layer_index = l->layer_index;
@@ -172,6 +179,7 @@ static lsc_status wb_layers(void *ctx, const char *adapter, lsc_tui_layer **out,
         t->flags = l->flags;
         lsc_stats_release(&s);
     }
+    free(order);
     *out = ls;
     *n = ad->n_layers;
     return LSC_OK;

@@ -191,44 +191,13 @@ START_TEST(test_glob_from_display)
 }
 END_TEST
 
-/* A PEFT adapter with one q_proj layer in each of 12 blocks, r = 1 (the samples have only 4 blocks). */
-static void write_twelve(char *dir, size_t cap)
-{
-    snprintf(dir, cap, "%s/twelve", g_tmp);
-    mkdir(dir, 0755);
-    /* keys in the file's (string) order, as safetensors writers sort them: 0 1 10 11 2 3 ... 9 */
-    char header[8192] = "{";
-    float data[48];
-    size_t off = 0, t = 0;
-    const int blocks[] = {0, 1, 10, 11, 2, 3, 4, 5, 6, 7, 8, 9};
-    for (int b = 0; b < 12; b++)
-        for (int ab = 0; ab < 2; ab++) {
-            char e[512];
-            snprintf(e, sizeof e, "%s\"base_model.model.model.layers.%d.self_attn.q_proj.lora_%c.weight\": "
-                     "{\"dtype\": \"F32\", \"shape\": [%d, %d], \"data_offsets\": [%zu, %zu]}", t ? ", " : "",
-                     blocks[b], ab ? 'B' : 'A', ab ? 2 : 1, ab ? 1 : 2, off, off + 8);
-            strcat(header, e);
-            data[2 * t] = 1.0f + (float)blocks[b];
-            data[2 * t + 1] = 0.5f;
-            off += 8;
-            t++;
-        }
-    strcat(header, "}");
-    char p[4600];
-    snprintf(p, sizeof p, "%s/adapter_model.safetensors", dir);
-    ck_assert_int_eq(cli_write_st(p, header, data, sizeof data), 0);
-    snprintf(p, sizeof p, "%s/adapter_config.json", dir);
-    const char *cfg = "{\"peft_type\": \"LORA\", \"r\": 1, \"lora_alpha\": 1, \"base_model_name_or_path\": \"x\","
-                      " \"target_modules\": [\"q_proj\"]}";
-    ck_assert_int_eq(cli_write(p, cfg, strlen(cfg)), 0);
-}
-
 /* Item 3: every list of layers is in natural order 0, 1, 2, ..., 10, 11 (it was 0, 1, 10, 11, 2, ...). */
 START_TEST(test_natural_order)
 {
     char cat[4300], dir[4300], want[2048] = "";
     fresh_catalog(cat, sizeof cat, "natural");
-    write_twelve(dir, sizeof dir);
+    snprintf(dir, sizeof dir, "%s/twelve", g_tmp);
+    ck_assert_int_eq(cli_write_peft_blocks(dir, 12), 0);
     cli_result r = cli_run(cat, "import", dir, "--name", "twelve", NULL);
     run_ok(cat, r, "import");
     cli_result_free(&r);

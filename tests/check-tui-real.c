@@ -663,6 +663,31 @@ START_TEST(test_diff_across_formats)
 }
 END_TEST
 
+/* The workbench's layer table lists layers in natural order: layers.0, 1, 2, ..., 10, 11 (issue #15,
+ * item 3: it listed them as stored, layers.1, layers.10, layers.11, layers.2 ...). */
+START_TEST(test_layers_natural_order)
+{
+    char dir[1200];
+    snprintf(dir, sizeof dir, "%s/twelve", g_dir);
+    ck_assert_int_eq(cli_write_peft_blocks(dir, 12), 0);
+    cli_result r = cli_run(g_cat, "import", dir, "--name", "twelve", NULL);
+    ck_assert_msg(r.code == 0, "import: %s", r.err);
+    cli_result_free(&r);
+    lsc_tui_layer *ls = NULL;
+    size_t n = 0;
+    lsc_error err = {0};
+    ck_assert_int_eq(g_m.layers(g_m.ctx, "twelve", &ls, &n, &err), LSC_OK);
+    ck_assert_uint_eq(n, 12);
+    for (size_t i = 0; i < n; i++) {
+        char want[128];
+        snprintf(want, sizeof want, "base_model.model.model.layers.%zu.self_attn.q_proj", i);
+        ck_assert_str_eq(ls[i].name, want);
+        ck_assert_int_eq(ls[i].layer_index, (int)i);
+    }
+    free(ls);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tui-real");
@@ -678,6 +703,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_retrain_panel_matches_cli);
     tcase_add_test(tc, test_read_only_catalog);
     tcase_add_test(tc, test_diff_across_formats);
+    tcase_add_test(tc, test_layers_natural_order);
     suite_add_tcase(s, tc);
     return s;
 }

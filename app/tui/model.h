@@ -274,7 +274,8 @@ typedef struct lsc_tui_model {
     /* All visible adapters, ordered by name. *out: n entries, caller frees with free(). */
     lsc_status (*list_adapters)(void *ctx, lsc_tui_adapter **out, size_t *n, lsc_error *err);
 
-    /* The layer table of adapter `name` in stored order. *out: n entries, caller frees with free().
+    /* The layer table of adapter `name` in natural order of the names (engine/layername.h: layers.2 before
+     * layers.10). *out: n entries, caller frees with free().
      * LSC_ERR_NOTFOUND ("no adapter 'x' in the catalog") if absent. */
     lsc_status (*layers)(void *ctx, const char *adapter, lsc_tui_layer **out, size_t *n, lsc_error *err);
 
