@@ -1,13 +1,12 @@
 /* cmd_diff.c: `lorascope diff A B [--layers GLOB] [--json]`: per-layer comparison of two adapters from
  * their factors (cosine, relative difference, subspace similarity on both sides), layers matched by
  * stored key, else by module identity across formats (store/modkey.h: a GGUF or kohya adapter against
- * the PEFT one it came from), plus a whole-adapter summary. Layers are listed in natural order. Adapters of different base models, or a layer whose shapes
- * disagree, are an error naming them. */
+ * the PEFT one it came from), plus a whole-adapter summary. Layers are listed in natural order. Adapters
+ * of different base models, or a layer whose shapes disagree, are an error naming them. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "layername.h"
 #include "common.h"
 #include "compare.h"
 #include "layername.h"
@@ -144,9 +143,11 @@ static int diff_run(lsc_cmd_ctx *ctx, void *args)
         totals_add(&tot, &res);
         if (json) {
             json_t *o = lsc_json_layer_name(json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "name", lx->name, "cosine",
-                                  lsc_json_num(res.cosine), "rel_diff", lsc_json_num(res.rel_diff), "subspace_in",
-                                  lsc_json_num(res.subspace_in), "subspace_out", lsc_json_num(res.subspace_out), "norm_a",
-                                  lsc_json_num(res.norm1), "norm_b", lsc_json_num(res.norm2)), lx->name);
+                                                      lsc_json_num(res.cosine), "rel_diff", lsc_json_num(res.rel_diff),
+                                                      "subspace_in", lsc_json_num(res.subspace_in), "subspace_out",
+                                                      lsc_json_num(res.subspace_out), "norm_a", lsc_json_num(res.norm1),
+                                                      "norm_b", lsc_json_num(res.norm2)),
+                                            lx->name);
             if (moved)
                 json_object_set_new(o, "key_b", json_string(y->layers[j].name));
             json_array_append_new(jl, o);
@@ -171,9 +172,9 @@ static int diff_run(lsc_cmd_ctx *ctx, void *args)
         if (json) {
             json_t *o = json_pack("{s:s, s:s, s:o, s:o, s:o}", "a", x->name, "b", y->name, "layers", json_incref(jl),
                                   "only_in_a", json_incref(only_a), "only_in_b", json_incref(only_b));
-            json_object_set_new(o, "summary", json_pack("{s:i, s:i, s:o, s:o}", "compared", compared,
-                                                        "matched_across_formats", across, "cosine",
-                                                        lsc_json_num(cos_all), "rel_diff", lsc_json_num(rel_all)));
+            json_object_set_new(o, "summary",
+                                json_pack("{s:i, s:i, s:o, s:o}", "compared", compared, "matched_across_formats",
+                                          across, "cosine", lsc_json_num(cos_all), "rel_diff", lsc_json_num(rel_all)));
             lsc_json_print(ctx->out, o);
             json_decref(o);
         } else {

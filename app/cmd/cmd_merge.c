@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "layername.h"
 #include "derive.h"
 #include "handlers.h"
+#include "layername.h"
 #include "merge.h"
 #include "table.h"
 
@@ -307,9 +307,11 @@ static void merge_report(lsc_cmd_ctx *ctx, int json, const lsc_adapter *out, con
     if (json) {
         json_t *layers = json_array();
         for (size_t li = 0; li < out->n_layers; li++)
-            json_array_append_new(layers, lsc_json_layer_name(json_pack("{s:s, s:i, s:i, s:o}", "name", out->layers[li].name, "models",
-                                                    used[li], "rank", out->layers[li].rank, "rel_error",
-                                                    lsc_json_num(infos[li].rel_error)), out->layers[li].name));
+            json_array_append_new(layers,
+                                  lsc_json_layer_name(json_pack("{s:s, s:i, s:i, s:o}", "name", out->layers[li].name,
+                                                                "models", used[li], "rank", out->layers[li].rank,
+                                                                "rel_error", lsc_json_num(infos[li].rel_error)),
+                                                      out->layers[li].name));
         json_t *o = json_pack("{s:s, s:s, s:I, s:o}", "name", newname, "method", mname, "params",
                               (json_int_t)lsc_adapter_params(out), "max_rel_error", lsc_json_num(worst));
         json_object_set_new(o, "layers", layers);

@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "layername.h"
 #include "derive.h"
 #include "handlers.h"
+#include "layername.h"
 #include "kinds.h"
 #include "prune.h"
 #include "table.h"
@@ -259,10 +259,12 @@ static void prune_report(lsc_cmd_ctx *ctx, const prune_args *av, const lsc_adapt
         for (size_t li = 0; li < src->n_layers; li++) {
             if (!p[li].chosen)
                 continue;
-            json_array_append_new(layers, lsc_json_layer_name(json_pack("{s:s, s:i, s:i, s:o, s:o}", "name", src->layers[li].name,
-                                                    "rank_before", src->layers[li].rank, "rank_after",
-                                                    dst->layers[li].rank, "kept_energy", lsc_json_num(p[li].kept),
-                                                    "rel_error", lsc_json_num(p[li].err)), src->layers[li].name));
+            json_array_append_new(
+                layers,
+                lsc_json_layer_name(json_pack("{s:s, s:i, s:i, s:o, s:o}", "name", src->layers[li].name, "rank_before",
+                                              src->layers[li].rank, "rank_after", dst->layers[li].rank, "kept_energy",
+                                              lsc_json_num(p[li].kept), "rel_error", lsc_json_num(p[li].err)),
+                                    src->layers[li].name));
         }
         json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:I, s:I, s:I, s:I}", "name", newname, "source", src_name, "rule",
                               rule_name, "value", lsc_json_num(value), "params_before", (json_int_t)pb, "params_after",

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "layername.h"
 #include "common.h"
+#include "layername.h"
 #include "handlers.h"
 #include "table.h"
 #include "tasks.h"
@@ -87,11 +87,13 @@ static json_t *layer_json(const lsc_adapter *ad, const row *r)
     json_t *sv = json_array();
     for (int i = 0; i < st->n_sv; i++)
         json_array_append_new(sv, lsc_json_num(st->sv[i]));
-    json_t *o = lsc_json_layer_name(json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:o, s:s, s:o}", "name", l->name, "module_type",
-                          l->module_type ? l->module_type : "", "layer_index", (json_int_t)l->layer_index, "rows",
-                          (json_int_t)l->rows, "cols", (json_int_t)l->cols, "rank", (json_int_t)l->rank, "dtype",
-                          lsc_layer_dtype(ad, l), "alpha", lsc_json_num(l->alpha), "scale_rule",
-                          lsc_scale_rule_name(l->rule), "scale", lsc_json_num(l->scale)), l->name);
+    json_t *o = lsc_json_layer_name(json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:o, s:s, s:o}", "name", l->name,
+                                              "module_type", l->module_type ? l->module_type : "", "layer_index",
+                                              (json_int_t)l->layer_index, "rows", (json_int_t)l->rows, "cols",
+                                              (json_int_t)l->cols, "rank", (json_int_t)l->rank, "dtype",
+                                              lsc_layer_dtype(ad, l), "alpha", lsc_json_num(l->alpha), "scale_rule",
+                                              lsc_scale_rule_name(l->rule), "scale", lsc_json_num(l->scale)),
+                                    l->name);
     json_object_set_new(o, "norm", lsc_json_num(st->fro));
     json_object_set_new(o, "sv", sv);
     json_object_set_new(o, "spectral_norm", lsc_json_num(st->spectral));

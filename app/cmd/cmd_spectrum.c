@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "layername.h"
 #include "common.h"
+#include "layername.h"
 #include "handlers.h"
 
 typedef struct spectrum_args {
@@ -68,11 +68,13 @@ static int spectrum_run(lsc_cmd_ctx *ctx, void *args)
                 json_array_append_new(sv, lsc_json_num(st.sv[i]));
                 json_array_append_new(en, lsc_json_num(total > 0 ? cum / total : 0.0));
             }
-            json_array_append_new(arr, lsc_json_layer_name(json_pack("{s:s, s:I, s:o, s:o}", "name", l->name, "rank", (json_int_t)l->rank,
-                                                 "sv", sv, "energy", en), l->name));
+            json_array_append_new(arr, lsc_json_layer_name(json_pack("{s:s, s:I, s:o, s:o}", "name", l->name, "rank",
+                                                                     (json_int_t)l->rank, "sv", sv, "energy", en),
+                                                           l->name));
         } else {
-            lsc_out(ctx->out, "%s  (%lld×%lld, r=%d, k90=%d, k99=%d)\n", lsc_escape_name(nm, sizeof nm, lsc_layername_display(l->name)),
-                    (long long)l->rows, (long long)l->cols, l->rank, st.energy_rank_90, st.energy_rank_99);
+            lsc_out(ctx->out, "%s  (%lld×%lld, r=%d, k90=%d, k99=%d)\n",
+                    lsc_escape_name(nm, sizeof nm, lsc_layername_display(l->name)), (long long)l->rows,
+                    (long long)l->cols, l->rank, st.energy_rank_90, st.energy_rank_99);
             lsc_out(ctx->out, "  %4s  %14s  %8s\n", "i", "sigma", "energy");
             for (int i = 0; i < st.n_sv; i++) {
                 cum += (st.sv[i] / s1) * (st.sv[i] / s1);

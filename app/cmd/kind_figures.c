@@ -1,5 +1,4 @@
 /* kind_figures.c: see kind_figures.h. Everything comes from the factors (engine/kinds.h). */
-#include "layername.h"
 #include "kind_figures.h"
 
 #include <math.h>
@@ -7,6 +6,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "layername.h"
 #include "kinds.h"
 
 static void unload(lsc_adapter *ad, size_t li)
@@ -52,7 +52,9 @@ static int dynamic_figures(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *glob, 
         if (st == LSC_ERR_NUMERIC) { /* NaN/Inf: flagged by show, left out of the curve */
             lsc_error_clear(&ctx->err);
             unload(ad, li);
-            json_array_append_new(layers, lsc_json_layer_name(json_pack("{s:s, s:b}", "name", ad->layers[li].name, "nonfinite", 1), ad->layers[li].name));
+            json_array_append_new(
+                layers, lsc_json_layer_name(json_pack("{s:s, s:b}", "name", ad->layers[li].name, "nonfinite", 1),
+                                            ad->layers[li].name));
             continue;
         }
         if (st) {
@@ -76,8 +78,9 @@ static int dynamic_figures(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *glob, 
                 worst_layer = ad->layers[li].name;
             }
         }
-        json_array_append_new(layers, lsc_json_layer_name(json_pack("{s:s, s:o, s:o}", "name", ad->layers[li].name, "prefix_err", jp,
-                                                "best_err", jb), ad->layers[li].name));
+        json_array_append_new(layers, lsc_json_layer_name(json_pack("{s:s, s:o, s:o}", "name", ad->layers[li].name,
+                                                                    "prefix_err", jp, "best_err", jb),
+                                                          ad->layers[li].name));
     }
     if (!rc) {
         json_t *mp = json_array(), *mb = json_array();
@@ -152,7 +155,8 @@ static int adaptive_figures(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *glob,
         if (ost == LSC_ERR_NUMERIC) { /* NaN/Inf: flagged by show, left out here */
             lsc_error_clear(&ctx->err);
             unload(ad, li);
-            json_array_append_new(layers, lsc_json_layer_name(json_pack("{s:s, s:b}", "name", l->name, "nonfinite", 1), l->name));
+            json_array_append_new(
+                layers, lsc_json_layer_name(json_pack("{s:s, s:b}", "name", l->name, "nonfinite", 1), l->name));
             continue;
         }
         if (ost) {
@@ -167,9 +171,11 @@ static int adaptive_figures(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *glob,
         }
         kept += l->rank;
         n++;
-        json_array_append_new(layers, lsc_json_layer_name(json_pack("{s:s, s:i, s:o, s:o, s:o, s:o}", "name", l->name, "kept", l->rank,
-                                                "lambda_min", lsc_json_num(lo), "lambda_max", lsc_json_num(hi),
-                                                "orth_p", lsc_json_num(perr), "orth_q", lsc_json_num(qerr)), l->name));
+        json_array_append_new(
+            layers, lsc_json_layer_name(json_pack("{s:s, s:i, s:o, s:o, s:o, s:o}", "name", l->name, "kept", l->rank,
+                                                  "lambda_min", lsc_json_num(lo), "lambda_max", lsc_json_num(hi),
+                                                  "orth_p", lsc_json_num(perr), "orth_q", lsc_json_num(qerr)),
+                                        l->name));
         if (text) {
             char bar[64];
             int width = init_r > 0 ? init_r : l->rank, i;
@@ -245,16 +251,18 @@ static int sparse_figures(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *glob, i
             break;
         if (nonfinite) {
             lsc_error_clear(&ctx->err);
-            json_array_append_new(layers, lsc_json_layer_name(json_pack("{s:s, s:b}", "name", l->name, "nonfinite", 1), l->name));
+            json_array_append_new(
+                layers, lsc_json_layer_name(json_pack("{s:s, s:b}", "name", l->name, "nonfinite", 1), l->name));
             if (text)
                 lsc_out(ctx->out, "  %-40.40s  (NaN/Inf: left out)\n", short_name(l->name));
             continue;
         }
         live_all += live;
         r_all += l->rank;
-        json_array_append_new(layers, lsc_json_layer_name(json_pack("{s:s, s:i, s:i, s:o, s:o}", "name", l->name, "rank", l->rank,
-                                                "live_gates", live, "zeros_a", lsc_json_num(za), "zeros_b",
-                                                lsc_json_num(zb)), l->name));
+        json_array_append_new(layers, lsc_json_layer_name(json_pack("{s:s, s:i, s:i, s:o, s:o}", "name", l->name,
+                                                                    "rank", l->rank, "live_gates", live, "zeros_a",
+                                                                    lsc_json_num(za), "zeros_b", lsc_json_num(zb)),
+                                                          l->name));
         if (text)
             lsc_out(ctx->out, "  %-40.40s %4d/%-4d %9.1f%% %9.1f%%\n", short_name(l->name), live, l->rank, 100 * za,
                     100 * zb);

@@ -1,7 +1,6 @@
 /* tasks.c: see tasks.h. The figures come from the factors (engine/compare.h): cosines from factored inner
  * products, the shared input dimension from principal angles between the tasks' input-side singular
  * subspaces (cosine >= 0.99 counts as shared; for more than two tasks, the smallest pairwise count). */
-#include "layername.h"
 #include "tasks.h"
 
 #include <errno.h>
@@ -11,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "common.h"
+#include "layername.h"
 #include "compare.h"
 #include "fileio.h"
 #include "peft.h"
@@ -181,7 +181,8 @@ int lsc_tasks_show(lsc_cmd_ctx *ctx, const char *name, int64_t id, const char *g
         if (nonfinite) {
             layers_all--;
             if (json)
-                json_array_append_new(jlayers, lsc_json_layer_name(json_pack("{s:s, s:b}", "name", lname, "nonfinite", 1), lname));
+                json_array_append_new(
+                    jlayers, lsc_json_layer_name(json_pack("{s:s, s:b}", "name", lname, "nonfinite", 1), lname));
             else
                 lsc_out(ctx->out, "%-44s (NaN/Inf in a task: left out)\n", lname);
             continue;
@@ -223,8 +224,10 @@ int lsc_tasks_show(lsc_cmd_ctx *ctx, const char *name, int64_t id, const char *g
                     json_array_append_new(row, lsc_json_num(C[i * T + j]));
                 json_array_append_new(cm, row);
             }
-            json_array_append_new(jlayers, lsc_json_layer_name(json_pack("{s:s, s:b, s:i, s:o}", "name", lname, "shared_a", shared_a,
-                                                     "shared_dim", dim, "cosine", cm), lname));
+            json_array_append_new(jlayers,
+                                  lsc_json_layer_name(json_pack("{s:s, s:b, s:i, s:o}", "name", lname, "shared_a",
+                                                                shared_a, "shared_dim", dim, "cosine", cm),
+                                                      lname));
         } else {
             const char *sn = lsc_layername_display(lname);
             lsc_out(ctx->out, "%-44s %-9s %-10d", lsc_escape_name(nm, sizeof nm, sn), shared_a ? "yes" : "no", dim);
