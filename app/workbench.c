@@ -19,7 +19,9 @@
 #include "command.h"
 #include "common.h"
 #include "compare.h"
+#include "modkey.h"
 #include "kind_figures.h"
+#include "layername.h"
 #include "tasks.h"
 #include "prune.h"
 #include "spectrum.h"
@@ -140,17 +142,23 @@ static lsc_status wb_layers(void *ctx, const char *adapter, lsc_tui_layer **out,
         return st;
     lsc_adapter *ad = w->ad;
     lsc_tui_layer *ls = calloc(ad->n_layers ? ad->n_layers : 1, sizeof *ls);
-    if (!ls)
+    size_t *order = lsc_layername_order(ad); /* natural order of names: layers.2 before layers.10 */
+    if (!ls || !order) {
+        free(ls);
+        free(order);
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < ad->n_layers; i++) {
+    }
+    for (size_t oi = 0; oi < ad->n_layers; oi++) {
+        size_t i = order[oi];
         const lsc_layer *l = &ad->layers[i];
         lsc_layer_stats s;
         memset(&s, 0, sizeof s);
         if ((st = lsc_layer_stats_get(&w->sr, w->cat, ad, i, 0, &s, err))) {
             free(ls);
+            free(order);
             return st;
         }
-        lsc_tui_layer *t = &ls[i];
+        lsc_tui_layer *t = &ls[oi];
         lsc_tui_copy(t->name, sizeof t->name, l->name);
         lsc_tui_copy(t->module_type, sizeof t->module_type, l->module_type ? l->module_type : "");
         t->layer_index = l->layer_index;
@@ -171,6 +179,7 @@ static lsc_status wb_layers(void *ctx, const char *adapter, lsc_tui_layer **out,
         t->flags = l->flags;
         lsc_stats_release(&s);
     }
+    free(order);
     *out = ls;
     *n = ad->n_layers;
     return LSC_OK;
@@ -213,6 +222,10 @@ static lsc_status wb_diff(void *ctx, const char *a, const char *b, lsc_tui_diff 
                            x->base_model, y->base_model);
     double *bx = NULL, *ax = NULL, *by = NULL, *ay = NULL;
     size_t bxc = 0, axc = 0, byc = 0, ayc = 0;
+    int *jof = NULL; /* partners as the diff command pairs them: same key, else same module in another format */
+    char *taken = NULL;
+    if (!st && !(jof = lsc_modkey_match(x, y, &taken)))
+        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
     if (!st) {
         out->rows = calloc(x->n_layers + 1, sizeof *out->rows);
         out->only_a = calloc(x->n_layers + 1, sizeof *out->only_a);
@@ -222,7 +235,7 @@ static lsc_status wb_diff(void *ctx, const char *a, const char *b, lsc_tui_diff 
     }
     for (size_t i = 0; !st && i < x->n_layers; i++) {
         const lsc_layer *l = &x->layers[i];
-        int j = lsc_adapter_find_layer(y, l->name);
+        int j = jof[i];
         if (j < 0) {
             lsc_tui_copy(out->only_a[out->n_only_a++].name, LSC_TUI_NAME_MAX, l->name);
             continue;
@@ -255,8 +268,10 @@ static lsc_status wb_diff(void *ctx, const char *a, const char *b, lsc_tui_diff 
         }
     }
     for (size_t j = 0; !st && j < y->n_layers; j++)
-        if (lsc_adapter_find_layer(x, y->layers[j].name) < 0)
+        if (!taken[j])
             lsc_tui_copy(out->only_b[out->n_only_b++].name, LSC_TUI_NAME_MAX, y->layers[j].name);
+    free(jof);
+    free(taken);
     free(bx);
     free(ax);
     free(by);

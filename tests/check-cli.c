@@ -207,7 +207,7 @@ static void check_norms(const char *cat, const char *sample)
     json_t *l;
     size_t i;
     json_array_foreach(layers, i, l) {
-        const char *name = json_string_value(json_object_get(l, "name"));
+        const char *name = json_string_value(json_object_get(l, "key"));
         char ka[1024], kb[1024];
         snprintf(ka, sizeof ka, "%s.lora_A.weight", name);
         snprintf(kb, sizeof kb, "%s.lora_B.weight", name);
@@ -270,7 +270,7 @@ START_TEST(test_show_matches_dense)
     json_t *l;
     size_t i;
     json_array_foreach(layers, i, l) {
-        const char *n = json_string_value(json_object_get(l, "name"));
+        const char *n = json_string_value(json_object_get(l, "key"));
         ck_assert(strlen(n) > 6 && strcmp(n + strlen(n) - 6, "q_proj") == 0);
     }
     json_decref(v);

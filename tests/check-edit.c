@@ -223,7 +223,7 @@ START_TEST(test_prune_rules_match_dense)
                     tail += s[k] * s[k];
             }
             json_t *jl = json_array_get(layers, i);
-            ck_assert_str_eq(json_string_value(json_object_get(jl, "name")), orig.names[i]);
+            ck_assert_str_eq(json_string_value(json_object_get(jl, "key")), orig.names[i]);
             double reported = json_number_value(json_object_get(jl, "rel_error"));
             ck_assert_msg(fabs(reported - sqrt(tail / tot)) < 1e-6, "reported error %.9g vs dense %.9g", reported,
                           sqrt(tail / tot));

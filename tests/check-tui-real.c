@@ -100,7 +100,7 @@ static void check_prune(const char *adapter, lsc_tui_prune_rule rule, const char
         if (!rows[i].chosen && !rows[i].nonfinite)
             continue;
         json_t *l = json_array_get(layers, k++);
-        ck_assert_str_eq(rows[i].name, json_string_value(json_object_get(l, "name")));
+        ck_assert_str_eq(rows[i].name, json_string_value(json_object_get(l, "key")));
         ck_assert_int_eq(rows[i].rank_before, json_integer_value(json_object_get(l, "rank_before")));
         ck_assert_int_eq(rows[i].rank_after, json_integer_value(json_object_get(l, "rank_after")));
         close_to(rows[i].kept_energy, json_number_value(json_object_get(l, "kept_energy")), "kept energy", rows[i].name);
@@ -205,7 +205,7 @@ static void check_merge(lsc_tui_merge_method method, const char *weights, int ra
     ck_assert_uint_eq(json_array_size(layers), nr);
     for (size_t i = 0; i < nr; i++) {
         json_t *l = json_array_get(layers, i);
-        ck_assert_str_eq(rows[i].name, json_string_value(json_object_get(l, "name")));
+        ck_assert_str_eq(rows[i].name, json_string_value(json_object_get(l, "key")));
         ck_assert_int_eq(rows[i].models, json_integer_value(json_object_get(l, "models")));
         ck_assert_int_eq(rows[i].rank, json_integer_value(json_object_get(l, "rank")));
         if (lsc_tui_merge_is_elementwise(method))
@@ -639,6 +639,55 @@ START_TEST(test_read_only_catalog)
 }
 END_TEST
 
+/* The workbench's diff pairs layers as the diff command does: a GGUF export of a PEFT adapter, imported
+ * again, matches every layer of the original with cosine 1 (issue #15, item 6: two "only in" lists). */
+START_TEST(test_diff_across_formats)
+{
+    char g[1200];
+    snprintf(g, sizeof g, "%s/rt.gguf", g_dir);
+    cli_result r = cli_run(g_cat, "export", "llama-tiny-f32", g, "--format", "gguf", "--no-permute", NULL);
+    ck_assert_msg(r.code == 0, "export: %s", r.err);
+    cli_result_free(&r);
+    r = cli_run(g_cat, "import", g, "--name", "rt-gguf", NULL);
+    ck_assert_msg(r.code == 0, "import: %s", r.err);
+    cli_result_free(&r);
+    lsc_tui_diff d;
+    lsc_error err = {0};
+    ck_assert_int_eq(g_m.diff(g_m.ctx, "llama-tiny-f32", "rt-gguf", &d, &err), LSC_OK);
+    ck_assert_uint_eq(d.n_rows, 28);
+    ck_assert_uint_eq(d.n_only_a, 0);
+    ck_assert_uint_eq(d.n_only_b, 0);
+    for (size_t i = 0; i < d.n_rows; i++)
+        ck_assert_msg(fabs(d.rows[i].cosine - 1.0) < 1e-9, "%s: cosine %g", d.rows[i].name, d.rows[i].cosine);
+    lsc_tui_diff_release(&d);
+}
+END_TEST
+
+/* The workbench's layer table lists layers in natural order: layers.0, 1, 2, ..., 10, 11 (issue #15,
+ * item 3: it listed them as stored, layers.1, layers.10, layers.11, layers.2 ...). */
+START_TEST(test_layers_natural_order)
+{
+    char dir[1200];
+    snprintf(dir, sizeof dir, "%s/twelve", g_dir);
+    ck_assert_int_eq(cli_write_peft_blocks(dir, 12), 0);
+    cli_result r = cli_run(g_cat, "import", dir, "--name", "twelve", NULL);
+    ck_assert_msg(r.code == 0, "import: %s", r.err);
+    cli_result_free(&r);
+    lsc_tui_layer *ls = NULL;
+    size_t n = 0;
+    lsc_error err = {0};
+    ck_assert_int_eq(g_m.layers(g_m.ctx, "twelve", &ls, &n, &err), LSC_OK);
+    ck_assert_uint_eq(n, 12);
+    for (size_t i = 0; i < n; i++) {
+        char want[128];
+        snprintf(want, sizeof want, "base_model.model.model.layers.%zu.self_attn.q_proj", i);
+        ck_assert_str_eq(ls[i].name, want);
+        ck_assert_int_eq(ls[i].layer_index, (int)i);
+    }
+    free(ls);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tui-real");
@@ -653,6 +702,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_kind_figures_match_cli);
     tcase_add_test(tc, test_retrain_panel_matches_cli);
     tcase_add_test(tc, test_read_only_catalog);
+    tcase_add_test(tc, test_diff_across_formats);
+    tcase_add_test(tc, test_layers_natural_order);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -272,3 +272,46 @@ int cli_run_suite(const char *name, const struct TTest *const *tests, int no_for
     free(tmp);
     return failed ? 1 : 0;
 }
+
+static int cmp_block_str(const void *a, const void *b)
+{
+    char x[16], y[16];
+    snprintf(x, sizeof x, "%d", *(const int *)a);
+    snprintf(y, sizeof y, "%d", *(const int *)b);
+    return strcmp(x, y);
+}
+
+int cli_write_peft_blocks(const char *dir, int n)
+{
+    if (n < 1 || n > 64)
+        return -1;
+    mkdir(dir, 0755);
+    int blocks[64];
+    for (int b = 0; b < n; b++)
+        blocks[b] = b;
+    qsort(blocks, (size_t)n, sizeof *blocks, cmp_block_str); /* 0 1 10 11 2 ... as strings sort */
+    static char header[64 * 256];
+    float data[64 * 4];
+    size_t off = 0, t = 0, len = 1;
+    strcpy(header, "{");
+    for (int b = 0; b < n; b++)
+        for (int ab = 0; ab < 2; ab++) {
+            len += (size_t)snprintf(header + len, sizeof header - len,
+                                    "%s\"base_model.model.model.layers.%d.self_attn.q_proj.lora_%c.weight\": "
+                                    "{\"dtype\": \"F32\", \"shape\": [%d, %d], \"data_offsets\": [%zu, %zu]}",
+                                    t ? ", " : "", blocks[b], ab ? 'B' : 'A', ab ? 2 : 1, ab ? 1 : 2, off, off + 8);
+            data[2 * t] = 1.0f + (float)blocks[b];
+            data[2 * t + 1] = 0.5f;
+            off += 8;
+            t++;
+        }
+    strcat(header, "}");
+    char p[4600];
+    snprintf(p, sizeof p, "%s/adapter_model.safetensors", dir);
+    if (cli_write_st(p, header, data, 2 * t * sizeof *data) != 0)
+        return -1;
+    snprintf(p, sizeof p, "%s/adapter_config.json", dir);
+    const char *cfg = "{\"peft_type\": \"LORA\", \"r\": 1, \"lora_alpha\": 1, \"base_model_name_or_path\": \"x\","
+                      " \"target_modules\": [\"q_proj\"]}";
+    return cli_write(p, cfg, strlen(cfg));
+}

@@ -35,6 +35,11 @@ int cli_write(const char *path, const void *data, size_t n);
 /* Write a safetensors file with the given header JSON text (padded) and data bytes. */
 int cli_write_st(const char *path, const char *header, const void *data, size_t n);
 
+/* Write a PEFT adapter folder `dir` (created) with one q_proj layer, r = 1, in each of `n` blocks
+ * (n <= 64), tensors in the file's string order as safetensors writers sort them (layers.10 before
+ * layers.2). 0 on success. */
+int cli_write_peft_blocks(const char *dir, int n);
+
 /* A fresh temporary folder (*tmp, malloc'ed) holding the generated sample adapters in <tmp>/samples
  * (the path written into samples, cap bytes), made with $LSC_BUILD/samples/gen-samples. 0 on success;
  * on failure a message is printed and -1 returned. */

@@ -1,13 +1,16 @@
 /* cmd_diff.c: `lorascope diff A B [--layers GLOB] [--json]`: per-layer comparison of two adapters from
  * their factors (cosine, relative difference, subspace similarity on both sides), layers matched by
- * name, plus a whole-adapter summary. Adapters of different base models, or a layer whose shapes
- * disagree, are an error naming them. */
+ * stored key, else by module identity across formats (store/modkey.h: a GGUF or kohya adapter against
+ * the PEFT one it came from), plus a whole-adapter summary. Layers are listed in natural order. Adapters
+ * of different base models, or a layer whose shapes disagree, are an error naming them. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
 #include "compare.h"
+#include "layername.h"
+#include "modkey.h"
 #include "handlers.h"
 #include "numfmt.h"
 #include "table.h"
@@ -69,7 +72,8 @@ static const lsc_opt diff_opts[] = {
     {.name = "layers", .type = LSC_OPT_GLOB, .metavar = "GLOB", .at = offsetof(diff_args, glob),
      .help = "only layers whose name matches"},
     {.name = "json", .type = LSC_OPT_FLAG, .at = offsetof(diff_args, json),
-     .help = "{a, b, layers[{name, cosine, rel_diff, subspace_in, subspace_out}], only_in_a, only_in_b}"},
+     .help = "{a, b, layers[{name, key, key_b, cosine, rel_diff, subspace_in, subspace_out}], only_in_a, only_in_b, "
+             "summary{compared, matched_across_formats, cosine, rel_diff}}"},
     {0}};
 
 static int diff_run(lsc_cmd_ctx *ctx, void *args)
@@ -100,9 +104,17 @@ static int diff_run(lsc_cmd_ctx *ctx, void *args)
     const char *hdr[] = {"LAYER", "COSINE", "REL DIFF", "φ IN", "φ OUT", "NORM A", "NORM B"};
     lsc_table *t = json ? NULL : lsc_table_new(7, hdr, "lrrrrrr");
     totals tot = {0};
-    int compared = 0;
+    int compared = 0, across = 0;
     char nm[512], c1[64], c2[64], c3[64], c4[64], c5[64], c6[64];
-    for (size_t i = 0; i < x->n_layers && rc == LSC_EXIT_OK; i++) {
+    char *taken = NULL;
+    int *jof = lsc_modkey_match(x, y, &taken);
+    size_t *order = lsc_layername_order(x), *order_b = lsc_layername_order(y);
+    if (!jof || !order || !order_b) {
+        lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "out of memory");
+        rc = LSC_EXIT_ERROR;
+    }
+    for (size_t oi = 0; rc == LSC_EXIT_OK && oi < x->n_layers; oi++) {
+        size_t i = order[oi];
         const lsc_layer *lx = &x->layers[i];
         if (!lsc_name_matches(glob, lx->name))
             continue;
@@ -110,11 +122,13 @@ static int diff_run(lsc_cmd_ctx *ctx, void *args)
             rc = LSC_EXIT_ERROR;
             break;
         }
-        int j = lsc_adapter_find_layer(y, lx->name);
+        int j = jof[i];
         if (j < 0) {
-            json_array_append_new(only_a, json_string(lx->name));
+            json_array_append_new(only_a, json_string(lsc_layername_display(lx->name)));
             continue;
         }
+        int moved = strcmp(lx->name, y->layers[j].name) != 0;
+        across += moved;
         lsc_lowrank lr1, lr2;
         lsc_compare_result res;
         if (lsc_adapter_factors(x, i, &bx.b, &bx.bcap, &bx.a, &bx.acap, &lr1, &ctx->err) ||
@@ -129,15 +143,17 @@ static int diff_run(lsc_cmd_ctx *ctx, void *args)
         compared++;
         totals_add(&tot, &res);
         if (json) {
-            json_t *o = json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "name", lx->name, "cosine",
-                                  lsc_json_num(res.cosine), "rel_diff", lsc_json_num(res.rel_diff), "subspace_in",
-                                  lsc_json_num(res.subspace_in), "subspace_out", lsc_json_num(res.subspace_out), "norm_a",
-                                  lsc_json_num(res.norm1), "norm_b", lsc_json_num(res.norm2));
+            json_t *o = lsc_json_layer_name(json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "name", lx->name, "cosine",
+                                                      lsc_json_num(res.cosine), "rel_diff", lsc_json_num(res.rel_diff),
+                                                      "subspace_in", lsc_json_num(res.subspace_in), "subspace_out",
+                                                      lsc_json_num(res.subspace_out), "norm_a", lsc_json_num(res.norm1),
+                                                      "norm_b", lsc_json_num(res.norm2)),
+                                            lx->name);
+            if (moved)
+                json_object_set_new(o, "key_b", json_string(y->layers[j].name));
             json_array_append_new(jl, o);
         } else if (t) {
-            const char *short_prefix = "base_model.model.";
-            const char *sn = strncmp(lx->name, short_prefix, strlen(short_prefix)) == 0 ? lx->name + strlen(short_prefix)
-                                                                                        : lx->name;
+            const char *sn = lsc_layername_display(lx->name);
             const char *cells[7] = {lsc_escape_name(nm, sizeof nm, sn), lsc_fmt_num(c1, sizeof c1, "%.6f", res.cosine),
                                     lsc_fmt_num(c2, sizeof c2, "%.4g", res.rel_diff),
                                     lsc_fmt_num(c3, sizeof c3, "%.4f", res.subspace_in),
@@ -146,9 +162,11 @@ static int diff_run(lsc_cmd_ctx *ctx, void *args)
             lsc_table_add(t, cells);
         }
     }
-    for (size_t j = 0; j < y->n_layers && rc == LSC_EXIT_OK; j++)
-        if (lsc_name_matches(glob, y->layers[j].name) && lsc_adapter_find_layer(x, y->layers[j].name) < 0)
-            json_array_append_new(only_b, json_string(y->layers[j].name));
+    for (size_t oj = 0; rc == LSC_EXIT_OK && oj < y->n_layers; oj++) {
+        size_t j = order_b[oj];
+        if (lsc_name_matches(glob, y->layers[j].name) && !taken[j])
+            json_array_append_new(only_b, json_string(lsc_layername_display(y->layers[j].name)));
+    }
     /* nothing to compare (no layer in common, or a side that is zero throughout): n/a, null in JSON, never
      * a perfect score */
     double cos_all = (tot.s1 > 0 && tot.s2 > 0) ? tot.inner / sqrt(tot.s1) / sqrt(tot.s2) : NAN;
@@ -157,8 +175,9 @@ static int diff_run(lsc_cmd_ctx *ctx, void *args)
         if (json) {
             json_t *o = json_pack("{s:s, s:s, s:o, s:o, s:o}", "a", x->name, "b", y->name, "layers", json_incref(jl),
                                   "only_in_a", json_incref(only_a), "only_in_b", json_incref(only_b));
-            json_object_set_new(o, "summary", json_pack("{s:i, s:o, s:o}", "compared", compared, "cosine",
-                                                        lsc_json_num(cos_all), "rel_diff", lsc_json_num(rel_all)));
+            json_object_set_new(o, "summary",
+                                json_pack("{s:i, s:i, s:o, s:o}", "compared", compared, "matched_across_formats",
+                                          across, "cosine", lsc_json_num(cos_all), "rel_diff", lsc_json_num(rel_all)));
             lsc_json_print(ctx->out, o);
             json_decref(o);
         } else {
@@ -166,6 +185,9 @@ static int diff_run(lsc_cmd_ctx *ctx, void *args)
                 lsc_table_print(t, ctx->out);
             lsc_out(ctx->out, "\n%d layer(s) compared: whole-adapter cosine %s, relative difference %s\n", compared,
                     lsc_fmt_num(c1, sizeof c1, "%.6f", cos_all), lsc_fmt_num(c2, sizeof c2, "%.4g", rel_all));
+            if (across)
+                lsc_out(ctx->out, "%d of them matched across formats (the same module under another name in '%s')\n",
+                        across, lsc_escape_name(nm, sizeof nm, y->name));
             size_t na = json_array_size(only_a), nb = json_array_size(only_b);
             char n2[512];
             if (na)
@@ -177,6 +199,10 @@ static int diff_run(lsc_cmd_ctx *ctx, void *args)
         }
     }
     lsc_table_free(t);
+    free(jof);
+    free(taken);
+    free(order);
+    free(order_b);
     json_decref(jl);
     json_decref(only_a);
     json_decref(only_b);

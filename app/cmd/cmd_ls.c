@@ -4,6 +4,7 @@
 
 #include "common.h"
 #include "handlers.h"
+#include "layername.h"
 #include "table.h"
 #include "tasks.h"
 
@@ -26,6 +27,12 @@ static const lsc_opt ls_opts[] = {
      .help = "print an array of {name, format, kind, base_model, layers, params, bytes, created, parents}"},
     {0}};
 
+/* Adapters by name in natural order (llama-2 before llama-10), as every list of names. */
+static int cmp_info(const void *x, const void *y)
+{
+    return lsc_layername_cmp(((const lsc_adapter_info *)x)->name, ((const lsc_adapter_info *)y)->name);
+}
+
 static int ls_run(lsc_cmd_ctx *ctx, void *args)
 {
     const ls_args *av = args;
@@ -34,6 +41,8 @@ static int ls_run(lsc_cmd_ctx *ctx, void *args)
     size_t n = 0;
     if (lsc_catalog_list(ctx->cat, &infos, &n, &ctx->err))
         return LSC_EXIT_ERROR;
+    if (n > 1)
+        qsort(infos, n, sizeof *infos, cmp_info);
     char b1[64], b2[64], b3[64], b4[64], name[512], base[512];
     /* a multi-task adapter shows the totals of its tasks */
     json_t **tasks = calloc(n + 1, sizeof *tasks);

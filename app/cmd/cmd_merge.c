@@ -12,6 +12,7 @@
 
 #include "derive.h"
 #include "handlers.h"
+#include "layername.h"
 #include "merge.h"
 #include "table.h"
 
@@ -306,9 +307,11 @@ static void merge_report(lsc_cmd_ctx *ctx, int json, const lsc_adapter *out, con
     if (json) {
         json_t *layers = json_array();
         for (size_t li = 0; li < out->n_layers; li++)
-            json_array_append_new(layers, json_pack("{s:s, s:i, s:i, s:o}", "name", out->layers[li].name, "models",
-                                                    used[li], "rank", out->layers[li].rank, "rel_error",
-                                                    lsc_json_num(infos[li].rel_error)));
+            json_array_append_new(layers,
+                                  lsc_json_layer_name(json_pack("{s:s, s:i, s:i, s:o}", "name", out->layers[li].name,
+                                                                "models", used[li], "rank", out->layers[li].rank,
+                                                                "rel_error", lsc_json_num(infos[li].rel_error)),
+                                                      out->layers[li].name));
         json_t *o = json_pack("{s:s, s:s, s:I, s:o}", "name", newname, "method", mname, "params",
                               (json_int_t)lsc_adapter_params(out), "max_rel_error", lsc_json_num(worst));
         json_object_set_new(o, "layers", layers);
@@ -318,9 +321,7 @@ static void merge_report(lsc_cmd_ctx *ctx, int json, const lsc_adapter *out, con
         const char *hdr[] = {"LAYER", "MODELS", "RANK", "REL ERROR"};
         lsc_table *t = lsc_table_new(4, hdr, "lrrr");
         for (size_t li = 0; t && li < out->n_layers; li++) {
-            const char *name = out->layers[li].name;
-            if (strncmp(name, "base_model.model.", 17) == 0)
-                name += 17;
+            const char *name = lsc_layername_display(out->layers[li].name);
             const char *cells[4] = {lsc_escape_name(nm, sizeof nm, name), lsc_fmt(c1, sizeof c1, "%d", used[li]),
                                     lsc_fmt(c2, sizeof c2, "%d", out->layers[li].rank),
                                     lsc_fmt(c3, sizeof c3, "%.3g", infos[li].rel_error)};

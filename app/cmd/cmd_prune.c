@@ -12,6 +12,7 @@
 #include "derive.h"
 #include "handlers.h"
 #include "numfmt.h"
+#include "layername.h"
 #include "kinds.h"
 #include "prune.h"
 #include "table.h"
@@ -259,10 +260,12 @@ static void prune_report(lsc_cmd_ctx *ctx, const prune_args *av, const lsc_adapt
         for (size_t li = 0; li < src->n_layers; li++) {
             if (!p[li].chosen)
                 continue;
-            json_array_append_new(layers, json_pack("{s:s, s:i, s:i, s:o, s:o}", "name", src->layers[li].name,
-                                                    "rank_before", src->layers[li].rank, "rank_after",
-                                                    dst->layers[li].rank, "kept_energy", lsc_json_num(p[li].kept),
-                                                    "rel_error", lsc_json_num(p[li].err)));
+            json_array_append_new(
+                layers,
+                lsc_json_layer_name(json_pack("{s:s, s:i, s:i, s:o, s:o}", "name", src->layers[li].name, "rank_before",
+                                              src->layers[li].rank, "rank_after", dst->layers[li].rank, "kept_energy",
+                                              lsc_json_num(p[li].kept), "rel_error", lsc_json_num(p[li].err)),
+                                    src->layers[li].name));
         }
         json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:I, s:I, s:I, s:I}", "name", newname, "source", src_name, "rule",
                               rule_name, "value", lsc_json_num(value), "params_before", (json_int_t)pb, "params_after",
@@ -277,9 +280,7 @@ static void prune_report(lsc_cmd_ctx *ctx, const prune_args *av, const lsc_adapt
         for (size_t li = 0; t && li < src->n_layers; li++) {
             if (!p[li].chosen)
                 continue;
-            const char *name = src->layers[li].name;
-            if (strncmp(name, "base_model.model.", 17) == 0)
-                name += 17;
+            const char *name = lsc_layername_display(src->layers[li].name);
             const char *cells[4] = {lsc_escape_name(nm, sizeof nm, name),
                                     lsc_fmt(c1, sizeof c1, "%d → %d", src->layers[li].rank, dst->layers[li].rank),
                                     prefix ? lsc_fmt(c2, sizeof c2, "%.3g", p[li].err)

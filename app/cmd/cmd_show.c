@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "layername.h"
 #include "handlers.h"
 #include "numfmt.h"
 #include "table.h"
@@ -22,6 +23,7 @@ static const char *const sort_keys[] = {"layer", "name", "rank", "alpha", "scale
 
 static const lsc_adapter *g_ad; /* qsort has no context argument */
 static int g_key;
+static size_t *g_rank; /* g_rank[li]: the layer's place in natural name order */
 
 static double key_value(const row *r)
 {
@@ -44,21 +46,18 @@ static double key_value(const row *r)
 static int cmp_rows(const void *pa, const void *pb)
 {
     const row *a = pa, *b = pb;
-    if (g_key == 0)
-        return (a->li > b->li) - (a->li < b->li);
-    if (g_key == 1)
-        return strcmp(g_ad->layers[a->li].name, g_ad->layers[b->li].name);
+    if (g_key == 0 || g_key == 1) /* "layer" and "name": natural order of the names (layers.2 before layers.10) */
+        return (g_rank[a->li] > g_rank[b->li]) - (g_rank[a->li] < g_rank[b->li]);
     double va = key_value(a), vb = key_value(b);
     if (va != vb)
         return va < vb ? 1 : -1; /* numbers: largest first */
     return (a->li > b->li) - (a->li < b->li);
 }
 
-/* The name shown in text tables: PEFT's "base_model.model." prefix carries no information. */
+/* The name shown in text tables and JSON: one display name for every command (layername.h). */
 static const char *short_name(const char *name)
 {
-    const char *p = "base_model.model.";
-    return strncmp(name, p, strlen(p)) == 0 ? name + strlen(p) : name;
+    return lsc_layername_display(name);
 }
 
 /* "12.5%/0.0%": the exact-zero fractions of A and B, by the one percentage rule (numfmt.h). */
@@ -97,11 +96,13 @@ static json_t *layer_json(const lsc_adapter *ad, const row *r)
     json_t *sv = json_array();
     for (int i = 0; i < st->n_sv; i++)
         json_array_append_new(sv, lsc_json_num(st->sv[i]));
-    json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:o, s:s, s:o}", "name", l->name, "module_type",
-                          l->module_type ? l->module_type : "", "layer_index", (json_int_t)l->layer_index, "rows",
-                          (json_int_t)l->rows, "cols", (json_int_t)l->cols, "rank", (json_int_t)l->rank, "dtype",
-                          lsc_layer_dtype(ad, l), "alpha", lsc_json_num(l->alpha), "scale_rule",
-                          lsc_scale_rule_name(l->rule), "scale", lsc_json_num(l->scale));
+    json_t *o = lsc_json_layer_name(json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:o, s:s, s:o}", "name", l->name,
+                                              "module_type", l->module_type ? l->module_type : "", "layer_index",
+                                              (json_int_t)l->layer_index, "rows", (json_int_t)l->rows, "cols",
+                                              (json_int_t)l->cols, "rank", (json_int_t)l->rank, "dtype",
+                                              lsc_layer_dtype(ad, l), "alpha", lsc_json_num(l->alpha), "scale_rule",
+                                              lsc_scale_rule_name(l->rule), "scale", lsc_json_num(l->scale)),
+                                    l->name);
     json_object_set_new(o, "norm", lsc_json_num(st->fro));
     json_object_set_new(o, "sv", sv);
     json_object_set_new(o, "spectral_norm", lsc_json_num(st->spectral));
@@ -237,6 +238,15 @@ static int show_run(lsc_cmd_ctx *ctx, void *args)
         n++;
     }
     lsc_stats_runner_release(&sr);
+    size_t *order = rc == LSC_EXIT_OK ? lsc_layername_order(ad) : NULL;
+    g_rank = order ? malloc((ad->n_layers ? ad->n_layers : 1) * sizeof *g_rank) : NULL;
+    if (rc == LSC_EXIT_OK && !g_rank) {
+        lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "out of memory");
+        rc = LSC_EXIT_ERROR;
+    }
+    for (size_t i = 0; g_rank && i < ad->n_layers; i++)
+        g_rank[order[i]] = i;
+    free(order);
     if (rc == LSC_EXIT_OK) {
         g_ad = ad;
         qsort(rows, n, sizeof(row), cmp_rows);
@@ -306,6 +316,8 @@ static int show_run(lsc_cmd_ctx *ctx, void *args)
     }
     for (size_t i = 0; i < ad->n_layers; i++)
         lsc_stats_release(&rows[i].st);
+    free(g_rank);
+    g_rank = NULL;
     free(rows);
     lsc_adapter_free(ad);
     return rc;

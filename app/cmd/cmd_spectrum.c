@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "layername.h"
 #include "handlers.h"
 #include "numfmt.h"
 
@@ -36,7 +37,13 @@ static int spectrum_run(lsc_cmd_ctx *ctx, void *args)
     int rc = LSC_EXIT_OK, matched = 0;
     json_t *arr = json ? json_array() : NULL;
     char nm[512];
-    for (size_t li = 0; li < ad->n_layers && rc == LSC_EXIT_OK; li++) {
+    size_t *order = lsc_layername_order(ad); /* natural order: layers.2 before layers.10 */
+    if (!order) {
+        lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "out of memory");
+        rc = LSC_EXIT_ERROR;
+    }
+    for (size_t oi = 0; order && oi < ad->n_layers && rc == LSC_EXIT_OK; oi++) {
+        size_t li = order[oi];
         const lsc_layer *l = &ad->layers[li];
         if (!lsc_name_matches(glob, l->name))
             continue;
@@ -62,11 +69,13 @@ static int spectrum_run(lsc_cmd_ctx *ctx, void *args)
                 json_array_append_new(sv, lsc_json_num(st.sv[i]));
                 json_array_append_new(en, lsc_json_num(total > 0 ? cum / total : 0.0));
             }
-            json_array_append_new(arr, json_pack("{s:s, s:I, s:o, s:o}", "name", l->name, "rank", (json_int_t)l->rank,
-                                                 "sv", sv, "energy", en));
+            json_array_append_new(arr, lsc_json_layer_name(json_pack("{s:s, s:I, s:o, s:o}", "name", l->name, "rank",
+                                                                     (json_int_t)l->rank, "sv", sv, "energy", en),
+                                                           l->name));
         } else {
-            lsc_out(ctx->out, "%s  (%lld×%lld, r=%d, k90=%d, k99=%d)\n", lsc_escape_name(nm, sizeof nm, l->name),
-                    (long long)l->rows, (long long)l->cols, l->rank, st.energy_rank_90, st.energy_rank_99);
+            lsc_out(ctx->out, "%s  (%lld×%lld, r=%d, k90=%d, k99=%d)\n",
+                    lsc_escape_name(nm, sizeof nm, lsc_layername_display(l->name)), (long long)l->rows,
+                    (long long)l->cols, l->rank, st.energy_rank_90, st.energy_rank_99);
             lsc_out(ctx->out, "  %4s  %14s  %8s\n", "i", "sigma", "energy");
             for (int i = 0; i < st.n_sv; i++) {
                 cum += (st.sv[i] / s1) * (st.sv[i] / s1);
@@ -85,6 +94,7 @@ static int spectrum_run(lsc_cmd_ctx *ctx, void *args)
     if (rc == LSC_EXIT_OK && arr)
         lsc_json_print(ctx->out, arr);
     json_decref(arr);
+    free(order);
     lsc_stats_runner_release(&sr);
     lsc_adapter_free(ad);
     return rc;

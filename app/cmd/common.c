@@ -10,6 +10,7 @@
 
 #include "catalog.h"
 #include "suggest.h"
+#include "layername.h"
 
 int lsc_usage_error(lsc_cmd_ctx *ctx, const char *cmd, const char *fmt, ...)
 {
@@ -80,8 +81,9 @@ int lsc_name_matches(const char *pattern, const char *name)
 {
     if (!pattern || !*pattern)
         return 1;
+    /* the display name is a suffix of the stored key: a substring of it is one of the key too */
     if (strpbrk(pattern, "*?["))
-        return fnmatch(pattern, name, 0) == 0;
+        return fnmatch(pattern, name, 0) == 0 || fnmatch(pattern, lsc_layername_display(name), 0) == 0;
     return strstr(name, pattern) != NULL;
 }
 
@@ -176,6 +178,15 @@ lsc_status lsc_cmd_load(lsc_cmd_ctx *ctx, const char *name, lsc_adapter **ad, in
     if (id)
         *id = aid;
     return LSC_OK;
+}
+
+json_t *lsc_json_layer_name(json_t *o, const char *key)
+{
+    if (o && key) {
+        json_object_set_new(o, "name", json_string(lsc_layername_display(key)));
+        json_object_set_new(o, "key", json_string(key));
+    }
+    return o;
 }
 
 json_t *lsc_json_num(double v)

@@ -25,8 +25,9 @@ int lsc_fail(lsc_cmd_ctx *ctx, const lsc_error *err);
 #define LSC_NAME_MAX 200
 lsc_status lsc_name_check(const char *name, lsc_error *err);
 
-/* Layer name filter: a pattern with glob characters (* ? [) matches the whole name (fnmatch);
- * a plain word matches as a substring. NULL or "" matches everything. */
+/* Layer name filter: a pattern with glob characters (* ? [) matches the whole stored key or the whole
+ * display name (lsc_layername_display: what show, spectrum, diff and the workbench print); a plain word
+ * matches as a substring of the key. NULL or "" matches everything. */
 int lsc_name_matches(const char *pattern, const char *name);
 
 /* Statistics of one layer: from the catalog's cache when cat is non-NULL and holds them, else computed
@@ -59,6 +60,11 @@ char *lsc_import_default_name(const char *path);
 /* If PATH is a folder of task sub-folders (no adapter_model.safetensors of its own), *tasks lists them
  * (malloc'ed array of malloc'ed names, possibly empty but non-NULL); otherwise *tasks is NULL. */
 lsc_status lsc_import_tasks(const char *path, char ***tasks, size_t *n, lsc_error *err);
+
+/* A layer's JSON object `o` named for people: "name" set to the display name of the stored key (what
+ * every text output shows, lsc_layername_display) and "key" to the stored key itself. Returns o (NULL
+ * stays NULL, so it wraps json_pack directly). */
+json_t *lsc_json_layer_name(json_t *o, const char *key);
 
 /* A JSON number, or null for NaN/Inf (JSON has no non-finite numbers). */
 json_t *lsc_json_num(double v);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "layername.h"
 #include "kinds.h"
 #include "numfmt.h"
 
@@ -20,7 +21,7 @@ static void unload(lsc_adapter *ad, size_t li)
 
 static const char *short_name(const char *n)
 {
-    return strncmp(n, "base_model.model.", 17) == 0 ? n + 17 : n;
+    return lsc_layername_display(n);
 }
 
 /* DyLoRA: for each prefix rank b, the error of the prefix adapter (scale alpha/b) and of the best rank-b
@@ -52,7 +53,9 @@ static int dynamic_figures(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *glob, 
         if (st == LSC_ERR_NUMERIC) { /* NaN/Inf: flagged by show, left out of the curve */
             lsc_error_clear(&ctx->err);
             unload(ad, li);
-            json_array_append_new(layers, json_pack("{s:s, s:b}", "name", ad->layers[li].name, "nonfinite", 1));
+            json_array_append_new(
+                layers, lsc_json_layer_name(json_pack("{s:s, s:b}", "name", ad->layers[li].name, "nonfinite", 1),
+                                            ad->layers[li].name));
             continue;
         }
         if (st) {
@@ -76,8 +79,9 @@ static int dynamic_figures(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *glob, 
                 worst_layer = ad->layers[li].name;
             }
         }
-        json_array_append_new(layers, json_pack("{s:s, s:o, s:o}", "name", ad->layers[li].name, "prefix_err", jp,
-                                                "best_err", jb));
+        json_array_append_new(layers, lsc_json_layer_name(json_pack("{s:s, s:o, s:o}", "name", ad->layers[li].name,
+                                                                    "prefix_err", jp, "best_err", jb),
+                                                          ad->layers[li].name));
     }
     if (!rc) {
         json_t *mp = json_array(), *mb = json_array();
@@ -152,7 +156,8 @@ static int adaptive_figures(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *glob,
         if (ost == LSC_ERR_NUMERIC) { /* NaN/Inf: flagged by show, left out here */
             lsc_error_clear(&ctx->err);
             unload(ad, li);
-            json_array_append_new(layers, json_pack("{s:s, s:b}", "name", l->name, "nonfinite", 1));
+            json_array_append_new(
+                layers, lsc_json_layer_name(json_pack("{s:s, s:b}", "name", l->name, "nonfinite", 1), l->name));
             continue;
         }
         if (ost) {
@@ -167,9 +172,11 @@ static int adaptive_figures(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *glob,
         }
         kept += l->rank;
         n++;
-        json_array_append_new(layers, json_pack("{s:s, s:i, s:o, s:o, s:o, s:o}", "name", l->name, "kept", l->rank,
-                                                "lambda_min", lsc_json_num(lo), "lambda_max", lsc_json_num(hi),
-                                                "orth_p", lsc_json_num(perr), "orth_q", lsc_json_num(qerr)));
+        json_array_append_new(
+            layers, lsc_json_layer_name(json_pack("{s:s, s:i, s:o, s:o, s:o, s:o}", "name", l->name, "kept", l->rank,
+                                                  "lambda_min", lsc_json_num(lo), "lambda_max", lsc_json_num(hi),
+                                                  "orth_p", lsc_json_num(perr), "orth_q", lsc_json_num(qerr)),
+                                        l->name));
         if (text) {
             char bar[64];
             int width = init_r > 0 ? init_r : l->rank, i;
@@ -251,16 +258,18 @@ static int sparse_figures(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *glob, i
             break;
         if (nonfinite) {
             lsc_error_clear(&ctx->err);
-            json_array_append_new(layers, json_pack("{s:s, s:b}", "name", l->name, "nonfinite", 1));
+            json_array_append_new(
+                layers, lsc_json_layer_name(json_pack("{s:s, s:b}", "name", l->name, "nonfinite", 1), l->name));
             if (text)
                 lsc_out(ctx->out, "  %-40.40s  (NaN/Inf: left out)\n", short_name(l->name));
             continue;
         }
         live_all += live;
         r_all += l->rank;
-        json_array_append_new(layers, json_pack("{s:s, s:i, s:i, s:o, s:o}", "name", l->name, "rank", l->rank,
-                                                "live_gates", live, "zeros_a", lsc_json_num(za), "zeros_b",
-                                                lsc_json_num(zb)));
+        json_array_append_new(layers, lsc_json_layer_name(json_pack("{s:s, s:i, s:i, s:o, s:o}", "name", l->name,
+                                                                    "rank", l->rank, "live_gates", live, "zeros_a",
+                                                                    lsc_json_num(za), "zeros_b", lsc_json_num(zb)),
+                                                          l->name));
         if (text) {
             char pa[32], pb[32];
             lsc_out(ctx->out, "  %-40.40s %4d/%-4d %10s %10s\n", short_name(l->name), live, l->rank,

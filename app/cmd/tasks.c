@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "common.h"
+#include "layername.h"
 #include "compare.h"
 #include "derive.h"
 #include "fileio.h"
@@ -228,7 +229,7 @@ static int show_layer(lsc_cmd_ctx *ctx, show_state *S, size_t li, const char *gl
     if (nonfinite) {
         S->layers_all--;
         if (json)
-            json_array_append_new(S->jlayers, json_pack("{s:s, s:b}", "name", lname, "nonfinite", 1));
+            json_array_append_new(S->jlayers, lsc_json_layer_name(json_pack("{s:s, s:b}", "name", lname, "nonfinite", 1), lname));
         else
             lsc_out(ctx->out, "%-44s (NaN/Inf in a task: left out)\n", lname);
         return LSC_EXIT_OK;
@@ -270,10 +271,10 @@ static int show_layer(lsc_cmd_ctx *ctx, show_state *S, size_t li, const char *gl
                 json_array_append_new(row, lsc_json_num(C[i * T + j]));
             json_array_append_new(cm, row);
         }
-        json_array_append_new(S->jlayers, json_pack("{s:s, s:b, s:i, s:o}", "name", lname, "shared_a", shared_a,
-                                                    "shared_dim", dim, "cosine", cm));
+        json_array_append_new(S->jlayers, lsc_json_layer_name(json_pack("{s:s, s:b, s:i, s:o}", "name", lname, "shared_a", shared_a,
+                                                    "shared_dim", dim, "cosine", cm), lname));
     } else {
-        const char *sn = strncmp(lname, "base_model.model.", 17) == 0 ? lname + 17 : lname;
+        const char *sn = lsc_layername_display(lname);
         lsc_out(ctx->out, "%-44s %-9s %-10d", lsc_escape_name(nm, sizeof nm, sn), shared_a ? "yes" : "no", dim);
         for (size_t i = 0; i < T; i++)
             for (size_t j = i + 1; j < T; j++)

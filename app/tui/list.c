@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "layername.h"
 #include "view.h"
 
 /* The view on top: its cursor moved. */
@@ -154,11 +155,19 @@ const char *lsc_tui_row_name(const lsc_tui_state *st, lsc_tui_view v, size_t i)
     }
 }
 
+/* Views whose rows are layers, named by their stored key. */
+static int layer_rows(lsc_tui_view v)
+{
+    return v == LSC_VIEW_LAYERS || v == LSC_VIEW_DIFF || v == LSC_VIEW_PRUNE || v == LSC_VIEW_MERGE;
+}
+
 int lsc_tui_row_match(const lsc_tui_state *st, lsc_tui_view v, size_t i, const char *pat)
 {
     if (v == LSC_VIEW_HISTORY)
         return lsc_tui_match(pat, st->history.rows[i].command) || lsc_tui_match(pat, st->history.rows[i].args);
-    return lsc_tui_match(pat, lsc_tui_row_name(st, v, i));
+    const char *name = lsc_tui_row_name(st, v, i);
+    /* layer rows: the displayed name or the stored key, as the commands' --layers GLOB */
+    return lsc_tui_match(pat, name) || (layer_rows(v) && lsc_tui_match(pat, lsc_layername_display(name)));
 }
 
 /* Numeric sort key; *is_str set when the column sorts as text (then *s is the text). */
@@ -269,7 +278,9 @@ static int cmp_rows(const void *x, const void *y, void *arg)
         const char *sa, *sb;
         double ka = lsc_tui_sort_key(c->st, c->v, a, c->col, &sa), kb = lsc_tui_sort_key(c->st, c->v, b, c->col, &sb);
         if (sa && sb)
-            r = strcmp(sa, sb);
+            r = c->col == LSC_COL_NAME || c->col == LSC_COL_TASK || c->col == LSC_COL_ADAPTER
+                    ? lsc_layername_cmp(sa, sb) /* names in natural order: layers.2 before layers.10 */
+                    : strcmp(sa, sb);
         else
             r = ka < kb ? -1 : ka > kb ? 1 : 0;
         if (c->desc)

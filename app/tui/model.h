@@ -274,7 +274,8 @@ typedef struct lsc_tui_model {
     /* All visible adapters, ordered by name. *out: n entries, caller frees with free(). */
     lsc_status (*list_adapters)(void *ctx, lsc_tui_adapter **out, size_t *n, lsc_error *err);
 
-    /* The layer table of adapter `name` in stored order. *out: n entries, caller frees with free().
+    /* The layer table of adapter `name` in natural order of the names (engine/layername.h: layers.2 before
+     * layers.10). *out: n entries, caller frees with free().
      * LSC_ERR_NOTFOUND ("no adapter 'x' in the catalog") if absent. */
     lsc_status (*layers)(void *ctx, const char *adapter, lsc_tui_layer **out, size_t *n, lsc_error *err);
 
@@ -283,7 +284,8 @@ typedef struct lsc_tui_model {
     lsc_status (*layer_sv)(void *ctx, const char *adapter, const char *layer, double **sv, size_t *n,
                            lsc_error *err);
 
-    /* Compare adapter a with b layer by layer (matched by name). out is filled (release with
+    /* Compare adapter a with b layer by layer (matched by stored key, else by the same module in another
+     * format, as the diff command matches them). out is filled (release with
      * lsc_tui_diff_release); rows follow a's layer order. */
     lsc_status (*diff)(void *ctx, const char *a, const char *b, lsc_tui_diff *out, lsc_error *err);
 

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "numfmt.h"
+#include "layername.h"
 #include "view.h"
 
 /* ---- formatting ----------------------------------------------------------------------------------- */
@@ -82,14 +83,8 @@ int lsc_tui_match(const char *pattern, const char *name)
 const char *lsc_tui_short_name(const lsc_tui_state *st, const char *name)
 {
     (void)st;
-    /* From the "layers." component on when there is one (transformer blocks), else without PEFT's
-     * "base_model.model." wrapper. */
-    for (const char *p = name; (p = strstr(p, "layers.")) != NULL; p++)
-        if (p == name || p[-1] == '.')
-            return p;
-    if (strncmp(name, "base_model.model.", 17) == 0 && name[17])
-        return name + 17;
-    return name;
+    /* the display name every command prints (engine/layername.h), so what is read here can be typed */
+    return lsc_layername_display(name);
 }
 
 /* ---- cell text ------------------------------------------------------------------------------------- */
