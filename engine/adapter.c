@@ -3,6 +3,8 @@
 #include "adapter.h"
 
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,6 +95,23 @@ void lsc_adapter_free(lsc_adapter *ad)
     if (ad->load_ctx_free)
         ad->load_ctx_free(ad->load_ctx);
     free(ad);
+}
+
+void lsc_adapter_warn(lsc_adapter *ad, const char *fmt, ...)
+{
+    char line[LSC_ERROR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    size_t old = ad->warnings ? strlen(ad->warnings) : 0, n = strlen(line);
+    char *p = realloc(ad->warnings, old + n + 2);
+    if (!p)
+        return;
+    if (old)
+        p[old++] = '\n';
+    memcpy(p + old, line, n + 1);
+    ad->warnings = p;
 }
 
 /* Grow an array of `size`-byte items to hold at least `need`; doubles the capacity. */

@@ -125,6 +125,10 @@ lsc_adapter *lsc_adapter_new(void);
 /* Release everything the adapter owns, including load_ctx via load_ctx_free. NULL is allowed. */
 void lsc_adapter_free(lsc_adapter *ad);
 
+/* Append one line (printf-style, at most LSC_ERROR_MSG_MAX - 1 bytes) to ad->warnings, newline-separated.
+ * Out of memory loses the line quietly: a lost warning is not worth failing an import or an export. */
+void lsc_adapter_warn(lsc_adapter *ad, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Append a tensor (copying key; shape of ndim entries; data taken over if non-NULL, else left unloaded).
  * nbytes is computed from shape and dtype. Returns the new index in *index. */
 lsc_status lsc_adapter_add_tensor(lsc_adapter *ad, const char *key, lsc_role role, int layer, lsc_dtype dt,

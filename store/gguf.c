@@ -11,13 +11,13 @@
  */
 #include "gguf.h"
 #include "fileio.h"
+#include "format_util.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,49 +76,7 @@ _Static_assert(sizeof gt_sizes / sizeof gt_sizes[0] == GT_COUNT, "gguf type size
 
 static const char *const kv_alpha = "adapter.lora.alpha";
 
-/* ---- messages and small helpers --------------------------------------------------------------------- */
-
-static lsc_status gfail(lsc_error *err, lsc_status code, const char *file, const char *tensor, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static lsc_status gfail(lsc_error *err, lsc_status code, const char *file, const char *tensor, const char *fmt, ...)
-{
-    char body[LSC_ERROR_MSG_MAX], fe[ESC_CAP], te[ESC_CAP];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(body, sizeof body, fmt, ap);
-    va_end(ap);
-    lsc_escape_name(fe, sizeof fe, file);
-    if (tensor)
-        return lsc_error_set(err, code, "'%s': tensor '%s': %s", fe, lsc_escape_name(te, sizeof te, tensor), body);
-    return lsc_error_set(err, code, "'%s': %s", fe, body);
-}
-
-static lsc_status io_fail(lsc_error *err, const char *verb, const char *file, int e)
-{
-    char fe[ESC_CAP], et[128];
-    snprintf(et, sizeof et, "%s", strerror(e));
-    if (et[0] >= 'A' && et[0] <= 'Z' && !(et[1] >= 'A' && et[1] <= 'Z'))
-        et[0] = (char)(et[0] - 'A' + 'a');
-    return lsc_error_set(err, LSC_ERR_IO, "cannot %s '%s': %s", verb, lsc_escape_name(fe, sizeof fe, file), et);
-}
-
-static void add_warning(lsc_adapter *ad, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void add_warning(lsc_adapter *ad, const char *fmt, ...)
-{
-    char line[LSC_ERROR_MSG_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    size_t old = ad->warnings ? strlen(ad->warnings) : 0, n = strlen(line);
-    char *p = realloc(ad->warnings, old + n + 2);
-    if (!p)
-        return;
-    if (old)
-        p[old++] = '\n';
-    memcpy(p + old, line, n + 1);
-    ad->warnings = p;
-}
+/* ---- small helpers ---------------------------------------------------------------------------------- */
 
 static uint64_t get_le(const unsigned char *p, int n)
 {
@@ -132,12 +90,6 @@ static void put_le(unsigned char *p, uint64_t v, int n)
 {
     for (int i = 0; i < n; i++)
         p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && memcmp(s + a - b, suffix, b) == 0;
 }
 
 static uint64_t pad_to(uint64_t x, uint64_t align)
@@ -165,18 +117,18 @@ static uint64_t rd_left(const rd *r)
 static lsc_status rd_get(rd *r, void *dst, uint64_t n, const char *what, lsc_error *err)
 {
     if (n > rd_left(r))
-        return gfail(err, LSC_ERR_FORMAT, r->path, NULL,
-                     "truncated: %s needs %" PRIu64 " bytes at offset %" PRIu64 ", only %" PRIu64 " left", what, n,
-                     r->pos, rd_left(r));
+        return lsc_format_fail(err, LSC_ERR_FORMAT, r->path, NULL,
+                               "truncated: %s needs %" PRIu64 " bytes at offset %" PRIu64 ", only %" PRIu64 " left",
+                               what, n, r->pos, rd_left(r));
     unsigned char *d = dst;
     while (n > 0) {
         if (r->pos < r->boff || r->pos >= r->boff + r->blen) {
             uint64_t want = rd_left(r) < RD_BUF ? rd_left(r) : RD_BUF;
             int rc = lsc_pread_full(r->fd, r->buf, (size_t)want, r->pos);
             if (rc < 0)
-                return io_fail(err, "read", r->path, errno);
+                return lsc_format_io_fail(err, "read", r->path, errno);
             if (rc > 0)
-                return gfail(err, LSC_ERR_IO, r->path, NULL, "file shrank while reading");
+                return lsc_format_fail(err, LSC_ERR_IO, r->path, NULL, "file shrank while reading");
             r->boff = r->pos;
             r->blen = (size_t)want;
         }
@@ -219,13 +171,13 @@ static lsc_status rd_str(rd *r, char **out, uint64_t *len, uint64_t max, const c
     if (st)
         return st;
     if (n > rd_left(r))
-        return gfail(err, LSC_ERR_FORMAT, r->path, NULL,
-                     "%s: string length %" PRIu64 " at offset %" PRIu64 " runs past the end of the file (%" PRIu64
-                     " bytes left)",
-                     what, n, r->pos - 8, rd_left(r));
+        return lsc_format_fail(err, LSC_ERR_FORMAT, r->path, NULL,
+                               "%s: string length %" PRIu64 " at offset %" PRIu64
+                               " runs past the end of the file (%" PRIu64 " bytes left)",
+                               what, n, r->pos - 8, rd_left(r));
     if (max && n > max)
-        return gfail(err, LSC_ERR_FORMAT, r->path, NULL, "%s: %" PRIu64 " bytes long (at most %" PRIu64 ")", what, n,
-                     max);
+        return lsc_format_fail(err, LSC_ERR_FORMAT, r->path, NULL, "%s: %" PRIu64 " bytes long (at most %" PRIu64 ")",
+                               what, n, max);
     char *s = malloc((size_t)n + 1);
     if (!s)
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
@@ -266,7 +218,7 @@ static lsc_status rd_value(rd *r, unsigned t, const char *key, json_t **out, lsc
         *out = json_stringn(s, (size_t)n);
         free(s);
         if (!*out)
-            return gfail(err, LSC_ERR_FORMAT, r->path, NULL, "key '%.60s': string is not valid UTF-8", key);
+            return lsc_format_fail(err, LSC_ERR_FORMAT, r->path, NULL, "key '%.60s': string is not valid UTF-8", key);
         return LSC_OK;
     }
     if ((st = rd_get(r, b, gt_sizes[t], what, err)))
@@ -291,8 +243,8 @@ static lsc_status rd_value(rd *r, unsigned t, const char *key, json_t **out, lsc
         break;
     case GT_BOOL:
         if (u > 1)
-            return gfail(err, LSC_ERR_FORMAT, r->path, NULL, "key '%.60s': bool value %u is neither 0 nor 1", key,
-                         (unsigned)u);
+            return lsc_format_fail(err, LSC_ERR_FORMAT, r->path, NULL, "key '%.60s': bool value %u is neither 0 nor 1",
+                                   key, (unsigned)u);
         *out = json_boolean(u);
         break;
     case GT_F32: {
@@ -327,19 +279,19 @@ static lsc_status rd_kv(rd *r, json_t *kvs, lsc_error *err)
         return st;
     json_t *probe = strlen(key) == klen ? json_string(key) : NULL; /* json_string validates UTF-8 */
     if (!probe) {
-        st = gfail(err, LSC_ERR_FORMAT, r->path, NULL, "key at offset %" PRIu64 " is not a valid UTF-8 name",
-                   r->pos - klen);
+        st = lsc_format_fail(err, LSC_ERR_FORMAT, r->path, NULL, "key at offset %" PRIu64 " is not a valid UTF-8 name",
+                             r->pos - klen);
         goto done;
     }
     json_decref(probe);
     if (json_object_get(kvs, key)) {
-        st = gfail(err, LSC_ERR_FORMAT, r->path, NULL, "duplicate key '%.200s'", key);
+        st = lsc_format_fail(err, LSC_ERR_FORMAT, r->path, NULL, "duplicate key '%.200s'", key);
         goto done;
     }
     if ((st = rd_u32(r, &type, "key type", err)))
         goto done;
     if (type >= GT_COUNT) {
-        st = gfail(err, LSC_ERR_FORMAT, r->path, NULL, "key '%.200s': unknown value type %u", key, type);
+        st = lsc_format_fail(err, LSC_ERR_FORMAT, r->path, NULL, "key '%.200s': unknown value type %u", key, type);
         goto done;
     }
     ent = json_object();
@@ -354,19 +306,21 @@ static lsc_status rd_kv(rd *r, json_t *kvs, lsc_error *err)
         if ((st = rd_u32(r, &et, "array element type", err)) || (st = rd_u64(r, &n, "array length", err)))
             goto done;
         if (et >= GT_COUNT) {
-            st = gfail(err, LSC_ERR_FORMAT, r->path, NULL, "key '%.200s': unknown array element type %u", key, et);
+            st = lsc_format_fail(err, LSC_ERR_FORMAT, r->path, NULL, "key '%.200s': unknown array element type %u", key,
+                                 et);
             goto done;
         }
         if (et == GT_ARR) {
-            st = gfail(err, LSC_ERR_UNSUPPORTED, r->path, NULL, "key '%.200s': nested arrays are not supported", key);
+            st = lsc_format_fail(err, LSC_ERR_UNSUPPORTED, r->path, NULL,
+                                 "key '%.200s': nested arrays are not supported", key);
             goto done;
         }
         uint64_t min = et == GT_STR ? 8 : gt_sizes[et];
         if (n > rd_left(r) / min) {
-            st = gfail(err, LSC_ERR_FORMAT, r->path, NULL,
-                       "key '%.200s': array of %" PRIu64 " %s elements runs past the end of the file (%" PRIu64
-                       " bytes left)",
-                       key, n, gt_names[et], rd_left(r));
+            st = lsc_format_fail(err, LSC_ERR_FORMAT, r->path, NULL,
+                                 "key '%.200s': array of %" PRIu64
+                                 " %s elements runs past the end of the file (%" PRIu64 " bytes left)",
+                                 key, n, gt_names[et], rd_left(r));
             goto done;
         }
         json_object_set_new(ent, "elem", json_string(gt_names[et]));
@@ -455,20 +409,24 @@ static void ctx_free(void *p)
 static lsc_status tensor_bytes(const char *path, const gg_tensor *t, uint64_t numel, uint64_t *nb, lsc_error *err)
 {
     if (numel > UINT64_MAX / 4)
-        return gfail(err, LSC_ERR_FORMAT, path, t->name, "byte count overflows");
+        return lsc_format_fail(err, LSC_ERR_FORMAT, path, t->name, "byte count overflows");
     switch (t->type) {
-    case GG_F32: *nb = numel * 4; return LSC_OK;
+    case GG_F32:
+        *nb = numel * 4;
+        return LSC_OK;
     case GG_F16:
-    case GG_BF16: *nb = numel * 2; return LSC_OK;
+    case GG_BF16:
+        *nb = numel * 2;
+        return LSC_OK;
     case GG_Q8_0:
         if (t->ne[0] % Q8_BLOCK != 0)
-            return gfail(err, LSC_ERR_FORMAT, path, t->name, "Q8_0 row of %" PRId64 " elements is not a multiple of 32",
-                         t->ne[0]);
+            return lsc_format_fail(err, LSC_ERR_FORMAT, path, t->name,
+                                   "Q8_0 row of %" PRId64 " elements is not a multiple of 32", t->ne[0]);
         *nb = numel / Q8_BLOCK * Q8_BYTES;
         return LSC_OK;
     default:
-        return gfail(err, LSC_ERR_UNSUPPORTED, path, t->name,
-                     "ggml type %u not supported (F32, F16, BF16 and Q8_0 are)", t->type);
+        return lsc_format_fail(err, LSC_ERR_UNSUPPORTED, path, t->name,
+                               "ggml type %u not supported (F32, F16, BF16 and Q8_0 are)", t->type);
     }
 }
 
@@ -480,23 +438,23 @@ static lsc_status rd_tinfo(rd *r, gg_tensor *t, uint64_t expect_offset, uint64_t
     if ((st = rd_str(r, &t->name, &len, LSC_GGUF_MAX_NAME - 1, "tensor name", err)))
         return st;
     if (strlen(t->name) != len)
-        return gfail(err, LSC_ERR_FORMAT, r->path, NULL, "tensor name at offset %" PRIu64 " contains a NUL byte",
-                     r->pos - len);
+        return lsc_format_fail(err, LSC_ERR_FORMAT, r->path, NULL,
+                               "tensor name at offset %" PRIu64 " contains a NUL byte", r->pos - len);
     if ((st = rd_u32(r, &t->n_dims, "tensor dimension count", err)))
         return st;
     if (t->n_dims < 1 || t->n_dims > LSC_GGUF_MAX_DIMS)
-        return gfail(err, LSC_ERR_FORMAT, r->path, t->name, "%u dimensions (1 to %d allowed)", t->n_dims,
-                     LSC_GGUF_MAX_DIMS);
+        return lsc_format_fail(err, LSC_ERR_FORMAT, r->path, t->name, "%u dimensions (1 to %d allowed)", t->n_dims,
+                               LSC_GGUF_MAX_DIMS);
     uint64_t numel = 1;
     for (uint32_t d = 0; d < t->n_dims; d++) {
         uint64_t v;
         if ((st = rd_u64(r, &v, "tensor dimension", err)))
             return st;
         if (v > (uint64_t)INT64_MAX)
-            return gfail(err, LSC_ERR_FORMAT, r->path, t->name, "negative dimension ne[%u]", d);
+            return lsc_format_fail(err, LSC_ERR_FORMAT, r->path, t->name, "negative dimension ne[%u]", d);
         t->ne[d] = (int64_t)v;
         if (v != 0 && numel > (uint64_t)INT64_MAX / v)
-            return gfail(err, LSC_ERR_FORMAT, r->path, t->name, "element count overflows");
+            return lsc_format_fail(err, LSC_ERR_FORMAT, r->path, t->name, "element count overflows");
         numel *= v;
     }
     if ((st = rd_u32(r, &t->type, "tensor type", err)) || (st = rd_u64(r, &t->offset, "tensor offset", err)))
@@ -504,14 +462,14 @@ static lsc_status rd_tinfo(rd *r, gg_tensor *t, uint64_t expect_offset, uint64_t
     if ((st = tensor_bytes(r->path, t, numel, &t->nbytes, err)))
         return st;
     if (t->offset != expect_offset)
-        return gfail(err, LSC_ERR_FORMAT, r->path, t->name,
-                     "offset %" PRIu64 " is not the padded running sum %" PRIu64 " of the tensors before it", t->offset,
-                     expect_offset);
+        return lsc_format_fail(err, LSC_ERR_FORMAT, r->path, t->name,
+                               "offset %" PRIu64 " is not the padded running sum %" PRIu64 " of the tensors before it",
+                               t->offset, expect_offset);
     /* the data must fit in what is left of the file; this bounds the running sum too */
     if (t->nbytes > rd_left(r) || expect_offset > rd_left(r) - t->nbytes)
-        return gfail(err, LSC_ERR_FORMAT, r->path, t->name,
-                     "%" PRIu64 " bytes of data at offset %" PRIu64 " run past the end of the file", t->nbytes,
-                     t->offset);
+        return lsc_format_fail(err, LSC_ERR_FORMAT, r->path, t->name,
+                               "%" PRIu64 " bytes of data at offset %" PRIu64 " run past the end of the file",
+                               t->nbytes, t->offset);
     *next = expect_offset + pad_to(t->nbytes, align);
     return LSC_OK;
 }
@@ -526,10 +484,11 @@ static lsc_status alignment_of(json_t *kvs, const char *path, lsc_status code, u
         return LSC_OK;
     const char *t = kv_type(kvs, "general.alignment");
     if (!t || strcmp(t, "u32") != 0)
-        return gfail(err, code, path, NULL, "general.alignment must be a u32 power of two (found a %s)", t ? t : "?");
+        return lsc_format_fail(err, code, path, NULL, "general.alignment must be a u32 power of two (found a %s)",
+                               t ? t : "?");
     json_int_t a = json_integer_value(kv_value(kvs, "general.alignment"));
     if (a <= 0 || a > (json_int_t)UINT32_MAX || (a & (a - 1)) != 0)
-        return gfail(err, code, path, NULL, "general.alignment %lld is not a power of two", (long long)a);
+        return lsc_format_fail(err, code, path, NULL, "general.alignment %lld is not a power of two", (long long)a);
     *align = (uint64_t)a;
     return LSC_OK;
 }
@@ -543,12 +502,12 @@ static lsc_status zero_span(const gg_ctx *c, uint64_t off, uint64_t len, const c
         size_t k = len < sizeof buf ? (size_t)len : sizeof buf;
         int rc = lsc_pread_full(c->fd, buf, k, off);
         if (rc != 0)
-            return rc < 0 ? io_fail(err, "read", c->path, errno)
-                          : gfail(err, LSC_ERR_IO, c->path, NULL, "file shrank while reading");
+            return rc < 0 ? lsc_format_io_fail(err, "read", c->path, errno)
+                          : lsc_format_fail(err, LSC_ERR_IO, c->path, NULL, "file shrank while reading");
         for (size_t i = 0; i < k; i++)
             if (buf[i])
-                return gfail(err, LSC_ERR_FORMAT, c->path, NULL,
-                             "%s: byte %" PRIu64 " is 0x%02x, not zero padding", what, off + i, buf[i]);
+                return lsc_format_fail(err, LSC_ERR_FORMAT, c->path, NULL,
+                                       "%s: byte %" PRIu64 " is 0x%02x, not zero padding", what, off + i, buf[i]);
         off += k;
         len -= k;
     }
@@ -576,10 +535,10 @@ static lsc_status check_layout(gg_ctx *c, uint64_t infos_end, uint64_t size, uin
     uint64_t end = c->data_start + last->offset + last->nbytes, left = size - end;
     c->tail_full = pad_to(last->nbytes, align) - last->nbytes;
     if (left > c->tail_full)
-        return gfail(err, LSC_ERR_FORMAT, c->path, NULL,
-                     "%" PRIu64 " trailing bytes after the data (the last tensor and its padding end at byte %" PRIu64
-                     ")",
-                     left - c->tail_full, end + c->tail_full);
+        return lsc_format_fail(
+            err, LSC_ERR_FORMAT, c->path, NULL,
+            "%" PRIu64 " trailing bytes after the data (the last tensor and its padding end at byte %" PRIu64 ")",
+            left - c->tail_full, end + c->tail_full);
     c->tail = left;
     return zero_span(c, end, left, "padding after the last tensor", err);
 }
@@ -623,9 +582,9 @@ static int block_index(const char *name)
 static char *gguf_module_type(const char *name)
 {
     size_t n = strlen(name);
-    if (ends_with(name, ".weight"))
+    if (lsc_format_ends_with(name, ".weight"))
         n -= 7;
-    else if (ends_with(name, ".bias"))
+    else if (lsc_format_ends_with(name, ".bias"))
         n -= 5;
     size_t b = n;
     while (b > 0 && name[b - 1] != '.')
@@ -654,8 +613,8 @@ static lsc_status gguf_loader(lsc_adapter *ad, size_t i, lsc_error *err)
     }
     int rc = lsc_pread_full(c->fd, dst, (size_t)g->nbytes, c->data_start + g->offset);
     if (rc != 0) {
-        lsc_status st = rc < 0 ? io_fail(err, "read", c->path, errno)
-                               : gfail(err, LSC_ERR_IO, c->path, g->name, "file shrank since it was opened");
+        lsc_status st = rc < 0 ? lsc_format_io_fail(err, "read", c->path, errno)
+                               : lsc_format_fail(err, LSC_ERR_IO, c->path, g->name, "file shrank since it was opened");
         free(data);
         free(raw);
         return st;
@@ -696,18 +655,18 @@ static lsc_status adapter_header(const gg_ctx *c, json_t *kvs, lsc_adapter *ad, 
     const char *gtype = json_string_value(kv_value(kvs, "general.type"));
     const char *atype = json_string_value(kv_value(kvs, "adapter.type"));
     if (!gtype || strcmp(gtype, "adapter") != 0)
-        return gfail(err, LSC_ERR_UNSUPPORTED, path, NULL, "not a LoRA adapter: general.type is %s%s%s",
-                     gtype ? "'" : "", gtype ? gtype : "missing", gtype ? "'" : "");
+        return lsc_format_fail(err, LSC_ERR_UNSUPPORTED, path, NULL, "not a LoRA adapter: general.type is %s%s%s",
+                               gtype ? "'" : "", gtype ? gtype : "missing", gtype ? "'" : "");
     if (!atype || strcmp(atype, "lora") != 0)
-        return gfail(err, LSC_ERR_UNSUPPORTED, path, NULL, "not a LoRA adapter: adapter.type is %s%s%s",
-                     atype ? "'" : "", atype ? atype : "missing", atype ? "'" : "");
+        return lsc_format_fail(err, LSC_ERR_UNSUPPORTED, path, NULL, "not a LoRA adapter: adapter.type is %s%s%s",
+                               atype ? "'" : "", atype ? atype : "missing", atype ? "'" : "");
     double alpha = 0;
     int have_alpha = 0;
     if (json_object_get(kvs, kv_alpha)) {
         const char *t = kv_type(kvs, kv_alpha);
         if (!t || strcmp(t, "f32") != 0 || !json_is_number(kv_value(kvs, kv_alpha)))
-            return gfail(err, LSC_ERR_FORMAT, path, NULL, "adapter.lora.alpha must be a finite f32 (found %s)",
-                         t ? t : "?");
+            return lsc_format_fail(err, LSC_ERR_FORMAT, path, NULL,
+                                   "adapter.lora.alpha must be a finite f32 (found %s)", t ? t : "?");
         alpha = json_number_value(kv_value(kvs, kv_alpha));
         have_alpha = 1;
     }
@@ -727,10 +686,10 @@ static lsc_status adapter_header(const gg_ctx *c, json_t *kvs, lsc_adapter *ad, 
             return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
     }
     if (!arch)
-        add_warning(ad, "'%s': no general.architecture: llama.cpp will refuse to apply it", path);
+        lsc_adapter_warn(ad, "'%s': no general.architecture: llama.cpp will refuse to apply it", path);
     if (!have_alpha || alpha == 0)
-        add_warning(ad, "'%s': adapter.lora.alpha is %s: llama.cpp then applies every layer with scale 1", path,
-                    have_alpha ? "0" : "absent");
+        lsc_adapter_warn(ad, "'%s': adapter.lora.alpha is %s: llama.cpp then applies every layer with scale 1", path,
+                         have_alpha ? "0" : "absent");
     *alpha_out = alpha;
     return LSC_OK;
 }
@@ -759,7 +718,7 @@ static lsc_status build_adapter(gg_ctx *c, json_t *kvs, lsc_adapter *ad, lsc_err
     qsort(refs, c->n, sizeof *refs, cmp_ref);
     for (size_t i = 1; i < c->n; i++)
         if (strcmp(refs[i - 1].name, refs[i].name) == 0) {
-            st = gfail(err, LSC_ERR_FORMAT, path, refs[i].name, "name appears twice");
+            st = lsc_format_fail(err, LSC_ERR_FORMAT, path, refs[i].name, "name appears twice");
             goto done;
         }
 
@@ -769,7 +728,7 @@ static lsc_status build_adapter(gg_ctx *c, json_t *kvs, lsc_adapter *ad, lsc_err
         int64_t shape[LSC_GGUF_MAX_DIMS];
         for (uint32_t d = 0; d < g->n_dims; d++)
             shape[d] = g->ne[g->n_dims - 1 - d];
-        int is_a = ends_with(g->name, ".lora_a"), is_b = ends_with(g->name, ".lora_b");
+        int is_a = lsc_format_ends_with(g->name, ".lora_a"), is_b = lsc_format_ends_with(g->name, ".lora_b");
         lsc_role role = is_a ? LSC_ROLE_A : is_b ? LSC_ROLE_B : LSC_ROLE_EXTRA;
         int li = -1;
         if (is_a || is_b) {
@@ -779,7 +738,7 @@ static lsc_status build_adapter(gg_ctx *c, json_t *kvs, lsc_adapter *ad, lsc_err
             strcpy(partner + blen, is_a ? ".lora_b" : ".lora_a");
             long pi = find_ref(refs, c->n, partner);
             if (pi < 0) {
-                st = gfail(err, LSC_ERR_FORMAT, path, g->name, "no matching '%s'", partner);
+                st = lsc_format_fail(err, LSC_ERR_FORMAT, path, g->name, "no matching '%s'", partner);
                 goto done;
             }
             if (layer_of[pi] >= 0) {
@@ -788,9 +747,9 @@ static lsc_status build_adapter(gg_ctx *c, json_t *kvs, lsc_adapter *ad, lsc_err
                 char base[LSC_GGUF_MAX_NAME];
                 memcpy(base, g->name, blen);
                 base[blen] = '\0';
-                if (ends_with(base, "token_embd.weight")) {
-                    st = gfail(err, LSC_ERR_UNSUPPORTED, path, g->name,
-                               "token embedding adapters (A stored transposed) are not supported");
+                if (lsc_format_ends_with(base, "token_embd.weight")) {
+                    st = lsc_format_fail(err, LSC_ERR_UNSUPPORTED, path, g->name,
+                                         "token embedding adapters (A stored transposed) are not supported");
                     goto done;
                 }
                 size_t idx;
@@ -814,8 +773,8 @@ static lsc_status build_adapter(gg_ctx *c, json_t *kvs, lsc_adapter *ad, lsc_err
             goto done;
         ad->tensors[ti].src = (int64_t)i;
         if (g->type == GG_Q8_0 && !q8_warned) {
-            add_warning(ad, "'%s': Q8_0 tensors (first '%s') are dequantised to F32; an export writes them as F32",
-                        path, g->name);
+            lsc_adapter_warn(ad, "'%s': Q8_0 tensors (first '%s') are dequantised to F32; an export writes them as F32",
+                             path, g->name);
             q8_warned = 1;
         }
         if (li >= 0) {
@@ -838,27 +797,28 @@ static lsc_status build_adapter(gg_ctx *c, json_t *kvs, lsc_adapter *ad, lsc_err
         const lsc_tensor *bad = a->ndim != 2 ? a : b->ndim != 2 ? b : NULL;
         if (bad) {
             if (bad->ndim == 3)
-                st = gfail(err, LSC_ERR_UNSUPPORTED, path, bad->key,
-                           "3-dimensional (per-expert) LoRA factors are not supported");
+                st = lsc_format_fail(err, LSC_ERR_UNSUPPORTED, path, bad->key,
+                                     "3-dimensional (per-expert) LoRA factors are not supported");
             else
-                st = gfail(err, LSC_ERR_FORMAT, path, bad->key, "LoRA factor with %d dimensions (2 expected)",
-                           bad->ndim);
+                st = lsc_format_fail(err, LSC_ERR_FORMAT, path, bad->key, "LoRA factor with %d dimensions (2 expected)",
+                                     bad->ndim);
             goto done;
         }
         if (a->shape[0] != b->shape[1]) {
-            st = gfail(err, LSC_ERR_FORMAT, path, NULL,
-                       "rank mismatch: '%s' has rank %" PRId64 " (ne[1]) but '%s' has rank %" PRId64 " (ne[0])", a->key,
-                       a->shape[0], b->key, b->shape[1]);
+            st = lsc_format_fail(err, LSC_ERR_FORMAT, path, NULL,
+                                 "rank mismatch: '%s' has rank %" PRId64 " (ne[1]) but '%s' has rank %" PRId64
+                                 " (ne[0])",
+                                 a->key, a->shape[0], b->key, b->shape[1]);
             goto done;
         }
         bad = a->shape[0] * a->shape[1] == 0 ? a : b->shape[0] * b->shape[1] == 0 ? b : NULL;
         if (bad) { /* as PEFT refuses them: a rank-0 layer has no scale alpha / r to write back */
-            st = gfail(err, LSC_ERR_FORMAT, path, bad->key, "empty factor [%" PRId64 ", %" PRId64 "]", bad->shape[0],
-                       bad->shape[1]);
+            st = lsc_format_fail(err, LSC_ERR_FORMAT, path, bad->key, "empty factor [%" PRId64 ", %" PRId64 "]",
+                                 bad->shape[0], bad->shape[1]);
             goto done;
         }
         if (a->shape[0] > INT32_MAX) {
-            st = gfail(err, LSC_ERR_FORMAT, path, a->key, "rank %" PRId64 " too large", a->shape[0]);
+            st = lsc_format_fail(err, LSC_ERR_FORMAT, path, a->key, "rank %" PRId64 " too large", a->shape[0]);
             goto done;
         }
         l->rank = (int)a->shape[0];
@@ -903,16 +863,16 @@ lsc_status lsc_gguf_read(const char *path, lsc_adapter **out, lsc_error *err)
     }
     c->fd = open(path, O_RDONLY | O_CLOEXEC);
     if (c->fd < 0) {
-        st = io_fail(err, "open", path, errno);
+        st = lsc_format_io_fail(err, "open", path, errno);
         goto done;
     }
     struct stat sb;
     if (fstat(c->fd, &sb) != 0) {
-        st = io_fail(err, "stat", path, errno);
+        st = lsc_format_io_fail(err, "stat", path, errno);
         goto done;
     }
     if (!S_ISREG(sb.st_mode)) {
-        st = gfail(err, LSC_ERR_IO, path, NULL, "not a regular file");
+        st = lsc_format_fail(err, LSC_ERR_IO, path, NULL, "not a regular file");
         goto done;
     }
     r->fd = c->fd;
@@ -925,31 +885,32 @@ lsc_status lsc_gguf_read(const char *path, lsc_adapter **out, lsc_error *err)
     uint32_t version;
     uint64_t n_tensors, n_kv;
     if (r->size < 4 || (st = rd_get(r, magic, 4, "magic", err)) || memcmp(magic, "GGUF", 4) != 0) {
-        st = gfail(err, LSC_ERR_FORMAT, path, NULL, "not a GGUF file (bad magic)");
+        st = lsc_format_fail(err, LSC_ERR_FORMAT, path, NULL, "not a GGUF file (bad magic)");
         goto done;
     }
     if ((st = rd_u32(r, &version, "version", err)))
         goto done;
     if (version == 1 || version > 3) {
-        st = gfail(err, LSC_ERR_UNSUPPORTED, path, NULL, "GGUF version %u not supported (2 and 3 are)", version);
+        st = lsc_format_fail(err, LSC_ERR_UNSUPPORTED, path, NULL, "GGUF version %u not supported (2 and 3 are)",
+                             version);
         goto done;
     }
     if (version == 0) {
-        st = gfail(err, LSC_ERR_FORMAT, path, NULL, "GGUF version 0");
+        st = lsc_format_fail(err, LSC_ERR_FORMAT, path, NULL, "GGUF version 0");
         goto done;
     }
     if ((st = rd_u64(r, &n_tensors, "tensor count", err)) || (st = rd_u64(r, &n_kv, "key-value count", err)))
         goto done;
     if (n_tensors > rd_left(r) / MIN_TINFO_BYTES) {
-        st = gfail(err, LSC_ERR_FORMAT, path, NULL,
-                   "tensor count %" PRIu64 " cannot fit in the %" PRIu64 " bytes left in the file", n_tensors,
-                   rd_left(r));
+        st = lsc_format_fail(err, LSC_ERR_FORMAT, path, NULL,
+                             "tensor count %" PRIu64 " cannot fit in the %" PRIu64 " bytes left in the file", n_tensors,
+                             rd_left(r));
         goto done;
     }
     if (n_kv > rd_left(r) / MIN_KV_BYTES) {
-        st = gfail(err, LSC_ERR_FORMAT, path, NULL,
-                   "key-value count %" PRIu64 " cannot fit in the %" PRIu64 " bytes left in the file", n_kv,
-                   rd_left(r));
+        st = lsc_format_fail(err, LSC_ERR_FORMAT, path, NULL,
+                             "key-value count %" PRIu64 " cannot fit in the %" PRIu64 " bytes left in the file", n_kv,
+                             rd_left(r));
         goto done;
     }
     kvs = json_object();
@@ -979,9 +940,9 @@ lsc_status lsc_gguf_read(const char *path, lsc_adapter **out, lsc_error *err)
     for (size_t i = 0; i < c->n; i++) {
         const gg_tensor *g = &c->t[i];
         if (c->data_start > r->size || g->offset + g->nbytes > r->size - c->data_start) {
-            st = gfail(err, LSC_ERR_FORMAT, path, g->name,
-                       "truncated data: the tensor ends at byte %" PRIu64 " but the file has %" PRIu64,
-                       c->data_start + g->offset + g->nbytes, r->size);
+            st = lsc_format_fail(err, LSC_ERR_FORMAT, path, g->name,
+                                 "truncated data: the tensor ends at byte %" PRIu64 " but the file has %" PRIu64,
+                                 c->data_start + g->offset + g->nbytes, r->size);
             goto done;
         }
     }
@@ -1133,23 +1094,25 @@ static lsc_status put_kv(bytes *b, const char *key, json_t *ent, const char *pat
     int t = type_code(json_string_value(json_object_get(ent, "type")));
     json_t *v = json_object_get(ent, "value");
     if (t < 0 || !v)
-        return gfail(err, LSC_ERR_INVALID, path, NULL, "metadata key '%.200s' has no valid type and value", key);
+        return lsc_format_fail(err, LSC_ERR_INVALID, path, NULL, "metadata key '%.200s' has no valid type and value",
+                               key);
     b_str(b, key, strlen(key));
     b_uint(b, (uint64_t)t, 4);
     if (t == GT_ARR) {
         int et = type_code(json_string_value(json_object_get(ent, "elem")));
         if (et < 0 || et == GT_ARR || !json_is_array(v))
-            return gfail(err, LSC_ERR_INVALID, path, NULL, "metadata key '%.200s': bad array", key);
+            return lsc_format_fail(err, LSC_ERR_INVALID, path, NULL, "metadata key '%.200s': bad array", key);
         b_uint(b, (uint64_t)et, 4);
         b_uint(b, json_array_size(v), 8);
         for (size_t i = 0; i < json_array_size(v); i++)
             if (put_value(b, et, json_array_get(v, i)))
-                return gfail(err, LSC_ERR_INVALID, path, NULL, "metadata key '%.200s': element %zu is not a %s", key,
-                             i, gt_names[et]);
+                return lsc_format_fail(err, LSC_ERR_INVALID, path, NULL,
+                                       "metadata key '%.200s': element %zu is not a %s", key, i, gt_names[et]);
         return LSC_OK;
     }
     if (put_value(b, t, v))
-        return gfail(err, LSC_ERR_INVALID, path, NULL, "metadata key '%.200s': value is not a %s", key, gt_names[t]);
+        return lsc_format_fail(err, LSC_ERR_INVALID, path, NULL, "metadata key '%.200s': value is not a %s", key,
+                               gt_names[t]);
     return LSC_OK;
 }
 
@@ -1326,14 +1289,14 @@ static void warn_loss(lsc_adapter *ad, int *count, const char *tensor, const lsc
     if (!lsc_narrowing_describe(loss, n, to, what, sizeof what))
         return;
     if ((*count)++ < MAX_LOSS_WARNINGS)
-        add_warning(ad, "tensor '%s': %s", tensor, what);
+        lsc_adapter_warn(ad, "tensor '%s': %s", tensor, what);
 }
 
 static void warn_loss_total(lsc_adapter *ad, int count)
 {
     if (count > MAX_LOSS_WARNINGS)
-        add_warning(ad, "... and %d more tensors flushed values to zero or rounded them to subnormals",
-                    count - MAX_LOSS_WARNINGS);
+        lsc_adapter_warn(ad, "... and %d more tensors flushed values to zero or rounded them to subnormals",
+                         count - MAX_LOSS_WARNINGS);
 }
 
 /* Bring a loaded tensor to the entry's dtype in *conv (no-op when the dtypes agree); *loss says what the
@@ -1345,8 +1308,8 @@ static lsc_status convert_tensor(const lsc_tensor *src, const wt *e, double **db
     if (src->dtype == e->out)
         return LSC_OK;
     if (!lsc_dtype_is_float(src->dtype))
-        return gfail(err, LSC_ERR_UNSUPPORTED, path, src->key, "dtype %s cannot be written to GGUF",
-                     lsc_dtype_name(src->dtype));
+        return lsc_format_fail(err, LSC_ERR_UNSUPPORTED, path, src->key, "dtype %s cannot be written to GGUF",
+                               lsc_dtype_name(src->dtype));
     size_t n = src->nbytes / lsc_dtype_size(src->dtype);
     if (n > *dcap || !*dbl) {
         double *d = realloc(*dbl, (n ? n : 1) * sizeof *d);
@@ -1361,11 +1324,11 @@ static lsc_status convert_tensor(const lsc_tensor *src, const wt *e, double **db
     *conv = c;
     if (lsc_dtype_to_double(src->dtype, src->data, n, *dbl) != LSC_OK ||
         lsc_dtype_from_double_loss(e->out, *dbl, n, c, loss) != LSC_OK)
-        return gfail(err, LSC_ERR_INVALID, path, src->key, "cannot convert %s to %s", lsc_dtype_name(src->dtype),
-                     lsc_dtype_name(e->out));
+        return lsc_format_fail(err, LSC_ERR_INVALID, path, src->key, "cannot convert %s to %s",
+                               lsc_dtype_name(src->dtype), lsc_dtype_name(e->out));
     if (loss->overflows)
-        return gfail(err, LSC_ERR_NUMERIC, path, src->key, "%zu values overflow %s", loss->overflows,
-                     lsc_dtype_name(e->out));
+        return lsc_format_fail(err, LSC_ERR_NUMERIC, path, src->key, "%zu values overflow %s", loss->overflows,
+                               lsc_dtype_name(e->out));
     return LSC_OK;
 }
 
@@ -1395,7 +1358,8 @@ static lsc_status source_layout(const char *text, const char *path, uint32_t *ve
         *tail = json_integer_value(t);
     }
     json_decref(o);
-    return ok ? LSC_OK : gfail(err, LSC_ERR_INVALID, path, NULL, "the adapter's GGUF layout record is not valid");
+    return ok ? LSC_OK
+              : lsc_format_fail(err, LSC_ERR_INVALID, path, NULL, "the adapter's GGUF layout record is not valid");
 }
 
 lsc_status lsc_gguf_write(lsc_adapter *ad, const char *path, lsc_dtype dtype, lsc_error *err)
@@ -1422,8 +1386,8 @@ lsc_status lsc_gguf_write_ex(lsc_adapter *ad, const char *path, lsc_dtype dtype,
         opts = &no_opts;
 
     if (dtype != LSC_DT_INVALID && dtype != LSC_DT_F32 && dtype != LSC_DT_F16 && dtype != LSC_DT_BF16)
-        return gfail(err, LSC_ERR_INVALID, path, NULL, "GGUF adapters hold F32, F16 or BF16 tensors, not %s",
-                     lsc_dtype_name(dtype));
+        return lsc_format_fail(err, LSC_ERR_INVALID, path, NULL, "GGUF adapters hold F32, F16 or BF16 tensors, not %s",
+                               lsc_dtype_name(dtype));
     int from_gguf = ad->format && strcmp(ad->format, "gguf") == 0;
 
     /* key-values */
@@ -1431,7 +1395,7 @@ lsc_status lsc_gguf_write_ex(lsc_adapter *ad, const char *path, lsc_dtype dtype,
         json_error_t je;
         kvs = json_loads(ad->metadata_json, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
         if (!json_is_object(kvs)) {
-            st = gfail(err, LSC_ERR_INVALID, path, NULL, "the adapter's GGUF metadata is not a JSON object");
+            st = lsc_format_fail(err, LSC_ERR_INVALID, path, NULL, "the adapter's GGUF metadata is not a JSON object");
             goto done;
         }
     } else {
@@ -1482,13 +1446,14 @@ lsc_status lsc_gguf_write_ex(lsc_adapter *ad, const char *path, lsc_dtype dtype,
             if (t->role != LSC_ROLE_A && t->role != LSC_ROLE_B && t->role != LSC_ROLE_EXTRA)
                 continue;
             if ((t->role == LSC_ROLE_EXTRA || t->layer < 0) && !lsc_dtype_is_float(t->dtype)) {
-                st = gfail(err, LSC_ERR_UNSUPPORTED, path, t->key, "dtype %s cannot be written to GGUF",
-                           lsc_dtype_name(t->dtype));
+                st = lsc_format_fail(err, LSC_ERR_UNSUPPORTED, path, t->key, "dtype %s cannot be written to GGUF",
+                                     lsc_dtype_name(t->dtype));
                 goto done;
             }
             wt *e = &w[nw++];
             if (strlen(t->key) >= LSC_GGUF_MAX_NAME) {
-                st = gfail(err, LSC_ERR_INVALID, path, t->key, "name longer than %d bytes", LSC_GGUF_MAX_NAME - 1);
+                st = lsc_format_fail(err, LSC_ERR_INVALID, path, t->key, "name longer than %d bytes",
+                                     LSC_GGUF_MAX_NAME - 1);
                 goto done;
             }
             strcpy(e->name, t->key);
@@ -1496,7 +1461,7 @@ lsc_status lsc_gguf_write_ex(lsc_adapter *ad, const char *path, lsc_dtype dtype,
             e->layer = t->role == LSC_ROLE_EXTRA ? -1 : t->layer;
             e->is_b = t->role == LSC_ROLE_B;
             if (t->ndim < 1 || t->ndim > LSC_GGUF_MAX_DIMS) {
-                st = gfail(err, LSC_ERR_INVALID, path, t->key, "%d dimensions (1 to 4 allowed)", t->ndim);
+                st = lsc_format_fail(err, LSC_ERR_INVALID, path, t->key, "%d dimensions (1 to 4 allowed)", t->ndim);
                 goto done;
             }
             e->n_dims = t->ndim;
@@ -1508,8 +1473,8 @@ lsc_status lsc_gguf_write_ex(lsc_adapter *ad, const char *path, lsc_dtype dtype,
         size_t nbad = 0, blen = 0;
         for (size_t i = 0; i < ad->n_tensors; i++)
             if (ad->tensors[i].role == LSC_ROLE_EXTRA) {
-                st = gfail(err, LSC_ERR_UNSUPPORTED, path, ad->tensors[i].key,
-                           "not a LoRA factor: a GGUF adapter holds only lora_a/lora_b pairs");
+                st = lsc_format_fail(err, LSC_ERR_UNSUPPORTED, path, ad->tensors[i].key,
+                                     "not a LoRA factor: a GGUF adapter holds only lora_a/lora_b pairs");
                 goto done;
             }
         for (size_t li = 0; li < ad->n_layers; li++) {
@@ -1521,7 +1486,7 @@ lsc_status lsc_gguf_write_ex(lsc_adapter *ad, const char *path, lsc_dtype dtype,
             else if (l->flags & (LSC_LAYER_CONV | LSC_LAYER_EMBEDDING | LSC_LAYER_FAN_IN_FAN_OUT))
                 why = "conv, embedding and fan_in_fan_out layers have no GGUF mapping";
             if (why) {
-                st = gfail(err, LSC_ERR_UNSUPPORTED, path, NULL, "layer '%.200s': %s", l->name, why);
+                st = lsc_format_fail(err, LSC_ERR_UNSUPPORTED, path, NULL, "layer '%.200s': %s", l->name, why);
                 goto done;
             }
             if (lsc_gguf_map_name(l->name, gname, sizeof gname) != 0) {
@@ -1547,9 +1512,9 @@ lsc_status lsc_gguf_write_ex(lsc_adapter *ad, const char *path, lsc_dtype dtype,
                 int groups = strstr(gname, ".attn_q.") ? opts->n_head : opts->n_head_kv;
                 if (opts->n_head > 0 && opts->n_head_kv > 0) {
                     if (l->rows % (2 * groups) != 0) {
-                        st = gfail(err, LSC_ERR_INVALID, path, NULL,
-                                   "layer '%.200s': %" PRId64 " rows do not split into %d heads of even size", l->name,
-                                   l->rows, groups);
+                        st = lsc_format_fail(err, LSC_ERR_INVALID, path, NULL,
+                                             "layer '%.200s': %" PRId64 " rows do not split into %d heads of even size",
+                                             l->name, l->rows, groups);
                         goto done;
                     }
                     plan[li].permute_groups = groups;
@@ -1557,18 +1522,20 @@ lsc_status lsc_gguf_write_ex(lsc_adapter *ad, const char *path, lsc_dtype dtype,
             }
         }
         if (nbad) {
-            st = gfail(err, LSC_ERR_UNSUPPORTED, path, NULL,
-                       "%zu layer%s do not map to llama.cpp tensor names (only q/k/v/o_proj and gate/up/down_proj "
-                       "under layers.N): %s%s",
-                       nbad, nbad == 1 ? "" : "s", bad, nbad > 3 ? ", ..." : "");
+            st = lsc_format_fail(
+                err, LSC_ERR_UNSUPPORTED, path, NULL,
+                "%zu layer%s do not map to llama.cpp tensor names (only q/k/v/o_proj and gate/up/down_proj "
+                "under layers.N): %s%s",
+                nbad, nbad == 1 ? "" : "s", bad, nbad > 3 ? ", ..." : "");
             goto done;
         }
         const char *arch = json_string_value(kv_value(kvs, "general.architecture"));
         int permuted = opts->n_head > 0 && opts->n_head_kv > 0;
         if (qk_layers && !permuted && arch && strcmp(arch, "llama") == 0 && !opts->allow_unpermuted) {
-            st = gfail(err, LSC_ERR_USAGE, path, NULL,
-                       "q_proj/k_proj rows must be permuted for llama.cpp's llama architecture: give the base "
-                       "model's head counts (n_head, n_head_kv) or ask for unpermuted rows");
+            st =
+                lsc_format_fail(err, LSC_ERR_USAGE, path, NULL,
+                                "q_proj/k_proj rows must be permuted for llama.cpp's llama architecture: give the base "
+                                "model's head counts (n_head, n_head_kv) or ask for unpermuted rows");
             goto done;
         }
         if (json_object_set_new(kvs, "lorascope.source_format", typed("str", json_string(ad->format ? ad->format : "")))
@@ -1637,14 +1604,14 @@ lsc_status lsc_gguf_write_ex(lsc_adapter *ad, const char *path, lsc_dtype dtype,
     {
         const char *slash = strrchr(path, '/');
         if (!*(slash ? slash + 1 : path)) {
-            st = gfail(err, LSC_ERR_INVALID, path, NULL, "not a file name");
+            st = lsc_format_fail(err, LSC_ERR_INVALID, path, NULL, "not a file name");
             goto done;
         }
         if ((st = lsc_atomic_begin(&af, path, err)))
             goto done;
         fd = af.fd;
         if (lsc_write_full(fd, hdr.p, hdr.len) != 0) {
-            st = io_fail(err, "write", path, errno);
+            st = lsc_format_io_fail(err, "write", path, errno);
             goto done;
         }
     }
@@ -1674,7 +1641,7 @@ lsc_status lsc_gguf_write_ex(lsc_adapter *ad, const char *path, lsc_dtype dtype,
             warn_loss(ad, &lossy, e->name, &loss, (size_t)(e->nbytes / lsc_dtype_size(e->out)), e->out);
             data = src->dtype == e->out ? src->data : conv;
             if (lsc_write_full(fd, data, (size_t)e->nbytes) != 0) {
-                st = io_fail(err, "write", path, errno);
+                st = lsc_format_io_fail(err, "write", path, errno);
                 goto done;
             }
             if (!was)
@@ -1708,17 +1675,18 @@ lsc_status lsc_gguf_write_ex(lsc_adapter *ad, const char *path, lsc_dtype dtype,
             }
             conv = c;
             if (lsc_dtype_from_double_loss(e->out, e->is_b ? bb : ab, n, conv, &loss) != LSC_OK) {
-                st = gfail(err, LSC_ERR_INVALID, path, e->name, "cannot convert to %s", lsc_dtype_name(e->out));
+                st = lsc_format_fail(err, LSC_ERR_INVALID, path, e->name, "cannot convert to %s",
+                                     lsc_dtype_name(e->out));
                 goto done;
             }
             if (loss.overflows) {
-                st = gfail(err, LSC_ERR_NUMERIC, path, e->name, "%zu values overflow %s", loss.overflows,
-                           lsc_dtype_name(e->out));
+                st = lsc_format_fail(err, LSC_ERR_NUMERIC, path, e->name, "%zu values overflow %s", loss.overflows,
+                                     lsc_dtype_name(e->out));
                 goto done;
             }
             warn_loss(ad, &lossy, e->name, &loss, n, e->out);
             if (lsc_write_full(fd, conv, (size_t)e->nbytes) != 0) {
-                st = io_fail(err, "write", path, errno);
+                st = lsc_format_io_fail(err, "write", path, errno);
                 goto done;
             }
         }
@@ -1726,7 +1694,7 @@ lsc_status lsc_gguf_write_ex(lsc_adapter *ad, const char *path, lsc_dtype dtype,
         if (i + 1 == nw && tail >= 0 && (uint64_t)tail <= pad)
             pad = (uint64_t)tail; /* the source file's own end */
         if (write_zeros(fd, pad) != 0) {
-            st = io_fail(err, "write", path, errno);
+            st = lsc_format_io_fail(err, "write", path, errno);
             goto done;
         }
     }

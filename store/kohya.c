@@ -13,29 +13,17 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "format_util.h"
 #include "safetensors.h"
 
 #define ESC_CAP 320
 #define SUF_DOWN ".lora_down.weight"
 #define SUF_UP ".lora_up.weight"
 #define SUF_ALPHA ".alpha"
-
-static lsc_status kfail(lsc_error *err, lsc_status code, const char *file, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static lsc_status kfail(lsc_error *err, lsc_status code, const char *file, const char *fmt, ...)
-{
-    char body[LSC_ERROR_MSG_MAX], fe[ESC_CAP];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(body, sizeof body, fmt, ap);
-    va_end(ap);
-    return lsc_error_set(err, code, "'%s': %s", lsc_escape_name(fe, sizeof fe, file), body);
-}
 
 /* Escaped copy of a name for a message (one of a few rotating buffers). */
 static const char *esc(const char *s)
@@ -44,30 +32,6 @@ static const char *esc(const char *s)
     static int k;
     k = (k + 1) % 4;
     return lsc_escape_name(buf[k], sizeof buf[k], s);
-}
-
-static void add_warning(lsc_adapter *ad, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void add_warning(lsc_adapter *ad, const char *fmt, ...)
-{
-    char line[LSC_ERROR_MSG_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    size_t old = ad->warnings ? strlen(ad->warnings) : 0, n = strlen(line);
-    char *p = realloc(ad->warnings, old + n + 2);
-    if (!p)
-        return;
-    if (old)
-        p[old++] = '\n';
-    memcpy(p + old, line, n + 1);
-    ad->warnings = p;
-}
-
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && memcmp(s + a - b, suffix, b) == 0;
 }
 
 static int64_t numel(const lsc_tensor *t)
@@ -171,7 +135,7 @@ int lsc_kohya_map_name(const char *layer_name, const char *format, int has_te2, 
         p += 13;
     }
     size_t n = strlen(p);
-    if (ends_with(p, ".weight"))
+    if (lsc_format_ends_with(p, ".weight"))
         n -= 7; /* GGUF base tensor names */
     size_t pl = strlen(prefix);
     if (pl + n + 1 > cap)
@@ -207,15 +171,15 @@ static size_t module_len(const char *key, int *kind)
 {
     size_t n = strlen(key);
     *kind = 0;
-    if (ends_with(key, SUF_DOWN)) {
+    if (lsc_format_ends_with(key, SUF_DOWN)) {
         *kind = 1;
         return n - strlen(SUF_DOWN);
     }
-    if (ends_with(key, SUF_UP)) {
+    if (lsc_format_ends_with(key, SUF_UP)) {
         *kind = 2;
         return n - strlen(SUF_UP);
     }
-    if (ends_with(key, SUF_ALPHA)) {
+    if (lsc_format_ends_with(key, SUF_ALPHA)) {
         *kind = 3;
         return n - strlen(SUF_ALPHA);
     }
@@ -247,8 +211,8 @@ lsc_status lsc_kohya_read(const char *path, lsc_adapter **out, lsc_error *err)
         goto done;
     for (size_t i = 0; i < f->n_tensors; i++)
         if (is_lycoris(f->tensors[i].name)) {
-            st = kfail(err, LSC_ERR_UNSUPPORTED, path, "LoHa/LoKr adapter (LyCORIS): not a LoRA pair (tensor '%s')",
-                       esc(f->tensors[i].name));
+            st = lsc_format_fail(err, LSC_ERR_UNSUPPORTED, path, NULL,
+                                 "LoHa/LoKr adapter (LyCORIS): not a LoRA pair (tensor '%s')", esc(f->tensors[i].name));
             goto done;
         }
     ad = lsc_adapter_new();
@@ -297,8 +261,8 @@ lsc_status lsc_kohya_read(const char *path, lsc_adapter **out, lsc_error *err)
             } else if (down < 0 || up < 0) {
                 char want[ESC_CAP];
                 snprintf(want, sizeof want, "%.*s%s", (int)(ml > 200 ? 200 : ml), s->name, down < 0 ? SUF_DOWN : SUF_UP);
-                st = kfail(err, LSC_ERR_FORMAT, path, "tensor '%s' has no matching '%s'",
-                           esc(file->tensors[down < 0 ? up : down].name), esc(want));
+                st = lsc_format_fail(err, LSC_ERR_FORMAT, path, NULL, "tensor '%s' has no matching '%s'",
+                                     esc(file->tensors[down < 0 ? up : down].name), esc(want));
                 goto done;
             } else {
                 long first = down < up ? down : up;
@@ -356,16 +320,16 @@ lsc_status lsc_kohya_read(const char *path, lsc_adapter **out, lsc_error *err)
         if (t->role != LSC_ROLE_ALPHA)
             continue;
         if (numel(t) != 1) {
-            st = kfail(err, LSC_ERR_FORMAT, path, "tensor '%s': alpha must be a scalar (%" PRId64 " elements)",
-                       esc(t->key), numel(t));
+            st = lsc_format_fail(err, LSC_ERR_FORMAT, path, t->key, "alpha must be a scalar (%" PRId64 " elements)",
+                                 numel(t));
             goto done;
         }
         if ((st = lsc_adapter_load_tensor(ad, ti, err)))
             goto done;
         double a;
         if (lsc_dtype_scalar_to_double(t->dtype, t->data, &a) != LSC_OK || !isfinite(a)) {
-            st = kfail(err, LSC_ERR_FORMAT, path, "tensor '%s': alpha is not a finite number (dtype %s)", esc(t->key),
-                       lsc_dtype_name(t->dtype));
+            st = lsc_format_fail(err, LSC_ERR_FORMAT, path, t->key, "alpha is not a finite number (dtype %s)",
+                                 lsc_dtype_name(t->dtype));
             goto done;
         }
         ad->layers[t->layer].alpha = a;
@@ -375,20 +339,19 @@ lsc_status lsc_kohya_read(const char *path, lsc_adapter **out, lsc_error *err)
         const lsc_tensor *a = &ad->tensors[l->ta], *b = &ad->tensors[l->tb];
         if ((a->ndim != 2 && a->ndim != 4) || (b->ndim != 2 && b->ndim != 4) ||
             (b->ndim == 4 && (b->shape[2] != 1 || b->shape[3] != 1)) || (b->ndim == 4) != (a->ndim == 4)) {
-            st = kfail(err, LSC_ERR_FORMAT, path,
-                       "tensors '%s' (%d dims) and '%s' (%d dims) are neither a linear nor a conv LoRA pair",
-                       esc(a->key), a->ndim, esc(b->key), b->ndim);
+            st = lsc_format_fail(err, LSC_ERR_FORMAT, path, NULL,
+                                 "tensors '%s' (%d dims) and '%s' (%d dims) are neither a linear nor a conv LoRA pair",
+                                 esc(a->key), a->ndim, esc(b->key), b->ndim);
             goto done;
         }
         if (a->shape[0] != b->shape[1]) {
-            st = kfail(err, LSC_ERR_FORMAT, path,
-                       "rank mismatch: '%s' has rank %" PRId64 " but '%s' has rank %" PRId64, esc(a->key),
-                       a->shape[0], esc(b->key), b->shape[1]);
+            st = lsc_format_fail(err, LSC_ERR_FORMAT, path, NULL,
+                                 "rank mismatch: '%s' has rank %" PRId64 " but '%s' has rank %" PRId64, esc(a->key),
+                                 a->shape[0], esc(b->key), b->shape[1]);
             goto done;
         }
         if (a->shape[0] <= 0 || a->shape[0] > INT32_MAX) {
-            st = kfail(err, LSC_ERR_FORMAT, path, "tensor '%s': rank %" PRId64 " out of range", esc(a->key),
-                       a->shape[0]);
+            st = lsc_format_fail(err, LSC_ERR_FORMAT, path, a->key, "rank %" PRId64 " out of range", a->shape[0]);
             goto done;
         }
         l->rank = (int)a->shape[0];
@@ -415,7 +378,7 @@ lsc_status lsc_kohya_read(const char *path, lsc_adapter **out, lsc_error *err)
         goto done;
     }
     if (dylora && varied)
-        add_warning(ad, "'%s': DyLoRA file whose layers differ in rank or alpha", path);
+        lsc_adapter_warn(ad, "'%s': DyLoRA file whose layers differ in rank or alpha", path);
     *out = ad;
     ad = NULL;
 done:
@@ -463,41 +426,12 @@ static int layer_alpha_intact(lsc_adapter *ad, size_t li, int ta)
  * every layer's scale still the one its alpha tensor gives. */
 static int header_reusable(lsc_adapter *ad)
 {
-    if (!ad->header_json || !ad->format || strcmp(ad->format, "kohya") != 0)
+    if (!ad->format || strcmp(ad->format, "kohya") != 0 || !lsc_st_header_reusable(ad))
         return 0;
-    size_t hlen = strlen(ad->header_json);
-    uint64_t data = 0;
-    for (size_t i = 0; i < ad->n_tensors; i++)
-        data += ad->tensors[i].nbytes;
-    uint8_t *buf = malloc(8 + hlen);
-    if (!buf)
-        return 0;
-    for (int i = 0; i < 8; i++)
-        buf[i] = (uint8_t)((uint64_t)hlen >> (8 * i));
-    memcpy(buf + 8, ad->header_json, hlen);
-    lsc_st_file *f = NULL;
-    lsc_error e;
-    int ok = lsc_st_parse("header", buf, 8 + hlen, 8 + hlen + data, &f, &e) == LSC_OK;
-    free(buf);
-    if (ok)
-        ok = f->n_tensors == ad->n_tensors;
-    for (size_t i = 0; ok && i < ad->n_tensors; i++) {
-        const lsc_tensor *t = &ad->tensors[i];
-        const lsc_st_tensor *s = &f->tensors[i];
-        ok = strcmp(t->key, s->name) == 0 && t->dtype == s->dtype && t->ndim == s->ndim;
-        for (int d = 0; ok && d < t->ndim; d++)
-            ok = t->shape[d] == s->shape[d];
-    }
-    if (ok) {
-        char *meta = lsc_st_metadata_json(f);
-        ok = (meta == NULL && ad->metadata_json == NULL) ||
-             (meta && ad->metadata_json && strcmp(meta, ad->metadata_json) == 0);
-        free(meta);
-    }
-    lsc_st_close(f);
-    for (size_t li = 0; ok && li < ad->n_layers; li++)
-        ok = ad->layers[li].rule == LSC_SCALE_ALPHA_R && layer_alpha_intact(ad, li, alpha_of(ad, li));
-    return ok;
+    for (size_t li = 0; li < ad->n_layers; li++)
+        if (ad->layers[li].rule != LSC_SCALE_ALPHA_R || !layer_alpha_intact(ad, li, alpha_of(ad, li)))
+            return 0;
+    return 1;
 }
 
 /* Python's repr of a float for ss_network_alpha ("8.0", "0.5", "1e-05"): the shortest %g that reads back. */
@@ -598,13 +532,13 @@ static lsc_status put_doubles(lsc_st_writer *w, lsc_dtype to, const double *v, s
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory writing tensor '%s'", esc(name));
     *buf = p;
     if (lsc_dtype_from_double_loss(to, v, n, p, &loss) != LSC_OK)
-        return kfail(err, LSC_ERR_INVALID, path, "tensor '%s': cannot write as %s", esc(name), lsc_dtype_name(to));
+        return lsc_format_fail(err, LSC_ERR_INVALID, path, name, "cannot write as %s", lsc_dtype_name(to));
     if (loss.overflows)
-        return kfail(err, LSC_ERR_NUMERIC, path, "tensor '%s': %zu values overflow %s", esc(name), loss.overflows,
-                     lsc_dtype_name(to));
+        return lsc_format_fail(err, LSC_ERR_NUMERIC, path, name, "%zu values overflow %s", loss.overflows,
+                               lsc_dtype_name(to));
     char what[200];
     if (lsc_narrowing_describe(&loss, n, to, what, sizeof what) && log->count++ < MAX_LOSS_WARNINGS)
-        add_warning(log->ad, "tensor '%s': %s", name, what);
+        lsc_adapter_warn(log->ad, "tensor '%s': %s", name, what);
     return lsc_st_writer_put(w, p, nb, err);
 }
 
@@ -628,8 +562,8 @@ lsc_status lsc_kohya_write(lsc_adapter *ad, const char *path, lsc_dtype dtype, l
     unsigned char *conv = NULL;
 
     if (dtype != LSC_DT_INVALID && !lsc_dtype_is_float(dtype))
-        return kfail(err, LSC_ERR_INVALID, path, "cannot write factors as %s: not a float dtype",
-                     lsc_dtype_name(dtype));
+        return lsc_format_fail(err, LSC_ERR_INVALID, path, NULL, "cannot write factors as %s: not a float dtype",
+                               lsc_dtype_name(dtype));
     if (dtype == LSC_DT_INVALID && header_reusable(ad)) {
         if ((st = lsc_st_writer_begin_verbatim(path, ad->header_json, strlen(ad->header_json), &w, err)))
             goto done;
@@ -659,18 +593,21 @@ lsc_status lsc_kohya_write(lsc_adapter *ad, const char *path, lsc_dtype dtype, l
     for (size_t li = 0; li < ad->n_layers; li++) {
         lsc_layer *l = &ad->layers[li];
         if (l->flags & (LSC_LAYER_DORA | LSC_LAYER_EMBEDDING | LSC_LAYER_FAN_IN_FAN_OUT)) {
-            st = kfail(err, LSC_ERR_UNSUPPORTED, path, "layer '%s': %s has no kohya LoRA form", esc(l->name),
-                       l->flags & LSC_LAYER_DORA ? "DoRA" : l->flags & LSC_LAYER_EMBEDDING ? "an embedding"
-                                                                                      : "fan_in_fan_out");
+            st = lsc_format_fail(err, LSC_ERR_UNSUPPORTED, path, NULL, "layer '%s': %s has no kohya LoRA form",
+                                 esc(l->name),
+                                 l->flags & LSC_LAYER_DORA        ? "DoRA"
+                                 : l->flags & LSC_LAYER_EMBEDDING ? "an embedding"
+                                                                  : "fan_in_fan_out");
             goto done;
         }
         if (l->ta < 0 || l->tb < 0) {
-            st = kfail(err, LSC_ERR_INVALID, path, "layer '%s' has no %s", esc(l->name), l->ta < 0 ? "A" : "B");
+            st = lsc_format_fail(err, LSC_ERR_INVALID, path, NULL, "layer '%s' has no %s", esc(l->name),
+                                 l->ta < 0 ? "A" : "B");
             goto done;
         }
         char mod[1024];
         if (lsc_kohya_map_name(l->name, ad->format, has_te2, mod, sizeof mod) != 0) {
-            st = kfail(err, LSC_ERR_INVALID, path, "layer '%s': name too long", esc(l->name));
+            st = lsc_format_fail(err, LSC_ERR_INVALID, path, NULL, "layer '%s': name too long", esc(l->name));
             goto done;
         }
         const lsc_tensor *ta = &ad->tensors[l->ta], *tb = &ad->tensors[l->tb];
@@ -761,7 +698,8 @@ lsc_status lsc_kohya_write(lsc_adapter *ad, const char *path, lsc_dtype dtype, l
         qsort(names, no, sizeof *names, cmp_str);
         for (size_t i = 1; i < no; i++)
             if (strcmp(names[i - 1], names[i]) == 0) {
-                st = kfail(err, LSC_ERR_INVALID, path, "two tensors would both be named '%s'", esc(names[i]));
+                st = lsc_format_fail(err, LSC_ERR_INVALID, path, NULL, "two tensors would both be named '%s'",
+                                     esc(names[i]));
                 break;
             }
         free(names);
@@ -817,8 +755,8 @@ lsc_status lsc_kohya_write(lsc_adapter *ad, const char *path, lsc_dtype dtype, l
             }
             dbl = d;
             if (lsc_dtype_to_double(t->dtype, t->data, n, dbl) != LSC_OK) {
-                st = kfail(err, LSC_ERR_UNSUPPORTED, path, "unsupported dtype %s in tensor '%s'",
-                           lsc_dtype_name(t->dtype), esc(t->key));
+                st = lsc_format_fail(err, LSC_ERR_UNSUPPORTED, path, NULL, "unsupported dtype %s in tensor '%s'",
+                                     lsc_dtype_name(t->dtype), esc(t->key));
                 goto done;
             }
             st = put_doubles(w, o->dtype, dbl, n, o->name, &conv, path, &log, err);
@@ -829,8 +767,8 @@ lsc_status lsc_kohya_write(lsc_adapter *ad, const char *path, lsc_dtype dtype, l
             lsc_adapter_unload_tensor(ad, (size_t)o->tensor);
     }
     if (log.count > MAX_LOSS_WARNINGS)
-        add_warning(ad, "... and %d more tensors flushed values to zero or rounded them to subnormals",
-                    log.count - MAX_LOSS_WARNINGS);
+        lsc_adapter_warn(ad, "... and %d more tensors flushed values to zero or rounded them to subnormals",
+                         log.count - MAX_LOSS_WARNINGS);
     st = lsc_st_writer_finish(w, err);
     w = NULL;
 done:

@@ -124,25 +124,6 @@ static int is_file(const char *p)
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* Append one line to ad->warnings. */
-static void add_warning(lsc_adapter *ad, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void add_warning(lsc_adapter *ad, const char *fmt, ...)
-{
-    char line[LSC_ERROR_MSG_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    size_t old = ad->warnings ? strlen(ad->warnings) : 0, n = strlen(line);
-    char *p = realloc(ad->warnings, old + n + 2);
-    if (!p)
-        return; /* a lost warning is not worth failing an import */
-    if (old)
-        p[old++] = '\n';
-    memcpy(p + old, line, n + 1);
-    ad->warnings = p;
-}
-
 const char *lsc_peft_module_name(const char *layer_name)
 {
     size_t n = strlen(MODULE_PREFIX);
@@ -809,8 +790,8 @@ static lsc_status check_layer(lsc_adapter *ad, size_t li, const layer_work *w, c
         l->flags |= LSC_LAYER_DORA;
         int64_t want = emb ? l->cols : l->rows;
         if (numel(tm) != want)
-            add_warning(ad, "tensor '%s': %lld magnitudes for %lld output features",
-                        lsc_escape_name(e1, sizeof e1, tm->key), (long long)numel(tm), (long long)want);
+            lsc_adapter_warn(ad, "tensor '%s': %lld magnitudes for %lld output features",
+                             lsc_escape_name(e1, sizeof e1, tm->key), (long long)numel(tm), (long long)want);
     }
     return LSC_OK;
 }
@@ -914,8 +895,10 @@ lsc_status lsc_peft_read_cancel(const char *path, lsc_adapter **out, volatile in
         ad->config_json = cfg_text;
         cfg_text = NULL;
     } else {
-        add_warning(ad, "no %s beside '%s': assuming lora_alpha = r (scale 1) for every layer, "
-                        "no rsLoRA, no fan_in_fan_out", CONFIG_FILE, st_path);
+        lsc_adapter_warn(ad,
+                         "no %s beside '%s': assuming lora_alpha = r (scale 1) for every layer, "
+                         "no rsLoRA, no fan_in_fan_out",
+                         CONFIG_FILE, st_path);
     }
 
     /* Classify every tensor in data order. */
@@ -1029,8 +1012,8 @@ lsc_status lsc_peft_read_cancel(const char *path, lsc_adapter **out, volatile in
                 for (size_t i = 0; i < json_array_size(mask); i++)
                     kept += json_is_true(json_array_get(mask, i));
                 if (kept != l->rank)
-                    add_warning(ad, "layer '%s': rank_pattern keeps %d of %zu triplets but the tensors hold %d",
-                                l->name, kept, json_array_size(mask), l->rank);
+                    lsc_adapter_warn(ad, "layer '%s': rank_pattern keeps %d of %zu triplets but the tensors hold %d",
+                                     l->name, kept, json_array_size(mask), l->rank);
             }
         } else {
             int r_cfg;
@@ -1040,15 +1023,15 @@ lsc_status lsc_peft_read_cancel(const char *path, lsc_adapter **out, volatile in
             if (r_cfg != l->rank) {
                 if (rank_warnings < MAX_RANK_WARNINGS) {
                     char ek[256];
-                    add_warning(ad, "layer '%s': config r %d%s%s%s disagrees with the tensor rank %d; using %d",
-                                l->name, r_cfg, rkey ? " (rank_pattern key '" : "",
-                                rkey ? lsc_escape_name(ek, sizeof ek, rkey) : "", rkey ? "')" : "", l->rank,
-                                l->rank);
+                    lsc_adapter_warn(ad, "layer '%s': config r %d%s%s%s disagrees with the tensor rank %d; using %d",
+                                     l->name, r_cfg, rkey ? " (rank_pattern key '" : "",
+                                     rkey ? lsc_escape_name(ek, sizeof ek, rkey) : "", rkey ? "')" : "", l->rank,
+                                     l->rank);
                 }
                 rank_warnings++;
             }
             if (cfg.dora && l->tm < 0)
-                add_warning(ad, "layer '%s': use_dora is set but there is no lora_magnitude_vector", l->name);
+                lsc_adapter_warn(ad, "layer '%s': use_dora is set but there is no lora_magnitude_vector", l->name);
         }
         l->scale = lsc_scale_compute(l->rule, l->alpha, l->rank, l->init_r, 0.0);
         if (li == 0) {
@@ -1059,8 +1042,8 @@ lsc_status lsc_peft_read_cancel(const char *path, lsc_adapter **out, volatile in
         }
     }
     if (rank_warnings > MAX_RANK_WARNINGS)
-        add_warning(ad, "... and %d more layers whose config r disagrees with the tensor rank",
-                    rank_warnings - MAX_RANK_WARNINGS);
+        lsc_adapter_warn(ad, "... and %d more layers whose config r disagrees with the tensor rank",
+                         rank_warnings - MAX_RANK_WARNINGS);
     if (ad->n_layers == 0) {
         /* an adapter with nothing to adapt is refused, like a folder without an adapter file */
         char pe[512];
@@ -1273,45 +1256,6 @@ static lsc_status write_text(const char *path, const char *text, size_t len, lsc
     return lsc_atomic_commit(&f, err);
 }
 
-/* Can the source header be reused verbatim? Same tensor names, dtypes, shapes, order and metadata. */
-static int header_reusable(const lsc_adapter *ad)
-{
-    if (!ad->header_json)
-        return 0;
-    size_t hlen = strlen(ad->header_json);
-    uint64_t data = 0;
-    for (size_t i = 0; i < ad->n_tensors; i++)
-        data += ad->tensors[i].nbytes;
-    uint8_t *buf = malloc(8 + hlen);
-    if (!buf)
-        return 0;
-    uint64_t n = hlen;
-    for (int i = 0; i < 8; i++)
-        buf[i] = (uint8_t)(n >> (8 * i));
-    memcpy(buf + 8, ad->header_json, hlen);
-    lsc_st_file *f = NULL;
-    lsc_error e;
-    int ok = lsc_st_parse("header", buf, 8 + hlen, 8 + hlen + data, &f, &e) == LSC_OK;
-    free(buf);
-    if (ok)
-        ok = f->n_tensors == ad->n_tensors;
-    for (size_t i = 0; ok && i < ad->n_tensors; i++) {
-        const lsc_tensor *t = &ad->tensors[i];
-        const lsc_st_tensor *s = &f->tensors[i];
-        ok = strcmp(t->key, s->name) == 0 && t->dtype == s->dtype && t->ndim == s->ndim;
-        for (int d = 0; ok && d < t->ndim; d++)
-            ok = t->shape[d] == s->shape[d];
-    }
-    if (ok) {
-        char *meta = lsc_st_metadata_json(f);
-        ok = (meta == NULL && ad->metadata_json == NULL) ||
-             (meta && ad->metadata_json && strcmp(meta, ad->metadata_json) == 0);
-        free(meta);
-    }
-    lsc_st_close(f);
-    return ok;
-}
-
 /* Metadata for a canonical file: the adapter's (string values only) or PEFT's {"format": "pt"}. */
 static lsc_status metadata_arrays(const lsc_adapter *ad, json_t **holder, const char ***keys, const char ***vals,
                                   size_t *n, lsc_error *err)
@@ -1385,7 +1329,7 @@ static lsc_status write_tensors(lsc_adapter *ad, const char *path, lsc_dtype dty
             if (lsc_dtype_is_float(ad->tensors[i].dtype) && ad->tensors[i].dtype != dtype)
                 convert = 1;
     }
-    if (!convert && header_reusable(ad)) {
+    if (!convert && lsc_st_header_reusable(ad)) {
         st = lsc_st_writer_begin_verbatim(path, ad->header_json, strlen(ad->header_json), &w, err);
     } else {
         outs = calloc(ad->n_tensors ? ad->n_tensors : 1, sizeof *outs);
@@ -1453,7 +1397,7 @@ static lsc_status write_tensors(lsc_adapter *ad, const char *path, lsc_dtype dty
             }
             char what[200];
             if (lsc_narrowing_describe(&loss, n, to, what, sizeof what) && lossy++ < MAX_LOSS_WARNINGS)
-                add_warning(ad, "tensor '%s': %s", t->key, what);
+                lsc_adapter_warn(ad, "tensor '%s': %s", t->key, what);
             st = lsc_st_writer_put(w, conv, nb, err);
         }
         if (!was_loaded)
@@ -1462,8 +1406,8 @@ static lsc_status write_tensors(lsc_adapter *ad, const char *path, lsc_dtype dty
             goto done;
     }
     if (lossy > MAX_LOSS_WARNINGS)
-        add_warning(ad, "... and %d more tensors flushed values to zero or rounded them to subnormals",
-                    lossy - MAX_LOSS_WARNINGS);
+        lsc_adapter_warn(ad, "... and %d more tensors flushed values to zero or rounded them to subnormals",
+                         lossy - MAX_LOSS_WARNINGS);
     st = lsc_st_writer_finish(w, err);
     w = NULL;
 done:

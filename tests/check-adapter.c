@@ -69,6 +69,26 @@ START_TEST(test_names_round_trip)
 }
 END_TEST
 
+/* lsc_adapter_warn: the one way readers and writers add a warning line. */
+START_TEST(test_adapter_warn)
+{
+    lsc_adapter *ad = lsc_adapter_new();
+    ck_assert_ptr_null(ad->warnings);
+    lsc_adapter_warn(ad, "layer '%s': rank %d", "q", 4);
+    ck_assert_str_eq(ad->warnings, "layer 'q': rank 4");
+    lsc_adapter_warn(ad, "%s", "second");
+    lsc_adapter_warn(ad, "third %zu", (size_t)3);
+    ck_assert_str_eq(ad->warnings, "layer 'q': rank 4\nsecond\nthird 3");
+    /* one line is at most LSC_ERROR_MSG_MAX - 1 bytes */
+    char big[3000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    lsc_adapter_warn(ad, "%s", big);
+    ck_assert_uint_eq(strlen(ad->warnings), strlen("layer 'q': rank 4\nsecond\nthird 3\n") + LSC_ERROR_MSG_MAX - 1);
+    lsc_adapter_free(ad);
+}
+END_TEST
+
 START_TEST(test_plain_factors)
 {
     const float a[] = {1, 2, 3, 4, 5, 6};             /* A [2, 3] */
@@ -338,6 +358,7 @@ static Suite *adapter_suite(void)
     tcase_add_test(tc, test_scale_rules);
     tcase_add_test(tc, test_names_round_trip);
     tcase_add_test(tc, test_plain_factors);
+    tcase_add_test(tc, test_adapter_warn);
     tcase_add_test(tc, test_adalora_e_folded);
     tcase_add_test(tc, test_conv_flattened);
     tcase_add_test(tc, test_rank_mismatch_and_missing);

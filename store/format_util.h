@@ -1,0 +1,24 @@
+/* format_util.h: the message and text helpers every format reader and writer shares (safetensors, PEFT,
+ * kohya, GGUF), so each message style has one home: "'<file>': [tensor '<tensor>': ]<what>" for bad
+ * input and "cannot <verb> '<file>': <errno text>" for a failed system call, names always escaped.
+ * Depends on libc and engine/status.h only; no SQLite, no curses. */
+#ifndef LSC_FORMAT_UTIL_H
+#define LSC_FORMAT_UTIL_H
+
+#include "status.h"
+
+/* Room for one escaped name inside a message. */
+#define LSC_FORMAT_ESC_CAP 320
+
+/* Fill err with "'<file>': tensor '<tensor>': <fmt...>" (or "'<file>': <fmt...>" when tensor is NULL),
+ * file and tensor escaped with lsc_escape_name; returns code. err may be NULL. */
+lsc_status lsc_format_fail(lsc_error *err, lsc_status code, const char *file, const char *tensor, const char *fmt,
+                           ...) __attribute__((format(printf, 5, 6)));
+
+/* Fill err with LSC_ERR_IO "cannot <verb> '<file>': <strerror(e) in git's lower case>"; returns LSC_ERR_IO. */
+lsc_status lsc_format_io_fail(lsc_error *err, const char *verb, const char *file, int e);
+
+/* Non-zero when s ends with suffix (byte-wise, case-sensitive). */
+int lsc_format_ends_with(const char *s, const char *suffix);
+
+#endif
