@@ -1367,349 +1367,385 @@ lsc_status lsc_gguf_write(lsc_adapter *ad, const char *path, lsc_dtype dtype, ls
     return lsc_gguf_write_ex(ad, path, dtype, NULL, err);
 }
 
-lsc_status lsc_gguf_write_ex(lsc_adapter *ad, const char *path, lsc_dtype dtype, const lsc_gguf_write_opts *opts,
-                             lsc_error *err)
+/* Everything one GGUF export holds while it runs: the options, the key-values and tensor plan, the
+ * header being built, the conversion buffers and the temporary file. gw_release frees it all. */
+typedef struct gguf_writer {
+    lsc_adapter *ad;
+    const char *path;
+    lsc_dtype dtype;
+    const lsc_gguf_write_opts *opts;
+    int from_gguf; /* the adapter came from a GGUF file: its own key-values and tensor names */
+    json_t *kvs;
+    float alpha;
+    uint64_t align;
+    uint32_t version;
+    int64_t tail; /* -1: the last tensor padded like the others */
+    wt *w;        /* the tensors to write, in file order */
+    size_t nw;
+    layer_plan *plan; /* [n_layers] */
+    bytes hdr;
+    double *bb, *ab, *tmp;
+    size_t bcap, acap;
+    unsigned char *conv;
+    int cached; /* layer whose factor view is in bb/ab */
+    int lossy;  /* tensors that lost values to a narrower dtype */
+    lsc_atomic_file af;
+} gguf_writer;
+
+static void gw_release(gguf_writer *g)
 {
-    lsc_status st = LSC_OK;
-    json_t *kvs = NULL;
-    wt *w = NULL;
-    layer_plan *plan = NULL;
-    bytes hdr = {0};
-    double *bb = NULL, *ab = NULL, *tmp = NULL;
-    size_t bcap = 0, acap = 0;
-    unsigned char *conv = NULL;
-    lsc_atomic_file af = {-1, NULL, NULL};
-    int fd = -1; /* af.fd, owned by af */
-    size_t nw = 0;
-    lsc_gguf_write_opts no_opts = {0};
-    if (!opts)
-        opts = &no_opts;
+    lsc_atomic_abort(&g->af);
+    json_decref(g->kvs);
+    free(g->w);
+    free(g->plan);
+    free(g->hdr.p);
+    free(g->bb);
+    free(g->ab);
+    free(g->tmp);
+    free(g->conv);
+}
 
-    if (dtype != LSC_DT_INVALID && dtype != LSC_DT_F32 && dtype != LSC_DT_F16 && dtype != LSC_DT_BF16)
-        return lsc_format_fail(err, LSC_ERR_INVALID, path, NULL, "GGUF adapters hold F32, F16 or BF16 tensors, not %s",
-                               lsc_dtype_name(dtype));
-    int from_gguf = ad->format && strcmp(ad->format, "gguf") == 0;
-
-    /* key-values */
-    if (from_gguf && ad->metadata_json) {
+/* The key-values to write (the source file's, or a fresh set naming the architecture and base model),
+ * the global alpha, the alignment and, for a GGUF source, its version and end. */
+static lsc_status gw_key_values(gguf_writer *g, lsc_error *err)
+{
+    lsc_adapter *ad = g->ad;
+    if (g->from_gguf && ad->metadata_json) {
         json_error_t je;
-        kvs = json_loads(ad->metadata_json, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
-        if (!json_is_object(kvs)) {
-            st = lsc_format_fail(err, LSC_ERR_INVALID, path, NULL, "the adapter's GGUF metadata is not a JSON object");
-            goto done;
-        }
+        g->kvs = json_loads(ad->metadata_json, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
+        if (!json_is_object(g->kvs))
+            return lsc_format_fail(err, LSC_ERR_INVALID, g->path, NULL,
+                                   "the adapter's GGUF metadata is not a JSON object");
     } else {
-        kvs = json_object();
-        const char *arch = opts->architecture ? opts->architecture : "llama";
+        json_t *kvs = g->kvs = json_object();
+        const char *arch = g->opts->architecture ? g->opts->architecture : "llama";
         if (!kvs || json_object_set_new(kvs, "general.architecture", typed("str", json_string(arch))) ||
             json_object_set_new(kvs, "general.type", typed("str", json_string("adapter"))) ||
-            json_object_set_new(kvs, "adapter.type", typed("str", json_string("lora")))) {
-            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-            goto done;
-        }
+            json_object_set_new(kvs, "adapter.type", typed("str", json_string("lora"))))
+            return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
         /* the base model by name (GGUF's general.base_model.N.* keys), so the adapter keeps it on return */
         if (ad->base_model && *ad->base_model &&
             (json_object_set_new(kvs, "general.base_model.count", typed("u32", json_integer(1))) ||
-             json_object_set_new(kvs, "general.base_model.0.name", typed("str", json_string(ad->base_model))))) {
-            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-            goto done;
-        }
+             json_object_set_new(kvs, "general.base_model.0.name", typed("str", json_string(ad->base_model)))))
+            return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
     }
-    float alpha;
-    int keep = from_gguf && keep_alpha(ad, kvs, &alpha);
+    int keep = g->from_gguf && keep_alpha(ad, g->kvs, &g->alpha);
     if (!keep) {
-        alpha = choose_alpha(ad);
-        if (json_object_set_new(kvs, kv_alpha, typed("f32", json_real(alpha)))) {
-            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-            goto done;
-        }
+        g->alpha = choose_alpha(ad);
+        if (json_object_set_new(g->kvs, kv_alpha, typed("f32", json_real(g->alpha))))
+            return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
     }
-    uint64_t align;
-    if ((st = alignment_of(kvs, path, LSC_ERR_INVALID, &align, err)))
-        goto done;
-    uint32_t version = 3;
-    int64_t tail = -1; /* -1: the last tensor padded like the others */
-    if (from_gguf && ad->header_json && (st = source_layout(ad->header_json, path, &version, &tail, err)))
-        goto done;
+    lsc_status st = alignment_of(g->kvs, g->path, LSC_ERR_INVALID, &g->align, err);
+    if (st)
+        return st;
+    if (g->from_gguf && ad->header_json)
+        return source_layout(ad->header_json, g->path, &g->version, &g->tail, err);
+    return LSC_OK;
+}
 
-    /* plan the tensors */
-    plan = calloc(ad->n_layers ? ad->n_layers : 1, sizeof *plan);
-    w = calloc(ad->n_tensors + 2 * ad->n_layers + 1, sizeof *w);
-    if (!plan || !w) {
-        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-        goto done;
+/* A GGUF source: its own tensors (factors and extras) under their own names, in their own order. */
+static lsc_status gw_plan_stored(gguf_writer *g, lsc_error *err)
+{
+    const lsc_adapter *ad = g->ad;
+    for (size_t i = 0; i < ad->n_tensors; i++) {
+        const lsc_tensor *t = &ad->tensors[i];
+        if (t->role != LSC_ROLE_A && t->role != LSC_ROLE_B && t->role != LSC_ROLE_EXTRA)
+            continue;
+        if ((t->role == LSC_ROLE_EXTRA || t->layer < 0) && !lsc_dtype_is_float(t->dtype))
+            return lsc_format_fail(err, LSC_ERR_UNSUPPORTED, g->path, t->key, "dtype %s cannot be written to GGUF",
+                                   lsc_dtype_name(t->dtype));
+        wt *e = &g->w[g->nw++];
+        if (strlen(t->key) >= LSC_GGUF_MAX_NAME)
+            return lsc_format_fail(err, LSC_ERR_INVALID, g->path, t->key, "name longer than %d bytes",
+                                   LSC_GGUF_MAX_NAME - 1);
+        strcpy(e->name, t->key);
+        e->tensor = (int)i;
+        e->layer = t->role == LSC_ROLE_EXTRA ? -1 : t->layer;
+        e->is_b = t->role == LSC_ROLE_B;
+        if (t->ndim < 1 || t->ndim > LSC_GGUF_MAX_DIMS)
+            return lsc_format_fail(err, LSC_ERR_INVALID, g->path, t->key, "%d dimensions (1 to 4 allowed)", t->ndim);
+        e->n_dims = t->ndim;
+        memcpy(e->shape, t->shape, (size_t)t->ndim * sizeof *t->shape);
+        e->out = out_dtype(g->dtype, t->dtype);
     }
+    return LSC_OK;
+}
+
+/* Record where a converted adapter came from and, when q/k rows were permuted, the head counts, so that
+ * lorascope can undo the permutation when the file comes back. */
+static lsc_status gw_note_conversion(gguf_writer *g, int permuted, lsc_error *err)
+{
+    const lsc_adapter *ad = g->ad;
+    json_t *kvs = g->kvs;
+    if (json_object_set_new(kvs, "lorascope.source_format", typed("str", json_string(ad->format ? ad->format : ""))) ||
+        json_object_set_new(kvs, "lorascope.qk_permuted", typed("bool", json_boolean(permuted))))
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    if (permuted && (json_object_set_new(kvs, "lorascope.n_head", typed("u32", json_integer(g->opts->n_head))) ||
+                     json_object_set_new(kvs, "lorascope.n_head_kv", typed("u32", json_integer(g->opts->n_head_kv)))))
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    return LSC_OK;
+}
+
+/* Another format: every layer becomes blk.N.<module>.lora_a/lora_b under llama.cpp's names, computed from
+ * the factor view; extras, DoRA, conv, embedding and fan_in_fan_out layers and unmapped names refused. */
+static lsc_status gw_plan_mapped(gguf_writer *g, lsc_error *err)
+{
+    const lsc_adapter *ad = g->ad;
+    const lsc_gguf_write_opts *opts = g->opts;
+    char bad[600] = "";
+    size_t nbad = 0, blen = 0;
     int qk_layers = 0;
-    if (from_gguf) {
-        for (size_t i = 0; i < ad->n_tensors; i++) {
-            const lsc_tensor *t = &ad->tensors[i];
-            if (t->role != LSC_ROLE_A && t->role != LSC_ROLE_B && t->role != LSC_ROLE_EXTRA)
-                continue;
-            if ((t->role == LSC_ROLE_EXTRA || t->layer < 0) && !lsc_dtype_is_float(t->dtype)) {
-                st = lsc_format_fail(err, LSC_ERR_UNSUPPORTED, path, t->key, "dtype %s cannot be written to GGUF",
-                                     lsc_dtype_name(t->dtype));
-                goto done;
-            }
-            wt *e = &w[nw++];
-            if (strlen(t->key) >= LSC_GGUF_MAX_NAME) {
-                st = lsc_format_fail(err, LSC_ERR_INVALID, path, t->key, "name longer than %d bytes",
-                                     LSC_GGUF_MAX_NAME - 1);
-                goto done;
-            }
-            strcpy(e->name, t->key);
-            e->tensor = (int)i;
-            e->layer = t->role == LSC_ROLE_EXTRA ? -1 : t->layer;
-            e->is_b = t->role == LSC_ROLE_B;
-            if (t->ndim < 1 || t->ndim > LSC_GGUF_MAX_DIMS) {
-                st = lsc_format_fail(err, LSC_ERR_INVALID, path, t->key, "%d dimensions (1 to 4 allowed)", t->ndim);
-                goto done;
-            }
-            e->n_dims = t->ndim;
-            memcpy(e->shape, t->shape, (size_t)t->ndim * sizeof *t->shape);
-            e->out = out_dtype(dtype, t->dtype);
-        }
-    } else {
-        char bad[600] = "";
-        size_t nbad = 0, blen = 0;
-        for (size_t i = 0; i < ad->n_tensors; i++)
-            if (ad->tensors[i].role == LSC_ROLE_EXTRA) {
-                st = lsc_format_fail(err, LSC_ERR_UNSUPPORTED, path, ad->tensors[i].key,
-                                     "not a LoRA factor: a GGUF adapter holds only lora_a/lora_b pairs");
-                goto done;
-            }
-        for (size_t li = 0; li < ad->n_layers; li++) {
-            const lsc_layer *l = &ad->layers[li];
-            char gname[LSC_GGUF_MAX_NAME];
-            const char *why = NULL;
-            if (l->flags & LSC_LAYER_DORA)
-                why = "DoRA magnitude vectors have no GGUF form";
-            else if (l->flags & (LSC_LAYER_CONV | LSC_LAYER_EMBEDDING | LSC_LAYER_FAN_IN_FAN_OUT))
-                why = "conv, embedding and fan_in_fan_out layers have no GGUF mapping";
-            if (why) {
-                st = lsc_format_fail(err, LSC_ERR_UNSUPPORTED, path, NULL, "layer '%.200s': %s", l->name, why);
-                goto done;
-            }
-            if (lsc_gguf_map_name(l->name, gname, sizeof gname) != 0) {
-                if (nbad < 3)
-                    blen += (size_t)snprintf(bad + blen, sizeof bad - blen, "%s'%.150s'", nbad ? ", " : "", l->name);
-                nbad++;
-                continue;
-            }
-            for (int k = 0; k < 2; k++) {
-                wt *e = &w[nw++];
-                snprintf(e->name, sizeof e->name, "%s.%s", gname, k ? "lora_b" : "lora_a");
-                e->tensor = -1;
-                e->layer = (int)li;
-                e->is_b = k;
-                e->n_dims = 2;
-                e->shape[0] = k ? l->rows : l->rank;
-                e->shape[1] = k ? l->rank : l->cols;
-                int src = k ? l->tb : l->ta;
-                e->out = out_dtype(dtype, src >= 0 ? ad->tensors[src].dtype : LSC_DT_F32);
-            }
-            if (strstr(gname, ".attn_q.") || strstr(gname, ".attn_k.")) {
-                qk_layers++;
-                int groups = strstr(gname, ".attn_q.") ? opts->n_head : opts->n_head_kv;
-                if (opts->n_head > 0 && opts->n_head_kv > 0) {
-                    if (l->rows % (2 * groups) != 0) {
-                        st = lsc_format_fail(err, LSC_ERR_INVALID, path, NULL,
-                                             "layer '%.200s': %" PRId64 " rows do not split into %d heads of even size",
-                                             l->name, l->rows, groups);
-                        goto done;
-                    }
-                    plan[li].permute_groups = groups;
-                }
-            }
-        }
-        if (nbad) {
-            st = lsc_format_fail(
-                err, LSC_ERR_UNSUPPORTED, path, NULL,
-                "%zu layer%s do not map to llama.cpp tensor names (only q/k/v/o_proj and gate/up/down_proj "
-                "under layers.N): %s%s",
-                nbad, nbad == 1 ? "" : "s", bad, nbad > 3 ? ", ..." : "");
-            goto done;
-        }
-        const char *arch = json_string_value(kv_value(kvs, "general.architecture"));
-        int permuted = opts->n_head > 0 && opts->n_head_kv > 0;
-        if (qk_layers && !permuted && arch && strcmp(arch, "llama") == 0 && !opts->allow_unpermuted) {
-            st =
-                lsc_format_fail(err, LSC_ERR_USAGE, path, NULL,
-                                "q_proj/k_proj rows must be permuted for llama.cpp's llama architecture: give the base "
-                                "model's head counts (n_head, n_head_kv) or ask for unpermuted rows");
-            goto done;
-        }
-        if (json_object_set_new(kvs, "lorascope.source_format", typed("str", json_string(ad->format ? ad->format : "")))
-            || json_object_set_new(kvs, "lorascope.qk_permuted", typed("bool", json_boolean(permuted && qk_layers)))) {
-            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-            goto done;
-        }
-        /* the head counts, so that lorascope can undo the permutation when the file comes back */
-        if (permuted && qk_layers &&
-            (json_object_set_new(kvs, "lorascope.n_head", typed("u32", json_integer(opts->n_head))) ||
-             json_object_set_new(kvs, "lorascope.n_head_kv", typed("u32", json_integer(opts->n_head_kv))))) {
-            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-            goto done;
-        }
-    }
+    for (size_t i = 0; i < ad->n_tensors; i++)
+        if (ad->tensors[i].role == LSC_ROLE_EXTRA)
+            return lsc_format_fail(err, LSC_ERR_UNSUPPORTED, g->path, ad->tensors[i].key,
+                                   "not a LoRA factor: a GGUF adapter holds only lora_a/lora_b pairs");
     for (size_t li = 0; li < ad->n_layers; li++) {
         const lsc_layer *l = &ad->layers[li];
-        plan[li].fold = l->rank > 0 ? l->scale / ((double)alpha / l->rank) : 1.0;
-        if (alpha == 0 && from_gguf)
-            plan[li].fold = l->scale; /* alpha 0: llama.cpp applies scale 1 */
+        char gname[LSC_GGUF_MAX_NAME];
+        const char *why = NULL;
+        if (l->flags & LSC_LAYER_DORA)
+            why = "DoRA magnitude vectors have no GGUF form";
+        else if (l->flags & (LSC_LAYER_CONV | LSC_LAYER_EMBEDDING | LSC_LAYER_FAN_IN_FAN_OUT))
+            why = "conv, embedding and fan_in_fan_out layers have no GGUF mapping";
+        if (why)
+            return lsc_format_fail(err, LSC_ERR_UNSUPPORTED, g->path, NULL, "layer '%.200s': %s", l->name, why);
+        if (lsc_gguf_map_name(l->name, gname, sizeof gname) != 0) {
+            if (nbad < 3)
+                blen += (size_t)snprintf(bad + blen, sizeof bad - blen, "%s'%.150s'", nbad ? ", " : "", l->name);
+            nbad++;
+            continue;
+        }
+        for (int k = 0; k < 2; k++) {
+            wt *e = &g->w[g->nw++];
+            snprintf(e->name, sizeof e->name, "%s.%s", gname, k ? "lora_b" : "lora_a");
+            e->tensor = -1;
+            e->layer = (int)li;
+            e->is_b = k;
+            e->n_dims = 2;
+            e->shape[0] = k ? l->rows : l->rank;
+            e->shape[1] = k ? l->rank : l->cols;
+            int src = k ? l->tb : l->ta;
+            e->out = out_dtype(g->dtype, src >= 0 ? ad->tensors[src].dtype : LSC_DT_F32);
+        }
+        if (strstr(gname, ".attn_q.") || strstr(gname, ".attn_k.")) {
+            qk_layers++;
+            int groups = strstr(gname, ".attn_q.") ? opts->n_head : opts->n_head_kv;
+            if (opts->n_head > 0 && opts->n_head_kv > 0) {
+                if (l->rows % (2 * groups) != 0)
+                    return lsc_format_fail(err, LSC_ERR_INVALID, g->path, NULL,
+                                           "layer '%.200s': %" PRId64 " rows do not split into %d heads of even size",
+                                           l->name, l->rows, groups);
+                g->plan[li].permute_groups = groups;
+            }
+        }
     }
+    if (nbad)
+        return lsc_format_fail(err, LSC_ERR_UNSUPPORTED, g->path, NULL,
+                               "%zu layer%s do not map to llama.cpp tensor names (only q/k/v/o_proj and "
+                               "gate/up/down_proj under layers.N): %s%s",
+                               nbad, nbad == 1 ? "" : "s", bad, nbad > 3 ? ", ..." : "");
+    const char *arch = json_string_value(kv_value(g->kvs, "general.architecture"));
+    int permuted = opts->n_head > 0 && opts->n_head_kv > 0;
+    if (qk_layers && !permuted && arch && strcmp(arch, "llama") == 0 && !opts->allow_unpermuted)
+        return lsc_format_fail(err, LSC_ERR_USAGE, g->path, NULL,
+                               "q_proj/k_proj rows must be permuted for llama.cpp's llama architecture: give the base "
+                               "model's head counts (n_head, n_head_kv) or ask for unpermuted rows");
+    return gw_note_conversion(g, permuted && qk_layers, err);
+}
 
-    /* sizes and offsets */
+/* Each layer's fold (its scale over the one the global alpha gives) and each tensor's size and offset. */
+static void gw_layout(gguf_writer *g)
+{
+    const lsc_adapter *ad = g->ad;
+    for (size_t li = 0; li < ad->n_layers; li++) {
+        const lsc_layer *l = &ad->layers[li];
+        g->plan[li].fold = l->rank > 0 ? l->scale / ((double)g->alpha / l->rank) : 1.0;
+        if (g->alpha == 0 && g->from_gguf)
+            g->plan[li].fold = l->scale; /* alpha 0: llama.cpp applies scale 1 */
+    }
     uint64_t off = 0;
-    for (size_t i = 0; i < nw; i++) {
-        wt *e = &w[i];
+    for (size_t i = 0; i < g->nw; i++) {
+        wt *e = &g->w[i];
         uint64_t n = 1;
         for (int d = 0; d < e->n_dims; d++)
             n *= (uint64_t)e->shape[d];
         e->nbytes = n * lsc_dtype_size(e->out);
         e->offset = off;
-        off += pad_to(e->nbytes, align);
+        off += pad_to(e->nbytes, g->align);
     }
+}
 
-    /* header */
-    b_add(&hdr, "GGUF", 4);
-    b_uint(&hdr, version, 4);
-    b_uint(&hdr, nw, 8);
-    b_uint(&hdr, json_object_size(kvs), 8);
+/* The whole header in memory: magic, version, counts, key-values, tensor infos, padding. */
+static lsc_status gw_header(gguf_writer *g, lsc_error *err)
+{
+    bytes *hdr = &g->hdr;
+    b_add(hdr, "GGUF", 4);
+    b_uint(hdr, g->version, 4);
+    b_uint(hdr, g->nw, 8);
+    b_uint(hdr, json_object_size(g->kvs), 8);
     const char *key;
     json_t *ent;
-    json_object_foreach(kvs, key, ent) {
-        if ((st = put_kv(&hdr, key, ent, path, err)))
-            goto done;
+    json_object_foreach(g->kvs, key, ent) {
+        lsc_status st = put_kv(hdr, key, ent, g->path, err);
+        if (st)
+            return st;
     }
-    for (size_t i = 0; i < nw; i++) {
-        const wt *e = &w[i];
-        b_str(&hdr, e->name, strlen(e->name));
-        b_uint(&hdr, (uint64_t)e->n_dims, 4);
+    for (size_t i = 0; i < g->nw; i++) {
+        const wt *e = &g->w[i];
+        b_str(hdr, e->name, strlen(e->name));
+        b_uint(hdr, (uint64_t)e->n_dims, 4);
         for (int d = e->n_dims - 1; d >= 0; d--)
-            b_uint(&hdr, (uint64_t)e->shape[d], 8);
-        b_uint(&hdr, ggml_code(e->out), 4);
-        b_uint(&hdr, e->offset, 8);
+            b_uint(hdr, (uint64_t)e->shape[d], 8);
+        b_uint(hdr, ggml_code(e->out), 4);
+        b_uint(hdr, e->offset, 8);
     }
-    for (uint64_t pad = pad_to(hdr.len, align) - hdr.len; pad > 0;) {
+    for (uint64_t pad = pad_to(hdr->len, g->align) - hdr->len; pad > 0;) {
         size_t k = pad < sizeof zero_page ? (size_t)pad : sizeof zero_page;
-        b_add(&hdr, zero_page, k);
+        b_add(hdr, zero_page, k);
         pad -= k;
     }
-    if (hdr.oom) {
+    return hdr->oom ? lsc_error_set(err, LSC_ERR_NOMEM, "out of memory") : LSC_OK;
+}
+
+/* Open the temporary file beside path and write the header into it. */
+static lsc_status gw_begin_file(gguf_writer *g, lsc_error *err)
+{
+    const char *slash = strrchr(g->path, '/');
+    if (!*(slash ? slash + 1 : g->path))
+        return lsc_format_fail(err, LSC_ERR_INVALID, g->path, NULL, "not a file name");
+    lsc_status st = lsc_atomic_begin(&g->af, g->path, err);
+    if (st)
+        return st;
+    if (lsc_write_full(g->af.fd, g->hdr.p, g->hdr.len) != 0)
+        return lsc_format_io_fail(err, "write", g->path, errno);
+    return LSC_OK;
+}
+
+/* A tensor written as stored (converted to the entry's dtype if needed); loaded for the write only. */
+static lsc_status gw_put_stored(gguf_writer *g, const wt *e, const lsc_tensor *src, lsc_error *err)
+{
+    lsc_adapter *ad = g->ad;
+    size_t si = (size_t)(src - ad->tensors);
+    int was = src->data != NULL;
+    lsc_narrowing loss;
+    lsc_status st;
+    if ((st = lsc_adapter_load_tensor(ad, si, err)) ||
+        (st = convert_tensor(src, e, &g->ab, &g->acap, &g->conv, &loss, g->path, err)))
+        return st;
+    warn_loss(ad, &g->lossy, e->name, &loss, (size_t)(e->nbytes / lsc_dtype_size(e->out)), e->out);
+    const unsigned char *data = src->dtype == e->out ? src->data : g->conv;
+    if (lsc_write_full(g->af.fd, data, (size_t)e->nbytes) != 0)
+        return lsc_format_io_fail(err, "write", g->path, errno);
+    if (!was)
+        lsc_adapter_unload_tensor(ad, si);
+    return LSC_OK;
+}
+
+/* Layer li's factor view into bb/ab, with B's scale ratio folded in and then llama.cpp's rotary row order. */
+static lsc_status gw_factor_view(gguf_writer *g, int li, lsc_error *err)
+{
+    lsc_lowrank lr;
+    lsc_status st = lsc_adapter_factors(g->ad, (size_t)li, &g->bb, &g->bcap, &g->ab, &g->acap, &lr, err);
+    if (st)
+        return st;
+    g->cached = li;
+    size_t nb = (size_t)(lr.rows * lr.r);
+    for (size_t k = 0; k < nb; k++)
+        g->bb[k] *= g->plan[li].fold;
+    if (g->plan[li].permute_groups > 0) {
+        double *t2 = realloc(g->tmp, (nb ? nb : 1) * sizeof *t2);
+        if (!t2)
+            return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        g->tmp = t2;
+        permute_rows(g->bb, lr.rows, lr.r, g->plan[li].permute_groups, g->tmp);
+    }
+    return LSC_OK;
+}
+
+/* A factor computed from its layer's factor view (E folded in, conv flattened, scale folded, rows
+ * permuted), narrowed to the entry's dtype. */
+static lsc_status gw_put_computed(gguf_writer *g, const wt *e, lsc_error *err)
+{
+    lsc_status st;
+    if (g->cached != e->layer && (st = gw_factor_view(g, e->layer, err)))
+        return st;
+    size_t n = (size_t)(e->nbytes / lsc_dtype_size(e->out));
+    lsc_narrowing loss;
+    unsigned char *c = realloc(g->conv, e->nbytes ? (size_t)e->nbytes : 1);
+    if (!c)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    g->conv = c;
+    if (lsc_dtype_from_double_loss(e->out, e->is_b ? g->bb : g->ab, n, g->conv, &loss) != LSC_OK)
+        return lsc_format_fail(err, LSC_ERR_INVALID, g->path, e->name, "cannot convert to %s", lsc_dtype_name(e->out));
+    if (loss.overflows)
+        return lsc_format_fail(err, LSC_ERR_NUMERIC, g->path, e->name, "%zu values overflow %s", loss.overflows,
+                               lsc_dtype_name(e->out));
+    warn_loss(g->ad, &g->lossy, e->name, &loss, n, e->out);
+    if (lsc_write_full(g->af.fd, g->conv, (size_t)e->nbytes) != 0)
+        return lsc_format_io_fail(err, "write", g->path, errno);
+    return LSC_OK;
+}
+
+/* Tensor i's data and its padding (the last tensor's as the source file ended, when it is known). */
+static lsc_status gw_put_tensor(gguf_writer *g, size_t i, lsc_error *err)
+{
+    const wt *e = &g->w[i];
+    const lsc_adapter *ad = g->ad;
+    const lsc_tensor *src = e->tensor >= 0 ? &ad->tensors[e->tensor] : NULL;
+    int math = 0;
+    if (e->layer >= 0) {
+        const lsc_layer *l = &ad->layers[e->layer];
+        const layer_plan *p = &g->plan[e->layer];
+        src = &ad->tensors[e->is_b ? l->tb : l->ta];
+        math = l->te >= 0 || src->ndim != 2 || (e->is_b && (p->fold != 1.0 || p->permute_groups > 0));
+    }
+    lsc_status st = math ? gw_put_computed(g, e, err) : gw_put_stored(g, e, src, err);
+    if (st)
+        return st;
+    uint64_t pad = pad_to(e->nbytes, g->align) - e->nbytes;
+    if (i + 1 == g->nw && g->tail >= 0 && (uint64_t)g->tail <= pad)
+        pad = (uint64_t)g->tail; /* the source file's own end */
+    if (write_zeros(g->af.fd, pad) != 0)
+        return lsc_format_io_fail(err, "write", g->path, errno);
+    return LSC_OK;
+}
+
+lsc_status lsc_gguf_write_ex(lsc_adapter *ad, const char *path, lsc_dtype dtype, const lsc_gguf_write_opts *opts,
+                             lsc_error *err)
+{
+    static const lsc_gguf_write_opts no_opts = {0};
+    if (dtype != LSC_DT_INVALID && dtype != LSC_DT_F32 && dtype != LSC_DT_F16 && dtype != LSC_DT_BF16)
+        return lsc_format_fail(err, LSC_ERR_INVALID, path, NULL, "GGUF adapters hold F32, F16 or BF16 tensors, not %s",
+                               lsc_dtype_name(dtype));
+    gguf_writer g = {.ad = ad,
+                     .path = path,
+                     .dtype = dtype,
+                     .opts = opts ? opts : &no_opts,
+                     .from_gguf = ad->format && strcmp(ad->format, "gguf") == 0,
+                     .version = 3,
+                     .tail = -1,
+                     .cached = -1,
+                     .af = {-1, NULL, NULL}};
+    lsc_status st = gw_key_values(&g, err);
+    if (st)
+        goto done;
+    g.plan = calloc(ad->n_layers ? ad->n_layers : 1, sizeof *g.plan);
+    g.w = calloc(ad->n_tensors + 2 * ad->n_layers + 1, sizeof *g.w);
+    if (!g.plan || !g.w) {
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
         goto done;
     }
-
-    /* temporary file */
-    {
-        const char *slash = strrchr(path, '/');
-        if (!*(slash ? slash + 1 : path)) {
-            st = lsc_format_fail(err, LSC_ERR_INVALID, path, NULL, "not a file name");
+    if ((st = g.from_gguf ? gw_plan_stored(&g, err) : gw_plan_mapped(&g, err)))
+        goto done;
+    gw_layout(&g);
+    if ((st = gw_header(&g, err)) || (st = gw_begin_file(&g, err)))
+        goto done;
+    for (size_t i = 0; i < g.nw; i++)
+        if ((st = gw_put_tensor(&g, i, err)))
             goto done;
-        }
-        if ((st = lsc_atomic_begin(&af, path, err)))
-            goto done;
-        fd = af.fd;
-        if (lsc_write_full(fd, hdr.p, hdr.len) != 0) {
-            st = lsc_format_io_fail(err, "write", path, errno);
-            goto done;
-        }
-    }
-
-    /* data, one tensor at a time */
-    int cached = -1; /* layer whose factor view is in bb/ab */
-    int lossy = 0;   /* tensors that lost values to a narrower dtype */
-    for (size_t i = 0; i < nw; i++) {
-        const wt *e = &w[i];
-        int li = e->layer;
-        const lsc_tensor *src = e->tensor >= 0 ? &ad->tensors[e->tensor] : NULL;
-        int math = 0;
-        if (li >= 0) {
-            const lsc_layer *l = &ad->layers[li];
-            src = &ad->tensors[e->is_b ? l->tb : l->ta];
-            math = l->te >= 0 || src->ndim != 2 ||
-                   (e->is_b && (plan[li].fold != 1.0 || plan[li].permute_groups > 0));
-        }
-        const unsigned char *data;
-        if (!math) {
-            size_t si = (size_t)(src - ad->tensors);
-            int was = src->data != NULL;
-            lsc_narrowing loss;
-            if ((st = lsc_adapter_load_tensor(ad, si, err)) ||
-                (st = convert_tensor(src, e, &ab, &acap, &conv, &loss, path, err)))
-                goto done;
-            warn_loss(ad, &lossy, e->name, &loss, (size_t)(e->nbytes / lsc_dtype_size(e->out)), e->out);
-            data = src->dtype == e->out ? src->data : conv;
-            if (lsc_write_full(fd, data, (size_t)e->nbytes) != 0) {
-                st = lsc_format_io_fail(err, "write", path, errno);
-                goto done;
-            }
-            if (!was)
-                lsc_adapter_unload_tensor(ad, si);
-        } else {
-            lsc_lowrank lr;
-            if (cached != li) {
-                if ((st = lsc_adapter_factors(ad, (size_t)li, &bb, &bcap, &ab, &acap, &lr, err)))
-                    goto done;
-                cached = li;
-                /* B: fold the scale ratio in, then llama.cpp's rotary row order */
-                size_t nb = (size_t)(lr.rows * lr.r);
-                for (size_t k = 0; k < nb; k++)
-                    bb[k] *= plan[li].fold;
-                if (plan[li].permute_groups > 0) {
-                    double *t2 = realloc(tmp, (nb ? nb : 1) * sizeof *t2);
-                    if (!t2) {
-                        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-                        goto done;
-                    }
-                    tmp = t2;
-                    permute_rows(bb, lr.rows, lr.r, plan[li].permute_groups, tmp);
-                }
-            }
-            size_t n = (size_t)(e->nbytes / lsc_dtype_size(e->out));
-            lsc_narrowing loss;
-            unsigned char *c = realloc(conv, e->nbytes ? (size_t)e->nbytes : 1);
-            if (!c) {
-                st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-                goto done;
-            }
-            conv = c;
-            if (lsc_dtype_from_double_loss(e->out, e->is_b ? bb : ab, n, conv, &loss) != LSC_OK) {
-                st = lsc_format_fail(err, LSC_ERR_INVALID, path, e->name, "cannot convert to %s",
-                                     lsc_dtype_name(e->out));
-                goto done;
-            }
-            if (loss.overflows) {
-                st = lsc_format_fail(err, LSC_ERR_NUMERIC, path, e->name, "%zu values overflow %s", loss.overflows,
-                                     lsc_dtype_name(e->out));
-                goto done;
-            }
-            warn_loss(ad, &lossy, e->name, &loss, n, e->out);
-            if (lsc_write_full(fd, conv, (size_t)e->nbytes) != 0) {
-                st = lsc_format_io_fail(err, "write", path, errno);
-                goto done;
-            }
-        }
-        uint64_t pad = pad_to(e->nbytes, align) - e->nbytes;
-        if (i + 1 == nw && tail >= 0 && (uint64_t)tail <= pad)
-            pad = (uint64_t)tail; /* the source file's own end */
-        if (write_zeros(fd, pad) != 0) {
-            st = lsc_format_io_fail(err, "write", path, errno);
-            goto done;
-        }
-    }
-    warn_loss_total(ad, lossy);
-    fd = -1;
-    st = lsc_atomic_commit(&af, err); /* fsync, rename into place, fsync the folder */
+    warn_loss_total(ad, g.lossy);
+    st = lsc_atomic_commit(&g.af, err); /* fsync, rename into place, fsync the folder */
 done:
-    lsc_atomic_abort(&af);
-    json_decref(kvs);
-    free(w);
-    free(plan);
-    free(hdr.p);
-    free(bb);
-    free(ab);
-    free(tmp);
-    free(conv);
+    gw_release(&g);
     return st;
 }

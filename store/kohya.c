@@ -199,103 +199,83 @@ static long find_with(const lsc_st_file *f, const char *module, size_t mlen, con
     return i;
 }
 
-lsc_status lsc_kohya_read(const char *path, lsc_adapter **out, lsc_error *err)
+/* Create the layer of module name[0..ml) (with its module type and block number); its index in *li. */
+static lsc_status new_layer(lsc_adapter *ad, const char *name, size_t ml, int *li, lsc_error *err)
+{
+    char *module = strndup(name, ml);
+    size_t idx;
+    if (!module)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    lsc_status st = lsc_adapter_add_layer(ad, module, &idx, err);
+    if (!st) {
+        lsc_layer *l = &ad->layers[idx];
+        free(l->module_type);
+        l->module_type = module_type_of(module);
+        l->layer_index = block_index(module);
+        if (!l->module_type)
+            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    }
+    free(module);
+    if (!st)
+        *li = (int)idx;
+    return st;
+}
+
+/* Tensor i of file: its role and layer (a layer is created at the first of its down/up tensors, and
+ * layer_of[] remembers it for the other). A down or up without its pair is an error; an alpha of nothing
+ * is an extra. */
+static lsc_status classify_tensor(lsc_adapter *ad, const lsc_st_file *file, size_t i, int *layer_of, const char *path,
+                                  lsc_role *role, int *li, lsc_error *err)
+{
+    const lsc_st_tensor *s = &file->tensors[i];
+    int kind;
+    size_t ml = module_len(s->name, &kind);
+    *role = LSC_ROLE_EXTRA;
+    *li = -1;
+    if (!kind)
+        return LSC_OK;
+    long down = kind == 1 ? (long)i : find_with(file, s->name, ml, SUF_DOWN);
+    long up = kind == 2 ? (long)i : find_with(file, s->name, ml, SUF_UP);
+    if (down == -2 || up == -2)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    if (kind == 3 && down < 0 && up < 0)
+        return LSC_OK; /* an alpha of nothing: an extra */
+    if (down < 0 || up < 0) {
+        char want[ESC_CAP];
+        snprintf(want, sizeof want, "%.*s%s", (int)(ml > 200 ? 200 : ml), s->name, down < 0 ? SUF_DOWN : SUF_UP);
+        return lsc_format_fail(err, LSC_ERR_FORMAT, path, NULL, "tensor '%s' has no matching '%s'",
+                               esc(file->tensors[down < 0 ? up : down].name), esc(want));
+    }
+    long first = down < up ? down : up;
+    if (layer_of[first] >= 0) {
+        *li = layer_of[first];
+    } else {
+        lsc_status st = new_layer(ad, s->name, ml, li, err);
+        if (st)
+            return st;
+        layer_of[down] = layer_of[up] = *li;
+    }
+    *role = kind == 1 ? LSC_ROLE_A : kind == 2 ? LSC_ROLE_B : LSC_ROLE_ALPHA;
+    return LSC_OK;
+}
+
+/* Every tensor of file into ad, in data order, with its role and layer; at least one layer. */
+static lsc_status classify_tensors(lsc_adapter *ad, const lsc_st_file *file, const char *path, lsc_error *err)
 {
     lsc_status st = LSC_OK;
-    lsc_st_file *f = NULL;
-    lsc_adapter *ad = NULL;
-    int *layer_of = NULL;
-    *out = NULL;
-
-    if ((st = lsc_st_open(path, &f, err)))
-        goto done;
-    for (size_t i = 0; i < f->n_tensors; i++)
-        if (is_lycoris(f->tensors[i].name)) {
-            st = lsc_format_fail(err, LSC_ERR_UNSUPPORTED, path, NULL,
-                                 "LoHa/LoKr adapter (LyCORIS): not a LoRA pair (tensor '%s')", esc(f->tensors[i].name));
-            goto done;
-        }
-    ad = lsc_adapter_new();
-    layer_of = malloc((f->n_tensors ? f->n_tensors : 1) * sizeof *layer_of);
-    if (!ad || !layer_of) {
-        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    for (size_t i = 0; i < f->n_tensors; i++)
+    int *layer_of = malloc((file->n_tensors ? file->n_tensors : 1) * sizeof *layer_of);
+    if (!layer_of)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < file->n_tensors; i++)
         layer_of[i] = -1;
-    /* the adapter owns the open file from here on (alphas are loaded through it below) */
-    ad->load = lsc_st_tensor_loader;
-    ad->load_ctx = f;
-    ad->load_ctx_free = lsc_st_loader_free;
-    lsc_st_file *file = f;
-    f = NULL;
-    ad->format = strdup("kohya");
-    ad->source = strdup(path);
-    ad->header_json = strdup(file->header);
-    const char *bm = meta_get(file, "ss_sd_model_name");
-    if (!bm)
-        bm = meta_get(file, "ss_base_model_version");
-    ad->base_model = strdup(bm ? bm : "");
-    if (!ad->format || !ad->source || !ad->header_json || !ad->base_model ||
-        (file->n_meta && !(ad->metadata_json = lsc_st_metadata_json(file)))) {
-        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-
-    /* classify in data order; a layer is created at the first of its down/up tensors */
-    for (size_t i = 0; i < file->n_tensors; i++) {
+    for (size_t i = 0; i < file->n_tensors && !st; i++) {
         const lsc_st_tensor *s = &file->tensors[i];
-        int kind;
-        size_t ml = module_len(s->name, &kind);
-        lsc_role role = LSC_ROLE_EXTRA;
-        int li = -1;
-        if (kind) {
-            long down = kind == 1 ? (long)i : find_with(file, s->name, ml, SUF_DOWN);
-            long up = kind == 2 ? (long)i : find_with(file, s->name, ml, SUF_UP);
-            if (down == -2 || up == -2) {
-                st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-                goto done;
-            }
-            if (kind == 3 && down < 0 && up < 0) {
-                kind = 0; /* an alpha of nothing: an extra */
-            } else if (down < 0 || up < 0) {
-                char want[ESC_CAP];
-                snprintf(want, sizeof want, "%.*s%s", (int)(ml > 200 ? 200 : ml), s->name, down < 0 ? SUF_DOWN : SUF_UP);
-                st = lsc_format_fail(err, LSC_ERR_FORMAT, path, NULL, "tensor '%s' has no matching '%s'",
-                                     esc(file->tensors[down < 0 ? up : down].name), esc(want));
-                goto done;
-            } else {
-                long first = down < up ? down : up;
-                if (layer_of[first] >= 0) {
-                    li = layer_of[first];
-                } else {
-                    char *name = strndup(s->name, ml);
-                    size_t idx;
-                    if (!name) {
-                        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-                        goto done;
-                    }
-                    st = lsc_adapter_add_layer(ad, name, &idx, err);
-                    if (!st) {
-                        lsc_layer *l = &ad->layers[idx];
-                        free(l->module_type);
-                        l->module_type = module_type_of(name);
-                        l->layer_index = block_index(name);
-                        if (!l->module_type)
-                            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-                    }
-                    free(name);
-                    if (st)
-                        goto done;
-                    li = (int)idx;
-                    layer_of[down] = layer_of[up] = li;
-                }
-                role = kind == 1 ? LSC_ROLE_A : kind == 2 ? LSC_ROLE_B : LSC_ROLE_ALPHA;
-            }
-        }
+        lsc_role role;
+        int li;
         size_t ti;
-        if ((st = lsc_adapter_add_tensor(ad, s->name, role, li, s->dtype, s->ndim, s->shape, NULL, &ti, err)))
-            goto done;
+        if ((st = classify_tensor(ad, file, i, layer_of, path, &role, &li, err)) ||
+            (st = lsc_adapter_add_tensor(ad, s->name, role, li, s->dtype, s->ndim, s->shape, NULL, &ti, err)))
+            break;
         ad->tensors[ti].src = (int64_t)i;
         if (li >= 0) {
             lsc_layer *l = &ad->layers[li];
@@ -305,55 +285,60 @@ lsc_status lsc_kohya_read(const char *path, lsc_adapter **out, lsc_error *err)
                 l->tb = (int)ti;
         }
     }
-    if (ad->n_layers == 0) {
+    free(layer_of);
+    if (!st && ad->n_layers == 0) {
         char pe[ESC_CAP];
-        st = lsc_error_set(err, LSC_ERR_UNSUPPORTED, "no LoRA layers in '%s' (no lora_down/lora_up pair; %zu other tensor%s)",
+        st = lsc_error_set(err, LSC_ERR_UNSUPPORTED,
+                           "no LoRA layers in '%s' (no lora_down/lora_up pair; %zu other tensor%s)",
                            lsc_escape_name(pe, sizeof pe, path), ad->n_tensors, ad->n_tensors == 1 ? "" : "s");
-        goto done;
     }
+    return st;
+}
 
-    /* shapes, alphas, scales */
-    int rank0 = -1, varied = 0;
-    double alpha0 = 0;
+/* Read every alpha scalar (loaded at once, through the file) into its layer. */
+static lsc_status read_alphas(lsc_adapter *ad, const char *path, lsc_error *err)
+{
     for (size_t ti = 0; ti < ad->n_tensors; ti++) {
         lsc_tensor *t = &ad->tensors[ti];
         if (t->role != LSC_ROLE_ALPHA)
             continue;
-        if (numel(t) != 1) {
-            st = lsc_format_fail(err, LSC_ERR_FORMAT, path, t->key, "alpha must be a scalar (%" PRId64 " elements)",
-                                 numel(t));
-            goto done;
-        }
-        if ((st = lsc_adapter_load_tensor(ad, ti, err)))
-            goto done;
+        if (numel(t) != 1)
+            return lsc_format_fail(err, LSC_ERR_FORMAT, path, t->key, "alpha must be a scalar (%" PRId64 " elements)",
+                                   numel(t));
+        lsc_status st = lsc_adapter_load_tensor(ad, ti, err);
+        if (st)
+            return st;
         double a;
-        if (lsc_dtype_scalar_to_double(t->dtype, t->data, &a) != LSC_OK || !isfinite(a)) {
-            st = lsc_format_fail(err, LSC_ERR_FORMAT, path, t->key, "alpha is not a finite number (dtype %s)",
-                                 lsc_dtype_name(t->dtype));
-            goto done;
-        }
+        if (lsc_dtype_scalar_to_double(t->dtype, t->data, &a) != LSC_OK || !isfinite(a))
+            return lsc_format_fail(err, LSC_ERR_FORMAT, path, t->key, "alpha is not a finite number (dtype %s)",
+                                   lsc_dtype_name(t->dtype));
         ad->layers[t->layer].alpha = a;
     }
+    return LSC_OK;
+}
+
+/* Check each layer's pair of shapes and set its rank, size, alpha and scale; *varied is 1 when layers
+ * differ in rank or alpha. */
+static lsc_status shape_layers(lsc_adapter *ad, const char *path, int *varied, lsc_error *err)
+{
+    int rank0 = -1;
+    double alpha0 = 0;
+    *varied = 0;
     for (size_t li = 0; li < ad->n_layers; li++) {
         lsc_layer *l = &ad->layers[li];
         const lsc_tensor *a = &ad->tensors[l->ta], *b = &ad->tensors[l->tb];
         if ((a->ndim != 2 && a->ndim != 4) || (b->ndim != 2 && b->ndim != 4) ||
-            (b->ndim == 4 && (b->shape[2] != 1 || b->shape[3] != 1)) || (b->ndim == 4) != (a->ndim == 4)) {
-            st = lsc_format_fail(err, LSC_ERR_FORMAT, path, NULL,
-                                 "tensors '%s' (%d dims) and '%s' (%d dims) are neither a linear nor a conv LoRA pair",
-                                 esc(a->key), a->ndim, esc(b->key), b->ndim);
-            goto done;
-        }
-        if (a->shape[0] != b->shape[1]) {
-            st = lsc_format_fail(err, LSC_ERR_FORMAT, path, NULL,
-                                 "rank mismatch: '%s' has rank %" PRId64 " but '%s' has rank %" PRId64, esc(a->key),
-                                 a->shape[0], esc(b->key), b->shape[1]);
-            goto done;
-        }
-        if (a->shape[0] <= 0 || a->shape[0] > INT32_MAX) {
-            st = lsc_format_fail(err, LSC_ERR_FORMAT, path, a->key, "rank %" PRId64 " out of range", a->shape[0]);
-            goto done;
-        }
+            (b->ndim == 4 && (b->shape[2] != 1 || b->shape[3] != 1)) || (b->ndim == 4) != (a->ndim == 4))
+            return lsc_format_fail(err, LSC_ERR_FORMAT, path, NULL,
+                                   "tensors '%s' (%d dims) and '%s' (%d dims) are neither a linear nor a conv LoRA "
+                                   "pair",
+                                   esc(a->key), a->ndim, esc(b->key), b->ndim);
+        if (a->shape[0] != b->shape[1])
+            return lsc_format_fail(err, LSC_ERR_FORMAT, path, NULL,
+                                   "rank mismatch: '%s' has rank %" PRId64 " but '%s' has rank %" PRId64, esc(a->key),
+                                   a->shape[0], esc(b->key), b->shape[1]);
+        if (a->shape[0] <= 0 || a->shape[0] > INT32_MAX)
+            return lsc_format_fail(err, LSC_ERR_FORMAT, path, a->key, "rank %" PRId64 " out of range", a->shape[0]);
         l->rank = (int)a->shape[0];
         l->rows = b->shape[0];
         l->cols = numel(a) / a->shape[0];
@@ -367,9 +352,58 @@ lsc_status lsc_kohya_read(const char *path, lsc_adapter **out, lsc_error *err)
             rank0 = l->rank;
             alpha0 = l->alpha;
         } else if (l->rank != rank0 || l->alpha != alpha0) {
-            varied = 1;
+            *varied = 1;
         }
     }
+    return LSC_OK;
+}
+
+/* Format, source, header, base model and metadata of the file (ad takes them over as copies). */
+static lsc_status describe_file(lsc_adapter *ad, const lsc_st_file *file, const char *path, lsc_error *err)
+{
+    ad->format = strdup("kohya");
+    ad->source = strdup(path);
+    ad->header_json = strdup(file->header);
+    const char *bm = meta_get(file, "ss_sd_model_name");
+    if (!bm)
+        bm = meta_get(file, "ss_base_model_version");
+    ad->base_model = strdup(bm ? bm : "");
+    if (!ad->format || !ad->source || !ad->header_json || !ad->base_model ||
+        (file->n_meta && !(ad->metadata_json = lsc_st_metadata_json(file))))
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    return LSC_OK;
+}
+
+lsc_status lsc_kohya_read(const char *path, lsc_adapter **out, lsc_error *err)
+{
+    lsc_status st = LSC_OK;
+    lsc_st_file *f = NULL;
+    lsc_adapter *ad = NULL;
+    *out = NULL;
+
+    if ((st = lsc_st_open(path, &f, err)))
+        goto done;
+    for (size_t i = 0; i < f->n_tensors; i++)
+        if (is_lycoris(f->tensors[i].name)) {
+            st = lsc_format_fail(err, LSC_ERR_UNSUPPORTED, path, NULL,
+                                 "LoHa/LoKr adapter (LyCORIS): not a LoRA pair (tensor '%s')", esc(f->tensors[i].name));
+            goto done;
+        }
+    ad = lsc_adapter_new();
+    if (!ad) {
+        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    /* the adapter owns the open file from here on (alphas are loaded through it below) */
+    ad->load = lsc_st_tensor_loader;
+    ad->load_ctx = f;
+    ad->load_ctx_free = lsc_st_loader_free;
+    lsc_st_file *file = f;
+    f = NULL;
+    int varied;
+    if ((st = describe_file(ad, file, path, err)) || (st = classify_tensors(ad, file, path, err)) ||
+        (st = read_alphas(ad, path, err)) || (st = shape_layers(ad, path, &varied, err)))
+        goto done;
     const char *mod = meta_get(file, "ss_network_module"), *args = meta_get(file, "ss_network_args");
     int dylora = contains_ci(mod, "dylora") || (args && strstr(args, "\"unit\""));
     ad->kind = strdup(dylora ? "dynamic" : varied ? "layer-wise" : "static");
@@ -382,7 +416,6 @@ lsc_status lsc_kohya_read(const char *path, lsc_adapter **out, lsc_error *err)
     *out = ad;
     ad = NULL;
 done:
-    free(layer_of);
     lsc_adapter_free(ad);
     lsc_st_close(f);
     return st;
