@@ -580,165 +580,237 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-lsc_status lsc_kohya_write(lsc_adapter *ad, const char *path, lsc_dtype dtype, lsc_error *err)
+/* The source file again, header verbatim and every tensor's bytes as stored. */
+static lsc_status write_verbatim(lsc_adapter *ad, const char *path, lsc_error *err)
 {
-    lsc_status st = LSC_OK;
     lsc_st_writer *w = NULL;
-    kout *outs = NULL;
-    lsc_st_out *so = NULL;
-    size_t no = 0;
-    json_t *meta = NULL;
-    const char **mk = NULL, **mv = NULL;
-    size_t nm = 0;
-    double *bb = NULL, *ab = NULL, *dbl = NULL;
-    size_t bcap = 0, acap = 0;
-    unsigned char *conv = NULL;
-
-    if (dtype != LSC_DT_INVALID && !lsc_dtype_is_float(dtype))
-        return lsc_format_fail(err, LSC_ERR_INVALID, path, NULL, "cannot write factors as %s: not a float dtype",
-                               lsc_dtype_name(dtype));
-    if (dtype == LSC_DT_INVALID && header_reusable(ad)) {
-        if ((st = lsc_st_writer_begin_verbatim(path, ad->header_json, strlen(ad->header_json), &w, err)))
-            goto done;
-        for (size_t i = 0; i < ad->n_tensors; i++) {
-            lsc_tensor *t = &ad->tensors[i];
-            int was = t->data != NULL;
-            if ((st = lsc_adapter_load_tensor(ad, i, err)) || (st = lsc_st_writer_put(w, t->data, t->nbytes, err)))
-                goto done;
-            if (!was)
-                lsc_adapter_unload_tensor(ad, i);
-        }
-        st = lsc_st_writer_finish(w, err);
-        w = NULL;
-        goto done;
+    lsc_status st = lsc_st_writer_begin_verbatim(path, ad->header_json, strlen(ad->header_json), &w, err);
+    for (size_t i = 0; !st && i < ad->n_tensors; i++) {
+        lsc_tensor *t = &ad->tensors[i];
+        int was = t->data != NULL;
+        if ((st = lsc_adapter_load_tensor(ad, i, err)) || (st = lsc_st_writer_put(w, t->data, t->nbytes, err)))
+            break;
+        if (!was)
+            lsc_adapter_unload_tensor(ad, i);
     }
+    if (st) {
+        lsc_st_writer_abort(w);
+        return st;
+    }
+    return lsc_st_writer_finish(w, err);
+}
 
+/* Layer li's lora_down and lora_up outputs under module name mod (AdaLoRA's A * E computed). */
+static lsc_status plan_pair(const lsc_adapter *ad, size_t li, const char *mod, lsc_dtype dtype, kout *outs,
+                            size_t *no, lsc_error *err)
+{
+    const lsc_layer *l = &ad->layers[li];
+    const lsc_tensor *ta = &ad->tensors[l->ta], *tb = &ad->tensors[l->tb];
+    for (int k = 0; k < 2; k++) {
+        kout *o = &outs[(*no)++];
+        const lsc_tensor *src = k ? tb : ta;
+        size_t len = strlen(mod) + 20;
+        o->name = malloc(len);
+        if (!o->name)
+            return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        snprintf(o->name, len, "%s%s", mod, k ? SUF_UP : SUF_DOWN);
+        o->layer = (int)li;
+        o->dtype = dtype != LSC_DT_INVALID && lsc_dtype_is_float(src->dtype) ? dtype : src->dtype;
+        o->ndim = src->ndim;
+        memcpy(o->shape, src->shape, sizeof o->shape);
+        if (!k && l->te >= 0) {
+            o->tensor = -1; /* AdaLoRA: A * E from the factor view */
+            o->what = 1;
+        } else {
+            o->tensor = (int)(src - ad->tensors);
+        }
+    }
+    return LSC_OK;
+}
+
+/* Layer li's alpha output: the kohya source's tensor when it still gives the scale, else an F32
+ * alpha = scale * r. */
+static lsc_status plan_alpha(lsc_adapter *ad, size_t li, const char *mod, kout *outs, size_t *no, lsc_error *err)
+{
+    const lsc_layer *l = &ad->layers[li];
     int from_kohya = ad->format && strcmp(ad->format, "kohya") == 0;
+    int ta_alpha = from_kohya ? alpha_of(ad, li) : -1;
+    if (from_kohya && l->rule == LSC_SCALE_ALPHA_R && layer_alpha_intact(ad, li, ta_alpha)) {
+        if (ta_alpha >= 0) {
+            kout *o = &outs[(*no)++];
+            o->name = strdup(ad->tensors[ta_alpha].key);
+            o->tensor = ta_alpha;
+            o->layer = (int)li;
+            o->dtype = ad->tensors[ta_alpha].dtype;
+            o->ndim = ad->tensors[ta_alpha].ndim;
+            memcpy(o->shape, ad->tensors[ta_alpha].shape, sizeof o->shape);
+            if (!o->name)
+                return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        }
+        return LSC_OK;
+    }
+    kout *o = &outs[(*no)++];
+    size_t len = strlen(mod) + 8;
+    o->name = malloc(len);
+    if (!o->name)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    snprintf(o->name, len, "%s%s", mod, SUF_ALPHA);
+    o->tensor = -1;
+    o->layer = (int)li;
+    o->what = 3;
+    o->dtype = LSC_DT_F32;
+    o->ndim = 0;
+    o->alpha = l->scale * l->rank;
+    return LSC_OK;
+}
+
+/* Every output of the canonical file into outs (room for n_tensors + 3 * n_layers): the layers first
+ * (down, up, alpha), then the extras in their order. */
+static lsc_status plan_outputs(lsc_adapter *ad, const char *path, lsc_dtype dtype, kout *outs, size_t *no,
+                               lsc_error *err)
+{
+    lsc_status st;
     int has_te2 = 0;
     for (size_t li = 0; li < ad->n_layers; li++)
         has_te2 |= strstr(ad->layers[li].name, "text_encoder_2.") != NULL;
-    outs = calloc(ad->n_tensors + 3 * ad->n_layers + 1, sizeof *outs);
-    if (!outs) {
-        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    /* layers first (down, up, alpha), then the extras in their order */
     for (size_t li = 0; li < ad->n_layers; li++) {
         lsc_layer *l = &ad->layers[li];
-        if (l->flags & (LSC_LAYER_DORA | LSC_LAYER_EMBEDDING | LSC_LAYER_FAN_IN_FAN_OUT)) {
-            st = lsc_format_fail(err, LSC_ERR_UNSUPPORTED, path, NULL, "layer '%s': %s has no kohya LoRA form",
-                                 esc(l->name),
-                                 l->flags & LSC_LAYER_DORA        ? "DoRA"
-                                 : l->flags & LSC_LAYER_EMBEDDING ? "an embedding"
-                                                                  : "fan_in_fan_out");
-            goto done;
-        }
-        if (l->ta < 0 || l->tb < 0) {
-            st = lsc_format_fail(err, LSC_ERR_INVALID, path, NULL, "layer '%s' has no %s", esc(l->name),
-                                 l->ta < 0 ? "A" : "B");
-            goto done;
-        }
+        if (l->flags & (LSC_LAYER_DORA | LSC_LAYER_EMBEDDING | LSC_LAYER_FAN_IN_FAN_OUT))
+            return lsc_format_fail(err, LSC_ERR_UNSUPPORTED, path, NULL, "layer '%s': %s has no kohya LoRA form",
+                                   esc(l->name),
+                                   l->flags & LSC_LAYER_DORA        ? "DoRA"
+                                   : l->flags & LSC_LAYER_EMBEDDING ? "an embedding"
+                                                                    : "fan_in_fan_out");
+        if (l->ta < 0 || l->tb < 0)
+            return lsc_format_fail(err, LSC_ERR_INVALID, path, NULL, "layer '%s' has no %s", esc(l->name),
+                                   l->ta < 0 ? "A" : "B");
         char mod[1024];
-        if (lsc_kohya_map_name(l->name, ad->format, has_te2, mod, sizeof mod) != 0) {
-            st = lsc_format_fail(err, LSC_ERR_INVALID, path, NULL, "layer '%s': name too long", esc(l->name));
-            goto done;
-        }
-        const lsc_tensor *ta = &ad->tensors[l->ta], *tb = &ad->tensors[l->tb];
-        for (int k = 0; k < 2; k++) {
-            kout *o = &outs[no++];
-            const lsc_tensor *src = k ? tb : ta;
-            size_t len = strlen(mod) + 20;
-            o->name = malloc(len);
-            if (!o->name) {
-                st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-                goto done;
-            }
-            snprintf(o->name, len, "%s%s", mod, k ? SUF_UP : SUF_DOWN);
-            o->layer = (int)li;
-            o->dtype = dtype != LSC_DT_INVALID && lsc_dtype_is_float(src->dtype) ? dtype : src->dtype;
-            o->ndim = src->ndim;
-            memcpy(o->shape, src->shape, sizeof o->shape);
-            if (!k && l->te >= 0) {
-                o->tensor = -1; /* AdaLoRA: A * E from the factor view */
-                o->what = 1;
-            } else {
-                o->tensor = (int)(src - ad->tensors);
-            }
-        }
-        /* alpha: keep the tensor when it still gives the scale, else an F32 alpha = scale * r */
-        int ta_alpha = from_kohya ? alpha_of(ad, li) : -1;
-        if (from_kohya && l->rule == LSC_SCALE_ALPHA_R && layer_alpha_intact(ad, li, ta_alpha)) {
-            if (ta_alpha >= 0) {
-                kout *o = &outs[no++];
-                o->name = strdup(ad->tensors[ta_alpha].key);
-                o->tensor = ta_alpha;
-                o->layer = (int)li;
-                o->dtype = ad->tensors[ta_alpha].dtype;
-                o->ndim = ad->tensors[ta_alpha].ndim;
-                memcpy(o->shape, ad->tensors[ta_alpha].shape, sizeof o->shape);
-                if (!o->name) {
-                    st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-                    goto done;
-                }
-            }
-        } else {
-            kout *o = &outs[no++];
-            size_t len = strlen(mod) + 8;
-            o->name = malloc(len);
-            if (!o->name) {
-                st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-                goto done;
-            }
-            snprintf(o->name, len, "%s%s", mod, SUF_ALPHA);
-            o->tensor = -1;
-            o->layer = (int)li;
-            o->what = 3;
-            o->dtype = LSC_DT_F32;
-            o->ndim = 0;
-            o->alpha = l->scale * l->rank;
-        }
+        if (lsc_kohya_map_name(l->name, ad->format, has_te2, mod, sizeof mod) != 0)
+            return lsc_format_fail(err, LSC_ERR_INVALID, path, NULL, "layer '%s': name too long", esc(l->name));
+        if ((st = plan_pair(ad, li, mod, dtype, outs, no, err)) || (st = plan_alpha(ad, li, mod, outs, no, err)))
+            return st;
     }
     for (size_t i = 0; i < ad->n_tensors; i++) {
         const lsc_tensor *t = &ad->tensors[i];
         if (t->role != LSC_ROLE_EXTRA)
             continue;
-        kout *o = &outs[no++];
+        kout *o = &outs[(*no)++];
         o->name = strdup(t->key);
-        if (!o->name) {
-            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-            goto done;
-        }
+        if (!o->name)
+            return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
         o->tensor = (int)i;
         o->layer = -1;
         o->dtype = dtype != LSC_DT_INVALID && lsc_dtype_is_float(t->dtype) ? dtype : t->dtype;
         o->ndim = t->ndim;
         memcpy(o->shape, t->shape, sizeof o->shape);
     }
-    /* names must stay unique after mapping */
+    return LSC_OK;
+}
+
+/* Names must stay unique after mapping. */
+static lsc_status check_unique(const kout *outs, size_t no, const char *path, lsc_error *err)
+{
+    lsc_status st = LSC_OK;
+    const char **names = malloc((no ? no : 1) * sizeof *names);
+    if (!names)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < no; i++)
+        names[i] = outs[i].name;
+    qsort(names, no, sizeof *names, cmp_str);
+    for (size_t i = 1; i < no; i++)
+        if (strcmp(names[i - 1], names[i]) == 0) {
+            st = lsc_format_fail(err, LSC_ERR_INVALID, path, NULL, "two tensors would both be named '%s'",
+                                 esc(names[i]));
+            break;
+        }
+    free(names);
+    return st;
+}
+
+/* The buffers a canonical write reuses from tensor to tensor. */
+typedef struct kbufs {
+    double *bb, *ab, *dbl;
+    size_t bcap, acap;
+    unsigned char *conv;
+    int cached; /* layer whose factor view is in bb/ab */
+    loss_log log;
+} kbufs;
+
+/* One output's bytes: a new alpha, A * E from the factor view, or a source tensor (converted if its
+ * dtype changes; loaded for the write only). */
+static lsc_status put_output(lsc_adapter *ad, lsc_st_writer *w, const kout *o, kbufs *b, const char *path,
+                             lsc_error *err)
+{
+    lsc_status st;
+    if (o->what == 3)
+        return put_doubles(w, LSC_DT_F32, &o->alpha, 1, o->name, &b->conv, path, &b->log, err);
+    if (o->what == 1) {
+        lsc_lowrank lr;
+        if (b->cached != o->layer) {
+            if ((st = lsc_adapter_factors(ad, (size_t)o->layer, &b->bb, &b->bcap, &b->ab, &b->acap, &lr, err)))
+                return st;
+            b->cached = o->layer;
+        }
+        size_t n = 1;
+        for (int d = 0; d < o->ndim; d++)
+            n *= (size_t)o->shape[d];
+        return put_doubles(w, lsc_dtype_is_float(o->dtype) ? o->dtype : LSC_DT_F32, b->ab, n, o->name, &b->conv,
+                           path, &b->log, err);
+    }
+    lsc_tensor *t = &ad->tensors[o->tensor];
+    int was = t->data != NULL;
+    if ((st = lsc_adapter_load_tensor(ad, (size_t)o->tensor, err)))
+        return st;
+    if (o->dtype == t->dtype) {
+        st = lsc_st_writer_put(w, t->data, t->nbytes, err);
+    } else {
+        size_t n = (size_t)numel(t);
+        double *d = realloc(b->dbl, (n ? n : 1) * sizeof *d);
+        if (!d)
+            return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        b->dbl = d;
+        if (lsc_dtype_to_double(t->dtype, t->data, n, b->dbl) != LSC_OK)
+            return lsc_format_fail(err, LSC_ERR_UNSUPPORTED, path, NULL, "unsupported dtype %s in tensor '%s'",
+                                   lsc_dtype_name(t->dtype), esc(t->key));
+        st = put_doubles(w, o->dtype, b->dbl, n, o->name, &b->conv, path, &b->log, err);
+    }
+    if (st)
+        return st;
+    if (!was)
+        lsc_adapter_unload_tensor(ad, (size_t)o->tensor);
+    return LSC_OK;
+}
+
+lsc_status lsc_kohya_write(lsc_adapter *ad, const char *path, lsc_dtype dtype, lsc_error *err)
+{
+    if (dtype != LSC_DT_INVALID && !lsc_dtype_is_float(dtype))
+        return lsc_format_fail(err, LSC_ERR_INVALID, path, NULL, "cannot write factors as %s: not a float dtype",
+                               lsc_dtype_name(dtype));
+    if (dtype == LSC_DT_INVALID && header_reusable(ad))
+        return write_verbatim(ad, path, err);
+
+    lsc_status st = LSC_OK;
+    lsc_st_writer *w = NULL;
+    lsc_st_out *so = NULL;
+    size_t no = 0;
+    json_t *meta = NULL;
+    const char **mk = NULL, **mv = NULL;
+    size_t nm = 0;
+    kbufs b = {.cached = -1, .log = {ad, 0}};
+    kout *outs = calloc(ad->n_tensors + 3 * ad->n_layers + 1, sizeof *outs);
+    if (!outs) {
+        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    if ((st = plan_outputs(ad, path, dtype, outs, &no, err)))
+        goto done;
     so = calloc(no ? no : 1, sizeof *so);
     if (!so) {
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
         goto done;
     }
-    {
-        const char **names = malloc((no ? no : 1) * sizeof *names);
-        if (!names) {
-            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-            goto done;
-        }
-        for (size_t i = 0; i < no; i++)
-            names[i] = outs[i].name;
-        qsort(names, no, sizeof *names, cmp_str);
-        for (size_t i = 1; i < no; i++)
-            if (strcmp(names[i - 1], names[i]) == 0) {
-                st = lsc_format_fail(err, LSC_ERR_INVALID, path, NULL, "two tensors would both be named '%s'",
-                                     esc(names[i]));
-                break;
-            }
-        free(names);
-        if (st)
-            goto done;
-    }
+    if ((st = check_unique(outs, no, path, err)))
+        goto done;
     for (size_t i = 0; i < no; i++) {
         so[i].name = outs[i].name;
         so[i].dtype = outs[i].dtype;
@@ -748,60 +820,12 @@ lsc_status lsc_kohya_write(lsc_adapter *ad, const char *path, lsc_dtype dtype, l
     if ((st = build_metadata(ad, &meta, &mk, &mv, &nm, err)) ||
         (st = lsc_st_writer_begin(path, so, no, mk, mv, nm, &w, err)))
         goto done;
-
-    int cached = -1;
-    loss_log log = {ad, 0};
-    for (size_t i = 0; i < no; i++) {
-        kout *o = &outs[i];
-        if (o->what == 3) {
-            if ((st = put_doubles(w, LSC_DT_F32, &o->alpha, 1, o->name, &conv, path, &log, err)))
-                goto done;
-            continue;
-        }
-        if (o->what == 1) {
-            lsc_lowrank lr;
-            if (cached != o->layer) {
-                if ((st = lsc_adapter_factors(ad, (size_t)o->layer, &bb, &bcap, &ab, &acap, &lr, err)))
-                    goto done;
-                cached = o->layer;
-            }
-            size_t n = 1;
-            for (int d = 0; d < o->ndim; d++)
-                n *= (size_t)o->shape[d];
-            if ((st = put_doubles(w, lsc_dtype_is_float(o->dtype) ? o->dtype : LSC_DT_F32, ab, n, o->name, &conv, path,
-                                  &log, err)))
-                goto done;
-            continue;
-        }
-        lsc_tensor *t = &ad->tensors[o->tensor];
-        int was = t->data != NULL;
-        if ((st = lsc_adapter_load_tensor(ad, (size_t)o->tensor, err)))
+    for (size_t i = 0; i < no; i++)
+        if ((st = put_output(ad, w, &outs[i], &b, path, err)))
             goto done;
-        if (o->dtype == t->dtype) {
-            st = lsc_st_writer_put(w, t->data, t->nbytes, err);
-        } else {
-            size_t n = (size_t)numel(t);
-            double *d = realloc(dbl, (n ? n : 1) * sizeof *d);
-            if (!d) {
-                st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-                goto done;
-            }
-            dbl = d;
-            if (lsc_dtype_to_double(t->dtype, t->data, n, dbl) != LSC_OK) {
-                st = lsc_format_fail(err, LSC_ERR_UNSUPPORTED, path, NULL, "unsupported dtype %s in tensor '%s'",
-                                     lsc_dtype_name(t->dtype), esc(t->key));
-                goto done;
-            }
-            st = put_doubles(w, o->dtype, dbl, n, o->name, &conv, path, &log, err);
-        }
-        if (st)
-            goto done;
-        if (!was)
-            lsc_adapter_unload_tensor(ad, (size_t)o->tensor);
-    }
-    if (log.count > MAX_LOSS_WARNINGS)
+    if (b.log.count > MAX_LOSS_WARNINGS)
         lsc_adapter_warn(ad, "... and %d more tensors flushed values to zero or rounded them to subnormals",
-                         log.count - MAX_LOSS_WARNINGS);
+                         b.log.count - MAX_LOSS_WARNINGS);
     st = lsc_st_writer_finish(w, err);
     w = NULL;
 done:
@@ -813,9 +837,9 @@ done:
     free(mk);
     free(mv);
     json_decref(meta);
-    free(bb);
-    free(ab);
-    free(dbl);
-    free(conv);
+    free(b.bb);
+    free(b.ab);
+    free(b.dbl);
+    free(b.conv);
     return st;
 }
