@@ -850,6 +850,202 @@ static int cancelled(volatile int *cancel, size_t i)
     return cancel && (i & 255u) == 0 && *cancel;
 }
 
+/* Format, source, header, base model, metadata and config text of the adapter (cfg_text taken over when
+ * there is one; without one a warning says what is assumed). */
+static lsc_status describe_adapter(lsc_adapter *ad, const lsc_st_file *f, const char *path, const char *st_path,
+                                   const peft_config *cfg, char **cfg_text, lsc_error *err)
+{
+    ad->format = strdup("peft");
+    ad->source = strdup(path);
+    ad->header_json = strdup(f->header);
+    const char *bm = cfg->present ? json_string_value(json_object_get(cfg->root, "base_model_name_or_path")) : NULL;
+    ad->base_model = strdup(bm ? bm : "");
+    if (!ad->format || !ad->source || !ad->header_json || !ad->base_model)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    if (f->n_meta && !(ad->metadata_json = lsc_st_metadata_json(f)))
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    if (*cfg_text) {
+        ad->config_json = *cfg_text;
+        *cfg_text = NULL;
+    } else {
+        lsc_adapter_warn(ad,
+                         "no %s beside '%s': assuming lora_alpha = r (scale 1) for every layer, "
+                         "no rsLoRA, no fan_in_fan_out",
+                         CONFIG_FILE, st_path);
+    }
+    return LSC_OK;
+}
+
+/* The per-layer notes of a read, grown with the layers. */
+typedef struct layer_works {
+    layer_work *v;
+    size_t cap;
+} layer_works;
+
+/* The layer whose factors are named prefix[0..plen): found, or created (with its module type, block
+ * number and a cleared note in works). Its index in *li. */
+static lsc_status layer_for(lsc_adapter *ad, const char *name, size_t plen, layer_works *works, int *li, lsc_error *err)
+{
+    char *prefix = strndup(name, plen);
+    if (!prefix)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    /* a layer's factors are usually neighbours: try the last layer before searching them all */
+    *li = ad->n_layers && strcmp(ad->layers[ad->n_layers - 1].name, prefix) == 0 ? (int)ad->n_layers - 1
+                                                                                 : lsc_adapter_find_layer(ad, prefix);
+    if (*li >= 0) {
+        free(prefix);
+        return LSC_OK;
+    }
+    size_t nl;
+    lsc_status st = lsc_adapter_add_layer(ad, prefix, &nl, err);
+    if (!st && nl >= works->cap) {
+        size_t nc = works->cap ? works->cap * 2 : 64;
+        layer_work *p = realloc(works->v, nc * sizeof *works->v);
+        if (!p)
+            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        else {
+            works->v = p;
+            works->cap = nc;
+        }
+    }
+    if (!st) {
+        *li = (int)nl;
+        memset(&works->v[nl], 0, sizeof works->v[nl]);
+        works->v[nl].prefix_len = plen;
+        lsc_layer *l = &ad->layers[nl];
+        const char *dot = strrchr(prefix, '.');
+        free(l->module_type);
+        l->module_type = strdup(dot ? dot + 1 : prefix);
+        l->layer_index = layer_index_of(prefix);
+        if (!l->module_type)
+            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    }
+    free(prefix);
+    return st;
+}
+
+/* Tensor i of f into ad: an extra, or a factor, magnitude or gate of its layer (set in the layer's slot;
+ * a slot filled twice is an error). *n_gates counts the gates. */
+static lsc_status add_file_tensor(lsc_adapter *ad, const lsc_st_file *f, size_t i, const char *st_path,
+                                  layer_works *works, size_t *n_gates, lsc_error *err)
+{
+    static const lsc_role roles[] = {LSC_ROLE_A, LSC_ROLE_B, LSC_ROLE_E, LSC_ROLE_A, LSC_ROLE_B, LSC_ROLE_MAGNITUDE,
+                                     LSC_ROLE_GATE};
+    const lsc_st_tensor *s = &f->tensors[i];
+    size_t plen = 0, ti;
+    lsc_status st;
+    factor_name fn = parse_key(s->name, &plen);
+    if (fn == F_NONE) {
+        if ((st = lsc_adapter_add_tensor(ad, s->name, LSC_ROLE_EXTRA, -1, s->dtype, s->ndim, s->shape, NULL, &ti, err)))
+            return st;
+        ad->tensors[ti].src = (int64_t)i;
+        return LSC_OK;
+    }
+    int li = -1;
+    if ((st = layer_for(ad, s->name, plen, works, &li, err)))
+        return st;
+    if (fn == F_GATE && lsc_adapter_layer_tensor(ad, li, LSC_ROLE_GATE) >= 0)
+        return lsc_error_set(err, LSC_ERR_FORMAT, "'%s': tensor '%s': a second gate for the same layer", st_path,
+                             s->name);
+    if ((st = lsc_adapter_add_tensor(ad, s->name, roles[fn], li, s->dtype, s->ndim, s->shape, NULL, &ti, err)))
+        return st;
+    ad->tensors[ti].src = (int64_t)i;
+    if (fn == F_GATE) {
+        (*n_gates)++;
+        return LSC_OK; /* found by role: no slot on the layer */
+    }
+    lsc_layer *l = &ad->layers[li];
+    int *slot = fn == F_A || fn == F_EMB_A ? &l->ta : fn == F_B || fn == F_EMB_B ? &l->tb : fn == F_E ? &l->te : &l->tm;
+    if (fn == F_EMB_A)
+        works->v[li].emb_a = 1;
+    if (fn == F_EMB_B)
+        works->v[li].emb_b = 1;
+    return set_factor(ad, l, slot, ti, st_path, err);
+}
+
+/* Layer li's alpha, rule and (AdaLoRA) init_r from the config, with warnings where the config and the
+ * tensors disagree; *rank_warnings counts the rank disagreements (named up to MAX_RANK_WARNINGS). */
+static void config_layer(lsc_adapter *ad, size_t li, const peft_config *cfg, int *rank_warnings)
+{
+    lsc_layer *l = &ad->layers[li];
+    const char *module = lsc_peft_module_name(l->name);
+    if (!cfg->present) {
+        l->alpha = l->rank;
+        l->rule = LSC_SCALE_ALPHA_R;
+    } else if (cfg->adalora) {
+        l->alpha = cfg->alpha;
+        l->init_r = cfg->init_r;
+        l->rule = LSC_SCALE_ADALORA;
+        /* the mask PEFT saved for this layer must keep as many triplets as the tensors hold */
+        char mkey[1024];
+        snprintf(mkey, sizeof mkey, "%s.lora_E", module);
+        json_t *mask = cfg->rank_pattern ? json_object_get(cfg->rank_pattern, mkey) : NULL;
+        if (json_is_array(mask)) {
+            int kept = 0;
+            for (size_t i = 0; i < json_array_size(mask); i++)
+                kept += json_is_true(json_array_get(mask, i));
+            if (kept != l->rank)
+                lsc_adapter_warn(ad, "layer '%s': rank_pattern keeps %d of %zu triplets but the tensors hold %d",
+                                 l->name, kept, json_array_size(mask), l->rank);
+        }
+    } else {
+        int r_cfg;
+        const char *rkey;
+        config_resolve(cfg, module, &r_cfg, &l->alpha, &rkey);
+        l->rule = cfg->rslora ? LSC_SCALE_RSLORA : LSC_SCALE_ALPHA_R;
+        if (r_cfg != l->rank) {
+            if (*rank_warnings < MAX_RANK_WARNINGS) {
+                char ek[256];
+                lsc_adapter_warn(ad, "layer '%s': config r %d%s%s%s disagrees with the tensor rank %d; using %d",
+                                 l->name, r_cfg, rkey ? " (rank_pattern key '" : "",
+                                 rkey ? lsc_escape_name(ek, sizeof ek, rkey) : "", rkey ? "')" : "", l->rank, l->rank);
+            }
+            (*rank_warnings)++;
+        }
+        if (cfg->dora && l->tm < 0)
+            lsc_adapter_warn(ad, "layer '%s': use_dora is set but there is no lora_magnitude_vector", l->name);
+    }
+}
+
+/* Check every layer's factors and set its shape, alpha, rule and scale; *varies is 1 when layers differ in
+ * rank or alpha. An adapter without layers is refused. */
+static lsc_status shape_layers(lsc_adapter *ad, const layer_works *works, const peft_config *cfg, volatile int *cancel,
+                               const char *st_path, int *varies, lsc_error *err)
+{
+    int rank_warnings = 0, first_rank = -1;
+    double first_alpha = 0;
+    *varies = 0;
+    for (size_t li = 0; li < ad->n_layers; li++) {
+        lsc_layer *l = &ad->layers[li];
+        if (cancelled(cancel, li))
+            return lsc_error_set(err, LSC_ERR_CANCELLED, "reading '%s' cancelled", st_path);
+        lsc_status st = check_layer(ad, li, &works->v[li], st_path, err);
+        if (st)
+            return st;
+        if (cfg->fifo && !(l->flags & (LSC_LAYER_EMBEDDING | LSC_LAYER_CONV))) /* PEFT ignores it there */
+            l->flags |= LSC_LAYER_FAN_IN_FAN_OUT;
+        config_layer(ad, li, cfg, &rank_warnings);
+        l->scale = lsc_scale_compute(l->rule, l->alpha, l->rank, l->init_r, 0.0);
+        if (li == 0) {
+            first_rank = l->rank;
+            first_alpha = l->alpha;
+        } else if (l->rank != first_rank || l->alpha != first_alpha) {
+            *varies = 1;
+        }
+    }
+    if (rank_warnings > MAX_RANK_WARNINGS)
+        lsc_adapter_warn(ad, "... and %d more layers whose config r disagrees with the tensor rank",
+                         rank_warnings - MAX_RANK_WARNINGS);
+    if (ad->n_layers == 0) {
+        /* an adapter with nothing to adapt is refused, like a folder without an adapter file */
+        char pe[512];
+        return lsc_error_set(err, LSC_ERR_UNSUPPORTED,
+                             "no LoRA layers in '%s' (no lora_A/lora_B pair; %zu other tensor%s)",
+                             lsc_escape_name(pe, sizeof pe, st_path), ad->n_tensors, ad->n_tensors == 1 ? "" : "s");
+    }
+    return LSC_OK;
+}
+
 lsc_status lsc_peft_read_cancel(const char *path, lsc_adapter **out, volatile int *cancel, lsc_error *err)
 {
     lsc_status st = LSC_OK;
@@ -859,8 +1055,7 @@ lsc_status lsc_peft_read_cancel(const char *path, lsc_adapter **out, volatile in
     memset(&cfg, 0, sizeof cfg);
     lsc_st_file *f = NULL;
     lsc_adapter *ad = NULL;
-    layer_work *work = NULL;
-    size_t work_cap = 0;
+    layer_works works = {NULL, 0};
     *out = NULL;
 
     if ((st = resolve_paths(path, &st_path, &cfg_path, err)))
@@ -878,179 +1073,21 @@ lsc_status lsc_peft_read_cancel(const char *path, lsc_adapter **out, volatile in
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
         goto done;
     }
-    ad->format = strdup("peft");
-    ad->source = strdup(path);
-    ad->header_json = strdup(f->header);
-    const char *bm = cfg.present ? json_string_value(json_object_get(cfg.root, "base_model_name_or_path")) : NULL;
-    ad->base_model = strdup(bm ? bm : "");
-    if (!ad->format || !ad->source || !ad->header_json || !ad->base_model) {
-        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    if ((st = describe_adapter(ad, f, path, st_path, &cfg, &cfg_text, err)))
         goto done;
-    }
-    if (f->n_meta && !(ad->metadata_json = lsc_st_metadata_json(f))) {
-        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    if (cfg_text) {
-        ad->config_json = cfg_text;
-        cfg_text = NULL;
-    } else {
-        lsc_adapter_warn(ad,
-                         "no %s beside '%s': assuming lora_alpha = r (scale 1) for every layer, "
-                         "no rsLoRA, no fan_in_fan_out",
-                         CONFIG_FILE, st_path);
-    }
-
-    /* Classify every tensor in data order. */
+    /* classify every tensor in data order */
     size_t n_gates = 0;
     for (size_t i = 0; i < f->n_tensors; i++) {
-        const lsc_st_tensor *s = &f->tensors[i];
-        size_t plen = 0, ti;
         if (cancelled(cancel, i)) {
             st = lsc_error_set(err, LSC_ERR_CANCELLED, "reading '%s' cancelled", st_path);
             goto done;
         }
-        factor_name fn = parse_key(s->name, &plen);
-        if (fn == F_NONE) {
-            if ((st = lsc_adapter_add_tensor(ad, s->name, LSC_ROLE_EXTRA, -1, s->dtype, s->ndim, s->shape, NULL, &ti,
-                                             err)))
-                goto done;
-            ad->tensors[ti].src = (int64_t)i;
-            continue;
-        }
-        char *prefix = strndup(s->name, plen);
-        if (!prefix) {
-            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-            goto done;
-        }
-        /* a layer's factors are usually neighbours: try the last layer before searching them all */
-        int li = ad->n_layers && strcmp(ad->layers[ad->n_layers - 1].name, prefix) == 0 ? (int)ad->n_layers - 1
-                                                                                         : lsc_adapter_find_layer(ad, prefix);
-        if (li < 0) {
-            size_t nl;
-            st = lsc_adapter_add_layer(ad, prefix, &nl, err);
-            if (!st && nl >= work_cap) {
-                size_t nc = work_cap ? work_cap * 2 : 64;
-                layer_work *p = realloc(work, nc * sizeof *work);
-                if (!p)
-                    st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-                else {
-                    work = p;
-                    work_cap = nc;
-                }
-            }
-            if (st) {
-                free(prefix);
-                goto done;
-            }
-            li = (int)nl;
-            memset(&work[li], 0, sizeof work[li]);
-            work[li].prefix_len = plen;
-            lsc_layer *l = &ad->layers[li];
-            const char *dot = strrchr(prefix, '.');
-            free(l->module_type);
-            l->module_type = strdup(dot ? dot + 1 : prefix);
-            l->layer_index = layer_index_of(prefix);
-            if (!l->module_type) {
-                free(prefix);
-                st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-                goto done;
-            }
-        }
-        free(prefix);
-        static const lsc_role roles[] = {LSC_ROLE_A, LSC_ROLE_B, LSC_ROLE_E, LSC_ROLE_A, LSC_ROLE_B,
-                                         LSC_ROLE_MAGNITUDE, LSC_ROLE_GATE};
-        if (fn == F_GATE && lsc_adapter_layer_tensor(ad, li, LSC_ROLE_GATE) >= 0) {
-            st = lsc_error_set(err, LSC_ERR_FORMAT, "'%s': tensor '%s': a second gate for the same layer", st_path, s->name);
-            goto done;
-        }
-        if ((st = lsc_adapter_add_tensor(ad, s->name, roles[fn], li, s->dtype, s->ndim, s->shape, NULL, &ti, err)))
-            goto done;
-        ad->tensors[ti].src = (int64_t)i;
-        if (fn == F_GATE) {
-            n_gates++;
-            continue; /* found by role: no slot on the layer */
-        }
-        lsc_layer *l = &ad->layers[li];
-        int *slot = fn == F_A || fn == F_EMB_A ? &l->ta : fn == F_B || fn == F_EMB_B ? &l->tb : fn == F_E ? &l->te
-                                                                                                     : &l->tm;
-        if (fn == F_EMB_A)
-            work[li].emb_a = 1;
-        if (fn == F_EMB_B)
-            work[li].emb_b = 1;
-        if ((st = set_factor(ad, l, slot, ti, st_path, err)))
+        if ((st = add_file_tensor(ad, f, i, st_path, &works, &n_gates, err)))
             goto done;
     }
-
-    /* Shapes, ranks, scales. */
-    int rank_warnings = 0, first_rank = -1, varies = 0;
-    double first_alpha = 0;
-    for (size_t li = 0; li < ad->n_layers; li++) {
-        lsc_layer *l = &ad->layers[li];
-        if (cancelled(cancel, li)) {
-            st = lsc_error_set(err, LSC_ERR_CANCELLED, "reading '%s' cancelled", st_path);
-            goto done;
-        }
-        if ((st = check_layer(ad, li, &work[li], st_path, err)))
-            goto done;
-        if (cfg.fifo && !(l->flags & (LSC_LAYER_EMBEDDING | LSC_LAYER_CONV))) /* PEFT ignores it there */
-            l->flags |= LSC_LAYER_FAN_IN_FAN_OUT;
-        const char *module = lsc_peft_module_name(l->name);
-        if (!cfg.present) {
-            l->alpha = l->rank;
-            l->rule = LSC_SCALE_ALPHA_R;
-        } else if (cfg.adalora) {
-            l->alpha = cfg.alpha;
-            l->init_r = cfg.init_r;
-            l->rule = LSC_SCALE_ADALORA;
-            /* the mask PEFT saved for this layer must keep as many triplets as the tensors hold */
-            char mkey[1024];
-            snprintf(mkey, sizeof mkey, "%s.lora_E", module);
-            json_t *mask = cfg.rank_pattern ? json_object_get(cfg.rank_pattern, mkey) : NULL;
-            if (json_is_array(mask)) {
-                int kept = 0;
-                for (size_t i = 0; i < json_array_size(mask); i++)
-                    kept += json_is_true(json_array_get(mask, i));
-                if (kept != l->rank)
-                    lsc_adapter_warn(ad, "layer '%s': rank_pattern keeps %d of %zu triplets but the tensors hold %d",
-                                     l->name, kept, json_array_size(mask), l->rank);
-            }
-        } else {
-            int r_cfg;
-            const char *rkey;
-            config_resolve(&cfg, module, &r_cfg, &l->alpha, &rkey);
-            l->rule = cfg.rslora ? LSC_SCALE_RSLORA : LSC_SCALE_ALPHA_R;
-            if (r_cfg != l->rank) {
-                if (rank_warnings < MAX_RANK_WARNINGS) {
-                    char ek[256];
-                    lsc_adapter_warn(ad, "layer '%s': config r %d%s%s%s disagrees with the tensor rank %d; using %d",
-                                     l->name, r_cfg, rkey ? " (rank_pattern key '" : "",
-                                     rkey ? lsc_escape_name(ek, sizeof ek, rkey) : "", rkey ? "')" : "", l->rank,
-                                     l->rank);
-                }
-                rank_warnings++;
-            }
-            if (cfg.dora && l->tm < 0)
-                lsc_adapter_warn(ad, "layer '%s': use_dora is set but there is no lora_magnitude_vector", l->name);
-        }
-        l->scale = lsc_scale_compute(l->rule, l->alpha, l->rank, l->init_r, 0.0);
-        if (li == 0) {
-            first_rank = l->rank;
-            first_alpha = l->alpha;
-        } else if (l->rank != first_rank || l->alpha != first_alpha) {
-            varies = 1;
-        }
-    }
-    if (rank_warnings > MAX_RANK_WARNINGS)
-        lsc_adapter_warn(ad, "... and %d more layers whose config r disagrees with the tensor rank",
-                         rank_warnings - MAX_RANK_WARNINGS);
-    if (ad->n_layers == 0) {
-        /* an adapter with nothing to adapt is refused, like a folder without an adapter file */
-        char pe[512];
-        st = lsc_error_set(err, LSC_ERR_UNSUPPORTED, "no LoRA layers in '%s' (no lora_A/lora_B pair; %zu other tensor%s)",
-                           lsc_escape_name(pe, sizeof pe, st_path), ad->n_tensors, ad->n_tensors == 1 ? "" : "s");
+    int varies;
+    if ((st = shape_layers(ad, &works, &cfg, cancel, st_path, &varies, err)))
         goto done;
-    }
 
     const char *kind = "static";
     if (cfg.adalora)
@@ -1075,7 +1112,7 @@ done:
     lsc_adapter_free(ad);
     lsc_st_close(f);
     config_release(&cfg);
-    free(work);
+    free(works.v);
     free(cfg_text);
     free(st_path);
     free(cfg_path);
