@@ -837,9 +837,7 @@ static lsc_status build_adapter(gg_ctx *c, json_t *kvs, lsc_adapter *ad, lsc_err
         else if (l->rank != first_rank)
             varied = 1;
     }
-    ad->kind = strdup(varied ? "layer-wise" : "static");
-    if (!ad->kind)
-        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    st = lsc_adapter_set_kind(ad, varied ? LSC_KIND_LAYERWISE : LSC_KIND_STATIC, err);
 done:
     free(refs);
     free(layer_of);

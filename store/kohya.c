@@ -406,11 +406,9 @@ lsc_status lsc_kohya_read(const char *path, lsc_adapter **out, lsc_error *err)
         goto done;
     const char *mod = meta_get(file, "ss_network_module"), *args = meta_get(file, "ss_network_args");
     int dylora = contains_ci(mod, "dylora") || (args && strstr(args, "\"unit\""));
-    ad->kind = strdup(dylora ? "dynamic" : varied ? "layer-wise" : "static");
-    if (!ad->kind) {
-        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    if ((st = lsc_adapter_set_kind(ad, dylora ? LSC_KIND_DYNAMIC : varied ? LSC_KIND_LAYERWISE : LSC_KIND_STATIC,
+                                   err)))
         goto done;
-    }
     if (dylora && varied)
         lsc_adapter_warn(ad, "'%s': DyLoRA file whose layers differ in rank or alpha", path);
     *out = ad;

@@ -1089,19 +1089,16 @@ lsc_status lsc_peft_read_cancel(const char *path, lsc_adapter **out, volatile in
     if ((st = shape_layers(ad, &works, &cfg, cancel, st_path, &varies, err)))
         goto done;
 
-    const char *kind = "static";
+    lsc_kind kind = LSC_KIND_STATIC;
     if (cfg.adalora)
-        kind = "adaptive";
+        kind = LSC_KIND_ADAPTIVE;
     else if (n_gates > 0)
-        kind = "sparse";
+        kind = LSC_KIND_SPARSE;
     else if (varies || cfg.layers_to_transform || json_object_size(cfg.rank_pattern) > 0 ||
              json_object_size(cfg.alpha_pattern) > 0)
-        kind = "layer-wise";
-    ad->kind = strdup(kind);
-    if (!ad->kind) {
-        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        kind = LSC_KIND_LAYERWISE;
+    if ((st = lsc_adapter_set_kind(ad, kind, err)))
         goto done;
-    }
     ad->load = lsc_st_tensor_loader;
     ad->load_ctx = f;
     ad->load_ctx_free = lsc_st_loader_free;

@@ -89,6 +89,38 @@ START_TEST(test_adapter_warn)
 }
 END_TEST
 
+/* Kinds: one name table, NULL or "" read as static, unknown names kept apart; the adapter's setter. */
+START_TEST(test_kinds)
+{
+    static const char *const names[LSC_KIND_COUNT] = {"static", "dynamic", "layer-wise", "adaptive", "sparse",
+                                                      "multi-task"};
+    for (int k = 0; k < LSC_KIND_COUNT; k++) {
+        ck_assert_str_eq(lsc_kind_name((lsc_kind)k), names[k]);
+        ck_assert_int_eq(lsc_kind_parse(names[k]), k);
+    }
+    ck_assert_int_eq(lsc_kind_parse(NULL), LSC_KIND_STATIC);
+    ck_assert_int_eq(lsc_kind_parse(""), LSC_KIND_STATIC);
+    ck_assert_int_eq(lsc_kind_parse("multitask"), LSC_KIND_UNKNOWN); /* the training kind's spelling */
+    ck_assert_int_eq(lsc_kind_parse("Static"), LSC_KIND_UNKNOWN);
+    ck_assert_int_eq(lsc_kind_parse("dynamic "), LSC_KIND_UNKNOWN);
+    ck_assert_str_eq(lsc_kind_name(LSC_KIND_UNKNOWN), "unknown");
+    ck_assert_str_eq(lsc_kind_name(LSC_KIND_COUNT), "unknown");
+
+    lsc_adapter *ad = lsc_adapter_new();
+    lsc_error err = {0};
+    ck_assert_int_eq(lsc_adapter_kind(ad), LSC_KIND_STATIC);
+    ck_assert_int_eq(lsc_adapter_set_kind(ad, LSC_KIND_MULTITASK, &err), LSC_OK);
+    ck_assert_str_eq(ad->kind, "multi-task");
+    ck_assert_int_eq(lsc_adapter_kind(ad), LSC_KIND_MULTITASK);
+    ck_assert_int_eq(lsc_adapter_set_kind(ad, LSC_KIND_LAYERWISE, &err), LSC_OK);
+    ck_assert_str_eq(ad->kind, "layer-wise");
+    free(ad->kind);
+    ad->kind = strdup("a-future-kind");
+    ck_assert_int_eq(lsc_adapter_kind(ad), LSC_KIND_UNKNOWN);
+    lsc_adapter_free(ad);
+}
+END_TEST
+
 START_TEST(test_plain_factors)
 {
     const float a[] = {1, 2, 3, 4, 5, 6};             /* A [2, 3] */
@@ -359,6 +391,7 @@ static Suite *adapter_suite(void)
     tcase_add_test(tc, test_names_round_trip);
     tcase_add_test(tc, test_plain_factors);
     tcase_add_test(tc, test_adapter_warn);
+    tcase_add_test(tc, test_kinds);
     tcase_add_test(tc, test_adalora_e_folded);
     tcase_add_test(tc, test_conv_flattened);
     tcase_add_test(tc, test_rank_mismatch_and_missing);

@@ -9,6 +9,7 @@
 #include "derive.h"
 #include "handlers.h"
 #include "kinds.h"
+#include "tasks.h"
 
 typedef struct share_args {
     lsc_args base;
@@ -40,7 +41,7 @@ static int share_run(lsc_cmd_ctx *ctx, void *args)
     if (lsc_cmd_load(ctx, name, &grp, &gid))
         return LSC_EXIT_ERROR;
     int rc = LSC_EXIT_OK;
-    if (!lsc_is_group_kind(grp->kind)) {
+    if (!lsc_is_group(grp->kind)) {
         lsc_error_set(&ctx->err, LSC_ERR_INVALID, "'%s' is not a multi-task adapter (see 'lorascope group')", name);
         rc = LSC_EXIT_ERROR;
     }
@@ -114,7 +115,7 @@ static int share_run(lsc_cmd_ctx *ctx, void *args)
     if (!rc) {
         lsc_adapter *ng = lsc_adapter_new();
         ng->name = strdup(newname);
-        ng->kind = strdup("multi-task");
+        lsc_adapter_set_kind(ng, LSC_KIND_MULTITASK, NULL);
         ng->format = strdup(src[0]->format ? src[0]->format : "peft");
         ng->base_model = strdup(src[0]->base_model ? src[0]->base_model : "");
         char meta[128];

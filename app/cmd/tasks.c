@@ -19,7 +19,7 @@
 
 int lsc_is_group(const char *kind)
 {
-    return kind && strcmp(kind, "multi-task") == 0;
+    return lsc_kind_parse(kind) == LSC_KIND_MULTITASK;
 }
 
 /* Load every task adapter of group id. */
@@ -266,7 +266,7 @@ int lsc_tasks_show(lsc_cmd_ctx *ctx, const char *name, int64_t id, const char *g
             json_array_append_new(norms, lsc_json_num(sqrt(G[i * T + i])));
         }
         if (json) {
-            json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:i, s:i, s:o}", "name", name, "kind", "multi-task",
+            json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:i, s:i, s:o}", "name", name, "kind", lsc_kind_name(LSC_KIND_MULTITASK),
                                   "base_model", ads[0] && ads[0]->base_model ? ads[0]->base_model : "", "tasks", jt,
                                   "task_cosine", cm, "task_norms", norms, "shared_a_layers", shared_a_layers,
                                   "shared_dim_min", min_dim < 0 ? 0 : min_dim, "layers", jlayers);
