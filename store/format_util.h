@@ -1,9 +1,11 @@
 /* format_util.h: the message and text helpers every format reader and writer shares (safetensors, PEFT,
- * kohya, GGUF), so each message style has one home: "'<file>': [tensor '<tensor>': ]<what>" for bad
+ * kohya, GGUF), so each has one home: a growing text buffer, and the messages: "'<file>': [tensor '<tensor>': ]<what>" for bad
  * input and "cannot <verb> '<file>': <errno text>" for a failed system call, names always escaped.
  * Depends on libc and engine/status.h only; no SQLite, no curses. */
 #ifndef LSC_FORMAT_UTIL_H
 #define LSC_FORMAT_UTIL_H
+
+#include <stddef.h>
 
 #include "status.h"
 
@@ -20,5 +22,23 @@ lsc_status lsc_format_io_fail(lsc_error *err, const char *verb, const char *file
 
 /* Non-zero when s ends with suffix (byte-wise, case-sensitive). */
 int lsc_format_ends_with(const char *s, const char *suffix);
+
+/* A growing NUL-terminated text buffer (headers, configs, patterns). Zero-initialise it; s stays NULL until
+ * the first byte and the caller frees it. Out of memory sets `oom`, which sticks (later calls do nothing),
+ * so a caller checks once at the end. */
+typedef struct lsc_strbuf {
+    char *s;
+    size_t len, cap;
+    int oom;
+} lsc_strbuf;
+
+/* Append n bytes of s (which need not be NUL-terminated). */
+void lsc_strbuf_putn(lsc_strbuf *b, const char *s, size_t n);
+
+/* Append the NUL-terminated s. */
+void lsc_strbuf_puts(lsc_strbuf *b, const char *s);
+
+/* Append printf-style text of any length. */
+void lsc_strbuf_printf(lsc_strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

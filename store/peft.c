@@ -9,6 +9,7 @@
  */
 #include "peft.h"
 #include "fileio.h"
+#include "format_util.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -16,7 +17,6 @@
 #include <jansson.h>
 #include <math.h>
 #include <regex.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,64 +39,6 @@
 #define PEFT_DEFAULT_INIT_R 12
 
 /* ---- small string helpers ------------------------------------------------------------------------- */
-
-typedef struct strbuf {
-    char *s;
-    size_t len, cap;
-    int oom;
-} strbuf;
-
-static void sb_putn(strbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap : 256;
-        while (nc < b->len + n + 1)
-            nc *= 2;
-        char *p = realloc(b->s, nc);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->s = p;
-        b->cap = nc;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-static void sb_puts(strbuf *b, const char *s)
-{
-    sb_putn(b, s, strlen(s));
-}
-
-static void sb_printf(strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(strbuf *b, const char *fmt, ...)
-{
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    if ((size_t)n < sizeof tmp) {
-        sb_putn(b, tmp, (size_t)n);
-        return;
-    }
-    char *big = malloc((size_t)n + 1);
-    if (!big) {
-        b->oom = 1;
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    sb_putn(b, big, (size_t)n);
-    free(big);
-}
 
 static char *path_join(const char *dir, const char *name)
 {
@@ -141,11 +83,11 @@ const char *lsc_peft_module_name(const char *layer_name)
 #define PATTERN_MAX_QUANT 12 /* quantifiers in a key: 16 nested "(...)+" already cost regcomp 57 MB */
 #define PATTERN_MAX_BOUND 32 /* the largest n or m in {n} / {n,m}, and at most one bounded repetition */
 
-static int py_to_ere(const char *k, strbuf *out)
+static int py_to_ere(const char *k, lsc_strbuf *out)
 {
     if (strlen(k) > PATTERN_MAX_LEN)
         return -1;
-    sb_puts(out, "^(.*\\.)?(");
+    lsc_strbuf_puts(out, "^(.*\\.)?(");
     int in_bracket = 0, prev_quant = 0, n_quant = 0, n_bound = 0;
     for (const char *p = k; *p; p++) {
         char c = *p;
@@ -153,20 +95,20 @@ static int py_to_ere(const char *k, strbuf *out)
             if (c == '\\') {
                 char e = *++p;
                 if (e == 'd')
-                    sb_puts(out, "0-9");
+                    lsc_strbuf_puts(out, "0-9");
                 else if (e == 'w')
-                    sb_puts(out, "A-Za-z0-9_");
+                    lsc_strbuf_puts(out, "A-Za-z0-9_");
                 else if (e == 's')
-                    sb_puts(out, "[:space:]");
+                    lsc_strbuf_puts(out, "[:space:]");
                 else if (e && strchr(".*+?()|{}$^/_", e))
-                    sb_putn(out, &e, 1);
+                    lsc_strbuf_putn(out, &e, 1);
                 else
                     return -1;
                 continue;
             }
             if (c == ']')
                 in_bracket = 0;
-            sb_putn(out, &c, 1);
+            lsc_strbuf_putn(out, &c, 1);
             continue;
         }
         if (c == '?' && prev_quant) { /* lazy quantifier: same set of full matches */
@@ -178,34 +120,46 @@ static int py_to_ere(const char *k, strbuf *out)
         if (c == '\\') {
             char e = *++p;
             switch (e) {
-            case 'd': sb_puts(out, "[0-9]"); break;
-            case 'D': sb_puts(out, "[^0-9]"); break;
-            case 'w': sb_puts(out, "[A-Za-z0-9_]"); break;
-            case 'W': sb_puts(out, "[^A-Za-z0-9_]"); break;
-            case 's': sb_puts(out, "[[:space:]]"); break;
-            case 'S': sb_puts(out, "[^[:space:]]"); break;
+            case 'd':
+                lsc_strbuf_puts(out, "[0-9]");
+                break;
+            case 'D':
+                lsc_strbuf_puts(out, "[^0-9]");
+                break;
+            case 'w':
+                lsc_strbuf_puts(out, "[A-Za-z0-9_]");
+                break;
+            case 'W':
+                lsc_strbuf_puts(out, "[^A-Za-z0-9_]");
+                break;
+            case 's':
+                lsc_strbuf_puts(out, "[[:space:]]");
+                break;
+            case 'S':
+                lsc_strbuf_puts(out, "[^[:space:]]");
+                break;
             default:
                 if (e == '\0' || (e >= '0' && e <= '9') || (e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z'))
                     return -1;
-                sb_putn(out, "\\", 1);
-                sb_putn(out, &e, 1);
+                lsc_strbuf_putn(out, "\\", 1);
+                lsc_strbuf_putn(out, &e, 1);
             }
             continue;
         }
         if (c == '(' && p[1] == '?') {
             if (p[2] != ':')
                 return -1;
-            sb_putn(out, "(", 1);
+            lsc_strbuf_putn(out, "(", 1);
             p += 2;
             continue;
         }
         if (c == '[') {
             in_bracket = 1;
-            sb_putn(out, "[", 1);
+            lsc_strbuf_putn(out, "[", 1);
             if (p[1] == '^')
-                sb_putn(out, ++p, 1);
+                lsc_strbuf_putn(out, ++p, 1);
             if (p[1] == ']') /* a leading ] is literal in both dialects */
-                sb_putn(out, ++p, 1);
+                lsc_strbuf_putn(out, ++p, 1);
             continue;
         }
         if (c == '{') {
@@ -225,13 +179,13 @@ static int py_to_ere(const char *k, strbuf *out)
                     lo = -1;
             }
             if (lo < 0) {
-                sb_puts(out, "\\{");
+                lsc_strbuf_puts(out, "\\{");
                 continue;
             }
             if (after_quant || ++n_bound > 1 || lo > PATTERN_MAX_BOUND || hi > PATTERN_MAX_BOUND || hi < lo ||
                 ++n_quant > PATTERN_MAX_QUANT)
                 return -1;
-            sb_putn(out, p, (size_t)(end - p + 1));
+            lsc_strbuf_putn(out, p, (size_t)(end - p + 1));
             p = end;
             prev_quant = 1;
             continue;
@@ -241,17 +195,17 @@ static int py_to_ere(const char *k, strbuf *out)
                 return -1; /* stacked (Python's possessive a++) or too many quantifiers */
             prev_quant = 1;
         }
-        sb_putn(out, &c, 1);
+        lsc_strbuf_putn(out, &c, 1);
     }
     if (in_bracket)
         return -1;
-    sb_puts(out, ")$");
+    lsc_strbuf_puts(out, ")$");
     return out->oom ? -1 : 0;
 }
 
 static int compile_key(const char *key, regex_t *re)
 {
-    strbuf b = {0};
+    lsc_strbuf b = {0};
     int rc = py_to_ere(key, &b);
     if (rc == 0 && regcomp(re, b.s, REG_EXTENDED | REG_NOSUB) != 0)
         rc = -1;
@@ -1203,12 +1157,12 @@ done:
 
 /* ---- writing: JSON text the way PEFT (Python json.dumps, indent=2) writes it ------------------------- */
 
-static void dump_string(strbuf *b, const char *s)
+static void dump_string(lsc_strbuf *b, const char *s)
 {
     json_t *j = json_string(s);
     char *t = j ? json_dumps(j, JSON_ENCODE_ANY | JSON_ENSURE_ASCII) : NULL;
     if (t)
-        sb_puts(b, t);
+        lsc_strbuf_puts(b, t);
     else
         b->oom = 1;
     free(t);
@@ -1216,7 +1170,7 @@ static void dump_string(strbuf *b, const char *s)
 }
 
 /* Shortest text that reads back to the same double, with a ".0" for integral values (Python's repr). */
-static void dump_real(strbuf *b, double v)
+static void dump_real(lsc_strbuf *b, double v)
 {
     char t[40];
     for (int prec = 1; prec <= 17; prec++) {
@@ -1226,50 +1180,62 @@ static void dump_real(strbuf *b, double v)
     }
     if (!strpbrk(t, ".eEni"))
         strcat(t, ".0");
-    sb_puts(b, t);
+    lsc_strbuf_puts(b, t);
 }
 
-static void dump_py(strbuf *b, json_t *v, int depth)
+static void dump_py(lsc_strbuf *b, json_t *v, int depth)
 {
     switch (json_typeof(v)) {
     case JSON_OBJECT: {
         if (json_object_size(v) == 0) {
-            sb_puts(b, "{}");
+            lsc_strbuf_puts(b, "{}");
             break;
         }
-        sb_puts(b, "{");
+        lsc_strbuf_puts(b, "{");
         const char *k;
         json_t *x;
         int first = 1;
         json_object_foreach(v, k, x) {
-            sb_printf(b, "%s\n%*s", first ? "" : ",", 2 * (depth + 1), "");
+            lsc_strbuf_printf(b, "%s\n%*s", first ? "" : ",", 2 * (depth + 1), "");
             dump_string(b, k);
-            sb_puts(b, ": ");
+            lsc_strbuf_puts(b, ": ");
             dump_py(b, x, depth + 1);
             first = 0;
         }
-        sb_printf(b, "\n%*s}", 2 * depth, "");
+        lsc_strbuf_printf(b, "\n%*s}", 2 * depth, "");
         break;
     }
     case JSON_ARRAY: {
         if (json_array_size(v) == 0) {
-            sb_puts(b, "[]");
+            lsc_strbuf_puts(b, "[]");
             break;
         }
-        sb_puts(b, "[");
+        lsc_strbuf_puts(b, "[");
         for (size_t i = 0; i < json_array_size(v); i++) {
-            sb_printf(b, "%s\n%*s", i ? "," : "", 2 * (depth + 1), "");
+            lsc_strbuf_printf(b, "%s\n%*s", i ? "," : "", 2 * (depth + 1), "");
             dump_py(b, json_array_get(v, i), depth + 1);
         }
-        sb_printf(b, "\n%*s]", 2 * depth, "");
+        lsc_strbuf_printf(b, "\n%*s]", 2 * depth, "");
         break;
     }
-    case JSON_STRING: dump_string(b, json_string_value(v)); break;
-    case JSON_INTEGER: sb_printf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(v)); break;
-    case JSON_REAL: dump_real(b, json_real_value(v)); break;
-    case JSON_TRUE: sb_puts(b, "true"); break;
-    case JSON_FALSE: sb_puts(b, "false"); break;
-    default: sb_puts(b, "null"); break;
+    case JSON_STRING:
+        dump_string(b, json_string_value(v));
+        break;
+    case JSON_INTEGER:
+        lsc_strbuf_printf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        break;
+    case JSON_REAL:
+        dump_real(b, json_real_value(v));
+        break;
+    case JSON_TRUE:
+        lsc_strbuf_puts(b, "true");
+        break;
+    case JSON_FALSE:
+        lsc_strbuf_puts(b, "false");
+        break;
+    default:
+        lsc_strbuf_puts(b, "null");
+        break;
     }
 }
 
@@ -1719,7 +1685,7 @@ static lsc_status config_text(const lsc_adapter *ad, char **text, size_t *len, i
     int *want_r = NULL;
     double *want_a = NULL;
     json_t *root = NULL;
-    strbuf b = {0};
+    lsc_strbuf b = {0};
     *text = NULL;
     *len = 0;
     *verbatim = 0;

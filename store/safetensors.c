@@ -525,64 +525,45 @@ struct lsc_st_writer {
     int failed;          /* a write failed: only abort or finish (which fails) remain */
 };
 
-/* Growable byte buffer for the header; `oom` sticks so callers check once at the end. */
-typedef struct {
-    char *p;
-    size_t len, cap;
-    int oom;
-} strbuf;
-
-static void sb_add(strbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_puts(strbuf *b, const char *s)
-{
-    sb_add(b, s, strlen(s));
-}
-
 /* A JSON string as serde_json (the Rust safetensors library) writes it: `"` and `\` escaped, the short
  * escapes \b \f \n \r \t, other control bytes as \u00xx, everything else (UTF-8 included) raw. */
-static void sb_json_string(strbuf *b, const char *s)
+static void sb_json_string(lsc_strbuf *b, const char *s)
 {
-    sb_add(b, "\"", 1);
+    lsc_strbuf_putn(b, "\"", 1);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         char esc[8];
         switch (*p) {
-        case '"': sb_add(b, "\\\"", 2); break;
-        case '\\': sb_add(b, "\\\\", 2); break;
-        case '\b': sb_add(b, "\\b", 2); break;
-        case '\f': sb_add(b, "\\f", 2); break;
-        case '\n': sb_add(b, "\\n", 2); break;
-        case '\r': sb_add(b, "\\r", 2); break;
-        case '\t': sb_add(b, "\\t", 2); break;
+        case '"':
+            lsc_strbuf_putn(b, "\\\"", 2);
+            break;
+        case '\\':
+            lsc_strbuf_putn(b, "\\\\", 2);
+            break;
+        case '\b':
+            lsc_strbuf_putn(b, "\\b", 2);
+            break;
+        case '\f':
+            lsc_strbuf_putn(b, "\\f", 2);
+            break;
+        case '\n':
+            lsc_strbuf_putn(b, "\\n", 2);
+            break;
+        case '\r':
+            lsc_strbuf_putn(b, "\\r", 2);
+            break;
+        case '\t':
+            lsc_strbuf_putn(b, "\\t", 2);
+            break;
         default:
             if (*p < 0x20) {
                 snprintf(esc, sizeof esc, "\\u%04x", *p);
-                sb_add(b, esc, 6);
+                lsc_strbuf_putn(b, esc, 6);
             } else {
-                sb_add(b, (const char *)p, 1);
+                lsc_strbuf_putn(b, (const char *)p, 1);
             }
         }
     }
-    sb_add(b, "\"", 1);
+    lsc_strbuf_putn(b, "\"", 1);
 }
 
 /* Strict UTF-8 (no overlong forms, no surrogates, nothing past U+10FFFF), as JSON readers demand. */
@@ -676,11 +657,11 @@ lsc_status lsc_st_writer_begin(const char *path, const lsc_st_out *tensors, size
                                const char *const *meta_values, size_t n_meta, lsc_st_writer **out, lsc_error *err)
 {
     lsc_status st = LSC_OK;
-    strbuf b = {0};
+    lsc_strbuf b = {0};
     char num[64], sh[256];
     *out = NULL;
 
-    sb_puts(&b, "{");
+    lsc_strbuf_puts(&b, "{");
     if (n_meta > 0 && (!meta_keys || !meta_values)) {
         st = lsc_format_fail(err, LSC_ERR_INVALID, path, NULL, "%zu metadata entries announced, none given", n_meta);
         goto fail;
@@ -690,7 +671,7 @@ lsc_status lsc_st_writer_begin(const char *path, const lsc_st_out *tensors, size
         goto fail;
     }
     if (n_meta > 0) {
-        sb_puts(&b, "\"__metadata__\":{");
+        lsc_strbuf_puts(&b, "\"__metadata__\":{");
         for (size_t i = 0; i < n_meta; i++) {
             if (!meta_keys[i] || !meta_values[i] || !utf8_valid(meta_keys[i]) || !utf8_valid(meta_values[i])) {
                 st = lsc_format_fail(err, LSC_ERR_INVALID, path, NULL,
@@ -698,12 +679,12 @@ lsc_status lsc_st_writer_begin(const char *path, const lsc_st_out *tensors, size
                 goto fail;
             }
             if (i)
-                sb_puts(&b, ",");
+                lsc_strbuf_puts(&b, ",");
             sb_json_string(&b, meta_keys[i]);
-            sb_puts(&b, ":");
+            lsc_strbuf_puts(&b, ":");
             sb_json_string(&b, meta_values[i]);
         }
-        sb_puts(&b, "}");
+        lsc_strbuf_puts(&b, "}");
     }
     uint64_t pos = 0;
     for (size_t i = 0; i < n; i++) {
@@ -741,22 +722,22 @@ lsc_status lsc_st_writer_begin(const char *path, const lsc_st_out *tensors, size
             goto fail;
         }
         if (i || n_meta)
-            sb_puts(&b, ",");
+            lsc_strbuf_puts(&b, ",");
         sb_json_string(&b, t->name);
-        sb_puts(&b, ":{\"dtype\":\"");
-        sb_puts(&b, lsc_dtype_name(t->dtype));
-        sb_puts(&b, "\",\"shape\":[");
+        lsc_strbuf_puts(&b, ":{\"dtype\":\"");
+        lsc_strbuf_puts(&b, lsc_dtype_name(t->dtype));
+        lsc_strbuf_puts(&b, "\",\"shape\":[");
         for (int d = 0; d < t->ndim; d++) {
             snprintf(num, sizeof num, "%s%" PRId64, d ? "," : "", t->shape[d]);
-            sb_puts(&b, num);
+            lsc_strbuf_puts(&b, num);
         }
         snprintf(num, sizeof num, "],\"data_offsets\":[%" PRIu64 ",%" PRIu64 "]}", pos, pos + bytes);
-        sb_puts(&b, num);
+        lsc_strbuf_puts(&b, num);
         pos += bytes;
     }
-    sb_puts(&b, "}");
+    lsc_strbuf_puts(&b, "}");
     while (!b.oom && b.len % 8 != 0)
-        sb_puts(&b, " ");
+        lsc_strbuf_puts(&b, " ");
     if (b.oom) {
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
         goto fail;
@@ -767,9 +748,9 @@ lsc_status lsc_st_writer_begin(const char *path, const lsc_st_out *tensors, size
         goto fail;
     }
     /* the reader checks what is left (duplicate names) and gives the data order, here the order given */
-    return writer_start(path, b.p, b.len, 1, out, err);
+    return writer_start(path, b.s, b.len, 1, out, err);
 fail:
-    free(b.p);
+    free(b.s);
     return st;
 }
 

@@ -725,6 +725,21 @@ START_TEST(test_format_helpers)
     ck_assert(lsc_format_ends_with("x", ""));
     ck_assert(!lsc_format_ends_with("weight", ".weight"));
     ck_assert(!lsc_format_ends_with("a.Weight", ".weight"));
+
+    lsc_strbuf b = {0};
+    lsc_strbuf_puts(&b, "ab");
+    lsc_strbuf_putn(&b, "cdef", 2);
+    lsc_strbuf_printf(&b, "-%d-", 42);
+    ck_assert_str_eq(b.s, "abcd-42-");
+    char big[2000];
+    memset(big, 'z', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    lsc_strbuf_printf(&b, "%s!", big); /* longer than the formatter's stack buffer */
+    ck_assert_uint_eq(b.len, 8 + sizeof big);
+    ck_assert_uint_eq(strlen(b.s), b.len);
+    ck_assert_int_eq(b.s[b.len - 1], '!');
+    ck_assert_int_eq(b.oom, 0);
+    free(b.s);
 }
 END_TEST
 
