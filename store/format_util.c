@@ -1,5 +1,5 @@
 /* format_util.c: shared message and text helpers of the format readers and writers (see format_util.h).
- * Depends on libc and engine/status only. */
+ * Depends on libc and engine/ (status, adapter warnings, dtype narrowing) only. */
 #include "format_util.h"
 
 #include <stdarg.h>
@@ -86,4 +86,21 @@ void lsc_strbuf_printf(lsc_strbuf *b, const char *fmt, ...)
     va_end(ap);
     lsc_strbuf_putn(b, big, (size_t)n);
     free(big);
+}
+
+void lsc_format_warn_loss(lsc_adapter *ad, int *count, const char *tensor, const lsc_narrowing *loss, size_t n,
+                          lsc_dtype to)
+{
+    char what[200];
+    if (!lsc_narrowing_describe(loss, n, to, what, sizeof what))
+        return;
+    if ((*count)++ < LSC_FORMAT_MAX_LOSS_WARNINGS)
+        lsc_adapter_warn(ad, "tensor '%s': %s", tensor, what);
+}
+
+void lsc_format_warn_loss_total(lsc_adapter *ad, int count)
+{
+    if (count > LSC_FORMAT_MAX_LOSS_WARNINGS)
+        lsc_adapter_warn(ad, "... and %d more tensors flushed values to zero or rounded them to subnormals",
+                         count - LSC_FORMAT_MAX_LOSS_WARNINGS);
 }

@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 
+#include "adapter.h"
+#include "dtype.h"
 #include "status.h"
 
 /* Room for one escaped name inside a message. */
@@ -22,6 +24,18 @@ lsc_status lsc_format_io_fail(lsc_error *err, const char *verb, const char *file
 
 /* Non-zero when s ends with suffix (byte-wise, case-sensitive). */
 int lsc_format_ends_with(const char *s, const char *suffix);
+
+/* Tensors an export names in its precision-loss warnings; the rest are counted. */
+#define LSC_FORMAT_MAX_LOSS_WARNINGS 5
+
+/* Warn on ad (the export's caller shows it) when a conversion of `tensor` (n values to dtype `to`) flushed
+ * values to zero or rounded them to subnormals: "tensor '<tensor>': <what>" for the first
+ * LSC_FORMAT_MAX_LOSS_WARNINGS such tensors of an export, after that only *count grows. */
+void lsc_format_warn_loss(lsc_adapter *ad, int *count, const char *tensor, const lsc_narrowing *loss, size_t n,
+                          lsc_dtype to);
+
+/* The closing line for the tensors lsc_format_warn_loss only counted ("... and N more tensors ..."). */
+void lsc_format_warn_loss_total(lsc_adapter *ad, int count);
 
 /* A growing NUL-terminated text buffer (headers, configs, patterns). Zero-initialise it; s stays NULL until
  * the first byte and the caller frees it. Out of memory sets `oom`, which sticks (later calls do nothing),

@@ -1276,27 +1276,6 @@ static void permute_rows(double *B, int64_t rows, int r, int groups, double *tmp
     memcpy(B, tmp, (size_t)(rows * r) * sizeof *B);
 }
 
-#define MAX_LOSS_WARNINGS 5
-
-/* Warn on ad (for the export's caller to show) when a conversion flushed values to zero or rounded them
- * to subnormals; after MAX_LOSS_WARNINGS tensors only *count grows (see warn_loss_total). */
-static void warn_loss(lsc_adapter *ad, int *count, const char *tensor, const lsc_narrowing *loss, size_t n,
-                      lsc_dtype to)
-{
-    char what[200];
-    if (!lsc_narrowing_describe(loss, n, to, what, sizeof what))
-        return;
-    if ((*count)++ < MAX_LOSS_WARNINGS)
-        lsc_adapter_warn(ad, "tensor '%s': %s", tensor, what);
-}
-
-static void warn_loss_total(lsc_adapter *ad, int count)
-{
-    if (count > MAX_LOSS_WARNINGS)
-        lsc_adapter_warn(ad, "... and %d more tensors flushed values to zero or rounded them to subnormals",
-                         count - MAX_LOSS_WARNINGS);
-}
-
 /* Bring a loaded tensor to the entry's dtype in *conv (no-op when the dtypes agree); *loss says what the
  * conversion lost. */
 static lsc_status convert_tensor(const lsc_tensor *src, const wt *e, double **dbl, size_t *dcap, unsigned char **conv,
@@ -1630,7 +1609,7 @@ static lsc_status gw_put_stored(gguf_writer *g, const wt *e, const lsc_tensor *s
     if ((st = lsc_adapter_load_tensor(ad, si, err)) ||
         (st = convert_tensor(src, e, &g->ab, &g->acap, &g->conv, &loss, g->path, err)))
         return st;
-    warn_loss(ad, &g->lossy, e->name, &loss, (size_t)(e->nbytes / lsc_dtype_size(e->out)), e->out);
+    lsc_format_warn_loss(ad, &g->lossy, e->name, &loss, (size_t)(e->nbytes / lsc_dtype_size(e->out)), e->out);
     const unsigned char *data = src->dtype == e->out ? src->data : g->conv;
     if (lsc_write_full(g->af.fd, data, (size_t)e->nbytes) != 0)
         return lsc_format_io_fail(err, "write", g->path, errno);
@@ -1678,7 +1657,7 @@ static lsc_status gw_put_computed(gguf_writer *g, const wt *e, lsc_error *err)
     if (loss.overflows)
         return lsc_format_fail(err, LSC_ERR_NUMERIC, g->path, e->name, "%zu values overflow %s", loss.overflows,
                                lsc_dtype_name(e->out));
-    warn_loss(g->ad, &g->lossy, e->name, &loss, n, e->out);
+    lsc_format_warn_loss(g->ad, &g->lossy, e->name, &loss, n, e->out);
     if (lsc_write_full(g->af.fd, g->conv, (size_t)e->nbytes) != 0)
         return lsc_format_io_fail(err, "write", g->path, errno);
     return LSC_OK;
@@ -1741,7 +1720,7 @@ lsc_status lsc_gguf_write_ex(lsc_adapter *ad, const char *path, lsc_dtype dtype,
     for (size_t i = 0; i < g.nw; i++)
         if ((st = gw_put_tensor(&g, i, err)))
             goto done;
-    warn_loss_total(ad, g.lossy);
+    lsc_format_warn_loss_total(ad, g.lossy);
     st = lsc_atomic_commit(&g.af, err); /* fsync, rename into place, fsync the folder */
 done:
     gw_release(&g);

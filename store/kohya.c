@@ -544,10 +544,8 @@ static lsc_status build_metadata(lsc_adapter *ad, json_t **holder, const char **
     return LSC_OK;
 }
 
-#define MAX_LOSS_WARNINGS 5
-
 /* Where a writer reports values a conversion flushed to zero or rounded to subnormals: warnings on the
- * adapter (its caller shows them), by name for the first MAX_LOSS_WARNINGS tensors, then counted. */
+ * adapter (its caller shows them), by name for the first few tensors, then counted. */
 typedef struct loss_log {
     lsc_adapter *ad;
     int count;
@@ -567,9 +565,7 @@ static lsc_status put_doubles(lsc_st_writer *w, lsc_dtype to, const double *v, s
     if (loss.overflows)
         return lsc_format_fail(err, LSC_ERR_NUMERIC, path, name, "%zu values overflow %s", loss.overflows,
                                lsc_dtype_name(to));
-    char what[200];
-    if (lsc_narrowing_describe(&loss, n, to, what, sizeof what) && log->count++ < MAX_LOSS_WARNINGS)
-        lsc_adapter_warn(log->ad, "tensor '%s': %s", name, what);
+    lsc_format_warn_loss(log->ad, &log->count, name, &loss, n, to);
     return lsc_st_writer_put(w, p, nb, err);
 }
 
@@ -821,9 +817,7 @@ lsc_status lsc_kohya_write(lsc_adapter *ad, const char *path, lsc_dtype dtype, l
     for (size_t i = 0; i < no; i++)
         if ((st = put_output(ad, w, &outs[i], &b, path, err)))
             goto done;
-    if (b.log.count > MAX_LOSS_WARNINGS)
-        lsc_adapter_warn(ad, "... and %d more tensors flushed values to zero or rounded them to subnormals",
-                         b.log.count - MAX_LOSS_WARNINGS);
+    lsc_format_warn_loss_total(ad, b.log.count);
     st = lsc_st_writer_finish(w, err);
     w = NULL;
 done:

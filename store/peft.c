@@ -31,7 +31,6 @@
 #define MODULE_PREFIX "base_model.model."
 #define CONFIG_MAX_BYTES (64u << 20)
 #define MAX_RANK_WARNINGS 5
-#define MAX_LOSS_WARNINGS 5 /* tensors named in precision-loss warnings of one export */
 
 /* PEFT's LoraConfig defaults, used when a key is absent. */
 #define PEFT_DEFAULT_R 8
@@ -1395,9 +1394,7 @@ static lsc_status write_tensors(lsc_adapter *ad, const char *path, lsc_dtype dty
                                    t->key, loss.overflows, lsc_dtype_name(to), big);
                 goto done;
             }
-            char what[200];
-            if (lsc_narrowing_describe(&loss, n, to, what, sizeof what) && lossy++ < MAX_LOSS_WARNINGS)
-                lsc_adapter_warn(ad, "tensor '%s': %s", t->key, what);
+            lsc_format_warn_loss(ad, &lossy, t->key, &loss, n, to);
             st = lsc_st_writer_put(w, conv, nb, err);
         }
         if (!was_loaded)
@@ -1405,9 +1402,7 @@ static lsc_status write_tensors(lsc_adapter *ad, const char *path, lsc_dtype dty
         if (st)
             goto done;
     }
-    if (lossy > MAX_LOSS_WARNINGS)
-        lsc_adapter_warn(ad, "... and %d more tensors flushed values to zero or rounded them to subnormals",
-                         lossy - MAX_LOSS_WARNINGS);
+    lsc_format_warn_loss_total(ad, lossy);
     st = lsc_st_writer_finish(w, err);
     w = NULL;
 done:
