@@ -36,10 +36,7 @@ const char *lsc_role_name(lsc_role r)
 
 int lsc_role_parse(const char *name)
 {
-    for (int i = 0; i < LSC_ROLE_COUNT; i++)
-        if (strcmp(role_names[i], name) == 0)
-            return i;
-    return -1;
+    return lsc_name_index(role_names, LSC_ROLE_COUNT, name);
 }
 
 const char *lsc_scale_rule_name(lsc_scale_rule r)
@@ -49,10 +46,7 @@ const char *lsc_scale_rule_name(lsc_scale_rule r)
 
 int lsc_scale_rule_parse(const char *name)
 {
-    for (int i = 0; i < LSC_SCALE_RULE_COUNT; i++)
-        if (strcmp(rule_names[i], name) == 0)
-            return i;
-    return -1;
+    return lsc_name_index(rule_names, LSC_SCALE_RULE_COUNT, name);
 }
 
 const char *lsc_kind_name(lsc_kind k)
@@ -64,10 +58,7 @@ lsc_kind lsc_kind_parse(const char *name)
 {
     if (!name || !*name)
         return LSC_KIND_STATIC;
-    for (int i = 0; i < LSC_KIND_COUNT; i++)
-        if (strcmp(kind_names[i], name) == 0)
-            return (lsc_kind)i;
-    return LSC_KIND_UNKNOWN;
+    return (lsc_kind)lsc_name_index(kind_names, LSC_KIND_COUNT, name); /* -1: LSC_KIND_UNKNOWN */
 }
 
 double lsc_scale_compute(lsc_scale_rule rule, double alpha, int r, int init_r, double fixed)

@@ -1011,10 +1011,7 @@ static void b_str(bytes *b, const char *s, size_t n)
 
 static int type_code(const char *name)
 {
-    for (int i = 0; name && i < GT_COUNT; i++)
-        if (strcmp(gt_names[i], name) == 0)
-            return i;
-    return -1;
+    return lsc_name_index(gt_names, GT_COUNT, name);
 }
 
 /* Serialise one scalar JSON value of GGUF type t; -1 if it does not fit the type. */
