@@ -694,6 +694,52 @@ static lsc_status adapter_header(const gg_ctx *c, json_t *kvs, lsc_adapter *ad, 
     return LSC_OK;
 }
 
+/* Check each layer's pair of 2-D factors and set its rank, size, alpha and scale (llama.cpp: alpha 0
+ * means scale 1); *varied is 1 when the layers differ in rank. */
+static lsc_status shape_layers(lsc_adapter *ad, const char *path, double alpha, int *varied, lsc_error *err)
+{
+    int first_rank = -1;
+    *varied = 0;
+    for (size_t li = 0; li < ad->n_layers; li++) {
+        lsc_layer *l = &ad->layers[li];
+        const lsc_tensor *a = &ad->tensors[l->ta], *b = &ad->tensors[l->tb];
+        const lsc_tensor *bad = a->ndim != 2 ? a : b->ndim != 2 ? b : NULL;
+        if (bad && bad->ndim == 3)
+            return lsc_format_fail(err, LSC_ERR_UNSUPPORTED, path, bad->key,
+                                   "3-dimensional (per-expert) LoRA factors are not supported");
+        if (bad)
+            return lsc_format_fail(err, LSC_ERR_FORMAT, path, bad->key, "LoRA factor with %d dimensions (2 expected)",
+                                   bad->ndim);
+        if (a->shape[0] != b->shape[1])
+            return lsc_format_fail(err, LSC_ERR_FORMAT, path, NULL,
+                                   "rank mismatch: '%s' has rank %" PRId64 " (ne[1]) but '%s' has rank %" PRId64
+                                   " (ne[0])",
+                                   a->key, a->shape[0], b->key, b->shape[1]);
+        bad = a->shape[0] * a->shape[1] == 0 ? a : b->shape[0] * b->shape[1] == 0 ? b : NULL;
+        if (bad) /* as PEFT refuses them: a rank-0 layer has no scale alpha / r to write back */
+            return lsc_format_fail(err, LSC_ERR_FORMAT, path, bad->key, "empty factor [%" PRId64 ", %" PRId64 "]",
+                                   bad->shape[0], bad->shape[1]);
+        if (a->shape[0] > INT32_MAX)
+            return lsc_format_fail(err, LSC_ERR_FORMAT, path, a->key, "rank %" PRId64 " too large", a->shape[0]);
+        l->rank = (int)a->shape[0];
+        l->rows = b->shape[0];
+        l->cols = a->shape[1];
+        l->rule = LSC_SCALE_ALPHA_R;
+        if (alpha != 0) {
+            l->alpha = alpha;
+            l->scale = l->rank > 0 ? alpha / l->rank : 0.0;
+        } else {
+            l->alpha = l->rank; /* llama.cpp: alpha 0 means scale 1 */
+            l->scale = 1.0;
+        }
+        if (first_rank < 0)
+            first_rank = l->rank;
+        else if (l->rank != first_rank)
+            *varied = 1;
+    }
+    return LSC_OK;
+}
+
 static lsc_status build_adapter(gg_ctx *c, json_t *kvs, lsc_adapter *ad, lsc_error *err)
 {
     lsc_status st;
@@ -790,53 +836,9 @@ static lsc_status build_adapter(gg_ctx *c, json_t *kvs, lsc_adapter *ad, lsc_err
                            lsc_escape_name(pe, sizeof pe, path), c->n, c->n == 1 ? "" : "s");
         goto done;
     }
-    int first_rank = -1, varied = 0;
-    for (size_t li = 0; li < ad->n_layers; li++) {
-        lsc_layer *l = &ad->layers[li];
-        const lsc_tensor *a = &ad->tensors[l->ta], *b = &ad->tensors[l->tb];
-        const lsc_tensor *bad = a->ndim != 2 ? a : b->ndim != 2 ? b : NULL;
-        if (bad) {
-            if (bad->ndim == 3)
-                st = lsc_format_fail(err, LSC_ERR_UNSUPPORTED, path, bad->key,
-                                     "3-dimensional (per-expert) LoRA factors are not supported");
-            else
-                st = lsc_format_fail(err, LSC_ERR_FORMAT, path, bad->key, "LoRA factor with %d dimensions (2 expected)",
-                                     bad->ndim);
-            goto done;
-        }
-        if (a->shape[0] != b->shape[1]) {
-            st = lsc_format_fail(err, LSC_ERR_FORMAT, path, NULL,
-                                 "rank mismatch: '%s' has rank %" PRId64 " (ne[1]) but '%s' has rank %" PRId64
-                                 " (ne[0])",
-                                 a->key, a->shape[0], b->key, b->shape[1]);
-            goto done;
-        }
-        bad = a->shape[0] * a->shape[1] == 0 ? a : b->shape[0] * b->shape[1] == 0 ? b : NULL;
-        if (bad) { /* as PEFT refuses them: a rank-0 layer has no scale alpha / r to write back */
-            st = lsc_format_fail(err, LSC_ERR_FORMAT, path, bad->key, "empty factor [%" PRId64 ", %" PRId64 "]",
-                                 bad->shape[0], bad->shape[1]);
-            goto done;
-        }
-        if (a->shape[0] > INT32_MAX) {
-            st = lsc_format_fail(err, LSC_ERR_FORMAT, path, a->key, "rank %" PRId64 " too large", a->shape[0]);
-            goto done;
-        }
-        l->rank = (int)a->shape[0];
-        l->rows = b->shape[0];
-        l->cols = a->shape[1];
-        l->rule = LSC_SCALE_ALPHA_R;
-        if (alpha != 0) {
-            l->alpha = alpha;
-            l->scale = l->rank > 0 ? alpha / l->rank : 0.0;
-        } else {
-            l->alpha = l->rank; /* llama.cpp: alpha 0 means scale 1 */
-            l->scale = 1.0;
-        }
-        if (first_rank < 0)
-            first_rank = l->rank;
-        else if (l->rank != first_rank)
-            varied = 1;
-    }
+    int varied;
+    if ((st = shape_layers(ad, path, alpha, &varied, err)))
+        goto done;
     st = lsc_adapter_set_kind(ad, varied ? LSC_KIND_LAYERWISE : LSC_KIND_STATIC, err);
 done:
     free(refs);
