@@ -740,6 +740,30 @@ START_TEST(test_format_helpers)
     ck_assert_int_eq(b.s[b.len - 1], '!');
     ck_assert_int_eq(b.oom, 0);
     free(b.s);
+
+    /* precision-loss warnings: the first LSC_FORMAT_MAX_LOSS_WARNINGS tensors by name, then one count */
+    lsc_adapter *ad = lsc_adapter_new();
+    int count = 0;
+    const lsc_narrowing none = {0, 0, 0}, some = {0, 2, 1};
+    lsc_format_warn_loss(ad, &count, "quiet", &none, 4, LSC_DT_F16);
+    ck_assert_int_eq(count, 0);
+    ck_assert_ptr_null(ad->warnings);
+    char name[16];
+    for (int i = 0; i < LSC_FORMAT_MAX_LOSS_WARNINGS + 2; i++) {
+        snprintf(name, sizeof name, "t%d", i);
+        lsc_format_warn_loss(ad, &count, name, &some, 4, LSC_DT_F16);
+    }
+    lsc_format_warn_loss_total(ad, count);
+    ck_assert_int_eq(count, LSC_FORMAT_MAX_LOSS_WARNINGS + 2);
+    int lines = 1;
+    for (const char *p = ad->warnings; *p; p++)
+        lines += *p == '\n';
+    ck_assert_int_eq(lines, LSC_FORMAT_MAX_LOSS_WARNINGS + 1);
+    ck_assert_ptr_nonnull(strstr(ad->warnings, "tensor 't0': 2 of 4 values flushed to zero"));
+    ck_assert_ptr_nonnull(strstr(ad->warnings, "tensor 't4': "));
+    ck_assert_ptr_null(strstr(ad->warnings, "tensor 't5'"));
+    ck_assert_ptr_nonnull(strstr(ad->warnings, "\n... and 2 more tensors flushed values to zero"));
+    lsc_adapter_free(ad);
 }
 END_TEST
 
