@@ -3,6 +3,8 @@
 #include "adapter.h"
 
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +22,13 @@ static const char *const rule_names[] = {
 };
 _Static_assert(sizeof rule_names / sizeof rule_names[0] == LSC_SCALE_RULE_COUNT, "scale rule table out of sync");
 
+static const char *const kind_names[] = {
+#define LSC_X_KIND(code, name) name,
+    LSC_KIND_LIST(LSC_X_KIND)
+#undef LSC_X_KIND
+};
+_Static_assert(sizeof kind_names / sizeof kind_names[0] == LSC_KIND_COUNT, "kind table out of sync");
+
 const char *lsc_role_name(lsc_role r)
 {
     return (unsigned)r < LSC_ROLE_COUNT ? role_names[r] : "?";
@@ -27,10 +36,7 @@ const char *lsc_role_name(lsc_role r)
 
 int lsc_role_parse(const char *name)
 {
-    for (int i = 0; i < LSC_ROLE_COUNT; i++)
-        if (strcmp(role_names[i], name) == 0)
-            return i;
-    return -1;
+    return lsc_name_index(role_names, LSC_ROLE_COUNT, name);
 }
 
 const char *lsc_scale_rule_name(lsc_scale_rule r)
@@ -40,10 +46,19 @@ const char *lsc_scale_rule_name(lsc_scale_rule r)
 
 int lsc_scale_rule_parse(const char *name)
 {
-    for (int i = 0; i < LSC_SCALE_RULE_COUNT; i++)
-        if (strcmp(rule_names[i], name) == 0)
-            return i;
-    return -1;
+    return lsc_name_index(rule_names, LSC_SCALE_RULE_COUNT, name);
+}
+
+const char *lsc_kind_name(lsc_kind k)
+{
+    return k >= 0 && k < LSC_KIND_COUNT ? kind_names[k] : "unknown";
+}
+
+lsc_kind lsc_kind_parse(const char *name)
+{
+    if (!name || !*name)
+        return LSC_KIND_STATIC;
+    return (lsc_kind)lsc_name_index(kind_names, LSC_KIND_COUNT, name); /* -1: LSC_KIND_UNKNOWN */
 }
 
 double lsc_scale_compute(lsc_scale_rule rule, double alpha, int r, int init_r, double fixed)
@@ -93,6 +108,38 @@ void lsc_adapter_free(lsc_adapter *ad)
     if (ad->load_ctx_free)
         ad->load_ctx_free(ad->load_ctx);
     free(ad);
+}
+
+lsc_kind lsc_adapter_kind(const lsc_adapter *ad)
+{
+    return lsc_kind_parse(ad->kind);
+}
+
+lsc_status lsc_adapter_set_kind(lsc_adapter *ad, lsc_kind k, lsc_error *err)
+{
+    char *name = strdup(lsc_kind_name(k));
+    if (!name)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    free(ad->kind);
+    ad->kind = name;
+    return LSC_OK;
+}
+
+void lsc_adapter_warn(lsc_adapter *ad, const char *fmt, ...)
+{
+    char line[LSC_ERROR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    size_t old = ad->warnings ? strlen(ad->warnings) : 0, n = strlen(line);
+    char *p = realloc(ad->warnings, old + n + 2);
+    if (!p)
+        return;
+    if (old)
+        p[old++] = '\n';
+    memcpy(p + old, line, n + 1);
+    ad->warnings = p;
 }
 
 /* Grow an array of `size`-byte items to hold at least `need`; doubles the capacity. */

@@ -74,6 +74,32 @@ int lsc_scale_rule_parse(const char *name); /* -1 if unknown */
  * or `fixed` (returned unchanged). r <= 0 gives 0. */
 double lsc_scale_compute(lsc_scale_rule rule, double alpha, int r, int init_r, double fixed);
 
+/* The kinds of adapter: what its training rule made of it. The catalog and the adapter keep the name (no
+ * schema change); code compares the enum. "layer-wise" is a static adapter whose layers differ in rank or
+ * alpha; "multi-task" is a group whose tasks are other adapters. */
+#define LSC_KIND_LIST(X)                \
+    X(LSC_KIND_STATIC, "static")        \
+    X(LSC_KIND_DYNAMIC, "dynamic")      \
+    X(LSC_KIND_LAYERWISE, "layer-wise") \
+    X(LSC_KIND_ADAPTIVE, "adaptive")    \
+    X(LSC_KIND_SPARSE, "sparse")        \
+    X(LSC_KIND_MULTITASK, "multi-task")
+
+typedef enum {
+    LSC_KIND_UNKNOWN = -1, /* a name not in the list (a catalog written by a newer lorascope) */
+#define LSC_X_KIND(code, name) code,
+    LSC_KIND_LIST(LSC_X_KIND)
+#undef LSC_X_KIND
+    LSC_KIND_COUNT
+} lsc_kind;
+
+/* Name of a kind ("layer-wise"); "unknown" out of range. */
+const char *lsc_kind_name(lsc_kind k);
+
+/* The kind called name; NULL or "" is LSC_KIND_STATIC (adapters that never set a kind), a name not in
+ * the list LSC_KIND_UNKNOWN. */
+lsc_kind lsc_kind_parse(const char *name);
+
 /* Layer flags */
 #define LSC_LAYER_FAN_IN_FAN_OUT 0x01u /* base weight stored [in, out] (GPT-2 Conv1D): applied delta is the transpose */
 #define LSC_LAYER_CONV 0x02u           /* A [r, in, kh, kw], B [out, r, 1, 1]; A flattened for spectra */
@@ -124,6 +150,16 @@ lsc_adapter *lsc_adapter_new(void);
 
 /* Release everything the adapter owns, including load_ctx via load_ctx_free. NULL is allowed. */
 void lsc_adapter_free(lsc_adapter *ad);
+
+/* lsc_kind_parse(ad->kind): the adapter's kind, static when it has none. */
+lsc_kind lsc_adapter_kind(const lsc_adapter *ad);
+
+/* Set ad->kind to the name of k (0 <= k < LSC_KIND_COUNT). LSC_ERR_NOMEM leaves the old kind. */
+lsc_status lsc_adapter_set_kind(lsc_adapter *ad, lsc_kind k, lsc_error *err);
+
+/* Append one line (printf-style, at most LSC_ERROR_MSG_MAX - 1 bytes) to ad->warnings, newline-separated.
+ * Out of memory loses the line quietly: a lost warning is not worth failing an import or an export. */
+void lsc_adapter_warn(lsc_adapter *ad, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Append a tensor (copying key; shape of ndim entries; data taken over if non-NULL, else left unloaded).
  * nbytes is computed from shape and dtype. Returns the new index in *index. */

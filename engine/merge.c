@@ -72,11 +72,11 @@ const char *lsc_merge_method_name(lsc_merge_method m)
 
 lsc_status lsc_merge_method_from_name(const char *name, lsc_merge_method *m, lsc_error *err)
 {
-    for (int i = 0; name && i < LSC_MERGE_METHOD_COUNT; i++)
-        if (strcmp(name, method_names[i]) == 0) {
-            *m = (lsc_merge_method)i;
-            return LSC_OK;
-        }
+    int i = lsc_name_index(method_names, LSC_MERGE_METHOD_COUNT, name);
+    if (i >= 0) {
+        *m = (lsc_merge_method)i;
+        return LSC_OK;
+    }
     char esc[128];
     return lsc_error_set(err, LSC_ERR_INVALID, "unknown merge method '%s'",
                          lsc_escape_name(esc, sizeof esc, name ? name : ""));

@@ -36,11 +36,11 @@ const char *lsc_rank_rule_name(lsc_rank_rule rule)
 
 lsc_status lsc_rank_rule_from_name(const char *name, lsc_rank_rule *rule, lsc_error *err)
 {
-    for (int i = 0; name && i < LSC_RANK_RULE_COUNT; i++)
-        if (strcmp(name, rule_names[i]) == 0) {
-            *rule = (lsc_rank_rule)i;
-            return LSC_OK;
-        }
+    int i = lsc_name_index(rule_names, LSC_RANK_RULE_COUNT, name);
+    if (i >= 0) {
+        *rule = (lsc_rank_rule)i;
+        return LSC_OK;
+    }
     char esc[128];
     return lsc_error_set(err, LSC_ERR_INVALID, "unknown rank rule '%s'",
                          lsc_escape_name(esc, sizeof esc, name ? name : ""));

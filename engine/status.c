@@ -11,6 +11,14 @@ static const char *const status_names[] = {
 };
 _Static_assert(sizeof status_names / sizeof status_names[0] == LSC_STATUS_COUNT, "status table out of sync");
 
+int lsc_name_index(const char *const *names, int n, const char *name)
+{
+    for (int i = 0; name && i < n; i++)
+        if (strcmp(names[i], name) == 0)
+            return i;
+    return -1;
+}
+
 const char *lsc_status_name(lsc_status s)
 {
     if ((unsigned)s >= LSC_STATUS_COUNT)

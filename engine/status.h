@@ -68,6 +68,10 @@ typedef enum { LSC_ESCAPE_NAME, LSC_ESCAPE_TEXT } lsc_escape_mode;
  * files and users go through it before any output, so they never inject escapes into a terminal. */
 size_t lsc_escape(char *dst, size_t cap, const char *s, lsc_escape_mode mode, size_t *used);
 
+/* Index of name in names[0..n) (exact strcmp), -1 when it is absent or name is NULL: the lookup behind
+ * every *_parse / *_from_name of an X-macro name table. */
+int lsc_name_index(const char *const *names, int n, const char *name);
+
 /* lsc_escape(dst, cap, s, LSC_ESCAPE_NAME, NULL); returns dst. */
 char *lsc_escape_name(char *dst, size_t cap, const char *s);
 

@@ -50,6 +50,20 @@ const char *lsc_train_kind_name(lsc_train_kind kind)
     return kind_names[kind];
 }
 
+lsc_train_kind lsc_train_kind_keeping(lsc_kind k)
+{
+    switch (k) {
+    case LSC_KIND_DYNAMIC:
+        return LSC_TRAIN_DYNAMIC;
+    case LSC_KIND_ADAPTIVE:
+        return LSC_TRAIN_ADAPTIVE;
+    case LSC_KIND_SPARSE:
+        return LSC_TRAIN_SPARSE;
+    default:
+        return LSC_TRAIN_STATIC;
+    }
+}
+
 struct lsc_train_state {
     lsc_train_rule rule;
     int64_t rows, cols;

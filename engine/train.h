@@ -70,6 +70,7 @@
 
 #include <stdint.h>
 
+#include "adapter.h"
 #include "lowrank.h"
 #include "status.h"
 #include "workspace.h"
@@ -110,6 +111,11 @@ typedef enum {
 
 /* Name of a kind ("adaptive"); "unknown" out of range. */
 const char *lsc_train_kind_name(lsc_train_kind kind);
+
+/* The single-target training kind that keeps an adapter of kind k what it is: dynamic, adaptive and
+ * sparse train under their own rule; static, layer-wise and anything else under LSC_TRAIN_STATIC (a
+ * multi-task adapter trains its tasks together, through LSC_TRAIN_MULTITASK, by its own path). */
+lsc_train_kind lsc_train_kind_keeping(lsc_kind k);
 
 /* The kind and its parameters. Fields that do not belong to the kind are ignored. */
 typedef struct lsc_train_rule {

@@ -288,10 +288,7 @@ static const char *dt_name(lsc_dtype dt)
 
 static int dt_parse(const char *s)
 {
-    for (int i = 0; s && i < LSC_DT_COUNT; i++)
-        if (strcmp(dtype_names[i], s) == 0)
-            return i;
-    return -1;
+    return lsc_name_index(dtype_names, LSC_DT_COUNT, s);
 }
 
 static lsc_status busy_err(lsc_catalog *cat, lsc_error *err);

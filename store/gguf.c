@@ -11,13 +11,13 @@
  */
 #include "gguf.h"
 #include "fileio.h"
+#include "format_util.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,49 +76,7 @@ _Static_assert(sizeof gt_sizes / sizeof gt_sizes[0] == GT_COUNT, "gguf type size
 
 static const char *const kv_alpha = "adapter.lora.alpha";
 
-/* ---- messages and small helpers --------------------------------------------------------------------- */
-
-static lsc_status gfail(lsc_error *err, lsc_status code, const char *file, const char *tensor, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static lsc_status gfail(lsc_error *err, lsc_status code, const char *file, const char *tensor, const char *fmt, ...)
-{
-    char body[LSC_ERROR_MSG_MAX], fe[ESC_CAP], te[ESC_CAP];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(body, sizeof body, fmt, ap);
-    va_end(ap);
-    lsc_escape_name(fe, sizeof fe, file);
-    if (tensor)
-        return lsc_error_set(err, code, "'%s': tensor '%s': %s", fe, lsc_escape_name(te, sizeof te, tensor), body);
-    return lsc_error_set(err, code, "'%s': %s", fe, body);
-}
-
-static lsc_status io_fail(lsc_error *err, const char *verb, const char *file, int e)
-{
-    char fe[ESC_CAP], et[128];
-    snprintf(et, sizeof et, "%s", strerror(e));
-    if (et[0] >= 'A' && et[0] <= 'Z' && !(et[1] >= 'A' && et[1] <= 'Z'))
-        et[0] = (char)(et[0] - 'A' + 'a');
-    return lsc_error_set(err, LSC_ERR_IO, "cannot %s '%s': %s", verb, lsc_escape_name(fe, sizeof fe, file), et);
-}
-
-static void add_warning(lsc_adapter *ad, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void add_warning(lsc_adapter *ad, const char *fmt, ...)
-{
-    char line[LSC_ERROR_MSG_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    size_t old = ad->warnings ? strlen(ad->warnings) : 0, n = strlen(line);
-    char *p = realloc(ad->warnings, old + n + 2);
-    if (!p)
-        return;
-    if (old)
-        p[old++] = '\n';
-    memcpy(p + old, line, n + 1);
-    ad->warnings = p;
-}
+/* ---- small helpers ---------------------------------------------------------------------------------- */
 
 static uint64_t get_le(const unsigned char *p, int n)
 {
@@ -132,12 +90,6 @@ static void put_le(unsigned char *p, uint64_t v, int n)
 {
     for (int i = 0; i < n; i++)
         p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && memcmp(s + a - b, suffix, b) == 0;
 }
 
 static uint64_t pad_to(uint64_t x, uint64_t align)
@@ -165,18 +117,18 @@ static uint64_t rd_left(const rd *r)
 static lsc_status rd_get(rd *r, void *dst, uint64_t n, const char *what, lsc_error *err)
 {
     if (n > rd_left(r))
-        return gfail(err, LSC_ERR_FORMAT, r->path, NULL,
-                     "truncated: %s needs %" PRIu64 " bytes at offset %" PRIu64 ", only %" PRIu64 " left", what, n,
-                     r->pos, rd_left(r));
+        return lsc_format_fail(err, LSC_ERR_FORMAT, r->path, NULL,
+                               "truncated: %s needs %" PRIu64 " bytes at offset %" PRIu64 ", only %" PRIu64 " left",
+                               what, n, r->pos, rd_left(r));
     unsigned char *d = dst;
     while (n > 0) {
         if (r->pos < r->boff || r->pos >= r->boff + r->blen) {
             uint64_t want = rd_left(r) < RD_BUF ? rd_left(r) : RD_BUF;
             int rc = lsc_pread_full(r->fd, r->buf, (size_t)want, r->pos);
             if (rc < 0)
-                return io_fail(err, "read", r->path, errno);
+                return lsc_format_io_fail(err, "read", r->path, errno);
             if (rc > 0)
-                return gfail(err, LSC_ERR_IO, r->path, NULL, "file shrank while reading");
+                return lsc_format_fail(err, LSC_ERR_IO, r->path, NULL, "file shrank while reading");
             r->boff = r->pos;
             r->blen = (size_t)want;
         }
@@ -219,13 +171,13 @@ static lsc_status rd_str(rd *r, char **out, uint64_t *len, uint64_t max, const c
     if (st)
         return st;
     if (n > rd_left(r))
-        return gfail(err, LSC_ERR_FORMAT, r->path, NULL,
-                     "%s: string length %" PRIu64 " at offset %" PRIu64 " runs past the end of the file (%" PRIu64
-                     " bytes left)",
-                     what, n, r->pos - 8, rd_left(r));
+        return lsc_format_fail(err, LSC_ERR_FORMAT, r->path, NULL,
+                               "%s: string length %" PRIu64 " at offset %" PRIu64
+                               " runs past the end of the file (%" PRIu64 " bytes left)",
+                               what, n, r->pos - 8, rd_left(r));
     if (max && n > max)
-        return gfail(err, LSC_ERR_FORMAT, r->path, NULL, "%s: %" PRIu64 " bytes long (at most %" PRIu64 ")", what, n,
-                     max);
+        return lsc_format_fail(err, LSC_ERR_FORMAT, r->path, NULL, "%s: %" PRIu64 " bytes long (at most %" PRIu64 ")",
+                               what, n, max);
     char *s = malloc((size_t)n + 1);
     if (!s)
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
@@ -266,7 +218,7 @@ static lsc_status rd_value(rd *r, unsigned t, const char *key, json_t **out, lsc
         *out = json_stringn(s, (size_t)n);
         free(s);
         if (!*out)
-            return gfail(err, LSC_ERR_FORMAT, r->path, NULL, "key '%.60s': string is not valid UTF-8", key);
+            return lsc_format_fail(err, LSC_ERR_FORMAT, r->path, NULL, "key '%.60s': string is not valid UTF-8", key);
         return LSC_OK;
     }
     if ((st = rd_get(r, b, gt_sizes[t], what, err)))
@@ -291,8 +243,8 @@ static lsc_status rd_value(rd *r, unsigned t, const char *key, json_t **out, lsc
         break;
     case GT_BOOL:
         if (u > 1)
-            return gfail(err, LSC_ERR_FORMAT, r->path, NULL, "key '%.60s': bool value %u is neither 0 nor 1", key,
-                         (unsigned)u);
+            return lsc_format_fail(err, LSC_ERR_FORMAT, r->path, NULL, "key '%.60s': bool value %u is neither 0 nor 1",
+                                   key, (unsigned)u);
         *out = json_boolean(u);
         break;
     case GT_F32: {
@@ -327,19 +279,19 @@ static lsc_status rd_kv(rd *r, json_t *kvs, lsc_error *err)
         return st;
     json_t *probe = strlen(key) == klen ? json_string(key) : NULL; /* json_string validates UTF-8 */
     if (!probe) {
-        st = gfail(err, LSC_ERR_FORMAT, r->path, NULL, "key at offset %" PRIu64 " is not a valid UTF-8 name",
-                   r->pos - klen);
+        st = lsc_format_fail(err, LSC_ERR_FORMAT, r->path, NULL, "key at offset %" PRIu64 " is not a valid UTF-8 name",
+                             r->pos - klen);
         goto done;
     }
     json_decref(probe);
     if (json_object_get(kvs, key)) {
-        st = gfail(err, LSC_ERR_FORMAT, r->path, NULL, "duplicate key '%.200s'", key);
+        st = lsc_format_fail(err, LSC_ERR_FORMAT, r->path, NULL, "duplicate key '%.200s'", key);
         goto done;
     }
     if ((st = rd_u32(r, &type, "key type", err)))
         goto done;
     if (type >= GT_COUNT) {
-        st = gfail(err, LSC_ERR_FORMAT, r->path, NULL, "key '%.200s': unknown value type %u", key, type);
+        st = lsc_format_fail(err, LSC_ERR_FORMAT, r->path, NULL, "key '%.200s': unknown value type %u", key, type);
         goto done;
     }
     ent = json_object();
@@ -354,19 +306,21 @@ static lsc_status rd_kv(rd *r, json_t *kvs, lsc_error *err)
         if ((st = rd_u32(r, &et, "array element type", err)) || (st = rd_u64(r, &n, "array length", err)))
             goto done;
         if (et >= GT_COUNT) {
-            st = gfail(err, LSC_ERR_FORMAT, r->path, NULL, "key '%.200s': unknown array element type %u", key, et);
+            st = lsc_format_fail(err, LSC_ERR_FORMAT, r->path, NULL, "key '%.200s': unknown array element type %u", key,
+                                 et);
             goto done;
         }
         if (et == GT_ARR) {
-            st = gfail(err, LSC_ERR_UNSUPPORTED, r->path, NULL, "key '%.200s': nested arrays are not supported", key);
+            st = lsc_format_fail(err, LSC_ERR_UNSUPPORTED, r->path, NULL,
+                                 "key '%.200s': nested arrays are not supported", key);
             goto done;
         }
         uint64_t min = et == GT_STR ? 8 : gt_sizes[et];
         if (n > rd_left(r) / min) {
-            st = gfail(err, LSC_ERR_FORMAT, r->path, NULL,
-                       "key '%.200s': array of %" PRIu64 " %s elements runs past the end of the file (%" PRIu64
-                       " bytes left)",
-                       key, n, gt_names[et], rd_left(r));
+            st = lsc_format_fail(err, LSC_ERR_FORMAT, r->path, NULL,
+                                 "key '%.200s': array of %" PRIu64
+                                 " %s elements runs past the end of the file (%" PRIu64 " bytes left)",
+                                 key, n, gt_names[et], rd_left(r));
             goto done;
         }
         json_object_set_new(ent, "elem", json_string(gt_names[et]));
@@ -455,20 +409,24 @@ static void ctx_free(void *p)
 static lsc_status tensor_bytes(const char *path, const gg_tensor *t, uint64_t numel, uint64_t *nb, lsc_error *err)
 {
     if (numel > UINT64_MAX / 4)
-        return gfail(err, LSC_ERR_FORMAT, path, t->name, "byte count overflows");
+        return lsc_format_fail(err, LSC_ERR_FORMAT, path, t->name, "byte count overflows");
     switch (t->type) {
-    case GG_F32: *nb = numel * 4; return LSC_OK;
+    case GG_F32:
+        *nb = numel * 4;
+        return LSC_OK;
     case GG_F16:
-    case GG_BF16: *nb = numel * 2; return LSC_OK;
+    case GG_BF16:
+        *nb = numel * 2;
+        return LSC_OK;
     case GG_Q8_0:
         if (t->ne[0] % Q8_BLOCK != 0)
-            return gfail(err, LSC_ERR_FORMAT, path, t->name, "Q8_0 row of %" PRId64 " elements is not a multiple of 32",
-                         t->ne[0]);
+            return lsc_format_fail(err, LSC_ERR_FORMAT, path, t->name,
+                                   "Q8_0 row of %" PRId64 " elements is not a multiple of 32", t->ne[0]);
         *nb = numel / Q8_BLOCK * Q8_BYTES;
         return LSC_OK;
     default:
-        return gfail(err, LSC_ERR_UNSUPPORTED, path, t->name,
-                     "ggml type %u not supported (F32, F16, BF16 and Q8_0 are)", t->type);
+        return lsc_format_fail(err, LSC_ERR_UNSUPPORTED, path, t->name,
+                               "ggml type %u not supported (F32, F16, BF16 and Q8_0 are)", t->type);
     }
 }
 
@@ -480,23 +438,23 @@ static lsc_status rd_tinfo(rd *r, gg_tensor *t, uint64_t expect_offset, uint64_t
     if ((st = rd_str(r, &t->name, &len, LSC_GGUF_MAX_NAME - 1, "tensor name", err)))
         return st;
     if (strlen(t->name) != len)
-        return gfail(err, LSC_ERR_FORMAT, r->path, NULL, "tensor name at offset %" PRIu64 " contains a NUL byte",
-                     r->pos - len);
+        return lsc_format_fail(err, LSC_ERR_FORMAT, r->path, NULL,
+                               "tensor name at offset %" PRIu64 " contains a NUL byte", r->pos - len);
     if ((st = rd_u32(r, &t->n_dims, "tensor dimension count", err)))
         return st;
     if (t->n_dims < 1 || t->n_dims > LSC_GGUF_MAX_DIMS)
-        return gfail(err, LSC_ERR_FORMAT, r->path, t->name, "%u dimensions (1 to %d allowed)", t->n_dims,
-                     LSC_GGUF_MAX_DIMS);
+        return lsc_format_fail(err, LSC_ERR_FORMAT, r->path, t->name, "%u dimensions (1 to %d allowed)", t->n_dims,
+                               LSC_GGUF_MAX_DIMS);
     uint64_t numel = 1;
     for (uint32_t d = 0; d < t->n_dims; d++) {
         uint64_t v;
         if ((st = rd_u64(r, &v, "tensor dimension", err)))
             return st;
         if (v > (uint64_t)INT64_MAX)
-            return gfail(err, LSC_ERR_FORMAT, r->path, t->name, "negative dimension ne[%u]", d);
+            return lsc_format_fail(err, LSC_ERR_FORMAT, r->path, t->name, "negative dimension ne[%u]", d);
         t->ne[d] = (int64_t)v;
         if (v != 0 && numel > (uint64_t)INT64_MAX / v)
-            return gfail(err, LSC_ERR_FORMAT, r->path, t->name, "element count overflows");
+            return lsc_format_fail(err, LSC_ERR_FORMAT, r->path, t->name, "element count overflows");
         numel *= v;
     }
     if ((st = rd_u32(r, &t->type, "tensor type", err)) || (st = rd_u64(r, &t->offset, "tensor offset", err)))
@@ -504,14 +462,14 @@ static lsc_status rd_tinfo(rd *r, gg_tensor *t, uint64_t expect_offset, uint64_t
     if ((st = tensor_bytes(r->path, t, numel, &t->nbytes, err)))
         return st;
     if (t->offset != expect_offset)
-        return gfail(err, LSC_ERR_FORMAT, r->path, t->name,
-                     "offset %" PRIu64 " is not the padded running sum %" PRIu64 " of the tensors before it", t->offset,
-                     expect_offset);
+        return lsc_format_fail(err, LSC_ERR_FORMAT, r->path, t->name,
+                               "offset %" PRIu64 " is not the padded running sum %" PRIu64 " of the tensors before it",
+                               t->offset, expect_offset);
     /* the data must fit in what is left of the file; this bounds the running sum too */
     if (t->nbytes > rd_left(r) || expect_offset > rd_left(r) - t->nbytes)
-        return gfail(err, LSC_ERR_FORMAT, r->path, t->name,
-                     "%" PRIu64 " bytes of data at offset %" PRIu64 " run past the end of the file", t->nbytes,
-                     t->offset);
+        return lsc_format_fail(err, LSC_ERR_FORMAT, r->path, t->name,
+                               "%" PRIu64 " bytes of data at offset %" PRIu64 " run past the end of the file",
+                               t->nbytes, t->offset);
     *next = expect_offset + pad_to(t->nbytes, align);
     return LSC_OK;
 }
@@ -526,10 +484,11 @@ static lsc_status alignment_of(json_t *kvs, const char *path, lsc_status code, u
         return LSC_OK;
     const char *t = kv_type(kvs, "general.alignment");
     if (!t || strcmp(t, "u32") != 0)
-        return gfail(err, code, path, NULL, "general.alignment must be a u32 power of two (found a %s)", t ? t : "?");
+        return lsc_format_fail(err, code, path, NULL, "general.alignment must be a u32 power of two (found a %s)",
+                               t ? t : "?");
     json_int_t a = json_integer_value(kv_value(kvs, "general.alignment"));
     if (a <= 0 || a > (json_int_t)UINT32_MAX || (a & (a - 1)) != 0)
-        return gfail(err, code, path, NULL, "general.alignment %lld is not a power of two", (long long)a);
+        return lsc_format_fail(err, code, path, NULL, "general.alignment %lld is not a power of two", (long long)a);
     *align = (uint64_t)a;
     return LSC_OK;
 }
@@ -543,12 +502,12 @@ static lsc_status zero_span(const gg_ctx *c, uint64_t off, uint64_t len, const c
         size_t k = len < sizeof buf ? (size_t)len : sizeof buf;
         int rc = lsc_pread_full(c->fd, buf, k, off);
         if (rc != 0)
-            return rc < 0 ? io_fail(err, "read", c->path, errno)
-                          : gfail(err, LSC_ERR_IO, c->path, NULL, "file shrank while reading");
+            return rc < 0 ? lsc_format_io_fail(err, "read", c->path, errno)
+                          : lsc_format_fail(err, LSC_ERR_IO, c->path, NULL, "file shrank while reading");
         for (size_t i = 0; i < k; i++)
             if (buf[i])
-                return gfail(err, LSC_ERR_FORMAT, c->path, NULL,
-                             "%s: byte %" PRIu64 " is 0x%02x, not zero padding", what, off + i, buf[i]);
+                return lsc_format_fail(err, LSC_ERR_FORMAT, c->path, NULL,
+                                       "%s: byte %" PRIu64 " is 0x%02x, not zero padding", what, off + i, buf[i]);
         off += k;
         len -= k;
     }
@@ -576,10 +535,10 @@ static lsc_status check_layout(gg_ctx *c, uint64_t infos_end, uint64_t size, uin
     uint64_t end = c->data_start + last->offset + last->nbytes, left = size - end;
     c->tail_full = pad_to(last->nbytes, align) - last->nbytes;
     if (left > c->tail_full)
-        return gfail(err, LSC_ERR_FORMAT, c->path, NULL,
-                     "%" PRIu64 " trailing bytes after the data (the last tensor and its padding end at byte %" PRIu64
-                     ")",
-                     left - c->tail_full, end + c->tail_full);
+        return lsc_format_fail(
+            err, LSC_ERR_FORMAT, c->path, NULL,
+            "%" PRIu64 " trailing bytes after the data (the last tensor and its padding end at byte %" PRIu64 ")",
+            left - c->tail_full, end + c->tail_full);
     c->tail = left;
     return zero_span(c, end, left, "padding after the last tensor", err);
 }
@@ -623,9 +582,9 @@ static int block_index(const char *name)
 static char *gguf_module_type(const char *name)
 {
     size_t n = strlen(name);
-    if (ends_with(name, ".weight"))
+    if (lsc_format_ends_with(name, ".weight"))
         n -= 7;
-    else if (ends_with(name, ".bias"))
+    else if (lsc_format_ends_with(name, ".bias"))
         n -= 5;
     size_t b = n;
     while (b > 0 && name[b - 1] != '.')
@@ -654,8 +613,8 @@ static lsc_status gguf_loader(lsc_adapter *ad, size_t i, lsc_error *err)
     }
     int rc = lsc_pread_full(c->fd, dst, (size_t)g->nbytes, c->data_start + g->offset);
     if (rc != 0) {
-        lsc_status st = rc < 0 ? io_fail(err, "read", c->path, errno)
-                               : gfail(err, LSC_ERR_IO, c->path, g->name, "file shrank since it was opened");
+        lsc_status st = rc < 0 ? lsc_format_io_fail(err, "read", c->path, errno)
+                               : lsc_format_fail(err, LSC_ERR_IO, c->path, g->name, "file shrank since it was opened");
         free(data);
         free(raw);
         return st;
@@ -696,18 +655,18 @@ static lsc_status adapter_header(const gg_ctx *c, json_t *kvs, lsc_adapter *ad, 
     const char *gtype = json_string_value(kv_value(kvs, "general.type"));
     const char *atype = json_string_value(kv_value(kvs, "adapter.type"));
     if (!gtype || strcmp(gtype, "adapter") != 0)
-        return gfail(err, LSC_ERR_UNSUPPORTED, path, NULL, "not a LoRA adapter: general.type is %s%s%s",
-                     gtype ? "'" : "", gtype ? gtype : "missing", gtype ? "'" : "");
+        return lsc_format_fail(err, LSC_ERR_UNSUPPORTED, path, NULL, "not a LoRA adapter: general.type is %s%s%s",
+                               gtype ? "'" : "", gtype ? gtype : "missing", gtype ? "'" : "");
     if (!atype || strcmp(atype, "lora") != 0)
-        return gfail(err, LSC_ERR_UNSUPPORTED, path, NULL, "not a LoRA adapter: adapter.type is %s%s%s",
-                     atype ? "'" : "", atype ? atype : "missing", atype ? "'" : "");
+        return lsc_format_fail(err, LSC_ERR_UNSUPPORTED, path, NULL, "not a LoRA adapter: adapter.type is %s%s%s",
+                               atype ? "'" : "", atype ? atype : "missing", atype ? "'" : "");
     double alpha = 0;
     int have_alpha = 0;
     if (json_object_get(kvs, kv_alpha)) {
         const char *t = kv_type(kvs, kv_alpha);
         if (!t || strcmp(t, "f32") != 0 || !json_is_number(kv_value(kvs, kv_alpha)))
-            return gfail(err, LSC_ERR_FORMAT, path, NULL, "adapter.lora.alpha must be a finite f32 (found %s)",
-                         t ? t : "?");
+            return lsc_format_fail(err, LSC_ERR_FORMAT, path, NULL,
+                                   "adapter.lora.alpha must be a finite f32 (found %s)", t ? t : "?");
         alpha = json_number_value(kv_value(kvs, kv_alpha));
         have_alpha = 1;
     }
@@ -727,11 +686,57 @@ static lsc_status adapter_header(const gg_ctx *c, json_t *kvs, lsc_adapter *ad, 
             return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
     }
     if (!arch)
-        add_warning(ad, "'%s': no general.architecture: llama.cpp will refuse to apply it", path);
+        lsc_adapter_warn(ad, "'%s': no general.architecture: llama.cpp will refuse to apply it", path);
     if (!have_alpha || alpha == 0)
-        add_warning(ad, "'%s': adapter.lora.alpha is %s: llama.cpp then applies every layer with scale 1", path,
-                    have_alpha ? "0" : "absent");
+        lsc_adapter_warn(ad, "'%s': adapter.lora.alpha is %s: llama.cpp then applies every layer with scale 1", path,
+                         have_alpha ? "0" : "absent");
     *alpha_out = alpha;
+    return LSC_OK;
+}
+
+/* Check each layer's pair of 2-D factors and set its rank, size, alpha and scale (llama.cpp: alpha 0
+ * means scale 1); *varied is 1 when the layers differ in rank. */
+static lsc_status shape_layers(lsc_adapter *ad, const char *path, double alpha, int *varied, lsc_error *err)
+{
+    int first_rank = -1;
+    *varied = 0;
+    for (size_t li = 0; li < ad->n_layers; li++) {
+        lsc_layer *l = &ad->layers[li];
+        const lsc_tensor *a = &ad->tensors[l->ta], *b = &ad->tensors[l->tb];
+        const lsc_tensor *bad = a->ndim != 2 ? a : b->ndim != 2 ? b : NULL;
+        if (bad && bad->ndim == 3)
+            return lsc_format_fail(err, LSC_ERR_UNSUPPORTED, path, bad->key,
+                                   "3-dimensional (per-expert) LoRA factors are not supported");
+        if (bad)
+            return lsc_format_fail(err, LSC_ERR_FORMAT, path, bad->key, "LoRA factor with %d dimensions (2 expected)",
+                                   bad->ndim);
+        if (a->shape[0] != b->shape[1])
+            return lsc_format_fail(err, LSC_ERR_FORMAT, path, NULL,
+                                   "rank mismatch: '%s' has rank %" PRId64 " (ne[1]) but '%s' has rank %" PRId64
+                                   " (ne[0])",
+                                   a->key, a->shape[0], b->key, b->shape[1]);
+        bad = a->shape[0] * a->shape[1] == 0 ? a : b->shape[0] * b->shape[1] == 0 ? b : NULL;
+        if (bad) /* as PEFT refuses them: a rank-0 layer has no scale alpha / r to write back */
+            return lsc_format_fail(err, LSC_ERR_FORMAT, path, bad->key, "empty factor [%" PRId64 ", %" PRId64 "]",
+                                   bad->shape[0], bad->shape[1]);
+        if (a->shape[0] > INT32_MAX)
+            return lsc_format_fail(err, LSC_ERR_FORMAT, path, a->key, "rank %" PRId64 " too large", a->shape[0]);
+        l->rank = (int)a->shape[0];
+        l->rows = b->shape[0];
+        l->cols = a->shape[1];
+        l->rule = LSC_SCALE_ALPHA_R;
+        if (alpha != 0) {
+            l->alpha = alpha;
+            l->scale = l->rank > 0 ? alpha / l->rank : 0.0;
+        } else {
+            l->alpha = l->rank; /* llama.cpp: alpha 0 means scale 1 */
+            l->scale = 1.0;
+        }
+        if (first_rank < 0)
+            first_rank = l->rank;
+        else if (l->rank != first_rank)
+            *varied = 1;
+    }
     return LSC_OK;
 }
 
@@ -759,7 +764,7 @@ static lsc_status build_adapter(gg_ctx *c, json_t *kvs, lsc_adapter *ad, lsc_err
     qsort(refs, c->n, sizeof *refs, cmp_ref);
     for (size_t i = 1; i < c->n; i++)
         if (strcmp(refs[i - 1].name, refs[i].name) == 0) {
-            st = gfail(err, LSC_ERR_FORMAT, path, refs[i].name, "name appears twice");
+            st = lsc_format_fail(err, LSC_ERR_FORMAT, path, refs[i].name, "name appears twice");
             goto done;
         }
 
@@ -769,7 +774,7 @@ static lsc_status build_adapter(gg_ctx *c, json_t *kvs, lsc_adapter *ad, lsc_err
         int64_t shape[LSC_GGUF_MAX_DIMS];
         for (uint32_t d = 0; d < g->n_dims; d++)
             shape[d] = g->ne[g->n_dims - 1 - d];
-        int is_a = ends_with(g->name, ".lora_a"), is_b = ends_with(g->name, ".lora_b");
+        int is_a = lsc_format_ends_with(g->name, ".lora_a"), is_b = lsc_format_ends_with(g->name, ".lora_b");
         lsc_role role = is_a ? LSC_ROLE_A : is_b ? LSC_ROLE_B : LSC_ROLE_EXTRA;
         int li = -1;
         if (is_a || is_b) {
@@ -779,7 +784,7 @@ static lsc_status build_adapter(gg_ctx *c, json_t *kvs, lsc_adapter *ad, lsc_err
             strcpy(partner + blen, is_a ? ".lora_b" : ".lora_a");
             long pi = find_ref(refs, c->n, partner);
             if (pi < 0) {
-                st = gfail(err, LSC_ERR_FORMAT, path, g->name, "no matching '%s'", partner);
+                st = lsc_format_fail(err, LSC_ERR_FORMAT, path, g->name, "no matching '%s'", partner);
                 goto done;
             }
             if (layer_of[pi] >= 0) {
@@ -788,9 +793,9 @@ static lsc_status build_adapter(gg_ctx *c, json_t *kvs, lsc_adapter *ad, lsc_err
                 char base[LSC_GGUF_MAX_NAME];
                 memcpy(base, g->name, blen);
                 base[blen] = '\0';
-                if (ends_with(base, "token_embd.weight")) {
-                    st = gfail(err, LSC_ERR_UNSUPPORTED, path, g->name,
-                               "token embedding adapters (A stored transposed) are not supported");
+                if (lsc_format_ends_with(base, "token_embd.weight")) {
+                    st = lsc_format_fail(err, LSC_ERR_UNSUPPORTED, path, g->name,
+                                         "token embedding adapters (A stored transposed) are not supported");
                     goto done;
                 }
                 size_t idx;
@@ -814,8 +819,8 @@ static lsc_status build_adapter(gg_ctx *c, json_t *kvs, lsc_adapter *ad, lsc_err
             goto done;
         ad->tensors[ti].src = (int64_t)i;
         if (g->type == GG_Q8_0 && !q8_warned) {
-            add_warning(ad, "'%s': Q8_0 tensors (first '%s') are dequantised to F32; an export writes them as F32",
-                        path, g->name);
+            lsc_adapter_warn(ad, "'%s': Q8_0 tensors (first '%s') are dequantised to F32; an export writes them as F32",
+                             path, g->name);
             q8_warned = 1;
         }
         if (li >= 0) {
@@ -831,55 +836,10 @@ static lsc_status build_adapter(gg_ctx *c, json_t *kvs, lsc_adapter *ad, lsc_err
                            lsc_escape_name(pe, sizeof pe, path), c->n, c->n == 1 ? "" : "s");
         goto done;
     }
-    int first_rank = -1, varied = 0;
-    for (size_t li = 0; li < ad->n_layers; li++) {
-        lsc_layer *l = &ad->layers[li];
-        const lsc_tensor *a = &ad->tensors[l->ta], *b = &ad->tensors[l->tb];
-        const lsc_tensor *bad = a->ndim != 2 ? a : b->ndim != 2 ? b : NULL;
-        if (bad) {
-            if (bad->ndim == 3)
-                st = gfail(err, LSC_ERR_UNSUPPORTED, path, bad->key,
-                           "3-dimensional (per-expert) LoRA factors are not supported");
-            else
-                st = gfail(err, LSC_ERR_FORMAT, path, bad->key, "LoRA factor with %d dimensions (2 expected)",
-                           bad->ndim);
-            goto done;
-        }
-        if (a->shape[0] != b->shape[1]) {
-            st = gfail(err, LSC_ERR_FORMAT, path, NULL,
-                       "rank mismatch: '%s' has rank %" PRId64 " (ne[1]) but '%s' has rank %" PRId64 " (ne[0])", a->key,
-                       a->shape[0], b->key, b->shape[1]);
-            goto done;
-        }
-        bad = a->shape[0] * a->shape[1] == 0 ? a : b->shape[0] * b->shape[1] == 0 ? b : NULL;
-        if (bad) { /* as PEFT refuses them: a rank-0 layer has no scale alpha / r to write back */
-            st = gfail(err, LSC_ERR_FORMAT, path, bad->key, "empty factor [%" PRId64 ", %" PRId64 "]", bad->shape[0],
-                       bad->shape[1]);
-            goto done;
-        }
-        if (a->shape[0] > INT32_MAX) {
-            st = gfail(err, LSC_ERR_FORMAT, path, a->key, "rank %" PRId64 " too large", a->shape[0]);
-            goto done;
-        }
-        l->rank = (int)a->shape[0];
-        l->rows = b->shape[0];
-        l->cols = a->shape[1];
-        l->rule = LSC_SCALE_ALPHA_R;
-        if (alpha != 0) {
-            l->alpha = alpha;
-            l->scale = l->rank > 0 ? alpha / l->rank : 0.0;
-        } else {
-            l->alpha = l->rank; /* llama.cpp: alpha 0 means scale 1 */
-            l->scale = 1.0;
-        }
-        if (first_rank < 0)
-            first_rank = l->rank;
-        else if (l->rank != first_rank)
-            varied = 1;
-    }
-    ad->kind = strdup(varied ? "layer-wise" : "static");
-    if (!ad->kind)
-        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    int varied;
+    if ((st = shape_layers(ad, path, alpha, &varied, err)))
+        goto done;
+    st = lsc_adapter_set_kind(ad, varied ? LSC_KIND_LAYERWISE : LSC_KIND_STATIC, err);
 done:
     free(refs);
     free(layer_of);
@@ -903,16 +863,16 @@ lsc_status lsc_gguf_read(const char *path, lsc_adapter **out, lsc_error *err)
     }
     c->fd = open(path, O_RDONLY | O_CLOEXEC);
     if (c->fd < 0) {
-        st = io_fail(err, "open", path, errno);
+        st = lsc_format_io_fail(err, "open", path, errno);
         goto done;
     }
     struct stat sb;
     if (fstat(c->fd, &sb) != 0) {
-        st = io_fail(err, "stat", path, errno);
+        st = lsc_format_io_fail(err, "stat", path, errno);
         goto done;
     }
     if (!S_ISREG(sb.st_mode)) {
-        st = gfail(err, LSC_ERR_IO, path, NULL, "not a regular file");
+        st = lsc_format_fail(err, LSC_ERR_IO, path, NULL, "not a regular file");
         goto done;
     }
     r->fd = c->fd;
@@ -925,31 +885,32 @@ lsc_status lsc_gguf_read(const char *path, lsc_adapter **out, lsc_error *err)
     uint32_t version;
     uint64_t n_tensors, n_kv;
     if (r->size < 4 || (st = rd_get(r, magic, 4, "magic", err)) || memcmp(magic, "GGUF", 4) != 0) {
-        st = gfail(err, LSC_ERR_FORMAT, path, NULL, "not a GGUF file (bad magic)");
+        st = lsc_format_fail(err, LSC_ERR_FORMAT, path, NULL, "not a GGUF file (bad magic)");
         goto done;
     }
     if ((st = rd_u32(r, &version, "version", err)))
         goto done;
     if (version == 1 || version > 3) {
-        st = gfail(err, LSC_ERR_UNSUPPORTED, path, NULL, "GGUF version %u not supported (2 and 3 are)", version);
+        st = lsc_format_fail(err, LSC_ERR_UNSUPPORTED, path, NULL, "GGUF version %u not supported (2 and 3 are)",
+                             version);
         goto done;
     }
     if (version == 0) {
-        st = gfail(err, LSC_ERR_FORMAT, path, NULL, "GGUF version 0");
+        st = lsc_format_fail(err, LSC_ERR_FORMAT, path, NULL, "GGUF version 0");
         goto done;
     }
     if ((st = rd_u64(r, &n_tensors, "tensor count", err)) || (st = rd_u64(r, &n_kv, "key-value count", err)))
         goto done;
     if (n_tensors > rd_left(r) / MIN_TINFO_BYTES) {
-        st = gfail(err, LSC_ERR_FORMAT, path, NULL,
-                   "tensor count %" PRIu64 " cannot fit in the %" PRIu64 " bytes left in the file", n_tensors,
-                   rd_left(r));
+        st = lsc_format_fail(err, LSC_ERR_FORMAT, path, NULL,
+                             "tensor count %" PRIu64 " cannot fit in the %" PRIu64 " bytes left in the file", n_tensors,
+                             rd_left(r));
         goto done;
     }
     if (n_kv > rd_left(r) / MIN_KV_BYTES) {
-        st = gfail(err, LSC_ERR_FORMAT, path, NULL,
-                   "key-value count %" PRIu64 " cannot fit in the %" PRIu64 " bytes left in the file", n_kv,
-                   rd_left(r));
+        st = lsc_format_fail(err, LSC_ERR_FORMAT, path, NULL,
+                             "key-value count %" PRIu64 " cannot fit in the %" PRIu64 " bytes left in the file", n_kv,
+                             rd_left(r));
         goto done;
     }
     kvs = json_object();
@@ -979,9 +940,9 @@ lsc_status lsc_gguf_read(const char *path, lsc_adapter **out, lsc_error *err)
     for (size_t i = 0; i < c->n; i++) {
         const gg_tensor *g = &c->t[i];
         if (c->data_start > r->size || g->offset + g->nbytes > r->size - c->data_start) {
-            st = gfail(err, LSC_ERR_FORMAT, path, g->name,
-                       "truncated data: the tensor ends at byte %" PRIu64 " but the file has %" PRIu64,
-                       c->data_start + g->offset + g->nbytes, r->size);
+            st = lsc_format_fail(err, LSC_ERR_FORMAT, path, g->name,
+                                 "truncated data: the tensor ends at byte %" PRIu64 " but the file has %" PRIu64,
+                                 c->data_start + g->offset + g->nbytes, r->size);
             goto done;
         }
     }
@@ -1052,10 +1013,7 @@ static void b_str(bytes *b, const char *s, size_t n)
 
 static int type_code(const char *name)
 {
-    for (int i = 0; name && i < GT_COUNT; i++)
-        if (strcmp(gt_names[i], name) == 0)
-            return i;
-    return -1;
+    return lsc_name_index(gt_names, GT_COUNT, name);
 }
 
 /* Serialise one scalar JSON value of GGUF type t; -1 if it does not fit the type. */
@@ -1133,23 +1091,25 @@ static lsc_status put_kv(bytes *b, const char *key, json_t *ent, const char *pat
     int t = type_code(json_string_value(json_object_get(ent, "type")));
     json_t *v = json_object_get(ent, "value");
     if (t < 0 || !v)
-        return gfail(err, LSC_ERR_INVALID, path, NULL, "metadata key '%.200s' has no valid type and value", key);
+        return lsc_format_fail(err, LSC_ERR_INVALID, path, NULL, "metadata key '%.200s' has no valid type and value",
+                               key);
     b_str(b, key, strlen(key));
     b_uint(b, (uint64_t)t, 4);
     if (t == GT_ARR) {
         int et = type_code(json_string_value(json_object_get(ent, "elem")));
         if (et < 0 || et == GT_ARR || !json_is_array(v))
-            return gfail(err, LSC_ERR_INVALID, path, NULL, "metadata key '%.200s': bad array", key);
+            return lsc_format_fail(err, LSC_ERR_INVALID, path, NULL, "metadata key '%.200s': bad array", key);
         b_uint(b, (uint64_t)et, 4);
         b_uint(b, json_array_size(v), 8);
         for (size_t i = 0; i < json_array_size(v); i++)
             if (put_value(b, et, json_array_get(v, i)))
-                return gfail(err, LSC_ERR_INVALID, path, NULL, "metadata key '%.200s': element %zu is not a %s", key,
-                             i, gt_names[et]);
+                return lsc_format_fail(err, LSC_ERR_INVALID, path, NULL,
+                                       "metadata key '%.200s': element %zu is not a %s", key, i, gt_names[et]);
         return LSC_OK;
     }
     if (put_value(b, t, v))
-        return gfail(err, LSC_ERR_INVALID, path, NULL, "metadata key '%.200s': value is not a %s", key, gt_names[t]);
+        return lsc_format_fail(err, LSC_ERR_INVALID, path, NULL, "metadata key '%.200s': value is not a %s", key,
+                               gt_names[t]);
     return LSC_OK;
 }
 
@@ -1315,27 +1275,6 @@ static void permute_rows(double *B, int64_t rows, int r, int groups, double *tmp
     memcpy(B, tmp, (size_t)(rows * r) * sizeof *B);
 }
 
-#define MAX_LOSS_WARNINGS 5
-
-/* Warn on ad (for the export's caller to show) when a conversion flushed values to zero or rounded them
- * to subnormals; after MAX_LOSS_WARNINGS tensors only *count grows (see warn_loss_total). */
-static void warn_loss(lsc_adapter *ad, int *count, const char *tensor, const lsc_narrowing *loss, size_t n,
-                      lsc_dtype to)
-{
-    char what[200];
-    if (!lsc_narrowing_describe(loss, n, to, what, sizeof what))
-        return;
-    if ((*count)++ < MAX_LOSS_WARNINGS)
-        add_warning(ad, "tensor '%s': %s", tensor, what);
-}
-
-static void warn_loss_total(lsc_adapter *ad, int count)
-{
-    if (count > MAX_LOSS_WARNINGS)
-        add_warning(ad, "... and %d more tensors flushed values to zero or rounded them to subnormals",
-                    count - MAX_LOSS_WARNINGS);
-}
-
 /* Bring a loaded tensor to the entry's dtype in *conv (no-op when the dtypes agree); *loss says what the
  * conversion lost. */
 static lsc_status convert_tensor(const lsc_tensor *src, const wt *e, double **dbl, size_t *dcap, unsigned char **conv,
@@ -1345,8 +1284,8 @@ static lsc_status convert_tensor(const lsc_tensor *src, const wt *e, double **db
     if (src->dtype == e->out)
         return LSC_OK;
     if (!lsc_dtype_is_float(src->dtype))
-        return gfail(err, LSC_ERR_UNSUPPORTED, path, src->key, "dtype %s cannot be written to GGUF",
-                     lsc_dtype_name(src->dtype));
+        return lsc_format_fail(err, LSC_ERR_UNSUPPORTED, path, src->key, "dtype %s cannot be written to GGUF",
+                               lsc_dtype_name(src->dtype));
     size_t n = src->nbytes / lsc_dtype_size(src->dtype);
     if (n > *dcap || !*dbl) {
         double *d = realloc(*dbl, (n ? n : 1) * sizeof *d);
@@ -1361,11 +1300,11 @@ static lsc_status convert_tensor(const lsc_tensor *src, const wt *e, double **db
     *conv = c;
     if (lsc_dtype_to_double(src->dtype, src->data, n, *dbl) != LSC_OK ||
         lsc_dtype_from_double_loss(e->out, *dbl, n, c, loss) != LSC_OK)
-        return gfail(err, LSC_ERR_INVALID, path, src->key, "cannot convert %s to %s", lsc_dtype_name(src->dtype),
-                     lsc_dtype_name(e->out));
+        return lsc_format_fail(err, LSC_ERR_INVALID, path, src->key, "cannot convert %s to %s",
+                               lsc_dtype_name(src->dtype), lsc_dtype_name(e->out));
     if (loss->overflows)
-        return gfail(err, LSC_ERR_NUMERIC, path, src->key, "%zu values overflow %s", loss->overflows,
-                     lsc_dtype_name(e->out));
+        return lsc_format_fail(err, LSC_ERR_NUMERIC, path, src->key, "%zu values overflow %s", loss->overflows,
+                               lsc_dtype_name(e->out));
     return LSC_OK;
 }
 
@@ -1395,7 +1334,8 @@ static lsc_status source_layout(const char *text, const char *path, uint32_t *ve
         *tail = json_integer_value(t);
     }
     json_decref(o);
-    return ok ? LSC_OK : gfail(err, LSC_ERR_INVALID, path, NULL, "the adapter's GGUF layout record is not valid");
+    return ok ? LSC_OK
+              : lsc_format_fail(err, LSC_ERR_INVALID, path, NULL, "the adapter's GGUF layout record is not valid");
 }
 
 lsc_status lsc_gguf_write(lsc_adapter *ad, const char *path, lsc_dtype dtype, lsc_error *err)
@@ -1403,345 +1343,385 @@ lsc_status lsc_gguf_write(lsc_adapter *ad, const char *path, lsc_dtype dtype, ls
     return lsc_gguf_write_ex(ad, path, dtype, NULL, err);
 }
 
-lsc_status lsc_gguf_write_ex(lsc_adapter *ad, const char *path, lsc_dtype dtype, const lsc_gguf_write_opts *opts,
-                             lsc_error *err)
+/* Everything one GGUF export holds while it runs: the options, the key-values and tensor plan, the
+ * header being built, the conversion buffers and the temporary file. gw_release frees it all. */
+typedef struct gguf_writer {
+    lsc_adapter *ad;
+    const char *path;
+    lsc_dtype dtype;
+    const lsc_gguf_write_opts *opts;
+    int from_gguf; /* the adapter came from a GGUF file: its own key-values and tensor names */
+    json_t *kvs;
+    float alpha;
+    uint64_t align;
+    uint32_t version;
+    int64_t tail; /* -1: the last tensor padded like the others */
+    wt *w;        /* the tensors to write, in file order */
+    size_t nw;
+    layer_plan *plan; /* [n_layers] */
+    bytes hdr;
+    double *bb, *ab, *tmp;
+    size_t bcap, acap;
+    unsigned char *conv;
+    int cached; /* layer whose factor view is in bb/ab */
+    int lossy;  /* tensors that lost values to a narrower dtype */
+    lsc_atomic_file af;
+} gguf_writer;
+
+static void gw_release(gguf_writer *g)
 {
-    lsc_status st = LSC_OK;
-    json_t *kvs = NULL;
-    wt *w = NULL;
-    layer_plan *plan = NULL;
-    bytes hdr = {0};
-    double *bb = NULL, *ab = NULL, *tmp = NULL;
-    size_t bcap = 0, acap = 0;
-    unsigned char *conv = NULL;
-    lsc_atomic_file af = {-1, NULL, NULL};
-    int fd = -1; /* af.fd, owned by af */
-    size_t nw = 0;
-    lsc_gguf_write_opts no_opts = {0};
-    if (!opts)
-        opts = &no_opts;
+    lsc_atomic_abort(&g->af);
+    json_decref(g->kvs);
+    free(g->w);
+    free(g->plan);
+    free(g->hdr.p);
+    free(g->bb);
+    free(g->ab);
+    free(g->tmp);
+    free(g->conv);
+}
 
-    if (dtype != LSC_DT_INVALID && dtype != LSC_DT_F32 && dtype != LSC_DT_F16 && dtype != LSC_DT_BF16)
-        return gfail(err, LSC_ERR_INVALID, path, NULL, "GGUF adapters hold F32, F16 or BF16 tensors, not %s",
-                     lsc_dtype_name(dtype));
-    int from_gguf = ad->format && strcmp(ad->format, "gguf") == 0;
-
-    /* key-values */
-    if (from_gguf && ad->metadata_json) {
+/* The key-values to write (the source file's, or a fresh set naming the architecture and base model),
+ * the global alpha, the alignment and, for a GGUF source, its version and end. */
+static lsc_status gw_key_values(gguf_writer *g, lsc_error *err)
+{
+    lsc_adapter *ad = g->ad;
+    if (g->from_gguf && ad->metadata_json) {
         json_error_t je;
-        kvs = json_loads(ad->metadata_json, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
-        if (!json_is_object(kvs)) {
-            st = gfail(err, LSC_ERR_INVALID, path, NULL, "the adapter's GGUF metadata is not a JSON object");
-            goto done;
-        }
+        g->kvs = json_loads(ad->metadata_json, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
+        if (!json_is_object(g->kvs))
+            return lsc_format_fail(err, LSC_ERR_INVALID, g->path, NULL,
+                                   "the adapter's GGUF metadata is not a JSON object");
     } else {
-        kvs = json_object();
-        const char *arch = opts->architecture ? opts->architecture : "llama";
+        json_t *kvs = g->kvs = json_object();
+        const char *arch = g->opts->architecture ? g->opts->architecture : "llama";
         if (!kvs || json_object_set_new(kvs, "general.architecture", typed("str", json_string(arch))) ||
             json_object_set_new(kvs, "general.type", typed("str", json_string("adapter"))) ||
-            json_object_set_new(kvs, "adapter.type", typed("str", json_string("lora")))) {
-            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-            goto done;
-        }
+            json_object_set_new(kvs, "adapter.type", typed("str", json_string("lora"))))
+            return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
         /* the base model by name (GGUF's general.base_model.N.* keys), so the adapter keeps it on return */
         if (ad->base_model && *ad->base_model &&
             (json_object_set_new(kvs, "general.base_model.count", typed("u32", json_integer(1))) ||
-             json_object_set_new(kvs, "general.base_model.0.name", typed("str", json_string(ad->base_model))))) {
-            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-            goto done;
-        }
+             json_object_set_new(kvs, "general.base_model.0.name", typed("str", json_string(ad->base_model)))))
+            return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
     }
-    float alpha;
-    int keep = from_gguf && keep_alpha(ad, kvs, &alpha);
+    int keep = g->from_gguf && keep_alpha(ad, g->kvs, &g->alpha);
     if (!keep) {
-        alpha = choose_alpha(ad);
-        if (json_object_set_new(kvs, kv_alpha, typed("f32", json_real(alpha)))) {
-            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-            goto done;
-        }
+        g->alpha = choose_alpha(ad);
+        if (json_object_set_new(g->kvs, kv_alpha, typed("f32", json_real(g->alpha))))
+            return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
     }
-    uint64_t align;
-    if ((st = alignment_of(kvs, path, LSC_ERR_INVALID, &align, err)))
-        goto done;
-    uint32_t version = 3;
-    int64_t tail = -1; /* -1: the last tensor padded like the others */
-    if (from_gguf && ad->header_json && (st = source_layout(ad->header_json, path, &version, &tail, err)))
-        goto done;
+    lsc_status st = alignment_of(g->kvs, g->path, LSC_ERR_INVALID, &g->align, err);
+    if (st)
+        return st;
+    if (g->from_gguf && ad->header_json)
+        return source_layout(ad->header_json, g->path, &g->version, &g->tail, err);
+    return LSC_OK;
+}
 
-    /* plan the tensors */
-    plan = calloc(ad->n_layers ? ad->n_layers : 1, sizeof *plan);
-    w = calloc(ad->n_tensors + 2 * ad->n_layers + 1, sizeof *w);
-    if (!plan || !w) {
-        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-        goto done;
+/* A GGUF source: its own tensors (factors and extras) under their own names, in their own order. */
+static lsc_status gw_plan_stored(gguf_writer *g, lsc_error *err)
+{
+    const lsc_adapter *ad = g->ad;
+    for (size_t i = 0; i < ad->n_tensors; i++) {
+        const lsc_tensor *t = &ad->tensors[i];
+        if (t->role != LSC_ROLE_A && t->role != LSC_ROLE_B && t->role != LSC_ROLE_EXTRA)
+            continue;
+        if ((t->role == LSC_ROLE_EXTRA || t->layer < 0) && !lsc_dtype_is_float(t->dtype))
+            return lsc_format_fail(err, LSC_ERR_UNSUPPORTED, g->path, t->key, "dtype %s cannot be written to GGUF",
+                                   lsc_dtype_name(t->dtype));
+        wt *e = &g->w[g->nw++];
+        if (strlen(t->key) >= LSC_GGUF_MAX_NAME)
+            return lsc_format_fail(err, LSC_ERR_INVALID, g->path, t->key, "name longer than %d bytes",
+                                   LSC_GGUF_MAX_NAME - 1);
+        strcpy(e->name, t->key);
+        e->tensor = (int)i;
+        e->layer = t->role == LSC_ROLE_EXTRA ? -1 : t->layer;
+        e->is_b = t->role == LSC_ROLE_B;
+        if (t->ndim < 1 || t->ndim > LSC_GGUF_MAX_DIMS)
+            return lsc_format_fail(err, LSC_ERR_INVALID, g->path, t->key, "%d dimensions (1 to 4 allowed)", t->ndim);
+        e->n_dims = t->ndim;
+        memcpy(e->shape, t->shape, (size_t)t->ndim * sizeof *t->shape);
+        e->out = out_dtype(g->dtype, t->dtype);
     }
+    return LSC_OK;
+}
+
+/* Record where a converted adapter came from and, when q/k rows were permuted, the head counts, so that
+ * lorascope can undo the permutation when the file comes back. */
+static lsc_status gw_note_conversion(gguf_writer *g, int permuted, lsc_error *err)
+{
+    const lsc_adapter *ad = g->ad;
+    json_t *kvs = g->kvs;
+    if (json_object_set_new(kvs, "lorascope.source_format", typed("str", json_string(ad->format ? ad->format : ""))) ||
+        json_object_set_new(kvs, "lorascope.qk_permuted", typed("bool", json_boolean(permuted))))
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    if (permuted && (json_object_set_new(kvs, "lorascope.n_head", typed("u32", json_integer(g->opts->n_head))) ||
+                     json_object_set_new(kvs, "lorascope.n_head_kv", typed("u32", json_integer(g->opts->n_head_kv)))))
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    return LSC_OK;
+}
+
+/* Another format: every layer becomes blk.N.<module>.lora_a/lora_b under llama.cpp's names, computed from
+ * the factor view; extras, DoRA, conv, embedding and fan_in_fan_out layers and unmapped names refused. */
+static lsc_status gw_plan_mapped(gguf_writer *g, lsc_error *err)
+{
+    const lsc_adapter *ad = g->ad;
+    const lsc_gguf_write_opts *opts = g->opts;
+    char bad[600] = "";
+    size_t nbad = 0, blen = 0;
     int qk_layers = 0;
-    if (from_gguf) {
-        for (size_t i = 0; i < ad->n_tensors; i++) {
-            const lsc_tensor *t = &ad->tensors[i];
-            if (t->role != LSC_ROLE_A && t->role != LSC_ROLE_B && t->role != LSC_ROLE_EXTRA)
-                continue;
-            if ((t->role == LSC_ROLE_EXTRA || t->layer < 0) && !lsc_dtype_is_float(t->dtype)) {
-                st = gfail(err, LSC_ERR_UNSUPPORTED, path, t->key, "dtype %s cannot be written to GGUF",
-                           lsc_dtype_name(t->dtype));
-                goto done;
-            }
-            wt *e = &w[nw++];
-            if (strlen(t->key) >= LSC_GGUF_MAX_NAME) {
-                st = gfail(err, LSC_ERR_INVALID, path, t->key, "name longer than %d bytes", LSC_GGUF_MAX_NAME - 1);
-                goto done;
-            }
-            strcpy(e->name, t->key);
-            e->tensor = (int)i;
-            e->layer = t->role == LSC_ROLE_EXTRA ? -1 : t->layer;
-            e->is_b = t->role == LSC_ROLE_B;
-            if (t->ndim < 1 || t->ndim > LSC_GGUF_MAX_DIMS) {
-                st = gfail(err, LSC_ERR_INVALID, path, t->key, "%d dimensions (1 to 4 allowed)", t->ndim);
-                goto done;
-            }
-            e->n_dims = t->ndim;
-            memcpy(e->shape, t->shape, (size_t)t->ndim * sizeof *t->shape);
-            e->out = out_dtype(dtype, t->dtype);
-        }
-    } else {
-        char bad[600] = "";
-        size_t nbad = 0, blen = 0;
-        for (size_t i = 0; i < ad->n_tensors; i++)
-            if (ad->tensors[i].role == LSC_ROLE_EXTRA) {
-                st = gfail(err, LSC_ERR_UNSUPPORTED, path, ad->tensors[i].key,
-                           "not a LoRA factor: a GGUF adapter holds only lora_a/lora_b pairs");
-                goto done;
-            }
-        for (size_t li = 0; li < ad->n_layers; li++) {
-            const lsc_layer *l = &ad->layers[li];
-            char gname[LSC_GGUF_MAX_NAME];
-            const char *why = NULL;
-            if (l->flags & LSC_LAYER_DORA)
-                why = "DoRA magnitude vectors have no GGUF form";
-            else if (l->flags & (LSC_LAYER_CONV | LSC_LAYER_EMBEDDING | LSC_LAYER_FAN_IN_FAN_OUT))
-                why = "conv, embedding and fan_in_fan_out layers have no GGUF mapping";
-            if (why) {
-                st = gfail(err, LSC_ERR_UNSUPPORTED, path, NULL, "layer '%.200s': %s", l->name, why);
-                goto done;
-            }
-            if (lsc_gguf_map_name(l->name, gname, sizeof gname) != 0) {
-                if (nbad < 3)
-                    blen += (size_t)snprintf(bad + blen, sizeof bad - blen, "%s'%.150s'", nbad ? ", " : "", l->name);
-                nbad++;
-                continue;
-            }
-            for (int k = 0; k < 2; k++) {
-                wt *e = &w[nw++];
-                snprintf(e->name, sizeof e->name, "%s.%s", gname, k ? "lora_b" : "lora_a");
-                e->tensor = -1;
-                e->layer = (int)li;
-                e->is_b = k;
-                e->n_dims = 2;
-                e->shape[0] = k ? l->rows : l->rank;
-                e->shape[1] = k ? l->rank : l->cols;
-                int src = k ? l->tb : l->ta;
-                e->out = out_dtype(dtype, src >= 0 ? ad->tensors[src].dtype : LSC_DT_F32);
-            }
-            if (strstr(gname, ".attn_q.") || strstr(gname, ".attn_k.")) {
-                qk_layers++;
-                int groups = strstr(gname, ".attn_q.") ? opts->n_head : opts->n_head_kv;
-                if (opts->n_head > 0 && opts->n_head_kv > 0) {
-                    if (l->rows % (2 * groups) != 0) {
-                        st = gfail(err, LSC_ERR_INVALID, path, NULL,
-                                   "layer '%.200s': %" PRId64 " rows do not split into %d heads of even size", l->name,
-                                   l->rows, groups);
-                        goto done;
-                    }
-                    plan[li].permute_groups = groups;
-                }
-            }
-        }
-        if (nbad) {
-            st = gfail(err, LSC_ERR_UNSUPPORTED, path, NULL,
-                       "%zu layer%s do not map to llama.cpp tensor names (only q/k/v/o_proj and gate/up/down_proj "
-                       "under layers.N): %s%s",
-                       nbad, nbad == 1 ? "" : "s", bad, nbad > 3 ? ", ..." : "");
-            goto done;
-        }
-        const char *arch = json_string_value(kv_value(kvs, "general.architecture"));
-        int permuted = opts->n_head > 0 && opts->n_head_kv > 0;
-        if (qk_layers && !permuted && arch && strcmp(arch, "llama") == 0 && !opts->allow_unpermuted) {
-            st = gfail(err, LSC_ERR_USAGE, path, NULL,
-                       "q_proj/k_proj rows must be permuted for llama.cpp's llama architecture: give the base "
-                       "model's head counts (n_head, n_head_kv) or ask for unpermuted rows");
-            goto done;
-        }
-        if (json_object_set_new(kvs, "lorascope.source_format", typed("str", json_string(ad->format ? ad->format : "")))
-            || json_object_set_new(kvs, "lorascope.qk_permuted", typed("bool", json_boolean(permuted && qk_layers)))) {
-            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-            goto done;
-        }
-        /* the head counts, so that lorascope can undo the permutation when the file comes back */
-        if (permuted && qk_layers &&
-            (json_object_set_new(kvs, "lorascope.n_head", typed("u32", json_integer(opts->n_head))) ||
-             json_object_set_new(kvs, "lorascope.n_head_kv", typed("u32", json_integer(opts->n_head_kv))))) {
-            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-            goto done;
-        }
-    }
+    for (size_t i = 0; i < ad->n_tensors; i++)
+        if (ad->tensors[i].role == LSC_ROLE_EXTRA)
+            return lsc_format_fail(err, LSC_ERR_UNSUPPORTED, g->path, ad->tensors[i].key,
+                                   "not a LoRA factor: a GGUF adapter holds only lora_a/lora_b pairs");
     for (size_t li = 0; li < ad->n_layers; li++) {
         const lsc_layer *l = &ad->layers[li];
-        plan[li].fold = l->rank > 0 ? l->scale / ((double)alpha / l->rank) : 1.0;
-        if (alpha == 0 && from_gguf)
-            plan[li].fold = l->scale; /* alpha 0: llama.cpp applies scale 1 */
+        char gname[LSC_GGUF_MAX_NAME];
+        const char *why = NULL;
+        if (l->flags & LSC_LAYER_DORA)
+            why = "DoRA magnitude vectors have no GGUF form";
+        else if (l->flags & (LSC_LAYER_CONV | LSC_LAYER_EMBEDDING | LSC_LAYER_FAN_IN_FAN_OUT))
+            why = "conv, embedding and fan_in_fan_out layers have no GGUF mapping";
+        if (why)
+            return lsc_format_fail(err, LSC_ERR_UNSUPPORTED, g->path, NULL, "layer '%.200s': %s", l->name, why);
+        if (lsc_gguf_map_name(l->name, gname, sizeof gname) != 0) {
+            if (nbad < 3)
+                blen += (size_t)snprintf(bad + blen, sizeof bad - blen, "%s'%.150s'", nbad ? ", " : "", l->name);
+            nbad++;
+            continue;
+        }
+        for (int k = 0; k < 2; k++) {
+            wt *e = &g->w[g->nw++];
+            snprintf(e->name, sizeof e->name, "%s.%s", gname, k ? "lora_b" : "lora_a");
+            e->tensor = -1;
+            e->layer = (int)li;
+            e->is_b = k;
+            e->n_dims = 2;
+            e->shape[0] = k ? l->rows : l->rank;
+            e->shape[1] = k ? l->rank : l->cols;
+            int src = k ? l->tb : l->ta;
+            e->out = out_dtype(g->dtype, src >= 0 ? ad->tensors[src].dtype : LSC_DT_F32);
+        }
+        if (strstr(gname, ".attn_q.") || strstr(gname, ".attn_k.")) {
+            qk_layers++;
+            int groups = strstr(gname, ".attn_q.") ? opts->n_head : opts->n_head_kv;
+            if (opts->n_head > 0 && opts->n_head_kv > 0) {
+                if (l->rows % (2 * groups) != 0)
+                    return lsc_format_fail(err, LSC_ERR_INVALID, g->path, NULL,
+                                           "layer '%.200s': %" PRId64 " rows do not split into %d heads of even size",
+                                           l->name, l->rows, groups);
+                g->plan[li].permute_groups = groups;
+            }
+        }
     }
+    if (nbad)
+        return lsc_format_fail(err, LSC_ERR_UNSUPPORTED, g->path, NULL,
+                               "%zu layer%s do not map to llama.cpp tensor names (only q/k/v/o_proj and "
+                               "gate/up/down_proj under layers.N): %s%s",
+                               nbad, nbad == 1 ? "" : "s", bad, nbad > 3 ? ", ..." : "");
+    const char *arch = json_string_value(kv_value(g->kvs, "general.architecture"));
+    int permuted = opts->n_head > 0 && opts->n_head_kv > 0;
+    if (qk_layers && !permuted && arch && strcmp(arch, "llama") == 0 && !opts->allow_unpermuted)
+        return lsc_format_fail(err, LSC_ERR_USAGE, g->path, NULL,
+                               "q_proj/k_proj rows must be permuted for llama.cpp's llama architecture: give the base "
+                               "model's head counts (n_head, n_head_kv) or ask for unpermuted rows");
+    return gw_note_conversion(g, permuted && qk_layers, err);
+}
 
-    /* sizes and offsets */
+/* Each layer's fold (its scale over the one the global alpha gives) and each tensor's size and offset. */
+static void gw_layout(gguf_writer *g)
+{
+    const lsc_adapter *ad = g->ad;
+    for (size_t li = 0; li < ad->n_layers; li++) {
+        const lsc_layer *l = &ad->layers[li];
+        g->plan[li].fold = l->rank > 0 ? l->scale / ((double)g->alpha / l->rank) : 1.0;
+        if (g->alpha == 0 && g->from_gguf)
+            g->plan[li].fold = l->scale; /* alpha 0: llama.cpp applies scale 1 */
+    }
     uint64_t off = 0;
-    for (size_t i = 0; i < nw; i++) {
-        wt *e = &w[i];
+    for (size_t i = 0; i < g->nw; i++) {
+        wt *e = &g->w[i];
         uint64_t n = 1;
         for (int d = 0; d < e->n_dims; d++)
             n *= (uint64_t)e->shape[d];
         e->nbytes = n * lsc_dtype_size(e->out);
         e->offset = off;
-        off += pad_to(e->nbytes, align);
+        off += pad_to(e->nbytes, g->align);
     }
+}
 
-    /* header */
-    b_add(&hdr, "GGUF", 4);
-    b_uint(&hdr, version, 4);
-    b_uint(&hdr, nw, 8);
-    b_uint(&hdr, json_object_size(kvs), 8);
+/* The whole header in memory: magic, version, counts, key-values, tensor infos, padding. */
+static lsc_status gw_header(gguf_writer *g, lsc_error *err)
+{
+    bytes *hdr = &g->hdr;
+    b_add(hdr, "GGUF", 4);
+    b_uint(hdr, g->version, 4);
+    b_uint(hdr, g->nw, 8);
+    b_uint(hdr, json_object_size(g->kvs), 8);
     const char *key;
     json_t *ent;
-    json_object_foreach(kvs, key, ent) {
-        if ((st = put_kv(&hdr, key, ent, path, err)))
-            goto done;
+    json_object_foreach(g->kvs, key, ent) {
+        lsc_status st = put_kv(hdr, key, ent, g->path, err);
+        if (st)
+            return st;
     }
-    for (size_t i = 0; i < nw; i++) {
-        const wt *e = &w[i];
-        b_str(&hdr, e->name, strlen(e->name));
-        b_uint(&hdr, (uint64_t)e->n_dims, 4);
+    for (size_t i = 0; i < g->nw; i++) {
+        const wt *e = &g->w[i];
+        b_str(hdr, e->name, strlen(e->name));
+        b_uint(hdr, (uint64_t)e->n_dims, 4);
         for (int d = e->n_dims - 1; d >= 0; d--)
-            b_uint(&hdr, (uint64_t)e->shape[d], 8);
-        b_uint(&hdr, ggml_code(e->out), 4);
-        b_uint(&hdr, e->offset, 8);
+            b_uint(hdr, (uint64_t)e->shape[d], 8);
+        b_uint(hdr, ggml_code(e->out), 4);
+        b_uint(hdr, e->offset, 8);
     }
-    for (uint64_t pad = pad_to(hdr.len, align) - hdr.len; pad > 0;) {
+    for (uint64_t pad = pad_to(hdr->len, g->align) - hdr->len; pad > 0;) {
         size_t k = pad < sizeof zero_page ? (size_t)pad : sizeof zero_page;
-        b_add(&hdr, zero_page, k);
+        b_add(hdr, zero_page, k);
         pad -= k;
     }
-    if (hdr.oom) {
+    return hdr->oom ? lsc_error_set(err, LSC_ERR_NOMEM, "out of memory") : LSC_OK;
+}
+
+/* Open the temporary file beside path and write the header into it. */
+static lsc_status gw_begin_file(gguf_writer *g, lsc_error *err)
+{
+    const char *slash = strrchr(g->path, '/');
+    if (!*(slash ? slash + 1 : g->path))
+        return lsc_format_fail(err, LSC_ERR_INVALID, g->path, NULL, "not a file name");
+    lsc_status st = lsc_atomic_begin(&g->af, g->path, err);
+    if (st)
+        return st;
+    if (lsc_write_full(g->af.fd, g->hdr.p, g->hdr.len) != 0)
+        return lsc_format_io_fail(err, "write", g->path, errno);
+    return LSC_OK;
+}
+
+/* A tensor written as stored (converted to the entry's dtype if needed); loaded for the write only. */
+static lsc_status gw_put_stored(gguf_writer *g, const wt *e, const lsc_tensor *src, lsc_error *err)
+{
+    lsc_adapter *ad = g->ad;
+    size_t si = (size_t)(src - ad->tensors);
+    int was = src->data != NULL;
+    lsc_narrowing loss;
+    lsc_status st;
+    if ((st = lsc_adapter_load_tensor(ad, si, err)) ||
+        (st = convert_tensor(src, e, &g->ab, &g->acap, &g->conv, &loss, g->path, err)))
+        return st;
+    lsc_format_warn_loss(ad, &g->lossy, e->name, &loss, (size_t)(e->nbytes / lsc_dtype_size(e->out)), e->out);
+    const unsigned char *data = src->dtype == e->out ? src->data : g->conv;
+    if (lsc_write_full(g->af.fd, data, (size_t)e->nbytes) != 0)
+        return lsc_format_io_fail(err, "write", g->path, errno);
+    if (!was)
+        lsc_adapter_unload_tensor(ad, si);
+    return LSC_OK;
+}
+
+/* Layer li's factor view into bb/ab, with B's scale ratio folded in and then llama.cpp's rotary row order. */
+static lsc_status gw_factor_view(gguf_writer *g, int li, lsc_error *err)
+{
+    lsc_lowrank lr;
+    lsc_status st = lsc_adapter_factors(g->ad, (size_t)li, &g->bb, &g->bcap, &g->ab, &g->acap, &lr, err);
+    if (st)
+        return st;
+    g->cached = li;
+    size_t nb = (size_t)(lr.rows * lr.r);
+    for (size_t k = 0; k < nb; k++)
+        g->bb[k] *= g->plan[li].fold;
+    if (g->plan[li].permute_groups > 0) {
+        double *t2 = realloc(g->tmp, (nb ? nb : 1) * sizeof *t2);
+        if (!t2)
+            return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        g->tmp = t2;
+        permute_rows(g->bb, lr.rows, lr.r, g->plan[li].permute_groups, g->tmp);
+    }
+    return LSC_OK;
+}
+
+/* A factor computed from its layer's factor view (E folded in, conv flattened, scale folded, rows
+ * permuted), narrowed to the entry's dtype. */
+static lsc_status gw_put_computed(gguf_writer *g, const wt *e, lsc_error *err)
+{
+    lsc_status st;
+    if (g->cached != e->layer && (st = gw_factor_view(g, e->layer, err)))
+        return st;
+    size_t n = (size_t)(e->nbytes / lsc_dtype_size(e->out));
+    lsc_narrowing loss;
+    unsigned char *c = realloc(g->conv, e->nbytes ? (size_t)e->nbytes : 1);
+    if (!c)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    g->conv = c;
+    if (lsc_dtype_from_double_loss(e->out, e->is_b ? g->bb : g->ab, n, g->conv, &loss) != LSC_OK)
+        return lsc_format_fail(err, LSC_ERR_INVALID, g->path, e->name, "cannot convert to %s", lsc_dtype_name(e->out));
+    if (loss.overflows)
+        return lsc_format_fail(err, LSC_ERR_NUMERIC, g->path, e->name, "%zu values overflow %s", loss.overflows,
+                               lsc_dtype_name(e->out));
+    lsc_format_warn_loss(g->ad, &g->lossy, e->name, &loss, n, e->out);
+    if (lsc_write_full(g->af.fd, g->conv, (size_t)e->nbytes) != 0)
+        return lsc_format_io_fail(err, "write", g->path, errno);
+    return LSC_OK;
+}
+
+/* Tensor i's data and its padding (the last tensor's as the source file ended, when it is known). */
+static lsc_status gw_put_tensor(gguf_writer *g, size_t i, lsc_error *err)
+{
+    const wt *e = &g->w[i];
+    const lsc_adapter *ad = g->ad;
+    const lsc_tensor *src = e->tensor >= 0 ? &ad->tensors[e->tensor] : NULL;
+    int math = 0;
+    if (e->layer >= 0) {
+        const lsc_layer *l = &ad->layers[e->layer];
+        const layer_plan *p = &g->plan[e->layer];
+        src = &ad->tensors[e->is_b ? l->tb : l->ta];
+        math = l->te >= 0 || src->ndim != 2 || (e->is_b && (p->fold != 1.0 || p->permute_groups > 0));
+    }
+    lsc_status st = math ? gw_put_computed(g, e, err) : gw_put_stored(g, e, src, err);
+    if (st)
+        return st;
+    uint64_t pad = pad_to(e->nbytes, g->align) - e->nbytes;
+    if (i + 1 == g->nw && g->tail >= 0 && (uint64_t)g->tail <= pad)
+        pad = (uint64_t)g->tail; /* the source file's own end */
+    if (write_zeros(g->af.fd, pad) != 0)
+        return lsc_format_io_fail(err, "write", g->path, errno);
+    return LSC_OK;
+}
+
+lsc_status lsc_gguf_write_ex(lsc_adapter *ad, const char *path, lsc_dtype dtype, const lsc_gguf_write_opts *opts,
+                             lsc_error *err)
+{
+    static const lsc_gguf_write_opts no_opts = {0};
+    if (dtype != LSC_DT_INVALID && dtype != LSC_DT_F32 && dtype != LSC_DT_F16 && dtype != LSC_DT_BF16)
+        return lsc_format_fail(err, LSC_ERR_INVALID, path, NULL, "GGUF adapters hold F32, F16 or BF16 tensors, not %s",
+                               lsc_dtype_name(dtype));
+    gguf_writer g = {.ad = ad,
+                     .path = path,
+                     .dtype = dtype,
+                     .opts = opts ? opts : &no_opts,
+                     .from_gguf = ad->format && strcmp(ad->format, "gguf") == 0,
+                     .version = 3,
+                     .tail = -1,
+                     .cached = -1,
+                     .af = {-1, NULL, NULL}};
+    lsc_status st = gw_key_values(&g, err);
+    if (st)
+        goto done;
+    g.plan = calloc(ad->n_layers ? ad->n_layers : 1, sizeof *g.plan);
+    g.w = calloc(ad->n_tensors + 2 * ad->n_layers + 1, sizeof *g.w);
+    if (!g.plan || !g.w) {
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
         goto done;
     }
-
-    /* temporary file */
-    {
-        const char *slash = strrchr(path, '/');
-        if (!*(slash ? slash + 1 : path)) {
-            st = gfail(err, LSC_ERR_INVALID, path, NULL, "not a file name");
+    if ((st = g.from_gguf ? gw_plan_stored(&g, err) : gw_plan_mapped(&g, err)))
+        goto done;
+    gw_layout(&g);
+    if ((st = gw_header(&g, err)) || (st = gw_begin_file(&g, err)))
+        goto done;
+    for (size_t i = 0; i < g.nw; i++)
+        if ((st = gw_put_tensor(&g, i, err)))
             goto done;
-        }
-        if ((st = lsc_atomic_begin(&af, path, err)))
-            goto done;
-        fd = af.fd;
-        if (lsc_write_full(fd, hdr.p, hdr.len) != 0) {
-            st = io_fail(err, "write", path, errno);
-            goto done;
-        }
-    }
-
-    /* data, one tensor at a time */
-    int cached = -1; /* layer whose factor view is in bb/ab */
-    int lossy = 0;   /* tensors that lost values to a narrower dtype */
-    for (size_t i = 0; i < nw; i++) {
-        const wt *e = &w[i];
-        int li = e->layer;
-        const lsc_tensor *src = e->tensor >= 0 ? &ad->tensors[e->tensor] : NULL;
-        int math = 0;
-        if (li >= 0) {
-            const lsc_layer *l = &ad->layers[li];
-            src = &ad->tensors[e->is_b ? l->tb : l->ta];
-            math = l->te >= 0 || src->ndim != 2 ||
-                   (e->is_b && (plan[li].fold != 1.0 || plan[li].permute_groups > 0));
-        }
-        const unsigned char *data;
-        if (!math) {
-            size_t si = (size_t)(src - ad->tensors);
-            int was = src->data != NULL;
-            lsc_narrowing loss;
-            if ((st = lsc_adapter_load_tensor(ad, si, err)) ||
-                (st = convert_tensor(src, e, &ab, &acap, &conv, &loss, path, err)))
-                goto done;
-            warn_loss(ad, &lossy, e->name, &loss, (size_t)(e->nbytes / lsc_dtype_size(e->out)), e->out);
-            data = src->dtype == e->out ? src->data : conv;
-            if (lsc_write_full(fd, data, (size_t)e->nbytes) != 0) {
-                st = io_fail(err, "write", path, errno);
-                goto done;
-            }
-            if (!was)
-                lsc_adapter_unload_tensor(ad, si);
-        } else {
-            lsc_lowrank lr;
-            if (cached != li) {
-                if ((st = lsc_adapter_factors(ad, (size_t)li, &bb, &bcap, &ab, &acap, &lr, err)))
-                    goto done;
-                cached = li;
-                /* B: fold the scale ratio in, then llama.cpp's rotary row order */
-                size_t nb = (size_t)(lr.rows * lr.r);
-                for (size_t k = 0; k < nb; k++)
-                    bb[k] *= plan[li].fold;
-                if (plan[li].permute_groups > 0) {
-                    double *t2 = realloc(tmp, (nb ? nb : 1) * sizeof *t2);
-                    if (!t2) {
-                        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-                        goto done;
-                    }
-                    tmp = t2;
-                    permute_rows(bb, lr.rows, lr.r, plan[li].permute_groups, tmp);
-                }
-            }
-            size_t n = (size_t)(e->nbytes / lsc_dtype_size(e->out));
-            lsc_narrowing loss;
-            unsigned char *c = realloc(conv, e->nbytes ? (size_t)e->nbytes : 1);
-            if (!c) {
-                st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-                goto done;
-            }
-            conv = c;
-            if (lsc_dtype_from_double_loss(e->out, e->is_b ? bb : ab, n, conv, &loss) != LSC_OK) {
-                st = gfail(err, LSC_ERR_INVALID, path, e->name, "cannot convert to %s", lsc_dtype_name(e->out));
-                goto done;
-            }
-            if (loss.overflows) {
-                st = gfail(err, LSC_ERR_NUMERIC, path, e->name, "%zu values overflow %s", loss.overflows,
-                           lsc_dtype_name(e->out));
-                goto done;
-            }
-            warn_loss(ad, &lossy, e->name, &loss, n, e->out);
-            if (lsc_write_full(fd, conv, (size_t)e->nbytes) != 0) {
-                st = io_fail(err, "write", path, errno);
-                goto done;
-            }
-        }
-        uint64_t pad = pad_to(e->nbytes, align) - e->nbytes;
-        if (i + 1 == nw && tail >= 0 && (uint64_t)tail <= pad)
-            pad = (uint64_t)tail; /* the source file's own end */
-        if (write_zeros(fd, pad) != 0) {
-            st = io_fail(err, "write", path, errno);
-            goto done;
-        }
-    }
-    warn_loss_total(ad, lossy);
-    fd = -1;
-    st = lsc_atomic_commit(&af, err); /* fsync, rename into place, fsync the folder */
+    lsc_format_warn_loss_total(ad, g.lossy);
+    st = lsc_atomic_commit(&g.af, err); /* fsync, rename into place, fsync the folder */
 done:
-    lsc_atomic_abort(&af);
-    json_decref(kvs);
-    free(w);
-    free(plan);
-    free(hdr.p);
-    free(bb);
-    free(ab);
-    free(tmp);
-    free(conv);
+    gw_release(&g);
     return st;
 }

@@ -13,29 +13,17 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "format_util.h"
 #include "safetensors.h"
 
 #define ESC_CAP 320
 #define SUF_DOWN ".lora_down.weight"
 #define SUF_UP ".lora_up.weight"
 #define SUF_ALPHA ".alpha"
-
-static lsc_status kfail(lsc_error *err, lsc_status code, const char *file, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static lsc_status kfail(lsc_error *err, lsc_status code, const char *file, const char *fmt, ...)
-{
-    char body[LSC_ERROR_MSG_MAX], fe[ESC_CAP];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(body, sizeof body, fmt, ap);
-    va_end(ap);
-    return lsc_error_set(err, code, "'%s': %s", lsc_escape_name(fe, sizeof fe, file), body);
-}
 
 /* Escaped copy of a name for a message (one of a few rotating buffers). */
 static const char *esc(const char *s)
@@ -44,30 +32,6 @@ static const char *esc(const char *s)
     static int k;
     k = (k + 1) % 4;
     return lsc_escape_name(buf[k], sizeof buf[k], s);
-}
-
-static void add_warning(lsc_adapter *ad, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void add_warning(lsc_adapter *ad, const char *fmt, ...)
-{
-    char line[LSC_ERROR_MSG_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    size_t old = ad->warnings ? strlen(ad->warnings) : 0, n = strlen(line);
-    char *p = realloc(ad->warnings, old + n + 2);
-    if (!p)
-        return;
-    if (old)
-        p[old++] = '\n';
-    memcpy(p + old, line, n + 1);
-    ad->warnings = p;
-}
-
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && memcmp(s + a - b, suffix, b) == 0;
 }
 
 static int64_t numel(const lsc_tensor *t)
@@ -171,7 +135,7 @@ int lsc_kohya_map_name(const char *layer_name, const char *format, int has_te2, 
         p += 13;
     }
     size_t n = strlen(p);
-    if (ends_with(p, ".weight"))
+    if (lsc_format_ends_with(p, ".weight"))
         n -= 7; /* GGUF base tensor names */
     size_t pl = strlen(prefix);
     if (pl + n + 1 > cap)
@@ -207,15 +171,15 @@ static size_t module_len(const char *key, int *kind)
 {
     size_t n = strlen(key);
     *kind = 0;
-    if (ends_with(key, SUF_DOWN)) {
+    if (lsc_format_ends_with(key, SUF_DOWN)) {
         *kind = 1;
         return n - strlen(SUF_DOWN);
     }
-    if (ends_with(key, SUF_UP)) {
+    if (lsc_format_ends_with(key, SUF_UP)) {
         *kind = 2;
         return n - strlen(SUF_UP);
     }
-    if (ends_with(key, SUF_ALPHA)) {
+    if (lsc_format_ends_with(key, SUF_ALPHA)) {
         *kind = 3;
         return n - strlen(SUF_ALPHA);
     }
@@ -235,103 +199,83 @@ static long find_with(const lsc_st_file *f, const char *module, size_t mlen, con
     return i;
 }
 
-lsc_status lsc_kohya_read(const char *path, lsc_adapter **out, lsc_error *err)
+/* Create the layer of module name[0..ml) (with its module type and block number); its index in *li. */
+static lsc_status new_layer(lsc_adapter *ad, const char *name, size_t ml, int *li, lsc_error *err)
+{
+    char *module = strndup(name, ml);
+    size_t idx;
+    if (!module)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    lsc_status st = lsc_adapter_add_layer(ad, module, &idx, err);
+    if (!st) {
+        lsc_layer *l = &ad->layers[idx];
+        free(l->module_type);
+        l->module_type = module_type_of(module);
+        l->layer_index = block_index(module);
+        if (!l->module_type)
+            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    }
+    free(module);
+    if (!st)
+        *li = (int)idx;
+    return st;
+}
+
+/* Tensor i of file: its role and layer (a layer is created at the first of its down/up tensors, and
+ * layer_of[] remembers it for the other). A down or up without its pair is an error; an alpha of nothing
+ * is an extra. */
+static lsc_status classify_tensor(lsc_adapter *ad, const lsc_st_file *file, size_t i, int *layer_of, const char *path,
+                                  lsc_role *role, int *li, lsc_error *err)
+{
+    const lsc_st_tensor *s = &file->tensors[i];
+    int kind;
+    size_t ml = module_len(s->name, &kind);
+    *role = LSC_ROLE_EXTRA;
+    *li = -1;
+    if (!kind)
+        return LSC_OK;
+    long down = kind == 1 ? (long)i : find_with(file, s->name, ml, SUF_DOWN);
+    long up = kind == 2 ? (long)i : find_with(file, s->name, ml, SUF_UP);
+    if (down == -2 || up == -2)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    if (kind == 3 && down < 0 && up < 0)
+        return LSC_OK; /* an alpha of nothing: an extra */
+    if (down < 0 || up < 0) {
+        char want[ESC_CAP];
+        snprintf(want, sizeof want, "%.*s%s", (int)(ml > 200 ? 200 : ml), s->name, down < 0 ? SUF_DOWN : SUF_UP);
+        return lsc_format_fail(err, LSC_ERR_FORMAT, path, NULL, "tensor '%s' has no matching '%s'",
+                               esc(file->tensors[down < 0 ? up : down].name), esc(want));
+    }
+    long first = down < up ? down : up;
+    if (layer_of[first] >= 0) {
+        *li = layer_of[first];
+    } else {
+        lsc_status st = new_layer(ad, s->name, ml, li, err);
+        if (st)
+            return st;
+        layer_of[down] = layer_of[up] = *li;
+    }
+    *role = kind == 1 ? LSC_ROLE_A : kind == 2 ? LSC_ROLE_B : LSC_ROLE_ALPHA;
+    return LSC_OK;
+}
+
+/* Every tensor of file into ad, in data order, with its role and layer; at least one layer. */
+static lsc_status classify_tensors(lsc_adapter *ad, const lsc_st_file *file, const char *path, lsc_error *err)
 {
     lsc_status st = LSC_OK;
-    lsc_st_file *f = NULL;
-    lsc_adapter *ad = NULL;
-    int *layer_of = NULL;
-    *out = NULL;
-
-    if ((st = lsc_st_open(path, &f, err)))
-        goto done;
-    for (size_t i = 0; i < f->n_tensors; i++)
-        if (is_lycoris(f->tensors[i].name)) {
-            st = kfail(err, LSC_ERR_UNSUPPORTED, path, "LoHa/LoKr adapter (LyCORIS): not a LoRA pair (tensor '%s')",
-                       esc(f->tensors[i].name));
-            goto done;
-        }
-    ad = lsc_adapter_new();
-    layer_of = malloc((f->n_tensors ? f->n_tensors : 1) * sizeof *layer_of);
-    if (!ad || !layer_of) {
-        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    for (size_t i = 0; i < f->n_tensors; i++)
+    int *layer_of = malloc((file->n_tensors ? file->n_tensors : 1) * sizeof *layer_of);
+    if (!layer_of)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < file->n_tensors; i++)
         layer_of[i] = -1;
-    /* the adapter owns the open file from here on (alphas are loaded through it below) */
-    ad->load = lsc_st_tensor_loader;
-    ad->load_ctx = f;
-    ad->load_ctx_free = lsc_st_loader_free;
-    lsc_st_file *file = f;
-    f = NULL;
-    ad->format = strdup("kohya");
-    ad->source = strdup(path);
-    ad->header_json = strdup(file->header);
-    const char *bm = meta_get(file, "ss_sd_model_name");
-    if (!bm)
-        bm = meta_get(file, "ss_base_model_version");
-    ad->base_model = strdup(bm ? bm : "");
-    if (!ad->format || !ad->source || !ad->header_json || !ad->base_model ||
-        (file->n_meta && !(ad->metadata_json = lsc_st_metadata_json(file)))) {
-        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-
-    /* classify in data order; a layer is created at the first of its down/up tensors */
-    for (size_t i = 0; i < file->n_tensors; i++) {
+    for (size_t i = 0; i < file->n_tensors && !st; i++) {
         const lsc_st_tensor *s = &file->tensors[i];
-        int kind;
-        size_t ml = module_len(s->name, &kind);
-        lsc_role role = LSC_ROLE_EXTRA;
-        int li = -1;
-        if (kind) {
-            long down = kind == 1 ? (long)i : find_with(file, s->name, ml, SUF_DOWN);
-            long up = kind == 2 ? (long)i : find_with(file, s->name, ml, SUF_UP);
-            if (down == -2 || up == -2) {
-                st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-                goto done;
-            }
-            if (kind == 3 && down < 0 && up < 0) {
-                kind = 0; /* an alpha of nothing: an extra */
-            } else if (down < 0 || up < 0) {
-                char want[ESC_CAP];
-                snprintf(want, sizeof want, "%.*s%s", (int)(ml > 200 ? 200 : ml), s->name, down < 0 ? SUF_DOWN : SUF_UP);
-                st = kfail(err, LSC_ERR_FORMAT, path, "tensor '%s' has no matching '%s'",
-                           esc(file->tensors[down < 0 ? up : down].name), esc(want));
-                goto done;
-            } else {
-                long first = down < up ? down : up;
-                if (layer_of[first] >= 0) {
-                    li = layer_of[first];
-                } else {
-                    char *name = strndup(s->name, ml);
-                    size_t idx;
-                    if (!name) {
-                        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-                        goto done;
-                    }
-                    st = lsc_adapter_add_layer(ad, name, &idx, err);
-                    if (!st) {
-                        lsc_layer *l = &ad->layers[idx];
-                        free(l->module_type);
-                        l->module_type = module_type_of(name);
-                        l->layer_index = block_index(name);
-                        if (!l->module_type)
-                            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-                    }
-                    free(name);
-                    if (st)
-                        goto done;
-                    li = (int)idx;
-                    layer_of[down] = layer_of[up] = li;
-                }
-                role = kind == 1 ? LSC_ROLE_A : kind == 2 ? LSC_ROLE_B : LSC_ROLE_ALPHA;
-            }
-        }
+        lsc_role role;
+        int li;
         size_t ti;
-        if ((st = lsc_adapter_add_tensor(ad, s->name, role, li, s->dtype, s->ndim, s->shape, NULL, &ti, err)))
-            goto done;
+        if ((st = classify_tensor(ad, file, i, layer_of, path, &role, &li, err)) ||
+            (st = lsc_adapter_add_tensor(ad, s->name, role, li, s->dtype, s->ndim, s->shape, NULL, &ti, err)))
+            break;
         ad->tensors[ti].src = (int64_t)i;
         if (li >= 0) {
             lsc_layer *l = &ad->layers[li];
@@ -341,56 +285,60 @@ lsc_status lsc_kohya_read(const char *path, lsc_adapter **out, lsc_error *err)
                 l->tb = (int)ti;
         }
     }
-    if (ad->n_layers == 0) {
+    free(layer_of);
+    if (!st && ad->n_layers == 0) {
         char pe[ESC_CAP];
-        st = lsc_error_set(err, LSC_ERR_UNSUPPORTED, "no LoRA layers in '%s' (no lora_down/lora_up pair; %zu other tensor%s)",
+        st = lsc_error_set(err, LSC_ERR_UNSUPPORTED,
+                           "no LoRA layers in '%s' (no lora_down/lora_up pair; %zu other tensor%s)",
                            lsc_escape_name(pe, sizeof pe, path), ad->n_tensors, ad->n_tensors == 1 ? "" : "s");
-        goto done;
     }
+    return st;
+}
 
-    /* shapes, alphas, scales */
-    int rank0 = -1, varied = 0;
-    double alpha0 = 0;
+/* Read every alpha scalar (loaded at once, through the file) into its layer. */
+static lsc_status read_alphas(lsc_adapter *ad, const char *path, lsc_error *err)
+{
     for (size_t ti = 0; ti < ad->n_tensors; ti++) {
         lsc_tensor *t = &ad->tensors[ti];
         if (t->role != LSC_ROLE_ALPHA)
             continue;
-        if (numel(t) != 1) {
-            st = kfail(err, LSC_ERR_FORMAT, path, "tensor '%s': alpha must be a scalar (%" PRId64 " elements)",
-                       esc(t->key), numel(t));
-            goto done;
-        }
-        if ((st = lsc_adapter_load_tensor(ad, ti, err)))
-            goto done;
+        if (numel(t) != 1)
+            return lsc_format_fail(err, LSC_ERR_FORMAT, path, t->key, "alpha must be a scalar (%" PRId64 " elements)",
+                                   numel(t));
+        lsc_status st = lsc_adapter_load_tensor(ad, ti, err);
+        if (st)
+            return st;
         double a;
-        if (lsc_dtype_scalar_to_double(t->dtype, t->data, &a) != LSC_OK || !isfinite(a)) {
-            st = kfail(err, LSC_ERR_FORMAT, path, "tensor '%s': alpha is not a finite number (dtype %s)", esc(t->key),
-                       lsc_dtype_name(t->dtype));
-            goto done;
-        }
+        if (lsc_dtype_scalar_to_double(t->dtype, t->data, &a) != LSC_OK || !isfinite(a))
+            return lsc_format_fail(err, LSC_ERR_FORMAT, path, t->key, "alpha is not a finite number (dtype %s)",
+                                   lsc_dtype_name(t->dtype));
         ad->layers[t->layer].alpha = a;
     }
+    return LSC_OK;
+}
+
+/* Check each layer's pair of shapes and set its rank, size, alpha and scale; *varied is 1 when layers
+ * differ in rank or alpha. */
+static lsc_status shape_layers(lsc_adapter *ad, const char *path, int *varied, lsc_error *err)
+{
+    int rank0 = -1;
+    double alpha0 = 0;
+    *varied = 0;
     for (size_t li = 0; li < ad->n_layers; li++) {
         lsc_layer *l = &ad->layers[li];
         const lsc_tensor *a = &ad->tensors[l->ta], *b = &ad->tensors[l->tb];
         if ((a->ndim != 2 && a->ndim != 4) || (b->ndim != 2 && b->ndim != 4) ||
-            (b->ndim == 4 && (b->shape[2] != 1 || b->shape[3] != 1)) || (b->ndim == 4) != (a->ndim == 4)) {
-            st = kfail(err, LSC_ERR_FORMAT, path,
-                       "tensors '%s' (%d dims) and '%s' (%d dims) are neither a linear nor a conv LoRA pair",
-                       esc(a->key), a->ndim, esc(b->key), b->ndim);
-            goto done;
-        }
-        if (a->shape[0] != b->shape[1]) {
-            st = kfail(err, LSC_ERR_FORMAT, path,
-                       "rank mismatch: '%s' has rank %" PRId64 " but '%s' has rank %" PRId64, esc(a->key),
-                       a->shape[0], esc(b->key), b->shape[1]);
-            goto done;
-        }
-        if (a->shape[0] <= 0 || a->shape[0] > INT32_MAX) {
-            st = kfail(err, LSC_ERR_FORMAT, path, "tensor '%s': rank %" PRId64 " out of range", esc(a->key),
-                       a->shape[0]);
-            goto done;
-        }
+            (b->ndim == 4 && (b->shape[2] != 1 || b->shape[3] != 1)) || (b->ndim == 4) != (a->ndim == 4))
+            return lsc_format_fail(err, LSC_ERR_FORMAT, path, NULL,
+                                   "tensors '%s' (%d dims) and '%s' (%d dims) are neither a linear nor a conv LoRA "
+                                   "pair",
+                                   esc(a->key), a->ndim, esc(b->key), b->ndim);
+        if (a->shape[0] != b->shape[1])
+            return lsc_format_fail(err, LSC_ERR_FORMAT, path, NULL,
+                                   "rank mismatch: '%s' has rank %" PRId64 " but '%s' has rank %" PRId64, esc(a->key),
+                                   a->shape[0], esc(b->key), b->shape[1]);
+        if (a->shape[0] <= 0 || a->shape[0] > INT32_MAX)
+            return lsc_format_fail(err, LSC_ERR_FORMAT, path, a->key, "rank %" PRId64 " out of range", a->shape[0]);
         l->rank = (int)a->shape[0];
         l->rows = b->shape[0];
         l->cols = numel(a) / a->shape[0];
@@ -404,22 +352,68 @@ lsc_status lsc_kohya_read(const char *path, lsc_adapter **out, lsc_error *err)
             rank0 = l->rank;
             alpha0 = l->alpha;
         } else if (l->rank != rank0 || l->alpha != alpha0) {
-            varied = 1;
+            *varied = 1;
         }
     }
-    const char *mod = meta_get(file, "ss_network_module"), *args = meta_get(file, "ss_network_args");
-    int dylora = contains_ci(mod, "dylora") || (args && strstr(args, "\"unit\""));
-    ad->kind = strdup(dylora ? "dynamic" : varied ? "layer-wise" : "static");
-    if (!ad->kind) {
+    return LSC_OK;
+}
+
+/* Format, source, header, base model and metadata of the file (ad takes them over as copies). */
+static lsc_status describe_file(lsc_adapter *ad, const lsc_st_file *file, const char *path, lsc_error *err)
+{
+    ad->format = strdup("kohya");
+    ad->source = strdup(path);
+    ad->header_json = strdup(file->header);
+    const char *bm = meta_get(file, "ss_sd_model_name");
+    if (!bm)
+        bm = meta_get(file, "ss_base_model_version");
+    ad->base_model = strdup(bm ? bm : "");
+    if (!ad->format || !ad->source || !ad->header_json || !ad->base_model ||
+        (file->n_meta && !(ad->metadata_json = lsc_st_metadata_json(file))))
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    return LSC_OK;
+}
+
+lsc_status lsc_kohya_read(const char *path, lsc_adapter **out, lsc_error *err)
+{
+    lsc_status st = LSC_OK;
+    lsc_st_file *f = NULL;
+    lsc_adapter *ad = NULL;
+    *out = NULL;
+
+    if ((st = lsc_st_open(path, &f, err)))
+        goto done;
+    for (size_t i = 0; i < f->n_tensors; i++)
+        if (is_lycoris(f->tensors[i].name)) {
+            st = lsc_format_fail(err, LSC_ERR_UNSUPPORTED, path, NULL,
+                                 "LoHa/LoKr adapter (LyCORIS): not a LoRA pair (tensor '%s')", esc(f->tensors[i].name));
+            goto done;
+        }
+    ad = lsc_adapter_new();
+    if (!ad) {
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
         goto done;
     }
+    /* the adapter owns the open file from here on (alphas are loaded through it below) */
+    ad->load = lsc_st_tensor_loader;
+    ad->load_ctx = f;
+    ad->load_ctx_free = lsc_st_loader_free;
+    lsc_st_file *file = f;
+    f = NULL;
+    int varied;
+    if ((st = describe_file(ad, file, path, err)) || (st = classify_tensors(ad, file, path, err)) ||
+        (st = read_alphas(ad, path, err)) || (st = shape_layers(ad, path, &varied, err)))
+        goto done;
+    const char *mod = meta_get(file, "ss_network_module"), *args = meta_get(file, "ss_network_args");
+    int dylora = contains_ci(mod, "dylora") || (args && strstr(args, "\"unit\""));
+    if ((st = lsc_adapter_set_kind(ad, dylora ? LSC_KIND_DYNAMIC : varied ? LSC_KIND_LAYERWISE : LSC_KIND_STATIC,
+                                   err)))
+        goto done;
     if (dylora && varied)
-        add_warning(ad, "'%s': DyLoRA file whose layers differ in rank or alpha", path);
+        lsc_adapter_warn(ad, "'%s': DyLoRA file whose layers differ in rank or alpha", path);
     *out = ad;
     ad = NULL;
 done:
-    free(layer_of);
     lsc_adapter_free(ad);
     lsc_st_close(f);
     return st;
@@ -463,41 +457,12 @@ static int layer_alpha_intact(lsc_adapter *ad, size_t li, int ta)
  * every layer's scale still the one its alpha tensor gives. */
 static int header_reusable(lsc_adapter *ad)
 {
-    if (!ad->header_json || !ad->format || strcmp(ad->format, "kohya") != 0)
+    if (!ad->format || strcmp(ad->format, "kohya") != 0 || !lsc_st_header_reusable(ad))
         return 0;
-    size_t hlen = strlen(ad->header_json);
-    uint64_t data = 0;
-    for (size_t i = 0; i < ad->n_tensors; i++)
-        data += ad->tensors[i].nbytes;
-    uint8_t *buf = malloc(8 + hlen);
-    if (!buf)
-        return 0;
-    for (int i = 0; i < 8; i++)
-        buf[i] = (uint8_t)((uint64_t)hlen >> (8 * i));
-    memcpy(buf + 8, ad->header_json, hlen);
-    lsc_st_file *f = NULL;
-    lsc_error e;
-    int ok = lsc_st_parse("header", buf, 8 + hlen, 8 + hlen + data, &f, &e) == LSC_OK;
-    free(buf);
-    if (ok)
-        ok = f->n_tensors == ad->n_tensors;
-    for (size_t i = 0; ok && i < ad->n_tensors; i++) {
-        const lsc_tensor *t = &ad->tensors[i];
-        const lsc_st_tensor *s = &f->tensors[i];
-        ok = strcmp(t->key, s->name) == 0 && t->dtype == s->dtype && t->ndim == s->ndim;
-        for (int d = 0; ok && d < t->ndim; d++)
-            ok = t->shape[d] == s->shape[d];
-    }
-    if (ok) {
-        char *meta = lsc_st_metadata_json(f);
-        ok = (meta == NULL && ad->metadata_json == NULL) ||
-             (meta && ad->metadata_json && strcmp(meta, ad->metadata_json) == 0);
-        free(meta);
-    }
-    lsc_st_close(f);
-    for (size_t li = 0; ok && li < ad->n_layers; li++)
-        ok = ad->layers[li].rule == LSC_SCALE_ALPHA_R && layer_alpha_intact(ad, li, alpha_of(ad, li));
-    return ok;
+    for (size_t li = 0; li < ad->n_layers; li++)
+        if (ad->layers[li].rule != LSC_SCALE_ALPHA_R || !layer_alpha_intact(ad, li, alpha_of(ad, li)))
+            return 0;
+    return 1;
 }
 
 /* Python's repr of a float for ss_network_alpha ("8.0", "0.5", "1e-05"): the shortest %g that reads back. */
@@ -579,10 +544,8 @@ static lsc_status build_metadata(lsc_adapter *ad, json_t **holder, const char **
     return LSC_OK;
 }
 
-#define MAX_LOSS_WARNINGS 5
-
 /* Where a writer reports values a conversion flushed to zero or rounded to subnormals: warnings on the
- * adapter (its caller shows them), by name for the first MAX_LOSS_WARNINGS tensors, then counted. */
+ * adapter (its caller shows them), by name for the first few tensors, then counted. */
 typedef struct loss_log {
     lsc_adapter *ad;
     int count;
@@ -598,13 +561,11 @@ static lsc_status put_doubles(lsc_st_writer *w, lsc_dtype to, const double *v, s
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory writing tensor '%s'", esc(name));
     *buf = p;
     if (lsc_dtype_from_double_loss(to, v, n, p, &loss) != LSC_OK)
-        return kfail(err, LSC_ERR_INVALID, path, "tensor '%s': cannot write as %s", esc(name), lsc_dtype_name(to));
+        return lsc_format_fail(err, LSC_ERR_INVALID, path, name, "cannot write as %s", lsc_dtype_name(to));
     if (loss.overflows)
-        return kfail(err, LSC_ERR_NUMERIC, path, "tensor '%s': %zu values overflow %s", esc(name), loss.overflows,
-                     lsc_dtype_name(to));
-    char what[200];
-    if (lsc_narrowing_describe(&loss, n, to, what, sizeof what) && log->count++ < MAX_LOSS_WARNINGS)
-        add_warning(log->ad, "tensor '%s': %s", name, what);
+        return lsc_format_fail(err, LSC_ERR_NUMERIC, path, name, "%zu values overflow %s", loss.overflows,
+                               lsc_dtype_name(to));
+    lsc_format_warn_loss(log->ad, &log->count, name, &loss, n, to);
     return lsc_st_writer_put(w, p, nb, err);
 }
 
@@ -613,161 +574,237 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-lsc_status lsc_kohya_write(lsc_adapter *ad, const char *path, lsc_dtype dtype, lsc_error *err)
+/* The source file again, header verbatim and every tensor's bytes as stored. */
+static lsc_status write_verbatim(lsc_adapter *ad, const char *path, lsc_error *err)
 {
-    lsc_status st = LSC_OK;
     lsc_st_writer *w = NULL;
-    kout *outs = NULL;
-    lsc_st_out *so = NULL;
-    size_t no = 0;
-    json_t *meta = NULL;
-    const char **mk = NULL, **mv = NULL;
-    size_t nm = 0;
-    double *bb = NULL, *ab = NULL, *dbl = NULL;
-    size_t bcap = 0, acap = 0;
-    unsigned char *conv = NULL;
-
-    if (dtype != LSC_DT_INVALID && !lsc_dtype_is_float(dtype))
-        return kfail(err, LSC_ERR_INVALID, path, "cannot write factors as %s: not a float dtype",
-                     lsc_dtype_name(dtype));
-    if (dtype == LSC_DT_INVALID && header_reusable(ad)) {
-        if ((st = lsc_st_writer_begin_verbatim(path, ad->header_json, strlen(ad->header_json), &w, err)))
-            goto done;
-        for (size_t i = 0; i < ad->n_tensors; i++) {
-            lsc_tensor *t = &ad->tensors[i];
-            int was = t->data != NULL;
-            if ((st = lsc_adapter_load_tensor(ad, i, err)) || (st = lsc_st_writer_put(w, t->data, t->nbytes, err)))
-                goto done;
-            if (!was)
-                lsc_adapter_unload_tensor(ad, i);
-        }
-        st = lsc_st_writer_finish(w, err);
-        w = NULL;
-        goto done;
+    lsc_status st = lsc_st_writer_begin_verbatim(path, ad->header_json, strlen(ad->header_json), &w, err);
+    for (size_t i = 0; !st && i < ad->n_tensors; i++) {
+        lsc_tensor *t = &ad->tensors[i];
+        int was = t->data != NULL;
+        if ((st = lsc_adapter_load_tensor(ad, i, err)) || (st = lsc_st_writer_put(w, t->data, t->nbytes, err)))
+            break;
+        if (!was)
+            lsc_adapter_unload_tensor(ad, i);
     }
+    if (st) {
+        lsc_st_writer_abort(w);
+        return st;
+    }
+    return lsc_st_writer_finish(w, err);
+}
 
+/* Layer li's lora_down and lora_up outputs under module name mod (AdaLoRA's A * E computed). */
+static lsc_status plan_pair(const lsc_adapter *ad, size_t li, const char *mod, lsc_dtype dtype, kout *outs,
+                            size_t *no, lsc_error *err)
+{
+    const lsc_layer *l = &ad->layers[li];
+    const lsc_tensor *ta = &ad->tensors[l->ta], *tb = &ad->tensors[l->tb];
+    for (int k = 0; k < 2; k++) {
+        kout *o = &outs[(*no)++];
+        const lsc_tensor *src = k ? tb : ta;
+        size_t len = strlen(mod) + 20;
+        o->name = malloc(len);
+        if (!o->name)
+            return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        snprintf(o->name, len, "%s%s", mod, k ? SUF_UP : SUF_DOWN);
+        o->layer = (int)li;
+        o->dtype = dtype != LSC_DT_INVALID && lsc_dtype_is_float(src->dtype) ? dtype : src->dtype;
+        o->ndim = src->ndim;
+        memcpy(o->shape, src->shape, sizeof o->shape);
+        if (!k && l->te >= 0) {
+            o->tensor = -1; /* AdaLoRA: A * E from the factor view */
+            o->what = 1;
+        } else {
+            o->tensor = (int)(src - ad->tensors);
+        }
+    }
+    return LSC_OK;
+}
+
+/* Layer li's alpha output: the kohya source's tensor when it still gives the scale, else an F32
+ * alpha = scale * r. */
+static lsc_status plan_alpha(lsc_adapter *ad, size_t li, const char *mod, kout *outs, size_t *no, lsc_error *err)
+{
+    const lsc_layer *l = &ad->layers[li];
     int from_kohya = ad->format && strcmp(ad->format, "kohya") == 0;
+    int ta_alpha = from_kohya ? alpha_of(ad, li) : -1;
+    if (from_kohya && l->rule == LSC_SCALE_ALPHA_R && layer_alpha_intact(ad, li, ta_alpha)) {
+        if (ta_alpha >= 0) {
+            kout *o = &outs[(*no)++];
+            o->name = strdup(ad->tensors[ta_alpha].key);
+            o->tensor = ta_alpha;
+            o->layer = (int)li;
+            o->dtype = ad->tensors[ta_alpha].dtype;
+            o->ndim = ad->tensors[ta_alpha].ndim;
+            memcpy(o->shape, ad->tensors[ta_alpha].shape, sizeof o->shape);
+            if (!o->name)
+                return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        }
+        return LSC_OK;
+    }
+    kout *o = &outs[(*no)++];
+    size_t len = strlen(mod) + 8;
+    o->name = malloc(len);
+    if (!o->name)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    snprintf(o->name, len, "%s%s", mod, SUF_ALPHA);
+    o->tensor = -1;
+    o->layer = (int)li;
+    o->what = 3;
+    o->dtype = LSC_DT_F32;
+    o->ndim = 0;
+    o->alpha = l->scale * l->rank;
+    return LSC_OK;
+}
+
+/* Every output of the canonical file into outs (room for n_tensors + 3 * n_layers): the layers first
+ * (down, up, alpha), then the extras in their order. */
+static lsc_status plan_outputs(lsc_adapter *ad, const char *path, lsc_dtype dtype, kout *outs, size_t *no,
+                               lsc_error *err)
+{
+    lsc_status st;
     int has_te2 = 0;
     for (size_t li = 0; li < ad->n_layers; li++)
         has_te2 |= strstr(ad->layers[li].name, "text_encoder_2.") != NULL;
-    outs = calloc(ad->n_tensors + 3 * ad->n_layers + 1, sizeof *outs);
-    if (!outs) {
-        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    /* layers first (down, up, alpha), then the extras in their order */
     for (size_t li = 0; li < ad->n_layers; li++) {
         lsc_layer *l = &ad->layers[li];
-        if (l->flags & (LSC_LAYER_DORA | LSC_LAYER_EMBEDDING | LSC_LAYER_FAN_IN_FAN_OUT)) {
-            st = kfail(err, LSC_ERR_UNSUPPORTED, path, "layer '%s': %s has no kohya LoRA form", esc(l->name),
-                       l->flags & LSC_LAYER_DORA ? "DoRA" : l->flags & LSC_LAYER_EMBEDDING ? "an embedding"
-                                                                                      : "fan_in_fan_out");
-            goto done;
-        }
-        if (l->ta < 0 || l->tb < 0) {
-            st = kfail(err, LSC_ERR_INVALID, path, "layer '%s' has no %s", esc(l->name), l->ta < 0 ? "A" : "B");
-            goto done;
-        }
+        if (l->flags & (LSC_LAYER_DORA | LSC_LAYER_EMBEDDING | LSC_LAYER_FAN_IN_FAN_OUT))
+            return lsc_format_fail(err, LSC_ERR_UNSUPPORTED, path, NULL, "layer '%s': %s has no kohya LoRA form",
+                                   esc(l->name),
+                                   l->flags & LSC_LAYER_DORA        ? "DoRA"
+                                   : l->flags & LSC_LAYER_EMBEDDING ? "an embedding"
+                                                                    : "fan_in_fan_out");
+        if (l->ta < 0 || l->tb < 0)
+            return lsc_format_fail(err, LSC_ERR_INVALID, path, NULL, "layer '%s' has no %s", esc(l->name),
+                                   l->ta < 0 ? "A" : "B");
         char mod[1024];
-        if (lsc_kohya_map_name(l->name, ad->format, has_te2, mod, sizeof mod) != 0) {
-            st = kfail(err, LSC_ERR_INVALID, path, "layer '%s': name too long", esc(l->name));
-            goto done;
-        }
-        const lsc_tensor *ta = &ad->tensors[l->ta], *tb = &ad->tensors[l->tb];
-        for (int k = 0; k < 2; k++) {
-            kout *o = &outs[no++];
-            const lsc_tensor *src = k ? tb : ta;
-            size_t len = strlen(mod) + 20;
-            o->name = malloc(len);
-            if (!o->name) {
-                st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-                goto done;
-            }
-            snprintf(o->name, len, "%s%s", mod, k ? SUF_UP : SUF_DOWN);
-            o->layer = (int)li;
-            o->dtype = dtype != LSC_DT_INVALID && lsc_dtype_is_float(src->dtype) ? dtype : src->dtype;
-            o->ndim = src->ndim;
-            memcpy(o->shape, src->shape, sizeof o->shape);
-            if (!k && l->te >= 0) {
-                o->tensor = -1; /* AdaLoRA: A * E from the factor view */
-                o->what = 1;
-            } else {
-                o->tensor = (int)(src - ad->tensors);
-            }
-        }
-        /* alpha: keep the tensor when it still gives the scale, else an F32 alpha = scale * r */
-        int ta_alpha = from_kohya ? alpha_of(ad, li) : -1;
-        if (from_kohya && l->rule == LSC_SCALE_ALPHA_R && layer_alpha_intact(ad, li, ta_alpha)) {
-            if (ta_alpha >= 0) {
-                kout *o = &outs[no++];
-                o->name = strdup(ad->tensors[ta_alpha].key);
-                o->tensor = ta_alpha;
-                o->layer = (int)li;
-                o->dtype = ad->tensors[ta_alpha].dtype;
-                o->ndim = ad->tensors[ta_alpha].ndim;
-                memcpy(o->shape, ad->tensors[ta_alpha].shape, sizeof o->shape);
-                if (!o->name) {
-                    st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-                    goto done;
-                }
-            }
-        } else {
-            kout *o = &outs[no++];
-            size_t len = strlen(mod) + 8;
-            o->name = malloc(len);
-            if (!o->name) {
-                st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-                goto done;
-            }
-            snprintf(o->name, len, "%s%s", mod, SUF_ALPHA);
-            o->tensor = -1;
-            o->layer = (int)li;
-            o->what = 3;
-            o->dtype = LSC_DT_F32;
-            o->ndim = 0;
-            o->alpha = l->scale * l->rank;
-        }
+        if (lsc_kohya_map_name(l->name, ad->format, has_te2, mod, sizeof mod) != 0)
+            return lsc_format_fail(err, LSC_ERR_INVALID, path, NULL, "layer '%s': name too long", esc(l->name));
+        if ((st = plan_pair(ad, li, mod, dtype, outs, no, err)) || (st = plan_alpha(ad, li, mod, outs, no, err)))
+            return st;
     }
     for (size_t i = 0; i < ad->n_tensors; i++) {
         const lsc_tensor *t = &ad->tensors[i];
         if (t->role != LSC_ROLE_EXTRA)
             continue;
-        kout *o = &outs[no++];
+        kout *o = &outs[(*no)++];
         o->name = strdup(t->key);
-        if (!o->name) {
-            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-            goto done;
-        }
+        if (!o->name)
+            return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
         o->tensor = (int)i;
         o->layer = -1;
         o->dtype = dtype != LSC_DT_INVALID && lsc_dtype_is_float(t->dtype) ? dtype : t->dtype;
         o->ndim = t->ndim;
         memcpy(o->shape, t->shape, sizeof o->shape);
     }
-    /* names must stay unique after mapping */
+    return LSC_OK;
+}
+
+/* Names must stay unique after mapping. */
+static lsc_status check_unique(const kout *outs, size_t no, const char *path, lsc_error *err)
+{
+    lsc_status st = LSC_OK;
+    const char **names = malloc((no ? no : 1) * sizeof *names);
+    if (!names)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < no; i++)
+        names[i] = outs[i].name;
+    qsort(names, no, sizeof *names, cmp_str);
+    for (size_t i = 1; i < no; i++)
+        if (strcmp(names[i - 1], names[i]) == 0) {
+            st = lsc_format_fail(err, LSC_ERR_INVALID, path, NULL, "two tensors would both be named '%s'",
+                                 esc(names[i]));
+            break;
+        }
+    free(names);
+    return st;
+}
+
+/* The buffers a canonical write reuses from tensor to tensor. */
+typedef struct kbufs {
+    double *bb, *ab, *dbl;
+    size_t bcap, acap;
+    unsigned char *conv;
+    int cached; /* layer whose factor view is in bb/ab */
+    loss_log log;
+} kbufs;
+
+/* One output's bytes: a new alpha, A * E from the factor view, or a source tensor (converted if its
+ * dtype changes; loaded for the write only). */
+static lsc_status put_output(lsc_adapter *ad, lsc_st_writer *w, const kout *o, kbufs *b, const char *path,
+                             lsc_error *err)
+{
+    lsc_status st;
+    if (o->what == 3)
+        return put_doubles(w, LSC_DT_F32, &o->alpha, 1, o->name, &b->conv, path, &b->log, err);
+    if (o->what == 1) {
+        lsc_lowrank lr;
+        if (b->cached != o->layer) {
+            if ((st = lsc_adapter_factors(ad, (size_t)o->layer, &b->bb, &b->bcap, &b->ab, &b->acap, &lr, err)))
+                return st;
+            b->cached = o->layer;
+        }
+        size_t n = 1;
+        for (int d = 0; d < o->ndim; d++)
+            n *= (size_t)o->shape[d];
+        return put_doubles(w, lsc_dtype_is_float(o->dtype) ? o->dtype : LSC_DT_F32, b->ab, n, o->name, &b->conv,
+                           path, &b->log, err);
+    }
+    lsc_tensor *t = &ad->tensors[o->tensor];
+    int was = t->data != NULL;
+    if ((st = lsc_adapter_load_tensor(ad, (size_t)o->tensor, err)))
+        return st;
+    if (o->dtype == t->dtype) {
+        st = lsc_st_writer_put(w, t->data, t->nbytes, err);
+    } else {
+        size_t n = (size_t)numel(t);
+        double *d = realloc(b->dbl, (n ? n : 1) * sizeof *d);
+        if (!d)
+            return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        b->dbl = d;
+        if (lsc_dtype_to_double(t->dtype, t->data, n, b->dbl) != LSC_OK)
+            return lsc_format_fail(err, LSC_ERR_UNSUPPORTED, path, NULL, "unsupported dtype %s in tensor '%s'",
+                                   lsc_dtype_name(t->dtype), esc(t->key));
+        st = put_doubles(w, o->dtype, b->dbl, n, o->name, &b->conv, path, &b->log, err);
+    }
+    if (st)
+        return st;
+    if (!was)
+        lsc_adapter_unload_tensor(ad, (size_t)o->tensor);
+    return LSC_OK;
+}
+
+lsc_status lsc_kohya_write(lsc_adapter *ad, const char *path, lsc_dtype dtype, lsc_error *err)
+{
+    if (dtype != LSC_DT_INVALID && !lsc_dtype_is_float(dtype))
+        return lsc_format_fail(err, LSC_ERR_INVALID, path, NULL, "cannot write factors as %s: not a float dtype",
+                               lsc_dtype_name(dtype));
+    if (dtype == LSC_DT_INVALID && header_reusable(ad))
+        return write_verbatim(ad, path, err);
+
+    lsc_status st = LSC_OK;
+    lsc_st_writer *w = NULL;
+    lsc_st_out *so = NULL;
+    size_t no = 0;
+    json_t *meta = NULL;
+    const char **mk = NULL, **mv = NULL;
+    size_t nm = 0;
+    kbufs b = {.cached = -1, .log = {ad, 0}};
+    kout *outs = calloc(ad->n_tensors + 3 * ad->n_layers + 1, sizeof *outs);
+    if (!outs) {
+        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    if ((st = plan_outputs(ad, path, dtype, outs, &no, err)))
+        goto done;
     so = calloc(no ? no : 1, sizeof *so);
     if (!so) {
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
         goto done;
     }
-    {
-        const char **names = malloc((no ? no : 1) * sizeof *names);
-        if (!names) {
-            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-            goto done;
-        }
-        for (size_t i = 0; i < no; i++)
-            names[i] = outs[i].name;
-        qsort(names, no, sizeof *names, cmp_str);
-        for (size_t i = 1; i < no; i++)
-            if (strcmp(names[i - 1], names[i]) == 0) {
-                st = kfail(err, LSC_ERR_INVALID, path, "two tensors would both be named '%s'", esc(names[i]));
-                break;
-            }
-        free(names);
-        if (st)
-            goto done;
-    }
+    if ((st = check_unique(outs, no, path, err)))
+        goto done;
     for (size_t i = 0; i < no; i++) {
         so[i].name = outs[i].name;
         so[i].dtype = outs[i].dtype;
@@ -777,60 +814,10 @@ lsc_status lsc_kohya_write(lsc_adapter *ad, const char *path, lsc_dtype dtype, l
     if ((st = build_metadata(ad, &meta, &mk, &mv, &nm, err)) ||
         (st = lsc_st_writer_begin(path, so, no, mk, mv, nm, &w, err)))
         goto done;
-
-    int cached = -1;
-    loss_log log = {ad, 0};
-    for (size_t i = 0; i < no; i++) {
-        kout *o = &outs[i];
-        if (o->what == 3) {
-            if ((st = put_doubles(w, LSC_DT_F32, &o->alpha, 1, o->name, &conv, path, &log, err)))
-                goto done;
-            continue;
-        }
-        if (o->what == 1) {
-            lsc_lowrank lr;
-            if (cached != o->layer) {
-                if ((st = lsc_adapter_factors(ad, (size_t)o->layer, &bb, &bcap, &ab, &acap, &lr, err)))
-                    goto done;
-                cached = o->layer;
-            }
-            size_t n = 1;
-            for (int d = 0; d < o->ndim; d++)
-                n *= (size_t)o->shape[d];
-            if ((st = put_doubles(w, lsc_dtype_is_float(o->dtype) ? o->dtype : LSC_DT_F32, ab, n, o->name, &conv, path,
-                                  &log, err)))
-                goto done;
-            continue;
-        }
-        lsc_tensor *t = &ad->tensors[o->tensor];
-        int was = t->data != NULL;
-        if ((st = lsc_adapter_load_tensor(ad, (size_t)o->tensor, err)))
+    for (size_t i = 0; i < no; i++)
+        if ((st = put_output(ad, w, &outs[i], &b, path, err)))
             goto done;
-        if (o->dtype == t->dtype) {
-            st = lsc_st_writer_put(w, t->data, t->nbytes, err);
-        } else {
-            size_t n = (size_t)numel(t);
-            double *d = realloc(dbl, (n ? n : 1) * sizeof *d);
-            if (!d) {
-                st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-                goto done;
-            }
-            dbl = d;
-            if (lsc_dtype_to_double(t->dtype, t->data, n, dbl) != LSC_OK) {
-                st = kfail(err, LSC_ERR_UNSUPPORTED, path, "unsupported dtype %s in tensor '%s'",
-                           lsc_dtype_name(t->dtype), esc(t->key));
-                goto done;
-            }
-            st = put_doubles(w, o->dtype, dbl, n, o->name, &conv, path, &log, err);
-        }
-        if (st)
-            goto done;
-        if (!was)
-            lsc_adapter_unload_tensor(ad, (size_t)o->tensor);
-    }
-    if (log.count > MAX_LOSS_WARNINGS)
-        add_warning(ad, "... and %d more tensors flushed values to zero or rounded them to subnormals",
-                    log.count - MAX_LOSS_WARNINGS);
+    lsc_format_warn_loss_total(ad, b.log.count);
     st = lsc_st_writer_finish(w, err);
     w = NULL;
 done:
@@ -842,9 +829,9 @@ done:
     free(mk);
     free(mv);
     json_decref(meta);
-    free(bb);
-    free(ab);
-    free(dbl);
-    free(conv);
+    free(b.bb);
+    free(b.ab);
+    free(b.dbl);
+    free(b.conv);
     return st;
 }

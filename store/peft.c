@@ -9,6 +9,7 @@
  */
 #include "peft.h"
 #include "fileio.h"
+#include "format_util.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -16,7 +17,6 @@
 #include <jansson.h>
 #include <math.h>
 #include <regex.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +31,6 @@
 #define MODULE_PREFIX "base_model.model."
 #define CONFIG_MAX_BYTES (64u << 20)
 #define MAX_RANK_WARNINGS 5
-#define MAX_LOSS_WARNINGS 5 /* tensors named in precision-loss warnings of one export */
 
 /* PEFT's LoraConfig defaults, used when a key is absent. */
 #define PEFT_DEFAULT_R 8
@@ -39,64 +38,6 @@
 #define PEFT_DEFAULT_INIT_R 12
 
 /* ---- small string helpers ------------------------------------------------------------------------- */
-
-typedef struct strbuf {
-    char *s;
-    size_t len, cap;
-    int oom;
-} strbuf;
-
-static void sb_putn(strbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap : 256;
-        while (nc < b->len + n + 1)
-            nc *= 2;
-        char *p = realloc(b->s, nc);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->s = p;
-        b->cap = nc;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-static void sb_puts(strbuf *b, const char *s)
-{
-    sb_putn(b, s, strlen(s));
-}
-
-static void sb_printf(strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(strbuf *b, const char *fmt, ...)
-{
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    if ((size_t)n < sizeof tmp) {
-        sb_putn(b, tmp, (size_t)n);
-        return;
-    }
-    char *big = malloc((size_t)n + 1);
-    if (!big) {
-        b->oom = 1;
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    sb_putn(b, big, (size_t)n);
-    free(big);
-}
 
 static char *path_join(const char *dir, const char *name)
 {
@@ -124,25 +65,6 @@ static int is_file(const char *p)
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* Append one line to ad->warnings. */
-static void add_warning(lsc_adapter *ad, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void add_warning(lsc_adapter *ad, const char *fmt, ...)
-{
-    char line[LSC_ERROR_MSG_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    size_t old = ad->warnings ? strlen(ad->warnings) : 0, n = strlen(line);
-    char *p = realloc(ad->warnings, old + n + 2);
-    if (!p)
-        return; /* a lost warning is not worth failing an import */
-    if (old)
-        p[old++] = '\n';
-    memcpy(p + old, line, n + 1);
-    ad->warnings = p;
-}
-
 const char *lsc_peft_module_name(const char *layer_name)
 {
     size_t n = strlen(MODULE_PREFIX);
@@ -160,11 +82,11 @@ const char *lsc_peft_module_name(const char *layer_name)
 #define PATTERN_MAX_QUANT 12 /* quantifiers in a key: 16 nested "(...)+" already cost regcomp 57 MB */
 #define PATTERN_MAX_BOUND 32 /* the largest n or m in {n} / {n,m}, and at most one bounded repetition */
 
-static int py_to_ere(const char *k, strbuf *out)
+static int py_to_ere(const char *k, lsc_strbuf *out)
 {
     if (strlen(k) > PATTERN_MAX_LEN)
         return -1;
-    sb_puts(out, "^(.*\\.)?(");
+    lsc_strbuf_puts(out, "^(.*\\.)?(");
     int in_bracket = 0, prev_quant = 0, n_quant = 0, n_bound = 0;
     for (const char *p = k; *p; p++) {
         char c = *p;
@@ -172,20 +94,20 @@ static int py_to_ere(const char *k, strbuf *out)
             if (c == '\\') {
                 char e = *++p;
                 if (e == 'd')
-                    sb_puts(out, "0-9");
+                    lsc_strbuf_puts(out, "0-9");
                 else if (e == 'w')
-                    sb_puts(out, "A-Za-z0-9_");
+                    lsc_strbuf_puts(out, "A-Za-z0-9_");
                 else if (e == 's')
-                    sb_puts(out, "[:space:]");
+                    lsc_strbuf_puts(out, "[:space:]");
                 else if (e && strchr(".*+?()|{}$^/_", e))
-                    sb_putn(out, &e, 1);
+                    lsc_strbuf_putn(out, &e, 1);
                 else
                     return -1;
                 continue;
             }
             if (c == ']')
                 in_bracket = 0;
-            sb_putn(out, &c, 1);
+            lsc_strbuf_putn(out, &c, 1);
             continue;
         }
         if (c == '?' && prev_quant) { /* lazy quantifier: same set of full matches */
@@ -197,34 +119,46 @@ static int py_to_ere(const char *k, strbuf *out)
         if (c == '\\') {
             char e = *++p;
             switch (e) {
-            case 'd': sb_puts(out, "[0-9]"); break;
-            case 'D': sb_puts(out, "[^0-9]"); break;
-            case 'w': sb_puts(out, "[A-Za-z0-9_]"); break;
-            case 'W': sb_puts(out, "[^A-Za-z0-9_]"); break;
-            case 's': sb_puts(out, "[[:space:]]"); break;
-            case 'S': sb_puts(out, "[^[:space:]]"); break;
+            case 'd':
+                lsc_strbuf_puts(out, "[0-9]");
+                break;
+            case 'D':
+                lsc_strbuf_puts(out, "[^0-9]");
+                break;
+            case 'w':
+                lsc_strbuf_puts(out, "[A-Za-z0-9_]");
+                break;
+            case 'W':
+                lsc_strbuf_puts(out, "[^A-Za-z0-9_]");
+                break;
+            case 's':
+                lsc_strbuf_puts(out, "[[:space:]]");
+                break;
+            case 'S':
+                lsc_strbuf_puts(out, "[^[:space:]]");
+                break;
             default:
                 if (e == '\0' || (e >= '0' && e <= '9') || (e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z'))
                     return -1;
-                sb_putn(out, "\\", 1);
-                sb_putn(out, &e, 1);
+                lsc_strbuf_putn(out, "\\", 1);
+                lsc_strbuf_putn(out, &e, 1);
             }
             continue;
         }
         if (c == '(' && p[1] == '?') {
             if (p[2] != ':')
                 return -1;
-            sb_putn(out, "(", 1);
+            lsc_strbuf_putn(out, "(", 1);
             p += 2;
             continue;
         }
         if (c == '[') {
             in_bracket = 1;
-            sb_putn(out, "[", 1);
+            lsc_strbuf_putn(out, "[", 1);
             if (p[1] == '^')
-                sb_putn(out, ++p, 1);
+                lsc_strbuf_putn(out, ++p, 1);
             if (p[1] == ']') /* a leading ] is literal in both dialects */
-                sb_putn(out, ++p, 1);
+                lsc_strbuf_putn(out, ++p, 1);
             continue;
         }
         if (c == '{') {
@@ -244,13 +178,13 @@ static int py_to_ere(const char *k, strbuf *out)
                     lo = -1;
             }
             if (lo < 0) {
-                sb_puts(out, "\\{");
+                lsc_strbuf_puts(out, "\\{");
                 continue;
             }
             if (after_quant || ++n_bound > 1 || lo > PATTERN_MAX_BOUND || hi > PATTERN_MAX_BOUND || hi < lo ||
                 ++n_quant > PATTERN_MAX_QUANT)
                 return -1;
-            sb_putn(out, p, (size_t)(end - p + 1));
+            lsc_strbuf_putn(out, p, (size_t)(end - p + 1));
             p = end;
             prev_quant = 1;
             continue;
@@ -260,17 +194,17 @@ static int py_to_ere(const char *k, strbuf *out)
                 return -1; /* stacked (Python's possessive a++) or too many quantifiers */
             prev_quant = 1;
         }
-        sb_putn(out, &c, 1);
+        lsc_strbuf_putn(out, &c, 1);
     }
     if (in_bracket)
         return -1;
-    sb_puts(out, ")$");
+    lsc_strbuf_puts(out, ")$");
     return out->oom ? -1 : 0;
 }
 
 static int compile_key(const char *key, regex_t *re)
 {
-    strbuf b = {0};
+    lsc_strbuf b = {0};
     int rc = py_to_ere(key, &b);
     if (rc == 0 && regcomp(re, b.s, REG_EXTENDED | REG_NOSUB) != 0)
         rc = -1;
@@ -809,8 +743,8 @@ static lsc_status check_layer(lsc_adapter *ad, size_t li, const layer_work *w, c
         l->flags |= LSC_LAYER_DORA;
         int64_t want = emb ? l->cols : l->rows;
         if (numel(tm) != want)
-            add_warning(ad, "tensor '%s': %lld magnitudes for %lld output features",
-                        lsc_escape_name(e1, sizeof e1, tm->key), (long long)numel(tm), (long long)want);
+            lsc_adapter_warn(ad, "tensor '%s': %lld magnitudes for %lld output features",
+                             lsc_escape_name(e1, sizeof e1, tm->key), (long long)numel(tm), (long long)want);
     }
     return LSC_OK;
 }
@@ -869,6 +803,202 @@ static int cancelled(volatile int *cancel, size_t i)
     return cancel && (i & 255u) == 0 && *cancel;
 }
 
+/* Format, source, header, base model, metadata and config text of the adapter (cfg_text taken over when
+ * there is one; without one a warning says what is assumed). */
+static lsc_status describe_adapter(lsc_adapter *ad, const lsc_st_file *f, const char *path, const char *st_path,
+                                   const peft_config *cfg, char **cfg_text, lsc_error *err)
+{
+    ad->format = strdup("peft");
+    ad->source = strdup(path);
+    ad->header_json = strdup(f->header);
+    const char *bm = cfg->present ? json_string_value(json_object_get(cfg->root, "base_model_name_or_path")) : NULL;
+    ad->base_model = strdup(bm ? bm : "");
+    if (!ad->format || !ad->source || !ad->header_json || !ad->base_model)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    if (f->n_meta && !(ad->metadata_json = lsc_st_metadata_json(f)))
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    if (*cfg_text) {
+        ad->config_json = *cfg_text;
+        *cfg_text = NULL;
+    } else {
+        lsc_adapter_warn(ad,
+                         "no %s beside '%s': assuming lora_alpha = r (scale 1) for every layer, "
+                         "no rsLoRA, no fan_in_fan_out",
+                         CONFIG_FILE, st_path);
+    }
+    return LSC_OK;
+}
+
+/* The per-layer notes of a read, grown with the layers. */
+typedef struct layer_works {
+    layer_work *v;
+    size_t cap;
+} layer_works;
+
+/* The layer whose factors are named prefix[0..plen): found, or created (with its module type, block
+ * number and a cleared note in works). Its index in *li. */
+static lsc_status layer_for(lsc_adapter *ad, const char *name, size_t plen, layer_works *works, int *li, lsc_error *err)
+{
+    char *prefix = strndup(name, plen);
+    if (!prefix)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    /* a layer's factors are usually neighbours: try the last layer before searching them all */
+    *li = ad->n_layers && strcmp(ad->layers[ad->n_layers - 1].name, prefix) == 0 ? (int)ad->n_layers - 1
+                                                                                 : lsc_adapter_find_layer(ad, prefix);
+    if (*li >= 0) {
+        free(prefix);
+        return LSC_OK;
+    }
+    size_t nl;
+    lsc_status st = lsc_adapter_add_layer(ad, prefix, &nl, err);
+    if (!st && nl >= works->cap) {
+        size_t nc = works->cap ? works->cap * 2 : 64;
+        layer_work *p = realloc(works->v, nc * sizeof *works->v);
+        if (!p)
+            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        else {
+            works->v = p;
+            works->cap = nc;
+        }
+    }
+    if (!st) {
+        *li = (int)nl;
+        memset(&works->v[nl], 0, sizeof works->v[nl]);
+        works->v[nl].prefix_len = plen;
+        lsc_layer *l = &ad->layers[nl];
+        const char *dot = strrchr(prefix, '.');
+        free(l->module_type);
+        l->module_type = strdup(dot ? dot + 1 : prefix);
+        l->layer_index = layer_index_of(prefix);
+        if (!l->module_type)
+            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    }
+    free(prefix);
+    return st;
+}
+
+/* Tensor i of f into ad: an extra, or a factor, magnitude or gate of its layer (set in the layer's slot;
+ * a slot filled twice is an error). *n_gates counts the gates. */
+static lsc_status add_file_tensor(lsc_adapter *ad, const lsc_st_file *f, size_t i, const char *st_path,
+                                  layer_works *works, size_t *n_gates, lsc_error *err)
+{
+    static const lsc_role roles[] = {LSC_ROLE_A, LSC_ROLE_B, LSC_ROLE_E, LSC_ROLE_A, LSC_ROLE_B, LSC_ROLE_MAGNITUDE,
+                                     LSC_ROLE_GATE};
+    const lsc_st_tensor *s = &f->tensors[i];
+    size_t plen = 0, ti;
+    lsc_status st;
+    factor_name fn = parse_key(s->name, &plen);
+    if (fn == F_NONE) {
+        if ((st = lsc_adapter_add_tensor(ad, s->name, LSC_ROLE_EXTRA, -1, s->dtype, s->ndim, s->shape, NULL, &ti, err)))
+            return st;
+        ad->tensors[ti].src = (int64_t)i;
+        return LSC_OK;
+    }
+    int li = -1;
+    if ((st = layer_for(ad, s->name, plen, works, &li, err)))
+        return st;
+    if (fn == F_GATE && lsc_adapter_layer_tensor(ad, li, LSC_ROLE_GATE) >= 0)
+        return lsc_error_set(err, LSC_ERR_FORMAT, "'%s': tensor '%s': a second gate for the same layer", st_path,
+                             s->name);
+    if ((st = lsc_adapter_add_tensor(ad, s->name, roles[fn], li, s->dtype, s->ndim, s->shape, NULL, &ti, err)))
+        return st;
+    ad->tensors[ti].src = (int64_t)i;
+    if (fn == F_GATE) {
+        (*n_gates)++;
+        return LSC_OK; /* found by role: no slot on the layer */
+    }
+    lsc_layer *l = &ad->layers[li];
+    int *slot = fn == F_A || fn == F_EMB_A ? &l->ta : fn == F_B || fn == F_EMB_B ? &l->tb : fn == F_E ? &l->te : &l->tm;
+    if (fn == F_EMB_A)
+        works->v[li].emb_a = 1;
+    if (fn == F_EMB_B)
+        works->v[li].emb_b = 1;
+    return set_factor(ad, l, slot, ti, st_path, err);
+}
+
+/* Layer li's alpha, rule and (AdaLoRA) init_r from the config, with warnings where the config and the
+ * tensors disagree; *rank_warnings counts the rank disagreements (named up to MAX_RANK_WARNINGS). */
+static void config_layer(lsc_adapter *ad, size_t li, const peft_config *cfg, int *rank_warnings)
+{
+    lsc_layer *l = &ad->layers[li];
+    const char *module = lsc_peft_module_name(l->name);
+    if (!cfg->present) {
+        l->alpha = l->rank;
+        l->rule = LSC_SCALE_ALPHA_R;
+    } else if (cfg->adalora) {
+        l->alpha = cfg->alpha;
+        l->init_r = cfg->init_r;
+        l->rule = LSC_SCALE_ADALORA;
+        /* the mask PEFT saved for this layer must keep as many triplets as the tensors hold */
+        char mkey[1024];
+        snprintf(mkey, sizeof mkey, "%s.lora_E", module);
+        json_t *mask = cfg->rank_pattern ? json_object_get(cfg->rank_pattern, mkey) : NULL;
+        if (json_is_array(mask)) {
+            int kept = 0;
+            for (size_t i = 0; i < json_array_size(mask); i++)
+                kept += json_is_true(json_array_get(mask, i));
+            if (kept != l->rank)
+                lsc_adapter_warn(ad, "layer '%s': rank_pattern keeps %d of %zu triplets but the tensors hold %d",
+                                 l->name, kept, json_array_size(mask), l->rank);
+        }
+    } else {
+        int r_cfg;
+        const char *rkey;
+        config_resolve(cfg, module, &r_cfg, &l->alpha, &rkey);
+        l->rule = cfg->rslora ? LSC_SCALE_RSLORA : LSC_SCALE_ALPHA_R;
+        if (r_cfg != l->rank) {
+            if (*rank_warnings < MAX_RANK_WARNINGS) {
+                char ek[256];
+                lsc_adapter_warn(ad, "layer '%s': config r %d%s%s%s disagrees with the tensor rank %d; using %d",
+                                 l->name, r_cfg, rkey ? " (rank_pattern key '" : "",
+                                 rkey ? lsc_escape_name(ek, sizeof ek, rkey) : "", rkey ? "')" : "", l->rank, l->rank);
+            }
+            (*rank_warnings)++;
+        }
+        if (cfg->dora && l->tm < 0)
+            lsc_adapter_warn(ad, "layer '%s': use_dora is set but there is no lora_magnitude_vector", l->name);
+    }
+}
+
+/* Check every layer's factors and set its shape, alpha, rule and scale; *varies is 1 when layers differ in
+ * rank or alpha. An adapter without layers is refused. */
+static lsc_status shape_layers(lsc_adapter *ad, const layer_works *works, const peft_config *cfg, volatile int *cancel,
+                               const char *st_path, int *varies, lsc_error *err)
+{
+    int rank_warnings = 0, first_rank = -1;
+    double first_alpha = 0;
+    *varies = 0;
+    for (size_t li = 0; li < ad->n_layers; li++) {
+        lsc_layer *l = &ad->layers[li];
+        if (cancelled(cancel, li))
+            return lsc_error_set(err, LSC_ERR_CANCELLED, "reading '%s' cancelled", st_path);
+        lsc_status st = check_layer(ad, li, &works->v[li], st_path, err);
+        if (st)
+            return st;
+        if (cfg->fifo && !(l->flags & (LSC_LAYER_EMBEDDING | LSC_LAYER_CONV))) /* PEFT ignores it there */
+            l->flags |= LSC_LAYER_FAN_IN_FAN_OUT;
+        config_layer(ad, li, cfg, &rank_warnings);
+        l->scale = lsc_scale_compute(l->rule, l->alpha, l->rank, l->init_r, 0.0);
+        if (li == 0) {
+            first_rank = l->rank;
+            first_alpha = l->alpha;
+        } else if (l->rank != first_rank || l->alpha != first_alpha) {
+            *varies = 1;
+        }
+    }
+    if (rank_warnings > MAX_RANK_WARNINGS)
+        lsc_adapter_warn(ad, "... and %d more layers whose config r disagrees with the tensor rank",
+                         rank_warnings - MAX_RANK_WARNINGS);
+    if (ad->n_layers == 0) {
+        /* an adapter with nothing to adapt is refused, like a folder without an adapter file */
+        char pe[512];
+        return lsc_error_set(err, LSC_ERR_UNSUPPORTED,
+                             "no LoRA layers in '%s' (no lora_A/lora_B pair; %zu other tensor%s)",
+                             lsc_escape_name(pe, sizeof pe, st_path), ad->n_tensors, ad->n_tensors == 1 ? "" : "s");
+    }
+    return LSC_OK;
+}
+
 lsc_status lsc_peft_read_cancel(const char *path, lsc_adapter **out, volatile int *cancel, lsc_error *err)
 {
     lsc_status st = LSC_OK;
@@ -878,8 +1008,7 @@ lsc_status lsc_peft_read_cancel(const char *path, lsc_adapter **out, volatile in
     memset(&cfg, 0, sizeof cfg);
     lsc_st_file *f = NULL;
     lsc_adapter *ad = NULL;
-    layer_work *work = NULL;
-    size_t work_cap = 0;
+    layer_works works = {NULL, 0};
     *out = NULL;
 
     if ((st = resolve_paths(path, &st_path, &cfg_path, err)))
@@ -897,191 +1026,32 @@ lsc_status lsc_peft_read_cancel(const char *path, lsc_adapter **out, volatile in
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
         goto done;
     }
-    ad->format = strdup("peft");
-    ad->source = strdup(path);
-    ad->header_json = strdup(f->header);
-    const char *bm = cfg.present ? json_string_value(json_object_get(cfg.root, "base_model_name_or_path")) : NULL;
-    ad->base_model = strdup(bm ? bm : "");
-    if (!ad->format || !ad->source || !ad->header_json || !ad->base_model) {
-        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    if ((st = describe_adapter(ad, f, path, st_path, &cfg, &cfg_text, err)))
         goto done;
-    }
-    if (f->n_meta && !(ad->metadata_json = lsc_st_metadata_json(f))) {
-        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    if (cfg_text) {
-        ad->config_json = cfg_text;
-        cfg_text = NULL;
-    } else {
-        add_warning(ad, "no %s beside '%s': assuming lora_alpha = r (scale 1) for every layer, "
-                        "no rsLoRA, no fan_in_fan_out", CONFIG_FILE, st_path);
-    }
-
-    /* Classify every tensor in data order. */
+    /* classify every tensor in data order */
     size_t n_gates = 0;
     for (size_t i = 0; i < f->n_tensors; i++) {
-        const lsc_st_tensor *s = &f->tensors[i];
-        size_t plen = 0, ti;
         if (cancelled(cancel, i)) {
             st = lsc_error_set(err, LSC_ERR_CANCELLED, "reading '%s' cancelled", st_path);
             goto done;
         }
-        factor_name fn = parse_key(s->name, &plen);
-        if (fn == F_NONE) {
-            if ((st = lsc_adapter_add_tensor(ad, s->name, LSC_ROLE_EXTRA, -1, s->dtype, s->ndim, s->shape, NULL, &ti,
-                                             err)))
-                goto done;
-            ad->tensors[ti].src = (int64_t)i;
-            continue;
-        }
-        char *prefix = strndup(s->name, plen);
-        if (!prefix) {
-            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-            goto done;
-        }
-        /* a layer's factors are usually neighbours: try the last layer before searching them all */
-        int li = ad->n_layers && strcmp(ad->layers[ad->n_layers - 1].name, prefix) == 0 ? (int)ad->n_layers - 1
-                                                                                         : lsc_adapter_find_layer(ad, prefix);
-        if (li < 0) {
-            size_t nl;
-            st = lsc_adapter_add_layer(ad, prefix, &nl, err);
-            if (!st && nl >= work_cap) {
-                size_t nc = work_cap ? work_cap * 2 : 64;
-                layer_work *p = realloc(work, nc * sizeof *work);
-                if (!p)
-                    st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-                else {
-                    work = p;
-                    work_cap = nc;
-                }
-            }
-            if (st) {
-                free(prefix);
-                goto done;
-            }
-            li = (int)nl;
-            memset(&work[li], 0, sizeof work[li]);
-            work[li].prefix_len = plen;
-            lsc_layer *l = &ad->layers[li];
-            const char *dot = strrchr(prefix, '.');
-            free(l->module_type);
-            l->module_type = strdup(dot ? dot + 1 : prefix);
-            l->layer_index = layer_index_of(prefix);
-            if (!l->module_type) {
-                free(prefix);
-                st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-                goto done;
-            }
-        }
-        free(prefix);
-        static const lsc_role roles[] = {LSC_ROLE_A, LSC_ROLE_B, LSC_ROLE_E, LSC_ROLE_A, LSC_ROLE_B,
-                                         LSC_ROLE_MAGNITUDE, LSC_ROLE_GATE};
-        if (fn == F_GATE && lsc_adapter_layer_tensor(ad, li, LSC_ROLE_GATE) >= 0) {
-            st = lsc_error_set(err, LSC_ERR_FORMAT, "'%s': tensor '%s': a second gate for the same layer", st_path, s->name);
-            goto done;
-        }
-        if ((st = lsc_adapter_add_tensor(ad, s->name, roles[fn], li, s->dtype, s->ndim, s->shape, NULL, &ti, err)))
-            goto done;
-        ad->tensors[ti].src = (int64_t)i;
-        if (fn == F_GATE) {
-            n_gates++;
-            continue; /* found by role: no slot on the layer */
-        }
-        lsc_layer *l = &ad->layers[li];
-        int *slot = fn == F_A || fn == F_EMB_A ? &l->ta : fn == F_B || fn == F_EMB_B ? &l->tb : fn == F_E ? &l->te
-                                                                                                     : &l->tm;
-        if (fn == F_EMB_A)
-            work[li].emb_a = 1;
-        if (fn == F_EMB_B)
-            work[li].emb_b = 1;
-        if ((st = set_factor(ad, l, slot, ti, st_path, err)))
+        if ((st = add_file_tensor(ad, f, i, st_path, &works, &n_gates, err)))
             goto done;
     }
-
-    /* Shapes, ranks, scales. */
-    int rank_warnings = 0, first_rank = -1, varies = 0;
-    double first_alpha = 0;
-    for (size_t li = 0; li < ad->n_layers; li++) {
-        lsc_layer *l = &ad->layers[li];
-        if (cancelled(cancel, li)) {
-            st = lsc_error_set(err, LSC_ERR_CANCELLED, "reading '%s' cancelled", st_path);
-            goto done;
-        }
-        if ((st = check_layer(ad, li, &work[li], st_path, err)))
-            goto done;
-        if (cfg.fifo && !(l->flags & (LSC_LAYER_EMBEDDING | LSC_LAYER_CONV))) /* PEFT ignores it there */
-            l->flags |= LSC_LAYER_FAN_IN_FAN_OUT;
-        const char *module = lsc_peft_module_name(l->name);
-        if (!cfg.present) {
-            l->alpha = l->rank;
-            l->rule = LSC_SCALE_ALPHA_R;
-        } else if (cfg.adalora) {
-            l->alpha = cfg.alpha;
-            l->init_r = cfg.init_r;
-            l->rule = LSC_SCALE_ADALORA;
-            /* the mask PEFT saved for this layer must keep as many triplets as the tensors hold */
-            char mkey[1024];
-            snprintf(mkey, sizeof mkey, "%s.lora_E", module);
-            json_t *mask = cfg.rank_pattern ? json_object_get(cfg.rank_pattern, mkey) : NULL;
-            if (json_is_array(mask)) {
-                int kept = 0;
-                for (size_t i = 0; i < json_array_size(mask); i++)
-                    kept += json_is_true(json_array_get(mask, i));
-                if (kept != l->rank)
-                    add_warning(ad, "layer '%s': rank_pattern keeps %d of %zu triplets but the tensors hold %d",
-                                l->name, kept, json_array_size(mask), l->rank);
-            }
-        } else {
-            int r_cfg;
-            const char *rkey;
-            config_resolve(&cfg, module, &r_cfg, &l->alpha, &rkey);
-            l->rule = cfg.rslora ? LSC_SCALE_RSLORA : LSC_SCALE_ALPHA_R;
-            if (r_cfg != l->rank) {
-                if (rank_warnings < MAX_RANK_WARNINGS) {
-                    char ek[256];
-                    add_warning(ad, "layer '%s': config r %d%s%s%s disagrees with the tensor rank %d; using %d",
-                                l->name, r_cfg, rkey ? " (rank_pattern key '" : "",
-                                rkey ? lsc_escape_name(ek, sizeof ek, rkey) : "", rkey ? "')" : "", l->rank,
-                                l->rank);
-                }
-                rank_warnings++;
-            }
-            if (cfg.dora && l->tm < 0)
-                add_warning(ad, "layer '%s': use_dora is set but there is no lora_magnitude_vector", l->name);
-        }
-        l->scale = lsc_scale_compute(l->rule, l->alpha, l->rank, l->init_r, 0.0);
-        if (li == 0) {
-            first_rank = l->rank;
-            first_alpha = l->alpha;
-        } else if (l->rank != first_rank || l->alpha != first_alpha) {
-            varies = 1;
-        }
-    }
-    if (rank_warnings > MAX_RANK_WARNINGS)
-        add_warning(ad, "... and %d more layers whose config r disagrees with the tensor rank",
-                    rank_warnings - MAX_RANK_WARNINGS);
-    if (ad->n_layers == 0) {
-        /* an adapter with nothing to adapt is refused, like a folder without an adapter file */
-        char pe[512];
-        st = lsc_error_set(err, LSC_ERR_UNSUPPORTED, "no LoRA layers in '%s' (no lora_A/lora_B pair; %zu other tensor%s)",
-                           lsc_escape_name(pe, sizeof pe, st_path), ad->n_tensors, ad->n_tensors == 1 ? "" : "s");
+    int varies;
+    if ((st = shape_layers(ad, &works, &cfg, cancel, st_path, &varies, err)))
         goto done;
-    }
 
-    const char *kind = "static";
+    lsc_kind kind = LSC_KIND_STATIC;
     if (cfg.adalora)
-        kind = "adaptive";
+        kind = LSC_KIND_ADAPTIVE;
     else if (n_gates > 0)
-        kind = "sparse";
+        kind = LSC_KIND_SPARSE;
     else if (varies || cfg.layers_to_transform || json_object_size(cfg.rank_pattern) > 0 ||
              json_object_size(cfg.alpha_pattern) > 0)
-        kind = "layer-wise";
-    ad->kind = strdup(kind);
-    if (!ad->kind) {
-        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        kind = LSC_KIND_LAYERWISE;
+    if ((st = lsc_adapter_set_kind(ad, kind, err)))
         goto done;
-    }
     ad->load = lsc_st_tensor_loader;
     ad->load_ctx = f;
     ad->load_ctx_free = lsc_st_loader_free;
@@ -1092,7 +1062,7 @@ done:
     lsc_adapter_free(ad);
     lsc_st_close(f);
     config_release(&cfg);
-    free(work);
+    free(works.v);
     free(cfg_text);
     free(st_path);
     free(cfg_path);
@@ -1186,12 +1156,12 @@ done:
 
 /* ---- writing: JSON text the way PEFT (Python json.dumps, indent=2) writes it ------------------------- */
 
-static void dump_string(strbuf *b, const char *s)
+static void dump_string(lsc_strbuf *b, const char *s)
 {
     json_t *j = json_string(s);
     char *t = j ? json_dumps(j, JSON_ENCODE_ANY | JSON_ENSURE_ASCII) : NULL;
     if (t)
-        sb_puts(b, t);
+        lsc_strbuf_puts(b, t);
     else
         b->oom = 1;
     free(t);
@@ -1199,7 +1169,7 @@ static void dump_string(strbuf *b, const char *s)
 }
 
 /* Shortest text that reads back to the same double, with a ".0" for integral values (Python's repr). */
-static void dump_real(strbuf *b, double v)
+static void dump_real(lsc_strbuf *b, double v)
 {
     char t[40];
     for (int prec = 1; prec <= 17; prec++) {
@@ -1209,50 +1179,62 @@ static void dump_real(strbuf *b, double v)
     }
     if (!strpbrk(t, ".eEni"))
         strcat(t, ".0");
-    sb_puts(b, t);
+    lsc_strbuf_puts(b, t);
 }
 
-static void dump_py(strbuf *b, json_t *v, int depth)
+static void dump_py(lsc_strbuf *b, json_t *v, int depth)
 {
     switch (json_typeof(v)) {
     case JSON_OBJECT: {
         if (json_object_size(v) == 0) {
-            sb_puts(b, "{}");
+            lsc_strbuf_puts(b, "{}");
             break;
         }
-        sb_puts(b, "{");
+        lsc_strbuf_puts(b, "{");
         const char *k;
         json_t *x;
         int first = 1;
         json_object_foreach(v, k, x) {
-            sb_printf(b, "%s\n%*s", first ? "" : ",", 2 * (depth + 1), "");
+            lsc_strbuf_printf(b, "%s\n%*s", first ? "" : ",", 2 * (depth + 1), "");
             dump_string(b, k);
-            sb_puts(b, ": ");
+            lsc_strbuf_puts(b, ": ");
             dump_py(b, x, depth + 1);
             first = 0;
         }
-        sb_printf(b, "\n%*s}", 2 * depth, "");
+        lsc_strbuf_printf(b, "\n%*s}", 2 * depth, "");
         break;
     }
     case JSON_ARRAY: {
         if (json_array_size(v) == 0) {
-            sb_puts(b, "[]");
+            lsc_strbuf_puts(b, "[]");
             break;
         }
-        sb_puts(b, "[");
+        lsc_strbuf_puts(b, "[");
         for (size_t i = 0; i < json_array_size(v); i++) {
-            sb_printf(b, "%s\n%*s", i ? "," : "", 2 * (depth + 1), "");
+            lsc_strbuf_printf(b, "%s\n%*s", i ? "," : "", 2 * (depth + 1), "");
             dump_py(b, json_array_get(v, i), depth + 1);
         }
-        sb_printf(b, "\n%*s]", 2 * depth, "");
+        lsc_strbuf_printf(b, "\n%*s]", 2 * depth, "");
         break;
     }
-    case JSON_STRING: dump_string(b, json_string_value(v)); break;
-    case JSON_INTEGER: sb_printf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(v)); break;
-    case JSON_REAL: dump_real(b, json_real_value(v)); break;
-    case JSON_TRUE: sb_puts(b, "true"); break;
-    case JSON_FALSE: sb_puts(b, "false"); break;
-    default: sb_puts(b, "null"); break;
+    case JSON_STRING:
+        dump_string(b, json_string_value(v));
+        break;
+    case JSON_INTEGER:
+        lsc_strbuf_printf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        break;
+    case JSON_REAL:
+        dump_real(b, json_real_value(v));
+        break;
+    case JSON_TRUE:
+        lsc_strbuf_puts(b, "true");
+        break;
+    case JSON_FALSE:
+        lsc_strbuf_puts(b, "false");
+        break;
+    default:
+        lsc_strbuf_puts(b, "null");
+        break;
     }
 }
 
@@ -1271,45 +1253,6 @@ static lsc_status write_text(const char *path, const char *text, size_t len, lsc
         return st;
     }
     return lsc_atomic_commit(&f, err);
-}
-
-/* Can the source header be reused verbatim? Same tensor names, dtypes, shapes, order and metadata. */
-static int header_reusable(const lsc_adapter *ad)
-{
-    if (!ad->header_json)
-        return 0;
-    size_t hlen = strlen(ad->header_json);
-    uint64_t data = 0;
-    for (size_t i = 0; i < ad->n_tensors; i++)
-        data += ad->tensors[i].nbytes;
-    uint8_t *buf = malloc(8 + hlen);
-    if (!buf)
-        return 0;
-    uint64_t n = hlen;
-    for (int i = 0; i < 8; i++)
-        buf[i] = (uint8_t)(n >> (8 * i));
-    memcpy(buf + 8, ad->header_json, hlen);
-    lsc_st_file *f = NULL;
-    lsc_error e;
-    int ok = lsc_st_parse("header", buf, 8 + hlen, 8 + hlen + data, &f, &e) == LSC_OK;
-    free(buf);
-    if (ok)
-        ok = f->n_tensors == ad->n_tensors;
-    for (size_t i = 0; ok && i < ad->n_tensors; i++) {
-        const lsc_tensor *t = &ad->tensors[i];
-        const lsc_st_tensor *s = &f->tensors[i];
-        ok = strcmp(t->key, s->name) == 0 && t->dtype == s->dtype && t->ndim == s->ndim;
-        for (int d = 0; ok && d < t->ndim; d++)
-            ok = t->shape[d] == s->shape[d];
-    }
-    if (ok) {
-        char *meta = lsc_st_metadata_json(f);
-        ok = (meta == NULL && ad->metadata_json == NULL) ||
-             (meta && ad->metadata_json && strcmp(meta, ad->metadata_json) == 0);
-        free(meta);
-    }
-    lsc_st_close(f);
-    return ok;
 }
 
 /* Metadata for a canonical file: the adapter's (string values only) or PEFT's {"format": "pt"}. */
@@ -1385,7 +1328,7 @@ static lsc_status write_tensors(lsc_adapter *ad, const char *path, lsc_dtype dty
             if (lsc_dtype_is_float(ad->tensors[i].dtype) && ad->tensors[i].dtype != dtype)
                 convert = 1;
     }
-    if (!convert && header_reusable(ad)) {
+    if (!convert && lsc_st_header_reusable(ad)) {
         st = lsc_st_writer_begin_verbatim(path, ad->header_json, strlen(ad->header_json), &w, err);
     } else {
         outs = calloc(ad->n_tensors ? ad->n_tensors : 1, sizeof *outs);
@@ -1451,9 +1394,7 @@ static lsc_status write_tensors(lsc_adapter *ad, const char *path, lsc_dtype dty
                                    t->key, loss.overflows, lsc_dtype_name(to), big);
                 goto done;
             }
-            char what[200];
-            if (lsc_narrowing_describe(&loss, n, to, what, sizeof what) && lossy++ < MAX_LOSS_WARNINGS)
-                add_warning(ad, "tensor '%s': %s", t->key, what);
+            lsc_format_warn_loss(ad, &lossy, t->key, &loss, n, to);
             st = lsc_st_writer_put(w, conv, nb, err);
         }
         if (!was_loaded)
@@ -1461,9 +1402,7 @@ static lsc_status write_tensors(lsc_adapter *ad, const char *path, lsc_dtype dty
         if (st)
             goto done;
     }
-    if (lossy > MAX_LOSS_WARNINGS)
-        add_warning(ad, "... and %d more tensors flushed values to zero or rounded them to subnormals",
-                    lossy - MAX_LOSS_WARNINGS);
+    lsc_format_warn_loss_total(ad, lossy);
     st = lsc_st_writer_finish(w, err);
     w = NULL;
 done:
@@ -1741,7 +1680,7 @@ static lsc_status config_text(const lsc_adapter *ad, char **text, size_t *len, i
     int *want_r = NULL;
     double *want_a = NULL;
     json_t *root = NULL;
-    strbuf b = {0};
+    lsc_strbuf b = {0};
     *text = NULL;
     *len = 0;
     *verbatim = 0;

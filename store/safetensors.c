@@ -11,12 +11,12 @@
  */
 #include "safetensors.h"
 #include "fileio.h"
+#include "format_util.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,40 +26,6 @@
 #define ESC_CAP 320 /* room for one escaped name inside a message */
 
 /* ---- messages ---------------------------------------------------------------------------------- */
-
-/* "'<file>': [tensor '<tensor>': ]<body>", names escaped. Returns code. */
-static lsc_status st_fail(lsc_error *err, lsc_status code, const char *file, const char *tensor, const char *fmt,
-                          ...) __attribute__((format(printf, 5, 6)));
-
-static lsc_status st_fail(lsc_error *err, lsc_status code, const char *file, const char *tensor, const char *fmt,
-                          ...)
-{
-    char body[LSC_ERROR_MSG_MAX], fe[ESC_CAP], te[ESC_CAP];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(body, sizeof body, fmt, ap);
-    va_end(ap);
-    lsc_escape_name(fe, sizeof fe, file);
-    if (tensor)
-        return lsc_error_set(err, code, "'%s': tensor '%s': %s", fe, lsc_escape_name(te, sizeof te, tensor), body);
-    return lsc_error_set(err, code, "'%s': %s", fe, body);
-}
-
-/* strerror in git's lower case: "no such file or directory". */
-static const char *errno_text(int e, char *buf, size_t cap)
-{
-    snprintf(buf, cap, "%s", strerror(e));
-    if (buf[0] >= 'A' && buf[0] <= 'Z' && !(buf[1] >= 'A' && buf[1] <= 'Z'))
-        buf[0] = (char)(buf[0] - 'A' + 'a');
-    return buf;
-}
-
-static lsc_status io_fail(lsc_error *err, const char *verb, const char *file, int e)
-{
-    char fe[ESC_CAP], et[128];
-    return lsc_error_set(err, LSC_ERR_IO, "cannot %s '%s': %s", verb, lsc_escape_name(fe, sizeof fe, file),
-                         errno_text(e, et, sizeof et));
-}
 
 static void format_shape(char *buf, size_t cap, const int64_t *shape, int ndim)
 {
@@ -86,11 +52,12 @@ static uint64_t le64(const unsigned char *p)
 static lsc_status check_header_len(const char *name, uint64_t n, uint64_t file_size, lsc_error *err)
 {
     if (n > LSC_ST_MAX_HEADER)
-        return st_fail(err, LSC_ERR_FORMAT, name, NULL, "header length %" PRIu64 " exceeds the limit of %llu bytes",
-                       n, LSC_ST_MAX_HEADER);
+        return lsc_format_fail(err, LSC_ERR_FORMAT, name, NULL,
+                               "header length %" PRIu64 " exceeds the limit of %llu bytes", n, LSC_ST_MAX_HEADER);
     if (n > file_size - 8)
-        return st_fail(err, LSC_ERR_FORMAT, name, NULL,
-                       "header length %" PRIu64 " runs past the end of the file (%" PRIu64 " bytes)", n, file_size);
+        return lsc_format_fail(err, LSC_ERR_FORMAT, name, NULL,
+                               "header length %" PRIu64 " runs past the end of the file (%" PRIu64 " bytes)", n,
+                               file_size);
     return LSC_OK;
 }
 
@@ -104,34 +71,34 @@ static lsc_status parse_entry(const char *file, lsc_st_tensor *t, json_t *val, l
 {
     const char *tn = t->name;
     if (!json_is_object(val))
-        return st_fail(err, LSC_ERR_FORMAT, file, tn, "header entry is not an object");
+        return lsc_format_fail(err, LSC_ERR_FORMAT, file, tn, "header entry is not an object");
 
     json_t *dt = json_object_get(val, "dtype");
     if (!dt)
-        return st_fail(err, LSC_ERR_FORMAT, file, tn, "missing dtype");
+        return lsc_format_fail(err, LSC_ERR_FORMAT, file, tn, "missing dtype");
     if (!json_is_string(dt))
-        return st_fail(err, LSC_ERR_FORMAT, file, tn, "dtype is not a string");
+        return lsc_format_fail(err, LSC_ERR_FORMAT, file, tn, "dtype is not a string");
     t->dtype = lsc_dtype_parse(json_string_value(dt));
     if (t->dtype == LSC_DT_INVALID) {
         char de[64];
-        return st_fail(err, LSC_ERR_FORMAT, file, tn, "unknown dtype '%s'",
-                       lsc_escape_name(de, sizeof de, json_string_value(dt)));
+        return lsc_format_fail(err, LSC_ERR_FORMAT, file, tn, "unknown dtype '%s'",
+                               lsc_escape_name(de, sizeof de, json_string_value(dt)));
     }
 
     json_t *shape = json_object_get(val, "shape");
     if (!shape)
-        return st_fail(err, LSC_ERR_FORMAT, file, tn, "missing shape");
+        return lsc_format_fail(err, LSC_ERR_FORMAT, file, tn, "missing shape");
     if (!json_is_array(shape))
-        return st_fail(err, LSC_ERR_FORMAT, file, tn, "shape is not an array");
+        return lsc_format_fail(err, LSC_ERR_FORMAT, file, tn, "shape is not an array");
     size_t nd = json_array_size(shape);
     if (nd > LSC_MAX_NDIM)
-        return st_fail(err, LSC_ERR_UNSUPPORTED, file, tn, "shape has %zu dimensions, at most %d are supported", nd,
-                       LSC_MAX_NDIM);
+        return lsc_format_fail(err, LSC_ERR_UNSUPPORTED, file, tn, "shape has %zu dimensions, at most %d are supported",
+                               nd, LSC_MAX_NDIM);
     t->ndim = (int)nd;
     for (size_t i = 0; i < nd; i++) {
         json_t *d = json_array_get(shape, i);
         if (!is_count(d))
-            return st_fail(err, LSC_ERR_FORMAT, file, tn, "shape is not a list of non-negative integers");
+            return lsc_format_fail(err, LSC_ERR_FORMAT, file, tn, "shape is not a list of non-negative integers");
         t->shape[i] = (int64_t)json_integer_value(d);
     }
     /* element and byte counts, each multiply checked (as the reference implementation does, a zero
@@ -142,32 +109,34 @@ static lsc_status parse_entry(const char *file, lsc_st_tensor *t, json_t *val, l
         uint64_t d = (uint64_t)t->shape[i];
         if (d != 0 && numel > UINT64_MAX / d) {
             format_shape(sh, sizeof sh, t->shape, t->ndim);
-            return st_fail(err, LSC_ERR_FORMAT, file, tn, "shape %s overflows the element count", sh);
+            return lsc_format_fail(err, LSC_ERR_FORMAT, file, tn, "shape %s overflows the element count", sh);
         }
         numel *= d;
     }
     uint64_t esize = lsc_dtype_size(t->dtype);
     if (numel > UINT64_MAX / esize) {
         format_shape(sh, sizeof sh, t->shape, t->ndim);
-        return st_fail(err, LSC_ERR_FORMAT, file, tn, "shape %s overflows the byte count", sh);
+        return lsc_format_fail(err, LSC_ERR_FORMAT, file, tn, "shape %s overflows the byte count", sh);
     }
     uint64_t bytes = numel * esize;
 
     json_t *off = json_object_get(val, "data_offsets");
     if (!off)
-        return st_fail(err, LSC_ERR_FORMAT, file, tn, "missing data_offsets");
+        return lsc_format_fail(err, LSC_ERR_FORMAT, file, tn, "missing data_offsets");
     if (!json_is_array(off) || json_array_size(off) != 2 || !is_count(json_array_get(off, 0)) ||
         !is_count(json_array_get(off, 1)))
-        return st_fail(err, LSC_ERR_FORMAT, file, tn, "data_offsets is not [begin, end] of non-negative integers");
+        return lsc_format_fail(err, LSC_ERR_FORMAT, file, tn,
+                               "data_offsets is not [begin, end] of non-negative integers");
     t->begin = (uint64_t)json_integer_value(json_array_get(off, 0));
     t->end = (uint64_t)json_integer_value(json_array_get(off, 1));
     if (t->end < t->begin)
-        return st_fail(err, LSC_ERR_FORMAT, file, tn, "data_offsets [%" PRIu64 ", %" PRIu64 "] end before they begin",
-                       t->begin, t->end);
+        return lsc_format_fail(err, LSC_ERR_FORMAT, file, tn,
+                               "data_offsets [%" PRIu64 ", %" PRIu64 "] end before they begin", t->begin, t->end);
     if (t->end - t->begin != bytes) {
         format_shape(sh, sizeof sh, t->shape, t->ndim);
-        return st_fail(err, LSC_ERR_FORMAT, file, tn, "shape %s needs %" PRIu64 " bytes but data_offsets span %" PRIu64,
-                       sh, bytes, t->end - t->begin);
+        return lsc_format_fail(err, LSC_ERR_FORMAT, file, tn,
+                               "shape %s needs %" PRIu64 " bytes but data_offsets span %" PRIu64, sh, bytes,
+                               t->end - t->begin);
     }
     return LSC_OK;
 }
@@ -226,18 +195,20 @@ static lsc_status order_and_check_spans(lsc_st_file *f, lsc_error *err)
             continue;
         }
         if (i == 0)
-            st = st_fail(err, LSC_ERR_FORMAT, f->path, t->name,
-                         "data_offsets begin at %" PRIu64 ": the first tensor must begin at 0", t->begin);
+            st = lsc_format_fail(err, LSC_ERR_FORMAT, f->path, t->name,
+                                 "data_offsets begin at %" PRIu64 ": the first tensor must begin at 0", t->begin);
         else if (t->begin > pos)
-            st = st_fail(err, LSC_ERR_FORMAT, f->path, t->name,
-                         "data_offsets [%" PRIu64 ", %" PRIu64 "] leave a gap of %" PRIu64 " bytes after the previous tensor",
-                         t->begin, t->end, t->begin - pos);
+            st = lsc_format_fail(err, LSC_ERR_FORMAT, f->path, t->name,
+                                 "data_offsets [%" PRIu64 ", %" PRIu64 "] leave a gap of %" PRIu64
+                                 " bytes after the previous tensor",
+                                 t->begin, t->end, t->begin - pos);
         else {
             char pe[ESC_CAP];
-            st = st_fail(err, LSC_ERR_FORMAT, f->path, t->name,
-                         "data_offsets [%" PRIu64 ", %" PRIu64 "] overlap tensor '%s' [%" PRIu64 ", %" PRIu64 "]",
-                         t->begin, t->end, lsc_escape_name(pe, sizeof pe, f->tensors[i - 1].name),
-                         f->tensors[i - 1].begin, f->tensors[i - 1].end);
+            st = lsc_format_fail(err, LSC_ERR_FORMAT, f->path, t->name,
+                                 "data_offsets [%" PRIu64 ", %" PRIu64 "] overlap tensor '%s' [%" PRIu64
+                                 ", %" PRIu64 "]",
+                                 t->begin, t->end, lsc_escape_name(pe, sizeof pe, f->tensors[i - 1].name),
+                                 f->tensors[i - 1].begin, f->tensors[i - 1].end);
         }
         goto done;
     }
@@ -263,7 +234,7 @@ static lsc_status build_name_index(lsc_st_file *f, lsc_error *err)
     for (size_t i = 0; i < n; i++) {
         f->by_name[i] = keys[i].idx;
         if (i > 0 && strcmp(keys[i - 1].name, keys[i].name) == 0 && st == LSC_OK) /* jansson rejects these */
-            st = st_fail(err, LSC_ERR_FORMAT, f->path, keys[i].name, "duplicate tensor name");
+            st = lsc_format_fail(err, LSC_ERR_FORMAT, f->path, keys[i].name, "duplicate tensor name");
     }
     free(keys);
     return st;
@@ -293,7 +264,7 @@ static lsc_status parse_core(const char *name, char *header, uint64_t n, uint64_
     }
     /* the format says the header starts with '{'; anything else is not ours to guess at */
     if (n == 0 || header[0] != '{') {
-        st = st_fail(err, LSC_ERR_FORMAT, name, NULL, "header is not a JSON object");
+        st = lsc_format_fail(err, LSC_ERR_FORMAT, name, NULL, "header is not a JSON object");
         goto fail;
     }
     json_error_t je;
@@ -302,15 +273,15 @@ static lsc_status parse_core(const char *name, char *header, uint64_t n, uint64_
         char te[ESC_CAP];
         const char *dup = "duplicate object key ";
         if (strncmp(je.text, dup, strlen(dup)) == 0)
-            st = st_fail(err, LSC_ERR_FORMAT, name, NULL, "duplicate name in header %s",
-                         lsc_escape_name(te, sizeof te, je.text + strlen(dup)));
+            st = lsc_format_fail(err, LSC_ERR_FORMAT, name, NULL, "duplicate name in header %s",
+                                 lsc_escape_name(te, sizeof te, je.text + strlen(dup)));
         else
-            st = st_fail(err, LSC_ERR_FORMAT, name, NULL, "header is not valid JSON: %s (at byte %d)",
-                         lsc_escape_name(te, sizeof te, je.text), je.position);
+            st = lsc_format_fail(err, LSC_ERR_FORMAT, name, NULL, "header is not valid JSON: %s (at byte %d)",
+                                 lsc_escape_name(te, sizeof te, je.text), je.position);
         goto fail;
     }
     if (!json_is_object(root)) {
-        st = st_fail(err, LSC_ERR_FORMAT, name, NULL, "header is not a JSON object");
+        st = lsc_format_fail(err, LSC_ERR_FORMAT, name, NULL, "header is not a JSON object");
         goto fail;
     }
 
@@ -319,7 +290,7 @@ static lsc_status parse_core(const char *name, char *header, uint64_t n, uint64_
     if (meta) {
         count--;
         if (!json_is_object(meta)) {
-            st = st_fail(err, LSC_ERR_FORMAT, name, NULL, "__metadata__ is not an object");
+            st = lsc_format_fail(err, LSC_ERR_FORMAT, name, NULL, "__metadata__ is not an object");
             goto fail;
         }
         size_t nm = json_object_size(meta);
@@ -334,8 +305,8 @@ static lsc_status parse_core(const char *name, char *header, uint64_t n, uint64_
         json_object_foreach(meta, k, v) { /* insertion order = header order */
             if (!json_is_string(v)) {
                 char ke[ESC_CAP];
-                st = st_fail(err, LSC_ERR_FORMAT, name, NULL, "__metadata__ value of '%s' is not a string",
-                             lsc_escape_name(ke, sizeof ke, k));
+                st = lsc_format_fail(err, LSC_ERR_FORMAT, name, NULL, "__metadata__ value of '%s' is not a string",
+                                     lsc_escape_name(ke, sizeof ke, k));
                 goto fail;
             }
             f->meta_keys[f->n_meta] = strdup(k);
@@ -376,15 +347,15 @@ static lsc_status parse_core(const char *name, char *header, uint64_t n, uint64_
     uint64_t data_len = f->n_tensors ? f->tensors[f->n_tensors - 1].end : 0;
     uint64_t want = 8 + n + data_len; /* n <= 1e8 and data_len < 2^63: no overflow */
     if (check_size && want < file_size) {
-        st = st_fail(err, LSC_ERR_FORMAT, name, NULL,
-                     "%" PRIu64 " trailing bytes after the data (header and data end at byte %" PRIu64 ")",
-                     file_size - want, want);
+        st = lsc_format_fail(err, LSC_ERR_FORMAT, name, NULL,
+                             "%" PRIu64 " trailing bytes after the data (header and data end at byte %" PRIu64 ")",
+                             file_size - want, want);
         goto fail;
     }
     if (check_size && want > file_size) {
-        st = st_fail(err, LSC_ERR_FORMAT, name, NULL,
-                     "file is truncated: the data ends at byte %" PRIu64 " but the file has %" PRIu64 " bytes", want,
-                     file_size);
+        st = lsc_format_fail(err, LSC_ERR_FORMAT, name, NULL,
+                             "file is truncated: the data ends at byte %" PRIu64 " but the file has %" PRIu64 " bytes",
+                             want, file_size);
         goto fail;
     }
     if (!check_size)
@@ -404,18 +375,20 @@ lsc_status lsc_st_parse(const char *name, const void *buf, size_t len, uint64_t 
 {
     *out = NULL;
     if (len > file_size)
-        return st_fail(err, LSC_ERR_INVALID, name, NULL, "%zu bytes given for a file of %" PRIu64, len, file_size);
+        return lsc_format_fail(err, LSC_ERR_INVALID, name, NULL, "%zu bytes given for a file of %" PRIu64, len,
+                               file_size);
     if (file_size < 8)
-        return st_fail(err, LSC_ERR_FORMAT, name, NULL,
-                       "file is too short (%" PRIu64 " bytes) to hold the 8-byte header length", file_size);
+        return lsc_format_fail(err, LSC_ERR_FORMAT, name, NULL,
+                               "file is too short (%" PRIu64 " bytes) to hold the 8-byte header length", file_size);
     if (len < 8)
-        return st_fail(err, LSC_ERR_INVALID, name, NULL, "the first 8 bytes are needed, %zu given", len);
+        return lsc_format_fail(err, LSC_ERR_INVALID, name, NULL, "the first 8 bytes are needed, %zu given", len);
     uint64_t n = le64(buf);
     lsc_status st = check_header_len(name, n, file_size, err);
     if (st != LSC_OK)
         return st;
     if (n > len - 8)
-        return st_fail(err, LSC_ERR_INVALID, name, NULL, "only %zu of the %" PRIu64 " header bytes given", len - 8, n);
+        return lsc_format_fail(err, LSC_ERR_INVALID, name, NULL, "only %zu of the %" PRIu64 " header bytes given",
+                               len - 8, n);
     char *header = malloc((size_t)n + 1);
     if (!header)
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
@@ -431,27 +404,27 @@ lsc_status lsc_st_open(const char *path, lsc_st_file **out, lsc_error *err)
     *out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return io_fail(err, "open", path, errno);
+        return lsc_format_io_fail(err, "open", path, errno);
     struct stat sb;
     if (fstat(fd, &sb) != 0) {
-        st = io_fail(err, "stat", path, errno);
+        st = lsc_format_io_fail(err, "stat", path, errno);
         goto fail;
     }
     if (!S_ISREG(sb.st_mode)) {
-        st = st_fail(err, LSC_ERR_IO, path, NULL, "not a regular file");
+        st = lsc_format_fail(err, LSC_ERR_IO, path, NULL, "not a regular file");
         goto fail;
     }
     uint64_t size = (uint64_t)sb.st_size;
     if (size < 8) {
-        st = st_fail(err, LSC_ERR_FORMAT, path, NULL,
-                     "file is too short (%" PRIu64 " bytes) to hold the 8-byte header length", size);
+        st = lsc_format_fail(err, LSC_ERR_FORMAT, path, NULL,
+                             "file is too short (%" PRIu64 " bytes) to hold the 8-byte header length", size);
         goto fail;
     }
     unsigned char lenbuf[8];
     int r = lsc_pread_full(fd, lenbuf, 8, 0);
     if (r != 0) {
-        st = r < 0 ? io_fail(err, "read", path, errno)
-                   : st_fail(err, LSC_ERR_IO, path, NULL, "file shrank while being read");
+        st = r < 0 ? lsc_format_io_fail(err, "read", path, errno)
+                   : lsc_format_fail(err, LSC_ERR_IO, path, NULL, "file shrank while being read");
         goto fail;
     }
     uint64_t n = le64(lenbuf);
@@ -464,8 +437,8 @@ lsc_status lsc_st_open(const char *path, lsc_st_file **out, lsc_error *err)
     }
     r = lsc_pread_full(fd, header, (size_t)n, 8);
     if (r != 0) {
-        st = r < 0 ? io_fail(err, "read", path, errno)
-                   : st_fail(err, LSC_ERR_IO, path, NULL, "file shrank while being read");
+        st = r < 0 ? lsc_format_io_fail(err, "read", path, errno)
+                   : lsc_format_fail(err, LSC_ERR_IO, path, NULL, "file shrank while being read");
         goto fail;
     }
     header[n] = '\0';
@@ -504,19 +477,20 @@ long lsc_st_find(const lsc_st_file *f, const char *name)
 lsc_status lsc_st_read(lsc_st_file *f, size_t i, void *dst, lsc_error *err)
 {
     if (i >= f->n_tensors)
-        return st_fail(err, LSC_ERR_INVALID, f->path, NULL, "no tensor number %zu (the file has %zu)", i,
-                       f->n_tensors);
+        return lsc_format_fail(err, LSC_ERR_INVALID, f->path, NULL, "no tensor number %zu (the file has %zu)", i,
+                               f->n_tensors);
     const lsc_st_tensor *t = &f->tensors[i];
     if (f->fd < 0)
-        return st_fail(err, LSC_ERR_INVALID, f->path, t->name, "parsed from memory: no data to read");
+        return lsc_format_fail(err, LSC_ERR_INVALID, f->path, t->name, "parsed from memory: no data to read");
     uint64_t nbytes = t->end - t->begin;
     if (nbytes > SIZE_MAX)
-        return st_fail(err, LSC_ERR_NOMEM, f->path, t->name, "%" PRIu64 " bytes do not fit in memory", nbytes);
+        return lsc_format_fail(err, LSC_ERR_NOMEM, f->path, t->name, "%" PRIu64 " bytes do not fit in memory", nbytes);
     int r = lsc_pread_full(f->fd, dst, (size_t)nbytes, 8 + f->header_len + t->begin);
     if (r < 0)
-        return io_fail(err, "read", f->path, errno);
+        return lsc_format_io_fail(err, "read", f->path, errno);
     if (r > 0)
-        return st_fail(err, LSC_ERR_IO, f->path, t->name, "unexpected end of file (was it truncated after opening?)");
+        return lsc_format_fail(err, LSC_ERR_IO, f->path, t->name,
+                               "unexpected end of file (was it truncated after opening?)");
     return LSC_OK;
 }
 
@@ -551,64 +525,45 @@ struct lsc_st_writer {
     int failed;          /* a write failed: only abort or finish (which fails) remain */
 };
 
-/* Growable byte buffer for the header; `oom` sticks so callers check once at the end. */
-typedef struct {
-    char *p;
-    size_t len, cap;
-    int oom;
-} strbuf;
-
-static void sb_add(strbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_puts(strbuf *b, const char *s)
-{
-    sb_add(b, s, strlen(s));
-}
-
 /* A JSON string as serde_json (the Rust safetensors library) writes it: `"` and `\` escaped, the short
  * escapes \b \f \n \r \t, other control bytes as \u00xx, everything else (UTF-8 included) raw. */
-static void sb_json_string(strbuf *b, const char *s)
+static void sb_json_string(lsc_strbuf *b, const char *s)
 {
-    sb_add(b, "\"", 1);
+    lsc_strbuf_putn(b, "\"", 1);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         char esc[8];
         switch (*p) {
-        case '"': sb_add(b, "\\\"", 2); break;
-        case '\\': sb_add(b, "\\\\", 2); break;
-        case '\b': sb_add(b, "\\b", 2); break;
-        case '\f': sb_add(b, "\\f", 2); break;
-        case '\n': sb_add(b, "\\n", 2); break;
-        case '\r': sb_add(b, "\\r", 2); break;
-        case '\t': sb_add(b, "\\t", 2); break;
+        case '"':
+            lsc_strbuf_putn(b, "\\\"", 2);
+            break;
+        case '\\':
+            lsc_strbuf_putn(b, "\\\\", 2);
+            break;
+        case '\b':
+            lsc_strbuf_putn(b, "\\b", 2);
+            break;
+        case '\f':
+            lsc_strbuf_putn(b, "\\f", 2);
+            break;
+        case '\n':
+            lsc_strbuf_putn(b, "\\n", 2);
+            break;
+        case '\r':
+            lsc_strbuf_putn(b, "\\r", 2);
+            break;
+        case '\t':
+            lsc_strbuf_putn(b, "\\t", 2);
+            break;
         default:
             if (*p < 0x20) {
                 snprintf(esc, sizeof esc, "\\u%04x", *p);
-                sb_add(b, esc, 6);
+                lsc_strbuf_putn(b, esc, 6);
             } else {
-                sb_add(b, (const char *)p, 1);
+                lsc_strbuf_putn(b, (const char *)p, 1);
             }
         }
     }
-    sb_add(b, "\"", 1);
+    lsc_strbuf_putn(b, "\"", 1);
 }
 
 /* Strict UTF-8 (no overlong forms, no surrogates, nothing past U+10FFFF), as JSON readers demand. */
@@ -649,7 +604,7 @@ static lsc_status writer_open_tmp(lsc_st_writer *w, lsc_error *err)
 {
     const char *slash = strrchr(w->path, '/');
     if (*(slash ? slash + 1 : w->path) == '\0')
-        return st_fail(err, LSC_ERR_INVALID, w->path, NULL, "not a file name");
+        return lsc_format_fail(err, LSC_ERR_INVALID, w->path, NULL, "not a file name");
     lsc_status st = lsc_atomic_begin(&w->af, w->path, err);
     if (st)
         return st;
@@ -659,7 +614,7 @@ static lsc_status writer_open_tmp(lsc_st_writer *w, lsc_error *err)
     for (int i = 0; i < 8; i++)
         len8[i] = (unsigned char)(n >> (8 * i));
     if (lsc_write_full(w->af.fd, len8, 8) != 0 || lsc_write_full(w->af.fd, w->layout->header, (size_t)n) != 0)
-        return io_fail(err, "write", w->path, errno);
+        return lsc_format_io_fail(err, "write", w->path, errno);
     return LSC_OK;
 }
 
@@ -702,52 +657,54 @@ lsc_status lsc_st_writer_begin(const char *path, const lsc_st_out *tensors, size
                                const char *const *meta_values, size_t n_meta, lsc_st_writer **out, lsc_error *err)
 {
     lsc_status st = LSC_OK;
-    strbuf b = {0};
+    lsc_strbuf b = {0};
     char num[64], sh[256];
     *out = NULL;
 
-    sb_puts(&b, "{");
+    lsc_strbuf_puts(&b, "{");
     if (n_meta > 0 && (!meta_keys || !meta_values)) {
-        st = st_fail(err, LSC_ERR_INVALID, path, NULL, "%zu metadata entries announced, none given", n_meta);
+        st = lsc_format_fail(err, LSC_ERR_INVALID, path, NULL, "%zu metadata entries announced, none given", n_meta);
         goto fail;
     }
     if (n > 0 && !tensors) {
-        st = st_fail(err, LSC_ERR_INVALID, path, NULL, "%zu tensors announced, none given", n);
+        st = lsc_format_fail(err, LSC_ERR_INVALID, path, NULL, "%zu tensors announced, none given", n);
         goto fail;
     }
     if (n_meta > 0) {
-        sb_puts(&b, "\"__metadata__\":{");
+        lsc_strbuf_puts(&b, "\"__metadata__\":{");
         for (size_t i = 0; i < n_meta; i++) {
             if (!meta_keys[i] || !meta_values[i] || !utf8_valid(meta_keys[i]) || !utf8_valid(meta_values[i])) {
-                st = st_fail(err, LSC_ERR_INVALID, path, NULL, "metadata entry %zu is missing or not valid UTF-8", i);
+                st = lsc_format_fail(err, LSC_ERR_INVALID, path, NULL,
+                                     "metadata entry %zu is missing or not valid UTF-8", i);
                 goto fail;
             }
             if (i)
-                sb_puts(&b, ",");
+                lsc_strbuf_puts(&b, ",");
             sb_json_string(&b, meta_keys[i]);
-            sb_puts(&b, ":");
+            lsc_strbuf_puts(&b, ":");
             sb_json_string(&b, meta_values[i]);
         }
-        sb_puts(&b, "}");
+        lsc_strbuf_puts(&b, "}");
     }
     uint64_t pos = 0;
     for (size_t i = 0; i < n; i++) {
         const lsc_st_out *t = &tensors[i];
         if (!t->name || !utf8_valid(t->name)) {
-            st = st_fail(err, LSC_ERR_INVALID, path, NULL, "tensor %zu has no name or one that is not valid UTF-8", i);
+            st = lsc_format_fail(err, LSC_ERR_INVALID, path, NULL,
+                                 "tensor %zu has no name or one that is not valid UTF-8", i);
             goto fail;
         }
         if (strcmp(t->name, "__metadata__") == 0) {
-            st = st_fail(err, LSC_ERR_INVALID, path, t->name, "reserved name");
+            st = lsc_format_fail(err, LSC_ERR_INVALID, path, t->name, "reserved name");
             goto fail;
         }
         if ((unsigned)t->dtype >= LSC_DT_COUNT) {
-            st = st_fail(err, LSC_ERR_INVALID, path, t->name, "invalid dtype");
+            st = lsc_format_fail(err, LSC_ERR_INVALID, path, t->name, "invalid dtype");
             goto fail;
         }
         if (t->ndim < 0 || t->ndim > LSC_MAX_NDIM || (t->ndim > 0 && !t->shape)) {
-            st = st_fail(err, LSC_ERR_INVALID, path, t->name, "%d dimensions (0 to %d allowed)", t->ndim,
-                         LSC_MAX_NDIM);
+            st = lsc_format_fail(err, LSC_ERR_INVALID, path, t->name, "%d dimensions (0 to %d allowed)", t->ndim,
+                                 LSC_MAX_NDIM);
             goto fail;
         }
         uint64_t bytes = lsc_dtype_size(t->dtype);
@@ -755,45 +712,45 @@ lsc_status lsc_st_writer_begin(const char *path, const lsc_st_out *tensors, size
             uint64_t dim = (uint64_t)t->shape[d];
             if (t->shape[d] < 0 || (dim != 0 && bytes > (uint64_t)INT64_MAX / dim)) {
                 format_shape(sh, sizeof sh, t->shape, t->ndim);
-                st = st_fail(err, LSC_ERR_INVALID, path, t->name, "shape %s is negative or too large", sh);
+                st = lsc_format_fail(err, LSC_ERR_INVALID, path, t->name, "shape %s is negative or too large", sh);
                 goto fail;
             }
             bytes *= dim;
         }
         if (bytes > (uint64_t)INT64_MAX - pos) {
-            st = st_fail(err, LSC_ERR_INVALID, path, t->name, "data would pass 2^63 bytes");
+            st = lsc_format_fail(err, LSC_ERR_INVALID, path, t->name, "data would pass 2^63 bytes");
             goto fail;
         }
         if (i || n_meta)
-            sb_puts(&b, ",");
+            lsc_strbuf_puts(&b, ",");
         sb_json_string(&b, t->name);
-        sb_puts(&b, ":{\"dtype\":\"");
-        sb_puts(&b, lsc_dtype_name(t->dtype));
-        sb_puts(&b, "\",\"shape\":[");
+        lsc_strbuf_puts(&b, ":{\"dtype\":\"");
+        lsc_strbuf_puts(&b, lsc_dtype_name(t->dtype));
+        lsc_strbuf_puts(&b, "\",\"shape\":[");
         for (int d = 0; d < t->ndim; d++) {
             snprintf(num, sizeof num, "%s%" PRId64, d ? "," : "", t->shape[d]);
-            sb_puts(&b, num);
+            lsc_strbuf_puts(&b, num);
         }
         snprintf(num, sizeof num, "],\"data_offsets\":[%" PRIu64 ",%" PRIu64 "]}", pos, pos + bytes);
-        sb_puts(&b, num);
+        lsc_strbuf_puts(&b, num);
         pos += bytes;
     }
-    sb_puts(&b, "}");
+    lsc_strbuf_puts(&b, "}");
     while (!b.oom && b.len % 8 != 0)
-        sb_puts(&b, " ");
+        lsc_strbuf_puts(&b, " ");
     if (b.oom) {
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
         goto fail;
     }
     if (b.len > LSC_ST_MAX_HEADER) {
-        st = st_fail(err, LSC_ERR_INVALID, path, NULL, "header of %zu bytes exceeds the limit of %llu", b.len,
-                     LSC_ST_MAX_HEADER);
+        st = lsc_format_fail(err, LSC_ERR_INVALID, path, NULL, "header of %zu bytes exceeds the limit of %llu", b.len,
+                             LSC_ST_MAX_HEADER);
         goto fail;
     }
     /* the reader checks what is left (duplicate names) and gives the data order, here the order given */
-    return writer_start(path, b.p, b.len, 1, out, err);
+    return writer_start(path, b.s, b.len, 1, out, err);
 fail:
-    free(b.p);
+    free(b.s);
     return st;
 }
 
@@ -802,8 +759,8 @@ lsc_status lsc_st_writer_begin_verbatim(const char *path, const char *header, si
 {
     *out = NULL;
     if (header_len > LSC_ST_MAX_HEADER)
-        return st_fail(err, LSC_ERR_INVALID, path, NULL, "header of %zu bytes exceeds the limit of %llu", header_len,
-                       LSC_ST_MAX_HEADER);
+        return lsc_format_fail(err, LSC_ERR_INVALID, path, NULL, "header of %zu bytes exceeds the limit of %llu",
+                               header_len, LSC_ST_MAX_HEADER);
     char *copy = malloc(header_len + 1);
     if (!copy)
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
@@ -815,17 +772,18 @@ lsc_status lsc_st_writer_begin_verbatim(const char *path, const char *header, si
 lsc_status lsc_st_writer_put(lsc_st_writer *w, const void *data, size_t nbytes, lsc_error *err)
 {
     if (w->failed)
-        return st_fail(err, LSC_ERR_IO, w->path, NULL, "an earlier write failed");
+        return lsc_format_fail(err, LSC_ERR_IO, w->path, NULL, "an earlier write failed");
     if (w->next >= w->layout->n_tensors)
-        return st_fail(err, LSC_ERR_INVALID, w->path, NULL, "all %zu tensors are already written",
-                       w->layout->n_tensors);
+        return lsc_format_fail(err, LSC_ERR_INVALID, w->path, NULL, "all %zu tensors are already written",
+                               w->layout->n_tensors);
     const lsc_st_tensor *t = &w->layout->tensors[w->next];
     uint64_t want = t->end - t->begin;
     if (nbytes != want)
-        return st_fail(err, LSC_ERR_INVALID, w->path, t->name, "%zu bytes given, %" PRIu64 " declared", nbytes, want);
+        return lsc_format_fail(err, LSC_ERR_INVALID, w->path, t->name, "%zu bytes given, %" PRIu64 " declared", nbytes,
+                               want);
     if (nbytes > 0 && lsc_write_full(w->af.fd, data, nbytes) != 0) {
         w->failed = 1;
-        return io_fail(err, "write", w->path, errno);
+        return lsc_format_io_fail(err, "write", w->path, errno);
     }
     w->next++;
     return LSC_OK;
@@ -835,10 +793,10 @@ lsc_status lsc_st_writer_finish(lsc_st_writer *w, lsc_error *err)
 {
     lsc_status st = LSC_OK;
     if (w->failed)
-        st = st_fail(err, LSC_ERR_IO, w->path, NULL, "an earlier write failed");
+        st = lsc_format_fail(err, LSC_ERR_IO, w->path, NULL, "an earlier write failed");
     else if (w->next < w->layout->n_tensors)
-        st = st_fail(err, LSC_ERR_INVALID, w->path, w->layout->tensors[w->next].name,
-                     "not written (only %zu of %zu tensors were put)", w->next, w->layout->n_tensors);
+        st = lsc_format_fail(err, LSC_ERR_INVALID, w->path, w->layout->tensors[w->next].name,
+                             "not written (only %zu of %zu tensors were put)", w->next, w->layout->n_tensors);
     else
         st = lsc_atomic_commit(&w->af, err); /* fsync, rename into place, fsync the folder */
     lsc_st_writer_abort(w);
@@ -894,4 +852,41 @@ char *lsc_st_metadata_json(const lsc_st_file *f)
     char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
     json_decref(o);
     return s;
+}
+
+int lsc_st_header_reusable(const lsc_adapter *ad)
+{
+    if (!ad->header_json)
+        return 0;
+    size_t hlen = strlen(ad->header_json);
+    uint64_t data = 0;
+    for (size_t i = 0; i < ad->n_tensors; i++)
+        data += ad->tensors[i].nbytes;
+    uint8_t *buf = malloc(8 + hlen);
+    if (!buf)
+        return 0;
+    for (int i = 0; i < 8; i++)
+        buf[i] = (uint8_t)((uint64_t)hlen >> (8 * i));
+    memcpy(buf + 8, ad->header_json, hlen);
+    lsc_st_file *f = NULL;
+    lsc_error e;
+    int ok = lsc_st_parse("header", buf, 8 + hlen, 8 + hlen + data, &f, &e) == LSC_OK;
+    free(buf);
+    if (ok)
+        ok = f->n_tensors == ad->n_tensors;
+    for (size_t i = 0; ok && i < ad->n_tensors; i++) {
+        const lsc_tensor *t = &ad->tensors[i];
+        const lsc_st_tensor *s = &f->tensors[i];
+        ok = strcmp(t->key, s->name) == 0 && t->dtype == s->dtype && t->ndim == s->ndim;
+        for (int d = 0; ok && d < t->ndim; d++)
+            ok = t->shape[d] == s->shape[d];
+    }
+    if (ok) {
+        char *meta = lsc_st_metadata_json(f);
+        ok = (meta == NULL && ad->metadata_json == NULL) ||
+             (meta && ad->metadata_json && strcmp(meta, ad->metadata_json) == 0);
+        free(meta);
+    }
+    lsc_st_close(f);
+    return ok;
 }

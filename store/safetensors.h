@@ -74,6 +74,11 @@ void lsc_st_loader_free(void *ctx);
  * memory. */
 char *lsc_st_metadata_json(const lsc_st_file *f);
 
+/* Can ad->header_json (a source file's header kept at import) be written again verbatim for ad? Non-zero
+ * when it parses and lists exactly ad's tensors (names, dtypes, shapes, in order) and ad's metadata
+ * (ad->metadata_json, compared as compact JSON text). 0 without a header or on out of memory. */
+int lsc_st_header_reusable(const lsc_adapter *ad);
+
 /* ---- writing ------------------------------------------------------------------------------------ */
 
 typedef struct lsc_st_writer lsc_st_writer;

@@ -69,6 +69,58 @@ START_TEST(test_names_round_trip)
 }
 END_TEST
 
+/* lsc_adapter_warn: the one way readers and writers add a warning line. */
+START_TEST(test_adapter_warn)
+{
+    lsc_adapter *ad = lsc_adapter_new();
+    ck_assert_ptr_null(ad->warnings);
+    lsc_adapter_warn(ad, "layer '%s': rank %d", "q", 4);
+    ck_assert_str_eq(ad->warnings, "layer 'q': rank 4");
+    lsc_adapter_warn(ad, "%s", "second");
+    lsc_adapter_warn(ad, "third %zu", (size_t)3);
+    ck_assert_str_eq(ad->warnings, "layer 'q': rank 4\nsecond\nthird 3");
+    /* one line is at most LSC_ERROR_MSG_MAX - 1 bytes */
+    char big[3000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    lsc_adapter_warn(ad, "%s", big);
+    ck_assert_uint_eq(strlen(ad->warnings), strlen("layer 'q': rank 4\nsecond\nthird 3\n") + LSC_ERROR_MSG_MAX - 1);
+    lsc_adapter_free(ad);
+}
+END_TEST
+
+/* Kinds: one name table, NULL or "" read as static, unknown names kept apart; the adapter's setter. */
+START_TEST(test_kinds)
+{
+    static const char *const names[LSC_KIND_COUNT] = {"static", "dynamic", "layer-wise", "adaptive", "sparse",
+                                                      "multi-task"};
+    for (int k = 0; k < LSC_KIND_COUNT; k++) {
+        ck_assert_str_eq(lsc_kind_name((lsc_kind)k), names[k]);
+        ck_assert_int_eq(lsc_kind_parse(names[k]), k);
+    }
+    ck_assert_int_eq(lsc_kind_parse(NULL), LSC_KIND_STATIC);
+    ck_assert_int_eq(lsc_kind_parse(""), LSC_KIND_STATIC);
+    ck_assert_int_eq(lsc_kind_parse("multitask"), LSC_KIND_UNKNOWN); /* the training kind's spelling */
+    ck_assert_int_eq(lsc_kind_parse("Static"), LSC_KIND_UNKNOWN);
+    ck_assert_int_eq(lsc_kind_parse("dynamic "), LSC_KIND_UNKNOWN);
+    ck_assert_str_eq(lsc_kind_name(LSC_KIND_UNKNOWN), "unknown");
+    ck_assert_str_eq(lsc_kind_name(LSC_KIND_COUNT), "unknown");
+
+    lsc_adapter *ad = lsc_adapter_new();
+    lsc_error err = {0};
+    ck_assert_int_eq(lsc_adapter_kind(ad), LSC_KIND_STATIC);
+    ck_assert_int_eq(lsc_adapter_set_kind(ad, LSC_KIND_MULTITASK, &err), LSC_OK);
+    ck_assert_str_eq(ad->kind, "multi-task");
+    ck_assert_int_eq(lsc_adapter_kind(ad), LSC_KIND_MULTITASK);
+    ck_assert_int_eq(lsc_adapter_set_kind(ad, LSC_KIND_LAYERWISE, &err), LSC_OK);
+    ck_assert_str_eq(ad->kind, "layer-wise");
+    free(ad->kind);
+    ad->kind = strdup("a-future-kind");
+    ck_assert_int_eq(lsc_adapter_kind(ad), LSC_KIND_UNKNOWN);
+    lsc_adapter_free(ad);
+}
+END_TEST
+
 START_TEST(test_plain_factors)
 {
     const float a[] = {1, 2, 3, 4, 5, 6};             /* A [2, 3] */
@@ -338,6 +390,8 @@ static Suite *adapter_suite(void)
     tcase_add_test(tc, test_scale_rules);
     tcase_add_test(tc, test_names_round_trip);
     tcase_add_test(tc, test_plain_factors);
+    tcase_add_test(tc, test_adapter_warn);
+    tcase_add_test(tc, test_kinds);
     tcase_add_test(tc, test_adalora_e_folded);
     tcase_add_test(tc, test_conv_flattened);
     tcase_add_test(tc, test_rank_mismatch_and_missing);

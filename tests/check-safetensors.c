@@ -9,6 +9,7 @@
  */
 #include <check.h>
 #include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include "cli_util.h"
+#include "format_util.h"
 #include "safetensors.h"
 #include "test_tmp.h"
 
@@ -705,6 +707,110 @@ START_TEST(test_export_f16_flush_warned)
 }
 END_TEST
 
+/* The shared message helpers of store/format_util.c: one style for every format, names escaped. */
+START_TEST(test_format_helpers)
+{
+    lsc_error err = {0};
+    ck_assert_int_eq(lsc_format_fail(&err, LSC_ERR_FORMAT, "a.gguf", "t\x1b[2J", "bad %s %d", "shape", 3),
+                     LSC_ERR_FORMAT);
+    ck_assert_int_eq(err.code, LSC_ERR_FORMAT);
+    ck_assert_str_eq(err.msg, "'a.gguf': tensor 't\\x1b[2J': bad shape 3");
+    ck_assert_int_eq(lsc_format_fail(&err, LSC_ERR_INVALID, "dir/x\ny", NULL, "no tensor %zu", (size_t)7),
+                     LSC_ERR_INVALID);
+    ck_assert_str_eq(err.msg, "'dir/x\\ny': no tensor 7");
+    ck_assert_int_eq(lsc_format_fail(NULL, LSC_ERR_IO, "f", NULL, "x"), LSC_ERR_IO);
+    ck_assert_int_eq(lsc_format_io_fail(&err, "open", "m.safetensors", ENOENT), LSC_ERR_IO);
+    ck_assert_str_eq(err.msg, "cannot open 'm.safetensors': no such file or directory");
+    ck_assert(lsc_format_ends_with("a.lora_down.weight", ".weight"));
+    ck_assert(lsc_format_ends_with("x", ""));
+    ck_assert(!lsc_format_ends_with("weight", ".weight"));
+    ck_assert(!lsc_format_ends_with("a.Weight", ".weight"));
+
+    lsc_strbuf b = {0};
+    lsc_strbuf_puts(&b, "ab");
+    lsc_strbuf_putn(&b, "cdef", 2);
+    lsc_strbuf_printf(&b, "-%d-", 42);
+    ck_assert_str_eq(b.s, "abcd-42-");
+    char big[2000];
+    memset(big, 'z', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    lsc_strbuf_printf(&b, "%s!", big); /* longer than the formatter's stack buffer */
+    ck_assert_uint_eq(b.len, 8 + sizeof big);
+    ck_assert_uint_eq(strlen(b.s), b.len);
+    ck_assert_int_eq(b.s[b.len - 1], '!');
+    ck_assert_int_eq(b.oom, 0);
+    free(b.s);
+
+    /* precision-loss warnings: the first LSC_FORMAT_MAX_LOSS_WARNINGS tensors by name, then one count */
+    lsc_adapter *ad = lsc_adapter_new();
+    int count = 0;
+    const lsc_narrowing none = {0, 0, 0}, some = {0, 2, 1};
+    lsc_format_warn_loss(ad, &count, "quiet", &none, 4, LSC_DT_F16);
+    ck_assert_int_eq(count, 0);
+    ck_assert_ptr_null(ad->warnings);
+    char name[16];
+    for (int i = 0; i < LSC_FORMAT_MAX_LOSS_WARNINGS + 2; i++) {
+        snprintf(name, sizeof name, "t%d", i);
+        lsc_format_warn_loss(ad, &count, name, &some, 4, LSC_DT_F16);
+    }
+    lsc_format_warn_loss_total(ad, count);
+    ck_assert_int_eq(count, LSC_FORMAT_MAX_LOSS_WARNINGS + 2);
+    int lines = 1;
+    for (const char *p = ad->warnings; *p; p++)
+        lines += *p == '\n';
+    ck_assert_int_eq(lines, LSC_FORMAT_MAX_LOSS_WARNINGS + 1);
+    ck_assert_ptr_nonnull(strstr(ad->warnings, "tensor 't0': 2 of 4 values flushed to zero"));
+    ck_assert_ptr_nonnull(strstr(ad->warnings, "tensor 't4': "));
+    ck_assert_ptr_null(strstr(ad->warnings, "tensor 't5'"));
+    ck_assert_ptr_nonnull(strstr(ad->warnings, "\n... and 2 more tensors flushed values to zero"));
+    lsc_adapter_free(ad);
+}
+END_TEST
+
+/* lsc_st_header_reusable: a kept header is reused only for exactly the tensors and metadata it lists. */
+START_TEST(test_header_reusable)
+{
+    const char *hdr = "{\"__metadata__\":{\"format\":\"pt\"},"
+                      "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                      "\"a\":{\"dtype\":\"F16\",\"shape\":[1,3],\"data_offsets\":[8,14]}}";
+    lsc_adapter *ad = lsc_adapter_new();
+    lsc_error err = {0};
+    const int64_t sb[1] = {2}, sa[2] = {1, 3};
+    ck_assert_int_eq(lsc_adapter_add_tensor(ad, "b", LSC_ROLE_EXTRA, -1, LSC_DT_F32, 1, sb, NULL, NULL, &err), LSC_OK);
+    ck_assert_int_eq(lsc_adapter_add_tensor(ad, "a", LSC_ROLE_EXTRA, -1, LSC_DT_F16, 2, sa, NULL, NULL, &err), LSC_OK);
+    ck_assert(!lsc_st_header_reusable(ad)); /* no header kept */
+    ad->header_json = strdup(hdr);
+    ad->metadata_json = strdup("{\"format\":\"pt\"}");
+    ck_assert(lsc_st_header_reusable(ad));
+    free(ad->metadata_json);
+    ad->metadata_json = strdup("{\"format\":\"np\"}"); /* metadata changed */
+    ck_assert(!lsc_st_header_reusable(ad));
+    free(ad->metadata_json);
+    ad->metadata_json = NULL; /* metadata dropped */
+    ck_assert(!lsc_st_header_reusable(ad));
+    ad->metadata_json = strdup("{\"format\":\"pt\"}");
+    ad->tensors[1].dtype = LSC_DT_BF16; /* same size, other dtype */
+    ck_assert(!lsc_st_header_reusable(ad));
+    ad->tensors[1].dtype = LSC_DT_F16;
+    ad->tensors[1].shape[0] = 3;
+    ad->tensors[1].shape[1] = 1; /* same count, other shape */
+    ck_assert(!lsc_st_header_reusable(ad));
+    ad->tensors[1].shape[0] = 1;
+    ad->tensors[1].shape[1] = 3;
+    ad->tensors[0].key[0] = 'c'; /* renamed */
+    ck_assert(!lsc_st_header_reusable(ad));
+    ad->tensors[0].key[0] = 'b';
+    ck_assert(lsc_st_header_reusable(ad));
+    ad->n_tensors = 1; /* a tensor dropped */
+    ck_assert(!lsc_st_header_reusable(ad));
+    ad->n_tensors = 2;
+    free(ad->header_json);
+    ad->header_json = strdup("{\"b\":"); /* not a header */
+    ck_assert(!lsc_st_header_reusable(ad));
+    lsc_adapter_free(ad);
+}
+END_TEST
+
 static Suite *safetensors_suite(void)
 {
     Suite *s = suite_create("safetensors");
@@ -724,6 +830,8 @@ static Suite *safetensors_suite(void)
     tcase_add_test(tc, test_writer_escapes);
     tcase_add_test(tc, test_writer_rejects);
     tcase_add_test(tc, test_writer_verbatim);
+    tcase_add_test(tc, test_format_helpers);
+    tcase_add_test(tc, test_header_reusable);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -7,6 +7,20 @@
 
 #include "status.h"
 
+/* lsc_name_index: the one lookup behind every name table's parse. */
+START_TEST(test_name_index)
+{
+    static const char *const names[] = {"a", "bb", "a-b"};
+    ck_assert_int_eq(lsc_name_index(names, 3, "a"), 0);
+    ck_assert_int_eq(lsc_name_index(names, 3, "a-b"), 2);
+    ck_assert_int_eq(lsc_name_index(names, 3, "b"), -1);
+    ck_assert_int_eq(lsc_name_index(names, 3, "A"), -1);
+    ck_assert_int_eq(lsc_name_index(names, 3, ""), -1);
+    ck_assert_int_eq(lsc_name_index(names, 3, NULL), -1);
+    ck_assert_int_eq(lsc_name_index(names, 2, "a-b"), -1); /* only the first n are looked at */
+}
+END_TEST
+
 START_TEST(test_names)
 {
     for (int i = 0; i < LSC_STATUS_COUNT; i++) {
@@ -147,6 +161,7 @@ static Suite *status_suite(void)
     Suite *s = suite_create("status");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_names);
+    tcase_add_test(tc, test_name_index);
     tcase_add_test(tc, test_set_and_clear);
     tcase_add_test(tc, test_prefix);
     tcase_add_test(tc, test_escape);

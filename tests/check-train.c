@@ -334,6 +334,26 @@ static const double sv8[8] = {5.0, 4.0, 3.2, 2.5, 1.8, 1.2, 0.8, 0.5};
 
 /* ---- trace forms against the dense formulas ---- */
 
+/* The training kind that keeps an adapter's kind: its own rule for dynamic, adaptive and sparse; static
+ * for static, layer-wise, multi-task (trained by its own path) and names lorascope does not know. */
+START_TEST(test_kind_keeping)
+{
+    ck_assert_int_eq(lsc_train_kind_keeping(LSC_KIND_STATIC), LSC_TRAIN_STATIC);
+    ck_assert_int_eq(lsc_train_kind_keeping(LSC_KIND_LAYERWISE), LSC_TRAIN_STATIC);
+    ck_assert_int_eq(lsc_train_kind_keeping(LSC_KIND_DYNAMIC), LSC_TRAIN_DYNAMIC);
+    ck_assert_int_eq(lsc_train_kind_keeping(LSC_KIND_ADAPTIVE), LSC_TRAIN_ADAPTIVE);
+    ck_assert_int_eq(lsc_train_kind_keeping(LSC_KIND_SPARSE), LSC_TRAIN_SPARSE);
+    ck_assert_int_eq(lsc_train_kind_keeping(LSC_KIND_MULTITASK), LSC_TRAIN_STATIC);
+    ck_assert_int_eq(lsc_train_kind_keeping(LSC_KIND_UNKNOWN), LSC_TRAIN_STATIC);
+    /* the kinds both lists share keep their names */
+    for (int k = 0; k < LSC_KIND_COUNT; k++) {
+        lsc_train_kind t = lsc_train_kind_keeping((lsc_kind)k);
+        if (t != LSC_TRAIN_STATIC)
+            ck_assert_str_eq(lsc_train_kind_name(t), lsc_kind_name((lsc_kind)k));
+    }
+}
+END_TEST
+
 START_TEST(test_gradients_match_dense)
 {
     /* _i: 0..17 = {factored, dense} x {iso, C, X} x {static, sparse with gates, multi-task} */
@@ -1041,6 +1061,7 @@ static Suite *train_suite(void)
     tcase_set_timeout(tc, 240);
     tcase_add_loop_test(tc, test_gradients_match_dense, 0, 18);
     tcase_add_test(tc, test_prefix_losses_match_dense);
+    tcase_add_test(tc, test_kind_keeping);
     tcase_add_loop_test(tc, test_optimum_and_svd_init, 0, 12);
     tcase_add_test(tc, test_samples_equal_their_c);
     tcase_add_loop_test(tc, test_static_reaches_optimum, 0, 2);

@@ -40,8 +40,9 @@ static int convert_run(lsc_cmd_ctx *ctx, void *args)
     if (rc)
         return rc;
     const char *kind = src->kind ? src->kind : "static";
-    if (strcmp(kind, "multi-task") == 0 || strcmp(kind, "static") == 0 || strcmp(kind, "layer-wise") == 0) {
-        lsc_error_set(&ctx->err, LSC_ERR_INVALID, strcmp(kind, "multi-task") == 0
+    lsc_kind k = lsc_adapter_kind(src);
+    if (k == LSC_KIND_MULTITASK || k == LSC_KIND_STATIC || k == LSC_KIND_LAYERWISE) {
+        lsc_error_set(&ctx->err, LSC_ERR_INVALID, k == LSC_KIND_MULTITASK
                                                       ? "'%s' is multi-task: each of its tasks is a plain adapter already"
                                                       : "'%s' is a plain LoRA already",
                       src->name);
@@ -105,18 +106,18 @@ static int convert_run(lsc_cmd_ctx *ctx, void *args)
             if (json_object_get(cfg, "peft_type"))
                 json_object_set_new(cfg, "peft_type", json_string("LORA"));
             for (size_t i = 0; i < sizeof adalora_keys / sizeof adalora_keys[0]; i++)
-                if (strcmp(kind, "adaptive") == 0)
+                if (k == LSC_KIND_ADAPTIVE)
                     json_object_del(cfg, adalora_keys[i]);
-            if (strcmp(kind, "adaptive") == 0)
+            if (k == LSC_KIND_ADAPTIVE)
                 json_object_set_new(cfg, "rank_pattern", json_object());
             free(dst->config_json);
             dst->config_json = json_dumps(cfg, JSON_INDENT(2));
         }
         json_decref(cfg);
     }
+    if (!rc && lsc_adapter_set_kind(dst, LSC_KIND_STATIC, &ctx->err))
+        rc = LSC_EXIT_ERROR;
     if (!rc) {
-        free(dst->kind);
-        dst->kind = strdup("static");
         lsc_out(ctx->out, "%s: %s -> static, %zu layer(s)\n", newname, kind, dst->n_layers);
         return lsc_derive_finish(ctx, src, sid, dst, newname, 0);
     }

@@ -7,6 +7,7 @@
 #include "derive.h"
 #include "handlers.h"
 #include "hash.h"
+#include "tasks.h"
 
 typedef struct group_args {
     lsc_args base;
@@ -83,7 +84,7 @@ static int group_run(lsc_cmd_ctx *ctx, void *args)
                           g0->base_model);
             rc = LSC_EXIT_ERROR;
         }
-        if (lsc_is_group_kind(m->kind)) {
+        if (lsc_is_group(m->kind)) {
             lsc_error_set(&ctx->err, LSC_ERR_INVALID, "'%s' is a multi-task adapter already", m->name);
             rc = LSC_EXIT_ERROR;
         }
@@ -98,7 +99,7 @@ static int group_run(lsc_cmd_ctx *ctx, void *args)
     int64_t id = 0;
     if (!rc) {
         g0->name = strdup(name);
-        g0->kind = strdup("multi-task");
+        lsc_adapter_set_kind(g0, LSC_KIND_MULTITASK, NULL);
         g0->metadata_json = json_dumps(meta, JSON_COMPACT);
         if (lsc_catalog_put_adapter(ctx->cat, g0, ids, (size_t)n, &id, &ctx->err) ||
             lsc_catalog_set_tasks(ctx->cat, id, (const char *const *)tnames, ids, (size_t)n, &ctx->err))

@@ -403,9 +403,9 @@ static int read_and_import(lsc_cmd_ctx *ctx, const char *path, const char *name,
         return LSC_EXIT_ERROR;
     if (!ad->source)
         ad->source = strdup(path);
-    if (g_kind_override) {
-        free(ad->kind);
-        ad->kind = strdup(g_kind_override);
+    if (g_kind_override && lsc_adapter_set_kind(ad, lsc_kind_parse(g_kind_override), &ctx->err)) {
+        lsc_adapter_free(ad);
+        return LSC_EXIT_ERROR;
     }
     int rc = import_one(ctx, ad, name, named, report, out_id);
     lsc_adapter_free(ad);
@@ -440,7 +440,7 @@ static int make_group(lsc_cmd_ctx *ctx, const char *name, int named, const char 
     json_object_set_new(meta, "tasks", jt);
     if (!rc && g) {
         g->name = strdup(name);
-        g->kind = strdup("multi-task");
+        lsc_adapter_set_kind(g, LSC_KIND_MULTITASK, NULL); /* out of memory: stored without a kind */
         g->metadata_json = json_dumps(meta, JSON_COMPACT);
         char content[LSC_HASH_HEX], *existing = NULL;
         lsc_hash_adapter(g, content);
@@ -465,7 +465,7 @@ static int make_group(lsc_cmd_ctx *ctx, const char *name, int named, const char 
                 lsc_cmd_wrote(ctx, id);
                 (*imported)++;
                 if (report)
-                    json_array_append_new(report, json_pack("{s:s, s:s, s:I}", "name", name, "kind", "multi-task", "tasks",
+                    json_array_append_new(report, json_pack("{s:s, s:s, s:I}", "name", name, "kind", lsc_kind_name(LSC_KIND_MULTITASK), "tasks",
                                                             (json_int_t)n));
                 else
                     lsc_out(ctx->out, "%s\n", name);

@@ -131,7 +131,7 @@ static int merge_skeleton(lsc_cmd_ctx *ctx, lsc_adapter **in, int n, const char 
     if (!rc) {
         out->name = strdup(newname);
         out->format = strdup(in[0]->format ? in[0]->format : "peft");
-        out->kind = strdup("static");
+        lsc_adapter_set_kind(out, LSC_KIND_STATIC, NULL);
         out->base_model = strdup(in[0]->base_model ? in[0]->base_model : "");
         out->config_json = in[0]->config_json ? strdup(in[0]->config_json) : NULL;
         out->metadata_json = in[0]->metadata_json ? strdup(in[0]->metadata_json) : NULL;

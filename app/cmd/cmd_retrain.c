@@ -238,7 +238,7 @@ static lsc_status extraction_skeleton(lsc_st_file *fb, lsc_st_file *ft, const ch
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
     ad->name = strdup(name);
     ad->format = strdup("peft");
-    ad->kind = strdup("static");
+    lsc_adapter_set_kind(ad, LSC_KIND_STATIC, NULL);
     const char *slash = strrchr(fb->path, '/');
     ad->base_model = strdup(slash ? slash + 1 : fb->path);
     lsc_status st = LSC_OK;
@@ -358,7 +358,7 @@ static int tasks_load(lsc_cmd_ctx *ctx, tasks_run *R, const char *target)
         lsc_adapter *tg = NULL;
         if (lsc_cmd_load(ctx, target, &tg, &R->tid))
             rc = LSC_EXIT_ERROR;
-        else if (!lsc_is_group_kind(tg->kind)) {
+        else if (!lsc_is_group(tg->kind)) {
             lsc_error_set(&ctx->err, LSC_ERR_INVALID, "'%s' is multi-task: its --target must be multi-task too", R->name);
             rc = LSC_EXIT_ERROR;
         }
@@ -1153,7 +1153,7 @@ static int retrain_run(lsc_cmd_ctx *ctx, void *parsed)
         lsc_adapter *probe = NULL;
         int64_t pid;
         if (!base && lsc_catalog_find(ctx->cat, src_name, &pid, &ctx->err) == LSC_OK &&
-            lsc_catalog_get_adapter(ctx->cat, src_name, &probe, &ctx->err) == LSC_OK && lsc_is_group_kind(probe->kind)) {
+            lsc_catalog_get_adapter(ctx->cat, src_name, &probe, &ctx->err) == LSC_OK && lsc_is_group(probe->kind)) {
             lsc_adapter_free(probe);
             int r2 = calib ? lsc_usage_error(ctx, "retrain", "--calib is not supported for a multi-task adapter")
                            : lsc_derive_check_name(ctx, newname);
@@ -1203,14 +1203,8 @@ static int retrain_run(lsc_cmd_ctx *ctx, void *parsed)
         rc = LSC_EXIT_ERROR;
     if (!rc && calib && lsc_st_open(calib, &fc, &ctx->err))
         rc = LSC_EXIT_ERROR;
-    if (!rc && !kind_given) {
-        if (src->kind && strcmp(src->kind, "adaptive") == 0)
-            kind = LSC_TRAIN_ADAPTIVE;
-        else if (src->kind && strcmp(src->kind, "sparse") == 0)
-            kind = LSC_TRAIN_SPARSE;
-        else if (src->kind && strcmp(src->kind, "dynamic") == 0)
-            kind = LSC_TRAIN_DYNAMIC;
-    }
+    if (!rc && !kind_given)
+        kind = lsc_train_kind_keeping(lsc_adapter_kind(src));
     retrain_state S = {.src = src, .tgt = tgt, .fb = fb, .ft = ft, .fc = fc, .kind = kind, .mode = mode,
                        .newname = newname, .ckname = ckname, .ids = ids, .n_parents = n_parents};
     if (!rc)

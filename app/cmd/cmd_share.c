@@ -41,7 +41,7 @@ static int share_run(lsc_cmd_ctx *ctx, void *args)
     if (lsc_cmd_load(ctx, name, &grp, &gid))
         return LSC_EXIT_ERROR;
     int rc = LSC_EXIT_OK;
-    if (!lsc_is_group_kind(grp->kind)) {
+    if (!lsc_is_group(grp->kind)) {
         lsc_error_set(&ctx->err, LSC_ERR_INVALID, "'%s' is not a multi-task adapter (see 'lorascope group')", name);
         rc = LSC_EXIT_ERROR;
     }

@@ -83,13 +83,13 @@ static int sparsify_run(lsc_cmd_ctx *ctx, void *args)
         lsc_error_set(&ctx->err, LSC_ERR_NOTFOUND, "no layer of '%s' matches '%s'", src->name, glob ? glob : "");
         rc = LSC_EXIT_ERROR;
     }
+    if (!rc && lsc_adapter_set_kind(dst, LSC_KIND_SPARSE, &ctx->err))
+        rc = LSC_EXIT_ERROR;
     if (rc) {
         lsc_adapter_free(src);
         lsc_adapter_free(dst);
         return rc;
     }
-    free(dst->kind);
-    dst->kind = strdup("sparse");
     lsc_out(ctx->out, "%s: A and B of %d layer(s) kept at density %g; largest relative change of a layer %.4g\n", newname,
             changed, density, worst);
     return lsc_derive_finish(ctx, src, sid, dst, newname, 1);

@@ -24,14 +24,14 @@ int lsc_derive_check_name(lsc_cmd_ctx *ctx, const char *name)
 
 void lsc_derive_kind(lsc_adapter *ad)
 {
-    if (ad->kind && strcmp(ad->kind, "static") != 0 && strcmp(ad->kind, "layer-wise") != 0)
+    lsc_kind k = lsc_adapter_kind(ad);
+    if (k != LSC_KIND_STATIC && k != LSC_KIND_LAYERWISE)
         return;
     int varies = 0;
     for (size_t i = 1; i < ad->n_layers; i++)
         if (ad->layers[i].rank != ad->layers[0].rank || ad->layers[i].alpha != ad->layers[0].alpha)
             varies = 1;
-    free(ad->kind);
-    ad->kind = strdup(varies ? "layer-wise" : "static");
+    lsc_adapter_set_kind(ad, varies ? LSC_KIND_LAYERWISE : LSC_KIND_STATIC, NULL); /* out of memory: kept */
 }
 
 int lsc_derive_store(lsc_cmd_ctx *ctx, lsc_adapter *ad, const int64_t *parents, size_t n_parents, int64_t *id)
@@ -98,9 +98,4 @@ int lsc_derive_finish(lsc_cmd_ctx *ctx, lsc_adapter *src, int64_t src_id, lsc_ad
     lsc_adapter_free(src);
     lsc_adapter_free(dst);
     return rc;
-}
-
-int lsc_is_group_kind(const char *kind)
-{
-    return kind && strcmp(kind, "multi-task") == 0;
 }

@@ -12,9 +12,6 @@
  * and suggesting --as). */
 int lsc_derive_check_name(lsc_cmd_ctx *ctx, const char *name);
 
-/* 1 for the kind of a multi-task group. */
-int lsc_is_group_kind(const char *kind);
-
 /* "static" when every layer has the same rank and alpha, else "layer-wise"; other kinds are kept. */
 void lsc_derive_kind(lsc_adapter *ad);
 

@@ -410,15 +410,13 @@ int lsc_kind_figures(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *glob, int te
 {
     json_t *o = json_object();
     int rc = LSC_EXIT_OK;
-    const char *k = ad->kind ? ad->kind : "static";
-    if (strcmp(k, "dynamic") == 0)
-        rc = dynamic_figures(ctx, ad, glob, text, o);
-    else if (strcmp(k, "adaptive") == 0)
-        rc = adaptive_figures(ctx, ad, glob, text, o);
-    else if (strcmp(k, "sparse") == 0)
-        rc = sparse_figures(ctx, ad, glob, text, o);
-    else if (strcmp(k, "layer-wise") == 0)
-        rc = layerwise_figures(ctx, ad, glob, text, o);
+    switch (lsc_adapter_kind(ad)) {
+    case LSC_KIND_DYNAMIC: rc = dynamic_figures(ctx, ad, glob, text, o); break;
+    case LSC_KIND_ADAPTIVE: rc = adaptive_figures(ctx, ad, glob, text, o); break;
+    case LSC_KIND_SPARSE: rc = sparse_figures(ctx, ad, glob, text, o); break;
+    case LSC_KIND_LAYERWISE: rc = layerwise_figures(ctx, ad, glob, text, o); break;
+    default: break; /* static, multi-task: no kind figures */
+    }
     if (rc) {
         json_decref(o);
         return rc;

@@ -21,7 +21,7 @@
 
 int lsc_is_group(const char *kind)
 {
-    return kind && strcmp(kind, "multi-task") == 0;
+    return lsc_kind_parse(kind) == LSC_KIND_MULTITASK;
 }
 
 /* Load every task adapter of group id. */
@@ -88,7 +88,7 @@ int lsc_tasks_store_group(lsc_cmd_ctx *ctx, const lsc_task_entry *t, lsc_adapter
     if (!rc) {
         lsc_adapter *ng = lsc_adapter_new();
         ng->name = strdup(newname);
-        ng->kind = strdup("multi-task");
+        lsc_adapter_set_kind(ng, LSC_KIND_MULTITASK, NULL);
         ng->format = strdup(like->format ? like->format : "peft");
         ng->base_model = strdup(like->base_model ? like->base_model : "");
         ng->metadata_json = strdup(meta);
@@ -324,7 +324,7 @@ static void show_overall(lsc_cmd_ctx *ctx, const char *name, show_state *S)
         json_array_append_new(norms, lsc_json_num(sqrt(G[i * T + i])));
     }
     if (json) {
-        json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:i, s:i, s:o}", "name", name, "kind", "multi-task",
+        json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:i, s:i, s:o}", "name", name, "kind", lsc_kind_name(LSC_KIND_MULTITASK),
                               "base_model", ads[0] && ads[0]->base_model ? ads[0]->base_model : "", "tasks", jt,
                               "task_cosine", cm, "task_norms", norms, "shared_a_layers", S->shared_a_layers,
                               "shared_dim_min", min_dim < 0 ? 0 : min_dim, "layers", S->jlayers);

@@ -8,7 +8,7 @@
 
 #include "command.h"
 
-/* 1 if the adapter is a multi-task group. */
+/* 1 if kind (an adapter's kind name, may be NULL) is that of a multi-task group. */
 int lsc_is_group(const char *kind);
 
 /* Print (text or JSON) the figures of the multi-task adapter `name` (id) to ctx->out. */

@@ -411,17 +411,12 @@ void lsc_tui_draw_kind(lsc_tui_render *r, const lsc_tui_state *st)
         put_text(r, 1, 0, st->lay.cols, t, 0, 0, r->attr[R_ERROR]);
         return;
     }
-    const char *k = K->kf.kind;
-    if (strcmp(k, "dynamic") == 0)
-        draw_kind_dynamic(r, st);
-    else if (strcmp(k, "adaptive") == 0)
-        draw_kind_adaptive(r, st);
-    else if (strcmp(k, "sparse") == 0)
-        draw_kind_sparse(r, st);
-    else if (strcmp(k, "layer-wise") == 0)
-        draw_kind_layerwise(r, st);
-    else if (strcmp(k, "multi-task") == 0)
-        draw_kind_multitask(r, st);
-    else
-        draw_kind_static(r, st);
+    switch (lsc_kind_parse(K->kf.kind)) {
+    case LSC_KIND_DYNAMIC: draw_kind_dynamic(r, st); break;
+    case LSC_KIND_ADAPTIVE: draw_kind_adaptive(r, st); break;
+    case LSC_KIND_SPARSE: draw_kind_sparse(r, st); break;
+    case LSC_KIND_LAYERWISE: draw_kind_layerwise(r, st); break;
+    case LSC_KIND_MULTITASK: draw_kind_multitask(r, st); break;
+    default: draw_kind_static(r, st); break;
+    }
 }

@@ -31,8 +31,9 @@ static void layout_kind(lsc_tui_state *st)
     L->body_h = rows - 1;
     if (!st->kind.ok)
         return;
-    if (strcmp(k->kind, "dynamic") == 0 || strcmp(k->kind, "sparse") == 0) {
-        int dyn = k->kind[0] == 'd';
+    lsc_kind kind = lsc_kind_parse(k->kind);
+    if (kind == LSC_KIND_DYNAMIC || kind == LSC_KIND_SPARSE) {
+        int dyn = kind == LSC_KIND_DYNAMIC;
         size_t hl = 0, h0 = dyn ? 0 : hist_first(k, &hl);
         if (wide) {
             L->pane_w = L->cols * 3 / 5 - (dyn ? 0 : 16);
@@ -49,7 +50,7 @@ static void layout_kind(lsc_tui_state *st)
             L->body_y = L->header_y + 1;
             L->body_h = rows - L->pane_h - 1;
         }
-    } else if (strcmp(k->kind, "multi-task") == 0) {
+    } else if (kind == LSC_KIND_MULTITASK) {
         L->pane_y = 3;
         L->pane_x = 0;
         L->pane_w = L->cols;
@@ -57,7 +58,7 @@ static void layout_kind(lsc_tui_state *st)
         L->header_y = 3 + L->pane_h;
         L->body_y = L->header_y + 1;
         L->body_h = rows - L->pane_h - 1;
-    } else if (strcmp(k->kind, "adaptive") != 0 && strcmp(k->kind, "layer-wise") != 0) {
+    } else if (kind != LSC_KIND_ADAPTIVE && kind != LSC_KIND_LAYERWISE) {
         L->body_h = 0; /* static: a note and the rank histogram */
     }
 }
@@ -67,14 +68,15 @@ static void layout_kind(lsc_tui_state *st)
 size_t lsc_tui_kind_rows(const lsc_tui_state *st, int *overall)
 {
     const lsc_tui_kind_figures *k = &st->kind.kf;
-    int o = strcmp(k->kind, "dynamic") == 0 || strcmp(k->kind, "multi-task") == 0;
+    lsc_kind kind = lsc_kind_parse(k->kind);
+    int o = kind == LSC_KIND_DYNAMIC || kind == LSC_KIND_MULTITASK;
     if (overall)
         *overall = o;
     if (!st->kind.ok)
         return 0;
-    if (strcmp(k->kind, "layer-wise") == 0)
+    if (kind == LSC_KIND_LAYERWISE)
         return (size_t)k->n_blocks;
-    if (strcmp(k->kind, "static") == 0 || !k->kind[0])
+    if (kind == LSC_KIND_STATIC)
         return 0;
     return k->n_layers + (size_t)o;
 }
@@ -159,12 +161,12 @@ unsigned lsc_tui_kind_open(lsc_tui_state *st)
         lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s", K->error);
         return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RESIZE;
     }
-    const char *k = K->kf.kind;
-    if (strcmp(k, "dynamic") == 0)
+    lsc_kind kind = lsc_kind_parse(K->kf.kind);
+    if (kind == LSC_KIND_DYNAMIC)
         lsc_tui_state_msg(st, LSC_MSG_INFO, "j/k a layer's curve (first row: the mean), m log/linear, Esc back");
-    else if (strcmp(k, "layer-wise") == 0)
+    else if (kind == LSC_KIND_LAYERWISE)
         lsc_tui_state_msg(st, LSC_MSG_INFO, "m rank / energy share, Esc back");
-    else if (strcmp(k, "multi-task") == 0)
+    else if (kind == LSC_KIND_MULTITASK)
         lsc_tui_state_msg(st, LSC_MSG_INFO, "j/k a layer's cosines (first row: over all layers), Esc back");
     else
         lsc_tui_state_msg(st, LSC_MSG_INFO, "%s", lsc_tui_kind_rows(st, NULL) ? "j/k move, Esc back" : "Esc back");
@@ -175,11 +177,11 @@ static unsigned kind_toggle(lsc_tui_state *st)
 {
     if (!st->kind.ok)
         return 0;
-    const char *k = st->kind.kf.kind;
-    if (strcmp(k, "dynamic") != 0 && strcmp(k, "layer-wise") != 0)
+    lsc_kind kind = lsc_kind_parse(st->kind.kf.kind);
+    if (kind != LSC_KIND_DYNAMIC && kind != LSC_KIND_LAYERWISE)
         return 0;
     st->kind.alt = !st->kind.alt;
-    lsc_tui_state_msg(st, LSC_MSG_INFO, "%s", k[0] == 'd' ? (st->kind.alt ? "linear y axis" : "log y axis")
+    lsc_tui_state_msg(st, LSC_MSG_INFO, "%s", kind == LSC_KIND_DYNAMIC ? (st->kind.alt ? "linear y axis" : "log y axis")
                                               : (st->kind.alt ? "heat by share of the energy" : "heat by rank"));
     return LSC_TUI_CH_REDRAW;
 }

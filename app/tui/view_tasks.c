@@ -43,7 +43,7 @@ unsigned lsc_tui_tasks_open(lsc_tui_state *st, const char *group)
     return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RELOAD;
 }
 
-int lsc_tui_is_group_kind(const char *kind) { return strcmp(kind, "multi-task") == 0; }
+int lsc_tui_is_group_kind(const char *kind) { return lsc_kind_parse(kind) == LSC_KIND_MULTITASK; }
 
 static unsigned tasks_request(lsc_tui_state *st, lsc_tui_req req)
 {
