@@ -967,6 +967,10 @@ START_TEST(test_prune_apply_confirm_undo_redo)
     ck_assert_int_eq(g_st->confirm.open, 1);
     ck_assert_str_eq(g_st->confirm.question, "undo #6 prune?");
     ck_assert_ptr_nonnull(strstr(g_st->confirm.detail, "chat-e90"));
+    /* issue #15 finding 9: the command line as typed, not the catalog's JSON argument list */
+    ck_assert_msg(strncmp(g_st->confirm.detail, "prune llama2-7b-chat --energy 0.9 ", 34) == 0, "detail '%s'",
+                  g_st->confirm.detail);
+    ck_assert_ptr_null(strpbrk(g_st->confirm.detail, "[]\""));
     key(LSC_KEY_ENTER);
     ck_assert(has_adapter("chat-e90"));
     keys("uy");
@@ -1050,6 +1054,79 @@ static double merged_error(const char *a, const char *b, const char *layer, doub
     free(s2);
     return tail_error(all, n, (size_t)rank);
 }
+
+/* Issue #15 finding 12: tags survive an edit's reload (the rows are matched by name, the new adapter is
+ * not tagged), T clears them in the catalog and the layer table, and Esc from the grid comes back to the
+ * layer table it was opened from. */
+START_TEST(test_tags_kept_cleared_grid_back)
+{
+    lsc_tui_list *cl = &g_st->lists[LSC_VIEW_CATALOG];
+    req(LSC_REQ_TAG); /* chat */
+    req(LSC_REQ_TAG); /* code */
+    ck_assert_uint_eq(cl->n_tagged, 2);
+    req(LSC_REQ_TOP);
+    req(LSC_REQ_ENTER);
+    keys("p\n");
+    type_line("chat-kept");
+    keys("y"); /* a new adapter: the catalog reloads with 4 rows */
+    ck_assert(has_adapter("chat-kept"));
+    ck_assert_uint_eq(g_st->catalog.n, 4);
+    while (lsc_tui_state_view(g_st) != LSC_VIEW_CATALOG)
+        req(LSC_REQ_BACK);
+    ck_assert_uint_eq(cl->n_tagged, 2);
+    for (size_t i = 0; i < g_st->catalog.n; i++) {
+        const char *nm = g_st->catalog.rows[i].name;
+        int want = strcmp(nm, "llama2-7b-chat") == 0 || strcmp(nm, "llama2-7b-code") == 0;
+        ck_assert_msg(cl->tagged[i] == want, "'%s' tagged %d", nm, cl->tagged[i]);
+    }
+    keys("T");
+    ck_assert_uint_eq(cl->n_tagged, 0);
+    for (size_t i = 0; i < g_st->catalog.n; i++)
+        ck_assert_int_eq(cl->tagged[i], 0);
+    ck_assert_str_eq(g_st->msg, "2 tags cleared");
+    /* the layer table: T clears its tags too */
+    req(LSC_REQ_TOP);
+    req(LSC_REQ_ENTER);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_LAYERS);
+    req(LSC_REQ_TAG);
+    req(LSC_REQ_TAG);
+    req(LSC_REQ_TAG);
+    ck_assert_uint_eq(g_st->lists[LSC_VIEW_LAYERS].n_tagged, 3);
+    keys("T");
+    ck_assert_uint_eq(g_st->lists[LSC_VIEW_LAYERS].n_tagged, 0);
+    /* Esc from the grid: back to the layer table, not the catalog; v twice neither grows the stack */
+    int depth = g_st->depth;
+    req(LSC_REQ_GRID);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_GRID);
+    req(LSC_REQ_BACK);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_LAYERS);
+    ck_assert_int_eq(g_st->depth, depth);
+    req(LSC_REQ_GRID);
+    req(LSC_REQ_GRID);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_LAYERS);
+    ck_assert_int_eq(g_st->depth, depth);
+}
+END_TEST
+
+/* A JSON argument list as a command line: words joined, escapes decoded, words with blanks or quotes (or
+ * none) single-quoted; text that is not a list is copied; a short buffer truncates. */
+START_TEST(test_args_text)
+{
+    char b[256];
+    lsc_tui_args_text("[\"llama2-7b-chat\",\"--energy\",\"0.9\"]", b, sizeof b);
+    ck_assert_str_eq(b, "llama2-7b-chat --energy 0.9");
+    lsc_tui_args_text(" [ \"a b\" , \"\", \"say \\\"hi\\\"\", \"x\\u0041\\\\y\" ]", b, sizeof b);
+    ck_assert_str_eq(b, "'a b' '' 'say \"hi\"' xA\\y");
+    lsc_tui_args_text("[]", b, sizeof b);
+    ck_assert_str_eq(b, "");
+    lsc_tui_args_text("a --rank 4", b, sizeof b);
+    ck_assert_str_eq(b, "a --rank 4");
+    lsc_tui_args_text("[\"unterminated", b, sizeof b);
+    ck_assert_str_eq(b, "");
+    lsc_tui_args_text("[\"abcdef\",\"ghi\"]", b, 8);
+    ck_assert_str_eq(b, "abcdef");
+}
+END_TEST
 
 START_TEST(test_merge_panel)
 {
@@ -1174,7 +1251,9 @@ START_TEST(test_merge_panel)
     key(LSC_KEY_ESC);
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_CATALOG);
     lsc_tui_list *cl = &g_st->lists[LSC_VIEW_CATALOG];
-    ck_assert_uint_eq(cl->n_tagged, 0); /* the reload dropped the tags */
+    ck_assert_uint_eq(cl->n_tagged, 2); /* the reload kept the tags (issue #15); T clears them */
+    keys("T");
+    ck_assert_uint_eq(cl->n_tagged, 0);
     req(LSC_REQ_TOP);
     keys(" ");
     req(LSC_REQ_BOTTOM);
@@ -1243,6 +1322,7 @@ START_TEST(test_job_progress_cancel)
     lsc_tui_model_fake_hold(&g_model, 0);
     req(LSC_REQ_BACK);
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_CATALOG);
+    keys("T"); /* the merge's tags outlive it: start afresh */
     req(LSC_REQ_TOP);
     keys("  m");
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_MERGE);
@@ -1771,7 +1851,7 @@ static const struct {
     const char *again;
 } k_leave_cases[] = {
     {"\n", LSC_VIEW_LAYERS, LSC_VIEW_CATALOG, "\n"},
-    {"\nv", LSC_VIEW_GRID, LSC_VIEW_CATALOG, "\nv"},
+    {"\nv", LSC_VIEW_GRID, LSC_VIEW_LAYERS, "v"}, /* the grid is over the layer table */
     {"\n\n", LSC_VIEW_SPECTRUM, LSC_VIEW_LAYERS, "\n"},
     {"  d", LSC_VIEW_DIFF, LSC_VIEW_CATALOG, "d"},
     {"H", LSC_VIEW_HISTORY, LSC_VIEW_CATALOG, "H"},
@@ -1835,6 +1915,9 @@ START_TEST(test_leave_hints_do_not_leak)
 {
     keys("\nv");
     ck_assert_ptr_nonnull(strstr(g_st->msg, "blocks x"));
+    key(LSC_KEY_ESC);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_LAYERS); /* the grid is over the table */
+    ck_assert_str_eq(g_st->msg, "");
     key(LSC_KEY_ESC);
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_CATALOG);
     ck_assert_str_eq(g_st->msg, "");
@@ -2031,6 +2114,7 @@ START_TEST(test_clicks_per_view)
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_SPECTRUM);
     key(LSC_KEY_ESC);
     key(LSC_KEY_ESC);
+    key(LSC_KEY_ESC); /* spectrum, grid, then the layer table the grid was opened over */
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_CATALOG);
     keys("  m");
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_MERGE);
@@ -2080,6 +2164,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_prune_panel_rules_steps);
     tcase_add_test(tc, test_prune_from_spectrum_and_nonfinite);
     tcase_add_test(tc, test_prune_apply_confirm_undo_redo);
+    tcase_add_test(tc, test_tags_kept_cleared_grid_back);
+    tcase_add_test(tc, test_args_text);
     tcase_add_test(tc, test_prune_readonly_and_nothing_to_cut);
     tcase_add_test(tc, test_merge_panel);
     tcase_add_test(tc, test_kind_panel_kinds);

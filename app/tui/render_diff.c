@@ -46,7 +46,7 @@ static void draw_diff_pane(lsc_tui_render *r, const lsc_tui_state *st)
     const lsc_tui_list *l = &st->lists[LSC_VIEW_DIFF];
     const char *lname = l->n ? lsc_tui_short_name(st, st->diff.cmp.rows[l->order[l->cursor]].name) : "-";
     snprintf(t, sizeof t, " spectra of %s (Tab: only-in lists)", lname);
-    put_text(r, y, x, w, t, 0, 1, ha);
+    put_text(r, y, x, w, t, 0, TRUNC_START, ha);
     int uni = r->unicode;
     snprintf(t, sizeof t, "%s = %s", uni ? "\u28ff" : "*", e1);
     put_text(r, y + 1, x + 2, w / 2 - 2, t, 0, 0, r->attr[R_SERIES_A]);

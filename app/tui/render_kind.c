@@ -67,7 +67,7 @@ static void draw_kind_dynamic(lsc_tui_render *r, const lsc_tui_state *st)
     int uni = r->unicode;
     snprintf(t, sizeof t, " %s  %s prefix  %s best  y %s (m)", what, uni ? "\u28ff" : "*", uni ? "\u28ff" : "o",
              K->alt ? "linear" : "log");
-    put_text(r, L->pane_y, L->pane_x, L->pane_w, t, 0, 1, r->attr[R_HEADER]);
+    put_text(r, L->pane_y, L->pane_x, L->pane_w, t, 0, TRUNC_START, r->attr[R_HEADER]);
     int ch = L->pane_h - 1, cw = L->pane_w - 1;
     if (ch >= 4 && cw >= 12 && canvas(r, cw, ch) == 0) {
         lsc_chart_lines(&r->cv, (lsc_chart_rect){0, 0, cw, ch}, uni ? LSC_CHART_BRAILLE : LSC_CHART_ASCII, NULL, pe, be, n,
@@ -103,7 +103,7 @@ static void draw_kind_dynamic(lsc_tui_render *r, const lsc_tui_state *st)
             if (d > g)
                 g = d, gb = j + 1;
         }
-        put_text(r, y, 2, nw, lsc_escape_name(e, sizeof e, lsc_tui_short_name(st, ly->name)), 0, 1, a);
+        put_text(r, y, 2, nw, lsc_escape_name(e, sizeof e, lsc_tui_short_name(st, ly->name)), 0, TRUNC_MIDDLE, a);
         snprintf(t, sizeof t, "%d", ly->rank);
         put_text(r, y, 2 + nw, 4, t, 1, 0, a);
         lsc_tui_fmt_num(g, n1, sizeof n1);
@@ -150,7 +150,7 @@ static void draw_kind_adaptive(lsc_tui_render *r, const lsc_tui_state *st)
         int y = L->body_y + i;
         attr_t a;
         kind_row_attr(r, st, row, y, 0, L->cols, &a);
-        put_text(r, y, 2, nw, lsc_escape_name(e, sizeof e, lsc_tui_short_name(st, ly->name)), 0, 1, a);
+        put_text(r, y, 2, nw, lsc_escape_name(e, sizeof e, lsc_tui_short_name(st, ly->name)), 0, TRUNC_MIDDLE, a);
         snprintf(t, sizeof t, "%d/%d", ly->kept, k->init_r);
         put_text(r, y, 2 + nw, 8, t, 1, 0, a);
         put_bar(r, y, 2 + nw + 9, bw, (double)ly->kept / init, k->target_r > 0 ? (double)k->target_r / init : -1,
@@ -186,7 +186,7 @@ static void draw_kind_sparse(lsc_tui_render *r, const lsc_tui_state *st)
         int y = L->body_y + i;
         attr_t a;
         kind_row_attr(r, st, row, y, 0, tw, &a);
-        put_text(r, y, 2, nw, lsc_escape_name(e, sizeof e, lsc_tui_short_name(st, ly->name)), 0, 1, a);
+        put_text(r, y, 2, nw, lsc_escape_name(e, sizeof e, lsc_tui_short_name(st, ly->name)), 0, TRUNC_MIDDLE, a);
         snprintf(t, sizeof t, "%d/%d", ly->kept, ly->rank);
         put_text(r, y, 2 + nw, 6, t, 1, 0, a);
         put_bar(r, y, 2 + nw + 7, bw, ly->rank ? (double)ly->kept / ly->rank : 0, -1,
@@ -370,7 +370,7 @@ static void draw_kind_multitask(lsc_tui_render *r, const lsc_tui_state *st)
             continue;
         }
         const lsc_tui_kind_layer *ly = &k->layers[row - 1];
-        put_text(r, y, 2, nw, lsc_escape_name(e, sizeof e, lsc_tui_short_name(st, ly->name)), 0, 1, a);
+        put_text(r, y, 2, nw, lsc_escape_name(e, sizeof e, lsc_tui_short_name(st, ly->name)), 0, TRUNC_MIDDLE, a);
         put_text(r, y, 2 + nw, 9, ly->shared_a ? "yes" : "no", 1, 0, a);
         snprintf(t, sizeof t, "%d", ly->shared_dim);
         put_text(r, y, 2 + nw + 10, 9, t, 1, 0, a);

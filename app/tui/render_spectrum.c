@@ -21,7 +21,7 @@ void lsc_tui_draw_spectrum(lsc_tui_render *r, const lsc_tui_state *st)
              (long long)ly->rows, (long long)ly->cols, ly->rank, ly->alpha, ly->scale,
              (ly->flags & LSC_LAYER_DORA) ? "  DoRA (low-rank part only)" : "",
              ly->nonfinite ? "  NON-FINITE VALUES" : "");
-    put_text(r, L->pane_y, 0, L->cols, line, 0, 1, r->attr[ly->nonfinite ? R_ERROR : R_NORMAL]);
+    put_text(r, L->pane_y, 0, L->cols, line, 0, TRUNC_START, r->attr[ly->nonfinite ? R_ERROR : R_NORMAL]);
     if (ly->nonfinite)
         snprintf(line, sizeof line, " A or B holds NaN/Inf: no spectrum; fix or drop this layer");
     else

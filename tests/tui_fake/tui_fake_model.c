@@ -335,6 +335,32 @@ static lsc_status fake_history(void *ctx, lsc_tui_history **out, size_t *n, lsc_
     return LSC_OK;
 }
 
+/* The words of a typed argument line as a JSON array of strings, as the real catalog records them (the
+ * fake's words hold no quotes, backslashes or controls). */
+static void json_of_words(const char *typed, char *out, size_t cap)
+{
+    size_t len = (size_t)snprintf(out, cap, "[");
+    char buf[LSC_TUI_TEXT_MAX];
+    lsc_tui_copy(buf, sizeof buf, typed);
+    int first = 1;
+    for (char *save = NULL, *w = strtok_r(buf, " ", &save); w && len < cap; w = strtok_r(NULL, " ", &save), first = 0)
+        len += (size_t)snprintf(out + len, cap - len, "%s\"%s\"", first ? "" : ",", w);
+    if (len < cap)
+        snprintf(out + len, cap - len, "]");
+}
+
+/* Back from json_of_words: the words joined by spaces. */
+static void words_of_json(const char *json, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (const char *p = json; *p && n + 1 < cap; p++)
+        if (*p == ',')
+            out[n++] = ' ';
+        else if (*p != '[' && *p != ']' && *p != '"')
+            out[n++] = *p;
+    out[n] = '\0';
+}
+
 static int add_history(fake_model *fm, const char *cmd, const char *args, const char *in, const char *outn, int undone)
 {
     lsc_tui_history *h = realloc(fm->hist, (fm->n_hist + 1) * sizeof *h);
@@ -351,7 +377,7 @@ static int add_history(fake_model *fm, const char *cmd, const char *args, const 
     e->id = (int64_t)fm->n_hist + 1;
     e->time = FAKE_EPOCH + 3600 * (int64_t)(fm->n_hist + 1) * 5;
     lsc_tui_copy(e->command, sizeof e->command, cmd);
-    lsc_tui_copy(e->args, sizeof e->args, args);
+    json_of_words(args, e->args, sizeof e->args);
     lsc_tui_copy(e->inputs, sizeof e->inputs, in);
     lsc_tui_copy(e->outputs, sizeof e->outputs, outn);
     e->undone = undone;
@@ -1045,16 +1071,21 @@ static int run_log(fake_model *fm, int argc, char **argv, char *out, size_t cap,
         return 2;
     long long since = opt(&o, "since") ? atoll(opt(&o, "since")) : 0;
     size_t len = 0;
+    char words[LSC_TUI_TEXT_MAX];
     if (!opt(&o, "script")) {
-        for (size_t i = fm->n_hist; i-- > 0 && len < cap;)
+        for (size_t i = fm->n_hist; i-- > 0 && len < cap;) {
+            words_of_json(fm->hist[i].args, words, sizeof words);
             len += (size_t)snprintf(out + len, cap - len, "#%lld %s %s%s\n", (long long)fm->hist[i].id,
-                                    fm->hist[i].command, fm->hist[i].args, fm->hist[i].undone ? " (undone)" : "");
+                                    fm->hist[i].command, words, fm->hist[i].undone ? " (undone)" : "");
+        }
         return 0;
     }
     len += (size_t)snprintf(out + len, cap - len, "# lorascope script: replay with 'lorascope run FILE'\n");
     for (size_t i = 0; i < fm->n_hist && len < cap; i++)
-        if (fm->hist[i].id > since && !fm->hist[i].undone)
-            len += (size_t)snprintf(out + len, cap - len, "%s %s\n", fm->hist[i].command, fm->hist[i].args);
+        if (fm->hist[i].id > since && !fm->hist[i].undone) {
+            words_of_json(fm->hist[i].args, words, sizeof words);
+            len += (size_t)snprintf(out + len, cap - len, "%s %s\n", fm->hist[i].command, words);
+        }
     return 0;
 }
 
