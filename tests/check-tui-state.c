@@ -311,6 +311,64 @@ START_TEST(test_filter_search)
 }
 END_TEST
 
+/* Issue #15 finding 12: filter and search apply as they are typed (like less and fzf), before Enter;
+ * Esc puts back the list and the cursor as they were when the line opened; Enter keeps what was shown. */
+START_TEST(test_filter_search_incremental)
+{
+    open_chat();
+    lsc_tui_list *l = cur_list();
+    req(LSC_REQ_DOWN);
+    req(LSC_REQ_DOWN); /* layers.0 v_proj */
+    size_t start = l->order[l->cursor];
+    keys("f*do");
+    ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_FILTER); /* still typing */
+    size_t want = 0;
+    for (size_t i = 0; i < g_st->layers.n; i++)
+        want += lsc_tui_match("*do", g_st->layers.rows[i].name);
+    ck_assert_uint_eq(l->n, want); /* applied already */
+    ck_assert_str_eq(l->filter, "*do");
+    keys("wn_proj");
+    ck_assert_msg(l->n == 32, "filter '%s' buf '%s': %zu rows", l->filter, g_st->prompt.buf, l->n);
+    for (size_t i = 0; i < l->n; i++)
+        ck_assert_str_eq(g_st->layers.rows[l->order[i]].module_type, "down_proj");
+    lsc_tui_state_key(g_st, LSC_KEY_BACKSPACE); /* each edit re-applies: the glob "*down_pro" matches none */
+    ck_assert_uint_eq(l->n, 0);
+    lsc_tui_state_key(g_st, LSC_KEY_CTRL('u'));
+    ck_assert_uint_eq(l->n, 224);
+    keys("q_proj");
+    ck_assert_uint_eq(l->n, 32);
+    lsc_tui_state_key(g_st, LSC_KEY_ESC); /* dropped: the whole table, the cursor where it was */
+    ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_NONE);
+    ck_assert_str_eq(l->filter, "");
+    ck_assert_uint_eq(l->n, 224);
+    ck_assert_uint_eq(l->order[l->cursor], start);
+    keys("fq_proj\n"); /* Enter keeps it */
+    ck_assert_str_eq(l->filter, "q_proj");
+    ck_assert_uint_eq(l->n, 32);
+    keys("f");
+    lsc_tui_state_key(g_st, LSC_KEY_CTRL('u'));
+    keys("\n");
+    ck_assert_uint_eq(l->n, 224);
+    /* search: the cursor moves to the first match after where / was pressed, at each key */
+    req(LSC_REQ_TOP);
+    keys("/layers.3.m");
+    ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_SEARCH);
+    ck_assert_str_eq(cur_layer()->name, "base_model.model.model.layers.3.mlp.gate_proj");
+    keys("lp.d");
+    ck_assert_str_eq(cur_layer()->name, "base_model.model.model.layers.3.mlp.down_proj");
+    lsc_tui_state_key(g_st, LSC_KEY_BACKSPACE);
+    lsc_tui_state_key(g_st, LSC_KEY_BACKSPACE); /* "layers.3.ml": back to the first match */
+    ck_assert_str_eq(cur_layer()->name, "base_model.model.model.layers.3.mlp.gate_proj");
+    lsc_tui_state_key(g_st, LSC_KEY_ESC);
+    ck_assert_uint_eq(l->cursor, 0);
+    keys("/layers.3.mlp.u\n"); /* Enter stays on the match shown, and n goes on from it */
+    ck_assert_str_eq(cur_layer()->name, "base_model.model.model.layers.3.mlp.up_proj");
+    keys("n");
+    ck_assert_str_eq(cur_layer()->name, "base_model.model.model.layers.3.mlp.up_proj"); /* the only one */
+    ck_assert_ptr_nonnull(strstr(g_st->msg, "wrapped"));
+}
+END_TEST
+
 START_TEST(test_search_without_pattern)
 {
     open_chat();
@@ -2166,6 +2224,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_prune_apply_confirm_undo_redo);
     tcase_add_test(tc, test_tags_kept_cleared_grid_back);
     tcase_add_test(tc, test_args_text);
+    tcase_add_test(tc, test_filter_search_incremental);
     tcase_add_test(tc, test_prune_readonly_and_nothing_to_cut);
     tcase_add_test(tc, test_merge_panel);
     tcase_add_test(tc, test_kind_panel_kinds);
