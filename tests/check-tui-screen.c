@@ -633,6 +633,38 @@ START_TEST(test_bar_gaps_even)
 }
 END_TEST
 
+
+/* Issue #15 finding 8: at the smallest size the workbench draws (60x15) the spectrum view shows no
+ * heading over an empty chart: every chart heading on screen has bars or a curve under it. */
+START_TEST(test_spectrum_small)
+{
+    screen s;
+    screen_open(&s, 15 + _i, 60, 1, 1);
+    feed(&s, "Enter Enter");
+    char *d = lsc_tui_render_dump(s.r, 0);
+    if (getenv("LSC_SHOW"))
+        fprintf(stderr, "%s", d);
+    static const char *const heads[] = {" singular values", " cumulative energy"};
+    for (int h = 0; h < 2; h++) {
+        const char *p = strstr(d, heads[h]);
+        if (!p)
+            continue; /* a chart left out for want of room says nothing */
+        p = strchr(p, '\n');
+        ck_assert_ptr_nonnull(p);
+        const char *end = strstr(p + 1, h == 0 ? " cumulative energy" : "F1Help");
+        if (!end)
+            end = p + strlen(p);
+        int marks = 0;
+        for (const char *q = p; q < end; q++)
+            marks += *q == '#' || *q == '*' || *q == '=';
+        ck_assert_msg(marks > 0, "'%s' over an empty chart at 60x%d:\n%s", heads[h], 15 + _i, d);
+    }
+    ck_assert_ptr_nonnull(strstr(d, heads[0])); /* the spectrum itself is always there */
+    free(d);
+    screen_close(&s);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tui-screen");
@@ -650,6 +682,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_status_controls_replaced);
     tcase_add_loop_test(tc, test_names_cut_in_middle, 0, 2);
     tcase_add_test(tc, test_bar_gaps_even);
+    tcase_add_loop_test(tc, test_spectrum_small, 0, 6);
     tcase_add_loop_test(tc, test_columns_share_width, 0, 2);
     suite_add_tcase(s, tc);
     return s;
