@@ -267,12 +267,25 @@ lsc_tui_render *lsc_tui_render_begin(const lsc_tui_render_opts *o, FILE *out, FI
     return r;
 }
 
+/* Blank the screen before leaving it: a terminal that does not restore the screen the workbench was
+ * started from (or, like tmux after a resize, restores it with the workbench's rows in it) must not
+ * leave the last frame printed in the shell. */
+static void leave_blank(const lsc_tui_render *r)
+{
+    if (r->headless)
+        return;
+    erase();
+    clearok(stdscr, TRUE);
+    refresh();
+}
+
 void lsc_tui_render_end(lsc_tui_render *r)
 {
     if (!r)
         return;
     set_term(r->scr);
     if (!isendwin()) {
+        leave_blank(r);
         if (r->mouse)
             mousemask(0, NULL);
         curs_set(1);
