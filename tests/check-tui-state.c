@@ -108,7 +108,7 @@ START_TEST(test_movement_paging)
     open_chat();
     lsc_tui_list *l = cur_list();
     int h = g_st->lay.body_h;
-    ck_assert_int_eq(h, 20);
+    ck_assert_int_eq(h, 19); /* 24 lines: title, summary, header, status, keys */
     ck_assert_uint_eq(req(LSC_REQ_UP), 0); /* already at the top: nothing changes */
     ck_assert_uint_eq(l->cursor, 0);
     req(LSC_REQ_DOWN);
@@ -366,6 +366,48 @@ START_TEST(test_filter_search_incremental)
     keys("n");
     ck_assert_str_eq(cur_layer()->name, "base_model.model.model.layers.3.mlp.up_proj"); /* the only one */
     ck_assert_ptr_nonnull(strstr(g_st->msg, "wrapped"));
+}
+END_TEST
+
+/* Issue #15 finding 12: the layer table's summary: the layer count, the rank histogram in rank order and
+ * the strongest finite layer, counted here independently, for every adapter of the fake catalog (one
+ * with mixed ranks, one with a NaN layer made up here). */
+START_TEST(test_layers_summary)
+{
+    for (size_t a = 0; a < 3; a++) {
+        req(LSC_REQ_TOP);
+        for (size_t k = 0; k < a; k++)
+            req(LSC_REQ_DOWN);
+        req(LSC_REQ_ENTER);
+        ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_LAYERS);
+        if (a == 2)
+            g_st->layers.rows[1].nonfinite = 1;
+        int cnt[65] = {0};
+        size_t best = 0, nf = 0;
+        for (size_t i = 0; i < g_st->layers.n; i++) {
+            const lsc_tui_layer *L = &g_st->layers.rows[i];
+            ck_assert(L->rank >= 0 && L->rank <= 64);
+            cnt[L->rank]++;
+            if (L->nonfinite)
+                nf++;
+            else if (L->fro > g_st->layers.rows[best].fro || g_st->layers.rows[best].nonfinite)
+                best = i;
+        }
+        char want[1024], fro[32];
+        size_t len = (size_t)snprintf(want, sizeof want, " %zu layers  ranks", g_st->layers.n);
+        for (int r = 0; r <= 64; r++)
+            if (cnt[r])
+                len += (size_t)snprintf(want + len, sizeof want - len, " r%d:%d", r, cnt[r]);
+        lsc_tui_fmt_num(g_st->layers.rows[best].fro, fro, sizeof fro);
+        const char *full = g_st->layers.rows[best].name, *sh = strstr(full, "layers.");
+        len += (size_t)snprintf(want + len, sizeof want - len, "  strongest %s (fro %s)", sh ? sh : full, fro);
+        if (nf)
+            snprintf(want + len, sizeof want - len, "  %zu with NaN/Inf", nf);
+        char got[1024];
+        lsc_tui_layers_summary(g_st, got, sizeof got);
+        ck_assert_str_eq(got, want);
+        req(LSC_REQ_BACK);
+    }
 }
 END_TEST
 
@@ -648,15 +690,15 @@ START_TEST(test_resize)
     unsigned ch = lsc_tui_state_resize(g_st, 43, 132);
     ck_assert(ch & LSC_TUI_CH_RESIZE);
     ck_assert(ch & LSC_TUI_CH_REDRAW);
-    ck_assert_int_eq(g_st->lay.body_h, 39);
+    ck_assert_int_eq(g_st->lay.body_h, 38);
     ck_assert_uint_eq(l->cursor, 223);
-    ck_assert_uint_eq(l->top, 224 - 39);
+    ck_assert_uint_eq(l->top, 224 - 38);
     ck_assert_int_eq(g_st->lay.too_small, 0);
     /* more columns fit at 132 than at 80 */
     int wide = g_st->lay.n_colpos;
     lsc_tui_state_resize(g_st, 24, 80);
     ck_assert_int_lt(g_st->lay.n_colpos, wide);
-    ck_assert_uint_eq(l->top, 224 - 20);
+    ck_assert_uint_eq(l->top, 224 - 19);
     /* every placed column lies within the screen */
     for (int i = 0; i < g_st->lay.n_colpos; i++)
         ck_assert_int_le(g_st->lay.colpos[i].x + g_st->lay.colpos[i].width, 80);
@@ -2225,6 +2267,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_tags_kept_cleared_grid_back);
     tcase_add_test(tc, test_args_text);
     tcase_add_test(tc, test_filter_search_incremental);
+    tcase_add_test(tc, test_layers_summary);
     tcase_add_test(tc, test_prune_readonly_and_nothing_to_cut);
     tcase_add_test(tc, test_merge_panel);
     tcase_add_test(tc, test_kind_panel_kinds);

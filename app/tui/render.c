@@ -10,9 +10,9 @@
  * breadcrumb, status line, F-key bar, the help overlay and the confirmation box over any view) and the
  * primitives every view draws with (text, glyphs, the list table, the chart canvas; render_int.h). Each
  * view's body is drawn by the `draw` entry of its ops table (view.h): a function of render_<view>.c
- * (render_grid.c, render_spectrum.c, render_diff.c, render_prune.c, render_merge.c, render_kind.c,
- * render_retrain.c) declared in view.h with the renderer as an incomplete type, so the view modules name
- * it without including curses. A view whose draw is NULL (catalog, layers, tasks, history, output) is
+ * (render_layers.c, render_grid.c, render_spectrum.c, render_diff.c, render_prune.c, render_merge.c,
+ * render_kind.c, render_retrain.c) declared in view.h with the renderer as an incomplete type, so the view
+ * modules name it without including curses. A view whose draw is NULL (catalog, tasks, history, output) is
  * its list drawn as a full-width table. A new view's drawing goes in a new render_<view>.c.
  */
 #define NCURSES_WIDECHAR 1

@@ -538,6 +538,10 @@ int lsc_tui_match(const char *pattern, const char *name);
  * becomes its words joined by spaces, a word with a space, a quote or nothing in it single-quoted; any
  * other text is copied. Always terminated, truncated to cap. */
 void lsc_tui_args_text(const char *args, char *buf, size_t cap);
+/* The summary over the layer table: how many layers, the rank histogram ("r8:12 r16:212", in rank
+ * order, the first 8 ranks and "+N more"), the strongest finite layer by Frobenius norm, and how many
+ * hold NaN/Inf. */
+void lsc_tui_layers_summary(const lsc_tui_state *st, char *buf, size_t cap);
 
 /* Width of one grid cell (the grid starts after an 8-column label). */
 int lsc_tui_grid_cell_width(const lsc_tui_state *st);

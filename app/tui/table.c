@@ -322,6 +322,47 @@ void lsc_tui_cell_text_data(const lsc_tui_state *st, lsc_tui_view v, size_t i, l
     }
 }
 
+void lsc_tui_layers_summary(const lsc_tui_state *st, char *buf, size_t cap)
+{
+    int ranks[9], counts[9], n_ranks = 0, more = 0;
+    size_t strongest = (size_t)-1, nonfinite = 0;
+    for (size_t i = 0; i < st->layers.n; i++) {
+        const lsc_tui_layer *L = &st->layers.rows[i];
+        if (L->nonfinite)
+            nonfinite++;
+        else if (strongest == (size_t)-1 || L->fro > st->layers.rows[strongest].fro)
+            strongest = i;
+        int k = 0;
+        while (k < n_ranks && ranks[k] < L->rank)
+            k++;
+        if (k < n_ranks && ranks[k] == L->rank) {
+            counts[k]++;
+        } else if (n_ranks < 8) { /* insert in rank order */
+            memmove(ranks + k + 1, ranks + k, (size_t)(n_ranks - k) * sizeof *ranks);
+            memmove(counts + k + 1, counts + k, (size_t)(n_ranks - k) * sizeof *counts);
+            ranks[k] = L->rank;
+            counts[k] = 1;
+            n_ranks++;
+        } else {
+            more++;
+        }
+    }
+    size_t len = (size_t)snprintf(buf, cap, " %zu layers  ranks", st->layers.n);
+    for (int k = 0; k < n_ranks && len < cap; k++)
+        len += (size_t)snprintf(buf + len, cap - len, " r%d:%d", ranks[k], counts[k]);
+    if (more && len < cap)
+        len += (size_t)snprintf(buf + len, cap - len, " +%d more", more);
+    if (strongest != (size_t)-1 && len < cap) {
+        char e[LSC_TUI_NAME_MAX], fro[32];
+        const lsc_tui_layer *L = &st->layers.rows[strongest];
+        lsc_tui_fmt_num(L->fro, fro, sizeof fro);
+        len += (size_t)snprintf(buf + len, cap - len, "  strongest %s (fro %s)",
+                                lsc_escape_name(e, sizeof e, lsc_tui_short_name(st, L->name)), fro);
+    }
+    if (nonfinite && len < cap)
+        snprintf(buf + len, cap - len, "  %zu with NaN/Inf", nonfinite);
+}
+
 void lsc_tui_breadcrumb(const lsc_tui_state *st, const char *sep, char *buf, size_t cap)
 {
     size_t len = 0;

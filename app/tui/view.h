@@ -73,6 +73,7 @@ extern const lsc_tui_view_ops lsc_tui_view_catalog, lsc_tui_view_layers, lsc_tui
     lsc_tui_view_tasks, lsc_tui_view_kind, lsc_tui_view_retrain;
 
 /* ---- the views' draw ops (render_<view>.c, curses inside) */
+void lsc_tui_draw_layers(struct lsc_tui_render *r, const lsc_tui_state *st);
 void lsc_tui_draw_grid(struct lsc_tui_render *r, const lsc_tui_state *st);
 void lsc_tui_draw_spectrum(struct lsc_tui_render *r, const lsc_tui_state *st);
 void lsc_tui_draw_diff(struct lsc_tui_render *r, const lsc_tui_state *st);

@@ -78,6 +78,15 @@ static unsigned layers_request(lsc_tui_state *st, lsc_tui_req req)
     }
 }
 
+/* The summary line takes the row under the title: the column header and the rows move down one. */
+static void layers_layout(lsc_tui_state *st, int *table_w)
+{
+    (void)table_w;
+    st->lay.header_y = 2;
+    st->lay.body_y = 3;
+    st->lay.body_h = st->lay.lines - 5;
+}
+
 static const lsc_tui_binding k_keys[] = {
     LSC_KEYS_MOVE,
     LSC_KEYS_PAGE,
@@ -98,5 +107,7 @@ static const lsc_tui_binding k_keys[] = {
 const lsc_tui_view_ops lsc_tui_view_layers = {
     .view = LSC_VIEW_LAYERS,
     .request = layers_request,
+    .layout = layers_layout,
+    .draw = lsc_tui_draw_layers,
     .keys = LSC_TUI_KEYS(k_keys),
 };
