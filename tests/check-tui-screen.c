@@ -562,7 +562,7 @@ START_TEST(test_columns_share_width)
         const lsc_tui_list *l = &s.st->lists[v];
         int sum = 2;
         for (int i = 0; i < L->n_colpos; i++) {
-            int need = 0;
+            int need = (int)strlen(lsc_tui_col_info(L->colpos[i].col)->title) + 1; /* and its sort arrow */
             for (size_t row = 0; row < l->n; row++) {
                 char cell[1024];
                 lsc_tui_cell_text(s.st, v, row, L->colpos[i].col, cell, sizeof cell);
@@ -585,12 +585,16 @@ START_TEST(test_columns_share_width)
                                   lsc_tui_view_name(v), L->cols, cell, L->colpos[i].width,
                                   lsc_tui_col_info(L->colpos[i].col)->title);
                 }
-        if (k == 0) {
-            ck_assert_int_le(sum, L->cols); /* the catalog's cells fit side by side at these sizes */
+        if (k == 0 && _i == 1) {
+            ck_assert_int_le(sum, L->cols); /* at 200 the catalog's cells fit side by side */
             char *d = lsc_tui_render_dump(s.r, 0);
             ck_assert_msg(strstr(d, "llama2-7b-chat,llama2-7b-code") != NULL, "parents cut:\n%s", d);
             free(d);
         }
+        if (k == 0) /* at 132 they do not: the parents still get more than their table width */
+            for (int i = 0; i < L->n_colpos; i++)
+                if (L->colpos[i].col == LSC_COL_PARENTS)
+                    ck_assert_int_gt(L->colpos[i].width, lsc_tui_col_info(LSC_COL_PARENTS)->width);
         screen_close(&s);
     }
 }

@@ -240,6 +240,9 @@ START_TEST(test_sort_catalog)
     ck_assert_str_eq(g_st->catalog.rows[l->order[0]].name, "llama2-7b-chat");
     req(LSC_REQ_SORT_NEXT); /* kind, ascending */
     ck_assert_str_eq(g_st->catalog.rows[l->order[0]].kind, "adaptive");
+    req(LSC_REQ_SORT_NEXT); /* format, ascending (all peft: stored order) */
+    ck_assert_int_eq(l->desc, 0);
+    ck_assert_str_eq(g_st->catalog.rows[l->order[0]].format, "peft");
     req(LSC_REQ_SORT_NEXT); /* layers, descending */
     ck_assert_int_eq(l->desc, 1);
     ck_assert_int_eq((int)g_st->catalog.rows[l->order[2]].n_layers, 64);
