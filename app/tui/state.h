@@ -543,6 +543,10 @@ void lsc_tui_args_text(const char *args, char *buf, size_t cap);
  * order, the first 8 ranks and "+N more"), the strongest finite layer by Frobenius norm, and how many
  * hold NaN/Inf. */
 void lsc_tui_layers_summary(const lsc_tui_state *st, char *buf, size_t cap);
+/* The whole-adapter figures of a diff, as `lorascope diff` sums them up: the cosine and the relative
+ * difference of the two adapters taken as one vector each (the compared layers' deltas side by side),
+ * from each row's cosine, relative difference and norms. */
+void lsc_tui_diff_totals(const lsc_tui_diff *d, double *cosine, double *rel_diff);
 
 /* Width of one grid cell (the grid starts after an 8-column label). */
 int lsc_tui_grid_cell_width(const lsc_tui_state *st);

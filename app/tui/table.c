@@ -323,6 +323,28 @@ void lsc_tui_cell_text_data(const lsc_tui_state *st, lsc_tui_view v, size_t i, l
     }
 }
 
+void lsc_tui_diff_totals(const lsc_tui_diff *d, double *cosine, double *rel_diff)
+{
+    double inner = 0, s1 = 0, s2 = 0, diff = 0;
+    for (size_t i = 0; i < d->n_rows; i++) {
+        const lsc_tui_diff_row *r = &d->rows[i];
+        double fa = r->fro_a, fb = r->fro_b;
+        if (!isfinite(fa) || !isfinite(fb))
+            continue;
+        s1 += fa * fa;
+        s2 += fb * fb;
+        if (fa > 0 && fb > 0 && isfinite(r->cosine))
+            inner += r->cosine * fa * fb;
+        if (fa > 0 && isfinite(r->rel_diff))
+            diff += (r->rel_diff * fa) * (r->rel_diff * fa);
+        else if (fa == 0)
+            diff += fb * fb; /* |0 - b| */
+    }
+    /* as the CLI's diff summary: the layers taken as one vector */
+    *cosine = s1 > 0 && s2 > 0 ? inner / sqrt(s1) / sqrt(s2) : (s1 == s2 ? 1.0 : 0.0);
+    *rel_diff = s1 > 0 ? sqrt(diff / s1) : (s2 > 0 ? 1.0 : 0.0);
+}
+
 void lsc_tui_layers_summary(const lsc_tui_state *st, char *buf, size_t cap)
 {
     int ranks[9], counts[9], n_ranks = 0, more = 0;
