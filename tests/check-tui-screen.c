@@ -7,6 +7,7 @@
  */
 #include <check.h>
 #include <locale.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -669,6 +670,39 @@ START_TEST(test_spectrum_small)
 }
 END_TEST
 
+
+/* Issue #15 finding 12: the AdaLoRA panel shows the orthogonality figure the README promises: per layer
+ * the larger of its P and Q errors, and the worst over the adapter on the summary line. */
+START_TEST(test_adalora_orthogonality)
+{
+    screen s;
+    screen_open(&s, 43, 132, 1, 0);
+    feed(&s, "G Enter K");
+    const lsc_tui_kind_figures *k = &s.st->kind.kf;
+    ck_assert_str_eq(k->kind, "adaptive");
+    ck_assert_uint_gt(k->n_layers, 0);
+    double worst = 0;
+    for (size_t i = 0; i < k->n_layers; i++)
+        worst = fmax(worst, fmax(k->layers[i].orth_p, k->layers[i].orth_q));
+    char want[64], num[32];
+    lsc_tui_fmt_num(worst, num, sizeof num);
+    snprintf(want, sizeof want, "orthogonality error at most %s", num);
+    char *d = lsc_tui_render_dump(s.r, 0);
+    ck_assert_msg(strstr(d, want) != NULL, "no '%s' in:\n%s", want, d);
+    ck_assert_ptr_nonnull(strstr(d, "orth.err"));
+    /* the first layer's row ends with its own figure */
+    lsc_tui_fmt_num(fmax(k->layers[0].orth_p, k->layers[0].orth_q), num, sizeof num);
+    char line[2048];
+    dump_line(d, s.st->lay.body_y, line, sizeof line);
+    size_t n = strlen(line);
+    while (n && line[n - 1] == ' ')
+        line[--n] = '\0';
+    ck_assert_msg(n >= strlen(num) && strcmp(line + n - strlen(num), num) == 0, "row '%s' does not end with %s", line, num);
+    free(d);
+    screen_close(&s);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tui-screen");
@@ -686,6 +720,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_status_controls_replaced);
     tcase_add_loop_test(tc, test_names_cut_in_middle, 0, 2);
     tcase_add_test(tc, test_bar_gaps_even);
+    tcase_add_test(tc, test_adalora_orthogonality);
     tcase_add_loop_test(tc, test_spectrum_small, 0, 6);
     tcase_add_loop_test(tc, test_columns_share_width, 0, 2);
     suite_add_tcase(s, tc);
