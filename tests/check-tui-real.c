@@ -165,6 +165,31 @@ START_TEST(test_diff_summary_matches_cli)
 }
 END_TEST
 
+/* Issue #15 finding 12: the catalog rows carry the factors' dtypes (the catalog's tensors table), shown in
+ * the catalog's dtype column: the f32 sample stores F32, the bf16 one BF16. */
+START_TEST(test_catalog_dtypes)
+{
+    lsc_tui_adapter *a = NULL;
+    size_t n = 0;
+    lsc_error err = {0};
+    ck_assert_int_eq(g_m.list_adapters(g_m.ctx, &a, &n, &err), LSC_OK);
+    int seen = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(a[i].name, "llama-tiny-f32") == 0) {
+            ck_assert_str_eq(a[i].dtype, "F32");
+            seen++;
+        } else if (strcmp(a[i].name, "llama-tiny-bf16") == 0) {
+            ck_assert_str_eq(a[i].dtype, "BF16");
+            seen++;
+        }
+        ck_assert_msg(a[i].dtype[0] != '\0' || strcmp(a[i].kind, "multi-task") == 0, "'%s' has no dtype",
+                      a[i].name); /* a multi-task group holds no tensors itself */
+    }
+    ck_assert_int_eq(seen, 2);
+    free(a);
+}
+END_TEST
+
 START_TEST(test_prune_preview_refusals)
 {
     lsc_tui_prune_row *rows = NULL;
@@ -677,6 +702,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_prune_preview_matches_cli);
     tcase_add_test(tc, test_prune_preview_refusals);
     tcase_add_test(tc, test_diff_summary_matches_cli);
+    tcase_add_test(tc, test_catalog_dtypes);
     tcase_add_test(tc, test_merge_preview_matches_cli);
     tcase_add_test(tc, test_merge_preview_refusals);
     tcase_add_test(tc, test_run_progress_and_cancel);

@@ -243,6 +243,10 @@ START_TEST(test_sort_catalog)
     req(LSC_REQ_SORT_NEXT); /* format, ascending (all peft: stored order) */
     ck_assert_int_eq(l->desc, 0);
     ck_assert_str_eq(g_st->catalog.rows[l->order[0]].format, "peft");
+    req(LSC_REQ_SORT_NEXT); /* dtype, ascending: BF16 before F32 */
+    ck_assert_int_eq(l->desc, 0);
+    ck_assert_str_eq(g_st->catalog.rows[l->order[0]].dtype, "BF16");
+    ck_assert_str_eq(g_st->catalog.rows[l->order[2]].dtype, "F32");
     req(LSC_REQ_SORT_NEXT); /* layers, descending */
     ck_assert_int_eq(l->desc, 1);
     ck_assert_int_eq((int)g_st->catalog.rows[l->order[2]].n_layers, 64);

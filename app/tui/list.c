@@ -22,9 +22,9 @@ static void moved(lsc_tui_state *st)
 
 /* ---- columns -------------------------------------------------------------------------------------- */
 
-static const lsc_tui_col k_view_cols_catalog[] = {LSC_COL_NAME,  LSC_COL_KIND,    LSC_COL_FORMAT, LSC_COL_LAYERS,
-                                                  LSC_COL_PARAMS, LSC_COL_BYTES, LSC_COL_CREATED, LSC_COL_BASE,
-                                                  LSC_COL_PARENTS};
+static const lsc_tui_col k_view_cols_catalog[] = {LSC_COL_NAME,   LSC_COL_KIND,  LSC_COL_FORMAT,  LSC_COL_DTYPE,
+                                                  LSC_COL_LAYERS, LSC_COL_PARAMS, LSC_COL_BYTES, LSC_COL_CREATED,
+                                                  LSC_COL_BASE,   LSC_COL_PARENTS};
 static const lsc_tui_col k_view_cols_layers[] = {
     LSC_COL_INDEX, LSC_COL_NAME, LSC_COL_MODULE, LSC_COL_SHAPE,   LSC_COL_RANK,    LSC_COL_ALPHA,
     LSC_COL_SCALE, LSC_COL_FRO,  LSC_COL_SIGMA1, LSC_COL_EFF,     LSC_COL_STABLE,  LSC_COL_K90,
@@ -229,6 +229,7 @@ double lsc_tui_sort_key(const lsc_tui_state *st, lsc_tui_view v, size_t i, lsc_t
         case LSC_COL_NAME: *s = a->name; return 0;
         case LSC_COL_KIND: *s = a->kind; return 0;
         case LSC_COL_FORMAT: *s = a->format; return 0;
+        case LSC_COL_DTYPE: *s = a->dtype; return 0;
         case LSC_COL_BASE: *s = a->base_model; return 0;
         case LSC_COL_PARENTS: *s = a->parents; return 0;
         case LSC_COL_LAYERS: return (double)a->n_layers;

@@ -126,6 +126,7 @@ typedef enum { LSC_METRIC_NORM, LSC_METRIC_RANK } lsc_tui_metric;
     X(LSC_COL_NAME,      "name",     0, 0, 0)                        \
     X(LSC_COL_KIND,      "kind",    10, 0, 3)                        \
     X(LSC_COL_FORMAT,    "format",   6, 0, 6)                        \
+    X(LSC_COL_DTYPE,     "dtype",    8, 0, 6)                        \
     X(LSC_COL_BASE,      "base model", 24, 0, 6)                     \
     X(LSC_COL_LAYERS,    "layers",   7, 1, 1)                        \
     X(LSC_COL_PARAMS,    "params",   7, 1, 2)                        \

@@ -207,6 +207,7 @@ void lsc_tui_cell_text_data(const lsc_tui_state *st, lsc_tui_view v, size_t i, l
         case LSC_COL_NAME: esc(buf, cap, a->name); break;
         case LSC_COL_KIND: esc(buf, cap, a->kind); break;
         case LSC_COL_FORMAT: esc(buf, cap, a->format); break;
+        case LSC_COL_DTYPE: esc(buf, cap, a->dtype); break;
         case LSC_COL_BASE: esc(buf, cap, a->base_model); break;
         case LSC_COL_PARENTS: esc(buf, cap, a->parents); break;
         case LSC_COL_LAYERS: snprintf(buf, cap, "%lld", (long long)a->n_layers); break;

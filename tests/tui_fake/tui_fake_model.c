@@ -134,6 +134,7 @@ static lsc_status make_adapter(fake_model *fm, fake_adapter *fa, int gen, const 
     lsc_tui_copy(in->name, sizeof in->name, name);
     lsc_tui_copy(in->kind, sizeof in->kind, kind);
     lsc_tui_copy(in->format, sizeof in->format, only_qv ? "peft" : "peft");
+    lsc_tui_copy(in->dtype, sizeof in->dtype, only_qv ? "F32" : "BF16");
     lsc_tui_copy(in->base_model, sizeof in->base_model, "meta-llama/Llama-2-7b-hf");
     lsc_tui_copy(in->parents, sizeof in->parents, parents);
     in->created = created;
@@ -981,6 +982,7 @@ static int run_merge(fake_model *fm, int argc, char **argv, const lsc_tui_progre
         } else {
             lsc_tui_copy(na->info.base_model, sizeof na->info.base_model, "meta-llama/Llama-2-7b-hf");
             lsc_tui_copy(na->info.format, sizeof na->info.format, "peft");
+            lsc_tui_copy(na->info.dtype, sizeof na->info.dtype, "F32");
             size_t len = 0;
             for (int i = 0; i < n && len < sizeof na->info.parents; i++)
                 len += (size_t)snprintf(na->info.parents + len, sizeof na->info.parents - len, "%s%s", i ? "," : "",
@@ -1189,6 +1191,7 @@ static int run_retrain(fake_model *fm, int argc, char **argv, const lsc_tui_prog
     lsc_tui_copy(na->info.kind, sizeof na->info.kind, opt(&o, "kind") ? opt(&o, "kind") : src->info.kind);
     lsc_tui_copy(na->info.base_model, sizeof na->info.base_model, src->info.base_model);
     lsc_tui_copy(na->info.format, sizeof na->info.format, "peft");
+    lsc_tui_copy(na->info.dtype, sizeof na->info.dtype, src->info.dtype);
     snprintf(na->info.parents, sizeof na->info.parents, "%s,%s", o.pos[0], opt(&o, "target"));
     char args[LSC_TUI_TEXT_MAX];
     args_text(argc, argv, args, sizeof args);
