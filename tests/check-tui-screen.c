@@ -547,11 +547,12 @@ END_TEST
 
 /* Issue #15 finding 9, the class: at 132 and 200 columns, when every column's widest cell fits the table
  * side by side, no cell of any table view is cut (the spare width goes to the columns that need it, not
- * all to the name). The catalog gets a parents list longer than the parents column's table width. */
+ * all to the name): catalog, layers, history, diff, prune preview. The catalog gets a parents list longer
+ * than the parents column's table width. */
 START_TEST(test_columns_share_width)
 {
-    static const char *const scripts[] = {"", "Enter", "H"};
-    for (int k = 0; k < 3; k++) {
+    static const char *const scripts[] = {"", "Enter", "H", "Space j d", "Enter p"};
+    for (int k = 0; k < 5; k++) {
         screen s;
         screen_open(&s, _i ? 60 : 43, _i ? 200 : 132, 1, 0);
         snprintf(s.st->catalog.rows[1].parents, sizeof s.st->catalog.rows[1].parents, "%s",
