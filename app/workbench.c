@@ -107,6 +107,7 @@ static lsc_status wb_list(void *ctx, lsc_tui_adapter **out, size_t *n, lsc_error
         lsc_tui_copy(a[i].name, sizeof a[i].name, infos[i].name);
         lsc_tui_copy(a[i].kind, sizeof a[i].kind, infos[i].kind ? infos[i].kind : "");
         lsc_tui_copy(a[i].format, sizeof a[i].format, infos[i].format ? infos[i].format : "");
+        lsc_tui_copy(a[i].dtype, sizeof a[i].dtype, infos[i].dtypes ? infos[i].dtypes : "");
         lsc_tui_copy(a[i].base_model, sizeof a[i].base_model, infos[i].base_model ? infos[i].base_model : "");
         a[i].n_layers = infos[i].n_layers;
         a[i].params = infos[i].params;

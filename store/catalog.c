@@ -210,7 +210,9 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == LSC_CATALOG_VERSION,
       "  AND t.role IN ('A', 'B', 'E', 'magnitude')), "                                                       \
       "(SELECT coalesce(sum(t.nbytes), 0) FROM tensors t WHERE t.adapter_id = a.id), "                        \
       "(SELECT group_concat(p.name, ',') FROM (SELECT pa.name AS name FROM adapter_parents ap "                \
-      "  JOIN adapters pa ON pa.id = ap.parent_id WHERE ap.child_id = a.id ORDER BY ap.ord) p) "              \
+      "  JOIN adapters pa ON pa.id = ap.parent_id WHERE ap.child_id = a.id ORDER BY ap.ord) p), "             \
+      "(SELECT group_concat(d.dtype, ',') FROM (SELECT DISTINCT t.dtype AS dtype FROM tensors t "             \
+      "  WHERE t.adapter_id = a.id AND t.role IN ('A', 'B', 'E', 'magnitude') ORDER BY t.dtype) d) "          \
       "FROM adapters a WHERE a.hidden = 0 ORDER BY a.name")                                                   \
     X(ST_HIDDEN_SET, "UPDATE adapters SET hidden = ?2 WHERE id = ?1")                                         \
     X(ST_RENAME, "UPDATE adapters SET name = ?2 WHERE id = ?1")                                               \
@@ -1615,6 +1617,7 @@ static void info_release(lsc_adapter_info *a)
     free(a->base_model);
     free(a->source);
     free(a->parents);
+    free(a->dtypes);
 }
 
 void lsc_adapter_info_free_array(lsc_adapter_info *a, size_t n)
@@ -1663,6 +1666,7 @@ lsc_status lsc_catalog_list(lsc_catalog *cat, lsc_adapter_info **out, size_t *n,
         a->params = sqlite3_column_int64(s, 9);
         a->bytes = sqlite3_column_int64(s, 10);
         a->parents = col_dup_nn(s, 11, &oom);
+        a->dtypes = col_dup_nn(s, 12, &oom);
         if (oom) {
             st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
             goto out;

@@ -66,6 +66,7 @@ typedef struct lsc_adapter_info {
     int64_t params;       /* LoRA factor parameters */
     int64_t bytes;        /* bytes of all tensors as stored */
     char *parents;        /* comma-separated parent names, "" if none */
+    char *dtypes;         /* the LoRA factors' dtypes, comma-separated in name order ("BF16", "F16,F32") */
 } lsc_adapter_info;
 
 /* Visible adapters ordered by name; *out is an array freed with lsc_adapter_info_free_array. */

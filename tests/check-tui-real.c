@@ -136,6 +136,60 @@ START_TEST(test_prune_preview_matches_cli)
 }
 END_TEST
 
+/* Issue #15 finding 12: the diff view's whole-adapter figures (from the rows the model gives the TUI)
+ * are the summary `diff --json` reports. */
+START_TEST(test_diff_summary_matches_cli)
+{
+    static const char *const pairs[][2] = {{"llama-tiny-f32", "llama-tiny-bf16"},
+                                           {"llama-tiny-f32", "llama-tiny-rslora"},
+                                           {"llama-tiny-f32", "llama-tiny-adalora"}};
+    for (size_t i = 0; i < sizeof pairs / sizeof *pairs; i++) {
+        lsc_tui_diff d = {0};
+        lsc_error err = {0};
+        ck_assert_msg(g_m.diff(g_m.ctx, pairs[i][0], pairs[i][1], &d, &err) == LSC_OK, "%s", err.msg);
+        double cosine, rel;
+        lsc_tui_diff_totals(&d, &cosine, &rel);
+        cli_result r = cli_run(g_cat, "diff", pairs[i][0], pairs[i][1], "--json", NULL);
+        json_t *j = cli_json(&r);
+        json_t *sum = json_object_get(j, "summary");
+        ck_assert_ptr_nonnull(sum);
+        ck_assert_int_eq((int)json_integer_value(json_object_get(sum, "compared")), (int)d.n_rows);
+        /* summed from the per-layer figures, not from the deltas: agreement to rounding */
+        double wc = json_number_value(json_object_get(sum, "cosine")), wr = json_number_value(json_object_get(sum, "rel_diff"));
+        ck_assert_msg(fabs(cosine - wc) <= 1e-9 * fmax(1, fabs(wc)), "%s: cosine %.17g, command %.17g", pairs[i][1], cosine, wc);
+        ck_assert_msg(fabs(rel - wr) <= 1e-9 * fmax(1, fabs(wr)), "%s: rel_diff %.17g, command %.17g", pairs[i][1], rel, wr);
+        json_decref(j);
+        cli_result_free(&r);
+        lsc_tui_diff_release(&d);
+    }
+}
+END_TEST
+
+/* Issue #15 finding 12: the catalog rows carry the factors' dtypes (the catalog's tensors table), shown in
+ * the catalog's dtype column: the f32 sample stores F32, the bf16 one BF16. */
+START_TEST(test_catalog_dtypes)
+{
+    lsc_tui_adapter *a = NULL;
+    size_t n = 0;
+    lsc_error err = {0};
+    ck_assert_int_eq(g_m.list_adapters(g_m.ctx, &a, &n, &err), LSC_OK);
+    int seen = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(a[i].name, "llama-tiny-f32") == 0) {
+            ck_assert_str_eq(a[i].dtype, "F32");
+            seen++;
+        } else if (strcmp(a[i].name, "llama-tiny-bf16") == 0) {
+            ck_assert_str_eq(a[i].dtype, "BF16");
+            seen++;
+        }
+        ck_assert_msg(a[i].dtype[0] != '\0' || strcmp(a[i].kind, "multi-task") == 0, "'%s' has no dtype",
+                      a[i].name); /* a multi-task group holds no tensors itself */
+    }
+    ck_assert_int_eq(seen, 2);
+    free(a);
+}
+END_TEST
+
 START_TEST(test_prune_preview_refusals)
 {
     lsc_tui_prune_row *rows = NULL;
@@ -696,6 +750,8 @@ static Suite *suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_prune_preview_matches_cli);
     tcase_add_test(tc, test_prune_preview_refusals);
+    tcase_add_test(tc, test_diff_summary_matches_cli);
+    tcase_add_test(tc, test_catalog_dtypes);
     tcase_add_test(tc, test_merge_preview_matches_cli);
     tcase_add_test(tc, test_merge_preview_refusals);
     tcase_add_test(tc, test_run_progress_and_cancel);

@@ -7,15 +7,18 @@
  */
 #include <check.h>
 #include <locale.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "chart.h"
 #include "keys.h"
 #include "tui_fake_model.h"
 #include "render.h"
 #include "state.h"
+#include "view.h"
 
 #define SEED 20240101u
 
@@ -469,6 +472,238 @@ START_TEST(test_status_controls_replaced)
 }
 END_TEST
 
+
+/* The text of row `y` of a dump (NUL-terminated copy in buf). */
+static void dump_line(const char *d, int y, char *buf, size_t cap)
+{
+    for (int i = 0; i < y && d; i++)
+        d = strchr(d, '\n') ? strchr(d, '\n') + 1 : NULL;
+    ck_assert_ptr_nonnull(d);
+    const char *e = strchr(d, '\n');
+    size_t n = e ? (size_t)(e - d) : strlen(d);
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(buf, d, n);
+    buf[n] = '\0';
+}
+
+/* The screen cell of the name column on screen row y: the bytes of its `width` columns, trailing blanks
+ * cut (the names are ASCII but for the ellipsis). */
+static void name_cell(const char *line, int x, int width, char *buf, size_t cap)
+{
+    const char *p = line;
+    for (int c = 0; c < x && *p; c++) /* columns to bytes */
+        for (p++; ((unsigned char)*p & 0xC0) == 0x80; p++)
+            ;
+    const char *q = p;
+    for (int c = 0; c < width && *q; c++)
+        for (q++; ((unsigned char)*q & 0xC0) == 0x80; q++)
+            ;
+    size_t n = (size_t)(q - p) < cap - 1 ? (size_t)(q - p) : cap - 1;
+    memcpy(buf, p, n);
+    buf[n] = '\0';
+    while (n && buf[n - 1] == ' ')
+        buf[--n] = '\0';
+}
+
+/* Issue #15 finding 9: two long names that differ at their start and agree at their end (Stable
+ * Diffusion's down_blocks / up_blocks) must not read alike when cut: the cut goes in the middle, so both
+ * the leading component and the module end stay visible. At both golden sizes. */
+START_TEST(test_names_cut_in_middle)
+{
+    screen s;
+    screen_open(&s, _i ? 43 : 24, _i ? 132 : 80, 1, 0);
+    feed(&s, "Enter");
+    const char *mid = "attentions_0_transformer_blocks_0_attentions_0_transformer_blocks_0_attentions_0_transformer_"
+                      "blocks_0_";
+    snprintf(s.st->layers.rows[0].name, sizeof s.st->layers.rows[0].name, "down_blocks_0_%sattn1_to_k", mid);
+    snprintf(s.st->layers.rows[1].name, sizeof s.st->layers.rows[1].name, "up_blocks_0_%sattn1_to_k", mid);
+    lsc_tui_list_rebuild(s.st, LSC_VIEW_LAYERS);
+    lsc_tui_render_draw(s.r, s.st);
+    const lsc_tui_layout *L = &s.st->lay;
+    int nx = -1, nw = 0;
+    for (int i = 0; i < L->n_colpos; i++)
+        if (L->colpos[i].col == LSC_COL_NAME)
+            nx = L->colpos[i].x, nw = L->colpos[i].width;
+    ck_assert_int_ge(nx, 0);
+    ck_assert_int_lt(nw, 120); /* the names are cut */
+    char *d = lsc_tui_render_dump(s.r, 0);
+    char line[2048], c0[512], c1[512];
+    dump_line(d, L->body_y, line, sizeof line);
+    name_cell(line, nx, nw, c0, sizeof c0);
+    dump_line(d, L->body_y + 1, line, sizeof line);
+    name_cell(line, nx, nw, c1, sizeof c1);
+    ck_assert_msg(strcmp(c0, c1) != 0, "two different names read alike: '%s'", c0);
+    ck_assert_msg(strncmp(c0, "down_blocks_0", 13) == 0 && strncmp(c1, "up_blocks_0", 11) == 0,
+                  "the leading component is cut: '%s' / '%s'", c0, c1);
+    size_t n0 = strlen(c0), n1 = strlen(c1);
+    ck_assert_msg(n0 > 10 && strcmp(c0 + n0 - 10, "attn1_to_k") == 0, "the module end is cut: '%s'", c0);
+    ck_assert_msg(n1 > 10 && strcmp(c1 + n1 - 10, "attn1_to_k") == 0, "the module end is cut: '%s'", c1);
+    ck_assert_ptr_nonnull(strstr(c0, "\u2026"));
+    free(d);
+    screen_close(&s);
+}
+END_TEST
+
+/* Issue #15 finding 9, the class: at 132 and 200 columns, when every column's widest cell fits the table
+ * side by side, no cell of any table view is cut (the spare width goes to the columns that need it, not
+ * all to the name): catalog, layers, history, diff, prune preview. The catalog gets a parents list longer
+ * than the parents column's table width. */
+START_TEST(test_columns_share_width)
+{
+    static const char *const scripts[] = {"", "Enter", "H", "Space j d", "Enter p"};
+    for (int k = 0; k < 5; k++) {
+        screen s;
+        screen_open(&s, _i ? 60 : 43, _i ? 200 : 132, 1, 0);
+        snprintf(s.st->catalog.rows[1].parents, sizeof s.st->catalog.rows[1].parents, "%s",
+                 "llama2-7b-chat,llama2-7b-code");
+        lsc_tui_list_rebuild(s.st, LSC_VIEW_CATALOG);
+        feed(&s, scripts[k]);
+        lsc_tui_view v = lsc_tui_state_view(s.st);
+        const lsc_tui_layout *L = &s.st->lay;
+        const lsc_tui_list *l = &s.st->lists[v];
+        int sum = 2;
+        for (int i = 0; i < L->n_colpos; i++) {
+            int need = (int)strlen(lsc_tui_col_info(L->colpos[i].col)->title) + 1; /* and its sort arrow */
+            for (size_t row = 0; row < l->n; row++) {
+                char cell[1024];
+                lsc_tui_cell_text(s.st, v, row, L->colpos[i].col, cell, sizeof cell);
+                int w = 0;
+                for (const char *p = cell; *p; p++)
+                    w += ((unsigned char)*p & 0xC0) != 0x80;
+                need = w > need ? w : need;
+            }
+            sum += need + 1;
+        }
+        if (sum <= L->cols)
+            for (int i = 0; i < L->n_colpos; i++)
+                for (size_t row = 0; row < l->n; row++) {
+                    char cell[1024];
+                    lsc_tui_cell_text(s.st, v, row, L->colpos[i].col, cell, sizeof cell);
+                    int w = 0;
+                    for (const char *p = cell; *p; p++)
+                        w += ((unsigned char)*p & 0xC0) != 0x80;
+                    ck_assert_msg(w <= L->colpos[i].width, "view %s at %d columns: '%s' cut to %d columns in '%s'",
+                                  lsc_tui_view_name(v), L->cols, cell, L->colpos[i].width,
+                                  lsc_tui_col_info(L->colpos[i].col)->title);
+                }
+        if (k == 0 && _i == 1) {
+            ck_assert_int_le(sum, L->cols); /* at 200 the catalog's cells fit side by side */
+            char *d = lsc_tui_render_dump(s.r, 0);
+            ck_assert_msg(strstr(d, "llama2-7b-chat,llama2-7b-code") != NULL, "parents cut:\n%s", d);
+            free(d);
+        }
+        if (k == 0) /* at 132 they do not: the parents still get more than their table width */
+            for (int i = 0; i < L->n_colpos; i++)
+                if (L->colpos[i].col == LSC_COL_PARENTS)
+                    ck_assert_int_gt(L->colpos[i].width, lsc_tui_col_info(LSC_COL_PARENTS)->width);
+        screen_close(&s);
+    }
+}
+END_TEST
+
+
+/* Issue #15 finding 8: the bars of a spectrum chart are spaced alike. For 16 values over plots whose
+ * width does not divide by 16, the bottom row of the plot holds either one run of bars (no gaps: too
+ * narrow) or 16 runs with equal gaps, never some bars split and others merged. */
+START_TEST(test_bar_gaps_even)
+{
+    static const int plot_w[] = {36, 42, 50, 58, 70, 90};
+    double sv[16];
+    for (int i = 0; i < 16; i++)
+        sv[i] = 16.0 - i;
+    for (size_t t = 0; t < sizeof plot_w / sizeof plot_w[0]; t++) {
+        int w = plot_w[t] + 6, h = 10; /* 5 label columns and the axis column */
+        lsc_canvas cv;
+        lsc_error err = {0};
+        ck_assert_int_eq(lsc_canvas_init(&cv, w, h, &err), LSC_OK);
+        lsc_chart_spectrum(&cv, (lsc_chart_rect){0, 0, w, h}, LSC_CHART_ASCII, sv, 16, NULL, 0);
+        int y = h - 3, runs = 0, gap = -1, in_bar = 0, cur_gap = 0;
+        for (int x = 6; x < w; x++) {
+            int bar = cv.cells[(size_t)y * (size_t)w + (size_t)x].cp == '#';
+            if (bar && !in_bar) {
+                if (runs > 0) {
+                    ck_assert_msg(gap < 0 || gap == cur_gap, "plot width %d: gaps of %d and %d columns", plot_w[t],
+                                  gap, cur_gap);
+                    gap = cur_gap;
+                }
+                runs++;
+            }
+            cur_gap = bar ? 0 : cur_gap + 1;
+            in_bar = bar;
+        }
+        ck_assert_msg(runs == 1 || runs == 16, "plot width %d: %d runs of bars for 16 values", plot_w[t], runs);
+        ck_assert_int_eq(runs == 16, plot_w[t] / 16 >= 3);
+        lsc_canvas_release(&cv);
+    }
+}
+END_TEST
+
+
+/* Issue #15 finding 8: at the smallest size the workbench draws (60x15) the spectrum view shows no
+ * heading over an empty chart: every chart heading on screen has bars or a curve under it. */
+START_TEST(test_spectrum_small)
+{
+    screen s;
+    screen_open(&s, 15 + _i, 60, 1, 1);
+    feed(&s, "Enter Enter");
+    char *d = lsc_tui_render_dump(s.r, 0);
+    if (getenv("LSC_SHOW"))
+        fprintf(stderr, "%s", d);
+    static const char *const heads[] = {" singular values", " cumulative energy"};
+    for (int h = 0; h < 2; h++) {
+        const char *p = strstr(d, heads[h]);
+        if (!p)
+            continue; /* a chart left out for want of room says nothing */
+        p = strchr(p, '\n');
+        ck_assert_ptr_nonnull(p);
+        const char *end = strstr(p + 1, h == 0 ? " cumulative energy" : "F1Help");
+        if (!end)
+            end = p + strlen(p);
+        int marks = 0;
+        for (const char *q = p; q < end; q++)
+            marks += *q == '#' || *q == '*' || *q == '=';
+        ck_assert_msg(marks > 0, "'%s' over an empty chart at 60x%d:\n%s", heads[h], 15 + _i, d);
+    }
+    ck_assert_ptr_nonnull(strstr(d, heads[0])); /* the spectrum itself is always there */
+    free(d);
+    screen_close(&s);
+}
+END_TEST
+
+
+/* Issue #15 finding 12: the AdaLoRA panel shows the orthogonality figure the README promises: per layer
+ * the larger of its P and Q errors, and the worst over the adapter on the summary line. */
+START_TEST(test_adalora_orthogonality)
+{
+    screen s;
+    screen_open(&s, 43, 132, 1, 0);
+    feed(&s, "G Enter K");
+    const lsc_tui_kind_figures *k = &s.st->kind.kf;
+    ck_assert_str_eq(k->kind, "adaptive");
+    ck_assert_uint_gt(k->n_layers, 0);
+    double worst = 0;
+    for (size_t i = 0; i < k->n_layers; i++)
+        worst = fmax(worst, fmax(k->layers[i].orth_p, k->layers[i].orth_q));
+    char want[64], num[32];
+    lsc_tui_fmt_num(worst, num, sizeof num);
+    snprintf(want, sizeof want, "orthogonality error at most %s", num);
+    char *d = lsc_tui_render_dump(s.r, 0);
+    ck_assert_msg(strstr(d, want) != NULL, "no '%s' in:\n%s", want, d);
+    ck_assert_ptr_nonnull(strstr(d, "orth.err"));
+    /* the first layer's row ends with its own figure */
+    lsc_tui_fmt_num(fmax(k->layers[0].orth_p, k->layers[0].orth_q), num, sizeof num);
+    char line[2048];
+    dump_line(d, s.st->lay.body_y, line, sizeof line);
+    size_t n = strlen(line);
+    while (n && line[n - 1] == ' ')
+        line[--n] = '\0';
+    ck_assert_msg(n >= strlen(num) && strcmp(line + n - strlen(num), num) == 0, "row '%s' does not end with %s", line, num);
+    free(d);
+    screen_close(&s);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tui-screen");
@@ -484,6 +719,11 @@ static Suite *suite(void)
     tcase_add_test(tc, test_progress_line);
     tcase_add_test(tc, test_prune_cut_marker);
     tcase_add_test(tc, test_status_controls_replaced);
+    tcase_add_loop_test(tc, test_names_cut_in_middle, 0, 2);
+    tcase_add_test(tc, test_bar_gaps_even);
+    tcase_add_test(tc, test_adalora_orthogonality);
+    tcase_add_loop_test(tc, test_spectrum_small, 0, 6);
+    tcase_add_loop_test(tc, test_columns_share_width, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -111,7 +111,7 @@ START_TEST(test_movement_paging)
     open_chat();
     lsc_tui_list *l = cur_list();
     int h = g_st->lay.body_h;
-    ck_assert_int_eq(h, 20);
+    ck_assert_int_eq(h, 19); /* 24 lines: title, summary, header, status, keys */
     ck_assert_uint_eq(req(LSC_REQ_UP), 0); /* already at the top: nothing changes */
     ck_assert_uint_eq(l->cursor, 0);
     req(LSC_REQ_DOWN);
@@ -244,6 +244,13 @@ START_TEST(test_sort_catalog)
     ck_assert_str_eq(g_st->catalog.rows[l->order[0]].name, "llama2-7b-chat");
     req(LSC_REQ_SORT_NEXT); /* kind, ascending */
     ck_assert_str_eq(g_st->catalog.rows[l->order[0]].kind, "adaptive");
+    req(LSC_REQ_SORT_NEXT); /* format, ascending (all peft: stored order) */
+    ck_assert_int_eq(l->desc, 0);
+    ck_assert_str_eq(g_st->catalog.rows[l->order[0]].format, "peft");
+    req(LSC_REQ_SORT_NEXT); /* dtype, ascending: BF16 before F32 */
+    ck_assert_int_eq(l->desc, 0);
+    ck_assert_str_eq(g_st->catalog.rows[l->order[0]].dtype, "BF16");
+    ck_assert_str_eq(g_st->catalog.rows[l->order[2]].dtype, "F32");
     req(LSC_REQ_SORT_NEXT); /* layers, descending */
     ck_assert_int_eq(l->desc, 1);
     ck_assert_int_eq((int)g_st->catalog.rows[l->order[2]].n_layers, 64);
@@ -312,6 +319,108 @@ START_TEST(test_filter_search)
     lsc_tui_state_key(g_st, LSC_KEY_BACKSPACE);
     lsc_tui_state_key(g_st, LSC_KEY_BACKSPACE);
     ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_NONE);
+}
+END_TEST
+
+/* Issue #15 finding 12: filter and search apply as they are typed (like less and fzf), before Enter;
+ * Esc puts back the list and the cursor as they were when the line opened; Enter keeps what was shown. */
+START_TEST(test_filter_search_incremental)
+{
+    open_chat();
+    lsc_tui_list *l = cur_list();
+    req(LSC_REQ_DOWN);
+    req(LSC_REQ_DOWN); /* layers.0 v_proj */
+    size_t start = l->order[l->cursor];
+    keys("f*do");
+    ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_FILTER); /* still typing */
+    size_t want = 0;
+    for (size_t i = 0; i < g_st->layers.n; i++)
+        want += lsc_tui_match("*do", g_st->layers.rows[i].name);
+    ck_assert_uint_eq(l->n, want); /* applied already */
+    ck_assert_str_eq(l->filter, "*do");
+    keys("wn_proj");
+    ck_assert_msg(l->n == 32, "filter '%s' buf '%s': %zu rows", l->filter, g_st->prompt.buf, l->n);
+    for (size_t i = 0; i < l->n; i++)
+        ck_assert_str_eq(g_st->layers.rows[l->order[i]].module_type, "down_proj");
+    lsc_tui_state_key(g_st, LSC_KEY_BACKSPACE); /* each edit re-applies: the glob "*down_pro" matches none */
+    ck_assert_uint_eq(l->n, 0);
+    lsc_tui_state_key(g_st, LSC_KEY_CTRL('u'));
+    ck_assert_uint_eq(l->n, 224);
+    keys("q_proj");
+    ck_assert_uint_eq(l->n, 32);
+    lsc_tui_state_key(g_st, LSC_KEY_ESC); /* dropped: the whole table, the cursor where it was */
+    ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_NONE);
+    ck_assert_str_eq(l->filter, "");
+    ck_assert_uint_eq(l->n, 224);
+    ck_assert_uint_eq(l->order[l->cursor], start);
+    keys("fq_proj\n"); /* Enter keeps it */
+    ck_assert_str_eq(l->filter, "q_proj");
+    ck_assert_uint_eq(l->n, 32);
+    keys("f");
+    lsc_tui_state_key(g_st, LSC_KEY_CTRL('u'));
+    keys("\n");
+    ck_assert_uint_eq(l->n, 224);
+    /* search: the cursor moves to the first match after where / was pressed, at each key */
+    req(LSC_REQ_TOP);
+    keys("/layers.3.m");
+    ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_SEARCH);
+    ck_assert_str_eq(cur_layer()->name, "base_model.model.model.layers.3.mlp.gate_proj");
+    keys("lp.d");
+    ck_assert_str_eq(cur_layer()->name, "base_model.model.model.layers.3.mlp.down_proj");
+    lsc_tui_state_key(g_st, LSC_KEY_BACKSPACE);
+    lsc_tui_state_key(g_st, LSC_KEY_BACKSPACE); /* "layers.3.ml": back to the first match */
+    ck_assert_str_eq(cur_layer()->name, "base_model.model.model.layers.3.mlp.gate_proj");
+    lsc_tui_state_key(g_st, LSC_KEY_ESC);
+    ck_assert_uint_eq(l->cursor, 0);
+    keys("/layers.3.mlp.u\n"); /* Enter stays on the match shown, and n goes on from it */
+    ck_assert_str_eq(cur_layer()->name, "base_model.model.model.layers.3.mlp.up_proj");
+    keys("n");
+    ck_assert_str_eq(cur_layer()->name, "base_model.model.model.layers.3.mlp.up_proj"); /* the only one */
+    ck_assert_ptr_nonnull(strstr(g_st->msg, "wrapped"));
+}
+END_TEST
+
+/* Issue #15 finding 12: the layer table's summary: the layer count, the rank histogram in rank order and
+ * the strongest finite layer, counted here independently, for every adapter of the fake catalog (one
+ * with mixed ranks, one with a NaN layer made up here). */
+START_TEST(test_layers_summary)
+{
+    for (size_t a = 0; a < 3; a++) {
+        req(LSC_REQ_TOP);
+        for (size_t k = 0; k < a; k++)
+            req(LSC_REQ_DOWN);
+        req(LSC_REQ_ENTER);
+        ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_LAYERS);
+        if (a == 2)
+            g_st->layers.rows[1].nonfinite = 1;
+        int cnt[65] = {0};
+        size_t best = 0, nf = 0;
+        for (size_t i = 0; i < g_st->layers.n; i++) {
+            const lsc_tui_layer *L = &g_st->layers.rows[i];
+            ck_assert(L->rank >= 0 && L->rank <= 64);
+            cnt[L->rank]++;
+            if (L->nonfinite)
+                nf++;
+            else if (L->fro > g_st->layers.rows[best].fro || g_st->layers.rows[best].nonfinite)
+                best = i;
+        }
+        char want[1024], fro[32];
+        size_t len = (size_t)snprintf(want, sizeof want, " %zu layers  ranks", g_st->layers.n);
+        for (int r = 0; r <= 64; r++)
+            if (cnt[r])
+                len += (size_t)snprintf(want + len, sizeof want - len, " r%d:%d", r, cnt[r]);
+        lsc_tui_fmt_num(g_st->layers.rows[best].fro, fro, sizeof fro);
+        /* the display name: the stored key without the wrapper prefix PEFT adds */
+        const char *full = g_st->layers.rows[best].name, *pre = "base_model.model.";
+        const char *sh = strncmp(full, pre, strlen(pre)) == 0 ? full + strlen(pre) : full;
+        len += (size_t)snprintf(want + len, sizeof want - len, "  strongest %s (fro %s)", sh, fro);
+        if (nf)
+            snprintf(want + len, sizeof want - len, "  %zu with NaN/Inf", nf);
+        char got[1024];
+        lsc_tui_layers_summary(g_st, got, sizeof got);
+        ck_assert_str_eq(got, want);
+        req(LSC_REQ_BACK);
+    }
 }
 END_TEST
 
@@ -594,15 +703,15 @@ START_TEST(test_resize)
     unsigned ch = lsc_tui_state_resize(g_st, 43, 132);
     ck_assert(ch & LSC_TUI_CH_RESIZE);
     ck_assert(ch & LSC_TUI_CH_REDRAW);
-    ck_assert_int_eq(g_st->lay.body_h, 39);
+    ck_assert_int_eq(g_st->lay.body_h, 38);
     ck_assert_uint_eq(l->cursor, 223);
-    ck_assert_uint_eq(l->top, 224 - 39);
+    ck_assert_uint_eq(l->top, 224 - 38);
     ck_assert_int_eq(g_st->lay.too_small, 0);
     /* more columns fit at 132 than at 80 */
     int wide = g_st->lay.n_colpos;
     lsc_tui_state_resize(g_st, 24, 80);
     ck_assert_int_lt(g_st->lay.n_colpos, wide);
-    ck_assert_uint_eq(l->top, 224 - 20);
+    ck_assert_uint_eq(l->top, 224 - 19);
     /* every placed column lies within the screen */
     for (int i = 0; i < g_st->lay.n_colpos; i++)
         ck_assert_int_le(g_st->lay.colpos[i].x + g_st->lay.colpos[i].width, 80);
@@ -997,6 +1106,10 @@ START_TEST(test_prune_apply_confirm_undo_redo)
     ck_assert_int_eq(g_st->confirm.open, 1);
     ck_assert_str_eq(g_st->confirm.question, "undo #6 prune?");
     ck_assert_ptr_nonnull(strstr(g_st->confirm.detail, "chat-e90"));
+    /* issue #15 finding 9: the command line as typed, not the catalog's JSON argument list */
+    ck_assert_msg(strncmp(g_st->confirm.detail, "prune llama2-7b-chat --energy 0.9 ", 34) == 0, "detail '%s'",
+                  g_st->confirm.detail);
+    ck_assert_ptr_null(strpbrk(g_st->confirm.detail, "[]\""));
     key(LSC_KEY_ENTER);
     ck_assert(has_adapter("chat-e90"));
     keys("uy");
@@ -1081,6 +1194,79 @@ static double merged_error(const char *a, const char *b, const char *layer, doub
     free(s2);
     return tail_error(all, n, (size_t)rank);
 }
+
+/* Issue #15 finding 12: tags survive an edit's reload (the rows are matched by name, the new adapter is
+ * not tagged), T clears them in the catalog and the layer table, and Esc from the grid comes back to the
+ * layer table it was opened from. */
+START_TEST(test_tags_kept_cleared_grid_back)
+{
+    lsc_tui_list *cl = &g_st->lists[LSC_VIEW_CATALOG];
+    req(LSC_REQ_TAG); /* chat */
+    req(LSC_REQ_TAG); /* code */
+    ck_assert_uint_eq(cl->n_tagged, 2);
+    req(LSC_REQ_TOP);
+    req(LSC_REQ_ENTER);
+    keys("p\n");
+    type_line("chat-kept");
+    keys("y"); /* a new adapter: the catalog reloads with 4 rows */
+    ck_assert(has_adapter("chat-kept"));
+    ck_assert_uint_eq(g_st->catalog.n, 4);
+    while (lsc_tui_state_view(g_st) != LSC_VIEW_CATALOG)
+        req(LSC_REQ_BACK);
+    ck_assert_uint_eq(cl->n_tagged, 2);
+    for (size_t i = 0; i < g_st->catalog.n; i++) {
+        const char *nm = g_st->catalog.rows[i].name;
+        int want = strcmp(nm, "llama2-7b-chat") == 0 || strcmp(nm, "llama2-7b-code") == 0;
+        ck_assert_msg(cl->tagged[i] == want, "'%s' tagged %d", nm, cl->tagged[i]);
+    }
+    keys("T");
+    ck_assert_uint_eq(cl->n_tagged, 0);
+    for (size_t i = 0; i < g_st->catalog.n; i++)
+        ck_assert_int_eq(cl->tagged[i], 0);
+    ck_assert_str_eq(g_st->msg, "2 tags cleared");
+    /* the layer table: T clears its tags too */
+    req(LSC_REQ_TOP);
+    req(LSC_REQ_ENTER);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_LAYERS);
+    req(LSC_REQ_TAG);
+    req(LSC_REQ_TAG);
+    req(LSC_REQ_TAG);
+    ck_assert_uint_eq(g_st->lists[LSC_VIEW_LAYERS].n_tagged, 3);
+    keys("T");
+    ck_assert_uint_eq(g_st->lists[LSC_VIEW_LAYERS].n_tagged, 0);
+    /* Esc from the grid: back to the layer table, not the catalog; v twice neither grows the stack */
+    int depth = g_st->depth;
+    req(LSC_REQ_GRID);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_GRID);
+    req(LSC_REQ_BACK);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_LAYERS);
+    ck_assert_int_eq(g_st->depth, depth);
+    req(LSC_REQ_GRID);
+    req(LSC_REQ_GRID);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_LAYERS);
+    ck_assert_int_eq(g_st->depth, depth);
+}
+END_TEST
+
+/* A JSON argument list as a command line: words joined, escapes decoded, words with blanks or quotes (or
+ * none) single-quoted; text that is not a list is copied; a short buffer truncates. */
+START_TEST(test_args_text)
+{
+    char b[256];
+    lsc_tui_args_text("[\"llama2-7b-chat\",\"--energy\",\"0.9\"]", b, sizeof b);
+    ck_assert_str_eq(b, "llama2-7b-chat --energy 0.9");
+    lsc_tui_args_text(" [ \"a b\" , \"\", \"say \\\"hi\\\"\", \"x\\u0041\\\\y\" ]", b, sizeof b);
+    ck_assert_str_eq(b, "'a b' '' 'say \"hi\"' xA\\y");
+    lsc_tui_args_text("[]", b, sizeof b);
+    ck_assert_str_eq(b, "");
+    lsc_tui_args_text("a --rank 4", b, sizeof b);
+    ck_assert_str_eq(b, "a --rank 4");
+    lsc_tui_args_text("[\"unterminated", b, sizeof b);
+    ck_assert_str_eq(b, "");
+    lsc_tui_args_text("[\"abcdef\",\"ghi\"]", b, 8);
+    ck_assert_str_eq(b, "abcdef");
+}
+END_TEST
 
 START_TEST(test_merge_panel)
 {
@@ -1213,7 +1399,9 @@ START_TEST(test_merge_panel)
     key(LSC_KEY_ESC);
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_CATALOG);
     lsc_tui_list *cl = &g_st->lists[LSC_VIEW_CATALOG];
-    ck_assert_uint_eq(cl->n_tagged, 0); /* the reload dropped the tags */
+    ck_assert_uint_eq(cl->n_tagged, 2); /* the reload kept the tags (issue #15); T clears them */
+    keys("T");
+    ck_assert_uint_eq(cl->n_tagged, 0);
     req(LSC_REQ_TOP);
     keys(" ");
     req(LSC_REQ_BOTTOM);
@@ -1478,6 +1666,7 @@ START_TEST(test_job_progress_cancel)
     lsc_tui_model_fake_hold(&g_model, 0);
     req(LSC_REQ_BACK);
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_CATALOG);
+    keys("T"); /* the merge's tags outlive it: start afresh */
     req(LSC_REQ_TOP);
     keys("  m");
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_MERGE);
@@ -2008,7 +2197,7 @@ static const struct {
     const char *again;
 } k_leave_cases[] = {
     {"\n", LSC_VIEW_LAYERS, LSC_VIEW_CATALOG, "\n"},
-    {"\nv", LSC_VIEW_GRID, LSC_VIEW_CATALOG, "\nv"},
+    {"\nv", LSC_VIEW_GRID, LSC_VIEW_LAYERS, "v"}, /* the grid is over the layer table */
     {"\n\n", LSC_VIEW_SPECTRUM, LSC_VIEW_LAYERS, "\n"},
     {"  d", LSC_VIEW_DIFF, LSC_VIEW_CATALOG, "d"},
     {"H", LSC_VIEW_HISTORY, LSC_VIEW_CATALOG, "H"},
@@ -2072,6 +2261,9 @@ START_TEST(test_leave_hints_do_not_leak)
 {
     keys("\nv");
     ck_assert_ptr_nonnull(strstr(g_st->msg, "blocks x"));
+    key(LSC_KEY_ESC);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_LAYERS); /* the grid is over the table */
+    ck_assert_str_eq(g_st->msg, "");
     key(LSC_KEY_ESC);
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_CATALOG);
     ck_assert_str_eq(g_st->msg, "");
@@ -2268,6 +2460,7 @@ START_TEST(test_clicks_per_view)
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_SPECTRUM);
     key(LSC_KEY_ESC);
     key(LSC_KEY_ESC);
+    key(LSC_KEY_ESC); /* spectrum, grid, then the layer table the grid was opened over */
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_CATALOG);
     keys("  m");
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_MERGE);
@@ -2317,6 +2510,10 @@ static Suite *suite(void)
     tcase_add_test(tc, test_prune_panel_rules_steps);
     tcase_add_test(tc, test_prune_from_spectrum_and_nonfinite);
     tcase_add_test(tc, test_prune_apply_confirm_undo_redo);
+    tcase_add_test(tc, test_tags_kept_cleared_grid_back);
+    tcase_add_test(tc, test_args_text);
+    tcase_add_test(tc, test_filter_search_incremental);
+    tcase_add_test(tc, test_layers_summary);
     tcase_add_test(tc, test_prune_readonly_and_nothing_to_cut);
     tcase_add_test(tc, test_merge_panel);
     tcase_add_test(tc, test_kind_panel_kinds);

@@ -226,14 +226,20 @@ static void series_braille(lsc_canvas *cv, const plot *p, const double *v, size_
     }
 }
 
+/* Whether bars of n values leave a blank column after each bar: when every bar is at least 3 columns
+ * wide. Decided once for the chart (by the narrowest bar), so the gaps are all alike even where the
+ * columns do not divide evenly among the values. */
+static int bar_gap(const plot *p, size_t n) { return n > 0 && p->w / (int)(n < 100000 ? n : 100000) >= 3; }
+
 static void series_bars(lsc_canvas *cv, const plot *p, const double *v, size_t n, lsc_chart_mode mode,
                         lsc_chart_role role, int mark_a, int mark_b)
 {
+    int gap = bar_gap(p, n);
     static const uint32_t eighths[9] = {' ', 0x2581, 0x2582, 0x2583, 0x2584, 0x2585, 0x2586, 0x2587, 0x2588};
     for (size_t i = 0; i < n; i++) {
         int xa = p->x0 + (int)((double)i * p->w / (double)n);
         int xb = p->x0 + (int)((double)(i + 1) * p->w / (double)n);
-        if (xb - xa >= 3)
+        if (gap)
             xb--; /* a gap between wide bars */
         if (xb <= xa)
             xb = xa + 1;
@@ -431,8 +437,7 @@ void lsc_chart_cut(lsc_canvas *cv, lsc_chart_rect r, lsc_chart_mode mode, size_t
         }
     /* the line sits in the gap column of the last kept bar when it has one (as series_bars draws them),
      * else on value k's column wherever that is empty */
-    int xprev = p.x0 + (int)((double)(k - 1) * p.w / (double)n);
-    int xl = k >= 1 && xcut - xprev >= 3 ? xcut - 1 : xcut;
+    int xl = k >= 1 && bar_gap(&p, n) ? xcut - 1 : xcut;
     for (int y = p.y0; y < p.y0 + p.h; y++) {
         lsc_canvas_cell *c = cell(cv, xl, y);
         if (c && c->role == LSC_CROLE_NONE)

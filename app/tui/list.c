@@ -23,8 +23,9 @@ static void moved(lsc_tui_state *st)
 
 /* ---- columns -------------------------------------------------------------------------------------- */
 
-static const lsc_tui_col k_view_cols_catalog[] = {LSC_COL_NAME,  LSC_COL_KIND,    LSC_COL_LAYERS, LSC_COL_PARAMS,
-                                                  LSC_COL_BYTES, LSC_COL_CREATED, LSC_COL_BASE,   LSC_COL_PARENTS};
+static const lsc_tui_col k_view_cols_catalog[] = {LSC_COL_NAME,   LSC_COL_KIND,  LSC_COL_FORMAT,  LSC_COL_DTYPE,
+                                                  LSC_COL_LAYERS, LSC_COL_PARAMS, LSC_COL_BYTES, LSC_COL_CREATED,
+                                                  LSC_COL_BASE,   LSC_COL_PARENTS};
 static const lsc_tui_col k_view_cols_layers[] = {
     LSC_COL_INDEX, LSC_COL_NAME, LSC_COL_MODULE, LSC_COL_SHAPE,   LSC_COL_RANK,    LSC_COL_ALPHA,
     LSC_COL_SCALE, LSC_COL_FRO,  LSC_COL_SIGMA1, LSC_COL_EFF,     LSC_COL_STABLE,  LSC_COL_K90,
@@ -75,42 +76,95 @@ lsc_tui_list *lsc_tui_state_list(lsc_tui_state *st, lsc_tui_view v)
     }
 }
 
+/* Columns a UTF-8 text takes (one per code point: the cells are names and numbers). */
+static int text_cols(const char *s)
+{
+    int n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
+#define NEED_ROWS_MAX 4096 /* rows measured for a column's need (a huge list is sampled from its top) */
+
+/* The width column c of view v needs: its title or its widest cell over all the data rows (not only the
+ * filtered ones: the columns stay put while a filter is typed). */
+static int column_need(const lsc_tui_state *st, lsc_tui_view v, lsc_tui_col c)
+{
+    const lsc_tui_colinfo *ci = lsc_tui_col_info(c);
+    const lsc_tui_list *l = &st->lists[v];
+    int need = text_cols(ci->title) + 1; /* room for the sort arrow */
+    /* only a list in step with its data (a view may lay out before its rows are loaded) */
+    size_t n = l->order && l->n_data == lsc_tui_list_count(st, v) ? l->n_data : 0;
+    for (size_t i = 0; i < n && i < NEED_ROWS_MAX; i++) {
+        char cell[1024];
+        lsc_tui_cell_text_data(st, v, i, c, cell, sizeof cell);
+        int w = text_cols(cell);
+        if (w > need)
+            need = w;
+    }
+    return need;
+}
+
 /* Choose the columns of view v that fit in `width` (after the 2-column marker), by priority, and place
- * them in display order; the flexible column takes what is left. */
+ * them in display order. A text column is no wider than its widest cell; the width left over is shared
+ * among the columns whose cells are cut, one column at a time to each in turn (so a long name does not
+ * take it all while parents or task names are cut), and what nobody needs goes to the flexible column. */
 static void layout_columns(lsc_tui_state *st, lsc_tui_view v, int width)
 {
     lsc_tui_col cols[LSC_TUI_MAX_COLS];
     int n = lsc_tui_view_columns(st, v, cols, LSC_TUI_MAX_COLS);
     int avail = width - 2, used = 0, flex_min = 0;
-    int chosen[LSC_TUI_MAX_COLS] = {0};
-    for (int i = 0; i < n; i++)
-        if (lsc_tui_col_info(cols[i])->width == 0)
-            flex_min += (v == LSC_VIEW_CATALOG ? 16 : v == LSC_VIEW_HISTORY || v == LSC_VIEW_OUTPUT ? 20 : 26) + 1;
+    int chosen[LSC_TUI_MAX_COLS] = {0}, need[LSC_TUI_MAX_COLS], w[LSC_TUI_MAX_COLS];
+    for (int i = 0; i < n; i++) {
+        const lsc_tui_colinfo *ci = lsc_tui_col_info(cols[i]);
+        need[i] = column_need(st, v, cols[i]);
+        if (ci->width == 0) {
+            int fm = v == LSC_VIEW_CATALOG ? 16 : v == LSC_VIEW_HISTORY || v == LSC_VIEW_OUTPUT ? 20 : 26;
+            w[i] = need[i] < fm ? need[i] : fm;
+            flex_min += w[i] + 1;
+        } else {
+            w[i] = ci->right || need[i] > ci->width ? ci->width : need[i]; /* numbers keep their width */
+        }
+    }
     for (int prio = 0; prio <= 12; prio++)
         for (int i = 0; i < n; i++) {
             const lsc_tui_colinfo *ci = lsc_tui_col_info(cols[i]);
             if (ci->priority != prio || ci->width == 0)
                 continue;
-            if (prio == 0 || used + ci->width + 1 + flex_min <= avail) {
+            if (prio == 0 || used + w[i] + 1 + flex_min <= avail) {
                 chosen[i] = 1;
-                used += ci->width + 1;
+                used += w[i] + 1;
             }
         }
-    int flex_w = avail - used;
+    int flex = -1;
+    for (int i = 0; i < n; i++)
+        if (lsc_tui_col_info(cols[i])->width == 0) {
+            chosen[i] = 1;
+            flex = flex < 0 ? i : flex;
+        }
+    int spare = avail - used - flex_min;
+    for (int wanting = 1; spare > 0 && wanting;) { /* one column each in turn to the cut ones */
+        wanting = 0;
+        for (int i = 0; i < n && spare > 0; i++)
+            if (chosen[i] && w[i] < need[i]) {
+                w[i]++;
+                spare--;
+                wanting = 1;
+            }
+    }
+    if (flex >= 0 && spare > 0)
+        w[flex] += spare;
     int x = 2;
     st->lay.n_colpos = 0;
     for (int i = 0; i < n; i++) {
-        const lsc_tui_colinfo *ci = lsc_tui_col_info(cols[i]);
-        if (ci->width != 0 && !chosen[i])
-            continue;
-        int w = ci->width ? ci->width : flex_w - 1;
-        if (w < 1)
+        if (!chosen[i] || w[i] < 1)
             continue;
         lsc_tui_colpos *cp = &st->lay.colpos[st->lay.n_colpos++];
         cp->col = cols[i];
         cp->x = x;
-        cp->width = w;
-        x += w + 1;
+        cp->width = w[i];
+        x += w[i] + 1;
     }
 }
 
@@ -134,6 +188,7 @@ void lsc_tui_layout_update(lsc_tui_state *st)
     if (L->body_h < 1)
         L->body_h = v == LSC_VIEW_SPECTRUM ? 0 : 1;
     L->n_colpos = 0;
+    L->table_w = table_w;
     if (lsc_tui_state_list(st, v))
         layout_columns(st, v, table_w);
 }
@@ -163,8 +218,11 @@ static int layer_rows(lsc_tui_view v)
 
 int lsc_tui_row_match(const lsc_tui_state *st, lsc_tui_view v, size_t i, const char *pat)
 {
-    if (v == LSC_VIEW_HISTORY)
-        return lsc_tui_match(pat, st->history.rows[i].command) || lsc_tui_match(pat, st->history.rows[i].args);
+    if (v == LSC_VIEW_HISTORY) {
+        char args[LSC_TUI_TEXT_MAX];
+        lsc_tui_args_text(st->history.rows[i].args, args, sizeof args);
+        return lsc_tui_match(pat, st->history.rows[i].command) || lsc_tui_match(pat, args);
+    }
     const char *name = lsc_tui_row_name(st, v, i);
     /* layer rows: the displayed name or the stored key, as the commands' --layers GLOB */
     return lsc_tui_match(pat, name) || (layer_rows(v) && lsc_tui_match(pat, lsc_layername_display(name)));
@@ -179,6 +237,8 @@ double lsc_tui_sort_key(const lsc_tui_state *st, lsc_tui_view v, size_t i, lsc_t
         switch (c) {
         case LSC_COL_NAME: *s = a->name; return 0;
         case LSC_COL_KIND: *s = a->kind; return 0;
+        case LSC_COL_FORMAT: *s = a->format; return 0;
+        case LSC_COL_DTYPE: *s = a->dtype; return 0;
         case LSC_COL_BASE: *s = a->base_model; return 0;
         case LSC_COL_PARENTS: *s = a->parents; return 0;
         case LSC_COL_LAYERS: return (double)a->n_layers;
@@ -373,6 +433,8 @@ int lsc_tui_list_rebuild(lsc_tui_state *st, lsc_tui_view v)
             break;
         }
     lsc_tui_list_clamp(l, st->lay.body_h);
+    if (v == lsc_tui_state_view(st)) /* the columns share the width by what the rows now hold */
+        layout_columns(st, v, st->lay.table_w);
     return 0;
 }
 
@@ -455,6 +517,49 @@ unsigned lsc_tui_list_tag(lsc_tui_state *st)
     return LSC_TUI_CH_REDRAW;
 }
 
+unsigned lsc_tui_list_tag_clear(lsc_tui_state *st)
+{
+    lsc_tui_list *l = lsc_tui_state_list(st, lsc_tui_state_view(st));
+    if (!l || !l->tagged)
+        return 0;
+    size_t was = l->n_tagged;
+    memset(l->tagged, 0, l->n_data);
+    l->n_tagged = 0;
+    lsc_tui_state_msg(st, LSC_MSG_INFO, was ? "%zu tags cleared" : "no tags to clear", was);
+    return LSC_TUI_CH_REDRAW;
+}
+
+char (*lsc_tui_list_tags_save(const lsc_tui_state *st, lsc_tui_view v, size_t *n))[LSC_TUI_NAME_MAX]
+{
+    const lsc_tui_list *l = &st->lists[v];
+    *n = 0;
+    if (!l->tagged || !l->n_tagged || l->n_data != lsc_tui_list_count(st, v))
+        return NULL;
+    char(*names)[LSC_TUI_NAME_MAX] = malloc(l->n_tagged * sizeof *names);
+    if (!names)
+        return NULL;
+    for (size_t i = 0; i < l->n_data && *n < l->n_tagged; i++)
+        if (l->tagged[i])
+            lsc_tui_copy(names[(*n)++], LSC_TUI_NAME_MAX, lsc_tui_row_name(st, v, i));
+    return names;
+}
+
+void lsc_tui_list_tags_restore(lsc_tui_state *st, lsc_tui_view v, char (*names)[LSC_TUI_NAME_MAX], size_t n)
+{
+    lsc_tui_list *l = &st->lists[v];
+    if (names && l->tagged && l->n_data == lsc_tui_list_count(st, v)) {
+        memset(l->tagged, 0, l->n_data); /* by name: the rows may have moved */
+        l->n_tagged = 0;
+        for (size_t i = 0; i < l->n_data; i++)
+            for (size_t k = 0; k < n && !l->tagged[i]; k++)
+                if (strcmp(lsc_tui_row_name(st, v, i), names[k]) == 0) {
+                    l->tagged[i] = 1;
+                    l->n_tagged++;
+                }
+    }
+    free(names);
+}
+
 unsigned lsc_tui_list_filter_done(lsc_tui_state *st, const char *text)
 {
     lsc_tui_view v = lsc_tui_state_view(st);
@@ -497,6 +602,66 @@ static unsigned list_step(lsc_tui_state *st, lsc_tui_list *l, lsc_tui_req req)
     return ch;
 }
 
+/* `/` or `f` opens: remember the list as it is, for Esc. */
+static void incremental_start(lsc_tui_state *st, const lsc_tui_list *l)
+{
+    st->prompt.inc_cursor = l->n ? l->order[l->cursor] : 0;
+    st->prompt.inc_top = l->top;
+    lsc_tui_copy(st->prompt.inc_filter, sizeof st->prompt.inc_filter, l->filter);
+}
+
+/* The visible row of data row `di` (0 when filtered out). */
+static size_t visible_row(const lsc_tui_list *l, size_t di)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (l->order[i] == di)
+            return i;
+    return 0;
+}
+
+unsigned lsc_tui_list_incremental(lsc_tui_state *st, lsc_tui_input mode, const char *text)
+{
+    lsc_tui_view v = lsc_tui_state_view(st);
+    lsc_tui_list *l = lsc_tui_state_list(st, v);
+    if (!l || (mode != LSC_INPUT_SEARCH && mode != LSC_INPUT_FILTER))
+        return 0;
+    if (mode == LSC_INPUT_FILTER) {
+        lsc_tui_copy(l->filter, sizeof l->filter, text);
+        lsc_tui_list_rebuild(st, v); /* keeps the cursor on its row while the row stays visible */
+        moved(st);
+        return LSC_TUI_CH_REDRAW;
+    }
+    size_t origin = visible_row(l, st->prompt.inc_cursor);
+    l->cursor = origin;
+    l->top = st->prompt.inc_top;
+    for (size_t k = 1; text[0] && k <= l->n; k++) {
+        size_t i = (origin + k) % l->n;
+        if (lsc_tui_row_match(st, v, l->order[i], text)) {
+            l->cursor = i;
+            break;
+        }
+    }
+    lsc_tui_list_clamp(l, st->lay.body_h);
+    moved(st);
+    return LSC_TUI_CH_REDRAW;
+}
+
+void lsc_tui_list_incremental_undo(lsc_tui_state *st, lsc_tui_input mode)
+{
+    lsc_tui_view v = lsc_tui_state_view(st);
+    lsc_tui_list *l = lsc_tui_state_list(st, v);
+    if (!l || (mode != LSC_INPUT_SEARCH && mode != LSC_INPUT_FILTER))
+        return;
+    if (mode == LSC_INPUT_FILTER && strcmp(l->filter, st->prompt.inc_filter) != 0) {
+        lsc_tui_copy(l->filter, sizeof l->filter, st->prompt.inc_filter);
+        lsc_tui_list_rebuild(st, v);
+    }
+    l->cursor = visible_row(l, st->prompt.inc_cursor);
+    l->top = st->prompt.inc_top;
+    lsc_tui_list_clamp(l, st->lay.body_h);
+    moved(st);
+}
+
 unsigned lsc_tui_list_request(lsc_tui_state *st, lsc_tui_req req)
 {
     lsc_tui_view v = lsc_tui_state_view(st);
@@ -519,10 +684,16 @@ unsigned lsc_tui_list_request(lsc_tui_state *st, lsc_tui_req req)
         lsc_tui_list_rebuild(st, v);
         moved(st);
         return LSC_TUI_CH_REDRAW;
-    case LSC_REQ_SEARCH: lsc_tui_input_open(st, LSC_INPUT_SEARCH, ""); return LSC_TUI_CH_REDRAW;
+    case LSC_REQ_SEARCH:
+        incremental_start(st, l);
+        lsc_tui_input_open(st, LSC_INPUT_SEARCH, "");
+        return LSC_TUI_CH_REDRAW;
     case LSC_REQ_SEARCH_NEXT: return lsc_tui_list_search(st, 1);
     case LSC_REQ_SEARCH_PREV: return lsc_tui_list_search(st, -1);
-    case LSC_REQ_FILTER: lsc_tui_input_open(st, LSC_INPUT_FILTER, l->filter); return LSC_TUI_CH_REDRAW;
+    case LSC_REQ_FILTER:
+        incremental_start(st, l);
+        lsc_tui_input_open(st, LSC_INPUT_FILTER, l->filter);
+        return LSC_TUI_CH_REDRAW;
     default: return 0;
     }
 }

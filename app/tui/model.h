@@ -36,6 +36,7 @@ typedef struct lsc_tui_adapter {
     char name[LSC_TUI_NAME_MAX];
     char kind[LSC_TUI_WORD_MAX];       /* "static", "dynamic", "layer-wise", "adaptive", "sparse", "multi-task" */
     char format[LSC_TUI_WORD_MAX];     /* "peft", "kohya", "gguf" ... */
+    char dtype[LSC_TUI_WORD_MAX];      /* the factors' dtypes: "F32", "BF16,F32" ... ("" unknown) */
     char base_model[LSC_TUI_NAME_MAX]; /* "" if unknown */
     int64_t n_layers;
     int64_t params;                    /* LoRA factor parameters */

@@ -10,9 +10,9 @@
  * breadcrumb, status line, F-key bar, the help overlay and the confirmation box over any view) and the
  * primitives every view draws with (text, glyphs, the list table, the chart canvas; render_int.h). Each
  * view's body is drawn by the `draw` entry of its ops table (view.h): a function of render_<view>.c
- * (render_grid.c, render_spectrum.c, render_diff.c, render_prune.c, render_merge.c, render_kind.c,
- * render_retrain.c) declared in view.h with the renderer as an incomplete type, so the view modules name
- * it without including curses. A view whose draw is NULL (catalog, layers, tasks, history, output) is
+ * (render_layers.c, render_grid.c, render_spectrum.c, render_diff.c, render_prune.c, render_merge.c,
+ * render_kind.c, render_retrain.c) declared in view.h with the renderer as an incomplete type, so the view
+ * modules name it without including curses. A view whose draw is NULL (catalog, tasks, history, output) is
  * its list drawn as a full-width table. A new view's drawing goes in a new render_<view>.c.
  */
 #define NCURSES_WIDECHAR 1
@@ -137,9 +137,27 @@ int decode(const lsc_tui_render *r, const char *s, wchar_t *w, int *wid, int cap
     return n;
 }
 
-/* Draw s in [x, x+w) of row y: right-aligned or left, truncated with an ellipsis on the right (or on the
- * left when trunc_left: layer names keep their module end), padded with blanks in attribute a. */
-void put_text(lsc_tui_render *r, int y, int x, int w, const char *s, int right, int trunc_left, attr_t a)
+/* Keep the first (w-1)/2 columns and the last w-1-(w-1)/2 of the n characters in wb/wid (total columns
+ * `total` > w) with an ellipsis between them; returns the new count (the tail keeps the odd column). */
+static int cut_middle(wchar_t *wb, int *wid, int n, int w, wchar_t ell)
+{
+    int head_w = (w - 1) / 2, tail_w = w - 1 - head_w, head = 0, used = 0, tail = n;
+    while (head < n && used + wid[head] <= head_w)
+        used += wid[head++];
+    used = 0;
+    while (tail > head && used + wid[tail - 1] <= tail_w)
+        used += wid[--tail];
+    memmove(wb + head + 1, wb + tail, (size_t)(n - tail) * sizeof *wb);
+    memmove(wid + head + 1, wid + tail, (size_t)(n - tail) * sizeof *wid);
+    wb[head] = ell;
+    wid[head] = 1;
+    return head + 1 + (n - tail);
+}
+
+/* Draw s in [x, x+w) of row y: right-aligned or left, truncated with an ellipsis where `trunc` says
+ * (TRUNC_END, TRUNC_START: an input line keeps its end, TRUNC_MIDDLE: names keep both ends), padded with
+ * blanks in attribute a. */
+void put_text(lsc_tui_render *r, int y, int x, int w, const char *s, int right, int trunc, attr_t a)
 {
     if (w <= 0)
         return;
@@ -150,8 +168,13 @@ void put_text(lsc_tui_render *r, int y, int x, int w, const char *s, int right, 
         total += wid[i];
     wchar_t ell = r->unicode ? 0x2026 : L'~';
     int start = 0, end = n;
-    if (total > w) {
-        if (trunc_left) {
+    if (total > w && trunc == TRUNC_MIDDLE && w >= 3) {
+        end = cut_middle(wb, wid, n, w, ell);
+        total = 0;
+        for (int i = 0; i < end; i++)
+            total += wid[i];
+    } else if (total > w) {
+        if (trunc == TRUNC_START) {
             while (start < n && total > w - 1)
                 total -= wid[start++];
             memmove(wb + 1, wb + start, (size_t)(n - start) * sizeof *wb);
@@ -244,12 +267,25 @@ lsc_tui_render *lsc_tui_render_begin(const lsc_tui_render_opts *o, FILE *out, FI
     return r;
 }
 
+/* Blank the screen before leaving it: a terminal that does not restore the screen the workbench was
+ * started from (or, like tmux after a resize, restores it with the workbench's rows in it) must not
+ * leave the last frame printed in the shell. */
+static void leave_blank(const lsc_tui_render *r)
+{
+    if (r->headless)
+        return;
+    erase();
+    clearok(stdscr, TRUE);
+    refresh();
+}
+
 void lsc_tui_render_end(lsc_tui_render *r)
 {
     if (!r)
         return;
     set_term(r->scr);
     if (!isendwin()) {
+        leave_blank(r);
         if (r->mouse)
             mousemask(0, NULL);
         curs_set(1);
@@ -482,8 +518,9 @@ void draw_table(lsc_tui_render *r, const lsc_tui_state *st, lsc_tui_view v, int 
             const lsc_tui_colpos *cp = &L->colpos[i];
             char cell[1024];
             lsc_tui_cell_text(st, v, row, cp->col, cell, sizeof cell);
-            int left_trunc = cp->col == LSC_COL_NAME && v != LSC_VIEW_CATALOG;
-            put_text(r, y, x0 + cp->x, cp->width, cell, lsc_tui_col_info(cp->col)->right, left_trunc, a);
+            int trunc = cp->col == LSC_COL_NAME || cp->col == LSC_COL_ADAPTER || cp->col == LSC_COL_TASK
+                            ? TRUNC_MIDDLE : TRUNC_END;
+            put_text(r, y, x0 + cp->x, cp->width, cell, lsc_tui_col_info(cp->col)->right, trunc, a);
         }
     }
 }

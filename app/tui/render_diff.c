@@ -46,7 +46,7 @@ static void draw_diff_pane(lsc_tui_render *r, const lsc_tui_state *st)
     const lsc_tui_list *l = &st->lists[LSC_VIEW_DIFF];
     const char *lname = l->n ? lsc_tui_short_name(st, st->diff.cmp.rows[l->order[l->cursor]].name) : "-";
     snprintf(t, sizeof t, " spectra of %s (Tab: only-in lists)", lname);
-    put_text(r, y, x, w, t, 0, 1, ha);
+    put_text(r, y, x, w, t, 0, TRUNC_START, ha);
     int uni = r->unicode;
     snprintf(t, sizeof t, "%s = %s", uni ? "\u28ff" : "*", e1);
     put_text(r, y + 1, x + 2, w / 2 - 2, t, 0, 0, r->attr[R_SERIES_A]);
@@ -61,9 +61,23 @@ static void draw_diff_pane(lsc_tui_render *r, const lsc_tui_state *st)
 }
 
 /* The diff table beside (or above) its pane, a vertical rule between them when side by side. */
+/* The line over the table: the whole-adapter figures the CLI's diff ends with, and the one-side counts. */
+static void draw_diff_summary(lsc_tui_render *r, const lsc_tui_state *st)
+{
+    double cosine, rel;
+    char t[300], rd[32];
+    lsc_tui_diff_totals(&st->diff.cmp, &cosine, &rel);
+    lsc_tui_fmt_num(rel, rd, sizeof rd);
+    /* the first and second adapter are the breadcrumb's, in its order */
+    snprintf(t, sizeof t, " %zu layers  whole-adapter cosine %.4f  rel.diff %s  one side only: %zu + %zu",
+             st->diff.cmp.n_rows, cosine, rd, st->diff.cmp.n_only_a, st->diff.cmp.n_only_b);
+    put_text(r, 1, 0, st->lay.cols, t, 0, TRUNC_END, r->attr[R_TAGGED]);
+}
+
 void lsc_tui_draw_diff(lsc_tui_render *r, const lsc_tui_state *st)
 {
     lsc_tui_view v = LSC_VIEW_DIFF;
+    draw_diff_summary(r, st);
     int tw = st->lay.pane_x ? st->lay.pane_x - 1 : st->lay.cols;
     draw_table(r, st, v, 0, tw, !st->diff.transient.focus);
     if (st->lay.pane_x) /* a vertical rule between the panes */

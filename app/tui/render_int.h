@@ -73,9 +73,14 @@ struct lsc_tui_render {
  * non-ASCII sequence; control characters become '?'). Returns the count. */
 int decode(const lsc_tui_render *r, const char *s, wchar_t *w, int *wid, int cap);
 
-/* Draw s in [x, x+w) of row y: right-aligned or left, truncated with an ellipsis on the right (or on the
- * left when trunc_left: layer names keep their module end), padded with blanks in attribute a. */
-void put_text(lsc_tui_render *r, int y, int x, int w, const char *s, int right, int trunc_left, attr_t a);
+/* Where put_text cuts a text too wide for its place (an ellipsis marks the cut). */
+enum { TRUNC_END = 0, TRUNC_START = 1, TRUNC_MIDDLE = 2 };
+
+/* Draw s in [x, x+w) of row y: right-aligned or left, truncated with an ellipsis at the end, at the start
+ * (TRUNC_START: an input line keeps its end visible) or in the middle (TRUNC_MIDDLE: names keep both their
+ * leading component and their module end, where two names usually differ), padded with blanks in
+ * attribute a. */
+void put_text(lsc_tui_render *r, int y, int x, int w, const char *s, int right, int trunc, attr_t a);
 
 /* One code point at (y, x); '?' for a non-ASCII one when the renderer draws ASCII only. */
 void put_glyph(lsc_tui_render *r, int y, int x, uint32_t cp, attr_t a);

@@ -68,7 +68,7 @@ static void draw_kind_dynamic(lsc_tui_render *r, const lsc_tui_state *st)
     int uni = r->unicode;
     snprintf(t, sizeof t, " %s  %s prefix  %s best  y %s (m)", what, uni ? "\u28ff" : "*", uni ? "\u28ff" : "o",
              K->alt ? "linear" : "log");
-    put_text(r, L->pane_y, L->pane_x, L->pane_w, t, 0, 1, r->attr[R_HEADER]);
+    put_text(r, L->pane_y, L->pane_x, L->pane_w, t, 0, TRUNC_START, r->attr[R_HEADER]);
     int ch = L->pane_h - 1, cw = L->pane_w - 1;
     if (ch >= 4 && cw >= 12 && canvas(r, cw, ch) == 0) {
         lsc_chart_lines(&r->cv, (lsc_chart_rect){0, 0, cw, ch}, uni ? LSC_CHART_BRAILLE : LSC_CHART_ASCII, NULL, pe, be, n,
@@ -104,7 +104,7 @@ static void draw_kind_dynamic(lsc_tui_render *r, const lsc_tui_state *st)
             if (d > g)
                 g = d, gb = j + 1;
         }
-        put_text(r, y, 2, nw, lsc_escape_name(e, sizeof e, lsc_tui_short_name(st, ly->name)), 0, 1, a);
+        put_text(r, y, 2, nw, lsc_escape_name(e, sizeof e, lsc_tui_short_name(st, ly->name)), 0, TRUNC_MIDDLE, a);
         snprintf(t, sizeof t, "%d", ly->rank);
         put_text(r, y, 2 + nw, 4, t, 1, 0, a);
         lsc_tui_fmt_num(g, n1, sizeof n1);
@@ -119,23 +119,26 @@ static void draw_kind_adaptive(lsc_tui_render *r, const lsc_tui_state *st)
     const lsc_tui_kind_figures *k = &K->kf;
     const lsc_tui_layout *L = &st->lay;
     char t[600], e[LSC_TUI_NAME_MAX * 4], n1[32], n2[32];
-    double lmin = INFINITY, lmax = 0;
+    double lmin = INFINITY, lmax = 0, orth = 0;
     for (size_t i = 0; i < k->n_layers; i++) {
         if (isfinite(k->layers[i].lambda_min) && k->layers[i].lambda_min < lmin)
             lmin = k->layers[i].lambda_min;
         if (isfinite(k->layers[i].lambda_max) && k->layers[i].lambda_max > lmax)
             lmax = k->layers[i].lambda_max;
+        orth = fmax(orth, fmax(k->layers[i].orth_p, k->layers[i].orth_q)); /* fmax skips a NaN */
     }
     snprintf(t, sizeof t, " AdaLoRA: budget %lld of %lld triplets kept (target_r %d per layer, from init_r %d)",
              (long long)k->budget, (long long)k->target_budget, k->target_r, k->init_r);
     put_text(r, 1, 0, L->cols, t, 0, 0, r->attr[R_TAGGED]);
     lsc_tui_fmt_num(isfinite(lmin) ? lmin : NAN, n1, sizeof n1);
     lsc_tui_fmt_num(lmax, n2, sizeof n2);
-    snprintf(t, sizeof t, " |%s| over all layers %s .. %s   bars: kept of init_r, %s = target_r%s", r->unicode ? "\u039b" : "L",
-             n1, n2, r->unicode ? "\u2503" : "|",
+    char n3[32];
+    lsc_tui_fmt_num(orth, n3, sizeof n3);
+    snprintf(t, sizeof t, " |%s| over all layers %s .. %s   orthogonality error at most %s   bars: kept of init_r, %s = target_r%s",
+             r->unicode ? "\u039b" : "L", n1, n2, n3, r->unicode ? "\u2503" : "|",
              k->budget > k->target_budget ? "   over the global budget" : "");
     put_text(r, 2, 0, L->cols, t, 0, 0, r->attr[R_NORMAL]);
-    int bw = L->cols >= 120 ? 36 : 16, nw = L->cols - 2 - 8 - bw - 2 - 20;
+    int bw = L->cols >= 120 ? 36 : 16, nw = L->cols - 2 - 8 - bw - 2 - 30;
     put_text(r, L->header_y, 0, L->cols, "", 0, 0, r->attr[R_HEADER]);
     put_text(r, L->header_y, 2, nw, "layer", 0, 0, r->attr[R_HEADER]);
     put_text(r, L->header_y, 2 + nw, 8, "kept", 1, 0, r->attr[R_HEADER]);
@@ -144,6 +147,8 @@ static void draw_kind_adaptive(lsc_tui_render *r, const lsc_tui_state *st)
     put_text(r, L->header_y, 2 + nw + 10 + bw, 9, t, 1, 0, r->attr[R_HEADER]);
     snprintf(t, sizeof t, "max");
     put_text(r, L->header_y, 2 + nw + 10 + bw + 10, 9, t, 1, 0, r->attr[R_HEADER]);
+    /* AdaLoRA keeps P and Q near orthogonal: the larger of ||P^T P - I|| and ||Q Q^T - I|| */
+    put_text(r, L->header_y, 2 + nw + 10 + bw + 20, 9, "orth.err", 1, 0, r->attr[R_HEADER]);
     int init = k->init_r > 0 ? k->init_r : 1;
     for (int i = 0; i < L->body_h && K->top + (size_t)i < k->n_layers; i++) {
         size_t row = K->top + (size_t)i;
@@ -151,7 +156,7 @@ static void draw_kind_adaptive(lsc_tui_render *r, const lsc_tui_state *st)
         int y = L->body_y + i;
         attr_t a;
         kind_row_attr(r, st, row, y, 0, L->cols, &a);
-        put_text(r, y, 2, nw, lsc_escape_name(e, sizeof e, lsc_tui_short_name(st, ly->name)), 0, 1, a);
+        put_text(r, y, 2, nw, lsc_escape_name(e, sizeof e, lsc_tui_short_name(st, ly->name)), 0, TRUNC_MIDDLE, a);
         snprintf(t, sizeof t, "%d/%d", ly->kept, k->init_r);
         put_text(r, y, 2 + nw, 8, t, 1, 0, a);
         put_bar(r, y, 2 + nw + 9, bw, (double)ly->kept / init, k->target_r > 0 ? (double)k->target_r / init : -1,
@@ -160,6 +165,8 @@ static void draw_kind_adaptive(lsc_tui_render *r, const lsc_tui_state *st)
         lsc_tui_fmt_num(ly->lambda_max, n2, sizeof n2);
         put_text(r, y, 2 + nw + 10 + bw, 9, n1, 1, 0, a);
         put_text(r, y, 2 + nw + 10 + bw + 10, 9, n2, 1, 0, a);
+        lsc_tui_fmt_num(fmax(ly->orth_p, ly->orth_q), n1, sizeof n1);
+        put_text(r, y, 2 + nw + 10 + bw + 20, 9, n1, 1, 0, a);
     }
 }
 
@@ -187,7 +194,7 @@ static void draw_kind_sparse(lsc_tui_render *r, const lsc_tui_state *st)
         int y = L->body_y + i;
         attr_t a;
         kind_row_attr(r, st, row, y, 0, tw, &a);
-        put_text(r, y, 2, nw, lsc_escape_name(e, sizeof e, lsc_tui_short_name(st, ly->name)), 0, 1, a);
+        put_text(r, y, 2, nw, lsc_escape_name(e, sizeof e, lsc_tui_short_name(st, ly->name)), 0, TRUNC_MIDDLE, a);
         snprintf(t, sizeof t, "%d/%d", ly->kept, ly->rank);
         put_text(r, y, 2 + nw, 6, t, 1, 0, a);
         put_bar(r, y, 2 + nw + 7, bw, ly->rank ? (double)ly->kept / ly->rank : 0, -1,
@@ -371,7 +378,7 @@ static void draw_kind_multitask(lsc_tui_render *r, const lsc_tui_state *st)
             continue;
         }
         const lsc_tui_kind_layer *ly = &k->layers[row - 1];
-        put_text(r, y, 2, nw, lsc_escape_name(e, sizeof e, lsc_tui_short_name(st, ly->name)), 0, 1, a);
+        put_text(r, y, 2, nw, lsc_escape_name(e, sizeof e, lsc_tui_short_name(st, ly->name)), 0, TRUNC_MIDDLE, a);
         put_text(r, y, 2 + nw, 9, ly->shared_a ? "yes" : "no", 1, 0, a);
         snprintf(t, sizeof t, "%d", ly->shared_dim);
         put_text(r, y, 2 + nw + 10, 9, t, 1, 0, a);

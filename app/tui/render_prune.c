@@ -84,7 +84,7 @@ void lsc_tui_draw_prune(lsc_tui_render *r, const lsc_tui_state *st)
     else
         snprintf(t, sizeof t, " %s: keep %zu of %zu", lsc_escape_name(e, sizeof e, lsc_tui_short_name(st, row->name)), k,
                  P->transient.n_sv);
-    put_text(r, L->pane_y, L->pane_x, L->pane_w, t, 0, 1, r->attr[R_HEADER]);
+    put_text(r, L->pane_y, L->pane_x, L->pane_w, t, 0, TRUNC_START, r->attr[R_HEADER]);
     int ch = L->pane_h - 1, cw = L->pane_w - (L->pane_x ? 1 : 2);
     if (ch >= 4 && cw >= 12 && canvas(r, cw, ch) == 0) {
         lsc_chart_rect rc = {0, 0, cw, ch};

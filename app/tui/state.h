@@ -39,6 +39,7 @@
     X(LSC_REQ_SEARCH_PREV, "search-prev") \
     X(LSC_REQ_FILTER, "filter")          \
     X(LSC_REQ_TAG, "tag")                \
+    X(LSC_REQ_TAG_CLEAR, "clear-tags")   \
     X(LSC_REQ_DIFF, "diff")              \
     X(LSC_REQ_HELP, "help")              \
     X(LSC_REQ_PROMPT, "prompt")          \
@@ -124,6 +125,8 @@ typedef enum { LSC_METRIC_NORM, LSC_METRIC_RANK } lsc_tui_metric;
     /*  code             title     width align(1=right) priority */  \
     X(LSC_COL_NAME,      "name",     0, 0, 0)                        \
     X(LSC_COL_KIND,      "kind",    10, 0, 3)                        \
+    X(LSC_COL_FORMAT,    "format",   6, 0, 6)                        \
+    X(LSC_COL_DTYPE,     "dtype",    8, 0, 6)                        \
     X(LSC_COL_BASE,      "base model", 24, 0, 6)                     \
     X(LSC_COL_LAYERS,    "layers",   7, 1, 1)                        \
     X(LSC_COL_PARAMS,    "params",   7, 1, 2)                        \
@@ -209,6 +212,7 @@ typedef struct lsc_tui_layout {
     int body_y, body_h;   /* list rows */
     int pane_y, pane_x, pane_h, pane_w; /* the secondary pane (diff chart, only-in lists), pane_h 0 if none */
     int status_y, keys_y;
+    int table_w;          /* width of the view's table (its columns are placed in it) */
     lsc_tui_colpos colpos[LSC_TUI_MAX_COLS];
     int n_colpos;
 } lsc_tui_layout;
@@ -418,6 +422,9 @@ typedef struct lsc_tui_prompt_view {
     size_t n_hist, hist_at;
     char draft[256];
     char hist_file[512];            /* "" : not kept across runs */
+    /* While `/` or `f` is typed the list follows each key (list.c); Esc puts back what was there. */
+    size_t inc_cursor, inc_top;     /* the cursor (a data row: the filter reorders) and scroll then */
+    char inc_filter[128];           /* the filter then */
 } lsc_tui_prompt_view;
 
 /* A yes/no question over the screen; the safe answer (No) is the default: Enter and Esc say no. */
@@ -518,6 +525,9 @@ unsigned lsc_tui_state_click(lsc_tui_state *st, int y, int x, int button);
 /* Text of the cell (visible row `row`, column c) of the current table view into buf; also used by tests.
  * Never fails; unknown cells give "". */
 void lsc_tui_cell_text(const lsc_tui_state *st, lsc_tui_view v, size_t row, lsc_tui_col c, char *buf, size_t cap);
+/* The same for data row i (before filter and sort; a grouped module column names its module on every
+ * row): what the column must hold whatever the filter shows. */
+void lsc_tui_cell_text_data(const lsc_tui_state *st, lsc_tui_view v, size_t i, lsc_tui_col c, char *buf, size_t cap);
 
 /* Columns a view offers, in display order; returns the count. */
 int lsc_tui_view_columns(const lsc_tui_state *st, lsc_tui_view v, lsc_tui_col *out, int cap);
@@ -539,6 +549,18 @@ void lsc_tui_fmt_num(double v, char *buf, size_t cap); /* 4 significant digits, 
 
 /* Glob match used by the filter: a pattern without * ? [ matches as a substring. Case-insensitive. */
 int lsc_tui_match(const char *pattern, const char *name);
+/* A history entry's arguments as a command line: a JSON array of strings (as the catalog records them)
+ * becomes its words joined by spaces, a word with a space, a quote or nothing in it single-quoted; any
+ * other text is copied. Always terminated, truncated to cap. */
+void lsc_tui_args_text(const char *args, char *buf, size_t cap);
+/* The summary over the layer table: how many layers, the rank histogram ("r8:12 r16:212", in rank
+ * order, the first 8 ranks and "+N more"), the strongest finite layer by Frobenius norm, and how many
+ * hold NaN/Inf. */
+void lsc_tui_layers_summary(const lsc_tui_state *st, char *buf, size_t cap);
+/* The whole-adapter figures of a diff, as `lorascope diff` sums them up: the cosine and the relative
+ * difference of the two adapters taken as one vector each (the compared layers' deltas side by side),
+ * from each row's cosine, relative difference and norms. */
+void lsc_tui_diff_totals(const lsc_tui_diff *d, double *cosine, double *rel_diff);
 
 /* Width of one grid cell (the grid starts after an 8-column label). */
 int lsc_tui_grid_cell_width(const lsc_tui_state *st);

@@ -303,12 +303,13 @@ unsigned lsc_tui_undo_request(lsc_tui_state *st, int redo)
         lsc_tui_state_msg(st, LSC_MSG_WARN, "nothing to undo");
         return LSC_TUI_CH_REDRAW;
     }
-    char q[512], d[1024];
+    char q[512], d[1024], args[LSC_TUI_TEXT_MAX];
     snprintf(q, sizeof q, "undo #%lld %s?", (long long)h->id, h->command);
+    lsc_tui_args_text(h->args, args, sizeof args); /* the command line, not the catalog's JSON */
     if (h->outputs[0])
-        snprintf(d, sizeof d, "%s %s - affects '%s' (U redoes it)", h->command, h->args, h->outputs);
+        snprintf(d, sizeof d, "%s %s - affects '%s' (U redoes it)", h->command, args, h->outputs);
     else
-        snprintf(d, sizeof d, "%s %s (U redoes it)", h->command, h->args);
+        snprintf(d, sizeof d, "%s %s (U redoes it)", h->command, args);
     return lsc_tui_ask(st, &a, "undo", q, d);
 }
 

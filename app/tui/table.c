@@ -78,6 +78,70 @@ int lsc_tui_match(const char *pattern, const char *name)
     return strcasestr(name, pattern) != NULL;
 }
 
+/* One JSON string at *p (just after its opening quote) into w (at most cap - 1 bytes), *p moved past its
+ * closing quote; -1 when the string does not end. \uXXXX escapes outside ASCII become '?'. */
+static int json_word(const char **p, char *w, size_t cap)
+{
+    size_t n = 0;
+    const char *s = *p;
+    for (; *s && *s != '"'; s++) {
+        char c = *s;
+        if (c == '\\' && s[1]) {
+            c = *++s;
+            if (c == 'n')
+                c = '\n';
+            else if (c == 't')
+                c = '\t';
+            else if (c == 'u') {
+                unsigned v = 0;
+                int k = 0;
+                for (; k < 4 && s[1] && strchr("0123456789abcdefABCDEF", s[1]); k++, s++)
+                    v = v * 16 + (unsigned)(s[1] <= '9' ? s[1] - '0' : (s[1] | 0x20) - 'a' + 10);
+                c = v >= 0x20 && v < 0x7f ? (char)v : '?';
+            }
+        }
+        if (n + 1 < cap)
+            w[n++] = c;
+    }
+    w[n] = '\0';
+    if (*s != '"')
+        return -1;
+    *p = s + 1;
+    return 0;
+}
+
+void lsc_tui_args_text(const char *args, char *buf, size_t cap)
+{
+    const char *p = args;
+    while (*p == ' ')
+        p++;
+    if (cap == 0)
+        return;
+    buf[0] = '\0';
+    if (*p != '[') {
+        snprintf(buf, cap, "%s", args);
+        return;
+    }
+    size_t len = 0;
+    for (p++;;) {
+        while (*p == ' ' || *p == ',' || *p == '\n')
+            p++;
+        if (*p != '"')
+            break; /* the closing bracket, or not a list of strings: stop at what was read */
+        p++;
+        char w[LSC_TUI_TEXT_MAX];
+        if (json_word(&p, w, sizeof w) != 0)
+            break;
+        int quote = !w[0] || strpbrk(w, " '\"\t\n") != NULL;
+        int k = snprintf(buf + len, cap - len, "%s%s%s%s", len ? " " : "", quote ? "'" : "", w, quote ? "'" : "");
+        if (k < 0 || (size_t)k >= cap - len) {
+            buf[len] = '\0'; /* whole words only */
+            break;
+        }
+        len += (size_t)k;
+    }
+}
+
 /* ---- names ----------------------------------------------------------------------------------------- */
 
 const char *lsc_tui_short_name(const lsc_tui_state *st, const char *name)
@@ -117,11 +181,29 @@ void lsc_tui_cell_text(const lsc_tui_state *st, lsc_tui_view v, size_t row, lsc_
     if (!l->order || row >= l->n)
         return;
     size_t i = l->order[row];
+    if (v == LSC_VIEW_LAYERS && c == LSC_COL_MODULE && st->layers.group && row > 0 &&
+        strcmp(st->layers.rows[l->order[row - 1]].module_type, st->layers.rows[i].module_type) == 0) {
+        snprintf(buf, cap, "  \""); /* grouped: the module is named once */
+        return;
+    }
+    lsc_tui_cell_text_data(st, v, i, c, buf, cap);
+}
+
+void lsc_tui_cell_text_data(const lsc_tui_state *st, lsc_tui_view v, size_t i, lsc_tui_col c, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    if (v == LSC_VIEW_OUTPUT) {
+        if (i < st->output.n)
+            snprintf(buf, cap, "%s", st->output.lines[i]);
+        return;
+    }
     if (v == LSC_VIEW_CATALOG) {
         const lsc_tui_adapter *a = &st->catalog.rows[i];
         switch (c) {
         case LSC_COL_NAME: esc(buf, cap, a->name); break;
         case LSC_COL_KIND: esc(buf, cap, a->kind); break;
+        case LSC_COL_FORMAT: esc(buf, cap, a->format); break;
+        case LSC_COL_DTYPE: esc(buf, cap, a->dtype); break;
         case LSC_COL_BASE: esc(buf, cap, a->base_model); break;
         case LSC_COL_PARENTS: esc(buf, cap, a->parents); break;
         case LSC_COL_LAYERS: snprintf(buf, cap, "%lld", (long long)a->n_layers); break;
@@ -140,18 +222,8 @@ void lsc_tui_cell_text(const lsc_tui_state *st, lsc_tui_view v, size_t row, lsc_
             else
                 snprintf(buf, cap, "-");
             break;
-        case LSC_COL_NAME:
-            if (st->layers.group && row > 0 && strcmp(st->layers.rows[l->order[row - 1]].module_type, L->module_type) != 0)
-                esc(buf, cap, lsc_tui_short_name(st, L->name));
-            else
-                esc(buf, cap, lsc_tui_short_name(st, L->name));
-            break;
-        case LSC_COL_MODULE:
-            if (st->layers.group && row > 0 && strcmp(st->layers.rows[l->order[row - 1]].module_type, L->module_type) == 0)
-                snprintf(buf, cap, "  \"");
-            else
-                esc(buf, cap, L->module_type);
-            break;
+        case LSC_COL_NAME: esc(buf, cap, lsc_tui_short_name(st, L->name)); break;
+        case LSC_COL_MODULE: esc(buf, cap, L->module_type); break;
         case LSC_COL_SHAPE: snprintf(buf, cap, "%lldx%lld", (long long)L->rows, (long long)L->cols); break;
         case LSC_COL_RANK: snprintf(buf, cap, "%d", L->rank); break;
         case LSC_COL_ALPHA: snprintf(buf, cap, "%g", L->alpha); break;
@@ -237,10 +309,78 @@ void lsc_tui_cell_text(const lsc_tui_state *st, lsc_tui_view v, size_t row, lsc_
         case LSC_COL_TIME: lsc_tui_fmt_time(h->time, buf, cap); break;
         case LSC_COL_COMMAND: esc(buf, cap, h->command); break;
         case LSC_COL_STATE: snprintf(buf, cap, "%s", h->undone ? "undone" : "done"); break;
-        case LSC_COL_ARGS: esc(buf, cap, h->args); break;
+        case LSC_COL_ARGS: {
+            char t[LSC_TUI_TEXT_MAX];
+            lsc_tui_args_text(h->args, t, sizeof t);
+            esc(buf, cap, t);
+            break;
+        }
         default: break;
         }
     }
+}
+
+void lsc_tui_diff_totals(const lsc_tui_diff *d, double *cosine, double *rel_diff)
+{
+    double inner = 0, s1 = 0, s2 = 0, diff = 0;
+    for (size_t i = 0; i < d->n_rows; i++) {
+        const lsc_tui_diff_row *r = &d->rows[i];
+        double fa = r->fro_a, fb = r->fro_b;
+        if (!isfinite(fa) || !isfinite(fb))
+            continue;
+        s1 += fa * fa;
+        s2 += fb * fb;
+        if (fa > 0 && fb > 0 && isfinite(r->cosine))
+            inner += r->cosine * fa * fb;
+        if (fa > 0 && isfinite(r->rel_diff))
+            diff += (r->rel_diff * fa) * (r->rel_diff * fa);
+        else if (fa == 0)
+            diff += fb * fb; /* |0 - b| */
+    }
+    /* as the CLI's diff summary: the layers taken as one vector */
+    *cosine = s1 > 0 && s2 > 0 ? inner / sqrt(s1) / sqrt(s2) : (s1 == s2 ? 1.0 : 0.0);
+    *rel_diff = s1 > 0 ? sqrt(diff / s1) : (s2 > 0 ? 1.0 : 0.0);
+}
+
+void lsc_tui_layers_summary(const lsc_tui_state *st, char *buf, size_t cap)
+{
+    int ranks[9], counts[9], n_ranks = 0, more = 0;
+    size_t strongest = (size_t)-1, nonfinite = 0;
+    for (size_t i = 0; i < st->layers.n; i++) {
+        const lsc_tui_layer *L = &st->layers.rows[i];
+        if (L->nonfinite)
+            nonfinite++;
+        else if (strongest == (size_t)-1 || L->fro > st->layers.rows[strongest].fro)
+            strongest = i;
+        int k = 0;
+        while (k < n_ranks && ranks[k] < L->rank)
+            k++;
+        if (k < n_ranks && ranks[k] == L->rank) {
+            counts[k]++;
+        } else if (n_ranks < 8) { /* insert in rank order */
+            memmove(ranks + k + 1, ranks + k, (size_t)(n_ranks - k) * sizeof *ranks);
+            memmove(counts + k + 1, counts + k, (size_t)(n_ranks - k) * sizeof *counts);
+            ranks[k] = L->rank;
+            counts[k] = 1;
+            n_ranks++;
+        } else {
+            more++;
+        }
+    }
+    size_t len = (size_t)snprintf(buf, cap, " %zu layers  ranks", st->layers.n);
+    for (int k = 0; k < n_ranks && len < cap; k++)
+        len += (size_t)snprintf(buf + len, cap - len, " r%d:%d", ranks[k], counts[k]);
+    if (more && len < cap)
+        len += (size_t)snprintf(buf + len, cap - len, " +%d more", more);
+    if (strongest != (size_t)-1 && len < cap) {
+        char e[LSC_TUI_NAME_MAX], fro[32];
+        const lsc_tui_layer *L = &st->layers.rows[strongest];
+        lsc_tui_fmt_num(L->fro, fro, sizeof fro);
+        len += (size_t)snprintf(buf + len, cap - len, "  strongest %s (fro %s)",
+                                lsc_escape_name(e, sizeof e, lsc_tui_short_name(st, L->name)), fro);
+    }
+    if (nonfinite && len < cap)
+        snprintf(buf + len, cap - len, "  %zu with NaN/Inf", nonfinite);
 }
 
 void lsc_tui_breadcrumb(const lsc_tui_state *st, const char *sep, char *buf, size_t cap)
@@ -252,7 +392,12 @@ void lsc_tui_breadcrumb(const lsc_tui_state *st, const char *sep, char *buf, siz
         switch (st->stack[d]) {
         case LSC_VIEW_CATALOG: snprintf(part, sizeof part, "catalog"); break;
         case LSC_VIEW_LAYERS: snprintf(part, sizeof part, "%s", lsc_escape_name(e1, sizeof e1, st->layers.adapter)); break;
-        case LSC_VIEW_GRID: snprintf(part, sizeof part, "%s grid", lsc_escape_name(e1, sizeof e1, st->layers.adapter)); break;
+        case LSC_VIEW_GRID: /* over its adapter's table, which names the adapter */
+            if (d > 0 && st->stack[d - 1] == LSC_VIEW_LAYERS)
+                snprintf(part, sizeof part, "grid");
+            else
+                snprintf(part, sizeof part, "%s grid", lsc_escape_name(e1, sizeof e1, st->layers.adapter));
+            break;
         case LSC_VIEW_SPECTRUM:
             snprintf(part, sizeof part, "%s",
                      st->spectrum.layer < st->layers.n
@@ -265,7 +410,7 @@ void lsc_tui_breadcrumb(const lsc_tui_state *st, const char *sep, char *buf, siz
             break;
         case LSC_VIEW_HISTORY: snprintf(part, sizeof part, "history"); break;
         case LSC_VIEW_OUTPUT: snprintf(part, sizeof part, ":%s", lsc_escape_name(e1, sizeof e1, st->output.title)); break;
-        case LSC_VIEW_PRUNE: snprintf(part, sizeof part, "prune"); break;
+        case LSC_VIEW_PRUNE: snprintf(part, sizeof part, "prune %s", lsc_escape_name(e1, sizeof e1, st->prune.adapter)); break;
         case LSC_VIEW_TASKS: snprintf(part, sizeof part, "%s (%zu tasks)", lsc_escape_name(e1, sizeof e1, st->tasks.group), st->tasks.n); break;
         case LSC_VIEW_KIND: snprintf(part, sizeof part, "%s (%s)", lsc_escape_name(e1, sizeof e1, st->kind.adapter),
                                      st->kind.kf.kind[0] ? st->kind.kf.kind : "kind"); break;

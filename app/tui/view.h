@@ -73,6 +73,7 @@ extern const lsc_tui_view_ops lsc_tui_view_catalog, lsc_tui_view_layers, lsc_tui
     lsc_tui_view_tasks, lsc_tui_view_kind, lsc_tui_view_retrain;
 
 /* ---- the views' draw ops (render_<view>.c, curses inside) */
+void lsc_tui_draw_layers(struct lsc_tui_render *r, const lsc_tui_state *st);
 void lsc_tui_draw_grid(struct lsc_tui_render *r, const lsc_tui_state *st);
 void lsc_tui_draw_spectrum(struct lsc_tui_render *r, const lsc_tui_state *st);
 void lsc_tui_draw_diff(struct lsc_tui_render *r, const lsc_tui_state *st);
@@ -114,10 +115,23 @@ unsigned lsc_tui_list_move(lsc_tui_state *st, lsc_tui_list *l, long delta);
 unsigned lsc_tui_list_search(lsc_tui_state *st, int dir);
 /* Tag or untag the row under the cursor and move down. */
 unsigned lsc_tui_list_tag(lsc_tui_state *st);
+/* Untag every row of the view on top. */
+unsigned lsc_tui_list_tag_clear(lsc_tui_state *st);
+/* The names of view v's tagged rows (malloc'd, *n of them; NULL when none or out of memory), taken before
+ * its data is replaced, and put back on the rows of the new data with the same names (then freed): tags
+ * stay across an edit's reload. */
+char (*lsc_tui_list_tags_save(const lsc_tui_state *st, lsc_tui_view v, size_t *n))[LSC_TUI_NAME_MAX];
+void lsc_tui_list_tags_restore(lsc_tui_state *st, lsc_tui_view v, char (*names)[LSC_TUI_NAME_MAX], size_t n);
 /* The shared list behaviour: move, page, top/bottom, sort, search, filter on the view's list. */
 unsigned lsc_tui_list_request(lsc_tui_state *st, lsc_tui_req req);
 /* The filter typed on the input line: apply it to the current list. */
 unsigned lsc_tui_list_filter_done(lsc_tui_state *st, const char *text);
+/* Search and filter as they are typed (view_prompt.c calls these; `mode` is the input line's):
+ * incremental applies `text` — the filter to the list, or the cursor to the first match after where it
+ * was when `/` was pressed — and undo puts back the list as it was when the line opened (Esc, and before
+ * Enter's search, which then lands on the same match). Nothing for the other modes. */
+unsigned lsc_tui_list_incremental(lsc_tui_state *st, lsc_tui_input mode, const char *text);
+void lsc_tui_list_incremental_undo(lsc_tui_state *st, lsc_tui_input mode);
 
 /* ---- jobs, confirmation, undo and the session (state_job.c) */
 unsigned lsc_tui_reload_after_edit(lsc_tui_state *st);

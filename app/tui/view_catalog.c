@@ -17,11 +17,14 @@ unsigned lsc_tui_load_catalog(lsc_tui_state *st)
         lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s", err.msg);
         return LSC_TUI_CH_REDRAW;
     }
+    size_t n_tags;
+    char(*tags)[LSC_TUI_NAME_MAX] = lsc_tui_list_tags_save(st, LSC_VIEW_CATALOG, &n_tags);
     free(st->catalog.rows);
     st->catalog.rows = a;
     st->catalog.n = n;
     if (lsc_tui_list_rebuild(st, LSC_VIEW_CATALOG) != 0)
         lsc_tui_state_msg(st, LSC_MSG_ERROR, "out of memory");
+    lsc_tui_list_tags_restore(st, LSC_VIEW_CATALOG, tags, n_tags); /* an edit keeps the tags */
     return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RELOAD;
 }
 
@@ -46,6 +49,7 @@ static unsigned catalog_request(lsc_tui_state *st, lsc_tui_req req)
     switch (req) {
     case LSC_REQ_ENTER: return catalog_enter_row(st);
     case LSC_REQ_TAG: return lsc_tui_list_tag(st);
+    case LSC_REQ_TAG_CLEAR: return lsc_tui_list_tag_clear(st);
     case LSC_REQ_DIFF: return lsc_tui_diff_open(st);
     case LSC_REQ_MERGE: return lsc_tui_merge_open(st);
     case LSC_REQ_PRUNE: return lsc_tui_prune_open(st);
@@ -65,6 +69,7 @@ static const lsc_tui_binding k_keys[] = {
     {LSC_REQ_MERGE, {'m'}, "merge panel over the tagged adapters", NULL},
     LSC_KEYS_UNDO,
     {LSC_REQ_TAG, {' ', 't', LSC_KEY_F(8)}, "tag / untag the row", "Tag"},
+    {LSC_REQ_TAG_CLEAR, {'T'}, "clear all tags", NULL},
 };
 
 const lsc_tui_view_ops lsc_tui_view_catalog = {

@@ -127,19 +127,24 @@ static unsigned diff_request(lsc_tui_state *st, lsc_tui_req req)
 }
 
 /* The table, and the pane beside it (wide) or below it. */
+/* Row 1 is the whole-adapter summary; the table and its pane are below it. */
 static void diff_layout(lsc_tui_state *st, int *table_w)
 {
     lsc_tui_layout *L = &st->lay;
+    L->header_y = 2;
+    L->body_y = 3;
+    L->body_h = L->lines - 5;
+    L->pane_y = 2;
     if (L->cols >= 120) {
         L->pane_w = L->cols * 2 / 5;
         L->pane_x = L->cols - L->pane_w;
-        L->pane_h = L->lines - 3;
+        L->pane_h = L->lines - 4;
         *table_w = L->pane_x - 1;
     } else {
-        int rows = L->lines - 3;
+        int rows = L->lines - 4;
         L->pane_h = rows / 2;
         L->pane_w = L->cols;
-        L->pane_y = 1 + rows - L->pane_h;
+        L->pane_y = 2 + rows - L->pane_h;
         L->body_h = rows - L->pane_h - 1;
     }
 }

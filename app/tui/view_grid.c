@@ -98,7 +98,10 @@ unsigned lsc_tui_grid_open(lsc_tui_state *st, const lsc_tui_layer *at)
         if (m < st->grid.n_mods)
             st->grid.c = m;
     }
-    lsc_tui_view_replace(st, LSC_VIEW_GRID);
+    if (lsc_tui_state_view(st) == LSC_VIEW_LAYERS) /* over the table: Esc comes back to it */
+        lsc_tui_view_push(st, LSC_VIEW_GRID);
+    else
+        lsc_tui_view_replace(st, LSC_VIEW_GRID);
     lsc_tui_grid_clamp(st);
     lsc_tui_state_msg(st, LSC_MSG_INFO, "%d blocks x %d modules - m switches norm/rank", st->grid.n_rows,
                       st->grid.n_mods);
@@ -123,7 +126,10 @@ int lsc_tui_grid_cell_width(const lsc_tui_state *st)
 
 static unsigned grid_to_layers(lsc_tui_state *st)
 {
-    lsc_tui_view_replace(st, LSC_VIEW_LAYERS);
+    if (st->depth >= 2 && st->stack[st->depth - 2] == LSC_VIEW_LAYERS)
+        lsc_tui_view_pop(st); /* the grid was opened over the table: back to it */
+    else
+        lsc_tui_view_replace(st, LSC_VIEW_LAYERS);
     lsc_tui_list_clamp(&st->lists[LSC_VIEW_LAYERS], st->lay.body_h);
     return LSC_TUI_CH_REDRAW;
 }

@@ -100,10 +100,11 @@ static unsigned history_request(lsc_tui_state *st, lsc_tui_req req)
     if (!l->n)
         return 0;
     const lsc_tui_history *h = &st->history.rows[l->order[l->cursor]];
-    char when[32], text[1200], title[64];
+    char when[32], text[1200], title[64], args[LSC_TUI_TEXT_MAX];
     lsc_tui_fmt_time(h->time, when, sizeof when);
+    lsc_tui_args_text(h->args, args, sizeof args);
     snprintf(text, sizeof text, "entry    %lld\ntime     %s\ncommand  %s\narguments %s\nread     %s\nwrote    %s\nstate    %s\n",
-             (long long)h->id, when, h->command, h->args, h->inputs[0] ? h->inputs : "-",
+             (long long)h->id, when, h->command, args, h->inputs[0] ? h->inputs : "-",
              h->outputs[0] ? h->outputs : "-", h->undone ? "undone" : "done");
     snprintf(title, sizeof title, "history entry %lld", (long long)h->id);
     lsc_tui_output_show(st, text, title, 0);

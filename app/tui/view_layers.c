@@ -19,6 +19,8 @@ int lsc_tui_load_layers(lsc_tui_state *st, const char *name)
         return -1;
     }
     int same = strcmp(st->layers.adapter, name) == 0;
+    size_t n_tags = 0;
+    char(*tags)[LSC_TUI_NAME_MAX] = same ? lsc_tui_list_tags_save(st, LSC_VIEW_LAYERS, &n_tags) : NULL;
     free(st->layers.rows);
     st->layers.rows = l;
     st->layers.n = n;
@@ -32,9 +34,11 @@ int lsc_tui_load_layers(lsc_tui_state *st, const char *name)
     lsc_tui_grid_build(st, !same);
     lsc_tui_grid_metric_max(st);
     if (lsc_tui_list_rebuild(st, LSC_VIEW_LAYERS) != 0) {
+        free(tags);
         lsc_tui_state_msg(st, LSC_MSG_ERROR, "out of memory");
         return -1;
     }
+    lsc_tui_list_tags_restore(st, LSC_VIEW_LAYERS, tags, n_tags); /* an edit of the adapter keeps the tags */
     return 0;
 }
 
@@ -58,6 +62,7 @@ static unsigned layers_request(lsc_tui_state *st, lsc_tui_req req)
         lsc_tui_spectrum_load(st, l->order[l->cursor]);
         return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RELOAD;
     case LSC_REQ_TAG: return lsc_tui_list_tag(st);
+    case LSC_REQ_TAG_CLEAR: return lsc_tui_list_tag_clear(st);
     case LSC_REQ_TAB:
     case LSC_REQ_GRID: return layers_to_grid(st);
     case LSC_REQ_GROUP:
@@ -71,6 +76,15 @@ static unsigned layers_request(lsc_tui_state *st, lsc_tui_req req)
     case LSC_REQ_REFRESH: return 0; /* the dispatcher reloaded the layers */
     default: return LSC_TUI_CH_PASS;
     }
+}
+
+/* The summary line takes the row under the title: the column header and the rows move down one. */
+static void layers_layout(lsc_tui_state *st, int *table_w)
+{
+    (void)table_w;
+    st->lay.header_y = 2;
+    st->lay.body_y = 3;
+    st->lay.body_h = st->lay.lines - 5;
 }
 
 static const lsc_tui_binding k_keys[] = {
@@ -87,10 +101,13 @@ static const lsc_tui_binding k_keys[] = {
     {LSC_REQ_RETRAIN, {'R'}, "retrain panel: train towards a target, live loss chart", NULL},
     LSC_KEYS_UNDO,
     {LSC_REQ_TAG, {' ', 't', LSC_KEY_F(8)}, "tag / untag the row", "Tag"},
+    {LSC_REQ_TAG_CLEAR, {'T'}, "clear all tags", NULL},
 };
 
 const lsc_tui_view_ops lsc_tui_view_layers = {
     .view = LSC_VIEW_LAYERS,
     .request = layers_request,
+    .layout = layers_layout,
+    .draw = lsc_tui_draw_layers,
     .keys = LSC_TUI_KEYS(k_keys),
 };

@@ -360,6 +360,7 @@ static unsigned input_done(lsc_tui_state *st)
     switch (mode) {
     case LSC_INPUT_PROMPT: history_add(st, text); return lsc_tui_prompt_run(st, text);
     case LSC_INPUT_SEARCH: {
+        lsc_tui_list_incremental_undo(st, mode); /* search from where `/` was pressed: the match shown */
         if (!text[0])
             return LSC_TUI_CH_REDRAW;
         lsc_tui_copy(st->prompt.search, sizeof st->prompt.search, text);
@@ -374,11 +375,13 @@ static unsigned input_done(lsc_tui_state *st)
 unsigned lsc_tui_input_key(lsc_tui_state *st, int key)
 {
     if (key == LSC_KEY_ESC || key == LSC_KEY_CTRL('c') || key == LSC_KEY_CTRL('g')) {
+        lsc_tui_list_incremental_undo(st, st->prompt.mode); /* a search or filter typed so far is dropped */
         st->prompt.mode = LSC_INPUT_NONE;
         return LSC_TUI_CH_REDRAW;
     }
     if (key == LSC_KEY_BACKSPACE || key == 127 || key == 8) {
         if (st->prompt.len == 0) {
+            lsc_tui_list_incremental_undo(st, st->prompt.mode);
             st->prompt.mode = LSC_INPUT_NONE; /* backspace on an empty line closes it, as in vim */
             return LSC_TUI_CH_REDRAW;
         }
@@ -386,12 +389,12 @@ unsigned lsc_tui_input_key(lsc_tui_state *st, int key)
             st->prompt.len--;
         while (st->prompt.len && ((unsigned char)st->prompt.buf[st->prompt.len] & 0xC0) == 0x80);
         st->prompt.buf[st->prompt.len] = '\0';
-        return LSC_TUI_CH_REDRAW;
+        return LSC_TUI_CH_REDRAW | lsc_tui_list_incremental(st, st->prompt.mode, st->prompt.buf);
     }
     if (key == LSC_KEY_CTRL('u')) {
         st->prompt.len = 0;
         st->prompt.buf[0] = '\0';
-        return LSC_TUI_CH_REDRAW;
+        return LSC_TUI_CH_REDRAW | lsc_tui_list_incremental(st, st->prompt.mode, st->prompt.buf);
     }
     if (key == LSC_KEY_ENTER || key == '\r')
         return input_done(st);
@@ -402,8 +405,8 @@ unsigned lsc_tui_input_key(lsc_tui_state *st, int key)
             return history_step(st, key == LSC_KEY_UP ? -1 : 1);
     }
     if (key >= 32 && key < LSC_KEY_BASE && key != 127) {
-        input_append(st, key);
-        return LSC_TUI_CH_REDRAW;
+        input_append(st, key); /* search and filter follow each key, as in less and fzf */
+        return LSC_TUI_CH_REDRAW | lsc_tui_list_incremental(st, st->prompt.mode, st->prompt.buf);
     }
     if (key == LSC_KEY_RESIZE)
         return LSC_TUI_CH_RESIZE | LSC_TUI_CH_REDRAW;

@@ -64,6 +64,25 @@ cmp -s "$tmp/before" "$tmp/after" || fail "terminal modes changed: $(cat "$tmp/b
 wait_for 'smoke\$' 5 || fail "no shell prompt after quitting"
 grep -q 'F1Help' "$tmp/screen" && fail "the workbench is still on screen after quitting"
 
+# Enlarged while running, then quit: the shell shows none of the workbench's rows (issue #15: tmux put
+# the last frame's rows back into the shell after a resize; the workbench now blanks the screen first)
+$T send-keys -t smoke "clear; '$bin'$args; echo \$? > $tmp/rc3" Enter
+wait_for 'F1Help' 10 || fail "the workbench did not start again"
+$T send-keys -t smoke Enter
+wait_for 'row 1/' 5 || fail "Enter did not open an adapter's layer table"
+$T resize-window -t smoke -x 140 -y 45
+sleep 0.5
+wait_for 'F1Help' 5 || fail "the workbench did not redraw at 140x45"
+$T send-keys -t smoke Q   # straight from the layer table: its rows are the last frame
+n=0
+while [ ! -s "$tmp/rc3" ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+[ -s "$tmp/rc3" ] || fail "the program did not exit on Q after the resize"
+wait_for 'smoke\$' 5 || fail "no shell prompt after quitting"
+sleep 0.3
+cap
+grep -q -e 'F1Help' -e 'row 1/' -e 'layers\.' "$tmp/screen" && fail "rows of the workbench left in the shell after enlarging and quitting"
+$T resize-window -t smoke -x 100 -y 30
+
 # SIGTERM restores the terminal too: the program runs in the foreground, the signal comes from outside
 $T send-keys -t smoke "stty -g > $tmp/before2; sh -c 'echo \$\$ > $tmp/pid; exec \"\$0\" \"\$@\"' '$bin'$args; echo \$? > $tmp/rc2; stty -g > $tmp/after2" Enter
 wait_for 'F1Help' 10 || fail "the workbench did not start a second time"

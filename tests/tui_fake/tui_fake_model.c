@@ -135,6 +135,7 @@ static lsc_status make_adapter(fake_model *fm, fake_adapter *fa, int gen, const 
     lsc_tui_copy(in->name, sizeof in->name, name);
     lsc_tui_copy(in->kind, sizeof in->kind, kind);
     lsc_tui_copy(in->format, sizeof in->format, only_qv ? "peft" : "peft");
+    lsc_tui_copy(in->dtype, sizeof in->dtype, only_qv ? "F32" : "BF16");
     lsc_tui_copy(in->base_model, sizeof in->base_model, "meta-llama/Llama-2-7b-hf");
     lsc_tui_copy(in->parents, sizeof in->parents, parents);
     in->created = created;
@@ -336,6 +337,32 @@ static lsc_status fake_history(void *ctx, lsc_tui_history **out, size_t *n, lsc_
     return LSC_OK;
 }
 
+/* The words of a typed argument line as a JSON array of strings, as the real catalog records them (the
+ * fake's words hold no quotes, backslashes or controls). */
+static void json_of_words(const char *typed, char *out, size_t cap)
+{
+    size_t len = (size_t)snprintf(out, cap, "[");
+    char buf[LSC_TUI_TEXT_MAX];
+    lsc_tui_copy(buf, sizeof buf, typed);
+    int first = 1;
+    for (char *save = NULL, *w = strtok_r(buf, " ", &save); w && len < cap; w = strtok_r(NULL, " ", &save), first = 0)
+        len += (size_t)snprintf(out + len, cap - len, "%s\"%s\"", first ? "" : ",", w);
+    if (len < cap)
+        snprintf(out + len, cap - len, "]");
+}
+
+/* Back from json_of_words: the words joined by spaces. */
+static void words_of_json(const char *json, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (const char *p = json; *p && n + 1 < cap; p++)
+        if (*p == ',')
+            out[n++] = ' ';
+        else if (*p != '[' && *p != ']' && *p != '"')
+            out[n++] = *p;
+    out[n] = '\0';
+}
+
 static int add_history(fake_model *fm, const char *cmd, const char *args, const char *in, const char *outn, int undone)
 {
     lsc_tui_history *h = realloc(fm->hist, (fm->n_hist + 1) * sizeof *h);
@@ -352,7 +379,7 @@ static int add_history(fake_model *fm, const char *cmd, const char *args, const 
     e->id = (int64_t)fm->n_hist + 1;
     e->time = FAKE_EPOCH + 3600 * (int64_t)(fm->n_hist + 1) * 5;
     lsc_tui_copy(e->command, sizeof e->command, cmd);
-    lsc_tui_copy(e->args, sizeof e->args, args);
+    json_of_words(args, e->args, sizeof e->args);
     lsc_tui_copy(e->inputs, sizeof e->inputs, in);
     lsc_tui_copy(e->outputs, sizeof e->outputs, outn);
     e->undone = undone;
@@ -953,6 +980,7 @@ static int run_merge(fake_model *fm, int argc, char **argv, const lsc_tui_progre
         } else {
             lsc_tui_copy(na->info.base_model, sizeof na->info.base_model, "meta-llama/Llama-2-7b-hf");
             lsc_tui_copy(na->info.format, sizeof na->info.format, "peft");
+            lsc_tui_copy(na->info.dtype, sizeof na->info.dtype, "F32");
             size_t len = 0;
             for (int i = 0; i < n && len < sizeof na->info.parents; i++)
                 len += (size_t)snprintf(na->info.parents + len, sizeof na->info.parents - len, "%s%s", i ? "," : "",
@@ -1042,16 +1070,21 @@ static int run_log(fake_model *fm, int argc, char **argv, char *out, size_t cap,
         return 2;
     long long since = opt(&o, "since") ? atoll(opt(&o, "since")) : 0;
     size_t len = 0;
+    char words[LSC_TUI_TEXT_MAX];
     if (!opt(&o, "script")) {
-        for (size_t i = fm->n_hist; i-- > 0 && len < cap;)
+        for (size_t i = fm->n_hist; i-- > 0 && len < cap;) {
+            words_of_json(fm->hist[i].args, words, sizeof words);
             len += (size_t)snprintf(out + len, cap - len, "#%lld %s %s%s\n", (long long)fm->hist[i].id,
-                                    fm->hist[i].command, fm->hist[i].args, fm->hist[i].undone ? " (undone)" : "");
+                                    fm->hist[i].command, words, fm->hist[i].undone ? " (undone)" : "");
+        }
         return 0;
     }
     len += (size_t)snprintf(out + len, cap - len, "# lorascope script: replay with 'lorascope run FILE'\n");
     for (size_t i = 0; i < fm->n_hist && len < cap; i++)
-        if (fm->hist[i].id > since && !fm->hist[i].undone)
-            len += (size_t)snprintf(out + len, cap - len, "%s %s\n", fm->hist[i].command, fm->hist[i].args);
+        if (fm->hist[i].id > since && !fm->hist[i].undone) {
+            words_of_json(fm->hist[i].args, words, sizeof words);
+            len += (size_t)snprintf(out + len, cap - len, "%s %s\n", fm->hist[i].command, words);
+        }
     return 0;
 }
 
@@ -1152,6 +1185,7 @@ static int run_retrain(fake_model *fm, int argc, char **argv, const lsc_tui_prog
     lsc_tui_copy(na->info.kind, sizeof na->info.kind, opt(&o, "kind") ? opt(&o, "kind") : src->info.kind);
     lsc_tui_copy(na->info.base_model, sizeof na->info.base_model, src->info.base_model);
     lsc_tui_copy(na->info.format, sizeof na->info.format, "peft");
+    lsc_tui_copy(na->info.dtype, sizeof na->info.dtype, src->info.dtype);
     snprintf(na->info.parents, sizeof na->info.parents, "%s,%s", o.pos[0], opt(&o, "target"));
     char args[LSC_TUI_TEXT_MAX];
     args_text(argc, argv, args, sizeof args);
