@@ -153,18 +153,18 @@ END_TEST
 START_TEST(test_suggest)
 {
     const char *const cmds[] = {"merge", "prune", "rename", "rm", "show"};
-    ck_assert_int_eq(lsc_suggest("mrege", cmds, 5), 0); /* two neighbours swapped */
-    ck_assert_int_eq(lsc_suggest("prun", cmds, 5), 1);  /* one deleted */
-    ck_assert_int_eq(lsc_suggest("renam", cmds, 5), 2);
-    ck_assert_int_eq(lsc_suggest("rn", cmds, 5), 3);
-    ck_assert_int_eq(lsc_suggest("shwo", cmds, 5), 4);
-    ck_assert_int_eq(lsc_suggest("export", cmds, 5), -1); /* nothing close */
-    ck_assert_int_eq(lsc_suggest("", cmds, 5), -1);
-    ck_assert_int_eq(lsc_suggest("xyz", cmds, 0), -1);
+    ck_assert_int_eq(lsc_tui_suggest("mrege", cmds, 5), 0); /* two neighbours swapped */
+    ck_assert_int_eq(lsc_tui_suggest("prun", cmds, 5), 1);  /* one deleted */
+    ck_assert_int_eq(lsc_tui_suggest("renam", cmds, 5), 2);
+    ck_assert_int_eq(lsc_tui_suggest("rn", cmds, 5), 3);
+    ck_assert_int_eq(lsc_tui_suggest("shwo", cmds, 5), 4);
+    ck_assert_int_eq(lsc_tui_suggest("export", cmds, 5), -1); /* nothing close */
+    ck_assert_int_eq(lsc_tui_suggest("", cmds, 5), -1);
+    ck_assert_int_eq(lsc_tui_suggest("xyz", cmds, 0), -1);
     const char *const opts[] = {"method", "weights", "rank", "density"};
-    ck_assert_int_eq(lsc_suggest("metod", opts, 4), 0);
-    ck_assert_int_eq(lsc_suggest("wieghts", opts, 4), 1);
-    ck_assert_int_eq(lsc_suggest("nope", opts, 4), -1);
+    ck_assert_int_eq(lsc_tui_suggest("metod", opts, 4), 0);
+    ck_assert_int_eq(lsc_tui_suggest("wieghts", opts, 4), 1);
+    ck_assert_int_eq(lsc_tui_suggest("nope", opts, 4), -1);
 }
 END_TEST
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "command.h"
+#include "suggest.h"
 
 /* The workbench's own words beside the command table (view_prompt.c runs them). */
 static const char *const k_own[] = {"help", "w"};
@@ -183,52 +184,15 @@ size_t lsc_complete(const char *line, const lsc_complete_src *src, lsc_completio
     return out->n;
 }
 
-/* Optimal-string-alignment distance of a and b, giving up (returning limit + 1) once every entry of a row
- * exceeds limit. Words longer than 63 bytes are never typos of a name here. */
-static int distance(const char *a, const char *b, int limit)
+int lsc_tui_suggest(const char *word, const char *const *cands, size_t n)
 {
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 63 || lb > 63)
-        return limit + 1;
-    int d[64][64];
-    for (size_t i = 0; i <= la; i++)
-        d[i][0] = (int)i;
-    for (size_t j = 0; j <= lb; j++)
-        d[0][j] = (int)j;
-    for (size_t i = 1; i <= la; i++) {
-        int row_min = d[i][0];
-        for (size_t j = 1; j <= lb; j++) {
-            int cost = a[i - 1] != b[j - 1];
-            int v = d[i - 1][j - 1] + cost;
-            if (d[i - 1][j] + 1 < v)
-                v = d[i - 1][j] + 1;
-            if (d[i][j - 1] + 1 < v)
-                v = d[i][j - 1] + 1;
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v)
-                v = d[i - 2][j - 2] + 1;
-            d[i][j] = v;
-            if (v < row_min)
-                row_min = v;
-        }
-        if (row_min > limit)
-            return limit + 1;
-    }
-    return d[la][lb];
-}
-
-int lsc_suggest(const char *word, const char *const *cands, size_t n)
-{
-    size_t len = strlen(word);
-    int limit = len <= 4 ? 1 : (int)(len / 3);
-    if (limit > 3)
-        limit = 3;
-    if (len == 0)
-        return -1;
-    int best = -1, best_d = limit + 1;
-    for (size_t i = 0; i < n; i++) {
-        int dd = distance(word, cands[i], limit);
-        if (dd < best_d)
-            best_d = dd, best = (int)i;
-    }
-    return best;
+    /* the CLI's rule (app/cmd/suggest.h), so the prompt and the shell suggest the same words */
+    lsc_suggest sg;
+    lsc_suggest_init(&sg, word);
+    for (size_t i = 0; i < n; i++)
+        lsc_suggest_add(&sg, cands[i]);
+    for (size_t i = 0; sg.n > 0 && i < n; i++)
+        if (cands[i] == sg.hits[0])
+            return (int)i;
+    return -1;
 }

@@ -36,9 +36,9 @@ typedef struct lsc_completion {
  * catalog answers well within a frame. Returns out->n. */
 size_t lsc_complete(const char *line, const lsc_complete_src *src, lsc_completion *out);
 
-/* "Did you mean": the index of the candidate closest to `word` by edit distance (insert, delete, change,
- * swap two neighbours), if it is close enough to be a typo (distance <= 1 for words up to 4 bytes, else
- * <= a third of the length, at most 3); ties go to the earlier candidate. -1 when none is. */
-int lsc_suggest(const char *word, const char *const *cands, size_t n);
+/* "Did you mean": the index of the candidate closest to `word` under the CLI's rule (app/cmd/suggest.h:
+ * optimal-string-alignment distance within a cut-off for the word's length, or the word a prefix of 3+
+ * bytes); ties go to the earlier candidate; -1 when none is close (or the word is a candidate). */
+int lsc_tui_suggest(const char *word, const char *const *cands, size_t n);
 
 #endif

@@ -211,7 +211,7 @@ static unsigned prompt_help(lsc_tui_state *st, int argc, char **argv)
             size_t n = 0;
             for (size_t i = 0; i < lsc_n_commands && n < 64; i++)
                 names[n++] = lsc_commands[i].name;
-            int s = lsc_suggest(argv[1], names, n);
+            int s = lsc_tui_suggest(argv[1], names, n);
             if (s >= 0) {
                 lsc_tui_state_msg(st, LSC_MSG_ERROR, "unknown command '%s'; did you mean '%s'?", argv[1], names[s]);
                 return LSC_TUI_CH_REDRAW;
@@ -250,7 +250,7 @@ static int prompt_typo(lsc_tui_state *st, int argc, char **argv)
             names[n++] = lsc_commands[i].name;
         names[n++] = "help";
         names[n++] = "w";
-        int s = lsc_suggest(argv[0], names, n);
+        int s = lsc_tui_suggest(argv[0], names, n);
         if (s < 0)
             return 0;
         lsc_tui_state_msg(st, LSC_MSG_ERROR, "unknown command '%s'; did you mean '%s'?", argv[0], names[s]);
@@ -267,7 +267,7 @@ static int prompt_typo(lsc_tui_state *st, int argc, char **argv)
         for (const lsc_opt *o = c->spec->opts; o->type != LSC_OPT_END && n < 128; o++)
             if (o->name && o->help)
                 names[n++] = o->name;
-        int s = lsc_suggest(word, names, n);
+        int s = lsc_tui_suggest(word, names, n);
         if (s < 0)
             return 0;
         lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s: unknown option '--%s'; did you mean '--%s'?", argv[0], word,
