@@ -772,3 +772,22 @@ unsigned lsc_tui_state_click(lsc_tui_state *st, int y, int x, int button)
     }
     return 0;
 }
+
+unsigned lsc_tui_form_request(lsc_tui_state *st, lsc_tui_req req, const lsc_tui_form *f)
+{
+    switch (req) {
+    case LSC_REQ_DOWN:
+    case LSC_REQ_UP: {
+        int i = *f->field + (req == LSC_REQ_DOWN ? 1 : -1);
+        *f->field = i < 0 ? f->count - 1 : i >= f->count ? 0 : i;
+        return LSC_TUI_CH_REDRAW;
+    }
+    case LSC_REQ_DEC: return f->step(st, -1, 0);
+    case LSC_REQ_INC: return f->step(st, 1, 0);
+    case LSC_REQ_DEC_BIG: return f->step(st, -1, 1);
+    case LSC_REQ_INC_BIG: return f->step(st, 1, 1);
+    case LSC_REQ_EDIT: return f->edit(st);
+    case LSC_REQ_APPLY: return f->apply(st);
+    default: return LSC_TUI_CH_PASS;
+    }
+}

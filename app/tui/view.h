@@ -114,6 +114,20 @@ int lsc_tui_list_rebuild(lsc_tui_state *st, lsc_tui_view v);
 unsigned lsc_tui_list_move(lsc_tui_state *st, lsc_tui_list *l, long delta);
 unsigned lsc_tui_list_search(lsc_tui_state *st, int dir);
 /* Tag or untag the row under the cursor and move down. */
+/* A form panel (merge, retrain): its current field, how many there are, and its steps: change the field by
+ * one step (dir -1 or +1; big: the coarse step), open it for typing, run the panel. */
+typedef struct lsc_tui_form {
+    int *field;
+    int count;
+    unsigned (*step)(lsc_tui_state *st, int dir, int big);
+    unsigned (*edit)(lsc_tui_state *st);
+    unsigned (*apply)(lsc_tui_state *st);
+} lsc_tui_form;
+
+/* The requests every form panel answers alike: Up/Down move between the fields (wrapping), the steps and
+ * big steps change the field, EDIT types it, APPLY runs the panel. LSC_TUI_CH_PASS for any other request. */
+unsigned lsc_tui_form_request(lsc_tui_state *st, lsc_tui_req req, const lsc_tui_form *f);
+
 unsigned lsc_tui_list_tag(lsc_tui_state *st);
 /* Untag every row of the view on top. */
 unsigned lsc_tui_list_tag_clear(lsc_tui_state *st);

@@ -326,22 +326,12 @@ static unsigned merge_edit(lsc_tui_state *st)
 
 static unsigned merge_request(lsc_tui_state *st, lsc_tui_req req)
 {
-    switch (req) {
-    case LSC_REQ_DOWN:
-    case LSC_REQ_UP: {
-        int f = st->merge.field + (req == LSC_REQ_DOWN ? 1 : -1);
-        st->merge.field = f < 0 ? LSC_MERGE_FIELD_COUNT - 1 : f >= LSC_MERGE_FIELD_COUNT ? 0 : f;
-        return LSC_TUI_CH_REDRAW;
+    if (req == LSC_REQ_REFRESH) {
+        merge_refresh(st);
+        return 0;
     }
-    case LSC_REQ_DEC: return merge_step(st, -1, 0);
-    case LSC_REQ_INC: return merge_step(st, 1, 0);
-    case LSC_REQ_DEC_BIG: return merge_step(st, -1, 1);
-    case LSC_REQ_INC_BIG: return merge_step(st, 1, 1);
-    case LSC_REQ_EDIT: return merge_edit(st);
-    case LSC_REQ_APPLY: return merge_apply(st);
-    case LSC_REQ_REFRESH: merge_refresh(st); return 0;
-    default: return LSC_TUI_CH_PASS;
-    }
+    const lsc_tui_form form = {&st->merge.field, LSC_MERGE_FIELD_COUNT, merge_step, merge_edit, merge_apply};
+    return lsc_tui_form_request(st, req, &form);
 }
 
 static unsigned merge_input_done(lsc_tui_state *st, lsc_tui_input mode, const char *text)

@@ -355,21 +355,9 @@ static unsigned retrain_edit(lsc_tui_state *st)
 
 static unsigned retrain_request(lsc_tui_state *st, lsc_tui_req req)
 {
-    switch (req) {
-    case LSC_REQ_DOWN:
-    case LSC_REQ_UP: {
-        int f = st->retrain.field + (req == LSC_REQ_DOWN ? 1 : -1);
-        st->retrain.field = f < 0 ? LSC_RT_FIELD_COUNT - 1 : f >= LSC_RT_FIELD_COUNT ? 0 : f;
-        return LSC_TUI_CH_REDRAW;
-    }
-    case LSC_REQ_DEC: return retrain_step(st, -1, 0);
-    case LSC_REQ_INC: return retrain_step(st, 1, 0);
-    case LSC_REQ_DEC_BIG: return retrain_step(st, -1, 1);
-    case LSC_REQ_INC_BIG: return retrain_step(st, 1, 1);
-    case LSC_REQ_EDIT: return retrain_edit(st);
-    case LSC_REQ_APPLY: return retrain_apply(st);
-    default: return 0;
-    }
+    const lsc_tui_form form = {&st->retrain.field, LSC_RT_FIELD_COUNT, retrain_step, retrain_edit, retrain_apply};
+    unsigned ch = lsc_tui_form_request(st, req, &form);
+    return ch == LSC_TUI_CH_PASS ? 0 : ch; /* the panel has no list to fall back to */
 }
 
 static unsigned retrain_input_done(lsc_tui_state *st, lsc_tui_input mode, const char *text)
