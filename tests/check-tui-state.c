@@ -2276,6 +2276,36 @@ START_TEST(test_leave_hints_do_not_leak)
 }
 END_TEST
 
+/* The key a hint names (in "K word" pairs) must be bound, in the view the hint stands in, to a request
+ * whose help mentions the word: the hints are written from the key tables (lsc_tui_key_for). Before, the
+ * layer table said "m group" and the grid "m switches norm/rank" after `m` had become merge. */
+static void hint_keys_bound(lsc_tui_view v, const char *word, lsc_tui_req want)
+{
+    const char *w = strstr(g_st->msg, word);
+    ck_assert_msg(w && w > g_st->msg + 1 && w[-1] == ' ', "no '%s' in the hint '%s'", word, g_st->msg);
+    const char *k = w - 2;
+    while (k > g_st->msg && k[-1] != ' ')
+        k--;
+    char name[16];
+    snprintf(name, sizeof name, "%.*s", (int)(w - 1 - k), k);
+    char kb[16];
+    ck_assert_str_eq(name, lsc_tui_key_for(v, want, kb, sizeof kb));
+    ck_assert_int_eq(lsc_tui_key_lookup(v, (unsigned char)name[0]), want);
+}
+
+START_TEST(test_hints_name_bound_keys)
+{
+    keys("\n");
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_LAYERS);
+    hint_keys_bound(LSC_VIEW_LAYERS, "grid", LSC_REQ_GRID);
+    hint_keys_bound(LSC_VIEW_LAYERS, "group", LSC_REQ_GROUP);
+    hint_keys_bound(LSC_VIEW_LAYERS, "search", LSC_REQ_SEARCH);
+    keys("v");
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_GRID);
+    hint_keys_bound(LSC_VIEW_GRID, "switches", LSC_REQ_METRIC);
+}
+END_TEST
+
 static lsc_status diff_no_common(void *ctx, const char *a, const char *b, lsc_tui_diff *out, lsc_error *err)
 {
     (void)ctx, (void)a, (void)b, (void)err;
@@ -2526,6 +2556,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_session_save);
     tcase_add_loop_test(tc, test_leave_clears_view, 0, (int)(sizeof k_leave_cases / sizeof k_leave_cases[0]));
     tcase_add_test(tc, test_leave_hints_do_not_leak);
+    tcase_add_test(tc, test_hints_name_bound_keys);
     tcase_add_test(tc, test_diff_no_rows_no_chart);
     tcase_add_test(tc, test_prune_no_empty_error);
     tcase_add_test(tc, test_retrain_failed_no_waiting);

@@ -176,3 +176,15 @@ int lsc_tui_fkeys(lsc_tui_view v, lsc_tui_fkey *out, int cap)
     }
     return n;
 }
+
+const char *lsc_tui_key_for(lsc_tui_view v, lsc_tui_req req, char *buf, size_t cap)
+{
+    size_t n = 0;
+    const lsc_tui_binding *t = lsc_tui_view_keys(v, &n);
+    for (int pass = 0; pass < 2; pass++, t = lsc_tui_global_keys, n = lsc_tui_n_global_keys)
+        for (size_t i = 0; i < n; i++)
+            if (t[i].req == req && t[i].keys[0])
+                return lsc_tui_key_name(t[i].keys[0], buf, cap);
+    snprintf(buf, cap, "?");
+    return buf;
+}

@@ -84,6 +84,10 @@ const lsc_tui_binding *lsc_tui_key_binding(lsc_tui_view v, int key);
  * ? lists this view's keys" — the views where it does something, from their tables. */
 void lsc_tui_key_elsewhere(lsc_tui_view v, int key, char *buf, size_t cap);
 
+/* The name of the first key bound to `req` in view v (its own table, then the global one) into buf, for
+ * hints written in messages ("v grid"), so a hint cannot drift from the key map; "?" if none. */
+const char *lsc_tui_key_for(lsc_tui_view v, lsc_tui_req req, char *buf, size_t cap);
+
 /* Printable name of a key into buf ("j", "Down", "PgDn", "F1", "Space", "^L"); ASCII only. */
 const char *lsc_tui_key_name(int key, char *buf, size_t cap);
 

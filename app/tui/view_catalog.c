@@ -40,7 +40,11 @@ static unsigned catalog_enter_row(lsc_tui_state *st)
         return LSC_TUI_CH_REDRAW;
     lsc_tui_view_push(st, LSC_VIEW_LAYERS);
     lsc_tui_list_rebuild(st, LSC_VIEW_LAYERS);
-    lsc_tui_state_msg(st, LSC_MSG_INFO, "%zu layers - Enter spectrum, v grid, m group, / search", st->layers.n);
+    char kg[16], ko[16], ks[16]; /* the keys from the layer view's table: a hint cannot drift from them */
+    lsc_tui_state_msg(st, LSC_MSG_INFO, "%zu layers - Enter spectrum, %s grid, %s group, %s search", st->layers.n,
+                      lsc_tui_key_for(LSC_VIEW_LAYERS, LSC_REQ_GRID, kg, sizeof kg),
+                      lsc_tui_key_for(LSC_VIEW_LAYERS, LSC_REQ_GROUP, ko, sizeof ko),
+                      lsc_tui_key_for(LSC_VIEW_LAYERS, LSC_REQ_SEARCH, ks, sizeof ks));
     return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RELOAD;
 }
 

@@ -103,8 +103,9 @@ unsigned lsc_tui_grid_open(lsc_tui_state *st, const lsc_tui_layer *at)
     else
         lsc_tui_view_replace(st, LSC_VIEW_GRID);
     lsc_tui_grid_clamp(st);
-    lsc_tui_state_msg(st, LSC_MSG_INFO, "%d blocks x %d modules - m switches norm/rank", st->grid.n_rows,
-                      st->grid.n_mods);
+    char km[16];
+    lsc_tui_state_msg(st, LSC_MSG_INFO, "%d blocks x %d modules - %s switches norm/rank", st->grid.n_rows,
+                      st->grid.n_mods, lsc_tui_key_for(LSC_VIEW_GRID, LSC_REQ_METRIC, km, sizeof km));
     return LSC_TUI_CH_REDRAW;
 }
 

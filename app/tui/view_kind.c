@@ -162,10 +162,12 @@ unsigned lsc_tui_kind_open(lsc_tui_state *st)
         return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RESIZE;
     }
     lsc_kind kind = lsc_kind_parse(K->kf.kind);
+    char kt[16];
+    lsc_tui_key_for(LSC_VIEW_KIND, LSC_REQ_TOGGLE, kt, sizeof kt);
     if (kind == LSC_KIND_DYNAMIC)
-        lsc_tui_state_msg(st, LSC_MSG_INFO, "j/k a layer's curve (first row: the mean), m log/linear, Esc back");
+        lsc_tui_state_msg(st, LSC_MSG_INFO, "j/k a layer's curve (first row: the mean), %s log/linear, Esc back", kt);
     else if (kind == LSC_KIND_LAYERWISE)
-        lsc_tui_state_msg(st, LSC_MSG_INFO, "m rank / energy share, Esc back");
+        lsc_tui_state_msg(st, LSC_MSG_INFO, "%s rank / energy share, Esc back", kt);
     else if (kind == LSC_KIND_MULTITASK)
         lsc_tui_state_msg(st, LSC_MSG_INFO, "j/k a layer's cosines (first row: over all layers), Esc back");
     else

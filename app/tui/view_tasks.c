@@ -56,8 +56,11 @@ static unsigned tasks_request(lsc_tui_state *st, lsc_tui_req req)
             return LSC_TUI_CH_REDRAW;
         lsc_tui_view_push(st, LSC_VIEW_LAYERS);
         lsc_tui_list_rebuild(st, LSC_VIEW_LAYERS);
-        lsc_tui_state_msg(st, LSC_MSG_INFO, "task '%s': %zu layers - Enter spectrum, K kind figures, t retrain",
-                          st->tasks.rows[l->order[l->cursor]].task, st->layers.n);
+        char kk[16], kr[16];
+        lsc_tui_state_msg(st, LSC_MSG_INFO, "task '%s': %zu layers - Enter spectrum, %s kind figures, %s retrain",
+                          st->tasks.rows[l->order[l->cursor]].task, st->layers.n,
+                          lsc_tui_key_for(LSC_VIEW_LAYERS, LSC_REQ_KIND, kk, sizeof kk),
+                          lsc_tui_key_for(LSC_VIEW_LAYERS, LSC_REQ_RETRAIN, kr, sizeof kr));
         return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RELOAD;
     case LSC_REQ_KIND: return lsc_tui_kind_open(st);
     case LSC_REQ_REFRESH: return 0;
