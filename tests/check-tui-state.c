@@ -206,6 +206,17 @@ START_TEST(test_keybar_context)
     ck_assert_int_eq(lsc_tui_bar_context(g_st), LSC_BAR_INPUT);
     lsc_tui_state_key(g_st, LSC_KEY_ESC);
     ck_assert_int_eq(lsc_tui_bar_context(g_st), LSC_BAR_VIEW);
+    /* a click on an entry makes its request (its last column); a click between entries does nothing */
+    lsc_tui_bar_item it[32];
+    int n = lsc_tui_bar(LSC_VIEW_CATALOG, LSC_BAR_VIEW, g_st->lay.cols, 0, it, 32), prune = -1;
+    for (int i = 0; i < n; i++)
+        if (it[i].req == LSC_REQ_PRUNE)
+            prune = i;
+    ck_assert_int_ge(prune, 1);
+    lsc_tui_state_click(g_st, g_st->lay.keys_y, it[prune].x - 1, 1);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_CATALOG);
+    lsc_tui_state_click(g_st, g_st->lay.keys_y, it[prune].x + it[prune].width - 1, 1);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_PRUNE);
 }
 END_TEST
 
@@ -2590,6 +2601,88 @@ START_TEST(test_clicks_per_view)
 }
 END_TEST
 
+/* Is `key` on the bar of context ctx (over the catalog)? */
+static int on_bar(lsc_tui_bar_ctx ctx, int key)
+{
+    lsc_tui_bar_item it[32];
+    int n = lsc_tui_bar(LSC_VIEW_CATALOG, ctx, 200, 0, it, 32);
+    for (int i = 0; i < n; i++)
+        if (it[i].key == key)
+            return 1;
+    return 0;
+}
+
+/* Every key a dialog's bar shows does what its label says there: the help overlay (j scroll, ? and Esc
+ * close), the `:` prompt (Tab complete, Up history, Enter run, Esc cancel, ^U clear), the search line
+ * (Enter done, Esc cancel, ^U clear) and the confirm box (y yes; n, Enter and Esc no). */
+START_TEST(test_keybar_dialog_keys)
+{
+    static const struct {
+        lsc_tui_bar_ctx ctx;
+        int keys[6];
+    } bars[] = {
+        {LSC_BAR_HELP, {'j', '?', LSC_KEY_ESC}},
+        {LSC_BAR_PROMPT, {LSC_KEY_TAB, LSC_KEY_UP, LSC_KEY_ENTER, LSC_KEY_ESC, LSC_KEY_CTRL('u')}},
+        {LSC_BAR_INPUT, {LSC_KEY_ENTER, LSC_KEY_ESC, LSC_KEY_CTRL('u')}},
+        {LSC_BAR_CONFIRM, {'y', 'n', LSC_KEY_ENTER, LSC_KEY_ESC}},
+    };
+    for (size_t b = 0; b < sizeof bars / sizeof bars[0]; b++) { /* the bar shows exactly the keys tried below */
+        int n_tried = 0;
+        for (int k = 0; k < 6 && bars[b].keys[k]; k++, n_tried++)
+            ck_assert_msg(on_bar(bars[b].ctx, bars[b].keys[k]), "bar %zu lacks key %d", b, bars[b].keys[k]);
+        lsc_tui_bar_item it[32];
+        ck_assert_int_eq(lsc_tui_bar(LSC_VIEW_CATALOG, bars[b].ctx, 200, 0, it, 32), n_tried);
+    }
+    /* help */
+    key('?');
+    key('j');
+    ck_assert_int_eq(g_st->help.top, 1);
+    key('?');
+    ck_assert_int_eq(g_st->help.open, 0);
+    key('?');
+    key(LSC_KEY_ESC);
+    ck_assert_int_eq(g_st->help.open, 0);
+    /* the prompt */
+    keys(":rename llama2-7b-code code-v2\n"); /* Enter runs */
+    ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_NONE);
+    req(LSC_REQ_BACK);
+    key(':');
+    key(LSC_KEY_UP);
+    ck_assert_str_eq(g_st->prompt.buf, "rename llama2-7b-code code-v2");
+    key(LSC_KEY_CTRL('u'));
+    ck_assert_str_eq(g_st->prompt.buf, "");
+    keys("renam");
+    key(LSC_KEY_TAB);
+    ck_assert_str_eq(g_st->prompt.buf, "rename ");
+    key(LSC_KEY_ESC);
+    ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_NONE);
+    /* the search line */
+    keys("/code");
+    ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_SEARCH);
+    key(LSC_KEY_CTRL('u'));
+    ck_assert_str_eq(g_st->prompt.buf, "");
+    key(LSC_KEY_ENTER);
+    ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_NONE);
+    key('/');
+    key(LSC_KEY_ESC);
+    ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_NONE);
+    /* the confirm box of u: n, Enter and Esc say no; y runs the undo (the fake model refuses to undo a
+     * rename, so its answer shows the command ran) */
+    static const int no[] = {'n', LSC_KEY_ENTER, LSC_KEY_ESC};
+    for (int i = 0; i < 3; i++) {
+        key('u');
+        ck_assert_int_eq(lsc_tui_bar_context(g_st), LSC_BAR_CONFIRM);
+        key(no[i]);
+        ck_assert_int_eq(g_st->confirm.open, 0);
+        ck_assert_ptr_null(strstr(g_st->msg, "undo 'rename'"));
+    }
+    key('u');
+    key('y');
+    ck_assert_int_eq(g_st->confirm.open, 0);
+    ck_assert_ptr_nonnull(strstr(g_st->msg, "undo 'rename'"));
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tui-state");
@@ -2639,6 +2732,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_session_save_refuses_non_scripts);
     tcase_add_test(tc, test_keybar_per_view);
     tcase_add_test(tc, test_keybar_context);
+    tcase_add_test(tc, test_keybar_dialog_keys);
     suite_add_tcase(s, tc);
     return s;
 }
