@@ -405,6 +405,45 @@ START_TEST(test_keybar_screen)
 }
 END_TEST
 
+/* Without colour the bar's keys stay apart from their labels: a key that moves or opens and a global key
+ * bold, a key that leads to a change underlined, labels plain; the text is the same as with colour. */
+START_TEST(test_keybar_no_color)
+{
+    screen s;
+    screen_open(&s, 24, 80, 1, 1);
+    feed(&s, "");
+    char *d = lsc_tui_render_dump(s.r, 1);
+    size_t len = strlen(d);
+    while (len && d[len - 1] == '\n')
+        len--;
+    d[len] = '\0';
+    char *attrs = strrchr(d, '\n');
+    ck_assert_ptr_nonnull(attrs);
+    *attrs++ = '\0';
+    ck_assert_int_eq(attrs[0], '|');
+    attrs++;
+    char *text = strrchr(d, '\n');
+    ck_assert_ptr_nonnull(text);
+    text++;
+    const char *want = "Enter open  p prune  m merge  d diff  t tag  / search  ? help  : cmd  q quit";
+    ck_assert_str_eq(text, want);
+    /* hand-worked: Enter (0-4) bold; p (12) and m (21) underlined; d (30), t (38), / (45), ? (55), : (63),
+     * q (70) bold; everything else plain */
+    char expect[81];
+    memset(expect, '.', 80);
+    expect[80] = '\0';
+    memset(expect, 'b', 5);
+    expect[12] = expect[21] = 'u';
+    expect[30] = expect[38] = expect[45] = expect[55] = expect[63] = expect[70] = 'b';
+    size_t n = strlen(expect);
+    while (n && expect[n - 1] == '.')
+        expect[--n] = '\0';
+    ck_assert_str_eq(attrs, expect);
+    free(d);
+    screen_close(&s);
+}
+END_TEST
+
 /* A mouse click on a header sorts by that column; a click on a row selects it. */
 START_TEST(test_mouse)
 {
@@ -779,6 +818,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_mono_selection);
     tcase_add_test(tc, test_help_from_table);
     tcase_add_test(tc, test_keybar_screen);
+    tcase_add_test(tc, test_keybar_no_color);
     tcase_add_test(tc, test_mouse);
     tcase_add_test(tc, test_progress_line);
     tcase_add_test(tc, test_prune_cut_marker);

@@ -80,8 +80,8 @@ static void theme(lsc_tui_render *r)
         a[R_WARN] = A_BOLD;
         a[R_ERROR] = A_BOLD | A_REVERSE;
         a[R_DIM] = A_DIM;
-        a[R_KEY_MOVE] = A_BOLD; /* without colour: keys bold, a key that leads to a change underlined too */
-        a[R_KEY_EDIT] = A_BOLD | A_UNDERLINE;
+        a[R_KEY_MOVE] = A_BOLD; /* without colour: keys bold, a key that leads to a change underlined */
+        a[R_KEY_EDIT] = A_UNDERLINE;
         a[R_KEY_GLOBAL] = A_BOLD;
         a[R_INFO] = A_NORMAL;
         a[R_HEAT1] = a[R_HEAT2] = a[R_HEAT3] = A_NORMAL;
