@@ -320,7 +320,7 @@ START_TEST(test_mono_selection)
 }
 END_TEST
 
-/* The F-key bar and the help overlay come from the one binding table. */
+/* The key bar and the help overlay come from the one binding table. */
 START_TEST(test_help_from_table)
 {
     screen s;
@@ -336,12 +336,109 @@ START_TEST(test_help_from_table)
             *--e = '\0';
         ck_assert_msg(strstr(d, lines[i]) != NULL, "help line '%s' not on screen", lines[i]);
     }
-    ck_assert_ptr_nonnull(strstr(d, "F1Help"));
-    ck_assert_ptr_nonnull(strstr(d, "F10Quit"));
+    ck_assert_ptr_nonnull(strstr(d, "j k scroll  ? close  Esc close")); /* the overlay's own keys */
     free(d);
     feed(&s, "Esc");
     d = lsc_tui_render_dump(s.r, 0);
     ck_assert_ptr_null(strstr(d, "keys: layers view"));
+    ck_assert_ptr_nonnull(strstr(d, "Enter spectrum  v grid  p prune"));
+    free(d);
+    screen_close(&s);
+}
+END_TEST
+
+/* The last line of a dump, without its trailing blanks. */
+static void bottom_line(const char *dump, char *out, size_t cap)
+{
+    size_t len = strlen(dump);
+    while (len && dump[len - 1] == '\n')
+        len--;
+    const char *start = dump + len;
+    while (start > dump && start[-1] != '\n')
+        start--;
+    size_t n = (size_t)(dump + len - start);
+    while (n && start[n - 1] == ' ')
+        n--;
+    snprintf(out, cap, "%.*s", (int)(n < cap ? n : cap - 1), start);
+}
+
+/* The bottom line is the key bar of what has the keys, whole entries only, at 60, 80, 132 and 200
+ * columns, the same with --no-color and ASCII; the prompt and the confirm box show their own keys. */
+START_TEST(test_keybar_screen)
+{
+    static const int widths[] = {60, 80, 132, 200};
+    for (int w = 0; w < 4; w++)
+        for (int plain = 0; plain < 2; plain++) {
+            screen s;
+            screen_open(&s, 24, widths[w], plain, plain);
+            static const struct {
+                const char *script;
+                lsc_tui_view v;
+                lsc_tui_bar_ctx ctx;
+            } steps[] = {
+                {"", LSC_VIEW_CATALOG, LSC_BAR_VIEW},   {"Enter", LSC_VIEW_LAYERS, LSC_BAR_VIEW},
+                {"v", LSC_VIEW_GRID, LSC_BAR_VIEW},     {"Enter", LSC_VIEW_SPECTRUM, LSC_BAR_VIEW},
+                {"p", LSC_VIEW_PRUNE, LSC_BAR_VIEW},    {":", LSC_VIEW_PRUNE, LSC_BAR_PROMPT},
+                {"Esc /", LSC_VIEW_PRUNE, LSC_BAR_VIEW}, {"Esc Esc Esc", LSC_VIEW_LAYERS, LSC_BAR_VIEW},
+            };
+            for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+                feed(&s, steps[i].script);
+                ck_assert_int_eq(lsc_tui_state_view(s.st), steps[i].v);
+                ck_assert_int_eq(lsc_tui_bar_context(s.st), steps[i].ctx);
+                lsc_tui_bar_item it[32];
+                int n = lsc_tui_bar(steps[i].v, steps[i].ctx, widths[w], !plain, it, 32);
+                char want[512] = "", got[512];
+                size_t len = 0;
+                for (int k = 0; k < n; k++)
+                    len += (size_t)snprintf(want + len, sizeof want - len, "%s%s %s", k ? "  " : "", it[k].key_text,
+                                            it[k].label);
+                ck_assert_int_le(n ? it[n - 1].x + it[n - 1].width : 0, widths[w]);
+                char *d = lsc_tui_render_dump(s.r, 0);
+                bottom_line(d, got, sizeof got);
+                free(d);
+                ck_assert_msg(strcmp(got, want) == 0, "%d cols, step %zu: bottom line '%s', bar '%s'", widths[w], i,
+                              got, want);
+                ck_assert_ptr_nonnull(strstr(got, steps[i].ctx == LSC_BAR_PROMPT ? "Esc cancel" : "? help"));
+            }
+            screen_close(&s);
+        }
+}
+END_TEST
+
+/* Without colour the bar's keys stay apart from their labels: a key that moves or opens and a global key
+ * bold, a key that leads to a change underlined, labels plain; the text is the same as with colour. */
+START_TEST(test_keybar_no_color)
+{
+    screen s;
+    screen_open(&s, 24, 80, 1, 1);
+    feed(&s, "");
+    char *d = lsc_tui_render_dump(s.r, 1);
+    size_t len = strlen(d);
+    while (len && d[len - 1] == '\n')
+        len--;
+    d[len] = '\0';
+    char *attrs = strrchr(d, '\n');
+    ck_assert_ptr_nonnull(attrs);
+    *attrs++ = '\0';
+    ck_assert_int_eq(attrs[0], '|');
+    attrs++;
+    char *text = strrchr(d, '\n');
+    ck_assert_ptr_nonnull(text);
+    text++;
+    const char *want = "Enter open  p prune  m merge  d diff  t tag  / search  ? help  : cmd  q quit";
+    ck_assert_str_eq(text, want);
+    /* hand-worked: Enter (0-4) bold; p (12) and m (21) underlined; d (30), t (38), / (45), ? (55), : (63),
+     * q (70) bold; everything else plain */
+    char expect[81];
+    memset(expect, '.', 80);
+    expect[80] = '\0';
+    memset(expect, 'b', 5);
+    expect[12] = expect[21] = 'u';
+    expect[30] = expect[38] = expect[45] = expect[55] = expect[63] = expect[70] = 'b';
+    size_t n = strlen(expect);
+    while (n && expect[n - 1] == '.')
+        expect[--n] = '\0';
+    ck_assert_str_eq(attrs, expect);
     free(d);
     screen_close(&s);
 }
@@ -720,6 +817,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_ascii_spectrum_golden);
     tcase_add_test(tc, test_mono_selection);
     tcase_add_test(tc, test_help_from_table);
+    tcase_add_test(tc, test_keybar_screen);
+    tcase_add_test(tc, test_keybar_no_color);
     tcase_add_test(tc, test_mouse);
     tcase_add_test(tc, test_progress_line);
     tcase_add_test(tc, test_prune_cut_marker);

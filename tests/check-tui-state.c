@@ -106,6 +106,120 @@ START_TEST(test_names_tables)
 }
 END_TEST
 
+/* The bar text of view v at `cols` ("Enter open  p prune ..."), as a reader sees it. */
+static void bar_text(lsc_tui_view v, lsc_tui_bar_ctx ctx, int cols, char *buf, size_t cap)
+{
+    lsc_tui_bar_item it[32];
+    int n = lsc_tui_bar(v, ctx, cols, 0, it, 32);
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n && len < cap; i++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s%s %s", i ? "  " : "", it[i].key_text, it[i].label);
+}
+
+/* Every key on a view's bottom bar is bound in that view (own table, then global) to the request whose
+ * label it shows; entries are whole, two columns apart, inside the width at 60, 80, 132 and 200 columns;
+ * the narrower bar keeps the view's lower ranks and the global entries. */
+START_TEST(test_keybar_per_view)
+{
+    static const int widths[] = {60, 80, 132, 200};
+    for (int v = 0; v < LSC_VIEW_COUNT; v++) {
+        const char *vn = lsc_tui_view_name((lsc_tui_view)v);
+        int max_rank_prev = 1 << 20;
+        for (int w = 3; w >= 0; w--) {
+            for (int uni = 0; uni < 2; uni++) {
+                lsc_tui_bar_item it[32];
+                int n = lsc_tui_bar((lsc_tui_view)v, LSC_BAR_VIEW, widths[w], uni, it, 32);
+                int has_help = 0, x = 0, max_rank = 0;
+                for (int i = 0; i < n; i++) {
+                    const lsc_tui_binding *b = lsc_tui_key_binding((lsc_tui_view)v, it[i].key);
+                    ck_assert_msg(b != NULL, "%s: bar key '%s' is not bound", vn, it[i].key_text);
+                    ck_assert_msg(b->req == it[i].req, "%s: bar key '%s' makes %s, the bar says %s", vn,
+                                  it[i].key_text, lsc_tui_req_name(b->req), lsc_tui_req_name(it[i].req));
+                    const char *want = v == LSC_VIEW_CATALOG && b->req == LSC_REQ_BACK ? "quit" : b->bar;
+                    ck_assert_msg(want && strcmp(want, it[i].label) == 0, "%s: '%s %s' labels another binding", vn,
+                                  it[i].key_text, it[i].label);
+                    char kn[16];
+                    ck_assert_str_eq(it[i].key_text, lsc_tui_key_name(it[i].key, kn, sizeof kn));
+                    ck_assert_int_eq(it[i].x, x);
+                    ck_assert_int_eq(it[i].width, (int)strlen(it[i].key_text) + 1 + (int)strlen(it[i].label));
+                    x += it[i].width + 2;
+                    has_help |= it[i].req == LSC_REQ_HELP;
+                    if (it[i].role != LSC_BAR_ROLE_GLOBAL && b->bar_rank > max_rank)
+                        max_rank = b->bar_rank;
+                }
+                ck_assert_msg(n > 0 && x - 2 <= widths[w], "%s: bar of %d columns at %d", vn, x - 2, widths[w]);
+                ck_assert_msg(has_help, "%s: no help on the bar at %d columns", vn, widths[w]);
+                /* what is left out at this width has a higher rank than everything kept */
+                size_t n_own;
+                const lsc_tui_binding *own = lsc_tui_view_keys((lsc_tui_view)v, &n_own);
+                for (size_t k = 0; k < n_own; k++) {
+                    if (!own[k].bar)
+                        continue;
+                    int shown = 0;
+                    for (int i = 0; i < n; i++)
+                        shown |= it[i].req == own[k].req;
+                    ck_assert_msg(shown || own[k].bar_rank > max_rank, "%s: '%s' left out before rank %d", vn,
+                                  own[k].bar, max_rank);
+                    if (widths[w] == 200)
+                        ck_assert_msg(shown, "%s: '%s' left out at 200 columns", vn, own[k].bar);
+                }
+                ck_assert_int_le(max_rank, max_rank_prev);
+                if (uni)
+                    max_rank_prev = max_rank;
+            }
+        }
+    }
+    /* hand-worked bars */
+    char buf[512];
+    bar_text(LSC_VIEW_CATALOG, LSC_BAR_VIEW, 200, buf, sizeof buf);
+    ck_assert_str_eq(buf, "Enter open  p prune  m merge  d diff  t tag  / search  f filter  u undo  > sort  ? help  : cmd"
+                          "  q quit");
+    bar_text(LSC_VIEW_CATALOG, LSC_BAR_VIEW, 60, buf, sizeof buf); /* 59 columns; t tag on would make 66 */
+    ck_assert_str_eq(buf, "Enter open  p prune  m merge  d diff  ? help  : cmd  q quit");
+    bar_text(LSC_VIEW_LAYERS, LSC_BAR_VIEW, 80, buf, sizeof buf);
+    ck_assert_str_eq(buf, "Enter spectrum  v grid  p prune  K kind  R retrain  t tag  ? help  : cmd  q back");
+    bar_text(LSC_VIEW_PRUNE, LSC_BAR_VIEW, 80, buf, sizeof buf);
+    ck_assert_str_eq(buf, "Enter apply  r rule  h lower  l raise  e type  f layers  ? help  : cmd  q back");
+    bar_text(LSC_VIEW_LAYERS, LSC_BAR_PROMPT, 80, buf, sizeof buf);
+    ck_assert_str_eq(buf, "Tab complete  Up/Dn history  Enter run  Esc cancel  ^U clear");
+    bar_text(LSC_VIEW_LAYERS, LSC_BAR_PROMPT, 60, buf, sizeof buf);
+    ck_assert_str_eq(buf, "Tab complete  Up/Dn history  Enter run  Esc cancel  ^U clear");
+    bar_text(LSC_VIEW_CATALOG, LSC_BAR_CONFIRM, 80, buf, sizeof buf);
+    ck_assert_str_eq(buf, "y yes  n no  Enter no  Esc no");
+    bar_text(LSC_VIEW_RETRAIN, LSC_BAR_JOB, 80, buf, sizeof buf);
+    ck_assert_str_eq(buf, "Esc cancel  p pause");
+}
+END_TEST
+
+/* The bar follows what has the keys: the help overlay, the confirm box, the prompt and the input line. */
+START_TEST(test_keybar_context)
+{
+    ck_assert_int_eq(lsc_tui_bar_context(g_st), LSC_BAR_VIEW);
+    lsc_tui_state_key(g_st, '?');
+    ck_assert_int_eq(lsc_tui_bar_context(g_st), LSC_BAR_HELP);
+    lsc_tui_state_key(g_st, LSC_KEY_ESC);
+    lsc_tui_state_key(g_st, ':');
+    ck_assert_int_eq(lsc_tui_bar_context(g_st), LSC_BAR_PROMPT);
+    lsc_tui_state_key(g_st, LSC_KEY_ESC);
+    lsc_tui_state_key(g_st, '/');
+    ck_assert_int_eq(lsc_tui_bar_context(g_st), LSC_BAR_INPUT);
+    lsc_tui_state_key(g_st, LSC_KEY_ESC);
+    ck_assert_int_eq(lsc_tui_bar_context(g_st), LSC_BAR_VIEW);
+    /* a click on an entry makes its request (its last column); a click between entries does nothing */
+    lsc_tui_bar_item it[32];
+    int n = lsc_tui_bar(LSC_VIEW_CATALOG, LSC_BAR_VIEW, g_st->lay.cols, 0, it, 32), prune = -1;
+    for (int i = 0; i < n; i++)
+        if (it[i].req == LSC_REQ_PRUNE)
+            prune = i;
+    ck_assert_int_ge(prune, 1);
+    lsc_tui_state_click(g_st, g_st->lay.keys_y, it[prune].x - 1, 1);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_CATALOG);
+    lsc_tui_state_click(g_st, g_st->lay.keys_y, it[prune].x + it[prune].width - 1, 1);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_PRUNE);
+}
+END_TEST
+
 START_TEST(test_movement_paging)
 {
     open_chat();
@@ -2517,6 +2631,88 @@ START_TEST(test_clicks_per_view)
 }
 END_TEST
 
+/* Is `key` on the bar of context ctx (over the catalog)? */
+static int on_bar(lsc_tui_bar_ctx ctx, int key)
+{
+    lsc_tui_bar_item it[32];
+    int n = lsc_tui_bar(LSC_VIEW_CATALOG, ctx, 200, 0, it, 32);
+    for (int i = 0; i < n; i++)
+        if (it[i].key == key)
+            return 1;
+    return 0;
+}
+
+/* Every key a dialog's bar shows does what its label says there: the help overlay (j scroll, ? and Esc
+ * close), the `:` prompt (Tab complete, Up history, Enter run, Esc cancel, ^U clear), the search line
+ * (Enter done, Esc cancel, ^U clear) and the confirm box (y yes; n, Enter and Esc no). */
+START_TEST(test_keybar_dialog_keys)
+{
+    static const struct {
+        lsc_tui_bar_ctx ctx;
+        int keys[6];
+    } bars[] = {
+        {LSC_BAR_HELP, {'j', '?', LSC_KEY_ESC}},
+        {LSC_BAR_PROMPT, {LSC_KEY_TAB, LSC_KEY_UP, LSC_KEY_ENTER, LSC_KEY_ESC, LSC_KEY_CTRL('u')}},
+        {LSC_BAR_INPUT, {LSC_KEY_ENTER, LSC_KEY_ESC, LSC_KEY_CTRL('u')}},
+        {LSC_BAR_CONFIRM, {'y', 'n', LSC_KEY_ENTER, LSC_KEY_ESC}},
+    };
+    for (size_t b = 0; b < sizeof bars / sizeof bars[0]; b++) { /* the bar shows exactly the keys tried below */
+        int n_tried = 0;
+        for (int k = 0; k < 6 && bars[b].keys[k]; k++, n_tried++)
+            ck_assert_msg(on_bar(bars[b].ctx, bars[b].keys[k]), "bar %zu lacks key %d", b, bars[b].keys[k]);
+        lsc_tui_bar_item it[32];
+        ck_assert_int_eq(lsc_tui_bar(LSC_VIEW_CATALOG, bars[b].ctx, 200, 0, it, 32), n_tried);
+    }
+    /* help */
+    key('?');
+    key('j');
+    ck_assert_int_eq(g_st->help.top, 1);
+    key('?');
+    ck_assert_int_eq(g_st->help.open, 0);
+    key('?');
+    key(LSC_KEY_ESC);
+    ck_assert_int_eq(g_st->help.open, 0);
+    /* the prompt */
+    keys(":rename llama2-7b-code code-v2\n"); /* Enter runs */
+    ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_NONE);
+    req(LSC_REQ_BACK);
+    key(':');
+    key(LSC_KEY_UP);
+    ck_assert_str_eq(g_st->prompt.buf, "rename llama2-7b-code code-v2");
+    key(LSC_KEY_CTRL('u'));
+    ck_assert_str_eq(g_st->prompt.buf, "");
+    keys("renam");
+    key(LSC_KEY_TAB);
+    ck_assert_str_eq(g_st->prompt.buf, "rename ");
+    key(LSC_KEY_ESC);
+    ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_NONE);
+    /* the search line */
+    keys("/code");
+    ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_SEARCH);
+    key(LSC_KEY_CTRL('u'));
+    ck_assert_str_eq(g_st->prompt.buf, "");
+    key(LSC_KEY_ENTER);
+    ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_NONE);
+    key('/');
+    key(LSC_KEY_ESC);
+    ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_NONE);
+    /* the confirm box of u: n, Enter and Esc say no; y runs the undo (the fake model refuses to undo a
+     * rename, so its answer shows the command ran) */
+    static const int no[] = {'n', LSC_KEY_ENTER, LSC_KEY_ESC};
+    for (int i = 0; i < 3; i++) {
+        key('u');
+        ck_assert_int_eq(lsc_tui_bar_context(g_st), LSC_BAR_CONFIRM);
+        key(no[i]);
+        ck_assert_int_eq(g_st->confirm.open, 0);
+        ck_assert_ptr_null(strstr(g_st->msg, "undo 'rename'"));
+    }
+    key('u');
+    key('y');
+    ck_assert_int_eq(g_st->confirm.open, 0);
+    ck_assert_ptr_nonnull(strstr(g_st->msg, "undo 'rename'"));
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tui-state");
@@ -2565,6 +2761,9 @@ static Suite *suite(void)
     tcase_add_test(tc, test_views_closed_by_undo_drop_their_state);
     tcase_add_test(tc, test_clicks_per_view);
     tcase_add_test(tc, test_session_save_refuses_non_scripts);
+    tcase_add_test(tc, test_keybar_per_view);
+    tcase_add_test(tc, test_keybar_context);
+    tcase_add_test(tc, test_keybar_dialog_keys);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -2,9 +2,9 @@
  *
  * Keys are Unicode code points or the LSC_KEY_* codes below (render.c translates curses key codes into
  * them, so this module needs no curses). A view's keys are its own table followed by the global one; every
- * binding carries its request and a help text, and each view's help overlay and F-key bar are generated
- * from its tables, so they can never drift from what the keys do or list another view's keys. The
- * LSC_KEYS_* rows below are the bindings several views share (the list behaviour of list.c). Depends on
+ * binding carries its request, a help text and maybe a short bar label, and each view's help overlay and
+ * bottom key bar are generated from its tables, so they can never drift from what the keys do or list
+ * another view's keys. The LSC_KEYS_* rows below are the bindings several views share (the list behaviour of list.c). Depends on
  * state.h (request and view enums) only.
  */
 #ifndef LSC_TUI_KEYS_H
@@ -43,29 +43,31 @@ typedef struct lsc_tui_binding {
     lsc_tui_req req;
     int keys[LSC_TUI_BIND_KEYS];   /* 0-terminated */
     const char *help;              /* one line for the help overlay */
-    const char *fkey_label;        /* label on the F-key bar for the first F-key in keys[], or NULL */
+    const char *bar;               /* short label on the bottom key bar ("prune"), or NULL: not on the bar */
+    int bar_rank;                  /* the entry's place on the bar, 1 first; the highest rank goes first when
+                                    * the bar is too narrow (global entries go after a view's own ones) */
 } lsc_tui_binding;
 
 /* Rows several views share. */
 #define LSC_KEYS_MOVE                                                  \
-    {LSC_REQ_DOWN, {'j', LSC_KEY_DOWN}, "move down", NULL},            \
-    {LSC_REQ_UP, {'k', LSC_KEY_UP}, "move up", NULL}
+    {LSC_REQ_DOWN, {'j', LSC_KEY_DOWN}, "move down", NULL, 0},            \
+    {LSC_REQ_UP, {'k', LSC_KEY_UP}, "move up", NULL, 0}
 #define LSC_KEYS_PAGE                                                  \
-    {LSC_REQ_PAGE_DOWN, {LSC_KEY_PGDN, LSC_KEY_CTRL('f')}, "page down", NULL}, \
-    {LSC_REQ_PAGE_UP, {LSC_KEY_PGUP, LSC_KEY_CTRL('b')}, "page up", NULL},     \
-    {LSC_REQ_TOP, {'g', LSC_KEY_HOME}, "first row", NULL},                     \
-    {LSC_REQ_BOTTOM, {'G', LSC_KEY_END}, "last row", NULL}
+    {LSC_REQ_PAGE_DOWN, {LSC_KEY_PGDN, LSC_KEY_CTRL('f')}, "page down", NULL, 0}, \
+    {LSC_REQ_PAGE_UP, {LSC_KEY_PGUP, LSC_KEY_CTRL('b')}, "page up", NULL, 0},     \
+    {LSC_REQ_TOP, {'g', LSC_KEY_HOME}, "first row", NULL, 0},                     \
+    {LSC_REQ_BOTTOM, {'G', LSC_KEY_END}, "last row", NULL, 0}
 #define LSC_KEYS_SORT_SEARCH                                                               \
-    {LSC_REQ_SORT_NEXT, {'>', LSC_KEY_F(2)}, "sort by the next column", "Sort"},           \
-    {LSC_REQ_SORT_PREV, {'<'}, "sort by the previous column", NULL},                       \
-    {LSC_REQ_SORT_REVERSE, {'r'}, "reverse the sort direction", NULL},                     \
-    {LSC_REQ_SEARCH, {'/', LSC_KEY_F(3)}, "search names", "Search"},                       \
-    {LSC_REQ_SEARCH_NEXT, {'n'}, "next match", NULL},                                      \
-    {LSC_REQ_SEARCH_PREV, {'N'}, "previous match", NULL}
-#define LSC_KEYS_FILTER {LSC_REQ_FILTER, {'f', LSC_KEY_F(4)}, "filter names (glob, empty clears)", "Filter"}
+    {LSC_REQ_SORT_NEXT, {'>', LSC_KEY_F(2)}, "sort by the next column", "sort", 13},           \
+    {LSC_REQ_SORT_PREV, {'<'}, "sort by the previous column", NULL, 0},                       \
+    {LSC_REQ_SORT_REVERSE, {'r'}, "reverse the sort direction", NULL, 0},                     \
+    {LSC_REQ_SEARCH, {'/', LSC_KEY_F(3)}, "search names", "search", 10},                       \
+    {LSC_REQ_SEARCH_NEXT, {'n'}, "next match", NULL, 0},                                      \
+    {LSC_REQ_SEARCH_PREV, {'N'}, "previous match", NULL, 0}
+#define LSC_KEYS_FILTER {LSC_REQ_FILTER, {'f', LSC_KEY_F(4)}, "filter names (glob, empty clears)", "filter", 11}
 #define LSC_KEYS_UNDO                                                                      \
-    {LSC_REQ_UNDO, {'u'}, "undo the latest change (asks first)", NULL},                   \
-    {LSC_REQ_REDO, {'U', LSC_KEY_CTRL('r')}, "redo the change undone last", NULL}
+    {LSC_REQ_UNDO, {'u'}, "undo the latest change (asks first)", "undo", 12},                   \
+    {LSC_REQ_REDO, {'U', LSC_KEY_CTRL('r')}, "redo the change undone last", NULL, 0}
 
 /* The keys every view has (back, quit, help, prompt, history, save, refresh). */
 extern const lsc_tui_binding lsc_tui_global_keys[];
@@ -95,15 +97,38 @@ const char *lsc_tui_key_name(int key, char *buf, size_t cap);
  * lines (each line up to 80 bytes in the caller's rows [cap][80]). Returns the count. */
 size_t lsc_tui_help_lines(lsc_tui_view v, char (*lines)[80], size_t cap);
 
-/* The F-key bar of view v: entries in F-number order with their x position and width on the bar
- * ("F1Help" is 6 wide; entries are separated by one space). Returns the count. */
-typedef struct lsc_tui_fkey {
-    int fnum;
-    const char *label;
-    lsc_tui_req req;
-    int x, width;
-} lsc_tui_fkey;
-int lsc_tui_fkeys(lsc_tui_view v, lsc_tui_fkey *out, int cap);
+/* The bottom key bar (lazygit style: "Enter spectrum  p prune  / search  ? help  : cmd  q back"). What is
+ * open decides its entries: a view shows the entries of its table that have a bar label, by rank, then
+ * the global ones; the help overlay, the confirm box, the `:` prompt, another input line and a running
+ * job show the keys they take. */
+typedef enum {
+    LSC_BAR_VIEW,    /* a view (or panel) at rest */
+    LSC_BAR_HELP,    /* the help overlay */
+    LSC_BAR_CONFIRM, /* the confirm box */
+    LSC_BAR_PROMPT,  /* the `:` command line */
+    LSC_BAR_INPUT,   /* another input line (search, filter, a name, a value, a file) */
+    LSC_BAR_JOB,     /* a command runs */
+} lsc_tui_bar_ctx;
+
+/* What a key on the bar does, for its highlight: moves or opens, leads to a change, or is global. */
+typedef enum { LSC_BAR_ROLE_MOVE, LSC_BAR_ROLE_EDIT, LSC_BAR_ROLE_GLOBAL } lsc_tui_bar_role;
+
+typedef struct lsc_tui_bar_item {
+    int key;            /* the key shown (the first of a pair like Up/Down) */
+    char key_text[16];  /* as shown: "Enter", "p", "^U"; UTF-8 arrows only when unicode was asked */
+    const char *label;  /* "prune" */
+    lsc_tui_req req;    /* the request the key makes in the view; LSC_REQ_NONE for a dialog's own key */
+    lsc_tui_bar_role role;
+    int x, key_width, width; /* columns: entry at x, key_width for the key, width for key, space, label */
+} lsc_tui_bar_item;
+
+/* The context of the bar for state st (what has the keys now). */
+lsc_tui_bar_ctx lsc_tui_bar_context(const lsc_tui_state *st);
+
+/* The bar of view v in context ctx for a line of `cols` columns, into out (up to cap entries); entries are
+ * two columns apart and whole: the lowest-priority ones are left out until the rest fit in cols. unicode
+ * allows arrows in key names. Returns the count. */
+int lsc_tui_bar(lsc_tui_view v, lsc_tui_bar_ctx ctx, int cols, int unicode, lsc_tui_bar_item *out, int cap);
 
 /* Parse a key script word for tests and the smoke driver: a single character, "Enter", "Esc", "Tab",
  * "Space", "Up", "Down", "Left", "Right", "PgUp", "PgDn", "Home", "End", "F1".."F12", "^X". -1 if unknown. */

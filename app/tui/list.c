@@ -716,11 +716,11 @@ unsigned lsc_tui_state_click(lsc_tui_state *st, int y, int x, int button)
     if (button != 1)
         return 0;
     if (y == st->lay.keys_y) {
-        lsc_tui_fkey fk[12];
-        int n = lsc_tui_fkeys(v, fk, 12);
+        lsc_tui_bar_item it[32];
+        int n = lsc_tui_bar(v, LSC_BAR_VIEW, st->lay.cols, 0, it, 32);
         for (int i = 0; i < n; i++)
-            if (x >= fk[i].x && x < fk[i].x + fk[i].width)
-                return lsc_tui_state_request(st, fk[i].req);
+            if (x >= it[i].x && x < it[i].x + it[i].width)
+                return lsc_tui_state_request(st, it[i].req);
         return 0;
     }
     const lsc_tui_view_ops *o = lsc_tui_view_ops_of(v);

@@ -7,7 +7,7 @@
  * text prefixes for warnings and errors. Never depends on the catalog or the engine.
  *
  * The drawing protocol: this file owns the renderer's lifecycle, the theme, the frame (title bar with the
- * breadcrumb, status line, F-key bar, the help overlay and the confirmation box over any view) and the
+ * breadcrumb, status line, bottom key bar, the help overlay and the confirmation box over any view) and the
  * primitives every view draws with (text, glyphs, the list table, the chart canvas; render_int.h). Each
  * view's body is drawn by the `draw` entry of its ops table (view.h): a function of render_<view>.c
  * (render_layers.c, render_grid.c, render_spectrum.c, render_diff.c, render_prune.c, render_merge.c,
@@ -43,8 +43,9 @@ static void theme(lsc_tui_render *r)
             [R_HEADER_SORTED] = {COLOR_BLACK, COLOR_CYAN}, [R_SELECTED] = {COLOR_BLACK, COLOR_CYAN},
             [R_SELECTED_DIM] = {COLOR_BLACK, COLOR_WHITE}, [R_TAGGED] = {COLOR_YELLOW, -1},
             [R_WARN] = {COLOR_YELLOW, -1},           [R_ERROR] = {COLOR_WHITE, COLOR_RED},
-            [R_DIM] = {COLOR_BLUE, -1},              [R_FKEY_NUM] = {-1, -1},
-            [R_FKEY_LABEL] = {COLOR_BLACK, COLOR_CYAN}, [R_INFO] = {COLOR_GREEN, -1},
+            [R_DIM] = {COLOR_BLUE, -1},              [R_KEY_MOVE] = {COLOR_CYAN, -1},
+            [R_KEY_EDIT] = {COLOR_YELLOW, -1},       [R_KEY_GLOBAL] = {COLOR_GREEN, -1},
+            [R_INFO] = {COLOR_GREEN, -1},
             [R_HEAT1] = {COLOR_BLUE, -1},            [R_HEAT2] = {COLOR_CYAN, -1},
             [R_HEAT3] = {COLOR_YELLOW, -1},          [R_HEAT4] = {COLOR_RED, -1},
             [R_SERIES_A] = {COLOR_CYAN, -1},         [R_SERIES_B] = {COLOR_MAGENTA, -1},
@@ -64,6 +65,9 @@ static void theme(lsc_tui_render *r)
         a[R_HEAT4] |= A_BOLD;
         a[R_BOTH] |= A_BOLD;
         a[R_MARK] |= A_BOLD;
+        a[R_KEY_MOVE] |= A_BOLD;
+        a[R_KEY_EDIT] |= A_BOLD;
+        a[R_KEY_GLOBAL] |= A_BOLD;
         a[R_SERIES_B] |= A_BOLD; /* the second series differs by weight too, not by colour alone */
     } else {
         a[R_NORMAL] = A_NORMAL;
@@ -76,8 +80,9 @@ static void theme(lsc_tui_render *r)
         a[R_WARN] = A_BOLD;
         a[R_ERROR] = A_BOLD | A_REVERSE;
         a[R_DIM] = A_DIM;
-        a[R_FKEY_NUM] = A_NORMAL;
-        a[R_FKEY_LABEL] = A_REVERSE;
+        a[R_KEY_MOVE] = A_BOLD; /* without colour: keys bold, a key that leads to a change underlined */
+        a[R_KEY_EDIT] = A_UNDERLINE;
+        a[R_KEY_GLOBAL] = A_BOLD;
         a[R_INFO] = A_NORMAL;
         a[R_HEAT1] = a[R_HEAT2] = a[R_HEAT3] = A_NORMAL;
         a[R_HEAT4] = A_BOLD;
@@ -454,18 +459,19 @@ static void draw_status(lsc_tui_render *r, const lsc_tui_state *st)
     put_text(r, y, w - pw, pw, pos, 1, 0, r->attr[R_INFO]);
 }
 
-static void draw_fkeys(lsc_tui_render *r, const lsc_tui_state *st)
+/* The bottom key bar: each entry's key in the colour of its role, its label plain. */
+static void draw_keybar(lsc_tui_render *r, const lsc_tui_state *st)
 {
-    lsc_tui_fkey fk[12];
-    int n = lsc_tui_fkeys(lsc_tui_state_view(st), fk, 12), y = st->lay.keys_y;
+    lsc_tui_bar_item it[32];
+    int n = lsc_tui_bar(lsc_tui_state_view(st), lsc_tui_bar_context(st), st->lay.cols, r->unicode, it, 32);
+    int y = st->lay.keys_y;
+    static const int role_attr[] = {[LSC_BAR_ROLE_MOVE] = R_KEY_MOVE, [LSC_BAR_ROLE_EDIT] = R_KEY_EDIT,
+                                    [LSC_BAR_ROLE_GLOBAL] = R_KEY_GLOBAL};
     put_text(r, y, 0, st->lay.cols, "", 0, 0, r->attr[R_NORMAL]);
     for (int i = 0; i < n; i++) {
-        char num[8];
-        int nl = snprintf(num, sizeof num, "F%d", fk[i].fnum);
-        if (fk[i].x + fk[i].width > st->lay.cols)
-            break;
-        put_text(r, y, fk[i].x, nl, num, 0, 0, r->attr[R_FKEY_NUM]);
-        put_text(r, y, fk[i].x + nl, fk[i].width - nl, fk[i].label, 0, 0, r->attr[R_FKEY_LABEL]);
+        put_text(r, y, it[i].x, it[i].key_width, it[i].key_text, 0, 0, r->attr[role_attr[it[i].role]]);
+        put_text(r, y, it[i].x + it[i].key_width + 1, it[i].width - it[i].key_width - 1, it[i].label, 0, 0,
+                 r->attr[R_NORMAL]);
     }
 }
 
@@ -694,7 +700,7 @@ void lsc_tui_render_draw(lsc_tui_render *r, const lsc_tui_state *st)
         draw_confirm(r, st);
     if (st->help.open)
         draw_help(r, st);
-    draw_fkeys(r, st);
+    draw_keybar(r, st);
     draw_status(r, st);
     refresh();
 }

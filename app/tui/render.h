@@ -2,7 +2,7 @@
  *
  * A renderer owns one curses SCREEN, made with newterm() over either the real terminal or, for tests and
  * benchmarks, files (headless, fixed size). It reads an lsc_tui_state and draws a whole frame: title bar
- * with breadcrumb, the view (tables, grid heatmap, charts), help overlay, status line and F-key bar. It
+ * with breadcrumb, the view (tables, grid heatmap, charts), help overlay, status line and bottom key bar. It
  * translates curses keys and mouse events into LSC_KEY_* codes and mouse hits for state.c.
  * Colours by role; a monochrome theme (NO_COLOR / --no-color) that shows everything through reverse, bold,
  * underline and marker symbols; --ascii and non-UTF-8 locales draw plain ASCII only.

@@ -32,8 +32,9 @@ enum {
     R_WARN,
     R_ERROR,
     R_DIM,
-    R_FKEY_NUM,
-    R_FKEY_LABEL,
+    R_KEY_MOVE,   /* bottom bar: a key that moves or opens */
+    R_KEY_EDIT,   /* a key that leads to a change */
+    R_KEY_GLOBAL, /* a key every view has */
     R_INFO,
     R_HEAT1,
     R_HEAT2,

@@ -9,7 +9,7 @@
  *      top/bottom, sort, search, filter), as tig's views fall back to the pager.
  * Every change of the top view calls the old view's leave op and clears the status message, so nothing a
  * view left (a message, an error colour, a preview, a chart) shows in the next; keys go through the view's
- * key table (keys.c), which also makes its help overlay and F-key bar.
+ * key table (keys.c), which also makes its help overlay and bottom key bar.
  * Drawing: each view's draw op (render_<view>.c; render.c draws the frame) draws it from the state its
  * module keeps; only the render files include curses, nothing here or in view_*.c does.
  */

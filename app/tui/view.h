@@ -48,7 +48,7 @@ typedef struct lsc_tui_view_ops {
     void (*layout)(lsc_tui_state *st, int *table_w);
     /* The list cursor moved (by the fallback, a click or a search): load what follows the cursor. */
     void (*moved)(lsc_tui_state *st);
-    /* A click of button 1 at screen (y, x) on the view (not on the F-key bar); LSC_TUI_CH_PASS: the list's
+    /* A click of button 1 at screen (y, x) on the view (not on the key bar); LSC_TUI_CH_PASS: the list's
      * click (select a row, Enter on the selected one, sort by a header). NULL: always the list's. */
     unsigned (*click)(lsc_tui_state *st, int y, int x);
     /* Draw the view's body (between the title bar and the status line) on r: a function of render_<view>.c
@@ -58,7 +58,7 @@ typedef struct lsc_tui_view_ops {
     /* A panel: its rows preview an edit, so the header does not sort and a click never applies. */
     int panel;
     /* The view's own keys (the global ones are lsc_tui_global_keys in keys.c); they generate its help
-     * overlay and its F-key bar. */
+     * overlay and its key bar. */
     const lsc_tui_binding *keys;
     size_t n_keys;
 } lsc_tui_view_ops;

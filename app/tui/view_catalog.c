@@ -65,15 +65,15 @@ static unsigned catalog_request(lsc_tui_state *st, lsc_tui_req req)
 static const lsc_tui_binding k_keys[] = {
     LSC_KEYS_MOVE,
     LSC_KEYS_PAGE,
-    {LSC_REQ_ENTER, {LSC_KEY_ENTER, '\r'}, "open the adapter (a multi-task adapter: its tasks)", NULL},
+    {LSC_REQ_ENTER, {LSC_KEY_ENTER, '\r'}, "open the adapter (a multi-task adapter: its tasks)", "open", 1},
     LSC_KEYS_SORT_SEARCH,
     LSC_KEYS_FILTER,
-    {LSC_REQ_DIFF, {'d', LSC_KEY_F(6)}, "diff the two tagged adapters (or tagged vs selected)", "Diff"},
-    {LSC_REQ_PRUNE, {'p'}, "prune panel: cut ranks by a rule with a live preview", NULL},
-    {LSC_REQ_MERGE, {'m'}, "merge panel over the tagged adapters", NULL},
+    {LSC_REQ_DIFF, {'d', LSC_KEY_F(6)}, "diff the two tagged adapters (or tagged vs selected)", "diff", 4},
+    {LSC_REQ_PRUNE, {'p'}, "prune panel: cut ranks by a rule with a live preview", "prune", 2},
+    {LSC_REQ_MERGE, {'m'}, "merge panel over the tagged adapters", "merge", 3},
     LSC_KEYS_UNDO,
-    {LSC_REQ_TAG, {' ', 't', LSC_KEY_F(8)}, "tag / untag the row", "Tag"},
-    {LSC_REQ_TAG_CLEAR, {'T'}, "clear all tags", NULL},
+    {LSC_REQ_TAG, {' ', 't', LSC_KEY_F(8)}, "tag / untag the row", "tag", 5},
+    {LSC_REQ_TAG_CLEAR, {'T'}, "clear all tags", NULL, 0},
 };
 
 const lsc_tui_view_ops lsc_tui_view_catalog = {

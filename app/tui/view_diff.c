@@ -151,13 +151,13 @@ static void diff_layout(lsc_tui_state *st, int *table_w)
 
 static const lsc_tui_binding k_keys[] = {
     LSC_KEYS_MOVE,
-    {LSC_REQ_LEFT, {'h', LSC_KEY_LEFT}, "focus the table", NULL},
-    {LSC_REQ_RIGHT, {'l', LSC_KEY_RIGHT}, "focus the pane", NULL},
+    {LSC_REQ_LEFT, {'h', LSC_KEY_LEFT}, "focus the table", NULL, 0},
+    {LSC_REQ_RIGHT, {'l', LSC_KEY_RIGHT}, "focus the pane", "focus", 3},
     LSC_KEYS_PAGE,
-    {LSC_REQ_ENTER, {LSC_KEY_ENTER, '\r'}, "the layer's spectrum in the first adapter", NULL},
+    {LSC_REQ_ENTER, {LSC_KEY_ENTER, '\r'}, "the layer's spectrum in the first adapter", "spectrum", 1},
     LSC_KEYS_SORT_SEARCH,
     LSC_KEYS_FILTER,
-    {LSC_REQ_TAB, {LSC_KEY_TAB}, "next pane: spectra chart / only-in lists", NULL},
+    {LSC_REQ_TAB, {LSC_KEY_TAB}, "next pane: spectra chart / only-in lists", "pane", 2},
     LSC_KEYS_UNDO,
 };
 

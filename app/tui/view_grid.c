@@ -197,16 +197,16 @@ static unsigned grid_click(lsc_tui_state *st, int y, int x)
 
 static const lsc_tui_binding k_keys[] = {
     LSC_KEYS_MOVE,
-    {LSC_REQ_LEFT, {'h', LSC_KEY_LEFT}, "move left", NULL},
-    {LSC_REQ_RIGHT, {'l', LSC_KEY_RIGHT}, "move right", NULL},
+    {LSC_REQ_LEFT, {'h', LSC_KEY_LEFT}, "move left", NULL, 0},
+    {LSC_REQ_RIGHT, {'l', LSC_KEY_RIGHT}, "move right", NULL, 0},
     LSC_KEYS_PAGE,
-    {LSC_REQ_ENTER, {LSC_KEY_ENTER, '\r'}, "the cell's spectrum", NULL},
-    {LSC_REQ_GRID, {'v', LSC_KEY_F(5)}, "switch to the layer table", "Grid"},
-    {LSC_REQ_TAB, {LSC_KEY_TAB}, "switch to the layer table", NULL},
-    {LSC_REQ_METRIC, {'o'}, "heat by norm or by rank", NULL},
-    {LSC_REQ_PRUNE, {'p'}, "prune panel: cut ranks by a rule with a live preview", NULL},
-    {LSC_REQ_KIND, {'K'}, "kind panel: figures particular to the adapter's kind", NULL},
-    {LSC_REQ_RETRAIN, {'R'}, "retrain panel: train towards a target, live loss chart", NULL},
+    {LSC_REQ_ENTER, {LSC_KEY_ENTER, '\r'}, "the cell's spectrum", "spectrum", 1},
+    {LSC_REQ_GRID, {'v', LSC_KEY_F(5)}, "switch to the layer table", "table", 2},
+    {LSC_REQ_TAB, {LSC_KEY_TAB}, "switch to the layer table", NULL, 0},
+    {LSC_REQ_METRIC, {'o'}, "heat by norm or by rank", "metric", 3},
+    {LSC_REQ_PRUNE, {'p'}, "prune panel: cut ranks by a rule with a live preview", "prune", 4},
+    {LSC_REQ_KIND, {'K'}, "kind panel: figures particular to the adapter's kind", "kind", 5},
+    {LSC_REQ_RETRAIN, {'R'}, "retrain panel: train towards a target, live loss chart", "retrain", 6},
     LSC_KEYS_UNDO,
 };
 

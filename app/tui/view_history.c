@@ -120,7 +120,7 @@ static unsigned output_request(lsc_tui_state *st, lsc_tui_req req)
 static const lsc_tui_binding k_history_keys[] = {
     LSC_KEYS_MOVE,
     LSC_KEYS_PAGE,
-    {LSC_REQ_ENTER, {LSC_KEY_ENTER, '\r'}, "the entry in full", NULL},
+    {LSC_REQ_ENTER, {LSC_KEY_ENTER, '\r'}, "the entry in full", "show", 1},
     LSC_KEYS_SORT_SEARCH,
     LSC_KEYS_UNDO,
 };

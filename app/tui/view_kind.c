@@ -212,10 +212,10 @@ static void kind_layout(lsc_tui_state *st, int *table_w)
 }
 
 static const lsc_tui_binding k_keys[] = {
-    {LSC_REQ_DOWN, {'j', LSC_KEY_DOWN}, "next row (a layer, a block)", NULL},
-    {LSC_REQ_UP, {'k', LSC_KEY_UP}, "previous row", NULL},
+    {LSC_REQ_DOWN, {'j', LSC_KEY_DOWN}, "next row (a layer, a block)", "next", 2},
+    {LSC_REQ_UP, {'k', LSC_KEY_UP}, "previous row", NULL, 0},
     LSC_KEYS_PAGE,
-    {LSC_REQ_TOGGLE, {'o'}, "toggle: log/linear y, rank/energy share", NULL},
+    {LSC_REQ_TOGGLE, {'o'}, "toggle: log/linear y, rank/energy share", "toggle", 1},
     LSC_KEYS_UNDO,
 };
 

@@ -90,18 +90,18 @@ static void layers_layout(lsc_tui_state *st, int *table_w)
 static const lsc_tui_binding k_keys[] = {
     LSC_KEYS_MOVE,
     LSC_KEYS_PAGE,
-    {LSC_REQ_ENTER, {LSC_KEY_ENTER, '\r'}, "the layer's spectrum", NULL},
+    {LSC_REQ_ENTER, {LSC_KEY_ENTER, '\r'}, "the layer's spectrum", "spectrum", 1},
     LSC_KEYS_SORT_SEARCH,
     LSC_KEYS_FILTER,
-    {LSC_REQ_GRID, {'v', LSC_KEY_F(5)}, "switch to the layers x modules grid", "Grid"},
-    {LSC_REQ_TAB, {LSC_KEY_TAB}, "switch to the grid", NULL},
-    {LSC_REQ_GROUP, {'o'}, "group rows by module type (o toggles a view's display)", NULL},
-    {LSC_REQ_PRUNE, {'p'}, "prune panel: cut ranks by a rule with a live preview", NULL},
-    {LSC_REQ_KIND, {'K'}, "kind panel: figures particular to the adapter's kind", NULL},
-    {LSC_REQ_RETRAIN, {'R'}, "retrain panel: train towards a target, live loss chart", NULL},
+    {LSC_REQ_GRID, {'v', LSC_KEY_F(5)}, "switch to the layers x modules grid", "grid", 2},
+    {LSC_REQ_TAB, {LSC_KEY_TAB}, "switch to the grid", NULL, 0},
+    {LSC_REQ_GROUP, {'o'}, "group rows by module type (o toggles a view's display)", "group", 7},
+    {LSC_REQ_PRUNE, {'p'}, "prune panel: cut ranks by a rule with a live preview", "prune", 3},
+    {LSC_REQ_KIND, {'K'}, "kind panel: figures particular to the adapter's kind", "kind", 4},
+    {LSC_REQ_RETRAIN, {'R'}, "retrain panel: train towards a target, live loss chart", "retrain", 5},
     LSC_KEYS_UNDO,
-    {LSC_REQ_TAG, {' ', 't', LSC_KEY_F(8)}, "tag / untag the row", "Tag"},
-    {LSC_REQ_TAG_CLEAR, {'T'}, "clear all tags", NULL},
+    {LSC_REQ_TAG, {' ', 't', LSC_KEY_F(8)}, "tag / untag the row", "tag", 6},
+    {LSC_REQ_TAG_CLEAR, {'T'}, "clear all tags", NULL, 0},
 };
 
 const lsc_tui_view_ops lsc_tui_view_layers = {

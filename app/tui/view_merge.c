@@ -363,18 +363,18 @@ static unsigned merge_click(lsc_tui_state *st, int y, int x)
 }
 
 static const lsc_tui_binding k_keys[] = {
-    {LSC_REQ_DOWN, {'j', LSC_KEY_DOWN, LSC_KEY_TAB}, "next field", NULL},
-    {LSC_REQ_UP, {'k', LSC_KEY_UP}, "previous field", NULL},
-    {LSC_REQ_DEC, {LSC_KEY_LEFT, 'h', '-'}, "lower: previous method, rank -1, density -0.05, seed -1", NULL},
-    {LSC_REQ_INC, {LSC_KEY_RIGHT, 'l', '+'}, "raise: next method, rank +1, density +0.05, seed +1", NULL},
-    {LSC_REQ_DEC_BIG, {LSC_KEY_SLEFT, LSC_KEY_PGDN, '['}, "lower by more: rank -8, density -0.1, seed -10", NULL},
-    {LSC_REQ_INC_BIG, {LSC_KEY_SRIGHT, LSC_KEY_PGUP, ']'}, "raise by more: rank +8, density +0.1, seed +10", NULL},
-    {LSC_REQ_EDIT, {'=', 'e'}, "type the field under the cursor", NULL},
-    {LSC_REQ_APPLY, {LSC_KEY_ENTER, '\r', LSC_KEY_F(5)}, "apply: name the new adapter, confirm, run", "Apply"},
-    {LSC_REQ_PAGE_DOWN, {LSC_KEY_CTRL('f')}, "page the layer list down", NULL},
-    {LSC_REQ_PAGE_UP, {LSC_KEY_CTRL('b')}, "page the layer list up", NULL},
-    {LSC_REQ_TOP, {'g', LSC_KEY_HOME}, "first row", NULL},
-    {LSC_REQ_BOTTOM, {'G', LSC_KEY_END}, "last row", NULL},
+    {LSC_REQ_DOWN, {'j', LSC_KEY_DOWN, LSC_KEY_TAB}, "next field", "field", 2},
+    {LSC_REQ_UP, {'k', LSC_KEY_UP}, "previous field", NULL, 0},
+    {LSC_REQ_DEC, {LSC_KEY_LEFT, 'h', '-'}, "lower: previous method, rank -1, density -0.05, seed -1", "lower", 3},
+    {LSC_REQ_INC, {LSC_KEY_RIGHT, 'l', '+'}, "raise: next method, rank +1, density +0.05, seed +1", "raise", 4},
+    {LSC_REQ_DEC_BIG, {LSC_KEY_SLEFT, LSC_KEY_PGDN, '['}, "lower by more: rank -8, density -0.1, seed -10", NULL, 0},
+    {LSC_REQ_INC_BIG, {LSC_KEY_SRIGHT, LSC_KEY_PGUP, ']'}, "raise by more: rank +8, density +0.1, seed +10", NULL, 0},
+    {LSC_REQ_EDIT, {'=', 'e'}, "type the field under the cursor", "type", 5},
+    {LSC_REQ_APPLY, {LSC_KEY_ENTER, '\r', LSC_KEY_F(5)}, "apply: name the new adapter, confirm, run", "apply", 1},
+    {LSC_REQ_PAGE_DOWN, {LSC_KEY_CTRL('f')}, "page the layer list down", NULL, 0},
+    {LSC_REQ_PAGE_UP, {LSC_KEY_CTRL('b')}, "page the layer list up", NULL, 0},
+    {LSC_REQ_TOP, {'g', LSC_KEY_HOME}, "first row", NULL, 0},
+    {LSC_REQ_BOTTOM, {'G', LSC_KEY_END}, "last row", NULL, 0},
 };
 
 /* Closing: drop the preview, in one place; the method and fields stay for a reopen on the same tags. */

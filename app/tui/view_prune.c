@@ -359,18 +359,18 @@ static void prune_layout(lsc_tui_state *st, int *table_w)
 
 static const lsc_tui_binding k_keys[] = {
     LSC_KEYS_MOVE,
-    {LSC_REQ_DEC, {LSC_KEY_LEFT, 'h', '-'}, "lower: rank/budget -1, fractions -0.01, ratio -0.5", NULL},
-    {LSC_REQ_INC, {LSC_KEY_RIGHT, 'l', '+'}, "raise: rank/budget +1, fractions +0.01, ratio +0.5", NULL},
-    {LSC_REQ_DEC_BIG, {LSC_KEY_SLEFT, LSC_KEY_PGDN, '['}, "more: rank -4, budget -10, fractions -0.1, ratio -5", NULL},
-    {LSC_REQ_INC_BIG, {LSC_KEY_SRIGHT, LSC_KEY_PGUP, ']'}, "more: rank +4, budget +10, fractions +0.1, ratio +5", NULL},
-    {LSC_REQ_NEXT_RULE, {LSC_KEY_TAB, 'r', LSC_KEY_F(2)}, "next rule: rank energy fro cumulative ratio budget", "Rule"},
-    {LSC_REQ_EDIT, {'=', 'e'}, "type the threshold", NULL},
-    {LSC_REQ_LAYER_GLOB, {'f', LSC_KEY_F(4)}, "only layers matching a glob (--layers; empty: all)", "Layers"},
-    {LSC_REQ_APPLY, {LSC_KEY_ENTER, '\r', LSC_KEY_F(5)}, "apply: name the new adapter, confirm, run", "Apply"},
-    {LSC_REQ_PAGE_DOWN, {LSC_KEY_CTRL('f')}, "page the layer list down", NULL},
-    {LSC_REQ_PAGE_UP, {LSC_KEY_CTRL('b')}, "page the layer list up", NULL},
-    {LSC_REQ_TOP, {'g', LSC_KEY_HOME}, "first row", NULL},
-    {LSC_REQ_BOTTOM, {'G', LSC_KEY_END}, "last row", NULL},
+    {LSC_REQ_DEC, {LSC_KEY_LEFT, 'h', '-'}, "lower: rank/budget -1, fractions -0.01, ratio -0.5", "lower", 3},
+    {LSC_REQ_INC, {LSC_KEY_RIGHT, 'l', '+'}, "raise: rank/budget +1, fractions +0.01, ratio +0.5", "raise", 4},
+    {LSC_REQ_DEC_BIG, {LSC_KEY_SLEFT, LSC_KEY_PGDN, '['}, "more: rank -4, budget -10, fractions -0.1, ratio -5", NULL, 0},
+    {LSC_REQ_INC_BIG, {LSC_KEY_SRIGHT, LSC_KEY_PGUP, ']'}, "more: rank +4, budget +10, fractions +0.1, ratio +5", NULL, 0},
+    {LSC_REQ_NEXT_RULE, {LSC_KEY_TAB, 'r', LSC_KEY_F(2)}, "next rule: rank energy fro cumulative ratio budget", "rule", 2},
+    {LSC_REQ_EDIT, {'=', 'e'}, "type the threshold", "type", 5},
+    {LSC_REQ_LAYER_GLOB, {'f', LSC_KEY_F(4)}, "only layers matching a glob (--layers; empty: all)", "layers", 6},
+    {LSC_REQ_APPLY, {LSC_KEY_ENTER, '\r', LSC_KEY_F(5)}, "apply: name the new adapter, confirm, run", "apply", 1},
+    {LSC_REQ_PAGE_DOWN, {LSC_KEY_CTRL('f')}, "page the layer list down", NULL, 0},
+    {LSC_REQ_PAGE_UP, {LSC_KEY_CTRL('b')}, "page the layer list up", NULL, 0},
+    {LSC_REQ_TOP, {'g', LSC_KEY_HOME}, "first row", NULL, 0},
+    {LSC_REQ_BOTTOM, {'G', LSC_KEY_END}, "last row", NULL, 0},
 };
 
 const lsc_tui_view_ops lsc_tui_view_prune = {

@@ -384,15 +384,15 @@ static void retrain_layout(lsc_tui_state *st, int *table_w)
 }
 
 static const lsc_tui_binding k_keys[] = {
-    {LSC_REQ_DOWN, {'j', LSC_KEY_DOWN, LSC_KEY_TAB}, "next field", NULL},
-    {LSC_REQ_UP, {'k', LSC_KEY_UP}, "previous field", NULL},
-    {LSC_REQ_DEC, {LSC_KEY_LEFT, 'h', '-'}, "previous target, kind or init; lower number", NULL},
-    {LSC_REQ_INC, {LSC_KEY_RIGHT, 'l', '+'}, "next target, kind or init; higher number", NULL},
-    {LSC_REQ_DEC_BIG, {LSC_KEY_SLEFT, LSC_KEY_PGDN, '['}, "lower by more (rank -4, steps -500, lr /10)", NULL},
-    {LSC_REQ_INC_BIG, {LSC_KEY_SRIGHT, LSC_KEY_PGUP, ']'}, "raise by more (rank +4, steps +500, lr x10)", NULL},
-    {LSC_REQ_EDIT, {'=', 'e'}, "type the field's value (target: any adapter's name)", NULL},
-    {LSC_REQ_APPLY, {LSC_KEY_ENTER, '\r', LSC_KEY_F(5)}, "run: name the new adapter, confirm (No by default)", "Run"},
-    {LSC_REQ_PAUSE, {'p'}, "pause / resume the running retrain", NULL},
+    {LSC_REQ_DOWN, {'j', LSC_KEY_DOWN, LSC_KEY_TAB}, "next field", "field", 2},
+    {LSC_REQ_UP, {'k', LSC_KEY_UP}, "previous field", NULL, 0},
+    {LSC_REQ_DEC, {LSC_KEY_LEFT, 'h', '-'}, "previous target, kind or init; lower number", "lower", 3},
+    {LSC_REQ_INC, {LSC_KEY_RIGHT, 'l', '+'}, "next target, kind or init; higher number", "raise", 4},
+    {LSC_REQ_DEC_BIG, {LSC_KEY_SLEFT, LSC_KEY_PGDN, '['}, "lower by more (rank -4, steps -500, lr /10)", NULL, 0},
+    {LSC_REQ_INC_BIG, {LSC_KEY_SRIGHT, LSC_KEY_PGUP, ']'}, "raise by more (rank +4, steps +500, lr x10)", NULL, 0},
+    {LSC_REQ_EDIT, {'=', 'e'}, "type the field's value (target: any adapter's name)", "type", 5},
+    {LSC_REQ_APPLY, {LSC_KEY_ENTER, '\r', LSC_KEY_F(5)}, "run: name the new adapter, confirm (No by default)", "run", 1},
+    {LSC_REQ_PAUSE, {'p'}, "pause / resume the running retrain", "pause", 6},
     LSC_KEYS_UNDO,
 };
 

@@ -85,14 +85,14 @@ static void spectrum_layout(lsc_tui_state *st, int *table_w)
 }
 
 static const lsc_tui_binding k_keys[] = {
-    {LSC_REQ_DOWN, {'j', LSC_KEY_DOWN}, "next layer (in the table's order)", NULL},
-    {LSC_REQ_UP, {'k', LSC_KEY_UP}, "previous layer", NULL},
-    {LSC_REQ_PAGE_DOWN, {LSC_KEY_PGDN, LSC_KEY_CTRL('f')}, "ten layers on", NULL},
-    {LSC_REQ_PAGE_UP, {LSC_KEY_PGUP, LSC_KEY_CTRL('b')}, "ten layers back", NULL},
-    {LSC_REQ_TOP, {'g', LSC_KEY_HOME}, "first layer", NULL},
-    {LSC_REQ_BOTTOM, {'G', LSC_KEY_END}, "last layer", NULL},
-    {LSC_REQ_PRUNE, {'p'}, "prune panel on this adapter, with this layer's chart", NULL},
-    {LSC_REQ_KIND, {'K'}, "kind panel: figures particular to the adapter's kind", NULL},
+    {LSC_REQ_DOWN, {'j', LSC_KEY_DOWN}, "next layer (in the table's order)", "next", 1},
+    {LSC_REQ_UP, {'k', LSC_KEY_UP}, "previous layer", "prev", 2},
+    {LSC_REQ_PAGE_DOWN, {LSC_KEY_PGDN, LSC_KEY_CTRL('f')}, "ten layers on", NULL, 0},
+    {LSC_REQ_PAGE_UP, {LSC_KEY_PGUP, LSC_KEY_CTRL('b')}, "ten layers back", NULL, 0},
+    {LSC_REQ_TOP, {'g', LSC_KEY_HOME}, "first layer", NULL, 0},
+    {LSC_REQ_BOTTOM, {'G', LSC_KEY_END}, "last layer", NULL, 0},
+    {LSC_REQ_PRUNE, {'p'}, "prune panel on this adapter, with this layer's chart", "prune", 3},
+    {LSC_REQ_KIND, {'K'}, "kind panel: figures particular to the adapter's kind", "kind", 4},
     LSC_KEYS_UNDO,
 };
 

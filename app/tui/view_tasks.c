@@ -71,9 +71,9 @@ static unsigned tasks_request(lsc_tui_state *st, lsc_tui_req req)
 static const lsc_tui_binding k_keys[] = {
     LSC_KEYS_MOVE,
     LSC_KEYS_PAGE,
-    {LSC_REQ_ENTER, {LSC_KEY_ENTER, '\r'}, "the task's layers", NULL},
+    {LSC_REQ_ENTER, {LSC_KEY_ENTER, '\r'}, "the task's layers", "layers", 1},
     LSC_KEYS_SORT_SEARCH,
-    {LSC_REQ_KIND, {'K'}, "kind panel: cosines and norms of the tasks", NULL},
+    {LSC_REQ_KIND, {'K'}, "kind panel: cosines and norms of the tasks", "kind", 2},
     LSC_KEYS_UNDO,
 };
 

@@ -31,7 +31,7 @@ ewait() { # TEXT: poll the pane for up to 10 s
 }
 $T new-session -d -x 100 -y 30 -s edit "cd '$tmp' && env -u NO_COLOR TERM=xterm-256color '$bin' --catalog '$tmp/cat.db'; echo \$? > '$tmp/edit-rc'; sleep 5" ||
   efail "tmux did not start"
-ewait 'F1Help' || efail "the workbench did not start"
+ewait '? help  : cmd' || efail "the workbench did not start"
 $T send-keys -t edit Enter; ewait 'row 1/' || efail "no layer table"
 $T send-keys -t edit p; ewait 'threshold --energy 0.9 ' || efail "p did not open the prune panel"
 $T send-keys -t edit Right; ewait 'threshold --energy 0.91' || efail "Right did not move the threshold"
@@ -56,7 +56,7 @@ T="tmux -L lsc-kind-$$ -f /dev/null" # a server of its own: the one above may st
 rm -f "$tmp/edit-rc"
 $T new-session -d -x 100 -y 30 -s edit "cd '$tmp' && env -u NO_COLOR TERM=xterm-256color '$bin' --catalog '$tmp/cat.db'; echo \$? > '$tmp/edit-rc'; sleep 5" ||
   efail "tmux did not start"
-ewait 'F1Help' || efail "the workbench did not start"
+ewait '? help  : cmd' || efail "the workbench did not start"
 $T send-keys -t edit G Enter; ewait 'row 1/' || efail "no layer table"
 $T send-keys -t edit K; ewait 'layer-wise: rank per layer x module' || efail "K did not open the kind panel"
 $T send-keys -t edit Escape R; ewait 'Enter runs: retrain llama-tiny-patterns' || efail "R did not open the retrain panel"
@@ -80,7 +80,7 @@ prompt_run() {
   rm -f "$tmp/edit-rc"
   $T new-session -d -x 100 -y 30 -s edit "cd '$tmp' && env -u NO_COLOR XDG_STATE_HOME='$tmp/state' TERM=xterm-256color '$bin' --catalog '$tmp/cat.db'; echo \$? > '$tmp/edit-rc'; sleep 5" ||
     efail "tmux did not start"
-  ewait 'F1Help' || efail "the workbench did not start"
+  ewait '? help  : cmd' || efail "the workbench did not start"
 }
 prompt_quit() { # $1: keys that quit
   $T send-keys -t edit $1

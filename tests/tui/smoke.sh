@@ -36,7 +36,7 @@ args=""
 for a in "$@"; do args="$args '$a'"; done
 $T send-keys -t smoke "stty -g > $tmp/before; '$bin'$args; echo \$? > $tmp/rc; stty -g > $tmp/after; clear" Enter
 wait_for 'lorascope' 10 || fail "the workbench did not draw its title"
-wait_for 'F1Help' 2 || fail "no F-key bar"
+wait_for '? help  : cmd' 2 || fail "no key bar"
 
 $T send-keys -t smoke j
 $T send-keys -t smoke Enter
@@ -51,7 +51,7 @@ grep -q 'keys: ' "$tmp/screen" && fail "Esc did not close the help overlay"
 $T resize-window -t smoke -x 20 -y 5
 wait_for 'too small' 5 || fail "no 'terminal too small' message at 20x5"
 $T resize-window -t smoke -x 100 -y 30
-wait_for 'F1Help' 5 || fail "the workbench did not come back after resizing to 100x30"
+wait_for '? help  : cmd' 5 || fail "the workbench did not come back after resizing to 100x30"
 
 $T send-keys -t smoke q   # back to the catalog
 sleep 0.3
@@ -62,17 +62,17 @@ while [ ! -s "$tmp/after" ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
 [ "$(cat "$tmp/rc")" = 0 ] || fail "exit code $(cat "$tmp/rc")"
 cmp -s "$tmp/before" "$tmp/after" || fail "terminal modes changed: $(cat "$tmp/before") -> $(cat "$tmp/after")"
 wait_for 'smoke\$' 5 || fail "no shell prompt after quitting"
-grep -q 'F1Help' "$tmp/screen" && fail "the workbench is still on screen after quitting"
+grep -q '? help  : cmd' "$tmp/screen" && fail "the workbench is still on screen after quitting"
 
 # Enlarged while running, then quit: the shell shows none of the workbench's rows (issue #15: tmux put
 # the last frame's rows back into the shell after a resize; the workbench now blanks the screen first)
 $T send-keys -t smoke "clear; '$bin'$args; echo \$? > $tmp/rc3" Enter
-wait_for 'F1Help' 10 || fail "the workbench did not start again"
+wait_for '? help  : cmd' 10 || fail "the workbench did not start again"
 $T send-keys -t smoke Enter
 wait_for 'row 1/' 5 || fail "Enter did not open an adapter's layer table"
 $T resize-window -t smoke -x 140 -y 45
 sleep 0.5
-wait_for 'F1Help' 5 || fail "the workbench did not redraw at 140x45"
+wait_for '? help  : cmd' 5 || fail "the workbench did not redraw at 140x45"
 $T send-keys -t smoke Q   # straight from the layer table: its rows are the last frame
 n=0
 while [ ! -s "$tmp/rc3" ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
@@ -80,12 +80,12 @@ while [ ! -s "$tmp/rc3" ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
 wait_for 'smoke\$' 5 || fail "no shell prompt after quitting"
 sleep 0.3
 cap
-grep -q -e 'F1Help' -e 'row 1/' -e 'layers\.' "$tmp/screen" && fail "rows of the workbench left in the shell after enlarging and quitting"
+grep -q -e '? help  : cmd' -e 'row 1/' -e 'layers\.' "$tmp/screen" && fail "rows of the workbench left in the shell after enlarging and quitting"
 $T resize-window -t smoke -x 100 -y 30
 
 # SIGTERM restores the terminal too: the program runs in the foreground, the signal comes from outside
 $T send-keys -t smoke "stty -g > $tmp/before2; sh -c 'echo \$\$ > $tmp/pid; exec \"\$0\" \"\$@\"' '$bin'$args; echo \$? > $tmp/rc2; stty -g > $tmp/after2" Enter
-wait_for 'F1Help' 10 || fail "the workbench did not start a second time"
+wait_for '? help  : cmd' 10 || fail "the workbench did not start a second time"
 kill -TERM "$(cat "$tmp/pid")" || fail "cannot signal the workbench"
 n=0
 while [ ! -s "$tmp/after2" ] && [ $n -lt 80 ]; do sleep 0.1; n=$((n + 1)); done
