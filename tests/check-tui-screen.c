@@ -806,6 +806,28 @@ START_TEST(test_adalora_orthogonality)
 }
 END_TEST
 
+/* Tab's candidates on the `:` line are visible while the line is typed (the status line holds the line,
+ * so they take the key bar's place), and go at the next key. Before, they showed only after the prompt was
+ * closed. */
+START_TEST(test_prompt_candidates_shown)
+{
+    screen s;
+    screen_open(&s, 24, 80, 0, 0);
+    feed(&s, ": text:merge_a_b_--method_da Tab");
+    char got[512];
+    char *d = lsc_tui_render_dump(s.r, 0);
+    bottom_line(d, got, sizeof got);
+    free(d);
+    ck_assert_msg(strstr(got, "dare_linear") && strstr(got, "dare_ties"), "bottom line '%s'", got);
+    feed(&s, "text:t");
+    d = lsc_tui_render_dump(s.r, 0);
+    bottom_line(d, got, sizeof got);
+    free(d);
+    ck_assert_msg(!strstr(got, "dare_linear") && strstr(got, "Tab complete"), "bottom line '%s'", got);
+    screen_close(&s);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tui-screen");
@@ -818,6 +840,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_mono_selection);
     tcase_add_test(tc, test_help_from_table);
     tcase_add_test(tc, test_keybar_screen);
+    tcase_add_test(tc, test_prompt_candidates_shown);
     tcase_add_test(tc, test_keybar_no_color);
     tcase_add_test(tc, test_mouse);
     tcase_add_test(tc, test_progress_line);

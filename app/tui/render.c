@@ -465,6 +465,13 @@ static void draw_keybar(lsc_tui_render *r, const lsc_tui_state *st)
     lsc_tui_bar_item it[32];
     int n = lsc_tui_bar(lsc_tui_state_view(st), lsc_tui_bar_context(st), st->lay.cols, r->unicode, it, 32);
     int y = st->lay.keys_y;
+    if (st->prompt.mode == LSC_INPUT_PROMPT && st->prompt.said && st->msg[0]) {
+        /* the status line holds the line being typed: Tab's candidates take the bar's place until the
+         * next key */
+        int a = st->msg_level == LSC_MSG_ERROR ? R_ERROR : st->msg_level == LSC_MSG_WARN ? R_WARN : R_INFO;
+        put_text(r, y, 0, st->lay.cols, st->msg, 0, 0, r->attr[a]);
+        return;
+    }
     static const int role_attr[] = {[LSC_BAR_ROLE_MOVE] = R_KEY_MOVE, [LSC_BAR_ROLE_EDIT] = R_KEY_EDIT,
                                     [LSC_BAR_ROLE_GLOBAL] = R_KEY_GLOBAL};
     put_text(r, y, 0, st->lay.cols, "", 0, 0, r->attr[R_NORMAL]);

@@ -425,6 +425,7 @@ typedef struct lsc_tui_prompt_view {
     /* While `/` or `f` is typed the list follows each key (list.c); Esc puts back what was there. */
     size_t inc_cursor, inc_top;     /* the cursor (a data row: the filter reorders) and scroll then */
     char inc_filter[128];           /* the filter then */
+    int said;                       /* Tab put candidates in the message: shown on the bar line until the next key */
 } lsc_tui_prompt_view;
 
 /* A yes/no question over the screen; the safe answer (No) is the default: Enter and Esc say no. */

@@ -192,6 +192,7 @@ static unsigned complete_tab(lsc_tui_state *st)
         }
     }
     free(names);
+    p->said = st->msg[0] != '\0';
     return ch;
 }
 
@@ -374,6 +375,10 @@ static unsigned input_done(lsc_tui_state *st)
 
 unsigned lsc_tui_input_key(lsc_tui_state *st, int key)
 {
+    if (st->prompt.said && key != LSC_KEY_TAB && key != LSC_KEY_RESIZE) {
+        lsc_tui_msg_clear(st); /* Tab's candidates (shown on the bar line) are for the line as it was */
+        st->prompt.said = 0;
+    }
     if (key == LSC_KEY_ESC || key == LSC_KEY_CTRL('c') || key == LSC_KEY_CTRL('g')) {
         lsc_tui_list_incremental_undo(st, st->prompt.mode); /* a search or filter typed so far is dropped */
         st->prompt.mode = LSC_INPUT_NONE;
