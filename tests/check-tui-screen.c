@@ -15,6 +15,7 @@
 
 #include "chart.h"
 #include "keys.h"
+#include "layername.h"
 #include "tui_fake_model.h"
 #include "render.h"
 #include "state.h"
@@ -828,6 +829,43 @@ START_TEST(test_prompt_candidates_shown)
 }
 END_TEST
 
+/* Every layer name the table shows at 80 columns, cut in the middle or not, typed back (the ellipsis as
+ * '*') picks exactly its own layer: the cut keeps the block number and the character after it. Before, the
+ * cut dropped the number ("model.layers.…f_attn.q_proj" stood for every block). */
+START_TEST(test_cut_names_type_back)
+{
+    screen s;
+    screen_open(&s, 24, 80, 0, 0);
+    feed(&s, "Enter");
+    int checked = 0, cut = 0;
+    for (int page = 0; page < 14; page++) {
+        char *d = lsc_tui_render_dump(s.r, 0);
+        for (char *line = d; line && *line;) {
+            char *nl = strchr(line, '\n');
+            if (nl)
+                *nl = '\0';
+            int block = -1;
+            char name[256];
+            if ((line[0] == '>' || line[0] == ' ') && sscanf(line + 1, "%d %255s", &block, name) == 2 &&
+                strncmp(name, "model.", 6) == 0) {
+                int hits = 0;
+                for (size_t i = 0; i < s.st->layers.n; i++)
+                    hits += lsc_tui_match(name, lsc_layername_display(s.st->layers.rows[i].name));
+                ck_assert_msg(hits == 1, "'%s' typed back matches %d layers", name, hits);
+                checked++;
+                cut += strstr(name, "\xe2\x80\xa6") != NULL;
+            }
+            line = nl ? nl + 1 : NULL;
+        }
+        free(d);
+        feed(&s, "PgDn");
+    }
+    ck_assert_int_ge(checked, 200);
+    ck_assert_int_gt(cut, 100);
+    screen_close(&s);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tui-screen");
@@ -841,6 +879,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_help_from_table);
     tcase_add_test(tc, test_keybar_screen);
     tcase_add_test(tc, test_prompt_candidates_shown);
+    tcase_add_test(tc, test_cut_names_type_back);
     tcase_add_test(tc, test_keybar_no_color);
     tcase_add_test(tc, test_mouse);
     tcase_add_test(tc, test_progress_line);

@@ -147,6 +147,21 @@ int decode(const lsc_tui_render *r, const char *s, wchar_t *w, int *wid, int cap
 static int cut_middle(wchar_t *wb, int *wid, int n, int w, wchar_t ell)
 {
     int head_w = (w - 1) / 2, tail_w = w - 1 - head_w, head = 0, used = 0, tail = n;
+    /* keep the head through the first number and the character after it ("model.layers.12."): what tells
+     * the blocks apart, so the name typed back with the ellipsis as '*' still picks its own row; unless
+     * that would leave the tail fewer than 8 columns */
+    int ds = 0;
+    while (ds < n && !(wb[ds] >= L'0' && wb[ds] <= L'9'))
+        ds++;
+    int de = ds;
+    while (de < n && wb[de] >= L'0' && wb[de] <= L'9')
+        de++;
+    if (ds < n && de < n)
+        de++;
+    if (ds < n && de > head_w && de <= w - 1 - 8) {
+        head_w = de;
+        tail_w = w - 1 - de;
+    }
     while (head < n && used + wid[head] <= head_w)
         used += wid[head++];
     used = 0;

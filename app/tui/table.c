@@ -73,6 +73,20 @@ int lsc_tui_match(const char *pattern, const char *name)
 {
     if (!pattern[0])
         return 1;
+    if (strstr(pattern, "\xe2\x80\xa6")) { /* a name typed back as shown, cut in the middle: … stands for * */
+        char glob[512];
+        size_t o = 0;
+        for (const char *p = pattern; *p && o + 1 < sizeof glob; p++) {
+            if (strncmp(p, "\xe2\x80\xa6", 3) == 0) {
+                glob[o++] = '*';
+                p += 2;
+            } else {
+                glob[o++] = *p;
+            }
+        }
+        glob[o] = '\0';
+        return fnmatch(glob, name, FNM_CASEFOLD) == 0;
+    }
     if (strpbrk(pattern, "*?["))
         return fnmatch(pattern, name, FNM_CASEFOLD) == 0;
     return strcasestr(name, pattern) != NULL;

@@ -242,7 +242,7 @@ start_workbench() {
     rm -f "$tmp/rc" "$tmp/stty-before" "$tmp/stty-after"
     cmdline="stty -a > $tmp/stty-before; '$bin' --catalog $tmp/cat.db; echo \$? > $tmp/rc; stty -a > $tmp/stty-after"
     keys "clear; $cmdline" Enter
-    wait_for 'F1Help' || fail "the workbench did not start"
+    wait_for '? help' || fail "the workbench did not start"
     wait_for 'row 1/' || fail "no catalog table"
 }
 # quit_clean: Q, exit 0, the same terminal modes, and the shell shows its prompt and nothing of the workbench
@@ -317,7 +317,7 @@ run_size() {
         sleep 0.02; n=$((n + 1))
     done
     sleep 0.2
-    wait_for 'F1Help' || fail "no redraw after the resize"
+    wait_for '? help' || fail "no redraw after the resize"
     settle resized || fail "the workbench does not settle after the resize"
     quit_clean "$1-resized"
 }
