@@ -6,7 +6,7 @@
  *   (b) one adapter with L tiny layers (2 x 2 at r = 1): import and `prune --energy 0.9` for a small and a
  *       ten times larger L; the ratio of the times per layer is ~1 when linear (10 when quadratic).
  * The baseline of each ratio is the smaller size measured in the same run. Nothing is asserted.
- * LSC_BENCH_QUICK=1: N = 250, 500 and L = 2000, 20000. Works in a mkdtemp() folder that it removes.
+ * LSC_BENCH_QUICK=1: N = 250, 500 and L = 2000, 20000. LSC_BENCH_SCALE_N=N: (a) at N only, then (b). Works in a mkdtemp() folder that it removes.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -167,6 +167,10 @@ int main(void)
     int ns[3] = {500, 1000, 2000}, nn = quick ? 2 : 3;
     if (quick)
         ns[0] = 250, ns[1] = 500;
+    if (getenv("LSC_BENCH_SCALE_N")) { /* one size of (a) only, for a profiler */
+        ns[0] = atoi(getenv("LSC_BENCH_SCALE_N"));
+        nn = 1;
+    }
     double t[3];
     printf("(a) run of `prune 'a0*' --energy 0.9 --as '{}-e90'` over N adapters (8 layers 64x64 r=4)\n");
     for (int i = 0; i < nn; i++) {
