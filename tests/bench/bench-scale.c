@@ -6,7 +6,8 @@
  *   (b) one adapter with L tiny layers (2 x 2 at r = 1): import and `prune --energy 0.9` for a small and a
  *       ten times larger L; the ratio of the times per layer is ~1 when linear (10 when quadratic).
  * The baseline of each ratio is the smaller size measured in the same run. Nothing is asserted.
- * LSC_BENCH_QUICK=1: N = 250, 500 and L = 2000, 20000. LSC_BENCH_SCALE_N=N: (a) at N only, then (b). Works in a mkdtemp() folder that it removes.
+ * LSC_BENCH_QUICK=1: N = 250, 500 and L = 2000, 20000. LSC_BENCH_SCALE_N=N: (a) at N only (0: none);
+ * LSC_BENCH_SCALE_L=L: (b) at L only. Works in a mkdtemp() folder that it removes.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -173,7 +174,7 @@ int main(void)
     }
     double t[3];
     printf("(a) run of `prune 'a0*' --energy 0.9 --as '{}-e90'` over N adapters (8 layers 64x64 r=4)\n");
-    for (int i = 0; i < nn; i++) {
+    for (int i = 0; i < nn && ns[i] > 0; i++) {
         if ((t[i] = glob_prune(ns[i])) < 0)
             return 1;
         printf("  N = %5d: %8.2f s  (%.2f ms per adapter)", ns[i], t[i], 1e3 * t[i] / ns[i]);
@@ -184,15 +185,21 @@ int main(void)
     }
     int ls[2] = {quick ? 2000 : 5000, quick ? 20000 : 50000};
     double ti[2], tp[2];
+    int nl = 2;
+    if (getenv("LSC_BENCH_SCALE_L")) { /* one size of (b) only, for a profiler */
+        ls[0] = atoi(getenv("LSC_BENCH_SCALE_L"));
+        nl = 1;
+    }
     printf("(b) one adapter of L tiny layers (2x2 r=1): import, prune --energy 0.9\n");
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < nl; i++) {
         if (many_layers(ls[i], &ti[i], &tp[i]))
             return 1;
         printf("  L = %6d: import %7.2f s (%.1f us/layer), prune %7.2f s (%.1f us/layer)\n", ls[i], ti[i],
                1e6 * ti[i] / ls[i], tp[i], 1e6 * tp[i] / ls[i]);
         fflush(stdout);
     }
-    printf("  per-layer time ratio L=%d vs L=%d: import %.2f, prune %.2f (linear ~1, quadratic ~10)\n", ls[1], ls[0],
+    if (nl == 2)
+        printf("  per-layer time ratio L=%d vs L=%d: import %.2f, prune %.2f (linear ~1, quadratic ~10)\n", ls[1], ls[0],
            (ti[1] / ls[1]) / (ti[0] / ls[0]), (tp[1] / ls[1]) / (tp[0] / ls[0]));
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
