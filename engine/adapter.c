@@ -96,6 +96,7 @@ void lsc_adapter_free(lsc_adapter *ad)
     }
     free(ad->tensors);
     free(ad->layers);
+    lsc_namemap_free(&ad->layer_index);
     free(ad->name);
     free(ad->format);
     free(ad->kind);
@@ -187,6 +188,8 @@ lsc_status lsc_adapter_add_tensor(lsc_adapter *ad, const char *key, lsc_role rol
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory adding tensor '%s'", key);
     t->role = role;
     t->layer = layer;
+    if (role == LSC_ROLE_GATE)
+        ad->n_gate_tensors++;
     t->dtype = dt;
     t->ndim = ndim;
     size_t n = 1;
@@ -219,6 +222,9 @@ lsc_status lsc_adapter_add_layer(lsc_adapter *ad, const char *name, size_t *inde
     l->layer_index = -1;
     l->ta = l->tb = l->te = l->tm = -1;
     l->rule = LSC_SCALE_ALPHA_R;
+    /* the first layer of a name wins a lookup, as the linear scan found it */
+    if (!lsc_namemap_has(&ad->layer_index, name) && lsc_namemap_put(&ad->layer_index, name, (int64_t)ad->n_layers))
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory adding layer '%s'", name);
     if (index)
         *index = ad->n_layers;
     ad->n_layers++;
@@ -273,6 +279,8 @@ int64_t lsc_adapter_bytes(const lsc_adapter *ad)
 
 int lsc_adapter_layer_tensor(const lsc_adapter *ad, size_t li, lsc_role role)
 {
+    if (role == LSC_ROLE_GATE && ad->n_gate_tensors == 0)
+        return -1;
     for (size_t i = 0; i < ad->n_tensors; i++)
         if (ad->tensors[i].role == role && ad->tensors[i].layer == (int)li)
             return (int)i;
@@ -281,6 +289,13 @@ int lsc_adapter_layer_tensor(const lsc_adapter *ad, size_t li, lsc_role role)
 
 int lsc_adapter_find_layer(const lsc_adapter *ad, const char *name)
 {
+    int64_t at;
+    if (ad->layer_index.n == ad->n_layers) { /* the index covers every layer */
+        if (!lsc_namemap_get(&ad->layer_index, name, &at))
+            return -1;
+        if (at >= 0 && (size_t)at < ad->n_layers && strcmp(ad->layers[at].name, name) == 0)
+            return (int)at;
+    }
     for (size_t i = 0; i < ad->n_layers; i++)
         if (strcmp(ad->layers[i].name, name) == 0)
             return (int)i;
@@ -629,6 +644,8 @@ void lsc_adapter_remove_tensor(lsc_adapter *ad, size_t i)
 {
     if (i >= ad->n_tensors)
         return;
+    if (ad->tensors[i].role == LSC_ROLE_GATE && ad->n_gate_tensors > 0)
+        ad->n_gate_tensors--;
     free(ad->tensors[i].key);
     free(ad->tensors[i].data);
     memmove(&ad->tensors[i], &ad->tensors[i + 1], (ad->n_tensors - i - 1) * sizeof(lsc_tensor));
@@ -658,4 +675,11 @@ void lsc_adapter_remove_layer(lsc_adapter *ad, size_t li)
     for (size_t i = 0; i < ad->n_tensors; i++)
         if (ad->tensors[i].layer > (int)li)
             ad->tensors[i].layer--;
+    /* the layers after li moved down one: index them again (out of memory leaves the index short, and
+     * lsc_adapter_find_layer scans instead) */
+    lsc_namemap_free(&ad->layer_index);
+    for (size_t i = 0; i < ad->n_layers; i++)
+        if (!lsc_namemap_has(&ad->layer_index, ad->layers[i].name) &&
+            lsc_namemap_put(&ad->layer_index, ad->layers[i].name, (int64_t)i))
+            break;
 }

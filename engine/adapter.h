@@ -16,6 +16,7 @@
 
 #include "dtype.h"
 #include "lowrank.h"
+#include "namemap.h"
 #include "status.h"
 
 #define LSC_MAX_NDIM 8
@@ -143,6 +144,10 @@ struct lsc_adapter {
     lsc_tensor_loader load; /* may be NULL when every tensor has data */
     void *load_ctx;
     void (*load_ctx_free)(void *ctx);
+    /* Kept by lsc_adapter_add_layer / remove_layer / add_tensor / remove_tensor (the only ways layers and
+     * tensors come and go): layer name -> index, and how many tensors have the gate role. */
+    lsc_namemap layer_index;
+    size_t n_gate_tensors;
 };
 
 /* Allocate an empty adapter (all strings NULL, no tensors). NULL on out of memory. */
@@ -179,14 +184,16 @@ void lsc_adapter_unload_tensor(lsc_adapter *ad, size_t i);
 int64_t lsc_adapter_params(const lsc_adapter *ad);
 int64_t lsc_adapter_bytes(const lsc_adapter *ad);
 
-/* Layer index by name, -1 if absent. */
+/* Layer index by name, -1 if absent. O(1) expected through ad->layer_index (a linear scan only if the
+ * index was bypassed). */
 int lsc_adapter_find_layer(const lsc_adapter *ad, const char *name);
 
 /* Tensor i as doubles into *buf (grown as needed, caller-owned; *n receives the element count). Loads the
  * tensor if needed. LSC_ERR_UNSUPPORTED for a non-float dtype. */
 lsc_status lsc_adapter_tensor_doubles(lsc_adapter *ad, size_t i, double **buf, size_t *cap, size_t *n, lsc_error *err);
 
-/* Index of the tensor of layer li with role `role` found by scanning (gates, kohya alphas), -1 if none. */
+/* Index of the tensor of layer li with role `role` found by scanning (gates, kohya alphas), -1 if none.
+ * A gate of an adapter that has no gate tensors answers -1 at once (factor views of large adapters). */
 int lsc_adapter_layer_tensor(const lsc_adapter *ad, size_t li, lsc_role role);
 
 /* The factor view of layer `li`: loads its tensors, converts to double, folds AdaLoRA's E and a SoRA gate into A,

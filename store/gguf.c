@@ -1245,22 +1245,55 @@ static int keep_alpha(const lsc_adapter *ad, json_t *kvs, float *alpha)
     return ok;
 }
 
+static int cmp_double(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+/* How many of the n sorted values equal c (binary search for the first, then the run). */
+static size_t count_equal(const double *v, size_t n, double c)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v[mid] < c)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    size_t k = 0;
+    while (lo + k < n && v[lo + k] == c)
+        k++;
+    return k;
+}
+
+/* The most common scale * rank over the layers (the first in layer order among equals), 1 when none is
+ * usable. Counted over a sorted copy: counting by pairs of layers was quadratic in the layers. */
 static float choose_alpha(const lsc_adapter *ad)
 {
     double best = 0;
-    size_t best_n = 0;
+    size_t best_n = 0, n = 0;
+    double *v = malloc((ad->n_layers ? ad->n_layers : 1) * sizeof *v);
+    if (!v)
+        return 1.0f;
     for (size_t i = 0; i < ad->n_layers; i++) {
         double c = ad->layers[i].scale * ad->layers[i].rank;
-        size_t n = 0;
-        for (size_t j = 0; j < ad->n_layers; j++)
-            n += ad->layers[j].scale * ad->layers[j].rank == c;
-        if (n > best_n) {
-            best_n = n;
+        if (!isnan(c)) /* NaN equals nothing: it never counts, and would break the sort */
+            v[n++] = c;
+    }
+    qsort(v, n, sizeof *v, cmp_double);
+    for (size_t i = 0; i < ad->n_layers; i++) {
+        double c = ad->layers[i].scale * ad->layers[i].rank;
+        size_t k = isnan(c) ? 0 : count_equal(v, n, c);
+        if (k > best_n) {
+            best_n = k;
             best = c;
         }
         if (best_n * 2 > ad->n_layers)
             break;
     }
+    free(v);
     float a = (float)best;
     return (a == 0 || !isfinite(a)) ? 1.0f : a;
 }

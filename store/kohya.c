@@ -422,10 +422,25 @@ done:
 /* ---- writing --------------------------------------------------------------------------------------- */
 
 /* Alpha tensor index of layer li, -1 if none. */
+static int is_alpha_of(const lsc_adapter *ad, long i, size_t li)
+{
+    return i >= 0 && (size_t)i < ad->n_tensors && ad->tensors[i].role == LSC_ROLE_ALPHA && ad->tensors[i].layer == (int)li;
+}
+
+/* Layer li's alpha tensor, -1 if none. A kohya file keeps a module's alpha beside its down and up tensors,
+ * so the neighbours of those are looked at first: export asks this per layer, and a scan of every tensor
+ * each time made it quadratic in the layers. Any other order (or no alpha) falls back to the scan. */
 static int alpha_of(const lsc_adapter *ad, size_t li)
 {
+    const lsc_layer *l = &ad->layers[li];
+    for (int k = 0; k < 2; k++) {
+        long at = k ? l->tb : l->ta;
+        for (long d = -3; at >= 0 && d <= 3; d++)
+            if (is_alpha_of(ad, at + d, li))
+                return (int)(at + d);
+    }
     for (size_t i = 0; i < ad->n_tensors; i++)
-        if (ad->tensors[i].role == LSC_ROLE_ALPHA && ad->tensors[i].layer == (int)li)
+        if (is_alpha_of(ad, (long)i, li))
             return (int)i;
     return -1;
 }

@@ -3,11 +3,13 @@
  * Adapters are built by hand here; expected values are worked out independently in the tests. */
 #include <check.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "adapter.h"
 #include "dtype.h"
+#include "namemap.h"
 
 static void *f32_bytes(const float *v, size_t n)
 {
@@ -383,6 +385,121 @@ START_TEST(test_loader_streaming)
 }
 END_TEST
 
+/* The name map: add/has/del over many names (growth, probe chains long enough to collide in every table size
+ * it passes through), deletion leaving tombstones that later adds reuse, and iteration visiting each live
+ * key once. Expected contents are kept in a plain array alongside. */
+START_TEST(test_namemap)
+{
+    enum { N = 5000 };
+    lsc_namemap m;
+    lsc_namemap_init(&m);
+    ck_assert(!lsc_namemap_has(&m, "x"));
+    ck_assert_int_eq(lsc_namemap_del(&m, "x"), 0);
+    char name[64];
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "layer.%d.q_proj", i);
+        ck_assert_int_eq(lsc_namemap_put(&m, name, i), 0);
+    }
+    ck_assert_uint_eq(m.n, N);
+    ck_assert_int_eq(lsc_namemap_put(&m, "layer.7.q_proj", 77), 0); /* an existing key: value replaced */
+    ck_assert_uint_eq(m.n, N);
+    int64_t v = -1;
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "layer.%d.q_proj", i);
+        ck_assert(lsc_namemap_get(&m, name, &v));
+        ck_assert_int_eq(v, i == 7 ? 77 : i);
+    }
+    ck_assert(!lsc_namemap_has(&m, "layer.5000.q_proj"));
+    ck_assert(!lsc_namemap_has(&m, "layer.1.q_pro"));
+    ck_assert(!lsc_namemap_has(&m, ""));
+    /* delete the even ones; the odd ones stay findable past the tombstones */
+    for (int i = 0; i < N; i += 2) {
+        snprintf(name, sizeof name, "layer.%d.q_proj", i);
+        ck_assert_int_eq(lsc_namemap_del(&m, name), 1);
+        ck_assert_int_eq(lsc_namemap_del(&m, name), 0);
+    }
+    ck_assert_uint_eq(m.n, N / 2);
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "layer.%d.q_proj", i);
+        ck_assert_int_eq(lsc_namemap_has(&m, name), i % 2);
+    }
+    /* iteration visits each live key once */
+    char *seen = calloc(N, 1);
+    size_t count = 0;
+    for (size_t i = 0; i < m.cap; i++) {
+        const char *k = lsc_namemap_key_at(&m, i);
+        if (!k)
+            continue;
+        int idx = atoi(k + strlen("layer."));
+        ck_assert(idx >= 0 && idx < N && idx % 2 == 1 && !seen[idx]);
+        seen[idx] = 1;
+        count++;
+    }
+    ck_assert_uint_eq(count, N / 2);
+    free(seen);
+    /* churn in a small map: add and delete many times, the table must not fill with tombstones */
+    lsc_namemap_free(&m);
+    ck_assert(!lsc_namemap_has(&m, "layer.1.q_proj"));
+    for (int round = 0; round < 20000; round++) {
+        snprintf(name, sizeof name, "n%d", round);
+        ck_assert_int_eq(lsc_namemap_put(&m, name, round), 0);
+        if (round >= 3) {
+            snprintf(name, sizeof name, "n%d", round - 3);
+            ck_assert_int_eq(lsc_namemap_del(&m, name), 1);
+        }
+    }
+    ck_assert_uint_eq(m.n, 3);
+    ck_assert(m.cap <= 64);
+    ck_assert(lsc_namemap_has(&m, "n19999") && lsc_namemap_has(&m, "n19997") && !lsc_namemap_has(&m, "n19996"));
+    lsc_namemap_free(&m);
+}
+END_TEST
+
+/* The adapter's layer-name index follows adds and removals: every layer found at its index, renumbered
+ * after a removal, a removed name gone; a repeated name finds the first layer, as a scan would. */
+START_TEST(test_find_layer_index)
+{
+    enum { N = 3000 };
+    lsc_adapter *ad = lsc_adapter_new();
+    lsc_error err;
+    size_t li, ti;
+    char name[64];
+    int64_t shape[] = {2, 2};
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "model.layers.%d.mlp", i);
+        ck_assert_int_eq(lsc_adapter_add_layer(ad, name, &li, &err), LSC_OK);
+        ck_assert_uint_eq(li, (size_t)i);
+    }
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "model.layers.%d.mlp", i);
+        ck_assert_int_eq(lsc_adapter_find_layer(ad, name), i);
+    }
+    ck_assert_int_eq(lsc_adapter_find_layer(ad, "model.layers.3000.mlp"), -1);
+    lsc_adapter_remove_layer(ad, 10);
+    ck_assert_int_eq(lsc_adapter_find_layer(ad, "model.layers.10.mlp"), -1);
+    ck_assert_int_eq(lsc_adapter_find_layer(ad, "model.layers.9.mlp"), 9);
+    ck_assert_int_eq(lsc_adapter_find_layer(ad, "model.layers.11.mlp"), 10);
+    ck_assert_int_eq(lsc_adapter_find_layer(ad, "model.layers.2999.mlp"), N - 2);
+    ck_assert_int_eq(lsc_adapter_add_layer(ad, "model.layers.10.mlp", &li, &err), LSC_OK);
+    ck_assert_int_eq(lsc_adapter_find_layer(ad, "model.layers.10.mlp"), N - 1);
+    ck_assert_int_eq(lsc_adapter_add_layer(ad, "model.layers.0.mlp", &li, &err), LSC_OK); /* a repeat */
+    ck_assert_int_eq(lsc_adapter_find_layer(ad, "model.layers.0.mlp"), 0);
+    /* a gate tensor is found, and no longer once removed */
+    ck_assert_int_eq(lsc_adapter_layer_tensor(ad, 5, LSC_ROLE_GATE), -1);
+    ck_assert_int_eq(lsc_adapter_add_tensor(ad, "g5", LSC_ROLE_GATE, 5, LSC_DT_F32, 2, shape, NULL, &ti, &err), LSC_OK);
+    ck_assert_int_eq(lsc_adapter_layer_tensor(ad, 5, LSC_ROLE_GATE), (int)ti);
+    ck_assert_int_eq(lsc_adapter_layer_tensor(ad, 6, LSC_ROLE_GATE), -1);
+    lsc_adapter *c = lsc_adapter_clone_meta(ad); /* the copy has its own index and gate count */
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(lsc_adapter_find_layer(c, "model.layers.2999.mlp"), N - 2);
+    ck_assert_int_eq(lsc_adapter_layer_tensor(c, 5, LSC_ROLE_GATE), (int)ti);
+    lsc_adapter_free(c);
+    lsc_adapter_remove_tensor(ad, ti);
+    ck_assert_int_eq(lsc_adapter_layer_tensor(ad, 5, LSC_ROLE_GATE), -1);
+    lsc_adapter_free(ad);
+}
+END_TEST
+
 static Suite *adapter_suite(void)
 {
     Suite *s = suite_create("adapter");
@@ -397,6 +514,8 @@ static Suite *adapter_suite(void)
     tcase_add_test(tc, test_rank_mismatch_and_missing);
     tcase_add_test(tc, test_half_dtypes_and_unsupported);
     tcase_add_test(tc, test_params_bytes_find);
+    tcase_add_test(tc, test_namemap);
+    tcase_add_test(tc, test_find_layer_index);
     tcase_add_test(tc, test_loader_streaming);
     suite_add_tcase(s, tc);
     return s;

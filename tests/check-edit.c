@@ -536,6 +536,46 @@ START_TEST(test_scripts)
 }
 END_TEST
 
+/* A glob line's {} outputs never feed its own glob (nor its check): 'llama-tiny-*' over three adapters
+ * makes exactly three '-e90' adapters, not '-e90-e90' ones, and a later line's glob sees them. The catalog
+ * afterwards holds exactly the expected names. */
+START_TEST(test_glob_outputs_not_refed)
+{
+    const char *samples[] = {"llama-tiny-f32", "llama-tiny-bf16", "llama-tiny-f16", NULL};
+    char cat[4400], sc[4600];
+    catalog(cat, sizeof cat, "glob-once", samples);
+    snprintf(sc, sizeof sc, "%s/glob-once.lsc", g_tmp);
+    write_script(sc, "prune 'llama-tiny-*' --energy 0.9 --as '{}-e90'\n"
+                     "prune 'llama-tiny-*-e90' --rank 2 --as '{}-r2'\n"
+                     "expect absent 'llama-tiny-*-e90-e90'\n");
+    cli_result r = cli_run(cat, "run", sc, NULL);
+    ck_assert_msg(r.code == 0, "run: %s", r.err);
+    cli_result_free(&r);
+    const char *args[] = {"ls", NULL};
+    json_t *ls = jrun(cat, args);
+    const char *want[] = {"llama-tiny-bf16", "llama-tiny-bf16-e90", "llama-tiny-bf16-e90-r2",
+                          "llama-tiny-f16", "llama-tiny-f16-e90", "llama-tiny-f16-e90-r2",
+                          "llama-tiny-f32", "llama-tiny-f32-e90", "llama-tiny-f32-e90-r2"};
+    size_t n = sizeof want / sizeof *want;
+    ck_assert_uint_eq(json_array_size(ls), n);
+    for (size_t i = 0; i < n; i++) {
+        int found = 0;
+        size_t k;
+        json_t *a;
+        json_array_foreach(ls, k, a) found += strcmp(json_string_value(json_object_get(a, "name")), want[i]) == 0;
+        ck_assert_msg(found == 1, "'%s' found %d times", want[i], found);
+    }
+    json_decref(ls);
+    /* the checker knows the names the first line makes, and only those: a name from a second pass is unknown */
+    write_script(sc, "prune 'llama-tiny-f3*' --rank 2 --as '{}-x'\n"
+                     "show llama-tiny-f32-x-x\n");
+    r = cli_run(cat, "run", sc, NULL);
+    ck_assert_int_eq(r.code, 1);
+    ck_assert_msg(strstr(r.err, "glob-once.lsc:2:") && strstr(r.err, "llama-tiny-f32-x-x"), "%s", r.err);
+    cli_result_free(&r);
+}
+END_TEST
+
 /* The script checker parses and validates each line with the command's own table and validate step, and
  * learns from the table which arguments name adapters and which name new ones (group's NEW). */
 START_TEST(test_script_checker_from_tables)
@@ -772,6 +812,7 @@ int main(void)
                                           test_merge_errors,
                                           test_undo_redo_each_edit,
                                           test_scripts,
+                                          test_glob_outputs_not_refed,
                                           test_script_checker_from_tables,
                                           test_log_script_replays,
                                           test_sample_scripts,

@@ -452,6 +452,43 @@ START_TEST(test_roundtrip)
 }
 END_TEST
 
+/* Alphas stored apart from their pairs (all at the end of the file): export still finds each layer's alpha
+ * (looked for beside the pair first, then anywhere), so the unchanged adapter is written back byte for
+ * byte and an edited one keeps the other layers' alphas. */
+START_TEST(test_alphas_apart)
+{
+    static const spec apart[] = {
+        {"lora_unet_a.lora_down.weight", LSC_DT_F32, 2, {2, 4}, 0}, {"lora_unet_a.lora_up.weight", LSC_DT_F32, 2, {3, 2}, 0},
+        {"lora_unet_b.lora_down.weight", LSC_DT_F32, 2, {2, 4}, 0}, {"lora_unet_b.lora_up.weight", LSC_DT_F32, 2, {3, 2}, 0},
+        {"lora_unet_c.lora_down.weight", LSC_DT_F32, 2, {2, 4}, 0}, {"lora_unet_c.lora_up.weight", LSC_DT_F32, 2, {3, 2}, 0},
+        {"lora_unet_d.lora_down.weight", LSC_DT_F32, 2, {2, 4}, 0}, {"lora_unet_d.lora_up.weight", LSC_DT_F32, 2, {3, 2}, 0},
+        {"lora_unet_a.alpha", LSC_DT_F32, 0, {0}, 1.0},           {"lora_unet_b.alpha", LSC_DT_F32, 0, {0}, 3.0},
+        {"lora_unet_c.alpha", LSC_DT_F32, 0, {0}, 5.0},           {"lora_unet_d.alpha", LSC_DT_F32, 0, {0}, 7.0},
+    };
+    write_st("apart.safetensors", apart, sizeof apart / sizeof apart[0], NULL);
+    lsc_adapter *ad = read_ok("apart.safetensors");
+    lsc_error e;
+    const char *mods[] = {"lora_unet_a", "lora_unet_b", "lora_unet_c", "lora_unet_d"};
+    for (int i = 0; i < 4; i++)
+        ck_assert_double_eq_tol(layer(ad, mods[i])->scale, (1.0 + 2 * i) / 2, 1e-12);
+    ck_assert_int_eq(lsc_kohya_write(ad, tpath("apart2.safetensors"), LSC_DT_INVALID, &e), LSC_OK);
+    size_t n1, n2;
+    unsigned char *a = read_all(tpath("apart.safetensors"), &n1), *b = read_all(tpath("apart2.safetensors"), &n2);
+    ck_assert_uint_eq(n1, n2);
+    ck_assert_int_eq(memcmp(a, b, n1), 0);
+    free(a);
+    free(b);
+    ad->layers[lsc_adapter_find_layer(ad, "lora_unet_d")].scale = 0.25;
+    ck_assert_int_eq(lsc_kohya_write(ad, tpath("apart3.safetensors"), LSC_DT_INVALID, &e), LSC_OK);
+    lsc_adapter *bd = read_ok("apart3.safetensors");
+    const double want[] = {0.5, 1.5, 2.5, 0.25};
+    for (int i = 0; i < 4; i++)
+        ck_assert_double_eq_tol(layer(bd, mods[i])->scale, want[i], 1e-6);
+    lsc_adapter_free(bd);
+    lsc_adapter_free(ad);
+}
+END_TEST
+
 START_TEST(test_uniform_metadata_and_dylora)
 {
     static const spec uni[] = {
@@ -731,6 +768,7 @@ static Suite *kohya_suite(void)
     tcase_add_test(tc, test_malformed_pairs);
     tcase_add_test(tc, test_no_lora_layers_refused);
     tcase_add_test(tc, test_roundtrip);
+    tcase_add_test(tc, test_alphas_apart);
     tcase_add_test(tc, test_uniform_metadata_and_dylora);
     tcase_add_test(tc, test_peft_to_kohya);
     tcase_add_test(tc, test_map_names);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "namemap.h"
 #include "handlers.h"
 #include "script.h"
 #include "table.h"
@@ -25,55 +26,69 @@
 
 /* ---- names known while checking ------------------------------------------------------------------ */
 
-typedef struct names {
-    char **v;
-    size_t n, cap;
-} names;
+/* The checker's names are an lsc_namemap used as a set (O(1) has/add/del: a glob line over a thousand
+ * adapters adds a thousand outputs). A glob's matches are a plain list: snapshot of the names as they stand
+ * before the line, so outputs the line makes never feed its own glob. */
+typedef lsc_namemap names;
 
 static void names_add(names *s, const char *x)
 {
-    for (size_t i = 0; i < s->n; i++)
-        if (strcmp(s->v[i], x) == 0)
-            return;
-    if (s->n == s->cap) {
-        s->cap = s->cap ? s->cap * 2 : 32;
-        s->v = realloc(s->v, s->cap * sizeof(char *));
-    }
-    s->v[s->n++] = strdup(x);
+    lsc_namemap_put(s, x, 0); /* out of memory loses a name: the check then reports it unknown, never runs it */
 }
 
 static void names_del(names *s, const char *x)
 {
-    for (size_t i = 0; i < s->n; i++)
-        if (strcmp(s->v[i], x) == 0) {
-            free(s->v[i]);
-            s->v[i] = s->v[--s->n];
-            return;
-        }
+    lsc_namemap_del(s, x);
 }
 
 static int names_has(const names *s, const char *x)
 {
-    for (size_t i = 0; i < s->n; i++)
-        if (strcmp(s->v[i], x) == 0)
-            return 1;
-    return 0;
+    return lsc_namemap_has(s, x);
 }
 
 static int names_match(const names *s, const char *glob)
 {
-    for (size_t i = 0; i < s->n; i++)
-        if (fnmatch(glob, s->v[i], 0) == 0)
+    for (size_t i = 0; i < s->cap; i++) {
+        const char *k = lsc_namemap_key_at(s, i);
+        if (k && fnmatch(glob, k, 0) == 0)
             return 1;
+    }
     return 0;
 }
 
 static void names_free(names *s)
 {
-    for (size_t i = 0; i < s->n; i++)
-        free(s->v[i]);
-    free(s->v);
-    memset(s, 0, sizeof *s);
+    lsc_namemap_free(s);
+}
+
+/* A growable list of names (owned copies). */
+typedef struct name_list {
+    char **v;
+    size_t n, cap;
+} name_list;
+
+static int list_push(name_list *l, const char *x)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 32;
+        char **v = realloc(l->v, cap * sizeof *v);
+        if (!v)
+            return -1;
+        l->v = v;
+        l->cap = cap;
+    }
+    if (!(l->v[l->n] = strdup(x)))
+        return -1;
+    l->n++;
+    return 0;
+}
+
+static void list_free(name_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+    memset(l, 0, sizeof *l);
 }
 
 static int is_glob(const char *s)
@@ -392,16 +407,27 @@ static int check_script(lsc_cmd_ctx *ctx, const lsc_script *s, names *known)
             /* one output per match: add the substituted names (of the names known before this line: a
              * made name can match the glob again). A name too long to make is left out here; running the
              * line reports it. */
-            const size_t n_before = known->n;
-            for (int k = 0; k < na; k++)
-                for (size_t j = 0; j < n_before; j++)
-                    if (is_glob(c->argv[idx[k]]) ? fnmatch(c->argv[idx[k]], known->v[j], 0) == 0
-                                                 : strcmp(c->argv[idx[k]], known->v[j]) == 0) {
-                        char *out = subst(made, known->v[j]);
-                        if (out)
-                            names_add(known, out);
-                        free(out);
-                    }
+            name_list before = {0};
+            for (int k = 0; k < na; k++) {
+                const char *arg = c->argv[idx[k]];
+                if (!is_glob(arg)) {
+                    if (names_has(known, arg))
+                        list_push(&before, arg);
+                    continue;
+                }
+                for (size_t j = 0; j < known->cap; j++) {
+                    const char *x = lsc_namemap_key_at(known, j);
+                    if (x && fnmatch(arg, x, 0) == 0)
+                        list_push(&before, x);
+                }
+            }
+            for (size_t j = 0; j < before.n; j++) {
+                char *out = subst(made, before.v[j]);
+                if (out)
+                    names_add(known, out);
+                free(out);
+            }
+            list_free(&before);
         }
         if (strcmp(cmd->name, "import") == 0 && c->argc >= 2) {
             /* the names import will give: NAME, and NAME-TASK for each task of a multi-adapter folder */
@@ -525,7 +551,7 @@ static int run_one(lsc_cmd_ctx *ctx, const lsc_script *s, const lsc_script_cmd *
         if (is_glob(c->argv[idx[k]]))
             gpos = idx[k];
     /* the adapters each glob matches, now (earlier lines may have made some) */
-    names matches = {0};
+    name_list matches = {0};
     if (gpos >= 0) {
         lsc_adapter_info *infos = NULL;
         size_t n = 0;
@@ -533,10 +559,17 @@ static int run_one(lsc_cmd_ctx *ctx, const lsc_script *s, const lsc_script_cmd *
             lsc_error_prefix(&ctx->err, "%s:%d", s->file, c->line);
             return LSC_EXIT_ERROR;
         }
-        for (size_t i = 0; i < n; i++)
+        int oom = 0; /* catalog names are unique: no need to look for a match among the earlier ones */
+        for (size_t i = 0; i < n && !oom; i++)
             if (fnmatch(c->argv[gpos], infos[i].name, 0) == 0)
-                names_add(&matches, infos[i].name);
+                oom = list_push(&matches, infos[i].name);
         lsc_adapter_info_free_array(infos, n);
+        if (oom) {
+            list_free(&matches);
+            lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "%s:%d: out of memory listing the matches of '%s'", s->file, c->line,
+                          c->argv[gpos]);
+            return LSC_EXIT_ERROR;
+        }
         if (matches.n == 0) {
             lsc_error_set(&ctx->err, LSC_ERR_NOTFOUND, "%s:%d: no adapter matches '%s'", s->file, c->line, c->argv[gpos]);
             return LSC_EXIT_ERROR;
@@ -592,7 +625,7 @@ static int run_one(lsc_cmd_ctx *ctx, const lsc_script *s, const lsc_script_cmd *
             free(argv[i]);
         free(argv);
     }
-    names_free(&matches);
+    list_free(&matches);
     return rc;
 }
 
@@ -740,7 +773,8 @@ static int run_run(lsc_cmd_ctx *ctx, void *args)
     lsc_script_vars_release(&vars);
 
     /* check every line against the catalog as it is now */
-    names known = {0};
+    names known;
+    lsc_namemap_init(&known);
     lsc_adapter_info *before = NULL;
     size_t nb = 0;
     if (lsc_catalog_list(ctx->cat, &before, &nb, &ctx->err)) {
