@@ -162,9 +162,9 @@ lsc_kind lsc_adapter_kind(const lsc_adapter *ad);
 /* Set ad->kind to the name of k (0 <= k < LSC_KIND_COUNT). LSC_ERR_NOMEM leaves the old kind. */
 lsc_status lsc_adapter_set_kind(lsc_adapter *ad, lsc_kind k, lsc_error *err);
 
-/* Append one line (printf-style, at most LSC_ERROR_MSG_MAX - 1 bytes) to ad->warnings, newline-separated.
+/* Append one line (a format string and its arguments, at most LSC_ERROR_MSG_MAX - 1 bytes) to ad->warnings, newline-separated.
  * Out of memory loses the line quietly: a lost warning is not worth failing an import or an export. */
-void lsc_adapter_warn(lsc_adapter *ad, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void lsc_adapter_warn(lsc_adapter *ad, const char *fmt, ...) __attribute__((format(__printf__, 2, 3)));
 
 /* Append a tensor (copying key; shape of ndim entries; data taken over if non-NULL, else left unloaded).
  * nbytes is computed from shape and dtype. Returns the new index in *index. */

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Wrapper prefixes that PEFT puts in front of the base model's module path (PeftModel.base_model is the
+/* Wrapper prefixes that PEFT adds in front of the base model's module path (PeftModel.base_model is the
  * LoraModel, whose .model is the wrapped transformers model). Longest first. */
 static const char *const wrappers[] = {"base_model.model."};
 

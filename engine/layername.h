@@ -2,7 +2,7 @@
  * workbench and JSON, and the natural order layers are listed in.
  *
  * The display name is the stored key (the module path as the adapter's file spells it) with the wrapper
- * prefix that PEFT puts in front of every module left out: "base_model.model.model.layers.0.self_attn.q_proj"
+ * prefix that PEFT adds in front of every module left out: "base_model.model.model.layers.0.self_attn.q_proj"
  * shows as "model.layers.0.self_attn.q_proj". Only known wrapper prefixes are dropped, never a prefix that
  * merely happens to be shared by every layer of one adapter ("model." is part of the base model's module
  * path), so the same module of one base shows under the same name in every adapter of that base, and two
