@@ -25,6 +25,7 @@
 #include "keys.h"
 #include "tui_fake_model.h"
 #include "state.h"
+#include "view.h"
 
 #define SEED 20240101u
 
@@ -2420,6 +2421,36 @@ START_TEST(test_hints_name_bound_keys)
 }
 END_TEST
 
+/* Two modules of one block with the same type (GPT-2's attn.c_proj and mlp.c_proj) get a grid column each:
+ * before, they shared the `c_proj` column and the attention layers' cells were overwritten (found by the
+ * tmux scenario test on the GPT-2 sample: "4 blocks x 3 modules" for 16 layers). */
+START_TEST(test_grid_same_type_two_columns)
+{
+    keys("\n");
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_LAYERS);
+    static const char *const names[4] = {"transformer.h.0.attn.c_proj", "transformer.h.0.mlp.c_proj",
+                                         "transformer.h.1.attn.c_proj", "transformer.h.1.mlp.c_proj"};
+    for (int i = 0; i < 4; i++) {
+        lsc_tui_layer *L = &g_st->layers.rows[i];
+        snprintf(L->name, sizeof L->name, "%s", names[i]);
+        snprintf(L->module_type, sizeof L->module_type, "c_proj");
+        L->layer_index = i / 2;
+    }
+    g_st->layers.n = 4;
+    lsc_tui_grid_build(g_st, 1);
+    ck_assert_int_eq(g_st->grid.n_rows, 2);
+    ck_assert_int_eq(g_st->grid.n_mods, 2);
+    ck_assert_str_eq(g_st->grid.mods[0], "attn.c_proj");
+    ck_assert_str_eq(g_st->grid.mods[1], "mlp.c_proj");
+    for (int r = 0; r < 2; r++)
+        for (int c = 0; c < 2; c++)
+            ck_assert_int_eq(g_st->grid.cell[r * 2 + c], r * 2 + c);
+    lsc_tui_grid_open(g_st, &g_st->layers.rows[3]);
+    ck_assert_int_eq(g_st->grid.r, 1);
+    ck_assert_int_eq(g_st->grid.c, 1);
+}
+END_TEST
+
 static lsc_status diff_no_common(void *ctx, const char *a, const char *b, lsc_tui_diff *out, lsc_error *err)
 {
     (void)ctx, (void)a, (void)b, (void)err;
@@ -2753,6 +2784,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, test_leave_clears_view, 0, (int)(sizeof k_leave_cases / sizeof k_leave_cases[0]));
     tcase_add_test(tc, test_leave_hints_do_not_leak);
     tcase_add_test(tc, test_hints_name_bound_keys);
+    tcase_add_test(tc, test_grid_same_type_two_columns);
     tcase_add_test(tc, test_diff_no_rows_no_chart);
     tcase_add_test(tc, test_prune_no_empty_error);
     tcase_add_test(tc, test_retrain_failed_no_waiting);

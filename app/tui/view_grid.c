@@ -7,6 +7,59 @@
 
 #include "view.h"
 
+/* A layer's grid column: its module type ("q_proj"), or, when two modules of one block share that type
+ * (GPT-2's attn.c_proj and mlp.c_proj), what follows the block number in its name ("attn.c_proj"), so
+ * neither hides the other. `ambiguous` says which; buf gets the key. */
+static const char *grid_key(const lsc_tui_layer *L, int ambiguous, char *buf, size_t cap)
+{
+    const char *key = L->module_type;
+    if (ambiguous && L->layer_index >= 0) {
+        char mark[32];
+        snprintf(mark, sizeof mark, ".%d.", L->layer_index);
+        const char *at = strstr(L->name, mark);
+        if (at)
+            key = at + strlen(mark);
+    }
+    lsc_tui_copy(buf, cap, key);
+    return buf;
+}
+
+static int cmp_block_type(const void *x, const void *y, void *arg)
+{
+    const lsc_tui_layer *rows = arg, *a = &rows[*(const size_t *)x], *b = &rows[*(const size_t *)y];
+    if (a->layer_index != b->layer_index)
+        return a->layer_index < b->layer_index ? -1 : 1;
+    return strcmp(a->module_type, b->module_type);
+}
+
+/* amb[i] = 1 when another layer of row i's block has the same module type (one sort, no pairwise scan). */
+static unsigned char *grid_ambiguous(const lsc_tui_state *st)
+{
+    size_t n = st->layers.n;
+    unsigned char *amb = calloc(n + 1, 1);
+    size_t *ord = malloc((n + 1) * sizeof *ord);
+    if (!amb || !ord) {
+        free(ord);
+        return amb;
+    }
+    for (size_t i = 0; i < n; i++)
+        ord[i] = i;
+    qsort_r(ord, n, sizeof *ord, cmp_block_type, st->layers.rows);
+    for (size_t k = 1; k < n; k++)
+        if (cmp_block_type(&ord[k - 1], &ord[k], st->layers.rows) == 0)
+            amb[ord[k - 1]] = amb[ord[k]] = 1;
+    free(ord);
+    return amb;
+}
+
+/* The grid column of layer row i under the columns built (their count if none). */
+static int grid_column(const lsc_tui_state *st, const lsc_tui_layer *L)
+{
+    char key[LSC_TUI_WORD_MAX];
+    int m = lsc_tui_module_rank(st, grid_key(L, 1, key, sizeof key));
+    return m < st->grid.n_mods ? m : lsc_tui_module_rank(st, L->module_type);
+}
+
 void lsc_tui_grid_build(lsc_tui_state *st, int fresh)
 {
     if (fresh)
@@ -14,15 +67,18 @@ void lsc_tui_grid_build(lsc_tui_state *st, int fresh)
     static const char *const canon[] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
     st->grid.n_mods = 0;
     st->grid.n_rows = 0;
+    unsigned char *amb = grid_ambiguous(st);
     for (size_t c = 0; c < sizeof canon / sizeof *canon; c++)
         for (size_t i = 0; i < st->layers.n; i++)
-            if (strcmp(st->layers.rows[i].module_type, canon[c]) == 0) {
+            if (!(amb && amb[i]) && strcmp(st->layers.rows[i].module_type, canon[c]) == 0) {
                 lsc_tui_copy(st->grid.mods[st->grid.n_mods++], LSC_TUI_WORD_MAX, canon[c]);
                 break;
             }
+    char key[LSC_TUI_WORD_MAX];
     for (size_t i = 0; i < st->layers.n && st->grid.n_mods < 16; i++) /* other modules in data order */
-        if (lsc_tui_module_rank(st, st->layers.rows[i].module_type) == st->grid.n_mods)
-            lsc_tui_copy(st->grid.mods[st->grid.n_mods++], LSC_TUI_WORD_MAX, st->layers.rows[i].module_type);
+        if (lsc_tui_module_rank(st, grid_key(&st->layers.rows[i], amb && amb[i], key, sizeof key)) == st->grid.n_mods)
+            lsc_tui_copy(st->grid.mods[st->grid.n_mods++], LSC_TUI_WORD_MAX, key);
+    free(amb);
     for (size_t i = 0; i < st->layers.n; i++) {
         int li = st->layers.rows[i].layer_index, found = 0;
         for (int r = 0; r < st->grid.n_rows && !found; r++)
@@ -46,7 +102,7 @@ void lsc_tui_grid_build(lsc_tui_state *st, int fresh)
     for (size_t k = 0; k < cells; k++)
         st->grid.cell[k] = -1;
     for (size_t i = 0; i < st->layers.n; i++) {
-        int m = lsc_tui_module_rank(st, st->layers.rows[i].module_type), r = 0;
+        int m = grid_column(st, &st->layers.rows[i]), r = 0;
         while (r < st->grid.n_rows && st->grid.rows[r] != st->layers.rows[i].layer_index)
             r++;
         if (m < st->grid.n_mods && r < st->grid.n_rows)
@@ -94,7 +150,7 @@ unsigned lsc_tui_grid_open(lsc_tui_state *st, const lsc_tui_layer *at)
         for (int r = 0; r < st->grid.n_rows; r++)
             if (st->grid.rows[r] == at->layer_index)
                 st->grid.r = r;
-        int m = lsc_tui_module_rank(st, at->module_type);
+        int m = grid_column(st, at);
         if (m < st->grid.n_mods)
             st->grid.c = m;
     }
