@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "command.h"
+#include "pool.h"
 #include "sink.h"
 #include "tui.h"
 #include "workbench.h"
@@ -26,6 +28,19 @@ static void on_signal(int sig)
     if (g_cancel)
         signal(sig, SIG_DFL), raise(sig);
     g_cancel = 1;
+}
+
+/* Worker threads for whole-adapter work: LSC_THREADS (1..64) when set and valid, else the online cores. */
+static int default_threads(void)
+{
+    const char *env = getenv("LSC_THREADS");
+    if (env && *env) {
+        char *end;
+        long v = strtol(env, &end, 10);
+        if (*end == '\0' && v >= 1 && v <= 64) return (int)v;
+    }
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 64 ? 64 : (int)n;
 }
 
 /* The one-line error: messages carry names, paths and tensor names from files and users, escaped where
@@ -93,6 +108,7 @@ int main(int argc, char **argv)
     }
     /* rank-16 QRs are too small to share between threads: parallelism, where wanted, is over layers */
     openblas_set_num_threads(1);
+    lsc_pool_set_default(default_threads());
     int rc;
     if (optind >= argc || strcmp(argv[optind], "tui") == 0) {
         if (optind < argc && optind + 2 < argc) {

@@ -5,6 +5,7 @@
 #include <check.h>
 #include <string.h>
 
+#include "pool.h"
 #include "status.h"
 
 /* lsc_name_index: the one lookup behind every name table's parse. */
@@ -156,11 +157,56 @@ START_TEST(test_escape_text)
 }
 END_TEST
 
+
+/* lsc_pool_for: every item runs once, outputs land in their own slots whatever the thread count, and
+ * the reported failure is the lowest failing index (not the first one a thread happened to reach). */
+typedef struct pool_probe {
+    int out[1000];
+    int fail_from; /* items >= this fail (set > n for none) */
+} pool_probe;
+
+static lsc_status pool_probe_fn(void *ctx, size_t i, int worker, lsc_error *err)
+{
+    pool_probe *p = ctx;
+    ck_assert_int_ge(worker, 0);
+    ck_assert_int_lt(worker, 8);
+    if ((int)i >= p->fail_from && (int)i % 7 == 3)
+        return lsc_error_set(err, LSC_ERR_NUMERIC, "item %zu failed", i);
+    p->out[i] += (int)(i * i % 1009) + 1;
+    return LSC_OK;
+}
+
+START_TEST(test_pool_for)
+{
+    for (int threads = 0; threads <= 8; threads++) {
+        static pool_probe p;
+        memset(&p, 0, sizeof p);
+        p.fail_from = 1 << 30;
+        lsc_error e;
+        lsc_error_clear(&e);
+        ck_assert_int_eq(lsc_pool_for(1000, threads, pool_probe_fn, &p, &e), LSC_OK);
+        for (int i = 0; i < 1000; i++) ck_assert_int_eq(p.out[i], i * i % 1009 + 1);
+        memset(&p, 0, sizeof p);
+        p.fail_from = 500; /* items 500 + 7k + ... fail: 500 % 7 = 3, so 500 is the lowest */
+        ck_assert_int_eq(lsc_pool_for(1000, threads, pool_probe_fn, &p, &e), LSC_ERR_NUMERIC);
+        ck_assert_str_eq(e.msg, "item 500 failed");
+        ck_assert_int_eq(lsc_pool_for(0, threads, pool_probe_fn, &p, &e), LSC_OK);
+    }
+    lsc_pool_set_default(0);
+    ck_assert_int_eq(lsc_pool_default_threads(), 1);
+    lsc_pool_set_default(1000);
+    ck_assert_int_eq(lsc_pool_default_threads(), 64);
+    lsc_pool_set_default(2);
+    ck_assert_int_eq(lsc_pool_default_threads(), 2);
+}
+END_TEST
+
 static Suite *status_suite(void)
 {
     Suite *s = suite_create("status");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_names);
+    tcase_add_test(tc, test_pool_for);
     tcase_add_test(tc, test_name_index);
     tcase_add_test(tc, test_set_and_clear);
     tcase_add_test(tc, test_prefix);
