@@ -2,7 +2,7 @@
 # Install the Debian 12 packages lorascope needs to build, test and run (only the missing ones).
 set -euo pipefail
 pkgs=(gcc meson ninja-build pkg-config libopenblas-dev liblapacke-dev check libjansson-dev libsqlite3-dev
-      libncurses-dev libxxhash-dev tmux valgrind)
+      libncurses-dev libxxhash-dev tmux valgrind groff-base libxml2-utils)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

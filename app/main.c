@@ -7,9 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "command.h"
+#include "completion.h"
+#include "docs.h"
 #include "pool.h"
 #include "sink.h"
 #include "tui.h"
@@ -57,18 +60,62 @@ static void print_help(lsc_sink *out)
     lsc_out(out, "usage: lorascope [OPTIONS] [COMMAND [ARGS...]]\n\n"
                  "A terminal workbench for LoRA adapters: browse a catalog, inspect spectra, diff, prune, merge.\n"
                  "With no command (or 'tui [NAME]') on a terminal, opens the workbench.\n\n"
-                 "Options:\n"
-                 "  --catalog PATH   the catalog file (default: $LORASCOPE_CATALOG, else\n"
-                 "                   $XDG_DATA_HOME/lorascope/catalog.db)\n"
-                 "  --json           machine-readable output where a command supports it\n"
-                 "  --readonly       refuse every change to the catalog\n"
-                 "  --no-color       no colours (also NO_COLOR=1)\n"
-                 "  --ascii          no Unicode in the workbench\n"
-                 "  --no-mouse       no mouse in the workbench\n"
-                 "  --help, --version\n\nCommands:\n");
+                 "Options:\n");
+    lsc_global_opts_help(out);
+    lsc_out(out, "\nCommands:\n");
     for (size_t i = 0; i < lsc_n_commands; i++)
         lsc_out(out, "  %-10s %s\n", lsc_commands[i].name, lsc_commands[i].summary);
-    lsc_out(out, "\n'lorascope COMMAND --help' shows a command's options.\n");
+    lsc_out(out, "\n'lorascope COMMAND --help' shows a command's options; 'lorascope help COMMAND' its manual page.\n");
+}
+
+/* Show a page with `man -l` (the page is generated, so it works installed or not); 0 if man showed it. */
+static int show_with_man(const lsc_sink *page)
+{
+    char path[] = "/tmp/lorascope-help-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return -1;
+    int ok = write(fd, page->buf, page->len) == (ssize_t)page->len;
+    close(fd);
+    int rc = -1;
+    if (ok) {
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid == 0) {
+            execlp("man", "man", "-l", path, (char *)NULL);
+            _exit(127);
+        }
+        int status = 0;
+        if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) != 127)
+            rc = 0;
+    }
+    unlink(path);
+    return rc;
+}
+
+/* `lorascope help [COMMAND|script]`: the manual page through man on a terminal, else as plain text. */
+static int run_help(lsc_sink *out, lsc_sink *diag, int argc, char **argv)
+{
+    char page[160] = "lorascope";
+    if (argc > 2) {
+        lsc_out(diag, "lorascope: usage: lorascope help [COMMAND|script]\n");
+        return LSC_EXIT_USAGE;
+    }
+    if (argc == 2)
+        snprintf(page, sizeof page, "lorascope-%s", argv[1]);
+    lsc_sink m;
+    lsc_sink_init_mem(&m);
+    if (lsc_man_page(&m, page) != 0) {
+        char shown[256];
+        lsc_out(diag, "lorascope: help: no page for '%s' (a command name, or 'script')\n",
+                lsc_escape_name(shown, sizeof shown, argv[1]));
+        lsc_sink_release(&m);
+        return LSC_EXIT_USAGE;
+    }
+    if (!(isatty(STDOUT_FILENO) && show_with_man(&m) == 0))
+        lsc_man_to_text(out, m.buf);
+    lsc_sink_release(&m);
+    return LSC_EXIT_OK;
 }
 
 int main(int argc, char **argv)
@@ -110,6 +157,14 @@ int main(int argc, char **argv)
     openblas_set_num_threads(1);
     lsc_pool_set_default(default_threads());
     int rc;
+    if (optind < argc && strcmp(argv[optind], "help") == 0)
+        return run_help(&out, &diag, argc - optind, argv + optind);
+    if (optind < argc && strcmp(argv[optind], "__complete") == 0) {
+        rc = lsc_complete_words(&ctx, argc - optind - 1, argv + optind + 1);
+        if (rc != LSC_EXIT_OK)
+            print_error(&diag, ctx.err.msg);
+        return rc;
+    }
     if (optind >= argc || strcmp(argv[optind], "tui") == 0) {
         if (optind < argc && optind + 2 < argc) {
             fprintf(stderr, "lorascope: usage: lorascope tui [NAME]\n");

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "figure.h"
 #include "compare.h"
 #include "layername.h"
 #include "modkey.h"
@@ -62,7 +63,7 @@ static void totals_add(totals *t, const lsc_compare_result *res)
 
 typedef struct diff_args {
     lsc_args base;
-    const char *a, *b, *glob;
+    const char *a, *b, *glob, *svg;
     int json;
 } diff_args;
 
@@ -74,6 +75,8 @@ static const lsc_opt diff_opts[] = {
     {.name = "json", .type = LSC_OPT_FLAG, .at = offsetof(diff_args, json),
      .help = "{a, b, layers[{name, key, key_b, cosine, rel_diff, subspace_in, subspace_out}], only_in_a, only_in_b, "
              "summary{compared, matched_across_formats, cosine, rel_diff}}"},
+    {.name = "svg", .type = LSC_OPT_PATH, .metavar = "FILE", .at = offsetof(diff_args, svg),
+     .help = "also draw each layer's cosine and subspace similarities as an SVG figure"},
     {0}};
 
 static int diff_run(lsc_cmd_ctx *ctx, void *args)
@@ -142,7 +145,7 @@ static int diff_run(lsc_cmd_ctx *ctx, void *args)
         unload(y, (size_t)j);
         compared++;
         totals_add(&tot, &res);
-        if (json) {
+        if (json || av->svg) {
             json_t *o = lsc_json_layer_name(json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "name", lx->name, "cosine",
                                                       lsc_json_num(res.cosine), "rel_diff", lsc_json_num(res.rel_diff),
                                                       "subspace_in", lsc_json_num(res.subspace_in), "subspace_out",
@@ -152,7 +155,8 @@ static int diff_run(lsc_cmd_ctx *ctx, void *args)
             if (moved)
                 json_object_set_new(o, "key_b", json_string(y->layers[j].name));
             json_array_append_new(jl, o);
-        } else if (t) {
+        }
+        if (t) {
             const char *sn = lsc_layername_display(lx->name);
             const char *cells[7] = {lsc_escape_name(nm, sizeof nm, sn), lsc_fmt_num(c1, sizeof c1, "%.6f", res.cosine),
                                     lsc_fmt_num(c2, sizeof c2, "%.4g", res.rel_diff),
@@ -171,6 +175,15 @@ static int diff_run(lsc_cmd_ctx *ctx, void *args)
      * a perfect score */
     double cos_all = (tot.s1 > 0 && tot.s2 > 0) ? tot.inner / sqrt(tot.s1) / sqrt(tot.s2) : NAN;
     double rel_all = tot.s1 > 0 ? sqrt(tot.diff / tot.s1) : (tot.s2 > 0 ? 1.0 : NAN);
+    if (rc == LSC_EXIT_OK && av->svg) {
+        json_t *o = json_pack("{s:s, s:s, s:O}", "a", x->name, "b", y->name, "layers", jl);
+        lsc_sink fig;
+        lsc_sink_init_mem(&fig);
+        lsc_figure_diff(&fig, o);
+        rc = lsc_figure_write(ctx, av->svg, &fig);
+        lsc_sink_release(&fig);
+        json_decref(o);
+    }
     if (rc == LSC_EXIT_OK) {
         if (json) {
             json_t *o = json_pack("{s:s, s:s, s:o, s:o, s:o}", "a", x->name, "b", y->name, "layers", json_incref(jl),

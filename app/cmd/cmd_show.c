@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "figure.h"
 #include "layername.h"
 #include "handlers.h"
 #include "numfmt.h"
@@ -185,9 +186,17 @@ static void print_summary(lsc_cmd_ctx *ctx, const lsc_adapter *ad, const row *ro
 
 typedef struct show_args {
     lsc_args base;
-    const char *name, *glob;
-    int json, sort;
+    const char *name, *glob, *svg;
+    int json, sort, heat;
 } show_args;
+
+/* --heat: the per-layer figure the --svg heat map colours (a key of the --json layer objects) */
+static const char *const heat_keys[] = {"norm", "rank", "sigma1", "stable", "erank", "k90", "k99", NULL};
+static const char *const heat_fields[] = {"norm", "rank", "spectral_norm", "stable_rank", "effective_rank",
+                                          "energy_rank_90", "energy_rank_99"};
+static const char *const heat_legends[] = {"Frobenius norm of \xce\x94W", "rank", "spectral norm \xcf\x83\xe2\x82\x81",
+                                           "stable rank", "effective rank", "k90 (rank for 90% energy)",
+                                           "k99 (rank for 99% energy)"};
 
 static const lsc_opt show_opts[] = {
     {.metavar = "NAME", .type = LSC_OPT_ADAPTER, .flags = LSC_OPT_POSITIONAL, .at = offsetof(show_args, name)},
@@ -198,6 +207,10 @@ static const lsc_opt show_opts[] = {
      .help = "name, rank, alpha, scale, norm, sigma1, stable, erank, k90, k99, zeros (descending for numbers)"},
     {.name = "json", .type = LSC_OPT_FLAG, .at = offsetof(show_args, json),
      .help = "one object: name, format, kind, base_model, layers[...] with every statistic"},
+    {.name = "svg", .type = LSC_OPT_PATH, .metavar = "FILE", .at = offsetof(show_args, svg),
+     .help = "also draw a heat map of the layers over modules x blocks as an SVG figure"},
+    {.name = "heat", .type = LSC_OPT_CHOICE, .metavar = "FIGURE", .choices = heat_keys, .def = "norm",
+     .at = offsetof(show_args, heat), .help = "what the --svg heat map colours"},
     {0}};
 
 static int show_run(lsc_cmd_ctx *ctx, void *args)
@@ -250,7 +263,20 @@ static int show_run(lsc_cmd_ctx *ctx, void *args)
     if (rc == LSC_EXIT_OK) {
         g_ad = ad;
         qsort(rows, n, sizeof(row), cmp_rows);
-        if (json) {
+        if (av->svg) {
+            json_t *layers = json_array();
+            for (size_t i = 0; i < n; i++)
+                json_array_append_new(layers, layer_json(ad, &rows[i]));
+            json_t *o = json_pack("{s:s, s:o}", "name", ad->name, "layers", layers);
+            lsc_sink fig;
+            lsc_sink_init_mem(&fig);
+            lsc_figure_heatmap(&fig, o, heat_fields[av->heat], heat_legends[av->heat]);
+            rc = lsc_figure_write(ctx, av->svg, &fig);
+            lsc_sink_release(&fig);
+            json_decref(o);
+        }
+        if (rc != LSC_EXIT_OK) {
+        } else if (json) {
             json_t *layers = json_array();
             for (size_t i = 0; i < n; i++)
                 json_array_append_new(layers, layer_json(ad, &rows[i]));

@@ -1,16 +1,17 @@
-/* cmd_spectrum.c: `lorascope spectrum NAME [LAYER-GLOB] [--json]`: every layer's singular values of
+/* cmd_spectrum.c: `lorascope spectrum NAME [LAYER-GLOB] [--json] [--svg FILE]`: every layer's singular values of
  * s·B·A (from the factors, or the catalog's cache) with cumulative energy. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
+#include "figure.h"
 #include "layername.h"
 #include "handlers.h"
 #include "numfmt.h"
 
 typedef struct spectrum_args {
     lsc_args base;
-    const char *name, *glob;
+    const char *name, *glob, *svg;
     int json;
 } spectrum_args;
 
@@ -19,6 +20,8 @@ static const lsc_opt spectrum_opts[] = {
     {.metavar = "LAYER-GLOB", .type = LSC_OPT_GLOB, .flags = LSC_OPT_POSITIONAL | LSC_OPT_OPTIONAL,
      .at = offsetof(spectrum_args, glob), .help = "only layers whose name matches"},
     {.name = "json", .type = LSC_OPT_FLAG, .at = offsetof(spectrum_args, json), .help = "an array of {name, sv[], energy[]}"},
+    {.name = "svg", .type = LSC_OPT_PATH, .metavar = "FILE", .at = offsetof(spectrum_args, svg),
+     .help = "also draw the singular values (log scale, one line per layer) as an SVG figure"},
     {0}};
 
 static int spectrum_run(lsc_cmd_ctx *ctx, void *args)
@@ -35,7 +38,7 @@ static int spectrum_run(lsc_cmd_ctx *ctx, void *args)
         return LSC_EXIT_ERROR;
     }
     int rc = LSC_EXIT_OK, matched = 0;
-    json_t *arr = json ? json_array() : NULL;
+    json_t *arr = json || av->svg ? json_array() : NULL;
     char nm[512];
     size_t *order = lsc_layername_order(ad); /* natural order: layers.2 before layers.10 */
     if (!order) {
@@ -72,7 +75,9 @@ static int spectrum_run(lsc_cmd_ctx *ctx, void *args)
             json_array_append_new(arr, lsc_json_layer_name(json_pack("{s:s, s:I, s:o, s:o}", "name", l->name, "rank",
                                                                      (json_int_t)l->rank, "sv", sv, "energy", en),
                                                            l->name));
-        } else {
+            cum = 0;
+        }
+        if (!json) {
             lsc_out(ctx->out, "%s  (%lld×%lld, r=%d, k90=%d, k99=%d)\n",
                     lsc_escape_name(nm, sizeof nm, lsc_layername_display(l->name)), (long long)l->rows,
                     (long long)l->cols, l->rank, st.energy_rank_90, st.energy_rank_99);
@@ -91,7 +96,14 @@ static int spectrum_run(lsc_cmd_ctx *ctx, void *args)
                       lsc_escape_name(g2, sizeof g2, glob));
         rc = LSC_EXIT_ERROR;
     }
-    if (rc == LSC_EXIT_OK && arr)
+    if (rc == LSC_EXIT_OK && av->svg) {
+        lsc_sink fig;
+        lsc_sink_init_mem(&fig);
+        lsc_figure_spectrum(&fig, ad->name, arr);
+        rc = lsc_figure_write(ctx, av->svg, &fig);
+        lsc_sink_release(&fig);
+    }
+    if (rc == LSC_EXIT_OK && json)
         lsc_json_print(ctx->out, arr);
     json_decref(arr);
     free(order);
