@@ -90,7 +90,40 @@ lsc_status lsc_modkey_base_tensor(const char *layer, const lsc_basenames *bn, ch
     return LSC_OK;
 }
 
+/* The identity of a layer with the base model's names at hand: the component-qualified module path (a
+ * kohya name resolved through bn; a PEFT or GGUF name's own path, a bare UNet or CLIP text model given
+ * the component a kohya name would resolve to); the flat canonical key when a kohya name does not resolve. */
+static int identity(const char *key, const lsc_basenames *bn, char *out, size_t cap)
+{
+    char peft[LSC_MODKEY_MAX];
+    lsc_error e;
+    const char *p = key;
+    if (!bn)
+        return lsc_modkey_canonical(key, out, cap);
+    if (lsc_gguf_unmap_name(key, peft, sizeof peft) == 0)
+        p = peft;
+    if (strncmp(p, "base_model.model.", 17) == 0)
+        p += 17;
+    if (is_kohya_name(p) || strncmp(p, "lora_te3_", 9) == 0)
+        return lsc_basenames_resolve(bn, p, out, cap, &e) == LSC_OK ? 0 : lsc_modkey_canonical(key, out, cap);
+    char flat[LSC_MODKEY_MAX];
+    const char *comp = "";
+    if (lsc_modkey_component_len(p) == 0 && lsc_kohya_map_name(p, NULL, 0, flat, sizeof flat) == 0) {
+        if (is_unet_top(flat + 8)) /* "lora_te_" + the flat path */
+            comp = "unet.";
+        else if (strncmp(p, "text_model.", 11) == 0)
+            comp = "text_encoder.";
+    }
+    int n = snprintf(out, cap, "%s%s", comp, p);
+    return n >= 0 && (size_t)n < cap ? 0 : -1;
+}
+
 int *lsc_modkey_match(const lsc_adapter *x, const lsc_adapter *y, char **taken)
+{
+    return lsc_modkey_match_names(x, y, NULL, taken);
+}
+
+int *lsc_modkey_match_names(const lsc_adapter *x, const lsc_adapter *y, const lsc_basenames *bn, char **taken)
 {
     int *jof = malloc((x->n_layers + 1) * sizeof *jof);
     char *tk = calloc(y->n_layers + 1, 1);
@@ -103,10 +136,10 @@ int *lsc_modkey_match(const lsc_adapter *x, const lsc_adapter *y, char **taken)
             tk[jof[i]] = 1;
     }
     for (size_t j = 0; ok && j < y->n_layers; j++)
-        if (!tk[j] && lsc_modkey_canonical(y->layers[j].name, buf, sizeof buf) == 0 && !(cy[j] = strdup(buf)))
+        if (!tk[j] && identity(y->layers[j].name, bn, buf, sizeof buf) == 0 && !(cy[j] = strdup(buf)))
             ok = 0;
     for (size_t i = 0; ok && i < x->n_layers; i++) {
-        if (jof[i] >= 0 || lsc_modkey_canonical(x->layers[i].name, cx, sizeof cx) != 0)
+        if (jof[i] >= 0 || identity(x->layers[i].name, bn, cx, sizeof cx) != 0)
             continue;
         int found = -1, count = 0;
         for (size_t j = 0; j < y->n_layers; j++)

@@ -41,6 +41,11 @@ int lsc_modkey_canonical(const char *key, char *out, size_t cap);
  * (*taken then untouched). */
 int *lsc_modkey_match(const lsc_adapter *x, const lsc_adapter *y, char **taken);
 
+/* lsc_modkey_match with the base model's module names: leftover layers pair by module path instead of
+ * the flat key, so a kohya name pairs with the one module the names give it even where two PEFT paths
+ * flatten alike (a kohya name the names cannot resolve keeps its flat key). bn NULL is lsc_modkey_match. */
+int *lsc_modkey_match_names(const lsc_adapter *x, const lsc_adapter *y, const lsc_basenames *bn, char **taken);
+
 /* The base model tensor that the layer called `layer` (any format: PEFT, kohya, llama.cpp GGUF) adapts,
  * into out (cap bytes): "<module path>.weight" as the Hugging Face checkpoint names it, e.g.
  * "model.layers.0.self_attn.q_proj.weight" for PEFT "base_model.model.model.layers.0.self_attn.q_proj",

@@ -722,6 +722,91 @@ START_TEST(cli_unmappable)
 }
 END_TEST
 
+/* A PEFT folder `dir` (tpath) with layers at the given module paths, r 2, [4, 4], alpha 2. */
+static void write_peft(const char *dir, const char *const *paths, size_t n)
+{
+    char names[16][300];
+    lsc_st_out outs[16];
+    int64_t shape[2] = {2, 4}, shape_b[2] = {4, 2};
+    size_t nt = 0;
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < 2; k++) {
+            snprintf(names[nt], sizeof names[0], "%s.lora_%c.weight", paths[i], k ? 'B' : 'A');
+            outs[nt] = (lsc_st_out){.name = names[nt], .dtype = LSC_DT_F32, .ndim = 2, .shape = k ? shape_b : shape};
+            nt++;
+        }
+    ck_assert_int_eq(mkdir(tpath(dir), 0755), 0);
+    char file[600];
+    snprintf(file, sizeof file, "%s/adapter_model.safetensors", tpath(dir));
+    lsc_st_writer *w = NULL;
+    lsc_error e;
+    ck_assert_msg(lsc_st_writer_begin(file, outs, nt, NULL, NULL, 0, &w, &e) == LSC_OK, "%s", e.msg);
+    for (size_t i = 0; i < nt; i++) {
+        float v[8];
+        for (size_t k = 0; k < 8; k++)
+            v[k] = (float)fval((int)i, k);
+        ck_assert_int_eq(lsc_st_writer_put(w, v, sizeof v, &e), LSC_OK);
+    }
+    ck_assert_msg(lsc_st_writer_finish(w, &e) == LSC_OK, "%s", e.msg);
+    snprintf(file, sizeof file, "%s/adapter_config.json", tpath(dir));
+    const char *cfg = "{\"peft_type\": \"LORA\", \"r\": 2, \"lora_alpha\": 2}";
+    ck_assert_int_eq(cli_write(file, cfg, strlen(cfg)), 0);
+}
+
+/* The layer of `diff --json` output paired with a: its key_b ("" when paired by the same name), or NULL
+ * when a has no partner. */
+static char *paired_with(const char *cat, const char *a, const char *b, const char *opt, const char *val)
+{
+    cli_result r = cli_run(cat, "diff", a, b, "--json", opt, val, NULL);
+    run_ok(&r);
+    json_error_t je;
+    json_t *j = json_loads(r.out, 0, &je);
+    ck_assert_msg(j != NULL, "not JSON: %s", r.out);
+    json_t *l = json_array_get(json_object_get(j, "layers"), 0);
+    char *kb = l ? strdup(json_string_value(json_object_get(l, "key_b"))) : NULL;
+    json_decref(j);
+    cli_result_free(&r);
+    return kb;
+}
+
+START_TEST(cli_diff_names)
+{
+    char cat[4096];
+    snprintf(cat, sizeof cat, "%s", tpath("cat.db"));
+    /* two PEFT modules flatten to the kohya name lora_unet_a_b_c: the flat key pairs with neither; the
+     * base model's names say which one it is */
+    static const char *const paths[] = {"unet.a.b_c", "unet.a_b.c"};
+    write_peft("p", paths, 2);
+    static const kspec one[] = {{"lora_unet_a_b_c", "", LSC_DT_F32, LSC_DT_F32, 2, 4, 4, 0, 0, 2}};
+    write_kohya("k.safetensors", one, 1, 0);
+    const char *imports[][2] = {{"p", "p"}, {"k.safetensors", "k"}};
+    for (int i = 0; i < 2; i++) {
+        cli_result r = cli_run(cat, "import", tpath(imports[i][0]), "--name", imports[i][1], NULL);
+        run_ok(&r);
+        cli_result_free(&r);
+    }
+    ck_assert_ptr_null(paired_with(cat, "k", "p", NULL, NULL));
+    write_text("one.txt", "unet.a_b.c\n");
+    char *kb = paired_with(cat, "k", "p", "--base-names", tpath("one.txt"));
+    ck_assert_str_eq(kb, "unet.a_b.c");
+    free(kb);
+    write_text("other.txt", "a.b_c.weight\n"); /* a bare UNet checkpoint's tensor */
+    kb = paired_with(cat, "k", "p", "--base-names", tpath("other.txt"));
+    ck_assert_str_eq(kb, "unet.a.b_c");
+    free(kb);
+    /* both in the names: still ambiguous, paired with neither */
+    write_text("both.txt", "unet.a_b.c\nunet.a.b_c\n");
+    ck_assert_ptr_null(paired_with(cat, "k", "p", "--base-names", tpath("both.txt")));
+    cli_result r = cli_run(cat, "diff", "k", "p", "--base-names", tpath("nothere.txt"), NULL);
+    ck_assert_int_eq(r.code, 1);
+    ck_assert_ptr_nonnull(strstr(r.err, "nothere.txt"));
+    cli_result_free(&r);
+    r = cli_run(cat, "diff", "k", "p", "--base-names", tpath("one.txt"), "--arch", "sd15", NULL);
+    ck_assert_int_eq(r.code, 2);
+    cli_result_free(&r);
+}
+END_TEST
+
 static Suite *basenames_suite(void)
 {
     Suite *s = suite_create("basenames");
@@ -739,6 +824,7 @@ static Suite *basenames_suite(void)
     tcase_add_test(tc, cli_export_builtin);
     tcase_add_test(tc, cli_base_names_kinds);
     tcase_add_test(tc, cli_unmappable);
+    tcase_add_test(tc, cli_diff_names);
     suite_add_tcase(s, tc);
     return s;
 }
