@@ -558,8 +558,8 @@ static void run_ok(cli_result *r)
     ck_assert_msg(r->code == 0, "exit %d: %s", r->code, r->err);
 }
 
-/* `diff --json` of a and b pairs all n layers with cosine 1. */
-static void diff_all_one(const char *cat, const char *a, const char *b, size_t n)
+/* `diff --json` of a and b pairs all n layers with cosine 1 (`across` of them under another name). */
+static void diff_pairs_all(const char *cat, const char *a, const char *b, size_t n, size_t across)
 {
     cli_result r = cli_run(cat, "diff", a, b, "--json", NULL);
     run_ok(&r);
@@ -575,9 +575,14 @@ static void diff_all_one(const char *cat, const char *a, const char *b, size_t n
     ck_assert_uint_eq(json_array_size(json_object_get(j, "only_in_a")), 0);
     ck_assert_uint_eq(json_array_size(json_object_get(j, "only_in_b")), 0);
     json_t *sum = json_object_get(j, "summary");
-    ck_assert_int_eq(json_integer_value(json_object_get(sum, "matched_across_formats")), (json_int_t)n);
+    ck_assert_int_eq(json_integer_value(json_object_get(sum, "matched_across_formats")), (json_int_t)across);
     json_decref(j);
     cli_result_free(&r);
+}
+
+static void diff_all_one(const char *cat, const char *a, const char *b, size_t n)
+{
+    diff_pairs_all(cat, a, b, n, n);
 }
 
 START_TEST(cli_export_builtin)
@@ -807,6 +812,45 @@ START_TEST(cli_diff_names)
 }
 END_TEST
 
+static void cli_ok(const char *cat, const char *a1, const char *a2, const char *a3, const char *a4, const char *a5,
+                   const char *a6, const char *needle)
+{
+    cli_result r = cli_run(cat, a1, a2, a3, a4, a5, a6, NULL);
+    run_ok(&r);
+    if (needle)
+        ck_assert_msg(strstr(r.err, needle) != NULL, "'%s' not in: %s", needle, r.err);
+    cli_result_free(&r);
+}
+
+/* The generated samples: the kohya DyLoRA one (SD 1.5 module names) exports to PEFT with the sd15 table;
+ * a llama PEFT adapter exported to kohya comes back to PEFT through the llama table with its own keys. */
+START_TEST(cli_samples)
+{
+    char *tmp = NULL, samples[4096], p[4600], cat[4600], q[4600];
+    ck_assert_int_eq(cli_setup_samples(&tmp, samples, sizeof samples), 0);
+    snprintf(cat, sizeof cat, "%s/cat.db", tmp);
+    snprintf(p, sizeof p, "%s/sd-tiny-dylora.safetensors", samples);
+    cli_ok(cat, "import", p, NULL, NULL, NULL, NULL, NULL);
+    snprintf(q, sizeof q, "%s/sd-peft", tmp);
+    cli_ok(cat, "export", "sd-tiny-dylora", q, "--format", "peft", NULL, "built-in sd15");
+    cli_ok(cat, "import", q, "--name", "sd-peft", NULL, NULL, NULL);
+    diff_all_one(cat, "sd-tiny-dylora", "sd-peft", 9);
+
+    snprintf(p, sizeof p, "%s/llama-tiny-f32", samples);
+    cli_ok(cat, "import", p, "--name", "l", NULL, NULL, NULL);
+    snprintf(q, sizeof q, "%s/l.safetensors", tmp);
+    cli_ok(cat, "export", "l", q, "--format", "kohya", NULL, NULL);
+    cli_ok(cat, "import", q, "--name", "lk", NULL, NULL, NULL);
+    snprintf(q, sizeof q, "%s/lp", tmp);
+    cli_ok(cat, "export", "lk", q, "--format", "peft", NULL, "built-in llama");
+    cli_ok(cat, "import", q, "--name", "lp", NULL, NULL, NULL);
+    diff_pairs_all(cat, "l", "lp", 28, 0); /* the same stored keys as the original */
+    diff_all_one(cat, "lk", "lp", 28);
+    cli_rmtree(tmp);
+    free(tmp);
+}
+END_TEST
+
 static Suite *basenames_suite(void)
 {
     Suite *s = suite_create("basenames");
@@ -825,6 +869,7 @@ static Suite *basenames_suite(void)
     tcase_add_test(tc, cli_base_names_kinds);
     tcase_add_test(tc, cli_unmappable);
     tcase_add_test(tc, cli_diff_names);
+    tcase_add_test(tc, cli_samples);
     suite_add_tcase(s, tc);
     return s;
 }
