@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <jansson.h>
 
@@ -435,7 +436,7 @@ static lsc_status load_list(const char *text, size_t len, const char *shown, lsc
     return LSC_OK;
 }
 
-/* The whole file (malloc'ed, NUL-terminated), at most 1 GiB. */
+/* The whole file (malloc'ed, NUL-terminated), at most 1 GiB: for text lists only. */
 static lsc_status slurp(const char *path, const char *shown, char **text, size_t *len, lsc_error *err)
 {
     FILE *fp = fopen(path, "rb");
@@ -477,47 +478,73 @@ static lsc_status slurp(const char *path, const char *shown, char **text, size_t
     return LSC_OK;
 }
 
-/* Which kind of file `path` is: 1 safetensors (a u64 header length that fits, then '{'), 2 JSON, 0 text. */
-static int sniff(const char *text, size_t len)
+/* Which kind of file `path` is, from its first bytes and its size, never reading more (a base model's
+ * .safetensors is gigabytes): 1 safetensors (a u64 header length that fits the file, then '{'), 2 JSON
+ * (first non-blank byte '{'), 0 anything else (a text list). */
+static lsc_status sniff(const char *path, const char *shown, int *kind, lsc_error *err)
 {
+    unsigned char head[4096];
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return lsc_format_io_fail(err, "open", shown, errno);
+    size_t len = fread(head, 1, sizeof head, fp);
+    int failed = ferror(fp), e = errno;
+    struct stat sb;
+    int have_size = fstat(fileno(fp), &sb) == 0;
+    fclose(fp);
+    if (failed || !have_size)
+        return lsc_format_io_fail(err, "read", shown, e ? e : EIO);
+    *kind = 0;
     if (len >= 9) {
         uint64_t n = 0;
         for (int i = 7; i >= 0; i--)
-            n = (n << 8) | (unsigned char)text[i];
-        if (n >= 2 && n <= len - 8 && text[8] == '{')
-            return 1;
+            n = (n << 8) | head[i];
+        if (n >= 2 && n <= (uint64_t)sb.st_size - 8 && head[8] == '{') {
+            *kind = 1;
+            return LSC_OK;
+        }
     }
     size_t i = 0;
-    while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\r' || text[i] == '\n'))
+    while (i < len && (head[i] == ' ' || head[i] == '\t' || head[i] == '\r' || head[i] == '\n'))
         i++;
-    return i < len && text[i] == '{' ? 2 : 0;
+    if (i < len && head[i] == '{')
+        *kind = 2;
+    return LSC_OK;
+}
+
+static lsc_status load_text(const char *path, const char *shown, lsc_basenames *bn, lsc_error *err)
+{
+    char *text = NULL;
+    size_t len = 0;
+    lsc_status st = slurp(path, shown, &text, &len, err);
+    if (st)
+        return st;
+    if (memchr(text, '\0', len))
+        st = lsc_error_set(err, LSC_ERR_FORMAT,
+                           "'%s': binary data: not a .safetensors, an index .json or a list of module names", shown);
+    else
+        st = load_list(text, len, shown, bn, err);
+    free(text);
+    return st;
 }
 
 lsc_status lsc_basenames_load(const char *path, lsc_basenames **out, lsc_error *err)
 {
     char shown[1024];
     lsc_escape_name(shown, sizeof shown, path);
-    char *text = NULL;
-    size_t len = 0;
-    lsc_status st = slurp(path, shown, &text, &len, err);
+    int kind = 0;
+    lsc_status st = sniff(path, shown, &kind, err);
     if (st)
         return st;
     lsc_basenames *bn = lsc_basenames_new();
-    if (!bn) {
-        free(text);
+    if (!bn)
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-    }
-    int kind = sniff(text, len);
-    if (kind == 0 && memchr(text, '\0', len))
-        st = lsc_error_set(err, LSC_ERR_FORMAT,
-                           "'%s': binary data: not a .safetensors, an index .json or a list of module names", shown);
-    else if (kind == 1)
+    if (kind == 1)
         st = load_safetensors(path, bn, err);
     else if (kind == 2)
         st = load_index(path, shown, bn, err);
     else
-        st = load_list(text, len, shown, bn, err);
-    free(text);
+        st = load_text(path, shown, bn, err);
     if (!st && bn->n == 0)
         st = lsc_error_set(err, LSC_ERR_FORMAT, "'%s': no module names in it", shown);
     if (st) {

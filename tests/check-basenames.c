@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -283,6 +284,23 @@ START_TEST(load_kinds)
     ck_assert_uint_eq(lsc_basenames_count(bn), 2);
     resolves(bn, "lora_unet_down_blocks_0_attentions_0_proj_in", "unet.down_blocks.0.attentions.0.proj_in");
     refuses(bn, "lora_te2_text_model_encoder_layers_0_self_attn_q_proj", NULL); /* a component name is its own */
+    lsc_basenames_free(bn);
+
+    /* a base checkpoint of gigabytes: only its header is read (a sparse 1.2 GB file: its data is a hole) */
+    const char *hdr = "{\"down_blocks.0.resnets.0.conv1.weight\": {\"dtype\": \"F32\", \"shape\": [300000000], "
+                      "\"data_offsets\": [0, 1200000000]}}";
+    size_t hl = (strlen(hdr) + 7) / 8 * 8;
+    unsigned char len8[8];
+    for (int i = 0; i < 8; i++)
+        len8[i] = (unsigned char)((uint64_t)hl >> (8 * i));
+    FILE *fp = fopen(tpath("big.safetensors"), "wb");
+    ck_assert_ptr_nonnull(fp);
+    fwrite(len8, 1, 8, fp);
+    fprintf(fp, "%-*s", (int)hl, hdr);
+    ck_assert_int_eq(ftruncate(fileno(fp), (off_t)(8 + hl + 1200000000ull)), 0);
+    fclose(fp);
+    bn = load_ok("big.safetensors");
+    resolves(bn, "lora_unet_down_blocks_0_resnets_0_conv1", "unet.down_blocks.0.resnets.0.conv1");
     lsc_basenames_free(bn);
 
     /* rejections: each one line naming the file and, for a list, the line */
