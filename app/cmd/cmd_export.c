@@ -226,9 +226,10 @@ static const lsc_opt export_opts[] = {
     {.name = "n-head-kv", .type = LSC_OPT_INT, .metavar = "N", .ilo = 1, .ihi = 65536,
      .at = offsetof(export_args, n_head_kv), .help = "key/value heads for k_proj (default --n-head)"},
     {.name = "base-names", .type = LSC_OPT_PATH, .metavar = "PATH", .at = offsetof(export_args, base_names),
-     .help = "kohya -> peft: the base model's module names, to turn kohya's flattened names back into\n"
-             "module paths: a base .safetensors (only its header is read), a sharded\n"
-             "model.safetensors.index.json, or a text list of module names, one a line"},
+     .help = "kohya -> peft: the base model's module names, which turn kohya's\n"
+             "flattened names back into module paths: a base .safetensors (only its header\n"
+             "is read), a sharded model.safetensors.index.json, or a text list of module\n"
+             "names, one a line"},
     {.name = "arch", .type = LSC_OPT_CHOICE, .metavar = "A", .choices = export_archs,
      .text_at = offsetof(export_args, arch),
      .help = "kohya -> peft: a built-in name table (sd15, sd2, sdxl, llama); default: the first that\n"
