@@ -625,6 +625,22 @@ static size_t unresolved(const lsc_adapter *ad, const lsc_basenames *bn, lsc_err
     return bad;
 }
 
+/* The table kohya's metadata names (ss_base_model_version "sd_v1...", "sd_v2...", "sdxl..."), as an index
+ * into lsc_basenames_archs; 0 (sd15) when it names none. The names of an SDXL UNet that also exist in
+ * SD 1.5 resolve to the same paths in both, but the table reported should be the file's own. */
+static size_t metadata_arch(const lsc_adapter *ad)
+{
+    json_t *m = ad->metadata_json ? json_loads(ad->metadata_json, 0, NULL) : NULL;
+    const char *v = json_string_value(json_object_get(m, "ss_base_model_version"));
+    size_t k = 0;
+    if (v && strncmp(v, "sdxl", 4) == 0)
+        k = 2;
+    else if (v && strncmp(v, "sd_v2", 5) == 0)
+        k = 1;
+    json_decref(m);
+    return k;
+}
+
 lsc_status lsc_basenames_pick(const lsc_adapter *ad, const char *arch, const char *path, lsc_basenames **out,
                               const char **chosen, lsc_error *err)
 {
@@ -636,9 +652,10 @@ lsc_status lsc_basenames_pick(const lsc_adapter *ad, const char *arch, const cha
     }
     /* none fits: report the table that comes closest (fewest names left), the first failing name in it */
     lsc_error best, cur;
-    size_t best_bad = SIZE_MAX;
+    size_t best_bad = SIZE_MAX, first = metadata_arch(ad);
     memset(&best, 0, sizeof best);
-    for (size_t k = 0; lsc_basenames_archs[k]; k++) {
+    for (size_t n = 0; lsc_basenames_archs[n]; n++) {
+        size_t k = n == 0 ? first : n <= first ? n - 1 : n; /* the file's own base first, then in order */
         lsc_basenames *bn = NULL;
         lsc_status st = lsc_basenames_builtin(lsc_basenames_archs[k], &bn, err);
         if (st)

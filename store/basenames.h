@@ -69,8 +69,8 @@ lsc_status lsc_basenames_load(const char *path, lsc_basenames **out, lsc_error *
 lsc_status lsc_basenames_resolve(const lsc_basenames *bn, const char *kohya, char *out, size_t cap, lsc_error *err);
 
 /* The name set for the kohya adapter `ad`: loaded from `path` when it is not NULL, else the built-in
- * table `arch` when it is not NULL, else the first built-in table (in lsc_basenames_archs order) that
- * resolves every layer of `ad`; *chosen (may be NULL) receives the arch or path used. When no table fits:
+ * table `arch` when it is not NULL, else the first built-in table (in lsc_basenames_archs order, the
+ * one kohya's ss_base_model_version metadata names first) that resolves every layer of `ad`; *chosen (may be NULL) receives the arch or path used. When no table fits:
  * LSC_ERR_INVALID naming the first layer the last table tried could not resolve, and saying to give
  * --base-names or --arch. */
 lsc_status lsc_basenames_pick(const lsc_adapter *ad, const char *arch, const char *path, lsc_basenames **out,

@@ -423,8 +423,16 @@ typedef struct stt {
     int is_scalar;
 } stt;
 
+static void write_kohya_meta(const char *file, const kspec *ks, size_t n, int extra, const char *base_version);
+
 /* Write the kohya file for layers ks[0..n) (plus one extra tensor when `extra`). */
 static void write_kohya(const char *file, const kspec *ks, size_t n, int extra)
+{
+    write_kohya_meta(file, ks, n, extra, NULL);
+}
+
+/* write_kohya with ss_base_model_version = base_version when it is not NULL. */
+static void write_kohya_meta(const char *file, const kspec *ks, size_t n, int extra, const char *base_version)
 {
     stt t[64];
     size_t nt = 0;
@@ -447,10 +455,11 @@ static void write_kohya(const char *file, const kspec *ks, size_t n, int extra)
     lsc_st_out outs[64];
     for (size_t i = 0; i < nt; i++)
         outs[i] = (lsc_st_out){.name = t[i].name, .dtype = t[i].dt, .ndim = t[i].ndim, .shape = t[i].shape};
-    const char *mk[] = {"ss_network_module"}, *mv[] = {"networks.lora"};
+    const char *mk[] = {"ss_network_module", "ss_base_model_version"}, *mv[] = {"networks.lora", base_version};
     lsc_st_writer *w = NULL;
     lsc_error e;
-    ck_assert_msg(lsc_st_writer_begin(tpath(file), outs, nt, mk, mv, 1, &w, &e) == LSC_OK, "%s", e.msg);
+    ck_assert_msg(lsc_st_writer_begin(tpath(file), outs, nt, mk, mv, base_version ? 2 : 1, &w, &e) == LSC_OK, "%s",
+                  e.msg);
     for (size_t i = 0; i < nt; i++) {
         size_t cnt = 1;
         for (int d = 0; d < t[i].ndim; d++)
@@ -566,6 +575,45 @@ START_TEST(to_peft_store)
     ck_assert_int_ge(lsc_st_find(f, "text_encoder.text_model.encoder.layers.11.self_attn.q_proj.lora_B.weight"), 0);
     ck_assert_uint_eq(f->n_tensors, 2 * N_SD15 + 1);
     lsc_st_close(f);
+}
+END_TEST
+
+/* The table picked for a one-layer file whose module SD 1.5, SD 2 and SDXL all have. */
+static void picks(const char *base_version, const char *want)
+{
+    static const kspec both[] = {{"lora_unet_down_blocks_1_attentions_0_transformer_blocks_0_attn1_to_q", "",
+                                  LSC_DT_F32, LSC_DT_F32, 2, 4, 4, 0, 0, 2}};
+    write_kohya_meta("both.safetensors", both, 1, 0, base_version);
+    lsc_adapter *k = NULL;
+    lsc_basenames *bn = NULL;
+    lsc_error e;
+    const char *chosen = NULL;
+    ck_assert_msg(lsc_kohya_read(tpath("both.safetensors"), &k, &e) == LSC_OK, "%s", e.msg);
+    ck_assert_msg(lsc_basenames_pick(k, NULL, NULL, &bn, &chosen, &e) == LSC_OK, "%s", e.msg);
+    ck_assert_str_eq(chosen, want);
+    lsc_basenames_free(bn);
+    lsc_adapter_free(k);
+}
+
+START_TEST(pick_from_metadata)
+{
+    picks(NULL, "sd15");
+    picks("sd_v1", "sd15");
+    picks("sd_v2_768_v", "sd2");
+    picks("sdxl_base_v1-0", "sdxl");
+    /* the metadata only orders the tables: an SD 1.5 file that says SDXL still gets the table that fits */
+    static const kspec sd_only[] = {{"lora_unet_down_blocks_0_attentions_0_proj_in", "", LSC_DT_F32, LSC_DT_F32, 2,
+                                     4, 4, 0, 0, 2}};
+    write_kohya_meta("sd.safetensors", sd_only, 1, 0, "sdxl_base_v1-0");
+    lsc_adapter *k = NULL;
+    lsc_basenames *bn = NULL;
+    lsc_error e;
+    const char *chosen = NULL;
+    ck_assert_msg(lsc_kohya_read(tpath("sd.safetensors"), &k, &e) == LSC_OK, "%s", e.msg);
+    ck_assert_msg(lsc_basenames_pick(k, NULL, NULL, &bn, &chosen, &e) == LSC_OK, "%s", e.msg);
+    ck_assert_str_eq(chosen, "sd15");
+    lsc_basenames_free(bn);
+    lsc_adapter_free(k);
 }
 END_TEST
 
@@ -897,6 +945,7 @@ static Suite *basenames_suite(void)
     tcase_add_test(tc, load_kinds);
     tcase_add_test(tc, identity_across_formats);
     tcase_add_test(tc, to_peft_store);
+    tcase_add_test(tc, pick_from_metadata);
     tcase_add_test(tc, cli_export_builtin);
     tcase_add_test(tc, cli_base_names_kinds);
     tcase_add_test(tc, cli_unmappable);
