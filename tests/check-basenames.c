@@ -595,6 +595,44 @@ static void picks(const char *base_version, const char *want)
     lsc_adapter_free(k);
 }
 
+/* An SDXL-shaped adapter: both text encoders, a 10-deep transformer block and the added embedding. */
+static const kspec sdxl_layers[] = {
+    {"lora_te1_text_model_encoder_layers_0_self_attn_k_proj", "text_encoder.text_model.encoder.layers.0.self_attn.k_proj",
+     LSC_DT_F16, LSC_DT_F16, 4, 8, 8, 0, 0, 1.0},
+    {"lora_te2_text_model_encoder_layers_31_mlp_fc2", "text_encoder_2.text_model.encoder.layers.31.mlp.fc2", LSC_DT_F16,
+     LSC_DT_F16, 2, 6, 10, 0, 0, 1.0},
+    {"lora_unet_down_blocks_2_attentions_1_transformer_blocks_9_attn2_to_k",
+     "unet.down_blocks.2.attentions.1.transformer_blocks.9.attn2.to_k", LSC_DT_BF16, LSC_DT_BF16, 3, 5, 7, 0, 0, 3.0},
+    {"lora_unet_add_embedding_linear_1", "unet.add_embedding.linear_1", LSC_DT_F32, LSC_DT_F32, 2, 4, 9, 0, 0, 0.5},
+};
+
+START_TEST(to_peft_sdxl)
+{
+    const size_t n = sizeof sdxl_layers / sizeof sdxl_layers[0];
+    write_kohya("xl.safetensors", sdxl_layers, n, 0);
+    lsc_adapter *k = NULL, *p = NULL;
+    lsc_basenames *bn = NULL;
+    lsc_error e;
+    const char *chosen = NULL;
+    ck_assert_msg(lsc_kohya_read(tpath("xl.safetensors"), &k, &e) == LSC_OK, "%s", e.msg);
+    ck_assert_msg(lsc_basenames_pick(k, NULL, NULL, &bn, &chosen, &e) == LSC_OK, "%s", e.msg);
+    ck_assert_str_eq(chosen, "sdxl");
+    ck_assert_msg(lsc_basenames_kohya_to_peft(k, bn, &p, &e) == LSC_OK, "%s", e.msg);
+    ck_assert_msg(lsc_peft_write(p, tpath("xl"), LSC_DT_INVALID, &e) == LSC_OK, "%s", e.msg);
+    lsc_adapter_free(p);
+    lsc_adapter_free(k);
+    lsc_basenames_free(bn);
+    same_delta(tpath("xl.safetensors"), tpath("xl"), sdxl_layers, n);
+    /* the SD 1.5 table has neither the add_embedding nor a 10-deep block: refused, naming a layer */
+    ck_assert_msg(lsc_kohya_read(tpath("xl.safetensors"), &k, &e) == LSC_OK, "%s", e.msg);
+    ck_assert_int_eq(lsc_basenames_builtin("sd15", &bn, &e), LSC_OK);
+    ck_assert_int_eq(lsc_basenames_kohya_to_peft(k, bn, &p, &e), LSC_ERR_INVALID);
+    ck_assert_msg(strstr(e.msg, "'lora_unet_") != NULL || strstr(e.msg, "'lora_te2_") != NULL, "%s", e.msg);
+    lsc_adapter_free(k);
+    lsc_basenames_free(bn);
+}
+END_TEST
+
 START_TEST(pick_from_metadata)
 {
     picks(NULL, "sd15");
@@ -946,6 +984,7 @@ static Suite *basenames_suite(void)
     tcase_add_test(tc, identity_across_formats);
     tcase_add_test(tc, to_peft_store);
     tcase_add_test(tc, pick_from_metadata);
+    tcase_add_test(tc, to_peft_sdxl);
     tcase_add_test(tc, cli_export_builtin);
     tcase_add_test(tc, cli_base_names_kinds);
     tcase_add_test(tc, cli_unmappable);
