@@ -30,7 +30,7 @@ typedef struct entry {
 struct lsc_basenames {
     entry *e;
     size_t n, cap;
-    int64_t *next;     /* next entry with the same flat key, -1 at the end */
+    int64_t *next;     /* another entry with the same flat key, -1 at the end (first added, then newest) */
     lsc_namemap exact; /* "comp\npath" -> index */
     lsc_namemap flat;  /* "comp\nflat path" -> first index */
 };
@@ -132,11 +132,10 @@ static lsc_status add_entry(lsc_basenames *bn, const char *comp, size_t clen, co
         goto done;
     }
     int64_t first = -1;
+    bn->next[i] = -1;
     if (lsc_namemap_get(&bn->flat, fk, &first)) {
-        int64_t j = first;
-        while (bn->next[j] >= 0)
-            j = bn->next[j];
-        bn->next[j] = (int64_t)i;
+        bn->next[i] = bn->next[first]; /* second in the chain: O(1) however many names share the flat form */
+        bn->next[first] = (int64_t)i;
     } else if (lsc_namemap_put(&bn->flat, fk, (int64_t)i) != 0) {
         lsc_namemap_del(&bn->exact, ek);
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
@@ -144,7 +143,6 @@ static lsc_status add_entry(lsc_basenames *bn, const char *comp, size_t clen, co
     }
     bn->e[i].comp = c;
     bn->e[i].path = p;
-    bn->next[i] = -1;
     bn->n++;
     c = p = NULL;
 done:

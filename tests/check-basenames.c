@@ -222,6 +222,12 @@ START_TEST(collisions)
     resolves(bn, "lora_unet_foo_bar_qux", "unet.foo.bar_qux");
     refuses(bn, "lora_unet_foo_bar", NULL);
     lsc_basenames_free(bn);
+    /* three ways to one flat name: still refused, naming the first and another */
+    write_text("three.txt", "p.q.r\np_q.r\np.q_r\n");
+    bn = load_ok("three.txt");
+    refuses(bn, "lora_unet_p_q_r", "'p.q.r'");
+    refuses(bn, "lora_unet_p_q_r", "' and '");
+    lsc_basenames_free(bn);
     /* the same module written as a tensor and as a module is one name, not a collision */
     write_text("dup.txt", "a.b_c.weight\na.b_c.bias\na.b_c\n");
     bn = load_ok("dup.txt");
