@@ -2,6 +2,7 @@
  * gguf.c and kohya.c; never SQLite, files or curses. */
 #include "modkey.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +15,17 @@ static int is_kohya_name(const char *key)
     static const char *const prefixes[] = {"lora_unet_", "lora_te_", "lora_te1_", "lora_te2_"};
     for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
         if (strncmp(key, prefixes[i], strlen(prefixes[i])) == 0)
+            return 1;
+    return 0;
+}
+
+/* A UNet top-level module as kohya's flat form writes it (after the prefix). */
+static int is_unet_top(const char *flat)
+{
+    static const char *const tops[] = {"down_blocks_", "mid_block_", "up_blocks_", "conv_in", "conv_out",
+                                       "conv_norm_out", "time_embedding_", "add_embedding_"};
+    for (size_t i = 0; i < sizeof tops / sizeof tops[0]; i++)
+        if (strncmp(flat, tops[i], strlen(tops[i])) == 0)
             return 1;
     return 0;
 }
@@ -33,10 +45,85 @@ int lsc_modkey_canonical(const char *key, char *out, size_t cap)
     }
     if (strncmp(out, "lora_te1_", 9) == 0)
         memmove(out + 7, out + 8, strlen(out + 8) + 1); /* "lora_te1_x" -> "lora_te_x" */
+    if (!is_kohya_name(p) && strncmp(out, "lora_te_", 8) == 0 && is_unet_top(out + 8)) {
+        if (strlen(out) + 3 > cap) {
+            out[0] = '\0';
+            return -1;
+        }
+        memmove(out + 10, out + 8, strlen(out + 8) + 1); /* a bare UNet's PEFT path: "lora_unet_x" */
+        memcpy(out, "lora_unet_", 10);
+    }
     return 0;
 }
 
+size_t lsc_modkey_component_len(const char *tensor)
+{
+    static const char *const comps[] = {"unet.", "text_encoder.", "text_encoder_2.", "text_encoder_3.", "transformer."};
+    for (size_t i = 0; i < sizeof comps / sizeof comps[0]; i++)
+        if (strncmp(tensor, comps[i], strlen(comps[i])) == 0)
+            return strlen(comps[i]);
+    return 0;
+}
+
+lsc_status lsc_modkey_base_tensor(const char *layer, const lsc_basenames *bn, char *out, size_t cap, lsc_error *err)
+{
+    char peft[LSC_MODKEY_MAX], path[LSC_MODKEY_MAX], shown[512];
+    const char *p = layer;
+    if (lsc_gguf_unmap_name(layer, peft, sizeof peft) == 0)
+        p = peft;
+    if (strncmp(p, "base_model.model.", 17) == 0)
+        p += 17;
+    if (is_kohya_name(p) || strncmp(p, "lora_te3_", 9) == 0) {
+        if (!bn)
+            return lsc_error_set(err, LSC_ERR_UNSUPPORTED,
+                                 "layer '%s' is a kohya name: its module path needs the base model's module names "
+                                 "(--base-names or --arch)", lsc_escape_name(shown, sizeof shown, layer));
+        lsc_status st = lsc_basenames_resolve(bn, p, path, sizeof path, err);
+        if (st)
+            return st;
+        p = path;
+    }
+    int n = snprintf(out, cap, "%s.weight", p);
+    if (n < 0 || (size_t)n >= cap)
+        return lsc_error_set(err, LSC_ERR_INVALID, "layer '%s': base tensor name too long",
+                             lsc_escape_name(shown, sizeof shown, layer));
+    return LSC_OK;
+}
+
+/* The identity of a layer with the base model's names at hand: the component-qualified module path (a
+ * kohya name resolved through bn; a PEFT or GGUF name's own path, a bare UNet or CLIP text model given
+ * the component a kohya name would resolve to); the flat canonical key when a kohya name does not resolve. */
+static int identity(const char *key, const lsc_basenames *bn, char *out, size_t cap)
+{
+    char peft[LSC_MODKEY_MAX];
+    lsc_error e;
+    const char *p = key;
+    if (!bn)
+        return lsc_modkey_canonical(key, out, cap);
+    if (lsc_gguf_unmap_name(key, peft, sizeof peft) == 0)
+        p = peft;
+    if (strncmp(p, "base_model.model.", 17) == 0)
+        p += 17;
+    if (is_kohya_name(p) || strncmp(p, "lora_te3_", 9) == 0)
+        return lsc_basenames_resolve(bn, p, out, cap, &e) == LSC_OK ? 0 : lsc_modkey_canonical(key, out, cap);
+    char flat[LSC_MODKEY_MAX];
+    const char *comp = "";
+    if (lsc_modkey_component_len(p) == 0 && lsc_kohya_map_name(p, NULL, 0, flat, sizeof flat) == 0) {
+        if (is_unet_top(flat + 8)) /* "lora_te_" + the flat path */
+            comp = "unet.";
+        else if (strncmp(p, "text_model.", 11) == 0)
+            comp = "text_encoder.";
+    }
+    int n = snprintf(out, cap, "%s%s", comp, p);
+    return n >= 0 && (size_t)n < cap ? 0 : -1;
+}
+
 int *lsc_modkey_match(const lsc_adapter *x, const lsc_adapter *y, char **taken)
+{
+    return lsc_modkey_match_names(x, y, NULL, taken);
+}
+
+int *lsc_modkey_match_names(const lsc_adapter *x, const lsc_adapter *y, const lsc_basenames *bn, char **taken)
 {
     int *jof = malloc((x->n_layers + 1) * sizeof *jof);
     char *tk = calloc(y->n_layers + 1, 1);
@@ -49,10 +136,10 @@ int *lsc_modkey_match(const lsc_adapter *x, const lsc_adapter *y, char **taken)
             tk[jof[i]] = 1;
     }
     for (size_t j = 0; ok && j < y->n_layers; j++)
-        if (!tk[j] && lsc_modkey_canonical(y->layers[j].name, buf, sizeof buf) == 0 && !(cy[j] = strdup(buf)))
+        if (!tk[j] && identity(y->layers[j].name, bn, buf, sizeof buf) == 0 && !(cy[j] = strdup(buf)))
             ok = 0;
     for (size_t i = 0; ok && i < x->n_layers; i++) {
-        if (jof[i] >= 0 || lsc_modkey_canonical(x->layers[i].name, cx, sizeof cx) != 0)
+        if (jof[i] >= 0 || identity(x->layers[i].name, bn, cx, sizeof cx) != 0)
             continue;
         int found = -1, count = 0;
         for (size_t j = 0; j < y->n_layers; j++)

@@ -7,14 +7,24 @@
  * model's module list ('_' is both the separator and part of module names), while every PEFT path
  * flattens, so both sides go to the flat form. llama.cpp names are first mapped back to the PEFT path
  * (llama family, lsc_gguf_unmap_name), then flattened (lsc_kohya_map_name); "lora_te1_" (SDXL's first text
- * encoder) is written "lora_te_". The mappings themselves live in gguf.c and kohya.c, used as they are.
- * Depends on store/gguf, store/kohya and engine/adapter (the layer list); no I/O. */
+ * encoder) is written "lora_te_". A PEFT path of a bare UNet (`unet.save_pretrained` of a PEFT-wrapped
+ * UNet: "base_model.model.down_blocks.0...", no "unet." component) is a UNet module too: a path whose first
+ * part is one of the UNet's top-level modules (down_blocks, mid_block, up_blocks, conv_in, conv_out,
+ * conv_norm_out, time_embedding, add_embedding) is keyed "lora_unet_...", as kohya names it. The mappings
+ * themselves live in gguf.c and kohya.c, used as they are.
+ *
+ * Base tensors: lsc_modkey_base_tensor gives, for a layer of any format, the name of the base model
+ * tensor it adapts, as the Hugging Face checkpoint names it; kohya names go through the base model's
+ * module names (store/basenames.h), since they cannot be unflattened alone.
+ * Depends on store/gguf, store/kohya, store/basenames and engine/adapter (the layer list); no I/O. */
 #ifndef LSC_MODKEY_H
 #define LSC_MODKEY_H
 
 #include <stddef.h>
 
 #include "adapter.h"
+#include "basenames.h"
+#include "status.h"
 
 /* Longest canonical key lsc_modkey_canonical writes, with its NUL. */
 #define LSC_MODKEY_MAX 1024
@@ -30,5 +40,27 @@ int lsc_modkey_canonical(const char *key, char *out, size_t cap);
  * that have a partner. Returns jof (malloc'ed; caller frees it and *taken), or NULL when out of memory
  * (*taken then untouched). */
 int *lsc_modkey_match(const lsc_adapter *x, const lsc_adapter *y, char **taken);
+
+/* lsc_modkey_match with the base model's module names: leftover layers pair by module path instead of
+ * the flat key, so a kohya name pairs with the one module the names give it even where two PEFT paths
+ * flatten alike (a kohya name the names cannot resolve keeps its flat key). bn NULL is lsc_modkey_match. */
+int *lsc_modkey_match_names(const lsc_adapter *x, const lsc_adapter *y, const lsc_basenames *bn, char **taken);
+
+/* The base model tensor that the layer called `layer` (any format: PEFT, kohya, llama.cpp GGUF) adapts,
+ * into out (cap bytes): "<module path>.weight" as the Hugging Face checkpoint names it, e.g.
+ * "model.layers.0.self_attn.q_proj.weight" for PEFT "base_model.model.model.layers.0.self_attn.q_proj",
+ * kohya "lora_te_model_layers_0_self_attn_q_proj" (through a llama table) and GGUF "blk.0.attn_q.weight".
+ * Layers of a diffusion pipeline keep the component that holds the tensor as the first part:
+ * "unet.down_blocks.0.attentions.0.proj_in.weight" is "down_blocks.0.attentions.0.proj_in.weight" in the
+ * pipeline's unet/ checkpoint (lsc_modkey_component_len measures that part). A PEFT path is taken as it is
+ * (without "base_model.model."); a kohya name is resolved through `bn` (lsc_basenames_resolve; bn NULL:
+ * LSC_ERR_UNSUPPORTED saying the names are needed). The contract covers the module; embeddings and conv
+ * layers adapt the same ".weight". Errors name the layer: LSC_ERR_INVALID for an unmappable or ambiguous
+ * kohya name or a result longer than cap. Pure string work: no file is read. */
+lsc_status lsc_modkey_base_tensor(const char *layer, const lsc_basenames *bn, char *out, size_t cap, lsc_error *err);
+
+/* Length of the pipeline component a base tensor name starts with, with its dot ("unet." -> 5,
+ * "text_encoder_2." -> 15), 0 when it has none (a single-model checkpoint such as a language model). */
+size_t lsc_modkey_component_len(const char *tensor);
 
 #endif

@@ -2,11 +2,13 @@
  * their factors (cosine, relative difference, subspace similarity on both sides), layers matched by
  * stored key, else by module identity across formats (store/modkey.h: a GGUF or kohya adapter against
  * the PEFT one it came from), plus a whole-adapter summary. Layers are listed in natural order. Adapters
- * of different base models, or a layer whose shapes disagree, are an error naming them. */
+ * of different base models, or a layer whose shapes disagree, are an error naming them. With --base-names
+ * or --arch, kohya names pair by the module path the base model's names give them (store/basenames.h). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "basenames.h"
 #include "common.h"
 #include "figure.h"
 #include "compare.h"
@@ -63,15 +65,22 @@ static void totals_add(totals *t, const lsc_compare_result *res)
 
 typedef struct diff_args {
     lsc_args base;
-    const char *a, *b, *glob, *svg;
+    const char *a, *b, *glob, *base_names, *arch, *svg;
     int json;
 } diff_args;
+
+static const char *const diff_archs[] = {"sd15", "sd2", "sdxl", "llama", NULL};
 
 static const lsc_opt diff_opts[] = {
     {.metavar = "A", .type = LSC_OPT_ADAPTER, .flags = LSC_OPT_POSITIONAL, .at = offsetof(diff_args, a)},
     {.metavar = "B", .type = LSC_OPT_ADAPTER, .flags = LSC_OPT_POSITIONAL, .at = offsetof(diff_args, b)},
     {.name = "layers", .type = LSC_OPT_GLOB, .metavar = "GLOB", .at = offsetof(diff_args, glob),
      .help = "only layers whose name matches"},
+    {.name = "base-names", .type = LSC_OPT_PATH, .metavar = "PATH", .at = offsetof(diff_args, base_names),
+     .help = "pair kohya layers by the module paths a base model's names give them: a base\n"
+             ".safetensors, a model.safetensors.index.json or a text list of module names"},
+    {.name = "arch", .type = LSC_OPT_CHOICE, .metavar = "A", .choices = diff_archs, .text_at = offsetof(diff_args, arch),
+     .help = "the same with a built-in name table: sd15, sd2, sdxl or llama"},
     {.name = "json", .type = LSC_OPT_FLAG, .at = offsetof(diff_args, json),
      .help = "{a, b, layers[{name, key, key_b, cosine, rel_diff, subspace_in, subspace_out}], only_in_a, only_in_b, "
              "summary{compared, matched_across_formats, cosine, rel_diff}}"},
@@ -110,7 +119,20 @@ static int diff_run(lsc_cmd_ctx *ctx, void *args)
     int compared = 0, across = 0;
     char nm[512], c1[64], c2[64], c3[64], c4[64], c5[64], c6[64];
     char *taken = NULL;
-    int *jof = lsc_modkey_match(x, y, &taken);
+    lsc_basenames *bn = NULL;
+    if ((av->base_names && lsc_basenames_load(av->base_names, &bn, &ctx->err)) ||
+        (av->arch && lsc_basenames_builtin(av->arch, &bn, &ctx->err))) {
+        lsc_table_free(t);
+        json_decref(jl);
+        json_decref(only_a);
+        json_decref(only_b);
+        lsc_workspace_free(ws);
+        lsc_adapter_free(x);
+        lsc_adapter_free(y);
+        return LSC_EXIT_ERROR;
+    }
+    int *jof = lsc_modkey_match_names(x, y, bn, &taken);
+    lsc_basenames_free(bn);
     size_t *order = lsc_layername_order(x), *order_b = lsc_layername_order(y);
     if (!jof || !order || !order_b) {
         lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "out of memory");
@@ -229,4 +251,12 @@ static int diff_run(lsc_cmd_ctx *ctx, void *args)
     return rc;
 }
 
-const lsc_cmd_spec lsc_spec_diff = {diff_opts, sizeof(diff_args), NULL, diff_run, ""};
+static int diff_validate(lsc_cmd_ctx *ctx, void *args)
+{
+    const diff_args *av = args;
+    if (av->base_names && av->arch)
+        return lsc_usage_error(ctx, "diff", "--base-names and --arch exclude each other");
+    return LSC_EXIT_OK;
+}
+
+const lsc_cmd_spec lsc_spec_diff = {diff_opts, sizeof(diff_args), diff_validate, diff_run, ""};

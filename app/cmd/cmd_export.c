@@ -1,11 +1,14 @@
 /* cmd_export.c: `lorascope export NAME PATH [--format peft|kohya|gguf] [--dtype T] ...`: write an adapter
- * out. Unedited, in its own format and dtypes, the output is byte-identical to what was imported. */
+ * out. Unedited, in its own format and dtypes, the output is byte-identical to what was imported. A kohya
+ * adapter exports as PEFT through the base model's module names (--base-names, --arch or a built-in table:
+ * store/basenames.h). */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include <jansson.h>
 
+#include "basenames.h"
 #include "common.h"
 #include "fileio.h"
 #include "gguf.h"
@@ -128,12 +131,47 @@ static size_t warnings_len(const lsc_adapter *ad)
     return ad->warnings ? strlen(ad->warnings) : 0;
 }
 
+/* Where the module paths of a kohya adapter come from: --base-names PATH, --arch A, else the built-in
+ * table that fits. */
+typedef struct names_opts {
+    const char *base_names, *arch;
+} names_opts;
+
+/* A kohya adapter as a PEFT folder: module paths recovered through the base model's names (see
+ * store/basenames.h), the same factors, alpha folded into the config. */
+static lsc_status kohya_as_peft(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *path, lsc_dtype dt,
+                                const names_opts *names)
+{
+    lsc_basenames *bn = NULL;
+    lsc_adapter *p = NULL;
+    const char *chosen = NULL;
+    char shown[4200];
+    lsc_status st = lsc_basenames_pick(ad, names->arch, names->base_names, &bn, &chosen, &ctx->err);
+    if (st) {
+        char msg[LSC_ERROR_MSG_MAX];
+        snprintf(msg, sizeof msg, "%s", ctx->err.msg);
+        return lsc_error_set(&ctx->err, st, "'%s' is a kohya adapter: %s", lsc_escape_name(shown, sizeof shown, ad->name),
+                             msg);
+    }
+    st = lsc_basenames_kohya_to_peft(ad, bn, &p, &ctx->err);
+    size_t p_warned = p ? warnings_len(p) : 0;
+    if (!st)
+        st = lsc_peft_write(p, path, dt, &ctx->err);
+    if (!st) {
+        show_writer_warnings(ctx, p, p_warned, ad->name);
+        if (!names->base_names && !names->arch)
+            lsc_out(ctx->diag, "lorascope: module paths from the built-in %s name table\n", chosen);
+    }
+    lsc_adapter_free(p);
+    lsc_basenames_free(bn);
+    return st;
+}
+
 /* Write `ad` to the checked, resolved `path` in `format`. */
 static lsc_status write_format(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *format, const char *path, lsc_dtype dt,
-                               const lsc_gguf_write_opts *gopt)
+                               const lsc_gguf_write_opts *gopt, const names_opts *names)
 {
     lsc_status st;
-    char shown[4200];
     if (strcmp(format, "kohya") == 0)
         st = lsc_kohya_write(ad, path, dt, &ctx->err);
     else if (strcmp(format, "gguf") == 0)
@@ -148,9 +186,7 @@ static lsc_status write_format(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *fo
             show_writer_warnings(ctx, p, p_warned, ad->name);
         lsc_adapter_free(p);
     } else if (ad->format && strcmp(ad->format, "kohya") == 0) {
-        st = lsc_error_set(&ctx->err, LSC_ERR_UNSUPPORTED,
-                           "'%s' is a kohya adapter: its layer names do not give PEFT module paths; export it as kohya "
-                           "or gguf", lsc_escape_name(shown, sizeof shown, ad->name));
+        st = kohya_as_peft(ctx, ad, path, dt, names);
     } else
         st = lsc_peft_write(ad, path, dt, &ctx->err);
     return st;
@@ -158,12 +194,13 @@ static lsc_status write_format(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *fo
 
 typedef struct export_args {
     lsc_args base;
-    const char *name, *path, *format;
+    const char *name, *path, *format, *base_names, *arch;
     int dtype, no_permute, force;
     long long n_head, n_head_kv;
 } export_args;
 
 static const char *const export_formats[] = {"peft", "kohya", "gguf", NULL};
+static const char *const export_archs[] = {"sd15", "sd2", "sdxl", "llama", NULL};
 static const char *const export_dtypes[] = {"f32", "f16", "bf16", "f64", NULL};
 static const lsc_dtype export_dtype_of[] = {LSC_DT_F32, LSC_DT_F16, LSC_DT_BF16, LSC_DT_F64};
 
@@ -188,6 +225,15 @@ static const lsc_opt export_opts[] = {
              "converter permutes the base weights (attention heads of the base model)"},
     {.name = "n-head-kv", .type = LSC_OPT_INT, .metavar = "N", .ilo = 1, .ihi = 65536,
      .at = offsetof(export_args, n_head_kv), .help = "key/value heads for k_proj (default --n-head)"},
+    {.name = "base-names", .type = LSC_OPT_PATH, .metavar = "PATH", .at = offsetof(export_args, base_names),
+     .help = "kohya -> peft: the base model's module names, which turn kohya's\n"
+             "flattened names back into module paths: a base .safetensors (only its header\n"
+             "is read), a sharded model.safetensors.index.json, or a text list of module\n"
+             "names, one a line"},
+    {.name = "arch", .type = LSC_OPT_CHOICE, .metavar = "A", .choices = export_archs,
+     .text_at = offsetof(export_args, arch),
+     .help = "kohya -> peft: a built-in name table (sd15, sd2, sdxl, llama); default: the first that\n"
+             "fits every layer"},
     {.name = "no-permute", .type = LSC_OPT_FLAG, .at = offsetof(export_args, no_permute),
      .help = "gguf: write q/k unpermuted (the file records lorascope.qk_permuted = false)\n"
              "GGUF has one global alpha: per-layer scales (rsLoRA, patterns) are folded into B"},
@@ -198,6 +244,8 @@ static int export_validate(lsc_cmd_ctx *ctx, void *args)
     const export_args *av = args;
     if (av->n_head_kv && !av->n_head)
         return lsc_usage_error(ctx, "export", "--n-head-kv needs --n-head");
+    if (av->base_names && av->arch)
+        return lsc_usage_error(ctx, "export", "--base-names and --arch exclude each other");
     return LSC_EXIT_OK;
 }
 
@@ -239,8 +287,14 @@ static int export_run(lsc_cmd_ctx *ctx, void *args)
         free(path);
         return rc;
     }
+    if ((av->base_names || av->arch) && !(strcmp(format, "peft") == 0 && ad->format && strcmp(ad->format, "kohya") == 0)) {
+        free(path);
+        lsc_adapter_free(ad);
+        return lsc_usage_error(ctx, "export", "--base-names and --arch apply to a kohya adapter exported as peft");
+    }
+    names_opts names = {av->base_names, av->arch};
     size_t warned = warnings_len(ad);
-    st = write_format(ctx, ad, format, path, dt, &gopt);
+    st = write_format(ctx, ad, format, path, dt, &gopt, &names);
     if (st == LSC_OK) {
         show_writer_warnings(ctx, ad, warned, ad->name);
         char shown[4200];
