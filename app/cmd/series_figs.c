@@ -1,0 +1,250 @@
+/* series_figs.c: see series_figs.h. One layer at a time over every checkpoint: the statistics through
+ * lsc_layer_stats_get (the cache `show` reads, so the figures are the very ones `show` prints), then the
+ * factors of each checkpoint compared (lsc_compare) with the previous one and with the final one, which
+ * is kept loaded for the whole layer. */
+#include "series_figs.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "compare.h"
+#include "layername.h"
+
+int lsc_is_series(const char *kind)
+{
+    return lsc_kind_parse(kind) == LSC_KIND_SERIES;
+}
+
+void lsc_series_figs_release(lsc_series_figs *f)
+{
+    if (!f)
+        return;
+    for (size_t i = 0; f->layers && i < f->n_layers; i++)
+        free(f->layers[i]);
+    free(f->layers);
+    lsc_series_entries_free(f->steps, f->n_steps);
+    free(f->layout);
+    free(f->norm);
+    free(f->sigma1);
+    free(f->erank);
+    free(f->k90);
+    free(f->sim_prev);
+    free(f->sim_final);
+    memset(f, 0, sizeof *f);
+}
+
+/* One checkpoint's factors of one layer, with the buffers they live in. */
+typedef struct factors {
+    double *b, *a;
+    size_t bc, ac;
+    lsc_lowrank lr;
+    int ok; /* loaded and finite */
+} factors;
+
+static void unload_layer(lsc_adapter *ad, size_t li)
+{
+    const lsc_layer *l = &ad->layers[li];
+    int ts[4] = {l->ta, l->tb, l->te, l->tm};
+    for (int k = 0; k < 4; k++)
+        if (ts[k] >= 0)
+            lsc_adapter_unload_tensor(ad, (size_t)ts[k]);
+}
+
+static int finite_factors(const lsc_lowrank *v)
+{
+    size_t nb = (size_t)(v->rows * v->r), na = (size_t)(v->r * v->cols);
+    for (size_t k = 0; k < nb; k++)
+        if (!isfinite(v->B[k]))
+            return 0;
+    for (size_t k = 0; k < na; k++)
+        if (!isfinite(v->A[k]))
+            return 0;
+    return isfinite(v->scale);
+}
+
+static lsc_status load_factors(lsc_adapter *ad, size_t li, factors *f, lsc_error *err)
+{
+    lsc_status st = lsc_adapter_factors(ad, li, &f->b, &f->bc, &f->a, &f->ac, &f->lr, err);
+    f->ok = !st && finite_factors(&f->lr);
+    return st;
+}
+
+/* phi (input side) of x against y; NaN when either holds NaN/Inf. */
+static lsc_status similarity(const factors *x, const factors *y, lsc_workspace *ws, double *phi, lsc_error *err)
+{
+    *phi = NAN;
+    if (!x->ok || !y->ok)
+        return LSC_OK;
+    lsc_compare_result r;
+    lsc_status st = lsc_compare(&x->lr, &y->lr, ws, &r, err);
+    if (!st)
+        *phi = r.subspace_in;
+    return st;
+}
+
+/* What one computation holds; lsc_series_figs_compute owns and releases it. */
+typedef struct run {
+    lsc_cmd_ctx *ctx;
+    lsc_series_figs *F;
+    lsc_adapter **ads;        /* [n_steps] */
+    int *idx;                 /* [n_steps] the layer's index in each member */
+    factors fin, f[2];        /* the final checkpoint's, and the previous / current ones */
+    lsc_stats_runner sr;
+    lsc_workspace *ws;
+} run;
+
+/* Every figure of output layer i (key) at every step. */
+static int one_layer(run *R, size_t i, const char *key)
+{
+    lsc_cmd_ctx *ctx = R->ctx;
+    lsc_series_figs *F = R->F;
+    size_t S = F->n_steps;
+    char shown[512];
+    for (size_t j = 0; j < S; j++) {
+        R->idx[j] = lsc_adapter_find_layer(R->ads[j], key);
+        if (R->idx[j] < 0) {
+            lsc_error_set(&ctx->err, LSC_ERR_INVALID, "series checkpoint '%s' has no layer '%s' (the final checkpoint has it)",
+                          F->steps[j].member, lsc_escape_name(shown, sizeof shown, key));
+            return LSC_EXIT_ERROR;
+        }
+    }
+    lsc_status st = load_factors(R->ads[S - 1], (size_t)R->idx[S - 1], &R->fin, &ctx->err);
+    for (size_t j = 0; j < S && !st; j++) {
+        size_t li = (size_t)R->idx[j], at = i * S + j;
+        lsc_layer_stats ls;
+        memset(&ls, 0, sizeof ls);
+        st = lsc_layer_stats_get(&R->sr, ctx->cat, R->ads[j], li, 0, &ls, &ctx->err);
+        if (st)
+            break;
+        F->norm[at] = ls.fro;
+        F->sigma1[at] = ls.spectral;
+        F->erank[at] = ls.effective_rank;
+        F->k90[at] = ls.energy_rank_90;
+        lsc_stats_release(&ls);
+        factors *cur = &R->f[j % 2], *prev = &R->f[(j + 1) % 2];
+        st = load_factors(R->ads[j], li, cur, &ctx->err);
+        F->sim_prev[at] = NAN;
+        if (!st && j > 0)
+            st = similarity(cur, prev, R->ws, &F->sim_prev[at], &ctx->err);
+        if (!st)
+            st = similarity(cur, &R->fin, R->ws, &F->sim_final[at], &ctx->err);
+        unload_layer(R->ads[j], li);
+    }
+    if (st) {
+        lsc_error_prefix(&ctx->err, "layer '%s'", lsc_escape_name(shown, sizeof shown, key));
+        return LSC_EXIT_ERROR;
+    }
+    return LSC_EXIT_OK;
+}
+
+/* The output layers: the final checkpoint's, natural order, matching glob. */
+static int pick_layers(lsc_cmd_ctx *ctx, lsc_series_figs *F, lsc_adapter *fin, const char *glob)
+{
+    size_t *order = lsc_layername_order(fin);
+    F->layers = calloc(fin->n_layers + 1, sizeof *F->layers);
+    if (!order || !F->layers) {
+        free(order);
+        return lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
+    }
+    for (size_t k = 0; k < fin->n_layers; k++) {
+        const char *key = fin->layers[order[k]].name;
+        if (lsc_name_matches(glob, key) && !(F->layers[F->n_layers++] = strdup(key))) {
+            free(order);
+            return lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
+        }
+    }
+    free(order);
+    if (F->n_layers == 0 && glob && *glob) {
+        lsc_error_set(&ctx->err, LSC_ERR_NOTFOUND, "no layer of '%s' matches '%s'", fin->name ? fin->name : "?", glob);
+        return LSC_EXIT_ERROR;
+    }
+    return LSC_EXIT_OK;
+}
+
+static int alloc_figures(lsc_cmd_ctx *ctx, lsc_series_figs *F)
+{
+    size_t n = F->n_layers * F->n_steps + 1;
+    F->norm = calloc(n, sizeof *F->norm);
+    F->sigma1 = calloc(n, sizeof *F->sigma1);
+    F->erank = calloc(n, sizeof *F->erank);
+    F->k90 = calloc(n, sizeof *F->k90);
+    F->sim_prev = calloc(n, sizeof *F->sim_prev);
+    F->sim_final = calloc(n, sizeof *F->sim_final);
+    if (!F->norm || !F->sigma1 || !F->erank || !F->k90 || !F->sim_prev || !F->sim_final)
+        return lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
+    return LSC_EXIT_OK;
+}
+
+/* The layout recorded with the series ("trainer", "kohya"). */
+static char *series_layout(lsc_cmd_ctx *ctx, int64_t id)
+{
+    lsc_adapter *s = NULL;
+    lsc_error e;
+    const char *v = NULL;
+    json_t *o = NULL;
+    if (lsc_catalog_get_adapter_by_id(ctx->cat, id, &s, &e) == LSC_OK && s->metadata_json)
+        o = json_loads(s->metadata_json, 0, NULL);
+    v = json_string_value(json_object_get(o, "layout"));
+    char *r = strdup(v ? v : "");
+    json_decref(o);
+    lsc_adapter_free(s);
+    return r;
+}
+
+int lsc_series_figs_compute(lsc_cmd_ctx *ctx, int64_t id, const char *glob, lsc_series_figs *out)
+{
+    memset(out, 0, sizeof *out);
+    run R;
+    memset(&R, 0, sizeof R);
+    R.ctx = ctx;
+    R.F = out;
+    int rc = LSC_EXIT_OK;
+    if (lsc_catalog_get_series(ctx->cat, id, &out->steps, &out->n_steps, &ctx->err))
+        return LSC_EXIT_ERROR;
+    if (out->n_steps == 0) {
+        lsc_error_set(&ctx->err, LSC_ERR_INVALID, "not a series (no checkpoints recorded)");
+        return LSC_EXIT_ERROR;
+    }
+    out->layout = series_layout(ctx, id);
+    R.ads = calloc(out->n_steps + 1, sizeof *R.ads);
+    R.idx = calloc(out->n_steps + 1, sizeof *R.idx);
+    R.ws = lsc_workspace_new();
+    if (!R.ads || !R.idx || !R.ws || !out->layout || lsc_stats_runner_init(&R.sr, &ctx->err)) {
+        free(R.ads);
+        free(R.idx);
+        lsc_workspace_free(R.ws);
+        return lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
+    }
+    for (size_t j = 0; j < out->n_steps && !rc; j++) {
+        if (lsc_catalog_get_adapter_by_id(ctx->cat, out->steps[j].member_id, &R.ads[j], &ctx->err))
+            rc = LSC_EXIT_ERROR;
+        else
+            lsc_cmd_read(ctx, out->steps[j].member_id);
+    }
+    if (!rc)
+        rc = pick_layers(ctx, out, R.ads[out->n_steps - 1], glob);
+    if (!rc)
+        rc = alloc_figures(ctx, out);
+    for (size_t i = 0; i < out->n_layers && !rc; i++) {
+        if (lsc_cmd_cancelled(ctx, "series"))
+            rc = LSC_EXIT_ERROR;
+        else
+            rc = one_layer(&R, i, out->layers[i]);
+    }
+    for (size_t j = 0; j < out->n_steps; j++)
+        lsc_adapter_free(R.ads[j]);
+    free(R.ads);
+    free(R.idx);
+    for (int k = 0; k < 2; k++) {
+        free(R.f[k].b);
+        free(R.f[k].a);
+    }
+    free(R.fin.b);
+    free(R.fin.a);
+    lsc_stats_runner_release(&R.sr);
+    lsc_workspace_free(R.ws);
+    return rc;
+}
