@@ -206,6 +206,9 @@ static const golden_case k_cases[] = {
     {"tasks", "Enter", "llama2-7b-chat=multi-task", 0},            /* Enter on a multi-task adapter: its tasks */
     {"retrain", "j Space g Enter R j", NULL, 0},                         /* the panel, idle */
     {"retrain-running", "j Space g Enter R Enter Enter y", NULL, 5}, /* five steps reported */
+    {"series", "Enter", "llama2-7b-chat=series", 0},               /* norm of the first layer, final step */
+    {"series-step", "Enter j o o o o h h", "llama2-7b-chat=series", 0}, /* sim. to previous, step 600 */
+    {"series-mean", "Enter f text:*.v* Enter a o h", "llama2-7b-chat=series", 0}, /* mean sigma1 of v_proj */
 };
 
 static const int k_sizes[2][2] = {{24, 80}, {43, 132}};

@@ -35,35 +35,6 @@ static int cmp_info(const void *x, const void *y)
     return lsc_layername_cmp(((const lsc_adapter_info *)x)->name, ((const lsc_adapter_info *)y)->name);
 }
 
-/* A series shows the layers of its final checkpoint and the params and bytes of all its checkpoints;
- * *members: its checkpoints as [{step, label, adapter}] (new reference). */
-static int series_totals(lsc_cmd_ctx *ctx, int64_t id, int64_t *layers, int64_t *params, int64_t *bytes, json_t **members)
-{
-    lsc_series_entry *e = NULL;
-    size_t n = 0;
-    *layers = *params = *bytes = 0;
-    if (lsc_catalog_get_series(ctx->cat, id, &e, &n, &ctx->err))
-        return LSC_EXIT_ERROR;
-    *members = json_array();
-    int rc = LSC_EXIT_OK;
-    for (size_t i = 0; i < n && !rc; i++) {
-        lsc_adapter *m = NULL;
-        if (lsc_catalog_get_adapter_by_id(ctx->cat, e[i].member_id, &m, &ctx->err)) {
-            rc = LSC_EXIT_ERROR;
-            break;
-        }
-        if (i + 1 == n)
-            *layers = (int64_t)m->n_layers;
-        *params += lsc_adapter_params(m);
-        *bytes += lsc_adapter_bytes(m);
-        json_array_append_new(*members, json_pack("{s:I, s:s, s:s}", "step", (json_int_t)e[i].step, "label", e[i].label,
-                                                  "adapter", e[i].member));
-        lsc_adapter_free(m);
-    }
-    lsc_series_entries_free(e, n);
-    return rc;
-}
-
 static int ls_run(lsc_cmd_ctx *ctx, void *args)
 {
     const ls_args *av = args;
@@ -88,7 +59,7 @@ static int ls_run(lsc_cmd_ctx *ctx, void *args)
         }
     for (size_t i = 0; tasks && i < n; i++)
         if (lsc_is_series(infos[i].kind) &&
-            series_totals(ctx, infos[i].id, &infos[i].n_layers, &infos[i].params, &infos[i].bytes, &tasks[i])) {
+            lsc_series_totals(ctx, infos[i].id, &infos[i].n_layers, &infos[i].params, &infos[i].bytes, &tasks[i])) {
             for (size_t k = 0; k < n; k++)
                 json_decref(tasks[k]);
             free(tasks);

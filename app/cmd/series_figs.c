@@ -18,6 +18,33 @@ int lsc_is_series(const char *kind)
     return lsc_kind_parse(kind) == LSC_KIND_SERIES;
 }
 
+int lsc_series_totals(lsc_cmd_ctx *ctx, int64_t id, int64_t *layers, int64_t *params, int64_t *bytes, json_t **members)
+{
+    lsc_series_entry *e = NULL;
+    size_t n = 0;
+    *layers = *params = *bytes = 0;
+    if (lsc_catalog_get_series(ctx->cat, id, &e, &n, &ctx->err))
+        return LSC_EXIT_ERROR;
+    *members = json_array();
+    int rc = LSC_EXIT_OK;
+    for (size_t i = 0; i < n && !rc; i++) {
+        lsc_adapter *m = NULL;
+        if (lsc_catalog_get_adapter_by_id(ctx->cat, e[i].member_id, &m, &ctx->err)) {
+            rc = LSC_EXIT_ERROR;
+            break;
+        }
+        if (i + 1 == n)
+            *layers = (int64_t)m->n_layers;
+        *params += lsc_adapter_params(m);
+        *bytes += lsc_adapter_bytes(m);
+        json_array_append_new(*members, json_pack("{s:I, s:s, s:s}", "step", (json_int_t)e[i].step, "label", e[i].label,
+                                                  "adapter", e[i].member));
+        lsc_adapter_free(m);
+    }
+    lsc_series_entries_free(e, n);
+    return rc;
+}
+
 void lsc_series_figs_release(lsc_series_figs *f)
 {
     if (!f)

@@ -7,10 +7,17 @@
 #ifndef LSC_CMD_SERIES_FIGS_H
 #define LSC_CMD_SERIES_FIGS_H
 
+#include <jansson.h>
+
 #include "command.h"
 
 /* 1 if kind (an adapter's kind name, may be NULL) is that of a series. */
 int lsc_is_series(const char *kind);
+
+/* Aggregate figures of series `id` for ls and the catalog view: the layers of its final checkpoint, the
+ * params and bytes of all its checkpoints; *members: its checkpoints as a JSON array of {step, label,
+ * adapter} (new reference; may be set on failure too). Returns an exit code with ctx->err set on failure. */
+int lsc_series_totals(lsc_cmd_ctx *ctx, int64_t id, int64_t *layers, int64_t *params, int64_t *bytes, json_t **members);
 
 typedef struct lsc_series_figs {
     char *layout;               /* "trainer", "kohya" ("" unknown); malloc'ed */
