@@ -520,8 +520,23 @@ START_TEST(test_undo_removes_series)
     free(now);
     /* a member cannot silently leave its series: rm names the series that uses it */
     r = cli_run(cat, "rm", "run@100", NULL);
-    ck_assert_ptr_nonnull(strstr(r.err, "run"));
+    ck_assert_int_eq(r.code, 1);
+    ck_assert_msg(strstr(r.err, "(first: 'run')") != NULL, "%s", r.err);
     cli_result_free(&r);
+    /* show of a series is its figures by step; export refuses it, naming what to export instead */
+    cli_result a = cli_run(cat, "show", "run", "--json", NULL), b = cli_run(cat, "series", "run", "--json", NULL);
+    ck_assert_int_eq(a.code, 0);
+    ck_assert_str_eq(a.out, b.out);
+    cli_result_free(&a);
+    cli_result_free(&b);
+    char out[4400];
+    snprintf(out, sizeof out, "%s/undo-export", g_tmp);
+    r = cli_run(cat, "export", "run", out, NULL);
+    ck_assert_int_eq(r.code, 1);
+    ck_assert_msg(strstr(r.err, "'run@STEP'") != NULL, "%s", r.err);
+    cli_result_free(&r);
+    struct stat sb;
+    ck_assert_int_ne(stat(out, &sb), 0);
     free(empty);
     free(full);
 }

@@ -102,12 +102,17 @@ static int series_run(lsc_cmd_ctx *ctx, void *args)
                       lsc_escape_name(nm, sizeof nm, av->name));
         return LSC_EXIT_ERROR;
     }
+    return lsc_series_show(ctx, av->name, id, av->glob, json);
+}
+
+int lsc_series_show(lsc_cmd_ctx *ctx, const char *name, int64_t id, const char *glob, int json)
+{
     lsc_series_figs F;
-    int rc = lsc_series_figs_compute(ctx, id, av->glob, &F);
+    int rc = lsc_series_figs_compute(ctx, id, glob, &F);
     if (!rc && json)
-        print_json(ctx, av->name, &F);
+        print_json(ctx, name, &F);
     else if (!rc)
-        print_text(ctx, av->name, &F);
+        print_text(ctx, name, &F);
     lsc_series_figs_release(&F);
     return rc;
 }

@@ -37,6 +37,10 @@ typedef struct lsc_series_figs {
  * without a layer of the final checkpoint (naming both), out of memory, numeric failures naming the layer. */
 int lsc_series_figs_compute(lsc_cmd_ctx *ctx, int64_t id, const char *glob, lsc_series_figs *out);
 
+/* Print (text or JSON) the figures of series `name` (id) for the layers matching glob to ctx->out, as
+ * `series` does (implemented in cmd_series.c; `show` of a series calls it too). Returns an exit code. */
+int lsc_series_show(lsc_cmd_ctx *ctx, const char *name, int64_t id, const char *glob, int json);
+
 /* Free every array of f and zero it; NULL-safe. */
 void lsc_series_figs_release(lsc_series_figs *f);
 
