@@ -582,6 +582,61 @@ START_TEST(test_old_catalog_opens)
 }
 END_TEST
 
+/* The class of bug behind a series with no layers of its own: every command that reads layers refuses it
+ * with one line naming how its checkpoints are called (convert made an empty adapter of it, merge merged
+ * it as an empty adapter, group took it as a task), the catalog unchanged; the commands that take a
+ * checkpoint work on it; a script's expect over a glob checks the checkpoints, not the series. */
+START_TEST(test_layer_commands_refuse_series)
+{
+    char cat[4200], dir[4200];
+    fresh(cat, sizeof cat, dir, sizeof dir, "refuse");
+    ckpt c[5];
+    make_run(c, 5, 808);
+    write_trainer_run(dir, c);
+    cli_result r = cli_run(cat, "import", dir, "--name", "run", NULL);
+    ck_assert_int_eq(r.code, 0);
+    cli_result_free(&r);
+    char *before = cli_names_hashes(cat);
+    const char *const cmds[][8] = {
+        {"spectrum", "run", NULL},
+        {"diff", "run", "run@50", NULL},
+        {"diff", "run@50", "run", NULL},
+        {"prune", "run", "--rank", "1", NULL},
+        {"merge", "run", "run@50", "--method", "cat", NULL},
+        {"convert", "run", "--to", "static", NULL},
+        {"drop", "run", "--layers", "*q_proj*", NULL},
+        {"sparsify", "run", "--density", "0.5", NULL},
+        {"group", "g", "run", "run@50", NULL},
+        {"retrain", "run@50", "--target", "run", "--steps", "1", "--as", "x"},
+        {"export", "run", "/nonexistent-dir-for-lsc/x", NULL},
+    };
+    for (size_t k = 0; k < sizeof cmds / sizeof cmds[0]; k++) {
+        const char *const *a = cmds[k];
+        r = cli_run(cat, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], NULL);
+        ck_assert_msg(r.code == 1, "%s: exit %d (%s)", a[0], r.code, r.out);
+        ck_assert_msg(strstr(r.err, "'run' is a series") && strstr(r.err, "'run@STEP'"), "%s: %s", a[0], r.err);
+        ck_assert_msg(strchr(r.err, '\n') == r.err + strlen(r.err) - 1, "%s: not one line: %s", a[0], r.err);
+        cli_result_free(&r);
+        char *after = cli_names_hashes(cat);
+        ck_assert_str_eq(before, after);
+        free(after);
+    }
+    /* a checkpoint is an ordinary adapter */
+    r = cli_run(cat, "prune", "run@1000", "--rank", "1", "--as", "small", NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    cli_result_free(&r);
+    /* expect over a glob: the checkpoints have 2 layers, the series none of its own */
+    char script[4400];
+    snprintf(script, sizeof script, "%s/refuse.lsc", g_tmp);
+    const char *text = "expect layers 'run*' == 2\nexpect exists 'run'\n";
+    ck_assert_int_eq(cli_write(script, text, strlen(text)), 0);
+    r = cli_run(cat, "run", script, NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    cli_result_free(&r);
+    free(before);
+}
+END_TEST
+
 int main(void)
 {
     g_tmp = cli_tmpdir();
@@ -594,6 +649,7 @@ int main(void)
                                   test_malformed_runs_refused,
                                   test_undo_removes_series,
                                   test_old_catalog_opens,
+                                  test_layer_commands_refuse_series,
                                   NULL};
     return cli_run_suite("series", tests, 0, g_tmp);
 }

@@ -12,7 +12,6 @@
 #include "handlers.h"
 #include "kohya.h"
 #include "peft.h"
-#include "series_figs.h"
 #include "tasks.h"
 
 /* A typed GGUF key-value kept in the adapter's metadata ({"key": {"type": .., "value": ..}}). */
@@ -219,13 +218,6 @@ static int export_run(lsc_cmd_ctx *ctx, void *args)
     if (lsc_cmd_load(ctx, av->name, &ad, &id))
         return LSC_EXIT_ERROR;
     const char *given = av->path;
-    if (lsc_is_series(ad->kind)) {
-        char nm[512];
-        lsc_adapter_free(ad);
-        lsc_error_set(&ctx->err, LSC_ERR_INVALID, "'%s' is a series of checkpoints: export one of them ('%s@STEP', see 'lorascope series %s')",
-                      lsc_escape_name(nm, sizeof nm, av->name), nm, nm);
-        return LSC_EXIT_ERROR;
-    }
     if (lsc_is_group(ad->kind) && format && strcmp(format, "peft") != 0) {
         lsc_adapter_free(ad);
         return lsc_usage_error(ctx, "export", "a multi-task adapter exports as a PEFT multi-adapter folder only");

@@ -92,7 +92,7 @@ static int series_run(lsc_cmd_ctx *ctx, void *args)
     int json = ctx->json || av->json;
     lsc_adapter *ad = NULL;
     int64_t id = 0;
-    if (lsc_cmd_load(ctx, av->name, &ad, &id))
+    if (lsc_cmd_load_any(ctx, av->name, &ad, &id))
         return LSC_EXIT_ERROR;
     int is_series = lsc_is_series(ad->kind);
     lsc_adapter_free(ad);

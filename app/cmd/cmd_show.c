@@ -209,7 +209,7 @@ static int show_run(lsc_cmd_ctx *ctx, void *args)
     g_key = av->sort;
     lsc_adapter *ad = NULL;
     int64_t id = 0;
-    if (lsc_cmd_load(ctx, av->name, &ad, &id))
+    if (lsc_cmd_load_any(ctx, av->name, &ad, &id))
         return LSC_EXIT_ERROR;
     if (lsc_is_group(ad->kind)) {
         lsc_adapter_free(ad);
