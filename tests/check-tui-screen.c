@@ -746,6 +746,49 @@ START_TEST(test_bar_gaps_even)
 END_TEST
 
 
+/* The series chart's step mark (issue 16): in ASCII, the ':' column of lsc_chart_xmark is the column of the
+ * point lsc_chart_lines drew for that x, for every x of an uneven set of steps, and it takes no cell a
+ * series or an axis took. */
+START_TEST(test_series_step_mark)
+{
+    static const double x[5] = {50, 100, 150, 200, 1000}, a[5] = {1, 2, 3, 4, 5};
+    int w = 70, h = 12;
+    for (size_t k = 0; k < 5; k++) {
+        lsc_canvas cv;
+        lsc_error err = {0};
+        ck_assert_int_eq(lsc_canvas_init(&cv, w, h, &err), LSC_OK);
+        double b[5] = {NAN, NAN, NAN, NAN, NAN};
+        b[k] = a[k];
+        lsc_chart_lines(&cv, (lsc_chart_rect){0, 0, w, h}, LSC_CHART_ASCII, x, a, b, 5, 0, NAN, 0);
+        int point = -1, mark = -1, marks = 0;
+        for (int y = 0; y < h; y++)
+            for (int xx = 0; xx < w; xx++) {
+                const lsc_canvas_cell *c = &cv.cells[(size_t)y * (size_t)w + (size_t)xx];
+                if (c->role == LSC_CROLE_B || c->role == LSC_CROLE_BOTH)
+                    point = xx;
+            }
+        lsc_chart_xmark(&cv, (lsc_chart_rect){0, 0, w, h}, LSC_CHART_ASCII, x, 5, 0, x[k]);
+        for (int y = 0; y < h; y++)
+            for (int xx = 0; xx < w; xx++) {
+                const lsc_canvas_cell *c = &cv.cells[(size_t)y * (size_t)w + (size_t)xx];
+                if (c->role == LSC_CROLE_MARK) {
+                    ck_assert_int_eq(c->cp, ':');
+                    ck_assert(mark < 0 || mark == xx);
+                    mark = xx;
+                    marks++;
+                }
+                if (c->role == LSC_CROLE_B || c->role == LSC_CROLE_BOTH)
+                    ck_assert_int_eq(xx, point); /* the point is still there */
+            }
+        ck_assert_int_ge(point, 0);
+        ck_assert_int_eq(mark, point);
+        ck_assert_int_gt(marks, 1);
+        lsc_canvas_release(&cv);
+    }
+}
+END_TEST
+
+
 /* Issue #15 finding 8: at the smallest size the workbench draws (60x15) the spectrum view shows no
  * heading over an empty chart: every chart heading on screen has bars or a curve under it. */
 START_TEST(test_spectrum_small)
@@ -890,6 +933,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_status_controls_replaced);
     tcase_add_loop_test(tc, test_names_cut_in_middle, 0, 2);
     tcase_add_test(tc, test_bar_gaps_even);
+    tcase_add_test(tc, test_series_step_mark);
     tcase_add_test(tc, test_adalora_orthogonality);
     tcase_add_loop_test(tc, test_spectrum_small, 0, 6);
     tcase_add_loop_test(tc, test_columns_share_width, 0, 2);

@@ -59,6 +59,7 @@ void lsc_tui_draw_series(lsc_tui_render *r, const lsc_tui_state *st)
     lsc_chart_mode m = r->unicode ? LSC_CHART_BRAILLE : LSC_CHART_ASCII;
     if (h >= 4 && canvas(r, w, h) == 0) {
         lsc_chart_lines(&r->cv, (lsc_chart_rect){0, 0, w, h}, m, x, a, b, n, 0, NAN, 0);
+        lsc_chart_xmark(&r->cv, (lsc_chart_rect){0, 0, w, h}, m, x, n, 0, x[st->series.step]);
         blit(r, L->pane_y + 1, 1);
     }
     free(x);
