@@ -292,6 +292,21 @@ START_TEST(test_ascii_spectrum_golden)
 }
 END_TEST
 
+/* The series chart in ASCII, monochrome: '*' the curve, 'o' the selected step, ':' its mark; only ASCII. */
+START_TEST(test_ascii_series_golden)
+{
+    screen s;
+    screen_open_kind(&s, 24, 80, 1, 1, "llama2-7b-chat=series");
+    feed(&s, "Enter o h h");
+    check_golden(&s, "series-ascii-80x24");
+    char *d = lsc_tui_render_dump(s.r, 0);
+    for (const unsigned char *p = (const unsigned char *)d; *p; p++)
+        ck_assert_msg(*p < 0x80, "non-ASCII byte 0x%02x in the ASCII series view", *p);
+    free(d);
+    screen_close(&s);
+}
+END_TEST
+
 /* The row under the cursor must be visible without colour: '>' in column 0 and reverse video. */
 START_TEST(test_mono_selection)
 {
@@ -934,6 +949,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, test_names_cut_in_middle, 0, 2);
     tcase_add_test(tc, test_bar_gaps_even);
     tcase_add_test(tc, test_series_step_mark);
+    tcase_add_test(tc, test_ascii_series_golden);
     tcase_add_test(tc, test_adalora_orthogonality);
     tcase_add_loop_test(tc, test_spectrum_small, 0, 6);
     tcase_add_loop_test(tc, test_columns_share_width, 0, 2);
