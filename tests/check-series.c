@@ -290,6 +290,17 @@ START_TEST(test_trainer_run_is_one_series)
     }
     json_decref(s);
 
+    /* the same bytes whatever the number of threads comparing the checkpoints */
+    setenv("LSC_THREADS", "1", 1);
+    cli_result one = cli_run(cat, "series", "run", "--json", NULL);
+    setenv("LSC_THREADS", "3", 1);
+    cli_result three = cli_run(cat, "series", "run", "--json", NULL);
+    unsetenv("LSC_THREADS");
+    ck_assert_int_eq(one.code, 0);
+    ck_assert_str_eq(one.out, three.out);
+    cli_result_free(&one);
+    cli_result_free(&three);
+
     /* the text form names every step and both figures */
     r = cli_run(cat, "series", "run", "--layers", "*v_proj*", NULL);
     ck_assert_msg(r.code == 0, "%s", r.err);

@@ -1,7 +1,8 @@
 /* series_figs.c: see series_figs.h. One layer at a time over every checkpoint: the statistics through
- * lsc_layer_stats_get (the cache `show` reads, so the figures are the very ones `show` prints), then the
- * factors of each checkpoint compared (lsc_compare) with the previous one and with the final one, which
- * is kept loaded for the whole layer. */
+ * lsc_layer_stats_get (the cache `show` reads, so the figures are the very ones `show` prints) and the
+ * factors of every checkpoint, read on the calling thread (SQLite stays there); then each checkpoint's
+ * factors are compared (lsc_compare) with the previous and the final ones on the pool, one item per
+ * checkpoint writing its own slots, so the figures are the same bytes whatever the thread count. */
 #include "series_figs.h"
 
 #include <jansson.h>
@@ -12,6 +13,7 @@
 #include "common.h"
 #include "compare.h"
 #include "layername.h"
+#include "pool.h"
 
 int lsc_is_series(const char *kind)
 {
@@ -118,12 +120,29 @@ typedef struct run {
     lsc_series_figs *F;
     lsc_adapter **ads;        /* [n_steps] */
     int *idx;                 /* [n_steps] the layer's index in each member */
-    factors fin, f[2];        /* the final checkpoint's, and the previous / current ones */
+    factors *f;               /* [n_steps] one layer's factors in every checkpoint (buffers reused) */
+    size_t layer;             /* the output layer being compared */
     lsc_stats_runner sr;
-    lsc_workspace *ws;
+    lsc_workspace **ws;       /* [threads] one per pool worker */
+    int threads;
 } run;
 
-/* Every figure of output layer i (key) at every step. */
+/* Pool item j: the similarities of checkpoint j to the previous and to the final one (its own slots). */
+static lsc_status compare_step(void *ctx, size_t j, int worker, lsc_error *err)
+{
+    run *R = ctx;
+    size_t S = R->F->n_steps, at = R->layer * S + j;
+    R->F->sim_prev[at] = NAN;
+    lsc_status st = j > 0 ? similarity(&R->f[j], &R->f[j - 1], R->ws[worker], &R->F->sim_prev[at], err) : LSC_OK;
+    if (!st)
+        st = similarity(&R->f[j], &R->f[S - 1], R->ws[worker], &R->F->sim_final[at], err);
+    if (st)
+        lsc_error_prefix(err, "checkpoint '%s'", R->F->steps[j].member);
+    return st;
+}
+
+/* Every figure of output layer i (key) at every step: the statistics and the factors are read on this
+ * thread (the catalog stays on one thread), the comparisons run on the pool. */
 static int one_layer(run *R, size_t i, const char *key)
 {
     lsc_cmd_ctx *ctx = R->ctx;
@@ -138,7 +157,7 @@ static int one_layer(run *R, size_t i, const char *key)
             return LSC_EXIT_ERROR;
         }
     }
-    lsc_status st = load_factors(R->ads[S - 1], (size_t)R->idx[S - 1], &R->fin, &ctx->err);
+    lsc_status st = LSC_OK;
     for (size_t j = 0; j < S && !st; j++) {
         size_t li = (size_t)R->idx[j], at = i * S + j;
         lsc_layer_stats ls;
@@ -151,15 +170,12 @@ static int one_layer(run *R, size_t i, const char *key)
         F->erank[at] = ls.effective_rank;
         F->k90[at] = ls.energy_rank_90;
         lsc_stats_release(&ls);
-        factors *cur = &R->f[j % 2], *prev = &R->f[(j + 1) % 2];
-        st = load_factors(R->ads[j], li, cur, &ctx->err);
-        F->sim_prev[at] = NAN;
-        if (!st && j > 0)
-            st = similarity(cur, prev, R->ws, &F->sim_prev[at], &ctx->err);
-        if (!st)
-            st = similarity(cur, &R->fin, R->ws, &F->sim_final[at], &ctx->err);
+        st = load_factors(R->ads[j], li, &R->f[j], &ctx->err);
         unload_layer(R->ads[j], li);
     }
+    R->layer = i;
+    if (!st)
+        st = lsc_pool_for(S, R->threads, compare_step, R, &ctx->err);
     if (st) {
         lsc_error_prefix(&ctx->err, "layer '%s'", lsc_escape_name(shown, sizeof shown, key));
         return LSC_EXIT_ERROR;
@@ -221,6 +237,23 @@ static char *series_layout(lsc_cmd_ctx *ctx, int64_t id)
     return r;
 }
 
+static void release_run(run *R)
+{
+    size_t S = R->F->n_steps;
+    for (size_t j = 0; R->ads && j < S; j++)
+        lsc_adapter_free(R->ads[j]);
+    for (size_t j = 0; R->f && j < S; j++) {
+        free(R->f[j].b);
+        free(R->f[j].a);
+    }
+    for (int t = 0; R->ws && t < R->threads; t++)
+        lsc_workspace_free(R->ws[t]);
+    free(R->ads);
+    free(R->idx);
+    free(R->f);
+    free(R->ws);
+}
+
 int lsc_series_figs_compute(lsc_cmd_ctx *ctx, int64_t id, const char *glob, lsc_series_figs *out)
 {
     memset(out, 0, sizeof *out);
@@ -236,13 +269,16 @@ int lsc_series_figs_compute(lsc_cmd_ctx *ctx, int64_t id, const char *glob, lsc_
         return LSC_EXIT_ERROR;
     }
     out->layout = series_layout(ctx, id);
+    R.threads = lsc_pool_default_threads();
     R.ads = calloc(out->n_steps + 1, sizeof *R.ads);
     R.idx = calloc(out->n_steps + 1, sizeof *R.idx);
-    R.ws = lsc_workspace_new();
-    if (!R.ads || !R.idx || !R.ws || !out->layout || lsc_stats_runner_init(&R.sr, &ctx->err)) {
-        free(R.ads);
-        free(R.idx);
-        lsc_workspace_free(R.ws);
+    R.f = calloc(out->n_steps + 1, sizeof *R.f);
+    R.ws = calloc((size_t)R.threads, sizeof *R.ws);
+    int ok = R.ads && R.idx && R.f && R.ws && out->layout;
+    for (int t = 0; ok && t < R.threads; t++)
+        ok = (R.ws[t] = lsc_workspace_new()) != NULL;
+    if (!ok || lsc_stats_runner_init(&R.sr, &ctx->err)) {
+        release_run(&R);
         return lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
     }
     for (size_t j = 0; j < out->n_steps && !rc; j++) {
@@ -261,17 +297,7 @@ int lsc_series_figs_compute(lsc_cmd_ctx *ctx, int64_t id, const char *glob, lsc_
         else
             rc = one_layer(&R, i, out->layers[i]);
     }
-    for (size_t j = 0; j < out->n_steps; j++)
-        lsc_adapter_free(R.ads[j]);
-    free(R.ads);
-    free(R.idx);
-    for (int k = 0; k < 2; k++) {
-        free(R.f[k].b);
-        free(R.f[k].a);
-    }
-    free(R.fin.b);
-    free(R.fin.a);
     lsc_stats_runner_release(&R.sr);
-    lsc_workspace_free(R.ws);
+    release_run(&R);
     return rc;
 }
