@@ -1,8 +1,9 @@
 /* series_figs.c: see series_figs.h. One layer at a time over every checkpoint: the statistics through
  * lsc_layer_stats_get (the cache `show` reads, so the figures are the very ones `show` prints) and the
  * factors of every checkpoint, read on the calling thread (SQLite stays there); then each checkpoint's
- * factors are compared (lsc_compare) with the previous and the final ones on the pool, one item per
- * checkpoint writing its own slots, so the figures are the same bytes whatever the thread count. */
+ * factored SVD (lsc_spectrum) on the pool, one item per checkpoint in its own buffers, so the figures are
+ * the same bytes whatever the thread count; then phi against the previous and the final checkpoint from
+ * those SVDs (lsc_compare_subspace, the computation of lsc_compare's subspace_in), each SVD made once. */
 #include "series_figs.h"
 
 #include <jansson.h>
@@ -14,6 +15,7 @@
 #include "compare.h"
 #include "layername.h"
 #include "pool.h"
+#include "spectrum.h"
 
 int lsc_is_series(const char *kind)
 {
@@ -70,7 +72,11 @@ typedef struct factors {
     double *b, *a;
     size_t bc, ac;
     lsc_lowrank lr;
-    int ok; /* loaded and finite */
+    int ok;       /* loaded and finite */
+    double *sv;   /* [n] singular values of B A (unscaled), descending */
+    double *v;    /* [cols, n] its right (input-side) singular vectors */
+    size_t svc, vc;
+    int n;
 } factors;
 
 static void unload_layer(lsc_adapter *ad, size_t li)
@@ -101,17 +107,43 @@ static lsc_status load_factors(lsc_adapter *ad, size_t li, factors *f, lsc_error
     return st;
 }
 
-/* phi (input side) of x against y; NaN when either holds NaN/Inf. */
-static lsc_status similarity(const factors *x, const factors *y, lsc_workspace *ws, double *phi, lsc_error *err)
+/* The factored SVD of f's layer (lsc_spectrum; unscaled, as lsc_compare takes it, so no scale overflows),
+ * right vectors kept: each checkpoint's SVD is computed once and compared with two others. */
+static lsc_status layer_svd(factors *f, lsc_workspace *ws, lsc_error *err)
 {
-    *phi = NAN;
-    if (!x->ok || !y->ok)
+    f->n = 0;
+    if (!f->ok)
         return LSC_OK;
-    lsc_compare_result r;
-    lsc_status st = lsc_compare(&x->lr, &y->lr, ws, &r, err);
+    lsc_lowrank u = f->lr;
+    u.scale = 1.0;
+    int n = lsc_spectrum_count(&u);
+    size_t nv = (size_t)n * (size_t)u.cols + 1;
+    if ((size_t)n + 1 > f->svc) {
+        free(f->sv);
+        f->svc = 0;
+        if (!(f->sv = malloc(((size_t)n + 1) * sizeof *f->sv)))
+            return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        f->svc = (size_t)n + 1;
+    }
+    if (nv > f->vc) {
+        free(f->v);
+        f->vc = 0;
+        if (!(f->v = malloc(nv * sizeof *f->v)))
+            return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        f->vc = nv;
+    }
+    lsc_status st = n > 0 ? lsc_spectrum(&u, ws, f->sv, NULL, f->v, err) : LSC_OK;
     if (!st)
-        *phi = r.subspace_in;
+        f->n = n;
     return st;
+}
+
+/* phi (input side) of x against y from their SVDs; NaN when either holds NaN/Inf. */
+static double similarity(const factors *x, const factors *y, double *scratch)
+{
+    if (!x->ok || !y->ok)
+        return NAN;
+    return lsc_compare_subspace(x->sv, x->v, x->n, y->sv, y->v, y->n, (int)x->lr.cols, scratch);
 }
 
 /* What one computation holds; lsc_series_figs_compute owns and releases it. */
@@ -121,24 +153,37 @@ typedef struct run {
     lsc_adapter **ads;        /* [n_steps] */
     int *idx;                 /* [n_steps] the layer's index in each member */
     factors *f;               /* [n_steps] one layer's factors in every checkpoint (buffers reused) */
-    size_t layer;             /* the output layer being compared */
     lsc_stats_runner sr;
     lsc_workspace **ws;       /* [threads] one per pool worker */
     int threads;
 } run;
 
-/* Pool item j: the similarities of checkpoint j to the previous and to the final one (its own slots). */
-static lsc_status compare_step(void *ctx, size_t j, int worker, lsc_error *err)
+/* Pool item j: the SVD of checkpoint j's layer (its own buffers). */
+static lsc_status svd_step(void *ctx, size_t j, int worker, lsc_error *err)
 {
     run *R = ctx;
-    size_t S = R->F->n_steps, at = R->layer * S + j;
-    R->F->sim_prev[at] = NAN;
-    lsc_status st = j > 0 ? similarity(&R->f[j], &R->f[j - 1], R->ws[worker], &R->F->sim_prev[at], err) : LSC_OK;
-    if (!st)
-        st = similarity(&R->f[j], &R->f[S - 1], R->ws[worker], &R->F->sim_final[at], err);
+    lsc_status st = layer_svd(&R->f[j], R->ws[worker], err);
     if (st)
         lsc_error_prefix(err, "checkpoint '%s'", R->F->steps[j].member);
     return st;
+}
+
+/* The similarities of every checkpoint of layer i to the previous and to the final one. */
+static lsc_status similarities(run *R, size_t i, lsc_error *err)
+{
+    size_t S = R->F->n_steps;
+    int nmax = 1;
+    for (size_t j = 0; j < S; j++)
+        nmax = R->f[j].n > nmax ? R->f[j].n : nmax;
+    double *scratch = malloc((size_t)nmax * (size_t)nmax * sizeof *scratch);
+    if (!scratch)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    for (size_t j = 0; j < S; j++) {
+        R->F->sim_prev[i * S + j] = j > 0 ? similarity(&R->f[j], &R->f[j - 1], scratch) : NAN;
+        R->F->sim_final[i * S + j] = similarity(&R->f[j], &R->f[S - 1], scratch);
+    }
+    free(scratch);
+    return LSC_OK;
 }
 
 /* Every figure of output layer i (key) at every step: the statistics and the factors are read on this
@@ -173,9 +218,10 @@ static int one_layer(run *R, size_t i, const char *key)
         st = load_factors(R->ads[j], li, &R->f[j], &ctx->err);
         unload_layer(R->ads[j], li);
     }
-    R->layer = i;
+    if (!st) /* the SVDs on the pool, one item per checkpoint; then the small products */
+        st = lsc_pool_for(S, R->threads, svd_step, R, &ctx->err);
     if (!st)
-        st = lsc_pool_for(S, R->threads, compare_step, R, &ctx->err);
+        st = similarities(R, i, &ctx->err);
     if (st) {
         lsc_error_prefix(&ctx->err, "layer '%s'", lsc_escape_name(shown, sizeof shown, key));
         return LSC_EXIT_ERROR;
@@ -245,6 +291,8 @@ static void release_run(run *R)
     for (size_t j = 0; R->f && j < S; j++) {
         free(R->f[j].b);
         free(R->f[j].a);
+        free(R->f[j].sv);
+        free(R->f[j].v);
     }
     for (int t = 0; R->ws && t < R->threads; t++)
         lsc_workspace_free(R->ws[t]);
