@@ -316,6 +316,8 @@ START_TEST(test_trainer_run_is_one_series)
     r = cli_run(cat, "series", "run", "--layers", "*nothing*", NULL);
     ck_assert_int_eq(r.code, 1);
     cli_result_free(&r);
+    /* the history replays: `log --script` run on a fresh catalog makes the same series and checkpoints */
+    assert_log_script_rebuilds(cat);
     /* importing the same run again adds nothing */
     char *before = cli_names_hashes(cat);
     r = cli_run(cat, "import", dir, "--name", "run", NULL);
@@ -416,6 +418,7 @@ START_TEST(test_kohya_epochs_are_series)
         fro += d3[i] * d3[i];
     assert_close(json_number_value(json_array_get(json_object_get(l, "norm"), 2)), sqrt(fro), 1e-9, "kohya norm");
     json_decref(s);
+    assert_log_script_rebuilds(cat);
 }
 END_TEST
 
