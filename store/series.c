@@ -208,6 +208,12 @@ static lsc_status scan_kohya(const char *path, DIR *d, lsc_series_plan *p, lsc_e
     snprintf(fin, sizeof fin, "%s/%s", path, entry);
     if (is_file(fin))
         st = add_item(p, &cap, path, entry, "final", p->items[p->n - 1].step + 1, 1, err);
+    /* one file alone is not a run ("lora-2024.safetensors" may just be a name): it imports as itself */
+    if (!st && p->n < 2) {
+        free(p->items[0].path);
+        free(p->items[0].label);
+        p->n = 0;
+    }
     return st;
 }
 

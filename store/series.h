@@ -5,7 +5,8 @@
  *   `trainer_state.json` beside it gives the step as `global_step`, else N is the step). An adapter in
  *   the folder itself is the final save: it comes last, labelled "final".
  * - kohya sd-scripts: a folder holding `NAME-<digits>.safetensors` per-epoch files (the epoch is the
- *   step), and optionally the final `NAME.safetensors`, labelled "final", last.
+ *   step), and optionally the final `NAME.safetensors`, labelled "final", last; two files at least (one
+ *   file alone is not a run).
  * A folder of PEFT adapters with other sub-folder names (PEFT's own save_pretrained of several adapters)
  * is not a run: it stays a multi-task group (cmd_import.c). This module only reads the folder listing and
  * the small JSON files; it never opens the adapters. Never includes curses; never prints.

@@ -497,6 +497,12 @@ START_TEST(test_malformed_runs_refused)
     snprintf(sub, sizeof sub, "%s/b-000001.safetensors", run);
     write_kohya(sub, &c[1], 0);
     expect_refused(cat, run, "two runs");
+    /* one dated file alone is not a run: the folder is refused as before (no adapter in it) */
+    snprintf(run, sizeof run, "%s/one", dir);
+    mkdir(run, 0755);
+    snprintf(sub, sizeof sub, "%s/lora-2024.safetensors", run);
+    write_kohya(sub, &c[0], 0);
+    expect_refused(cat, run, "no PEFT adapter in");
 }
 END_TEST
 
