@@ -798,6 +798,22 @@ START_TEST(test_series_matches_cli)
     free(a);
     ck_assert_int_eq(g_m.series(g_m.ctx, "llama-tiny-f32", &s, &err), LSC_ERR_INVALID);
     ck_assert_ptr_nonnull(strstr(err.msg, "not a series"));
+    /* through the state: Enter on the series opens its chart at the final checkpoint; h steps back;
+     * Enter there opens that checkpoint's own layer table */
+    lsc_tui_state *st = NULL;
+    ck_assert_int_eq(lsc_tui_state_new(&g_m, NULL, 24, 80, &st, &err), LSC_OK);
+    lsc_tui_list *cl = &st->lists[LSC_VIEW_CATALOG];
+    for (size_t i = 0; i < cl->n; i++)
+        if (strcmp(st->catalog.rows[cl->order[i]].name, "run") == 0)
+            cl->cursor = i;
+    lsc_tui_state_request(st, LSC_REQ_ENTER);
+    ck_assert_int_eq(lsc_tui_state_view(st), LSC_VIEW_SERIES);
+    ck_assert_uint_eq(st->series.step, 1);
+    lsc_tui_state_request(st, LSC_REQ_LEFT);
+    lsc_tui_state_request(st, LSC_REQ_ENTER);
+    ck_assert_int_eq(lsc_tui_state_view(st), LSC_VIEW_LAYERS);
+    ck_assert_str_eq(st->layers.adapter, "llama-tiny-f32");
+    lsc_tui_state_free(st);
 }
 END_TEST
 
