@@ -22,6 +22,7 @@
 #include "modkey.h"
 #include "kind_figures.h"
 #include "layername.h"
+#include "series_figs.h"
 #include "tasks.h"
 #include "prune.h"
 #include "spectrum.h"
@@ -121,6 +122,18 @@ static lsc_status wb_list(void *ctx, lsc_tui_adapter **out, size_t *n, lsc_error
             c.out = c.diag = &null;
             json_t *names = NULL;
             if (lsc_tasks_totals(&c, infos[i].id, &a[i].n_layers, &a[i].params, &a[i].bytes, &names) != LSC_EXIT_OK)
+                a[i].n_layers = a[i].params = a[i].bytes = 0;
+            json_decref(names);
+        }
+        if (lsc_is_series(infos[i].kind)) { /* a series: as `ls` shows it */
+            lsc_sink null;
+            lsc_sink_init_null(&null);
+            lsc_cmd_ctx c;
+            memset(&c, 0, sizeof c);
+            c.cat = w->cat;
+            c.out = c.diag = &null;
+            json_t *names = NULL;
+            if (lsc_series_totals(&c, infos[i].id, &a[i].n_layers, &a[i].params, &a[i].bytes, &names) != LSC_EXIT_OK)
                 a[i].n_layers = a[i].params = a[i].bytes = 0;
             json_decref(names);
         }
@@ -995,6 +1008,75 @@ static lsc_status wb_kind_figures(void *ctx, const char *adapter, lsc_tui_kind_f
     return st;
 }
 
+/* The series' figures straight from the command layer's computation (what `series NAME --json` prints). */
+static lsc_status series_copy(const lsc_series_figs *F, lsc_tui_series *out, lsc_error *err)
+{
+    size_t S = F->n_steps, n = F->n_layers;
+    out->steps = calloc(S + 1, sizeof *out->steps);
+    out->layers = calloc(n + 1, sizeof *out->layers);
+    int ok = out->steps && out->layers;
+    for (int f = 0; f < LSC_TUI_SERIES_FIG_COUNT; f++)
+        ok &= (out->fig[f] = calloc(n * S + 1, sizeof(double))) != NULL;
+    if (!ok) {
+        lsc_tui_series_release(out);
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    }
+    out->n_steps = S;
+    out->n_layers = n;
+    for (size_t j = 0; j < S; j++) {
+        out->steps[j].step = F->steps[j].step;
+        lsc_tui_copy(out->steps[j].label, sizeof out->steps[j].label, F->steps[j].label);
+        lsc_tui_copy(out->steps[j].adapter, sizeof out->steps[j].adapter, F->steps[j].member);
+    }
+    for (size_t i = 0; i < n; i++)
+        lsc_tui_copy(out->layers[i].name, sizeof out->layers[i].name, F->layers[i]);
+    for (size_t k = 0; k < n * S; k++) {
+        out->fig[LSC_TUI_SERIES_NORM][k] = F->norm[k];
+        out->fig[LSC_TUI_SERIES_SIGMA1][k] = F->sigma1[k];
+        out->fig[LSC_TUI_SERIES_ERANK][k] = F->erank[k];
+        out->fig[LSC_TUI_SERIES_K90][k] = F->k90[k];
+        out->fig[LSC_TUI_SERIES_SIM_PREV][k] = F->sim_prev[k];
+        out->fig[LSC_TUI_SERIES_SIM_FINAL][k] = F->sim_final[k];
+    }
+    return LSC_OK;
+}
+
+static lsc_status wb_series(void *ctx, const char *adapter, lsc_tui_series *out, lsc_error *err)
+{
+    wb *w = ctx;
+    memset(out, 0, sizeof *out);
+    lsc_status st = load(w, adapter, err);
+    if (st)
+        return st;
+    if (!lsc_is_series(w->ad->kind))
+        return lsc_error_set(err, LSC_ERR_INVALID, "'%s' is not a series (import a training run's folder to get one)", adapter);
+    lsc_sink mem, diag;
+    lsc_sink_init_mem(&mem);
+    lsc_sink_init_mem(&diag);
+    lsc_cmd_ctx c;
+    memset(&c, 0, sizeof c);
+    c.catalog_path = w->path;
+    c.cat = w->cat;
+    c.out = &mem;
+    c.diag = &diag;
+    c.readonly = 1;
+    lsc_series_figs F;
+    memset(&F, 0, sizeof F);
+    int64_t id = 0;
+    int rc = lsc_catalog_find(w->cat, adapter, &id, &c.err) != LSC_OK ? LSC_EXIT_ERROR
+                                                                      : lsc_series_figs_compute(&c, id, NULL, &F);
+    if (rc == LSC_EXIT_OK)
+        st = series_copy(&F, out, err);
+    else {
+        *err = c.err;
+        st = err->code != LSC_OK ? err->code : LSC_ERR_INVALID;
+    }
+    lsc_series_figs_release(&F);
+    lsc_sink_release(&mem);
+    lsc_sink_release(&diag);
+    return st;
+}
+
 static void wb_destroy(void *ctx)
 {
     wb *w = ctx;
@@ -1051,6 +1133,7 @@ lsc_status lsc_workbench_model_init(lsc_tui_model *m, const char *catalog_path, 
     m->prune_preview = wb_prune_preview;
     m->merge_preview = wb_merge_preview;
     m->kind_figures = wb_kind_figures;
+    m->series = wb_series;
     m->destroy = wb_destroy;
     return LSC_OK;
 }

@@ -77,14 +77,16 @@ double lsc_scale_compute(lsc_scale_rule rule, double alpha, int r, int init_r, d
 
 /* The kinds of adapter: what its training rule made of it. The catalog and the adapter keep the name (no
  * schema change); code compares the enum. "layer-wise" is a static adapter whose layers differ in rank or
- * alpha; "multi-task" is a group whose tasks are other adapters. */
+ * alpha; "multi-task" is a group whose tasks are other adapters; "series" is a training run whose members are
+ * its checkpoints (other adapters) in step order. */
 #define LSC_KIND_LIST(X)                \
     X(LSC_KIND_STATIC, "static")        \
     X(LSC_KIND_DYNAMIC, "dynamic")      \
     X(LSC_KIND_LAYERWISE, "layer-wise") \
     X(LSC_KIND_ADAPTIVE, "adaptive")    \
     X(LSC_KIND_SPARSE, "sparse")        \
-    X(LSC_KIND_MULTITASK, "multi-task")
+    X(LSC_KIND_MULTITASK, "multi-task") \
+    X(LSC_KIND_SERIES, "series")
 
 typedef enum {
     LSC_KIND_UNKNOWN = -1, /* a name not in the list (a catalog written by a newer lorascope) */

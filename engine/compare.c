@@ -297,3 +297,12 @@ lsc_status lsc_compare(const lsc_lowrank *x, const lsc_lowrank *y, lsc_workspace
 out:
     return st;
 }
+
+double lsc_compare_subspace(const double *sv1, const double *v1, int n1, const double *sv2, const double *v2, int n2,
+                            int dim, double *scratch)
+{
+    const int k1 = count_carrying(sv1, n1), k2 = count_carrying(sv2, n2);
+    if (k1 == 0 || k2 == 0 || dim <= 0)
+        return 0.0;
+    return subspace_phi(v1, n1, k1, v2, n2, k2, dim, scratch);
+}

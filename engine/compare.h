@@ -38,4 +38,12 @@ typedef struct lsc_compare_result {
 lsc_status lsc_compare(const lsc_lowrank *x, const lsc_lowrank *y, lsc_workspace *ws, lsc_compare_result *out,
                        lsc_error *err);
 
+/* phi = ||V1[:, :k1]^T V2[:, :k2]||_F^2 / min(k1, k2) in [0, 1] of two layers of one shape from their
+ * factored SVDs (lsc_spectrum: sv1 [n1] descending, V1 [dim, n1] row-major, the same for the second),
+ * k the carrying directions (sigma_i > 1e-10 sigma_1): lsc_compare's subspace_in (V, dim = cols) or
+ * subspace_out (U, dim = rows), for callers that compare one layer with many others and compute each
+ * SVD once. 0 if either layer is zero. scratch: n1 * n2 doubles. Never fails. */
+double lsc_compare_subspace(const double *sv1, const double *v1, int n1, const double *sv2, const double *v2, int n2,
+                            int dim, double *scratch);
+
 #endif

@@ -162,10 +162,24 @@ static const char schema_v2[] =
     ") WITHOUT ROWID;\n"
     "CREATE INDEX adapter_tasks_member ON adapter_tasks(member_id);\n";
 
+/* v3: series. A series is an adapter row (kind "series", no layers of its own) whose members are the
+ * checkpoints of one training run, ordinary adapters, in step order with their step numbers. */
+static const char schema_v3[] =
+    "CREATE TABLE adapter_series (\n"
+    "  series_id INTEGER NOT NULL REFERENCES adapters(id),\n"
+    "  ord INTEGER NOT NULL,\n"
+    "  step INTEGER NOT NULL,\n"
+    "  label TEXT NOT NULL,\n"
+    "  member_id INTEGER NOT NULL REFERENCES adapters(id),\n"
+    "  PRIMARY KEY (series_id, ord)\n"
+    ") WITHOUT ROWID;\n"
+    "CREATE INDEX adapter_series_member ON adapter_series(member_id);\n";
+
 /* migrations[k] takes a catalog from user_version k to k + 1. */
 static const char *const migrations[] = {
     schema_v1,
     schema_v2,
+    schema_v3,
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == LSC_CATALOG_VERSION,
                "one migration step per schema version");
@@ -180,6 +194,9 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == LSC_CATALOG_VERSION,
     X(ST_TASK_PUT, "INSERT INTO adapter_tasks(group_id, ord, task, member_id) VALUES (?1, ?2, ?3, ?4)")        \
     X(ST_TASK_GET, "SELECT t.task, t.member_id, a.name FROM adapter_tasks t JOIN adapters a ON a.id = t.member_id " \
                    "WHERE t.group_id = ?1 ORDER BY t.ord")                                                    \
+    X(ST_SERIES_PUT, "INSERT INTO adapter_series(series_id, ord, step, label, member_id) VALUES (?1, ?2, ?3, ?4, ?5)") \
+    X(ST_SERIES_GET, "SELECT s.step, s.label, s.member_id, a.name FROM adapter_series s "                       \
+                     "JOIN adapters a ON a.id = s.member_id WHERE s.series_id = ?1 ORDER BY s.ord")            \
     X(ST_FIND_CONTENT, "SELECT name FROM adapters WHERE content_hash = ?1 AND hidden = 0 ORDER BY id LIMIT 1") \
     X(ST_NAME_TAKEN, "SELECT id FROM adapters WHERE name = ?1 AND hidden = 0 AND id <> ?2")                   \
     X(ST_ADAPTER_NAME, "SELECT name, hidden FROM adapters WHERE id = ?1")                                     \
@@ -219,7 +236,9 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == LSC_CATALOG_VERSION,
     X(ST_CHILDREN,                                                                                            \
       "SELECT c.name FROM adapter_parents ap JOIN adapters c ON c.id = ap.child_id "                          \
       "WHERE ap.parent_id = ?1 AND c.hidden = 0 UNION SELECT g.name FROM adapter_tasks t "                    \
-      "JOIN adapters g ON g.id = t.group_id WHERE t.member_id = ?1 AND g.hidden = 0 ORDER BY 1")              \
+      "JOIN adapters g ON g.id = t.group_id WHERE t.member_id = ?1 AND g.hidden = 0 UNION SELECT g.name "     \
+      "FROM adapter_series t JOIN adapters g ON g.id = t.series_id WHERE t.member_id = ?1 AND g.hidden = 0 "  \
+      "ORDER BY 1")                                                                                           \
     X(ST_STATS_GET,                                                                                           \
       "SELECT n_sv, sv, fro_bits, spectral_bits, nuclear_bits, stable_rank_bits, effective_rank_bits, "       \
       "energy_rank_90, energy_rank_99, numerical_rank, norm_a_bits, norm_b_bits, balance_bits, "              \
@@ -2219,6 +2238,75 @@ void lsc_task_entries_free(lsc_task_entry *t, size_t n)
 {
     for (size_t i = 0; t && i < n; i++) {
         free(t[i].task);
+        free(t[i].member);
+    }
+    free(t);
+}
+
+lsc_status lsc_catalog_set_series(lsc_catalog *cat, int64_t series_id, const lsc_series_entry *members, size_t n,
+                                  lsc_error *err)
+{
+    if (!lsc_catalog_in_transaction(cat))
+        return lsc_error_set(err, LSC_ERR_INVALID, "catalog '%s': set_series needs a transaction", cat->qpath);
+    sqlite3_stmt *s = stmt(cat, ST_SERIES_PUT, err);
+    if (!s)
+        return LSC_ERR_DB;
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_bind_int64(s, 1, series_id);
+        sqlite3_bind_int64(s, 2, (sqlite3_int64)i);
+        sqlite3_bind_int64(s, 3, members[i].step);
+        bind_str(s, 4, members[i].label);
+        sqlite3_bind_int64(s, 5, members[i].member_id);
+        int rc = sqlite3_step(s);
+        done(s);
+        if (rc != SQLITE_DONE)
+            return db_err(cat, err);
+    }
+    return LSC_OK;
+}
+
+lsc_status lsc_catalog_get_series(lsc_catalog *cat, int64_t series_id, lsc_series_entry **out, size_t *n,
+                                  lsc_error *err)
+{
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *s = stmt(cat, ST_SERIES_GET, err);
+    if (!s)
+        return LSC_ERR_DB;
+    sqlite3_bind_int64(s, 1, series_id);
+    size_t cnt = 0, cap = 0;
+    lsc_series_entry *arr = NULL;
+    int rc, oom = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            cap = cap ? cap * 2 : 8;
+            lsc_series_entry *p = realloc(arr, cap * sizeof *p);
+            if (!p) {
+                oom = 1;
+                break;
+            }
+            arr = p;
+        }
+        arr[cnt].step = sqlite3_column_int64(s, 0);
+        arr[cnt].label = col_dup_nn(s, 1, &oom);
+        arr[cnt].member_id = sqlite3_column_int64(s, 2);
+        arr[cnt].member = col_dup_nn(s, 3, &oom);
+        cnt++;
+    }
+    done(s);
+    if (oom || (rc != SQLITE_DONE && rc != SQLITE_ROW)) {
+        lsc_series_entries_free(arr, cnt);
+        return oom ? lsc_error_set(err, LSC_ERR_NOMEM, "out of memory") : db_err(cat, err);
+    }
+    *out = arr;
+    *n = cnt;
+    return LSC_OK;
+}
+
+void lsc_series_entries_free(lsc_series_entry *t, size_t n)
+{
+    for (size_t i = 0; t && i < n; i++) {
+        free(t[i].label);
         free(t[i].member);
     }
     free(t);

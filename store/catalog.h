@@ -19,7 +19,7 @@
 #include "status.h"
 
 #define LSC_CATALOG_APP_ID 0x4c53434fu /* "LSCO" */
-#define LSC_CATALOG_VERSION 2
+#define LSC_CATALOG_VERSION 3
 
 typedef struct lsc_catalog lsc_catalog;
 
@@ -102,8 +102,8 @@ lsc_status lsc_catalog_get_adapter_by_id(lsc_catalog *cat, int64_t id, lsc_adapt
  * the name meanwhile. */
 lsc_status lsc_catalog_set_hidden(lsc_catalog *cat, int64_t id, int hidden, lsc_error *err);
 
-/* Names of visible adapters that list `id` as a parent, or as a task of their group (malloc'ed array of
- * malloc'ed strings). */
+/* Names of visible adapters that list `id` as a parent, as a task of their group or as a member of their
+ * series (malloc'ed array of malloc'ed strings). */
 lsc_status lsc_catalog_children(lsc_catalog *cat, int64_t id, char ***names, size_t *n, lsc_error *err);
 
 /* Rename a visible adapter; LSC_ERR_EXISTS if `new_name` is taken, LSC_ERR_NOTFOUND if `old` is absent. */
@@ -173,6 +173,27 @@ lsc_status lsc_catalog_set_tasks(lsc_catalog *cat, int64_t group_id, const char 
  * lsc_task_entries_free. */
 lsc_status lsc_catalog_get_tasks(lsc_catalog *cat, int64_t group_id, lsc_task_entry **out, size_t *n, lsc_error *err);
 void lsc_task_entries_free(lsc_task_entry *t, size_t n);
+
+/* ---- series (training runs) ------------------------------------------------------------------------ */
+
+/* A series is an adapter row (kind "series", no layers) whose members are the checkpoints of one training
+ * run, ordinary adapters, in step order (schema 3). */
+typedef struct lsc_series_entry {
+    int64_t step;      /* the training step (HF Trainer global_step) or epoch (kohya) of the checkpoint */
+    char *label;       /* how the member is named after the series: "500", "final" */
+    int64_t member_id; /* the checkpoint's adapter */
+    char *member;      /* its current name (filled by get; ignored by set) */
+} lsc_series_entry;
+
+/* Record the members of series_id in the given (step) order, inside a transaction. */
+lsc_status lsc_catalog_set_series(lsc_catalog *cat, int64_t series_id, const lsc_series_entry *members, size_t n,
+                                  lsc_error *err);
+
+/* The members of series_id in step order (empty for an adapter that is not a series); free with
+ * lsc_series_entries_free. */
+lsc_status lsc_catalog_get_series(lsc_catalog *cat, int64_t series_id, lsc_series_entry **out, size_t *n,
+                                  lsc_error *err);
+void lsc_series_entries_free(lsc_series_entry *t, size_t n);
 
 /* The raw sqlite3 handle, for the few callers (tests, the fault-injection harness) that need it. */
 struct sqlite3 *lsc_catalog_db(lsc_catalog *cat);

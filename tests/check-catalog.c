@@ -968,6 +968,61 @@ START_TEST(test_children)
 }
 END_TEST
 
+/* Series (schema 3): members recorded in the order given with their steps and labels, read back with
+ * their current names; set_series needs a transaction; a visible series is a child of its members (rm
+ * names it); an adapter that is not a series has no members. */
+START_TEST(test_series)
+{
+    tmp_cat t;
+    tmp_init(&t);
+    lsc_catalog *cat = NULL;
+    lsc_error err = {0};
+    ck_assert_int_eq(lsc_catalog_open(t.path, LSC_CATALOG_CREATE, &cat, &err), LSC_OK);
+    lsc_adapter *c1 = make_adapter("run@10", 11), *c2 = make_adapter("run@20", 12), *sr = lsc_adapter_new();
+    sr->name = strdup("run");
+    lsc_adapter_set_kind(sr, LSC_KIND_SERIES, NULL);
+    int64_t id1, id2, ids;
+    put(cat, c1, NULL, 0, &id1);
+    put(cat, c2, NULL, 0, &id2);
+    put(cat, sr, NULL, 0, &ids);
+    lsc_series_entry e[2] = {{10, "10", id1, NULL}, {25, "final", id2, NULL}};
+    ck_assert_int_eq(lsc_catalog_set_series(cat, ids, e, 2, &err), LSC_ERR_INVALID); /* no transaction */
+    ck_assert_int_eq(lsc_catalog_begin(cat, &err), LSC_OK);
+    ck_assert_int_eq(lsc_catalog_set_series(cat, ids, e, 2, &err), LSC_OK);
+    ck_assert_int_eq(lsc_catalog_commit(cat, &err), LSC_OK);
+    ck_assert_int_eq(lsc_catalog_rename(cat, "run@20", "run@last", &err), LSC_OK);
+    lsc_series_entry *got = NULL;
+    size_t n = 0;
+    ck_assert_int_eq(lsc_catalog_get_series(cat, ids, &got, &n, &err), LSC_OK);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_int_eq(got[0].step, 10);
+    ck_assert_str_eq(got[0].label, "10");
+    ck_assert_str_eq(got[0].member, "run@10");
+    ck_assert_int_eq(got[1].step, 25);
+    ck_assert_str_eq(got[1].label, "final");
+    ck_assert_int_eq(got[1].member_id, id2);
+    ck_assert_str_eq(got[1].member, "run@last");
+    lsc_series_entries_free(got, n);
+    ck_assert_int_eq(lsc_catalog_get_series(cat, id1, &got, &n, &err), LSC_OK);
+    ck_assert_uint_eq(n, 0);
+    lsc_series_entries_free(got, n);
+    char **names = NULL;
+    ck_assert_int_eq(lsc_catalog_children(cat, id2, &names, &n, &err), LSC_OK);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_str_eq(names[0], "run");
+    free_names(names, n);
+    ck_assert_int_eq(lsc_catalog_set_hidden(cat, ids, 1, &err), LSC_OK); /* a hidden series holds nothing */
+    ck_assert_int_eq(lsc_catalog_children(cat, id2, &names, &n, &err), LSC_OK);
+    ck_assert_uint_eq(n, 0);
+    free_names(names, n);
+    lsc_adapter_free(c1);
+    lsc_adapter_free(c2);
+    lsc_adapter_free(sr);
+    lsc_catalog_close(cat);
+    rm_rf(t.dir);
+}
+END_TEST
+
 /* ---- statistics cache ------------------------------------------------------------------------------- */
 
 START_TEST(test_stats)
@@ -1270,6 +1325,7 @@ static Suite *catalog_suite(void)
     tcase_add_test(tc, test_transactions);
     tcase_add_test(tc, test_hide_rename);
     tcase_add_test(tc, test_children);
+    tcase_add_test(tc, test_series);
     tcase_add_test(tc, test_stats);
     tcase_add_test(tc, test_history);
     tcase_add_test(tc, test_two_connections);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "compare.h"
+#include "spectrum.h"
 #include "test_rng.h"
 
 static int rand_int(int lo, int hi)
@@ -280,6 +281,45 @@ START_TEST(random_layers_match_dense)
 }
 END_TEST
 
+/* lsc_compare_subspace from each layer's own SVD (what `series` uses, one SVD per checkpoint) is
+ * lsc_compare's subspace_in on V and subspace_out on U, and the dense reference's. */
+START_TEST(subspace_from_svds_matches_compare)
+{
+    rng_state = 0x5EED2016;
+    for (int it = 0; it < 40; it++) {
+        int rows = rand_int(1, 25), cols = rand_int(1, 25), r1 = rand_int(0, 8), r2 = rand_int(0, 8);
+        double *B1 = gauss_matrix((size_t)rows * r1), *A1 = gauss_matrix((size_t)r1 * cols);
+        double *B2 = gauss_matrix((size_t)rows * r2), *A2 = gauss_matrix((size_t)r2 * cols);
+        if (it % 2 == 0 && r1 > 0)
+            for (int k = 0; k < r2; k++)
+                for (int j = 0; j < cols; j++)
+                    A2[k * cols + j] = A1[(k % r1) * cols + j] + 0.3 * A2[k * cols + j];
+        lsc_lowrank x = {.rows = rows, .cols = cols, .r = r1, .B = B1, .A = A1, .scale = 1.0};
+        lsc_lowrank y = {.rows = rows, .cols = cols, .r = r2, .B = B2, .A = A2, .scale = 1.0};
+        lsc_compare_result res, ref;
+        compare_ok(&x, &y, &res);
+        reference(&x, &y, &ref);
+        int n1 = lsc_spectrum_count(&x), n2 = lsc_spectrum_count(&y);
+        double *s1 = calloc((size_t)n1 + 1, sizeof(double)), *s2 = calloc((size_t)n2 + 1, sizeof(double));
+        double *u1 = calloc((size_t)rows * n1 + 1, sizeof(double)), *v1 = calloc((size_t)cols * n1 + 1, sizeof(double));
+        double *u2 = calloc((size_t)rows * n2 + 1, sizeof(double)), *v2 = calloc((size_t)cols * n2 + 1, sizeof(double));
+        double *scratch = calloc((size_t)(n1 + 1) * (n2 + 1), sizeof(double));
+        lsc_error err = {0};
+        if (n1 > 0)
+            ck_assert_int_eq(lsc_spectrum(&x, ws, s1, u1, v1, &err), LSC_OK);
+        if (n2 > 0)
+            ck_assert_int_eq(lsc_spectrum(&y, ws, s2, u2, v2, &err), LSC_OK);
+        double in = lsc_compare_subspace(s1, v1, n1, s2, v2, n2, cols, scratch);
+        double out = lsc_compare_subspace(s1, u1, n1, s2, u2, n2, rows, scratch);
+        ck_assert_double_eq(in, res.subspace_in);
+        ck_assert_double_eq(out, res.subspace_out);
+        expect_near("subspace_in", in, ref.subspace_in, 1e-9, 1e-12);
+        free(s1), free(s2), free(u1), free(v1), free(u2), free(v2), free(scratch);
+        free(B1), free(A1), free(B2), free(A2);
+    }
+}
+END_TEST
+
 /* y = x with B perturbed by 1e-9: sqrt(n1^2 + n2^2 - 2 inner) could not resolve that difference (its
  * error is ~1e-8 of the norm); the factored difference must, to a relative 1e-6 */
 START_TEST(close_layers_keep_their_difference)
@@ -455,6 +495,7 @@ static Suite *compare_suite(void)
     tcase_add_test(tc, negated_layer);
     tcase_add_test(tc, orthogonal_layers);
     tcase_add_test(tc, random_layers_match_dense);
+    tcase_add_test(tc, subspace_from_svds_matches_compare);
     tcase_add_test(tc, close_layers_keep_their_difference);
     tcase_add_test(tc, zero_layers);
     tcase_add_test(tc, angles_are_capped);

@@ -742,6 +742,81 @@ START_TEST(test_layers_natural_order)
 }
 END_TEST
 
+/* A series (issue 16): the model's figures are `series --json`'s, and the catalog lists the series with its
+ * final checkpoint's layers. The run folder's checkpoints are copies of two samples already imported, so
+ * the series points at those adapters (content stored once). */
+START_TEST(test_series_matches_cli)
+{
+    char run[1200], cmd[4000];
+    snprintf(run, sizeof run, "%s/run", g_dir);
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp -r '%s/s/llama-tiny-f32' '%s/checkpoint-10' && "
+             "cp -r '%s/s/llama-tiny-bf16' '%s/checkpoint-20'", run, g_dir, run, g_dir, run);
+    ck_assert_int_eq(system(cmd), 0);
+    cli_result r = cli_run(g_cat, "import", run, NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    cli_result_free(&r);
+    r = cli_run(g_cat, "series", "run", "--json", NULL);
+    json_t *j = cli_json(&r);
+    cli_result_free(&r);
+    lsc_tui_series s;
+    lsc_error err = {0};
+    ck_assert_int_eq(g_m.series(g_m.ctx, "run", &s, &err), LSC_OK);
+    json_t *layers = json_object_get(j, "layers");
+    ck_assert_uint_eq(s.n_steps, 2);
+    ck_assert_int_eq(s.steps[1].step, 20);
+    ck_assert_str_eq(s.steps[0].adapter, "llama-tiny-f32");
+    ck_assert_uint_eq(s.n_layers, json_array_size(layers));
+    static const char *const keys[LSC_TUI_SERIES_FIG_COUNT] = {"norm", "sigma1", "effective_rank", "k90", "sim_prev",
+                                                               "sim_final"};
+    for (size_t i = 0; i < s.n_layers; i++) {
+        json_t *l = json_array_get(layers, i);
+        ck_assert_str_eq(s.layers[i].name, json_string_value(json_object_get(l, "key")));
+        for (int f = 0; f < LSC_TUI_SERIES_FIG_COUNT; f++)
+            for (size_t k = 0; k < 2; k++) {
+                json_t *v = json_array_get(json_object_get(l, keys[f]), k);
+                double got = s.fig[f][i * 2 + k];
+                if (json_is_null(v))
+                    ck_assert(isnan(got));
+                else
+                    close_to(got, json_number_value(v), keys[f], s.layers[i].name);
+            }
+    }
+    lsc_tui_series_release(&s);
+    json_decref(j);
+    /* listed with the final checkpoint's layers; a plain adapter is not a series */
+    lsc_tui_adapter *a = NULL;
+    size_t n = 0;
+    ck_assert_int_eq(g_m.list_adapters(g_m.ctx, &a, &n, &err), LSC_OK);
+    int seen = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(a[i].name, "run") == 0) {
+            seen = 1;
+            ck_assert_str_eq(a[i].kind, "series");
+            ck_assert_int_gt(a[i].n_layers, 0);
+        }
+    ck_assert(seen);
+    free(a);
+    ck_assert_int_eq(g_m.series(g_m.ctx, "llama-tiny-f32", &s, &err), LSC_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.msg, "not a series"));
+    /* through the state: Enter on the series opens its chart at the final checkpoint; h steps back;
+     * Enter there opens that checkpoint's own layer table */
+    lsc_tui_state *st = NULL;
+    ck_assert_int_eq(lsc_tui_state_new(&g_m, NULL, 24, 80, &st, &err), LSC_OK);
+    lsc_tui_list *cl = &st->lists[LSC_VIEW_CATALOG];
+    for (size_t i = 0; i < cl->n; i++)
+        if (strcmp(st->catalog.rows[cl->order[i]].name, "run") == 0)
+            cl->cursor = i;
+    lsc_tui_state_request(st, LSC_REQ_ENTER);
+    ck_assert_int_eq(lsc_tui_state_view(st), LSC_VIEW_SERIES);
+    ck_assert_uint_eq(st->series.step, 1);
+    lsc_tui_state_request(st, LSC_REQ_LEFT);
+    lsc_tui_state_request(st, LSC_REQ_ENTER);
+    ck_assert_int_eq(lsc_tui_state_view(st), LSC_VIEW_LAYERS);
+    ck_assert_str_eq(st->layers.adapter, "llama-tiny-f32");
+    lsc_tui_state_free(st);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tui-real");
@@ -760,6 +835,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_read_only_catalog);
     tcase_add_test(tc, test_diff_across_formats);
     tcase_add_test(tc, test_layers_natural_order);
+    tcase_add_test(tc, test_series_matches_cli);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -206,6 +206,9 @@ static const golden_case k_cases[] = {
     {"tasks", "Enter", "llama2-7b-chat=multi-task", 0},            /* Enter on a multi-task adapter: its tasks */
     {"retrain", "j Space g Enter R j", NULL, 0},                         /* the panel, idle */
     {"retrain-running", "j Space g Enter R Enter Enter y", NULL, 5}, /* five steps reported */
+    {"series", "Enter", "llama2-7b-chat=series", 0},               /* norm of the first layer, final step */
+    {"series-step", "Enter j o o o o h h", "llama2-7b-chat=series", 0}, /* sim. to previous, step 600 */
+    {"series-mean", "Enter f text:*.v* Enter a o h", "llama2-7b-chat=series", 0}, /* mean sigma1 of v_proj */
 };
 
 static const int k_sizes[2][2] = {{24, 80}, {43, 132}};
@@ -285,6 +288,21 @@ START_TEST(test_ascii_spectrum_golden)
     screen_open(&s, 24, 80, 1, 1);
     feed(&s, "Enter Enter");
     check_golden(&s, "spectrum-ascii-80x24");
+    screen_close(&s);
+}
+END_TEST
+
+/* The series chart in ASCII, monochrome: '*' the curve, 'o' the selected step, ':' its mark; only ASCII. */
+START_TEST(test_ascii_series_golden)
+{
+    screen s;
+    screen_open_kind(&s, 24, 80, 1, 1, "llama2-7b-chat=series");
+    feed(&s, "Enter o h h");
+    check_golden(&s, "series-ascii-80x24");
+    char *d = lsc_tui_render_dump(s.r, 0);
+    for (const unsigned char *p = (const unsigned char *)d; *p; p++)
+        ck_assert_msg(*p < 0x80, "non-ASCII byte 0x%02x in the ASCII series view", *p);
+    free(d);
     screen_close(&s);
 }
 END_TEST
@@ -743,6 +761,49 @@ START_TEST(test_bar_gaps_even)
 END_TEST
 
 
+/* The series chart's step mark (issue 16): in ASCII, the ':' column of lsc_chart_xmark is the column of the
+ * point lsc_chart_lines drew for that x, for every x of an uneven set of steps, and it takes no cell a
+ * series or an axis took. */
+START_TEST(test_series_step_mark)
+{
+    static const double x[5] = {50, 100, 150, 200, 1000}, a[5] = {1, 2, 3, 4, 5};
+    int w = 70, h = 12;
+    for (size_t k = 0; k < 5; k++) {
+        lsc_canvas cv;
+        lsc_error err = {0};
+        ck_assert_int_eq(lsc_canvas_init(&cv, w, h, &err), LSC_OK);
+        double b[5] = {NAN, NAN, NAN, NAN, NAN};
+        b[k] = a[k];
+        lsc_chart_lines(&cv, (lsc_chart_rect){0, 0, w, h}, LSC_CHART_ASCII, x, a, b, 5, 0, NAN, 0);
+        int point = -1, mark = -1, marks = 0;
+        for (int y = 0; y < h; y++)
+            for (int xx = 0; xx < w; xx++) {
+                const lsc_canvas_cell *c = &cv.cells[(size_t)y * (size_t)w + (size_t)xx];
+                if (c->role == LSC_CROLE_B || c->role == LSC_CROLE_BOTH)
+                    point = xx;
+            }
+        lsc_chart_xmark(&cv, (lsc_chart_rect){0, 0, w, h}, LSC_CHART_ASCII, x, 5, 0, x[k]);
+        for (int y = 0; y < h; y++)
+            for (int xx = 0; xx < w; xx++) {
+                const lsc_canvas_cell *c = &cv.cells[(size_t)y * (size_t)w + (size_t)xx];
+                if (c->role == LSC_CROLE_MARK) {
+                    ck_assert_int_eq(c->cp, ':');
+                    ck_assert(mark < 0 || mark == xx);
+                    mark = xx;
+                    marks++;
+                }
+                if (c->role == LSC_CROLE_B || c->role == LSC_CROLE_BOTH)
+                    ck_assert_int_eq(xx, point); /* the point is still there */
+            }
+        ck_assert_int_ge(point, 0);
+        ck_assert_int_eq(mark, point);
+        ck_assert_int_gt(marks, 1);
+        lsc_canvas_release(&cv);
+    }
+}
+END_TEST
+
+
 /* Issue #15 finding 8: at the smallest size the workbench draws (60x15) the spectrum view shows no
  * heading over an empty chart: every chart heading on screen has bars or a curve under it. */
 START_TEST(test_spectrum_small)
@@ -887,6 +948,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_status_controls_replaced);
     tcase_add_loop_test(tc, test_names_cut_in_middle, 0, 2);
     tcase_add_test(tc, test_bar_gaps_even);
+    tcase_add_test(tc, test_series_step_mark);
+    tcase_add_test(tc, test_ascii_series_golden);
     tcase_add_test(tc, test_adalora_orthogonality);
     tcase_add_loop_test(tc, test_spectrum_small, 0, 6);
     tcase_add_loop_test(tc, test_columns_share_width, 0, 2);

@@ -2322,13 +2322,16 @@ static const struct {
     {"\nK", LSC_VIEW_KIND, LSC_VIEW_LAYERS, "K"},
     {"\nR", LSC_VIEW_RETRAIN, LSC_VIEW_LAYERS, "R"},
     {"\n", LSC_VIEW_TASKS, LSC_VIEW_CATALOG, "\n"}, /* chat made multi-task first */
+    {"\n", LSC_VIEW_SERIES, LSC_VIEW_CATALOG, "\n"}, /* chat made a series first */
 };
 
 START_TEST(test_leave_clears_view)
 {
-    if (k_leave_cases[_i].view == LSC_VIEW_TASKS) {
+    if (k_leave_cases[_i].view == LSC_VIEW_TASKS || k_leave_cases[_i].view == LSC_VIEW_SERIES) {
         lsc_error err = {0};
-        ck_assert_int_eq(lsc_tui_model_fake_set_kind(&g_model, "llama2-7b-chat", "multi-task", &err), LSC_OK);
+        ck_assert_int_eq(lsc_tui_model_fake_set_kind(&g_model, "llama2-7b-chat",
+                                                     k_leave_cases[_i].view == LSC_VIEW_TASKS ? "multi-task" : "series",
+                                                     &err), LSC_OK);
         req(LSC_REQ_REFRESH);
     }
     keys(k_leave_cases[_i].open);
@@ -2361,6 +2364,9 @@ START_TEST(test_leave_clears_view)
         ck_assert(g_st->kind.kf.kind[0] == '\0' && g_st->kind.kf.layers == NULL && !g_st->kind.ok);
     if (k_leave_cases[_i].view == LSC_VIEW_SPECTRUM) /* no chart of a spectrum that is closed */
         ck_assert(g_st->spectrum.transient.n_sv == 0 && g_st->spectrum.transient.sv == NULL);
+    if (k_leave_cases[_i].view == LSC_VIEW_SERIES) /* no figures of a series that is closed */
+        ck_assert(g_st->series.transient.data.n_steps == 0 && g_st->series.transient.data.layers == NULL &&
+                  g_st->series.transient.data.fig[0] == NULL);
     keys(k_leave_cases[_i].again);
     ck_assert_int_eq(lsc_tui_state_view(g_st), k_leave_cases[_i].view);
     ck_assert_ptr_null(strstr(g_st->msg, "left behind"));
@@ -2559,6 +2565,74 @@ START_TEST(test_help_per_view)
                               lsc_tui_view_name((lsc_tui_view)v), b->keys[k]);
         }
     }
+}
+END_TEST
+
+/* A series (issue 16): Enter on it opens the chart by step at the final checkpoint; h/l pick the step
+ * (clamped at both ends), o cycles the six figures, a charts the mean over the listed (filtered) layers;
+ * the table's cells are the selected step's figures; Enter opens that checkpoint's own layer table. */
+START_TEST(test_series_view)
+{
+    set_kind("llama2-7b-chat", "series");
+    g_st->lists[LSC_VIEW_CATALOG].cursor = 0;
+    req(LSC_REQ_ENTER);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_SERIES);
+    const lsc_tui_series *s = &g_st->series.transient.data;
+    ck_assert_uint_eq(s->n_steps, 5);
+    ck_assert_uint_eq(g_st->series.step, 4);
+    ck_assert_uint_eq(g_st->lists[LSC_VIEW_SERIES].n, s->n_layers);
+    ck_assert_uint_eq(req(LSC_REQ_RIGHT), 0); /* already at the final checkpoint */
+    keys("hh");
+    ck_assert_uint_eq(g_st->series.step, 2);
+    keys("hhhh");
+    ck_assert_uint_eq(g_st->series.step, 0);
+    keys("l");
+    /* the table shows the selected step's figures */
+    char cell[64], want[64];
+    size_t i0 = g_st->lists[LSC_VIEW_SERIES].order[0];
+    lsc_tui_cell_text(g_st, LSC_VIEW_SERIES, 0, LSC_COL_SIM_FINAL, cell, sizeof cell);
+    snprintf(want, sizeof want, "%.4f", s->fig[LSC_TUI_SERIES_SIM_FINAL][i0 * s->n_steps + 1]);
+    ck_assert_str_eq(cell, want);
+    lsc_tui_cell_text(g_st, LSC_VIEW_SERIES, 0, LSC_COL_SIM_PREV, cell, sizeof cell);
+    snprintf(want, sizeof want, "%.4f", s->fig[LSC_TUI_SERIES_SIM_PREV][i0 * s->n_steps + 1]);
+    ck_assert_str_eq(cell, want);
+    keys("h");
+    lsc_tui_cell_text(g_st, LSC_VIEW_SERIES, 0, LSC_COL_SIM_PREV, cell, sizeof cell);
+    ck_assert_str_eq(cell, "-"); /* nothing before the first checkpoint */
+    /* the figures cycle */
+    for (int f = 0; f < LSC_TUI_SERIES_FIG_COUNT; f++) {
+        ck_assert_int_eq(g_st->series.fig, f);
+        keys("o");
+    }
+    ck_assert_int_eq(g_st->series.fig, 0);
+    /* the curve of the layer under the cursor, then the mean over the filtered rows */
+    double curve[5];
+    lsc_tui_series_curve(g_st, i0, curve);
+    for (size_t j = 0; j < 5; j++)
+        ck_assert_double_eq(curve[j], s->fig[0][i0 * 5 + j]);
+    snprintf(g_st->lists[LSC_VIEW_SERIES].filter, sizeof g_st->lists[LSC_VIEW_SERIES].filter, "*.v_proj");
+    lsc_tui_list_rebuild(g_st, LSC_VIEW_SERIES);
+    const lsc_tui_list *l = &g_st->lists[LSC_VIEW_SERIES];
+    ck_assert_uint_eq(l->n, 32);
+    keys("a");
+    ck_assert_int_eq(g_st->series.mean, 1);
+    lsc_tui_series_curve(g_st, (size_t)-1, curve);
+    for (size_t j = 0; j < 5; j++) {
+        double sum = 0;
+        for (size_t k = 0; k < l->n; k++)
+            sum += s->fig[0][l->order[k] * 5 + j];
+        ck_assert_double_eq_tol(curve[j], sum / 32, 1e-12);
+    }
+    /* Enter: the selected checkpoint (the fake catalog has no such adapter: an error, the view stays) */
+    req(LSC_REQ_ENTER);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_SERIES);
+    ck_assert_ptr_nonnull(strstr(g_st->msg, "llama2-7b-chat@200"));
+    /* a model without series says so */
+    req(LSC_REQ_BACK);
+    g_model.series = NULL;
+    req(LSC_REQ_ENTER);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_CATALOG);
+    ck_assert_ptr_nonnull(strstr(g_st->msg, "cannot show the series"));
 }
 END_TEST
 
@@ -2789,6 +2863,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_prune_no_empty_error);
     tcase_add_test(tc, test_retrain_failed_no_waiting);
     tcase_add_test(tc, test_help_per_view);
+    tcase_add_test(tc, test_series_view);
     tcase_add_test(tc, test_view_change_keeps_new_messages);
     tcase_add_test(tc, test_views_closed_by_undo_drop_their_state);
     tcase_add_test(tc, test_clicks_per_view);

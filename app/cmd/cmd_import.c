@@ -22,6 +22,7 @@
 #include "gguf.h"
 #include "kohya.h"
 #include "peft.h"
+#include "series.h"
 
 char *lsc_import_default_name(const char *path)
 {
@@ -477,6 +478,139 @@ static int make_group(lsc_cmd_ctx *ctx, const char *name, int named, const char 
     return rc;
 }
 
+/* Every member of a series must have the layers of the first, with the same shapes: a checkpoint of
+ * another run (or a truncated save) mixed into the folder is refused, naming both checkpoints. */
+static int check_same_layers(lsc_cmd_ctx *ctx, const lsc_adapter *first, const char *first_path, const lsc_adapter *m,
+                             const char *path)
+{
+    char shown[512];
+    for (size_t i = 0; i < first->n_layers; i++) {
+        const lsc_layer *l = &first->layers[i];
+        int j = lsc_adapter_find_layer(m, l->name);
+        if (j < 0) {
+            lsc_error_set(&ctx->err, LSC_ERR_INVALID, "'%s': layer '%s' of '%s' is missing: checkpoints of one run have the same layers",
+                          path, lsc_escape_name(shown, sizeof shown, l->name), first_path);
+            return LSC_EXIT_ERROR;
+        }
+        const lsc_layer *k = &m->layers[j];
+        if (k->rows != l->rows || k->cols != l->cols) {
+            lsc_error_set(&ctx->err, LSC_ERR_INVALID, "'%s': layer '%s' is [%lld, %lld] but [%lld, %lld] in '%s'", path,
+                          lsc_escape_name(shown, sizeof shown, l->name), (long long)k->rows, (long long)k->cols,
+                          (long long)l->rows, (long long)l->cols, first_path);
+            return LSC_EXIT_ERROR;
+        }
+    }
+    if (m->n_layers != first->n_layers) {
+        for (size_t j = 0; j < m->n_layers; j++)
+            if (lsc_adapter_find_layer(first, m->layers[j].name) < 0) {
+                lsc_error_set(&ctx->err, LSC_ERR_INVALID, "'%s': layer '%s' is not in '%s': checkpoints of one run have the same layers",
+                              path, lsc_escape_name(shown, sizeof shown, m->layers[j].name), first_path);
+                return LSC_EXIT_ERROR;
+            }
+    }
+    return LSC_EXIT_OK;
+}
+
+/* kohya's final file says its epoch in ss_epoch; when it is past the last per-epoch file, that is its step. */
+static void kohya_final_step(const lsc_adapter *m, lsc_series_entry *e, int64_t prev)
+{
+    json_t *o = m->metadata_json ? json_loads(m->metadata_json, 0, NULL) : NULL;
+    const char *ep = json_string_value(json_object_get(o, "ss_epoch"));
+    char *end = NULL;
+    long long v = ep ? strtoll(ep, &end, 10) : -1;
+    if (ep && end && !*end && end != ep && v > prev)
+        e->step = v;
+    json_decref(o);
+}
+
+/* The series adapter `name` over already-stored checkpoints. Its content is the list of steps and the
+ * members' content hashes, so importing the same run twice is recognised. */
+static int make_series(lsc_cmd_ctx *ctx, const char *name, int named, const char *layout, lsc_series_entry *e,
+                       lsc_adapter **ads, size_t n, json_t *report, int *imported)
+{
+    lsc_adapter *g = lsc_adapter_new();
+    json_t *meta = json_object(), *js = json_array();
+    int rc = g && meta && js ? LSC_EXIT_OK : lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
+    for (size_t i = 0; i < n && !rc; i++) {
+        char h[LSC_HASH_HEX];
+        lsc_hash_adapter(ads[i], h);
+        json_array_append_new(js, json_pack("{s:I, s:s, s:s}", "step", (json_int_t)e[i].step, "label", e[i].label,
+                                            "content", h));
+    }
+    json_object_set_new(meta, "layout", json_string(layout));
+    json_object_set_new(meta, "series", js);
+    if (!rc) {
+        g->name = strdup(name);
+        g->base_model = strdup(ads[0]->base_model ? ads[0]->base_model : "");
+        g->format = strdup(ads[0]->format ? ads[0]->format : "peft");
+        lsc_adapter_set_kind(g, LSC_KIND_SERIES, NULL); /* out of memory: stored without a kind */
+        g->metadata_json = json_dumps(meta, JSON_COMPACT);
+        char content[LSC_HASH_HEX], *existing = NULL;
+        lsc_hash_adapter(g, content);
+        if (lsc_catalog_find_content(ctx->cat, content, &existing, &ctx->err))
+            rc = LSC_EXIT_ERROR;
+        else if (existing && named && strcmp(existing, name) != 0 && !named_same(ctx, name, content)) {
+            free(existing);
+            existing = NULL;
+        }
+        int64_t id;
+        if (rc == LSC_EXIT_OK && existing) {
+            lsc_out(ctx->diag, "lorascope: this run is already in the catalog as '%s'\n", existing);
+            free(existing);
+        } else if (rc == LSC_EXIT_OK && (lsc_catalog_put_adapter(ctx->cat, g, NULL, 0, &id, &ctx->err) ||
+                                         lsc_catalog_set_series(ctx->cat, id, e, n, &ctx->err))) {
+            if (ctx->err.code == LSC_ERR_EXISTS)
+                lsc_error_set(&ctx->err, LSC_ERR_EXISTS, "adapter '%s' already exists (choose another with --name)", name);
+            rc = LSC_EXIT_ERROR;
+        } else if (rc == LSC_EXIT_OK) {
+            lsc_cmd_wrote(ctx, id);
+            (*imported)++;
+            if (report)
+                json_array_append_new(report, json_pack("{s:s, s:s, s:I}", "name", name, "kind", lsc_kind_name(LSC_KIND_SERIES),
+                                                        "checkpoints", (json_int_t)n));
+            else
+                lsc_out(ctx->out, "%s\n", name);
+        }
+    }
+    json_decref(meta);
+    lsc_adapter_free(g);
+    return rc;
+}
+
+/* A training run: each checkpoint imports as NAME@LABEL (LABEL its step, or "final"), then the series
+ * NAME records them in step order. Checkpoints must agree on layers and shapes. */
+static int import_series(lsc_cmd_ctx *ctx, const lsc_series_plan *plan, const char *dname, int named, json_t *report,
+                         int *imported)
+{
+    size_t n = plan->n;
+    lsc_series_entry *e = calloc(n + 1, sizeof *e);
+    lsc_adapter **ads = calloc(n + 1, sizeof *ads);
+    int rc = e && ads ? LSC_EXIT_OK : lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
+    for (size_t i = 0; i < n && rc == LSC_EXIT_OK; i++) {
+        const lsc_series_item *it = &plan->items[i];
+        char mname[512];
+        snprintf(mname, sizeof mname, "%s@%s", dname, it->label);
+        e[i].step = it->step;
+        e[i].label = it->label;
+        rc = check_name(ctx, mname, it->path, "a checkpoint's name comes from the run's name: give one with --name NAME");
+        if (rc == LSC_EXIT_OK)
+            rc = read_and_import(ctx, it->path, mname, named, report, imported, &e[i].member_id);
+        if (rc == LSC_EXIT_OK && lsc_catalog_get_adapter_by_id(ctx->cat, e[i].member_id, &ads[i], &ctx->err))
+            rc = LSC_EXIT_ERROR;
+        if (rc == LSC_EXIT_OK && i > 0)
+            rc = check_same_layers(ctx, ads[0], plan->items[0].path, ads[i], it->path);
+        if (rc == LSC_EXIT_OK && it->final && strcmp(plan->layout, "kohya") == 0 && i > 0)
+            kohya_final_step(ads[i], &e[i], e[i - 1].step);
+    }
+    if (rc == LSC_EXIT_OK)
+        rc = make_series(ctx, dname, named, plan->layout, e, ads, n, report, imported);
+    for (size_t i = 0; ads && i < n; i++)
+        lsc_adapter_free(ads[i]);
+    free(ads);
+    free(e);
+    return rc;
+}
+
 typedef struct import_args {
     lsc_args base;
     const char *path, *name, *kind;
@@ -489,7 +623,9 @@ static const lsc_opt import_opts[] = {
     {.metavar = "PATH", .type = LSC_OPT_PATH, .flags = LSC_OPT_POSITIONAL, .at = offsetof(import_args, path),
      .help = "a PEFT folder (adapter_model.safetensors + adapter_config.json) or its .safetensors,\n"
              "a kohya/sd-scripts .safetensors, or a llama.cpp GGUF LoRA (detected from the content);\n"
-             "a folder of task sub-folders imports each task as NAME-TASK"},
+             "a folder of task sub-folders imports each task as NAME-TASK;\n"
+             "a training run (checkpoint-N sub-folders, or kohya NAME-000001.safetensors per-epoch\n"
+             "files) imports as a series NAME of checkpoints NAME@STEP (NAME@final for the final save)"},
     {.name = "name", .type = LSC_OPT_NEW, .metavar = "NAME", .at = offsetof(import_args, name),
      .help = "catalog name (default: the folder's name)"},
     {.name = "kind", .type = LSC_OPT_CHOICE, .metavar = "KIND", .choices = import_kinds, .text_at = offsetof(import_args, kind),
@@ -519,7 +655,14 @@ static int import_run(lsc_cmd_ctx *ctx, void *args)
     g_kind_override = kind;
     char **names = NULL;
     size_t n = 0;
-    if (lsc_import_tasks(path, &names, &n, &ctx->err)) {
+    lsc_series_plan *plan = NULL;
+    if (lsc_series_scan(path, &plan, &ctx->err)) {
+        rc = LSC_EXIT_ERROR;
+    } else if (plan) {
+        /* a training run: its checkpoints are a series, not tasks */
+        rc = import_series(ctx, plan, dname, name != NULL, report, &imported);
+        lsc_series_plan_free(plan);
+    } else if (lsc_import_tasks(path, &names, &n, &ctx->err)) {
         rc = LSC_EXIT_ERROR;
     } else if (names) {
         /* a multi-adapter folder: each task sub-folder is an adapter, and a multi-task adapter groups them */

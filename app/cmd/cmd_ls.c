@@ -6,6 +6,7 @@
 #include "handlers.h"
 #include "layername.h"
 #include "table.h"
+#include "series_figs.h"
 #include "tasks.h"
 
 static const char *fmt_time(char *buf, size_t cap, int64_t t)
@@ -24,7 +25,8 @@ typedef struct ls_args {
 
 static const lsc_opt ls_opts[] = {
     {.name = "json", .type = LSC_OPT_FLAG, .at = offsetof(ls_args, json),
-     .help = "print an array of {name, format, kind, base_model, layers, params, bytes, created, parents}"},
+     .help = "print an array of {name, format, kind, base_model, layers, params, bytes, created, parents}\n"
+             "(a multi-task adapter adds tasks[], a series checkpoints[{step, label, adapter}])"},
     {0}};
 
 /* Adapters by name in natural order (llama-2 before llama-10), as every list of names. */
@@ -55,6 +57,15 @@ static int ls_run(lsc_cmd_ctx *ctx, void *args)
             lsc_adapter_info_free_array(infos, n);
             return LSC_EXIT_ERROR;
         }
+    for (size_t i = 0; tasks && i < n; i++)
+        if (lsc_is_series(infos[i].kind) &&
+            lsc_series_totals(ctx, infos[i].id, &infos[i].n_layers, &infos[i].params, &infos[i].bytes, &tasks[i])) {
+            for (size_t k = 0; k < n; k++)
+                json_decref(tasks[k]);
+            free(tasks);
+            lsc_adapter_info_free_array(infos, n);
+            return LSC_EXIT_ERROR;
+        }
     if (json) {
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++) {
@@ -67,7 +78,8 @@ static int ls_run(lsc_cmd_ctx *ctx, void *args)
                                fmt_time(b1, sizeof b1, a->created), "parents", a->parents ? a->parents : "",
                                "content_hash", a->content_hash));
             if (tasks && tasks[i])
-                json_object_set(json_array_get(arr, json_array_size(arr) - 1), "tasks", tasks[i]);
+                json_object_set(json_array_get(arr, json_array_size(arr) - 1),
+                                lsc_is_series(a->kind) ? "checkpoints" : "tasks", tasks[i]);
         }
         lsc_json_print(ctx->out, arr);
         json_decref(arr);

@@ -226,8 +226,9 @@ static int eval_expect(lsc_cmd_ctx *ctx, const lsc_script_cmd *c, char *why, siz
         const lsc_adapter_info *a = &infos[i];
         if (is_glob(pat) ? fnmatch(pat, a->name, 0) != 0 : strcmp(pat, a->name) != 0)
             continue;
-        /* a multi-task adapter has no layers of its own: a glob checks its tasks as adapters */
-        if (is_glob(pat) && lsc_is_group(a->kind) && strcmp(what, "exists") != 0 && strcmp(what, "absent") != 0)
+        /* a multi-task adapter or a series has no layers of its own: a glob checks its tasks (checkpoints) */
+        if (is_glob(pat) && (lsc_is_group(a->kind) || lsc_kind_parse(a->kind) == LSC_KIND_SERIES) &&
+            strcmp(what, "exists") != 0 && strcmp(what, "absent") != 0)
             continue;
         matched++;
         if (strcmp(what, "rank") == 0) {

@@ -11,6 +11,7 @@
 #include "handlers.h"
 #include "numfmt.h"
 #include "table.h"
+#include "series_figs.h"
 #include "tasks.h"
 #include "kind_figures.h"
 
@@ -221,11 +222,15 @@ static int show_run(lsc_cmd_ctx *ctx, void *args)
     g_key = av->sort;
     lsc_adapter *ad = NULL;
     int64_t id = 0;
-    if (lsc_cmd_load(ctx, av->name, &ad, &id))
+    if (lsc_cmd_load_any(ctx, av->name, &ad, &id))
         return LSC_EXIT_ERROR;
     if (lsc_is_group(ad->kind)) {
         lsc_adapter_free(ad);
         return lsc_tasks_show(ctx, av->name, id, glob, json);
+    }
+    if (lsc_is_series(ad->kind)) { /* a training run: its figures by step, as `series` prints them */
+        lsc_adapter_free(ad);
+        return lsc_series_show(ctx, av->name, id, glob, json);
     }
     row *rows = calloc(ad->n_layers + 1, sizeof(row));
     lsc_stats_runner sr;

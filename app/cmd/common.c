@@ -164,7 +164,7 @@ void lsc_cmd_suggest_adapter(lsc_cmd_ctx *ctx, const char *name)
     lsc_adapter_info_free_array(list, n);
 }
 
-lsc_status lsc_cmd_load(lsc_cmd_ctx *ctx, const char *name, lsc_adapter **ad, int64_t *id)
+lsc_status lsc_cmd_load_any(lsc_cmd_ctx *ctx, const char *name, lsc_adapter **ad, int64_t *id)
 {
     int64_t aid = 0;
     lsc_status st = lsc_catalog_find(ctx->cat, name, &aid, &ctx->err);
@@ -178,6 +178,21 @@ lsc_status lsc_cmd_load(lsc_cmd_ctx *ctx, const char *name, lsc_adapter **ad, in
     if (id)
         *id = aid;
     return LSC_OK;
+}
+
+lsc_status lsc_cmd_load(lsc_cmd_ctx *ctx, const char *name, lsc_adapter **ad, int64_t *id)
+{
+    lsc_status st = lsc_cmd_load_any(ctx, name, ad, id);
+    if (st || lsc_kind_parse((*ad)->kind) != LSC_KIND_SERIES)
+        return st;
+    /* a series has no layers of its own: an edit or a comparison of it would be of an empty adapter */
+    lsc_adapter_free(*ad);
+    *ad = NULL;
+    char nm[512];
+    lsc_escape_name(nm, sizeof nm, name);
+    return lsc_error_set(&ctx->err, LSC_ERR_INVALID,
+                         "'%s' is a series of checkpoints, not an adapter with layers: use one of them ('%s@STEP'; "
+                         "'lorascope series %s' shows them)", nm, nm, nm);
 }
 
 json_t *lsc_json_layer_name(json_t *o, const char *key)

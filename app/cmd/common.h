@@ -50,8 +50,12 @@ lsc_status lsc_layer_stats_get(lsc_stats_runner *sr, lsc_catalog *cat, lsc_adapt
 void lsc_cmd_suggest_adapter(lsc_cmd_ctx *ctx, const char *name);
 
 /* Load the visible adapter `name` from ctx->cat and record it as read; a name not there gets the
- * nearest names suggested. */
+ * nearest names suggested. A series (a training run's checkpoints, no layers of its own) is refused
+ * (LSC_ERR_INVALID, naming how its checkpoints are called): every command that reads layers loads this way. */
 lsc_status lsc_cmd_load(lsc_cmd_ctx *ctx, const char *name, lsc_adapter **ad, int64_t *id);
+
+/* lsc_cmd_load, a series accepted too (show, series). */
+lsc_status lsc_cmd_load_any(lsc_cmd_ctx *ctx, const char *name, lsc_adapter **ad, int64_t *id);
 
 /* The name `import` gives PATH by default: the folder's name, or the file's stem unless it is the generic
  * adapter_model.safetensors (then its folder's name). malloc'ed; NULL on out of memory. */

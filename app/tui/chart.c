@@ -576,3 +576,23 @@ void lsc_chart_lines(lsc_canvas *cv, lsc_chart_rect r, lsc_chart_mode mode, cons
         }
     }
 }
+
+void lsc_chart_xmark(lsc_canvas *cv, lsc_chart_rect r, lsc_chart_mode mode, const double *x, size_t n, double x_max,
+                     double xv)
+{
+    plot p = {0};
+    if (make_plot(r, &p) != 0 || n == 0 || !isfinite(xv))
+        return;
+    /* the x range lsc_chart_lines uses */
+    double xlo = x && x[0] < 1 ? x[0] : 1, xhi = x_max > 0 ? x_max : x ? x[n - 1] : (double)n;
+    if (!(xhi > xlo))
+        xhi = xlo + 1;
+    double fx = (xv - xlo) / (xhi - xlo);
+    fx = fx < 0 ? 0 : fx > 1 ? 1 : fx;
+    int cx = p.x0 + (int)lround(fx * (p.w - 1));
+    for (int y = p.y0; y < p.y0 + p.h; y += 2) {
+        lsc_canvas_cell *c = cell(cv, cx, y);
+        if (c && c->role == LSC_CROLE_NONE)
+            c->cp = mode != LSC_CHART_ASCII ? 0x2506 : ':', c->role = LSC_CROLE_MARK;
+    }
+}

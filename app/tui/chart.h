@@ -84,6 +84,12 @@ void lsc_chart_cut(lsc_canvas *cv, lsc_chart_rect r, lsc_chart_mode mode, size_t
 void lsc_chart_lines(lsc_canvas *cv, lsc_chart_rect r, lsc_chart_mode mode, const double *x, const double *a,
                      const double *b, size_t n, double x_max, double hline, int logy);
 
+/* Mark x = xv on a chart lsc_chart_lines drew in the same rectangle with the same x[n] and x_max: a dashed
+ * vertical line (LSC_CROLE_MARK, ':' in ASCII) on the cells no series or axis took (a series' selected
+ * step). Nothing when the chart could not be drawn or xv is not finite. */
+void lsc_chart_xmark(lsc_canvas *cv, lsc_chart_rect r, lsc_chart_mode mode, const double *x, size_t n, double x_max,
+                     double xv);
+
 /* Glyph for a heat level 0..4 (blank, light, medium, dark, full shade; " .:*#" in ASCII). */
 uint32_t lsc_chart_shade(int level, lsc_chart_mode mode);
 

@@ -38,6 +38,8 @@ static const lsc_tui_col k_view_cols_prune[] = {LSC_COL_NAME, LSC_COL_RANK, LSC_
                                                 LSC_COL_RELERR};
 static const lsc_tui_col k_view_cols_merge[] = {LSC_COL_NAME, LSC_COL_MODELS, LSC_COL_RANK, LSC_COL_RELERR};
 static const lsc_tui_col k_view_cols_tasks[] = {LSC_COL_TASK, LSC_COL_ADAPTER, LSC_COL_LAYERS, LSC_COL_PARAMS};
+static const lsc_tui_col k_view_cols_series[] = {LSC_COL_NAME, LSC_COL_FRO, LSC_COL_SIGMA1, LSC_COL_EFF,
+                                                 LSC_COL_K90, LSC_COL_SIM_PREV, LSC_COL_SIM_FINAL};
 
 int lsc_tui_view_columns(const lsc_tui_state *st, lsc_tui_view v, lsc_tui_col *out, int cap)
 {
@@ -53,6 +55,7 @@ int lsc_tui_view_columns(const lsc_tui_state *st, lsc_tui_view v, lsc_tui_col *o
     case LSC_VIEW_PRUNE: c = k_view_cols_prune, n = (int)(sizeof k_view_cols_prune / sizeof *c); break;
     case LSC_VIEW_MERGE: c = k_view_cols_merge, n = (int)(sizeof k_view_cols_merge / sizeof *c); break;
     case LSC_VIEW_TASKS: c = k_view_cols_tasks, n = (int)(sizeof k_view_cols_tasks / sizeof *c); break;
+    case LSC_VIEW_SERIES: c = k_view_cols_series, n = (int)(sizeof k_view_cols_series / sizeof *c); break;
     default: return 0;
     }
     if (n > cap)
@@ -71,7 +74,8 @@ lsc_tui_list *lsc_tui_state_list(lsc_tui_state *st, lsc_tui_view v)
     case LSC_VIEW_OUTPUT:
     case LSC_VIEW_PRUNE:
     case LSC_VIEW_MERGE:
-    case LSC_VIEW_TASKS: return &st->lists[v];
+    case LSC_VIEW_TASKS:
+    case LSC_VIEW_SERIES: return &st->lists[v];
     default: return NULL;
     }
 }
@@ -206,6 +210,7 @@ const char *lsc_tui_row_name(const lsc_tui_state *st, lsc_tui_view v, size_t i)
     case LSC_VIEW_PRUNE: return st->prune.transient.rows[i].name;
     case LSC_VIEW_MERGE: return st->merge.transient.rows[i].name;
     case LSC_VIEW_TASKS: return st->tasks.rows[i].adapter;
+    case LSC_VIEW_SERIES: return st->series.transient.data.layers[i].name;
     default: return "";
     }
 }
@@ -213,7 +218,8 @@ const char *lsc_tui_row_name(const lsc_tui_state *st, lsc_tui_view v, size_t i)
 /* Views whose rows are layers, named by their stored key. */
 static int layer_rows(lsc_tui_view v)
 {
-    return v == LSC_VIEW_LAYERS || v == LSC_VIEW_DIFF || v == LSC_VIEW_PRUNE || v == LSC_VIEW_MERGE;
+    return v == LSC_VIEW_LAYERS || v == LSC_VIEW_DIFF || v == LSC_VIEW_PRUNE || v == LSC_VIEW_MERGE ||
+           v == LSC_VIEW_SERIES;
 }
 
 int lsc_tui_row_match(const lsc_tui_state *st, lsc_tui_view v, size_t i, const char *pat)
@@ -283,6 +289,22 @@ double lsc_tui_sort_key(const lsc_tui_state *st, lsc_tui_view v, size_t i, lsc_t
         case LSC_COL_FRO_B: x = r->fro_b; break;
         default: return 0;
         }
+        return isnan(x) ? -INFINITY : x; /* missing figures sort as the smallest */
+    }
+    if (v == LSC_VIEW_SERIES) {
+        const lsc_tui_series *sr = &st->series.transient.data;
+        int f;
+        switch (c) {
+        case LSC_COL_NAME: *s = sr->layers[i].name; return 0;
+        case LSC_COL_FRO: f = LSC_TUI_SERIES_NORM; break;
+        case LSC_COL_SIGMA1: f = LSC_TUI_SERIES_SIGMA1; break;
+        case LSC_COL_EFF: f = LSC_TUI_SERIES_ERANK; break;
+        case LSC_COL_K90: f = LSC_TUI_SERIES_K90; break;
+        case LSC_COL_SIM_PREV: f = LSC_TUI_SERIES_SIM_PREV; break;
+        case LSC_COL_SIM_FINAL: f = LSC_TUI_SERIES_SIM_FINAL; break;
+        default: return 0;
+        }
+        double x = sr->fig[f][i * sr->n_steps + st->series.step];
         return isnan(x) ? -INFINITY : x; /* missing figures sort as the smallest */
     }
     if (v == LSC_VIEW_TASKS) {
@@ -362,6 +384,7 @@ size_t lsc_tui_list_count(const lsc_tui_state *st, lsc_tui_view v)
     case LSC_VIEW_PRUNE: return st->prune.transient.n_rows;
     case LSC_VIEW_MERGE: return st->merge.transient.n_rows;
     case LSC_VIEW_TASKS: return st->tasks.n;
+    case LSC_VIEW_SERIES: return st->series.transient.data.n_layers;
     default: return 0;
     }
 }

@@ -288,6 +288,30 @@ char *lsc_tui_copy(char *dst, size_t cap, const char *src)
     return dst;
 }
 
+static const char *const k_series_fig_names[] = {
+#define LSC_X_FIG(code, name) name,
+    LSC_TUI_SERIES_FIG_LIST(LSC_X_FIG)
+#undef LSC_X_FIG
+};
+_Static_assert(sizeof k_series_fig_names / sizeof k_series_fig_names[0] == LSC_TUI_SERIES_FIG_COUNT,
+               "series figure names out of sync");
+
+const char *lsc_tui_series_fig_name(lsc_tui_series_fig f)
+{
+    return (unsigned)f < LSC_TUI_SERIES_FIG_COUNT ? k_series_fig_names[f] : "?";
+}
+
+void lsc_tui_series_release(lsc_tui_series *s)
+{
+    if (!s)
+        return;
+    free(s->steps);
+    free(s->layers);
+    for (int f = 0; f < LSC_TUI_SERIES_FIG_COUNT; f++)
+        free(s->fig[f]);
+    memset(s, 0, sizeof *s);
+}
+
 void lsc_tui_kind_release(lsc_tui_kind_figures *k)
 {
     if (!k)

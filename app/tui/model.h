@@ -34,7 +34,8 @@
 typedef struct lsc_tui_adapter {
     int64_t id;
     char name[LSC_TUI_NAME_MAX];
-    char kind[LSC_TUI_WORD_MAX];       /* "static", "dynamic", "layer-wise", "adaptive", "sparse", "multi-task" */
+    char kind[LSC_TUI_WORD_MAX];       /* "static", "dynamic", "layer-wise", "adaptive", "sparse", "multi-task",
+                                        * "series" */
     char format[LSC_TUI_WORD_MAX];     /* "peft", "kohya", "gguf" ... */
     char dtype[LSC_TUI_WORD_MAX];      /* the factors' dtypes: "F32", "BF16,F32" ... ("" unknown) */
     char base_model[LSC_TUI_NAME_MAX]; /* "" if unknown */
@@ -269,6 +270,47 @@ typedef struct lsc_tui_merge_totals {
     double max_rel_error; /* NaN when any row's error is unknown */
 } lsc_tui_merge_totals;
 
+/* ---- series (a training run's checkpoints by step; `series NAME --json`) ------------------------------ */
+
+/* The figures of a series, per layer and step, in the order of `lorascope series`. */
+#define LSC_TUI_SERIES_FIG_LIST(X)                    \
+    X(LSC_TUI_SERIES_NORM, "norm")                    \
+    X(LSC_TUI_SERIES_SIGMA1, "sigma1")                \
+    X(LSC_TUI_SERIES_ERANK, "effective rank")         \
+    X(LSC_TUI_SERIES_K90, "k90")                      \
+    X(LSC_TUI_SERIES_SIM_PREV, "similarity to previous") \
+    X(LSC_TUI_SERIES_SIM_FINAL, "similarity to final")
+
+typedef enum {
+#define LSC_X_FIG(code, name) code,
+    LSC_TUI_SERIES_FIG_LIST(LSC_X_FIG)
+#undef LSC_X_FIG
+    LSC_TUI_SERIES_FIG_COUNT
+} lsc_tui_series_fig;
+
+/* Name of a figure ("sigma1"); "?" out of range. */
+const char *lsc_tui_series_fig_name(lsc_tui_series_fig f);
+
+typedef struct lsc_tui_series_step {
+    int64_t step;                   /* training step (or kohya epoch) */
+    char label[LSC_TUI_WORD_MAX];   /* "500", "final" */
+    char adapter[LSC_TUI_NAME_MAX]; /* the checkpoint's adapter */
+} lsc_tui_series_step;
+
+/* All arrays malloc'ed by the model, released together with lsc_tui_series_release(). fig[f] is
+ * [n_layers * n_steps], layer-major (layer i at step j: i * n_steps + j); NaN where a figure does not
+ * exist (the similarity to the previous checkpoint at the first step, a layer holding NaN/Inf). */
+typedef struct lsc_tui_series {
+    lsc_tui_series_step *steps;
+    size_t n_steps;
+    lsc_tui_layer_name *layers;     /* stored keys, natural order */
+    size_t n_layers;
+    double *fig[LSC_TUI_SERIES_FIG_COUNT];
+} lsc_tui_series;
+
+/* Free the arrays of a series and zero it; NULL-safe. */
+void lsc_tui_series_release(lsc_tui_series *s);
+
 typedef struct lsc_tui_model {
     void *ctx;
 
@@ -328,6 +370,12 @@ typedef struct lsc_tui_model {
      * lsc_tui_kind_release); a static adapter gives its kind and nothing else. May read every factor of
      * the adapter (dynamic and sparse figures do). LSC_ERR_NOTFOUND for an unknown adapter. */
     lsc_status (*kind_figures)(void *ctx, const char *adapter, lsc_tui_kind_figures *out, lsc_error *err);
+
+    /* The figures of the series `name` (what `series NAME --json` gives). *out is filled (release with
+     * lsc_tui_series_release). Reads every checkpoint's factors. Errors: LSC_ERR_NOTFOUND for an unknown
+     * adapter, LSC_ERR_INVALID for one that is not a series (as the command words it). NULL: the model
+     * has no series. */
+    lsc_status (*series)(void *ctx, const char *adapter, lsc_tui_series *out, lsc_error *err);
 
     /* Release ctx; may be NULL. Called by lsc_tui_model_release(). */
     void (*destroy)(void *ctx);

@@ -194,6 +194,7 @@ static const lsc_tui_view_ops *const k_ops[LSC_VIEW_COUNT] = {
     [LSC_VIEW_OUTPUT] = &lsc_tui_view_output,   [LSC_VIEW_PRUNE] = &lsc_tui_view_prune,
     [LSC_VIEW_MERGE] = &lsc_tui_view_merge,     [LSC_VIEW_TASKS] = &lsc_tui_view_tasks,
     [LSC_VIEW_KIND] = &lsc_tui_view_kind,       [LSC_VIEW_RETRAIN] = &lsc_tui_view_retrain,
+    [LSC_VIEW_SERIES] = &lsc_tui_view_series,
 };
 
 const lsc_tui_view_ops *lsc_tui_view_ops_of(lsc_tui_view v)

@@ -96,7 +96,8 @@ int lsc_tui_req_parse(const char *name); /* -1 if unknown */
     X(LSC_VIEW_MERGE, "merge")           \
     X(LSC_VIEW_TASKS, "tasks")           \
     X(LSC_VIEW_KIND, "kind")             \
-    X(LSC_VIEW_RETRAIN, "retrain")
+    X(LSC_VIEW_RETRAIN, "retrain")       \
+    X(LSC_VIEW_SERIES, "series")
 
 typedef enum {
 #define LSC_X_VIEW(code, name) code,
@@ -164,7 +165,9 @@ typedef enum { LSC_METRIC_NORM, LSC_METRIC_RANK } lsc_tui_metric;
     X(LSC_COL_RELERR,    "rel.err",  8, 1, 0)                        \
     X(LSC_COL_MODELS,    "models",   6, 1, 2)                        \
     X(LSC_COL_TASK,      "task",    16, 0, 0)                        \
-    X(LSC_COL_ADAPTER,   "adapter",  0, 0, 0)
+    X(LSC_COL_ADAPTER,   "adapter",  0, 0, 0)                        \
+    X(LSC_COL_SIM_PREV,  "sim.prev", 8, 1, 1)                        \
+    X(LSC_COL_SIM_FINAL, "sim.final", 9, 1, 1)
 
 typedef enum {
 #define LSC_X_COL(code, title, width, right, prio) code,
@@ -401,6 +404,19 @@ typedef struct lsc_tui_tasks_view {
     size_t n;
 } lsc_tui_tasks_view;
 
+/* A series (Enter on it in the catalog; view_series.c): a chart of one figure against the step, for the
+ * layer under the cursor or the mean over the listed layers (the filter is the glob), over the table of
+ * the layers at the selected step. The figures are transient: dropped when the view closes. */
+typedef struct lsc_tui_series_view {
+    char adapter[LSC_TUI_NAME_MAX];
+    int fig;                        /* lsc_tui_series_fig charted */
+    size_t step;                    /* index of the selected step (the table's figures) */
+    int mean;                       /* chart the mean over the listed layers, not the layer under the cursor */
+    struct lsc_tui_series_transient {
+        lsc_tui_series data;
+    } transient;
+} lsc_tui_series_view;
+
 /* The help overlay (view_help.c). */
 typedef struct lsc_tui_help_view {
     int open;
@@ -454,6 +470,7 @@ typedef struct lsc_tui_state {
     lsc_tui_history_view history;
     lsc_tui_output_view output;
     lsc_tui_tasks_view tasks;
+    lsc_tui_series_view series;
     lsc_tui_prune_panel prune;
     lsc_tui_merge_panel merge;
     lsc_tui_kind_panel kind;
@@ -494,6 +511,10 @@ void lsc_tui_retrain_argv(const lsc_tui_state *st, const char *new_name, lsc_tui
 
 /* A field's value as the panel shows it ("own (8)", "1e-2", "self" ...). */
 void lsc_tui_retrain_field_text(const lsc_tui_state *st, int field, char *buf, size_t cap);
+
+/* The charted figure of a series at every step: of layer data row `layer`, or (layer = (size_t)-1) the mean
+ * over the rows the series list shows (its filter), NaN where no layer has the figure. out [n_steps]. */
+void lsc_tui_series_curve(const lsc_tui_state *st, size_t layer, double *out);
 
 /* Number of rows of the kind panel's list and whether row 0 is the "all layers" row. */
 size_t lsc_tui_kind_rows(const lsc_tui_state *st, int *overall);

@@ -308,6 +308,32 @@ void lsc_tui_cell_text_data(const lsc_tui_state *st, lsc_tui_view v, size_t i, l
             break;
         default: break;
         }
+    } else if (v == LSC_VIEW_SERIES) {
+        const lsc_tui_series *sr = &st->series.transient.data;
+        int f = -1;
+        switch (c) {
+        case LSC_COL_NAME: esc(buf, cap, lsc_tui_short_name(st, sr->layers[i].name)); break;
+        case LSC_COL_FRO: f = LSC_TUI_SERIES_NORM; break;
+        case LSC_COL_SIGMA1: f = LSC_TUI_SERIES_SIGMA1; break;
+        case LSC_COL_EFF: f = LSC_TUI_SERIES_ERANK; break;
+        case LSC_COL_K90: f = LSC_TUI_SERIES_K90; break;
+        case LSC_COL_SIM_PREV: f = LSC_TUI_SERIES_SIM_PREV; break;
+        case LSC_COL_SIM_FINAL: f = LSC_TUI_SERIES_SIM_FINAL; break;
+        default: break;
+        }
+        if (f >= 0) {
+            double x = sr->fig[f][i * sr->n_steps + st->series.step];
+            if (isnan(x))
+                snprintf(buf, cap, "-");
+            else if (f == LSC_TUI_SERIES_K90)
+                snprintf(buf, cap, "%.0f", x);
+            else if (f == LSC_TUI_SERIES_ERANK)
+                snprintf(buf, cap, "%.2f", x);
+            else if (f == LSC_TUI_SERIES_SIM_PREV || f == LSC_TUI_SERIES_SIM_FINAL)
+                snprintf(buf, cap, "%.4f", x);
+            else
+                lsc_tui_fmt_num(x, buf, cap);
+        }
     } else if (v == LSC_VIEW_TASKS) {
         const lsc_tui_task *t = &st->tasks.rows[i];
         switch (c) {
@@ -429,6 +455,8 @@ void lsc_tui_breadcrumb(const lsc_tui_state *st, const char *sep, char *buf, siz
         case LSC_VIEW_KIND: snprintf(part, sizeof part, "%s (%s)", lsc_escape_name(e1, sizeof e1, st->kind.adapter),
                                      st->kind.kf.kind[0] ? st->kind.kf.kind : "kind"); break;
         case LSC_VIEW_RETRAIN: snprintf(part, sizeof part, "retrain %s", lsc_escape_name(e1, sizeof e1, st->retrain.adapter)); break;
+        case LSC_VIEW_SERIES: snprintf(part, sizeof part, "%s (series, %zu checkpoints)", lsc_escape_name(e1, sizeof e1, st->series.adapter),
+                                       st->series.transient.data.n_steps); break;
         case LSC_VIEW_MERGE: {
             size_t pl = (size_t)snprintf(part, sizeof part, "merge ");
             for (int i = 0; i < st->merge.n && pl < sizeof part; i++)

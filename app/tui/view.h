@@ -3,7 +3,7 @@
  *
  * Each view is one module (view_catalog.c, view_layers.c, view_grid.c, view_spectrum.c, view_diff.c,
  * view_history.c with the command output, view_tasks.c, view_prune.c, view_merge.c, view_kind.c,
- * view_retrain.c; the help overlay and the input line are view_help.c and view_prompt.c) exporting one
+ * view_retrain.c, view_series.c; the help overlay and the input line are view_help.c and view_prompt.c) exporting one
  * lsc_tui_view_ops table. state.c dispatches: it handles what is global (quit, resize, a running job, a
  * confirmation, the help overlay, the prompt, history, undo/redo, save, going back) and hands every other
  * request to the view on top; a view answers LSC_TUI_CH_PASS for requests it leaves to the shared list
@@ -70,7 +70,7 @@ const lsc_tui_view_ops *lsc_tui_view_ops_of(lsc_tui_view v);
 
 extern const lsc_tui_view_ops lsc_tui_view_catalog, lsc_tui_view_layers, lsc_tui_view_grid, lsc_tui_view_spectrum,
     lsc_tui_view_diff, lsc_tui_view_history, lsc_tui_view_output, lsc_tui_view_prune, lsc_tui_view_merge,
-    lsc_tui_view_tasks, lsc_tui_view_kind, lsc_tui_view_retrain;
+    lsc_tui_view_tasks, lsc_tui_view_kind, lsc_tui_view_retrain, lsc_tui_view_series;
 
 /* ---- the views' draw ops (render_<view>.c, curses inside) */
 void lsc_tui_draw_layers(struct lsc_tui_render *r, const lsc_tui_state *st);
@@ -81,6 +81,7 @@ void lsc_tui_draw_prune(struct lsc_tui_render *r, const lsc_tui_state *st);
 void lsc_tui_draw_merge(struct lsc_tui_render *r, const lsc_tui_state *st);
 void lsc_tui_draw_kind(struct lsc_tui_render *r, const lsc_tui_state *st);
 void lsc_tui_draw_retrain(struct lsc_tui_render *r, const lsc_tui_state *st);
+void lsc_tui_draw_series(struct lsc_tui_render *r, const lsc_tui_state *st);
 
 /* ---- the view stack (state.c): each change calls leave on the old top, clears the status message and
  * lays out the new top. */
@@ -186,6 +187,7 @@ void lsc_tui_prune_forget(lsc_tui_state *st); /* its adapter is gone: the next o
 unsigned lsc_tui_merge_open(lsc_tui_state *st);                      /* view_merge.c */
 unsigned lsc_tui_kind_open(lsc_tui_state *st);                       /* view_kind.c */
 unsigned lsc_tui_retrain_open(lsc_tui_state *st);                    /* view_retrain.c */
+unsigned lsc_tui_series_open(lsc_tui_state *st, const char *name);   /* view_series.c */
 unsigned lsc_tui_retrain_pause(lsc_tui_state *st);
 /* The retrain job (state_job.c tells the panel): started creating new_name (a fresh curve), reported
  * (copy its points from st->job), must finish (unpause st->job), ended (no report: no curve). The last

@@ -36,6 +36,8 @@ static unsigned catalog_enter_row(lsc_tui_state *st)
     const lsc_tui_adapter *a = &st->catalog.rows[l->order[l->cursor]];
     if (lsc_tui_is_group_kind(a->kind))
         return lsc_tui_tasks_open(st, a->name);
+    if (lsc_kind_parse(a->kind) == LSC_KIND_SERIES)
+        return lsc_tui_series_open(st, a->name);
     if (lsc_tui_load_layers(st, a->name) != 0)
         return LSC_TUI_CH_REDRAW;
     lsc_tui_view_push(st, LSC_VIEW_LAYERS);
@@ -65,7 +67,7 @@ static unsigned catalog_request(lsc_tui_state *st, lsc_tui_req req)
 static const lsc_tui_binding k_keys[] = {
     LSC_KEYS_MOVE,
     LSC_KEYS_PAGE,
-    {LSC_REQ_ENTER, {LSC_KEY_ENTER, '\r'}, "open the adapter (a multi-task adapter: its tasks)", "open", 1},
+    {LSC_REQ_ENTER, {LSC_KEY_ENTER, '\r'}, "open the adapter (a multi-task adapter: its tasks; a series: its chart by step)", "open", 1},
     LSC_KEYS_SORT_SEARCH,
     LSC_KEYS_FILTER,
     {LSC_REQ_DIFF, {'d', LSC_KEY_F(6)}, "diff the two tagged adapters (or tagged vs selected)", "diff", 4},

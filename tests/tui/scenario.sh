@@ -32,6 +32,10 @@ fail() {
 for s in gpt2-tiny-conv1d llama-tiny-f32 llama-tiny-patterns llama-tiny-attn.gguf sd-tiny-dylora.safetensors tasks; do
     "$bin" --catalog "$tmp/cat.db" import "$tmp/samples/$s" >/dev/null || { echo "scenario: import $s failed"; exit 1; }
 done
+# a training run (issue 16): two checkpoints, the first the sample already imported (stored once)
+mkdir -p "$tmp/run"
+cp -r "$tmp/samples/llama-tiny-f32" "$tmp/run/checkpoint-10" && cp -r "$tmp/samples/llama-tiny-bf16" "$tmp/run/checkpoint-20"
+"$bin" --catalog "$tmp/cat.db" import "$tmp/run" >/dev/null || { echo "scenario: import of a training run failed"; exit 1; }
 # the catalog's rows in its order (by name), to walk to an adapter with g and j
 "$bin" --catalog "$tmp/cat.db" ls | awk 'NR > 1 { print $1 }' > "$tmp/adapters"
 
@@ -306,6 +310,9 @@ run_size() {
     i=$(grep -nx tasks "$tmp/adapters" | cut -d: -f1)
     keys g; keys -N $((i - 1)) j; wait_for "row $i/" || fail "cannot walk to tasks"
     visit tasks Enter 'tasks (2 tasks)' j Escape "row $i/$n_ad"
+    i=$(grep -nx run "$tmp/adapters" | cut -d: -f1)
+    keys g; keys -N $((i - 1)) j; wait_for "row $i/" || fail "cannot walk to the series"
+    visit series Enter 'run (series, 2 checkpoints)' h Escape "row $i/$n_ad"
     quit_clean "$1"
     # enlarged while running, then quit from a layer table: still nothing of the workbench left
     start_workbench "$1" b

@@ -1525,6 +1525,60 @@ static lsc_status fake_kind_figures(void *ctx, const char *adapter, lsc_tui_kind
     return LSC_OK;
 }
 
+/* A series made up from an adapter given the kind "series": five checkpoints (steps 200 .. 800 and the
+ * final save at 1000, named NAME@STEP / NAME@final) whose figures grow towards the adapter's own layer
+ * figures, with a fixed-seed wobble; the similarity to the final checkpoint rises to 1, to the previous
+ * one stays high. */
+#define FAKE_SERIES_STEPS 5
+static lsc_status fake_series(void *ctx, const char *adapter, lsc_tui_series *out, lsc_error *err)
+{
+    fake_model *fm = ctx;
+    memset(out, 0, sizeof *out);
+    fake_adapter *fa = find_adapter(fm, adapter);
+    if (!fa)
+        return not_found(err, adapter);
+    if (strcmp(fa->info.kind, "series") != 0)
+        return lsc_error_set(err, LSC_ERR_INVALID, "'%s' is not a series (import a training run's folder to get one)", adapter);
+    size_t S = FAKE_SERIES_STEPS, n = fa->n_layers;
+    out->steps = calloc(S, sizeof *out->steps);
+    out->layers = calloc(n + 1, sizeof *out->layers);
+    int ok = out->steps && out->layers;
+    for (int f = 0; f < LSC_TUI_SERIES_FIG_COUNT; f++)
+        ok &= (out->fig[f] = calloc(n * S + 1, sizeof(double))) != NULL;
+    if (!ok) {
+        lsc_tui_series_release(out);
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    }
+    out->n_steps = S;
+    out->n_layers = n;
+    for (size_t j = 0; j < S; j++) {
+        out->steps[j].step = (int64_t)(j + 1) * 200;
+        if (j + 1 == S)
+            snprintf(out->steps[j].label, sizeof out->steps[j].label, "final");
+        else
+            snprintf(out->steps[j].label, sizeof out->steps[j].label, "%lld", (long long)out->steps[j].step);
+        char nm[LSC_TUI_NAME_MAX + 64];
+        snprintf(nm, sizeof nm, "%s@%s", adapter, out->steps[j].label);
+        lsc_tui_copy(out->steps[j].adapter, sizeof out->steps[j].adapter, nm);
+    }
+    for (size_t i = 0; i < n; i++) {
+        const lsc_tui_layer *L = &fa->layers[i];
+        lsc_tui_copy(out->layers[i].name, sizeof out->layers[i].name, L->name);
+        for (size_t j = 0; j < S; j++) {
+            uint64_t r = mix3(fm->seed, i, j);
+            double t = (double)(j + 1) / (double)S, wob = 0.9 + 0.2 * unif(&r), at = i * S + j;
+            size_t k = (size_t)at;
+            out->fig[LSC_TUI_SERIES_NORM][k] = L->nonfinite ? NAN : L->fro * t * (j + 1 == S ? 1.0 : wob);
+            out->fig[LSC_TUI_SERIES_SIGMA1][k] = L->nonfinite ? NAN : L->sigma1 * t * (j + 1 == S ? 1.0 : wob);
+            out->fig[LSC_TUI_SERIES_ERANK][k] = L->effective_rank * (0.5 + 0.5 * t);
+            out->fig[LSC_TUI_SERIES_K90][k] = L->k90 > 1 ? (double)(int)(L->k90 * (0.5 + 0.5 * t) + 0.5) : L->k90;
+            out->fig[LSC_TUI_SERIES_SIM_PREV][k] = j == 0 || L->nonfinite ? NAN : 0.80 + 0.15 * t + 0.04 * unif(&r);
+            out->fig[LSC_TUI_SERIES_SIM_FINAL][k] = L->nonfinite ? NAN : j + 1 == S ? 1.0 : 0.35 + 0.55 * t * t + 0.05 * unif(&r);
+        }
+    }
+    return LSC_OK;
+}
+
 lsc_status lsc_tui_model_fake_set_kind(lsc_tui_model *m, const char *name, const char *kind, lsc_error *err)
 {
     fake_model *fm = m->ctx;
@@ -1605,6 +1659,7 @@ lsc_status lsc_tui_model_fake_init(lsc_tui_model *m, uint64_t seed, lsc_error *e
     m->prune_preview = fake_prune_preview;
     m->merge_preview = fake_merge_preview;
     m->kind_figures = fake_kind_figures;
+    m->series = fake_series;
     m->destroy = fake_destroy;
     return LSC_OK;
 }

@@ -34,7 +34,8 @@ void lsc_tui_model_fake_hold(lsc_tui_model *m, int layers);
 
 /* Test hook of the fake model: give adapter `name` another kind ("dynamic", "sparse", "layer-wise",
  * "multi-task" ...); kind_figures() then makes up that kind's figures from its spectra, deterministically
- * (a multi-task adapter's tasks are the other adapters that are not multi-task). LSC_ERR_NOTFOUND if absent. */
+ * (a multi-task adapter's tasks are the other adapters that are not multi-task; a "series" gets five
+ * checkpoints by step from series(), its figures made up from its own layers). LSC_ERR_NOTFOUND if absent. */
 lsc_status lsc_tui_model_fake_set_kind(lsc_tui_model *m, const char *name, const char *kind, lsc_error *err);
 
 #endif
