@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cloneofsimo.h"
+#include "diffusers.h"
 #include "safetensors.h"
 
 #define ESC_CAP 320
@@ -75,6 +77,17 @@ static lsc_status not_an_adapter(const char *path, const char *pe, const unsigne
     return lsc_error_set(err, LSC_ERR_FORMAT, "'%s': not a safetensors, GGUF or PEFT adapter", pe);
 }
 
+/* Is there an adapter_config.json in the folder of file `path` (then a lora_A/lora_B file is PEFT's)? */
+static int config_beside(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char cfg[4200];
+    int n = slash ? snprintf(cfg, sizeof cfg, "%.*s/adapter_config.json", (int)(slash - path), path)
+                  : snprintf(cfg, sizeof cfg, "adapter_config.json");
+    struct stat sb;
+    return n > 0 && (size_t)n < sizeof cfg && stat(cfg, &sb) == 0;
+}
+
 lsc_status lsc_detect_format(const char *path, char *fmt_out, size_t cap, lsc_error *err)
 {
     char pe[ESC_CAP], te[ESC_CAP];
@@ -102,7 +115,7 @@ lsc_status lsc_detect_format(const char *path, char *fmt_out, size_t cap, lsc_er
     lsc_status st = lsc_st_open(path, &f, err);
     if (st)
         return st;
-    int kohya = 0, peft = 0;
+    int kohya = 0, peft = 0, old_diffusers = 0, clone = 0, component = 0, magnitude = 0;
     for (size_t i = 0; i < f->n_tensors; i++) {
         const char *k = f->tensors[i].name;
         if (strstr(k, ".hada_") || strstr(k, ".lokr_") || strstr(k, ".dora_scale") || strstr(k, ".oft_") ||
@@ -113,13 +126,26 @@ lsc_status lsc_detect_format(const char *path, char *fmt_out, size_t cap, lsc_er
             return st;
         }
         kohya |= strstr(k, ".lora_down.") != NULL || strstr(k, ".lora_up.") != NULL;
-        peft |= strstr(k, ".lora_A") != NULL || strstr(k, ".lora_B") != NULL || strstr(k, "lora_embedding_A") != NULL ||
-                strstr(k, "lora_embedding_B") != NULL;
+        int pk = strstr(k, ".lora_A") != NULL || strstr(k, ".lora_B") != NULL;
+        peft |= pk || strstr(k, "lora_embedding_A") != NULL || strstr(k, "lora_embedding_B") != NULL;
+        component += pk && lsc_diffusers_component_key(k);
+        magnitude |= strstr(k, "lora_magnitude_vector") != NULL;
+        old_diffusers |= lsc_diffusers_is_old_key(k);
+        clone |= lsc_cloneofsimo_is_key(k);
     }
     size_t n_other = f->n_tensors;
+    int diffusers_meta = 0;
+    for (size_t i = 0; i < f->n_meta; i++)
+        diffusers_meta |= strcmp(f->meta_keys[i], "lora_adapter_metadata") == 0;
     lsc_st_close(f);
     if (kohya)
         return put(fmt_out, cap, "kohya", err);
+    if (old_diffusers)
+        return put(fmt_out, cap, "diffusers", err);
+    if (clone)
+        return put(fmt_out, cap, "cloneofsimo", err);
+    if (peft && (component || diffusers_meta) && !magnitude && !config_beside(path))
+        return put(fmt_out, cap, "diffusers", err);
     if (peft)
         return put(fmt_out, cap, "peft", err);
     return lsc_error_set(err, LSC_ERR_UNSUPPORTED,
