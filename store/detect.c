@@ -67,6 +67,11 @@ static lsc_status not_an_adapter(const char *path, const char *pe, const unsigne
                              strcmp(base, "adapter_config.json") == 0 ? " (give the folder that holds it)" : "");
     if (ends_with_ci(path, ".gguf"))
         return lsc_error_set(err, LSC_ERR_FORMAT, "'%s': not a GGUF file (bad magic)", pe);
+    /* torch.save writes a zip archive (PyTorch >= 1.6) or a bare pickle (protocol 2+ starts with 0x80) */
+    if ((got >= 4 && memcmp(h, "PK\003\004", 4) == 0) || (got >= 2 && h[0] == 0x80 && h[1] >= 2 && h[1] <= 5))
+        return lsc_error_set(err, LSC_ERR_UNSUPPORTED,
+                             "'%s': a PyTorch pickle (torch.save), not supported: lorascope never unpickles; "
+                             "save it as .safetensors", pe);
     if (ends_with_ci(path, ".safetensors")) {
         lsc_st_file *f = NULL;
         lsc_status st = lsc_st_open(path, &f, err);

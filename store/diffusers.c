@@ -600,7 +600,7 @@ static char *metadata_out(const lsc_adapter *ad, json_t *root, int changed)
     if (!changed)
         return ad->metadata_json ? strdup(ad->metadata_json) : NULL;
     json_t *m = ad->metadata_json ? json_loads(ad->metadata_json, 0, NULL) : json_object();
-    char *inner = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
+    char *inner = json_dumps(root, JSON_INDENT(2)); /* unsorted: the literal pattern keys stay first */
     char *text = NULL;
     if (m && inner && json_object_set_new(m, META_KEY, json_string(inner)) == 0)
         text = json_dumps(m, JSON_COMPACT | JSON_PRESERVE_ORDER);
