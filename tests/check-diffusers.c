@@ -17,7 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adapter.h"
 #include "cli_util.h"
+#include "cloneofsimo.h"
+#include "diffusers.h"
 #include "detect.h"
 #include "dtype.h"
 #include "safetensors.h"
@@ -501,12 +504,83 @@ START_TEST(test_diff_with_kohya_twin)
 }
 END_TEST
 
+/* ‖s1 B1 A1 − s2 B2 A2‖_F / ‖s1 B1 A1‖_F of layer li of two adapters, densely. */
+static double layer_rel_diff(lsc_adapter *x, lsc_adapter *y, size_t li)
+{
+    double *b1 = NULL, *a1 = NULL, *b2 = NULL, *a2 = NULL;
+    size_t c1 = 0, c2 = 0, c3 = 0, c4 = 0;
+    lsc_lowrank l1, l2;
+    lsc_error e;
+    ck_assert_msg(lsc_adapter_factors(x, li, &b1, &c1, &a1, &c2, &l1, &e) == LSC_OK, "%s", e.msg);
+    ck_assert_msg(lsc_adapter_factors(y, li, &b2, &c3, &a2, &c4, &l2, &e) == LSC_OK, "%s", e.msg);
+    ck_assert(l1.rows == l2.rows && l1.cols == l2.cols);
+    double num = 0, den = 0;
+    for (int64_t i = 0; i < l1.rows; i++)
+        for (int64_t j = 0; j < l1.cols; j++) {
+            double u = 0, v = 0;
+            for (int k = 0; k < l1.r; k++)
+                u += b1[i * l1.r + k] * a1[k * l1.cols + j];
+            for (int k = 0; k < l2.r; k++)
+                v += b2[i * l2.r + k] * a2[k * l2.cols + j];
+            u *= l1.scale;
+            v *= l2.scale;
+            num += (u - v) * (u - v);
+            den += u * u;
+        }
+    free(b1);
+    free(a1);
+    free(b2);
+    free(a2);
+    return sqrt(num / den);
+}
+
+/* A changed scale survives a write in the file's own way: the network alpha (loracompat), literal
+ * metadata patterns (diffusers), or folded into B (attention processors and cloneofsimo: no alpha). */
+START_TEST(test_scale_carried)
+{
+    char *dir = cli_tmpdir(), file[4200], out[4300];
+    static const double tol[] = {1e-6, 1e-12, 1e-12, 1e-6}; /* folding rounds B to F32 once */
+    for (size_t k = 0; k < N_SAMPLES; k++) {
+        spath(file, sizeof file, samples[k].file);
+        snprintf(out, sizeof out, "%s/%s", dir, samples[k].file);
+        lsc_adapter *ad = NULL, *back = NULL, *orig = NULL;
+        lsc_error e;
+        int clone = k == 3;
+        lsc_status (*rd)(const char *, lsc_adapter **, lsc_error *) = clone ? lsc_cloneofsimo_read : lsc_diffusers_read;
+        ck_assert_msg(rd(file, &ad, &e) == LSC_OK, "%s", e.msg);
+        ck_assert_msg(rd(file, &orig, &e) == LSC_OK, "%s", e.msg);
+        for (size_t li = 0; li < ad->n_layers; li++) {
+            ad->layers[li].scale *= 3;
+            ad->layers[li].alpha *= 3;
+        }
+        lsc_status st = clone ? lsc_cloneofsimo_write(ad, out, LSC_DT_INVALID, &e)
+                              : lsc_diffusers_write(ad, out, LSC_DT_INVALID, &e);
+        ck_assert_msg(st == LSC_OK, "%s", e.msg);
+        ck_assert_msg(!cli_same_file(file, out), "%s: a changed scale wrote the source bytes", samples[k].name);
+        ck_assert_msg(rd(out, &back, &e) == LSC_OK, "%s: %s", samples[k].name, e.msg);
+        ck_assert_int_eq((int)back->n_layers, (int)ad->n_layers);
+        for (size_t li = 0; li < ad->n_layers; li++) {
+            ck_assert_str_eq(back->layers[li].name, ad->layers[li].name);
+            double d = layer_rel_diff(ad, back, li);
+            ck_assert_msg(d <= tol[k], "%s: layer %s differs by %g", samples[k].name, ad->layers[li].name, d);
+            ck_assert_msg(layer_rel_diff(orig, back, li) > 0.5, "%s: layer %s kept its old delta", samples[k].name,
+                          ad->layers[li].name);
+        }
+        lsc_adapter_free(ad);
+        lsc_adapter_free(back);
+        lsc_adapter_free(orig);
+    }
+    cli_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 int main(void)
 {
     if (cli_setup_samples(&g_tmp, g_samples, sizeof g_samples) != 0)
         return 1;
     const TTest *const tests[] = {test_show_matches_dense, test_unedited_export_identical, test_to_peft_same_delta,
                                   test_edited_export_reimports, test_malformed_refused, test_detect_formats,
-                                  test_diff_with_kohya_twin, NULL};
+                                  test_diff_with_kohya_twin, test_scale_carried, NULL};
     return cli_run_suite("diffusers", tests, 0, g_tmp);
 }
