@@ -429,6 +429,9 @@ static lsc_status scale_layers(lsc_adapter *ad, json_t *root, const char *path, 
         if (ta >= 0 && root)
             return lsc_format_fail(err, LSC_ERR_FORMAT, path, ad->tensors[ta].key,
                                    "a network alpha beside metadata '%s' (diffusers refuses both)", META_KEY);
+        if (ta >= 0 && ad->tensors[ta].nbytes != lsc_dtype_size(ad->tensors[ta].dtype))
+            return lsc_format_fail(err, LSC_ERR_FORMAT, path, ad->tensors[ta].key, "alpha must be a scalar (%zu bytes)",
+                                   ad->tensors[ta].nbytes);
         if (ta >= 0) {
             l->alpha = alpha_value(ad, ta, l->rank, err);
             if (isnan(l->alpha))
@@ -626,7 +629,10 @@ static lsc_status write_edited(lsc_adapter *ad, const char *path, lsc_dtype dtyp
         if (cs[li].alpha_t >= 0)
             sc[cs[li].alpha_t] = l->scale * l->rank;
         else if (cs[li].mr.found) {
-            if (meta_fix(root, l, &cs[li].mr))
+            if (!isfinite(l->scale * l->rank))
+                st = lsc_format_fail(err, LSC_ERR_NUMERIC, path, NULL, "layer '%s': alpha %g is not finite",
+                                     esc(l->name), l->scale * l->rank);
+            else if (meta_fix(root, l, &cs[li].mr))
                 st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
             changed = 1;
         } else {

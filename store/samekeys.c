@@ -146,6 +146,10 @@ lsc_status lsc_samekeys_write(lsc_adapter *ad, const char *path, lsc_dtype dtype
         const lsc_tensor *t = &ad->tensors[i];
         if (scalar && !isnan(scalar[i])) {
             float f = (float)scalar[i];
+            if (!isfinite(f)) {
+                st = lsc_format_fail(err, LSC_ERR_NUMERIC, path, t->key, "value %g overflows F32", scalar[i]);
+                break;
+            }
             unsigned char le[4];
             uint32_t u;
             memcpy(&u, &f, 4);
