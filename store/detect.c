@@ -15,6 +15,7 @@
 
 #include "cloneofsimo.h"
 #include "diffusers.h"
+#include "format_util.h"
 #include "safetensors.h"
 
 #define ESC_CAP 320
@@ -120,7 +121,8 @@ lsc_status lsc_detect_format(const char *path, char *fmt_out, size_t cap, lsc_er
     lsc_status st = lsc_st_open(path, &f, err);
     if (st)
         return st;
-    int kohya = 0, peft = 0, old_diffusers = 0, clone = 0, component = 0, magnitude = 0;
+    int kohya = 0, peft = 0, old_diffusers = 0, clone = 0, peft_other = 0;
+    size_t component = 0, n_plain = 0;
     for (size_t i = 0; i < f->n_tensors; i++) {
         const char *k = f->tensors[i].name;
         if (strstr(k, ".hada_") || strstr(k, ".lokr_") || strstr(k, ".dora_scale") || strstr(k, ".oft_") ||
@@ -133,8 +135,12 @@ lsc_status lsc_detect_format(const char *path, char *fmt_out, size_t cap, lsc_er
         kohya |= strstr(k, ".lora_down.") != NULL || strstr(k, ".lora_up.") != NULL;
         int pk = strstr(k, ".lora_A") != NULL || strstr(k, ".lora_B") != NULL;
         peft |= pk || strstr(k, "lora_embedding_A") != NULL || strstr(k, "lora_embedding_B") != NULL;
-        component += pk && lsc_diffusers_component_key(k);
-        magnitude |= strstr(k, "lora_magnitude_vector") != NULL;
+        /* diffusers' own lora_A/lora_B keys: `<component>.<path>.lora_A.weight`, nothing else of PEFT's */
+        int plain = lsc_format_ends_with(k, ".lora_A.weight") || lsc_format_ends_with(k, ".lora_B.weight");
+        component += plain && lsc_diffusers_component_key(k);
+        peft_other |= (pk && !plain) || strstr(k, "lora_embedding_") || strstr(k, ".lora_E") || strstr(k, ".lora_gate") ||
+                      strstr(k, "lora_magnitude_vector");
+        n_plain += plain;
         old_diffusers |= lsc_diffusers_is_old_key(k);
         clone |= lsc_cloneofsimo_is_key(k);
     }
@@ -149,7 +155,7 @@ lsc_status lsc_detect_format(const char *path, char *fmt_out, size_t cap, lsc_er
         return put(fmt_out, cap, "diffusers", err);
     if (clone)
         return put(fmt_out, cap, "cloneofsimo", err);
-    if (peft && (component || diffusers_meta) && !magnitude && !config_beside(path))
+    if (peft && !peft_other && n_plain > 0 && (component == n_plain || diffusers_meta) && !config_beside(path))
         return put(fmt_out, cap, "diffusers", err);
     if (peft)
         return put(fmt_out, cap, "peft", err);

@@ -5,8 +5,9 @@
  * followed by '{' is opened as safetensors (strictly validated) and its tensor names decide: LyCORIS factor names
  * (hada_*, lokr_*, dora_scale, oft_*, lora_mid) are refused, lora_down/lora_up make it kohya,
  * lora_A/lora_B (or lora_embedding_A/B) make it PEFT, except in a file without an adapter_config.json
- * beside it whose lora_A/lora_B keys start with a diffusers pipeline component ("unet.", "text_encoder."
- * ...) or whose metadata holds lora_adapter_metadata: that is a diffusers file. diffusers' own spellings
+ * beside it whose factors are all spelled `<path>.lora_A.weight` / `.lora_B.weight` (no adapter segment,
+ * no lora_E, embedding, gate or DoRA tensors) and either all start with a diffusers pipeline component
+ * ("unet.", "text_encoder." ...) or come with lora_adapter_metadata: that is a diffusers file. diffusers' own spellings
  * (`.lora.down.weight`, `_lora.down.weight`, `.lora_linear_layer.down.weight`) make it "diffusers";
  * cloneofsimo's `<part>:<i>:up|down` make it "cloneofsimo".
  * Lives in store/: file I/O, never curses or SQLite.

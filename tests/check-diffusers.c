@@ -473,6 +473,25 @@ START_TEST(test_detect_formats)
     write_file(p, "{" T("unet.a.lora_A.weight", "[2,4]", 0, 32) "," T("unet.a.lora_B.weight", "[4,2]", 32, 64) "}", 64);
     ck_assert_int_eq(lsc_detect_format(p, fmt, sizeof fmt, &e), LSC_OK);
     ck_assert_str_eq(fmt, "diffusers");
+    /* PEFT's other spellings under a component prefix (an adapter segment, DoRA) stay PEFT: the diffusers
+     * reader does not take them */
+    char q[4200];
+    snprintf(q, sizeof q, "%s/named.safetensors", dir);
+    write_file(q, "{" T("unet.a.lora_A.default.weight", "[2,4]", 0, 32) "," T("unet.a.lora_B.default.weight", "[4,2]", 32, 64) "}",
+               64);
+    ck_assert_int_eq(lsc_detect_format(q, fmt, sizeof fmt, &e), LSC_OK);
+    ck_assert_str_eq(fmt, "peft");
+    snprintf(q, sizeof q, "%s/dora.safetensors", dir);
+    write_file(q, "{" T("unet.a.lora_A.weight", "[2,4]", 0, 32) "," T("unet.a.lora_B.weight", "[4,2]", 32, 64) ","
+               T("unet.a.lora_magnitude_vector", "[4]", 64, 80) "}", 80);
+    ck_assert_int_eq(lsc_detect_format(q, fmt, sizeof fmt, &e), LSC_OK);
+    ck_assert_str_eq(fmt, "peft");
+    /* mixed: one key without a component and no metadata: PEFT (scale 1 with a warning, as before) */
+    snprintf(q, sizeof q, "%s/mixed.safetensors", dir);
+    write_file(q, "{" T("a.lora_A.weight", "[2,4]", 0, 32) "," T("a.lora_B.weight", "[4,2]", 32, 64) ","
+               T("unet.b.lora_A.weight", "[2,4]", 64, 96) "," T("unet.b.lora_B.weight", "[4,2]", 96, 128) "}", 128);
+    ck_assert_int_eq(lsc_detect_format(q, fmt, sizeof fmt, &e), LSC_OK);
+    ck_assert_str_eq(fmt, "peft");
     snprintf(cfg, sizeof cfg, "%s/adapter_config.json", dir);
     ck_assert_int_eq(cli_write(cfg, "{\"r\": 2, \"lora_alpha\": 2}", 25), 0);
     ck_assert_int_eq(lsc_detect_format(p, fmt, sizeof fmt, &e), LSC_OK);
