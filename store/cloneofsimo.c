@@ -122,13 +122,18 @@ static lsc_status add_all(lsc_adapter *ad, const lsc_st_file *f, const char *pat
             if (!ad->layers[li].module_type)
                 st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
         }
+        if (st)
+            break;
         lsc_tensor *t = &ad->tensors[fs[k].tensor];
+        int *slot = fs[k].what == 1 ? &ad->layers[li].ta : &ad->layers[li].tb;
+        if (*slot >= 0) { /* "unet:7:down" and "unet:07:down" */
+            st = lsc_format_fail(err, LSC_ERR_FORMAT, path, NULL, "tensors '%s' and '%s' are the same factor of layer '%s'",
+                                 esc(ad->tensors[*slot].key), esc(key), esc(name));
+            break;
+        }
         t->role = fs[k].what == 1 ? LSC_ROLE_A : LSC_ROLE_B;
         t->layer = li;
-        if (fs[k].what == 1)
-            ad->layers[li].ta = (int)fs[k].tensor;
-        else
-            ad->layers[li].tb = (int)fs[k].tensor;
+        *slot = (int)fs[k].tensor;
     }
     free(fs);
     if (!st && ad->n_layers == 0) {

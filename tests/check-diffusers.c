@@ -436,6 +436,9 @@ START_TEST(test_malformed_refused)
         {"{\"__metadata__\":{\"lora_adapter_metadata\":\"{\\\"unet.r\\\": 2}\"}," T("unet.a.alpha", "[]", 0, 4) ","
          T("unet.a.lora_A.weight", "[2,4]", 4, 36) "," T("unet.a.lora_B.weight", "[4,2]", 36, 68) "}",
          68, "network alpha beside metadata"},
+        /* the same cloneofsimo position written two ways */
+        {"{" T("unet:07:down", "[2,4]", 0, 32) "," T("unet:7:down", "[2,4]", 32, 64) "," T("unet:7:up", "[4,2]", 64, 96) "}",
+         96, "are the same factor of layer 'unet:7'"},
         /* the same factor twice under two spellings */
         {"{" T("unet.a.lora.down.weight", "[2,4]", 0, 32) "," T("unet.a.lora.up.weight", "[4,2]", 32, 64) ","
          T("unet.a.lora_linear_layer.down.weight", "[2,4]", 64, 96) "}", 96, "are the same factor of layer 'unet.a'"},
