@@ -7,7 +7,9 @@
  * model's module list ('_' is both the separator and part of module names), while every PEFT path
  * flattens, so both sides go to the flat form. llama.cpp names are first mapped back to the PEFT path
  * (llama family, lsc_gguf_unmap_name), then flattened (lsc_kohya_map_name); "lora_te1_" (SDXL's first text
- * encoder) is written "lora_te_". The mappings themselves live in gguf.c and kohya.c, used as they are.
+ * encoder) is written "lora_te_". A UNet path without its pipeline component (PEFT's
+ * "base_model.model.down_blocks.0...", diffusers' "unet.down_blocks.0...") is put under "unet." first, so
+ * a PEFT, diffusers and kohya copy of one UNet module share "lora_unet_down_blocks_0_...". The mappings themselves live in gguf.c and kohya.c, used as they are.
  * Depends on store/gguf, store/kohya and engine/adapter (the layer list); no I/O. */
 #ifndef LSC_MODKEY_H
 #define LSC_MODKEY_H

@@ -23,6 +23,7 @@
 #include "diffusers.h"
 #include "detect.h"
 #include "dtype.h"
+#include "modkey.h"
 #include "safetensors.h"
 
 static char *g_tmp;
@@ -597,12 +598,34 @@ START_TEST(test_scale_carried)
 }
 END_TEST
 
+/* One UNet module as PEFT (no component), diffusers (unet.) and kohya store it: one identity */
+START_TEST(test_modkey_unet_twins)
+{
+    static const char *const names[] = {
+        "base_model.model.down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_out.0",
+        "unet.down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_out.0",
+        "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_out.0",
+        "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_out_0",
+    };
+    char k[LSC_MODKEY_MAX];
+    for (size_t i = 0; i < 4; i++) {
+        ck_assert_int_eq(lsc_modkey_canonical(names[i], k, sizeof k), 0);
+        ck_assert_str_eq(k, names[3]);
+    }
+    /* a text encoder's path keeps kohya's lora_te_ on both sides */
+    ck_assert_int_eq(lsc_modkey_canonical("base_model.model.text_model.encoder.layers.0.self_attn.q_proj", k, sizeof k), 0);
+    ck_assert_str_eq(k, "lora_te_text_model_encoder_layers_0_self_attn_q_proj");
+    ck_assert_int_eq(lsc_modkey_canonical("text_encoder.text_model.encoder.layers.0.self_attn.q_proj", k, sizeof k), 0);
+    ck_assert_str_eq(k, "lora_te_text_model_encoder_layers_0_self_attn_q_proj");
+}
+END_TEST
+
 int main(void)
 {
     if (cli_setup_samples(&g_tmp, g_samples, sizeof g_samples) != 0)
         return 1;
     const TTest *const tests[] = {test_show_matches_dense, test_unedited_export_identical, test_to_peft_same_delta,
                                   test_edited_export_reimports, test_malformed_refused, test_detect_formats,
-                                  test_diff_with_kohya_twin, test_scale_carried, NULL};
+                                  test_diff_with_kohya_twin, test_scale_carried, test_modkey_unet_twins, NULL};
     return cli_run_suite("diffusers", tests, 0, g_tmp);
 }
