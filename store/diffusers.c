@@ -533,8 +533,9 @@ static lsc_status carry_of(lsc_adapter *ad, size_t li, json_t *root, carry *c, l
         return st;
     c->alpha_t = lsc_adapter_layer_tensor(ad, li, LSC_ROLE_ALPHA);
     double fs = 1.0;
+    lsc_error ignored; /* an unreadable alpha gives NAN: the layer is then not intact and is written anew */
     if (c->alpha_t >= 0)
-        fs = lsc_scale_compute(LSC_SCALE_ALPHA_R, alpha_value(ad, c->alpha_t, l->rank, NULL), l->rank, 0, 0);
+        fs = lsc_scale_compute(LSC_SCALE_ALPHA_R, alpha_value(ad, c->alpha_t, l->rank, &ignored), l->rank, 0, 0);
     else if (c->mr.found)
         fs = c->mr.r != l->rank ? NAN
                                 : lsc_scale_compute(c->mr.rslora ? LSC_SCALE_RSLORA : LSC_SCALE_ALPHA_R, c->mr.alpha,
