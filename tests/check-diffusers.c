@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "adapter.h"
 #include "cli_util.h"
@@ -302,6 +303,19 @@ START_TEST(test_to_peft_same_delta)
         lsc_st_close(fb);
         json_decref(orig);
         json_decref(back);
+    }
+    /* a PEFT adapter has no diffusers or cloneofsimo key spellings: both are refused with one line, no file */
+    spath(file, sizeof file, "llama-tiny-f32");
+    import_ok(cat, file, "llama");
+    static const char *const fmts[] = {"diffusers", "cloneofsimo"};
+    for (int f = 0; f < 2; f++) {
+        snprintf(out, sizeof out, "%s/llama-%s.safetensors", dir, fmts[f]);
+        cli_result rr = cli_run(cat, "export", "llama", out, "--format", fmts[f], NULL);
+        ck_assert_int_eq(rr.code, 1);
+        ck_assert_int_eq(cli_lines(rr.err), 1);
+        ck_assert_ptr_nonnull(strstr(rr.err, "is a peft adapter"));
+        ck_assert_int_ne(access(out, F_OK), 0);
+        cli_result_free(&rr);
     }
     /* cloneofsimo has no module paths: export to PEFT is refused with one line */
     spath(file, sizeof file, samples[3].file);
