@@ -821,6 +821,178 @@ static void sample_dense_pair(const char *out)
     free(dir);
 }
 
+/* ---- image-model LoRA files of diffusers and cloneofsimo/lora (issue #16) ------------------------------ */
+
+/* One planted pair B [rows, r], A [r, cols] (cols = in * kh * kw) under `down` / `up` keys, with an
+ * optional scalar `alpha` key (NULL: none). */
+static void planted_pair(gen_file *f, lsc_rng *g, const char *down, const char *up, const char *alpha, int64_t rows,
+                         int64_t in, int k, int r, double s0, lsc_dtype dt, double alpha_v)
+{
+    int64_t cols = in * k * k;
+    double *B = xcalloc((size_t)(rows * r), sizeof *B), *A = xcalloc((size_t)(r * cols), sizeof *A);
+    lora_pair(g, rows, cols, r, s0, 0.7, B, A, NULL, 0);
+    int64_t ds[4] = {r, in, k, k}, us[4] = {rows, r, 1, 1}, sc[1] = {0};
+    add_tensor(f, down, dt, k > 1 ? 4 : 2, ds, A);
+    add_tensor(f, up, dt, k > 1 ? 4 : 2, us, B);
+    if (alpha)
+        add_tensor(f, alpha, dt, 0, sc, &alpha_v);
+    free(A);
+    free(B);
+}
+
+/* diffusers <= 0.20 save_attn_procs: the UNet's LoRA attention processors, keys
+ * `<block>.processor.to_{q,k,v,out}_lora.{down,up}.weight` (no component prefix, no alpha: scale 1). */
+static void sample_diffusers_attnprocs(const char *out)
+{
+    const char *name = "sd-tiny-attnprocs.safetensors";
+    lsc_rng g = {seed_of(name)};
+    gen_file f = {0};
+    static const char *const projs[] = {"to_q", "to_k", "to_v", "to_out"};
+    for (int blk = 0; blk < 2; blk++)
+        for (int attn = 1; attn <= 2; attn++)
+            for (int m = 0; m < 4; m++) {
+                char d[200], u[200];
+                const char *base = "down_blocks.%d.attentions.0.transformer_blocks.0.attn%d.processor.%s_lora";
+                char b[160];
+                snprintf(b, sizeof b, base, blk, attn, projs[m]);
+                snprintf(d, sizeof d, "%s.down.weight", b);
+                snprintf(u, sizeof u, "%s.up.weight", b);
+                int64_t in = attn == 2 && (m == 1 || m == 2) ? 96 : 64; /* cross-attention k/v read the text */
+                planted_pair(&f, &g, d, u, NULL, 64, in, 1, 4, 0.04 * (1 + m), LSC_DT_F32, 0);
+            }
+    const char *mk[] = {"format"}, *mv[] = {"pt"};
+    char *path = join(out, name);
+    write_st(path, &f, mk, mv, 1);
+    free(path);
+}
+
+/* diffusers 0.21-0.24 (LoRACompatibleLinear / LoRACompatibleConv, patched text encoder): keys
+ * `unet.<module>.lora.{down,up}.weight`, `text_encoder.<module>.lora_linear_layer.{down,up}.weight` and a
+ * network alpha `<module>.alpha` per module (alpha 4 at rank 8: scale 0.5), one 3x3 conv. */
+static void sample_diffusers_loracompat(const char *out)
+{
+    const char *name = "sd-tiny-loracompat.safetensors";
+    lsc_rng g = {seed_of(name)};
+    gen_file f = {0};
+    char d[200], u[200], a[200], m[160];
+    static const char *const uproj[] = {"to_q", "to_k", "to_v", "to_out.0", "proj_in"};
+    for (int i = 0; i < 5; i++) {
+        snprintf(m, sizeof m, "unet.mid_block.attentions.0.%s%s", i < 4 ? "transformer_blocks.0.attn1." : "", uproj[i]);
+        snprintf(d, sizeof d, "%s.lora.down.weight", m);
+        snprintf(u, sizeof u, "%s.lora.up.weight", m);
+        snprintf(a, sizeof a, "%s.alpha", m);
+        planted_pair(&f, &g, d, u, a, 64, 64, 1, 8, 0.05 * (1 + i), LSC_DT_F16, 4.0);
+    }
+    snprintf(m, sizeof m, "unet.mid_block.resnets.0.conv1");
+    snprintf(d, sizeof d, "%s.lora.down.weight", m);
+    snprintf(u, sizeof u, "%s.lora.up.weight", m);
+    snprintf(a, sizeof a, "%s.alpha", m);
+    planted_pair(&f, &g, d, u, a, 32, 32, 3, 8, 0.04, LSC_DT_F16, 4.0);
+    static const char *const tproj[] = {"q_proj", "k_proj", "v_proj", "out_proj"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(m, sizeof m, "text_encoder.text_model.encoder.layers.0.self_attn.%s", tproj[i]);
+        snprintf(d, sizeof d, "%s.lora_linear_layer.down.weight", m);
+        snprintf(u, sizeof u, "%s.lora_linear_layer.up.weight", m);
+        snprintf(a, sizeof a, "%s.alpha", m);
+        planted_pair(&f, &g, d, u, a, 96, 96, 1, 8, 0.03 * (1 + i), LSC_DT_F16, 4.0);
+    }
+    const char *mk[] = {"format"}, *mv[] = {"pt"};
+    char *path = join(out, name);
+    write_st(path, &f, mk, mv, 1);
+    free(path);
+}
+
+/* Current diffusers save_lora_weights (`pytorch_lora_weights.safetensors`): PEFT's lora_A/lora_B under
+ * the `unet.` and `text_encoder.` components, no adapter_config.json, and `lora_adapter_metadata` holding
+ * each component's LoraConfig (json.dumps(indent=2, sort_keys=True), keys prefixed by the component):
+ * unet r 4, lora_alpha 8 (scale 2) with rank_pattern {"to_out.0": 8} and alpha_pattern {"to_out.0": 4}
+ * (scale 0.5); text_encoder r 4, lora_alpha 4 (scale 1). */
+static void sample_diffusers_peft(const char *out)
+{
+    const char *name = "sd-tiny-diffusers.safetensors";
+    lsc_rng g = {seed_of(name)};
+    gen_file f = {0};
+    char d[200], u[200], m[160];
+    static const char *const uproj[] = {"to_q", "to_k", "to_v", "to_out.0"};
+    for (int blk = 0; blk < 2; blk++)
+        for (int i = 0; i < 4; i++) {
+            snprintf(m, sizeof m, "unet.up_blocks.%d.attentions.0.transformer_blocks.0.attn1.%s", blk + 1, uproj[i]);
+            snprintf(d, sizeof d, "%s.lora_A.weight", m);
+            snprintf(u, sizeof u, "%s.lora_B.weight", m);
+            planted_pair(&f, &g, d, u, NULL, 64, 64, 1, i == 3 ? 8 : 4, 0.04 * (1 + i), LSC_DT_F16, 0);
+        }
+    static const char *const tproj[] = {"q_proj", "v_proj"};
+    for (int l = 0; l < 2; l++)
+        for (int i = 0; i < 2; i++) {
+            snprintf(m, sizeof m, "text_encoder.text_model.encoder.layers.%d.self_attn.%s", l, tproj[i]);
+            snprintf(d, sizeof d, "%s.lora_A.weight", m);
+            snprintf(u, sizeof u, "%s.lora_B.weight", m);
+            planted_pair(&f, &g, d, u, NULL, 96, 96, 1, 4, 0.03 * (1 + i), LSC_DT_F16, 0);
+        }
+    const char *meta = "{\n"
+                       "  \"text_encoder.alpha_pattern\": {},\n"
+                       "  \"text_encoder.lora_alpha\": 4,\n"
+                       "  \"text_encoder.peft_type\": \"LORA\",\n"
+                       "  \"text_encoder.r\": 4,\n"
+                       "  \"text_encoder.rank_pattern\": {},\n"
+                       "  \"text_encoder.target_modules\": [\n    \"q_proj\",\n    \"v_proj\"\n  ],\n"
+                       "  \"text_encoder.use_rslora\": false,\n"
+                       "  \"unet.alpha_pattern\": {\n    \"to_out.0\": 4\n  },\n"
+                       "  \"unet.lora_alpha\": 8,\n"
+                       "  \"unet.peft_type\": \"LORA\",\n"
+                       "  \"unet.r\": 4,\n"
+                       "  \"unet.rank_pattern\": {\n    \"to_out.0\": 8\n  },\n"
+                       "  \"unet.target_modules\": [\n    \"to_k\",\n    \"to_out.0\",\n    \"to_q\",\n    \"to_v\"\n  ],\n"
+                       "  \"unet.use_rslora\": false\n"
+                       "}";
+    const char *mk[] = {"format", "lora_adapter_metadata"}, *mv[] = {"pt", meta};
+    char *path = join(out, name);
+    write_st(path, &f, mk, mv, 2);
+    free(path);
+}
+
+/* cloneofsimo/lora save_safeloras_with_embeds: `unet:<i>:up|down` and `text_encoder:<i>:up|down` with
+ * `<part>:<i>:rank` metadata, each part's target classes as a JSON list, and one learned token `<s1>`
+ * (a [96] embedding, metadata "<embed>"). Ranks 4 in the UNet, 2 in the text encoder; scale 1. */
+static void sample_cloneofsimo(const char *out)
+{
+    const char *name = "sd-tiny-cloneofsimo.safetensors";
+    lsc_rng g = {seed_of(name)};
+    gen_file f = {0};
+    const char *mk[32], *mv[32];
+    static char keys[32][40], vals[32][8];
+    size_t nm = 0;
+    for (int part = 0; part < 2; part++) {
+        const char *pn = part ? "text_encoder" : "unet";
+        int n = part ? 4 : 12, r = part ? 2 : 4;
+        for (int i = 0; i < n; i++) {
+            char d[64], u[64];
+            snprintf(d, sizeof d, "%s:%d:down", pn, i);
+            snprintf(u, sizeof u, "%s:%d:up", pn, i);
+            planted_pair(&f, &g, d, u, NULL, part ? 96 : 64, part ? 96 : 64, 1, r, 0.03 * (1 + i % 4), LSC_DT_F32, 0);
+            snprintf(keys[nm], sizeof keys[nm], "%s:%d:rank", pn, i);
+            snprintf(vals[nm], sizeof vals[nm], "%d", r);
+            mk[nm] = keys[nm];
+            mv[nm] = vals[nm];
+            nm++;
+        }
+    }
+    double emb[96];
+    for (int i = 0; i < 96; i++)
+        emb[i] = 0.1 * gauss(&g);
+    int64_t es[1] = {96};
+    add_tensor(&f, "<s1>", LSC_DT_F32, 1, es, emb);
+    mk[nm] = "<s1>";
+    mv[nm++] = "<embed>";
+    mk[nm] = "text_encoder";
+    mv[nm++] = "[\"CLIPAttention\"]";
+    mk[nm] = "unet";
+    mv[nm++] = "[\"CrossAttention\", \"Attention\", \"GEGLU\"]";
+    char *path = join(out, name);
+    write_st(path, &f, mk, mv, nm);
+    free(path);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2 || argv[1][0] == '-') {
@@ -844,5 +1016,9 @@ int main(int argc, char **argv)
     sample_kohya_dylora(out);
     sample_gguf(out);
     sample_dense_pair(out);
+    sample_diffusers_attnprocs(out);
+    sample_diffusers_loracompat(out);
+    sample_diffusers_peft(out);
+    sample_cloneofsimo(out);
     return 0;
 }

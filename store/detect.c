@@ -13,6 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cloneofsimo.h"
+#include "diffusers.h"
+#include "format_util.h"
 #include "safetensors.h"
 
 #define ESC_CAP 320
@@ -65,6 +68,11 @@ static lsc_status not_an_adapter(const char *path, const char *pe, const unsigne
                              strcmp(base, "adapter_config.json") == 0 ? " (give the folder that holds it)" : "");
     if (ends_with_ci(path, ".gguf"))
         return lsc_error_set(err, LSC_ERR_FORMAT, "'%s': not a GGUF file (bad magic)", pe);
+    /* torch.save writes a zip archive (PyTorch >= 1.6) or a bare pickle (protocol 2+ starts with 0x80) */
+    if ((got >= 4 && memcmp(h, "PK\003\004", 4) == 0) || (got >= 2 && h[0] == 0x80 && h[1] >= 2 && h[1] <= 5))
+        return lsc_error_set(err, LSC_ERR_UNSUPPORTED,
+                             "'%s': a PyTorch pickle (torch.save), not supported: lorascope never unpickles; "
+                             "save it as .safetensors", pe);
     if (ends_with_ci(path, ".safetensors")) {
         lsc_st_file *f = NULL;
         lsc_status st = lsc_st_open(path, &f, err);
@@ -73,6 +81,17 @@ static lsc_status not_an_adapter(const char *path, const char *pe, const unsigne
             return st;
     }
     return lsc_error_set(err, LSC_ERR_FORMAT, "'%s': not a safetensors, GGUF or PEFT adapter", pe);
+}
+
+/* Is there an adapter_config.json in the folder of file `path` (then a lora_A/lora_B file is PEFT's)? */
+static int config_beside(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char cfg[4200];
+    int n = slash ? snprintf(cfg, sizeof cfg, "%.*s/adapter_config.json", (int)(slash - path), path)
+                  : snprintf(cfg, sizeof cfg, "adapter_config.json");
+    struct stat sb;
+    return n > 0 && (size_t)n < sizeof cfg && stat(cfg, &sb) == 0;
 }
 
 lsc_status lsc_detect_format(const char *path, char *fmt_out, size_t cap, lsc_error *err)
@@ -102,7 +121,8 @@ lsc_status lsc_detect_format(const char *path, char *fmt_out, size_t cap, lsc_er
     lsc_status st = lsc_st_open(path, &f, err);
     if (st)
         return st;
-    int kohya = 0, peft = 0;
+    int kohya = 0, peft = 0, old_diffusers = 0, clone = 0, peft_other = 0;
+    size_t component = 0, n_plain = 0;
     for (size_t i = 0; i < f->n_tensors; i++) {
         const char *k = f->tensors[i].name;
         if (strstr(k, ".hada_") || strstr(k, ".lokr_") || strstr(k, ".dora_scale") || strstr(k, ".oft_") ||
@@ -113,13 +133,30 @@ lsc_status lsc_detect_format(const char *path, char *fmt_out, size_t cap, lsc_er
             return st;
         }
         kohya |= strstr(k, ".lora_down.") != NULL || strstr(k, ".lora_up.") != NULL;
-        peft |= strstr(k, ".lora_A") != NULL || strstr(k, ".lora_B") != NULL || strstr(k, "lora_embedding_A") != NULL ||
-                strstr(k, "lora_embedding_B") != NULL;
+        int pk = strstr(k, ".lora_A") != NULL || strstr(k, ".lora_B") != NULL;
+        peft |= pk || strstr(k, "lora_embedding_A") != NULL || strstr(k, "lora_embedding_B") != NULL;
+        /* diffusers' own lora_A/lora_B keys: `<component>.<path>.lora_A.weight`, nothing else of PEFT's */
+        int plain = lsc_format_ends_with(k, ".lora_A.weight") || lsc_format_ends_with(k, ".lora_B.weight");
+        component += plain && lsc_diffusers_component_key(k);
+        peft_other |= (pk && !plain) || strstr(k, "lora_embedding_") || strstr(k, ".lora_E") || strstr(k, ".lora_gate") ||
+                      strstr(k, "lora_magnitude_vector");
+        n_plain += plain;
+        old_diffusers |= lsc_diffusers_is_old_key(k);
+        clone |= lsc_cloneofsimo_is_key(k);
     }
     size_t n_other = f->n_tensors;
+    int diffusers_meta = 0;
+    for (size_t i = 0; i < f->n_meta; i++)
+        diffusers_meta |= strcmp(f->meta_keys[i], "lora_adapter_metadata") == 0;
     lsc_st_close(f);
     if (kohya)
         return put(fmt_out, cap, "kohya", err);
+    if (old_diffusers)
+        return put(fmt_out, cap, "diffusers", err);
+    if (clone)
+        return put(fmt_out, cap, "cloneofsimo", err);
+    if (peft && !peft_other && n_plain > 0 && (component == n_plain || diffusers_meta) && !config_beside(path))
+        return put(fmt_out, cap, "diffusers", err);
     if (peft)
         return put(fmt_out, cap, "peft", err);
     return lsc_error_set(err, LSC_ERR_UNSUPPORTED,

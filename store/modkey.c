@@ -30,6 +30,23 @@ static int is_unet_top(const char *flat)
     return 0;
 }
 
+/* A PEFT path of a diffusion UNet saved without its pipeline component (get_peft_model(unet):
+ * "base_model.model.down_blocks.0...."): the UNet's own top-level modules name it, so it is put under
+ * "unet." as diffusers and kohya files of the same module are (a text encoder's paths need nothing: kohya's
+ * default prefix is lora_te_). Returns 1 with the new path in out, else 0. */
+static int unet_path(const char *key, char *out, size_t cap)
+{
+    static const char *const roots[] = {"down_blocks.", "up_blocks.", "mid_block.", "conv_in", "conv_out",
+                                        "time_embedding.", "conv_norm_out"};
+    const char *p = strncmp(key, "base_model.model.", 17) == 0 ? key + 17 : key;
+    for (size_t i = 0; i < sizeof roots / sizeof roots[0]; i++)
+        if (strncmp(p, roots[i], strlen(roots[i])) == 0) {
+            int n = snprintf(out, cap, "unet.%s", p);
+            return n > 0 && (size_t)n < cap;
+        }
+    return 0;
+}
+
 int lsc_modkey_canonical(const char *key, char *out, size_t cap)
 {
     char peft[LSC_MODKEY_MAX];
@@ -37,7 +54,7 @@ int lsc_modkey_canonical(const char *key, char *out, size_t cap)
     if (cap == 0)
         return -1;
     out[0] = '\0';
-    if (lsc_gguf_unmap_name(key, peft, sizeof peft) == 0)
+    if (lsc_gguf_unmap_name(key, peft, sizeof peft) == 0 || unet_path(key, peft, sizeof peft))
         p = peft;
     if (lsc_kohya_map_name(p, is_kohya_name(p) ? "kohya" : NULL, 0, out, cap) != 0) {
         out[0] = '\0';

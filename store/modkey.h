@@ -7,7 +7,8 @@
  * model's module list ('_' is both the separator and part of module names), while every PEFT path
  * flattens, so both sides go to the flat form. llama.cpp names are first mapped back to the PEFT path
  * (llama family, lsc_gguf_unmap_name), then flattened (lsc_kohya_map_name); "lora_te1_" (SDXL's first text
- * encoder) is written "lora_te_". A PEFT path of a bare UNet (`unet.save_pretrained` of a PEFT-wrapped
+ * encoder) is written "lora_te_". A UNet path without its pipeline component (diffusers'
+ * "unet.down_blocks.0..." is the same module) is put under "unet." first. A PEFT path of a bare UNet (`unet.save_pretrained` of a PEFT-wrapped
  * UNet: "base_model.model.down_blocks.0...", no "unet." component) is a UNet module too: a path whose first
  * part is one of the UNet's top-level modules (down_blocks, mid_block, up_blocks, conv_in, conv_out,
  * conv_norm_out, time_embedding, add_embedding) is keyed "lora_unet_...", as kohya names it. The mappings

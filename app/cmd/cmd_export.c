@@ -1,7 +1,7 @@
-/* cmd_export.c: `lorascope export NAME PATH [--format peft|kohya|gguf] [--dtype T] ...`: write an adapter
- * out. Unedited, in its own format and dtypes, the output is byte-identical to what was imported. A kohya
- * adapter exports as PEFT through the base model's module names (--base-names, --arch or a built-in table:
- * store/basenames.h). */
+/* cmd_export.c: `lorascope export NAME PATH [--format peft|kohya|gguf|diffusers|cloneofsimo] [--dtype T] ...`:
+ * write an adapter out. Unedited, in its own format and dtypes, the output is byte-identical to what was
+ * imported. A kohya adapter exports as PEFT through the base model's module names (--base-names, --arch or
+ * a built-in table: store/basenames.h). */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -9,7 +9,9 @@
 #include <jansson.h>
 
 #include "basenames.h"
+#include "cloneofsimo.h"
 #include "common.h"
+#include "diffusers.h"
 #include "fileio.h"
 #include "gguf.h"
 #include "handlers.h"
@@ -172,8 +174,13 @@ static lsc_status write_format(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *fo
                                const lsc_gguf_write_opts *gopt, const names_opts *names)
 {
     lsc_status st;
+    char shown[4200];
     if (strcmp(format, "kohya") == 0)
         st = lsc_kohya_write(ad, path, dt, &ctx->err);
+    else if (strcmp(format, "diffusers") == 0)
+        st = lsc_diffusers_write(ad, path, dt, &ctx->err);
+    else if (strcmp(format, "cloneofsimo") == 0)
+        st = lsc_cloneofsimo_write(ad, path, dt, &ctx->err);
     else if (strcmp(format, "gguf") == 0)
         st = lsc_gguf_write_ex(ad, path, dt, gopt, &ctx->err);
     else if (ad->format && strcmp(ad->format, "gguf") == 0) {
@@ -185,6 +192,19 @@ static lsc_status write_format(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *fo
         if (!st)
             show_writer_warnings(ctx, p, p_warned, ad->name);
         lsc_adapter_free(p);
+    } else if (ad->format && strcmp(ad->format, "diffusers") == 0) {
+        lsc_adapter *p = NULL;
+        st = lsc_diffusers_as_peft(ad, &p, &ctx->err);
+        size_t p_warned = p ? warnings_len(p) : 0;
+        if (!st)
+            st = lsc_peft_write(p, path, dt, &ctx->err);
+        if (!st)
+            show_writer_warnings(ctx, p, p_warned, ad->name);
+        lsc_adapter_free(p);
+    } else if (ad->format && strcmp(ad->format, "cloneofsimo") == 0) {
+        st = lsc_error_set(&ctx->err, LSC_ERR_UNSUPPORTED,
+                           "'%s' is a cloneofsimo adapter: its layers are named by position, not by module path; "
+                           "export it as cloneofsimo", lsc_escape_name(shown, sizeof shown, ad->name));
     } else if (ad->format && strcmp(ad->format, "kohya") == 0) {
         st = kohya_as_peft(ctx, ad, path, dt, names);
     } else
@@ -199,7 +219,7 @@ typedef struct export_args {
     long long n_head, n_head_kv;
 } export_args;
 
-static const char *const export_formats[] = {"peft", "kohya", "gguf", NULL};
+static const char *const export_formats[] = {"peft", "kohya", "gguf", "diffusers", "cloneofsimo", NULL};
 static const char *const export_archs[] = {"sd15", "sd2", "sdxl", "llama", NULL};
 static const char *const export_dtypes[] = {"f32", "f16", "bf16", "f64", NULL};
 static const lsc_dtype export_dtype_of[] = {LSC_DT_F32, LSC_DT_F16, LSC_DT_BF16, LSC_DT_F64};
@@ -208,14 +228,15 @@ static const lsc_opt export_opts[] = {
     {.metavar = "NAME", .type = LSC_OPT_ADAPTER, .flags = LSC_OPT_POSITIONAL, .at = offsetof(export_args, name)},
     {.metavar = "PATH", .type = LSC_OPT_PATH, .flags = LSC_OPT_POSITIONAL, .at = offsetof(export_args, path),
      .help = "peft: a folder (adapter_model.safetensors + adapter_config.json); kohya: a .safetensors\n"
-             "file; gguf: a .gguf file. Its parent folder must exist. Written atomically: a reader\n"
+             "file; gguf: a .gguf file; diffusers, cloneofsimo: a .safetensors file. Its parent folder must exist. Written atomically: a reader\n"
              "sees the old file (or PEFT pair) or the new, never a mix; a symbolic link is written\n"
              "through. Refused: the catalog and its -wal/-shm/-journal files, devices, FIFOs"},
     {.name = "force", .type = LSC_OPT_FLAG, .at = offsetof(export_args, force),
      .help = "replace an existing PATH (without it an existing PATH is refused, like cp -n); a PEFT\n"
              "folder keeps its other files"},
     {.name = "format", .type = LSC_OPT_CHOICE, .metavar = "F", .choices = export_formats,
-     .text_at = offsetof(export_args, format), .help = "peft, kohya or gguf (default: the adapter's own format)"},
+     .text_at = offsetof(export_args, format), .help = "peft, kohya, gguf, diffusers or cloneofsimo (default: the adapter's own format;\n"
+             "diffusers and cloneofsimo write only adapters imported from such files)"},
     {.name = "dtype", .type = LSC_OPT_CHOICE, .metavar = "T", .flags = LSC_OPT_ICASE, .choices = export_dtypes,
      .at = offsetof(export_args, dtype),
      .help = "convert tensors (default: each tensor's stored dtype; an unedited adapter is\n"
@@ -270,7 +291,8 @@ static int export_run(lsc_cmd_ctx *ctx, void *args)
         lsc_adapter_free(ad);
         return lsc_usage_error(ctx, "export", "a multi-task adapter exports as a PEFT multi-adapter folder only");
     }
-    int own = ad->format && (strcmp(ad->format, "kohya") == 0 || strcmp(ad->format, "gguf") == 0);
+    int own = ad->format && (strcmp(ad->format, "kohya") == 0 || strcmp(ad->format, "gguf") == 0 ||
+                             strcmp(ad->format, "diffusers") == 0 || strcmp(ad->format, "cloneofsimo") == 0);
     if (!format)
         format = own && !lsc_is_group(ad->kind) ? ad->format : "peft"; /* a multi-task adapter: a folder */
     /* every format's target passes the one check: parent exists, no device/FIFO, no catalog, --force */

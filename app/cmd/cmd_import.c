@@ -19,6 +19,8 @@
 #include "handlers.h"
 #include "hash.h"
 #include "detect.h"
+#include "cloneofsimo.h"
+#include "diffusers.h"
 #include "gguf.h"
 #include "kohya.h"
 #include "peft.h"
@@ -397,9 +399,11 @@ static int read_and_import(lsc_cmd_ctx *ctx, const char *path, const char *name,
     char fmt[16];
     if (lsc_detect_format(path, fmt, sizeof fmt, &ctx->err))
         return LSC_EXIT_ERROR;
-    lsc_status st = strcmp(fmt, "kohya") == 0  ? lsc_kohya_read(path, &ad, &ctx->err)
-                    : strcmp(fmt, "gguf") == 0 ? lsc_gguf_read(path, &ad, &ctx->err)
-                                               : lsc_peft_read_cancel(path, &ad, ctx->cancel, &ctx->err);
+    lsc_status st = strcmp(fmt, "kohya") == 0         ? lsc_kohya_read(path, &ad, &ctx->err)
+                    : strcmp(fmt, "gguf") == 0        ? lsc_gguf_read(path, &ad, &ctx->err)
+                    : strcmp(fmt, "diffusers") == 0   ? lsc_diffusers_read(path, &ad, &ctx->err)
+                    : strcmp(fmt, "cloneofsimo") == 0 ? lsc_cloneofsimo_read(path, &ad, &ctx->err)
+                                                      : lsc_peft_read_cancel(path, &ad, ctx->cancel, &ctx->err);
     if (st)
         return LSC_EXIT_ERROR;
     if (!ad->source)

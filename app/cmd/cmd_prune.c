@@ -27,7 +27,10 @@ typedef struct plan {
 
 static lsc_prune_scale scale_convention(const lsc_adapter *ad, const lsc_layer *l)
 {
-    if (ad->format && strcmp(ad->format, "kohya") == 0)
+    /* kohya: alpha follows the rank; diffusers and cloneofsimo files carry a scale per layer (or none), so
+     * keeping it spares the export folding a new scale into B */
+    if (ad->format && (strcmp(ad->format, "kohya") == 0 || strcmp(ad->format, "diffusers") == 0 ||
+                       strcmp(ad->format, "cloneofsimo") == 0))
         return LSC_SCALE_KEEP_RATIO;
     switch (l->rule) {
     case LSC_SCALE_RSLORA: return LSC_SCALE_KEEP_ALPHA_RS;

@@ -141,6 +141,9 @@ static void print_summary(lsc_cmd_ctx *ctx, const lsc_adapter *ad, const row *ro
             lsc_human_bytes(b2, sizeof b2, (double)lsc_adapter_bytes(ad)));
     if (extras)
         lsc_out(ctx->out, ", %zu extra tensor(s) kept", extras);
+    if (ad->format && strcmp(ad->format, "cloneofsimo") == 0)
+        lsc_out(ctx->out, "\nnote: a cloneofsimo file holds no module paths: layers are named <part>:<i>, the i-th "
+                          "module the trainer adapted");
     lsc_out(ctx->out, "\nranks:");
     /* rank histogram over all layers, smallest rank first */
     int ranks[64], counts[64], nr = 0;

@@ -87,8 +87,8 @@ def f32(*v):
 def main():
     samples = sys.argv[1]
     for d in os.listdir(C) if os.path.isdir(C) else []:
-        if d == 'export':
-            continue  # mkcorpus-export.py writes that one
+        if d in ('export', 'diffusers'):
+            continue  # mkcorpus-export.py and mkcorpus-diffusers.py write those
         for f in os.listdir(os.path.join(C, d)):
             if not f.startswith('regress-'):
                 os.remove(os.path.join(C, d, f))
