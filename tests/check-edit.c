@@ -576,6 +576,100 @@ START_TEST(test_glob_outputs_not_refed)
 }
 END_TEST
 
+/* A script run is one change (issue #17): one undo takes back every line of it (creations, removals,
+ * renames), leaving the catalog's names and content hashes exactly as before the run; redo brings the
+ * whole run back; `log` still shows each line, naming its run; `log --script` replays it; and a line
+ * that undoes inside a script is refused before anything runs. */
+START_TEST(test_run_is_one_change)
+{
+    const char *samples[] = {"llama-tiny-f32", "llama-tiny-bf16", "llama-tiny-f16", NULL};
+    char cat[4400], sc[4600];
+    catalog(cat, sizeof cat, "run-group", samples);
+    snprintf(sc, sizeof sc, "%s/run-group.lsc", g_tmp);
+    write_script(sc, "prune 'llama-tiny-*' --energy 0.9 --as '{}-e90'\n"
+                     "rm llama-tiny-f16 --force\n"
+                     "rename llama-tiny-bf16-e90 renamed\n");
+    char *before = cli_names_hashes(cat);
+    cli_result r = cli_run(cat, "run", sc, NULL);
+    ck_assert_msg(r.code == 0, "run: %s", r.err);
+    cli_result_free(&r);
+    char *after = cli_names_hashes(cat);
+    ck_assert_msg(strstr(after, "renamed") && !strstr(after, "llama-tiny-f16\n"), "%s", after);
+    r = cli_run(cat, "undo", NULL);
+    ck_assert_msg(r.code == 0, "undo: %s", r.err);
+    ck_assert_msg(strstr(r.out, "undid run #") && strstr(r.out, "5 change(s)"), "%s", r.out);
+    cli_result_free(&r);
+    char *undone = cli_names_hashes(cat);
+    ck_assert_msg(strcmp(before, undone) == 0, "undo of the run gives\n%s\ninstead of\n%s", undone, before);
+    r = cli_run(cat, "redo", NULL);
+    ck_assert_msg(r.code == 0, "redo: %s", r.err);
+    cli_result_free(&r);
+    char *redone = cli_names_hashes(cat);
+    ck_assert_msg(strcmp(after, redone) == 0, "redo of the run gives\n%s\ninstead of\n%s", redone, after);
+    /* log: the five lines, each naming its run */
+    r = cli_run(cat, "log", NULL);
+    ck_assert_int_eq(r.code, 0);
+    int lines = 0;
+    for (const char *p = strstr(r.out, "(run #"); p; p = strstr(p + 1, "(run #"))
+        lines++;
+    ck_assert_msg(lines == 5, "%d lines name their run:\n%s", lines, r.out);
+    cli_result_free(&r);
+    assert_log_script_rebuilds(cat);
+    /* the next undo after the run's undo is the import before it: one import only */
+    r = cli_run(cat, "undo", NULL);
+    ck_assert_int_eq(r.code, 0);
+    cli_result_free(&r);
+    r = cli_run(cat, "undo", NULL);
+    ck_assert_msg(r.code == 0 && strstr(r.out, "import"), "%s %s", r.out, r.err);
+    cli_result_free(&r);
+    /* undo inside a script: refused by the check, the catalog untouched */
+    char *mid = cli_names_hashes(cat);
+    write_script(sc, "prune llama-tiny-f32 --rank 2 --as r2\nundo\n");
+    r = cli_run(cat, "run", sc, NULL);
+    ck_assert_int_eq(r.code, 1);
+    ck_assert_msg(strstr(r.err, "run-group.lsc:2:") && strstr(r.err, "one change"), "%s", r.err);
+    cli_result_free(&r);
+    char *still = cli_names_hashes(cat);
+    ck_assert_str_eq(mid, still);
+    free(before), free(after), free(undone), free(redone), free(mid), free(still);
+}
+END_TEST
+
+/* With --continue each line commits on its own, and the lines that applied are still one run: one undo
+ * takes them all back; a run in which no line applied leaves no entry to undo. */
+START_TEST(test_run_continue_is_one_change)
+{
+    const char *samples[] = {"llama-tiny-f32", NULL};
+    char cat[4400], sc[4600];
+    catalog(cat, sizeof cat, "run-cont", samples);
+    snprintf(sc, sizeof sc, "%s/run-cont.lsc", g_tmp);
+    char *before = cli_names_hashes(cat);
+    /* line 2 fails when it runs (the name is taken by line 1), lines 1 and 3 apply */
+    write_script(sc, "prune llama-tiny-f32 --rank 2 --as x\n"
+                     "prune llama-tiny-f32 --rank 1 --as x\n"
+                     "prune llama-tiny-f32 --rank 1 --as y\n");
+    cli_result r = cli_run(cat, "run", sc, "--continue", NULL);
+    ck_assert_int_eq(r.code, 1);
+    cli_result_free(&r);
+    char *mid = cli_names_hashes(cat);
+    ck_assert_msg(strstr(mid, "\"x\"") || (strstr(mid, "x") && strstr(mid, "y")), "%s", mid);
+    r = cli_run(cat, "undo", NULL);
+    ck_assert_msg(r.code == 0 && strstr(r.out, "2 change(s)"), "%s %s", r.out, r.err);
+    cli_result_free(&r);
+    char *undone = cli_names_hashes(cat);
+    ck_assert_str_eq(before, undone);
+    /* a run where nothing applies: the undo after it is the import's */
+    write_script(sc, "prune llama-tiny-f32 --rank 1 --as llama-tiny-f32\n");
+    r = cli_run(cat, "run", sc, "--continue", NULL);
+    ck_assert_int_eq(r.code, 1);
+    cli_result_free(&r);
+    r = cli_run(cat, "undo", NULL);
+    ck_assert_msg(r.code == 0 && strstr(r.out, "import"), "%s %s", r.out, r.err);
+    cli_result_free(&r);
+    free(before), free(mid), free(undone);
+}
+END_TEST
+
 /* The script checker parses and validates each line with the command's own table and validate step, and
  * learns from the table which arguments name adapters and which name new ones (group's NEW). */
 START_TEST(test_script_checker_from_tables)
@@ -813,6 +907,8 @@ int main(void)
                                           test_undo_redo_each_edit,
                                           test_scripts,
                                           test_glob_outputs_not_refed,
+                                          test_run_is_one_change,
+                                          test_run_continue_is_one_change,
                                           test_script_checker_from_tables,
                                           test_log_script_replays,
                                           test_sample_scripts,

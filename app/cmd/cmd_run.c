@@ -8,7 +8,8 @@
  * transaction and a summary lists applied and failed lines. With --dry-run everything runs and is rolled
  * back, and the changes it would make are printed. Adapter arguments that are globs run the line once per
  * matching adapter (a variadic NAME... takes all matches in place), `{}` in any argument standing for the
- * matched name. Each line that changes the catalog is recorded in the history as if typed. */
+ * matched name. Each line that changes the catalog is recorded in the history as if typed, all of them in
+ * one run group (lsc_catalog_run_begin): one undo takes back the whole run, redo re-applies it. */
 #include <fnmatch.h>
 #include <math.h>
 #include <stdio.h>
@@ -378,6 +379,11 @@ static int check_script(lsc_cmd_ctx *ctx, const lsc_script *s, names *known)
         if (!cmd || strcmp(cmd->name, "run") == 0) {
             lsc_error_set(&ctx->err, LSC_ERR_USAGE, "%s:%d: %s '%s'", s->file, c->line,
                           cmd ? "a script cannot run another script:" : "unknown command", c->argv[0]);
+            return LSC_EXIT_ERROR;
+        }
+        if (strcmp(cmd->name, "undo") == 0 || strcmp(cmd->name, "redo") == 0) { /* the run is one change */
+            lsc_error_set(&ctx->err, LSC_ERR_USAGE, "%s:%d: a script cannot %s: the whole run is one change (%s it "
+                          "after the run)", s->file, c->line, cmd->name, cmd->name);
             return LSC_EXIT_ERROR;
         }
         /* the command's own parse and validate steps: never its run step */
@@ -798,6 +804,8 @@ static int run_run(lsc_cmd_ctx *ctx, void *args)
         lsc_catalog_commit(ctx->cat, &ctx->err); /* nothing written yet: each line takes its own transaction */
     double t0 = now_s();
     int failed = 0;
+    /* every line's history entry joins one run: one undo takes the whole run back (catalog.h) */
+    lsc_catalog_run_begin(ctx->cat);
     json_t *applied = json_array(), *bad = json_array();
     for (size_t i = 0; i < s->n; i++) {
         const lsc_script_cmd *cmd = &s->cmds[i];
@@ -846,6 +854,7 @@ static int run_run(lsc_cmd_ctx *ctx, void *args)
     } else if (rc == LSC_EXIT_OK) {
         lsc_out(ctx->out, "%s: %zu line(s) applied\n", s->file, s->n);
     }
+    lsc_catalog_run_end(ctx->cat);
     json_decref(applied);
     json_decref(bad);
     lsc_adapter_info_free_array(before, nb);
