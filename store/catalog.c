@@ -2293,3 +2293,54 @@ void lsc_task_entries_free(lsc_task_entry *t, size_t n)
     }
     free(t);
 }
+
+/* ---- lineage checks (audit) --------------------------------------------------------------------------- */
+
+lsc_status lsc_catalog_gone_parents(lsc_catalog *cat, lsc_gone_parent **out, size_t *n, lsc_error *err)
+{
+    /* prepared here, not in the statement table: one call per audit */
+    static const char sql[] = "SELECT c.name, p.name FROM adapter_parents ap JOIN adapters c ON c.id = ap.child_id "
+                              "JOIN adapters p ON p.id = ap.parent_id WHERE c.hidden = 0 AND p.hidden = 1 "
+                              "ORDER BY c.name, ap.ord";
+    sqlite3_stmt *s = NULL;
+    lsc_gone_parent *arr = NULL;
+    size_t cnt = 0, cap = 0;
+    int oom = 0, rc;
+    *out = NULL;
+    *n = 0;
+    if (sqlite3_prepare_v2(cat->db, sql, -1, &s, NULL) != SQLITE_OK)
+        return db_err(cat, err);
+    while (!oom && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            cap = cap ? cap * 2 : 8;
+            lsc_gone_parent *p = realloc(arr, cap * sizeof *p);
+            if (!p) {
+                oom = 1;
+                break;
+            }
+            arr = p;
+        }
+        arr[cnt].child = col_dup_nn(s, 0, &oom);
+        arr[cnt].parent = col_dup_nn(s, 1, &oom);
+        cnt++;
+    }
+    lsc_status st = oom ? lsc_error_set(err, LSC_ERR_NOMEM, "out of memory")
+                  : rc != SQLITE_DONE ? db_err(cat, err) : LSC_OK;
+    sqlite3_finalize(s);
+    if (st) {
+        lsc_gone_parents_free(arr, cnt);
+        return st;
+    }
+    *out = arr;
+    *n = cnt;
+    return LSC_OK;
+}
+
+void lsc_gone_parents_free(lsc_gone_parent *g, size_t n)
+{
+    for (size_t i = 0; g && i < n; i++) {
+        free(g[i].child);
+        free(g[i].parent);
+    }
+    free(g);
+}

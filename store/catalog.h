@@ -184,6 +184,18 @@ lsc_status lsc_catalog_set_tasks(lsc_catalog *cat, int64_t group_id, const char 
 lsc_status lsc_catalog_get_tasks(lsc_catalog *cat, int64_t group_id, lsc_task_entry **out, size_t *n, lsc_error *err);
 void lsc_task_entries_free(lsc_task_entry *t, size_t n);
 
+/* ---- lineage checks -------------------------------------------------------------------------------- */
+
+/* A visible adapter derived from an adapter that was removed since (hidden): what `audit` calls an orphan. */
+typedef struct lsc_gone_parent {
+    char *child, *parent; /* names (malloc'ed) */
+} lsc_gone_parent;
+
+/* Every (visible child, removed parent) pair, ordered by child name then parent order; free with
+ * lsc_gone_parents_free (NULL allowed). */
+lsc_status lsc_catalog_gone_parents(lsc_catalog *cat, lsc_gone_parent **out, size_t *n, lsc_error *err);
+void lsc_gone_parents_free(lsc_gone_parent *g, size_t n);
+
 /* The raw sqlite3 handle, for the few callers (tests, the fault-injection harness) that need it. */
 struct sqlite3 *lsc_catalog_db(lsc_catalog *cat);
 
