@@ -670,6 +670,57 @@ START_TEST(test_run_continue_is_one_change)
 }
 END_TEST
 
+/* run --jobs: a glob line's matches computed on two threads and stored in order give the same adapters
+ * with the same content hashes, the same history lines and the same one-change undo as --jobs 1; and a
+ * failing match fails the run with the same message (the first failure in order), leaving nothing. */
+START_TEST(test_run_jobs_same_result)
+{
+    const char *samples[] = {"llama-tiny-f32", "llama-tiny-bf16", "llama-tiny-f16", "llama-tiny-rslora",
+                             "llama-tiny-patterns", NULL};
+    char cat[4400], c1[4500], c2[4500], sc[4600];
+    catalog(cat, sizeof cat, "jobs", samples);
+    snprintf(c1, sizeof c1, "%s.j1", cat);
+    snprintf(c2, sizeof c2, "%s.j2", cat);
+    ck_assert_int_eq(cli_copy(cat, c1), 0);
+    ck_assert_int_eq(cli_copy(cat, c2), 0);
+    snprintf(sc, sizeof sc, "%s/jobs.lsc", g_tmp);
+    write_script(sc, "prune 'llama-tiny-*' --energy 0.9 --as '{}-e90'\n"
+                     "prune 'llama-tiny-*-e90' --rank 2 --as '{}-r2'\n");
+    char *before = cli_names_hashes(cat);
+    cli_result r1 = cli_run(c1, "run", sc, "--jobs", "1", NULL), r2 = cli_run(c2, "run", sc, "--jobs", "2", NULL);
+    ck_assert_msg(r1.code == 0 && r2.code == 0, "%s / %s", r1.err, r2.err);
+    ck_assert_str_eq(r1.out, r2.out); /* the per-adapter reports, in the same order */
+    cli_result_free(&r1);
+    cli_result_free(&r2);
+    char *h1 = cli_names_hashes(c1), *h2 = cli_names_hashes(c2);
+    ck_assert_msg(strstr(h1, "llama-tiny-patterns-e90-r2"), "%s", h1);
+    ck_assert_str_eq(h1, h2);
+    r1 = cli_run(c1, "log", "--script", NULL);
+    r2 = cli_run(c2, "log", "--script", NULL);
+    ck_assert_str_eq(r1.out, r2.out);
+    cli_result_free(&r1);
+    cli_result_free(&r2);
+    r2 = cli_run(c2, "undo", NULL);
+    ck_assert_msg(r2.code == 0 && strstr(r2.out, "10 change(s)"), "%s %s", r2.out, r2.err);
+    cli_result_free(&r2);
+    char *u2 = cli_names_hashes(c2);
+    ck_assert_str_eq(before, u2);
+    /* a failure: every match made 'same', the second one finds it taken */
+    write_script(sc, "prune 'llama-tiny-*' --rank 1 --as same\n");
+    r1 = cli_run(c1, "run", sc, "--jobs", "1", NULL);
+    r2 = cli_run(c2, "run", sc, "--jobs", "2", NULL);
+    ck_assert_int_eq(r1.code, 1);
+    ck_assert_int_eq(r2.code, 1);
+    ck_assert_msg(strstr(r1.err, "jobs.lsc:1:"), "%s", r1.err);
+    ck_assert_str_eq(r1.err, r2.err);
+    cli_result_free(&r1);
+    cli_result_free(&r2);
+    char *u2b = cli_names_hashes(c2);
+    ck_assert_str_eq(before, u2b);
+    free(before), free(h1), free(h2), free(u2), free(u2b);
+}
+END_TEST
+
 /* The script checker parses and validates each line with the command's own table and validate step, and
  * learns from the table which arguments name adapters and which name new ones (group's NEW). */
 START_TEST(test_script_checker_from_tables)
@@ -909,6 +960,7 @@ int main(void)
                                           test_glob_outputs_not_refed,
                                           test_run_is_one_change,
                                           test_run_continue_is_one_change,
+                                          test_run_jobs_same_result,
                                           test_script_checker_from_tables,
                                           test_log_script_replays,
                                           test_sample_scripts,
