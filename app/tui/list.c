@@ -38,6 +38,8 @@ static const lsc_tui_col k_view_cols_prune[] = {LSC_COL_NAME, LSC_COL_RANK, LSC_
                                                 LSC_COL_RELERR};
 static const lsc_tui_col k_view_cols_merge[] = {LSC_COL_NAME, LSC_COL_MODELS, LSC_COL_RANK, LSC_COL_RELERR};
 static const lsc_tui_col k_view_cols_tasks[] = {LSC_COL_TASK, LSC_COL_ADAPTER, LSC_COL_LAYERS, LSC_COL_PARAMS};
+static const lsc_tui_col k_view_cols_audit[] = {LSC_COL_NAME, LSC_COL_LAYERS, LSC_COL_WASTE, LSC_COL_SAVES,
+                                                LSC_COL_NAN, LSC_COL_DEAD, LSC_COL_NOTES};
 
 int lsc_tui_view_columns(const lsc_tui_state *st, lsc_tui_view v, lsc_tui_col *out, int cap)
 {
@@ -53,6 +55,7 @@ int lsc_tui_view_columns(const lsc_tui_state *st, lsc_tui_view v, lsc_tui_col *o
     case LSC_VIEW_PRUNE: c = k_view_cols_prune, n = (int)(sizeof k_view_cols_prune / sizeof *c); break;
     case LSC_VIEW_MERGE: c = k_view_cols_merge, n = (int)(sizeof k_view_cols_merge / sizeof *c); break;
     case LSC_VIEW_TASKS: c = k_view_cols_tasks, n = (int)(sizeof k_view_cols_tasks / sizeof *c); break;
+    case LSC_VIEW_AUDIT: c = k_view_cols_audit, n = (int)(sizeof k_view_cols_audit / sizeof *c); break;
     default: return 0;
     }
     if (n > cap)
@@ -71,7 +74,8 @@ lsc_tui_list *lsc_tui_state_list(lsc_tui_state *st, lsc_tui_view v)
     case LSC_VIEW_OUTPUT:
     case LSC_VIEW_PRUNE:
     case LSC_VIEW_MERGE:
-    case LSC_VIEW_TASKS: return &st->lists[v];
+    case LSC_VIEW_TASKS:
+    case LSC_VIEW_AUDIT: return &st->lists[v];
     default: return NULL;
     }
 }
@@ -206,6 +210,7 @@ const char *lsc_tui_row_name(const lsc_tui_state *st, lsc_tui_view v, size_t i)
     case LSC_VIEW_PRUNE: return st->prune.transient.rows[i].name;
     case LSC_VIEW_MERGE: return st->merge.transient.rows[i].name;
     case LSC_VIEW_TASKS: return st->tasks.rows[i].adapter;
+    case LSC_VIEW_AUDIT: return st->audit.rows[i].name;
     default: return "";
     }
 }
@@ -295,6 +300,19 @@ double lsc_tui_sort_key(const lsc_tui_state *st, lsc_tui_view v, size_t i, lsc_t
         default: return 0;
         }
     }
+    if (v == LSC_VIEW_AUDIT) {
+        const lsc_tui_audit_row *a = &st->audit.rows[i];
+        switch (c) {
+        case LSC_COL_NAME: *s = a->name; return 0;
+        case LSC_COL_LAYERS: return (double)a->layers;
+        case LSC_COL_WASTE: return a->waste;
+        case LSC_COL_SAVES: return (double)a->saves;
+        case LSC_COL_NAN: return a->nonfinite;
+        case LSC_COL_DEAD: return a->dead;
+        case LSC_COL_NOTES: *s = a->notes; return 0;
+        default: return 0;
+        }
+    }
     if (v == LSC_VIEW_HISTORY) {
         const lsc_tui_history *h = &st->history.rows[i];
         switch (c) {
@@ -362,6 +380,7 @@ size_t lsc_tui_list_count(const lsc_tui_state *st, lsc_tui_view v)
     case LSC_VIEW_PRUNE: return st->prune.transient.n_rows;
     case LSC_VIEW_MERGE: return st->merge.transient.n_rows;
     case LSC_VIEW_TASKS: return st->tasks.n;
+    case LSC_VIEW_AUDIT: return st->audit.n;
     default: return 0;
     }
 }
