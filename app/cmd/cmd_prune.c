@@ -340,7 +340,7 @@ static int prune_begin(lsc_cmd_ctx *ctx, const prune_args *av, int preload, prun
         snprintf(s->newname, sizeof s->newname, "%s", av->as);
     else
         snprintf(s->newname, sizeof s->newname, "%s-%s%s", av->name, av->rule_name, av->rule_arg);
-    int rc = lsc_cmd_load(ctx, av->name, &s->src, &s->src_id);
+    int rc = lsc_cmd_load(ctx, av->name, &s->src, &s->src_id) ? LSC_EXIT_ERROR : LSC_EXIT_OK; /* a status */
     if (!rc)
         rc = lsc_derive_check_name(ctx, s->newname);
     if (!rc && (!(s->p = calloc(s->src->n_layers + 1, sizeof *s->p)) || lsc_stats_runner_init(&s->sr, &ctx->err)))
