@@ -77,7 +77,7 @@ static void print_text(lsc_cmd_ctx *ctx, const lsc_audit_entry *e, size_t n, int
 {
     char nm[512], b1[64], b2[64];
     int64_t total = 0;
-    size_t shown = 0, with = 0;
+    size_t with = 0;
     lsc_out(ctx->out, "%-32s %6s %7s %10s %10s %4s %4s  %s\n", "ADAPTER", "LAYERS", "WASTE", "SAVES", "BYTES", "NAN",
             "DEAD", "NOTES");
     for (size_t i = 0; i < n; i++) {
@@ -86,7 +86,6 @@ static void print_text(lsc_cmd_ctx *ctx, const lsc_audit_entry *e, size_t n, int
         with += has != 0;
         if (!has && !all)
             continue;
-        shown++;
         lsc_out(ctx->out, "%-32s %6lld %3d/%-3lld %10s %10s %4d %4d", lsc_escape_name(nm, sizeof nm, e[i].name),
                 (long long)e[i].n_layers, e[i].waste, (long long)e[i].n_layers,
                 lsc_human_bytes(b1, sizeof b1, (double)e[i].saves), lsc_human_bytes(b2, sizeof b2, (double)e[i].bytes),
@@ -96,7 +95,6 @@ static void print_text(lsc_cmd_ctx *ctx, const lsc_audit_entry *e, size_t n, int
     }
     lsc_out(ctx->out, "%zu adapter(s) audited, %zu with findings; prune --energy 0.99 would save %s\n", n, with,
             lsc_human_bytes(b1, sizeof b1, (double)total));
-    (void)shown;
 }
 
 static int audit_run(lsc_cmd_ctx *ctx, void *args)
