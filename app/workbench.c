@@ -6,6 +6,7 @@
  * exact weighted sum from the factored SVD of the concatenated factors, as engine/merge.h's SVD does,
  * kept per inputs and weights so that a rank change costs nothing), and never write: no transaction is
  * opened, nothing is stored. */
+#include "audit.h"
 #include "workbench.h"
 
 #include <jansson.h>
@@ -295,6 +296,44 @@ static lsc_status wb_diff(void *ctx, const char *a, const char *b, lsc_tui_diff 
     if (st)
         lsc_tui_diff_release(out);
     return st;
+}
+
+/* The audit (app/cmd/audit.h) as the view's rows; the notes join its lists into one line. */
+static lsc_status wb_audit(void *ctx, lsc_tui_audit_row **out, size_t *n, lsc_error *err)
+{
+    wb *w = ctx;
+    lsc_audit_entry *e = NULL;
+    size_t k = 0;
+    *out = NULL;
+    *n = 0;
+    lsc_status st = lsc_audit_collect(w->cat, NULL, NULL, NULL, NULL, &e, &k, err);
+    if (st)
+        return st;
+    lsc_tui_audit_row *t = calloc(k ? k : 1, sizeof *t);
+    if (!t) {
+        lsc_audit_free(e, k);
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < k; i++) {
+        lsc_tui_copy(t[i].name, sizeof t[i].name, e[i].name);
+        t[i].layers = e[i].n_layers;
+        t[i].bytes = e[i].bytes;
+        t[i].saves = e[i].saves;
+        t[i].waste = e[i].waste;
+        t[i].nonfinite = e[i].nonfinite;
+        t[i].dead = e[i].dead;
+        const char *label[3] = {"same content as ", "same layers as ", "parent gone: "};
+        const char *csv[3] = {e[i].duplicates, e[i].same_layers, e[i].gone_parents};
+        size_t len = 0;
+        for (int j = 0; j < 3; j++)
+            if (csv[j] && *csv[j] && len < sizeof t[i].notes)
+                len += (size_t)snprintf(t[i].notes + len, sizeof t[i].notes - len, "%s%s%s", len ? "; " : "", label[j],
+                                        csv[j]);
+    }
+    lsc_audit_free(e, k);
+    *out = t;
+    *n = k;
+    return LSC_OK;
 }
 
 static lsc_status wb_history(void *ctx, lsc_tui_history **out, size_t *n, lsc_error *err)
@@ -1129,6 +1168,7 @@ lsc_status lsc_workbench_model_init(lsc_tui_model *m, const char *catalog_path, 
     m->layer_sv = wb_layer_sv;
     m->diff = wb_diff;
     m->history = wb_history;
+    m->audit = wb_audit;
     m->run = wb_run;
     m->prune_preview = wb_prune_preview;
     m->merge_preview = wb_merge_preview;

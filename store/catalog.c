@@ -175,11 +175,17 @@ static const char schema_v3[] =
     ") WITHOUT ROWID;\n"
     "CREATE INDEX adapter_series_member ON adapter_series(member_id);\n";
 
+/* v4: script runs. The entries a `run` records (one per line, or per glob match) share `run` = the id of
+ * the run's first entry, so undo and redo take back and re-apply the whole run as one change while `log`
+ * still shows each line. NULL for an entry outside any run. */
+static const char schema_v4[] = "ALTER TABLE history ADD COLUMN run INTEGER;\n";
+
 /* migrations[k] takes a catalog from user_version k to k + 1. */
 static const char *const migrations[] = {
     schema_v1,
     schema_v2,
     schema_v3,
+    schema_v4,
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == LSC_CATALOG_VERSION,
                "one migration step per schema version");
@@ -250,11 +256,12 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == LSC_CATALOG_VERSION,
       "norm_b_bits, balance_bits, zeros_a_bits, zeros_b_bits, near_zeros_a_bits, near_zeros_b_bits, "         \
       "nonfinite_a, nonfinite_b, flags) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, " \
       "?15, ?16, ?17, ?18, ?19, ?20, ?21)")                                                                   \
-    X(ST_HISTORY_PUT, "INSERT INTO history(time, command, args_json) VALUES (?1, ?2, ?3)")                    \
+    X(ST_HISTORY_PUT, "INSERT INTO history(time, command, args_json, run) VALUES (?1, ?2, ?3, ?4)")           \
+    X(ST_HISTORY_RUN_HEAD, "UPDATE history SET run = id WHERE id = ?1")                                       \
     X(ST_HISTORY_IO_PUT, "INSERT INTO history_io(history_id, direction, ord, adapter_id) VALUES (?1, ?2, ?3, ?4)") \
-    X(ST_HISTORY_ALL, "SELECT id, time, command, args_json, undone FROM history ORDER BY id DESC")            \
+    X(ST_HISTORY_ALL, "SELECT id, time, command, args_json, undone, run FROM history ORDER BY id DESC")       \
     X(ST_HISTORY_BY_NAME,                                                                                     \
-      "SELECT h.id, h.time, h.command, h.args_json, h.undone FROM history h WHERE EXISTS (SELECT 1 "          \
+      "SELECT h.id, h.time, h.command, h.args_json, h.undone, h.run FROM history h WHERE EXISTS (SELECT 1 "   \
       "FROM history_io io JOIN adapters a ON a.id = io.adapter_id WHERE io.history_id = h.id "                \
       "AND a.name = ?1) ORDER BY h.id DESC")                                                                  \
     X(ST_HISTORY_IO_GET,                                                                                      \
@@ -287,6 +294,11 @@ struct lsc_catalog {
     char *path;            /* the path as given (for PATH-shm when naming the holder of a busy catalog) */
     int readonly;
     sqlite3_stmt *st[ST_COUNT];
+    /* A script run in progress (lsc_catalog_run_begin): run_head is the id of the run's first entry once
+     * written, 0 before; run_head_txn says it was written in the open transaction (a rollback takes it
+     * away again, so the next entry becomes the first; a commit keeps it). */
+    int run_active, run_head_txn;
+    int64_t run_head;
 };
 
 /* ---- small helpers --------------------------------------------------------------------------------- */
@@ -1089,13 +1101,19 @@ lsc_status lsc_catalog_commit(lsc_catalog *cat, lsc_error *err)
 {
     if (!lsc_catalog_in_transaction(cat))
         return lsc_error_set(err, LSC_ERR_INVALID, "catalog '%s': no transaction to commit", cat->qpath);
-    return exec(cat, "COMMIT", err);
+    lsc_status st = exec(cat, "COMMIT", err);
+    if (!st)
+        cat->run_head_txn = 0; /* the run's first entry is in the file now */
+    return st;
 }
 
 void lsc_catalog_rollback(lsc_catalog *cat)
 {
     if (lsc_catalog_in_transaction(cat))
         sqlite3_exec(cat->db, "ROLLBACK", NULL, NULL, NULL);
+    if (cat->run_head_txn) /* the run's first entry went with the transaction: the next one is the first */
+        cat->run_head = 0;
+    cat->run_head_txn = 0;
 }
 
 static lsc_status need_transaction(lsc_catalog *cat, const char *what, lsc_error *err)
@@ -1986,34 +2004,85 @@ out:
 
 /* ---- history --------------------------------------------------------------------------------------- */
 
+/* Insert one history row (run: the group's head id, 0 for none) after discarding the redo stack; its id
+ * in *hid. */
+static lsc_status history_put(lsc_catalog *cat, const char *command, const char *args_json, int64_t run,
+                              int64_t *hid, lsc_error *err)
+{
+    /* the linear undo model: a new change discards the redo stack (every undone entry), for good; the
+     * adapters those entries made stay as hidden rows, which no history entry reaches any more */
+    sqlite3_stmt *s = stmt(cat, ST_HISTORY_DISCARD, err);
+    if (!s)
+        return LSC_ERR_DB;
+    lsc_status st = sqlite3_step(s) == SQLITE_DONE ? LSC_OK : db_err(cat, err);
+    done(s);
+    if (st)
+        return st;
+    if (!(s = stmt(cat, ST_HISTORY_PUT, err)))
+        return LSC_ERR_DB;
+    sqlite3_bind_int64(s, 1, (int64_t)time(NULL));
+    bind_str(s, 2, command);
+    bind_str(s, 3, args_json ? args_json : "[]");
+    if (run)
+        sqlite3_bind_int64(s, 4, run);
+    else
+        sqlite3_bind_null(s, 4);
+    st = sqlite3_step(s) == SQLITE_DONE ? LSC_OK : db_err(cat, err);
+    done(s);
+    *hid = sqlite3_last_insert_rowid(cat->db);
+    return st;
+}
+
+/* Mark the entry just written as the first of the run in progress: its `run` is its own id, and the run's
+ * later entries take it. */
+static lsc_status run_first(lsc_catalog *cat, int64_t hid, lsc_error *err)
+{
+    sqlite3_stmt *s = stmt(cat, ST_HISTORY_RUN_HEAD, err);
+    if (!s)
+        return LSC_ERR_DB;
+    sqlite3_bind_int64(s, 1, hid);
+    lsc_status st = sqlite3_step(s) == SQLITE_DONE ? LSC_OK : db_err(cat, err);
+    done(s);
+    if (!st) {
+        cat->run_head = hid;
+        cat->run_head_txn = 1;
+    }
+    return st;
+}
+
+void lsc_catalog_run_begin(lsc_catalog *cat)
+{
+    cat->run_active = 1;
+    cat->run_head = 0;
+    cat->run_head_txn = 0;
+}
+
+void lsc_catalog_run_end(lsc_catalog *cat)
+{
+    if (!cat)
+        return;
+    cat->run_active = cat->run_head_txn = 0;
+    cat->run_head = 0;
+}
+
+int lsc_catalog_run_active(const lsc_catalog *cat)
+{
+    return cat && cat->run_active;
+}
+
 lsc_status lsc_catalog_log(lsc_catalog *cat, const char *command, const char *args_json, const int64_t *inputs,
                            size_t n_in, const int64_t *outputs, size_t n_out, int64_t *id, lsc_error *err)
 {
     lsc_status st;
     if ((st = need_transaction(cat, "recording history", err)))
         return st;
-    /* the linear undo model: a new change discards the redo stack (every undone entry), for good; the
-     * adapters those entries made stay as hidden rows, which no history entry reaches any more */
-    sqlite3_stmt *s = stmt(cat, ST_HISTORY_DISCARD, err);
-    if (!s)
-        return LSC_ERR_DB;
-    st = sqlite3_step(s) == SQLITE_DONE ? LSC_OK : db_err(cat, err);
-    done(s);
-    if (st)
+    int64_t hid = 0;
+    if ((st = history_put(cat, command, args_json, cat->run_head, &hid, err)))
         return st;
-    if (!(s = stmt(cat, ST_HISTORY_PUT, err)))
-        return LSC_ERR_DB;
-    if (!s)
-        return LSC_ERR_DB;
-    sqlite3_bind_int64(s, 1, (int64_t)time(NULL));
-    bind_str(s, 2, command);
-    bind_str(s, 3, args_json ? args_json : "[]");
-    int rc = sqlite3_step(s);
-    st = rc == SQLITE_DONE ? LSC_OK : db_err(cat, err);
-    done(s);
-    if (st)
+    if (cat->run_active && !cat->run_head && (st = run_first(cat, hid, err)))
         return st;
-    int64_t hid = sqlite3_last_insert_rowid(cat->db);
+    sqlite3_stmt *s;
+    int rc;
     if (!(s = stmt(cat, ST_HISTORY_IO_PUT, err)))
         return LSC_ERR_DB;
     for (int dir = 0; dir < 2; dir++) {
@@ -2132,6 +2201,7 @@ lsc_status lsc_catalog_history(lsc_catalog *cat, const char *name, lsc_history_e
         h->command = col_dup_nn(s, 2, &oom);
         h->args_json = col_dup_nn(s, 3, &oom);
         h->undone = sqlite3_column_int(s, 4);
+        h->run = sqlite3_column_int64(s, 5); /* NULL reads as 0: not in a run */
         if (oom) {
             st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
             goto out;
@@ -2310,4 +2380,55 @@ void lsc_series_entries_free(lsc_series_entry *t, size_t n)
         free(t[i].member);
     }
     free(t);
+}
+
+/* ---- lineage checks (audit) --------------------------------------------------------------------------- */
+
+lsc_status lsc_catalog_gone_parents(lsc_catalog *cat, lsc_gone_parent **out, size_t *n, lsc_error *err)
+{
+    /* prepared here, not in the statement table: one call per audit */
+    static const char sql[] = "SELECT c.name, p.name FROM adapter_parents ap JOIN adapters c ON c.id = ap.child_id "
+                              "JOIN adapters p ON p.id = ap.parent_id WHERE c.hidden = 0 AND p.hidden = 1 "
+                              "ORDER BY c.name, ap.ord";
+    sqlite3_stmt *s = NULL;
+    lsc_gone_parent *arr = NULL;
+    size_t cnt = 0, cap = 0;
+    int oom = 0, rc;
+    *out = NULL;
+    *n = 0;
+    if (sqlite3_prepare_v2(cat->db, sql, -1, &s, NULL) != SQLITE_OK)
+        return db_err(cat, err);
+    while (!oom && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            cap = cap ? cap * 2 : 8;
+            lsc_gone_parent *p = realloc(arr, cap * sizeof *p);
+            if (!p) {
+                oom = 1;
+                break;
+            }
+            arr = p;
+        }
+        arr[cnt].child = col_dup_nn(s, 0, &oom);
+        arr[cnt].parent = col_dup_nn(s, 1, &oom);
+        cnt++;
+    }
+    lsc_status st = oom ? lsc_error_set(err, LSC_ERR_NOMEM, "out of memory")
+                  : rc != SQLITE_DONE ? db_err(cat, err) : LSC_OK;
+    sqlite3_finalize(s);
+    if (st) {
+        lsc_gone_parents_free(arr, cnt);
+        return st;
+    }
+    *out = arr;
+    *n = cnt;
+    return LSC_OK;
+}
+
+void lsc_gone_parents_free(lsc_gone_parent *g, size_t n)
+{
+    for (size_t i = 0; g && i < n; i++) {
+        free(g[i].child);
+        free(g[i].parent);
+    }
+    free(g);
 }

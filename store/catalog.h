@@ -19,7 +19,7 @@
 #include "status.h"
 
 #define LSC_CATALOG_APP_ID 0x4c53434fu /* "LSCO" */
-#define LSC_CATALOG_VERSION 3
+#define LSC_CATALOG_VERSION 4
 
 typedef struct lsc_catalog lsc_catalog;
 
@@ -131,6 +131,7 @@ typedef struct lsc_history_entry {
     char *inputs;         /* comma-separated adapter names read */
     char *outputs;        /* comma-separated adapter names written */
     int undone;           /* 1 if undone */
+    int64_t run;          /* the script run it belongs to (the id of the run's first entry), 0 if none */
     int64_t *input_ids;   /* the same adapters by id, in logged order (malloc'ed; NULL when none) */
     int64_t *output_ids;
     size_t n_inputs, n_outputs;
@@ -142,6 +143,15 @@ typedef struct lsc_history_entry {
  * stack) for good, so a later redo can never bring back a branch the user abandoned. */
 lsc_status lsc_catalog_log(lsc_catalog *cat, const char *command, const char *args_json, const int64_t *inputs,
                            size_t n_in, const int64_t *outputs, size_t n_out, int64_t *id, lsc_error *err);
+
+/* Script runs: between run_begin and run_end every entry lsc_catalog_log records belongs to one run: they
+ * share `run` = the id of the run's first entry (if a rollback takes that entry away, the next entry
+ * recorded is the first). undo and redo treat the entries of one run as one change. run_end(NULL) does
+ * nothing. */
+void lsc_catalog_run_begin(lsc_catalog *cat);
+void lsc_catalog_run_end(lsc_catalog *cat);
+/* 1 between run_begin and run_end. */
+int lsc_catalog_run_active(const lsc_catalog *cat);
 
 /* History newest first; with `name`, only entries that read or wrote that adapter (visible or not). */
 lsc_status lsc_catalog_history(lsc_catalog *cat, const char *name, lsc_history_entry **out, size_t *n,
@@ -194,6 +204,18 @@ lsc_status lsc_catalog_set_series(lsc_catalog *cat, int64_t series_id, const lsc
 lsc_status lsc_catalog_get_series(lsc_catalog *cat, int64_t series_id, lsc_series_entry **out, size_t *n,
                                   lsc_error *err);
 void lsc_series_entries_free(lsc_series_entry *t, size_t n);
+
+/* ---- lineage checks -------------------------------------------------------------------------------- */
+
+/* A visible adapter derived from an adapter that was removed since (hidden): what `audit` calls an orphan. */
+typedef struct lsc_gone_parent {
+    char *child, *parent; /* names (malloc'ed) */
+} lsc_gone_parent;
+
+/* Every (visible child, removed parent) pair, ordered by child name then parent order; free with
+ * lsc_gone_parents_free (NULL allowed). */
+lsc_status lsc_catalog_gone_parents(lsc_catalog *cat, lsc_gone_parent **out, size_t *n, lsc_error *err);
+void lsc_gone_parents_free(lsc_gone_parent *g, size_t n);
 
 /* The raw sqlite3 handle, for the few callers (tests, the fault-injection harness) that need it. */
 struct sqlite3 *lsc_catalog_db(lsc_catalog *cat);

@@ -576,6 +576,151 @@ START_TEST(test_glob_outputs_not_refed)
 }
 END_TEST
 
+/* A script run is one change (issue #17): one undo takes back every line of it (creations, removals,
+ * renames), leaving the catalog's names and content hashes exactly as before the run; redo brings the
+ * whole run back; `log` still shows each line, naming its run; `log --script` replays it; and a line
+ * that undoes inside a script is refused before anything runs. */
+START_TEST(test_run_is_one_change)
+{
+    const char *samples[] = {"llama-tiny-f32", "llama-tiny-bf16", "llama-tiny-f16", NULL};
+    char cat[4400], sc[4600];
+    catalog(cat, sizeof cat, "run-group", samples);
+    snprintf(sc, sizeof sc, "%s/run-group.lsc", g_tmp);
+    write_script(sc, "prune 'llama-tiny-*' --energy 0.9 --as '{}-e90'\n"
+                     "rm llama-tiny-f16 --force\n"
+                     "rename llama-tiny-bf16-e90 renamed\n");
+    char *before = cli_names_hashes(cat);
+    cli_result r = cli_run(cat, "run", sc, NULL);
+    ck_assert_msg(r.code == 0, "run: %s", r.err);
+    cli_result_free(&r);
+    char *after = cli_names_hashes(cat);
+    ck_assert_msg(strstr(after, "renamed") && !strstr(after, "llama-tiny-f16\n"), "%s", after);
+    r = cli_run(cat, "undo", NULL);
+    ck_assert_msg(r.code == 0, "undo: %s", r.err);
+    ck_assert_msg(strstr(r.out, "undid run #") && strstr(r.out, "5 change(s)"), "%s", r.out);
+    cli_result_free(&r);
+    char *undone = cli_names_hashes(cat);
+    ck_assert_msg(strcmp(before, undone) == 0, "undo of the run gives\n%s\ninstead of\n%s", undone, before);
+    r = cli_run(cat, "redo", NULL);
+    ck_assert_msg(r.code == 0, "redo: %s", r.err);
+    cli_result_free(&r);
+    char *redone = cli_names_hashes(cat);
+    ck_assert_msg(strcmp(after, redone) == 0, "redo of the run gives\n%s\ninstead of\n%s", redone, after);
+    /* log: the five lines, each naming its run */
+    r = cli_run(cat, "log", NULL);
+    ck_assert_int_eq(r.code, 0);
+    int lines = 0;
+    for (const char *p = strstr(r.out, "(run #"); p; p = strstr(p + 1, "(run #"))
+        lines++;
+    ck_assert_msg(lines == 5, "%d lines name their run:\n%s", lines, r.out);
+    cli_result_free(&r);
+    assert_log_script_rebuilds(cat);
+    /* the next undo after the run's undo is the import before it: one import only */
+    r = cli_run(cat, "undo", NULL);
+    ck_assert_int_eq(r.code, 0);
+    cli_result_free(&r);
+    r = cli_run(cat, "undo", NULL);
+    ck_assert_msg(r.code == 0 && strstr(r.out, "import"), "%s %s", r.out, r.err);
+    cli_result_free(&r);
+    /* undo inside a script: refused by the check, the catalog untouched */
+    char *mid = cli_names_hashes(cat);
+    write_script(sc, "prune llama-tiny-f32 --rank 2 --as r2\nundo\n");
+    r = cli_run(cat, "run", sc, NULL);
+    ck_assert_int_eq(r.code, 1);
+    ck_assert_msg(strstr(r.err, "run-group.lsc:2:") && strstr(r.err, "one change"), "%s", r.err);
+    cli_result_free(&r);
+    char *still = cli_names_hashes(cat);
+    ck_assert_str_eq(mid, still);
+    free(before), free(after), free(undone), free(redone), free(mid), free(still);
+}
+END_TEST
+
+/* With --continue each line commits on its own, and the lines that applied are still one run: one undo
+ * takes them all back; a run in which no line applied leaves no entry to undo. */
+START_TEST(test_run_continue_is_one_change)
+{
+    const char *samples[] = {"llama-tiny-f32", NULL};
+    char cat[4400], sc[4600];
+    catalog(cat, sizeof cat, "run-cont", samples);
+    snprintf(sc, sizeof sc, "%s/run-cont.lsc", g_tmp);
+    char *before = cli_names_hashes(cat);
+    /* line 2 fails when it runs (the name is taken by line 1), lines 1 and 3 apply */
+    write_script(sc, "prune llama-tiny-f32 --rank 2 --as x\n"
+                     "prune llama-tiny-f32 --rank 1 --as x\n"
+                     "prune llama-tiny-f32 --rank 1 --as y\n");
+    cli_result r = cli_run(cat, "run", sc, "--continue", NULL);
+    ck_assert_int_eq(r.code, 1);
+    cli_result_free(&r);
+    char *mid = cli_names_hashes(cat);
+    ck_assert_msg(strstr(mid, "\"x\"") || (strstr(mid, "x") && strstr(mid, "y")), "%s", mid);
+    r = cli_run(cat, "undo", NULL);
+    ck_assert_msg(r.code == 0 && strstr(r.out, "2 change(s)"), "%s %s", r.out, r.err);
+    cli_result_free(&r);
+    char *undone = cli_names_hashes(cat);
+    ck_assert_str_eq(before, undone);
+    /* a run where nothing applies: the undo after it is the import's */
+    write_script(sc, "prune llama-tiny-f32 --rank 1 --as llama-tiny-f32\n");
+    r = cli_run(cat, "run", sc, "--continue", NULL);
+    ck_assert_int_eq(r.code, 1);
+    cli_result_free(&r);
+    r = cli_run(cat, "undo", NULL);
+    ck_assert_msg(r.code == 0 && strstr(r.out, "import"), "%s %s", r.out, r.err);
+    cli_result_free(&r);
+    free(before), free(mid), free(undone);
+}
+END_TEST
+
+/* run --jobs: a glob line's matches computed on two threads and stored in order give the same adapters
+ * with the same content hashes, the same history lines and the same one-change undo as --jobs 1; and a
+ * failing match fails the run with the same message (the first failure in order), leaving nothing. */
+START_TEST(test_run_jobs_same_result)
+{
+    const char *samples[] = {"llama-tiny-f32", "llama-tiny-bf16", "llama-tiny-f16", "llama-tiny-rslora",
+                             "llama-tiny-patterns", NULL};
+    char cat[4400], c1[4500], c2[4500], sc[4600];
+    catalog(cat, sizeof cat, "jobs", samples);
+    snprintf(c1, sizeof c1, "%s.j1", cat);
+    snprintf(c2, sizeof c2, "%s.j2", cat);
+    ck_assert_int_eq(cli_copy(cat, c1), 0);
+    ck_assert_int_eq(cli_copy(cat, c2), 0);
+    snprintf(sc, sizeof sc, "%s/jobs.lsc", g_tmp);
+    write_script(sc, "prune 'llama-tiny-*' --energy 0.9 --as '{}-e90'\n"
+                     "prune 'llama-tiny-*-e90' --rank 2 --as '{}-r2'\n");
+    char *before = cli_names_hashes(cat);
+    cli_result r1 = cli_run(c1, "run", sc, "--jobs", "1", NULL), r2 = cli_run(c2, "run", sc, "--jobs", "2", NULL);
+    ck_assert_msg(r1.code == 0 && r2.code == 0, "%s / %s", r1.err, r2.err);
+    ck_assert_str_eq(r1.out, r2.out); /* the per-adapter reports, in the same order */
+    cli_result_free(&r1);
+    cli_result_free(&r2);
+    char *h1 = cli_names_hashes(c1), *h2 = cli_names_hashes(c2);
+    ck_assert_msg(strstr(h1, "llama-tiny-patterns-e90-r2"), "%s", h1);
+    ck_assert_str_eq(h1, h2);
+    r1 = cli_run(c1, "log", "--script", NULL);
+    r2 = cli_run(c2, "log", "--script", NULL);
+    ck_assert_str_eq(r1.out, r2.out);
+    cli_result_free(&r1);
+    cli_result_free(&r2);
+    r2 = cli_run(c2, "undo", NULL);
+    ck_assert_msg(r2.code == 0 && strstr(r2.out, "10 change(s)"), "%s %s", r2.out, r2.err);
+    cli_result_free(&r2);
+    char *u2 = cli_names_hashes(c2);
+    ck_assert_str_eq(before, u2);
+    /* a failure: every match made 'same', the second one finds it taken */
+    write_script(sc, "prune 'llama-tiny-*' --rank 1 --as same\n");
+    r1 = cli_run(c1, "run", sc, "--jobs", "1", NULL);
+    r2 = cli_run(c2, "run", sc, "--jobs", "2", NULL);
+    ck_assert_int_eq(r1.code, 1);
+    ck_assert_int_eq(r2.code, 1);
+    ck_assert_msg(strstr(r1.err, "jobs.lsc:1:"), "%s", r1.err);
+    ck_assert_str_eq(r1.err, r2.err);
+    cli_result_free(&r1);
+    cli_result_free(&r2);
+    char *u2b = cli_names_hashes(c2);
+    ck_assert_str_eq(before, u2b);
+    free(before), free(h1), free(h2), free(u2), free(u2b);
+}
+END_TEST
+
 /* The script checker parses and validates each line with the command's own table and validate step, and
  * learns from the table which arguments name adapters and which name new ones (group's NEW). */
 START_TEST(test_script_checker_from_tables)
@@ -813,6 +958,9 @@ int main(void)
                                           test_undo_redo_each_edit,
                                           test_scripts,
                                           test_glob_outputs_not_refed,
+                                          test_run_is_one_change,
+                                          test_run_continue_is_one_change,
+                                          test_run_jobs_same_result,
                                           test_script_checker_from_tables,
                                           test_log_script_replays,
                                           test_sample_scripts,

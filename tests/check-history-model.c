@@ -1,6 +1,7 @@
 /* check-history-model.c: the catalog's history against a model of it, under random command sequences.
  *
- * A property test: random sequences of import / prune / merge / rename / rm / undo / redo (hundreds of
+ * A property test: random sequences of import / prune / merge / rename / rm / undo / redo / run of a
+ * script of several of them, which is one change for undo and redo (hundreds of
  * steps per seed, fixed seeds, tiny generated PEFT adapters) run in-process through lsc_dispatch, exactly
  * as the CLI runs them. Beside the catalog runs a model that knows nothing of SQLite: the visible
  * adapters as name -> content hash, and its own linear undo stack (every editor's model: a new change
@@ -194,7 +195,7 @@ static void write_adapter(const char *dir, uint64_t seed)
 
 /* ---- one random step --------------------------------------------------------------------------------- */
 
-enum { OP_IMPORT, OP_PRUNE, OP_MERGE, OP_RENAME, OP_RM, OP_UNDO, OP_REDO, OP_COUNT };
+enum { OP_IMPORT, OP_PRUNE, OP_MERGE, OP_RENAME, OP_RM, OP_UNDO, OP_REDO, OP_RUN, OP_COUNT };
 
 static const char *pick_name(void)
 {
@@ -209,6 +210,78 @@ static const char *pick_source(const state *s)
     return pick_name();
 }
 
+/* A script of two or three random prune / rename / rm lines, run as one change: the model applies the
+ * lines in turn to a copy of the state; a line it predicts to fail (an adapter missing, a name taken)
+ * fails the whole run, which leaves the catalog as it was. Prune results are learnt as in step(). */
+static void step_run(model *m, const char *cat, const char *dir, char *what, size_t cap)
+/* dir: at most 4300 bytes (run_seed's) */
+{
+    const state *cur = &m->stack[m->pos];
+    state next = *cur;
+    char text[1024] = "", script[4500], out[1024];
+    const char *made[3] = {NULL, NULL, NULL};
+    int lines = 2 + (int)(splitmix64() % 2), ok = 1;
+    size_t len = 0;
+    for (int l = 0; l < lines; l++) {
+        int kind = (int)(splitmix64() % 3);
+        char x[16]; /* a copy: st_del moves names within the state */
+        snprintf(x, sizeof x, "%s", pick_source(&next));
+        const char *y = pick_name();
+        int ix = st_find(&next, x), iy = st_find(&next, y);
+        if (kind == 0) {
+            len += (size_t)snprintf(text + len, sizeof text - len, "prune %s --rank 1 --as %s\n", x, y);
+            if (ix < 0 || iy >= 0)
+                ok = 0;
+            else {
+                made[l] = y;
+                st_add(&next, y, next.hash[ix]); /* the hash is a placeholder until the run is read back */
+            }
+        } else if (kind == 1) {
+            len += (size_t)snprintf(text + len, sizeof text - len, "rename %s %s\n", x, y);
+            if (ix < 0 || (iy >= 0 && strcmp(x, y) != 0))
+                ok = 0;
+            else {
+                char h[LSC_HASH_HEX];
+                memcpy(h, next.hash[ix], LSC_HASH_HEX);
+                st_del(&next, ix);
+                st_add(&next, y, h);
+                for (int k = 0; k < l; k++) /* an output renamed on: learn it under its last name */
+                    if (made[k] && strcmp(made[k], x) == 0)
+                        made[k] = y;
+            }
+        } else {
+            len += (size_t)snprintf(text + len, sizeof text - len, "rm %s --force\n", x);
+            if (ix < 0)
+                ok = 0;
+            else {
+                st_del(&next, ix);
+                for (int k = 0; k < l; k++)
+                    if (made[k] && strcmp(made[k], x) == 0)
+                        made[k] = NULL;
+            }
+        }
+    }
+    snprintf(script, sizeof script, "%.4300s/step.lsc", dir);
+    ck_assert_int_eq(cli_write(script, text, strlen(text)), 0);
+    snprintf(what, cap, "run [%.*s]", (int)strcspn(text, "\0"), text);
+    const char *argv[] = {"run", script};
+    int rc = dispatch(cat, 2, argv, out, sizeof out);
+    ck_assert_msg((rc == 0) == ok, "'%s': exit %d, the model expected %s: %s", what, rc, ok ? "success" : "a failure",
+                  out);
+    if (!ok)
+        return;
+    state now;
+    catalog_state(cat, &now);
+    for (int l = 0; l < lines; l++) { /* the outputs still visible: their content from the catalog */
+        if (!made[l])
+            continue;
+        int i = st_find(&now, made[l]), j = st_find(&next, made[l]);
+        ck_assert_msg(i >= 0 && j >= 0, "'%s': '%s' is not visible", what, made[l]);
+        memcpy(next.hash[j], now.hash[i], LSC_HASH_HEX);
+    }
+    model_push(m, &next);
+}
+
 /* Run one random command, predict its outcome with the model and update the model. Returns the
  * command as text (for messages). */
 static void step(model *m, const char *cat, char pool[POOL][4300], char *what, size_t cap)
@@ -219,6 +292,15 @@ static void step(model *m, const char *cat, char pool[POOL][4300], char *what, s
     const char *argv[12];
     int argc = 0, op = (int)(splitmix64() % OP_COUNT), expect_ok = 1, changes = 1;
     const char *made = NULL, *learn_key = NULL;
+    if (op == OP_RUN) {
+        char dir[4300];
+        snprintf(dir, sizeof dir, "%.4280s", cat);
+        char *slash = strrchr(dir, '/');
+        if (slash)
+            *slash = '\0';
+        step_run(m, cat, dir, what, cap);
+        return;
+    }
     switch (op) {
     case OP_IMPORT: {
         int f = (int)(splitmix64() % POOL);

@@ -2302,6 +2302,47 @@ START_TEST(test_retrain_pause_cancel)
 }
 END_TEST
 
+/* The audit view ('a' in the catalog, `:audit`): one row per adapter, sorted by savings; a row's counts
+ * agree with its layer table (layers whose k99 is below r, layers with NaN/Inf), which Enter opens. */
+START_TEST(test_audit_view)
+{
+    keys("a");
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_AUDIT);
+    ck_assert_uint_eq(g_st->audit.n, g_st->catalog.n);
+    lsc_tui_list *l = cur_list();
+    for (size_t i = 1; i < l->n; i++)
+        ck_assert_int_ge(g_st->audit.rows[l->order[i - 1]].saves, g_st->audit.rows[l->order[i]].saves);
+    /* the adalora adapter (a non-finite layer): its row against its layer table */
+    size_t at = l->n;
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(g_st->audit.rows[l->order[i]].name, "llama2-7b-qv-ada") == 0)
+            at = i;
+    ck_assert_uint_lt(at, l->n);
+    lsc_tui_audit_row row = g_st->audit.rows[l->order[at]];
+    ck_assert_int_gt(row.nonfinite, 0);
+    l->cursor = at;
+    req(LSC_REQ_ENTER);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_LAYERS);
+    int waste = 0, bad = 0;
+    for (size_t i = 0; i < g_st->layers.n; i++) {
+        const lsc_tui_layer *L = &g_st->layers.rows[i];
+        if (L->nonfinite)
+            bad++;
+        else if ((L->k99 < 1 ? 1 : L->k99) < L->rank)
+            waste++;
+    }
+    ck_assert_int_eq(row.nonfinite, bad);
+    ck_assert_int_eq(row.waste, waste);
+    ck_assert_int_eq((int64_t)g_st->layers.n, row.layers);
+    /* back in the catalog, `:audit` opens the view too */
+    key(LSC_KEY_ESC);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_CATALOG);
+    keys(":audit\n");
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_AUDIT);
+    ck_assert_uint_eq(g_st->audit.n, g_st->catalog.n);
+}
+END_TEST
+
 /* ---- leaving a view: nothing it showed stays behind (issue #14) ------------------------------------------ */
 
 /* Each view: the keys that open it from a fresh catalog, the view they go back to, the keys that open it
@@ -2323,6 +2364,7 @@ static const struct {
     {"\nR", LSC_VIEW_RETRAIN, LSC_VIEW_LAYERS, "R"},
     {"\n", LSC_VIEW_TASKS, LSC_VIEW_CATALOG, "\n"}, /* chat made multi-task first */
     {"\n", LSC_VIEW_SERIES, LSC_VIEW_CATALOG, "\n"}, /* chat made a series first */
+    {"a", LSC_VIEW_AUDIT, LSC_VIEW_CATALOG, "a"},
 };
 
 START_TEST(test_leave_clears_view)
@@ -2362,6 +2404,8 @@ START_TEST(test_leave_clears_view)
         ck_assert(g_st->merge.transient.rows == NULL && g_st->merge.transient.n_rows == 0);
     if (k_leave_cases[_i].view == LSC_VIEW_KIND) /* no figures of a closed panel */
         ck_assert(g_st->kind.kf.kind[0] == '\0' && g_st->kind.kf.layers == NULL && !g_st->kind.ok);
+    if (k_leave_cases[_i].view == LSC_VIEW_AUDIT) /* no rows of a closed audit */
+        ck_assert(g_st->audit.rows == NULL && g_st->audit.n == 0);
     if (k_leave_cases[_i].view == LSC_VIEW_SPECTRUM) /* no chart of a spectrum that is closed */
         ck_assert(g_st->spectrum.transient.n_sv == 0 && g_st->spectrum.transient.sv == NULL);
     if (k_leave_cases[_i].view == LSC_VIEW_SERIES) /* no figures of a series that is closed */
@@ -2856,6 +2900,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_job_progress_cancel);
     tcase_add_test(tc, test_session_save);
     tcase_add_loop_test(tc, test_leave_clears_view, 0, (int)(sizeof k_leave_cases / sizeof k_leave_cases[0]));
+    tcase_add_test(tc, test_audit_view);
     tcase_add_test(tc, test_leave_hints_do_not_leak);
     tcase_add_test(tc, test_hints_name_bound_keys);
     tcase_add_test(tc, test_grid_same_type_two_columns);

@@ -160,7 +160,7 @@ static const lsc_opt log_opts[] = {
     {.metavar = "NAME", .type = LSC_OPT_STRING, .flags = LSC_OPT_POSITIONAL | LSC_OPT_OPTIONAL, .at = offsetof(log_args, name),
      .help = "only changes that read or wrote this adapter"},
     {.name = "json", .type = LSC_OPT_FLAG, .at = offsetof(log_args, json),
-     .help = "an array of {id, time, command, args, inputs, outputs, undone}"},
+     .help = "an array of {id, time, command, args, inputs, outputs, undone, run}\n(run: the id of the first entry of the script run it belongs to, or null)"},
     {.name = "script", .type = LSC_OPT_FLAG, .at = offsetof(log_args, script),
      .help = "print the live history as a script that rebuilds it ('lorascope run');\nwith NAME, only that adapter's lineage"},
     {.name = "since", .type = LSC_OPT_INT, .metavar = "ID", .ilo = 0, .ihi = LLONG_MAX, .at = offsetof(log_args, since),
@@ -215,13 +215,18 @@ static int log_run(lsc_cmd_ctx *ctx, void *args)
         strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
         if (arr) {
             json_t *args = json_loads(h[i].args_json, 0, NULL);
-            json_array_append_new(arr, json_pack("{s:I, s:s, s:s, s:o, s:s, s:s, s:b}", "id", (json_int_t)h[i].id,
+            json_array_append_new(arr, json_pack("{s:I, s:s, s:s, s:o, s:s, s:s, s:b, s:o}", "id", (json_int_t)h[i].id,
                                                  "time", when, "command", h[i].command,
                                                  "args", args ? args : json_array(), "inputs", h[i].inputs,
-                                                 "outputs", h[i].outputs, "undone", h[i].undone));
+                                                 "outputs", h[i].outputs, "undone", h[i].undone,
+                                                 "run", h[i].run ? json_integer(h[i].run) : json_null()));
             continue;
         }
-        lsc_out(ctx->out, "#%lld  %s UTC  %s%s\n", (long long)h[i].id, when, h[i].command,
+        /* a script run's lines name their run, which is one change for undo and redo */
+        char grp[64] = "";
+        if (h[i].run)
+            snprintf(grp, sizeof grp, "  (run #%lld)", (long long)h[i].run);
+        lsc_out(ctx->out, "#%lld  %s UTC  %s%s%s\n", (long long)h[i].id, when, h[i].command, grp,
                 h[i].undone ? "  (undone)" : "");
         print_escaped(ctx, "      args: ", h[i].args_json, LSC_ESCAPE_TEXT); /* JSON: its backslashes stay */
         if (h[i].inputs && *h[i].inputs)

@@ -179,10 +179,10 @@ static int prune_plan(lsc_cmd_ctx *ctx, const prune_args *av, lsc_adapter *src, 
 
 /* Step 3: new factors for every layer whose rank drops (best rank-k, or the trained prefix with --prefix);
  * *changed counts them. Cancellable: nothing is stored here. */
-static int prune_cut(lsc_cmd_ctx *ctx, const prune_args *av, lsc_adapter *src, lsc_adapter *dst, lsc_stats_runner *srp,
+static int prune_cut(lsc_cmd_ctx *ctx, int prefix, lsc_adapter *src, lsc_adapter *dst, lsc_stats_runner *srp,
                      plan *p, int *changed_out)
 {
-    int rc = LSC_EXIT_OK, prefix = av->prefix;
+    int rc = LSC_EXIT_OK;
     double *bb = NULL, *ab = NULL, *bo = NULL, *ao = NULL;
     size_t bc = 0, ac = 0;
     int changed = 0;
@@ -301,54 +301,119 @@ static void prune_report(lsc_cmd_ctx *ctx, const prune_args *av, const lsc_adapt
 }
 
 /* parse -> plan -> cut -> store -> report */
+/* A prune between its reads of the catalog and its writes: what `run --jobs` computes on a worker thread
+ * (prune_prepare, prune_compute) and prune_run then stores. */
+typedef struct prune_state {
+    lsc_adapter *src, *dst;
+    int64_t src_id;
+    plan *p;
+    size_t n_chosen;
+    int changed, prefix, sr_ok, computed;
+    lsc_stats_runner sr;
+    char newname[512];
+    volatile int *cancel;
+} prune_state;
+
+static void prune_state_free(void *v)
+{
+    prune_state *s = v;
+    if (!s)
+        return;
+    for (size_t li = 0; s->p && s->src && li < s->src->n_layers; li++)
+        lsc_stats_release(&s->p[li].st);
+    free(s->p);
+    if (s->sr_ok)
+        lsc_stats_runner_release(&s->sr);
+    lsc_adapter_free(s->src);
+    lsc_adapter_free(s->dst);
+    free(s);
+}
+
+/* Steps 1 and 2 and the clone of the new adapter: everything that reads the catalog. With `preload`, the
+ * tensors of the layers whose rank drops are loaded too, so that the cut needs no catalog. */
+static int prune_begin(lsc_cmd_ctx *ctx, const prune_args *av, int preload, prune_state **out)
+{
+    prune_state *s = calloc(1, sizeof *s);
+    *out = NULL;
+    if (!s)
+        return lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
+    s->prefix = av->prefix;
+    s->cancel = ctx->cancel;
+    if (av->as)
+        snprintf(s->newname, sizeof s->newname, "%s", av->as);
+    else
+        snprintf(s->newname, sizeof s->newname, "%s-%s%s", av->name, av->rule_name, av->rule_arg);
+    int rc = lsc_cmd_load(ctx, av->name, &s->src, &s->src_id) ? LSC_EXIT_ERROR : LSC_EXIT_OK; /* a status */
+    if (!rc)
+        rc = lsc_derive_check_name(ctx, s->newname);
+    if (!rc && (!(s->p = calloc(s->src->n_layers + 1, sizeof *s->p)) || lsc_stats_runner_init(&s->sr, &ctx->err)))
+        rc = lsc_fail(ctx, s->p ? &ctx->err : &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
+    else if (!rc)
+        s->sr_ok = 1;
+    if (!rc)
+        rc = prune_plan(ctx, av, s->src, &s->sr, s->p, &s->n_chosen);
+    /* 3. the new adapter: changed layers get new factors, the rest share their tensors */
+    if (!rc && !(s->dst = lsc_adapter_clone_meta(s->src)))
+        rc = lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
+    for (size_t li = 0; !rc && preload && li < s->src->n_layers; li++) {
+        const lsc_layer *l = &s->src->layers[li];
+        int ts[4] = {l->ta, l->tb, l->te, l->tm};
+        for (int t = 0; !rc && t < 4 && s->p[li].chosen && s->p[li].k < l->rank && s->p[li].k >= 1; t++)
+            if (ts[t] >= 0 && lsc_adapter_load_tensor(s->src, (size_t)ts[t], &ctx->err))
+                rc = lsc_fail(ctx, &ctx->err);
+    }
+    if (rc) {
+        prune_state_free(s);
+        return rc;
+    }
+    *out = s;
+    return LSC_EXIT_OK;
+}
+
+static int prune_prepare(lsc_cmd_ctx *ctx, void *args, void **state)
+{
+    return prune_begin(ctx, args, 1, (prune_state **)state);
+}
+
+/* The cut on its own (any thread): touches only the state; its tensors were loaded by prune_prepare. */
+static lsc_status prune_compute(void *state, lsc_error *err)
+{
+    prune_state *s = state;
+    lsc_cmd_ctx c;
+    memset(&c, 0, sizeof c);
+    c.cancel = s->cancel;
+    if (prune_cut(&c, s->prefix, s->src, s->dst, &s->sr, s->p, &s->changed)) {
+        *err = c.err;
+        return c.err.code ? c.err.code : LSC_ERR_INVALID;
+    }
+    s->computed = 1;
+    return LSC_OK;
+}
+
 static int prune_run(lsc_cmd_ctx *ctx, void *args)
 {
     const prune_args *av = args;
-    const char *as = av->as, *rule_arg = av->rule_arg, *rule_name = av->rule_name;
-
-    const char *src_name = av->name;
-    char newname[512];
-    if (as)
-        snprintf(newname, sizeof newname, "%s", as);
-    else
-        snprintf(newname, sizeof newname, "%s-%s%s", src_name, rule_name, rule_arg);
-    int64_t src_id;
-    lsc_adapter *src = NULL, *dst = NULL;
-    if (lsc_cmd_load(ctx, src_name, &src, &src_id))
-        return LSC_EXIT_ERROR;
-    int rc = lsc_derive_check_name(ctx, newname);
-    plan *p = calloc(src->n_layers + 1, sizeof *p);
-    lsc_stats_runner sr;
-    int sr_ok = 0;
-    if (!rc && (!p || lsc_stats_runner_init(&sr, &ctx->err)))
-        rc = lsc_fail(ctx, &ctx->err);
-    else if (!rc)
-        sr_ok = 1;
-    size_t n_chosen = 0;
-    if (!rc)
-        rc = prune_plan(ctx, av, src, &sr, p, &n_chosen);
-    /* 3. the new adapter: changed layers get new factors, the rest share their tensors */
-    if (!rc && !(dst = lsc_adapter_clone_meta(src)))
-        rc = lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
-    int changed = 0;
-    if (!rc)
-        rc = prune_cut(ctx, av, src, dst, &sr, p, &changed);
+    prune_state *s = ctx->prepared; /* from run --jobs: read and cut already; store it here */
+    ctx->prepared = NULL;
+    int rc = LSC_EXIT_OK;
+    if (s) {
+        lsc_cmd_read(ctx, s->src_id);
+        rc = lsc_derive_check_name(ctx, s->newname); /* an earlier line of the run may have taken it */
+    } else {
+        rc = prune_begin(ctx, av, 0, &s);
+    }
+    if (!rc && !s->computed)
+        rc = prune_cut(ctx, s->prefix, s->src, s->dst, &s->sr, s->p, &s->changed);
     int64_t new_id = 0;
     if (!rc) {
-        free(dst->name);
-        dst->name = strdup(newname);
-        lsc_derive_kind(dst);
-        rc = lsc_derive_store(ctx, dst, &src_id, 1, &new_id);
+        free(s->dst->name);
+        s->dst->name = strdup(s->newname);
+        lsc_derive_kind(s->dst);
+        rc = lsc_derive_store(ctx, s->dst, &s->src_id, 1, &new_id);
     }
     if (!rc) /* 4. the report */
-        prune_report(ctx, av, src, dst, p, newname, n_chosen, changed);
-    for (size_t li = 0; p && li < src->n_layers; li++)
-        lsc_stats_release(&p[li].st);
-    free(p);
-    if (sr_ok)
-        lsc_stats_runner_release(&sr);
-    lsc_adapter_free(src);
-    lsc_adapter_free(dst);
+        prune_report(ctx, av, s->src, s->dst, s->p, s->newname, s->n_chosen, s->changed);
+    prune_state_free(s);
     return rc;
 }
 
@@ -356,3 +421,5 @@ const lsc_cmd_spec lsc_spec_prune = {
     prune_opts, sizeof(prune_args), prune_validate, prune_run,
     "  give exactly one RULE; every layer keeps at least 1, never grows\n"
     "  (kohya keeps one more than its own rule says: we follow the rule as written)\n"};
+
+const lsc_cmd_split lsc_split_prune = {prune_prepare, prune_compute, prune_state_free};

@@ -8,7 +8,8 @@
  * transaction and a summary lists applied and failed lines. With --dry-run everything runs and is rolled
  * back, and the changes it would make are printed. Adapter arguments that are globs run the line once per
  * matching adapter (a variadic NAME... takes all matches in place), `{}` in any argument standing for the
- * matched name. Each line that changes the catalog is recorded in the history as if typed. */
+ * matched name. Each line that changes the catalog is recorded in the history as if typed, all of them in
+ * one run group (lsc_catalog_run_begin): one undo takes back the whole run, redo re-applies it. */
 #include <fnmatch.h>
 #include <math.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 
 #include "common.h"
 #include "namemap.h"
+#include "pool.h"
 #include "handlers.h"
 #include "script.h"
 #include "table.h"
@@ -381,6 +383,11 @@ static int check_script(lsc_cmd_ctx *ctx, const lsc_script *s, names *known)
                           cmd ? "a script cannot run another script:" : "unknown command", c->argv[0]);
             return LSC_EXIT_ERROR;
         }
+        if (strcmp(cmd->name, "undo") == 0 || strcmp(cmd->name, "redo") == 0) { /* the run is one change */
+            lsc_error_set(&ctx->err, LSC_ERR_USAGE, "%s:%d: a script cannot %s: the whole run is one change (%s it "
+                          "after the run)", s->file, c->line, cmd->name, cmd->name);
+            return LSC_EXIT_ERROR;
+        }
         /* the command's own parse and validate steps: never its run step */
         lsc_cmd_ctx chk;
         lsc_sink null;
@@ -527,9 +534,181 @@ static char *subst(const char *w, const char *name)
     return out;
 }
 
+static void free_argv(int argc, char **argv)
+{
+    for (int i = 0; argv && i < argc; i++)
+        free(argv[i]);
+    free(argv);
+}
+
+/* The argv of run r of a line: the glob at gpos replaced by match r (or, variadic, by every match), {} in
+ * the other words by match r. NULL with ctx->err set ("FILE:LINE: line longer than ...") on failure. */
+static char **build_argv(lsc_cmd_ctx *ctx, const lsc_script *s, const lsc_script_cmd *c, int gpos, int variadic,
+                         const name_list *matches, int r, int *argc_out)
+{
+    int cap = c->argc + (int)matches->n + 1, argc = 0;
+    char **argv = calloc((size_t)cap, sizeof(char *));
+    const char *name = gpos >= 0 && !variadic ? matches->v[r] : "";
+    int built = argv != NULL;
+    for (int i = 0; i < c->argc && built; i++) {
+        if (i == gpos && variadic) {
+            for (size_t m = 0; m < matches->n && built; m++)
+                built = (argv[argc++] = strdup(matches->v[m])) != NULL;
+        } else if (i == gpos) {
+            built = (argv[argc++] = strdup(name)) != NULL;
+        } else if (gpos >= 0 && !variadic) {
+            built = (argv[argc++] = subst(c->argv[i], name)) != NULL;
+        } else { /* no match to stand for: {} is literal (an old name may hold it) */
+            built = (argv[argc++] = strdup(c->argv[i])) != NULL;
+        }
+    }
+    if (!built) {
+        free_argv(argc, argv);
+        char nm[256];
+        lsc_error_set(&ctx->err, LSC_ERR_FORMAT, "%s:%d: line longer than %d MiB after putting '%s' for {} (or out of memory)",
+                      s->file, c->line, LSC_SCRIPT_MAX_LINE >> 20, lsc_escape_name(nm, sizeof nm, name));
+        return NULL;
+    }
+    *argc_out = argc;
+    return argv;
+}
+
+/* One run of a line through the dispatcher, inside the run's transaction; `prepared` (may be NULL) is a
+ * state from the command's split, taken by its run step (else released with split->prepared_free). */
+static int dispatch_match(lsc_cmd_ctx *ctx, const lsc_script *s, const lsc_script_cmd *c, int argc, char **argv,
+                          void *prepared, const lsc_cmd_split *split)
+{
+    lsc_cmd_ctx sub;
+    memset(&sub, 0, sizeof sub);
+    sub.catalog_path = ctx->catalog_path;
+    sub.cat = ctx->cat;
+    sub.out = ctx->out;
+    sub.diag = ctx->diag;
+    sub.json = ctx->json;
+    sub.readonly = ctx->readonly;
+    sub.cancel = ctx->cancel;
+    sub.prepared = prepared;
+    int rc = lsc_dispatch(&sub, argc, argv);
+    if (sub.prepared && split)
+        split->prepared_free(sub.prepared);
+    if (rc != LSC_EXIT_OK)
+        lsc_error_set(&ctx->err, sub.err.code, "%s:%d: %s", s->file, c->line, sub.err.msg);
+    return rc;
+}
+
+/* The commands whose matches run --jobs computes in parallel (command.h lsc_cmd_split). */
+static const lsc_cmd_split *split_of(const lsc_command *cmd)
+{
+    return strcmp(cmd->name, "prune") == 0 ? &lsc_split_prune : NULL;
+}
+
+/* The matches of one batch of a parallel line: argv, the prepared state and the compute status of each. */
+typedef struct batch {
+    const lsc_cmd_split *split;
+    int *argc;
+    char ***argv;
+    void **state;
+    lsc_error *err; /* compute's error per match (code LSC_OK when it succeeded) */
+} batch;
+
+static lsc_status batch_compute(void *ctx, size_t i, int worker, lsc_error *err)
+{
+    batch *b = ctx;
+    (void)worker;
+    (void)err;
+    if (b->state[i] && b->split->compute(b->state[i], &b->err[i]) == LSC_OK)
+        b->err[i].code = LSC_OK;
+    return LSC_OK; /* each match keeps its own error: they are reported in order, as without --jobs */
+}
+
+/* Prepare matches [from, from + m) in order (reads of the catalog, this thread); stops at the first
+ * failure: *prepared is how many are ready, and a failure leaves ctx->err set as the line would. */
+static int batch_prepare(lsc_cmd_ctx *ctx, const lsc_script *s, const lsc_script_cmd *c, const lsc_command *cmd,
+                         batch *b, int gpos, const name_list *matches, int from, int m, int *prepared)
+{
+    *prepared = 0;
+    for (int i = 0; i < m; i++) {
+        if (!(b->argv[i] = build_argv(ctx, s, c, gpos, 0, matches, from + i, &b->argc[i])))
+            return LSC_EXIT_ERROR;
+        lsc_cmd_ctx chk;
+        memset(&chk, 0, sizeof chk);
+        chk.cat = ctx->cat;
+        chk.out = chk.diag = ctx->diag;
+        chk.cancel = ctx->cancel;
+        void *parsed = NULL;
+        int rc = lsc_command_parse(&chk, cmd, b->argc[i], b->argv[i], &parsed);
+        if (rc == LSC_EXIT_OK)
+            rc = b->split->prepare(&chk, parsed, &b->state[i]);
+        lsc_command_args_free(parsed);
+        if (rc != LSC_EXIT_OK) {
+            lsc_error_set(&ctx->err, chk.err.code, "%s:%d: %s", s->file, c->line, chk.err.msg);
+            return rc;
+        }
+        *prepared = i + 1;
+    }
+    return LSC_EXIT_OK;
+}
+
+/* A glob line's matches with --jobs: in batches, prepare in order (catalog reads), compute on the pool,
+ * then store each through the dispatcher in order (the single writer, the run's transaction and history
+ * group). Errors come out as without --jobs: the first failing match in order wins. */
+static int run_parallel(lsc_cmd_ctx *ctx, const lsc_script *s, const lsc_script_cmd *c, const lsc_command *cmd,
+                        const lsc_cmd_split *split, int gpos, const name_list *matches, int jobs)
+{
+    int per = jobs * 4, runs = (int)matches->n, rc = LSC_EXIT_OK;
+    batch b = {split, calloc((size_t)per, sizeof(int)), calloc((size_t)per, sizeof(char **)),
+               calloc((size_t)per, sizeof(void *)), calloc((size_t)per, sizeof(lsc_error))};
+    if (!b.argc || !b.argv || !b.state || !b.err) {
+        lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "%s:%d: out of memory", s->file, c->line);
+        rc = LSC_EXIT_ERROR;
+    }
+    for (int from = 0; rc == LSC_EXIT_OK && from < runs; from += per) {
+        int m = runs - from < per ? runs - from : per, ready = 0;
+        if (from > 0 && ctx->cancel && *ctx->cancel) {
+            lsc_error_set(&ctx->err, LSC_ERR_CANCELLED, "%s:%d: cancelled between the adapters of a glob", s->file, c->line);
+            rc = LSC_EXIT_ERROR;
+            break;
+        }
+        lsc_error perr;
+        int prc = batch_prepare(ctx, s, c, cmd, &b, gpos, matches, from, m, &ready);
+        if (prc != LSC_EXIT_OK)
+            perr = ctx->err;
+        for (int i = 0; i < ready; i++)
+            b.err[i] = (lsc_error){LSC_ERR_INVALID, "failed"};
+        lsc_error ignore;
+        lsc_pool_for((size_t)ready, jobs, batch_compute, &b, &ignore);
+        for (int i = 0; i < ready && rc == LSC_EXIT_OK; i++) {
+            if (b.err[i].code != LSC_OK) {
+                lsc_error_set(&ctx->err, b.err[i].code, "%s:%d: %s", s->file, c->line, b.err[i].msg);
+                rc = LSC_EXIT_ERROR;
+                break;
+            }
+            rc = dispatch_match(ctx, s, c, b.argc[i], b.argv[i], b.state[i], split);
+            b.state[i] = NULL;
+        }
+        if (rc == LSC_EXIT_OK && prc != LSC_EXIT_OK) { /* the earlier matches stored: now the failure */
+            ctx->err = perr;
+            rc = prc;
+        }
+        for (int i = 0; i < m; i++) {
+            if (b.state[i])
+                split->prepared_free(b.state[i]);
+            b.state[i] = NULL;
+            free_argv(b.argc[i], b.argv[i]);
+            b.argv[i] = NULL;
+            b.argc[i] = 0;
+        }
+    }
+    free(b.argc);
+    free(b.argv);
+    free(b.state);
+    free(b.err);
+    return rc;
+}
+
 /* Run one script command (all its glob expansions); 0 ok, else the exit code with ctx->err set to
  * "FILE:LINE: message". */
-static int run_one(lsc_cmd_ctx *ctx, const lsc_script *s, const lsc_script_cmd *c)
+static int run_one(lsc_cmd_ctx *ctx, const lsc_script *s, const lsc_script_cmd *c, int jobs)
 {
     char why[LSC_ERROR_MSG_MAX];
     if (strcmp(c->argv[0], "expect") == 0) {
@@ -577,54 +756,23 @@ static int run_one(lsc_cmd_ctx *ctx, const lsc_script *s, const lsc_script_cmd *
         }
     }
     int runs = (gpos >= 0 && !variadic) ? (int)matches.n : 1, rc = LSC_EXIT_OK;
-    for (int r = 0; r < runs && rc == LSC_EXIT_OK; r++) {
+    const lsc_cmd_split *split = split_of(cmd);
+    if (runs > 1 && jobs > 1 && split)
+        rc = run_parallel(ctx, s, c, cmd, split, gpos, &matches, jobs);
+    for (int r = 0; r < runs && rc == LSC_EXIT_OK && !(runs > 1 && jobs > 1 && split); r++) {
         if (r > 0 && ctx->cancel && *ctx->cancel) {
             lsc_error_set(&ctx->err, LSC_ERR_CANCELLED, "%s:%d: cancelled between the adapters of a glob", s->file, c->line);
             rc = LSC_EXIT_ERROR;
             break;
         }
-        /* build this run's argv */
-        int cap = c->argc + (int)matches.n + 1, argc = 0;
-        char **argv = calloc((size_t)cap, sizeof(char *));
-        const char *name = gpos >= 0 && !variadic ? matches.v[r] : "";
-        int built = argv != NULL;
-        for (int i = 0; i < c->argc && built; i++) {
-            if (i == gpos && variadic) {
-                for (size_t m = 0; m < matches.n && built; m++)
-                    built = (argv[argc++] = strdup(matches.v[m])) != NULL;
-            } else if (i == gpos) {
-                built = (argv[argc++] = strdup(name)) != NULL;
-            } else if (gpos >= 0 && !variadic) {
-                built = (argv[argc++] = subst(c->argv[i], name)) != NULL;
-            } else { /* no match to stand for: {} is literal (an old name may hold it) */
-                built = (argv[argc++] = strdup(c->argv[i])) != NULL;
-            }
-        }
-        if (!built) {
-            for (int i = 0; i < argc; i++)
-                free(argv[i]);
-            free(argv);
-            char nm[256];
-            lsc_error_set(&ctx->err, LSC_ERR_FORMAT, "%s:%d: line longer than %d MiB after putting '%s' for {} (or out of memory)",
-                          s->file, c->line, LSC_SCRIPT_MAX_LINE >> 20, lsc_escape_name(nm, sizeof nm, name));
+        int argc = 0;
+        char **argv = build_argv(ctx, s, c, gpos, variadic, &matches, r, &argc);
+        if (!argv) {
             rc = LSC_EXIT_ERROR;
             break;
         }
-        lsc_cmd_ctx sub;
-        memset(&sub, 0, sizeof sub);
-        sub.catalog_path = ctx->catalog_path;
-        sub.cat = ctx->cat;
-        sub.out = ctx->out;
-        sub.diag = ctx->diag;
-        sub.json = ctx->json;
-        sub.readonly = ctx->readonly;
-        sub.cancel = ctx->cancel;
-        rc = lsc_dispatch(&sub, argc, argv);
-        if (rc != LSC_EXIT_OK)
-            lsc_error_set(&ctx->err, sub.err.code, "%s:%d: %s", s->file, c->line, sub.err.msg);
-        for (int i = 0; i < argc; i++)
-            free(argv[i]);
-        free(argv);
+        rc = dispatch_match(ctx, s, c, argc, argv, NULL, NULL);
+        free_argv(argc, argv);
     }
     list_free(&matches);
     return rc;
@@ -683,6 +831,7 @@ typedef struct run_args {
     lsc_args base;
     const char *script;
     int dry, cont, json;
+    long long jobs;
     lsc_optlist vars;
 } run_args;
 
@@ -700,6 +849,9 @@ static const lsc_opt run_opts[] = {
     {.name = "var", .type = LSC_OPT_LIST, .metavar = "NAME=VALUE", .at = offsetof(run_args, vars),
      .help = "set a variable (overrides the script's own set lines)"},
     {.name = "json", .type = LSC_OPT_FLAG, .at = offsetof(run_args, json), .help = "progress as JSON lines on stderr"},
+    {.name = "jobs", .type = LSC_OPT_INT, .metavar = "N", .ilo = 0, .ihi = 256, .at = offsetof(run_args, jobs),
+     .def = "0", .help = "worker threads for the independent matches of a glob line (0: one per core);\n"
+                         "results are committed in order, identical to --jobs 1"},
     {0}};
 
 static int run_validate(lsc_cmd_ctx *ctx, void *args)
@@ -717,6 +869,7 @@ static int run_run(lsc_cmd_ctx *ctx, void *args)
 {
     const run_args *av = args;
     int dry = av->dry, cont = av->cont, json = ctx->json || av->json, rc = LSC_EXIT_OK;
+    int jobs = av->jobs > 0 ? (int)av->jobs : lsc_pool_default_threads();
     lsc_script_vars vars = {0};
     for (int i = 0; i < av->vars.n; i++) {
         const char *v = av->vars.v[i], *eq = strchr(v, '=');
@@ -799,6 +952,8 @@ static int run_run(lsc_cmd_ctx *ctx, void *args)
         lsc_catalog_commit(ctx->cat, &ctx->err); /* nothing written yet: each line takes its own transaction */
     double t0 = now_s();
     int failed = 0;
+    /* every line's history entry joins one run: one undo takes the whole run back (catalog.h) */
+    lsc_catalog_run_begin(ctx->cat);
     json_t *applied = json_array(), *bad = json_array();
     for (size_t i = 0; i < s->n; i++) {
         const lsc_script_cmd *cmd = &s->cmds[i];
@@ -808,7 +963,7 @@ static int run_run(lsc_cmd_ctx *ctx, void *args)
             rc = r;
             break;
         }
-        r = run_one(ctx, s, cmd);
+        r = run_one(ctx, s, cmd, jobs);
         if (cont)
             lsc_sink_flush(ctx->out); /* the line committed (or failed) on its own: show its results now */
         progress(ctx, json, i + 1, s->n, s, cmd, r == LSC_EXIT_OK ? "ok" : "failed", r == LSC_EXIT_OK ? NULL : ctx->err.msg, t0);
@@ -847,6 +1002,7 @@ static int run_run(lsc_cmd_ctx *ctx, void *args)
     } else if (rc == LSC_EXIT_OK) {
         lsc_out(ctx->out, "%s: %zu line(s) applied\n", s->file, s->n);
     }
+    lsc_catalog_run_end(ctx->cat);
     json_decref(applied);
     json_decref(bad);
     lsc_adapter_info_free_array(before, nb);

@@ -4,7 +4,8 @@
  * adapters, rm hides one, rename renames. So undo of a creating command hides its outputs, undo of rm
  * shows the adapter again, undo of rename renames back; redo does the change again. What a command's
  * entry means comes from its flags in commands.def (LSC_CMD_CREATES, _HIDES, _RENAMES). The redo stack
- * is the run of undone entries above the newest live one: any new change clears it. */
+ * is the run of undone entries above the newest live one: any new change clears it. The entries a script
+ * run recorded share a run id (catalog.h): undo takes back all of them, redo re-applies all of them. */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,32 +51,75 @@ static int apply(lsc_cmd_ctx *ctx, const lsc_history_entry *h, int redo)
     return LSC_EXIT_OK;
 }
 
+/* The entries that make one change with h[t] (newest first, as lsc_catalog_history gives them): h[t] alone,
+ * or every entry of its script run. Their indexes into idx (capacity n), in the order to apply them: undo
+ * newest first, redo oldest first. */
+static size_t change_of(const lsc_history_entry *h, size_t n, size_t t, int redo, size_t *idx)
+{
+    size_t k = 0;
+    if (!h[t].run) {
+        idx[k++] = t;
+        return k;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t j = redo ? n - 1 - i : i;
+        if (h[j].run == h[t].run && h[j].undone == h[t].undone)
+            idx[k++] = j;
+    }
+    return k;
+}
+
+/* Undo or redo one entry, or the whole run it belongs to. */
+static int apply_change(lsc_cmd_ctx *ctx, const lsc_history_entry *h, size_t n, size_t t, int redo)
+{
+    size_t *idx = malloc(n * sizeof *idx);
+    if (!idx) {
+        lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "out of memory");
+        return LSC_EXIT_ERROR;
+    }
+    size_t k = change_of(h, n, t, redo, idx), lines = 0;
+    int rc = LSC_EXIT_OK;
+    for (size_t i = 0; i < k && rc == LSC_EXIT_OK; i++) {
+        rc = apply(ctx, &h[idx[i]], redo);
+        lines++;
+    }
+    if (rc == LSC_EXIT_OK && h[t].run)
+        lsc_out(ctx->out, "%s run #%lld: %zu change(s)\n", redo ? "redid" : "undid", (long long)h[t].run, lines);
+    else if (rc == LSC_EXIT_OK)
+        lsc_out(ctx->out, "%s #%lld %s %s\n", redo ? "redid" : "undid", (long long)h[t].id, h[t].command,
+                h[t].outputs ? h[t].outputs : "");
+    free(idx);
+    return rc;
+}
+
 static int undo_redo(lsc_cmd_ctx *ctx, int redo)
 {
+    if (lsc_catalog_run_active(ctx->cat)) { /* a script is one change: its own lines cannot be half undone */
+        lsc_error_set(&ctx->err, LSC_ERR_USAGE, "%s cannot run inside a script: the whole run is one change "
+                      "(%s it after the run)", redo ? "redo" : "undo", redo ? "redo" : "undo");
+        return LSC_EXIT_ERROR;
+    }
     lsc_history_entry *h = NULL;
     size_t n = 0;
     if (lsc_catalog_history(ctx->cat, NULL, &h, &n, &ctx->err))
         return LSC_EXIT_ERROR;
     /* newest first: undo takes the first live entry; redo the oldest undone entry above every live one */
-    const lsc_history_entry *target = NULL;
+    size_t target = n;
     for (size_t i = 0; i < n; i++) {
         if (!h[i].undone) {
             if (!redo)
-                target = &h[i];
+                target = i;
             break;
         }
         if (redo)
-            target = &h[i];
+            target = i;
     }
     int rc = LSC_EXIT_OK;
-    if (!target) {
+    if (target == n) {
         lsc_error_set(&ctx->err, LSC_ERR_NOTFOUND, redo ? "nothing to redo" : "nothing to undo");
         rc = LSC_EXIT_ERROR;
     } else {
-        rc = apply(ctx, target, redo);
-        if (!rc)
-            lsc_out(ctx->out, "%s #%lld %s %s\n", redo ? "redid" : "undid", (long long)target->id, target->command,
-                    target->outputs ? target->outputs : "");
+        rc = apply_change(ctx, h, n, target, redo);
     }
     lsc_history_free_array(h, n);
     return rc;

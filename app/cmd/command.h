@@ -52,6 +52,7 @@ typedef struct lsc_cmd_ctx {
     volatile int *pause;      /* non-NULL: training commands wait between steps while *pause is non-zero */
     int own_txn;              /* set by the dispatcher: it opened the transaction the command runs in (0 for a
                                * line of a script, whose one transaction is the run's: keep out of it) */
+    void *prepared;           /* a state from the command's prepare and compute (lsc_cmd_spec), for run */
 } lsc_cmd_ctx;
 
 /* A command's arguments, declared once (options.h): the table gives parsing, usage, help and bad-value
@@ -65,6 +66,17 @@ typedef struct lsc_cmd_spec {
     int (*run)(lsc_cmd_ctx *ctx, void *args);
     const char *notes;                                /* help text printed after the options; "" none */
 } lsc_cmd_spec;
+
+/* Optional, for `run --jobs` (cmd_run.c): a command's run split in three. prepare does every read of the
+ * catalog (in the caller's thread, after parse and validate) and returns a state; compute works on that
+ * state alone (no catalog, no sinks: any thread); the command's run then finds the state in
+ * ctx->prepared, takes it (setting ctx->prepared to NULL), stores the result and reports as it always
+ * does. prepared_free releases a state that run never took. */
+typedef struct lsc_cmd_split {
+    int (*prepare)(lsc_cmd_ctx *ctx, void *args, void **state);
+    lsc_status (*compute)(void *state, lsc_error *err);
+    void (*prepared_free)(void *state);
+} lsc_cmd_split;
 
 typedef struct lsc_command {
     const char *name;

@@ -10,4 +10,7 @@
 #include "commands.def"
 #undef LSC_SPEC
 
+/* Commands whose run is split for `run --jobs` (command.h lsc_cmd_split); cmd_run.c lists them. */
+extern const lsc_cmd_split lsc_split_prune;
+
 #endif

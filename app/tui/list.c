@@ -40,6 +40,8 @@ static const lsc_tui_col k_view_cols_merge[] = {LSC_COL_NAME, LSC_COL_MODELS, LS
 static const lsc_tui_col k_view_cols_tasks[] = {LSC_COL_TASK, LSC_COL_ADAPTER, LSC_COL_LAYERS, LSC_COL_PARAMS};
 static const lsc_tui_col k_view_cols_series[] = {LSC_COL_NAME, LSC_COL_FRO, LSC_COL_SIGMA1, LSC_COL_EFF,
                                                  LSC_COL_K90, LSC_COL_SIM_PREV, LSC_COL_SIM_FINAL};
+static const lsc_tui_col k_view_cols_audit[] = {LSC_COL_NAME, LSC_COL_LAYERS, LSC_COL_WASTE, LSC_COL_SAVES,
+                                                LSC_COL_NAN, LSC_COL_DEAD, LSC_COL_NOTES};
 
 int lsc_tui_view_columns(const lsc_tui_state *st, lsc_tui_view v, lsc_tui_col *out, int cap)
 {
@@ -56,6 +58,7 @@ int lsc_tui_view_columns(const lsc_tui_state *st, lsc_tui_view v, lsc_tui_col *o
     case LSC_VIEW_MERGE: c = k_view_cols_merge, n = (int)(sizeof k_view_cols_merge / sizeof *c); break;
     case LSC_VIEW_TASKS: c = k_view_cols_tasks, n = (int)(sizeof k_view_cols_tasks / sizeof *c); break;
     case LSC_VIEW_SERIES: c = k_view_cols_series, n = (int)(sizeof k_view_cols_series / sizeof *c); break;
+    case LSC_VIEW_AUDIT: c = k_view_cols_audit, n = (int)(sizeof k_view_cols_audit / sizeof *c); break;
     default: return 0;
     }
     if (n > cap)
@@ -76,6 +79,7 @@ lsc_tui_list *lsc_tui_state_list(lsc_tui_state *st, lsc_tui_view v)
     case LSC_VIEW_MERGE:
     case LSC_VIEW_TASKS:
     case LSC_VIEW_SERIES: return &st->lists[v];
+    case LSC_VIEW_AUDIT: return &st->lists[v];
     default: return NULL;
     }
 }
@@ -211,6 +215,7 @@ const char *lsc_tui_row_name(const lsc_tui_state *st, lsc_tui_view v, size_t i)
     case LSC_VIEW_MERGE: return st->merge.transient.rows[i].name;
     case LSC_VIEW_TASKS: return st->tasks.rows[i].adapter;
     case LSC_VIEW_SERIES: return st->series.transient.data.layers[i].name;
+    case LSC_VIEW_AUDIT: return st->audit.rows[i].name;
     default: return "";
     }
 }
@@ -317,6 +322,19 @@ double lsc_tui_sort_key(const lsc_tui_state *st, lsc_tui_view v, size_t i, lsc_t
         default: return 0;
         }
     }
+    if (v == LSC_VIEW_AUDIT) {
+        const lsc_tui_audit_row *a = &st->audit.rows[i];
+        switch (c) {
+        case LSC_COL_NAME: *s = a->name; return 0;
+        case LSC_COL_LAYERS: return (double)a->layers;
+        case LSC_COL_WASTE: return a->waste;
+        case LSC_COL_SAVES: return (double)a->saves;
+        case LSC_COL_NAN: return a->nonfinite;
+        case LSC_COL_DEAD: return a->dead;
+        case LSC_COL_NOTES: *s = a->notes; return 0;
+        default: return 0;
+        }
+    }
     if (v == LSC_VIEW_HISTORY) {
         const lsc_tui_history *h = &st->history.rows[i];
         switch (c) {
@@ -385,6 +403,7 @@ size_t lsc_tui_list_count(const lsc_tui_state *st, lsc_tui_view v)
     case LSC_VIEW_MERGE: return st->merge.transient.n_rows;
     case LSC_VIEW_TASKS: return st->tasks.n;
     case LSC_VIEW_SERIES: return st->series.transient.data.n_layers;
+    case LSC_VIEW_AUDIT: return st->audit.n;
     default: return 0;
     }
 }

@@ -90,6 +90,14 @@ typedef struct lsc_tui_diff {
     size_t n_only_b;
 } lsc_tui_diff;
 
+/* One adapter of the catalog audit (app/cmd/audit.h), sorted by the bytes a prune at 99% energy saves. */
+typedef struct lsc_tui_audit_row {
+    char name[LSC_TUI_NAME_MAX];
+    int64_t layers, bytes, saves;       /* saves: bytes prune --energy 0.99 would save */
+    int waste, nonfinite, dead;         /* layers wasting rank, with NaN/Inf, dead */
+    char notes[LSC_TUI_TEXT_MAX];       /* same content / same layers / parents gone, as a line */
+} lsc_tui_audit_row;
+
 /* One history record, newest first. */
 typedef struct lsc_tui_history {
     int64_t id;
@@ -334,6 +342,10 @@ typedef struct lsc_tui_model {
 
     /* History records, newest first. *out: n entries, caller frees with free(). */
     lsc_status (*history)(void *ctx, lsc_tui_history **out, size_t *n, lsc_error *err);
+
+    /* The catalog audit (`lorascope audit`): every adapter, sorted by savings, largest first. *out: n
+     * entries, caller frees with free(). NULL when the model has no audit. */
+    lsc_status (*audit)(void *ctx, lsc_tui_audit_row **out, size_t *n, lsc_error *err);
 
     /* Run one command line (the `:` prompt, and the edits of the prune and merge panels, undo, redo);
      * argv[0] is the command name, argv is borrowed. flags: LSC_TUI_RUN_*. prog may be NULL (see

@@ -180,6 +180,7 @@ void lsc_tui_state_free(lsc_tui_state *st)
     free(st->layers.rows);
     lsc_tui_diff_release(&st->diff.cmp);
     free(st->history.rows);
+    free(st->audit.rows);
     lsc_tui_output_free(st);
     free(st->grid.cell);
     free(st);
@@ -195,6 +196,7 @@ static const lsc_tui_view_ops *const k_ops[LSC_VIEW_COUNT] = {
     [LSC_VIEW_MERGE] = &lsc_tui_view_merge,     [LSC_VIEW_TASKS] = &lsc_tui_view_tasks,
     [LSC_VIEW_KIND] = &lsc_tui_view_kind,       [LSC_VIEW_RETRAIN] = &lsc_tui_view_retrain,
     [LSC_VIEW_SERIES] = &lsc_tui_view_series,
+    [LSC_VIEW_AUDIT] = &lsc_tui_view_audit,
 };
 
 const lsc_tui_view_ops *lsc_tui_view_ops_of(lsc_tui_view v)

@@ -66,7 +66,8 @@
     X(LSC_REQ_KIND, "kind-panel")        \
     X(LSC_REQ_TOGGLE, "toggle")          \
     X(LSC_REQ_RETRAIN, "retrain")        \
-    X(LSC_REQ_PAUSE, "pause")
+    X(LSC_REQ_PAUSE, "pause")            \
+    X(LSC_REQ_AUDIT, "audit")
 
 typedef enum {
 #define LSC_X_REQ(code, name) code,
@@ -97,7 +98,8 @@ int lsc_tui_req_parse(const char *name); /* -1 if unknown */
     X(LSC_VIEW_TASKS, "tasks")           \
     X(LSC_VIEW_KIND, "kind")             \
     X(LSC_VIEW_RETRAIN, "retrain")       \
-    X(LSC_VIEW_SERIES, "series")
+    X(LSC_VIEW_SERIES, "series")         \
+    X(LSC_VIEW_AUDIT, "audit")
 
 typedef enum {
 #define LSC_X_VIEW(code, name) code,
@@ -167,7 +169,12 @@ typedef enum { LSC_METRIC_NORM, LSC_METRIC_RANK } lsc_tui_metric;
     X(LSC_COL_TASK,      "task",    16, 0, 0)                        \
     X(LSC_COL_ADAPTER,   "adapter",  0, 0, 0)                        \
     X(LSC_COL_SIM_PREV,  "sim.prev", 8, 1, 1)                        \
-    X(LSC_COL_SIM_FINAL, "sim.final", 9, 1, 1)
+    X(LSC_COL_SIM_FINAL, "sim.final", 9, 1, 1)                       \
+    X(LSC_COL_WASTE,     "waste",    5, 1, 2)                        \
+    X(LSC_COL_SAVES,     "saves",   10, 1, 0)                        \
+    X(LSC_COL_NAN,       "nan",      4, 1, 3)                        \
+    X(LSC_COL_DEAD,      "dead",     4, 1, 3)                        \
+    X(LSC_COL_NOTES,     "notes",    0, 0, 0)
 
 typedef enum {
 #define LSC_X_COL(code, title, width, right, prio) code,
@@ -390,6 +397,12 @@ typedef struct lsc_tui_history_view {
     size_t n;
 } lsc_tui_history_view;
 
+/* The catalog audit, sorted by savings ('a' in the catalog, `:audit`; view_audit.c). */
+typedef struct lsc_tui_audit_view {
+    lsc_tui_audit_row *rows;
+    size_t n;
+} lsc_tui_audit_view;
+
 /* The output of the last command (view_history.c). */
 typedef struct lsc_tui_output_view {
     char **lines;                   /* one line each */
@@ -468,6 +481,7 @@ typedef struct lsc_tui_state {
     lsc_tui_spectrum_view spectrum;
     lsc_tui_diff_view diff;
     lsc_tui_history_view history;
+    lsc_tui_audit_view audit;
     lsc_tui_output_view output;
     lsc_tui_tasks_view tasks;
     lsc_tui_series_view series;

@@ -343,6 +343,18 @@ void lsc_tui_cell_text_data(const lsc_tui_state *st, lsc_tui_view v, size_t i, l
         case LSC_COL_PARAMS: lsc_tui_fmt_count(t->params, buf, cap); break;
         default: break;
         }
+    } else if (v == LSC_VIEW_AUDIT) {
+        const lsc_tui_audit_row *a = &st->audit.rows[i];
+        switch (c) {
+        case LSC_COL_NAME: esc(buf, cap, a->name); break;
+        case LSC_COL_LAYERS: snprintf(buf, cap, "%lld", (long long)a->layers); break;
+        case LSC_COL_WASTE: snprintf(buf, cap, "%d", a->waste); break;
+        case LSC_COL_SAVES: lsc_tui_fmt_bytes(a->saves, buf, cap); break;
+        case LSC_COL_NAN: snprintf(buf, cap, "%d", a->nonfinite); break;
+        case LSC_COL_DEAD: snprintf(buf, cap, "%d", a->dead); break;
+        case LSC_COL_NOTES: esc(buf, cap, a->notes); break;
+        default: break;
+        }
     } else if (v == LSC_VIEW_HISTORY) {
         const lsc_tui_history *h = &st->history.rows[i];
         switch (c) {
@@ -449,6 +461,7 @@ void lsc_tui_breadcrumb(const lsc_tui_state *st, const char *sep, char *buf, siz
                      lsc_escape_name(e2, sizeof e2, st->diff.b));
             break;
         case LSC_VIEW_HISTORY: snprintf(part, sizeof part, "history"); break;
+        case LSC_VIEW_AUDIT: snprintf(part, sizeof part, "audit (%zu adapters, by savings)", st->audit.n); break;
         case LSC_VIEW_OUTPUT: snprintf(part, sizeof part, ":%s", lsc_escape_name(e1, sizeof e1, st->output.title)); break;
         case LSC_VIEW_PRUNE: snprintf(part, sizeof part, "prune %s", lsc_escape_name(e1, sizeof e1, st->prune.adapter)); break;
         case LSC_VIEW_TASKS: snprintf(part, sizeof part, "%s (%zu tasks)", lsc_escape_name(e1, sizeof e1, st->tasks.group), st->tasks.n); break;

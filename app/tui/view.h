@@ -70,7 +70,10 @@ const lsc_tui_view_ops *lsc_tui_view_ops_of(lsc_tui_view v);
 
 extern const lsc_tui_view_ops lsc_tui_view_catalog, lsc_tui_view_layers, lsc_tui_view_grid, lsc_tui_view_spectrum,
     lsc_tui_view_diff, lsc_tui_view_history, lsc_tui_view_output, lsc_tui_view_prune, lsc_tui_view_merge,
-    lsc_tui_view_tasks, lsc_tui_view_kind, lsc_tui_view_retrain, lsc_tui_view_series;
+    lsc_tui_view_tasks, lsc_tui_view_kind, lsc_tui_view_retrain, lsc_tui_view_series, lsc_tui_view_audit;
+
+/* Open the audit view over the whole catalog (view_audit.c): 'a' in the catalog and `:audit`. */
+unsigned lsc_tui_audit_open(lsc_tui_state *st);
 
 /* ---- the views' draw ops (render_<view>.c, curses inside) */
 void lsc_tui_draw_layers(struct lsc_tui_render *r, const lsc_tui_state *st);

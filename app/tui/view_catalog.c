@@ -59,6 +59,7 @@ static unsigned catalog_request(lsc_tui_state *st, lsc_tui_req req)
     case LSC_REQ_DIFF: return lsc_tui_diff_open(st);
     case LSC_REQ_MERGE: return lsc_tui_merge_open(st);
     case LSC_REQ_PRUNE: return lsc_tui_prune_open(st);
+    case LSC_REQ_AUDIT: return lsc_tui_audit_open(st);
     case LSC_REQ_REFRESH: return 0; /* the dispatcher reloaded the catalog */
     default: return LSC_TUI_CH_PASS;
     }
@@ -76,6 +77,7 @@ static const lsc_tui_binding k_keys[] = {
     LSC_KEYS_UNDO,
     {LSC_REQ_TAG, {' ', 't', LSC_KEY_F(8)}, "tag / untag the row", "tag", 5},
     {LSC_REQ_TAG_CLEAR, {'T'}, "clear all tags", NULL, 0},
+    {LSC_REQ_AUDIT, {'a'}, "audit the catalog: wasted rank, NaN/Inf, dead layers, duplicates, orphans", NULL, 0},
 };
 
 const lsc_tui_view_ops lsc_tui_view_catalog = {

@@ -305,6 +305,8 @@ unsigned lsc_tui_prompt_run(lsc_tui_state *st, const char *line)
     }
     if (strcmp(argv[0], "help") == 0)
         return prompt_help(st, argc, argv);
+    if (strcmp(argv[0], "audit") == 0 && argc == 1) /* the whole catalog: its view, sorted by savings */
+        return lsc_tui_audit_open(st);
     if (prompt_typo(st, argc, argv))
         return LSC_TUI_CH_REDRAW;
     lsc_tui_argv a;

@@ -337,6 +337,55 @@ static lsc_status fake_history(void *ctx, lsc_tui_history **out, size_t *n, lsc_
     return LSC_OK;
 }
 
+static int audit_cmp(const void *x, const void *y)
+{
+    const lsc_tui_audit_row *a = x, *b = y;
+    if (a->saves != b->saves)
+        return a->saves > b->saves ? -1 : 1;
+    return strcmp(a->name, b->name);
+}
+
+/* The audit of the fake catalog, as app/cmd/audit.h defines it over the fake layers' figures: k99 from
+ * the layer table (saves (r - k99) ranks of rows + cols parameters), NaN/Inf where a layer has no
+ * spectrum, dead where every singular value is 0; notes name the parents. */
+static lsc_status fake_audit(void *ctx, lsc_tui_audit_row **out, size_t *n, lsc_error *err)
+{
+    fake_model *fm = ctx;
+    *out = calloc(fm->n_ad + 1, sizeof **out);
+    *n = 0;
+    if (!*out)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < fm->n_ad; i++) {
+        const fake_adapter *fa = &fm->ad[i];
+        if (fa->hidden || fa->n_layers == 0)
+            continue;
+        lsc_tui_audit_row *r = &(*out)[(*n)++];
+        lsc_tui_copy(r->name, sizeof r->name, fa->info.name);
+        r->layers = (int64_t)fa->n_layers;
+        r->bytes = fa->info.bytes;
+        for (size_t l = 0; l < fa->n_layers; l++) {
+            const lsc_tui_layer *ly = &fa->layers[l];
+            int zero = 1;
+            for (int k = 0; fa->sv[l] && k < fa->n_sv[l]; k++)
+                zero = zero && fa->sv[l][k] == 0;
+            if (!fa->sv[l]) {
+                r->nonfinite++;
+                continue;
+            }
+            r->dead += zero;
+            int k = ly->k99 < 1 ? 1 : ly->k99;
+            if (k < ly->rank) {
+                r->waste++;
+                r->saves += (int64_t)(ly->rank - k) * (ly->rows + ly->cols) * fa->bytes_per;
+            }
+        }
+        if (fa->info.parents[0])
+            snprintf(r->notes, sizeof r->notes, "from %.240s", fa->info.parents);
+    }
+    qsort(*out, *n, sizeof **out, audit_cmp);
+    return LSC_OK;
+}
+
 /* The words of a typed argument line as a JSON array of strings, as the real catalog records them (the
  * fake's words hold no quotes, backslashes or controls). */
 static void json_of_words(const char *typed, char *out, size_t cap)
@@ -1655,6 +1704,7 @@ lsc_status lsc_tui_model_fake_init(lsc_tui_model *m, uint64_t seed, lsc_error *e
     m->layer_sv = fake_sv;
     m->diff = fake_diff;
     m->history = fake_history;
+    m->audit = fake_audit;
     m->run = fake_run;
     m->prune_preview = fake_prune_preview;
     m->merge_preview = fake_merge_preview;
