@@ -1079,6 +1079,23 @@ void lsc_catalog_rollback(lsc_catalog *cat)
         sqlite3_exec(cat->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+/* One fixed savepoint name: the batch importer nests one per adapter inside the command's transaction
+ * (put_adapter's own savepoint nests inside it). */
+lsc_status lsc_catalog_savepoint(lsc_catalog *cat, lsc_error *err)
+{
+    if (!lsc_catalog_in_transaction(cat))
+        return lsc_error_set(err, LSC_ERR_INVALID, "catalog '%s': a savepoint needs a transaction", cat->qpath);
+    return exec(cat, "SAVEPOINT lsc_item", err);
+}
+
+lsc_status lsc_catalog_savepoint_end(lsc_catalog *cat, int keep, lsc_error *err)
+{
+    if (keep)
+        return exec(cat, "RELEASE lsc_item", err);
+    lsc_status st = exec(cat, "ROLLBACK TO lsc_item", err);
+    return st ? st : exec(cat, "RELEASE lsc_item", err);
+}
+
 static lsc_status need_transaction(lsc_catalog *cat, const char *what, lsc_error *err)
 {
     if (!lsc_catalog_in_transaction(cat))
