@@ -237,8 +237,8 @@ START_TEST(test_bad_file_skipped_or_strict)
 }
 END_TEST
 
-/* A file that fails half-way (an adapter whose layer is refused after its first tensors were stored)
- * leaves nothing behind: its blobs are rolled back with it. */
+/* An adapter that fails half-way (its name taken once its tensors were stored) leaves nothing behind: its
+ * blobs are rolled back with it; one refused before anything was stored (a scale that overflows) too. */
 START_TEST(test_bad_adapter_leaves_no_blobs)
 {
     char cat[4300], a[4400], bad[4400];
@@ -261,17 +261,24 @@ START_TEST(test_bad_adapter_leaves_no_blobs)
     const char *cfg = "{\"peft_type\": \"LORA\", \"r\": 1, \"lora_alpha\": 1e300, \"base_model_name_or_path\": \"x\","
                       " \"target_modules\": [\"q_proj\"]}";
     ck_assert_int_eq(cli_write(p, cfg, strlen(cfg)), 0);
-    cli_result r = cli_run(cat, "import", bad, a, NULL);
+    /* a second adapter named "good" (another folder, other content) fails at the very end, when its
+     * name is taken, after its tensors were stored */
+    char twin[4400];
+    snprintf(twin, sizeof twin, "%s/halfway/again/good", g_tmp);
+    mkdirs(twin);
+    write_small(twin, 31);
+    cli_result r = cli_run(cat, "import", bad, a, twin, NULL);
     ck_assert_msg(r.code == 0, "%s", r.err);
     ck_assert_str_eq(r.out, "good\n");
     ck_assert_ptr_nonnull(strstr(r.err, "overflow"));
+    ck_assert_ptr_nonnull(strstr(r.err, "already exists"));
     cli_result_free(&r);
     sqlite3 *db = NULL;
     ck_assert_int_eq(sqlite3_open_v2(cat, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
     sqlite3_stmt *s = NULL;
     ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM blobs", -1, &s, NULL), SQLITE_OK);
     ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
-    ck_assert_int_eq(sqlite3_column_int(s, 0), 2); /* the good adapter's A and B only */
+    ck_assert_int_eq(sqlite3_column_int(s, 0), 2); /* the good adapter's A and B only, not its twin's */
     sqlite3_finalize(s);
     sqlite3_close(db);
 }
