@@ -436,12 +436,15 @@ START_TEST(test_stats_same_bytes_any_threads)
     mkdirs(dir);
     ck_assert_int_eq(cli_write_peft_blocks(dir, 40), 0);
     snprintf(path, sizeof path, "%s/llama-tiny-f32", g_samples);
-    cli_result r = cli_run(cat, "import", dir, path, NULL);
+    /* SoRA: the factor view reads a gate tensor besides A and B (loaded under the pool's loader lock) */
+    char sora[4600];
+    snprintf(sora, sizeof sora, "%s/llama-tiny-sora", g_samples);
+    cli_result r = cli_run(cat, "import", dir, path, sora, NULL);
     ck_assert_msg(r.code == 0, "%s", r.err);
-    ck_assert_msg(strcmp(r.out, "blocks40\nllama-tiny-f32\n") == 0, "out '%s' err '%s'", r.out, r.err);
+    ck_assert_msg(strcmp(r.out, "blocks40\nllama-tiny-f32\nllama-tiny-sora\n") == 0, "out '%s' err '%s'", r.out, r.err);
     cli_result_free(&r);
-    const char *names[] = {"blocks40", "llama-tiny-f32"};
-    for (int k = 0; k < 2; k++) {
+    const char *names[] = {"blocks40", "llama-tiny-f32", "llama-tiny-sora"};
+    for (int k = 0; k < 3; k++) {
         char *cached = show_json(cat, names[k], "1");
         drop_stats_cache(cat);
         char *one = show_json(cat, names[k], "1"), *two = show_json(cat, names[k], "2");

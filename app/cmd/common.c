@@ -161,12 +161,16 @@ typedef struct stats_all_job {
     volatile int *cancel;
 } stats_all_job;
 
-static void layer_tensors(const lsc_layer *l, int ts[4])
+/* Every tensor lsc_adapter_factors reads for layer li: A, B, E, the magnitude and a SoRA gate. */
+#define LAYER_TENSORS 5
+static void layer_tensors(const lsc_adapter *ad, size_t li, int ts[LAYER_TENSORS])
 {
+    const lsc_layer *l = &ad->layers[li];
     ts[0] = l->ta;
     ts[1] = l->tb;
     ts[2] = l->te;
     ts[3] = l->tm;
+    ts[4] = lsc_adapter_layer_tensor(ad, li, LSC_ROLE_GATE);
 }
 
 static lsc_status stats_all_item(void *vctx, size_t k, int worker, lsc_error *err)
@@ -175,15 +179,15 @@ static lsc_status stats_all_item(void *vctx, size_t k, int worker, lsc_error *er
     size_t li = job->todo[k];
     lsc_adapter *ad = job->ad;
     lsc_stats_runner *sr = &job->runners[worker];
-    int ts[4];
-    layer_tensors(&ad->layers[li], ts);
+    int ts[LAYER_TENSORS];
+    layer_tensors(ad, li, ts);
     if (job->cancel && *job->cancel)
         return lsc_error_set(err, LSC_ERR_CANCELLED, "statistics cancelled");
     if (!sr->ws && lsc_stats_runner_init(sr, err))
         return LSC_ERR_NOMEM;
     lsc_status st = LSC_OK;
-    pthread_mutex_lock(&job->mu);
-    for (int i = 0; i < 4 && !st; i++)
+    pthread_mutex_lock(&job->mu); /* the loader (a catalog statement, a file) serves one thread at a time */
+    for (int i = 0; i < LAYER_TENSORS && !st; i++)
         if (ts[i] >= 0)
             st = lsc_adapter_load_tensor(ad, (size_t)ts[i], err);
     pthread_mutex_unlock(&job->mu);
@@ -193,7 +197,9 @@ static lsc_status stats_all_item(void *vctx, size_t k, int worker, lsc_error *er
     if (!st)
         st = lsc_stats_compute(&lr, sr->ws, &job->out[li], err);
     pthread_mutex_lock(&job->mu);
-    unload_layer(ad, &ad->layers[li]);
+    for (int i = 0; i < LAYER_TENSORS; i++)
+        if (ts[i] >= 0)
+            lsc_adapter_unload_tensor(ad, (size_t)ts[i]);
     pthread_mutex_unlock(&job->mu);
     if (st)
         lsc_error_prefix(err, "layer '%s'", ad->layers[li].name);
@@ -207,9 +213,9 @@ static int layers_disjoint(const lsc_adapter *ad, const size_t *todo, size_t n)
     unsigned char *seen = calloc(ad->n_tensors + 1, 1);
     int ok = seen != NULL;
     for (size_t k = 0; k < n && ok; k++) {
-        int ts[4];
-        layer_tensors(&ad->layers[todo[k]], ts);
-        for (int i = 0; i < 4 && ok; i++)
+        int ts[LAYER_TENSORS];
+        layer_tensors(ad, todo[k], ts);
+        for (int i = 0; i < LAYER_TENSORS && ok; i++)
             if (ts[i] >= 0 && (size_t)ts[i] < ad->n_tensors)
                 ok = !seen[ts[i]]++;
     }
@@ -219,8 +225,8 @@ static int layers_disjoint(const lsc_adapter *ad, const size_t *todo, size_t n)
 
 static int layer_hashed(const lsc_adapter *ad, size_t li)
 {
-    int ts[4];
-    layer_tensors(&ad->layers[li], ts);
+    int ts[LAYER_TENSORS];
+    layer_tensors(ad, li, ts);
     for (int i = 0; i < 3; i++)
         if (ts[i] >= 0 && !ad->tensors[ts[i]].hash[0])
             return 0;
