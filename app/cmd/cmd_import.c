@@ -956,10 +956,12 @@ static int import_batch(lsc_cmd_ctx *ctx, const char **paths, size_t n, int recu
     int64_t *outs = NULL;
     size_t n_outs = 0, failed = 0;
     int imported = 0, rc;
-    if (!started)
-        rc = lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "cannot start a thread") ? LSC_EXIT_ERROR : LSC_EXIT_ERROR;
-    else
+    if (!started) {
+        lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "cannot start a thread");
+        rc = LSC_EXIT_ERROR;
+    } else {
         rc = batch_write(ctx, &b, strict, json, &outs, &n_outs, &imported, &failed);
+    }
     pthread_mutex_lock(&b.mu);
     b.stop = 1;
     pthread_cond_broadcast(&b.cv);
