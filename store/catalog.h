@@ -55,6 +55,12 @@ lsc_status lsc_catalog_commit(lsc_catalog *cat, lsc_error *err);
 void lsc_catalog_rollback(lsc_catalog *cat);
 int lsc_catalog_in_transaction(const lsc_catalog *cat);
 
+/* A savepoint inside the open transaction (LSC_ERR_INVALID without one), so one unit of a batch (an
+ * adapter of `import --recursive`) can be undone alone: savepoint_end with keep=1 keeps its changes in
+ * the transaction, keep=0 rolls them back and leaves the rest of the transaction as it was. Not nested. */
+lsc_status lsc_catalog_savepoint(lsc_catalog *cat, lsc_error *err);
+lsc_status lsc_catalog_savepoint_end(lsc_catalog *cat, int keep, lsc_error *err);
+
 /* ---- adapters ----------------------------------------------------------------------------------- */
 
 typedef struct lsc_adapter_info {

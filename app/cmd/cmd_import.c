@@ -6,6 +6,8 @@
  * Identical content already in the catalog is reported instead of stored twice (with --name a new name
  * is made over the stored tensors). Runs inside the
  * dispatcher's transaction: any error leaves the catalog as it was. */
+#include <dirent.h>
+#include <errno.h>
 #include <float.h>
 #include <libgen.h>
 #include <math.h>
@@ -13,17 +15,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "catalog.h"
+#include "cloneofsimo.h"
 #include "common.h"
 #include "handlers.h"
 #include "hash.h"
 #include "detect.h"
-#include "cloneofsimo.h"
 #include "diffusers.h"
 #include "gguf.h"
 #include "kohya.h"
 #include "peft.h"
+#include "pool.h"
 #include "series.h"
 
 char *lsc_import_default_name(const char *path)
@@ -198,8 +202,10 @@ static void stats_submit(stats_worker *w, size_t li)
 }
 
 /* Hash and store every tensor of `ad`, computing each layer's statistics on the way (cached ones are
- * reused), and store the new statistics in the catalog's cache. */
-static lsc_status store_tensors(lsc_cmd_ctx *ctx, lsc_adapter *ad, int *nonfinite_layers)
+ * reused), and store the new statistics in the catalog's cache. `pre` (NULL, or [n_layers] with `have`)
+ * holds statistics a batch worker computed already: they are taken over (pre[li] left released). */
+static lsc_status store_tensors(lsc_cmd_ctx *ctx, lsc_adapter *ad, int *nonfinite_layers, lsc_layer_stats *pre,
+                                const unsigned char *have)
 {
     stats_worker w;
     memset(&w, 0, sizeof w);
@@ -245,6 +251,11 @@ static lsc_status store_tensors(lsc_cmd_ctx *ctx, lsc_adapter *ad, int *nonfinit
             if (cached.flags & LSC_STATS_NONFINITE)
                 (*nonfinite_layers)++;
             lsc_stats_release(&cached);
+            unload_layer_tensors(ad, l);
+        } else if (!st && pre && have[li]) {
+            w.results[li] = pre[li];
+            memset(&pre[li], 0, sizeof pre[li]);
+            w.computed[li] = 1;
             unload_layer_tensors(ad, l);
         } else if (!st) {
             stats_submit(&w, li);
@@ -311,7 +322,8 @@ static int named_same(lsc_cmd_ctx *ctx, const char *name, const char content[LSC
 /* Import one adapter already read into `ad` under `name`. Content already stored under another name is
  * reported and not stored again, unless the name was asked for (`named`, from --name): then the new name
  * is made over the stored tensors (like a git tag on an existing commit), so a script's next line finds it. */
-static int import_one(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *name, int named, json_t *report, int64_t *out_id)
+static int import_one(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *name, int named, json_t *report, int64_t *out_id,
+                      lsc_layer_stats *pre, const unsigned char *have)
 {
     char shown[512];
     int nonfinite = 0;
@@ -321,7 +333,7 @@ static int import_one(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *name, int n
         lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "out of memory");
         return LSC_EXIT_ERROR;
     }
-    if (store_tensors(ctx, ad, &nonfinite))
+    if (store_tensors(ctx, ad, &nonfinite, pre, have))
         return LSC_EXIT_ERROR;
     char content[LSC_HASH_HEX];
     lsc_hash_adapter(ad, content);
@@ -392,27 +404,39 @@ static int import_one(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *name, int n
 
 static const char *g_kind_override; /* import --kind: the kind to record instead of the detected one */
 
+/* Read the adapter at `path` (format from its content) with its source and the --kind override; safe on
+ * any thread (the result is owned by the caller). */
+static lsc_status read_adapter(const char *path, volatile int *cancel, lsc_adapter **out, lsc_error *err)
+{
+    lsc_adapter *ad = NULL;
+    char fmt[16];
+    lsc_status st = lsc_detect_format(path, fmt, sizeof fmt, err);
+    if (st)
+        return st;
+    st = strcmp(fmt, "kohya") == 0         ? lsc_kohya_read(path, &ad, err)
+         : strcmp(fmt, "gguf") == 0        ? lsc_gguf_read(path, &ad, err)
+         : strcmp(fmt, "diffusers") == 0   ? lsc_diffusers_read(path, &ad, err)
+         : strcmp(fmt, "cloneofsimo") == 0 ? lsc_cloneofsimo_read(path, &ad, err)
+                                           : lsc_peft_read_cancel(path, &ad, cancel, err);
+    if (st)
+        return st;
+    if (!ad->source)
+        ad->source = strdup(path);
+    if (g_kind_override && (st = lsc_adapter_set_kind(ad, lsc_kind_parse(g_kind_override), err))) {
+        lsc_adapter_free(ad);
+        return st;
+    }
+    *out = ad;
+    return LSC_OK;
+}
+
 static int read_and_import(lsc_cmd_ctx *ctx, const char *path, const char *name, int named, json_t *report,
                            int *imported, int64_t *out_id)
 {
     lsc_adapter *ad = NULL;
-    char fmt[16];
-    if (lsc_detect_format(path, fmt, sizeof fmt, &ctx->err))
+    if (read_adapter(path, ctx->cancel, &ad, &ctx->err))
         return LSC_EXIT_ERROR;
-    lsc_status st = strcmp(fmt, "kohya") == 0         ? lsc_kohya_read(path, &ad, &ctx->err)
-                    : strcmp(fmt, "gguf") == 0        ? lsc_gguf_read(path, &ad, &ctx->err)
-                    : strcmp(fmt, "diffusers") == 0   ? lsc_diffusers_read(path, &ad, &ctx->err)
-                    : strcmp(fmt, "cloneofsimo") == 0 ? lsc_cloneofsimo_read(path, &ad, &ctx->err)
-                                                      : lsc_peft_read_cancel(path, &ad, ctx->cancel, &ctx->err);
-    if (st)
-        return LSC_EXIT_ERROR;
-    if (!ad->source)
-        ad->source = strdup(path);
-    if (g_kind_override && lsc_adapter_set_kind(ad, lsc_kind_parse(g_kind_override), &ctx->err)) {
-        lsc_adapter_free(ad);
-        return LSC_EXIT_ERROR;
-    }
-    int rc = import_one(ctx, ad, name, named, report, out_id);
+    int rc = import_one(ctx, ad, name, named, report, out_id, NULL, NULL);
     lsc_adapter_free(ad);
     if (rc == LSC_EXIT_OK)
         (*imported)++;
@@ -615,48 +639,12 @@ static int import_series(lsc_cmd_ctx *ctx, const lsc_series_plan *plan, const ch
     return rc;
 }
 
-typedef struct import_args {
-    lsc_args base;
-    const char *path, *name, *kind;
-    int json;
-} import_args;
 
-static const char *const import_kinds[] = {"static", "dynamic", "layer-wise", "adaptive", "sparse", NULL};
-
-static const lsc_opt import_opts[] = {
-    {.metavar = "PATH", .type = LSC_OPT_PATH, .flags = LSC_OPT_POSITIONAL, .at = offsetof(import_args, path),
-     .help = "a PEFT folder (adapter_model.safetensors + adapter_config.json) or its .safetensors,\n"
-             "a kohya/sd-scripts .safetensors, or a llama.cpp GGUF LoRA (detected from the content);\n"
-             "a folder of task sub-folders imports each task as NAME-TASK;\n"
-             "a training run (checkpoint-N sub-folders, or kohya NAME-000001.safetensors per-epoch\n"
-             "files) imports as a series NAME of checkpoints NAME@STEP (NAME@final for the final save)"},
-    {.name = "name", .type = LSC_OPT_NEW, .metavar = "NAME", .at = offsetof(import_args, name),
-     .help = "catalog name (default: the folder's name)"},
-    {.name = "kind", .type = LSC_OPT_CHOICE, .metavar = "KIND", .choices = import_kinds, .text_at = offsetof(import_args, kind),
-     .help = "record this kind instead of the detected one (e.g. dynamic for a DyLoRA checkpoint\n"
-             "saved as plain PEFT): static, dynamic, layer-wise, adaptive, sparse"},
-    {.name = "json", .type = LSC_OPT_FLAG, .at = offsetof(import_args, json),
-     .help = "print {\"name\", \"layers\", \"params\"} of each imported adapter"},
-    {0}};
-
-static int import_run(lsc_cmd_ctx *ctx, void *args)
+/* Import one path under `dname`: a task folder (each task sub-folder as DNAME-TASK, then the multi-task
+ * adapter grouping them) or one adapter. */
+static int import_path(lsc_cmd_ctx *ctx, const char *path, const char *dname, int named, json_t *report, int *imported)
 {
-    const import_args *av = args;
-    const char *name = av->name, *kind = av->kind;
-    int json = ctx->json || av->json;
-    const char *path = av->path;
-    char *dname = name ? strdup(name) : lsc_import_default_name(path);
-    if (!dname) {
-        lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "out of memory");
-        return LSC_EXIT_ERROR;
-    }
-    if (check_name(ctx, dname, name ? NULL : path, "the name comes from the path: give one with --name NAME")) {
-        free(dname);
-        return LSC_EXIT_ERROR;
-    }
-    json_t *report = json ? json_array() : NULL;
-    int rc = LSC_EXIT_OK, imported = 0;
-    g_kind_override = kind;
+    int rc = LSC_EXIT_OK;
     char **names = NULL;
     size_t n = 0;
     lsc_series_plan *plan = NULL;
@@ -664,7 +652,7 @@ static int import_run(lsc_cmd_ctx *ctx, void *args)
         rc = LSC_EXIT_ERROR;
     } else if (plan) {
         /* a training run: its checkpoints are a series, not tasks */
-        rc = import_series(ctx, plan, dname, name != NULL, report, &imported);
+        rc = import_series(ctx, plan, dname, named, report, imported);
         lsc_series_plan_free(plan);
     } else if (lsc_import_tasks(path, &names, &n, &ctx->err)) {
         rc = LSC_EXIT_ERROR;
@@ -682,17 +670,534 @@ static int import_run(lsc_cmd_ctx *ctx, void *args)
             snprintf(tname, sizeof tname, "%s-%s", dname, names[i]);
             rc = check_name(ctx, tname, tpath, "a task's name comes from its folder: rename the folder");
             if (rc == LSC_EXIT_OK)
-                rc = read_and_import(ctx, tpath, tname, name != NULL, report, &imported, &member_ids[i]);
+                rc = read_and_import(ctx, tpath, tname, named, report, imported, &member_ids[i]);
         }
         if (rc == LSC_EXIT_OK && n > 0)
-            rc = make_group(ctx, dname, name != NULL, (const char *const *)names, member_ids, n, report, &imported);
+            rc = make_group(ctx, dname, named, (const char *const *)names, member_ids, n, report, imported);
         free(member_ids);
     } else {
-        rc = read_and_import(ctx, path, dname, name != NULL, report, &imported, NULL);
+        rc = read_and_import(ctx, path, dname, named, report, imported, NULL);
     }
     for (size_t i = 0; i < n; i++)
         free(names[i]);
     free(names);
+    return rc;
+}
+
+/* ---- many adapters: `import PATH...`, `import --recursive DIR` --------------------------------------
+ *
+ * Protocol. The paths are listed first (a recursive walk in sorted order), each with the name it will
+ * get. Worker threads (lsc_pool_default_threads()) then read, hash and compute the statistics of upcoming
+ * adapters, at most BATCH_WINDOW ahead of the writer; the calling thread is the one writer and the only
+ * one that touches SQLite: in list order it stores each adapter inside its own savepoint of the command's
+ * one transaction, so an adapter that fails half-way is rolled back alone and reported in one line that
+ * names it (--strict: the command fails and the dispatcher rolls the whole batch back: nothing of it is
+ * imported). The batch is one transaction and one history entry: one COMMIT (one fsync) for a thousand
+ * small adapters, and one `undo` takes the batch back. An adapter whose tensors pass BATCH_PREP_BYTES is
+ * not loaded by a worker (the window would hold several of them): the writer streams it one layer at a
+ * time as a single import does, with its statistics on a second thread. */
+#define BATCH_WINDOW 8
+#define BATCH_PREP_BYTES ((size_t)16 << 20)
+
+typedef struct batch_item {
+    char *path, *name;
+    int folder_group;           /* a task folder: the writer imports it through import_path */
+    /* filled by a worker (read only by the writer once `ready`) */
+    lsc_adapter *ad;
+    lsc_layer_stats *stats;     /* [n_layers] when the worker computed them */
+    unsigned char *have;        /* [n_layers] */
+    lsc_status st;
+    lsc_error err;
+    int ready;
+} batch_item;
+
+typedef struct batch {
+    batch_item *items;
+    size_t n, cap;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    size_t next_claim, next_write;
+    int stop;
+    volatile int *cancel;
+} batch;
+
+static void batch_item_release(batch_item *it)
+{
+    if (it->stats && it->ad)
+        for (size_t li = 0; li < it->ad->n_layers; li++)
+            lsc_stats_release(&it->stats[li]);
+    free(it->stats);
+    free(it->have);
+    lsc_adapter_free(it->ad);
+    free(it->path);
+    free(it->name);
+    memset(it, 0, sizeof *it);
+}
+
+/* A name from a relative path: bytes a name may not hold (lsc_name_check) become '_', and so does a
+ * leading '-' and the '{' of "{}"; cut to LSC_NAME_MAX bytes on a character boundary. */
+static char *name_from_rel(const char *rel)
+{
+    size_t n = strlen(rel);
+    char *out = malloc(n + 1);
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i <= n; i++) {
+        unsigned char c = (unsigned char)rel[i];
+        out[i] = c && (c < 0x20 || c == 0x7f || strchr("*?[],", c)) ? '_' : (char)c;
+    }
+    for (char *p = strstr(out, "{}"); p; p = strstr(p, "{}"))
+        *p = '_';
+    if (out[0] == '-')
+        out[0] = '_';
+    if (n > LSC_NAME_MAX) {
+        size_t cut = LSC_NAME_MAX;
+        while (cut > 0 && ((unsigned char)out[cut] & 0xc0) == 0x80)
+            cut--;
+        out[cut] = '\0';
+    }
+    return out;
+}
+
+static lsc_status batch_add(batch *b, const char *path, char *name, int group, lsc_error *err)
+{
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? 2 * b->cap : 64;
+        batch_item *items = realloc(b->items, cap * sizeof *items);
+        if (!items) {
+            free(name);
+            return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        }
+        b->items = items;
+        b->cap = cap;
+    }
+    batch_item *it = &b->items[b->n];
+    memset(it, 0, sizeof *it);
+    it->path = strdup(path);
+    it->name = name;
+    it->folder_group = group;
+    if (!it->path || !name) {
+        free(it->path);
+        free(name);
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    }
+    b->n++;
+    return LSC_OK;
+}
+
+static int has_suffix(const char *s, const char *suf)
+{
+    size_t n = strlen(s), k = strlen(suf);
+    return n > k && strcmp(s + n - k, suf) == 0;
+}
+
+/* What a folder below the walk's root is, by the detection a single import uses: 1 an adapter,
+ * 2 a task folder (sub-folders holding adapters), 0 neither (walk into it). */
+static int folder_kind(const char *path)
+{
+    char sub[4096];
+    struct stat sb;
+    if (snprintf(sub, sizeof sub, "%s/adapter_model.safetensors", path) >= (int)sizeof sub)
+        return 0;
+    if (stat(sub, &sb) == 0)
+        return 1;
+    char **tasks = NULL;
+    size_t n = 0;
+    lsc_error e;
+    int kind = lsc_import_tasks(path, &tasks, &n, &e) == LSC_OK && tasks && n > 0 ? 2 : 0;
+    for (size_t i = 0; i < n; i++)
+        free(tasks[i]);
+    free(tasks);
+    return kind;
+}
+
+/* Add every adapter below root/rel (rel "" for the root itself), in sorted order. Symbolic links to
+ * folders are not followed (no loops); hidden entries (".x") are skipped. */
+static lsc_status walk(batch *b, const char *root, const char *rel, int depth, lsc_error *err)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s%s%s", root, *rel ? "/" : "", rel);
+    struct dirent **ents = NULL;
+    int n = scandir(dir, &ents, NULL, alphasort);
+    if (n < 0)
+        return lsc_error_set(err, LSC_ERR_IO, "cannot read folder '%s': %s", dir, strerror(errno));
+    lsc_status st = LSC_OK;
+    for (int i = 0; i < n; i++) {
+        const char *e = ents[i]->d_name;
+        char path[4096], sub[4096];
+        struct stat sb;
+        if (st || e[0] == '.')
+            continue;
+        if (snprintf(path, sizeof path, "%s/%s", dir, e) >= (int)sizeof path ||
+            snprintf(sub, sizeof sub, "%s%s%s", rel, *rel ? "/" : "", e) >= (int)sizeof sub)
+            continue; /* a path past 4 KiB: the reader could not open it either */
+        if (lstat(path, &sb) != 0)
+            continue;
+        if (S_ISDIR(sb.st_mode)) {
+            int kind = folder_kind(path);
+            if (kind)
+                st = batch_add(b, path, name_from_rel(sub), kind == 2, err);
+            else if (depth < 64)
+                st = walk(b, root, sub, depth + 1, err);
+        } else if ((S_ISREG(sb.st_mode) || S_ISLNK(sb.st_mode)) &&
+                   (has_suffix(e, ".safetensors") || has_suffix(e, ".gguf"))) {
+            char *name = name_from_rel(sub);
+            if (name)
+                *strrchr(name, '.') = '\0';
+            st = batch_add(b, path, name, 0, err);
+        }
+    }
+    for (int i = 0; i < n; i++)
+        free(ents[i]);
+    free(ents);
+    return st;
+}
+
+/* A worker's part for one adapter: read it and, when small enough, load and hash its tensors and compute
+ * every layer's statistics. Failures stay in the item for the writer to report. */
+static void batch_prepare(batch_item *it, lsc_workspace *ws, double **bb, size_t *bc, double **ab, size_t *ac,
+                          volatile int *cancel)
+{
+    if (it->folder_group)
+        return;
+    if ((it->st = read_adapter(it->path, cancel, &it->ad, &it->err)))
+        return;
+    lsc_adapter *ad = it->ad;
+    size_t bytes = 0;
+    for (size_t i = 0; i < ad->n_tensors; i++)
+        bytes += ad->tensors[i].nbytes;
+    if (bytes > BATCH_PREP_BYTES)
+        return;
+    it->stats = calloc(ad->n_layers + 1, sizeof *it->stats);
+    it->have = calloc(ad->n_layers + 1, 1);
+    if (!it->stats || !it->have || !ws) {
+        it->st = lsc_error_set(&it->err, LSC_ERR_NOMEM, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < ad->n_tensors && !it->st; i++)
+        if (!(it->st = lsc_adapter_load_tensor(ad, i, &it->err)))
+            lsc_hash_tensor(&ad->tensors[i]);
+    for (size_t li = 0; li < ad->n_layers && !it->st; li++) {
+        lsc_lowrank lr;
+        it->st = lsc_adapter_factors(ad, li, bb, bc, ab, ac, &lr, &it->err);
+        if (!it->st)
+            it->st = lsc_stats_compute(&lr, ws, &it->stats[li], &it->err);
+        if (!it->st)
+            it->st = check_scale(&lr, &it->stats[li], &it->err);
+        if (it->st) {
+            char shown[512];
+            lsc_error_prefix(&it->err, "layer '%s'", lsc_escape_name(shown, sizeof shown, ad->layers[li].name));
+        }
+        it->have[li] = !it->st;
+    }
+}
+
+static void *batch_worker(void *arg)
+{
+    batch *b = arg;
+    lsc_workspace *ws = lsc_workspace_new();
+    double *bb = NULL, *ab = NULL;
+    size_t bc = 0, ac = 0;
+    for (;;) {
+        pthread_mutex_lock(&b->mu);
+        while (!b->stop && b->next_claim < b->n && b->next_claim >= b->next_write + BATCH_WINDOW)
+            pthread_cond_wait(&b->cv, &b->mu);
+        if (b->stop || b->next_claim >= b->n) {
+            pthread_mutex_unlock(&b->mu);
+            break;
+        }
+        batch_item *it = &b->items[b->next_claim++];
+        pthread_mutex_unlock(&b->mu);
+        batch_prepare(it, ws, &bb, &bc, &ab, &ac, b->cancel);
+        pthread_mutex_lock(&b->mu);
+        it->ready = 1;
+        pthread_cond_broadcast(&b->cv);
+        pthread_mutex_unlock(&b->mu);
+    }
+    free(bb);
+    free(ab);
+    lsc_workspace_free(ws);
+    return NULL;
+}
+
+/* The progress line on a terminal (never with --json, never into a pipe). */
+static void batch_progress(lsc_cmd_ctx *ctx, size_t done, size_t total, const char *name, double t0)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double el = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec - t0;
+    double eta = done ? el / (double)done * (double)(total - done) : 0;
+    int width = 24, fill = total ? (int)((double)width * (double)done / (double)total) : width;
+    char bar[32], shown[64];
+    for (int i = 0; i < width; i++)
+        bar[i] = i < fill ? '#' : '.';
+    bar[width] = '\0';
+    lsc_out_ctl(ctx->diag, "\r[%s] %zu/%zu  %-32.32s  ETA %.0fs\033[K%s", bar, done, total,
+                lsc_escape_name(shown, sizeof shown, name), eta, done == total ? "\n" : "");
+}
+
+/* One JSON line for an item of the batch: the importer's report object (if any) with path and status. */
+static void batch_json_line(lsc_cmd_ctx *ctx, const batch_item *it, json_t *report, const char *status,
+                            const char *error)
+{
+    json_t *o = report && json_array_size(report) ? json_incref(json_array_get(report, json_array_size(report) - 1))
+                                                  : json_pack("{s:s}", "name", it->name);
+    json_object_set_new(o, "path", json_string(it->path));
+    json_object_set_new(o, "status", json_string(status));
+    if (error)
+        json_object_set_new(o, "error", json_string(error));
+    char *line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+    lsc_out(ctx->out, "%s\n", line ? line : "{}");
+    free(line);
+    json_decref(o);
+}
+
+/* The writer's part for item i, inside its savepoint: import it (prepared by a worker, or streamed here).
+ * Returns LSC_EXIT_OK, -1 for content already present, LSC_EXIT_ERROR with ctx->err. */
+static int batch_write_one(lsc_cmd_ctx *ctx, batch_item *it, json_t *report, int *imported)
+{
+    if (it->folder_group) {
+        int before = *imported;
+        int rc = import_path(ctx, it->path, it->name, 0, report, imported);
+        return rc ? rc : *imported > before ? LSC_EXIT_OK : -1;
+    }
+    if (it->st) {
+        ctx->err = it->err;
+        return LSC_EXIT_ERROR;
+    }
+    if (check_name(ctx, it->name, it->path, "the name comes from the path: rename the file or folder"))
+        return LSC_EXIT_ERROR;
+    int rc = import_one(ctx, it->ad, it->name, 0, report, NULL, it->stats, it->have);
+    if (rc == LSC_EXIT_OK)
+        (*imported)++;
+    return rc;
+}
+
+/* Write every item in order (see the protocol above); *failed counts the skipped ones. */
+static int batch_write(lsc_cmd_ctx *ctx, batch *b, int strict, int json, int64_t **outs, size_t *n_outs,
+                       int *imported, size_t *failed)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double t0 = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    int progress = ctx->diag->is_tty && !json, rc = LSC_EXIT_OK;
+    for (size_t i = 0; i < b->n && rc == LSC_EXIT_OK; i++) {
+        batch_item *it = &b->items[i];
+        pthread_mutex_lock(&b->mu);
+        while (!it->ready)
+            pthread_cond_wait(&b->cv, &b->mu);
+        pthread_mutex_unlock(&b->mu);
+        if (lsc_cmd_cancelled(ctx, "import"))
+            return LSC_EXIT_ERROR;
+        json_t *report = json ? json_array() : NULL;
+        size_t out_before = ctx->n_outputs;
+        int r = lsc_catalog_savepoint(ctx->cat, &ctx->err) ? LSC_EXIT_ERROR : batch_write_one(ctx, it, report, imported);
+        lsc_error keep = ctx->err;
+        if (lsc_catalog_savepoint_end(ctx->cat, r != LSC_EXIT_ERROR, &ctx->err))
+            rc = LSC_EXIT_ERROR; /* the transaction itself is broken: stop */
+        else
+            ctx->err = keep;
+        if (r == LSC_EXIT_ERROR && (strict || rc)) {
+            if (!strstr(ctx->err.msg, it->path))
+                lsc_error_prefix(&ctx->err, "'%s'", it->path);
+            if (strict && !rc)
+                snprintf(ctx->err.msg + strlen(ctx->err.msg), sizeof ctx->err.msg - strlen(ctx->err.msg),
+                         " (--strict: nothing of the batch imported)");
+            return LSC_EXIT_ERROR;
+        }
+        if (r == LSC_EXIT_ERROR) {
+            (*failed)++;
+            ctx->n_outputs = out_before;
+            if (progress)
+                lsc_out_ctl(ctx->diag, "\r\033[K");
+            if (strstr(ctx->err.msg, it->path)) /* the reader's message names the file already */
+                lsc_out(ctx->diag, "lorascope: skipped %s\n", ctx->err.msg);
+            else
+                lsc_out(ctx->diag, "lorascope: skipped '%s': %s\n", it->path, ctx->err.msg);
+            if (json)
+                batch_json_line(ctx, it, NULL, "skipped", ctx->err.msg);
+            lsc_error_clear(&ctx->err);
+        } else {
+            /* every adapter the batch made, for its one history entry (past LSC_CMD_MAX_IO too) */
+            for (size_t k = out_before; k < ctx->n_outputs; k++) {
+                int64_t *grown = realloc(*outs, (*n_outs + 1) * sizeof **outs);
+                if (!grown) {
+                    lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "out of memory");
+                    return LSC_EXIT_ERROR;
+                }
+                *outs = grown;
+                (*outs)[(*n_outs)++] = ctx->outputs[k];
+            }
+            ctx->n_outputs = 0; /* kept in *outs; the fixed array stays free for the next adapter */
+            if (json)
+                batch_json_line(ctx, it, report, r == LSC_EXIT_OK ? "imported" : "present", NULL);
+        }
+        json_decref(report);
+        pthread_mutex_lock(&b->mu);
+        b->next_write = i + 1;
+        pthread_cond_broadcast(&b->cv);
+        pthread_mutex_unlock(&b->mu);
+        if (progress)
+            batch_progress(ctx, i + 1, b->n, it->name, t0);
+        batch_item_release(it);
+    }
+    return rc;
+}
+
+/* List the batch: each PATH as given (named as a single import would name it), or with --recursive every
+ * adapter below it (a PATH that is itself an adapter is taken as it is). */
+static lsc_status batch_list(batch *b, const char **paths, size_t n, int recursive, lsc_error *err)
+{
+    lsc_status st = LSC_OK;
+    for (size_t i = 0; i < n && !st; i++) {
+        struct stat sb;
+        int dir = stat(paths[i], &sb) == 0 && S_ISDIR(sb.st_mode);
+        char sub[4096];
+        snprintf(sub, sizeof sub, "%s/adapter_model.safetensors", paths[i]);
+        if (recursive && dir && stat(sub, &sb) != 0) {
+            size_t before = b->n;
+            char root[4096];
+            snprintf(root, sizeof root, "%s", paths[i]);
+            for (size_t k = strlen(root); k > 1 && root[k - 1] == '/'; k--)
+                root[k - 1] = '\0';
+            st = walk(b, root, "", 0, err);
+            if (!st && b->n == before)
+                st = lsc_error_set(err, LSC_ERR_NOTFOUND, "'%s': no adapter below this folder", paths[i]);
+        } else if (recursive && !dir) {
+            st = lsc_error_set(err, LSC_ERR_INVALID, "'%s': --recursive takes folders", paths[i]);
+        } else {
+            char **tasks = NULL;
+            size_t nt = 0;
+            lsc_error e;
+            int group = dir && lsc_import_tasks(paths[i], &tasks, &nt, &e) == LSC_OK && tasks && nt > 0;
+            for (size_t k = 0; k < nt; k++)
+                free(tasks[k]);
+            free(tasks);
+            st = batch_add(b, paths[i], lsc_import_default_name(paths[i]), group, err);
+        }
+    }
+    return st;
+}
+
+static int import_batch(lsc_cmd_ctx *ctx, const char **paths, size_t n, int recursive, int strict, int json,
+                        const char *kind)
+{
+    batch b;
+    memset(&b, 0, sizeof b);
+    b.cancel = ctx->cancel;
+    if (batch_list(&b, paths, n, recursive, &ctx->err)) {
+        for (size_t i = 0; i < b.n; i++)
+            batch_item_release(&b.items[i]);
+        free(b.items);
+        return LSC_EXIT_ERROR;
+    }
+    pthread_mutex_init(&b.mu, NULL);
+    pthread_cond_init(&b.cv, NULL);
+    g_kind_override = kind;
+    int nthreads = lsc_pool_default_threads();
+    pthread_t th[64];
+    int started = 0;
+    for (int t = 0; t < nthreads && t < 64; t++)
+        started += pthread_create(&th[started], NULL, batch_worker, &b) == 0;
+    int64_t *outs = NULL;
+    size_t n_outs = 0, failed = 0;
+    int imported = 0, rc;
+    if (!started) {
+        lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "cannot start a thread");
+        rc = LSC_EXIT_ERROR;
+    } else {
+        rc = batch_write(ctx, &b, strict, json, &outs, &n_outs, &imported, &failed);
+    }
+    pthread_mutex_lock(&b.mu);
+    b.stop = 1;
+    pthread_cond_broadcast(&b.cv);
+    pthread_mutex_unlock(&b.mu);
+    for (int t = 0; t < started; t++)
+        pthread_join(th[t], NULL);
+    g_kind_override = NULL;
+    if (rc == LSC_EXIT_OK && failed)
+        lsc_out(ctx->diag, "lorascope: %zu of %zu path(s) skipped (see above; --strict makes that an error)\n", failed,
+                b.n);
+    if (rc == LSC_EXIT_OK && imported == 0)
+        ctx->no_change = 1;
+    else if (rc == LSC_EXIT_OK) {
+        if (lsc_catalog_log(ctx->cat, "import", ctx->args_json ? ctx->args_json : "[\"import\"]", ctx->inputs,
+                            ctx->n_inputs, outs, n_outs, NULL, &ctx->err))
+            rc = LSC_EXIT_ERROR;
+        ctx->logged = 1;
+    }
+    for (size_t i = 0; i < b.n; i++)
+        batch_item_release(&b.items[i]);
+    free(b.items);
+    free(outs);
+    pthread_mutex_destroy(&b.mu);
+    pthread_cond_destroy(&b.cv);
+    return rc;
+}
+
+typedef struct import_args {
+    lsc_args base;
+    const char **paths, *name, *kind;
+    int json, recursive, strict;
+} import_args;
+
+static const char *const import_kinds[] = {"static", "dynamic", "layer-wise", "adaptive", "sparse", NULL};
+
+static const lsc_opt import_opts[] = {
+    {.metavar = "PATH", .type = LSC_OPT_PATH, .flags = LSC_OPT_POSITIONAL | LSC_OPT_MANY, .min_n = 1,
+     .max_n = 1000000, .at = offsetof(import_args, paths),
+     .help = "a PEFT folder (adapter_model.safetensors + adapter_config.json) or its .safetensors,\n"
+             "a kohya/sd-scripts .safetensors, or a llama.cpp GGUF LoRA (detected from the content);\n"
+             "a folder of task sub-folders imports each task as NAME-TASK;\n"
+             "a training run (checkpoint-N sub-folders, or kohya NAME-000001.safetensors per-epoch\n"
+             "files) imports as a series NAME of checkpoints NAME@STEP (NAME@final for the final save);\n"
+             "several PATHs import each (named from its path) in one transaction, a bad one reported\n"
+             "and skipped"},
+    {.name = "name", .type = LSC_OPT_NEW, .metavar = "NAME", .at = offsetof(import_args, name),
+     .help = "catalog name (default: the folder's name); only with one PATH"},
+    {.name = "kind", .type = LSC_OPT_CHOICE, .metavar = "KIND", .choices = import_kinds, .text_at = offsetof(import_args, kind),
+     .help = "record this kind instead of the detected one (e.g. dynamic for a DyLoRA checkpoint\n"
+             "saved as plain PEFT): static, dynamic, layer-wise, adaptive, sparse"},
+    {.name = "recursive", .type = LSC_OPT_FLAG, .at = offsetof(import_args, recursive),
+     .help = "import every adapter found below each PATH (a folder), named by its path relative to\n"
+             "PATH (characters a name may not hold become '_', a file loses its extension)"},
+    {.name = "strict", .type = LSC_OPT_FLAG, .at = offsetof(import_args, strict),
+     .help = "with several adapters: a bad one stops the batch and nothing of it is imported"},
+    {.name = "json", .type = LSC_OPT_FLAG, .at = offsetof(import_args, json),
+     .help = "print {\"name\", \"layers\", \"params\"} of each imported adapter (several: one JSON\n"
+             "object a line, with \"path\" and \"status\": imported, present or skipped)"},
+    {0}};
+
+static int import_validate(lsc_cmd_ctx *ctx, void *args)
+{
+    const import_args *av = args;
+    if (av->name && (av->base.npos > 1 || av->recursive))
+        return lsc_usage_error(ctx, "import", "--name names one adapter: with %s each is named from its path",
+                               av->recursive ? "--recursive" : "several PATHs");
+    return LSC_EXIT_OK;
+}
+
+static int import_run(lsc_cmd_ctx *ctx, void *args)
+{
+    const import_args *av = args;
+    const char *name = av->name;
+    int json = ctx->json || av->json;
+    if (av->base.npos > 1 || av->recursive)
+        return import_batch(ctx, av->paths, (size_t)av->base.npos, av->recursive, av->strict, json, av->kind);
+    const char *path = av->paths[0];
+    char *dname = name ? strdup(name) : lsc_import_default_name(path);
+    if (!dname) {
+        lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "out of memory");
+        return LSC_EXIT_ERROR;
+    }
+    if (check_name(ctx, dname, name ? NULL : path, "the name comes from the path: give one with --name NAME")) {
+        free(dname);
+        return LSC_EXIT_ERROR;
+    }
+    json_t *report = json ? json_array() : NULL;
+    int imported = 0;
+    g_kind_override = av->kind;
+    int rc = import_path(ctx, path, dname, name != NULL, report, &imported);
     g_kind_override = NULL;
     if (rc == LSC_EXIT_OK && imported == 0)
         ctx->no_change = 1;
@@ -703,4 +1208,4 @@ static int import_run(lsc_cmd_ctx *ctx, void *args)
     return rc;
 }
 
-const lsc_cmd_spec lsc_spec_import = {import_opts, sizeof(import_args), NULL, import_run, ""};
+const lsc_cmd_spec lsc_spec_import = {import_opts, sizeof(import_args), import_validate, import_run, ""};

@@ -7,6 +7,7 @@
 
 #include "common.h"
 #include "figure.h"
+#include "pool.h"
 #include "layername.h"
 #include "handlers.h"
 #include "numfmt.h"
@@ -236,29 +237,34 @@ static int show_run(lsc_cmd_ctx *ctx, void *args)
         return lsc_series_show(ctx, av->name, id, glob, json);
     }
     row *rows = calloc(ad->n_layers + 1, sizeof(row));
-    lsc_stats_runner sr;
+    lsc_layer_stats *all = calloc(ad->n_layers + 1, sizeof *all);
+    unsigned char *want = calloc(ad->n_layers + 1, 1);
     int rc = LSC_EXIT_OK;
     size_t n = 0;
-    if (!rows || lsc_stats_runner_init(&sr, &ctx->err)) {
+    if (!rows || !all || !want) {
         free(rows);
+        free(all);
+        free(want);
         lsc_adapter_free(ad);
+        lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "out of memory");
         return lsc_fail(ctx, &ctx->err);
     }
+    for (size_t li = 0; li < ad->n_layers; li++)
+        want[li] = (unsigned char)lsc_name_matches(glob, ad->layers[li].name);
+    /* every matching layer's figures, the uncached ones computed over the pool (same bytes for any count) */
+    if (lsc_cmd_cancelled(ctx, "show") ||
+        lsc_layer_stats_all(ctx->cat, ad, want, 0, lsc_pool_default_threads(), ctx->cancel, all, &ctx->err))
+        rc = LSC_EXIT_ERROR;
     for (size_t li = 0; li < ad->n_layers; li++) {
-        if (!lsc_name_matches(glob, ad->layers[li].name))
-            continue;
-        if (lsc_cmd_cancelled(ctx, "show")) {
-            rc = LSC_EXIT_ERROR;
-            break;
+        if (rc == LSC_EXIT_OK && want[li]) {
+            rows[n].li = li;
+            rows[n++].st = all[li];
+        } else {
+            lsc_stats_release(&all[li]);
         }
-        rows[n].li = li;
-        if (lsc_layer_stats_get(&sr, ctx->cat, ad, li, 0, &rows[n].st, &ctx->err)) {
-            rc = LSC_EXIT_ERROR;
-            break;
-        }
-        n++;
     }
-    lsc_stats_runner_release(&sr);
+    free(all);
+    free(want);
     size_t *order = rc == LSC_EXIT_OK ? lsc_layername_order(ad) : NULL;
     g_rank = order ? malloc((ad->n_layers ? ad->n_layers : 1) * sizeof *g_rank) : NULL;
     if (rc == LSC_EXIT_OK && !g_rank) {

@@ -40,6 +40,8 @@ typedef struct lsc_cmd_ctx {
     int readonly;             /* refuse mutating commands */
     int dry_run;              /* run, then roll back instead of committing */
     int no_change;            /* set by a mutating handler that found nothing to change: roll back, no history */
+    int logged;               /* set by a handler that wrote its own history entry in the transaction (a batch
+                               * import with more outputs than LSC_CMD_MAX_IO): the dispatcher adds none */
     int check_only;           /* lsc_dispatch parses and validates the arguments only (script checking) */
     lsc_error err;            /* filled when a handler returns non-zero */
     /* adapters the command read and wrote, for the history record */

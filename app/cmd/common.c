@@ -2,6 +2,7 @@
 #include "common.h"
 
 #include <fnmatch.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #include "catalog.h"
+#include "pool.h"
 #include "suggest.h"
 #include "layername.h"
 
@@ -142,6 +144,141 @@ lsc_status lsc_layer_stats_get(lsc_stats_runner *sr, lsc_catalog *cat, lsc_adapt
     }
     if (cat && have_hashes && store && lsc_catalog_in_transaction(cat))
         st = lsc_catalog_put_stats(cat, key, out, err);
+    return st;
+}
+
+/* ---- whole-adapter statistics over the pool ----
+ * Cache lookups and stores stay on the calling thread (SQLite); the layers missing from the cache are
+ * computed by lsc_pool_for, each layer by one worker into its own out slot with the same kernel, so the
+ * figures are the same bytes whatever the thread count. Tensor loading goes through the adapter's loader
+ * (a catalog statement, or a file) and is serialised by a mutex; the arithmetic runs unlocked. */
+typedef struct stats_all_job {
+    lsc_adapter *ad;
+    const size_t *todo;
+    lsc_layer_stats *out;
+    lsc_stats_runner *runners; /* [threads], initialised on first use */
+    pthread_mutex_t mu;
+    volatile int *cancel;
+} stats_all_job;
+
+/* Every tensor lsc_adapter_factors reads for layer li: A, B, E, the magnitude and a SoRA gate. */
+#define LAYER_TENSORS 5
+static void layer_tensors(const lsc_adapter *ad, size_t li, int ts[LAYER_TENSORS])
+{
+    const lsc_layer *l = &ad->layers[li];
+    ts[0] = l->ta;
+    ts[1] = l->tb;
+    ts[2] = l->te;
+    ts[3] = l->tm;
+    ts[4] = lsc_adapter_layer_tensor(ad, li, LSC_ROLE_GATE);
+}
+
+static lsc_status stats_all_item(void *vctx, size_t k, int worker, lsc_error *err)
+{
+    stats_all_job *job = vctx;
+    size_t li = job->todo[k];
+    lsc_adapter *ad = job->ad;
+    lsc_stats_runner *sr = &job->runners[worker];
+    int ts[LAYER_TENSORS];
+    layer_tensors(ad, li, ts);
+    if (job->cancel && *job->cancel)
+        return lsc_error_set(err, LSC_ERR_CANCELLED, "statistics cancelled");
+    if (!sr->ws && lsc_stats_runner_init(sr, err))
+        return LSC_ERR_NOMEM;
+    lsc_status st = LSC_OK;
+    pthread_mutex_lock(&job->mu); /* the loader (a catalog statement, a file) serves one thread at a time */
+    for (int i = 0; i < LAYER_TENSORS && !st; i++)
+        if (ts[i] >= 0)
+            st = lsc_adapter_load_tensor(ad, (size_t)ts[i], err);
+    pthread_mutex_unlock(&job->mu);
+    lsc_lowrank lr;
+    if (!st)
+        st = lsc_adapter_factors(ad, li, &sr->b, &sr->bcap, &sr->a, &sr->acap, &lr, err);
+    if (!st)
+        st = lsc_stats_compute(&lr, sr->ws, &job->out[li], err);
+    pthread_mutex_lock(&job->mu);
+    for (int i = 0; i < LAYER_TENSORS; i++)
+        if (ts[i] >= 0)
+            lsc_adapter_unload_tensor(ad, (size_t)ts[i]);
+    pthread_mutex_unlock(&job->mu);
+    if (st)
+        lsc_error_prefix(err, "layer '%s'", ad->layers[li].name);
+    return st;
+}
+
+/* 1 if no two of the listed layers name the same tensor (then a worker's unload cannot pull bytes from
+ * under another worker). */
+static int layers_disjoint(const lsc_adapter *ad, const size_t *todo, size_t n)
+{
+    unsigned char *seen = calloc(ad->n_tensors + 1, 1);
+    int ok = seen != NULL;
+    for (size_t k = 0; k < n && ok; k++) {
+        int ts[LAYER_TENSORS];
+        layer_tensors(ad, todo[k], ts);
+        for (int i = 0; i < LAYER_TENSORS && ok; i++)
+            if (ts[i] >= 0 && (size_t)ts[i] < ad->n_tensors)
+                ok = !seen[ts[i]]++;
+    }
+    free(seen);
+    return ok;
+}
+
+static int layer_hashed(const lsc_adapter *ad, size_t li)
+{
+    int ts[LAYER_TENSORS];
+    layer_tensors(ad, li, ts);
+    for (int i = 0; i < 3; i++)
+        if (ts[i] >= 0 && !ad->tensors[ts[i]].hash[0])
+            return 0;
+    return 1;
+}
+
+lsc_status lsc_layer_stats_all(lsc_catalog *cat, lsc_adapter *ad, const unsigned char *want, int store, int threads,
+                               volatile int *cancel, lsc_layer_stats *out, lsc_error *err)
+{
+    size_t *todo = malloc((ad->n_layers + 1) * sizeof *todo), n = 0;
+    if (!todo)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    lsc_status st = LSC_OK;
+    for (size_t li = 0; li < ad->n_layers && !st; li++) {
+        if (want && !want[li])
+            continue;
+        if (cancel && *cancel) {
+            st = lsc_error_set(err, LSC_ERR_CANCELLED, "statistics cancelled");
+            break;
+        }
+        int found = 0;
+        if (cat && layer_hashed(ad, li)) {
+            char key[LSC_HASH_HEX];
+            lsc_catalog_stats_key(ad, li, key);
+            st = lsc_catalog_get_stats(cat, key, &out[li], &found, err);
+        }
+        if (!st && !found)
+            todo[n++] = li;
+    }
+    if (threads < 1)
+        threads = 1;
+    if (threads > 1 && !layers_disjoint(ad, todo, n))
+        threads = 1;
+    stats_all_job job = {.ad = ad, .todo = todo, .out = out, .cancel = cancel};
+    job.runners = st ? NULL : calloc((size_t)threads, sizeof *job.runners);
+    if (!st && !job.runners)
+        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    pthread_mutex_init(&job.mu, NULL);
+    if (!st)
+        st = lsc_pool_for(n, threads, stats_all_item, &job, err);
+    pthread_mutex_destroy(&job.mu);
+    for (int t = 0; job.runners && t < threads; t++)
+        lsc_stats_runner_release(&job.runners[t]);
+    free(job.runners);
+    for (size_t k = 0; k < n && !st && store && cat && lsc_catalog_in_transaction(cat); k++) {
+        if (!layer_hashed(ad, todo[k]))
+            continue;
+        char key[LSC_HASH_HEX];
+        lsc_catalog_stats_key(ad, todo[k], key);
+        st = lsc_catalog_put_stats(cat, key, &out[todo[k]], err);
+    }
+    free(todo);
     return st;
 }
 

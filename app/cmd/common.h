@@ -45,6 +45,14 @@ void lsc_stats_runner_release(lsc_stats_runner *sr);
 lsc_status lsc_layer_stats_get(lsc_stats_runner *sr, lsc_catalog *cat, lsc_adapter *ad, size_t li, int store,
                                lsc_layer_stats *out, lsc_error *err);
 
+/* Statistics of every layer of `ad` with want[li] set (want NULL: all) into out[li] (out [n_layers], zeroed;
+ * release each with lsc_stats_release, also after a failure): cached figures from `cat` (may be NULL), the
+ * rest computed on `threads` workers (lsc_pool_for: the same bytes for any count) and, when `store` is set
+ * and a transaction is open, stored in the cache. Fails with the lowest failing layer's error (its name
+ * in front), LSC_ERR_CANCELLED once *cancel is set (cancel may be NULL), or LSC_ERR_NOMEM. */
+lsc_status lsc_layer_stats_all(lsc_catalog *cat, lsc_adapter *ad, const unsigned char *want, int store, int threads,
+                               volatile int *cancel, lsc_layer_stats *out, lsc_error *err);
+
 /* After a failed lookup of adapter `name` (ctx->err holds LSC_ERR_NOTFOUND), append "; did you mean 'x'?"
  * naming the nearest visible adapters (suggest.h); leaves ctx->err alone for any other error. */
 void lsc_cmd_suggest_adapter(lsc_cmd_ctx *ctx, const char *name);

@@ -6,6 +6,7 @@
 
 #include "catalog.h"
 #include "hash.h"
+#include "pool.h"
 
 int lsc_derive_check_name(lsc_cmd_ctx *ctx, const char *name)
 {
@@ -44,22 +45,18 @@ int lsc_derive_store(lsc_cmd_ctx *ctx, lsc_adapter *ad, const int64_t *parents, 
     /* statistics for the layers this edit made (unchanged layers hit the cache); read back through the
      * catalog so that every tensor can be loaded */
     lsc_adapter *stored = NULL;
-    lsc_stats_runner sr;
     if (lsc_catalog_get_adapter(ctx->cat, ad->name, &stored, &ctx->err))
         return LSC_EXIT_ERROR;
-    if (lsc_stats_runner_init(&sr, &ctx->err)) {
-        lsc_adapter_free(stored);
-        return LSC_EXIT_ERROR;
-    }
     int rc = LSC_EXIT_OK;
-    for (size_t li = 0; li < stored->n_layers && rc == LSC_EXIT_OK; li++) {
-        lsc_layer_stats st;
-        memset(&st, 0, sizeof st);
-        if (lsc_layer_stats_get(&sr, ctx->cat, stored, li, 1, &st, &ctx->err))
-            rc = LSC_EXIT_ERROR;
-        lsc_stats_release(&st);
-    }
-    lsc_stats_runner_release(&sr);
+    lsc_layer_stats *all = calloc(stored->n_layers + 1, sizeof *all);
+    if (!all) {
+        lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "out of memory");
+        rc = LSC_EXIT_ERROR;
+    } else if (lsc_layer_stats_all(ctx->cat, stored, NULL, 1, lsc_pool_default_threads(), NULL, all, &ctx->err))
+        rc = LSC_EXIT_ERROR;
+    for (size_t li = 0; all && li < stored->n_layers; li++)
+        lsc_stats_release(&all[li]);
+    free(all);
     lsc_adapter_free(stored);
     if (rc == LSC_EXIT_OK)
         lsc_cmd_wrote(ctx, *id);

@@ -95,6 +95,7 @@ int lsc_dispatch(lsc_cmd_ctx *ctx, int argc, char **argv)
     lsc_error_clear(&ctx->err);
     ctx->n_inputs = ctx->n_outputs = 0;
     ctx->no_change = 0;
+    ctx->logged = 0;
     if (argc < 1 || !argv[0]) {
         lsc_error_set(&ctx->err, LSC_ERR_USAGE, "no command given (see 'lorascope --help')");
         return LSC_EXIT_USAGE;
@@ -153,7 +154,8 @@ static int dispatch_body(lsc_cmd_ctx *ctx, const lsc_command *c, void *parsed, c
         ctx->out = &held;
     }
     rc = c->spec->run(ctx, parsed);
-    if (rc == LSC_EXIT_OK && (c->flags & LSC_CMD_MUTATES) && !ctx->no_change && !(c->flags & LSC_CMD_NOHIST)) {
+    if (rc == LSC_EXIT_OK && (c->flags & LSC_CMD_MUTATES) && !ctx->no_change && !ctx->logged &&
+        !(c->flags & LSC_CMD_NOHIST)) {
         if (lsc_catalog_log(ctx->cat, c->name, args ? args : "[]", ctx->inputs, ctx->n_inputs, ctx->outputs,
                             ctx->n_outputs, NULL, &ctx->err))
             rc = LSC_EXIT_ERROR;

@@ -1,7 +1,10 @@
 /* bench-import.c: import throughput of a Llama-2-7B-shaped BF16 PEFT adapter (32 blocks x 7 modules,
  * r=16, ~80 MB), reported as a ratio to copying the same file (cp + fsync) in the same run, with the
- * importer's peak memory. The adapter is generated here (never committed), streamed one tensor at a
- * time. Usage: bench-import [LORASCOPE_BINARY] (default: $LSC_BIN, else ./app/lorascope). */
+ * importer's peak memory; then `import --recursive` of N small adapters (default 1,000: 8 layers of
+ * 256 x 256 at r = 8, F32, as issue #17 measured) against one process per adapter (measured on the first
+ * 20, per adapter). The adapters are generated here (never committed), streamed one tensor at a time.
+ * Usage: bench-import [LORASCOPE_BINARY] (default: $LSC_BIN, else ./app/lorascope); LSC_BENCH_SMALL=N
+ * sets N. */
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -43,6 +46,94 @@ static double run(char *const argv[], long *maxrss_kib, int *code)
         *maxrss_kib = ru.ru_maxrss;
     *code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     return t;
+}
+
+/* A PEFT folder with 8 q_proj layers of 256 x 256 at r = 8 (F32); `seed` makes the content its own. */
+static int write_small_adapter(const char *dir, unsigned seed)
+{
+    enum { LAYERS = 8, DIM = 256, R = 8 };
+    char file[600], cfg[600], names[2 * LAYERS][96];
+    int64_t shapes[2 * LAYERS][2];
+    lsc_st_out desc[2 * LAYERS];
+    mkdir(dir, 0755);
+    snprintf(file, sizeof file, "%s/adapter_model.safetensors", dir);
+    snprintf(cfg, sizeof cfg, "%s/adapter_config.json", dir);
+    for (int k = 0; k < 2 * LAYERS; k++) {
+        snprintf(names[k], sizeof names[k], "base_model.model.model.layers.%d.self_attn.q_proj.lora_%c.weight", k / 2,
+                 k % 2 ? 'B' : 'A');
+        shapes[k][0] = k % 2 ? DIM : R;
+        shapes[k][1] = k % 2 ? R : DIM;
+        desc[k] = (lsc_st_out){names[k], LSC_DT_F32, 2, shapes[k]};
+    }
+    static float vals[DIM * R];
+    lsc_error err = {0};
+    lsc_st_writer *w = NULL;
+    if (lsc_st_writer_begin(file, desc, 2 * LAYERS, NULL, NULL, 0, &w, &err))
+        return 1;
+    uint32_t x = 2463534242u ^ (seed * 2654435761u);
+    for (int k = 0; k < 2 * LAYERS; k++) {
+        for (int i = 0; i < DIM * R; i++) {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            vals[i] = ((float)(x >> 8) / 16777216.0f - 0.5f) * 0.02f;
+        }
+        if (lsc_st_writer_put(w, vals, sizeof vals, &err)) {
+            lsc_st_writer_abort(w);
+            return 1;
+        }
+    }
+    if (lsc_st_writer_finish(w, &err))
+        return 1;
+    FILE *cf = fopen(cfg, "w");
+    if (!cf)
+        return 1;
+    fprintf(cf, "{\"peft_type\": \"LORA\", \"r\": 8, \"lora_alpha\": 16, \"base_model_name_or_path\": \"x\", "
+                "\"target_modules\": [\"q_proj\"]}\n");
+    return fclose(cf) != 0;
+}
+
+/* import --recursive of n small adapters in one process, against one process per adapter. */
+static int bench_recursive(const char *bin, const char *dir, int n)
+{
+    char root[300], cat1[300], cat2[300], ad[400];
+    snprintf(root, sizeof root, "%s/small", dir);
+    snprintf(cat1, sizeof cat1, "%s/one-by-one.db", dir);
+    snprintf(cat2, sizeof cat2, "%s/recursive.db", dir);
+    mkdir(root, 0755);
+    for (int i = 0; i < n; i++) {
+        snprintf(ad, sizeof ad, "%s/a%04d", root, i);
+        if (write_small_adapter(ad, (unsigned)i + 1)) {
+            fprintf(stderr, "bench-import: cannot write %s\n", ad);
+            return 1;
+        }
+    }
+    int code, base_n = n < 20 ? n : 20;
+    double t_one = 0;
+    for (int i = 0; i < base_n; i++) {
+        snprintf(ad, sizeof ad, "%s/a%04d", root, i);
+        char *argv1[] = {(char *)bin, "--catalog", cat1, "import", ad, NULL};
+        t_one += run(argv1, NULL, &code);
+        if (code != 0) {
+            fprintf(stderr, "bench-import: import %s failed (exit %d)\n", ad, code);
+            return 1;
+        }
+    }
+    long rss = 0;
+    char *argv2[] = {(char *)bin, "--catalog", cat2, "import", "--recursive", root, NULL};
+    double t_rec = run(argv2, &rss, &code);
+    if (code != 0) {
+        fprintf(stderr, "bench-import: import --recursive failed (exit %d)\n", code);
+        return 1;
+    }
+    double per_one = t_one / base_n;
+    printf("small adapters: %d x (8 layers of 256 x 256, r=8, F32)\n", n);
+    printf("one process per adapter: %8.2f ms per adapter (first %d), %.2f s for %d projected\n", 1e3 * per_one,
+           base_n, per_one * n, n);
+    printf("import --recursive:      %8.2f ms per adapter, %.2f s total (target <= 5 s for 1,000), peak RSS %.1f MB\n",
+           1e3 * t_rec / n, t_rec, (double)rss / 1024.0);
+    printf("ratio recursive / one by one: %.2fx\n", t_rec / (per_one * n));
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -88,6 +179,10 @@ int main(int argc, char **argv)
     printf("import:      %8.3f s  (%.0f MB/s), peak RSS %.1f MB, stats for 224 layers included\n", t_imp, mb / t_imp,
            (double)rss / 1024.0);
     printf("ratio import / copy: %.2fx (aim: under 3x; limits: import < 2 s, peak < 200 MB)\n", t_imp / t_cp);
+    const char *small = getenv("LSC_BENCH_SMALL");
+    int n_small = small ? atoi(small) : 1000;
+    if (n_small > 0 && bench_recursive(bin, dir, n_small))
+        return 1;
     char rm[300];
     snprintf(rm, sizeof rm, "rm -rf %s", dir);
     if (getenv("LSC_BENCH_KEEP"))

@@ -16,6 +16,7 @@
 
 #include <cblas.h>
 
+#include "pool.h"
 #include "rng.h"
 #include "stats.h"
 
@@ -63,6 +64,26 @@ static double dense_flops(double m, double n)
     }
     double svd = m >= 11.0 * n / 6.0 ? 2 * m * n * n - 2 * n * n * n / 3 + 8 * n * n * n / 3 : 4 * m * n * n - 4 * n * n * n / 3;
     return svd + 2.0 * m * n * RANK;
+}
+
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+typedef struct pool_bench {
+    const lsc_lowrank *layers;
+    lsc_layer_stats *out;
+    lsc_workspace **ws; /* one per worker */
+} pool_bench;
+
+static lsc_status pool_item(void *ctx, size_t i, int worker, lsc_error *err)
+{
+    pool_bench *pb = ctx;
+    lsc_stats_release(&pb->out[i]);
+    return lsc_stats_compute(&pb->layers[i], pb->ws[worker], &pb->out[i], err);
 }
 
 int main(void)
@@ -126,6 +147,55 @@ int main(void)
     }
     printf("factored stats, whole adapter: %.3f s cold workspace, %.3f s warm (%.2f ms/layer)  [target < 0.5 s]\n",
            pass_time[0], pass_time[1], 1e3 * pass_time[1] / n_layers);
+
+    /* the whole adapter over the pool (lsc_pool_for, as show and the edits use it): 2 workers against 1,
+     * and the figures compared byte for byte */
+    double pool_time[2] = {0}, pool_cpu[2] = {0};
+    lsc_layer_stats *by[2] = {calloc((size_t)n_layers, sizeof **by), calloc((size_t)n_layers, sizeof **by)};
+    for (int v = 0; v < 2; v++) {
+        pool_bench pb = {layers, by[v], NULL};
+        pb.ws = calloc(2, sizeof *pb.ws);
+        pb.ws[0] = lsc_workspace_new();
+        pb.ws[1] = lsc_workspace_new();
+        lsc_error err = {0};
+        for (int pass = 0; pass < 2; pass++) { /* the first pass warms the workspaces */
+            double tp = now(), cp = cpu_now();
+            if (lsc_pool_for((size_t)n_layers, v + 1, pool_item, &pb, &err) != LSC_OK) {
+                fprintf(stderr, "bench-stats: %s\n", err.msg);
+                return 1;
+            }
+            pool_time[v] = now() - tp;
+            pool_cpu[v] = cpu_now() - cp;
+        }
+        lsc_workspace_free(pb.ws[0]);
+        lsc_workspace_free(pb.ws[1]);
+        free(pb.ws);
+    }
+    int same = 1;
+    for (int l = 0; l < n_layers; l++) {
+        const lsc_layer_stats *a = &by[0][l], *b = &by[1][l];
+        same &= a->n_sv == b->n_sv && memcmp(a->sv, b->sv, sizeof(double) * (size_t)a->n_sv) == 0;
+        const double da[] = {a->fro, a->spectral, a->nuclear, a->stable_rank, a->effective_rank, a->norm_a, a->norm_b,
+                             a->balance, a->zeros_a, a->zeros_b, a->near_zeros_a, a->near_zeros_b};
+        const double db[] = {b->fro, b->spectral, b->nuclear, b->stable_rank, b->effective_rank, b->norm_a, b->norm_b,
+                             b->balance, b->zeros_a, b->zeros_b, b->near_zeros_a, b->near_zeros_b};
+        same &= memcmp(da, db, sizeof da) == 0 && a->energy_rank_90 == b->energy_rank_90 &&
+                a->energy_rank_99 == b->energy_rank_99 && a->numerical_rank == b->numerical_rank &&
+                a->nonfinite_a == b->nonfinite_a && a->nonfinite_b == b->nonfinite_b && a->flags == b->flags;
+        lsc_stats_release(&by[0][l]);
+        lsc_stats_release(&by[1][l]);
+    }
+    free(by[0]);
+    free(by[1]);
+    printf("whole adapter over the pool: 1 thread %.3f s, 2 threads %.3f s: ratio %.2f (target <= 0.6); "
+           "figures %s\n",
+           pool_time[0], pool_time[1], pool_time[1] / pool_time[0], same ? "bit-identical" : "DIFFER");
+    /* on a shared machine the wall ratio says how many cores were free; CPU time over wall time says how
+     * many the pool kept busy */
+    printf("  CPU time / wall time: 1 thread %.2f, 2 threads %.2f (2.00 = both cores busy)\n",
+           pool_cpu[0] / pool_time[0], pool_cpu[1] / pool_time[1]);
+    if (!same)
+        return 1;
 
     /* the same with a fresh workspace per layer: what reusing the scratch pages buys */
     double tf = now();
