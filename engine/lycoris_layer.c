@@ -518,14 +518,9 @@ lsc_status lsc_lycoris_layer_set_plain(lsc_adapter *ad, size_t li, const double 
     if (st)
         return st;
     lsc_layer *l = &ad->layers[li];
-    lsc_dtype dt = LSC_DT_F32;
-    for (int p = 0; p < LSC_LYC_PART_COUNT; p++)
-        if (d.part[p] >= 0) {
-            dt = ad->tensors[d.part[p]].dtype;
-            break;
-        }
-    if (!lsc_dtype_is_float(dt))
-        dt = LSC_DT_F32;
+    /* F64: the pair is exact (B and A are products of the stored factors, not values anyone trained in f16);
+     * export --dtype narrows it when wanted */
+    const lsc_dtype dt = LSC_DT_F64;
     size_t nl = strlen(l->name);
     char *kd = malloc(nl + 24), *ku = malloc(nl + 24);
     uint8_t *da = NULL, *db = NULL;
