@@ -374,7 +374,15 @@ static lsc_status layer_owned(lsc_adapter *ad, size_t li, int drop_zero, lsc_lyc
     parts_f64 pv;
     memset(o, 0, sizeof *o);
     lsc_status st = lsc_lycoris_layer_describe(ad, li, &d, err);
-    if (st || (st = parts_load(ad, &d, &pv, err)))
+    if (st)
+        return st;
+    /* B and A of the view hold (rows + cols) * rank values: a few MB for real layers (SDXL LoHa 32+32:
+     * 6.5M); a file that asks for more is refused before anything is allocated */
+    if ((double)(d.rows + d.cols) * (double)d.rank > (double)LSC_LYCORIS_VIEW_MAX)
+        return lsc_error_set(err, LSC_ERR_UNSUPPORTED,
+                             "layer '%s': a factored view of rank %lld over [%lld, %lld] is too large", ad->layers[li].name,
+                             (long long)d.rank, (long long)d.rows, (long long)d.cols);
+    if ((st = parts_load(ad, &d, &pv, err)))
         return st;
     double scale = ad->layers[li].scale;
     if (d.family == LSC_LAYER_LOHA) {

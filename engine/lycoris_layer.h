@@ -83,11 +83,14 @@ lsc_status lsc_lycoris_layer_describe(const lsc_adapter *ad, size_t li, lsc_lyc_
  * and LoKr, alpha / r (alpha 0 meaning r) for a Tucker LoCon. */
 double lsc_lycoris_layer_scale(const lsc_lyc_layer *d, double alpha);
 
+/* The most values (rows + cols) * rank the factor view of one layer may hold (2 GiB of doubles). */
+#define LSC_LYCORIS_VIEW_MAX ((int64_t)1 << 28)
+
 /* The exact factor view of a LyCORIS layer li (scale = the layer's scale), with B [rows, r] in *bbuf and
  * A [r, cols] in *abuf (grown as needed, caller-owned, as lsc_adapter_factors). LoHa: r = r1 r2, LoKr:
  * r = n1 n2 (every singular pair of the factors, zeros included, so r equals the layer's rank), Tucker:
  * r. Tensors loaded here are unloaded again. Errors: those of describe, LSC_ERR_UNSUPPORTED (a non-float
- * dtype, or sizes beyond an int), LSC_ERR_NUMERIC, LSC_ERR_NOMEM. */
+ * dtype, sizes beyond an int, a view beyond LSC_LYCORIS_VIEW_MAX), LSC_ERR_NUMERIC, LSC_ERR_NOMEM. */
 lsc_status lsc_lycoris_layer_view(lsc_adapter *ad, size_t li, double **bbuf, size_t *bcap, double **abuf,
                                   size_t *acap, lsc_lowrank *out, lsc_error *err);
 
