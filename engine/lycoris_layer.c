@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "dtype.h"
+#include "spectrum.h"
 
 static const char *const part_suffix[] = {
 #define LSC_X_LYC(code, suffix, flag) suffix,
@@ -496,6 +497,81 @@ lsc_status lsc_lycoris_layer_stats(lsc_adapter *ad, size_t li, lsc_workspace *ws
     if (!st)
         st = lsc_stats_compute(&o.lr, ws, out, err);
     lsc_lycoris_owned_release(&o);
+    return st;
+}
+
+/* ---- the parts' spectra ---------------------------------------------------------------------------- */
+
+/* sigma of one LoHa pair p (0 or 1): wa [rows, r] wb [r, cols], or a Tucker pair t, wa [r, rows],
+ * wb [r, cols / K] through lsc_lycoris_tucker_lowrank (up = wa^T). */
+static lsc_status loha_pair_sv(const lsc_lyc_layer *d, const parts_f64 *pv, int p, lsc_workspace *ws, double **sv,
+                               int *n, lsc_error *err)
+{
+    const double *wa = pv->v[p ? LSC_LYC_HADA_W2_A : LSC_LYC_HADA_W1_A], *wb = pv->v[p ? LSC_LYC_HADA_W2_B : LSC_LYC_HADA_W1_B];
+    const double *t = pv->v[p ? LSC_LYC_HADA_T2 : LSC_LYC_HADA_T1];
+    int r = p ? d->r2 : d->r1;
+    lsc_lycoris_owned o = {0};
+    lsc_lowrank lr = {d->rows, d->cols, r, wa, wb, 1.0};
+    lsc_status st = LSC_OK;
+    if (t) {
+        double *up = malloc((size_t)d->rows * (size_t)r * sizeof *up);
+        if (!up)
+            return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        for (int i = 0; i < r; i++)
+            for (int64_t k = 0; k < d->rows; k++)
+                up[k * r + i] = wa[(int64_t)i * d->rows + k];
+        int64_t K = d->kh * d->kw;
+        st = lsc_lycoris_tucker_lowrank(up, t, wb, d->rows, r, d->cols / K, K, 1.0, &o, err);
+        free(up);
+        lr = o.lr;
+    }
+    *n = st ? 0 : lsc_spectrum_count(&lr);
+    *sv = st ? NULL : malloc((size_t)(*n > 0 ? *n : 1) * sizeof **sv);
+    if (!st && !*sv)
+        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    if (!st && *n > 0)
+        st = lsc_spectrum(&lr, ws, *sv, NULL, NULL, err);
+    lsc_lycoris_owned_release(&o);
+    return st;
+}
+
+/* sigma of LoKr factor W_p alone: the Kronecker spectrum of W_p with the 1 x 1 matrix [1]. */
+static lsc_status lokr_factor_sv(const lsc_lokr *k, int p, lsc_workspace *ws, double **sv, int *n, lsc_error *err)
+{
+    static const double one = 1.0;
+    lsc_lokr alone = {.w1 = p ? k->w2 : k->w1, .w2 = {.rows = 1, .cols = 1, .w = &one}, .scale = 1.0};
+    int64_t cnt = lsc_lycoris_lokr_count(&alone);
+    *n = (int)cnt;
+    *sv = malloc((size_t)(cnt > 0 ? cnt : 1) * sizeof **sv);
+    if (!*sv)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    return cnt > 0 ? lsc_lycoris_lokr_spectrum(&alone, ws, *sv, err) : LSC_OK;
+}
+
+lsc_status lsc_lycoris_layer_part_spectra(lsc_adapter *ad, size_t li, lsc_workspace *ws, double **sv1, int *n1,
+                                          double **sv2, int *n2, lsc_error *err)
+{
+    lsc_lyc_layer d;
+    parts_f64 pv;
+    *sv1 = *sv2 = NULL;
+    *n1 = *n2 = 0;
+    lsc_status st = lsc_lycoris_layer_describe(ad, li, &d, err);
+    if (st || d.family == LSC_LAYER_TUCKER)
+        return st;
+    if ((st = parts_load(ad, &d, &pv, err)))
+        return st;
+    if (d.family == LSC_LAYER_LOHA) {
+        st = loha_pair_sv(&d, &pv, 0, ws, sv1, n1, err);
+        if (!st)
+            st = loha_pair_sv(&d, &pv, 1, ws, sv2, n2, err);
+    } else {
+        lsc_lokr k;
+        make_lokr(&d, &pv, 1.0, &k);
+        st = lokr_factor_sv(&k, 0, ws, sv1, n1, err);
+        if (!st)
+            st = lokr_factor_sv(&k, 1, ws, sv2, n2, err);
+    }
+    parts_release(&pv);
     return st;
 }
 

@@ -100,6 +100,13 @@ lsc_status lsc_lycoris_layer_view(lsc_adapter *ad, size_t li, double **bbuf, siz
 lsc_status lsc_lycoris_layer_stats(lsc_adapter *ad, size_t li, lsc_workspace *ws, lsc_layer_stats *out,
                                    lsc_error *err);
 
+/* The singular values of a LyCORIS layer's two parts, unscaled, descending: LoHa the pairs W1 = B1 A1 and
+ * W2 = B2 A2 (a Tucker pair through its core), LoKr the Kronecker factors W1 and W2 (never their product).
+ * *sv1 [*n1] and *sv2 [*n2] are malloc'ed (free them also after a failure; NULL when 0). A Tucker LoCon
+ * has no parts: n1 = n2 = 0. Errors: those of describe and lsc_spectrum, LSC_ERR_NOMEM. */
+lsc_status lsc_lycoris_layer_part_spectra(lsc_adapter *ad, size_t li, lsc_workspace *ws, double **sv1, int *n1,
+                                          double **sv2, int *n2, lsc_error *err);
+
 /* The plain LoRA of layer li in view orientation, exactly: LoHa B A with r1 r2 columns; LoKr through the
  * factors' SVDs with zero singular values dropped (rank(W1) rank(W2)); Tucker the core folded into A.
  * *out is released by the caller (lsc_lycoris_owned_release) also after a failure. */
