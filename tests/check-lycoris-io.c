@@ -422,6 +422,57 @@ START_TEST(test_prune_converts)
 }
 END_TEST
 
+/* The kind figures (the kind panel's data): LoHa pairs' spectra against dense SVDs of B1 A1 and B2 A2;
+ * LoKr factors' spectra against dense SVDs of W1 and W2, and the product's s1 = scale s1(W1) s1(W2). */
+START_TEST(test_kind_figures)
+{
+    for (int i = 0; i < 2; i++) {
+        char p[4400];
+        sample_path(p, sizeof p, i);
+        lsc_st_file *f = NULL;
+        lsc_error e;
+        ck_assert_int_eq(lsc_st_open(p, &f, &e), LSC_OK);
+        json_t *o = show_json(sample_names[i]);
+        json_t *layers = json_object_get(json_object_get(o, "kind_figures"), "layers"), *L;
+        ck_assert_int_eq(json_array_size(layers), json_array_size(json_object_get(o, "layers")));
+        size_t li;
+        json_array_foreach(layers, li, L) {
+            const char *mod = json_string_value(json_object_get(L, "key"));
+            ck_assert_str_eq(json_string_value(json_object_get(L, "part")), i ? "lokr" : "loha");
+            for (int part = 1; part <= 2; part++) {
+                int64_t m, n, r;
+                double *W = i ? kron_factor(f, mod, part, &m, &n, &r) : hada_pair(f, mod, part, &m, &n, &r);
+                double *s = dense_sv(W, m, n);
+                json_t *sv = json_object_get(L, part == 1 ? "sv1" : "sv2");
+                size_t k = json_array_size(sv), all = (size_t)(m < n ? m : n);
+                ck_assert(k <= all && k > 0);
+                for (size_t j = 0; j < all; j++) {
+                    double got = j < k ? json_real_value(json_array_get(sv, j)) : 0.0;
+                    ck_assert_msg(fabs(got - s[j]) <= 1e-9 * s[0], "%s part %d sv %zu: %g vs %g", mod, part, j, got, s[j]);
+                }
+                if (i) {
+                    json_t *w = json_object_get(L, part == 1 ? "w1" : "w2");
+                    ck_assert_int_eq(json_integer_value(json_array_get(w, 0)), m);
+                    ck_assert_int_eq(json_integer_value(json_array_get(w, 1)), n);
+                }
+                free(W);
+                free(s);
+            }
+            if (i) {
+                json_t *pl = json_array_get(json_object_get(o, "layers"), li);
+                double scale = json_real_value(json_object_get(pl, "scale"));
+                double p1 = json_real_value(json_array_get(json_object_get(L, "sv1"), 0));
+                double p2 = json_real_value(json_array_get(json_object_get(L, "sv2"), 0));
+                double s1 = json_real_value(json_array_get(json_object_get(L, "sv"), 0));
+                ck_assert_msg(fabs(s1 - fabs(scale) * p1 * p2) <= 1e-12 * s1, "%s: %g vs %g", mod, s1, scale * p1 * p2);
+            }
+        }
+        json_decref(o);
+        lsc_st_close(f);
+    }
+}
+END_TEST
+
 /* ---- malformed and unsupported files ------------------------------------------------------------------ */
 
 typedef struct tspec {
@@ -598,7 +649,7 @@ int main(void)
     }
     /* the tests share one catalog and run in order */
     const TTest *const tests[] = {test_show_matches_dense, test_export_byte_identical, test_convert_exact,
-                                  test_prune_converts,     test_malformed_refused,     test_mixed_file,
-                                  NULL};
+                                  test_prune_converts,     test_kind_figures,          test_malformed_refused,
+                                  test_mixed_file,         NULL};
     return cli_run_suite("lycoris-io", tests, 1, g_tmp);
 }
