@@ -14,6 +14,8 @@
 
 #include "cli_util.h"
 #include "dtype.h"
+#include "kohya.h"
+#include "peft.h"
 #include "safetensors.h"
 
 static char *g_tmp;
@@ -473,6 +475,23 @@ START_TEST(test_kind_figures)
 }
 END_TEST
 
+/* A PEFT writer given LyCORIS layers refuses them by name instead of writing hada_/lokr_ tensors into a
+ * folder that PEFT would read as something else; GGUF (which writes the factor view) is not affected. */
+START_TEST(test_peft_write_refuses_lycoris)
+{
+    char p[4400], dir[4500];
+    sample_path(p, sizeof p, 0);
+    snprintf(dir, sizeof dir, "%s/peft-of-loha", g_tmp);
+    lsc_adapter *ad = NULL;
+    lsc_error e;
+    ck_assert_int_eq(lsc_kohya_read(p, &ad, &e), LSC_OK);
+    ck_assert_int_eq(lsc_peft_write(ad, dir, LSC_DT_INVALID, &e), LSC_ERR_UNSUPPORTED);
+    ck_assert_msg(strstr(e.msg, "is a LyCORIS LoHa layer: a PEFT LoRA holds plain pairs (convert --to static first)"),
+                  "%s", e.msg);
+    lsc_adapter_free(ad);
+}
+END_TEST
+
 /* ---- malformed and unsupported files ------------------------------------------------------------------ */
 
 typedef struct tspec {
@@ -650,6 +669,6 @@ int main(void)
     /* the tests share one catalog and run in order */
     const TTest *const tests[] = {test_show_matches_dense, test_export_byte_identical, test_convert_exact,
                                   test_prune_converts,     test_kind_figures,          test_malformed_refused,
-                                  test_mixed_file,         NULL};
+                                  test_mixed_file,         test_peft_write_refuses_lycoris, NULL};
     return cli_run_suite("lycoris-io", tests, 1, g_tmp);
 }
