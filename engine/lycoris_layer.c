@@ -598,10 +598,20 @@ lsc_status lsc_lycoris_layer_set_plain(lsc_adapter *ad, size_t li, const double 
                                        double scale, lsc_error *err)
 {
     lsc_lyc_layer d;
-    lsc_status st = lsc_lycoris_layer_describe(ad, li, &d, err);
-    if (st)
-        return st;
     lsc_layer *l = &ad->layers[li];
+    int has_factors = 0;
+    for (size_t i = 0; i < ad->n_tensors && !has_factors; i++)
+        has_factors = ad->tensors[i].layer == (int)li && ad->tensors[i].role == LSC_ROLE_FACTOR;
+    lsc_status st = LSC_OK;
+    if (has_factors) {
+        if ((st = lsc_lycoris_layer_describe(ad, li, &d, err)))
+            return st;
+    } else { /* a skeleton copied from a LyCORIS layer without its tensors (merge's output): its shape */
+        memset(&d, 0, sizeof d);
+        d.rows = l->rows;
+        d.cols = l->cols;
+        d.kh = d.kw = 1;
+    }
     /* F64: the pair is exact (B and A are products of the stored factors, not values anyone trained in f16);
      * export --dtype narrows it when wanted */
     const lsc_dtype dt = LSC_DT_F64;

@@ -116,7 +116,9 @@ lsc_status lsc_lycoris_layer_plain(lsc_adapter *ad, size_t li, lsc_lycoris_owned
  * [k, in, kh, kw] (or [k, cols] when no kernel is known) and "<name>.lora_up.weight" [rows, k] (or
  * [rows, k, 1, 1]) are appended as F64 (exact; an export narrows them with --dtype), from B [rows, k],
  * A [k, cols] applied as scale B A; the layer's flags lose the LyCORIS bits, rule alpha/r, alpha = scale k (an alpha tensor is
- * rewritten by lsc_adapter_set_factors). Errors: LSC_ERR_NUMERIC (dtype overflow: nothing changes),
+ * rewritten by lsc_adapter_set_factors). A layer that has the LyCORIS flag but no factor tensors (a
+ * skeleton copied from one, as merge builds its output) just gets the pair, [k, cols] / [rows, k].
+ * Errors: LSC_ERR_NUMERIC (dtype overflow: nothing changes),
  * LSC_ERR_NOMEM. Called by lsc_adapter_set_factors for LyCORIS layers. */
 lsc_status lsc_lycoris_layer_set_plain(lsc_adapter *ad, size_t li, const double *B, const double *A, int k,
                                        double scale, lsc_error *err);

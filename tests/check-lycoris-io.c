@@ -492,6 +492,26 @@ START_TEST(test_peft_write_refuses_lycoris)
 }
 END_TEST
 
+/* merge builds its output from a skeleton of the inputs' layers: LyCORIS layers become plain pairs there.
+ * An exact cat merge of a LoHa adapter with itself is twice its delta, layer by layer. */
+START_TEST(test_merge_lycoris)
+{
+    cli_result r = cli_run(g_cat, "merge", "sd-tiny-loha", "sd-tiny-loha", "--method", "cat", "--as", "loha-x2", NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    cli_result_free(&r);
+    json_t *a = show_json("sd-tiny-loha"), *b = show_json("loha-x2");
+    json_t *la = json_object_get(a, "layers"), *lb = json_object_get(b, "layers");
+    ck_assert_int_eq(json_array_size(la), json_array_size(lb));
+    for (size_t i = 0; i < json_array_size(la); i++) {
+        double na = json_real_value(json_object_get(json_array_get(la, i), "norm"));
+        double nb = json_real_value(json_object_get(json_array_get(lb, i), "norm"));
+        ck_assert_msg(fabs(nb - 2 * na) <= 1e-9 * na, "layer %zu: %g vs 2 x %g", i, nb, na);
+    }
+    json_decref(a);
+    json_decref(b);
+}
+END_TEST
+
 /* ---- malformed and unsupported files ------------------------------------------------------------------ */
 
 typedef struct tspec {
@@ -669,6 +689,6 @@ int main(void)
     /* the tests share one catalog and run in order */
     const TTest *const tests[] = {test_show_matches_dense, test_export_byte_identical, test_convert_exact,
                                   test_prune_converts,     test_kind_figures,          test_malformed_refused,
-                                  test_mixed_file,         test_peft_write_refuses_lycoris, NULL};
+                                  test_mixed_file,         test_peft_write_refuses_lycoris, test_merge_lycoris, NULL};
     return cli_run_suite("lycoris-io", tests, 1, g_tmp);
 }
