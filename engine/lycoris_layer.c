@@ -69,10 +69,22 @@ static int64_t trailing(const lsc_tensor *t, int from)
     return n;
 }
 
+/* Names in messages are escaped (control characters, quotes): a message stays one line. */
+#define ESC_CAP 320
+
 static lsc_status bad(lsc_error *err, const lsc_adapter *ad, size_t li, const char *what, const lsc_tensor *t)
 {
-    return lsc_error_set(err, LSC_ERR_FORMAT, "layer '%s': %s%s%s%s", ad->layers[li].name, what, t ? " ('" : "",
-                         t ? t->key : "", t ? "')" : "");
+    char e1[ESC_CAP], e2[ESC_CAP];
+    return lsc_error_set(err, LSC_ERR_FORMAT, "layer '%s': %s%s%s%s", lsc_escape_name(e1, sizeof e1, ad->layers[li].name),
+                         what, t ? " ('" : "", t ? lsc_escape_name(e2, sizeof e2, t->key) : "", t ? "')" : "");
+}
+
+/* "layer 'x': <family> tensor 'x<suffix>' is missing" */
+static lsc_status missing(lsc_error *err, const lsc_adapter *ad, size_t li, const char *family, int part)
+{
+    char e1[ESC_CAP];
+    const char *n = lsc_escape_name(e1, sizeof e1, ad->layers[li].name);
+    return lsc_error_set(err, LSC_ERR_FORMAT, "layer '%s': %s tensor '%s%s' is missing", n, family, n, part_suffix[part]);
 }
 
 /* A matrix part: [m, n...] (trailing dims flattened), *m and *n set; 4-dim ones give a kernel. */
@@ -106,8 +118,7 @@ static lsc_status describe_loha(const lsc_adapter *ad, size_t li, lsc_lyc_layer 
     static const int need[4] = {LSC_LYC_HADA_W1_A, LSC_LYC_HADA_W1_B, LSC_LYC_HADA_W2_A, LSC_LYC_HADA_W2_B};
     for (int i = 0; i < 4; i++)
         if (d->part[need[i]] < 0)
-            return lsc_error_set(err, LSC_ERR_FORMAT, "layer '%s': LoHa tensor '%s%s' is missing", ad->layers[li].name,
-                                 ad->layers[li].name, part_suffix[need[i]]);
+            return missing(err, ad, li, "LoHa", need[i]);
     const lsc_tensor *t1 = part_t(ad, d, LSC_LYC_HADA_T1), *t2 = part_t(ad, d, LSC_LYC_HADA_T2);
     if ((t1 == NULL) != (t2 == NULL))
         return bad(err, ad, li, "LoHa Tucker core has no partner (hada_t1 and hada_t2 come together)", t1 ? t1 : t2);
@@ -165,8 +176,7 @@ static lsc_status describe_kfactor(const lsc_adapter *ad, size_t li, lsc_lyc_lay
         return bad(err, ad, li, "LoKr factor stored both full and decomposed", wa ? wa : wb);
     if (!w && (!wa || !wb)) {
         if (!wa && !wb)
-            return lsc_error_set(err, LSC_ERR_FORMAT, "layer '%s': LoKr tensor '%s%s' is missing", ad->layers[li].name,
-                                 ad->layers[li].name, part_suffix[pw]);
+            return missing(err, ad, li, "LoKr", pw);
         return bad(err, ad, li, "LoKr factor has no partner (lokr_w*_a and lokr_w*_b come together)", wa ? wa : wb);
     }
     if (w) {
@@ -239,8 +249,7 @@ static lsc_status describe_tucker(const lsc_adapter *ad, size_t li, lsc_lyc_laye
     static const int need[3] = {LSC_LYC_LORA_DOWN, LSC_LYC_LORA_MID, LSC_LYC_LORA_UP};
     for (int i = 0; i < 3; i++)
         if (d->part[need[i]] < 0)
-            return lsc_error_set(err, LSC_ERR_FORMAT, "layer '%s': LoCon Tucker tensor '%s%s' is missing",
-                                 ad->layers[li].name, ad->layers[li].name, part_suffix[need[i]]);
+            return missing(err, ad, li, "LoCon Tucker", need[i]);
     const lsc_tensor *down = part_t(ad, d, LSC_LYC_LORA_DOWN), *up = part_t(ad, d, LSC_LYC_LORA_UP);
     int64_t r, in, out, ur;
     if (!as_matrix(down, &r, &in) || !as_matrix(up, &out, &ur) || in != down->shape[1] || ur != up->shape[1])

@@ -41,7 +41,8 @@ int lsc_lycoris_io_classify(lsc_adapter *ad, const lsc_st_file *f, size_t i, lsc
 lsc_status lsc_lycoris_io_finish(lsc_adapter *ad, const lsc_st_file *f, const char *path, lsc_kind *kind,
                                  lsc_error *err);
 
-/* Does LyCORIS layer li still have the scale its alpha tensor ta (-1: none) gives? */
+/* Does LyCORIS layer li still have the scale that `alpha` (the value of its alpha tensor; 0 when it has
+ * none) gives under LyCORIS's rule? */
 int lsc_lycoris_io_scale_intact(lsc_adapter *ad, size_t li, double alpha);
 
 #endif
