@@ -10,8 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-30}
-targets=(safetensors peft-config script import gguf export diffusers)
-declare -A runs=([safetensors]=500000 [peft-config]=150000 [script]=500000 [import]=3000 [gguf]=500000 [export]=1200 [diffusers]=100000)
+targets=(safetensors peft-config script import gguf export diffusers lycoris basenames)
+declare -A runs=([safetensors]=500000 [peft-config]=150000 [script]=500000 [import]=3000 [gguf]=500000 [export]=1200 [diffusers]=100000 [lycoris]=100000 [basenames]=100000)
 seed=${LSC_FUZZ_SEED:-1}
 dir=build-fuzz
 

@@ -870,6 +870,46 @@ static lsc_status wb_merge_preview(void *ctx, const char *const *names, int n, c
 static double jnum(json_t *j) { return json_is_number(j) ? json_number_value(j) : NAN; }
 static int64_t jint(json_t *j) { return json_is_integer(j) ? (int64_t)json_integer_value(j) : (int64_t)llround(jnum(j)); }
 
+/* LoHa / LoKr layers of the kind figures: part, ranks, shapes and the three spectra of each (into
+ * out->part_sv); -1 out of memory. Layers without "part" are left alone. */
+static int kind_lycoris_from_json(json_t *layers, lsc_tui_kind_figures *out)
+{
+    static const char *const keys[3] = {"sv1", "sv2", "sv"};
+    size_t total = 0;
+    for (size_t i = 0; i < out->n_layers; i++)
+        for (int k = 0; k < 3; k++)
+            total += json_array_size(json_object_get(json_array_get(layers, i), keys[k]));
+    if (!total)
+        return 0;
+    if (!(out->part_sv = calloc(total, sizeof(double))))
+        return -1;
+    size_t at = 0;
+    for (size_t i = 0; i < out->n_layers; i++) {
+        json_t *l = json_array_get(layers, i);
+        lsc_tui_kind_layer *L = &out->layers[i];
+        lsc_tui_copy(L->part, sizeof L->part, json_string_value(json_object_get(l, "part")));
+        L->r1 = (int)jint(json_object_get(l, "r1"));
+        L->r2 = (int)jint(json_object_get(l, "r2"));
+        L->rank = (int)jint(json_object_get(l, "n_sv"));
+        json_t *w1 = json_object_get(l, "w1"), *w2 = json_object_get(l, "w2");
+        L->w1_rows = jint(json_array_get(w1, 0));
+        L->w1_cols = jint(json_array_get(w1, 1));
+        L->w2_rows = jint(json_array_get(w2, 0));
+        L->w2_cols = jint(json_array_get(w2, 1));
+        int *n[3] = {&L->n_sv1, &L->n_sv2, &L->n_svp};
+        size_t *off[3] = {&L->off1, &L->off2, &L->offp};
+        for (int k = 0; k < 3; k++) {
+            json_t *a = json_object_get(l, keys[k]);
+            *off[k] = at;
+            *n[k] = (int)json_array_size(a);
+            for (size_t j = 0; j < json_array_size(a); j++)
+                out->part_sv[at++] = jnum(json_array_get(a, j));
+        }
+    }
+    out->n_part_sv = at;
+    return 0;
+}
+
 /* Fill *out from `show --json`'s kind_figures (or a multi-task adapter's whole object); LSC_ERR_NOMEM. */
 static lsc_status kind_from_json(json_t *o, lsc_tui_kind_figures *out, lsc_error *err)
 {
@@ -904,6 +944,8 @@ static lsc_status kind_from_json(json_t *o, lsc_tui_kind_figures *out, lsc_error
         L->off = pe ? total : i * nn;
         total += pe ? (size_t)L->rank : 0;
     }
+    if (ok)
+        ok = kind_lycoris_from_json(layers, out) == 0;
     /* dynamic */
     json_t *mp = json_object_get(o, "mean_prefix_err"), *mb = json_object_get(o, "mean_best_err");
     if (ok && mp) {

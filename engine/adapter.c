@@ -2,6 +2,8 @@
  * Pure data and arithmetic: no file, database or terminal. */
 #include "adapter.h"
 
+#include "lycoris_layer.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -263,7 +265,8 @@ int64_t lsc_adapter_params(const lsc_adapter *ad)
     int64_t p = 0;
     for (size_t i = 0; i < ad->n_tensors; i++) {
         lsc_role r = ad->tensors[i].role;
-        if (r == LSC_ROLE_A || r == LSC_ROLE_B || r == LSC_ROLE_E || r == LSC_ROLE_MAGNITUDE || r == LSC_ROLE_GATE)
+        if (r == LSC_ROLE_A || r == LSC_ROLE_B || r == LSC_ROLE_E || r == LSC_ROLE_MAGNITUDE || r == LSC_ROLE_GATE ||
+            r == LSC_ROLE_FACTOR)
             p += numel(&ad->tensors[i]);
     }
     return p;
@@ -346,6 +349,8 @@ lsc_status lsc_adapter_factors(lsc_adapter *ad, size_t li, double **bbuf, size_t
     if (li >= ad->n_layers)
         return lsc_error_set(err, LSC_ERR_INVALID, "layer index %zu out of range", li);
     lsc_layer *l = &ad->layers[li];
+    if (l->flags & LSC_LAYER_LYCORIS)
+        return lsc_lycoris_layer_view(ad, li, bbuf, bcap, abuf, acap, out, err);
     if (l->ta < 0 || l->tb < 0)
         return lsc_error_set(err, LSC_ERR_FORMAT, "layer '%s': missing %s", l->name, l->ta < 0 ? "A" : "B");
     lsc_tensor *ta = &ad->tensors[l->ta], *tb = &ad->tensors[l->tb];
@@ -485,12 +490,18 @@ static lsc_status to_dtype(lsc_dtype dt, const double *v, size_t n, const char *
     return LSC_OK;
 }
 
+static lsc_status rewrite_alpha(lsc_adapter *ad, size_t li, lsc_error *err);
+
 lsc_status lsc_adapter_set_factors(lsc_adapter *ad, size_t li, const double *B, const double *A, int k, double scale,
                                    lsc_error *err)
 {
     if (li >= ad->n_layers || k < 1)
         return lsc_error_set(err, LSC_ERR_INVALID, "bad layer index or rank");
     lsc_layer *l = &ad->layers[li];
+    if (l->flags & LSC_LAYER_LYCORIS) { /* an edit makes a LyCORIS layer a plain kohya pair */
+        lsc_status st = lsc_lycoris_layer_set_plain(ad, li, B, A, k, scale, err);
+        return st ? st : rewrite_alpha(ad, li, err);
+    }
     if (l->ta < 0 || l->tb < 0)
         return lsc_error_set(err, LSC_ERR_INVALID, "layer '%s' has no factors", l->name);
     lsc_tensor *ta = &ad->tensors[l->ta], *tb = &ad->tensors[l->tb];
@@ -594,7 +605,13 @@ lsc_status lsc_adapter_set_factors(lsc_adapter *ad, size_t li, const double *B, 
     case LSC_SCALE_ADALORA: l->alpha = scale * ((double)(l->init_r > 0 ? l->init_r : k) + 1e-5); break;
     default: break;
     }
-    /* a kohya alpha scalar must keep giving the scale: rewrite it (as F32) when its value changes */
+    return rewrite_alpha(ad, li, err);
+}
+
+/* A kohya alpha scalar of layer li must keep giving the scale: rewrite it (as F32) when its value changes. */
+static lsc_status rewrite_alpha(lsc_adapter *ad, size_t li, lsc_error *err)
+{
+    const lsc_layer *l = &ad->layers[li];
     for (size_t i = 0; i < ad->n_tensors; i++) {
         lsc_tensor *t = &ad->tensors[i];
         if (t->role != LSC_ROLE_ALPHA || t->layer != (int)li)

@@ -29,7 +29,8 @@
     X(LSC_ROLE_MAGNITUDE, "magnitude") \
     X(LSC_ROLE_ALPHA, "alpha")    \
     X(LSC_ROLE_EXTRA, "extra")    \
-    X(LSC_ROLE_GATE, "gate")
+    X(LSC_ROLE_GATE, "gate")      \
+    X(LSC_ROLE_FACTOR, "factor")
 
 typedef enum {
 #define LSC_X_ROLE(code, name) code,
@@ -86,7 +87,9 @@ double lsc_scale_compute(lsc_scale_rule rule, double alpha, int r, int init_r, d
     X(LSC_KIND_ADAPTIVE, "adaptive")    \
     X(LSC_KIND_SPARSE, "sparse")        \
     X(LSC_KIND_MULTITASK, "multi-task") \
-    X(LSC_KIND_SERIES, "series")
+    X(LSC_KIND_SERIES, "series")        \
+    X(LSC_KIND_LOHA, "loha")            \
+    X(LSC_KIND_LOKR, "lokr")
 
 typedef enum {
     LSC_KIND_UNKNOWN = -1, /* a name not in the list (a catalog written by a newer lorascope) */
@@ -109,6 +112,10 @@ lsc_kind lsc_kind_parse(const char *name);
 #define LSC_LAYER_EMBEDDING 0x04u      /* lora_embedding_A [r, vocab], _B [dim, r]; delta = (B A)^T */
 #define LSC_LAYER_DORA 0x08u           /* has a magnitude vector (needs the base weight to apply) */
 #define LSC_LAYER_ADALORA 0x10u        /* has lora_E [r, 1]: delta = B (A * E) scale */
+/* LyCORIS layers (engine/lycoris_layer.h): ta = tb = -1, the stored factors have role LSC_ROLE_FACTOR */
+#define LSC_LAYER_LOHA 0x20u           /* hada_w1_a/b, hada_w2_a/b (+ hada_t1/t2): dW = s (B1 A1) o (B2 A2) */
+#define LSC_LAYER_LOKR 0x40u           /* lokr_w1(_a/_b), lokr_w2(_a/_b) (+ lokr_t2): dW = s W1 (x) W2 */
+#define LSC_LAYER_TUCKER 0x80u         /* LoCon lora_down, lora_mid (Tucker core), lora_up */
 
 typedef struct lsc_layer {
     char *name;           /* key prefix before ".lora_A" (PEFT) or the module name (kohya) */
@@ -132,7 +139,7 @@ typedef lsc_status (*lsc_tensor_loader)(lsc_adapter *ad, size_t i, lsc_error *er
 struct lsc_adapter {
     char *name;           /* catalog name (unique) */
     char *format;         /* "peft", "kohya", "gguf" */
-    char *kind;           /* "static", "dynamic", "layer-wise", "adaptive", "sparse", "multi-task" */
+    char *kind;           /* "static", "dynamic", "layer-wise", "adaptive", "sparse", "multi-task", "loha", "lokr" */
     char *base_model;     /* may be "" */
     char *config_json;    /* source config text kept verbatim (PEFT adapter_config.json), may be NULL */
     char *header_json;    /* source safetensors header kept verbatim (for byte-identical export), may be NULL */

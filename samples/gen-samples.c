@@ -712,6 +712,211 @@ static void sample_kohya_dylora(const char *out)
     free(path);
 }
 
+/* ---- LyCORIS (LoHa, LoKr, LoCon with a Tucker core, DoRA) -------------------------------------------- */
+
+/* One tensor base + suffix of the given shape with Gaussian entries of standard deviation sd. */
+static void lyc_put(gen_file *f, lsc_rng *g, const char *base, const char *suffix, int ndim, const int64_t *shape,
+                    double sd)
+{
+    size_t n = 1;
+    for (int d = 0; d < ndim; d++)
+        n *= (size_t)shape[d];
+    double *v = xcalloc(n ? n : 1, sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = sd * gauss(g);
+    char key[256];
+    snprintf(key, sizeof key, "%s%s", base, suffix);
+    add_tensor(f, key, LSC_DT_F16, ndim, shape, v);
+    free(v);
+}
+
+static void lyc_alpha(gen_file *f, const char *base, double alpha)
+{
+    char key[256];
+    int64_t sc[1] = {0};
+    snprintf(key, sizeof key, "%s.alpha", base);
+    add_tensor(f, key, LSC_DT_F16, 0, sc, &alpha);
+}
+
+static void lyc_write(const char *out, const char *name, gen_file *f, const char *algo_args, const char *dim,
+                      const char *alpha)
+{
+    const char *mk[] = {"ss_base_model_version", "ss_network_alpha", "ss_network_args", "ss_network_dim",
+                        "ss_network_module", "ss_sd_model_name"};
+    const char *mv[] = {"sd_v1", alpha, algo_args, dim, "lycoris.kohya", "lorascope/sd-tiny"};
+    char *path = join(out, name);
+    write_st(path, f, mk, mv, 6);
+    free(path);
+}
+
+#define LYC_ATTN "lora_unet_down_blocks_%d_attentions_0_transformer_blocks_0_attn1_%s"
+
+/* LoHa as LyCORIS writes it: four 128-wide attention projections per block (r 4 + 4, alpha 2), a 3x3 conv
+ * with Tucker cores (hada_t1/t2, use_tucker) and a 3x3 conv without (hada_w*_b flattened to [r, in*9]). */
+static void sample_loha(const char *out)
+{
+    const char *name = "sd-tiny-loha.safetensors";
+    lsc_rng g = {seed_of(name)};
+    gen_file f = {0};
+    static const char *const mods[] = {"to_q", "to_k", "to_v", "to_out_0"};
+    const int r = 4;
+    char base[200];
+    for (int blk = 0; blk < 2; blk++)
+        for (int m = 0; m < 4; m++) {
+            snprintf(base, sizeof base, LYC_ATTN, blk, mods[m]);
+            int64_t wa[] = {128, r}, wb[] = {r, 128};
+            lyc_put(&f, &g, base, ".hada_w1_a", 2, wa, 0.1 * (1 + m));
+            lyc_put(&f, &g, base, ".hada_w1_b", 2, wb, 0.1);
+            lyc_put(&f, &g, base, ".hada_w2_a", 2, wa, 0.1);
+            lyc_put(&f, &g, base, ".hada_w2_b", 2, wb, 0.1 * (1 + blk));
+            lyc_alpha(&f, base, 2.0);
+        }
+    {
+        const char *b = "lora_unet_down_blocks_0_resnets_0_conv1";
+        int64_t t[] = {r, r, 3, 3}, wa[] = {r, 32}, wb[] = {r, 32};
+        lyc_put(&f, &g, b, ".hada_t1", 4, t, 0.2);
+        lyc_put(&f, &g, b, ".hada_w1_a", 2, wa, 0.2);
+        lyc_put(&f, &g, b, ".hada_w1_b", 2, wb, 0.2);
+        lyc_put(&f, &g, b, ".hada_t2", 4, t, 0.2);
+        lyc_put(&f, &g, b, ".hada_w2_a", 2, wa, 0.2);
+        lyc_put(&f, &g, b, ".hada_w2_b", 2, wb, 0.2);
+        lyc_alpha(&f, b, 2.0);
+    }
+    {
+        const char *b = "lora_unet_down_blocks_0_resnets_0_conv2";
+        int64_t wa[] = {32, r}, wb[] = {r, 32 * 9};
+        lyc_put(&f, &g, b, ".hada_w1_a", 2, wa, 0.2);
+        lyc_put(&f, &g, b, ".hada_w1_b", 2, wb, 0.1);
+        lyc_put(&f, &g, b, ".hada_w2_a", 2, wa, 0.2);
+        lyc_put(&f, &g, b, ".hada_w2_b", 2, wb, 0.1);
+        lyc_alpha(&f, b, 2.0);
+    }
+    lyc_write(out, name, &f, "{\"algo\": \"loha\", \"conv_dim\": \"4\", \"conv_alpha\": \"2\"}", "4", "2");
+}
+
+/* LoKr as LyCORIS writes it with factor 8 (lora_dim 4, alpha 1): 128x128 projections as W1 [8, 8] full and
+ * W2 [16, 16] of rank 4 (lokr_w2_a/_b); one with W2 full (scale 1 whatever alpha says); one with W1
+ * decomposed too (decompose_both); a 128 -> 512 projection (W2 [16, 64]); a 3x3 conv with a Tucker W2
+ * (lokr_t2 [4, 4, 3, 3], lokr_w2_a [4, 8], lokr_w2_b [4, 8]) beside W1 [4, 4]. */
+static void sample_lokr(const char *out)
+{
+    const char *name = "sd-tiny-lokr.safetensors";
+    lsc_rng g = {seed_of(name)};
+    gen_file f = {0};
+    static const char *const mods[] = {"to_q", "to_k", "to_v"};
+    const int r = 4;
+    char base[200];
+    for (int m = 0; m < 3; m++) {
+        snprintf(base, sizeof base, LYC_ATTN, 0, mods[m]);
+        int64_t w1[] = {8, 8}, wa[] = {16, r}, wb[] = {r, 16};
+        lyc_put(&f, &g, base, ".lokr_w1", 2, w1, 0.5);
+        lyc_put(&f, &g, base, ".lokr_w2_a", 2, wa, 0.1 * (1 + m));
+        lyc_put(&f, &g, base, ".lokr_w2_b", 2, wb, 0.1);
+        lyc_alpha(&f, base, 1.0);
+    }
+    snprintf(base, sizeof base, LYC_ATTN, 0, "to_out_0");
+    {
+        int64_t w1[] = {8, 8}, w2[] = {16, 16};
+        lyc_put(&f, &g, base, ".lokr_w1", 2, w1, 0.5);
+        lyc_put(&f, &g, base, ".lokr_w2", 2, w2, 0.02);
+        lyc_alpha(&f, base, 1.0);
+    }
+    snprintf(base, sizeof base, LYC_ATTN, 1, "to_q");
+    {
+        int64_t w1a[] = {16, r}, w1b[] = {r, 16}, w2[] = {8, 8};
+        lyc_put(&f, &g, base, ".lokr_w1_a", 2, w1a, 0.3);
+        lyc_put(&f, &g, base, ".lokr_w1_b", 2, w1b, 0.3);
+        lyc_put(&f, &g, base, ".lokr_w2", 2, w2, 0.1);
+        lyc_alpha(&f, base, 1.0);
+    }
+    {
+        const char *b = "lora_unet_down_blocks_1_attentions_0_transformer_blocks_0_ff_net_0_proj";
+        int64_t w1[] = {8, 8}, wa[] = {16, r}, wb[] = {r, 64};
+        lyc_put(&f, &g, b, ".lokr_w1", 2, w1, 0.5);
+        lyc_put(&f, &g, b, ".lokr_w2_a", 2, wa, 0.1);
+        lyc_put(&f, &g, b, ".lokr_w2_b", 2, wb, 0.1);
+        lyc_alpha(&f, b, 1.0);
+    }
+    {
+        const char *b = "lora_unet_down_blocks_0_resnets_0_conv1";
+        int64_t w1[] = {4, 4}, t[] = {r, r, 3, 3}, wa[] = {r, 8}, wb[] = {r, 8};
+        lyc_put(&f, &g, b, ".lokr_w1", 2, w1, 0.5);
+        lyc_put(&f, &g, b, ".lokr_t2", 4, t, 0.2);
+        lyc_put(&f, &g, b, ".lokr_w2_a", 2, wa, 0.2);
+        lyc_put(&f, &g, b, ".lokr_w2_b", 2, wb, 0.2);
+        lyc_alpha(&f, b, 1.0);
+    }
+    lyc_write(out, name, &f, "{\"algo\": \"lokr\", \"factor\": \"8\", \"conv_dim\": \"4\", \"conv_alpha\": \"1\"}", "4",
+              "1");
+}
+
+/* LoCon with Tucker cores (use_tucker): the attention projections as plain lora_down/lora_up pairs (r 4,
+ * alpha 2), the 3x3 convs as lora_down [4, in, 1, 1], lora_mid [4, 4, 3, 3], lora_up [out, 4, 1, 1]. */
+static void sample_locon_tucker(const char *out)
+{
+    const char *name = "sd-tiny-locon-tucker.safetensors";
+    lsc_rng g = {seed_of(name)};
+    gen_file f = {0};
+    static const char *const mods[] = {"to_q", "to_v"};
+    const int r = 4;
+    char base[200];
+    for (int m = 0; m < 2; m++) {
+        snprintf(base, sizeof base, LYC_ATTN, 0, mods[m]);
+        int64_t ds[] = {r, 128}, us[] = {128, r};
+        lyc_put(&f, &g, base, ".lora_down.weight", 2, ds, 0.1);
+        lyc_put(&f, &g, base, ".lora_up.weight", 2, us, 0.05);
+        lyc_alpha(&f, base, 2.0);
+    }
+    for (int c = 1; c <= 2; c++) {
+        snprintf(base, sizeof base, "lora_unet_down_blocks_0_resnets_0_conv%d", c);
+        int64_t ds[] = {r, 32, 1, 1}, ms[] = {r, r, 3, 3}, us[] = {32, r, 1, 1};
+        lyc_put(&f, &g, base, ".lora_down.weight", 4, ds, 0.2);
+        lyc_put(&f, &g, base, ".lora_mid.weight", 4, ms, 0.2);
+        lyc_put(&f, &g, base, ".lora_up.weight", 4, us, 0.1);
+        lyc_alpha(&f, base, 2.0);
+    }
+    lyc_write(out, name, &f, "{\"algo\": \"locon\", \"use_tucker\": \"True\", \"conv_dim\": \"4\"}", "4", "2");
+}
+
+/* DoRA as LyCORIS writes it (dora_wd): LoRA / LoCon pairs (r 4, alpha 4) with dora_scale [1, in] per input
+ * channel ([1, in, 1, 1] for the conv), and one LoHa layer with a dora_scale too. */
+static void sample_lyc_dora(const char *out)
+{
+    const char *name = "sd-tiny-dora.safetensors";
+    lsc_rng g = {seed_of(name)};
+    gen_file f = {0};
+    static const char *const mods[] = {"to_q", "to_k", "to_v"};
+    const int r = 4;
+    char base[200];
+    for (int m = 0; m < 3; m++) {
+        snprintf(base, sizeof base, LYC_ATTN, 0, mods[m]);
+        int64_t ds[] = {r, 128}, us[] = {128, r}, dm[] = {1, 128};
+        lyc_put(&f, &g, base, ".lora_down.weight", 2, ds, 0.1);
+        lyc_put(&f, &g, base, ".lora_up.weight", 2, us, 0.05);
+        lyc_put(&f, &g, base, ".dora_scale", 2, dm, 0.05);
+        lyc_alpha(&f, base, 4.0);
+    }
+    {
+        const char *b = "lora_unet_down_blocks_0_resnets_0_conv1";
+        int64_t ds[] = {r, 32, 3, 3}, us[] = {32, r, 1, 1}, dm[] = {1, 32, 1, 1};
+        lyc_put(&f, &g, b, ".lora_down.weight", 4, ds, 0.1);
+        lyc_put(&f, &g, b, ".lora_up.weight", 4, us, 0.05);
+        lyc_put(&f, &g, b, ".dora_scale", 4, dm, 0.05);
+        lyc_alpha(&f, b, 4.0);
+    }
+    snprintf(base, sizeof base, LYC_ATTN, 1, "to_q");
+    {
+        int64_t wa[] = {128, r}, wb[] = {r, 128}, dm[] = {1, 128};
+        lyc_put(&f, &g, base, ".hada_w1_a", 2, wa, 0.1);
+        lyc_put(&f, &g, base, ".hada_w1_b", 2, wb, 0.1);
+        lyc_put(&f, &g, base, ".hada_w2_a", 2, wa, 0.1);
+        lyc_put(&f, &g, base, ".hada_w2_b", 2, wb, 0.1);
+        lyc_put(&f, &g, base, ".dora_scale", 2, dm, 0.05);
+        lyc_alpha(&f, base, 4.0);
+    }
+    lyc_write(out, name, &f, "{\"algo\": \"locon\", \"dora_wd\": \"True\", \"conv_dim\": \"4\"}", "4", "4");
+}
+
 /* A llama.cpp GGUF LoRA of the tiny llama (attention projections, r = 4, F16), written by lorascope's own
  * GGUF writer with llama.cpp's q/k row permutation for 4 heads. */
 static void sample_gguf(const char *out)
@@ -1014,6 +1219,10 @@ int main(int argc, char **argv)
     sample_dora(out);
     sample_sora(out);
     sample_kohya_dylora(out);
+    sample_loha(out);
+    sample_lokr(out);
+    sample_locon_tucker(out);
+    sample_lyc_dora(out);
     sample_gguf(out);
     sample_dense_pair(out);
     sample_diffusers_attnprocs(out);

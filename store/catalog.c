@@ -29,6 +29,8 @@
  */
 #include "catalog.h"
 
+#include "lycoris_layer.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -230,12 +232,12 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == LSC_CATALOG_VERSION,
       "SELECT a.id, a.name, a.format, a.kind, a.base_model, a.source, a.content_hash, a.created, "            \
       "(SELECT count(*) FROM layers l WHERE l.adapter_id = a.id), "                                           \
       "(SELECT coalesce(sum(t.numel), 0) FROM tensors t WHERE t.adapter_id = a.id "                           \
-      "  AND t.role IN ('A', 'B', 'E', 'magnitude')), "                                                       \
+      "  AND t.role IN ('A', 'B', 'E', 'magnitude', 'factor')), "                                                       \
       "(SELECT coalesce(sum(t.nbytes), 0) FROM tensors t WHERE t.adapter_id = a.id), "                        \
       "(SELECT group_concat(p.name, ',') FROM (SELECT pa.name AS name FROM adapter_parents ap "                \
       "  JOIN adapters pa ON pa.id = ap.parent_id WHERE ap.child_id = a.id ORDER BY ap.ord) p), "             \
       "(SELECT group_concat(d.dtype, ',') FROM (SELECT DISTINCT t.dtype AS dtype FROM tensors t "             \
-      "  WHERE t.adapter_id = a.id AND t.role IN ('A', 'B', 'E', 'magnitude') ORDER BY t.dtype) d) "          \
+      "  WHERE t.adapter_id = a.id AND t.role IN ('A', 'B', 'E', 'magnitude', 'factor') ORDER BY t.dtype) d) "          \
       "FROM adapters a WHERE a.hidden = 0 ORDER BY a.name")                                                   \
     X(ST_HIDDEN_SET, "UPDATE adapters SET hidden = ?2 WHERE id = ?1")                                         \
     X(ST_RENAME, "UPDATE adapters SET name = ?2 WHERE id = ?1")                                               \
@@ -1906,6 +1908,17 @@ lsc_status lsc_catalog_rename(lsc_catalog *cat, const char *old_name, const char
 
 /* ---- statistics cache ------------------------------------------------------------------------------ */
 
+/* Append one tensor's dtype, byte hash and shape to a stats key record at offset o; the new offset. */
+static size_t stats_key_tensor(char *rec, size_t cap, size_t o, const lsc_tensor *t)
+{
+    const char *dn = dt_name(t->dtype);
+    if (o < cap)
+        o += (size_t)snprintf(rec + o, cap - o, ";%s;%s;", dn ? dn : "?", t->hash);
+    for (int d = 0; d < t->ndim && o < cap; d++)
+        o += (size_t)snprintf(rec + o, cap - o, "%lld,", (long long)t->shape[d]);
+    return o < cap ? o : cap - 1;
+}
+
 void lsc_catalog_stats_key(const lsc_adapter *ad, size_t layer, char out[LSC_HASH_HEX])
 {
     /* A text record: which tensors (dtype, shape, byte hash) make the factors, and the scale and shape of
@@ -1921,12 +1934,15 @@ void lsc_catalog_stats_key(const lsc_adapter *ad, size_t layer, char out[LSC_HAS
             o += (size_t)snprintf(rec + o, sizeof rec - o, ";-");
             continue;
         }
-        const lsc_tensor *t = &ad->tensors[ix[k]];
-        const char *dn = dt_name(t->dtype);
-        o += (size_t)snprintf(rec + o, sizeof rec - o, ";%s;%s;", dn ? dn : "?", t->hash);
-        for (int d = 0; d < t->ndim; d++)
-            o += (size_t)snprintf(rec + o, sizeof rec - o, "%lld,", (long long)t->shape[d]);
+        o = stats_key_tensor(rec, sizeof rec, o, &ad->tensors[ix[k]]);
     }
+    /* LyCORIS layers (no A/B): every stored factor, with its key (which says its part) */
+    for (size_t i = 0; (l->flags & LSC_LAYER_LYCORIS) && i < ad->n_tensors && o < sizeof rec - 160; i++)
+        if (ad->tensors[i].layer == (int)layer && ad->tensors[i].role == LSC_ROLE_FACTOR) {
+            const char *dot = strrchr(ad->tensors[i].key, '.');
+            o += (size_t)snprintf(rec + o, sizeof rec - o, ";%.40s", dot ? dot : "");
+            o = stats_key_tensor(rec, sizeof rec, o, &ad->tensors[i]);
+        }
     lsc_hash_bytes(rec, strlen(rec), out);
 }
 

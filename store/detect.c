@@ -96,7 +96,7 @@ static int config_beside(const char *path)
 
 lsc_status lsc_detect_format(const char *path, char *fmt_out, size_t cap, lsc_error *err)
 {
-    char pe[ESC_CAP], te[ESC_CAP];
+    char pe[ESC_CAP];
     lsc_escape_name(pe, sizeof pe, path);
     struct stat sb;
     if (stat(path, &sb) != 0)
@@ -125,13 +125,12 @@ lsc_status lsc_detect_format(const char *path, char *fmt_out, size_t cap, lsc_er
     size_t component = 0, n_plain = 0;
     for (size_t i = 0; i < f->n_tensors; i++) {
         const char *k = f->tensors[i].name;
-        if (strstr(k, ".hada_") || strstr(k, ".lokr_") || strstr(k, ".dora_scale") || strstr(k, ".oft_") ||
-            strstr(k, ".lora_mid.")) {
-            st = lsc_error_set(err, LSC_ERR_UNSUPPORTED, "'%s': LoHa/LoKr adapter (LyCORIS): not a LoRA pair (tensor '%s')",
-                               pe, lsc_escape_name(te, sizeof te, k));
-            lsc_st_close(f);
-            return st;
-        }
+        /* LyCORIS files are kohya-style: the kohya reader reads LoHa/LoKr/Tucker/DoRA and names what it
+         * refuses ((IA)3, GLoRA, OFT ...) */
+        kohya |= strstr(k, ".hada_") || strstr(k, ".lokr_") || strstr(k, ".dora_scale") || strstr(k, ".oft_") ||
+                 strstr(k, ".lora_mid.") || strstr(k, ".on_input") ||
+                 ((strncmp(k, "lora_unet_", 10) == 0 || strncmp(k, "lora_te", 7) == 0) &&
+                  (strstr(k, ".diff") || strstr(k, ".a1.weight") || strstr(k, ".w_norm")));
         kohya |= strstr(k, ".lora_down.") != NULL || strstr(k, ".lora_up.") != NULL;
         int pk = strstr(k, ".lora_A") != NULL || strstr(k, ".lora_B") != NULL;
         peft |= pk || strstr(k, "lora_embedding_A") != NULL || strstr(k, "lora_embedding_B") != NULL;

@@ -18,6 +18,8 @@
 #include <string.h>
 
 #include "format_util.h"
+#include "lycoris_io.h"
+#include "lycoris_layer.h"
 #include "safetensors.h"
 
 #define ESC_CAP 320
@@ -40,16 +42,6 @@ static int64_t numel(const lsc_tensor *t)
     for (int d = 0; d < t->ndim; d++)
         n *= t->shape[d];
     return n;
-}
-
-/* LyCORIS factor names: LoHa, LoKr, DoRA scales, OFT, LoCon's Tucker core. */
-static int is_lycoris(const char *name)
-{
-    static const char *const marks[] = {".hada_", ".lokr_", ".dora_scale", ".oft_", ".lora_mid.", ".oft_blocks"};
-    for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++)
-        if (strstr(name, marks[i]))
-            return 1;
-    return 0;
 }
 
 /* ---- names ----------------------------------------------------------------------------------------- */
@@ -221,6 +213,22 @@ static lsc_status new_layer(lsc_adapter *ad, const char *name, size_t ml, int *l
     return st;
 }
 
+/* The layer of module name[0..ml): the one already made for it (by a dora_scale, an alpha or a LyCORIS
+ * factor seen first), else a new one. */
+static lsc_status layer_for(lsc_adapter *ad, const char *name, size_t ml, int *li, lsc_error *err)
+{
+    char *module = strndup(name, ml);
+    if (!module)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    int at = lsc_adapter_find_layer(ad, module);
+    free(module);
+    if (at >= 0) {
+        *li = at;
+        return LSC_OK;
+    }
+    return new_layer(ad, name, ml, li, err);
+}
+
 /* Tensor i of file: its role and layer (a layer is created at the first of its down/up tensors, and
  * layer_of[] remembers it for the other). A down or up without its pair is an error; an alpha of nothing
  * is an extra. */
@@ -229,9 +237,13 @@ static lsc_status classify_tensor(lsc_adapter *ad, const lsc_st_file *file, size
 {
     const lsc_st_tensor *s = &file->tensors[i];
     int kind;
-    size_t ml = module_len(s->name, &kind);
+    lsc_status lst = LSC_OK;
     *role = LSC_ROLE_EXTRA;
     *li = -1;
+    int lyc = lsc_lycoris_io_classify(ad, file, i, layer_for, role, li, &lst, err);
+    if (lyc)
+        return lyc < 0 ? lst : LSC_OK;
+    size_t ml = module_len(s->name, &kind);
     if (!kind)
         return LSC_OK;
     long down = kind == 1 ? (long)i : find_with(file, s->name, ml, SUF_DOWN);
@@ -250,7 +262,7 @@ static lsc_status classify_tensor(lsc_adapter *ad, const lsc_st_file *file, size
     if (layer_of[first] >= 0) {
         *li = layer_of[first];
     } else {
-        lsc_status st = new_layer(ad, s->name, ml, li, err);
+        lsc_status st = layer_for(ad, s->name, ml, li, err);
         if (st)
             return st;
         layer_of[down] = layer_of[up] = *li;
@@ -283,6 +295,8 @@ static lsc_status classify_tensors(lsc_adapter *ad, const lsc_st_file *file, con
                 l->ta = (int)ti;
             else if (role == LSC_ROLE_B)
                 l->tb = (int)ti;
+            else if (role == LSC_ROLE_MAGNITUDE)
+                l->tm = (int)ti;
         }
     }
     free(layer_of);
@@ -326,6 +340,8 @@ static lsc_status shape_layers(lsc_adapter *ad, const char *path, int *varied, l
     *varied = 0;
     for (size_t li = 0; li < ad->n_layers; li++) {
         lsc_layer *l = &ad->layers[li];
+        if ((l->flags & LSC_LAYER_LYCORIS) || l->ta < 0 || l->tb < 0)
+            continue; /* lsc_lycoris_io_finish: LyCORIS layers, and a dora_scale without factors */
         const lsc_tensor *a = &ad->tensors[l->ta], *b = &ad->tensors[l->tb];
         if ((a->ndim != 2 && a->ndim != 4) || (b->ndim != 2 && b->ndim != 4) ||
             (b->ndim == 4 && (b->shape[2] != 1 || b->shape[3] != 1)) || (b->ndim == 4) != (a->ndim == 4))
@@ -383,12 +399,8 @@ lsc_status lsc_kohya_read(const char *path, lsc_adapter **out, lsc_error *err)
 
     if ((st = lsc_st_open(path, &f, err)))
         goto done;
-    for (size_t i = 0; i < f->n_tensors; i++)
-        if (is_lycoris(f->tensors[i].name)) {
-            st = lsc_format_fail(err, LSC_ERR_UNSUPPORTED, path, NULL,
-                                 "LoHa/LoKr adapter (LyCORIS): not a LoRA pair (tensor '%s')", esc(f->tensors[i].name));
-            goto done;
-        }
+    if ((st = lsc_lycoris_io_refuse(f, path, err)))
+        goto done;
     ad = lsc_adapter_new();
     if (!ad) {
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
@@ -406,8 +418,8 @@ lsc_status lsc_kohya_read(const char *path, lsc_adapter **out, lsc_error *err)
         goto done;
     const char *mod = meta_get(file, "ss_network_module"), *args = meta_get(file, "ss_network_args");
     int dylora = contains_ci(mod, "dylora") || (args && strstr(args, "\"unit\""));
-    if ((st = lsc_adapter_set_kind(ad, dylora ? LSC_KIND_DYNAMIC : varied ? LSC_KIND_LAYERWISE : LSC_KIND_STATIC,
-                                   err)))
+    lsc_kind kind = dylora ? LSC_KIND_DYNAMIC : varied ? LSC_KIND_LAYERWISE : LSC_KIND_STATIC;
+    if ((st = lsc_lycoris_io_finish(ad, file, path, &kind, err)) || (st = lsc_adapter_set_kind(ad, kind, err)))
         goto done;
     if (dylora && varied)
         lsc_adapter_warn(ad, "'%s': DyLoRA file whose layers differ in rank or alpha", path);
@@ -460,6 +472,8 @@ static double alpha_value(lsc_adapter *ad, int ti)
 static int layer_alpha_intact(lsc_adapter *ad, size_t li, int ta)
 {
     const lsc_layer *l = &ad->layers[li];
+    if (l->flags & LSC_LAYER_LYCORIS)
+        return lsc_lycoris_io_scale_intact(ad, li, ta < 0 ? 0.0 : alpha_value(ad, ta));
     if (ta < 0)
         return l->scale == 1.0;
     double a = alpha_value(ad, ta);
@@ -474,9 +488,11 @@ static int header_reusable(lsc_adapter *ad)
 {
     if (!ad->format || strcmp(ad->format, "kohya") != 0 || !lsc_st_header_reusable(ad))
         return 0;
-    for (size_t li = 0; li < ad->n_layers; li++)
-        if (ad->layers[li].rule != LSC_SCALE_ALPHA_R || !layer_alpha_intact(ad, li, alpha_of(ad, li)))
+    for (size_t li = 0; li < ad->n_layers; li++) {
+        int lyc = (ad->layers[li].flags & LSC_LAYER_LYCORIS) != 0;
+        if ((!lyc && ad->layers[li].rule != LSC_SCALE_ALPHA_R) || !layer_alpha_intact(ad, li, alpha_of(ad, li)))
             return 0;
+    }
     return 1;
 }
 
@@ -532,8 +548,13 @@ static lsc_status build_metadata(lsc_adapter *ad, json_t **holder, const char **
     py_float(alpha, sizeof alpha, ad->n_layers ? (double)(float)(ad->layers[0].scale * ad->layers[0].rank) : 0.0);
     if (!json_object_get(o, "ss_network_module"))
         json_object_set_new(o, "ss_network_module", json_string("networks.lora"));
-    json_object_set_new(o, "ss_network_dim", json_string(uni_rank && uni_alpha ? dim : "Dynamic"));
-    json_object_set_new(o, "ss_network_alpha", json_string(uni_rank && uni_alpha ? alpha : "Dynamic"));
+    int lycoris = 0; /* LyCORIS factors written as stored: their lora_dim / alpha metadata still holds */
+    for (size_t li = 0; li < ad->n_layers; li++)
+        lycoris |= (ad->layers[li].flags & LSC_LAYER_LYCORIS) != 0;
+    if (!lycoris) {
+        json_object_set_new(o, "ss_network_dim", json_string(uni_rank && uni_alpha ? dim : "Dynamic"));
+        json_object_set_new(o, "ss_network_alpha", json_string(uni_rank && uni_alpha ? alpha : "Dynamic"));
+    }
     json_object_del(o, "sshs_model_hash");
     json_object_del(o, "sshs_legacy_hash");
     size_t cnt = json_object_size(o);
@@ -673,6 +694,28 @@ static lsc_status plan_alpha(lsc_adapter *ad, size_t li, const char *mod, kout *
     return LSC_OK;
 }
 
+/* Copies of layer li's tensors under their own keys: only tensor `only` when >= 0, else every one of the
+ * layer's (a LyCORIS layer's factors, alpha and dora_scale), float ones converted to dtype. */
+static lsc_status plan_copies(lsc_adapter *ad, size_t li, int only, lsc_dtype dtype, kout *outs, size_t *no,
+                              lsc_error *err)
+{
+    for (size_t i = 0; i < ad->n_tensors; i++) {
+        const lsc_tensor *t = &ad->tensors[i];
+        if (only >= 0 ? (int)i != only : t->layer != (int)li)
+            continue;
+        kout *o = &outs[(*no)++];
+        o->name = strdup(t->key);
+        if (!o->name)
+            return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        o->tensor = (int)i;
+        o->layer = (int)li;
+        o->dtype = dtype != LSC_DT_INVALID && lsc_dtype_is_float(t->dtype) ? dtype : t->dtype;
+        o->ndim = t->ndim;
+        memcpy(o->shape, t->shape, sizeof o->shape);
+    }
+    return LSC_OK;
+}
+
 /* Every output of the canonical file into outs (room for n_tensors + 3 * n_layers): the layers first
  * (down, up, alpha), then the extras in their order. */
 static lsc_status plan_outputs(lsc_adapter *ad, const char *path, lsc_dtype dtype, kout *outs, size_t *no,
@@ -682,9 +725,17 @@ static lsc_status plan_outputs(lsc_adapter *ad, const char *path, lsc_dtype dtyp
     int has_te2 = 0;
     for (size_t li = 0; li < ad->n_layers; li++)
         has_te2 |= strstr(ad->layers[li].name, "text_encoder_2.") != NULL;
+    int from_kohya = ad->format && strcmp(ad->format, "kohya") == 0;
     for (size_t li = 0; li < ad->n_layers; li++) {
         lsc_layer *l = &ad->layers[li];
-        if (l->flags & (LSC_LAYER_DORA | LSC_LAYER_EMBEDDING | LSC_LAYER_FAN_IN_FAN_OUT))
+        if (from_kohya && (l->flags & LSC_LAYER_LYCORIS)) {
+            /* LyCORIS factors (and their alpha and dora_scale) as stored */
+            if ((st = plan_copies(ad, li, -1, dtype, outs, no, err)))
+                return st;
+            continue;
+        }
+        unsigned dora = from_kohya ? 0u : LSC_LAYER_DORA; /* a kohya dora_scale is copied; PEFT's is another axis */
+        if (l->flags & (dora | LSC_LAYER_EMBEDDING | LSC_LAYER_FAN_IN_FAN_OUT))
             return lsc_format_fail(err, LSC_ERR_UNSUPPORTED, path, NULL, "layer '%s': %s has no kohya LoRA form",
                                    esc(l->name),
                                    l->flags & LSC_LAYER_DORA        ? "DoRA"
@@ -696,7 +747,8 @@ static lsc_status plan_outputs(lsc_adapter *ad, const char *path, lsc_dtype dtyp
         char mod[1024];
         if (lsc_kohya_map_name(l->name, ad->format, has_te2, mod, sizeof mod) != 0)
             return lsc_format_fail(err, LSC_ERR_INVALID, path, NULL, "layer '%s': name too long", esc(l->name));
-        if ((st = plan_pair(ad, li, mod, dtype, outs, no, err)) || (st = plan_alpha(ad, li, mod, outs, no, err)))
+        if ((st = plan_pair(ad, li, mod, dtype, outs, no, err)) || (st = plan_alpha(ad, li, mod, outs, no, err)) ||
+            (l->tm >= 0 && (st = plan_copies(ad, li, l->tm, dtype, outs, no, err))))
             return st;
     }
     for (size_t i = 0; i < ad->n_tensors; i++) {

@@ -1778,6 +1778,15 @@ lsc_status lsc_peft_write_into(lsc_adapter *ad, const char *dir, lsc_dtype dtype
     if (dtype != LSC_DT_INVALID && !lsc_dtype_is_float(dtype))
         return lsc_error_set(err, LSC_ERR_INVALID, "cannot write factors as %s: not a float dtype",
                              lsc_dtype_name(dtype));
+    for (size_t li = 0; li < ad->n_layers; li++) /* LyCORIS factors are no lora_A/lora_B: never misnamed as such */
+        if (ad->layers[li].flags & (LSC_LAYER_LOHA | LSC_LAYER_LOKR | LSC_LAYER_TUCKER))
+            return lsc_error_set(err, LSC_ERR_UNSUPPORTED,
+                                 "layer '%.200s' is a LyCORIS %s layer: a PEFT LoRA holds plain pairs (convert --to static "
+                                 "first)",
+                                 ad->layers[li].name,
+                                 ad->layers[li].flags & LSC_LAYER_LOHA   ? "LoHa"
+                                 : ad->layers[li].flags & LSC_LAYER_LOKR ? "LoKr"
+                                                                         : "LoCon-Tucker");
     if ((st = config_text(ad, &text, &len, &verbatim, err)))
         goto done;
     st_path = path_join(dir, MODEL_FILE);

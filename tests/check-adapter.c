@@ -95,7 +95,7 @@ END_TEST
 START_TEST(test_kinds)
 {
     static const char *const names[LSC_KIND_COUNT] = {"static", "dynamic", "layer-wise", "adaptive", "sparse",
-                                                      "multi-task", "series"};
+                                                      "multi-task", "series", "loha", "lokr"};
     for (int k = 0; k < LSC_KIND_COUNT; k++) {
         ck_assert_str_eq(lsc_kind_name((lsc_kind)k), names[k]);
         ck_assert_int_eq(lsc_kind_parse(names[k]), k);

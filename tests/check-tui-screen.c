@@ -203,6 +203,8 @@ static const golden_case k_cases[] = {
     {"kind-sparse", "j Enter K", "llama2-7b-code=sparse", 0},      /* gates and the magnitude histogram */
     {"kind-layerwise", "j Enter K o", "llama2-7b-code=layer-wise", 0}, /* the grid by energy share */
     {"kind-multitask", "Enter K j", "llama2-7b-chat=multi-task", 0},   /* overall and one layer's cosines */
+    {"kind-loha", "j Enter K j", "llama2-7b-code=loha", 0},        /* the two pairs' spectra and the product's */
+    {"kind-lokr", "j Enter K", "llama2-7b-code=lokr", 0},          /* Kronecker shapes, both factors' spectra */
     {"tasks", "Enter", "llama2-7b-chat=multi-task", 0},            /* Enter on a multi-task adapter: its tasks */
     {"retrain", "j Space g Enter R j", NULL, 0},                         /* the panel, idle */
     {"retrain-running", "j Space g Enter R Enter Enter y", NULL, 5}, /* five steps reported */

@@ -1,13 +1,15 @@
 /* cmd_convert.c: `lorascope convert NAME --to static [--as NEW]`: make a plain LoRA of an adapter of
  * another kind, with the same delta. AdaLoRA: Lambda folded into A, the AdaLoRA config keys (init_r,
  * target_r, schedule, masks) replaced by a LoRA config; SoRA: gates folded into A and the ranks of closed
- * gates dropped; DyLoRA: the full-rank adapter as it is. Every other tensor and config key is kept. */
+ * gates dropped; DyLoRA: the full-rank adapter as it is; LyCORIS LoHa / LoKr / LoCon-Tucker layers: their
+ * exact plain pair (lora_down / lora_up, F64). Every other tensor and config key is kept. */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "derive.h"
 #include "handlers.h"
+#include "lycoris_layer.h"
 
 /* AdaLoRA keys that a LoRA config must not carry (PEFT's LoraConfig does not know them). */
 static const char *const adalora_keys[] = {"init_r", "target_r", "tinit", "tfinal", "deltaT", "beta1", "beta2",
@@ -29,6 +31,25 @@ static const lsc_opt convert_opts[] = {
      .help = "the new adapter's name (default NAME-static)"},
     {0}};
 
+/* LyCORIS layer li of dst (a copy of src's) becomes its exact plain LoRA: LoHa rank r1 r2, LoKr
+ * rank(W1) rank(W2) (the factors' zero singular values dropped), a Tucker core folded into lora_down. A
+ * dora_scale stays: the layer remains DoRA (its magnitude needs the base weights). */
+static int convert_lycoris(lsc_cmd_ctx *ctx, lsc_adapter *src, lsc_adapter *dst, size_t li)
+{
+    lsc_lycoris_owned o;
+    int rc = LSC_EXIT_OK;
+    if (lsc_lycoris_layer_plain(src, li, &o, &ctx->err)) {
+        rc = LSC_EXIT_ERROR;
+    } else if (o.lr.r == 0) {
+        lsc_error_set(&ctx->err, LSC_ERR_INVALID, "layer '%s' is zero: a plain LoRA needs rank >= 1", src->layers[li].name);
+        rc = LSC_EXIT_ERROR;
+    } else if (lsc_adapter_set_factors(dst, li, o.lr.B, o.lr.A, o.lr.r, o.lr.scale, &ctx->err)) {
+        rc = LSC_EXIT_ERROR;
+    }
+    lsc_lycoris_owned_release(&o);
+    return rc;
+}
+
 static int convert_run(lsc_cmd_ctx *ctx, void *args)
 {
     const convert_args *av = args;
@@ -41,7 +62,10 @@ static int convert_run(lsc_cmd_ctx *ctx, void *args)
         return rc;
     const char *kind = src->kind ? src->kind : "static";
     lsc_kind k = lsc_adapter_kind(src);
-    if (k == LSC_KIND_MULTITASK || k == LSC_KIND_STATIC || k == LSC_KIND_LAYERWISE) {
+    size_t n_lyc = 0;
+    for (size_t li = 0; li < src->n_layers; li++)
+        n_lyc += (src->layers[li].flags & LSC_LAYER_LYCORIS) != 0;
+    if (n_lyc == 0 && (k == LSC_KIND_MULTITASK || k == LSC_KIND_STATIC || k == LSC_KIND_LAYERWISE)) {
         lsc_error_set(&ctx->err, LSC_ERR_INVALID, k == LSC_KIND_MULTITASK
                                                       ? "'%s' is multi-task: each of its tasks is a plain adapter already"
                                                       : "'%s' is a plain LoRA already",
@@ -54,6 +78,10 @@ static int convert_run(lsc_cmd_ctx *ctx, void *args)
     size_t bc = 0, ac = 0;
     for (size_t li = 0; li < dst->n_layers && !rc; li++) {
         lsc_layer *l = &dst->layers[li];
+        if (l->flags & LSC_LAYER_LYCORIS) {
+            rc = convert_lycoris(ctx, src, dst, li);
+            continue;
+        }
         int tg = lsc_adapter_layer_tensor(dst, li, LSC_ROLE_GATE);
         if (l->te < 0 && tg < 0)
             continue; /* nothing to fold */
@@ -130,4 +158,6 @@ const lsc_cmd_spec lsc_spec_convert = {
     convert_opts, sizeof(convert_args), NULL, convert_run,
     "  adaptive (AdaLoRA): Lambda folded into A, a LoRA config instead of the AdaLoRA one;\n"
     "  sparse (SoRA): gates folded into A, ranks of closed gates dropped; dynamic: the full rank as it is.\n"
+    "  loha / lokr (LyCORIS): each LoHa, LoKr or LoCon-Tucker layer becomes its exact lora_down/lora_up pair\n"
+    "  (LoHa rank r1*r2, LoKr rank(W1)*rank(W2)) stored as F64; a dora_scale stays (DoRA needs the base).\n"
     "  The result is a plain LoRA: recorded as layer-wise when its ranks then differ per layer\n"};

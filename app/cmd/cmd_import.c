@@ -26,6 +26,7 @@
 #include "diffusers.h"
 #include "gguf.h"
 #include "kohya.h"
+#include "lycoris_layer.h"
 #include "peft.h"
 #include "pool.h"
 #include "series.h"
@@ -116,6 +117,24 @@ static void unload_layer_tensors(lsc_adapter *ad, const lsc_layer *l)
     for (int k = 0; k < 4; k++)
         if (ts[k] >= 0)
             lsc_adapter_unload_tensor(ad, (size_t)ts[k]);
+    if (l->flags & LSC_LAYER_LYCORIS) {
+        int li = (int)(l - ad->layers);
+        for (size_t i = 0; i < ad->n_tensors; i++)
+            if (ad->tensors[i].layer == li && ad->tensors[i].role == LSC_ROLE_FACTOR)
+                lsc_adapter_unload_tensor(ad, i);
+    }
+}
+
+/* Hash and store tensor i (loaded for it, left loaded for the statistics). */
+static lsc_status put_tensor(lsc_cmd_ctx *ctx, lsc_adapter *ad, size_t i)
+{
+    lsc_tensor *t = &ad->tensors[i];
+    lsc_status st = lsc_adapter_load_tensor(ad, i, &ctx->err);
+    if (!st) {
+        lsc_hash_tensor(t);
+        st = lsc_catalog_put_blob(ctx->cat, t->hash, t->data, t->nbytes, &ctx->err);
+    }
+    return st;
 }
 
 /* A scale that makes the delta s*B*A overflow (|s| ||B|| ||A|| past the largest double, in logarithms so
@@ -159,12 +178,16 @@ static void *stats_thread(void *arg)
             lsc_lowrank lr;
             if (!ws)
                 st = lsc_error_set(&err, LSC_ERR_NOMEM, "out of memory");
-            if (!st)
-                st = lsc_adapter_factors(w->ad, li, &b, &bc, &a, &ac, &lr, &err);
-            if (!st)
-                st = lsc_stats_compute(&lr, ws, &w->results[li], &err);
-            if (!st)
-                st = check_scale(&lr, &w->results[li], &err);
+            if (!st && (w->ad->layers[li].flags & LSC_LAYER_LYCORIS)) {
+                st = lsc_lycoris_layer_stats(w->ad, li, ws, &w->results[li], &err);
+            } else {
+                if (!st)
+                    st = lsc_adapter_factors(w->ad, li, &b, &bc, &a, &ac, &lr, &err);
+                if (!st)
+                    st = lsc_stats_compute(&lr, ws, &w->results[li], &err);
+                if (!st)
+                    st = check_scale(&lr, &w->results[li], &err);
+            }
             if (st) {
                 char shown[512];
                 lsc_error_prefix(&err, "layer '%s'", lsc_escape_name(shown, sizeof shown, w->ad->layers[li].name));
@@ -226,16 +249,12 @@ static lsc_status store_tensors(lsc_cmd_ctx *ctx, lsc_adapter *ad, int *nonfinit
     for (size_t li = 0; li < ad->n_layers && !st; li++) {
         lsc_layer *l = &ad->layers[li];
         int ts[4] = {l->ta, l->tb, l->te, l->tm};
-        for (int k = 0; k < 4 && !st; k++) {
-            if (ts[k] < 0)
-                continue;
-            lsc_tensor *t = &ad->tensors[ts[k]];
-            st = lsc_adapter_load_tensor(ad, (size_t)ts[k], &ctx->err);
-            if (!st) {
-                lsc_hash_tensor(t);
-                st = lsc_catalog_put_blob(ctx->cat, t->hash, t->data, t->nbytes, &ctx->err);
-            }
-        }
+        for (int k = 0; k < 4 && !st; k++)
+            if (ts[k] >= 0)
+                st = put_tensor(ctx, ad, (size_t)ts[k]);
+        for (size_t i = 0; !st && (l->flags & LSC_LAYER_LYCORIS) && i < ad->n_tensors; i++)
+            if (ad->tensors[i].layer == (int)li && ad->tensors[i].role == LSC_ROLE_FACTOR)
+                st = put_tensor(ctx, ad, i); /* the statistics key names the factors by their hashes */
         if (st) {
             unload_layer_tensors(ad, l);
             break;

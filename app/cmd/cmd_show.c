@@ -76,7 +76,8 @@ static void flags_text(char *buf, size_t cap, const lsc_layer *l, const lsc_laye
     buf[0] = '\0';
     struct { unsigned bit; const char *txt; } f[] = {{LSC_LAYER_FAN_IN_FAN_OUT, "T"}, {LSC_LAYER_CONV, "conv"},
                                                      {LSC_LAYER_EMBEDDING, "emb"}, {LSC_LAYER_DORA, "dora"},
-                                                     {LSC_LAYER_ADALORA, "ada"}};
+                                                     {LSC_LAYER_ADALORA, "ada"}, {LSC_LAYER_LOHA, "loha"},
+                                                     {LSC_LAYER_LOKR, "lokr"}, {LSC_LAYER_TUCKER, "tucker"}};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
         if (l->flags & f[i].bit) {
             strncat(buf, buf[0] ? "," : "", cap - strlen(buf) - 1);

@@ -13,6 +13,7 @@
 #include "pool.h"
 #include "suggest.h"
 #include "layername.h"
+#include "lycoris_layer.h"
 
 int lsc_usage_error(lsc_cmd_ctx *ctx, const char *cmd, const char *fmt, ...)
 {
@@ -125,6 +126,9 @@ lsc_status lsc_layer_stats_get(lsc_stats_runner *sr, lsc_catalog *cat, lsc_adapt
     for (int i = 0; i < 3; i++)
         if (ts[i] >= 0 && !ad->tensors[ts[i]].hash[0])
             have_hashes = 0;
+    for (size_t i = 0; (l->flags & LSC_LAYER_LYCORIS) && i < ad->n_tensors; i++)
+        if (ad->tensors[i].layer == (int)li && !ad->tensors[i].hash[0])
+            have_hashes = 0;
     if (cat && have_hashes) {
         int found = 0;
         lsc_catalog_stats_key(ad, li, key);
@@ -134,9 +138,13 @@ lsc_status lsc_layer_stats_get(lsc_stats_runner *sr, lsc_catalog *cat, lsc_adapt
             return LSC_OK;
     }
     lsc_lowrank lr;
-    st = lsc_adapter_factors(ad, li, &sr->b, &sr->bcap, &sr->a, &sr->acap, &lr, err);
-    if (!st)
-        st = lsc_stats_compute(&lr, sr->ws, out, err);
+    if (l->flags & LSC_LAYER_LYCORIS) { /* exact from the stored factors (LoKr: never the Kronecker product) */
+        st = lsc_lycoris_layer_stats(ad, li, sr->ws, out, err);
+    } else {
+        st = lsc_adapter_factors(ad, li, &sr->b, &sr->bcap, &sr->a, &sr->acap, &lr, err);
+        if (!st)
+            st = lsc_stats_compute(&lr, sr->ws, out, err);
+    }
     unload_layer(ad, l);
     if (st) {
         lsc_error_prefix(err, "layer '%s'", l->name);
@@ -361,7 +369,13 @@ void lsc_json_print(lsc_sink *out, json_t *v)
 
 const char *lsc_layer_dtype(const lsc_adapter *ad, const lsc_layer *l)
 {
-    return l->ta >= 0 ? lsc_dtype_name(ad->tensors[l->ta].dtype) : "?";
+    if (l->ta >= 0)
+        return lsc_dtype_name(ad->tensors[l->ta].dtype);
+    int li = (int)(l - ad->layers); /* a LyCORIS layer: its first stored factor */
+    for (size_t i = 0; (l->flags & LSC_LAYER_LYCORIS) && i < ad->n_tensors; i++)
+        if (ad->tensors[i].layer == li && ad->tensors[i].role == LSC_ROLE_FACTOR)
+            return lsc_dtype_name(ad->tensors[i].dtype);
+    return "?";
 }
 
 int lsc_cmd_cancelled(lsc_cmd_ctx *ctx, const char *what)

@@ -7,6 +7,7 @@
 
 #include "common.h"
 #include "layername.h"
+#include "lycoris_layer.h"
 #include "kinds.h"
 #include "numfmt.h"
 
@@ -406,6 +407,86 @@ static int layerwise_figures(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *glob
     return rc;
 }
 
+/* ---- LyCORIS (loha, lokr) -------------------------------------------------------------------------- */
+
+#define LYC_SV_MAX 512 /* product values kept per layer in the figures (show --json has them all) */
+
+static json_t *sv_array(const double *v, int n)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < n && i < LYC_SV_MAX; i++)
+        json_array_append_new(a, lsc_json_num(v[i]));
+    return a;
+}
+
+/* One LyCORIS layer's figures: its parts (LoHa pairs / LoKr factors) with their spectra and the
+ * product's, all from the stored factors. */
+static lsc_status lycoris_layer_figures(lsc_cmd_ctx *ctx, lsc_adapter *ad, size_t li, lsc_stats_runner *sr, int text,
+                                        json_t *layers)
+{
+    lsc_lyc_layer d;
+    lsc_layer_stats ls;
+    double *sv1 = NULL, *sv2 = NULL;
+    int n1 = 0, n2 = 0;
+    memset(&ls, 0, sizeof ls);
+    lsc_status st = lsc_lycoris_layer_describe(ad, li, &d, &ctx->err);
+    if (!st)
+        st = lsc_lycoris_layer_part_spectra(ad, li, sr->ws, &sv1, &n1, &sv2, &n2, &ctx->err);
+    if (!st)
+        st = lsc_layer_stats_get(sr, ctx->cat, ad, li, 0, &ls, &ctx->err);
+    if (!st) {
+        const char *part = d.family == LSC_LAYER_LOHA ? "loha" : d.family == LSC_LAYER_LOKR ? "lokr" : "tucker";
+        json_t *o = json_pack("{s:s, s:s, s:i, s:i, s:I, s:o, s:o, s:o}", "name", ad->layers[li].name, "part", part, "r1",
+                              d.r1, "r2", d.r2, "n_sv", (json_int_t)ls.n_sv, "sv1", sv_array(sv1, n1), "sv2",
+                              sv_array(sv2, n2), "sv", sv_array(ls.sv, ls.n_sv));
+        if (d.family == LSC_LAYER_LOKR) {
+            json_object_set_new(o, "w1", json_pack("[I, I]", (json_int_t)d.w1_rows, (json_int_t)d.w1_cols));
+            json_object_set_new(o, "w2", json_pack("[I, I]", (json_int_t)d.w2_rows, (json_int_t)d.w2_cols));
+        }
+        json_array_append_new(layers, lsc_json_layer_name(o, ad->layers[li].name));
+        if (text) {
+            char a[32], b[32], c[32], shape[96];
+            if (d.family == LSC_LAYER_LOKR)
+                snprintf(shape, sizeof shape, "%lldx%lld (x) %lldx%lld", (long long)d.w1_rows, (long long)d.w1_cols,
+                         (long long)d.w2_rows, (long long)d.w2_cols);
+            else
+                snprintf(shape, sizeof shape, d.family == LSC_LAYER_LOHA ? "r %d + %d" : "r %d (Tucker)", d.r1, d.r2);
+            lsc_out(ctx->out, "  %-72.72s %-6s %-22s %10s %10s %10s\n", short_name(ad->layers[li].name), part, shape,
+                    lsc_fmt_num(a, sizeof a, "%.4g", n1 ? sv1[0] : NAN), lsc_fmt_num(b, sizeof b, "%.4g", n2 ? sv2[0] : NAN),
+                    lsc_fmt_num(c, sizeof c, "%.4g", ls.n_sv ? ls.sv[0] : 0.0));
+        }
+    } else {
+        lsc_error_prefix(&ctx->err, "layer '%s'", ad->layers[li].name);
+    }
+    free(sv1);
+    free(sv2);
+    lsc_stats_release(&ls);
+    return st;
+}
+
+/* LoHa / LoKr adapters: per LyCORIS layer, the two parts' spectra beside the product's. */
+static int lycoris_figures(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *glob, int text, json_t *o)
+{
+    lsc_stats_runner sr;
+    if (lsc_stats_runner_init(&sr, &ctx->err))
+        return LSC_EXIT_ERROR;
+    json_t *layers = json_array();
+    int rc = LSC_EXIT_OK;
+    if (text)
+        lsc_out(ctx->out, "\nLyCORIS: each layer's parts (LoHa: the pairs B1 A1, B2 A2; LoKr: W1, W2) and the product\n"
+                          "  %-72s %-6s %-22s %10s %10s %10s\n",
+                "layer", "kind", "parts", "s1 part1", "s1 part2", "s1 dW");
+    for (size_t li = 0; li < ad->n_layers && !rc; li++) {
+        if (!(ad->layers[li].flags & LSC_LAYER_LYCORIS) || !lsc_name_matches(glob, ad->layers[li].name))
+            continue;
+        if (lycoris_layer_figures(ctx, ad, li, &sr, text, layers))
+            rc = LSC_EXIT_ERROR;
+    }
+    json_object_set_new(o, "layers", layers);
+    lsc_stats_runner_release(&sr);
+    return rc;
+}
+
 int lsc_kind_figures(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *glob, int text, json_t **out)
 {
     json_t *o = json_object();
@@ -415,6 +496,8 @@ int lsc_kind_figures(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *glob, int te
     case LSC_KIND_ADAPTIVE: rc = adaptive_figures(ctx, ad, glob, text, o); break;
     case LSC_KIND_SPARSE: rc = sparse_figures(ctx, ad, glob, text, o); break;
     case LSC_KIND_LAYERWISE: rc = layerwise_figures(ctx, ad, glob, text, o); break;
+    case LSC_KIND_LOHA:
+    case LSC_KIND_LOKR: rc = lycoris_figures(ctx, ad, glob, text, o); break;
     default: break; /* static, multi-task: no kind figures */
     }
     if (rc) {

@@ -329,6 +329,7 @@ void lsc_tui_kind_release(lsc_tui_kind_figures *k)
     free(k->task_cosine);
     free(k->task_norms);
     free(k->cosine);
+    free(k->part_sv);
     memset(k, 0, sizeof *k);
 }
 

@@ -156,6 +156,14 @@ typedef struct lsc_tui_kind_layer {
     int shared_dim;                /* multi-task: input directions the tasks share */
     size_t off;                    /* dynamic: index of its curve in prefix_err/best_err (rank values);
                                     * multi-task: index of its n_tasks x n_tasks matrix in cosine */
+    /* loha / lokr: the layer's LyCORIS form ("loha", "lokr", "tucker"), the parts' ranks (LoKr: 0 for a
+     * full factor) and shapes (LoKr W1 [w1_rows, w1_cols], W2 [w2_rows, w2_cols]), and its three spectra in
+     * part_sv: part 1 (LoHa B1 A1 / LoKr W1) at off1, part 2 at off2, the product dW at offp */
+    char part[8];
+    int r1, r2;
+    int64_t w1_rows, w1_cols, w2_rows, w2_cols;
+    int n_sv1, n_sv2, n_svp;
+    size_t off1, off2, offp;
 } lsc_tui_kind_layer;
 
 /* One task of a multi-task adapter. */
@@ -197,6 +205,9 @@ typedef struct lsc_tui_kind_figures {
     double *task_norms;                      /* [n_tasks] */
     double *cosine;                          /* [n_layers * n_tasks * n_tasks] per layer */
     int shared_a_layers, shared_dim_min;
+    /* loha / lokr (LyCORIS): every layer's spectra, see lsc_tui_kind_layer */
+    double *part_sv;
+    size_t n_part_sv;
 } lsc_tui_kind_figures;
 
 /* Prune rules as the CLI spells them (prune --rank K, --energy T, ... --budget N); engine/prune.h has

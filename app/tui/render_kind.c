@@ -1,5 +1,5 @@
 /* render_kind.c: the kind panel (view_kind.c): one figure per adapter kind (dynamic, adaptive, sparse,
- * layer-wise, multi-task, static) — curses, like every render*.c file; the protocol is in render.c's head
+ * layer-wise, multi-task, loha/lokr, static) — curses, like every render*.c file; the protocol is in render.c's head
  * comment. Reads the state, never changes it.
  */
 #define NCURSES_WIDECHAR 1
@@ -8,6 +8,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- the kind panel ----------------------------------------------------------------------------------- */
@@ -409,6 +410,99 @@ static void draw_kind_static(lsc_tui_render *r, const lsc_tui_state *st)
     }
 }
 
+/* One spectrum chart (a, and b when non-NULL, padded with NaN to n) at rows y .. y + h - 1 of the pane. */
+static void lyc_chart(lsc_tui_render *r, const lsc_tui_state *st, int y, int h, const double *a, int na,
+                      const double *b, int nb)
+{
+    const lsc_tui_layout *L = &st->lay;
+    int n = na > nb ? na : nb, cw = L->pane_w - 1;
+    if (n <= 0 || h < 4 || cw < 12)
+        return;
+    double *pa = malloc((size_t)n * sizeof *pa), *pb = b ? malloc((size_t)n * sizeof *pb) : NULL;
+    if (pa && (!b || pb) && canvas(r, cw, h) == 0) {
+        for (int i = 0; i < n; i++) {
+            pa[i] = i < na ? a[i] : NAN;
+            if (pb)
+                pb[i] = i < nb ? b[i] : NAN;
+        }
+        lsc_chart_lines(&r->cv, (lsc_chart_rect){0, 0, cw, h}, r->unicode ? LSC_CHART_BRAILLE : LSC_CHART_ASCII, NULL, pa,
+                        pb, (size_t)n, 0, NAN, !st->kind.alt);
+        blit(r, y, L->pane_x);
+    }
+    free(pa);
+    free(pb);
+}
+
+/* The parts of a LoHa / LoKr layer in words: "4 + 4" or "8x8 (x) 16x16 r4". */
+static void lyc_parts(const lsc_tui_kind_layer *ly, int tight, char *t, size_t cap)
+{
+    if (strcmp(ly->part, "lokr") == 0)
+        snprintf(t, cap, tight ? "%lldx%lld%s(x)%lldx%lld%s" : "%lldx%lld%s (x) %lldx%lld%s", (long long)ly->w1_rows,
+                 (long long)ly->w1_cols, ly->r1 ? "*" : "", (long long)ly->w2_rows, (long long)ly->w2_cols,
+                 ly->r2 ? "*" : "");
+    else if (strcmp(ly->part, "loha") == 0)
+        snprintf(t, cap, "r %d + %d", ly->r1, ly->r2);
+    else
+        snprintf(t, cap, "Tucker r %d", ly->r1);
+}
+
+/* LoHa: the two pairs' spectra and the product's; LoKr: the Kronecker shapes and both factors' spectra
+ * beside the product's. A list of the LyCORIS layers on the left (or below), the cursor's charts. */
+static void draw_kind_lycoris(lsc_tui_render *r, const lsc_tui_state *st)
+{
+    const lsc_tui_kind_panel *K = &st->kind;
+    const lsc_tui_kind_figures *k = &K->kf;
+    const lsc_tui_layout *L = &st->lay;
+    int lokr = strcmp(k->kind, "lokr") == 0, uni = r->unicode;
+    char t[600], e[LSC_TUI_NAME_MAX * 4], n1[32], n2[32], n3[32], pt[96];
+    snprintf(t, sizeof t,
+             lokr ? " LoKr: dW = s W1 (x) W2; its singular values are the products s_i(W1) s_j(W2); %zu layers (* decomposed)"
+                  : " LoHa: dW = s (B1 A1) o (B2 A2), a low-rank product of rank <= r1 r2; %zu layers",
+             k->n_layers);
+    put_text(r, 1, 0, L->cols, t, 0, 0, r->attr[R_NORMAL]);
+    const lsc_tui_kind_layer *ly = K->cursor < k->n_layers ? &k->layers[K->cursor] : NULL;
+    if (ly && k->part_sv) {
+        const double *sv = k->part_sv;
+        lsc_tui_fmt_num(ly->n_sv1 ? sv[ly->off1] : 0, n1, sizeof n1);
+        lsc_tui_fmt_num(ly->n_sv2 ? sv[ly->off2] : 0, n2, sizeof n2);
+        lsc_tui_fmt_num(ly->n_svp ? sv[ly->offp] : 0, n3, sizeof n3);
+        lyc_parts(ly, 0, pt, sizeof pt);
+        snprintf(t, sizeof t, " %s: %s   s1: %s %s, %s %s, dW %s", lsc_escape_name(e, sizeof e, lsc_tui_short_name(st, ly->name)),
+                 pt, lokr ? "W1" : "B1A1", n1, lokr ? "W2" : "B2A2", n2, n3);
+        put_text(r, 2, 0, L->cols, t, 0, 1, r->attr[R_TAGGED]);
+        int top_h = (L->pane_h - 2) / 2, bot_h = L->pane_h - 2 - top_h;
+        snprintf(t, sizeof t, " %s %s  %s %s  y %s (o)", uni ? "\u28ff" : "*", lokr ? "W1" : "B1 A1", uni ? "\u28ff" : "o",
+                 lokr ? "W2" : "B2 A2", K->alt ? "linear" : "log");
+        put_text(r, L->pane_y, L->pane_x, L->pane_w, t, 0, TRUNC_START, r->attr[R_HEADER]);
+        lyc_chart(r, st, L->pane_y + 1, top_h, sv + ly->off1, ly->n_sv1, sv + ly->off2, ly->n_sv2);
+        snprintf(t, sizeof t, " %s dW (%d values, from the factors)", uni ? "\u28ff" : "*", ly->n_svp);
+        put_text(r, L->pane_y + 1 + top_h, L->pane_x, L->pane_w, t, 0, TRUNC_START, r->attr[R_HEADER]);
+        lyc_chart(r, st, L->pane_y + 2 + top_h, bot_h, sv + ly->offp, ly->n_svp, NULL, 0);
+    }
+    if (L->pane_x)
+        for (int y = L->pane_y; y < L->pane_y + L->pane_h; y++)
+            put_glyph(r, y, L->pane_x - 1, uni ? 0x2502 : '|', r->attr[R_DIM]);
+    int tw = L->pane_x ? L->pane_x - 1 : L->cols, pw = lokr ? 17 : 10, nw = tw - 2 - pw - 5 - 8;
+    put_text(r, L->header_y, 0, tw, "", 0, 0, r->attr[R_HEADER]);
+    put_text(r, L->header_y, 2, nw, "layer", 0, 0, r->attr[R_HEADER]);
+    put_text(r, L->header_y, 2 + nw, pw, "parts", 1, 0, r->attr[R_HEADER]);
+    put_text(r, L->header_y, 2 + nw + pw, 5, "r", 1, 0, r->attr[R_HEADER]);
+    put_text(r, L->header_y, 2 + nw + pw + 5, 8, "s1", 1, 0, r->attr[R_HEADER]);
+    for (int i = 0; i < L->body_h && K->top + (size_t)i < k->n_layers; i++) {
+        size_t row = K->top + (size_t)i;
+        const lsc_tui_kind_layer *y = &k->layers[row];
+        attr_t a;
+        kind_row_attr(r, st, row, L->body_y + i, 0, tw, &a);
+        put_text(r, L->body_y + i, 2, nw, lsc_escape_name(e, sizeof e, lsc_tui_short_name(st, y->name)), 0, TRUNC_MIDDLE, a);
+        lyc_parts(y, 1, pt, sizeof pt);
+        put_text(r, L->body_y + i, 2 + nw, pw, pt, 1, 0, a);
+        snprintf(t, sizeof t, "%d", y->rank);
+        put_text(r, L->body_y + i, 2 + nw + pw, 5, t, 1, 0, a);
+        lsc_tui_fmt_num(k->part_sv && y->n_svp ? k->part_sv[y->offp] : 0, n1, sizeof n1);
+        put_text(r, L->body_y + i, 2 + nw + pw + 5, 8, n1, 1, 0, a);
+    }
+}
+
 void lsc_tui_draw_kind(lsc_tui_render *r, const lsc_tui_state *st)
 {
     const lsc_tui_kind_panel *K = &st->kind;
@@ -424,6 +518,8 @@ void lsc_tui_draw_kind(lsc_tui_render *r, const lsc_tui_state *st)
     case LSC_KIND_SPARSE: draw_kind_sparse(r, st); break;
     case LSC_KIND_LAYERWISE: draw_kind_layerwise(r, st); break;
     case LSC_KIND_MULTITASK: draw_kind_multitask(r, st); break;
+    case LSC_KIND_LOHA:
+    case LSC_KIND_LOKR: draw_kind_lycoris(r, st); break;
     default: draw_kind_static(r, st); break;
     }
 }

@@ -1,5 +1,6 @@
 /* view_kind.c: the kind panel (K): the figures particular to an adapter's kind (dynamic curves, sparse
- * histograms, layer-wise grids, multi-task cosines, the rank histogram of a static adapter), a row cursor
+ * histograms, layer-wise grids, multi-task cosines, LoHa/LoKr part spectra, the rank histogram of a static
+ * adapter), a row cursor
  * and one toggle. Never includes curses.
  */
 #include <stdio.h>
@@ -32,8 +33,8 @@ static void layout_kind(lsc_tui_state *st)
     if (!st->kind.ok)
         return;
     lsc_kind kind = lsc_kind_parse(k->kind);
-    if (kind == LSC_KIND_DYNAMIC || kind == LSC_KIND_SPARSE) {
-        int dyn = kind == LSC_KIND_DYNAMIC;
+    if (kind == LSC_KIND_DYNAMIC || kind == LSC_KIND_SPARSE || kind == LSC_KIND_LOHA || kind == LSC_KIND_LOKR) {
+        int dyn = kind != LSC_KIND_SPARSE; /* a chart pane (dynamic curves, LyCORIS spectra) */
         size_t hl = 0, h0 = dyn ? 0 : hist_first(k, &hl);
         if (wide) {
             L->pane_w = L->cols * 3 / 5 - (dyn ? 0 : 16);
@@ -168,6 +169,8 @@ unsigned lsc_tui_kind_open(lsc_tui_state *st)
         lsc_tui_state_msg(st, LSC_MSG_INFO, "j/k a layer's curve (first row: the mean), %s log/linear, Esc back", kt);
     else if (kind == LSC_KIND_LAYERWISE)
         lsc_tui_state_msg(st, LSC_MSG_INFO, "%s rank / energy share, Esc back", kt);
+    else if (kind == LSC_KIND_LOHA || kind == LSC_KIND_LOKR)
+        lsc_tui_state_msg(st, LSC_MSG_INFO, "j/k a layer's spectra, %s log/linear, Esc back", kt);
     else if (kind == LSC_KIND_MULTITASK)
         lsc_tui_state_msg(st, LSC_MSG_INFO, "j/k a layer's cosines (first row: over all layers), Esc back");
     else
@@ -180,10 +183,11 @@ static unsigned kind_toggle(lsc_tui_state *st)
     if (!st->kind.ok)
         return 0;
     lsc_kind kind = lsc_kind_parse(st->kind.kf.kind);
-    if (kind != LSC_KIND_DYNAMIC && kind != LSC_KIND_LAYERWISE)
+    int chart = kind == LSC_KIND_DYNAMIC || kind == LSC_KIND_LOHA || kind == LSC_KIND_LOKR;
+    if (!chart && kind != LSC_KIND_LAYERWISE)
         return 0;
     st->kind.alt = !st->kind.alt;
-    lsc_tui_state_msg(st, LSC_MSG_INFO, "%s", kind == LSC_KIND_DYNAMIC ? (st->kind.alt ? "linear y axis" : "log y axis")
+    lsc_tui_state_msg(st, LSC_MSG_INFO, "%s", chart ? (st->kind.alt ? "linear y axis" : "log y axis")
                                               : (st->kind.alt ? "heat by share of the energy" : "heat by rank"));
     return LSC_TUI_CH_REDRAW;
 }

@@ -9,6 +9,9 @@
  * machine shared with other jobs, where wall time of the two sides inflates unevenly. Timings are
  * printed, never asserted; the ratios are the result.
  *
+ * Then the same layers as an adapter's stored F16 tensors through lsc_lycoris_layer_stats, the path import
+ * and `show` take (dtype conversion, the Khatri-Rao view, QR), against the same dense time.
+ *
  * What bounds the ratios (flop counts): the dense values-only SVD of n x n costs ~(8/3) n^3. LoHa's
  * factored spectrum is two thin QRs of [n, r1 r2] (~4 n (r1 r2)^2) plus a tiny core, so at r1 r2 = 64 and
  * n = 1280 the flop ratio is ~270; a full LoKr W2 [n/8, n/8] needs its own SVD, so that ratio is at most
@@ -23,7 +26,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "dtype.h"
 #include "lycoris.h"
+#include "lycoris_layer.h"
+#include "stats.h"
 
 void openblas_set_num_threads(int);
 
@@ -135,7 +141,7 @@ static int lokr_fn(const void *layer, lsc_workspace *ws, double *sv)
     return 0;
 }
 
-static void bench_loha(int rows, int cols, lsc_workspace *ws)
+static double bench_loha(int rows, int cols, lsc_workspace *ws)
 {
     const int r = 8;
     double *w1a = gauss_alloc((size_t)rows * r, 0.1), *w1b = gauss_alloc((size_t)r * cols, 1.0);
@@ -161,9 +167,10 @@ static void bench_loha(int rows, int cols, lsc_workspace *ws)
     double t2 = now();
     report("loha r=8+8", rows, cols, t1 - t0, t2 - t1, tf, sv_gap(sv, n, dsv, nd));
     free(w1a), free(w1b), free(w2a), free(w2b), free(sv), free(dsv), free(D), free(D2);
+    return t2 - t0;
 }
 
-static void bench_lokr(int rows, int cols, int w2_rank, lsc_workspace *ws)
+static double bench_lokr(int rows, int cols, int w2_rank, lsc_workspace *ws)
 {
     const int a = 8, b = 8, c = rows / a, d = cols / b;
     double *w1 = gauss_alloc((size_t)a * b, 1.0), *w2 = NULL, *w2a = NULL, *w2b = NULL;
@@ -206,6 +213,74 @@ static void bench_lokr(int rows, int cols, int w2_rank, lsc_workspace *ws)
     report(w2_rank > 0 ? "lokr 8x8 (x) w2 r=8" : "lokr 8x8 (x) w2 full", rows, cols, t1 - t0, t2 - t1, tf,
            sv_gap(sv, n, dsv, nd));
     free(w1), free(w2), free(w2a), free(w2b), free(sv), free(dsv), free(D), free(W2);
+    return t2 - t0;
+}
+
+/* ---- the whole layer path of `show` (engine/lycoris_layer: F16 tensors of an adapter -> statistics) ---- */
+
+static void add_f16(lsc_adapter *ad, const char *key, int64_t r0, int64_t r1, double sigma)
+{
+    int64_t shape[2] = {r0, r1};
+    double *v = gauss_alloc((size_t)(r0 * r1), sigma);
+    uint16_t *h = malloc(sizeof(uint16_t) * (size_t)(r0 * r1));
+    size_t over = 0, ti;
+    lsc_error err = {0};
+    if (!h || lsc_dtype_from_double(LSC_DT_F16, v, (size_t)(r0 * r1), h, &over) != LSC_OK ||
+        lsc_adapter_add_tensor(ad, key, LSC_ROLE_FACTOR, 0, LSC_DT_F16, 2, shape, h, &ti, &err) != LSC_OK) {
+        fprintf(stderr, "bench-lycoris: cannot build tensor %s\n", key);
+        exit(1);
+    }
+    free(v);
+}
+
+/* One LoHa (r 8 + 8) or LoKr (8x8 (x) rank-8 W2) layer as stored F16 tensors of an adapter: the time of
+ * lsc_lycoris_layer_stats (what import and show run) against the dense time measured above. */
+static void bench_layer_path(int rows, int cols, int lokr, double dense, lsc_workspace *ws)
+{
+    lsc_adapter *ad = lsc_adapter_new();
+    size_t li;
+    lsc_error err = {0};
+    if (!ad || lsc_adapter_add_layer(ad, "lora_unet_x", &li, &err) != LSC_OK)
+        exit(1);
+    if (lokr) {
+        add_f16(ad, "lora_unet_x.lokr_w1", 8, 8, 1.0);
+        add_f16(ad, "lora_unet_x.lokr_w2_a", rows / 8, 8, 1.0);
+        add_f16(ad, "lora_unet_x.lokr_w2_b", 8, cols / 8, 0.1);
+    } else {
+        add_f16(ad, "lora_unet_x.hada_w1_a", rows, 8, 0.1);
+        add_f16(ad, "lora_unet_x.hada_w1_b", 8, cols, 1.0);
+        add_f16(ad, "lora_unet_x.hada_w2_a", rows, 8, 0.1);
+        add_f16(ad, "lora_unet_x.hada_w2_b", 8, cols, 1.0);
+    }
+    lsc_layer *l = &ad->layers[li];
+    l->flags = lokr ? LSC_LAYER_LOKR : LSC_LAYER_LOHA;
+    lsc_lyc_layer d;
+    if (lsc_lycoris_layer_describe(ad, li, &d, &err) != LSC_OK) {
+        fprintf(stderr, "bench-lycoris: %s\n", err.msg);
+        exit(1);
+    }
+    l->rows = d.rows, l->cols = d.cols, l->rank = (int)d.rank, l->rule = LSC_SCALE_FIXED;
+    l->scale = lsc_lycoris_layer_scale(&d, 4.0);
+    lsc_layer_stats st;
+    memset(&st, 0, sizeof st);
+    if (lsc_lycoris_layer_stats(ad, li, ws, &st, &err) != LSC_OK) { /* warm-up */
+        fprintf(stderr, "bench-lycoris: %s\n", err.msg);
+        exit(1);
+    }
+    lsc_stats_release(&st);
+    int reps = 0;
+    double t0 = now(), t = 0.0;
+    do {
+        if (lsc_lycoris_layer_stats(ad, li, ws, &st, &err) != LSC_OK)
+            exit(1);
+        lsc_stats_release(&st);
+        reps++;
+        t = now() - t0;
+    } while (t < 0.3);
+    t /= reps;
+    printf("%-22s %4d x %-4d  layer statistics from F16 tensors %8.3f ms   ratio to dense %7.0fx\n",
+           lokr ? "show: lokr 8x8 (x) r=8" : "show: loha r=8+8", rows, cols, 1e3 * t, dense / t);
+    lsc_adapter_free(ad);
 }
 
 int main(void)
@@ -217,11 +292,16 @@ int main(void)
         fprintf(stderr, "bench-lycoris: out of memory\n");
         return 1;
     }
+    double dense_loha[3], dense_lokr[3];
     for (int s = 0; s < 3; s++)
-        bench_loha(shapes[s][0], shapes[s][1], ws);
+        dense_loha[s] = bench_loha(shapes[s][0], shapes[s][1], ws);
     for (int s = 0; s < 3; s++) {
         bench_lokr(shapes[s][0], shapes[s][1], 0, ws);
-        bench_lokr(shapes[s][0], shapes[s][1], 8, ws);
+        dense_lokr[s] = bench_lokr(shapes[s][0], shapes[s][1], 8, ws);
+    }
+    for (int s = 0; s < 2; s++) { /* 1280 x 1280 and 1280 x 5120: the path import and show take */
+        bench_layer_path(shapes[s][0], shapes[s][1], 0, dense_loha[s], ws);
+        bench_layer_path(shapes[s][0], shapes[s][1], 1, dense_lokr[s], ws);
     }
     lsc_workspace_free(ws);
     return 0;

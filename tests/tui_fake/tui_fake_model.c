@@ -1552,6 +1552,50 @@ static lsc_status fake_kind_multitask(fake_model *fm, const fake_adapter *fa, ls
     return LSC_OK;
 }
 
+/* LoHa / LoKr: the product spectrum is the layer's own; the parts are made up (geometric, seeded): LoHa
+ * r 4 + 4, LoKr W1 [8, 8] full and W2 [rows/8, cols/8] of rank 4. */
+static lsc_status fake_kind_lycoris(fake_model *fm, const fake_adapter *fa, int lokr, lsc_tui_kind_figures *out,
+                                    lsc_error *err)
+{
+    if (fake_kind_layers(fa, out, err) != LSC_OK)
+        return LSC_ERR_NOMEM;
+    size_t total = 0;
+    for (size_t i = 0; i < fa->n_layers; i++)
+        total += 8 + 4 + (size_t)fa->n_sv[i];
+    out->part_sv = calloc(total + 1, sizeof *out->part_sv);
+    if (!out->part_sv)
+        return kind_nomem(out, err);
+    size_t at = 0;
+    for (size_t i = 0; i < fa->n_layers; i++) {
+        lsc_tui_kind_layer *L = &out->layers[i];
+        lsc_tui_copy(L->part, sizeof L->part, lokr ? "lokr" : "loha");
+        L->r1 = lokr ? 0 : 4;
+        L->r2 = 4;
+        if (lokr) {
+            L->w1_rows = L->w1_cols = 8;
+            L->w2_rows = fa->layers[i].rows / 8;
+            L->w2_cols = fa->layers[i].cols / 8;
+        }
+        L->n_sv1 = lokr ? 8 : 4;
+        L->n_sv2 = 4;
+        L->n_svp = fa->n_sv[i];
+        uint64_t h = mix3(fm->seed, i, 77);
+        double q1 = 0.55 + 0.3 * (double)(h % 1000) / 1000.0, q2 = 0.45 + 0.4 * (double)((h >> 20) % 1000) / 1000.0;
+        L->off1 = at;
+        for (int k = 0; k < L->n_sv1; k++)
+            out->part_sv[at++] = 2.0 * pow(q1, k);
+        L->off2 = at;
+        for (int k = 0; k < L->n_sv2; k++)
+            out->part_sv[at++] = 0.5 * pow(q2, k);
+        L->offp = at;
+        for (int k = 0; k < L->n_svp; k++)
+            out->part_sv[at++] = fa->sv[i] ? fa->sv[i][k] : 0.0;
+        L->rank = L->n_svp;
+    }
+    out->n_part_sv = at;
+    return LSC_OK;
+}
+
 static lsc_status fake_kind_figures(void *ctx, const char *adapter, lsc_tui_kind_figures *out, lsc_error *err)
 {
     fake_model *fm = ctx;
@@ -1571,6 +1615,8 @@ static lsc_status fake_kind_figures(void *ctx, const char *adapter, lsc_tui_kind
         return fake_kind_layerwise(fa, out, err);
     if (strcmp(k, "multi-task") == 0)
         return fake_kind_multitask(fm, fa, out, err);
+    if (strcmp(k, "loha") == 0 || strcmp(k, "lokr") == 0)
+        return fake_kind_lycoris(fm, fa, strcmp(k, "lokr") == 0, out, err);
     return LSC_OK;
 }
 
