@@ -261,7 +261,8 @@ static int merge_layers(lsc_cmd_ctx *ctx, const merge_args *av, lsc_adapter **in
             break;
         }
         if (lsc_merge_layer(views, ww, m, &mp, ws, bo, ao, &infos[li], &ctx->err) ||
-            lsc_adapter_set_factors(out, li, bo, ao, R, mp.out_scale, &ctx->err)) {
+            lsc_adapter_set_factors(out, li, bo, ao, R, mp.out_scale, &ctx->err) ||
+            lsc_derive_stream_layer(ctx, out, li)) {
             lsc_error_prefix(&ctx->err, "layer '%s'", ol->name);
             rc = LSC_EXIT_ERROR;
             break;

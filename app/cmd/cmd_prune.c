@@ -222,7 +222,8 @@ static int prune_cut(lsc_cmd_ctx *ctx, const prune_args *av, lsc_adapter *src, l
         } else {
             pst = lsc_prune_truncate(&lr, k, s_new, srp->ws, bo, ao, &info, &ctx->err);
         }
-        if (pst || lsc_adapter_set_factors(dst, li, bo, ao, k, s_new, &ctx->err)) {
+        if (pst || lsc_adapter_set_factors(dst, li, bo, ao, k, s_new, &ctx->err) ||
+            lsc_derive_stream_layer(ctx, dst, li)) {
             lsc_error_prefix(&ctx->err, "layer '%s'", l->name);
             rc = LSC_EXIT_ERROR;
             break;

@@ -66,6 +66,13 @@ int lsc_derive_store(lsc_cmd_ctx *ctx, lsc_adapter *ad, const int64_t *parents, 
     return rc;
 }
 
+int lsc_derive_stream_layer(lsc_cmd_ctx *ctx, lsc_adapter *dst, size_t li)
+{
+    if (!ctx->cat || !lsc_catalog_in_transaction(ctx->cat))
+        return LSC_EXIT_OK;
+    return lsc_catalog_put_layer_data(ctx->cat, dst, li, &ctx->err) ? LSC_EXIT_ERROR : LSC_EXIT_OK;
+}
+
 int lsc_derive_begin(lsc_cmd_ctx *ctx, const char *src_name, const char *as, const char *suffix, lsc_adapter **src,
                      int64_t *src_id, lsc_adapter **dst, char *newname, size_t cap)
 {

@@ -19,6 +19,11 @@ void lsc_derive_kind(lsc_adapter *ad);
  * given and computed, else computed here), record it as written. Returns 0 or an exit code. */
 int lsc_derive_store(lsc_cmd_ctx *ctx, lsc_adapter *ad, const int64_t *parents, size_t n_parents, int64_t *id);
 
+/* Stream layer li of the adapter being derived: inside the command's transaction, its new tensors go to
+ * the catalog now and leave memory (lsc_catalog_put_layer_data), so an edit holds one output layer at a
+ * time; outside a transaction they stay in memory for lsc_derive_store. Returns 0 or an exit code. */
+int lsc_derive_stream_layer(lsc_cmd_ctx *ctx, lsc_adapter *dst, size_t li);
+
 /* The common start of a derivation: load `src_name` (recorded as read), choose the new name (`as`, else
  * "<src>-<suffix>"), check it is free, and clone the source's description into *dst (no data: unchanged
  * tensors are shared by hash). Returns 0 or an exit code; on failure nothing needs freeing. */
