@@ -135,14 +135,31 @@ static lsc_status principal_angles(lsc_workspace *ws, const double *x1, int ld1,
     if (st != LSC_OK)
         return st;
 
-    /* S = X2 - X1 M, row-major [dim, k2]: as column-major it is [k2, dim] */
-    double *s = lsc_workspace_get(ws, WS_BC, (size_t)dim * k2);
+    /* S = X2 - X1 M, column-major [dim, k2] (the tall way round). Its singular values are those of the
+     * k2 x k2 R of its QR: a blocked Householder QR (dgeqrt) of the tall matrix and a small SVD, instead
+     * of dgesdd on the wide [k2, dim] matrix, whose Level-2 LQ dominated diff on 28k-wide layers. */
+    const int nb = k2 < 32 ? k2 : 32;
+    double *s = lsc_workspace_get(ws, WS_BC, (size_t)dim * k2 + (size_t)k2 * k2 + (size_t)nb * k2 + (size_t)nb * k2);
     if (!s)
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory for the subspace comparison");
+    double *r = s + (size_t)dim * k2, *tq = r + (size_t)k2 * k2, *qwork = tq + (size_t)nb * k2;
     for (int i = 0; i < dim; i++)
-        memcpy(s + (size_t)i * k2, x2 + (size_t)i * ld2, sizeof(double) * (size_t)k2);
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, dim, k2, k1, -1.0, x1, ld1, m, k2, 1.0, s, k2);
-    st = small_svd_values(ws, k2, dim, s, sinv, err);
+        for (int j = 0; j < k2; j++)
+            s[i + (size_t)j * dim] = x2[(size_t)i * ld2 + j];
+    /* x1 row-major [dim, ld1] is column-major x1^T; m row-major [k1, k2] is column-major m^T */
+    cblas_dgemm(CblasColMajor, CblasTrans, CblasTrans, dim, k2, k1, -1.0, x1, ld1, m, k2, 1.0, s, dim);
+    if (dim >= k2) {
+        lapack_int info = LAPACKE_dgeqrt_work(LAPACK_COL_MAJOR, dim, k2, nb, s, dim, tq, nb, qwork);
+        if (info != 0)
+            return lsc_error_set(err, LSC_ERR_NUMERIC, "qr in the subspace comparison failed (lapack info %d)",
+                                 (int)info);
+        for (int j = 0; j < k2; j++)
+            for (int i = 0; i < k2; i++)
+                r[i + (size_t)j * k2] = i <= j ? s[i + (size_t)j * dim] : 0.0;
+        st = small_svd_values(ws, k2, k2, r, sinv, err);
+    } else {
+        st = small_svd_values(ws, dim, k2, s, sinv, err); /* k2 <= dim always for orthonormal columns */
+    }
     if (st != LSC_OK)
         return st;
 
