@@ -118,6 +118,12 @@ static int qr_block(int k)
 
 lsc_status lsc_spectrum(const lsc_lowrank *lr, lsc_workspace *ws, double *sv, double *U, double *V, lsc_error *err)
 {
+    return lsc_spectrum_top(lr, ws, lsc_spectrum_count(lr), sv, U, V, err);
+}
+
+lsc_status lsc_spectrum_top(const lsc_lowrank *lr, lsc_workspace *ws, int nv, double *sv, double *U, double *V,
+                            lsc_error *err)
+{
     lsc_status st = LSC_OK;
 
     if (!lr || !ws)
@@ -144,6 +150,8 @@ lsc_status lsc_spectrum(const lsc_lowrank *lr, lsc_workspace *ws, double *sv, do
     }
     if (!sv)
         return lsc_error_set(err, LSC_ERR_INVALID, "spectrum needs an output for the singular values");
+    if ((U || V) && (nv < 1 || nv > n))
+        return lsc_error_set(err, LSC_ERR_INVALID, "%d singular vectors asked of a layer that has %d", nv, n);
 
     const int kb = rows < r ? rows : r, ka = cols < r ? cols : r;
     const int nbb = qr_block(kb), nba = qr_block(ka);
@@ -216,23 +224,25 @@ lsc_status lsc_spectrum(const lsc_lowrank *lr, lsc_workspace *ws, double *sv, do
         sv[i] *= abs_s;
 
     if (U) {
-        /* U (row-major [rows, n]) = sign(s) Qb [Uc; 0], i.e. the column-major [n, rows] matrix
+        /* U (row-major [rows, nv]) = sign(s) Qb [Uc; 0], i.e. the column-major [nv, rows] matrix
          * U^T = sign(s) [Uc^T, 0] Qb^T: fill it, then apply Qb^T from the right */
         const double sg = lr->scale < 0 ? -1.0 : 1.0;
         for (int i = 0; i < rows; i++)
-            for (int j = 0; j < n; j++)
-                U[(size_t)i * n + j] = i < kb ? sg * uc[i + (size_t)j * kb] : 0.0;
-        info = LAPACKE_dgemqrt_work(LAPACK_COL_MAJOR, 'R', 'T', n, rows, kb, nbb, bq, rows, t_b, nbb, U, n, work);
+            for (int j = 0; j < nv; j++)
+                U[(size_t)i * nv + j] = i < kb ? sg * uc[i + (size_t)j * kb] : 0.0;
+        info = LAPACKE_dgemqrt_work(LAPACK_COL_MAJOR, 'R', 'T', nv, rows, kb, nbb, bq, rows, t_b, nbb, U, nv, work);
         if (info != 0) {
             st = lsc_error_set(err, LSC_ERR_NUMERIC, "applying Q of 'B' failed (lapack info %d)", (int)info);
             goto out;
         }
     }
     if (V) {
-        /* V (row-major [cols, n]) = Qa [Vc; 0]: column-major V^T = [Vc^T, 0] Qa^T, and Vc^T is vct */
-        memcpy(V, vct, (size_t)n * ka * sizeof *V);
-        memset(V + (size_t)n * ka, 0, (size_t)n * (size_t)(cols - ka) * sizeof *V);
-        info = LAPACKE_dgemqrt_work(LAPACK_COL_MAJOR, 'R', 'T', n, cols, ka, nba, aq, cols, t_a, nba, V, n, work);
+        /* V (row-major [cols, nv]) = Qa [Vc; 0]: column-major V^T = [Vc^T, 0] Qa^T, and Vc^T is vct's first
+         * nv rows */
+        for (int i = 0; i < ka; i++)
+            memcpy(V + (size_t)i * nv, vct + (size_t)i * n, (size_t)nv * sizeof *V);
+        memset(V + (size_t)nv * ka, 0, (size_t)nv * (size_t)(cols - ka) * sizeof *V);
+        info = LAPACKE_dgemqrt_work(LAPACK_COL_MAJOR, 'R', 'T', nv, cols, ka, nba, aq, cols, t_a, nba, V, nv, work);
         if (info != 0) {
             st = lsc_error_set(err, LSC_ERR_NUMERIC, "applying Q of 'A' failed (lapack info %d)", (int)info);
             goto out;
