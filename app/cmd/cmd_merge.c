@@ -271,7 +271,9 @@ static lsc_status fm_compute(void *octx, size_t li, int worker, lsc_stats_runner
         int j = lsc_adapter_find_layer(c->in[i], ol->name);
         if (j < 0)
             continue;
-        st = lsc_adapter_factors(c->in[i], (size_t)j, &w->fb[i], &w->fbc[i], &w->fa[i], &w->fac[i], &views[m], err);
+        /* the first input decodes into the worker's own buffers, free until the statistics run */
+        st = m == 0 ? lsc_adapter_factors(c->in[i], (size_t)j, &sr->b, &sr->bcap, &sr->a, &sr->acap, &views[m], err)
+                    : lsc_adapter_factors(c->in[i], (size_t)j, &w->fb[i], &w->fbc[i], &w->fa[i], &w->fac[i], &views[m], err);
         if (st)
             lsc_error_prefix(err, "'%s' layer '%s'", c->in[i]->name, ol->name);
         ww[m++] = c->av->w[i];
