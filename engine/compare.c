@@ -5,8 +5,9 @@
  * - inner product: s1 s2 sum((B1^T B2) .* (A1 A2^T)), the trace form, r1 x r2 work;
  * - ||d1 - d2||_F: NOT sqrt(n1^2 + n2^2 - 2 inner), which loses everything to cancellation when the
  *   layers are close (it can only resolve differences down to ~sqrt(eps) of the norm). Instead the
- *   difference is itself a low-rank layer, [s1 B1, -s2 B2] [A1; A2], whose norm the factored QR core
- *   gives to ~eps of the norm: an adapter compared with itself gives 0 up to rounding;
+ *   second layer's bases are split along the first's (parts formed directly) and the difference's norm
+ *   summed from mutually orthogonal parts (diff_norm), to ~eps of the norm from the bases the subspace
+ *   figures use anyway: an adapter compared with itself gives 0 up to rounding;
  * - subspaces: the singular vectors carrying the layer (sigma_i > 1e-10 sigma_1); principal angles from
  *   cosines and, for small angles where arccos is ill-conditioned, from sines (Knyazev & Argentati);
  * - scales: every figure is computed from the unscaled factors and the scale put back last, so a scale
@@ -33,8 +34,8 @@ enum {
     WS_U2,
     WS_V2,
     WS_SMALL, /* sv1, sv2, Gram matrices, subspace products, their singular values */
-    WS_BC,    /* [s1 B1, -s2 B2], later the sine matrix of the angles */
-    WS_AC,    /* [A1; A2] */
+    WS_BC,    /* the difference's split bases, later the sine matrix of the angles */
+    WS_AC,    /* unused */
     WS_WORK,  /* LAPACK work + integer work for the small SVDs */
 };
 _Static_assert(WS_WORK < LSC_WS_SLOTS, "compare must stay inside the workspace");
@@ -135,14 +136,31 @@ static lsc_status principal_angles(lsc_workspace *ws, const double *x1, int ld1,
     if (st != LSC_OK)
         return st;
 
-    /* S = X2 - X1 M, row-major [dim, k2]: as column-major it is [k2, dim] */
-    double *s = lsc_workspace_get(ws, WS_BC, (size_t)dim * k2);
+    /* S = X2 - X1 M, column-major [dim, k2] (the tall way round). Its singular values are those of the
+     * k2 x k2 R of its QR: a blocked Householder QR (dgeqrt) of the tall matrix and a small SVD, instead
+     * of dgesdd on the wide [k2, dim] matrix, whose Level-2 LQ dominated diff on 28k-wide layers. */
+    const int nb = k2 < 32 ? k2 : 32;
+    double *s = lsc_workspace_get(ws, WS_BC, (size_t)dim * k2 + (size_t)k2 * k2 + (size_t)nb * k2 + (size_t)nb * k2);
     if (!s)
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory for the subspace comparison");
+    double *r = s + (size_t)dim * k2, *tq = r + (size_t)k2 * k2, *qwork = tq + (size_t)nb * k2;
     for (int i = 0; i < dim; i++)
-        memcpy(s + (size_t)i * k2, x2 + (size_t)i * ld2, sizeof(double) * (size_t)k2);
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, dim, k2, k1, -1.0, x1, ld1, m, k2, 1.0, s, k2);
-    st = small_svd_values(ws, k2, dim, s, sinv, err);
+        for (int j = 0; j < k2; j++)
+            s[i + (size_t)j * dim] = x2[(size_t)i * ld2 + j];
+    /* x1 row-major [dim, ld1] is column-major x1^T; m row-major [k1, k2] is column-major m^T */
+    cblas_dgemm(CblasColMajor, CblasTrans, CblasTrans, dim, k2, k1, -1.0, x1, ld1, m, k2, 1.0, s, dim);
+    if (dim >= k2) {
+        lapack_int info = LAPACKE_dgeqrt_work(LAPACK_COL_MAJOR, dim, k2, nb, s, dim, tq, nb, qwork);
+        if (info != 0)
+            return lsc_error_set(err, LSC_ERR_NUMERIC, "qr in the subspace comparison failed (lapack info %d)",
+                                 (int)info);
+        for (int j = 0; j < k2; j++)
+            for (int i = 0; i < k2; i++)
+                r[i + (size_t)j * k2] = i <= j ? s[i + (size_t)j * dim] : 0.0;
+        st = small_svd_values(ws, k2, k2, r, sinv, err);
+    } else {
+        st = small_svd_values(ws, dim, k2, s, sinv, err); /* k2 <= dim always for orthonormal columns */
+    }
     if (st != LSC_OK)
         return st;
 
@@ -155,6 +173,74 @@ static lsc_status principal_angles(lsc_workspace *ws, const double *x1, int ld1,
     for (int i = 1; i < n_out; i++)
         if (angles[i] < angles[i - 1])
             angles[i] = angles[i - 1];
+    return LSC_OK;
+}
+
+/* Split X2 [dim, n2] (row-major, orthonormal columns) along X1 [dim, n1]: c = X1^T X2 [n1, n2], p = X2 - X1 c
+ * [dim, n2], g = p^T p [n2, n2] (all row-major). */
+static void split_basis(const double *x1, int n1, const double *x2, int n2, int dim, double *c, double *p, double *g)
+{
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n1, n2, dim, 1.0, x1, n1, x2, n2, 0.0, c, n2);
+    memcpy(p, x2, sizeof(double) * (size_t)dim * n2);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, dim, n2, n1, -1.0, x1, n1, c, n2, 1.0, p, n2);
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n2, n2, dim, 1.0, p, n2, p, n2, 0.0, g, n2);
+}
+
+/* ||U1 A1 V1^T - U2 A2 V2^T||_F (A = t diag(sv)) from the bases, as lsc_compare's comment derives. */
+static lsc_status diff_norm(lsc_workspace *ws, const double *u1, const double *v1, const double *sv1, int n1, double t1,
+                           const double *u2, const double *v2, const double *sv2, int n2, double t2, int rows, int cols,
+                           double *out, lsc_error *err)
+{
+    const int dim = rows > cols ? rows : cols;
+    const size_t nn = (size_t)n1 * n2, mm = (size_t)n2 * n2;
+    const size_t ny = (size_t)n1 * (n1 > n2 ? n1 : n2); /* y [n1, n1], later w [n1, n2] */
+    double *buf = lsc_workspace_get(ws, WS_BC, (size_t)dim * n2 + 2 * nn + 2 * mm + nn + ny);
+    if (!buf)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory comparing two [%d, %d] layers", rows, cols);
+    double *p = buf, *cu = p + (size_t)dim * n2, *cv = cu + nn, *gu = cv + nn, *gv = gu + mm, *x = gv + mm;
+    double *y = x + nn;
+    split_basis(u1, n1, u2, n2, rows, cu, p, gu);
+    split_basis(v1, n1, v2, n2, cols, cv, p, gv);
+    /* the scale of the sums: the largest of the values, so the squares neither overflow nor underflow */
+    double m = 0.0;
+    for (int i = 0; i < n1; i++)
+        m = fmax(m, t1 * sv1[i]);
+    for (int j = 0; j < n2; j++)
+        m = fmax(m, t2 * sv2[j]);
+    if (!(m > 0.0)) {
+        *out = 0.0;
+        return LSC_OK;
+    }
+    /* x = Cu A2 / m [n1, n2]; y = (A1 - Cu A2 Cv^T) / m [n1, n1] */
+    for (int i = 0; i < n1; i++)
+        for (int j = 0; j < n2; j++)
+            x[(size_t)i * n2 + j] = cu[(size_t)i * n2 + j] * (t2 * sv2[j] / m);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n1, n1, n2, -1.0, x, n2, cv, n2, 0.0, y, n1);
+    for (int i = 0; i < n1; i++)
+        y[(size_t)i * n1 + i] += t1 * sv1[i] / m;
+    double s = sum_squares(y, (size_t)n1 * n1);
+    /* ||Cu A2 Pv^T||^2 = sum((x Gv) .* x); ||Pu A2 Cv^T||^2 = sum((z Gu) .* z), z = Cv A2 / m;
+     * ||Pu A2 Pv^T||^2 = sum((A2 Gu A2) .* Gv) / m^2 */
+    double *w = y; /* y is summed: reuse it [n1, n2] */
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n1, n2, n2, 1.0, x, n2, gv, n2, 0.0, w, n2);
+    double part = 0.0;
+    for (size_t i = 0; i < nn; i++)
+        part += w[i] * x[i];
+    s += fmax(part, 0.0);
+    for (int i = 0; i < n1; i++)
+        for (int j = 0; j < n2; j++)
+            x[(size_t)i * n2 + j] = cv[(size_t)i * n2 + j] * (t2 * sv2[j] / m);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n1, n2, n2, 1.0, x, n2, gu, n2, 0.0, w, n2);
+    part = 0.0;
+    for (size_t i = 0; i < nn; i++)
+        part += w[i] * x[i];
+    s += fmax(part, 0.0);
+    part = 0.0;
+    for (int i = 0; i < n2; i++)
+        for (int j = 0; j < n2; j++)
+            part += (t2 * sv2[i] / m) * gu[(size_t)i * n2 + j] * (t2 * sv2[j] / m) * gv[(size_t)j * n2 + i];
+    s += fmax(part, 0.0);
+    *out = m * sqrt(s);
     return LSC_OK;
 }
 
@@ -230,36 +316,27 @@ lsc_status lsc_compare(const lsc_lowrank *x, const lsc_lowrank *y, lsc_workspace
         out->inner = x->scale * (y->scale * tr);
     }
 
-    /* ||d1 - d2||_F as smax times the norm of the low-rank layer [(s1/smax) B1, -(s2/smax) B2] [A1; A2],
-     * smax the larger |scale|: the ratios are at most 1, so nothing overflows before the last product */
+    /* ||d1 - d2||_F / smax from the two bases just computed (no second factorisation): with
+     * d1 / smax = U1 A1 V1^T, d2 / smax = U2 A2 V2^T (A = |t| diag(sv), the signs in U), split each side of
+     * the second layer along the first, U2 = U1 Cu + Pu, V2 = V1 Cv + Pv (Cu = U1^T U2, Pu = U2 - U1 Cu
+     * formed directly, so it keeps its absolute accuracy when the layers are close). The four parts of the
+     * difference are mutually orthogonal, so
+     *   ||d||^2 = ||A1 - Cu A2 Cv^T||^2 + ||Cu A2 Pv^T||^2 + ||Pu A2 Cv^T||^2 + ||Pu A2 Pv^T||^2,
+     * the first a small matrix formed as a difference (an adapter against itself gives 0 up to rounding),
+     * the others sums of squares through the Gram matrices of Pu and Pv; no cancellation anywhere. */
     const double smax = fabs(x->scale) > fabs(y->scale) ? fabs(x->scale) : fabs(y->scale);
-    const double t1 = smax > 0.0 ? x->scale / smax : 0.0, t2 = smax > 0.0 ? y->scale / smax : 0.0;
+    const double t1 = smax > 0.0 ? fabs(x->scale) / smax : 0.0, t2 = smax > 0.0 ? fabs(y->scale) / smax : 0.0;
     double dn = 0.0; /* ||d1 - d2||_F / smax */
     if (nd > 0) {
-        double *bc = lsc_workspace_get(ws, WS_BC, (size_t)rows * rc);
-        double *ac = lsc_workspace_get(ws, WS_AC, (size_t)rc * cols);
-        if (!bc || !ac) {
-            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory comparing two [%d, %d] layers", rows, cols);
-            goto out;
+        if (n1 == 0 || n2 == 0) {
+            dn = n1 ? t1 * nu1 : t2 * nu2;
+        } else {
+            st = diff_norm(ws, u1, v1, sv1, n1, t1, u2, v2, sv2, n2, t2, rows, cols, &dn, err);
+            if (st != LSC_OK) {
+                lsc_error_prefix(err, "difference of the layers");
+                goto out;
+            }
         }
-        for (int i = 0; i < rows; i++) {
-            double *row = bc + (size_t)i * rc;
-            for (int j = 0; j < x->r; j++)
-                row[j] = t1 * x->B[(size_t)i * x->r + j];
-            for (int j = 0; j < y->r; j++)
-                row[x->r + j] = -t2 * y->B[(size_t)i * y->r + j];
-        }
-        if (x->r)
-            memcpy(ac, x->A, sizeof(double) * (size_t)x->r * cols);
-        if (y->r)
-            memcpy(ac + (size_t)x->r * cols, y->A, sizeof(double) * (size_t)y->r * cols);
-        lsc_lowrank diff = {.rows = rows, .cols = cols, .r = rc, .B = bc, .A = ac, .scale = 1.0};
-        st = lsc_spectrum(&diff, ws, svd, NULL, NULL, err);
-        if (st != LSC_OK) {
-            lsc_error_prefix(err, "difference of the layers");
-            goto out;
-        }
-        dn = norm2(svd, (size_t)nd);
         out->diff_norm = smax * dn;
     }
 

@@ -15,8 +15,8 @@
 
 enum {
     WS_SV = LSC_WS_CALLER_FIRST, /* singular values */
-    WS_U,                        /* U [rows, n] */
-    WS_V,                        /* V [cols, n] */
+    WS_U,                        /* unused: U [rows, k] is written into B_out */
+    WS_V,                        /* V [cols, k] */
 };
 _Static_assert(WS_V < LSC_WS_SLOTS, "prune must stay inside the caller workspace slots");
 
@@ -262,13 +262,13 @@ lsc_status lsc_prune_truncate(const lsc_lowrank *lr, int k, double new_scale, ls
 
     const size_t rows = (size_t)lr->rows, cols = (size_t)lr->cols;
     double *sv = lsc_workspace_get(ws, WS_SV, 2 * (size_t)n); /* values, then the split factors */
-    double *U = lsc_workspace_get(ws, WS_U, rows * (size_t)n);
-    double *V = lsc_workspace_get(ws, WS_V, cols * (size_t)n);
-    if (!sv || !U || !V) {
+    double *U = B_out; /* the left vectors land in B_out and are scaled there */
+    double *V = lsc_workspace_get(ws, WS_V, cols * (size_t)k);
+    if (!sv || !V) {
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory for truncating a [%zu, %zu] layer", rows, cols);
         goto out;
     }
-    st = lsc_spectrum(lr, ws, sv, U, V, err);
+    st = lsc_spectrum_top(lr, ws, k, sv, U, V, err); /* only the k vectors kept */
     if (st != LSC_OK)
         goto out;
 
@@ -278,15 +278,14 @@ lsc_status lsc_prune_truncate(const lsc_lowrank *lr, int k, double new_scale, ls
     for (int j = 0; j < k; j++)
         dd[j] = sqrt(sv[j] * inv);
     for (size_t i = 0; i < rows; i++) {
-        const double *u = U + i * (size_t)n;
-        double *b = B_out + i * (size_t)k;
+        double *b = U + i * (size_t)k;
         for (int j = 0; j < k; j++)
-            b[j] = sign * u[j] * dd[j];
+            b[j] = sign * b[j] * dd[j];
     }
     for (int j = 0; j < k; j++) {
         double *a = A_out + (size_t)j * cols;
         for (size_t c = 0; c < cols; c++)
-            a[c] = V[c * (size_t)n + j] * dd[j];
+            a[c] = V[c * (size_t)k + j] * dd[j];
     }
     if (info) {
         info->k = k;

@@ -26,6 +26,13 @@ int lsc_spectrum_count(const lsc_lowrank *lr);
  * LSC_ERR_INVALID; rows or cols beyond INT_MAX LSC_ERR_UNSUPPORTED; LSC_ERR_NOMEM. */
 lsc_status lsc_spectrum(const lsc_lowrank *lr, lsc_workspace *ws, double *sv, double *U, double *V, lsc_error *err);
 
+/* lsc_spectrum with only the first k singular vectors (1 <= k <= n): every value into sv[0 .. n-1],
+ * U [rows, k] and V [cols, k] row-major (either may be NULL). A truncation needs no more, and applying the
+ * orthogonal factors to k columns instead of n saves that share of the work and of the memory.
+ * LSC_ERR_INVALID for k outside [1, n] when a vector output is given; otherwise as lsc_spectrum. */
+lsc_status lsc_spectrum_top(const lsc_lowrank *lr, lsc_workspace *ws, int k, double *sv, double *U, double *V,
+                            lsc_error *err);
+
 /* Smallest k with sum_{i<k} sv_i^2 >= tau * sum sv_i^2 (sv descending, n values); 0 when all are 0 or
  * tau <= 0, n when tau > 1. Plain squares are summed, so thresholds met exactly count (sv 3, 1 at tau
  * 0.9 gives 1). */

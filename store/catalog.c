@@ -1254,6 +1254,25 @@ out:
     return st;
 }
 
+lsc_status lsc_catalog_put_layer_data(lsc_catalog *cat, lsc_adapter *ad, size_t li, lsc_error *err)
+{
+    if (!lsc_catalog_in_transaction(cat))
+        return lsc_error_set(err, LSC_ERR_INVALID, "layer data can only be stored inside a transaction");
+    if (li >= ad->n_layers)
+        return lsc_error_set(err, LSC_ERR_INVALID, "layer %zu out of range", li);
+    for (size_t i = 0; i < ad->n_tensors; i++) {
+        lsc_tensor *t = &ad->tensors[i];
+        if (t->layer != (int)li || !t->data)
+            continue;
+        lsc_status st = put_tensor_bytes(cat, ad, i, err);
+        if (st)
+            return st;
+        free(t->data);
+        t->data = NULL;
+    }
+    return LSC_OK;
+}
+
 /* Shapes, indices and enums must be consistent before anything is written. */
 static lsc_status check_adapter(const lsc_adapter *ad, lsc_error *err)
 {

@@ -95,6 +95,13 @@ lsc_status lsc_catalog_put_blob(lsc_catalog *cat, const char hash[LSC_HASH_HEX],
 lsc_status lsc_catalog_put_adapter(lsc_catalog *cat, lsc_adapter *ad, const int64_t *parents, size_t n_parents,
                                    int64_t *id, lsc_error *err);
 
+/* Stream one output layer of an edit: store now, inside the open transaction, the bytes of every loaded
+ * tensor of layer `li` of ad (hashing them), then free those bytes; each tensor keeps its hash, so a later
+ * lsc_catalog_put_adapter of ad finds its blob stored. Edits call it as each new layer is computed, so
+ * that memory holds one layer, not the whole output; the command's commit or rollback still keeps or
+ * drops everything together. LSC_ERR_INVALID outside a transaction or for li out of range. */
+lsc_status lsc_catalog_put_layer_data(lsc_catalog *cat, lsc_adapter *ad, size_t li, lsc_error *err);
+
 /* Load a visible adapter by name: every field, layers and tensors with hashes; tensor data is loaded
  * lazily from the catalog by the adapter's loader. The adapter keeps no reference to an open
  * transaction but must not outlive `cat`. */

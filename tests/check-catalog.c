@@ -859,6 +859,57 @@ START_TEST(test_transactions)
 }
 END_TEST
 
+/* An edit streams its output: each layer's tensors go into the open transaction as soon as computed
+ * and leave memory; the adapter's rows come last. Rolled back, nothing stays; committed, the adapter
+ * reads back byte for byte. Outside a transaction, or for a layer out of range, nothing happens. */
+START_TEST(test_put_layer_data)
+{
+    tmp_cat t;
+    tmp_init(&t);
+    lsc_catalog *cat = NULL;
+    lsc_error err = {0};
+    ck_assert_int_eq(lsc_catalog_open(t.path, LSC_CATALOG_CREATE, &cat, &err), LSC_OK);
+    lsc_adapter *want = make_adapter("s", 31);
+    for (size_t i = 0; i < want->n_tensors; i++)
+        lsc_hash_tensor(&want->tensors[i]);
+    for (int keep = 0; keep < 2; keep++) {
+        lsc_adapter *a = make_adapter("s", 31);
+        ck_assert_int_eq(lsc_catalog_put_layer_data(cat, a, 0, &err), LSC_ERR_INVALID);
+        ck_assert_ptr_nonnull(a->tensors[a->layers[0].ta].data);
+        ck_assert_int_eq(lsc_catalog_begin(cat, &err), LSC_OK);
+        ck_assert_int_eq(lsc_catalog_put_layer_data(cat, a, a->n_layers, &err), LSC_ERR_INVALID);
+        for (size_t li = 0; li < a->n_layers; li++) {
+            int64_t before = count_rows(cat, "blobs");
+            ck_assert_int_eq(lsc_catalog_put_layer_data(cat, a, li, &err), LSC_OK);
+            ck_assert_int_gt(count_rows(cat, "blobs"), before);
+            for (size_t i = 0; i < a->n_tensors; i++)
+                if (a->tensors[i].layer == (int)li) {
+                    ck_assert_ptr_null(a->tensors[i].data);
+                    ck_assert_str_eq(a->tensors[i].hash, want->tensors[i].hash);
+                } else if (a->tensors[i].layer > (int)li) {
+                    ck_assert_ptr_nonnull(a->tensors[i].data); /* later layers untouched */
+                }
+        }
+        if (!keep) {
+            lsc_catalog_rollback(cat);
+            ck_assert_int_eq(count_rows(cat, "blobs"), 0);
+            lsc_adapter_free(a);
+            continue;
+        }
+        ck_assert_int_eq(lsc_catalog_put_adapter(cat, a, NULL, 0, NULL, &err), LSC_OK);
+        ck_assert_int_eq(lsc_catalog_commit(cat, &err), LSC_OK);
+        lsc_adapter *got = NULL;
+        ck_assert_int_eq(lsc_catalog_get_adapter(cat, "s", &got, &err), LSC_OK);
+        assert_same_adapter(got, want);
+        lsc_adapter_free(got);
+        lsc_adapter_free(a);
+    }
+    lsc_adapter_free(want);
+    lsc_catalog_close(cat);
+    rm_rf(t.dir);
+}
+END_TEST
+
 START_TEST(test_hide_rename)
 {
     tmp_cat t;
@@ -1323,6 +1374,7 @@ static Suite *catalog_suite(void)
     tcase_add_test(tc, test_corrupt_rows);
     tcase_add_test(tc, test_blob_dedup);
     tcase_add_test(tc, test_transactions);
+    tcase_add_test(tc, test_put_layer_data);
     tcase_add_test(tc, test_hide_rename);
     tcase_add_test(tc, test_children);
     tcase_add_test(tc, test_series);

@@ -299,6 +299,71 @@ START_TEST(test_buffers_unaligned)
 }
 END_TEST
 
+/* The buffer conversions run a blocked fast path beside the scalar rule (dtype.c): over every finite
+ * pattern of the target, each midpoint to its successor and a double ulp either side of it, both signs,
+ * plus zeros, double subnormals, Inf, NaN and huge values, placed so that rare values sit at every
+ * position of a block, the buffer must give exactly the scalar function's bits and the same loss counts
+ * as counted here from the rule (FORMATS.md: overflow, flushed, subnormal). */
+static void check_buffer_matches_scalar(int f16)
+{
+    const uint32_t top = f16 ? 0x7c00 : 0x7f80;
+    size_t cap = (size_t)top * 8 + 64, n = 0;
+    double *v = malloc(cap * sizeof *v);
+    uint16_t *h = malloc(cap * sizeof *h);
+    ck_assert(v && h);
+    const double extra[] = {0.0, -0.0, 4.9e-324, -1e-310, INFINITY, -INFINITY, NAN, 1e300, -DBL_MAX, 65520.0,
+                            0x1p-25, 0x1p128, -0x1p-134, 3.4e38};
+    for (uint32_t b = 0; b < top; b++) {
+        double a = f16 ? ref_f16((uint16_t)b) : ref_bf16((uint16_t)b);
+        double c = b + 1 == top ? (f16 ? 65536.0 : 0x1p128) : (f16 ? ref_f16((uint16_t)(b + 1)) : ref_bf16((uint16_t)(b + 1)));
+        double mid = (a + c) / 2, seq[4] = {a, mid, nextafter(mid, INFINITY), nextafter(mid, 0)};
+        for (int k = 0; k < 4; k++) {
+            v[n++] = (b & 1) ? -seq[k] : seq[k];
+            if (b % 97 == (uint32_t)k) /* a rare value now and then, at drifting positions */
+                v[n++] = extra[(b / 97) % (sizeof extra / sizeof extra[0])];
+        }
+    }
+    lsc_narrowing loss, want = {0, 0, 0};
+    ck_assert_int_eq(lsc_dtype_from_double_loss(f16 ? LSC_DT_F16 : LSC_DT_BF16, v, n, h, &loss), LSC_OK);
+    for (size_t i = 0; i < n; i++) {
+        uint16_t s = f16 ? lsc_f64_to_f16(v[i]) : lsc_f64_to_bf16(v[i]);
+        ck_assert_msg(h[i] == s, "%s buffer element %zu (%a) gives 0x%04x, scalar 0x%04x", f16 ? "F16" : "BF16", i,
+                      v[i], h[i], s);
+        double back = f16 ? ref_f16(s) : ref_bf16(s);
+        want.overflows += isinf(back) && isfinite(v[i]);
+        want.flushed += back == 0 && v[i] != 0;
+        want.subnormal += (s & top) == 0 && back != 0 && back != v[i];
+    }
+    ck_assert_uint_eq(loss.overflows, want.overflows);
+    ck_assert_uint_eq(loss.flushed, want.flushed);
+    ck_assert_uint_eq(loss.subnormal, want.subnormal);
+    ck_assert_uint_gt(want.overflows, 0);
+    ck_assert_uint_gt(want.flushed, 0);
+    ck_assert_uint_gt(want.subnormal, 0);
+    free(v);
+    free(h);
+}
+
+START_TEST(test_buffer_matches_scalar)
+{
+    check_buffer_matches_scalar(0);
+    check_buffer_matches_scalar(1);
+    /* F32: the hardware conversion, with its losses counted per block */
+    const double w[] = {1.0, 1e-40, 1e-50, 3.5e38, 1e-45, -0.0, NAN, 0.1};
+    float f[8 * 300];
+    double big[8 * 300];
+    for (int i = 0; i < 8 * 300; i++)
+        big[i] = w[i % 8];
+    lsc_narrowing loss;
+    ck_assert_int_eq(lsc_dtype_from_double_loss(LSC_DT_F32, big, 8 * 300, f, &loss), LSC_OK);
+    ck_assert_uint_eq(loss.overflows, 300);
+    ck_assert_uint_eq(loss.flushed, 300);   /* 1e-50 */
+    ck_assert_uint_eq(loss.subnormal, 600); /* 1e-40 and 1e-45 are not exact in float */
+    for (int i = 0; i < 8 * 300; i++)
+        ck_assert(memcmp(&f[i], &(float){(float)big[i]}, 4) == 0 || (isnan(f[i]) && isnan(big[i])));
+}
+END_TEST
+
 START_TEST(test_overflow_count)
 {
     const double v[] = {65504.0, 65519.99, 65520.0, 1e6, -1e6, INFINITY, NAN, 1e-30, -65520.0};
@@ -445,6 +510,7 @@ static Suite *dtype_suite(void)
     tcase_add_test(tc, test_double_rounding);
     tcase_add_test(tc, test_buffers_unaligned);
     tcase_add_test(tc, test_overflow_count);
+    tcase_add_test(tc, test_buffer_matches_scalar);
     tcase_add_test(tc, test_narrowing_loss);
     tcase_add_test(tc, test_scalars);
     suite_add_tcase(s, tc);

@@ -948,6 +948,74 @@ START_TEST(test_script_size_limits_cli)
 }
 END_TEST
 
+/* Edits and diff run their layers over the worker pool (LSC_THREADS): one and two workers must store the
+ * same bytes (same content hash) and print the same figures, for prune, svd and cat merge, and diff;
+ * the outputs must also still be new adapters (not the source's hash). */
+static char *hash_of(const char *cat, const char *name)
+{
+    const char *args[] = {"ls", NULL};
+    json_t *v = jrun(cat, args);
+    char *h = NULL;
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        json_t *o = json_array_get(v, i);
+        if (strcmp(json_string_value(json_object_get(o, "name")), name) == 0)
+            h = strdup(json_string_value(json_object_get(o, "content_hash")));
+    }
+    json_decref(v);
+    ck_assert_msg(h != NULL, "no adapter '%s'", name);
+    return h;
+}
+
+START_TEST(test_threads_same_bytes)
+{
+    const char *samples[] = {"llama-tiny-f32", "llama-tiny-bf16", NULL};
+    char cat[4400];
+    catalog(cat, sizeof cat, "threads", samples);
+    const char *edits[][9] = {
+        {"prune", "llama-tiny-bf16", "--energy", "0.8", "--as", NULL},
+        {"prune", "llama-tiny-f32", "--rank", "2", "--as", NULL},
+        {"merge", "llama-tiny-f32", "llama-tiny-bf16", "--method", "svd", "--rank", "3", "--as", NULL},
+        {"merge", "llama-tiny-f32", "llama-tiny-bf16", "--method", "cat", "--as", NULL},
+    };
+    char *diff_out[2] = {NULL, NULL};
+    for (size_t e = 0; e < sizeof edits / sizeof edits[0]; e++) {
+        char *h[2];
+        for (int t = 0; t < 2; t++) {
+            char name[32];
+            const char *a[9];
+            memcpy(a, edits[e], sizeof a);
+            snprintf(name, sizeof name, "out%zu-%d", e, t + 1);
+            for (int i = 0; i < 9; i++)
+                if (!a[i]) {
+                    a[i] = name;
+                    break;
+                }
+            setenv("LSC_THREADS", t ? "2" : "1", 1);
+            cli_result r = cli_run(cat, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], NULL);
+            ck_assert_msg(r.code == 0, "%s with %d thread(s): %s", a[0], t + 1, r.err);
+            cli_result_free(&r);
+            h[t] = hash_of(cat, name);
+            if (e == 0) {
+                r = cli_run(cat, "diff", "llama-tiny-f32", "llama-tiny-bf16", "--json", NULL);
+                ck_assert_int_eq(r.code, 0);
+                diff_out[t] = strdup(r.out);
+                cli_result_free(&r);
+            }
+        }
+        unsetenv("LSC_THREADS");
+        ck_assert_msg(strcmp(h[0], h[1]) == 0, "%s: 1 and 2 threads stored different bytes", edits[e][0]);
+        char *src = hash_of(cat, edits[e][1]);
+        ck_assert_str_ne(h[0], src);
+        free(src);
+        free(h[0]);
+        free(h[1]);
+    }
+    ck_assert_str_eq(diff_out[0], diff_out[1]);
+    free(diff_out[0]);
+    free(diff_out[1]);
+}
+END_TEST
+
 int main(void)
 {
     if (setup() != 0)
@@ -966,6 +1034,7 @@ int main(void)
                                           test_sample_scripts,
                                           test_log_script_rebuilds_each_catalog,
                                           test_script_size_limits,
-                                          test_script_size_limits_cli, NULL};
+                                          test_script_size_limits_cli,
+                                          test_threads_same_bytes, NULL};
     return cli_run_suite("edit", tests, 0, g_tmp);
 }

@@ -12,6 +12,7 @@
 #include "common.h"
 #include "figure.h"
 #include "compare.h"
+#include "pool.h"
 #include "layername.h"
 #include "modkey.h"
 #include "handlers.h"
@@ -63,6 +64,89 @@ static void totals_add(totals *t, const lsc_compare_result *res)
     t->diff += d * d;
 }
 
+/* Every matched pair's comparison, over the worker pool a window at a time: tensors are read in order in
+ * this thread, compared in parallel (each worker its own workspace and decode buffers; each pair writes
+ * only its own result), then dropped. Each adapter's orthonormal bases are computed once per layer here
+ * and used for every figure of it (phi on both sides, angles, the difference). */
+typedef struct diff_worker {
+    lsc_workspace *ws;
+    bufs bx, by;
+} diff_worker;
+
+typedef struct diff_job {
+    lsc_adapter *x, *y;
+    const size_t *pi, *pj; /* pair -> layer of x, of y */
+    size_t first;
+    lsc_compare_result *res;
+    diff_worker *w;
+} diff_job;
+
+static lsc_status diff_one(void *vctx, size_t slot, int worker, lsc_error *err)
+{
+    diff_job *d = vctx;
+    diff_worker *w = &d->w[worker];
+    size_t p = d->first + slot;
+    lsc_lowrank lr1, lr2;
+    lsc_status st = lsc_adapter_factors(d->x, d->pi[p], &w->bx.b, &w->bx.bcap, &w->bx.a, &w->bx.acap, &lr1, err);
+    if (!st)
+        st = lsc_adapter_factors(d->y, d->pj[p], &w->by.b, &w->by.bcap, &w->by.a, &w->by.acap, &lr2, err);
+    if (!st)
+        st = lsc_compare(&lr1, &lr2, w->ws, &d->res[p], err);
+    if (st) {
+        char nm[512];
+        lsc_error_prefix(err, "layer '%s'", lsc_escape_name(nm, sizeof nm, d->x->layers[d->pi[p]].name));
+    }
+    return st;
+}
+
+static lsc_status load_layer(lsc_adapter *ad, size_t li, lsc_error *err)
+{
+    const lsc_layer *l = &ad->layers[li];
+    int ts[5] = {l->ta, l->tb, l->te, l->tm, lsc_adapter_layer_tensor(ad, li, LSC_ROLE_GATE)};
+    for (int i = 0; i < 5; i++)
+        if (ts[i] >= 0 && lsc_adapter_load_tensor(ad, (size_t)ts[i], err))
+            return err->code ? err->code : LSC_ERR_IO;
+    return LSC_OK;
+}
+
+static int diff_compute(lsc_cmd_ctx *ctx, lsc_adapter *x, lsc_adapter *y, const size_t *pi, const size_t *pj, size_t n,
+                        lsc_compare_result *res)
+{
+    const int workers = lsc_pool_default_threads() < 1 ? 1 : lsc_pool_default_threads();
+    const size_t window = 2 * (size_t)workers;
+    diff_job d = {x, y, pi, pj, 0, res, calloc((size_t)workers, sizeof(diff_worker))};
+    int rc = d.w ? LSC_EXIT_OK : lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
+    for (int k = 0; !rc && k < workers; k++)
+        if (!(d.w[k].ws = lsc_workspace_new()))
+            rc = lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
+    for (size_t first = 0; !rc && first < n; first += window) {
+        size_t m = n - first < window ? n - first : window;
+        if (lsc_cmd_cancelled(ctx, "diff")) {
+            rc = LSC_EXIT_ERROR;
+            break;
+        }
+        d.first = first;
+        for (size_t p = first; !rc && p < first + m; p++)
+            if (load_layer(x, pi[p], &ctx->err) || load_layer(y, pj[p], &ctx->err))
+                rc = LSC_EXIT_ERROR;
+        if (!rc && lsc_pool_for(m, workers, diff_one, &d, &ctx->err))
+            rc = LSC_EXIT_ERROR;
+        for (size_t p = first; p < first + m; p++) {
+            unload(x, pi[p]);
+            unload(y, pj[p]);
+        }
+    }
+    for (int k = 0; d.w && k < workers; k++) {
+        lsc_workspace_free(d.w[k].ws);
+        free(d.w[k].bx.a);
+        free(d.w[k].bx.b);
+        free(d.w[k].by.a);
+        free(d.w[k].by.b);
+    }
+    free(d.w);
+    return rc;
+}
+
 typedef struct diff_args {
     lsc_args base;
     const char *a, *b, *glob, *base_names, *arch, *svg;
@@ -110,8 +194,6 @@ static int diff_run(lsc_cmd_ctx *ctx, void *args)
         lsc_adapter_free(y);
         return LSC_EXIT_ERROR;
     }
-    lsc_workspace *ws = lsc_workspace_new();
-    bufs bx = {0}, by = {0};
     json_t *jl = json_array(), *only_a = json_array(), *only_b = json_array();
     const char *hdr[] = {"LAYER", "COSINE", "REL DIFF", "φ IN", "φ OUT", "NORM A", "NORM B"};
     lsc_table *t = json ? NULL : lsc_table_new(7, hdr, "lrrrrrr");
@@ -126,7 +208,6 @@ static int diff_run(lsc_cmd_ctx *ctx, void *args)
         json_decref(jl);
         json_decref(only_a);
         json_decref(only_b);
-        lsc_workspace_free(ws);
         lsc_adapter_free(x);
         lsc_adapter_free(y);
         return LSC_EXIT_ERROR;
@@ -138,15 +219,24 @@ static int diff_run(lsc_cmd_ctx *ctx, void *args)
         lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "out of memory");
         rc = LSC_EXIT_ERROR;
     }
+    /* the pairs, in the order they are listed, computed first (in parallel), then reported in order */
+    size_t *pi = malloc((x->n_layers + 1) * sizeof *pi), *pj = malloc((x->n_layers + 1) * sizeof *pj), np = 0;
+    lsc_compare_result *results = calloc(x->n_layers + 1, sizeof *results);
+    if (!rc && (!pi || !pj || !results))
+        rc = lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
+    for (size_t oi = 0; rc == LSC_EXIT_OK && oi < x->n_layers; oi++)
+        if (lsc_name_matches(glob, x->layers[order[oi]].name) && jof[order[oi]] >= 0) {
+            pi[np] = order[oi];
+            pj[np++] = (size_t)jof[order[oi]];
+        }
+    if (!rc)
+        rc = diff_compute(ctx, x, y, pi, pj, np, results);
+    size_t pk = 0;
     for (size_t oi = 0; rc == LSC_EXIT_OK && oi < x->n_layers; oi++) {
         size_t i = order[oi];
         const lsc_layer *lx = &x->layers[i];
         if (!lsc_name_matches(glob, lx->name))
             continue;
-        if (lsc_cmd_cancelled(ctx, "diff")) {
-            rc = LSC_EXIT_ERROR;
-            break;
-        }
         int j = jof[i];
         if (j < 0) {
             json_array_append_new(only_a, json_string(lsc_layername_display(lx->name)));
@@ -154,17 +244,7 @@ static int diff_run(lsc_cmd_ctx *ctx, void *args)
         }
         int moved = strcmp(lx->name, y->layers[j].name) != 0;
         across += moved;
-        lsc_lowrank lr1, lr2;
-        lsc_compare_result res;
-        if (lsc_adapter_factors(x, i, &bx.b, &bx.bcap, &bx.a, &bx.acap, &lr1, &ctx->err) ||
-            lsc_adapter_factors(y, (size_t)j, &by.b, &by.bcap, &by.a, &by.acap, &lr2, &ctx->err) ||
-            lsc_compare(&lr1, &lr2, ws, &res, &ctx->err)) {
-            lsc_error_prefix(&ctx->err, "layer '%s'", lsc_escape_name(nm, sizeof nm, lx->name));
-            rc = LSC_EXIT_ERROR;
-            break;
-        }
-        unload(x, i);
-        unload(y, (size_t)j);
+        const lsc_compare_result res = results[pk++];
         compared++;
         totals_add(&tot, &res);
         if (json || av->svg) {
@@ -241,11 +321,9 @@ static int diff_run(lsc_cmd_ctx *ctx, void *args)
     json_decref(jl);
     json_decref(only_a);
     json_decref(only_b);
-    free(bx.a);
-    free(bx.b);
-    free(by.a);
-    free(by.b);
-    lsc_workspace_free(ws);
+    free(pi);
+    free(pj);
+    free(results);
     lsc_adapter_free(x);
     lsc_adapter_free(y);
     return rc;

@@ -193,6 +193,150 @@ static int merge_skeleton(lsc_cmd_ctx *ctx, lsc_adapter **in, int n, const char 
     return rc;
 }
 
+/* The factored methods (cat, linear, svd) over the worker pool, a window of layers at a time, each new
+ * layer streamed into the transaction in layer order (lsc_derive_layers). */
+typedef struct fm_scratch {
+    double *fb[MERGE_MAX_MODELS], *fa[MERGE_MAX_MODELS], *bo, *ao;
+    size_t fbc[MERGE_MAX_MODELS], fac[MERGE_MAX_MODELS], boc, aoc;
+} fm_scratch;
+
+typedef struct fm_ctx {
+    const merge_args *av;
+    lsc_adapter **in, *out;
+    lsc_merge_info *infos;
+    int *used;
+    fm_scratch *w;      /* [workers] */
+    lsc_merge_params mp; /* out_scale set per layer on a copy */
+} fm_ctx;
+
+/* Call fn on every tensor input i's copy of output layer li reads. */
+static lsc_status fm_tensors(fm_ctx *c, size_t li, int i, int load, lsc_error *err)
+{
+    int j = lsc_adapter_find_layer(c->in[i], c->out->layers[li].name);
+    if (j < 0)
+        return LSC_OK;
+    const lsc_layer *l = &c->in[i]->layers[j];
+    int ts[5] = {l->ta, l->tb, l->te, l->tm, lsc_adapter_layer_tensor(c->in[i], (size_t)j, LSC_ROLE_GATE)};
+    for (int t = 0; t < 5; t++) {
+        if (ts[t] < 0)
+            continue;
+        if (!load)
+            lsc_adapter_unload_tensor(c->in[i], (size_t)ts[t]);
+        else if (lsc_adapter_load_tensor(c->in[i], (size_t)ts[t], err))
+            return err->code ? err->code : LSC_ERR_IO;
+    }
+    return LSC_OK;
+}
+
+static lsc_status fm_load(void *octx, size_t li, lsc_error *err)
+{
+    fm_ctx *c = octx;
+    for (int i = 0; i < c->av->base.npos; i++) {
+        lsc_status st = fm_tensors(c, li, i, 1, err);
+        if (st)
+            return st;
+    }
+    return LSC_OK;
+}
+
+static void fm_unload(void *octx, size_t li)
+{
+    fm_ctx *c = octx;
+    for (int i = 0; i < c->av->base.npos; i++)
+        fm_tensors(c, li, i, 0, NULL);
+}
+
+static lsc_status grow_d(double **buf, size_t *cap, size_t n, lsc_error *err)
+{
+    if (n <= *cap)
+        return LSC_OK;
+    double *nb = realloc(*buf, n * sizeof **buf);
+    if (!nb)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    *buf = nb;
+    *cap = n;
+    return LSC_OK;
+}
+
+static lsc_status fm_compute(void *octx, size_t li, int worker, lsc_stats_runner *sr, lsc_error *err)
+{
+    fm_ctx *c = octx;
+    fm_scratch *w = &c->w[worker];
+    lsc_layer *ol = &c->out->layers[li];
+    lsc_lowrank views[MERGE_MAX_MODELS];
+    double ww[MERGE_MAX_MODELS];
+    int m = 0;
+    lsc_status st = LSC_OK;
+    for (int i = 0; i < c->av->base.npos && !st; i++) {
+        int j = lsc_adapter_find_layer(c->in[i], ol->name);
+        if (j < 0)
+            continue;
+        /* the first input decodes into the worker's own buffers, free until the statistics run */
+        st = m == 0 ? lsc_adapter_factors(c->in[i], (size_t)j, &sr->b, &sr->bcap, &sr->a, &sr->acap, &views[m], err)
+                    : lsc_adapter_factors(c->in[i], (size_t)j, &w->fb[i], &w->fbc[i], &w->fa[i], &w->fac[i], &views[m], err);
+        if (st)
+            lsc_error_prefix(err, "'%s' layer '%s'", c->in[i]->name, ol->name);
+        ww[m++] = c->av->w[i];
+    }
+    if (st)
+        return st;
+    lsc_merge_params mp = c->mp;
+    int R = lsc_merge_out_rank(views, m, &mp);
+    /* keep the layer's scale convention: the same alpha, scale recomputed for the new rank */
+    mp.out_scale = lsc_scale_compute(ol->rule, ol->alpha, R, ol->init_r, ol->scale);
+    if (!(mp.out_scale != 0 && isfinite(mp.out_scale)))
+        mp.out_scale = 1.0;
+    if (R < 1) {
+        /* invalid inputs: the kernel validates before writing anything and says why */
+        double d1[1], d2[1];
+        if (lsc_merge_layer(views, ww, m, &mp, sr->ws, d1, d2, NULL, err) == LSC_OK)
+            lsc_error_set(err, LSC_ERR_INVALID, "nothing to merge");
+        st = err->code ? err->code : LSC_ERR_INVALID;
+    }
+    if (!st)
+        st = grow_d(&w->bo, &w->boc, (size_t)(views[0].rows * R), err);
+    if (!st)
+        st = grow_d(&w->ao, &w->aoc, (size_t)(R * views[0].cols), err);
+    if (!st)
+        st = lsc_merge_layer(views, ww, m, &mp, sr->ws, w->bo, w->ao, &c->infos[li], err);
+    if (!st)
+        st = lsc_adapter_set_factors(c->out, li, w->bo, w->ao, R, mp.out_scale, err);
+    if (st)
+        lsc_error_prefix(err, "layer '%s'", ol->name);
+    c->used[li] = m;
+    return st;
+}
+
+static int merge_layers_factored(lsc_cmd_ctx *ctx, const merge_args *av, lsc_adapter **in, lsc_adapter *out,
+                                 lsc_merge_info *infos, int *used)
+{
+    const int workers = lsc_derive_workers();
+    fm_ctx c = {av, in, out, infos, used, calloc((size_t)workers, sizeof(fm_scratch)),
+                lsc_merge_params_default((lsc_merge_method)av->method)};
+    c.mp.rank = (int)av->rank;
+    c.mp.density = av->density;
+    c.mp.seed = av->seed;
+    c.mp.exact_svd = av->exact;
+    size_t *layers = malloc((out->n_layers + 1) * sizeof *layers);
+    int rc = !c.w || !layers ? lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"}) : LSC_EXIT_OK;
+    for (size_t li = 0; layers && li < out->n_layers; li++)
+        layers[li] = li;
+    const lsc_derive_ops ops = {"merge", fm_load, fm_compute, fm_unload};
+    if (!rc)
+        rc = lsc_derive_layers(ctx, out, layers, out->n_layers, &ops, &c);
+    for (int k = 0; c.w && k < workers; k++) {
+        for (int i = 0; i < MERGE_MAX_MODELS; i++) {
+            free(c.w[k].fb[i]);
+            free(c.w[k].fa[i]);
+        }
+        free(c.w[k].bo);
+        free(c.w[k].ao);
+    }
+    free(c.w);
+    free(layers);
+    return rc;
+}
+
 /* Merge layer by layer into out's factors (one dense layer at a time for element-wise methods); infos and
  * used get each output layer's error and number of inputs. Cancellable: nothing is stored here. */
 static int merge_layers(lsc_cmd_ctx *ctx, const merge_args *av, lsc_adapter **in, lsc_adapter *out,
@@ -217,6 +361,10 @@ static int merge_layers(lsc_cmd_ctx *ctx, const merge_args *av, lsc_adapter **in
     if (!ws)
         rc = lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
     int slow = lsc_merge_is_elementwise(method);
+    if (!slow) {
+        lsc_workspace_free(ws);
+        return merge_layers_factored(ctx, av, in, out, infos, used);
+    }
     for (size_t li = 0; !rc && li < out->n_layers; li++) {
         lsc_lowrank views[MERGE_MAX_MODELS];
         double ww[MERGE_MAX_MODELS];
@@ -261,7 +409,8 @@ static int merge_layers(lsc_cmd_ctx *ctx, const merge_args *av, lsc_adapter **in
             break;
         }
         if (lsc_merge_layer(views, ww, m, &mp, ws, bo, ao, &infos[li], &ctx->err) ||
-            lsc_adapter_set_factors(out, li, bo, ao, R, mp.out_scale, &ctx->err)) {
+            lsc_adapter_set_factors(out, li, bo, ao, R, mp.out_scale, &ctx->err) ||
+            lsc_derive_stream_layer(ctx, out, li)) {
             lsc_error_prefix(&ctx->err, "layer '%s'", ol->name);
             rc = LSC_EXIT_ERROR;
             break;

@@ -177,9 +177,11 @@ static int prune_plan(lsc_cmd_ctx *ctx, const prune_args *av, lsc_adapter *src, 
     return rc;
 }
 
-/* Step 3: new factors for every layer whose rank drops (best rank-k, or the trained prefix with --prefix);
- * *changed counts them. Cancellable: nothing is stored here. */
-static int prune_cut(lsc_cmd_ctx *ctx, int prefix, lsc_adapter *src, lsc_adapter *dst, lsc_stats_runner *srp,
+/* Step 3 for `run --jobs` (prune_compute, on a worker with no catalog): the same cut as prune_cut, layer by
+ * layer on the calling thread, every new factor held in dst until prune_run stores it; *changed counts
+ * them. Cancellable: nothing is stored here. For the small adapters a batch holds; one big adapter takes
+ * prune_cut, which streams. */
+static int prune_cut_held(lsc_cmd_ctx *ctx, int prefix, lsc_adapter *src, lsc_adapter *dst, lsc_stats_runner *srp,
                      plan *p, int *changed_out)
 {
     int rc = LSC_EXIT_OK;
@@ -245,6 +247,139 @@ static int prune_cut(lsc_cmd_ctx *ctx, int prefix, lsc_adapter *src, lsc_adapter
     free(bo);
     free(ao);
     *changed_out = changed;
+    return rc;
+}
+
+/* Step 3: new factors for every layer whose rank drops (best rank-k, or the trained prefix with --prefix),
+ * computed over the worker pool a window at a time and streamed into the transaction in layer order
+ * (lsc_derive_layers); *changed counts them. Cancellable: the command's rollback drops what was stored. */
+typedef struct cut_scratch {
+    double *bo, *ao;
+    size_t boc, aoc;
+} cut_scratch;
+
+typedef struct cut_ctx {
+    const prune_args *av;
+    lsc_adapter *src, *dst;
+    plan *p;
+    const size_t *layers; /* item -> layer index */
+    cut_scratch *w;       /* [workers] */
+} cut_ctx;
+
+static lsc_status grow(double **buf, size_t *cap, size_t n, lsc_error *err)
+{
+    if (n <= *cap)
+        return LSC_OK;
+    double *nb = realloc(*buf, n * sizeof **buf);
+    if (!nb)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    *buf = nb;
+    *cap = n;
+    return LSC_OK;
+}
+
+/* The tensors a layer's factor view reads. */
+static void layer_tensors(const lsc_adapter *ad, size_t li, int ts[5])
+{
+    const lsc_layer *l = &ad->layers[li];
+    ts[0] = l->ta;
+    ts[1] = l->tb;
+    ts[2] = l->te;
+    ts[3] = l->tm;
+    ts[4] = lsc_adapter_layer_tensor(ad, li, LSC_ROLE_GATE);
+}
+
+static lsc_status cut_load(void *octx, size_t item, lsc_error *err)
+{
+    cut_ctx *c = octx;
+    int ts[5];
+    layer_tensors(c->src, c->layers[item], ts);
+    for (int t = 0; t < 5; t++)
+        if (ts[t] >= 0) {
+            lsc_status st = lsc_adapter_load_tensor(c->src, (size_t)ts[t], err);
+            if (st)
+                return st;
+        }
+    return LSC_OK;
+}
+
+static void cut_unload(void *octx, size_t item)
+{
+    cut_ctx *c = octx;
+    int ts[5];
+    layer_tensors(c->src, c->layers[item], ts);
+    for (int t = 0; t < 5; t++)
+        if (ts[t] >= 0)
+            lsc_adapter_unload_tensor(c->src, (size_t)ts[t]);
+}
+
+/* DyLoRA --prefix: the first k directions as trained, scale alpha/k, no SVD; both errors reported. */
+static lsc_status cut_prefix(cut_ctx *c, size_t li, const lsc_lowrank *lr, int k, lsc_workspace *ws, double *bo,
+                             double *ao, double *s_new, lsc_error *err)
+{
+    const lsc_layer *l = &c->src->layers[li];
+    double *pe = malloc((size_t)lr->r * sizeof *pe), *be = malloc((size_t)lr->r * sizeof *be);
+    lsc_status st = !pe || !be ? lsc_error_set(err, LSC_ERR_NOMEM, "out of memory")
+                               : lsc_dylora_prefix_errors(lr, LSC_DYLORA_ALPHA_B, ws, pe, be, err);
+    if (!st)
+        st = lsc_dylora_prefix(lr, k, l->scale * l->rank, LSC_DYLORA_ALPHA_B, bo, ao, s_new, err);
+    if (!st) {
+        c->p[li].err = pe[k - 1];
+        c->p[li].best = be[k - 1];
+        c->p[li].kept = 1 - pe[k - 1] * pe[k - 1];
+    }
+    free(pe);
+    free(be);
+    return st;
+}
+
+static lsc_status cut_compute(void *octx, size_t item, int worker, lsc_stats_runner *sr, lsc_error *err)
+{
+    cut_ctx *c = octx;
+    cut_scratch *w = &c->w[worker];
+    size_t li = c->layers[item];
+    const lsc_layer *l = &c->src->layers[li];
+    int k = c->p[li].k;
+    double s_new = lsc_prune_new_scale(scale_convention(c->src, l), l->scale, l->rank, k);
+    lsc_lowrank lr;
+    lsc_prune_info info;
+    lsc_workspace *ws = sr->ws;
+    lsc_status st = lsc_adapter_factors(c->src, li, &sr->b, &sr->bcap, &sr->a, &sr->acap, &lr, err);
+    if (!st)
+        st = grow(&w->bo, &w->boc, (size_t)(lr.rows * k), err);
+    if (!st)
+        st = grow(&w->ao, &w->aoc, (size_t)(k * lr.cols), err);
+    if (!st)
+        st = c->av->prefix ? cut_prefix(c, li, &lr, k, ws, w->bo, w->ao, &s_new, err)
+                           : lsc_prune_truncate(&lr, k, s_new, ws, w->bo, w->ao, &info, err);
+    if (!st)
+        st = lsc_adapter_set_factors(c->dst, li, w->bo, w->ao, k, s_new, err);
+    if (st)
+        lsc_error_prefix(err, "layer '%s'", l->name);
+    return st;
+}
+
+static int prune_cut(lsc_cmd_ctx *ctx, const prune_args *av, lsc_adapter *src, lsc_adapter *dst, plan *p,
+                     int *changed_out)
+{
+    const int workers = lsc_derive_workers();
+    size_t *layers = malloc((src->n_layers + 1) * sizeof *layers), n = 0;
+    cut_scratch *w = calloc((size_t)workers, sizeof *w);
+    int rc = !layers || !w ? lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"}) : LSC_EXIT_OK;
+    for (size_t li = 0; !rc && li < src->n_layers; li++)
+        if (p[li].chosen && p[li].k < src->layers[li].rank && p[li].k >= 1)
+            layers[n++] = li;
+    cut_ctx c = {av, src, dst, p, layers, w};
+    const lsc_derive_ops ops = {"prune", cut_load, cut_compute, cut_unload};
+    if (!rc)
+        rc = lsc_derive_layers(ctx, dst, layers, n, &ops, &c);
+    for (int i = 0; w && i < workers; i++) {
+        free(w[i].bo);
+        free(w[i].ao);
+    }
+    free(w);
+    free(layers);
+    *changed_out = rc ? 0 : (int)n;
     return rc;
 }
 
@@ -382,7 +517,7 @@ static lsc_status prune_compute(void *state, lsc_error *err)
     lsc_cmd_ctx c;
     memset(&c, 0, sizeof c);
     c.cancel = s->cancel;
-    if (prune_cut(&c, s->prefix, s->src, s->dst, &s->sr, s->p, &s->changed)) {
+    if (prune_cut_held(&c, s->prefix, s->src, s->dst, &s->sr, s->p, &s->changed)) {
         *err = c.err;
         return c.err.code ? c.err.code : LSC_ERR_INVALID;
     }
@@ -403,7 +538,7 @@ static int prune_run(lsc_cmd_ctx *ctx, void *args)
         rc = prune_begin(ctx, av, 0, &s);
     }
     if (!rc && !s->computed)
-        rc = prune_cut(ctx, s->prefix, s->src, s->dst, &s->sr, s->p, &s->changed);
+        rc = prune_cut(ctx, av, s->src, s->dst, s->p, &s->changed);
     int64_t new_id = 0;
     if (!rc) {
         free(s->dst->name);

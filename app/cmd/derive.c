@@ -63,6 +63,107 @@ int lsc_derive_store(lsc_cmd_ctx *ctx, lsc_adapter *ad, const int64_t *parents, 
     return rc;
 }
 
+int lsc_derive_stream_layer(lsc_cmd_ctx *ctx, lsc_adapter *dst, size_t li)
+{
+    if (!ctx->cat || !lsc_catalog_in_transaction(ctx->cat))
+        return LSC_EXIT_OK;
+    return lsc_catalog_put_layer_data(ctx->cat, dst, li, &ctx->err) ? LSC_EXIT_ERROR : LSC_EXIT_OK;
+}
+
+int lsc_derive_workers(void)
+{
+    int t = lsc_pool_default_threads();
+    return t < 1 ? 1 : t;
+}
+
+typedef struct derive_window {
+    lsc_adapter *dst;
+    const size_t *dst_layer;
+    size_t first;               /* item index of the window's slot 0 */
+    const lsc_derive_ops *ops;
+    void *octx;
+    lsc_stats_runner *sr;       /* [workers]: each worker's workspace and decode buffers */
+    lsc_layer_stats *st;        /* [window] */
+} derive_window;
+
+/* One item on a worker: the command's compute, then the new layer's hashes and statistics (from the
+ * bytes just written, as a read back through the catalog would see them). */
+static lsc_status derive_one(void *vctx, size_t slot, int worker, lsc_error *err)
+{
+    derive_window *w = vctx;
+    size_t item = w->first + slot, li = w->dst_layer[item];
+    lsc_status st = w->ops->compute(w->octx, item, worker, &w->sr[worker], err);
+    if (st)
+        return st;
+    for (size_t i = 0; i < w->dst->n_tensors; i++)
+        if (w->dst->tensors[i].layer == (int)li && w->dst->tensors[i].data && !w->dst->tensors[i].hash[0])
+            lsc_hash_tensor(&w->dst->tensors[i]);
+    lsc_stats_runner *sr = &w->sr[worker];
+    lsc_lowrank lr;
+    st = lsc_adapter_factors(w->dst, li, &sr->b, &sr->bcap, &sr->a, &sr->acap, &lr, err);
+    if (!st)
+        st = lsc_stats_compute(&lr, sr->ws, &w->st[slot], err);
+    if (st)
+        lsc_error_prefix(err, "layer '%s'", w->dst->layers[li].name);
+    return st;
+}
+
+/* In item order: drop the inputs, cache the statistics, stream the layer. */
+static int derive_flush(lsc_cmd_ctx *ctx, derive_window *w, size_t m, int ok)
+{
+    int rc = LSC_EXIT_OK;
+    for (size_t j = 0; j < m; j++) {
+        size_t item = w->first + j, li = w->dst_layer[item];
+        if (w->ops->unload)
+            w->ops->unload(w->octx, item);
+        if (ok && !rc && ctx->cat && lsc_catalog_in_transaction(ctx->cat)) {
+            char key[LSC_HASH_HEX];
+            lsc_catalog_stats_key(w->dst, li, key);
+            if (lsc_catalog_put_stats(ctx->cat, key, &w->st[j], &ctx->err) || lsc_derive_stream_layer(ctx, w->dst, li))
+                rc = LSC_EXIT_ERROR;
+        }
+        lsc_stats_release(&w->st[j]);
+    }
+    return rc;
+}
+
+int lsc_derive_layers(lsc_cmd_ctx *ctx, lsc_adapter *dst, const size_t *dst_layer, size_t n, const lsc_derive_ops *ops,
+                      void *octx)
+{
+    const int workers = lsc_derive_workers();
+    const size_t window = (size_t)workers * 2;
+    int rc = LSC_EXIT_OK;
+    derive_window w = {dst, dst_layer, 0, ops, octx, calloc((size_t)workers, sizeof(lsc_stats_runner)),
+                       calloc(window, sizeof(lsc_layer_stats))};
+    int inited = 0;
+    if (!w.sr || !w.st)
+        rc = lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
+    for (; !rc && inited < workers; inited++)
+        if (lsc_stats_runner_init(&w.sr[inited], &ctx->err))
+            rc = lsc_fail(ctx, &ctx->err);
+    for (size_t first = 0; !rc && first < n; first += window) {
+        size_t m = n - first < window ? n - first : window, loaded = 0;
+        w.first = first;
+        for (; !rc && loaded < m; loaded++)
+            if (ops->load && ops->load(octx, first + loaded, &ctx->err))
+                rc = LSC_EXIT_ERROR;
+        if (!rc && lsc_pool_for(m, workers, derive_one, &w, &ctx->err))
+            rc = LSC_EXIT_ERROR;
+        int frc = derive_flush(ctx, &w, loaded, !rc);
+        if (!rc)
+            rc = frc;
+        if (!rc && ctx->cancel && *ctx->cancel) {
+            lsc_error_set(&ctx->err, LSC_ERR_CANCELLED, "%s cancelled: nothing written", ops->command);
+            rc = LSC_EXIT_ERROR;
+        }
+    }
+    for (int i = 0; i < inited; i++)
+        lsc_stats_runner_release(&w.sr[i]);
+    free(w.sr);
+    free(w.st);
+    return rc;
+}
+
 int lsc_derive_begin(lsc_cmd_ctx *ctx, const char *src_name, const char *as, const char *suffix, lsc_adapter **src,
                      int64_t *src_id, lsc_adapter **dst, char *newname, size_t cap)
 {

@@ -19,6 +19,37 @@ void lsc_derive_kind(lsc_adapter *ad);
  * given and computed, else computed here), record it as written. Returns 0 or an exit code. */
 int lsc_derive_store(lsc_cmd_ctx *ctx, lsc_adapter *ad, const int64_t *parents, size_t n_parents, int64_t *id);
 
+/* Stream layer li of the adapter being derived: inside the command's transaction, its new tensors go to
+ * the catalog now and leave memory (lsc_catalog_put_layer_data), so an edit holds one output layer at a
+ * time; outside a transaction they stay in memory for lsc_derive_store. Returns 0 or an exit code. */
+int lsc_derive_stream_layer(lsc_cmd_ctx *ctx, lsc_adapter *dst, size_t li);
+
+/* Parallel, streamed computation of a derived adapter's new layers. Items are taken in windows of a few
+ * per worker: for each window, load() runs in the calling thread, item by item (catalog reads), then
+ * compute() runs for every item of the window over the pool (lsc_pool_for, lsc_pool_default_threads()
+ * workers: pure compute that writes only layer dst_layer[item] of dst and the item's own slots), then, in
+ * item order in the calling thread, unload() drops the inputs, the new layer's statistics are cached and
+ * its tensors stream into the transaction (lsc_derive_stream_layer). So the catalog receives the same
+ * bytes in the same order whatever the number of threads, and memory holds a window, not the adapter. */
+typedef struct lsc_derive_ops {
+    const char *command; /* "prune": the cancel message says "prune cancelled: nothing written" */
+    lsc_status (*load)(void *octx, size_t item, lsc_error *err);
+    /* compute item on worker `worker` (0 .. lsc_derive_workers() - 1) with that worker's workspace and
+     * decode buffers (sr->ws, sr->b, sr->a: lsc_adapter_factors into them; they are reused for the new
+     * layer's statistics after compute returns) */
+    lsc_status (*compute)(void *octx, size_t item, int worker, lsc_stats_runner *sr, lsc_error *err);
+    void (*unload)(void *octx, size_t item);
+} lsc_derive_ops;
+
+/* The number of workers lsc_derive_layers uses (size per-worker scratch by it). */
+int lsc_derive_workers(void);
+
+/* Run the items 0 .. n-1 as above; dst_layer[item] is the layer item writes. A failure (or ctx->cancel)
+ * stops at the end of the window, with ctx->err naming the lowest failing item's error. Returns 0 or an
+ * exit code. */
+int lsc_derive_layers(lsc_cmd_ctx *ctx, lsc_adapter *dst, const size_t *dst_layer, size_t n, const lsc_derive_ops *ops,
+                      void *octx);
+
 /* The common start of a derivation: load `src_name` (recorded as read), choose the new name (`as`, else
  * "<src>-<suffix>"), check it is free, and clone the source's description into *dst (no data: unchanged
  * tensors are shared by hash). Returns 0 or an exit code; on failure nothing needs freeing. */

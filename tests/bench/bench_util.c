@@ -17,7 +17,15 @@ static double uniform(void) /* in [-0.5, 0.5) */
     return lsc_rng_uniform(&rng) - 0.5;
 }
 
-int bench_write_llama7b_adapter(const char *ad)
+/* One Llama-shaped PEFT folder: `blocks` blocks of q, k, v, o [hidden x hidden] (k, v: [kv x hidden]),
+ * gate, up [inter x hidden], down [hidden x inter] at rank r in BF16, streamed one tensor at a time. */
+typedef struct llama_shape {
+    int64_t hidden, inter, kv;
+    int r, blocks, alpha;
+    const char *base;
+} llama_shape;
+
+static int write_llama_adapter(const char *ad, const llama_shape *sh)
 {
     char file[600], cfg[600];
     mkdir(ad, 0755);
@@ -25,15 +33,16 @@ int bench_write_llama7b_adapter(const char *ad)
     snprintf(cfg, sizeof cfg, "%s/adapter_config.json", ad);
     const char *mods[7] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
                            "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
-    const int64_t outs[7] = {4096, 4096, 4096, 4096, 11008, 11008, 4096};
-    const int64_t ins[7] = {4096, 4096, 4096, 4096, 4096, 4096, 11008};
-    const int r = 16, blocks = 32;
+    const int64_t outs[7] = {sh->hidden, sh->kv, sh->kv, sh->hidden, sh->inter, sh->inter, sh->hidden};
+    const int64_t ins[7] = {sh->hidden, sh->hidden, sh->hidden, sh->hidden, sh->hidden, sh->hidden, sh->inter};
+    const int r = sh->r, blocks = sh->blocks;
+    const size_t biggest = (size_t)(sh->inter > sh->hidden ? sh->inter : sh->hidden) * (size_t)r;
     size_t nt = (size_t)blocks * 7 * 2, k = 0;
     lsc_st_out *desc = calloc(nt, sizeof *desc);
     int64_t(*shapes)[2] = calloc(nt, sizeof *shapes);
     char(*names)[128] = calloc(nt, 128);
-    double *vals = malloc(11008 * 16 * sizeof(double));
-    uint16_t *bf = malloc(11008 * 16 * 2);
+    double *vals = malloc(biggest * sizeof(double));
+    uint16_t *bf = malloc(biggest * 2);
     lsc_error err = {LSC_ERR_NOMEM, "out of memory"};
     lsc_st_writer *w = NULL;
     int rc = !desc || !shapes || !names || !vals || !bf;
@@ -60,9 +69,9 @@ int bench_write_llama7b_adapter(const char *ad)
         lsc_st_writer_abort(w);
     FILE *cf = rc ? NULL : fopen(cfg, "w");
     if (cf) {
-        fprintf(cf, "{\"peft_type\": \"LORA\", \"r\": 16, \"lora_alpha\": 32, \"base_model_name_or_path\": "
-                    "\"meta-llama/Llama-2-7b-hf\", \"target_modules\": [\"q_proj\", \"k_proj\", \"v_proj\", \"o_proj\", "
-                    "\"gate_proj\", \"up_proj\", \"down_proj\"], \"task_type\": \"CAUSAL_LM\"}\n");
+        fprintf(cf, "{\"peft_type\": \"LORA\", \"r\": %d, \"lora_alpha\": %d, \"base_model_name_or_path\": "
+                    "\"%s\", \"target_modules\": [\"q_proj\", \"k_proj\", \"v_proj\", \"o_proj\", "
+                    "\"gate_proj\", \"up_proj\", \"down_proj\"], \"task_type\": \"CAUSAL_LM\"}\n", r, sh->alpha, sh->base);
         rc = fclose(cf) != 0;
     } else if (!rc) {
         rc = 1;
@@ -76,4 +85,16 @@ int bench_write_llama7b_adapter(const char *ad)
     free(shapes);
     free(names);
     return rc;
+}
+
+int bench_write_llama7b_adapter(const char *ad)
+{
+    const llama_shape sh = {4096, 11008, 4096, 16, 32, 32, "meta-llama/Llama-2-7b-hf"};
+    return write_llama_adapter(ad, &sh);
+}
+
+int bench_write_llama70b_adapter(const char *ad, int blocks)
+{
+    const llama_shape sh = {8192, 28672, 1024, 64, blocks, 128, "meta-llama/Meta-Llama-3-70B"};
+    return write_llama_adapter(ad, &sh);
 }

@@ -8,4 +8,9 @@
  * differs from the first. 0 on success; on failure a message on stderr and 1. */
 int bench_write_llama7b_adapter(const char *dir);
 
+/* The same for Llama-3-70B shapes: `blocks` blocks (80 in the model) x 7 modules (q, o 8192x8192; k, v
+ * 1024x8192; gate, up 28672x8192; down 8192x28672) at r = 64 in BF16 (lora_alpha 128), ~20.7 MB a block,
+ * 1.66 GB for 80. Same stream and failure contract as above. */
+int bench_write_llama70b_adapter(const char *dir, int blocks);
+
 #endif
