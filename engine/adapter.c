@@ -280,6 +280,23 @@ int64_t lsc_adapter_bytes(const lsc_adapter *ad)
     return b;
 }
 
+void lsc_adapter_layer_inputs(const lsc_adapter *ad, size_t li, int ts[LSC_LAYER_INPUTS_MAX])
+{
+    const lsc_layer *l = &ad->layers[li];
+    for (int i = 0; i < LSC_LAYER_INPUTS_MAX; i++)
+        ts[i] = -1;
+    ts[0] = l->ta;
+    ts[1] = l->tb;
+    ts[2] = l->te;
+    ts[3] = l->tm;
+    ts[4] = lsc_adapter_layer_tensor(ad, li, LSC_ROLE_GATE);
+    int n = 5;
+    /* LyCORIS factors are found by a scan: only LyCORIS layers pay for it */
+    for (size_t i = 0; (l->flags & LSC_LAYER_LYCORIS) && i < ad->n_tensors && n < LSC_LAYER_INPUTS_MAX; i++)
+        if (ad->tensors[i].layer == (int)li && ad->tensors[i].role == LSC_ROLE_FACTOR)
+            ts[n++] = (int)i;
+}
+
 int lsc_adapter_layer_tensor(const lsc_adapter *ad, size_t li, lsc_role role)
 {
     if (role == LSC_ROLE_GATE && ad->n_gate_tensors == 0)

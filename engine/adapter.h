@@ -201,6 +201,13 @@ int lsc_adapter_find_layer(const lsc_adapter *ad, const char *name);
  * tensor if needed. LSC_ERR_UNSUPPORTED for a non-float dtype. */
 lsc_status lsc_adapter_tensor_doubles(lsc_adapter *ad, size_t i, double **buf, size_t *cap, size_t *n, lsc_error *err);
 
+/* Every tensor layer li's factor view (lsc_adapter_factors) reads, so that a caller can load them all
+ * before handing the layer to a worker thread (loaders serve one thread at a time): A, B, E, the
+ * magnitude, a gate and, for a LyCORIS layer, each stored factor. Fills ts[0..LSC_LAYER_INPUTS_MAX) with
+ * tensor indices, -1 for unused slots. */
+#define LSC_LAYER_INPUTS_MAX 16
+void lsc_adapter_layer_inputs(const lsc_adapter *ad, size_t li, int ts[LSC_LAYER_INPUTS_MAX]);
+
 /* Index of the tensor of layer li with role `role` found by scanning (gates, kohya alphas), -1 if none.
  * A gate of an adapter that has no gate tensors answers -1 at once (factor views of large adapters). */
 int lsc_adapter_layer_tensor(const lsc_adapter *ad, size_t li, lsc_role role);

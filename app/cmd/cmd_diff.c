@@ -26,9 +26,9 @@ typedef struct bufs {
 
 static void unload(lsc_adapter *ad, size_t li)
 {
-    const lsc_layer *l = &ad->layers[li];
-    int ts[4] = {l->ta, l->tb, l->te, l->tm};
-    for (int i = 0; i < 4; i++)
+    int ts[LSC_LAYER_INPUTS_MAX];
+    lsc_adapter_layer_inputs(ad, li, ts);
+    for (int i = 0; i < LSC_LAYER_INPUTS_MAX; i++)
         if (ts[i] >= 0)
             lsc_adapter_unload_tensor(ad, (size_t)ts[i]);
 }
@@ -101,9 +101,9 @@ static lsc_status diff_one(void *vctx, size_t slot, int worker, lsc_error *err)
 
 static lsc_status load_layer(lsc_adapter *ad, size_t li, lsc_error *err)
 {
-    const lsc_layer *l = &ad->layers[li];
-    int ts[5] = {l->ta, l->tb, l->te, l->tm, lsc_adapter_layer_tensor(ad, li, LSC_ROLE_GATE)};
-    for (int i = 0; i < 5; i++)
+    int ts[LSC_LAYER_INPUTS_MAX]; /* LyCORIS factors too: the workers never call the loader */
+    lsc_adapter_layer_inputs(ad, li, ts);
+    for (int i = 0; i < LSC_LAYER_INPUTS_MAX; i++)
         if (ts[i] >= 0 && lsc_adapter_load_tensor(ad, (size_t)ts[i], err))
             return err->code ? err->code : LSC_ERR_IO;
     return LSC_OK;

@@ -215,9 +215,9 @@ static lsc_status fm_tensors(fm_ctx *c, size_t li, int i, int load, lsc_error *e
     int j = lsc_adapter_find_layer(c->in[i], c->out->layers[li].name);
     if (j < 0)
         return LSC_OK;
-    const lsc_layer *l = &c->in[i]->layers[j];
-    int ts[5] = {l->ta, l->tb, l->te, l->tm, lsc_adapter_layer_tensor(c->in[i], (size_t)j, LSC_ROLE_GATE)};
-    for (int t = 0; t < 5; t++) {
+    int ts[LSC_LAYER_INPUTS_MAX]; /* LyCORIS factors too: the workers never call the loader */
+    lsc_adapter_layer_inputs(c->in[i], (size_t)j, ts);
+    for (int t = 0; t < LSC_LAYER_INPUTS_MAX; t++) {
         if (ts[t] < 0)
             continue;
         if (!load)

@@ -278,23 +278,18 @@ static lsc_status grow(double **buf, size_t *cap, size_t n, lsc_error *err)
     return LSC_OK;
 }
 
-/* The tensors a layer's factor view reads. */
-static void layer_tensors(const lsc_adapter *ad, size_t li, int ts[5])
+/* The tensors a layer's factor view reads (LyCORIS factors too: the workers never call the loader). */
+static void layer_tensors(const lsc_adapter *ad, size_t li, int ts[LSC_LAYER_INPUTS_MAX])
 {
-    const lsc_layer *l = &ad->layers[li];
-    ts[0] = l->ta;
-    ts[1] = l->tb;
-    ts[2] = l->te;
-    ts[3] = l->tm;
-    ts[4] = lsc_adapter_layer_tensor(ad, li, LSC_ROLE_GATE);
+    lsc_adapter_layer_inputs(ad, li, ts);
 }
 
 static lsc_status cut_load(void *octx, size_t item, lsc_error *err)
 {
     cut_ctx *c = octx;
-    int ts[5];
+    int ts[LSC_LAYER_INPUTS_MAX];
     layer_tensors(c->src, c->layers[item], ts);
-    for (int t = 0; t < 5; t++)
+    for (int t = 0; t < LSC_LAYER_INPUTS_MAX; t++)
         if (ts[t] >= 0) {
             lsc_status st = lsc_adapter_load_tensor(c->src, (size_t)ts[t], err);
             if (st)
@@ -306,9 +301,9 @@ static lsc_status cut_load(void *octx, size_t item, lsc_error *err)
 static void cut_unload(void *octx, size_t item)
 {
     cut_ctx *c = octx;
-    int ts[5];
+    int ts[LSC_LAYER_INPUTS_MAX];
     layer_tensors(c->src, c->layers[item], ts);
-    for (int t = 0; t < 5; t++)
+    for (int t = 0; t < LSC_LAYER_INPUTS_MAX; t++)
         if (ts[t] >= 0)
             lsc_adapter_unload_tensor(c->src, (size_t)ts[t]);
 }

@@ -170,15 +170,10 @@ typedef struct stats_all_job {
 } stats_all_job;
 
 /* Every tensor lsc_adapter_factors reads for layer li: A, B, E, the magnitude and a SoRA gate. */
-#define LAYER_TENSORS 5
+#define LAYER_TENSORS LSC_LAYER_INPUTS_MAX
 static void layer_tensors(const lsc_adapter *ad, size_t li, int ts[LAYER_TENSORS])
 {
-    const lsc_layer *l = &ad->layers[li];
-    ts[0] = l->ta;
-    ts[1] = l->tb;
-    ts[2] = l->te;
-    ts[3] = l->tm;
-    ts[4] = lsc_adapter_layer_tensor(ad, li, LSC_ROLE_GATE);
+    lsc_adapter_layer_inputs(ad, li, ts); /* LyCORIS factors too: a worker must never call the loader */
 }
 
 static lsc_status stats_all_item(void *vctx, size_t k, int worker, lsc_error *err)
