@@ -682,6 +682,8 @@ END_TEST
 
 int main(void)
 {
+    /* two workers whatever the machine: LyCORIS factors must be loaded before the pool (a race otherwise) */
+    setenv("LSC_THREADS", "2", 1);
     if (setup() != 0) {
         fprintf(stderr, "cannot build the LyCORIS sample catalog\n");
         return 1;
