@@ -6,6 +6,7 @@
 
 #include "catalog.h"
 #include "hash.h"
+#include "lycoris_layer.h"
 #include "pool.h"
 
 int lsc_derive_check_name(lsc_cmd_ctx *ctx, const char *name)
@@ -136,6 +137,12 @@ int lsc_derive_layers(lsc_cmd_ctx *ctx, lsc_adapter *dst, const size_t *dst_laye
     derive_window w = {dst, dst_layer, 0, ops, octx, calloc((size_t)workers, sizeof(lsc_stats_runner)),
                        calloc(window, sizeof(lsc_layer_stats))};
     int inited = 0;
+    /* A LyCORIS layer's new factors are appended to dst's tensor list (lsc_adapter_set_factors through
+     * lsc_lycoris_layer_set_plain), which the other workers read: such edits (small image-model adapters)
+     * run their items on one thread. Same bytes either way. */
+    int serial = 0;
+    for (size_t i = 0; i < n && !serial; i++)
+        serial = (dst->layers[dst_layer[i]].flags & LSC_LAYER_LYCORIS) != 0;
     if (!w.sr || !w.st)
         rc = lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
     for (; !rc && inited < workers; inited++)
@@ -147,7 +154,7 @@ int lsc_derive_layers(lsc_cmd_ctx *ctx, lsc_adapter *dst, const size_t *dst_laye
         for (; !rc && loaded < m; loaded++)
             if (ops->load && ops->load(octx, first + loaded, &ctx->err))
                 rc = LSC_EXIT_ERROR;
-        if (!rc && lsc_pool_for(m, workers, derive_one, &w, &ctx->err))
+        if (!rc && lsc_pool_for(m, serial ? 1 : workers, derive_one, &w, &ctx->err))
             rc = LSC_EXIT_ERROR;
         int frc = derive_flush(ctx, &w, loaded, !rc);
         if (!rc)
