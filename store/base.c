@@ -96,13 +96,59 @@ static lsc_status add_tensor(lsc_base *b, const lsc_base_tensor *t, lsc_error *e
     return LSC_OK;
 }
 
+/* A safetensors file shorter than its header says: the first tensor (by data order) that does not fit,
+ * so the message can name it; NULL when the header cannot say (malloc'ed). */
+static char *cut_tensor(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat sb;
+    unsigned char n8[8];
+    char *hdr = NULL, *found = NULL;
+    uint64_t n = 0;
+    if (fd < 0 || fstat(fd, &sb) != 0 || lsc_pread_full(fd, n8, 8, 0) != 0)
+        goto done;
+    for (int i = 7; i >= 0; i--)
+        n = n << 8 | n8[i];
+    if (n > LSC_ST_MAX_HEADER || 8 + n > (uint64_t)sb.st_size || !(hdr = malloc((size_t)n + 1)) ||
+        lsc_pread_full(fd, hdr, (size_t)n, 8) != 0)
+        goto done;
+    json_t *root = json_loadb(hdr, (size_t)n, 0, NULL), *v;
+    const char *name;
+    uint64_t best = UINT64_MAX, avail = (uint64_t)sb.st_size - 8 - n;
+    json_object_foreach(root, name, v) {
+        json_t *off = json_object_get(v, "data_offsets");
+        uint64_t b0 = (uint64_t)json_integer_value(json_array_get(off, 0));
+        uint64_t e0 = (uint64_t)json_integer_value(json_array_get(off, 1));
+        if (json_is_array(off) && e0 > avail && b0 < best) {
+            best = b0;
+            free(found);
+            found = strdup(name);
+        }
+    }
+    json_decref(root);
+done:
+    free(hdr);
+    if (fd >= 0)
+        close(fd);
+    return found;
+}
+
 /* One safetensors file (a single-file base or a shard): open, validate, list its tensors. */
 static lsc_status open_st(lsc_base *b, const char *path, const char *rel, lsc_error *err)
 {
     size_t fi;
     lsc_status st = add_file(b, path, rel, &fi, err);
-    if (st || (st = lsc_st_open(path, &b->files[fi].st, err)))
+    if (st)
         return st;
+    if ((st = lsc_st_open(path, &b->files[fi].st, err))) {
+        char *cut = strstr(err->msg, "truncated") ? cut_tensor(path) : NULL;
+        if (cut) {
+            char esc[LSC_FORMAT_ESC_CAP];
+            lsc_error_prefix(err, "tensor '%s'", lsc_escape_name(esc, sizeof esc, cut));
+        }
+        free(cut);
+        return st;
+    }
     lsc_st_file *sf = b->files[fi].st;
     b->files[fi].fd = sf->fd;
     b->files[fi].size = sf->file_size;

@@ -125,11 +125,12 @@ static inline ref reference(const double *W, const lsc_lowrank *lr, int k, int k
         }
     o.amp = o.delta_norm / sqrt(t2);
     for (int a = 0; a < r; a++)
-        for (int b = 0; b < k; b++) {
+        for (int b = 0; b < (r > k ? r : k); b++) {
             double c = vcos(&sd, a, &sw, b, cols);
             if (b < r)
                 o.sim_r += c * c;
-            o.sim_k += c * c;
+            if (b < k)
+                o.sim_k += c * c;
         }
     o.sim_r /= r;
     o.sim_k /= (r < k ? r : k);

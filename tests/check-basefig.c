@@ -121,6 +121,7 @@ START_TEST(figures_match_dense)
     check_case(80, 40, 8, 0.05, 10, 0.5, 12);
     check_case(33, 57, 2, 3.0, 4, 0.3, 13);
     check_case(64, 64, 1, -2.0, 3, 0.7, 14);
+    check_case(60, 70, 6, 0.3, 2, 0.5, 15); /* k < r */
 }
 END_TEST
 

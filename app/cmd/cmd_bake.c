@@ -42,7 +42,7 @@ typedef struct bake_ctx {
     int *layer_of;          /* per base tensor: the adapter layer that modifies it, -1 none */
     lsc_dtype want;         /* --dtype, LSC_DT_INVALID: keep */
     double *bbuf, *abuf, *mbuf, *acc;
-    size_t bcap, acap, mcap;
+    size_t bcap, acap, mcap, acc_cap;
     time_t last;
 } bake_ctx;
 
@@ -96,9 +96,14 @@ static lsc_status compute(void *p, size_t ti, const void *raw, void *out, lsc_er
     if (!st && (l->flags & LSC_LAYER_DORA) && n != (size_t)l->rows)
         st = lsc_error_set(err, LSC_ERR_FORMAT, "layer '%s': magnitude vector has %zu values, not %lld", l->name, n,
                            (long long)l->rows);
-    free(c->acc);
-    if (!st && !(c->acc = malloc(sizeof(double) * (size_t)(l->cols ? l->cols : 1))))
-        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    if (!st && (size_t)l->cols > c->acc_cap) {
+        free(c->acc);
+        c->acc_cap = 0;
+        if (!(c->acc = malloc(sizeof(double) * (size_t)l->cols)))
+            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        else
+            c->acc_cap = (size_t)l->cols;
+    }
     if (!st)
         st = lsc_bakemath_apply(W, &lr, (l->flags & LSC_LAYER_DORA) ? c->mbuf : NULL, c->acc, NULL, err);
     if (!st)
