@@ -143,6 +143,8 @@ lsc_status lsc_basefig_compute(const double *W, const lsc_lowrank *lr, const lsc
     }
     out->delta_norm = n > 0 ? fro_norm(b.sv, 1, n) : 0.0;
     out->rel_norm = out->base_norm > 0 ? out->delta_norm / out->base_norm : INFINITY;
+    if (o->norms_only)
+        goto done;
     if (n > 0) {
         double pn = projected_norm(W, rows, cols, b.Ud, b.Vd, n, b.WV, b.T);
         out->amplification = pn > 0 ? out->delta_norm / pn : INFINITY;

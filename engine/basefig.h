@@ -35,6 +35,7 @@ typedef struct lsc_basefig_opts {
     int k;          /* <= 0: LSC_BASEFIG_K */
     int k_ref;      /* <= 0: max(2k, r) */
     double eps;     /* <= 0: LSC_BASEFIG_EPS */
+    int norms_only; /* non-zero: base_norm, delta_norm and rel_norm only (no SVD of W) */
     lsc_randsvd_opts rs;
 } lsc_basefig_opts;
 

@@ -332,6 +332,49 @@ START_TEST(no_base_recorded)
 }
 END_TEST
 
+/* ---- expect ------------------------------------------------------------------------------------------- */
+
+static int run_script(const char *cat, const char *text, char **err_out)
+{
+    ck_assert_int_eq(cli_write(path_of("s.lsc"), text, strlen(text)), 0);
+    cli_result r = cli_run(cat, "run", path_of("s.lsc"), NULL);
+    int code = r.code;
+    *err_out = strdup(r.err);
+    cli_result_free(&r);
+    return code;
+}
+
+START_TEST(expect_base_figures)
+{
+    make_model(LSC_DT_F32);
+    const char *cat = setup();
+    write_base_file(path_of("base.safetensors"), LSC_DT_F32);
+    expect_ok(cat, "base", "A", path_of("base.safetensors"), NULL, NULL);
+    double hi = 0;
+    int intr = 0;
+    for (int b = 0; b < NB; b++) {
+        lsc_lowrank lr = {ROWS, COLS, R, g_m.B[b], g_m.A[b], SCALE};
+        ref w = reference(g_m.W[b], &lr, 10, 20, 0.5);
+        ck_assert_msg(w.min_margin > 1e-3, "too close to the threshold");
+        hi = fmax(hi, w.rel);
+        intr += w.intruders;
+    }
+    char text[512], *err;
+    snprintf(text, sizeof text, "expect relnorm A *v_proj <= %.17g\nexpect intruders A == %d\n", hi * (1 + 1e-9), intr);
+    ck_assert_msg(run_script(cat, text, &err) == 0, "%s", err);
+    free(err);
+    snprintf(text, sizeof text, "expect relnorm A *v_proj <= %.17g\n", hi * (1 - 1e-6));
+    ck_assert_int_eq(run_script(cat, text, &err), 1);
+    ck_assert_msg(strstr(err, "|dW|/|W|"), "%s", err);
+    free(err);
+    snprintf(text, sizeof text, "expect intruders A != %d\n", intr);
+    ck_assert_int_eq(run_script(cat, text, &err), 1);
+    ck_assert_msg(strstr(err, "intruder"), "%s", err);
+    free(err);
+    teardown(cat);
+}
+END_TEST
+
 /* ---- a base changed on disk ------------------------------------------------------------------------- */
 
 START_TEST(changed_on_disk)
@@ -581,6 +624,7 @@ int main(void)
     tcase_add_test(tc, figures_gguf);
     tcase_add_test(tc, no_base_recorded);
     tcase_add_test(tc, changed_on_disk);
+    tcase_add_test(tc, expect_base_figures);
     tcase_add_test(tc, bake_single_file);
     tcase_add_test(tc, bake_dtype_f32);
     tcase_add_test(tc, bake_sharded);
