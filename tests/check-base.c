@@ -200,12 +200,16 @@ static size_t write_base_gguf(const char *path, size_t *woff)
     return total;
 }
 
-/* The PEFT adapter: v_proj of every block, r = R, lora_alpha 8 (scale 2), F32 factors. */
+static float g_mag[NB][ROWS]; /* DoRA magnitudes (with g_dora) */
+static int g_dora;
+
+/* The PEFT adapter: v_proj of every block, r = R, lora_alpha 8 (scale 2), F32 factors; with g_dora a
+ * lora_magnitude_vector per layer and use_dora in the config. */
 static void write_adapter(const char *dir)
 {
     static float fa[NB][R * COLS], fb[NB][ROWS * R];
-    char na[NB][160], nb[NB][160], p[4200];
-    tw t[2 * NB];
+    char na[NB][160], nb[NB][160], nm[NB][160], p[4200];
+    tw t[3 * NB];
     for (int b = 0; b < NB; b++) {
         for (int i = 0; i < R * COLS; i++)
             fa[b][i] = (float)g_m.A[b][i];
@@ -215,12 +219,18 @@ static void write_adapter(const char *dir)
         snprintf(nb[b], sizeof nb[b], "base_model.model.model.layers.%d.self_attn.v_proj.lora_B.weight", b);
         t[2 * b] = (tw){na[b], "F32", 2, {R, COLS}, fa[b], sizeof fa[b]};
         t[2 * b + 1] = (tw){nb[b], "F32", 2, {ROWS, R}, fb[b], sizeof fb[b]};
+        snprintf(nm[b], sizeof nm[b], "base_model.model.model.layers.%d.self_attn.v_proj.lora_magnitude_vector", b);
+        for (int i = 0; i < ROWS; i++)
+            g_mag[b][i] = (float)(0.5 + uniform01());
+        t[2 * NB + b] = (tw){nm[b], "F32", 1, {ROWS, 0}, g_mag[b], sizeof g_mag[b]};
     }
     mkdir(dir, 0755);
     snprintf(p, sizeof p, "%s/adapter_model.safetensors", dir);
-    write_st(p, t, 2 * NB);
+    write_st(p, t, g_dora ? 3 * NB : 2 * NB);
     snprintf(p, sizeof p, "%s/adapter_config.json", dir);
-    const char *cfg = "{\"peft_type\": \"LORA\", \"r\": 4, \"lora_alpha\": 8, \"target_modules\": [\"v_proj\"]}";
+    const char *cfg = g_dora ? "{\"peft_type\": \"LORA\", \"r\": 4, \"lora_alpha\": 8, \"use_dora\": true, "
+                               "\"target_modules\": [\"v_proj\"]}"
+                             : "{\"peft_type\": \"LORA\", \"r\": 4, \"lora_alpha\": 8, \"target_modules\": [\"v_proj\"]}";
     ck_assert_int_eq(cli_write(p, cfg, strlen(cfg)), 0);
 }
 
@@ -417,6 +427,14 @@ static void merged(int b, double *out)
                 acc += g_m.B[b][i * R + k] * g_m.A[b][k * COLS + j];
             out[i * COLS + j] = g_m.W[b][i * COLS + j] + SCALE * acc;
         }
+    for (int i = 0; g_dora && i < ROWS; i++) { /* DoRA: each output row rescaled to its magnitude */
+        double ss = 0;
+        for (int j = 0; j < COLS; j++)
+            ss += out[i * COLS + j] * out[i * COLS + j];
+        double f = (double)g_mag[b][i] / sqrt(ss);
+        for (int j = 0; j < COLS; j++)
+            out[i * COLS + j] = f * out[i * COLS + j];
+    }
 }
 
 /* Check a baked safetensors file against the base: the v_proj tensors equal the reference rounded once to
@@ -556,6 +574,22 @@ START_TEST(bake_gguf)
 }
 END_TEST
 
+START_TEST(bake_dora)
+{
+    make_model(LSC_DT_F32);
+    g_dora = 1;
+    const char *cat = setup();
+    char *base = strdup(path_of("base.safetensors")), *out = strdup(path_of("baked.safetensors"));
+    write_base_file(base, LSC_DT_F32);
+    expect_ok(cat, "base", "A", base, NULL, NULL);
+    expect_ok(cat, "bake", "A", "--out", out, NULL);
+    check_baked_st(out, base, LSC_DT_F32);
+    g_dora = 0;
+    teardown(cat);
+    free(base), free(out);
+}
+END_TEST
+
 /* ---- bad bases --------------------------------------------------------------------------------------- */
 
 /* `base A PATH` must exit 1 with one line holding every `want`, and record nothing. */
@@ -629,6 +663,7 @@ int main(void)
     tcase_add_test(tc, bake_dtype_f32);
     tcase_add_test(tc, bake_sharded);
     tcase_add_test(tc, bake_gguf);
+    tcase_add_test(tc, bake_dora);
     tcase_add_test(tc, bad_bases);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
