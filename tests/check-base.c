@@ -338,6 +338,17 @@ START_TEST(no_base_recorded)
     ck_assert_int_eq(r.code, 1);
     ck_assert_msg(strstr(r.err, "no base recorded for 'A'"), "%s", r.err);
     cli_result_free(&r);
+    r = cli_run(cat, "base", "A", NULL); /* neither PATH nor --clear: usage */
+    ck_assert_int_eq(r.code, 2);
+    cli_result_free(&r);
+    /* --clear forgets a recorded base */
+    write_base_file(path_of("base.safetensors"), LSC_DT_F32);
+    expect_ok(cat, "base", "A", path_of("base.safetensors"), NULL, NULL);
+    expect_ok(cat, "show", "A", "--base", NULL, NULL);
+    expect_ok(cat, "base", "A", "--clear", NULL, NULL);
+    r = cli_run(cat, "show", "A", "--base", NULL);
+    ck_assert_msg(r.code == 1 && strstr(r.err, "no base recorded for 'A'"), "%s", r.err);
+    cli_result_free(&r);
     teardown(cat);
 }
 END_TEST
