@@ -34,6 +34,7 @@ typedef struct model {
 
 static model g_m;
 static char *g_dir;
+static int g_fifo; /* fan_in_fan_out (GPT-2 Conv1D): the base stores each weight transposed, [COLS, ROWS] */
 
 /* The base weights (gapped spectra), stored as `dt`; factors as floats. */
 static void make_model(lsc_dtype dt)
@@ -101,9 +102,18 @@ static int base_tensors(tw *t, const char *dtname, size_t wsize, char names[NB][
 {
     int n = 0;
     t[n++] = (tw){"model.embed_tokens.weight", "F32", 2, {EMB, COLS}, g_m.emb, sizeof g_m.emb};
+    static unsigned char tr[NB][ROWS * COLS * 4];
     for (int b = 0; b < NB; b++) {
         snprintf(names[b], 128, "model.layers.%d.self_attn.v_proj.weight", b);
         t[n++] = (tw){names[b], dtname, 2, {ROWS, COLS}, g_m.wbytes[b], ROWS * COLS * wsize};
+        if (!g_fifo)
+            continue;
+        for (int i = 0; i < ROWS; i++)
+            for (int j = 0; j < COLS; j++)
+                memcpy(tr[b] + ((size_t)j * ROWS + i) * wsize, g_m.wbytes[b] + ((size_t)i * COLS + j) * wsize, wsize);
+        t[n - 1].shape[0] = COLS;
+        t[n - 1].shape[1] = ROWS;
+        t[n - 1].data = tr[b];
     }
     t[n++] = (tw){"model.norm.weight", "F32", 1, {COLS, 0}, g_m.norm, sizeof g_m.norm};
     return n;
@@ -228,7 +238,9 @@ static void write_adapter(const char *dir)
     snprintf(p, sizeof p, "%s/adapter_model.safetensors", dir);
     write_st(p, t, g_dora ? 3 * NB : 2 * NB);
     snprintf(p, sizeof p, "%s/adapter_config.json", dir);
-    const char *cfg = g_dora ? "{\"peft_type\": \"LORA\", \"r\": 4, \"lora_alpha\": 8, \"use_dora\": true, "
+    const char *cfg = g_fifo ? "{\"peft_type\": \"LORA\", \"r\": 4, \"lora_alpha\": 8, \"fan_in_fan_out\": true, "
+                               "\"target_modules\": [\"v_proj\"]}"
+                      : g_dora ? "{\"peft_type\": \"LORA\", \"r\": 4, \"lora_alpha\": 8, \"use_dora\": true, "
                                "\"target_modules\": [\"v_proj\"]}"
                              : "{\"peft_type\": \"LORA\", \"r\": 4, \"lora_alpha\": 8, \"target_modules\": [\"v_proj\"]}";
     ck_assert_int_eq(cli_write(p, cfg, strlen(cfg)), 0);
@@ -474,6 +486,13 @@ static void check_baked_st(const char *baked, const char *base, lsc_dtype dt)
         }
         ck_assert_int_eq(o->tensors[j].dtype, dt);
         merged(blk, m);
+        if (g_fifo) { /* stored [COLS, ROWS] */
+            static double mt[ROWS * COLS];
+            for (int r = 0; r < ROWS; r++)
+                for (int c = 0; c < COLS; c++)
+                    mt[c * ROWS + r] = m[r * COLS + c];
+            memcpy(m, mt, sizeof mt);
+        }
         ck_assert_int_eq(lsc_dtype_from_double(dt, m, ROWS * COLS, want, NULL), LSC_OK);
         ck_assert_msg(memcmp(a, want, ROWS * COLS * lsc_dtype_size(dt)) == 0, "%s differs from the reference", name);
         ck_assert_msg(memcmp(a, b, ROWS * COLS * lsc_dtype_size(dt)) != 0, "%s was not merged", name);
@@ -601,6 +620,24 @@ START_TEST(bake_dora)
 }
 END_TEST
 
+/* fan_in_fan_out: the base holds W^T; figures are W's, the bake writes (W + s B A)^T back in place. */
+START_TEST(fan_in_fan_out)
+{
+    make_model(LSC_DT_F32);
+    g_fifo = 1;
+    const char *cat = setup();
+    char *base = strdup(path_of("base.safetensors")), *out = strdup(path_of("baked.safetensors"));
+    write_base_file(base, LSC_DT_F32);
+    expect_ok(cat, "base", "A", base, NULL, NULL);
+    check_figures(cat, 6);
+    expect_ok(cat, "bake", "A", "--out", out, NULL);
+    check_baked_st(out, base, LSC_DT_F32);
+    g_fifo = 0;
+    teardown(cat);
+    free(base), free(out);
+}
+END_TEST
+
 /* ---- bad bases --------------------------------------------------------------------------------------- */
 
 /* `base A PATH` must exit 1 with one line holding every `want`, and record nothing. */
@@ -675,6 +712,7 @@ int main(void)
     tcase_add_test(tc, bake_sharded);
     tcase_add_test(tc, bake_gguf);
     tcase_add_test(tc, bake_dora);
+    tcase_add_test(tc, fan_in_fan_out);
     tcase_add_test(tc, bad_bases);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
