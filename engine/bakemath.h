@@ -12,9 +12,9 @@
 #include "status.h"
 
 /* W [lr->rows, lr->cols] row-major, replaced in place by the merged weight. mag [rows] or NULL (not DoRA).
- * acc: scratch of lr->cols doubles. LSC_ERR_NUMERIC when a DoRA row norm is 0 or a value is not finite
- * (*bad_row receives the row, may be NULL). */
-lsc_status lsc_bakemath_apply(double *W, const lsc_lowrank *lr, const double *mag, double *acc, int64_t *bad_row,
-                              lsc_error *err);
+ * Rows are computed in blocks on `threads` workers (lsc_pool_for); every element is computed by the
+ * order above whatever the count, so the bytes do not depend on it. LSC_ERR_NUMERIC when a DoRA row norm
+ * is 0 or not finite (naming the lowest such row), LSC_ERR_NOMEM. */
+lsc_status lsc_bakemath_apply(double *W, const lsc_lowrank *lr, const double *mag, int threads, lsc_error *err);
 
 #endif

@@ -15,6 +15,7 @@
 #include "basework.h"
 #include "format_util.h"
 #include "handlers.h"
+#include "pool.h"
 
 static const char *const bake_dtypes[] = {"f32", "f16", "bf16", NULL};
 static const lsc_dtype bake_dtype_codes[] = {LSC_DT_F32, LSC_DT_F16, LSC_DT_BF16};
@@ -41,8 +42,8 @@ typedef struct bake_ctx {
     lsc_basework bw;
     int *layer_of;          /* per base tensor: the adapter layer that modifies it, -1 none */
     lsc_dtype want;         /* --dtype, LSC_DT_INVALID: keep */
-    double *bbuf, *abuf, *mbuf, *acc;
-    size_t bcap, acap, mcap, acc_cap;
+    double *bbuf, *abuf, *mbuf;
+    size_t bcap, acap, mcap;
     time_t last;
 } bake_ctx;
 
@@ -96,16 +97,8 @@ static lsc_status compute(void *p, size_t ti, const void *raw, void *out, lsc_er
     if (!st && (l->flags & LSC_LAYER_DORA) && n != (size_t)l->rows)
         st = lsc_error_set(err, LSC_ERR_FORMAT, "layer '%s': magnitude vector has %zu values, not %lld", l->name, n,
                            (long long)l->rows);
-    if (!st && (size_t)l->cols > c->acc_cap) {
-        free(c->acc);
-        c->acc_cap = 0;
-        if (!(c->acc = malloc(sizeof(double) * (size_t)l->cols)))
-            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-        else
-            c->acc_cap = (size_t)l->cols;
-    }
     if (!st)
-        st = lsc_bakemath_apply(W, &lr, (l->flags & LSC_LAYER_DORA) ? c->mbuf : NULL, c->acc, NULL, err);
+        st = lsc_bakemath_apply(W, &lr, (l->flags & LSC_LAYER_DORA) ? c->mbuf : NULL, lsc_pool_default_threads(), err);
     if (!st)
         st = round_out(c, li, ti, W, out, err);
     return st;
@@ -183,7 +176,7 @@ static int bake_run(lsc_cmd_ctx *ctx, void *args)
     }
     free(target);
     free(c.layer_of);
-    free(c.bbuf), free(c.abuf), free(c.mbuf), free(c.acc);
+    free(c.bbuf), free(c.abuf), free(c.mbuf);
     lsc_basework_release(&c.bw);
     lsc_adapter_free(c.ad);
     return st ? LSC_EXIT_ERROR : LSC_EXIT_OK;
