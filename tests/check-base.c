@@ -172,6 +172,29 @@ static void put_str(unsigned char **p, const char *s)
 }
 
 /* A GGUF v3 model with F32 tensors token_embd, blk.N.attn_v (ne [COLS, ROWS]), output_norm. */
+static int g_q8; /* write_base_gguf stores the attn_v weights as Q8_0 (and g_m.W becomes their dequantised values) */
+
+/* Q8_0 of n values (n a multiple of 32): per block an f16 scale d = amax / 127 and 32 signed bytes
+ * round(x / d); w is replaced by what a reader dequantises, d * q. */
+static void quantise_q8(double *w, size_t n, unsigned char *out)
+{
+    for (size_t b = 0; b < n / 32; b++) {
+        double amax = 0;
+        for (int j = 0; j < 32; j++)
+            amax = fmax(amax, fabs(w[b * 32 + j]));
+        uint16_t h = lsc_f32_to_f16((float)(amax / 127));
+        double d = lsc_f16_to_f32(h);
+        out[b * 34] = (unsigned char)(h & 0xff);
+        out[b * 34 + 1] = (unsigned char)(h >> 8);
+        for (int j = 0; j < 32; j++) {
+            int q = d > 0 ? (int)lround(w[b * 32 + j] / d) : 0;
+            q = q > 127 ? 127 : q < -127 ? -127 : q;
+            out[b * 34 + 2 + j] = (unsigned char)(int8_t)q;
+            w[b * 32 + j] = d * q;
+        }
+    }
+}
+
 static size_t write_base_gguf(const char *path, size_t *woff)
 {
     static unsigned char buf[1 << 17];
@@ -192,16 +215,20 @@ static size_t write_base_gguf(const char *path, size_t *woff)
         put_u64(&p, ne0[i]);
         if (ne1[i])
             put_u64(&p, ne1[i]);
-        put_u32(&p, 0);
+        int q8 = g_q8 && i >= 1 && i <= NB;
+        put_u32(&p, q8 ? 8 : 0);
         offs[i] = off;
         put_u64(&p, off);
-        off += (ne0[i] * (ne1[i] ? ne1[i] : 1) * 4 + 31) / 32 * 32;
+        off += ((q8 ? ne0[i] * ne1[i] / 32 * 34 : ne0[i] * (ne1[i] ? ne1[i] : 1) * 4) + 31) / 32 * 32;
     }
     size_t data = ((size_t)(p - buf) + 31) / 32 * 32;
     memset(p, 0, data - (size_t)(p - buf));
     memcpy(buf + data + offs[0], g_m.emb, sizeof g_m.emb);
     for (int b = 0; b < NB; b++) {
-        memcpy(buf + data + offs[1 + b], g_m.wbytes[b], ROWS * COLS * 4);
+        if (g_q8)
+            quantise_q8(g_m.W[b], ROWS * COLS, buf + data + offs[1 + b]);
+        else
+            memcpy(buf + data + offs[1 + b], g_m.wbytes[b], ROWS * COLS * 4);
         woff[b] = data + offs[1 + b];
     }
     memcpy(buf + data + offs[3], g_m.norm, sizeof g_m.norm);
@@ -338,6 +365,27 @@ START_TEST(figures_gguf)
     write_base_gguf(path_of("base.gguf"), woff);
     expect_ok(cat, "base", "A", path_of("base.gguf"), NULL, NULL);
     check_figures(cat, 6);
+    teardown(cat);
+}
+END_TEST
+
+/* A Q8_0 GGUF base: figures against the dequantised weights; bake refuses to requantise. */
+START_TEST(figures_gguf_q8)
+{
+    make_model(LSC_DT_F32);
+    g_q8 = 1;
+    const char *cat = setup();
+    size_t woff[NB];
+    write_base_gguf(path_of("q8.gguf"), woff);
+    expect_ok(cat, "base", "A", path_of("q8.gguf"), NULL, NULL);
+    check_figures(cat, 2);
+    cli_result r = cli_run(cat, "bake", "A", "--out", path_of("baked.gguf"), NULL);
+    ck_assert_int_eq(r.code, 1);
+    ck_assert_msg(strstr(r.err, "q8.gguf") && strstr(r.err, "blk.0.attn_v.weight") && strstr(r.err, "requantised"), "%s",
+                  r.err);
+    ck_assert_int_ne(access(path_of("baked.gguf"), F_OK), 0);
+    cli_result_free(&r);
+    g_q8 = 0;
     teardown(cat);
 }
 END_TEST
@@ -709,6 +757,7 @@ int main(void)
     tcase_add_test(tc, figures_single_file);
     tcase_add_test(tc, figures_sharded);
     tcase_add_test(tc, figures_gguf);
+    tcase_add_test(tc, figures_gguf_q8);
     tcase_add_test(tc, no_base_recorded);
     tcase_add_test(tc, changed_on_disk);
     tcase_add_test(tc, expect_base_figures);
