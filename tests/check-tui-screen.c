@@ -206,6 +206,7 @@ static const golden_case k_cases[] = {
     {"tasks", "Enter", "llama2-7b-chat=multi-task", 0},            /* Enter on a multi-task adapter: its tasks */
     {"retrain", "j Space g Enter R j", NULL, 0},                         /* the panel, idle */
     {"retrain-running", "j Space g Enter R Enter Enter y", NULL, 5}, /* five steps reported */
+    {"grid-base", "Enter v o o", NULL, 0},                             /* heat by |dW|/|W| against the base */
 };
 
 static const int k_sizes[2][2] = {{24, 80}, {43, 132}};
