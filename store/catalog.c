@@ -182,12 +182,31 @@ static const char schema_v3[] =
  * still shows each line. NULL for an entry outside any run. */
 static const char schema_v4[] = "ALTER TABLE history ADD COLUMN run INTEGER;\n";
 
+/* v5: the base weights an adapter modifies (issue #19, `base NAME PATH`): where they are and, per layer,
+ * the base tensor's name, dtype, shape ("4096,4096") and content hash, so a base changed on disk is
+ * recognised. Never the weights themselves. */
+static const char schema_v5[] =
+    "CREATE TABLE adapter_base (\n"
+    "  adapter_id INTEGER PRIMARY KEY REFERENCES adapters(id),\n"
+    "  path TEXT NOT NULL\n"
+    ");\n"
+    "CREATE TABLE base_tensors (\n"
+    "  adapter_id INTEGER NOT NULL REFERENCES adapters(id),\n"
+    "  layer TEXT NOT NULL,\n"
+    "  tensor TEXT NOT NULL,\n"
+    "  dtype TEXT NOT NULL,\n"
+    "  shape TEXT NOT NULL,\n"
+    "  hash TEXT NOT NULL,\n"
+    "  PRIMARY KEY (adapter_id, layer)\n"
+    ") WITHOUT ROWID;\n";
+
 /* migrations[k] takes a catalog from user_version k to k + 1. */
 static const char *const migrations[] = {
     schema_v1,
     schema_v2,
     schema_v3,
     schema_v4,
+    schema_v5,
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == LSC_CATALOG_VERSION,
                "one migration step per schema version");
@@ -271,7 +290,14 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == LSC_CATALOG_VERSION,
       "WHERE io.history_id = ?1 ORDER BY io.direction, io.ord")                                               \
     X(ST_UNDONE_SET, "UPDATE history SET undone = ?2 WHERE id = ?1")                                          \
     X(ST_HISTORY_DISCARD, "DELETE FROM history WHERE undone = 1")                                             \
-    X(ST_HISTORY_DROP, "DELETE FROM history WHERE id = ?1")
+    X(ST_HISTORY_DROP, "DELETE FROM history WHERE id = ?1")                                                   \
+    X(ST_BASE_DEL_T, "DELETE FROM base_tensors WHERE adapter_id = ?1")                                        \
+    X(ST_BASE_DEL, "DELETE FROM adapter_base WHERE adapter_id = ?1")                                          \
+    X(ST_BASE_PUT, "INSERT INTO adapter_base(adapter_id, path) VALUES (?1, ?2)")                              \
+    X(ST_BASE_T_PUT, "INSERT INTO base_tensors(adapter_id, layer, tensor, dtype, shape, hash) "               \
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                                       \
+    X(ST_BASE_GET, "SELECT path FROM adapter_base WHERE adapter_id = ?1")                                     \
+    X(ST_BASE_T_GET, "SELECT layer, tensor, dtype, shape, hash FROM base_tensors WHERE adapter_id = ?1")
 
 enum {
 #define X_ID(id, sql) id,
@@ -2502,4 +2528,110 @@ void lsc_gone_parents_free(lsc_gone_parent *g, size_t n)
         free(g[i].parent);
     }
     free(g);
+}
+
+/* ---- base weights (issue #19) ---------------------------------------------------------------------- */
+
+void lsc_base_rec_free_array(lsc_base_rec *r, size_t n)
+{
+    for (size_t i = 0; r && i < n; i++) {
+        free(r[i].layer);
+        free(r[i].tensor);
+        free(r[i].dtype);
+        free(r[i].shape);
+        free(r[i].hash);
+    }
+    free(r);
+}
+
+/* Run a statement bound to one adapter id to completion (deletes). */
+static lsc_status run_by_id(lsc_catalog *cat, int id_stmt, int64_t id, lsc_error *err)
+{
+    sqlite3_stmt *s = stmt(cat, id_stmt, err);
+    if (!s)
+        return LSC_ERR_DB;
+    sqlite3_bind_int64(s, 1, id);
+    int rc = sqlite3_step(s);
+    lsc_status st = rc == SQLITE_DONE ? LSC_OK : db_err(cat, err);
+    done(s);
+    return st;
+}
+
+lsc_status lsc_catalog_set_base(lsc_catalog *cat, int64_t adapter_id, const char *path, const lsc_base_rec *recs,
+                                size_t n, lsc_error *err)
+{
+    lsc_status st;
+    if ((st = run_by_id(cat, ST_BASE_DEL_T, adapter_id, err)) || (st = run_by_id(cat, ST_BASE_DEL, adapter_id, err)) ||
+        !path)
+        return st;
+    sqlite3_stmt *s = stmt(cat, ST_BASE_PUT, err);
+    if (!s)
+        return LSC_ERR_DB;
+    sqlite3_bind_int64(s, 1, adapter_id);
+    bind_str(s, 2, path);
+    st = sqlite3_step(s) == SQLITE_DONE ? LSC_OK : db_err(cat, err);
+    done(s);
+    for (size_t i = 0; i < n && !st; i++) {
+        if (!(s = stmt(cat, ST_BASE_T_PUT, err)))
+            return LSC_ERR_DB;
+        sqlite3_bind_int64(s, 1, adapter_id);
+        bind_str(s, 2, recs[i].layer);
+        bind_str(s, 3, recs[i].tensor);
+        bind_str(s, 4, recs[i].dtype);
+        bind_str(s, 5, recs[i].shape);
+        bind_str(s, 6, recs[i].hash);
+        st = sqlite3_step(s) == SQLITE_DONE ? LSC_OK : db_err(cat, err);
+        done(s);
+    }
+    return st;
+}
+
+lsc_status lsc_catalog_get_base(lsc_catalog *cat, int64_t adapter_id, char **path, lsc_base_rec **recs, size_t *n,
+                                lsc_error *err)
+{
+    *path = NULL;
+    *recs = NULL;
+    *n = 0;
+    sqlite3_stmt *s = stmt(cat, ST_BASE_GET, err);
+    if (!s)
+        return LSC_ERR_DB;
+    sqlite3_bind_int64(s, 1, adapter_id);
+    int rc = sqlite3_step(s), oom = 0;
+    if (rc == SQLITE_ROW)
+        *path = col_dup(s, 0, &oom);
+    lsc_status st = rc == SQLITE_ROW || rc == SQLITE_DONE ? LSC_OK : db_err(cat, err);
+    done(s);
+    if (st || !*path)
+        return st ? st : oom ? lsc_error_set(err, LSC_ERR_NOMEM, "out of memory") : LSC_OK;
+    if (!(s = stmt(cat, ST_BASE_T_GET, err)))
+        return LSC_ERR_DB;
+    sqlite3_bind_int64(s, 1, adapter_id);
+    size_t cap = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW && !oom) {
+        if (*n == cap) {
+            lsc_base_rec *nr = realloc(*recs, sizeof *nr * (cap = cap ? 2 * cap : 16));
+            if (!nr) {
+                oom = 1;
+                break;
+            }
+            *recs = nr;
+        }
+        lsc_base_rec *r = &(*recs)[(*n)++];
+        r->layer = col_dup_nn(s, 0, &oom);
+        r->tensor = col_dup_nn(s, 1, &oom);
+        r->dtype = col_dup_nn(s, 2, &oom);
+        r->shape = col_dup_nn(s, 3, &oom);
+        r->hash = col_dup_nn(s, 4, &oom);
+    }
+    st = oom ? lsc_error_set(err, LSC_ERR_NOMEM, "out of memory")
+         : rc == SQLITE_DONE || rc == SQLITE_ROW ? LSC_OK : db_err(cat, err);
+    done(s);
+    if (st) {
+        free(*path);
+        *path = NULL;
+        lsc_base_rec_free_array(*recs, *n);
+        *recs = NULL;
+        *n = 0;
+    }
+    return st;
 }

@@ -19,7 +19,7 @@
 #include "status.h"
 
 #define LSC_CATALOG_APP_ID 0x4c53434fu /* "LSCO" */
-#define LSC_CATALOG_VERSION 4
+#define LSC_CATALOG_VERSION 5
 
 typedef struct lsc_catalog lsc_catalog;
 
@@ -236,5 +236,25 @@ struct sqlite3 *lsc_catalog_db(lsc_catalog *cat);
 /* The absolute path of the open catalog's file (owned by the catalog), NULL for an in-memory one: what
  * writers of user-named paths must never replace. */
 const char *lsc_catalog_file(lsc_catalog *cat);
+
+/* ---- base weights (issue #19) ------------------------------------------------------------------- */
+
+/* One layer's base tensor as recorded by `base NAME PATH`: the tensor's name in the base, its dtype
+ * name ("BF16", "Q8_0"), shape ("4096,4096", numpy order) and content hash. */
+typedef struct lsc_base_rec {
+    char *layer, *tensor, *dtype, *shape, *hash;
+} lsc_base_rec;
+
+void lsc_base_rec_free_array(lsc_base_rec *r, size_t n);
+
+/* Replace the base recorded for adapter_id by `path` and its n records (path NULL: forget the base).
+ * Must run inside a transaction. */
+lsc_status lsc_catalog_set_base(lsc_catalog *cat, int64_t adapter_id, const char *path, const lsc_base_rec *recs,
+                                size_t n, lsc_error *err);
+
+/* The base recorded for adapter_id: *path (malloc'ed, NULL when none is recorded) and the records
+ * (free with lsc_base_rec_free_array), in no particular order. */
+lsc_status lsc_catalog_get_base(lsc_catalog *cat, int64_t adapter_id, char **path, lsc_base_rec **recs, size_t *n,
+                                lsc_error *err);
 
 #endif

@@ -113,6 +113,61 @@ static void check_prune(const char *adapter, lsc_tui_prune_rule rule, const char
     free(rows);
 }
 
+/* The grid's |dW|/|W| heat map (issue #19): refused without a recorded base; with one, the model's figures
+ * are what `show --base --json` reports. The base is generated here from the adapter's own layer shapes. */
+START_TEST(test_base_rel_matches_cli)
+{
+    const char *ad = "llama-tiny-f32";
+    lsc_tui_layer *rows = NULL;
+    size_t n = 0;
+    lsc_error err = {0};
+    ck_assert_int_eq(g_m.layers(g_m.ctx, ad, &rows, &n, &err), LSC_OK);
+    double *rel = calloc(n + 1, sizeof *rel);
+    ck_assert_int_eq(g_m.base_rel(g_m.ctx, ad, rows, n, rel, &err), LSC_ERR_NOTFOUND);
+    ck_assert_msg(strstr(err.msg, "no base recorded for 'llama-tiny-f32'"), "%s", err.msg);
+    /* a base: "<module path>.weight" F32 [rows, cols] per layer, deterministic values */
+    size_t hcap = 1 << 16, total = 0, ho = 0;
+    char *hdr = malloc(hcap);
+    ho += (size_t)snprintf(hdr, hcap, "{");
+    for (size_t i = 0; i < n; i++) {
+        size_t nb = (size_t)(rows[i].rows * rows[i].cols) * 4;
+        ho += (size_t)snprintf(hdr + ho, hcap - ho, "%s\"%s.weight\":{\"dtype\":\"F32\",\"shape\":[%lld,%lld],"
+                               "\"data_offsets\":[%zu,%zu]}", i ? "," : "", rows[i].name + strlen("base_model.model."),
+                               (long long)rows[i].rows, (long long)rows[i].cols, total, total + nb);
+        total += nb;
+    }
+    snprintf(hdr + ho, hcap - ho, "}");
+    float *data = malloc(total);
+    for (size_t k = 0; k < total / 4; k++)
+        data[k] = (float)(0.02 * sin(0.37 * (double)k) + 0.001 * (double)(k % 7));
+    char base[1200];
+    snprintf(base, sizeof base, "%s/base.safetensors", g_dir);
+    ck_assert_int_eq(cli_write_st(base, hdr, data, total), 0);
+    free(hdr);
+    free(data);
+    cli_result r = cli_run(g_cat, "base", ad, base, NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    cli_result_free(&r);
+    ck_assert_msg(g_m.base_rel(g_m.ctx, ad, rows, n, rel, &err) == LSC_OK, "%s", err.msg);
+    r = cli_run(g_cat, "show", ad, "--base", "--json", NULL);
+    json_t *j = cli_json(&r), *ls = json_object_get(j, "layers");
+    ck_assert_int_eq((int)json_array_size(ls), (int)n);
+    for (size_t k = 0; k < json_array_size(ls); k++) {
+        json_t *l = json_array_get(ls, k);
+        const char *key = json_string_value(json_object_get(l, "key"));
+        size_t i = 0;
+        while (i < n && strcmp(rows[i].name, key) != 0)
+            i++;
+        ck_assert_msg(i < n, "layer '%s' not in the model's rows", key);
+        close_to(rel[i], json_real_value(json_object_get(l, "rel_norm")), "rel_norm", key);
+    }
+    json_decref(j);
+    cli_result_free(&r);
+    free(rel);
+    free(rows);
+}
+END_TEST
+
 START_TEST(test_prune_preview_matches_cli)
 {
     static const struct {
@@ -824,6 +879,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 240);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_prune_preview_matches_cli);
+    tcase_add_test(tc, test_base_rel_matches_cli);
     tcase_add_test(tc, test_prune_preview_refusals);
     tcase_add_test(tc, test_diff_summary_matches_cli);
     tcase_add_test(tc, test_catalog_dtypes);

@@ -212,6 +212,7 @@ static const golden_case k_cases[] = {
     {"series-step", "Enter j o o o o h h", "llama2-7b-chat=series", 0}, /* sim. to previous, step 600 */
     {"series-mean", "Enter f text:*.v* Enter a o h", "llama2-7b-chat=series", 0}, /* mean sigma1 of v_proj */
     {"audit", "a", NULL, 0},                                             /* sorted by savings */
+    {"grid-base", "Enter v o o", NULL, 0},                             /* heat by |dW|/|W| against the base */
 };
 
 static const int k_sizes[2][2] = {{24, 80}, {43, 132}};

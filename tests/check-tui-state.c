@@ -732,6 +732,37 @@ START_TEST(test_grid)
 }
 END_TEST
 
+/* The grid's third metric: |dW|/|W| against the base, asked of the model once; an adapter without a
+ * recorded base says so and the heat stays on the norm. */
+START_TEST(test_grid_vs_base)
+{
+    open_chat();
+    req(LSC_REQ_GRID);
+    req(LSC_REQ_METRIC);
+    req(LSC_REQ_METRIC);
+    ck_assert_int_eq(g_st->grid.metric, LSC_METRIC_REL);
+    ck_assert_ptr_nonnull(g_st->grid.rel);
+    double mx = 0;
+    for (size_t i = 0; i < g_st->layers.n; i++) {
+        ck_assert_double_eq_tol(g_st->grid.rel[i], g_st->layers.rows[i].fro / 40.0, 1e-15);
+        mx = fmax(mx, g_st->layers.rows[i].fro / 40.0);
+    }
+    ck_assert_double_eq_tol(g_st->grid.max, mx, 1e-15);
+    req(LSC_REQ_METRIC);
+    ck_assert_int_eq(g_st->grid.metric, LSC_METRIC_NORM); /* and round again */
+    while (g_st->depth > 1)
+        req(LSC_REQ_BACK);
+    g_st->lists[LSC_VIEW_CATALOG].cursor = 2; /* llama2-7b-qv-ada: no base in the fake model */
+    req(LSC_REQ_ENTER);
+    req(LSC_REQ_GRID);
+    req(LSC_REQ_METRIC);
+    req(LSC_REQ_METRIC);
+    ck_assert_int_eq(g_st->grid.metric, LSC_METRIC_NORM);
+    ck_assert_ptr_null(g_st->grid.rel);
+    ck_assert_ptr_nonnull(strstr(g_st->msg, "no base recorded for 'llama2-7b-qv-ada'"));
+}
+END_TEST
+
 START_TEST(test_group)
 {
     open_chat();
@@ -2877,6 +2908,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_help_back_quit);
     tcase_add_test(tc, test_spectrum_stats);
     tcase_add_test(tc, test_grid);
+    tcase_add_test(tc, test_grid_vs_base);
     tcase_add_test(tc, test_group);
     tcase_add_test(tc, test_prompt_history);
     tcase_add_test(tc, test_readonly);

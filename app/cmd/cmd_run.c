@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "basework.h"
 #include "common.h"
 #include "namemap.h"
 #include "pool.h"
@@ -141,7 +142,8 @@ static int compare_op(int op, double a, double b)
 }
 
 static const char *expect_usage = "expect exists NAME | expect absent NAME | expect rank NAME LAYER-GLOB OP N | "
-                                  "expect energy NAME OP X | expect layers NAME OP N | expect finite NAME";
+                                  "expect energy NAME OP X | expect layers NAME OP N | expect finite NAME | "
+                                  "expect relnorm NAME LAYER-GLOB OP X | expect intruders NAME OP N";
 
 /* Validate an expect line's shape (not its truth). */
 static int check_expect(const lsc_script_cmd *c, char *why, size_t cap)
@@ -152,7 +154,8 @@ static int check_expect(const lsc_script_cmd *c, char *why, size_t cap)
         return -1;
     }
     const char *what = c->argv[1];
-    int need = strcmp(what, "rank") == 0 ? 6 : (strcmp(what, "energy") == 0 || strcmp(what, "layers") == 0) ? 5
+    int need = strcmp(what, "rank") == 0 || strcmp(what, "relnorm") == 0 ? 6
+               : (strcmp(what, "energy") == 0 || strcmp(what, "layers") == 0 || strcmp(what, "intruders") == 0) ? 5
                : (strcmp(what, "exists") == 0 || strcmp(what, "absent") == 0 || strcmp(what, "finite") == 0) ? 3
                                                                                                              : -1;
     if (need < 0) {
@@ -208,6 +211,59 @@ static lsc_status energy_of(lsc_cmd_ctx *ctx, lsc_stats_runner *sr, const char *
     }
     lsc_adapter_free(ad);
     return st;
+}
+
+/* expect relnorm NAME GLOB OP X (every matching layer's |dW|/|W|) and expect intruders NAME OP N (the
+ * intruder dimensions summed over the layers, default k and eps), against the base recorded by `base`.
+ * 0 true, 1 false (why filled), -1 error. */
+static int expect_base(lsc_cmd_ctx *ctx, const char *name, const lsc_script_cmd *c, char *why, size_t cap)
+{
+    int relnorm = strcmp(c->argv[1], "relnorm") == 0, result = 0, layers = 0, total = 0;
+    const char *op = c->argv[relnorm ? 4 : 3], *lim = c->argv[relnorm ? 5 : 4];
+    lsc_adapter *ad = NULL;
+    int64_t id;
+    lsc_basework bw = {0};
+    lsc_basefig_opts o;
+    lsc_basefig_opts_default(&o);
+    o.norms_only = relnorm;
+    double *bb = NULL, *ab = NULL;
+    size_t bc = 0, ac = 0;
+    lsc_workspace *ws = lsc_workspace_new();
+    if (!ws || lsc_catalog_find(ctx->cat, name, &id, &ctx->err) || lsc_catalog_get_adapter(ctx->cat, name, &ad, &ctx->err) ||
+        lsc_basework_open(&bw, ctx->cat, ad, id, &ctx->err))
+        result = -1;
+    for (size_t l = 0; result == 0 && l < ad->n_layers; l++) {
+        if (relnorm && !lsc_name_matches(c->argv[3], ad->layers[l].name))
+            continue;
+        lsc_basefig f;
+        if (lsc_cmd_cancelled(ctx, "expect") ||
+            lsc_basework_figures(&bw, ad, l, &o, ws, &bb, &bc, &ab, &ac, &f, &ctx->err)) {
+            result = -1;
+            break;
+        }
+        layers++;
+        total += f.intruders;
+        if (relnorm && !compare_op(parse_op(op), f.rel_norm, strtod(lim, NULL))) {
+            snprintf(why, cap, "'%s' layer '%s' has |dW|/|W| = %.6g, expected %s %s", name, ad->layers[l].name,
+                     f.rel_norm, op, lim);
+            result = 1;
+        }
+    }
+    if (result == 0 && relnorm && layers == 0) {
+        snprintf(why, cap, "no layer of '%s' matches '%s'", name, c->argv[3]);
+        result = 1;
+    }
+    if (result == 0 && !relnorm && !compare_op(parse_op(op), total, strtod(lim, NULL))) {
+        snprintf(why, cap, "'%s' has %d intruder dimension(s) (k %d, eps %g), expected %s %s", name, total,
+                 LSC_BASEFIG_K, LSC_BASEFIG_EPS, op, lim);
+        result = 1;
+    }
+    lsc_basework_release(&bw);
+    lsc_workspace_free(ws);
+    free(bb);
+    free(ab);
+    lsc_adapter_free(ad);
+    return result;
 }
 
 /* Evaluate an expect line; 0 true, 1 false (why filled), -1 error (ctx->err). */
@@ -283,6 +339,9 @@ static int eval_expect(lsc_cmd_ctx *ctx, const lsc_script_cmd *c, char *why, siz
                          *parent ? parent : a->name, c->argv[3], c->argv[4]);
                 result = 1;
             }
+        } else if (strcmp(what, "relnorm") == 0 || strcmp(what, "intruders") == 0) {
+            if ((result = expect_base(ctx, a->name, c, why, cap)) < 0)
+                break;
         } else if (strcmp(what, "finite") == 0) {
             double e, ref;
             int bad = 0;

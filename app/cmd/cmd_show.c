@@ -15,10 +15,12 @@
 #include "series_figs.h"
 #include "tasks.h"
 #include "kind_figures.h"
+#include "basework.h"
 
 typedef struct row {
     size_t li;
     lsc_layer_stats st;
+    lsc_basefig fig; /* with --base */
 } row;
 
 static const char *const sort_keys[] = {"layer", "name", "rank", "alpha", "scale", "norm", "sigma1",
@@ -193,7 +195,9 @@ static void print_summary(lsc_cmd_ctx *ctx, const lsc_adapter *ad, const row *ro
 typedef struct show_args {
     lsc_args base;
     const char *name, *glob, *svg;
-    int json, sort, heat;
+    int json, sort, heat, vs_base;
+    long long k;
+    double eps;
 } show_args;
 
 /* --heat: the per-layer figure the --svg heat map colours (a key of the --json layer objects) */
@@ -217,7 +221,53 @@ static const lsc_opt show_opts[] = {
      .help = "also draw a heat map of the layers over modules x blocks as an SVG figure"},
     {.name = "heat", .type = LSC_OPT_CHOICE, .metavar = "FIGURE", .choices = heat_keys, .def = "norm",
      .at = offsetof(show_args, heat), .help = "what the --svg heat map colours"},
+    {.name = "base", .type = LSC_OPT_FLAG, .at = offsetof(show_args, vs_base),
+     .help = "add figures against the recorded base weights W (see `base`): |W|, |dW|/|W|, amplification,\n"
+             "subspace similarity with W's top-r and top-k, intruder dimensions of W + dW"},
+    {.name = "k", .type = LSC_OPT_INT, .metavar = "K", .ilo = 1, .ihi = 4096, .def = "10", .at = offsetof(show_args, k),
+     .help = "with --base: top-k singular vectors for subspace similarity and intruders"},
+    {.name = "eps", .type = LSC_OPT_REAL, .metavar = "E", .lo = 0, .hi = 1, .flags = LSC_OPT_LO_OPEN, .def = "0.5",
+     .at = offsetof(show_args, eps), .help = "with --base: an intruder's largest |cos| with W's top vectors is below E"},
     {0}};
+
+/* Figures against the base for every row (--base): one base tensor in memory at a time. */
+static int base_figures(lsc_cmd_ctx *ctx, const show_args *av, lsc_adapter *ad, int64_t id, row *rows, size_t n)
+{
+    lsc_basework bw;
+    lsc_basefig_opts o;
+    lsc_basefig_opts_default(&o);
+    o.k = (int)av->k;
+    o.eps = av->eps;
+    double *bb = NULL, *ab = NULL;
+    size_t bc = 0, ac = 0;
+    lsc_workspace *ws = lsc_workspace_new();
+    lsc_status st = ws ? lsc_basework_open(&bw, ctx->cat, ad, id, &ctx->err)
+                       : lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; !st && i < n; i++) {
+        if (lsc_cmd_cancelled(ctx, "show")) {
+            st = LSC_ERR_CANCELLED;
+            break;
+        }
+        st = lsc_basework_figures(&bw, ad, rows[i].li, &o, ws, &bb, &bc, &ab, &ac, &rows[i].fig, &ctx->err);
+    }
+    if (ws)
+        lsc_basework_release(&bw);
+    lsc_workspace_free(ws);
+    free(bb);
+    free(ab);
+    return st ? LSC_EXIT_ERROR : LSC_EXIT_OK;
+}
+
+static void fig_json(json_t *o, const lsc_basefig *f)
+{
+    json_object_set_new(o, "base_norm", lsc_json_num(f->base_norm));
+    json_object_set_new(o, "rel_norm", lsc_json_num(f->rel_norm));
+    json_object_set_new(o, "amplification", lsc_json_num(f->amplification));
+    json_object_set_new(o, "subspace_sim", lsc_json_num(f->subspace_sim_r));
+    json_object_set_new(o, "subspace_sim_k", lsc_json_num(f->subspace_sim_k));
+    json_object_set_new(o, "k", json_integer(f->k));
+    json_object_set_new(o, "intruders", json_integer(f->intruders));
+}
 
 static int show_run(lsc_cmd_ctx *ctx, void *args)
 {
@@ -266,6 +316,8 @@ static int show_run(lsc_cmd_ctx *ctx, void *args)
     }
     free(all);
     free(want);
+    if (rc == LSC_EXIT_OK && av->vs_base)
+        rc = base_figures(ctx, av, ad, id, rows, n);
     size_t *order = rc == LSC_EXIT_OK ? lsc_layername_order(ad) : NULL;
     g_rank = order ? malloc((ad->n_layers ? ad->n_layers : 1) * sizeof *g_rank) : NULL;
     if (rc == LSC_EXIT_OK && !g_rank) {
@@ -293,8 +345,12 @@ static int show_run(lsc_cmd_ctx *ctx, void *args)
         if (rc != LSC_EXIT_OK) {
         } else if (json) {
             json_t *layers = json_array();
-            for (size_t i = 0; i < n; i++)
-                json_array_append_new(layers, layer_json(ad, &rows[i]));
+            for (size_t i = 0; i < n; i++) {
+                json_t *lj = layer_json(ad, &rows[i]);
+                if (av->vs_base)
+                    fig_json(lj, &rows[i].fig);
+                json_array_append_new(layers, lj);
+            }
             json_t *extras = json_array();
             for (size_t i = 0; i < ad->n_tensors; i++) {
                 const lsc_tensor *t = &ad->tensors[i];
@@ -324,14 +380,17 @@ static int show_run(lsc_cmd_ctx *ctx, void *args)
         } else {
             print_summary(ctx, ad, rows, n);
             const char *hdr[] = {"LAYER", "SHAPE", "R", "ALPHA", "SCALE", "NORM", "σ1", "STABLE", "ERANK", "K90", "K99",
-                                 "ZEROS A/B", "DTYPE", "FLAGS"};
-            lsc_table *t = lsc_table_new(14, hdr, "llrrrrrrrrrrll");
+                                 "ZEROS A/B", "DTYPE", "FLAGS", "|W|", "|dW|/|W|", "AMP", "SIM", "SIM@K", "INTR"};
+            int ncol = av->vs_base ? 20 : 14;
+            lsc_table *t = lsc_table_new(ncol, hdr, "llrrrrrrrrrrllrrrrrr");
             char c1[64], c2[64], c3[64], c4[64], c5[64], c6[64], c7[64], c8[64], c9[64], c10[64], c11[64], c12[64],
                 nm[512];
             for (size_t i = 0; t && i < n; i++) {
                 const lsc_layer *l = &ad->layers[rows[i].li];
                 const lsc_layer_stats *st = &rows[i].st;
-                const char *cells[14] = {
+                char f1[64], f2[64], f3[64], f4[64], f5[64], f6[64];
+                const lsc_basefig *fg = &rows[i].fig;
+                const char *cells[20] = {
                     lsc_escape_name(nm, sizeof nm, short_name(l->name)),
                     lsc_fmt(c1, sizeof c1, "%lld×%lld", (long long)l->rows, (long long)l->cols),
                     lsc_fmt(c2, sizeof c2, "%d", l->rank), lsc_fmt(c3, sizeof c3, "%g", l->alpha),
@@ -340,7 +399,10 @@ static int show_run(lsc_cmd_ctx *ctx, void *args)
                     lsc_fmt(c8, sizeof c8, "%.2f", st->effective_rank),
                     lsc_fmt(c9, sizeof c9, "%d", st->energy_rank_90), lsc_fmt(c10, sizeof c10, "%d", st->energy_rank_99),
                     zeros_text(c11, sizeof c11, st),
-                    lsc_layer_dtype(ad, l), c12};
+                    lsc_layer_dtype(ad, l), c12,
+                    lsc_fmt(f1, sizeof f1, "%.4g", fg->base_norm), lsc_fmt(f2, sizeof f2, "%.4g", fg->rel_norm),
+                    lsc_fmt(f3, sizeof f3, "%.4g", fg->amplification), lsc_fmt(f4, sizeof f4, "%.3f", fg->subspace_sim_r),
+                    lsc_fmt(f5, sizeof f5, "%.3f", fg->subspace_sim_k), lsc_fmt(f6, sizeof f6, "%d", fg->intruders)};
                 flags_text(c12, sizeof c12, l, st);
                 lsc_table_add(t, cells);
             }

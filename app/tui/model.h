@@ -399,6 +399,11 @@ typedef struct lsc_tui_model {
      * adapter, LSC_ERR_INVALID for one that is not a series (as the command words it). NULL: the model
      * has no series. */
     lsc_status (*series)(void *ctx, const char *adapter, lsc_tui_series *out, lsc_error *err);
+    /* |dW|_F / |W|_F of each of the n rows (as `layers` gave them) against the base recorded by `base`
+     * (issue #19): rel[i] for rows[i]. Reads every used base tensor once (norms only, no SVD). NULL when
+     * the model has no bases. LSC_ERR_NOTFOUND "no base recorded for 'x'" when none is recorded. */
+    lsc_status (*base_rel)(void *ctx, const char *adapter, const lsc_tui_layer *rows, size_t n, double *rel,
+                           lsc_error *err);
 
     /* Release ctx; may be NULL. Called by lsc_tui_model_release(). */
     void (*destroy)(void *ctx);

@@ -355,7 +355,7 @@ static void list_position(const lsc_tui_state *st, lsc_tui_view v, char *buf, si
     if (v == LSC_VIEW_GRID) {
         snprintf(buf, cap, "layer %d, %s  heat: %s", st->grid.n_rows ? st->grid.rows[st->grid.r] : 0,
                  st->grid.n_mods ? st->grid.mods[st->grid.c] : "-",
-                 st->grid.metric == LSC_METRIC_NORM ? "fro norm" : "rank");
+                 lsc_tui_grid_metric_name(st, 0));
         return;
     }
     if (v == LSC_VIEW_SPECTRUM) {

@@ -41,8 +41,8 @@ void lsc_tui_draw_grid(lsc_tui_render *r, const lsc_tui_state *st)
                 put_text(r, y, x, cw - 1, "NaN!", 1, 0, sel ? a : r->attr[R_ERROR]);
                 continue;
             }
-            double m = st->grid.metric == LSC_METRIC_NORM ? ly->fro : ly->rank;
-            if (st->grid.metric == LSC_METRIC_NORM)
+            double m = lsc_tui_grid_value(st, (size_t)li);
+            if (st->grid.metric != LSC_METRIC_RANK)
                 lsc_tui_fmt_num(m, val, sizeof val);
             else
                 snprintf(val, sizeof val, "%d", ly->rank);
@@ -60,7 +60,7 @@ void lsc_tui_draw_grid(lsc_tui_render *r, const lsc_tui_state *st)
     char leg[128];
     int lx = 8 + st->grid.n_mods * cw + 1;
     if (L->cols - lx >= 20) {
-        snprintf(leg, sizeof leg, "%s max %.3g", st->grid.metric == LSC_METRIC_NORM ? "fro" : "rank", st->grid.max);
+        snprintf(leg, sizeof leg, "%s max %.3g", lsc_tui_grid_metric_name(st, 1), st->grid.max);
         put_text(r, L->header_y, lx, L->cols - lx, leg, 0, 0, r->attr[R_HEADER]);
         for (int lv = 1; lv <= 4 && L->body_y + lv < L->status_y; lv++) {
             char t[48];

@@ -121,7 +121,7 @@ typedef enum {
     LSC_INPUT_FILE,    /* the file the session script is saved to */
 } lsc_tui_input;
 typedef enum { LSC_MSG_INFO, LSC_MSG_WARN, LSC_MSG_ERROR } lsc_tui_msg_level;
-typedef enum { LSC_METRIC_NORM, LSC_METRIC_RANK } lsc_tui_metric;
+typedef enum { LSC_METRIC_NORM, LSC_METRIC_RANK, LSC_METRIC_REL } lsc_tui_metric; /* REL: |dW|/|W| vs the base */
 
 /* Columns of the table views. Each view has its own list of columns (lsc_tui_view_columns). */
 #define LSC_COL_LIST(X)                                              \
@@ -367,6 +367,7 @@ typedef struct lsc_tui_grid_view {
     int r, c, top;                  /* cell under the cursor, first row shown */
     lsc_tui_metric metric;
     double max;                     /* max metric over the grid, for heat levels */
+    double *rel;                    /* LSC_METRIC_REL: |dW|/|W| per layer data index (model->base_rel), or NULL */
 } lsc_tui_grid_view;
 
 /* The spectrum of one layer of the layer table (view_spectrum.c). */

@@ -172,6 +172,10 @@ void lsc_tui_layers_forget(lsc_tui_state *st); /* its adapter is gone: the next 
 void lsc_tui_grid_build(lsc_tui_state *st, int fresh);
 unsigned lsc_tui_grid_open(lsc_tui_state *st, const lsc_tui_layer *at);
 void lsc_tui_grid_metric_max(lsc_tui_state *st);
+/* The grid's heat value of layer row i under its metric (norm, rank, or |dW|/|W| against the base). */
+double lsc_tui_grid_value(const lsc_tui_state *st, size_t i);
+/* The metric's name for the legend ("fro", brief) or the status line ("fro norm"). */
+const char *lsc_tui_grid_metric_name(const lsc_tui_state *st, int brief);
 void lsc_tui_grid_clamp(lsc_tui_state *st);
 /* view_spectrum.c: the spectrum of one layer into *sv (replaced); 0 or -1 (message set). */
 int lsc_tui_load_sv(lsc_tui_state *st, const char *adapter, const char *layer, double **sv, size_t *n);

@@ -60,10 +60,32 @@ static int grid_column(const lsc_tui_state *st, const lsc_tui_layer *L)
     return m < st->grid.n_mods ? m : lsc_tui_module_rank(st, L->module_type);
 }
 
+/* The heat value of layer row i under the current metric. */
+double lsc_tui_grid_value(const lsc_tui_state *st, size_t i)
+{
+    const lsc_tui_layer *L = &st->layers.rows[i];
+    if (st->grid.metric == LSC_METRIC_REL)
+        return st->grid.rel ? st->grid.rel[i] : 0.0;
+    return st->grid.metric == LSC_METRIC_NORM ? L->fro : L->rank;
+}
+
+const char *lsc_tui_grid_metric_name(const lsc_tui_state *st, int brief)
+{
+    switch (st->grid.metric) {
+    case LSC_METRIC_REL: return "|dW|/|W|";
+    case LSC_METRIC_RANK: return "rank";
+    default: return brief ? "fro" : "fro norm";
+    }
+}
+
 void lsc_tui_grid_build(lsc_tui_state *st, int fresh)
 {
     if (fresh)
         st->grid.r = st->grid.c = st->grid.top = 0;
+    free(st->grid.rel); /* the layers may have changed: ask the model again */
+    st->grid.rel = NULL;
+    if (st->grid.metric == LSC_METRIC_REL)
+        st->grid.metric = LSC_METRIC_NORM;
     static const char *const canon[] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
     st->grid.n_mods = 0;
     st->grid.n_rows = 0;
@@ -118,7 +140,7 @@ void lsc_tui_grid_metric_max(lsc_tui_state *st)
 {
     st->grid.max = 0;
     for (size_t i = 0; i < st->layers.n; i++) {
-        double x = st->grid.metric == LSC_METRIC_NORM ? st->layers.rows[i].fro : st->layers.rows[i].rank;
+        double x = lsc_tui_grid_value(st, i);
         if (!st->layers.rows[i].nonfinite && x > st->grid.max)
             st->grid.max = x;
     }
@@ -209,6 +231,37 @@ static unsigned grid_enter_cell(lsc_tui_state *st)
     return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RELOAD;
 }
 
+/* norm -> rank -> |dW|/|W| against the recorded base (when the model has bases) -> norm. The relative norms
+ * are asked of the model once per grid (they read the base); without a base the message says so and the
+ * heat goes back to the norm. */
+static unsigned next_metric(lsc_tui_state *st)
+{
+    lsc_tui_metric next = st->grid.metric == LSC_METRIC_NORM ? LSC_METRIC_RANK
+                          : st->grid.metric == LSC_METRIC_RANK && st->model->base_rel ? LSC_METRIC_REL
+                                                                                       : LSC_METRIC_NORM;
+    if (next == LSC_METRIC_REL && !st->grid.rel) {
+        lsc_error err;
+        lsc_error_clear(&err);
+        double *rel = calloc(st->layers.n + 1, sizeof *rel);
+        lsc_status s = rel ? st->model->base_rel(st->model->ctx, st->layers.adapter, st->layers.rows, st->layers.n, rel, &err)
+                           : lsc_error_set(&err, LSC_ERR_NOMEM, "out of memory");
+        if (s) {
+            free(rel);
+            st->grid.metric = LSC_METRIC_NORM;
+            lsc_tui_grid_metric_max(st);
+            lsc_tui_state_msg(st, LSC_MSG_WARN, "%s", err.msg);
+            return LSC_TUI_CH_REDRAW;
+        }
+        st->grid.rel = rel;
+    }
+    st->grid.metric = next;
+    lsc_tui_grid_metric_max(st);
+    lsc_tui_state_msg(st, LSC_MSG_INFO, "heat by %s", next == LSC_METRIC_NORM ? "Frobenius norm"
+                                                      : next == LSC_METRIC_RANK ? "rank"
+                                                                                : "|dW|/|W| against the base");
+    return LSC_TUI_CH_REDRAW;
+}
+
 static unsigned grid_request(lsc_tui_state *st, lsc_tui_req req)
 {
     int page = st->lay.body_h > 1 ? st->lay.body_h - 1 : 1;
@@ -224,11 +277,7 @@ static unsigned grid_request(lsc_tui_state *st, lsc_tui_req req)
     case LSC_REQ_ENTER: return grid_enter_cell(st);
     case LSC_REQ_TAB:
     case LSC_REQ_GRID: return grid_to_layers(st);
-    case LSC_REQ_METRIC:
-        st->grid.metric = st->grid.metric == LSC_METRIC_NORM ? LSC_METRIC_RANK : LSC_METRIC_NORM;
-        lsc_tui_grid_metric_max(st);
-        lsc_tui_state_msg(st, LSC_MSG_INFO, "heat by %s", st->grid.metric == LSC_METRIC_NORM ? "Frobenius norm" : "rank");
-        return LSC_TUI_CH_REDRAW;
+    case LSC_REQ_METRIC: return next_metric(st);
     case LSC_REQ_PRUNE: return lsc_tui_prune_open(st);
     case LSC_REQ_KIND: return lsc_tui_kind_open(st);
     case LSC_REQ_RETRAIN: return lsc_tui_retrain_open(st);
@@ -259,7 +308,7 @@ static const lsc_tui_binding k_keys[] = {
     {LSC_REQ_ENTER, {LSC_KEY_ENTER, '\r'}, "the cell's spectrum", "spectrum", 1},
     {LSC_REQ_GRID, {'v', LSC_KEY_F(5)}, "switch to the layer table", "table", 2},
     {LSC_REQ_TAB, {LSC_KEY_TAB}, "switch to the layer table", NULL, 0},
-    {LSC_REQ_METRIC, {'o'}, "heat by norm or by rank", "metric", 3},
+    {LSC_REQ_METRIC, {'o'}, "heat by norm, rank or |dW|/|W| against the base", "metric", 3},
     {LSC_REQ_PRUNE, {'p'}, "prune panel: cut ranks by a rule with a live preview", "prune", 4},
     {LSC_REQ_KIND, {'K'}, "kind panel: figures particular to the adapter's kind", "kind", 5},
     {LSC_REQ_RETRAIN, {'R'}, "retrain panel: train towards a target, live loss chart", "retrain", 6},

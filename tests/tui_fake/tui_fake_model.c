@@ -225,6 +225,19 @@ static lsc_status fake_list(void *ctx, lsc_tui_adapter **out, size_t *n, lsc_err
     return LSC_OK;
 }
 
+/* The fake model's "base": |W|_F = 40 for every layer, so |dW|/|W| = fro / 40; the AdaLoRA adapter
+ * ("llama2-7b-qv-ada") has no base recorded (the refusal path). */
+static lsc_status fake_base_rel(void *ctx, const char *adapter, const lsc_tui_layer *rows, size_t n, double *rel,
+                                lsc_error *err)
+{
+    (void)ctx;
+    if (strcmp(adapter, "llama2-7b-qv-ada") == 0)
+        return lsc_error_set(err, LSC_ERR_NOTFOUND, "no base recorded for '%s' (run: lorascope base NAME PATH)", adapter);
+    for (size_t i = 0; i < n; i++)
+        rel[i] = rows[i].fro / 40.0;
+    return LSC_OK;
+}
+
 static lsc_status fake_layers(void *ctx, const char *adapter, lsc_tui_layer **out, size_t *n, lsc_error *err)
 {
     fake_model *fm = ctx;
@@ -1756,6 +1769,7 @@ lsc_status lsc_tui_model_fake_init(lsc_tui_model *m, uint64_t seed, lsc_error *e
     m->merge_preview = fake_merge_preview;
     m->kind_figures = fake_kind_figures;
     m->series = fake_series;
+    m->base_rel = fake_base_rel;
     m->destroy = fake_destroy;
     return LSC_OK;
 }

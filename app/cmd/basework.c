@@ -1,0 +1,248 @@
+/* basework.c: see basework.h. */
+#include "basework.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "basemap.h"
+#include "format_util.h"
+#include "hash.h"
+
+void lsc_basework_release(lsc_basework *bw)
+{
+    if (!bw)
+        return;
+    lsc_base_close(bw->b);
+    free(bw->path);
+    free(bw->tensor_of);
+    free(bw->transposed);
+    for (size_t i = 0; bw->hash_of && i < bw->n_layers; i++)
+        free(bw->hash_of[i]);
+    free(bw->hash_of);
+    free(bw->raw);
+    free(bw->W);
+    free(bw->T);
+    memset(bw, 0, sizeof *bw);
+}
+
+/* Does base tensor t hold layer l's weight? 1 as is, 2 transposed ([in, out], fan_in_fan_out), 0 no. */
+static int fits(const lsc_layer *l, const lsc_base_tensor *t)
+{
+    if ((l->flags & LSC_LAYER_FAN_IN_FAN_OUT) && t->ndim == 2 && t->shape[0] == l->cols && t->shape[1] == l->rows)
+        return 2;
+    return t->ndim >= 1 && t->shape[0] == l->rows && lsc_base_numel(t) == l->rows * l->cols ? 1 : 0;
+}
+
+static void shape_text(const lsc_base_tensor *t, char *buf, size_t cap)
+{
+    size_t o = 0;
+    buf[0] = '\0';
+    for (int d = 0; d < t->ndim && o < cap; d++)
+        o += (size_t)snprintf(buf + o, cap - o, d ? ",%lld" : "%lld", (long long)t->shape[d]);
+}
+
+/* llama.cpp permutes the rows of q/k weights in a GGUF base; an adapter from another format has them in
+ * the original order, so its delta does not line up with those rows. */
+static int gguf_qk_mismatch(const lsc_basework *bw, const lsc_adapter *ad, const char *tensor)
+{
+    return bw->b->kind == LSC_BASE_GGUF && (!ad->format || strcmp(ad->format, "gguf") != 0) &&
+           (strstr(tensor, ".attn_q.") || strstr(tensor, ".attn_k."));
+}
+
+lsc_status lsc_basework_resolve(lsc_basework *bw, lsc_adapter *ad, const char *path, lsc_error *err)
+{
+    memset(bw, 0, sizeof *bw);
+    lsc_status st = lsc_base_open(path, &bw->b, err);
+    if (st)
+        return st;
+    size_t n = ad->n_layers ? ad->n_layers : 1;
+    bw->n_layers = ad->n_layers;
+    bw->path = strdup(path);
+    bw->tensor_of = malloc(n * sizeof *bw->tensor_of);
+    bw->transposed = calloc(n, sizeof *bw->transposed);
+    bw->hash_of = calloc(n, sizeof *bw->hash_of);
+    if (!bw->path || !bw->tensor_of || !bw->transposed || !bw->hash_of)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    char name[512], esc[LSC_FORMAT_ESC_CAP], sh[128];
+    for (size_t li = 0; li < ad->n_layers; li++) {
+        const lsc_layer *l = &ad->layers[li];
+        if (lsc_base_tensor_name(bw->b, l->name, name, sizeof name) != 0)
+            return lsc_format_fail(err, LSC_ERR_NOTFOUND, path, NULL, "no base tensor for layer '%s'",
+                                   lsc_escape_name(esc, sizeof esc, l->name));
+        long ti = lsc_base_find(bw->b, name);
+        const lsc_base_tensor *t = &bw->b->tensors[ti];
+        int f = fits(l, t);
+        shape_text(t, sh, sizeof sh);
+        if (!f)
+            return lsc_format_fail(err, LSC_ERR_INVALID, bw->b->files[t->file].path, name,
+                                   "shape [%s] does not match layer '%s' (%lldx%lld)", sh,
+                                   lsc_escape_name(esc, sizeof esc, l->name), (long long)l->rows, (long long)l->cols);
+        if (gguf_qk_mismatch(bw, ad, name))
+            return lsc_format_fail(err, LSC_ERR_UNSUPPORTED, path, name,
+                                   "llama.cpp permutes q/k rows in GGUF; attach the safetensors base for this adapter");
+        bw->tensor_of[li] = ti;
+        bw->transposed[li] = f == 2;
+    }
+    return LSC_OK;
+}
+
+static lsc_status grow(lsc_basework *bw, const lsc_base_tensor *t, lsc_error *err)
+{
+    if (t->nbytes > bw->raw_cap) {
+        free(bw->raw);
+        if (!(bw->raw = malloc((size_t)t->nbytes)))
+            return bw->raw_cap = 0, lsc_error_set(err, LSC_ERR_NOMEM, "out of memory (tensor '%s')", t->name);
+        bw->raw_cap = (size_t)t->nbytes;
+    }
+    size_t n = (size_t)lsc_base_numel(t);
+    if (n > bw->w_cap) {
+        free(bw->W);
+        free(bw->T);
+        bw->T = NULL;
+        if (!(bw->W = malloc(n * sizeof(double))))
+            return bw->w_cap = 0, lsc_error_set(err, LSC_ERR_NOMEM, "out of memory (tensor '%s')", t->name);
+        bw->w_cap = n;
+    }
+    return LSC_OK;
+}
+
+lsc_status lsc_basework_records(lsc_basework *bw, lsc_adapter *ad, lsc_base_rec **recs, size_t *n, lsc_error *err)
+{
+    *recs = calloc(ad->n_layers ? ad->n_layers : 1, sizeof **recs);
+    *n = 0;
+    if (!*recs)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    lsc_status st = LSC_OK;
+    for (size_t li = 0; li < ad->n_layers && !st; li++) {
+        const lsc_base_tensor *t = &bw->b->tensors[bw->tensor_of[li]];
+        char hash[LSC_HASH_HEX], sh[128], dt[32];
+        if ((st = grow(bw, t, err)) || (st = lsc_base_hash(bw->b, (size_t)bw->tensor_of[li], bw->raw, hash, err)))
+            break;
+        shape_text(t, sh, sizeof sh);
+        lsc_base_rec *r = &(*recs)[(*n)++];
+        r->layer = strdup(ad->layers[li].name);
+        r->tensor = strdup(t->name);
+        r->dtype = strdup(lsc_base_dtype_name(t, dt, sizeof dt));
+        r->shape = strdup(sh);
+        r->hash = strdup(hash);
+        if (!r->layer || !r->tensor || !r->dtype || !r->shape || !r->hash)
+            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    }
+    return st;
+}
+
+/* Each recorded layer must resolve to the same tensor with the same dtype and shape as recorded. */
+static lsc_status match_records(lsc_basework *bw, lsc_adapter *ad, lsc_base_rec *recs, size_t n, lsc_error *err)
+{
+    char sh[128], dt[32], esc[LSC_FORMAT_ESC_CAP];
+    for (size_t i = 0; i < n; i++) {
+        int li = lsc_adapter_find_layer(ad, recs[i].layer);
+        if (li < 0)
+            continue; /* a layer the adapter no longer has */
+        const lsc_base_tensor *t = &bw->b->tensors[bw->tensor_of[li]];
+        shape_text(t, sh, sizeof sh);
+        if (strcmp(t->name, recs[i].tensor) != 0 || strcmp(sh, recs[i].shape) != 0 ||
+            strcmp(lsc_base_dtype_name(t, dt, sizeof dt), recs[i].dtype) != 0)
+            return lsc_format_fail(err, LSC_ERR_INVALID, bw->b->files[t->file].path, t->name,
+                                   "the base changed since it was recorded for layer '%s' (was '%s' %s [%s]); run "
+                                   "`lorascope base` again",
+                                   lsc_escape_name(esc, sizeof esc, recs[i].layer), recs[i].tensor, recs[i].dtype,
+                                   recs[i].shape);
+        bw->hash_of[li] = recs[i].hash;
+    }
+    for (size_t li = 0; li < ad->n_layers; li++)
+        if (!bw->hash_of[li])
+            return lsc_error_set(err, LSC_ERR_NOTFOUND, "no base recorded for layer '%s' (run: lorascope base again)",
+                                 lsc_escape_name(esc, sizeof esc, ad->layers[li].name));
+    return LSC_OK;
+}
+
+lsc_status lsc_basework_open(lsc_basework *bw, lsc_catalog *cat, lsc_adapter *ad, int64_t id, lsc_error *err)
+{
+    char *path = NULL, esc[LSC_FORMAT_ESC_CAP];
+    lsc_base_rec *recs = NULL;
+    size_t n = 0;
+    memset(bw, 0, sizeof *bw);
+    lsc_status st = lsc_catalog_get_base(cat, id, &path, &recs, &n, err);
+    if (!st && !path)
+        st = lsc_error_set(err, LSC_ERR_NOTFOUND, "no base recorded for '%s' (run: lorascope base NAME PATH)",
+                           lsc_escape_name(esc, sizeof esc, ad->name));
+    if (!st && !(st = lsc_basework_resolve(bw, ad, path, err)))
+        st = match_records(bw, ad, recs, n, err);
+    /* keep the hashes alive: move them out of the records */
+    for (size_t i = 0; i < n; i++) {
+        int li = lsc_adapter_find_layer(ad, recs[i].layer);
+        if (li >= 0 && bw->hash_of && bw->hash_of[li] == recs[i].hash)
+            recs[i].hash = NULL; /* now owned through bw->hash_of */
+    }
+    lsc_base_rec_free_array(recs, n);
+    free(path);
+    return st;
+}
+
+lsc_status lsc_basework_from_raw(lsc_basework *bw, lsc_adapter *ad, size_t li, const void *raw, double **W,
+                                 lsc_error *err)
+{
+    size_t ti = (size_t)bw->tensor_of[li];
+    const lsc_base_tensor *t = &bw->b->tensors[ti];
+    lsc_status st = grow(bw, t, err);
+    if (st)
+        return st;
+    if (bw->hash_of[li]) {
+        char h[LSC_HASH_HEX];
+        lsc_hash_bytes(raw, (size_t)t->nbytes, h);
+        if (strcmp(h, bw->hash_of[li]) != 0)
+            return lsc_format_fail(err, LSC_ERR_INVALID, bw->b->files[t->file].path, t->name,
+                                   "changed on disk since `lorascope base` recorded it (content hash differs)");
+    }
+    if (t->dtype == LSC_DT_INVALID) { /* Q8_0: lsc_base_read_doubles dequantises from its own read */
+        if (raw != bw->raw)
+            memcpy(bw->raw, raw, (size_t)t->nbytes);
+        if ((st = lsc_base_read_doubles(bw->b, ti, bw->raw, bw->W, err)))
+            return st;
+    } else if (lsc_dtype_to_double(t->dtype, raw, (size_t)lsc_base_numel(t), bw->W))
+        return lsc_format_fail(err, LSC_ERR_UNSUPPORTED, bw->b->files[t->file].path, t->name, "unsupported dtype %s",
+                               lsc_dtype_name(t->dtype));
+    if (bw->transposed[li]) { /* stored [in, out]: the layer's orientation is [out, in] */
+        const lsc_layer *l = &ad->layers[li];
+        if (!bw->T && !(bw->T = malloc(bw->w_cap * sizeof(double))))
+            return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        for (int64_t i = 0; i < l->cols; i++)
+            for (int64_t j = 0; j < l->rows; j++)
+                bw->T[j * l->cols + i] = bw->W[i * l->rows + j];
+        double *x = bw->W;
+        bw->W = bw->T;
+        bw->T = x;
+    }
+    *W = bw->W;
+    return LSC_OK;
+}
+
+lsc_status lsc_basework_weight(lsc_basework *bw, lsc_adapter *ad, size_t li, const double **W, lsc_error *err)
+{
+    size_t ti = (size_t)bw->tensor_of[li];
+    double *w;
+    lsc_status st = grow(bw, &bw->b->tensors[ti], err);
+    if (st || (st = lsc_base_read_raw(bw->b, ti, bw->raw, err)) || (st = lsc_basework_from_raw(bw, ad, li, bw->raw, &w, err)))
+        return st;
+    *W = w;
+    return LSC_OK;
+}
+
+lsc_status lsc_basework_figures(lsc_basework *bw, lsc_adapter *ad, size_t li, const lsc_basefig_opts *o,
+                                lsc_workspace *ws, double **bbuf, size_t *bcap, double **abuf, size_t *acap,
+                                lsc_basefig *out, lsc_error *err)
+{
+    const double *W;
+    lsc_lowrank lr;
+    lsc_status st = lsc_basework_weight(bw, ad, li, &W, err);
+    if (!st)
+        st = lsc_adapter_factors(ad, li, bbuf, bcap, abuf, acap, &lr, err);
+    if (!st)
+        st = lsc_basefig_compute(W, &lr, o, ws, out, err);
+    if (st && err->msg[0] && !strstr(err->msg, "'")) {
+        char esc[LSC_FORMAT_ESC_CAP];
+        lsc_error_prefix(err, "layer '%s'", lsc_escape_name(esc, sizeof esc, ad->layers[li].name));
+    }
+    return st;
+}

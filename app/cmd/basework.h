@@ -1,0 +1,57 @@
+/* basework.h: an adapter together with the base weights recorded for it (issue #19), shared by `base`,
+ * `show --base`, `bake` and `expect relnorm/intruders`: which base tensor each layer modifies, its
+ * weight read one layer at a time as doubles in the layer's orientation [rows, cols], the recorded content
+ * hash checked on every read (a base changed on disk is an error naming file and tensor, never used).
+ * Internal to the command layer. */
+#ifndef LSC_BASEWORK_H
+#define LSC_BASEWORK_H
+
+#include "base.h"
+#include "basefig.h"
+#include "catalog.h"
+#include "common.h"
+
+typedef struct lsc_basework {
+    lsc_base *b;
+    char *path;        /* the base's path as recorded */
+    long *tensor_of;   /* per adapter layer: base tensor index, -1 when none (only for layers not resolved) */
+    int *transposed;   /* per layer: the base stores the weight [in, out] (fan_in_fan_out) */
+    char **hash_of;    /* per layer: the recorded hash (NULL while attaching), owned */
+    size_t n_layers;
+    unsigned char *raw;
+    size_t raw_cap;
+    double *W, *T;     /* the current layer's weight (and a transpose buffer) */
+    size_t w_cap;
+} lsc_basework;
+
+/* Open the base at `path` and resolve every layer of ad to its base tensor (basemap.h), checking the
+ * shape. Errors: a layer without a base tensor, a shape that differs (both naming file, tensor and layer),
+ * what lsc_base_open reports. bw is released by lsc_basework_release in every case. */
+lsc_status lsc_basework_resolve(lsc_basework *bw, lsc_adapter *ad, const char *path, lsc_error *err);
+
+/* Open the base recorded in the catalog for adapter `id` (resolve + the recorded names, dtypes, shapes
+ * and hashes must still match). LSC_ERR_NOTFOUND "no base recorded for 'NAME' (run: lorascope base NAME
+ * PATH)" when there is none. */
+lsc_status lsc_basework_open(lsc_basework *bw, lsc_catalog *cat, lsc_adapter *ad, int64_t id, lsc_error *err);
+
+/* The records `base` stores: per layer, the base tensor's name, dtype, shape and content hash (reads every
+ * used tensor once). *recs freed with lsc_base_rec_free_array. */
+lsc_status lsc_basework_records(lsc_basework *bw, lsc_adapter *ad, lsc_base_rec **recs, size_t *n, lsc_error *err);
+
+/* Layer li's base weight as doubles [rows, cols] row-major in *W (owned by bw, valid until the next call).
+ * The raw bytes are hashed and compared with the recorded hash when there is one. */
+lsc_status lsc_basework_weight(lsc_basework *bw, lsc_adapter *ad, size_t li, const double **W, lsc_error *err);
+
+/* The same from raw bytes already read (bake): hash check, conversion, orientation. *W is bw's buffer and
+ * may be modified by the caller (it is rewritten on the next call). */
+lsc_status lsc_basework_from_raw(lsc_basework *bw, lsc_adapter *ad, size_t li, const void *raw, double **W,
+                                 lsc_error *err);
+
+/* Every figure of layer li against its base weight (basefig.h); bbuf/abuf as lsc_adapter_factors. */
+lsc_status lsc_basework_figures(lsc_basework *bw, lsc_adapter *ad, size_t li, const lsc_basefig_opts *o,
+                                lsc_workspace *ws, double **bbuf, size_t *bcap, double **abuf, size_t *acap,
+                                lsc_basefig *out, lsc_error *err);
+
+void lsc_basework_release(lsc_basework *bw);
+
+#endif

@@ -1,0 +1,65 @@
+/* basefig.h: figures of one LoRA layer against the base weight W it modifies.
+ *
+ * With dW = s*B*A = U_d S_d V_d^T (exact, from the factors: lsc_spectrum) and W [rows, cols]:
+ *   base_norm     ||W||_F
+ *   delta_norm    ||dW||_F
+ *   rel_norm      ||dW||_F / ||W||_F
+ *   amplification ||dW||_F / ||U_d^T W V_d||_F   (Hu et al. 2021, section 7.3; U_d, V_d the top-r
+ *                 singular vectors of dW, r = its rank; infinite when U_d^T W V_d is 0)
+ *   subspace_sim  phi(r, j) = ||V_d[:, :r]^T V_w[:, :j]||_F^2 / min(r, j), for j = r and j = k, with V_w
+ *                 W's top right (input-side) singular vectors (the LoRA paper's subspace similarity, on
+ *                 the input side as FORMATS.md states it); in [0, 1]
+ *   intruders     the number of the top-k right singular vectors y of W + dW whose largest |cos| with
+ *                 W's top-k_ref right singular vectors is below eps (Shuttleworth et al. 2024, "intruder
+ *                 dimensions"). The paper compares against all singular vectors of W, which needs a full
+ *                 SVD; we compare against W's top k_ref = 2k (at least r): a direction of W + dW that
+ *                 is close to one of W's leading directions is not an intruder, and a vector of W that
+ *                 moved a few places down the ranking is still found. Documented, settable.
+ * W's and (W + dW)'s top singular vectors come from lsc_randsvd (never a dense SVD); W + dW is applied
+ * as W x + s B (A x). Pure compute; no I/O.
+ */
+#ifndef LSC_BASEFIG_H
+#define LSC_BASEFIG_H
+
+#include <stdint.h>
+
+#include "lowrank.h"
+#include "randsvd.h"
+#include "status.h"
+#include "workspace.h"
+
+#define LSC_BASEFIG_K 10      /* default k: the paper's top-10 singular vectors */
+#define LSC_BASEFIG_EPS 0.5   /* default cosine threshold of an intruder */
+
+typedef struct lsc_basefig_opts {
+    int k;          /* <= 0: LSC_BASEFIG_K */
+    int k_ref;      /* <= 0: max(2k, r) */
+    double eps;     /* <= 0: LSC_BASEFIG_EPS */
+    int norms_only; /* non-zero: base_norm, delta_norm and rel_norm only (no SVD of W) */
+    lsc_randsvd_opts rs;
+} lsc_basefig_opts;
+
+typedef struct lsc_basefig {
+    double base_norm, delta_norm, rel_norm, amplification;
+    double subspace_sim_r; /* phi(r, r) */
+    double subspace_sim_k; /* phi(r, k) */
+    int r, k, k_ref;       /* the counts actually used (clamped to min(rows, cols)) */
+    int intruders;
+} lsc_basefig;
+
+/* Fill defaults into a zeroed opts (k, eps, randomized-svd settings). */
+void lsc_basefig_opts_default(lsc_basefig_opts *o);
+
+/* All figures of one layer. W [lr->rows, lr->cols] row-major (the caller transposes fan_in_fan_out
+ * weights and flattens conv kernels first). opts NULL: defaults. ws: scratch for lsc_spectrum (may not
+ * be NULL). Errors: LSC_ERR_INVALID (shapes), LSC_ERR_NUMERIC (non-finite W or factors), LSC_ERR_NOMEM.
+ * A layer of rank 0 gives delta 0, amplification 0, subspace similarities 0 and intruders counted on W
+ * itself (0). */
+lsc_status lsc_basefig_compute(const double *W, const lsc_lowrank *lr, const lsc_basefig_opts *opts,
+                               lsc_workspace *ws, lsc_basefig *out, lsc_error *err);
+
+/* phi = ||X^T Y||_F^2 / min(a, b) for X [n, a] and Y [n, b] row-major with leading dimensions ldx, ldy
+ * (the first a and b columns are used). Exposed for the tests. */
+double lsc_basefig_subspace_sim(const double *X, int ldx, int a, const double *Y, int ldy, int b, int64_t n);
+
+#endif

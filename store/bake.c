@@ -1,0 +1,369 @@
+/* bake.c: see bake.h. */
+#include "bake.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "format_util.h"
+
+typedef struct bk {
+    lsc_base *b;
+    const lsc_bake_ops *ops;
+    unsigned char *raw, *out;
+    size_t raw_cap, out_cap;
+    uint64_t done, total;
+} bk;
+
+/* Copy len bytes at offset off of fd `in` to the current offset of `out`. */
+static lsc_status copy_range(int in, uint64_t off, int out, uint64_t len, const char *inpath, const char *outpath,
+                             lsc_error *err)
+{
+    loff_t o = (loff_t)off;
+    while (len > 0) {
+        ssize_t n = copy_file_range(in, &o, out, NULL, len > (1u << 30) ? (1u << 30) : (size_t)len, 0);
+        if (n > 0) {
+            len -= (uint64_t)n;
+            continue;
+        }
+        if (n == 0)
+            return lsc_format_fail(err, LSC_ERR_IO, inpath, NULL, "truncated: the file ended while copying");
+        if (errno == EINTR)
+            continue;
+        if (errno != EXDEV && errno != ENOSYS && errno != EINVAL && errno != EOPNOTSUPP)
+            return lsc_format_io_fail(err, "write", outpath, errno);
+        /* no kernel copy between these files: read and write */
+        static unsigned char buf[1 << 20];
+        size_t k = len > sizeof buf ? sizeof buf : (size_t)len;
+        int rc = lsc_pread_full(in, buf, k, (uint64_t)o);
+        if (rc)
+            return rc < 0 ? lsc_format_io_fail(err, "read", inpath, errno)
+                          : lsc_format_fail(err, LSC_ERR_IO, inpath, NULL, "truncated: the file ended while copying");
+        if (lsc_write_full(out, buf, k))
+            return lsc_format_io_fail(err, "write", outpath, errno);
+        o += (loff_t)k;
+        len -= k;
+    }
+    return LSC_OK;
+}
+
+static int grow(unsigned char **p, size_t *cap, size_t n)
+{
+    if (n <= *cap)
+        return 0;
+    free(*p);
+    *cap = 0;
+    if (!(*p = malloc(n ? n : 1)))
+        return -1;
+    *cap = n;
+    return 0;
+}
+
+static uint64_t out_bytes(const lsc_base_tensor *t, lsc_dtype dt)
+{
+    return dt == LSC_DT_INVALID ? t->nbytes : (uint64_t)lsc_base_numel(t) * lsc_dtype_size(dt);
+}
+
+/* Write tensor ti (copied, or recomputed by the caller) at out's current offset. */
+static lsc_status put_tensor(bk *k, size_t ti, int out, const char *outpath, lsc_error *err)
+{
+    const lsc_base_tensor *t = &k->b->tensors[ti];
+    const lsc_base_file *f = &k->b->files[t->file];
+    lsc_dtype dt = k->ops->plan(k->ops->ctx, ti);
+    lsc_status st;
+    if (dt == LSC_DT_INVALID) {
+        st = copy_range(f->fd, t->offset, out, t->nbytes, f->path, outpath, err);
+    } else {
+        uint64_t nb = out_bytes(t, dt);
+        if (grow(&k->raw, &k->raw_cap, (size_t)t->nbytes) || grow(&k->out, &k->out_cap, (size_t)nb))
+            return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory (tensor '%s')", t->name);
+        if ((st = lsc_base_read_raw(k->b, ti, k->raw, err)) || (st = k->ops->compute(k->ops->ctx, ti, k->raw, k->out, err)))
+            return st;
+        if (lsc_write_full(out, k->out, (size_t)nb))
+            return lsc_format_io_fail(err, "write", outpath, errno);
+    }
+    if (!st && k->ops->progress) {
+        k->done += t->nbytes;
+        k->ops->progress(k->ops->ctx, k->done, k->total);
+    }
+    return st;
+}
+
+/* ---- safetensors ---------------------------------------------------------------------------------- */
+
+/* The header of file fi with the planned dtypes: verbatim when nothing changes size, else the same JSON
+ * (order and metadata kept) with new dtypes and offsets, padded with spaces to a multiple of 8. */
+static lsc_status st_header(bk *k, size_t fi, char **hdr, uint64_t *len, uint64_t *data_bytes, lsc_error *err)
+{
+    const lsc_base_file *f = &k->b->files[fi];
+    int changed = 0;
+    *data_bytes = 0;
+    for (size_t i = 0; i < k->b->n_tensors; i++) {
+        const lsc_base_tensor *t = &k->b->tensors[i];
+        if (t->file != fi)
+            continue;
+        lsc_dtype dt = k->ops->plan(k->ops->ctx, i);
+        changed |= dt != LSC_DT_INVALID && dt != t->dtype;
+        *data_bytes += out_bytes(t, dt);
+    }
+    if (!changed) {
+        *hdr = f->st->header;
+        *len = f->st->header_len;
+        return LSC_OK;
+    }
+    json_t *root = json_loadb(f->st->header, (size_t)f->st->header_len, 0, NULL);
+    if (!root)
+        return lsc_format_fail(err, LSC_ERR_FORMAT, f->path, NULL, "header cannot be re-read");
+    uint64_t off = 0;
+    for (size_t i = 0; i < k->b->n_tensors; i++) { /* data order: tensors of a file were listed in it */
+        const lsc_base_tensor *t = &k->b->tensors[i];
+        if (t->file != fi)
+            continue;
+        lsc_dtype dt = k->ops->plan(k->ops->ctx, i);
+        json_t *e = json_object_get(root, t->name);
+        uint64_t nb = out_bytes(t, dt);
+        if (dt != LSC_DT_INVALID)
+            json_object_set_new(e, "dtype", json_string(lsc_dtype_name(dt)));
+        json_object_set_new(e, "data_offsets", json_pack("[I, I]", (json_int_t)off, (json_int_t)(off + nb)));
+        off += nb;
+    }
+    char *s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    if (!s)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    size_t n = strlen(s), padded = (n + 7) / 8 * 8;
+    char *p = realloc(s, padded + 1);
+    if (!p) {
+        free(s);
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    }
+    memset(p + n, ' ', padded - n);
+    p[padded] = '\0';
+    *hdr = p;
+    *len = padded;
+    return LSC_OK;
+}
+
+static lsc_status bake_st_file(bk *k, size_t fi, const char *outpath, uint64_t *written, lsc_error *err)
+{
+    char *hdr = NULL;
+    uint64_t hlen = 0, data = 0;
+    lsc_status st = st_header(k, fi, &hdr, &hlen, &data, err);
+    if (st)
+        return st;
+    lsc_atomic_file af;
+    if ((st = lsc_atomic_begin(&af, outpath, err))) {
+        if (hdr != k->b->files[fi].st->header)
+            free(hdr);
+        return st;
+    }
+    unsigned char n8[8];
+    for (int i = 0; i < 8; i++)
+        n8[i] = (unsigned char)(hlen >> (8 * i));
+    if (lsc_write_full(af.fd, n8, 8) || lsc_write_full(af.fd, hdr, (size_t)hlen))
+        st = lsc_format_io_fail(err, "write", outpath, errno);
+    if (hdr != k->b->files[fi].st->header)
+        free(hdr);
+    for (size_t i = 0; i < k->b->n_tensors && !st; i++)
+        if (k->b->tensors[i].file == fi)
+            st = put_tensor(k, i, af.fd, outpath, err);
+    if (st) {
+        lsc_atomic_abort(&af);
+        return st;
+    }
+    *written = data;
+    return lsc_atomic_commit(&af, err);
+}
+
+/* ---- sharded ---------------------------------------------------------------------------------------- */
+
+static char *join(const char *dir, const char *name)
+{
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+static lsc_status copy_file(const char *from, const char *to, lsc_error *err)
+{
+    int in = open(from, O_RDONLY | O_CLOEXEC);
+    struct stat sb;
+    if (in < 0 || fstat(in, &sb) != 0) {
+        if (in >= 0)
+            close(in);
+        return lsc_format_io_fail(err, "open", from, errno);
+    }
+    lsc_atomic_file af;
+    lsc_status st = lsc_atomic_begin(&af, to, err);
+    if (!st && (st = copy_range(in, 0, af.fd, (uint64_t)sb.st_size, from, to, err)))
+        lsc_atomic_abort(&af);
+    else if (!st)
+        st = lsc_atomic_commit(&af, err);
+    close(in);
+    return st;
+}
+
+/* The index: copied byte for byte, or with metadata.total_size set to the new total when sizes changed. */
+static lsc_status write_index(bk *k, const char *to, uint64_t total, int changed, lsc_error *err)
+{
+    if (!changed)
+        return copy_file(k->b->index_path, to, err);
+    json_t *root = json_load_file(k->b->index_path, 0, NULL);
+    json_t *meta = root ? json_object_get(root, "metadata") : NULL;
+    if (json_is_object(meta) && json_object_get(meta, "total_size"))
+        json_object_set_new(meta, "total_size", json_integer((json_int_t)total));
+    char *s = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(root);
+    if (!s)
+        return lsc_format_fail(err, LSC_ERR_FORMAT, k->b->index_path, NULL, "cannot be re-read");
+    lsc_atomic_file af;
+    lsc_status st = lsc_atomic_begin(&af, to, err);
+    if (!st && (lsc_write_full(af.fd, s, strlen(s)) || lsc_write_full(af.fd, "\n", 1))) {
+        st = lsc_format_io_fail(err, "write", to, errno);
+        lsc_atomic_abort(&af);
+    } else if (!st)
+        st = lsc_atomic_commit(&af, err);
+    free(s);
+    return st;
+}
+
+/* Every other regular file of the base folder (config.json, tokenizer ...), byte for byte. */
+static lsc_status copy_others(bk *k, const char *dir, const char *tmp, const char *index_name, lsc_error *err)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return lsc_format_io_fail(err, "open", dir, errno);
+    lsc_status st = LSC_OK;
+    struct dirent *e;
+    while (!st && (e = readdir(d))) {
+        if (e->d_name[0] == '.' || strcmp(e->d_name, index_name) == 0)
+            continue;
+        int shard = 0;
+        for (size_t i = 0; i < k->b->n_files && !shard; i++)
+            shard = strcmp(k->b->files[i].rel, e->d_name) == 0;
+        char *from = join(dir, e->d_name), *to = join(tmp, e->d_name);
+        struct stat sb;
+        if (!from || !to)
+            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        else if (!shard && stat(from, &sb) == 0 && S_ISREG(sb.st_mode))
+            st = copy_file(from, to, err);
+        free(from);
+        free(to);
+    }
+    closedir(d);
+    return st;
+}
+
+static lsc_status bake_sharded(bk *k, const char *target, lsc_error *err)
+{
+    lsc_atomic_folder tx;
+    lsc_status st = lsc_atomic_folder_begin(&tx, target, err);
+    if (st)
+        return st;
+    uint64_t total = 0;
+    int changed = 0;
+    for (size_t i = 0; i < k->b->n_tensors; i++) {
+        lsc_dtype dt = k->ops->plan(k->ops->ctx, i);
+        changed |= dt != LSC_DT_INVALID && dt != k->b->tensors[i].dtype;
+    }
+    for (size_t fi = 0; fi < k->b->n_files && !st; fi++) {
+        char *p = join(tx.tmp, k->b->files[fi].rel);
+        uint64_t w = 0;
+        st = p ? bake_st_file(k, fi, p, &w, err) : lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        total += w;
+        free(p);
+    }
+    char *dir = strdup(k->b->index_path), *slash = dir ? strrchr(dir, '/') : NULL;
+    const char *iname = slash ? slash + 1 : k->b->index_path;
+    if (!st && !dir)
+        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    char *ip = !st ? join(tx.tmp, iname) : NULL;
+    if (!st)
+        st = ip ? write_index(k, ip, total, changed, err) : lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    if (!st) {
+        if (slash)
+            *slash = '\0';
+        st = copy_others(k, slash ? dir : ".", tx.tmp, iname, err);
+    }
+    free(ip);
+    free(dir);
+    if (st) {
+        lsc_atomic_folder_abort(&tx);
+        return st;
+    }
+    return lsc_atomic_folder_commit(&tx, err);
+}
+
+/* ---- GGUF ------------------------------------------------------------------------------------------- */
+
+static int cmp_off(const void *x, const void *y, void *ctx)
+{
+    const lsc_base *b = ctx;
+    uint64_t a = b->tensors[*(const size_t *)x].offset, c = b->tensors[*(const size_t *)y].offset;
+    return (a > c) - (a < c);
+}
+
+static lsc_status bake_gguf(bk *k, const char *target, lsc_error *err)
+{
+    const lsc_base_file *f = &k->b->files[0];
+    for (size_t i = 0; i < k->b->n_tensors; i++) {
+        const lsc_base_tensor *t = &k->b->tensors[i];
+        lsc_dtype dt = k->ops->plan(k->ops->ctx, i);
+        if (dt != LSC_DT_INVALID && dt != t->dtype)
+            return lsc_format_fail(err, LSC_ERR_UNSUPPORTED, f->path, t->name,
+                                   "a GGUF bake keeps each tensor's type (%s)", t->dtype == LSC_DT_INVALID
+                                                                                     ? "quantised: not recomputed"
+                                                                                     : lsc_dtype_name(t->dtype));
+    }
+    size_t *order = malloc((k->b->n_tensors + 1) * sizeof *order);
+    if (!order)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < k->b->n_tensors; i++)
+        order[i] = i;
+    qsort_r(order, k->b->n_tensors, sizeof *order, cmp_off, k->b);
+    lsc_atomic_file af;
+    lsc_status st = lsc_atomic_begin(&af, target, err);
+    uint64_t pos = 0;
+    for (size_t j = 0; j < k->b->n_tensors && !st; j++) {
+        const lsc_base_tensor *t = &k->b->tensors[order[j]];
+        if (t->offset > pos)
+            st = copy_range(f->fd, pos, af.fd, t->offset - pos, f->path, target, err); /* header, padding */
+        if (!st)
+            st = put_tensor(k, order[j], af.fd, target, err);
+        pos = t->offset + t->nbytes;
+    }
+    if (!st && f->size > pos)
+        st = copy_range(f->fd, pos, af.fd, f->size - pos, f->path, target, err);
+    free(order);
+    if (st) {
+        lsc_atomic_abort(&af);
+        return st;
+    }
+    return lsc_atomic_commit(&af, err);
+}
+
+lsc_status lsc_base_bake(lsc_base *b, const char *target, const lsc_bake_ops *ops, lsc_error *err)
+{
+    bk k = {.b = b, .ops = ops};
+    for (size_t i = 0; i < b->n_tensors; i++)
+        k.total += b->tensors[i].nbytes;
+    lsc_status st;
+    uint64_t w;
+    if (b->kind == LSC_BASE_SHARDED)
+        st = bake_sharded(&k, target, err);
+    else if (b->kind == LSC_BASE_GGUF)
+        st = bake_gguf(&k, target, err);
+    else
+        st = bake_st_file(&k, 0, target, &w, err);
+    free(k.raw);
+    free(k.out);
+    return st;
+}

@@ -1,0 +1,247 @@
+/* bench-base.c: issue #19 on a generated Llama-3.2-1B-shaped base (hidden 2048, 8 KV heads of 64,
+ * intermediate 8192, vocabulary 128256, 16 blocks; BF16, sharded at ~1 GB, ~2.5 GB) with an r=16 PEFT
+ * adapter on q, k, v, o, gate, up, down: `show --base` (every figure of every layer) against reading the
+ * shards from the page cache, `bake` against cp + fsync of the shards, each with its peak RSS beside the
+ * size of one dense layer. Everything is generated in a temporary folder and removed.
+ * LSC_BENCH_BASE_BLOCKS=N (1..16) scales the model down (the embedding stays full size).
+ * Usage: bench-base [LORASCOPE_BINARY]. */
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dtype.h"
+#include "rng.h"
+
+enum { HID = 2048, KV = 512, FF = 8192, VOCAB = 128256, RANK = 16 };
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double g_cpu; /* CPU seconds (user + system) of the last child run() waited for */
+
+static double run(char *const argv[], const char *out, long *maxrss_kib, int *code)
+{
+    double t0 = now();
+    pid_t pid = fork();
+    if (pid == 0) {
+        int dn = open(out ? out : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(dn, 1);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    int status;
+    struct rusage ru;
+    wait4(pid, &status, 0, &ru);
+    if (maxrss_kib)
+        *maxrss_kib = ru.ru_maxrss;
+    g_cpu = (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_sec +
+            1e-6 * (double)ru.ru_stime.tv_usec;
+    *code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return now() - t0;
+}
+
+typedef struct tdesc {
+    char name[96];
+    int64_t rows, cols;
+} tdesc;
+
+static lsc_rng g_rng = {42};
+
+/* Fill n BF16 values: random mantissa and sign, exponent of about 0.02 (cheap, no transcendental). */
+static void fill_bf16(uint16_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i += 4) {
+        uint64_t r = lsc_rng_next(&g_rng);
+        for (size_t j = 0; j < 4 && i + j < n; j++) {
+            uint16_t x = (uint16_t)(r >> (16 * j));
+            p[i + j] = (uint16_t)((x & 0x807f) | 0x3c00); /* |v| in [2^-7, 2^-6): random sign and mantissa */
+        }
+    }
+}
+
+static int write_shard(const char *path, const tdesc *t, int n, const char *dtype, size_t esize)
+{
+    char *hdr = malloc(65536);
+    size_t o = (size_t)snprintf(hdr, 65536, "{\"__metadata__\":{\"format\":\"pt\"}"), off = 0;
+    for (int i = 0; i < n; i++) {
+        size_t nb = (size_t)(t[i].rows * t[i].cols) * esize;
+        o += (size_t)snprintf(hdr + o, 65536 - o, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%lld,%lld],\"data_offsets\":[%zu,%zu]}",
+                              t[i].name, dtype, (long long)t[i].rows, (long long)t[i].cols, off, off + nb);
+        off += nb;
+    }
+    o += (size_t)snprintf(hdr + o, 65536 - o, "}");
+    while (o % 8)
+        hdr[o++] = ' ';
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    uint64_t N = o;
+    fwrite(&N, 8, 1, f);
+    fwrite(hdr, 1, o, f);
+    size_t cap = (size_t)VOCAB * HID;
+    uint16_t *buf = malloc(cap * 2);
+    for (int i = 0; i < n; i++) {
+        size_t cnt = (size_t)(t[i].rows * t[i].cols);
+        if (esize == 2)
+            fill_bf16(buf, cnt);
+        else { /* F32 adapter factors, small */
+            float *fb = (float *)buf;
+            for (size_t j = 0; j < cnt; j++)
+                fb[j] = (float)(0.01 * lsc_rng_gauss(&g_rng));
+        }
+        fwrite(buf, esize, cnt, f);
+    }
+    free(buf);
+    free(hdr);
+    return fclose(f);
+}
+
+static const char *const mods[] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+                                   "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
+static const int64_t mrows[] = {HID, KV, KV, HID, FF, FF, HID}, mcols[] = {HID, HID, HID, HID, HID, HID, FF};
+
+/* Base: embeddings + blocks in shards of ~4 blocks, an index; adapter: PEFT r=16 on every module. */
+static int generate(const char *dir, int blocks, double *gb)
+{
+    char p[512];
+    snprintf(p, sizeof p, "%s/base", dir);
+    mkdir(p, 0755);
+    int per = 4, nshards = (blocks + per - 1) / per;
+    FILE *idx = fopen((snprintf(p, sizeof p, "%s/base/model.safetensors.index.json", dir), p), "w");
+    fprintf(idx, "{\"metadata\": {\"total_size\": 0}, \"weight_map\": {");
+    double bytes = 0;
+    int first = 1;
+    for (int s = 0; s < nshards; s++) {
+        tdesc t[64];
+        int n = 0;
+        if (s == 0) {
+            t[n++] = (tdesc){"model.embed_tokens.weight", VOCAB, HID};
+        }
+        for (int b = s * per; b < blocks && b < (s + 1) * per; b++)
+            for (int m = 0; m < 7; m++) {
+                snprintf(t[n].name, sizeof t[n].name, "model.layers.%d.%s.weight", b, mods[m]);
+                t[n].rows = mrows[m];
+                t[n].cols = mcols[m];
+                n++;
+            }
+        char shard[64];
+        snprintf(shard, sizeof shard, "model-%05d-of-%05d.safetensors", s + 1, nshards);
+        snprintf(p, sizeof p, "%s/base/%s", dir, shard);
+        if (write_shard(p, t, n, "BF16", 2))
+            return -1;
+        for (int i = 0; i < n; i++) {
+            fprintf(idx, "%s\"%s\": \"%s\"", first ? "" : ", ", t[i].name, shard);
+            first = 0;
+            bytes += 2.0 * (double)(t[i].rows * t[i].cols);
+        }
+    }
+    fprintf(idx, "}}\n");
+    fclose(idx);
+    snprintf(p, sizeof p, "%s/adapter", dir);
+    mkdir(p, 0755);
+    tdesc *t = calloc((size_t)blocks * 14, sizeof *t);
+    int n = 0;
+    for (int b = 0; b < blocks; b++)
+        for (int m = 0; m < 7; m++) {
+            snprintf(t[n].name, sizeof t[n].name, "base_model.model.model.layers.%d.%s.lora_A.weight", b, mods[m]);
+            t[n].rows = RANK;
+            t[n++].cols = mcols[m];
+            snprintf(t[n].name, sizeof t[n].name, "base_model.model.model.layers.%d.%s.lora_B.weight", b, mods[m]);
+            t[n].rows = mrows[m];
+            t[n++].cols = RANK;
+        }
+    snprintf(p, sizeof p, "%s/adapter/adapter_model.safetensors", dir);
+    int rc = write_shard(p, t, n, "F32", 4);
+    free(t);
+    snprintf(p, sizeof p, "%s/adapter/adapter_config.json", dir);
+    FILE *c = fopen(p, "w");
+    fprintf(c, "{\"peft_type\": \"LORA\", \"r\": 16, \"lora_alpha\": 32}\n");
+    fclose(c);
+    *gb = bytes / 1e9;
+    return rc;
+}
+
+static double read_all(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "cat %s/base/*.safetensors > /dev/null", dir);
+    double t0 = now();
+    if (system(cmd) != 0)
+        return -1;
+    return now() - t0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *bin = argc > 1 ? argv[1] : getenv("LSC_BIN");
+    const char *sb = getenv("LSC_BENCH_BASE_BLOCKS");
+    int blocks = sb ? atoi(sb) : 16;
+    if (blocks < 1 || blocks > 16)
+        blocks = 16;
+    char dir[] = "/tmp/lsc-bench-base-XXXXXX";
+    if (!bin || !mkdtemp(dir))
+        return 1;
+    double gb = 0, t0 = now();
+    if (generate(dir, blocks, &gb)) {
+        fprintf(stderr, "bench-base: cannot generate the model in %s\n", dir);
+        return 1;
+    }
+    printf("base: %d blocks, BF16, %.2f GB, sharded; adapter r=16 on 7 modules (generated in %.1f s)\n", blocks, gb,
+           now() - t0);
+    char cat[600], base[600], ad[600], out[600], copy[600];
+    snprintf(cat, sizeof cat, "%s/catalog.db", dir);
+    snprintf(base, sizeof base, "%s/base", dir);
+    snprintf(ad, sizeof ad, "%s/adapter", dir);
+    snprintf(out, sizeof out, "%s/baked", dir);
+    snprintf(copy, sizeof copy, "%s/copy", dir);
+    int code;
+    long rss;
+    char *imp[] = {(char *)bin, "--catalog", cat, "import", ad, "--name", "A", NULL};
+    char *att[] = {(char *)bin, "--catalog", cat, "base", "A", base, NULL};
+    char *show[] = {(char *)bin, "--catalog", cat, "show", "A", "--base", "--json", NULL};
+    char *bake[] = {(char *)bin, "--catalog", cat, "bake", "A", "--out", out, NULL};
+    run(imp, NULL, NULL, &code);
+    if (code) {
+        fprintf(stderr, "bench-base: import failed\n");
+        return 1;
+    }
+    read_all(dir); /* warm the page cache */
+    double t_read = read_all(dir);
+    double t_att = run(att, NULL, &rss, &code);
+    printf("read shards (page cache): %8.2f s\n", t_read);
+    printf("base (hash every used tensor): %8.2f s (cpu %.2f s)  ratio %.2fx  peak RSS %.0f MB\n", t_att, g_cpu,
+           t_att / t_read, rss / 1024.0);
+    double t_show = run(show, NULL, &rss, &code), c_show = g_cpu;
+    double dense = (double)FF * HID * 8 / 1e6; /* largest layer in float64 */
+    printf("show --base (all figures): %8.2f s (cpu %.2f s)  ratio %.2fx (aim <= 2)  peak RSS %.0f MB = %.1f dense f64 "
+           "layers%s\n",
+           t_show, c_show, t_show / t_read, rss / 1024.0, rss / 1024.0 / dense, code ? "  FAILED" : "");
+    char cp[2048];
+    snprintf(cp, sizeof cp, "cp -r %s %s && sync %s/*", base, copy, copy);
+    double tc0 = now();
+    if (system(cp) != 0)
+        return 1;
+    double t_cp = now() - tc0;
+    double t_bake = run(bake, NULL, &rss, &code), c_bake = g_cpu;
+    printf("cp + fsync of the shards: %8.2f s\n", t_cp);
+    printf("bake: %8.2f s (cpu %.2f s)  ratio %.2fx (aim <= 2)  peak RSS %.0f MB = %.1f dense f64 layers%s\n", t_bake,
+           c_bake, t_bake / t_cp, rss / 1024.0, rss / 1024.0 / dense, code ? "  FAILED" : "");
+    char rm[700];
+    snprintf(rm, sizeof rm, "rm -rf %s", dir);
+    if (getenv("LSC_BENCH_KEEP")) { /* for profiling by hand */
+        printf("kept %s\n", dir);
+        return 0;
+    }
+    return system(rm) != 0;
+}
