@@ -228,7 +228,7 @@ static void near(double got, double want, double span)
 
 START_TEST(test_svg_points_equal_json)
 {
-    char cat[4096], path[8192], file[4096];
+    char cat[4096], path[8192], file[8192];
     snprintf(cat, sizeof cat, "%s/svg.db", g_tmp);
     snprintf(path, sizeof path, "%s/llama-tiny-f32", g_samples);
     cli_result r = cli_run(cat, "import", path, "--name", "a", NULL);
@@ -277,6 +277,48 @@ START_TEST(test_svg_points_equal_json)
     }
     json_decref(j);
     free(svg);
+
+    /* series: one polyline per layer over the checkpoint steps (x the step, y the figure; null: no point) */
+    char cmd[16384];
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s/run' && cp -r '%s/llama-tiny-f32' '%s/run/checkpoint-100' && "
+             "cp -r '%s/llama-tiny-bf16' '%s/run/checkpoint-250' && cp -r '%s/llama-tiny-f16' '%s/run/checkpoint-400'",
+             g_tmp, g_samples, g_tmp, g_samples, g_tmp, g_samples, g_tmp);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(path, sizeof path, "%s/run", g_tmp);
+    r = cli_run(cat, "import", path, NULL);
+    ck_assert_msg(r.code == 0, "%s", r.err);
+    cli_result_free(&r);
+    const char *figs[] = {"norm", "sim-prev"}, *keys[] = {"norm", "sim_prev"};
+    for (int f = 0; f < 2; f++) {
+        snprintf(file, sizeof file, "%s/series-%d.svg", g_tmp, f);
+        svg = run_svg(cat, file, "series", "run", "--svg", file, NULL);
+        free(svg);
+        r = cli_run(cat, "series", "run", "--figure", figs[f], "--svg", file, NULL);
+        ck_assert_int_eq(r.code, 0);
+        cli_result_free(&r);
+        svg = (char *)cli_slurp(file, &(size_t){0});
+        j = run_json(cat, "series", "run", NULL);
+        ax = read_axis(svg);
+        json_t *steps = json_object_get(j, "steps");
+        layers = json_object_get(j, "layers");
+        ck_assert_uint_eq(json_array_size(steps), 3);
+        for (size_t l = 0; l < json_array_size(layers); l++) {
+            json_t *v = json_object_get(json_array_get(layers, l), keys[f]);
+            size_t n = read_series(svg, &ax, (int)l, xs, ys, 4096), k = 0;
+            for (size_t s = 0; s < json_array_size(steps); s++) {
+                if (json_is_null(json_array_get(v, s)))
+                    continue; /* sim_prev of the first step */
+                ck_assert_uint_lt(k, n);
+                near(xs[k], json_number_value(json_object_get(json_array_get(steps, s), "step")), ax.x1 - ax.x0);
+                near(ys[k], json_number_value(json_array_get(v, s)), ax.y1 - ax.y0);
+                k++;
+            }
+            ck_assert_uint_eq(k, n);
+        }
+        json_decref(j);
+        free(svg);
+    }
 
     /* show heat map: each cell carries its value; every layer's norm is one cell */
     snprintf(file, sizeof file, "%s/h.svg", g_tmp);

@@ -1,4 +1,4 @@
-/* cmd_series.c: `lorascope series NAME [--layers GLOB] [--json]`: a training run imported as a series,
+/* cmd_series.c: `lorascope series NAME [--layers GLOB] [--json] [--svg FILE [--figure FIG]]`: a training run imported as a series,
  * per layer and checkpoint step: norm, sigma_1, effective rank, k90 and the subspace similarity (phi,
  * input side) to the previous and to the final checkpoint (series_figs.h). parse -> compute -> print. */
 #include <math.h>
@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "figure.h"
 #include "handlers.h"
 #include "layername.h"
 #include "series_figs.h"
@@ -13,9 +14,16 @@
 
 typedef struct series_args {
     lsc_args base;
-    const char *name, *glob;
-    int json;
+    const char *name, *glob, *svg;
+    int json, figure;
 } series_args;
+
+/* --figure: the per-step figure the --svg chart draws (a key of the --json layer objects) */
+static const char *const series_figures[] = {"norm", "sigma1", "erank", "k90", "sim-prev", "sim-final", NULL};
+static const char *const series_fields[] = {"norm", "sigma1", "effective_rank", "k90", "sim_prev", "sim_final"};
+static const char *const series_labels[] = {"Frobenius norm of \xce\x94W", "\xcf\x83\xe2\x82\x81", "effective rank",
+                                            "k90 (rank for 90% energy)", "\xcf\x86 to the previous checkpoint",
+                                            "\xcf\x86 to the final checkpoint"};
 
 static const lsc_opt series_opts[] = {
     {.metavar = "NAME", .type = LSC_OPT_ADAPTER, .flags = LSC_OPT_POSITIONAL, .at = offsetof(series_args, name),
@@ -25,6 +33,10 @@ static const lsc_opt series_opts[] = {
     {.name = "json", .type = LSC_OPT_FLAG, .at = offsetof(series_args, json),
      .help = "one object: name, steps[{step, label, adapter}], layers[{name, norm[], sigma1[],\n"
              "effective_rank[], k90[], sim_prev[], sim_final[]}] (one value per step; null where none)"},
+    {.name = "svg", .type = LSC_OPT_PATH, .metavar = "FILE", .at = offsetof(series_args, svg),
+     .help = "also draw one figure against the step (a line per layer) as an SVG figure"},
+    {.name = "figure", .type = LSC_OPT_CHOICE, .metavar = "FIG", .choices = series_figures, .def = "norm",
+     .at = offsetof(series_args, figure), .help = "what the --svg chart draws"},
     {0}};
 
 static json_t *num_array(const double *v, size_t n)
@@ -35,7 +47,7 @@ static json_t *num_array(const double *v, size_t n)
     return a;
 }
 
-static void print_json(lsc_cmd_ctx *ctx, const char *name, const lsc_series_figs *F)
+static json_t *series_json(const char *name, const lsc_series_figs *F)
 {
     size_t S = F->n_steps;
     json_t *steps = json_array(), *layers = json_array();
@@ -52,8 +64,13 @@ static void print_json(lsc_cmd_ctx *ctx, const char *name, const lsc_series_figs
                               num_array(F->sim_prev + i * S, S), "sim_final", num_array(F->sim_final + i * S, S));
         json_array_append_new(layers, lsc_json_layer_name(o, F->layers[i]));
     }
-    json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o}", "name", name, "kind", "series", "layout", F->layout, "steps",
-                          steps, "layers", layers);
+    return json_pack("{s:s, s:s, s:s, s:o, s:o}", "name", name, "kind", "series", "layout", F->layout, "steps", steps,
+                     "layers", layers);
+}
+
+static void print_json(lsc_cmd_ctx *ctx, const char *name, const lsc_series_figs *F)
+{
+    json_t *o = series_json(name, F);
     lsc_json_print(ctx->out, o);
     json_decref(o);
 }
@@ -102,7 +119,25 @@ static int series_run(lsc_cmd_ctx *ctx, void *args)
                       lsc_escape_name(nm, sizeof nm, av->name));
         return LSC_EXIT_ERROR;
     }
-    return lsc_series_show(ctx, av->name, id, av->glob, json);
+    if (!av->svg)
+        return lsc_series_show(ctx, av->name, id, av->glob, json);
+    lsc_series_figs F;
+    int rc = lsc_series_figs_compute(ctx, id, av->glob, &F);
+    if (!rc) {
+        json_t *o = series_json(av->name, &F);
+        lsc_sink fig;
+        lsc_sink_init_mem(&fig);
+        lsc_figure_series(&fig, o, series_fields[av->figure], series_labels[av->figure]);
+        rc = lsc_figure_write(ctx, av->svg, &fig);
+        lsc_sink_release(&fig);
+        if (!rc && json)
+            lsc_json_print(ctx->out, o);
+        else if (!rc)
+            print_text(ctx, av->name, &F);
+        json_decref(o);
+    }
+    lsc_series_figs_release(&F);
+    return rc;
 }
 
 int lsc_series_show(lsc_cmd_ctx *ctx, const char *name, int64_t id, const char *glob, int json)

@@ -72,6 +72,30 @@ void lsc_figure_diff(lsc_sink *out, const json_t *diff)
     free(y);
 }
 
+void lsc_figure_series(lsc_sink *out, const json_t *series, const char *field, const char *label)
+{
+    const json_t *steps = json_object_get(series, "steps"), *layers = json_object_get(series, "layers");
+    size_t S = json_array_size(steps), n = json_array_size(layers);
+    double *x = calloc(S ? S : 1, sizeof *x), *y = calloc((S ? S : 1) * (n ? n : 1), sizeof *y);
+    lsc_svg_series *s = calloc(n ? n : 1, sizeof *s);
+    for (size_t j = 0; x && j < S; j++)
+        x[j] = num(json_object_get(json_array_get(steps, j), "step"));
+    for (size_t i = 0; x && y && s && i < n; i++) {
+        const json_t *l = json_array_get(layers, i), *v = json_object_get(l, field);
+        for (size_t j = 0; j < S; j++)
+            y[i * S + j] = num(json_array_get(v, j));
+        s[i] = (lsc_svg_series){json_string_value(json_object_get(l, "name")), x, y + i * S, S};
+    }
+    char title[512];
+    snprintf(title, sizeof title, "%s of %s by step", label, json_string_value(json_object_get(series, "name")));
+    lsc_svg_chart c = {.title = title, .xlabel = "training step", .ylabel = label, .series = s,
+                       .n_series = x && y && s ? n : 0};
+    lsc_svg_line_chart(out, &c);
+    free(s);
+    free(y);
+    free(x);
+}
+
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);

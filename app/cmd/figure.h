@@ -19,6 +19,10 @@ void lsc_figure_diff(lsc_sink *out, const json_t *diff);
  * object {name, layers[{module_type, layer_index, FIELD}]}. */
 void lsc_figure_heatmap(lsc_sink *out, const json_t *show, const char *field, const char *legend);
 
+/* One figure (`field`, e.g. "norm") of every layer against the checkpoint step, from series --json
+ * {name, steps[{step}], layers[{name, FIELD[]}]} (null values are gaps). */
+void lsc_figure_series(lsc_sink *out, const json_t *series, const char *field, const char *label);
+
 /* Write svg to path: the export target policy (parent exists, a regular file or nothing there, never the
  * catalog; an existing file is replaced, as figures are regenerated) and an atomic replace. Returns
  * LSC_EXIT_OK or LSC_EXIT_ERROR with ctx->err naming the path. */

@@ -85,6 +85,10 @@ static void y_range(const lsc_svg_chart *c, axis *a)
         lo -= c->log_y ? 1 : 0.5, hi += c->log_y ? 1 : 0.5;
     if (c->log_y)
         lo = floor(lo), hi = ceil(hi);
+    else if (!(c->y_lo < c->y_hi)) { /* a margin, so that no line runs along the frame */
+        double pad = (hi - lo) * 0.05;
+        lo -= pad, hi += pad;
+    }
     a->lo = lo, a->hi = hi, a->log = c->log_y;
 }
 
@@ -146,15 +150,21 @@ void lsc_svg_line_chart(lsc_sink *out, const lsc_svg_chart *c)
     doc_begin(out, c->title);
     int bottom = c->x_names ? 190 : BOTTOM; /* room for the rotated names */
     axis ax = {0}, ay = {0};
-    double xmax = 1;
+    double xmin = INFINITY, xmax = -INFINITY; /* the x range of the data (1..n for index axes) */
     for (size_t s = 0; s < c->n_series; s++)
         for (size_t i = 0; i < c->series[s].n; i++) {
             double x = c->series[s].x ? c->series[s].x[i] : (double)(i + 1);
-            xmax = x > xmax ? x : xmax;
+            if (isfinite(x))
+                xmin = x < xmin ? x : xmin, xmax = x > xmax ? x : xmax;
         }
+    if (!(xmin <= xmax))
+        xmin = xmax = 1;
     if (c->x_names && (double)c->n_x_names > xmax)
         xmax = (double)c->n_x_names;
-    ax.lo = c->x_names ? 0.5 : 1, ax.hi = c->x_names ? xmax + 0.5 : (xmax > 1 ? xmax : 2);
+    if (c->x_names)
+        ax.lo = 0.5, ax.hi = xmax + 0.5;
+    else
+        ax.lo = xmin, ax.hi = xmax > xmin ? xmax : xmin + 1;
     ax.p0 = LEFT, ax.p1 = W - RIGHT;
     y_range(c, &ay);
     ay.p0 = H - bottom, ay.p1 = TOP;
