@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -98,6 +99,7 @@ void lsc_adapter_free(lsc_adapter *ad)
     }
     free(ad->tensors);
     free(ad->layers);
+    free(ad->alpha_of_layer);
     lsc_namemap_free(&ad->layer_index);
     free(ad->name);
     free(ad->format);
@@ -192,6 +194,8 @@ lsc_status lsc_adapter_add_tensor(lsc_adapter *ad, const char *key, lsc_role rol
     t->layer = layer;
     if (role == LSC_ROLE_GATE)
         ad->n_gate_tensors++;
+    free(ad->alpha_of_layer); /* rebuilt when next needed */
+    ad->alpha_of_layer = NULL;
     t->dtype = dt;
     t->ndim = ndim;
     size_t n = 1;
@@ -210,6 +214,8 @@ lsc_status lsc_adapter_add_tensor(lsc_adapter *ad, const char *key, lsc_role rol
 
 lsc_status lsc_adapter_add_layer(lsc_adapter *ad, const char *name, size_t *index, lsc_error *err)
 {
+    free(ad->alpha_of_layer); /* sized by the layer count: rebuilt when next needed */
+    ad->alpha_of_layer = NULL;
     size_t cap = cap_of(ad->n_layers);
     void *items = ad->layers;
     if (grow(&items, &cap, ad->n_layers + 1, sizeof(lsc_layer)))
@@ -626,10 +632,43 @@ lsc_status lsc_adapter_set_factors(lsc_adapter *ad, size_t li, const double *B, 
 }
 
 /* A kohya alpha scalar of layer li must keep giving the scale: rewrite it (as F32) when its value changes. */
+/* The alpha tensor of layer li (-1: none, -2: out of memory) from ad->alpha_of_layer, built in one pass
+ * when missing. Edits call it from worker threads (each on its own layer): one lock around the build. */
+static pthread_mutex_t g_alpha_mu = PTHREAD_MUTEX_INITIALIZER;
+static int *build_alpha_index(lsc_adapter *ad);
+
+static int alpha_tensor_of(lsc_adapter *ad, size_t li)
+{
+    pthread_mutex_lock(&g_alpha_mu);
+    int *ix = ad->alpha_of_layer ? ad->alpha_of_layer : build_alpha_index(ad);
+    int r = !ix ? -2 : ix[li];
+    pthread_mutex_unlock(&g_alpha_mu);
+    return r;
+}
+
+static int *build_alpha_index(lsc_adapter *ad)
+{
+    int *ix = malloc((ad->n_layers + 1) * sizeof *ix);
+    if (!ix)
+        return NULL;
+    for (size_t li = 0; li < ad->n_layers; li++)
+        ix[li] = -1;
+    for (size_t i = 0; i < ad->n_tensors; i++)
+        if (ad->tensors[i].role == LSC_ROLE_ALPHA && ad->tensors[i].layer >= 0 &&
+            (size_t)ad->tensors[i].layer < ad->n_layers && ix[ad->tensors[i].layer] < 0)
+            ix[ad->tensors[i].layer] = (int)i;
+    ad->alpha_of_layer = ix;
+    return ix;
+}
+
 static lsc_status rewrite_alpha(lsc_adapter *ad, size_t li, lsc_error *err)
 {
     const lsc_layer *l = &ad->layers[li];
-    for (size_t i = 0; i < ad->n_tensors; i++) {
+    int at = alpha_tensor_of(ad, li);
+    if (at == -2)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    /* the layer's alpha tensor (the first, as the factor view reads it) */
+    for (size_t i = at < 0 ? ad->n_tensors : (size_t)at; i < ad->n_tensors; i = ad->n_tensors) {
         lsc_tensor *t = &ad->tensors[i];
         if (t->role != LSC_ROLE_ALPHA || t->layer != (int)li)
             continue;
@@ -680,6 +719,8 @@ void lsc_adapter_remove_tensor(lsc_adapter *ad, size_t i)
         return;
     if (ad->tensors[i].role == LSC_ROLE_GATE && ad->n_gate_tensors > 0)
         ad->n_gate_tensors--;
+    free(ad->alpha_of_layer);
+    ad->alpha_of_layer = NULL;
     free(ad->tensors[i].key);
     free(ad->tensors[i].data);
     memmove(&ad->tensors[i], &ad->tensors[i + 1], (ad->n_tensors - i - 1) * sizeof(lsc_tensor));

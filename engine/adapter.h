@@ -157,6 +157,10 @@ struct lsc_adapter {
      * tensors come and go): layer name -> index, and how many tensors have the gate role. */
     lsc_namemap layer_index;
     size_t n_gate_tensors;
+    /* Built on first use by an edit (lsc_adapter_set_factors) and dropped whenever a tensor comes or goes:
+     * for each layer the index of its alpha tensor or -1 (an edit of L layers would otherwise scan every
+     * tensor per layer, O(L^2)). Private. */
+    int *alpha_of_layer;
 };
 
 /* Allocate an empty adapter (all strings NULL, no tensors). NULL on out of memory. */

@@ -1280,6 +1280,25 @@ out:
     return st;
 }
 
+lsc_status lsc_catalog_put_tensors(lsc_catalog *cat, lsc_adapter *ad, const size_t *ix, size_t n, lsc_error *err)
+{
+    if (!lsc_catalog_in_transaction(cat))
+        return lsc_error_set(err, LSC_ERR_INVALID, "layer data can only be stored inside a transaction");
+    for (size_t k = 0; k < n; k++) {
+        if (ix[k] >= ad->n_tensors)
+            return lsc_error_set(err, LSC_ERR_INVALID, "tensor %zu out of range", ix[k]);
+        lsc_tensor *t = &ad->tensors[ix[k]];
+        if (!t->data)
+            continue;
+        lsc_status st = put_tensor_bytes(cat, ad, ix[k], err);
+        if (st)
+            return st;
+        free(t->data);
+        t->data = NULL;
+    }
+    return LSC_OK;
+}
+
 lsc_status lsc_catalog_put_layer_data(lsc_catalog *cat, lsc_adapter *ad, size_t li, lsc_error *err)
 {
     if (!lsc_catalog_in_transaction(cat))
@@ -1287,14 +1306,11 @@ lsc_status lsc_catalog_put_layer_data(lsc_catalog *cat, lsc_adapter *ad, size_t 
     if (li >= ad->n_layers)
         return lsc_error_set(err, LSC_ERR_INVALID, "layer %zu out of range", li);
     for (size_t i = 0; i < ad->n_tensors; i++) {
-        lsc_tensor *t = &ad->tensors[i];
-        if (t->layer != (int)li || !t->data)
+        if (ad->tensors[i].layer != (int)li || !ad->tensors[i].data)
             continue;
-        lsc_status st = put_tensor_bytes(cat, ad, i, err);
+        lsc_status st = lsc_catalog_put_tensors(cat, ad, &i, 1, err);
         if (st)
             return st;
-        free(t->data);
-        t->data = NULL;
     }
     return LSC_OK;
 }

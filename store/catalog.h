@@ -102,6 +102,11 @@ lsc_status lsc_catalog_put_adapter(lsc_catalog *cat, lsc_adapter *ad, const int6
  * drops everything together. LSC_ERR_INVALID outside a transaction or for li out of range. */
 lsc_status lsc_catalog_put_layer_data(lsc_catalog *cat, lsc_adapter *ad, size_t li, lsc_error *err);
 
+/* lsc_catalog_put_layer_data for the tensors ix[0..n) of ad (those with bytes loaded): what an edit over
+ * many layers uses with the layer's tensor list found once, since a scan of every tensor per layer makes
+ * an edit of L layers take O(L^2). */
+lsc_status lsc_catalog_put_tensors(lsc_catalog *cat, lsc_adapter *ad, const size_t *ix, size_t n, lsc_error *err);
+
 /* Load a visible adapter by name: every field, layers and tensors with hashes; tensor data is loaded
  * lazily from the catalog by the adapter's loader. The adapter keeps no reference to an open
  * transaction but must not outlive `cat`. */

@@ -1,6 +1,7 @@
 /* derive.c: see derive.h. */
 #include "derive.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,7 +86,41 @@ typedef struct derive_window {
     void *octx;
     lsc_stats_runner *sr;       /* [workers]: each worker's workspace and decode buffers */
     lsc_layer_stats *st;        /* [window] */
+    size_t *tix, *toff;         /* item i's layer's tensors: tix[toff[i] .. toff[i+1]); NULL: scan (serial) */
 } derive_window;
+
+/* The tensors of each item's layer, in one pass over the adapter (a scan per layer would make an edit of
+ * L layers O(L^2)): w->tix / w->toff, or both NULL when out of memory (derive_one then scans). */
+static void index_tensors(derive_window *w, size_t n)
+{
+    lsc_adapter *ad = w->dst;
+    size_t *item_of = malloc((ad->n_layers + 1) * sizeof *item_of);
+    w->toff = calloc(n + 2, sizeof *w->toff);
+    if (!item_of || !w->toff) {
+        free(item_of);
+        free(w->toff);
+        w->toff = NULL;
+        return;
+    }
+    for (size_t li = 0; li < ad->n_layers; li++)
+        item_of[li] = SIZE_MAX;
+    for (size_t i = 0; i < n; i++)
+        item_of[w->dst_layer[i]] = i;
+    for (size_t t = 0; t < ad->n_tensors; t++)
+        if (ad->tensors[t].layer >= 0 && item_of[ad->tensors[t].layer] != SIZE_MAX)
+            w->toff[item_of[ad->tensors[t].layer] + 2]++;
+    for (size_t i = 2; i < n + 2; i++)
+        w->toff[i] += w->toff[i - 1];
+    w->tix = malloc((w->toff[n + 1] + 1) * sizeof *w->tix);
+    for (size_t t = 0; w->tix && t < ad->n_tensors; t++)
+        if (ad->tensors[t].layer >= 0 && item_of[ad->tensors[t].layer] != SIZE_MAX)
+            w->tix[w->toff[item_of[ad->tensors[t].layer] + 1]++] = t;
+    if (!w->tix) {
+        free(w->toff);
+        w->toff = NULL;
+    }
+    free(item_of);
+}
 
 /* One item on a worker: the command's compute, then the new layer's hashes and statistics (from the
  * bytes just written, as a read back through the catalog would see them). */
@@ -96,9 +131,15 @@ static lsc_status derive_one(void *vctx, size_t slot, int worker, lsc_error *err
     lsc_status st = w->ops->compute(w->octx, item, worker, &w->sr[worker], err);
     if (st)
         return st;
-    for (size_t i = 0; i < w->dst->n_tensors; i++)
-        if (w->dst->tensors[i].layer == (int)li && w->dst->tensors[i].data && !w->dst->tensors[i].hash[0])
-            lsc_hash_tensor(&w->dst->tensors[i]);
+    if (w->toff) {
+        for (size_t k = w->toff[item]; k < w->toff[item + 1]; k++)
+            if (w->dst->tensors[w->tix[k]].data && !w->dst->tensors[w->tix[k]].hash[0])
+                lsc_hash_tensor(&w->dst->tensors[w->tix[k]]);
+    } else {
+        for (size_t i = 0; i < w->dst->n_tensors; i++)
+            if (w->dst->tensors[i].layer == (int)li && w->dst->tensors[i].data && !w->dst->tensors[i].hash[0])
+                lsc_hash_tensor(&w->dst->tensors[i]);
+    }
     lsc_stats_runner *sr = &w->sr[worker];
     lsc_lowrank lr;
     st = lsc_adapter_factors(w->dst, li, &sr->b, &sr->bcap, &sr->a, &sr->acap, &lr, err);
@@ -120,7 +161,10 @@ static int derive_flush(lsc_cmd_ctx *ctx, derive_window *w, size_t m, int ok)
         if (ok && !rc && ctx->cat && lsc_catalog_in_transaction(ctx->cat)) {
             char key[LSC_HASH_HEX];
             lsc_catalog_stats_key(w->dst, li, key);
-            if (lsc_catalog_put_stats(ctx->cat, key, &w->st[j], &ctx->err) || lsc_derive_stream_layer(ctx, w->dst, li))
+            if (lsc_catalog_put_stats(ctx->cat, key, &w->st[j], &ctx->err) ||
+                (w->toff ? lsc_catalog_put_tensors(ctx->cat, w->dst, w->tix + w->toff[item],
+                                                   w->toff[item + 1] - w->toff[item], &ctx->err) != LSC_OK
+                         : lsc_derive_stream_layer(ctx, w->dst, li) != LSC_EXIT_OK))
                 rc = LSC_EXIT_ERROR;
         }
         lsc_stats_release(&w->st[j]);
@@ -135,7 +179,7 @@ int lsc_derive_layers(lsc_cmd_ctx *ctx, lsc_adapter *dst, const size_t *dst_laye
     const size_t window = (size_t)workers * 2;
     int rc = LSC_EXIT_OK;
     derive_window w = {dst, dst_layer, 0, ops, octx, calloc((size_t)workers, sizeof(lsc_stats_runner)),
-                       calloc(window, sizeof(lsc_layer_stats))};
+                       calloc(window, sizeof(lsc_layer_stats)), NULL, NULL};
     int inited = 0;
     /* A LyCORIS layer's new factors are appended to dst's tensor list (lsc_adapter_set_factors through
      * lsc_lycoris_layer_set_plain), which the other workers read: such edits (small image-model adapters)
@@ -143,6 +187,8 @@ int lsc_derive_layers(lsc_cmd_ctx *ctx, lsc_adapter *dst, const size_t *dst_laye
     int serial = 0;
     for (size_t i = 0; i < n && !serial; i++)
         serial = (dst->layers[dst_layer[i]].flags & LSC_LAYER_LYCORIS) != 0;
+    if (!serial) /* a LyCORIS edit appends tensors as it goes: it scans instead */
+        index_tensors(&w, n);
     if (!w.sr || !w.st)
         rc = lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
     for (; !rc && inited < workers; inited++)
@@ -168,6 +214,8 @@ int lsc_derive_layers(lsc_cmd_ctx *ctx, lsc_adapter *dst, const size_t *dst_laye
         lsc_stats_runner_release(&w.sr[i]);
     free(w.sr);
     free(w.st);
+    free(w.tix);
+    free(w.toff);
     return rc;
 }
 
