@@ -74,7 +74,32 @@ static char *slurp_fd(int fd)
     return buf;
 }
 
+static cli_result cli_runv(const char *catalog, va_list ap);
+
 cli_result cli_run(const char *catalog, ...)
+{
+    va_list ap;
+    va_start(ap, catalog);
+    cli_result r = cli_runv(catalog, ap);
+    va_end(ap);
+    return r;
+}
+
+void cli_ok(const char *catalog, ...)
+{
+    va_list ap;
+    va_start(ap, catalog);
+    va_list cp;
+    va_copy(cp, ap);
+    const char *cmd = va_arg(cp, const char *); /* the command word, for the message */
+    va_end(cp);
+    cli_result r = cli_runv(catalog, ap);
+    va_end(ap);
+    ck_assert_msg(r.code == 0, "%s: exit %d: %s", cmd ? cmd : "(no command)", r.code, r.err ? r.err : "");
+    cli_result_free(&r);
+}
+
+static cli_result cli_runv(const char *catalog, va_list ap)
 {
     cli_result r = {-1, NULL, NULL};
     const char *bin = getenv("LSC_BIN");
@@ -85,12 +110,9 @@ cli_result cli_run(const char *catalog, ...)
         argv[argc++] = "--catalog";
         argv[argc++] = catalog;
     }
-    va_list ap;
-    va_start(ap, catalog);
     const char *a;
     while ((a = va_arg(ap, const char *)) != NULL && argc < 126)
         argv[argc++] = a;
-    va_end(ap);
     argv[argc] = NULL;
     char o[] = "/tmp/lsc-out-XXXXXX", e[] = "/tmp/lsc-err-XXXXXX";
     int fo = mkstemp(o), fe = mkstemp(e);

@@ -20,6 +20,10 @@ void cli_rmtree(const char *path);
 cli_result cli_run(const char *catalog, ...) __attribute__((sentinel));
 void cli_result_free(cli_result *r);
 
+/* Run like cli_run and require exit 0: otherwise the running Check test fails with the command word, the
+ * exit status and stderr. The result is freed; use cli_run when the output matters. */
+void cli_ok(const char *catalog, ...) __attribute__((sentinel));
+
 /* Read a whole file (malloc'ed; *n its size); NULL if unreadable. */
 unsigned char *cli_slurp(const char *path, size_t *n);
 
