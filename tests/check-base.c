@@ -661,33 +661,33 @@ START_TEST(bake_gguf)
 }
 END_TEST
 
-START_TEST(bake_dora)
+/* With the adapter variant *flag set (g_dora or g_fifo): an F32 base recorded, its figures at k = 6 when
+ * `figures`, then `bake` checked against the reference. */
+static void bake_variant(int *flag, int figures)
 {
-    g_dora = 1;
+    *flag = 1;
     char *base;
     const char *cat = setup_with_base(LSC_DT_F32, &base);
     char *out = strdup(path_of("baked.safetensors"));
+    if (figures)
+        check_figures(cat, 6);
     expect_ok(cat, "bake", "A", "--out", out, NULL);
     check_baked_st(out, base, LSC_DT_F32);
-    g_dora = 0;
+    *flag = 0;
     teardown(cat);
     free(base), free(out);
+}
+
+START_TEST(bake_dora)
+{
+    bake_variant(&g_dora, 0);
 }
 END_TEST
 
 /* fan_in_fan_out: the base holds W^T; figures are W's, the bake writes (W + s B A)^T back in place. */
 START_TEST(fan_in_fan_out)
 {
-    g_fifo = 1;
-    char *base;
-    const char *cat = setup_with_base(LSC_DT_F32, &base);
-    char *out = strdup(path_of("baked.safetensors"));
-    check_figures(cat, 6);
-    expect_ok(cat, "bake", "A", "--out", out, NULL);
-    check_baked_st(out, base, LSC_DT_F32);
-    g_fifo = 0;
-    teardown(cat);
-    free(base), free(out);
+    bake_variant(&g_fifo, 1);
 }
 END_TEST
 

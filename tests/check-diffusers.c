@@ -160,6 +160,14 @@ static const sample samples[] = {
     {"sd-tiny-diffusers.safetensors", "diffusers", map_diffusers, 12},
     {"sd-tiny-cloneofsimo.safetensors", "cloneofsimo", map_clone, 16},
 };
+
+/* Import sample k into cat under its own name; its file's path into file[cap]. */
+static void import_sample(const char *cat, size_t k, char *file, size_t cap)
+{
+    spath(file, cap, samples[k].file);
+    import_ok(cat, file, samples[k].name);
+}
+
 #define N_SAMPLES (sizeof samples / sizeof samples[0])
 
 /* Every layer of `j` (show --json) against the dense delta of `file` under `map`. */
@@ -204,8 +212,7 @@ START_TEST(test_show_matches_dense)
     char *dir = cli_tmpdir(), cat[4200], file[4200];
     snprintf(cat, sizeof cat, "%s/c.db", dir);
     for (size_t k = 0; k < N_SAMPLES; k++) {
-        spath(file, sizeof file, samples[k].file);
-        import_ok(cat, file, samples[k].name);
+        import_sample(cat, k, file, sizeof file);
         json_t *j = show_json(cat, samples[k].name);
         ck_assert_int_eq((int)json_array_size(json_object_get(j, "layers")), samples[k].layers);
         ck_assert_str_eq(json_string_value(json_object_get(j, "format")),
@@ -229,8 +236,7 @@ START_TEST(test_unedited_export_identical)
     char *dir = cli_tmpdir(), cat[4200], file[4200], out[4200];
     snprintf(cat, sizeof cat, "%s/c.db", dir);
     for (size_t k = 0; k < N_SAMPLES; k++) {
-        spath(file, sizeof file, samples[k].file);
-        import_ok(cat, file, samples[k].name);
+        import_sample(cat, k, file, sizeof file);
         snprintf(out, sizeof out, "%s/%s.safetensors", dir, samples[k].name);
         cli_result r = cli_run(cat, "export", samples[k].name, out, NULL); /* default: its own format */
         ck_assert_msg(r.code == 0, "%s", r.err);
@@ -248,8 +254,7 @@ static void export_roundtrip(const char *cat, const char *dir, size_t k, const c
                              size_t cap, char *back, size_t bcap)
 {
     char file[4200];
-    spath(file, sizeof file, samples[k].file);
-    import_ok(cat, file, samples[k].name);
+    import_sample(cat, k, file, sizeof file);
     snprintf(out, cap, "%s/%s-%s%s", dir, samples[k].name, fmt, ext);
     cli_ok(cat, "export", samples[k].name, out, "--format", fmt, NULL);
     snprintf(back, bcap, "%s-%s", samples[k].name, fmt);
@@ -363,8 +368,7 @@ START_TEST(test_edited_export_reimports)
     char *dir = cli_tmpdir(), cat[4200], file[4200], out[4200];
     snprintf(cat, sizeof cat, "%s/c.db", dir);
     for (size_t k = 0; k < N_SAMPLES; k++) {
-        spath(file, sizeof file, samples[k].file);
-        import_ok(cat, file, samples[k].name);
+        import_sample(cat, k, file, sizeof file);
         char pruned[64], back[64];
         snprintf(pruned, sizeof pruned, "%s-r2", samples[k].name);
         snprintf(back, sizeof back, "%s-back", samples[k].name);
