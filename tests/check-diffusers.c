@@ -411,10 +411,7 @@ static void assert_refused(const char *cat, const char *path, const char *want)
     ck_assert_msg(r.code == 1, "%s: exit %d (%s)", path, r.code, r.out);
     ck_assert_msg(cli_lines(r.err) == 1, "%s: %d lines: %s", path, cli_lines(r.err), r.err);
     ck_assert_msg(strstr(r.err, want) != NULL, "%s: '%s' lacks '%s'", path, r.err, want);
-    char *after = cli_names_hashes(cat);
-    ck_assert_str_eq(before, after);
-    free(before);
-    free(after);
+    cli_assert_unchanged(cat, before);
     cli_result_free(&r);
 }
 

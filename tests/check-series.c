@@ -336,10 +336,7 @@ START_TEST(test_trainer_run_is_one_series)
     /* importing the same run again adds nothing */
     char *before = cli_names_hashes(cat);
     import_ok(cat, dir, "run", NULL);
-    char *after = cli_names_hashes(cat);
-    ck_assert_str_eq(before, after);
-    free(before);
-    free(after);
+    cli_assert_unchanged(cat, before);
 }
 END_TEST
 
@@ -431,10 +428,7 @@ static void expect_refused(const char *cat, const char *dir, const char *needle)
     ck_assert_msg(strstr(r.err, needle) != NULL, "error '%s' lacks '%s'", r.err, needle);
     ck_assert_msg(strchr(r.err, '\n') == r.err + strlen(r.err) - 1, "not one line: %s", r.err);
     cli_result_free(&r);
-    char *after = cli_names_hashes(cat);
-    ck_assert_str_eq(before, after);
-    free(before);
-    free(after);
+    cli_assert_unchanged(cat, before);
 }
 
 START_TEST(test_malformed_runs_refused)

@@ -228,6 +228,14 @@ char *cli_names_hashes(const char *catalog)
     return o;
 }
 
+void cli_assert_unchanged(const char *catalog, char *before)
+{
+    char *after = cli_names_hashes(catalog);
+    ck_assert_str_eq(before, after);
+    free(before);
+    free(after);
+}
+
 void assert_log_script_rebuilds(const char *catalog)
 {
     char script[4600], fresh[4600];

@@ -57,6 +57,10 @@ int cli_run_suite(const char *name, const struct TTest *const *tests, int no_for
 /* The visible adapters of a catalog as "name content_hash" lines (from `ls --json`), malloc'ed. */
 char *cli_names_hashes(const char *catalog);
 
+/* Fail the running test unless cli_names_hashes(catalog) equals `before` (an earlier cli_names_hashes of
+ * it: the catalog's visible names and contents are unchanged). Frees before. */
+void cli_assert_unchanged(const char *catalog, char *before);
+
 /* Check that `log --script` of the catalog, replayed with `run` into a fresh catalog (CATALOG-replay.db),
  * rebuilds it: the same visible names with the same content hashes. Fails the running test otherwise.
  * Import paths in the script are as they were typed, so call it while those paths still exist. */
