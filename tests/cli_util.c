@@ -154,6 +154,14 @@ int cli_same_file(const char *a, const char *b)
     return same;
 }
 
+int cli_same_file_in(const char *dir_a, const char *dir_b, const char *name)
+{
+    char a[8192], b[8192];
+    snprintf(a, sizeof a, "%s/%s", dir_a, name);
+    snprintf(b, sizeof b, "%s/%s", dir_b, name);
+    return cli_same_file(a, b);
+}
+
 int cli_write(const char *path, const void *data, size_t n)
 {
     FILE *f = fopen(path, "wb");

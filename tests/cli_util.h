@@ -30,6 +30,9 @@ unsigned char *cli_slurp(const char *path, size_t *n);
 /* 1 if the two files have identical bytes (both missing also counts as identical). */
 int cli_same_file(const char *a, const char *b);
 
+/* cli_same_file of DIR_A/NAME and DIR_B/NAME: 1 if identical. */
+int cli_same_file_in(const char *dir_a, const char *dir_b, const char *name);
+
 /* Copy a file. */
 int cli_copy(const char *from, const char *to);
 
