@@ -520,16 +520,25 @@ static void same_delta(const char *kohya_file, const char *dir, const kspec *ks,
     lsc_adapter_free(p);
 }
 
+/* Read the kohya file NAME of the test folder and pick its base-name table, which must be `want`; the
+ * table goes to *bn (lsc_basenames_free), the adapter is returned (lsc_adapter_free). */
+static lsc_adapter *read_picked(const char *name, const char *want, lsc_basenames **bn)
+{
+    lsc_adapter *k = NULL;
+    lsc_error e;
+    const char *chosen = NULL;
+    ck_assert_msg(lsc_kohya_read(tpath(name), &k, &e) == LSC_OK, "%s", e.msg);
+    ck_assert_msg(lsc_basenames_pick(k, NULL, NULL, bn, &chosen, &e) == LSC_OK, "%s", e.msg);
+    ck_assert_str_eq(chosen, want);
+    return k;
+}
+
 START_TEST(to_peft_store)
 {
     write_kohya("sd15.safetensors", sd15_layers, N_SD15, 1);
-    lsc_adapter *k = NULL;
-    lsc_basenames *bn = NULL;
     lsc_error e;
-    const char *chosen = NULL;
-    ck_assert_msg(lsc_kohya_read(tpath("sd15.safetensors"), &k, &e) == LSC_OK, "%s", e.msg);
-    ck_assert_msg(lsc_basenames_pick(k, NULL, NULL, &bn, &chosen, &e) == LSC_OK, "%s", e.msg);
-    ck_assert_str_eq(chosen, "sd15");
+    lsc_basenames *bn = NULL;
+    lsc_adapter *k = read_picked("sd15.safetensors", "sd15", &bn);
     lsc_adapter *p = NULL;
     ck_assert_msg(lsc_basenames_kohya_to_peft(k, bn, &p, &e) == LSC_OK, "%s", e.msg);
     ck_assert_msg(lsc_peft_write(p, tpath("out"), LSC_DT_INVALID, &e) == LSC_OK, "%s", e.msg);
@@ -568,13 +577,8 @@ static void picks(const char *base_version, const char *want)
     static const kspec both[] = {{"lora_unet_down_blocks_1_attentions_0_transformer_blocks_0_attn1_to_q", "",
                                   LSC_DT_F32, LSC_DT_F32, 2, 4, 4, 0, 0, 2}};
     write_kohya_meta("both.safetensors", both, 1, 0, base_version);
-    lsc_adapter *k = NULL;
     lsc_basenames *bn = NULL;
-    lsc_error e;
-    const char *chosen = NULL;
-    ck_assert_msg(lsc_kohya_read(tpath("both.safetensors"), &k, &e) == LSC_OK, "%s", e.msg);
-    ck_assert_msg(lsc_basenames_pick(k, NULL, NULL, &bn, &chosen, &e) == LSC_OK, "%s", e.msg);
-    ck_assert_str_eq(chosen, want);
+    lsc_adapter *k = read_picked("both.safetensors", want, &bn);
     lsc_basenames_free(bn);
     lsc_adapter_free(k);
 }
@@ -594,13 +598,9 @@ START_TEST(to_peft_sdxl)
 {
     const size_t n = sizeof sdxl_layers / sizeof sdxl_layers[0];
     write_kohya("xl.safetensors", sdxl_layers, n, 0);
-    lsc_adapter *k = NULL, *p = NULL;
-    lsc_basenames *bn = NULL;
     lsc_error e;
-    const char *chosen = NULL;
-    ck_assert_msg(lsc_kohya_read(tpath("xl.safetensors"), &k, &e) == LSC_OK, "%s", e.msg);
-    ck_assert_msg(lsc_basenames_pick(k, NULL, NULL, &bn, &chosen, &e) == LSC_OK, "%s", e.msg);
-    ck_assert_str_eq(chosen, "sdxl");
+    lsc_basenames *bn = NULL;
+    lsc_adapter *k = read_picked("xl.safetensors", "sdxl", &bn), *p = NULL;
     ck_assert_msg(lsc_basenames_kohya_to_peft(k, bn, &p, &e) == LSC_OK, "%s", e.msg);
     ck_assert_msg(lsc_peft_write(p, tpath("xl"), LSC_DT_INVALID, &e) == LSC_OK, "%s", e.msg);
     lsc_adapter_free(p);
@@ -627,13 +627,8 @@ START_TEST(pick_from_metadata)
     static const kspec sd_only[] = {{"lora_unet_down_blocks_0_attentions_0_proj_in", "", LSC_DT_F32, LSC_DT_F32, 2,
                                      4, 4, 0, 0, 2}};
     write_kohya_meta("sd.safetensors", sd_only, 1, 0, "sdxl_base_v1-0");
-    lsc_adapter *k = NULL;
     lsc_basenames *bn = NULL;
-    lsc_error e;
-    const char *chosen = NULL;
-    ck_assert_msg(lsc_kohya_read(tpath("sd.safetensors"), &k, &e) == LSC_OK, "%s", e.msg);
-    ck_assert_msg(lsc_basenames_pick(k, NULL, NULL, &bn, &chosen, &e) == LSC_OK, "%s", e.msg);
-    ck_assert_str_eq(chosen, "sd15");
+    lsc_adapter *k = read_picked("sd.safetensors", "sd15", &bn);
     lsc_basenames_free(bn);
     lsc_adapter_free(k);
 }
