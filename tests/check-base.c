@@ -299,6 +299,23 @@ static void expect_ok(const char *cat, const char *a, const char *b, const char 
     cli_result_free(&r);
 }
 
+/* A fresh folder whose catalog holds adapter A (model made in `dt`, with the current g_dora/g_fifo) and
+ * records for it the base `base.safetensors`, written in `dt`. Returns the catalog (free with teardown);
+ * *base gets the base file's path (caller frees) unless base is NULL. */
+static const char *setup_with_base(lsc_dtype dt, char **base)
+{
+    make_model(dt);
+    const char *cat = setup();
+    char *p = strdup(path_of("base.safetensors"));
+    write_base_file(p, dt);
+    expect_ok(cat, "base", "A", p, NULL, NULL);
+    if (base)
+        *base = p;
+    else
+        free(p);
+    return cat;
+}
+
 /* ---- figures ------------------------------------------------------------------------------------------ */
 
 static void check_figures(const char *cat, int k)
@@ -333,10 +350,7 @@ static void check_figures(const char *cat, int k)
 
 START_TEST(figures_single_file)
 {
-    make_model(LSC_DT_F32);
-    const char *cat = setup();
-    write_base_file(path_of("base.safetensors"), LSC_DT_F32);
-    expect_ok(cat, "base", "A", path_of("base.safetensors"), NULL, NULL);
+    const char *cat = setup_with_base(LSC_DT_F32, NULL);
     check_figures(cat, 6);
     check_figures(cat, 2);
     cli_result r = cli_run(cat, "show", "A", "--base", NULL); /* the text table has the columns */
@@ -427,10 +441,7 @@ static int run_script(const char *cat, const char *text, char **err_out)
 
 START_TEST(expect_base_figures)
 {
-    make_model(LSC_DT_F32);
-    const char *cat = setup();
-    write_base_file(path_of("base.safetensors"), LSC_DT_F32);
-    expect_ok(cat, "base", "A", path_of("base.safetensors"), NULL, NULL);
+    const char *cat = setup_with_base(LSC_DT_F32, NULL);
     double hi = 0;
     int intr = 0;
     for (int b = 0; b < NB; b++) {
@@ -460,11 +471,8 @@ END_TEST
 
 START_TEST(changed_on_disk)
 {
-    make_model(LSC_DT_F32);
-    const char *cat = setup();
-    char *base = strdup(path_of("base.safetensors"));
-    write_base_file(base, LSC_DT_F32);
-    expect_ok(cat, "base", "A", base, NULL, NULL);
+    char *base;
+    const char *cat = setup_with_base(LSC_DT_F32, &base);
     size_t n;
     unsigned char *bytes = cli_slurp(base, &n);
     bytes[n - sizeof g_m.norm - 7] ^= 0x40; /* a byte inside block 1's v_proj (it sits before the norm) */
@@ -551,11 +559,9 @@ static void check_baked_st(const char *baked, const char *base, lsc_dtype dt)
 
 START_TEST(bake_single_file)
 {
-    make_model(LSC_DT_BF16);
-    const char *cat = setup();
-    char *base = strdup(path_of("base.safetensors")), *out = strdup(path_of("baked.safetensors"));
-    write_base_file(base, LSC_DT_BF16);
-    expect_ok(cat, "base", "A", base, NULL, NULL);
+    char *base;
+    const char *cat = setup_with_base(LSC_DT_BF16, &base);
+    char *out = strdup(path_of("baked.safetensors"));
     expect_ok(cat, "bake", "A", "--out", out, NULL);
     check_baked_st(out, base, LSC_DT_BF16);
     /* same dtypes: the header is the base's, byte for byte */
@@ -587,11 +593,9 @@ END_TEST
 
 START_TEST(bake_dtype_f32)
 {
-    make_model(LSC_DT_BF16);
-    const char *cat = setup();
-    char *base = strdup(path_of("base.safetensors")), *out = strdup(path_of("baked32.safetensors"));
-    write_base_file(base, LSC_DT_BF16);
-    expect_ok(cat, "base", "A", base, NULL, NULL);
+    char *base;
+    const char *cat = setup_with_base(LSC_DT_BF16, &base);
+    char *out = strdup(path_of("baked32.safetensors"));
     cli_result r = cli_run(cat, "bake", "A", "--out", out, "--dtype", "f32", NULL);
     ck_assert_msg(r.code == 0, "%s", r.err);
     cli_result_free(&r);
@@ -616,12 +620,8 @@ START_TEST(bake_sharded)
         snprintf(b, sizeof b, "%s/%s", dir, files[i]);
         check_baked_st(a, b, LSC_DT_BF16);
     }
-    snprintf(a, sizeof a, "%s/model.safetensors.index.json", out);
-    snprintf(b, sizeof b, "%s/model.safetensors.index.json", dir);
-    ck_assert(cli_same_file(a, b));
-    snprintf(a, sizeof a, "%s/config.json", out);
-    snprintf(b, sizeof b, "%s/config.json", dir);
-    ck_assert(cli_same_file(a, b));
+    ck_assert(cli_same_file_in(out, dir, "model.safetensors.index.json"));
+    ck_assert(cli_same_file_in(out, dir, "config.json"));
     teardown(cat);
     free(dir), free(out);
 }
@@ -657,37 +657,33 @@ START_TEST(bake_gguf)
 }
 END_TEST
 
-START_TEST(bake_dora)
+/* With the adapter variant *flag set (g_dora or g_fifo): an F32 base recorded, its figures at k = 6 when
+ * `figures`, then `bake` checked against the reference. */
+static void bake_variant(int *flag, int figures)
 {
-    make_model(LSC_DT_F32);
-    g_dora = 1;
-    const char *cat = setup();
-    char *base = strdup(path_of("base.safetensors")), *out = strdup(path_of("baked.safetensors"));
-    write_base_file(base, LSC_DT_F32);
-    expect_ok(cat, "base", "A", base, NULL, NULL);
+    *flag = 1;
+    char *base;
+    const char *cat = setup_with_base(LSC_DT_F32, &base);
+    char *out = strdup(path_of("baked.safetensors"));
+    if (figures)
+        check_figures(cat, 6);
     expect_ok(cat, "bake", "A", "--out", out, NULL);
     check_baked_st(out, base, LSC_DT_F32);
-    g_dora = 0;
+    *flag = 0;
     teardown(cat);
     free(base), free(out);
+}
+
+START_TEST(bake_dora)
+{
+    bake_variant(&g_dora, 0);
 }
 END_TEST
 
 /* fan_in_fan_out: the base holds W^T; figures are W's, the bake writes (W + s B A)^T back in place. */
 START_TEST(fan_in_fan_out)
 {
-    make_model(LSC_DT_F32);
-    g_fifo = 1;
-    const char *cat = setup();
-    char *base = strdup(path_of("base.safetensors")), *out = strdup(path_of("baked.safetensors"));
-    write_base_file(base, LSC_DT_F32);
-    expect_ok(cat, "base", "A", base, NULL, NULL);
-    check_figures(cat, 6);
-    expect_ok(cat, "bake", "A", "--out", out, NULL);
-    check_baked_st(out, base, LSC_DT_F32);
-    g_fifo = 0;
-    teardown(cat);
-    free(base), free(out);
+    bake_variant(&g_fifo, 1);
 }
 END_TEST
 

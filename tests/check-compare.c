@@ -241,20 +241,38 @@ static void expect_near(const char *what, double got, double want, double tol_re
     ck_assert_msg(fabs(got - want) <= tol_rel * fabs(want) + tol_abs, "%s: got %.17g, dense %.17g", what, got, want);
 }
 
+/* A random pair of layers of one shape, rows and cols in 1..25, ranks in 0..8, Gaussian factors (drawn in
+ * this order from rng_state); on an even iteration `it` y's A shares part of x's input subspace, so phi is
+ * far from its random value. Scales sx, sy. Free with pair_free. */
+typedef struct pair {
+    lsc_lowrank x, y;
+} pair;
+
+static pair random_pair(int it, double sx, double sy)
+{
+    int rows = rand_int(1, 25), cols = rand_int(1, 25), r1 = rand_int(0, 8), r2 = rand_int(0, 8);
+    double *B1 = gauss_matrix((size_t)rows * r1), *A1 = gauss_matrix((size_t)r1 * cols);
+    double *B2 = gauss_matrix((size_t)rows * r2), *A2 = gauss_matrix((size_t)r2 * cols);
+    if (it % 2 == 0 && r1 > 0)
+        for (int k = 0; k < r2; k++)
+            for (int j = 0; j < cols; j++)
+                A2[k * cols + j] = A1[(k % r1) * cols + j] + 0.3 * A2[k * cols + j];
+    pair p = {{.rows = rows, .cols = cols, .r = r1, .B = B1, .A = A1, .scale = sx},
+              {.rows = rows, .cols = cols, .r = r2, .B = B2, .A = A2, .scale = sy}};
+    return p;
+}
+
+static void pair_free(pair *p)
+{
+    free((void *)p->x.B), free((void *)p->x.A), free((void *)p->y.B), free((void *)p->y.A);
+}
+
 START_TEST(random_layers_match_dense)
 {
     rng_state = 0x5EED2003;
     for (int it = 0; it < 60; it++) {
-        int rows = rand_int(1, 25), cols = rand_int(1, 25), r1 = rand_int(0, 8), r2 = rand_int(0, 8);
-        double *B1 = gauss_matrix((size_t)rows * r1), *A1 = gauss_matrix((size_t)r1 * cols);
-        double *B2 = gauss_matrix((size_t)rows * r2), *A2 = gauss_matrix((size_t)r2 * cols);
-        /* half the time y shares part of x's input subspace, so phi is far from its random value */
-        if (it % 2 == 0 && r1 > 0)
-            for (int k = 0; k < r2; k++)
-                for (int j = 0; j < cols; j++)
-                    A2[k * cols + j] = A1[(k % r1) * cols + j] + 0.3 * A2[k * cols + j];
-        lsc_lowrank x = {.rows = rows, .cols = cols, .r = r1, .B = B1, .A = A1, .scale = 0.7};
-        lsc_lowrank y = {.rows = rows, .cols = cols, .r = r2, .B = B2, .A = A2, .scale = it % 3 ? -1.1 : 2.0};
+        pair p = random_pair(it, 0.7, it % 3 ? -1.1 : 2.0); /* half the time y shares x's input subspace */
+        lsc_lowrank x = p.x, y = p.y;
         lsc_compare_result res, ref;
         compare_ok(&x, &y, &res);
         reference(&x, &y, &ref);
@@ -273,10 +291,7 @@ START_TEST(random_layers_match_dense)
             if (i > 0)
                 ck_assert(res.angles_in[i] >= res.angles_in[i - 1]);
         }
-        free(B1);
-        free(A1);
-        free(B2);
-        free(A2);
+        pair_free(&p);
     }
 }
 END_TEST
@@ -287,15 +302,9 @@ START_TEST(subspace_from_svds_matches_compare)
 {
     rng_state = 0x5EED2016;
     for (int it = 0; it < 40; it++) {
-        int rows = rand_int(1, 25), cols = rand_int(1, 25), r1 = rand_int(0, 8), r2 = rand_int(0, 8);
-        double *B1 = gauss_matrix((size_t)rows * r1), *A1 = gauss_matrix((size_t)r1 * cols);
-        double *B2 = gauss_matrix((size_t)rows * r2), *A2 = gauss_matrix((size_t)r2 * cols);
-        if (it % 2 == 0 && r1 > 0)
-            for (int k = 0; k < r2; k++)
-                for (int j = 0; j < cols; j++)
-                    A2[k * cols + j] = A1[(k % r1) * cols + j] + 0.3 * A2[k * cols + j];
-        lsc_lowrank x = {.rows = rows, .cols = cols, .r = r1, .B = B1, .A = A1, .scale = 1.0};
-        lsc_lowrank y = {.rows = rows, .cols = cols, .r = r2, .B = B2, .A = A2, .scale = 1.0};
+        pair p = random_pair(it, 1.0, 1.0);
+        lsc_lowrank x = p.x, y = p.y;
+        int64_t rows = x.rows, cols = x.cols;
         lsc_compare_result res, ref;
         compare_ok(&x, &y, &res);
         reference(&x, &y, &ref);
@@ -315,7 +324,7 @@ START_TEST(subspace_from_svds_matches_compare)
         ck_assert_double_eq(out, res.subspace_out);
         expect_near("subspace_in", in, ref.subspace_in, 1e-9, 1e-12);
         free(s1), free(s2), free(u1), free(v1), free(u2), free(v2), free(scratch);
-        free(B1), free(A1), free(B2), free(A2);
+        pair_free(&p);
     }
 }
 END_TEST

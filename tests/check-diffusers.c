@@ -160,6 +160,14 @@ static const sample samples[] = {
     {"sd-tiny-diffusers.safetensors", "diffusers", map_diffusers, 12},
     {"sd-tiny-cloneofsimo.safetensors", "cloneofsimo", map_clone, 16},
 };
+
+/* Import sample k into cat under its own name; its file's path into file[cap]. */
+static void import_sample(const char *cat, size_t k, char *file, size_t cap)
+{
+    spath(file, cap, samples[k].file);
+    import_ok(cat, file, samples[k].name);
+}
+
 #define N_SAMPLES (sizeof samples / sizeof samples[0])
 
 /* Every layer of `j` (show --json) against the dense delta of `file` under `map`. */
@@ -204,8 +212,7 @@ START_TEST(test_show_matches_dense)
     char *dir = cli_tmpdir(), cat[4200], file[4200];
     snprintf(cat, sizeof cat, "%s/c.db", dir);
     for (size_t k = 0; k < N_SAMPLES; k++) {
-        spath(file, sizeof file, samples[k].file);
-        import_ok(cat, file, samples[k].name);
+        import_sample(cat, k, file, sizeof file);
         json_t *j = show_json(cat, samples[k].name);
         ck_assert_int_eq((int)json_array_size(json_object_get(j, "layers")), samples[k].layers);
         ck_assert_str_eq(json_string_value(json_object_get(j, "format")),
@@ -229,8 +236,7 @@ START_TEST(test_unedited_export_identical)
     char *dir = cli_tmpdir(), cat[4200], file[4200], out[4200];
     snprintf(cat, sizeof cat, "%s/c.db", dir);
     for (size_t k = 0; k < N_SAMPLES; k++) {
-        spath(file, sizeof file, samples[k].file);
-        import_ok(cat, file, samples[k].name);
+        import_sample(cat, k, file, sizeof file);
         snprintf(out, sizeof out, "%s/%s.safetensors", dir, samples[k].name);
         cli_result r = cli_run(cat, "export", samples[k].name, out, NULL); /* default: its own format */
         ck_assert_msg(r.code == 0, "%s", r.err);
@@ -241,6 +247,19 @@ START_TEST(test_unedited_export_identical)
     free(dir);
 }
 END_TEST
+
+/* Import sample k into cat, export it with --format fmt to DIR/<name>-<fmt><ext> (its path into out[cap])
+ * and import that back as <name>-<fmt> (into back[bcap]); each step must succeed. */
+static void export_roundtrip(const char *cat, const char *dir, size_t k, const char *fmt, const char *ext, char *out,
+                             size_t cap, char *back, size_t bcap)
+{
+    char file[4200];
+    import_sample(cat, k, file, sizeof file);
+    snprintf(out, cap, "%s/%s-%s%s", dir, samples[k].name, fmt, ext);
+    cli_ok(cat, "export", samples[k].name, out, "--format", fmt, NULL);
+    snprintf(back, bcap, "%s-%s", samples[k].name, fmt);
+    import_ok(cat, out, back);
+}
 
 /* A PEFT layer name's keys and the scale its re-import reports. */
 static const char *g_peft_dir;
@@ -257,15 +276,9 @@ START_TEST(test_to_peft_same_delta)
     char *dir = cli_tmpdir(), cat[4200], file[4200], out[4200], st_file[4300];
     snprintf(cat, sizeof cat, "%s/c.db", dir);
     for (size_t k = 0; k < 3; k++) {
-        spath(file, sizeof file, samples[k].file);
-        import_ok(cat, file, samples[k].name);
-        snprintf(out, sizeof out, "%s/%s-peft", dir, samples[k].name);
-        cli_result r = cli_run(cat, "export", samples[k].name, out, "--format", "peft", NULL);
-        ck_assert_msg(r.code == 0, "%s", r.err);
-        cli_result_free(&r);
         char name[64];
-        snprintf(name, sizeof name, "%s-peft", samples[k].name);
-        import_ok(cat, out, name);
+        export_roundtrip(cat, dir, k, "peft", "", out, sizeof out, name, sizeof name);
+        spath(file, sizeof file, samples[k].file);
         json_t *orig = show_json(cat, samples[k].name), *back = show_json(cat, name);
         json_t *lo = json_object_get(orig, "layers"), *lb = json_object_get(back, "layers");
         ck_assert_int_eq((int)json_array_size(lb), samples[k].layers);
@@ -355,18 +368,13 @@ START_TEST(test_edited_export_reimports)
     char *dir = cli_tmpdir(), cat[4200], file[4200], out[4200];
     snprintf(cat, sizeof cat, "%s/c.db", dir);
     for (size_t k = 0; k < N_SAMPLES; k++) {
-        spath(file, sizeof file, samples[k].file);
-        import_ok(cat, file, samples[k].name);
+        import_sample(cat, k, file, sizeof file);
         char pruned[64], back[64];
         snprintf(pruned, sizeof pruned, "%s-r2", samples[k].name);
         snprintf(back, sizeof back, "%s-back", samples[k].name);
-        cli_result r = cli_run(cat, "prune", samples[k].name, "--rank", "2", "--as", pruned, NULL);
-        ck_assert_msg(r.code == 0, "prune: %s", r.err);
-        cli_result_free(&r);
+        cli_ok(cat, "prune", samples[k].name, "--rank", "2", "--as", pruned, NULL);
         snprintf(out, sizeof out, "%s/%s.safetensors", dir, pruned);
-        r = cli_run(cat, "export", pruned, out, NULL);
-        ck_assert_msg(r.code == 0, "export: %s", r.err);
-        cli_result_free(&r);
+        cli_ok(cat, "export", pruned, out, NULL);
         import_ok(cat, out, back);
         json_t *j = show_json(cat, back);
         ck_assert_str_eq(json_string_value(json_object_get(j, "format")), k == 3 ? "cloneofsimo" : "diffusers");
@@ -403,10 +411,7 @@ static void assert_refused(const char *cat, const char *path, const char *want)
     ck_assert_msg(r.code == 1, "%s: exit %d (%s)", path, r.code, r.out);
     ck_assert_msg(cli_lines(r.err) == 1, "%s: %d lines: %s", path, cli_lines(r.err), r.err);
     ck_assert_msg(strstr(r.err, want) != NULL, "%s: '%s' lacks '%s'", path, r.err, want);
-    char *after = cli_names_hashes(cat);
-    ck_assert_str_eq(before, after);
-    free(before);
-    free(after);
+    cli_assert_unchanged(cat, before);
     cli_result_free(&r);
 }
 
@@ -524,18 +529,11 @@ END_TEST
 /* diff pairs a diffusers module with its kohya twin (the modkey identity) */
 START_TEST(test_diff_with_kohya_twin)
 {
-    char *dir = cli_tmpdir(), cat[4200], file[4200], out[4200];
+    char *dir = cli_tmpdir(), cat[4200], out[4200];
     snprintf(cat, sizeof cat, "%s/c.db", dir);
     for (size_t k = 0; k < 2; k++) {
-        spath(file, sizeof file, samples[k].file);
-        import_ok(cat, file, samples[k].name);
-        snprintf(out, sizeof out, "%s/%s-kohya.safetensors", dir, samples[k].name);
-        cli_result r = cli_run(cat, "export", samples[k].name, out, "--format", "kohya", NULL);
-        ck_assert_msg(r.code == 0, "%s", r.err);
-        cli_result_free(&r);
         char name[64];
-        snprintf(name, sizeof name, "%s-kohya", samples[k].name);
-        import_ok(cat, out, name);
+        export_roundtrip(cat, dir, k, "kohya", ".safetensors", out, sizeof out, name, sizeof name);
         assert_same_delta(cat, samples[k].name, name, samples[k].layers);
     }
     cli_rmtree(dir);

@@ -252,9 +252,7 @@ START_TEST(test_prune_rules_match_dense)
     json_decref(res);
     /* a pruned adapter's exported config reloads with the right per-layer ranks and scales (rank_pattern) */
     export_to(cat, "p-energy", dir, sizeof dir);
-    cli_result r = cli_run(cat, "import", dir, "--name", "p-energy-again", NULL);
-    ck_assert_msg(r.code == 0, "%s", r.err);
-    cli_result_free(&r);
+    cli_ok(cat, "import", dir, "--name", "p-energy-again", NULL);
     const char *s1[] = {"show", "p-energy", NULL}, *s2[] = {"show", "p-energy-again", NULL};
     json_t *j1 = jrun(cat, s1), *j2 = jrun(cat, s2);
     json_t *l1 = json_object_get(j1, "layers"), *l2 = json_object_get(j2, "layers");
@@ -270,7 +268,7 @@ START_TEST(test_prune_rules_match_dense)
     json_decref(j1);
     json_decref(j2);
     /* bad usage */
-    r = cli_run(cat, "prune", "llama-tiny-f32", NULL);
+    cli_result r = cli_run(cat, "prune", "llama-tiny-f32", NULL);
     ck_assert_int_eq(r.code, 2);
     cli_result_free(&r);
     r = cli_run(cat, "prune", "llama-tiny-f32", "--energy", "1.5", NULL);
@@ -463,19 +461,15 @@ START_TEST(test_scripts)
                      "expect rank 'llama-tiny-*-p' '*' <= 8\n"
                      "expect energy llama-tiny-f32-p >= 0.9\n"
                      "expect finite 'llama-tiny-*'\n");
-    cli_result r = cli_run(cat, "run", sc, NULL);
-    ck_assert_msg(r.code == 0, "run: %s", r.err);
-    cli_result_free(&r);
+    cli_ok(cat, "run", sc, NULL);
     /* the same commands typed one by one give the same adapters */
     const char *names[] = {"llama-tiny-bf16", "llama-tiny-f16", "llama-tiny-f32"};
     for (int i = 0; i < 3; i++) {
         char as[128];
         snprintf(as, sizeof as, "%s-p", names[i]);
-        r = cli_run(cat2, "prune", names[i], "--energy", "0.9", "--as", as, NULL);
-        ck_assert_int_eq(r.code, 0);
-        cli_result_free(&r);
+        cli_ok(cat2, "prune", names[i], "--energy", "0.9", "--as", as, NULL);
     }
-    r = cli_run(cat2, "merge", "llama-tiny-f32-p", "llama-tiny-bf16-p", "--method", "svd", "--rank", "4", "--as", "both p",
+    cli_result r = cli_run(cat2, "merge", "llama-tiny-f32-p", "llama-tiny-bf16-p", "--method", "svd", "--rank", "4", "--as", "both p",
                 NULL);
     ck_assert_int_eq(r.code, 0);
     cli_result_free(&r);
@@ -526,12 +520,8 @@ START_TEST(test_scripts)
     free(s3);
     /* --var overrides set */
     write_script(sc, "set K 2\nprune llama-tiny-f16 --rank ${K} --as v${K}\n");
-    r = cli_run(cat, "run", sc, "--var", "K=3", NULL);
-    ck_assert_int_eq(r.code, 0);
-    cli_result_free(&r);
-    r = cli_run(cat, "show", "v3", NULL);
-    ck_assert_int_eq(r.code, 0);
-    cli_result_free(&r);
+    cli_ok(cat, "run", sc, "--var", "K=3", NULL);
+    cli_ok(cat, "show", "v3", NULL);
     free(s1);
 }
 END_TEST
@@ -548,9 +538,7 @@ START_TEST(test_glob_outputs_not_refed)
     write_script(sc, "prune 'llama-tiny-*' --energy 0.9 --as '{}-e90'\n"
                      "prune 'llama-tiny-*-e90' --rank 2 --as '{}-r2'\n"
                      "expect absent 'llama-tiny-*-e90-e90'\n");
-    cli_result r = cli_run(cat, "run", sc, NULL);
-    ck_assert_msg(r.code == 0, "run: %s", r.err);
-    cli_result_free(&r);
+    cli_ok(cat, "run", sc, NULL);
     const char *args[] = {"ls", NULL};
     json_t *ls = jrun(cat, args);
     const char *want[] = {"llama-tiny-bf16", "llama-tiny-bf16-e90", "llama-tiny-bf16-e90-r2",
@@ -569,7 +557,7 @@ START_TEST(test_glob_outputs_not_refed)
     /* the checker knows the names the first line makes, and only those: a name from a second pass is unknown */
     write_script(sc, "prune 'llama-tiny-f3*' --rank 2 --as '{}-x'\n"
                      "show llama-tiny-f32-x-x\n");
-    r = cli_run(cat, "run", sc, NULL);
+    cli_result r = cli_run(cat, "run", sc, NULL);
     ck_assert_int_eq(r.code, 1);
     ck_assert_msg(strstr(r.err, "glob-once.lsc:2:") && strstr(r.err, "llama-tiny-f32-x-x"), "%s", r.err);
     cli_result_free(&r);
@@ -590,20 +578,16 @@ START_TEST(test_run_is_one_change)
                      "rm llama-tiny-f16 --force\n"
                      "rename llama-tiny-bf16-e90 renamed\n");
     char *before = cli_names_hashes(cat);
-    cli_result r = cli_run(cat, "run", sc, NULL);
-    ck_assert_msg(r.code == 0, "run: %s", r.err);
-    cli_result_free(&r);
+    cli_ok(cat, "run", sc, NULL);
     char *after = cli_names_hashes(cat);
     ck_assert_msg(strstr(after, "renamed") && !strstr(after, "llama-tiny-f16\n"), "%s", after);
-    r = cli_run(cat, "undo", NULL);
+    cli_result r = cli_run(cat, "undo", NULL);
     ck_assert_msg(r.code == 0, "undo: %s", r.err);
     ck_assert_msg(strstr(r.out, "undid run #") && strstr(r.out, "5 change(s)"), "%s", r.out);
     cli_result_free(&r);
     char *undone = cli_names_hashes(cat);
     ck_assert_msg(strcmp(before, undone) == 0, "undo of the run gives\n%s\ninstead of\n%s", undone, before);
-    r = cli_run(cat, "redo", NULL);
-    ck_assert_msg(r.code == 0, "redo: %s", r.err);
-    cli_result_free(&r);
+    cli_ok(cat, "redo", NULL);
     char *redone = cli_names_hashes(cat);
     ck_assert_msg(strcmp(after, redone) == 0, "redo of the run gives\n%s\ninstead of\n%s", redone, after);
     /* log: the five lines, each naming its run */
@@ -616,9 +600,7 @@ START_TEST(test_run_is_one_change)
     cli_result_free(&r);
     assert_log_script_rebuilds(cat);
     /* the next undo after the run's undo is the import before it: one import only */
-    r = cli_run(cat, "undo", NULL);
-    ck_assert_int_eq(r.code, 0);
-    cli_result_free(&r);
+    cli_ok(cat, "undo", NULL);
     r = cli_run(cat, "undo", NULL);
     ck_assert_msg(r.code == 0 && strstr(r.out, "import"), "%s %s", r.out, r.err);
     cli_result_free(&r);
@@ -730,9 +712,7 @@ START_TEST(test_script_checker_from_tables)
     catalog(cat, sizeof cat, "checker", samples);
     snprintf(sc, sizeof sc, "%s/checker.lsc", g_tmp);
     write_script(sc, "group pair llama-tiny-f32 llama-tiny-bf16\nshow pair\n");
-    cli_result r = cli_run(cat, "run", sc, NULL);
-    ck_assert_msg(r.code == 0, "run: %s", r.err);
-    cli_result_free(&r);
+    cli_ok(cat, "run", sc, NULL);
     snprintf(copy, sizeof copy, "%s.before", cat);
     ck_assert_int_eq(cli_copy(cat, copy), 0);
     const char *bad[][2] = {
@@ -744,7 +724,7 @@ START_TEST(test_script_checker_from_tables)
         {"export llama-tiny-f32 out --format onnx\n", "--format: 'onnx' is not one of peft, kohya, gguf"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         write_script(sc, bad[i][0]);
-        r = cli_run(cat, "run", sc, NULL);
+        cli_result r = cli_run(cat, "run", sc, NULL);
         ck_assert_msg(r.code != 0, "script %zu ran", i);
         ck_assert_msg(strstr(r.err, bad[i][1]) != NULL, "script %zu: '%s' lacks '%s'", i, r.err, bad[i][1]);
         cli_result_free(&r);
@@ -758,23 +738,17 @@ START_TEST(test_log_script_replays)
     const char *samples[] = {"llama-tiny-f32", "llama-tiny-bf16", NULL};
     char cat[4400], cat2[4400], sc[4600];
     catalog(cat, sizeof cat, "replay", samples);
-    cli_result r = cli_run(cat, "prune", "llama-tiny-f32", "--fro", "0.9", "--as", "pf", NULL);
-    ck_assert_int_eq(r.code, 0);
-    cli_result_free(&r);
-    r = cli_run(cat, "merge", "pf", "llama-tiny-bf16", "--method", "ties", "--rank", "4", "--density", "0.5", "--as",
+    cli_ok(cat, "prune", "llama-tiny-f32", "--fro", "0.9", "--as", "pf", NULL);
+    cli_ok(cat, "merge", "pf", "llama-tiny-bf16", "--method", "ties", "--rank", "4", "--density", "0.5", "--as",
                 "tm", NULL);
-    ck_assert_int_eq(r.code, 0);
-    cli_result_free(&r);
-    r = cli_run(cat, "log", "--script", NULL);
+    cli_result r = cli_run(cat, "log", "--script", NULL);
     ck_assert_int_eq(r.code, 0);
     snprintf(sc, sizeof sc, "%s/replay.lsc", g_tmp);
     write_script(sc, r.out);
     cli_result_free(&r);
     snprintf(cat2, sizeof cat2, "%s/replay2.db", g_tmp);
     remove(cat2);
-    r = cli_run(cat2, "run", sc, NULL);
-    ck_assert_msg(r.code == 0, "replay: %s", r.err);
-    cli_result_free(&r);
+    cli_ok(cat2, "run", sc, NULL);
     char *a = catalog_state(cat), *b = catalog_state(cat2);
     ck_assert_str_eq(a, b);
     free(a);

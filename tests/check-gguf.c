@@ -533,29 +533,6 @@ START_TEST(test_f16_flush_warned)
 }
 END_TEST
 
-/* Dense s*B*A of a layer from the factor view. */
-static double *dense(lsc_adapter *ad, size_t li, int64_t *rows, int64_t *cols)
-{
-    double *B = NULL, *A = NULL;
-    size_t bc = 0, ac = 0;
-    lsc_lowrank lr;
-    lsc_error e;
-    ck_assert_int_eq(lsc_adapter_factors(ad, li, &B, &bc, &A, &ac, &lr, &e), LSC_OK);
-    double *d = calloc((size_t)(lr.rows * lr.cols), sizeof *d);
-    for (int64_t i = 0; i < lr.rows; i++)
-        for (int64_t j = 0; j < lr.cols; j++) {
-            double s = 0;
-            for (int k = 0; k < lr.r; k++)
-                s += B[i * lr.r + k] * A[k * lr.cols + j];
-            d[i * lr.cols + j] = lr.scale * s;
-        }
-    *rows = lr.rows;
-    *cols = lr.cols;
-    free(B);
-    free(A);
-    return d;
-}
-
 START_TEST(test_requantised_and_dtype)
 {
     /* Q8_0 source rewrites as F32; an F16 export reads back equal to f16 precision */
@@ -569,7 +546,7 @@ START_TEST(test_requantised_and_dtype)
     ck_assert_int_eq(bd->tensors[bd->layers[1].ta].dtype, LSC_DT_F32);
     for (size_t li = 0; li < 2; li++) {
         int64_t r1, c1, r2, c2;
-        double *d1 = dense(ad, li, &r1, &c1), *d2 = dense(bd, li, &r2, &c2);
+        double *d1 = tmp_dense_delta(ad, li, &r1, &c1), *d2 = tmp_dense_delta(bd, li, &r2, &c2);
         ck_assert_int_eq(r1, r2);
         ck_assert_int_eq(c1, c2);
         for (int64_t i = 0; i < r1 * c1; i++)
@@ -584,7 +561,7 @@ START_TEST(test_requantised_and_dtype)
         ck_assert_int_eq(bd->tensors[i].dtype, LSC_DT_F16);
     for (size_t li = 0; li < 2; li++) {
         int64_t r1, c1, r2, c2;
-        double *d1 = dense(ad, li, &r1, &c1), *d2 = dense(bd, li, &r2, &c2);
+        double *d1 = tmp_dense_delta(ad, li, &r1, &c1), *d2 = tmp_dense_delta(bd, li, &r2, &c2);
         double nrm = 0, diff = 0;
         for (int64_t i = 0; i < r1 * c1; i++) {
             nrm += d1[i] * d1[i];
@@ -965,7 +942,7 @@ static void compare_layers(lsc_adapter *src, lsc_adapter *got, const char *gname
     int gl = lsc_adapter_find_layer(got, gname);
     ck_assert_msg(gl >= 0, "layer %s missing", gname);
     int64_t r1, c1, r2, c2;
-    double *d1 = dense(src, sli, &r1, &c1), *d2 = dense(got, (size_t)gl, &r2, &c2);
+    double *d1 = tmp_dense_delta(src, sli, &r1, &c1), *d2 = tmp_dense_delta(got, (size_t)gl, &r2, &c2);
     ck_assert_int_eq(r1, r2);
     ck_assert_int_eq(c1, c2);
     if (groups > 0) {

@@ -30,22 +30,31 @@ static void fresh_catalog(char *buf, size_t cap, const char *tag)
     remove(buf);
 }
 
-/* A PEFT folder `dir` with one q_proj layer, r = 1, whose values depend on `seed` (distinct content). */
-static void write_small(const char *dir, int seed)
+/* A PEFT folder `dir` (created) with one q_proj layer, r = 1: A [1, 2] = data[0..1], B [2, 1] = data[2..3],
+ * lora_alpha given as JSON number text. */
+static void write_q_proj(const char *dir, const float data[4], const char *alpha)
 {
     ck_assert_int_eq(mkdir(dir, 0755) == 0 || access(dir, F_OK) == 0, 1);
     const char *header = "{\"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight\": "
                          "{\"dtype\": \"F32\", \"shape\": [1, 2], \"data_offsets\": [0, 8]}, "
                          "\"base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight\": "
                          "{\"dtype\": \"F32\", \"shape\": [2, 1], \"data_offsets\": [8, 16]}}";
-    float data[4] = {1.0f + (float)seed, 0.5f, 0.25f, -2.0f - (float)seed};
-    char p[4600];
+    char p[4600], cfg[256];
     snprintf(p, sizeof p, "%s/adapter_model.safetensors", dir);
-    ck_assert_int_eq(cli_write_st(p, header, data, sizeof data), 0);
+    ck_assert_int_eq(cli_write_st(p, header, data, 4 * sizeof *data), 0);
     snprintf(p, sizeof p, "%s/adapter_config.json", dir);
-    const char *cfg = "{\"peft_type\": \"LORA\", \"r\": 1, \"lora_alpha\": 1, \"base_model_name_or_path\": \"x\","
-                      " \"target_modules\": [\"q_proj\"]}";
+    snprintf(cfg, sizeof cfg,
+             "{\"peft_type\": \"LORA\", \"r\": 1, \"lora_alpha\": %s, \"base_model_name_or_path\": \"x\","
+             " \"target_modules\": [\"q_proj\"]}",
+             alpha);
     ck_assert_int_eq(cli_write(p, cfg, strlen(cfg)), 0);
+}
+
+/* A PEFT folder `dir` with one q_proj layer, r = 1, whose values depend on `seed` (distinct content). */
+static void write_small(const char *dir, int seed)
+{
+    float data[4] = {1.0f + (float)seed, 0.5f, 0.25f, -2.0f - (float)seed};
+    write_q_proj(dir, data, "1");
 }
 
 static void mkdirs(const char *path)
@@ -59,6 +68,14 @@ static void mkdirs(const char *path)
             *p = '/';
         }
     mkdir(buf, 0755);
+}
+
+/* Path g_tmp/REL into p[cap], its folders made, holding write_small(p, seed). */
+static void small_at(char *p, size_t cap, const char *rel, int seed)
+{
+    snprintf(p, cap, "%s/%s", g_tmp, rel);
+    mkdirs(p);
+    write_small(p, seed);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -99,13 +116,9 @@ START_TEST(test_import_several_paths)
 {
     char cat[4300], a[4400], b[4400], c[4400];
     fresh_catalog(cat, sizeof cat, "several");
-    snprintf(a, sizeof a, "%s/several/alpha", g_tmp);
-    snprintf(b, sizeof b, "%s/several/beta", g_tmp);
-    snprintf(c, sizeof c, "%s/several/gamma", g_tmp);
-    mkdirs(a);
-    write_small(a, 1);
-    write_small(b, 2);
-    write_small(c, 3);
+    small_at(a, sizeof a, "several/alpha", 1);
+    small_at(b, sizeof b, "several/beta", 2);
+    small_at(c, sizeof c, "several/gamma", 3);
     cli_result r = cli_run(cat, "import", c, a, b, NULL);
     ck_assert_msg(r.code == 0, "import: %s", r.err);
     ck_assert_str_eq(r.out, "gamma\nalpha\nbeta\n");
@@ -119,9 +132,7 @@ START_TEST(test_import_several_paths)
     ck_assert_uint_eq(json_array_size(log), 1);
     json_decref(log);
     cli_result_free(&r);
-    r = cli_run(cat, "undo", NULL);
-    ck_assert_msg(r.code == 0, "undo: %s", r.err);
-    cli_result_free(&r);
+    cli_ok(cat, "undo", NULL);
     names = names_of(cat);
     ck_assert_str_eq(names, "");
     free(names);
@@ -197,24 +208,18 @@ START_TEST(test_bad_file_skipped_or_strict)
 {
     char cat[4300], copy[4400], a[4400], bad[4400], c[4400];
     fresh_catalog(cat, sizeof cat, "bad");
-    snprintf(a, sizeof a, "%s/bad/one", g_tmp);
-    snprintf(c, sizeof c, "%s/bad/three", g_tmp);
+    small_at(a, sizeof a, "bad/one", 20);
+    small_at(c, sizeof c, "bad/three", 21);
     snprintf(bad, sizeof bad, "%s/bad/two.safetensors", g_tmp);
-    mkdirs(a);
-    write_small(a, 20);
-    write_small(c, 21);
     ck_assert_int_eq(cli_write(bad, "not an adapter at all", 21), 0);
     /* a catalog with something in it, so "unchanged" is a real file */
     char d[4400];
-    snprintf(d, sizeof d, "%s/bad/zero", g_tmp);
-    write_small(d, 22);
-    cli_result r = cli_run(cat, "import", d, NULL);
-    ck_assert_int_eq(r.code, 0);
-    cli_result_free(&r);
+    small_at(d, sizeof d, "bad/zero", 22);
+    cli_ok(cat, "import", d, NULL);
     snprintf(copy, sizeof copy, "%s.copy", cat);
     ck_assert_int_eq(cli_copy(cat, copy), 0);
 
-    r = cli_run(cat, "import", a, bad, c, "--strict", NULL);
+    cli_result r = cli_run(cat, "import", a, bad, c, "--strict", NULL);
     ck_assert_int_eq(r.code, 1);
     ck_assert_int_eq(cli_lines(r.err), 1);
     ck_assert_ptr_nonnull(strstr(r.err, bad));
@@ -244,30 +249,15 @@ START_TEST(test_bad_adapter_leaves_no_blobs)
 {
     char cat[4300], a[4400], bad[4400];
     fresh_catalog(cat, sizeof cat, "halfway");
-    snprintf(a, sizeof a, "%s/halfway/good", g_tmp);
+    small_at(a, sizeof a, "halfway/good", 30);
     snprintf(bad, sizeof bad, "%s/halfway/overflow", g_tmp);
-    mkdirs(a);
-    write_small(a, 30);
-    mkdirs(bad);
     /* finite factors whose scale overflows the delta: refused by the statistics, after the bytes were read */
-    const char *header = "{\"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight\": "
-                         "{\"dtype\": \"F32\", \"shape\": [1, 2], \"data_offsets\": [0, 8]}, "
-                         "\"base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight\": "
-                         "{\"dtype\": \"F32\", \"shape\": [2, 1], \"data_offsets\": [8, 16]}}";
-    float data[4] = {3e38f, 3e38f, 3e38f, 3e38f};
-    char p[4600];
-    snprintf(p, sizeof p, "%s/adapter_model.safetensors", bad);
-    ck_assert_int_eq(cli_write_st(p, header, data, sizeof data), 0);
-    snprintf(p, sizeof p, "%s/adapter_config.json", bad);
-    const char *cfg = "{\"peft_type\": \"LORA\", \"r\": 1, \"lora_alpha\": 1e300, \"base_model_name_or_path\": \"x\","
-                      " \"target_modules\": [\"q_proj\"]}";
-    ck_assert_int_eq(cli_write(p, cfg, strlen(cfg)), 0);
+    const float huge[4] = {3e38f, 3e38f, 3e38f, 3e38f};
+    write_q_proj(bad, huge, "1e300");
     /* a second adapter named "good" (another folder, other content) fails at the very end, when its
      * name is taken, after its tensors were stored */
     char twin[4400];
-    snprintf(twin, sizeof twin, "%s/halfway/again/good", g_tmp);
-    mkdirs(twin);
-    write_small(twin, 31);
+    small_at(twin, sizeof twin, "halfway/again/good", 31);
     cli_result r = cli_run(cat, "import", bad, a, twin, NULL);
     ck_assert_msg(r.code == 0, "%s", r.err);
     ck_assert_str_eq(r.out, "good\n");
@@ -290,10 +280,8 @@ START_TEST(test_json_lines)
 {
     char cat[4300], a[4400], bad[4400];
     fresh_catalog(cat, sizeof cat, "jsonl");
-    snprintf(a, sizeof a, "%s/jsonl/first", g_tmp);
+    small_at(a, sizeof a, "jsonl/first", 40);
     snprintf(bad, sizeof bad, "%s/jsonl/broken.gguf", g_tmp);
-    mkdirs(a);
-    write_small(a, 40);
     ck_assert_int_eq(cli_write(bad, "GGUFxx", 6), 0);
     cli_result r = cli_run(cat, "import", a, bad, a, "--json", NULL);
     ck_assert_msg(r.code == 0, "%s", r.err);
@@ -393,15 +381,11 @@ START_TEST(test_batch_undo_past_io_limit)
     char *names = names_of(cat);
     ck_assert_int_eq(cli_lines(names), n);
     free(names);
-    r = cli_run(cat, "undo", NULL);
-    ck_assert_msg(r.code == 0, "%s", r.err);
-    cli_result_free(&r);
+    cli_ok(cat, "undo", NULL);
     names = names_of(cat);
     ck_assert_str_eq(names, "");
     free(names);
-    r = cli_run(cat, "redo", NULL);
-    ck_assert_msg(r.code == 0, "%s", r.err);
-    cli_result_free(&r);
+    cli_ok(cat, "redo", NULL);
     names = names_of(cat);
     ck_assert_int_eq(cli_lines(names), n);
     free(names);

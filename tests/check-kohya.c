@@ -343,35 +343,13 @@ START_TEST(test_no_lora_layers_refused)
 }
 END_TEST
 
-/* Dense s*B*A of a layer through the factor view. */
-static double *dense(lsc_adapter *ad, size_t li, int64_t *rows, int64_t *cols)
-{
-    double *B = NULL, *A = NULL;
-    size_t bc = 0, ac = 0;
-    lsc_lowrank lr;
-    lsc_error e;
-    ck_assert_msg(lsc_adapter_factors(ad, li, &B, &bc, &A, &ac, &lr, &e) == LSC_OK, "%s", e.msg);
-    double *d = calloc((size_t)(lr.rows * lr.cols), sizeof *d);
-    for (int64_t i = 0; i < lr.rows; i++)
-        for (int64_t j = 0; j < lr.cols; j++) {
-            double s = 0;
-            for (int k = 0; k < lr.r; k++)
-                s += B[i * lr.r + k] * A[k * lr.cols + j];
-            d[i * lr.cols + j] = lr.scale * s;
-        }
-    *rows = lr.rows;
-    *cols = lr.cols;
-    free(B);
-    free(A);
-    return d;
-}
 
 static void same_delta(lsc_adapter *a, size_t la, lsc_adapter *b, const char *name_b, double rtol)
 {
     int lb = lsc_adapter_find_layer(b, name_b);
     ck_assert_msg(lb >= 0, "layer %s missing", name_b);
     int64_t r1, c1, r2, c2;
-    double *d1 = dense(a, la, &r1, &c1), *d2 = dense(b, (size_t)lb, &r2, &c2);
+    double *d1 = tmp_dense_delta(a, la, &r1, &c1), *d2 = tmp_dense_delta(b, (size_t)lb, &r2, &c2);
     ck_assert_int_eq(r1, r2);
     ck_assert_int_eq(c1, c2);
     double mx = 0;

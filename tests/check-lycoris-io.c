@@ -123,11 +123,13 @@ static double *tucker(const raw *t, const raw *wa, const raw *wb, int64_t *m, in
     return W;
 }
 
-/* LoHa factor pair p (1 or 2) as a dense [rows, cols] matrix; *rank its r. */
-static double *hada_pair(lsc_st_file *f, const char *mod, int p, int64_t *rows, int64_t *cols, int64_t *rank)
+/* The factors MOD+na [rows, rank] and MOD+nb [rank, cols...] multiplied out, or with a Tucker core MOD+nt
+ * (nt NULL: none) its Tucker form, as a dense [rows, cols]; *rank their r (the core's first dimension). */
+static double *factor_product(lsc_st_file *f, const char *mod, const char *na, const char *nb, const char *nt,
+                              int64_t *rows, int64_t *cols, int64_t *rank)
 {
-    raw a = get(f, mod, p == 1 ? ".hada_w1_a" : ".hada_w2_a"), b = get(f, mod, p == 1 ? ".hada_w1_b" : ".hada_w2_b");
-    raw t = get(f, mod, p == 1 ? ".hada_t1" : ".hada_t2");
+    raw a = get(f, mod, na), b = get(f, mod, nb);
+    raw t = nt ? get(f, mod, nt) : (raw){0};
     double *W;
     if (t.v) {
         W = tucker(&t, &a, &b, rows, cols);
@@ -144,6 +146,13 @@ static double *hada_pair(lsc_st_file *f, const char *mod, int p, int64_t *rows, 
     return W;
 }
 
+/* LoHa factor pair p (1 or 2) as a dense [rows, cols]; *rank its r. */
+static double *hada_pair(lsc_st_file *f, const char *mod, int p, int64_t *rows, int64_t *cols, int64_t *rank)
+{
+    return p == 1 ? factor_product(f, mod, ".hada_w1_a", ".hada_w1_b", ".hada_t1", rows, cols, rank)
+                  : factor_product(f, mod, ".hada_w2_a", ".hada_w2_b", ".hada_t2", rows, cols, rank);
+}
+
 /* LoKr factor p as a dense [rows, cols] (W2 of a conv flattened [c, d K]); *rank 0 for a full matrix. */
 static double *kron_factor(lsc_st_file *f, const char *mod, int p, int64_t *rows, int64_t *cols, int64_t *rank)
 {
@@ -154,22 +163,8 @@ static double *kron_factor(lsc_st_file *f, const char *mod, int p, int64_t *rows
         *rank = 0;
         return w.v;
     }
-    raw a = get(f, mod, p == 1 ? ".lokr_w1_a" : ".lokr_w2_a"), b = get(f, mod, p == 1 ? ".lokr_w1_b" : ".lokr_w2_b");
-    raw t = p == 2 ? get(f, mod, ".lokr_t2") : (raw){0};
-    double *W;
-    if (t.v) {
-        W = tucker(&t, &a, &b, rows, cols);
-        *rank = t.shape[0];
-    } else {
-        *rows = a.shape[0];
-        *rank = a.shape[1];
-        *cols = tail(&b, 1);
-        W = matmul(a.v, b.v, *rows, *rank, *cols);
-    }
-    free(a.v);
-    free(b.v);
-    free(t.v);
-    return W;
+    return p == 1 ? factor_product(f, mod, ".lokr_w1_a", ".lokr_w1_b", NULL, rows, cols, rank)
+                  : factor_product(f, mod, ".lokr_w2_a", ".lokr_w2_b", ".lokr_t2", rows, cols, rank);
 }
 
 /* LyCORIS's scale: alpha / dim, dim the first decomposed factor's rank (LoKr) or r1 (LoHa) or r (LoCon);
@@ -322,20 +317,14 @@ START_TEST(test_export_byte_identical)
         char src[4400], out[4500];
         sample_path(src, sizeof src, i);
         snprintf(out, sizeof out, "%s/out-%d.safetensors", g_tmp, i);
-        cli_result r = cli_run(g_cat, "export", sample_names[i], out, NULL);
-        ck_assert_msg(r.code == 0, "%s", r.err);
-        cli_result_free(&r);
+        cli_ok(g_cat, "export", sample_names[i], out, NULL);
         ck_assert_msg(cli_same_file(src, out), "export of %s differs from its source", sample_names[i]);
     }
     /* a dtype change writes the factors again: they read back to the same figures (to f16 -> f32 exactness) */
     char out[4500], name[64];
     snprintf(out, sizeof out, "%s/lokr-f32.safetensors", g_tmp);
-    cli_result r = cli_run(g_cat, "export", "sd-tiny-lokr", out, "--dtype", "f32", NULL);
-    ck_assert_msg(r.code == 0, "%s", r.err);
-    cli_result_free(&r);
-    r = cli_run(g_cat, "import", out, NULL);
-    ck_assert_msg(r.code == 0, "%s", r.err);
-    cli_result_free(&r);
+    cli_ok(g_cat, "export", "sd-tiny-lokr", out, "--dtype", "f32", NULL);
+    cli_ok(g_cat, "import", out, NULL);
     snprintf(name, sizeof name, "lokr-f32");
     char src[4400];
     sample_path(src, sizeof src, 1);
@@ -351,13 +340,9 @@ START_TEST(test_convert_exact)
         char src[4400], out[4500], newname[80];
         sample_path(src, sizeof src, i);
         snprintf(newname, sizeof newname, "%s-plain", sample_names[i]);
-        cli_result r = cli_run(g_cat, "convert", sample_names[i], "--to", "static", "--as", newname, NULL);
-        ck_assert_msg(r.code == 0, "%s", r.err);
-        cli_result_free(&r);
+        cli_ok(g_cat, "convert", sample_names[i], "--to", "static", "--as", newname, NULL);
         snprintf(out, sizeof out, "%s/plain-%d.safetensors", g_tmp, i);
-        r = cli_run(g_cat, "export", newname, out, NULL);
-        ck_assert_msg(r.code == 0, "%s", r.err);
-        cli_result_free(&r);
+        cli_ok(g_cat, "export", newname, out, NULL);
         lsc_st_file *fs = NULL, *fo = NULL;
         lsc_error e;
         ck_assert_int_eq(lsc_st_open(src, &fs, &e), LSC_OK);
@@ -404,9 +389,7 @@ END_TEST
 /* prune works on a LoHa adapter (each layer converted on the way) and keeps the best rank-4 part. */
 START_TEST(test_prune_converts)
 {
-    cli_result r = cli_run(g_cat, "prune", "sd-tiny-loha", "--rank", "4", "--as", "loha-r4", NULL);
-    ck_assert_msg(r.code == 0, "%s", r.err);
-    cli_result_free(&r);
+    cli_ok(g_cat, "prune", "sd-tiny-loha", "--rank", "4", "--as", "loha-r4", NULL);
     json_t *a = show_json("sd-tiny-loha"), *b = show_json("loha-r4");
     json_t *la = json_object_get(a, "layers"), *lb = json_object_get(b, "layers");
     ck_assert_int_eq(json_array_size(la), json_array_size(lb));
@@ -496,9 +479,7 @@ END_TEST
  * An exact cat merge of a LoHa adapter with itself is twice its delta, layer by layer. */
 START_TEST(test_merge_lycoris)
 {
-    cli_result r = cli_run(g_cat, "merge", "sd-tiny-loha", "sd-tiny-loha", "--method", "cat", "--as", "loha-x2", NULL);
-    ck_assert_msg(r.code == 0, "%s", r.err);
-    cli_result_free(&r);
+    cli_ok(g_cat, "merge", "sd-tiny-loha", "sd-tiny-loha", "--method", "cat", "--as", "loha-x2", NULL);
     json_t *a = show_json("sd-tiny-loha"), *b = show_json("loha-x2");
     json_t *la = json_object_get(a, "layers"), *lb = json_object_get(b, "layers");
     ck_assert_int_eq(json_array_size(la), json_array_size(lb));
@@ -617,10 +598,7 @@ START_TEST(test_malformed_refused)
                       "%s: exit %d: %s", b->what, r.code, r.err);
         cli_result_free(&r);
     }
-    char *after = cli_names_hashes(g_cat);
-    ck_assert_str_eq(before, after);
-    free(before);
-    free(after);
+    cli_assert_unchanged(g_cat, before);
 }
 END_TEST
 
@@ -673,9 +651,7 @@ START_TEST(test_mixed_file)
     check_figures("mixed", path, 1e-9);
     char out[4600];
     snprintf(out, sizeof out, "%s/mixed-out.safetensors", g_tmp);
-    r = cli_run(g_cat, "export", "mixed", out, NULL);
-    ck_assert_msg(r.code == 0, "%s", r.err);
-    cli_result_free(&r);
+    cli_ok(g_cat, "export", "mixed", out, NULL);
     ck_assert(cli_same_file(path, out));
 }
 END_TEST

@@ -139,6 +139,24 @@ static void fresh(char *cat, size_t cap, char *dir, size_t dcap, const char *tag
     mkdir(dir, 0755);
 }
 
+/* Write checkpoint c as a PEFT folder DIR/NAME (step as for write_peft, no wide or dropped tensors); its
+ * path goes into sub[cap]. */
+static void write_peft_at(char *sub, size_t cap, const char *dir, const char *name, const ckpt *c, int step)
+{
+    snprintf(sub, cap, "%s/%s", dir, name);
+    write_peft(sub, c, step, 0, 0);
+}
+
+/* `import PATH [--name NAME]` must exit 0; with `want`, its output must be exactly `want`. */
+static void import_ok(const char *cat, const char *path, const char *name, const char *want)
+{
+    cli_result r = name ? cli_run(cat, "import", path, "--name", name, NULL) : cli_run(cat, "import", path, NULL);
+    ck_assert_msg(r.code == 0, "import %s: exit %d: %s", path, r.code, r.err);
+    if (want)
+        ck_assert_str_eq(r.out, want);
+    cli_result_free(&r);
+}
+
 /* The HF Trainer folder of the main test: 5 checkpoints, steps 50 100 150 200 1000 (1000 sorts before 150
  * as a string), the step of checkpoint-150 from its folder name only (no trainer_state.json). */
 static const int g_steps[5] = {50, 100, 150, 200, 1000};
@@ -221,10 +239,7 @@ START_TEST(test_trainer_run_is_one_series)
     ckpt c[5];
     make_run(c, 5, 0x5e51e5);
     write_trainer_run(dir, c);
-    cli_result r = cli_run(cat, "import", dir, "--name", "run", NULL);
-    ck_assert_msg(r.code == 0, "import failed: %s", r.err);
-    ck_assert_str_eq(r.out, "run@50\nrun@100\nrun@150\nrun@200\nrun@1000\nrun\n");
-    cli_result_free(&r);
+    import_ok(cat, dir, "run", "run@50\nrun@100\nrun@150\nrun@200\nrun@1000\nrun\n");
 
     /* ls: one series over five ordinary adapters (no multi-task group) */
     json_t *ls = run_json(cat, "ls", NULL);
@@ -302,7 +317,7 @@ START_TEST(test_trainer_run_is_one_series)
     cli_result_free(&three);
 
     /* the text form names every step and both figures */
-    r = cli_run(cat, "series", "run", "--layers", "*v_proj*", NULL);
+    cli_result r = cli_run(cat, "series", "run", "--layers", "*v_proj*", NULL);
     ck_assert_msg(r.code == 0, "%s", r.err);
     ck_assert_ptr_nonnull(strstr(r.out, "run@1000"));
     ck_assert_ptr_nonnull(strstr(r.out, "SIM-FINAL"));
@@ -320,13 +335,8 @@ START_TEST(test_trainer_run_is_one_series)
     assert_log_script_rebuilds(cat);
     /* importing the same run again adds nothing */
     char *before = cli_names_hashes(cat);
-    r = cli_run(cat, "import", dir, "--name", "run", NULL);
-    ck_assert_int_eq(r.code, 0);
-    cli_result_free(&r);
-    char *after = cli_names_hashes(cat);
-    ck_assert_str_eq(before, after);
-    free(before);
-    free(after);
+    import_ok(cat, dir, "run", NULL);
+    cli_assert_unchanged(cat, before);
 }
 END_TEST
 
@@ -338,15 +348,10 @@ START_TEST(test_trainer_final_save_last)
     ckpt c[3];
     make_run(c, 3, 77);
     char sub[4300];
-    snprintf(sub, sizeof sub, "%s/checkpoint-10", dir);
-    write_peft(sub, &c[0], 10, 0, 0);
-    snprintf(sub, sizeof sub, "%s/checkpoint-20", dir);
-    write_peft(sub, &c[1], 20, 0, 0);
+    write_peft_at(sub, sizeof sub, dir, "checkpoint-10", &c[0], 10);
+    write_peft_at(sub, sizeof sub, dir, "checkpoint-20", &c[1], 20);
     write_peft(dir, &c[2], 25, 0, 0);
-    cli_result r = cli_run(cat, "import", dir, NULL);
-    ck_assert_msg(r.code == 0, "%s", r.err);
-    ck_assert_str_eq(r.out, "final@10\nfinal@20\nfinal@final\nfinal\n");
-    cli_result_free(&r);
+    import_ok(cat, dir, NULL, "final@10\nfinal@20\nfinal@final\nfinal\n");
     json_t *s = run_json(cat, "series", "final");
     json_t *steps = json_object_get(s, "steps");
     ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(steps, 2), "step")), 25);
@@ -363,14 +368,9 @@ START_TEST(test_multi_adapter_folder_stays_group)
     fresh(cat, sizeof cat, dir, sizeof dir, "tasks");
     ckpt c[2];
     make_run(c, 2, 9);
-    snprintf(sub, sizeof sub, "%s/summarize", dir);
-    write_peft(sub, &c[0], -1, 0, 0);
-    snprintf(sub, sizeof sub, "%s/translate", dir);
-    write_peft(sub, &c[1], -1, 0, 0);
-    cli_result r = cli_run(cat, "import", dir, "--name", "mt", NULL);
-    ck_assert_msg(r.code == 0, "%s", r.err);
-    ck_assert_str_eq(r.out, "mt-summarize\nmt-translate\nmt\n");
-    cli_result_free(&r);
+    write_peft_at(sub, sizeof sub, dir, "summarize", &c[0], -1);
+    write_peft_at(sub, sizeof sub, dir, "translate", &c[1], -1);
+    import_ok(cat, dir, "mt", "mt-summarize\nmt-translate\nmt\n");
     json_t *ls = run_json(cat, "ls", NULL);
     for (size_t i = 0; i < json_array_size(ls); i++) {
         json_t *a = json_array_get(ls, i);
@@ -395,10 +395,7 @@ START_TEST(test_kohya_epochs_are_series)
     }
     snprintf(p, sizeof p, "%s/mystyle.safetensors", dir);
     write_kohya(p, &c[3], 5); /* saved every 2 epochs... the final says its own epoch */
-    cli_result r = cli_run(cat, "import", dir, "--name", "style", NULL);
-    ck_assert_msg(r.code == 0, "%s", r.err);
-    ck_assert_str_eq(r.out, "style@1\nstyle@2\nstyle@3\nstyle@final\nstyle\n");
-    cli_result_free(&r);
+    import_ok(cat, dir, "style", "style@1\nstyle@2\nstyle@3\nstyle@final\nstyle\n");
     json_t *s = run_json(cat, "series", "style");
     ck_assert_str_eq(json_string_value(json_object_get(s, "layout")), "kohya");
     json_t *steps = json_object_get(s, "steps");
@@ -431,10 +428,7 @@ static void expect_refused(const char *cat, const char *dir, const char *needle)
     ck_assert_msg(strstr(r.err, needle) != NULL, "error '%s' lacks '%s'", r.err, needle);
     ck_assert_msg(strchr(r.err, '\n') == r.err + strlen(r.err) - 1, "not one line: %s", r.err);
     cli_result_free(&r);
-    char *after = cli_names_hashes(cat);
-    ck_assert_str_eq(before, after);
-    free(before);
-    free(after);
+    cli_assert_unchanged(cat, before);
 }
 
 START_TEST(test_malformed_runs_refused)
@@ -446,19 +440,15 @@ START_TEST(test_malformed_runs_refused)
     /* something already in the catalog, which must stay as it is */
     ckpt other[1];
     make_run(other, 1, 56);
-    snprintf(sub, sizeof sub, "%s/keep", g_tmp);
-    write_peft(sub, &other[0], -1, 0, 0);
-    cli_result r = cli_run(cat, "import", sub, NULL);
-    ck_assert_int_eq(r.code, 0);
-    cli_result_free(&r);
+    write_peft_at(sub, sizeof sub, g_tmp, "keep", &other[0], -1);
+    import_ok(cat, sub, NULL, NULL);
 
     const char *cases[] = {"shape", "missing", "extra", "mixed", "dup", "state"};
     for (int t = 0; t < 6; t++) {
         char run[4300];
         snprintf(run, sizeof run, "%s/%s", dir, cases[t]);
         mkdir(run, 0755);
-        snprintf(sub, sizeof sub, "%s/checkpoint-1", run);
-        write_peft(sub, &c[0], t == 4 ? 7 : 1, 0, 0);
+        write_peft_at(sub, sizeof sub, run, "checkpoint-1", &c[0], t == 4 ? 7 : 1);
         snprintf(sub, sizeof sub, "%s/checkpoint-2", run);
         write_peft(sub, &c[1], t == 4 ? 7 : 2, t == 0 ? 2 : 0, t == 1);
         snprintf(sub, sizeof sub, "%s/checkpoint-3", run);
@@ -468,8 +458,7 @@ START_TEST(test_malformed_runs_refused)
             write_peft(sub, &c[0], 1, 0, 1);
         }
         if (t == 3) {
-            snprintf(sub, sizeof sub, "%s/other", run);
-            write_peft(sub, &c[0], -1, 0, 0);
+            write_peft_at(sub, sizeof sub, run, "other", &c[0], -1);
         }
         if (t == 5) {
             snprintf(sub, sizeof sub, "%s/checkpoint-2/trainer_state.json", run);
@@ -516,30 +505,21 @@ START_TEST(test_undo_removes_series)
     ckpt other[1];
     make_run(other, 1, 32);
     char sub[4400];
-    snprintf(sub, sizeof sub, "%s/before", g_tmp);
-    write_peft(sub, &other[0], -1, 0, 0);
-    cli_result r0 = cli_run(cat, "import", sub, NULL);
-    ck_assert_int_eq(r0.code, 0);
-    cli_result_free(&r0);
+    write_peft_at(sub, sizeof sub, g_tmp, "before", &other[0], -1);
+    import_ok(cat, sub, NULL, NULL);
     char *empty = cli_names_hashes(cat);
-    cli_result r = cli_run(cat, "import", dir, "--name", "run", NULL);
-    ck_assert_int_eq(r.code, 0);
-    cli_result_free(&r);
+    import_ok(cat, dir, "run", NULL);
     char *full = cli_names_hashes(cat);
-    r = cli_run(cat, "undo", NULL);
-    ck_assert_msg(r.code == 0, "%s", r.err);
-    cli_result_free(&r);
+    cli_ok(cat, "undo", NULL);
     char *now = cli_names_hashes(cat);
     ck_assert_str_eq(now, empty);
     free(now);
-    r = cli_run(cat, "redo", NULL);
-    ck_assert_msg(r.code == 0, "%s", r.err);
-    cli_result_free(&r);
+    cli_ok(cat, "redo", NULL);
     now = cli_names_hashes(cat);
     ck_assert_str_eq(now, full);
     free(now);
     /* a member cannot silently leave its series: rm names the series that uses it */
-    r = cli_run(cat, "rm", "run@100", NULL);
+    cli_result r = cli_run(cat, "rm", "run@100", NULL);
     ck_assert_int_eq(r.code, 1);
     ck_assert_msg(strstr(r.err, "(first: 'run')") != NULL, "%s", r.err);
     cli_result_free(&r);
@@ -569,11 +549,8 @@ START_TEST(test_old_catalog_opens)
     fresh(cat, sizeof cat, dir, sizeof dir, "old");
     ckpt c[1];
     make_run(c, 1, 3);
-    snprintf(sub, sizeof sub, "%s/one", dir);
-    write_peft(sub, &c[0], -1, 0, 0);
-    cli_result r = cli_run(cat, "import", sub, NULL);
-    ck_assert_int_eq(r.code, 0);
-    cli_result_free(&r);
+    write_peft_at(sub, sizeof sub, dir, "one", &c[0], -1);
+    import_ok(cat, sub, NULL, NULL);
     char *before = cli_names_hashes(cat);
     sqlite3 *db = NULL;
     ck_assert_int_eq(sqlite3_open(cat, &db), SQLITE_OK);
@@ -596,9 +573,7 @@ START_TEST(test_old_catalog_opens)
     ckpt c5[5];
     make_run(c5, 5, 4);
     write_trainer_run(sub, c5);
-    r = cli_run(cat, "import", sub, NULL);
-    ck_assert_msg(r.code == 0, "%s", r.err);
-    cli_result_free(&r);
+    import_ok(cat, sub, NULL, NULL);
 }
 END_TEST
 
@@ -613,9 +588,7 @@ START_TEST(test_layer_commands_refuse_series)
     ckpt c[5];
     make_run(c, 5, 808);
     write_trainer_run(dir, c);
-    cli_result r = cli_run(cat, "import", dir, "--name", "run", NULL);
-    ck_assert_int_eq(r.code, 0);
-    cli_result_free(&r);
+    import_ok(cat, dir, "run", NULL);
     char *before = cli_names_hashes(cat);
     const char *const cmds[][8] = {
         {"spectrum", "run", NULL},
@@ -632,7 +605,7 @@ START_TEST(test_layer_commands_refuse_series)
     };
     for (size_t k = 0; k < sizeof cmds / sizeof cmds[0]; k++) {
         const char *const *a = cmds[k];
-        r = cli_run(cat, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], NULL);
+        cli_result r = cli_run(cat, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], NULL);
         ck_assert_msg(r.code == 1, "%s: exit %d (%s)", a[0], r.code, r.out);
         ck_assert_msg(strstr(r.err, "'run' is a series") && strstr(r.err, "'run@STEP'"), "%s: %s", a[0], r.err);
         ck_assert_msg(strchr(r.err, '\n') == r.err + strlen(r.err) - 1, "%s: not one line: %s", a[0], r.err);
@@ -642,17 +615,13 @@ START_TEST(test_layer_commands_refuse_series)
         free(after);
     }
     /* a checkpoint is an ordinary adapter */
-    r = cli_run(cat, "prune", "run@1000", "--rank", "1", "--as", "small", NULL);
-    ck_assert_msg(r.code == 0, "%s", r.err);
-    cli_result_free(&r);
+    cli_ok(cat, "prune", "run@1000", "--rank", "1", "--as", "small", NULL);
     /* expect over a glob: the checkpoints have 2 layers, the series none of its own */
     char script[4400];
     snprintf(script, sizeof script, "%s/refuse.lsc", g_tmp);
     const char *text = "expect layers 'run*' == 2\nexpect exists 'run'\n";
     ck_assert_int_eq(cli_write(script, text, strlen(text)), 0);
-    r = cli_run(cat, "run", script, NULL);
-    ck_assert_msg(r.code == 0, "%s", r.err);
-    cli_result_free(&r);
+    cli_ok(cat, "run", script, NULL);
     free(before);
 }
 END_TEST

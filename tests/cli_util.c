@@ -74,7 +74,32 @@ static char *slurp_fd(int fd)
     return buf;
 }
 
+static cli_result cli_runv(const char *catalog, va_list ap);
+
 cli_result cli_run(const char *catalog, ...)
+{
+    va_list ap;
+    va_start(ap, catalog);
+    cli_result r = cli_runv(catalog, ap);
+    va_end(ap);
+    return r;
+}
+
+void cli_ok(const char *catalog, ...)
+{
+    va_list ap;
+    va_start(ap, catalog);
+    va_list cp;
+    va_copy(cp, ap);
+    const char *cmd = va_arg(cp, const char *); /* the command word, for the message */
+    va_end(cp);
+    cli_result r = cli_runv(catalog, ap);
+    va_end(ap);
+    ck_assert_msg(r.code == 0, "%s: exit %d: %s", cmd ? cmd : "(no command)", r.code, r.err ? r.err : "");
+    cli_result_free(&r);
+}
+
+static cli_result cli_runv(const char *catalog, va_list ap)
 {
     cli_result r = {-1, NULL, NULL};
     const char *bin = getenv("LSC_BIN");
@@ -85,12 +110,9 @@ cli_result cli_run(const char *catalog, ...)
         argv[argc++] = "--catalog";
         argv[argc++] = catalog;
     }
-    va_list ap;
-    va_start(ap, catalog);
     const char *a;
     while ((a = va_arg(ap, const char *)) != NULL && argc < 126)
         argv[argc++] = a;
-    va_end(ap);
     argv[argc] = NULL;
     char o[] = "/tmp/lsc-out-XXXXXX", e[] = "/tmp/lsc-err-XXXXXX";
     int fo = mkstemp(o), fe = mkstemp(e);
@@ -130,6 +152,14 @@ int cli_same_file(const char *a, const char *b)
     free(x);
     free(y);
     return same;
+}
+
+int cli_same_file_in(const char *dir_a, const char *dir_b, const char *name)
+{
+    char a[8192], b[8192];
+    snprintf(a, sizeof a, "%s/%s", dir_a, name);
+    snprintf(b, sizeof b, "%s/%s", dir_b, name);
+    return cli_same_file(a, b);
 }
 
 int cli_write(const char *path, const void *data, size_t n)
@@ -204,6 +234,14 @@ char *cli_names_hashes(const char *catalog)
     }
     cli_result_free(&r);
     return o;
+}
+
+void cli_assert_unchanged(const char *catalog, char *before)
+{
+    char *after = cli_names_hashes(catalog);
+    ck_assert_str_eq(before, after);
+    free(before);
+    free(after);
 }
 
 void assert_log_script_rebuilds(const char *catalog)

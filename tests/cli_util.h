@@ -20,11 +20,18 @@ void cli_rmtree(const char *path);
 cli_result cli_run(const char *catalog, ...) __attribute__((sentinel));
 void cli_result_free(cli_result *r);
 
+/* Run like cli_run and require exit 0: otherwise the running Check test fails with the command word, the
+ * exit status and stderr. The result is freed; use cli_run when the output matters. */
+void cli_ok(const char *catalog, ...) __attribute__((sentinel));
+
 /* Read a whole file (malloc'ed; *n its size); NULL if unreadable. */
 unsigned char *cli_slurp(const char *path, size_t *n);
 
 /* 1 if the two files have identical bytes (both missing also counts as identical). */
 int cli_same_file(const char *a, const char *b);
+
+/* cli_same_file of DIR_A/NAME and DIR_B/NAME: 1 if identical. */
+int cli_same_file_in(const char *dir_a, const char *dir_b, const char *name);
 
 /* Copy a file. */
 int cli_copy(const char *from, const char *to);
@@ -52,6 +59,10 @@ int cli_run_suite(const char *name, const struct TTest *const *tests, int no_for
 
 /* The visible adapters of a catalog as "name content_hash" lines (from `ls --json`), malloc'ed. */
 char *cli_names_hashes(const char *catalog);
+
+/* Fail the running test unless cli_names_hashes(catalog) equals `before` (an earlier cli_names_hashes of
+ * it: the catalog's visible names and contents are unchanged). Frees before. */
+void cli_assert_unchanged(const char *catalog, char *before);
 
 /* Check that `log --script` of the catalog, replayed with `run` into a fresh catalog (CATALOG-replay.db),
  * rebuilds it: the same visible names with the same content hashes. Fails the running test otherwise.

@@ -52,3 +52,26 @@ const char *tpath(const char *name)
     snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
     return buf[k];
 }
+
+double *tmp_dense_delta(lsc_adapter *ad, size_t li, int64_t *rows, int64_t *cols)
+{
+    double *B = NULL, *A = NULL;
+    size_t bc = 0, ac = 0;
+    lsc_lowrank lr;
+    lsc_error e;
+    ck_assert_msg(lsc_adapter_factors(ad, li, &B, &bc, &A, &ac, &lr, &e) == LSC_OK, "%s", e.msg);
+    double *d = calloc((size_t)(lr.rows * lr.cols), sizeof *d);
+    ck_assert_ptr_nonnull(d);
+    for (int64_t i = 0; i < lr.rows; i++)
+        for (int64_t j = 0; j < lr.cols; j++) {
+            double s = 0;
+            for (int k = 0; k < lr.r; k++)
+                s += B[i * lr.r + k] * A[k * lr.cols + j];
+            d[i * lr.cols + j] = lr.scale * s;
+        }
+    *rows = lr.rows;
+    *cols = lr.cols;
+    free(B);
+    free(A);
+    return d;
+}

@@ -33,13 +33,6 @@
 
 void openblas_set_num_threads(int);
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static double cpu_now(void) /* this thread's CPU seconds: the floor stays honest on a loaded machine */
 {
     struct timespec ts;
@@ -53,38 +46,21 @@ static double last_cpu; /* user + system seconds of the last child */
 
 static double run(char *const argv[], int threads, const char *out, long *rss)
 {
-    double t0 = now();
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open(out ? out : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(fd, 1);
-        if (threads > 0) {
-            char v[16];
-            snprintf(v, sizeof v, "%d", threads);
-            setenv("LSC_THREADS", v, 1);
-        }
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    int status;
-    struct rusage ru;
-    wait4(pid, &status, 0, &ru);
-    double t = now() - t0;
+    bench_child c = bench_run_child(argv, threads, out);
     if (rss)
-        *rss = ru.ru_maxrss;
-    last_cpu = (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_sec +
-               1e-6 * (double)ru.ru_stime.tv_usec;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        fprintf(stderr, "bench-70b: %s %s failed (status %d)\n", argv[0], argv[3], status);
+        *rss = c.maxrss_kib;
+    last_cpu = c.cpu;
+    if (c.code != 0) {
+        fprintf(stderr, "bench-70b: %s %s failed (exit %d)\n", argv[0], argv[3], c.code);
         exit(1);
     }
-    return t;
+    return c.wall;
 }
 
 static double cp_fsync(const char *from, const char *to)
 {
     char *argv[] = {"/bin/cp", (char *)from, (char *)to, NULL};
-    double t0 = now();
+    double t0 = bench_now();
     pid_t pid = fork();
     if (pid == 0) {
         execv(argv[0], argv);
@@ -97,7 +73,7 @@ static double cp_fsync(const char *from, const char *to)
         fsync(fd);
         close(fd);
     }
-    double t = now() - t0;
+    double t = bench_now() - t0;
     unlink(to);
     return t;
 }
@@ -215,13 +191,13 @@ int main(int argc, char **argv)
     snprintf(o1, sizeof o1, "%s/diff1.json", dir);
     snprintf(o2, sizeof o2, "%s/diff2.json", dir);
 
-    double t0 = now();
+    double t0 = bench_now();
     if (bench_write_llama70b_adapter(a, blocks) || bench_write_llama70b_adapter(b, blocks))
         return 1;
     struct stat sb;
     stat(fa, &sb);
     printf("two adapters of %d blocks x 7 modules, r=64, BF16, %.0f MB each, written in %.1f s\n", blocks,
-           sb.st_size / 1e6, now() - t0);
+           sb.st_size / 1e6, bench_now() - t0);
 
     cp_fsync(fa, copy); /* warm the page cache for both */
     const double t_cp = cp_fsync(fa, copy);

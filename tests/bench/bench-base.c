@@ -18,37 +18,20 @@
 
 #include "dtype.h"
 #include "rng.h"
+#include "bench/bench_util.h"
 
 enum { HID = 2048, KV = 512, FF = 8192, VOCAB = 128256, RANK = 16 };
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static double g_cpu; /* CPU seconds (user + system) of the last child run() waited for */
 
 static double run(char *const argv[], const char *out, long *maxrss_kib, int *code)
 {
-    double t0 = now();
-    pid_t pid = fork();
-    if (pid == 0) {
-        int dn = open(out ? out : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(dn, 1);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    int status;
-    struct rusage ru;
-    wait4(pid, &status, 0, &ru);
+    bench_child c = bench_run_child(argv, 0, out);
     if (maxrss_kib)
-        *maxrss_kib = ru.ru_maxrss;
-    g_cpu = (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_sec +
-            1e-6 * (double)ru.ru_stime.tv_usec;
-    *code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return now() - t0;
+        *maxrss_kib = c.maxrss_kib;
+    g_cpu = c.cpu;
+    *code = c.code;
+    return c.wall;
 }
 
 typedef struct tdesc {
@@ -176,10 +159,10 @@ static double read_all(const char *dir)
 {
     char cmd[600];
     snprintf(cmd, sizeof cmd, "cat %s/base/*.safetensors > /dev/null", dir);
-    double t0 = now();
+    double t0 = bench_now();
     if (system(cmd) != 0)
         return -1;
-    return now() - t0;
+    return bench_now() - t0;
 }
 
 int main(int argc, char **argv)
@@ -192,13 +175,13 @@ int main(int argc, char **argv)
     char dir[] = "/tmp/lsc-bench-base-XXXXXX";
     if (!bin || !mkdtemp(dir))
         return 1;
-    double gb = 0, t0 = now();
+    double gb = 0, t0 = bench_now();
     if (generate(dir, blocks, &gb)) {
         fprintf(stderr, "bench-base: cannot generate the model in %s\n", dir);
         return 1;
     }
     printf("base: %d blocks, BF16, %.2f GB, sharded; adapter r=16 on 7 modules (generated in %.1f s)\n", blocks, gb,
-           now() - t0);
+           bench_now() - t0);
     char cat[600], base[600], ad[600], out[600], copy[600];
     snprintf(cat, sizeof cat, "%s/catalog.db", dir);
     snprintf(base, sizeof base, "%s/base", dir);
@@ -229,10 +212,10 @@ int main(int argc, char **argv)
            t_show, c_show, t_show / t_read, rss / 1024.0, rss / 1024.0 / dense, code ? "  FAILED" : "");
     char cp[2048];
     snprintf(cp, sizeof cp, "cp -r %s %s && sync %s/*", base, copy, copy);
-    double tc0 = now();
+    double tc0 = bench_now();
     if (system(cp) != 0)
         return 1;
-    double t_cp = now() - tc0;
+    double t_cp = bench_now() - tc0;
     double t_bake = run(bake, NULL, &rss, &code), c_bake = g_cpu;
     printf("cp + fsync of the shards: %8.2f s\n", t_cp);
     printf("bake: %8.2f s (cpu %.2f s)  ratio %.2fx (aim <= 2)  peak RSS %.0f MB = %.1f dense f64 layers%s\n", t_bake,

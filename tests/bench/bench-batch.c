@@ -34,15 +34,9 @@
 #include "rng.h"
 #include "state.h"
 #include "workbench.h"
+#include "bench/bench_util.h"
 
 static char g_dir[256];
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* CPU seconds of this process: on a loaded machine (two cores shared by many jobs) the wall time mostly
  * measures the wait for a core; both are printed. */
@@ -58,13 +52,9 @@ static double g_cpu; /* CPU seconds of the last timed() or first_frame() */
 /* One generated adapter `name`: `layers` q_proj layers dim x dim at rank r, F32 values from g. */
 static lsc_adapter *gen_adapter(const char *name, lsc_rng *g, int layers, int dim, int r, lsc_error *err)
 {
-    lsc_adapter *ad = lsc_adapter_new();
+    lsc_adapter *ad = bench_peft_adapter_new(name, "bench");
     if (!ad)
         return NULL;
-    ad->name = strdup(name);
-    ad->format = strdup("peft");
-    ad->kind = strdup("static");
-    ad->base_model = strdup("bench");
     char cfg[128];
     snprintf(cfg, sizeof cfg, "{\"peft_type\": \"LORA\", \"r\": %d, \"lora_alpha\": %d}", r, 2 * r);
     ad->config_json = strdup(cfg);
@@ -163,9 +153,9 @@ static double timed(const char *cat, int argc, char **argv)
     ctx.catalog_path = cat;
     ctx.out = &o;
     ctx.diag = &d;
-    double t0 = now(), c0 = cpu();
+    double t0 = bench_now(), c0 = cpu();
     int rc = lsc_dispatch(&ctx, argc, argv);
-    double t = now() - t0;
+    double t = bench_now() - t0;
     g_cpu = cpu() - c0;
     if (rc) {
         fprintf(stderr, "bench-batch: %s: %s\n", argv[0], ctx.err.msg);
@@ -184,10 +174,10 @@ static int glob_prune(int n, double *t1, double *t2, double *base)
     FILE *f = fopen(script, "w");
     if (!f || fputs("prune 'a0*' --energy 0.9 --as '{}-e90'\n", f) < 0 || fclose(f))
         return 1;
-    double tg = now();
+    double tg = bench_now();
     if (gen_catalog(cat, n, 8, 256, 8))
         return 1;
-    printf("  generated %d adapters through the store API in %.2f s\n", n, now() - tg);
+    printf("  generated %d adapters through the store API in %.2f s\n", n, bench_now() - tg);
     double *out[2] = {t1, t2};
     for (int j = 0; j < 2; j++) {
         snprintf(copy, sizeof copy, "%s.jobs%d", cat, j + 1);
@@ -220,27 +210,27 @@ static int glob_prune(int n, double *t1, double *t2, double *base)
 /* Seconds to read a file once (the page cache makes it a memory copy after generation). */
 static double read_file(const char *path)
 {
-    double t0 = now();
+    double t0 = bench_now();
     int fd = open(path, O_RDONLY);
     static char buf[1 << 20];
     while (fd >= 0 && read(fd, buf, sizeof buf) > 0)
         ;
     if (fd >= 0)
         close(fd);
-    return now() - t0;
+    return bench_now() - t0;
 }
 
 static double count_rows(const char *path)
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *s = NULL;
-    double t0 = now();
+    double t0 = bench_now();
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
         sqlite3_prepare_v2(db, "SELECT count(*) FROM adapters", -1, &s, NULL) == SQLITE_OK)
         sqlite3_step(s);
     sqlite3_finalize(s);
     sqlite3_close(db);
-    return now() - t0;
+    return bench_now() - t0;
 }
 
 /* The workbench over the catalog: model, state, one headless 80x24 frame. */
@@ -252,7 +242,7 @@ static double first_frame(const char *cat)
     FILE *o = fopen("/dev/null", "w"), *in = fopen("/dev/null", "r");
     lsc_tui_render_opts ro = {.no_mouse = 1, .headless = 1, .lines = 24, .cols = 80};
     char why[128];
-    double t0 = now(), c0 = cpu();
+    double t0 = bench_now(), c0 = cpu();
     if (lsc_workbench_model_init(&m, cat, 1, &err) || lsc_tui_state_new(&m, NULL, 24, 80, &st, &err)) {
         fprintf(stderr, "bench-batch: workbench: %s\n", err.msg);
         return -1;
@@ -261,7 +251,7 @@ static double first_frame(const char *cat)
     if (!r)
         return -1;
     lsc_tui_render_draw(r, st);
-    double t = now() - t0;
+    double t = bench_now() - t0;
     g_cpu = cpu() - c0;
     lsc_tui_render_end(r);
     lsc_tui_state_free(st);
@@ -275,10 +265,10 @@ static int big_catalog(int n)
 {
     char cat[512];
     snprintf(cat, sizeof cat, "%s/big.db", g_dir);
-    double tg = now();
+    double tg = bench_now();
     if (gen_catalog(cat, n, 8, 64, 4))
         return 1;
-    printf("(b) %d adapters (8 layers 64x64 r=4) generated in %.2f s\n", n, now() - tg);
+    printf("(b) %d adapters (8 layers 64x64 r=4) generated in %.2f s\n", n, bench_now() - tg);
     double cnt = count_rows(cat), rd = read_file(cat);
     char *ls[] = {"ls", NULL}, *audit[] = {"audit", NULL};
     /* ls twice: the first open after the generation checkpoints its write-ahead log */

@@ -14,13 +14,7 @@
 
 #include "catalog.h"
 #include "hash.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+#include "bench/bench_util.h"
 
 static int fail(const char *what, const lsc_error *err)
 {
@@ -37,13 +31,9 @@ static lsc_adapter *make_7b(const char *name, const lsc_adapter *like, lsc_error
     static const int64_t ins[7] = {4096, 4096, 4096, 4096, 4096, 4096, 11008};
     const int r = 16;
     uint64_t x = 88172645463325252ull;
-    lsc_adapter *ad = lsc_adapter_new();
+    lsc_adapter *ad = bench_peft_adapter_new(name, "meta-llama/Llama-2-7b-hf");
     if (!ad)
         return NULL;
-    ad->name = strdup(name);
-    ad->format = strdup("peft");
-    ad->kind = strdup("static");
-    ad->base_model = strdup("meta-llama/Llama-2-7b-hf");
     for (int b = 0; b < 32; b++)
         for (int m = 0; m < 7; m++) {
             char lname[128], key[160];
@@ -105,7 +95,7 @@ int main(void)
     double mb = (double)lsc_adapter_bytes(ad) / 1e6;
 
     /* baseline: the bytes to a plain file, one fsync */
-    double t0 = now();
+    double t0 = bench_now();
     FILE *f = fopen(raw, "wb");
     if (!f)
         return fail("raw file", NULL);
@@ -114,44 +104,44 @@ int main(void)
     fflush(f);
     fsync(fileno(f));
     fclose(f);
-    double base = now() - t0;
+    double base = bench_now() - t0;
 
-    t0 = now();
+    t0 = bench_now();
     for (size_t i = 0; i < ad->n_tensors; i++)
         lsc_hash_tensor(&ad->tensors[i]);
-    double hashing = now() - t0;
+    double hashing = bench_now() - t0;
     for (size_t i = 0; i < ad->n_tensors; i++)
         ad->tensors[i].hash[0] = '\0';
 
     if (lsc_catalog_open(path, LSC_CATALOG_CREATE, &cat, &err))
         return fail("open", &err);
-    t0 = now();
+    t0 = bench_now();
     if (lsc_catalog_begin(cat, &err) || lsc_catalog_put_adapter(cat, ad, NULL, 0, NULL, &err) ||
         lsc_catalog_commit(cat, &err))
         return fail("put", &err);
-    double put_all = now() - t0;
+    double put_all = bench_now() - t0;
 
     lsc_adapter *d = make_7b("derived", ad, &err);
     if (!d)
         return fail("building the derived adapter", &err);
-    t0 = now();
+    t0 = bench_now();
     if (lsc_catalog_begin(cat, &err) || lsc_catalog_put_adapter(cat, d, NULL, 0, NULL, &err) ||
         lsc_catalog_commit(cat, &err))
         return fail("put rows", &err);
-    double put_rows = now() - t0;
+    double put_rows = bench_now() - t0;
 
     lsc_adapter *got = NULL;
-    t0 = now();
+    t0 = bench_now();
     if (lsc_catalog_get_adapter(cat, "derived", &got, &err))
         return fail("get", &err);
-    double get_rows = now() - t0;
-    t0 = now();
+    double get_rows = bench_now() - t0;
+    t0 = bench_now();
     for (size_t i = 0; i < got->n_tensors; i++) {
         if (lsc_adapter_load_tensor(got, i, &err))
             return fail("load", &err);
         lsc_adapter_unload_tensor(got, i);
     }
-    double load = now() - t0;
+    double load = bench_now() - t0;
 
     printf("7B-shaped adapter: %zu layers, %zu tensors, %.1f MB F16\n", ad->n_layers, ad->n_tensors, mb);
     printf("%-44s %9.1f ms  1.00 (baseline, %.0f MB/s)\n", "raw write + fsync", base * 1e3, mb / base);

@@ -29,6 +29,7 @@
 #include "prune.h"
 #include "spectrum.h"
 #include "workspace.h"
+#include "bench/bench_util.h"
 
 void openblas_set_num_threads(int);
 
@@ -39,13 +40,6 @@ void openblas_set_num_threads(int);
 static const int mod_rows[MODS] = {4096, 4096, 4096, 4096, 11008, 11008, 4096};
 static const int mod_cols[MODS] = {4096, 4096, 4096, 4096, 4096, 4096, 11008};
 static const char *const mod_name[MODS] = {"q", "k", "v", "o", "gate", "up", "down"};
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static lsc_rng rng = {1};
 
@@ -108,10 +102,10 @@ static int ties_child(int quick)
         p.seed = 1;
         lsc_merge_info info;
         lsc_error err = {0};
-        double t0 = now();
+        double t0 = bench_now();
         if (lsc_merge_layer(l, w, 2, &p, ws, Bo, Ao, &info, &err) != LSC_OK)
             die("ties", &err);
-        t_mod[m] = now() - t0;
+        t_mod[m] = bench_now() - t0;
         printf("  %-4s [%5d x %5d]  %7.3f s   rel. re-factorisation error %.4f\n", mod_name[m], mod_rows[m],
                mod_cols[m], t_mod[m], info.rel_error);
         free_layer(&l[0]);
@@ -135,7 +129,7 @@ static int ties_child(int quick)
 static double dense_svd_one(const lsc_lowrank *l, const double *w, int n)
 {
     const int rows = (int)l[0].rows, cols = (int)l[0].cols;
-    double t0 = now();
+    double t0 = bench_now();
     double *D = calloc((size_t)rows * cols, sizeof(double));
     double *s = malloc((size_t)cols * sizeof(double)), *U = malloc((size_t)rows * cols * sizeof(double));
     double *VT = malloc((size_t)cols * cols * sizeof(double));
@@ -143,7 +137,7 @@ static double dense_svd_one(const lsc_lowrank *l, const double *w, int n)
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, cols, l[k].r, w[k] * l[k].scale, l[k].B, l[k].r,
                     l[k].A, cols, 1.0, D, cols);
     lapack_int info = LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'S', rows, cols, D, cols, s, U, cols, VT, cols);
-    double t = now() - t0;
+    double t = bench_now() - t0;
     if (info != 0) {
         fprintf(stderr, "bench-edit: dense svd failed (%d)\n", (int)info);
         exit(1);
@@ -175,12 +169,12 @@ int main(void)
     /* two 7B-shaped adapters */
     const int L = BLOCKS * MODS;
     lsc_lowrank *a1 = malloc((size_t)L * sizeof *a1), *a2 = malloc((size_t)L * sizeof *a2);
-    double t0 = now();
+    double t0 = bench_now();
     for (int i = 0; i < L; i++) {
         a1[i] = make_layer(mod_rows[i % MODS], mod_cols[i % MODS], 2.0);
         a2[i] = make_layer(mod_rows[i % MODS], mod_cols[i % MODS], 0.5);
     }
-    printf("generated two adapters of %d layers (r=%d) in %.1f s\n", L, R, now() - t0);
+    printf("generated two adapters of %d layers (r=%d) in %.1f s\n", L, R, bench_now() - t0);
 
     lsc_workspace *ws = lsc_workspace_new();
     double *Bo = malloc((size_t)11008 * R * sizeof(double)), *Ao = malloc((size_t)R * 11008 * sizeof(double));
@@ -191,7 +185,7 @@ int main(void)
     lsc_prune_info pi;
     if (lsc_prune_truncate(&a1[4], 8, 2.0, ws, Bo, Ao, &pi, &err) != LSC_OK)
         die("warm-up", &err);
-    t0 = now();
+    t0 = bench_now();
     long kept = 0;
     double worst = 0;
     for (int i = 0; i < L; i++) {
@@ -204,7 +198,7 @@ int main(void)
         kept += k;
         worst = fmax(worst, pi.rel_error);
     }
-    const double t_prune = now() - t0;
+    const double t_prune = bench_now() - t0;
     const double w1[2] = {1.0, 1.0};
     const double t_dense1 = dense_svd_one(&a1[0], w1, 1);
     printf("prune energy 0.9, %d layers by factors: %.3f s (target < 1 s), mean rank %.1f, worst rel. error %.3f\n",
@@ -217,7 +211,7 @@ int main(void)
     p.rank = R;
     lsc_merge_info mi;
     const double w[2] = {0.6, 0.4};
-    t0 = now();
+    t0 = bench_now();
     double worst_m = 0;
     for (int i = 0; i < L; i++) {
         lsc_lowrank pair[2] = {a1[i], a2[i]};
@@ -225,7 +219,7 @@ int main(void)
             die("svd merge", &err);
         worst_m = fmax(worst_m, mi.rel_error);
     }
-    const double t_merge = now() - t0;
+    const double t_merge = bench_now() - t0;
     lsc_lowrank pair0[2] = {a1[0], a2[0]};
     const double t_dense2 = quick ? t_dense1 : dense_svd_one(pair0, w, 2);
     printf("svd merge of two adapters to rank %d, %d layers by factors: %.3f s (target < 2 s), worst rel. error "

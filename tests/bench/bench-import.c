@@ -20,32 +20,14 @@
 #include "safetensors.h"
 #include "bench/bench_util.h"
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* Run argv in a child; returns seconds, peak RSS in KiB in *maxrss_kib, exit status in *code. */
 static double run(char *const argv[], long *maxrss_kib, int *code)
 {
-    double t0 = now();
-    pid_t pid = fork();
-    if (pid == 0) {
-        int dn = open("/dev/null", O_WRONLY);
-        dup2(dn, 1);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    int status;
-    struct rusage ru;
-    wait4(pid, &status, 0, &ru);
-    double t = now() - t0;
+    bench_child c = bench_run_child(argv, 0, NULL);
     if (maxrss_kib)
-        *maxrss_kib = ru.ru_maxrss;
-    *code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return t;
+        *maxrss_kib = c.maxrss_kib;
+    *code = c.code;
+    return c.wall;
 }
 
 /* A PEFT folder with 8 q_proj layers of 256 x 256 at r = 8 (F32); `seed` makes the content its own. */
@@ -160,12 +142,12 @@ int main(int argc, char **argv)
     char *cp_argv[] = {"/bin/cp", file, copy, NULL};
     run(cp_argv, NULL, &code);
     unlink(copy);
-    double t0 = now();
+    double t0 = bench_now();
     run(cp_argv, NULL, &code);
     int fd = open(copy, O_RDONLY);
     fsync(fd);
     close(fd);
-    double t_cp = now() - t0;
+    double t_cp = bench_now() - t0;
 
     long rss = 0;
     char *imp_argv[] = {(char *)bin, "--catalog", cat, "import", ad, NULL};

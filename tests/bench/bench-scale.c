@@ -19,15 +19,9 @@
 
 #include "command.h"
 #include "rng.h"
+#include "bench/bench_util.h"
 
 static char g_dir[256];
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static int write_file(const char *path, const void *a, size_t na, const void *b, size_t nb)
 {
@@ -127,10 +121,10 @@ static double glob_prune(int n)
     fprintf(f, "prune 'a0*' --energy 0.9 --as '{}-e90'\n");
     fclose(f);
     char *run[] = {"run", script, NULL};
-    double t0 = now();
+    double t0 = bench_now();
     if (dispatch(cat, 2, run))
         return -1;
-    double t = now() - t0;
+    double t = bench_now() - t0;
     remove(cat);
     return t;
 }
@@ -144,15 +138,15 @@ static int many_layers(int layers, double *t_import, double *t_prune)
     if (write_adapter(dir, 7u, layers, 2, 2))
         return -1;
     char *imp[] = {"import", dir, "--name", "big", NULL};
-    double t0 = now();
+    double t0 = bench_now();
     if (dispatch(cat, 4, imp))
         return -1;
-    *t_import = now() - t0;
+    *t_import = bench_now() - t0;
     char *pr[] = {"prune", "big", "--rank", "1", "--as", "big-r1", NULL}; /* every layer is cut */
-    t0 = now();
+    t0 = bench_now();
     if (dispatch(cat, 6, pr))
         return -1;
-    *t_prune = now() - t0;
+    *t_prune = bench_now() - t0;
     remove(cat);
     return 0;
 }

@@ -19,6 +19,7 @@
 #include "pool.h"
 #include "rng.h"
 #include "stats.h"
+#include "bench/bench_util.h"
 
 void openblas_set_num_threads(int);
 
@@ -44,13 +45,6 @@ static void fill_gauss(double *x, size_t n, double sigma)
 {
     for (size_t i = 0; i < n; i++)
         x[i] = sigma * lsc_rng_gauss(&rng);
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* flops of a values-only dense SVD (dgesdd 'N', LAPACK's own estimate: QR first when m >> n) plus the
@@ -99,7 +93,7 @@ int main(void)
         fprintf(stderr, "bench-stats: out of memory\n");
         return 1;
     }
-    double t0 = now();
+    double t0 = bench_now();
     size_t total_doubles = 0;
     for (int l = 0; l < n_layers; l++) {
         int m = l % N_MODULES;
@@ -117,7 +111,7 @@ int main(void)
         total_doubles += nb + na;
     }
     printf("adapter: %d layers (Llama-2-7B shapes, r=%d), %.0f MiB of f64 factors, generated in %.2f s\n", n_layers,
-           RANK, (double)total_doubles * 8 / 1048576.0, now() - t0);
+           RANK, (double)total_doubles * 8 / 1048576.0, bench_now() - t0);
 
     /* factored path: one workspace for all layers; the first pass starts cold, the second is warm */
     lsc_workspace *ws = lsc_workspace_new();
@@ -127,10 +121,10 @@ int main(void)
     double pass_time[2] = {0};
     double checksum = 0.0;
     for (int pass = 0; pass < 2; pass++) {
-        double tp = now();
+        double tp = bench_now();
         for (int l = 0; l < n_layers; l++) {
             lsc_error err = {0};
-            double tl = now();
+            double tl = bench_now();
             lsc_stats_release(&st[l]);
             if (lsc_stats_compute(&layers[l], ws, &st[l], &err) != LSC_OK) {
                 fprintf(stderr, "bench-stats: layer %d: %s\n", l, err.msg);
@@ -138,12 +132,12 @@ int main(void)
             }
             if (pass == 1) {
                 int s = modules[l % N_MODULES].shape;
-                shape_time[s] += now() - tl;
+                shape_time[s] += bench_now() - tl;
                 shape_count[s]++;
                 checksum += st[l].spectral;
             }
         }
-        pass_time[pass] = now() - tp;
+        pass_time[pass] = bench_now() - tp;
     }
     printf("factored stats, whole adapter: %.3f s cold workspace, %.3f s warm (%.2f ms/layer)  [target < 0.5 s]\n",
            pass_time[0], pass_time[1], 1e3 * pass_time[1] / n_layers);
@@ -159,12 +153,12 @@ int main(void)
         pb.ws[1] = lsc_workspace_new();
         lsc_error err = {0};
         for (int pass = 0; pass < 2; pass++) { /* the first pass warms the workspaces */
-            double tp = now(), cp = cpu_now();
+            double tp = bench_now(), cp = cpu_now();
             if (lsc_pool_for((size_t)n_layers, v + 1, pool_item, &pb, &err) != LSC_OK) {
                 fprintf(stderr, "bench-stats: %s\n", err.msg);
                 return 1;
             }
-            pool_time[v] = now() - tp;
+            pool_time[v] = bench_now() - tp;
             pool_cpu[v] = cpu_now() - cp;
         }
         lsc_workspace_free(pb.ws[0]);
@@ -198,7 +192,7 @@ int main(void)
         return 1;
 
     /* the same with a fresh workspace per layer: what reusing the scratch pages buys */
-    double tf = now();
+    double tf = bench_now();
     for (int l = 0; l < n_layers; l += N_MODULES) { /* one block's worth of each module kind, 32 x 7 */
         for (int m = 0; m < N_MODULES; m++) {
             lsc_workspace *fresh = lsc_workspace_new();
@@ -212,7 +206,7 @@ int main(void)
             lsc_workspace_free(fresh);
         }
     }
-    double fresh_time = now() - tf;
+    double fresh_time = bench_now() - tf;
     printf("fresh workspace per layer: %.3f s (%.2fx the reused one)\n", fresh_time, fresh_time / pass_time[1]);
 
     /* dense path, one layer of each distinct shape */
@@ -234,14 +228,14 @@ int main(void)
                     (long long)cols);
             return 1;
         }
-        double ta = now();
+        double ta = bench_now();
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)cols, RANK, lr->scale, lr->B, RANK,
                     lr->A, (int)cols, 0.0, d, (int)cols);
-        double tgemm = now() - ta;
+        double tgemm = bench_now() - ta;
         /* the row-major [rows, cols] buffer is the column-major transpose: same singular values */
         lapack_int info = LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'N', (lapack_int)cols, (lapack_int)rows, d,
                                          (lapack_int)cols, sv, NULL, 1, NULL, 1);
-        dense_time[s] = now() - ta;
+        dense_time[s] = bench_now() - ta;
         measured[s] = 1;
         if (info != 0) {
             fprintf(stderr, "bench-stats: dense svd failed (info %d)\n", (int)info);

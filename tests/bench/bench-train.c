@@ -18,6 +18,7 @@
 
 #include "rng.h"
 #include "train.h"
+#include "bench/bench_util.h"
 
 void openblas_set_num_threads(int);
 
@@ -40,13 +41,6 @@ static void fill_gauss(double *x, size_t n, double sigma)
 {
     for (size_t i = 0; i < n; i++)
         x[i] = sigma * lsc_rng_gauss(&rng);
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static void die(const char *what, const lsc_error *err)
@@ -96,7 +90,7 @@ int main(void)
     lsc_workspace *ws = lsc_workspace_new();
     lsc_error err = {0};
 
-    double t0 = now();
+    double t0 = bench_now();
     for (int l = 0; l < n_layers; l++) {
         const int m = l % N_MODULES;
         const size_t nb = (size_t)modules[m].rows * RANK, na = (size_t)modules[m].cols * RANK;
@@ -116,7 +110,7 @@ int main(void)
             die("init", &err);
     }
     printf("adapter target: %d layers (Llama-2-7B shapes, r=%d), retrained at k=%d; set up in %.2f s\n", n_layers,
-           RANK, K, now() - t0);
+           RANK, K, bench_now() - t0);
 
     /* factored steps over the whole adapter: the first touches fresh pages, the next ones are warm */
     enum { PASSES = 4 };
@@ -124,20 +118,20 @@ int main(void)
     double pass_time[PASSES], shape_time[N_SHAPES] = {0}, loss_sum = 0.0;
     int shape_count[N_SHAPES] = {0};
     for (int pass = 0; pass < PASSES; pass++) {
-        double tp = now();
+        double tp = bench_now();
         loss_sum = 0.0;
         for (int l = 0; l < n_layers; l++) {
-            double tl = now();
+            double tl = bench_now();
             lsc_train_report rep;
             if (lsc_train_step(st[l], &pb[l], lr, &rep, ws, &err) != LSC_OK)
                 die("step", &err);
             if (pass == PASSES - 1) {
-                shape_time[modules[l % N_MODULES].shape] += now() - tl;
+                shape_time[modules[l % N_MODULES].shape] += bench_now() - tl;
                 shape_count[modules[l % N_MODULES].shape]++;
             }
             loss_sum += rep.loss;
         }
-        pass_time[pass] = now() - tp;
+        pass_time[pass] = bench_now() - tp;
     }
     double best = pass_time[1];
     for (int p = 2; p < PASSES; p++)
@@ -165,15 +159,15 @@ int main(void)
         double fl = 0.0;
         if (lsc_train_gradient(st[l], &pb[l], K, scale, &fl, rB, rA, NULL, ws, &err) != LSC_OK)
             die("gradient", &err);
-        double ta = now();
+        double ta = bench_now();
         double dl = dense_step(&tg[l].lr, scale, B, A, mB, vB, mA, vA, E, gB, gA, 1, lr);
-        dense_t[s] = now() - ta;
+        dense_t[s] = bench_now() - ta;
         double *gB2 = malloc(nb * sizeof(double)), *gA2 = malloc(na * sizeof(double));
         if (!gB2 || !gA2)
             die("out of memory for the dense step", NULL);
-        ta = now(); /* a second dense step (from the updated factors): the time is the better of the two */
+        ta = bench_now(); /* a second dense step (from the updated factors): the time is the better of the two */
         dense_step(&tg[l].lr, scale, B, A, mB, vB, mA, vA, E, gB2, gA2, 2, lr);
-        dense_t[s] = fmin(dense_t[s], now() - ta);
+        dense_t[s] = fmin(dense_t[s], bench_now() - ta);
         free(gB2);
         free(gA2);
         double eb = 0.0, sb = 0.0, ea = 0.0, sa = 0.0;

@@ -16,15 +16,9 @@
 #include "render.h"
 #include "state.h"
 #include "tui_fake_model.h"
+#include "bench/bench_util.h"
 
 #define N_NAMES 10000
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static int cmp_d(const void *a, const void *b)
 {
@@ -37,10 +31,10 @@ static double median(double (*fn)(void *), void *ctx, int n)
 {
     double t[9];
     for (int b = 0; b < 9; b++) {
-        double t0 = now(), sink = 0;
+        double t0 = bench_now(), sink = 0;
         for (int i = 0; i < n; i++)
             sink += fn(ctx);
-        t[b] = (now() - t0) / n;
+        t[b] = (bench_now() - t0) / n;
         if (sink < 0)
             printf("%g\n", sink);
     }

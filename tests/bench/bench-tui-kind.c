@@ -25,13 +25,6 @@
 #include "bench/bench_util.h"
 #include "workbench.h"
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* Run `lorascope --catalog CAT ARGS...` quietly; its exit code. */
 static int lsc(const char *bin, const char *cat, ...)
 {
@@ -70,7 +63,7 @@ static void measure(lsc_tui_model *m, const char *name)
     for (size_t i = 0; i < na; i++)
         if (strcmp(as[i].name, name) == 0)
             kind = as[i].kind;
-    double t0 = now();
+    double t0 = bench_now();
     lsc_tui_layer *ls = NULL;
     size_t nl = 0;
     int multi = strcmp(kind, "multi-task") == 0;
@@ -79,12 +72,12 @@ static void measure(lsc_tui_model *m, const char *name)
         free(as);
         return;
     }
-    double t_layers = now() - t0;
+    double t_layers = bench_now() - t0;
     free(ls);
     lsc_tui_kind_figures k;
-    t0 = now();
+    t0 = bench_now();
     lsc_status s = m->kind_figures(m->ctx, name, &k, &err);
-    double t_kind = now() - t0;
+    double t_kind = bench_now() - t0;
     if (s != LSC_OK) {
         printf("  %-28s kind figures: %s\n", name, err.msg);
         free(as);
@@ -92,9 +85,9 @@ static void measure(lsc_tui_model *m, const char *name)
     }
     size_t n = k.n_layers;
     lsc_tui_kind_release(&k);
-    t0 = now();
+    t0 = bench_now();
     m->kind_figures(m->ctx, name, &k, &err);
-    double t_warm = now() - t0;
+    double t_warm = bench_now() - t0;
     lsc_tui_kind_release(&k);
     if (multi)
         printf("  %-28s %-10s %4zu rows  kind figures %9.2f ms (again %9.2f ms)\n", name, kind, n, 1e3 * t_kind,
@@ -148,13 +141,13 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    double t0 = now();
+    double t0 = bench_now();
     if (lsc(bin, cat, "import", ad, "--name", "a7b", NULL) || lsc(bin, cat, "prune", "a7b", "--rank", "8", "--as", "b7b", NULL) ||
         lsc(bin, cat, "group", "a7b-tasks", "a7b", "b7b", NULL)) {
         fprintf(stderr, "bench-tui-kind: building the 7B catalog failed\n");
         return 1;
     }
-    printf("224-layer adapter, its prune and their group built in %.1f s\n", now() - t0);
+    printf("224-layer adapter, its prune and their group built in %.1f s\n", bench_now() - t0);
     lsc_tui_model m;
     if (lsc_workbench_model_init(&m, cat, 1, &err) != LSC_OK) {
         fprintf(stderr, "bench-tui-kind: %s\n", err.msg);

@@ -27,13 +27,6 @@
 #include "state.h"
 #include "workbench.h"
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static int cmp_d(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -86,15 +79,15 @@ int main(int argc, char **argv)
     enum { N = 200 };
     double t[N];
     for (int i = 0; i < N; i++) {
-        double t0 = now();
+        double t0 = bench_now();
         lsc_tui_render_draw(r, st);
-        t[i] = now() - t0;
+        t[i] = bench_now() - t0;
     }
     double frame = median(t, N);
     for (int i = 0; i < N; i++) {
-        double t0 = now();
+        double t0 = bench_now();
         lsc_tui_state_request(st, i % 20 < 10 ? LSC_REQ_INC : LSC_REQ_DEC);
-        t[i] = now() - t0;
+        t[i] = bench_now() - t0;
     }
     double fake_step = median(t, N);
     printf("frame of the prune panel (baseline): %8.3f ms\n", frame * 1e3);
@@ -133,20 +126,20 @@ int main(int argc, char **argv)
     lsc_tui_prune_row *rows = NULL;
     size_t n = 0;
     lsc_tui_prune_totals tot;
-    double t0 = now();
+    double t0 = bench_now();
     if (m.prune_preview(m.ctx, "a", LSC_TUI_PRUNE_ENERGY, 0.9, NULL, &rows, &n, &tot, &err)) {
         fprintf(stderr, "bench-tui-preview: %s\n", err.msg);
         return 1;
     }
-    double cold = now() - t0;
+    double cold = bench_now() - t0;
     free(rows);
     for (int i = 0; i < N; i++) {
         lsc_tui_prune_rule rule = (lsc_tui_prune_rule)(i % LSC_TUI_PRUNE_RULE_COUNT);
         double v = rule == LSC_TUI_PRUNE_RANK ? 1 + i % 16 : rule == LSC_TUI_PRUNE_RATIO ? 1 + i % 20
                    : rule == LSC_TUI_PRUNE_BUDGET ? 100 + 10 * i : 0.5 + 0.002 * i;
-        t0 = now();
+        t0 = bench_now();
         m.prune_preview(m.ctx, "a", rule, v, NULL, &rows, &n, &tot, &err);
-        t[i] = now() - t0;
+        t[i] = bench_now() - t0;
         free(rows);
     }
     double warm = median(t, N);
@@ -159,21 +152,21 @@ int main(int argc, char **argv)
     lsc_tui_merge_row *mr = NULL;
     size_t nr = 0;
     lsc_tui_merge_totals mt;
-    t0 = now();
+    t0 = bench_now();
     m.merge_preview(m.ctx, names, 2, &mo, &mr, &nr, &mt, &err);
-    double mcat = now() - t0;
+    double mcat = bench_now() - t0;
     free(mr);
     mo.method = LSC_TUI_MERGE_SVD;
     mo.rank = 16;
-    t0 = now();
+    t0 = bench_now();
     if (m.merge_preview(m.ctx, names, 2, &mo, &mr, &nr, &mt, &err))
         fprintf(stderr, "bench-tui-preview: %s\n", err.msg);
-    double msvd = now() - t0;
+    double msvd = bench_now() - t0;
     free(mr);
     mo.rank = 8;
-    t0 = now();
+    t0 = bench_now();
     m.merge_preview(m.ctx, names, 2, &mo, &mr, &nr, &mt, &err);
-    double mrank = now() - t0;
+    double mrank = bench_now() - t0;
     free(mr);
     printf("real model, merge preview cat:       %8.3f ms  (%.1fx a frame)\n", mcat * 1e3, mcat / frame);
     printf("real model, merge preview svd r16:   %8.3f ms  (%.1fx a frame; factored SVD of %zu layers)\n", msvd * 1e3,

@@ -15,20 +15,14 @@
 #include "tui_fake_model.h"
 #include "render.h"
 #include "state.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+#include "bench/bench_util.h"
 
 /* Median per-frame seconds over `batches` batches of `n` frames. */
 static double run(lsc_tui_render *r, lsc_tui_state *st, int small, int batches, int n)
 {
     double best[16];
     for (int b = 0; b < batches; b++) {
-        double t0 = now();
+        double t0 = bench_now();
         for (int i = 0; i < n; i++) {
             if (lsc_tui_state_request(st, LSC_REQ_DOWN) == 0)
                 lsc_tui_state_request(st, LSC_REQ_TOP);
@@ -38,7 +32,7 @@ static double run(lsc_tui_render *r, lsc_tui_state *st, int small, int batches, 
             if (small)
                 st->lay.too_small = 0;
         }
-        best[b] = (now() - t0) / n;
+        best[b] = (bench_now() - t0) / n;
     }
     for (int i = 1; i < batches; i++) /* insertion sort for the median */
         for (int j = i; j > 0 && best[j] < best[j - 1]; j--) {

@@ -2,11 +2,18 @@
 #include "rng.h"
 #include "bench_util.h"
 
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "adapter.h"
 #include "dtype.h"
 #include "safetensors.h"
 
@@ -97,4 +104,55 @@ int bench_write_llama70b_adapter(const char *ad, int blocks)
 {
     const llama_shape sh = {8192, 28672, 1024, 64, blocks, 128, "meta-llama/Meta-Llama-3-70B"};
     return write_llama_adapter(ad, &sh);
+}
+
+double bench_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+bench_child bench_run_child(char *const argv[], int threads, const char *out)
+{
+    bench_child c = {0, 0, 0, -1};
+    double t0 = bench_now();
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(out ? out : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fd, 1);
+        if (threads > 0) {
+            char v[16];
+            snprintf(v, sizeof v, "%d", threads);
+            setenv("LSC_THREADS", v, 1);
+        }
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    int status = 0;
+    struct rusage ru = {0};
+    if (pid < 0 || wait4(pid, &status, 0, &ru) < 0)
+        return c;
+    c.wall = bench_now() - t0;
+    c.maxrss_kib = ru.ru_maxrss;
+    c.cpu = (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_sec +
+            1e-6 * (double)ru.ru_stime.tv_usec;
+    c.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return c;
+}
+
+lsc_adapter *bench_peft_adapter_new(const char *name, const char *base_model)
+{
+    lsc_adapter *ad = lsc_adapter_new();
+    if (!ad)
+        return NULL;
+    ad->name = strdup(name);
+    ad->format = strdup("peft");
+    ad->kind = strdup("static");
+    ad->base_model = strdup(base_model);
+    if (!ad->name || !ad->format || !ad->kind || !ad->base_model) {
+        lsc_adapter_free(ad);
+        return NULL;
+    }
+    return ad;
 }
