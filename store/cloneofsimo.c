@@ -19,13 +19,8 @@
 
 #define ESC_CAP 320
 
-static const char *esc(const char *s)
-{
-    static char buf[4][ESC_CAP];
-    static int k;
-    k = (k + 1) % 4;
-    return lsc_escape_name(buf[k], sizeof buf[k], s);
-}
+/* Escaped copy of a name for a message (format_util's rotating buffers). */
+#define esc lsc_format_esc
 
 /* Split `<part>:<i>:<what>`: the part's length, the position and what (1 down, 2 up, 3 rank, 0 other). */
 static int split_key(const char *key, size_t *part_len, long *pos)

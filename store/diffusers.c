@@ -26,13 +26,8 @@
 #define NAME_CAP 1024
 #define META_KEY "lora_adapter_metadata"
 
-static const char *esc(const char *s)
-{
-    static char buf[4][ESC_CAP];
-    static int k;
-    k = (k + 1) % 4;
-    return lsc_escape_name(buf[k], sizeof buf[k], s);
-}
+/* Escaped copy of a name for a message (format_util's rotating buffers). */
+#define esc lsc_format_esc
 
 /* ---- key spellings ------------------------------------------------------------------------------------ */
 
@@ -548,17 +543,7 @@ static lsc_status carry_of(lsc_adapter *ad, size_t li, json_t *root, carry *c, l
  * module itself (and only a module whose path ends with the whole of it). */
 static char *literal_key(const char *module)
 {
-    size_t n = strlen(module);
-    char *k = malloc(2 * n + 1), *p = k;
-    if (!k)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (strchr("\\^$*+?()[]{}|.", module[i]))
-            *p++ = '\\';
-        *p++ = module[i];
-    }
-    *p = '\0';
-    return k;
+    return lsc_format_backslash(module, "\\^$*+?()[]{}|.");
 }
 
 /* Put `key: v` first in root[field] (created when missing). */

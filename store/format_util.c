@@ -31,6 +31,29 @@ lsc_status lsc_format_io_fail(lsc_error *err, const char *verb, const char *file
     return lsc_error_set(err, LSC_ERR_IO, "cannot %s '%s': %s", verb, lsc_escape_name(fe, sizeof fe, file), et);
 }
 
+const char *lsc_format_esc(const char *s)
+{
+    static _Thread_local char buf[4][LSC_FORMAT_ESC_CAP];
+    static _Thread_local int k;
+    k = (k + 1) % 4;
+    return lsc_escape_name(buf[k], sizeof buf[k], s);
+}
+
+char *lsc_format_backslash(const char *s, const char *special)
+{
+    size_t n = strlen(s);
+    char *k = malloc(2 * n + 1), *p = k;
+    if (!k)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (strchr(special, s[i]))
+            *p++ = '\\';
+        *p++ = s[i];
+    }
+    *p = '\0';
+    return k;
+}
+
 int lsc_format_ends_with(const char *s, const char *suffix)
 {
     size_t a = strlen(s), b = strlen(suffix);

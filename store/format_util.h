@@ -22,6 +22,15 @@ lsc_status lsc_format_fail(lsc_error *err, lsc_status code, const char *file, co
 /* Fill err with LSC_ERR_IO "cannot <verb> '<file>': <strerror(e) in git's lower case>"; returns LSC_ERR_IO. */
 lsc_status lsc_format_io_fail(lsc_error *err, const char *verb, const char *file, int e);
 
+/* s escaped with lsc_escape_name (at most LSC_FORMAT_ESC_CAP bytes) for a message, in one of four buffers
+ * per thread used in turn: valid until the fourth call after this one on the same thread, so one message
+ * may name up to four things. Never NULL. */
+const char *lsc_format_esc(const char *s);
+
+/* A copy of s with a backslash put before every byte that is in `special` (a new string the caller frees;
+ * NULL on out of memory): a name made literal inside a regular expression. */
+char *lsc_format_backslash(const char *s, const char *special);
+
 /* Non-zero when s ends with suffix (byte-wise, case-sensitive). */
 int lsc_format_ends_with(const char *s, const char *suffix);
 

@@ -27,14 +27,8 @@
 #define SUF_UP ".lora_up.weight"
 #define SUF_ALPHA ".alpha"
 
-/* Escaped copy of a name for a message (one of a few rotating buffers). */
-static const char *esc(const char *s)
-{
-    static char buf[4][ESC_CAP];
-    static int k;
-    k = (k + 1) % 4;
-    return lsc_escape_name(buf[k], sizeof buf[k], s);
-}
+/* Escaped copy of a name for a message (format_util's rotating buffers). */
+#define esc lsc_format_esc
 
 static int64_t numel(const lsc_tensor *t)
 {

@@ -1442,17 +1442,7 @@ static json_t *json_num(double v)
 /* A module name as a pattern key: regex metacharacters escaped (dots stay: they match themselves). */
 static char *literal_key(const char *module)
 {
-    size_t n = strlen(module);
-    char *k = malloc(2 * n + 1), *p = k;
-    if (!k)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (strchr("\\^$*+?()[]{}|", module[i]))
-            *p++ = '\\';
-        *p++ = module[i];
-    }
-    *p = '\0';
-    return k;
+    return lsc_format_backslash(module, "\\^$*+?()[]{}|");
 }
 
 typedef struct key_order {
