@@ -5,8 +5,8 @@
  * anything is misread as a pair, reads the alpha scalars at once and leaves the factors in the file for
  * the loader. Writing reuses the source header verbatim when nothing changed, else lays out a canonical
  * file and updates the metadata the way kohya's own resize script does.
- * Depends on store/safetensors, engine/ (types, dtypes, the factor view) and jansson; never on SQLite
- * or curses.
+ * Depends on store/safetensors, store/samekeys (the verbatim copy), engine/ (types, dtypes, the factor
+ * view) and jansson; never on SQLite or curses.
  */
 #include "kohya.h"
 
@@ -21,6 +21,7 @@
 #include "lycoris_io.h"
 #include "lycoris_layer.h"
 #include "safetensors.h"
+#include "samekeys.h"
 
 #define ESC_CAP 320
 #define SUF_DOWN ".lora_down.weight"
@@ -604,26 +605,6 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* The source file again, header verbatim and every tensor's bytes as stored. */
-static lsc_status write_verbatim(lsc_adapter *ad, const char *path, lsc_error *err)
-{
-    lsc_st_writer *w = NULL;
-    lsc_status st = lsc_st_writer_begin_verbatim(path, ad->header_json, strlen(ad->header_json), &w, err);
-    for (size_t i = 0; !st && i < ad->n_tensors; i++) {
-        lsc_tensor *t = &ad->tensors[i];
-        int was = t->data != NULL;
-        if ((st = lsc_adapter_load_tensor(ad, i, err)) || (st = lsc_st_writer_put(w, t->data, t->nbytes, err)))
-            break;
-        if (!was)
-            lsc_adapter_unload_tensor(ad, i);
-    }
-    if (st) {
-        lsc_st_writer_abort(w);
-        return st;
-    }
-    return lsc_st_writer_finish(w, err);
-}
-
 /* Layer li's lora_down and lora_up outputs under module name mod (AdaLoRA's A * E computed). */
 static lsc_status plan_pair(const lsc_adapter *ad, size_t li, const char *mod, lsc_dtype dtype, kout *outs,
                             size_t *no, lsc_error *err)
@@ -842,7 +823,7 @@ lsc_status lsc_kohya_write(lsc_adapter *ad, const char *path, lsc_dtype dtype, l
         return lsc_format_fail(err, LSC_ERR_INVALID, path, NULL, "cannot write factors as %s: not a float dtype",
                                lsc_dtype_name(dtype));
     if (dtype == LSC_DT_INVALID && header_reusable(ad))
-        return write_verbatim(ad, path, err);
+        return lsc_samekeys_write_verbatim(ad, path, err);
 
     lsc_status st = LSC_OK;
     lsc_st_writer *w = NULL;

@@ -1,5 +1,5 @@
 /* samekeys.h: write an adapter back into a single safetensors file under the tensor keys it was read
- * with (diffusers and cloneofsimo files, whose key spellings carry the format).
+ * with (diffusers and cloneofsimo files, whose key spellings carry the format; kohya's unchanged copy).
  *
  * Two ways: the source header verbatim with every tensor's stored bytes (an unedited adapter: the file
  * comes out byte-identical), or a fresh header listing ad's tensors in their order under their own keys,
