@@ -669,24 +669,34 @@ static lsc_status plan_alpha(lsc_adapter *ad, size_t li, const char *mod, kout *
     return LSC_OK;
 }
 
+/* Tensor i copied under its own key as an output of `layer` (-1: an extra), a float one converted to dtype. */
+static lsc_status plan_copy(const lsc_adapter *ad, size_t i, int layer, lsc_dtype dtype, kout *outs, size_t *no,
+                            lsc_error *err)
+{
+    const lsc_tensor *t = &ad->tensors[i];
+    kout *o = &outs[(*no)++];
+    o->name = strdup(t->key);
+    if (!o->name)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    o->tensor = (int)i;
+    o->layer = layer;
+    o->dtype = dtype != LSC_DT_INVALID && lsc_dtype_is_float(t->dtype) ? dtype : t->dtype;
+    o->ndim = t->ndim;
+    memcpy(o->shape, t->shape, sizeof o->shape);
+    return LSC_OK;
+}
+
 /* Copies of layer li's tensors under their own keys: only tensor `only` when >= 0, else every one of the
  * layer's (a LyCORIS layer's factors, alpha and dora_scale), float ones converted to dtype. */
 static lsc_status plan_copies(lsc_adapter *ad, size_t li, int only, lsc_dtype dtype, kout *outs, size_t *no,
                               lsc_error *err)
 {
+    lsc_status st;
     for (size_t i = 0; i < ad->n_tensors; i++) {
-        const lsc_tensor *t = &ad->tensors[i];
-        if (only >= 0 ? (int)i != only : t->layer != (int)li)
+        if (only >= 0 ? (int)i != only : ad->tensors[i].layer != (int)li)
             continue;
-        kout *o = &outs[(*no)++];
-        o->name = strdup(t->key);
-        if (!o->name)
-            return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-        o->tensor = (int)i;
-        o->layer = (int)li;
-        o->dtype = dtype != LSC_DT_INVALID && lsc_dtype_is_float(t->dtype) ? dtype : t->dtype;
-        o->ndim = t->ndim;
-        memcpy(o->shape, t->shape, sizeof o->shape);
+        if ((st = plan_copy(ad, i, (int)li, dtype, outs, no, err)))
+            return st;
     }
     return LSC_OK;
 }
@@ -727,18 +737,8 @@ static lsc_status plan_outputs(lsc_adapter *ad, const char *path, lsc_dtype dtyp
             return st;
     }
     for (size_t i = 0; i < ad->n_tensors; i++) {
-        const lsc_tensor *t = &ad->tensors[i];
-        if (t->role != LSC_ROLE_EXTRA)
-            continue;
-        kout *o = &outs[(*no)++];
-        o->name = strdup(t->key);
-        if (!o->name)
-            return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-        o->tensor = (int)i;
-        o->layer = -1;
-        o->dtype = dtype != LSC_DT_INVALID && lsc_dtype_is_float(t->dtype) ? dtype : t->dtype;
-        o->ndim = t->ndim;
-        memcpy(o->shape, t->shape, sizeof o->shape);
+        if (ad->tensors[i].role == LSC_ROLE_EXTRA && (st = plan_copy(ad, i, -1, dtype, outs, no, err)))
+            return st;
     }
     return LSC_OK;
 }
