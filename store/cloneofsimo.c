@@ -273,9 +273,6 @@ lsc_status lsc_cloneofsimo_write(lsc_adapter *ad, const char *path, lsc_dtype dt
         return lsc_samekeys_write_verbatim(ad, path, err);
     double *bm = malloc((ad->n_layers + 1) * sizeof *bm);
     char *meta = metadata_out(ad);
-    void *holder = NULL;
-    const char **mk = NULL, **mv = NULL;
-    size_t nm = 0;
     lsc_status st = LSC_OK;
     if (!bm || !meta)
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
@@ -283,14 +280,11 @@ lsc_status lsc_cloneofsimo_write(lsc_adapter *ad, const char *path, lsc_dtype dt
         bm[li] = ad->layers[li].scale;
         folded += bm[li] != 1.0;
     }
-    if (!st && !(st = lsc_samekeys_metadata(meta, &holder, &mk, &mv, &nm, err)))
-        st = lsc_samekeys_write(ad, path, dtype, bm, NULL, mk, mv, nm, err);
+    if (!st)
+        st = lsc_samekeys_write_json(ad, path, dtype, bm, NULL, meta, err);
     if (!st && folded)
         lsc_adapter_warn(ad, "%d layer%s: the scale is folded into the up factor (the format has no alpha)", folded,
                          folded == 1 ? "" : "s");
-    json_decref((json_t *)holder);
-    free(mk);
-    free(mv);
     free(meta);
     free(bm);
     return st;

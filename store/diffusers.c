@@ -626,22 +626,16 @@ static lsc_status write_edited(lsc_adapter *ad, const char *path, lsc_dtype dtyp
             folded++;
         }
     }
-    void *holder = NULL;
-    const char **mk = NULL, **mv = NULL;
-    size_t nm = 0;
     char *meta = NULL;
     if (!bm || !sc)
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
     else if (!st && (changed || ad->metadata_json) && !(meta = metadata_out(ad, root, changed)))
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-    if (!st && !(st = lsc_samekeys_metadata(meta, &holder, &mk, &mv, &nm, err)))
-        st = lsc_samekeys_write(ad, path, dtype, bm, sc, mk, mv, nm, err);
+    if (!st)
+        st = lsc_samekeys_write_json(ad, path, dtype, bm, sc, meta, err);
     if (!st && folded)
         lsc_adapter_warn(ad, "%d layer%s without an alpha: the scale is folded into the up factor", folded,
                          folded == 1 ? "" : "s");
-    json_decref((json_t *)holder);
-    free(mk);
-    free(mv);
     free(meta);
     free(bm);
     free(sc);

@@ -176,3 +176,18 @@ done:
     free(b.conv);
     return st;
 }
+
+lsc_status lsc_samekeys_write_json(lsc_adapter *ad, const char *path, lsc_dtype dtype, const double *b_mult,
+                                   const double *scalar, const char *meta_json, lsc_error *err)
+{
+    void *holder = NULL;
+    const char **mk = NULL, **mv = NULL;
+    size_t nm = 0;
+    lsc_status st = lsc_samekeys_metadata(meta_json, &holder, &mk, &mv, &nm, err);
+    if (!st)
+        st = lsc_samekeys_write(ad, path, dtype, b_mult, scalar, mk, mv, nm, err);
+    json_decref((json_t *)holder);
+    free(mk);
+    free(mv);
+    return st;
+}

@@ -30,6 +30,12 @@ lsc_status lsc_samekeys_write(lsc_adapter *ad, const char *path, lsc_dtype dtype
                               const double *scalar, const char *const *mk, const char *const *mv, size_t nm,
                               lsc_error *err);
 
+/* lsc_samekeys_write with the metadata given as the text of a JSON object of strings (meta_json; NULL for
+ * none), taken apart by lsc_samekeys_metadata (whose LSC_ERR_INVALID it returns before anything is
+ * written). */
+lsc_status lsc_samekeys_write_json(lsc_adapter *ad, const char *path, lsc_dtype dtype, const double *b_mult,
+                                   const double *scalar, const char *meta_json, lsc_error *err);
+
 /* A metadata object text (ad->metadata_json; NULL for none) as key and value arrays: pointers into
  * *holder (a json_t * the caller releases with json_decref); *keys and *vals malloc'ed, freed by the
  * caller. NULL text gives n = 0. LSC_ERR_INVALID when the text is not a JSON object of strings. */
