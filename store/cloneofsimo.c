@@ -150,25 +150,12 @@ static lsc_status check_layers(lsc_adapter *ad, const lsc_st_file *f, const char
                                    esc(ad->tensors[l->ta >= 0 ? l->ta : l->tb].key), esc(l->name),
                                    l->ta < 0 ? "down" : "up");
         const lsc_tensor *a = &ad->tensors[l->ta], *b = &ad->tensors[l->tb];
-        if ((a->ndim != 2 && a->ndim != 4) || b->ndim != a->ndim ||
-            (b->ndim == 4 && (b->shape[2] != 1 || b->shape[3] != 1)))
-            return lsc_format_fail(err, LSC_ERR_FORMAT, path, NULL,
-                                   "tensors '%s' (%d dims) and '%s' (%d dims) are neither a linear nor a conv LoRA "
-                                   "pair", esc(a->key), a->ndim, esc(b->key), b->ndim);
-        if (a->shape[0] != b->shape[1] || a->shape[0] <= 0 || a->shape[0] > INT32_MAX)
-            return lsc_format_fail(err, LSC_ERR_FORMAT, path, NULL,
-                                   "rank mismatch: '%s' has rank %" PRId64 " but '%s' has rank %" PRId64, esc(a->key),
-                                   a->shape[0], esc(b->key), b->shape[1]);
+        lsc_status st = lsc_format_pair_shape(l, a, b, path, err);
+        if (st)
+            return st;
         if (!lsc_dtype_is_float(a->dtype) || !lsc_dtype_is_float(b->dtype))
             return lsc_format_fail(err, LSC_ERR_UNSUPPORTED, path, NULL, "unsupported dtype %s in layer '%s'",
                                    lsc_dtype_name(lsc_dtype_is_float(a->dtype) ? b->dtype : a->dtype), esc(l->name));
-        l->rank = (int)a->shape[0];
-        l->rows = b->shape[0];
-        l->cols = 1;
-        for (int d = 1; d < a->ndim; d++)
-            l->cols *= a->shape[d];
-        if (a->ndim == 4)
-            l->flags |= LSC_LAYER_CONV;
         l->rule = LSC_SCALE_ALPHA_R;
         l->alpha = l->rank;
         l->scale = 1.0;

@@ -371,28 +371,12 @@ static lsc_status shape_layer(lsc_adapter *ad, size_t li, const char *path, lsc_
 {
     lsc_layer *l = &ad->layers[li];
     const lsc_tensor *a = &ad->tensors[l->ta], *b = &ad->tensors[l->tb];
-    if ((a->ndim != 2 && a->ndim != 4) || b->ndim != a->ndim || (b->ndim == 4 && (b->shape[2] != 1 || b->shape[3] != 1)))
-        return lsc_format_fail(err, LSC_ERR_FORMAT, path, NULL,
-                               "tensors '%s' (%d dims) and '%s' (%d dims) are neither a linear nor a conv LoRA pair",
-                               esc(a->key), a->ndim, esc(b->key), b->ndim);
-    if (a->shape[0] != b->shape[1])
-        return lsc_format_fail(err, LSC_ERR_FORMAT, path, NULL,
-                               "rank mismatch: '%s' has rank %" PRId64 " but '%s' has rank %" PRId64, esc(a->key),
-                               a->shape[0], esc(b->key), b->shape[1]);
-    if (a->shape[0] <= 0 || a->shape[0] > INT32_MAX)
-        return lsc_format_fail(err, LSC_ERR_FORMAT, path, a->key, "rank %" PRId64 " out of range", a->shape[0]);
-    if (!lsc_dtype_is_float(a->dtype) || !lsc_dtype_is_float(b->dtype))
-        return lsc_format_fail(err, LSC_ERR_UNSUPPORTED, path, NULL, "unsupported dtype %s in tensor '%s'",
-                               lsc_dtype_name(lsc_dtype_is_float(a->dtype) ? b->dtype : a->dtype),
-                               esc(lsc_dtype_is_float(a->dtype) ? b->key : a->key));
-    l->rank = (int)a->shape[0];
-    l->rows = b->shape[0];
-    l->cols = 1;
-    for (int d = 1; d < a->ndim; d++)
-        l->cols *= a->shape[d];
-    if (a->ndim == 4)
-        l->flags |= LSC_LAYER_CONV;
-    return LSC_OK;
+    lsc_status st = lsc_format_pair_shape(l, a, b, path, err);
+    if (!st && (!lsc_dtype_is_float(a->dtype) || !lsc_dtype_is_float(b->dtype)))
+        st = lsc_format_fail(err, LSC_ERR_UNSUPPORTED, path, NULL, "unsupported dtype %s in tensor '%s'",
+                             lsc_dtype_name(lsc_dtype_is_float(a->dtype) ? b->dtype : a->dtype),
+                             esc(lsc_dtype_is_float(a->dtype) ? b->key : a->key));
+    return st;
 }
 
 /* The value of alpha tensor ti (loaded), 0 meaning r; NAN when unreadable or not finite. */

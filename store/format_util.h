@@ -31,6 +31,13 @@ const char *lsc_format_esc(const char *s);
  * NULL on out of memory): a name made literal inside a regular expression. */
 char *lsc_format_backslash(const char *s, const char *special);
 
+/* Check that a (the down factor, [r, in] or [r, in, kh, kw]) and b (the up factor, [out, r] or
+ * [out, r, 1, 1]) form a linear or conv LoRA pair of one rank, then set l's rank, rows (out), cols (in, or
+ * in * kh * kw) and, for a conv pair, LSC_LAYER_CONV. LSC_ERR_FORMAT naming `path` and the tensors when
+ * the dims do not fit, the ranks differ, or the rank is not in 1..INT32_MAX; l is left alone then. */
+lsc_status lsc_format_pair_shape(lsc_layer *l, const lsc_tensor *a, const lsc_tensor *b, const char *path,
+                                 lsc_error *err);
+
 /* Non-zero when s ends with suffix (byte-wise, case-sensitive). */
 int lsc_format_ends_with(const char *s, const char *suffix);
 

@@ -337,24 +337,9 @@ static lsc_status shape_layers(lsc_adapter *ad, const char *path, int *varied, l
         lsc_layer *l = &ad->layers[li];
         if ((l->flags & LSC_LAYER_LYCORIS) || l->ta < 0 || l->tb < 0)
             continue; /* lsc_lycoris_io_finish: LyCORIS layers, and a dora_scale without factors */
-        const lsc_tensor *a = &ad->tensors[l->ta], *b = &ad->tensors[l->tb];
-        if ((a->ndim != 2 && a->ndim != 4) || (b->ndim != 2 && b->ndim != 4) ||
-            (b->ndim == 4 && (b->shape[2] != 1 || b->shape[3] != 1)) || (b->ndim == 4) != (a->ndim == 4))
-            return lsc_format_fail(err, LSC_ERR_FORMAT, path, NULL,
-                                   "tensors '%s' (%d dims) and '%s' (%d dims) are neither a linear nor a conv LoRA "
-                                   "pair",
-                                   esc(a->key), a->ndim, esc(b->key), b->ndim);
-        if (a->shape[0] != b->shape[1])
-            return lsc_format_fail(err, LSC_ERR_FORMAT, path, NULL,
-                                   "rank mismatch: '%s' has rank %" PRId64 " but '%s' has rank %" PRId64, esc(a->key),
-                                   a->shape[0], esc(b->key), b->shape[1]);
-        if (a->shape[0] <= 0 || a->shape[0] > INT32_MAX)
-            return lsc_format_fail(err, LSC_ERR_FORMAT, path, a->key, "rank %" PRId64 " out of range", a->shape[0]);
-        l->rank = (int)a->shape[0];
-        l->rows = b->shape[0];
-        l->cols = numel(a) / a->shape[0];
-        if (a->ndim == 4)
-            l->flags |= LSC_LAYER_CONV;
+        lsc_status st = lsc_format_pair_shape(l, &ad->tensors[l->ta], &ad->tensors[l->tb], path, err);
+        if (st)
+            return st;
         if (l->alpha == 0)
             l->alpha = l->rank; /* kohya: missing or zero alpha means no scaling */
         l->rule = LSC_SCALE_ALPHA_R;
