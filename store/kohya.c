@@ -537,24 +537,10 @@ static lsc_status build_metadata(lsc_adapter *ad, json_t **holder, const char **
     }
     json_object_del(o, "sshs_model_hash");
     json_object_del(o, "sshs_legacy_hash");
-    size_t cnt = json_object_size(o);
-    *keys = calloc(cnt ? cnt : 1, sizeof **keys);
-    *vals = calloc(cnt ? cnt : 1, sizeof **vals);
-    if (!*keys || !*vals) {
+    lsc_status st = lsc_st_meta_arrays(o, 0, keys, vals, n, err);
+    if (st) {
         json_decref(o);
-        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-    }
-    const char *k;
-    json_t *v;
-    *n = 0;
-    json_object_foreach(o, k, v) {
-        if (!json_is_string(v)) {
-            json_decref(o);
-            return lsc_error_set(err, LSC_ERR_INVALID, "adapter metadata '%s' is not a string", esc(k));
-        }
-        (*keys)[*n] = k;
-        (*vals)[*n] = json_string_value(v);
-        (*n)++;
+        return st;
     }
     *holder = o;
     return LSC_OK;

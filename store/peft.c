@@ -1275,32 +1275,12 @@ static lsc_status metadata_arrays(const lsc_adapter *ad, json_t **holder, const 
         if (!o)
             return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
     }
-    size_t cnt = json_object_size(o);
-    *keys = calloc(cnt ? cnt : 1, sizeof **keys);
-    *vals = calloc(cnt ? cnt : 1, sizeof **vals);
-    if (!*keys || !*vals) {
-        free(*keys);
-        free(*vals);
-        *keys = *vals = NULL;
-        json_decref(o);
-        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-    }
-    const char *k;
-    json_t *v;
+    /* another format's typed metadata (GGUF key-values) has no place in safetensors: left out */
     int foreign = ad->format && strcmp(ad->format, "peft") != 0;
-    json_object_foreach(o, k, v) {
-        if (!json_is_string(v)) {
-            if (foreign)
-                continue; /* another format's typed metadata (GGUF key-values) has no place in safetensors */
-            free(*keys);
-            free(*vals);
-            *keys = *vals = NULL; /* the caller frees what it is given */
-            json_decref(o);
-            return lsc_error_set(err, LSC_ERR_INVALID, "adapter metadata '%s' is not a string", k);
-        }
-        (*keys)[*n] = k;
-        (*vals)[*n] = json_string_value(v);
-        (*n)++;
+    lsc_status st = lsc_st_meta_arrays(o, foreign, keys, vals, n, err);
+    if (st) {
+        json_decref(o);
+        return st;
     }
     *holder = o;
     return LSC_OK;

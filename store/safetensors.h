@@ -74,6 +74,15 @@ void lsc_st_loader_free(void *ctx);
  * memory. */
 char *lsc_st_metadata_json(const lsc_st_file *f);
 
+struct json_t;
+
+/* The entries of a JSON object (jansson's json_t, borrowed: the strings point into it, so it must outlive
+ * them) as the parallel key and value arrays lsc_st_writer_begin takes, in the object's order: *keys and
+ * *vals malloc'ed (the caller frees them; both NULL after a failure), *n entries. A value that is not a
+ * string is left out when skip_other, else LSC_ERR_INVALID "adapter metadata '<key>' is not a string". */
+lsc_status lsc_st_meta_arrays(const struct json_t *object, int skip_other, const char ***keys, const char ***vals,
+                              size_t *n, lsc_error *err);
+
 /* Can ad->header_json (a source file's header kept at import) be written again verbatim for ad? Non-zero
  * when it parses and lists exactly ad's tensors (names, dtypes, shapes, in order) and ad's metadata
  * (ad->metadata_json, compared as compact JSON text). 0 without a header or on out of memory. */

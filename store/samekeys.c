@@ -41,27 +41,10 @@ lsc_status lsc_samekeys_metadata(const char *json_text, void **holder, const cha
         json_decref(o);
         return lsc_error_set(err, LSC_ERR_INVALID, "adapter metadata is not a JSON object");
     }
-    size_t cnt = json_object_size(o);
-    *keys = calloc(cnt + 1, sizeof **keys);
-    *vals = calloc(cnt + 1, sizeof **vals);
-    if (!*keys || !*vals) {
-        free(*keys);
-        free(*vals);
+    lsc_status st = lsc_st_meta_arrays(o, 0, keys, vals, n, err);
+    if (st) {
         json_decref(o);
-        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-    }
-    const char *k;
-    json_t *v;
-    json_object_foreach(o, k, v) {
-        if (!json_is_string(v)) {
-            free(*keys);
-            free(*vals);
-            json_decref(o);
-            return lsc_error_set(err, LSC_ERR_INVALID, "adapter metadata entry is not a string");
-        }
-        (*keys)[*n] = k;
-        (*vals)[*n] = json_string_value(v);
-        (*n)++;
+        return st;
     }
     *holder = o;
     return LSC_OK;

@@ -38,7 +38,8 @@ lsc_status lsc_samekeys_write_json(lsc_adapter *ad, const char *path, lsc_dtype 
 
 /* A metadata object text (ad->metadata_json; NULL for none) as key and value arrays: pointers into
  * *holder (a json_t * the caller releases with json_decref); *keys and *vals malloc'ed, freed by the
- * caller. NULL text gives n = 0. LSC_ERR_INVALID when the text is not a JSON object of strings. */
+ * caller (all three NULL after a failure). NULL text gives n = 0. LSC_ERR_INVALID when the text is not a
+ * JSON object of strings (lsc_st_meta_arrays names the entry). */
 lsc_status lsc_samekeys_metadata(const char *json_text, void **holder, const char ***keys, const char ***vals,
                                  size_t *n, lsc_error *err);
 
