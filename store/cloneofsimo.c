@@ -196,14 +196,9 @@ lsc_status lsc_cloneofsimo_read(const char *path, lsc_adapter **out, lsc_error *
     lsc_status st = lsc_st_open(path, &f, err);
     if (st)
         return st;
-    lsc_adapter *ad = lsc_adapter_new();
-    if (!ad) {
-        lsc_st_close(f);
-        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-    }
-    ad->load = lsc_st_tensor_loader;
-    ad->load_ctx = f;
-    ad->load_ctx_free = lsc_st_loader_free;
+    lsc_adapter *ad;
+    if ((st = lsc_st_adapter_new(f, &ad, err)))
+        return st;
     ad->format = strdup("cloneofsimo");
     ad->source = strdup(path);
     ad->header_json = strdup(f->header);

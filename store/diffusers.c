@@ -479,14 +479,8 @@ lsc_status lsc_diffusers_read(const char *path, lsc_adapter **out, lsc_error *er
             lsc_st_close(f);
             return st;
         }
-    ad = lsc_adapter_new();
-    if (!ad) {
-        lsc_st_close(f);
-        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-    }
-    ad->load = lsc_st_tensor_loader;
-    ad->load_ctx = f;
-    ad->load_ctx_free = lsc_st_loader_free;
+    if ((st = lsc_st_adapter_new(f, &ad, err)))
+        return st;
     if ((st = read_file(ad, f, path, err))) {
         lsc_adapter_free(ad);
         return st;

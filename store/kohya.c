@@ -381,17 +381,11 @@ lsc_status lsc_kohya_read(const char *path, lsc_adapter **out, lsc_error *err)
         goto done;
     if ((st = lsc_lycoris_io_refuse(f, path, err)))
         goto done;
-    ad = lsc_adapter_new();
-    if (!ad) {
-        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-        goto done;
-    }
     /* the adapter owns the open file from here on (alphas are loaded through it below) */
-    ad->load = lsc_st_tensor_loader;
-    ad->load_ctx = f;
-    ad->load_ctx_free = lsc_st_loader_free;
     lsc_st_file *file = f;
     f = NULL;
+    if ((st = lsc_st_adapter_new(file, &ad, err)))
+        goto done;
     int varied;
     if ((st = describe_file(ad, file, path, err)) || (st = classify_tensors(ad, file, path, err)) ||
         (st = read_alphas(ad, path, err)) || (st = shape_layers(ad, path, &varied, err)))

@@ -840,6 +840,19 @@ void lsc_st_loader_free(void *ctx)
     lsc_st_close(ctx);
 }
 
+lsc_status lsc_st_adapter_new(lsc_st_file *f, lsc_adapter **out, lsc_error *err)
+{
+    lsc_adapter *ad = *out = lsc_adapter_new();
+    if (!ad) {
+        lsc_st_close(f);
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    }
+    ad->load = lsc_st_tensor_loader;
+    ad->load_ctx = f;
+    ad->load_ctx_free = lsc_st_loader_free;
+    return LSC_OK;
+}
+
 lsc_status lsc_st_meta_arrays(const struct json_t *object, int skip_other, const char ***keys, const char ***vals,
                               size_t *n, lsc_error *err)
 {

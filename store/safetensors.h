@@ -70,6 +70,10 @@ lsc_status lsc_st_tensor_loader(lsc_adapter *ad, size_t i, lsc_error *err);
 /* load_ctx_free for such adapters: closes the file. */
 void lsc_st_loader_free(void *ctx);
 
+/* A new empty adapter in *out that owns f and loads its tensors from it (lsc_st_tensor_loader; the file
+ * is closed with the adapter). On out of memory f is closed, *out is NULL and LSC_ERR_NOMEM returned. */
+lsc_status lsc_st_adapter_new(lsc_st_file *f, lsc_adapter **out, lsc_error *err);
+
 /* __metadata__ as compact JSON text in header order (malloc'ed), NULL when there is none or on out of
  * memory. */
 char *lsc_st_metadata_json(const lsc_st_file *f);
