@@ -199,13 +199,7 @@ lsc_status lsc_cloneofsimo_read(const char *path, lsc_adapter **out, lsc_error *
     lsc_adapter *ad;
     if ((st = lsc_st_adapter_new(f, &ad, err)))
         return st;
-    ad->format = strdup("cloneofsimo");
-    ad->source = strdup(path);
-    ad->header_json = strdup(f->header);
-    ad->base_model = strdup("");
-    if (!ad->format || !ad->source || !ad->header_json || !ad->base_model ||
-        (f->n_meta && !(ad->metadata_json = lsc_st_metadata_json(f))))
-        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    st = lsc_st_adapter_describe(ad, f, "cloneofsimo", path, "", err);
     int varied = 0;
     if (!st && !(st = add_all(ad, f, path, err)) && !(st = check_layers(ad, f, path, err)) &&
         !(st = check_parts(ad, f, path, err))) {

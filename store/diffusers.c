@@ -434,13 +434,8 @@ static lsc_status scale_layers(lsc_adapter *ad, json_t *root, const char *path, 
 static lsc_status read_file(lsc_adapter *ad, lsc_st_file *f, const char *path, lsc_error *err)
 {
     lsc_status st;
-    ad->format = strdup("diffusers");
-    ad->source = strdup(path);
-    ad->header_json = strdup(f->header);
-    ad->base_model = strdup("");
-    if (!ad->format || !ad->source || !ad->header_json || !ad->base_model ||
-        (f->n_meta && !(ad->metadata_json = lsc_st_metadata_json(f))))
-        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    if ((st = lsc_st_adapter_describe(ad, f, "diffusers", path, "", err)))
+        return st;
     for (size_t i = 0; i < f->n_tensors; i++)
         if ((st = add_tensor(ad, f, i, path, err)))
             return st;

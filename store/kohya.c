@@ -357,17 +357,10 @@ static lsc_status shape_layers(lsc_adapter *ad, const char *path, int *varied, l
 /* Format, source, header, base model and metadata of the file (ad takes them over as copies). */
 static lsc_status describe_file(lsc_adapter *ad, const lsc_st_file *file, const char *path, lsc_error *err)
 {
-    ad->format = strdup("kohya");
-    ad->source = strdup(path);
-    ad->header_json = strdup(file->header);
     const char *bm = meta_get(file, "ss_sd_model_name");
     if (!bm)
         bm = meta_get(file, "ss_base_model_version");
-    ad->base_model = strdup(bm ? bm : "");
-    if (!ad->format || !ad->source || !ad->header_json || !ad->base_model ||
-        (file->n_meta && !(ad->metadata_json = lsc_st_metadata_json(file))))
-        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-    return LSC_OK;
+    return lsc_st_adapter_describe(ad, file, "kohya", path, bm ? bm : "", err);
 }
 
 lsc_status lsc_kohya_read(const char *path, lsc_adapter **out, lsc_error *err)

@@ -853,6 +853,19 @@ lsc_status lsc_st_adapter_new(lsc_st_file *f, lsc_adapter **out, lsc_error *err)
     return LSC_OK;
 }
 
+lsc_status lsc_st_adapter_describe(lsc_adapter *ad, const lsc_st_file *f, const char *format, const char *path,
+                                   const char *base_model, lsc_error *err)
+{
+    ad->format = strdup(format);
+    ad->source = strdup(path);
+    ad->header_json = strdup(f->header);
+    ad->base_model = strdup(base_model);
+    if (!ad->format || !ad->source || !ad->header_json || !ad->base_model ||
+        (f->n_meta && !(ad->metadata_json = lsc_st_metadata_json(f))))
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    return LSC_OK;
+}
+
 lsc_status lsc_st_meta_arrays(const struct json_t *object, int skip_other, const char ***keys, const char ***vals,
                               size_t *n, lsc_error *err)
 {

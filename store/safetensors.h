@@ -74,6 +74,11 @@ void lsc_st_loader_free(void *ctx);
  * is closed with the adapter). On out of memory f is closed, *out is NULL and LSC_ERR_NOMEM returned. */
 lsc_status lsc_st_adapter_new(lsc_st_file *f, lsc_adapter **out, lsc_error *err);
 
+/* Fill ad's format, source (path), header_json (f's header), base_model and metadata_json (f's metadata,
+ * left NULL when f has none) with copies. LSC_ERR_NOMEM when a copy fails (what was copied stays on ad). */
+lsc_status lsc_st_adapter_describe(lsc_adapter *ad, const lsc_st_file *f, const char *format, const char *path,
+                                   const char *base_model, lsc_error *err);
+
 /* __metadata__ as compact JSON text in header order (malloc'ed), NULL when there is none or on out of
  * memory. */
 char *lsc_st_metadata_json(const lsc_st_file *f);
