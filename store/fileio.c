@@ -57,6 +57,18 @@ char *lsc_path_join(const char *dir, const char *name)
     return p;
 }
 
+int lsc_is_dir(const char *p)
+{
+    struct stat sb;
+    return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+int lsc_is_file(const char *p)
+{
+    struct stat sb;
+    return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
 /* A path quoted for a message (control bytes escaped, as every message here does); four rotating
  * per-thread buffers, so one message can quote up to four paths. */
 static const char *qp(const char *p)
