@@ -1,7 +1,8 @@
 /* format_util.h: the message and text helpers every format reader and writer shares (safetensors, PEFT,
  * kohya, GGUF), so each has one home: a growing text buffer, and the messages: "'<file>': [tensor '<tensor>': ]<what>" for bad
- * input and "cannot <verb> '<file>': <errno text>" for a failed system call, names always escaped.
- * Depends on libc and engine/status.h only; no SQLite, no curses. */
+ * input and "cannot <verb> '<file>': <errno text>" for a failed system call, names always escaped;
+ * also the one shape check of a LoRA down/up pair the safetensors-family readers share.
+ * Depends on libc and engine/ (status, adapter types) only; no SQLite, no curses. */
 #ifndef LSC_FORMAT_UTIL_H
 #define LSC_FORMAT_UTIL_H
 
