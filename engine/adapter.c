@@ -495,8 +495,8 @@ lsc_adapter *lsc_adapter_clone_meta(const lsc_adapter *ad)
     return c;
 }
 
-/* Convert n doubles to a fresh buffer of dtype dt; LSC_ERR_NUMERIC on overflow. */
-static lsc_status to_dtype(lsc_dtype dt, const double *v, size_t n, const char *key, uint8_t **out, lsc_error *err)
+lsc_status lsc_adapter_encode(lsc_dtype dt, const double *v, size_t n, const char *key, uint8_t **out,
+                              lsc_error *err)
 {
     size_t over = 0;
     uint8_t *buf = malloc(n * lsc_dtype_size(dt) + 1);
@@ -550,9 +550,9 @@ lsc_status lsc_adapter_set_factors(lsc_adapter *ad, size_t li, const double *B, 
                 sb[(size_t)c * (size_t)k + (size_t)j] = A[(size_t)j * (size_t)vcols + (size_t)c];
     }
     uint8_t *da = NULL, *db = NULL, *de = NULL;
-    lsc_status st = to_dtype(ta->dtype, emb ? sa : A, emb ? nb : na, ta->key, &da, err);
+    lsc_status st = lsc_adapter_encode(ta->dtype, emb ? sa : A, emb ? nb : na, ta->key, &da, err);
     if (!st)
-        st = to_dtype(tb->dtype, emb ? sb : B, emb ? na : nb, tb->key, &db, err);
+        st = lsc_adapter_encode(tb->dtype, emb ? sb : B, emb ? na : nb, tb->key, &db, err);
     int tg = lsc_adapter_layer_tensor(ad, li, LSC_ROLE_GATE);
     uint8_t *dg = NULL;
     if (!st && tg >= 0) { /* the new factors carry the gate already: it becomes ones */
@@ -562,7 +562,7 @@ lsc_status lsc_adapter_set_factors(lsc_adapter *ad, size_t li, const double *B, 
         for (int i = 0; ones && i < k; i++)
             ones[i] = 1.0;
         if (!st)
-            st = to_dtype(ad->tensors[tg].dtype, ones, (size_t)k, ad->tensors[tg].key, &dg, err);
+            st = lsc_adapter_encode(ad->tensors[tg].dtype, ones, (size_t)k, ad->tensors[tg].key, &dg, err);
         free(ones);
     }
     if (!st && l->te >= 0) {
@@ -572,7 +572,7 @@ lsc_status lsc_adapter_set_factors(lsc_adapter *ad, size_t li, const double *B, 
         for (int i = 0; ones && i < k; i++)
             ones[i] = 1.0;
         if (!st)
-            st = to_dtype(ad->tensors[l->te].dtype, ones, (size_t)k, ad->tensors[l->te].key, &de, err);
+            st = lsc_adapter_encode(ad->tensors[l->te].dtype, ones, (size_t)k, ad->tensors[l->te].key, &de, err);
         free(ones);
     }
     free(sa);
@@ -700,7 +700,7 @@ lsc_status lsc_adapter_set_tensor(lsc_adapter *ad, size_t i, const double *v, in
     for (int d = 0; d < ndim; d++)
         n *= (size_t)shape[d];
     uint8_t *data = NULL;
-    lsc_status st = to_dtype(t->dtype, v, n, t->key, &data, err);
+    lsc_status st = lsc_adapter_encode(t->dtype, v, n, t->key, &data, err);
     if (st)
         return st;
     free(t->data);

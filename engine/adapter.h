@@ -239,6 +239,12 @@ lsc_status lsc_adapter_set_factors(lsc_adapter *ad, size_t li, const double *B, 
 lsc_status lsc_adapter_set_tensor(lsc_adapter *ad, size_t i, const double *v, int ndim, const int64_t *shape,
                                   lsc_error *err);
 
+/* n doubles converted to dtype dt (a float dtype) in a fresh malloc'ed buffer *out (caller frees; n * size
+ * + 1 bytes, so n = 0 still allocates). LSC_ERR_NUMERIC "tensor '<key>': N value(s) overflow <dtype>" when a
+ * finite value does not fit; LSC_ERR_NOMEM; nothing is left in *out on failure. */
+lsc_status lsc_adapter_encode(lsc_dtype dt, const double *v, size_t n, const char *key, uint8_t **out,
+                              lsc_error *err);
+
 /* Remove tensor i; layer slots and tensor indices after it are renumbered. */
 void lsc_adapter_remove_tensor(lsc_adapter *ad, size_t i);
 

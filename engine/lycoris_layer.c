@@ -586,23 +586,6 @@ lsc_status lsc_lycoris_layer_part_spectra(lsc_adapter *ad, size_t li, lsc_worksp
 
 /* ---- back to a plain pair -------------------------------------------------------------------------- */
 
-static lsc_status encode(lsc_dtype dt, const double *v, size_t n, const char *key, uint8_t **out, lsc_error *err)
-{
-    size_t over = 0;
-    uint8_t *buf = malloc(n * lsc_dtype_size(dt) + 1);
-    if (!buf)
-        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-    lsc_status st = lsc_dtype_from_double(dt, v, n, buf, &over);
-    if (!st && over)
-        st = lsc_error_set(err, LSC_ERR_NUMERIC, "tensor '%s': %zu value(s) overflow %s", key, over, lsc_dtype_name(dt));
-    if (st) {
-        free(buf);
-        return st;
-    }
-    *out = buf;
-    return LSC_OK;
-}
-
 lsc_status lsc_lycoris_layer_set_plain(lsc_adapter *ad, size_t li, const double *B, const double *A, int k,
                                        double scale, lsc_error *err)
 {
@@ -635,8 +618,8 @@ lsc_status lsc_lycoris_layer_set_plain(lsc_adapter *ad, size_t li, const double 
     strcpy(kd + nl, ".lora_down.weight");
     memcpy(ku, l->name, nl);
     strcpy(ku + nl, ".lora_up.weight");
-    if ((st = encode(dt, A, (size_t)k * (size_t)d.cols, kd, &da, err)) ||
-        (st = encode(dt, B, (size_t)d.rows * (size_t)k, ku, &db, err)))
+    if ((st = lsc_adapter_encode(dt, A, (size_t)k * (size_t)d.cols, kd, &da, err)) ||
+        (st = lsc_adapter_encode(dt, B, (size_t)d.rows * (size_t)k, ku, &db, err)))
         goto fail;
     for (size_t i = ad->n_tensors; i-- > 0;)
         if (ad->tensors[i].layer == (int)li && ad->tensors[i].role == LSC_ROLE_FACTOR)

@@ -183,15 +183,6 @@ static lsc_status bake_st_file(bk *k, size_t fi, const char *outpath, uint64_t *
 
 /* ---- sharded ---------------------------------------------------------------------------------------- */
 
-static char *join(const char *dir, const char *name)
-{
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    if (p)
-        snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
-
 static lsc_status copy_file(const char *from, const char *to, lsc_error *err)
 {
     int in = open(from, O_RDONLY | O_CLOEXEC);
@@ -249,7 +240,7 @@ static lsc_status copy_others(bk *k, const char *dir, const char *tmp, const cha
         int shard = 0;
         for (size_t i = 0; i < k->b->n_files && !shard; i++)
             shard = strcmp(k->b->files[i].rel, e->d_name) == 0;
-        char *from = join(dir, e->d_name), *to = join(tmp, e->d_name);
+        char *from = lsc_path_join(dir, e->d_name), *to = lsc_path_join(tmp, e->d_name);
         struct stat sb;
         if (!from || !to)
             st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
@@ -275,7 +266,7 @@ static lsc_status bake_sharded(bk *k, const char *target, lsc_error *err)
         changed |= dt != LSC_DT_INVALID && dt != k->b->tensors[i].dtype;
     }
     for (size_t fi = 0; fi < k->b->n_files && !st; fi++) {
-        char *p = join(tx.tmp, k->b->files[fi].rel);
+        char *p = lsc_path_join(tx.tmp, k->b->files[fi].rel);
         uint64_t w = 0;
         st = p ? bake_st_file(k, fi, p, &w, err) : lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
         total += w;
@@ -285,7 +276,7 @@ static lsc_status bake_sharded(bk *k, const char *target, lsc_error *err)
     const char *iname = slash ? slash + 1 : k->b->index_path;
     if (!st && !dir)
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-    char *ip = !st ? join(tx.tmp, iname) : NULL;
+    char *ip = !st ? lsc_path_join(tx.tmp, iname) : NULL;
     if (!st)
         st = ip ? write_index(k, ip, total, changed, err) : lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
     if (!st) {

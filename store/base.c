@@ -164,15 +164,6 @@ static lsc_status open_st(lsc_base *b, const char *path, const char *rel, lsc_er
 
 /* ---- sharded -------------------------------------------------------------------------------------- */
 
-static char *join(const char *dir, const char *name)
-{
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    if (p)
-        snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
-
 /* Check that every tensor the index names is in the shard it names. */
 static lsc_status check_weight_map(lsc_base *b, json_t *map, lsc_error *err)
 {
@@ -220,7 +211,7 @@ static lsc_status open_sharded(lsc_base *b, const char *index, lsc_error *err)
             seen = strcmp(b->files[f].rel, shard) == 0;
         if (seen)
             continue;
-        char *p = join(dir, shard);
+        char *p = lsc_path_join(dir, shard);
         if (!p) {
             st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
             goto done;
@@ -476,7 +467,7 @@ lsc_status lsc_base_open(const char *path, lsc_base **out, lsc_error *err)
     lsc_status st;
     if (S_ISDIR(sb.st_mode) || lsc_format_ends_with(path, ".index.json")) {
         b->kind = LSC_BASE_SHARDED;
-        b->index_path = S_ISDIR(sb.st_mode) ? join(path, INDEX_NAME) : strdup(path);
+        b->index_path = S_ISDIR(sb.st_mode) ? lsc_path_join(path, INDEX_NAME) : strdup(path);
         st = b->index_path ? open_sharded(b, b->index_path, err) : lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
     } else if (is_gguf(path)) {
         b->kind = LSC_BASE_GGUF;

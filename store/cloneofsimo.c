@@ -19,13 +19,8 @@
 
 #define ESC_CAP 320
 
-static const char *esc(const char *s)
-{
-    static char buf[4][ESC_CAP];
-    static int k;
-    k = (k + 1) % 4;
-    return lsc_escape_name(buf[k], sizeof buf[k], s);
-}
+/* Escaped copy of a name for a message (format_util's rotating buffers). */
+#define esc lsc_format_esc
 
 /* Split `<part>:<i>:<what>`: the part's length, the position and what (1 down, 2 up, 3 rank, 0 other). */
 static int split_key(const char *key, size_t *part_len, long *pos)
@@ -155,25 +150,12 @@ static lsc_status check_layers(lsc_adapter *ad, const lsc_st_file *f, const char
                                    esc(ad->tensors[l->ta >= 0 ? l->ta : l->tb].key), esc(l->name),
                                    l->ta < 0 ? "down" : "up");
         const lsc_tensor *a = &ad->tensors[l->ta], *b = &ad->tensors[l->tb];
-        if ((a->ndim != 2 && a->ndim != 4) || b->ndim != a->ndim ||
-            (b->ndim == 4 && (b->shape[2] != 1 || b->shape[3] != 1)))
-            return lsc_format_fail(err, LSC_ERR_FORMAT, path, NULL,
-                                   "tensors '%s' (%d dims) and '%s' (%d dims) are neither a linear nor a conv LoRA "
-                                   "pair", esc(a->key), a->ndim, esc(b->key), b->ndim);
-        if (a->shape[0] != b->shape[1] || a->shape[0] <= 0 || a->shape[0] > INT32_MAX)
-            return lsc_format_fail(err, LSC_ERR_FORMAT, path, NULL,
-                                   "rank mismatch: '%s' has rank %" PRId64 " but '%s' has rank %" PRId64, esc(a->key),
-                                   a->shape[0], esc(b->key), b->shape[1]);
+        lsc_status st = lsc_format_pair_shape(l, a, b, path, err);
+        if (st)
+            return st;
         if (!lsc_dtype_is_float(a->dtype) || !lsc_dtype_is_float(b->dtype))
             return lsc_format_fail(err, LSC_ERR_UNSUPPORTED, path, NULL, "unsupported dtype %s in layer '%s'",
                                    lsc_dtype_name(lsc_dtype_is_float(a->dtype) ? b->dtype : a->dtype), esc(l->name));
-        l->rank = (int)a->shape[0];
-        l->rows = b->shape[0];
-        l->cols = 1;
-        for (int d = 1; d < a->ndim; d++)
-            l->cols *= a->shape[d];
-        if (a->ndim == 4)
-            l->flags |= LSC_LAYER_CONV;
         l->rule = LSC_SCALE_ALPHA_R;
         l->alpha = l->rank;
         l->scale = 1.0;
@@ -214,21 +196,10 @@ lsc_status lsc_cloneofsimo_read(const char *path, lsc_adapter **out, lsc_error *
     lsc_status st = lsc_st_open(path, &f, err);
     if (st)
         return st;
-    lsc_adapter *ad = lsc_adapter_new();
-    if (!ad) {
-        lsc_st_close(f);
-        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-    }
-    ad->load = lsc_st_tensor_loader;
-    ad->load_ctx = f;
-    ad->load_ctx_free = lsc_st_loader_free;
-    ad->format = strdup("cloneofsimo");
-    ad->source = strdup(path);
-    ad->header_json = strdup(f->header);
-    ad->base_model = strdup("");
-    if (!ad->format || !ad->source || !ad->header_json || !ad->base_model ||
-        (f->n_meta && !(ad->metadata_json = lsc_st_metadata_json(f))))
-        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    lsc_adapter *ad;
+    if ((st = lsc_st_adapter_new(f, &ad, err)))
+        return st;
+    st = lsc_st_adapter_describe(ad, f, "cloneofsimo", path, "", err);
     int varied = 0;
     if (!st && !(st = add_all(ad, f, path, err)) && !(st = check_layers(ad, f, path, err)) &&
         !(st = check_parts(ad, f, path, err))) {
@@ -278,9 +249,6 @@ lsc_status lsc_cloneofsimo_write(lsc_adapter *ad, const char *path, lsc_dtype dt
         return lsc_samekeys_write_verbatim(ad, path, err);
     double *bm = malloc((ad->n_layers + 1) * sizeof *bm);
     char *meta = metadata_out(ad);
-    void *holder = NULL;
-    const char **mk = NULL, **mv = NULL;
-    size_t nm = 0;
     lsc_status st = LSC_OK;
     if (!bm || !meta)
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
@@ -288,14 +256,11 @@ lsc_status lsc_cloneofsimo_write(lsc_adapter *ad, const char *path, lsc_dtype dt
         bm[li] = ad->layers[li].scale;
         folded += bm[li] != 1.0;
     }
-    if (!st && !(st = lsc_samekeys_metadata(meta, &holder, &mk, &mv, &nm, err)))
-        st = lsc_samekeys_write(ad, path, dtype, bm, NULL, mk, mv, nm, err);
+    if (!st)
+        st = lsc_samekeys_write_json(ad, path, dtype, bm, NULL, meta, err);
     if (!st && folded)
         lsc_adapter_warn(ad, "%d layer%s: the scale is folded into the up factor (the format has no alpha)", folded,
                          folded == 1 ? "" : "s");
-    json_decref((json_t *)holder);
-    free(mk);
-    free(mv);
     free(meta);
     free(bm);
     return st;

@@ -26,13 +26,8 @@
 #define NAME_CAP 1024
 #define META_KEY "lora_adapter_metadata"
 
-static const char *esc(const char *s)
-{
-    static char buf[4][ESC_CAP];
-    static int k;
-    k = (k + 1) % 4;
-    return lsc_escape_name(buf[k], sizeof buf[k], s);
-}
+/* Escaped copy of a name for a message (format_util's rotating buffers). */
+#define esc lsc_format_esc
 
 /* ---- key spellings ------------------------------------------------------------------------------------ */
 
@@ -376,28 +371,12 @@ static lsc_status shape_layer(lsc_adapter *ad, size_t li, const char *path, lsc_
 {
     lsc_layer *l = &ad->layers[li];
     const lsc_tensor *a = &ad->tensors[l->ta], *b = &ad->tensors[l->tb];
-    if ((a->ndim != 2 && a->ndim != 4) || b->ndim != a->ndim || (b->ndim == 4 && (b->shape[2] != 1 || b->shape[3] != 1)))
-        return lsc_format_fail(err, LSC_ERR_FORMAT, path, NULL,
-                               "tensors '%s' (%d dims) and '%s' (%d dims) are neither a linear nor a conv LoRA pair",
-                               esc(a->key), a->ndim, esc(b->key), b->ndim);
-    if (a->shape[0] != b->shape[1])
-        return lsc_format_fail(err, LSC_ERR_FORMAT, path, NULL,
-                               "rank mismatch: '%s' has rank %" PRId64 " but '%s' has rank %" PRId64, esc(a->key),
-                               a->shape[0], esc(b->key), b->shape[1]);
-    if (a->shape[0] <= 0 || a->shape[0] > INT32_MAX)
-        return lsc_format_fail(err, LSC_ERR_FORMAT, path, a->key, "rank %" PRId64 " out of range", a->shape[0]);
-    if (!lsc_dtype_is_float(a->dtype) || !lsc_dtype_is_float(b->dtype))
-        return lsc_format_fail(err, LSC_ERR_UNSUPPORTED, path, NULL, "unsupported dtype %s in tensor '%s'",
-                               lsc_dtype_name(lsc_dtype_is_float(a->dtype) ? b->dtype : a->dtype),
-                               esc(lsc_dtype_is_float(a->dtype) ? b->key : a->key));
-    l->rank = (int)a->shape[0];
-    l->rows = b->shape[0];
-    l->cols = 1;
-    for (int d = 1; d < a->ndim; d++)
-        l->cols *= a->shape[d];
-    if (a->ndim == 4)
-        l->flags |= LSC_LAYER_CONV;
-    return LSC_OK;
+    lsc_status st = lsc_format_pair_shape(l, a, b, path, err);
+    if (!st && (!lsc_dtype_is_float(a->dtype) || !lsc_dtype_is_float(b->dtype)))
+        st = lsc_format_fail(err, LSC_ERR_UNSUPPORTED, path, NULL, "unsupported dtype %s in tensor '%s'",
+                             lsc_dtype_name(lsc_dtype_is_float(a->dtype) ? b->dtype : a->dtype),
+                             esc(lsc_dtype_is_float(a->dtype) ? b->key : a->key));
+    return st;
 }
 
 /* The value of alpha tensor ti (loaded), 0 meaning r; NAN when unreadable or not finite. */
@@ -455,13 +434,8 @@ static lsc_status scale_layers(lsc_adapter *ad, json_t *root, const char *path, 
 static lsc_status read_file(lsc_adapter *ad, lsc_st_file *f, const char *path, lsc_error *err)
 {
     lsc_status st;
-    ad->format = strdup("diffusers");
-    ad->source = strdup(path);
-    ad->header_json = strdup(f->header);
-    ad->base_model = strdup("");
-    if (!ad->format || !ad->source || !ad->header_json || !ad->base_model ||
-        (f->n_meta && !(ad->metadata_json = lsc_st_metadata_json(f))))
-        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    if ((st = lsc_st_adapter_describe(ad, f, "diffusers", path, "", err)))
+        return st;
     for (size_t i = 0; i < f->n_tensors; i++)
         if ((st = add_tensor(ad, f, i, path, err)))
             return st;
@@ -500,14 +474,8 @@ lsc_status lsc_diffusers_read(const char *path, lsc_adapter **out, lsc_error *er
             lsc_st_close(f);
             return st;
         }
-    ad = lsc_adapter_new();
-    if (!ad) {
-        lsc_st_close(f);
-        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-    }
-    ad->load = lsc_st_tensor_loader;
-    ad->load_ctx = f;
-    ad->load_ctx_free = lsc_st_loader_free;
+    if ((st = lsc_st_adapter_new(f, &ad, err)))
+        return st;
     if ((st = read_file(ad, f, path, err))) {
         lsc_adapter_free(ad);
         return st;
@@ -548,17 +516,7 @@ static lsc_status carry_of(lsc_adapter *ad, size_t li, json_t *root, carry *c, l
  * module itself (and only a module whose path ends with the whole of it). */
 static char *literal_key(const char *module)
 {
-    size_t n = strlen(module);
-    char *k = malloc(2 * n + 1), *p = k;
-    if (!k)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (strchr("\\^$*+?()[]{}|.", module[i]))
-            *p++ = '\\';
-        *p++ = module[i];
-    }
-    *p = '\0';
-    return k;
+    return lsc_format_backslash(module, "\\^$*+?()[]{}|.");
 }
 
 /* Put `key: v` first in root[field] (created when missing). */
@@ -641,22 +599,16 @@ static lsc_status write_edited(lsc_adapter *ad, const char *path, lsc_dtype dtyp
             folded++;
         }
     }
-    void *holder = NULL;
-    const char **mk = NULL, **mv = NULL;
-    size_t nm = 0;
     char *meta = NULL;
     if (!bm || !sc)
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
     else if (!st && (changed || ad->metadata_json) && !(meta = metadata_out(ad, root, changed)))
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-    if (!st && !(st = lsc_samekeys_metadata(meta, &holder, &mk, &mv, &nm, err)))
-        st = lsc_samekeys_write(ad, path, dtype, bm, sc, mk, mv, nm, err);
+    if (!st)
+        st = lsc_samekeys_write_json(ad, path, dtype, bm, sc, meta, err);
     if (!st && folded)
         lsc_adapter_warn(ad, "%d layer%s without an alpha: the scale is folded into the up factor", folded,
                          folded == 1 ? "" : "s");
-    json_decref((json_t *)holder);
-    free(mk);
-    free(mv);
     free(meta);
     free(bm);
     free(sc);

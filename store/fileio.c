@@ -48,6 +48,27 @@ int lsc_write_full(int fd, const void *buf, size_t n)
 
 /* ---- writing a path a user named ------------------------------------------------------------------- */
 
+char *lsc_path_join(const char *dir, const char *name)
+{
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+int lsc_is_dir(const char *p)
+{
+    struct stat sb;
+    return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+int lsc_is_file(const char *p)
+{
+    struct stat sb;
+    return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
 /* A path quoted for a message (control bytes escaped, as every message here does); four rotating
  * per-thread buffers, so one message can quote up to four paths. */
 static const char *qp(const char *p)

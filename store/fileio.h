@@ -9,6 +9,15 @@
 
 #include "status.h"
 
+/* "<dir>/<name>" in a new string (caller frees; NULL on out of memory). The slash is always put in, even
+ * when dir ends with one: a path built so is the one the caller's messages and records show. */
+char *lsc_path_join(const char *dir, const char *name);
+
+/* Non-zero when p names a folder (lsc_is_dir) or a regular file (lsc_is_file), links followed; 0 when it
+ * is something else or cannot be stat'ed. */
+int lsc_is_dir(const char *p);
+int lsc_is_file(const char *p);
+
 /* Read exactly n bytes at offset off. 0 on success, -1 with errno set, 1 at a premature end of file. */
 int lsc_pread_full(int fd, void *buf, size_t n, uint64_t off);
 

@@ -2,6 +2,7 @@
  * Depends on libc and engine/ (status, adapter warnings, dtype narrowing) only. */
 #include "format_util.h"
 
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,55 @@ lsc_status lsc_format_io_fail(lsc_error *err, const char *verb, const char *file
     if (et[0] >= 'A' && et[0] <= 'Z' && !(et[1] >= 'A' && et[1] <= 'Z'))
         et[0] = (char)(et[0] - 'A' + 'a');
     return lsc_error_set(err, LSC_ERR_IO, "cannot %s '%s': %s", verb, lsc_escape_name(fe, sizeof fe, file), et);
+}
+
+const char *lsc_format_esc(const char *s)
+{
+    static _Thread_local char buf[4][LSC_FORMAT_ESC_CAP];
+    static _Thread_local int k;
+    k = (k + 1) % 4;
+    return lsc_escape_name(buf[k], sizeof buf[k], s);
+}
+
+char *lsc_format_backslash(const char *s, const char *special)
+{
+    size_t n = strlen(s);
+    char *k = malloc(2 * n + 1), *p = k;
+    if (!k)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (strchr(special, s[i]))
+            *p++ = '\\';
+        *p++ = s[i];
+    }
+    *p = '\0';
+    return k;
+}
+
+lsc_status lsc_format_pair_shape(lsc_layer *l, const lsc_tensor *a, const lsc_tensor *b, const char *path,
+                                 lsc_error *err)
+{
+    char ea[LSC_FORMAT_ESC_CAP], eb[LSC_FORMAT_ESC_CAP];
+    if ((a->ndim != 2 && a->ndim != 4) || b->ndim != a->ndim || (b->ndim == 4 && (b->shape[2] != 1 || b->shape[3] != 1)))
+        return lsc_format_fail(err, LSC_ERR_FORMAT, path, NULL,
+                               "tensors '%s' (%d dims) and '%s' (%d dims) are neither a linear nor a conv LoRA pair",
+                               lsc_escape_name(ea, sizeof ea, a->key), a->ndim, lsc_escape_name(eb, sizeof eb, b->key),
+                               b->ndim);
+    if (a->shape[0] != b->shape[1])
+        return lsc_format_fail(err, LSC_ERR_FORMAT, path, NULL,
+                               "rank mismatch: '%s' has rank %" PRId64 " but '%s' has rank %" PRId64,
+                               lsc_escape_name(ea, sizeof ea, a->key), a->shape[0],
+                               lsc_escape_name(eb, sizeof eb, b->key), b->shape[1]);
+    if (a->shape[0] <= 0 || a->shape[0] > INT32_MAX)
+        return lsc_format_fail(err, LSC_ERR_FORMAT, path, a->key, "rank %" PRId64 " out of range", a->shape[0]);
+    l->rank = (int)a->shape[0];
+    l->rows = b->shape[0];
+    l->cols = 1;
+    for (int d = 1; d < a->ndim; d++)
+        l->cols *= a->shape[d];
+    if (a->ndim == 4)
+        l->flags |= LSC_LAYER_CONV;
+    return LSC_OK;
 }
 
 int lsc_format_ends_with(const char *s, const char *suffix)

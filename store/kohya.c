@@ -5,8 +5,8 @@
  * anything is misread as a pair, reads the alpha scalars at once and leaves the factors in the file for
  * the loader. Writing reuses the source header verbatim when nothing changed, else lays out a canonical
  * file and updates the metadata the way kohya's own resize script does.
- * Depends on store/safetensors, engine/ (types, dtypes, the factor view) and jansson; never on SQLite
- * or curses.
+ * Depends on store/safetensors, store/samekeys (the verbatim copy), engine/ (types, dtypes, the factor
+ * view) and jansson; never on SQLite or curses.
  */
 #include "kohya.h"
 
@@ -21,20 +21,15 @@
 #include "lycoris_io.h"
 #include "lycoris_layer.h"
 #include "safetensors.h"
+#include "samekeys.h"
 
 #define ESC_CAP 320
 #define SUF_DOWN ".lora_down.weight"
 #define SUF_UP ".lora_up.weight"
 #define SUF_ALPHA ".alpha"
 
-/* Escaped copy of a name for a message (one of a few rotating buffers). */
-static const char *esc(const char *s)
-{
-    static char buf[4][ESC_CAP];
-    static int k;
-    k = (k + 1) % 4;
-    return lsc_escape_name(buf[k], sizeof buf[k], s);
-}
+/* Escaped copy of a name for a message (format_util's rotating buffers). */
+#define esc lsc_format_esc
 
 static int64_t numel(const lsc_tensor *t)
 {
@@ -342,24 +337,9 @@ static lsc_status shape_layers(lsc_adapter *ad, const char *path, int *varied, l
         lsc_layer *l = &ad->layers[li];
         if ((l->flags & LSC_LAYER_LYCORIS) || l->ta < 0 || l->tb < 0)
             continue; /* lsc_lycoris_io_finish: LyCORIS layers, and a dora_scale without factors */
-        const lsc_tensor *a = &ad->tensors[l->ta], *b = &ad->tensors[l->tb];
-        if ((a->ndim != 2 && a->ndim != 4) || (b->ndim != 2 && b->ndim != 4) ||
-            (b->ndim == 4 && (b->shape[2] != 1 || b->shape[3] != 1)) || (b->ndim == 4) != (a->ndim == 4))
-            return lsc_format_fail(err, LSC_ERR_FORMAT, path, NULL,
-                                   "tensors '%s' (%d dims) and '%s' (%d dims) are neither a linear nor a conv LoRA "
-                                   "pair",
-                                   esc(a->key), a->ndim, esc(b->key), b->ndim);
-        if (a->shape[0] != b->shape[1])
-            return lsc_format_fail(err, LSC_ERR_FORMAT, path, NULL,
-                                   "rank mismatch: '%s' has rank %" PRId64 " but '%s' has rank %" PRId64, esc(a->key),
-                                   a->shape[0], esc(b->key), b->shape[1]);
-        if (a->shape[0] <= 0 || a->shape[0] > INT32_MAX)
-            return lsc_format_fail(err, LSC_ERR_FORMAT, path, a->key, "rank %" PRId64 " out of range", a->shape[0]);
-        l->rank = (int)a->shape[0];
-        l->rows = b->shape[0];
-        l->cols = numel(a) / a->shape[0];
-        if (a->ndim == 4)
-            l->flags |= LSC_LAYER_CONV;
+        lsc_status st = lsc_format_pair_shape(l, &ad->tensors[l->ta], &ad->tensors[l->tb], path, err);
+        if (st)
+            return st;
         if (l->alpha == 0)
             l->alpha = l->rank; /* kohya: missing or zero alpha means no scaling */
         l->rule = LSC_SCALE_ALPHA_R;
@@ -377,17 +357,10 @@ static lsc_status shape_layers(lsc_adapter *ad, const char *path, int *varied, l
 /* Format, source, header, base model and metadata of the file (ad takes them over as copies). */
 static lsc_status describe_file(lsc_adapter *ad, const lsc_st_file *file, const char *path, lsc_error *err)
 {
-    ad->format = strdup("kohya");
-    ad->source = strdup(path);
-    ad->header_json = strdup(file->header);
     const char *bm = meta_get(file, "ss_sd_model_name");
     if (!bm)
         bm = meta_get(file, "ss_base_model_version");
-    ad->base_model = strdup(bm ? bm : "");
-    if (!ad->format || !ad->source || !ad->header_json || !ad->base_model ||
-        (file->n_meta && !(ad->metadata_json = lsc_st_metadata_json(file))))
-        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-    return LSC_OK;
+    return lsc_st_adapter_describe(ad, file, "kohya", path, bm ? bm : "", err);
 }
 
 lsc_status lsc_kohya_read(const char *path, lsc_adapter **out, lsc_error *err)
@@ -401,17 +374,11 @@ lsc_status lsc_kohya_read(const char *path, lsc_adapter **out, lsc_error *err)
         goto done;
     if ((st = lsc_lycoris_io_refuse(f, path, err)))
         goto done;
-    ad = lsc_adapter_new();
-    if (!ad) {
-        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-        goto done;
-    }
     /* the adapter owns the open file from here on (alphas are loaded through it below) */
-    ad->load = lsc_st_tensor_loader;
-    ad->load_ctx = f;
-    ad->load_ctx_free = lsc_st_loader_free;
     lsc_st_file *file = f;
     f = NULL;
+    if ((st = lsc_st_adapter_new(file, &ad, err)))
+        goto done;
     int varied;
     if ((st = describe_file(ad, file, path, err)) || (st = classify_tensors(ad, file, path, err)) ||
         (st = read_alphas(ad, path, err)) || (st = shape_layers(ad, path, &varied, err)))
@@ -557,24 +524,10 @@ static lsc_status build_metadata(lsc_adapter *ad, json_t **holder, const char **
     }
     json_object_del(o, "sshs_model_hash");
     json_object_del(o, "sshs_legacy_hash");
-    size_t cnt = json_object_size(o);
-    *keys = calloc(cnt ? cnt : 1, sizeof **keys);
-    *vals = calloc(cnt ? cnt : 1, sizeof **vals);
-    if (!*keys || !*vals) {
+    lsc_status st = lsc_st_meta_arrays(o, 0, keys, vals, n, err);
+    if (st) {
         json_decref(o);
-        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-    }
-    const char *k;
-    json_t *v;
-    *n = 0;
-    json_object_foreach(o, k, v) {
-        if (!json_is_string(v)) {
-            json_decref(o);
-            return lsc_error_set(err, LSC_ERR_INVALID, "adapter metadata '%s' is not a string", esc(k));
-        }
-        (*keys)[*n] = k;
-        (*vals)[*n] = json_string_value(v);
-        (*n)++;
+        return st;
     }
     *holder = o;
     return LSC_OK;
@@ -608,26 +561,6 @@ static lsc_status put_doubles(lsc_st_writer *w, lsc_dtype to, const double *v, s
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* The source file again, header verbatim and every tensor's bytes as stored. */
-static lsc_status write_verbatim(lsc_adapter *ad, const char *path, lsc_error *err)
-{
-    lsc_st_writer *w = NULL;
-    lsc_status st = lsc_st_writer_begin_verbatim(path, ad->header_json, strlen(ad->header_json), &w, err);
-    for (size_t i = 0; !st && i < ad->n_tensors; i++) {
-        lsc_tensor *t = &ad->tensors[i];
-        int was = t->data != NULL;
-        if ((st = lsc_adapter_load_tensor(ad, i, err)) || (st = lsc_st_writer_put(w, t->data, t->nbytes, err)))
-            break;
-        if (!was)
-            lsc_adapter_unload_tensor(ad, i);
-    }
-    if (st) {
-        lsc_st_writer_abort(w);
-        return st;
-    }
-    return lsc_st_writer_finish(w, err);
 }
 
 /* Layer li's lora_down and lora_up outputs under module name mod (AdaLoRA's A * E computed). */
@@ -694,24 +627,34 @@ static lsc_status plan_alpha(lsc_adapter *ad, size_t li, const char *mod, kout *
     return LSC_OK;
 }
 
+/* Tensor i copied under its own key as an output of `layer` (-1: an extra), a float one converted to dtype. */
+static lsc_status plan_copy(const lsc_adapter *ad, size_t i, int layer, lsc_dtype dtype, kout *outs, size_t *no,
+                            lsc_error *err)
+{
+    const lsc_tensor *t = &ad->tensors[i];
+    kout *o = &outs[(*no)++];
+    o->name = strdup(t->key);
+    if (!o->name)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    o->tensor = (int)i;
+    o->layer = layer;
+    o->dtype = dtype != LSC_DT_INVALID && lsc_dtype_is_float(t->dtype) ? dtype : t->dtype;
+    o->ndim = t->ndim;
+    memcpy(o->shape, t->shape, sizeof o->shape);
+    return LSC_OK;
+}
+
 /* Copies of layer li's tensors under their own keys: only tensor `only` when >= 0, else every one of the
  * layer's (a LyCORIS layer's factors, alpha and dora_scale), float ones converted to dtype. */
 static lsc_status plan_copies(lsc_adapter *ad, size_t li, int only, lsc_dtype dtype, kout *outs, size_t *no,
                               lsc_error *err)
 {
+    lsc_status st;
     for (size_t i = 0; i < ad->n_tensors; i++) {
-        const lsc_tensor *t = &ad->tensors[i];
-        if (only >= 0 ? (int)i != only : t->layer != (int)li)
+        if (only >= 0 ? (int)i != only : ad->tensors[i].layer != (int)li)
             continue;
-        kout *o = &outs[(*no)++];
-        o->name = strdup(t->key);
-        if (!o->name)
-            return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-        o->tensor = (int)i;
-        o->layer = (int)li;
-        o->dtype = dtype != LSC_DT_INVALID && lsc_dtype_is_float(t->dtype) ? dtype : t->dtype;
-        o->ndim = t->ndim;
-        memcpy(o->shape, t->shape, sizeof o->shape);
+        if ((st = plan_copy(ad, i, (int)li, dtype, outs, no, err)))
+            return st;
     }
     return LSC_OK;
 }
@@ -752,18 +695,8 @@ static lsc_status plan_outputs(lsc_adapter *ad, const char *path, lsc_dtype dtyp
             return st;
     }
     for (size_t i = 0; i < ad->n_tensors; i++) {
-        const lsc_tensor *t = &ad->tensors[i];
-        if (t->role != LSC_ROLE_EXTRA)
-            continue;
-        kout *o = &outs[(*no)++];
-        o->name = strdup(t->key);
-        if (!o->name)
-            return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-        o->tensor = (int)i;
-        o->layer = -1;
-        o->dtype = dtype != LSC_DT_INVALID && lsc_dtype_is_float(t->dtype) ? dtype : t->dtype;
-        o->ndim = t->ndim;
-        memcpy(o->shape, t->shape, sizeof o->shape);
+        if (ad->tensors[i].role == LSC_ROLE_EXTRA && (st = plan_copy(ad, i, -1, dtype, outs, no, err)))
+            return st;
     }
     return LSC_OK;
 }
@@ -848,7 +781,7 @@ lsc_status lsc_kohya_write(lsc_adapter *ad, const char *path, lsc_dtype dtype, l
         return lsc_format_fail(err, LSC_ERR_INVALID, path, NULL, "cannot write factors as %s: not a float dtype",
                                lsc_dtype_name(dtype));
     if (dtype == LSC_DT_INVALID && header_reusable(ad))
-        return write_verbatim(ad, path, err);
+        return lsc_samekeys_write_verbatim(ad, path, err);
 
     lsc_status st = LSC_OK;
     lsc_st_writer *w = NULL;

@@ -53,17 +53,6 @@ static char *path_join(const char *dir, const char *name)
     return p;
 }
 
-static int is_dir(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-static int is_file(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
-}
 
 const char *lsc_peft_module_name(const char *layer_name)
 {
@@ -754,7 +743,7 @@ static lsc_status resolve_paths(const char *path, char **st_path, char **cfg_pat
 {
     *st_path = *cfg_path = NULL;
     char *dir = NULL;
-    if (is_dir(path)) {
+    if (lsc_is_dir(path)) {
         *st_path = path_join(path, MODEL_FILE);
         dir = strdup(path);
     } else {
@@ -766,9 +755,9 @@ static lsc_status resolve_paths(const char *path, char **st_path, char **cfg_pat
         free(dir);
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
     }
-    if (!is_file(*st_path)) {
+    if (!lsc_is_file(*st_path)) {
         lsc_status st = lsc_error_set(err, LSC_ERR_NOTFOUND, "cannot open '%s': %s", *st_path,
-                                      is_dir(*st_path) ? "is a folder" : "no such file");
+                                      lsc_is_dir(*st_path) ? "is a folder" : "no such file");
         free(dir);
         return st;
     }
@@ -784,7 +773,7 @@ static lsc_status resolve_paths(const char *path, char **st_path, char **cfg_pat
         free(cfg);
         return st;
     }
-    if (is_file(cfg))
+    if (lsc_is_file(cfg))
         *cfg_path = cfg;
     else
         free(cfg);
@@ -1087,7 +1076,7 @@ lsc_status lsc_peft_list(const char *dir, char ***names, size_t *n, lsc_error *e
     char *p = path_join(dir, MODEL_FILE);
     if (!p)
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-    int has_default = is_file(p);
+    int has_default = lsc_is_file(p);
     free(p);
     d = opendir(dir);
     if (!d) {
@@ -1101,7 +1090,7 @@ lsc_status lsc_peft_list(const char *dir, char ***names, size_t *n, lsc_error *e
             continue;
         char *sub = path_join(dir, e->d_name);
         char *model = sub ? path_join(sub, MODEL_FILE) : NULL;
-        int ok = model && is_dir(sub) && is_file(model);
+        int ok = model && lsc_is_dir(sub) && lsc_is_file(model);
         free(model);
         free(sub);
         if (!ok)
@@ -1275,32 +1264,12 @@ static lsc_status metadata_arrays(const lsc_adapter *ad, json_t **holder, const 
         if (!o)
             return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
     }
-    size_t cnt = json_object_size(o);
-    *keys = calloc(cnt ? cnt : 1, sizeof **keys);
-    *vals = calloc(cnt ? cnt : 1, sizeof **vals);
-    if (!*keys || !*vals) {
-        free(*keys);
-        free(*vals);
-        *keys = *vals = NULL;
-        json_decref(o);
-        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-    }
-    const char *k;
-    json_t *v;
+    /* another format's typed metadata (GGUF key-values) has no place in safetensors: left out */
     int foreign = ad->format && strcmp(ad->format, "peft") != 0;
-    json_object_foreach(o, k, v) {
-        if (!json_is_string(v)) {
-            if (foreign)
-                continue; /* another format's typed metadata (GGUF key-values) has no place in safetensors */
-            free(*keys);
-            free(*vals);
-            *keys = *vals = NULL; /* the caller frees what it is given */
-            json_decref(o);
-            return lsc_error_set(err, LSC_ERR_INVALID, "adapter metadata '%s' is not a string", k);
-        }
-        (*keys)[*n] = k;
-        (*vals)[*n] = json_string_value(v);
-        (*n)++;
+    lsc_status st = lsc_st_meta_arrays(o, foreign, keys, vals, n, err);
+    if (st) {
+        json_decref(o);
+        return st;
     }
     *holder = o;
     return LSC_OK;
@@ -1442,17 +1411,7 @@ static json_t *json_num(double v)
 /* A module name as a pattern key: regex metacharacters escaped (dots stay: they match themselves). */
 static char *literal_key(const char *module)
 {
-    size_t n = strlen(module);
-    char *k = malloc(2 * n + 1), *p = k;
-    if (!k)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (strchr("\\^$*+?()[]{}|", module[i]))
-            *p++ = '\\';
-        *p++ = module[i];
-    }
-    *p = '\0';
-    return k;
+    return lsc_format_backslash(module, "\\^$*+?()[]{}|");
 }
 
 typedef struct key_order {

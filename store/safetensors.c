@@ -840,6 +840,67 @@ void lsc_st_loader_free(void *ctx)
     lsc_st_close(ctx);
 }
 
+lsc_status lsc_st_adapter_new(lsc_st_file *f, lsc_adapter **out, lsc_error *err)
+{
+    lsc_adapter *ad = *out = lsc_adapter_new();
+    if (!ad) {
+        lsc_st_close(f);
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    }
+    ad->load = lsc_st_tensor_loader;
+    ad->load_ctx = f;
+    ad->load_ctx_free = lsc_st_loader_free;
+    return LSC_OK;
+}
+
+lsc_status lsc_st_adapter_describe(lsc_adapter *ad, const lsc_st_file *f, const char *format, const char *path,
+                                   const char *base_model, lsc_error *err)
+{
+    ad->format = strdup(format);
+    ad->source = strdup(path);
+    ad->header_json = strdup(f->header);
+    ad->base_model = strdup(base_model);
+    if (!ad->format || !ad->source || !ad->header_json || !ad->base_model ||
+        (f->n_meta && !(ad->metadata_json = lsc_st_metadata_json(f))))
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    return LSC_OK;
+}
+
+lsc_status lsc_st_meta_arrays(const struct json_t *object, int skip_other, const char ***keys, const char ***vals,
+                              size_t *n, lsc_error *err)
+{
+    json_t *o = (json_t *)object; /* jansson's iteration takes a non-const object; nothing is changed */
+    size_t cnt = json_object_size(o);
+    *n = 0;
+    *keys = calloc(cnt ? cnt : 1, sizeof **keys);
+    *vals = calloc(cnt ? cnt : 1, sizeof **vals);
+    if (!*keys || !*vals) {
+        free(*keys);
+        free(*vals);
+        *keys = *vals = NULL;
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v) {
+        if (!json_is_string(v)) {
+            if (skip_other)
+                continue;
+            char ke[ESC_CAP];
+            free(*keys);
+            free(*vals);
+            *keys = *vals = NULL;
+            *n = 0;
+            return lsc_error_set(err, LSC_ERR_INVALID, "adapter metadata '%s' is not a string",
+                                 lsc_escape_name(ke, sizeof ke, k));
+        }
+        (*keys)[*n] = k;
+        (*vals)[*n] = json_string_value(v);
+        (*n)++;
+    }
+    return LSC_OK;
+}
+
 char *lsc_st_metadata_json(const lsc_st_file *f)
 {
     if (f->n_meta == 0)

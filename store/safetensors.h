@@ -70,9 +70,27 @@ lsc_status lsc_st_tensor_loader(lsc_adapter *ad, size_t i, lsc_error *err);
 /* load_ctx_free for such adapters: closes the file. */
 void lsc_st_loader_free(void *ctx);
 
+/* A new empty adapter in *out that owns f and loads its tensors from it (lsc_st_tensor_loader; the file
+ * is closed with the adapter). On out of memory f is closed, *out is NULL and LSC_ERR_NOMEM returned. */
+lsc_status lsc_st_adapter_new(lsc_st_file *f, lsc_adapter **out, lsc_error *err);
+
+/* Fill ad's format, source (path), header_json (f's header), base_model and metadata_json (f's metadata,
+ * left NULL when f has none) with copies. LSC_ERR_NOMEM when a copy fails (what was copied stays on ad). */
+lsc_status lsc_st_adapter_describe(lsc_adapter *ad, const lsc_st_file *f, const char *format, const char *path,
+                                   const char *base_model, lsc_error *err);
+
 /* __metadata__ as compact JSON text in header order (malloc'ed), NULL when there is none or on out of
  * memory. */
 char *lsc_st_metadata_json(const lsc_st_file *f);
+
+struct json_t;
+
+/* The entries of a JSON object (jansson's json_t, borrowed: the strings point into it, so it must outlive
+ * them) as the parallel key and value arrays lsc_st_writer_begin takes, in the object's order: *keys and
+ * *vals malloc'ed (the caller frees them; both NULL after a failure), *n entries. A value that is not a
+ * string is left out when skip_other, else LSC_ERR_INVALID "adapter metadata '<key>' is not a string". */
+lsc_status lsc_st_meta_arrays(const struct json_t *object, int skip_other, const char ***keys, const char ***vals,
+                              size_t *n, lsc_error *err);
 
 /* Can ad->header_json (a source file's header kept at import) be written again verbatim for ad? Non-zero
  * when it parses and lists exactly ad's tensors (names, dtypes, shapes, in order) and ad's metadata

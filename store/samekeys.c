@@ -41,27 +41,10 @@ lsc_status lsc_samekeys_metadata(const char *json_text, void **holder, const cha
         json_decref(o);
         return lsc_error_set(err, LSC_ERR_INVALID, "adapter metadata is not a JSON object");
     }
-    size_t cnt = json_object_size(o);
-    *keys = calloc(cnt + 1, sizeof **keys);
-    *vals = calloc(cnt + 1, sizeof **vals);
-    if (!*keys || !*vals) {
-        free(*keys);
-        free(*vals);
+    lsc_status st = lsc_st_meta_arrays(o, 0, keys, vals, n, err);
+    if (st) {
         json_decref(o);
-        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-    }
-    const char *k;
-    json_t *v;
-    json_object_foreach(o, k, v) {
-        if (!json_is_string(v)) {
-            free(*keys);
-            free(*vals);
-            json_decref(o);
-            return lsc_error_set(err, LSC_ERR_INVALID, "adapter metadata entry is not a string");
-        }
-        (*keys)[*n] = k;
-        (*vals)[*n] = json_string_value(v);
-        (*n)++;
+        return st;
     }
     *holder = o;
     return LSC_OK;
@@ -174,5 +157,20 @@ done:
     free(dts);
     free(b.dbl);
     free(b.conv);
+    return st;
+}
+
+lsc_status lsc_samekeys_write_json(lsc_adapter *ad, const char *path, lsc_dtype dtype, const double *b_mult,
+                                   const double *scalar, const char *meta_json, lsc_error *err)
+{
+    void *holder = NULL;
+    const char **mk = NULL, **mv = NULL;
+    size_t nm = 0;
+    lsc_status st = lsc_samekeys_metadata(meta_json, &holder, &mk, &mv, &nm, err);
+    if (!st)
+        st = lsc_samekeys_write(ad, path, dtype, b_mult, scalar, mk, mv, nm, err);
+    json_decref((json_t *)holder);
+    free(mk);
+    free(mv);
     return st;
 }

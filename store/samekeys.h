@@ -1,5 +1,5 @@
 /* samekeys.h: write an adapter back into a single safetensors file under the tensor keys it was read
- * with (diffusers and cloneofsimo files, whose key spellings carry the format).
+ * with (diffusers and cloneofsimo files, whose key spellings carry the format; kohya's unchanged copy).
  *
  * Two ways: the source header verbatim with every tensor's stored bytes (an unedited adapter: the file
  * comes out byte-identical), or a fresh header listing ad's tensors in their order under their own keys,
@@ -30,9 +30,16 @@ lsc_status lsc_samekeys_write(lsc_adapter *ad, const char *path, lsc_dtype dtype
                               const double *scalar, const char *const *mk, const char *const *mv, size_t nm,
                               lsc_error *err);
 
+/* lsc_samekeys_write with the metadata given as the text of a JSON object of strings (meta_json; NULL for
+ * none), taken apart by lsc_samekeys_metadata (whose LSC_ERR_INVALID it returns before anything is
+ * written). */
+lsc_status lsc_samekeys_write_json(lsc_adapter *ad, const char *path, lsc_dtype dtype, const double *b_mult,
+                                   const double *scalar, const char *meta_json, lsc_error *err);
+
 /* A metadata object text (ad->metadata_json; NULL for none) as key and value arrays: pointers into
  * *holder (a json_t * the caller releases with json_decref); *keys and *vals malloc'ed, freed by the
- * caller. NULL text gives n = 0. LSC_ERR_INVALID when the text is not a JSON object of strings. */
+ * caller (all three NULL after a failure). NULL text gives n = 0. LSC_ERR_INVALID when the text is not a
+ * JSON object of strings (lsc_st_meta_arrays names the entry). */
 lsc_status lsc_samekeys_metadata(const char *json_text, void **holder, const char ***keys, const char ***vals,
                                  size_t *n, lsc_error *err);
 

@@ -11,21 +11,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "fileio.h"
+
 #define MODEL_FILE "adapter_model.safetensors"
 #define STATE_FILE "trainer_state.json"
 #define KOHYA_EXT ".safetensors"
 
-static int is_dir(const char *p)
-{
-    struct stat sb;
-    return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
-}
-
-static int is_file(const char *p)
-{
-    struct stat sb;
-    return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
-}
 
 /* The digits s[0..n) as a step; -1 if empty, not all digits or too large. */
 static int64_t parse_digits(const char *s, size_t n)
@@ -103,7 +94,7 @@ static lsc_status trainer_step(const char *dir, int64_t *step, lsc_error *err)
 {
     char p[4096];
     snprintf(p, sizeof p, "%s/%s", dir, STATE_FILE);
-    if (!is_file(p))
+    if (!lsc_is_file(p))
         return LSC_OK;
     json_error_t je;
     json_t *o = json_load_file(p, JSON_REJECT_DUPLICATES, &je);
@@ -133,7 +124,7 @@ static lsc_status scan_trainer(const char *path, DIR *d, lsc_series_plan *p, lsc
         char sub[4096], model[4200];
         snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
         snprintf(model, sizeof model, "%s/%s", sub, MODEL_FILE);
-        if (!is_dir(sub) || !is_file(model))
+        if (!lsc_is_dir(sub) || !lsc_is_file(model))
             continue;
         int64_t n = strncmp(e->d_name, "checkpoint-", 11) == 0 ? parse_digits(e->d_name + 11, strlen(e->d_name + 11)) : -1;
         if (n < 0) {
@@ -158,7 +149,7 @@ static lsc_status scan_trainer(const char *path, DIR *d, lsc_series_plan *p, lsc
         return st;
     char model[4096];
     snprintf(model, sizeof model, "%s/%s", path, MODEL_FILE);
-    if (is_file(model)) { /* the final save, in the run folder itself */
+    if (lsc_is_file(model)) { /* the final save, in the run folder itself */
         int64_t step = p->items[p->n - 1].step;
         if (!(st = trainer_step(path, &step, err)))
             st = add_item(p, &cap, path, "", "final", step, 1, err);
@@ -184,7 +175,7 @@ static lsc_status scan_kohya(const char *path, DIR *d, lsc_series_plan *p, lsc_e
         int64_t ep = dash && dash > e->d_name ? parse_digits(dash + 1, (size_t)(e->d_name + len - el - dash - 1)) : -1;
         char sub[4096];
         snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-        if (ep < 0 || !is_file(sub))
+        if (ep < 0 || !lsc_is_file(sub))
             continue;
         size_t sl = (size_t)(dash - e->d_name);
         if (sl >= sizeof stem)
@@ -206,7 +197,7 @@ static lsc_status scan_kohya(const char *path, DIR *d, lsc_series_plan *p, lsc_e
     char fin[4096], entry[300];
     snprintf(entry, sizeof entry, "%s%s", stem, KOHYA_EXT);
     snprintf(fin, sizeof fin, "%s/%s", path, entry);
-    if (is_file(fin))
+    if (lsc_is_file(fin))
         st = add_item(p, &cap, path, entry, "final", p->items[p->n - 1].step + 1, 1, err);
     /* one file alone is not a run ("lora-2024.safetensors" may just be a name): it imports as itself */
     if (!st && p->n < 2) {
@@ -220,7 +211,7 @@ static lsc_status scan_kohya(const char *path, DIR *d, lsc_series_plan *p, lsc_e
 lsc_status lsc_series_scan(const char *path, lsc_series_plan **out, lsc_error *err)
 {
     *out = NULL;
-    if (!is_dir(path))
+    if (!lsc_is_dir(path))
         return LSC_OK;
     lsc_series_plan *p = calloc(1, sizeof *p);
     if (!p)
@@ -228,7 +219,7 @@ lsc_status lsc_series_scan(const char *path, lsc_series_plan **out, lsc_error *e
     lsc_status st = LSC_OK;
     char model[4096];
     snprintf(model, sizeof model, "%s/%s", path, MODEL_FILE);
-    int passes = is_file(model) ? 1 : 2; /* a PEFT folder is never a kohya run */
+    int passes = lsc_is_file(model) ? 1 : 2; /* a PEFT folder is never a kohya run */
     for (int pass = 0; pass < passes && !st && p->n == 0; pass++) {
         DIR *d = opendir(path);
         if (!d) {

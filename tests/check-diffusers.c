@@ -439,6 +439,11 @@ START_TEST(test_malformed_refused)
         {"{" T("unet:0:down", "[2,4]", 0, 32) "," T("unet:0:up", "[4,3]", 32, 80) "}", 80, "rank mismatch"},
         {"{" T("unet.a.lora.down.weight", "[2,4]", 0, 32) "," T("unet.a.lora.up.weight", "[4]", 32, 48) "}", 48,
          "neither a linear nor a conv"},
+        /* rank 0: out of range in every spelling (cloneofsimo called it a rank mismatch of 0 against 0) */
+        {"{" T("unet.a.lora.down.weight", "[0,4]", 0, 0) "," T("unet.a.lora.up.weight", "[4,0]", 0, 0) "}", 0,
+         "tensor 'unet.a.lora.down.weight': rank 0 out of range"},
+        {"{" T("unet:0:down", "[0,4]", 0, 0) "," T("unet:0:up", "[4,0]", 0, 0) "}", 0,
+         "tensor 'unet:0:down': rank 0 out of range"},
         /* rank metadata disagreeing with the tensors */
         {"{\"__metadata__\":{\"unet:0:rank\":\"3\"}," T("unet:0:down", "[2,4]", 0, 32) "," T("unet:0:up", "[4,2]", 32, 64) "}",
          64, "metadata 'unet:0:rank' is '3' but the tensors have rank 2"},

@@ -10,6 +10,7 @@
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #include "cli_util.h"
 #include "format_util.h"
 #include "safetensors.h"
+#include "samekeys.h"
 #include "test_tmp.h"
 
 static int dir_entries(void)
@@ -811,6 +813,53 @@ START_TEST(test_header_reusable)
 }
 END_TEST
 
+/* lsc_st_meta_arrays: the string entries in order, others left out or refused by name; nothing is left
+ * for the caller to free after a refusal. */
+START_TEST(test_meta_arrays)
+{
+    json_t *o = json_loads("{\"a\":\"x\",\"b\":2,\"c\":\"y\"}", JSON_PRESERVE_ORDER, NULL);
+    ck_assert_ptr_nonnull(o);
+    const char **k = NULL, **v = NULL;
+    size_t n = 99;
+    lsc_error e = {0};
+    ck_assert_int_eq(lsc_st_meta_arrays(o, 1, &k, &v, &n, &e), LSC_OK);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_str_eq(k[0], "a");
+    ck_assert_str_eq(v[0], "x");
+    ck_assert_str_eq(k[1], "c");
+    ck_assert_str_eq(v[1], "y");
+    free(k);
+    free(v);
+    ck_assert_int_eq(lsc_st_meta_arrays(o, 0, &k, &v, &n, &e), LSC_ERR_INVALID);
+    ck_assert_str_eq(e.msg, "adapter metadata 'b' is not a string");
+    ck_assert_ptr_null(k);
+    ck_assert_ptr_null(v);
+    ck_assert_uint_eq(n, 0);
+    json_decref(o);
+}
+END_TEST
+
+/* lsc_samekeys_metadata refusing a non-string value leaves no arrays behind: its callers free what they
+ * are given, and freed arrays left in *keys and *vals were freed twice. */
+START_TEST(test_samekeys_metadata_refusal)
+{
+    void *holder = NULL;
+    const char **k = NULL, **v = NULL;
+    size_t n = 0;
+    lsc_error e = {0};
+    ck_assert_int_eq(lsc_samekeys_metadata("{\"a\":\"x\",\"b\":[1]}", &holder, &k, &v, &n, &e), LSC_ERR_INVALID);
+    ck_assert_ptr_null(holder);
+    ck_assert_ptr_null(k);
+    ck_assert_ptr_null(v);
+    ck_assert_str_eq(e.msg, "adapter metadata 'b' is not a string");
+    ck_assert_int_eq(lsc_samekeys_metadata(NULL, &holder, &k, &v, &n, &e), LSC_OK);
+    ck_assert_uint_eq(n, 0);
+    json_decref((json_t *)holder);
+    free(k);
+    free(v);
+}
+END_TEST
+
 static Suite *safetensors_suite(void)
 {
     Suite *s = suite_create("safetensors");
@@ -832,6 +881,8 @@ static Suite *safetensors_suite(void)
     tcase_add_test(tc, test_writer_verbatim);
     tcase_add_test(tc, test_format_helpers);
     tcase_add_test(tc, test_header_reusable);
+    tcase_add_test(tc, test_meta_arrays);
+    tcase_add_test(tc, test_samekeys_metadata_refusal);
     suite_add_tcase(s, tc);
     return s;
 }
