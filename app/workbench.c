@@ -1070,6 +1070,20 @@ static lsc_status kind_from_json(json_t *o, lsc_tui_kind_figures *out, lsc_error
     return LSC_OK;
 }
 
+/* A read-only command context on w's catalog for computing figures through the command layer, its output
+ * and diagnostics into the memory sinks mem and diag (initialised here; the caller releases them). */
+static void figures_ctx(wb *w, lsc_cmd_ctx *c, lsc_sink *mem, lsc_sink *diag)
+{
+    lsc_sink_init_mem(mem);
+    lsc_sink_init_mem(diag);
+    memset(c, 0, sizeof *c);
+    c->catalog_path = w->path;
+    c->cat = w->cat;
+    c->out = mem;
+    c->diag = diag;
+    c->readonly = 1;
+}
+
 static lsc_status wb_kind_figures(void *ctx, const char *adapter, lsc_tui_kind_figures *out, lsc_error *err)
 {
     wb *w = ctx;
@@ -1078,15 +1092,8 @@ static lsc_status wb_kind_figures(void *ctx, const char *adapter, lsc_tui_kind_f
     if (st)
         return st;
     lsc_sink mem, diag;
-    lsc_sink_init_mem(&mem);
-    lsc_sink_init_mem(&diag);
     lsc_cmd_ctx c;
-    memset(&c, 0, sizeof c);
-    c.catalog_path = w->path;
-    c.cat = w->cat;
-    c.out = &mem;
-    c.diag = &diag;
-    c.readonly = 1;
+    figures_ctx(w, &c, &mem, &diag);
     json_t *kf = NULL;
     int rc;
     lsc_tui_copy(out->kind, sizeof out->kind, w->ad->kind ? w->ad->kind : "static");
@@ -1158,15 +1165,8 @@ static lsc_status wb_series(void *ctx, const char *adapter, lsc_tui_series *out,
     if (!lsc_is_series(w->ad->kind))
         return lsc_error_set(err, LSC_ERR_INVALID, "'%s' is not a series (import a training run's folder to get one)", adapter);
     lsc_sink mem, diag;
-    lsc_sink_init_mem(&mem);
-    lsc_sink_init_mem(&diag);
     lsc_cmd_ctx c;
-    memset(&c, 0, sizeof c);
-    c.catalog_path = w->path;
-    c.cat = w->cat;
-    c.out = &mem;
-    c.diag = &diag;
-    c.readonly = 1;
+    figures_ctx(w, &c, &mem, &diag);
     lsc_series_figs F;
     memset(&F, 0, sizeof F);
     int64_t id = 0;
