@@ -88,6 +88,24 @@ static lsc_status load(wb *w, const char *name, lsc_error *err)
     return lsc_catalog_get_adapter(w->cat, name, &w->ad, err);
 }
 
+/* The layer, parameter and byte totals of the group or series adapter `id` into a, as `ls` shows them:
+ * computed by totals (lsc_tasks_totals or lsc_series_totals) into a null sink; all three 0 if it fails. */
+typedef int (*totals_fn)(lsc_cmd_ctx *ctx, int64_t id, int64_t *layers, int64_t *params, int64_t *bytes,
+                         json_t **names);
+static void list_totals(wb *w, totals_fn totals, int64_t id, lsc_tui_adapter *a)
+{
+    lsc_sink null;
+    lsc_sink_init_null(&null);
+    lsc_cmd_ctx c;
+    memset(&c, 0, sizeof c);
+    c.cat = w->cat;
+    c.out = c.diag = &null;
+    json_t *names = NULL;
+    if (totals(&c, id, &a->n_layers, &a->params, &a->bytes, &names) != LSC_EXIT_OK)
+        a->n_layers = a->params = a->bytes = 0;
+    json_decref(names);
+}
+
 static lsc_status wb_list(void *ctx, lsc_tui_adapter **out, size_t *n, lsc_error *err)
 {
     wb *w = ctx;
@@ -115,30 +133,10 @@ static lsc_status wb_list(void *ctx, lsc_tui_adapter **out, size_t *n, lsc_error
         a[i].n_layers = infos[i].n_layers;
         a[i].params = infos[i].params;
         a[i].bytes = infos[i].bytes;
-        if (lsc_is_group(infos[i].kind)) { /* a multi-task adapter: the totals of its tasks, as `ls` shows */
-            lsc_sink null;
-            lsc_sink_init_null(&null);
-            lsc_cmd_ctx c;
-            memset(&c, 0, sizeof c);
-            c.cat = w->cat;
-            c.out = c.diag = &null;
-            json_t *names = NULL;
-            if (lsc_tasks_totals(&c, infos[i].id, &a[i].n_layers, &a[i].params, &a[i].bytes, &names) != LSC_EXIT_OK)
-                a[i].n_layers = a[i].params = a[i].bytes = 0;
-            json_decref(names);
-        }
-        if (lsc_is_series(infos[i].kind)) { /* a series: as `ls` shows it */
-            lsc_sink null;
-            lsc_sink_init_null(&null);
-            lsc_cmd_ctx c;
-            memset(&c, 0, sizeof c);
-            c.cat = w->cat;
-            c.out = c.diag = &null;
-            json_t *names = NULL;
-            if (lsc_series_totals(&c, infos[i].id, &a[i].n_layers, &a[i].params, &a[i].bytes, &names) != LSC_EXIT_OK)
-                a[i].n_layers = a[i].params = a[i].bytes = 0;
-            json_decref(names);
-        }
+        if (lsc_is_group(infos[i].kind)) /* a multi-task adapter: the totals of its tasks, as `ls` shows */
+            list_totals(w, lsc_tasks_totals, infos[i].id, &a[i]);
+        if (lsc_is_series(infos[i].kind)) /* a series: as `ls` shows it */
+            list_totals(w, lsc_series_totals, infos[i].id, &a[i]);
         a[i].created = infos[i].created;
         lsc_tui_copy(a[i].parents, sizeof a[i].parents, infos[i].parents ? infos[i].parents : "");
     }
@@ -1072,6 +1070,20 @@ static lsc_status kind_from_json(json_t *o, lsc_tui_kind_figures *out, lsc_error
     return LSC_OK;
 }
 
+/* A read-only command context on w's catalog for computing figures through the command layer, its output
+ * and diagnostics into the memory sinks mem and diag (initialised here; the caller releases them). */
+static void figures_ctx(wb *w, lsc_cmd_ctx *c, lsc_sink *mem, lsc_sink *diag)
+{
+    lsc_sink_init_mem(mem);
+    lsc_sink_init_mem(diag);
+    memset(c, 0, sizeof *c);
+    c->catalog_path = w->path;
+    c->cat = w->cat;
+    c->out = mem;
+    c->diag = diag;
+    c->readonly = 1;
+}
+
 static lsc_status wb_kind_figures(void *ctx, const char *adapter, lsc_tui_kind_figures *out, lsc_error *err)
 {
     wb *w = ctx;
@@ -1080,15 +1092,8 @@ static lsc_status wb_kind_figures(void *ctx, const char *adapter, lsc_tui_kind_f
     if (st)
         return st;
     lsc_sink mem, diag;
-    lsc_sink_init_mem(&mem);
-    lsc_sink_init_mem(&diag);
     lsc_cmd_ctx c;
-    memset(&c, 0, sizeof c);
-    c.catalog_path = w->path;
-    c.cat = w->cat;
-    c.out = &mem;
-    c.diag = &diag;
-    c.readonly = 1;
+    figures_ctx(w, &c, &mem, &diag);
     json_t *kf = NULL;
     int rc;
     lsc_tui_copy(out->kind, sizeof out->kind, w->ad->kind ? w->ad->kind : "static");
@@ -1129,17 +1134,9 @@ static lsc_status wb_kind_figures(void *ctx, const char *adapter, lsc_tui_kind_f
 static lsc_status series_copy(const lsc_series_figs *F, lsc_tui_series *out, lsc_error *err)
 {
     size_t S = F->n_steps, n = F->n_layers;
-    out->steps = calloc(S + 1, sizeof *out->steps);
-    out->layers = calloc(n + 1, sizeof *out->layers);
-    int ok = out->steps && out->layers;
-    for (int f = 0; f < LSC_TUI_SERIES_FIG_COUNT; f++)
-        ok &= (out->fig[f] = calloc(n * S + 1, sizeof(double))) != NULL;
-    if (!ok) {
-        lsc_tui_series_release(out);
-        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-    }
-    out->n_steps = S;
-    out->n_layers = n;
+    lsc_status st = lsc_tui_series_alloc(out, S, n, err);
+    if (st)
+        return st;
     for (size_t j = 0; j < S; j++) {
         out->steps[j].step = F->steps[j].step;
         lsc_tui_copy(out->steps[j].label, sizeof out->steps[j].label, F->steps[j].label);
@@ -1168,15 +1165,8 @@ static lsc_status wb_series(void *ctx, const char *adapter, lsc_tui_series *out,
     if (!lsc_is_series(w->ad->kind))
         return lsc_error_set(err, LSC_ERR_INVALID, "'%s' is not a series (import a training run's folder to get one)", adapter);
     lsc_sink mem, diag;
-    lsc_sink_init_mem(&mem);
-    lsc_sink_init_mem(&diag);
     lsc_cmd_ctx c;
-    memset(&c, 0, sizeof c);
-    c.catalog_path = w->path;
-    c.cat = w->cat;
-    c.out = &mem;
-    c.diag = &diag;
-    c.readonly = 1;
+    figures_ctx(w, &c, &mem, &diag);
     lsc_series_figs F;
     memset(&F, 0, sizeof F);
     int64_t id = 0;

@@ -618,6 +618,15 @@ static void write_st(const char *path, gen_file *f, const char *const *mk, const
     memset(f, 0, sizeof *f);
 }
 
+/* write_st to the file `name` in the folder out. */
+static void write_named(const char *out, const char *name, gen_file *f, const char *const *mk,
+                        const char *const *mv, size_t nm)
+{
+    char *path = join(out, name);
+    write_st(path, f, mk, mv, nm);
+    free(path);
+}
+
 /* Train one DyLoRA layer with lorascope's own engine (engine/train.h, the DyLoRA rule: each step a random
  * prefix rank b is trained at scale alpha/b) towards a planted rank-r target; B [rows, r], A [r, cols]. */
 static void dylora_layer(lsc_rng *g, int64_t rows, int64_t cols, int r, double alpha, double s0, double *B, double *A)
@@ -744,9 +753,18 @@ static void lyc_write(const char *out, const char *name, gen_file *f, const char
     const char *mk[] = {"ss_base_model_version", "ss_network_alpha", "ss_network_args", "ss_network_dim",
                         "ss_network_module", "ss_sd_model_name"};
     const char *mv[] = {"sd_v1", alpha, algo_args, dim, "lycoris.kohya", "lorascope/sd-tiny"};
-    char *path = join(out, name);
-    write_st(path, f, mk, mv, 6);
-    free(path);
+    write_named(out, name, f, mk, mv, 6);
+}
+
+/* LoHa's four factors of base in the order LyCORIS names them: hada_w1_a, hada_w1_b, hada_w2_a, hada_w2_b
+ * (shapes wa, wb; standard deviations sd[0..3]). */
+static void lyc_hada(gen_file *f, lsc_rng *g, const char *base, const int64_t *wa, const int64_t *wb,
+                     const double sd[4])
+{
+    lyc_put(f, g, base, ".hada_w1_a", 2, wa, sd[0]);
+    lyc_put(f, g, base, ".hada_w1_b", 2, wb, sd[1]);
+    lyc_put(f, g, base, ".hada_w2_a", 2, wa, sd[2]);
+    lyc_put(f, g, base, ".hada_w2_b", 2, wb, sd[3]);
 }
 
 #define LYC_ATTN "lora_unet_down_blocks_%d_attentions_0_transformer_blocks_0_attn1_%s"
@@ -765,10 +783,7 @@ static void sample_loha(const char *out)
         for (int m = 0; m < 4; m++) {
             snprintf(base, sizeof base, LYC_ATTN, blk, mods[m]);
             int64_t wa[] = {128, r}, wb[] = {r, 128};
-            lyc_put(&f, &g, base, ".hada_w1_a", 2, wa, 0.1 * (1 + m));
-            lyc_put(&f, &g, base, ".hada_w1_b", 2, wb, 0.1);
-            lyc_put(&f, &g, base, ".hada_w2_a", 2, wa, 0.1);
-            lyc_put(&f, &g, base, ".hada_w2_b", 2, wb, 0.1 * (1 + blk));
+            lyc_hada(&f, &g, base, wa, wb, (const double[4]){0.1 * (1 + m), 0.1, 0.1, 0.1 * (1 + blk)});
             lyc_alpha(&f, base, 2.0);
         }
     {
@@ -785,10 +800,7 @@ static void sample_loha(const char *out)
     {
         const char *b = "lora_unet_down_blocks_0_resnets_0_conv2";
         int64_t wa[] = {32, r}, wb[] = {r, 32 * 9};
-        lyc_put(&f, &g, b, ".hada_w1_a", 2, wa, 0.2);
-        lyc_put(&f, &g, b, ".hada_w1_b", 2, wb, 0.1);
-        lyc_put(&f, &g, b, ".hada_w2_a", 2, wa, 0.2);
-        lyc_put(&f, &g, b, ".hada_w2_b", 2, wb, 0.1);
+        lyc_hada(&f, &g, b, wa, wb, (const double[4]){0.2, 0.1, 0.2, 0.1});
         lyc_alpha(&f, b, 2.0);
     }
     lyc_write(out, name, &f, "{\"algo\": \"loha\", \"conv_dim\": \"4\", \"conv_alpha\": \"2\"}", "4", "2");
@@ -907,10 +919,7 @@ static void sample_lyc_dora(const char *out)
     snprintf(base, sizeof base, LYC_ATTN, 1, "to_q");
     {
         int64_t wa[] = {128, r}, wb[] = {r, 128}, dm[] = {1, 128};
-        lyc_put(&f, &g, base, ".hada_w1_a", 2, wa, 0.1);
-        lyc_put(&f, &g, base, ".hada_w1_b", 2, wb, 0.1);
-        lyc_put(&f, &g, base, ".hada_w2_a", 2, wa, 0.1);
-        lyc_put(&f, &g, base, ".hada_w2_b", 2, wb, 0.1);
+        lyc_hada(&f, &g, base, wa, wb, (const double[4]){0.1, 0.1, 0.1, 0.1});
         lyc_put(&f, &g, base, ".dora_scale", 2, dm, 0.05);
         lyc_alpha(&f, base, 4.0);
     }
@@ -1028,19 +1037,23 @@ static void sample_dense_pair(const char *out)
 
 /* ---- image-model LoRA files of diffusers and cloneofsimo/lora (issue #16) ------------------------------ */
 
-/* One planted pair B [rows, r], A [r, cols] (cols = in * kh * kw) under `down` / `up` keys, with an
- * optional scalar `alpha` key (NULL: none). */
-static void planted_pair(gen_file *f, lsc_rng *g, const char *down, const char *up, const char *alpha, int64_t rows,
-                         int64_t in, int k, int r, double s0, lsc_dtype dt, double alpha_v)
+/* One planted pair B [rows, r], A [r, cols] (cols = in * kh * kw) of the module m under the keys m + down /
+ * m + up, with an optional scalar alpha under m + alpha (alpha NULL: none). */
+static void planted_pair(gen_file *f, lsc_rng *g, const char *m, const char *down, const char *up, const char *alpha,
+                         int64_t rows, int64_t in, int k, int r, double s0, lsc_dtype dt, double alpha_v)
 {
+    char dk[256], uk[256], ak[256];
+    snprintf(dk, sizeof dk, "%s%s", m, down);
+    snprintf(uk, sizeof uk, "%s%s", m, up);
+    snprintf(ak, sizeof ak, "%s%s", m, alpha ? alpha : "");
     int64_t cols = in * k * k;
     double *B = xcalloc((size_t)(rows * r), sizeof *B), *A = xcalloc((size_t)(r * cols), sizeof *A);
     lora_pair(g, rows, cols, r, s0, 0.7, B, A, NULL, 0);
     int64_t ds[4] = {r, in, k, k}, us[4] = {rows, r, 1, 1}, sc[1] = {0};
-    add_tensor(f, down, dt, k > 1 ? 4 : 2, ds, A);
-    add_tensor(f, up, dt, k > 1 ? 4 : 2, us, B);
+    add_tensor(f, dk, dt, k > 1 ? 4 : 2, ds, A);
+    add_tensor(f, uk, dt, k > 1 ? 4 : 2, us, B);
     if (alpha)
-        add_tensor(f, alpha, dt, 0, sc, &alpha_v);
+        add_tensor(f, ak, dt, 0, sc, &alpha_v);
     free(A);
     free(B);
 }
@@ -1056,19 +1069,14 @@ static void sample_diffusers_attnprocs(const char *out)
     for (int blk = 0; blk < 2; blk++)
         for (int attn = 1; attn <= 2; attn++)
             for (int m = 0; m < 4; m++) {
-                char d[200], u[200];
                 const char *base = "down_blocks.%d.attentions.0.transformer_blocks.0.attn%d.processor.%s_lora";
                 char b[160];
                 snprintf(b, sizeof b, base, blk, attn, projs[m]);
-                snprintf(d, sizeof d, "%s.down.weight", b);
-                snprintf(u, sizeof u, "%s.up.weight", b);
                 int64_t in = attn == 2 && (m == 1 || m == 2) ? 96 : 64; /* cross-attention k/v read the text */
-                planted_pair(&f, &g, d, u, NULL, 64, in, 1, 4, 0.04 * (1 + m), LSC_DT_F32, 0);
+                planted_pair(&f, &g, b, ".down.weight", ".up.weight", NULL, 64, in, 1, 4, 0.04 * (1 + m), LSC_DT_F32, 0);
             }
     const char *mk[] = {"format"}, *mv[] = {"pt"};
-    char *path = join(out, name);
-    write_st(path, &f, mk, mv, 1);
-    free(path);
+    write_named(out, name, &f, mk, mv, 1);
 }
 
 /* diffusers 0.21-0.24 (LoRACompatibleLinear / LoRACompatibleConv, patched text encoder): keys
@@ -1079,32 +1087,23 @@ static void sample_diffusers_loracompat(const char *out)
     const char *name = "sd-tiny-loracompat.safetensors";
     lsc_rng g = {seed_of(name)};
     gen_file f = {0};
-    char d[200], u[200], a[200], m[160];
+    char m[160];
     static const char *const uproj[] = {"to_q", "to_k", "to_v", "to_out.0", "proj_in"};
     for (int i = 0; i < 5; i++) {
         snprintf(m, sizeof m, "unet.mid_block.attentions.0.%s%s", i < 4 ? "transformer_blocks.0.attn1." : "", uproj[i]);
-        snprintf(d, sizeof d, "%s.lora.down.weight", m);
-        snprintf(u, sizeof u, "%s.lora.up.weight", m);
-        snprintf(a, sizeof a, "%s.alpha", m);
-        planted_pair(&f, &g, d, u, a, 64, 64, 1, 8, 0.05 * (1 + i), LSC_DT_F16, 4.0);
+        planted_pair(&f, &g, m, ".lora.down.weight", ".lora.up.weight", ".alpha", 64, 64, 1, 8, 0.05 * (1 + i),
+                     LSC_DT_F16, 4.0);
     }
     snprintf(m, sizeof m, "unet.mid_block.resnets.0.conv1");
-    snprintf(d, sizeof d, "%s.lora.down.weight", m);
-    snprintf(u, sizeof u, "%s.lora.up.weight", m);
-    snprintf(a, sizeof a, "%s.alpha", m);
-    planted_pair(&f, &g, d, u, a, 32, 32, 3, 8, 0.04, LSC_DT_F16, 4.0);
+    planted_pair(&f, &g, m, ".lora.down.weight", ".lora.up.weight", ".alpha", 32, 32, 3, 8, 0.04, LSC_DT_F16, 4.0);
     static const char *const tproj[] = {"q_proj", "k_proj", "v_proj", "out_proj"};
     for (int i = 0; i < 4; i++) {
         snprintf(m, sizeof m, "text_encoder.text_model.encoder.layers.0.self_attn.%s", tproj[i]);
-        snprintf(d, sizeof d, "%s.lora_linear_layer.down.weight", m);
-        snprintf(u, sizeof u, "%s.lora_linear_layer.up.weight", m);
-        snprintf(a, sizeof a, "%s.alpha", m);
-        planted_pair(&f, &g, d, u, a, 96, 96, 1, 8, 0.03 * (1 + i), LSC_DT_F16, 4.0);
+        planted_pair(&f, &g, m, ".lora_linear_layer.down.weight", ".lora_linear_layer.up.weight", ".alpha", 96, 96, 1,
+                     8, 0.03 * (1 + i), LSC_DT_F16, 4.0);
     }
     const char *mk[] = {"format"}, *mv[] = {"pt"};
-    char *path = join(out, name);
-    write_st(path, &f, mk, mv, 1);
-    free(path);
+    write_named(out, name, &f, mk, mv, 1);
 }
 
 /* Current diffusers save_lora_weights (`pytorch_lora_weights.safetensors`): PEFT's lora_A/lora_B under
@@ -1117,22 +1116,19 @@ static void sample_diffusers_peft(const char *out)
     const char *name = "sd-tiny-diffusers.safetensors";
     lsc_rng g = {seed_of(name)};
     gen_file f = {0};
-    char d[200], u[200], m[160];
+    char m[160];
     static const char *const uproj[] = {"to_q", "to_k", "to_v", "to_out.0"};
     for (int blk = 0; blk < 2; blk++)
         for (int i = 0; i < 4; i++) {
             snprintf(m, sizeof m, "unet.up_blocks.%d.attentions.0.transformer_blocks.0.attn1.%s", blk + 1, uproj[i]);
-            snprintf(d, sizeof d, "%s.lora_A.weight", m);
-            snprintf(u, sizeof u, "%s.lora_B.weight", m);
-            planted_pair(&f, &g, d, u, NULL, 64, 64, 1, i == 3 ? 8 : 4, 0.04 * (1 + i), LSC_DT_F16, 0);
+            planted_pair(&f, &g, m, ".lora_A.weight", ".lora_B.weight", NULL, 64, 64, 1, i == 3 ? 8 : 4, 0.04 * (1 + i),
+                         LSC_DT_F16, 0);
         }
     static const char *const tproj[] = {"q_proj", "v_proj"};
     for (int l = 0; l < 2; l++)
         for (int i = 0; i < 2; i++) {
             snprintf(m, sizeof m, "text_encoder.text_model.encoder.layers.%d.self_attn.%s", l, tproj[i]);
-            snprintf(d, sizeof d, "%s.lora_A.weight", m);
-            snprintf(u, sizeof u, "%s.lora_B.weight", m);
-            planted_pair(&f, &g, d, u, NULL, 96, 96, 1, 4, 0.03 * (1 + i), LSC_DT_F16, 0);
+            planted_pair(&f, &g, m, ".lora_A.weight", ".lora_B.weight", NULL, 96, 96, 1, 4, 0.03 * (1 + i), LSC_DT_F16, 0);
         }
     const char *meta = "{\n"
                        "  \"text_encoder.alpha_pattern\": {},\n"
@@ -1151,9 +1147,7 @@ static void sample_diffusers_peft(const char *out)
                        "  \"unet.use_rslora\": false\n"
                        "}";
     const char *mk[] = {"format", "lora_adapter_metadata"}, *mv[] = {"pt", meta};
-    char *path = join(out, name);
-    write_st(path, &f, mk, mv, 2);
-    free(path);
+    write_named(out, name, &f, mk, mv, 2);
 }
 
 /* cloneofsimo/lora save_safeloras_with_embeds: `unet:<i>:up|down` and `text_encoder:<i>:up|down` with
@@ -1171,10 +1165,10 @@ static void sample_cloneofsimo(const char *out)
         const char *pn = part ? "text_encoder" : "unet";
         int n = part ? 4 : 12, r = part ? 2 : 4;
         for (int i = 0; i < n; i++) {
-            char d[64], u[64];
-            snprintf(d, sizeof d, "%s:%d:down", pn, i);
-            snprintf(u, sizeof u, "%s:%d:up", pn, i);
-            planted_pair(&f, &g, d, u, NULL, part ? 96 : 64, part ? 96 : 64, 1, r, 0.03 * (1 + i % 4), LSC_DT_F32, 0);
+            char m[64];
+            snprintf(m, sizeof m, "%s:%d", pn, i);
+            planted_pair(&f, &g, m, ":down", ":up", NULL, part ? 96 : 64, part ? 96 : 64, 1, r, 0.03 * (1 + i % 4),
+                         LSC_DT_F32, 0);
             snprintf(keys[nm], sizeof keys[nm], "%s:%d:rank", pn, i);
             snprintf(vals[nm], sizeof vals[nm], "%d", r);
             mk[nm] = keys[nm];
@@ -1193,9 +1187,7 @@ static void sample_cloneofsimo(const char *out)
     mv[nm++] = "[\"CLIPAttention\"]";
     mk[nm] = "unet";
     mv[nm++] = "[\"CrossAttention\", \"Attention\", \"GEGLU\"]";
-    char *path = join(out, name);
-    write_st(path, &f, mk, mv, nm);
-    free(path);
+    write_named(out, name, &f, mk, mv, nm);
 }
 
 int main(int argc, char **argv)

@@ -139,6 +139,20 @@ typedef struct names_opts {
     const char *base_names, *arch;
 } names_opts;
 
+/* Write p, `ad` converted to PEFT by a converter that returned st (p may be NULL on failure), as a PEFT folder
+ * at path, then show the warnings the writer added to p. Frees p; returns the first failure. */
+static lsc_status write_peft_of(lsc_cmd_ctx *ctx, const lsc_adapter *ad, lsc_status st, lsc_adapter *p,
+                                const char *path, lsc_dtype dt)
+{
+    size_t p_warned = p ? warnings_len(p) : 0;
+    if (!st)
+        st = lsc_peft_write(p, path, dt, &ctx->err);
+    if (!st)
+        show_writer_warnings(ctx, p, p_warned, ad->name);
+    lsc_adapter_free(p);
+    return st;
+}
+
 /* A kohya adapter as a PEFT folder: module paths recovered through the base model's names (see
  * store/basenames.h), the same factors, alpha folded into the config. */
 static lsc_status kohya_as_peft(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *path, lsc_dtype dt,
@@ -156,15 +170,9 @@ static lsc_status kohya_as_peft(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *p
                              msg);
     }
     st = lsc_basenames_kohya_to_peft(ad, bn, &p, &ctx->err);
-    size_t p_warned = p ? warnings_len(p) : 0;
-    if (!st)
-        st = lsc_peft_write(p, path, dt, &ctx->err);
-    if (!st) {
-        show_writer_warnings(ctx, p, p_warned, ad->name);
-        if (!names->base_names && !names->arch)
-            lsc_out(ctx->diag, "lorascope: module paths from the built-in %s name table\n", chosen);
-    }
-    lsc_adapter_free(p);
+    st = write_peft_of(ctx, ad, st, p, path, dt);
+    if (!st && !names->base_names && !names->arch)
+        lsc_out(ctx->diag, "lorascope: module paths from the built-in %s name table\n", chosen);
     lsc_basenames_free(bn);
     return st;
 }
@@ -186,21 +194,11 @@ static lsc_status write_format(lsc_cmd_ctx *ctx, lsc_adapter *ad, const char *fo
     else if (ad->format && strcmp(ad->format, "gguf") == 0) {
         lsc_adapter *p = NULL;
         st = gguf_as_peft(ad, &p, &ctx->err);
-        size_t p_warned = p ? warnings_len(p) : 0;
-        if (!st)
-            st = lsc_peft_write(p, path, dt, &ctx->err);
-        if (!st)
-            show_writer_warnings(ctx, p, p_warned, ad->name);
-        lsc_adapter_free(p);
+        st = write_peft_of(ctx, ad, st, p, path, dt);
     } else if (ad->format && strcmp(ad->format, "diffusers") == 0) {
         lsc_adapter *p = NULL;
         st = lsc_diffusers_as_peft(ad, &p, &ctx->err);
-        size_t p_warned = p ? warnings_len(p) : 0;
-        if (!st)
-            st = lsc_peft_write(p, path, dt, &ctx->err);
-        if (!st)
-            show_writer_warnings(ctx, p, p_warned, ad->name);
-        lsc_adapter_free(p);
+        st = write_peft_of(ctx, ad, st, p, path, dt);
     } else if (ad->format && strcmp(ad->format, "cloneofsimo") == 0) {
         st = lsc_error_set(&ctx->err, LSC_ERR_UNSUPPORTED,
                            "'%s' is a cloneofsimo adapter: its layers are named by position, not by module path; "

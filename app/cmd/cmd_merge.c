@@ -246,18 +246,6 @@ static void fm_unload(void *octx, size_t li)
         fm_tensors(c, li, i, 0, NULL);
 }
 
-static lsc_status grow_d(double **buf, size_t *cap, size_t n, lsc_error *err)
-{
-    if (n <= *cap)
-        return LSC_OK;
-    double *nb = realloc(*buf, n * sizeof **buf);
-    if (!nb)
-        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-    *buf = nb;
-    *cap = n;
-    return LSC_OK;
-}
-
 static lsc_status fm_compute(void *octx, size_t li, int worker, lsc_stats_runner *sr, lsc_error *err)
 {
     fm_ctx *c = octx;
@@ -294,9 +282,9 @@ static lsc_status fm_compute(void *octx, size_t li, int worker, lsc_stats_runner
         st = err->code ? err->code : LSC_ERR_INVALID;
     }
     if (!st)
-        st = grow_d(&w->bo, &w->boc, (size_t)(views[0].rows * R), err);
+        st = lsc_grow_doubles(&w->bo, &w->boc, (size_t)(views[0].rows * R), err);
     if (!st)
-        st = grow_d(&w->ao, &w->aoc, (size_t)(R * views[0].cols), err);
+        st = lsc_grow_doubles(&w->ao, &w->aoc, (size_t)(R * views[0].cols), err);
     if (!st)
         st = lsc_merge_layer(views, ww, m, &mp, sr->ws, w->bo, w->ao, &c->infos[li], err);
     if (!st)

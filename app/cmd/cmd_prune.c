@@ -266,18 +266,6 @@ typedef struct cut_ctx {
     cut_scratch *w;       /* [workers] */
 } cut_ctx;
 
-static lsc_status grow(double **buf, size_t *cap, size_t n, lsc_error *err)
-{
-    if (n <= *cap)
-        return LSC_OK;
-    double *nb = realloc(*buf, n * sizeof **buf);
-    if (!nb)
-        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-    *buf = nb;
-    *cap = n;
-    return LSC_OK;
-}
-
 /* The tensors a layer's factor view reads (LyCORIS factors too: the workers never call the loader). */
 static void layer_tensors(const lsc_adapter *ad, size_t li, int ts[LSC_LAYER_INPUTS_MAX])
 {
@@ -341,9 +329,9 @@ static lsc_status cut_compute(void *octx, size_t item, int worker, lsc_stats_run
     lsc_workspace *ws = sr->ws;
     lsc_status st = lsc_adapter_factors(c->src, li, &sr->b, &sr->bcap, &sr->a, &sr->acap, &lr, err);
     if (!st)
-        st = grow(&w->bo, &w->boc, (size_t)(lr.rows * k), err);
+        st = lsc_grow_doubles(&w->bo, &w->boc, (size_t)(lr.rows * k), err);
     if (!st)
-        st = grow(&w->ao, &w->aoc, (size_t)(k * lr.cols), err);
+        st = lsc_grow_doubles(&w->ao, &w->aoc, (size_t)(k * lr.cols), err);
     if (!st)
         st = c->av->prefix ? cut_prefix(c, li, &lr, k, ws, w->bo, w->ao, &s_new, err)
                            : lsc_prune_truncate(&lr, k, s_new, ws, w->bo, w->ao, &info, err);

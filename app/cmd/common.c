@@ -380,3 +380,15 @@ int lsc_cmd_cancelled(lsc_cmd_ctx *ctx, const char *what)
     lsc_error_set(&ctx->err, LSC_ERR_CANCELLED, "%s cancelled", what);
     return 1;
 }
+
+lsc_status lsc_grow_doubles(double **buf, size_t *cap, size_t n, lsc_error *err)
+{
+    if (n <= *cap)
+        return LSC_OK;
+    double *nb = realloc(*buf, n * sizeof **buf);
+    if (!nb)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    *buf = nb;
+    *cap = n;
+    return LSC_OK;
+}

@@ -91,4 +91,8 @@ const char *lsc_layer_dtype(const lsc_adapter *ad, const lsc_layer *l);
  * set to "WHAT cancelled" (LSC_ERR_CANCELLED). Every loop over layers or adapters asks it once a turn. */
 int lsc_cmd_cancelled(lsc_cmd_ctx *ctx, const char *what);
 
+/* Grow the malloc'ed *buf (capacity *cap doubles) to hold at least n doubles; contents kept, *buf and *cap
+ * unchanged when n <= *cap. On failure *buf stays valid and LSC_ERR_NOMEM is returned with err set. */
+lsc_status lsc_grow_doubles(double **buf, size_t *cap, size_t n, lsc_error *err);
+
 #endif

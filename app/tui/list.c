@@ -23,6 +23,19 @@ static void moved(lsc_tui_state *st)
 
 /* ---- columns -------------------------------------------------------------------------------------- */
 
+int lsc_tui_series_col_fig(lsc_tui_col c)
+{
+    switch (c) {
+    case LSC_COL_FRO: return LSC_TUI_SERIES_NORM;
+    case LSC_COL_SIGMA1: return LSC_TUI_SERIES_SIGMA1;
+    case LSC_COL_EFF: return LSC_TUI_SERIES_ERANK;
+    case LSC_COL_K90: return LSC_TUI_SERIES_K90;
+    case LSC_COL_SIM_PREV: return LSC_TUI_SERIES_SIM_PREV;
+    case LSC_COL_SIM_FINAL: return LSC_TUI_SERIES_SIM_FINAL;
+    default: return -1;
+    }
+}
+
 static const lsc_tui_col k_view_cols_catalog[] = {LSC_COL_NAME,   LSC_COL_KIND,  LSC_COL_FORMAT,  LSC_COL_DTYPE,
                                                   LSC_COL_LAYERS, LSC_COL_PARAMS, LSC_COL_BYTES, LSC_COL_CREATED,
                                                   LSC_COL_BASE,   LSC_COL_PARENTS};
@@ -298,17 +311,13 @@ double lsc_tui_sort_key(const lsc_tui_state *st, lsc_tui_view v, size_t i, lsc_t
     }
     if (v == LSC_VIEW_SERIES) {
         const lsc_tui_series *sr = &st->series.transient.data;
-        int f;
-        switch (c) {
-        case LSC_COL_NAME: *s = sr->layers[i].name; return 0;
-        case LSC_COL_FRO: f = LSC_TUI_SERIES_NORM; break;
-        case LSC_COL_SIGMA1: f = LSC_TUI_SERIES_SIGMA1; break;
-        case LSC_COL_EFF: f = LSC_TUI_SERIES_ERANK; break;
-        case LSC_COL_K90: f = LSC_TUI_SERIES_K90; break;
-        case LSC_COL_SIM_PREV: f = LSC_TUI_SERIES_SIM_PREV; break;
-        case LSC_COL_SIM_FINAL: f = LSC_TUI_SERIES_SIM_FINAL; break;
-        default: return 0;
+        if (c == LSC_COL_NAME) {
+            *s = sr->layers[i].name;
+            return 0;
         }
+        int f = lsc_tui_series_col_fig(c);
+        if (f < 0)
+            return 0;
         double x = sr->fig[f][i * sr->n_steps + st->series.step];
         return isnan(x) ? -INFINITY : x; /* missing figures sort as the smallest */
     }
@@ -429,6 +438,14 @@ void lsc_tui_list_clamp(lsc_tui_list *l, int h)
 
 /* Rebuild order[] after the data, the filter or the sort changed; keeps the cursor on the same data row
  * when it is still visible. Returns 0 or -1 on out of memory (the list is then empty). */
+void lsc_tui_list_reset(lsc_tui_state *st, lsc_tui_view v)
+{
+    lsc_tui_list *l = &st->lists[v];
+    l->cursor = l->top = 0;
+    l->filter[0] = '\0';
+    l->n_data = (size_t)-1; /* force fresh tags */
+}
+
 int lsc_tui_list_rebuild(lsc_tui_state *st, lsc_tui_view v)
 {
     lsc_tui_list *l = lsc_tui_state_list(st, v);

@@ -312,6 +312,22 @@ void lsc_tui_series_release(lsc_tui_series *s)
     memset(s, 0, sizeof *s);
 }
 
+lsc_status lsc_tui_series_alloc(lsc_tui_series *out, size_t n_steps, size_t n_layers, lsc_error *err)
+{
+    out->steps = calloc(n_steps + 1, sizeof *out->steps);
+    out->layers = calloc(n_layers + 1, sizeof *out->layers);
+    int ok = out->steps && out->layers;
+    for (int f = 0; f < LSC_TUI_SERIES_FIG_COUNT; f++)
+        ok &= (out->fig[f] = calloc(n_layers * n_steps + 1, sizeof(double))) != NULL;
+    if (!ok) {
+        lsc_tui_series_release(out);
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    }
+    out->n_steps = n_steps;
+    out->n_layers = n_layers;
+    return LSC_OK;
+}
+
 void lsc_tui_kind_release(lsc_tui_kind_figures *k)
 {
     if (!k)

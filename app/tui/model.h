@@ -330,6 +330,11 @@ typedef struct lsc_tui_series {
 /* Free the arrays of a series and zero it; NULL-safe. */
 void lsc_tui_series_release(lsc_tui_series *s);
 
+/* Allocate out's arrays for n_steps steps and n_layers layers, all zeroed (each with one spare element, so
+ * a series of none still gets arrays), and set its counts; the model fills them in. out's pointers must be
+ * NULL (a zeroed struct). On failure out is released and LSC_ERR_NOMEM returned with err set. */
+lsc_status lsc_tui_series_alloc(lsc_tui_series *out, size_t n_steps, size_t n_layers, lsc_error *err);
+
 typedef struct lsc_tui_model {
     void *ctx;
 

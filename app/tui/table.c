@@ -310,17 +310,9 @@ void lsc_tui_cell_text_data(const lsc_tui_state *st, lsc_tui_view v, size_t i, l
         }
     } else if (v == LSC_VIEW_SERIES) {
         const lsc_tui_series *sr = &st->series.transient.data;
-        int f = -1;
-        switch (c) {
-        case LSC_COL_NAME: esc(buf, cap, lsc_tui_short_name(st, sr->layers[i].name)); break;
-        case LSC_COL_FRO: f = LSC_TUI_SERIES_NORM; break;
-        case LSC_COL_SIGMA1: f = LSC_TUI_SERIES_SIGMA1; break;
-        case LSC_COL_EFF: f = LSC_TUI_SERIES_ERANK; break;
-        case LSC_COL_K90: f = LSC_TUI_SERIES_K90; break;
-        case LSC_COL_SIM_PREV: f = LSC_TUI_SERIES_SIM_PREV; break;
-        case LSC_COL_SIM_FINAL: f = LSC_TUI_SERIES_SIM_FINAL; break;
-        default: break;
-        }
+        int f = lsc_tui_series_col_fig(c);
+        if (c == LSC_COL_NAME)
+            esc(buf, cap, lsc_tui_short_name(st, sr->layers[i].name));
         if (f >= 0) {
             double x = sr->fig[f][i * sr->n_steps + st->series.step];
             if (isnan(x))

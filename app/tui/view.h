@@ -115,6 +115,11 @@ size_t lsc_tui_list_count(const lsc_tui_state *st, lsc_tui_view v);
 void lsc_tui_list_clamp(lsc_tui_list *l, int h);
 /* Rebuild order[] after the data, filter or sort changed; -1 on out of memory (the list is then empty). */
 int lsc_tui_list_rebuild(lsc_tui_state *st, lsc_tui_view v);
+/* Start list v afresh for new data: cursor and scroll at the top, no filter, tags dropped on the next
+ * rebuild. */
+void lsc_tui_list_reset(lsc_tui_state *st, lsc_tui_view v);
+/* The figure (LSC_TUI_SERIES_*) the series view shows in column c; -1 for a column that is no figure. */
+int lsc_tui_series_col_fig(lsc_tui_col c);
 unsigned lsc_tui_list_move(lsc_tui_state *st, lsc_tui_list *l, long delta);
 unsigned lsc_tui_list_search(lsc_tui_state *st, int dir);
 /* Tag or untag the row under the cursor and move down. */

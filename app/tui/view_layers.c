@@ -24,12 +24,8 @@ int lsc_tui_load_layers(lsc_tui_state *st, const char *name)
     free(st->layers.rows);
     st->layers.rows = l;
     st->layers.n = n;
-    if (!same) {
-        lsc_tui_list *L = &st->lists[LSC_VIEW_LAYERS];
-        L->cursor = L->top = 0;
-        L->filter[0] = '\0';
-        L->n_data = (size_t)-1; /* force fresh tags */
-    }
+    if (!same)
+        lsc_tui_list_reset(st, LSC_VIEW_LAYERS);
     lsc_tui_copy(st->layers.adapter, sizeof st->layers.adapter, name);
     lsc_tui_grid_build(st, !same);
     lsc_tui_grid_metric_max(st);

@@ -45,10 +45,7 @@ unsigned lsc_tui_series_open(lsc_tui_state *st, const char *name)
     st->series.transient.data = s;
     lsc_tui_copy(st->series.adapter, sizeof st->series.adapter, name);
     st->series.step = s.n_steps ? s.n_steps - 1 : 0; /* the final checkpoint first */
-    lsc_tui_list *l = &st->lists[LSC_VIEW_SERIES];
-    l->n_data = (size_t)-1;
-    l->cursor = l->top = 0;
-    l->filter[0] = '\0';
+    lsc_tui_list_reset(st, LSC_VIEW_SERIES);
     lsc_tui_view_push(st, LSC_VIEW_SERIES);
     lsc_tui_list_rebuild(st, LSC_VIEW_SERIES);
     series_status(st);

@@ -31,10 +31,7 @@ unsigned lsc_tui_tasks_open(lsc_tui_state *st, const char *group)
     st->tasks.rows = t;
     st->tasks.n = (size_t)k.n_tasks;
     lsc_tui_copy(st->tasks.group, sizeof st->tasks.group, group);
-    lsc_tui_list *tl = &st->lists[LSC_VIEW_TASKS];
-    tl->n_data = (size_t)-1;
-    tl->cursor = tl->top = 0;
-    tl->filter[0] = '\0';
+    lsc_tui_list_reset(st, LSC_VIEW_TASKS);
     lsc_tui_view_push(st, LSC_VIEW_TASKS);
     lsc_tui_list_rebuild(st, LSC_VIEW_TASKS);
     lsc_tui_state_msg(st, LSC_MSG_INFO, "%d tasks, %zu layers in every task - Enter a task's layers, K cosines and norms",

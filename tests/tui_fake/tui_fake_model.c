@@ -1648,17 +1648,9 @@ static lsc_status fake_series(void *ctx, const char *adapter, lsc_tui_series *ou
     if (strcmp(fa->info.kind, "series") != 0)
         return lsc_error_set(err, LSC_ERR_INVALID, "'%s' is not a series (import a training run's folder to get one)", adapter);
     size_t S = FAKE_SERIES_STEPS, n = fa->n_layers;
-    out->steps = calloc(S, sizeof *out->steps);
-    out->layers = calloc(n + 1, sizeof *out->layers);
-    int ok = out->steps && out->layers;
-    for (int f = 0; f < LSC_TUI_SERIES_FIG_COUNT; f++)
-        ok &= (out->fig[f] = calloc(n * S + 1, sizeof(double))) != NULL;
-    if (!ok) {
-        lsc_tui_series_release(out);
-        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-    }
-    out->n_steps = S;
-    out->n_layers = n;
+    lsc_status st = lsc_tui_series_alloc(out, S, n, err);
+    if (st)
+        return st;
     for (size_t j = 0; j < S; j++) {
         out->steps[j].step = (int64_t)(j + 1) * 200;
         if (j + 1 == S)
