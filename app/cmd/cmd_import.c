@@ -178,16 +178,12 @@ static void *stats_thread(void *arg)
             lsc_lowrank lr;
             if (!ws)
                 st = lsc_error_set(&err, LSC_ERR_NOMEM, "out of memory");
-            if (!st && (w->ad->layers[li].flags & LSC_LAYER_LYCORIS)) {
-                st = lsc_lycoris_layer_stats(w->ad, li, ws, &w->results[li], &err);
-            } else {
-                if (!st)
-                    st = lsc_adapter_factors(w->ad, li, &b, &bc, &a, &ac, &lr, &err);
-                if (!st)
-                    st = lsc_stats_compute(&lr, ws, &w->results[li], &err);
-                if (!st)
-                    st = check_scale(&lr, &w->results[li], &err);
-            }
+            lsc_stats_runner sr = {ws, b, a, bc, ac};
+            if (!st)
+                st = lsc_layer_stats_now(w->ad, li, &sr, &lr, &w->results[li], &err);
+            b = sr.b, a = sr.a, bc = sr.bcap, ac = sr.acap;
+            if (!st && lr.B) /* a LyCORIS layer's scale is checked by its own reader */
+                st = check_scale(&lr, &w->results[li], &err);
             if (st) {
                 char shown[512];
                 lsc_error_prefix(&err, "layer '%s'", lsc_escape_name(shown, sizeof shown, w->ad->layers[li].name));
@@ -898,10 +894,10 @@ static void batch_prepare(batch_item *it, lsc_workspace *ws, double **bb, size_t
             lsc_hash_tensor(&ad->tensors[i]);
     for (size_t li = 0; li < ad->n_layers && !it->st; li++) {
         lsc_lowrank lr;
-        it->st = lsc_adapter_factors(ad, li, bb, bc, ab, ac, &lr, &it->err);
-        if (!it->st)
-            it->st = lsc_stats_compute(&lr, ws, &it->stats[li], &it->err);
-        if (!it->st)
+        lsc_stats_runner sr = {ws, *bb, *ab, *bc, *ac};
+        it->st = lsc_layer_stats_now(ad, li, &sr, &lr, &it->stats[li], &it->err); /* as a single import: LyCORIS exact */
+        *bb = sr.b, *ab = sr.a, *bc = sr.bcap, *ac = sr.acap;
+        if (!it->st && lr.B)
             it->st = check_scale(&lr, &it->stats[li], &it->err);
         if (it->st) {
             char shown[512];

@@ -115,6 +115,18 @@ static void unload_layer(lsc_adapter *ad, const lsc_layer *l)
             lsc_adapter_unload_tensor(ad, (size_t)ts[i]);
 }
 
+lsc_status lsc_layer_stats_now(lsc_adapter *ad, size_t li, lsc_stats_runner *sr, lsc_lowrank *lr,
+                               lsc_layer_stats *out, lsc_error *err)
+{
+    lsc_lowrank view;
+    lsc_lowrank *v = lr ? lr : &view;
+    memset(v, 0, sizeof *v);
+    if (ad->layers[li].flags & LSC_LAYER_LYCORIS)
+        return lsc_lycoris_layer_stats(ad, li, sr->ws, out, err);
+    lsc_status st = lsc_adapter_factors(ad, li, &sr->b, &sr->bcap, &sr->a, &sr->acap, v, err);
+    return st ? st : lsc_stats_compute(v, sr->ws, out, err);
+}
+
 lsc_status lsc_layer_stats_get(lsc_stats_runner *sr, lsc_catalog *cat, lsc_adapter *ad, size_t li, int store,
                                lsc_layer_stats *out, lsc_error *err)
 {
@@ -137,14 +149,7 @@ lsc_status lsc_layer_stats_get(lsc_stats_runner *sr, lsc_catalog *cat, lsc_adapt
         if (found)
             return LSC_OK;
     }
-    lsc_lowrank lr;
-    if (l->flags & LSC_LAYER_LYCORIS) { /* exact from the stored factors (LoKr: never the Kronecker product) */
-        st = lsc_lycoris_layer_stats(ad, li, sr->ws, out, err);
-    } else {
-        st = lsc_adapter_factors(ad, li, &sr->b, &sr->bcap, &sr->a, &sr->acap, &lr, err);
-        if (!st)
-            st = lsc_stats_compute(&lr, sr->ws, out, err);
-    }
+    st = lsc_layer_stats_now(ad, li, sr, NULL, out, err);
     unload_layer(ad, l);
     if (st) {
         lsc_error_prefix(err, "layer '%s'", l->name);
@@ -194,11 +199,8 @@ static lsc_status stats_all_item(void *vctx, size_t k, int worker, lsc_error *er
         if (ts[i] >= 0)
             st = lsc_adapter_load_tensor(ad, (size_t)ts[i], err);
     pthread_mutex_unlock(&job->mu);
-    lsc_lowrank lr;
     if (!st)
-        st = lsc_adapter_factors(ad, li, &sr->b, &sr->bcap, &sr->a, &sr->acap, &lr, err);
-    if (!st)
-        st = lsc_stats_compute(&lr, sr->ws, &job->out[li], err);
+        st = lsc_layer_stats_now(ad, li, sr, NULL, &job->out[li], err);
     pthread_mutex_lock(&job->mu);
     for (int i = 0; i < LAYER_TENSORS; i++)
         if (ts[i] >= 0)

@@ -40,6 +40,13 @@ typedef struct lsc_stats_runner {
     size_t bcap, acap;
 } lsc_stats_runner;
 
+/* The statistics of layer li computed now (its tensors already loaded), the one kernel every path uses
+ * (show, import, edits, the pool): a LyCORIS layer exactly from its stored factors (LoKr: never the
+ * Kronecker product), any other from its factor view; *lr (may be NULL) receives that view, with lr->B
+ * NULL for a LyCORIS layer. */
+lsc_status lsc_layer_stats_now(lsc_adapter *ad, size_t li, lsc_stats_runner *sr, lsc_lowrank *lr,
+                               lsc_layer_stats *out, lsc_error *err);
+
 lsc_status lsc_stats_runner_init(lsc_stats_runner *sr, lsc_error *err);
 void lsc_stats_runner_release(lsc_stats_runner *sr);
 lsc_status lsc_layer_stats_get(lsc_stats_runner *sr, lsc_catalog *cat, lsc_adapter *ad, size_t li, int store,
