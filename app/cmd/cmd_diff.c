@@ -172,6 +172,19 @@ static const lsc_opt diff_opts[] = {
      .help = "also draw each layer's cosine and subspace similarities as an SVG figure"},
     {0}};
 
+/* --svg: each layer's similarities, drawn from the --json layer objects. */
+static int draw_figure(lsc_cmd_ctx *ctx, const char *path, const char *a, const char *b, json_t *layers)
+{
+    json_t *o = json_pack("{s:s, s:s, s:O}", "a", a, "b", b, "layers", layers);
+    lsc_sink fig;
+    lsc_sink_init_mem(&fig);
+    lsc_figure_diff(&fig, o);
+    int rc = lsc_figure_write(ctx, path, &fig);
+    lsc_sink_release(&fig);
+    json_decref(o);
+    return rc;
+}
+
 static int diff_run(lsc_cmd_ctx *ctx, void *args)
 {
     const diff_args *av = args;
@@ -277,15 +290,8 @@ static int diff_run(lsc_cmd_ctx *ctx, void *args)
      * a perfect score */
     double cos_all = (tot.s1 > 0 && tot.s2 > 0) ? tot.inner / sqrt(tot.s1) / sqrt(tot.s2) : NAN;
     double rel_all = tot.s1 > 0 ? sqrt(tot.diff / tot.s1) : (tot.s2 > 0 ? 1.0 : NAN);
-    if (rc == LSC_EXIT_OK && av->svg) {
-        json_t *o = json_pack("{s:s, s:s, s:O}", "a", x->name, "b", y->name, "layers", jl);
-        lsc_sink fig;
-        lsc_sink_init_mem(&fig);
-        lsc_figure_diff(&fig, o);
-        rc = lsc_figure_write(ctx, av->svg, &fig);
-        lsc_sink_release(&fig);
-        json_decref(o);
-    }
+    if (rc == LSC_EXIT_OK && av->svg)
+        rc = draw_figure(ctx, av->svg, x->name, y->name, jl);
     if (rc == LSC_EXIT_OK) {
         if (json) {
             json_t *o = json_pack("{s:s, s:s, s:o, s:o, s:o}", "a", x->name, "b", y->name, "layers", json_incref(jl),

@@ -269,6 +269,22 @@ static void fig_json(json_t *o, const lsc_basefig *f)
     json_object_set_new(o, "intruders", json_integer(f->intruders));
 }
 
+/* --svg: the heat map of the rows' figure over modules x blocks, drawn from their --json objects. */
+static int draw_heatmap(lsc_cmd_ctx *ctx, const show_args *av, const lsc_adapter *ad, const row *rows, size_t n)
+{
+    json_t *layers = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(layers, layer_json(ad, &rows[i]));
+    json_t *o = json_pack("{s:s, s:o}", "name", ad->name, "layers", layers);
+    lsc_sink fig;
+    lsc_sink_init_mem(&fig);
+    lsc_figure_heatmap(&fig, o, heat_fields[av->heat], heat_legends[av->heat]);
+    int rc = lsc_figure_write(ctx, av->svg, &fig);
+    lsc_sink_release(&fig);
+    json_decref(o);
+    return rc;
+}
+
 static int show_run(lsc_cmd_ctx *ctx, void *args)
 {
     const show_args *av = args;
@@ -330,18 +346,8 @@ static int show_run(lsc_cmd_ctx *ctx, void *args)
     if (rc == LSC_EXIT_OK) {
         g_ad = ad;
         qsort(rows, n, sizeof(row), cmp_rows);
-        if (av->svg) {
-            json_t *layers = json_array();
-            for (size_t i = 0; i < n; i++)
-                json_array_append_new(layers, layer_json(ad, &rows[i]));
-            json_t *o = json_pack("{s:s, s:o}", "name", ad->name, "layers", layers);
-            lsc_sink fig;
-            lsc_sink_init_mem(&fig);
-            lsc_figure_heatmap(&fig, o, heat_fields[av->heat], heat_legends[av->heat]);
-            rc = lsc_figure_write(ctx, av->svg, &fig);
-            lsc_sink_release(&fig);
-            json_decref(o);
-        }
+        if (av->svg)
+            rc = draw_heatmap(ctx, av, ad, rows, n);
         if (rc != LSC_EXIT_OK) {
         } else if (json) {
             json_t *layers = json_array();

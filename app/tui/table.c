@@ -203,6 +203,65 @@ void lsc_tui_cell_text(const lsc_tui_state *st, lsc_tui_view v, size_t row, lsc_
     lsc_tui_cell_text_data(st, v, i, c, buf, cap);
 }
 
+/* The cells of the series, tasks, audit and history views (lsc_tui_cell_text_data's second half). */
+static void cell_text_more(const lsc_tui_state *st, lsc_tui_view v, size_t i, lsc_tui_col c, char *buf, size_t cap)
+{
+    if (v == LSC_VIEW_SERIES) {
+        const lsc_tui_series *sr = &st->series.transient.data;
+        int f = lsc_tui_series_col_fig(c);
+        if (c == LSC_COL_NAME)
+            esc(buf, cap, lsc_tui_short_name(st, sr->layers[i].name));
+        if (f >= 0) {
+            double x = sr->fig[f][i * sr->n_steps + st->series.step];
+            if (isnan(x))
+                snprintf(buf, cap, "-");
+            else if (f == LSC_TUI_SERIES_K90)
+                snprintf(buf, cap, "%.0f", x);
+            else if (f == LSC_TUI_SERIES_ERANK)
+                snprintf(buf, cap, "%.2f", x);
+            else if (f == LSC_TUI_SERIES_SIM_PREV || f == LSC_TUI_SERIES_SIM_FINAL)
+                snprintf(buf, cap, "%.4f", x);
+            else
+                lsc_tui_fmt_num(x, buf, cap);
+        }
+    } else if (v == LSC_VIEW_TASKS) {
+        const lsc_tui_task *t = &st->tasks.rows[i];
+        switch (c) {
+        case LSC_COL_TASK: esc(buf, cap, t->task); break;
+        case LSC_COL_ADAPTER: esc(buf, cap, t->adapter); break;
+        case LSC_COL_LAYERS: snprintf(buf, cap, "%lld", (long long)t->layers); break;
+        case LSC_COL_PARAMS: lsc_tui_fmt_count(t->params, buf, cap); break;
+        default: break;
+        }
+    } else if (v == LSC_VIEW_AUDIT) {
+        const lsc_tui_audit_row *a = &st->audit.rows[i];
+        switch (c) {
+        case LSC_COL_NAME: esc(buf, cap, a->name); break;
+        case LSC_COL_LAYERS: snprintf(buf, cap, "%lld", (long long)a->layers); break;
+        case LSC_COL_WASTE: snprintf(buf, cap, "%d", a->waste); break;
+        case LSC_COL_SAVES: lsc_tui_fmt_bytes(a->saves, buf, cap); break;
+        case LSC_COL_NAN: snprintf(buf, cap, "%d", a->nonfinite); break;
+        case LSC_COL_DEAD: snprintf(buf, cap, "%d", a->dead); break;
+        case LSC_COL_NOTES: esc(buf, cap, a->notes); break;
+        default: break;
+        }
+    } else if (v == LSC_VIEW_HISTORY) {
+        const lsc_tui_history *h = &st->history.rows[i];
+        switch (c) {
+        case LSC_COL_TIME: lsc_tui_fmt_time(h->time, buf, cap); break;
+        case LSC_COL_COMMAND: esc(buf, cap, h->command); break;
+        case LSC_COL_STATE: snprintf(buf, cap, "%s", h->undone ? "undone" : "done"); break;
+        case LSC_COL_ARGS: {
+            char t[LSC_TUI_TEXT_MAX];
+            lsc_tui_args_text(h->args, t, sizeof t);
+            esc(buf, cap, t);
+            break;
+        }
+        default: break;
+        }
+    }
+}
+
 void lsc_tui_cell_text_data(const lsc_tui_state *st, lsc_tui_view v, size_t i, lsc_tui_col c, char *buf, size_t cap)
 {
     buf[0] = '\0';
@@ -308,59 +367,8 @@ void lsc_tui_cell_text_data(const lsc_tui_state *st, lsc_tui_view v, size_t i, l
             break;
         default: break;
         }
-    } else if (v == LSC_VIEW_SERIES) {
-        const lsc_tui_series *sr = &st->series.transient.data;
-        int f = lsc_tui_series_col_fig(c);
-        if (c == LSC_COL_NAME)
-            esc(buf, cap, lsc_tui_short_name(st, sr->layers[i].name));
-        if (f >= 0) {
-            double x = sr->fig[f][i * sr->n_steps + st->series.step];
-            if (isnan(x))
-                snprintf(buf, cap, "-");
-            else if (f == LSC_TUI_SERIES_K90)
-                snprintf(buf, cap, "%.0f", x);
-            else if (f == LSC_TUI_SERIES_ERANK)
-                snprintf(buf, cap, "%.2f", x);
-            else if (f == LSC_TUI_SERIES_SIM_PREV || f == LSC_TUI_SERIES_SIM_FINAL)
-                snprintf(buf, cap, "%.4f", x);
-            else
-                lsc_tui_fmt_num(x, buf, cap);
-        }
-    } else if (v == LSC_VIEW_TASKS) {
-        const lsc_tui_task *t = &st->tasks.rows[i];
-        switch (c) {
-        case LSC_COL_TASK: esc(buf, cap, t->task); break;
-        case LSC_COL_ADAPTER: esc(buf, cap, t->adapter); break;
-        case LSC_COL_LAYERS: snprintf(buf, cap, "%lld", (long long)t->layers); break;
-        case LSC_COL_PARAMS: lsc_tui_fmt_count(t->params, buf, cap); break;
-        default: break;
-        }
-    } else if (v == LSC_VIEW_AUDIT) {
-        const lsc_tui_audit_row *a = &st->audit.rows[i];
-        switch (c) {
-        case LSC_COL_NAME: esc(buf, cap, a->name); break;
-        case LSC_COL_LAYERS: snprintf(buf, cap, "%lld", (long long)a->layers); break;
-        case LSC_COL_WASTE: snprintf(buf, cap, "%d", a->waste); break;
-        case LSC_COL_SAVES: lsc_tui_fmt_bytes(a->saves, buf, cap); break;
-        case LSC_COL_NAN: snprintf(buf, cap, "%d", a->nonfinite); break;
-        case LSC_COL_DEAD: snprintf(buf, cap, "%d", a->dead); break;
-        case LSC_COL_NOTES: esc(buf, cap, a->notes); break;
-        default: break;
-        }
-    } else if (v == LSC_VIEW_HISTORY) {
-        const lsc_tui_history *h = &st->history.rows[i];
-        switch (c) {
-        case LSC_COL_TIME: lsc_tui_fmt_time(h->time, buf, cap); break;
-        case LSC_COL_COMMAND: esc(buf, cap, h->command); break;
-        case LSC_COL_STATE: snprintf(buf, cap, "%s", h->undone ? "undone" : "done"); break;
-        case LSC_COL_ARGS: {
-            char t[LSC_TUI_TEXT_MAX];
-            lsc_tui_args_text(h->args, t, sizeof t);
-            esc(buf, cap, t);
-            break;
-        }
-        default: break;
-        }
+    } else {
+        cell_text_more(st, v, i, c, buf, cap);
     }
 }
 
