@@ -376,11 +376,73 @@ START_TEST(test_svg_points_equal_json)
 }
 END_TEST
 
+/* Every example in lorascope(1) and lorascope-script(5) is a command line the tables accept (an example
+ * once used an option import does not have). */
+START_TEST(test_examples_parse)
+{
+    const char *pages[] = {"lorascope", "lorascope-script"};
+    int checked = 0;
+    char var_name[32] = "", var_value[64] = "";
+    for (int p = 0; p < 2; p++) {
+        lsc_sink m, t;
+        lsc_sink_init_mem(&m);
+        lsc_sink_init_mem(&t);
+        ck_assert_int_eq(lsc_man_page(&m, pages[p]), 0);
+        lsc_man_to_text(&t, m.buf);
+        const char *ex = strstr(t.buf, p == 0 ? "\nEXAMPLES\n" : "\nEXAMPLE\n");
+        ck_assert_ptr_nonnull(ex);
+        const char *end = strstr(ex + 2, "\nSEE ALSO");
+        for (const char *l = strchr(ex + 1, '\n') + 1; l && l < end; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+            while (*l == ' ')
+                l++;
+            if (*l == '#' || *l == '\n')
+                continue;
+            if (strncmp(l, "set ", 4) == 0) { /* a script's variable: substituted below, as the parser does */
+                ck_assert_int_eq(sscanf(l, "set %31s %63s", var_name, var_value), 2);
+                continue;
+            }
+            char line[512], *argv[32];
+            size_t n = strcspn(l, "\n");
+            snprintf(line, sizeof line, "%.*s", (int)n, l);
+            int argc = 0;
+            for (char *w = strtok(line, " "); w && argc < 31; w = strtok(NULL, " ")) {
+                size_t wl = strlen(w);
+                if (wl >= 2 && w[0] == '"' && w[wl - 1] == '"')
+                    w[wl - 1] = '\0', w++;
+                char ref[40];
+                snprintf(ref, sizeof ref, "${%s}", var_name);
+                argv[argc++] = var_name[0] && strcmp(w, ref) == 0 ? var_value : w;
+            }
+            argv[argc] = NULL;
+            int first = p == 0 ? 1 : 0; /* lorascope(1) lines start with the word lorascope */
+            ck_assert_int_gt(argc, first);
+            const lsc_command *c = lsc_command_find(argv[first]);
+            if (!c && strcmp(argv[first], "expect") == 0)
+                continue; /* expectations are checked by run */
+            ck_assert_msg(c != NULL, "%s: example '%s' names no command", pages[p], l);
+            lsc_sink null;
+            lsc_sink_init_null(&null);
+            lsc_cmd_ctx ctx;
+            memset(&ctx, 0, sizeof ctx);
+            ctx.out = ctx.diag = &null;
+            void *args = NULL;
+            ck_assert_msg(lsc_command_parse(&ctx, c, argc - first, argv + first, &args) == LSC_EXIT_OK,
+                          "%s: example '%.*s': %s", pages[p], (int)n, l, ctx.err.msg);
+            lsc_command_args_free(args);
+            checked++;
+        }
+        lsc_sink_release(&m);
+        lsc_sink_release(&t);
+    }
+    ck_assert_int_ge(checked, 8);
+}
+END_TEST
+
 int main(void)
 {
     if (cli_setup_samples(&g_tmp, g_samples, sizeof g_samples) != 0)
         return 1;
     const TTest *const tests[] = {test_command_pages_complete, test_main_and_script_pages, test_help_prints_text,
-                                  test_svg_points_equal_json, NULL};
+                                  test_svg_points_equal_json, test_examples_parse, NULL};
     return cli_run_suite("docs", tests, 0, g_tmp);
 }

@@ -313,7 +313,7 @@ void lsc_man_main(lsc_sink *out)
                      ".I ~/.local/state/lorascope/history\nthe workbench's prompt history\n");
     exit_status(out);
     lsc_out_str(out, ".SH EXAMPLES\n.nf\n"
-                     "lorascope import ./my\\-peft\\-adapter \\-\\-as style\n"
+                     "lorascope import ./my\\-peft\\-adapter \\-\\-name style\n"
                      "lorascope show style \\-\\-sort norm\n"
                      "lorascope spectrum style \\(dqq_proj\\(dq \\-\\-svg spectrum.svg\n"
                      "lorascope prune style \\-\\-energy 0.9 \\-\\-as style\\-e90\n"
