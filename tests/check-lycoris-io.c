@@ -685,6 +685,31 @@ START_TEST(test_cached_stats_equal_fresh)
 }
 END_TEST
 
+/* run --jobs 2 over LyCORIS adapters: their factors are preloaded before the workers cut them (lazy loads
+ * on the workers raced on the catalog statement), and the result equals --jobs 1. */
+START_TEST(test_run_jobs_lycoris)
+{
+    char cat[4600], script[4600];
+    snprintf(script, sizeof script, "%s/jobs.lsc", g_tmp);
+    ck_assert_int_eq(cli_write(script, "prune \"sd-tiny-lo*\" --rank 2 --as \"{}-j\"\n", 41), 0);
+    char *listing[2] = {NULL, NULL};
+    for (int jobs = 1; jobs <= 2; jobs++) {
+        snprintf(cat, sizeof cat, "%s/jobs%d.db", g_tmp, jobs);
+        for (int i = 0; i < 2; i++) { /* loha, lokr */
+            char p[4400];
+            sample_path(p, sizeof p, i);
+            cli_ok(cat, "import", p, NULL);
+        }
+        cli_ok(cat, "run", script, "--jobs", jobs == 1 ? "1" : "2", NULL);
+        listing[jobs - 1] = cli_names_hashes(cat);
+    }
+    ck_assert_str_eq(listing[0], listing[1]);
+    ck_assert_ptr_nonnull(strstr(listing[1], "sd-tiny-lokr-j"));
+    free(listing[0]);
+    free(listing[1]);
+}
+END_TEST
+
 int main(void)
 {
     /* two workers whatever the machine: LyCORIS factors must be loaded before the pool (a race otherwise) */
@@ -697,6 +722,6 @@ int main(void)
     const TTest *const tests[] = {test_show_matches_dense, test_export_byte_identical, test_convert_exact,
                                   test_prune_converts,     test_kind_figures,          test_malformed_refused,
                                   test_mixed_file,         test_peft_write_refuses_lycoris, test_merge_lycoris,
-                                  test_cached_stats_equal_fresh, NULL};
+                                  test_cached_stats_equal_fresh, test_run_jobs_lycoris, NULL};
     return cli_run_suite("lycoris-io", tests, 1, g_tmp);
 }

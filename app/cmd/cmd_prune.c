@@ -177,79 +177,6 @@ static int prune_plan(lsc_cmd_ctx *ctx, const prune_args *av, lsc_adapter *src, 
     return rc;
 }
 
-/* Step 3 for `run --jobs` (prune_compute, on a worker with no catalog): the same cut as prune_cut, layer by
- * layer on the calling thread, every new factor held in dst until prune_run stores it; *changed counts
- * them. Cancellable: nothing is stored here. For the small adapters a batch holds; one big adapter takes
- * prune_cut, which streams. */
-static int prune_cut_held(lsc_cmd_ctx *ctx, int prefix, lsc_adapter *src, lsc_adapter *dst, lsc_stats_runner *srp,
-                     plan *p, int *changed_out)
-{
-    int rc = LSC_EXIT_OK;
-    double *bb = NULL, *ab = NULL, *bo = NULL, *ao = NULL;
-    size_t bc = 0, ac = 0;
-    int changed = 0;
-    for (size_t li = 0; !rc && li < src->n_layers; li++) {
-        const lsc_layer *l = &src->layers[li];
-        if (!p[li].chosen || p[li].k >= l->rank || p[li].k < 1)
-            continue;
-        lsc_lowrank lr;
-        int k = p[li].k;
-        double s_new = lsc_prune_new_scale(scale_convention(src, l), l->scale, l->rank, k);
-        if (lsc_adapter_factors(src, li, &bb, &bc, &ab, &ac, &lr, &ctx->err)) {
-            rc = LSC_EXIT_ERROR;
-            break;
-        }
-        double *nb = realloc(bo, (size_t)(lr.rows * k) * sizeof(double)), *na = nb ? realloc(ao, (size_t)(k * lr.cols) * sizeof(double)) : NULL;
-        if (nb)
-            bo = nb;
-        if (na)
-            ao = na;
-        if (!nb || !na) {
-            rc = lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
-            break;
-        }
-        lsc_prune_info info;
-        lsc_status pst;
-        if (prefix) {
-            /* DyLoRA: the first k directions as trained, scale alpha/k, no SVD; both errors reported */
-            double *pe = malloc((size_t)lr.r * sizeof *pe), *be = malloc((size_t)lr.r * sizeof *be);
-            pst = !pe || !be ? lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "out of memory")
-                             : lsc_dylora_prefix_errors(&lr, LSC_DYLORA_ALPHA_B, srp->ws, pe, be, &ctx->err);
-            if (!pst)
-                pst = lsc_dylora_prefix(&lr, k, l->scale * l->rank, LSC_DYLORA_ALPHA_B, bo, ao, &s_new, &ctx->err);
-            if (!pst) {
-                p[li].err = pe[k - 1];
-                p[li].best = be[k - 1];
-                p[li].kept = 1 - pe[k - 1] * pe[k - 1];
-            }
-            free(pe);
-            free(be);
-        } else {
-            pst = lsc_prune_truncate(&lr, k, s_new, srp->ws, bo, ao, &info, &ctx->err);
-        }
-        if (pst || lsc_adapter_set_factors(dst, li, bo, ao, k, s_new, &ctx->err)) {
-            lsc_error_prefix(&ctx->err, "layer '%s'", l->name);
-            rc = LSC_EXIT_ERROR;
-            break;
-        }
-        int ts[4] = {l->ta, l->tb, l->te, l->tm};
-        for (int t = 0; t < 4; t++)
-            if (ts[t] >= 0)
-                lsc_adapter_unload_tensor(src, (size_t)ts[t]);
-        changed++;
-        if (ctx->cancel && *ctx->cancel) {
-            lsc_error_set(&ctx->err, LSC_ERR_CANCELLED, "prune cancelled: nothing written");
-            rc = LSC_EXIT_ERROR;
-        }
-    }
-    free(bb);
-    free(ab);
-    free(bo);
-    free(ao);
-    *changed_out = changed;
-    return rc;
-}
-
 /* Step 3: new factors for every layer whose rank drops (best rank-k, or the trained prefix with --prefix),
  * computed over the worker pool a window at a time and streamed into the transaction in layer order
  * (lsc_derive_layers); *changed counts them. Cancellable: the command's rollback drops what was stored. */
@@ -259,7 +186,7 @@ typedef struct cut_scratch {
 } cut_scratch;
 
 typedef struct cut_ctx {
-    const prune_args *av;
+    int prefix;           /* --prefix: DyLoRA's trained prefix instead of the best rank-k */
     lsc_adapter *src, *dst;
     plan *p;
     const size_t *layers; /* item -> layer index */
@@ -333,7 +260,7 @@ static lsc_status cut_compute(void *octx, size_t item, int worker, lsc_stats_run
     if (!st)
         st = lsc_grow_doubles(&w->ao, &w->aoc, (size_t)(k * lr.cols), err);
     if (!st)
-        st = c->av->prefix ? cut_prefix(c, li, &lr, k, ws, w->bo, w->ao, &s_new, err)
+        st = c->prefix ? cut_prefix(c, li, &lr, k, ws, w->bo, w->ao, &s_new, err)
                            : lsc_prune_truncate(&lr, k, s_new, ws, w->bo, w->ao, &info, err);
     if (!st)
         st = lsc_adapter_set_factors(c->dst, li, w->bo, w->ao, k, s_new, err);
@@ -352,7 +279,7 @@ static int prune_cut(lsc_cmd_ctx *ctx, const prune_args *av, lsc_adapter *src, l
     for (size_t li = 0; !rc && li < src->n_layers; li++)
         if (p[li].chosen && p[li].k < src->layers[li].rank && p[li].k >= 1)
             layers[n++] = li;
-    cut_ctx c = {av, src, dst, p, layers, w};
+    cut_ctx c = {av->prefix, src, dst, p, layers, w};
     const lsc_derive_ops ops = {"prune", cut_load, cut_compute, cut_unload};
     if (!rc)
         rc = lsc_derive_layers(ctx, dst, layers, n, &ops, &c);
@@ -363,6 +290,38 @@ static int prune_cut(lsc_cmd_ctx *ctx, const prune_args *av, lsc_adapter *src, l
     free(w);
     free(layers);
     *changed_out = rc ? 0 : (int)n;
+    return rc;
+}
+
+/* Step 3 for `run --jobs` (prune_compute, on a worker with no catalog): the same per-layer cut
+ * (cut_compute), layer by layer on the calling thread over tensors prune_begin preloaded, every new
+ * factor held in dst until prune_run stores it; *changed counts them. Cancellable: nothing is stored
+ * here. For the small adapters a batch holds; one big adapter takes prune_cut, which streams. */
+static int prune_cut_held(lsc_cmd_ctx *ctx, int prefix, lsc_adapter *src, lsc_adapter *dst, lsc_stats_runner *srp,
+                          plan *p, int *changed_out)
+{
+    cut_scratch w = {0};
+    size_t at = 0;
+    cut_ctx c = {prefix, src, dst, p, &at, &w};
+    int rc = LSC_EXIT_OK, changed = 0;
+    for (size_t li = 0; !rc && li < src->n_layers; li++) {
+        if (!p[li].chosen || p[li].k >= src->layers[li].rank || p[li].k < 1)
+            continue;
+        at = li;
+        if (cut_compute(&c, 0, 0, srp, &ctx->err)) {
+            rc = LSC_EXIT_ERROR;
+            break;
+        }
+        cut_unload(&c, 0);
+        changed++;
+        if (ctx->cancel && *ctx->cancel) {
+            lsc_error_set(&ctx->err, LSC_ERR_CANCELLED, "prune cancelled: nothing written");
+            rc = LSC_EXIT_ERROR;
+        }
+    }
+    free(w.bo);
+    free(w.ao);
+    *changed_out = changed;
     return rc;
 }
 
@@ -475,8 +434,9 @@ static int prune_begin(lsc_cmd_ctx *ctx, const prune_args *av, int preload, prun
         rc = lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
     for (size_t li = 0; !rc && preload && li < s->src->n_layers; li++) {
         const lsc_layer *l = &s->src->layers[li];
-        int ts[4] = {l->ta, l->tb, l->te, l->tm};
-        for (int t = 0; !rc && t < 4 && s->p[li].chosen && s->p[li].k < l->rank && s->p[li].k >= 1; t++)
+        int ts[LSC_LAYER_INPUTS_MAX]; /* LyCORIS factors too: the cut runs where the loader may not */
+        lsc_adapter_layer_inputs(s->src, li, ts);
+        for (int t = 0; !rc && t < LSC_LAYER_INPUTS_MAX && s->p[li].chosen && s->p[li].k < l->rank && s->p[li].k >= 1; t++)
             if (ts[t] >= 0 && lsc_adapter_load_tensor(s->src, (size_t)ts[t], &ctx->err))
                 rc = lsc_fail(ctx, &ctx->err);
     }
