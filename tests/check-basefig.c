@@ -14,7 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bakemath.h"
 #include "basefig.h"
+#include "dtype.h"
+#include "pool.h"
 #include "basefig_ref.h"
 #include "randsvd.h"
 #include "test_rng.h"
@@ -168,6 +171,99 @@ START_TEST(figures_known_intruders)
 }
 END_TEST
 
+/* ---- fused bake kernel ---- */
+
+/* lsc_bakemath_convert against element-by-element loops (the order bakemath.h states, each element
+ * rounded once by lsc_dtype_from_double), bit for bit: widths that are a whole number of column tiles
+ * and not (1024, 1100, 37), rows not a multiple of a pool item, BF16 -> BF16 / F16 -> F32 / F32 -> BF16,
+ * DoRA, a tensor stored transposed, and 1 or 3 workers giving the same bytes. */
+static void convert_case(int rows, int cols, int r, lsc_dtype in, lsc_dtype out, int dora, int transposed)
+{
+    rng_state = (uint64_t)(rows * 131 + cols * 7 + r + dora * 3 + transposed);
+    size_t n = (size_t)rows * cols, ei = lsc_dtype_size(in), eo = lsc_dtype_size(out);
+    double *w = gauss_matrix(n), *B = gauss_matrix((size_t)rows * r), *A = gauss_matrix((size_t)r * cols);
+    double *mag = gauss_matrix((size_t)rows), *ref = malloc(sizeof(double) * n);
+    unsigned char *src = malloc(n * ei), *want = malloc(n * eo), *got = malloc(n * eo);
+    double s = 0.37;
+    for (size_t i = 0; i < n; i++)
+        w[i] *= 0.02;
+    ck_assert_int_eq(lsc_dtype_from_double(in, w, n, src, NULL), LSC_OK); /* the stored base, W [rows, cols] */
+    ck_assert_int_eq(lsc_dtype_to_double(in, src, n, w), LSC_OK);
+    for (int i = 0; i < rows; i++) {
+        double ss = 0;
+        for (int c = 0; c < cols; c++) {
+            double acc = 0;
+            for (int k = 0; k < r; k++)
+                acc += B[i * r + k] * A[k * cols + c];
+            ref[(size_t)i * cols + c] = w[(size_t)i * cols + c] + s * acc;
+            ss += ref[(size_t)i * cols + c] * ref[(size_t)i * cols + c];
+        }
+        for (int c = 0; dora && c < cols; c++)
+            ref[(size_t)i * cols + c] *= mag[i] / sqrt(ss);
+    }
+    lsc_bake_job j = {.src = src, .src_dt = in, .dst = got, .dst_dt = out, .rows = rows, .cols = cols, .r = r,
+                      .P = B, .Q = A, .scale = s, .mag = dora ? mag : NULL};
+    double *P = NULL, *Q = NULL, *t = NULL;
+    if (transposed) { /* stored W^T [cols, rows]: P = A^T, Q = B^T, the reference transposed */
+        P = malloc(sizeof(double) * (size_t)cols * r), Q = malloc(sizeof(double) * (size_t)r * rows);
+        t = malloc(sizeof(double) * n);
+        for (int c = 0; c < cols; c++)
+            for (int k = 0; k < r; k++)
+                P[c * r + k] = A[k * cols + c];
+        for (int k = 0; k < r; k++)
+            for (int i = 0; i < rows; i++)
+                Q[k * rows + i] = B[i * r + k];
+        for (int i = 0; i < rows; i++)
+            for (int c = 0; c < cols; c++)
+                t[(size_t)c * rows + i] = w[(size_t)i * cols + c];
+        ck_assert_int_eq(lsc_dtype_from_double(in, t, n, src, NULL), LSC_OK);
+        for (int i = 0; i < rows; i++)
+            for (int c = 0; c < cols; c++)
+                t[(size_t)c * rows + i] = ref[(size_t)i * cols + c];
+        memcpy(ref, t, sizeof(double) * n);
+        j.rows = cols, j.cols = rows, j.P = P, j.Q = Q;
+    }
+    ck_assert_int_eq(lsc_dtype_from_double(out, ref, n, want, NULL), LSC_OK);
+    for (int threads = 1; threads <= 3; threads += 2) {
+        lsc_error err;
+        size_t ovf = 99;
+        memset(got, 0xa5, n * eo);
+        ck_assert_int_eq(lsc_bakemath_convert(&j, threads, &ovf, &err), LSC_OK);
+        ck_assert_int_eq((int)ovf, 0);
+        ck_assert_msg(memcmp(got, want, n * eo) == 0, "%dx%d r %d dora %d transposed %d threads %d differs", rows, cols,
+                      r, dora, transposed, threads);
+    }
+    free(w), free(B), free(A), free(mag), free(ref), free(src), free(want), free(got), free(P), free(Q), free(t);
+}
+
+START_TEST(bake_convert_matches_loops)
+{
+    convert_case(40, 1024, 16, LSC_DT_BF16, LSC_DT_BF16, 0, 0);
+    convert_case(35, 1100, 8, LSC_DT_F16, LSC_DT_F32, 0, 0);
+    convert_case(19, 37, 3, LSC_DT_F32, LSC_DT_BF16, 0, 0);
+    convert_case(33, 1100, 4, LSC_DT_BF16, LSC_DT_F32, 1, 0);
+    convert_case(600, 21, 5, LSC_DT_BF16, LSC_DT_BF16, 0, 1); /* stored [21, 600]: rows of 600 > one tile */
+}
+END_TEST
+
+/* An overflow is counted, a DoRA row of norm 0 is named. */
+START_TEST(bake_convert_errors)
+{
+    double B[2] = {1e30, 0}, A[2] = {1e30, 1}, mag[2] = {1, 1};
+    float w[2] = {0, 0};
+    uint16_t out[2];
+    lsc_bake_job j = {.src = w, .src_dt = LSC_DT_F32, .dst = out, .dst_dt = LSC_DT_BF16, .rows = 2, .cols = 1, .r = 1,
+                      .P = B, .Q = A, .scale = 1.0};
+    lsc_error err;
+    size_t ovf = 0;
+    ck_assert_int_eq(lsc_bakemath_convert(&j, 1, &ovf, &err), LSC_OK);
+    ck_assert_int_eq((int)ovf, 1);
+    j.mag = mag;
+    ck_assert_int_eq(lsc_bakemath_convert(&j, 2, &ovf, &err), LSC_ERR_NUMERIC);
+    ck_assert_msg(strstr(err.msg, "row 1 "), "%s", err.msg);
+}
+END_TEST
+
 static Suite *basefig_suite(void)
 {
     Suite *s = suite_create("basefig");
@@ -178,6 +274,8 @@ static Suite *basefig_suite(void)
     tcase_add_test(tc, randsvd_rejects);
     tcase_add_test(tc, figures_match_dense);
     tcase_add_test(tc, figures_known_intruders);
+    tcase_add_test(tc, bake_convert_matches_loops);
+    tcase_add_test(tc, bake_convert_errors);
     suite_add_tcase(s, tc);
     return s;
 }

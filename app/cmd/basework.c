@@ -180,14 +180,9 @@ lsc_status lsc_basework_open(lsc_basework *bw, lsc_catalog *cat, lsc_adapter *ad
     return st;
 }
 
-lsc_status lsc_basework_from_raw(lsc_basework *bw, lsc_adapter *ad, size_t li, const void *raw, double **W,
-                                 lsc_error *err)
+lsc_status lsc_basework_verify_raw(lsc_basework *bw, size_t li, const void *raw, lsc_error *err)
 {
-    size_t ti = (size_t)bw->tensor_of[li];
-    const lsc_base_tensor *t = &bw->b->tensors[ti];
-    lsc_status st = grow(bw, t, err);
-    if (st)
-        return st;
+    const lsc_base_tensor *t = &bw->b->tensors[bw->tensor_of[li]];
     if (bw->hash_of[li]) {
         char h[LSC_HASH_HEX];
         lsc_hash_bytes(raw, (size_t)t->nbytes, h);
@@ -195,6 +190,17 @@ lsc_status lsc_basework_from_raw(lsc_basework *bw, lsc_adapter *ad, size_t li, c
             return lsc_format_fail(err, LSC_ERR_INVALID, bw->b->files[t->file].path, t->name,
                                    "changed on disk since `lorascope base` recorded it (content hash differs)");
     }
+    return LSC_OK;
+}
+
+lsc_status lsc_basework_from_raw(lsc_basework *bw, lsc_adapter *ad, size_t li, const void *raw, double **W,
+                                 lsc_error *err)
+{
+    size_t ti = (size_t)bw->tensor_of[li];
+    const lsc_base_tensor *t = &bw->b->tensors[ti];
+    lsc_status st = grow(bw, t, err);
+    if (st || (st = lsc_basework_verify_raw(bw, li, raw, err)))
+        return st;
     if (t->dtype == LSC_DT_INVALID) { /* Q8_0: lsc_base_read_doubles dequantises from its own read */
         if (raw != bw->raw)
             memcpy(bw->raw, raw, (size_t)t->nbytes);

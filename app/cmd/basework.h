@@ -47,6 +47,10 @@ lsc_status lsc_basework_weight(lsc_basework *bw, lsc_adapter *ad, size_t li, con
 lsc_status lsc_basework_from_raw(lsc_basework *bw, lsc_adapter *ad, size_t li, const void *raw, double **W,
                                  lsc_error *err);
 
+/* Only the hash check of lsc_basework_from_raw: raw (the base tensor of layer li as stored) must have
+ * the recorded content hash, when one is recorded; else an error naming file and tensor. */
+lsc_status lsc_basework_verify_raw(lsc_basework *bw, size_t li, const void *raw, lsc_error *err);
+
 /* Every figure of layer li against its base weight (basefig.h); bbuf/abuf as lsc_adapter_factors. */
 lsc_status lsc_basework_figures(lsc_basework *bw, lsc_adapter *ad, size_t li, const lsc_basefig_opts *o,
                                 lsc_workspace *ws, double **bbuf, size_t *bcap, double **abuf, size_t *acap,
