@@ -89,11 +89,14 @@ END_TEST
 
 /* ---- figures ---- */
 
-static void check_case(int rows, int cols, int r, double scale, int k, double eps, uint64_t seed)
+static void check_case_as(int rows, int cols, int r, double scale, int k, double eps, uint64_t seed, int f32)
 {
     rng_state = seed;
     double *W = gapped(rows, cols, 100, 0.6), *B = gauss_matrix((size_t)rows * r), *A = gauss_matrix((size_t)r * cols);
     lsc_lowrank lr = {rows, cols, r, B, A, scale};
+    float *wf = malloc(sizeof(float) * (size_t)rows * cols);
+    for (int i = 0; i < rows * cols; i++) /* the float path: W's values are floats (the reference too) */
+        wf[i] = (float)W[i], W[i] = f32 ? wf[i] : W[i];
     lsc_basefig_opts o;
     lsc_basefig_opts_default(&o);
     o.k = k;
@@ -104,7 +107,10 @@ static void check_case(int rows, int cols, int r, double scale, int k, double ep
     lsc_workspace *ws = lsc_workspace_new();
     lsc_basefig got;
     lsc_error err;
-    ck_assert_int_eq(lsc_basefig_compute(W, &lr, &o, ws, &got, &err), LSC_OK);
+    if (f32)
+        ck_assert_int_eq(lsc_basefig_compute_f32(wf, &lr, &o, ws, &got, &err), LSC_OK);
+    else
+        ck_assert_int_eq(lsc_basefig_compute(W, &lr, &o, ws, &got, &err), LSC_OK);
     close_rel(got.base_norm, want.base_norm, 1e-9, "base_norm");
     close_rel(got.delta_norm, want.delta_norm, 1e-9, "delta_norm");
     close_rel(got.rel_norm, want.rel, 1e-9, "rel_norm");
@@ -115,7 +121,14 @@ static void check_case(int rows, int cols, int r, double scale, int k, double ep
     ck_assert_int_eq(got.k, k);
     ck_assert_int_eq(got.k_ref, kref);
     lsc_workspace_free(ws);
-    free(W), free(B), free(A);
+    free(W), free(B), free(A), free(wf);
+}
+
+/* Each case with a double W and with a float W (lsc_basefig_compute_f32). */
+static void check_case(int rows, int cols, int r, double scale, int k, double eps, uint64_t seed)
+{
+    check_case_as(rows, cols, r, scale, k, eps, seed, 0);
+    check_case_as(rows, cols, r, scale, k, eps, seed, 1);
 }
 
 START_TEST(figures_match_dense)
@@ -125,6 +138,8 @@ START_TEST(figures_match_dense)
     check_case(33, 57, 2, 3.0, 4, 0.3, 13);
     check_case(64, 64, 1, -2.0, 3, 0.7, 14);
     check_case(60, 70, 6, 0.3, 2, 0.5, 15); /* k < r */
+    check_case(12, 64, 4, 0.5, 3, 0.5, 16); /* rows < l + r: W + dW by its own randomized SVD */
+    check_case(200, 150, 16, 0.02, 10, 0.5, 17); /* the defaults' shape: l = 30 columns beside r = 16 */
 }
 END_TEST
 
