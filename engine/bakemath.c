@@ -88,6 +88,7 @@ lsc_status lsc_bakemath_apply(double *W, const lsc_lowrank *lr, const double *ma
 typedef struct cjob {
     const lsc_bake_job *j;
     double *blk;      /* [threads][CONV_ROWS * cols] */
+    unsigned char *ob; /* with emit: [threads][CONV_ROWS * cols * edst] */
     size_t *ovf;      /* per item */
     size_t esrc, edst;
 } cjob;
@@ -164,9 +165,11 @@ static lsc_status conv_block(void *ctx, size_t index, int worker, lsc_error *err
         if (st)
             return st;
     }
-    if (lsc_dtype_from_double(j->dst_dt, w, n, (unsigned char *)j->dst + at * c->edst, &c->ovf[index]))
+    unsigned char *o = j->emit ? c->ob + (size_t)worker * CONV_ROWS * (size_t)j->cols * c->edst
+                               : (unsigned char *)j->dst + at * c->edst;
+    if (lsc_dtype_from_double(j->dst_dt, w, n, o, &c->ovf[index]))
         return lsc_error_set(err, LSC_ERR_UNSUPPORTED, "bake: cannot write %s", lsc_dtype_name(j->dst_dt));
-    return LSC_OK;
+    return j->emit ? j->emit(j->emit_ctx, (uint64_t)at * c->edst, o, n * c->edst, err) : LSC_OK;
 }
 
 lsc_status lsc_bakemath_convert(const lsc_bake_job *j, int threads, size_t *overflows, lsc_error *err)
@@ -181,15 +184,18 @@ lsc_status lsc_bakemath_convert(const lsc_bake_job *j, int threads, size_t *over
     if ((size_t)threads > items)
         threads = items ? (int)items : 1;
     cjob c = {j, malloc(sizeof(double) * (size_t)threads * CONV_ROWS * (size_t)(j->cols ? j->cols : 1)),
-              calloc(items ? items : 1, sizeof(size_t)), lsc_dtype_size(j->src_dt), lsc_dtype_size(j->dst_dt)};
+              NULL, calloc(items ? items : 1, sizeof(size_t)), lsc_dtype_size(j->src_dt), lsc_dtype_size(j->dst_dt)};
     lsc_status st = LSC_OK;
-    if (!c.blk || !c.ovf)
+    if (j->emit && !(c.ob = malloc((size_t)threads * CONV_ROWS * (size_t)(j->cols ? j->cols : 1) * c.edst)))
+        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    else if (!c.blk || !c.ovf)
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
     else
         st = lsc_pool_for(items, threads, conv_block, &c, err);
     for (size_t i = 0; !st && overflows && i < items; i++)
         *overflows += c.ovf[i];
     free(c.blk);
+    free(c.ob);
     free(c.ovf);
     return st;
 }

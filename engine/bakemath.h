@@ -8,6 +8,8 @@
 #ifndef LSC_BAKEMATH_H
 #define LSC_BAKEMATH_H
 
+#include <stdint.h>
+
 #include "dtype.h"
 #include "lowrank.h"
 #include "status.h"
@@ -36,6 +38,11 @@ typedef struct lsc_bake_job {
     const double *Q;  /* [r, cols] */
     double scale;
     const double *mag; /* [rows] DoRA magnitudes (layer orientation only), or NULL */
+    /* Optional: instead of filling dst, hand each finished row block to emit (called from the workers,
+     * concurrently, each byte range once: byte offset `off` within the tensor's output, n bytes at p,
+     * valid during the call); dst is then unused. The caller's emit does the I/O (e.g. pwrite). */
+    lsc_status (*emit)(void *ctx, uint64_t off, const void *p, size_t n, lsc_error *err);
+    void *emit_ctx;
 } lsc_bake_job;
 
 /* Run job j on `threads` workers (bytes independent of the count). *overflows (may be NULL) receives the

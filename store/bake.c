@@ -53,6 +53,22 @@ static lsc_status copy_range(int in, uint64_t off, int out, uint64_t len, const 
     return LSC_OK;
 }
 
+lsc_status lsc_bake_out_write(void *out, uint64_t off, const void *p, size_t n, lsc_error *err)
+{
+    const lsc_bake_out *o = out;
+    const unsigned char *b = p;
+    off += o->at;
+    while (n > 0) {
+        ssize_t w = pwrite(o->fd, b, n, (off_t)off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return lsc_format_io_fail(err, "write", o->path, w < 0 ? errno : EIO);
+        b += w, off += (uint64_t)w, n -= (size_t)w;
+    }
+    return LSC_OK;
+}
+
 static int grow(unsigned char **p, size_t *cap, size_t n)
 {
     if (n <= *cap)
@@ -79,6 +95,18 @@ static lsc_status put_tensor(bk *k, size_t ti, int out, const char *outpath, lsc
     lsc_status st;
     if (dt == LSC_DT_INVALID) {
         st = copy_range(f->fd, t->offset, out, t->nbytes, f->path, outpath, err);
+    } else if (k->ops->compute_at) { /* the caller writes the bytes in place (pwrite), then we move past */
+        uint64_t nb = out_bytes(t, dt);
+        off_t pos = lseek(out, 0, SEEK_CUR);
+        if (pos < 0)
+            return lsc_format_io_fail(err, "write", outpath, errno);
+        lsc_bake_out o = {out, (uint64_t)pos, outpath};
+        if (grow(&k->raw, &k->raw_cap, (size_t)t->nbytes))
+            return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory (tensor '%s')", t->name);
+        if ((st = lsc_base_read_raw(k->b, ti, k->raw, err)) || (st = k->ops->compute_at(k->ops->ctx, ti, k->raw, &o, err)))
+            return st;
+        if (lseek(out, pos + (off_t)nb, SEEK_SET) < 0)
+            return lsc_format_io_fail(err, "write", outpath, errno);
     } else {
         uint64_t nb = out_bytes(t, dt);
         if (grow(&k->raw, &k->raw_cap, (size_t)t->nbytes) || grow(&k->out, &k->out_cap, (size_t)nb))

@@ -188,10 +188,18 @@ END_TEST
 
 /* ---- fused bake kernel ---- */
 
-/* lsc_bakemath_convert against element-by-element loops (the order bakemath.h states, each element
+/* lsc_bakemath_convert (into dst, and through emit) against element-by-element loops (the order bakemath.h states, each element
  * rounded once by lsc_dtype_from_double), bit for bit: widths that are a whole number of column tiles
  * and not (1024, 1100, 37), rows not a multiple of a pool item, BF16 -> BF16 / F16 -> F32 / F32 -> BF16,
  * DoRA, a tensor stored transposed, and 1 or 3 workers giving the same bytes. */
+/* An emit callback that copies each block into the buffer at ctx (blocks are disjoint). */
+static lsc_status emit_mem(void *ctx, uint64_t off, const void *p, size_t n, lsc_error *err)
+{
+    (void)err;
+    memcpy((unsigned char *)ctx + off, p, n);
+    return LSC_OK;
+}
+
 static void convert_case(int rows, int cols, int r, lsc_dtype in, lsc_dtype out, int dora, int transposed)
 {
     rng_state = (uint64_t)(rows * 131 + cols * 7 + r + dora * 3 + transposed);
@@ -247,6 +255,11 @@ static void convert_case(int rows, int cols, int r, lsc_dtype in, lsc_dtype out,
         ck_assert_int_eq((int)ovf, 0);
         ck_assert_msg(memcmp(got, want, n * eo) == 0, "%dx%d r %d dora %d transposed %d threads %d differs", rows, cols,
                       r, dora, transposed, threads);
+        lsc_bake_job e = j; /* the same through emit: blocks handed out by the workers */
+        e.dst = NULL, e.emit = emit_mem, e.emit_ctx = got;
+        memset(got, 0xa5, n * eo);
+        ck_assert_int_eq(lsc_bakemath_convert(&e, threads, &ovf, &err), LSC_OK);
+        ck_assert_msg(memcmp(got, want, n * eo) == 0, "emit: %dx%d threads %d differs", rows, cols, threads);
     }
     free(w), free(B), free(A), free(mag), free(ref), free(src), free(want), free(got), free(P), free(Q), free(t);
 }

@@ -84,9 +84,10 @@ static lsc_status stored_factors(bake_ctx *c, size_t li, const lsc_lowrank *lr, 
     return LSC_OK;
 }
 
-/* Tensor ti merged from its stored bytes into out, in the planned dtype (lsc_bakemath_convert: decoded,
- * merged and rounded once per row block over the pool; no dense float64 copy). */
-static lsc_status compute(void *p, size_t ti, const void *raw, void *out, lsc_error *err)
+/* Tensor ti merged from its stored bytes in the planned dtype (lsc_bakemath_convert: decoded, merged and
+ * rounded once per row block over the pool, no dense float64 copy); each finished block is written in
+ * place by the worker that computed it (lsc_bake_out_write), so writing runs on every worker too. */
+static lsc_status compute_at(void *p, size_t ti, const void *raw, lsc_bake_out *out, lsc_error *err)
 {
     bake_ctx *c = p;
     size_t li = (size_t)c->layer_of[ti];
@@ -104,8 +105,8 @@ static lsc_status compute(void *p, size_t ti, const void *raw, void *out, lsc_er
     if (!st && (l->flags & LSC_LAYER_DORA) && n != (size_t)l->rows)
         st = lsc_error_set(err, LSC_ERR_FORMAT, "layer '%s': magnitude vector has %zu values, not %lld", l->name, n,
                            (long long)l->rows);
-    lsc_bake_job j = {.src = raw, .src_dt = t->dtype, .dst = out, .dst_dt = plan(c, ti),
-                      .mag = (l->flags & LSC_LAYER_DORA) ? c->mbuf : NULL};
+    lsc_bake_job j = {.src = raw, .src_dt = t->dtype, .dst_dt = plan(c, ti),
+                      .mag = (l->flags & LSC_LAYER_DORA) ? c->mbuf : NULL, .emit = lsc_bake_out_write, .emit_ctx = out};
     if (!st)
         st = stored_factors(c, li, &lr, &j, err);
     if (!st)
@@ -181,7 +182,7 @@ static int bake_run(lsc_cmd_ctx *ctx, void *args)
         st = lsc_target_check(av->out, c.bw.b->kind == LSC_BASE_SHARDED ? LSC_TARGET_FOLDER : LSC_TARGET_FILE, av->force,
                               lsc_catalog_file(ctx->cat), &target, &ctx->err);
     if (!st) {
-        lsc_bake_ops ops = {plan, compute, progress, &c};
+        lsc_bake_ops ops = {plan, NULL, compute_at, progress, &c};
         st = lsc_base_bake(c.bw.b, target, &ops, &ctx->err);
     }
     if (!st) {
