@@ -96,6 +96,11 @@ typedef struct cjob {
 /* acc [TILE] = sum_k p_k * Q[k, c0 .. c0 + TILE) (k ascending, from 0), then w += scale * acc. The trip
  * counts are constants so the compiler vectorises the loops at -O2; each lane still does exactly the
  * scalar operations (a multiply and an add, no reassociation, no fused multiply-add in C11 mode). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+/* 4 lanes where the CPU has AVX2 (~1.5x here): still one multiply and one add per element and step, in
+ * the same order (AVX2 has no fused multiply-add; that is the separate FMA extension, never enabled). */
+__attribute__((target_clones("avx2", "default")))
+#endif
 static void merge_tile(const lsc_bake_job *j, const double *p, int64_t c0, double *restrict w)
 {
     double acc[TILE];
