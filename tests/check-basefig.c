@@ -274,6 +274,30 @@ START_TEST(bake_convert_matches_loops)
 }
 END_TEST
 
+/* The order of the sum is the contract: with p = (1, 1e20, -1e20) and Q all ones, k ascending gives
+ * ((0 + 1) + 1e20) - 1e20 = 0, any other order 1 or 2 -- so every element must come out as W itself, in
+ * whole tiles (1100 columns) and the partial one, with 1 and 3 workers. */
+START_TEST(bake_convert_order)
+{
+    enum { ROWS_ = 20, COLS_ = 1100 };
+    static double P[ROWS_ * 3], Q[3 * COLS_];
+    static float w[ROWS_ * COLS_], got[ROWS_ * COLS_];
+    for (int i = 0; i < ROWS_; i++)
+        P[i * 3] = 1, P[i * 3 + 1] = 1e20, P[i * 3 + 2] = -1e20;
+    for (int i = 0; i < 3 * COLS_; i++)
+        Q[i] = 1;
+    for (int i = 0; i < ROWS_ * COLS_; i++)
+        w[i] = (float)(i % 97) * 0.125f;
+    lsc_bake_job j = {.src = w, .src_dt = LSC_DT_F32, .dst = got, .dst_dt = LSC_DT_F32, .rows = ROWS_, .cols = COLS_,
+                      .r = 3, .P = P, .Q = Q, .scale = 1.0};
+    for (int threads = 1; threads <= 3; threads += 2) {
+        lsc_error err;
+        ck_assert_int_eq(lsc_bakemath_convert(&j, threads, NULL, &err), LSC_OK);
+        ck_assert_msg(memcmp(got, w, sizeof w) == 0, "the sum is not in ascending k order (threads %d)", threads);
+    }
+}
+END_TEST
+
 /* An overflow is counted, a DoRA row of norm 0 is named. */
 START_TEST(bake_convert_errors)
 {
@@ -303,6 +327,7 @@ static Suite *basefig_suite(void)
     tcase_add_test(tc, figures_match_dense);
     tcase_add_test(tc, figures_known_intruders);
     tcase_add_test(tc, bake_convert_matches_loops);
+    tcase_add_test(tc, bake_convert_order);
     tcase_add_test(tc, bake_convert_errors);
     suite_add_tcase(s, tc);
     return s;
