@@ -1,7 +1,9 @@
 /* basefig.c: figures of a LoRA layer against its base weight (see basefig.h). dW's own singular vectors
- * are exact (lsc_spectrum, from the factors); W's and W + dW's come from lsc_randsvd. The dense products
- * are W * V_d (rows x cols x r) and the randomized SVDs' block products; nothing of size rows x cols is
- * allocated here. Pure compute; never prints. */
+ * are exact (lsc_spectrum, from the factors). W is read by the passes of one randomized range finder
+ * (float32 when W is held as floats) and one float64 projection W^T [Q, U_c, U_d] that yields W's top
+ * vectors, U_d^T W V_d and, with dW applied from its factors, W + dW's top vectors (basefig.h says why
+ * [Q, U_c] is enough). Nothing of size rows x cols is allocated here (float rows are widened
+ * WIDEN_ROWS at a time). Pure compute; never prints. */
 #include "basefig.h"
 
 #include <cblas.h>
@@ -9,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <lapacke.h>
+
+#include "rng.h"
 #include "spectrum.h"
 
 void lsc_basefig_opts_default(lsc_basefig_opts *o)
@@ -35,34 +40,109 @@ double lsc_basefig_subspace_sim(const double *X, int ldx, int a, const double *Y
     return s / (a < b ? a : b);
 }
 
+/* The base weight: doubles, or floats (the exact values of an F32/F16/BF16 base, half the memory). The
+ * passes of the range finder use W as it is held (sgemm on floats); the final projection, the norm and
+ * U_d^T W V_d are float64 (float rows are widened a block at a time). */
+typedef struct wsrc {
+    const double *d;
+    const float *f;
+    int64_t rows, cols;
+    float *xs, *ys; /* float scratch [cols, l] and [rows, l] (float W only) */
+    double *blk;    /* [WIDEN_ROWS, cols] (float W only) */
+} wsrc;
+
+#define WIDEN_ROWS 64
+
+static void widen(const float *x, size_t n, double *y)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = x[i];
+}
+
+static void narrow(const double *x, size_t n, float *y)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = (float)x[i];
+}
+
+/* Y [rows, l] = W X, X [cols, l] (the range finder's precision). */
+static void approx_m(const wsrc *w, const double *X, int l, double *Y)
+{
+    int m = (int)w->rows, n = (int)w->cols;
+    if (w->d) {
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, l, n, 1.0, w->d, n, X, l, 0.0, Y, l);
+        return;
+    }
+    narrow(X, (size_t)n * (size_t)l, w->xs);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, l, n, 1.0f, w->f, n, w->xs, l, 0.0f, w->ys, l);
+    widen(w->ys, (size_t)m * (size_t)l, Y);
+}
+
+/* Z [cols, l] = W^T Y, Y [rows, l] (the range finder's precision). */
+static void approx_mt(const wsrc *w, const double *Y, int l, double *Z)
+{
+    int m = (int)w->rows, n = (int)w->cols;
+    if (w->d) {
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, l, m, 1.0, w->d, n, Y, l, 0.0, Z, l);
+        return;
+    }
+    narrow(Y, (size_t)m * (size_t)l, w->ys);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, l, m, 1.0f, w->f, n, w->ys, l, 0.0f, w->xs, l);
+    widen(w->xs, (size_t)n * (size_t)l, Z);
+}
+
+/* Z [cols, L] = W^T X, X [rows, L], in float64. */
+static void exact_mt(const wsrc *w, const double *X, int L, double *Z)
+{
+    int m = (int)w->rows, n = (int)w->cols;
+    if (w->d) {
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, L, m, 1.0, w->d, n, X, L, 0.0, Z, L);
+        return;
+    }
+    for (int i0 = 0; i0 < m; i0 += WIDEN_ROWS) {
+        int nb = m - i0 < WIDEN_ROWS ? m - i0 : WIDEN_ROWS;
+        widen(w->f + (size_t)i0 * (size_t)n, (size_t)nb * (size_t)n, w->blk);
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, L, nb, 1.0, w->blk, n, X + (size_t)i0 * (size_t)L, L,
+                    i0 ? 1.0 : 0.0, Z, L);
+    }
+}
+
+/* Running scale/sum of squares of ||.||_F (LAPACK's dlassq idea), one row norm at a time. */
+static void ssq_add(double v, double *scale, double *ssq)
+{
+    if (v == 0)
+        return;
+    if (*scale < v) {
+        *ssq = 1 + *ssq * (*scale / v) * (*scale / v);
+        *scale = v;
+    } else
+        *ssq += (v / *scale) * (v / *scale);
+}
+
 /* ||W||_F without overflow for any finite W: rows' norms (dnrm2 scales) combined by a running scale. */
 static double fro_norm(const double *W, int64_t rows, int64_t cols)
 {
     double scale = 0, ssq = 1;
-    for (int64_t i = 0; i < rows; i++) {
-        double v = cblas_dnrm2((int)cols, W + i * cols, 1);
-        if (v == 0)
-            continue;
-        if (scale < v) {
-            ssq = 1 + ssq * (scale / v) * (scale / v);
-            scale = v;
-        } else
-            ssq += (v / scale) * (v / scale);
+    for (int64_t i = 0; i < rows; i++)
+        ssq_add(cblas_dnrm2((int)cols, W + i * cols, 1), &scale, &ssq);
+    return scale * sqrt(ssq);
+}
+
+static double src_norm(const wsrc *w)
+{
+    if (w->d)
+        return fro_norm(w->d, w->rows, w->cols);
+    double scale = 0, ssq = 1;
+    for (int64_t i = 0; i < w->rows; i++) { /* the same row norms of the same (widened) values */
+        widen(w->f + i * w->cols, (size_t)w->cols, w->blk);
+        ssq_add(cblas_dnrm2((int)w->cols, w->blk, 1), &scale, &ssq);
     }
     return scale * sqrt(ssq);
 }
 
-/* ||U_d^T W V_d||_F with U_d [rows, n], V_d [cols, n]; WV scratch [rows, n], T [n, n]. */
-static double projected_norm(const double *W, int64_t rows, int64_t cols, const double *Ud, const double *Vd, int n,
-                             double *WV, double *T)
-{
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, n, (int)cols, 1.0, W, (int)cols, Vd, n, 0.0, WV, n);
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, n, (int)rows, 1.0, Ud, n, WV, n, 0.0, T, n);
-    return fro_norm(T, n, n);
-}
-
-/* How many of M's top-k right vectors Vm [cols, k] have max_i |<Vm_j, Vw_i>| < eps over i < kref. */
-static int count_intruders(const double *Vm, int k, const double *Vw, int ldw, int kref, int64_t cols, double eps)
+/* How many of M's top-k right vectors Vm [cols, ldm] have max_i |<Vm_j, Vw_i>| < eps over i < kref. */
+static int count_intruders(const double *Vm, int ldm, int k, const double *Vw, int ldw, int kref, int64_t cols,
+                           double eps)
 {
     int n = 0;
     for (int j = 0; j < k; j++) {
@@ -70,7 +150,7 @@ static int count_intruders(const double *Vm, int k, const double *Vw, int ldw, i
         for (int i = 0; i < kref; i++) {
             double d = 0;
             for (int64_t t = 0; t < cols; t++)
-                d += Vm[t * k + j] * Vw[t * ldw + i];
+                d += Vm[t * ldm + j] * Vw[t * ldw + i];
             if (fabs(d) > best)
                 best = fabs(d);
         }
@@ -80,86 +160,245 @@ static int count_intruders(const double *Vm, int k, const double *Vw, int ldw, i
     return n;
 }
 
+/* Orthonormalise the columns of X [m, l] in place (thin QR, Q kept). 0 on success. */
+static int orth(double *X, int64_t m, int l, double *tau)
+{
+    if (l <= 0)
+        return 0;
+    if (LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, (int)m, l, X, l, tau) != 0)
+        return -1;
+    return LAPACKE_dorgqr(LAPACK_ROW_MAJOR, (int)m, l, l, X, l, tau) != 0 ? -1 : 0;
+}
+
+/* X [m, L]: columns c0 .. c0+a-1 (Q, orthonormal) and c1 .. c1+b-1 (copied in from U [m, b]) made
+ * orthogonal to Q and orthonormal: three rounds of (I - Q Q^T) and a QR, so that even a U inside
+ * span(Q) leaves unit columns orthogonal to Q to rounding (any such columns only extend the subspace). */
+static int complement(double *X, int64_t m, int L, int a, int c1, int b, double *tmp, double *tau, double *col)
+{
+    for (int round = 0; round < 3; round++) {
+        /* tmp [a, b] = Q^T U; U -= Q tmp */
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, a, b, (int)m, 1.0, X, L, X + c1, L, 0.0, tmp, b);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, b, a, -1.0, X, L, tmp, b, 1.0, X + c1, L);
+        for (int64_t i = 0; i < m; i++)
+            memcpy(col + i * b, X + i * L + c1, sizeof(double) * (size_t)b);
+        if (orth(col, m, b, tau))
+            return -1;
+        for (int64_t i = 0; i < m; i++)
+            memcpy(X + i * L + c1, col + i * b, sizeof(double) * (size_t)b);
+    }
+    return 0;
+}
+
 typedef struct bufs {
-    double *sv, *Ud, *Vd, *WV, *T, *Sw, *Vw, *Sm, *Vm;
+    double *sv, *Ud, *Vd, *T, *Om, *Q, *Z, *X, *ZX, *tau, *tmp, *col, *ssv, *su, *svt;
+    float *xs, *ys;
+    double *blk;
 } bufs;
 
 static void bufs_free(bufs *b)
 {
-    free(b->sv), free(b->Ud), free(b->Vd), free(b->WV), free(b->T);
-    free(b->Sw), free(b->Vw), free(b->Sm), free(b->Vm);
+    free(b->sv), free(b->Ud), free(b->Vd), free(b->T), free(b->Om), free(b->Q), free(b->Z), free(b->X);
+    free(b->ZX), free(b->tau), free(b->tmp), free(b->col), free(b->ssv), free(b->su), free(b->svt);
+    free(b->xs), free(b->ys), free(b->blk);
 }
 
-static int bufs_alloc(bufs *b, int64_t rows, int64_t cols, int n, int kw, int k)
+#define ALLOC(p, n) ((p) = malloc(sizeof *(p) * (size_t)((n) > 0 ? (n) : 1)))
+
+/* n: dW's rank count; l: the range finder's columns; L = l + 2n: the final projection's. */
+static int bufs_alloc(bufs *b, int64_t rows, int64_t cols, int n, int r, int l, int f32)
 {
-    size_t n1 = n > 0 ? (size_t)n : 1;
-    b->sv = malloc(sizeof(double) * n1);
-    b->Ud = malloc(sizeof(double) * (size_t)rows * n1);
-    b->Vd = malloc(sizeof(double) * (size_t)cols * n1);
-    b->WV = malloc(sizeof(double) * (size_t)rows * n1);
-    b->T = malloc(sizeof(double) * n1 * n1);
-    b->Sw = malloc(sizeof(double) * (size_t)kw);
-    b->Vw = malloc(sizeof(double) * (size_t)cols * (size_t)kw);
-    b->Sm = malloc(sizeof(double) * (size_t)k);
-    b->Vm = malloc(sizeof(double) * (size_t)cols * (size_t)k);
-    return b->sv && b->Ud && b->Vd && b->WV && b->T && b->Sw && b->Vw && b->Sm && b->Vm ? 0 : -1;
+    int64_t L = l + 2 * (int64_t)n, big = rows > cols ? rows : cols;
+    ALLOC(b->sv, n), ALLOC(b->Ud, rows * n), ALLOC(b->Vd, cols * n), ALLOC(b->T, (int64_t)n * n);
+    ALLOC(b->Q, rows * l), ALLOC(b->Z, cols * l), ALLOC(b->X, rows * L), ALLOC(b->ZX, cols * L);
+    ALLOC(b->tau, L), ALLOC(b->tmp, (L > r ? L : r) * L), ALLOC(b->col, big * (n > l ? n : l)), ALLOC(b->ssv, L);
+    ALLOC(b->su, cols * L), ALLOC(b->svt, L * L), b->Om = NULL;
+    if (f32)
+        ALLOC(b->xs, cols * l), ALLOC(b->ys, rows * l), ALLOC(b->blk, WIDEN_ROWS * cols);
+    return b->sv && b->Ud && b->Vd && b->T && b->Q && b->Z && b->X && b->ZX && b->tau && b->tmp && b->col && b->ssv &&
+                   b->su && b->svt && (!f32 || (b->xs && b->ys && b->blk))
+               ? 0
+               : -1;
+}
+
+/* The randomized range finder on W alone (HMT 2011, algorithms 4.4): Q [rows, l] = orth(W Omega), then
+ * `power` times Q = orth(W orth(W^T Q)); Omega [cols, l] Gaussian from lsc_rng(seed), built in Z. */
+static int range_finder(const wsrc *w, int l, int power, uint64_t seed, double *Q, double *Z, double *tau)
+{
+    lsc_rng g = {seed};
+    for (int64_t i = 0; i < w->cols * l; i++)
+        Z[i] = lsc_rng_gauss(&g);
+    approx_m(w, Z, l, Q);
+    if (orth(Q, w->rows, l, tau))
+        return -1;
+    for (int p = 0; p < power; p++) {
+        approx_mt(w, Q, l, Z);
+        if (orth(Z, w->cols, l, tau))
+            return -1;
+        approx_m(w, Z, l, Q);
+        if (orth(Q, w->rows, l, tau))
+            return -1;
+    }
+    return 0;
+}
+
+/* Right singular vectors of Y [cols, L] (the transpose of a projection P^T M): su [cols, min] (top columns
+ * first). Overwrites Y. 0 on success. */
+static int right_vectors(double *Y, int64_t cols, int L, double *ssv, double *su, double *svt)
+{
+    for (size_t i = 0; i < (size_t)(cols * L); i++)
+        if (!isfinite(Y[i]))
+            return -1;
+    int mn = cols < L ? (int)cols : L;
+    return LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'S', (int)cols, L, Y, L, ssv, su, mn, svt, L) != 0 ? -1 : 0;
+}
+
+typedef struct dims {
+    int n, k, kref, kw, l, ext; /* ext: columns of U_d's complement added for W + dW (0: fall back) */
+} dims;
+
+/* W + dW's top-k right vectors by lsc_randsvd, for a layer too small to hold [Q, U_c] (rows < l + n). */
+static lsc_status small_layer(const wsrc *w, const lsc_lowrank *lr, const dims *d, double eps, bufs *b,
+                              const lsc_basefig_opts *o, const double *Vw, int ldw, lsc_basefig *out, lsc_error *err)
+{
+    int got = 0;
+    double *wide = NULL;
+    const double *W = w->d;
+    if (!W) {
+        if (!(wide = malloc(sizeof(double) * (size_t)(w->rows * w->cols))))
+            return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        widen(w->f, (size_t)(w->rows * w->cols), wide);
+        W = wide;
+    }
+    lsc_status st = lsc_randsvd(W, w->rows, w->cols, lr, d->k, &o->rs, b->ssv, NULL, b->su, &got, err);
+    if (!st)
+        out->intruders = count_intruders(b->su, d->k, d->k, Vw, ldw, d->kref, w->cols, eps);
+    free(wide);
+    return st;
+}
+
+/* Everything after the range finder: one float64 pass Z = W^T [Q, U_d, U_c] gives W's top right vectors
+ * (from W^T Q), U_d^T W V_d (from W^T U_d) and, with the exact term dW^T [Q, U_c], W + dW's top right
+ * vectors, since range(W + dW) lies in range(W) + range(U_d): [Q, U_c] captures W + dW as well as Q
+ * captures W. */
+static lsc_status project(const wsrc *w, const lsc_lowrank *lr, const dims *d, double eps, bufs *b,
+                          const lsc_basefig_opts *o, lsc_basefig *out, lsc_error *err)
+{
+    int64_t rows = w->rows, cols = w->cols;
+    int l = d->l, n = d->n, L = l + n + d->ext;
+    for (int64_t i = 0; i < rows; i++) { /* X = [Q | U_c | U_d] */
+        memcpy(b->X + i * L, b->Q + i * l, sizeof(double) * (size_t)l);
+        memcpy(b->X + i * L + l, b->Ud + i * n, sizeof(double) * (size_t)d->ext);
+        memcpy(b->X + i * L + l + d->ext, b->Ud + i * n, sizeof(double) * (size_t)n);
+    }
+    if (d->ext && complement(b->X, rows, L, l, l, d->ext, b->tmp, b->tau, b->col))
+        return lsc_error_set(err, LSC_ERR_NUMERIC, "randomized svd: QR failed (non-finite weights?)");
+    exact_mt(w, b->X, L, b->ZX);
+    if (n > 0) { /* T [n, n] = (W^T U_d)^T V_d */
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, n, (int)cols, 1.0, b->ZX + l + d->ext, L, b->Vd, n, 0.0,
+                    b->T, n);
+        double pn = fro_norm(b->T, n, n);
+        out->amplification = pn > 0 ? out->delta_norm / pn : INFINITY;
+    }
+    int lm = l + d->ext;
+    /* W's top right vectors: W^T Q, into Z [cols, l] */
+    for (int64_t i = 0; i < cols; i++)
+        memcpy(b->Z + i * l, b->ZX + i * L, sizeof(double) * (size_t)l);
+    if (right_vectors(b->Z, cols, l, b->ssv, b->col, b->svt))
+        return lsc_error_set(err, LSC_ERR_NUMERIC, "randomized svd: non-finite weights or SVD failure");
+    const double *Vw = b->col; /* [cols, min(cols, l)] */
+    int ldw = cols < l ? (int)cols : l;
+    if (n > 0) {
+        out->subspace_sim_r = lsc_basefig_subspace_sim(b->Vd, n, n, Vw, ldw, n, cols);
+        out->subspace_sim_k = lsc_basefig_subspace_sim(b->Vd, n, n, Vw, ldw, d->k, cols);
+    }
+    if (!d->ext && n > 0) /* no room beside Q (a tiny layer): W + dW on its own (randsvd.h) */
+        return small_layer(w, lr, d, eps, b, o, Vw, ldw, out, err);
+    /* W + dW: Z_M = W^T [Q, U_c] + s A^T (B^T [Q, U_c]), in ZX's first lm columns (moved to Z-sized su) */
+    double *Zm = b->su, *BtX = b->tmp;
+    for (int64_t i = 0; i < cols; i++)
+        memcpy(Zm + i * lm, b->ZX + i * L, sizeof(double) * (size_t)lm);
+    if (n > 0 && lr->r > 0) {
+        int r = lr->r;
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, lm, (int)rows, 1.0, lr->B, r, b->X, L, 0.0, BtX, lm);
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)cols, lm, r, lr->scale, lr->A, (int)cols, BtX, lm, 1.0,
+                    Zm, lm);
+    }
+    double *Vm = b->ZX; /* ZX is free now: [cols, min(cols, lm)] */
+    if (right_vectors(Zm, cols, lm, b->ssv, Vm, b->svt))
+        return lsc_error_set(err, LSC_ERR_NUMERIC, "randomized svd: non-finite weights or SVD failure");
+    out->intruders = count_intruders(Vm, cols < lm ? (int)cols : lm, d->k, Vw, ldw, d->kref, cols, eps);
+    return LSC_OK;
+}
+
+static lsc_status compute(wsrc *w, const lsc_lowrank *lr, const lsc_basefig_opts *opts, lsc_workspace *ws,
+                          lsc_basefig *out, lsc_error *err)
+{
+    lsc_basefig_opts dflt;
+    lsc_basefig_opts_default(&dflt);
+    const lsc_basefig_opts *o = opts ? opts : &dflt;
+    if (!lr || !out || !ws || lr->rows <= 0 || lr->cols <= 0 || lr->rows > INT32_MAX || lr->cols > INT32_MAX)
+        return lsc_error_set(err, LSC_ERR_INVALID, "base figures: bad arguments");
+    int64_t rows = lr->rows, cols = lr->cols, mn = rows < cols ? rows : cols;
+    memset(out, 0, sizeof *out);
+    dims d = {.n = lsc_spectrum_count(lr)};
+    d.k = o->k > 0 ? o->k : LSC_BASEFIG_K;
+    if (d.k > mn)
+        d.k = (int)mn;
+    d.kref = o->k_ref > 0 ? o->k_ref : (2 * d.k > d.n ? 2 * d.k : d.n);
+    if (d.kref > mn)
+        d.kref = (int)mn;
+    d.kw = d.kref > d.k ? d.kref : d.k;
+    if (d.n > d.kw)
+        d.kw = d.n;
+    int over = o->rs.oversample >= 0 ? o->rs.oversample : LSC_RANDSVD_OVERSAMPLE;
+    int power = o->rs.power_iters >= 0 ? o->rs.power_iters : LSC_RANDSVD_POWER;
+    d.l = (int)((int64_t)d.kw + over > mn ? mn : (int64_t)d.kw + over);
+    d.ext = rows - d.l >= d.n ? d.n : 0;
+    double eps = o->eps > 0 ? o->eps : LSC_BASEFIG_EPS;
+    bufs b = {0};
+    lsc_status st = LSC_OK;
+    if (bufs_alloc(&b, rows, cols, d.n, lr->r, d.l, w->f != NULL)) {
+        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory (base figures of a %lldx%lld layer)", (long long)rows,
+                           (long long)cols);
+        goto done;
+    }
+    w->xs = b.xs, w->ys = b.ys, w->blk = b.blk;
+    if (d.n > 0 && (st = lsc_spectrum(lr, ws, b.sv, b.Ud, b.Vd, err)))
+        goto done;
+    out->r = d.n, out->k = d.k, out->k_ref = d.kref;
+    out->base_norm = src_norm(w);
+    if (!isfinite(out->base_norm)) {
+        st = lsc_error_set(err, LSC_ERR_NUMERIC, "base weight has non-finite entries");
+        goto done;
+    }
+    out->delta_norm = d.n > 0 ? fro_norm(b.sv, 1, d.n) : 0.0;
+    out->rel_norm = out->base_norm > 0 ? out->delta_norm / out->base_norm : INFINITY;
+    if (o->norms_only)
+        goto done;
+    if (range_finder(w, d.l, power, o->rs.seed, b.Q, b.Z, b.tau)) {
+        st = lsc_error_set(err, LSC_ERR_NUMERIC, "randomized svd: QR failed (non-finite weights?)");
+        goto done;
+    }
+    st = project(w, lr, &d, eps, &b, o, out, err);
+done:
+    bufs_free(&b);
+    return st;
 }
 
 lsc_status lsc_basefig_compute(const double *W, const lsc_lowrank *lr, const lsc_basefig_opts *opts,
                                lsc_workspace *ws, lsc_basefig *out, lsc_error *err)
 {
-    lsc_basefig_opts dflt;
-    lsc_basefig_opts_default(&dflt);
-    const lsc_basefig_opts *o = opts ? opts : &dflt;
-    if (!W || !lr || !out || !ws || lr->rows <= 0 || lr->cols <= 0)
+    if (!W || !lr)
         return lsc_error_set(err, LSC_ERR_INVALID, "base figures: bad arguments");
-    int64_t rows = lr->rows, cols = lr->cols, mn = rows < cols ? rows : cols;
-    memset(out, 0, sizeof *out);
-    int n = lsc_spectrum_count(lr);
-    int k = o->k > 0 ? o->k : LSC_BASEFIG_K;
-    if (k > mn)
-        k = (int)mn;
-    int kref = o->k_ref > 0 ? o->k_ref : (2 * k > n ? 2 * k : n);
-    if (kref > mn)
-        kref = (int)mn;
-    int kw = kref > k ? kref : k;
-    if (n > kw)
-        kw = n;
-    double eps = o->eps > 0 ? o->eps : LSC_BASEFIG_EPS;
-    bufs b = {0};
-    lsc_status st = LSC_OK;
-    if (bufs_alloc(&b, rows, cols, n, kw, k)) {
-        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory (base figures of a %lldx%lld layer)", (long long)rows,
-                           (long long)cols);
-        goto done;
-    }
-    if (n > 0 && (st = lsc_spectrum(lr, ws, b.sv, b.Ud, b.Vd, err)))
-        goto done;
-    out->r = n, out->k = k, out->k_ref = kref;
-    out->base_norm = fro_norm(W, rows, cols);
-    if (!isfinite(out->base_norm)) {
-        st = lsc_error_set(err, LSC_ERR_NUMERIC, "base weight has non-finite entries");
-        goto done;
-    }
-    out->delta_norm = n > 0 ? fro_norm(b.sv, 1, n) : 0.0;
-    out->rel_norm = out->base_norm > 0 ? out->delta_norm / out->base_norm : INFINITY;
-    if (o->norms_only)
-        goto done;
-    if (n > 0) {
-        double pn = projected_norm(W, rows, cols, b.Ud, b.Vd, n, b.WV, b.T);
-        out->amplification = pn > 0 ? out->delta_norm / pn : INFINITY;
-    }
-    int got = 0;
-    if ((st = lsc_randsvd(W, rows, cols, NULL, kw, &o->rs, b.Sw, NULL, b.Vw, &got, err)))
-        goto done;
-    if (n > 0) {
-        out->subspace_sim_r = lsc_basefig_subspace_sim(b.Vd, n, n, b.Vw, kw, n, cols);
-        out->subspace_sim_k = lsc_basefig_subspace_sim(b.Vd, n, n, b.Vw, kw, k, cols);
-    }
-    if ((st = lsc_randsvd(W, rows, cols, n > 0 ? lr : NULL, k, &o->rs, b.Sm, NULL, b.Vm, &got, err)))
-        goto done;
-    out->intruders = count_intruders(b.Vm, k, b.Vw, kw, kref, cols, eps);
-done:
-    bufs_free(&b);
-    return st;
+    wsrc w = {.d = W, .rows = lr->rows, .cols = lr->cols};
+    return compute(&w, lr, opts, ws, out, err);
+}
+
+lsc_status lsc_basefig_compute_f32(const float *W, const lsc_lowrank *lr, const lsc_basefig_opts *opts,
+                                   lsc_workspace *ws, lsc_basefig *out, lsc_error *err)
+{
+    if (!W || !lr)
+        return lsc_error_set(err, LSC_ERR_INVALID, "base figures: bad arguments");
+    wsrc w = {.f = W, .rows = lr->rows, .cols = lr->cols};
+    return compute(&w, lr, opts, ws, out, err);
 }

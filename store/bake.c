@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -21,34 +22,71 @@ typedef struct bk {
     uint64_t done, total;
 } bk;
 
-/* Copy len bytes at offset off of fd `in` to the current offset of `out`. */
-static lsc_status copy_range(int in, uint64_t off, int out, uint64_t len, const char *inpath, const char *outpath,
-                             lsc_error *err)
+/* Copy len bytes at offset off of fd `in` to `out`: at its offset `at`, or at its current offset when at
+ * is -1. Safe from several threads (no shared buffer; with at >= 0 the fd's offset is not used). */
+static lsc_status copy_range_at(int in, uint64_t off, int out, int64_t at, uint64_t len, const char *inpath,
+                                const char *outpath, lsc_error *err)
 {
-    loff_t o = (loff_t)off;
-    while (len > 0) {
-        ssize_t n = copy_file_range(in, &o, out, NULL, len > (1u << 30) ? (1u << 30) : (size_t)len, 0);
+    loff_t o = (loff_t)off, oo = (loff_t)at;
+    unsigned char *buf = NULL;
+    lsc_status st = LSC_OK;
+    while (len > 0 && !st) {
+        ssize_t n = buf ? -1 : copy_file_range(in, &o, out, at >= 0 ? &oo : NULL, len > (1u << 30) ? (1u << 30) : (size_t)len, 0);
         if (n > 0) {
             len -= (uint64_t)n;
             continue;
         }
-        if (n == 0)
-            return lsc_format_fail(err, LSC_ERR_IO, inpath, NULL, "truncated: the file ended while copying");
-        if (errno == EINTR)
+        if (n == 0) {
+            st = lsc_format_fail(err, LSC_ERR_IO, inpath, NULL, "truncated: the file ended while copying");
+            break;
+        }
+        if (!buf && errno == EINTR)
             continue;
-        if (errno != EXDEV && errno != ENOSYS && errno != EINVAL && errno != EOPNOTSUPP)
-            return lsc_format_io_fail(err, "write", outpath, errno);
+        if (!buf && errno != EXDEV && errno != ENOSYS && errno != EINVAL && errno != EOPNOTSUPP) {
+            st = lsc_format_io_fail(err, "write", outpath, errno);
+            break;
+        }
         /* no kernel copy between these files: read and write */
-        static unsigned char buf[1 << 20];
-        size_t k = len > sizeof buf ? sizeof buf : (size_t)len;
+        enum { CHUNK = 1 << 20 };
+        if (!buf && !(buf = malloc(CHUNK))) {
+            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+            break;
+        }
+        size_t k = len > CHUNK ? CHUNK : (size_t)len;
         int rc = lsc_pread_full(in, buf, k, (uint64_t)o);
         if (rc)
-            return rc < 0 ? lsc_format_io_fail(err, "read", inpath, errno)
-                          : lsc_format_fail(err, LSC_ERR_IO, inpath, NULL, "truncated: the file ended while copying");
-        if (lsc_write_full(out, buf, k))
-            return lsc_format_io_fail(err, "write", outpath, errno);
-        o += (loff_t)k;
+            st = rc < 0 ? lsc_format_io_fail(err, "read", inpath, errno)
+                        : lsc_format_fail(err, LSC_ERR_IO, inpath, NULL, "truncated: the file ended while copying");
+        else if (at >= 0) {
+            lsc_bake_out bo = {out, 0, outpath};
+            st = lsc_bake_out_write(&bo, (uint64_t)oo, buf, k, err);
+        } else if (lsc_write_full(out, buf, k))
+            st = lsc_format_io_fail(err, "write", outpath, errno);
+        o += (loff_t)k, oo += (loff_t)k;
         len -= k;
+    }
+    free(buf);
+    return st;
+}
+
+static lsc_status copy_range(int in, uint64_t off, int out, uint64_t len, const char *inpath, const char *outpath,
+                             lsc_error *err)
+{
+    return copy_range_at(in, off, out, -1, len, inpath, outpath, err);
+}
+
+lsc_status lsc_bake_out_write(void *out, uint64_t off, const void *p, size_t n, lsc_error *err)
+{
+    const lsc_bake_out *o = out;
+    const unsigned char *b = p;
+    off += o->at;
+    while (n > 0) {
+        ssize_t w = pwrite(o->fd, b, n, (off_t)off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return lsc_format_io_fail(err, "write", o->path, w < 0 ? errno : EIO);
+        b += w, off += (uint64_t)w, n -= (size_t)w;
     }
     return LSC_OK;
 }
@@ -79,6 +117,18 @@ static lsc_status put_tensor(bk *k, size_t ti, int out, const char *outpath, lsc
     lsc_status st;
     if (dt == LSC_DT_INVALID) {
         st = copy_range(f->fd, t->offset, out, t->nbytes, f->path, outpath, err);
+    } else if (k->ops->compute_at) { /* the caller writes the bytes in place (pwrite), then we move past */
+        uint64_t nb = out_bytes(t, dt);
+        off_t pos = lseek(out, 0, SEEK_CUR);
+        if (pos < 0)
+            return lsc_format_io_fail(err, "write", outpath, errno);
+        lsc_bake_out o = {out, (uint64_t)pos, outpath};
+        if (grow(&k->raw, &k->raw_cap, (size_t)t->nbytes))
+            return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory (tensor '%s')", t->name);
+        if ((st = lsc_base_read_raw(k->b, ti, k->raw, err)) || (st = k->ops->compute_at(k->ops->ctx, ti, k->raw, &o, err)))
+            return st;
+        if (lseek(out, pos + (off_t)nb, SEEK_SET) < 0)
+            return lsc_format_io_fail(err, "write", outpath, errno);
     } else {
         uint64_t nb = out_bytes(t, dt);
         if (grow(&k->raw, &k->raw_cap, (size_t)t->nbytes) || grow(&k->out, &k->out_cap, (size_t)nb))
@@ -150,6 +200,84 @@ static lsc_status st_header(bk *k, size_t fi, char **hdr, uint64_t *len, uint64_
     return LSC_OK;
 }
 
+/* The tensors of file fi copied as they are, by a thread of their own while the caller's workers
+ * recompute the others: every output offset is known from the header, so the copies (kernel work:
+ * copy_file_range) and the merged tensors' writes go to disjoint ranges and need no ordering. */
+typedef struct copier {
+    bk *k;
+    size_t fi;
+    int out;
+    uint64_t pos; /* the first tensor's offset in the output */
+    const char *outpath;
+    lsc_status st;
+    lsc_error err;
+} copier;
+
+static void *copier_main(void *p)
+{
+    copier *c = p;
+    const lsc_base *b = c->k->b;
+    uint64_t pos = c->pos;
+    for (size_t i = 0; i < b->n_tensors && !c->st; i++) {
+        const lsc_base_tensor *t = &b->tensors[i];
+        if (t->file != c->fi)
+            continue;
+        lsc_dtype dt = c->k->ops->plan(c->k->ops->ctx, i);
+        if (dt == LSC_DT_INVALID)
+            c->st = copy_range_at(b->files[t->file].fd, t->offset, c->out, (int64_t)pos, t->nbytes, b->files[t->file].path,
+                                  c->outpath, &c->err);
+        pos += out_bytes(t, dt);
+    }
+    return NULL;
+}
+
+/* Every tensor of file fi at its place after the header (which ends at pos): sequentially, or, when the
+ * caller writes recomputed tensors in place (compute_at) and the file has both kinds, the copies on a
+ * copier thread beside the recomputation. */
+static lsc_status put_tensors(bk *k, size_t fi, int out, uint64_t pos, const char *outpath, lsc_error *err)
+{
+    int copies = 0, merged = 0;
+    for (size_t i = 0; i < k->b->n_tensors; i++)
+        if (k->b->tensors[i].file == fi) {
+            int c = k->ops->plan(k->ops->ctx, i) == LSC_DT_INVALID;
+            copies |= c, merged |= !c;
+        }
+    copier c = {k, fi, out, pos, outpath, LSC_OK, {0}};
+    pthread_t th;
+    if (!k->ops->compute_at || !copies || !merged || pthread_create(&th, NULL, copier_main, &c) != 0) {
+        lsc_status st = LSC_OK;
+        for (size_t i = 0; i < k->b->n_tensors && !st; i++)
+            if (k->b->tensors[i].file == fi)
+                st = put_tensor(k, i, out, outpath, err);
+        return st;
+    }
+    lsc_status st = LSC_OK;
+    uint64_t copied = 0;
+    for (size_t i = 0; i < k->b->n_tensors && !st; i++) {
+        const lsc_base_tensor *t = &k->b->tensors[i];
+        if (t->file != fi)
+            continue;
+        lsc_dtype dt = k->ops->plan(k->ops->ctx, i);
+        if (dt == LSC_DT_INVALID)
+            copied += t->nbytes;
+        else if (lseek(out, (off_t)pos, SEEK_SET) < 0)
+            st = lsc_format_io_fail(err, "write", outpath, errno);
+        else
+            st = put_tensor(k, i, out, outpath, err);
+        pos += out_bytes(t, dt);
+    }
+    pthread_join(th, NULL);
+    if (!st && c.st) {
+        *err = c.err;
+        st = c.st;
+    }
+    if (!st && k->ops->progress) {
+        k->done += copied;
+        k->ops->progress(k->ops->ctx, k->done, k->total);
+    }
+    return st;
+}
+
 static lsc_status bake_st_file(bk *k, size_t fi, const char *outpath, uint64_t *written, lsc_error *err)
 {
     char *hdr = NULL;
@@ -170,9 +298,8 @@ static lsc_status bake_st_file(bk *k, size_t fi, const char *outpath, uint64_t *
         st = lsc_format_io_fail(err, "write", outpath, errno);
     if (hdr != k->b->files[fi].st->header)
         free(hdr);
-    for (size_t i = 0; i < k->b->n_tensors && !st; i++)
-        if (k->b->tensors[i].file == fi)
-            st = put_tensor(k, i, af.fd, outpath, err);
+    if (!st)
+        st = put_tensors(k, fi, af.fd, 8 + hlen, outpath, err);
     if (st) {
         lsc_atomic_abort(&af);
         return st;

@@ -14,12 +14,27 @@
 
 #include "base.h"
 
+/* Where a recomputed tensor's bytes go: file descriptor, the tensor's offset in it, the path for errors. */
+typedef struct lsc_bake_out {
+    int fd;
+    uint64_t at;
+    const char *path;
+} lsc_bake_out;
+
+/* Write n bytes at p to offset out->at + off (pwrite: safe from several threads on disjoint ranges).
+ * `out` is an lsc_bake_out (void * so it can be an emit context). LSC_ERR_IO naming the path. */
+lsc_status lsc_bake_out_write(void *out, uint64_t off, const void *p, size_t n, lsc_error *err);
+
 typedef struct lsc_bake_ops {
     /* LSC_DT_INVALID: copy tensor ti byte for byte; otherwise it is recomputed, written in this dtype */
     lsc_dtype (*plan)(void *ctx, size_t ti);
-    /* Recompute tensor ti: raw holds its bytes as stored (nbytes); write its values in the planned dtype
+    /* Recompute tensor ti (unless compute_at is given): raw holds its bytes as stored (nbytes); write its values in the planned dtype
      * into out (numel * dtype size bytes). */
     lsc_status (*compute)(void *ctx, size_t ti, const void *raw, void *out, lsc_error *err);
+    /* Optional, used instead of compute when set: recompute tensor ti and write its bytes (numel * dtype
+     * size) with lsc_bake_out_write(out, offset within the tensor, ...), from any thread, in any order,
+     * each byte once. */
+    lsc_status (*compute_at)(void *ctx, size_t ti, const void *raw, struct lsc_bake_out *out, lsc_error *err);
     /* Optional: bytes written so far of the total. */
     void (*progress)(void *ctx, uint64_t done, uint64_t total);
     void *ctx;

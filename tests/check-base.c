@@ -360,6 +360,28 @@ START_TEST(figures_single_file)
 }
 END_TEST
 
+/* A BF16 base (the figures' float path) matches the dense reference, and the figures do not depend on
+ * the worker count (layers over the pool, each item owning its output). */
+START_TEST(figures_bf16_threads)
+{
+    const char *cat = setup_with_base(LSC_DT_BF16, NULL);
+    check_figures(cat, 6);
+    char *out[2] = {NULL, NULL};
+    static const char *const threads[] = {"1", "3"};
+    for (int i = 0; i < 2; i++) {
+        setenv("LSC_THREADS", threads[i], 1);
+        cli_result r = cli_run(cat, "show", "A", "--base", "--json", NULL);
+        ck_assert_msg(r.code == 0 && strstr(r.out, "\"intruders\""), "%s%s", r.out, r.err);
+        out[i] = strdup(r.out);
+        cli_result_free(&r);
+    }
+    unsetenv("LSC_THREADS");
+    ck_assert_str_eq(out[0], out[1]);
+    free(out[0]), free(out[1]);
+    teardown(cat);
+}
+END_TEST
+
 START_TEST(figures_sharded)
 {
     make_model(LSC_DT_F32);
@@ -751,6 +773,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, figures_single_file);
+    tcase_add_test(tc, figures_bf16_threads);
     tcase_add_test(tc, figures_sharded);
     tcase_add_test(tc, figures_gguf);
     tcase_add_test(tc, figures_gguf_q8);

@@ -14,7 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bakemath.h"
 #include "basefig.h"
+#include "dtype.h"
+#include "pool.h"
 #include "basefig_ref.h"
 #include "randsvd.h"
 #include "test_rng.h"
@@ -86,11 +89,14 @@ END_TEST
 
 /* ---- figures ---- */
 
-static void check_case(int rows, int cols, int r, double scale, int k, double eps, uint64_t seed)
+static void check_case_as(int rows, int cols, int r, double scale, int k, double eps, uint64_t seed, int f32)
 {
     rng_state = seed;
     double *W = gapped(rows, cols, 100, 0.6), *B = gauss_matrix((size_t)rows * r), *A = gauss_matrix((size_t)r * cols);
     lsc_lowrank lr = {rows, cols, r, B, A, scale};
+    float *wf = malloc(sizeof(float) * (size_t)rows * cols);
+    for (int i = 0; i < rows * cols; i++) /* the float path: W's values are floats (the reference too) */
+        wf[i] = (float)W[i], W[i] = f32 ? wf[i] : W[i];
     lsc_basefig_opts o;
     lsc_basefig_opts_default(&o);
     o.k = k;
@@ -101,7 +107,10 @@ static void check_case(int rows, int cols, int r, double scale, int k, double ep
     lsc_workspace *ws = lsc_workspace_new();
     lsc_basefig got;
     lsc_error err;
-    ck_assert_int_eq(lsc_basefig_compute(W, &lr, &o, ws, &got, &err), LSC_OK);
+    if (f32)
+        ck_assert_int_eq(lsc_basefig_compute_f32(wf, &lr, &o, ws, &got, &err), LSC_OK);
+    else
+        ck_assert_int_eq(lsc_basefig_compute(W, &lr, &o, ws, &got, &err), LSC_OK);
     close_rel(got.base_norm, want.base_norm, 1e-9, "base_norm");
     close_rel(got.delta_norm, want.delta_norm, 1e-9, "delta_norm");
     close_rel(got.rel_norm, want.rel, 1e-9, "rel_norm");
@@ -112,7 +121,14 @@ static void check_case(int rows, int cols, int r, double scale, int k, double ep
     ck_assert_int_eq(got.k, k);
     ck_assert_int_eq(got.k_ref, kref);
     lsc_workspace_free(ws);
-    free(W), free(B), free(A);
+    free(W), free(B), free(A), free(wf);
+}
+
+/* Each case with a double W and with a float W (lsc_basefig_compute_f32). */
+static void check_case(int rows, int cols, int r, double scale, int k, double eps, uint64_t seed)
+{
+    check_case_as(rows, cols, r, scale, k, eps, seed, 0);
+    check_case_as(rows, cols, r, scale, k, eps, seed, 1);
 }
 
 START_TEST(figures_match_dense)
@@ -122,6 +138,8 @@ START_TEST(figures_match_dense)
     check_case(33, 57, 2, 3.0, 4, 0.3, 13);
     check_case(64, 64, 1, -2.0, 3, 0.7, 14);
     check_case(60, 70, 6, 0.3, 2, 0.5, 15); /* k < r */
+    check_case(12, 64, 4, 0.5, 3, 0.5, 16); /* rows < l + r: W + dW by its own randomized SVD */
+    check_case(200, 150, 16, 0.02, 10, 0.5, 17); /* the defaults' shape: l = 30 columns beside r = 16 */
 }
 END_TEST
 
@@ -168,6 +186,136 @@ START_TEST(figures_known_intruders)
 }
 END_TEST
 
+/* ---- fused bake kernel ---- */
+
+/* lsc_bakemath_convert (into dst, and through emit) against element-by-element loops (the order bakemath.h states, each element
+ * rounded once by lsc_dtype_from_double), bit for bit: widths that are a whole number of column tiles
+ * and not (1024, 1100, 37), rows not a multiple of a pool item, BF16 -> BF16 / F16 -> F32 / F32 -> BF16,
+ * DoRA, a tensor stored transposed, and 1 or 3 workers giving the same bytes. */
+/* An emit callback that copies each block into the buffer at ctx (blocks are disjoint). */
+static lsc_status emit_mem(void *ctx, uint64_t off, const void *p, size_t n, lsc_error *err)
+{
+    (void)err;
+    memcpy((unsigned char *)ctx + off, p, n);
+    return LSC_OK;
+}
+
+static void convert_case(int rows, int cols, int r, lsc_dtype in, lsc_dtype out, int dora, int transposed)
+{
+    rng_state = (uint64_t)(rows * 131 + cols * 7 + r + dora * 3 + transposed);
+    size_t n = (size_t)rows * cols, ei = lsc_dtype_size(in), eo = lsc_dtype_size(out);
+    double *w = gauss_matrix(n), *B = gauss_matrix((size_t)rows * r), *A = gauss_matrix((size_t)r * cols);
+    double *mag = gauss_matrix((size_t)rows), *ref = malloc(sizeof(double) * n);
+    unsigned char *src = malloc(n * ei), *want = malloc(n * eo), *got = malloc(n * eo);
+    double s = 0.37;
+    for (size_t i = 0; i < n; i++)
+        w[i] *= 0.02;
+    ck_assert_int_eq(lsc_dtype_from_double(in, w, n, src, NULL), LSC_OK); /* the stored base, W [rows, cols] */
+    ck_assert_int_eq(lsc_dtype_to_double(in, src, n, w), LSC_OK);
+    for (int i = 0; i < rows; i++) {
+        double ss = 0;
+        for (int c = 0; c < cols; c++) {
+            double acc = 0;
+            for (int k = 0; k < r; k++)
+                acc += B[i * r + k] * A[k * cols + c];
+            ref[(size_t)i * cols + c] = w[(size_t)i * cols + c] + s * acc;
+            ss += ref[(size_t)i * cols + c] * ref[(size_t)i * cols + c];
+        }
+        for (int c = 0; dora && c < cols; c++)
+            ref[(size_t)i * cols + c] *= mag[i] / sqrt(ss);
+    }
+    lsc_bake_job j = {.src = src, .src_dt = in, .dst = got, .dst_dt = out, .rows = rows, .cols = cols, .r = r,
+                      .P = B, .Q = A, .scale = s, .mag = dora ? mag : NULL};
+    double *P = NULL, *Q = NULL, *t = NULL;
+    if (transposed) { /* stored W^T [cols, rows]: P = A^T, Q = B^T, the reference transposed */
+        P = malloc(sizeof(double) * (size_t)cols * r), Q = malloc(sizeof(double) * (size_t)r * rows);
+        t = malloc(sizeof(double) * n);
+        for (int c = 0; c < cols; c++)
+            for (int k = 0; k < r; k++)
+                P[c * r + k] = A[k * cols + c];
+        for (int k = 0; k < r; k++)
+            for (int i = 0; i < rows; i++)
+                Q[k * rows + i] = B[i * r + k];
+        for (int i = 0; i < rows; i++)
+            for (int c = 0; c < cols; c++)
+                t[(size_t)c * rows + i] = w[(size_t)i * cols + c];
+        ck_assert_int_eq(lsc_dtype_from_double(in, t, n, src, NULL), LSC_OK);
+        for (int i = 0; i < rows; i++)
+            for (int c = 0; c < cols; c++)
+                t[(size_t)c * rows + i] = ref[(size_t)i * cols + c];
+        memcpy(ref, t, sizeof(double) * n);
+        j.rows = cols, j.cols = rows, j.P = P, j.Q = Q;
+    }
+    ck_assert_int_eq(lsc_dtype_from_double(out, ref, n, want, NULL), LSC_OK);
+    for (int threads = 1; threads <= 3; threads += 2) {
+        lsc_error err;
+        size_t ovf = 99;
+        memset(got, 0xa5, n * eo);
+        ck_assert_int_eq(lsc_bakemath_convert(&j, threads, &ovf, &err), LSC_OK);
+        ck_assert_int_eq((int)ovf, 0);
+        ck_assert_msg(memcmp(got, want, n * eo) == 0, "%dx%d r %d dora %d transposed %d threads %d differs", rows, cols,
+                      r, dora, transposed, threads);
+        lsc_bake_job e = j; /* the same through emit: blocks handed out by the workers */
+        e.dst = NULL, e.emit = emit_mem, e.emit_ctx = got;
+        memset(got, 0xa5, n * eo);
+        ck_assert_int_eq(lsc_bakemath_convert(&e, threads, &ovf, &err), LSC_OK);
+        ck_assert_msg(memcmp(got, want, n * eo) == 0, "emit: %dx%d threads %d differs", rows, cols, threads);
+    }
+    free(w), free(B), free(A), free(mag), free(ref), free(src), free(want), free(got), free(P), free(Q), free(t);
+}
+
+START_TEST(bake_convert_matches_loops)
+{
+    convert_case(40, 1024, 16, LSC_DT_BF16, LSC_DT_BF16, 0, 0);
+    convert_case(35, 1100, 8, LSC_DT_F16, LSC_DT_F32, 0, 0);
+    convert_case(19, 37, 3, LSC_DT_F32, LSC_DT_BF16, 0, 0);
+    convert_case(33, 1100, 4, LSC_DT_BF16, LSC_DT_F32, 1, 0);
+    convert_case(600, 21, 5, LSC_DT_BF16, LSC_DT_BF16, 0, 1); /* stored [21, 600]: rows of 600 > one tile */
+}
+END_TEST
+
+/* The order of the sum is the contract: with p = (1, 1e20, -1e20) and Q all ones, k ascending gives
+ * ((0 + 1) + 1e20) - 1e20 = 0, any other order 1 or 2 -- so every element must come out as W itself, in
+ * whole tiles (1100 columns) and the partial one, with 1 and 3 workers. */
+START_TEST(bake_convert_order)
+{
+    enum { ROWS_ = 20, COLS_ = 1100 };
+    static double P[ROWS_ * 3], Q[3 * COLS_];
+    static float w[ROWS_ * COLS_], got[ROWS_ * COLS_];
+    for (int i = 0; i < ROWS_; i++)
+        P[i * 3] = 1, P[i * 3 + 1] = 1e20, P[i * 3 + 2] = -1e20;
+    for (int i = 0; i < 3 * COLS_; i++)
+        Q[i] = 1;
+    for (int i = 0; i < ROWS_ * COLS_; i++)
+        w[i] = (float)(i % 97) * 0.125f;
+    lsc_bake_job j = {.src = w, .src_dt = LSC_DT_F32, .dst = got, .dst_dt = LSC_DT_F32, .rows = ROWS_, .cols = COLS_,
+                      .r = 3, .P = P, .Q = Q, .scale = 1.0};
+    for (int threads = 1; threads <= 3; threads += 2) {
+        lsc_error err;
+        ck_assert_int_eq(lsc_bakemath_convert(&j, threads, NULL, &err), LSC_OK);
+        ck_assert_msg(memcmp(got, w, sizeof w) == 0, "the sum is not in ascending k order (threads %d)", threads);
+    }
+}
+END_TEST
+
+/* An overflow is counted, a DoRA row of norm 0 is named. */
+START_TEST(bake_convert_errors)
+{
+    double B[2] = {1e30, 0}, A[2] = {1e30, 1}, mag[2] = {1, 1};
+    float w[2] = {0, 0};
+    uint16_t out[2];
+    lsc_bake_job j = {.src = w, .src_dt = LSC_DT_F32, .dst = out, .dst_dt = LSC_DT_BF16, .rows = 2, .cols = 1, .r = 1,
+                      .P = B, .Q = A, .scale = 1.0};
+    lsc_error err;
+    size_t ovf = 0;
+    ck_assert_int_eq(lsc_bakemath_convert(&j, 1, &ovf, &err), LSC_OK);
+    ck_assert_int_eq((int)ovf, 1);
+    j.mag = mag;
+    ck_assert_int_eq(lsc_bakemath_convert(&j, 2, &ovf, &err), LSC_ERR_NUMERIC);
+    ck_assert_msg(strstr(err.msg, "row 1 "), "%s", err.msg);
+}
+END_TEST
+
 static Suite *basefig_suite(void)
 {
     Suite *s = suite_create("basefig");
@@ -178,6 +326,9 @@ static Suite *basefig_suite(void)
     tcase_add_test(tc, randsvd_rejects);
     tcase_add_test(tc, figures_match_dense);
     tcase_add_test(tc, figures_known_intruders);
+    tcase_add_test(tc, bake_convert_matches_loops);
+    tcase_add_test(tc, bake_convert_order);
+    tcase_add_test(tc, bake_convert_errors);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -7,6 +7,27 @@
 #include "basemap.h"
 #include "format_util.h"
 #include "hash.h"
+#include "pool.h"
+
+/* One worker's buffers for the figures of one layer at a time (lsc_basework_figures_all). */
+typedef struct lsc_basework_scratch {
+    unsigned char *raw;
+    size_t raw_cap;
+    float *f, *ft;      /* the weight as floats [rows, cols] and a transpose buffer */
+    size_t f_cap;
+    double *d, *dt;     /* the weight as doubles (bases that are not F32/F16/BF16) */
+    size_t d_cap;
+    double *bbuf, *abuf;
+    size_t bcap, acap;
+    lsc_workspace *ws;
+} lsc_basework_scratch;
+
+static void scratch_release(lsc_basework_scratch *s)
+{
+    free(s->raw), free(s->f), free(s->ft), free(s->d), free(s->dt), free(s->bbuf), free(s->abuf);
+    lsc_workspace_free(s->ws);
+    memset(s, 0, sizeof *s);
+}
 
 void lsc_basework_release(lsc_basework *bw)
 {
@@ -22,6 +43,9 @@ void lsc_basework_release(lsc_basework *bw)
     free(bw->raw);
     free(bw->W);
     free(bw->T);
+    if (bw->fs)
+        scratch_release(bw->fs);
+    free(bw->fs);
     memset(bw, 0, sizeof *bw);
 }
 
@@ -180,14 +204,9 @@ lsc_status lsc_basework_open(lsc_basework *bw, lsc_catalog *cat, lsc_adapter *ad
     return st;
 }
 
-lsc_status lsc_basework_from_raw(lsc_basework *bw, lsc_adapter *ad, size_t li, const void *raw, double **W,
-                                 lsc_error *err)
+lsc_status lsc_basework_verify_raw(lsc_basework *bw, size_t li, const void *raw, lsc_error *err)
 {
-    size_t ti = (size_t)bw->tensor_of[li];
-    const lsc_base_tensor *t = &bw->b->tensors[ti];
-    lsc_status st = grow(bw, t, err);
-    if (st)
-        return st;
+    const lsc_base_tensor *t = &bw->b->tensors[bw->tensor_of[li]];
     if (bw->hash_of[li]) {
         char h[LSC_HASH_HEX];
         lsc_hash_bytes(raw, (size_t)t->nbytes, h);
@@ -195,6 +214,17 @@ lsc_status lsc_basework_from_raw(lsc_basework *bw, lsc_adapter *ad, size_t li, c
             return lsc_format_fail(err, LSC_ERR_INVALID, bw->b->files[t->file].path, t->name,
                                    "changed on disk since `lorascope base` recorded it (content hash differs)");
     }
+    return LSC_OK;
+}
+
+lsc_status lsc_basework_from_raw(lsc_basework *bw, lsc_adapter *ad, size_t li, const void *raw, double **W,
+                                 lsc_error *err)
+{
+    size_t ti = (size_t)bw->tensor_of[li];
+    const lsc_base_tensor *t = &bw->b->tensors[ti];
+    lsc_status st = grow(bw, t, err);
+    if (st || (st = lsc_basework_verify_raw(bw, li, raw, err)))
+        return st;
     if (t->dtype == LSC_DT_INVALID) { /* Q8_0: lsc_base_read_doubles dequantises from its own read */
         if (raw != bw->raw)
             memcpy(bw->raw, raw, (size_t)t->nbytes);
@@ -229,20 +259,150 @@ lsc_status lsc_basework_weight(lsc_basework *bw, lsc_adapter *ad, size_t li, con
     return LSC_OK;
 }
 
+static int ensure(void **p, size_t *cap, size_t n, size_t size)
+{
+    if (n <= *cap)
+        return 0;
+    free(*p);
+    *cap = 0;
+    if (!(*p = malloc(n * size)))
+        return -1;
+    *cap = n;
+    return 0;
+}
+
+/* Stored values as floats, exactly (F32, F16, BF16 only). */
+static void to_floats(lsc_dtype dt, const unsigned char *raw, size_t n, float *f)
+{
+    if (dt == LSC_DT_F32) {
+        memcpy(f, raw, n * sizeof(float));
+    } else if (dt == LSC_DT_BF16) {
+        for (size_t i = 0; i < n; i++) {
+            uint32_t u = (uint32_t)(raw[2 * i] | raw[2 * i + 1] << 8) << 16;
+            memcpy(&f[i], &u, sizeof u);
+        }
+    } else {
+        for (size_t i = 0; i < n; i++)
+            f[i] = lsc_f16_to_f32((uint16_t)(raw[2 * i] | raw[2 * i + 1] << 8));
+    }
+}
+
+/* Layer li's figures with scratch s: read, check, decode (floats when exact), orient, compute. */
+static lsc_status layer_figures(lsc_basework *bw, lsc_adapter *ad, size_t li, const lsc_basefig_opts *o,
+                                lsc_basework_scratch *s, lsc_basefig *out, lsc_error *err)
+{
+    size_t ti = (size_t)bw->tensor_of[li];
+    const lsc_base_tensor *t = &bw->b->tensors[ti];
+    const lsc_layer *l = &ad->layers[li];
+    size_t n = (size_t)lsc_base_numel(t);
+    int fl = t->dtype == LSC_DT_F32 || t->dtype == LSC_DT_F16 || t->dtype == LSC_DT_BF16;
+    lsc_lowrank lr;
+    if ((!s->ws && !(s->ws = lsc_workspace_new())) || ensure((void **)&s->raw, &s->raw_cap, (size_t)t->nbytes, 1) ||
+        (fl && n > s->f_cap && (free(s->ft), s->ft = NULL, ensure((void **)&s->f, &s->f_cap, n, sizeof(float)))) ||
+        (!fl && n > s->d_cap && (free(s->dt), s->dt = NULL, ensure((void **)&s->d, &s->d_cap, n, sizeof(double)))))
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory (tensor '%s')", t->name);
+    lsc_status st = lsc_base_read_raw(bw->b, ti, s->raw, err);
+    if (!st)
+        st = lsc_basework_verify_raw(bw, li, s->raw, err);
+    if (!st && !fl)
+        st = lsc_base_read_doubles(bw->b, ti, s->raw, s->d, err);
+    if (st)
+        return st;
+    if (fl)
+        to_floats(t->dtype, s->raw, n, s->f);
+    if (bw->transposed[li]) { /* stored [in, out]: the layer's orientation is [out, in] */
+        if (fl ? !s->ft && !(s->ft = malloc(s->f_cap * sizeof(float))) : !s->dt && !(s->dt = malloc(s->d_cap * sizeof(double))))
+            return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        for (int64_t i = 0; i < l->cols; i++)
+            for (int64_t j = 0; j < l->rows; j++) {
+                if (fl)
+                    s->ft[j * l->cols + i] = s->f[i * l->rows + j];
+                else
+                    s->dt[j * l->cols + i] = s->d[i * l->rows + j];
+            }
+        if (fl) {
+            float *x = s->f;
+            s->f = s->ft, s->ft = x;
+        } else {
+            double *y = s->d;
+            s->d = s->dt, s->dt = y;
+        }
+    }
+    if ((st = lsc_adapter_factors(ad, li, &s->bbuf, &s->bcap, &s->abuf, &s->acap, &lr, err)))
+        return st;
+    return fl ? lsc_basefig_compute_f32(s->f, &lr, o, s->ws, out, err) : lsc_basefig_compute(s->d, &lr, o, s->ws, out, err);
+}
+
+static void name_layer(lsc_adapter *ad, size_t li, lsc_error *err)
+{
+    if (err->msg[0] && !strstr(err->msg, "'")) {
+        char esc[LSC_FORMAT_ESC_CAP];
+        lsc_error_prefix(err, "layer '%s'", lsc_escape_name(esc, sizeof esc, ad->layers[li].name));
+    }
+}
+
 lsc_status lsc_basework_figures(lsc_basework *bw, lsc_adapter *ad, size_t li, const lsc_basefig_opts *o,
                                 lsc_workspace *ws, double **bbuf, size_t *bcap, double **abuf, size_t *acap,
                                 lsc_basefig *out, lsc_error *err)
 {
-    const double *W;
-    lsc_lowrank lr;
-    lsc_status st = lsc_basework_weight(bw, ad, li, &W, err);
-    if (!st)
-        st = lsc_adapter_factors(ad, li, bbuf, bcap, abuf, acap, &lr, err);
-    if (!st)
-        st = lsc_basefig_compute(W, &lr, o, ws, out, err);
-    if (st && err->msg[0] && !strstr(err->msg, "'")) {
-        char esc[LSC_FORMAT_ESC_CAP];
-        lsc_error_prefix(err, "layer '%s'", lsc_escape_name(esc, sizeof esc, ad->layers[li].name));
+    (void)ws, (void)bbuf, (void)bcap, (void)abuf, (void)acap; /* the scratch lives in bw now */
+    if (!bw->fs && !(bw->fs = calloc(1, sizeof *bw->fs)))
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    lsc_status st = layer_figures(bw, ad, li, o, bw->fs, out, err);
+    if (st)
+        name_layer(ad, li, err);
+    return st;
+}
+
+typedef struct figs_job {
+    lsc_basework *bw;
+    lsc_adapter *ad;
+    const size_t *layers;
+    const lsc_basefig_opts *o;
+    lsc_basework_scratch *s; /* [threads] */
+    lsc_basefig *out;
+} figs_job;
+
+static lsc_status figs_item(void *ctx, size_t i, int worker, lsc_error *err)
+{
+    figs_job *j = ctx;
+    lsc_status st = layer_figures(j->bw, j->ad, j->layers[i], j->o, &j->s[worker], &j->out[i], err);
+    if (st)
+        name_layer(j->ad, j->layers[i], err);
+    return st;
+}
+
+lsc_status lsc_basework_figures_all(lsc_basework *bw, lsc_adapter *ad, const size_t *layers, size_t n,
+                                    const lsc_basefig_opts *o, int threads, int (*cancel)(void *), void *cancel_ctx,
+                                    lsc_basefig *out, lsc_error *err)
+{
+    if (threads < 1)
+        threads = 1;
+    figs_job j = {bw, ad, layers, o, calloc((size_t)threads, sizeof(lsc_basework_scratch)), out};
+    if (!j.s)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    lsc_status st = LSC_OK;
+    size_t group = (size_t)threads * 2;
+    for (size_t g = 0; g < n && !st; g += group) {
+        size_t m = n - g < group ? n - g : group;
+        if (cancel && cancel(cancel_ctx)) {
+            st = LSC_ERR_CANCELLED;
+            break;
+        }
+        for (size_t i = g; i < g + m && !st; i++) { /* the loaders serve one thread: load here */
+            int ts[LSC_LAYER_INPUTS_MAX];
+            lsc_adapter_layer_inputs(ad, layers[i], ts);
+            for (int t = 0; t < LSC_LAYER_INPUTS_MAX && !st; t++)
+                if (ts[t] >= 0)
+                    st = lsc_adapter_load_tensor(ad, (size_t)ts[t], err);
+        }
+        figs_job sub = j;
+        sub.layers = layers + g, sub.out = out + g;
+        if (!st)
+            st = lsc_pool_for(m, threads, figs_item, &sub, err);
     }
+    for (int w = 0; w < threads; w++)
+        scratch_release(&j.s[w]);
+    free(j.s);
     return st;
 }

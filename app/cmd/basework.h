@@ -22,6 +22,7 @@ typedef struct lsc_basework {
     size_t raw_cap;
     double *W, *T;     /* the current layer's weight (and a transpose buffer) */
     size_t w_cap;
+    struct lsc_basework_scratch *fs; /* lsc_basework_figures' reusable buffers (NULL until first used) */
 } lsc_basework;
 
 /* Open the base at `path` and resolve every layer of ad to its base tensor (basemap.h), checking the
@@ -47,10 +48,25 @@ lsc_status lsc_basework_weight(lsc_basework *bw, lsc_adapter *ad, size_t li, con
 lsc_status lsc_basework_from_raw(lsc_basework *bw, lsc_adapter *ad, size_t li, const void *raw, double **W,
                                  lsc_error *err);
 
+/* Only the hash check of lsc_basework_from_raw: raw (the base tensor of layer li as stored) must have
+ * the recorded content hash, when one is recorded; else an error naming file and tensor. */
+lsc_status lsc_basework_verify_raw(lsc_basework *bw, size_t li, const void *raw, lsc_error *err);
+
 /* Every figure of layer li against its base weight (basefig.h); bbuf/abuf as lsc_adapter_factors. */
 lsc_status lsc_basework_figures(lsc_basework *bw, lsc_adapter *ad, size_t li, const lsc_basefig_opts *o,
                                 lsc_workspace *ws, double **bbuf, size_t *bcap, double **abuf, size_t *acap,
                                 lsc_basefig *out, lsc_error *err);
+
+/* The figures of layers[0 .. n) (adapter layer indices) into out[0 .. n), on `threads` workers over the
+ * pool (out[i] belongs to item i, so the results do not depend on the count), each worker holding one
+ * base tensor at a time: read, hash-checked, decoded to floats when the base stores F32/F16/BF16 (exact;
+ * lsc_basefig_compute_f32), to doubles otherwise. The adapter's tensors are loaded in the calling thread
+ * first. cancel (may be NULL) is asked in the calling thread between groups of layers; non-zero stops the
+ * call with LSC_ERR_CANCELLED. Errors name the layer (and the file and tensor when the base is at fault);
+ * the lowest failing layer's error is reported. Same figures as lsc_basework_figures layer by layer. */
+lsc_status lsc_basework_figures_all(lsc_basework *bw, lsc_adapter *ad, const size_t *layers, size_t n,
+                                    const lsc_basefig_opts *o, int threads, int (*cancel)(void *), void *cancel_ctx,
+                                    lsc_basefig *out, lsc_error *err);
 
 void lsc_basework_release(lsc_basework *bw);
 

@@ -42,8 +42,8 @@ typedef struct bake_ctx {
     lsc_basework bw;
     int *layer_of;          /* per base tensor: the adapter layer that modifies it, -1 none */
     lsc_dtype want;         /* --dtype, LSC_DT_INVALID: keep */
-    double *bbuf, *abuf, *mbuf;
-    size_t bcap, acap, mcap;
+    double *bbuf, *abuf, *mbuf, *tbuf; /* factors, DoRA magnitudes, transposed factors */
+    size_t bcap, acap, mcap, tcap;
     time_t last;
 } bake_ctx;
 
@@ -55,41 +55,49 @@ static lsc_dtype plan(void *p, size_t ti)
     return c->want != LSC_DT_INVALID ? c->want : c->bw.b->tensors[ti].dtype;
 }
 
-/* Write the merged weight W [rows, cols] back in the stored orientation, rounded once to dt. */
-static lsc_status round_out(bake_ctx *c, size_t li, size_t ti, double *W, void *out, lsc_error *err)
+/* The factors in the stored orientation (bakemath.h): P = B, Q = A as they are; for a tensor stored
+ * transposed P = A^T [cols, r] and Q = B^T [r, rows], copied into the context's buffers. */
+static lsc_status stored_factors(bake_ctx *c, size_t li, const lsc_lowrank *lr, lsc_bake_job *j, lsc_error *err)
 {
     const lsc_layer *l = &c->ad->layers[li];
-    const lsc_base_tensor *t = &c->bw.b->tensors[ti];
-    const double *src = W;
-    if (c->bw.transposed[li]) { /* back to [in, out] */
-        double *T = W == c->bw.W ? c->bw.T : c->bw.W;
-        for (int64_t i = 0; i < l->rows; i++)
-            for (int64_t j = 0; j < l->cols; j++)
-                T[j * l->rows + i] = W[i * l->cols + j];
-        src = T;
+    j->r = lr->r;
+    j->scale = lr->scale;
+    if (!c->bw.transposed[li]) {
+        j->rows = l->rows, j->cols = l->cols, j->P = lr->B, j->Q = lr->A;
+        return LSC_OK;
     }
-    size_t overflows = 0;
-    lsc_dtype dt = plan(c, ti);
-    if (lsc_dtype_from_double(dt, src, (size_t)lsc_base_numel(t), out, &overflows))
-        return lsc_format_fail(err, LSC_ERR_UNSUPPORTED, c->bw.b->files[t->file].path, t->name, "cannot write %s",
-                               lsc_dtype_name(dt));
-    if (overflows)
-        return lsc_format_fail(err, LSC_ERR_NUMERIC, c->bw.b->files[t->file].path, t->name,
-                               "%zu merged values overflow %s", overflows, lsc_dtype_name(dt));
+    size_t n = (size_t)(l->rows + l->cols) * (size_t)(lr->r > 0 ? lr->r : 1);
+    if (n > c->tcap) {
+        free(c->tbuf);
+        if (!(c->tbuf = malloc(n * sizeof(double))))
+            return c->tcap = 0, lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        c->tcap = n;
+    }
+    double *P = c->tbuf, *Q = c->tbuf + (size_t)l->cols * (size_t)lr->r;
+    for (int64_t i = 0; i < l->cols; i++)
+        for (int k = 0; k < lr->r; k++)
+            P[i * lr->r + k] = lr->A[(int64_t)k * l->cols + i];
+    for (int k = 0; k < lr->r; k++)
+        for (int64_t i = 0; i < l->rows; i++)
+            Q[(int64_t)k * l->rows + i] = lr->B[i * lr->r + k];
+    j->rows = l->cols, j->cols = l->rows, j->P = P, j->Q = Q;
     return LSC_OK;
 }
 
-static lsc_status compute(void *p, size_t ti, const void *raw, void *out, lsc_error *err)
+/* Tensor ti merged from its stored bytes in the planned dtype (lsc_bakemath_convert: decoded, merged and
+ * rounded once per row block over the pool, no dense float64 copy); each finished block is written in
+ * place by the worker that computed it (lsc_bake_out_write), so writing runs on every worker too. */
+static lsc_status compute_at(void *p, size_t ti, const void *raw, lsc_bake_out *out, lsc_error *err)
 {
     bake_ctx *c = p;
     size_t li = (size_t)c->layer_of[ti];
     const lsc_layer *l = &c->ad->layers[li];
-    double *W;
+    const lsc_base_tensor *t = &c->bw.b->tensors[ti];
     lsc_lowrank lr;
-    size_t n = 0;
+    size_t n = 0, overflows = 0;
     if (lsc_cmd_cancelled(c->ctx, "bake"))
         return LSC_ERR_CANCELLED;
-    lsc_status st = lsc_basework_from_raw(&c->bw, c->ad, li, raw, &W, err);
+    lsc_status st = lsc_basework_verify_raw(&c->bw, li, raw, err);
     if (!st)
         st = lsc_adapter_factors(c->ad, li, &c->bbuf, &c->bcap, &c->abuf, &c->acap, &lr, err);
     if (!st && (l->flags & LSC_LAYER_DORA))
@@ -97,10 +105,18 @@ static lsc_status compute(void *p, size_t ti, const void *raw, void *out, lsc_er
     if (!st && (l->flags & LSC_LAYER_DORA) && n != (size_t)l->rows)
         st = lsc_error_set(err, LSC_ERR_FORMAT, "layer '%s': magnitude vector has %zu values, not %lld", l->name, n,
                            (long long)l->rows);
+    lsc_bake_job j = {.src = raw, .src_dt = t->dtype, .dst_dt = plan(c, ti),
+                      .mag = (l->flags & LSC_LAYER_DORA) ? c->mbuf : NULL, .emit = lsc_bake_out_write, .emit_ctx = out};
     if (!st)
-        st = lsc_bakemath_apply(W, &lr, (l->flags & LSC_LAYER_DORA) ? c->mbuf : NULL, lsc_pool_default_threads(), err);
+        st = stored_factors(c, li, &lr, &j, err);
     if (!st)
-        st = round_out(c, li, ti, W, out, err);
+        st = lsc_bakemath_convert(&j, lsc_pool_default_threads(), &overflows, err);
+    if (st == LSC_ERR_UNSUPPORTED)
+        return lsc_format_fail(err, st, c->bw.b->files[t->file].path, t->name, "cannot convert %s to %s",
+                               lsc_dtype_name(t->dtype), lsc_dtype_name(j.dst_dt));
+    if (!st && overflows)
+        return lsc_format_fail(err, LSC_ERR_NUMERIC, c->bw.b->files[t->file].path, t->name,
+                               "%zu merged values overflow %s", overflows, lsc_dtype_name(j.dst_dt));
     return st;
 }
 
@@ -166,7 +182,7 @@ static int bake_run(lsc_cmd_ctx *ctx, void *args)
         st = lsc_target_check(av->out, c.bw.b->kind == LSC_BASE_SHARDED ? LSC_TARGET_FOLDER : LSC_TARGET_FILE, av->force,
                               lsc_catalog_file(ctx->cat), &target, &ctx->err);
     if (!st) {
-        lsc_bake_ops ops = {plan, compute, progress, &c};
+        lsc_bake_ops ops = {plan, NULL, compute_at, progress, &c};
         st = lsc_base_bake(c.bw.b, target, &ops, &ctx->err);
     }
     if (!st) {
@@ -176,7 +192,7 @@ static int bake_run(lsc_cmd_ctx *ctx, void *args)
     }
     free(target);
     free(c.layer_of);
-    free(c.bbuf), free(c.abuf), free(c.mbuf);
+    free(c.bbuf), free(c.abuf), free(c.mbuf), free(c.tbuf);
     lsc_basework_release(&c.bw);
     lsc_adapter_free(c.ad);
     return st ? LSC_EXIT_ERROR : LSC_EXIT_OK;

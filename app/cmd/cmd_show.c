@@ -223,14 +223,21 @@ static const lsc_opt show_opts[] = {
      .at = offsetof(show_args, heat), .help = "what the --svg heat map colours"},
     {.name = "base", .type = LSC_OPT_FLAG, .at = offsetof(show_args, vs_base),
      .help = "add figures against the recorded base weights W (see `base`): |W|, |dW|/|W|, amplification,\n"
-             "subspace similarity with W's top-r and top-k, intruder dimensions of W + dW"},
+             "subspace similarity with W's top-r and top-k, intruder dimensions of W + dW (W's top vectors:\n"
+             "randomized range finder, k_ref + 10 columns, 3 power iterations, in float32 on F32/F16/BF16 bases,\n"
+             "then one float64 projection that also gives W + dW's; layers over LSC_THREADS workers)"},
     {.name = "k", .type = LSC_OPT_INT, .metavar = "K", .ilo = 1, .ihi = 4096, .def = "10", .at = offsetof(show_args, k),
      .help = "with --base: top-k singular vectors for subspace similarity and intruders"},
     {.name = "eps", .type = LSC_OPT_REAL, .metavar = "E", .lo = 0, .hi = 1, .flags = LSC_OPT_LO_OPEN, .def = "0.5",
      .at = offsetof(show_args, eps), .help = "with --base: an intruder's largest |cos| with W's top vectors is below E"},
     {0}};
 
-/* Figures against the base for every row (--base): one base tensor in memory at a time. */
+static int show_cancelled(void *ctx)
+{
+    return lsc_cmd_cancelled(ctx, "show");
+}
+
+/* Figures against the base for every row (--base): over the pool, one base tensor per worker in memory. */
 static int base_figures(lsc_cmd_ctx *ctx, const show_args *av, lsc_adapter *ad, int64_t id, row *rows, size_t n)
 {
     lsc_basework bw;
@@ -238,23 +245,21 @@ static int base_figures(lsc_cmd_ctx *ctx, const show_args *av, lsc_adapter *ad, 
     lsc_basefig_opts_default(&o);
     o.k = (int)av->k;
     o.eps = av->eps;
-    double *bb = NULL, *ab = NULL;
-    size_t bc = 0, ac = 0;
-    lsc_workspace *ws = lsc_workspace_new();
-    lsc_status st = ws ? lsc_basework_open(&bw, ctx->cat, ad, id, &ctx->err)
-                       : lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; !st && i < n; i++) {
-        if (lsc_cmd_cancelled(ctx, "show")) {
-            st = LSC_ERR_CANCELLED;
-            break;
-        }
-        st = lsc_basework_figures(&bw, ad, rows[i].li, &o, ws, &bb, &bc, &ab, &ac, &rows[i].fig, &ctx->err);
-    }
-    if (ws)
+    size_t *layers = malloc((n ? n : 1) * sizeof *layers);
+    lsc_basefig *figs = calloc(n ? n : 1, sizeof *figs);
+    lsc_status st = layers && figs ? lsc_basework_open(&bw, ctx->cat, ad, id, &ctx->err)
+                                   : lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; layers && i < n; i++)
+        layers[i] = rows[i].li;
+    if (!st)
+        st = lsc_basework_figures_all(&bw, ad, layers, n, &o, lsc_pool_default_threads(), show_cancelled, ctx, figs,
+                                      &ctx->err);
+    for (size_t i = 0; !st && i < n; i++)
+        rows[i].fig = figs[i];
+    if (layers && figs)
         lsc_basework_release(&bw);
-    lsc_workspace_free(ws);
-    free(bb);
-    free(ab);
+    free(layers);
+    free(figs);
     return st ? LSC_EXIT_ERROR : LSC_EXIT_OK;
 }
 

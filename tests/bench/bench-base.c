@@ -3,7 +3,8 @@
  * adapter on q, k, v, o, gate, up, down: `show --base` (every figure of every layer) against reading the
  * shards from the page cache, `bake` against cp + fsync of the shards, each with its peak RSS beside the
  * size of one dense layer. Everything is generated in a temporary folder and removed.
- * LSC_BENCH_BASE_BLOCKS=N (1..16) scales the model down (the embedding stays full size).
+ * LSC_BENCH_BASE_BLOCKS=N (1..16) scales the model down (the embedding stays full size); LSC_THREADS sets the
+ * workers of show and bake as usual. On a shared machine read the CPU seconds beside the wall times.
  * Usage: bench-base [LORASCOPE_BINARY]. */
 #include <fcntl.h>
 #include <stdint.h>
@@ -207,9 +208,9 @@ int main(int argc, char **argv)
            t_att / t_read, rss / 1024.0);
     double t_show = run(show, NULL, &rss, &code), c_show = g_cpu;
     double dense = (double)FF * HID * 8 / 1e6; /* largest layer in float64 */
-    printf("show --base (all figures): %8.2f s (cpu %.2f s)  ratio %.2fx (aim <= 2)  peak RSS %.0f MB = %.1f dense f64 "
-           "layers%s\n",
-           t_show, c_show, t_show / t_read, rss / 1024.0, rss / 1024.0 / dense, code ? "  FAILED" : "");
+    printf("show --base (all figures): %8.2f s (cpu %.2f s)  ratio %.2fx (aim <= 2; cpu/read %.2fx)  peak RSS %.0f MB = "
+           "%.1f dense f64 layers%s\n",
+           t_show, c_show, t_show / t_read, c_show / t_read, rss / 1024.0, rss / 1024.0 / dense, code ? "  FAILED" : "");
     char cp[2048];
     snprintf(cp, sizeof cp, "cp -r %s %s && sync %s/*", base, copy, copy);
     double tc0 = bench_now();
@@ -218,8 +219,8 @@ int main(int argc, char **argv)
     double t_cp = bench_now() - tc0;
     double t_bake = run(bake, NULL, &rss, &code), c_bake = g_cpu;
     printf("cp + fsync of the shards: %8.2f s\n", t_cp);
-    printf("bake: %8.2f s (cpu %.2f s)  ratio %.2fx (aim <= 2)  peak RSS %.0f MB = %.1f dense f64 layers%s\n", t_bake,
-           c_bake, t_bake / t_cp, rss / 1024.0, rss / 1024.0 / dense, code ? "  FAILED" : "");
+    printf("bake: %8.2f s (cpu %.2f s)  ratio %.2fx (aim <= 2; cpu/cp %.2fx)  peak RSS %.0f MB = %.1f dense f64 layers%s\n",
+           t_bake, c_bake, t_bake / t_cp, c_bake / t_cp, rss / 1024.0, rss / 1024.0 / dense, code ? "  FAILED" : "");
     char rm[700];
     snprintf(rm, sizeof rm, "rm -rf %s", dir);
     if (getenv("LSC_BENCH_KEEP")) { /* for profiling by hand */
