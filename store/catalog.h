@@ -19,7 +19,7 @@
 #include "status.h"
 
 #define LSC_CATALOG_APP_ID 0x4c53434fu /* "LSCO" */
-#define LSC_CATALOG_VERSION 5
+#define LSC_CATALOG_VERSION 6
 
 typedef struct lsc_catalog lsc_catalog;
 
