@@ -11,7 +11,8 @@
  *  - corruption: a flipped byte or a truncated pack is reported naming the tensor;
  *  - an old catalog (schema 5, large blobs inline) upgrades, keeps its bytes, and packs new imports;
  *  - a reader exporting a packed adapter again and again while another process imports large adapters
- *    always gets the same bytes. */
+ *    always gets the same bytes;
+ *  - the import's statistics workers (LSC_THREADS) give the same catalog, bit for bit, with 1 or 2. */
 #include <check.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -35,6 +36,7 @@
 #define TBYTES ((int64_t)RANK * DIM * 4)
 
 static char *g_tmp;
+static char g_samples[4200];
 
 static void fresh(char *cat, size_t cap, const char *name)
 {
@@ -408,10 +410,46 @@ START_TEST(test_pack_reader_during_imports)
 }
 END_TEST
 
+/* One adapter's statistics spread over 2 workers during its import give the same catalog, every cached
+ * figure to the bit, as 1 worker: a large PEFT adapter and the LyCORIS, DoRA and half-precision samples,
+ * each imported on its own (the single-import path, not the batch's). */
+START_TEST(test_import_stats_threads_same_bits)
+{
+    char big[4400];
+    big_adapter(big, sizeof big, "threads-big", 600);
+    ck_assert_int_eq(ru_write_adapter(big, 600, 24, RANK, DIM), 0); /* 24 layers: both workers get some */
+    static const char *const samples[] = {"llama-tiny-f32", "llama-tiny-bf16", "llama-tiny-f16", "llama-tiny-dora",
+                                          "sd-tiny-loha.safetensors", "sd-tiny-lokr.safetensors",
+                                          "sd-tiny-locon-tucker.safetensors", "sd-tiny-dora.safetensors"};
+    char *dumps[2];
+    for (int t = 0; t < 2; t++) {
+        char cat[4300], why[256];
+        snprintf(cat, sizeof cat, "%s/threads-%d.db", g_tmp, t + 1);
+        setenv("LSC_THREADS", t ? "2" : "1", 1);
+        cli_ok(cat, "import", big, "--name", "big", NULL);
+        for (size_t k = 0; k < sizeof samples / sizeof samples[0]; k++) {
+            char p[4400], name[16];
+            snprintf(p, sizeof p, "%s/%s", g_samples, samples[k]);
+            snprintf(name, sizeof name, "s%zu", k);
+            cli_ok(cat, "import", p, "--name", name, NULL);
+        }
+        unsetenv("LSC_THREADS");
+        ck_assert_int_eq(q_int(cat, "SELECT count(*) FROM layer_stats") > 24, 1);
+        dumps[t] = ru_dump(cat, why, sizeof why);
+        ck_assert_msg(dumps[t] != NULL, "%s", why);
+    }
+    ck_assert_msg(strcmp(dumps[0], dumps[1]) == 0, "the catalogs differ between 1 and 2 statistics workers");
+    free(dumps[0]);
+    free(dumps[1]);
+}
+END_TEST
+
 int main(void)
 {
-    g_tmp = cli_tmpdir();
-    const TTest *const tests[] = {test_pack_placement,
+    if (cli_setup_samples(&g_tmp, g_samples, sizeof g_samples) != 0)
+        return 1;
+    const TTest *const tests[] = {test_import_stats_threads_same_bits,
+                                  test_pack_placement,
                                          test_pack_sigkill,
                                          test_pack_rollback,
                                          test_pack_corrupt,
