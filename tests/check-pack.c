@@ -303,6 +303,33 @@ START_TEST(test_pack_corrupt)
 }
 END_TEST
 
+/* A pack that cannot be written (a folder in its place): a large import fails with one line naming the
+ * pack and leaves the catalog as it was; small tensors still import (inline); once the way is clear the
+ * large import succeeds. */
+START_TEST(test_pack_unwritable)
+{
+    char cat[4300], big[4400], small[4400], pack[4400];
+    fresh(cat, sizeof cat, "blocked");
+    snprintf(small, sizeof small, "%s/blocked-small", g_tmp);
+    ck_assert_int_eq(ru_write_adapter(small, 700, LAYERS, 8, 256), 0);
+    cli_ok(cat, "import", small, "--name", "small", NULL);
+    snprintf(pack, sizeof pack, "%s-pack", cat);
+    ck_assert_int_eq(mkdir(pack, 0755), 0);
+    big_adapter(big, sizeof big, "blocked-big", 701);
+    char *before = cli_names_hashes(cat);
+    cli_result r = cli_run(cat, "import", big, "--name", "big", NULL);
+    ck_assert_msg(r.code == 1 && strstr(r.err, "pack") && cli_lines(r.err) == 1, "exit %d: %s", r.code, r.err);
+    cli_result_free(&r);
+    cli_assert_unchanged(cat, before);
+    ck_assert_int_eq(q_int(cat, "SELECT end_off FROM pack"), 0);
+    assert_whole(cat, LAYERS);
+    ck_assert_int_eq(rmdir(pack), 0);
+    cli_ok(cat, "import", big, "--name", "big", NULL);
+    assert_source_stored(cat, big, 1);
+    assert_whole(cat, LAYERS);
+}
+END_TEST
+
 /* A schema-5 catalog holding large blobs inline (made here from a schema-6 one: the pack's bytes moved
  * into the rows, the v6 column and table dropped, the pack deleted) upgrades when opened, still gives
  * its bytes, and packs the next large import. */
@@ -453,6 +480,7 @@ int main(void)
                                          test_pack_sigkill,
                                          test_pack_rollback,
                                          test_pack_corrupt,
+                                  test_pack_unwritable,
                                          test_pack_old_catalog,
                                          test_pack_reader_during_imports,
                                          NULL};
