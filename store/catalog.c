@@ -381,6 +381,10 @@ static lsc_status db_err(lsc_catalog *cat, lsc_error *err)
 {
     if ((sqlite3_errcode(cat->db) & 0xff) == SQLITE_BUSY) /* the busy timeout ran out: say who and what to do */
         return busy_err(cat, err);
+    if (sqlite3_extended_errcode(cat->db) == SQLITE_CONSTRAINT_COMMITHOOK && cat->pack_err.code) {
+        *err = cat->pack_err; /* the pack could not be synced: the commit hook turned the commit into a rollback */
+        return err->code;
+    }
     return lsc_error_set(err, LSC_ERR_DB, "catalog '%s': %s", cat->qpath, sqlite3_errmsg(cat->db));
 }
 
@@ -1010,6 +1014,7 @@ static lsc_status busy_err(lsc_catalog *cat, lsc_error *err)
 static int pack_commit_hook(void *arg)
 {
     lsc_catalog *cat = arg;
+    lsc_error_clear(&cat->pack_err);
     return lsc_pack_sync(cat->pack, &cat->pack_err) != LSC_OK;
 }
 
@@ -1195,12 +1200,9 @@ lsc_status lsc_catalog_commit(lsc_catalog *cat, lsc_error *err)
 {
     if (!lsc_catalog_in_transaction(cat))
         return lsc_error_set(err, LSC_ERR_INVALID, "catalog '%s': no transaction to commit", cat->qpath);
-    lsc_error_clear(&cat->pack_err);
     lsc_status st = exec(cat, "COMMIT", err);
     if (!st)
         cat->run_head_txn = 0; /* the run's first entry is in the file now */
-    else if (cat->pack_err.code) /* the pack could not be synced: the hook turned the commit into a rollback */
-        *err = cat->pack_err;
     return st;
 }
 
