@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -330,6 +331,53 @@ START_TEST(test_pack_unwritable)
 }
 END_TEST
 
+/* A pack write failing half-way (the file size limit of the process, as a full disk would): the import
+ * fails in one line naming the pack, the catalog is as it was (the committed end too), and the next
+ * import writes over the partial bytes. */
+START_TEST(test_pack_write_fails_midway)
+{
+    char cat[4300], a[4400], b[4400];
+    fresh(cat, sizeof cat, "efbig");
+    big_adapter(a, sizeof a, "efbig-a", 800);
+    cli_ok(cat, "import", a, "--name", "a", NULL);
+    int64_t end = q_int(cat, "SELECT end_off FROM pack");
+    char *before = cli_names_hashes(cat);
+    big_adapter(b, sizeof b, "efbig-b", 801);
+    int pipefd[2];
+    ck_assert_int_eq(pipe(pipefd), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* room for three and a half more tensors: the fourth pwrite stops short, the fifth fails */
+        struct rlimit rl = {(rlim_t)(end + 7 * TBYTES / 2), (rlim_t)(end + 7 * TBYTES / 2)};
+        signal(SIGXFSZ, SIG_IGN);
+        setrlimit(RLIMIT_FSIZE, &rl);
+        dup2(pipefd[1], 2);
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 1);
+        execl(getenv("LSC_BIN"), getenv("LSC_BIN"), "--catalog", cat, "import", b, "--name", "b", (char *)NULL);
+        _exit(127);
+    }
+    close(pipefd[1]);
+    char err[2048];
+    ssize_t n = read(pipefd[0], err, sizeof err - 1);
+    err[n > 0 ? n : 0] = '\0';
+    close(pipefd[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 1, "status %d: %s", status, err);
+    ck_assert_msg(strstr(err, "cannot write its pack") && cli_lines(err) == 1, "%s", err);
+    ck_assert_int_gt(pack_size(cat), end); /* some bytes of b did land past the end */
+    cli_assert_unchanged(cat, before);
+    ck_assert_int_eq(q_int(cat, "SELECT end_off FROM pack"), end);
+    assert_whole(cat, LAYERS);
+    cli_ok(cat, "import", b, "--name", "b", NULL);
+    ck_assert_int_eq(q_int(cat, "SELECT end_off FROM pack"), end + 2 * LAYERS * TBYTES);
+    ck_assert_int_eq(pack_size(cat), end + 2 * LAYERS * TBYTES);
+    assert_source_stored(cat, b, 1);
+    assert_whole(cat, LAYERS);
+}
+END_TEST
+
 /* A schema-5 catalog holding large blobs inline (made here from a schema-6 one: the pack's bytes moved
  * into the rows, the v6 column and table dropped, the pack deleted) upgrades when opened, still gives
  * its bytes, and packs the next large import. */
@@ -481,6 +529,7 @@ int main(void)
                                          test_pack_rollback,
                                          test_pack_corrupt,
                                   test_pack_unwritable,
+                                  test_pack_write_fails_midway,
                                          test_pack_old_catalog,
                                          test_pack_reader_during_imports,
                                          NULL};
