@@ -347,7 +347,7 @@ struct lsc_catalog {
     int run_active, run_head_txn;
     int64_t run_head;
     /* The pack of a writable catalog (NULL read-only): appended to under the write lock, synced by the
-     * commit hook before SQLite commits; pack_err keeps the hook's failure for lsc_catalog_commit. */
+     * commit hook before SQLite commits; pack_err keeps the hook's failure for db_err. */
     lsc_pack *pack;
     lsc_error pack_err;
 };
@@ -1262,7 +1262,9 @@ static int blob_has(lsc_catalog *cat, const char *hash, int64_t *size, lsc_error
 static lsc_status step_int64(lsc_catalog *cat, sqlite3_stmt *s, int64_t *v, lsc_error *err)
 {
     int rc = sqlite3_step(s);
-    lsc_status st = rc == SQLITE_ROW ? LSC_OK : rc == SQLITE_DONE ? lsc_error_set(err, LSC_ERR_DB, "catalog '%s': no pack row", cat->qpath) : db_err(cat, err);
+    lsc_status st = rc == SQLITE_ROW    ? LSC_OK
+                    : rc == SQLITE_DONE ? lsc_error_set(err, LSC_ERR_DB, "catalog '%s': no pack row", cat->qpath)
+                                        : db_err(cat, err);
     if (!st)
         *v = sqlite3_column_int64(s, 0);
     done(s);
@@ -1283,7 +1285,8 @@ static lsc_status blob_store_packed(lsc_catalog *cat, const char *hash, const vo
     lsc_status st = sqlite3_step(g) == SQLITE_DONE ? LSC_OK : db_err(cat, err);
     done(g);
     int64_t end = 0;
-    if (st || (st = step_int64(cat, e, &end, err)) || (st = lsc_pack_write(cat->pack, end - (int64_t)n, data, n, err)))
+    if (st || (st = step_int64(cat, e, &end, err)) ||
+        (st = lsc_pack_write(cat->pack, end - (int64_t)n, data, n, err)))
         return st;
     sqlite3_stmt *s = stmt(cat, ST_BLOB_PUT_PACKED, err);
     if (!s)
@@ -1618,7 +1621,7 @@ fail:
 
 typedef struct {
     sqlite3_stmt *sel;     /* blob_get_sql, owned */
-    lsc_pack *pack;        /* the catalog's pack, read through a descriptor of this loader's own */
+    lsc_pack *pack;        /* the catalog's pack (a descriptor opened per read: no file held per adapter) */
     char qpath[QPATH_MAX]; /* for messages, so the loader never touches the catalog struct */
 } blob_loader;
 

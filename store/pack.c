@@ -13,8 +13,7 @@
 struct lsc_pack {
     char *path;  /* CATALOG-pack */
     char *qpath; /* the catalog as shown in messages */
-    int fd;      /* -1 until first use */
-    int writable;
+    int fd;      /* the writer's descriptor, -1 until its first write (readers open one per read) */
     int dirty; /* written since the last sync */
 };
 
@@ -77,10 +76,10 @@ static int sync_parent(const char *path)
     return e;
 }
 
-/* Open the pack for writing (creating it) once; a read-only descriptor opened before is replaced. */
+/* Open the pack for writing (creating it) once. */
 static lsc_status open_for_write(lsc_pack *p, lsc_error *err)
 {
-    if (p->fd >= 0 && p->writable)
+    if (p->fd >= 0)
         return LSC_OK;
     struct stat sb;
     int existed = stat(p->path, &sb) == 0;
@@ -94,10 +93,7 @@ static lsc_status open_for_write(lsc_pack *p, lsc_error *err)
         return lsc_error_set(err, LSC_ERR_IO, "catalog '%s': cannot sync the folder of its pack: %s", p->qpath,
                              strerror(e));
     }
-    if (p->fd >= 0)
-        close(p->fd);
     p->fd = fd;
-    p->writable = 1;
     return LSC_OK;
 }
 
@@ -135,29 +131,33 @@ lsc_status lsc_pack_sync(lsc_pack *p, lsc_error *err)
 
 lsc_status lsc_pack_read(lsc_pack *p, int64_t off, void *buf, size_t n, const char *what, lsc_error *err)
 {
-    if (p->fd < 0) {
-        p->fd = open(p->path, O_RDONLY | O_CLOEXEC);
-        if (p->fd < 0)
-            return lsc_error_set(err, errno == ENOENT ? LSC_ERR_FORMAT : LSC_ERR_IO,
-                                 "catalog '%s': cannot read the bytes of tensor '%s' from its pack '%s': %s", p->qpath,
-                                 what, p->path, strerror(errno));
-        p->writable = 0;
-    }
+    /* a reading handle opens the file for each read and closes it again: a process may hold thousands
+     * of adapters from the catalog, each with a handle, and must not hold a descriptor for each */
+    int fd = p->fd >= 0 ? p->fd : open(p->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return lsc_error_set(err, errno == ENOENT ? LSC_ERR_FORMAT : LSC_ERR_IO,
+                             "catalog '%s': cannot read the bytes of tensor '%s' from its pack '%s': %s", p->qpath,
+                             what, p->path, strerror(errno));
+    lsc_status st = LSC_OK;
     unsigned char *b = buf;
-    while (n > 0) {
-        ssize_t r = pread(p->fd, b, n, (off_t)off);
+    while (n > 0 && !st) {
+        ssize_t r = pread(fd, b, n, (off_t)off);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0)
-            return lsc_error_set(err, LSC_ERR_IO, "catalog '%s': cannot read the bytes of tensor '%s' from its pack: %s",
-                                 p->qpath, what, strerror(errno));
-        if (r == 0)
-            return lsc_error_set(err, LSC_ERR_FORMAT,
-                                 "catalog '%s': the bytes of tensor '%s' are missing from its pack (truncated)",
-                                 p->qpath, what);
-        b += r;
-        n -= (size_t)r;
-        off += r;
+            st = lsc_error_set(err, LSC_ERR_IO, "catalog '%s': cannot read the bytes of tensor '%s' from its pack: %s",
+                               p->qpath, what, strerror(errno));
+        else if (r == 0)
+            st = lsc_error_set(err, LSC_ERR_FORMAT,
+                               "catalog '%s': the bytes of tensor '%s' are missing from its pack (truncated)",
+                               p->qpath, what);
+        else {
+            b += r;
+            n -= (size_t)r;
+            off += r;
+        }
     }
-    return LSC_OK;
+    if (fd != p->fd)
+        close(fd);
+    return st;
 }

@@ -24,8 +24,9 @@
 
 typedef struct lsc_pack lsc_pack;
 
-/* A handle on PATH-pack for the catalog file `catalog_path` (the file is opened on first use, created on
- * the first write); `qpath` is the catalog path as shown in messages. NULL when out of memory. Free with
+/* A handle on PATH-pack for the catalog file `catalog_path` (opened and created by the first write and
+ * kept open for the next; a handle that only reads opens the file for each read); `qpath` is the
+ * catalog path as shown in messages. NULL when out of memory. Free with
  * lsc_pack_free (NULL: nothing). */
 lsc_pack *lsc_pack_new(const char *catalog_path, const char *qpath);
 void lsc_pack_free(lsc_pack *p);
