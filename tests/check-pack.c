@@ -27,6 +27,7 @@
 #include <unistd.h>
 #include <valgrind/valgrind.h>
 
+#include "catalog.h"
 #include "cli_util.h"
 #include "hash.h"
 #include "robust_util.h"
@@ -378,6 +379,40 @@ START_TEST(test_pack_write_fails_midway)
 }
 END_TEST
 
+/* Many adapters from one catalog held at once, each with a packed tensor loaded, need no file descriptor
+ * each (with 256 descriptors allowed, 400 adapters load; a handle keeping its pack open ran out). */
+START_TEST(test_pack_many_adapters_few_descriptors)
+{
+    char cat[4300], dir[4400];
+    fresh(cat, sizeof cat, "many");
+    big_adapter(dir, sizeof dir, "many-src", 900);
+    cli_ok(cat, "import", dir, "--name", "m", NULL);
+    struct rlimit old, low;
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+    low = old;
+    low.rlim_cur = 256;
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+    lsc_error err;
+    lsc_error_clear(&err);
+    lsc_catalog *c = NULL;
+    ck_assert_int_eq(lsc_catalog_open(cat, LSC_CATALOG_READONLY, &c, &err), LSC_OK);
+    enum { N = 400 };
+    static lsc_adapter *ads[N];
+    lsc_status st = LSC_OK;
+    int k = 0;
+    for (; k < N && !st; k++) {
+        st = lsc_catalog_get_adapter(c, "m", &ads[k], &err);
+        if (!st)
+            st = lsc_adapter_load_tensor(ads[k], (size_t)(k % (2 * LAYERS)), &err);
+    }
+    for (int i = 0; i < k; i++)
+        lsc_adapter_free(ads[i]);
+    lsc_catalog_close(c);
+    setrlimit(RLIMIT_NOFILE, &old);
+    ck_assert_msg(st == LSC_OK, "adapter %d: %s", k - 1, err.msg);
+}
+END_TEST
+
 /* A schema-5 catalog holding large blobs inline (made here from a schema-6 one: the pack's bytes moved
  * into the rows, the v6 column and table dropped, the pack deleted) upgrades when opened, still gives
  * its bytes, and packs the next large import. */
@@ -530,6 +565,7 @@ int main(void)
                                          test_pack_corrupt,
                                   test_pack_unwritable,
                                   test_pack_write_fails_midway,
+                                  test_pack_many_adapters_few_descriptors,
                                          test_pack_old_catalog,
                                          test_pack_reader_during_imports,
                                          NULL};
