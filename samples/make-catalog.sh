@@ -27,7 +27,7 @@ if [ -f "$cat" ] && [ "$reset" = 0 ]; then
 fi
 mkdir -p "$dest"
 new="$cat.new"
-rm -rf "$out" "$new" "$new-wal" "$new-shm"
+rm -rf "$out" "$new" "$new-wal" "$new-shm" "$new-pack"
 say "generating the sample adapters into $out"
 "$build/samples/gen-samples" "$out" >/dev/null
 dirs=()
@@ -46,6 +46,8 @@ done
 say "extracting a rank-6 LoRA from the dense base/tuned pair (100 steps)"
 "$lsc" --catalog "$new" retrain dense-pair-extracted --base "$out/dense-pair/base.safetensors" \
   --tuned "$out/dense-pair/tuned.safetensors" --rank 6 --steps 100 >/dev/null
-rm -f "$cat" "$cat-wal" "$cat-shm"
+rm -f "$cat" "$cat-wal" "$cat-shm" "$cat-pack"
+# the pack (tensor bytes of 64 KiB and more, store/pack.h) moves with the catalog, before it
+if [ -f "$new-pack" ]; then mv "$new-pack" "$cat-pack"; fi
 mv "$new" "$cat"
 say "sample catalog ready: $cat"

@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include "hash.h"
+#include "pack.h"
 
 #define BUSY_TIMEOUT_MS 10000
 #define QPATH_MAX 512
@@ -200,6 +201,20 @@ static const char schema_v5[] =
     "  PRIMARY KEY (adapter_id, layer)\n"
     ") WITHOUT ROWID;\n";
 
+/* v6: large tensor blobs live in the append-only pack beside the catalog (CATALOG-pack, store/pack.h), so
+ * their bytes are written once instead of to the WAL and again at the checkpoint. A packed blob keeps its
+ * `blobs` row (so tensors.hash still references stored bytes, and sharing works as before) with an empty
+ * `data` and the bytes at `pack_off` in the pack; `pack.end_off` is the committed end of the pack, where
+ * the next append goes (never the file's size: what a crashed or rolled-back writer left past it is
+ * garbage no row refers to). Inline blobs keep pack_off NULL. */
+static const char schema_v6[] =
+    "ALTER TABLE blobs ADD COLUMN pack_off INTEGER;\n"
+    "CREATE TABLE pack (\n"
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),\n"
+    "  end_off INTEGER NOT NULL CHECK (end_off >= 0)\n"
+    ");\n"
+    "INSERT INTO pack(id, end_off) VALUES (1, 0);\n";
+
 /* migrations[k] takes a catalog from user_version k to k + 1. */
 static const char *const migrations[] = {
     schema_v1,
@@ -207,6 +222,7 @@ static const char *const migrations[] = {
     schema_v3,
     schema_v4,
     schema_v5,
+    schema_v6,
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == LSC_CATALOG_VERSION,
                "one migration step per schema version");
@@ -217,6 +233,9 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == LSC_CATALOG_VERSION,
 #define STMT_LIST(X)                                                                                          \
     X(ST_BLOB_HAS, "SELECT size FROM blobs WHERE hash = ?1")                                                  \
     X(ST_BLOB_PUT, "INSERT INTO blobs(hash, size, data) VALUES (?1, ?2, ?3)")                                 \
+    X(ST_BLOB_PUT_PACKED, "INSERT INTO blobs(hash, size, data, pack_off) VALUES (?1, ?2, x'', ?3)")            \
+    X(ST_PACK_GROW, "UPDATE pack SET end_off = end_off + ?1 WHERE id = 1")                                    \
+    X(ST_PACK_END, "SELECT end_off FROM pack WHERE id = 1")                                                   \
     X(ST_FIND, "SELECT id FROM adapters WHERE name = ?1 AND hidden = 0")                                      \
     X(ST_TASK_PUT, "INSERT INTO adapter_tasks(group_id, ord, task, member_id) VALUES (?1, ?2, ?3, ?4)")        \
     X(ST_TASK_GET, "SELECT t.task, t.member_id, a.name FROM adapter_tasks t JOIN adapters a ON a.id = t.member_id " \
@@ -314,7 +333,7 @@ static const char *const stmt_sql[] = {
 _Static_assert(sizeof stmt_sql / sizeof stmt_sql[0] == ST_COUNT, "statement table out of sync");
 
 /* The blob read of the lazy tensor loader; each adapter from get_adapter owns one instance. */
-static const char blob_get_sql[] = "SELECT data FROM blobs WHERE hash = ?1";
+static const char blob_get_sql[] = "SELECT data, pack_off, size FROM blobs WHERE hash = ?1";
 
 struct lsc_catalog {
     sqlite3 *db;
@@ -327,6 +346,10 @@ struct lsc_catalog {
      * away again, so the next entry becomes the first; a commit keeps it). */
     int run_active, run_head_txn;
     int64_t run_head;
+    /* The pack of a writable catalog (NULL read-only): appended to under the write lock, synced by the
+     * commit hook before SQLite commits; pack_err keeps the hook's failure for db_err. */
+    lsc_pack *pack;
+    lsc_error pack_err;
 };
 
 /* ---- small helpers --------------------------------------------------------------------------------- */
@@ -358,6 +381,10 @@ static lsc_status db_err(lsc_catalog *cat, lsc_error *err)
 {
     if ((sqlite3_errcode(cat->db) & 0xff) == SQLITE_BUSY) /* the busy timeout ran out: say who and what to do */
         return busy_err(cat, err);
+    if (sqlite3_extended_errcode(cat->db) == SQLITE_CONSTRAINT_COMMITHOOK && cat->pack_err.code) {
+        *err = cat->pack_err; /* the pack could not be synced: the commit hook turned the commit into a rollback */
+        return err->code;
+    }
     return lsc_error_set(err, LSC_ERR_DB, "catalog '%s': %s", cat->qpath, sqlite3_errmsg(cat->db));
 }
 
@@ -982,6 +1009,27 @@ static lsc_status busy_err(lsc_catalog *cat, lsc_error *err)
                          cat->qpath, who > 0 ? "another connection of this process" : "another process");
 }
 
+/* SQLite calls this before it commits (any transaction, whichever statement ends it): the pack's new
+ * bytes reach the disk before the rows that point at them. Nonzero turns the commit into a rollback. */
+static int pack_commit_hook(void *arg)
+{
+    lsc_catalog *cat = arg;
+    lsc_error_clear(&cat->pack_err);
+    return lsc_pack_sync(cat->pack, &cat->pack_err) != LSC_OK;
+}
+
+/* A writable catalog's pack handle (the file itself is created by the first large blob) and the hook
+ * that syncs it before each commit. */
+static lsc_status pack_attach(lsc_catalog *cat, lsc_error *err)
+{
+    const char *file = sqlite3_db_filename(cat->db, "main");
+    cat->pack = lsc_pack_new(file && *file ? file : cat->path, cat->qpath);
+    if (!cat->pack)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    sqlite3_commit_hook(cat->db, pack_commit_hook, cat);
+    return LSC_OK;
+}
+
 lsc_status lsc_catalog_open(const char *path, unsigned flags, lsc_catalog **out, lsc_error *err)
 {
     lsc_status st = LSC_OK;
@@ -1084,7 +1132,8 @@ lsc_status lsc_catalog_open(const char *path, unsigned flags, lsc_catalog **out,
         }
         sqlite3_finalize(s);
         if ((st = exec(cat, "PRAGMA synchronous = FULL", err)) ||
-            (st = exec(cat, "PRAGMA journal_size_limit = 67108864", err)) || (st = migrate(cat, err)))
+            (st = exec(cat, "PRAGMA journal_size_limit = 67108864", err)) || (st = migrate(cat, err)) ||
+            (st = pack_attach(cat, err)))
             goto fail;
     }
     if ((st = set_cache_pages(cat, err)))
@@ -1104,6 +1153,9 @@ void lsc_catalog_close(lsc_catalog *cat)
         sqlite3_exec(cat->db, "ROLLBACK", NULL, NULL, NULL);
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(cat->st[i]);
+    if (cat->db)
+        sqlite3_commit_hook(cat->db, NULL, NULL);
+    lsc_pack_free(cat->pack);
     /* v2: adapters from get_adapter may still hold their loader statement; the connection closes when
      * the last of them is freed. */
     sqlite3_close_v2(cat->db);
@@ -1206,7 +1258,50 @@ static int blob_has(lsc_catalog *cat, const char *hash, int64_t *size, lsc_error
     return r;
 }
 
-/* Insert the bytes under `hash` unless present (the caller vouches that hash matches the bytes). */
+/* One int64 from a cached statement with bindings already made (one row expected). */
+static lsc_status step_int64(lsc_catalog *cat, sqlite3_stmt *s, int64_t *v, lsc_error *err)
+{
+    int rc = sqlite3_step(s);
+    lsc_status st = rc == SQLITE_ROW    ? LSC_OK
+                    : rc == SQLITE_DONE ? lsc_error_set(err, LSC_ERR_DB, "catalog '%s': no pack row", cat->qpath)
+                                        : db_err(cat, err);
+    if (!st)
+        *v = sqlite3_column_int64(s, 0);
+    done(s);
+    return st;
+}
+
+/* Append n bytes to the pack and record them under `hash`. The pack's committed end grows first: that
+ * UPDATE holds the write lock (and fails on a stale snapshot) before a byte is written, and rolls back
+ * with the transaction or savepoint, so bytes of a failed write are garbage past the end, overwritten
+ * by the next append. */
+static lsc_status blob_store_packed(lsc_catalog *cat, const char *hash, const void *data, size_t n,
+                                    lsc_error *err)
+{
+    sqlite3_stmt *g = stmt(cat, ST_PACK_GROW, err), *e = g ? stmt(cat, ST_PACK_END, err) : NULL;
+    if (!e)
+        return LSC_ERR_DB;
+    sqlite3_bind_int64(g, 1, (int64_t)n);
+    lsc_status st = sqlite3_step(g) == SQLITE_DONE ? LSC_OK : db_err(cat, err);
+    done(g);
+    int64_t end = 0;
+    if (st || (st = step_int64(cat, e, &end, err)) ||
+        (st = lsc_pack_write(cat->pack, end - (int64_t)n, data, n, err)))
+        return st;
+    sqlite3_stmt *s = stmt(cat, ST_BLOB_PUT_PACKED, err);
+    if (!s)
+        return LSC_ERR_DB;
+    bind_str(s, 1, hash);
+    sqlite3_bind_int64(s, 2, (int64_t)n);
+    sqlite3_bind_int64(s, 3, end - (int64_t)n);
+    st = sqlite3_step(s) == SQLITE_DONE ? LSC_OK : db_err(cat, err);
+    done(s);
+    return st;
+}
+
+/* Insert the bytes under `hash` unless present (the caller vouches that hash matches the bytes). Large
+ * blobs written inside a transaction go to the pack; small ones, and any outside a transaction (the
+ * pack's protocol needs the write lock held from the append to the commit), stay inline. */
 static lsc_status blob_store(lsc_catalog *cat, const char *hash, const void *data, size_t n, lsc_error *err)
 {
     int has = blob_has(cat, hash, NULL, err);
@@ -1214,6 +1309,8 @@ static lsc_status blob_store(lsc_catalog *cat, const char *hash, const void *dat
         return LSC_ERR_DB;
     if (has)
         return LSC_OK;
+    if (n >= LSC_PACK_MIN && cat->pack && lsc_catalog_in_transaction(cat))
+        return blob_store_packed(cat, hash, data, n, err);
     sqlite3_stmt *s = stmt(cat, ST_BLOB_PUT, err);
     if (!s)
         return LSC_ERR_DB;
@@ -1524,6 +1621,7 @@ fail:
 
 typedef struct {
     sqlite3_stmt *sel;     /* blob_get_sql, owned */
+    lsc_pack *pack;        /* the catalog's pack (a descriptor opened per read: no file held per adapter) */
     char qpath[QPATH_MAX]; /* for messages, so the loader never touches the catalog struct */
 } blob_loader;
 
@@ -1532,8 +1630,33 @@ static void blob_loader_free(void *p)
     blob_loader *b = p;
     if (b) {
         sqlite3_finalize(b->sel);
+        lsc_pack_free(b->pack);
         free(b);
     }
+}
+
+/* The stored bytes of tensor t from the current row of b->sel (data, pack_off, size) into a new buffer
+ * of its own (*out, malloc'ed): inline ones copied from the row, packed ones read from the pack. */
+static lsc_status blob_row_bytes(blob_loader *b, const lsc_tensor *t, uint8_t **out, lsc_error *err)
+{
+    int packed = sqlite3_column_type(b->sel, 1) != SQLITE_NULL;
+    size_t n = packed ? (size_t)sqlite3_column_int64(b->sel, 2) : (size_t)sqlite3_column_bytes(b->sel, 0);
+    if (n != t->nbytes)
+        return lsc_error_set(err, LSC_ERR_FORMAT, "catalog '%s': tensor '%s' has %zu stored bytes, expected %zu",
+                             b->qpath, t->key, n, t->nbytes);
+    uint8_t *data = malloc(n ? n : 1);
+    if (!data)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory loading tensor '%s' (%zu bytes)", t->key, n);
+    lsc_status st = LSC_OK;
+    if (packed)
+        st = lsc_pack_read(b->pack, sqlite3_column_int64(b->sel, 1), data, n, t->key, err);
+    else if (n)
+        memcpy(data, sqlite3_column_blob(b->sel, 0), n);
+    if (st)
+        free(data);
+    else
+        *out = data;
+    return st;
 }
 
 static lsc_status blob_load(lsc_adapter *ad, size_t i, lsc_error *err)
@@ -1553,22 +1676,10 @@ static lsc_status blob_load(lsc_adapter *ad, size_t i, lsc_error *err)
                            sqlite3_errmsg(sqlite3_db_handle(b->sel)));
         goto out;
     }
-    const void *p = sqlite3_column_blob(b->sel, 0);
-    size_t n = (size_t)sqlite3_column_bytes(b->sel, 0);
-    if (n != t->nbytes) {
-        st = lsc_error_set(err, LSC_ERR_FORMAT, "catalog '%s': tensor '%s' has %zu stored bytes, expected %zu",
-                           b->qpath, t->key, n, t->nbytes);
+    if ((st = blob_row_bytes(b, t, &data, err)))
         goto out;
-    }
-    data = malloc(n ? n : 1);
-    if (!data) {
-        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory loading tensor '%s' (%zu bytes)", t->key, n);
-        goto out;
-    }
-    if (n)
-        memcpy(data, p, n);
     char h[LSC_HASH_HEX];
-    lsc_hash_bytes(data, n, h);
+    lsc_hash_bytes(data, t->nbytes, h);
     if (strcmp(h, t->hash) != 0) {
         st = lsc_error_set(err, LSC_ERR_FORMAT, "catalog '%s': stored bytes of tensor '%s' do not match their hash",
                            b->qpath, t->key);
@@ -1692,6 +1803,11 @@ static lsc_status get_adapter_id(lsc_catalog *cat, int64_t id, lsc_adapter **out
     ad->load = blob_load;
     ad->load_ctx = b;
     ad->load_ctx_free = blob_loader_free;
+    const char *file = sqlite3_db_filename(cat->db, "main");
+    if (!(b->pack = lsc_pack_new(file && *file ? file : cat->path, cat->qpath))) {
+        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
     if (sqlite3_prepare_v3(cat->db, blob_get_sql, -1, SQLITE_PREPARE_PERSISTENT, &b->sel, NULL) != SQLITE_OK) {
         st = db_err(cat, err);
         goto fail;

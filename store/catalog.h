@@ -1,4 +1,5 @@
-/* catalog.h: the lorascope catalog, one SQLite file.
+/* catalog.h: the lorascope catalog, one SQLite file and the pack beside it (PATH-pack, store/pack.h)
+ * holding the bytes of tensor blobs of LSC_PACK_MIN bytes and more.
  *
  * Marked by PRAGMA application_id = LSC_CATALOG_APP_ID and user_version = schema version; a file that is
  * not a lorascope catalog, or is newer than this program, is refused without a single write. WAL,
@@ -19,7 +20,7 @@
 #include "status.h"
 
 #define LSC_CATALOG_APP_ID 0x4c53434fu /* "LSCO" */
-#define LSC_CATALOG_VERSION 5
+#define LSC_CATALOG_VERSION 6
 
 typedef struct lsc_catalog lsc_catalog;
 
@@ -85,7 +86,9 @@ lsc_status lsc_catalog_find(lsc_catalog *cat, const char *name, int64_t *id, lsc
 /* Name of a visible adapter with this content hash (malloc'ed) in *name, or NULL if none. */
 lsc_status lsc_catalog_find_content(lsc_catalog *cat, const char *content_hash, char **name, lsc_error *err);
 
-/* Store a blob (bytes by their hash; no-op if present). LSC_ERR_INVALID if the bytes do not hash to `hash`. */
+/* Store a blob (bytes by their hash; no-op if present). LSC_ERR_INVALID if the bytes do not hash to `hash`.
+ * Inside a transaction, blobs of LSC_PACK_MIN bytes and more are appended to the pack (synced before the
+ * commit; LSC_ERR_IO naming the pack when it cannot be written), others stay in SQLite. */
 lsc_status lsc_catalog_put_blob(lsc_catalog *cat, const char hash[LSC_HASH_HEX], const void *data, size_t n,
                                 lsc_error *err);
 

@@ -168,7 +168,7 @@ static char *canonical(const char *p)
 /* Is the resolved target one of the catalog's files? Returns the suffix matched ("" for the catalog). */
 static const char *catalog_part(const char *target, const char *protect)
 {
-    static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
+    static const char *const suffix[] = {"", "-wal", "-shm", "-journal", "-pack"};
     char *cat = canonical(protect);
     if (!cat)
         return NULL;

@@ -95,7 +95,7 @@ static void write_text(const char *p, const char *s)
     ck_assert_int_eq(cli_write(p, s, strlen(s)), 0);
 }
 
-/* Item 1: the catalog, its -wal/-shm/-journal, a hard link and a symbolic link to it, and a folder holding
+/* Item 1: the catalog, its -wal/-shm/-journal/-pack, a hard link and a symbolic link to it, and a folder holding
  * it are refused in every format, with and without --force; the catalog keeps working and keeps its
  * adapters. */
 START_TEST(test_export_refuses_catalog)
@@ -107,7 +107,7 @@ START_TEST(test_export_refuses_catalog)
     path2(p, sizeof p, dir, "soft.db");
     ck_assert_int_eq(symlink("catalog.db", p), 0);
     static const char *const targets[] = {"catalog.db", "catalog.db-wal", "catalog.db-shm", "catalog.db-journal",
-                                          "hard.db", "soft.db"};
+                                          "catalog.db-pack", "hard.db", "soft.db"};
     static const char *const fmts[][2] = {{"llama-tiny-f32", "gguf"}, {"sd-tiny-dylora", "kohya"},
                                           {"llama-tiny-attn", "gguf"}};
     for (size_t t = 0; t < sizeof targets / sizeof *targets; t++) {

@@ -59,6 +59,23 @@ int ru_write_adapter(const char *dir, uint32_t seed, int layers, int rank, int d
     return rc;
 }
 
+/* n bytes at `off` of the catalog's pack (DB-pack, store/pack.h), read straight from the file: malloc'ed,
+ * NULL when the file is missing or shorter. */
+static unsigned char *pack_bytes(const char *db_path, int64_t off, int64_t n)
+{
+    char p[4400];
+    snprintf(p, sizeof p, "%s-pack", db_path);
+    FILE *f = fopen(p, "rb");
+    unsigned char *b = f && off >= 0 && n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (b && (fseeko(f, (off_t)off, SEEK_SET) != 0 || fread(b, 1, (size_t)n, f) != (size_t)n)) {
+        free(b);
+        b = NULL;
+    }
+    if (f)
+        fclose(f);
+    return b;
+}
+
 static sqlite3 *open_db(const char *path)
 {
     sqlite3 *db = NULL;
@@ -150,6 +167,15 @@ char *ru_dump(const char *db_path, char *why, size_t cap)
                     const char *col = sqlite3_column_name(s, c);
                     if (strcmp(col, "time") == 0 || strcmp(col, "created") == 0) {
                         cat_out(&r, &rl, &rc, "|T"); /* clocks differ between two runs of one edit */
+                    } else if (strcmp(col, "pack_off") == 0 && ty != SQLITE_NULL) {
+                        /* a packed blob: its bytes as they are in the pack, not where */
+                        int64_t n = sqlite3_column_int64(s, 1);
+                        unsigned char *b = pack_bytes(db_path, sqlite3_column_int64(s, c), n);
+                        char hx[LSC_HASH_HEX] = "missing";
+                        if (b)
+                            lsc_hash_bytes(b, (size_t)n, hx);
+                        free(b);
+                        cat_out(&r, &rl, &rc, "|packed:%lld:%s", (long long)n, hx);
                     } else if (ty == SQLITE_BLOB) {
                         char hx[LSC_HASH_HEX];
                         int n = sqlite3_column_bytes(s, c);
@@ -196,6 +222,65 @@ static int one_text(sqlite3 *db, const char *sql, char *buf, size_t cap)
     return got;
 }
 
+/* Packed blobs (schema 6): inside the committed end, not overlapping, an empty inline `data`. 0 if so. */
+static int check_pack_ranges(sqlite3 *db, char *why, size_t cap)
+{
+    char buf[512];
+    if (!one_text(db, "SELECT name FROM sqlite_master WHERE name = 'pack'", buf, sizeof buf))
+        return 0;
+    static const struct {
+        const char *sql, *what;
+    } rules[] = {
+        {"SELECT hash FROM blobs WHERE pack_off IS NOT NULL AND (pack_off < 0 OR length(data) <> 0 OR "
+         "pack_off + size > (SELECT end_off FROM pack WHERE id = 1))",
+         "packed blob outside the committed end of the pack"},
+        {"SELECT hash FROM (SELECT hash, pack_off, max(pack_off + size) OVER (ORDER BY pack_off, hash "
+         "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end "
+         "FROM blobs WHERE pack_off IS NOT NULL) WHERE pack_off < prev_end",
+         "packed blobs overlapping in the pack"},
+        {"SELECT 'rows: ' || count(*) FROM pack HAVING count(*) <> 1", "pack table without exactly one row"},
+    };
+    for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
+        if (one_text(db, rules[i].sql, buf, sizeof buf)) {
+            snprintf(why, cap, "%s: %s", rules[i].what, buf);
+            return 1;
+        }
+    return 0;
+}
+
+/* Every blob's bytes (inline, or read from the pack file) hash to its key and have its size. 0 if so. */
+static int check_blobs(sqlite3 *db, const char *db_path, char *why, size_t cap)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT hash, size, data, pack_off FROM blobs", -1, &s, NULL) != SQLITE_OK &&
+        sqlite3_prepare_v2(db, "SELECT hash, size, data, NULL FROM blobs", -1, &s, NULL) != SQLITE_OK) {
+        snprintf(why, cap, "cannot read blobs: %s", sqlite3_errmsg(db));
+        return 1;
+    }
+    int bad = 0;
+    while (!bad && sqlite3_step(s) == SQLITE_ROW) {
+        const char *key = (const char *)sqlite3_column_text(s, 0);
+        char key_copy[LSC_HASH_HEX + 8];
+        snprintf(key_copy, sizeof key_copy, "%s", key ? key : "");
+        int packed = sqlite3_column_type(s, 3) != SQLITE_NULL;
+        int64_t size = sqlite3_column_int64(s, 1);
+        unsigned char *from_pack = packed ? pack_bytes(db_path, sqlite3_column_int64(s, 3), size) : NULL;
+        const void *data = packed ? from_pack : sqlite3_column_blob(s, 2);
+        int64_t n = packed ? (from_pack ? size : -1) : sqlite3_column_bytes(s, 2);
+        char hx[LSC_HASH_HEX] = "(missing from the pack)";
+        if (n >= 0)
+            lsc_hash_bytes(data, (size_t)n, hx);
+        if (strcmp(hx, key_copy) != 0 || size != n) {
+            snprintf(why, cap, "%sblob %s: %lld bytes hash to %s (size column %lld)", packed ? "packed " : "",
+                     key_copy, (long long)n, hx, (long long)size);
+            bad = 1;
+        }
+        free(from_pack);
+    }
+    sqlite3_finalize(s);
+    return bad || check_pack_ranges(db, why, cap);
+}
+
 int ru_check_catalog(const char *db_path, int layers_each, char *why, size_t cap)
 {
     sqlite3 *db = open_db(db_path);
@@ -217,27 +302,8 @@ int ru_check_catalog(const char *db_path, int layers_each, char *why, size_t cap
         bad = 0; /* a blank file (a new catalog whose creation did not commit): nothing more to hold */
         goto out;
     }
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT hash, size, data FROM blobs", -1, &s, NULL) != SQLITE_OK) {
-        snprintf(why, cap, "cannot read blobs: %s", sqlite3_errmsg(db));
+    if (check_blobs(db, db_path, why, cap))
         goto out;
-    }
-    while (sqlite3_step(s) == SQLITE_ROW) {
-        const char *key = (const char *)sqlite3_column_text(s, 0);
-        char key_copy[LSC_HASH_HEX + 8];
-        snprintf(key_copy, sizeof key_copy, "%s", key ? key : "");
-        const void *data = sqlite3_column_blob(s, 2);
-        int n = sqlite3_column_bytes(s, 2);
-        char hx[LSC_HASH_HEX];
-        lsc_hash_bytes(data, (size_t)n, hx);
-        if (strcmp(hx, key_copy) != 0 || sqlite3_column_int64(s, 1) != n) {
-            snprintf(why, cap, "blob %s: %d bytes hash to %s (size column %lld)", key_copy, n, hx,
-                     sqlite3_column_int64(s, 1));
-            sqlite3_finalize(s);
-            goto out;
-        }
-    }
-    sqlite3_finalize(s);
     static const struct {
         const char *sql, *what;
     } rules[] = {

@@ -21,7 +21,8 @@ int ru_write_adapter(const char *dir, uint32_t seed, int layers, int rank, int d
 char *ru_dump(const char *db_path, char *why, size_t cap);
 
 /* The invariants: PRAGMA integrity_check is "ok", no foreign key violation, every blob's bytes hash to
- * its key and have its size, every adapter has at least one layer and each layer its A and B tensors,
+ * its key and have its size (packed ones read from DB-pack, inside its committed end, not overlapping),
+ * every adapter has at least one layer and each layer its A and B tensors,
  * every adapter named as the output of a history entry exists, every visible adapter was written by a
  * history entry, and (layers_each > 0) every adapter has exactly that many layers. Returns 0 when all
  * hold (a blank SQLite file with no schema passes); otherwise 1 with the first broken one described in why. */

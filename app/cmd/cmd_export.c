@@ -228,7 +228,7 @@ static const lsc_opt export_opts[] = {
      .help = "peft: a folder (adapter_model.safetensors + adapter_config.json); kohya: a .safetensors\n"
              "file; gguf: a .gguf file; diffusers, cloneofsimo: a .safetensors file. Its parent folder must exist. Written atomically: a reader\n"
              "sees the old file (or PEFT pair) or the new, never a mix; a symbolic link is written\n"
-             "through. Refused: the catalog and its -wal/-shm/-journal files, devices, FIFOs"},
+             "through. Refused: the catalog and its -wal/-shm/-journal/-pack files, devices, FIFOs"},
     {.name = "force", .type = LSC_OPT_FLAG, .at = offsetof(export_args, force),
      .help = "replace an existing PATH (without it an existing PATH is refused, like cp -n); a PEFT\n"
              "folder keeps its other files"},

@@ -91,10 +91,15 @@ static int check_name(lsc_cmd_ctx *ctx, const char *name, const char *derived_fr
     return LSC_EXIT_ERROR;
 }
 
-/* Statistics are computed on a second thread while the main thread reads, hashes and stores the next
+/* Statistics are computed on other threads while the main thread reads, hashes and stores the next
  * layers (SQLite stays on the main thread). The main thread hands over a layer whose tensors are loaded
- * and hashed and never touches them again; the worker computes, then frees their bytes. At most
- * LSC_IMPORT_QUEUE layers are in flight, which bounds memory. */
+ * and hashed and never touches them again; a worker computes, then frees their bytes. The workers are
+ * lsc_pool_default_threads() loops run by lsc_pool_for on one helper thread (the pool holds OpenBLAS to
+ * one thread while several run): with the catalog's bytes written once (the pack) the statistics are
+ * most of an import's CPU, so one adapter's layers are spread over every core. Each layer's figures go
+ * to its own slot, computed by one thread with the same kernel whatever the count: the same bits with 1
+ * or N workers; a failure is reported for the lowest failing layer. At most LSC_IMPORT_QUEUE layers wait
+ * in the queue (plus one per worker being computed), which bounds memory. */
 #define LSC_IMPORT_QUEUE 8
 
 typedef struct stats_worker {
@@ -104,10 +109,11 @@ typedef struct stats_worker {
     lsc_adapter *ad;
     size_t queue[LSC_IMPORT_QUEUE];
     size_t head, count;         /* ring buffer of layer indices */
-    int busy, closing;
+    int closing, threads;
     lsc_layer_stats *results;   /* [n_layers] */
     unsigned char *computed;    /* [n_layers] */
-    lsc_status status;          /* first failure */
+    lsc_status status;          /* the failure of the lowest failing layer, fail_li */
+    size_t fail_li;
     lsc_error err;
 } stats_worker;
 
@@ -150,8 +156,10 @@ static lsc_status check_scale(const lsc_lowrank *lr, const lsc_layer_stats *st, 
                          lr->scale, st->norm_b, st->norm_a);
 }
 
-static void *stats_thread(void *arg)
+/* One worker: compute the layers it takes from the queue until the queue is closed and empty. */
+static lsc_status stats_loop(void *arg, size_t index, int worker, lsc_error *unused)
 {
+    (void)index, (void)worker, (void)unused;
     stats_worker *w = arg;
     lsc_workspace *ws = lsc_workspace_new();
     double *b = NULL, *a = NULL;
@@ -167,8 +175,8 @@ static void *stats_thread(void *arg)
         size_t li = w->queue[w->head];
         w->head = (w->head + 1) % LSC_IMPORT_QUEUE;
         w->count--;
-        w->busy = 1;
-        int failed = w->status != LSC_OK;
+        int failed = w->status != LSC_OK && w->fail_li < li; /* a lower layer failed: this one is moot */
+        pthread_cond_broadcast(&w->cv); /* a queue slot is free */
         pthread_mutex_unlock(&w->mu);
 
         lsc_status st = LSC_OK;
@@ -192,19 +200,28 @@ static void *stats_thread(void *arg)
         unload_layer_tensors(w->ad, &w->ad->layers[li]);
 
         pthread_mutex_lock(&w->mu);
-        if (st && w->status == LSC_OK) {
+        if (st && (w->status == LSC_OK || li < w->fail_li)) {
             w->status = st;
+            w->fail_li = li;
             w->err = err;
         }
         if (!st && !failed)
             w->computed[li] = 1;
-        w->busy = 0;
-        pthread_cond_broadcast(&w->cv);
         pthread_mutex_unlock(&w->mu);
     }
     free(b);
     free(a);
     lsc_workspace_free(ws);
+    return LSC_OK;
+}
+
+/* The helper thread: the workers as a parallel-for over w->threads loops. */
+static void *stats_thread(void *arg)
+{
+    stats_worker *w = arg;
+    lsc_error unused;
+    lsc_error_clear(&unused);
+    lsc_pool_for((size_t)w->threads, w->threads, stats_loop, w, &unused);
     return NULL;
 }
 
@@ -229,6 +246,7 @@ static lsc_status store_tensors(lsc_cmd_ctx *ctx, lsc_adapter *ad, int *nonfinit
     stats_worker w;
     memset(&w, 0, sizeof w);
     w.ad = ad;
+    w.threads = lsc_pool_default_threads();
     w.results = calloc(ad->n_layers + 1, sizeof *w.results);
     w.computed = calloc(ad->n_layers + 1, 1);
     lsc_status st = LSC_OK;

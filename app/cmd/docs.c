@@ -309,7 +309,8 @@ void lsc_man_main(lsc_sink *out)
                 "number of cores)\n.TP\n.B NO_COLOR\nwhen set and not empty, no colours\n.TP\n.B TERM\nthe "
                 "workbench's terminal type\n");
     lsc_out_str(out, ".SH FILES\n.TP\n.I ~/.local/share/lorascope/catalog.db\nthe default catalog (SQLite, "
-                     "with its \\fI\\-wal\\fR and \\fI\\-shm\\fR files while open)\n.TP\n"
+                     "with its \\fI\\-wal\\fR and \\fI\\-shm\\fR files while open, and its \\fI\\-pack\\fR file holding "
+                     "the bytes of tensors of 64 KiB and more)\n.TP\n"
                      ".I ~/.local/state/lorascope/history\nthe workbench's prompt history\n");
     exit_status(out);
     lsc_out_str(out, ".SH EXAMPLES\n.nf\n"
