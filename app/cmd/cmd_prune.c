@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "derive.h"
+#include "derive_job.h"
 #include "handlers.h"
 #include "numfmt.h"
 #include "layername.h"
@@ -440,6 +440,9 @@ static int prune_begin(lsc_cmd_ctx *ctx, const prune_args *av, int preload, prun
             if (ts[t] >= 0 && lsc_adapter_load_tensor(s->src, (size_t)ts[t], &ctx->err))
                 rc = lsc_fail(ctx, &ctx->err);
     }
+    lsc_tensor_loader own; /* the cut reads nothing more: a tensor missed above fails alike on every run */
+    if (!rc && preload)
+        lsc_derive_guard(s->src, &own);
     if (rc) {
         prune_state_free(s);
         return rc;
@@ -500,4 +503,15 @@ const lsc_cmd_spec lsc_spec_prune = {
     "  give exactly one RULE; every layer keeps at least 1, never grows\n"
     "  (kohya keeps one more than its own rule says: we follow the rule as written)\n"};
 
-const lsc_cmd_split lsc_split_prune = {prune_prepare, prune_compute, prune_state_free};
+static const char *prune_output(const void *state)
+{
+    return ((const prune_state *)state)->newname;
+}
+
+static size_t prune_held_bytes(const void *state)
+{
+    const prune_state *s = state;
+    return s->src ? (size_t)lsc_adapter_bytes(s->src) : 0;
+}
+
+const lsc_cmd_split lsc_split_prune = {prune_prepare, prune_compute, prune_state_free, prune_output, prune_held_bytes};

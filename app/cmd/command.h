@@ -71,13 +71,18 @@ typedef struct lsc_cmd_spec {
 
 /* Optional, for `run --jobs` (cmd_run.c): a command's run split in three. prepare does every read of the
  * catalog (in the caller's thread, after parse and validate) and returns a state; compute works on that
- * state alone (no catalog, no sinks: any thread); the command's run then finds the state in
- * ctx->prepared, takes it (setting ctx->prepared to NULL), stores the result and reports as it always
- * does. prepared_free releases a state that run never took. */
+ * state alone (no catalog, no sinks: any thread; every tensor it reads was loaded by prepare); the
+ * command's run then finds the state in ctx->prepared, takes it (setting ctx->prepared to NULL), stores
+ * the result and reports as it always does. prepared_free releases a state that run never took.
+ * output names the adapter the state will make (the runner keeps two pending states from making one
+ * name, and a later line from reading a name not stored yet); held_bytes (may be NULL) is about the
+ * memory the state holds, so the runner bounds a batch by bytes as well as by count. */
 typedef struct lsc_cmd_split {
     int (*prepare)(lsc_cmd_ctx *ctx, void *args, void **state);
     lsc_status (*compute)(void *state, lsc_error *err);
     void (*prepared_free)(void *state);
+    const char *(*output)(const void *state);
+    size_t (*held_bytes)(const void *state);
 } lsc_cmd_split;
 
 typedef struct lsc_command {
