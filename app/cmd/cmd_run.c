@@ -1106,8 +1106,9 @@ static const lsc_opt run_opts[] = {
      .help = "set a variable (overrides the script's own set lines)"},
     {.name = "json", .type = LSC_OPT_FLAG, .at = offsetof(run_args, json), .help = "progress as JSON lines on stderr"},
     {.name = "jobs", .type = LSC_OPT_INT, .metavar = "N", .ilo = 0, .ihi = 256, .at = offsetof(run_args, jobs),
-     .def = "0", .help = "worker threads for the independent matches of a glob line (0: one per core);\n"
-                         "results are committed in order, identical to --jobs 1"},
+     .def = "0", .help = "worker threads for independent lines and glob matches of prune, merge, convert,\n"
+                         "sparsify, gates and rebudget (0: one per core); stored in order, the same\n"
+                         "adapters, output, errors and history as --jobs 1"},
     {0}};
 
 static int run_validate(lsc_cmd_ctx *ctx, void *args)
@@ -1245,4 +1246,9 @@ static int run_run(lsc_cmd_ctx *ctx, void *args)
     return rc;
 }
 
-const lsc_cmd_spec lsc_spec_run = {run_opts, sizeof(run_args), run_validate, run_run, ""};
+const lsc_cmd_spec lsc_spec_run = {
+    run_opts, sizeof(run_args), run_validate, run_run,
+    "  --jobs: consecutive lines of prune, merge, convert, sparsify, gates and rebudget, and the matches\n"
+    "  of their globs, are read from the catalog in order, computed on N threads and stored in order; a\n"
+    "  line that reads (by name or glob) what an earlier line makes waits for it to be stored, so every\n"
+    "  line sees the adapters as they stand before it. Other commands and expect lines run in turn.\n"};
