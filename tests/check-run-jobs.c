@@ -1,7 +1,7 @@
 /* check-run-jobs.c: `run --jobs 2` against `run --jobs 1` for every command split for it (prune, merge in
  * its factored and element-wise methods, convert, sparsify, gates, rebudget), with the real binary: the
- * same adapters with the same content hashes, the same output and errors, the same history, and one undo
- * taking the whole run back (redo re-applying it). Lines that feed later lines (a glob matching what an
+ * same adapters with the same content hashes, the same output and errors, the same history, the same
+ * cached statistics (audit), and one undo taking the whole run back (redo re-applying it). Lines that feed later lines (a glob matching what an
  * earlier line makes, an argument naming it) must see the catalog as they would without --jobs: the
  * scripts are built so that they would not if the runner expanded them early. LSC_THREADS=2 and
  * --jobs 2 make two workers run whatever the machine. */
@@ -42,7 +42,7 @@ static int setup(void)
 typedef struct outcome {
     char cat[4600];
     cli_result r;
-    char *listing, *log;
+    char *listing, *log, *audit;
 } outcome;
 
 static void run_copy(outcome *o, const char *tag, int jobs, const char *script, const char *extra)
@@ -60,6 +60,11 @@ static void run_copy(outcome *o, const char *tag, int jobs, const char *script, 
     ck_assert_int_eq(lg.code, 0);
     o->log = strdup(lg.out);
     cli_result_free(&lg);
+    /* every adapter's cached statistics (wasted rank, energies): computed on the workers with --jobs 2 */
+    lg = cli_run(o->cat, "audit", "--json", NULL);
+    ck_assert_msg(lg.code == 0, "audit: %s", lg.err);
+    o->audit = strdup(lg.out);
+    cli_result_free(&lg);
 }
 
 static void outcome_free(outcome *o)
@@ -67,6 +72,7 @@ static void outcome_free(outcome *o)
     cli_result_free(&o->r);
     free(o->listing);
     free(o->log);
+    free(o->audit);
 }
 
 /* Fail with a short message (Check's own is bounded) when two texts differ, both printed to stderr. */
@@ -91,6 +97,7 @@ static void same_both(const char *tag, const char *script, const char *extra, in
     same_text(tag, "outputs", a.r.out, b.r.out);
     same_text(tag, "adapters", a.listing, b.listing);
     same_text(tag, "histories", a.log, b.log);
+    same_text(tag, "audits", a.audit, b.audit);
     if (want_code != 0 && !extra) /* one transaction: a failed run leaves nothing */
         same_text(tag, "the catalog before and after the failed run", before, b.listing);
     if (want_code == 0) {

@@ -171,7 +171,7 @@ static lsc_status convert_compute(void *state, lsc_error *err)
     }
     if (!st)
         st = lsc_adapter_set_kind(dst, LSC_KIND_STATIC, err);
-    return st;
+    return lsc_derive_job_computed(&s->job, st, err);
 }
 
 static int convert_run(lsc_cmd_ctx *ctx, void *args)

@@ -96,7 +96,7 @@ static lsc_status gates_compute(void *state, lsc_error *err)
     free(o);
     if (!st && s->gates == 0)
         st = lsc_error_set(err, LSC_ERR_INVALID, "'%s' has no gates (not a sparse adapter)", src->name);
-    return st;
+    return lsc_derive_job_computed(&s->job, st, err);
 }
 
 static int gates_run(lsc_cmd_ctx *ctx, void *args)

@@ -486,6 +486,7 @@ typedef struct merge_state {
     int *used;
     char newname[512];
     volatile int *cancel;
+    lsc_derive_stats stats; /* run --jobs: the new layers' statistics, computed with the merge */
 } merge_state;
 
 static void merge_unhold(merge_state *s)
@@ -504,6 +505,7 @@ static void merge_state_free(void *v)
     for (int i = 0; i < s->n; i++)
         lsc_adapter_free(s->in[i]);
     lsc_adapter_free(s->out);
+    lsc_derive_stats_release(&s->stats);
     free(s->infos);
     free(s->used);
     free(s);
@@ -584,8 +586,10 @@ static lsc_status merge_held_factored(merge_state *s, lsc_error *err)
 static lsc_status merge_compute(void *state, lsc_error *err)
 {
     merge_state *s = state;
-    if (!lsc_merge_is_elementwise((lsc_merge_method)s->av.method))
-        return merge_held_factored(s, err);
+    if (!lsc_merge_is_elementwise((lsc_merge_method)s->av.method)) {
+        lsc_status st = merge_held_factored(s, err);
+        return st ? st : lsc_derive_held_stats(s->out, &s->stats, err);
+    }
     lsc_cmd_ctx c; /* no catalog: merge_layers then holds every new layer in out */
     lsc_sink null;
     lsc_sink_init_null(&null);
@@ -593,7 +597,7 @@ static lsc_status merge_compute(void *state, lsc_error *err)
     c.out = c.diag = &null;
     c.cancel = s->cancel;
     if (merge_layers(&c, &s->av, s->in, s->out, s->infos, s->used) == LSC_EXIT_OK)
-        return LSC_OK;
+        return lsc_derive_held_stats(s->out, &s->stats, err);
     *err = c.err;
     return err->code ? err->code : LSC_ERR_INVALID;
 }
@@ -619,7 +623,9 @@ static int merge_run(lsc_cmd_ctx *ctx, void *args)
     int64_t new_id = 0;
     if (!rc) {
         lsc_derive_kind(s->out);
-        rc = lsc_derive_store(ctx, s->out, s->ids, (size_t)s->n, &new_id);
+        rc = lsc_derive_put_stats(ctx, s->out, &s->stats);
+        if (!rc)
+            rc = lsc_derive_store(ctx, s->out, s->ids, (size_t)s->n, &new_id);
     }
     if (!rc)
         merge_report(ctx, json, s->out, s->infos, s->used, s->newname, merge_methods[av->method], s->n);

@@ -389,6 +389,7 @@ typedef struct prune_state {
     lsc_stats_runner sr;
     char newname[512];
     volatile int *cancel;
+    lsc_derive_stats stats; /* run --jobs: the new layers' statistics, computed with the cut */
 } prune_state;
 
 static void prune_state_free(void *v)
@@ -401,6 +402,7 @@ static void prune_state_free(void *v)
     free(s->p);
     if (s->sr_ok)
         lsc_stats_runner_release(&s->sr);
+    lsc_derive_stats_release(&s->stats);
     lsc_adapter_free(s->src);
     lsc_adapter_free(s->dst);
     free(s);
@@ -468,7 +470,7 @@ static lsc_status prune_compute(void *state, lsc_error *err)
         return c.err.code ? c.err.code : LSC_ERR_INVALID;
     }
     s->computed = 1;
-    return LSC_OK;
+    return lsc_derive_held_stats(s->dst, &s->stats, err);
 }
 
 static int prune_run(lsc_cmd_ctx *ctx, void *args)
@@ -490,7 +492,9 @@ static int prune_run(lsc_cmd_ctx *ctx, void *args)
         free(s->dst->name);
         s->dst->name = strdup(s->newname);
         lsc_derive_kind(s->dst);
-        rc = lsc_derive_store(ctx, s->dst, &s->src_id, 1, &new_id);
+        rc = lsc_derive_put_stats(ctx, s->dst, &s->stats);
+        if (!rc)
+            rc = lsc_derive_store(ctx, s->dst, &s->src_id, 1, &new_id);
     }
     if (!rc) /* 4. the report */
         prune_report(ctx, av, s->src, s->dst, s->p, s->newname, s->n_chosen, s->changed);

@@ -167,7 +167,7 @@ static lsc_status rebudget_compute(void *state, lsc_error *err)
     free(keep);
     free(kept);
     s->total = total;
-    return rc;
+    return lsc_derive_job_computed(&s->job, rc, err);
 }
 
 static int rebudget_run(lsc_cmd_ctx *ctx, void *args)

@@ -1,4 +1,4 @@
-/* cmd_run.c: `lorascope run SCRIPT [--dry-run] [--continue] [--var NAME=VALUE ...]`.
+/* cmd_run.c: `lorascope run SCRIPT [--dry-run] [--continue] [--var NAME=VALUE ...] [--jobs N]`.
  *
  * Protocol: (1) parse the whole script (script.h); (2) check every line before anything runs: the command
  * exists, its options and arguments parse and validate (the command's own table and validate step; its
@@ -9,7 +9,10 @@
  * back, and the changes it would make are printed. Adapter arguments that are globs run the line once per
  * matching adapter (a variadic NAME... takes all matches in place), `{}` in any argument standing for the
  * matched name. Each line that changes the catalog is recorded in the history as if typed, all of them in
- * one run group (lsc_catalog_run_begin): one undo takes back the whole run, redo re-applies it. */
+ * one run group (lsc_catalog_run_begin): one undo takes back the whole run, redo re-applies it.
+ * With --jobs N (N > 1), consecutive lines of the commands split for it (lsc_cmd_split) and their glob
+ * matches are read in order, computed on N threads and stored in order (see "run --jobs" below): the same
+ * catalog, output, errors and history as --jobs 1. */
 #include <fnmatch.h>
 #include <math.h>
 #include <stdio.h>
@@ -836,6 +839,8 @@ static int pend_flush(runner *R, size_t *fail_line)
 {
     lsc_cmd_ctx *ctx = R->ctx;
     int rc = LSC_EXIT_OK;
+    if (R->n == 0)
+        return LSC_EXIT_OK;
     for (size_t i = 0; i < R->n; i++)
         R->p[i].err = (lsc_error){LSC_OK, ""};
     lsc_error ignore;

@@ -115,7 +115,7 @@ static lsc_status sparsify_compute(void *state, lsc_error *err)
         st = lsc_error_set(err, LSC_ERR_NOTFOUND, "no layer of '%s' matches '%s'", src->name, s->glob ? s->glob : "");
     if (!st)
         st = lsc_adapter_set_kind(dst, LSC_KIND_SPARSE, err);
-    return st;
+    return lsc_derive_job_computed(&s->job, st, err);
 }
 
 static int sparsify_run(lsc_cmd_ctx *ctx, void *args)

@@ -4,6 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "catalog.h"
+#include "hash.h"
+#include "lycoris_layer.h"
+
 /* The loader of a held adapter: every tensor the compute reads was loaded before it started. */
 static lsc_status refuse_load(lsc_adapter *ad, size_t i, lsc_error *err)
 {
@@ -62,6 +66,8 @@ int lsc_derive_job_take(lsc_cmd_ctx *ctx, lsc_derive_job *job)
 
 int lsc_derive_job_finish(lsc_cmd_ctx *ctx, lsc_derive_job *job, int keep_kind)
 {
+    if (lsc_derive_put_stats(ctx, job->dst, &job->stats))
+        return LSC_EXIT_ERROR; /* the job's release frees the adapters */
     int rc = lsc_derive_finish(ctx, job->src, job->src_id, job->dst, job->newname, keep_kind);
     job->src = job->dst = NULL;
     return rc;
@@ -69,6 +75,7 @@ int lsc_derive_job_finish(lsc_cmd_ctx *ctx, lsc_derive_job *job, int keep_kind)
 
 void lsc_derive_job_release(lsc_derive_job *job)
 {
+    lsc_derive_stats_release(&job->stats);
     if (job->held && job->src && job->src->load == refuse_load)
         job->src->load = job->load;
     lsc_adapter_free(job->src);
@@ -86,4 +93,63 @@ size_t lsc_derive_job_bytes(const void *state)
 {
     const lsc_derive_job *job = state;
     return job->src ? (size_t)lsc_adapter_bytes(job->src) : 0;
+}
+
+lsc_status lsc_derive_held_stats(lsc_adapter *dst, lsc_derive_stats *out, lsc_error *err)
+{
+    size_t n = dst->n_layers;
+    memset(out, 0, sizeof *out);
+    out->st = calloc(n + 1, sizeof *out->st);
+    out->have = calloc(n + 1, 1);
+    out->n = n;
+    if (!out->st || !out->have)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    for (size_t t = 0; t < dst->n_tensors; t++)
+        if (dst->tensors[t].data && !dst->tensors[t].hash[0])
+            lsc_hash_tensor(&dst->tensors[t]);
+    lsc_stats_runner sr;
+    lsc_status st = lsc_stats_runner_init(&sr, err);
+    for (size_t li = 0; !st && li < n; li++) {
+        const lsc_layer *l = &dst->layers[li];
+        const int ix[3] = {l->ta, l->tb, l->te};
+        int fresh = 0;
+        for (int k = 0; k < 3; k++)
+            fresh |= ix[k] >= 0 && ix[k] < (int)dst->n_tensors && dst->tensors[ix[k]].data != NULL;
+        if (!fresh || (l->flags & LSC_LAYER_LYCORIS))
+            continue;
+        if ((st = lsc_layer_stats_now(dst, li, &sr, NULL, &out->st[li], err)))
+            lsc_error_prefix(err, "layer '%s'", l->name);
+        else
+            out->have[li] = 1;
+    }
+    if (sr.ws)
+        lsc_stats_runner_release(&sr);
+    return st;
+}
+
+lsc_status lsc_derive_job_computed(lsc_derive_job *job, lsc_status st, lsc_error *err)
+{
+    return st || !job->held ? st : lsc_derive_held_stats(job->dst, &job->stats, err);
+}
+
+int lsc_derive_put_stats(lsc_cmd_ctx *ctx, const lsc_adapter *dst, const lsc_derive_stats *s)
+{
+    for (size_t li = 0; s->have && li < s->n && li < dst->n_layers; li++) {
+        if (!s->have[li])
+            continue;
+        char key[LSC_HASH_HEX];
+        lsc_catalog_stats_key(dst, li, key);
+        if (lsc_catalog_put_stats(ctx->cat, key, &s->st[li], &ctx->err))
+            return LSC_EXIT_ERROR;
+    }
+    return LSC_EXIT_OK;
+}
+
+void lsc_derive_stats_release(lsc_derive_stats *s)
+{
+    for (size_t li = 0; s->st && li < s->n; li++)
+        lsc_stats_release(&s->st[li]);
+    free(s->st);
+    free(s->have);
+    memset(s, 0, sizeof *s);
 }

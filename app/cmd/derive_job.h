@@ -9,6 +9,14 @@
 
 #include "derive.h"
 
+/* The statistics of a derived adapter's new layers, computed with the compute (on its worker) rather than
+ * by the store on the writer's thread: st[li] is set where have[li] (both [n]). */
+typedef struct lsc_derive_stats {
+    lsc_layer_stats *st;
+    unsigned char *have;
+    size_t n;
+} lsc_derive_stats;
+
 typedef struct lsc_derive_job {
     lsc_adapter *src, *dst;
     int64_t src_id;
@@ -16,6 +24,7 @@ typedef struct lsc_derive_job {
     volatile int *cancel;
     lsc_tensor_loader load; /* held: src's own loader, put back by take (src->load refuses meanwhile) */
     int held;
+    lsc_derive_stats stats; /* held: the new layers' statistics (lsc_derive_held_stats) */
 } lsc_derive_job;
 
 /* Load every tensor layer li's factor view reads, for every layer of ad (LyCORIS factors, gates, E and
@@ -44,6 +53,21 @@ int lsc_derive_job_finish(lsc_cmd_ctx *ctx, lsc_derive_job *job, int keep_kind);
 
 /* Release what the job holds (NULL-safe on the adapters). */
 void lsc_derive_job_release(lsc_derive_job *job);
+
+/* After a held compute, on its thread: hash dst's new tensors and compute the statistics of every layer
+ * whose A, B or E is new (holds data) with the kernel every path uses (lsc_layer_stats_now), into *out
+ * (released with lsc_derive_stats_release, also after a failure). A layer with only a new gate keeps the
+ * cache entry of its source (the statistics key is A, B and E). */
+lsc_status lsc_derive_held_stats(lsc_adapter *dst, lsc_derive_stats *out, lsc_error *err);
+
+/* The end of a job's compute that returned st: held, its statistics too (lsc_derive_held_stats). */
+lsc_status lsc_derive_job_computed(lsc_derive_job *job, lsc_status st, lsc_error *err);
+
+/* In the store, inside the command's transaction: cache them under dst's keys, so that lsc_derive_store
+ * finds them there. 0 or an exit code. */
+int lsc_derive_put_stats(lsc_cmd_ctx *ctx, const lsc_adapter *dst, const lsc_derive_stats *s);
+
+void lsc_derive_stats_release(lsc_derive_stats *s);
 
 /* For lsc_cmd_split: a state that starts with an lsc_derive_job: the name it makes and the bytes it holds. */
 const char *lsc_derive_job_output(const void *state);
