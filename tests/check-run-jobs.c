@@ -120,29 +120,43 @@ static void same_both(const char *tag, const char *script, const char *extra, in
     outcome_free(&b);
 }
 
+static const char *const g_every =
+    "convert 'llama-tiny-[as]*ora' --to static --as '{}-st'\n"
+    "convert 'sd-tiny-lo*' --to static --as '{}-st'\n"
+    "gates llama-tiny-sora --threshold 0.8 --as g08\n"
+    "gates llama-tiny-sora --threshold 0.5 --as g05\n"
+    "rebudget llama-tiny-adalora 8 --as rb8\n"
+    "sparsify 'llama-tiny-f*' --density 0.5 --as '{}-sp'\n"
+    "merge llama-tiny-f32 llama-tiny-bf16 --method svd --rank 4 --as msvd\n"
+    "merge llama-tiny-f32 llama-tiny-f16 --method ties --rank 4 --density 0.5 --as mties\n"
+    "merge llama-tiny-f32 llama-tiny-f16 --method cat --as mcat\n"
+    /* the -sp adapters of line 6 match this glob: it must wait for them */
+    "merge 'llama-tiny-f*' llama-tiny-bf16 --method linear --as mlin\n"
+    "prune 'llama-tiny-f*-sp' --rank 2 --as '{}-r2'\n"
+    /* names outputs of lines 7 and 8, still pending when it is prepared */
+    "merge msvd mties --method linear --as dep\n"
+    "sparsify 'sd-tiny-lo*-st' --density 0.5 --as '{}-sp'\n"
+    "prune 'sd-tiny-lo[hk][ar]' --rank 2 --as '{}-r2'\n"
+    "gates g08 --threshold 0.1 --as g08b\n";
+
 /* Every split command, on globs and on independent lines, LyCORIS inputs among them; later lines read
  * earlier lines' outputs by name and by glob (the runner must store the pending ones first). */
 START_TEST(test_jobs_every_split)
 {
-    same_both("every",
-              "convert 'llama-tiny-[as]*ora' --to static --as '{}-st'\n"
-              "convert 'sd-tiny-lo*' --to static --as '{}-st'\n"
-              "gates llama-tiny-sora --threshold 0.8 --as g08\n"
-              "gates llama-tiny-sora --threshold 0.5 --as g05\n"
-              "rebudget llama-tiny-adalora 8 --as rb8\n"
-              "sparsify 'llama-tiny-f*' --density 0.5 --as '{}-sp'\n"
-              "merge llama-tiny-f32 llama-tiny-bf16 --method svd --rank 4 --as msvd\n"
-              "merge llama-tiny-f32 llama-tiny-f16 --method ties --rank 4 --density 0.5 --as mties\n"
-              "merge llama-tiny-f32 llama-tiny-f16 --method cat --as mcat\n"
-              /* the -sp adapters of line 6 match this glob: it must wait for them */
-              "merge 'llama-tiny-f*' llama-tiny-bf16 --method linear --as mlin\n"
-              "prune 'llama-tiny-f*-sp' --rank 2 --as '{}-r2'\n"
-              /* names outputs of lines 7 and 8, still pending when it is prepared */
-              "merge msvd mties --method linear --as dep\n"
-              "sparsify 'sd-tiny-lo*-st' --density 0.5 --as '{}-sp'\n"
-              "prune 'sd-tiny-lo[hk][ar]' --rank 2 --as '{}-r2'\n"
-              "gates g08 --threshold 0.1 --as g08b\n",
-              NULL, 0);
+    same_both("every", g_every, NULL, 0);
+}
+END_TEST
+
+/* Adapters too big to hold (LSC_HOLD_BYTES: 300,000 holds the small kinds and LyCORIS samples, not the
+ * 600 KB llama-tiny ones nor their merges; 1 holds none) run in turn, streamed, between the held ones:
+ * the same result again. */
+START_TEST(test_jobs_too_big_in_turn)
+{
+    setenv("LSC_HOLD_BYTES", "300000", 1);
+    same_both("mixed", g_every, NULL, 0);
+    setenv("LSC_HOLD_BYTES", "1", 1);
+    same_both("none", g_every, NULL, 0);
+    unsetenv("LSC_HOLD_BYTES");
 }
 END_TEST
 
@@ -225,6 +239,7 @@ int main(void)
         fprintf(stderr, "cannot build the sample catalog\n");
         return 1;
     }
-    const TTest *const tests[] = {test_jobs_every_split, test_jobs_same_errors, test_jobs_cancel, NULL};
+    const TTest *const tests[] = {test_jobs_every_split, test_jobs_too_big_in_turn, test_jobs_same_errors, test_jobs_cancel,
+                                  NULL};
     return cli_run_suite("run-jobs", tests, 0, g_tmp);
 }

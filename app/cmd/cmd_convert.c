@@ -80,7 +80,7 @@ static int convert_begin(lsc_cmd_ctx *ctx, const convert_args *av, int hold, con
 
 static int convert_prepare(lsc_cmd_ctx *ctx, void *args, void **state)
 {
-    return convert_begin(ctx, args, 1, (convert_state **)state);
+    return lsc_derive_job_prepared(convert_begin(ctx, args, 1, (convert_state **)state), state, convert_state_free);
 }
 
 /* A plain layer with a gate or E: fold them into A and drop the closed directions (rows of A that are 0). */

@@ -60,7 +60,7 @@ static int gates_begin(lsc_cmd_ctx *ctx, const gates_args *av, int hold, gates_s
 
 static int gates_prepare(lsc_cmd_ctx *ctx, void *args, void **state)
 {
-    return gates_begin(ctx, args, 1, (gates_state **)state);
+    return lsc_derive_job_prepared(gates_begin(ctx, args, 1, (gates_state **)state), state, gates_state_free);
 }
 
 /* The proximal step on every gate of the source into the new adapter: no catalog (any thread). */

@@ -534,7 +534,10 @@ static int merge_begin(lsc_cmd_ctx *ctx, const merge_args *av, int hold, merge_s
     s->used = s->out ? calloc(s->out->n_layers + 1, sizeof *s->used) : NULL;
     if (!rc && (!s->infos || !s->used))
         rc = lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
-    for (int i = 0; !rc && hold && i < s->n; i++) {
+    size_t bytes = 0; /* too big to hold: not held, run in turn (derive_job.h lsc_derive_hold_max) */
+    for (int i = 0; !rc && i < s->n; i++)
+        bytes += (size_t)lsc_adapter_bytes(s->in[i]);
+    for (int i = 0; !rc && hold && bytes <= lsc_derive_hold_max() && i < s->n; i++) {
         if (lsc_derive_hold(s->in[i], &s->loads[i], &ctx->err))
             rc = lsc_fail(ctx, &ctx->err);
         s->held = i + 1; /* its loader may be the refusing one already */
@@ -549,7 +552,12 @@ static int merge_begin(lsc_cmd_ctx *ctx, const merge_args *av, int hold, merge_s
 
 static int merge_prepare(lsc_cmd_ctx *ctx, void *args, void **state)
 {
-    return merge_begin(ctx, args, 1, (merge_state **)state);
+    int rc = merge_begin(ctx, args, 1, (merge_state **)state);
+    if (rc == LSC_EXIT_OK && !((merge_state *)*state)->held) { /* too big to hold: run it in turn */
+        merge_state_free(*state);
+        *state = NULL;
+    }
+    return rc;
 }
 
 /* The factored methods layer by layer in the calling thread (fm_compute, as the pool runs it), every new

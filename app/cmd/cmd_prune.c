@@ -385,7 +385,7 @@ typedef struct prune_state {
     int64_t src_id;
     plan *p;
     size_t n_chosen;
-    int changed, prefix, sr_ok, computed;
+    int changed, prefix, sr_ok, computed, held; /* held: preloaded for run --jobs (not too big) */
     lsc_stats_runner sr;
     char newname[512];
     volatile int *cancel;
@@ -434,7 +434,8 @@ static int prune_begin(lsc_cmd_ctx *ctx, const prune_args *av, int preload, prun
     /* 3. the new adapter: changed layers get new factors, the rest share their tensors */
     if (!rc && !(s->dst = lsc_adapter_clone_meta(s->src)))
         rc = lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
-    for (size_t li = 0; !rc && preload && li < s->src->n_layers; li++) {
+    s->held = preload && !rc && (size_t)lsc_adapter_bytes(s->src) <= lsc_derive_hold_max();
+    for (size_t li = 0; !rc && s->held && li < s->src->n_layers; li++) {
         const lsc_layer *l = &s->src->layers[li];
         int ts[LSC_LAYER_INPUTS_MAX]; /* LyCORIS factors too: the cut runs where the loader may not */
         lsc_adapter_layer_inputs(s->src, li, ts);
@@ -443,7 +444,7 @@ static int prune_begin(lsc_cmd_ctx *ctx, const prune_args *av, int preload, prun
                 rc = lsc_fail(ctx, &ctx->err);
     }
     lsc_tensor_loader own; /* the cut reads nothing more: a tensor missed above fails alike on every run */
-    if (!rc && preload)
+    if (!rc && s->held)
         lsc_derive_guard(s->src, &own);
     if (rc) {
         prune_state_free(s);
@@ -455,7 +456,12 @@ static int prune_begin(lsc_cmd_ctx *ctx, const prune_args *av, int preload, prun
 
 static int prune_prepare(lsc_cmd_ctx *ctx, void *args, void **state)
 {
-    return prune_begin(ctx, args, 1, (prune_state **)state);
+    int rc = prune_begin(ctx, args, 1, (prune_state **)state);
+    if (rc == LSC_EXIT_OK && !((prune_state *)*state)->held) { /* too big to hold: run it in turn */
+        prune_state_free(*state);
+        *state = NULL;
+    }
+    return rc;
 }
 
 /* The cut on its own (any thread): touches only the state; its tensors were loaded by prune_prepare. */

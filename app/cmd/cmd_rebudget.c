@@ -62,7 +62,7 @@ static int rebudget_begin(lsc_cmd_ctx *ctx, const rebudget_args *av, int hold, r
 
 static int rebudget_prepare(lsc_cmd_ctx *ctx, void *args, void **state)
 {
-    return rebudget_begin(ctx, args, 1, (rebudget_state **)state);
+    return lsc_derive_job_prepared(rebudget_begin(ctx, args, 1, (rebudget_state **)state), state, rebudget_state_free);
 }
 
 /* The N most important triplets over every layer, the masks rewritten: no catalog (any thread). */

@@ -915,7 +915,7 @@ static int pend_prepare(runner *R, size_t li, const lsc_command *cmd, const lsc_
         else if (rc == LSC_EXIT_OK)
             rc = split->prepare(&chk, parsed, state);
         lsc_command_args_free(parsed);
-        if (rc == LSC_EXIT_OK && !wait && R->n && pend_makes(R, split->output(*state))) {
+        if (rc == LSC_EXIT_OK && !wait && R->n && *state && pend_makes(R, split->output(*state))) {
             split->prepared_free(*state);
             wait = 1;
         }
@@ -972,6 +972,15 @@ static int pend_line(runner *R, size_t li, size_t *fail_line)
         if ((rc = pend_prepare(R, li, cmd, split, argc, argv, &state, fail_line)) != LSC_EXIT_OK) {
             free_argv(argc, argv);
             break;
+        }
+        if (!state) { /* too big to hold: after the pending ones, in turn (streamed, layers over the pool) */
+            if ((rc = pend_flush(R, fail_line)) == LSC_EXIT_OK &&
+                (rc = dispatch_match(ctx, R->s, c, argc, argv, NULL, NULL)) != LSC_EXIT_OK)
+                *fail_line = li;
+            free_argv(argc, argv);
+            if (rc == LSC_EXIT_OK && r == runs - 1)
+                line_done(R, li, LSC_EXIT_OK);
+            continue;
         }
         if (R->n == R->cap) {
             size_t cap = R->cap ? R->cap * 2 : 16;

@@ -65,7 +65,7 @@ static int sparsify_begin(lsc_cmd_ctx *ctx, const sparsify_args *av, int hold, s
 
 static int sparsify_prepare(lsc_cmd_ctx *ctx, void *args, void **state)
 {
-    return sparsify_begin(ctx, args, 1, (sparsify_state **)state);
+    return lsc_derive_job_prepared(sparsify_begin(ctx, args, 1, (sparsify_state **)state), state, sparsify_state_free);
 }
 
 /* Every chosen layer's A and B cut to the density, into the new adapter: no catalog (any thread). */

@@ -76,7 +76,9 @@ typedef struct lsc_cmd_spec {
  * the result and reports as it always does. prepared_free releases a state that run never took.
  * output names the adapter the state will make (the runner keeps two pending states from making one
  * name, and a later line from reading a name not stored yet); held_bytes (may be NULL) is about the
- * memory the state holds, so the runner bounds a batch by bytes as well as by count. */
+ * memory the state holds, so the runner bounds a batch by bytes as well as by count. prepare may succeed
+ * with *state NULL: the match is too big to hold (derive_job.h), and the runner runs it in turn through
+ * the command's run step (streamed, its layers over the pool). */
 typedef struct lsc_cmd_split {
     int (*prepare)(lsc_cmd_ctx *ctx, void *args, void **state);
     lsc_status (*compute)(void *state, lsc_error *err);

@@ -15,6 +15,12 @@ static lsc_status refuse_load(lsc_adapter *ad, size_t i, lsc_error *err)
                          ad->tensors[i].key, ad->name ? ad->name : "?");
 }
 
+size_t lsc_derive_hold_max(void)
+{
+    const char *e = getenv("LSC_HOLD_BYTES");
+    return e && *e ? (size_t)strtoull(e, NULL, 10) : (size_t)256 << 20;
+}
+
 lsc_status lsc_derive_hold(lsc_adapter *ad, lsc_tensor_loader *saved, lsc_error *err)
 {
     *saved = ad->load;
@@ -45,13 +51,22 @@ int lsc_derive_job_begin(lsc_cmd_ctx *ctx, const char *src_name, const char *as,
     job->cancel = ctx->cancel;
     int rc = lsc_derive_begin(ctx, src_name, as, suffix, &job->src, &job->src_id, &job->dst, job->newname,
                               sizeof job->newname);
-    if (!rc && hold) {
+    if (!rc && hold && (size_t)lsc_adapter_bytes(job->src) <= lsc_derive_hold_max()) {
         if (lsc_derive_hold(job->src, &job->load, &ctx->err))
             rc = LSC_EXIT_ERROR;
         job->held = 1;
     }
     if (rc)
         lsc_derive_job_release(job);
+    return rc;
+}
+
+int lsc_derive_job_prepared(int rc, void **state, void (*state_free)(void *))
+{
+    if (rc == LSC_EXIT_OK && *state && !((lsc_derive_job *)*state)->held) {
+        state_free(*state);
+        *state = NULL;
+    }
     return rc;
 }
 

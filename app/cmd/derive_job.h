@@ -27,6 +27,11 @@ typedef struct lsc_derive_job {
     lsc_derive_stats stats; /* held: the new layers' statistics (lsc_derive_held_stats) */
 } lsc_derive_job;
 
+/* The most input bytes a prepared state may hold (LSC_HOLD_BYTES overrides it, for tests): a bigger
+ * adapter is not held: its prepare returns no state and `run --jobs` runs it in turn through the
+ * command's run step, streamed, its layers over the pool (memory a window, not the adapter). */
+size_t lsc_derive_hold_max(void);
+
 /* Load every tensor layer li's factor view reads, for every layer of ad (LyCORIS factors, gates, E and
  * magnitudes too: lsc_adapter_layer_inputs), then make ad's loader refuse (an error naming the tensor), so
  * that a compute step on a worker thread can never reach the catalog: a tensor it reads that was not
@@ -38,10 +43,15 @@ lsc_status lsc_derive_hold(lsc_adapter *ad, lsc_tensor_loader *saved, lsc_error 
 void lsc_derive_guard(lsc_adapter *ad, lsc_tensor_loader *saved);
 
 /* The common start (lsc_derive_begin: load src_name, pick the name `as` or "<src>-<suffix>", check it is
- * free, clone the description) into *job; `hold` preloads and guards the source (lsc_derive_hold).
+ * free, clone the description) into *job; `hold` preloads and guards the source (lsc_derive_hold) unless
+ * it is bigger than lsc_derive_hold_max() (job->held stays 0).
  * Returns 0 or an exit code with ctx->err set; on failure the job holds nothing. */
 int lsc_derive_job_begin(lsc_cmd_ctx *ctx, const char *src_name, const char *as, const char *suffix, int hold,
                          lsc_derive_job *job);
+
+/* The end of a prepare that began a job (a state starting with an lsc_derive_job): a job left unheld (too
+ * big) is released and *state set to NULL (command.h: run it in turn). Returns rc. */
+int lsc_derive_job_prepared(int rc, void **state, void (*state_free)(void *));
 
 /* In the run step, for a job that run --jobs prepared in another context: record the source as read, put
  * the loader back and check the name again (an earlier store may have taken it). 0 or an exit code. */
