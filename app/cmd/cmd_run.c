@@ -15,6 +15,7 @@
  * catalog, output, errors and history as --jobs 1. */
 #include <fnmatch.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -821,20 +822,47 @@ static void pend_drop(runner *R)
     R->bytes = 0;
 }
 
+/* One flush's computes, on a driver thread running the pool while the writer stores the matches already
+ * computed, in order: ready[i] says match i's compute is done (mu and cv guard it); stop, set by the
+ * writer after a failure, skips the computes not started yet. */
+typedef struct pend_run {
+    runner *R;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    unsigned char *ready;
+    int stop;
+} pend_run;
+
 static lsc_status pend_compute(void *vctx, size_t i, int worker, lsc_error *err)
 {
-    runner *R = vctx;
-    pend_item *it = &R->p[i];
+    pend_run *pr = vctx;
+    pend_item *it = &pr->R->p[i];
     (void)worker;
     (void)err;
-    if (it->split->compute(it->state, &it->err) != LSC_OK && it->err.code == LSC_OK)
+    pthread_mutex_lock(&pr->mu);
+    int stop = pr->stop;
+    pthread_mutex_unlock(&pr->mu);
+    if (!stop && it->split->compute(it->state, &it->err) != LSC_OK && it->err.code == LSC_OK)
         it->err.code = LSC_ERR_INVALID;
+    pthread_mutex_lock(&pr->mu);
+    pr->ready[i] = 1;
+    pthread_cond_broadcast(&pr->cv);
+    pthread_mutex_unlock(&pr->mu);
     return LSC_OK; /* each match keeps its own error: they are reported in order, as without --jobs */
 }
 
-/* Compute the pending matches over the pool, then store them in order; a line whose last match is stored
- * is done. Returns 0, or the first failure in order (ctx->err "FILE:LINE: ...", *fail_line its line),
- * whatever follows it dropped unstored. */
+static void *pend_driver(void *arg)
+{
+    pend_run *pr = arg;
+    lsc_error ignore;
+    lsc_pool_for(pr->R->n, pr->R->jobs, pend_compute, pr, &ignore);
+    return NULL;
+}
+
+/* Compute the pending matches over the pool and store them in order as they are ready (the writer stores
+ * match i while the workers compute those after it); a line whose last match is stored is done. Returns
+ * 0, or the first failure in order (ctx->err "FILE:LINE: ...", *fail_line its line), whatever follows it
+ * dropped unstored. */
 static int pend_flush(runner *R, size_t *fail_line)
 {
     lsc_cmd_ctx *ctx = R->ctx;
@@ -843,11 +871,21 @@ static int pend_flush(runner *R, size_t *fail_line)
         return LSC_EXIT_OK;
     for (size_t i = 0; i < R->n; i++)
         R->p[i].err = (lsc_error){LSC_OK, ""};
-    lsc_error ignore;
-    lsc_pool_for(R->n, R->jobs, pend_compute, R, &ignore);
+    pend_run pr = {R, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, calloc(R->n, 1), 0};
+    pthread_t driver;
+    int threaded = pr.ready && pthread_create(&driver, NULL, pend_driver, &pr) == 0;
+    if (!threaded && pr.ready) /* no thread: compute them all first, here */
+        pend_driver(&pr);
+    for (size_t i = 0; !threaded && !pr.ready && i < R->n; i++) /* no memory for the flags: one at a time */
+        if (R->p[i].split->compute(R->p[i].state, &R->p[i].err) != LSC_OK && R->p[i].err.code == LSC_OK)
+            R->p[i].err.code = LSC_ERR_INVALID;
     for (size_t i = 0; i < R->n && rc == LSC_EXIT_OK; i++) {
         pend_item *it = &R->p[i];
         const lsc_script_cmd *c = &R->s->cmds[it->line];
+        pthread_mutex_lock(&pr.mu);
+        while (threaded && !pr.ready[i])
+            pthread_cond_wait(&pr.cv, &pr.mu);
+        pthread_mutex_unlock(&pr.mu);
         if (it->err.code != LSC_OK) {
             lsc_error_set(&ctx->err, it->err.code, "%s:%d: %s", R->s->file, c->line, it->err.msg);
             rc = LSC_EXIT_ERROR;
@@ -860,6 +898,15 @@ static int pend_flush(runner *R, size_t *fail_line)
         else if (it->last)
             line_done(R, it->line, LSC_EXIT_OK);
     }
+    if (threaded) {
+        pthread_mutex_lock(&pr.mu);
+        pr.stop = 1; /* after a failure: the rest is dropped, compute no more of it */
+        pthread_mutex_unlock(&pr.mu);
+        pthread_join(driver, NULL);
+    }
+    pthread_mutex_destroy(&pr.mu);
+    pthread_cond_destroy(&pr.cv);
+    free(pr.ready);
     pend_drop(R);
     return rc;
 }
