@@ -1,5 +1,5 @@
 /* check-run-jobs.c: `run --jobs 2` against `run --jobs 1` for every command split for it (prune, merge in
- * its factored and element-wise methods, convert, sparsify, gates, rebudget), with the real binary: the
+ * its factored and element-wise methods, convert, sparsify, gates, rebudget, share), with the real binary: the
  * same adapters with the same content hashes, the same output and errors, the same history, the same
  * cached statistics (audit), and one undo taking the whole run back (redo re-applying it). Lines that feed later lines (a glob matching what an
  * earlier line makes, an argument naming it) must see the catalog as they would without --jobs: the
@@ -23,7 +23,7 @@ static int setup(void)
         return -1;
     snprintf(g_cat, sizeof g_cat, "%s/jobs.db", g_tmp);
     const char *s[] = {"llama-tiny-f32", "llama-tiny-bf16", "llama-tiny-f16", "llama-tiny-adalora", "llama-tiny-sora",
-                       "llama-tiny-dora", "sd-tiny-loha.safetensors", "sd-tiny-lokr.safetensors"};
+                       "llama-tiny-dora", "sd-tiny-loha.safetensors", "sd-tiny-lokr.safetensors", "tasks"};
     for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
         char p[4400];
         snprintf(p, sizeof p, "%s/%s", g_samples, s[i]);
@@ -137,7 +137,10 @@ static const char *const g_every =
     "merge msvd mties --method linear --as dep\n"
     "sparsify 'sd-tiny-lo*-st' --density 0.5 --as '{}-sp'\n"
     "prune 'sd-tiny-lo[hk][ar]' --rank 2 --as '{}-r2'\n"
-    "gates g08 --threshold 0.1 --as g08b\n";
+    "gates g08 --threshold 0.1 --as g08b\n"
+    "share tasks --rank 4 --as hyd\n"
+    "share tasks --rank 2\n"
+    "prune llama-tiny-bf16 --energy 0.9 --as after-share\n";
 
 /* Every split command, on globs and on independent lines, LyCORIS inputs among them; later lines read
  * earlier lines' outputs by name and by glob (the runner must store the pending ones first). */

@@ -199,4 +199,4 @@ const lsc_cmd_spec lsc_spec_convert = {
     "  The result is a plain LoRA: recorded as layer-wise when its ranks then differ per layer\n"};
 
 const lsc_cmd_split lsc_split_convert = {convert_prepare, convert_compute, convert_state_free, lsc_derive_job_output,
-                                          lsc_derive_job_bytes};
+                                          lsc_derive_job_bytes, NULL};

@@ -119,4 +119,4 @@ static int gates_run(lsc_cmd_ctx *ctx, void *args)
 const lsc_cmd_spec lsc_spec_gates = {gates_opts, sizeof(gates_args), NULL, gates_run, ""};
 
 const lsc_cmd_split lsc_split_gates = {gates_prepare, gates_compute, gates_state_free, lsc_derive_job_output,
-                                        lsc_derive_job_bytes};
+                                        lsc_derive_job_bytes, NULL};

@@ -658,4 +658,4 @@ static size_t merge_held_bytes(const void *state)
 const lsc_cmd_spec lsc_spec_merge = {merge_opts, sizeof(merge_args), merge_validate, merge_run,
                                      "  Layers are matched by name; a layer an adapter lacks counts as zero. DoRA layers are refused.\n"};
 
-const lsc_cmd_split lsc_split_merge = {merge_prepare, merge_compute, merge_state_free, merge_output, merge_held_bytes};
+const lsc_cmd_split lsc_split_merge = {merge_prepare, merge_compute, merge_state_free, merge_output, merge_held_bytes, NULL};

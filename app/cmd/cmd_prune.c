@@ -524,4 +524,4 @@ static size_t prune_held_bytes(const void *state)
     return s->src ? (size_t)lsc_adapter_bytes(s->src) : 0;
 }
 
-const lsc_cmd_split lsc_split_prune = {prune_prepare, prune_compute, prune_state_free, prune_output, prune_held_bytes};
+const lsc_cmd_split lsc_split_prune = {prune_prepare, prune_compute, prune_state_free, prune_output, prune_held_bytes, NULL};

@@ -190,4 +190,4 @@ const lsc_cmd_spec lsc_spec_rebudget = {rebudget_opts, sizeof(rebudget_args), NU
                                         "  importance of triplet i: |s Lambda_i| ||P_i|| ||Q_i||; the saved masks (rank_pattern) are rewritten\n"};
 
 const lsc_cmd_split lsc_split_rebudget = {rebudget_prepare, rebudget_compute, rebudget_state_free,
-                                           lsc_derive_job_output, lsc_derive_job_bytes};
+                                           lsc_derive_job_output, lsc_derive_job_bytes, NULL};

@@ -753,14 +753,15 @@ static int run_one(lsc_cmd_ctx *ctx, const lsc_script *s, const lsc_script_cmd *
 
 /* The commands run --jobs computes in parallel. Staying serial: import (its own batch workers), rm,
  * rename, drop, group, base (catalog rows, no compute), retrain (its own transactions, checkpoints and
- * history), share, diff, show, export and the other read-only commands. */
+ * history), diff, show, export and the other read-only commands. */
 static const lsc_cmd_split *split_of(const lsc_command *cmd)
 {
     static const struct {
         const char *name;
         const lsc_cmd_split *split;
     } splits[] = {{"prune", &lsc_split_prune},       {"merge", &lsc_split_merge}, {"convert", &lsc_split_convert},
-                  {"sparsify", &lsc_split_sparsify}, {"gates", &lsc_split_gates}, {"rebudget", &lsc_split_rebudget}};
+                  {"sparsify", &lsc_split_sparsify}, {"gates", &lsc_split_gates}, {"rebudget", &lsc_split_rebudget},
+                  {"share", &lsc_split_share}};
     for (size_t i = 0; cmd && i < sizeof splits / sizeof splits[0]; i++)
         if (strcmp(cmd->name, splits[i].name) == 0)
             return splits[i].split;
@@ -915,10 +916,22 @@ static int pend_flush(runner *R, size_t *fail_line)
 static int pend_makes(const runner *R, const char *name)
 {
     for (size_t i = 0; i < R->n; i++) {
-        const char *made = R->p[i].split->output(R->p[i].state);
-        if (is_glob(name) ? fnmatch(name, made, 0) == 0 : strcmp(name, made) == 0)
-            return 1;
+        const lsc_cmd_split *sp = R->p[i].split;
+        const char *made = sp->output(R->p[i].state);
+        for (size_t k = 1; made; made = sp->output_at ? sp->output_at(R->p[i].state, k++) : NULL)
+            if (is_glob(name) ? fnmatch(name, made, 0) == 0 : strcmp(name, made) == 0)
+                return 1;
     }
+    return 0;
+}
+
+/* Non-zero if a pending match makes a name the prepared `state` would make too. */
+static int pend_makes_any(const runner *R, const lsc_cmd_split *split, const void *state)
+{
+    const char *made = split->output(state);
+    for (size_t k = 1; made; made = split->output_at ? split->output_at(state, k++) : NULL)
+        if (pend_makes(R, made))
+            return 1;
     return 0;
 }
 
@@ -962,7 +975,7 @@ static int pend_prepare(runner *R, size_t li, const lsc_command *cmd, const lsc_
         else if (rc == LSC_EXIT_OK)
             rc = split->prepare(&chk, parsed, state);
         lsc_command_args_free(parsed);
-        if (rc == LSC_EXIT_OK && !wait && R->n && *state && pend_makes(R, split->output(*state))) {
+        if (rc == LSC_EXIT_OK && !wait && R->n && *state && pend_makes_any(R, split, *state)) {
             split->prepared_free(*state);
             wait = 1;
         }
@@ -1168,8 +1181,8 @@ static const lsc_opt run_opts[] = {
     {.name = "json", .type = LSC_OPT_FLAG, .at = offsetof(run_args, json), .help = "progress as JSON lines on stderr"},
     {.name = "jobs", .type = LSC_OPT_INT, .metavar = "N", .ilo = 0, .ihi = 256, .at = offsetof(run_args, jobs),
      .def = "0", .help = "worker threads for independent lines and glob matches of prune, merge, convert,\n"
-                         "sparsify, gates and rebudget (0: one per core); stored in order, the same\n"
-                         "adapters, output, errors and history as --jobs 1"},
+                         "sparsify, gates, rebudget and share (0: one per core); stored in order, the\n"
+                         "same adapters, output, errors and history as --jobs 1"},
     {0}};
 
 static int run_validate(lsc_cmd_ctx *ctx, void *args)
@@ -1309,7 +1322,8 @@ static int run_run(lsc_cmd_ctx *ctx, void *args)
 
 const lsc_cmd_spec lsc_spec_run = {
     run_opts, sizeof(run_args), run_validate, run_run,
-    "  --jobs: consecutive lines of prune, merge, convert, sparsify, gates and rebudget, and the matches\n"
-    "  of their globs, are read from the catalog in order, computed on N threads and stored in order; a\n"
-    "  line that reads (by name or glob) what an earlier line makes waits for it to be stored, so every\n"
-    "  line sees the adapters as they stand before it. Other commands and expect lines run in turn.\n"};
+    "  --jobs: consecutive lines of prune, merge, convert, sparsify, gates, rebudget and share, and the\n"
+    "  matches of their globs, are read from the catalog in order, computed on N threads and stored in\n"
+    "  order; a line that reads (by name or glob) what an earlier line makes waits for it to be stored, so\n"
+    "  every line sees the adapters as they stand before it. Other commands and expect lines run in turn,\n"
+    "  and so does an adapter of more than 256 MiB (streamed, its layers over the threads).\n"};

@@ -138,4 +138,4 @@ static int sparsify_run(lsc_cmd_ctx *ctx, void *args)
 const lsc_cmd_spec lsc_spec_sparsify = {sparsify_opts, sizeof(sparsify_args), NULL, sparsify_run, ""};
 
 const lsc_cmd_split lsc_split_sparsify = {sparsify_prepare, sparsify_compute, sparsify_state_free,
-                                           lsc_derive_job_output, lsc_derive_job_bytes};
+                                           lsc_derive_job_output, lsc_derive_job_bytes, NULL};

@@ -85,6 +85,9 @@ typedef struct lsc_cmd_split {
     void (*prepared_free)(void *state);
     const char *(*output)(const void *state);
     size_t (*held_bytes)(const void *state);
+    /* may be NULL: a command that makes several adapters (share: NEW and NEW-<task>) names its i-th, NULL
+     * past the last; the runner then checks all of them, not only `output` */
+    const char *(*output_at)(const void *state, size_t i);
 } lsc_cmd_split;
 
 typedef struct lsc_command {

@@ -350,7 +350,7 @@ void lsc_man_script(lsc_sink *out)
         "false; see \\fBlorascope\\-run\\fR(1) for the forms.\n.TP\nLimits\na command holds at most 1 MiB "
         "after expansion, a script at most 64 MiB.\n.TP\nParallel runs\nwith \\fB\\-\\-jobs\\fR \\fIN\\fR "
         "(default: one per core) consecutive lines of \\fBprune\\fR, \\fBmerge\\fR, \\fBconvert\\fR, "
-        "\\fBsparsify\\fR, \\fBgates\\fR and \\fBrebudget\\fR, and the matches of their globs, are "
+        "\\fBsparsify\\fR, \\fBgates\\fR, \\fBrebudget\\fR and \\fBshare\\fR, and the matches of their globs, are "
         "computed on \\fIN\\fR threads and stored in order: the same adapters, output, errors and history as "
         "\\fB\\-\\-jobs 1\\fR, still one transaction and one change for \\fBundo\\fR. A line that names "
         "or matches an adapter an earlier line makes waits until that line is stored; other commands and "
