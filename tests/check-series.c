@@ -383,6 +383,43 @@ START_TEST(test_multi_adapter_folder_stays_group)
 }
 END_TEST
 
+/* import --recursive takes a folder of kohya per-epoch files in as the series a single import of the
+ * folder makes (it took each epoch file as an unrelated adapter), below the root and at the root. */
+START_TEST(test_recursive_kohya_run)
+{
+    char cat[4200], dir[4200], p[4700], run[4400];
+    fresh(cat, sizeof cat, dir, sizeof dir, "rec-kohya");
+    ckpt c[3];
+    make_run(c, 3, 4321);
+    snprintf(run, sizeof run, "%s/runs", dir);
+    mkdir(run, 0755);
+    snprintf(run, sizeof run, "%s/runs/style", dir);
+    mkdir(run, 0755);
+    for (int e = 1; e <= 2; e++) {
+        snprintf(p, sizeof p, "%s/mystyle-%06d.safetensors", run, e);
+        write_kohya(p, &c[e - 1], e);
+    }
+    snprintf(p, sizeof p, "%s/mystyle.safetensors", run);
+    write_kohya(p, &c[2], 3);
+    cli_result r = cli_run(cat, "import", "--recursive", dir, NULL);
+    ck_assert_msg(r.code == 0, "import --recursive: %s", r.err);
+    ck_assert_str_eq(r.out, "runs/style@1\nruns/style@2\nruns/style@final\nruns/style\n");
+    cli_result_free(&r);
+    json_t *s = run_json(cat, "series", "runs/style");
+    ck_assert_str_eq(json_string_value(json_object_get(s, "layout")), "kohya");
+    ck_assert_uint_eq(json_array_size(json_object_get(s, "steps")), 3);
+    json_decref(s);
+    /* the run folder itself as the root: the series a single import names */
+    char cat2[4300];
+    snprintf(cat2, sizeof cat2, "%s/rec-kohya-root.db", g_tmp);
+    remove(cat2);
+    r = cli_run(cat2, "import", "--recursive", run, NULL);
+    ck_assert_msg(r.code == 0, "import --recursive: %s", r.err);
+    ck_assert_str_eq(r.out, "style@1\nstyle@2\nstyle@final\nstyle\n");
+    cli_result_free(&r);
+}
+END_TEST
+
 START_TEST(test_kohya_epochs_are_series)
 {
     char cat[4200], dir[4200], p[4400];
@@ -634,7 +671,7 @@ int main(void)
     const TTest *const tests[] = {test_trainer_run_is_one_series,
                                   test_trainer_final_save_last,
                                   test_multi_adapter_folder_stays_group,
-                                  test_kohya_epochs_are_series,
+                                  test_kohya_epochs_are_series, test_recursive_kohya_run,
                                   test_malformed_runs_refused,
                                   test_undo_removes_series,
                                   test_old_catalog_opens,

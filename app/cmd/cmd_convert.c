@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "derive.h"
+#include "derive_job.h"
 #include "handlers.h"
 #include "lycoris_layer.h"
 
@@ -34,101 +34,127 @@ static const lsc_opt convert_opts[] = {
 /* LyCORIS layer li of dst (a copy of src's) becomes its exact plain LoRA: LoHa rank r1 r2, LoKr
  * rank(W1) rank(W2) (the factors' zero singular values dropped), a Tucker core folded into lora_down. A
  * dora_scale stays: the layer remains DoRA (its magnitude needs the base weights). */
-static int convert_lycoris(lsc_cmd_ctx *ctx, lsc_adapter *src, lsc_adapter *dst, size_t li)
+static lsc_status convert_lycoris(lsc_adapter *src, lsc_adapter *dst, size_t li, lsc_error *err)
 {
     lsc_lycoris_owned o;
-    int rc = LSC_EXIT_OK;
-    if (lsc_lycoris_layer_plain(src, li, &o, &ctx->err)) {
-        rc = LSC_EXIT_ERROR;
-    } else if (o.lr.r == 0) {
-        lsc_error_set(&ctx->err, LSC_ERR_INVALID, "layer '%s' is zero: a plain LoRA needs rank >= 1", src->layers[li].name);
-        rc = LSC_EXIT_ERROR;
-    } else if (lsc_adapter_set_factors(dst, li, o.lr.B, o.lr.A, o.lr.r, o.lr.scale, &ctx->err)) {
-        rc = LSC_EXIT_ERROR;
-    }
+    lsc_status st = lsc_lycoris_layer_plain(src, li, &o, err);
+    if (!st && o.lr.r == 0)
+        st = lsc_error_set(err, LSC_ERR_INVALID, "layer '%s' is zero: a plain LoRA needs rank >= 1", src->layers[li].name);
+    else if (!st)
+        st = lsc_adapter_set_factors(dst, li, o.lr.B, o.lr.A, o.lr.r, o.lr.scale, err);
     lsc_lycoris_owned_release(&o);
-    return rc;
+    return st;
 }
 
-static int convert_run(lsc_cmd_ctx *ctx, void *args)
+/* A convert between its reads of the catalog and its store (derive_job.h): what `run --jobs` computes on a
+ * worker thread; the run step without --jobs takes the same three steps in a row. */
+typedef struct convert_state {
+    lsc_derive_job job;
+    char kind[64]; /* the source's kind, for the report */
+} convert_state;
+
+static void convert_state_free(void *v)
 {
-    const convert_args *av = args;
-    const char *as = av->as;
-    lsc_adapter *src, *dst;
-    int64_t sid;
-    char newname[512];
-    int rc = lsc_derive_begin(ctx, av->name, as, "static", &src, &sid, &dst, newname, sizeof newname);
-    if (rc)
+    convert_state *s = v;
+    if (!s)
+        return;
+    lsc_derive_job_release(&s->job);
+    free(s);
+}
+
+static int convert_begin(lsc_cmd_ctx *ctx, const convert_args *av, int hold, convert_state **out)
+{
+    convert_state *s = calloc(1, sizeof *s);
+    *out = NULL;
+    if (!s)
+        return lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
+    int rc = lsc_derive_job_begin(ctx, av->name, av->as, "static", hold, &s->job);
+    if (rc) {
+        free(s);
         return rc;
-    const char *kind = src->kind ? src->kind : "static";
+    }
+    snprintf(s->kind, sizeof s->kind, "%s", s->job.src->kind ? s->job.src->kind : "static");
+    *out = s;
+    return LSC_EXIT_OK;
+}
+
+static int convert_prepare(lsc_cmd_ctx *ctx, void *args, void **state)
+{
+    return lsc_derive_job_prepared(convert_begin(ctx, args, 1, (convert_state **)state), state, convert_state_free);
+}
+
+/* A plain layer with a gate or E: fold them into A and drop the closed directions (rows of A that are 0). */
+static lsc_status convert_fold(lsc_adapter *src, lsc_adapter *dst, size_t li, double **b, size_t *bc, double **a,
+                               size_t *ac, lsc_error *err)
+{
+    lsc_layer *l = &dst->layers[li];
+    int tg = lsc_adapter_layer_tensor(dst, li, LSC_ROLE_GATE);
+    if (l->te < 0 && tg < 0)
+        return LSC_OK; /* nothing to fold */
+    lsc_lowrank lr;
+    lsc_status st = lsc_adapter_factors(src, li, b, bc, a, ac, &lr, err);
+    if (st)
+        return st;
+    double *A = *a, *B = *b;
+    /* drop the directions a closed gate (or a masked triplet) zeroed: their rows of A are 0 */
+    int k = 0;
+    for (int i = 0; i < lr.r; i++) {
+        int zero = 1;
+        for (int64_t j = 0; j < lr.cols && zero; j++)
+            zero = A[(size_t)i * (size_t)lr.cols + (size_t)j] == 0.0;
+        if (zero && !(k == 0 && i == lr.r - 1))
+            continue;
+        if (k != i) {
+            memmove(A + (size_t)k * (size_t)lr.cols, A + (size_t)i * (size_t)lr.cols, (size_t)lr.cols * sizeof(double));
+            for (int64_t r = 0; r < lr.rows; r++)
+                B[(size_t)r * (size_t)lr.r + (size_t)k] = B[(size_t)r * (size_t)lr.r + (size_t)i];
+        }
+        k++;
+    }
+    for (int64_t r = 0; r < lr.rows && k < lr.r; r++)
+        memmove(B + (size_t)r * (size_t)k, B + (size_t)r * (size_t)lr.r, (size_t)k * sizeof(double));
+    /* plain LoRA: alpha/r with the same applied scale */
+    if (l->rule == LSC_SCALE_ADALORA)
+        l->rule = LSC_SCALE_ALPHA_R;
+    if ((st = lsc_adapter_set_factors(dst, li, B, A, k, lr.scale, err)))
+        return st;
+    if (l->te >= 0)
+        lsc_adapter_remove_tensor(dst, (size_t)l->te);
+    l = &dst->layers[li];
+    l->flags &= ~LSC_LAYER_ADALORA;
+    l->init_r = 0;
+    if ((tg = lsc_adapter_layer_tensor(dst, li, LSC_ROLE_GATE)) >= 0)
+        lsc_adapter_remove_tensor(dst, (size_t)tg);
+    int ts[3] = {src->layers[li].ta, src->layers[li].tb, src->layers[li].te};
+    for (int t = 0; t < 3; t++)
+        if (ts[t] >= 0)
+            lsc_adapter_unload_tensor(src, (size_t)ts[t]);
+    return LSC_OK;
+}
+
+/* Every layer folded (or a LyCORIS layer made plain) and the config made a LoRA one: no catalog. */
+static lsc_status convert_compute(void *state, lsc_error *err)
+{
+    convert_state *s = state;
+    lsc_adapter *src = s->job.src, *dst = s->job.dst;
     lsc_kind k = lsc_adapter_kind(src);
     size_t n_lyc = 0;
     for (size_t li = 0; li < src->n_layers; li++)
         n_lyc += (src->layers[li].flags & LSC_LAYER_LYCORIS) != 0;
-    if (n_lyc == 0 && (k == LSC_KIND_MULTITASK || k == LSC_KIND_STATIC || k == LSC_KIND_LAYERWISE)) {
-        lsc_error_set(&ctx->err, LSC_ERR_INVALID, k == LSC_KIND_MULTITASK
-                                                      ? "'%s' is multi-task: each of its tasks is a plain adapter already"
-                                                      : "'%s' is a plain LoRA already",
-                      src->name);
-        lsc_adapter_free(src);
-        lsc_adapter_free(dst);
-        return LSC_EXIT_ERROR;
-    }
+    if (n_lyc == 0 && (k == LSC_KIND_MULTITASK || k == LSC_KIND_STATIC || k == LSC_KIND_LAYERWISE))
+        return lsc_error_set(err, LSC_ERR_INVALID, k == LSC_KIND_MULTITASK
+                                                       ? "'%s' is multi-task: each of its tasks is a plain adapter already"
+                                                       : "'%s' is a plain LoRA already",
+                             src->name);
     double *b = NULL, *a = NULL;
     size_t bc = 0, ac = 0;
-    for (size_t li = 0; li < dst->n_layers && !rc; li++) {
-        lsc_layer *l = &dst->layers[li];
-        if (l->flags & LSC_LAYER_LYCORIS) {
-            rc = convert_lycoris(ctx, src, dst, li);
-            continue;
-        }
-        int tg = lsc_adapter_layer_tensor(dst, li, LSC_ROLE_GATE);
-        if (l->te < 0 && tg < 0)
-            continue; /* nothing to fold */
-        lsc_lowrank lr;
-        if (lsc_adapter_factors(src, li, &b, &bc, &a, &ac, &lr, &ctx->err)) {
-            rc = LSC_EXIT_ERROR;
-            break;
-        }
-        /* drop the directions a closed gate (or a masked triplet) zeroed: their rows of A are 0 */
-        int k = 0;
-        for (int i = 0; i < lr.r; i++) {
-            int zero = 1;
-            for (int64_t j = 0; j < lr.cols && zero; j++)
-                zero = a[(size_t)i * (size_t)lr.cols + (size_t)j] == 0.0;
-            if (zero && !(k == 0 && i == lr.r - 1))
-                continue;
-            if (k != i) {
-                memmove(a + (size_t)k * (size_t)lr.cols, a + (size_t)i * (size_t)lr.cols, (size_t)lr.cols * sizeof(double));
-                for (int64_t r = 0; r < lr.rows; r++)
-                    b[(size_t)r * (size_t)lr.r + (size_t)k] = b[(size_t)r * (size_t)lr.r + (size_t)i];
-            }
-            k++;
-        }
-        for (int64_t r = 0; r < lr.rows && k < lr.r; r++)
-            memmove(b + (size_t)r * (size_t)k, b + (size_t)r * (size_t)lr.r, (size_t)k * sizeof(double));
-        /* plain LoRA: alpha/r with the same applied scale */
-        if (l->rule == LSC_SCALE_ADALORA)
-            l->rule = LSC_SCALE_ALPHA_R;
-        if (lsc_adapter_set_factors(dst, li, b, a, k, lr.scale, &ctx->err)) {
-            rc = LSC_EXIT_ERROR;
-            break;
-        }
-        if (l->te >= 0)
-            lsc_adapter_remove_tensor(dst, (size_t)l->te);
-        l = &dst->layers[li];
-        l->flags &= ~LSC_LAYER_ADALORA;
-        l->init_r = 0;
-        if ((tg = lsc_adapter_layer_tensor(dst, li, LSC_ROLE_GATE)) >= 0)
-            lsc_adapter_remove_tensor(dst, (size_t)tg);
-        int ts[3] = {src->layers[li].ta, src->layers[li].tb, src->layers[li].te};
-        for (int t = 0; t < 3; t++)
-            if (ts[t] >= 0)
-                lsc_adapter_unload_tensor(src, (size_t)ts[t]);
-    }
+    lsc_status st = LSC_OK;
+    for (size_t li = 0; li < dst->n_layers && !st; li++)
+        st = (dst->layers[li].flags & LSC_LAYER_LYCORIS) ? convert_lycoris(src, dst, li, err)
+                                                         : convert_fold(src, dst, li, &b, &bc, &a, &ac, err);
     free(b);
     free(a);
-    if (!rc && dst->config_json) {
+    if (!st && dst->config_json) {
         json_t *cfg = json_loads(dst->config_json, JSON_PRESERVE_ORDER, NULL);
         if (json_is_object(cfg)) {
             if (json_object_get(cfg, "peft_type"))
@@ -143,14 +169,24 @@ static int convert_run(lsc_cmd_ctx *ctx, void *args)
         }
         json_decref(cfg);
     }
-    if (!rc && lsc_adapter_set_kind(dst, LSC_KIND_STATIC, &ctx->err))
+    if (!st)
+        st = lsc_adapter_set_kind(dst, LSC_KIND_STATIC, err);
+    return lsc_derive_job_computed(&s->job, st, err);
+}
+
+static int convert_run(lsc_cmd_ctx *ctx, void *args)
+{
+    convert_state *s = ctx->prepared; /* from run --jobs: read and computed already; store it here */
+    int computed = s != NULL;
+    ctx->prepared = NULL;
+    int rc = s ? lsc_derive_job_take(ctx, &s->job) : convert_begin(ctx, args, 0, &s);
+    if (!rc && !computed && convert_compute(s, &ctx->err))
         rc = LSC_EXIT_ERROR;
     if (!rc) {
-        lsc_out(ctx->out, "%s: %s -> static, %zu layer(s)\n", newname, kind, dst->n_layers);
-        return lsc_derive_finish(ctx, src, sid, dst, newname, 0);
+        lsc_out(ctx->out, "%s: %s -> static, %zu layer(s)\n", s->job.newname, s->kind, s->job.dst->n_layers);
+        rc = lsc_derive_job_finish(ctx, &s->job, 0);
     }
-    lsc_adapter_free(src);
-    lsc_adapter_free(dst);
+    convert_state_free(s);
     return rc;
 }
 
@@ -161,3 +197,6 @@ const lsc_cmd_spec lsc_spec_convert = {
     "  loha / lokr (LyCORIS): each LoHa, LoKr or LoCon-Tucker layer becomes its exact lora_down/lora_up pair\n"
     "  (LoHa rank r1*r2, LoKr rank(W1)*rank(W2)) stored as F64; a dora_scale stays (DoRA needs the base).\n"
     "  The result is a plain LoRA: recorded as layer-wise when its ranks then differ per layer\n"};
+
+const lsc_cmd_split lsc_split_convert = {convert_prepare, convert_compute, convert_state_free, lsc_derive_job_output,
+                                          lsc_derive_job_bytes, NULL};

@@ -824,8 +824,20 @@ static int has_suffix(const char *s, const char *suf)
     return n > k && strcmp(s + n - k, suf) == 0;
 }
 
+/* Non-zero when the folder is a training run (series.h: checkpoint-N sub-folders, or kohya per-epoch
+ * files), which a single import takes in as one series; a folder lsc_series_scan refuses is not one. */
+static int is_run_folder(const char *path)
+{
+    lsc_series_plan *plan = NULL;
+    lsc_error e;
+    int run = lsc_series_scan(path, &plan, &e) == LSC_OK && plan;
+    lsc_series_plan_free(plan);
+    return run;
+}
+
 /* What a folder below the walk's root is, by the detection a single import uses: 1 an adapter,
- * 2 a task folder (sub-folders holding adapters), 0 neither (walk into it). */
+ * 2 a task folder (sub-folders holding adapters) or a training run (kohya per-epoch files too: a series,
+ * as `import FOLDER` makes, not one adapter per epoch file), 0 neither (walk into it). */
 static int folder_kind(const char *path)
 {
     char sub[4096];
@@ -834,6 +846,8 @@ static int folder_kind(const char *path)
         return 0;
     if (stat(sub, &sb) == 0)
         return 1;
+    if (is_run_folder(path))
+        return 2;
     char **tasks = NULL;
     size_t n = 0;
     lsc_error e;
@@ -1087,7 +1101,10 @@ static lsc_status batch_list(batch *b, const char **paths, size_t n, int recursi
         int dir = stat(paths[i], &sb) == 0 && S_ISDIR(sb.st_mode);
         char sub[4096];
         snprintf(sub, sizeof sub, "%s/adapter_model.safetensors", paths[i]);
-        if (recursive && dir && stat(sub, &sb) != 0) {
+        if (recursive && dir && stat(sub, &sb) != 0 && is_run_folder(paths[i])) {
+            /* a training run at the root: one series, named as a single import names it */
+            st = batch_add(b, paths[i], lsc_import_default_name(paths[i]), 1, err);
+        } else if (recursive && dir && stat(sub, &sb) != 0) {
             size_t before = b->n;
             char root[4096];
             snprintf(root, sizeof root, "%s", paths[i]);

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "derive.h"
+#include "derive_job.h"
 #include "handlers.h"
 #include "layername.h"
 #include "merge.h"
@@ -473,44 +473,189 @@ static void merge_report(lsc_cmd_ctx *ctx, int json, const lsc_adapter *out, con
     }
 }
 
+/* A merge between its reads of the catalog and its store: what `run --jobs` computes on a worker thread
+ * (merge_prepare, merge_compute) and merge_run then stores; without --jobs merge_run takes the same steps
+ * in a row (its layers over the pool, streamed). */
+typedef struct merge_state {
+    merge_args av;                             /* a copy (pos dropped: the inputs are loaded by then) */
+    lsc_adapter *in[MERGE_MAX_MODELS], *out;
+    int64_t ids[MERGE_MAX_MODELS];
+    lsc_tensor_loader loads[MERGE_MAX_MODELS]; /* held: the inputs' own loaders (theirs refuse meanwhile) */
+    int n, held;                               /* held: how many inputs are held */
+    lsc_merge_info *infos;
+    int *used;
+    char newname[512];
+    volatile int *cancel;
+    lsc_derive_stats stats; /* run --jobs: the new layers' statistics, computed with the merge */
+} merge_state;
+
+static void merge_unhold(merge_state *s)
+{
+    for (int i = 0; i < s->held; i++)
+        s->in[i]->load = s->loads[i];
+    s->held = 0;
+}
+
+static void merge_state_free(void *v)
+{
+    merge_state *s = v;
+    if (!s)
+        return;
+    merge_unhold(s);
+    for (int i = 0; i < s->n; i++)
+        lsc_adapter_free(s->in[i]);
+    lsc_adapter_free(s->out);
+    lsc_derive_stats_release(&s->stats);
+    free(s->infos);
+    free(s->used);
+    free(s);
+}
+
+/* parse -> load -> skeleton: every read of the catalog; `hold` preloads every input tensor the layers
+ * read and makes the inputs' loaders refuse (derive_job.h lsc_derive_hold). */
+static int merge_begin(lsc_cmd_ctx *ctx, const merge_args *av, int hold, merge_state **outp)
+{
+    merge_state *s = calloc(1, sizeof *s);
+    *outp = NULL;
+    if (!s)
+        return lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
+    s->av = *av;
+    s->av.base.pos = NULL;
+    s->n = av->base.npos;
+    s->cancel = ctx->cancel;
+    if (av->as)
+        snprintf(s->newname, sizeof s->newname, "%s", av->as);
+    else
+        snprintf(s->newname, sizeof s->newname, "%s-%s-%s", av->base.pos[0], av->base.pos[1], merge_methods[av->method]);
+    int rc = merge_load(ctx, av, s->newname, s->in, s->ids);
+    if (!rc)
+        rc = merge_skeleton(ctx, s->in, s->n, s->newname, &s->out);
+    s->infos = s->out ? calloc(s->out->n_layers + 1, sizeof *s->infos) : NULL;
+    s->used = s->out ? calloc(s->out->n_layers + 1, sizeof *s->used) : NULL;
+    if (!rc && (!s->infos || !s->used))
+        rc = lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
+    size_t bytes = 0; /* too big to hold: not held, run in turn (derive_job.h lsc_derive_hold_max) */
+    for (int i = 0; !rc && i < s->n; i++)
+        bytes += (size_t)lsc_adapter_bytes(s->in[i]);
+    for (int i = 0; !rc && hold && bytes <= lsc_derive_hold_max() && i < s->n; i++) {
+        if (lsc_derive_hold(s->in[i], &s->loads[i], &ctx->err))
+            rc = lsc_fail(ctx, &ctx->err);
+        s->held = i + 1; /* its loader may be the refusing one already */
+    }
+    if (rc) {
+        merge_state_free(s);
+        return rc;
+    }
+    *outp = s;
+    return LSC_EXIT_OK;
+}
+
+static int merge_prepare(lsc_cmd_ctx *ctx, void *args, void **state)
+{
+    int rc = merge_begin(ctx, args, 1, (merge_state **)state);
+    if (rc == LSC_EXIT_OK && !((merge_state *)*state)->held) { /* too big to hold: run it in turn */
+        merge_state_free(*state);
+        *state = NULL;
+    }
+    return rc;
+}
+
+/* The factored methods layer by layer in the calling thread (fm_compute, as the pool runs it), every new
+ * layer held in out until merge_run stores it. */
+static lsc_status merge_held_factored(merge_state *s, lsc_error *err)
+{
+    fm_scratch w;
+    memset(&w, 0, sizeof w);
+    lsc_stats_runner sr;
+    lsc_status st = lsc_stats_runner_init(&sr, err);
+    if (st)
+        return st;
+    fm_ctx c = {&s->av, s->in, s->out, s->infos, s->used, &w, lsc_merge_params_default((lsc_merge_method)s->av.method)};
+    c.mp.rank = (int)s->av.rank;
+    c.mp.density = s->av.density;
+    c.mp.seed = s->av.seed;
+    c.mp.exact_svd = s->av.exact;
+    for (size_t li = 0; !st && li < s->out->n_layers; li++) {
+        st = fm_compute(&c, li, 0, &sr, err);
+        if (!st && s->cancel && *s->cancel)
+            st = lsc_error_set(err, LSC_ERR_CANCELLED, "merge cancelled: nothing written");
+    }
+    for (int i = 0; i < MERGE_MAX_MODELS; i++) {
+        free(w.fb[i]);
+        free(w.fa[i]);
+    }
+    free(w.bo);
+    free(w.ao);
+    lsc_stats_runner_release(&sr);
+    return st;
+}
+
+/* The layers on their own (any thread): touches only the state, whose inputs merge_prepare loaded. */
+static lsc_status merge_compute(void *state, lsc_error *err)
+{
+    merge_state *s = state;
+    if (!lsc_merge_is_elementwise((lsc_merge_method)s->av.method)) {
+        lsc_status st = merge_held_factored(s, err);
+        return st ? st : lsc_derive_held_stats(s->out, &s->stats, err);
+    }
+    lsc_cmd_ctx c; /* no catalog: merge_layers then holds every new layer in out */
+    lsc_sink null;
+    lsc_sink_init_null(&null);
+    memset(&c, 0, sizeof c);
+    c.out = c.diag = &null;
+    c.cancel = s->cancel;
+    if (merge_layers(&c, &s->av, s->in, s->out, s->infos, s->used) == LSC_EXIT_OK)
+        return lsc_derive_held_stats(s->out, &s->stats, err);
+    *err = c.err;
+    return err->code ? err->code : LSC_ERR_INVALID;
+}
+
 /* parse -> load -> skeleton -> merge layers -> store -> report */
 static int merge_run(lsc_cmd_ctx *ctx, void *args)
 {
     const merge_args *av = args;
-    int json = ctx->json || av->json, n = av->base.npos;
-    const char *as = av->as, *mname = merge_methods[av->method];
-
-    char newname[512];
-    if (as)
-        snprintf(newname, sizeof newname, "%s", as);
-    else
-        snprintf(newname, sizeof newname, "%s-%s-%s", av->base.pos[0], av->base.pos[1], mname);
-    lsc_adapter *in[MERGE_MAX_MODELS] = {0};
-    int64_t ids[MERGE_MAX_MODELS];
-    int rc = merge_load(ctx, av, newname, in, ids);
-    lsc_adapter *out = NULL;
-    if (!rc)
-        rc = merge_skeleton(ctx, in, n, newname, &out);
-    lsc_merge_info *infos = out ? calloc(out->n_layers + 1, sizeof *infos) : NULL;
-    int *used = out ? calloc(out->n_layers + 1, sizeof *used) : NULL;
-    if (!rc && (!infos || !used))
-        rc = lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
-    if (!rc)
-        rc = merge_layers(ctx, av, in, out, infos, used);
+    int json = ctx->json || av->json, rc = LSC_EXIT_OK;
+    merge_state *s = ctx->prepared; /* from run --jobs: read and merged already; store it here */
+    int computed = s != NULL;
+    ctx->prepared = NULL;
+    if (s) {
+        for (int i = 0; i < s->n; i++)
+            lsc_cmd_read(ctx, s->ids[i]);
+        merge_unhold(s);
+        rc = lsc_derive_check_name(ctx, s->newname); /* an earlier line of the run may have taken it */
+    } else {
+        rc = merge_begin(ctx, av, 0, &s);
+    }
+    if (!rc && !computed)
+        rc = merge_layers(ctx, av, s->in, s->out, s->infos, s->used);
     int64_t new_id = 0;
     if (!rc) {
-        lsc_derive_kind(out);
-        rc = lsc_derive_store(ctx, out, ids, (size_t)n, &new_id);
+        lsc_derive_kind(s->out);
+        rc = lsc_derive_put_stats(ctx, s->out, &s->stats);
+        if (!rc)
+            rc = lsc_derive_store(ctx, s->out, s->ids, (size_t)s->n, &new_id);
     }
     if (!rc)
-        merge_report(ctx, json, out, infos, used, newname, mname, n);
-    free(infos);
-    free(used);
-    for (int i = 0; i < n; i++)
-        lsc_adapter_free(in[i]);
-    lsc_adapter_free(out);
+        merge_report(ctx, json, s->out, s->infos, s->used, s->newname, merge_methods[av->method], s->n);
+    merge_state_free(s);
     return rc;
+}
+
+static const char *merge_output(const void *state)
+{
+    return ((const merge_state *)state)->newname;
+}
+
+static size_t merge_held_bytes(const void *state)
+{
+    const merge_state *s = state;
+    size_t b = 0;
+    for (int i = 0; i < s->n; i++)
+        b += s->in[i] ? (size_t)lsc_adapter_bytes(s->in[i]) : 0;
+    return b;
 }
 
 const lsc_cmd_spec lsc_spec_merge = {merge_opts, sizeof(merge_args), merge_validate, merge_run,
                                      "  Layers are matched by name; a layer an adapter lacks counts as zero. DoRA layers are refused.\n"};
+
+const lsc_cmd_split lsc_split_merge = {merge_prepare, merge_compute, merge_state_free, merge_output, merge_held_bytes, NULL};

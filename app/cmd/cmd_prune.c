@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "derive.h"
+#include "derive_job.h"
 #include "handlers.h"
 #include "numfmt.h"
 #include "layername.h"
@@ -385,10 +385,11 @@ typedef struct prune_state {
     int64_t src_id;
     plan *p;
     size_t n_chosen;
-    int changed, prefix, sr_ok, computed;
+    int changed, prefix, sr_ok, computed, held; /* held: preloaded for run --jobs (not too big) */
     lsc_stats_runner sr;
     char newname[512];
     volatile int *cancel;
+    lsc_derive_stats stats; /* run --jobs: the new layers' statistics, computed with the cut */
 } prune_state;
 
 static void prune_state_free(void *v)
@@ -401,6 +402,7 @@ static void prune_state_free(void *v)
     free(s->p);
     if (s->sr_ok)
         lsc_stats_runner_release(&s->sr);
+    lsc_derive_stats_release(&s->stats);
     lsc_adapter_free(s->src);
     lsc_adapter_free(s->dst);
     free(s);
@@ -432,7 +434,8 @@ static int prune_begin(lsc_cmd_ctx *ctx, const prune_args *av, int preload, prun
     /* 3. the new adapter: changed layers get new factors, the rest share their tensors */
     if (!rc && !(s->dst = lsc_adapter_clone_meta(s->src)))
         rc = lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
-    for (size_t li = 0; !rc && preload && li < s->src->n_layers; li++) {
+    s->held = preload && !rc && (size_t)lsc_adapter_bytes(s->src) <= lsc_derive_hold_max();
+    for (size_t li = 0; !rc && s->held && li < s->src->n_layers; li++) {
         const lsc_layer *l = &s->src->layers[li];
         int ts[LSC_LAYER_INPUTS_MAX]; /* LyCORIS factors too: the cut runs where the loader may not */
         lsc_adapter_layer_inputs(s->src, li, ts);
@@ -440,6 +443,9 @@ static int prune_begin(lsc_cmd_ctx *ctx, const prune_args *av, int preload, prun
             if (ts[t] >= 0 && lsc_adapter_load_tensor(s->src, (size_t)ts[t], &ctx->err))
                 rc = lsc_fail(ctx, &ctx->err);
     }
+    lsc_tensor_loader own; /* the cut reads nothing more: a tensor missed above fails alike on every run */
+    if (!rc && s->held)
+        lsc_derive_guard(s->src, &own);
     if (rc) {
         prune_state_free(s);
         return rc;
@@ -450,7 +456,12 @@ static int prune_begin(lsc_cmd_ctx *ctx, const prune_args *av, int preload, prun
 
 static int prune_prepare(lsc_cmd_ctx *ctx, void *args, void **state)
 {
-    return prune_begin(ctx, args, 1, (prune_state **)state);
+    int rc = prune_begin(ctx, args, 1, (prune_state **)state);
+    if (rc == LSC_EXIT_OK && !((prune_state *)*state)->held) { /* too big to hold: run it in turn */
+        prune_state_free(*state);
+        *state = NULL;
+    }
+    return rc;
 }
 
 /* The cut on its own (any thread): touches only the state; its tensors were loaded by prune_prepare. */
@@ -465,7 +476,7 @@ static lsc_status prune_compute(void *state, lsc_error *err)
         return c.err.code ? c.err.code : LSC_ERR_INVALID;
     }
     s->computed = 1;
-    return LSC_OK;
+    return lsc_derive_held_stats(s->dst, &s->stats, err);
 }
 
 static int prune_run(lsc_cmd_ctx *ctx, void *args)
@@ -487,7 +498,9 @@ static int prune_run(lsc_cmd_ctx *ctx, void *args)
         free(s->dst->name);
         s->dst->name = strdup(s->newname);
         lsc_derive_kind(s->dst);
-        rc = lsc_derive_store(ctx, s->dst, &s->src_id, 1, &new_id);
+        rc = lsc_derive_put_stats(ctx, s->dst, &s->stats);
+        if (!rc)
+            rc = lsc_derive_store(ctx, s->dst, &s->src_id, 1, &new_id);
     }
     if (!rc) /* 4. the report */
         prune_report(ctx, av, s->src, s->dst, s->p, s->newname, s->n_chosen, s->changed);
@@ -500,4 +513,15 @@ const lsc_cmd_spec lsc_spec_prune = {
     "  give exactly one RULE; every layer keeps at least 1, never grows\n"
     "  (kohya keeps one more than its own rule says: we follow the rule as written)\n"};
 
-const lsc_cmd_split lsc_split_prune = {prune_prepare, prune_compute, prune_state_free};
+static const char *prune_output(const void *state)
+{
+    return ((const prune_state *)state)->newname;
+}
+
+static size_t prune_held_bytes(const void *state)
+{
+    const prune_state *s = state;
+    return s->src ? (size_t)lsc_adapter_bytes(s->src) : 0;
+}
+
+const lsc_cmd_split lsc_split_prune = {prune_prepare, prune_compute, prune_state_free, prune_output, prune_held_bytes, NULL};

@@ -1,4 +1,4 @@
-/* cmd_run.c: `lorascope run SCRIPT [--dry-run] [--continue] [--var NAME=VALUE ...]`.
+/* cmd_run.c: `lorascope run SCRIPT [--dry-run] [--continue] [--var NAME=VALUE ...] [--jobs N]`.
  *
  * Protocol: (1) parse the whole script (script.h); (2) check every line before anything runs: the command
  * exists, its options and arguments parse and validate (the command's own table and validate step; its
@@ -9,9 +9,13 @@
  * back, and the changes it would make are printed. Adapter arguments that are globs run the line once per
  * matching adapter (a variadic NAME... takes all matches in place), `{}` in any argument standing for the
  * matched name. Each line that changes the catalog is recorded in the history as if typed, all of them in
- * one run group (lsc_catalog_run_begin): one undo takes back the whole run, redo re-applies it. */
+ * one run group (lsc_catalog_run_begin): one undo takes back the whole run, redo re-applies it.
+ * With --jobs N (N > 1), consecutive lines of the commands split for it (lsc_cmd_split) and their glob
+ * matches are read in order, computed on N threads and stored in order (see "run --jobs" below): the same
+ * catalog, output, errors and history as --jobs 1. */
 #include <fnmatch.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -655,119 +659,48 @@ static int dispatch_match(lsc_cmd_ctx *ctx, const lsc_script *s, const lsc_scrip
     return rc;
 }
 
-/* The commands whose matches run --jobs computes in parallel (command.h lsc_cmd_split). */
-static const lsc_cmd_split *split_of(const lsc_command *cmd)
+/* The matches of glob argument c->argv[gpos] among the adapters as they stand now (earlier lines may have
+ * made some, this line's outputs never feed it). 0, or the exit code with ctx->err set. */
+static int expand_glob(lsc_cmd_ctx *ctx, const lsc_script *s, const lsc_script_cmd *c, int gpos, name_list *matches)
 {
-    return strcmp(cmd->name, "prune") == 0 ? &lsc_split_prune : NULL;
-}
-
-/* The matches of one batch of a parallel line: argv, the prepared state and the compute status of each. */
-typedef struct batch {
-    const lsc_cmd_split *split;
-    int *argc;
-    char ***argv;
-    void **state;
-    lsc_error *err; /* compute's error per match (code LSC_OK when it succeeded) */
-} batch;
-
-static lsc_status batch_compute(void *ctx, size_t i, int worker, lsc_error *err)
-{
-    batch *b = ctx;
-    (void)worker;
-    (void)err;
-    if (b->state[i] && b->split->compute(b->state[i], &b->err[i]) == LSC_OK)
-        b->err[i].code = LSC_OK;
-    return LSC_OK; /* each match keeps its own error: they are reported in order, as without --jobs */
-}
-
-/* Prepare matches [from, from + m) in order (reads of the catalog, this thread); stops at the first
- * failure: *prepared is how many are ready, and a failure leaves ctx->err set as the line would. */
-static int batch_prepare(lsc_cmd_ctx *ctx, const lsc_script *s, const lsc_script_cmd *c, const lsc_command *cmd,
-                         batch *b, int gpos, const name_list *matches, int from, int m, int *prepared)
-{
-    *prepared = 0;
-    for (int i = 0; i < m; i++) {
-        if (!(b->argv[i] = build_argv(ctx, s, c, gpos, 0, matches, from + i, &b->argc[i])))
-            return LSC_EXIT_ERROR;
-        lsc_cmd_ctx chk;
-        memset(&chk, 0, sizeof chk);
-        chk.cat = ctx->cat;
-        chk.out = chk.diag = ctx->diag;
-        chk.cancel = ctx->cancel;
-        void *parsed = NULL;
-        int rc = lsc_command_parse(&chk, cmd, b->argc[i], b->argv[i], &parsed);
-        if (rc == LSC_EXIT_OK)
-            rc = b->split->prepare(&chk, parsed, &b->state[i]);
-        lsc_command_args_free(parsed);
-        if (rc != LSC_EXIT_OK) {
-            lsc_error_set(&ctx->err, chk.err.code, "%s:%d: %s", s->file, c->line, chk.err.msg);
-            return rc;
-        }
-        *prepared = i + 1;
+    lsc_adapter_info *infos = NULL;
+    size_t n = 0;
+    if (lsc_catalog_list(ctx->cat, &infos, &n, &ctx->err)) {
+        lsc_error_prefix(&ctx->err, "%s:%d", s->file, c->line);
+        return LSC_EXIT_ERROR;
+    }
+    int oom = 0; /* catalog names are unique: no need to look for a match among the earlier ones */
+    for (size_t i = 0; i < n && !oom; i++)
+        if (fnmatch(c->argv[gpos], infos[i].name, 0) == 0)
+            oom = list_push(matches, infos[i].name);
+    lsc_adapter_info_free_array(infos, n);
+    if (oom) {
+        list_free(matches);
+        lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "%s:%d: out of memory listing the matches of '%s'", s->file, c->line,
+                      c->argv[gpos]);
+        return LSC_EXIT_ERROR;
+    }
+    if (matches->n == 0) {
+        lsc_error_set(&ctx->err, LSC_ERR_NOTFOUND, "%s:%d: no adapter matches '%s'", s->file, c->line, c->argv[gpos]);
+        return LSC_EXIT_ERROR;
     }
     return LSC_EXIT_OK;
 }
 
-/* A glob line's matches with --jobs: in batches, prepare in order (catalog reads), compute on the pool,
- * then store each through the dispatcher in order (the single writer, the run's transaction and history
- * group). Errors come out as without --jobs: the first failing match in order wins. */
-static int run_parallel(lsc_cmd_ctx *ctx, const lsc_script *s, const lsc_script_cmd *c, const lsc_command *cmd,
-                        const lsc_cmd_split *split, int gpos, const name_list *matches, int jobs)
+/* The first adapter argument of a line that is a glob (its argv index), -1 if none. */
+static int glob_position(const lsc_command *cmd, const lsc_script_cmd *c)
 {
-    int per = jobs * 4, runs = (int)matches->n, rc = LSC_EXIT_OK;
-    batch b = {split, calloc((size_t)per, sizeof(int)), calloc((size_t)per, sizeof(char **)),
-               calloc((size_t)per, sizeof(void *)), calloc((size_t)per, sizeof(lsc_error))};
-    if (!b.argc || !b.argv || !b.state || !b.err) {
-        lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "%s:%d: out of memory", s->file, c->line);
-        rc = LSC_EXIT_ERROR;
-    }
-    for (int from = 0; rc == LSC_EXIT_OK && from < runs; from += per) {
-        int m = runs - from < per ? runs - from : per, ready = 0;
-        if (from > 0 && ctx->cancel && *ctx->cancel) {
-            lsc_error_set(&ctx->err, LSC_ERR_CANCELLED, "%s:%d: cancelled between the adapters of a glob", s->file, c->line);
-            rc = LSC_EXIT_ERROR;
-            break;
-        }
-        lsc_error perr;
-        int prc = batch_prepare(ctx, s, c, cmd, &b, gpos, matches, from, m, &ready);
-        if (prc != LSC_EXIT_OK)
-            perr = ctx->err;
-        for (int i = 0; i < ready; i++)
-            b.err[i] = (lsc_error){LSC_ERR_INVALID, "failed"};
-        lsc_error ignore;
-        lsc_pool_for((size_t)ready, jobs, batch_compute, &b, &ignore);
-        for (int i = 0; i < ready && rc == LSC_EXIT_OK; i++) {
-            if (b.err[i].code != LSC_OK) {
-                lsc_error_set(&ctx->err, b.err[i].code, "%s:%d: %s", s->file, c->line, b.err[i].msg);
-                rc = LSC_EXIT_ERROR;
-                break;
-            }
-            rc = dispatch_match(ctx, s, c, b.argc[i], b.argv[i], b.state[i], split);
-            b.state[i] = NULL;
-        }
-        if (rc == LSC_EXIT_OK && prc != LSC_EXIT_OK) { /* the earlier matches stored: now the failure */
-            ctx->err = perr;
-            rc = prc;
-        }
-        for (int i = 0; i < m; i++) {
-            if (b.state[i])
-                split->prepared_free(b.state[i]);
-            b.state[i] = NULL;
-            free_argv(b.argc[i], b.argv[i]);
-            b.argv[i] = NULL;
-            b.argc[i] = 0;
-        }
-    }
-    free(b.argc);
-    free(b.argv);
-    free(b.state);
-    free(b.err);
-    return rc;
+    int idx[64];
+    int na = adapter_positions(cmd, c->argc, c->argv, idx, 64);
+    for (int k = 0; k < na; k++)
+        if (is_glob(c->argv[idx[k]]))
+            return idx[k];
+    return -1;
 }
 
-/* Run one script command (all its glob expansions); 0 ok, else the exit code with ctx->err set to
- * "FILE:LINE: message". */
-static int run_one(lsc_cmd_ctx *ctx, const lsc_script *s, const lsc_script_cmd *c, int jobs)
+/* Run one script command (all its glob expansions) in order, each match through the dispatcher; 0 ok,
+ * else the exit code with ctx->err set to "FILE:LINE: message". */
+static int run_one(lsc_cmd_ctx *ctx, const lsc_script *s, const lsc_script_cmd *c)
 {
     char why[LSC_ERROR_MSG_MAX];
     if (strcmp(c->argv[0], "expect") == 0) {
@@ -783,42 +716,12 @@ static int run_one(lsc_cmd_ctx *ctx, const lsc_script *s, const lsc_script_cmd *
         return LSC_EXIT_OK;
     }
     const lsc_command *cmd = lsc_command_find(c->argv[0]);
-    int idx[64];
-    int na = adapter_positions(cmd, c->argc, c->argv, idx, 64);
-    int gpos = -1, variadic = lsc_command_takes_many_adapters(cmd);
-    for (int k = 0; k < na && gpos < 0; k++)
-        if (is_glob(c->argv[idx[k]]))
-            gpos = idx[k];
-    /* the adapters each glob matches, now (earlier lines may have made some) */
+    int gpos = glob_position(cmd, c), variadic = lsc_command_takes_many_adapters(cmd);
     name_list matches = {0};
-    if (gpos >= 0) {
-        lsc_adapter_info *infos = NULL;
-        size_t n = 0;
-        if (lsc_catalog_list(ctx->cat, &infos, &n, &ctx->err)) {
-            lsc_error_prefix(&ctx->err, "%s:%d", s->file, c->line);
-            return LSC_EXIT_ERROR;
-        }
-        int oom = 0; /* catalog names are unique: no need to look for a match among the earlier ones */
-        for (size_t i = 0; i < n && !oom; i++)
-            if (fnmatch(c->argv[gpos], infos[i].name, 0) == 0)
-                oom = list_push(&matches, infos[i].name);
-        lsc_adapter_info_free_array(infos, n);
-        if (oom) {
-            list_free(&matches);
-            lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "%s:%d: out of memory listing the matches of '%s'", s->file, c->line,
-                          c->argv[gpos]);
-            return LSC_EXIT_ERROR;
-        }
-        if (matches.n == 0) {
-            lsc_error_set(&ctx->err, LSC_ERR_NOTFOUND, "%s:%d: no adapter matches '%s'", s->file, c->line, c->argv[gpos]);
-            return LSC_EXIT_ERROR;
-        }
-    }
+    if (gpos >= 0 && expand_glob(ctx, s, c, gpos, &matches))
+        return LSC_EXIT_ERROR;
     int runs = (gpos >= 0 && !variadic) ? (int)matches.n : 1, rc = LSC_EXIT_OK;
-    const lsc_cmd_split *split = split_of(cmd);
-    if (runs > 1 && jobs > 1 && split)
-        rc = run_parallel(ctx, s, c, cmd, split, gpos, &matches, jobs);
-    for (int r = 0; r < runs && rc == LSC_EXIT_OK && !(runs > 1 && jobs > 1 && split); r++) {
+    for (int r = 0; r < runs && rc == LSC_EXIT_OK; r++) {
         if (r > 0 && ctx->cancel && *ctx->cancel) {
             lsc_error_set(&ctx->err, LSC_ERR_CANCELLED, "%s:%d: cancelled between the adapters of a glob", s->file, c->line);
             rc = LSC_EXIT_ERROR;
@@ -835,6 +738,374 @@ static int run_one(lsc_cmd_ctx *ctx, const lsc_script *s, const lsc_script_cmd *
     }
     list_free(&matches);
     return rc;
+}
+
+/* ---- run --jobs -------------------------------------------------------------------------------------
+ * Consecutive lines of split commands (command.h lsc_cmd_split), and the matches of their globs, are
+ * prepared in order in this thread (every catalog read), computed over the pool, then stored in order
+ * through the dispatcher: the single writer, the run's one transaction and history group. A pending match
+ * has not been stored yet, so before a line or match could see the catalog differently from a run without
+ * --jobs, the pending ones are stored first (flush): a glob that matches, or an argument that names, an
+ * adapter a pending match makes; a match that would make the same name as a pending one; a match whose
+ * prepare fails (retried after the store, it fails or not exactly as it would have); any other line (rm,
+ * rename, expect ...). So every line sees the adapters as they stand before it, and the first failure in
+ * order wins with the same message. With --continue a line's matches are stored before the next line. */
+
+/* The commands run --jobs computes in parallel. Staying serial: import (its own batch workers), rm,
+ * rename, drop, group, base (catalog rows, no compute), retrain (its own transactions, checkpoints and
+ * history), diff, show, export and the other read-only commands. */
+static const lsc_cmd_split *split_of(const lsc_command *cmd)
+{
+    static const struct {
+        const char *name;
+        const lsc_cmd_split *split;
+    } splits[] = {{"prune", &lsc_split_prune},       {"merge", &lsc_split_merge}, {"convert", &lsc_split_convert},
+                  {"sparsify", &lsc_split_sparsify}, {"gates", &lsc_split_gates}, {"rebudget", &lsc_split_rebudget},
+                  {"share", &lsc_split_share}};
+    for (size_t i = 0; cmd && i < sizeof splits / sizeof splits[0]; i++)
+        if (strcmp(cmd->name, splits[i].name) == 0)
+            return splits[i].split;
+    return NULL;
+}
+
+#define RUN_PENDING_BYTES ((size_t)512 << 20) /* store a batch once its inputs hold this much */
+
+/* A prepared match waiting for its compute and store. */
+typedef struct pend_item {
+    size_t line; /* index of its line in the script */
+    int argc, last; /* last: the line's last match (the line is done once it is stored) */
+    char **argv;
+    void *state;
+    const lsc_cmd_split *split;
+    lsc_error err; /* compute's (code LSC_OK when it succeeded) */
+} pend_item;
+
+/* The run's loop state: progress and the summary, and the pending matches in order. */
+typedef struct runner {
+    lsc_cmd_ctx *ctx;
+    const lsc_script *s;
+    int json, cont, jobs, failed, stop, rc;
+    double t0;
+    json_t *applied, *bad;
+    pend_item *p;
+    size_t n, cap, bytes;
+} runner;
+
+/* Line i finished with exit code r: progress, the summary, and (without --continue) a failure stops. */
+static void line_done(runner *R, size_t i, int r)
+{
+    lsc_cmd_ctx *ctx = R->ctx;
+    const lsc_script_cmd *c = &R->s->cmds[i];
+    if (R->cont)
+        lsc_sink_flush(ctx->out); /* the line committed (or failed) on its own: show its results now */
+    progress(ctx, R->json, i + 1, R->s->n, R->s, c, r == LSC_EXIT_OK ? "ok" : "failed", r == LSC_EXIT_OK ? NULL : ctx->err.msg,
+             R->t0);
+    if (r == LSC_EXIT_OK) {
+        json_array_append_new(R->applied, json_integer(c->line));
+        return;
+    }
+    R->failed++;
+    json_array_append_new(R->bad, json_pack("{s:i, s:s}", "line", c->line, "error", ctx->err.msg));
+    if (!R->cont) {
+        R->rc = r;
+        R->stop = 1;
+    }
+}
+
+static void pend_drop(runner *R)
+{
+    for (size_t i = 0; i < R->n; i++) {
+        if (R->p[i].state)
+            R->p[i].split->prepared_free(R->p[i].state);
+        free_argv(R->p[i].argc, R->p[i].argv);
+    }
+    R->n = 0;
+    R->bytes = 0;
+}
+
+/* One flush's computes, on a driver thread running the pool while the writer stores the matches already
+ * computed, in order: ready[i] says match i's compute is done (mu and cv guard it); stop, set by the
+ * writer after a failure, skips the computes not started yet. */
+typedef struct pend_run {
+    runner *R;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    unsigned char *ready;
+    int stop;
+} pend_run;
+
+static lsc_status pend_compute(void *vctx, size_t i, int worker, lsc_error *err)
+{
+    pend_run *pr = vctx;
+    pend_item *it = &pr->R->p[i];
+    (void)worker;
+    (void)err;
+    pthread_mutex_lock(&pr->mu);
+    int stop = pr->stop;
+    pthread_mutex_unlock(&pr->mu);
+    if (!stop && it->split->compute(it->state, &it->err) != LSC_OK && it->err.code == LSC_OK)
+        it->err.code = LSC_ERR_INVALID;
+    pthread_mutex_lock(&pr->mu);
+    pr->ready[i] = 1;
+    pthread_cond_broadcast(&pr->cv);
+    pthread_mutex_unlock(&pr->mu);
+    return LSC_OK; /* each match keeps its own error: they are reported in order, as without --jobs */
+}
+
+static void *pend_driver(void *arg)
+{
+    pend_run *pr = arg;
+    lsc_error ignore;
+    lsc_pool_for(pr->R->n, pr->R->jobs, pend_compute, pr, &ignore);
+    return NULL;
+}
+
+/* Compute the pending matches over the pool and store them in order as they are ready (the writer stores
+ * match i while the workers compute those after it); a line whose last match is stored is done. Returns
+ * 0, or the first failure in order (ctx->err "FILE:LINE: ...", *fail_line its line), whatever follows it
+ * dropped unstored. */
+static int pend_flush(runner *R, size_t *fail_line)
+{
+    lsc_cmd_ctx *ctx = R->ctx;
+    int rc = LSC_EXIT_OK;
+    if (R->n == 0)
+        return LSC_EXIT_OK;
+    for (size_t i = 0; i < R->n; i++)
+        R->p[i].err = (lsc_error){LSC_OK, ""};
+    pend_run pr = {R, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, calloc(R->n, 1), 0};
+    pthread_t driver;
+    int threaded = pr.ready && pthread_create(&driver, NULL, pend_driver, &pr) == 0;
+    if (!threaded && pr.ready) /* no thread: compute them all first, here */
+        pend_driver(&pr);
+    for (size_t i = 0; !threaded && !pr.ready && i < R->n; i++) /* no memory for the flags: one at a time */
+        if (R->p[i].split->compute(R->p[i].state, &R->p[i].err) != LSC_OK && R->p[i].err.code == LSC_OK)
+            R->p[i].err.code = LSC_ERR_INVALID;
+    for (size_t i = 0; i < R->n && rc == LSC_EXIT_OK; i++) {
+        pend_item *it = &R->p[i];
+        const lsc_script_cmd *c = &R->s->cmds[it->line];
+        pthread_mutex_lock(&pr.mu);
+        while (threaded && !pr.ready[i])
+            pthread_cond_wait(&pr.cv, &pr.mu);
+        pthread_mutex_unlock(&pr.mu);
+        if (it->err.code != LSC_OK) {
+            lsc_error_set(&ctx->err, it->err.code, "%s:%d: %s", R->s->file, c->line, it->err.msg);
+            rc = LSC_EXIT_ERROR;
+        } else {
+            rc = dispatch_match(ctx, R->s, c, it->argc, it->argv, it->state, it->split);
+            it->state = NULL;
+        }
+        if (rc != LSC_EXIT_OK)
+            *fail_line = it->line;
+        else if (it->last)
+            line_done(R, it->line, LSC_EXIT_OK);
+    }
+    if (threaded) {
+        pthread_mutex_lock(&pr.mu);
+        pr.stop = 1; /* after a failure: the rest is dropped, compute no more of it */
+        pthread_mutex_unlock(&pr.mu);
+        pthread_join(driver, NULL);
+    }
+    pthread_mutex_destroy(&pr.mu);
+    pthread_cond_destroy(&pr.cv);
+    free(pr.ready);
+    pend_drop(R);
+    return rc;
+}
+
+/* Non-zero if a pending match makes `name` (a glob: an adapter it matches). */
+static int pend_makes(const runner *R, const char *name)
+{
+    for (size_t i = 0; i < R->n; i++) {
+        const lsc_cmd_split *sp = R->p[i].split;
+        const char *made = sp->output(R->p[i].state);
+        for (size_t k = 1; made; made = sp->output_at ? sp->output_at(R->p[i].state, k++) : NULL)
+            if (is_glob(name) ? fnmatch(name, made, 0) == 0 : strcmp(name, made) == 0)
+                return 1;
+    }
+    return 0;
+}
+
+/* Non-zero if a pending match makes a name the prepared `state` would make too. */
+static int pend_makes_any(const runner *R, const lsc_cmd_split *split, const void *state)
+{
+    const char *made = split->output(state);
+    for (size_t k = 1; made; made = split->output_at ? split->output_at(state, k++) : NULL)
+        if (pend_makes(R, made))
+            return 1;
+    return 0;
+}
+
+/* Non-zero if the parsed match reads an adapter a pending match makes (its adapter arguments, per the
+ * command's table, as check_names reads them). */
+static int pend_feeds(const runner *R, const lsc_command *cmd, const void *parsed)
+{
+    const lsc_opt *opts = cmd->spec->opts;
+    const lsc_args *a = parsed;
+    for (int k = 0; k < a->npos; k++) {
+        const lsc_opt *o = lsc_opts_positional(opts, k);
+        if (o->type == LSC_OPT_ADAPTER && pend_makes(R, a->pos[k]))
+            return 1;
+    }
+    for (int i = 0; opts[i].type != LSC_OPT_END; i++) {
+        const lsc_opt *o = &opts[i];
+        if (o->name && (a->seen >> i & 1u) && o->type == LSC_OPT_ADAPTER &&
+            pend_makes(R, *(const char *const *)((const char *)a + o->at)))
+            return 1;
+    }
+    return 0;
+}
+
+/* Parse and prepare one match of line li into *state (see the head of this part for when the pending
+ * matches are stored first). 0, or the exit code with ctx->err set and *fail_line the failing line. */
+static int pend_prepare(runner *R, size_t li, const lsc_command *cmd, const lsc_cmd_split *split, int argc, char **argv,
+                        void **state, size_t *fail_line)
+{
+    lsc_cmd_ctx *ctx = R->ctx;
+    const lsc_script_cmd *c = &R->s->cmds[li];
+    for (;;) {
+        lsc_cmd_ctx chk;
+        memset(&chk, 0, sizeof chk);
+        chk.cat = ctx->cat;
+        chk.out = chk.diag = ctx->diag;
+        chk.cancel = ctx->cancel;
+        void *parsed = NULL;
+        int rc = lsc_command_parse(&chk, cmd, argc, argv, &parsed), wait = 0;
+        if (rc == LSC_EXIT_OK && R->n && pend_feeds(R, cmd, parsed))
+            wait = 1;
+        else if (rc == LSC_EXIT_OK)
+            rc = split->prepare(&chk, parsed, state);
+        lsc_command_args_free(parsed);
+        if (rc == LSC_EXIT_OK && !wait && R->n && *state && pend_makes_any(R, split, *state)) {
+            split->prepared_free(*state);
+            wait = 1;
+        }
+        if (wait || (rc != LSC_EXIT_OK && R->n)) {
+            *state = NULL;
+            int frc = pend_flush(R, fail_line);
+            if (frc != LSC_EXIT_OK)
+                return frc;
+            continue; /* nothing pending now: the next turn is the last */
+        }
+        if (rc != LSC_EXIT_OK) {
+            *state = NULL;
+            lsc_error_set(&ctx->err, chk.err.code, "%s:%d: %s", R->s->file, c->line, chk.err.msg);
+            *fail_line = li;
+        }
+        return rc;
+    }
+}
+
+/* Queue line li's matches (preparing each); stores pending ones as needed. 0, or the exit code with
+ * ctx->err set and *fail_line the failing line (li, or an earlier line whose store failed). */
+static int pend_line(runner *R, size_t li, size_t *fail_line)
+{
+    lsc_cmd_ctx *ctx = R->ctx;
+    const lsc_script_cmd *c = &R->s->cmds[li];
+    const lsc_command *cmd = lsc_command_find(c->argv[0]);
+    const lsc_cmd_split *split = split_of(cmd);
+    int gpos = glob_position(cmd, c), variadic = lsc_command_takes_many_adapters(cmd), rc = LSC_EXIT_OK;
+    *fail_line = li;
+    if (gpos >= 0 && R->n && pend_makes(R, c->argv[gpos]) && (rc = pend_flush(R, fail_line)) != LSC_EXIT_OK)
+        return rc; /* the glob would match what a pending match makes: store them first */
+    *fail_line = li;
+    name_list matches = {0};
+    if (gpos >= 0 && expand_glob(ctx, R->s, c, gpos, &matches))
+        return LSC_EXIT_ERROR;
+    int runs = (gpos >= 0 && !variadic) ? (int)matches.n : 1;
+    size_t per = (size_t)R->jobs * 4;
+    for (int r = 0; r < runs && rc == LSC_EXIT_OK; r++) {
+        if (r > 0 && ctx->cancel && *ctx->cancel) {
+            lsc_error_set(&ctx->err, LSC_ERR_CANCELLED, "%s:%d: cancelled between the adapters of a glob", R->s->file,
+                          c->line);
+            *fail_line = li;
+            rc = LSC_EXIT_ERROR;
+            break;
+        }
+        int argc = 0;
+        void *state = NULL;
+        char **argv = build_argv(ctx, R->s, c, gpos, variadic, &matches, r, &argc);
+        if (!argv) {
+            *fail_line = li;
+            rc = LSC_EXIT_ERROR;
+            break;
+        }
+        if ((rc = pend_prepare(R, li, cmd, split, argc, argv, &state, fail_line)) != LSC_EXIT_OK) {
+            free_argv(argc, argv);
+            break;
+        }
+        if (!state) { /* too big to hold: after the pending ones, in turn (streamed, layers over the pool) */
+            if ((rc = pend_flush(R, fail_line)) == LSC_EXIT_OK &&
+                (rc = dispatch_match(ctx, R->s, c, argc, argv, NULL, NULL)) != LSC_EXIT_OK)
+                *fail_line = li;
+            free_argv(argc, argv);
+            if (rc == LSC_EXIT_OK && r == runs - 1)
+                line_done(R, li, LSC_EXIT_OK);
+            continue;
+        }
+        if (R->n == R->cap) {
+            size_t cap = R->cap ? R->cap * 2 : 16;
+            pend_item *np = realloc(R->p, cap * sizeof *np);
+            if (!np) {
+                split->prepared_free(state);
+                free_argv(argc, argv);
+                lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "%s:%d: out of memory", R->s->file, c->line);
+                *fail_line = li;
+                rc = LSC_EXIT_ERROR;
+                break;
+            }
+            R->p = np;
+            R->cap = cap;
+        }
+        R->p[R->n++] = (pend_item){li, argc, r == runs - 1, argv, state, split, {LSC_OK, ""}};
+        R->bytes += split->held_bytes ? split->held_bytes(state) : 0;
+        if (R->n >= per || R->bytes >= RUN_PENDING_BYTES)
+            rc = pend_flush(R, fail_line);
+    }
+    list_free(&matches);
+    return rc;
+}
+
+/* The script's lines in order: with jobs > 1 the lines of split commands through the pending matches,
+ * every other line (and every line with --jobs 1) through run_one, after the pending ones are stored. */
+static void run_lines(runner *R)
+{
+    lsc_cmd_ctx *ctx = R->ctx;
+    for (size_t i = 0; i < R->s->n && !R->stop; i++) {
+        const lsc_script_cmd *c = &R->s->cmds[i];
+        int group = R->jobs > 1 && strcmp(c->argv[0], "expect") != 0 && split_of(lsc_command_find(c->argv[0]));
+        size_t fl = i;
+        int r = LSC_EXIT_OK;
+        if (!group && (r = pend_flush(R, &fl)) != LSC_EXIT_OK) { /* the lines before it, first */
+            line_done(R, fl, r);
+            break;
+        }
+        if (ctx->cancel && *ctx->cancel) { /* between lines; the lines themselves watch the flag too */
+            lsc_error_set(&ctx->err, LSC_ERR_CANCELLED, "%s:%d: cancelled before this line", R->s->file, c->line);
+            R->rc = LSC_EXIT_ERROR;
+            R->stop = 1;
+            break;
+        }
+        if (group) {
+            r = pend_line(R, i, &fl);
+            if (r == LSC_EXIT_OK && R->cont) /* each line its own transactions: stored before the next line */
+                r = pend_flush(R, &fl);
+        } else {
+            r = run_one(ctx, R->s, c);
+        }
+        if (r != LSC_EXIT_OK) {
+            pend_drop(R);
+            line_done(R, fl, r);
+        } else if (!group) {
+            line_done(R, i, r);
+        }
+    }
+    size_t fl = 0;
+    int r = R->stop ? LSC_EXIT_OK : pend_flush(R, &fl);
+    if (r != LSC_EXIT_OK)
+        line_done(R, fl, r);
+    pend_drop(R);
+    free(R->p);
+    R->p = NULL;
 }
 
 /* What a dry run would change: adapters added and removed between two listings. */
@@ -909,8 +1180,9 @@ static const lsc_opt run_opts[] = {
      .help = "set a variable (overrides the script's own set lines)"},
     {.name = "json", .type = LSC_OPT_FLAG, .at = offsetof(run_args, json), .help = "progress as JSON lines on stderr"},
     {.name = "jobs", .type = LSC_OPT_INT, .metavar = "N", .ilo = 0, .ihi = 256, .at = offsetof(run_args, jobs),
-     .def = "0", .help = "worker threads for the independent matches of a glob line (0: one per core);\n"
-                         "results are committed in order, identical to --jobs 1"},
+     .def = "0", .help = "worker threads for independent lines and glob matches of prune, merge, convert,\n"
+                         "sparsify, gates, rebudget and share (0: one per core); stored in order, the\n"
+                         "same adapters, output, errors and history as --jobs 1"},
     {0}};
 
 static int run_validate(lsc_cmd_ctx *ctx, void *args)
@@ -1009,34 +1281,13 @@ static int run_run(lsc_cmd_ctx *ctx, void *args)
     ctx->dry_run = dry;
     if (cont)
         lsc_catalog_commit(ctx->cat, &ctx->err); /* nothing written yet: each line takes its own transaction */
-    double t0 = now_s();
-    int failed = 0;
     /* every line's history entry joins one run: one undo takes the whole run back (catalog.h) */
     lsc_catalog_run_begin(ctx->cat);
-    json_t *applied = json_array(), *bad = json_array();
-    for (size_t i = 0; i < s->n; i++) {
-        const lsc_script_cmd *cmd = &s->cmds[i];
-        int r = LSC_EXIT_ERROR;
-        if (ctx->cancel && *ctx->cancel) { /* between lines; the lines themselves watch the flag too */
-            lsc_error_set(&ctx->err, LSC_ERR_CANCELLED, "%s:%d: cancelled before this line", s->file, cmd->line);
-            rc = r;
-            break;
-        }
-        r = run_one(ctx, s, cmd, jobs);
-        if (cont)
-            lsc_sink_flush(ctx->out); /* the line committed (or failed) on its own: show its results now */
-        progress(ctx, json, i + 1, s->n, s, cmd, r == LSC_EXIT_OK ? "ok" : "failed", r == LSC_EXIT_OK ? NULL : ctx->err.msg, t0);
-        if (r == LSC_EXIT_OK) {
-            json_array_append_new(applied, json_integer(cmd->line));
-            continue;
-        }
-        failed++;
-        json_array_append_new(bad, json_pack("{s:i, s:s}", "line", cmd->line, "error", ctx->err.msg));
-        if (!cont) {
-            rc = r;
-            break;
-        }
-    }
+    runner R = {ctx, s, json, cont, jobs, 0, 0, LSC_EXIT_OK, now_s(), json_array(), json_array(), NULL, 0, 0, 0};
+    run_lines(&R);
+    int failed = R.failed;
+    json_t *applied = R.applied, *bad = R.bad;
+    rc = R.rc;
     if (cont) {
         lsc_out(ctx->out, "%zu line(s) applied, %d failed\n", json_array_size(applied), failed);
         size_t k;
@@ -1069,4 +1320,10 @@ static int run_run(lsc_cmd_ctx *ctx, void *args)
     return rc;
 }
 
-const lsc_cmd_spec lsc_spec_run = {run_opts, sizeof(run_args), run_validate, run_run, ""};
+const lsc_cmd_spec lsc_spec_run = {
+    run_opts, sizeof(run_args), run_validate, run_run,
+    "  --jobs: consecutive lines of prune, merge, convert, sparsify, gates, rebudget and share, and the\n"
+    "  matches of their globs, are read from the catalog in order, computed on N threads and stored in\n"
+    "  order; a line that reads (by name or glob) what an earlier line makes waits for it to be stored, so\n"
+    "  every line sees the adapters as they stand before it. Other commands and expect lines run in turn,\n"
+    "  and so does an adapter of more than 256 MiB (streamed, its layers over the threads).\n"};

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "derive.h"
+#include "derive_job.h"
 #include "handlers.h"
 #include "kinds.h"
 
@@ -26,48 +26,80 @@ static const lsc_opt sparsify_opts[] = {
      .help = "the new adapter's name (default NAME-dD)"},
     {0}};
 
-static int sparsify_run(lsc_cmd_ctx *ctx, void *args)
+/* A sparsify between its reads of the catalog and its store (derive_job.h): what `run --jobs` computes on
+ * a worker thread; the run step without --jobs takes the same three steps in a row. */
+typedef struct sparsify_state {
+    lsc_derive_job job;
+    const char *glob; /* points into the line's argv, which outlives the state */
+    double density, worst;
+    int changed;
+} sparsify_state;
+
+static void sparsify_state_free(void *v)
 {
-    const sparsify_args *av = args;
-    const char *as = av->as, *glob = av->glob, *darg = av->darg;
-    double density = av->density;
-    lsc_adapter *src, *dst;
-    int64_t sid;
-    char newname[512], suffix[64];
-    snprintf(suffix, sizeof suffix, "d%s", darg);
-    int rc = lsc_derive_begin(ctx, av->name, as, suffix, &src, &sid, &dst, newname, sizeof newname);
-    if (rc)
+    sparsify_state *s = v;
+    if (!s)
+        return;
+    lsc_derive_job_release(&s->job);
+    free(s);
+}
+
+static int sparsify_begin(lsc_cmd_ctx *ctx, const sparsify_args *av, int hold, sparsify_state **out)
+{
+    char suffix[64];
+    sparsify_state *s = calloc(1, sizeof *s);
+    *out = NULL;
+    if (!s)
+        return lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
+    s->glob = av->glob;
+    s->density = av->density;
+    snprintf(suffix, sizeof suffix, "d%s", av->darg);
+    int rc = lsc_derive_job_begin(ctx, av->name, av->as, suffix, hold, &s->job);
+    if (rc) {
+        free(s);
         return rc;
+    }
+    *out = s;
+    return LSC_EXIT_OK;
+}
+
+static int sparsify_prepare(lsc_cmd_ctx *ctx, void *args, void **state)
+{
+    return lsc_derive_job_prepared(sparsify_begin(ctx, args, 1, (sparsify_state **)state), state, sparsify_state_free);
+}
+
+/* Every chosen layer's A and B cut to the density, into the new adapter: no catalog (any thread). */
+static lsc_status sparsify_compute(void *state, lsc_error *err)
+{
+    sparsify_state *s = state;
+    lsc_adapter *src = s->job.src, *dst = s->job.dst;
     lsc_workspace *ws = lsc_workspace_new();
-    double *b = NULL, *a = NULL, *bo = NULL, *ao = NULL, worst = 0;
+    double *b = NULL, *a = NULL, *bo = NULL, *ao = NULL;
     size_t bc = 0, ac = 0;
-    int changed = 0;
-    for (size_t li = 0; li < src->n_layers && !rc; li++) {
-        if (!lsc_name_matches(glob, src->layers[li].name))
+    lsc_status st = LSC_OK;
+    for (size_t li = 0; li < src->n_layers && !st; li++) {
+        if (!lsc_name_matches(s->glob, src->layers[li].name))
             continue;
         lsc_lowrank lr;
         double rel = 0;
-        if (lsc_adapter_factors(src, li, &b, &bc, &a, &ac, &lr, &ctx->err)) {
-            rc = LSC_EXIT_ERROR;
+        if ((st = lsc_adapter_factors(src, li, &b, &bc, &a, &ac, &lr, err)))
             break;
-        }
         double *nb = realloc(bo, (size_t)(lr.rows * lr.r + 1) * sizeof *bo), *na = nb ? realloc(ao, (size_t)(lr.r * lr.cols + 1) * sizeof *ao) : NULL;
         if (nb)
             bo = nb;
         if (na)
             ao = na;
         if (!nb || !na || !ws) {
-            rc = lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
+            st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
             break;
         }
-        if (lsc_sparse_prune_layer(&lr, density, density, ws, bo, ao, &rel, &ctx->err) ||
-            lsc_adapter_set_factors(dst, li, bo, ao, lr.r, lr.scale, &ctx->err)) {
-            lsc_error_prefix(&ctx->err, "layer '%s'", src->layers[li].name);
-            rc = LSC_EXIT_ERROR;
+        if ((st = lsc_sparse_prune_layer(&lr, s->density, s->density, ws, bo, ao, &rel, err)) ||
+            (st = lsc_adapter_set_factors(dst, li, bo, ao, lr.r, lr.scale, err))) {
+            lsc_error_prefix(err, "layer '%s'", src->layers[li].name);
             break;
         }
-        worst = fmax(worst, rel);
-        changed++;
+        s->worst = fmax(s->worst, rel);
+        s->changed++;
         const lsc_layer *l = &src->layers[li];
         int ts[3] = {l->ta, l->tb, l->te};
         for (int t = 0; t < 3; t++)
@@ -79,20 +111,31 @@ static int sparsify_run(lsc_cmd_ctx *ctx, void *args)
     free(bo);
     free(ao);
     lsc_workspace_free(ws);
-    if (!rc && changed == 0) {
-        lsc_error_set(&ctx->err, LSC_ERR_NOTFOUND, "no layer of '%s' matches '%s'", src->name, glob ? glob : "");
+    if (!st && s->changed == 0)
+        st = lsc_error_set(err, LSC_ERR_NOTFOUND, "no layer of '%s' matches '%s'", src->name, s->glob ? s->glob : "");
+    if (!st)
+        st = lsc_adapter_set_kind(dst, LSC_KIND_SPARSE, err);
+    return lsc_derive_job_computed(&s->job, st, err);
+}
+
+static int sparsify_run(lsc_cmd_ctx *ctx, void *args)
+{
+    sparsify_state *s = ctx->prepared; /* from run --jobs: read and computed already; store it here */
+    int computed = s != NULL;
+    ctx->prepared = NULL;
+    int rc = s ? lsc_derive_job_take(ctx, &s->job) : sparsify_begin(ctx, args, 0, &s);
+    if (!rc && !computed && sparsify_compute(s, &ctx->err))
         rc = LSC_EXIT_ERROR;
+    if (!rc) {
+        lsc_out(ctx->out, "%s: A and B of %d layer(s) kept at density %g; largest relative change of a layer %.4g\n",
+                s->job.newname, s->changed, s->density, s->worst);
+        rc = lsc_derive_job_finish(ctx, &s->job, 1);
     }
-    if (!rc && lsc_adapter_set_kind(dst, LSC_KIND_SPARSE, &ctx->err))
-        rc = LSC_EXIT_ERROR;
-    if (rc) {
-        lsc_adapter_free(src);
-        lsc_adapter_free(dst);
-        return rc;
-    }
-    lsc_out(ctx->out, "%s: A and B of %d layer(s) kept at density %g; largest relative change of a layer %.4g\n", newname,
-            changed, density, worst);
-    return lsc_derive_finish(ctx, src, sid, dst, newname, 1);
+    sparsify_state_free(s);
+    return rc;
 }
 
 const lsc_cmd_spec lsc_spec_sparsify = {sparsify_opts, sizeof(sparsify_args), NULL, sparsify_run, ""};
+
+const lsc_cmd_split lsc_split_sparsify = {sparsify_prepare, sparsify_compute, sparsify_state_free,
+                                           lsc_derive_job_output, lsc_derive_job_bytes, NULL};

@@ -71,13 +71,23 @@ typedef struct lsc_cmd_spec {
 
 /* Optional, for `run --jobs` (cmd_run.c): a command's run split in three. prepare does every read of the
  * catalog (in the caller's thread, after parse and validate) and returns a state; compute works on that
- * state alone (no catalog, no sinks: any thread); the command's run then finds the state in
- * ctx->prepared, takes it (setting ctx->prepared to NULL), stores the result and reports as it always
- * does. prepared_free releases a state that run never took. */
+ * state alone (no catalog, no sinks: any thread; every tensor it reads was loaded by prepare); the
+ * command's run then finds the state in ctx->prepared, takes it (setting ctx->prepared to NULL), stores
+ * the result and reports as it always does. prepared_free releases a state that run never took.
+ * output names the adapter the state will make (the runner keeps two pending states from making one
+ * name, and a later line from reading a name not stored yet); held_bytes (may be NULL) is about the
+ * memory the state holds, so the runner bounds a batch by bytes as well as by count. prepare may succeed
+ * with *state NULL: the match is too big to hold (derive_job.h), and the runner runs it in turn through
+ * the command's run step (streamed, its layers over the pool). */
 typedef struct lsc_cmd_split {
     int (*prepare)(lsc_cmd_ctx *ctx, void *args, void **state);
     lsc_status (*compute)(void *state, lsc_error *err);
     void (*prepared_free)(void *state);
+    const char *(*output)(const void *state);
+    size_t (*held_bytes)(const void *state);
+    /* may be NULL: a command that makes several adapters (share: NEW and NEW-<task>) names its i-th, NULL
+     * past the last; the runner then checks all of them, not only `output` */
+    const char *(*output_at)(const void *state, size_t i);
 } lsc_cmd_split;
 
 typedef struct lsc_command {

@@ -331,7 +331,7 @@ void lsc_man_script(lsc_sink *out)
 {
     page_head(out, "LORASCOPE-SCRIPT", 5, "lorascope-script", "the lorascope script language");
     lsc_out_str(out, ".SH SYNOPSIS\n.nf\n\\fBlorascope run\\fR \\fIFILE\\fR [\\fB\\-\\-var\\fR \\fINAME=VALUE\\fR]"
-                     "... [\\fB\\-\\-dry\\-run\\fR] [\\fB\\-\\-continue\\fR]\n.fi\n");
+                     "... [\\fB\\-\\-dry\\-run\\fR] [\\fB\\-\\-continue\\fR] [\\fB\\-\\-jobs\\fR \\fIN\\fR]\n.fi\n");
     lsc_out_str(
         out,
         ".SH DESCRIPTION\nA script is a text file of lorascope commands, one per line, written as on the "
@@ -349,7 +349,13 @@ void lsc_man_script(lsc_sink *out)
         "(matching the catalog as it is before that line), and \\fB{}\\fR in \\fB\\-\\-as\\fR stands for "
         "the matched name.\n.TP\nExpectations\n\\fBexpect\\fR lines check the catalog and fail the run when "
         "false; see \\fBlorascope\\-run\\fR(1) for the forms.\n.TP\nLimits\na command holds at most 1 MiB "
-        "after expansion, a script at most 64 MiB.\n");
+        "after expansion, a script at most 64 MiB.\n.TP\nParallel runs\nwith \\fB\\-\\-jobs\\fR \\fIN\\fR "
+        "(default: one per core) consecutive lines of \\fBprune\\fR, \\fBmerge\\fR, \\fBconvert\\fR, "
+        "\\fBsparsify\\fR, \\fBgates\\fR, \\fBrebudget\\fR and \\fBshare\\fR, and the matches of their globs, are "
+        "computed on \\fIN\\fR threads and stored in order: the same adapters, output, errors and history as "
+        "\\fB\\-\\-jobs 1\\fR, still one transaction and one change for \\fBundo\\fR. A line that names "
+        "or matches an adapter an earlier line makes waits until that line is stored; other commands and "
+        "\\fBexpect\\fR lines run in turn.\n");
     lsc_out_str(out, ".SH COMMANDS\nEvery command of \\fBlorascope\\fR(1) may appear on a line:\n");
     roff_command_list(out, ".TP\n\\fB", "\\fR\n");
     lsc_out_str(out, ".SH EXAMPLE\n.nf\n# prune every adapter of a sweep, keep those that still hold 95%\n"

@@ -11,6 +11,7 @@
 #undef LSC_SPEC
 
 /* Commands whose run is split for `run --jobs` (command.h lsc_cmd_split); cmd_run.c lists them. */
-extern const lsc_cmd_split lsc_split_prune;
+extern const lsc_cmd_split lsc_split_prune, lsc_split_merge, lsc_split_convert, lsc_split_sparsify,
+    lsc_split_gates, lsc_split_rebudget, lsc_split_share;
 
 #endif

@@ -10,6 +10,9 @@
  *       `ls` (target <= 0.2 s), the workbench's first frame over the real catalog, headless 80 x 24
  *       (<= 0.3 s), `audit` (<= 30 s). Baselines: `SELECT count(*) FROM adapters` and reading the
  *       catalog file once.
+ *   (c) a script of independent lines: 100 two-adapter ties merges and a sparsify glob line over 200 such
+ *       adapters, --jobs 1 against --jobs 2 (LSC_BENCH_BATCH_MERGE=N adapters, 0: skip).
+ * The command layer's own pool is held to one worker (lsc_pool_set_default(1)), so --jobs 1 is one core.
  * Nothing is asserted (a benchmark is not a test). LSC_BENCH_QUICK=1: N = 200, 400 and 2,000 in (b).
  * LSC_BENCH_BATCH_N=N: (a) at N only; LSC_BENCH_BATCH_BIG=M: (b) with M adapters (0: skip);
  * LSC_BENCH_KEEP=1 keeps (b)'s catalog as /tmp/lsc-bench-batch-M.db (for a profiler).
@@ -30,6 +33,7 @@
 #include "command.h"
 #include "common.h"
 #include "hash.h"
+#include "pool.h"
 #include "render.h"
 #include "rng.h"
 #include "state.h"
@@ -166,6 +170,8 @@ static double timed(const char *cat, int argc, char **argv)
 
 /* (a) at n adapters: the script with --jobs 1 and 2 (each on a fresh copy of the catalog), and the
  * per-command baseline. */
+static double g_cpu_jobs[2]; /* CPU seconds of the last --jobs 1 and --jobs 2 runs */
+
 static int glob_prune(int n, double *t1, double *t2, double *base)
 {
     char cat[512], script[512], copy[600];
@@ -188,8 +194,10 @@ static int glob_prune(int n, double *t1, double *t2, double *base)
         char *argv[] = {"run", script, "--jobs", j ? "2" : "1", NULL};
         if ((*out[j] = timed(copy, 4, argv)) < 0)
             return 1;
+        g_cpu_jobs[j] = g_cpu;
         remove(copy);
     }
+    printf("  N = %5d: CPU --jobs 1 %7.2f s, --jobs 2 %7.2f s\n", n, g_cpu_jobs[0], g_cpu_jobs[1]);
     /* baseline: 20 single prunes, scaled to n */
     double sum = 0;
     for (int i = 0; i < 20; i++) {
@@ -203,6 +211,45 @@ static int glob_prune(int n, double *t1, double *t2, double *base)
         sum += t;
     }
     *base = sum / 20 * n;
+    remove(cat);
+    return 0;
+}
+
+/* (c) a script of independent lines over n adapters: n/2 ties merges of two adapters each (dense
+ * element-wise per layer, rank 8), then one sparsify line over every adapter (a glob), with --jobs 1 and --jobs 2 on fresh copies; the
+ * baseline is the same script with --jobs 1 (ratios), CPU seconds beside the wall times. */
+static int merge_script(int n)
+{
+    char cat[512], script[512], copy[600];
+    snprintf(cat, sizeof cat, "%s/merge-%d.db", g_dir, n);
+    snprintf(script, sizeof script, "%s/merge.lsc", g_dir);
+    FILE *f = fopen(script, "w");
+    if (!f)
+        return 1;
+    for (int i = 0; i + 1 < n; i += 2)
+        fprintf(f, "merge a0-%05d a0-%05d --method ties --rank 8 --density 0.5 --as m-%05d\n", i, i + 1, i);
+    fprintf(f, "sparsify 'a0-*' --density 0.5 --as '{}-sp'\n");
+    if (fclose(f))
+        return 1;
+    if (gen_catalog(cat, n, 8, 256, 8))
+        return 1;
+    double t[2], c[2];
+    for (int j = 0; j < 2; j++) {
+        snprintf(copy, sizeof copy, "%s.jobs%d", cat, j + 1);
+        char cmd[1400];
+        snprintf(cmd, sizeof cmd, "cp '%s' '%s'", cat, copy);
+        if (system(cmd) != 0)
+            return 1;
+        char *argv[] = {"run", script, "--jobs", j ? "2" : "1", NULL};
+        if ((t[j] = timed(copy, 4, argv)) < 0)
+            return 1;
+        c[j] = g_cpu;
+        remove(copy);
+    }
+    printf("(c) %d ties merges (dense element-wise, rank 8) on independent lines + a sparsify glob line over %d "
+           "adapters:\n"
+           "  --jobs 1 wall %7.2f s CPU %7.2f s; --jobs 2 wall %7.2f s CPU %7.2f s (wall %.2fx, CPU %.2fx)\n",
+           n / 2, n, t[0], c[0], t[1], c[1], t[1] / t[0], c[1] / c[0]);
     remove(cat);
     return 0;
 }
@@ -302,6 +349,7 @@ int main(void)
     if (!mkdtemp(g_dir))
         return 1;
     int quick = getenv("LSC_BENCH_QUICK") != NULL;
+    lsc_pool_set_default(1);
     const char *only = getenv("LSC_BENCH_BATCH_N"), *big = getenv("LSC_BENCH_BATCH_BIG");
     int n1 = only ? atoi(only) : quick ? 200 : 1000, nbig = big ? atoi(big) : quick ? 2000 : 10000, rc = 0;
     double a1 = 0, a2 = 0, ab = 0, b1 = 0, b2 = 0, bb = 0;
@@ -321,6 +369,10 @@ int main(void)
             }
         }
     }
+    const char *nm = getenv("LSC_BENCH_BATCH_MERGE");
+    int nmerge = nm ? atoi(nm) : 200;
+    if (!rc && nmerge > 1)
+        rc = merge_script(nmerge);
     if (!rc && nbig > 0)
         rc = big_catalog(nbig);
     char cmd[400];
