@@ -2113,6 +2113,17 @@ void lsc_catalog_stats_key(const lsc_adapter *ad, size_t layer, char out[LSC_HAS
         }
         o = stats_key_tensor(rec, sizeof rec, o, &ad->tensors[ix[k]]);
     }
+    /* Every other tensor the layer's view reads (lsc_adapter_layer_inputs): SoRA's gate scales A's rows,
+     * DoRA's magnitude is part of the layer. Named only when present, so the keys of plain layers (and the
+     * figures cached under them) stay as they were. */
+    const int extra[2] = {l->tm, lsc_adapter_layer_tensor(ad, layer, LSC_ROLE_GATE)};
+    const char *const tag[2] = {";m", ";g"};
+    for (int k = 0; k < 2; k++) {
+        if (extra[k] < 0 || extra[k] >= (int)ad->n_tensors || o >= sizeof rec - 160)
+            continue;
+        o += (size_t)snprintf(rec + o, sizeof rec - o, "%s", tag[k]);
+        o = stats_key_tensor(rec, sizeof rec, o, &ad->tensors[extra[k]]);
+    }
     /* LyCORIS layers (no A/B): every stored factor, with its key (which says its part) */
     for (size_t i = 0; (l->flags & LSC_LAYER_LYCORIS) && i < ad->n_tensors && o < sizeof rec - 160; i++)
         if (ad->tensors[i].layer == (int)layer && ad->tensors[i].role == LSC_ROLE_FACTOR) {

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sqlite3.h>
+
 #include "cli_util.h"
 #include "peft.h"
 
@@ -255,6 +257,26 @@ START_TEST(test_gates_threshold)
 }
 END_TEST
 
+/* The statistics cached for a gates output are its own: the cache key covers every tensor the layer's
+ * factors read (the gate scales A's rows), so an edit that changes only the gate cannot reuse its source's
+ * figures (it did: the key named A, B and E only). Compared with the figures computed with the cache gone. */
+START_TEST(test_gates_fresh_stats)
+{
+    run_ok("gates", "llama-tiny-sora", "--threshold", "0.3", "--as", "sora03");
+    cli_result a = cli_run(g_cat, "--json", "show", "sora03", NULL);
+    ck_assert_msg(a.code == 0, "%s", a.err);
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open(g_cat, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "DELETE FROM layer_stats", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    cli_result b = cli_run(g_cat, "--json", "show", "sora03", NULL);
+    ck_assert_msg(b.code == 0, "%s", b.err);
+    ck_assert_msg(strcmp(a.out, b.out) == 0, "cached statistics of a gates output are its source's");
+    cli_result_free(&a);
+    cli_result_free(&b);
+}
+END_TEST
+
 START_TEST(test_share_and_group)
 {
     run_ok("share", "tasks", "--rank", "16", "--as", "hydra");
@@ -355,7 +377,7 @@ int main(void)
     /* the tests share one catalog and run in order */
     const TTest *const tests[] = {test_six_kinds_detected, test_multitask_figures_match_dense,
                                           test_rebudget_keeps_most_important, test_convert_keeps_the_delta,
-                                          test_gates_threshold, test_share_and_group, test_drop_and_prefix,
+                                          test_gates_threshold, test_gates_fresh_stats, test_share_and_group, test_drop_and_prefix,
                                           test_group_members, test_log_script_rebuilds, NULL};
     return cli_run_suite("kindcmd", tests, 1, g_tmp);
 }
