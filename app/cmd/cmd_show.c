@@ -248,8 +248,12 @@ static int base_figures(lsc_cmd_ctx *ctx, const show_args *av, lsc_adapter *ad, 
             st = LSC_ERR_CANCELLED;
             break;
         }
+        if (ctx->diag->is_tty) /* a terminal (or the workbench's progress bar) sees the layers go by */
+            lsc_out_ctl(ctx->diag, "\rshow --base: layer %zu/%zu\033[K", i + 1, n);
         st = lsc_basework_figures(&bw, ad, rows[i].li, &o, ws, &bb, &bc, &ab, &ac, &rows[i].fig, &ctx->err);
     }
+    if (ctx->diag->is_tty)
+        lsc_out_ctl(ctx->diag, "\r\033[K");
     if (ws)
         lsc_basework_release(&bw);
     lsc_workspace_free(ws);
