@@ -258,6 +258,29 @@ START_TEST(undo_redo_base_in_run)
 }
 END_TEST
 
+/* A `base` recorded by a lorascope before schema 7 kept nothing to restore: undo refuses it in one line,
+ * the catalog (upgraded on open) unchanged. */
+START_TEST(undo_base_from_older_catalog)
+{
+    char *cat = setup();
+    cli_ok(cat, "base", "A", path_of("base.safetensors"), NULL);
+    char *before = base_state(cat, "A");
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open(cat, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "DROP TABLE base_change; DROP TABLE base_change_tensors; PRAGMA user_version = 5",
+                                  NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    cli_result r = cli_run(cat, "undo", NULL);
+    ck_assert_int_eq(r.code, 1);
+    ck_assert_msg(strstr(r.err, "cannot undo 'base'") && strstr(r.err, "older lorascope") && cli_lines(r.err) == 1,
+                  "%s", r.err);
+    cli_result_free(&r);
+    assert_state(cat, "A", before);
+    free(before);
+    teardown(cat);
+}
+END_TEST
+
 /* ---- inheritance ------------------------------------------------------------------------------------- */
 
 /* `show NAME --base --json`'s figures per layer name (a JSON object name -> [5 numbers]). */
@@ -378,6 +401,7 @@ int main(void)
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, undo_redo_base);
     tcase_add_test(tc, undo_redo_base_in_run);
+    tcase_add_test(tc, undo_base_from_older_catalog);
     tcase_add_test(tc, prune_inherits_base);
     tcase_add_test(tc, merge_inherits_shared_base_only);
     tcase_add_test(tc, kohya_twin_same_figures);
