@@ -153,7 +153,10 @@ int lsc_modkey_base_tensor_in(const lsc_base *b, const char *layer, char *out, s
     lsc_error e;
     if (!base_has(b, layer, ".weight", out, cap) || !base_has(b, layer, "", out, cap))
         return 0;
-    if (lsc_modkey_base_tensor(layer, NULL, path, sizeof path, &e) == LSC_OK) {
+    /* a llama.cpp-named layer's q/k rows are in llama.cpp's permuted order: they fit only a GGUF base */
+    int gguf_qk = b->kind != LSC_BASE_GGUF && lsc_gguf_unmap_name(layer, path, sizeof path) == 0 &&
+                  (strstr(path, ".q_proj") || strstr(path, ".k_proj"));
+    if (!gguf_qk && lsc_modkey_base_tensor(layer, NULL, path, sizeof path, &e) == LSC_OK) {
         size_t comp = lsc_modkey_component_len(path); /* "unet.x.weight" is "x.weight" in a UNet checkpoint */
         if (!base_has(b, path, "", out, cap) || (comp && !base_has(b, path + comp, "", out, cap)))
             return 0;

@@ -67,7 +67,8 @@ lsc_status lsc_modkey_base_tensor(const char *layer, const lsc_basenames *bn, ch
 /* The tensor of the opened base model b that the layer called `layer` adapts, into out (cap bytes). Rules,
  * first match wins: the name itself + ".weight" and the name itself (a GGUF adapter names the base tensor,
  * "blk.3.attn_q" or "blk.3.attn_q.weight"); lsc_modkey_base_tensor's name without names (a PEFT path
- * without "base_model.model." + ".weight", a llama.cpp layer name back to its Hugging Face tensor), also
+ * without "base_model.model." + ".weight", a llama.cpp layer name back to its Hugging Face tensor, except
+ * attn_q/attn_k, whose rows llama.cpp permutes, so they fit only a GGUF base), also
  * without its pipeline component ("unet.") for a checkpoint of that component alone; on a GGUF base, the
  * llama.cpp name of a PEFT or kohya llama layer (lsc_gguf_map_name); a kohya name ("lora_unet_",
  * "lora_te_", "lora_te1_".."lora_te3_" prefix dropped) against every ".weight" tensor of the base read
