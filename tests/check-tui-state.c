@@ -765,6 +765,16 @@ START_TEST(test_vsbase)
     }
     lsc_tui_cell_text(g_st, LSC_VIEW_LAYERS, 0, LSC_COL_INTRUDERS, cell, sizeof cell);
     ck_assert_str_eq(cell, "0");
+    /* the grid's heat against the base takes them from there instead of reading the base again */
+    req(LSC_REQ_GRID);
+    req(LSC_REQ_METRIC);
+    req(LSC_REQ_METRIC);
+    ck_assert_int_eq(g_st->grid.metric, LSC_METRIC_REL);
+    ck_assert_int_eq(lsc_tui_model_fake_base_rel_calls(&g_model), 0);
+    for (size_t i = 0; i < g_st->layers.n; i++)
+        ck_assert_double_eq(g_st->grid.rel[i], lsc_tui_vsbase_fig(g_st, i)->rel_norm);
+    req(LSC_REQ_TAB);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_LAYERS);
     char lines[24][LSC_TUI_VSBASE_LINE];
     int n = lsc_tui_vsbase_lines(g_st, lines, 24, 60), amp = 0, intr = 0;
     for (int i = 0; i < n; i++) {

@@ -44,6 +44,7 @@ typedef struct fake_model {
     size_t n_hist;
     atomic_int hold;       /* -1: none; N >= 0: element-wise merges wait before layer N + 1 */
     int show_base_runs;    /* `show --base` commands run (the TUI's figures job) */
+    int base_rel_calls;    /* model->base_rel calls (the grid's heat against the base) */
 } fake_model;
 
 static uint64_t splitmix(uint64_t *s)
@@ -231,7 +232,7 @@ static lsc_status fake_list(void *ctx, lsc_tui_adapter **out, size_t *n, lsc_err
 static lsc_status fake_base_rel(void *ctx, const char *adapter, const lsc_tui_layer *rows, size_t n, double *rel,
                                 lsc_error *err)
 {
-    (void)ctx;
+    ((fake_model *)ctx)->base_rel_calls++;
     if (strcmp(adapter, "llama2-7b-qv-ada") == 0)
         return lsc_error_set(err, LSC_ERR_NOTFOUND, "no base recorded for '%s' (run: lorascope base NAME PATH)", adapter);
     for (size_t i = 0; i < n; i++)
@@ -1824,4 +1825,9 @@ lsc_status lsc_tui_model_fake_init(lsc_tui_model *m, uint64_t seed, lsc_error *e
 int lsc_tui_model_fake_show_base_runs(const lsc_tui_model *m)
 {
     return ((const fake_model *)m->ctx)->show_base_runs;
+}
+
+int lsc_tui_model_fake_base_rel_calls(const lsc_tui_model *m)
+{
+    return ((const fake_model *)m->ctx)->base_rel_calls;
 }
