@@ -820,8 +820,10 @@ START_TEST(test_vsbase)
     ck_assert_int_ge(n, 4);
     for (int i = 0; i < n; i++)
         ck_assert_uint_le(strlen(lines[i]), i ? 40 : LSC_TUI_VSBASE_LINE);
-    ck_assert_msg(strstr(lines[n - 2], "since it was recorded") && strstr(lines[n - 1], "fix: :base llama2-7b-code PATH"),
-                  "%s / %s", lines[n - 2], lines[n - 1]);
+    n = lsc_tui_vsbase_lines(g_st, lines, 24, 100);
+    ck_assert_msg(strstr(lines[n - 2], "since it was recorded") &&
+                  strcmp(lines[n - 1], "fix: :base llama2-7b-code /models/llama-2-7b") == 0, "%s / %s", lines[n - 2],
+                  lines[n - 1]);
     /* an edit drops the cache: the chat adapter's figures are asked again */
     lsc_tui_reload_after_edit(g_st);
     ck_assert_int_eq(g_st->vsbase.n_cache, 0);

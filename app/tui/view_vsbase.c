@@ -241,8 +241,8 @@ int lsc_tui_vsbase_lines(const lsc_tui_state *st, char (*lines)[LSC_TUI_VSBASE_L
     if (v->why[0]) {
         wrap(lines, &n, max, v->why, width);
         if (strstr(v->why, "changed")) {
-            char fix[LSC_TUI_NAME_MAX + 32];
-            snprintf(fix, sizeof fix, "fix: :base %s PATH", st->layers.adapter);
+            char fix[LSC_TUI_NAME_MAX + LSC_TUI_TEXT_MAX + 32]; /* record it again where it is now */
+            snprintf(fix, sizeof fix, "fix: :base %s %s", st->layers.adapter, v->path);
             wrap(lines, &n, max, fix, width);
         }
         return n;
