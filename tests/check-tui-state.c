@@ -2501,6 +2501,7 @@ static const struct {
     {"\n", LSC_VIEW_TASKS, LSC_VIEW_CATALOG, "\n"}, /* chat made multi-task first */
     {"\n", LSC_VIEW_SERIES, LSC_VIEW_CATALOG, "\n"}, /* chat made a series first */
     {"a", LSC_VIEW_AUDIT, LSC_VIEW_CATALOG, "a"},
+    {"\nb", LSC_VIEW_LAYERS, LSC_VIEW_CATALOG, "\n"}, /* with the vs base panel open */
 };
 
 START_TEST(test_leave_clears_view)
@@ -2540,6 +2541,8 @@ START_TEST(test_leave_clears_view)
         ck_assert(g_st->merge.transient.rows == NULL && g_st->merge.transient.n_rows == 0);
     if (k_leave_cases[_i].view == LSC_VIEW_KIND) /* no figures of a closed panel */
         ck_assert(g_st->kind.kf.kind[0] == '\0' && g_st->kind.kf.layers == NULL && !g_st->kind.ok);
+    if (k_leave_cases[_i].view == LSC_VIEW_LAYERS) /* no vs base panel or message over the next table */
+        ck_assert(!g_st->vsbase.panel && !g_st->vsbase.why[0]);
     if (k_leave_cases[_i].view == LSC_VIEW_AUDIT) /* no rows of a closed audit */
         ck_assert(g_st->audit.rows == NULL && g_st->audit.n == 0);
     if (k_leave_cases[_i].view == LSC_VIEW_SPECTRUM) /* no chart of a spectrum that is closed */

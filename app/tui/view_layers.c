@@ -101,6 +101,15 @@ static void layers_layout(lsc_tui_state *st, int *table_w)
     }
 }
 
+/* Closing the table closes its vs base panel (the figures stay cached for the session). */
+static void layers_leave(lsc_tui_state *st, int closing)
+{
+    if (closing) {
+        st->vsbase.panel = 0;
+        st->vsbase.why[0] = '\0';
+    }
+}
+
 static const lsc_tui_binding k_keys[] = {
     LSC_KEYS_MOVE,
     LSC_KEYS_PAGE,
@@ -123,6 +132,7 @@ static const lsc_tui_binding k_keys[] = {
 const lsc_tui_view_ops lsc_tui_view_layers = {
     .view = LSC_VIEW_LAYERS,
     .request = layers_request,
+    .leave = layers_leave,
     .layout = layers_layout,
     .draw = lsc_tui_draw_layers,
     .keys = LSC_TUI_KEYS(k_keys),
