@@ -332,9 +332,19 @@ START_TEST(prune_inherits_base)
     assert_state(cat, "P", inherited); /* the same rows `base` records */
     json_t *fe = figures(cat, "P");
     assert_same_figures(fi, fe, k_peft, k_peft, NL);
-    /* and a prune of the prune */
+    /* and a prune of the prune; drop keeps the rows of the layers left */
     cli_ok(cat, "prune", "P", "--rank", "1", "--as", "P1", NULL);
     json_decref(figures(cat, "P1"));
+    cli_ok(cat, "drop", "A", "--layers", "proj_in", "--as", "D", NULL);
+    char *sd = base_state(cat, "D");
+    ck_assert_msg(strstr(sd, "v_proj") && strstr(sd, "q_proj") && !strstr(sd, "proj_in"), "%s", sd);
+    json_t *fd = figures(cat, "D"), *fa = figures(cat, "A");
+    const char *kept[2] = {k_peft[0], k_peft[2]};
+    json_object_del(fa, k_peft[1]);
+    assert_same_figures(fd, fa, kept, kept, 2);
+    json_decref(fd);
+    json_decref(fa);
+    free(sd);
     json_decref(fi);
     json_decref(fe);
     free(inherited);
