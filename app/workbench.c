@@ -181,6 +181,23 @@ static lsc_status wb_base_rel(void *ctx, const char *adapter, const lsc_tui_laye
     return st;
 }
 
+/* The path `base` recorded for the adapter ("" none): the catalog's row, no base file is opened. */
+static lsc_status wb_base_path(void *ctx, const char *adapter, char *path, size_t cap, lsc_error *err)
+{
+    wb *w = ctx;
+    int64_t id;
+    char *p = NULL;
+    lsc_base_rec *recs = NULL;
+    size_t n = 0;
+    lsc_status st = lsc_catalog_find(w->cat, adapter, &id, err);
+    if (!st)
+        st = lsc_catalog_get_base(w->cat, id, &p, &recs, &n, err);
+    lsc_tui_copy(path, cap, !st && p ? p : "");
+    free(p);
+    lsc_base_rec_free_array(recs, n);
+    return st;
+}
+
 static lsc_status wb_layers(void *ctx, const char *adapter, lsc_tui_layer **out, size_t *n, lsc_error *err)
 {
     wb *w = ctx;
@@ -1243,6 +1260,7 @@ lsc_status lsc_workbench_model_init(lsc_tui_model *m, const char *catalog_path, 
     m->kind_figures = wb_kind_figures;
     m->series = wb_series;
     m->base_rel = wb_base_rel;
+    m->base_path = wb_base_path;
     m->destroy = wb_destroy;
     return LSC_OK;
 }

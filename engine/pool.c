@@ -64,11 +64,15 @@ lsc_status lsc_pool_for(size_t n, int threads, lsc_pool_fn fn, void *ctx, lsc_er
     if (threads > 64) threads = 64;
     if ((size_t)threads > n) threads = (int)n;
     if (threads <= 1) {
-        for (size_t i = 0; i < n; i++) {
-            lsc_status s = fn(ctx, i, 0, err);
-            if (s != LSC_OK) return s;
-        }
-        return LSC_OK;
+        /* OpenBLAS held to one thread here too: a kernel's bytes must not depend on how many threads BLAS
+         * had in the calling process (the binary sets one; a library user or a test may not) */
+        int bt = openblas_get_num_threads();
+        if (bt > 1) openblas_set_num_threads(1);
+        lsc_status s = LSC_OK;
+        for (size_t i = 0; i < n && s == LSC_OK; i++)
+            s = fn(ctx, i, 0, err);
+        if (bt > 1) openblas_set_num_threads(bt);
+        return s;
     }
     pool_job job;
     memset(&job, 0, sizeof job);

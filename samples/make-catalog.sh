@@ -46,6 +46,8 @@ done
 say "extracting a rank-6 LoRA from the dense base/tuned pair (100 steps)"
 "$lsc" --catalog "$new" retrain dense-pair-extracted --base "$out/dense-pair/base.safetensors" \
   --tuned "$out/dense-pair/tuned.safetensors" --rank 6 --steps 100 >/dev/null
+say "recording its base weights (the workbench's vs base figures: b in its layer table)"
+"$lsc" --catalog "$new" base dense-pair-extracted "$out/dense-pair/base.safetensors" >/dev/null
 rm -f "$cat" "$cat-wal" "$cat-shm" "$cat-pack"
 # the pack (tensor bytes of 64 KiB and more, store/pack.h) moves with the catalog, before it
 if [ -f "$new-pack" ]; then mv "$new-pack" "$cat-pack"; fi

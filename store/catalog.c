@@ -214,6 +214,30 @@ static const char schema_v6[] =
     "  end_off INTEGER NOT NULL CHECK (end_off >= 0)\n"
     ");\n"
     "INSERT INTO pack(id, end_off) VALUES (1, 0);\n";
+/* v7: undo and redo of `base` (issue #19). A `base` entry keeps the adapter's recorded base as it was
+ * before the change (side 0) and after it (side 1): the path (NULL: none recorded) and the tensor rows, so
+ * undo puts back exactly what was there and redo exactly what the command recorded. Rows are written with
+ * history_id NULL while the command runs and given their entry's id when lsc_catalog_log records it (in
+ * the same transaction); discarding the redo stack deletes them with their entry. */
+static const char schema_v7[] =
+    "CREATE TABLE base_change (\n"
+    "  history_id INTEGER REFERENCES history(id) ON DELETE CASCADE,\n"
+    "  adapter_id INTEGER NOT NULL REFERENCES adapters(id),\n"
+    "  side INTEGER NOT NULL CHECK (side IN (0, 1)),\n"
+    "  path TEXT\n"
+    ");\n"
+    "CREATE INDEX base_change_history ON base_change(history_id);\n"
+    "CREATE TABLE base_change_tensors (\n"
+    "  history_id INTEGER REFERENCES history(id) ON DELETE CASCADE,\n"
+    "  adapter_id INTEGER NOT NULL REFERENCES adapters(id),\n"
+    "  side INTEGER NOT NULL CHECK (side IN (0, 1)),\n"
+    "  layer TEXT NOT NULL,\n"
+    "  tensor TEXT NOT NULL,\n"
+    "  dtype TEXT NOT NULL,\n"
+    "  shape TEXT NOT NULL,\n"
+    "  hash TEXT NOT NULL\n"
+    ");\n"
+    "CREATE INDEX base_change_tensors_history ON base_change_tensors(history_id);\n";
 
 /* migrations[k] takes a catalog from user_version k to k + 1. */
 static const char *const migrations[] = {
@@ -223,6 +247,7 @@ static const char *const migrations[] = {
     schema_v4,
     schema_v5,
     schema_v6,
+    schema_v7,
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == LSC_CATALOG_VERSION,
                "one migration step per schema version");
@@ -316,7 +341,19 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == LSC_CATALOG_VERSION,
     X(ST_BASE_T_PUT, "INSERT INTO base_tensors(adapter_id, layer, tensor, dtype, shape, hash) "               \
                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                                       \
     X(ST_BASE_GET, "SELECT path FROM adapter_base WHERE adapter_id = ?1")                                     \
-    X(ST_BASE_T_GET, "SELECT layer, tensor, dtype, shape, hash FROM base_tensors WHERE adapter_id = ?1")
+    X(ST_BASE_T_GET, "SELECT layer, tensor, dtype, shape, hash FROM base_tensors WHERE adapter_id = ?1")     \
+    X(ST_BASE_NOTE, "INSERT INTO base_change(history_id, adapter_id, side, path) "                            \
+                    "VALUES (NULL, ?1, ?2, (SELECT path FROM adapter_base WHERE adapter_id = ?1))")           \
+    X(ST_BASE_NOTE_T, "INSERT INTO base_change_tensors(history_id, adapter_id, side, layer, tensor, dtype, "  \
+                      "shape, hash) SELECT NULL, adapter_id, ?2, layer, tensor, dtype, shape, hash "          \
+                      "FROM base_tensors WHERE adapter_id = ?1")                                              \
+    X(ST_BASE_NOTE_LOG, "UPDATE base_change SET history_id = ?1 WHERE history_id IS NULL")                    \
+    X(ST_BASE_NOTE_LOG_T, "UPDATE base_change_tensors SET history_id = ?1 WHERE history_id IS NULL")          \
+    X(ST_BASE_CHANGE_GET, "SELECT path FROM base_change WHERE history_id = ?1 AND adapter_id = ?2 "           \
+                          "AND side = ?3")                                                                    \
+    X(ST_BASE_CHANGE_PUT_T, "INSERT INTO base_tensors(adapter_id, layer, tensor, dtype, shape, hash) "        \
+                            "SELECT adapter_id, layer, tensor, dtype, shape, hash FROM base_change_tensors "  \
+                            "WHERE history_id = ?1 AND adapter_id = ?2 AND side = ?3")
 
 enum {
 #define X_ID(id, sql) id,
@@ -2310,6 +2347,8 @@ int lsc_catalog_run_active(const lsc_catalog *cat)
     return cat && cat->run_active;
 }
 
+static lsc_status run_by_id(lsc_catalog *cat, int id_stmt, int64_t id, lsc_error *err);
+
 lsc_status lsc_catalog_log(lsc_catalog *cat, const char *command, const char *args_json, const int64_t *inputs,
                            size_t n_in, const int64_t *outputs, size_t n_out, int64_t *id, lsc_error *err)
 {
@@ -2321,6 +2360,8 @@ lsc_status lsc_catalog_log(lsc_catalog *cat, const char *command, const char *ar
         return st;
     if (cat->run_active && !cat->run_head && (st = run_first(cat, hid, err)))
         return st;
+    if ((st = run_by_id(cat, ST_BASE_NOTE_LOG, hid, err)) || (st = run_by_id(cat, ST_BASE_NOTE_LOG_T, hid, err)))
+        return st; /* what `base` noted of the change belongs to this entry */
     sqlite3_stmt *s;
     int rc;
     if (!(s = stmt(cat, ST_HISTORY_IO_PUT, err)))
@@ -2776,5 +2817,66 @@ lsc_status lsc_catalog_get_base(lsc_catalog *cat, int64_t adapter_id, char **pat
         *recs = NULL;
         *n = 0;
     }
+    return st;
+}
+
+lsc_status lsc_catalog_base_note(lsc_catalog *cat, int64_t adapter_id, int side, lsc_error *err)
+{
+    lsc_status st = need_transaction(cat, "noting a base change", err);
+    for (int k = 0; k < 2 && !st; k++) {
+        sqlite3_stmt *s = stmt(cat, k ? ST_BASE_NOTE_T : ST_BASE_NOTE, err);
+        if (!s)
+            return LSC_ERR_DB;
+        sqlite3_bind_int64(s, 1, adapter_id);
+        sqlite3_bind_int(s, 2, side ? 1 : 0);
+        st = sqlite3_step(s) == SQLITE_DONE ? LSC_OK : db_err(cat, err);
+        done(s);
+    }
+    return st;
+}
+
+lsc_status lsc_catalog_base_restore(lsc_catalog *cat, int64_t history_id, int64_t adapter_id, int side,
+                                    lsc_error *err)
+{
+    lsc_status st = need_transaction(cat, "restoring a base", err);
+    if (st)
+        return st;
+    sqlite3_stmt *s = stmt(cat, ST_BASE_CHANGE_GET, err);
+    if (!s)
+        return LSC_ERR_DB;
+    sqlite3_bind_int64(s, 1, history_id);
+    sqlite3_bind_int64(s, 2, adapter_id);
+    sqlite3_bind_int(s, 3, side ? 1 : 0);
+    int rc = sqlite3_step(s), oom = 0;
+    char *path = rc == SQLITE_ROW ? col_dup(s, 0, &oom) : NULL;
+    st = rc == SQLITE_ROW ? LSC_OK
+         : rc == SQLITE_DONE ? lsc_error_set(err, LSC_ERR_NOTFOUND, "the entry kept no base to restore (recorded "
+                                             "by an older lorascope)")
+                             : db_err(cat, err);
+    done(s);
+    if (!st && oom)
+        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    if (!st)
+        st = lsc_catalog_set_base(cat, adapter_id, NULL, NULL, 0, err);
+    if (!st && path) {
+        if (!(s = stmt(cat, ST_BASE_PUT, err))) {
+            free(path);
+            return LSC_ERR_DB;
+        }
+        sqlite3_bind_int64(s, 1, adapter_id);
+        bind_str(s, 2, path);
+        st = sqlite3_step(s) == SQLITE_DONE ? LSC_OK : db_err(cat, err);
+        done(s);
+        if (!st && (s = stmt(cat, ST_BASE_CHANGE_PUT_T, err))) {
+            sqlite3_bind_int64(s, 1, history_id);
+            sqlite3_bind_int64(s, 2, adapter_id);
+            sqlite3_bind_int(s, 3, side ? 1 : 0);
+            st = sqlite3_step(s) == SQLITE_DONE ? LSC_OK : db_err(cat, err);
+            done(s);
+        } else if (!st) {
+            st = LSC_ERR_DB;
+        }
+    }
+    free(path);
     return st;
 }

@@ -20,7 +20,7 @@
 #include "status.h"
 
 #define LSC_CATALOG_APP_ID 0x4c53434fu /* "LSCO" */
-#define LSC_CATALOG_VERSION 6
+#define LSC_CATALOG_VERSION 7
 
 typedef struct lsc_catalog lsc_catalog;
 
@@ -264,5 +264,16 @@ lsc_status lsc_catalog_set_base(lsc_catalog *cat, int64_t adapter_id, const char
  * (free with lsc_base_rec_free_array), in no particular order. */
 lsc_status lsc_catalog_get_base(lsc_catalog *cat, int64_t adapter_id, char **path, lsc_base_rec **recs, size_t *n,
                                 lsc_error *err);
+
+/* Undo of `base` (schema 7): keep adapter_id's recorded base as it is now (path and tensor rows; none is
+ * kept as none) as side 0 (before the change) or 1 (after it) of the change being made. The next
+ * lsc_catalog_log in the transaction attaches what was noted to its entry. Inside a transaction. */
+lsc_status lsc_catalog_base_note(lsc_catalog *cat, int64_t adapter_id, int side, lsc_error *err);
+
+/* Put back, for adapter_id, the base history entry history_id noted as `side` (0: as it was before the
+ * change, for undo; 1: as the change left it, for redo), replacing what is recorded now. LSC_ERR_NOTFOUND
+ * when the entry noted nothing (an entry recorded before schema 7). Inside a transaction. */
+lsc_status lsc_catalog_base_restore(lsc_catalog *cat, int64_t history_id, int64_t adapter_id, int side,
+                                    lsc_error *err);
 
 #endif

@@ -1,5 +1,5 @@
 /* modkey.c: the canonical module identity across formats (see modkey.h). Reuses the name mappings of
- * gguf.c and kohya.c; never SQLite, files or curses. */
+ * gguf.c and kohya.c; never SQLite, files or curses (a base model's tensor list is read from memory). */
 #include "modkey.h"
 
 #include <stdio.h>
@@ -105,6 +105,65 @@ lsc_status lsc_modkey_base_tensor(const char *layer, const lsc_basenames *bn, ch
         return lsc_error_set(err, LSC_ERR_INVALID, "layer '%s': base tensor name too long",
                              lsc_escape_name(shown, sizeof shown, layer));
     return LSC_OK;
+}
+
+/* out = name + suffix when base b has that tensor: 0, else -1. */
+static int base_has(const lsc_base *b, const char *name, const char *suffix, char *out, size_t cap)
+{
+    int n = snprintf(out, cap, "%s%s", name, suffix);
+    return n > 0 && (size_t)n < cap && lsc_base_find(b, out) >= 0 ? 0 : -1;
+}
+
+/* kohya against a base's own tensors: the module path with '.' as '_' (prefix dropped) compared with every
+ * ".weight" tensor of the base; the tensor name may carry a model prefix ("model.", "text_model.") the
+ * kohya name dropped. The first tensor in the base's order that fits wins. */
+static int base_kohya(const lsc_base *b, const char *layer, char *out, size_t cap)
+{
+    static const char *const prefixes[] = {"lora_unet_", "lora_te1_", "lora_te2_", "lora_te3_", "lora_te_"};
+    const char *rest = NULL;
+    for (size_t p = 0; p < sizeof prefixes / sizeof prefixes[0] && !rest; p++)
+        if (strncmp(layer, prefixes[p], strlen(prefixes[p])) == 0)
+            rest = layer + strlen(prefixes[p]);
+    if (!rest)
+        return -1;
+    size_t rl = strlen(rest);
+    for (size_t i = 0; i < b->n_tensors; i++) {
+        const char *t = b->tensors[i].name;
+        size_t tl = strlen(t);
+        if (tl < 7 + rl || strcmp(t + tl - 7, ".weight") != 0)
+            continue;
+        size_t start = tl - 7 - rl; /* the module path ends right before ".weight" */
+        if (start > 0 && t[start - 1] != '.')
+            continue;
+        size_t j = 0;
+        for (; j < rl; j++) {
+            char c = t[start + j] == '.' ? '_' : t[start + j];
+            if (c != rest[j])
+                break;
+        }
+        if (j == rl && (size_t)snprintf(out, cap, "%s", t) < cap)
+            return 0;
+    }
+    return -1;
+}
+
+int lsc_modkey_base_tensor_in(const lsc_base *b, const char *layer, char *out, size_t cap)
+{
+    char path[LSC_MODKEY_MAX];
+    lsc_error e;
+    if (!base_has(b, layer, ".weight", out, cap) || !base_has(b, layer, "", out, cap))
+        return 0;
+    /* a llama.cpp-named layer's q/k rows are in llama.cpp's permuted order: they fit only a GGUF base */
+    int gguf_qk = b->kind != LSC_BASE_GGUF && lsc_gguf_unmap_name(layer, path, sizeof path) == 0 &&
+                  (strstr(path, ".q_proj") || strstr(path, ".k_proj"));
+    if (!gguf_qk && lsc_modkey_base_tensor(layer, NULL, path, sizeof path, &e) == LSC_OK) {
+        size_t comp = lsc_modkey_component_len(path); /* "unet.x.weight" is "x.weight" in a UNet checkpoint */
+        if (!base_has(b, path, "", out, cap) || (comp && !base_has(b, path + comp, "", out, cap)))
+            return 0;
+    }
+    if (b->kind == LSC_BASE_GGUF && lsc_gguf_map_name(layer, path, sizeof path) == 0 && !base_has(b, path, "", out, cap))
+        return 0;
+    return base_kohya(b, layer, out, cap);
 }
 
 /* The identity of a layer with the base model's names at hand: the component-qualified module path (a

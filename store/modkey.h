@@ -17,13 +17,17 @@
  * Base tensors: lsc_modkey_base_tensor gives, for a layer of any format, the name of the base model
  * tensor it adapts, as the Hugging Face checkpoint names it; kohya names go through the base model's
  * module names (store/basenames.h), since they cannot be unflattened alone.
- * Depends on store/gguf, store/kohya, store/basenames and engine/adapter (the layer list); no I/O. */
+ * lsc_modkey_base_tensor_in finds that tensor in an opened base model (`base`, `show --base`, `bake`):
+ * the same identity, with the base's own tensor list standing in for the module names.
+ * Depends on store/gguf, store/kohya, store/basenames, store/base (a base's tensor list, already read)
+ * and engine/adapter (the layer list); no I/O. */
 #ifndef LSC_MODKEY_H
 #define LSC_MODKEY_H
 
 #include <stddef.h>
 
 #include "adapter.h"
+#include "base.h"
 #include "basenames.h"
 #include "status.h"
 
@@ -59,6 +63,20 @@ int *lsc_modkey_match_names(const lsc_adapter *x, const lsc_adapter *y, const ls
  * layers adapt the same ".weight". Errors name the layer: LSC_ERR_INVALID for an unmappable or ambiguous
  * kohya name or a result longer than cap. Pure string work: no file is read. */
 lsc_status lsc_modkey_base_tensor(const char *layer, const lsc_basenames *bn, char *out, size_t cap, lsc_error *err);
+
+/* The tensor of the opened base model b that the layer called `layer` adapts, into out (cap bytes). Rules,
+ * first match wins: the name itself + ".weight" and the name itself (a GGUF adapter names the base tensor,
+ * "blk.3.attn_q" or "blk.3.attn_q.weight"); lsc_modkey_base_tensor's name without names (a PEFT path
+ * without "base_model.model." + ".weight", a llama.cpp layer name back to its Hugging Face tensor, except
+ * attn_q/attn_k, whose rows llama.cpp permutes, so they fit only a GGUF base), also
+ * without its pipeline component ("unet.") for a checkpoint of that component alone; on a GGUF base, the
+ * llama.cpp name of a PEFT or kohya llama layer (lsc_gguf_map_name); a kohya name ("lora_unet_",
+ * "lora_te_", "lora_te1_".."lora_te3_" prefix dropped) against every ".weight" tensor of the base read
+ * with '.' as '_', ending the tensor name (a model prefix such as "model." may come before it); the first
+ * such tensor in the base's order. Returns 0 and fills out, or -1 when the base has no such tensor.
+ * Whether the tensor's shape fits, and the q/k rows llama.cpp permutes in a GGUF base, are the caller's
+ * checks (app/cmd/basework.c). */
+int lsc_modkey_base_tensor_in(const lsc_base *b, const char *layer, char *out, size_t cap);
 
 /* Length of the pipeline component a base tensor name starts with, with its dot ("unet." -> 5,
  * "text_encoder_2." -> 15), 0 when it has none (a single-model checkpoint such as a language model). */

@@ -25,6 +25,7 @@
 #include "basenames.h"
 #include "cli_util.h"
 #include "dtype.h"
+#include "gguf.h"
 #include "kohya.h"
 #include "modkey.h"
 #include "peft.h"
@@ -920,6 +921,60 @@ START_TEST(cli_samples)
 }
 END_TEST
 
+/* base and export name one module alike: for a Llama base (a .safetensors file), lsc_modkey_base_tensor_in
+ * (which tensor of the opened base a layer adapts: `base`, `show --base`, `bake`) finds, for the PEFT path,
+ * the kohya name and the llama.cpp name of every module, exactly the tensor lsc_modkey_base_tensor names
+ * (what export writes) with the base's own module names; a llama.cpp q/k layer, whose rows llama.cpp
+ * permutes, maps to no tensor of a safetensors base, and a module the base lacks to none. */
+START_TEST(base_tensor_in_one_identity)
+{
+    static const char *const mods[] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+                                       "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
+    char hdr[16384];
+    size_t o = (size_t)snprintf(hdr, sizeof hdr, "{\"model.embed_tokens.weight\":{\"dtype\":\"F32\",\"shape\":[2,2],"
+                                                 "\"data_offsets\":[0,16]}");
+    size_t off = 16;
+    for (int b = 0; b < 2; b++)
+        for (size_t m = 0; m < sizeof mods / sizeof *mods; m++, off += 16)
+            o += (size_t)snprintf(hdr + o, sizeof hdr - o, ",\"model.layers.%d.%s.weight\":{\"dtype\":\"F32\",\"shape\":[2,2],"
+                                  "\"data_offsets\":[%zu,%zu]}", b, mods[m], off, off + 16);
+    snprintf(hdr + o, sizeof hdr - o, "}");
+    unsigned char data[16 * 15] = {0};
+    ck_assert_int_eq(cli_write_st(tpath("base.safetensors"), hdr, data, off), 0);
+    lsc_base *base = NULL;
+    lsc_basenames *bn = NULL;
+    lsc_error e = {0};
+    ck_assert_msg(lsc_base_open(tpath("base.safetensors"), &base, &e) == LSC_OK, "%s", e.msg);
+    ck_assert_msg(lsc_basenames_load(tpath("base.safetensors"), &bn, &e) == LSC_OK, "%s", e.msg);
+    for (int b = 0; b < 2; b++)
+        for (size_t m = 0; m < sizeof mods / sizeof *mods; m++) {
+            char path[256], want[300], names[3][512], in[512], ex[512];
+            snprintf(path, sizeof path, "model.layers.%d.%s", b, mods[m]);
+            snprintf(want, sizeof want, "%s.weight", path);
+            snprintf(names[0], sizeof names[0], "base_model.model.%s", path);
+            ck_assert_int_eq(lsc_kohya_map_name(names[0], NULL, 0, names[1], sizeof names[1]), 0);
+            ck_assert_int_eq(lsc_gguf_map_name(names[0], names[2], sizeof names[2]), 0);
+            int qk = m < 2;
+            for (int k = 0; k < 3; k++) {
+                ck_assert_msg(lsc_modkey_base_tensor(names[k], bn, ex, sizeof ex, &e) == LSC_OK, "%s: %s", names[k], e.msg);
+                ck_assert_str_eq(ex, want);
+                int rc = lsc_modkey_base_tensor_in(base, names[k], in, sizeof in);
+                if (k == 2 && qk) {
+                    ck_assert_msg(rc != 0, "%s mapped to %s on a safetensors base", names[k], in);
+                    continue;
+                }
+                ck_assert_msg(rc == 0, "%s: no tensor", names[k]);
+                ck_assert_str_eq(in, ex);
+            }
+        }
+    char in[512];
+    ck_assert_int_ne(lsc_modkey_base_tensor_in(base, "base_model.model.model.layers.7.self_attn.q_proj", in, sizeof in), 0);
+    ck_assert_int_ne(lsc_modkey_base_tensor_in(base, "lora_te_model_layers_7_self_attn_q_proj", in, sizeof in), 0);
+    lsc_basenames_free(bn);
+    lsc_base_close(base);
+}
+END_TEST
+
 static Suite *basenames_suite(void)
 {
     Suite *s = suite_create("basenames");
@@ -941,9 +996,11 @@ static Suite *basenames_suite(void)
     tcase_add_test(tc, cli_unmappable);
     tcase_add_test(tc, cli_diff_names);
     tcase_add_test(tc, cli_samples);
+    tcase_add_test(tc, base_tensor_in_one_identity);
     suite_add_tcase(s, tc);
     return s;
 }
+
 
 int main(void)
 {

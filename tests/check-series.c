@@ -591,7 +591,7 @@ START_TEST(test_old_catalog_opens)
     char *before = cli_names_hashes(cat);
     sqlite3 *db = NULL;
     ck_assert_int_eq(sqlite3_open(cat, &db), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_exec(db, "DROP TABLE adapter_series; ALTER TABLE history DROP COLUMN run; DROP TABLE adapter_base; DROP TABLE base_tensors; ALTER TABLE blobs DROP COLUMN pack_off; DROP TABLE pack; PRAGMA user_version = 2", NULL, NULL, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "DROP TABLE adapter_series; ALTER TABLE history DROP COLUMN run; DROP TABLE adapter_base; DROP TABLE base_tensors; ALTER TABLE blobs DROP COLUMN pack_off; DROP TABLE pack; DROP TABLE base_change; DROP TABLE base_change_tensors; PRAGMA user_version = 2", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     char *after = cli_names_hashes(cat);
     ck_assert_str_eq(before, after);

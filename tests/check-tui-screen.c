@@ -213,6 +213,8 @@ static const golden_case k_cases[] = {
     {"series-mean", "Enter f text:*.v* Enter a o h", "llama2-7b-chat=series", 0}, /* mean sigma1 of v_proj */
     {"audit", "a", NULL, 0},                                             /* sorted by savings */
     {"grid-base", "Enter v o o", NULL, 0},                             /* heat by |dW|/|W| against the base */
+    {"vsbase", "Enter j j b", NULL, 0},                                  /* the figures job ran: columns, panel */
+    {"vsbase-changed", "j Enter b", NULL, 0},                            /* the base changed on disk: the fix */
 };
 
 static const int k_sizes[2][2] = {{24, 80}, {43, 132}};

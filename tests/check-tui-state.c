@@ -732,6 +732,111 @@ START_TEST(test_grid)
 }
 END_TEST
 
+/* "vs base": b runs `show NAME --base --json` once as a job; the layer table's base columns and the panel
+ * show its figures; b hides and shows the panel again from the session's cache (no second job, also after
+ * leaving the adapter and coming back); an adapter without a base says how to record one and runs nothing;
+ * a failed job (a base changed on disk) leaves its message and the fix in the panel; an edit drops the
+ * cache. The fake's figures: rel_norm = fro / 40, amplification = 1 + 0.25 (i mod 7), intruders = i mod 3. */
+START_TEST(test_vsbase)
+{
+    open_chat();
+    ck_assert(lsc_tui_vsbase_shown(g_st));
+    lsc_tui_col cols[LSC_TUI_MAX_COLS];
+    int nc = lsc_tui_view_columns(g_st, LSC_VIEW_LAYERS, cols, LSC_TUI_MAX_COLS), rel_col = -1;
+    ck_assert_int_eq(nc, 21);
+    for (int k = 0; k < nc; k++)
+        if (cols[k] == LSC_COL_REL_NORM)
+            rel_col = k;
+    ck_assert_int_ge(rel_col, 0);
+    char cell[64];
+    lsc_tui_cell_text(g_st, LSC_VIEW_LAYERS, 0, LSC_COL_REL_NORM, cell, sizeof cell);
+    ck_assert_str_eq(cell, "-"); /* unknown until computed */
+    ck_assert_int_eq(lsc_tui_model_fake_show_base_runs(&g_model), 0);
+    keys("b");
+    ck_assert_int_eq(lsc_tui_model_fake_show_base_runs(&g_model), 1);
+    ck_assert_int_eq(g_st->vsbase.panel, 1);
+    for (size_t i = 0; i < g_st->layers.n; i++) {
+        const lsc_tui_basefig_row *f = lsc_tui_vsbase_fig(g_st, i);
+        ck_assert_ptr_nonnull(f);
+        ck_assert_double_eq_tol(f->rel_norm, g_st->layers.rows[i].fro / 40.0, 1e-15);
+        ck_assert_double_eq_tol(f->amplification, 1.0 + 0.25 * (double)(i % 7), 1e-15);
+        ck_assert_int_eq(f->intruders, (int)(i % 3));
+        ck_assert_int_eq(f->k, 2 * g_st->layers.rows[i].rank);
+    }
+    lsc_tui_cell_text(g_st, LSC_VIEW_LAYERS, 0, LSC_COL_INTRUDERS, cell, sizeof cell);
+    ck_assert_str_eq(cell, "0");
+    /* the grid's heat against the base takes them from there instead of reading the base again */
+    req(LSC_REQ_GRID);
+    req(LSC_REQ_METRIC);
+    req(LSC_REQ_METRIC);
+    ck_assert_int_eq(g_st->grid.metric, LSC_METRIC_REL);
+    ck_assert_int_eq(lsc_tui_model_fake_base_rel_calls(&g_model), 0);
+    for (size_t i = 0; i < g_st->layers.n; i++)
+        ck_assert_double_eq(g_st->grid.rel[i], lsc_tui_vsbase_fig(g_st, i)->rel_norm);
+    req(LSC_REQ_TAB);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_LAYERS);
+    char lines[24][LSC_TUI_VSBASE_LINE];
+    int n = lsc_tui_vsbase_lines(g_st, lines, 24, 60), amp = 0, intr = 0;
+    for (int i = 0; i < n; i++) {
+        amp |= strstr(lines[i], "amplif") != NULL;
+        intr |= strstr(lines[i], "< 0.5") != NULL;
+    }
+    ck_assert_msg(amp && intr && strstr(lines[0], "/models/llama-2-7b"), "%s", lines[0]);
+    /* sorting by |dW|/|W| orders the rows by the figure */
+    lsc_tui_list *l = cur_list();
+    while (l->sort != rel_col)
+        req(LSC_REQ_SORT_NEXT);
+    for (size_t i = 1; i < l->n; i++) {
+        double a = lsc_tui_vsbase_fig(g_st, l->order[i - 1])->rel_norm, b = lsc_tui_vsbase_fig(g_st, l->order[i])->rel_norm;
+        ck_assert_msg(l->desc ? a >= b : a <= b, "rows %zu, %zu: %g %g (desc %d)", i - 1, i, a, b, l->desc);
+    }
+    keys("b");
+    ck_assert_int_eq(g_st->vsbase.panel, 0);
+    keys("b");
+    ck_assert_int_eq(g_st->vsbase.panel, 1);
+    req(LSC_REQ_BACK);
+    req(LSC_REQ_ENTER);
+    ck_assert_ptr_nonnull(lsc_tui_vsbase_fig(g_st, 0));
+    ck_assert_int_eq(lsc_tui_model_fake_show_base_runs(&g_model), 1); /* kept for the session */
+    /* no base: say how to record one, run nothing */
+    req(LSC_REQ_BACK);
+    g_st->lists[LSC_VIEW_CATALOG].cursor = 2;
+    req(LSC_REQ_ENTER);
+    ck_assert_str_eq(g_st->layers.adapter, "llama2-7b-qv-ada");
+    ck_assert(!lsc_tui_vsbase_shown(g_st));
+    ck_assert_int_eq(lsc_tui_view_columns(g_st, LSC_VIEW_LAYERS, cols, LSC_TUI_MAX_COLS), 16);
+    keys("b");
+    ck_assert_msg(strstr(g_st->msg, "no base recorded") && strstr(g_st->msg, ":base llama2-7b-qv-ada PATH"), "%s", g_st->msg);
+    ck_assert_int_eq(lsc_tui_model_fake_show_base_runs(&g_model), 1);
+    /* a base changed on disk: the message and the fix stay in the panel */
+    req(LSC_REQ_BACK);
+    g_st->lists[LSC_VIEW_CATALOG].cursor = 1;
+    req(LSC_REQ_ENTER);
+    ck_assert_str_eq(g_st->layers.adapter, "llama2-7b-code");
+    keys("b");
+    ck_assert_int_eq(lsc_tui_model_fake_show_base_runs(&g_model), 2);
+    ck_assert_ptr_null(lsc_tui_vsbase_fig(g_st, 0));
+    n = lsc_tui_vsbase_lines(g_st, lines, 24, 40);
+    ck_assert_int_ge(n, 4);
+    for (int i = 0; i < n; i++)
+        ck_assert_uint_le(strlen(lines[i]), i ? 40 : LSC_TUI_VSBASE_LINE);
+    n = lsc_tui_vsbase_lines(g_st, lines, 24, 100);
+    ck_assert_msg(strstr(lines[n - 2], "since it was recorded") &&
+                  strcmp(lines[n - 1], "fix: :base llama2-7b-code /models/llama-2-7b") == 0, "%s / %s", lines[n - 2],
+                  lines[n - 1]);
+    /* an edit drops the cache: the chat adapter's figures are asked again */
+    lsc_tui_reload_after_edit(g_st);
+    ck_assert_int_eq(g_st->vsbase.n_cache, 0);
+    req(LSC_REQ_BACK);
+    g_st->lists[LSC_VIEW_CATALOG].cursor = 0;
+    req(LSC_REQ_ENTER);
+    ck_assert_ptr_null(lsc_tui_vsbase_fig(g_st, 0));
+    keys("b");
+    ck_assert_int_eq(lsc_tui_model_fake_show_base_runs(&g_model), 3);
+    ck_assert_ptr_nonnull(lsc_tui_vsbase_fig(g_st, 0));
+}
+END_TEST
+
 /* The grid's third metric: |dW|/|W| against the base, asked of the model once; an adapter without a
  * recorded base says so and the heat stays on the norm. */
 START_TEST(test_grid_vs_base)
@@ -2396,6 +2501,7 @@ static const struct {
     {"\n", LSC_VIEW_TASKS, LSC_VIEW_CATALOG, "\n"}, /* chat made multi-task first */
     {"\n", LSC_VIEW_SERIES, LSC_VIEW_CATALOG, "\n"}, /* chat made a series first */
     {"a", LSC_VIEW_AUDIT, LSC_VIEW_CATALOG, "a"},
+    {"\nb", LSC_VIEW_LAYERS, LSC_VIEW_CATALOG, "\n"}, /* with the vs base panel open */
 };
 
 START_TEST(test_leave_clears_view)
@@ -2435,6 +2541,8 @@ START_TEST(test_leave_clears_view)
         ck_assert(g_st->merge.transient.rows == NULL && g_st->merge.transient.n_rows == 0);
     if (k_leave_cases[_i].view == LSC_VIEW_KIND) /* no figures of a closed panel */
         ck_assert(g_st->kind.kf.kind[0] == '\0' && g_st->kind.kf.layers == NULL && !g_st->kind.ok);
+    if (k_leave_cases[_i].view == LSC_VIEW_LAYERS) /* no vs base panel or message over the next table */
+        ck_assert(!g_st->vsbase.panel && !g_st->vsbase.why[0]);
     if (k_leave_cases[_i].view == LSC_VIEW_AUDIT) /* no rows of a closed audit */
         ck_assert(g_st->audit.rows == NULL && g_st->audit.n == 0);
     if (k_leave_cases[_i].view == LSC_VIEW_SPECTRUM) /* no chart of a spectrum that is closed */
@@ -2934,6 +3042,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, test_leave_clears_view, 0, (int)(sizeof k_leave_cases / sizeof k_leave_cases[0]));
     tcase_add_test(tc, test_audit_view);
     tcase_add_test(tc, test_leave_hints_do_not_leak);
+    tcase_add_test(tc, test_vsbase);
     tcase_add_test(tc, test_hints_name_bound_keys);
     tcase_add_test(tc, test_grid_same_type_two_columns);
     tcase_add_test(tc, test_diff_no_rows_no_chart);

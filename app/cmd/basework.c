@@ -373,7 +373,7 @@ static lsc_status figs_item(void *ctx, size_t i, int worker, lsc_error *err)
 }
 
 lsc_status lsc_basework_figures_all(lsc_basework *bw, lsc_adapter *ad, const size_t *layers, size_t n,
-                                    const lsc_basefig_opts *o, int threads, int (*cancel)(void *), void *cancel_ctx,
+                                    const lsc_basefig_opts *o, int threads, int (*cancel)(void *, size_t, size_t), void *cancel_ctx,
                                     lsc_basefig *out, lsc_error *err)
 {
     if (threads < 1)
@@ -385,7 +385,7 @@ lsc_status lsc_basework_figures_all(lsc_basework *bw, lsc_adapter *ad, const siz
     size_t group = (size_t)threads * 2;
     for (size_t g = 0; g < n && !st; g += group) {
         size_t m = n - g < group ? n - g : group;
-        if (cancel && cancel(cancel_ctx)) {
+        if (cancel && cancel(cancel_ctx, g, n)) {
             st = LSC_ERR_CANCELLED;
             break;
         }

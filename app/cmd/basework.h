@@ -61,11 +61,11 @@ lsc_status lsc_basework_figures(lsc_basework *bw, lsc_adapter *ad, size_t li, co
  * pool (out[i] belongs to item i, so the results do not depend on the count), each worker holding one
  * base tensor at a time: read, hash-checked, decoded to floats when the base stores F32/F16/BF16 (exact;
  * lsc_basefig_compute_f32), to doubles otherwise. The adapter's tensors are loaded in the calling thread
- * first. cancel (may be NULL) is asked in the calling thread between groups of layers; non-zero stops the
- * call with LSC_ERR_CANCELLED. Errors name the layer (and the file and tensor when the base is at fault);
+ * first. cancel (may be NULL) is asked in the calling thread between groups of layers, with the number of
+ * layers done so far and n (a progress report); non-zero stops the call with LSC_ERR_CANCELLED. Errors name the layer (and the file and tensor when the base is at fault);
  * the lowest failing layer's error is reported. Same figures as lsc_basework_figures layer by layer. */
 lsc_status lsc_basework_figures_all(lsc_basework *bw, lsc_adapter *ad, const size_t *layers, size_t n,
-                                    const lsc_basefig_opts *o, int threads, int (*cancel)(void *), void *cancel_ctx,
+                                    const lsc_basefig_opts *o, int threads, int (*cancel)(void *, size_t, size_t), void *cancel_ctx,
                                     lsc_basefig *out, lsc_error *err);
 
 void lsc_basework_release(lsc_basework *bw);

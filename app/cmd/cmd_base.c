@@ -1,7 +1,8 @@
 /* cmd_base.c: `lorascope base NAME PATH` records the base weights adapter NAME modifies: a .safetensors
  * file, a sharded folder (model.safetensors.index.json) or a GGUF model. Every layer must map to a base
  * tensor of its shape (basemap.h); the catalog keeps the path and, per layer, the tensor's name, dtype,
- * shape and content hash, never the weights. `base NAME --clear` forgets it. `show --base`, `bake` and
+ * shape and content hash, never the weights. `base NAME --clear` forgets it. Both note the recorded base
+ * before and after the change (lsc_catalog_base_note), so undo and redo restore either exactly. `show --base`, `bake` and
  * `expect relnorm/intruders` then read the base one tensor at a time and refuse one that changed. */
 #include <limits.h>
 #include <stdlib.h>
@@ -40,7 +41,11 @@ static int base_run(lsc_cmd_ctx *ctx, void *args)
         return LSC_EXIT_ERROR;
     char esc[512], pesc[PATH_MAX + 64];
     if (av->clear) {
-        int rc = lsc_catalog_set_base(ctx->cat, id, NULL, NULL, 0, &ctx->err) ? LSC_EXIT_ERROR : LSC_EXIT_OK;
+        /* undo and redo put back what is noted before and after the change (lsc_catalog_base_note) */
+        int rc = lsc_catalog_base_note(ctx->cat, id, 0, &ctx->err) || lsc_catalog_set_base(ctx->cat, id, NULL, NULL, 0, &ctx->err) ||
+                         lsc_catalog_base_note(ctx->cat, id, 1, &ctx->err)
+                     ? LSC_EXIT_ERROR
+                     : LSC_EXIT_OK;
         if (!rc) {
             lsc_cmd_wrote(ctx, id);
             lsc_out(ctx->out, "forgot the base of '%s'\n", lsc_escape_name(esc, sizeof esc, ad->name));
@@ -56,7 +61,11 @@ static int base_run(lsc_cmd_ctx *ctx, void *args)
     if (!st)
         st = lsc_basework_records(&bw, ad, &recs, &n, &ctx->err);
     if (!st)
+        st = lsc_catalog_base_note(ctx->cat, id, 0, &ctx->err);
+    if (!st)
         st = lsc_catalog_set_base(ctx->cat, id, abs ? abs : av->path, recs, n, &ctx->err);
+    if (!st)
+        st = lsc_catalog_base_note(ctx->cat, id, 1, &ctx->err);
     if (!st) {
         lsc_cmd_wrote(ctx, id);
         lsc_out(ctx->out, "base of '%s': %s (%zu layers, %zu base tensors in %zu file(s))\n",

@@ -232,8 +232,12 @@ static const lsc_opt show_opts[] = {
      .at = offsetof(show_args, eps), .help = "with --base: an intruder's largest |cos| with W's top vectors is below E"},
     {0}};
 
-static int show_cancelled(void *ctx)
+/* Between groups of layers: a terminal (or the workbench's progress bar) sees the layers go by. */
+static int show_cancelled(void *vctx, size_t done, size_t n)
 {
+    lsc_cmd_ctx *ctx = vctx;
+    if (ctx->diag->is_tty)
+        lsc_out_ctl(ctx->diag, "\rshow --base: layer %zu/%zu\033[K", done + 1, n);
     return lsc_cmd_cancelled(ctx, "show");
 }
 
@@ -254,6 +258,8 @@ static int base_figures(lsc_cmd_ctx *ctx, const show_args *av, lsc_adapter *ad, 
     if (!st)
         st = lsc_basework_figures_all(&bw, ad, layers, n, &o, lsc_pool_default_threads(), show_cancelled, ctx, figs,
                                       &ctx->err);
+    if (ctx->diag->is_tty)
+        lsc_out_ctl(ctx->diag, "\r\033[K");
     for (size_t i = 0; !st && i < n; i++)
         rows[i].fig = figs[i];
     if (layers && figs)

@@ -2,7 +2,8 @@
  *
  * Every change is a history entry (dispatch.c) and no edit destroys data: creating commands add
  * adapters, rm hides one, rename renames. So undo of a creating command hides its outputs, undo of rm
- * shows the adapter again, undo of rename renames back; redo does the change again. What a command's
+ * shows the adapter again, undo of rename renames back, undo of base puts back the base recorded before
+ * (path and tensor rows, as the entry noted them; redo the ones it recorded); redo does the change again. What a command's
  * entry means comes from its flags in commands.def (LSC_CMD_CREATES, _HIDES, _RENAMES). The redo stack
  * is the run of undone entries above the newest live one: any new change clears it. The entries a script
  * run recorded share a run id (catalog.h): undo takes back all of them, redo re-applies all of them. */
@@ -13,11 +14,18 @@
 #include "common.h"
 #include "handlers.h"
 
+/* `base NAME PATH` / `base NAME --clear`: the base its entry noted before (undo) or after (redo). */
+static lsc_status apply_base(lsc_cmd_ctx *ctx, const lsc_history_entry *h, int64_t id, int redo)
+{
+    return lsc_catalog_base_restore(ctx->cat, h->id, id, redo, &ctx->err);
+}
+
 /* Apply (redo = 1) or revert (redo = 0) one history entry. */
 static int apply(lsc_cmd_ctx *ctx, const lsc_history_entry *h, int redo)
 {
     const lsc_command *c = lsc_command_find(h->command);
-    if (!c || !(c->flags & (LSC_CMD_CREATES | LSC_CMD_HIDES | LSC_CMD_RENAMES))) {
+    int is_base = c && strcmp(c->name, "base") == 0;
+    if (!c || !(is_base || (c->flags & (LSC_CMD_CREATES | LSC_CMD_HIDES | LSC_CMD_RENAMES)))) {
         lsc_error_set(&ctx->err, LSC_ERR_UNSUPPORTED, "cannot %s '%s' (#%lld)", redo ? "redo" : "undo", h->command,
                       (long long)h->id);
         return LSC_EXIT_ERROR;
@@ -25,7 +33,9 @@ static int apply(lsc_cmd_ctx *ctx, const lsc_history_entry *h, int redo)
     for (size_t i = 0; i < h->n_outputs; i++) {
         int64_t id = h->output_ids[i];
         lsc_status st = LSC_OK;
-        if (c->flags & LSC_CMD_CREATES)
+        if (is_base)
+            st = apply_base(ctx, h, id, redo);
+        else if (c->flags & LSC_CMD_CREATES)
             st = lsc_catalog_set_hidden(ctx->cat, id, !redo, &ctx->err);
         else if (c->flags & LSC_CMD_HIDES)
             st = lsc_catalog_set_hidden(ctx->cat, id, redo, &ctx->err);
@@ -141,5 +151,6 @@ static const lsc_opt no_opts[] = {{0}};
 
 const lsc_cmd_spec lsc_spec_undo = {
     no_opts, sizeof(lsc_args), NULL, undo_run,
-    "  import, prune, merge: the new adapter is removed; rm: the adapter comes back; rename: renamed back\n"};
+    "  import, prune, merge: the new adapter is removed; rm: the adapter comes back; rename: renamed back;\n"
+    "  base: the base recorded before comes back (or none)\n"};
 const lsc_cmd_spec lsc_spec_redo = {no_opts, sizeof(lsc_args), NULL, redo_run, ""};

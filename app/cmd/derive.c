@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "baseinherit.h"
 #include "catalog.h"
 #include "hash.h"
 #include "lycoris_layer.h"
@@ -42,7 +43,8 @@ int lsc_derive_store(lsc_cmd_ctx *ctx, lsc_adapter *ad, const int64_t *parents, 
     for (size_t i = 0; i < ad->n_tensors; i++)
         if (!ad->tensors[i].hash[0] && ad->tensors[i].data)
             lsc_hash_tensor(&ad->tensors[i]);
-    if (lsc_catalog_put_adapter(ctx->cat, ad, parents, n_parents, id, &ctx->err))
+    if (lsc_catalog_put_adapter(ctx->cat, ad, parents, n_parents, id, &ctx->err) ||
+        lsc_base_inherit(ctx, ad, *id, parents, n_parents)) /* the parents' recorded base holds for it too */
         return LSC_EXIT_ERROR;
     /* statistics for the layers this edit made (unchanged layers hit the cache); read back through the
      * catalog so that every tensor can be loaded */

@@ -56,9 +56,12 @@ static const lsc_tui_col k_view_cols_series[] = {LSC_COL_NAME, LSC_COL_FRO, LSC_
 static const lsc_tui_col k_view_cols_audit[] = {LSC_COL_NAME, LSC_COL_LAYERS, LSC_COL_WASTE, LSC_COL_SAVES,
                                                 LSC_COL_NAN, LSC_COL_DEAD, LSC_COL_NOTES};
 
+/* The layer table's columns against the base, after the others, when its adapter has a recorded base. */
+static const lsc_tui_col k_view_cols_vsbase[] = {LSC_COL_BASE_NORM, LSC_COL_REL_NORM, LSC_COL_AMP, LSC_COL_SUBSIM,
+                                                 LSC_COL_INTRUDERS};
+
 int lsc_tui_view_columns(const lsc_tui_state *st, lsc_tui_view v, lsc_tui_col *out, int cap)
 {
-    (void)st;
     const lsc_tui_col *c = NULL;
     int n = 0;
     switch (v) {
@@ -77,6 +80,9 @@ int lsc_tui_view_columns(const lsc_tui_state *st, lsc_tui_view v, lsc_tui_col *o
     if (n > cap)
         n = cap;
     memcpy(out, c, (size_t)n * sizeof *c);
+    if (v == LSC_VIEW_LAYERS && lsc_tui_vsbase_shown(st))
+        for (size_t i = 0; i < sizeof k_view_cols_vsbase / sizeof *k_view_cols_vsbase && n < cap; i++)
+            out[n++] = k_view_cols_vsbase[i];
     return n;
 }
 
@@ -131,6 +137,21 @@ static int column_need(const lsc_tui_state *st, lsc_tui_view v, lsc_tui_col c)
  * them in display order. A text column is no wider than its widest cell; the width left over is shared
  * among the columns whose cells are cut, one column at a time to each in turn (so a long name does not
  * take it all while parents or task names are cut), and what nobody needs goes to the flexible column. */
+/* A column's priority: the table's, except that the figures against the base, while not computed, take
+ * only the room nothing else wants (a column of "-" never pushes out a known figure). */
+static int col_priority(const lsc_tui_state *st, lsc_tui_col c)
+{
+    int p = lsc_tui_col_info(c)->priority;
+    switch (c) {
+    case LSC_COL_BASE_NORM:
+    case LSC_COL_REL_NORM:
+    case LSC_COL_AMP:
+    case LSC_COL_SUBSIM:
+    case LSC_COL_INTRUDERS: return st->vsbase.cur < 0 ? 13 + p / 4 : p;
+    default: return p;
+    }
+}
+
 static void layout_columns(lsc_tui_state *st, lsc_tui_view v, int width)
 {
     lsc_tui_col cols[LSC_TUI_MAX_COLS];
@@ -148,12 +169,17 @@ static void layout_columns(lsc_tui_state *st, lsc_tui_view v, int width)
             w[i] = ci->right || need[i] > ci->width ? ci->width : need[i]; /* numbers keep their width */
         }
     }
-    for (int prio = 0; prio <= 12; prio++)
+    int flex_full = 0; /* the flexible columns at the width of their widest cell */
+    for (int i = 0; i < n; i++)
+        if (lsc_tui_col_info(cols[i])->width == 0)
+            flex_full += need[i] + 1;
+    for (int prio = 0; prio <= 16; prio++)
         for (int i = 0; i < n; i++) {
             const lsc_tui_colinfo *ci = lsc_tui_col_info(cols[i]);
-            if (ci->priority != prio || ci->width == 0)
+            if (col_priority(st, cols[i]) != prio || ci->width == 0)
                 continue;
-            if (prio == 0 || used + w[i] + 1 + flex_min <= avail) {
+            int flex_room = prio > 12 && flex_full > flex_min ? flex_full : flex_min; /* "-" never cuts a name */
+            if (prio == 0 || used + w[i] + 1 + flex_room <= avail) {
                 chosen[i] = 1;
                 used += w[i] + 1;
             }
@@ -291,6 +317,19 @@ double lsc_tui_sort_key(const lsc_tui_state *st, lsc_tui_view v, size_t i, lsc_t
         case LSC_COL_ZEROS_A: return l->zeros_a;
         case LSC_COL_ZEROS_B: return l->zeros_b;
         case LSC_COL_FLAGS: return (double)(l->flags | (l->nonfinite ? 0x100u : 0));
+        case LSC_COL_BASE_NORM:
+        case LSC_COL_REL_NORM:
+        case LSC_COL_AMP:
+        case LSC_COL_SUBSIM:
+        case LSC_COL_INTRUDERS: {
+            const lsc_tui_basefig_row *f = lsc_tui_vsbase_fig(st, i);
+            if (!f)
+                return -INFINITY; /* unknown figures sort as the smallest */
+            return c == LSC_COL_BASE_NORM ? f->base_norm : c == LSC_COL_REL_NORM ? f->rel_norm
+                   : c == LSC_COL_AMP     ? f->amplification
+                   : c == LSC_COL_SUBSIM  ? f->subspace_sim
+                                          : f->intruders;
+        }
         default: return 0;
         }
     }

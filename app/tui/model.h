@@ -410,6 +410,11 @@ typedef struct lsc_tui_model {
     lsc_status (*base_rel)(void *ctx, const char *adapter, const lsc_tui_layer *rows, size_t n, double *rel,
                            lsc_error *err);
 
+    /* The base recorded for `adapter` by `base` (issue #19): its path into path (cap bytes), "" when none is
+     * recorded. Reads the catalog only (no base file). NULL when the model has no bases. LSC_ERR_NOTFOUND
+     * for an unknown adapter. */
+    lsc_status (*base_path)(void *ctx, const char *adapter, char *path, size_t cap, lsc_error *err);
+
     /* Release ctx; may be NULL. Called by lsc_tui_model_release(). */
     void (*destroy)(void *ctx);
 } lsc_tui_model;

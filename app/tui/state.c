@@ -106,6 +106,7 @@ lsc_status lsc_tui_state_new(lsc_tui_model *model, const lsc_tui_state_opts *opt
     if (!st)
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
     st->model = model;
+    st->vsbase.cur = -1;
     st->readonly = opts ? opts->readonly : 0;
     st->stack[0] = LSC_VIEW_CATALOG;
     st->depth = 1;
@@ -178,6 +179,7 @@ void lsc_tui_state_free(lsc_tui_state *st)
     }
     free(st->catalog.rows);
     free(st->layers.rows);
+    lsc_tui_vsbase_free(st);
     lsc_tui_diff_release(&st->diff.cmp);
     free(st->history.rows);
     free(st->audit.rows);

@@ -67,7 +67,8 @@
     X(LSC_REQ_TOGGLE, "toggle")          \
     X(LSC_REQ_RETRAIN, "retrain")        \
     X(LSC_REQ_PAUSE, "pause")            \
-    X(LSC_REQ_AUDIT, "audit")
+    X(LSC_REQ_AUDIT, "audit")            \
+    X(LSC_REQ_VSBASE, "vs-base")
 
 typedef enum {
 #define LSC_X_REQ(code, name) code,
@@ -174,7 +175,12 @@ typedef enum { LSC_METRIC_NORM, LSC_METRIC_RANK, LSC_METRIC_REL } lsc_tui_metric
     X(LSC_COL_SAVES,     "saves",   10, 1, 0)                        \
     X(LSC_COL_NAN,       "nan",      4, 1, 3)                        \
     X(LSC_COL_DEAD,      "dead",     4, 1, 3)                        \
-    X(LSC_COL_NOTES,     "notes",    0, 0, 0)
+    X(LSC_COL_NOTES,     "notes",    0, 0, 0)                        \
+    X(LSC_COL_BASE_NORM, "|W|",      8, 1, 11)                       \
+    X(LSC_COL_REL_NORM,  "|dW|/|W|", 9, 1, 2)                        \
+    X(LSC_COL_AMP,       "amp",      7, 1, 4)                        \
+    X(LSC_COL_SUBSIM,    "sub.sim",  7, 1, 8)                        \
+    X(LSC_COL_INTRUDERS, "intr",     4, 1, 5)
 
 typedef enum {
 #define LSC_X_COL(code, title, width, right, prio) code,
@@ -198,7 +204,7 @@ typedef struct lsc_tui_colpos {
     int x, width;
 } lsc_tui_colpos;
 
-#define LSC_TUI_MAX_COLS 20
+#define LSC_TUI_MAX_COLS 24
 
 /* A list of rows in one view: order[] maps visible rows to data indices after filter and sort. */
 typedef struct lsc_tui_list {
@@ -241,7 +247,7 @@ typedef void (*lsc_tui_busy_fn)(void *ctx, const char *what);
 
 /* What a finished job is followed by. */
 typedef enum { LSC_JOB_PROMPT, LSC_JOB_PRUNE, LSC_JOB_MERGE, LSC_JOB_UNDO, LSC_JOB_REDO, LSC_JOB_SAVE,
-               LSC_JOB_RETRAIN } lsc_tui_job_kind;
+               LSC_JOB_RETRAIN, LSC_JOB_BASEFIG } lsc_tui_job_kind; /* BASEFIG: `show --base --json`, no edit */
 
 #define LSC_TUI_ARGS_MAX 40
 
@@ -356,6 +362,37 @@ typedef struct lsc_tui_layers_view {
     size_t n;
     int group;                      /* grouped by module type */
 } lsc_tui_layers_view;
+
+/* One layer's figures against the recorded base (`show NAME --base --json`), by layer key. */
+typedef struct lsc_tui_basefig_row {
+    char key[LSC_TUI_NAME_MAX];
+    double base_norm, rel_norm, amplification, subspace_sim, subspace_sim_k;
+    int k, intruders;
+} lsc_tui_basefig_row;
+
+/* The figures of one adapter against its base, computed once per session (until an edit). */
+typedef struct lsc_tui_basefig_set {
+    char adapter[LSC_TUI_NAME_MAX];
+    lsc_tui_basefig_row *rows;
+    size_t n;
+} lsc_tui_basefig_set;
+
+#define LSC_TUI_BASEFIG_CACHE 8
+#define LSC_TUI_VSBASE_EPS "0.5" /* the intruder threshold the workbench asks for (show --eps) */
+
+/* "vs base" (view_vsbase.c): the layer table's columns against the recorded base and the panel of the
+ * selected layer's figures. The figures come from a job (`show --base --json`: it reads the base). */
+typedef struct lsc_tui_vsbase {
+    char adapter[LSC_TUI_NAME_MAX];  /* the adapter `path` was asked for */
+    char path[LSC_TUI_TEXT_MAX];     /* its recorded base, "" when none */
+    lsc_tui_basefig_set cache[LSC_TUI_BASEFIG_CACHE];
+    int n_cache, next;               /* filled entries; the one replaced next when full */
+    int cur;                         /* the entry of the layer table's adapter, -1 while unknown */
+    long *fig_of;                    /* [layers.n]: row of cache[cur] for each layer data row, -1 none */
+    size_t n_fig_of;
+    int panel;                       /* the panel is open */
+    char why[512];                   /* why there are no figures (the last job's error, with the fix) */
+} lsc_tui_vsbase;
 
 /* The layers x modules grid (view_grid.c). */
 typedef struct lsc_tui_grid_view {
@@ -478,6 +515,7 @@ typedef struct lsc_tui_state {
     /* each view's own state (above), written by its module only */
     lsc_tui_catalog_view catalog;
     lsc_tui_layers_view layers;
+    lsc_tui_vsbase vsbase;
     lsc_tui_grid_view grid;
     lsc_tui_spectrum_view spectrum;
     lsc_tui_diff_view diff;

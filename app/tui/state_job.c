@@ -19,6 +19,7 @@
 /* After a command: reload what is on screen. An adapter that disappeared (undo, rm) closes its views. */
 unsigned lsc_tui_reload_after_edit(lsc_tui_state *st)
 {
+    lsc_tui_vsbase_forget(st); /* an edit may record, undo or change a base: the figures are asked again */
     char msg[sizeof st->msg];
     lsc_tui_msg_level lvl = st->msg_level;
     memcpy(msg, st->msg, sizeof msg);
@@ -126,6 +127,18 @@ static unsigned job_finished(lsc_tui_state *st, int rc, char *output, char *errm
     if (rc != 0 && kind == LSC_JOB_RETRAIN && cancelled && adapter_kept(st, st->job_target)) {
         /* retrain stops at the next step and keeps its best state as NEW */
         lsc_tui_state_msg(st, LSC_MSG_WARN, "retrain stopped: %s - u undoes", errmsg ? errmsg : "the best state is kept");
+    } else if (kind == LSC_JOB_BASEFIG) { /* no edit: nothing to reload */
+        if (rc == 0)
+            lsc_tui_vsbase_done(st, st->job_target, output);
+        else
+            lsc_tui_vsbase_failed(st, errmsg, cancelled);
+        if (rc != 0 && cancelled)
+            lsc_tui_state_msg(st, LSC_MSG_WARN, "'%s' cancelled", st->job_title);
+        else if (rc != 0)
+            lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s", errmsg ? errmsg : "the figures could not be computed");
+        free(output);
+        free(errmsg);
+        return ch | LSC_TUI_CH_RESIZE;
     } else if (rc != 0) {
         if (kind == LSC_JOB_PROMPT && output[0]) /* first: a view change clears the message */
             lsc_tui_output_show(st, output, st->job_title, 0);
@@ -157,6 +170,7 @@ static unsigned job_finished(lsc_tui_state *st, int rc, char *output, char *errm
             first_line(output, line, sizeof line);
             lsc_tui_state_msg(st, LSC_MSG_INFO, "created %s - u undoes", line[0] ? line : st->job_target);
             break;
+        case LSC_JOB_BASEFIG: break; /* handled above */
         }
     }
     free(output);

@@ -262,6 +262,22 @@ static void cell_text_more(const lsc_tui_state *st, lsc_tui_view v, size_t i, ls
     }
 }
 
+/* A figure against the base of layer data row i; "-" while unknown (the job has not run). */
+static void vsbase_cell(const lsc_tui_state *st, size_t i, lsc_tui_col c, char *buf, size_t cap)
+{
+    const lsc_tui_basefig_row *f = lsc_tui_vsbase_fig(st, i);
+    if (!f)
+        snprintf(buf, cap, "-");
+    else if (c == LSC_COL_INTRUDERS)
+        snprintf(buf, cap, "%d", f->intruders);
+    else if (c == LSC_COL_SUBSIM)
+        snprintf(buf, cap, "%.3f", f->subspace_sim);
+    else if (c == LSC_COL_AMP)
+        snprintf(buf, cap, "%.2f", f->amplification);
+    else
+        lsc_tui_fmt_num(c == LSC_COL_BASE_NORM ? f->base_norm : f->rel_norm, buf, cap);
+}
+
 void lsc_tui_cell_text_data(const lsc_tui_state *st, lsc_tui_view v, size_t i, lsc_tui_col c, char *buf, size_t cap)
 {
     buf[0] = '\0';
@@ -314,6 +330,11 @@ void lsc_tui_cell_text_data(const lsc_tui_state *st, lsc_tui_view v, size_t i, l
                      (L->flags & LSC_LAYER_ADALORA) ? "A" : "", (L->flags & LSC_LAYER_CONV) ? "C" : "",
                      (L->flags & LSC_LAYER_EMBEDDING) ? "E" : "", (L->flags & LSC_LAYER_FAN_IN_FAN_OUT) ? "T" : "");
             break;
+        case LSC_COL_BASE_NORM:
+        case LSC_COL_REL_NORM:
+        case LSC_COL_AMP:
+        case LSC_COL_SUBSIM:
+        case LSC_COL_INTRUDERS: vsbase_cell(st, i, c, buf, cap); break;
         default: break;
         }
     } else if (v == LSC_VIEW_DIFF) {

@@ -75,6 +75,27 @@ extern const lsc_tui_view_ops lsc_tui_view_catalog, lsc_tui_view_layers, lsc_tui
 /* Open the audit view over the whole catalog (view_audit.c): 'a' in the catalog and `:audit`. */
 unsigned lsc_tui_audit_open(lsc_tui_state *st);
 
+/* ---- "vs base" (view_vsbase.c): the layer table against the recorded base */
+#define LSC_TUI_VSBASE_LINE 160 /* bytes of one panel line */
+/* The layer table's adapter changed or reloaded: ask the model for its base (once per adapter) and point
+ * the rows at the cached figures. */
+void lsc_tui_vsbase_sync(lsc_tui_state *st);
+/* Drop every cached figure (after an edit: a base may have been recorded, undone or changed). */
+void lsc_tui_vsbase_forget(lsc_tui_state *st);
+void lsc_tui_vsbase_free(lsc_tui_state *st);
+/* Whether the layer table shows the base columns (its adapter has a recorded base). */
+int lsc_tui_vsbase_shown(const lsc_tui_state *st);
+/* The figures of layer data row `data_row`; NULL while unknown. */
+const lsc_tui_basefig_row *lsc_tui_vsbase_fig(const lsc_tui_state *st, size_t data_row);
+/* The `b` key: start the figures job, or show/hide the panel once they are known (or failed). */
+unsigned lsc_tui_vsbase_request(lsc_tui_state *st);
+/* The figures job of `adapter` ended: with the command's JSON output, or failed with its message. */
+void lsc_tui_vsbase_done(lsc_tui_state *st, const char *adapter, const char *output);
+void lsc_tui_vsbase_failed(lsc_tui_state *st, const char *errmsg, int cancelled);
+/* The panel's text for the selected layer: up to max lines (a message wrapped to width columns); returns
+ * how many. */
+int lsc_tui_vsbase_lines(const lsc_tui_state *st, char (*lines)[LSC_TUI_VSBASE_LINE], int max, int width);
+
 /* ---- the views' draw ops (render_<view>.c, curses inside) */
 void lsc_tui_draw_layers(struct lsc_tui_render *r, const lsc_tui_state *st);
 void lsc_tui_draw_grid(struct lsc_tui_render *r, const lsc_tui_state *st);

@@ -232,8 +232,8 @@ static unsigned grid_enter_cell(lsc_tui_state *st)
 }
 
 /* norm -> rank -> |dW|/|W| against the recorded base (when the model has bases) -> norm. The relative norms
- * are asked of the model once per grid (they read the base); without a base the message says so and the
- * heat goes back to the norm. */
+ * are asked of the model once per grid (they read the base), unless the layer table's vs base figures hold
+ * them already; without a base the message says so and the heat goes back to the norm. */
 static unsigned next_metric(lsc_tui_state *st)
 {
     lsc_tui_metric next = st->grid.metric == LSC_METRIC_NORM ? LSC_METRIC_RANK
@@ -243,8 +243,13 @@ static unsigned next_metric(lsc_tui_state *st)
         lsc_error err;
         lsc_error_clear(&err);
         double *rel = calloc(st->layers.n + 1, sizeof *rel);
-        lsc_status s = rel ? st->model->base_rel(st->model->ctx, st->layers.adapter, st->layers.rows, st->layers.n, rel, &err)
-                           : lsc_error_set(&err, LSC_ERR_NOMEM, "out of memory");
+        size_t known = 0; /* the vs base figures (b in the layer table) already hold them: no second read */
+        for (size_t i = 0; rel && i < st->layers.n && lsc_tui_vsbase_fig(st, i); i++, known++)
+            rel[i] = lsc_tui_vsbase_fig(st, i)->rel_norm;
+        lsc_status s = !rel ? lsc_error_set(&err, LSC_ERR_NOMEM, "out of memory")
+                       : known == st->layers.n
+                           ? LSC_OK
+                           : st->model->base_rel(st->model->ctx, st->layers.adapter, st->layers.rows, st->layers.n, rel, &err);
         if (s) {
             free(rel);
             st->grid.metric = LSC_METRIC_NORM;

@@ -27,6 +27,7 @@ int lsc_tui_load_layers(lsc_tui_state *st, const char *name)
     if (!same)
         lsc_tui_list_reset(st, LSC_VIEW_LAYERS);
     lsc_tui_copy(st->layers.adapter, sizeof st->layers.adapter, name);
+    lsc_tui_vsbase_sync(st); /* before the columns are laid out: the base columns show with a base */
     lsc_tui_grid_build(st, !same);
     lsc_tui_grid_metric_max(st);
     if (lsc_tui_list_rebuild(st, LSC_VIEW_LAYERS) != 0) {
@@ -69,18 +70,44 @@ static unsigned layers_request(lsc_tui_state *st, lsc_tui_req req)
     case LSC_REQ_PRUNE: return lsc_tui_prune_open(st);
     case LSC_REQ_KIND: return lsc_tui_kind_open(st);
     case LSC_REQ_RETRAIN: return lsc_tui_retrain_open(st);
+    case LSC_REQ_VSBASE: return lsc_tui_vsbase_request(st);
     case LSC_REQ_REFRESH: return 0; /* the dispatcher reloaded the layers */
     default: return LSC_TUI_CH_PASS;
     }
 }
 
-/* The summary line takes the row under the title: the column header and the rows move down one. */
+/* The summary line takes the row under the title: the column header and the rows move down one. The "vs
+ * base" panel, when open, takes the right part of a wide screen, else the lower part. */
 static void layers_layout(lsc_tui_state *st, int *table_w)
 {
-    (void)table_w;
-    st->lay.header_y = 2;
-    st->lay.body_y = 3;
-    st->lay.body_h = st->lay.lines - 5;
+    lsc_tui_layout *L = &st->lay;
+    L->header_y = 2;
+    L->body_y = 3;
+    L->body_h = L->lines - 5;
+    if (!st->vsbase.panel || !lsc_tui_vsbase_shown(st))
+        return;
+    L->pane_y = 2;
+    if (L->cols >= 120) {
+        L->pane_w = 58;
+        L->pane_x = L->cols - L->pane_w;
+        L->pane_h = L->lines - 4;
+        *table_w = L->pane_x - 1;
+    } else {
+        int rows = L->lines - 4;
+        L->pane_h = rows / 2 < 11 ? rows / 2 : 11;
+        L->pane_w = L->cols;
+        L->pane_y = 2 + rows - L->pane_h;
+        L->body_h = rows - L->pane_h - 1;
+    }
+}
+
+/* Closing the table closes its vs base panel (the figures stay cached for the session). */
+static void layers_leave(lsc_tui_state *st, int closing)
+{
+    if (closing) {
+        st->vsbase.panel = 0;
+        st->vsbase.why[0] = '\0';
+    }
 }
 
 static const lsc_tui_binding k_keys[] = {
@@ -95,6 +122,8 @@ static const lsc_tui_binding k_keys[] = {
     {LSC_REQ_PRUNE, {'p'}, "prune panel: cut ranks by a rule with a live preview", "prune", 3},
     {LSC_REQ_KIND, {'K'}, "kind panel: figures particular to the adapter's kind", "kind", 4},
     {LSC_REQ_RETRAIN, {'R'}, "retrain panel: train towards a target, live loss chart", "retrain", 5},
+    {LSC_REQ_VSBASE, {'b'}, "vs base: figures against the recorded base weights",
+     "vs base", 14},
     LSC_KEYS_UNDO,
     {LSC_REQ_TAG, {' ', 't', LSC_KEY_F(8)}, "tag / untag the row", "tag", 6},
     {LSC_REQ_TAG_CLEAR, {'T'}, "clear all tags", NULL, 0},
@@ -103,6 +132,7 @@ static const lsc_tui_binding k_keys[] = {
 const lsc_tui_view_ops lsc_tui_view_layers = {
     .view = LSC_VIEW_LAYERS,
     .request = layers_request,
+    .leave = layers_leave,
     .layout = layers_layout,
     .draw = lsc_tui_draw_layers,
     .keys = LSC_TUI_KEYS(k_keys),

@@ -43,6 +43,8 @@ typedef struct fake_model {
     long *hist_created;    /* [n_hist] adapter index an entry created, -1 none */
     size_t n_hist;
     atomic_int hold;       /* -1: none; N >= 0: element-wise merges wait before layer N + 1 */
+    int show_base_runs;    /* `show --base` commands run (the TUI's figures job) */
+    int base_rel_calls;    /* model->base_rel calls (the grid's heat against the base) */
 } fake_model;
 
 static uint64_t splitmix(uint64_t *s)
@@ -230,12 +232,54 @@ static lsc_status fake_list(void *ctx, lsc_tui_adapter **out, size_t *n, lsc_err
 static lsc_status fake_base_rel(void *ctx, const char *adapter, const lsc_tui_layer *rows, size_t n, double *rel,
                                 lsc_error *err)
 {
-    (void)ctx;
+    ((fake_model *)ctx)->base_rel_calls++;
     if (strcmp(adapter, "llama2-7b-qv-ada") == 0)
         return lsc_error_set(err, LSC_ERR_NOTFOUND, "no base recorded for '%s' (run: lorascope base NAME PATH)", adapter);
     for (size_t i = 0; i < n; i++)
         rel[i] = rows[i].fro / 40.0;
     return LSC_OK;
+}
+
+/* Every adapter but the AdaLoRA one has the base "/models/llama-2-7b" recorded. */
+static lsc_status fake_base_path(void *ctx, const char *adapter, char *path, size_t cap, lsc_error *err)
+{
+    fake_model *fm = ctx;
+    if (!find_adapter(fm, adapter))
+        return lsc_error_set(err, LSC_ERR_NOTFOUND, "no adapter '%s' in the catalog", adapter);
+    lsc_tui_copy(path, cap, strcmp(adapter, "llama2-7b-qv-ada") == 0 ? "" : "/models/llama-2-7b");
+    return LSC_OK;
+}
+
+/* `show NAME --base --json`: the fake base's figures, made up from each layer's norm and rank
+ * (|W| = 40 as in fake_base_rel; amplification, similarity and intruders from the layer index). The
+ * code adapter ("llama2-7b-code") fails as a base changed on disk since `base` would. */
+static int run_show_base(fake_model *fm, int argc, char **argv, char *buf, size_t cap, char *msg, size_t mcap)
+{
+    fake_adapter *fa = argc >= 2 ? find_adapter(fm, argv[1]) : NULL;
+    if (!fa) {
+        snprintf(msg, mcap, "no adapter '%s' in the catalog", argc >= 2 ? argv[1] : "");
+        return 1;
+    }
+    if (strcmp(argv[1], "llama2-7b-qv-ada") == 0) {
+        snprintf(msg, mcap, "no base recorded for '%s' (run: lorascope base NAME PATH)", argv[1]);
+        return 1;
+    }
+    if (strcmp(argv[1], "llama2-7b-code") == 0) {
+        snprintf(msg, mcap, "/models/llama-2-7b/model-00001-of-00002.safetensors: tensor "
+                 "'model.layers.0.self_attn.q_proj.weight': the base changed since it was recorded");
+        return 1;
+    }
+    size_t len = (size_t)snprintf(buf, cap, "{\"name\": \"%s\", \"layers\": [", fa->info.name);
+    for (size_t i = 0; i < fa->n_layers && len < cap - 400; i++) {
+        const lsc_tui_layer *l = &fa->layers[i];
+        len += (size_t)snprintf(buf + len, cap - len,
+                                "%s{\"key\": \"%s\", \"base_norm\": 40, \"rel_norm\": %.17g, \"amplification\": %.17g, "
+                                "\"subspace_sim\": %.17g, \"subspace_sim_k\": %.17g, \"k\": %d, \"intruders\": %d}",
+                                i ? ", " : "", l->name, l->fro / 40.0, 1.0 + 0.25 * (double)(i % 7),
+                                0.1 + 0.05 * (double)(i % 5), 0.2 + 0.05 * (double)(i % 5), 2 * l->rank, (int)(i % 3));
+    }
+    len += (size_t)snprintf(buf + len, cap - len, "]}\n");
+    return 0;
 }
 
 static lsc_status fake_layers(void *ctx, const char *adapter, lsc_tui_layer **out, size_t *n, lsc_error *err)
@@ -1270,8 +1314,8 @@ static int fake_run(void *ctx, int argc, char **argv, unsigned flags, const lsc_
                     char **errmsg)
 {
     fake_model *fm = ctx;
-    char buf[8192], msg[LSC_ERROR_MSG_MAX + 64];
-    size_t len = 0;
+    char buf[8192], msg[LSC_ERROR_MSG_MAX + 64], *big = NULL;
+    size_t len = 0, big_cap = 0;
     int rc = 0;
     buf[0] = '\0';
     msg[0] = '\0';
@@ -1319,6 +1363,12 @@ static int fake_run(void *ctx, int argc, char **argv, unsigned flags, const lsc_
         rc = run_retrain(fm, argc, argv, prog, buf, sizeof buf, msg, sizeof msg);
     } else if (strcmp(argv[0], "undo") == 0 || strcmp(argv[0], "redo") == 0) {
         rc = run_undo(fm, argv[0][0] == 'r', buf, sizeof buf, msg, sizeof msg);
+    } else if (strcmp(argv[0], "show") == 0 && argc >= 3 && strcmp(argv[2], "--base") == 0) {
+        fake_adapter *fa = argc >= 2 ? find_adapter(fm, argv[1]) : NULL;
+        big_cap = (fa ? fa->n_layers : 0) * 512 + 256;
+        big = calloc(big_cap, 1);
+        fm->show_base_runs++;
+        rc = run_show_base(fm, argc, argv, big ? big : buf, big ? big_cap : sizeof buf, msg, sizeof msg);
     } else if (strcmp(argv[0], "log") == 0) {
         rc = run_log(fm, argc, argv, buf, sizeof buf, msg, sizeof msg);
     } else {
@@ -1327,6 +1377,11 @@ static int fake_run(void *ctx, int argc, char **argv, unsigned flags, const lsc_
     }
     if (rc != 0)
         *errmsg = dupstr(msg[0] ? msg : "failed");
+    if (big && rc == 0) {
+        *output = big;
+        return rc;
+    }
+    free(big);
     *output = dupstr(buf);
     return rc;
 }
@@ -1762,6 +1817,17 @@ lsc_status lsc_tui_model_fake_init(lsc_tui_model *m, uint64_t seed, lsc_error *e
     m->kind_figures = fake_kind_figures;
     m->series = fake_series;
     m->base_rel = fake_base_rel;
+    m->base_path = fake_base_path;
     m->destroy = fake_destroy;
     return LSC_OK;
+}
+
+int lsc_tui_model_fake_show_base_runs(const lsc_tui_model *m)
+{
+    return ((const fake_model *)m->ctx)->show_base_runs;
+}
+
+int lsc_tui_model_fake_base_rel_calls(const lsc_tui_model *m)
+{
+    return ((const fake_model *)m->ctx)->base_rel_calls;
 }

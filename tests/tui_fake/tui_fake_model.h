@@ -38,4 +38,10 @@ void lsc_tui_model_fake_hold(lsc_tui_model *m, int layers);
  * checkpoints by step from series(), its figures made up from its own layers). LSC_ERR_NOTFOUND if absent. */
 lsc_status lsc_tui_model_fake_set_kind(lsc_tui_model *m, const char *name, const char *kind, lsc_error *err);
 
+/* How many `show NAME --base` commands the fake model has run (the workbench's figures job). */
+int lsc_tui_model_fake_show_base_runs(const lsc_tui_model *m);
+
+/* How many times the fake model's base_rel (the grid's |dW|/|W| heat) was asked. */
+int lsc_tui_model_fake_base_rel_calls(const lsc_tui_model *m);
+
 #endif

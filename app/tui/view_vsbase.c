@@ -1,0 +1,269 @@
+/* view_vsbase.c: the layer table against the recorded base (issue #19): the columns |W|, |dW|/|W|,
+ * amplification, subspace similarity and intruders, and the "vs base" panel of the selected layer with what
+ * the figures mean. Never includes curses.
+ *
+ * The figures read the base weights (a randomized SVD per layer), so they come from a job: `show NAME
+ * --base --json` on the worker thread, with its progress and Esc to cancel, as every long command runs
+ * (state_job.c). Its result is kept for the session, per adapter (LSC_TUI_BASEFIG_CACHE of them), until an
+ * edit reloads the catalog; cells show "-" until known. Whether an adapter has a base is asked of the model
+ * when its layer table loads (model->base_path, the catalog only). A job that fails (no base, a base
+ * changed on disk) leaves its message, which names the command that fixes it, in the panel.
+ */
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "view.h"
+
+static void set_free(lsc_tui_basefig_set *s)
+{
+    free(s->rows);
+    memset(s, 0, sizeof *s);
+}
+
+void lsc_tui_vsbase_forget(lsc_tui_state *st)
+{
+    lsc_tui_vsbase *v = &st->vsbase;
+    for (int i = 0; i < v->n_cache; i++)
+        set_free(&v->cache[i]);
+    v->n_cache = v->next = 0;
+    v->cur = -1;
+    v->adapter[0] = '\0';
+    v->why[0] = '\0';
+    free(v->fig_of);
+    v->fig_of = NULL;
+    v->n_fig_of = 0;
+}
+
+void lsc_tui_vsbase_free(lsc_tui_state *st)
+{
+    lsc_tui_vsbase_forget(st);
+}
+
+/* Point every layer row at its figures in the cache entry of the layer table's adapter. */
+static void map_rows(lsc_tui_state *st)
+{
+    lsc_tui_vsbase *v = &st->vsbase;
+    free(v->fig_of);
+    v->fig_of = NULL;
+    v->n_fig_of = 0;
+    v->cur = -1;
+    for (int i = 0; i < v->n_cache; i++)
+        if (strcmp(v->cache[i].adapter, st->layers.adapter) == 0)
+            v->cur = i;
+    if (v->cur < 0 || !st->layers.n || !(v->fig_of = malloc(st->layers.n * sizeof *v->fig_of)))
+        return;
+    const lsc_tui_basefig_set *s = &v->cache[v->cur];
+    v->n_fig_of = st->layers.n;
+    for (size_t r = 0; r < st->layers.n; r++) {
+        v->fig_of[r] = -1;
+        for (size_t j = 0; j < s->n; j++)
+            if (strcmp(s->rows[j].key, st->layers.rows[r].name) == 0) {
+                v->fig_of[r] = (long)j;
+                break;
+            }
+    }
+}
+
+void lsc_tui_vsbase_sync(lsc_tui_state *st)
+{
+    lsc_tui_vsbase *v = &st->vsbase;
+    if (strcmp(v->adapter, st->layers.adapter) != 0) {
+        lsc_error err = {0};
+        lsc_tui_copy(v->adapter, sizeof v->adapter, st->layers.adapter);
+        v->path[0] = '\0';
+        v->why[0] = '\0';
+        if (st->model->base_path && st->layers.adapter[0] &&
+            st->model->base_path(st->model->ctx, st->layers.adapter, v->path, sizeof v->path, &err) != LSC_OK)
+            v->path[0] = '\0';
+    }
+    map_rows(st);
+}
+
+int lsc_tui_vsbase_shown(const lsc_tui_state *st)
+{
+    return st->vsbase.path[0] && strcmp(st->vsbase.adapter, st->layers.adapter) == 0;
+}
+
+const lsc_tui_basefig_row *lsc_tui_vsbase_fig(const lsc_tui_state *st, size_t data_row)
+{
+    const lsc_tui_vsbase *v = &st->vsbase;
+    if (v->cur < 0 || data_row >= v->n_fig_of || v->fig_of[data_row] < 0)
+        return NULL;
+    return &v->cache[v->cur].rows[v->fig_of[data_row]];
+}
+
+/* The `show --base --json` output as a cache entry for adapter; -1 when it is not that JSON. */
+static int parse(const char *output, const char *adapter, lsc_tui_basefig_set *out)
+{
+    json_t *root = json_loads(output, 0, NULL), *layers = json_object_get(root, "layers");
+    size_t n = json_array_size(layers);
+    memset(out, 0, sizeof *out);
+    if (!json_is_array(layers) || !(out->rows = calloc(n ? n : 1, sizeof *out->rows))) {
+        json_decref(root);
+        return -1;
+    }
+    lsc_tui_copy(out->adapter, sizeof out->adapter, adapter);
+    for (size_t i = 0; i < n; i++) {
+        json_t *l = json_array_get(layers, i);
+        lsc_tui_basefig_row *r = &out->rows[out->n];
+        const char *key = json_string_value(json_object_get(l, "key"));
+        if (!key || !json_is_number(json_object_get(l, "rel_norm")))
+            continue;
+        lsc_tui_copy(r->key, sizeof r->key, key);
+        r->base_norm = json_number_value(json_object_get(l, "base_norm"));
+        r->rel_norm = json_number_value(json_object_get(l, "rel_norm"));
+        r->amplification = json_number_value(json_object_get(l, "amplification"));
+        r->subspace_sim = json_number_value(json_object_get(l, "subspace_sim"));
+        r->subspace_sim_k = json_number_value(json_object_get(l, "subspace_sim_k"));
+        r->k = (int)json_integer_value(json_object_get(l, "k"));
+        r->intruders = (int)json_integer_value(json_object_get(l, "intruders"));
+        out->n++;
+    }
+    json_decref(root);
+    return 0;
+}
+
+void lsc_tui_vsbase_done(lsc_tui_state *st, const char *adapter, const char *output)
+{
+    lsc_tui_vsbase *v = &st->vsbase;
+    lsc_tui_basefig_set s;
+    if (parse(output, adapter, &s) != 0) {
+        snprintf(v->why, sizeof v->why, "the figures of '%s' could not be read", adapter);
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s", v->why);
+        return;
+    }
+    int slot = -1;
+    for (int i = 0; i < v->n_cache; i++)
+        if (strcmp(v->cache[i].adapter, adapter) == 0)
+            slot = i;
+    if (slot < 0 && v->n_cache < LSC_TUI_BASEFIG_CACHE)
+        slot = v->n_cache++;
+    if (slot < 0) { /* full: replace the oldest */
+        slot = v->next;
+        v->next = (v->next + 1) % LSC_TUI_BASEFIG_CACHE;
+    }
+    set_free(&v->cache[slot]);
+    v->cache[slot] = s;
+    v->why[0] = '\0';
+    v->panel = 1;
+    map_rows(st);
+    lsc_tui_layout_update(st);
+    lsc_tui_state_msg(st, LSC_MSG_INFO, "figures against the base of '%s': %zu layers (kept for this session)",
+                      adapter, s.n);
+}
+
+void lsc_tui_vsbase_failed(lsc_tui_state *st, const char *errmsg, int cancelled)
+{
+    lsc_tui_vsbase *v = &st->vsbase;
+    if (cancelled)
+        snprintf(v->why, sizeof v->why, "cancelled: press b to compute the figures again");
+    else
+        snprintf(v->why, sizeof v->why, "%s", errmsg ? errmsg : "the figures could not be computed");
+    v->panel = 1;
+    lsc_tui_layout_update(st);
+}
+
+unsigned lsc_tui_vsbase_request(lsc_tui_state *st)
+{
+    lsc_tui_vsbase *v = &st->vsbase;
+    if (!st->layers.adapter[0])
+        return 0;
+    lsc_tui_vsbase_sync(st);
+    if (!v->path[0]) {
+        lsc_tui_state_msg(st, LSC_MSG_WARN, "no base recorded for '%s': record one with :base %s PATH",
+                          st->layers.adapter, st->layers.adapter);
+        return LSC_TUI_CH_REDRAW;
+    }
+    if (v->cur >= 0 || (v->panel && v->why[0])) { /* known (or failed): b shows and hides the panel */
+        v->panel = !v->panel;
+        if (!v->panel)
+            v->why[0] = '\0';
+        lsc_tui_layout_update(st);
+        return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RESIZE;
+    }
+    lsc_tui_argv a = {.kind = LSC_JOB_BASEFIG};
+    const char *words[] = {"show", st->layers.adapter, "--base", "--json", "--eps", LSC_TUI_VSBASE_EPS};
+    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+        lsc_tui_argv_add(&a, words[i]);
+    lsc_tui_copy(st->job_target, sizeof st->job_target, st->layers.adapter);
+    char title[LSC_TUI_NAME_MAX + 32];
+    snprintf(title, sizeof title, "figures of %s vs base", st->layers.adapter);
+    return lsc_tui_job_run(st, &a, title) | LSC_TUI_CH_RESIZE;
+}
+
+/* Append one panel line (cap bytes each, at most max of them). */
+static void line(char (*lines)[LSC_TUI_VSBASE_LINE], int *n, int max, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void line(char (*lines)[LSC_TUI_VSBASE_LINE], int *n, int max, const char *fmt, ...)
+{
+    if (*n >= max)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(lines[*n], LSC_TUI_VSBASE_LINE, fmt, ap);
+    va_end(ap);
+    (*n)++;
+}
+
+/* text as lines of at most width columns, cut at spaces (or anywhere in a word longer than a line). */
+static void wrap(char (*lines)[LSC_TUI_VSBASE_LINE], int *n, int max, const char *text, int width)
+{
+    if (width < 8)
+        width = 8;
+    if (width > LSC_TUI_VSBASE_LINE - 1)
+        width = LSC_TUI_VSBASE_LINE - 1;
+    const char *p = text;
+    while (*p && *n < max) {
+        int len = (int)strlen(p), cut = len;
+        if (len > width) {
+            cut = width;
+            while (cut > 0 && p[cut] != ' ')
+                cut--;
+            if (cut == 0)
+                cut = width;
+        }
+        line(lines, n, max, "%.*s", cut, p);
+        p += cut;
+        while (*p == ' ')
+            p++;
+    }
+}
+
+int lsc_tui_vsbase_lines(const lsc_tui_state *st, char (*lines)[LSC_TUI_VSBASE_LINE], int max, int width)
+{
+    const lsc_tui_vsbase *v = &st->vsbase;
+    const lsc_tui_list *l = &st->lists[LSC_VIEW_LAYERS];
+    int n = 0;
+    line(lines, &n, max, "vs base %s", v->path[0] ? v->path : "(none recorded)");
+    if (v->why[0]) {
+        wrap(lines, &n, max, v->why, width);
+        if (strstr(v->why, "changed")) {
+            char fix[LSC_TUI_NAME_MAX + LSC_TUI_TEXT_MAX + 32]; /* record it again where it is now */
+            snprintf(fix, sizeof fix, "fix: :base %s %s", st->layers.adapter, v->path);
+            wrap(lines, &n, max, fix, width);
+        }
+        return n;
+    }
+    if (!l->n)
+        return n;
+    size_t row = l->order[l->cursor];
+    const lsc_tui_basefig_row *f = lsc_tui_vsbase_fig(st, row);
+    line(lines, &n, max, "layer: %s", lsc_tui_short_name(st, st->layers.rows[row].name));
+    if (!f) {
+        line(lines, &n, max, "%s", v->cur < 0 ? "figures not computed yet: b computes them" : "no figures for this layer");
+        return n;
+    }
+    int r = st->layers.rows[row].rank;
+    line(lines, &n, max, "|W|_F       %-10.4g the base weight's norm", f->base_norm);
+    line(lines, &n, max, "|dW|/|W|    %-10.4g the update's size beside W", f->rel_norm);
+    line(lines, &n, max, "amplif.     %-10.4g |dW| / |U'WV'|, U V: dW's top-%d", f->amplification, r);
+    line(lines, &n, max, "            >1: dW amplifies directions W has weakly");
+    line(lines, &n, max, "sub.sim     %-10.4g dW's top-%d in W's top-%d", f->subspace_sim, r, r);
+    line(lines, &n, max, "sub.sim k   %-10.4g dW's top-%d in W's top-%d", f->subspace_sim_k, r, f->k);
+    line(lines, &n, max, "intruders   %-10d top-%d vectors of W+dW with |cos|", f->intruders, f->k);
+    line(lines, &n, max, "            < %s to all of W's top-%d: new directions", LSC_TUI_VSBASE_EPS, f->k);
+    return n;
+}
