@@ -248,7 +248,7 @@ double lsc_prune_new_scale(lsc_prune_scale rule, double s_old, int r_old, int k)
 }
 
 /* B_out = sign * U_k diag(d) in place (U was written into B_out), A_out = diag(d) V_k^T with
- * d = sqrt(s / |new_scale|); dd [k] scratch. */
+ * d = sqrt(s / |new_scale|); V [cols, k] row-major, or NULL when A_out already holds V_k^T; dd [k] scratch. */
 static void split_factors(const double *sv, int n, int k, double new_scale, size_t rows, size_t cols, double *B_out,
                           const double *V, double *A_out, double *dd, lsc_prune_info *info)
 {
@@ -262,8 +262,12 @@ static void split_factors(const double *sv, int n, int k, double new_scale, size
     }
     for (int j = 0; j < k; j++) {
         double *a = A_out + (size_t)j * cols;
-        for (size_t c = 0; c < cols; c++)
-            a[c] = V[c * (size_t)k + j] * dd[j];
+        if (V)
+            for (size_t c = 0; c < cols; c++)
+                a[c] = V[c * (size_t)k + j] * dd[j];
+        else
+            for (size_t c = 0; c < cols; c++)
+                a[c] *= dd[j];
     }
     if (info) {
         info->k = k;
@@ -287,12 +291,23 @@ lsc_status lsc_prune_truncate(const lsc_lowrank *lr, int k, double new_scale, ls
 
     const size_t rows = (size_t)lr->rows, cols = (size_t)lr->cols;
     double *sv = lsc_workspace_get(ws, WS_SV, 2 * (size_t)n); /* values, then the split factors */
-    double *V = lsc_workspace_get(ws, WS_V, cols * (size_t)k);
-    if (!sv || !V) {
+    if (!sv) {
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory for truncating a [%zu, %zu] layer", rows, cols);
         goto out;
     }
-    st = lsc_spectrum_top(lr, ws, k, sv, B_out, V, err); /* only the k vectors kept; U lands in B_out */
+    /* only the k vectors kept; U lands in B_out and, on the Gram path, V^T in A_out (no [cols, k] scratch) */
+    const double one = 1.0;
+    int done = 0;
+    st = lsc_spectrum_gram_top(lr, &one, 1, lr->scale, LSC_SPECTRUM_VT, ws, k, sv, B_out, A_out, &done, err);
+    if (st == LSC_OK && done) {
+        split_factors(sv, n, k, new_scale, rows, cols, B_out, NULL, A_out, sv + n, info);
+        goto out;
+    }
+    double *V = st == LSC_OK ? lsc_workspace_get(ws, WS_V, cols * (size_t)k) : NULL;
+    if (st == LSC_OK && !V)
+        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory for truncating a [%zu, %zu] layer", rows, cols);
+    if (st == LSC_OK)
+        st = lsc_spectrum_top_ex(lr, ws, k, LSC_SPECTRUM_NO_GRAM, sv, B_out, V, err);
     if (st == LSC_OK)
         split_factors(sv, n, k, new_scale, rows, cols, B_out, V, A_out, sv + n, info);
 
@@ -320,11 +335,11 @@ lsc_status lsc_prune_truncate_stacked(const lsc_lowrank *terms, const double *co
                              (long long)n, k);
     const size_t rows = (size_t)terms[0].rows, cols = (size_t)terms[0].cols;
     double *sv = lsc_workspace_get(ws, WS_SV, 2 * (size_t)n);
-    double *V = lsc_workspace_get(ws, WS_V, cols * (size_t)k);
-    if (!sv || !V)
+    if (!sv)
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory for truncating a [%zu, %zu] layer", rows, cols);
-    lsc_status st = lsc_spectrum_gram_top(terms, coef, n_terms, ws, k, sv, B_out, V, done, err);
+    lsc_status st = lsc_spectrum_gram_top(terms, coef, n_terms, 1.0, LSC_SPECTRUM_VT, ws, k, sv, B_out, A_out, done,
+                                          err);
     if (st == LSC_OK && *done)
-        split_factors(sv, (int)n, k, new_scale, rows, cols, B_out, V, A_out, sv + n, info);
+        split_factors(sv, (int)n, k, new_scale, rows, cols, B_out, NULL, A_out, sv + n, info);
     return st;
 }

@@ -219,9 +219,10 @@ static bool gram_factor(double *G, int n, double *scratch, lapack_int *iwork)
 }
 
 /* out^T (column-major [nv, m]) = alpha * sum_k c_k W_k^T X_k^T with W [R, nv] (column-major, ld R) split
- * in row blocks W_k [r_k, nv]; X_k = B_k (bside) or A_k^T, so out is row-major [m, nv] = X W. */
-static void stacked_apply(const lsc_lowrank *t, const double *coef, int nt, bool bside, int R, int nv, double alpha,
-                          const double *W, double *out)
+ * in row blocks W_k [r_k, nv]; X_k = B_k (bside) or A_k^T, so out is row-major [m, nv] = X W (with vt, the
+ * A side is written transposed: row-major [nv, cols]). */
+static void stacked_apply(const lsc_lowrank *t, const double *coef, int nt, bool bside, bool vt, int R, int nv,
+                          double alpha, const double *W, double *out)
 {
     int off = 0;
     double beta = 0.0;
@@ -232,9 +233,12 @@ static void stacked_apply(const lsc_lowrank *t, const double *coef, int nt, bool
         if (bside)
             cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, nv, (int)t[k].rows, rk, alpha * coef[k], W + off, R,
                         t[k].B, rk, beta, out, nv);
-        else
+        else if (!vt)
             cblas_dgemm(CblasColMajor, CblasTrans, CblasTrans, nv, (int)t[k].cols, rk, alpha, W + off, R, t[k].A,
                         (int)t[k].cols, beta, out, nv);
+        else /* out column-major [cols, nv] = A^T W, i.e. row-major [nv, cols] */
+            cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)t[k].cols, nv, rk, alpha, t[k].A,
+                        (int)t[k].cols, W + off, R, beta, out, (int)t[k].cols);
         beta = 1.0;
         off += rk;
     }
@@ -243,9 +247,9 @@ static void stacked_apply(const lsc_lowrank *t, const double *coef, int nt, bool
 /* The Gram path for s * sum_k c_k B_k A_k (terms of one shape; their own scales are not read): *done = 0
  * when it declines (a side shorter than the total rank, a Gram matrix not numerically positive definite or
  * too ill-conditioned, a non-finite Gram or core), so the caller takes the Householder path; then nothing
- * was written but workspace scratch. Outputs as lsc_spectrum_top with n = R = sum r_k. */
-static lsc_status gram_top(const lsc_lowrank *t, const double *coef, int nt, double s, lsc_workspace *ws, int nv,
-                           double *sv, double *U, double *V, int *done, lsc_error *err)
+ * was written but workspace scratch. Outputs as lsc_spectrum_top with n = R = sum r_k (vt: V as V^T). */
+static lsc_status gram_top(const lsc_lowrank *t, const double *coef, int nt, double s, bool vt, lsc_workspace *ws,
+                           int nv, double *sv, double *U, double *V, int *done, lsc_error *err)
 {
     *done = 0;
     int64_t R64 = 0;
@@ -296,7 +300,7 @@ static lsc_status gram_top(const lsc_lowrank *t, const double *coef, int nt, dou
         sv[i] *= abs_s;
     if (U) { /* U = sign(s) X_b Rb^{-1} Uc[:, :nv] */
         cblas_dtrsm(CblasColMajor, CblasLeft, CblasUpper, CblasNoTrans, CblasNonUnit, R, nv, 1.0, gb, R, uc, R);
-        stacked_apply(t, coef, nt, true, R, nv, s < 0 ? -1.0 : 1.0, uc, U);
+        stacked_apply(t, coef, nt, true, false, R, nv, s < 0 ? -1.0 : 1.0, uc, U);
     }
     if (V) { /* V = X_a Ra^{-1} Vc[:, :nv], Vc = vct^T */
         double *wv = work + lwork;
@@ -304,13 +308,14 @@ static lsc_status gram_top(const lsc_lowrank *t, const double *coef, int nt, dou
             for (int i = 0; i < R; i++)
                 wv[i + (size_t)j * R] = vct[j + (size_t)i * R];
         cblas_dtrsm(CblasColMajor, CblasLeft, CblasUpper, CblasNoTrans, CblasNonUnit, R, nv, 1.0, ga, R, wv, R);
-        stacked_apply(t, coef, nt, false, R, nv, 1.0, wv, V);
+        stacked_apply(t, coef, nt, false, vt, R, nv, 1.0, wv, V);
     }
     return LSC_OK;
 }
 
-lsc_status lsc_spectrum_gram_top(const lsc_lowrank *terms, const double *coef, int n_terms, lsc_workspace *ws, int nv,
-                                 double *sv, double *U, double *V, int *done, lsc_error *err)
+lsc_status lsc_spectrum_gram_top(const lsc_lowrank *terms, const double *coef, int n_terms, double scale,
+                                 unsigned flags, lsc_workspace *ws, int nv, double *sv, double *U, double *V, int *done,
+                                 lsc_error *err)
 {
     if (done)
         *done = 0;
@@ -329,7 +334,9 @@ lsc_status lsc_spectrum_gram_top(const lsc_lowrank *terms, const double *coef, i
         return LSC_OK; /* declined: the caller's general path reports it */
     if ((U || V) && (nv < 1 || nv > R))
         return lsc_error_set(err, LSC_ERR_INVALID, "%d singular vectors asked of a stacked rank %lld", nv, (long long)R);
-    return gram_top(terms, coef, n_terms, 1.0, ws, nv, sv, U, V, done, err);
+    if (!isfinite(scale))
+        return lsc_error_set(err, LSC_ERR_NUMERIC, "non-finite scale %g", scale);
+    return gram_top(terms, coef, n_terms, scale, (flags & LSC_SPECTRUM_VT) != 0, ws, nv, sv, U, V, done, err);
 }
 
 lsc_status lsc_spectrum(const lsc_lowrank *lr, lsc_workspace *ws, double *sv, double *U, double *V, lsc_error *err)
@@ -375,15 +382,25 @@ static lsc_status check_args(const lsc_lowrank *lr, lsc_workspace *ws, int nv, c
 lsc_status lsc_spectrum_top(const lsc_lowrank *lr, lsc_workspace *ws, int nv, double *sv, double *U, double *V,
                             lsc_error *err)
 {
+    return lsc_spectrum_top_ex(lr, ws, nv, 0, sv, U, V, err);
+}
+
+lsc_status lsc_spectrum_top_ex(const lsc_lowrank *lr, lsc_workspace *ws, int nv, unsigned flags, double *sv, double *U,
+                               double *V, lsc_error *err)
+{
+    if (flags & ~LSC_SPECTRUM_NO_GRAM)
+        return lsc_error_set(err, LSC_ERR_INVALID, "unsupported spectrum flags %#x", flags);
     int n = 0;
     lsc_status st = check_args(lr, ws, nv, sv, U || V, &n, err);
     if (st != LSC_OK || n == 0)
         return st;
-    const double one = 1.0;
-    int done = 0;
-    st = gram_top(lr, &one, 1, lr->scale, ws, nv, sv, U, V, &done, err);
-    if (st != LSC_OK || done)
-        return st;
+    if (!(flags & LSC_SPECTRUM_NO_GRAM)) {
+        const double one = 1.0;
+        int done = 0;
+        st = gram_top(lr, &one, 1, lr->scale, false, ws, nv, sv, U, V, &done, err);
+        if (st != LSC_OK || done)
+            return st;
+    }
     return householder_top(lr, ws, n, nv, sv, U, V, err);
 }
 

@@ -538,7 +538,7 @@ START_TEST(gram_stacked_terms)
     double *ref = dense_sv(&cat);
     double sv[12], *U = malloc(sizeof(double) * rows * 4), *V = malloc(sizeof(double) * cols * 4);
     int done = -1;
-    ck_assert_int_eq(lsc_spectrum_gram_top(t, coef, 2, ws, 4, sv, U, V, &done, NULL), LSC_OK);
+    ck_assert_int_eq(lsc_spectrum_gram_top(t, coef, 2, 1.0, 0, ws, 4, sv, U, V, &done, NULL), LSC_OK);
     ck_assert_int_eq(done, 1);
     ck_assert_int_eq(lsc_spectrum_last_path(), LSC_SPECTRUM_PATH_GRAM);
     for (int i = 0; i < R; i++)
@@ -561,12 +561,12 @@ START_TEST(gram_stacked_terms)
         }
     /* the same term twice: [B1, B1] has dependent columns */
     const lsc_lowrank twice[2] = {t[0], t[0]};
-    ck_assert_int_eq(lsc_spectrum_gram_top(twice, coef, 2, ws, 4, sv, U, V, &done, NULL), LSC_OK);
+    ck_assert_int_eq(lsc_spectrum_gram_top(twice, coef, 2, 1.0, 0, ws, 4, sv, U, V, &done, NULL), LSC_OK);
     ck_assert_int_eq(done, 0);
     /* bad arguments */
     lsc_error err = {0};
-    ck_assert_int_eq(lsc_spectrum_gram_top(t, coef, 2, ws, R + 1, sv, U, V, &done, &err), LSC_ERR_INVALID);
-    ck_assert_int_eq(lsc_spectrum_gram_top(t, coef, 0, ws, 1, sv, U, V, &done, &err), LSC_ERR_INVALID);
+    ck_assert_int_eq(lsc_spectrum_gram_top(t, coef, 2, 1.0, 0, ws, R + 1, sv, U, V, &done, &err), LSC_ERR_INVALID);
+    ck_assert_int_eq(lsc_spectrum_gram_top(t, coef, 0, 1.0, 0, ws, 1, sv, U, V, &done, &err), LSC_ERR_INVALID);
     free(d), free(ref), free(U), free(V), free(cb), free(ca), free(B1), free(A1), free(B2), free(A2);
     lsc_workspace_free(ws);
 }
