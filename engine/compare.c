@@ -2,7 +2,8 @@
  *
  * Where each figure comes from, and why:
  * - norms: from the factored spectra (QR-based, so no squared condition number);
- * - inner product: s1 s2 sum((B1^T B2) .* (A1 A2^T)), the trace form, r1 x r2 work;
+ * - inner product: from the bases' cross products the difference forms anyway (n1 n2 work), else
+ *   s1 s2 sum((B1^T B2) .* (A1 A2^T)), the trace form;
  * - ||d1 - d2||_F: NOT sqrt(n1^2 + n2^2 - 2 inner), which loses everything to cancellation when the
  *   layers are close (it can only resolve differences down to ~sqrt(eps) of the norm). Instead the
  *   second layer's bases are split along the first's (parts formed directly) and the difference's norm
@@ -220,7 +221,10 @@ static void split_basis(const double *x1, int n1, const double *x2, int n2, int 
     cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n1, n2, dim, 1.0, x1, n1, x2, n2, 0.0, c, n2);
     memcpy(p, x2, sizeof(double) * (size_t)dim * n2);
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, dim, n2, n1, -1.0, x1, n1, c, n2, 1.0, p, n2);
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n2, n2, dim, 1.0, p, n2, p, n2, 0.0, g, n2);
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, n2, dim, 1.0, p, n2, 0.0, g, n2); /* half a dgemm */
+    for (int i = 1; i < n2; i++)
+        for (int j = 0; j < i; j++)
+            g[(size_t)i * n2 + j] = g[(size_t)j * n2 + i];
 }
 
 /* ||U1 A1 V1^T - U2 A2 V2^T||_F (A = t diag(sv)) from the bases, as lsc_compare's comment derives; the
@@ -349,18 +353,6 @@ lsc_status lsc_compare(const lsc_lowrank *x, const lsc_lowrank *y, lsc_workspace
     const double nu1 = norm2(sv1, (size_t)n1), nu2 = norm2(sv2, (size_t)n2); /* ||B A||_F, unscaled */
     out->norm1 = fabs(x->scale) * nu1;
     out->norm2 = fabs(y->scale) * nu2;
-    double tr = 0.0; /* <B1 A1, B2 A2>_F, unscaled */
-
-    /* <s1 B1 A1, s2 B2 A2> = s1 s2 trace((B1^T B2)(A2 A1^T)) = s1 s2 sum((B1^T B2) .* (A1 A2^T)) */
-    if (x->r > 0 && y->r > 0 && rows > 0 && cols > 0) {
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, x->r, y->r, rows, 1.0, x->B, x->r, y->B, y->r, 0.0, gb,
-                    y->r);
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, x->r, y->r, cols, 1.0, x->A, cols, y->A, cols, 0.0, ga,
-                    y->r);
-        for (size_t i = 0; i < (size_t)x->r * y->r; i++)
-            tr += gb[i] * ga[i];
-        out->inner = x->scale * (y->scale * tr);
-    }
 
     /* ||d1 - d2||_F / smax from the two bases just computed (no second factorisation): with
      * d1 / smax = U1 A1 V1^T, d2 / smax = U2 A2 V2^T (A = |t| diag(sv), the signs in U), split each side of
@@ -385,6 +377,27 @@ lsc_status lsc_compare(const lsc_lowrank *x, const lsc_lowrank *y, lsc_workspace
             }
         }
         out->diff_norm = smax * dn;
+    }
+
+    /* <s1 B1 A1, s2 B2 A2> = s1 s2 tr, tr = <B1 A1, B2 A2>. With the splits at hand (the usual case) from the
+     * bases, tr = sign(s1) sign(s2) sum_ij sv1_i (U1^T U2)_ij sv2_j (V1^T V2)_ij (the signs sit in U), which
+     * costs n1 n2; otherwise the trace form sum((B1^T B2) .* (A1 A2^T)), a pass over both factors. */
+    double tr = 0.0;
+    if (parts.cu) {
+        for (int i = 0; i < n1; i++)
+            for (int j = 0; j < n2; j++)
+                tr += sv1[i] * parts.cu[(size_t)i * n2 + j] * sv2[j] * parts.cv[(size_t)i * n2 + j];
+        if ((x->scale < 0) != (y->scale < 0))
+            tr = -tr;
+        out->inner = x->scale * (y->scale * tr);
+    } else if (x->r > 0 && y->r > 0 && rows > 0 && cols > 0) {
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, x->r, y->r, rows, 1.0, x->B, x->r, y->B, y->r, 0.0, gb,
+                    y->r);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, x->r, y->r, cols, 1.0, x->A, cols, y->A, cols, 0.0, ga,
+                    y->r);
+        for (size_t i = 0; i < (size_t)x->r * y->r; i++)
+            tr += gb[i] * ga[i];
+        out->inner = x->scale * (y->scale * tr);
     }
 
     /* zero means zero as the user sees it: a scale of 0 or factors whose product is 0 */
