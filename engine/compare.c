@@ -292,6 +292,29 @@ static lsc_status diff_norm(lsc_workspace *ws, const double *u1, const double *v
     return LSC_OK;
 }
 
+/* <B1 A1, B2 A2>_F (unscaled) as lsc_compare's comment there says; gb, ga [r1 * r2] scratch. */
+static double unscaled_inner(const lsc_lowrank *x, const lsc_lowrank *y, const split_parts *parts, const double *sv1,
+                             int n1, const double *sv2, int n2, double *gb, double *ga)
+{
+    const int64_t rows = x->rows, cols = x->cols;
+    double tr = 0.0;
+    if (parts->cu) {
+        for (int i = 0; i < n1; i++)
+            for (int j = 0; j < n2; j++)
+                tr += sv1[i] * parts->cu[(size_t)i * n2 + j] * sv2[j] * parts->cv[(size_t)i * n2 + j];
+        return (x->scale < 0) != (y->scale < 0) ? -tr : tr;
+    }
+    if (x->r > 0 && y->r > 0 && rows > 0 && cols > 0) {
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, x->r, y->r, (int)rows, 1.0, x->B, x->r, y->B, y->r, 0.0,
+                    gb, y->r);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, x->r, y->r, (int)cols, 1.0, x->A, (int)cols, y->A,
+                    (int)cols, 0.0, ga, y->r);
+        for (size_t i = 0; i < (size_t)x->r * y->r; i++)
+            tr += gb[i] * ga[i];
+    }
+    return tr;
+}
+
 lsc_status lsc_compare(const lsc_lowrank *x, const lsc_lowrank *y, lsc_workspace *ws, lsc_compare_result *out,
                        lsc_error *err)
 {
@@ -382,23 +405,9 @@ lsc_status lsc_compare(const lsc_lowrank *x, const lsc_lowrank *y, lsc_workspace
     /* <s1 B1 A1, s2 B2 A2> = s1 s2 tr, tr = <B1 A1, B2 A2>. With the splits at hand (the usual case) from the
      * bases, tr = sign(s1) sign(s2) sum_ij sv1_i (U1^T U2)_ij sv2_j (V1^T V2)_ij (the signs sit in U), which
      * costs n1 n2; otherwise the trace form sum((B1^T B2) .* (A1 A2^T)), a pass over both factors. */
-    double tr = 0.0;
-    if (parts.cu) {
-        for (int i = 0; i < n1; i++)
-            for (int j = 0; j < n2; j++)
-                tr += sv1[i] * parts.cu[(size_t)i * n2 + j] * sv2[j] * parts.cv[(size_t)i * n2 + j];
-        if ((x->scale < 0) != (y->scale < 0))
-            tr = -tr;
+    const double tr = unscaled_inner(x, y, &parts, sv1, n1, sv2, n2, gb, ga);
+    if (parts.cu || (x->r > 0 && y->r > 0 && rows > 0 && cols > 0))
         out->inner = x->scale * (y->scale * tr);
-    } else if (x->r > 0 && y->r > 0 && rows > 0 && cols > 0) {
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, x->r, y->r, rows, 1.0, x->B, x->r, y->B, y->r, 0.0, gb,
-                    y->r);
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, x->r, y->r, cols, 1.0, x->A, cols, y->A, cols, 0.0, ga,
-                    y->r);
-        for (size_t i = 0; i < (size_t)x->r * y->r; i++)
-            tr += gb[i] * ga[i];
-        out->inner = x->scale * (y->scale * tr);
-    }
 
     /* zero means zero as the user sees it: a scale of 0 or factors whose product is 0 */
     const int zero1 = !(out->norm1 > 0.0 || (nu1 > 0.0 && x->scale != 0.0));
