@@ -2,7 +2,8 @@
  *
  * Where each figure comes from, and why:
  * - norms: from the factored spectra (QR-based, so no squared condition number);
- * - inner product: s1 s2 sum((B1^T B2) .* (A1 A2^T)), the trace form, r1 x r2 work;
+ * - inner product: from the bases' cross products the difference forms anyway (n1 n2 work), else
+ *   s1 s2 sum((B1^T B2) .* (A1 A2^T)), the trace form;
  * - ||d1 - d2||_F: NOT sqrt(n1^2 + n2^2 - 2 inner), which loses everything to cancellation when the
  *   layers are close (it can only resolve differences down to ~sqrt(eps) of the norm). Instead the
  *   second layer's bases are split along the first's (parts formed directly) and the difference's norm
@@ -29,10 +30,10 @@
 #include "spectrum.h"
 
 enum {
-    WS_U1 = LSC_WS_CALLER_FIRST,
-    WS_V1,
-    WS_U2,
-    WS_V2,
+    WS_U1 = LSC_WS_CALLER_FIRST, /* U1 and V1 */
+    WS_V1,                       /* unused */
+    WS_U2,                       /* U2 and V2; then the sine matrix (principal_angles_split) */
+    WS_V2,                       /* unused */
     WS_SMALL, /* sv1, sv2, Gram matrices, subspace products, their singular values */
     WS_BC,    /* the difference's split bases, later the sine matrix of the angles */
     WS_AC,    /* unused */
@@ -110,6 +111,44 @@ static double subspace_phi(const double *x1, int ld1, int k1, const double *x2, 
     return clamp01(sum_squares(m, (size_t)k1 * k2) / (double)(k1 < k2 ? k1 : k2));
 }
 
+/* Singular values (descending) of S [dim, k2] (column-major, destroyed) into sinv[k2]: those of the k2 x k2
+ * R of its QR, a blocked Householder QR (dgeqrt) of the tall matrix and a small SVD, instead of dgesdd on
+ * the wide [k2, dim] matrix, whose Level-2 LQ dominated diff on 28k-wide layers. tail: k2 * k2 + 2 nb k2. */
+static lsc_status tall_values(lsc_workspace *ws, double *s, int dim, int k2, double *tail, double *sinv,
+                              lsc_error *err)
+{
+    const int nb = k2 < 32 ? k2 : 32;
+    double *r = tail, *tq = r + (size_t)k2 * k2, *qwork = tq + (size_t)nb * k2;
+    if (dim < k2)
+        return small_svd_values(ws, dim, k2, s, sinv, err); /* k2 <= dim always for orthonormal columns */
+    lapack_int info = LAPACKE_dgeqrt_work(LAPACK_COL_MAJOR, dim, k2, nb, s, dim, tq, nb, qwork);
+    if (info != 0)
+        return lsc_error_set(err, LSC_ERR_NUMERIC, "qr in the subspace comparison failed (lapack info %d)", (int)info);
+    for (int j = 0; j < k2; j++)
+        for (int i = 0; i < k2; i++)
+            r[i + (size_t)j * k2] = i <= j ? s[i + (size_t)j * dim] : 0.0;
+    return small_svd_values(ws, k2, k2, r, sinv, err);
+}
+
+/* i-th smallest angle from cosine cosv[i] (descending) and sine sinv[k2 - 1 - i] (sines descending). */
+static void angles_from(const double *cosv, const double *sinv, int k2, int n_out, double *angles)
+{
+    for (int i = 0; i < n_out; i++) {
+        double c = clamp01(cosv[i]), sn = clamp01(sinv[k2 - 1 - i]);
+        angles[i] = sn * sn < 0.5 ? asin(sn) : acos(c);
+    }
+    /* the two formulas meet at pi/4; keep the order strictly non-decreasing across the seam */
+    for (int i = 1; i < n_out; i++)
+        if (angles[i] < angles[i - 1])
+            angles[i] = angles[i - 1];
+}
+
+static size_t tall_size(int dim, int k2)
+{
+    const int nb = k2 < 32 ? k2 : 32;
+    return (size_t)dim * k2 + (size_t)k2 * k2 + 2 * (size_t)nb * k2;
+}
+
 /* Principal angles (ascending) between span X1[:, :k1] and span X2[:, :k2] (row-major [dim, ld]).
  * Cosines are the singular values of M = X1^T X2; sines those of X2 - X1 M (with X2 the smaller
  * subspace). arccos is used where the angle exceeds pi/4, arcsin below, so small angles keep their
@@ -136,44 +175,43 @@ static lsc_status principal_angles(lsc_workspace *ws, const double *x1, int ld1,
     if (st != LSC_OK)
         return st;
 
-    /* S = X2 - X1 M, column-major [dim, k2] (the tall way round). Its singular values are those of the
-     * k2 x k2 R of its QR: a blocked Householder QR (dgeqrt) of the tall matrix and a small SVD, instead
-     * of dgesdd on the wide [k2, dim] matrix, whose Level-2 LQ dominated diff on 28k-wide layers. */
-    const int nb = k2 < 32 ? k2 : 32;
-    double *s = lsc_workspace_get(ws, WS_BC, (size_t)dim * k2 + (size_t)k2 * k2 + (size_t)nb * k2 + (size_t)nb * k2);
+    /* S = X2 - X1 M, column-major [dim, k2] (the tall way round) */
+    double *s = lsc_workspace_get(ws, WS_BC, tall_size(dim, k2));
     if (!s)
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory for the subspace comparison");
-    double *r = s + (size_t)dim * k2, *tq = r + (size_t)k2 * k2, *qwork = tq + (size_t)nb * k2;
     for (int i = 0; i < dim; i++)
         for (int j = 0; j < k2; j++)
             s[i + (size_t)j * dim] = x2[(size_t)i * ld2 + j];
     /* x1 row-major [dim, ld1] is column-major x1^T; m row-major [k1, k2] is column-major m^T */
     cblas_dgemm(CblasColMajor, CblasTrans, CblasTrans, dim, k2, k1, -1.0, x1, ld1, m, k2, 1.0, s, dim);
-    if (dim >= k2) {
-        lapack_int info = LAPACKE_dgeqrt_work(LAPACK_COL_MAJOR, dim, k2, nb, s, dim, tq, nb, qwork);
-        if (info != 0)
-            return lsc_error_set(err, LSC_ERR_NUMERIC, "qr in the subspace comparison failed (lapack info %d)",
-                                 (int)info);
-        for (int j = 0; j < k2; j++)
-            for (int i = 0; i < k2; i++)
-                r[i + (size_t)j * k2] = i <= j ? s[i + (size_t)j * dim] : 0.0;
-        st = small_svd_values(ws, k2, k2, r, sinv, err);
-    } else {
-        st = small_svd_values(ws, dim, k2, s, sinv, err); /* k2 <= dim always for orthonormal columns */
-    }
+    st = tall_values(ws, s, dim, k2, s + (size_t)dim * k2, sinv, err);
+    if (st == LSC_OK)
+        angles_from(cosv, sinv, k2, n_out, angles);
+    return st;
+}
+
+/* principal_angles when every vector carries (k1 = n1 >= k2 = n2) and diff_norm has already split V2 along
+ * V1: M = Cv = V1^T V2 [n1, n2] and S = Pv = V2 - V1 Cv [dim, n2] (both row-major) are reused instead of
+ * formed again. S is copied (transposed) into slot WS_U2 (the split lives in WS_BC; U2 and V2 are not read
+ * after the split), so no slot grows for it. */
+static lsc_status principal_angles_split(lsc_workspace *ws, const double *cv, const double *pv, int n1, int n2, int dim,
+                                         double *scratch, int n_out, double *angles, lsc_error *err)
+{
+    double *cosv = scratch + (size_t)n1 * n2, *sinv = cosv + n2, *mcopy = sinv + n2;
+    memcpy(mcopy, cv, sizeof(double) * (size_t)n1 * n2);
+    lsc_status st = small_svd_values(ws, n2, n1, mcopy, cosv, err);
     if (st != LSC_OK)
         return st;
-
-    /* i-th smallest angle: cosine cosv[i] (descending), sine sinv[k2 - 1 - i] (sines descending) */
-    for (int i = 0; i < n_out; i++) {
-        double c = clamp01(cosv[i]), sn = clamp01(sinv[k2 - 1 - i]);
-        angles[i] = sn * sn < 0.5 ? asin(sn) : acos(c);
-    }
-    /* the two formulas meet at pi/4; keep the order strictly non-decreasing across the seam */
-    for (int i = 1; i < n_out; i++)
-        if (angles[i] < angles[i - 1])
-            angles[i] = angles[i - 1];
-    return LSC_OK;
+    double *s = lsc_workspace_get(ws, WS_U2, tall_size(dim, n2)); /* U2 and V2 are dead by now */
+    if (!s)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory for the subspace comparison");
+    for (int i = 0; i < dim; i++)
+        for (int j = 0; j < n2; j++)
+            s[i + (size_t)j * dim] = pv[(size_t)i * n2 + j];
+    st = tall_values(ws, s, dim, n2, s + (size_t)dim * n2, sinv, err);
+    if (st == LSC_OK)
+        angles_from(cosv, sinv, n2, n_out, angles);
+    return st;
 }
 
 /* Split X2 [dim, n2] (row-major, orthonormal columns) along X1 [dim, n1]: c = X1^T X2 [n1, n2], p = X2 - X1 c
@@ -183,13 +221,22 @@ static void split_basis(const double *x1, int n1, const double *x2, int n2, int 
     cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n1, n2, dim, 1.0, x1, n1, x2, n2, 0.0, c, n2);
     memcpy(p, x2, sizeof(double) * (size_t)dim * n2);
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, dim, n2, n1, -1.0, x1, n1, c, n2, 1.0, p, n2);
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n2, n2, dim, 1.0, p, n2, p, n2, 0.0, g, n2);
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, n2, dim, 1.0, p, n2, 0.0, g, n2); /* half a dgemm */
+    for (int i = 1; i < n2; i++)
+        for (int j = 0; j < i; j++)
+            g[(size_t)i * n2 + j] = g[(size_t)j * n2 + i];
 }
 
-/* ||U1 A1 V1^T - U2 A2 V2^T||_F (A = t diag(sv)) from the bases, as lsc_compare's comment derives. */
+/* ||U1 A1 V1^T - U2 A2 V2^T||_F (A = t diag(sv)) from the bases, as lsc_compare's comment derives; the
+ * splits of the second layer's bases along the first's (in slot WS_BC) into *parts. */
+typedef struct split_parts {
+    const double *cu, *cv; /* U1^T U2, V1^T V2 [n1, n2] row-major */
+    const double *pv;      /* V2 - V1 Cv [cols, n2] row-major */
+} split_parts;
+
 static lsc_status diff_norm(lsc_workspace *ws, const double *u1, const double *v1, const double *sv1, int n1, double t1,
                            const double *u2, const double *v2, const double *sv2, int n2, double t2, int rows, int cols,
-                           double *out, lsc_error *err)
+                           double *out, split_parts *parts, lsc_error *err)
 {
     const int dim = rows > cols ? rows : cols;
     const size_t nn = (size_t)n1 * n2, mm = (size_t)n2 * n2;
@@ -201,6 +248,7 @@ static lsc_status diff_norm(lsc_workspace *ws, const double *u1, const double *v
     double *y = x + nn;
     split_basis(u1, n1, u2, n2, rows, cu, p, gu);
     split_basis(v1, n1, v2, n2, cols, cv, p, gv);
+    *parts = (split_parts){cu, cv, p}; /* p holds Pv now; the rest below touches only x, y */
     /* the scale of the sums: the largest of the values, so the squares neither overflow nor underflow */
     double m = 0.0;
     for (int i = 0; i < n1; i++)
@@ -244,6 +292,29 @@ static lsc_status diff_norm(lsc_workspace *ws, const double *u1, const double *v
     return LSC_OK;
 }
 
+/* <B1 A1, B2 A2>_F (unscaled) as lsc_compare's comment there says; gb, ga [r1 * r2] scratch. */
+static double unscaled_inner(const lsc_lowrank *x, const lsc_lowrank *y, const split_parts *parts, const double *sv1,
+                             int n1, const double *sv2, int n2, double *gb, double *ga)
+{
+    const int64_t rows = x->rows, cols = x->cols;
+    double tr = 0.0;
+    if (parts->cu) {
+        for (int i = 0; i < n1; i++)
+            for (int j = 0; j < n2; j++)
+                tr += sv1[i] * parts->cu[(size_t)i * n2 + j] * sv2[j] * parts->cv[(size_t)i * n2 + j];
+        return (x->scale < 0) != (y->scale < 0) ? -tr : tr;
+    }
+    if (x->r > 0 && y->r > 0 && rows > 0 && cols > 0) {
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, x->r, y->r, (int)rows, 1.0, x->B, x->r, y->B, y->r, 0.0,
+                    gb, y->r);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, x->r, y->r, (int)cols, 1.0, x->A, (int)cols, y->A,
+                    (int)cols, 0.0, ga, y->r);
+        for (size_t i = 0; i < (size_t)x->r * y->r; i++)
+            tr += gb[i] * ga[i];
+    }
+    return tr;
+}
+
 lsc_status lsc_compare(const lsc_lowrank *x, const lsc_lowrank *y, lsc_workspace *ws, lsc_compare_result *out,
                        lsc_error *err)
 {
@@ -267,10 +338,12 @@ lsc_status lsc_compare(const lsc_lowrank *x, const lsc_lowrank *y, lsc_workspace
     const int rc = x->r + y->r;
     const int nd = rows < cols ? (rows < rc ? rows : rc) : (cols < rc ? cols : rc);
 
-    double *u1 = lsc_workspace_get(ws, WS_U1, (size_t)rows * n1);
-    double *v1 = lsc_workspace_get(ws, WS_V1, (size_t)cols * n1);
-    double *u2 = lsc_workspace_get(ws, WS_U2, (size_t)rows * n2);
-    double *v2 = lsc_workspace_get(ws, WS_V2, (size_t)cols * n2);
+    /* each layer's two bases share one slot: sized by rows + cols, not by the largest rows plus the largest
+     * cols over the layers seen (q/gate/down shapes would keep ~20 MB more per worker) */
+    double *u1 = lsc_workspace_get(ws, WS_U1, ((size_t)rows + (size_t)cols) * n1);
+    double *v1 = u1 ? u1 + (size_t)rows * n1 : NULL;
+    double *u2 = lsc_workspace_get(ws, WS_U2, ((size_t)rows + (size_t)cols) * n2);
+    double *v2 = u2 ? u2 + (size_t)rows * n2 : NULL;
     const size_t nmax = (size_t)(n1 > n2 ? n1 : n2);
     const size_t n_small = (size_t)n1 + n2 + (size_t)nd + 2 * (size_t)x->r * y->r + 2 * nmax * nmax + 2 * nmax;
     double *small = lsc_workspace_get(ws, WS_SMALL, n_small);
@@ -303,18 +376,6 @@ lsc_status lsc_compare(const lsc_lowrank *x, const lsc_lowrank *y, lsc_workspace
     const double nu1 = norm2(sv1, (size_t)n1), nu2 = norm2(sv2, (size_t)n2); /* ||B A||_F, unscaled */
     out->norm1 = fabs(x->scale) * nu1;
     out->norm2 = fabs(y->scale) * nu2;
-    double tr = 0.0; /* <B1 A1, B2 A2>_F, unscaled */
-
-    /* <s1 B1 A1, s2 B2 A2> = s1 s2 trace((B1^T B2)(A2 A1^T)) = s1 s2 sum((B1^T B2) .* (A1 A2^T)) */
-    if (x->r > 0 && y->r > 0 && rows > 0 && cols > 0) {
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, x->r, y->r, rows, 1.0, x->B, x->r, y->B, y->r, 0.0, gb,
-                    y->r);
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, x->r, y->r, cols, 1.0, x->A, cols, y->A, cols, 0.0, ga,
-                    y->r);
-        for (size_t i = 0; i < (size_t)x->r * y->r; i++)
-            tr += gb[i] * ga[i];
-        out->inner = x->scale * (y->scale * tr);
-    }
 
     /* ||d1 - d2||_F / smax from the two bases just computed (no second factorisation): with
      * d1 / smax = U1 A1 V1^T, d2 / smax = U2 A2 V2^T (A = |t| diag(sv), the signs in U), split each side of
@@ -327,11 +388,12 @@ lsc_status lsc_compare(const lsc_lowrank *x, const lsc_lowrank *y, lsc_workspace
     const double smax = fabs(x->scale) > fabs(y->scale) ? fabs(x->scale) : fabs(y->scale);
     const double t1 = smax > 0.0 ? fabs(x->scale) / smax : 0.0, t2 = smax > 0.0 ? fabs(y->scale) / smax : 0.0;
     double dn = 0.0; /* ||d1 - d2||_F / smax */
+    split_parts parts = {NULL, NULL, NULL};
     if (nd > 0) {
         if (n1 == 0 || n2 == 0) {
             dn = n1 ? t1 * nu1 : t2 * nu2;
         } else {
-            st = diff_norm(ws, u1, v1, sv1, n1, t1, u2, v2, sv2, n2, t2, rows, cols, &dn, err);
+            st = diff_norm(ws, u1, v1, sv1, n1, t1, u2, v2, sv2, n2, t2, rows, cols, &dn, &parts, err);
             if (st != LSC_OK) {
                 lsc_error_prefix(err, "difference of the layers");
                 goto out;
@@ -339,6 +401,13 @@ lsc_status lsc_compare(const lsc_lowrank *x, const lsc_lowrank *y, lsc_workspace
         }
         out->diff_norm = smax * dn;
     }
+
+    /* <s1 B1 A1, s2 B2 A2> = s1 s2 tr, tr = <B1 A1, B2 A2>. With the splits at hand (the usual case) from the
+     * bases, tr = sign(s1) sign(s2) sum_ij sv1_i (U1^T U2)_ij sv2_j (V1^T V2)_ij (the signs sit in U), which
+     * costs n1 n2; otherwise the trace form sum((B1^T B2) .* (A1 A2^T)), a pass over both factors. */
+    const double tr = unscaled_inner(x, y, &parts, sv1, n1, sv2, n2, gb, ga);
+    if (parts.cu || (x->r > 0 && y->r > 0 && rows > 0 && cols > 0))
+        out->inner = x->scale * (y->scale * tr);
 
     /* zero means zero as the user sees it: a scale of 0 or factors whose product is 0 */
     const int zero1 = !(out->norm1 > 0.0 || (nu1 > 0.0 && x->scale != 0.0));
@@ -362,11 +431,20 @@ lsc_status lsc_compare(const lsc_lowrank *x, const lsc_lowrank *y, lsc_workspace
 
     const int k1 = count_carrying(sv1, n1), k2 = count_carrying(sv2, n2);
     if (k1 > 0 && k2 > 0) {
-        out->subspace_in = subspace_phi(v1, n1, k1, v2, n2, k2, cols, scratch);
-        out->subspace_out = subspace_phi(u1, n1, k1, u2, n2, k2, rows, scratch);
         const int kmin = k1 < k2 ? k1 : k2;
         out->n_angles = kmin < LSC_COMPARE_MAX_ANGLES ? kmin : LSC_COMPARE_MAX_ANGLES;
-        st = principal_angles(ws, v1, n1, k1, v2, n2, k2, cols, scratch, out->n_angles, out->angles_in, err);
+        if (parts.cv && k1 == n1 && k2 == n2 && n1 >= n2) {
+            /* every vector carries: the products the difference's splits formed are the ones needed here (the
+             * same dgemm calls as subspace_phi, so the same bits) */
+            out->subspace_in = clamp01(sum_squares(parts.cv, (size_t)n1 * n2) / (double)kmin);
+            out->subspace_out = clamp01(sum_squares(parts.cu, (size_t)n1 * n2) / (double)kmin);
+            st = principal_angles_split(ws, parts.cv, parts.pv, n1, n2, cols, scratch, out->n_angles, out->angles_in,
+                                        err);
+        } else {
+            out->subspace_in = subspace_phi(v1, n1, k1, v2, n2, k2, cols, scratch);
+            out->subspace_out = subspace_phi(u1, n1, k1, u2, n2, k2, rows, scratch);
+            st = principal_angles(ws, v1, n1, k1, v2, n2, k2, cols, scratch, out->n_angles, out->angles_in, err);
+        }
         if (st != LSC_OK)
             goto out;
     }

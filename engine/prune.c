@@ -6,6 +6,7 @@
  */
 #include "prune.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -246,6 +247,34 @@ double lsc_prune_new_scale(lsc_prune_scale rule, double s_old, int r_old, int k)
     return NAN;
 }
 
+/* B_out = sign * U_k diag(d) in place (U was written into B_out), A_out = diag(d) V_k^T with
+ * d = sqrt(s / |new_scale|); V [cols, k] row-major, or NULL when A_out already holds V_k^T; dd [k] scratch. */
+static void split_factors(const double *sv, int n, int k, double new_scale, size_t rows, size_t cols, double *B_out,
+                          const double *V, double *A_out, double *dd, lsc_prune_info *info)
+{
+    const double inv = 1.0 / fabs(new_scale), sign = new_scale < 0.0 ? -1.0 : 1.0;
+    for (int j = 0; j < k; j++)
+        dd[j] = sqrt(sv[j] * inv);
+    for (size_t i = 0; i < rows; i++) {
+        double *b = B_out + i * (size_t)k;
+        for (int j = 0; j < k; j++)
+            b[j] = sign * b[j] * dd[j];
+    }
+    for (int j = 0; j < k; j++) {
+        double *a = A_out + (size_t)j * cols;
+        if (V)
+            for (size_t c = 0; c < cols; c++)
+                a[c] = V[c * (size_t)k + j] * dd[j];
+        else
+            for (size_t c = 0; c < cols; c++)
+                a[c] *= dd[j];
+    }
+    if (info) {
+        info->k = k;
+        lsc_prune_figures(sv, n, k, &info->kept_energy, &info->rel_error);
+    }
+}
+
 lsc_status lsc_prune_truncate(const lsc_lowrank *lr, int k, double new_scale, lsc_workspace *ws, double *B_out,
                               double *A_out, lsc_prune_info *info, lsc_error *err)
 {
@@ -262,36 +291,55 @@ lsc_status lsc_prune_truncate(const lsc_lowrank *lr, int k, double new_scale, ls
 
     const size_t rows = (size_t)lr->rows, cols = (size_t)lr->cols;
     double *sv = lsc_workspace_get(ws, WS_SV, 2 * (size_t)n); /* values, then the split factors */
-    double *U = B_out; /* the left vectors land in B_out and are scaled there */
-    double *V = lsc_workspace_get(ws, WS_V, cols * (size_t)k);
-    if (!sv || !V) {
+    if (!sv) {
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory for truncating a [%zu, %zu] layer", rows, cols);
         goto out;
     }
-    st = lsc_spectrum_top(lr, ws, k, sv, U, V, err); /* only the k vectors kept */
-    if (st != LSC_OK)
+    /* only the k vectors kept; U lands in B_out and, on the Gram path, V^T in A_out (no [cols, k] scratch) */
+    const double one = 1.0;
+    int done = 0;
+    st = lsc_spectrum_gram_top(lr, &one, 1, lr->scale, LSC_SPECTRUM_VT, ws, k, sv, B_out, A_out, &done, err);
+    if (st == LSC_OK && done) {
+        split_factors(sv, n, k, new_scale, rows, cols, B_out, NULL, A_out, sv + n, info);
         goto out;
-
-    /* B_out = sign * U_k diag(d), A_out = diag(d) V_k^T with d = sqrt(s / |new_scale|) */
-    const double inv = 1.0 / fabs(new_scale), sign = new_scale < 0.0 ? -1.0 : 1.0;
-    double *dd = sv + n;
-    for (int j = 0; j < k; j++)
-        dd[j] = sqrt(sv[j] * inv);
-    for (size_t i = 0; i < rows; i++) {
-        double *b = U + i * (size_t)k;
-        for (int j = 0; j < k; j++)
-            b[j] = sign * b[j] * dd[j];
     }
-    for (int j = 0; j < k; j++) {
-        double *a = A_out + (size_t)j * cols;
-        for (size_t c = 0; c < cols; c++)
-            a[c] = V[c * (size_t)k + j] * dd[j];
-    }
-    if (info) {
-        info->k = k;
-        lsc_prune_figures(sv, n, k, &info->kept_energy, &info->rel_error);
-    }
+    double *V = st == LSC_OK ? lsc_workspace_get(ws, WS_V, cols * (size_t)k) : NULL;
+    if (st == LSC_OK && !V)
+        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory for truncating a [%zu, %zu] layer", rows, cols);
+    if (st == LSC_OK)
+        st = lsc_spectrum_top_ex(lr, ws, k, LSC_SPECTRUM_NO_GRAM, sv, B_out, V, err);
+    if (st == LSC_OK)
+        split_factors(sv, n, k, new_scale, rows, cols, B_out, V, A_out, sv + n, info);
 
 out:
+    return st;
+}
+
+lsc_status lsc_prune_truncate_stacked(const lsc_lowrank *terms, const double *coef, int n_terms, int k,
+                                      double new_scale, lsc_workspace *ws, double *B_out, double *A_out,
+                                      lsc_prune_info *info, int *done, lsc_error *err)
+{
+    if (done)
+        *done = 0;
+    if (!terms || n_terms < 1 || !ws || !B_out || !A_out || !done)
+        return lsc_error_set(err, LSC_ERR_INVALID, "truncation needs layers, a workspace and two outputs");
+    if (!isfinite(new_scale) || new_scale == 0.0)
+        return lsc_error_set(err, LSC_ERR_INVALID, "target scale must be finite and non-zero, not %g", new_scale);
+    int64_t n = 0;
+    for (int j = 0; j < n_terms; j++)
+        n += terms[j].r > 0 ? terms[j].r : 0;
+    if (n > INT_MAX || n > terms[0].rows || n > terms[0].cols)
+        return LSC_OK; /* declined: the Gram path needs both sides at least the total rank long */
+    if (k < 1 || k > n)
+        return lsc_error_set(err, LSC_ERR_INVALID, "cannot truncate a stacked rank %lld layer to rank %d",
+                             (long long)n, k);
+    const size_t rows = (size_t)terms[0].rows, cols = (size_t)terms[0].cols;
+    double *sv = lsc_workspace_get(ws, WS_SV, 2 * (size_t)n);
+    if (!sv)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory for truncating a [%zu, %zu] layer", rows, cols);
+    lsc_status st = lsc_spectrum_gram_top(terms, coef, n_terms, 1.0, LSC_SPECTRUM_VT, ws, k, sv, B_out, A_out, done,
+                                          err);
+    if (st == LSC_OK && *done)
+        split_factors(sv, (int)n, k, new_scale, rows, cols, B_out, NULL, A_out, sv + n, info);
     return st;
 }

@@ -114,4 +114,12 @@ typedef struct lsc_prune_info {
 lsc_status lsc_prune_truncate(const lsc_lowrank *lr, int k, double new_scale, lsc_workspace *ws, double *B_out,
                               double *A_out, lsc_prune_info *info, lsc_error *err);
 
+/* lsc_prune_truncate of the stacked delta sum_j coef[j] * B_j A_j (terms of one shape, their .scale not
+ * read) without concatenating the factors, through lsc_spectrum_gram_top: *done = 1 with the outputs
+ * written as lsc_prune_truncate would (k in [1, sum r_j]); *done = 0 (LSC_OK, outputs unspecified) when the
+ * Gram path declines, and the caller concatenates and calls lsc_prune_truncate. Same slots and errors. */
+lsc_status lsc_prune_truncate_stacked(const lsc_lowrank *terms, const double *coef, int n_terms, int k,
+                                      double new_scale, lsc_workspace *ws, double *B_out, double *A_out,
+                                      lsc_prune_info *info, int *done, lsc_error *err);
+
 #endif

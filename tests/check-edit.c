@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cli_util.h"
+#include "derive.h"
 #include "peft.h"
 #include "script.h"
 
@@ -990,11 +991,74 @@ START_TEST(test_threads_same_bytes)
 }
 END_TEST
 
+/* lsc_derive_factors decodes a plain layer into one packed buffer sized by that layer's rows + cols, and
+ * gives the same view as lsc_adapter_factors, over layers of alternating shapes (gate-like tall B, down-like
+ * wide A) and an embedding layer (general path). Two buffers grown separately would end at the largest
+ * rows * r plus the largest cols * r; the packed one ends at the largest (rows + cols) * r. */
+START_TEST(test_derive_factors_packed)
+{
+    lsc_adapter *ad = lsc_adapter_new();
+    ck_assert_ptr_nonnull(ad);
+    const int shapes[4][3] = {{40, 6, 4}, {6, 40, 4}, {40, 6, 4}, {5, 7, 3}}; /* rows, cols, r */
+    for (int L = 0; L < 4; L++) {
+        char name[32], ka[48], kb[48];
+        snprintf(name, sizeof name, "layer%d", L);
+        snprintf(ka, sizeof ka, "%s.A", name);
+        snprintf(kb, sizeof kb, "%s.B", name);
+        size_t li, ta, tb;
+        ck_assert_int_eq(lsc_adapter_add_layer(ad, name, &li, NULL), LSC_OK);
+        const int rows = shapes[L][0], cols = shapes[L][1], r = shapes[L][2];
+        float *a = malloc(sizeof(float) * r * cols), *b = malloc(sizeof(float) * rows * r);
+        for (int i = 0; i < r * cols; i++)
+            a[i] = (float)(L + 1) * 0.25f + (float)i;
+        for (int i = 0; i < rows * r; i++)
+            b[i] = -(float)(L + 1) * 0.5f + (float)i;
+        const int64_t sa[2] = {r, cols}, sb[2] = {rows, r};
+        ck_assert_int_eq(lsc_adapter_add_tensor(ad, ka, LSC_ROLE_A, (int)li, LSC_DT_F32, 2, sa, a, &ta, NULL), LSC_OK);
+        ck_assert_int_eq(lsc_adapter_add_tensor(ad, kb, LSC_ROLE_B, (int)li, LSC_DT_F32, 2, sb, b, &tb, NULL), LSC_OK);
+        ad->layers[li].ta = (int)ta;
+        ad->layers[li].tb = (int)tb;
+        ad->layers[li].rank = r;
+        ad->layers[li].scale = 1.0;
+        if (L == 3)
+            ad->layers[li].flags |= LSC_LAYER_EMBEDDING;
+    }
+    double *pk = NULL, *xb = NULL, *xa = NULL, *rb = NULL, *ra = NULL;
+    size_t pkc = 0, xbc = 0, xac = 0, rbc = 0, rac = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t li = 0; li < 4; li++) {
+            lsc_lowrank got, want;
+            lsc_error err = {0};
+            ck_assert_int_eq(lsc_derive_factors(ad, li, &pk, &pkc, &xb, &xbc, &xa, &xac, &got, &err), LSC_OK);
+            double *wb = NULL, *wa = NULL;
+            size_t wbc = 0, wac = 0;
+            ck_assert_int_eq(lsc_adapter_factors(ad, li, &wb, &wbc, &wa, &wac, &want, &err), LSC_OK);
+            ck_assert(got.rows == want.rows && got.cols == want.cols && got.r == want.r);
+            ck_assert(memcmp(got.B, want.B, sizeof(double) * (size_t)(want.rows * want.r)) == 0);
+            ck_assert(memcmp(got.A, want.A, sizeof(double) * (size_t)(want.r * want.cols)) == 0);
+            if (li < 3) /* plain: B then A in the packed buffer */
+                ck_assert(got.B == pk && got.A == pk + want.rows * want.r);
+            else
+                ck_assert(got.B == xb && got.A == xa);
+            free(wb);
+            free(wa);
+            /* what two separately grown buffers would hold by now */
+            lsc_lowrank v;
+            ck_assert_int_eq(lsc_adapter_factors(ad, li, &rb, &rbc, &ra, &rac, &v, &err), LSC_OK);
+        }
+    ck_assert_uint_eq(pkc, (40 + 6) * 4);
+    ck_assert_uint_eq(rbc + rac, 40 * 4 + 40 * 4);
+    free(pk), free(xb), free(xa), free(rb), free(ra);
+    lsc_adapter_free(ad);
+}
+END_TEST
+
 int main(void)
 {
     if (setup() != 0)
         return 1;
-    const TTest *const tests[] = {test_prune_rules_match_dense,
+    const TTest *const tests[] = {test_derive_factors_packed,
+                                          test_prune_rules_match_dense,
                                           test_merge_matches_dense,
                                           test_merge_errors,
                                           test_undo_redo_each_edit,

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "merge.h"
+#include "spectrum.h"
 #include "workspace.h"
 #include "test_rng.h"
 
@@ -293,6 +294,49 @@ START_TEST(svd_is_best_rank_k)
     free(ref);
     free_models(&m);
     lsc_workspace_free(ws);
+}
+END_TEST
+
+/* The svd merge takes the Gram path from the layers' own factors when they stack well-conditioned, and the
+ * concatenation's Householder path when they do not (a layer merged with itself): both give the dense
+ * best rank-K approximation. */
+START_TEST(svd_merge_both_paths)
+{
+    rng_state = 7;
+    for (int dup = 0; dup < 2; dup++) {
+        models m = make_models(2, 160, 120, (const int[]){6, 5}, 0);
+        if (dup) { /* the second layer: the first's factors, so [B1, B2] has dependent columns */
+            free((double *)m.l[1].B);
+            free((double *)m.l[1].A);
+            m.l[1].r = 6;
+            double *B = malloc(sizeof(double) * 160 * 6), *A = malloc(sizeof(double) * 6 * 120);
+            memcpy(B, m.l[0].B, sizeof(double) * 160 * 6);
+            memcpy(A, m.l[0].A, sizeof(double) * 6 * 120);
+            m.l[1].B = B;
+            m.l[1].A = A;
+        }
+        lsc_workspace *ws = lsc_workspace_new();
+        double *ref = ref_merge(&m, LSC_MERGE_LINEAR, 1.0, 0);
+        const size_t n = (size_t)m.rows * m.cols;
+        for (int K = 1; K <= 5; K += 2) {
+            double rel;
+            double *best = dense_best(ref, m.rows, m.cols, K, &rel);
+            lsc_merge_params p = lsc_merge_params_default(LSC_MERGE_SVD);
+            p.rank = K;
+            p.out_scale = -0.5;
+            lsc_merge_info info;
+            double *P = merge_product(&m, &p, ws, &info);
+            ck_assert_int_eq(lsc_spectrum_last_path(), dup ? LSC_SPECTRUM_PATH_HOUSEHOLDER : LSC_SPECTRUM_PATH_GRAM);
+            ck_assert_msg(max_diff(P, best, n) <= 1e-9 * fro(ref, n), "dup %d K %d: %g", dup, K, max_diff(P, best, n));
+            ck_assert_msg(fabs(info.rel_error - rel) <= 1e-9 * fmax(rel, 1e-3), "dup %d K %d: %.17g vs %.17g", dup, K,
+                          info.rel_error, rel);
+            free(P);
+            free(best);
+        }
+        free(ref);
+        free_models(&m);
+        lsc_workspace_free(ws);
+    }
 }
 END_TEST
 
@@ -684,6 +728,7 @@ static Suite *merge_suite(void)
     tcase_add_test(t, cat_and_linear_exact);
     tcase_add_test(t, svd_is_best_rank_k);
     tcase_add_test(t, svd_of_rank_zero_layers);
+    tcase_add_test(t, svd_merge_both_paths);
     tcase_add_test(t, ties_hand_worked);
     tcase_add_test(t, elementwise_vs_reference);
     tcase_add_test(t, elementwise_ties_at_threshold);

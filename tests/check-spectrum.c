@@ -414,6 +414,164 @@ START_TEST(workspace_reuses_buffers)
 }
 END_TEST
 
+/* ---- the two paths: Gram (Cholesky QR) for well-conditioned factors, Householder for the rest ---- */
+
+/* lsc_spectrum of lr against the dense reference (check_layer), then the path it took */
+static lsc_spectrum_path checked_path(const lsc_lowrank *lr, lsc_workspace *ws)
+{
+    check_layer(lr, ws, 1); /* its last call is the values-only one; the vector call takes the same path */
+    return lsc_spectrum_last_path();
+}
+
+START_TEST(gram_path_matches_dense_and_householder)
+{
+    rng_state = 0x5EED0003;
+    lsc_workspace *ws = lsc_workspace_new();
+    static const int shapes[][3] = {{300, 200, 16}, {200, 300, 16}, {400, 300, 24}, {64, 64, 8}, {500, 40, 1}};
+    for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
+        const int rows = shapes[c][0], cols = shapes[c][1], r = shapes[c][2];
+        double *B = gauss_matrix((size_t)rows * r), *A = gauss_matrix((size_t)r * cols);
+        for (int i = 0; i < rows; i++) /* columns of very different norms: equilibration keeps the path */
+            for (int j = 0; j < r; j++)
+                B[i * r + j] *= pow(10.0, (double)(j % 4) - 1.5);
+        lsc_lowrank lr = {.rows = rows, .cols = cols, .r = r, .B = B, .A = A, .scale = c % 2 ? -0.75 : 2.0};
+        ck_assert_msg(checked_path(&lr, ws) == LSC_SPECTRUM_PATH_GRAM, "shape %zu took the Householder path", c);
+
+        /* the Householder path on the same layer: same values to 1e-12, same product from the vectors */
+        const int n = r;
+        double *sv = malloc(sizeof(double) * n), *sv2 = malloc(sizeof(double) * n);
+        double *U = malloc(sizeof(double) * rows * n), *V = malloc(sizeof(double) * cols * n);
+        double *U2 = malloc(sizeof(double) * rows * n), *V2 = malloc(sizeof(double) * cols * n);
+        ck_assert_int_eq(lsc_spectrum(&lr, ws, sv, U, V, NULL), LSC_OK);
+        double old = lsc_spectrum_set_gram_rcond(2.0);
+        ck_assert_int_eq(lsc_spectrum(&lr, ws, sv2, U2, V2, NULL), LSC_OK);
+        ck_assert_int_eq(lsc_spectrum_last_path(), LSC_SPECTRUM_PATH_HOUSEHOLDER);
+        lsc_spectrum_set_gram_rcond(old);
+        for (int i = 0; i < n; i++) {
+            ck_assert_msg(fabs(sv[i] - sv2[i]) <= 1e-12 * sv2[i], "shape %zu sv %d: %.17g vs %.17g", c, i, sv[i],
+                          sv2[i]);
+            /* a vector is defined up to sign: compare u_i v_i^T entries (simple values here) */
+            double d = 0.0;
+            for (int a = 0; a < rows; a += 7)
+                for (int b = 0; b < cols; b += 5)
+                    d = fmax(d, fabs(U[a * n + i] * V[b * n + i] - U2[a * n + i] * V2[b * n + i]));
+            ck_assert_msg(d <= 1e-9, "shape %zu vector %d differs by %g", c, i, d);
+        }
+        free(sv), free(sv2), free(U), free(V), free(U2), free(V2), free(B), free(A);
+    }
+    lsc_workspace_free(ws);
+}
+END_TEST
+
+/* Everything the Gram path cannot do accurately falls back, with the results the dense reference gives:
+ * nearly dependent or exactly duplicated columns, a zero factor, rank above a side, squares that overflow
+ * or underflow although the product is fine. */
+START_TEST(ill_posed_factors_take_householder)
+{
+    rng_state = 0x5EED0004;
+    lsc_workspace *ws = lsc_workspace_new();
+    const int rows = 60, cols = 50, r = 6;
+    for (int c = 0; c < 7; c++) {
+        double *B = gauss_matrix(rows * r), *A = gauss_matrix(r * cols);
+        lsc_lowrank lr = {.rows = rows, .cols = cols, .r = r, .B = B, .A = A, .scale = 1.25};
+        switch (c) {
+        case 0: /* B's column 5 ~ column 4: kappa ~ 1e3 */
+            for (int i = 0; i < rows; i++)
+                B[i * r + 5] = B[i * r + 4] + 1e-3 * B[i * r + 5];
+            break;
+        case 1: /* A's row 2 = row 1 exactly: rank deficient */
+            memcpy(A + 2 * cols, A + cols, sizeof(double) * cols);
+            break;
+        case 2: /* a zero column of B */
+            for (int i = 0; i < rows; i++)
+                B[i * r + 3] = 0.0;
+            break;
+        case 3: /* more rank than columns: the Gram path needs both sides at least r long */
+            lr.cols = 4;
+            break;
+        case 4: /* B's squares overflow, A's are tiny: B A is an ordinary matrix */
+            for (int i = 0; i < rows * r; i++)
+                B[i] *= 1e170;
+            for (int i = 0; i < r * cols; i++)
+                A[i] *= 1e-170;
+            break;
+        case 5: /* squares underflow to zero */
+            for (int i = 0; i < rows * r; i++)
+                B[i] *= 1e-170;
+            for (int i = 0; i < r * cols; i++)
+                A[i] *= 1e170;
+            break;
+        case 6: /* a zero layer */
+            memset(A, 0, sizeof(double) * r * cols);
+            break;
+        }
+        ck_assert_msg(checked_path(&lr, ws) == LSC_SPECTRUM_PATH_HOUSEHOLDER, "case %d took the Gram path", c);
+        free(B);
+        free(A);
+    }
+    lsc_workspace_free(ws);
+}
+END_TEST
+
+/* The stacked form: sum_k c_k B_k A_k from the pieces equals the concatenation's spectrum and vectors;
+ * a term stacked with itself (rank deficient) declines. */
+START_TEST(gram_stacked_terms)
+{
+    rng_state = 0x5EED0005;
+    lsc_workspace *ws = lsc_workspace_new();
+    const int rows = 90, cols = 70, r1 = 5, r2 = 7, R = r1 + r2;
+    double *B1 = gauss_matrix(rows * r1), *A1 = gauss_matrix(r1 * cols);
+    double *B2 = gauss_matrix(rows * r2), *A2 = gauss_matrix(r2 * cols);
+    const lsc_lowrank t[2] = {{rows, cols, r1, B1, A1, 9.0}, {rows, cols, r2, B2, A2, 9.0}};
+    const double coef[2] = {0.7, -1.9};
+    /* the concatenation, built by hand */
+    double *cb = malloc(sizeof(double) * rows * R), *ca = malloc(sizeof(double) * R * cols);
+    for (int i = 0; i < rows; i++) {
+        for (int j = 0; j < r1; j++)
+            cb[i * R + j] = coef[0] * B1[i * r1 + j];
+        for (int j = 0; j < r2; j++)
+            cb[i * R + r1 + j] = coef[1] * B2[i * r2 + j];
+    }
+    memcpy(ca, A1, sizeof(double) * r1 * cols);
+    memcpy(ca + r1 * cols, A2, sizeof(double) * r2 * cols);
+    lsc_lowrank cat = {rows, cols, R, cb, ca, 1.0};
+    double *ref = dense_sv(&cat);
+    double sv[12], *U = malloc(sizeof(double) * rows * 4), *V = malloc(sizeof(double) * cols * 4);
+    int done = -1;
+    ck_assert_int_eq(lsc_spectrum_gram_top(t, coef, 2, 1.0, 0, ws, 4, sv, U, V, &done, NULL), LSC_OK);
+    ck_assert_int_eq(done, 1);
+    ck_assert_int_eq(lsc_spectrum_last_path(), LSC_SPECTRUM_PATH_GRAM);
+    for (int i = 0; i < R; i++)
+        ck_assert_msg(fabs(sv[i] - ref[i]) <= 1e-9 * ref[i], "sv %d: %.17g vs %.17g", i, sv[i], ref[i]);
+    /* the top 4 vectors: orthonormal, and U^T (B A) V = diag(sv) */
+    double *d = dense_delta(&cat);
+    for (int a = 0; a < 4; a++)
+        for (int b = 0; b < 4; b++) {
+            double gu = 0.0, gv = 0.0, m = 0.0;
+            for (int i = 0; i < rows; i++)
+                gu += U[i * 4 + a] * U[i * 4 + b];
+            for (int j = 0; j < cols; j++)
+                gv += V[j * 4 + a] * V[j * 4 + b];
+            for (int i = 0; i < rows; i++)
+                for (int j = 0; j < cols; j++)
+                    m += U[i * 4 + a] * d[i * cols + j] * V[j * 4 + b];
+            ck_assert_double_eq_tol(gu, a == b, 1e-12);
+            ck_assert_double_eq_tol(gv, a == b, 1e-12);
+            ck_assert_double_eq_tol(m, a == b ? sv[a] : 0.0, 1e-10 * sv[0]);
+        }
+    /* the same term twice: [B1, B1] has dependent columns */
+    const lsc_lowrank twice[2] = {t[0], t[0]};
+    ck_assert_int_eq(lsc_spectrum_gram_top(twice, coef, 2, 1.0, 0, ws, 4, sv, U, V, &done, NULL), LSC_OK);
+    ck_assert_int_eq(done, 0);
+    /* bad arguments */
+    lsc_error err = {0};
+    ck_assert_int_eq(lsc_spectrum_gram_top(t, coef, 2, 1.0, 0, ws, R + 1, sv, U, V, &done, &err), LSC_ERR_INVALID);
+    ck_assert_int_eq(lsc_spectrum_gram_top(t, coef, 0, 1.0, 0, ws, 1, sv, U, V, &done, &err), LSC_ERR_INVALID);
+    free(d), free(ref), free(U), free(V), free(cb), free(ca), free(B1), free(A1), free(B2), free(A2);
+    lsc_workspace_free(ws);
+}
+END_TEST
+
 static Suite *spectrum_suite(void)
 {
     Suite *s = suite_create("spectrum");
@@ -429,6 +587,9 @@ static Suite *spectrum_suite(void)
     tcase_add_test(tc, rejections);
     tcase_add_test(tc, energy_rank_thresholds);
     tcase_add_test(tc, workspace_reuses_buffers);
+    tcase_add_test(tc, gram_path_matches_dense_and_householder);
+    tcase_add_test(tc, ill_posed_factors_take_householder);
+    tcase_add_test(tc, gram_stacked_terms);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -12,6 +12,7 @@
 #include "common.h"
 #include "figure.h"
 #include "compare.h"
+#include "derive.h"
 #include "pool.h"
 #include "layername.h"
 #include "modkey.h"
@@ -20,8 +21,8 @@
 #include "table.h"
 
 typedef struct bufs {
-    double *b, *a;
-    size_t bcap, acap;
+    double *b, *a, *p; /* p: packed B and A (lsc_derive_factors) */
+    size_t bcap, acap, pcap;
 } bufs;
 
 static void unload(lsc_adapter *ad, size_t li)
@@ -87,9 +88,11 @@ static lsc_status diff_one(void *vctx, size_t slot, int worker, lsc_error *err)
     diff_worker *w = &d->w[worker];
     size_t p = d->first + slot;
     lsc_lowrank lr1, lr2;
-    lsc_status st = lsc_adapter_factors(d->x, d->pi[p], &w->bx.b, &w->bx.bcap, &w->bx.a, &w->bx.acap, &lr1, err);
+    lsc_status st = lsc_derive_factors(d->x, d->pi[p], &w->bx.p, &w->bx.pcap, &w->bx.b, &w->bx.bcap, &w->bx.a,
+                                       &w->bx.acap, &lr1, err);
     if (!st)
-        st = lsc_adapter_factors(d->y, d->pj[p], &w->by.b, &w->by.bcap, &w->by.a, &w->by.acap, &lr2, err);
+        st = lsc_derive_factors(d->y, d->pj[p], &w->by.p, &w->by.pcap, &w->by.b, &w->by.bcap, &w->by.a, &w->by.acap,
+                                &lr2, err);
     if (!st)
         st = lsc_compare(&lr1, &lr2, w->ws, &d->res[p], err);
     if (st) {
@@ -142,6 +145,8 @@ static int diff_compute(lsc_cmd_ctx *ctx, lsc_adapter *x, lsc_adapter *y, const 
         free(d.w[k].bx.b);
         free(d.w[k].by.a);
         free(d.w[k].by.b);
+        free(d.w[k].bx.p);
+        free(d.w[k].by.p);
     }
     free(d.w);
     return rc;

@@ -196,9 +196,9 @@ static int merge_skeleton(lsc_cmd_ctx *ctx, lsc_adapter **in, int n, const char 
 /* The factored methods (cat, linear, svd) over the worker pool, a window of layers at a time, each new
  * layer streamed into the transaction in layer order (lsc_derive_layers). */
 typedef struct fm_scratch {
-    double *fb[MERGE_MAX_MODELS], *fa[MERGE_MAX_MODELS], *bo, *ao;
-    size_t fbc[MERGE_MAX_MODELS], fac[MERGE_MAX_MODELS], boc, aoc;
-} fm_scratch;
+    double *fb[MERGE_MAX_MODELS], *fa[MERGE_MAX_MODELS], *fp[MERGE_MAX_MODELS], *bo;
+    size_t fbc[MERGE_MAX_MODELS], fac[MERGE_MAX_MODELS], fpc[MERGE_MAX_MODELS], boc;
+} fm_scratch; /* fp: packed decode buffers (lsc_derive_factors); bo: B_out then A_out */
 
 typedef struct fm_ctx {
     const merge_args *av;
@@ -259,9 +259,9 @@ static lsc_status fm_compute(void *octx, size_t li, int worker, lsc_stats_runner
         int j = lsc_adapter_find_layer(c->in[i], ol->name);
         if (j < 0)
             continue;
-        /* the first input decodes into the worker's own buffers, free until the statistics run */
-        st = m == 0 ? lsc_adapter_factors(c->in[i], (size_t)j, &sr->b, &sr->bcap, &sr->a, &sr->acap, &views[m], err)
-                    : lsc_adapter_factors(c->in[i], (size_t)j, &w->fb[i], &w->fbc[i], &w->fa[i], &w->fac[i], &views[m], err);
+        /* the first input decodes into the worker's packed buffer sr->b, free until the statistics run */
+        st = lsc_derive_factors(c->in[i], (size_t)j, m == 0 ? &sr->b : &w->fp[i], m == 0 ? &sr->bcap : &w->fpc[i],
+                                &w->fb[i], &w->fbc[i], &w->fa[i], &w->fac[i], &views[m], err);
         if (st)
             lsc_error_prefix(err, "'%s' layer '%s'", c->in[i]->name, ol->name);
         ww[m++] = c->av->w[i];
@@ -281,14 +281,13 @@ static lsc_status fm_compute(void *octx, size_t li, int worker, lsc_stats_runner
             lsc_error_set(err, LSC_ERR_INVALID, "nothing to merge");
         st = err->code ? err->code : LSC_ERR_INVALID;
     }
+    const size_t nbo = R > 0 ? (size_t)(views[0].rows * R) : 0;
     if (!st)
-        st = lsc_grow_doubles(&w->bo, &w->boc, (size_t)(views[0].rows * R), err);
+        st = lsc_grow_doubles(&w->bo, &w->boc, nbo + (size_t)(R * views[0].cols), err);
     if (!st)
-        st = lsc_grow_doubles(&w->ao, &w->aoc, (size_t)(R * views[0].cols), err);
+        st = lsc_merge_layer(views, ww, m, &mp, sr->ws, w->bo, w->bo + nbo, &c->infos[li], err);
     if (!st)
-        st = lsc_merge_layer(views, ww, m, &mp, sr->ws, w->bo, w->ao, &c->infos[li], err);
-    if (!st)
-        st = lsc_adapter_set_factors(c->out, li, w->bo, w->ao, R, mp.out_scale, err);
+        st = lsc_adapter_set_factors(c->out, li, w->bo, w->bo + nbo, R, mp.out_scale, err);
     if (st)
         lsc_error_prefix(err, "layer '%s'", ol->name);
     c->used[li] = m;
@@ -316,9 +315,9 @@ static int merge_layers_factored(lsc_cmd_ctx *ctx, const merge_args *av, lsc_ada
         for (int i = 0; i < MERGE_MAX_MODELS; i++) {
             free(c.w[k].fb[i]);
             free(c.w[k].fa[i]);
+            free(c.w[k].fp[i]);
         }
         free(c.w[k].bo);
-        free(c.w[k].ao);
     }
     free(c.w);
     free(layers);

@@ -1,6 +1,7 @@
 /* derive.c: see derive.h. */
 #include "derive.h"
 
+#include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,7 @@ typedef struct derive_window {
     lsc_stats_runner *sr;       /* [workers]: each worker's workspace and decode buffers */
     lsc_layer_stats *st;        /* [window] */
     size_t *tix, *toff;         /* item i's layer's tensors: tix[toff[i] .. toff[i+1]); NULL: scan (serial) */
+    lsc_stats_runner *xs;       /* [workers]: only .b/.a, the statistics' decode buffers for LyCORIS views */
 } derive_window;
 
 /* The tensors of each item's layer, in one pass over the adapter (a scan per layer would make an edit of
@@ -142,9 +144,10 @@ static lsc_status derive_one(void *vctx, size_t slot, int worker, lsc_error *err
             if (w->dst->tensors[i].layer == (int)li && w->dst->tensors[i].data && !w->dst->tensors[i].hash[0])
                 lsc_hash_tensor(&w->dst->tensors[i]);
     }
-    lsc_stats_runner *sr = &w->sr[worker];
+    lsc_stats_runner *sr = &w->sr[worker], *xs = &w->xs[worker];
     lsc_lowrank lr;
-    st = lsc_adapter_factors(w->dst, li, &sr->b, &sr->bcap, &sr->a, &sr->acap, &lr, err);
+    /* packed into sr->b (the per-worker peak at 70B shapes), so sr->a is free for the command's own use */
+    st = lsc_derive_factors(w->dst, li, &sr->b, &sr->bcap, &xs->b, &xs->bcap, &xs->a, &xs->acap, &lr, err);
     if (!st)
         st = lsc_stats_compute(&lr, sr->ws, &w->st[slot], err);
     if (st)
@@ -181,7 +184,8 @@ int lsc_derive_layers(lsc_cmd_ctx *ctx, lsc_adapter *dst, const size_t *dst_laye
     const size_t window = (size_t)workers * 2;
     int rc = LSC_EXIT_OK;
     derive_window w = {dst, dst_layer, 0, ops, octx, calloc((size_t)workers, sizeof(lsc_stats_runner)),
-                       calloc(window, sizeof(lsc_layer_stats)), NULL, NULL};
+                       calloc(window, sizeof(lsc_layer_stats)), NULL, NULL,
+                       calloc((size_t)workers, sizeof(lsc_stats_runner))};
     int inited = 0;
     /* A LyCORIS layer's new factors are appended to dst's tensor list (lsc_adapter_set_factors through
      * lsc_lycoris_layer_set_plain), which the other workers read: such edits (small image-model adapters)
@@ -191,7 +195,7 @@ int lsc_derive_layers(lsc_cmd_ctx *ctx, lsc_adapter *dst, const size_t *dst_laye
         serial = (dst->layers[dst_layer[i]].flags & LSC_LAYER_LYCORIS) != 0;
     if (!serial) /* a LyCORIS edit appends tensors as it goes: it scans instead */
         index_tensors(&w, n);
-    if (!w.sr || !w.st)
+    if (!w.sr || !w.st || !w.xs)
         rc = lsc_fail(ctx, &(lsc_error){LSC_ERR_NOMEM, "out of memory"});
     for (; !rc && inited < workers; inited++)
         if (lsc_stats_runner_init(&w.sr[inited], &ctx->err))
@@ -214,11 +218,45 @@ int lsc_derive_layers(lsc_cmd_ctx *ctx, lsc_adapter *dst, const size_t *dst_laye
     }
     for (int i = 0; i < inited; i++)
         lsc_stats_runner_release(&w.sr[i]);
+    for (int i = 0; w.xs && i < workers; i++) {
+        free(w.xs[i].b);
+        free(w.xs[i].a);
+    }
+    free(w.xs);
     free(w.sr);
     free(w.st);
     free(w.tix);
     free(w.toff);
     return rc;
+}
+
+static size_t tensor_numel(const lsc_tensor *t)
+{
+    size_t n = 1;
+    for (int d = 0; d < t->ndim; d++)
+        n *= (size_t)t->shape[d];
+    return n;
+}
+
+lsc_status lsc_derive_factors(lsc_adapter *ad, size_t li, double **buf, size_t *cap, double **b, size_t *bcap,
+                              double **a, size_t *acap, lsc_lowrank *out, lsc_error *err)
+{
+    const lsc_layer *l = li < ad->n_layers ? &ad->layers[li] : NULL;
+    /* LyCORIS views and embeddings (transposed through both buffers) take the general path, which also
+     * reports whatever is wrong with the layer */
+    if (!l || (l->flags & (LSC_LAYER_LYCORIS | LSC_LAYER_EMBEDDING)) || l->ta < 0 || l->tb < 0)
+        return lsc_adapter_factors(ad, li, b, bcap, a, acap, out, err);
+    /* lsc_adapter_factors needs exactly numel(B) and numel(A) doubles for a plain layer (or fails before
+     * touching the buffers); with both capacities given exactly it never reallocates them */
+    const size_t nb = tensor_numel(&ad->tensors[l->tb]), na = tensor_numel(&ad->tensors[l->ta]);
+    lsc_status st = lsc_grow_doubles(buf, cap, nb + na, err);
+    if (st)
+        return st;
+    double *pb = *buf, *pa = *buf + nb;
+    size_t cb = nb, ca = na;
+    st = lsc_adapter_factors(ad, li, &pb, &cb, &pa, &ca, out, err);
+    assert(pb == *buf && pa == *buf + nb); /* never reallocated (see above) */
+    return st;
 }
 
 int lsc_derive_begin(lsc_cmd_ctx *ctx, const char *src_name, const char *as, const char *suffix, lsc_adapter **src,

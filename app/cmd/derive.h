@@ -41,6 +41,14 @@ typedef struct lsc_derive_ops {
     void (*unload)(void *octx, size_t item);
 } lsc_derive_ops;
 
+/* lsc_adapter_factors into one buffer *buf (cap *cap doubles, grown as needed; B then A in it) for a plain
+ * LoRA layer, so a worker's decode buffer is sized by the largest rows + cols of one layer rather than two
+ * buffers each keeping the largest rows or the largest cols seen (q, gate and down shapes: ~10 MB less per
+ * adapter and worker at 70B). A LyCORIS or embedding layer is decoded into the separate buffers *b, *a
+ * (caps bcap, acap; see lsc_adapter_factors). The view's B and A point into whichever was used. */
+lsc_status lsc_derive_factors(lsc_adapter *ad, size_t li, double **buf, size_t *cap, double **b, size_t *bcap,
+                              double **a, size_t *acap, lsc_lowrank *out, lsc_error *err);
+
 /* The number of workers lsc_derive_layers uses (size per-worker scratch by it). */
 int lsc_derive_workers(void);
 

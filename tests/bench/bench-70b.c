@@ -220,8 +220,11 @@ int main(int argc, char **argv)
     }
     openblas_set_num_threads(1);
     const double fl64 = svd_floor(blocks, 64), fl128 = svd_floor(blocks, 128);
+    /* the floor is whatever lsc_spectrum does on these factors: since the Gram (Cholesky-QR) path, about
+     * 2.5x below the Householder-QR floor of earlier runs */
+    const char *path = lsc_spectrum_last_path() == LSC_SPECTRUM_PATH_GRAM ? "gram" : "householder";
     printf("baselines: cp + fsync %.2f s; factored SVDs of every layer, one thread, cpu time: r=64 %.2f s, "
-           "r=128 %.2f s\n", t_cp, fl64, fl128);
+           "r=128 %.2f s (%s path)\n", t_cp, fl64, fl128, path);
 
     figure f[3] = {{.what = "prune --energy 0.9", .floor = fl64, .target_s = 15},
                    {.what = "merge A B --method svd -r 64", .floor = fl128, .target_s = 30},
