@@ -200,6 +200,16 @@ typedef struct fm_scratch {
     size_t fbc[MERGE_MAX_MODELS], fac[MERGE_MAX_MODELS], fpc[MERGE_MAX_MODELS], boc;
 } fm_scratch; /* fp: packed decode buffers (lsc_derive_factors); bo: B_out then A_out */
 
+static void fm_scratch_free(fm_scratch *w)
+{
+    for (int i = 0; i < MERGE_MAX_MODELS; i++) {
+        free(w->fb[i]);
+        free(w->fa[i]);
+        free(w->fp[i]);
+    }
+    free(w->bo);
+}
+
 typedef struct fm_ctx {
     const merge_args *av;
     lsc_adapter **in, *out;
@@ -311,14 +321,8 @@ static int merge_layers_factored(lsc_cmd_ctx *ctx, const merge_args *av, lsc_ada
     const lsc_derive_ops ops = {"merge", fm_load, fm_compute, fm_unload};
     if (!rc)
         rc = lsc_derive_layers(ctx, out, layers, out->n_layers, &ops, &c);
-    for (int k = 0; c.w && k < workers; k++) {
-        for (int i = 0; i < MERGE_MAX_MODELS; i++) {
-            free(c.w[k].fb[i]);
-            free(c.w[k].fa[i]);
-            free(c.w[k].fp[i]);
-        }
-        free(c.w[k].bo);
-    }
+    for (int k = 0; c.w && k < workers; k++)
+        fm_scratch_free(&c.w[k]);
     free(c.w);
     free(layers);
     return rc;
@@ -579,12 +583,7 @@ static lsc_status merge_held_factored(merge_state *s, lsc_error *err)
         if (!st && s->cancel && *s->cancel)
             st = lsc_error_set(err, LSC_ERR_CANCELLED, "merge cancelled: nothing written");
     }
-    for (int i = 0; i < MERGE_MAX_MODELS; i++) {
-        free(w.fb[i]);
-        free(w.fa[i]);
-    }
-    free(w.bo);
-    free(w.ao);
+    fm_scratch_free(&w);
     lsc_stats_runner_release(&sr);
     return st;
 }
