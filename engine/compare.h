@@ -38,6 +38,14 @@ typedef struct lsc_compare_result {
 lsc_status lsc_compare(const lsc_lowrank *x, const lsc_lowrank *y, lsc_workspace *ws, lsc_compare_result *out,
                        lsc_error *err);
 
+/* Which way the calling thread's last successful lsc_compare went (for tests and benchmarks). */
+typedef enum lsc_compare_path {
+    LSC_COMPARE_PATH_NONE,
+    LSC_COMPARE_PATH_FACTORED, /* r x r products only: both layers on the Gram path, all angles large */
+    LSC_COMPARE_PATH_TALL,     /* the singular vectors formed (close layers, ill-conditioned factors, ...) */
+} lsc_compare_path;
+lsc_compare_path lsc_compare_last_path(void);
+
 /* phi = ||V1[:, :k1]^T V2[:, :k2]||_F^2 / min(k1, k2) in [0, 1] of two layers of one shape from their
  * factored SVDs (lsc_spectrum: sv1 [n1] descending, V1 [dim, n1] row-major, the same for the second),
  * k the carrying directions (sigma_i > 1e-10 sigma_1): lsc_compare's subspace_in (V, dim = cols) or

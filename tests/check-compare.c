@@ -320,8 +320,11 @@ START_TEST(subspace_from_svds_matches_compare)
             ck_assert_int_eq(lsc_spectrum(&y, ws, s2, u2, v2, &err), LSC_OK);
         double in = lsc_compare_subspace(s1, v1, n1, s2, v2, n2, cols, scratch);
         double out = lsc_compare_subspace(s1, u1, n1, s2, u2, n2, rows, scratch);
-        ck_assert_double_eq(in, res.subspace_in);
-        ck_assert_double_eq(out, res.subspace_out);
+        /* the same figure; bit-equal only when compare formed the vectors too (its factored path takes the
+         * products from r x r pieces instead) */
+        const double tol = lsc_compare_last_path() == LSC_COMPARE_PATH_TALL ? 0.0 : 1e-12;
+        expect_near("subspace_in vs compare", in, res.subspace_in, tol, 0);
+        expect_near("subspace_out vs compare", out, res.subspace_out, tol, 0);
         expect_near("subspace_in", in, ref.subspace_in, 1e-9, 1e-12);
         free(s1), free(s2), free(u1), free(v1), free(u2), free(v2), free(scratch);
         pair_free(&p);
