@@ -11,6 +11,8 @@
  *   figures use anyway: an adapter compared with itself gives 0 up to rounding;
  * - subspaces: the singular vectors carrying the layer (sigma_i > 1e-10 sigma_1); principal angles from
  *   cosines and, for small angles where arccos is ill-conditioned, from sines (Knyazev & Argentati);
+ * - the factored path (below, before lsc_compare) gets all of the above from r x r products when both
+ *   layers' factors are well conditioned and the layers far apart, never forming the tall vectors;
  * - scales: every figure is computed from the unscaled factors and the scale put back last, so a scale
  *   near the ends of the double range (lora_alpha 1e308 or 1e-308) gives what the true value is: squares
  *   of 1e306 singular values would overflow, products of 1e-310 ones underflow. The cosine does not depend

@@ -4,7 +4,9 @@
  * Subspace similarity (LoRA paper): phi = ||V1^T V2||_F^2 / min(n1, n2) over the singular vectors that
  * carry the layer (sigma_i > 1e-10 sigma_1), on the input side (right vectors V) and the output side (U);
  * principal angles are arccos of the singular values of V1^T V2 (computed as arcsin of the singular values
- * of V2 - V1 (V1^T V2) below pi/4, where arccos loses accuracy). ||d1 - d2||_F is the norm of the
+ * of V2 - V1 (V1^T V2) below pi/4, where arccos loses accuracy). When both layers' factors are well
+ * conditioned and every angle is large (cos <= 0.99), all of it comes from r x r products of the factors
+ * without forming a singular vector (compare.c: the factored path); otherwise the vectors are formed. ||d1 - d2||_F is the norm of the
  * low-rank layer [s1 B1, -s2 B2][A1; A2], not sqrt(n1^2 + n2^2 - 2 inner), which cancels for close
  * layers. Every figure is formed from the unscaled factors with the scales put back last, so a figure
  * whose true value is finite comes out finite whatever the scales (lora_alpha 1e308 or 1e-308); only
