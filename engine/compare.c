@@ -11,6 +11,8 @@
  *   figures use anyway: an adapter compared with itself gives 0 up to rounding;
  * - subspaces: the singular vectors carrying the layer (sigma_i > 1e-10 sigma_1); principal angles from
  *   cosines and, for small angles where arccos is ill-conditioned, from sines (Knyazev & Argentati);
+ * - the factored path (below, before lsc_compare) gets all of the above from r x r products when both
+ *   layers' factors are well conditioned and the layers far apart, never forming the tall vectors;
  * - scales: every figure is computed from the unscaled factors and the scale put back last, so a scale
  *   near the ends of the double range (lora_alpha 1e308 or 1e-308) gives what the true value is: squares
  *   of 1e306 singular values would overflow, products of 1e-310 ones underflow. The cosine does not depend
@@ -229,6 +231,9 @@ static void split_basis(const double *x1, int n1, const double *x2, int n2, int 
 
 /* ||U1 A1 V1^T - U2 A2 V2^T||_F (A = t diag(sv)) from the bases, as lsc_compare's comment derives; the
  * splits of the second layer's bases along the first's (in slot WS_BC) into *parts. */
+static double split_norm(const double *cu, const double *cv, const double *gu, const double *gv, const double *sv1,
+                         int n1, double t1, const double *sv2, int n2, double t2, double *x, double *y);
+
 typedef struct split_parts {
     const double *cu, *cv; /* U1^T U2, V1^T V2 [n1, n2] row-major */
     const double *pv;      /* V2 - V1 Cv [cols, n2] row-major */
@@ -249,16 +254,25 @@ static lsc_status diff_norm(lsc_workspace *ws, const double *u1, const double *v
     split_basis(u1, n1, u2, n2, rows, cu, p, gu);
     split_basis(v1, n1, v2, n2, cols, cv, p, gv);
     *parts = (split_parts){cu, cv, p}; /* p holds Pv now; the rest below touches only x, y */
+    *out = split_norm(cu, cv, gu, gv, sv1, n1, t1, sv2, n2, t2, x, y);
+    return LSC_OK;
+}
+
+/* ||U1 A1 V1^T - U2 A2 V2^T||_F (A = t diag(sv)) from the splits U2 = U1 Cu + Pu, V2 = V1 Cv + Pv: cu, cv
+ * [n1, n2] row-major, gu = Pu^T Pu, gv = Pv^T Pv [n2, n2] (symmetric); x [n1 n2], y [n1 max(n1, n2)]
+ * scratch. */
+static double split_norm(const double *cu, const double *cv, const double *gu, const double *gv, const double *sv1,
+                         int n1, double t1, const double *sv2, int n2, double t2, double *x, double *y)
+{
+    const size_t nn = (size_t)n1 * n2;
     /* the scale of the sums: the largest of the values, so the squares neither overflow nor underflow */
     double m = 0.0;
     for (int i = 0; i < n1; i++)
         m = fmax(m, t1 * sv1[i]);
     for (int j = 0; j < n2; j++)
         m = fmax(m, t2 * sv2[j]);
-    if (!(m > 0.0)) {
-        *out = 0.0;
-        return LSC_OK;
-    }
+    if (!(m > 0.0))
+        return 0.0;
     /* x = Cu A2 / m [n1, n2]; y = (A1 - Cu A2 Cv^T) / m [n1, n1] */
     for (int i = 0; i < n1; i++)
         for (int j = 0; j < n2; j++)
@@ -288,8 +302,7 @@ static lsc_status diff_norm(lsc_workspace *ws, const double *u1, const double *v
         for (int j = 0; j < n2; j++)
             part += (t2 * sv2[i] / m) * gu[(size_t)i * n2 + j] * (t2 * sv2[j] / m) * gv[(size_t)j * n2 + i];
     s += fmax(part, 0.0);
-    *out = m * sqrt(s);
-    return LSC_OK;
+    return m * sqrt(s);
 }
 
 /* <B1 A1, B2 A2>_F (unscaled) as lsc_compare's comment there says; gb, ga [r1 * r2] scratch. */
@@ -315,6 +328,184 @@ static double unscaled_inner(const lsc_lowrank *x, const lsc_lowrank *y, const s
     return tr;
 }
 
+/* ---- the factored path: no tall singular vectors ----
+ *
+ * With both layers on the spectrum's Gram path, U = sign(s) B Rb^{-1} Uc and V = A^T Ra^{-1} Vc (never
+ * formed), so the products the figures need are small:
+ *   U1^T U2 = sign(s1 s2) Uc1^T Rb1^{-T} (B1^T B2) Rb2^{-1} Uc2,  V1^T V2 = Vc1^T Ra1^{-T} (A1 A2^T) Ra2^{-1} Vc2,
+ * two cross products over the factors (rows r1 r2 + cols r1 r2) and r x r work. The splits' Gram
+ * matrices follow as Pu^T Pu = I - Cu^T Cu (likewise Pv), the inner product as the trace form, the cosines
+ * of the principal angles as the singular values of V1^T V2 and the angles as their arccos.
+ *
+ * I - C^T C and arccos lose what the tall path keeps when some angle is small: both resolve an angle only
+ * to an absolute ~(eps + delta) / sin(theta), delta ~ 1e-13 the Gram path's departure from orthonormality,
+ * and the difference's norm to an absolute ~delta ||d||^2 in its square. So the path is taken only when
+ * every principal angle on both sides is large: cos <= FACTORED_MAX_COS (theta >= 0.1415, sin^2 >= 0.0199).
+ * Then the angles keep ~1e-11 relative, and the difference cannot be small: the top singular vector of
+ * either layer has a component outside the other's column space of at least sin(theta_min), so
+ * ||d1 - d2||_F >= sin(theta_min) max(||d1||_2, ||d2||_2) >= sin(theta_min) max(||d1||_F, ||d2||_F) / sqrt(k),
+ * and its square's relative error stays below ~delta k / 0.02 (~1e-9 at k = 128; measured ~1e-13).
+ * Close layers (small angles, the same layer, a layer against its negation), layers whose factors the Gram
+ * path refuses (rank-deficient, ill-conditioned, r above a side) and layers with directions below the
+ * carrying threshold take the tall path below. All decisions depend on the data only: same results with
+ * any thread count. */
+#define FACTORED_MAX_COS 0.99
+
+static _Thread_local lsc_compare_path last_compare_path = LSC_COMPARE_PATH_NONE;
+
+lsc_compare_path lsc_compare_last_path(void)
+{
+    return last_compare_path;
+}
+
+/* The r x r pieces of one layer (lsc_spectrum_gram_core), column-major. */
+typedef struct gram_side {
+    int r;
+    double *sv, *rb, *ra, *uc, *vc;
+} gram_side;
+
+static double *gram_side_carve(gram_side *g, int r, double *p)
+{
+    const size_t rr = (size_t)r * r;
+    g->r = r;
+    g->sv = p;
+    g->rb = p + r;
+    g->ra = g->rb + rr;
+    g->uc = g->ra + rr;
+    g->vc = g->uc + rr;
+    return g->vc + rr;
+}
+
+/* out row-major [r1, r2] = sg * Q1^T R1^{-T} G R2^{-1} Q2 for G column-major [r1, r2] (destroyed), R upper
+ * and Q [r, r] column-major; t [r1 r2] scratch. */
+static void cross_basis(double *g, const double *r1m, const double *q1, int r1, const double *r2m, const double *q2,
+                        int r2, double sg, double *t, double *out)
+{
+    cblas_dtrsm(CblasColMajor, CblasLeft, CblasUpper, CblasTrans, CblasNonUnit, r1, r2, 1.0, r1m, r1, g, r1);
+    cblas_dtrsm(CblasColMajor, CblasRight, CblasUpper, CblasNoTrans, CblasNonUnit, r1, r2, 1.0, r2m, r2, g, r1);
+    cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, r1, r2, r1, 1.0, q1, r1, g, r1, 0.0, t, r1);
+    /* row-major [r1, r2] out is column-major out^T = sg Q2^T t^T */
+    cblas_dgemm(CblasColMajor, CblasTrans, CblasTrans, r2, r1, r2, sg, q2, r2, t, r1, 0.0, out, r2);
+}
+
+/* g [n2, n2] = I - c^T c for c row-major [n1, n2]: the Gram matrix of the split's part outside. */
+static void outside_gram(const double *c, int n1, int n2, double *g)
+{
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n2, n2, n1, -1.0, c, n2, c, n2, 0.0, g, n2);
+    for (int i = 0; i < n2; i++)
+        g[(size_t)i * n2 + i] += 1.0;
+}
+
+/* Figures shared by both paths from the unscaled quantities: nu = ||B A||_F, dn = ||d1 - d2||_F / smax,
+ * tr = <B1 A1, B2 A2> (set into inner when has_inner). */
+static void set_figures(const lsc_lowrank *x, const lsc_lowrank *y, double nu1, double nu2, double dn, double tr,
+                        int has_inner, lsc_compare_result *out)
+{
+    const double smax = fabs(x->scale) > fabs(y->scale) ? fabs(x->scale) : fabs(y->scale);
+    out->norm1 = fabs(x->scale) * nu1;
+    out->norm2 = fabs(y->scale) * nu2;
+    out->diff_norm = smax * dn;
+    if (has_inner)
+        out->inner = x->scale * (y->scale * tr);
+    /* zero means zero as the user sees it: a scale of 0 or factors whose product is 0 */
+    const int zero1 = !(out->norm1 > 0.0 || (nu1 > 0.0 && x->scale != 0.0));
+    const int zero2 = !(out->norm2 > 0.0 || (nu2 > 0.0 && y->scale != 0.0));
+    if (!zero1 && !zero2) {
+        /* scale-invariant but for the signs: cos = sign(s1 s2) tr / (||B1 A1|| ||B2 A2||) */
+        double c = tr / nu1 / nu2;
+        if ((x->scale < 0) != (y->scale < 0))
+            c = -c;
+        out->cosine = c > 1.0 ? 1.0 : (c < -1.0 ? -1.0 : c);
+    } else {
+        out->cosine = zero1 == zero2 ? 1.0 : 0.0;
+    }
+    /* diff_norm / norm = (smax dn) / (|s| nu) = (dn / nu) (smax / |s|), each factor in range */
+    if (!zero1)
+        out->rel_diff = dn / nu1 * (smax / fabs(x->scale));
+    else if (!zero2)
+        out->rel_diff = dn / nu2 * (smax / fabs(y->scale));
+    else
+        out->rel_diff = 0.0;
+}
+
+/* The factored path (see above): *done = 0 when it declines, and out is untouched. xu, yu: the layers
+ * with their scales replaced by their signs. */
+static lsc_status compare_factored(const lsc_lowrank *x, const lsc_lowrank *y, const lsc_lowrank *xu,
+                                   const lsc_lowrank *yu, lsc_workspace *ws, lsc_compare_result *out, int *done,
+                                   lsc_error *err)
+{
+    *done = 0;
+    const int r1 = x->r, r2 = y->r;
+    if (r1 < 1 || r2 < 1 || r1 > x->rows || r1 > x->cols || r2 > x->rows || r2 > x->cols)
+        return LSC_OK;
+    const size_t q1 = (size_t)r1 * r1, q2 = (size_t)r2 * r2, q12 = (size_t)r1 * r2;
+    const size_t rmax = (size_t)(r1 > r2 ? r1 : r2);
+    double *buf = lsc_workspace_get(ws, WS_V1, (size_t)r1 + r2 + 4 * (q1 + q2) + 7 * q12 + 2 * q2 + rmax * rmax +
+                                                   2 * rmax);
+    if (!buf)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory comparing two [%lld, %lld] layers",
+                             (long long)x->rows, (long long)x->cols);
+    gram_side g1, g2;
+    double *p = gram_side_carve(&g2, r2, gram_side_carve(&g1, r1, buf));
+    double *gb = p, *ga = gb + q12, *cu = ga + q12, *cv = cu + q12, *t = cv + q12, *mc = t + q12, *xs = mc + q12;
+    double *gu = xs + q12, *gv = gu + q2, *ys = gv + q2, *cos_u = ys + rmax * rmax, *cos_v = cos_u + rmax;
+
+    int ok1 = 0, ok2 = 0;
+    lsc_status st = lsc_spectrum_gram_core(xu, ws, g1.sv, g1.rb, g1.ra, g1.uc, g1.vc, &ok1, err);
+    if (st != LSC_OK) {
+        lsc_error_prefix(err, "first layer");
+        return st;
+    }
+    if (!ok1)
+        return LSC_OK;
+    st = lsc_spectrum_gram_core(yu, ws, g2.sv, g2.rb, g2.ra, g2.uc, g2.vc, &ok2, err);
+    if (st != LSC_OK) {
+        lsc_error_prefix(err, "second layer");
+        return st;
+    }
+    if (!ok2 || count_carrying(g1.sv, r1) != r1 || count_carrying(g2.sv, r2) != r2)
+        return LSC_OK;
+
+    /* the cross products over the factors: B1^T B2 and A1 A2^T, column-major [r1, r2] */
+    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, r1, r2, (int)x->rows, 1.0, x->B, r1, y->B, r2, 0.0, gb, r1);
+    cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, r1, r2, (int)x->cols, 1.0, x->A, (int)x->cols, y->A,
+                (int)y->cols, 0.0, ga, r1);
+    double tr = 0.0; /* <B1 A1, B2 A2> = sum((B1^T B2) .* (A1 A2^T)) */
+    for (size_t i = 0; i < q12; i++)
+        tr += gb[i] * ga[i];
+    cross_basis(gb, g1.rb, g1.uc, r1, g2.rb, g2.uc, r2, xu->scale * yu->scale, t, cu);
+    cross_basis(ga, g1.ra, g1.vc, r1, g2.ra, g2.vc, r2, 1.0, t, cv);
+
+    /* cosines of the principal angles on both sides; the path needs all of them away from 1 */
+    memcpy(mc, cu, sizeof(double) * q12);
+    st = small_svd_values(ws, r2, r1, mc, cos_u, err);
+    if (st == LSC_OK) {
+        memcpy(mc, cv, sizeof(double) * q12);
+        st = small_svd_values(ws, r2, r1, mc, cos_v, err);
+    }
+    if (st != LSC_OK)
+        return st;
+    if (!(cos_u[0] <= FACTORED_MAX_COS && cos_v[0] <= FACTORED_MAX_COS))
+        return LSC_OK;
+
+    const double smax = fabs(x->scale) > fabs(y->scale) ? fabs(x->scale) : fabs(y->scale);
+    const double t1 = smax > 0.0 ? fabs(x->scale) / smax : 0.0, t2 = smax > 0.0 ? fabs(y->scale) / smax : 0.0;
+    outside_gram(cu, r1, r2, gu);
+    outside_gram(cv, r1, r2, gv);
+    const double dn = split_norm(cu, cv, gu, gv, g1.sv, r1, t1, g2.sv, r2, t2, xs, ys);
+    set_figures(x, y, norm2(g1.sv, (size_t)r1), norm2(g2.sv, (size_t)r2), dn, tr, 1, out);
+
+    const int kmin = r1 < r2 ? r1 : r2;
+    out->subspace_in = clamp01(sum_squares(cv, q12) / (double)kmin);
+    out->subspace_out = clamp01(sum_squares(cu, q12) / (double)kmin);
+    out->n_angles = kmin < LSC_COMPARE_MAX_ANGLES ? kmin : LSC_COMPARE_MAX_ANGLES;
+    for (int i = 0; i < out->n_angles; i++) /* cosines descending: angles ascending */
+        out->angles_in[i] = acos(clamp01(cos_v[i]));
+    last_compare_path = LSC_COMPARE_PATH_FACTORED;
+    *done = 1;
+    return LSC_OK;
+}
+
 lsc_status lsc_compare(const lsc_lowrank *x, const lsc_lowrank *y, lsc_workspace *ws, lsc_compare_result *out,
                        lsc_error *err)
 {
@@ -332,6 +523,18 @@ lsc_status lsc_compare(const lsc_lowrank *x, const lsc_lowrank *y, lsc_workspace
         return lsc_error_set(err, LSC_ERR_UNSUPPORTED, "layer shape [%lld, %lld] exceeds what lapack can index",
                              (long long)x->rows, (long long)x->cols);
     memset(out, 0, sizeof *out);
+    last_compare_path = LSC_COMPARE_PATH_NONE;
+    if (!isfinite(x->scale) || !isfinite(y->scale))
+        return lsc_error_set(err, LSC_ERR_NUMERIC, "%s layer: non-finite scale %g", isfinite(x->scale) ? "second" : "first",
+                             isfinite(x->scale) ? y->scale : x->scale);
+    /* the spectra of the unscaled products B A; a scale's sign goes into U, which only subspaces use */
+    lsc_lowrank xu = *x, yu = *y;
+    xu.scale = x->scale < 0 ? -1.0 : 1.0;
+    yu.scale = y->scale < 0 ? -1.0 : 1.0;
+    int done = 0;
+    st = compare_factored(x, y, &xu, &yu, ws, out, &done, err);
+    if (st != LSC_OK || done)
+        return st;
 
     const int rows = (int)x->rows, cols = (int)x->cols; 
     const int n1 = lsc_spectrum_count(x), n2 = lsc_spectrum_count(y);
@@ -354,15 +557,6 @@ lsc_status lsc_compare(const lsc_lowrank *x, const lsc_lowrank *y, lsc_workspace
     double *sv1 = small, *sv2 = sv1 + n1, *svd = sv2 + n2, *gb = svd + nd, *ga = gb + (size_t)x->r * y->r;
     double *scratch = ga + (size_t)x->r * y->r;
 
-    /* the spectra of the unscaled products B A; a scale's sign goes into U, which only subspaces use */
-    lsc_lowrank xu = *x, yu = *y;
-    if (!isfinite(x->scale) || !isfinite(y->scale)) {
-        st = lsc_error_set(err, LSC_ERR_NUMERIC, "%s layer: non-finite scale %g", isfinite(x->scale) ? "second" : "first",
-                           isfinite(x->scale) ? y->scale : x->scale);
-        goto out;
-    }
-    xu.scale = x->scale < 0 ? -1.0 : 1.0;
-    yu.scale = y->scale < 0 ? -1.0 : 1.0;
     st = lsc_spectrum(&xu, ws, sv1, u1, v1, err);
     if (st != LSC_OK) {
         lsc_error_prefix(err, "first layer");
@@ -374,8 +568,6 @@ lsc_status lsc_compare(const lsc_lowrank *x, const lsc_lowrank *y, lsc_workspace
         goto out;
     }
     const double nu1 = norm2(sv1, (size_t)n1), nu2 = norm2(sv2, (size_t)n2); /* ||B A||_F, unscaled */
-    out->norm1 = fabs(x->scale) * nu1;
-    out->norm2 = fabs(y->scale) * nu2;
 
     /* ||d1 - d2||_F / smax from the two bases just computed (no second factorisation): with
      * d1 / smax = U1 A1 V1^T, d2 / smax = U2 A2 V2^T (A = |t| diag(sv), the signs in U), split each side of
@@ -399,35 +591,13 @@ lsc_status lsc_compare(const lsc_lowrank *x, const lsc_lowrank *y, lsc_workspace
                 goto out;
             }
         }
-        out->diff_norm = smax * dn;
     }
 
     /* <s1 B1 A1, s2 B2 A2> = s1 s2 tr, tr = <B1 A1, B2 A2>. With the splits at hand (the usual case) from the
      * bases, tr = sign(s1) sign(s2) sum_ij sv1_i (U1^T U2)_ij sv2_j (V1^T V2)_ij (the signs sit in U), which
      * costs n1 n2; otherwise the trace form sum((B1^T B2) .* (A1 A2^T)), a pass over both factors. */
     const double tr = unscaled_inner(x, y, &parts, sv1, n1, sv2, n2, gb, ga);
-    if (parts.cu || (x->r > 0 && y->r > 0 && rows > 0 && cols > 0))
-        out->inner = x->scale * (y->scale * tr);
-
-    /* zero means zero as the user sees it: a scale of 0 or factors whose product is 0 */
-    const int zero1 = !(out->norm1 > 0.0 || (nu1 > 0.0 && x->scale != 0.0));
-    const int zero2 = !(out->norm2 > 0.0 || (nu2 > 0.0 && y->scale != 0.0));
-    if (!zero1 && !zero2) {
-        /* scale-invariant but for the signs: cos = sign(s1 s2) tr / (||B1 A1|| ||B2 A2||) */
-        double c = tr / nu1 / nu2;
-        if ((x->scale < 0) != (y->scale < 0))
-            c = -c;
-        out->cosine = c > 1.0 ? 1.0 : (c < -1.0 ? -1.0 : c);
-    } else {
-        out->cosine = zero1 == zero2 ? 1.0 : 0.0;
-    }
-    /* diff_norm / norm = (smax dn) / (|s| nu) = (dn / nu) (smax / |s|), each factor in range */
-    if (!zero1)
-        out->rel_diff = dn / nu1 * (smax / fabs(x->scale));
-    else if (!zero2)
-        out->rel_diff = dn / nu2 * (smax / fabs(y->scale));
-    else
-        out->rel_diff = 0.0;
+    set_figures(x, y, nu1, nu2, dn, tr, parts.cu || (x->r > 0 && y->r > 0 && rows > 0 && cols > 0), out);
 
     const int k1 = count_carrying(sv1, n1), k2 = count_carrying(sv2, n2);
     if (k1 > 0 && k2 > 0) {
@@ -448,6 +618,7 @@ lsc_status lsc_compare(const lsc_lowrank *x, const lsc_lowrank *y, lsc_workspace
         if (st != LSC_OK)
             goto out;
     }
+    last_compare_path = LSC_COMPARE_PATH_TALL;
 
 out:
     return st;

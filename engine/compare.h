@@ -4,7 +4,9 @@
  * Subspace similarity (LoRA paper): phi = ||V1^T V2||_F^2 / min(n1, n2) over the singular vectors that
  * carry the layer (sigma_i > 1e-10 sigma_1), on the input side (right vectors V) and the output side (U);
  * principal angles are arccos of the singular values of V1^T V2 (computed as arcsin of the singular values
- * of V2 - V1 (V1^T V2) below pi/4, where arccos loses accuracy). ||d1 - d2||_F is the norm of the
+ * of V2 - V1 (V1^T V2) below pi/4, where arccos loses accuracy). When both layers' factors are well
+ * conditioned and every angle is large (cos <= 0.99), all of it comes from r x r products of the factors
+ * without forming a singular vector (compare.c: the factored path); otherwise the vectors are formed. ||d1 - d2||_F is the norm of the
  * low-rank layer [s1 B1, -s2 B2][A1; A2], not sqrt(n1^2 + n2^2 - 2 inner), which cancels for close
  * layers. Every figure is formed from the unscaled factors with the scales put back last, so a figure
  * whose true value is finite comes out finite whatever the scales (lora_alpha 1e308 or 1e-308); only
@@ -37,6 +39,14 @@ typedef struct lsc_compare_result {
  * from ws (all slots). */
 lsc_status lsc_compare(const lsc_lowrank *x, const lsc_lowrank *y, lsc_workspace *ws, lsc_compare_result *out,
                        lsc_error *err);
+
+/* Which way the calling thread's last successful lsc_compare went (for tests and benchmarks). */
+typedef enum lsc_compare_path {
+    LSC_COMPARE_PATH_NONE,
+    LSC_COMPARE_PATH_FACTORED, /* r x r products only: both layers on the Gram path, all angles large */
+    LSC_COMPARE_PATH_TALL,     /* the singular vectors formed (close layers, ill-conditioned factors, ...) */
+} lsc_compare_path;
+lsc_compare_path lsc_compare_last_path(void);
 
 /* phi = ||V1[:, :k1]^T V2[:, :k2]||_F^2 / min(k1, k2) in [0, 1] of two layers of one shape from their
  * factored SVDs (lsc_spectrum: sv1 [n1] descending, V1 [dim, n1] row-major, the same for the second),

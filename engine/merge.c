@@ -118,6 +118,19 @@ static bool is_ties(lsc_merge_method m)
     return m == LSC_MERGE_TIES || m == LSC_MERGE_DARE_TIES;
 }
 
+/* LSC_ERR_NUMERIC naming the first layer with a NaN or Inf in its factors (shapes already checked). */
+static lsc_status scan_factors(const lsc_lowrank *layers, int n_models, lsc_error *err)
+{
+    const int64_t rows = layers[0].rows, cols = layers[0].cols;
+    for (int k = 0; k < n_models; k++) {
+        const lsc_lowrank *l = &layers[k];
+        if (l->r > 0 &&
+            (!all_finite(l->B, (size_t)rows * (size_t)l->r) || !all_finite(l->A, (size_t)l->r * (size_t)cols)))
+            return lsc_error_set(err, LSC_ERR_NUMERIC, "non-finite entries in the factors of layer %d", k + 1);
+    }
+    return LSC_OK;
+}
+
 /* Everything but the rank and the factor entries; `scan` also checks the factors for NaN/Inf. w may be
  * NULL only for lsc_merge_out_rank (the weights are then not checked). */
 static lsc_status check_inputs(const lsc_lowrank *layers, const double *w, int n_models, const lsc_merge_params *p,
@@ -151,11 +164,8 @@ static lsc_status check_inputs(const lsc_lowrank *layers, const double *w, int n
                                  lsc_merge_method_name(p->method), k + 1, w[k]);
         if (!isfinite(l->scale))
             return lsc_error_set(err, LSC_ERR_NUMERIC, "layer %d has a non-finite scale", k + 1);
-        if (scan && l->r > 0 &&
-            (!all_finite(l->B, (size_t)rows * (size_t)l->r) || !all_finite(l->A, (size_t)l->r * (size_t)cols)))
-            return lsc_error_set(err, LSC_ERR_NUMERIC, "non-finite entries in the factors of layer %d", k + 1);
     }
-    return LSC_OK;
+    return scan ? scan_factors(layers, n_models, err) : LSC_OK;
 }
 
 static int64_t total_rank(const lsc_lowrank *layers, int n_models)
@@ -738,6 +748,11 @@ static lsc_status truncate_stacked(const lsc_lowrank *layers, const double *w, i
         if (st != LSC_OK || done)
             return st;
     }
+    /* the Gram path declines any NaN or Inf (its Gram matrices are not finite then), so the factors are
+     * scanned only here, before the concatenation: a pass over both inputs saved on the usual path */
+    lsc_status st = scan_factors(layers, n_models, err);
+    if (st != LSC_OK)
+        return st;
     double *cb = lsc_workspace_get(ws, WS_CATB, (size_t)rows * (size_t)sum_r);
     double *ca = lsc_workspace_get(ws, WS_CATA, (size_t)sum_r * (size_t)cols);
     if (!cb || !ca)
@@ -753,7 +768,10 @@ lsc_status lsc_merge_layer(const lsc_lowrank *layers, const double *w, int n_mod
     lsc_status st = LSC_OK;
     if (!w || !ws || !B_out || !A_out)
         return lsc_error_set(err, LSC_ERR_INVALID, "merge needs weights, a workspace and two outputs");
-    st = check_inputs(layers, w, n_models, p, true, err);
+    /* the stacked truncation (svd, linear with a rank, ...) scans the factors itself, only when needed */
+    const bool cat = p->method == LSC_MERGE_CAT || (p->method == LSC_MERGE_LINEAR && p->rank == 0);
+    const bool stacked = !cat && !lsc_merge_is_elementwise(p->method);
+    st = check_inputs(layers, w, n_models, p, !stacked, err);
     if (st != LSC_OK)
         return st;
     const int R = out_rank(layers, n_models, p, err);

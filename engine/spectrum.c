@@ -123,6 +123,8 @@ static void extract_r(const double *a, int m, int k, int kr, double *r_out)
 
 static lsc_status householder_top(const lsc_lowrank *lr, lsc_workspace *ws, int n, int nv, double *sv, double *U,
                                   double *V, lsc_error *err);
+static lsc_status check_args(const lsc_lowrank *lr, lsc_workspace *ws, int nv, const double *sv, bool vectors,
+                             int *n_out, lsc_error *err);
 
 static double max_d(double a, double b)
 {
@@ -244,12 +246,20 @@ static void stacked_apply(const lsc_lowrank *t, const double *coef, int nt, bool
     }
 }
 
-/* The Gram path for s * sum_k c_k B_k A_k (terms of one shape; their own scales are not read): *done = 0
- * when it declines (a side shorter than the total rank, a Gram matrix not numerically positive definite or
- * too ill-conditioned, a non-finite Gram or core), so the caller takes the Householder path; then nothing
- * was written but workspace scratch. Outputs as lsc_spectrum_top with n = R = sum r_k (vt: V as V^T). */
-static lsc_status gram_top(const lsc_lowrank *t, const double *coef, int nt, double s, bool vt, lsc_workspace *ws,
-                           int nv, double *sv, double *U, double *V, int *done, lsc_error *err)
+/* What the Gram path's decomposition leaves in the workspace: the Cholesky factors Rb, Ra [R, R] (upper,
+ * column-major; their strict lower triangles hold rubbish), the core's singular vectors Uc [R, R] and
+ * Vc^T [R, R] (column-major; only when vectors were asked), and R * R spare doubles. */
+typedef struct gram_parts {
+    int R;
+    double *rb, *ra, *uc, *vct, *spare;
+} gram_parts;
+
+/* The Gram decomposition of s * sum_k c_k B_k A_k (terms of one shape; their own scales are not read):
+ * *done = 0 when it declines (a side shorter than the total rank, a Gram matrix not numerically positive
+ * definite or too ill-conditioned, a non-finite Gram or core), so the caller takes the Householder path;
+ * then nothing was written but workspace scratch. On success sv [R] holds |s| times the core's values. */
+static lsc_status gram_decompose(const lsc_lowrank *t, const double *coef, int nt, double s, bool vectors,
+                                 lsc_workspace *ws, double *sv, gram_parts *p, int *done, lsc_error *err)
 {
     *done = 0;
     int64_t R64 = 0;
@@ -280,7 +290,6 @@ static lsc_status gram_top(const lsc_lowrank *t, const double *coef, int nt, dou
     if (!all_finite(core, RR))
         return LSC_OK;
 
-    const bool vectors = U || V;
     const char jobz = vectors ? 'S' : 'N';
     double q = 0.0;
     lapack_int info = LAPACKE_dgesdd_work(LAPACK_COL_MAJOR, jobz, R, R, core, R, sv, uc, R, vct, R, &q, -1, iwork);
@@ -298,18 +307,60 @@ static lsc_status gram_top(const lsc_lowrank *t, const double *coef, int nt, dou
     const double abs_s = fabs(s);
     for (int i = 0; i < R; i++)
         sv[i] *= abs_s;
+    *p = (gram_parts){R, gb, ga, uc, vct, work + lwork};
+    return LSC_OK;
+}
+
+/* The Gram path for s * sum_k c_k B_k A_k (gram_decompose), then the vectors: outputs as
+ * lsc_spectrum_top with n = R = sum r_k (vt: V as V^T). */
+static lsc_status gram_top(const lsc_lowrank *t, const double *coef, int nt, double s, bool vt, lsc_workspace *ws,
+                           int nv, double *sv, double *U, double *V, int *done, lsc_error *err)
+{
+    gram_parts p;
+    lsc_status st = gram_decompose(t, coef, nt, s, U || V, ws, sv, &p, done, err);
+    if (st != LSC_OK || !*done)
+        return st;
+    const int R = p.R;
     if (U) { /* U = sign(s) X_b Rb^{-1} Uc[:, :nv] */
-        cblas_dtrsm(CblasColMajor, CblasLeft, CblasUpper, CblasNoTrans, CblasNonUnit, R, nv, 1.0, gb, R, uc, R);
-        stacked_apply(t, coef, nt, true, false, R, nv, s < 0 ? -1.0 : 1.0, uc, U);
+        cblas_dtrsm(CblasColMajor, CblasLeft, CblasUpper, CblasNoTrans, CblasNonUnit, R, nv, 1.0, p.rb, R, p.uc, R);
+        stacked_apply(t, coef, nt, true, false, R, nv, s < 0 ? -1.0 : 1.0, p.uc, U);
     }
     if (V) { /* V = X_a Ra^{-1} Vc[:, :nv], Vc = vct^T */
-        double *wv = work + lwork;
+        double *wv = p.spare;
         for (int j = 0; j < nv; j++)
             for (int i = 0; i < R; i++)
-                wv[i + (size_t)j * R] = vct[j + (size_t)i * R];
-        cblas_dtrsm(CblasColMajor, CblasLeft, CblasUpper, CblasNoTrans, CblasNonUnit, R, nv, 1.0, ga, R, wv, R);
+                wv[i + (size_t)j * R] = p.vct[j + (size_t)i * R];
+        cblas_dtrsm(CblasColMajor, CblasLeft, CblasUpper, CblasNoTrans, CblasNonUnit, R, nv, 1.0, p.ra, R, wv, R);
         stacked_apply(t, coef, nt, false, vt, R, nv, 1.0, wv, V);
     }
+    return LSC_OK;
+}
+
+lsc_status lsc_spectrum_gram_core(const lsc_lowrank *lr, lsc_workspace *ws, double *sv, double *rb, double *ra,
+                                  double *uc, double *vc, int *done, lsc_error *err)
+{
+    if (done)
+        *done = 0;
+    if (!done || !rb || !ra || !uc || !vc)
+        return lsc_error_set(err, LSC_ERR_INVALID, "gram core needs its outputs");
+    int n = 0;
+    lsc_status st = check_args(lr, ws, 0, sv, false, &n, err);
+    if (st != LSC_OK || n == 0 || n != lr->r)
+        return st;
+    const double one = 1.0;
+    gram_parts p;
+    st = gram_decompose(lr, &one, 1, lr->scale, true, ws, sv, &p, done, err);
+    if (st != LSC_OK || !*done)
+        return st;
+    const int R = p.R;
+    for (int j = 0; j < R; j++)
+        for (int i = 0; i < R; i++) {
+            const size_t ij = i + (size_t)j * R;
+            rb[ij] = i <= j ? p.rb[ij] : 0.0;
+            ra[ij] = i <= j ? p.ra[ij] : 0.0;
+            uc[ij] = p.uc[ij];
+            vc[ij] = p.vct[j + (size_t)i * R];
+        }
     return LSC_OK;
 }
 

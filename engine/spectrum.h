@@ -55,6 +55,16 @@ lsc_status lsc_spectrum_gram_top(const lsc_lowrank *terms, const double *coef, i
                                  unsigned flags, lsc_workspace *ws, int nv, double *sv, double *U, double *V, int *done,
                                  lsc_error *err);
 
+/* The Gram path's small pieces of lr (r <= rows, r <= cols), for callers that need only products of the
+ * singular vectors with other small matrices (diff): sv [r] as lsc_spectrum, and column-major [r, r]
+ * rb, ra (the upper Cholesky factors of B^T B and A A^T, zero below the diagonal), uc, vc, such that
+ *   U = sign(s) B rb^{-1} uc,  V = A^T ra^{-1} vc
+ * are lsc_spectrum's U and V (never formed). *done = 0 (LSC_OK, outputs unspecified) when the Gram path
+ * declines (see lsc_spectrum_gram_top) or r exceeds rows or cols; then call lsc_spectrum. Errors as
+ * lsc_spectrum (LSC_ERR_INVALID also for a missing output). */
+lsc_status lsc_spectrum_gram_core(const lsc_lowrank *lr, lsc_workspace *ws, double *sv, double *rb, double *ra,
+                                  double *uc, double *vc, int *done, lsc_error *err);
+
 /* Which path the calling thread's last decomposition took (for tests and benchmarks). */
 typedef enum lsc_spectrum_path {
     LSC_SPECTRUM_PATH_NONE,

@@ -241,6 +241,26 @@ static void expect_near(const char *what, double got, double want, double tol_re
     ck_assert_msg(fabs(got - want) <= tol_rel * fabs(want) + tol_abs, "%s: got %.17g, dense %.17g", what, got, want);
 }
 
+/* every figure of res against the dense reference, to the tolerances of random_layers_match_dense */
+static void expect_dense(const lsc_compare_result *res, const lsc_compare_result *ref)
+{
+    const double scale = ref->norm1 * ref->norm2;
+    expect_near("inner", res->inner, ref->inner, 1e-10, 1e-12 * scale);
+    expect_near("norm1", res->norm1, ref->norm1, 1e-12, 0);
+    expect_near("norm2", res->norm2, ref->norm2, 1e-12, 0);
+    expect_near("cosine", res->cosine, ref->cosine, 1e-10, 1e-12);
+    expect_near("diff_norm", res->diff_norm, ref->diff_norm, 1e-11, 0);
+    expect_near("rel_diff", res->rel_diff, ref->rel_diff, 1e-11, 0);
+    expect_near("subspace_in", res->subspace_in, ref->subspace_in, 1e-9, 1e-12);
+    expect_near("subspace_out", res->subspace_out, ref->subspace_out, 1e-9, 1e-12);
+    ck_assert_int_eq(res->n_angles, ref->n_angles);
+    for (int i = 0; i < res->n_angles; i++) {
+        expect_near("angle", res->angles_in[i], ref->angles_in[i], 0, 1e-7);
+        if (i > 0)
+            ck_assert(res->angles_in[i] >= res->angles_in[i - 1]);
+    }
+}
+
 /* A random pair of layers of one shape, rows and cols in 1..25, ranks in 0..8, Gaussian factors (drawn in
  * this order from rng_state); on an even iteration `it` y's A shares part of x's input subspace, so phi is
  * far from its random value. Scales sx, sy. Free with pair_free. */
@@ -276,21 +296,7 @@ START_TEST(random_layers_match_dense)
         lsc_compare_result res, ref;
         compare_ok(&x, &y, &res);
         reference(&x, &y, &ref);
-        const double scale = ref.norm1 * ref.norm2;
-        expect_near("inner", res.inner, ref.inner, 1e-10, 1e-12 * scale);
-        expect_near("norm1", res.norm1, ref.norm1, 1e-12, 0);
-        expect_near("norm2", res.norm2, ref.norm2, 1e-12, 0);
-        expect_near("cosine", res.cosine, ref.cosine, 1e-10, 1e-12);
-        expect_near("diff_norm", res.diff_norm, ref.diff_norm, 1e-11, 0);
-        expect_near("rel_diff", res.rel_diff, ref.rel_diff, 1e-11, 0);
-        expect_near("subspace_in", res.subspace_in, ref.subspace_in, 1e-9, 1e-12);
-        expect_near("subspace_out", res.subspace_out, ref.subspace_out, 1e-9, 1e-12);
-        ck_assert_int_eq(res.n_angles, ref.n_angles);
-        for (int i = 0; i < res.n_angles; i++) {
-            expect_near("angle", res.angles_in[i], ref.angles_in[i], 0, 1e-7);
-            if (i > 0)
-                ck_assert(res.angles_in[i] >= res.angles_in[i - 1]);
-        }
+        expect_dense(&res, &ref);
         pair_free(&p);
     }
 }
@@ -320,8 +326,11 @@ START_TEST(subspace_from_svds_matches_compare)
             ck_assert_int_eq(lsc_spectrum(&y, ws, s2, u2, v2, &err), LSC_OK);
         double in = lsc_compare_subspace(s1, v1, n1, s2, v2, n2, cols, scratch);
         double out = lsc_compare_subspace(s1, u1, n1, s2, u2, n2, rows, scratch);
-        ck_assert_double_eq(in, res.subspace_in);
-        ck_assert_double_eq(out, res.subspace_out);
+        /* the same figure; bit-equal only when compare formed the vectors too (its factored path takes the
+         * products from r x r pieces instead) */
+        const double tol = lsc_compare_last_path() == LSC_COMPARE_PATH_TALL ? 0.0 : 1e-12;
+        expect_near("subspace_in vs compare", in, res.subspace_in, tol, 0);
+        expect_near("subspace_out vs compare", out, res.subspace_out, tol, 0);
         expect_near("subspace_in", in, ref.subspace_in, 1e-9, 1e-12);
         free(s1), free(s2), free(u1), free(v1), free(u2), free(v2), free(scratch);
         pair_free(&p);
@@ -356,6 +365,126 @@ START_TEST(close_layers_keep_their_difference)
     free(B2);
     free(E);
     free(A);
+}
+END_TEST
+
+/* ---- the factored path (r x r products, no tall vectors) and its fallbacks ---- */
+
+/* Taller random layers (rows, cols 30..120, ranks 1..8, scales up to 1e5 apart and of either sign): the
+ * Gram path takes the factors and random subspaces are far apart, so compare stays on the factored path;
+ * every figure agrees with the dense reference to the tolerances of random_layers_match_dense. */
+START_TEST(factored_path_matches_dense)
+{
+    rng_state = 0x5EED2018;
+    int factored = 0;
+    for (int it = 0; it < 30; it++) {
+        int rows = rand_int(30, 120), cols = rand_int(30, 120), r1 = rand_int(1, 8), r2 = rand_int(1, 8);
+        double *B1 = gauss_matrix((size_t)rows * r1), *A1 = gauss_matrix((size_t)r1 * cols);
+        double *B2 = gauss_matrix((size_t)rows * r2), *A2 = gauss_matrix((size_t)r2 * cols);
+        const double sx = it % 3 == 0 ? 3e2 : 0.5, sy = it % 3 == 0 ? -2e-3 : (it % 2 ? 1.5 : -0.25);
+        lsc_lowrank x = {.rows = rows, .cols = cols, .r = r1, .B = B1, .A = A1, .scale = sx};
+        lsc_lowrank y = {.rows = rows, .cols = cols, .r = r2, .B = B2, .A = A2, .scale = sy};
+        lsc_compare_result res, ref;
+        compare_ok(&x, &y, &res);
+        factored += lsc_compare_last_path() == LSC_COMPARE_PATH_FACTORED;
+        reference(&x, &y, &ref);
+        expect_dense(&res, &ref);
+        free(B1), free(A1), free(B2), free(A2);
+    }
+    ck_assert_int_ge(factored, 28);
+}
+END_TEST
+
+/* orthonormal columns: q [n, k] row-major from the QR of a Gaussian matrix */
+static double *orthonormal(int n, int k)
+{
+    double *q = gauss_matrix((size_t)n * k), *tau = malloc(sizeof(double) * k);
+    ck_assert_int_eq(LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, n, k, q, k, tau), 0);
+    ck_assert_int_eq(LAPACKE_dorgqr(LAPACK_ROW_MAJOR, n, k, k, q, k, tau), 0);
+    free(tau);
+    return q;
+}
+
+/* Layers built from their SVDs with every principal angle equal to theta on both sides (U2 = cos U1 +
+ * sin W, the same for V): compare takes the factored path exactly when cos(theta) <= 0.99, and either
+ * way the angles are theta (to 1e-6 relative for the tiny ones, which only the tall path's sines resolve),
+ * phi is cos^2(theta), and the rest agrees with the dense reference. */
+START_TEST(angle_threshold_picks_the_path)
+{
+    rng_state = 0x5EED2019;
+    const int rows = 50, cols = 40, r = 4;
+    const double thetas[] = {1e-9, 1e-5, 0.1, 0.1410, 0.1420, 0.7, M_PI / 2 - 1e-3}; /* acos(0.99) = 0.14154 */
+    const double s1[] = {4, 3, 2, 1}, s2[] = {2.5, 2, 1.5, 1};
+    double *qo = orthonormal(rows, 2 * r), *qi = orthonormal(cols, 2 * r);
+    double *B1 = malloc(sizeof(double) * rows * r), *B2 = malloc(sizeof(double) * rows * r);
+    double *A1 = malloc(sizeof(double) * r * cols), *A2 = malloc(sizeof(double) * r * cols);
+    for (size_t t = 0; t < sizeof thetas / sizeof thetas[0]; t++) {
+        const double c = cos(thetas[t]), sn = sin(thetas[t]);
+        for (int i = 0; i < rows; i++)
+            for (int k = 0; k < r; k++) {
+                B1[i * r + k] = qo[i * 2 * r + k] * s1[k];
+                B2[i * r + k] = (c * qo[i * 2 * r + k] + sn * qo[i * 2 * r + r + k]) * s2[k];
+            }
+        for (int k = 0; k < r; k++)
+            for (int j = 0; j < cols; j++) {
+                A1[k * cols + j] = qi[j * 2 * r + k];
+                A2[k * cols + j] = c * qi[j * 2 * r + k] + sn * qi[j * 2 * r + r + k];
+            }
+        lsc_lowrank x = {.rows = rows, .cols = cols, .r = r, .B = B1, .A = A1, .scale = 0.5};
+        lsc_lowrank y = {.rows = rows, .cols = cols, .r = r, .B = B2, .A = A2, .scale = 0.5};
+        lsc_compare_result res, ref;
+        compare_ok(&x, &y, &res);
+        const lsc_compare_path want = c <= 0.99 ? LSC_COMPARE_PATH_FACTORED : LSC_COMPARE_PATH_TALL;
+        ck_assert_msg(lsc_compare_last_path() == want, "theta %g: path %d, want %d", thetas[t],
+                      (int)lsc_compare_last_path(), (int)want);
+        reference(&x, &y, &ref);
+        expect_near("diff_norm", res.diff_norm, ref.diff_norm, 1e-11, 0);
+        expect_near("cosine", res.cosine, ref.cosine, 1e-10, 1e-12);
+        expect_near("subspace_in", res.subspace_in, c * c, 1e-12, 1e-15);
+        expect_near("subspace_out", res.subspace_out, c * c, 1e-12, 1e-15);
+        ck_assert_int_eq(res.n_angles, r);
+        for (int i = 0; i < r; i++)
+            expect_near("angle", res.angles_in[i], thetas[t], 1e-6, 1e-12);
+    }
+    free(qo), free(qi), free(B1), free(B2), free(A1), free(A2);
+}
+END_TEST
+
+/* Layers the Gram path refuses take the tall path, and agree with the dense reference: a duplicated
+ * column of B (rank deficient), nearly dependent rows of A (ill-conditioned), a rank above cols; and a
+ * layer against itself or its negation (every angle 0). */
+START_TEST(refused_layers_take_the_tall_path)
+{
+    rng_state = 0x5EED2020;
+    const int rows = 60, r = 6;
+    for (int kind = 0; kind < 5; kind++) {
+        const int cols = kind == 2 ? 5 : 45;
+        double *B1 = gauss_matrix((size_t)rows * r), *A1 = gauss_matrix((size_t)r * cols);
+        double *B2 = gauss_matrix((size_t)rows * r), *A2 = gauss_matrix((size_t)r * cols);
+        if (kind == 0)
+            for (int i = 0; i < rows; i++)
+                B2[i * r + 1] = B2[i * r];
+        if (kind == 1)
+            for (int j = 0; j < cols; j++)
+                A1[cols + j] = A1[j] + 1e-6 * A1[cols + j];
+        lsc_lowrank x = {.rows = rows, .cols = cols, .r = r, .B = B1, .A = A1, .scale = 0.7};
+        lsc_lowrank y = {.rows = rows, .cols = cols, .r = r, .B = B2, .A = A2, .scale = 1.3};
+        if (kind >= 3)
+            y = (lsc_lowrank){.rows = rows, .cols = cols, .r = r, .B = B1, .A = A1, .scale = kind == 3 ? 0.7 : -0.7};
+        lsc_compare_result res, ref;
+        compare_ok(&x, &y, &res);
+        ck_assert_msg(lsc_compare_last_path() == LSC_COMPARE_PATH_TALL, "case %d: path %d", kind,
+                      (int)lsc_compare_last_path());
+        reference(&x, &y, &ref);
+        if (kind == 3) { /* itself: 0 up to rounding, which a relative tolerance cannot express */
+            ck_assert(res.diff_norm <= 1e-13 * res.norm1);
+            ck_assert(ref.diff_norm == 0.0);
+            ref.diff_norm = res.diff_norm;
+            ref.rel_diff = res.rel_diff;
+        }
+        expect_dense(&res, &ref);
+        free(B1), free(A1), free(B2), free(A2);
+    }
 }
 END_TEST
 
@@ -510,6 +639,9 @@ static Suite *compare_suite(void)
     tcase_add_test(tc, angles_are_capped);
     tcase_add_test(tc, extreme_scales_match_dense);
     tcase_add_test(tc, rejections);
+    tcase_add_test(tc, factored_path_matches_dense);
+    tcase_add_test(tc, angle_threshold_picks_the_path);
+    tcase_add_test(tc, refused_layers_take_the_tall_path);
     suite_add_tcase(s, tc);
     return s;
 }

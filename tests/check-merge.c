@@ -9,6 +9,7 @@
 #include <lapacke.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -720,6 +721,44 @@ START_TEST(method_names)
 }
 END_TEST
 
+/* The stacked truncation (svd, linear with a rank) no longer scans its inputs up front: the Gram path
+ * declines any NaN or Inf and the scan runs before the fallback. The error is the same as before, for
+ * either factor of either layer, on factors the Gram path would otherwise take. */
+START_TEST(stacked_merge_reports_nonfinite_factors)
+{
+    rng_state = 0x5EED2021;
+    enum { ROWS = 40, COLS = 30, R = 3 };
+    double *B[2] = {gauss_matrix(ROWS * R), gauss_matrix(ROWS * R)};
+    double *A[2] = {gauss_matrix(R * COLS), gauss_matrix(R * COLS)};
+    lsc_lowrank l[2] = {{.rows = ROWS, .cols = COLS, .r = R, .B = B[0], .A = A[0], .scale = 0.5},
+                        {.rows = ROWS, .cols = COLS, .r = R, .B = B[1], .A = A[1], .scale = 2.0}};
+    const double w[2] = {1.0, 0.7};
+    const lsc_merge_method methods[2] = {LSC_MERGE_SVD, LSC_MERGE_LINEAR};
+    lsc_workspace *ws = lsc_workspace_new();
+    double *Bo = malloc(sizeof(double) * ROWS * R), *Ao = malloc(sizeof(double) * R * COLS);
+    for (int m = 0; m < 2; m++)
+        for (int k = 0; k < 2; k++)
+            for (int side = 0; side < 2; side++)
+                for (int bad = 0; bad < 2; bad++) {
+                    lsc_merge_params p = lsc_merge_params_default(methods[m]);
+                    p.rank = R;
+                    lsc_merge_info info;
+                    lsc_error err = {0};
+                    ck_assert_int_eq(lsc_merge_layer(l, w, 2, &p, ws, Bo, Ao, &info, &err), LSC_OK);
+                    double *x = side ? A[k] : B[k];
+                    const double keep = x[7];
+                    x[7] = bad ? NAN : -INFINITY;
+                    ck_assert_int_eq(lsc_merge_layer(l, w, 2, &p, ws, Bo, Ao, &info, &err), LSC_ERR_NUMERIC);
+                    char want[80];
+                    snprintf(want, sizeof want, "non-finite entries in the factors of layer %d", k + 1);
+                    ck_assert_str_eq(err.msg, want);
+                    x[7] = keep;
+                }
+    lsc_workspace_free(ws);
+    free(Bo), free(Ao), free(B[0]), free(B[1]), free(A[0]), free(A[1]);
+}
+END_TEST
+
 static Suite *merge_suite(void)
 {
     Suite *s = suite_create("merge");
@@ -737,6 +776,7 @@ static Suite *merge_suite(void)
     tcase_add_test(t, randomized_svd_near_optimal);
     tcase_add_test(t, rejections);
     tcase_add_test(t, method_names);
+    tcase_add_test(t, stacked_merge_reports_nonfinite_factors);
     suite_add_tcase(s, t);
     return s;
 }

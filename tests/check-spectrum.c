@@ -572,6 +572,61 @@ START_TEST(gram_stacked_terms)
 }
 END_TEST
 
+/* lsc_spectrum_gram_core: its small pieces give lsc_spectrum's vectors (U = sign(s) B rb^{-1} uc,
+ * V = A^T ra^{-1} vc, formed here by hand) and values, with rb, ra upper triangular; it declines (done 0)
+ * where lsc_spectrum takes the Householder path: a duplicated column, r above a side. */
+START_TEST(gram_core_gives_the_vectors)
+{
+    rng_state = 0x5EED0018;
+    lsc_workspace *ws = lsc_workspace_new();
+    const int rows = 90, cols = 70, r = 6;
+    double *B = gauss_matrix((size_t)rows * r), *A = gauss_matrix((size_t)r * cols);
+    lsc_lowrank lr = {.rows = rows, .cols = cols, .r = r, .B = B, .A = A, .scale = -1.5};
+    double sv[6], sv2[6], rb[36], ra[36], uc[36], vc[36], U[90 * 6], V[70 * 6], X[36];
+    int done = 0;
+    ck_assert_int_eq(lsc_spectrum_gram_core(&lr, ws, sv, rb, ra, uc, vc, &done, NULL), LSC_OK);
+    ck_assert_int_eq(done, 1);
+    ck_assert_int_eq(lsc_spectrum_last_path(), LSC_SPECTRUM_PATH_GRAM);
+    ck_assert_int_eq(lsc_spectrum(&lr, ws, sv2, U, V, NULL), LSC_OK);
+    for (int i = 0; i < r; i++)
+        ck_assert_msg(fabs(sv[i] - sv2[i]) <= 1e-14 * sv2[0], "sv %d: %.17g vs %.17g", i, sv[i], sv2[i]);
+    for (int side = 0; side < 2; side++) {
+        const double *R = side ? ra : rb, *Q = side ? vc : uc, *full = side ? V : U;
+        const int dim = side ? cols : rows;
+        for (int j = 0; j < r; j++)
+            for (int i = j + 1; i < r; i++)
+                ck_assert(R[i + j * r] == 0.0);
+        memcpy(X, Q, sizeof X); /* X = R^{-1} Q by back substitution, column by column */
+        for (int c = 0; c < r; c++)
+            for (int i = r - 1; i >= 0; i--) {
+                double acc = X[i + c * r];
+                for (int k = i + 1; k < r; k++)
+                    acc -= R[i + k * r] * X[k + c * r];
+                X[i + c * r] = acc / R[i + i * r];
+            }
+        for (int a = 0; a < dim; a++)
+            for (int c = 0; c < r; c++) {
+                double acc = 0.0;
+                for (int k = 0; k < r; k++)
+                    acc += (side ? A[k * cols + a] : B[a * r + k]) * X[k + c * r];
+                if (!side)
+                    acc = -acc; /* sign(s) */
+                ck_assert_msg(fabs(acc - full[a * r + c]) <= 1e-12, "side %d [%d, %d]: %.17g vs %.17g", side, a, c,
+                              acc, full[a * r + c]);
+            }
+    }
+    for (int i = 0; i < rows; i++) /* a duplicated column: rank deficient */
+        B[i * r + 2] = B[i * r + 1];
+    ck_assert_int_eq(lsc_spectrum_gram_core(&lr, ws, sv, rb, ra, uc, vc, &done, NULL), LSC_OK);
+    ck_assert_int_eq(done, 0);
+    lsc_lowrank wide = {.rows = rows, .cols = 4, .r = r, .B = B, .A = A, .scale = 1.0}; /* r above cols */
+    ck_assert_int_eq(lsc_spectrum_gram_core(&wide, ws, sv, rb, ra, uc, vc, &done, NULL), LSC_OK);
+    ck_assert_int_eq(done, 0);
+    free(B), free(A);
+    lsc_workspace_free(ws);
+}
+END_TEST
+
 static Suite *spectrum_suite(void)
 {
     Suite *s = suite_create("spectrum");
@@ -590,6 +645,7 @@ static Suite *spectrum_suite(void)
     tcase_add_test(tc, gram_path_matches_dense_and_householder);
     tcase_add_test(tc, ill_posed_factors_take_householder);
     tcase_add_test(tc, gram_stacked_terms);
+    tcase_add_test(tc, gram_core_gives_the_vectors);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -5,6 +5,7 @@
  * of different base models, or a layer whose shapes disagree, are an error naming them. With --base-names
  * or --arch, kohya names pair by the module path the base model's names give them (store/basenames.h). */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -112,6 +113,27 @@ static lsc_status load_layer(lsc_adapter *ad, size_t li, lsc_error *err)
     return LSC_OK;
 }
 
+/* The next window's tensors, read by a helper thread while the workers compare the current one: reading
+ * and hash-checking 3 GB of 70B-shaped factors in the main thread between windows left both cores idle
+ * for seconds. Only the loader writes tensors (their .data, for tensors not loaded: the current window's
+ * are, so nothing a worker reads is written), and only this thread uses the catalog meanwhile. Its errors
+ * are dropped: the main thread loads the window again (a no-op for what is there) and reports them. */
+typedef struct prefetch {
+    lsc_adapter *x, *y;
+    const size_t *pi, *pj;
+    size_t from, to;
+} prefetch;
+
+static void *prefetch_run(void *v)
+{
+    prefetch *f = v;
+    lsc_error err = {0};
+    for (size_t p = f->from; p < f->to; p++)
+        if (load_layer(f->x, f->pi[p], &err) || load_layer(f->y, f->pj[p], &err))
+            break;
+    return NULL;
+}
+
 static int diff_compute(lsc_cmd_ctx *ctx, lsc_adapter *x, lsc_adapter *y, const size_t *pi, const size_t *pj, size_t n,
                         lsc_compare_result *res)
 {
@@ -132,9 +154,19 @@ static int diff_compute(lsc_cmd_ctx *ctx, lsc_adapter *x, lsc_adapter *y, const 
         for (size_t p = first; !rc && p < first + m; p++)
             if (load_layer(x, pi[p], &ctx->err) || load_layer(y, pj[p], &ctx->err))
                 rc = LSC_EXIT_ERROR;
+        /* with one worker, one thread: no prefetch */
+        prefetch f = {x, y, pi, pj, first + m, first + m + window < n ? first + m + window : n};
+        pthread_t th;
+        const int fetching = !rc && workers > 1 && f.from < f.to && pthread_create(&th, NULL, prefetch_run, &f) == 0;
         if (!rc && lsc_pool_for(m, workers, diff_one, &d, &ctx->err))
             rc = LSC_EXIT_ERROR;
+        if (fetching)
+            pthread_join(th, NULL);
         for (size_t p = first; p < first + m; p++) {
+            unload(x, pi[p]);
+            unload(y, pj[p]);
+        }
+        for (size_t p = f.from; rc && fetching && p < f.to; p++) {
             unload(x, pi[p]);
             unload(y, pj[p]);
         }
