@@ -381,6 +381,11 @@ struct lsc_catalog {
      * away again, so the next entry becomes the first; a commit keeps it). */
     int run_active, run_head_txn;
     int64_t run_head;
+    /* The open write transaction has discarded the redo stack and set no entry undone since: the history
+     * holds no undone entry, so the next entry need not scan for them again (the scan reads the whole
+     * history table, and a script run writes one entry per edit). Cleared by everything that can bring an
+     * undone entry back: begin, commit, rollback, a savepoint rolled back, lsc_catalog_set_undone. */
+    int redo_clear;
     /* The pack of a writable catalog (NULL read-only): appended to under the write lock, synced by the
      * commit hook before SQLite commits; pack_err keeps the hook's failure for db_err. */
     lsc_pack *pack;
@@ -1228,6 +1233,7 @@ lsc_status lsc_catalog_begin(lsc_catalog *cat, lsc_error *err)
     if (cat->readonly)
         return lsc_error_set(err, LSC_ERR_INVALID, "catalog '%s' is open read-only", cat->qpath);
     /* BEGIN IMMEDIATE takes the write lock now; the busy timeout makes it wait for another writer. */
+    cat->redo_clear = 0;
     return exec(cat, "BEGIN IMMEDIATE", err);
 }
 
@@ -1236,6 +1242,7 @@ lsc_status lsc_catalog_commit(lsc_catalog *cat, lsc_error *err)
     if (!lsc_catalog_in_transaction(cat))
         return lsc_error_set(err, LSC_ERR_INVALID, "catalog '%s': no transaction to commit", cat->qpath);
     lsc_status st = exec(cat, "COMMIT", err);
+    cat->redo_clear = 0; /* another connection may write next */
     if (!st)
         cat->run_head_txn = 0; /* the run's first entry is in the file now */
     return st;
@@ -1245,6 +1252,7 @@ void lsc_catalog_rollback(lsc_catalog *cat)
 {
     if (lsc_catalog_in_transaction(cat))
         sqlite3_exec(cat->db, "ROLLBACK", NULL, NULL, NULL);
+    cat->redo_clear = 0;
     if (cat->run_head_txn) /* the run's first entry went with the transaction: the next one is the first */
         cat->run_head = 0;
     cat->run_head_txn = 0;
@@ -1263,6 +1271,7 @@ lsc_status lsc_catalog_savepoint_end(lsc_catalog *cat, int keep, lsc_error *err)
 {
     if (keep)
         return exec(cat, "RELEASE lsc_item", err);
+    cat->redo_clear = 0; /* the rollback may bring back entries the discard deleted */
     lsc_status st = exec(cat, "ROLLBACK TO lsc_item", err);
     return st ? st : exec(cat, "RELEASE lsc_item", err);
 }
@@ -1649,6 +1658,7 @@ lsc_status lsc_catalog_put_adapter(lsc_catalog *cat, lsc_adapter *ad, const int6
     return LSC_OK;
 fail:
     sqlite3_exec(cat->db, "ROLLBACK TO lsc_put_adapter; RELEASE lsc_put_adapter", NULL, NULL, NULL);
+    cat->redo_clear = 0;
     return st;
 }
 
@@ -2426,14 +2436,19 @@ static lsc_status history_put(lsc_catalog *cat, const char *command, const char 
                               int64_t *hid, lsc_error *err)
 {
     /* the linear undo model: a new change discards the redo stack (every undone entry), for good; the
-     * adapters those entries made stay as hidden rows, which no history entry reaches any more */
-    sqlite3_stmt *s = stmt(cat, ST_HISTORY_DISCARD, err);
-    if (!s)
-        return LSC_ERR_DB;
-    lsc_status st = sqlite3_step(s) == SQLITE_DONE ? LSC_OK : db_err(cat, err);
-    done(s);
-    if (st)
-        return st;
+     * adapters those entries made stay as hidden rows, which no history entry reaches any more. Once per
+     * transaction (redo_clear): a run of a thousand edits otherwise scans the growing history per edit. */
+    sqlite3_stmt *s;
+    lsc_status st;
+    if (!cat->redo_clear) {
+        if (!(s = stmt(cat, ST_HISTORY_DISCARD, err)))
+            return LSC_ERR_DB;
+        st = sqlite3_step(s) == SQLITE_DONE ? LSC_OK : db_err(cat, err);
+        done(s);
+        if (st)
+            return st;
+        cat->redo_clear = 1;
+    }
     if (!(s = stmt(cat, ST_HISTORY_PUT, err)))
         return LSC_ERR_DB;
     sqlite3_bind_int64(s, 1, (int64_t)time(NULL));
@@ -2645,6 +2660,7 @@ out:
 lsc_status lsc_catalog_set_undone(lsc_catalog *cat, int64_t history_id, int undone, lsc_error *err)
 {
     int changed = 0;
+    cat->redo_clear = 0;
     lsc_status st = update_by_id(cat, ST_UNDONE_SET, history_id, undone ? 1 : 0, NULL, &changed, err);
     if (!st && changed == 0)
         st = lsc_error_set(err, LSC_ERR_NOTFOUND, "no history entry %lld", (long long)history_id);

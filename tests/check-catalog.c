@@ -1356,6 +1356,105 @@ typedef struct {
     char msg[LSC_ERROR_MSG_MAX];
 } second_writer;
 
+/* Rows all prepared statements of the connection stepped through in full table scans so far. */
+static int64_t fullscan_steps(lsc_catalog *cat)
+{
+    int64_t sum = 0;
+    for (sqlite3_stmt *s = sqlite3_next_stmt(lsc_catalog_db(cat), NULL); s; s = sqlite3_next_stmt(lsc_catalog_db(cat), s))
+        sum += sqlite3_stmt_status(s, SQLITE_STMTSTATUS_FULLSCAN_STEP, 0);
+    return sum;
+}
+
+static int64_t log_one(lsc_catalog *cat, const char *what)
+{
+    lsc_error err = {0};
+    int64_t hid = 0;
+    ck_assert_int_eq(lsc_catalog_log(cat, what, "[]", NULL, 0, NULL, 0, &hid, &err), LSC_OK);
+    return hid;
+}
+
+/* Whether the history still holds an entry of command `what` (ids are reused once the newest entry is
+ * discarded, commands here are unique), and its undone flag in *undone. */
+static int history_has(lsc_catalog *cat, const char *what, int *undone)
+{
+    lsc_history_entry *h = NULL;
+    size_t n = 0;
+    lsc_error err = {0};
+    int found = 0;
+    ck_assert_int_eq(lsc_catalog_history(cat, NULL, &h, &n, &err), LSC_OK);
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(h[i].command, what)) {
+            found = 1;
+            *undone = h[i].undone;
+        }
+    lsc_history_free_array(h, n);
+    return found;
+}
+
+/* Many entries in one transaction (a script run) scan the history for the redo stack once, not once per
+ * entry (that made a run of N edits read N^2/2 history rows); and the redo stack is still discarded
+ * whenever an entry may have become undone again: set undone in the same transaction, or brought back by
+ * a savepoint rolled back. */
+START_TEST(test_history_scan_once)
+{
+    tmp_cat t;
+    tmp_init(&t);
+    lsc_catalog *cat = NULL;
+    lsc_error err = {0};
+    int undone = 0;
+    ck_assert_int_eq(lsc_catalog_open(t.path, LSC_CATALOG_CREATE, &cat, &err), LSC_OK);
+    enum { M = 30, K = 60 };
+    ck_assert_int_eq(lsc_catalog_begin(cat, &err), LSC_OK);
+    for (int i = 0; i < M; i++)
+        log_one(cat, "import");
+    ck_assert_int_eq(lsc_catalog_commit(cat, &err), LSC_OK);
+    ck_assert_int_eq(lsc_catalog_begin(cat, &err), LSC_OK);
+    int64_t before = fullscan_steps(cat);
+    for (int i = 0; i < K; i++)
+        log_one(cat, "prune");
+    int64_t steps = fullscan_steps(cat) - before;
+    /* one scan over the M entries there before; per entry it was K * M + K * K / 2 = 3,600 rows */
+    ck_assert_msg(steps <= M + 1, "%lld history rows scanned for %d entries", (long long)steps, K);
+    ck_assert_int_eq(lsc_catalog_commit(cat, &err), LSC_OK);
+
+    /* undone in the same transaction: the next entry discards it */
+    ck_assert_int_eq(lsc_catalog_begin(cat, &err), LSC_OK);
+    int64_t e1 = log_one(cat, "a");
+    ck_assert_int_eq(lsc_catalog_set_undone(cat, e1, 1, &err), LSC_OK);
+    ck_assert(history_has(cat, "a", &undone) && undone == 1);
+    log_one(cat, "b");
+    ck_assert(!history_has(cat, "a", &undone));
+    ck_assert_int_eq(lsc_catalog_commit(cat, &err), LSC_OK);
+
+    /* a savepoint rolled back brings a discarded undone entry back: the next entry discards it again */
+    ck_assert_int_eq(lsc_catalog_begin(cat, &err), LSC_OK);
+    int64_t e2 = log_one(cat, "c");
+    ck_assert_int_eq(lsc_catalog_set_undone(cat, e2, 1, &err), LSC_OK);
+    ck_assert_int_eq(lsc_catalog_savepoint(cat, &err), LSC_OK);
+    log_one(cat, "d");
+    ck_assert(!history_has(cat, "c", &undone));
+    ck_assert_int_eq(lsc_catalog_savepoint_end(cat, 0, &err), LSC_OK);
+    ck_assert(history_has(cat, "c", &undone) && undone == 1);
+    log_one(cat, "e");
+    ck_assert(!history_has(cat, "c", &undone));
+    ck_assert_int_eq(lsc_catalog_commit(cat, &err), LSC_OK);
+
+    /* undone by an earlier transaction: the next transaction's first entry discards it */
+    ck_assert_int_eq(lsc_catalog_begin(cat, &err), LSC_OK);
+    int64_t e3 = log_one(cat, "f");
+    ck_assert_int_eq(lsc_catalog_commit(cat, &err), LSC_OK);
+    ck_assert_int_eq(lsc_catalog_begin(cat, &err), LSC_OK);
+    ck_assert_int_eq(lsc_catalog_set_undone(cat, e3, 1, &err), LSC_OK);
+    ck_assert_int_eq(lsc_catalog_commit(cat, &err), LSC_OK);
+    ck_assert_int_eq(lsc_catalog_begin(cat, &err), LSC_OK);
+    log_one(cat, "g");
+    ck_assert(!history_has(cat, "f", &undone));
+    ck_assert_int_eq(lsc_catalog_commit(cat, &err), LSC_OK);
+    lsc_catalog_close(cat);
+    rm_rf(t.dir);
+}
+END_TEST
+
 static void *second_writer_run(void *p)
 {
     second_writer *w = p;
@@ -1460,6 +1559,7 @@ static Suite *catalog_suite(void)
     tcase_add_test(tc, test_series);
     tcase_add_test(tc, test_stats);
     tcase_add_test(tc, test_history);
+    tcase_add_test(tc, test_history_scan_once);
     tcase_add_test(tc, test_two_connections);
     suite_add_tcase(s, tc);
     return s;
