@@ -961,6 +961,85 @@ START_TEST(test_hide_rename)
 }
 END_TEST
 
+/* One figure of adapter `id` by the per-adapter SQL the listing used before it scanned the tables once
+ * (the independent reference); text in buf ("" for NULL). */
+static const char *ref_figure(lsc_catalog *cat, const char *sql, int64_t id, char *buf, size_t cap)
+{
+    sqlite3_stmt *s = NULL;
+    ck_assert_int_eq(sqlite3_prepare_v2(lsc_catalog_db(cat), sql, -1, &s, NULL), SQLITE_OK);
+    sqlite3_bind_int64(s, 1, id);
+    ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
+    const unsigned char *t = sqlite3_column_text(s, 0);
+    snprintf(buf, cap, "%s", t ? (const char *)t : "");
+    sqlite3_finalize(s);
+    return buf;
+}
+
+/* lsc_catalog_list's layer counts, params, bytes, dtypes and parents, gathered in one pass over the
+ * tables, agree with per-adapter queries for every visible adapter; hidden adapters' rows (between
+ * visible ones by id) are left out; the dtypes of make_adapter's factors are worked by hand. */
+START_TEST(test_list_figures)
+{
+    tmp_cat t;
+    tmp_init(&t);
+    lsc_catalog *cat = NULL;
+    lsc_error err = {0};
+    ck_assert_int_eq(lsc_catalog_open(t.path, LSC_CATALOG_CREATE, &cat, &err), LSC_OK);
+    lsc_adapter *ads[4] = {make_adapter("c", 1), make_adapter("h", 2), make_adapter("d", 3), make_adapter("a", 4)};
+    int64_t ids[4] = {0};
+    put(cat, ads[0], NULL, 0, &ids[0]);
+    put(cat, ads[1], NULL, 0, &ids[1]);
+    put(cat, ads[2], ids, 1, &ids[2]);
+    /* "a": its A and B factors relabelled F16 (the first bytes of each kept), so its dtypes differ */
+    lsc_adapter *a = ads[3];
+    for (size_t i = 0; i < a->n_tensors; i++)
+        if (a->tensors[i].role == LSC_ROLE_A || a->tensors[i].role == LSC_ROLE_B) {
+            a->tensors[i].nbytes = a->tensors[i].nbytes / lsc_dtype_size(a->tensors[i].dtype) * 2;
+            a->tensors[i].dtype = LSC_DT_F16;
+        }
+    const int64_t p2[2] = {ids[2], ids[0]};
+    put(cat, a, p2, 2, &ids[3]);
+    ck_assert_int_eq(lsc_catalog_set_hidden(cat, ids[1], 1, &err), LSC_OK);
+    lsc_adapter_info *list = NULL;
+    size_t n = 0;
+    ck_assert_int_eq(lsc_catalog_list(cat, &list, &n, &err), LSC_OK);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_str_eq(list[0].name, "a");
+    ck_assert_str_eq(list[1].name, "c");
+    ck_assert_str_eq(list[2].name, "d");
+    /* c: A F32, B BF16, B F16, A F64, E F32, magnitude F32 (alpha I64 and the extras are not factors) */
+    ck_assert_str_eq(list[1].dtypes, "BF16,F16,F32,F64");
+    ck_assert_str_eq(list[0].parents, "d,c");
+    ck_assert_str_eq(list[0].dtypes, "F16,F32"); /* E and magnitude stay F32 */
+    static const char *const q[5] = {
+        "SELECT count(*) FROM layers l WHERE l.adapter_id = ?1",
+        "SELECT coalesce(sum(t.numel), 0) FROM tensors t WHERE t.adapter_id = ?1 "
+        "AND t.role IN ('A', 'B', 'E', 'magnitude', 'factor')",
+        "SELECT coalesce(sum(t.nbytes), 0) FROM tensors t WHERE t.adapter_id = ?1",
+        "SELECT group_concat(p.name, ',') FROM (SELECT pa.name AS name FROM adapter_parents ap "
+        "JOIN adapters pa ON pa.id = ap.parent_id WHERE ap.child_id = ?1 ORDER BY ap.ord) p",
+        "SELECT group_concat(d.dtype, ',') FROM (SELECT DISTINCT t.dtype AS dtype FROM tensors t "
+        "WHERE t.adapter_id = ?1 AND t.role IN ('A', 'B', 'E', 'magnitude', 'factor') ORDER BY t.dtype) d"};
+    for (size_t i = 0; i < n; i++) {
+        char buf[256], mine[64];
+        const lsc_adapter_info *in = &list[i];
+        snprintf(mine, sizeof mine, "%lld", (long long)in->n_layers);
+        ck_assert_str_eq(mine, ref_figure(cat, q[0], in->id, buf, sizeof buf));
+        snprintf(mine, sizeof mine, "%lld", (long long)in->params);
+        ck_assert_str_eq(mine, ref_figure(cat, q[1], in->id, buf, sizeof buf));
+        snprintf(mine, sizeof mine, "%lld", (long long)in->bytes);
+        ck_assert_str_eq(mine, ref_figure(cat, q[2], in->id, buf, sizeof buf));
+        ck_assert_str_eq(in->parents, ref_figure(cat, q[3], in->id, buf, sizeof buf));
+        ck_assert_str_eq(in->dtypes, ref_figure(cat, q[4], in->id, buf, sizeof buf));
+    }
+    lsc_adapter_info_free_array(list, n);
+    for (int i = 0; i < 4; i++)
+        lsc_adapter_free(ads[i]);
+    lsc_catalog_close(cat);
+    rm_rf(t.dir);
+}
+END_TEST
+
 static void free_names(char **names, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -1277,6 +1356,105 @@ typedef struct {
     char msg[LSC_ERROR_MSG_MAX];
 } second_writer;
 
+/* Rows all prepared statements of the connection stepped through in full table scans so far. */
+static int64_t fullscan_steps(lsc_catalog *cat)
+{
+    int64_t sum = 0;
+    for (sqlite3_stmt *s = sqlite3_next_stmt(lsc_catalog_db(cat), NULL); s; s = sqlite3_next_stmt(lsc_catalog_db(cat), s))
+        sum += sqlite3_stmt_status(s, SQLITE_STMTSTATUS_FULLSCAN_STEP, 0);
+    return sum;
+}
+
+static int64_t log_one(lsc_catalog *cat, const char *what)
+{
+    lsc_error err = {0};
+    int64_t hid = 0;
+    ck_assert_int_eq(lsc_catalog_log(cat, what, "[]", NULL, 0, NULL, 0, &hid, &err), LSC_OK);
+    return hid;
+}
+
+/* Whether the history still holds an entry of command `what` (ids are reused once the newest entry is
+ * discarded, commands here are unique), and its undone flag in *undone. */
+static int history_has(lsc_catalog *cat, const char *what, int *undone)
+{
+    lsc_history_entry *h = NULL;
+    size_t n = 0;
+    lsc_error err = {0};
+    int found = 0;
+    ck_assert_int_eq(lsc_catalog_history(cat, NULL, &h, &n, &err), LSC_OK);
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(h[i].command, what)) {
+            found = 1;
+            *undone = h[i].undone;
+        }
+    lsc_history_free_array(h, n);
+    return found;
+}
+
+/* Many entries in one transaction (a script run) scan the history for the redo stack once, not once per
+ * entry (that made a run of N edits read N^2/2 history rows); and the redo stack is still discarded
+ * whenever an entry may have become undone again: set undone in the same transaction, or brought back by
+ * a savepoint rolled back. */
+START_TEST(test_history_scan_once)
+{
+    tmp_cat t;
+    tmp_init(&t);
+    lsc_catalog *cat = NULL;
+    lsc_error err = {0};
+    int undone = 0;
+    ck_assert_int_eq(lsc_catalog_open(t.path, LSC_CATALOG_CREATE, &cat, &err), LSC_OK);
+    enum { M = 30, K = 60 };
+    ck_assert_int_eq(lsc_catalog_begin(cat, &err), LSC_OK);
+    for (int i = 0; i < M; i++)
+        log_one(cat, "import");
+    ck_assert_int_eq(lsc_catalog_commit(cat, &err), LSC_OK);
+    ck_assert_int_eq(lsc_catalog_begin(cat, &err), LSC_OK);
+    int64_t before = fullscan_steps(cat);
+    for (int i = 0; i < K; i++)
+        log_one(cat, "prune");
+    int64_t steps = fullscan_steps(cat) - before;
+    /* one scan over the M entries there before; per entry it was K * M + K * K / 2 = 3,600 rows */
+    ck_assert_msg(steps <= M + 1, "%lld history rows scanned for %d entries", (long long)steps, K);
+    ck_assert_int_eq(lsc_catalog_commit(cat, &err), LSC_OK);
+
+    /* undone in the same transaction: the next entry discards it */
+    ck_assert_int_eq(lsc_catalog_begin(cat, &err), LSC_OK);
+    int64_t e1 = log_one(cat, "a");
+    ck_assert_int_eq(lsc_catalog_set_undone(cat, e1, 1, &err), LSC_OK);
+    ck_assert(history_has(cat, "a", &undone) && undone == 1);
+    log_one(cat, "b");
+    ck_assert(!history_has(cat, "a", &undone));
+    ck_assert_int_eq(lsc_catalog_commit(cat, &err), LSC_OK);
+
+    /* a savepoint rolled back brings a discarded undone entry back: the next entry discards it again */
+    ck_assert_int_eq(lsc_catalog_begin(cat, &err), LSC_OK);
+    int64_t e2 = log_one(cat, "c");
+    ck_assert_int_eq(lsc_catalog_set_undone(cat, e2, 1, &err), LSC_OK);
+    ck_assert_int_eq(lsc_catalog_savepoint(cat, &err), LSC_OK);
+    log_one(cat, "d");
+    ck_assert(!history_has(cat, "c", &undone));
+    ck_assert_int_eq(lsc_catalog_savepoint_end(cat, 0, &err), LSC_OK);
+    ck_assert(history_has(cat, "c", &undone) && undone == 1);
+    log_one(cat, "e");
+    ck_assert(!history_has(cat, "c", &undone));
+    ck_assert_int_eq(lsc_catalog_commit(cat, &err), LSC_OK);
+
+    /* undone by an earlier transaction: the next transaction's first entry discards it */
+    ck_assert_int_eq(lsc_catalog_begin(cat, &err), LSC_OK);
+    int64_t e3 = log_one(cat, "f");
+    ck_assert_int_eq(lsc_catalog_commit(cat, &err), LSC_OK);
+    ck_assert_int_eq(lsc_catalog_begin(cat, &err), LSC_OK);
+    ck_assert_int_eq(lsc_catalog_set_undone(cat, e3, 1, &err), LSC_OK);
+    ck_assert_int_eq(lsc_catalog_commit(cat, &err), LSC_OK);
+    ck_assert_int_eq(lsc_catalog_begin(cat, &err), LSC_OK);
+    log_one(cat, "g");
+    ck_assert(!history_has(cat, "f", &undone));
+    ck_assert_int_eq(lsc_catalog_commit(cat, &err), LSC_OK);
+    lsc_catalog_close(cat);
+    rm_rf(t.dir);
+}
+END_TEST
+
 static void *second_writer_run(void *p)
 {
     second_writer *w = p;
@@ -1376,10 +1554,12 @@ static Suite *catalog_suite(void)
     tcase_add_test(tc, test_transactions);
     tcase_add_test(tc, test_put_layer_data);
     tcase_add_test(tc, test_hide_rename);
+    tcase_add_test(tc, test_list_figures);
     tcase_add_test(tc, test_children);
     tcase_add_test(tc, test_series);
     tcase_add_test(tc, test_stats);
     tcase_add_test(tc, test_history);
+    tcase_add_test(tc, test_history_scan_once);
     tcase_add_test(tc, test_two_connections);
     suite_add_tcase(s, tc);
     return s;

@@ -18,6 +18,7 @@
 #include "cli_util.h"
 #include "dtype.h"
 #include "safetensors.h"
+#include "table.h"
 
 static char *g_tmp;      /* per-process temporary folder */
 static char g_samples[4200];
@@ -1215,6 +1216,27 @@ START_TEST(test_long_loops_watch_cancel)
 }
 END_TEST
 
+/* Table layout (worked by hand): widths in code points, 'r' columns padded on the left, the others on the
+ * right but for the last, two spaces between columns; each row assembled once, the bytes unchanged. */
+START_TEST(test_table_layout)
+{
+    const char *hdr[] = {"NAME", "N", "NOTE"};
+    lsc_table *t = lsc_table_new(3, hdr, "lrl");
+    ck_assert_ptr_nonnull(t);
+    const char *r1[] = {"caf\xc3\xa9", "7", "x"}, *r2[] = {"b", "1234", "\xc3\xa9 long"};
+    ck_assert_int_eq(lsc_table_add(t, r1), 0);
+    ck_assert_int_eq(lsc_table_add(t, r2), 0);
+    lsc_sink o;
+    lsc_sink_init_mem(&o);
+    lsc_table_print(t, &o);
+    ck_assert_str_eq(o.buf, "NAME     N  NOTE\n"
+                            "caf\xc3\xa9     7  x\n"
+                            "b     1234  \xc3\xa9 long\n");
+    lsc_sink_release(&o);
+    lsc_table_free(t);
+}
+END_TEST
+
 int main(void)
 {
     if (setup_samples() != 0)
@@ -1236,6 +1258,7 @@ int main(void)
                                           test_strict_numbers,
                                           test_extreme_alpha,
                                           test_no_terminal_escapes,
-                                          test_long_loops_watch_cancel, NULL};
+                                          test_long_loops_watch_cancel,
+                                          test_table_layout, NULL};
     return cli_run_suite("cli", tests, 0, g_tmp);
 }
