@@ -492,6 +492,19 @@ static char *col_dup(sqlite3_stmt *s, int i, int *oom)
 }
 
 /* Like col_dup, but NULL becomes "" (for the lsc_adapter_info fields that are always strings). */
+/* Room for one more row in a growing array of `elem`-byte rows (cnt used of *cap): the array, its capacity
+ * doubled when full; NULL when out of memory (arr is then left as it was, for the caller to free). */
+static void *grow_rows(void *arr, size_t *cap, size_t cnt, size_t elem)
+{
+    if (cnt < *cap)
+        return arr;
+    size_t nc = *cap ? *cap * 2 : 8;
+    void *p = realloc(arr, nc * elem);
+    if (p)
+        *cap = nc;
+    return p;
+}
+
 static char *col_dup_nn(sqlite3_stmt *s, int i, int *oom)
 {
     const unsigned char *t = sqlite3_column_text(s, i);
@@ -2716,15 +2729,12 @@ lsc_status lsc_catalog_get_tasks(lsc_catalog *cat, int64_t group_id, lsc_task_en
     lsc_task_entry *arr = NULL;
     int rc, oom = 0;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (cnt == cap) {
-            cap = cap ? cap * 2 : 8;
-            lsc_task_entry *p = realloc(arr, cap * sizeof *p);
-            if (!p) {
-                oom = 1;
-                break;
-            }
-            arr = p;
+        void *grown = grow_rows(arr, &cap, cnt, sizeof *arr);
+        if (!grown) {
+            oom = 1;
+            break;
         }
+        arr = grown;
         arr[cnt].task = col_dup_nn(s, 0, &oom);
         arr[cnt].member_id = sqlite3_column_int64(s, 1);
         arr[cnt].member = col_dup_nn(s, 2, &oom);
@@ -2784,15 +2794,12 @@ lsc_status lsc_catalog_get_series(lsc_catalog *cat, int64_t series_id, lsc_serie
     lsc_series_entry *arr = NULL;
     int rc, oom = 0;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (cnt == cap) {
-            cap = cap ? cap * 2 : 8;
-            lsc_series_entry *p = realloc(arr, cap * sizeof *p);
-            if (!p) {
-                oom = 1;
-                break;
-            }
-            arr = p;
+        void *grown = grow_rows(arr, &cap, cnt, sizeof *arr);
+        if (!grown) {
+            oom = 1;
+            break;
         }
+        arr = grown;
         arr[cnt].step = sqlite3_column_int64(s, 0);
         arr[cnt].label = col_dup_nn(s, 1, &oom);
         arr[cnt].member_id = sqlite3_column_int64(s, 2);
@@ -2835,15 +2842,12 @@ lsc_status lsc_catalog_gone_parents(lsc_catalog *cat, lsc_gone_parent **out, siz
     if (sqlite3_prepare_v2(cat->db, sql, -1, &s, NULL) != SQLITE_OK)
         return db_err(cat, err);
     while (!oom && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (cnt == cap) {
-            cap = cap ? cap * 2 : 8;
-            lsc_gone_parent *p = realloc(arr, cap * sizeof *p);
-            if (!p) {
-                oom = 1;
-                break;
-            }
-            arr = p;
+        void *grown = grow_rows(arr, &cap, cnt, sizeof *arr);
+        if (!grown) {
+            oom = 1;
+            break;
         }
+        arr = grown;
         arr[cnt].child = col_dup_nn(s, 0, &oom);
         arr[cnt].parent = col_dup_nn(s, 1, &oom);
         cnt++;
