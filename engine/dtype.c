@@ -278,6 +278,29 @@ static void to_f32_blocks(const double *src, size_t n, unsigned char *p, lsc_nar
     }
 }
 
+/* Four BF16 values at a time (GCC/clang vector extensions; SSE2 on any x86-64): widen the bits to the
+ * top half of a float, then float to double, exactly as the scalar loop does element by element (the
+ * float-to-double step is exact; it quiets a signalling NaN in both). -O2's cheap vectoriser cost model
+ * leaves the scalar loop scalar, and this decode is on the path of every import and load. n must be a
+ * multiple of 4. */
+typedef uint16_t v4u16 __attribute__((vector_size(8)));
+typedef uint32_t v4u32 __attribute__((vector_size(16)));
+typedef float v4f32 __attribute__((vector_size(16)));
+typedef double v4f64 __attribute__((vector_size(32)));
+
+static void bf16_to_double4(const unsigned char *p, size_t n, double *dst)
+{
+    for (size_t i = 0; i < n; i += 4) {
+        v4u16 h;
+        memcpy(&h, p + 2 * i, sizeof h);
+        v4u32 u = __builtin_convertvector(h, v4u32) << 16;
+        v4f32 f;
+        memcpy(&f, &u, sizeof f);
+        v4f64 d = __builtin_convertvector(f, v4f64);
+        memcpy(dst + i, &d, sizeof d);
+    }
+}
+
 lsc_status lsc_dtype_to_double(lsc_dtype from, const void *src, size_t n, double *dst)
 {
     /* Hot path of every statistic: straight-line loops the compiler can vectorise. The host is
@@ -310,7 +333,8 @@ lsc_status lsc_dtype_to_double(lsc_dtype from, const void *src, size_t n, double
         }
         return LSC_OK;
     case LSC_DT_BF16:
-        for (size_t i = 0; i < n; i++) {
+        bf16_to_double4(p, n & ~(size_t)3, dst);
+        for (size_t i = n & ~(size_t)3; i < n; i++) {
             uint16_t h;
             memcpy(&h, p + 2 * i, 2);
             uint32_t u = (uint32_t)h << 16;

@@ -364,6 +364,36 @@ START_TEST(test_buffer_matches_scalar)
 }
 END_TEST
 
+/* The buffer decode of BF16 takes four values at a time: every bit pattern, at every start offset and
+ * tail length, must give the bits the element-wise decode gives (NaNs as NaNs of the same sign). */
+START_TEST(test_bf16_buffer_decode_all_patterns)
+{
+    enum { N = 65536 + 7 };
+    unsigned char *raw = malloc(2 * N + 1);
+    double *out = malloc(N * sizeof(double));
+    ck_assert(raw && out);
+    for (size_t i = 0; i < N; i++) {
+        uint16_t b = (uint16_t)(i * 40503u); /* odd multiplier: every pattern, in a scrambled order */
+        memcpy(raw + 1 + 2 * i, &b, 2);
+    }
+    for (size_t start = 0; start < 4; start++)
+        for (size_t len = N - start - 3; len <= N - start; len++) {
+            ck_assert_int_eq(lsc_dtype_to_double(LSC_DT_BF16, raw + 1 + 2 * start, len, out), LSC_OK);
+            for (size_t i = 0; i < len; i++) {
+                uint16_t b;
+                memcpy(&b, raw + 1 + 2 * (start + i), 2);
+                double want = lsc_bf16_to_f32(b);
+                ck_assert_msg(memcmp(&out[i], &want, sizeof want) == 0 || (isnan(out[i]) && isnan(want) &&
+                                                                            !!signbit(out[i]) == !!signbit(want)),
+                              "0x%04x at %zu (start %zu, len %zu) decodes to %a, want %a", b, i, start, len, out[i],
+                              want);
+            }
+        }
+    free(raw);
+    free(out);
+}
+END_TEST
+
 START_TEST(test_overflow_count)
 {
     const double v[] = {65504.0, 65519.99, 65520.0, 1e6, -1e6, INFINITY, NAN, 1e-30, -65520.0};
@@ -511,6 +541,7 @@ static Suite *dtype_suite(void)
     tcase_add_test(tc, test_buffers_unaligned);
     tcase_add_test(tc, test_overflow_count);
     tcase_add_test(tc, test_buffer_matches_scalar);
+    tcase_add_test(tc, test_bf16_buffer_decode_all_patterns);
     tcase_add_test(tc, test_narrowing_loss);
     tcase_add_test(tc, test_scalars);
     suite_add_tcase(s, tc);

@@ -112,6 +112,58 @@ START_TEST(zero_and_near_zero_fractions)
 }
 END_TEST
 
+/* The factor scan runs four lanes at a time with a scalar tail: each special value (zero, near zero,
+ * NaN, +-Inf, the largest entry) at every position of every length up to 19 gives the counts and the
+ * norm of a plain element-by-element reference. */
+static void scan_reference(const double *x, int n, int *zeros, int *near, int *nonfinite, double *norm)
+{
+    double m = 0, ss = 0;
+    *zeros = *near = *nonfinite = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isfinite(x[i])) {
+            ++*nonfinite;
+            continue;
+        }
+        *zeros += x[i] == 0.0;
+        m = fmax(m, fabs(x[i]));
+        ss += x[i] * x[i];
+    }
+    for (int i = 0; i < n; i++)
+        *near += fabs(x[i]) <= 1e-6 * m;
+    *norm = sqrt(ss);
+}
+
+START_TEST(factor_scan_lanes_and_tails)
+{
+    const double special[] = {0.0, -0.0, 1e-9, NAN, INFINITY, -INFINITY, -50.0};
+    const double A[1] = {1.0};
+    double B[19];
+    for (int n = 1; n <= 19; n++)
+        for (int p = 0; p < n; p++)
+            for (size_t k = 0; k < sizeof special / sizeof special[0]; k++) {
+                for (int i = 0; i < n; i++)
+                    B[i] = 0.25 + 0.125 * (i % 5) - (i % 3 == 0 ? 0.75 : 0.0);
+                B[p] = special[k];
+                if (p + 1 < n && k < 3)
+                    B[(p + 3) % n] = -0.0; /* a second zero in another lane */
+                lsc_lowrank lr = {.rows = n, .cols = 1, .r = 1, .B = B, .A = A, .scale = 1.0};
+                lsc_layer_stats st;
+                compute_ok(&lr, &st);
+                int zeros, near, nonfinite;
+                double norm;
+                scan_reference(B, n, &zeros, &near, &nonfinite, &norm);
+                ck_assert_msg(st.nonfinite_b == nonfinite, "n %d pos %d special %zu: %lld non-finite, want %d", n, p, k,
+                              (long long)st.nonfinite_b, nonfinite);
+                ck_assert_msg(st.zeros_b == (double)zeros / n && st.near_zeros_b == (double)near / n,
+                              "n %d pos %d special %zu: zeros %g near %g, want %d and %d of %d", n, p, k, st.zeros_b,
+                              st.near_zeros_b, zeros, near, n);
+                ck_assert_msg(fabs(st.norm_b - norm) <= 1e-15 * norm, "n %d pos %d special %zu: norm %.17g want %.17g",
+                              n, p, k, st.norm_b, norm);
+                lsc_stats_release(&st);
+            }
+}
+END_TEST
+
 START_TEST(nonfinite_entries_are_counted_not_failed)
 {
     const double B[5] = {3, NAN, 4, INFINITY, -INFINITY};
@@ -318,6 +370,7 @@ static Suite *stats_suite(void)
     tcase_add_test(tc, equal_values_layer);
     tcase_add_test(tc, zero_and_near_zero_fractions);
     tcase_add_test(tc, nonfinite_entries_are_counted_not_failed);
+    tcase_add_test(tc, factor_scan_lanes_and_tails);
     tcase_add_test(tc, zero_layers);
     tcase_add_test(tc, derived_figures_from_cached_values);
     tcase_add_test(tc, random_layers_match_dense);
