@@ -18,6 +18,11 @@
 #include "tui.h"
 #include "workbench.h"
 
+/* OpenBLAS's pthread build starts its worker threads when it loads; told to use one thread they still
+ * spin (sched_yield) for a while before sleeping, taking a core from the layer pool at the start of
+ * every command. Weak: a BLAS without this entry point simply keeps its threads. */
+extern void blas_thread_shutdown_(void) __attribute__((weak));
+
 #ifndef LSC_VERSION
 #define LSC_VERSION "dev"
 #endif
@@ -155,6 +160,8 @@ int main(int argc, char **argv)
     }
     /* rank-16 QRs are too small to share between threads: parallelism, where wanted, is over layers */
     openblas_set_num_threads(1);
+    if (blas_thread_shutdown_)
+        blas_thread_shutdown_();
     lsc_pool_set_default(default_threads());
     int rc;
     if (optind < argc && strcmp(argv[optind], "help") == 0)
