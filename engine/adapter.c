@@ -247,6 +247,8 @@ lsc_status lsc_adapter_load_tensor(lsc_adapter *ad, size_t i, lsc_error *err)
         return LSC_OK;
     if (!ad->load)
         return lsc_error_set(err, LSC_ERR_INVALID, "tensor '%s' has no data", ad->tensors[i].key);
+    if (ad->cancel && *ad->cancel)
+        return lsc_error_set(err, LSC_ERR_CANCELLED, "cancelled before reading tensor '%s'", ad->tensors[i].key);
     return ad->load(ad, i, err);
 }
 

@@ -152,6 +152,10 @@ struct lsc_adapter {
     size_t n_layers;
     lsc_tensor_loader load; /* may be NULL when every tensor has data */
     void *load_ctx;
+    /* When set and raised (Ctrl-C, SIGTERM, the workbench's cancel), lsc_adapter_load_tensor refuses to
+     * load with LSC_ERR_CANCELLED: a writer or reader that streams tensors stops at its next tensor and
+     * takes its error path (an atomic file is then removed). NULL: never cancelled. */
+    volatile int *cancel;
     void (*load_ctx_free)(void *ctx);
     /* Kept by lsc_adapter_add_layer / remove_layer / add_tensor / remove_tensor (the only ways layers and
      * tensors come and go): layer name -> index, and how many tensors have the gate role. */

@@ -1201,17 +1201,36 @@ START_TEST(test_long_loops_watch_cancel)
     const char *text = "show llama-tiny-f32\nprune llama-tiny-f32 --rank 2 --as c2\n";
     ck_assert_int_eq(cli_write(script, text, strlen(text)), 0);
     sample_path(path, sizeof path, "llama-tiny-f16");
-    char *cmds[][5] = {{"show", "llama-tiny-f32", NULL},
+    char outdir[4400], outfile[4400];
+    snprintf(outdir, sizeof outdir, "%s/cancel-out", g_tmp);
+    snprintf(outfile, sizeof outfile, "%s/cancel-out.safetensors", g_tmp);
+    char *cmds[][8] = {{"show", "llama-tiny-f32", NULL},
                        {"spectrum", "llama-tiny-f32", NULL},
                        {"diff", "llama-tiny-f32", "llama-tiny-bf16", NULL},
                        {"run", script, NULL},
-                       {"import", path, NULL}};
+                       {"import", path, NULL},
+                       {"export", "llama-tiny-f32", outdir, NULL},
+                       {"export", "llama-tiny-f32", outfile, "--format", "kohya"},
+                       {"export", "llama-tiny-f32", outfile, "--format", "gguf", "--no-permute", NULL},
+                       {"prune", "llama-tiny-f32", "--rank", "2", NULL},
+                       {"merge", "llama-tiny-f32", "llama-tiny-bf16", "--method", "linear", "--as", "m", NULL},
+                       {"sparsify", "llama-tiny-f32", "--density", "0.5", NULL},
+                       {"drop", "llama-tiny-f32", "--layers", "*.0.*", NULL},
+                       {"audit", NULL}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         lsc_error err;
         int rc = dispatch_cancelled(cat, cmds[i], &err);
         ck_assert_msg(rc == 1 && err.code == LSC_ERR_CANCELLED && strstr(err.msg, "cancelled"), "%s: exit %d, '%s'",
                       cmds[i][0], rc, err.msg);
         ck_assert_msg(cli_same_file(cat, copy), "%s: the catalog changed", cmds[i][0]);
+        /* an export stops before its first tensor: no file under the name, no temporary left beside it */
+        struct stat sb;
+        ck_assert_msg(stat(outdir, &sb) != 0 && stat(outfile, &sb) != 0, "%s: wrote an output", cmds[i][0]);
+        DIR *d = opendir(g_tmp);
+        ck_assert_ptr_nonnull(d);
+        for (struct dirent *e; (e = readdir(d));)
+            ck_assert_msg(!strstr(e->d_name, "cancel-out"), "%s left '%s'", cmds[i][0], e->d_name);
+        closedir(d);
     }
 }
 END_TEST

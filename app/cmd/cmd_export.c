@@ -284,6 +284,7 @@ static int export_run(lsc_cmd_ctx *ctx, void *args)
     int64_t id = 0;
     if (lsc_cmd_load(ctx, av->name, &ad, &id))
         return LSC_EXIT_ERROR;
+    ad->cancel = ctx->cancel; /* Ctrl-C stops the writer at its next tensor; its temporary file goes */
     const char *given = av->path;
     if (lsc_is_group(ad->kind) && format && strcmp(format, "peft") != 0) {
         lsc_adapter_free(ad);
@@ -315,6 +316,11 @@ static int export_run(lsc_cmd_ctx *ctx, void *args)
     names_opts names = {av->base_names, av->arch};
     size_t warned = warnings_len(ad);
     st = write_format(ctx, ad, format, path, dt, &gopt, &names);
+    if (st == LSC_ERR_CANCELLED) { /* the writer removed its temporary file on the way out */
+        char shown[4200];
+        lsc_error_set(&ctx->err, LSC_ERR_CANCELLED, "export cancelled: nothing written to %s",
+                      lsc_escape_name(shown, sizeof shown, given));
+    }
     if (st == LSC_OK) {
         show_writer_warnings(ctx, ad, warned, ad->name);
         char shown[4200];

@@ -279,9 +279,24 @@ int lsc_derive_begin(lsc_cmd_ctx *ctx, const char *src_name, const char *as, con
     return rc;
 }
 
+int lsc_derive_cancelled(lsc_cmd_ctx *ctx, const char *newname)
+{
+    if (!(ctx->cancel && *ctx->cancel))
+        return 0;
+    char nm[512];
+    lsc_error_set(&ctx->err, LSC_ERR_CANCELLED, "cancelled: nothing written ('%s' was not made)",
+                  lsc_escape_name(nm, sizeof nm, newname));
+    return 1;
+}
+
 int lsc_derive_finish(lsc_cmd_ctx *ctx, lsc_adapter *src, int64_t src_id, lsc_adapter *dst, const char *newname,
                       int keep_kind)
 {
+    if (lsc_derive_cancelled(ctx, newname)) {
+        lsc_adapter_free(src);
+        lsc_adapter_free(dst);
+        return LSC_EXIT_ERROR;
+    }
     free(dst->name);
     dst->name = strdup(newname);
     if (!keep_kind)

@@ -64,7 +64,12 @@ int lsc_derive_layers(lsc_cmd_ctx *ctx, lsc_adapter *dst, const size_t *dst_laye
 int lsc_derive_begin(lsc_cmd_ctx *ctx, const char *src_name, const char *as, const char *suffix, lsc_adapter **src,
                      int64_t *src_id, lsc_adapter **dst, char *newname, size_t cap);
 
-/* Finish it: name dst, recompute its kind unless keep_kind, store it with src as parent. Frees both. */
+/* Non-zero, with ctx->err set to "cancelled: nothing written ('NEWNAME' was not made)", when Ctrl-C /
+ * SIGTERM / the workbench's cancel raised ctx->cancel: checked by every edit just before it stores. */
+int lsc_derive_cancelled(lsc_cmd_ctx *ctx, const char *newname);
+
+/* Finish it: name dst, recompute its kind unless keep_kind, store it with src as parent. Frees both.
+ * A raised cancel flag stores nothing (lsc_derive_cancelled). */
 int lsc_derive_finish(lsc_cmd_ctx *ctx, lsc_adapter *src, int64_t src_id, lsc_adapter *dst, const char *newname,
                       int keep_kind);
 

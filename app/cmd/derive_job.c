@@ -81,6 +81,8 @@ int lsc_derive_job_take(lsc_cmd_ctx *ctx, lsc_derive_job *job)
 
 int lsc_derive_job_finish(lsc_cmd_ctx *ctx, lsc_derive_job *job, int keep_kind)
 {
+    if (lsc_derive_cancelled(ctx, job->newname))
+        return LSC_EXIT_ERROR; /* the job's release frees the adapters */
     if (lsc_derive_put_stats(ctx, job->dst, &job->stats))
         return LSC_EXIT_ERROR; /* the job's release frees the adapters */
     int rc = lsc_derive_finish(ctx, job->src, job->src_id, job->dst, job->newname, keep_kind);
