@@ -381,14 +381,15 @@ static void list_position(const lsc_tui_state *st, lsc_tui_view v, char *buf, si
         snprintf(buf + len, cap - len, "  grouped");
 }
 
-/* "⌛ WHAT [bar] N% M:SS left - TAIL" when the layers are counted (total > 0; no ETA once cancelling),
+/* "⌛ WHAT [bar] N% M:SS left - TAIL" when the layers are counted (total > 0; a bar of width cells, at most
+ * 20; no ETA once cancelling),
  * "⌛ WHAT Ns - TAIL" otherwise. */
-static void progress_text(lsc_tui_render *r, char *t, size_t cap, const char *what, long done, long total,
+static void progress_text(lsc_tui_render *r, char *t, size_t cap, const char *what, int width, long done, long total,
                           double elapsed, int cancelling, const char *tail)
 {
     char bar[64] = "", eta[32] = "";
     if (total > 0) {
-        int width = 20, fill = (int)(width * done / total);
+        int fill = (int)(width * done / total);
         size_t bl = 0;
         for (int i = 0; i < width; i++)
             bl += (size_t)snprintf(bar + bl, sizeof bar - bl, "%s", i < fill ? G(r, "\u2588", "#") : G(r, "\u2591", "."));
@@ -427,7 +428,7 @@ static void draw_status(lsc_tui_render *r, const lsc_tui_state *st)
     }
     if (st->job) { /* a command runs: its progress, with a bar and an ETA when the layers are counted */
         char t[700];
-        progress_text(r, t, sizeof t, st->job_what[0] ? st->job_what : st->job_title, st->job_done, st->job_total,
+        progress_text(r, t, sizeof t, st->job_what[0] ? st->job_what : st->job_title, 20, st->job_done, st->job_total,
                       st->job_elapsed, st->job_cancelling, st->job_cancelling ? "cancelling, rolling back" : "Esc cancels");
         curs_set(0);
         put_text(r, y, 0, w, t, 0, 0, r->attr[R_WARN]);
@@ -470,12 +471,9 @@ static void draw_status(lsc_tui_render *r, const lsc_tui_state *st)
     const lsc_tui_vsbase *vb = &st->vsbase;
     if (lsc_tui_vsbase_running(st) && st->msg_level == LSC_MSG_INFO) {
         /* the figures job beside the browsing: its progress, unless a warning or an error has to be read */
-        char what[LSC_TUI_NAME_MAX + 300];
-        if (vb->total > 0)
-            snprintf(what, sizeof what, "figures of %s vs base: layer %ld/%ld", vb->target, vb->done, vb->total);
-        else
-            snprintf(what, sizeof what, "figures of %s vs base", vb->target);
-        progress_text(r, msg, sizeof msg, what, vb->done, vb->total, vb->elapsed, vb->cancelling,
+        char what[LSC_TUI_NAME_MAX + 16]; /* short: the row position stays on the right */
+        snprintf(what, sizeof what, "vs base of %s", vb->target);
+        progress_text(r, msg, sizeof msg, what, 10, vb->done, vb->total, vb->elapsed, vb->cancelling,
                       vb->cancelling ? "cancelling" : "^C cancels");
         a = r->attr[R_WARN];
     } else if (st->msg_level == LSC_MSG_ERROR) {
