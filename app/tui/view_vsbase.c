@@ -262,8 +262,8 @@ int lsc_tui_vsbase_refuse(lsc_tui_state *st, const char *what)
     const lsc_tui_vsbase *v = &st->vsbase;
     if (!v->job)
         return 0;
-    lsc_tui_state_msg(st, LSC_MSG_WARN, "'%s' not run: the figures of '%s' vs base are computing on their own "
-                      "connection; wait for them, or Ctrl-C cancels them", what, v->target);
+    lsc_tui_state_msg(st, LSC_MSG_WARN, "'%s' not run: the figures of '%s' are computing (Ctrl-C cancels them, "
+                      "or wait)", what, v->target);
     return 1;
 }
 
