@@ -1213,6 +1213,15 @@ static void wb_destroy(void *ctx)
     free(w);
 }
 
+/* The reader of model.h: a model of its own over the same catalog file, opened read-only (a second SQLite
+ * connection; in WAL mode it reads the last committed state while this one's connection stays free for the
+ * UI thread). */
+static lsc_status wb_reader(void *ctx, lsc_tui_model *out, lsc_error *err)
+{
+    const wb *w = ctx;
+    return lsc_workbench_model_init(out, w->path, 1, err);
+}
+
 int lsc_workbench_is_readonly(const lsc_tui_model *m)
 {
     const wb *w = m->ctx;
@@ -1261,6 +1270,7 @@ lsc_status lsc_workbench_model_init(lsc_tui_model *m, const char *catalog_path, 
     m->series = wb_series;
     m->base_rel = wb_base_rel;
     m->base_path = wb_base_path;
+    m->reader = wb_reader;
     m->destroy = wb_destroy;
     return LSC_OK;
 }

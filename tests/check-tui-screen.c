@@ -533,6 +533,45 @@ START_TEST(test_progress_line)
 }
 END_TEST
 
+/* The vs base figures compute beside the browsing: the status line shows their progress with a bar and
+ * the cancel key, the panel of their adapter how far they are, and the table still moves; then they land. */
+START_TEST(test_figures_progress_line)
+{
+    screen s;
+    screen_open(&s, 24, 80, 1, 0);
+    s.st->async = 1;
+    lsc_tui_model_fake_hold(&s.model, 5);
+    feed(&s, "Enter b");
+    for (int i = 0; i < 5000 && s.st->vsbase.done < 5; i++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+        lsc_tui_state_poll(s.st);
+    }
+    ck_assert_int_eq(s.st->vsbase.done, 5);
+    feed(&s, "j");
+    ck_assert_uint_eq(s.st->lists[LSC_VIEW_LAYERS].cursor, 1);
+    lsc_tui_render_draw(s.r, s.st);
+    char *d = lsc_tui_render_dump(s.r, 0);
+    char *line = strstr(d, "vs base of llama2-7b-chat [");
+    ck_assert_msg(line != NULL, "no progress line in:\n%s", d);
+    ck_assert_msg(strstr(line, "] 2%") && strstr(line, "^C cancels") && strstr(line, "row 2/224"), "%s", line);
+    ck_assert_msg(strstr(d, "computing the figures: layer 5/224 (2%)"), "no progress in the panel:\n%s", d);
+    free(d);
+    lsc_tui_model_fake_hold(&s.model, -1);
+    for (int i = 0; i < 5000 && lsc_tui_state_working(s.st); i++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+        lsc_tui_state_poll(s.st);
+    }
+    lsc_tui_render_draw(s.r, s.st);
+    d = lsc_tui_render_dump(s.r, 0);
+    ck_assert_msg(strstr(d, "figures against the base of 'llama2-7b-chat': 224 layers") && strstr(d, "amplif."),
+                  "the figures did not land:\n%s", d);
+    free(d);
+    screen_close(&s);
+}
+END_TEST
+
 /* The prune chart marks the cut: kept bars, a dashed line, dropped bars in ':' (ASCII) after it. */
 START_TEST(test_prune_cut_marker)
 {
@@ -950,6 +989,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_keybar_no_color);
     tcase_add_test(tc, test_mouse);
     tcase_add_test(tc, test_progress_line);
+    tcase_add_test(tc, test_figures_progress_line);
     tcase_add_test(tc, test_prune_cut_marker);
     tcase_add_test(tc, test_status_controls_replaced);
     tcase_add_loop_test(tc, test_names_cut_in_middle, 0, 2);

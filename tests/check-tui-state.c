@@ -3001,6 +3001,223 @@ START_TEST(test_keybar_dialog_keys)
 }
 END_TEST
 
+/* ---- the figures job beside the browsing (view_vsbase.c's head) --------------------------------------- */
+
+/* Poll until the fake's `show --base` waits at its hold (layer `at`), or until it is over (at < 0). Works
+ * with the figures job on any thread and under any protocol: the fake says where its command is. */
+static void poll_show_base(int at)
+{
+    int layer = 0, active = 0;
+    for (int i = 0; i < 5000; i++) {
+        active = lsc_tui_model_fake_show_base_active(&g_model, &layer);
+        if (at < 0 ? !active && !lsc_tui_state_busy(g_st) && !lsc_tui_state_working(g_st) : active && layer == at)
+            break;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+        lsc_tui_state_poll(g_st);
+    }
+    lsc_tui_state_poll(g_st);
+    if (at < 0)
+        ck_assert_msg(!active && !lsc_tui_state_busy(g_st), "the figures job did not end");
+    else
+        ck_assert_msg(active && layer == at, "the figures job is not at layer %d (%d, active %d)", at, layer, active);
+}
+
+/* Whether a panel line of the layer table's "vs base" contains `text`. */
+static int panel_says(const char *text)
+{
+    char lines[24][LSC_TUI_VSBASE_LINE];
+    int n = lsc_tui_vsbase_lines(g_st, lines, 24, 100);
+    for (int i = 0; i < n; i++)
+        if (strstr(lines[i], text))
+            return 1;
+    return 0;
+}
+
+/* Every layer of the table's adapter has the fake's figures (|dW|/|W| = fro / 40, intruders = i mod 3). */
+static void check_chat_figures(void)
+{
+    ck_assert_str_eq(g_st->layers.adapter, "llama2-7b-chat");
+    for (size_t i = 0; i < g_st->layers.n; i++) {
+        const lsc_tui_basefig_row *f = lsc_tui_vsbase_fig(g_st, i);
+        ck_assert_msg(f != NULL, "no figures for row %zu", i);
+        ck_assert_double_eq_tol(f->rel_norm, g_st->layers.rows[i].fro / 40.0, 1e-15);
+        ck_assert_int_eq(f->intruders, (int)(i % 3));
+    }
+}
+
+/* While the figures of one adapter compute (held at base layer 5 of 224), the workbench keeps browsing:
+ * moving, search, help, another view, another adapter; the progress is in the panel; the figures then
+ * land on the adapter they were asked for, not on the one shown, and stay for when it is opened again. The
+ * job ran on a reader of the model (its own connection), released when collected. */
+START_TEST(test_vsbase_browse_while_computing)
+{
+    g_st->async = 1;
+    lsc_tui_model_fake_hold(&g_model, 5);
+    open_chat();
+    keys("b");
+    poll_show_base(5);
+    ck_assert_msg(!lsc_tui_state_busy(g_st), "the figures job holds the workbench");
+    ck_assert(panel_says("computing the figures: layer 5/224"));
+    /* moving and search */
+    size_t c0 = cur_list()->cursor;
+    ck_assert(keys("j") & LSC_TUI_CH_REDRAW);
+    ck_assert_uint_eq(cur_list()->cursor, c0 + 1);
+    key('/');
+    type_line("layers.3.mlp.down_proj");
+    ck_assert_str_eq(cur_layer()->name, "base_model.model.model.layers.3.mlp.down_proj");
+    /* help opens and closes */
+    req(LSC_REQ_HELP);
+    ck_assert(g_st->help.open);
+    key(LSC_KEY_ESC);
+    ck_assert(!g_st->help.open);
+    /* another view and back */
+    req(LSC_REQ_ENTER);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_SPECTRUM);
+    key(LSC_KEY_ESC);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_LAYERS);
+    /* another adapter: it says whose figures are computing, and b there waits its turn */
+    key(LSC_KEY_ESC);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_CATALOG);
+    g_st->lists[LSC_VIEW_CATALOG].cursor = 1;
+    req(LSC_REQ_ENTER);
+    ck_assert_str_eq(g_st->layers.adapter, "llama2-7b-code");
+    ck_assert_ptr_null(lsc_tui_vsbase_fig(g_st, 0));
+    keys("b");
+    ck_assert_msg(strstr(g_st->msg, "one figures job at a time") && strstr(g_st->msg, "llama2-7b-chat"), "%s", g_st->msg);
+    ck_assert_int_eq(lsc_tui_model_fake_show_base_runs(&g_model), 1);
+    int open_now = 0, opened = 0;
+    lsc_tui_model_fake_readers(&g_model, &open_now, &opened);
+    ck_assert_int_eq(open_now, 1);
+    ck_assert_int_eq(opened, 1);
+    /* released: the figures are chat's, while code's table is shown (code has none, no panel opened) */
+    lsc_tui_model_fake_hold(&g_model, -1);
+    poll_show_base(-1);
+    ck_assert_str_eq(g_st->layers.adapter, "llama2-7b-code");
+    ck_assert_ptr_null(lsc_tui_vsbase_fig(g_st, 0));
+    ck_assert_int_eq(g_st->vsbase.panel, 0);
+    ck_assert_msg(strstr(g_st->msg, "llama2-7b-chat") && g_st->msg_level == LSC_MSG_INFO, "%s", g_st->msg);
+    lsc_tui_model_fake_readers(&g_model, &open_now, &opened);
+    ck_assert_int_eq(open_now, 0);
+    /* back on chat: its figures, without a second job */
+    key(LSC_KEY_ESC);
+    g_st->lists[LSC_VIEW_CATALOG].cursor = 0;
+    req(LSC_REQ_ENTER);
+    check_chat_figures();
+    ck_assert_int_eq(lsc_tui_model_fake_show_base_runs(&g_model), 1);
+}
+END_TEST
+
+/* Ctrl-C cancels the figures job: no figures, no error in the panel or on the status line, and b starts it
+ * again. With a prompt open, Ctrl-C closes the prompt first and the job goes on. */
+START_TEST(test_vsbase_cancel)
+{
+    g_st->async = 1;
+    lsc_tui_model_fake_hold(&g_model, 3);
+    open_chat();
+    keys("b");
+    poll_show_base(3);
+    key(':');
+    ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_PROMPT);
+    key(LSC_KEY_CTRL('c'));
+    ck_assert_int_eq(g_st->prompt.mode, LSC_INPUT_NONE);
+    poll_show_base(3); /* still there */
+    key(LSC_KEY_CTRL('c'));
+    poll_show_base(-1);
+    ck_assert_ptr_null(lsc_tui_vsbase_fig(g_st, 0));
+    ck_assert_int_eq(g_st->vsbase.n_cache, 0);
+    ck_assert_msg(g_st->vsbase.why[0] == '\0', "panel says: %s", g_st->vsbase.why);
+    ck_assert_int_ne(g_st->msg_level, LSC_MSG_ERROR);
+    ck_assert_msg(strstr(g_st->msg, "cancelled"), "%s", g_st->msg);
+    ck_assert(panel_says("figures not computed yet: b computes them"));
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_LAYERS);
+    lsc_tui_model_fake_hold(&g_model, -1);
+    keys("b");
+    poll_show_base(-1);
+    check_chat_figures();
+    ck_assert_int_eq(lsc_tui_model_fake_show_base_runs(&g_model), 2);
+}
+END_TEST
+
+/* The rule for edits while the figures job runs: refused, before any question, with a message that says
+ * why and names Ctrl-C; nothing is run, queued or cancelled (the figures still land). Covers the ways to
+ * an edit: undo, redo, the prune panel's run, a `:` command, saving the session. */
+START_TEST(test_vsbase_edit_refused_while_computing)
+{
+    g_st->async = 1;
+    lsc_tui_model_fake_hold(&g_model, 5);
+    open_chat();
+    keys("b");
+    poll_show_base(5);
+    lsc_tui_history *h = NULL;
+    size_t nh0 = 0, nh = 0;
+    lsc_error err = {0};
+    ck_assert_int_eq(g_model.history(g_model.ctx, &h, &nh0, &err), LSC_OK);
+    free(h);
+    const char *const how[] = {"u", "U", "p\n\n", ":echo hi\n", "W"};
+    for (size_t k = 0; k < sizeof how / sizeof *how; k++) {
+        keys(how[k]);
+        if (g_st->prompt.mode == LSC_INPUT_FILE) /* W asks for a file name first */
+            type_line("/tmp/lsc-never-written.lsc");
+        ck_assert_msg(!g_st->confirm.open, "'%s': a question was asked", how[k]);
+        ck_assert_msg(!lsc_tui_state_busy(g_st), "'%s' started", how[k]);
+        ck_assert_msg(g_st->msg_level == LSC_MSG_WARN && strstr(g_st->msg, "not run") &&
+                      strstr(g_st->msg, "llama2-7b-chat") && strstr(g_st->msg, "Ctrl-C cancels"),
+                      "'%s': %s", how[k], g_st->msg);
+        poll_show_base(5);
+        while (g_st->depth > 2)
+            key(LSC_KEY_ESC);
+    }
+    ck_assert_int_eq(g_model.history(g_model.ctx, &h, &nh, &err), LSC_OK);
+    free(h);
+    ck_assert_uint_eq(nh, nh0);
+    lsc_tui_model_fake_hold(&g_model, -1);
+    poll_show_base(-1);
+    check_chat_figures();
+    /* and once the figures are in, the edits run again */
+    keys("u");
+    ck_assert(g_st->confirm.open);
+}
+END_TEST
+
+/* An edit's reload while the figures compute (the catalog changed under them: undo, a new base) makes
+ * them stale: they are dropped with a message, never shown as current. */
+START_TEST(test_vsbase_stale_dropped)
+{
+    g_st->async = 1;
+    lsc_tui_model_fake_hold(&g_model, 5);
+    open_chat();
+    keys("b");
+    poll_show_base(5);
+    lsc_tui_reload_after_edit(g_st);
+    lsc_tui_model_fake_hold(&g_model, -1);
+    poll_show_base(-1);
+    ck_assert_ptr_null(lsc_tui_vsbase_fig(g_st, 0));
+    ck_assert_int_eq(g_st->vsbase.n_cache, 0);
+    ck_assert_msg(strstr(g_st->msg, "dropped") && strstr(g_st->msg, "changed"), "%s", g_st->msg);
+}
+END_TEST
+
+/* A model without a reader: the figures job holds the model as every command does (keys refused, Esc
+ * cancels), and its figures still arrive. */
+START_TEST(test_vsbase_no_reader_exclusive)
+{
+    lsc_tui_model_fake_no_reader(&g_model);
+    g_st->async = 1;
+    lsc_tui_model_fake_hold(&g_model, 5);
+    open_chat();
+    keys("b");
+    poll_show_base(5);
+    ck_assert(lsc_tui_state_busy(g_st));
+    size_t c0 = cur_list()->cursor;
+    ck_assert_uint_eq(key('j'), 0);
+    ck_assert_uint_eq(cur_list()->cursor, c0);
+    lsc_tui_model_fake_hold(&g_model, -1);
+    poll_show_base(-1);
+    check_chat_figures();
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tui-state");
@@ -3057,6 +3274,11 @@ static Suite *suite(void)
     tcase_add_test(tc, test_keybar_per_view);
     tcase_add_test(tc, test_keybar_context);
     tcase_add_test(tc, test_keybar_dialog_keys);
+    tcase_add_test(tc, test_vsbase_browse_while_computing);
+    tcase_add_test(tc, test_vsbase_cancel);
+    tcase_add_test(tc, test_vsbase_edit_refused_while_computing);
+    tcase_add_test(tc, test_vsbase_stale_dropped);
+    tcase_add_test(tc, test_vsbase_no_reader_exclusive);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -2,8 +2,10 @@
  *
  * Protocol: the state starts a job, polls lsc_tui_job_done() between keys (the loop wakes every 100 ms
  * while a job runs), copies the progress for drawing, and collects the result with lsc_tui_job_finish()
- * once done. While a job runs NOTHING else may call the model (its catalog connection and caches are not
- * shared between threads): the state refuses other requests until the job is collected. Cancelling sets
+ * once done. While a job runs NOTHING else may call the model it runs on (its catalog connection and caches
+ * are not shared between threads): a command started on the state's model makes the state refuse other
+ * requests until it is collected; a read-only job started on a reader of the model (model.h: the "vs base"
+ * figures, view_vsbase.c) leaves the state's model to the UI thread. Cancelling sets
  * the flag the command layer checks between layers; the dispatcher then rolls the command back.
  * Without threads (threaded = 0, used by tests) the command runs inside lsc_tui_job_start and the job is
  * done on return. Depends on model.h and pthreads; never on curses.

@@ -415,6 +415,15 @@ typedef struct lsc_tui_model {
      * for an unknown adapter. */
     lsc_status (*base_path)(void *ctx, const char *adapter, char *path, size_t cap, lsc_error *err);
 
+    /* A second, independent model over the same data for a read-only command on another thread (the "vs
+     * base" figures job, view_vsbase.c): its own catalog connection and caches, so that this model keeps
+     * answering the UI thread while the reader's run() works. *out is filled (release it with
+     * lsc_tui_model_release, from the thread that uses it last); only its run() is called, always with
+     * LSC_TUI_RUN_READONLY, and it refuses any command that would change the catalog. What it reads is the
+     * catalog as committed when each of its calls starts. NULL: the model has none (the figures job then
+     * holds this model exclusively, as an edit does). */
+    lsc_status (*reader)(void *ctx, struct lsc_tui_model *out, lsc_error *err);
+
     /* Release ctx; may be NULL. Called by lsc_tui_model_release(). */
     void (*destroy)(void *ctx);
 } lsc_tui_model;

@@ -381,6 +381,28 @@ static void list_position(const lsc_tui_state *st, lsc_tui_view v, char *buf, si
         snprintf(buf + len, cap - len, "  grouped");
 }
 
+/* "⌛ WHAT [bar] N% M:SS left - TAIL" when the layers are counted (total > 0; a bar of width cells, at most
+ * 20; no ETA once cancelling),
+ * "⌛ WHAT Ns - TAIL" otherwise. */
+static void progress_text(lsc_tui_render *r, char *t, size_t cap, const char *what, int width, long done, long total,
+                          double elapsed, int cancelling, const char *tail)
+{
+    char bar[64] = "", eta[32] = "";
+    if (total > 0) {
+        int fill = (int)(width * done / total);
+        size_t bl = 0;
+        for (int i = 0; i < width; i++)
+            bl += (size_t)snprintf(bar + bl, sizeof bar - bl, "%s", i < fill ? G(r, "\u2588", "#") : G(r, "\u2591", "."));
+        if (done > 0 && !cancelling) {
+            double left = elapsed / (double)done * (double)(total - done);
+            snprintf(eta, sizeof eta, "  %d:%02d left", (int)left / 60, (int)left % 60);
+        }
+        snprintf(t, cap, "%s %s [%s] %ld%%%s - %s", G(r, "\u231b", "..."), what, bar, 100 * done / total, eta, tail);
+    } else {
+        snprintf(t, cap, "%s %s  %.0fs - %s", G(r, "\u231b", "..."), what, elapsed, tail);
+    }
+}
+
 static void draw_status(lsc_tui_render *r, const lsc_tui_state *st)
 {
     int y = st->lay.status_y, w = st->lay.cols;
@@ -405,24 +427,9 @@ static void draw_status(lsc_tui_render *r, const lsc_tui_state *st)
         return;
     }
     if (st->job) { /* a command runs: its progress, with a bar and an ETA when the layers are counted */
-        char t[700], bar[64] = "", eta[32] = "";
-        if (st->job_total > 0) {
-            int width = 20, fill = (int)(width * st->job_done / st->job_total);
-            size_t bl = 0;
-            for (int i = 0; i < width; i++)
-                bl += (size_t)snprintf(bar + bl, sizeof bar - bl, "%s", i < fill ? G(r, "\u2588", "#") : G(r, "\u2591", "."));
-            if (st->job_done > 0 && !st->job_cancelling) {
-                double left = st->job_elapsed / (double)st->job_done * (double)(st->job_total - st->job_done);
-                snprintf(eta, sizeof eta, "  %d:%02d left", (int)left / 60, (int)left % 60);
-            }
-        }
-        if (st->job_total > 0)
-            snprintf(t, sizeof t, "%s %s [%s] %ld%%%s - %s", G(r, "\u231b", "..."),
-                     st->job_what[0] ? st->job_what : st->job_title, bar, 100 * st->job_done / st->job_total, eta,
-                     st->job_cancelling ? "cancelling, rolling back" : "Esc cancels");
-        else
-            snprintf(t, sizeof t, "%s %s  %.0fs - %s", G(r, "\u231b", "..."), st->job_what[0] ? st->job_what : st->job_title,
-                     st->job_elapsed, st->job_cancelling ? "cancelling, rolling back" : "Esc cancels");
+        char t[700];
+        progress_text(r, t, sizeof t, st->job_what[0] ? st->job_what : st->job_title, 20, st->job_done, st->job_total,
+                      st->job_elapsed, st->job_cancelling, st->job_cancelling ? "cancelling, rolling back" : "Esc cancels");
         curs_set(0);
         put_text(r, y, 0, w, t, 0, 0, r->attr[R_WARN]);
         return;
@@ -461,7 +468,15 @@ static void draw_status(lsc_tui_render *r, const lsc_tui_state *st)
         pw = w / 2;
     char msg[sizeof st->msg + 16];
     attr_t a = r->attr[R_NORMAL];
-    if (st->msg_level == LSC_MSG_ERROR) {
+    const lsc_tui_vsbase *vb = &st->vsbase;
+    if (lsc_tui_vsbase_running(st) && st->msg_level == LSC_MSG_INFO) {
+        /* the figures job beside the browsing: its progress, unless a warning or an error has to be read */
+        char what[LSC_TUI_NAME_MAX + 16]; /* short: the row position stays on the right */
+        snprintf(what, sizeof what, "vs base of %s", vb->target);
+        progress_text(r, msg, sizeof msg, what, 10, vb->done, vb->total, vb->elapsed, vb->cancelling,
+                      vb->cancelling ? "cancelling" : "^C cancels");
+        a = r->attr[R_WARN];
+    } else if (st->msg_level == LSC_MSG_ERROR) {
         snprintf(msg, sizeof msg, "error: %s", st->msg);
         a = r->attr[R_ERROR];
     } else if (st->msg_level == LSC_MSG_WARN) {

@@ -355,6 +355,8 @@ unsigned lsc_tui_state_key(lsc_tui_state *st, int key)
     if (key == LSC_KEY_CTRL('c')) { /* cancel what is open; at rest, a second press in a row quits */
         if (st->help.open)
             return lsc_tui_help_request(st, LSC_REQ_BACK);
+        if (lsc_tui_vsbase_running(st)) /* the figures job browsing goes on beside: its cancel key */
+            return lsc_tui_vsbase_cancel(st);
         if (armed)
             return LSC_TUI_CH_QUIT;
         st->quit_armed = 1;

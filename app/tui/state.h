@@ -381,7 +381,8 @@ typedef struct lsc_tui_basefig_set {
 #define LSC_TUI_VSBASE_EPS "0.5" /* the intruder threshold the workbench asks for (show --eps) */
 
 /* "vs base" (view_vsbase.c): the layer table's columns against the recorded base and the panel of the
- * selected layer's figures. The figures come from a job (`show --base --json`: it reads the base). */
+ * selected layer's figures. The figures come from a job (`show --base --json`: it reads the base), run on
+ * a reader of the model (model.h) while the workbench keeps browsing: the fields under "the figures job". */
 typedef struct lsc_tui_vsbase {
     char adapter[LSC_TUI_NAME_MAX];  /* the adapter `path` was asked for */
     char path[LSC_TUI_TEXT_MAX];     /* its recorded base, "" when none */
@@ -392,6 +393,16 @@ typedef struct lsc_tui_vsbase {
     size_t n_fig_of;
     int panel;                       /* the panel is open */
     char why[512];                   /* why there are no figures (the last job's error, with the fix) */
+    unsigned gen;                    /* bumped by every forget (an edit): older results are stale */
+    /* the figures job: NULL when none runs; it runs on `reader`, released when the job is collected */
+    struct lsc_tui_job *job;
+    lsc_tui_model reader;
+    char target[LSC_TUI_NAME_MAX];   /* the adapter the running job computes the figures of */
+    unsigned job_gen;                /* gen when it started */
+    char what[256];                  /* its latest progress text */
+    long done, total;
+    double elapsed;
+    int cancelling;
 } lsc_tui_vsbase;
 
 /* The layers x modules grid (view_grid.c). */
@@ -640,12 +651,17 @@ void lsc_tui_diff_totals(const lsc_tui_diff *d, double *cosine, double *rel_diff
 /* Width of one grid cell (the grid starts after an 8-column label). */
 int lsc_tui_grid_cell_width(const lsc_tui_state *st);
 
-/* A job runs: collect it when done, refresh its progress otherwise. Returns LSC_TUI_CH_* flags (REDRAW
- * when the progress changed, RELOAD when the job finished). No-op when idle. */
+/* A job runs (a command, or the figures job on the model's reader): collect it when done, refresh its
+ * progress otherwise. Returns LSC_TUI_CH_* flags (REDRAW when the progress changed, RELOAD when a command
+ * finished). No-op when idle. */
 unsigned lsc_tui_state_poll(lsc_tui_state *st);
 
 /* Non-zero while a command runs (keys other than Esc / Ctrl-C / q are refused meanwhile). */
 int lsc_tui_state_busy(const lsc_tui_state *st);
+
+/* Non-zero while a command or the figures job (view_vsbase.c: it runs on the model's reader, every key
+ * still works) runs: the main loop then polls often. */
+int lsc_tui_state_working(const lsc_tui_state *st);
 
 /* Ask the running command to stop (Esc, Ctrl-C); it rolls back. Returns LSC_TUI_CH_REDRAW or 0 if idle. */
 unsigned lsc_tui_state_cancel(lsc_tui_state *st);

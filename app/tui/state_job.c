@@ -131,7 +131,7 @@ static unsigned job_finished(lsc_tui_state *st, int rc, char *output, char *errm
         if (rc == 0)
             lsc_tui_vsbase_done(st, st->job_target, output);
         else
-            lsc_tui_vsbase_failed(st, errmsg, cancelled);
+            lsc_tui_vsbase_failed(st, st->job_target, errmsg, cancelled);
         if (rc != 0 && cancelled)
             lsc_tui_state_msg(st, LSC_MSG_WARN, "'%s' cancelled", st->job_title);
         else if (rc != 0)
@@ -193,6 +193,8 @@ unsigned lsc_tui_job_run(lsc_tui_state *st, const lsc_tui_argv *a, const char *t
         lsc_tui_state_msg(st, LSC_MSG_WARN, "'%s' is still running", st->job_title);
         return LSC_TUI_CH_REDRAW;
     }
+    if (lsc_tui_vsbase_refuse(st, title))
+        return LSC_TUI_CH_REDRAW;
     char *argv[LSC_TUI_ARGS_MAX + 1];
     for (int i = 0; i < a->argc; i++)
         argv[i] = (char *)a->argv[i];
@@ -219,8 +221,9 @@ unsigned lsc_tui_job_run(lsc_tui_state *st, const lsc_tui_argv *a, const char *t
 
 unsigned lsc_tui_state_poll(lsc_tui_state *st)
 {
+    unsigned ch = lsc_tui_vsbase_poll(st); /* the figures job on the model's reader, if one runs */
     if (!st->job)
-        return 0;
+        return ch;
     if (!lsc_tui_job_done(st->job)) {
         lsc_tui_job_progress(st->job, st->job_what, sizeof st->job_what, &st->job_done, &st->job_total,
                              &st->job_elapsed);
@@ -253,6 +256,8 @@ unsigned lsc_tui_state_wait(lsc_tui_state *st)
 
 int lsc_tui_state_busy(const lsc_tui_state *st) { return st->job != NULL; }
 
+int lsc_tui_state_working(const lsc_tui_state *st) { return st->job != NULL || lsc_tui_vsbase_running(st); }
+
 unsigned lsc_tui_state_cancel(lsc_tui_state *st)
 {
     if (!st->job)
@@ -269,6 +274,8 @@ unsigned lsc_tui_state_cancel(lsc_tui_state *st)
 unsigned lsc_tui_ask(lsc_tui_state *st, const lsc_tui_argv *action, const char *title, const char *question,
                     const char *detail)
 {
+    if (lsc_tui_vsbase_refuse(st, title)) /* before the question: a yes could not be acted on */
+        return LSC_TUI_CH_REDRAW;
     lsc_tui_confirm *c = &st->confirm;
     c->open = 1;
     c->action = *action;

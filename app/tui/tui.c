@@ -124,7 +124,7 @@ int lsc_tui_run(lsc_tui_model *model, const lsc_tui_options *opts)
         if (g_signal)
             break;
         int my = 0, mx = 0, button = 0;
-        int key = lsc_tui_render_getkey(r, lsc_tui_state_busy(st) ? 100 : 250, &my, &mx, &button);
+        int key = lsc_tui_render_getkey(r, lsc_tui_state_working(st) ? 100 : 250, &my, &mx, &button);
         unsigned ch = 0;
         if (key == 0) {
             if ((ch = lsc_tui_state_poll(st)) & (LSC_TUI_CH_REDRAW | LSC_TUI_CH_RESIZE))

@@ -80,18 +80,36 @@ unsigned lsc_tui_audit_open(lsc_tui_state *st);
 /* The layer table's adapter changed or reloaded: ask the model for its base (once per adapter) and point
  * the rows at the cached figures. */
 void lsc_tui_vsbase_sync(lsc_tui_state *st);
-/* Drop every cached figure (after an edit: a base may have been recorded, undone or changed). */
+/* Drop every cached figure (after an edit: a base may have been recorded, undone or changed); a figures job
+ * still running then ends without figures (its result would be stale). */
 void lsc_tui_vsbase_forget(lsc_tui_state *st);
+/* Stop and wait for a running figures job, then drop everything (the state is being freed). */
 void lsc_tui_vsbase_free(lsc_tui_state *st);
 /* Whether the layer table shows the base columns (its adapter has a recorded base). */
 int lsc_tui_vsbase_shown(const lsc_tui_state *st);
 /* The figures of layer data row `data_row`; NULL while unknown. */
 const lsc_tui_basefig_row *lsc_tui_vsbase_fig(const lsc_tui_state *st, size_t data_row);
-/* The `b` key: start the figures job, or show/hide the panel once they are known (or failed). */
+/* The `b` key: start the figures job (on the model's reader when it has one, see view_vsbase.c's head),
+ * show the panel of the adapter whose figures are computing, or show/hide the panel once they are known
+ * (or failed). A second figures job while one runs is refused with a message. */
 unsigned lsc_tui_vsbase_request(lsc_tui_state *st);
-/* The figures job of `adapter` ended: with the command's JSON output, or failed with its message. */
+/* The figures job of `adapter` ended: with the command's JSON output (cached for `adapter`; the panel opens
+ * if the table still shows it), or failed with its message (kept in the panel of `adapter` when it is the
+ * table's; nothing when cancelled). */
 void lsc_tui_vsbase_done(lsc_tui_state *st, const char *adapter, const char *output);
-void lsc_tui_vsbase_failed(lsc_tui_state *st, const char *errmsg, int cancelled);
+void lsc_tui_vsbase_failed(lsc_tui_state *st, const char *adapter, const char *errmsg, int cancelled);
+/* Non-zero while a figures job runs on the model's reader (the workbench keeps browsing meanwhile). */
+int lsc_tui_vsbase_running(const lsc_tui_state *st);
+/* Refresh the running figures job's progress, or collect it once it is done; LSC_TUI_CH_* flags, 0 when
+ * none runs. */
+unsigned lsc_tui_vsbase_poll(lsc_tui_state *st);
+/* Ask the figures job to stop at its next layer (Ctrl-C): it ends with no figures and no error message.
+ * LSC_TUI_CH_REDRAW, or 0 when none runs. */
+unsigned lsc_tui_vsbase_cancel(lsc_tui_state *st);
+/* The rule for edits during a figures job: `what` (an edit, undo, a command) would hold the model while the
+ * figures job runs, so it is refused, with a message saying why and that Ctrl-C cancels the job. Returns 1
+ * when refused, 0 when no figures job runs. */
+int lsc_tui_vsbase_refuse(lsc_tui_state *st, const char *what);
 /* The panel's text for the selected layer: up to max lines (a message wrapped to width columns); returns
  * how many. */
 int lsc_tui_vsbase_lines(const lsc_tui_state *st, char (*lines)[LSC_TUI_VSBASE_LINE], int max, int width);

@@ -2,9 +2,18 @@
  * amplification, subspace similarity and intruders, and the "vs base" panel of the selected layer with what
  * the figures mean. Never includes curses.
  *
- * The figures read the base weights (a randomized SVD per layer), so they come from a job: `show NAME
- * --base --json` on the worker thread, with its progress and Esc to cancel, as every long command runs
- * (state_job.c). Its result is kept for the session, per adapter (LSC_TUI_BASEFIG_CACHE of them), until an
+ * The figures read the base weights (a randomized SVD per layer: seconds on a real model), so they come
+ * from a job, `show NAME --base --json` on a worker thread. It runs on a reader of the model (model.h: its
+ * own catalog connection and caches), so the workbench keeps browsing meanwhile: moving, other adapters,
+ * other views, search, help. Its progress shows on the status line and in the panel of its adapter; Ctrl-C
+ * cancels it (Esc stays "back": leaving the table is what browsing meanwhile means). When it ends, its
+ * figures land on the adapter they were asked for, whatever is selected then. One figures job at a time.
+ * The rule for edits: anything that would hold the model exclusively (an edit, undo, redo, a `:` command,
+ * saving the session) is refused while the figures job runs, with a message naming Ctrl-C; nothing is
+ * queued or cancelled behind the user's back. An edit's reload (lsc_tui_vsbase_forget) bumps a generation,
+ * and a result computed under an older one is dropped, never shown as current. A model without a reader
+ * runs the job as every long command runs (state_job.c: exclusively, Esc cancels).
+ * The results are kept for the session, per adapter (LSC_TUI_BASEFIG_CACHE of them), until an
  * edit reloads the catalog; cells show "-" until known. Whether an adapter has a base is asked of the model
  * when its layer table loads (model->base_path, the catalog only). A job that fails (no base, a base
  * changed on disk) leaves its message, which names the command that fixes it, in the panel.
@@ -15,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "job.h"
 #include "view.h"
 
 static void set_free(lsc_tui_basefig_set *s)
@@ -35,10 +45,29 @@ void lsc_tui_vsbase_forget(lsc_tui_state *st)
     free(v->fig_of);
     v->fig_of = NULL;
     v->n_fig_of = 0;
+    v->gen++; /* a figures job still running computes for a catalog that is gone */
+}
+
+/* Wait for the figures job and free it with its reader; its output and message into *out, *errmsg. */
+static int job_end(lsc_tui_vsbase *v, char **out, char **errmsg)
+{
+    int rc = lsc_tui_job_finish(v->job, out, errmsg);
+    v->job = NULL;
+    v->cancelling = 0;
+    lsc_tui_model_release(&v->reader);
+    return rc;
 }
 
 void lsc_tui_vsbase_free(lsc_tui_state *st)
 {
+    lsc_tui_vsbase *v = &st->vsbase;
+    if (v->job) { /* leaving while it runs: stop it at its next layer and wait */
+        char *o = NULL, *e = NULL;
+        lsc_tui_job_cancel(v->job);
+        job_end(v, &o, &e);
+        free(o);
+        free(e);
+    }
     lsc_tui_vsbase_forget(st);
 }
 
@@ -128,6 +157,7 @@ static int parse(const char *output, const char *adapter, lsc_tui_basefig_set *o
 
 void lsc_tui_vsbase_done(lsc_tui_state *st, const char *adapter, const char *output)
 {
+    int here = strcmp(st->layers.adapter, adapter) == 0; /* the table still shows the adapter asked for */
     lsc_tui_vsbase *v = &st->vsbase;
     lsc_tui_basefig_set s;
     if (parse(output, adapter, &s) != 0) {
@@ -147,23 +177,130 @@ void lsc_tui_vsbase_done(lsc_tui_state *st, const char *adapter, const char *out
     }
     set_free(&v->cache[slot]);
     v->cache[slot] = s;
-    v->why[0] = '\0';
-    v->panel = 1;
-    map_rows(st);
+    if (here) {
+        v->why[0] = '\0';
+        v->panel = 1;
+    }
+    map_rows(st); /* the rows of whatever the table shows now */
     lsc_tui_layout_update(st);
-    lsc_tui_state_msg(st, LSC_MSG_INFO, "figures against the base of '%s': %zu layers (kept for this session)",
-                      adapter, s.n);
+    if (here)
+        lsc_tui_state_msg(st, LSC_MSG_INFO, "figures against the base of '%s': %zu layers (kept for this session)",
+                          adapter, s.n);
+    else
+        lsc_tui_state_msg(st, LSC_MSG_INFO, "figures against the base of '%s' ready: %zu layers (b in its layer table)",
+                          adapter, s.n);
 }
 
-void lsc_tui_vsbase_failed(lsc_tui_state *st, const char *errmsg, int cancelled)
+void lsc_tui_vsbase_failed(lsc_tui_state *st, const char *adapter, const char *errmsg, int cancelled)
 {
     lsc_tui_vsbase *v = &st->vsbase;
-    if (cancelled)
-        snprintf(v->why, sizeof v->why, "cancelled: press b to compute the figures again");
-    else
-        snprintf(v->why, sizeof v->why, "%s", errmsg ? errmsg : "the figures could not be computed");
+    if (cancelled || strcmp(v->adapter, adapter) != 0) /* cancelled: no figures, nothing to explain */
+        return;
+    snprintf(v->why, sizeof v->why, "%s", errmsg ? errmsg : "the figures could not be computed");
     v->panel = 1;
     lsc_tui_layout_update(st);
+}
+
+/* ---- the figures job on the model's reader ------------------------------------------------------------ */
+
+int lsc_tui_vsbase_running(const lsc_tui_state *st) { return st->vsbase.job != NULL; }
+
+/* The figures job is done: its figures go to the adapter it was started for, unless an edit made them
+ * stale meanwhile. */
+static unsigned collect(lsc_tui_state *st)
+{
+    lsc_tui_vsbase *v = &st->vsbase;
+    char *out = NULL, *err = NULL, target[LSC_TUI_NAME_MAX];
+    int cancelled = lsc_tui_job_cancelled(v->job);
+    int rc = job_end(v, &out, &err);
+    lsc_tui_copy(target, sizeof target, v->target);
+    v->target[0] = '\0';
+    if (v->job_gen != v->gen) {
+        lsc_tui_state_msg(st, LSC_MSG_WARN, "the figures of '%s' were dropped: the catalog changed while they were "
+                          "computed (b computes them again)", target);
+    } else if (rc == 0) {
+        lsc_tui_vsbase_done(st, target, out);
+    } else if (cancelled) {
+        lsc_tui_vsbase_failed(st, target, err, 1);
+        lsc_tui_state_msg(st, LSC_MSG_WARN, "figures of '%s' vs base cancelled: b computes them again", target);
+    } else {
+        lsc_tui_vsbase_failed(st, target, err, 0);
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "%s", err ? err : "the figures could not be computed");
+    }
+    free(out);
+    free(err);
+    lsc_tui_layout_update(st);
+    return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RESIZE;
+}
+
+unsigned lsc_tui_vsbase_poll(lsc_tui_state *st)
+{
+    lsc_tui_vsbase *v = &st->vsbase;
+    if (!v->job)
+        return 0;
+    if (!lsc_tui_job_done(v->job)) {
+        lsc_tui_job_progress(v->job, v->what, sizeof v->what, &v->done, &v->total, &v->elapsed);
+        return LSC_TUI_CH_REDRAW;
+    }
+    return collect(st);
+}
+
+unsigned lsc_tui_vsbase_cancel(lsc_tui_state *st)
+{
+    lsc_tui_vsbase *v = &st->vsbase;
+    if (!v->job)
+        return 0;
+    if (!v->cancelling) {
+        lsc_tui_job_cancel(v->job);
+        v->cancelling = 1;
+    }
+    return LSC_TUI_CH_REDRAW;
+}
+
+int lsc_tui_vsbase_refuse(lsc_tui_state *st, const char *what)
+{
+    const lsc_tui_vsbase *v = &st->vsbase;
+    if (!v->job)
+        return 0;
+    lsc_tui_state_msg(st, LSC_MSG_WARN, "'%s' not run: the figures of '%s' are computing (Ctrl-C cancels them, "
+                      "or wait)", what, v->target);
+    return 1;
+}
+
+/* Start a on a reader of the model; the figures are for the layer table's adapter. */
+static unsigned start_job(lsc_tui_state *st, const lsc_tui_argv *a)
+{
+    lsc_tui_vsbase *v = &st->vsbase;
+    lsc_error err = {0};
+    if (st->model->reader(st->model->ctx, &v->reader, &err) != LSC_OK) {
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "cannot compute the figures: %s", err.msg);
+        return LSC_TUI_CH_REDRAW;
+    }
+    char *argv[LSC_TUI_ARGS_MAX + 1];
+    for (int i = 0; i < a->argc; i++)
+        argv[i] = (char *)a->argv[i];
+    argv[a->argc] = NULL;
+    lsc_tui_copy(v->target, sizeof v->target, st->layers.adapter);
+    v->job_gen = v->gen;
+    v->what[0] = '\0';
+    v->done = v->total = 0;
+    v->elapsed = 0;
+    v->cancelling = 0;
+    v->job = lsc_tui_job_start(&v->reader, a->argc, argv, LSC_TUI_RUN_READONLY, st->async);
+    if (!v->job) {
+        lsc_tui_model_release(&v->reader);
+        lsc_tui_state_msg(st, LSC_MSG_ERROR, "cannot start the figures of '%s': out of memory or no thread", v->target);
+        v->target[0] = '\0';
+        return LSC_TUI_CH_REDRAW;
+    }
+    v->why[0] = '\0';
+    v->panel = 1; /* its progress shows there */
+    lsc_tui_layout_update(st);
+    st->msg[0] = '\0'; /* the status line shows the progress */
+    st->msg_level = LSC_MSG_INFO;
+    if (!st->async) /* no worker thread: it ran inside lsc_tui_job_start */
+        return collect(st);
+    return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RESIZE;
 }
 
 unsigned lsc_tui_vsbase_request(lsc_tui_state *st)
@@ -177,6 +314,16 @@ unsigned lsc_tui_vsbase_request(lsc_tui_state *st)
                           st->layers.adapter, st->layers.adapter);
         return LSC_TUI_CH_REDRAW;
     }
+    if (v->job && strcmp(v->target, st->layers.adapter) == 0) { /* computing these: the panel shows how far */
+        if (!v->panel) {
+            v->panel = 1;
+            lsc_tui_layout_update(st);
+            return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RESIZE;
+        }
+        lsc_tui_state_msg(st, LSC_MSG_INFO, "the figures of '%s' are computing: they appear here when ready (Ctrl-C "
+                          "cancels)", v->target);
+        return LSC_TUI_CH_REDRAW;
+    }
     if (v->cur >= 0 || (v->panel && v->why[0])) { /* known (or failed): b shows and hides the panel */
         v->panel = !v->panel;
         if (!v->panel)
@@ -184,10 +331,17 @@ unsigned lsc_tui_vsbase_request(lsc_tui_state *st)
         lsc_tui_layout_update(st);
         return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RESIZE;
     }
+    if (v->job) {
+        lsc_tui_state_msg(st, LSC_MSG_WARN, "one figures job at a time: those of '%s' are computing (wait for them, "
+                          "or Ctrl-C cancels them)", v->target);
+        return LSC_TUI_CH_REDRAW;
+    }
     lsc_tui_argv a = {.kind = LSC_JOB_BASEFIG};
     const char *words[] = {"show", st->layers.adapter, "--base", "--json", "--eps", LSC_TUI_VSBASE_EPS};
     for (size_t i = 0; i < sizeof words / sizeof *words; i++)
         lsc_tui_argv_add(&a, words[i]);
+    if (st->model->reader)
+        return start_job(st, &a) | LSC_TUI_CH_RESIZE;
     lsc_tui_copy(st->job_target, sizeof st->job_target, st->layers.adapter);
     char title[LSC_TUI_NAME_MAX + 32];
     snprintf(title, sizeof title, "figures of %s vs base", st->layers.adapter);
@@ -232,6 +386,19 @@ static void wrap(char (*lines)[LSC_TUI_VSBASE_LINE], int *n, int max, const char
     }
 }
 
+/* The panel of the adapter whose figures are computing: how far the job is and what to do meanwhile. */
+static int progress_lines(const lsc_tui_vsbase *v, char (*lines)[LSC_TUI_VSBASE_LINE], int n, int max, int width)
+{
+    if (v->cancelling)
+        line(lines, &n, max, "cancelling the figures...");
+    else if (v->total > 0)
+        line(lines, &n, max, "computing the figures: layer %ld/%ld (%ld%%)", v->done, v->total, 100 * v->done / v->total);
+    else
+        line(lines, &n, max, "computing the figures: %.0fs", v->elapsed);
+    wrap(lines, &n, max, "they appear here when ready; keep browsing meanwhile (edits wait). Ctrl-C cancels.", width);
+    return n;
+}
+
 int lsc_tui_vsbase_lines(const lsc_tui_state *st, char (*lines)[LSC_TUI_VSBASE_LINE], int max, int width)
 {
     const lsc_tui_vsbase *v = &st->vsbase;
@@ -251,11 +418,15 @@ int lsc_tui_vsbase_lines(const lsc_tui_state *st, char (*lines)[LSC_TUI_VSBASE_L
         return n;
     size_t row = l->order[l->cursor];
     const lsc_tui_basefig_row *f = lsc_tui_vsbase_fig(st, row);
+    if (v->job && v->cur < 0 && strcmp(v->target, st->layers.adapter) == 0)
+        return progress_lines(v, lines, n, max, width);
     line(lines, &n, max, "layer: %s", lsc_tui_short_name(st, st->layers.rows[row].name));
-    if (!f) {
+    if (!f && v->cur < 0 && v->job)
+        line(lines, &n, max, "figures not computed yet: b computes them once those of '%s' are done", v->target);
+    else if (!f)
         line(lines, &n, max, "%s", v->cur < 0 ? "figures not computed yet: b computes them" : "no figures for this layer");
+    if (!f)
         return n;
-    }
     int r = st->layers.rows[row].rank;
     line(lines, &n, max, "|W|_F       %-10.4g the base weight's norm", f->base_norm);
     line(lines, &n, max, "|dW|/|W|    %-10.4g the update's size beside W", f->rel_norm);

@@ -43,7 +43,11 @@ typedef struct fake_model {
     long *hist_created;    /* [n_hist] adapter index an entry created, -1 none */
     size_t n_hist;
     atomic_int hold;       /* -1: none; N >= 0: element-wise merges wait before layer N + 1 */
-    int show_base_runs;    /* `show --base` commands run (the TUI's figures job) */
+    atomic_int show_base_runs; /* `show --base` commands run (the TUI's figures job, on a reader thread) */
+    atomic_int readers;        /* readers (model.h) open now */
+    atomic_int show_base_active; /* `show --base` commands running now */
+    atomic_int show_base_layer;  /* base layers the latest of them has done */
+    int readers_opened;        /* readers opened in all */
     int base_rel_calls;    /* model->base_rel calls (the grid's heat against the base) */
 } fake_model;
 
@@ -250,10 +254,15 @@ static lsc_status fake_base_path(void *ctx, const char *adapter, char *path, siz
     return LSC_OK;
 }
 
+static int cancelled(const lsc_tui_progress *prog);
+static void sleep_ms(long ms);
+
 /* `show NAME --base --json`: the fake base's figures, made up from each layer's norm and rank
  * (|W| = 40 as in fake_base_rel; amplification, similarity and intruders from the layer index). The
- * code adapter ("llama2-7b-code") fails as a base changed on disk since `base` would. */
-static int run_show_base(fake_model *fm, int argc, char **argv, char *buf, size_t cap, char *msg, size_t mcap)
+ * code adapter ("llama2-7b-code") fails as a base changed on disk since `base` would. One layer at a time:
+ * a progress report each, the hold hook (lsc_tui_model_fake_hold) and cancel between layers. */
+static int run_show_base(fake_model *fm, int argc, char **argv, const lsc_tui_progress *prog, char *buf, size_t cap,
+                         char *msg, size_t mcap)
 {
     fake_adapter *fa = argc >= 2 ? find_adapter(fm, argv[1]) : NULL;
     if (!fa) {
@@ -272,6 +281,19 @@ static int run_show_base(fake_model *fm, int argc, char **argv, char *buf, size_
     size_t len = (size_t)snprintf(buf, cap, "{\"name\": \"%s\", \"layers\": [", fa->info.name);
     for (size_t i = 0; i < fa->n_layers && len < cap - 400; i++) {
         const lsc_tui_layer *l = &fa->layers[i];
+        /* one base tensor at a time, like the command: progress, the test hook's hold, cancel */
+        atomic_store(&fm->show_base_layer, (int)i);
+        while (atomic_load(&fm->hold) >= 0 && (long)i >= atomic_load(&fm->hold) && !cancelled(prog))
+            sleep_ms(1);
+        if (cancelled(prog)) {
+            snprintf(msg, mcap, "show cancelled at layer %zu/%zu", i, fa->n_layers);
+            return 1;
+        }
+        if (prog && prog->report) {
+            char what[96];
+            snprintf(what, sizeof what, "show --base: layer %zu/%zu", i + 1, fa->n_layers);
+            prog->report(prog->ctx, what, (long)i + 1, (long)fa->n_layers);
+        }
         len += (size_t)snprintf(buf + len, cap - len,
                                 "%s{\"key\": \"%s\", \"base_norm\": 40, \"rel_norm\": %.17g, \"amplification\": %.17g, "
                                 "\"subspace_sim\": %.17g, \"subspace_sim_k\": %.17g, \"k\": %d, \"intruders\": %d}",
@@ -1367,8 +1389,11 @@ static int fake_run(void *ctx, int argc, char **argv, unsigned flags, const lsc_
         fake_adapter *fa = argc >= 2 ? find_adapter(fm, argv[1]) : NULL;
         big_cap = (fa ? fa->n_layers : 0) * 512 + 256;
         big = calloc(big_cap, 1);
-        fm->show_base_runs++;
-        rc = run_show_base(fm, argc, argv, big ? big : buf, big ? big_cap : sizeof buf, msg, sizeof msg);
+        atomic_fetch_add(&fm->show_base_runs, 1);
+        atomic_store(&fm->show_base_layer, 0);
+        atomic_fetch_add(&fm->show_base_active, 1);
+        rc = run_show_base(fm, argc, argv, prog, big ? big : buf, big ? big_cap : sizeof buf, msg, sizeof msg);
+        atomic_fetch_sub(&fm->show_base_active, 1);
     } else if (strcmp(argv[0], "log") == 0) {
         rc = run_log(fm, argc, argv, buf, sizeof buf, msg, sizeof msg);
     } else {
@@ -1384,6 +1409,43 @@ static int fake_run(void *ctx, int argc, char **argv, unsigned flags, const lsc_
     free(big);
     *output = dupstr(buf);
     return rc;
+}
+
+/* ---- the reader (model.h): fake_run on the same adapters, read-only ----------------------------------- */
+
+typedef struct fake_reader {
+    fake_model *fm;
+} fake_reader;
+
+static int reader_run(void *ctx, int argc, char **argv, unsigned flags, const lsc_tui_progress *prog, char **output,
+                      char **errmsg)
+{
+    return fake_run(((fake_reader *)ctx)->fm, argc, argv, flags | LSC_TUI_RUN_READONLY, prog, output, errmsg);
+}
+
+static void reader_destroy(void *ctx)
+{
+    fake_reader *r = ctx;
+    if (!r)
+        return;
+    atomic_fetch_sub(&r->fm->readers, 1);
+    free(r);
+}
+
+static lsc_status fake_reader_open(void *ctx, lsc_tui_model *out, lsc_error *err)
+{
+    fake_model *fm = ctx;
+    memset(out, 0, sizeof *out);
+    fake_reader *r = calloc(1, sizeof *r);
+    if (!r)
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    r->fm = fm;
+    atomic_fetch_add(&fm->readers, 1);
+    fm->readers_opened++;
+    out->ctx = r;
+    out->run = reader_run;
+    out->destroy = reader_destroy;
+    return LSC_OK;
 }
 
 /* ---- kind figures (made up from the spectra, deterministic) ------------------------------------------- */
@@ -1776,6 +1838,10 @@ lsc_status lsc_tui_model_fake_init(lsc_tui_model *m, uint64_t seed, lsc_error *e
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
     fm->seed = seed;
     atomic_init(&fm->hold, -1);
+    atomic_init(&fm->show_base_runs, 0);
+    atomic_init(&fm->readers, 0);
+    atomic_init(&fm->show_base_active, 0);
+    atomic_init(&fm->show_base_layer, 0);
     fm->ad = calloc(3, sizeof *fm->ad);
     if (!fm->ad) {
         free(fm);
@@ -1818,13 +1884,30 @@ lsc_status lsc_tui_model_fake_init(lsc_tui_model *m, uint64_t seed, lsc_error *e
     m->series = fake_series;
     m->base_rel = fake_base_rel;
     m->base_path = fake_base_path;
+    m->reader = fake_reader_open;
     m->destroy = fake_destroy;
     return LSC_OK;
 }
 
 int lsc_tui_model_fake_show_base_runs(const lsc_tui_model *m)
 {
-    return ((const fake_model *)m->ctx)->show_base_runs;
+    return atomic_load(&((fake_model *)m->ctx)->show_base_runs);
+}
+
+void lsc_tui_model_fake_readers(const lsc_tui_model *m, int *open_now, int *opened)
+{
+    fake_model *fm = m->ctx;
+    *open_now = atomic_load(&fm->readers);
+    *opened = fm->readers_opened;
+}
+
+void lsc_tui_model_fake_no_reader(lsc_tui_model *m) { m->reader = NULL; }
+
+int lsc_tui_model_fake_show_base_active(const lsc_tui_model *m, int *layer)
+{
+    fake_model *fm = m->ctx;
+    *layer = atomic_load(&fm->show_base_layer);
+    return atomic_load(&fm->show_base_active);
 }
 
 int lsc_tui_model_fake_base_rel_calls(const lsc_tui_model *m)

@@ -28,7 +28,7 @@
 lsc_status lsc_tui_model_fake_init(lsc_tui_model *m, uint64_t seed, lsc_error *err);
 
 /* Test hook of the fake model: with layers >= 0, an element-wise merge merges (and reports) that many
- * layers (a retrain that many steps), then waits until it is released (layers = -1, the default) or cancelled, so a test can watch a
+ * layers (a retrain that many steps, a `show --base` that many base layers), then waits until it is released (layers = -1, the default) or cancelled, so a test can watch a
  * job run and cancel it at a known point. */
 void lsc_tui_model_fake_hold(lsc_tui_model *m, int layers);
 
@@ -40,6 +40,17 @@ lsc_status lsc_tui_model_fake_set_kind(lsc_tui_model *m, const char *name, const
 
 /* How many `show NAME --base` commands the fake model has run (the workbench's figures job). */
 int lsc_tui_model_fake_show_base_runs(const lsc_tui_model *m);
+
+/* The fake's readers (model.h's reader: fake_run on the same adapters, read-only): how many are open now
+ * and how many were opened in all. */
+void lsc_tui_model_fake_readers(const lsc_tui_model *m, int *open_now, int *opened);
+
+/* Take the reader away (m->reader = NULL), as a model without one: the figures job then runs exclusively. */
+void lsc_tui_model_fake_no_reader(lsc_tui_model *m);
+
+/* How many `show --base` commands are running now (on any thread); *layer: the base layers the latest one
+ * has done (it waits at the hold of lsc_tui_model_fake_hold with *layer == the hold). */
+int lsc_tui_model_fake_show_base_active(const lsc_tui_model *m, int *layer);
 
 /* How many times the fake model's base_rel (the grid's |dW|/|W| heat) was asked. */
 int lsc_tui_model_fake_base_rel_calls(const lsc_tui_model *m);
