@@ -91,19 +91,30 @@ static void approx_mt(const wsrc *w, const double *Y, int l, double *Z)
     widen(w->xs, (size_t)n * (size_t)l, Z);
 }
 
-/* Z [cols, L] = W^T X, X [rows, L], in float64. */
-static void exact_mt(const wsrc *w, const double *X, int L, double *Z)
+/* Z [cols, L] (leading dimension ldz) = W^T X, X [rows, L] (leading dimension ldx), in float64; with
+ * L2 > 0 also Z2 [cols, L2] = W^T X2 from the same widened blocks (one widening for both products). The
+ * product for X is the same sequence of dgemm calls whether or not X2 is given, so Z does not depend on
+ * what else is computed with it (the warm and cold runs of a cached sketch agree bit for bit). */
+static void exact_mt(const wsrc *w, const double *X, int ldx, int L, double *Z, int ldz, const double *X2, int ldx2,
+                     int L2, double *Z2, int ldz2)
 {
     int m = (int)w->rows, n = (int)w->cols;
     if (w->d) {
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, L, m, 1.0, w->d, n, X, L, 0.0, Z, L);
+        if (L > 0)
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, L, m, 1.0, w->d, n, X, ldx, 0.0, Z, ldz);
+        if (L2 > 0)
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, L2, m, 1.0, w->d, n, X2, ldx2, 0.0, Z2, ldz2);
         return;
     }
     for (int i0 = 0; i0 < m; i0 += WIDEN_ROWS) {
         int nb = m - i0 < WIDEN_ROWS ? m - i0 : WIDEN_ROWS;
         widen(w->f + (size_t)i0 * (size_t)n, (size_t)nb * (size_t)n, w->blk);
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, L, nb, 1.0, w->blk, n, X + (size_t)i0 * (size_t)L, L,
-                    i0 ? 1.0 : 0.0, Z, L);
+        if (L > 0)
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, L, nb, 1.0, w->blk, n, X + (size_t)i0 * (size_t)ldx,
+                        ldx, i0 ? 1.0 : 0.0, Z, ldz);
+        if (L2 > 0)
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, L2, nb, 1.0, w->blk, n,
+                        X2 + (size_t)i0 * (size_t)ldx2, ldx2, i0 ? 1.0 : 0.0, Z2, ldz2);
     }
 }
 
@@ -128,16 +139,22 @@ static double fro_norm(const double *W, int64_t rows, int64_t cols)
     return scale * sqrt(ssq);
 }
 
+/* ||W||_F. Float W: the squares of floats are exact in double and cannot overflow, so a plain float64
+ * sum of squares (no scaling, no widening pass) is as accurate as the scaled row norms. */
 static double src_norm(const wsrc *w)
 {
     if (w->d)
         return fro_norm(w->d, w->rows, w->cols);
-    double scale = 0, ssq = 1;
-    for (int64_t i = 0; i < w->rows; i++) { /* the same row norms of the same (widened) values */
-        widen(w->f + i * w->cols, (size_t)w->cols, w->blk);
-        ssq_add(cblas_dnrm2((int)w->cols, w->blk, 1), &scale, &ssq);
+    size_t n = (size_t)(w->rows * w->cols);
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        double a = w->f[i], b = w->f[i + 1], c = w->f[i + 2], d = w->f[i + 3];
+        s0 += a * a, s1 += b * b, s2 += c * c, s3 += d * d;
     }
-    return scale * sqrt(ssq);
+    for (; i < n; i++)
+        s0 += (double)w->f[i] * w->f[i];
+    return sqrt((s0 + s1) + (s2 + s3));
 }
 
 /* How many of M's top-k right vectors Vm [cols, ldm] have max_i |<Vm_j, Vw_i>| < eps over i < kref. */
@@ -190,14 +207,14 @@ static int complement(double *X, int64_t m, int L, int a, int c1, int b, double 
 }
 
 typedef struct bufs {
-    double *sv, *Ud, *Vd, *T, *Om, *Q, *Z, *X, *ZX, *tau, *tmp, *col, *ssv, *su, *svt;
+    double *sv, *Ud, *Vd, *T, *Z, *X, *ZX, *tau, *tmp, *col, *ssv, *su, *svt;
     float *xs, *ys;
     double *blk;
 } bufs;
 
 static void bufs_free(bufs *b)
 {
-    free(b->sv), free(b->Ud), free(b->Vd), free(b->T), free(b->Om), free(b->Q), free(b->Z), free(b->X);
+    free(b->sv), free(b->Ud), free(b->Vd), free(b->T), free(b->Z), free(b->X);
     free(b->ZX), free(b->tau), free(b->tmp), free(b->col), free(b->ssv), free(b->su), free(b->svt);
     free(b->xs), free(b->ys), free(b->blk);
 }
@@ -209,12 +226,12 @@ static int bufs_alloc(bufs *b, int64_t rows, int64_t cols, int n, int r, int l, 
 {
     int64_t L = l + 2 * (int64_t)n, big = rows > cols ? rows : cols;
     ALLOC(b->sv, n), ALLOC(b->Ud, rows * n), ALLOC(b->Vd, cols * n), ALLOC(b->T, (int64_t)n * n);
-    ALLOC(b->Q, rows * l), ALLOC(b->Z, cols * l), ALLOC(b->X, rows * L), ALLOC(b->ZX, cols * L);
+    ALLOC(b->Z, cols * l), ALLOC(b->X, rows * L), ALLOC(b->ZX, cols * L);
     ALLOC(b->tau, L), ALLOC(b->tmp, (L > r ? L : r) * L), ALLOC(b->col, big * (n > l ? n : l)), ALLOC(b->ssv, L);
-    ALLOC(b->su, cols * L), ALLOC(b->svt, L * L), b->Om = NULL;
+    ALLOC(b->su, cols * L), ALLOC(b->svt, L * L);
     if (f32)
         ALLOC(b->xs, cols * l), ALLOC(b->ys, rows * l), ALLOC(b->blk, WIDEN_ROWS * cols);
-    return b->sv && b->Ud && b->Vd && b->T && b->Q && b->Z && b->X && b->ZX && b->tau && b->tmp && b->col && b->ssv &&
+    return b->sv && b->Ud && b->Vd && b->T && b->Z && b->X && b->ZX && b->tau && b->tmp && b->col && b->ssv &&
                    b->su && b->svt && (!f32 || (b->xs && b->ys && b->blk))
                ? 0
                : -1;
@@ -281,18 +298,22 @@ static lsc_status small_layer(const wsrc *w, const lsc_lowrank *lr, const dims *
  * vectors, since range(W + dW) lies in range(W) + range(U_d): [Q, U_c] captures W + dW as well as Q
  * captures W. */
 static lsc_status project(const wsrc *w, const lsc_lowrank *lr, const dims *d, double eps, bufs *b,
-                          const lsc_basefig_opts *o, lsc_basefig *out, lsc_error *err)
+                          const lsc_basefig_opts *o, lsc_basefig_sketch *sk, int fresh, lsc_basefig *out,
+                          lsc_error *err)
 {
     int64_t rows = w->rows, cols = w->cols;
     int l = d->l, n = d->n, L = l + n + d->ext;
     for (int64_t i = 0; i < rows; i++) { /* X = [Q | U_c | U_d] */
-        memcpy(b->X + i * L, b->Q + i * l, sizeof(double) * (size_t)l);
+        memcpy(b->X + i * L, sk->Q + i * l, sizeof(double) * (size_t)l);
         memcpy(b->X + i * L + l, b->Ud + i * n, sizeof(double) * (size_t)d->ext);
         memcpy(b->X + i * L + l + d->ext, b->Ud + i * n, sizeof(double) * (size_t)n);
     }
     if (d->ext && complement(b->X, rows, L, l, l, d->ext, b->tmp, b->tau, b->col))
         return lsc_error_set(err, LSC_ERR_NUMERIC, "randomized svd: QR failed (non-finite weights?)");
-    exact_mt(w, b->X, L, b->ZX);
+    /* W^T Q (the sketch's, computed with it when fresh) and W^T [U_c | U_d], the adapter's part */
+    exact_mt(w, b->X, L, fresh ? l : 0, sk->WtQ, l, b->X + l, L, L - l, b->ZX + l, L);
+    for (int64_t i = 0; i < cols; i++)
+        memcpy(b->ZX + i * L, sk->WtQ + i * l, sizeof(double) * (size_t)l);
     if (n > 0) { /* T [n, n] = (W^T U_d)^T V_d */
         cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, n, (int)cols, 1.0, b->ZX + l + d->ext, L, b->Vd, n, 0.0,
                     b->T, n);
@@ -330,32 +351,92 @@ static lsc_status project(const wsrc *w, const lsc_lowrank *lr, const dims *d, d
     return LSC_OK;
 }
 
-static lsc_status compute(wsrc *w, const lsc_lowrank *lr, const lsc_basefig_opts *opts, lsc_workspace *ws,
-                          lsc_basefig *out, lsc_error *err)
+/* The counts compute uses for lr and o (clamped to the layer), and the range finder's settings. */
+static void dims_of(const lsc_lowrank *lr, const lsc_basefig_opts *o, dims *d, int *power)
+{
+    int64_t rows = lr->rows, cols = lr->cols, mn = rows < cols ? rows : cols;
+    memset(d, 0, sizeof *d);
+    d->n = lsc_spectrum_count(lr);
+    d->k = o->k > 0 ? o->k : LSC_BASEFIG_K;
+    if (d->k > mn)
+        d->k = (int)mn;
+    d->kref = o->k_ref > 0 ? o->k_ref : (2 * d->k > d->n ? 2 * d->k : d->n);
+    if (d->kref > mn)
+        d->kref = (int)mn;
+    d->kw = d->kref > d->k ? d->kref : d->k;
+    if (d->n > d->kw)
+        d->kw = d->n;
+    int over = o->rs.oversample >= 0 ? o->rs.oversample : LSC_RANDSVD_OVERSAMPLE;
+    *power = o->rs.power_iters >= 0 ? o->rs.power_iters : LSC_RANDSVD_POWER;
+    d->l = (int)((int64_t)d->kw + over > mn ? mn : (int64_t)d->kw + over);
+    d->ext = rows - d->l >= d->n ? d->n : 0;
+}
+
+void lsc_basefig_sketch_release(lsc_basefig_sketch *sk)
+{
+    if (!sk)
+        return;
+    free(sk->Q);
+    free(sk->WtQ);
+    memset(sk, 0, sizeof *sk);
+}
+
+void lsc_basefig_sketch_params(const lsc_lowrank *lr, const lsc_basefig_opts *opts, int *l, int *power,
+                               uint64_t *seed)
 {
     lsc_basefig_opts dflt;
     lsc_basefig_opts_default(&dflt);
     const lsc_basefig_opts *o = opts ? opts : &dflt;
+    dims d;
+    dims_of(lr, o, &d, power);
+    *l = d.l;
+    *seed = o->rs.seed;
+}
+
+static int sketch_fits(const lsc_basefig_sketch *sk, const wsrc *w, int l, int power, uint64_t seed)
+{
+    return sk->Q && sk->WtQ && sk->rows == w->rows && sk->cols == w->cols && sk->l == l && sk->power == power &&
+           sk->seed == seed && isfinite(sk->base_norm);
+}
+
+/* A fresh sketch of W in sk: ||W||_F, then the range finder's Q and (in project) W^T Q. b->Z and b->tau
+ * are scratch. Returns LSC_OK or an error (sk released). */
+static lsc_status sketch_new(const wsrc *w, const dims *d, int power, uint64_t seed, bufs *b, lsc_basefig_sketch *sk,
+                             lsc_error *err)
+{
+    lsc_basefig_sketch_release(sk);
+    sk->rows = w->rows, sk->cols = w->cols, sk->l = d->l, sk->power = power, sk->seed = seed;
+    sk->base_norm = src_norm(w);
+    if (!isfinite(sk->base_norm))
+        return lsc_basefig_sketch_release(sk), lsc_error_set(err, LSC_ERR_NUMERIC, "base weight has non-finite entries");
+    if (!ALLOC(sk->Q, w->rows * d->l) || !ALLOC(sk->WtQ, w->cols * d->l))
+        return lsc_basefig_sketch_release(sk), lsc_error_set(err, LSC_ERR_NOMEM, "out of memory (base sketch)");
+    if (range_finder(w, d->l, power, seed, sk->Q, b->Z, b->tau))
+        return lsc_basefig_sketch_release(sk),
+               lsc_error_set(err, LSC_ERR_NUMERIC, "randomized svd: QR failed (non-finite weights?)");
+    return LSC_OK;
+}
+
+/* sk: the caller's sketch (used when it fits, else replaced by a fresh one, *fresh = 1), or NULL (a
+ * local sketch, freed here). */
+static lsc_status compute(wsrc *w, const lsc_lowrank *lr, const lsc_basefig_opts *opts, lsc_workspace *ws,
+                          lsc_basefig_sketch *sk, int *fresh, lsc_basefig *out, lsc_error *err)
+{
+    lsc_basefig_opts dflt;
+    lsc_basefig_opts_default(&dflt);
+    const lsc_basefig_opts *o = opts ? opts : &dflt;
+    if (fresh)
+        *fresh = 0;
     if (!lr || !out || !ws || lr->rows <= 0 || lr->cols <= 0 || lr->rows > INT32_MAX || lr->cols > INT32_MAX)
         return lsc_error_set(err, LSC_ERR_INVALID, "base figures: bad arguments");
-    int64_t rows = lr->rows, cols = lr->cols, mn = rows < cols ? rows : cols;
+    int64_t rows = lr->rows, cols = lr->cols;
     memset(out, 0, sizeof *out);
-    dims d = {.n = lsc_spectrum_count(lr)};
-    d.k = o->k > 0 ? o->k : LSC_BASEFIG_K;
-    if (d.k > mn)
-        d.k = (int)mn;
-    d.kref = o->k_ref > 0 ? o->k_ref : (2 * d.k > d.n ? 2 * d.k : d.n);
-    if (d.kref > mn)
-        d.kref = (int)mn;
-    d.kw = d.kref > d.k ? d.kref : d.k;
-    if (d.n > d.kw)
-        d.kw = d.n;
-    int over = o->rs.oversample >= 0 ? o->rs.oversample : LSC_RANDSVD_OVERSAMPLE;
-    int power = o->rs.power_iters >= 0 ? o->rs.power_iters : LSC_RANDSVD_POWER;
-    d.l = (int)((int64_t)d.kw + over > mn ? mn : (int64_t)d.kw + over);
-    d.ext = rows - d.l >= d.n ? d.n : 0;
+    dims d;
+    int power;
+    dims_of(lr, o, &d, &power);
     double eps = o->eps > 0 ? o->eps : LSC_BASEFIG_EPS;
     bufs b = {0};
+    lsc_basefig_sketch local = {0};
     lsc_status st = LSC_OK;
     if (bufs_alloc(&b, rows, cols, d.n, lr->r, d.l, w->f != NULL)) {
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory (base figures of a %lldx%lld layer)", (long long)rows,
@@ -366,21 +447,26 @@ static lsc_status compute(wsrc *w, const lsc_lowrank *lr, const lsc_basefig_opts
     if (d.n > 0 && (st = lsc_spectrum(lr, ws, b.sv, b.Ud, b.Vd, err)))
         goto done;
     out->r = d.n, out->k = d.k, out->k_ref = d.kref;
-    out->base_norm = src_norm(w);
-    if (!isfinite(out->base_norm)) {
-        st = lsc_error_set(err, LSC_ERR_NUMERIC, "base weight has non-finite entries");
-        goto done;
-    }
     out->delta_norm = d.n > 0 ? fro_norm(b.sv, 1, d.n) : 0.0;
-    out->rel_norm = out->base_norm > 0 ? out->delta_norm / out->base_norm : INFINITY;
-    if (o->norms_only)
-        goto done;
-    if (range_finder(w, d.l, power, o->rs.seed, b.Q, b.Z, b.tau)) {
-        st = lsc_error_set(err, LSC_ERR_NUMERIC, "randomized svd: QR failed (non-finite weights?)");
+    if (o->norms_only) { /* the norm alone; a sketch is neither needed nor made */
+        out->base_norm = src_norm(w);
+        if (!isfinite(out->base_norm))
+            st = lsc_error_set(err, LSC_ERR_NUMERIC, "base weight has non-finite entries");
+        out->rel_norm = out->base_norm > 0 ? out->delta_norm / out->base_norm : INFINITY;
         goto done;
     }
-    st = project(w, lr, &d, eps, &b, o, out, err);
+    if (!sk)
+        sk = &local;
+    int made = !sketch_fits(sk, w, d.l, power, o->rs.seed);
+    if (made && (st = sketch_new(w, &d, power, o->rs.seed, &b, sk, err)))
+        goto done;
+    if (fresh)
+        *fresh = made;
+    out->base_norm = sk->base_norm;
+    out->rel_norm = out->base_norm > 0 ? out->delta_norm / out->base_norm : INFINITY;
+    st = project(w, lr, &d, eps, &b, o, sk, made, out, err);
 done:
+    lsc_basefig_sketch_release(&local);
     bufs_free(&b);
     return st;
 }
@@ -391,7 +477,7 @@ lsc_status lsc_basefig_compute(const double *W, const lsc_lowrank *lr, const lsc
     if (!W || !lr)
         return lsc_error_set(err, LSC_ERR_INVALID, "base figures: bad arguments");
     wsrc w = {.d = W, .rows = lr->rows, .cols = lr->cols};
-    return compute(&w, lr, opts, ws, out, err);
+    return compute(&w, lr, opts, ws, NULL, NULL, out, err);
 }
 
 lsc_status lsc_basefig_compute_f32(const float *W, const lsc_lowrank *lr, const lsc_basefig_opts *opts,
@@ -400,5 +486,15 @@ lsc_status lsc_basefig_compute_f32(const float *W, const lsc_lowrank *lr, const 
     if (!W || !lr)
         return lsc_error_set(err, LSC_ERR_INVALID, "base figures: bad arguments");
     wsrc w = {.f = W, .rows = lr->rows, .cols = lr->cols};
-    return compute(&w, lr, opts, ws, out, err);
+    return compute(&w, lr, opts, ws, NULL, NULL, out, err);
+}
+
+lsc_status lsc_basefig_compute_sketched(const double *Wd, const float *Wf, const lsc_lowrank *lr,
+                                        const lsc_basefig_opts *opts, lsc_workspace *ws, lsc_basefig_sketch *sk,
+                                        int *fresh, lsc_basefig *out, lsc_error *err)
+{
+    if (!lr || !sk || (!Wd) == (!Wf))
+        return lsc_error_set(err, LSC_ERR_INVALID, "base figures: bad arguments");
+    wsrc w = {.d = Wd, .f = Wf, .rows = lr->rows, .cols = lr->cols};
+    return compute(&w, lr, opts, ws, sk, fresh, out, err);
 }
