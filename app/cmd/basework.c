@@ -46,6 +46,8 @@ void lsc_basework_release(lsc_basework *bw)
     if (bw->fs)
         scratch_release(bw->fs);
     free(bw->fs);
+    if (bw->cache_mu_ok)
+        pthread_mutex_destroy(&bw->cache_mu);
     memset(bw, 0, sizeof *bw);
 }
 
@@ -193,6 +195,8 @@ lsc_status lsc_basework_open(lsc_basework *bw, lsc_catalog *cat, lsc_adapter *ad
                            lsc_escape_name(esc, sizeof esc, ad->name));
     if (!st && !(st = lsc_basework_resolve(bw, ad, path, err)))
         st = match_records(bw, ad, recs, n, err);
+    if (!st && !pthread_mutex_init(&bw->cache_mu, NULL))
+        bw->cat = cat, bw->cache_mu_ok = 1;
     /* keep the hashes alive: move them out of the records */
     for (size_t i = 0; i < n; i++) {
         int li = lsc_adapter_find_layer(ad, recs[i].layer);
@@ -287,9 +291,72 @@ static void to_floats(lsc_dtype dt, const unsigned char *raw, size_t n, float *f
     }
 }
 
+/* One layer's sketch slot: the key it is cached under ("" when not cached) and, after the figures,
+ * the sketch when it was made fresh there (to be stored by the caller). */
+typedef struct sketch_slot {
+    char key[LSC_HASH_HEX];
+    lsc_basefig_sketch sk;
+    int fresh;
+} sketch_slot;
+
+/* The cache key of layer li's sketch: everything it depends on. The recorded content hash and dtype
+ * name the values; the orientation (a fan_in_fan_out base is transposed) and the float or double path
+ * how they are used; l, the power iterations and the seed the range finder. */
+static void sketch_key(const lsc_basework *bw, size_t li, const lsc_base_tensor *t, int fl, const lsc_lowrank *lr,
+                       const lsc_basefig_opts *o, sketch_slot *slot)
+{
+    int l, power;
+    uint64_t seed;
+    char rec[512], dt[32];
+    lsc_basefig_sketch_params(lr, o, &l, &power, &seed);
+    int n = snprintf(rec, sizeof rec, "basefig-sketch 1|%s|%s|%c%c|%lld|%lld|%d|%d|%llu", bw->hash_of[li],
+                     lsc_base_dtype_name(t, dt, sizeof dt), bw->transposed[li] ? 'T' : 'N', fl ? 'f' : 'd',
+                     (long long)lr->rows, (long long)lr->cols, l, power, (unsigned long long)seed);
+    lsc_hash_bytes(rec, (size_t)n, slot->key);
+    slot->sk.rows = lr->rows, slot->sk.cols = lr->cols, slot->sk.l = l, slot->sk.power = power, slot->sk.seed = seed;
+}
+
+/* A cached sketch into slot->sk when there is one (any failure is a miss). */
+static void sketch_lookup(lsc_basework *bw, sketch_slot *slot)
+{
+    lsc_error e;
+    int found = 0;
+    double norm = 0, *Q = NULL, *WtQ = NULL;
+    pthread_mutex_lock(&bw->cache_mu);
+    lsc_status st = lsc_catalog_get_sketch(bw->cat, slot->key, slot->sk.rows, slot->sk.cols, slot->sk.l, &norm, &Q,
+                                           &WtQ, &found, &e);
+    pthread_mutex_unlock(&bw->cache_mu);
+    if (!st && found)
+        slot->sk.Q = Q, slot->sk.WtQ = WtQ, slot->sk.base_norm = norm;
+}
+
+/* Store the fresh sketches of slots[0 .. n) in one transaction of their own; skipped on a read-only
+ * catalog or inside a caller's transaction, and any failure only loses the cache rows. Releases them. */
+static void sketch_store(lsc_basework *bw, sketch_slot *slots, size_t n)
+{
+    size_t fresh = 0;
+    for (size_t i = 0; i < n; i++)
+        fresh += slots[i].fresh && slots[i].key[0];
+    lsc_error e;
+    if (fresh && bw->cat && !lsc_catalog_is_readonly(bw->cat) && !lsc_catalog_in_transaction(bw->cat) &&
+        !lsc_catalog_begin(bw->cat, &e)) {
+        lsc_status st = LSC_OK;
+        for (size_t i = 0; i < n && !st; i++)
+            if (slots[i].fresh && slots[i].key[0])
+                st = lsc_catalog_put_sketch(bw->cat, slots[i].key, slots[i].sk.rows, slots[i].sk.cols, slots[i].sk.l,
+                                            slots[i].sk.base_norm, slots[i].sk.Q, slots[i].sk.WtQ, &e);
+        if (st || lsc_catalog_commit(bw->cat, &e))
+            lsc_catalog_rollback(bw->cat);
+    }
+    for (size_t i = 0; i < n; i++) {
+        lsc_basefig_sketch_release(&slots[i].sk);
+        memset(&slots[i], 0, sizeof slots[i]);
+    }
+}
+
 /* Layer li's figures with scratch s: read, check, decode (floats when exact), orient, compute. */
 static lsc_status layer_figures(lsc_basework *bw, lsc_adapter *ad, size_t li, const lsc_basefig_opts *o,
-                                lsc_basework_scratch *s, lsc_basefig *out, lsc_error *err)
+                                lsc_basework_scratch *s, sketch_slot *slot, lsc_basefig *out, lsc_error *err)
 {
     size_t ti = (size_t)bw->tensor_of[li];
     const lsc_base_tensor *t = &bw->b->tensors[ti];
@@ -330,7 +397,13 @@ static lsc_status layer_figures(lsc_basework *bw, lsc_adapter *ad, size_t li, co
     }
     if ((st = lsc_adapter_factors(ad, li, &s->bbuf, &s->bcap, &s->abuf, &s->acap, &lr, err)))
         return st;
-    return fl ? lsc_basefig_compute_f32(s->f, &lr, o, s->ws, out, err) : lsc_basefig_compute(s->d, &lr, o, s->ws, out, err);
+    /* the raw bytes matched the recorded hash above: a sketch cached under it is this W's */
+    if (bw->cat && bw->hash_of[li] && !o->norms_only) {
+        sketch_key(bw, li, t, fl, &lr, o, slot);
+        sketch_lookup(bw, slot);
+    }
+    return lsc_basefig_compute_sketched(fl ? NULL : s->d, fl ? s->f : NULL, &lr, o, s->ws, &slot->sk, &slot->fresh,
+                                        out, err);
 }
 
 static void name_layer(lsc_adapter *ad, size_t li, lsc_error *err)
@@ -348,7 +421,10 @@ lsc_status lsc_basework_figures(lsc_basework *bw, lsc_adapter *ad, size_t li, co
     (void)ws, (void)bbuf, (void)bcap, (void)abuf, (void)acap; /* the scratch lives in bw now */
     if (!bw->fs && !(bw->fs = calloc(1, sizeof *bw->fs)))
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-    lsc_status st = layer_figures(bw, ad, li, o, bw->fs, out, err);
+    sketch_slot slot = {0};
+    lsc_status st = layer_figures(bw, ad, li, o, bw->fs, &slot, out, err);
+    sketch_store(bw, &slot, st ? 0 : 1);
+    lsc_basefig_sketch_release(&slot.sk);
     if (st)
         name_layer(ad, li, err);
     return st;
@@ -360,13 +436,14 @@ typedef struct figs_job {
     const size_t *layers;
     const lsc_basefig_opts *o;
     lsc_basework_scratch *s; /* [threads] */
+    sketch_slot *slots;      /* [items of the group] */
     lsc_basefig *out;
 } figs_job;
 
 static lsc_status figs_item(void *ctx, size_t i, int worker, lsc_error *err)
 {
     figs_job *j = ctx;
-    lsc_status st = layer_figures(j->bw, j->ad, j->layers[i], j->o, &j->s[worker], &j->out[i], err);
+    lsc_status st = layer_figures(j->bw, j->ad, j->layers[i], j->o, &j->s[worker], &j->slots[i], &j->out[i], err);
     if (st)
         name_layer(j->ad, j->layers[i], err);
     return st;
@@ -378,11 +455,14 @@ lsc_status lsc_basework_figures_all(lsc_basework *bw, lsc_adapter *ad, const siz
 {
     if (threads < 1)
         threads = 1;
-    figs_job j = {bw, ad, layers, o, calloc((size_t)threads, sizeof(lsc_basework_scratch)), out};
-    if (!j.s)
-        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-    lsc_status st = LSC_OK;
     size_t group = (size_t)threads * 2;
+    figs_job j = {bw, ad, layers, o, calloc((size_t)threads, sizeof(lsc_basework_scratch)),
+                  calloc(group, sizeof(sketch_slot)), out};
+    if (!j.s || !j.slots) {
+        free(j.s), free(j.slots);
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    }
+    lsc_status st = LSC_OK;
     for (size_t g = 0; g < n && !st; g += group) {
         size_t m = n - g < group ? n - g : group;
         if (cancel && cancel(cancel_ctx, g, n)) {
@@ -400,9 +480,13 @@ lsc_status lsc_basework_figures_all(lsc_basework *bw, lsc_adapter *ad, const siz
         sub.layers = layers + g, sub.out = out + g;
         if (!st)
             st = lsc_pool_for(m, threads, figs_item, &sub, err);
+        sketch_store(bw, j.slots, st ? 0 : m); /* in this thread, the pool done: the catalog is ours */
+        for (size_t i = 0; i < m; i++)
+            lsc_basefig_sketch_release(&j.slots[i].sk), memset(&j.slots[i], 0, sizeof j.slots[i]);
     }
     for (int w = 0; w < threads; w++)
         scratch_release(&j.s[w]);
     free(j.s);
+    free(j.slots);
     return st;
 }
