@@ -29,7 +29,14 @@ double lsc_basefig_subspace_sim(const double *X, int ldx, int a, const double *Y
 {
     if (a <= 0 || b <= 0)
         return 0.0;
-    double s = 0;
+    double s = 0, *T = n > 0 && n <= INT32_MAX ? malloc(sizeof(double) * (size_t)a * (size_t)b) : NULL;
+    if (T) { /* X^T Y in one product: the loops below read X and Y with a stride per term */
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, a, b, (int)n, 1.0, X, ldx, Y, ldy, 0.0, T, b);
+        for (size_t i = 0; i < (size_t)a * (size_t)b; i++)
+            s += T[i] * T[i];
+        free(T);
+        return s / (a < b ? a : b);
+    }
     for (int i = 0; i < a; i++)
         for (int j = 0; j < b; j++) {
             double d = 0;
@@ -162,18 +169,25 @@ static int count_intruders(const double *Vm, int ldm, int k, const double *Vw, i
                            double eps)
 {
     int n = 0;
+    double *T = k > 0 && kref > 0 ? malloc(sizeof(double) * (size_t)k * (size_t)kref) : NULL;
+    if (T) /* T [k, kref] = Vm^T Vw in one product */
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, kref, (int)cols, 1.0, Vm, ldm, Vw, ldw, 0.0, T, kref);
     for (int j = 0; j < k; j++) {
         double best = 0;
         for (int i = 0; i < kref; i++) {
             double d = 0;
-            for (int64_t t = 0; t < cols; t++)
-                d += Vm[t * ldm + j] * Vw[t * ldw + i];
+            if (T)
+                d = T[(size_t)j * (size_t)kref + (size_t)i];
+            else
+                for (int64_t t = 0; t < cols; t++)
+                    d += Vm[t * ldm + j] * Vw[t * ldw + i];
             if (fabs(d) > best)
                 best = fabs(d);
         }
         if (best < eps)
             n++;
     }
+    free(T);
     return n;
 }
 
@@ -196,12 +210,15 @@ static int complement(double *X, int64_t m, int L, int a, int c1, int b, double 
         /* tmp [a, b] = Q^T U; U -= Q tmp */
         cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, a, b, (int)m, 1.0, X, L, X + c1, L, 0.0, tmp, b);
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, b, a, -1.0, X, L, tmp, b, 1.0, X + c1, L);
-        for (int64_t i = 0; i < m; i++)
-            memcpy(col + i * b, X + i * L + c1, sizeof(double) * (size_t)b);
-        if (orth(col, m, b, tau))
+        for (int64_t i = 0; i < m; i++) /* the copy column-major: what LAPACKE's row-major call would make */
+            for (int j = 0; j < b; j++)
+                col[(size_t)j * (size_t)m + (size_t)i] = X[i * L + c1 + j];
+        if (LAPACKE_dgeqrf(LAPACK_COL_MAJOR, (int)m, b, col, (int)m, tau) != 0 ||
+            LAPACKE_dorgqr(LAPACK_COL_MAJOR, (int)m, b, b, col, (int)m, tau) != 0)
             return -1;
         for (int64_t i = 0; i < m; i++)
-            memcpy(X + i * L + c1, col + i * b, sizeof(double) * (size_t)b);
+            for (int j = 0; j < b; j++)
+                X[i * L + c1 + j] = col[(size_t)j * (size_t)m + (size_t)i];
     }
     return 0;
 }

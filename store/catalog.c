@@ -2465,8 +2465,20 @@ out:
 
 /* ---- base sketch cache ----------------------------------------------------------------------------- */
 
+static int little_endian(void)
+{
+    const uint16_t one = 1;
+    unsigned char c;
+    memcpy(&c, &one, 1);
+    return c == 1;
+}
+
 static void put_le_doubles(const double *x, size_t n, unsigned char *out)
 {
+    if (little_endian()) {
+        memcpy(out, x, n * 8);
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         uint64_t b = (uint64_t)dbits(x[i]);
         for (int k = 0; k < 8; k++)
@@ -2476,6 +2488,10 @@ static void put_le_doubles(const double *x, size_t n, unsigned char *out)
 
 static void get_le_doubles(const unsigned char *in, size_t n, double *x)
 {
+    if (little_endian()) {
+        memcpy(x, in, n * 8);
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         uint64_t b = 0;
         for (int k = 0; k < 8; k++)
