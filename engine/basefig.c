@@ -53,6 +53,8 @@ double lsc_basefig_subspace_sim(const double *X, int ldx, int a, const double *Y
 typedef struct wsrc {
     const double *d;
     const float *f;
+    lsc_basefig_rows_fn rows_fn; /* or W only as float64 row blocks (with a fitting sketch only) */
+    void *rows_ctx;
     int64_t rows, cols;
     float *xs, *ys; /* float scratch [cols, l] and [rows, l] (float W only) */
     double *blk;    /* [WIDEN_ROWS, cols] (float W only) */
@@ -60,9 +62,15 @@ typedef struct wsrc {
 
 #define WIDEN_ROWS 64
 
+/* Full chunks of a constant count, which -O2 vectorises, then the rest. */
 static void widen(const float *x, size_t n, double *y)
 {
-    for (size_t i = 0; i < n; i++)
+    enum { CH = 256 };
+    size_t i = 0;
+    for (; i + CH <= n; i += CH)
+        for (size_t j = 0; j < CH; j++)
+            y[i + j] = x[i + j];
+    for (; i < n; i++)
         y[i] = x[i];
 }
 
@@ -115,7 +123,10 @@ static void exact_mt(const wsrc *w, const double *X, int ldx, int L, double *Z, 
     }
     for (int i0 = 0; i0 < m; i0 += WIDEN_ROWS) {
         int nb = m - i0 < WIDEN_ROWS ? m - i0 : WIDEN_ROWS;
-        widen(w->f + (size_t)i0 * (size_t)n, (size_t)nb * (size_t)n, w->blk);
+        if (w->rows_fn) /* the same values as widening the floats would give (basefig.h) */
+            w->rows_fn(w->rows_ctx, i0, nb, w->blk);
+        else
+            widen(w->f + (size_t)i0 * (size_t)n, (size_t)nb * (size_t)n, w->blk);
         if (L > 0)
             cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, L, nb, 1.0, w->blk, n, X + (size_t)i0 * (size_t)ldx,
                         ldx, i0 ? 1.0 : 0.0, Z, ldz);
@@ -300,7 +311,10 @@ static lsc_status small_layer(const wsrc *w, const lsc_lowrank *lr, const dims *
     if (!W) {
         if (!(wide = malloc(sizeof(double) * (size_t)(w->rows * w->cols))))
             return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-        widen(w->f, (size_t)(w->rows * w->cols), wide);
+        if (w->rows_fn)
+            w->rows_fn(w->rows_ctx, 0, (int)w->rows, wide);
+        else
+            widen(w->f, (size_t)(w->rows * w->cols), wide);
         W = wide;
     }
     lsc_status st = lsc_randsvd(W, w->rows, w->cols, lr, d->k, &o->rs, b->ssv, NULL, b->su, &got, err);
@@ -455,7 +469,7 @@ static lsc_status compute(wsrc *w, const lsc_lowrank *lr, const lsc_basefig_opts
     bufs b = {0};
     lsc_basefig_sketch local = {0};
     lsc_status st = LSC_OK;
-    if (bufs_alloc(&b, rows, cols, d.n, lr->r, d.l, w->f != NULL)) {
+    if (bufs_alloc(&b, rows, cols, d.n, lr->r, d.l, w->f != NULL || w->rows_fn != NULL)) {
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory (base figures of a %lldx%lld layer)", (long long)rows,
                            (long long)cols);
         goto done;
@@ -465,6 +479,10 @@ static lsc_status compute(wsrc *w, const lsc_lowrank *lr, const lsc_basefig_opts
         goto done;
     out->r = d.n, out->k = d.k, out->k_ref = d.kref;
     out->delta_norm = d.n > 0 ? fro_norm(b.sv, 1, d.n) : 0.0;
+    if (o->norms_only && w->rows_fn) {
+        st = lsc_error_set(err, LSC_ERR_INVALID, "base figures: row blocks for the norms alone");
+        goto done;
+    }
     if (o->norms_only) { /* the norm alone; a sketch is neither needed nor made */
         out->base_norm = src_norm(w);
         if (!isfinite(out->base_norm))
@@ -475,6 +493,10 @@ static lsc_status compute(wsrc *w, const lsc_lowrank *lr, const lsc_basefig_opts
     if (!sk)
         sk = &local;
     int made = !sketch_fits(sk, w, d.l, power, o->rs.seed);
+    if (made && w->rows_fn) {
+        st = lsc_error_set(err, LSC_ERR_INVALID, "base figures: row blocks without a fitting sketch");
+        goto done;
+    }
     if (made && (st = sketch_new(w, &d, power, o->rs.seed, &b, sk, err)))
         goto done;
     if (fresh)
@@ -514,4 +536,14 @@ lsc_status lsc_basefig_compute_sketched(const double *Wd, const float *Wf, const
         return lsc_error_set(err, LSC_ERR_INVALID, "base figures: bad arguments");
     wsrc w = {.d = Wd, .f = Wf, .rows = lr->rows, .cols = lr->cols};
     return compute(&w, lr, opts, ws, sk, fresh, out, err);
+}
+
+lsc_status lsc_basefig_compute_rows(lsc_basefig_rows_fn rows_fn, void *ctx, const lsc_lowrank *lr,
+                                    const lsc_basefig_opts *opts, lsc_workspace *ws, lsc_basefig_sketch *sk,
+                                    lsc_basefig *out, lsc_error *err)
+{
+    if (!rows_fn || !lr || !sk)
+        return lsc_error_set(err, LSC_ERR_INVALID, "base figures: bad arguments");
+    wsrc w = {.rows_fn = rows_fn, .rows_ctx = ctx, .rows = lr->rows, .cols = lr->cols};
+    return compute(&w, lr, opts, ws, sk, NULL, out, err);
 }

@@ -110,6 +110,19 @@ lsc_status lsc_basefig_compute_sketched(const double *Wd, const float *Wf, const
                                         const lsc_basefig_opts *opts, lsc_workspace *ws, lsc_basefig_sketch *sk,
                                         int *fresh, lsc_basefig *out, lsc_error *err);
 
+/* Rows i0 .. i0+nb-1 of W [rows, cols] as float64 into out [nb, cols] (row-major). */
+typedef void (*lsc_basefig_rows_fn)(void *ctx, int64_t i0, int nb, double *out);
+
+/* lsc_basefig_compute_sketched when sk (not NULL) holds a fitting sketch of W (as there) and W is
+ * given only as row blocks, decoded on demand: the adapter's pass reads each block once, so a caller
+ * holding W in a compact dtype never materialises it as floats. rows_fn must give the exact values the
+ * sketch was made from (the floats of lsc_basefig_compute_f32 widened, say); then the figures are
+ * bit-identical to lsc_basefig_compute_sketched's. Without a fitting sketch, or with opts->norms_only:
+ * LSC_ERR_INVALID (the range finder needs W whole). */
+lsc_status lsc_basefig_compute_rows(lsc_basefig_rows_fn rows_fn, void *ctx, const lsc_lowrank *lr,
+                                    const lsc_basefig_opts *opts, lsc_workspace *ws, lsc_basefig_sketch *sk,
+                                    lsc_basefig *out, lsc_error *err);
+
 /* phi = ||X^T Y||_F^2 / min(a, b) for X [n, a] and Y [n, b] row-major with leading dimensions ldx, ldy
  * (the first a and b columns are used). Exposed for the tests. */
 double lsc_basefig_subspace_sim(const double *X, int ldx, int a, const double *Y, int ldy, int b, int64_t n);

@@ -820,8 +820,8 @@ static void add_second_adapter(const char *cat, const char *base)
  * byte-identical to its figures with the cache emptied, and equal the dense reference. */
 START_TEST(sketch_cache_two_adapters)
 {
-    static const lsc_dtype dts[] = {LSC_DT_BF16, LSC_DT_F32};
-    for (int d = 0; d < 2; d++) {
+    static const lsc_dtype dts[] = {LSC_DT_BF16, LSC_DT_F32, LSC_DT_F16};
+    for (int d = 0; d < 3; d++) {
         char *base;
         const char *cat = setup_with_base(dts[d], &base);
         ck_assert_int_eq(cat_sql(cat, "SELECT count(*) FROM base_sketch"), 0);

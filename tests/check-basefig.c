@@ -264,6 +264,20 @@ static void convert_case(int rows, int cols, int r, lsc_dtype in, lsc_dtype out,
     free(w), free(B), free(A), free(mag), free(ref), free(src), free(want), free(got), free(P), free(Q), free(t);
 }
 
+/* lsc_basefig_rows_fn over a float or double W [rows, cols] (ctx: the rows_src below). */
+typedef struct rows_src {
+    const double *d;
+    const float *f;
+    int64_t cols;
+} rows_src;
+
+static void rows_of(void *ctx, int64_t i0, int nb, double *out)
+{
+    const rows_src *r = ctx;
+    for (int64_t i = 0; i < nb * r->cols; i++)
+        out[i] = r->d ? r->d[i0 * r->cols + i] : r->f[i0 * r->cols + i];
+}
+
 /* lsc_basefig_compute_sketched: a sketch made by one call and reused by the next (another adapter on
  * the same W) gives bit-identical figures to a fresh sketch; a sketch of another width, power count or
  * seed is not reused; the figures match the plain entry points' to rounding. Float and double W. */
@@ -301,6 +315,12 @@ START_TEST(figures_sketch_reuse)
         else
             ck_assert_int_eq(lsc_basefig_compute(W, &lr2, &o, ws, &plain, &err), LSC_OK);
         ck_assert_msg(memcmp(&plain, &b2, sizeof plain) == 0, "the plain entry point differs");
+        /* W as row blocks with the sketch: the same figures bit for bit; without a fitting one: refused */
+        rows_src rs = {Wd, Wf, cols};
+        ck_assert_int_eq(lsc_basefig_compute_rows(rows_of, &rs, &lr2, &o, ws, &sk, &plain, &err), LSC_OK);
+        ck_assert_msg(memcmp(&plain, &b2, sizeof plain) == 0, "row blocks give other figures");
+        lsc_basefig_sketch none = {0};
+        ck_assert_int_eq(lsc_basefig_compute_rows(rows_of, &rs, &lr2, &o, ws, &none, &plain, &err), LSC_ERR_INVALID);
         /* another width (k), power count or seed: a new sketch, never the old one */
         lsc_basefig_opts o2 = o;
         o2.k = 3;
