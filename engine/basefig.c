@@ -2,8 +2,11 @@
  * are exact (lsc_spectrum, from the factors). W is read by the passes of one randomized range finder
  * (float32 when W is held as floats) and one float64 projection W^T [Q, U_c, U_d] that yields W's top
  * vectors, U_d^T W V_d and, with dW applied from its factors, W + dW's top vectors (basefig.h says why
- * [Q, U_c] is enough). Nothing of size rows x cols is allocated here (float rows are widened
- * WIDEN_ROWS at a time). Pure compute; never prints. */
+ * [Q, U_c] is enough). The W-only part (||W||_F, Q, W^T Q: lsc_basefig_sketch) is computed apart from
+ * the adapter's part W^T [U_c, U_d] — both products from the same widened row blocks, W^T Q only when
+ * the sketch is new — so a sketch kept by the caller serves other adapters on the same W with the same
+ * calls in the same order, hence bit-identical figures. Nothing of size rows x cols is allocated here
+ * (float rows are widened WIDEN_ROWS at a time). Pure compute; never prints. */
 #include "basefig.h"
 
 #include <cblas.h>

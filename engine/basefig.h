@@ -21,7 +21,8 @@
  *     (lsc_randsvd_opts: oversample, power_iters, seed). With a float W (lsc_basefig_compute_f32: the
  *     exact values of an F32/F16/BF16 base) these passes run in float32: they only steer the subspace Q,
  *     and their rounding (~1e-7 relative) is far below what the last float64 step resolves.
- *   - one float64 pass Z = W^T [Q, U_c, U_d], with U_d dW's left singular vectors and U_c their part
+ *   - one float64 pass Z = W^T [Q, U_c, U_d] (W^T Q and W^T [U_c, U_d] as two products over the same
+ *     row blocks; W^T Q is part of the reusable sketch below), with U_d dW's left singular vectors and U_c their part
  *     orthogonal to Q: W^T Q gives W's top right vectors (Rayleigh-Ritz, as lsc_randsvd), W^T U_d gives
  *     U_d^T W V_d, and since range(W + dW) lies in range(W) + range(U_d), [Q, U_c] captures W + dW to
  *     within what Q leaves of W (sigma_{l+1}(W) after convergence), so (W + dW)'s top right vectors come
