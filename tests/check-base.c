@@ -693,8 +693,10 @@ static void bake_variant(int *flag, int figures)
     char *base;
     const char *cat = setup_with_base(LSC_DT_F32, &base);
     char *out = strdup(path_of("baked.safetensors"));
-    if (figures)
+    if (figures) {
         check_figures(cat, 6);
+        check_figures(cat, 6); /* again with the sketches cached (a transposed base: decoded to floats) */
+    }
     expect_ok(cat, "bake", "A", "--out", out, NULL);
     check_baked_st(out, base, LSC_DT_F32);
     *flag = 0;
