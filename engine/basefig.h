@@ -21,7 +21,8 @@
  *     (lsc_randsvd_opts: oversample, power_iters, seed). With a float W (lsc_basefig_compute_f32: the
  *     exact values of an F32/F16/BF16 base) these passes run in float32: they only steer the subspace Q,
  *     and their rounding (~1e-7 relative) is far below what the last float64 step resolves.
- *   - one float64 pass Z = W^T [Q, U_c, U_d], with U_d dW's left singular vectors and U_c their part
+ *   - one float64 pass Z = W^T [Q, U_c, U_d] (W^T Q and W^T [U_c, U_d] as two products over the same
+ *     row blocks; W^T Q is part of the reusable sketch below), with U_d dW's left singular vectors and U_c their part
  *     orthogonal to Q: W^T Q gives W's top right vectors (Rayleigh-Ritz, as lsc_randsvd), W^T U_d gives
  *     U_d^T W V_d, and since range(W + dW) lies in range(W) + range(U_d), [Q, U_c] captures W + dW to
  *     within what Q leaves of W (sigma_{l+1}(W) after convergence), so (W + dW)'s top right vectors come
@@ -75,6 +76,53 @@ lsc_status lsc_basefig_compute(const double *W, const lsc_lowrank *lr, const lsc
  * the memory, and the range finder's passes in float32 as above). Same results to the tolerances above. */
 lsc_status lsc_basefig_compute_f32(const float *W, const lsc_lowrank *lr, const lsc_basefig_opts *opts,
                                    lsc_workspace *ws, lsc_basefig *out, lsc_error *err);
+
+/* The part of a layer's figures that depends on W alone: ||W||_F, the range finder's Q and W^T Q in
+ * float64. Given l (the range finder's columns, which follow from k, k_ref, the oversampling and dW's
+ * rank: lsc_basefig_sketch_params), the power iterations and the seed, it is a function of W's values
+ * only, so the figures of every adapter on one base can share it (the app caches it by the base
+ * tensor's content hash; see app/cmd/basework.c). A sketch reused is the same numbers the cold run used,
+ * and the figures computed from it go through the same calls in the same order: bit-identical figures. */
+typedef struct lsc_basefig_sketch {
+    int64_t rows, cols;
+    int l, power;
+    uint64_t seed;
+    double base_norm; /* ||W||_F */
+    double *Q;        /* [rows, l] orthonormal columns (malloc'ed, owned) */
+    double *WtQ;      /* [cols, l] = W^T Q in float64 (malloc'ed, owned) */
+} lsc_basefig_sketch;
+
+/* Free a sketch's arrays and zero it; NULL does nothing. */
+void lsc_basefig_sketch_release(lsc_basefig_sketch *sk);
+
+/* The sketch lsc_basefig_compute_sketched would make for lr and opts (NULL: defaults): l columns, power
+ * iterations, seed. For keying a cache; never fails. */
+void lsc_basefig_sketch_params(const lsc_lowrank *lr, const lsc_basefig_opts *opts, int *l, int *power,
+                               uint64_t *seed);
+
+/* lsc_basefig_compute (Wd) or lsc_basefig_compute_f32 (Wf): exactly one of them non-NULL. sk (not NULL):
+ * when it holds a sketch with this layer's rows, cols and the l, power and seed of
+ * lsc_basefig_sketch_params, the caller promises it is a sketch of this very W (same values, same
+ * float/double path) and the range finder and the W^T Q product are skipped (*fresh = 0); otherwise a
+ * new sketch replaces what sk held (*fresh = 1; fresh may be NULL). The figures are bit-identical either
+ * way, and equal to lsc_basefig_compute's to the tolerances of basefig.h. With opts->norms_only the
+ * sketch is neither used nor made. On error sk holds either its old sketch or nothing. */
+lsc_status lsc_basefig_compute_sketched(const double *Wd, const float *Wf, const lsc_lowrank *lr,
+                                        const lsc_basefig_opts *opts, lsc_workspace *ws, lsc_basefig_sketch *sk,
+                                        int *fresh, lsc_basefig *out, lsc_error *err);
+
+/* Rows i0 .. i0+nb-1 of W [rows, cols] as float64 into out [nb, cols] (row-major). */
+typedef void (*lsc_basefig_rows_fn)(void *ctx, int64_t i0, int nb, double *out);
+
+/* lsc_basefig_compute_sketched when sk (not NULL) holds a fitting sketch of W (as there) and W is
+ * given only as row blocks, decoded on demand: the adapter's pass reads each block once, so a caller
+ * holding W in a compact dtype never materialises it as floats. rows_fn must give the exact values the
+ * sketch was made from (the floats of lsc_basefig_compute_f32 widened, say); then the figures are
+ * bit-identical to lsc_basefig_compute_sketched's. Without a fitting sketch, or with opts->norms_only:
+ * LSC_ERR_INVALID (the range finder needs W whole). */
+lsc_status lsc_basefig_compute_rows(lsc_basefig_rows_fn rows_fn, void *ctx, const lsc_lowrank *lr,
+                                    const lsc_basefig_opts *opts, lsc_workspace *ws, lsc_basefig_sketch *sk,
+                                    lsc_basefig *out, lsc_error *err);
 
 /* phi = ||X^T Y||_F^2 / min(a, b) for X [n, a] and Y [n, b] row-major with leading dimensions ldx, ldy
  * (the first a and b columns are used). Exposed for the tests. */

@@ -239,6 +239,24 @@ static const char schema_v7[] =
     ");\n"
     "CREATE INDEX base_change_tensors_history ON base_change_tensors(history_id);\n";
 
+/* v8: a cache of base sketches (issue #19's figures against W): per base tensor content and the
+ * settings of the range finder, ||W||_F, the range finder's Q [rows, l] and W^T Q [cols, l] as
+ * little-endian IEEE-754 doubles, so the figures of a second adapter on the same base skip the passes
+ * that depend on W alone. A cache only: a row may be missing or dropped at any time without changing a
+ * result (the key, lsc_basework's, covers everything the sketch depends on). A rowid table: the blobs
+ * are megabytes, which WITHOUT ROWID tables store badly. IF NOT EXISTS: tests take a catalog back to an
+ * older version by hand (dropping only that version's tables), and the step must still run after that. */
+static const char schema_v8[] =
+    "CREATE TABLE IF NOT EXISTS base_sketch (\n"
+    "  key TEXT PRIMARY KEY,\n"
+    "  rows INTEGER NOT NULL,\n"
+    "  cols INTEGER NOT NULL,\n"
+    "  l INTEGER NOT NULL,\n"
+    "  norm_bits INTEGER NOT NULL,\n"
+    "  q BLOB NOT NULL,\n"
+    "  wtq BLOB NOT NULL\n"
+    ");\n";
+
 /* migrations[k] takes a catalog from user_version k to k + 1. */
 static const char *const migrations[] = {
     schema_v1,
@@ -248,6 +266,7 @@ static const char *const migrations[] = {
     schema_v5,
     schema_v6,
     schema_v7,
+    schema_v8,
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == LSC_CATALOG_VERSION,
                "one migration step per schema version");
@@ -351,7 +370,10 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == LSC_CATALOG_VERSION,
                           "AND side = ?3")                                                                    \
     X(ST_BASE_CHANGE_PUT_T, "INSERT INTO base_tensors(adapter_id, layer, tensor, dtype, shape, hash) "        \
                             "SELECT adapter_id, layer, tensor, dtype, shape, hash FROM base_change_tensors "  \
-                            "WHERE history_id = ?1 AND adapter_id = ?2 AND side = ?3")
+                            "WHERE history_id = ?1 AND adapter_id = ?2 AND side = ?3")                  \
+    X(ST_SKETCH_GET, "SELECT rows, cols, l, norm_bits, q, wtq FROM base_sketch WHERE key = ?1")              \
+    X(ST_SKETCH_PUT, "INSERT OR REPLACE INTO base_sketch(key, rows, cols, l, norm_bits, q, wtq) "             \
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
 
 enum {
 #define X_ID(id, sql) id,
@@ -2438,6 +2460,114 @@ lsc_status lsc_catalog_put_stats(lsc_catalog *cat, const char key[LSC_HASH_HEX],
     done(s);
 out:
     free(sv);
+    return st;
+}
+
+/* ---- base sketch cache ----------------------------------------------------------------------------- */
+
+static int little_endian(void)
+{
+    const uint16_t one = 1;
+    unsigned char c;
+    memcpy(&c, &one, 1);
+    return c == 1;
+}
+
+static void put_le_doubles(const double *x, size_t n, unsigned char *out)
+{
+    if (little_endian()) {
+        memcpy(out, x, n * 8);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint64_t b = (uint64_t)dbits(x[i]);
+        for (int k = 0; k < 8; k++)
+            out[8 * i + (size_t)k] = (unsigned char)(b >> (8 * k));
+    }
+}
+
+static void get_le_doubles(const unsigned char *in, size_t n, double *x)
+{
+    if (little_endian()) {
+        memcpy(x, in, n * 8);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint64_t b = 0;
+        for (int k = 0; k < 8; k++)
+            b |= (uint64_t)in[8 * i + (size_t)k] << (8 * k);
+        x[i] = bitsd((int64_t)b);
+    }
+}
+
+lsc_status lsc_catalog_get_sketch(lsc_catalog *cat, const char *key, int64_t rows, int64_t cols, int l, double *norm,
+                                  double **Q, double **WtQ, int *found, lsc_error *err)
+{
+    *found = 0;
+    *Q = *WtQ = NULL;
+    sqlite3_stmt *s = stmt(cat, ST_SKETCH_GET, err);
+    if (!s)
+        return LSC_ERR_DB;
+    lsc_status st = LSC_OK;
+    bind_str(s, 1, key);
+    int rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW) {
+        st = rc == SQLITE_DONE ? LSC_OK : db_err(cat, err);
+        goto out;
+    }
+    size_t nq = (size_t)(rows * l), nz = (size_t)(cols * l);
+    if (sqlite3_column_int64(s, 0) != rows || sqlite3_column_int64(s, 1) != cols || sqlite3_column_int64(s, 2) != l ||
+        (size_t)sqlite3_column_bytes(s, 4) != nq * 8 || (size_t)sqlite3_column_bytes(s, 5) != nz * 8)
+        goto out; /* not this sketch: a miss */
+    *Q = malloc(nq * sizeof(double) + 1);
+    *WtQ = malloc(nz * sizeof(double) + 1);
+    if (!*Q || !*WtQ) {
+        free(*Q), free(*WtQ);
+        *Q = *WtQ = NULL;
+        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    *norm = bitsd(sqlite3_column_int64(s, 3));
+    get_le_doubles(sqlite3_column_blob(s, 4), nq, *Q);
+    get_le_doubles(sqlite3_column_blob(s, 5), nz, *WtQ);
+    *found = 1;
+out:
+    done(s);
+    return st;
+}
+
+lsc_status lsc_catalog_put_sketch(lsc_catalog *cat, const char *key, int64_t rows, int64_t cols, int l, double norm,
+                                  const double *Q, const double *WtQ, lsc_error *err)
+{
+    if (cat->readonly)
+        return lsc_error_set(err, LSC_ERR_INVALID, "catalog '%s' is open read-only", cat->qpath);
+    size_t nq = (size_t)(rows * l), nz = (size_t)(cols * l);
+    unsigned char *bq = malloc(nq * 8 + 1), *bz = malloc(nz * 8 + 1);
+    lsc_status st = LSC_OK;
+    sqlite3_stmt *s = NULL;
+    if (!bq || !bz) {
+        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    put_le_doubles(Q, nq, bq);
+    put_le_doubles(WtQ, nz, bz);
+    if (!(s = stmt(cat, ST_SKETCH_PUT, err))) {
+        st = LSC_ERR_DB;
+        goto out;
+    }
+    bind_str(s, 1, key);
+    sqlite3_bind_int64(s, 2, rows);
+    sqlite3_bind_int64(s, 3, cols);
+    sqlite3_bind_int(s, 4, l);
+    sqlite3_bind_int64(s, 5, dbits(norm));
+    sqlite3_bind_blob64(s, 6, bq, nq * 8, SQLITE_STATIC);
+    sqlite3_bind_blob64(s, 7, bz, nz * 8, SQLITE_STATIC);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        st = db_err(cat, err);
+    done(s);
+out:
+    free(bq);
+    free(bz);
     return st;
 }
 

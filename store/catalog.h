@@ -20,7 +20,7 @@
 #include "status.h"
 
 #define LSC_CATALOG_APP_ID 0x4c53434fu /* "LSCO" */
-#define LSC_CATALOG_VERSION 7
+#define LSC_CATALOG_VERSION 8
 
 typedef struct lsc_catalog lsc_catalog;
 
@@ -141,6 +141,19 @@ lsc_status lsc_catalog_get_stats(lsc_catalog *cat, const char key[LSC_HASH_HEX],
                                  lsc_error *err);
 lsc_status lsc_catalog_put_stats(lsc_catalog *cat, const char key[LSC_HASH_HEX], const lsc_layer_stats *st,
                                  lsc_error *err);
+
+/* ---- base sketch cache (schema 8) ---------------------------------------------------------------- */
+
+/* The W-only part of a layer's figures against its base (engine/basefig.h lsc_basefig_sketch), stored
+ * under key (a text the caller derives from everything the sketch depends on). get: *found 1 with ||W||_F
+ * in *norm and malloc'ed Q [rows, l] and WtQ [cols, l] (the caller frees) when a row with this key and
+ * these sizes exists; 0 otherwise (a row of other sizes is a miss). put: insert or replace; refused on a
+ * read-only catalog. Both may fail (a catalog without the table, a busy or full disk): callers treat the
+ * table as a cache and go on without it. */
+lsc_status lsc_catalog_get_sketch(lsc_catalog *cat, const char *key, int64_t rows, int64_t cols, int l, double *norm,
+                                  double **Q, double **WtQ, int *found, lsc_error *err);
+lsc_status lsc_catalog_put_sketch(lsc_catalog *cat, const char *key, int64_t rows, int64_t cols, int l, double norm,
+                                  const double *Q, const double *WtQ, lsc_error *err);
 
 /* ---- history ------------------------------------------------------------------------------------- */
 

@@ -11,6 +11,7 @@
  */
 #include <check.h>
 #include <jansson.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -318,11 +319,11 @@ static const char *setup_with_base(lsc_dtype dt, char **base)
 
 /* ---- figures ------------------------------------------------------------------------------------------ */
 
-static void check_figures(const char *cat, int k)
+static void check_figures_of(const char *cat, const char *name, int k)
 {
     char ks[16];
     snprintf(ks, sizeof ks, "%d", k);
-    cli_result r = cli_run(cat, "show", "A", "--base", "--json", "--k", ks, NULL);
+    cli_result r = cli_run(cat, "show", name, "--base", "--json", "--k", ks, NULL);
     ck_assert_msg(r.code == 0, "show --base: %s", r.err);
     json_error_t je;
     json_t *root = json_loads(r.out, 0, &je), *layers = json_object_get(root, "layers");
@@ -346,6 +347,11 @@ static void check_figures(const char *cat, int k)
     }
     json_decref(root);
     cli_result_free(&r);
+}
+
+static void check_figures(const char *cat, int k)
+{
+    check_figures_of(cat, "A", k);
 }
 
 START_TEST(figures_single_file)
@@ -687,8 +693,10 @@ static void bake_variant(int *flag, int figures)
     char *base;
     const char *cat = setup_with_base(LSC_DT_F32, &base);
     char *out = strdup(path_of("baked.safetensors"));
-    if (figures)
+    if (figures) {
         check_figures(cat, 6);
+        check_figures(cat, 6); /* again with the sketches cached (a transposed base: decoded to floats) */
+    }
     expect_ok(cat, "bake", "A", "--out", out, NULL);
     check_baked_st(out, base, LSC_DT_F32);
     *flag = 0;
@@ -767,6 +775,143 @@ START_TEST(bad_bases)
 }
 END_TEST
 
+/* ---- the sketch cache (schema 8) ---------------------------------------------------------------------- */
+
+/* Two outputs byte for byte (ck_assert_str_eq would overflow Check's message with whole JSON documents). */
+static void same_bytes(const char *a, const char *b, const char *what)
+{
+    size_t i = 0;
+    while (a[i] && a[i] == b[i])
+        i++;
+    ck_assert_msg(a[i] == b[i], "%s: outputs differ at byte %zu: ...%.60s... vs ...%.60s...", what, i,
+                  a + (i > 20 ? i - 20 : 0), b + (i > 20 ? i - 20 : 0));
+}
+
+/* `show NAME --base --json [--k K]`'s output (malloc'ed); the command must succeed. */
+static char *show_json(const char *cat, const char *name, const char *k, int readonly)
+{
+    cli_result r = readonly ? cli_run(cat, "--readonly", "show", name, "--base", "--json", "--k", k, NULL)
+                            : cli_run(cat, "show", name, "--base", "--json", "--k", k, NULL);
+    ck_assert_msg(r.code == 0 && strstr(r.out, "\"intruders\""), "show %s --base: %s%s", name, r.out, r.err);
+    char *out = strdup(r.out);
+    cli_result_free(&r);
+    return out;
+}
+
+/* Run sql on the catalog with SQLite directly; the first column of the first row as an integer (0: none). */
+static long long cat_sql(const char *cat, const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    ck_assert_int_eq(sqlite3_open(cat, &db), SQLITE_OK);
+    ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(db));
+    int rc = sqlite3_step(st);
+    ck_assert_msg(rc == SQLITE_ROW || rc == SQLITE_DONE, "%s: %s", sql, sqlite3_errmsg(db));
+    long long v = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* A second adapter "A2" on the same base: new factors into g_m (so check_figures_of(cat, "A2") holds). */
+static void add_second_adapter(const char *cat, const char *base)
+{
+    for (int b = 0; b < NB; b++) {
+        for (int i = 0; i < ROWS * R; i++)
+            g_m.B[b][i] = (float)(0.3 * gauss());
+        for (int i = 0; i < R * COLS; i++)
+            g_m.A[b][i] = (float)(0.3 * gauss());
+    }
+    write_adapter(path_of("adapter2"));
+    expect_ok(cat, "import", path_of("adapter2"), "--name", "A2", NULL);
+    expect_ok(cat, "base", "A2", base, NULL, NULL);
+}
+
+/* One base, two adapters: the first `show --base` stores a sketch per base tensor, the second adapter's
+ * figures use them (a sketch made wrong on purpose shows through, so the cache is really read) and are
+ * byte-identical to its figures with the cache emptied, and equal the dense reference. */
+START_TEST(sketch_cache_two_adapters)
+{
+    static const lsc_dtype dts[] = {LSC_DT_BF16, LSC_DT_F32, LSC_DT_F16};
+    for (int d = 0; d < 3; d++) {
+        char *base;
+        const char *cat = setup_with_base(dts[d], &base);
+        ck_assert_int_eq(cat_sql(cat, "SELECT count(*) FROM base_sketch"), 0);
+        char *a_cold = show_json(cat, "A", "6", 0);
+        ck_assert_int_eq(cat_sql(cat, "SELECT count(*) FROM base_sketch"), NB);
+        char *a_warm = show_json(cat, "A", "6", 0);
+        same_bytes(a_cold, a_warm, "A cold vs warm");
+        add_second_adapter(cat, base);
+        char *b_warm = show_json(cat, "A2", "6", 0);
+        ck_assert_int_eq(cat_sql(cat, "SELECT count(*) FROM base_sketch"), NB); /* nothing new was needed */
+        check_figures_of(cat, "A2", 6);
+        cat_sql(cat, "DELETE FROM base_sketch");
+        char *b_cold = show_json(cat, "A2", "6", 0);
+        same_bytes(b_warm, b_cold, "A2 warm vs cold");
+        /* the cache is what the warm run reads: a norm of 1 planted in it comes out as base_norm */
+        cat_sql(cat, "UPDATE base_sketch SET norm_bits = 4607182418800017408"); /* the bits of 1.0 */
+        char *planted = show_json(cat, "A2", "6", 0);
+        ck_assert_msg(strstr(planted, "\"base_norm\": 1.0") || strstr(planted, "\"base_norm\": 1,") ||
+                          strstr(planted, "\"base_norm\":1"),
+                      "%s", planted);
+        free(a_cold), free(a_warm), free(b_warm), free(b_cold), free(planted), free(base);
+        teardown(cat);
+    }
+}
+END_TEST
+
+/* No stale reuse: another k (another range-finder width) and another base content (re-recorded) each
+ * give the dense reference's figures with the old sketches still in the cache, made wrong on purpose so
+ * that any reuse shows; a base changed on disk and not re-recorded is refused as before. */
+START_TEST(sketch_cache_keys)
+{
+    char *base;
+    const char *cat = setup_with_base(LSC_DT_F32, &base);
+    free(show_json(cat, "A", "6", 0));
+    cat_sql(cat, "UPDATE base_sketch SET norm_bits = 4607182418800017408");
+    check_figures(cat, 2); /* k = 2: another l, so another key */
+    cat_sql(cat, "UPDATE base_sketch SET norm_bits = 4607182418800017408");
+    for (int b = 0; b < NB; b++) { /* a new base content, same names and shapes */
+        double *w = gapped(ROWS, COLS, 3.0, 0.7);
+        ck_assert_int_eq(lsc_dtype_from_double(LSC_DT_F32, w, ROWS * COLS, g_m.wbytes[b], NULL), LSC_OK);
+        ck_assert_int_eq(lsc_dtype_to_double(LSC_DT_F32, g_m.wbytes[b], ROWS * COLS, g_m.W[b]), LSC_OK);
+        free(w);
+    }
+    write_base_file(base, LSC_DT_F32);
+    cli_result r = cli_run(cat, "show", "A", "--base", NULL); /* not re-recorded: refused, cache or not */
+    ck_assert_int_eq(r.code, 1);
+    ck_assert_msg(strstr(r.err, "changed on disk"), "%s", r.err);
+    cli_result_free(&r);
+    expect_ok(cat, "base", "A", base, NULL, NULL);
+    check_figures(cat, 6);
+    check_figures(cat, 2);
+    free(base);
+    teardown(cat);
+}
+END_TEST
+
+/* The cache never decides a result: a read-only session (nothing stored) and a catalog whose cache
+ * refuses every write give the same bytes as a writable one. */
+START_TEST(sketch_cache_unwritable)
+{
+    const char *cat = setup_with_base(LSC_DT_BF16, NULL);
+    char *ro = show_json(cat, "A", "6", 1);
+    ck_assert_int_eq(cat_sql(cat, "SELECT count(*) FROM base_sketch"), 0);
+    cat_sql(cat, "CREATE TRIGGER no_sketch BEFORE INSERT ON base_sketch BEGIN SELECT RAISE(ABORT, 'full'); END");
+    char *failing = show_json(cat, "A", "6", 0);
+    ck_assert_int_eq(cat_sql(cat, "SELECT count(*) FROM base_sketch"), 0);
+    cat_sql(cat, "DROP TRIGGER no_sketch");
+    char *cold = show_json(cat, "A", "6", 0), *warm = show_json(cat, "A", "6", 0);
+    ck_assert_int_eq(cat_sql(cat, "SELECT count(*) FROM base_sketch"), NB);
+    same_bytes(ro, failing, "read-only vs refused writes");
+    same_bytes(ro, cold, "read-only vs cold");
+    same_bytes(ro, warm, "read-only vs warm");
+    check_figures(cat, 6);
+    free(ro), free(failing), free(cold), free(warm);
+    teardown(cat);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("base");
@@ -787,6 +932,9 @@ int main(void)
     tcase_add_test(tc, bake_dora);
     tcase_add_test(tc, fan_in_fan_out);
     tcase_add_test(tc, bad_bases);
+    tcase_add_test(tc, sketch_cache_two_adapters);
+    tcase_add_test(tc, sketch_cache_keys);
+    tcase_add_test(tc, sketch_cache_unwritable);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -264,6 +264,90 @@ static void convert_case(int rows, int cols, int r, lsc_dtype in, lsc_dtype out,
     free(w), free(B), free(A), free(mag), free(ref), free(src), free(want), free(got), free(P), free(Q), free(t);
 }
 
+/* lsc_basefig_rows_fn over a float or double W [rows, cols] (ctx: the rows_src below). */
+typedef struct rows_src {
+    const double *d;
+    const float *f;
+    int64_t cols;
+} rows_src;
+
+static void rows_of(void *ctx, int64_t i0, int nb, double *out)
+{
+    const rows_src *r = ctx;
+    for (int64_t i = 0; i < nb * r->cols; i++)
+        out[i] = r->d ? r->d[i0 * r->cols + i] : r->f[i0 * r->cols + i];
+}
+
+/* lsc_basefig_compute_sketched: a sketch made by one call and reused by the next (another adapter on
+ * the same W) gives bit-identical figures to a fresh sketch; a sketch of another width, power count or
+ * seed is not reused; the figures match the plain entry points' to rounding. Float and double W. */
+START_TEST(figures_sketch_reuse)
+{
+    for (int f32 = 0; f32 < 2; f32++) {
+        rng_state = 77;
+        int rows = 60, cols = 50, r = 3;
+        double *W = gapped(rows, cols, 100, 0.6), *B1 = gauss_matrix((size_t)rows * r),
+               *A1 = gauss_matrix((size_t)r * cols), *B2 = gauss_matrix((size_t)rows * r),
+               *A2 = gauss_matrix((size_t)r * cols);
+        float *wf = malloc(sizeof(float) * (size_t)rows * cols);
+        for (int i = 0; i < rows * cols; i++)
+            wf[i] = (float)W[i], W[i] = f32 ? wf[i] : W[i];
+        const double *Wd = f32 ? NULL : W;
+        const float *Wf = f32 ? wf : NULL;
+        lsc_lowrank lr1 = {rows, cols, r, B1, A1, 1.5}, lr2 = {rows, cols, r, B2, A2, 0.7};
+        lsc_basefig_opts o;
+        lsc_basefig_opts_default(&o);
+        o.k = 4;
+        lsc_workspace *ws = lsc_workspace_new();
+        lsc_error err;
+        lsc_basefig a1, a2, b2, plain;
+        lsc_basefig_sketch sk = {0}, sk2 = {0};
+        int fresh = -1;
+        ck_assert_int_eq(lsc_basefig_compute_sketched(Wd, Wf, &lr1, &o, ws, &sk, &fresh, &a1, &err), LSC_OK);
+        ck_assert_int_eq(fresh, 1);
+        ck_assert_int_eq(lsc_basefig_compute_sketched(Wd, Wf, &lr2, &o, ws, &sk, &fresh, &a2, &err), LSC_OK);
+        ck_assert_int_eq(fresh, 0); /* the sketch of W served the second adapter */
+        ck_assert_int_eq(lsc_basefig_compute_sketched(Wd, Wf, &lr2, &o, ws, &sk2, &fresh, &b2, &err), LSC_OK);
+        ck_assert_int_eq(fresh, 1);
+        ck_assert_msg(memcmp(&a2, &b2, sizeof a2) == 0, "reused and fresh sketches give different figures");
+        if (f32)
+            ck_assert_int_eq(lsc_basefig_compute_f32(wf, &lr2, &o, ws, &plain, &err), LSC_OK);
+        else
+            ck_assert_int_eq(lsc_basefig_compute(W, &lr2, &o, ws, &plain, &err), LSC_OK);
+        ck_assert_msg(memcmp(&plain, &b2, sizeof plain) == 0, "the plain entry point differs");
+        /* W as row blocks with the sketch: the same figures bit for bit; without a fitting one: refused */
+        rows_src rs = {Wd, Wf, cols};
+        ck_assert_int_eq(lsc_basefig_compute_rows(rows_of, &rs, &lr2, &o, ws, &sk, &plain, &err), LSC_OK);
+        ck_assert_msg(memcmp(&plain, &b2, sizeof plain) == 0, "row blocks give other figures");
+        lsc_basefig_sketch none = {0};
+        ck_assert_int_eq(lsc_basefig_compute_rows(rows_of, &rs, &lr2, &o, ws, &none, &plain, &err), LSC_ERR_INVALID);
+        /* another width (k), power count or seed: a new sketch, never the old one */
+        lsc_basefig_opts o2 = o;
+        o2.k = 3;
+        ck_assert_int_eq(lsc_basefig_compute_sketched(Wd, Wf, &lr2, &o2, ws, &sk, &fresh, &a2, &err), LSC_OK);
+        ck_assert_int_eq(fresh, 1);
+        o2 = o, o2.rs.power_iters = 2;
+        ck_assert_int_eq(lsc_basefig_compute_sketched(Wd, Wf, &lr2, &o2, ws, &sk, &fresh, &a2, &err), LSC_OK);
+        ck_assert_int_eq(fresh, 1);
+        o2 = o, o2.rs.seed = 9;
+        ck_assert_int_eq(lsc_basefig_compute_sketched(Wd, Wf, &lr2, &o2, ws, &sk, &fresh, &a2, &err), LSC_OK);
+        ck_assert_int_eq(fresh, 1);
+        ck_assert_int_eq(lsc_basefig_compute_sketched(Wd, Wf, &lr2, &o2, ws, &sk, &fresh, &a2, &err), LSC_OK);
+        ck_assert_int_eq(fresh, 0);
+        int l, power;
+        uint64_t seed;
+        lsc_basefig_sketch_params(&lr2, &o2, &l, &power, &seed);
+        ck_assert_int_eq(l, sk.l);
+        ck_assert_int_eq(power, sk.power);
+        ck_assert_uint_eq(seed, 9);
+        lsc_basefig_sketch_release(&sk);
+        lsc_basefig_sketch_release(&sk2);
+        lsc_workspace_free(ws);
+        free(W), free(B1), free(A1), free(B2), free(A2), free(wf);
+    }
+}
+END_TEST
+
 START_TEST(bake_convert_matches_loops)
 {
     convert_case(40, 1024, 16, LSC_DT_BF16, LSC_DT_BF16, 0, 0);
@@ -326,6 +410,7 @@ static Suite *basefig_suite(void)
     tcase_add_test(tc, randsvd_rejects);
     tcase_add_test(tc, figures_match_dense);
     tcase_add_test(tc, figures_known_intruders);
+    tcase_add_test(tc, figures_sketch_reuse);
     tcase_add_test(tc, bake_convert_matches_loops);
     tcase_add_test(tc, bake_convert_order);
     tcase_add_test(tc, bake_convert_errors);

@@ -1,6 +1,7 @@
 /* basework.c: see basework.h. */
 #include "basework.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,6 +47,8 @@ void lsc_basework_release(lsc_basework *bw)
     if (bw->fs)
         scratch_release(bw->fs);
     free(bw->fs);
+    if (bw->cache_mu_ok)
+        pthread_mutex_destroy(&bw->cache_mu);
     memset(bw, 0, sizeof *bw);
 }
 
@@ -193,6 +196,8 @@ lsc_status lsc_basework_open(lsc_basework *bw, lsc_catalog *cat, lsc_adapter *ad
                            lsc_escape_name(esc, sizeof esc, ad->name));
     if (!st && !(st = lsc_basework_resolve(bw, ad, path, err)))
         st = match_records(bw, ad, recs, n, err);
+    if (!st && !pthread_mutex_init(&bw->cache_mu, NULL))
+        bw->cat = cat, bw->cache_mu_ok = 1;
     /* keep the hashes alive: move them out of the records */
     for (size_t i = 0; i < n; i++) {
         int li = lsc_adapter_find_layer(ad, recs[i].layer);
@@ -271,11 +276,41 @@ static int ensure(void **p, size_t *cap, size_t n, size_t size)
     return 0;
 }
 
+static int little_endian(void)
+{
+    const uint16_t one = 1;
+    unsigned char c;
+    memcpy(&c, &one, 1);
+    return c == 1;
+}
+
+enum { CH = 1024 }; /* decoding chunk: loops of a constant count, which -O2 vectorises */
+
+/* nb <= CH little-endian BF16 values to floats f [CH] (entries past nb are garbage). */
+static void bf16_chunk(const unsigned char *raw, size_t nb, float *f)
+{
+    uint16_t h[CH];
+    uint32_t u[CH];
+    memcpy(h, raw, 2 * nb);
+    if (nb < CH)
+        memset(h + nb, 0, 2 * (CH - nb));
+    for (size_t j = 0; j < CH; j++)
+        u[j] = (uint32_t)h[j] << 16;
+    memcpy(f, u, sizeof u);
+}
+
 /* Stored values as floats, exactly (F32, F16, BF16 only). */
 static void to_floats(lsc_dtype dt, const unsigned char *raw, size_t n, float *f)
 {
     if (dt == LSC_DT_F32) {
         memcpy(f, raw, n * sizeof(float));
+    } else if (dt == LSC_DT_BF16 && little_endian()) {
+        float tmp[CH];
+        for (size_t i0 = 0; i0 < n; i0 += CH) {
+            size_t nb = n - i0 < CH ? n - i0 : CH;
+            bf16_chunk(raw + 2 * i0, nb, tmp);
+            memcpy(f + i0, tmp, 4 * nb);
+        }
     } else if (dt == LSC_DT_BF16) {
         for (size_t i = 0; i < n; i++) {
             uint32_t u = (uint32_t)(raw[2 * i] | raw[2 * i + 1] << 8) << 16;
@@ -287,29 +322,111 @@ static void to_floats(lsc_dtype dt, const unsigned char *raw, size_t n, float *f
     }
 }
 
+/* One layer's sketch slot: the key it is cached under ("" when not cached) and, after the figures,
+ * the sketch when it was made fresh there (to be stored by the caller). */
+typedef struct sketch_slot {
+    char key[LSC_HASH_HEX];
+    lsc_basefig_sketch sk;
+    int fresh;
+} sketch_slot;
+
+/* The cache key of layer li's sketch: everything it depends on. The recorded content hash and dtype
+ * name the values; the orientation (a fan_in_fan_out base is transposed) and the float or double path
+ * how they are used; l, the power iterations and the seed the range finder. */
+static void sketch_key(const lsc_basework *bw, size_t li, const lsc_base_tensor *t, int fl, const lsc_lowrank *lr,
+                       const lsc_basefig_opts *o, sketch_slot *slot)
+{
+    int l, power;
+    uint64_t seed;
+    char rec[512], dt[32];
+    lsc_basefig_sketch_params(lr, o, &l, &power, &seed);
+    int n = snprintf(rec, sizeof rec, "basefig-sketch 1|%s|%s|%c%c|%lld|%lld|%d|%d|%llu", bw->hash_of[li],
+                     lsc_base_dtype_name(t, dt, sizeof dt), bw->transposed[li] ? 'T' : 'N', fl ? 'f' : 'd',
+                     (long long)lr->rows, (long long)lr->cols, l, power, (unsigned long long)seed);
+    lsc_hash_bytes(rec, (size_t)n, slot->key);
+    slot->sk.rows = lr->rows, slot->sk.cols = lr->cols, slot->sk.l = l, slot->sk.power = power, slot->sk.seed = seed;
+}
+
+/* A cached sketch into slot->sk when there is one (any failure is a miss). */
+static void sketch_lookup(lsc_basework *bw, sketch_slot *slot)
+{
+    lsc_error e;
+    int found = 0;
+    double norm = 0, *Q = NULL, *WtQ = NULL;
+    pthread_mutex_lock(&bw->cache_mu);
+    lsc_status st = lsc_catalog_get_sketch(bw->cat, slot->key, slot->sk.rows, slot->sk.cols, slot->sk.l, &norm, &Q,
+                                           &WtQ, &found, &e);
+    pthread_mutex_unlock(&bw->cache_mu);
+    if (!st && found && isfinite(norm) && norm >= 0) /* anything else is not a sketch we made: a miss */
+        slot->sk.Q = Q, slot->sk.WtQ = WtQ, slot->sk.base_norm = norm;
+    else
+        free(Q), free(WtQ);
+}
+
+/* Store the fresh sketches of slots[0 .. n) in one transaction of their own; skipped on a read-only
+ * catalog or inside a caller's transaction, and any failure only loses the cache rows. Releases them. */
+static void sketch_store(lsc_basework *bw, sketch_slot *slots, size_t n)
+{
+    size_t fresh = 0;
+    for (size_t i = 0; i < n; i++)
+        fresh += slots[i].fresh && slots[i].key[0];
+    lsc_error e;
+    if (fresh && bw->cat && !lsc_catalog_is_readonly(bw->cat) && !lsc_catalog_in_transaction(bw->cat) &&
+        !lsc_catalog_begin(bw->cat, &e)) {
+        lsc_status st = LSC_OK;
+        for (size_t i = 0; i < n && !st; i++)
+            if (slots[i].fresh && slots[i].key[0])
+                st = lsc_catalog_put_sketch(bw->cat, slots[i].key, slots[i].sk.rows, slots[i].sk.cols, slots[i].sk.l,
+                                            slots[i].sk.base_norm, slots[i].sk.Q, slots[i].sk.WtQ, &e);
+        if (st || lsc_catalog_commit(bw->cat, &e))
+            lsc_catalog_rollback(bw->cat);
+    }
+    for (size_t i = 0; i < n; i++) {
+        lsc_basefig_sketch_release(&slots[i].sk);
+        memset(&slots[i], 0, sizeof slots[i]);
+    }
+}
+
 /* Layer li's figures with scratch s: read, check, decode (floats when exact), orient, compute. */
-static lsc_status layer_figures(lsc_basework *bw, lsc_adapter *ad, size_t li, const lsc_basefig_opts *o,
-                                lsc_basework_scratch *s, lsc_basefig *out, lsc_error *err)
+/* A float base's stored rows decoded straight to doubles, a block at a time (lsc_basefig_rows_fn): the
+ * same values as decoding to floats and widening them. */
+typedef struct raw_rows {
+    const unsigned char *raw;
+    lsc_dtype dt;
+    int64_t cols;
+} raw_rows;
+
+static void raw_rows_fn(void *ctx, int64_t i0, int nb, double *out)
+{
+    const raw_rows *r = ctx;
+    size_t n = (size_t)nb * (size_t)r->cols, at = (size_t)i0 * (size_t)r->cols, es = lsc_dtype_size(r->dt);
+    int le_bf16 = r->dt == LSC_DT_BF16 && little_endian();
+    float f[CH];
+    double d[CH];
+    for (size_t k = 0; k < n; k += CH) {
+        size_t m = n - k < CH ? n - k : CH;
+        if (le_bf16)
+            bf16_chunk(r->raw + (at + k) * es, m, f);
+        else if (to_floats(r->dt, r->raw + (at + k) * es, m, f), m < CH)
+            memset(f + m, 0, sizeof(float) * (CH - m));
+        for (size_t j = 0; j < CH; j++)
+            d[j] = f[j];
+        memcpy(out + k, d, m * sizeof(double));
+    }
+}
+
+/* Decode the verified raw bytes of layer li into s->f (floats, fl) or s->d and orient them. */
+static lsc_status decode_weight(lsc_basework *bw, lsc_adapter *ad, size_t li, int fl, lsc_basework_scratch *s,
+                                lsc_error *err)
 {
     size_t ti = (size_t)bw->tensor_of[li];
     const lsc_base_tensor *t = &bw->b->tensors[ti];
     const lsc_layer *l = &ad->layers[li];
-    size_t n = (size_t)lsc_base_numel(t);
-    int fl = t->dtype == LSC_DT_F32 || t->dtype == LSC_DT_F16 || t->dtype == LSC_DT_BF16;
-    lsc_lowrank lr;
-    if ((!s->ws && !(s->ws = lsc_workspace_new())) || ensure((void **)&s->raw, &s->raw_cap, (size_t)t->nbytes, 1) ||
-        (fl && n > s->f_cap && (free(s->ft), s->ft = NULL, ensure((void **)&s->f, &s->f_cap, n, sizeof(float)))) ||
-        (!fl && n > s->d_cap && (free(s->dt), s->dt = NULL, ensure((void **)&s->d, &s->d_cap, n, sizeof(double)))))
-        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory (tensor '%s')", t->name);
-    lsc_status st = lsc_base_read_raw(bw->b, ti, s->raw, err);
-    if (!st)
-        st = lsc_basework_verify_raw(bw, li, s->raw, err);
-    if (!st && !fl)
-        st = lsc_base_read_doubles(bw->b, ti, s->raw, s->d, err);
-    if (st)
+    lsc_status st;
+    if (!fl && (st = lsc_base_read_doubles(bw->b, ti, s->raw, s->d, err)))
         return st;
     if (fl)
-        to_floats(t->dtype, s->raw, n, s->f);
+        to_floats(t->dtype, s->raw, (size_t)lsc_base_numel(t), s->f);
     if (bw->transposed[li]) { /* stored [in, out]: the layer's orientation is [out, in] */
         if (fl ? !s->ft && !(s->ft = malloc(s->f_cap * sizeof(float))) : !s->dt && !(s->dt = malloc(s->d_cap * sizeof(double))))
             return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
@@ -328,9 +445,45 @@ static lsc_status layer_figures(lsc_basework *bw, lsc_adapter *ad, size_t li, co
             s->d = s->dt, s->dt = y;
         }
     }
-    if ((st = lsc_adapter_factors(ad, li, &s->bbuf, &s->bcap, &s->abuf, &s->acap, &lr, err)))
+    return LSC_OK;
+}
+
+/* Layer li's figures with scratch s: read, check, look the sketch up, decode (floats when exact; row
+ * blocks straight from the raw bytes when a cached sketch makes the range finder unnecessary), orient,
+ * compute. */
+static lsc_status layer_figures(lsc_basework *bw, lsc_adapter *ad, size_t li, const lsc_basefig_opts *o,
+                                lsc_basework_scratch *s, sketch_slot *slot, lsc_basefig *out, lsc_error *err)
+{
+    size_t ti = (size_t)bw->tensor_of[li];
+    const lsc_base_tensor *t = &bw->b->tensors[ti];
+    size_t n = (size_t)lsc_base_numel(t);
+    int fl = t->dtype == LSC_DT_F32 || t->dtype == LSC_DT_F16 || t->dtype == LSC_DT_BF16;
+    lsc_lowrank lr;
+    if ((!s->ws && !(s->ws = lsc_workspace_new())) || ensure((void **)&s->raw, &s->raw_cap, (size_t)t->nbytes, 1))
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory (tensor '%s')", t->name);
+    lsc_status st = lsc_base_read_raw(bw->b, ti, s->raw, err);
+    if (!st)
+        st = lsc_basework_verify_raw(bw, li, s->raw, err);
+    if (!st)
+        st = lsc_adapter_factors(ad, li, &s->bbuf, &s->bcap, &s->abuf, &s->acap, &lr, err);
+    if (st)
         return st;
-    return fl ? lsc_basefig_compute_f32(s->f, &lr, o, s->ws, out, err) : lsc_basefig_compute(s->d, &lr, o, s->ws, out, err);
+    /* the raw bytes matched the recorded hash above: a sketch cached under it is this W's */
+    if (bw->cat && bw->hash_of[li] && !o->norms_only) {
+        sketch_key(bw, li, t, fl, &lr, o, slot);
+        sketch_lookup(bw, slot);
+        if (slot->sk.Q && fl && !bw->transposed[li]) {
+            raw_rows rr = {s->raw, t->dtype, lr.cols};
+            return lsc_basefig_compute_rows(raw_rows_fn, &rr, &lr, o, s->ws, &slot->sk, out, err);
+        }
+    }
+    if ((fl && n > s->f_cap && (free(s->ft), s->ft = NULL, ensure((void **)&s->f, &s->f_cap, n, sizeof(float)))) ||
+        (!fl && n > s->d_cap && (free(s->dt), s->dt = NULL, ensure((void **)&s->d, &s->d_cap, n, sizeof(double)))))
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory (tensor '%s')", t->name);
+    if ((st = decode_weight(bw, ad, li, fl, s, err)))
+        return st;
+    return lsc_basefig_compute_sketched(fl ? NULL : s->d, fl ? s->f : NULL, &lr, o, s->ws, &slot->sk, &slot->fresh,
+                                        out, err);
 }
 
 static void name_layer(lsc_adapter *ad, size_t li, lsc_error *err)
@@ -348,7 +501,10 @@ lsc_status lsc_basework_figures(lsc_basework *bw, lsc_adapter *ad, size_t li, co
     (void)ws, (void)bbuf, (void)bcap, (void)abuf, (void)acap; /* the scratch lives in bw now */
     if (!bw->fs && !(bw->fs = calloc(1, sizeof *bw->fs)))
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-    lsc_status st = layer_figures(bw, ad, li, o, bw->fs, out, err);
+    sketch_slot slot = {0};
+    lsc_status st = layer_figures(bw, ad, li, o, bw->fs, &slot, out, err);
+    sketch_store(bw, &slot, st ? 0 : 1);
+    lsc_basefig_sketch_release(&slot.sk);
     if (st)
         name_layer(ad, li, err);
     return st;
@@ -360,13 +516,14 @@ typedef struct figs_job {
     const size_t *layers;
     const lsc_basefig_opts *o;
     lsc_basework_scratch *s; /* [threads] */
+    sketch_slot *slots;      /* [items of the group] */
     lsc_basefig *out;
 } figs_job;
 
 static lsc_status figs_item(void *ctx, size_t i, int worker, lsc_error *err)
 {
     figs_job *j = ctx;
-    lsc_status st = layer_figures(j->bw, j->ad, j->layers[i], j->o, &j->s[worker], &j->out[i], err);
+    lsc_status st = layer_figures(j->bw, j->ad, j->layers[i], j->o, &j->s[worker], &j->slots[i], &j->out[i], err);
     if (st)
         name_layer(j->ad, j->layers[i], err);
     return st;
@@ -378,11 +535,14 @@ lsc_status lsc_basework_figures_all(lsc_basework *bw, lsc_adapter *ad, const siz
 {
     if (threads < 1)
         threads = 1;
-    figs_job j = {bw, ad, layers, o, calloc((size_t)threads, sizeof(lsc_basework_scratch)), out};
-    if (!j.s)
-        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-    lsc_status st = LSC_OK;
     size_t group = (size_t)threads * 2;
+    figs_job j = {bw, ad, layers, o, calloc((size_t)threads, sizeof(lsc_basework_scratch)),
+                  calloc(group, sizeof(sketch_slot)), out};
+    if (!j.s || !j.slots) {
+        free(j.s), free(j.slots);
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    }
+    lsc_status st = LSC_OK;
     for (size_t g = 0; g < n && !st; g += group) {
         size_t m = n - g < group ? n - g : group;
         if (cancel && cancel(cancel_ctx, g, n)) {
@@ -400,9 +560,13 @@ lsc_status lsc_basework_figures_all(lsc_basework *bw, lsc_adapter *ad, const siz
         sub.layers = layers + g, sub.out = out + g;
         if (!st)
             st = lsc_pool_for(m, threads, figs_item, &sub, err);
+        sketch_store(bw, j.slots, st ? 0 : m); /* in this thread, the pool done: the catalog is ours */
+        for (size_t i = 0; i < m; i++)
+            lsc_basefig_sketch_release(&j.slots[i].sk), memset(&j.slots[i], 0, sizeof j.slots[i]);
     }
     for (int w = 0; w < threads; w++)
         scratch_release(&j.s[w]);
     free(j.s);
+    free(j.slots);
     return st;
 }

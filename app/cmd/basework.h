@@ -2,9 +2,15 @@
  * `show --base`, `bake` and `expect relnorm/intruders`: which base tensor each layer modifies, its
  * weight read one layer at a time as doubles in the layer's orientation [rows, cols], the recorded content
  * hash checked on every read (a base changed on disk is an error naming file and tensor, never used).
+ * The W-only part of the figures (engine/basefig.h lsc_basefig_sketch) is cached in the catalog opened
+ * with lsc_basework_open, keyed by the recorded content hash of the base tensor, its dtype and
+ * orientation, and the range finder's settings; it is used only after the tensor read from disk matched
+ * that hash, and a missing, unreadable or unwritable cache only costs the passes it would have saved.
  * Internal to the command layer. */
 #ifndef LSC_BASEWORK_H
 #define LSC_BASEWORK_H
+
+#include <pthread.h>
 
 #include "base.h"
 #include "basefig.h"
@@ -23,6 +29,9 @@ typedef struct lsc_basework {
     double *W, *T;     /* the current layer's weight (and a transpose buffer) */
     size_t w_cap;
     struct lsc_basework_scratch *fs; /* lsc_basework_figures' reusable buffers (NULL until first used) */
+    lsc_catalog *cat;  /* the sketch cache (lsc_basework_open's catalog; NULL: none) */
+    int cache_mu_ok;   /* cache_mu initialised */
+    pthread_mutex_t cache_mu; /* the workers' cache look-ups, one at a time on the catalog's connection */
 } lsc_basework;
 
 /* Open the base at `path` and resolve every layer of ad to its base tensor (basemap.h), checking the

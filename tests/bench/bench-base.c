@@ -2,7 +2,9 @@
  * intermediate 8192, vocabulary 128256, 16 blocks; BF16, sharded at ~1 GB, ~2.5 GB) with an r=16 PEFT
  * adapter on q, k, v, o, gate, up, down: `show --base` (every figure of every layer) against reading the
  * shards from the page cache, `bake` against cp + fsync of the shards, each with its peak RSS beside the
- * size of one dense layer. Everything is generated in a temporary folder and removed.
+ * size of one dense layer; then `show --base` again with the catalog's sketch cache warm (what every
+ * further adapter on the same base costs), beside the same read time, with the cache's size.
+ * Everything is generated in a temporary folder and removed.
  * LSC_BENCH_BASE_BLOCKS=N (1..16) scales the model down (the embedding stays full size); LSC_THREADS sets the
  * workers of show and bake as usual. On a shared machine read the CPU seconds beside the wall times.
  * Usage: bench-base [LORASCOPE_BINARY]. */
@@ -211,6 +213,13 @@ int main(int argc, char **argv)
     printf("show --base (all figures): %8.2f s (cpu %.2f s)  ratio %.2fx (aim <= 2; cpu/read %.2fx)  peak RSS %.0f MB = "
            "%.1f dense f64 layers%s\n",
            t_show, c_show, t_show / t_read, c_show / t_read, rss / 1024.0, rss / 1024.0 / dense, code ? "  FAILED" : "");
+    double t_warm = run(show, NULL, &rss, &code), c_warm = g_cpu;
+    struct stat cs;
+    double cache_mb = stat(cat, &cs) == 0 ? (double)cs.st_size / 1e6 : -1;
+    printf("show --base, sketch cache warm: %8.2f s (cpu %.2f s)  ratio %.2fx (cpu/read %.2fx; cold/warm cpu %.1fx)  "
+           "peak RSS %.0f MB  catalog %.0f MB%s\n",
+           t_warm, c_warm, t_warm / t_read, c_warm / t_read, c_show / c_warm, rss / 1024.0, cache_mb,
+           code ? "  FAILED" : "");
     char cp[2048];
     snprintf(cp, sizeof cp, "cp -r %s %s && sync %s/*", base, copy, copy);
     double tc0 = bench_now();
