@@ -217,12 +217,31 @@ static lsc_status energy_of(lsc_cmd_ctx *ctx, lsc_stats_runner *sr, const char *
     return st;
 }
 
+static int expect_cancelled(void *vctx, size_t done, size_t n)
+{
+    (void)done;
+    (void)n;
+    return lsc_cmd_cancelled(vctx, "expect");
+}
+
+/* The adapter's layers an expect line looks at: those matching glob (NULL: all). Caller frees. */
+static size_t *expect_layers(const lsc_adapter *ad, const char *glob, size_t *n)
+{
+    size_t *idx = malloc((ad->n_layers + 1) * sizeof *idx);
+    *n = 0;
+    for (size_t l = 0; idx && l < ad->n_layers; l++)
+        if (!glob || lsc_name_matches(glob, ad->layers[l].name))
+            idx[(*n)++] = l;
+    return idx;
+}
+
 /* expect relnorm NAME GLOB OP X (every matching layer's |dW|/|W|) and expect intruders NAME OP N (the
  * intruder dimensions summed over the layers, default k and eps), against the base recorded by `base`.
- * 0 true, 1 false (why filled), -1 error. */
+ * The layers' figures are computed over the pool, as `show --base` does (its sketch cache too); the first
+ * failing layer in the adapter's order is the one reported. 0 true, 1 false (why filled), -1 error. */
 static int expect_base(lsc_cmd_ctx *ctx, const char *name, const lsc_script_cmd *c, char *why, size_t cap)
 {
-    int relnorm = strcmp(c->argv[1], "relnorm") == 0, result = 0, layers = 0, total = 0;
+    int relnorm = strcmp(c->argv[1], "relnorm") == 0, result = 0, total = 0;
     const char *op = c->argv[relnorm ? 4 : 3], *lim = c->argv[relnorm ? 5 : 4];
     lsc_adapter *ad = NULL;
     int64_t id;
@@ -230,30 +249,28 @@ static int expect_base(lsc_cmd_ctx *ctx, const char *name, const lsc_script_cmd 
     lsc_basefig_opts o;
     lsc_basefig_opts_default(&o);
     o.norms_only = relnorm;
-    double *bb = NULL, *ab = NULL;
-    size_t bc = 0, ac = 0;
-    lsc_workspace *ws = lsc_workspace_new();
-    if (!ws || lsc_catalog_find(ctx->cat, name, &id, &ctx->err) || lsc_catalog_get_adapter(ctx->cat, name, &ad, &ctx->err) ||
+    size_t n = 0, *layers = NULL;
+    lsc_basefig *figs = NULL;
+    if (lsc_catalog_find(ctx->cat, name, &id, &ctx->err) || lsc_catalog_get_adapter(ctx->cat, name, &ad, &ctx->err) ||
         lsc_basework_open(&bw, ctx->cat, ad, id, &ctx->err))
         result = -1;
-    for (size_t l = 0; result == 0 && l < ad->n_layers; l++) {
-        if (relnorm && !lsc_name_matches(c->argv[3], ad->layers[l].name))
-            continue;
-        lsc_basefig f;
-        if (lsc_cmd_cancelled(ctx, "expect") ||
-            lsc_basework_figures(&bw, ad, l, &o, ws, &bb, &bc, &ab, &ac, &f, &ctx->err)) {
-            result = -1;
-            break;
-        }
-        layers++;
-        total += f.intruders;
-        if (relnorm && !compare_op(parse_op(op), f.rel_norm, strtod(lim, NULL))) {
-            snprintf(why, cap, "'%s' layer '%s' has |dW|/|W| = %.6g, expected %s %s", name, ad->layers[l].name,
-                     f.rel_norm, op, lim);
+    else if (!(layers = expect_layers(ad, relnorm ? c->argv[3] : NULL, &n)) ||
+             !(figs = calloc(n + 1, sizeof *figs))) {
+        lsc_error_set(&ctx->err, LSC_ERR_NOMEM, "out of memory");
+        result = -1;
+    } else if (n > 0 && lsc_basework_figures_all(&bw, ad, layers, n, &o, lsc_pool_default_threads(),
+                                                 expect_cancelled, ctx, figs, &ctx->err)) {
+        result = -1;
+    }
+    for (size_t i = 0; result == 0 && i < n; i++) {
+        total += figs[i].intruders;
+        if (relnorm && !compare_op(parse_op(op), figs[i].rel_norm, strtod(lim, NULL))) {
+            snprintf(why, cap, "'%s' layer '%s' has |dW|/|W| = %.6g, expected %s %s", name,
+                     ad->layers[layers[i]].name, figs[i].rel_norm, op, lim);
             result = 1;
         }
     }
-    if (result == 0 && relnorm && layers == 0) {
+    if (result == 0 && relnorm && n == 0) {
         snprintf(why, cap, "no layer of '%s' matches '%s'", name, c->argv[3]);
         result = 1;
     }
@@ -263,9 +280,8 @@ static int expect_base(lsc_cmd_ctx *ctx, const char *name, const lsc_script_cmd 
         result = 1;
     }
     lsc_basework_release(&bw);
-    lsc_workspace_free(ws);
-    free(bb);
-    free(ab);
+    free(figs);
+    free(layers);
     lsc_adapter_free(ad);
     return result;
 }
