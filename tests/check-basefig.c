@@ -23,6 +23,14 @@
 #include "test_rng.h"
 #include "workspace.h"
 
+
+
+
+
+
+
+#define DECAY_SLOW 0.8 /* sigma_i = 100 * 0.8^i: the power iterations decide whether 1e-6 is met */
+
 static void close_rel(double got, double want, double tol, const char *what)
 {
     ck_assert_msg(fabs(got - want) <= tol * fabs(want), "%s: got %.17g want %.17g", what, got, want);
@@ -58,6 +66,42 @@ START_TEST(randsvd_matches_dense)
 }
 END_TEST
 
+/* The test matrices must not be so easy that the power iterations go unnoticed: on this one the range
+ * finder without them misses the top subspace by more than the 1e-6 the other tests demand, with the
+ * default count it meets it. (Fails if the default or the iterations themselves stop being applied.) */
+static double randsvd_vector_error(const double *W, int rows, int cols, int k, int power, const dsvd *d)
+{
+    lsc_randsvd_opts o = {-1, power, 0};
+    double *S = malloc(sizeof(double) * k), *V = malloc(sizeof(double) * cols * k);
+    lsc_error err;
+    int got = 0;
+    ck_assert_int_eq(lsc_randsvd(W, rows, cols, NULL, k, &o, S, NULL, V, &got, &err), LSC_OK);
+    double worst = 0;
+    for (int j = 0; j < k; j++) {
+        double cv = 0;
+        for (int t = 0; t < cols; t++)
+            cv += V[t * k + j] * d->vt[j * cols + t];
+        worst = fmax(worst, fabs(fabs(cv) - 1));
+    }
+    free(S), free(V);
+    return worst;
+}
+
+START_TEST(randsvd_power_iterations_matter)
+{
+    rng_state = 31;
+    const int rows = 120, cols = 80, k = 8;
+    double *W = gapped(rows, cols, 100, DECAY_SLOW);
+    dsvd d = full_svd(W, rows, cols);
+    double e0 = randsvd_vector_error(W, rows, cols, k, 0, &d);
+    double edef = randsvd_vector_error(W, rows, cols, k, -1, &d);
+    ck_assert_msg(e0 > 1e-6, "without power iterations already within 1e-6 (%g): the matrix is too easy", e0);
+    ck_assert_msg(edef <= 1e-6, "with the default power iterations: %g", edef);
+    dsvd_free(&d);
+    free(W);
+}
+END_TEST
+
 /* W + s B A applied in factored form equals the dense sum's SVD. */
 START_TEST(randsvd_with_lowrank)
 {
@@ -89,10 +133,28 @@ END_TEST
 
 /* ---- figures ---- */
 
+static double g_decay = 0.6; /* the spectrum of check_case's W */
+
+/* The figures of one generated case with power iterations `power` (-1: the default). */
+static lsc_basefig figures_with_power(const double *W, const lsc_lowrank *lr, int k, double eps, int power)
+{
+    lsc_basefig_opts o;
+    lsc_basefig_opts_default(&o);
+    o.k = k;
+    o.eps = eps;
+    o.rs.power_iters = power;
+    lsc_workspace *ws = lsc_workspace_new();
+    lsc_basefig got;
+    lsc_error err;
+    ck_assert_int_eq(lsc_basefig_compute(W, lr, &o, ws, &got, &err), LSC_OK);
+    lsc_workspace_free(ws);
+    return got;
+}
+
 static void check_case_as(int rows, int cols, int r, double scale, int k, double eps, uint64_t seed, int f32)
 {
     rng_state = seed;
-    double *W = gapped(rows, cols, 100, 0.6), *B = gauss_matrix((size_t)rows * r), *A = gauss_matrix((size_t)r * cols);
+    double *W = gapped(rows, cols, 100, g_decay), *B = gauss_matrix((size_t)rows * r), *A = gauss_matrix((size_t)r * cols);
     lsc_lowrank lr = {rows, cols, r, B, A, scale};
     float *wf = malloc(sizeof(float) * (size_t)rows * cols);
     for (int i = 0; i < rows * cols; i++) /* the float path: W's values are floats (the reference too) */
@@ -140,6 +202,26 @@ START_TEST(figures_match_dense)
     check_case(60, 70, 6, 0.3, 2, 0.5, 15); /* k < r */
     check_case(12, 64, 4, 0.5, 3, 0.5, 16); /* rows < l + r: W + dW by its own randomized SVD */
     check_case(200, 150, 16, 0.02, 10, 0.5, 17); /* the defaults' shape: l = 30 columns beside r = 16 */
+}
+END_TEST
+
+/* As randsvd_power_iterations_matter, for the figures' own range finder: on a slower spectrum the subspace
+ * similarity without power iterations is off by more than 1e-6, with the default it is within it (and
+ * every other figure as in figures_match_dense). */
+START_TEST(figures_power_iterations_matter)
+{
+    g_decay = DECAY_SLOW;
+    check_case(120, 90, 4, 0.5, 10, 0.5, 41);
+    rng_state = 41;
+    double *W = gapped(120, 90, 100, DECAY_SLOW), *B = gauss_matrix(120 * 4), *A = gauss_matrix(4 * 90);
+    lsc_lowrank lr = {120, 90, 4, B, A, 0.5};
+    ref want = reference(W, &lr, 10, 10, 0.5);
+    lsc_basefig none = figures_with_power(W, &lr, 10, 0.5, 0);
+    ck_assert_msg(fabs(none.subspace_sim_k - want.sim_k) > 1e-6 || fabs(none.subspace_sim_r - want.sim_r) > 1e-6,
+                  "without power iterations already within 1e-6 (sim_k %.12g vs %.12g): the case is too easy",
+                  none.subspace_sim_k, want.sim_k);
+    g_decay = 0.6;
+    free(W), free(B), free(A);
 }
 END_TEST
 
@@ -406,9 +488,11 @@ static Suite *basefig_suite(void)
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, randsvd_matches_dense, 0, 4);
+    tcase_add_test(tc, randsvd_power_iterations_matter);
     tcase_add_test(tc, randsvd_with_lowrank);
     tcase_add_test(tc, randsvd_rejects);
     tcase_add_test(tc, figures_match_dense);
+    tcase_add_test(tc, figures_power_iterations_matter);
     tcase_add_test(tc, figures_known_intruders);
     tcase_add_test(tc, figures_sketch_reuse);
     tcase_add_test(tc, bake_convert_matches_loops);
