@@ -16,7 +16,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "basework.h"
 #include "catalog.h"
 #include "command.h"
 #include "common.h"
