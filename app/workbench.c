@@ -16,7 +16,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "basework.h"
 #include "catalog.h"
 #include "command.h"
 #include "common.h"
@@ -144,41 +143,6 @@ static lsc_status wb_list(void *ctx, lsc_tui_adapter **out, size_t *n, lsc_error
     *out = a;
     *n = k;
     return LSC_OK;
-}
-
-/* |dW|/|W| of each row against the base recorded for the adapter (norms only: one read of each used base
- * tensor, no SVD), for the grid's "vs base" heat map. */
-static lsc_status wb_base_rel(void *ctx, const char *adapter, const lsc_tui_layer *rows, size_t n, double *rel,
-                              lsc_error *err)
-{
-    wb *w = ctx;
-    int64_t id;
-    lsc_status st = load(w, adapter, err);
-    if (!st)
-        st = lsc_catalog_find(w->cat, adapter, &id, err);
-    if (st)
-        return st;
-    lsc_basework bw;
-    lsc_basefig_opts o;
-    lsc_basefig_opts_default(&o);
-    o.norms_only = 1;
-    double *bb = NULL, *ab = NULL;
-    size_t bc = 0, ac = 0;
-    lsc_workspace *ws = lsc_workspace_new();
-    st = ws ? lsc_basework_open(&bw, w->cat, w->ad, id, err) : lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; !st && i < n; i++) {
-        int li = lsc_adapter_find_layer(w->ad, rows[i].name);
-        lsc_basefig f;
-        rel[i] = 0;
-        if (li >= 0 && !(st = lsc_basework_figures(&bw, w->ad, (size_t)li, &o, ws, &bb, &bc, &ab, &ac, &f, err)))
-            rel[i] = f.rel_norm;
-    }
-    if (ws)
-        lsc_basework_release(&bw);
-    lsc_workspace_free(ws);
-    free(bb);
-    free(ab);
-    return st;
 }
 
 /* The path `base` recorded for the adapter ("" none): the catalog's row, no base file is opened. */
@@ -1268,7 +1232,6 @@ lsc_status lsc_workbench_model_init(lsc_tui_model *m, const char *catalog_path, 
     m->merge_preview = wb_merge_preview;
     m->kind_figures = wb_kind_figures;
     m->series = wb_series;
-    m->base_rel = wb_base_rel;
     m->base_path = wb_base_path;
     m->reader = wb_reader;
     m->destroy = wb_destroy;

@@ -135,8 +135,34 @@ static void check_vsbase_figures(const lsc_tui_state *st, json_t *ls)
     }
 }
 
-/* The grid's |dW|/|W| heat map (issue #19): refused without a recorded base; with one, the model's figures
- * are what `show --base --json` reports. The base is generated here from the adapter's own layer shapes. */
+/* Poll st until its jobs (the figures job on the reader) are over. */
+static void wait_jobs(lsc_tui_state *st)
+{
+    for (int i = 0; i < 60000 && lsc_tui_state_working(st); i++) {
+        usleep(1000);
+        lsc_tui_state_poll(st);
+    }
+    ck_assert_msg(!lsc_tui_state_working(st), "the figures job did not end");
+}
+
+/* The grid of ad with the heat by |dW|/|W| (v, o, o). */
+static lsc_tui_state *grid_rel(const char *ad, int async)
+{
+    lsc_tui_state *st = NULL;
+    lsc_tui_state_opts so = {.adapter = ad};
+    lsc_error err = {0};
+    ck_assert_int_eq(lsc_tui_state_new(&g_m, &so, 24, 100, &st, &err), LSC_OK);
+    st->async = async;
+    lsc_tui_state_key(st, 'v');
+    ck_assert_int_eq(lsc_tui_state_view(st), LSC_VIEW_GRID);
+    lsc_tui_state_key(st, 'o');
+    lsc_tui_state_key(st, 'o');
+    return st;
+}
+
+/* The grid's |dW|/|W| heat map (issue #19): refused without a recorded base; with one, nothing is read
+ * until b computes the vs base figures on the model's reader (a worker thread), and the heat is then what
+ * `show --base --json` reports as rel_norm. The base is generated here from the adapter's own layer shapes. */
 START_TEST(test_base_rel_matches_cli)
 {
     const char *ad = "llama-tiny-f32";
@@ -144,9 +170,10 @@ START_TEST(test_base_rel_matches_cli)
     size_t n = 0;
     lsc_error err = {0};
     ck_assert_int_eq(g_m.layers(g_m.ctx, ad, &rows, &n, &err), LSC_OK);
-    double *rel = calloc(n + 1, sizeof *rel);
-    ck_assert_int_eq(g_m.base_rel(g_m.ctx, ad, rows, n, rel, &err), LSC_ERR_NOTFOUND);
-    ck_assert_msg(strstr(err.msg, "no base recorded for 'llama-tiny-f32'"), "%s", err.msg);
+    lsc_tui_state *st = grid_rel(ad, 0);
+    ck_assert_int_eq(st->grid.metric, LSC_METRIC_NORM);
+    ck_assert_msg(strstr(st->msg, "no base recorded for 'llama-tiny-f32'"), "%s", st->msg);
+    lsc_tui_state_free(st);
     /* a base: "<module path>.weight" F32 [rows, cols] per layer, deterministic values */
     size_t hcap = 1 << 16, total = 0, ho = 0;
     char *hdr = malloc(hcap);
@@ -170,19 +197,31 @@ START_TEST(test_base_rel_matches_cli)
     cli_result r = cli_run(g_cat, "base", ad, base, NULL);
     ck_assert_msg(r.code == 0, "%s", r.err);
     cli_result_free(&r);
-    ck_assert_msg(g_m.base_rel(g_m.ctx, ad, rows, n, rel, &err) == LSC_OK, "%s", err.msg);
     r = cli_run(g_cat, "show", ad, "--base", "--json", NULL);
     json_t *j = cli_json(&r), *ls = json_object_get(j, "layers");
     ck_assert_int_eq((int)json_array_size(ls), (int)n);
+    st = grid_rel(ad, 1);
+    ck_assert_int_eq(st->grid.metric, LSC_METRIC_REL);
+    ck_assert_msg(!lsc_tui_state_working(st) && st->vsbase.cur < 0, "the heat computed something by itself");
+    for (size_t i = 0; i < st->layers.n; i++)
+        ck_assert_msg(isnan(lsc_tui_grid_value(st, i)), "row %zu: %g before the figures", i, lsc_tui_grid_value(st, i));
+    ck_assert_msg(strstr(st->msg, "not computed yet"), "%s", st->msg);
+    lsc_tui_state_key(st, 'b');
+    ck_assert(!lsc_tui_state_busy(st));
+    lsc_tui_state_key(st, 'j'); /* the grid moves meanwhile */
+    wait_jobs(st);
+    ck_assert_int_eq(lsc_tui_state_view(st), LSC_VIEW_GRID);
+    ck_assert_int_eq(st->grid.metric, LSC_METRIC_REL);
     for (size_t k = 0; k < json_array_size(ls); k++) {
         json_t *l = json_array_get(ls, k);
         const char *key = json_string_value(json_object_get(l, "key"));
         size_t i = 0;
-        while (i < n && strcmp(rows[i].name, key) != 0)
+        while (i < st->layers.n && strcmp(st->layers.rows[i].name, key) != 0)
             i++;
-        ck_assert_msg(i < n, "layer '%s' not in the model's rows", key);
-        close_to(rel[i], json_real_value(json_object_get(l, "rel_norm")), "rel_norm", key);
+        ck_assert_msg(i < st->layers.n, "layer '%s' not in the grid's rows", key);
+        close_to(lsc_tui_grid_value(st, i), json_real_value(json_object_get(l, "rel_norm")), "rel_norm", key);
     }
+    lsc_tui_state_free(st);
     /* the workbench's "vs base": the model names the recorded base, and b in the layer table (the command
      * run as a job) gives the command's figures, layer by layer */
     char path[1200];
@@ -190,7 +229,6 @@ START_TEST(test_base_rel_matches_cli)
     ck_assert_msg(strstr(path, "/base.safetensors") && path[0] == '/', "%s", path);
     ck_assert_int_eq(g_m.base_path(g_m.ctx, "llama-tiny-bf16", path, sizeof path, &err), LSC_OK);
     ck_assert_str_eq(path, "");
-    lsc_tui_state *st = NULL;
     lsc_tui_state_opts so = {.adapter = ad};
     ck_assert_int_eq(lsc_tui_state_new(&g_m, &so, 24, 100, &st, &err), LSC_OK);
     ck_assert_int_eq(lsc_tui_state_view(st), LSC_VIEW_LAYERS);
@@ -224,7 +262,6 @@ START_TEST(test_base_rel_matches_cli)
     lsc_tui_state_free(st);
     json_decref(j);
     cli_result_free(&r);
-    free(rel);
     free(rows);
 }
 END_TEST

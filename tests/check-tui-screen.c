@@ -212,7 +212,8 @@ static const golden_case k_cases[] = {
     {"series-step", "Enter j o o o o h h", "llama2-7b-chat=series", 0}, /* sim. to previous, step 600 */
     {"series-mean", "Enter f text:*.v* Enter a o h", "llama2-7b-chat=series", 0}, /* mean sigma1 of v_proj */
     {"audit", "a", NULL, 0},                                             /* sorted by savings */
-    {"grid-base", "Enter v o o", NULL, 0},                             /* heat by |dW|/|W| against the base */
+    {"grid-base", "Enter v o o b", NULL, 0},                           /* heat by |dW|/|W|: b computed it */
+    {"grid-base-pending", "Enter v o o j", NULL, 0},                   /* not computed yet: how to */
     {"vsbase", "Enter j j b", NULL, 0},                                  /* the figures job ran: columns, panel */
     {"vsbase-changed", "j Enter b", NULL, 0},                            /* the base changed on disk: the fix */
 };
@@ -567,6 +568,54 @@ START_TEST(test_figures_progress_line)
     d = lsc_tui_render_dump(s.r, 0);
     ck_assert_msg(strstr(d, "figures against the base of 'llama2-7b-chat': 224 layers") && strstr(d, "amplif."),
                   "the figures did not land:\n%s", d);
+    free(d);
+    screen_close(&s);
+}
+END_TEST
+
+static void dump_line(const char *d, int y, char *buf, size_t cap);
+
+/* The grid's heat by |dW|/|W| before its figures: "-" cells and, on the status line even after another key,
+ * how to compute them; b computes them beside the browsing (the progress line while the grid still moves),
+ * and the heat then shows the figures. */
+START_TEST(test_grid_rel_pending_screen)
+{
+    screen s;
+    screen_open(&s, 24, 80, 1, 0);
+    s.st->async = 1;
+    lsc_tui_model_fake_hold(&s.model, 5);
+    feed(&s, "Enter v o o j");
+    char *d = lsc_tui_render_dump(s.r, 0), line[512];
+    dump_line(d, 3, line, sizeof line);
+    ck_assert_msg(strstr(line, "1         -         -") && !strchr(line, '.'), "row 1: %s", line);
+    dump_line(d, 22, line, sizeof line);
+    ck_assert_msg(strstr(line, "|dW|/|W| not computed yet: b computes them") && strstr(line, "heat: |dW|/|W|"), "%s",
+                  line);
+    free(d);
+    feed(&s, "b");
+    for (int i = 0; i < 5000 && s.st->vsbase.done < 5; i++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+        lsc_tui_state_poll(s.st);
+    }
+    ck_assert_int_eq(s.st->vsbase.done, 5);
+    feed(&s, "j");
+    lsc_tui_render_draw(s.r, s.st);
+    d = lsc_tui_render_dump(s.r, 0);
+    dump_line(d, 22, line, sizeof line);
+    ck_assert_msg(strstr(line, "vs base of llama2-7b-chat [") && strstr(line, "^C cancels") && strstr(line, "layer 2,"),
+                  "%s", line);
+    free(d);
+    lsc_tui_model_fake_hold(&s.model, -1);
+    for (int i = 0; i < 5000 && lsc_tui_state_working(s.st); i++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+        lsc_tui_state_poll(s.st);
+    }
+    lsc_tui_render_draw(s.r, s.st);
+    d = lsc_tui_render_dump(s.r, 0);
+    dump_line(d, 2, line, sizeof line);
+    ck_assert_msg(strstr(line, "0 ") && strchr(line, '.') && !strstr(line, " -"), "row 0 after the figures: %s", line);
     free(d);
     screen_close(&s);
 }
@@ -990,6 +1039,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_mouse);
     tcase_add_test(tc, test_progress_line);
     tcase_add_test(tc, test_figures_progress_line);
+    tcase_add_test(tc, test_grid_rel_pending_screen);
     tcase_add_test(tc, test_prune_cut_marker);
     tcase_add_test(tc, test_status_controls_replaced);
     tcase_add_loop_test(tc, test_names_cut_in_middle, 0, 2);

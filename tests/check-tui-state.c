@@ -770,9 +770,12 @@ START_TEST(test_vsbase)
     req(LSC_REQ_METRIC);
     req(LSC_REQ_METRIC);
     ck_assert_int_eq(g_st->grid.metric, LSC_METRIC_REL);
-    ck_assert_int_eq(lsc_tui_model_fake_base_rel_calls(&g_model), 0);
+    int on_model = -1, on_readers = -1;
+    lsc_tui_model_fake_base_reads(&g_model, &on_model, &on_readers);
+    ck_assert_int_eq(on_model, 0);
+    ck_assert_int_eq(on_readers, 1);
     for (size_t i = 0; i < g_st->layers.n; i++)
-        ck_assert_double_eq(g_st->grid.rel[i], lsc_tui_vsbase_fig(g_st, i)->rel_norm);
+        ck_assert_double_eq(lsc_tui_grid_value(g_st, i), lsc_tui_vsbase_fig(g_st, i)->rel_norm);
     req(LSC_REQ_TAB);
     ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_LAYERS);
     char lines[24][LSC_TUI_VSBASE_LINE];
@@ -839,6 +842,10 @@ END_TEST
 
 /* The grid's third metric: |dW|/|W| against the base, asked of the model once; an adapter without a
  * recorded base says so and the heat stays on the norm. */
+/* The grid's heat by |dW|/|W| against the base (o o) reads no base on the UI thread: it shows the "vs
+ * base" figures (the job b starts, on a reader of the model, as in the layer table), "not computed yet"
+ * with the key until then. One computation serves the grid and the panel: b in either, the other shows
+ * them, no second job. An adapter without a base says how to record one and the heat goes back to the norm. */
 START_TEST(test_grid_vs_base)
 {
     open_chat();
@@ -846,15 +853,38 @@ START_TEST(test_grid_vs_base)
     req(LSC_REQ_METRIC);
     req(LSC_REQ_METRIC);
     ck_assert_int_eq(g_st->grid.metric, LSC_METRIC_REL);
-    ck_assert_ptr_nonnull(g_st->grid.rel);
+    int on_model = -1, on_readers = -1;
+    lsc_tui_model_fake_base_reads(&g_model, &on_model, &on_readers);
+    ck_assert_int_eq(on_model, 0); /* choosing the heat reads nothing */
+    ck_assert_int_eq(on_readers, 0);
+    for (size_t i = 0; i < g_st->layers.n; i++)
+        ck_assert_msg(isnan(lsc_tui_grid_value(g_st, i)), "row %zu: %g before the figures", i,
+                      lsc_tui_grid_value(g_st, i));
+    ck_assert_msg(strstr(g_st->msg, "not computed yet") && strstr(g_st->msg, "b computes them"), "%s", g_st->msg);
+    keys("b"); /* no worker thread in this test: the job ran inside, on a reader */
+    lsc_tui_model_fake_base_reads(&g_model, &on_model, &on_readers);
+    ck_assert_int_eq(on_model, 0);
+    ck_assert_int_eq(on_readers, 1);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_GRID);
+    ck_assert_int_eq(g_st->grid.metric, LSC_METRIC_REL);
     double mx = 0;
     for (size_t i = 0; i < g_st->layers.n; i++) {
-        ck_assert_double_eq_tol(g_st->grid.rel[i], g_st->layers.rows[i].fro / 40.0, 1e-15);
+        ck_assert_double_eq_tol(lsc_tui_grid_value(g_st, i), g_st->layers.rows[i].fro / 40.0, 1e-15);
         mx = fmax(mx, g_st->layers.rows[i].fro / 40.0);
     }
     ck_assert_double_eq_tol(g_st->grid.max, mx, 1e-15);
     req(LSC_REQ_METRIC);
-    ck_assert_int_eq(g_st->grid.metric, LSC_METRIC_NORM); /* and round again */
+    ck_assert_int_eq(g_st->grid.metric, LSC_METRIC_NORM); /* and round again: no second job */
+    req(LSC_REQ_METRIC);
+    req(LSC_REQ_METRIC);
+    ck_assert_int_eq(g_st->grid.metric, LSC_METRIC_REL);
+    ck_assert_double_eq_tol(lsc_tui_grid_value(g_st, 3), g_st->layers.rows[3].fro / 40.0, 1e-15);
+    keys("b");
+    ck_assert_int_eq(lsc_tui_model_fake_show_base_runs(&g_model), 1);
+    /* the panel of the layer table has them too */
+    req(LSC_REQ_TAB);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_LAYERS);
+    ck_assert_ptr_nonnull(lsc_tui_vsbase_fig(g_st, 0));
     while (g_st->depth > 1)
         req(LSC_REQ_BACK);
     g_st->lists[LSC_VIEW_CATALOG].cursor = 2; /* llama2-7b-qv-ada: no base in the fake model */
@@ -863,8 +893,14 @@ START_TEST(test_grid_vs_base)
     req(LSC_REQ_METRIC);
     req(LSC_REQ_METRIC);
     ck_assert_int_eq(g_st->grid.metric, LSC_METRIC_NORM);
-    ck_assert_ptr_null(g_st->grid.rel);
     ck_assert_ptr_nonnull(strstr(g_st->msg, "no base recorded for 'llama2-7b-qv-ada'"));
+    keys("b");
+    ck_assert_int_eq(g_st->grid.metric, LSC_METRIC_NORM);
+    ck_assert_msg(strstr(g_st->msg, "no base recorded for 'llama2-7b-qv-ada'") && strstr(g_st->msg, ":base"), "%s",
+                  g_st->msg);
+    lsc_tui_model_fake_base_reads(&g_model, &on_model, &on_readers);
+    ck_assert_int_eq(on_model, 0);
+    ck_assert_int_eq(on_readers, 1);
 }
 END_TEST
 
@@ -3218,6 +3254,116 @@ START_TEST(test_vsbase_no_reader_exclusive)
 }
 END_TEST
 
+/* Open chat's grid with the heat by |dW|/|W| (not computed yet) and start the figures there (b), held at
+ * base layer `hold` on the worker thread. */
+static void grid_rel_job(int hold)
+{
+    g_st->async = 1;
+    lsc_tui_model_fake_hold(&g_model, hold);
+    open_chat();
+    req(LSC_REQ_GRID);
+    req(LSC_REQ_METRIC);
+    req(LSC_REQ_METRIC);
+    ck_assert_int_eq(g_st->grid.metric, LSC_METRIC_REL);
+    keys("b");
+    poll_show_base(hold);
+}
+
+/* The grid's heat to |dW|/|W| (o until it is; it stays across adapters with a base). */
+static void heat_rel(void)
+{
+    for (int k = 0; k < 3 && g_st->grid.metric != LSC_METRIC_REL; k++)
+        req(LSC_REQ_METRIC);
+    ck_assert_int_eq(g_st->grid.metric, LSC_METRIC_REL);
+}
+
+/* Every cell of the grid's |dW|/|W| heat is unknown (NaN: the figures are not there). */
+static void check_grid_unknown(void)
+{
+    ck_assert_int_eq(g_st->grid.metric, LSC_METRIC_REL);
+    for (size_t i = 0; i < g_st->layers.n; i++)
+        ck_assert_msg(isnan(lsc_tui_grid_value(g_st, i)), "row %zu: %g", i, lsc_tui_grid_value(g_st, i));
+}
+
+/* The grid's heat by |dW|/|W| computes as the vs base figures do: on a reader (b in the grid), the grid
+ * still moves meanwhile, its cells are unknown until the figures land on the adapter they were asked for
+ * (another adapter's grid shown meanwhile gets none), and nothing read the base through the UI's model. */
+START_TEST(test_grid_rel_while_computing)
+{
+    grid_rel_job(5);
+    ck_assert_msg(!lsc_tui_state_busy(g_st), "the figures job holds the workbench");
+    ck_assert(lsc_tui_vsbase_running(g_st));
+    check_grid_unknown();
+    int r0 = g_st->grid.r, c0 = g_st->grid.c;
+    ck_assert(keys("jl") & LSC_TUI_CH_REDRAW);
+    ck_assert_int_eq(g_st->grid.r, r0 + 1);
+    ck_assert_int_eq(g_st->grid.c, c0 + 1);
+    keys("b"); /* again: it says they are computing, no second job */
+    ck_assert_msg(strstr(g_st->msg, "computing"), "%s", g_st->msg);
+    ck_assert_int_eq(lsc_tui_model_fake_show_base_runs(&g_model), 1);
+    /* to another adapter's grid: its heat is not chat's */
+    while (g_st->depth > 1)
+        req(LSC_REQ_BACK);
+    g_st->lists[LSC_VIEW_CATALOG].cursor = 1;
+    req(LSC_REQ_ENTER);
+    ck_assert_str_eq(g_st->layers.adapter, "llama2-7b-code");
+    req(LSC_REQ_GRID);
+    heat_rel();
+    check_grid_unknown();
+    lsc_tui_model_fake_hold(&g_model, -1);
+    poll_show_base(-1);
+    check_grid_unknown();
+    ck_assert_msg(strstr(g_st->msg, "llama2-7b-chat") && g_st->msg_level == LSC_MSG_INFO, "%s", g_st->msg);
+    /* chat's grid: its figures, without a second job */
+    while (g_st->depth > 1)
+        req(LSC_REQ_BACK);
+    g_st->lists[LSC_VIEW_CATALOG].cursor = 0;
+    req(LSC_REQ_ENTER);
+    req(LSC_REQ_GRID);
+    heat_rel();
+    for (size_t i = 0; i < g_st->layers.n; i++)
+        ck_assert_double_eq_tol(lsc_tui_grid_value(g_st, i), g_st->layers.rows[i].fro / 40.0, 1e-15);
+    ck_assert_int_eq(lsc_tui_model_fake_show_base_runs(&g_model), 1);
+    int on_model = -1, on_readers = -1;
+    lsc_tui_model_fake_base_reads(&g_model, &on_model, &on_readers);
+    ck_assert_int_eq(on_model, 0);
+    ck_assert_int_eq(on_readers, 1);
+}
+END_TEST
+
+/* Ctrl-C in the grid cancels the figures started there: the cells stay unknown, no error, b again computes. */
+START_TEST(test_grid_rel_cancel)
+{
+    grid_rel_job(3);
+    key(LSC_KEY_CTRL('c'));
+    poll_show_base(-1);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_GRID);
+    check_grid_unknown();
+    ck_assert_int_ne(g_st->msg_level, LSC_MSG_ERROR);
+    ck_assert_msg(strstr(g_st->msg, "cancelled"), "%s", g_st->msg);
+    lsc_tui_model_fake_hold(&g_model, -1);
+    keys("b");
+    poll_show_base(-1);
+    ck_assert_int_eq(g_st->grid.metric, LSC_METRIC_REL);
+    for (size_t i = 0; i < g_st->layers.n; i++)
+        ck_assert_double_eq_tol(lsc_tui_grid_value(g_st, i), g_st->layers.rows[i].fro / 40.0, 1e-15);
+    ck_assert_int_eq(lsc_tui_model_fake_show_base_runs(&g_model), 2);
+}
+END_TEST
+
+/* An edit's reload while the grid's figures compute makes them stale: dropped, the cells stay unknown. */
+START_TEST(test_grid_rel_stale_dropped)
+{
+    grid_rel_job(5);
+    lsc_tui_reload_after_edit(g_st);
+    lsc_tui_model_fake_hold(&g_model, -1);
+    poll_show_base(-1);
+    ck_assert_msg(strstr(g_st->msg, "dropped") && strstr(g_st->msg, "changed"), "%s", g_st->msg);
+    heat_rel();
+    check_grid_unknown();
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tui-state");
@@ -3279,6 +3425,9 @@ static Suite *suite(void)
     tcase_add_test(tc, test_vsbase_edit_refused_while_computing);
     tcase_add_test(tc, test_vsbase_stale_dropped);
     tcase_add_test(tc, test_vsbase_no_reader_exclusive);
+    tcase_add_test(tc, test_grid_rel_while_computing);
+    tcase_add_test(tc, test_grid_rel_cancel);
+    tcase_add_test(tc, test_grid_rel_stale_dropped);
     suite_add_tcase(s, tc);
     return s;
 }

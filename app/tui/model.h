@@ -404,14 +404,9 @@ typedef struct lsc_tui_model {
      * adapter, LSC_ERR_INVALID for one that is not a series (as the command words it). NULL: the model
      * has no series. */
     lsc_status (*series)(void *ctx, const char *adapter, lsc_tui_series *out, lsc_error *err);
-    /* |dW|_F / |W|_F of each of the n rows (as `layers` gave them) against the base recorded by `base`
-     * (issue #19): rel[i] for rows[i]. Reads every used base tensor once (norms only, no SVD). NULL when
-     * the model has no bases. LSC_ERR_NOTFOUND "no base recorded for 'x'" when none is recorded. */
-    lsc_status (*base_rel)(void *ctx, const char *adapter, const lsc_tui_layer *rows, size_t n, double *rel,
-                           lsc_error *err);
-
     /* The base recorded for `adapter` by `base` (issue #19): its path into path (cap bytes), "" when none is
-     * recorded. Reads the catalog only (no base file). NULL when the model has no bases. LSC_ERR_NOTFOUND
+     * recorded. Reads the catalog only (no base file). NULL when the model has no bases (the workbench then
+     * offers no figures against a base; they come from `show NAME --base --json` run on the reader). LSC_ERR_NOTFOUND
      * for an unknown adapter. */
     lsc_status (*base_path)(void *ctx, const char *adapter, char *path, size_t cap, lsc_error *err);
 

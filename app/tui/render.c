@@ -352,10 +352,10 @@ static void list_position(const lsc_tui_state *st, lsc_tui_view v, char *buf, si
     const lsc_tui_list *l = &st->lists[v];
     size_t len = 0;
     buf[0] = '\0';
-    if (v == LSC_VIEW_GRID) {
-        snprintf(buf, cap, "layer %d, %s  heat: %s", st->grid.n_rows ? st->grid.rows[st->grid.r] : 0,
-                 st->grid.n_mods ? st->grid.mods[st->grid.c] : "-",
-                 lsc_tui_grid_metric_name(st, 0));
+    if (v == LSC_VIEW_GRID) { /* the heat's name gives way to the figures job's progress while it runs */
+        snprintf(buf, cap, "layer %d, %s%s%s", st->grid.n_rows ? st->grid.rows[st->grid.r] : 0,
+                 st->grid.n_mods ? st->grid.mods[st->grid.c] : "-", lsc_tui_vsbase_running(st) ? "" : "  heat: ",
+                 lsc_tui_vsbase_running(st) ? "" : lsc_tui_grid_metric_name(st, 0));
         return;
     }
     if (v == LSC_VIEW_SPECTRUM) {
@@ -401,6 +401,16 @@ static void progress_text(lsc_tui_render *r, char *t, size_t cap, const char *wh
     } else {
         snprintf(t, cap, "%s %s  %.0fs - %s", G(r, "\u231b", "..."), what, elapsed, tail);
     }
+}
+
+/* The columns s takes on the screen. */
+static int text_width(lsc_tui_render *r, const char *s)
+{
+    wchar_t wb[MAXW + 2];
+    int wid[MAXW + 2], n = decode(r, s, wb, wid, MAXW), tw = 0;
+    for (int i = 0; i < n; i++)
+        tw += wid[i];
+    return tw;
 }
 
 static void draw_status(lsc_tui_render *r, const lsc_tui_state *st)
@@ -475,7 +485,12 @@ static void draw_status(lsc_tui_render *r, const lsc_tui_state *st)
         snprintf(what, sizeof what, "vs base of %s", vb->target);
         progress_text(r, msg, sizeof msg, what, 10, vb->done, vb->total, vb->elapsed, vb->cancelling,
                       vb->cancelling ? "cancelling" : "^C cancels");
+        if (text_width(r, msg) > w - pw) /* the cancel key before the ETA */
+            progress_text(r, msg, sizeof msg, what, 10, vb->done, vb->total, vb->elapsed, 1,
+                          vb->cancelling ? "cancelling" : "^C cancels");
         a = r->attr[R_WARN];
+    } else if (!st->msg[0] && v == LSC_VIEW_GRID && lsc_tui_grid_rel_pending(st, msg, sizeof msg)) {
+        /* the heat by |dW|/|W| without its figures: how to compute them, until something else is said */
     } else if (st->msg_level == LSC_MSG_ERROR) {
         snprintf(msg, sizeof msg, "error: %s", st->msg);
         a = r->attr[R_ERROR];

@@ -42,6 +42,10 @@ void lsc_tui_draw_grid(lsc_tui_render *r, const lsc_tui_state *st)
                 continue;
             }
             double m = lsc_tui_grid_value(st, (size_t)li);
+            if (isnan(m)) { /* |dW|/|W| not known (yet): the status line says how to compute it */
+                put_text(r, y, x, cw - 1, "-", 1, 0, sel ? a : r->attr[R_DIM]);
+                continue;
+            }
             if (st->grid.metric != LSC_METRIC_RANK)
                 lsc_tui_fmt_num(m, val, sizeof val);
             else
@@ -57,9 +61,11 @@ void lsc_tui_draw_grid(lsc_tui_render *r, const lsc_tui_state *st)
         }
     }
     /* legend in the header's free space */
-    char leg[128];
+    char leg[LSC_TUI_NAME_MAX + 128];
     int lx = 8 + st->grid.n_mods * cw + 1;
-    if (L->cols - lx >= 20) {
+    if (L->cols - lx >= 20 && lsc_tui_grid_rel_pending(st, leg, sizeof leg)) {
+        put_text(r, L->header_y, lx, L->cols - lx, "|dW|/|W| not computed", 0, 0, r->attr[R_HEADER]);
+    } else if (L->cols - lx >= 20) {
         snprintf(leg, sizeof leg, "%s max %.3g", lsc_tui_grid_metric_name(st, 1), st->grid.max);
         put_text(r, L->header_y, lx, L->cols - lx, leg, 0, 0, r->attr[R_HEADER]);
         for (int lv = 1; lv <= 4 && L->body_y + lv < L->status_y; lv++) {

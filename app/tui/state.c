@@ -185,7 +185,6 @@ void lsc_tui_state_free(lsc_tui_state *st)
     free(st->audit.rows);
     lsc_tui_output_free(st);
     free(st->grid.cell);
-    free(st->grid.rel);
     free(st);
 }
 

@@ -415,7 +415,6 @@ typedef struct lsc_tui_grid_view {
     int r, c, top;                  /* cell under the cursor, first row shown */
     lsc_tui_metric metric;
     double max;                     /* max metric over the grid, for heat levels */
-    double *rel;                    /* LSC_METRIC_REL: |dW|/|W| per layer data index (model->base_rel), or NULL */
 } lsc_tui_grid_view;
 
 /* The spectrum of one layer of the layer table (view_spectrum.c). */

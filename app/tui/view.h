@@ -93,6 +93,10 @@ const lsc_tui_basefig_row *lsc_tui_vsbase_fig(const lsc_tui_state *st, size_t da
  * show the panel of the adapter whose figures are computing, or show/hide the panel once they are known
  * (or failed). A second figures job while one runs is refused with a message. */
 unsigned lsc_tui_vsbase_request(lsc_tui_state *st);
+/* Make sure the figures of the layer table's adapter are known or computing, without the panel (the grid's
+ * b): 0 when they are known; otherwise starts the job as b does, or says that they are computing, that
+ * another adapter's are (one job at a time) or how to record a base. */
+unsigned lsc_tui_vsbase_compute(lsc_tui_state *st);
 /* The figures job of `adapter` ended: with the command's JSON output (cached for `adapter`; the panel opens
  * if the table still shows it), or failed with its message (kept in the panel of `adapter` when it is the
  * table's; nothing when cancelled). */
@@ -216,8 +220,12 @@ void lsc_tui_layers_forget(lsc_tui_state *st); /* its adapter is gone: the next 
 void lsc_tui_grid_build(lsc_tui_state *st, int fresh);
 unsigned lsc_tui_grid_open(lsc_tui_state *st, const lsc_tui_layer *at);
 void lsc_tui_grid_metric_max(lsc_tui_state *st);
-/* The grid's heat value of layer row i under its metric (norm, rank, or |dW|/|W| against the base). */
+/* The grid's heat value of layer row i under its metric (norm, rank, or |dW|/|W| against the base: the
+ * vs base figures' rel_norm, NaN while unknown). */
 double lsc_tui_grid_value(const lsc_tui_state *st, size_t i);
+/* The heat is |dW|/|W| and the figures of the grid's adapter are not known: what to do (into buf, cap
+ * bytes; "" while they compute, as the status line shows their progress) and 1; else 0. */
+int lsc_tui_grid_rel_pending(const lsc_tui_state *st, char *buf, size_t cap);
 /* The metric's name for the legend ("fro", brief) or the status line ("fro norm"). */
 const char *lsc_tui_grid_metric_name(const lsc_tui_state *st, int brief);
 void lsc_tui_grid_clamp(lsc_tui_state *st);

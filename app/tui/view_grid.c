@@ -1,6 +1,7 @@
 /* view_grid.c: the layers x modules grid of one adapter (v on the layer table): a heat map by norm or
  * rank, a cell cursor, Enter opens the cell's spectrum. Never includes curses.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,8 +65,10 @@ static int grid_column(const lsc_tui_state *st, const lsc_tui_layer *L)
 double lsc_tui_grid_value(const lsc_tui_state *st, size_t i)
 {
     const lsc_tui_layer *L = &st->layers.rows[i];
-    if (st->grid.metric == LSC_METRIC_REL)
-        return st->grid.rel ? st->grid.rel[i] : 0.0;
+    if (st->grid.metric == LSC_METRIC_REL) {
+        const lsc_tui_basefig_row *f = lsc_tui_vsbase_fig(st, i);
+        return f ? f->rel_norm : NAN;
+    }
     return st->grid.metric == LSC_METRIC_NORM ? L->fro : L->rank;
 }
 
@@ -82,9 +85,7 @@ void lsc_tui_grid_build(lsc_tui_state *st, int fresh)
 {
     if (fresh)
         st->grid.r = st->grid.c = st->grid.top = 0;
-    free(st->grid.rel); /* the layers may have changed: ask the model again */
-    st->grid.rel = NULL;
-    if (st->grid.metric == LSC_METRIC_REL)
+    if (st->grid.metric == LSC_METRIC_REL && !lsc_tui_vsbase_shown(st)) /* an adapter without a base */
         st->grid.metric = LSC_METRIC_NORM;
     static const char *const canon[] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
     st->grid.n_mods = 0;
@@ -231,40 +232,73 @@ static unsigned grid_enter_cell(lsc_tui_state *st)
     return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RELOAD;
 }
 
+int lsc_tui_grid_rel_pending(const lsc_tui_state *st, char *buf, size_t cap)
+{
+    const lsc_tui_vsbase *v = &st->vsbase;
+    if (st->grid.metric != LSC_METRIC_REL || v->cur >= 0)
+        return 0;
+    char kb[16];
+    lsc_tui_key_for(LSC_VIEW_GRID, LSC_REQ_VSBASE, kb, sizeof kb);
+    if (v->job && strcmp(v->target, st->layers.adapter) == 0)
+        lsc_tui_copy(buf, cap, "");
+    else if (v->job)
+        snprintf(buf, cap, "|dW|/|W| not computed yet: %s computes them once those of '%s' are done", kb, v->target);
+    else
+        snprintf(buf, cap, "|dW|/|W| not computed yet: %s computes them", kb);
+    return 1;
+}
+
+/* The heat by |dW|/|W|: what it shows, or what to do while its figures are not known. */
+static void rel_message(lsc_tui_state *st)
+{
+    char t[LSC_TUI_NAME_MAX + 128];
+    if (!lsc_tui_grid_rel_pending(st, t, sizeof t))
+        lsc_tui_state_msg(st, LSC_MSG_INFO, "heat by |dW|/|W| against the base");
+    else if (t[0])
+        lsc_tui_state_msg(st, LSC_MSG_INFO, "%s", t);
+}
+
 /* norm -> rank -> |dW|/|W| against the recorded base (when the model has bases) -> norm. The relative norms
- * are asked of the model once per grid (they read the base), unless the layer table's vs base figures hold
- * them already; without a base the message says so and the heat goes back to the norm. */
+ * are the vs base figures' (view_vsbase.c: a job on a reader of the model, b starts it): nothing reads the
+ * base here; until they are known the cells say "-". Without a base the heat goes back to the norm. */
 static unsigned next_metric(lsc_tui_state *st)
 {
     lsc_tui_metric next = st->grid.metric == LSC_METRIC_NORM ? LSC_METRIC_RANK
-                          : st->grid.metric == LSC_METRIC_RANK && st->model->base_rel ? LSC_METRIC_REL
-                                                                                       : LSC_METRIC_NORM;
-    if (next == LSC_METRIC_REL && !st->grid.rel) {
-        lsc_error err;
-        lsc_error_clear(&err);
-        double *rel = calloc(st->layers.n + 1, sizeof *rel);
-        size_t known = 0; /* the vs base figures (b in the layer table) already hold them: no second read */
-        for (size_t i = 0; rel && i < st->layers.n && lsc_tui_vsbase_fig(st, i); i++, known++)
-            rel[i] = lsc_tui_vsbase_fig(st, i)->rel_norm;
-        lsc_status s = !rel ? lsc_error_set(&err, LSC_ERR_NOMEM, "out of memory")
-                       : known == st->layers.n
-                           ? LSC_OK
-                           : st->model->base_rel(st->model->ctx, st->layers.adapter, st->layers.rows, st->layers.n, rel, &err);
-        if (s) {
-            free(rel);
+                          : st->grid.metric == LSC_METRIC_RANK && st->model->base_path ? LSC_METRIC_REL
+                                                                                        : LSC_METRIC_NORM;
+    if (next == LSC_METRIC_REL) {
+        lsc_tui_vsbase_sync(st);
+        if (!lsc_tui_vsbase_shown(st)) {
             st->grid.metric = LSC_METRIC_NORM;
             lsc_tui_grid_metric_max(st);
-            lsc_tui_state_msg(st, LSC_MSG_WARN, "%s", err.msg);
+            lsc_tui_state_msg(st, LSC_MSG_WARN, "no base recorded for '%s': record one with :base %s PATH",
+                              st->layers.adapter, st->layers.adapter);
             return LSC_TUI_CH_REDRAW;
         }
-        st->grid.rel = rel;
     }
     st->grid.metric = next;
     lsc_tui_grid_metric_max(st);
-    lsc_tui_state_msg(st, LSC_MSG_INFO, "heat by %s", next == LSC_METRIC_NORM ? "Frobenius norm"
-                                                      : next == LSC_METRIC_RANK ? "rank"
-                                                                                : "|dW|/|W| against the base");
+    if (next == LSC_METRIC_REL)
+        rel_message(st);
+    else
+        lsc_tui_state_msg(st, LSC_MSG_INFO, "heat by %s", next == LSC_METRIC_NORM ? "Frobenius norm" : "rank");
     return LSC_TUI_CH_REDRAW;
+}
+
+/* b: the heat by |dW|/|W| against the base, its figures computed (as b in the layer table) if unknown. */
+static unsigned grid_vsbase(lsc_tui_state *st)
+{
+    if (!st->model->base_path)
+        return 0;
+    lsc_tui_vsbase_sync(st);
+    if (!lsc_tui_vsbase_shown(st))
+        return lsc_tui_vsbase_compute(st); /* says how to record one */
+    st->grid.metric = LSC_METRIC_REL;
+    lsc_tui_grid_metric_max(st);
+    unsigned ch = lsc_tui_vsbase_compute(st); /* may land at once (no worker thread): then its message stays */
+    if (ch == 0)
+        rel_message(st);
+    return ch | LSC_TUI_CH_REDRAW;
 }
 
 static unsigned grid_request(lsc_tui_state *st, lsc_tui_req req)
@@ -283,6 +317,7 @@ static unsigned grid_request(lsc_tui_state *st, lsc_tui_req req)
     case LSC_REQ_TAB:
     case LSC_REQ_GRID: return grid_to_layers(st);
     case LSC_REQ_METRIC: return next_metric(st);
+    case LSC_REQ_VSBASE: return grid_vsbase(st);
     case LSC_REQ_PRUNE: return lsc_tui_prune_open(st);
     case LSC_REQ_KIND: return lsc_tui_kind_open(st);
     case LSC_REQ_RETRAIN: return lsc_tui_retrain_open(st);
@@ -314,6 +349,7 @@ static const lsc_tui_binding k_keys[] = {
     {LSC_REQ_GRID, {'v', LSC_KEY_F(5)}, "switch to the layer table", "table", 2},
     {LSC_REQ_TAB, {LSC_KEY_TAB}, "switch to the layer table", NULL, 0},
     {LSC_REQ_METRIC, {'o'}, "heat by norm, rank or |dW|/|W| against the base", "metric", 3},
+    {LSC_REQ_VSBASE, {'b'}, "heat by |dW|/|W| against the base: computes the vs base figures", "vs base", 14},
     {LSC_REQ_PRUNE, {'p'}, "prune panel: cut ranks by a rule with a live preview", "prune", 4},
     {LSC_REQ_KIND, {'K'}, "kind panel: figures particular to the adapter's kind", "kind", 5},
     {LSC_REQ_RETRAIN, {'R'}, "retrain panel: train towards a target, live loss chart", "retrain", 6},

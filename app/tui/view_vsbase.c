@@ -13,6 +13,8 @@
  * queued or cancelled behind the user's back. An edit's reload (lsc_tui_vsbase_forget) bumps a generation,
  * and a result computed under an older one is dropped, never shown as current. A model without a reader
  * runs the job as every long command runs (state_job.c: exclusively, Esc cancels).
+ * The grid's heat by |dW|/|W| (view_grid.c) shows their rel_norm: one job serves both, b starts it there too
+ * (lsc_tui_vsbase_compute), and nothing reads the base on the UI thread.
  * The results are kept for the session, per adapter (LSC_TUI_BASEFIG_CACHE of them), until an
  * edit reloads the catalog; cells show "-" until known. Whether an adapter has a base is asked of the model
  * when its layer table loads (model->base_path, the catalog only). A job that fails (no base, a base
@@ -182,6 +184,7 @@ void lsc_tui_vsbase_done(lsc_tui_state *st, const char *adapter, const char *out
         v->panel = 1;
     }
     map_rows(st); /* the rows of whatever the table shows now */
+    lsc_tui_grid_metric_max(st); /* the grid's heat by |dW|/|W| shows them too */
     lsc_tui_layout_update(st);
     if (here)
         lsc_tui_state_msg(st, LSC_MSG_INFO, "figures against the base of '%s': %zu layers (kept for this session)",
@@ -303,34 +306,11 @@ static unsigned start_job(lsc_tui_state *st, const lsc_tui_argv *a)
     return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RESIZE;
 }
 
-unsigned lsc_tui_vsbase_request(lsc_tui_state *st)
+/* Start the figures of the layer table's adapter (its base recorded, its figures neither known nor
+ * computing): on a reader of the model, or exclusively without one; one figures job at a time. */
+static unsigned start_figures(lsc_tui_state *st)
 {
     lsc_tui_vsbase *v = &st->vsbase;
-    if (!st->layers.adapter[0])
-        return 0;
-    lsc_tui_vsbase_sync(st);
-    if (!v->path[0]) {
-        lsc_tui_state_msg(st, LSC_MSG_WARN, "no base recorded for '%s': record one with :base %s PATH",
-                          st->layers.adapter, st->layers.adapter);
-        return LSC_TUI_CH_REDRAW;
-    }
-    if (v->job && strcmp(v->target, st->layers.adapter) == 0) { /* computing these: the panel shows how far */
-        if (!v->panel) {
-            v->panel = 1;
-            lsc_tui_layout_update(st);
-            return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RESIZE;
-        }
-        lsc_tui_state_msg(st, LSC_MSG_INFO, "the figures of '%s' are computing: they appear here when ready (Ctrl-C "
-                          "cancels)", v->target);
-        return LSC_TUI_CH_REDRAW;
-    }
-    if (v->cur >= 0 || (v->panel && v->why[0])) { /* known (or failed): b shows and hides the panel */
-        v->panel = !v->panel;
-        if (!v->panel)
-            v->why[0] = '\0';
-        lsc_tui_layout_update(st);
-        return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RESIZE;
-    }
     if (v->job) {
         lsc_tui_state_msg(st, LSC_MSG_WARN, "one figures job at a time: those of '%s' are computing (wait for them, "
                           "or Ctrl-C cancels them)", v->target);
@@ -346,6 +326,64 @@ unsigned lsc_tui_vsbase_request(lsc_tui_state *st)
     char title[LSC_TUI_NAME_MAX + 32];
     snprintf(title, sizeof title, "figures of %s vs base", st->layers.adapter);
     return lsc_tui_job_run(st, &a, title) | LSC_TUI_CH_RESIZE;
+}
+
+/* The layer table's adapter has a base (synced); otherwise the message says how to record one. */
+static int has_base(lsc_tui_state *st)
+{
+    lsc_tui_vsbase_sync(st);
+    if (st->vsbase.path[0])
+        return 1;
+    lsc_tui_state_msg(st, LSC_MSG_WARN, "no base recorded for '%s': record one with :base %s PATH", st->layers.adapter,
+                      st->layers.adapter);
+    return 0;
+}
+
+/* Its figures are computing: say so (they appear when ready). */
+static unsigned computing(lsc_tui_state *st)
+{
+    lsc_tui_state_msg(st, LSC_MSG_INFO, "the figures of '%s' are computing: they appear here when ready (Ctrl-C "
+                      "cancels)", st->vsbase.target);
+    return LSC_TUI_CH_REDRAW;
+}
+
+unsigned lsc_tui_vsbase_request(lsc_tui_state *st)
+{
+    lsc_tui_vsbase *v = &st->vsbase;
+    if (!st->layers.adapter[0])
+        return 0;
+    if (!has_base(st))
+        return LSC_TUI_CH_REDRAW;
+    if (v->job && strcmp(v->target, st->layers.adapter) == 0) { /* computing these: the panel shows how far */
+        if (!v->panel) {
+            v->panel = 1;
+            lsc_tui_layout_update(st);
+            return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RESIZE;
+        }
+        return computing(st);
+    }
+    if (v->cur >= 0 || (v->panel && v->why[0])) { /* known (or failed): b shows and hides the panel */
+        v->panel = !v->panel;
+        if (!v->panel)
+            v->why[0] = '\0';
+        lsc_tui_layout_update(st);
+        return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RESIZE;
+    }
+    return start_figures(st);
+}
+
+unsigned lsc_tui_vsbase_compute(lsc_tui_state *st)
+{
+    lsc_tui_vsbase *v = &st->vsbase;
+    if (!st->layers.adapter[0])
+        return 0;
+    if (!has_base(st))
+        return LSC_TUI_CH_REDRAW;
+    if (v->job && strcmp(v->target, st->layers.adapter) == 0)
+        return computing(st);
+    if (v->cur >= 0)
+        return 0;
+    return start_figures(st);
 }
 
 /* Append one panel line (cap bytes each, at most max of them). */

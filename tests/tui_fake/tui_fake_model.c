@@ -48,7 +48,8 @@ typedef struct fake_model {
     atomic_int show_base_active; /* `show --base` commands running now */
     atomic_int show_base_layer;  /* base layers the latest of them has done */
     int readers_opened;        /* readers opened in all */
-    int base_rel_calls;    /* model->base_rel calls (the grid's heat against the base) */
+    atomic_int base_reads_ui;     /* base reads through this model itself (`show --base` run here) */
+    atomic_int base_reads_reader; /* base reads through one of its readers (`show --base` run there) */
 } fake_model;
 
 static uint64_t splitmix(uint64_t *s)
@@ -231,19 +232,6 @@ static lsc_status fake_list(void *ctx, lsc_tui_adapter **out, size_t *n, lsc_err
     return LSC_OK;
 }
 
-/* The fake model's "base": |W|_F = 40 for every layer, so |dW|/|W| = fro / 40; the AdaLoRA adapter
- * ("llama2-7b-qv-ada") has no base recorded (the refusal path). */
-static lsc_status fake_base_rel(void *ctx, const char *adapter, const lsc_tui_layer *rows, size_t n, double *rel,
-                                lsc_error *err)
-{
-    ((fake_model *)ctx)->base_rel_calls++;
-    if (strcmp(adapter, "llama2-7b-qv-ada") == 0)
-        return lsc_error_set(err, LSC_ERR_NOTFOUND, "no base recorded for '%s' (run: lorascope base NAME PATH)", adapter);
-    for (size_t i = 0; i < n; i++)
-        rel[i] = rows[i].fro / 40.0;
-    return LSC_OK;
-}
-
 /* Every adapter but the AdaLoRA one has the base "/models/llama-2-7b" recorded. */
 static lsc_status fake_base_path(void *ctx, const char *adapter, char *path, size_t cap, lsc_error *err)
 {
@@ -257,8 +245,9 @@ static lsc_status fake_base_path(void *ctx, const char *adapter, char *path, siz
 static int cancelled(const lsc_tui_progress *prog);
 static void sleep_ms(long ms);
 
-/* `show NAME --base --json`: the fake base's figures, made up from each layer's norm and rank
- * (|W| = 40 as in fake_base_rel; amplification, similarity and intruders from the layer index). The
+/* `show NAME --base --json`: the fake base's figures, made up from each layer's norm and rank (|W| = 40
+ * for every layer, so |dW|/|W| = fro / 40; amplification, similarity and intruders from the layer index),
+ * the AdaLoRA adapter ("llama2-7b-qv-ada") has no base recorded (the refusal path), and the
  * code adapter ("llama2-7b-code") fails as a base changed on disk since `base` would. One layer at a time:
  * a progress report each, the hold hook (lsc_tui_model_fake_hold) and cancel between layers. */
 static int run_show_base(fake_model *fm, int argc, char **argv, const lsc_tui_progress *prog, char *buf, size_t cap,
@@ -1332,10 +1321,10 @@ static int run_retrain(fake_model *fm, int argc, char **argv, const lsc_tui_prog
     return 0;
 }
 
-static int fake_run(void *ctx, int argc, char **argv, unsigned flags, const lsc_tui_progress *prog, char **output,
-                    char **errmsg)
+/* run() of the model (on_reader = 0) or of one of its readers (1: only the base reads are told apart). */
+static int fake_run_on(fake_model *fm, int on_reader, int argc, char **argv, unsigned flags,
+                       const lsc_tui_progress *prog, char **output, char **errmsg)
 {
-    fake_model *fm = ctx;
     char buf[8192], msg[LSC_ERROR_MSG_MAX + 64], *big = NULL;
     size_t len = 0, big_cap = 0;
     int rc = 0;
@@ -1390,6 +1379,7 @@ static int fake_run(void *ctx, int argc, char **argv, unsigned flags, const lsc_
         big_cap = (fa ? fa->n_layers : 0) * 512 + 256;
         big = calloc(big_cap, 1);
         atomic_fetch_add(&fm->show_base_runs, 1);
+        atomic_fetch_add(on_reader ? &fm->base_reads_reader : &fm->base_reads_ui, 1);
         atomic_store(&fm->show_base_layer, 0);
         atomic_fetch_add(&fm->show_base_active, 1);
         rc = run_show_base(fm, argc, argv, prog, big ? big : buf, big ? big_cap : sizeof buf, msg, sizeof msg);
@@ -1411,6 +1401,12 @@ static int fake_run(void *ctx, int argc, char **argv, unsigned flags, const lsc_
     return rc;
 }
 
+static int fake_run(void *ctx, int argc, char **argv, unsigned flags, const lsc_tui_progress *prog, char **output,
+                    char **errmsg)
+{
+    return fake_run_on(ctx, 0, argc, argv, flags, prog, output, errmsg);
+}
+
 /* ---- the reader (model.h): fake_run on the same adapters, read-only ----------------------------------- */
 
 typedef struct fake_reader {
@@ -1420,7 +1416,7 @@ typedef struct fake_reader {
 static int reader_run(void *ctx, int argc, char **argv, unsigned flags, const lsc_tui_progress *prog, char **output,
                       char **errmsg)
 {
-    return fake_run(((fake_reader *)ctx)->fm, argc, argv, flags | LSC_TUI_RUN_READONLY, prog, output, errmsg);
+    return fake_run_on(((fake_reader *)ctx)->fm, 1, argc, argv, flags | LSC_TUI_RUN_READONLY, prog, output, errmsg);
 }
 
 static void reader_destroy(void *ctx)
@@ -1842,6 +1838,8 @@ lsc_status lsc_tui_model_fake_init(lsc_tui_model *m, uint64_t seed, lsc_error *e
     atomic_init(&fm->readers, 0);
     atomic_init(&fm->show_base_active, 0);
     atomic_init(&fm->show_base_layer, 0);
+    atomic_init(&fm->base_reads_ui, 0);
+    atomic_init(&fm->base_reads_reader, 0);
     fm->ad = calloc(3, sizeof *fm->ad);
     if (!fm->ad) {
         free(fm);
@@ -1882,7 +1880,6 @@ lsc_status lsc_tui_model_fake_init(lsc_tui_model *m, uint64_t seed, lsc_error *e
     m->merge_preview = fake_merge_preview;
     m->kind_figures = fake_kind_figures;
     m->series = fake_series;
-    m->base_rel = fake_base_rel;
     m->base_path = fake_base_path;
     m->reader = fake_reader_open;
     m->destroy = fake_destroy;
@@ -1910,7 +1907,10 @@ int lsc_tui_model_fake_show_base_active(const lsc_tui_model *m, int *layer)
     return atomic_load(&fm->show_base_active);
 }
 
-int lsc_tui_model_fake_base_rel_calls(const lsc_tui_model *m)
+void lsc_tui_model_fake_base_reads(const lsc_tui_model *m, int *on_model, int *on_readers)
 {
-    return ((const fake_model *)m->ctx)->base_rel_calls;
+    fake_model *fm = m->ctx;
+    *on_model = atomic_load(&fm->base_reads_ui);
+    *on_readers = atomic_load(&fm->base_reads_reader);
 }
+

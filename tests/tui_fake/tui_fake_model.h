@@ -52,7 +52,10 @@ void lsc_tui_model_fake_no_reader(lsc_tui_model *m);
  * has done (it waits at the hold of lsc_tui_model_fake_hold with *layer == the hold). */
 int lsc_tui_model_fake_show_base_active(const lsc_tui_model *m, int *layer);
 
-/* How many times the fake model's base_rel (the grid's |dW|/|W| heat) was asked. */
-int lsc_tui_model_fake_base_rel_calls(const lsc_tui_model *m);
+/* How many times the fake's base was read (each a whole `show --base`): *on_model through
+ * the model itself (its UI thread's calls, or a job holding it), *on_readers through one of its readers
+ * (model.h: a job beside the browsing). */
+void lsc_tui_model_fake_base_reads(const lsc_tui_model *m, int *on_model, int *on_readers);
+
 
 #endif
