@@ -308,10 +308,10 @@ static void to_bf16_groups(const double *src, size_t n, unsigned char *p, lsc_na
         v4d_t a, b;
         memcpy(&a, src + i, sizeof a);
         memcpy(&b, src + i + 4, sizeof b);
-        v4f_t fa = __builtin_convertvector(a, v4f_t), fb = __builtin_convertvector(b, v4f_t);
+        const v4f_t fa = __builtin_convertvector(a, v4f_t), fb = __builtin_convertvector(b, v4f_t);
+        const v8f_t f = {fa[0], fa[1], fa[2], fa[3], fb[0], fb[1], fb[2], fb[3]}; /* in registers, no store */
         v8u_t x;
-        memcpy(&x, &fa, sizeof fa);
-        memcpy((unsigned char *)&x + sizeof fa, &fb, sizeof fb);
+        memcpy(&x, &f, sizeof x);
         const v8u_t r = (x + 0x7fffu + ((x >> 16) & 1u)) >> 16, e = r & 0x7f80u;
         const v8i_t bad = ((x & 0xffffu) == 0x8000u) | (e == 0u) | (e == 0x7f80u);
         const v8h_t h = __builtin_convertvector(r, v8h_t);
