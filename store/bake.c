@@ -91,6 +91,20 @@ lsc_status lsc_bake_out_write(void *out, uint64_t off, const void *p, size_t n, 
     return LSC_OK;
 }
 
+/* Ask the kernel to start writing out fd's dirty pages now, without waiting for them: the bake produces
+ * data faster than the disk takes it, and leaving it all dirty until the commit's fsync made each shard
+ * end with a wait of its whole size (0.2-0.4 s per ~600 MB shard) while every core sat idle. Started
+ * early, the writeback overlaps the merging and the fsync only waits for the tail. Advisory: an error
+ * here is not one (the fsync at commit reports any real one). */
+static void start_writeback(int fd)
+{
+#ifdef SYNC_FILE_RANGE_WRITE
+    (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+#else
+    (void)fd;
+#endif
+}
+
 static int grow(unsigned char **p, size_t *cap, size_t n)
 {
     if (n <= *cap)
@@ -138,6 +152,8 @@ static lsc_status put_tensor(bk *k, size_t ti, int out, const char *outpath, lsc
         if (lsc_write_full(out, k->out, (size_t)nb))
             return lsc_format_io_fail(err, "write", outpath, errno);
     }
+    if (!st)
+        start_writeback(out);
     if (!st && k->ops->progress) {
         k->done += t->nbytes;
         k->ops->progress(k->ops->ctx, k->done, k->total);
@@ -223,9 +239,9 @@ static void *copier_main(void *p)
         if (t->file != c->fi)
             continue;
         lsc_dtype dt = c->k->ops->plan(c->k->ops->ctx, i);
-        if (dt == LSC_DT_INVALID)
-            c->st = copy_range_at(b->files[t->file].fd, t->offset, c->out, (int64_t)pos, t->nbytes, b->files[t->file].path,
-                                  c->outpath, &c->err);
+        if (dt == LSC_DT_INVALID && !(c->st = copy_range_at(b->files[t->file].fd, t->offset, c->out, (int64_t)pos,
+                                                             t->nbytes, b->files[t->file].path, c->outpath, &c->err)))
+            start_writeback(c->out);
         pos += out_bytes(t, dt);
     }
     return NULL;
