@@ -94,6 +94,7 @@ typedef struct cjob {
     size_t *ovf;      /* per item */
     size_t esrc, edst;
     size_t wcols; /* columns of each worker's block rows in blk: max(cols, FT) (the fused path's tiles) */
+    double *qp;   /* fused path: Q's whole 8-column strips packed, [cols / 8][r][8] */
 } cjob;
 
 /* acc [TILE] = sum_k p_k * Q[k, c0 .. c0 + TILE) (k ascending, from 0), then w += scale * acc. The trip
@@ -165,7 +166,9 @@ static lsc_status merge_row(const lsc_bake_job *j, int64_t i, double *w, lsc_err
  * decoded rows, the sums and the rounded output of a tile stay in L1; nothing wider than a tile is ever
  * held in float64. Vector extensions rather than the auto-vectoriser (-O2 leaves run-time counts
  * scalar); each lane does exactly the scalar multiply and add (no FMA: the AVX2 clone does not enable
- * it, and C11 mode does not contract). */
+ * it, and C11 mode does not contract). Q is read from a packed copy, each 8-column strip's r rows
+ * contiguous (1 KB at r = 16): read in place, the r rows of a strip lie `cols` doubles apart, a multiple
+ * of 4 KB for most layers, so they all fell in the same L1 sets and the kernel stalled on Q's loads. */
 #define FT 256 /* columns per tile: 4 rows x 256 doubles = 8 KB of sums, Q's tile 16 x 2 KB at r = 16 */
 
 typedef double v4d_bm __attribute__((vector_size(32)));
@@ -174,7 +177,7 @@ typedef double v4d_bm __attribute__((vector_size(32)));
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 __attribute__((target_clones("avx2", "default")))
 #endif
-static void merge_rows_tile(const lsc_bake_job *j, int64_t i0, int nr, int64_t c0, int tw, double *w)
+static void merge_rows_tile(const lsc_bake_job *j, const double *qp, int64_t i0, int nr, int64_t c0, int tw, double *w)
 {
     const int r = j->r;
     const double s = j->scale;
@@ -186,10 +189,11 @@ static void merge_rows_tile(const lsc_bake_job *j, int64_t i0, int nr, int64_t c
         int c = 0;
         for (; c + 8 <= tw; c += 8) {
             v4d_bm a00 = {0, 0, 0, 0}, a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+            const double *qs = qp + (size_t)((c0 + c) / 8) * (size_t)r * 8;
             for (int k = 0; k < r; k++) {
                 v4d_bm q0, q1;
-                memcpy(&q0, Q + (int64_t)k * j->cols + c, sizeof q0);
-                memcpy(&q1, Q + (int64_t)k * j->cols + c + 4, sizeof q1);
+                memcpy(&q0, qs + 8 * k, sizeof q0);
+                memcpy(&q1, qs + 8 * k + 4, sizeof q1);
                 a00 += p0[k] * q0, a01 += p0[k] * q1;
                 a10 += p1[k] * q0, a11 += p1[k] * q1;
                 a20 += p2[k] * q0, a21 += p2[k] * q1;
@@ -223,16 +227,20 @@ static void merge_rows_tile(const lsc_bake_job *j, int64_t i0, int nr, int64_t c
         const double *p = j->P + (i0 + g) * r;
         double *wr = w + (size_t)g * FT;
         int c = 0;
-        for (; c + 4 <= tw; c += 4) {
-            v4d_bm a = {0, 0, 0, 0}, x;
+        for (; c + 8 <= tw; c += 8) {
+            v4d_bm a0 = {0, 0, 0, 0}, a1 = a0, x0, x1;
+            const double *qs = qp + (size_t)((c0 + c) / 8) * (size_t)r * 8;
             for (int k = 0; k < r; k++) {
-                v4d_bm q0;
-                memcpy(&q0, Q + (int64_t)k * j->cols + c, sizeof q0);
-                a += p[k] * q0;
+                v4d_bm q0, q1;
+                memcpy(&q0, qs + 8 * k, sizeof q0);
+                memcpy(&q1, qs + 8 * k + 4, sizeof q1);
+                a0 += p[k] * q0, a1 += p[k] * q1;
             }
-            memcpy(&x, wr + c, sizeof x);
-            x += s * a;
-            memcpy(wr + c, &x, sizeof x);
+            memcpy(&x0, wr + c, sizeof x0);
+            memcpy(&x1, wr + c + 4, sizeof x1);
+            x0 += s * a0, x1 += s * a1;
+            memcpy(wr + c, &x0, sizeof x0);
+            memcpy(wr + c + 4, &x1, sizeof x1);
         }
         for (; c < tw; c++) {
             double acc = 0.0;
@@ -255,7 +263,7 @@ static lsc_status fused_block(const cjob *c, int64_t r0, int64_t r1, double *w, 
             if (lsc_dtype_to_double(j->src_dt, (const unsigned char *)j->src + at * c->esrc, (size_t)tw, w + (size_t)g * FT))
                 return LSC_ERR_UNSUPPORTED;
         }
-        merge_rows_tile(j, r0, nr, c0, tw, w);
+        merge_rows_tile(j, c->qp, r0, nr, c0, tw, w);
         for (int g = 0; g < nr; g++) {
             size_t n = 0, at = (size_t)(g * j->cols + c0);
             if (lsc_dtype_from_double(j->dst_dt, w + (size_t)g * FT, (size_t)tw, o + at * c->edst, &n))
@@ -310,9 +318,16 @@ lsc_status lsc_bakemath_convert(const lsc_bake_job *j, int threads, size_t *over
         threads = items ? (int)items : 1;
     size_t wcols = (size_t)(j->cols > FT ? j->cols : FT);
     cjob c = {j, malloc(sizeof(double) * (size_t)threads * CONV_ROWS * wcols), NULL,
-              calloc(items ? items : 1, sizeof(size_t)), lsc_dtype_size(j->src_dt), lsc_dtype_size(j->dst_dt), wcols};
+              calloc(items ? items : 1, sizeof(size_t)), lsc_dtype_size(j->src_dt), lsc_dtype_size(j->dst_dt), wcols, NULL};
     lsc_status st = LSC_OK;
-    if (j->emit && !(c.ob = malloc((size_t)threads * CONV_ROWS * (size_t)(j->cols ? j->cols : 1) * c.edst)))
+    const size_t strips = (size_t)(j->cols / 8);
+    if (!j->mag && strips && (c.qp = malloc(sizeof(double) * strips * 8 * (size_t)(j->r > 0 ? j->r : 1))))
+        for (size_t q = 0; q < strips; q++)
+            for (int k = 0; k < j->r; k++)
+                memcpy(c.qp + (q * (size_t)j->r + (size_t)k) * 8, j->Q + (int64_t)k * j->cols + (int64_t)q * 8, 8 * sizeof(double));
+    if (!j->mag && strips && !c.qp)
+        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    else if (j->emit && !(c.ob = malloc((size_t)threads * CONV_ROWS * (size_t)(j->cols ? j->cols : 1) * c.edst)))
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
     else if (!c.blk || !c.ovf)
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
@@ -322,6 +337,7 @@ lsc_status lsc_bakemath_convert(const lsc_bake_job *j, int threads, size_t *over
         *overflows += c.ovf[i];
     free(c.blk);
     free(c.ob);
+    free(c.qp);
     free(c.ovf);
     return st;
 }
