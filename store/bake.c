@@ -21,6 +21,7 @@ typedef struct reader {
     struct bk *k;
     size_t ti;
     unsigned char *buf;
+    int wb_fd; /* output whose writeback the reader starts first (off the main thread), -1 none */
     int running;
     pthread_t th;
     lsc_status st;
@@ -148,6 +149,8 @@ static lsc_status read_checked(bk *k, size_t ti, unsigned char *buf, lsc_error *
 static void *reader_main(void *p)
 {
     reader *r = p;
+    if (r->wb_fd >= 0)
+        start_writeback(r->wb_fd);
     r->st = read_checked(r->k, r->ti, r->buf, &r->err);
     return NULL;
 }
@@ -180,16 +183,19 @@ static lsc_status take_raw(bk *k, size_t ti, lsc_error *err)
     return read_checked(k, ti, k->raw, err);
 }
 
-/* Start reading tensor `next` (if it is recomputed) into the spare buffer. Best effort: without memory
- * or a thread, take_raw reads it when its turn comes. */
-static void read_ahead(bk *k, size_t next)
+/* Start reading tensor `next` (if it is recomputed) into the spare buffer, after starting the writeback
+ * of what fd `out` holds so far (its bytes are written by then: one tensor late, off the main thread,
+ * whose sync_file_range calls were 5% of the bake's CPU with the workers waiting). Best effort: without
+ * memory or a thread, take_raw reads it when its turn comes. 1 when the reader runs. */
+static int read_ahead(bk *k, size_t next, int out)
 {
     if (next >= k->b->n_tensors || k->ops->plan(k->ops->ctx, next) == LSC_DT_INVALID)
-        return;
+        return 0;
     if (grow(&k->spare, &k->spare_cap, (size_t)k->b->tensors[next].nbytes))
-        return;
-    k->rd = (reader){.k = k, .ti = next, .buf = k->spare};
+        return 0;
+    k->rd = (reader){.k = k, .ti = next, .buf = k->spare, .wb_fd = out};
     k->rd.running = pthread_create(&k->rd.th, NULL, reader_main, &k->rd) == 0;
+    return k->rd.running;
 }
 
 /* The first tensor of file fi after ti that is recomputed, SIZE_MAX if none. */
@@ -209,6 +215,7 @@ static lsc_status put_tensor(bk *k, size_t ti, size_t next, int out, const char 
     const lsc_base_file *f = &k->b->files[t->file];
     lsc_dtype dt = k->ops->plan(k->ops->ctx, ti);
     lsc_status st;
+    int deferred = 0; /* the read-ahead starts this tensor's writeback */
     if (dt == LSC_DT_INVALID) {
         st = copy_range(f->fd, t->offset, out, t->nbytes, f->path, outpath, err);
     } else if (k->ops->compute_at) { /* the caller writes the bytes in place (pwrite), then we move past */
@@ -219,7 +226,7 @@ static lsc_status put_tensor(bk *k, size_t ti, size_t next, int out, const char 
         lsc_bake_out o = {out, (uint64_t)pos, outpath};
         if ((st = take_raw(k, ti, err)))
             return st;
-        read_ahead(k, next);
+        deferred = read_ahead(k, next, out);
         if ((st = k->ops->compute_at(k->ops->ctx, ti, k->raw, &o, err)))
             return st;
         if (lseek(out, pos + (off_t)nb, SEEK_SET) < 0)
@@ -233,7 +240,7 @@ static lsc_status put_tensor(bk *k, size_t ti, size_t next, int out, const char 
         if (lsc_write_full(out, k->out, (size_t)nb))
             return lsc_format_io_fail(err, "write", outpath, errno);
     }
-    if (!st)
+    if (!st && !deferred)
         start_writeback(out);
     if (!st && k->ops->progress) {
         k->done += t->nbytes;
@@ -397,6 +404,7 @@ static lsc_status bake_st_file(bk *k, size_t fi, const char *outpath, uint64_t *
         free(hdr);
     if (!st)
         st = put_tensors(k, fi, af.fd, 8 + hlen, outpath, err);
+    reader_join(k); /* a read-ahead may hold af.fd (writeback) */
     if (st) {
         lsc_atomic_abort(&af);
         return st;
@@ -562,6 +570,7 @@ static lsc_status bake_gguf(bk *k, const char *target, lsc_error *err)
     if (!st && f->size > pos)
         st = copy_range(f->fd, pos, af.fd, f->size - pos, f->path, target, err);
     free(order);
+    reader_join(k); /* a read-ahead may hold af.fd (writeback) */
     if (st) {
         lsc_atomic_abort(&af);
         return st;
