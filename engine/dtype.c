@@ -319,10 +319,11 @@ static void to_bf16_groups(const double *src, size_t n, unsigned char *p, lsc_na
         uint64_t any[4];
         memcpy(any, &bad, sizeof any);
         if (any[0] | any[1] | any[2] | any[3])
-            for (size_t j = i; j < i + 8; j++) {
-                uint16_t s = small_slow(src[j], 8, 7, l);
-                memcpy(p + 2 * j, &s, 2);
-            }
+            for (int q = 0; q < 8; q++) /* only the flagged lanes (zeros are common in pruned tensors) */
+                if (bad[q]) {
+                    uint16_t s = small_slow(src[i + (size_t)q], 8, 7, l);
+                    memcpy(p + 2 * (i + (size_t)q), &s, 2);
+                }
     }
     for (; i < n; i++) {
         uint16_t s = small_slow(src[i], 8, 7, l);
