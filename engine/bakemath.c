@@ -3,11 +3,13 @@
  * blocks over the pool; each block owns its rows of W and uses its worker's own scratch row.
  * lsc_bakemath_convert does the same arithmetic fused with the decoding and the rounding, one row block
  * at a time, so a bake never holds a dense float64 copy of a tensor (and the conversions run on the pool
- * too). */
+ * too); without DoRA it goes one column tile of the block at a time (fused_block), with the products in
+ * a register-blocked kernel that keeps the stated order per element. */
 #include "bakemath.h"
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "dtype.h"
 #include "pool.h"
@@ -91,6 +93,8 @@ typedef struct cjob {
     unsigned char *ob; /* with emit: [threads][CONV_ROWS * cols * edst] */
     size_t *ovf;      /* per item */
     size_t esrc, edst;
+    size_t wcols; /* columns of each worker's block rows in blk: max(cols, FT) (the fused path's tiles) */
+    double *qp;   /* fused path: Q's whole 8-column strips packed, [cols / 8][r][8] */
 } cjob;
 
 /* acc [TILE] = sum_k p_k * Q[k, c0 .. c0 + TILE) (k ascending, from 0), then w += scale * acc. The trip
@@ -154,6 +158,122 @@ static lsc_status merge_row(const lsc_bake_job *j, int64_t i, double *w, lsc_err
     return LSC_OK;
 }
 
+/* ---- the fused path (no DoRA): decode, merge and round one tile at a time, in L1 ----------------------
+ * A row block is walked tile by tile (FT columns): the tile of the factor Q (r x FT) is read once per
+ * tile and serves every row of the block, four rows at a time, with the sums of an 8-column strip of
+ * four rows kept in registers while k ascends (a small register-blocked product, not BLAS: the order of
+ * each element's sum is still acc = 0, acc += p_k * q_k for k = 0 .. r-1, then w + s * acc). The
+ * decoded rows, the sums and the rounded output of a tile stay in L1; nothing wider than a tile is ever
+ * held in float64. Vector extensions rather than the auto-vectoriser (-O2 leaves run-time counts
+ * scalar); each lane does exactly the scalar multiply and add (no FMA: the AVX2 clone does not enable
+ * it, and C11 mode does not contract). Q is read from a packed copy, each 8-column strip's r rows
+ * contiguous (1 KB at r = 16): read in place, the r rows of a strip lie `cols` doubles apart, a multiple
+ * of 4 KB for most layers, so they all fell in the same L1 sets and the kernel stalled on Q's loads. */
+#define FT 256 /* columns per tile: 4 rows x 256 doubles = 8 KB of sums, Q's tile 16 x 2 KB at r = 16 */
+
+typedef double v4d_bm __attribute__((vector_size(32)));
+
+/* w[g][0 .. tw) (g < nr rows, stride FT) += s * sum_k P[i0 + g, k] * Q[k, c0 + c], in the stated order. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+static void merge_rows_tile(const lsc_bake_job *j, const double *qp, int64_t i0, int nr, int64_t c0, int tw, double *w)
+{
+    const int r = j->r;
+    const double s = j->scale;
+    const double *restrict Q = j->Q + c0;
+    int g = 0;
+    for (; g + 4 <= nr; g += 4) {
+        const double *p0 = j->P + (i0 + g) * r, *p1 = p0 + r, *p2 = p1 + r, *p3 = p2 + r;
+        double *w0 = w + (size_t)g * FT, *w1 = w0 + FT, *w2 = w1 + FT, *w3 = w2 + FT;
+        int c = 0;
+        for (; c + 8 <= tw; c += 8) {
+            v4d_bm a00 = {0, 0, 0, 0}, a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+            const double *qs = qp + (size_t)((c0 + c) / 8) * (size_t)r * 8;
+            for (int k = 0; k < r; k++) {
+                v4d_bm q0, q1;
+                memcpy(&q0, qs + 8 * k, sizeof q0);
+                memcpy(&q1, qs + 8 * k + 4, sizeof q1);
+                a00 += p0[k] * q0, a01 += p0[k] * q1;
+                a10 += p1[k] * q0, a11 += p1[k] * q1;
+                a20 += p2[k] * q0, a21 += p2[k] * q1;
+                a30 += p3[k] * q0, a31 += p3[k] * q1;
+            }
+#define BM_ADD(wr, a, b)                                                                                                 \
+    do {                                                                                                                 \
+        v4d_bm x0, x1;                                                                                                   \
+        memcpy(&x0, (wr) + c, sizeof x0);                                                                                \
+        memcpy(&x1, (wr) + c + 4, sizeof x1);                                                                            \
+        x0 += s * (a), x1 += s * (b);                                                                                    \
+        memcpy((wr) + c, &x0, sizeof x0);                                                                                \
+        memcpy((wr) + c + 4, &x1, sizeof x1);                                                                            \
+    } while (0)
+            BM_ADD(w0, a00, a01);
+            BM_ADD(w1, a10, a11);
+            BM_ADD(w2, a20, a21);
+            BM_ADD(w3, a30, a31);
+#undef BM_ADD
+        }
+        for (; c < tw; c++) /* the strip's tail: the same operations, one element at a time */
+            for (int q = 0; q < 4; q++) {
+                const double *p = p0 + q * r;
+                double acc = 0.0;
+                for (int k = 0; k < r; k++)
+                    acc += p[k] * Q[(int64_t)k * j->cols + c];
+                w[(size_t)(g + q) * FT + c] += s * acc;
+            }
+    }
+    for (; g < nr; g++) { /* rows left over from the groups of four */
+        const double *p = j->P + (i0 + g) * r;
+        double *wr = w + (size_t)g * FT;
+        int c = 0;
+        for (; c + 8 <= tw; c += 8) {
+            v4d_bm a0 = {0, 0, 0, 0}, a1 = a0, x0, x1;
+            const double *qs = qp + (size_t)((c0 + c) / 8) * (size_t)r * 8;
+            for (int k = 0; k < r; k++) {
+                v4d_bm q0, q1;
+                memcpy(&q0, qs + 8 * k, sizeof q0);
+                memcpy(&q1, qs + 8 * k + 4, sizeof q1);
+                a0 += p[k] * q0, a1 += p[k] * q1;
+            }
+            memcpy(&x0, wr + c, sizeof x0);
+            memcpy(&x1, wr + c + 4, sizeof x1);
+            x0 += s * a0, x1 += s * a1;
+            memcpy(wr + c, &x0, sizeof x0);
+            memcpy(wr + c + 4, &x1, sizeof x1);
+        }
+        for (; c < tw; c++) {
+            double acc = 0.0;
+            for (int k = 0; k < r; k++)
+                acc += p[k] * Q[(int64_t)k * j->cols + c];
+            wr[c] += s * acc;
+        }
+    }
+}
+
+/* Rows r0 .. r1 (at most CONV_ROWS) tile by tile into o (the block's output bytes, row-major). */
+static lsc_status fused_block(const cjob *c, int64_t r0, int64_t r1, double *w, unsigned char *o, size_t *ovf)
+{
+    const lsc_bake_job *j = c->j;
+    const int nr = (int)(r1 - r0);
+    for (int64_t c0 = 0; c0 < j->cols; c0 += FT) {
+        const int tw = (int)(j->cols - c0 < FT ? j->cols - c0 : FT);
+        for (int g = 0; g < nr; g++) {
+            size_t at = (size_t)((r0 + g) * j->cols + c0);
+            if (lsc_dtype_to_double(j->src_dt, (const unsigned char *)j->src + at * c->esrc, (size_t)tw, w + (size_t)g * FT))
+                return LSC_ERR_UNSUPPORTED;
+        }
+        merge_rows_tile(j, c->qp, r0, nr, c0, tw, w);
+        for (int g = 0; g < nr; g++) {
+            size_t n = 0, at = (size_t)(g * j->cols + c0);
+            if (lsc_dtype_from_double(j->dst_dt, w + (size_t)g * FT, (size_t)tw, o + at * c->edst, &n))
+                return LSC_ERR_UNSUPPORTED;
+            *ovf += n;
+        }
+    }
+    return LSC_OK;
+}
+
 static lsc_status conv_block(void *ctx, size_t index, int worker, lsc_error *err)
 {
     const cjob *c = ctx;
@@ -162,7 +282,15 @@ static lsc_status conv_block(void *ctx, size_t index, int worker, lsc_error *err
     if (r1 > j->rows)
         r1 = j->rows;
     size_t n = (size_t)((r1 - r0) * j->cols), at = (size_t)(r0 * j->cols);
-    double *w = c->blk + (size_t)worker * CONV_ROWS * (size_t)j->cols;
+    double *w = c->blk + (size_t)worker * CONV_ROWS * c->wcols;
+    if (!j->mag) {
+        unsigned char *o = j->emit ? c->ob + (size_t)worker * CONV_ROWS * (size_t)j->cols * c->edst
+                                   : (unsigned char *)j->dst + at * c->edst;
+        if (fused_block(c, r0, r1, w, o, &c->ovf[index]))
+            return lsc_error_set(err, LSC_ERR_UNSUPPORTED, "bake: cannot convert %s to %s", lsc_dtype_name(j->src_dt),
+                                 lsc_dtype_name(j->dst_dt));
+        return j->emit ? j->emit(j->emit_ctx, (uint64_t)at * c->edst, o, n * c->edst, err) : LSC_OK;
+    }
     if (lsc_dtype_to_double(j->src_dt, (const unsigned char *)j->src + at * c->esrc, n, w))
         return lsc_error_set(err, LSC_ERR_UNSUPPORTED, "bake: cannot read %s", lsc_dtype_name(j->src_dt));
     for (int64_t i = r0; i < r1; i++) {
@@ -188,10 +316,18 @@ lsc_status lsc_bakemath_convert(const lsc_bake_job *j, int threads, size_t *over
         threads = 1;
     if ((size_t)threads > items)
         threads = items ? (int)items : 1;
-    cjob c = {j, malloc(sizeof(double) * (size_t)threads * CONV_ROWS * (size_t)(j->cols ? j->cols : 1)),
-              NULL, calloc(items ? items : 1, sizeof(size_t)), lsc_dtype_size(j->src_dt), lsc_dtype_size(j->dst_dt)};
+    size_t wcols = (size_t)(j->cols > FT ? j->cols : FT);
+    cjob c = {j, malloc(sizeof(double) * (size_t)threads * CONV_ROWS * wcols), NULL,
+              calloc(items ? items : 1, sizeof(size_t)), lsc_dtype_size(j->src_dt), lsc_dtype_size(j->dst_dt), wcols, NULL};
     lsc_status st = LSC_OK;
-    if (j->emit && !(c.ob = malloc((size_t)threads * CONV_ROWS * (size_t)(j->cols ? j->cols : 1) * c.edst)))
+    const size_t strips = (size_t)(j->cols / 8);
+    if (!j->mag && strips && (c.qp = malloc(sizeof(double) * strips * 8 * (size_t)(j->r > 0 ? j->r : 1))))
+        for (size_t q = 0; q < strips; q++)
+            for (int k = 0; k < j->r; k++)
+                memcpy(c.qp + (q * (size_t)j->r + (size_t)k) * 8, j->Q + (int64_t)k * j->cols + (int64_t)q * 8, 8 * sizeof(double));
+    if (!j->mag && strips && !c.qp)
+        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    else if (j->emit && !(c.ob = malloc((size_t)threads * CONV_ROWS * (size_t)(j->cols ? j->cols : 1) * c.edst)))
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
     else if (!c.blk || !c.ovf)
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
@@ -201,6 +337,7 @@ lsc_status lsc_bakemath_convert(const lsc_bake_job *j, int threads, size_t *over
         *overflows += c.ovf[i];
     free(c.blk);
     free(c.ob);
+    free(c.qp);
     free(c.ovf);
     return st;
 }

@@ -278,26 +278,78 @@ static void to_f32_blocks(const double *src, size_t n, unsigned char *p, lsc_nar
     }
 }
 
-/* Four BF16 values at a time (GCC/clang vector extensions; SSE2 on any x86-64): widen the bits to the
- * top half of a float, then float to double, exactly as the scalar loop does element by element (the
- * float-to-double step is exact; it quiets a signalling NaN in both). -O2's cheap vectoriser cost model
- * leaves the scalar loop scalar, and this decode is on the path of every import and load. n must be a
- * multiple of 4. */
-typedef uint16_t v4u16 __attribute__((vector_size(8)));
-typedef uint32_t v4u32 __attribute__((vector_size(16)));
-typedef float v4f32 __attribute__((vector_size(16)));
-typedef double v4f64 __attribute__((vector_size(32)));
+/* BF16, the dtype of most bases, in groups of 8 with GCC vector extensions (explicit vectors: -O2's
+ * auto-vectoriser leaves loops with a run-time trip count scalar). On x86-64 Linux there is an AVX2
+ * clone beside the baseline (SSE2) one, picked at load time, so the binary runs on any x86-64.
+ *
+ * Narrowing goes through float, which is exact here: the bf16 grid and the midpoints between its values
+ * are all floats, and rounding to float is monotone, so a double d and f = (float)d lie on the same side
+ * of every bf16 midpoint unless f lands exactly on one. Where it does not, rounding f to nearest even
+ * bf16 (integer add of 0x7fff + the kept lowest bit) gives the bits of rounding d once. Groups with an f
+ * on a midpoint, or a result that is zero, subnormal, Inf or NaN, go element by element through
+ * small_slow (the bits of f64_to_small and the loss counts); the others lose nothing but rounding. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define LSC_DT_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define LSC_DT_CLONES
+#endif
+typedef double v4d_t __attribute__((vector_size(32)));
+typedef float v4f_t __attribute__((vector_size(16)));
+typedef float v8f_t __attribute__((vector_size(32)));
+typedef uint32_t v8u_t __attribute__((vector_size(32)));
+typedef int32_t v8i_t __attribute__((vector_size(32)));
+typedef uint16_t v8h_t __attribute__((vector_size(16)));
 
-static void bf16_to_double4(const unsigned char *p, size_t n, double *dst)
+LSC_DT_CLONES
+static void to_bf16_groups(const double *src, size_t n, unsigned char *p, lsc_narrowing *l)
 {
-    for (size_t i = 0; i < n; i += 4) {
-        v4u16 h;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v4d_t a, b;
+        memcpy(&a, src + i, sizeof a);
+        memcpy(&b, src + i + 4, sizeof b);
+        const v4f_t fa = __builtin_convertvector(a, v4f_t), fb = __builtin_convertvector(b, v4f_t);
+        const v8f_t f = {fa[0], fa[1], fa[2], fa[3], fb[0], fb[1], fb[2], fb[3]}; /* in registers, no store */
+        v8u_t x;
+        memcpy(&x, &f, sizeof x);
+        const v8u_t r = (x + 0x7fffu + ((x >> 16) & 1u)) >> 16, e = r & 0x7f80u;
+        const v8i_t bad = ((x & 0xffffu) == 0x8000u) | (e == 0u) | (e == 0x7f80u);
+        const v8h_t h = __builtin_convertvector(r, v8h_t);
+        memcpy(p + 2 * i, &h, sizeof h);
+        uint64_t any[4];
+        memcpy(any, &bad, sizeof any);
+        if (any[0] | any[1] | any[2] | any[3])
+            for (int q = 0; q < 8; q++) /* only the flagged lanes (zeros are common in pruned tensors) */
+                if (bad[q]) {
+                    uint16_t s = small_slow(src[i + (size_t)q], 8, 7, l);
+                    memcpy(p + 2 * (i + (size_t)q), &s, 2);
+                }
+    }
+    for (; i < n; i++) {
+        uint16_t s = small_slow(src[i], 8, 7, l);
+        memcpy(p + 2 * i, &s, 2);
+    }
+}
+
+LSC_DT_CLONES
+static void bf16_to_doubles(const unsigned char *p, size_t n, double *dst)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v8h_t h;
         memcpy(&h, p + 2 * i, sizeof h);
-        v4u32 u = __builtin_convertvector(h, v4u32) << 16;
-        v4f32 f;
+        const v8u_t u = __builtin_convertvector(h, v8u_t) << 16;
+        v8f_t f;
         memcpy(&f, &u, sizeof f);
-        v4f64 d = __builtin_convertvector(f, v4f64);
-        memcpy(dst + i, &d, sizeof d);
+        const v4f_t lo = {f[0], f[1], f[2], f[3]}, hi = {f[4], f[5], f[6], f[7]};
+        const v4d_t a = __builtin_convertvector(lo, v4d_t), b = __builtin_convertvector(hi, v4d_t);
+        memcpy(dst + i, &a, sizeof a);
+        memcpy(dst + i + 4, &b, sizeof b);
+    }
+    for (; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, p + 2 * i, 2);
+        dst[i] = lsc_bf16_to_f32(h);
     }
 }
 
@@ -333,15 +385,7 @@ lsc_status lsc_dtype_to_double(lsc_dtype from, const void *src, size_t n, double
         }
         return LSC_OK;
     case LSC_DT_BF16:
-        bf16_to_double4(p, n & ~(size_t)3, dst);
-        for (size_t i = n & ~(size_t)3; i < n; i++) {
-            uint16_t h;
-            memcpy(&h, p + 2 * i, 2);
-            uint32_t u = (uint32_t)h << 16;
-            float f;
-            memcpy(&f, &u, 4);
-            dst[i] = f;
-        }
+        bf16_to_doubles(p, n, dst);
         return LSC_OK;
     default:
         return LSC_ERR_UNSUPPORTED;
@@ -372,7 +416,7 @@ lsc_status lsc_dtype_from_double_loss(lsc_dtype to, const double *src, size_t n,
         to_small_blocks(src, n, p, 5, 10, &l);
         break;
     case LSC_DT_BF16:
-        to_small_blocks(src, n, p, 8, 7, &l);
+        to_bf16_groups(src, n, p, &l);
         break;
     default:
         return LSC_ERR_UNSUPPORTED;

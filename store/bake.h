@@ -38,6 +38,10 @@ typedef struct lsc_bake_ops {
     /* Optional: bytes written so far of the total. */
     void (*progress)(void *ctx, uint64_t done, uint64_t total);
     void *ctx;
+    /* Optional: a check of tensor ti's bytes as read (e.g. its content hash), before compute or
+     * compute_at sees them; its error stops the bake. May run on a reader thread while the previous
+     * tensor is being recomputed (the next one is read ahead), so it must only read shared state. */
+    lsc_status (*check)(void *ctx, size_t ti, const void *raw, lsc_error *err);
 } lsc_bake_ops;
 
 /* Bake base b into target (a file for single-file and GGUF bases, a folder for sharded ones; the caller

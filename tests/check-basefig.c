@@ -464,6 +464,55 @@ START_TEST(bake_convert_order)
 }
 END_TEST
 
+/* The same contract through every branch of the fused kernel (bakemath.c): groups of four rows and the
+ * rows left over (a block of 16, then 7 = 4 + 3), vector strips and the scalar tail of a tile (1100 =
+ * 4 x 256 + 76, 76 = 9 x 8 + 4; 13 columns: one strip and 5), BF16 in and out (the vectorised decode and
+ * rounding) and F32; and an overflow to BF16 Inf counted in any lane. */
+START_TEST(bake_convert_order_tails)
+{
+    enum { R_ = 23, C_ = 1100 };
+    static double P[R_ * 3], Q[3 * C_];
+    static uint16_t w[R_ * C_], got[R_ * C_];
+    for (int i = 0; i < R_; i++)
+        P[i * 3] = 1, P[i * 3 + 1] = 1e20, P[i * 3 + 2] = -1e20;
+    for (int i = 0; i < 3 * C_; i++)
+        Q[i] = 1;
+    for (int i = 0; i < R_ * C_; i++)
+        w[i] = (uint16_t)(0x3f80 + i % 97); /* 1 + (i % 97) / 128, exact in BF16 */
+    for (int cols = C_; cols >= 13; cols -= C_ - 13) {
+        lsc_bake_job j = {.src = w, .src_dt = LSC_DT_BF16, .dst = got, .dst_dt = LSC_DT_BF16, .rows = R_, .cols = cols,
+                          .r = 3, .P = P, .Q = Q, .scale = 1.0};
+        for (int threads = 1; threads <= 3; threads += 2) {
+            lsc_error err;
+            size_t ovf = 9;
+            memset(got, 0, sizeof got);
+            ck_assert_int_eq(lsc_bakemath_convert(&j, threads, &ovf, &err), LSC_OK);
+            ck_assert_int_eq((int)ovf, 0);
+            for (int i = 0; i < R_ * cols; i++)
+                ck_assert_msg(got[i] == w[i], "element %d of %d x %d: 0x%04x, want 0x%04x (threads %d)", i, R_, cols,
+                              got[i], w[i], threads);
+        }
+    }
+    /* 3e38 + 1 * 1e38 overflows BF16 (max 3.39e38) in one column; every row and lane position counted */
+    static double P1[R_], Q1[C_];
+    for (int i = 0; i < R_; i++)
+        P1[i] = 1;
+    for (int c = 0; c < C_; c++)
+        Q1[c] = c % 9 == 4 ? 1e38 : 0;
+    static float wf[R_ * C_];
+    for (int i = 0; i < R_ * C_; i++)
+        wf[i] = 3e38f;
+    lsc_bake_job j = {.src = wf, .src_dt = LSC_DT_F32, .dst = got, .dst_dt = LSC_DT_BF16, .rows = R_, .cols = C_,
+                      .r = 1, .P = P1, .Q = Q1, .scale = 1.0};
+    lsc_error err;
+    size_t ovf = 0;
+    ck_assert_int_eq(lsc_bakemath_convert(&j, 2, &ovf, &err), LSC_OK);
+    ck_assert_int_eq((int)ovf, R_ * ((C_ + 4) / 9));
+    ck_assert_uint_eq(got[4], 0x7f80);
+    ck_assert_uint_eq(got[3], lsc_f64_to_bf16((double)3e38f));
+}
+END_TEST
+
 /* An overflow is counted, a DoRA row of norm 0 is named. */
 START_TEST(bake_convert_errors)
 {
@@ -498,6 +547,7 @@ static Suite *basefig_suite(void)
     tcase_add_test(tc, bake_convert_matches_loops);
     tcase_add_test(tc, bake_convert_order);
     tcase_add_test(tc, bake_convert_errors);
+    tcase_add_test(tc, bake_convert_order_tails);
     suite_add_tcase(s, tc);
     return s;
 }

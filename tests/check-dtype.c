@@ -394,6 +394,93 @@ START_TEST(test_bf16_buffer_decode_all_patterns)
 }
 END_TEST
 
+/* The BF16 buffer path narrows through float (dtype.c: exact except where the float lands on a bf16
+ * midpoint, which goes the scalar way). Against lsc_f64_to_bf16 and the loss rule, at every position of a
+ * group of 8, into an unaligned buffer, with a tail: values that float rounds onto a midpoint from up to
+ * half a float ulp away (and just past that), float ties next to midpoints, the float and bf16 subnormal
+ * ranges, double subnormals, the overflow threshold 0x1.ffp127 and its neighbours, DBL_MAX, zeros, Inf,
+ * NaNs with quiet and signalling payloads, and random bit patterns over every exponent. Decoding: every
+ * bf16 pattern, unaligned, against lsc_bf16_to_f32. */
+static size_t push_near_midpoints(double *v, size_t n, double mid, double fulp)
+{
+    const double d[] = {0, fulp / 4, fulp / 2 - fulp / 1024, fulp / 2, fulp / 2 + fulp / 1024, fulp, 1.5 * fulp};
+    for (size_t k = 0; k < sizeof d / sizeof d[0]; k++) {
+        v[n++] = mid + d[k];
+        v[n++] = mid - d[k];
+        v[n++] = -(mid + d[k]);
+    }
+    v[n++] = nextafter(mid, INFINITY);
+    v[n++] = nextafter(mid, 0);
+    return n;
+}
+
+START_TEST(test_bf16_buffer_float_route)
+{
+    size_t cap = (size_t)0x7f80 * 24 + 300000, n = 0;
+    double *v = malloc(cap * sizeof *v);
+    unsigned char *h = malloc(2 * cap + 1);
+    ck_assert(v && h);
+    for (uint32_t b = 0; b < 0x7f80; b += (b < 0x200 || b > 0x7e00) ? 1 : 7) {
+        double a = ref_bf16((uint16_t)b), c = b + 1 == 0x7f80 ? 0x1p128 : ref_bf16((uint16_t)(b + 1)), mid = (a + c) / 2;
+        int e;
+        frexp(mid, &e);
+        double fulp = e - 24 < -149 ? 0x1p-149 : ldexp(1.0, e - 24); /* the float spacing at mid */
+        n = push_near_midpoints(v, n, mid, fulp);
+    }
+    const double sp[] = {0.0, -0.0, 4.9e-324, -2.2e-308, 0x1p-149, 0x1p-150, 0x1.8p-150, 0x1p-126, 0x1.fep-127,
+                         0x1.ffp-127, 0x1.ff8p-127, 0x1p-133, 0x1p-134, 0x1.8p-134, 0x1p-135, 0x1.ffp127,
+                         nextafter(0x1.ffp127, 0), nextafter(0x1.ffp127, INFINITY), 0x1.fep127, FLT_MAX,
+                         0x1.fffffefp127, 0x1p128, DBL_MAX, -DBL_MAX, INFINITY, -INFINITY};
+    for (size_t k = 0; k < sizeof sp / sizeof sp[0]; k++)
+        for (int pos = 0; pos < 8; pos++) { /* at each lane, among ordinary values */
+            for (int q = 0; q < 8; q++)
+                v[n++] = q == pos ? sp[k] : 0.75 + q;
+        }
+    const uint64_t nans[] = {0x7ff8000000000000u, 0x7ff0000000000001u, 0xfff4000000000000u, 0x7ffc0de000000001u,
+                             0xfff0000020000000u};
+    for (size_t k = 0; k < sizeof nans / sizeof nans[0]; k++)
+        memcpy(&v[n++], &nans[k], 8);
+    uint64_t x = 0x9e3779b97f4a7c15u;
+    while (n + 1 < cap) { /* random patterns: half with any exponent, half near the bf16 range */
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        uint64_t u = x;
+        if (x & 1)
+            u = (u & 0x800fffffffffffffu) | ((uint64_t)(1023 - 160 + (x >> 53) % 300) << 52);
+        memcpy(&v[n++], &u, 8);
+    }
+    for (size_t off = 0; off < 8; off += 3) { /* starting lane and length both vary */
+        size_t m = n - off - (off ? 5 : 0);
+        lsc_narrowing loss, want = {0, 0, 0};
+        ck_assert_int_eq(lsc_dtype_from_double_loss(LSC_DT_BF16, v + off, m, h + 1, &loss), LSC_OK);
+        for (size_t i = 0; i < m; i++) {
+            double d = v[off + i];
+            uint16_t s = lsc_f64_to_bf16(d), g;
+            memcpy(&g, h + 1 + 2 * i, 2);
+            ck_assert_msg(g == s, "element %zu (%a) gives 0x%04x, scalar 0x%04x", off + i, d, g, s);
+            double back = ref_bf16(s);
+            want.overflows += isinf(back) && isfinite(d);
+            want.flushed += back == 0 && d != 0;
+            want.subnormal += (s & 0x7f80) == 0 && back != 0 && back != d;
+        }
+        ck_assert_uint_eq(loss.overflows, want.overflows);
+        ck_assert_uint_eq(loss.flushed, want.flushed);
+        ck_assert_uint_eq(loss.subnormal, want.subnormal);
+    }
+    for (uint32_t i = 0; i < 65536; i++) { /* decoding: every pattern, unaligned */
+        uint16_t b = (uint16_t)i;
+        memcpy(h + 1 + 2 * i, &b, 2);
+    }
+    ck_assert_int_eq(lsc_dtype_to_double(LSC_DT_BF16, h + 1, 65536, v), LSC_OK);
+    for (uint32_t i = 0; i < 65536; i++) {
+        double f = lsc_bf16_to_f32((uint16_t)i);
+        ck_assert_msg(memcmp(&v[i], &f, 8) == 0 || (isnan(v[i]) && isnan(f) && signbit(v[i]) == signbit(f)),
+                      "0x%04x decodes to %a, want %a", i, v[i], f);
+    }
+    free(v);
+    free(h);
+}
+END_TEST
+
 START_TEST(test_overflow_count)
 {
     const double v[] = {65504.0, 65519.99, 65520.0, 1e6, -1e6, INFINITY, NAN, 1e-30, -65520.0};
@@ -544,6 +631,7 @@ static Suite *dtype_suite(void)
     tcase_add_test(tc, test_bf16_buffer_decode_all_patterns);
     tcase_add_test(tc, test_narrowing_loss);
     tcase_add_test(tc, test_scalars);
+    tcase_add_test(tc, test_bf16_buffer_float_route);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -97,9 +97,7 @@ static lsc_status compute_at(void *p, size_t ti, const void *raw, lsc_bake_out *
     size_t n = 0, overflows = 0;
     if (lsc_cmd_cancelled(c->ctx, "bake"))
         return LSC_ERR_CANCELLED;
-    lsc_status st = lsc_basework_verify_raw(&c->bw, li, raw, err);
-    if (!st)
-        st = lsc_adapter_factors(c->ad, li, &c->bbuf, &c->bcap, &c->abuf, &c->acap, &lr, err);
+    lsc_status st = lsc_adapter_factors(c->ad, li, &c->bbuf, &c->bcap, &c->abuf, &c->acap, &lr, err);
     if (!st && (l->flags & LSC_LAYER_DORA))
         st = lsc_adapter_tensor_doubles(c->ad, (size_t)l->tm, &c->mbuf, &c->mcap, &n, err);
     if (!st && (l->flags & LSC_LAYER_DORA) && n != (size_t)l->rows)
@@ -118,6 +116,13 @@ static lsc_status compute_at(void *p, size_t ti, const void *raw, lsc_bake_out *
         return lsc_format_fail(err, LSC_ERR_NUMERIC, c->bw.b->files[t->file].path, t->name,
                                "%zu merged values overflow %s", overflows, lsc_dtype_name(j.dst_dt));
     return st;
+}
+
+/* The base tensor's bytes against the hash `base` recorded (run on the bake's reader thread, read-only). */
+static lsc_status check(void *p, size_t ti, const void *raw, lsc_error *err)
+{
+    bake_ctx *c = p;
+    return lsc_basework_verify_raw(&c->bw, (size_t)c->layer_of[ti], raw, err);
 }
 
 static void progress(void *p, uint64_t done, uint64_t total)
@@ -182,7 +187,7 @@ static int bake_run(lsc_cmd_ctx *ctx, void *args)
         st = lsc_target_check(av->out, c.bw.b->kind == LSC_BASE_SHARDED ? LSC_TARGET_FOLDER : LSC_TARGET_FILE, av->force,
                               lsc_catalog_file(ctx->cat), &target, &ctx->err);
     if (!st) {
-        lsc_bake_ops ops = {plan, NULL, compute_at, progress, &c};
+        lsc_bake_ops ops = {plan, NULL, compute_at, progress, &c, check};
         st = lsc_base_bake(c.bw.b, target, &ops, &ctx->err);
     }
     if (!st) {

@@ -6,7 +6,9 @@
  * further adapter on the same base costs), beside the same read time, with the cache's size.
  * Everything is generated in a temporary folder and removed.
  * LSC_BENCH_BASE_BLOCKS=N (1..16) scales the model down (the embedding stays full size); LSC_THREADS sets the
- * workers of show and bake as usual. On a shared machine read the CPU seconds beside the wall times.
+ * workers of show and bake as usual. On a shared machine read the CPU seconds and the load average (printed
+ * beside each bake) beside the wall times; LSC_BENCH_BASE_ROUNDS=N (1..20) repeats the cp + fsync / bake
+ * pair N times and prints the median ratio, LSC_BENCH_BASE_SHOW=0 skips `show --base`.
  * Usage: bench-base [LORASCOPE_BINARY]. */
 #include <fcntl.h>
 #include <stdint.h>
@@ -158,6 +160,24 @@ static int generate(const char *dir, int blocks, double *gb)
     return rc;
 }
 
+static double load1(void)
+{
+    double l = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &l) != 1)
+            l = -1;
+        fclose(f);
+    }
+    return l;
+}
+
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 static double read_all(const char *dir)
 {
     char cmd[600];
@@ -208,28 +228,53 @@ int main(int argc, char **argv)
     printf("read shards (page cache): %8.2f s\n", t_read);
     printf("base (hash every used tensor): %8.2f s (cpu %.2f s)  ratio %.2fx  peak RSS %.0f MB\n", t_att, g_cpu,
            t_att / t_read, rss / 1024.0);
-    double t_show = run(show, NULL, &rss, &code), c_show = g_cpu;
     double dense = (double)FF * HID * 8 / 1e6; /* largest layer in float64 */
-    printf("show --base (all figures): %8.2f s (cpu %.2f s)  ratio %.2fx (aim <= 2; cpu/read %.2fx)  peak RSS %.0f MB = "
-           "%.1f dense f64 layers%s\n",
-           t_show, c_show, t_show / t_read, c_show / t_read, rss / 1024.0, rss / 1024.0 / dense, code ? "  FAILED" : "");
-    double t_warm = run(show, NULL, &rss, &code), c_warm = g_cpu;
-    struct stat cs;
-    double cache_mb = stat(cat, &cs) == 0 ? (double)cs.st_size / 1e6 : -1;
-    printf("show --base, sketch cache warm: %8.2f s (cpu %.2f s)  ratio %.2fx (cpu/read %.2fx; cold/warm cpu %.1fx)  "
-           "peak RSS %.0f MB  catalog %.0f MB%s\n",
-           t_warm, c_warm, t_warm / t_read, c_warm / t_read, c_show / c_warm, rss / 1024.0, cache_mb,
-           code ? "  FAILED" : "");
-    char cp[2048];
+    const char *ss = getenv("LSC_BENCH_BASE_SHOW");
+    if (!ss || atoi(ss) != 0) {
+        double t_show = run(show, NULL, &rss, &code), c_show = g_cpu;
+        printf("show --base (all figures): %8.2f s (cpu %.2f s)  ratio %.2fx (aim <= 2; cpu/read %.2fx)  peak RSS %.0f MB = "
+               "%.1f dense f64 layers%s\n",
+               t_show, c_show, t_show / t_read, c_show / t_read, rss / 1024.0, rss / 1024.0 / dense, code ? "  FAILED" : "");
+        double t_warm = run(show, NULL, &rss, &code), c_warm = g_cpu;
+        struct stat cs, ps;
+        char pack[700];
+        snprintf(pack, sizeof pack, "%s-pack", cat);
+        double cache_mb = stat(cat, &cs) == 0 ? (double)cs.st_size / 1e6 : -1;
+        if (stat(pack, &ps) == 0)
+            cache_mb += (double)ps.st_size / 1e6;
+        printf("show --base, sketch cache warm: %8.2f s (cpu %.2f s)  ratio %.2fx (cpu/read %.2fx; cold/warm cpu %.1fx)  "
+               "peak RSS %.0f MB  catalog + pack %.0f MB%s\n",
+               t_warm, c_warm, t_warm / t_read, c_warm / t_read, c_show / c_warm, rss / 1024.0, cache_mb,
+               code ? "  FAILED" : "");
+    }
+    const char *sr = getenv("LSC_BENCH_BASE_ROUNDS");
+    int rounds = sr ? atoi(sr) : 1;
+    if (rounds < 1 || rounds > 20)
+        rounds = 1;
+    double ratios[20];
+    char cp[2048], rmout[1400];
     snprintf(cp, sizeof cp, "cp -r %s %s && sync %s/*", base, copy, copy);
-    double tc0 = bench_now();
-    if (system(cp) != 0)
-        return 1;
-    double t_cp = bench_now() - tc0;
-    double t_bake = run(bake, NULL, &rss, &code), c_bake = g_cpu;
-    printf("cp + fsync of the shards: %8.2f s\n", t_cp);
-    printf("bake: %8.2f s (cpu %.2f s)  ratio %.2fx (aim <= 2; cpu/cp %.2fx)  peak RSS %.0f MB = %.1f dense f64 layers%s\n",
-           t_bake, c_bake, t_bake / t_cp, c_bake / t_cp, rss / 1024.0, rss / 1024.0 / dense, code ? "  FAILED" : "");
+    snprintf(rmout, sizeof rmout, "rm -rf %s %s", copy, out);
+    for (int k = 0; k < rounds; k++) { /* each round: a fresh copy, then a fresh bake, back to back */
+        if (system(rmout) != 0)
+            return 1;
+        double la = load1(), tc0 = bench_now();
+        if (system(cp) != 0)
+            return 1;
+        double t_cp = bench_now() - tc0;
+        double t_bake = run(bake, NULL, &rss, &code), c_bake = g_cpu;
+        ratios[k] = t_bake / t_cp;
+        printf("cp + fsync of the shards: %8.2f s  (load %.1f)\n", t_cp, la);
+        printf("bake: %8.2f s (cpu %.2f s)  ratio %.2fx (aim <= 2; cpu/cp %.2fx)  peak RSS %.0f MB = %.1f dense f64 layers  "
+               "(load %.1f)%s\n",
+               t_bake, c_bake, ratios[k], c_bake / t_cp, rss / 1024.0, rss / 1024.0 / dense, load1(),
+               code ? "  FAILED" : "");
+    }
+    if (rounds > 1) {
+        qsort(ratios, (size_t)rounds, sizeof ratios[0], cmp_dbl);
+        printf("bake / (cp + fsync) over %d rounds: median %.2fx, min %.2fx, max %.2fx\n", rounds, ratios[rounds / 2],
+               ratios[0], ratios[rounds - 1]);
+    }
     char rm[700];
     snprintf(rm, sizeof rm, "rm -rf %s", dir);
     if (getenv("LSC_BENCH_KEEP")) { /* for profiling by hand */
