@@ -103,6 +103,8 @@ lsc_status lsc_pack_write(lsc_pack *p, int64_t off, const void *data, size_t n, 
     if (st)
         return st;
     p->dirty = 1; /* even a partial write leaves bytes to sync (or to be overwritten) */
+    const int64_t start = off;
+    const size_t total = n;
     const unsigned char *b = data;
     while (n > 0) {
         ssize_t w = pwrite(p->fd, b, n, (off_t)off);
@@ -115,6 +117,15 @@ lsc_status lsc_pack_write(lsc_pack *p, int64_t off, const void *data, size_t n, 
         n -= (size_t)w;
         off += w;
     }
+#ifdef SYNC_FILE_RANGE_WRITE
+    /* start the writeback now, so the disk works while the next tensors are read and their statistics
+     * computed; only a hint: the commit's fdatasync (lsc_pack_sync) is what makes the bytes durable, and
+     * it reports any error this one would have */
+    (void)sync_file_range(p->fd, (off_t)start, (off_t)total, SYNC_FILE_RANGE_WRITE);
+#else
+    (void)start;
+    (void)total;
+#endif
     return LSC_OK;
 }
 
