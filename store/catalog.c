@@ -254,8 +254,10 @@ static const char schema_v8[] =
     "  l INTEGER NOT NULL,\n"
     "  norm_bits INTEGER NOT NULL,\n"
     "  q BLOB NOT NULL,\n"
-    "  wtq BLOB NOT NULL\n"
-    ");\n";
+    "  wtq BLOB NOT NULL,\n"
+    "  base_hash TEXT\n" /* the base tensor's recorded content hash: rows no record names any more go */
+    ");\n"
+    "CREATE INDEX IF NOT EXISTS base_sketch_base ON base_sketch(base_hash);\n";
 
 /* migrations[k] takes a catalog from user_version k to k + 1. */
 static const char *const migrations[] = {
@@ -372,8 +374,10 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == LSC_CATALOG_VERSION,
                             "SELECT adapter_id, layer, tensor, dtype, shape, hash FROM base_change_tensors "  \
                             "WHERE history_id = ?1 AND adapter_id = ?2 AND side = ?3")                  \
     X(ST_SKETCH_GET, "SELECT rows, cols, l, norm_bits, q, wtq FROM base_sketch WHERE key = ?1")              \
-    X(ST_SKETCH_PUT, "INSERT OR REPLACE INTO base_sketch(key, rows, cols, l, norm_bits, q, wtq) "             \
-                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+    X(ST_SKETCH_PUT, "INSERT OR REPLACE INTO base_sketch(key, rows, cols, l, norm_bits, q, wtq, base_hash) "  \
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")                                                \
+    X(ST_SKETCH_PRUNE, "DELETE FROM base_sketch WHERE base_hash IS NULL OR base_hash NOT IN "                  \
+                       "(SELECT hash FROM base_tensors)")
 
 enum {
 #define X_ID(id, sql) id,
@@ -2537,7 +2541,7 @@ out:
 }
 
 lsc_status lsc_catalog_put_sketch(lsc_catalog *cat, const char *key, int64_t rows, int64_t cols, int l, double norm,
-                                  const double *Q, const double *WtQ, lsc_error *err)
+                                  const double *Q, const double *WtQ, const char *base_hash, lsc_error *err)
 {
     if (cat->readonly)
         return lsc_error_set(err, LSC_ERR_INVALID, "catalog '%s' is open read-only", cat->qpath);
@@ -2562,12 +2566,25 @@ lsc_status lsc_catalog_put_sketch(lsc_catalog *cat, const char *key, int64_t row
     sqlite3_bind_int64(s, 5, dbits(norm));
     sqlite3_bind_blob64(s, 6, bq, nq * 8, SQLITE_STATIC);
     sqlite3_bind_blob64(s, 7, bz, nz * 8, SQLITE_STATIC);
+    bind_str(s, 8, base_hash);
     if (sqlite3_step(s) != SQLITE_DONE)
         st = db_err(cat, err);
     done(s);
 out:
     free(bq);
     free(bz);
+    return st;
+}
+
+lsc_status lsc_catalog_prune_sketches(lsc_catalog *cat, lsc_error *err)
+{
+    if (cat->readonly)
+        return LSC_OK;
+    sqlite3_stmt *s = stmt(cat, ST_SKETCH_PRUNE, err);
+    if (!s)
+        return LSC_ERR_DB;
+    lsc_status st = sqlite3_step(s) == SQLITE_DONE ? LSC_OK : db_err(cat, err);
+    done(s);
     return st;
 }
 

@@ -153,7 +153,12 @@ lsc_status lsc_catalog_put_stats(lsc_catalog *cat, const char key[LSC_HASH_HEX],
 lsc_status lsc_catalog_get_sketch(lsc_catalog *cat, const char *key, int64_t rows, int64_t cols, int l, double *norm,
                                   double **Q, double **WtQ, int *found, lsc_error *err);
 lsc_status lsc_catalog_put_sketch(lsc_catalog *cat, const char *key, int64_t rows, int64_t cols, int l, double norm,
-                                  const double *Q, const double *WtQ, lsc_error *err);
+                                  const double *Q, const double *WtQ, const char *base_hash, lsc_error *err);
+
+/* Drop the sketches of base tensors no adapter's recorded base names any more (base_hash: the content
+ * hash put_sketch was given), so that re-recording or clearing bases does not leave the cache growing.
+ * A no-op on a read-only catalog; callers may ignore a failure (it is a cache). */
+lsc_status lsc_catalog_prune_sketches(lsc_catalog *cat, lsc_error *err);
 
 /* ---- history ------------------------------------------------------------------------------------- */
 

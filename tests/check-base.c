@@ -912,6 +912,32 @@ START_TEST(sketch_cache_unwritable)
 }
 END_TEST
 
+/* The cache follows the records: clearing a base drops the sketches no record names any more, keeps
+ * those another adapter's base still names, and re-recording an unchanged base keeps its sketches (the
+ * same content hashes). Before, every cleared or replaced base's sketches stayed for ever. */
+START_TEST(sketch_cache_pruned)
+{
+    char *base;
+    const char *cat = setup_with_base(LSC_DT_BF16, &base);
+    char *first = show_json(cat, "A", "6", 0);
+    ck_assert_int_eq(cat_sql(cat, "SELECT count(*) FROM base_sketch"), NB);
+    expect_ok(cat, "base", "A", base, NULL, NULL); /* the same file again: nothing to drop */
+    ck_assert_int_eq(cat_sql(cat, "SELECT count(*) FROM base_sketch"), NB);
+    add_second_adapter(cat, base); /* A2 on the same base tensors */
+    expect_ok(cat, "base", "A", "--clear", NULL, NULL);
+    ck_assert_int_eq(cat_sql(cat, "SELECT count(*) FROM base_sketch"), NB); /* A2 still names them */
+    expect_ok(cat, "base", "A2", "--clear", NULL, NULL);
+    ck_assert_int_eq(cat_sql(cat, "SELECT count(*) FROM base_sketch"), 0);
+    expect_ok(cat, "base", "A", base, NULL, NULL);
+    char *again = show_json(cat, "A", "6", 0);
+    ck_assert_int_eq(cat_sql(cat, "SELECT count(*) FROM base_sketch"), NB);
+    same_bytes(first, again, "before the clears vs after");
+    free(first), free(again);
+    free(base);
+    teardown(cat);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("base");
@@ -935,6 +961,7 @@ int main(void)
     tcase_add_test(tc, sketch_cache_two_adapters);
     tcase_add_test(tc, sketch_cache_keys);
     tcase_add_test(tc, sketch_cache_unwritable);
+    tcase_add_test(tc, sketch_cache_pruned);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -328,6 +328,7 @@ typedef struct sketch_slot {
     char key[LSC_HASH_HEX];
     lsc_basefig_sketch sk;
     int fresh;
+    const char *base_hash; /* the recorded content hash the key covers (bw's, lives as long as bw) */
 } sketch_slot;
 
 /* The cache key of layer li's sketch: everything it depends on. The recorded content hash and dtype
@@ -344,6 +345,7 @@ static void sketch_key(const lsc_basework *bw, size_t li, const lsc_base_tensor 
                      lsc_base_dtype_name(t, dt, sizeof dt), bw->transposed[li] ? 'T' : 'N', fl ? 'f' : 'd',
                      (long long)lr->rows, (long long)lr->cols, l, power, (unsigned long long)seed);
     lsc_hash_bytes(rec, (size_t)n, slot->key);
+    slot->base_hash = bw->hash_of[li];
     slot->sk.rows = lr->rows, slot->sk.cols = lr->cols, slot->sk.l = l, slot->sk.power = power, slot->sk.seed = seed;
 }
 
@@ -377,7 +379,8 @@ static void sketch_store(lsc_basework *bw, sketch_slot *slots, size_t n)
         for (size_t i = 0; i < n && !st; i++)
             if (slots[i].fresh && slots[i].key[0])
                 st = lsc_catalog_put_sketch(bw->cat, slots[i].key, slots[i].sk.rows, slots[i].sk.cols, slots[i].sk.l,
-                                            slots[i].sk.base_norm, slots[i].sk.Q, slots[i].sk.WtQ, &e);
+                                            slots[i].sk.base_norm, slots[i].sk.Q, slots[i].sk.WtQ,
+                                            slots[i].base_hash, &e);
         if (st || lsc_catalog_commit(bw->cat, &e))
             lsc_catalog_rollback(bw->cat);
     }

@@ -47,6 +47,8 @@ static int base_run(lsc_cmd_ctx *ctx, void *args)
                      ? LSC_EXIT_ERROR
                      : LSC_EXIT_OK;
         if (!rc) {
+            lsc_error ignored; /* a cache: a failed prune only leaves rows behind */
+            lsc_catalog_prune_sketches(ctx->cat, &ignored);
             lsc_cmd_wrote(ctx, id);
             lsc_out(ctx->out, "forgot the base of '%s'\n", lsc_escape_name(esc, sizeof esc, ad->name));
         }
@@ -67,6 +69,8 @@ static int base_run(lsc_cmd_ctx *ctx, void *args)
     if (!st)
         st = lsc_catalog_base_note(ctx->cat, id, 1, &ctx->err);
     if (!st) {
+        lsc_error ignored; /* the sketches of a replaced base go; those of unchanged tensors stay */
+        lsc_catalog_prune_sketches(ctx->cat, &ignored);
         lsc_cmd_wrote(ctx, id);
         lsc_out(ctx->out, "base of '%s': %s (%zu layers, %zu base tensors in %zu file(s))\n",
                 lsc_escape_name(esc, sizeof esc, ad->name), lsc_escape_name(pesc, sizeof pesc, abs ? abs : av->path), n,
