@@ -72,6 +72,18 @@ static void screen_close(screen *s)
     fclose(s->in);
 }
 
+/* Let the fake's held job run to its end (polling as the loop does, 5 s at most) and draw the screen. */
+static void release_and_draw(screen *s)
+{
+    lsc_tui_model_fake_hold(&s->model, -1);
+    for (int i = 0; i < 5000 && lsc_tui_state_working(s->st); i++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+        lsc_tui_state_poll(s->st);
+    }
+    lsc_tui_render_draw(s->r, s->st);
+}
+
 /* Feed a script of key words ("j", "Enter", "Space", "F1" ...); "resize:LxC" resizes. */
 static void feed(screen *s, const char *script)
 {
@@ -558,13 +570,7 @@ START_TEST(test_figures_progress_line)
     ck_assert_msg(strstr(line, "] 2%") && strstr(line, "^C cancels") && strstr(line, "row 2/224"), "%s", line);
     ck_assert_msg(strstr(d, "computing the figures: layer 5/224 (2%)"), "no progress in the panel:\n%s", d);
     free(d);
-    lsc_tui_model_fake_hold(&s.model, -1);
-    for (int i = 0; i < 5000 && lsc_tui_state_working(s.st); i++) {
-        struct timespec ts = {0, 1000000};
-        nanosleep(&ts, NULL);
-        lsc_tui_state_poll(s.st);
-    }
-    lsc_tui_render_draw(s.r, s.st);
+    release_and_draw(&s);
     d = lsc_tui_render_dump(s.r, 0);
     ck_assert_msg(strstr(d, "figures against the base of 'llama2-7b-chat': 224 layers") && strstr(d, "amplif."),
                   "the figures did not land:\n%s", d);
@@ -606,13 +612,7 @@ START_TEST(test_grid_rel_pending_screen)
     ck_assert_msg(strstr(line, "vs base of llama2-7b-chat [") && strstr(line, "^C cancels") && strstr(line, "layer 2,"),
                   "%s", line);
     free(d);
-    lsc_tui_model_fake_hold(&s.model, -1);
-    for (int i = 0; i < 5000 && lsc_tui_state_working(s.st); i++) {
-        struct timespec ts = {0, 1000000};
-        nanosleep(&ts, NULL);
-        lsc_tui_state_poll(s.st);
-    }
-    lsc_tui_render_draw(s.r, s.st);
+    release_and_draw(&s);
     d = lsc_tui_render_dump(s.r, 0);
     dump_line(d, 2, line, sizeof line);
     ck_assert_msg(strstr(line, "0 ") && strchr(line, '.') && !strstr(line, " -"), "row 0 after the figures: %s", line);
