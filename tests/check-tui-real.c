@@ -114,15 +114,22 @@ static void check_prune(const char *adapter, lsc_tui_prune_rule rule, const char
     free(rows);
 }
 
+/* The layer table's row named key; st->layers.n when none is. */
+static size_t layer_row(const lsc_tui_state *st, const char *key)
+{
+    size_t i = 0;
+    while (i < st->layers.n && strcmp(st->layers.rows[i].name, key) != 0)
+        i++;
+    return i;
+}
+
 /* Every layer of the JSON `show --base --json` gave (ls) has the same figures in the layer table of st. */
 static void check_vsbase_figures(const lsc_tui_state *st, json_t *ls)
 {
     for (size_t k = 0; k < json_array_size(ls); k++) {
         json_t *l = json_array_get(ls, k);
         const char *key = json_string_value(json_object_get(l, "key"));
-        size_t i = 0;
-        while (i < st->layers.n && strcmp(st->layers.rows[i].name, key) != 0)
-            i++;
+        size_t i = layer_row(st, key);
         const lsc_tui_basefig_row *f = i < st->layers.n ? lsc_tui_vsbase_fig(st, i) : NULL;
         ck_assert_msg(f != NULL, "no vs base figures for '%s' (%s)", key, st->msg);
         close_to(f->base_norm, json_real_value(json_object_get(l, "base_norm")), "base_norm", key);
@@ -215,9 +222,7 @@ START_TEST(test_base_rel_matches_cli)
     for (size_t k = 0; k < json_array_size(ls); k++) {
         json_t *l = json_array_get(ls, k);
         const char *key = json_string_value(json_object_get(l, "key"));
-        size_t i = 0;
-        while (i < st->layers.n && strcmp(st->layers.rows[i].name, key) != 0)
-            i++;
+        size_t i = layer_row(st, key);
         ck_assert_msg(i < st->layers.n, "layer '%s' not in the grid's rows", key);
         close_to(lsc_tui_grid_value(st, i), json_real_value(json_object_get(l, "rel_norm")), "rel_norm", key);
     }
