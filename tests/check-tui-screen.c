@@ -72,6 +72,17 @@ static void screen_close(screen *s)
     fclose(s->in);
 }
 
+/* Poll (5 s at most) until the fake's job reached the layer it is held at. */
+static void wait_until_held(screen *s, long at)
+{
+    for (int i = 0; i < 5000 && s->st->vsbase.done < at; i++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+        lsc_tui_state_poll(s->st);
+    }
+    ck_assert_int_eq(s->st->vsbase.done, at);
+}
+
 /* Let the fake's held job run to its end (polling as the loop does, 5 s at most) and draw the screen. */
 static void release_and_draw(screen *s)
 {
@@ -555,12 +566,7 @@ START_TEST(test_figures_progress_line)
     s.st->async = 1;
     lsc_tui_model_fake_hold(&s.model, 5);
     feed(&s, "Enter b");
-    for (int i = 0; i < 5000 && s.st->vsbase.done < 5; i++) {
-        struct timespec ts = {0, 1000000};
-        nanosleep(&ts, NULL);
-        lsc_tui_state_poll(s.st);
-    }
-    ck_assert_int_eq(s.st->vsbase.done, 5);
+    wait_until_held(&s, 5);
     feed(&s, "j");
     ck_assert_uint_eq(s.st->lists[LSC_VIEW_LAYERS].cursor, 1);
     lsc_tui_render_draw(s.r, s.st);
@@ -599,12 +605,7 @@ START_TEST(test_grid_rel_pending_screen)
                   line);
     free(d);
     feed(&s, "b");
-    for (int i = 0; i < 5000 && s.st->vsbase.done < 5; i++) {
-        struct timespec ts = {0, 1000000};
-        nanosleep(&ts, NULL);
-        lsc_tui_state_poll(s.st);
-    }
-    ck_assert_int_eq(s.st->vsbase.done, 5);
+    wait_until_held(&s, 5);
     feed(&s, "j");
     lsc_tui_render_draw(s.r, s.st);
     d = lsc_tui_render_dump(s.r, 0);
