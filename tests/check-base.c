@@ -938,6 +938,70 @@ START_TEST(sketch_cache_pruned)
 }
 END_TEST
 
+/* `show --base --norms`: per layer only base_norm and rel_norm, bit for bit those of the full figures
+ * (cold and warm), no sketch made or stored (no range finder), the table with |W| and |dW|/|W| alone;
+ * refused without --base (usage, naming both options). */
+static void check_norms_match(const char *norms, const char *full)
+{
+    json_t *a = json_loads(norms, 0, NULL), *b = json_loads(full, 0, NULL);
+    json_t *la = json_object_get(a, "layers"), *lb = json_object_get(b, "layers");
+    ck_assert_int_eq((int)json_array_size(la), NB);
+    ck_assert_int_eq((int)json_array_size(lb), NB);
+    static const char *const absent[] = {"amplification", "subspace_sim", "subspace_sim_k", "k", "intruders"};
+    for (size_t i = 0; i < NB; i++) {
+        json_t *x = json_array_get(la, i), *y = json_array_get(lb, i);
+        ck_assert_str_eq(json_string_value(json_object_get(x, "key")), json_string_value(json_object_get(y, "key")));
+        for (int f = 0; f < 2; f++) {
+            const char *k = f ? "rel_norm" : "base_norm";
+            double u = json_real_value(json_object_get(x, k)), v = json_real_value(json_object_get(y, k));
+            ck_assert_msg(json_is_real(json_object_get(x, k)) && u > 0 && memcmp(&u, &v, sizeof u) == 0,
+                          "layer %zu %s: %.17g (--norms) vs %.17g", i, k, u, v);
+        }
+        for (size_t f = 0; f < sizeof absent / sizeof *absent; f++)
+            ck_assert_msg(!json_object_get(x, absent[f]), "layer %zu has %s with --norms", i, absent[f]);
+    }
+    json_decref(a);
+    json_decref(b);
+}
+
+static char *show_norms_json(const char *cat)
+{
+    cli_result r = cli_run(cat, "show", "A", "--base", "--norms", "--json", NULL);
+    ck_assert_msg(r.code == 0, "show --base --norms: %s", r.err);
+    char *out = strdup(r.out);
+    cli_result_free(&r);
+    return out;
+}
+
+START_TEST(show_norms)
+{
+    static const lsc_dtype dts[] = {LSC_DT_BF16, LSC_DT_F32, LSC_DT_F16, LSC_DT_BF16};
+    for (int d = 0; d < 4; d++) {
+        g_fifo = d == 3; /* a transposed base too */
+        const char *cat = setup_with_base(dts[d], NULL);
+        char *norms = show_norms_json(cat);
+        ck_assert_int_eq(cat_sql(cat, "SELECT count(*) FROM base_sketch"), 0); /* no range finder ran */
+        char *cold = show_json(cat, "A", "6", 0);
+        ck_assert_int_eq(cat_sql(cat, "SELECT count(*) FROM base_sketch"), NB);
+        char *warm = show_json(cat, "A", "6", 0), *again = show_norms_json(cat);
+        check_norms_match(norms, cold);
+        check_norms_match(norms, warm);
+        same_bytes(norms, again, "--norms before and after the sketches");
+        cli_result r = cli_run(cat, "show", "A", "--base", "--norms", NULL);
+        ck_assert_msg(r.code == 0 && strstr(r.out, "|dW|/|W|") && strstr(r.out, "|W|") && !strstr(r.out, "AMP") &&
+                          !strstr(r.out, "INTR"),
+                      "%s%s", r.out, r.err);
+        cli_result_free(&r);
+        r = cli_run(cat, "show", "A", "--norms", NULL);
+        ck_assert_msg(r.code == 2 && strstr(r.err, "--norms") && strstr(r.err, "--base"),
+                      "exit %d: %s", r.code, r.err);
+        cli_result_free(&r);
+        free(norms), free(cold), free(warm), free(again);
+        teardown(cat);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("base");
@@ -962,6 +1026,7 @@ int main(void)
     tcase_add_test(tc, sketch_cache_keys);
     tcase_add_test(tc, sketch_cache_unwritable);
     tcase_add_test(tc, sketch_cache_pruned);
+    tcase_add_test(tc, show_norms);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -225,7 +225,14 @@ START_TEST(test_base_rel_matches_cli)
         size_t i = layer_row(st, key);
         ck_assert_msg(i < st->layers.n, "layer '%s' not in the grid's rows", key);
         close_to(lsc_tui_grid_value(st, i), json_real_value(json_object_get(l, "rel_norm")), "rel_norm", key);
+        /* the grid's b ran show --base --norms: the full run's rel_norm to the last bit */
+        ck_assert_double_eq(lsc_tui_grid_value(st, i), json_real_value(json_object_get(l, "rel_norm")));
     }
+    char cell[64]; /* and only the norms: the layer table's other figures are still unknown */
+    lsc_tui_cell_text_data(st, LSC_VIEW_LAYERS, 0, LSC_COL_REL_NORM, cell, sizeof cell);
+    ck_assert_str_ne(cell, "-");
+    lsc_tui_cell_text_data(st, LSC_VIEW_LAYERS, 0, LSC_COL_AMP, cell, sizeof cell);
+    ck_assert_str_eq(cell, "-");
     lsc_tui_state_free(st);
     /* the workbench's "vs base": the model names the recorded base, and b in the layer table (the command
      * run as a job) gives the command's figures, layer by layer */

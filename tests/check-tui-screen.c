@@ -610,7 +610,7 @@ START_TEST(test_grid_rel_pending_screen)
     lsc_tui_render_draw(s.r, s.st);
     d = lsc_tui_render_dump(s.r, 0);
     dump_line(d, 22, line, sizeof line);
-    ck_assert_msg(strstr(line, "vs base of llama2-7b-chat [") && strstr(line, "^C cancels") && strstr(line, "layer 2,"),
+    ck_assert_msg(strstr(line, "|dW|/|W| of llama2-7b-chat [") && strstr(line, "^C cancels") && strstr(line, "layer 2,"),
                   "%s", line);
     free(d);
     release_and_draw(&s);

@@ -3364,6 +3364,76 @@ START_TEST(test_grid_rel_stale_dropped)
 }
 END_TEST
 
+/* b in the grid, nothing known: the norms job (`show --base --norms`, one read of the base) fills the heat;
+ * the layer table then has |W| and |dW|/|W| but not the other figures, and its panel says they are not
+ * computed; b there runs the full job, whose figures replace the norms and still serve the grid. */
+START_TEST(test_grid_norms_job)
+{
+    open_chat();
+    req(LSC_REQ_GRID);
+    req(LSC_REQ_METRIC);
+    req(LSC_REQ_METRIC);
+    ck_assert_int_eq(g_st->grid.metric, LSC_METRIC_REL);
+    keys("b"); /* no worker thread: the job ran inside */
+    ck_assert_int_eq(lsc_tui_model_fake_show_base_runs(&g_model), 1);
+    ck_assert_int_eq(lsc_tui_model_fake_show_norms_runs(&g_model), 1); /* the norms alone, not the full figures */
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_GRID);
+    for (size_t i = 0; i < g_st->layers.n; i++)
+        ck_assert_double_eq_tol(lsc_tui_grid_value(g_st, i), g_st->layers.rows[i].fro / 40.0, 1e-15);
+    ck_assert_msg(strstr(g_st->msg, "|dW|/|W|") && g_st->msg_level == LSC_MSG_INFO, "%s", g_st->msg);
+    keys("b"); /* known: no second job */
+    ck_assert_int_eq(lsc_tui_model_fake_show_base_runs(&g_model), 1);
+    req(LSC_REQ_TAB);
+    ck_assert_int_eq(lsc_tui_state_view(g_st), LSC_VIEW_LAYERS);
+    ck_assert_int_eq(g_st->vsbase.panel, 0); /* the grid's job opens no panel */
+    char cell[64];
+    lsc_tui_cell_text(g_st, LSC_VIEW_LAYERS, 0, LSC_COL_REL_NORM, cell, sizeof cell);
+    ck_assert_str_ne(cell, "-");
+    lsc_tui_cell_text(g_st, LSC_VIEW_LAYERS, 0, LSC_COL_AMP, cell, sizeof cell);
+    ck_assert_str_eq(cell, "-");
+    lsc_tui_cell_text(g_st, LSC_VIEW_LAYERS, 0, LSC_COL_INTRUDERS, cell, sizeof cell);
+    ck_assert_str_eq(cell, "-");
+    ck_assert_msg(panel_says("not computed") && !panel_says("amplif"), "the panel claims figures it has not");
+    keys("b"); /* the full figures */
+    ck_assert_int_eq(lsc_tui_model_fake_show_base_runs(&g_model), 2);
+    ck_assert_int_eq(lsc_tui_model_fake_show_norms_runs(&g_model), 1);
+    ck_assert_int_eq(g_st->vsbase.panel, 1);
+    ck_assert_msg(panel_says("amplif") && !panel_says("not computed"), "the panel lacks the full figures");
+    lsc_tui_cell_text_data(g_st, LSC_VIEW_LAYERS, 1, LSC_COL_AMP, cell, sizeof cell);
+    ck_assert_str_eq(cell, "1.25");
+    req(LSC_REQ_GRID);
+    heat_rel();
+    for (size_t i = 0; i < g_st->layers.n; i++)
+        ck_assert_double_eq_tol(lsc_tui_grid_value(g_st, i), g_st->layers.rows[i].fro / 40.0, 1e-15);
+    keys("b");
+    ck_assert_int_eq(lsc_tui_model_fake_show_base_runs(&g_model), 2);
+}
+END_TEST
+
+/* The norms job on the worker thread: its progress on the status line, the panel (opened before) does not
+ * claim the full figures are computing, and b in the layer table meanwhile is refused (one job at a time). */
+START_TEST(test_grid_norms_job_async)
+{
+    grid_rel_job(4);
+    ck_assert_int_eq(lsc_tui_model_fake_show_norms_runs(&g_model), 1);
+    req(LSC_REQ_TAB);
+    keys("b");
+    ck_assert_msg(strstr(g_st->msg, "one figures job at a time"), "%s", g_st->msg);
+    ck_assert_int_eq(lsc_tui_model_fake_show_base_runs(&g_model), 1);
+    ck_assert_msg(!panel_says("computing the figures"), "the panel says the full figures are computing");
+    lsc_tui_model_fake_hold(&g_model, -1);
+    poll_show_base(-1);
+    char cell[64];
+    lsc_tui_cell_text(g_st, LSC_VIEW_LAYERS, 0, LSC_COL_REL_NORM, cell, sizeof cell);
+    ck_assert_str_ne(cell, "-");
+    keys("b");
+    poll_show_base(-1);
+    ck_assert_int_eq(lsc_tui_model_fake_show_base_runs(&g_model), 2);
+    ck_assert_int_eq(lsc_tui_model_fake_show_norms_runs(&g_model), 1);
+    ck_assert(panel_says("amplif"));
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tui-state");
@@ -3428,6 +3498,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_grid_rel_while_computing);
     tcase_add_test(tc, test_grid_rel_cancel);
     tcase_add_test(tc, test_grid_rel_stale_dropped);
+    tcase_add_test(tc, test_grid_norms_job);
+    tcase_add_test(tc, test_grid_norms_job_async);
     suite_add_tcase(s, tc);
     return s;
 }

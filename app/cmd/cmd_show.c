@@ -195,7 +195,7 @@ static void print_summary(lsc_cmd_ctx *ctx, const lsc_adapter *ad, const row *ro
 typedef struct show_args {
     lsc_args base;
     const char *name, *glob, *svg;
-    int json, sort, heat, vs_base;
+    int json, sort, heat, vs_base, norms;
     long long k;
     double eps;
 } show_args;
@@ -226,6 +226,9 @@ static const lsc_opt show_opts[] = {
              "subspace similarity with W's top-r and top-k, intruder dimensions of W + dW (W's top vectors:\n"
              "randomized range finder, k_ref + 10 columns, 3 power iterations, in float32 on F32/F16/BF16 bases,\n"
              "then one float64 projection that also gives W + dW's; layers over LSC_THREADS workers)"},
+    {.name = "norms", .type = LSC_OPT_FLAG, .at = offsetof(show_args, norms),
+     .help = "with --base: only |W| and |dW|/|W| (one streaming read per base tensor, no range finder;\n"
+             "the same values as without --norms); --json gives per layer base_norm and rel_norm only"},
     {.name = "k", .type = LSC_OPT_INT, .metavar = "K", .ilo = 1, .ihi = 4096, .def = "10", .at = offsetof(show_args, k),
      .help = "with --base: top-k singular vectors for subspace similarity and intruders"},
     {.name = "eps", .type = LSC_OPT_REAL, .metavar = "E", .lo = 0, .hi = 1, .flags = LSC_OPT_LO_OPEN, .def = "0.5",
@@ -249,6 +252,7 @@ static int base_figures(lsc_cmd_ctx *ctx, const show_args *av, lsc_adapter *ad, 
     lsc_basefig_opts_default(&o);
     o.k = (int)av->k;
     o.eps = av->eps;
+    o.norms_only = av->norms;
     size_t *layers = malloc((n ? n : 1) * sizeof *layers);
     lsc_basefig *figs = calloc(n ? n : 1, sizeof *figs);
     lsc_status st = layers && figs ? lsc_basework_open(&bw, ctx->cat, ad, id, &ctx->err)
@@ -269,10 +273,13 @@ static int base_figures(lsc_cmd_ctx *ctx, const show_args *av, lsc_adapter *ad, 
     return st ? LSC_EXIT_ERROR : LSC_EXIT_OK;
 }
 
-static void fig_json(json_t *o, const lsc_basefig *f)
+/* The figures against the base into a layer's JSON object (with --norms: the two norms alone). */
+static void fig_json(json_t *o, const lsc_basefig *f, int norms)
 {
     json_object_set_new(o, "base_norm", lsc_json_num(f->base_norm));
     json_object_set_new(o, "rel_norm", lsc_json_num(f->rel_norm));
+    if (norms)
+        return;
     json_object_set_new(o, "amplification", lsc_json_num(f->amplification));
     json_object_set_new(o, "subspace_sim", lsc_json_num(f->subspace_sim_r));
     json_object_set_new(o, "subspace_sim_k", lsc_json_num(f->subspace_sim_k));
@@ -304,6 +311,8 @@ static int show_run(lsc_cmd_ctx *ctx, void *args)
     g_key = av->sort;
     lsc_adapter *ad = NULL;
     int64_t id = 0;
+    if (av->norms && !av->vs_base)
+        return lsc_usage_error(ctx, "show", "--norms goes with --base (the norms against the base weights)");
     if (lsc_cmd_load_any(ctx, av->name, &ad, &id))
         return LSC_EXIT_ERROR;
     if (lsc_is_group(ad->kind)) {
@@ -365,7 +374,7 @@ static int show_run(lsc_cmd_ctx *ctx, void *args)
             for (size_t i = 0; i < n; i++) {
                 json_t *lj = layer_json(ad, &rows[i]);
                 if (av->vs_base)
-                    fig_json(lj, &rows[i].fig);
+                    fig_json(lj, &rows[i].fig, av->norms);
                 json_array_append_new(layers, lj);
             }
             json_t *extras = json_array();
@@ -398,7 +407,7 @@ static int show_run(lsc_cmd_ctx *ctx, void *args)
             print_summary(ctx, ad, rows, n);
             const char *hdr[] = {"LAYER", "SHAPE", "R", "ALPHA", "SCALE", "NORM", "σ1", "STABLE", "ERANK", "K90", "K99",
                                  "ZEROS A/B", "DTYPE", "FLAGS", "|W|", "|dW|/|W|", "AMP", "SIM", "SIM@K", "INTR"};
-            int ncol = av->vs_base ? 20 : 14;
+            int ncol = av->vs_base ? av->norms ? 16 : 20 : 14; /* --norms: |W| and |dW|/|W| only */
             lsc_table *t = lsc_table_new(ncol, hdr, "llrrrrrrrrrrllrrrrrr");
             char c1[64], c2[64], c3[64], c4[64], c5[64], c6[64], c7[64], c8[64], c9[64], c10[64], c11[64], c12[64],
                 nm[512];

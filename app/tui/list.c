@@ -144,10 +144,10 @@ static int col_priority(const lsc_tui_state *st, lsc_tui_col c)
     int p = lsc_tui_col_info(c)->priority;
     switch (c) {
     case LSC_COL_BASE_NORM:
-    case LSC_COL_REL_NORM:
+    case LSC_COL_REL_NORM: return st->vsbase.cur < 0 ? 13 + p / 4 : p;
     case LSC_COL_AMP:
     case LSC_COL_SUBSIM:
-    case LSC_COL_INTRUDERS: return st->vsbase.cur < 0 ? 13 + p / 4 : p;
+    case LSC_COL_INTRUDERS: return st->vsbase.cur < 0 || lsc_tui_vsbase_norms_only(st) ? 13 + p / 4 : p;
     default: return p;
     }
 }
@@ -323,7 +323,7 @@ double lsc_tui_sort_key(const lsc_tui_state *st, lsc_tui_view v, size_t i, lsc_t
         case LSC_COL_SUBSIM:
         case LSC_COL_INTRUDERS: {
             const lsc_tui_basefig_row *f = lsc_tui_vsbase_fig(st, i);
-            if (!f)
+            if (!f || (lsc_tui_vsbase_norms_only(st) && c != LSC_COL_BASE_NORM && c != LSC_COL_REL_NORM))
                 return -INFINITY; /* unknown figures sort as the smallest */
             return c == LSC_COL_BASE_NORM ? f->base_norm : c == LSC_COL_REL_NORM ? f->rel_norm
                    : c == LSC_COL_AMP     ? f->amplification

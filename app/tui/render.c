@@ -482,7 +482,7 @@ static void draw_status(lsc_tui_render *r, const lsc_tui_state *st)
     if (lsc_tui_vsbase_running(st) && st->msg_level == LSC_MSG_INFO) {
         /* the figures job beside the browsing: its progress, unless a warning or an error has to be read */
         char what[LSC_TUI_NAME_MAX + 16]; /* short: the row position stays on the right */
-        snprintf(what, sizeof what, "vs base of %s", vb->target);
+        snprintf(what, sizeof what, "%s of %s", vb->job_norms ? "|dW|/|W|" : "vs base", vb->target);
         progress_text(r, msg, sizeof msg, what, 10, vb->done, vb->total, vb->elapsed, vb->cancelling,
                       vb->cancelling ? "cancelling" : "^C cancels");
         if (text_width(r, msg) > w - pw) /* the cancel key before the ETA */

@@ -375,6 +375,7 @@ typedef struct lsc_tui_basefig_set {
     char adapter[LSC_TUI_NAME_MAX];
     lsc_tui_basefig_row *rows;
     size_t n;
+    int norms;  /* base_norm and rel_norm only (`show --base --norms`: the grid's heat); the rest unknown */
 } lsc_tui_basefig_set;
 
 #define LSC_TUI_BASEFIG_CACHE 8
@@ -398,6 +399,7 @@ typedef struct lsc_tui_vsbase {
     struct lsc_tui_job *job;
     lsc_tui_model reader;
     char target[LSC_TUI_NAME_MAX];   /* the adapter the running job computes the figures of */
+    int job_norms;                   /* it computes |W| and |dW|/|W| only (the grid's b: show --base --norms) */
     unsigned job_gen;                /* gen when it started */
     char what[256];                  /* its latest progress text */
     long done, total;

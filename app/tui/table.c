@@ -262,11 +262,12 @@ static void cell_text_more(const lsc_tui_state *st, lsc_tui_view v, size_t i, ls
     }
 }
 
-/* A figure against the base of layer data row i; "-" while unknown (the job has not run). */
+/* A figure against the base of layer data row i; "-" while unknown (the job has not run, or only the
+ * grid's norms job: then all but |W| and |dW|/|W|). */
 static void vsbase_cell(const lsc_tui_state *st, size_t i, lsc_tui_col c, char *buf, size_t cap)
 {
     const lsc_tui_basefig_row *f = lsc_tui_vsbase_fig(st, i);
-    if (!f)
+    if (!f || (lsc_tui_vsbase_norms_only(st) && c != LSC_COL_BASE_NORM && c != LSC_COL_REL_NORM))
         snprintf(buf, cap, "-");
     else if (c == LSC_COL_INTRUDERS)
         snprintf(buf, cap, "%d", f->intruders);

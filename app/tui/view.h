@@ -89,13 +89,17 @@ void lsc_tui_vsbase_free(lsc_tui_state *st);
 int lsc_tui_vsbase_shown(const lsc_tui_state *st);
 /* The figures of layer data row `data_row`; NULL while unknown. */
 const lsc_tui_basefig_row *lsc_tui_vsbase_fig(const lsc_tui_state *st, size_t data_row);
+/* The known figures of the layer table's adapter are |W| and |dW|/|W| alone (the grid's norms job): its
+ * other figures are unknown ("-"), and b in the layer table computes them all. */
+int lsc_tui_vsbase_norms_only(const lsc_tui_state *st);
 /* The `b` key: start the figures job (on the model's reader when it has one, see view_vsbase.c's head),
  * show the panel of the adapter whose figures are computing, or show/hide the panel once they are known
  * (or failed). A second figures job while one runs is refused with a message. */
 unsigned lsc_tui_vsbase_request(lsc_tui_state *st);
-/* Make sure the figures of the layer table's adapter are known or computing, without the panel (the grid's
- * b): 0 when they are known; otherwise starts the job as b does, or says that they are computing, that
- * another adapter's are (one job at a time) or how to record a base. */
+/* Make sure the |dW|/|W| of the layer table's adapter are known or computing, without the panel (the grid's
+ * b): 0 when they are known (its full figures or its norms); otherwise starts the norms job (`show --base
+ * --norms`: one read of the base, no range finder) as b starts the full one, or says that they are
+ * computing, that another adapter's are (one job at a time) or how to record a base. */
 unsigned lsc_tui_vsbase_compute(lsc_tui_state *st);
 /* The figures job of `adapter` ended: with the command's JSON output (cached for `adapter`; the panel opens
  * if the table still shows it), or failed with its message (kept in the panel of `adapter` when it is the

@@ -285,7 +285,8 @@ static unsigned next_metric(lsc_tui_state *st)
     return LSC_TUI_CH_REDRAW;
 }
 
-/* b: the heat by |dW|/|W| against the base, its figures computed (as b in the layer table) if unknown. */
+/* b: the heat by |dW|/|W| against the base; when nothing is known for the adapter, a job computes the norms
+ * alone (show --base --norms: one read of the base); the layer table's b computes the full figures. */
 static unsigned grid_vsbase(lsc_tui_state *st)
 {
     if (!st->model->base_path)

@@ -13,8 +13,11 @@
  * queued or cancelled behind the user's back. An edit's reload (lsc_tui_vsbase_forget) bumps a generation,
  * and a result computed under an older one is dropped, never shown as current. A model without a reader
  * runs the job as every long command runs (state_job.c: exclusively, Esc cancels).
- * The grid's heat by |dW|/|W| (view_grid.c) shows their rel_norm: one job serves both, b starts it there too
- * (lsc_tui_vsbase_compute), and nothing reads the base on the UI thread.
+ * The grid's heat by |dW|/|W| (view_grid.c) shows their rel_norm, and nothing reads the base on the UI thread.
+ * b in the grid, when nothing is known for the adapter, starts the same job with --norms (lsc_tui_vsbase_compute:
+ * |W| and |dW|/|W| only, one read of the base without the range finder, well under the full job's time); its
+ * set is marked norms-only, the other columns and the panel say "-" / not computed, b in the layer table
+ * then computes the full figures, which replace it and serve the grid too.
  * The results are kept for the session, per adapter (LSC_TUI_BASEFIG_CACHE of them), until an
  * edit reloads the catalog; cells show "-" until known. Whether an adapter has a base is asked of the model
  * when its layer table loads (model->base_path, the catalog only). A job that fails (no base, a base
@@ -118,6 +121,11 @@ int lsc_tui_vsbase_shown(const lsc_tui_state *st)
     return st->vsbase.path[0] && strcmp(st->vsbase.adapter, st->layers.adapter) == 0;
 }
 
+int lsc_tui_vsbase_norms_only(const lsc_tui_state *st)
+{
+    return st->vsbase.cur >= 0 && st->vsbase.cache[st->vsbase.cur].norms;
+}
+
 const lsc_tui_basefig_row *lsc_tui_vsbase_fig(const lsc_tui_state *st, size_t data_row)
 {
     const lsc_tui_vsbase *v = &st->vsbase;
@@ -137,6 +145,7 @@ static int parse(const char *output, const char *adapter, lsc_tui_basefig_set *o
         return -1;
     }
     lsc_tui_copy(out->adapter, sizeof out->adapter, adapter);
+    out->norms = 1; /* until a layer has the figures beyond the norms (show --base --norms gives none) */
     for (size_t i = 0; i < n; i++) {
         json_t *l = json_array_get(layers, i);
         lsc_tui_basefig_row *r = &out->rows[out->n];
@@ -146,6 +155,8 @@ static int parse(const char *output, const char *adapter, lsc_tui_basefig_set *o
         lsc_tui_copy(r->key, sizeof r->key, key);
         r->base_norm = json_number_value(json_object_get(l, "base_norm"));
         r->rel_norm = json_number_value(json_object_get(l, "rel_norm"));
+        if (json_is_number(json_object_get(l, "amplification")))
+            out->norms = 0;
         r->amplification = json_number_value(json_object_get(l, "amplification"));
         r->subspace_sim = json_number_value(json_object_get(l, "subspace_sim"));
         r->subspace_sim_k = json_number_value(json_object_get(l, "subspace_sim_k"));
@@ -171,6 +182,10 @@ void lsc_tui_vsbase_done(lsc_tui_state *st, const char *adapter, const char *out
     for (int i = 0; i < v->n_cache; i++)
         if (strcmp(v->cache[i].adapter, adapter) == 0)
             slot = i;
+    if (slot >= 0 && s.norms && !v->cache[slot].norms) { /* the full figures hold the norms already */
+        set_free(&s);
+        return;
+    }
     if (slot < 0 && v->n_cache < LSC_TUI_BASEFIG_CACHE)
         slot = v->n_cache++;
     if (slot < 0) { /* full: replace the oldest */
@@ -181,12 +196,15 @@ void lsc_tui_vsbase_done(lsc_tui_state *st, const char *adapter, const char *out
     v->cache[slot] = s;
     if (here) {
         v->why[0] = '\0';
-        v->panel = 1;
+        v->panel = !s.norms || v->panel; /* the norms are the grid's: the panel stays as it was */
     }
     map_rows(st); /* the rows of whatever the table shows now */
     lsc_tui_grid_metric_max(st); /* the grid's heat by |dW|/|W| shows them too */
     lsc_tui_layout_update(st);
-    if (here)
+    if (s.norms)
+        lsc_tui_state_msg(st, LSC_MSG_INFO, "|dW|/|W| against the base of '%s': %zu layers (b in its layer table: "
+                          "all figures)", adapter, s.n);
+    else if (here)
         lsc_tui_state_msg(st, LSC_MSG_INFO, "figures against the base of '%s': %zu layers (kept for this session)",
                           adapter, s.n);
     else
@@ -297,7 +315,7 @@ static unsigned start_job(lsc_tui_state *st, const lsc_tui_argv *a)
         return LSC_TUI_CH_REDRAW;
     }
     v->why[0] = '\0';
-    v->panel = 1; /* its progress shows there */
+    v->panel = v->panel || !v->job_norms; /* its progress shows there (the norms' on the status line alone) */
     lsc_tui_layout_update(st);
     st->msg[0] = '\0'; /* the status line shows the progress */
     st->msg_level = LSC_MSG_INFO;
@@ -307,8 +325,9 @@ static unsigned start_job(lsc_tui_state *st, const lsc_tui_argv *a)
 }
 
 /* Start the figures of the layer table's adapter (its base recorded, its figures neither known nor
- * computing): on a reader of the model, or exclusively without one; one figures job at a time. */
-static unsigned start_figures(lsc_tui_state *st)
+ * computing; norms: |W| and |dW|/|W| alone, show --base --norms): on a reader of the model, or exclusively
+ * without one; one figures job at a time. */
+static unsigned start_figures(lsc_tui_state *st, int norms)
 {
     lsc_tui_vsbase *v = &st->vsbase;
     if (v->job) {
@@ -320,11 +339,14 @@ static unsigned start_figures(lsc_tui_state *st)
     const char *words[] = {"show", st->layers.adapter, "--base", "--json", "--eps", LSC_TUI_VSBASE_EPS};
     for (size_t i = 0; i < sizeof words / sizeof *words; i++)
         lsc_tui_argv_add(&a, words[i]);
+    if (norms)
+        lsc_tui_argv_add(&a, "--norms");
+    v->job_norms = norms;
     if (st->model->reader)
         return start_job(st, &a) | LSC_TUI_CH_RESIZE;
     lsc_tui_copy(st->job_target, sizeof st->job_target, st->layers.adapter);
     char title[LSC_TUI_NAME_MAX + 32];
-    snprintf(title, sizeof title, "figures of %s vs base", st->layers.adapter);
+    snprintf(title, sizeof title, "%s of %s vs base", norms ? "|dW|/|W|" : "figures", st->layers.adapter);
     return lsc_tui_job_run(st, &a, title) | LSC_TUI_CH_RESIZE;
 }
 
@@ -354,7 +376,8 @@ unsigned lsc_tui_vsbase_request(lsc_tui_state *st)
         return 0;
     if (!has_base(st))
         return LSC_TUI_CH_REDRAW;
-    if (v->job && strcmp(v->target, st->layers.adapter) == 0) { /* computing these: the panel shows how far */
+    /* computing these (not the grid's norms alone): the panel shows how far */
+    if (v->job && !v->job_norms && strcmp(v->target, st->layers.adapter) == 0) {
         if (!v->panel) {
             v->panel = 1;
             lsc_tui_layout_update(st);
@@ -362,14 +385,15 @@ unsigned lsc_tui_vsbase_request(lsc_tui_state *st)
         }
         return computing(st);
     }
-    if (v->cur >= 0 || (v->panel && v->why[0])) { /* known (or failed): b shows and hides the panel */
+    /* known (or failed): b shows and hides the panel; the grid's norms alone are not its figures */
+    if ((v->cur >= 0 && !lsc_tui_vsbase_norms_only(st)) || (v->panel && v->why[0])) {
         v->panel = !v->panel;
         if (!v->panel)
             v->why[0] = '\0';
         lsc_tui_layout_update(st);
         return LSC_TUI_CH_REDRAW | LSC_TUI_CH_RESIZE;
     }
-    return start_figures(st);
+    return start_figures(st, 0);
 }
 
 unsigned lsc_tui_vsbase_compute(lsc_tui_state *st)
@@ -383,7 +407,7 @@ unsigned lsc_tui_vsbase_compute(lsc_tui_state *st)
         return computing(st);
     if (v->cur >= 0)
         return 0;
-    return start_figures(st);
+    return start_figures(st, 1);
 }
 
 /* Append one panel line (cap bytes each, at most max of them). */
@@ -456,7 +480,7 @@ int lsc_tui_vsbase_lines(const lsc_tui_state *st, char (*lines)[LSC_TUI_VSBASE_L
         return n;
     size_t row = l->order[l->cursor];
     const lsc_tui_basefig_row *f = lsc_tui_vsbase_fig(st, row);
-    if (v->job && v->cur < 0 && strcmp(v->target, st->layers.adapter) == 0)
+    if (v->job && !v->job_norms && v->cur < 0 && strcmp(v->target, st->layers.adapter) == 0)
         return progress_lines(v, lines, n, max, width);
     line(lines, &n, max, "layer: %s", lsc_tui_short_name(st, st->layers.rows[row].name));
     if (!f && v->cur < 0 && v->job)
@@ -465,6 +489,12 @@ int lsc_tui_vsbase_lines(const lsc_tui_state *st, char (*lines)[LSC_TUI_VSBASE_L
         line(lines, &n, max, "%s", v->cur < 0 ? "figures not computed yet: b computes them" : "no figures for this layer");
     if (!f)
         return n;
+    if (v->cache[v->cur].norms) { /* the grid's norms alone */
+        line(lines, &n, max, "figures not computed yet (only |W| and |dW|/|W|): b computes them");
+        line(lines, &n, max, "|W|_F       %-10.4g the base weight's norm", f->base_norm);
+        line(lines, &n, max, "|dW|/|W|    %-10.4g the update's size beside W", f->rel_norm);
+        return n;
+    }
     int r = st->layers.rows[row].rank;
     line(lines, &n, max, "|W|_F       %-10.4g the base weight's norm", f->base_norm);
     line(lines, &n, max, "|dW|/|W|    %-10.4g the update's size beside W", f->rel_norm);

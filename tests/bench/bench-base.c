@@ -216,6 +216,7 @@ int main(int argc, char **argv)
     char *imp[] = {(char *)bin, "--catalog", cat, "import", ad, "--name", "A", NULL};
     char *att[] = {(char *)bin, "--catalog", cat, "base", "A", base, NULL};
     char *show[] = {(char *)bin, "--catalog", cat, "show", "A", "--base", "--json", NULL};
+    char *norms[] = {(char *)bin, "--catalog", cat, "show", "A", "--base", "--norms", "--json", NULL};
     char *bake[] = {(char *)bin, "--catalog", cat, "bake", "A", "--out", out, NULL};
     run(imp, NULL, NULL, &code);
     if (code) {
@@ -231,6 +232,9 @@ int main(int argc, char **argv)
     double dense = (double)FF * HID * 8 / 1e6; /* largest layer in float64 */
     const char *ss = getenv("LSC_BENCH_BASE_SHOW");
     if (!ss || atoi(ss) != 0) {
+        double t_norms = run(norms, NULL, &rss, &code), c_norms = g_cpu; /* the workbench grid's heat */
+        printf("show --base --norms (|W| and |dW|/|W|): %8.2f s (cpu %.2f s)  ratio %.2fx  peak RSS %.0f MB%s\n",
+               t_norms, c_norms, t_norms / t_read, rss / 1024.0, code ? "  FAILED" : "");
         double t_show = run(show, NULL, &rss, &code), c_show = g_cpu;
         printf("show --base (all figures): %8.2f s (cpu %.2f s)  ratio %.2fx (aim <= 2; cpu/read %.2fx)  peak RSS %.0f MB = "
                "%.1f dense f64 layers%s\n",

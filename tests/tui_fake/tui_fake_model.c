@@ -44,6 +44,7 @@ typedef struct fake_model {
     size_t n_hist;
     atomic_int hold;       /* -1: none; N >= 0: element-wise merges wait before layer N + 1 */
     atomic_int show_base_runs; /* `show --base` commands run (the TUI's figures job, on a reader thread) */
+    atomic_int show_norms_runs; /* those of them with --norms (base_norm and rel_norm only) */
     atomic_int readers;        /* readers (model.h) open now */
     atomic_int show_base_active; /* `show --base` commands running now */
     atomic_int show_base_layer;  /* base layers the latest of them has done */
@@ -267,6 +268,9 @@ static int run_show_base(fake_model *fm, int argc, char **argv, const lsc_tui_pr
                  "'model.layers.0.self_attn.q_proj.weight': the base changed since it was recorded");
         return 1;
     }
+    int norms = 0; /* --norms: base_norm and rel_norm alone, as the command gives them */
+    for (int a = 3; a < argc; a++)
+        norms |= strcmp(argv[a], "--norms") == 0;
     size_t len = (size_t)snprintf(buf, cap, "{\"name\": \"%s\", \"layers\": [", fa->info.name);
     for (size_t i = 0; i < fa->n_layers && len < cap - 400; i++) {
         const lsc_tui_layer *l = &fa->layers[i];
@@ -282,6 +286,11 @@ static int run_show_base(fake_model *fm, int argc, char **argv, const lsc_tui_pr
             char what[96];
             snprintf(what, sizeof what, "show --base: layer %zu/%zu", i + 1, fa->n_layers);
             prog->report(prog->ctx, what, (long)i + 1, (long)fa->n_layers);
+        }
+        if (norms) {
+            len += (size_t)snprintf(buf + len, cap - len, "%s{\"key\": \"%s\", \"base_norm\": 40, \"rel_norm\": %.17g}",
+                                    i ? ", " : "", l->name, l->fro / 40.0);
+            continue;
         }
         len += (size_t)snprintf(buf + len, cap - len,
                                 "%s{\"key\": \"%s\", \"base_norm\": 40, \"rel_norm\": %.17g, \"amplification\": %.17g, "
@@ -1379,6 +1388,9 @@ static int fake_run_on(fake_model *fm, int on_reader, int argc, char **argv, uns
         big_cap = (fa ? fa->n_layers : 0) * 512 + 256;
         big = calloc(big_cap, 1);
         atomic_fetch_add(&fm->show_base_runs, 1);
+        for (int a = 3; a < argc; a++)
+            if (strcmp(argv[a], "--norms") == 0)
+                atomic_fetch_add(&fm->show_norms_runs, 1);
         atomic_fetch_add(on_reader ? &fm->base_reads_reader : &fm->base_reads_ui, 1);
         atomic_store(&fm->show_base_layer, 0);
         atomic_fetch_add(&fm->show_base_active, 1);
@@ -1835,6 +1847,7 @@ lsc_status lsc_tui_model_fake_init(lsc_tui_model *m, uint64_t seed, lsc_error *e
     fm->seed = seed;
     atomic_init(&fm->hold, -1);
     atomic_init(&fm->show_base_runs, 0);
+    atomic_init(&fm->show_norms_runs, 0);
     atomic_init(&fm->readers, 0);
     atomic_init(&fm->show_base_active, 0);
     atomic_init(&fm->show_base_layer, 0);
@@ -1889,6 +1902,11 @@ lsc_status lsc_tui_model_fake_init(lsc_tui_model *m, uint64_t seed, lsc_error *e
 int lsc_tui_model_fake_show_base_runs(const lsc_tui_model *m)
 {
     return atomic_load(&((fake_model *)m->ctx)->show_base_runs);
+}
+
+int lsc_tui_model_fake_show_norms_runs(const lsc_tui_model *m)
+{
+    return atomic_load(&((fake_model *)m->ctx)->show_norms_runs);
 }
 
 void lsc_tui_model_fake_readers(const lsc_tui_model *m, int *open_now, int *opened)

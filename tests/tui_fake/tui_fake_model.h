@@ -40,6 +40,8 @@ lsc_status lsc_tui_model_fake_set_kind(lsc_tui_model *m, const char *name, const
 
 /* How many `show NAME --base` commands the fake model has run (the workbench's figures job). */
 int lsc_tui_model_fake_show_base_runs(const lsc_tui_model *m);
+/* How many of them were `show NAME --base --norms` (|W| and |dW|/|W| only: the grid's heat). */
+int lsc_tui_model_fake_show_norms_runs(const lsc_tui_model *m);
 
 /* The fake's readers (model.h's reader: fake_run on the same adapters, read-only): how many are open now
  * and how many were opened in all. */
