@@ -353,6 +353,45 @@ static void bf16_to_doubles(const unsigned char *p, size_t n, double *dst)
     }
 }
 
+LSC_DT_CLONES
+static void bf16_to_floats(const unsigned char *p, size_t n, float *dst)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v8h_t h;
+        memcpy(&h, p + 2 * i, sizeof h);
+        const v8u_t u = __builtin_convertvector(h, v8u_t) << 16;
+        memcpy(dst + i, &u, sizeof u);
+    }
+    for (; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, p + 2 * i, 2);
+        dst[i] = lsc_bf16_to_f32(h);
+    }
+}
+
+lsc_status lsc_dtype_to_float(lsc_dtype from, const void *src, size_t n, float *dst)
+{
+    const unsigned char *p = src;
+    switch (from) {
+    case LSC_DT_F32:
+        memcpy(dst, src, n * sizeof(float));
+        return LSC_OK;
+    case LSC_DT_BF16:
+        bf16_to_floats(p, n, dst);
+        return LSC_OK;
+    case LSC_DT_F16:
+        for (size_t i = 0; i < n; i++) {
+            uint16_t h;
+            memcpy(&h, p + 2 * i, 2);
+            dst[i] = lsc_f16_to_f32(h);
+        }
+        return LSC_OK;
+    default:
+        return LSC_ERR_UNSUPPORTED;
+    }
+}
+
 lsc_status lsc_dtype_to_double(lsc_dtype from, const void *src, size_t n, double *dst)
 {
     /* Hot path of every statistic: straight-line loops the compiler can vectorise. The host is

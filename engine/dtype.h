@@ -66,6 +66,10 @@ uint16_t lsc_f64_to_bf16(double d); /* correctly rounded from double */
  * from must be a float dtype; returns LSC_ERR_UNSUPPORTED otherwise. */
 lsc_status lsc_dtype_to_double(lsc_dtype from, const void *src, size_t n, double *dst);
 
+/* Convert n elements of src (F32, F16 or BF16, little-endian bytes) into dst floats, exactly (every
+ * value of those dtypes is a float); LSC_ERR_UNSUPPORTED for any other dtype. */
+lsc_status lsc_dtype_to_float(lsc_dtype from, const void *src, size_t n, float *dst);
+
 /* Convert n doubles into dst bytes of dtype `to` (float dtypes only). Finite inputs that become
  * infinite are counted in *overflows (may be NULL). */
 lsc_status lsc_dtype_from_double(lsc_dtype to, const double *src, size_t n, void *dst, size_t *overflows);

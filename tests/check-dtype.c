@@ -481,6 +481,40 @@ START_TEST(test_bf16_buffer_float_route)
 }
 END_TEST
 
+/* lsc_dtype_to_float: every BF16 and F16 pattern, from an unaligned buffer, with tails of every length
+ * up to a group of 8, gives the bits of the element-wise decode; F32 is copied; other dtypes refused. */
+START_TEST(test_to_float_all_patterns)
+{
+    enum { N = 65536 + 7 };
+    unsigned char *raw = malloc(2 * N + 1);
+    float *out = malloc(N * sizeof(float));
+    ck_assert(raw && out);
+    for (size_t i = 0; i < N; i++) {
+        uint16_t b = (uint16_t)(i * 40503u);
+        memcpy(raw + 1 + 2 * i, &b, 2);
+    }
+    for (int f16 = 0; f16 < 2; f16++)
+        for (size_t len = N - 7; len <= N; len++) {
+            ck_assert_int_eq(lsc_dtype_to_float(f16 ? LSC_DT_F16 : LSC_DT_BF16, raw + 1, len, out), LSC_OK);
+            for (size_t i = 0; i < len; i++) {
+                uint16_t b;
+                memcpy(&b, raw + 1 + 2 * i, 2);
+                float want = f16 ? lsc_f16_to_f32(b) : lsc_bf16_to_f32(b);
+                ck_assert_msg(memcmp(&out[i], &want, sizeof want) == 0 || (isnan(out[i]) && isnan(want)),
+                              "%s 0x%04x at %zu (len %zu) gives %a, want %a", f16 ? "F16" : "BF16", b, i, len,
+                              (double)out[i], (double)want);
+            }
+        }
+    const float f32[3] = {1.5f, -0.0f, 0x1p-149f};
+    memcpy(raw + 1, f32, sizeof f32);
+    ck_assert_int_eq(lsc_dtype_to_float(LSC_DT_F32, raw + 1, 3, out), LSC_OK);
+    ck_assert(memcmp(out, f32, sizeof f32) == 0);
+    ck_assert_int_eq(lsc_dtype_to_float(LSC_DT_F64, raw, 1, out), LSC_ERR_UNSUPPORTED);
+    free(raw);
+    free(out);
+}
+END_TEST
+
 START_TEST(test_overflow_count)
 {
     const double v[] = {65504.0, 65519.99, 65520.0, 1e6, -1e6, INFINITY, NAN, 1e-30, -65520.0};
@@ -629,6 +663,7 @@ static Suite *dtype_suite(void)
     tcase_add_test(tc, test_overflow_count);
     tcase_add_test(tc, test_buffer_matches_scalar);
     tcase_add_test(tc, test_bf16_buffer_decode_all_patterns);
+    tcase_add_test(tc, test_to_float_all_patterns);
     tcase_add_test(tc, test_narrowing_loss);
     tcase_add_test(tc, test_scalars);
     tcase_add_test(tc, test_bf16_buffer_float_route);

@@ -276,48 +276,7 @@ static int ensure(void **p, size_t *cap, size_t n, size_t size)
     return 0;
 }
 
-static int little_endian(void)
-{
-    const uint16_t one = 1;
-    unsigned char c;
-    memcpy(&c, &one, 1);
-    return c == 1;
-}
-
 enum { CH = 1024 }; /* decoding chunk: loops of a constant count, which -O2 vectorises */
-
-/* n little-endian BF16 values to floats, 8 at a time (vector extensions: -O2 leaves a loop with a run-time
- * count scalar; the host is little-endian, dtype.c refuses to build elsewhere), the rest one by one; the
- * bits are the BF16 bits shifted to a float's top half. */
-static void bf16_to_floats(const unsigned char *raw, size_t n, float *f)
-{
-    typedef uint16_t v8h_bw __attribute__((vector_size(16)));
-    typedef uint32_t v8u_bw __attribute__((vector_size(32)));
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        v8h_bw h;
-        memcpy(&h, raw + 2 * i, sizeof h);
-        const v8u_bw u = __builtin_convertvector(h, v8u_bw) << 16;
-        memcpy(f + i, &u, sizeof u);
-    }
-    for (; i < n; i++) {
-        uint32_t u = (uint32_t)(raw[2 * i] | raw[2 * i + 1] << 8) << 16;
-        memcpy(&f[i], &u, sizeof u);
-    }
-}
-
-/* Stored values as floats, exactly (F32, F16, BF16 only). */
-static void to_floats(lsc_dtype dt, const unsigned char *raw, size_t n, float *f)
-{
-    if (dt == LSC_DT_F32) {
-        memcpy(f, raw, n * sizeof(float));
-    } else if (dt == LSC_DT_BF16) {
-        bf16_to_floats(raw, n, f);
-    } else {
-        for (size_t i = 0; i < n; i++)
-            f[i] = lsc_f16_to_f32((uint16_t)(raw[2 * i] | raw[2 * i + 1] << 8));
-    }
-}
 
 /* One layer's sketch slot: the key it is cached under ("" when not cached) and, after the figures,
  * the sketch when it was made fresh there (to be stored by the caller). */
@@ -400,15 +359,11 @@ static void raw_rows_fn(void *ctx, int64_t i0, int nb, double *out)
 {
     const raw_rows *r = ctx;
     size_t n = (size_t)nb * (size_t)r->cols, at = (size_t)i0 * (size_t)r->cols, es = lsc_dtype_size(r->dt);
-    int le_bf16 = r->dt == LSC_DT_BF16 && little_endian();
     float f[CH];
     double d[CH];
     for (size_t k = 0; k < n; k += CH) {
         size_t m = n - k < CH ? n - k : CH;
-        if (le_bf16)
-            bf16_to_floats(r->raw + (at + k) * es, m, f);
-        else
-            to_floats(r->dt, r->raw + (at + k) * es, m, f);
+        lsc_dtype_to_float(r->dt, r->raw + (at + k) * es, m, f);
         if (m < CH)
             memset(f + m, 0, sizeof(float) * (CH - m));
         for (size_t j = 0; j < CH; j++)
@@ -428,7 +383,7 @@ static lsc_status decode_weight(lsc_basework *bw, lsc_adapter *ad, size_t li, in
     if (!fl && (st = lsc_base_read_doubles(bw->b, ti, s->raw, s->d, err)))
         return st;
     if (fl)
-        to_floats(t->dtype, s->raw, (size_t)lsc_base_numel(t), s->f);
+        lsc_dtype_to_float(t->dtype, s->raw, (size_t)lsc_base_numel(t), s->f);
     if (bw->transposed[li]) { /* stored [in, out]: the layer's orientation is [out, in] */
         if (fl ? !s->ft && !(s->ft = malloc(s->f_cap * sizeof(float))) : !s->dt && !(s->dt = malloc(s->d_cap * sizeof(double))))
             return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
