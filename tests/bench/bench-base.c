@@ -21,6 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cblas.h>
+
+#include "basefig.h"
 #include "dtype.h"
 #include "rng.h"
 #include "bench/bench_util.h"
@@ -188,6 +191,58 @@ static double read_all(const char *dir)
     return bench_now() - t0;
 }
 
+extern void openblas_set_num_threads(int num_threads);
+
+/* Best of 3 single-thread products C = A B of n x n (float or double), in GFLOP/s. */
+static double peak_gflops(int dbl)
+{
+    enum { N = 1536 };
+    void *a = calloc((size_t)N * N, 8), *b = calloc((size_t)N * N, 8), *c = calloc((size_t)N * N, 8);
+    double best = 0;
+    openblas_set_num_threads(1);
+    for (size_t i = 0; a && b && i < (size_t)N * N; i++) {
+        if (dbl)
+            ((double *)a)[i] = ((double *)b)[i] = (double)(i % 7) * 0.1;
+        else
+            ((float *)a)[i] = ((float *)b)[i] = (float)(i % 7) * 0.1f;
+    }
+    for (int k = 0; a && b && c && k < 3; k++) {
+        double t0 = bench_now();
+        if (dbl)
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, N, N, 1.0, a, N, b, N, 0.0, c, N);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, N, N, 1.0f, a, N, b, N, 0.0f, c, N);
+        double g = 2.0 * N * N * N / (bench_now() - t0) / 1e9;
+        best = g > best ? g : best;
+    }
+    free(a), free(b), free(c);
+    return best;
+}
+
+/* What `show --base` cannot beat on this machine whatever its code: the multiply-adds its algorithm needs
+ * (basefig.h: a cold run makes 1 + 2*power float32 passes of l columns over every adapted W and one
+ * float64 projection of l + n columns (W^T [Q, U_d]; U_c's product follows from those two); a warm run, with
+ * the sketch cached, only the n columns of W^T U_d) at this machine's peak: the best single-thread large
+ * sgemm / dgemm times the workers (each worker runs its BLAS on one thread). */
+static void print_floor(int blocks, double t_read)
+{
+    double weights = 0;
+    for (int m = 0; m < 7; m++)
+        weights += (double)(mrows[m] * mcols[m]) * blocks;
+    lsc_lowrank lr = {.rows = HID, .cols = HID, .r = RANK};
+    int l, power;
+    uint64_t seed;
+    lsc_basefig_sketch_params(&lr, NULL, &l, &power, &seed);
+    const char *th = getenv("LSC_THREADS");
+    long workers = th && atoi(th) > 0 ? atoi(th) : sysconf(_SC_NPROCESSORS_ONLN);
+    double sp = peak_gflops(0) * (double)workers, dp = peak_gflops(1) * (double)workers;
+    double f32 = weights * (1 + 2.0 * power) * 2 * l, f64 = weights * 2.0 * (l + RANK), warm = weights * 2.0 * RANK;
+    double cold_s = f32 / sp / 1e9 + f64 / dp / 1e9, warm_s = warm / dp / 1e9;
+    printf("arithmetic floor (%ld workers at peak: sgemm %.0f, dgemm %.0f GFLOP/s; l=%d, %d power iterations, r=%d): "
+           "cold %.2f s = %.1fx the read, warm %.2f s = %.1fx the read\n",
+           workers, sp, dp, l, power, RANK, cold_s, cold_s / t_read, warm_s, warm_s / t_read);
+}
+
 int main(int argc, char **argv)
 {
     const char *bin = argc > 1 ? argv[1] : getenv("LSC_BIN");
@@ -232,6 +287,7 @@ int main(int argc, char **argv)
     double dense = (double)FF * HID * 8 / 1e6; /* largest layer in float64 */
     const char *ss = getenv("LSC_BENCH_BASE_SHOW");
     if (!ss || atoi(ss) != 0) {
+        print_floor(blocks, t_read);
         double t_norms = run(norms, NULL, &rss, &code), c_norms = g_cpu; /* the workbench grid's heat */
         printf("show --base --norms (|W| and |dW|/|W|): %8.2f s (cpu %.2f s)  ratio %.2fx  peak RSS %.0f MB%s\n",
                t_norms, c_norms, t_norms / t_read, rss / 1024.0, code ? "  FAILED" : "");
