@@ -161,28 +161,16 @@ static double fro_norm(const double *W, int64_t rows, int64_t cols)
 }
 
 /* ||W||_F. Float W: the squares of floats are exact in double and cannot overflow, so a plain float64
- * sum of squares (no scaling, no widening pass) is as accurate as the scaled row norms. */
+ * sum of squares (no scaling, no widening pass) is as accurate as the scaled row norms; it is the
+ * accumulator of lsc_basefig_norm, so a caller streaming W gets the same bits. */
 static double src_norm(const wsrc *w)
 {
     if (w->d)
         return fro_norm(w->d, w->rows, w->cols);
-    size_t n = (size_t)(w->rows * w->cols);
-    /* lane j sums the squares of entries j, j+4, ... (two SSE2 registers: vector extensions, since -O2
-     * leaves the scalar form of this loop scalar); the same sums in the same order as four scalars */
-    typedef float v4f_bn __attribute__((vector_size(16)));
-    typedef double v2d_bn __attribute__((vector_size(16)));
-    v2d_bn lo = {0, 0}, hi = {0, 0};
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        v4f_bn x;
-        memcpy(&x, w->f + i, sizeof x);
-        const v2d_bn a = {x[0], x[1]}, b = {x[2], x[3]};
-        lo += a * a, hi += b * b;
-    }
-    double s0 = lo[0], s1 = lo[1], s2 = hi[0], s3 = hi[1];
-    for (; i < n; i++)
-        s0 += (double)w->f[i] * w->f[i];
-    return sqrt((s0 + s1) + (s2 + s3));
+    lsc_basefig_norm a;
+    lsc_basefig_norm_init(&a);
+    lsc_basefig_norm_add(&a, w->f, (size_t)(w->rows * w->cols));
+    return lsc_basefig_norm_finish(&a);
 }
 
 /* How many of M's top-k right vectors Vm [cols, ldm] have max_i |<Vm_j, Vw_i>| < eps over i < kref. */
@@ -556,4 +544,106 @@ lsc_status lsc_basefig_compute_rows(lsc_basefig_rows_fn rows_fn, void *ctx, cons
         return lsc_error_set(err, LSC_ERR_INVALID, "base figures: bad arguments");
     wsrc w = {.rows_fn = rows_fn, .rows_ctx = ctx, .rows = lr->rows, .cols = lr->cols};
     return compute(&w, lr, opts, ws, sk, NULL, out, err);
+}
+
+/* ---- ||W||_F streamed (lsc_basefig_norm) ------------------------------------------------------------ */
+
+void lsc_basefig_norm_init(lsc_basefig_norm *a)
+{
+    memset(a, 0, sizeof *a);
+}
+
+/* Whole groups of 4: lane j += x[4g + j]^2 in order (two SSE2 registers: vector extensions, since -O2
+ * leaves the scalar form of this loop scalar; the same sums in the same order as four scalars, and the
+ * products are exact, so contracting them into FMAs could not change a bit either). */
+static void norm_groups(double lane[4], const float *x, size_t groups)
+{
+    typedef float v4f_bn __attribute__((vector_size(16)));
+    typedef double v2d_bn __attribute__((vector_size(16)));
+    v2d_bn lo = {lane[0], lane[1]}, hi = {lane[2], lane[3]};
+    for (size_t g = 0; g < groups; g++) {
+        v4f_bn v;
+        memcpy(&v, x + 4 * g, sizeof v);
+        const v2d_bn p = {v[0], v[1]}, q = {v[2], v[3]};
+        lo += p * p, hi += q * q;
+    }
+    lane[0] = lo[0], lane[1] = lo[1], lane[2] = hi[0], lane[3] = hi[1];
+}
+
+void lsc_basefig_norm_add(lsc_basefig_norm *a, const float *x, size_t n)
+{
+    if (a->npend) { /* complete the pending group first: its entries keep their places in the order */
+        float g[4];
+        int k = a->npend;
+        memcpy(g, a->pend, sizeof(float) * (size_t)k);
+        while (k < 4 && n)
+            g[k++] = *x++, n--;
+        a->npend = 0;
+        if (k < 4) {
+            memcpy(a->pend, g, sizeof(float) * (size_t)k);
+            a->npend = k;
+            return;
+        }
+        norm_groups(a->lane, g, 1);
+    }
+    norm_groups(a->lane, x, n / 4);
+    for (size_t i = n / 4 * 4; i < n; i++)
+        a->pend[a->npend++] = x[i];
+}
+
+lsc_status lsc_basefig_norm_add_raw(lsc_basefig_norm *a, lsc_dtype dt, const void *raw, size_t n)
+{
+    enum { NCH = 2048 }; /* 8 KB of floats: stays in L1 beside the bytes it is decoded from */
+    if (dt != LSC_DT_F32 && dt != LSC_DT_F16 && dt != LSC_DT_BF16)
+        return LSC_ERR_UNSUPPORTED;
+    const unsigned char *p = raw;
+    size_t es = lsc_dtype_size(dt);
+    float f[NCH];
+    for (size_t i = 0; i < n; i += NCH) {
+        size_t m = n - i < NCH ? n - i : NCH;
+        lsc_dtype_to_float(dt, p + i * es, m, f);
+        lsc_basefig_norm_add(a, f, m);
+    }
+    return LSC_OK;
+}
+
+double lsc_basefig_norm_finish(const lsc_basefig_norm *a)
+{
+    double s0 = a->lane[0];
+    for (int i = 0; i < a->npend; i++) /* the last numel % 4 entries, after every group */
+        s0 += (double)a->pend[i] * a->pend[i];
+    return sqrt((s0 + a->lane[1]) + (a->lane[2] + a->lane[3]));
+}
+
+lsc_status lsc_basefig_compute_norms(double base_norm, const lsc_lowrank *lr, const lsc_basefig_opts *opts,
+                                     lsc_workspace *ws, lsc_basefig *out, lsc_error *err)
+{
+    lsc_basefig_opts dflt;
+    lsc_basefig_opts_default(&dflt);
+    const lsc_basefig_opts *o = opts ? opts : &dflt;
+    if (!lr || !out || !ws || lr->rows <= 0 || lr->cols <= 0 || lr->rows > INT32_MAX || lr->cols > INT32_MAX)
+        return lsc_error_set(err, LSC_ERR_INVALID, "base figures: bad arguments");
+    memset(out, 0, sizeof *out);
+    dims d;
+    int power;
+    dims_of(lr, o, &d, &power);
+    /* dW's values as compute() gets them: with the vectors (the values-only path may differ in the last bit) */
+    double *sv, *Ud, *Vd;
+    lsc_status st = LSC_OK;
+    ALLOC(sv, d.n), ALLOC(Ud, lr->rows * d.n), ALLOC(Vd, lr->cols * d.n);
+    if (!sv || !Ud || !Vd)
+        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory (base figures of a %lldx%lld layer)",
+                           (long long)lr->rows, (long long)lr->cols);
+    else if (d.n > 0)
+        st = lsc_spectrum(lr, ws, sv, Ud, Vd, err);
+    if (!st) {
+        out->r = d.n, out->k = d.k, out->k_ref = d.kref;
+        out->delta_norm = d.n > 0 ? fro_norm(sv, 1, d.n) : 0.0;
+        out->base_norm = base_norm;
+        if (!isfinite(base_norm))
+            st = lsc_error_set(err, LSC_ERR_NUMERIC, "base weight has non-finite entries");
+        out->rel_norm = base_norm > 0 ? out->delta_norm / base_norm : INFINITY;
+    }
+    free(sv), free(Ud), free(Vd);
+    return st;
 }
