@@ -553,56 +553,114 @@ void lsc_basefig_norm_init(lsc_basefig_norm *a)
     memset(a, 0, sizeof *a);
 }
 
-/* Whole groups of 4: lane j += x[4g + j]^2 in order (two SSE2 registers: vector extensions, since -O2
- * leaves the scalar form of this loop scalar; the same sums in the same order as four scalars, and the
- * products are exact, so contracting them into FMAs could not change a bit either). */
-static void norm_groups(double lane[4], const float *x, size_t groups)
+/* Whole groups of 4: lane j += x[4g + j]^2 in order, the four lanes in one vector of doubles (one
+ * register with AVX2, two with SSE2). The same sums in the same order as four scalars, whatever the
+ * registers; the products are exact (a float's square fits a double), so contracting them into FMAs
+ * could not change a bit either. F32 reads the floats; BF16 widens each entry's bits to a float's (bits
+ * << 16: what lsc_dtype_to_float gives) in the loop, with no float buffer. Bytes in, loads by memcpy:
+ * any alignment. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define LSC_BN_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define LSC_BN_CLONES
+#endif
+typedef float v4f_bn __attribute__((vector_size(16)));
+typedef double v4d_bn __attribute__((vector_size(32)));
+typedef uint16_t v4h_bn __attribute__((vector_size(8)));
+typedef uint32_t v4u_bn __attribute__((vector_size(16)));
+
+LSC_BN_CLONES
+static void norm_groups_f32(double lane[4], const unsigned char *p, size_t groups)
 {
-    typedef float v4f_bn __attribute__((vector_size(16)));
-    typedef double v2d_bn __attribute__((vector_size(16)));
-    v2d_bn lo = {lane[0], lane[1]}, hi = {lane[2], lane[3]};
+    v4d_bn acc;
+    memcpy(&acc, lane, sizeof acc);
     for (size_t g = 0; g < groups; g++) {
         v4f_bn v;
-        memcpy(&v, x + 4 * g, sizeof v);
-        const v2d_bn p = {v[0], v[1]}, q = {v[2], v[3]};
-        lo += p * p, hi += q * q;
+        memcpy(&v, p + 16 * g, sizeof v);
+        const v4d_bn d = __builtin_convertvector(v, v4d_bn);
+        acc += d * d;
     }
-    lane[0] = lo[0], lane[1] = lo[1], lane[2] = hi[0], lane[3] = hi[1];
+    memcpy(lane, &acc, sizeof acc);
 }
 
-void lsc_basefig_norm_add(lsc_basefig_norm *a, const float *x, size_t n)
+LSC_BN_CLONES
+static void norm_groups_bf16(double lane[4], const unsigned char *p, size_t groups)
 {
-    if (a->npend) { /* complete the pending group first: its entries keep their places in the order */
+    v4d_bn acc;
+    memcpy(&acc, lane, sizeof acc);
+    for (size_t g = 0; g < groups; g++) {
+        v4h_bn h;
+        memcpy(&h, p + 8 * g, sizeof h);
+        const v4u_bn u = __builtin_convertvector(h, v4u_bn) << 16;
+        v4f_bn v;
+        memcpy(&v, &u, sizeof v);
+        const v4d_bn d = __builtin_convertvector(v, v4d_bn);
+        acc += d * d;
+    }
+    memcpy(lane, &acc, sizeof acc);
+}
+
+/* Entry i of n entries of dt (F32 or BF16) at p as a float. */
+static float entry(lsc_dtype dt, const unsigned char *p, size_t i)
+{
+    if (dt == LSC_DT_BF16) {
+        uint16_t h;
+        memcpy(&h, p + 2 * i, sizeof h);
+        return lsc_bf16_to_f32(h);
+    }
+    float f;
+    memcpy(&f, p + 4 * i, sizeof f);
+    return f;
+}
+
+/* n entries of dt (F32 or BF16) at p: complete the pending group first (its entries keep their places in
+ * the order), then whole groups, then keep the rest pending. */
+static void norm_add_bytes(lsc_basefig_norm *a, lsc_dtype dt, const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+    if (a->npend) {
         float g[4];
         int k = a->npend;
         memcpy(g, a->pend, sizeof(float) * (size_t)k);
-        while (k < 4 && n)
-            g[k++] = *x++, n--;
+        while (k < 4 && i < n)
+            g[k++] = entry(dt, p, i++);
         a->npend = 0;
         if (k < 4) {
             memcpy(a->pend, g, sizeof(float) * (size_t)k);
             a->npend = k;
             return;
         }
-        norm_groups(a->lane, g, 1);
+        norm_groups_f32(a->lane, (const unsigned char *)g, 1);
     }
-    norm_groups(a->lane, x, n / 4);
-    for (size_t i = n / 4 * 4; i < n; i++)
-        a->pend[a->npend++] = x[i];
+    size_t groups = (n - i) / 4;
+    if (dt == LSC_DT_BF16)
+        norm_groups_bf16(a->lane, p + 2 * i, groups);
+    else
+        norm_groups_f32(a->lane, p + 4 * i, groups);
+    for (i += 4 * groups; i < n; i++)
+        a->pend[a->npend++] = entry(dt, p, i);
+}
+
+void lsc_basefig_norm_add(lsc_basefig_norm *a, const float *x, size_t n)
+{
+    norm_add_bytes(a, LSC_DT_F32, (const unsigned char *)x, n);
 }
 
 lsc_status lsc_basefig_norm_add_raw(lsc_basefig_norm *a, lsc_dtype dt, const void *raw, size_t n)
 {
-    enum { NCH = 2048 }; /* 8 KB of floats: stays in L1 beside the bytes it is decoded from */
-    if (dt != LSC_DT_F32 && dt != LSC_DT_F16 && dt != LSC_DT_BF16)
+    enum { NCH = 2048 }; /* F16: 8 KB of floats at a time, in L1 beside the bytes they come from */
+    if (dt == LSC_DT_F32 || dt == LSC_DT_BF16) {
+        norm_add_bytes(a, dt, raw, n);
+        return LSC_OK;
+    }
+    if (dt != LSC_DT_F16)
         return LSC_ERR_UNSUPPORTED;
     const unsigned char *p = raw;
-    size_t es = lsc_dtype_size(dt);
     float f[NCH];
     for (size_t i = 0; i < n; i += NCH) {
         size_t m = n - i < NCH ? n - i : NCH;
-        lsc_dtype_to_float(dt, p + i * es, m, f);
-        lsc_basefig_norm_add(a, f, m);
+        lsc_dtype_to_float(dt, p + 2 * i, m, f);
+        norm_add_bytes(a, LSC_DT_F32, (const unsigned char *)f, m);
     }
     return LSC_OK;
 }

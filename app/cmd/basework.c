@@ -546,7 +546,9 @@ lsc_status lsc_basework_figures_all(lsc_basework *bw, lsc_adapter *ad, const siz
 {
     if (threads < 1)
         threads = 1;
-    size_t group = (size_t)threads * 2;
+    /* a group ends with a barrier (the sketches are stored, the progress shown): the norms alone take a
+     * few ms a layer, so they go in longer groups, which keep the workers evenly busy */
+    size_t group = (size_t)threads * (o->norms_only ? 8 : 2);
     figs_job j = {bw, ad, layers, o, calloc((size_t)threads, sizeof(lsc_basework_scratch)),
                   calloc(group, sizeof(sketch_slot)), out};
     if (!j.s || !j.slots) {
