@@ -417,7 +417,7 @@ static lsc_status decode_weight(lsc_basework *bw, lsc_adapter *ad, size_t li, in
 
 enum {
     NORM_PART = 128 * 1024, /* bytes read at a time: stays in L2 until hashed and summed */
-    NORM_SUB = 2048         /* entries hashed then summed at a time: their bytes and floats stay in L1 */
+    NORM_SUB = 2048         /* entries hashed then summed at a time: their bytes stay in L1 for both */
 };
 
 /* --norms on a float base stored in the layer's orientation: one pass over the raw bytes, a part at a
