@@ -161,28 +161,16 @@ static double fro_norm(const double *W, int64_t rows, int64_t cols)
 }
 
 /* ||W||_F. Float W: the squares of floats are exact in double and cannot overflow, so a plain float64
- * sum of squares (no scaling, no widening pass) is as accurate as the scaled row norms. */
+ * sum of squares (no scaling, no widening pass) is as accurate as the scaled row norms; it is the
+ * accumulator of lsc_basefig_norm, so a caller streaming W gets the same bits. */
 static double src_norm(const wsrc *w)
 {
     if (w->d)
         return fro_norm(w->d, w->rows, w->cols);
-    size_t n = (size_t)(w->rows * w->cols);
-    /* lane j sums the squares of entries j, j+4, ... (two SSE2 registers: vector extensions, since -O2
-     * leaves the scalar form of this loop scalar); the same sums in the same order as four scalars */
-    typedef float v4f_bn __attribute__((vector_size(16)));
-    typedef double v2d_bn __attribute__((vector_size(16)));
-    v2d_bn lo = {0, 0}, hi = {0, 0};
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        v4f_bn x;
-        memcpy(&x, w->f + i, sizeof x);
-        const v2d_bn a = {x[0], x[1]}, b = {x[2], x[3]};
-        lo += a * a, hi += b * b;
-    }
-    double s0 = lo[0], s1 = lo[1], s2 = hi[0], s3 = hi[1];
-    for (; i < n; i++)
-        s0 += (double)w->f[i] * w->f[i];
-    return sqrt((s0 + s1) + (s2 + s3));
+    lsc_basefig_norm a;
+    lsc_basefig_norm_init(&a);
+    lsc_basefig_norm_add(&a, w->f, (size_t)(w->rows * w->cols));
+    return lsc_basefig_norm_finish(&a);
 }
 
 /* How many of M's top-k right vectors Vm [cols, ldm] have max_i |<Vm_j, Vw_i>| < eps over i < kref. */
@@ -556,4 +544,164 @@ lsc_status lsc_basefig_compute_rows(lsc_basefig_rows_fn rows_fn, void *ctx, cons
         return lsc_error_set(err, LSC_ERR_INVALID, "base figures: bad arguments");
     wsrc w = {.rows_fn = rows_fn, .rows_ctx = ctx, .rows = lr->rows, .cols = lr->cols};
     return compute(&w, lr, opts, ws, sk, NULL, out, err);
+}
+
+/* ---- ||W||_F streamed (lsc_basefig_norm) ------------------------------------------------------------ */
+
+void lsc_basefig_norm_init(lsc_basefig_norm *a)
+{
+    memset(a, 0, sizeof *a);
+}
+
+/* Whole groups of 4: lane j += x[4g + j]^2 in order, the four lanes in one vector of doubles (one
+ * register with AVX2, two with SSE2). The same sums in the same order as four scalars, whatever the
+ * registers; the products are exact (a float's square fits a double), so contracting them into FMAs
+ * could not change a bit either. F32 reads the floats; BF16 widens each entry's bits to a float's (bits
+ * << 16: what lsc_dtype_to_float gives) in the loop, with no float buffer. Bytes in, loads by memcpy:
+ * any alignment. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define LSC_BN_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define LSC_BN_CLONES
+#endif
+typedef float v4f_bn __attribute__((vector_size(16)));
+typedef double v4d_bn __attribute__((vector_size(32)));
+typedef uint16_t v4h_bn __attribute__((vector_size(8)));
+typedef uint32_t v4u_bn __attribute__((vector_size(16)));
+
+LSC_BN_CLONES
+static void norm_groups_f32(double lane[4], const unsigned char *p, size_t groups)
+{
+    v4d_bn acc;
+    memcpy(&acc, lane, sizeof acc);
+    for (size_t g = 0; g < groups; g++) {
+        v4f_bn v;
+        memcpy(&v, p + 16 * g, sizeof v);
+        const v4d_bn d = __builtin_convertvector(v, v4d_bn);
+        acc += d * d;
+    }
+    memcpy(lane, &acc, sizeof acc);
+}
+
+LSC_BN_CLONES
+static void norm_groups_bf16(double lane[4], const unsigned char *p, size_t groups)
+{
+    v4d_bn acc;
+    memcpy(&acc, lane, sizeof acc);
+    for (size_t g = 0; g < groups; g++) {
+        v4h_bn h;
+        memcpy(&h, p + 8 * g, sizeof h);
+        const v4u_bn u = __builtin_convertvector(h, v4u_bn) << 16;
+        v4f_bn v;
+        memcpy(&v, &u, sizeof v);
+        const v4d_bn d = __builtin_convertvector(v, v4d_bn);
+        acc += d * d;
+    }
+    memcpy(lane, &acc, sizeof acc);
+}
+
+/* Entry i of n entries of dt (F32 or BF16) at p as a float. */
+static float entry(lsc_dtype dt, const unsigned char *p, size_t i)
+{
+    if (dt == LSC_DT_BF16) {
+        uint16_t h;
+        memcpy(&h, p + 2 * i, sizeof h);
+        return lsc_bf16_to_f32(h);
+    }
+    float f;
+    memcpy(&f, p + 4 * i, sizeof f);
+    return f;
+}
+
+/* n entries of dt (F32 or BF16) at p: complete the pending group first (its entries keep their places in
+ * the order), then whole groups, then keep the rest pending. */
+static void norm_add_bytes(lsc_basefig_norm *a, lsc_dtype dt, const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+    if (a->npend) {
+        float g[4];
+        int k = a->npend;
+        memcpy(g, a->pend, sizeof(float) * (size_t)k);
+        while (k < 4 && i < n)
+            g[k++] = entry(dt, p, i++);
+        a->npend = 0;
+        if (k < 4) {
+            memcpy(a->pend, g, sizeof(float) * (size_t)k);
+            a->npend = k;
+            return;
+        }
+        norm_groups_f32(a->lane, (const unsigned char *)g, 1);
+    }
+    size_t groups = (n - i) / 4;
+    if (dt == LSC_DT_BF16)
+        norm_groups_bf16(a->lane, p + 2 * i, groups);
+    else
+        norm_groups_f32(a->lane, p + 4 * i, groups);
+    for (i += 4 * groups; i < n; i++)
+        a->pend[a->npend++] = entry(dt, p, i);
+}
+
+void lsc_basefig_norm_add(lsc_basefig_norm *a, const float *x, size_t n)
+{
+    norm_add_bytes(a, LSC_DT_F32, (const unsigned char *)x, n);
+}
+
+lsc_status lsc_basefig_norm_add_raw(lsc_basefig_norm *a, lsc_dtype dt, const void *raw, size_t n)
+{
+    enum { NCH = 2048 }; /* F16: 8 KB of floats at a time, in L1 beside the bytes they come from */
+    if (dt == LSC_DT_F32 || dt == LSC_DT_BF16) {
+        norm_add_bytes(a, dt, raw, n);
+        return LSC_OK;
+    }
+    if (dt != LSC_DT_F16)
+        return LSC_ERR_UNSUPPORTED;
+    const unsigned char *p = raw;
+    float f[NCH];
+    for (size_t i = 0; i < n; i += NCH) {
+        size_t m = n - i < NCH ? n - i : NCH;
+        lsc_dtype_to_float(dt, p + 2 * i, m, f);
+        norm_add_bytes(a, LSC_DT_F32, (const unsigned char *)f, m);
+    }
+    return LSC_OK;
+}
+
+double lsc_basefig_norm_finish(const lsc_basefig_norm *a)
+{
+    double s0 = a->lane[0];
+    for (int i = 0; i < a->npend; i++) /* the last numel % 4 entries, after every group */
+        s0 += (double)a->pend[i] * a->pend[i];
+    return sqrt((s0 + a->lane[1]) + (a->lane[2] + a->lane[3]));
+}
+
+lsc_status lsc_basefig_compute_norms(double base_norm, const lsc_lowrank *lr, const lsc_basefig_opts *opts,
+                                     lsc_workspace *ws, lsc_basefig *out, lsc_error *err)
+{
+    lsc_basefig_opts dflt;
+    lsc_basefig_opts_default(&dflt);
+    const lsc_basefig_opts *o = opts ? opts : &dflt;
+    if (!lr || !out || !ws || lr->rows <= 0 || lr->cols <= 0 || lr->rows > INT32_MAX || lr->cols > INT32_MAX)
+        return lsc_error_set(err, LSC_ERR_INVALID, "base figures: bad arguments");
+    memset(out, 0, sizeof *out);
+    dims d;
+    int power;
+    dims_of(lr, o, &d, &power);
+    /* dW's values as compute() gets them: with the vectors (the values-only path may differ in the last bit) */
+    double *sv, *Ud, *Vd;
+    lsc_status st = LSC_OK;
+    ALLOC(sv, d.n), ALLOC(Ud, lr->rows * d.n), ALLOC(Vd, lr->cols * d.n);
+    if (!sv || !Ud || !Vd)
+        st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory (base figures of a %lldx%lld layer)",
+                           (long long)lr->rows, (long long)lr->cols);
+    else if (d.n > 0)
+        st = lsc_spectrum(lr, ws, sv, Ud, Vd, err);
+    if (!st) {
+        out->r = d.n, out->k = d.k, out->k_ref = d.kref;
+        out->delta_norm = d.n > 0 ? fro_norm(sv, 1, d.n) : 0.0;
+        out->base_norm = base_norm;
+        if (!isfinite(base_norm))
+            st = lsc_error_set(err, LSC_ERR_NUMERIC, "base weight has non-finite entries");
+        out->rel_norm = base_norm > 0 ? out->delta_norm / base_norm : INFINITY;
+    }
+    free(sv), free(Ud), free(Vd);
+    return st;
 }

@@ -37,6 +37,7 @@
 
 #include <stdint.h>
 
+#include "dtype.h"
 #include "lowrank.h"
 #include "randsvd.h"
 #include "status.h"
@@ -123,6 +124,38 @@ typedef void (*lsc_basefig_rows_fn)(void *ctx, int64_t i0, int nb, double *out);
 lsc_status lsc_basefig_compute_rows(lsc_basefig_rows_fn rows_fn, void *ctx, const lsc_lowrank *lr,
                                     const lsc_basefig_opts *opts, lsc_workspace *ws, lsc_basefig_sketch *sk,
                                     lsc_basefig *out, lsc_error *err);
+
+/* ||W||_F of a float W fed in pieces of any length, bit for bit the base_norm the functions above give
+ * for the same floats in the same (row-major) order: one sum of squares in float64 per lane j = 0..3 over
+ * the entries j, j+4, j+8, ... in order, the last numel % 4 entries added to lane 0 after all of them, and
+ * sqrt((s0 + s1) + (s2 + s3)). (Squares of floats are exact in float64 and cannot overflow, so no scaling
+ * is needed; the order above is what makes the result independent of how W is cut into pieces.) Usage:
+ * _init, any number of _add / _add_raw calls, _finish (which leaves the accumulator as it was). */
+typedef struct lsc_basefig_norm {
+    double lane[4];
+    float pend[3]; /* entries after the last complete group of 4, added once more arrive or at _finish */
+    int npend;
+} lsc_basefig_norm;
+
+void lsc_basefig_norm_init(lsc_basefig_norm *a);
+
+/* Add x [n] (n may be 0). */
+void lsc_basefig_norm_add(lsc_basefig_norm *a, const float *x, size_t n);
+
+/* Add n entries of dtype dt (F32, F16 or BF16, little-endian bytes at raw), widened exactly as
+ * lsc_dtype_to_float does, a few KB at a time (no buffer of n floats). LSC_ERR_UNSUPPORTED for other
+ * dtypes (nothing added). */
+lsc_status lsc_basefig_norm_add_raw(lsc_basefig_norm *a, lsc_dtype dt, const void *raw, size_t n);
+
+/* ||W||_F of everything added (0 for nothing; not finite when an entry was not finite). */
+double lsc_basefig_norm_finish(const lsc_basefig_norm *a);
+
+/* The figures of opts->norms_only (delta_norm, base_norm, rel_norm, r, k, k_ref) from ||W||_F given as
+ * base_norm (from lsc_basefig_norm, say): the same results and errors as lsc_basefig_compute_sketched with
+ * norms_only on that W, for a caller that streams W instead of holding it. LSC_ERR_NUMERIC when base_norm
+ * is not finite; LSC_ERR_INVALID (bad arguments), LSC_ERR_NOMEM. */
+lsc_status lsc_basefig_compute_norms(double base_norm, const lsc_lowrank *lr, const lsc_basefig_opts *opts,
+                                     lsc_workspace *ws, lsc_basefig *out, lsc_error *err);
 
 /* phi = ||X^T Y||_F^2 / min(a, b) for X [n, a] and Y [n, b] row-major with leading dimensions ldx, ldy
  * (the first a and b columns are used). Exposed for the tests. */

@@ -515,6 +515,20 @@ lsc_status lsc_base_read_raw(lsc_base *b, size_t i, void *dst, lsc_error *err)
     return LSC_OK;
 }
 
+lsc_status lsc_base_read_part(lsc_base *b, size_t i, uint64_t off, size_t n, void *dst, lsc_error *err)
+{
+    const lsc_base_tensor *t = &b->tensors[i];
+    const lsc_base_file *f = &b->files[t->file];
+    if (off > t->nbytes || n > t->nbytes - off)
+        return lsc_format_fail(err, LSC_ERR_INVALID, f->path, t->name, "read past the tensor's end");
+    int rc = n ? lsc_pread_full(f->fd, dst, n, t->offset + off) : 0;
+    if (rc < 0)
+        return lsc_format_io_fail(err, "read", f->path, errno);
+    if (rc > 0)
+        return lsc_format_fail(err, LSC_ERR_IO, f->path, t->name, "truncated: the file ends inside the tensor");
+    return LSC_OK;
+}
+
 /* Q8_0: blocks of 32 values, each an f16 scale then 32 signed bytes. */
 static void dequant_q8_0(const unsigned char *src, int64_t n, double *dst)
 {

@@ -78,6 +78,10 @@ int lsc_base_readable(const lsc_base *b, size_t i);
 /* Read tensor i's raw bytes (nbytes) into dst. LSC_ERR_IO naming file and tensor on a short file. */
 lsc_status lsc_base_read_raw(lsc_base *b, size_t i, void *dst, lsc_error *err);
 
+/* Bytes [off, off + n) of tensor i's raw bytes into dst (off + n <= nbytes; a tensor read piece by piece,
+ * so its bytes can be hashed and used while they are in cache). Errors as lsc_base_read_raw. */
+lsc_status lsc_base_read_part(lsc_base *b, size_t i, uint64_t off, size_t n, void *dst, lsc_error *err);
+
 /* Tensor i as doubles into dst (numel values, row-major numpy order); raw [nbytes] is scratch the caller
  * provides. LSC_ERR_UNSUPPORTED (naming file and tensor) for other types. */
 lsc_status lsc_base_read_doubles(lsc_base *b, size_t i, void *raw, double *dst, lsc_error *err);

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -273,16 +275,127 @@ static int sync_dir(const char *dir)
     return e;
 }
 
-/* A fresh hidden name next to `path`: "DIR/.BASE.tmp-XXXXXX" (the X's for mkstemp/mkdtemp). */
-static char *tmp_name(const char *path)
+/* ---- temporaries: named for their writer, swept once the writer is gone -------------------------------
+ *
+ * A write's temporary next to target DIR/BASE is "DIR/.BASE.tmp-PID-XXXXXX" (PID: the writer's process
+ * id in decimal, the X's for mkstemp/mkdtemp), and the writer holds an exclusive flock on it (on the open
+ * file, or on the folder) from its creation until it is renamed into place or removed. A writer killed
+ * with SIGKILL (or a machine that lost power) leaves it behind; the next atomic write to the same target
+ * removes such strays. A stray is removed only when all of these hold:
+ *  - its name is exactly that pattern for this very target (so nothing of another target's, no file of
+ *    the user's, and no old-style ".BASE.tmp-XXXXXX" of an older binary, which may be running now);
+ *  - it is what this write makes: a regular file for a file, a folder for a folder (never a symbolic link);
+ *  - its PID is not this process's and names no process here (kill(pid, 0) fails with ESRCH: a PID that
+ *    was reused since keeps the stray until that process is gone too, which is the safe side);
+ *  - its lock is free (flock LOCK_NB succeeds): a PID is only meaningful in one PID namespace, so a writer
+ *    in a container, or on another NFS client, sharing the folder, may look dead by its PID; it still
+ *    holds its lock, and the kernel drops a lock only when the holder is gone.
+ * Anything that fails on the way leaves the entry as it is; sweeping never fails a write. Folder writes
+ * move the replaced folder aside under ".BASE.old-PID-XXXXXX" (only without RENAME_EXCHANGE), a name the
+ * sweep never matches: after a kill at the wrong moment it may be the only copy of the user's folder. */
+
+/* A fresh hidden name next to `path`: "DIR/.BASE.<what>-PID-XXXXXX" (what: "tmp", or "old" for a folder
+ * moved aside). */
+static char *tmp_name_as(const char *path, const char *what)
 {
     char *dir = dir_of(path);
     const char *base = base_of(path);
-    char *t = dir ? malloc(strlen(dir) + strlen(base) + 16) : NULL;
+    size_t n = dir ? strlen(dir) + strlen(base) + strlen(what) + 40 : 0;
+    char *t = dir ? malloc(n) : NULL;
     if (t)
-        sprintf(t, "%s/.%s.tmp-XXXXXX", dir, base);
+        snprintf(t, n, "%s/.%s.%s-%ld-XXXXXX", dir, base, what, (long)getpid());
     free(dir);
     return t;
+}
+
+static char *tmp_name(const char *path)
+{
+    return tmp_name_as(path, "tmp");
+}
+
+/* Is `name` exactly ".BASE.tmp-PID-XXXXXX" (PID decimal without leading zeros, 1 .. INT_MAX; six of
+ * mkstemp's letters [A-Za-z0-9])? The PID into *pid. */
+static int stray_of(const char *name, const char *base, pid_t *pid)
+{
+    size_t bl = strlen(base);
+    if (name[0] != '.' || strncmp(name + 1, base, bl) != 0 || strncmp(name + 1 + bl, ".tmp-", 5) != 0)
+        return 0;
+    const char *p = name + 1 + bl + 5;
+    if (*p < '1' || *p > '9')
+        return 0;
+    long long v = 0;
+    for (; *p >= '0' && *p <= '9'; p++)
+        if ((v = v * 10 + (*p - '0')) > INT_MAX)
+            return 0;
+    if (*p++ != '-')
+        return 0;
+    for (int i = 0; i < 6; i++, p++)
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
+            return 0;
+    *pid = (pid_t)v;
+    return *p == '\0';
+}
+
+static int remove_tree_at(int dfd, const char *name);
+
+/* Remove stray `name` in folder dfd if it is of the kind a write makes (folders or regular files) and
+ * nobody holds its lock; the lock is held across the removal, and the name must still be the entry that
+ * was locked. */
+static void remove_stray(int dfd, const char *name, int folders)
+{
+    struct stat sb, fs, again;
+    if (fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0 || (folders ? !S_ISDIR(sb.st_mode) : !S_ISREG(sb.st_mode)))
+        return;
+    int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | (folders ? O_DIRECTORY : 0));
+    if (fd < 0)
+        return;
+    if (fstat(fd, &fs) == 0 && fs.st_dev == sb.st_dev && fs.st_ino == sb.st_ino && flock(fd, LOCK_EX | LOCK_NB) == 0 &&
+        fstatat(dfd, name, &again, AT_SYMLINK_NOFOLLOW) == 0 && again.st_dev == fs.st_dev && again.st_ino == fs.st_ino) {
+        if (folders)
+            remove_tree_at(dfd, name);
+        else
+            unlinkat(dfd, name, 0);
+    }
+    close(fd);
+}
+
+/* Remove the strays of target `path` (see the head of this section). The names are gathered first, then
+ * judged and removed, so the listing is not read while it changes. */
+static void sweep_strays(const char *path, int folders)
+{
+    char *dir = dir_of(path);
+    const char *base = base_of(path);
+    int dfd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+    free(dir);
+    int lfd = dfd >= 0 ? dup(dfd) : -1;
+    DIR *d = lfd >= 0 ? fdopendir(lfd) : NULL;
+    if (!d && lfd >= 0)
+        close(lfd);
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *de;
+    pid_t pid;
+    while (d && (de = readdir(d))) {
+        if (!stray_of(de->d_name, base, &pid))
+            continue;
+        char **g = n == cap ? realloc(names, (cap = cap ? 2 * cap : 8) * sizeof *names) : names;
+        if (!g)
+            break;
+        names = g;
+        if ((names[n] = strdup(de->d_name)))
+            n++;
+    }
+    if (d)
+        closedir(d);
+    for (size_t i = 0; i < n; i++) {
+        stray_of(names[i], base, &pid);
+        if (pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH)
+            remove_stray(dfd, names[i], folders);
+        free(names[i]);
+    }
+    free(names);
+    if (dfd >= 0)
+        close(dfd);
 }
 
 lsc_status lsc_atomic_begin(lsc_atomic_file *f, const char *path, lsc_error *err)
@@ -300,6 +413,7 @@ lsc_status lsc_atomic_begin(lsc_atomic_file *f, const char *path, lsc_error *err
                            !exists ? "not a file name" : S_ISDIR(sb.st_mode) ? "it is a folder" : "not a regular file");
         goto fail;
     }
+    sweep_strays(f->path, 0);
     if (!(f->tmp = tmp_name(f->path))) {
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
         goto fail;
@@ -312,6 +426,7 @@ lsc_status lsc_atomic_begin(lsc_atomic_file *f, const char *path, lsc_error *err
         f->tmp = NULL;
         goto fail;
     }
+    flock(f->fd, LOCK_EX | LOCK_NB); /* ours while we live (a file system without locks: the PID alone) */
     /* mkstemp makes 0600: a replaced file keeps its mode, a new one gets the usual 0644 */
     if (fchmod(f->fd, exists ? (sb.st_mode & 07777) : 0644) != 0) {
         st = lsc_error_set(err, LSC_ERR_IO, "cannot write '%s': %s", qp(path), strerror(errno));
@@ -328,6 +443,7 @@ lsc_status lsc_atomic_commit(lsc_atomic_file *f, lsc_error *err)
     lsc_status st = LSC_OK;
     int fd = f->fd;
     f->fd = -1;
+    int hold = dup(fd); /* the same open file: its lock lasts until the rename is done */
     struct stat sb;
     if (fsync(fd) != 0) {
         st = lsc_error_set(err, LSC_ERR_IO, "cannot write '%s': %s", qp(f->path), strerror(errno));
@@ -348,6 +464,8 @@ lsc_status lsc_atomic_commit(lsc_atomic_file *f, lsc_error *err)
             st = lsc_error_set(err, LSC_ERR_IO, "cannot sync the folder of '%s': %s", qp(f->path), strerror(e));
     }
     lsc_atomic_abort(f);
+    if (hold >= 0)
+        close(hold);
     return st;
 }
 
@@ -461,6 +579,7 @@ static int keep_entries(int old_fd, int new_fd, char *what, size_t cap)
 lsc_status lsc_atomic_folder_begin(lsc_atomic_folder *tx, const char *path, lsc_error *err)
 {
     tx->tmp = NULL;
+    tx->lock = -1;
     tx->path = follow_links(path);
     if (!tx->path)
         return lsc_error_set(err, LSC_ERR_INVALID, "cannot write '%s': %s", qp(path), strerror(errno));
@@ -472,7 +591,7 @@ lsc_status lsc_atomic_folder_begin(lsc_atomic_folder *tx, const char *path, lsc_
         st = lsc_error_set(err, LSC_ERR_INVALID, "cannot write '%s': not a folder name", qp(path));
     } else if (exists && !S_ISDIR(sb.st_mode)) {
         st = lsc_error_set(err, LSC_ERR_INVALID, "cannot write '%s': it exists and is not a folder", qp(path));
-    } else if (!(tx->tmp = tmp_name(tx->path))) {
+    } else if ((sweep_strays(tx->path, 1), !(tx->tmp = tmp_name(tx->path)))) {
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
     } else if (!mkdtemp(tx->tmp)) {
         st = lsc_error_set(err, LSC_ERR_IO, "cannot create a folder next to '%s': %s", qp(path), strerror(errno));
@@ -481,6 +600,8 @@ lsc_status lsc_atomic_folder_begin(lsc_atomic_folder *tx, const char *path, lsc_
     } else if (chmod(tx->tmp, exists ? (sb.st_mode & 07777) : 0755) != 0) {
         /* mkdtemp makes 0700: a replaced folder keeps its mode, a new one gets the usual 0755 */
         st = lsc_error_set(err, LSC_ERR_IO, "cannot create a folder next to '%s': %s", qp(path), strerror(errno));
+    } else if ((tx->lock = open(tx->tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0) {
+        flock(tx->lock, LOCK_EX | LOCK_NB); /* ours while we live (see the sweep above) */
     }
     if (st)
         lsc_atomic_folder_abort(tx);
@@ -500,7 +621,7 @@ static int swap_in(lsc_atomic_folder *tx)
         return 0;
     if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
         return errno;
-    char *aside = tmp_name(tx->path);
+    char *aside = tmp_name_as(tx->path, "old"); /* never swept: it may be the user's only copy */
     if (!aside)
         return ENOMEM;
     int e = 0;
@@ -566,7 +687,10 @@ void lsc_atomic_folder_abort(lsc_atomic_folder *tx)
 {
     if (tx->tmp)
         remove_tree(tx->tmp);
+    if (tx->lock > 0) /* 0: a zeroed tx (never a lock of ours unless stdin was closed: then it stays open) */
+        close(tx->lock);
     free(tx->tmp);
     free(tx->path);
     tx->tmp = tx->path = NULL;
+    tx->lock = -1;
 }

@@ -48,8 +48,11 @@ typedef struct lsc_atomic_file {
 } lsc_atomic_file;
 
 /* Start writing `path`: follows symbolic links of its last part, refuses (LSC_ERR_INVALID) a target that
- * exists and is not a regular file, and creates the temporary file (mode: the replaced file's, else 0644).
- * On failure nothing is left behind and f needs no abort. */
+ * exists and is not a regular file, and creates the temporary file (mode: the replaced file's, else 0644)
+ * "DIR/.BASE.tmp-PID-XXXXXX", locked (flock) while this write lasts. First it removes the temporaries an
+ * earlier write to the same target left when it was killed (same name pattern, regular files, the PID
+ * gone and the lock free: fileio.c says why each); best effort, never an error. On failure nothing is
+ * left behind and f needs no abort. */
 lsc_status lsc_atomic_begin(lsc_atomic_file *f, const char *path, lsc_error *err);
 
 /* fsync, close and rename into place, then fsync the folder. Refuses a target that became something other
@@ -68,11 +71,13 @@ void lsc_atomic_abort(lsc_atomic_file *f);
 typedef struct lsc_atomic_folder {
     char *path; /* the folder that will be replaced (symbolic links followed) */
     char *tmp;  /* the fresh folder to fill; NULL once swapped in */
+    int lock;   /* an open descriptor of tmp holding its flock (-1: none) */
 } lsc_atomic_folder;
 
 /* Start writing folder `path`: follows symbolic links of its last part, refuses (LSC_ERR_INVALID) a
- * target that exists and is not a folder, and creates the fresh sibling folder tx->tmp. On failure nothing
- * is left behind. */
+ * target that exists and is not a folder, and creates the fresh sibling folder tx->tmp, named and locked
+ * as lsc_atomic_begin's temporary file (after removing the stray folders of killed writes to the same
+ * target the same way). On failure nothing is left behind. */
 lsc_status lsc_atomic_folder_begin(lsc_atomic_folder *tx, const char *path, lsc_error *err);
 
 /* Keep the old folder's other entries, fsync, swap into place, remove the old folder. Always releases tx,

@@ -32,6 +32,36 @@ void lsc_hash_bytes(const void *data, size_t n, char out[LSC_HASH_HEX])
     hex128(XXH3_128bits(n ? data : empty, n), out);
 }
 
+/* The stream is an XXH3_state_t (allocated 64-byte aligned by xxhash) behind an opaque name. */
+lsc_hash_stream *lsc_hash_stream_new(void)
+{
+    XXH3_state_t *s = XXH3_createState();
+    if (s)
+        XXH3_128bits_reset(s);
+    return (lsc_hash_stream *)s;
+}
+
+void lsc_hash_stream_reset(lsc_hash_stream *h)
+{
+    XXH3_128bits_reset((XXH3_state_t *)h);
+}
+
+void lsc_hash_stream_update(lsc_hash_stream *h, const void *data, size_t n)
+{
+    if (n)
+        XXH3_128bits_update((XXH3_state_t *)h, data, n);
+}
+
+void lsc_hash_stream_digest(const lsc_hash_stream *h, char out[LSC_HASH_HEX])
+{
+    hex128(XXH3_128bits_digest((const XXH3_state_t *)h), out);
+}
+
+void lsc_hash_stream_free(lsc_hash_stream *h)
+{
+    XXH3_freeState((XXH3_state_t *)h);
+}
+
 void lsc_hash_tensor(lsc_tensor *t)
 {
     lsc_hash_bytes(t->data, t->data ? t->nbytes : 0, t->hash);

@@ -1002,6 +1002,105 @@ START_TEST(show_norms)
 }
 END_TEST
 
+/* `show --base --norms` reads a float base a part at a time (app/cmd/basework.c: 128 KB reads, 2048
+ * entries hashed and summed at a time). On one layer of BR x BC (an odd count: a pending tail; F32 spans 5
+ * reads, BF16 3) in F32, F16 and BF16: base_norm is bit for bit the four-lane sum of squares of the stored
+ * values computed here (the formula the decoded path used), rel_norm bit for bit the full figures'; a
+ * byte changed in the last read is reported (file, tensor, one line, exit 1, catalog unchanged), and so
+ * is a file that ends inside the tensor. */
+enum { BR = 301, BC = 517 };
+
+static double four_lanes(const float *f, size_t n)
+{
+    double s[4] = {0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int j = 0; j < 4; j++)
+            s[j] += (double)f[i + j] * f[i + j];
+    for (; i < n; i++)
+        s[0] += (double)f[i] * f[i];
+    return sqrt((s[0] + s[1]) + (s[2] + s[3]));
+}
+
+static double layer_real(const char *json, const char *key)
+{
+    json_t *root = json_loads(json, 0, NULL), *l = json_array_get(json_object_get(root, "layers"), 0);
+    ck_assert_msg(l && json_is_real(json_object_get(l, key)), "no %s in %s", key, json);
+    double v = json_real_value(json_object_get(l, key));
+    json_decref(root);
+    return v;
+}
+
+static void expect_norms_refused(const char *cat, const char *w1, const char *w2, const char *w3)
+{
+    size_t n0, n1;
+    unsigned char *before = cli_slurp(cat, &n0);
+    cli_result r = cli_run(cat, "show", "A", "--base", "--norms", "--json", NULL);
+    ck_assert_msg(r.code == 1 && strstr(r.err, w1) && strstr(r.err, w2) && strstr(r.err, w3) && cli_lines(r.err) == 1,
+                  "exit %d: %s", r.code, r.err);
+    cli_result_free(&r);
+    unsigned char *after = cli_slurp(cat, &n1);
+    ck_assert_msg(n0 == n1 && memcmp(before, after, n0) == 0, "the catalog changed");
+    free(before), free(after);
+}
+
+START_TEST(norms_streamed)
+{
+    static const lsc_dtype dts[] = {LSC_DT_F32, LSC_DT_F16, LSC_DT_BF16};
+    size_t n = (size_t)BR * BC;
+    static float fa[R * BC], fb[BR * R];
+    rng_state = 31337;
+    for (int i = 0; i < R * BC; i++)
+        fa[i] = (float)(0.3 * gauss());
+    for (int i = 0; i < BR * R; i++)
+        fb[i] = (float)(0.3 * gauss());
+    for (int d = 0; d < 3; d++) {
+        size_t es = lsc_dtype_size(dts[d]);
+        double *w = gauss_matrix(n);
+        unsigned char *wb = malloc(n * es);
+        float *wf = malloc(n * sizeof(float));
+        ck_assert_int_eq(lsc_dtype_from_double(dts[d], w, n, wb, NULL), LSC_OK);
+        ck_assert_int_eq(lsc_dtype_to_float(dts[d], wb, n, wf), LSC_OK);
+        g_dir = cli_tmpdir();
+        tw ta[2] = {{"base_model.model.model.layers.0.self_attn.v_proj.lora_A.weight", "F32", 2, {R, BC}, fa, sizeof fa},
+                    {"base_model.model.model.layers.0.self_attn.v_proj.lora_B.weight", "F32", 2, {BR, R}, fb, sizeof fb}};
+        char p[4200];
+        mkdir(path_of("adapter"), 0755);
+        snprintf(p, sizeof p, "%s/adapter_model.safetensors", path_of("adapter"));
+        write_st(p, ta, 2);
+        snprintf(p, sizeof p, "%s/adapter_config.json", path_of("adapter"));
+        const char *cfg = "{\"peft_type\": \"LORA\", \"r\": 4, \"lora_alpha\": 8, \"target_modules\": [\"v_proj\"]}";
+        ck_assert_int_eq(cli_write(p, cfg, strlen(cfg)), 0);
+        char *cat = strdup(path_of("catalog.db")), *base = strdup(path_of("base.safetensors"));
+        tw tb[1] = {{"model.layers.0.self_attn.v_proj.weight", lsc_dtype_name(dts[d]), 2, {BR, BC}, wb, n * es}};
+        write_st(base, tb, 1);
+        expect_ok(cat, "import", path_of("adapter"), "--name", "A", NULL);
+        expect_ok(cat, "base", "A", base, NULL, NULL);
+        char *norms = show_norms_json(cat);
+        cli_result r = cli_run(cat, "show", "A", "--base", "--json", NULL);
+        ck_assert_msg(r.code == 0, "show --base: %s", r.err);
+        double bn = layer_real(norms, "base_norm"), want = four_lanes(wf, n);
+        double rn = layer_real(norms, "rel_norm"), rn_full = layer_real(r.out, "rel_norm");
+        double bn_full = layer_real(r.out, "base_norm");
+        ck_assert_msg(memcmp(&bn, &want, sizeof bn) == 0 && memcmp(&bn, &bn_full, sizeof bn) == 0,
+                      "%s base_norm %.17g, here %.17g, full figures %.17g", lsc_dtype_name(dts[d]), bn, want, bn_full);
+        ck_assert_msg(memcmp(&rn, &rn_full, sizeof rn) == 0 && rn > 0, "%s rel_norm %.17g vs %.17g",
+                      lsc_dtype_name(dts[d]), rn, rn_full);
+        cli_result_free(&r);
+        /* a byte in the tensor's last read (the file ends with the tensor) */
+        size_t len;
+        unsigned char *bytes = cli_slurp(base, &len);
+        bytes[len - 3] ^= 0x10;
+        ck_assert_int_eq(cli_write(base, bytes, len), 0);
+        expect_norms_refused(cat, "base.safetensors", "model.layers.0.self_attn.v_proj.weight", "changed on disk");
+        ck_assert_int_eq(truncate(base, (off_t)(len - 1000)), 0);
+        expect_norms_refused(cat, "base.safetensors", "model.layers.0.self_attn.v_proj.weight", "");
+        free(bytes), free(norms), free(base), free(w), free(wb), free(wf);
+        teardown(cat);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("base");
@@ -1027,6 +1126,7 @@ int main(void)
     tcase_add_test(tc, sketch_cache_unwritable);
     tcase_add_test(tc, sketch_cache_pruned);
     tcase_add_test(tc, show_norms);
+    tcase_add_test(tc, norms_streamed);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

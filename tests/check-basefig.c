@@ -531,6 +531,182 @@ START_TEST(bake_convert_errors)
 }
 END_TEST
 
+/* ---- ||W||_F streamed (lsc_basefig_norm) ----------------------------------------------------------- */
+
+/* The sum of squares the float paths used before the accumulator existed, written out: four float64
+ * lanes, lane j over entries j, j+4, ..., the last n % 4 entries into lane 0, (s0 + s1) + (s2 + s3). */
+static double old_norm(const float *f, size_t n)
+{
+    double s[4] = {0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int j = 0; j < 4; j++)
+            s[j] += (double)f[i + j] * f[i + j];
+    for (; i < n; i++)
+        s[0] += (double)f[i] * f[i];
+    return sqrt((s[0] + s[1]) + (s[2] + s[3]));
+}
+
+static int same_bits(double a, double b)
+{
+    return memcmp(&a, &b, sizeof a) == 0 || (isnan(a) && isnan(b));
+}
+
+/* Floats of widely spread magnitudes and signs, with the special values a base can hold sprinkled in
+ * (zeros of both signs, subnormals, FLT_MIN, FLT_MAX; inf and NaN when `nonfinite`). */
+static void spread_floats(float *f, size_t n, int nonfinite)
+{
+    static const float special[] = {0.0f, -0.0f, 1e-45f, -1.4e-40f, 1.17549435e-38f, 3.40282347e38f, -3.40282347e38f,
+                                    1.0f, -1.0f};
+    for (size_t i = 0; i < n; i++) {
+        uint64_t u = splitmix64();
+        f[i] = (float)(gauss() * ldexp(1.0, (int)(u % 120) - 60));
+        if (u >> 58 == 0) /* 1 in 64 */
+            f[i] = special[(u >> 8) % (sizeof special / sizeof *special)];
+    }
+    if (nonfinite && n) {
+        f[splitmix64() % n] = (splitmix64() & 1) ? INFINITY : -INFINITY;
+        if (n > 7)
+            f[splitmix64() % n] = NAN;
+    }
+}
+
+/* x [n] fed in random pieces (empty ones and pieces of 1..3 included). */
+static double norm_in_pieces(const float *x, size_t n, int max_piece)
+{
+    lsc_basefig_norm a;
+    lsc_basefig_norm_init(&a);
+    for (size_t i = 0; i < n;) {
+        size_t m = (size_t)(splitmix64() % (uint64_t)(max_piece + 1));
+        if (m > n - i)
+            m = n - i;
+        lsc_basefig_norm_add(&a, x + i, m);
+        i += m;
+    }
+    lsc_basefig_norm_add(&a, x, 0);
+    return lsc_basefig_norm_finish(&a);
+}
+
+/* The accumulator is bit for bit the old formula for every length 0..40 and a few large ones, however the
+ * floats are cut into pieces (whole, random pieces, one at a time), with special values; and the order
+ * matters (a plain running sum gives other bits on the same data, so the comparison can fail). */
+START_TEST(norm_accumulator_bitwise)
+{
+    rng_state = 4242;
+    static const size_t big[] = {4096 * 3 + 1, 100003, 1000002};
+    int order_seen = 0;
+    for (size_t c = 0; c < 41 + 3 * 2; c++) {
+        size_t n = c <= 40 ? c : big[(c - 41) % 3];
+        int nonfinite = c > 40 && c >= 44;
+        float *x = malloc(sizeof(float) * (n ? n : 1));
+        spread_floats(x, n, nonfinite);
+        double want = old_norm(x, n);
+        lsc_basefig_norm a;
+        lsc_basefig_norm_init(&a);
+        lsc_basefig_norm_add(&a, x, n);
+        double whole = lsc_basefig_norm_finish(&a);
+        ck_assert_msg(same_bits(whole, want), "n %zu whole: %.17g vs %.17g", n, whole, want);
+        ck_assert_msg(same_bits(lsc_basefig_norm_finish(&a), want), "n %zu: finish changed the sums", n);
+        for (int max_piece = 1; max_piece <= 9; max_piece += 4) {
+            double got = norm_in_pieces(x, n, max_piece);
+            ck_assert_msg(same_bits(got, want), "n %zu pieces <= %d: %.17g vs %.17g", n, max_piece, got, want);
+        }
+        double got = norm_in_pieces(x, n, 5000);
+        ck_assert_msg(same_bits(got, want), "n %zu large pieces: %.17g vs %.17g", n, got, want);
+        if (nonfinite)
+            ck_assert_msg(!isfinite(want) && !isfinite(whole), "n %zu: non-finite entries give %g", n, whole);
+        double seq = 0;
+        for (size_t i = 0; i < n; i++)
+            seq += (double)x[i] * x[i];
+        order_seen |= !nonfinite && n >= 8 && !same_bits(sqrt(seq), want);
+        free(x);
+    }
+    ck_assert_msg(order_seen, "no case where the summation order shows: the test could not tell");
+}
+END_TEST
+
+/* _add_raw on F32, F16 and BF16 bytes (every bit pattern allowed, so subnormals, infinities and NaNs
+ * occur) equals the old formula over lsc_dtype_to_float of all of them, in pieces that cross its decode
+ * chunk; other dtypes are refused and add nothing. */
+START_TEST(norm_accumulator_raw)
+{
+    rng_state = 99;
+    static const lsc_dtype dts[] = {LSC_DT_F32, LSC_DT_F16, LSC_DT_BF16};
+    static const size_t lens[] = {0, 1, 3, 4, 5, 37, 2048, 2049, 6151};
+    for (int d = 0; d < 3; d++)
+        for (size_t c = 0; c < sizeof lens / sizeof *lens; c++) {
+            size_t n = lens[c], es = lsc_dtype_size(dts[d]);
+            unsigned char *raw = malloc(n * es + 1);
+            float *f = malloc(sizeof(float) * (n + 1));
+            for (size_t i = 0; i < n * es; i++)
+                raw[i] = (unsigned char)splitmix64();
+            if (dts[d] == LSC_DT_F32) /* mostly finite F32: random exponents would be inf/NaN 1 in 256 anyway */
+                for (size_t i = 0; i < n; i++)
+                    raw[4 * i + 3] &= 0x3f;
+            ck_assert_int_eq(lsc_dtype_to_float(dts[d], raw, n, f), LSC_OK);
+            double want = old_norm(f, n);
+            lsc_basefig_norm a;
+            lsc_basefig_norm_init(&a);
+            for (size_t i = 0; i < n;) {
+                size_t m = 1 + (size_t)(splitmix64() % 3000);
+                if (m > n - i)
+                    m = n - i;
+                ck_assert_int_eq(lsc_basefig_norm_add_raw(&a, dts[d], raw + i * es, m), LSC_OK);
+                i += m;
+            }
+            double got = lsc_basefig_norm_finish(&a);
+            ck_assert_msg(same_bits(got, want), "%s n %zu: %.17g vs %.17g", lsc_dtype_name(dts[d]), n, got, want);
+            ck_assert_int_eq(lsc_basefig_norm_add_raw(&a, LSC_DT_F64, raw, n / 8), LSC_ERR_UNSUPPORTED);
+            ck_assert_msg(same_bits(lsc_basefig_norm_finish(&a), want), "a refused dtype added something");
+            free(raw), free(f);
+        }
+}
+END_TEST
+
+/* lsc_basefig_compute_norms from a streamed ||W||_F gives exactly what compute_sketched gives with
+ * norms_only on the whole float W (every field), rank 0 included; a non-finite norm is the same error. */
+START_TEST(norms_from_streamed_norm)
+{
+    rng_state = 5;
+    int rows = 37, cols = 29, r = 3;
+    float *wf = malloc(sizeof(float) * (size_t)rows * cols);
+    double *B = gauss_matrix((size_t)rows * r), *A = gauss_matrix((size_t)r * cols);
+    spread_floats(wf, (size_t)rows * cols, 0);
+    lsc_basefig_opts o;
+    lsc_basefig_opts_default(&o);
+    o.norms_only = 1;
+    lsc_workspace *ws = lsc_workspace_new();
+    lsc_error err;
+    for (int rank = 0; rank <= r; rank += r) {
+        lsc_lowrank lr = {rows, cols, rank, B, A, 1.25};
+        lsc_basefig want, got;
+        lsc_basefig_sketch sk = {0};
+        memset(&got, 0x5a, sizeof got);
+        ck_assert_int_eq(lsc_basefig_compute_sketched(NULL, wf, &lr, &o, ws, &sk, NULL, &want, &err), LSC_OK);
+        lsc_basefig_norm a;
+        lsc_basefig_norm_init(&a);
+        lsc_basefig_norm_add(&a, wf, (size_t)rows * cols);
+        ck_assert_int_eq(lsc_basefig_compute_norms(lsc_basefig_norm_finish(&a), &lr, &o, ws, &got, &err), LSC_OK);
+        ck_assert_msg(memcmp(&want, &got, sizeof want) == 0, "rank %d: figures differ (rel %.17g vs %.17g)", rank,
+                      got.rel_norm, want.rel_norm);
+        ck_assert(rank == 0 || (got.rel_norm > 0 && got.r == rank));
+    }
+    lsc_lowrank lr = {rows, cols, r, B, A, 1.25};
+    lsc_basefig got;
+    wf[7] = INFINITY;
+    lsc_basefig_sketch sk = {0};
+    ck_assert_int_eq(lsc_basefig_compute_sketched(NULL, wf, &lr, &o, ws, &sk, NULL, &got, &err), LSC_ERR_NUMERIC);
+    char msg[sizeof err.msg];
+    memcpy(msg, err.msg, sizeof msg);
+    ck_assert_int_eq(lsc_basefig_compute_norms(INFINITY, &lr, &o, ws, &got, &err), LSC_ERR_NUMERIC);
+    ck_assert_str_eq(err.msg, msg);
+    lr.rows = 0;
+    ck_assert_int_eq(lsc_basefig_compute_norms(1.0, &lr, &o, ws, &got, &err), LSC_ERR_INVALID);
+    lsc_workspace_free(ws);
+    free(wf), free(B), free(A);
+}
+END_TEST
+
 static Suite *basefig_suite(void)
 {
     Suite *s = suite_create("basefig");
@@ -548,6 +724,9 @@ static Suite *basefig_suite(void)
     tcase_add_test(tc, bake_convert_order);
     tcase_add_test(tc, bake_convert_errors);
     tcase_add_test(tc, bake_convert_order_tails);
+    tcase_add_test(tc, norm_accumulator_bitwise);
+    tcase_add_test(tc, norm_accumulator_raw);
+    tcase_add_test(tc, norms_from_streamed_norm);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -329,6 +329,52 @@ START_TEST(test_hash_bytes)
 }
 END_TEST
 
+/* The streaming hash equals lsc_hash_bytes of the concatenation for every length 0..700 (xxh3 changes
+ * method at 16, 128 and 240 bytes and buffers 256 in its stream) and a few long inputs, however the bytes
+ * are cut (whole, random pieces, empty pieces, one byte at a time); a digest taken midway changes
+ * nothing; reset starts again. */
+START_TEST(test_hash_stream)
+{
+    static const size_t longer[] = {1023, 1024, 4097, 100001};
+    unsigned char *data = malloc(100001);
+    uint64_t x = 88172645463325252ull;
+    for (size_t i = 0; i < 100001; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        data[i] = (unsigned char)x;
+    }
+    lsc_hash_stream *h = lsc_hash_stream_new();
+    ck_assert_ptr_nonnull(h);
+    char want[LSC_HASH_HEX], got[LSC_HASH_HEX], mid[LSC_HASH_HEX];
+    for (size_t c = 0; c < 701 + 4; c++) {
+        size_t n = c <= 700 ? c : longer[c - 701];
+        lsc_hash_bytes(data, n, want);
+        for (int way = 0; way < 3; way++) {
+            lsc_hash_stream_reset(h);
+            lsc_hash_stream_update(h, data, 0);
+            for (size_t i = 0; i < n;) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                size_t m = way == 0 ? n : way == 1 ? 1 : (size_t)(x % 300);
+                if (m > n - i)
+                    m = n - i;
+                lsc_hash_stream_update(h, data + i, m);
+                i += m;
+                if (way == 2 && (x >> 40) % 7 == 0)
+                    lsc_hash_stream_digest(h, mid);
+            }
+            lsc_hash_stream_digest(h, got);
+            ck_assert_msg(strcmp(got, want) == 0, "n %zu way %d: %s vs %s", n, way, got, want);
+        }
+    }
+    lsc_hash_stream_reset(h);
+    lsc_hash_stream_digest(h, got);
+    lsc_hash_bytes(NULL, 0, want);
+    ck_assert_str_eq(got, want);
+    lsc_hash_stream_free(h);
+    lsc_hash_stream_free(NULL);
+    free(data);
+}
+END_TEST
+
 START_TEST(test_hash_adapter)
 {
     lsc_adapter *a = make_adapter("a", 1), *b = make_adapter("b", 1);
@@ -1535,6 +1581,7 @@ static Suite *catalog_suite(void)
     Suite *s = suite_create("catalog");
     TCase *tc = tcase_create("hash");
     tcase_add_test(tc, test_hash_bytes);
+    tcase_add_test(tc, test_hash_stream);
     tcase_add_test(tc, test_hash_adapter);
     suite_add_tcase(s, tc);
     tc = tcase_create("open");

@@ -13,8 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli_util.h"
@@ -456,6 +460,121 @@ START_TEST(test_catalog_not_regular_file)
 }
 END_TEST
 
+/* ---- strays of killed writes (store/fileio.c) ------------------------------------------------------- */
+
+/* The PID of a process that has just exited and been reaped (checked gone: kill gives ESRCH). */
+static long dead_pid(void)
+{
+    for (int tries = 0; tries < 100; tries++) {
+        pid_t c = fork();
+        ck_assert_int_ge(c, 0);
+        if (c == 0)
+            _exit(0);
+        ck_assert_int_eq(waitpid(c, NULL, 0), c);
+        if (kill(c, 0) != 0 && errno == ESRCH)
+            return (long)c;
+    }
+    ck_abort_msg("no dead PID found");
+    return -1;
+}
+
+static void plant_file(const char *dir, const char *name)
+{
+    char p[5400];
+    path2(p, sizeof p, dir, name);
+    write_text(p, "left by a killed writer\n");
+}
+
+/* A writer killed with SIGKILL leaves ".BASE.tmp-PID-XXXXXX" beside its target; the next export to the
+ * same target removes exactly those whose writer is gone: the PID names no process and the writer's lock
+ * is free. Kept: a live PID's (the test's own: a concurrent writer), one whose lock is held (a writer this
+ * PID check cannot see, in another PID namespace), another target's, old-style names without a PID,
+ * near-misses of the pattern, a symbolic link (and what it points to), and for a folder target a file of
+ * the pattern; a stray folder goes with everything in it, without following a link out of it; a folder
+ * moved aside (".old-") is never touched. */
+START_TEST(test_export_sweeps_dead_strays)
+{
+    char dir[4300], cat[4400], p[4600], q[4700], before[4096], after[4096];
+    fresh(dir, sizeof dir, cat, sizeof cat, "strays");
+    long dead = dead_pid(), me = (long)getpid();
+    char n_dead[256], n_live[256], n_locked[256], n_other[256], n_link[256];
+    snprintf(n_dead, sizeof n_dead, ".out.safetensors.tmp-%ld-Ab1Cd2", dead);
+    snprintf(n_live, sizeof n_live, ".out.safetensors.tmp-%ld-Ab1Cd3", me);
+    snprintf(n_locked, sizeof n_locked, ".out.safetensors.tmp-%ld-Zz9Yy8", dead);
+    snprintf(n_other, sizeof n_other, ".other.safetensors.tmp-%ld-Ab1Cd4", dead);
+    snprintf(n_link, sizeof n_link, ".out.safetensors.tmp-%ld-Qq1Ww2", dead);
+    plant_file(dir, n_dead);
+    plant_file(dir, n_live);
+    plant_file(dir, n_locked);
+    plant_file(dir, n_other);
+    plant_file(dir, ".out.safetensors.tmp-Ab1Cd5"); /* old style: an older binary may be writing it */
+    char miss[4][256];
+    snprintf(miss[0], 256, ".out.safetensors.tmp-%ld-Ab1Cd", dead);    /* five letters */
+    snprintf(miss[1], 256, ".out.safetensors.tmp-%ld-Ab1Cd2x", dead);  /* seven */
+    snprintf(miss[2], 256, ".out.safetensors.tmp-0%ld-Ab1Cd2", dead);  /* a leading zero */
+    snprintf(miss[3], 256, "out.safetensors.tmp-%ld-Ab1Cd2", dead);    /* not hidden */
+    for (int i = 0; i < 4; i++)
+        plant_file(dir, miss[i]);
+    plant_file(dir, "precious.txt");
+    path2(p, sizeof p, dir, n_link);
+    ck_assert_int_eq(symlink("precious.txt", p), 0);
+    path2(p, sizeof p, dir, n_locked);
+    int lfd = open(p, O_RDONLY | O_CLOEXEC);
+    ck_assert_int_ge(lfd, 0);
+    ck_assert_int_eq(flock(lfd, LOCK_EX), 0);
+    /* the expected listing: everything but the dead stray, plus the export itself */
+    listing(dir, before, sizeof before);
+    path2(p, sizeof p, dir, "out.safetensors");
+    ck_assert_int_eq(run_code(cat, "export", "sd-tiny-dylora", p, "--format", "kohya", NULL), 0);
+    path2(q, sizeof q, dir, n_dead);
+    ck_assert_msg(!is_kind(q, S_IFREG), "the dead writer's stray is still there");
+    unlink(p);
+    plant_file(dir, n_dead);
+    listing(dir, after, sizeof after);
+    ck_assert_str_eq(before, after); /* nothing else went (the dead one planted back to compare) */
+    unlink(q);
+    close(lfd);
+    path2(p, sizeof p, dir, "precious.txt");
+    size_t n;
+    char *text = (char *)cli_slurp(p, &n);
+    ck_assert(text && n == 24 && memcmp(text, "left by a killed writer\n", 24) == 0);
+    free(text);
+
+    /* a folder target (PEFT) */
+    char d_dead[256], d_live[256], d_aside[256], f_dead[256];
+    snprintf(d_dead, sizeof d_dead, ".peft.tmp-%ld-Ab1Cd2", dead);
+    snprintf(d_live, sizeof d_live, ".peft.tmp-%ld-Ab1Cd3", me);
+    snprintf(d_aside, sizeof d_aside, ".peft.old-%ld-Ab1Cd4", dead);
+    snprintf(f_dead, sizeof f_dead, ".peft.tmp-%ld-Ab1Cd5", dead);
+    const char *dirs[] = {d_dead, d_live, d_aside};
+    for (int i = 0; i < 3; i++) {
+        path2(p, sizeof p, dir, dirs[i]);
+        ck_assert_int_eq(mkdir(p, 0755), 0);
+        snprintf(q, sizeof q, "%s/adapter_config.json", p);
+        write_text(q, "{}\n");
+        snprintf(q, sizeof q, "%s/sub", p);
+        ck_assert_int_eq(mkdir(q, 0755), 0);
+        snprintf(q, sizeof q, "%s/sub/link", p);
+        ck_assert_int_eq(symlink("../../precious.txt", q), 0);
+    }
+    plant_file(dir, f_dead);
+    path2(p, sizeof p, dir, d_dead);
+    listing(dir, before, sizeof before);
+    path2(q, sizeof q, dir, "peft");
+    ck_assert_int_eq(run_code(cat, "export", "llama-tiny-f32", q, NULL, NULL, NULL), 0);
+    ck_assert_msg(!is_kind(p, S_IFDIR), "the dead writer's folder is still there");
+    ck_assert(is_kind(q, S_IFDIR));
+    cli_rmtree(q);
+    ck_assert_int_eq(mkdir(p, 0755), 0); /* planted back to compare */
+    listing(dir, after, sizeof after);
+    ck_assert_str_eq(before, after);
+    path2(p, sizeof p, dir, "precious.txt");
+    text = (char *)cli_slurp(p, &n);
+    ck_assert(text && n == 24);
+    free(text);
+}
+END_TEST
+
 int main(void)
 {
     if (cli_setup_samples(&g_tmp, g_samples, sizeof g_samples) != 0)
@@ -470,6 +589,7 @@ int main(void)
                                   test_multitask_folder_replaced_whole,
                                   test_import_config_folder,
                                   test_catalog_not_regular_file,
+                                  test_export_sweeps_dead_strays,
                                   NULL};
     return cli_run_suite("export", tests, 0, g_tmp);
 }

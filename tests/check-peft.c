@@ -6,11 +6,15 @@
  * sample generator and reads back every sample. */
 #include <check.h>
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1209,6 +1213,82 @@ START_TEST(test_samples)
 }
 END_TEST
 
+/* The temporaries of lsc_atomic_begin and lsc_atomic_folder_begin are ".BASE.tmp-PID-XXXXXX" with this
+ * process's PID and are locked while the write lasts (another open of them cannot take the lock). A
+ * writer killed with SIGKILL mid-write (a child here, so no timing is involved) leaves its temporary;
+ * the next write to the same target removes it and succeeds; a file write does not touch a folder
+ * write's stray of the same target, nor the reverse. */
+static void check_owned(const char *tmp, const char *base, int folder)
+{
+    char want[512];
+    snprintf(want, sizeof want, ".%s.tmp-%ld-", base, (long)getpid());
+    const char *name = strrchr(tmp, '/') + 1;
+    ck_assert_msg(strncmp(name, want, strlen(want)) == 0 && strlen(name) == strlen(want) + 6, "temporary %s", name);
+    int fd = open(tmp, O_RDONLY | O_CLOEXEC | (folder ? O_DIRECTORY : 0));
+    ck_assert_int_ge(fd, 0);
+    ck_assert_msg(flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK, "%s is not locked", name);
+    close(fd);
+}
+
+static int hidden_count(void)
+{
+    int n = 0;
+    DIR *d = opendir(tmp_root);
+    struct dirent *e;
+    while ((e = readdir(d)))
+        n += e->d_name[0] == '.' && strlen(e->d_name) > 2;
+    closedir(d);
+    return n;
+}
+
+START_TEST(test_atomic_temporaries_owned)
+{
+    lsc_error err;
+    lsc_atomic_file f;
+    lsc_atomic_folder tx;
+    ck_assert_int_eq(lsc_atomic_begin(&f, tpath("%s", "x.bin"), &err), LSC_OK);
+    check_owned(f.tmp, "x.bin", 0);
+    lsc_atomic_abort(&f);
+    ck_assert_int_eq(lsc_atomic_folder_begin(&tx, tpath("%s", "x.bin"), &err), LSC_OK);
+    check_owned(tx.tmp, "x.bin", 1);
+    lsc_atomic_folder_abort(&tx);
+    ck_assert_int_eq(hidden_count(), 0);
+    for (int folder = 0; folder < 2; folder++) {
+        pid_t c = fork();
+        ck_assert_int_ge(c, 0);
+        if (c == 0) { /* a writer killed halfway */
+            if (folder ? lsc_atomic_folder_begin(&tx, tpath("%s", "x.bin"), &err) == LSC_OK
+                       : lsc_atomic_begin(&f, tpath("%s", "x.bin"), &err) == LSC_OK &&
+                             write(f.fd, "half", 4) == 4)
+                raise(SIGKILL);
+            _exit(1);
+        }
+        int status;
+        ck_assert_int_eq(waitpid(c, &status, 0), c);
+        ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "the writer was not killed");
+        ck_assert_int_eq(hidden_count(), 1);
+        if (folder) { /* a file write leaves the folder's stray alone; a folder write removes it */
+            ck_assert_int_eq(lsc_atomic_begin(&f, tpath("%s", "x.bin"), &err), LSC_OK);
+            lsc_atomic_abort(&f);
+            ck_assert_int_eq(hidden_count(), 1);
+            ck_assert_int_eq(lsc_atomic_folder_begin(&tx, tpath("%s", "x.bin"), &err), LSC_OK);
+            ck_assert_int_eq(hidden_count(), 1); /* ours alone */
+            ck_assert_msg(lsc_atomic_folder_commit(&tx, &err) == LSC_OK, "%s", err.msg);
+        } else {
+            ck_assert_int_eq(lsc_atomic_folder_begin(&tx, tpath("%s", "x.bin"), &err), LSC_OK);
+            lsc_atomic_folder_abort(&tx);
+            ck_assert_int_eq(hidden_count(), 1);
+            ck_assert_int_eq(lsc_atomic_begin(&f, tpath("%s", "x.bin"), &err), LSC_OK);
+            ck_assert_int_eq(hidden_count(), 1); /* ours alone */
+            ck_assert_int_eq(write(f.fd, "whole", 5), 5);
+            ck_assert_msg(lsc_atomic_commit(&f, &err) == LSC_OK, "%s", err.msg);
+            ck_assert_int_eq(unlink(tpath("%s", "x.bin")), 0);
+        }
+        ck_assert_int_eq(hidden_count(), 0);
+    }
+}
+END_TEST
+
 static Suite *peft_suite(void)
 {
     Suite *s = suite_create("peft");
@@ -1231,6 +1311,7 @@ static Suite *peft_suite(void)
     tcase_add_test(tw, test_write_after_resize);
     tcase_add_test(tw, test_samples);
     tcase_add_test(tw, test_write_folder_swap);
+    tcase_add_test(tw, test_atomic_temporaries_owned);
     tcase_set_timeout(tw, 120);
     suite_add_tcase(s, tw);
     return s;

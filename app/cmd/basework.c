@@ -21,12 +21,14 @@ typedef struct lsc_basework_scratch {
     double *bbuf, *abuf;
     size_t bcap, acap;
     lsc_workspace *ws;
+    lsc_hash_stream *hs; /* the --norms path's running content hash */
 } lsc_basework_scratch;
 
 static void scratch_release(lsc_basework_scratch *s)
 {
     free(s->raw), free(s->f), free(s->ft), free(s->d), free(s->dt), free(s->bbuf), free(s->abuf);
     lsc_workspace_free(s->ws);
+    lsc_hash_stream_free(s->hs);
     memset(s, 0, sizeof *s);
 }
 
@@ -209,15 +211,23 @@ lsc_status lsc_basework_open(lsc_basework *bw, lsc_catalog *cat, lsc_adapter *ad
     return st;
 }
 
+/* Layer li's base tensor hashed to h: LSC_OK when it is what `lorascope base` recorded (or nothing was). */
+static lsc_status check_hash(const lsc_basework *bw, size_t li, const char h[LSC_HASH_HEX], lsc_error *err)
+{
+    const lsc_base_tensor *t = &bw->b->tensors[bw->tensor_of[li]];
+    if (bw->hash_of[li] && strcmp(h, bw->hash_of[li]) != 0)
+        return lsc_format_fail(err, LSC_ERR_INVALID, bw->b->files[t->file].path, t->name,
+                               "changed on disk since `lorascope base` recorded it (content hash differs)");
+    return LSC_OK;
+}
+
 lsc_status lsc_basework_verify_raw(lsc_basework *bw, size_t li, const void *raw, lsc_error *err)
 {
     const lsc_base_tensor *t = &bw->b->tensors[bw->tensor_of[li]];
     if (bw->hash_of[li]) {
         char h[LSC_HASH_HEX];
         lsc_hash_bytes(raw, (size_t)t->nbytes, h);
-        if (strcmp(h, bw->hash_of[li]) != 0)
-            return lsc_format_fail(err, LSC_ERR_INVALID, bw->b->files[t->file].path, t->name,
-                                   "changed on disk since `lorascope base` recorded it (content hash differs)");
+        return check_hash(bw, li, h, err);
     }
     return LSC_OK;
 }
@@ -405,6 +415,48 @@ static lsc_status decode_weight(lsc_basework *bw, lsc_adapter *ad, size_t li, in
     return LSC_OK;
 }
 
+enum {
+    NORM_PART = 128 * 1024, /* bytes read at a time: stays in L2 until hashed and summed */
+    NORM_SUB = 2048         /* entries hashed then summed at a time: their bytes stay in L1 for both */
+};
+
+/* --norms on a float base stored in the layer's orientation: one pass over the raw bytes, a part at a
+ * time, each piece hashed (the check against the recorded hash) and summed into ||W||_F while it is in
+ * cache: no buffer of the tensor, raw or decoded. lsc_basefig_norm is the sum the decoded path uses, in
+ * the same order, so the figures are the same bits; errors (I/O, a changed base) as layer_figures'. */
+static lsc_status stream_norms(lsc_basework *bw, lsc_adapter *ad, size_t li, const lsc_basefig_opts *o,
+                               lsc_basework_scratch *s, lsc_basefig *out, lsc_error *err)
+{
+    size_t ti = (size_t)bw->tensor_of[li];
+    const lsc_base_tensor *t = &bw->b->tensors[ti];
+    size_t es = lsc_dtype_size(t->dtype), sub = NORM_SUB * es;
+    if ((!s->ws && !(s->ws = lsc_workspace_new())) || (!s->hs && !(s->hs = lsc_hash_stream_new())) ||
+        ensure((void **)&s->raw, &s->raw_cap, NORM_PART, 1))
+        return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory (tensor '%s')", t->name);
+    lsc_basefig_norm acc;
+    lsc_basefig_norm_init(&acc);
+    lsc_hash_stream_reset(s->hs);
+    lsc_status st = LSC_OK;
+    for (uint64_t off = 0; off < t->nbytes && !st; off += NORM_PART) {
+        size_t m = t->nbytes - off < NORM_PART ? (size_t)(t->nbytes - off) : NORM_PART;
+        if ((st = lsc_base_read_part(bw->b, ti, off, m, s->raw, err)))
+            break;
+        for (size_t k = 0; k < m && !st; k += sub) { /* NORM_PART is a multiple of sub: pieces of whole entries */
+            size_t len = m - k < sub ? m - k : sub;
+            lsc_hash_stream_update(s->hs, s->raw + k, len);
+            st = lsc_basefig_norm_add_raw(&acc, t->dtype, s->raw + k, len / es);
+        }
+    }
+    char h[LSC_HASH_HEX];
+    lsc_hash_stream_digest(s->hs, h);
+    if (!st)
+        st = check_hash(bw, li, h, err);
+    lsc_lowrank lr;
+    if (!st)
+        st = lsc_adapter_factors(ad, li, &s->bbuf, &s->bcap, &s->abuf, &s->acap, &lr, err);
+    return st ? st : lsc_basefig_compute_norms(lsc_basefig_norm_finish(&acc), &lr, o, s->ws, out, err);
+}
+
 /* Layer li's figures with scratch s: read, check, look the sketch up, decode (floats when exact; row
  * blocks straight from the raw bytes when a cached sketch makes the range finder unnecessary), orient,
  * compute. */
@@ -415,6 +467,8 @@ static lsc_status layer_figures(lsc_basework *bw, lsc_adapter *ad, size_t li, co
     const lsc_base_tensor *t = &bw->b->tensors[ti];
     size_t n = (size_t)lsc_base_numel(t);
     int fl = t->dtype == LSC_DT_F32 || t->dtype == LSC_DT_F16 || t->dtype == LSC_DT_BF16;
+    if (o->norms_only && fl && !bw->transposed[li]) /* a transposed W sums in another order: decoded below */
+        return stream_norms(bw, ad, li, o, s, out, err);
     lsc_lowrank lr;
     if ((!s->ws && !(s->ws = lsc_workspace_new())) || ensure((void **)&s->raw, &s->raw_cap, (size_t)t->nbytes, 1))
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory (tensor '%s')", t->name);
@@ -492,7 +546,9 @@ lsc_status lsc_basework_figures_all(lsc_basework *bw, lsc_adapter *ad, const siz
 {
     if (threads < 1)
         threads = 1;
-    size_t group = (size_t)threads * 2;
+    /* a group ends with a barrier (the sketches are stored, the progress shown): the norms alone take a
+     * few ms a layer, so they go in longer groups, which keep the workers evenly busy */
+    size_t group = (size_t)threads * (o->norms_only ? 8 : 2);
     figs_job j = {bw, ad, layers, o, calloc((size_t)threads, sizeof(lsc_basework_scratch)),
                   calloc(group, sizeof(sketch_slot)), out};
     if (!j.s || !j.slots) {

@@ -110,7 +110,7 @@ int lsc_tasks_export(lsc_cmd_ctx *ctx, int64_t id, const char *dir, lsc_dtype dt
     lsc_task_entry *t = NULL;
     lsc_adapter **ads = NULL;
     size_t n = 0;
-    lsc_atomic_folder tx = {NULL, NULL};
+    lsc_atomic_folder tx = {NULL, NULL, -1};
     /* the whole tree goes into a fresh sibling folder swapped in whole: old tasks or new, never a mix */
     if (load_members(ctx, id, &t, &n, &ads) || lsc_atomic_folder_begin(&tx, dir, &ctx->err)) {
         free_members(t, n, ads);
