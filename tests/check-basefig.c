@@ -430,6 +430,72 @@ START_TEST(figures_sketch_reuse)
 }
 END_TEST
 
+/* dW's output directions U_d (nearly) inside span(Q), the range finder's subspace: B's columns are W's
+ * own top left singular vectors (those Q captures to rounding) plus delta times noise (delta 0, below the
+ * complement's threshold, near it, above it), all of them or half (the other half random: a complement
+ * of lower rank than dW). W^T U_c is derived from W^T U_d and W^T Q (basefig.h), so a direction inside
+ * span(Q) must be dropped rather than divided by its vanishing residual: without that guard (all n
+ * directions kept) delta 0 gives columns of W^T U_c off by ~|W| and 3 intruders where the dense SVDs
+ * find 1. Every figure against the dense reference, and a reused sketch giving the same figures bit for
+ * bit. Double and float W (float: Q from float32 passes, which leaves U_d ~1e-7 outside span(Q): kept
+ * directions whose rounding is amplified ~1e7). */
+static void near_span_case(double delta, int half, int f32, double scale)
+{
+    rng_state = 505;
+    const int rows = 90, cols = 120, r = 4, k = 6, kref = 2 * k;
+    const double eps = 0.5;
+    double *W = gapped(rows, cols, 100, 0.6), *E = gauss_matrix((size_t)rows * r), *A = gauss_matrix((size_t)r * cols),
+           *B = malloc(sizeof(double) * (size_t)rows * r);
+    float *wf = malloc(sizeof(float) * (size_t)rows * cols);
+    for (int i = 0; i < rows * cols; i++)
+        wf[i] = (float)W[i], W[i] = f32 ? wf[i] : W[i];
+    dsvd sw = full_svd(W, rows, cols);
+    for (int i = 0; i < rows; i++)
+        for (int c = 0; c < r; c++)
+            B[i * r + c] = half && c >= r / 2 ? E[i * r + c] : sw.u[i * sw.m + c] + delta * E[i * r + c];
+    lsc_lowrank lr = {rows, cols, r, B, A, scale};
+    ref want = reference(W, &lr, k, kref, eps);
+    ck_assert_msg(want.min_margin > 1e-3, "case too close to the threshold to test (margin %g)", want.min_margin);
+    lsc_basefig_opts o;
+    lsc_basefig_opts_default(&o);
+    o.k = k;
+    o.eps = eps;
+    lsc_workspace *ws = lsc_workspace_new();
+    lsc_basefig_sketch sk = {0};
+    lsc_basefig got, again;
+    lsc_error err;
+    int fresh = -1;
+    const double *Wd = f32 ? NULL : W;
+    const float *Wf = f32 ? wf : NULL;
+    ck_assert_int_eq(lsc_basefig_compute_sketched(Wd, Wf, &lr, &o, ws, &sk, &fresh, &got, &err), LSC_OK);
+    ck_assert_int_eq(fresh, 1);
+    ck_assert_int_eq(lsc_basefig_compute_sketched(Wd, Wf, &lr, &o, ws, &sk, &fresh, &again, &err), LSC_OK);
+    ck_assert_int_eq(fresh, 0);
+    ck_assert_msg(memcmp(&got, &again, sizeof got) == 0, "reused sketch gives other figures");
+    close_rel(got.base_norm, want.base_norm, 1e-9, "base_norm");
+    close_rel(got.delta_norm, want.delta_norm, 1e-9, "delta_norm");
+    close_rel(got.rel_norm, want.rel, 1e-9, "rel_norm");
+    close_rel(got.amplification, want.amp, 1e-9, "amplification");
+    ck_assert_msg(fabs(got.subspace_sim_r - want.sim_r) < 1e-6, "sim_r %.12g vs %.12g", got.subspace_sim_r, want.sim_r);
+    ck_assert_msg(fabs(got.subspace_sim_k - want.sim_k) < 1e-6, "sim_k %.12g vs %.12g", got.subspace_sim_k, want.sim_k);
+    ck_assert_msg(got.intruders == want.intruders, "delta %g half %d f32 %d scale %g: intruders %d, dense %d", delta,
+                  half, f32, scale, got.intruders, want.intruders);
+    lsc_basefig_sketch_release(&sk);
+    lsc_workspace_free(ws);
+    dsvd_free(&sw);
+    free(W), free(E), free(A), free(B), free(wf);
+}
+
+START_TEST(figures_near_span_of_q)
+{
+    static const double deltas[] = {0, 1e-14, 1e-10, 1e-8, 1e-6, 1e-3};
+    for (int f32 = 0; f32 < 2; f32++)
+        for (int half = 0; half < 2; half++)
+            for (size_t i = 0; i < sizeof deltas / sizeof deltas[0]; i++)
+                near_span_case(deltas[i], half, f32, 5.0);
+}
+END_TEST
+
 START_TEST(bake_convert_matches_loops)
 {
     convert_case(40, 1024, 16, LSC_DT_BF16, LSC_DT_BF16, 0, 0);
@@ -544,6 +610,7 @@ static Suite *basefig_suite(void)
     tcase_add_test(tc, figures_power_iterations_matter);
     tcase_add_test(tc, figures_known_intruders);
     tcase_add_test(tc, figures_sketch_reuse);
+    tcase_add_test(tc, figures_near_span_of_q);
     tcase_add_test(tc, bake_convert_matches_loops);
     tcase_add_test(tc, bake_convert_order);
     tcase_add_test(tc, bake_convert_errors);
