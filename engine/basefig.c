@@ -1,12 +1,14 @@
 /* basefig.c: figures of a LoRA layer against its base weight (see basefig.h). dW's own singular vectors
  * are exact (lsc_spectrum, from the factors). W is read by the passes of one randomized range finder
- * (float32 when W is held as floats) and one float64 projection W^T [Q, U_c, U_d] that yields W's top
- * vectors, U_d^T W V_d and, with dW applied from its factors, W + dW's top vectors (basefig.h says why
- * [Q, U_c] is enough). The W-only part (||W||_F, Q, W^T Q: lsc_basefig_sketch) is computed apart from
- * the adapter's part W^T [U_c, U_d] — both products from the same widened row blocks, W^T Q only when
- * the sketch is new — so a sketch kept by the caller serves other adapters on the same W with the same
- * calls in the same order, hence bit-identical figures. Nothing of size rows x cols is allocated here
- * (float rows are widened WIDEN_ROWS at a time). Pure compute; never prints. */
+ * (float32 when W is held as floats) and one float64 pass W^T U_d (with W^T Q when the sketch is new)
+ * that yields W's top vectors, U_d^T W V_d and, with W^T U_c derived from those two products
+ * (complement(): no pass of its own) and dW applied from its factors, W + dW's top vectors (basefig.h
+ * says why [Q, U_c] is enough, and why directions of U_d inside span(Q) are left out of U_c). The W-only
+ * part (||W||_F, Q, W^T Q: lsc_basefig_sketch) is computed apart from the adapter's part W^T U_d — both
+ * products from the same widened row blocks, W^T Q only when the sketch is new — so a sketch kept by the
+ * caller serves other adapters on the same W with the same calls in the same order, hence bit-identical
+ * figures. Nothing of size rows x cols is allocated here (float rows are widened WIDEN_ROWS at a time).
+ * Pure compute; never prints. */
 #include "basefig.h"
 
 #include <cblas.h>
@@ -210,30 +212,9 @@ static int orth(double *X, int64_t m, int l, double *tau)
     return LAPACKE_dorgqr(LAPACK_ROW_MAJOR, (int)m, l, l, X, l, tau) != 0 ? -1 : 0;
 }
 
-/* X [m, L]: columns c0 .. c0+a-1 (Q, orthonormal) and c1 .. c1+b-1 (copied in from U [m, b]) made
- * orthogonal to Q and orthonormal: three rounds of (I - Q Q^T) and a QR, so that even a U inside
- * span(Q) leaves unit columns orthogonal to Q to rounding (any such columns only extend the subspace). */
-static int complement(double *X, int64_t m, int L, int a, int c1, int b, double *tmp, double *tau, double *col)
-{
-    for (int round = 0; round < 3; round++) {
-        /* tmp [a, b] = Q^T U; U -= Q tmp */
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, a, b, (int)m, 1.0, X, L, X + c1, L, 0.0, tmp, b);
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, b, a, -1.0, X, L, tmp, b, 1.0, X + c1, L);
-        for (int64_t i = 0; i < m; i++) /* the copy column-major: what LAPACKE's row-major call would make */
-            for (int j = 0; j < b; j++)
-                col[(size_t)j * (size_t)m + (size_t)i] = X[i * L + c1 + j];
-        if (LAPACKE_dgeqrf(LAPACK_COL_MAJOR, (int)m, b, col, (int)m, tau) != 0 ||
-            LAPACKE_dorgqr(LAPACK_COL_MAJOR, (int)m, b, b, col, (int)m, tau) != 0)
-            return -1;
-        for (int64_t i = 0; i < m; i++)
-            for (int j = 0; j < b; j++)
-                X[i * L + c1 + j] = col[(size_t)j * (size_t)m + (size_t)i];
-    }
-    return 0;
-}
-
 typedef struct bufs {
     double *sv, *Ud, *Vd, *T, *Z, *X, *ZX, *tau, *tmp, *col, *ssv, *su, *svt;
+    double *G, *H, *R, *Y; /* complement(): U_c = U_d G - Q H, its QR's R, the SVD's Y */
     float *xs, *ys;
     double *blk;
 } bufs;
@@ -242,25 +223,106 @@ static void bufs_free(bufs *b)
 {
     free(b->sv), free(b->Ud), free(b->Vd), free(b->T), free(b->Z), free(b->X);
     free(b->ZX), free(b->tau), free(b->tmp), free(b->col), free(b->ssv), free(b->su), free(b->svt);
+    free(b->G), free(b->H), free(b->R), free(b->Y);
     free(b->xs), free(b->ys), free(b->blk);
 }
 
 #define ALLOC(p, n) ((p) = malloc(sizeof *(p) * (size_t)((n) > 0 ? (n) : 1)))
 
-/* n: dW's rank count; l: the range finder's columns; L = l + 2n: the final projection's. */
+/* n: dW's rank count; l: the range finder's columns; L = l + n: [Q, U_c] at most. */
 static int bufs_alloc(bufs *b, int64_t rows, int64_t cols, int n, int r, int l, int f32)
 {
-    int64_t L = l + 2 * (int64_t)n, big = rows > cols ? rows : cols;
-    ALLOC(b->sv, n), ALLOC(b->Ud, rows * n), ALLOC(b->Vd, cols * n), ALLOC(b->T, (int64_t)n * n);
+    int64_t L = l + (int64_t)n, big = rows > cols ? rows : cols, nn = (int64_t)n * n;
+    ALLOC(b->sv, n), ALLOC(b->Ud, rows * n), ALLOC(b->Vd, cols * n), ALLOC(b->T, nn);
     ALLOC(b->Z, cols * l), ALLOC(b->X, rows * L), ALLOC(b->ZX, cols * L);
     ALLOC(b->tau, L), ALLOC(b->tmp, (L > r ? L : r) * L), ALLOC(b->col, big * (n > l ? n : l)), ALLOC(b->ssv, L);
     ALLOC(b->su, cols * L), ALLOC(b->svt, L * L);
+    ALLOC(b->G, nn), ALLOC(b->H, (int64_t)l * n), ALLOC(b->R, nn), ALLOC(b->Y, rows * n);
     if (f32)
         ALLOC(b->xs, cols * l), ALLOC(b->ys, rows * l), ALLOC(b->blk, WIDEN_ROWS * cols);
     return b->sv && b->Ud && b->Vd && b->T && b->Z && b->X && b->ZX && b->tau && b->tmp && b->col && b->ssv &&
-                   b->su && b->svt && (!f32 || (b->xs && b->ys && b->blk))
+                   b->su && b->svt && b->G && b->H && b->R && b->Y && (!f32 || (b->xs && b->ys && b->blk))
                ? 0
                : -1;
+}
+
+/* Below this, a direction of U_d already lies in span(Q): sin(angle) < COMPLEMENT_TOL (U_d's columns are
+ * unit vectors, so the threshold is relative to each of them). Keeping such a direction in U_c costs
+ * accuracy, dropping it costs nothing worth having, and sqrt(eps_64) ~ 1.5e-8 balances the two:
+ *   kept: W^T U_c is derived as (W^T U_d) G - (W^T Q) H with |G|, |H| ~ 1/s (s: the direction's sine), so
+ *         the rounding u |W| of the two products comes back amplified to ~ u |W| / s <= u |W| / tol;
+ *   dropped: [Q, U_c] misses at most tol of that unit direction, i.e. |(I - X X^T) dW| <= tol |dW|, beside
+ *         the |(I - Q Q^T) W| the range finder leaves of W anyway.
+ * At tol = 1e-8 both stay near 1e-8 of |W + dW|: far below the 1e-6 the subspaces are held to and the
+ * cosine thresholds of the intruder count. The blind version (keep all n, divide by R) amplifies the
+ * rounding of a U_d inside span(Q) by 1/u: garbage columns, hence wrong intruders. */
+#define COMPLEMENT_TOL 1e-8
+
+/* The second projection on U = X[:, c1 .. c1+e), keeping U = U_d G - Q H (G [n, e], H [a, e], row-major):
+ * T [a, e] = Q^T U, U -= Q T (so H += T), then U = U R^{-1} by a thin QR (so G and H times R^{-1}). R is
+ * the identity to ~ u / tol here (the first step left U orthonormal, and orthogonal to Q to that level),
+ * so these divisions amplify nothing. 0 on success. */
+static int reproject(double *X, int64_t m, int L, int a, int c1, int e, int n, double *G, double *H, bufs *b)
+{
+    double *T = b->tmp, *col = b->col, *R = b->R;
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, a, e, (int)m, 1.0, X, L, X + c1, L, 0.0, T, e);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, e, a, -1.0, X, L, T, e, 1.0, X + c1, L);
+    for (size_t i = 0; i < (size_t)a * (size_t)e; i++)
+        H[i] += T[i];
+    for (int64_t i = 0; i < m; i++) /* column-major for LAPACK */
+        for (int j = 0; j < e; j++)
+            col[(size_t)j * (size_t)m + (size_t)i] = X[i * L + c1 + j];
+    if (LAPACKE_dgeqrf(LAPACK_COL_MAJOR, (int)m, e, col, (int)m, b->tau) != 0)
+        return -1;
+    for (int i = 0; i < e; i++)
+        for (int j = 0; j < e; j++)
+            R[i * e + j] = i <= j ? col[(size_t)j * (size_t)m + (size_t)i] : 0.0;
+    if (LAPACKE_dorgqr(LAPACK_COL_MAJOR, (int)m, e, e, col, (int)m, b->tau) != 0)
+        return -1;
+    for (int64_t i = 0; i < m; i++)
+        for (int j = 0; j < e; j++)
+            X[i * L + c1 + j] = col[(size_t)j * (size_t)m + (size_t)i];
+    cblas_dtrsm(CblasRowMajor, CblasRight, CblasUpper, CblasNoTrans, CblasNonUnit, n, e, 1.0, R, e, G, e);
+    cblas_dtrsm(CblasRowMajor, CblasRight, CblasUpper, CblasNoTrans, CblasNonUnit, a, e, 1.0, R, e, H, e);
+    return 0;
+}
+
+/* U_c: the part of U_d [m, n] orthogonal to Q = X[:, 0 .. a) (orthonormal), as e <= n orthonormal
+ * columns in X[:, c1 .. c1+e), with G [n, e] and H [a, e] such that U_c = U_d G - Q H (to rounding), so
+ * that W^T U_c = (W^T U_d) G - (W^T Q) H needs no pass over W of its own. First the rank-revealing step:
+ * P = U_d - Q (Q^T U_d) = Y S Z^T (thin SVD; S the sines of the principal angles between span(U_d) and
+ * span(Q)); the directions with s_j > COMPLEMENT_TOL are kept, Y_e = P Z_e S_e^{-1}, i.e. G = Z_e S_e^{-1}
+ * and H = (Q^T U_d) G. Y_e's columns lean into span(Q) by up to ~ u / s_j <= u / tol (the rounding of the
+ * projection, divided by s_j); one more projection (reproject) removes that to rounding, twice being
+ * enough for a loss below 1 (Kahan, Parlett).
+ * Returns e (0: span(U_d) lies inside span(Q) to the threshold, and Q alone captures W + dW), or -1 (an
+ * SVD or QR failed: non-finite input). */
+static int complement(const double *Ud, int n, double *X, int64_t m, int L, int a, int c1, double *G, double *H,
+                      bufs *b)
+{
+    double *T1 = b->tmp, *col = b->col, *Y = b->Y, *s = b->ssv, *Zt = b->svt;
+    for (int64_t i = 0; i < m; i++) /* P = U_d - Q T1, T1 [a, n] = Q^T U_d, in X's complement columns */
+        memcpy(X + i * L + c1, Ud + i * n, sizeof(double) * (size_t)n);
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, a, n, (int)m, 1.0, X, L, Ud, n, 0.0, T1, n);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, n, a, -1.0, X, L, T1, n, 1.0, X + c1, L);
+    for (int64_t i = 0; i < m; i++)
+        for (int j = 0; j < n; j++)
+            col[(size_t)j * (size_t)m + (size_t)i] = X[i * L + c1 + j];
+    if (LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'S', (int)m, n, col, (int)m, s, Y, (int)m, Zt, n) != 0)
+        return -1;
+    int e = 0;
+    while (e < n && s[e] > COMPLEMENT_TOL) /* s descending */
+        e++;
+    if (e == 0)
+        return 0;
+    for (int64_t i = 0; i < m; i++)
+        for (int j = 0; j < e; j++)
+            X[i * L + c1 + j] = Y[(size_t)j * (size_t)m + (size_t)i];
+    for (int i = 0; i < n; i++) /* G = Z_e S_e^{-1}; Zt column-major [n, n] holds Z^T */
+        for (int j = 0; j < e; j++)
+            G[i * e + j] = Zt[(size_t)i * (size_t)n + (size_t)j] / s[j];
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, a, e, n, 1.0, T1, n, G, e, 0.0, H, e);
+    return reproject(X, m, L, a, c1, e, n, G, H, b) ? -1 : e;
 }
 
 /* The randomized range finder on W alone (HMT 2011, algorithms 4.4): Q [rows, l] = orth(W Omega), then
@@ -296,7 +358,8 @@ static int right_vectors(double *Y, int64_t cols, int L, double *ssv, double *su
 }
 
 typedef struct dims {
-    int n, k, kref, kw, l, ext; /* ext: columns of U_d's complement added for W + dW (0: fall back) */
+    int n, k, kref, kw, l, ext; /* ext: room for U_d's complement beside Q (0: fall back); project keeps
+                                 * the directions of it that are not inside span(Q) already */
 } dims;
 
 /* W + dW's top-k right vectors by lsc_randsvd, for a layer too small to hold [Q, U_c] (rows < l + n). */
@@ -322,37 +385,61 @@ static lsc_status small_layer(const wsrc *w, const lsc_lowrank *lr, const dims *
     return st;
 }
 
-/* Everything after the range finder: one float64 pass Z = W^T [Q, U_d, U_c] gives W's top right vectors
- * (from W^T Q), U_d^T W V_d (from W^T U_d) and, with the exact term dW^T [Q, U_c], W + dW's top right
- * vectors, since range(W + dW) lies in range(W) + range(U_d): [Q, U_c] captures W + dW as well as Q
- * captures W. */
+/* W + dW's top right vectors, with [Q, U_c] in X [rows, L] (lm = l + ext columns) and W^T Q, W^T U_d
+ * in hand: Z_M = W^T [Q, U_c] + s A^T (B^T [Q, U_c]) in su, W^T U_c derived as (W^T U_d) G - (W^T Q) H
+ * (complement()); its right vectors into ZX; the intruders among them. */
+static lsc_status top_of_sum(const wsrc *w, const lsc_lowrank *lr, const dims *d, double eps, bufs *b,
+                             const double *WtQ, int L, int ext, const double *Vw, int ldw, lsc_basefig *out,
+                             lsc_error *err)
+{
+    int64_t rows = w->rows, cols = w->cols;
+    int l = d->l, n = d->n, lm = l + ext;
+    double *Zm = b->su, *BtX = b->tmp;
+    for (int64_t i = 0; i < cols; i++)
+        memcpy(Zm + i * lm, WtQ + i * l, sizeof(double) * (size_t)l);
+    if (ext > 0) {
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cols, ext, n, 1.0, b->ZX, n, b->G, ext, 0.0, Zm + l,
+                    lm);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cols, ext, l, -1.0, WtQ, l, b->H, ext, 1.0, Zm + l,
+                    lm);
+    }
+    if (n > 0 && lr->r > 0) {
+        int r = lr->r;
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, lm, (int)rows, 1.0, lr->B, r, b->X, L, 0.0, BtX, lm);
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)cols, lm, r, lr->scale, lr->A, (int)cols, BtX, lm, 1.0,
+                    Zm, lm);
+    }
+    double *Vm = b->ZX; /* W^T U_d is used up: [cols, min(cols, lm)] */
+    if (right_vectors(Zm, cols, lm, b->ssv, Vm, b->svt))
+        return lsc_error_set(err, LSC_ERR_NUMERIC, "randomized svd: non-finite weights or SVD failure");
+    out->intruders = count_intruders(Vm, cols < lm ? (int)cols : lm, d->k, Vw, ldw, d->kref, cols, eps);
+    return LSC_OK;
+}
+
+/* Everything after the range finder. The one float64 pass over W computes W^T U_d (n columns; and W^T Q
+ * with it when the sketch is fresh): W^T Q gives W's top right vectors, W^T U_d gives U_d^T W V_d, and
+ * W + dW's top right vectors come from [Q, U_c] (U_c: U_d's part outside span(Q)), since range(W + dW)
+ * lies in range(W) + range(U_d): [Q, U_c] captures W + dW as well as Q captures W. W^T U_c is not a
+ * product over W but derived from the other two (complement()). */
 static lsc_status project(const wsrc *w, const lsc_lowrank *lr, const dims *d, double eps, bufs *b,
                           const lsc_basefig_opts *o, lsc_basefig_sketch *sk, int fresh, lsc_basefig *out,
                           lsc_error *err)
 {
     int64_t rows = w->rows, cols = w->cols;
-    int l = d->l, n = d->n, L = l + n + d->ext;
-    for (int64_t i = 0; i < rows; i++) { /* X = [Q | U_c | U_d] */
+    int l = d->l, n = d->n, L = l + n, ext = 0;
+    for (int64_t i = 0; i < rows; i++) /* X = [Q | U_c] */
         memcpy(b->X + i * L, sk->Q + i * l, sizeof(double) * (size_t)l);
-        memcpy(b->X + i * L + l, b->Ud + i * n, sizeof(double) * (size_t)d->ext);
-        memcpy(b->X + i * L + l + d->ext, b->Ud + i * n, sizeof(double) * (size_t)n);
-    }
-    if (d->ext && complement(b->X, rows, L, l, l, d->ext, b->tmp, b->tau, b->col))
+    if (d->ext && n > 0 && (ext = complement(b->Ud, n, b->X, rows, L, l, l, b->G, b->H, b)) < 0)
         return lsc_error_set(err, LSC_ERR_NUMERIC, "randomized svd: QR failed (non-finite weights?)");
-    /* W^T Q (the sketch's, computed with it when fresh) and W^T [U_c | U_d], the adapter's part */
-    exact_mt(w, b->X, L, fresh ? l : 0, sk->WtQ, l, b->X + l, L, L - l, b->ZX + l, L);
-    for (int64_t i = 0; i < cols; i++)
-        memcpy(b->ZX + i * L, sk->WtQ + i * l, sizeof(double) * (size_t)l);
+    /* W^T Q (the sketch's, computed with it when fresh) and W^T U_d, the adapter's part, into ZX [cols, n] */
+    exact_mt(w, sk->Q, l, fresh ? l : 0, sk->WtQ, l, b->Ud, n, n, b->ZX, n);
     if (n > 0) { /* T [n, n] = (W^T U_d)^T V_d */
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, n, (int)cols, 1.0, b->ZX + l + d->ext, L, b->Vd, n, 0.0,
-                    b->T, n);
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, n, (int)cols, 1.0, b->ZX, n, b->Vd, n, 0.0, b->T, n);
         double pn = fro_norm(b->T, n, n);
         out->amplification = pn > 0 ? out->delta_norm / pn : INFINITY;
     }
-    int lm = l + d->ext;
     /* W's top right vectors: W^T Q, into Z [cols, l] */
-    for (int64_t i = 0; i < cols; i++)
-        memcpy(b->Z + i * l, b->ZX + i * L, sizeof(double) * (size_t)l);
+    memcpy(b->Z, sk->WtQ, sizeof(double) * (size_t)(cols * l));
     if (right_vectors(b->Z, cols, l, b->ssv, b->col, b->svt))
         return lsc_error_set(err, LSC_ERR_NUMERIC, "randomized svd: non-finite weights or SVD failure");
     const double *Vw = b->col; /* [cols, min(cols, l)] */
@@ -363,21 +450,7 @@ static lsc_status project(const wsrc *w, const lsc_lowrank *lr, const dims *d, d
     }
     if (!d->ext && n > 0) /* no room beside Q (a tiny layer): W + dW on its own (randsvd.h) */
         return small_layer(w, lr, d, eps, b, o, Vw, ldw, out, err);
-    /* W + dW: Z_M = W^T [Q, U_c] + s A^T (B^T [Q, U_c]), in ZX's first lm columns (moved to Z-sized su) */
-    double *Zm = b->su, *BtX = b->tmp;
-    for (int64_t i = 0; i < cols; i++)
-        memcpy(Zm + i * lm, b->ZX + i * L, sizeof(double) * (size_t)lm);
-    if (n > 0 && lr->r > 0) {
-        int r = lr->r;
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, lm, (int)rows, 1.0, lr->B, r, b->X, L, 0.0, BtX, lm);
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)cols, lm, r, lr->scale, lr->A, (int)cols, BtX, lm, 1.0,
-                    Zm, lm);
-    }
-    double *Vm = b->ZX; /* ZX is free now: [cols, min(cols, lm)] */
-    if (right_vectors(Zm, cols, lm, b->ssv, Vm, b->svt))
-        return lsc_error_set(err, LSC_ERR_NUMERIC, "randomized svd: non-finite weights or SVD failure");
-    out->intruders = count_intruders(Vm, cols < lm ? (int)cols : lm, d->k, Vw, ldw, d->kref, cols, eps);
-    return LSC_OK;
+    return top_of_sum(w, lr, d, eps, b, sk->WtQ, L, ext, Vw, ldw, out, err);
 }
 
 /* The counts compute uses for lr and o (clamped to the layer), and the range finder's settings. */

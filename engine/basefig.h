@@ -21,12 +21,21 @@
  *     (lsc_randsvd_opts: oversample, power_iters, seed). With a float W (lsc_basefig_compute_f32: the
  *     exact values of an F32/F16/BF16 base) these passes run in float32: they only steer the subspace Q,
  *     and their rounding (~1e-7 relative) is far below what the last float64 step resolves.
- *   - one float64 pass Z = W^T [Q, U_c, U_d] (W^T Q and W^T [U_c, U_d] as two products over the same
- *     row blocks; W^T Q is part of the reusable sketch below), with U_d dW's left singular vectors and U_c their part
- *     orthogonal to Q: W^T Q gives W's top right vectors (Rayleigh-Ritz, as lsc_randsvd), W^T U_d gives
- *     U_d^T W V_d, and since range(W + dW) lies in range(W) + range(U_d), [Q, U_c] captures W + dW to
- *     within what Q leaves of W (sigma_{l+1}(W) after convergence), so (W + dW)'s top right vectors come
- *     from (W^T + dW^T) [Q, U_c] (dW applied from its factors) with no further pass over W.
+ *   - one float64 pass per adapter, W^T U_d (n columns, U_d dW's left singular vectors), with W^T Q
+ *     from the same row blocks when the sketch is fresh (W^T Q is part of the reusable sketch below):
+ *     W^T Q gives W's top right vectors (Rayleigh-Ritz, as lsc_randsvd), W^T U_d gives U_d^T W V_d.
+ *   - W + dW: range(W + dW) lies in range(W) + range(U_d), so [Q, U_c], U_c the part of U_d orthogonal
+ *     to Q, captures W + dW to within what Q leaves of W (sigma_{l+1}(W) after convergence), and
+ *     (W + dW)'s top right vectors come from (W^T + dW^T) [Q, U_c] (dW applied from its factors).
+ *     W^T U_c takes no pass over W: U_c is built as U_d G - Q H (G [n, ext], H [l, ext] tracked through
+ *     the projections and QRs that make it orthonormal), so W^T U_c = (W^T U_d) G - (W^T Q) H. That
+ *     difference cancels when a direction of U_d lies (nearly) inside span(Q): G and H grow like
+ *     1/sine of its angle to span(Q) and so does the products' rounding (~1e-16 |W|). A rank-revealing
+ *     step (SVD of U_d's projection off Q) therefore keeps only the ext <= n directions whose sine
+ *     exceeds 1e-8 (~ sqrt of the float64 epsilon): a dropped one is within 1e-8 of span(Q), which
+ *     already captures it, so the subspace loses at most 1e-8 |dW|, and a kept one brings at most
+ *     ~1e-8 |W| of rounding; both far below the 1e-6 the subspaces are held to. (Dividing blindly, a
+ *     U_d inside span(Q) turns rounding into columns as large as W's: wrong intruder counts.)
  *   On a matrix whose spectrum has a gap after k_w (the tests: sigma_i = 100 * 0.6^i) the subspaces match
  *   dense SVDs to 1e-6; on a flat spectrum (random weights) W's "top" vectors are not well defined by any
  *   method and the similarities and intruder counts are correspondingly loose.

@@ -8,6 +8,7 @@
  * hand-built case with a known number of intruders.
  */
 #include <check.h>
+#include <stdio.h>
 #include <lapacke.h>
 #include <math.h>
 #include <stdint.h>
@@ -430,6 +431,152 @@ START_TEST(figures_sketch_reuse)
 }
 END_TEST
 
+/* Every figure of W (float values in wf when f32) and lr against the dense reference, through a fresh
+ * sketch and a reused one (bit-identical figures); `what` names the case in a failure. */
+static void figures_vs_dense(const double *W, const float *wf, const lsc_lowrank *lr, int k, double eps, int f32,
+                             const char *what)
+{
+    int kref = 2 * k > lr->r ? 2 * k : lr->r;
+    ref want = reference(W, lr, k, kref, eps);
+    ck_assert_msg(want.min_margin > 1e-3, "%s: too close to the threshold to test (margin %g)", what, want.min_margin);
+    lsc_basefig_opts o;
+    lsc_basefig_opts_default(&o);
+    o.k = k;
+    o.eps = eps;
+    lsc_workspace *ws = lsc_workspace_new();
+    lsc_basefig_sketch sk = {0};
+    lsc_basefig got, again;
+    lsc_error err;
+    int fresh = -1;
+    const double *Wd = f32 ? NULL : W;
+    const float *Wf = f32 ? wf : NULL;
+    ck_assert_int_eq(lsc_basefig_compute_sketched(Wd, Wf, lr, &o, ws, &sk, &fresh, &got, &err), LSC_OK);
+    ck_assert_int_eq(fresh, 1);
+    ck_assert_int_eq(lsc_basefig_compute_sketched(Wd, Wf, lr, &o, ws, &sk, &fresh, &again, &err), LSC_OK);
+    ck_assert_int_eq(fresh, 0);
+    ck_assert_msg(memcmp(&got, &again, sizeof got) == 0, "%s: reused sketch gives other figures", what);
+    close_rel(got.base_norm, want.base_norm, 1e-9, "base_norm");
+    close_rel(got.delta_norm, want.delta_norm, 1e-9, "delta_norm");
+    close_rel(got.rel_norm, want.rel, 1e-9, "rel_norm");
+    close_rel(got.amplification, want.amp, 1e-9, "amplification");
+    ck_assert_msg(fabs(got.subspace_sim_r - want.sim_r) < 1e-6, "%s: sim_r %.12g vs %.12g", what, got.subspace_sim_r,
+                  want.sim_r);
+    ck_assert_msg(fabs(got.subspace_sim_k - want.sim_k) < 1e-6, "%s: sim_k %.12g vs %.12g", what, got.subspace_sim_k,
+                  want.sim_k);
+    ck_assert_msg(got.intruders == want.intruders, "%s: intruders %d, dense %d", what, got.intruders, want.intruders);
+    lsc_basefig_sketch_release(&sk);
+    lsc_workspace_free(ws);
+}
+
+/* W [rows, cols] rounded to floats in wf, and W itself too when f32 (the reference sees W's values). */
+static float *as_floats(double *W, size_t n, int f32)
+{
+    float *wf = malloc(sizeof(float) * n);
+    ck_assert_ptr_nonnull(wf);
+    for (size_t i = 0; i < n; i++)
+        wf[i] = (float)W[i], W[i] = f32 ? wf[i] : W[i];
+    return wf;
+}
+
+/* dW's output directions U_d (nearly) inside span(Q), the range finder's subspace: B's columns are W's
+ * own top left singular vectors (those Q captures to rounding) plus delta times noise (delta 0, below the
+ * complement's threshold, near it, above it), all of them or half (the other half random: a complement
+ * of lower rank than dW). W^T U_c is derived from W^T U_d and W^T Q (basefig.h), so a direction inside
+ * span(Q) must be dropped rather than divided by its vanishing residual: without that guard (all n
+ * directions kept) delta 0 gives columns of W^T U_c off by ~|W| and 3 intruders where the dense SVDs
+ * find 1. Every figure against the dense reference, and a reused sketch giving the same figures bit for
+ * bit. Double and float W (float: Q from float32 passes, which leaves U_d ~1e-7 outside span(Q): kept
+ * directions whose rounding is amplified ~1e7). */
+static void near_span_case(double delta, int half, int f32, double scale)
+{
+    rng_state = 505;
+    const int rows = 90, cols = 120, r = 4, k = 6;
+    double *W = gapped(rows, cols, 100, 0.6), *E = gauss_matrix((size_t)rows * r), *A = gauss_matrix((size_t)r * cols),
+           *B = malloc(sizeof(double) * (size_t)rows * r);
+    float *wf = as_floats(W, (size_t)rows * cols, f32);
+    dsvd sw = full_svd(W, rows, cols);
+    for (int i = 0; i < rows; i++)
+        for (int c = 0; c < r; c++)
+            B[i * r + c] = half && c >= r / 2 ? E[i * r + c] : sw.u[i * sw.m + c] + delta * E[i * r + c];
+    lsc_lowrank lr = {rows, cols, r, B, A, scale};
+    char what[96];
+    snprintf(what, sizeof what, "delta %g half %d f32 %d", delta, half, f32);
+    figures_vs_dense(W, wf, &lr, k, 0.5, f32, what);
+    dsvd_free(&sw);
+    free(W), free(E), free(A), free(B), free(wf);
+}
+
+START_TEST(figures_near_span_of_q)
+{
+    static const double deltas[] = {0, 1e-14, 1e-10, 1e-8, 1e-6, 1e-3};
+    for (int f32 = 0; f32 < 2; f32++)
+        for (int half = 0; half < 2; half++)
+            for (size_t i = 0; i < sizeof deltas / sizeof deltas[0]; i++)
+                near_span_case(deltas[i], half, f32, 5.0);
+}
+END_TEST
+
+/* W [rows, cols] = Q1[:, :rank] diag(100 * 0.6^i) Q2[:, :rank]^T, the left factor kept in *u1 [rows, rows]
+ * (its columns past rank span W's left null space). */
+static double *low_rank_base(int rows, int cols, int rank, double **u1)
+{
+    double *q1 = orthogonal(rows), *q2 = orthogonal(cols), *w = calloc((size_t)rows * cols, sizeof(double));
+    ck_assert_ptr_nonnull(w);
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) {
+            double s = 0, sig = 100;
+            for (int t = 0; t < rank; t++, sig *= 0.6)
+                s += q1[i * rows + t] * sig * q2[j * cols + t];
+            w[(size_t)i * cols + j] = s;
+        }
+    free(q2);
+    *u1 = q1;
+    return w;
+}
+
+/* The class of figures_near_span_of_q, at the complement's edges, against the dense reference (double and
+ * float W): a layer with exactly l + r rows (span(Q) and U_c fill the whole output space) and one more;
+ * a base of rank 15 < l (Q's last columns are directions of W's null space found from rounding) with
+ * dW's output directions inside W's range (inside span(Q): dropped), in its left null space (partly
+ * inside span(Q)'s columns found from rounding, partly not) and random. k = 6, r = 4: l = 22. */
+START_TEST(figures_complement_edges)
+{
+    const int r = 4, k = 6;
+    char what[96];
+    for (int f32 = 0; f32 < 2; f32++) {
+        for (int rows = 26; rows <= 27; rows++) {
+            rng_state = 606 + (uint64_t)rows;
+            const int cols = 40;
+            double *W = gapped(rows, cols, 100, 0.6), *B = gauss_matrix((size_t)rows * r),
+                   *A = gauss_matrix((size_t)r * cols);
+            float *wf = as_floats(W, (size_t)rows * cols, f32);
+            lsc_lowrank lr = {rows, cols, r, B, A, 2.0};
+            snprintf(what, sizeof what, "rows %d (l + r = 26) f32 %d", rows, f32);
+            figures_vs_dense(W, wf, &lr, k, 0.5, f32, what);
+            free(W), free(B), free(A), free(wf);
+        }
+        for (int where = 0; where < 3; where++) {
+            rng_state = 707;
+            const int rows = 60, cols = 70, rank = 15;
+            double *u1, *W = low_rank_base(rows, cols, rank, &u1), *B = gauss_matrix((size_t)rows * r),
+                        *A = gauss_matrix((size_t)r * cols);
+            float *wf = as_floats(W, (size_t)rows * cols, f32);
+            /* W's left vectors 8..11; null-space ones 30..33 plus 1e-2 of W's top ones (so that U_d^T W V_d
+             * is not 0 and the amplification finite); random */
+            static const int first[] = {8, 30, -1};
+            for (int i = 0; i < rows && first[where] >= 0; i++)
+                for (int c = 0; c < r; c++)
+                    B[i * r + c] = (u1[i * rows + first[where] + c] + (where == 1 ? 1e-2 * u1[i * rows + c] : 0)) * (c + 1);
+            lsc_lowrank lr = {rows, cols, r, B, A, 3.0};
+            snprintf(what, sizeof what, "rank %d base, dW %s, f32 %d", rank,
+                     where == 0 ? "inside its range" : where == 1 ? "in its null space" : "random", f32);
+            figures_vs_dense(W, wf, &lr, k, 0.5, f32, what);
+            free(u1), free(W), free(B), free(A), free(wf);
+        }
+    }
+}
+END_TEST
+
 START_TEST(bake_convert_matches_loops)
 {
     convert_case(40, 1024, 16, LSC_DT_BF16, LSC_DT_BF16, 0, 0);
@@ -720,6 +867,8 @@ static Suite *basefig_suite(void)
     tcase_add_test(tc, figures_power_iterations_matter);
     tcase_add_test(tc, figures_known_intruders);
     tcase_add_test(tc, figures_sketch_reuse);
+    tcase_add_test(tc, figures_near_span_of_q);
+    tcase_add_test(tc, figures_complement_edges);
     tcase_add_test(tc, bake_convert_matches_loops);
     tcase_add_test(tc, bake_convert_order);
     tcase_add_test(tc, bake_convert_errors);
