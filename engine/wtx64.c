@@ -1,12 +1,14 @@
 /* wtx64.c: Z = W^T X, float W, float64 X and Z (see wtx64.h for the element order every variant keeps).
  *
  * Blocking (one driver for every variant): rows in super-blocks of IS (X's rows for them stay in L2),
- * columns of W in panels of JB, rows of a panel in blocks of IB. A block W[IB, JB] is widened once into
- * an L1-resident tile P of doubles; then, for each chunk of X's columns (the variant's width) and each
- * JT columns of the panel, a register tile of Z [JT, chunk] is loaded (or zeroed), takes the block's IB
- * rows as broadcast(W[i, j]) * X[i, chunk] fused multiply-adds in row order, and is stored. A Z
- * element therefore sees its rows in index order whatever the blocking, and the vector lanes are X's
- * columns only: every variant gives the same bits. Never depends on anything but libm. */
+ * W's columns in super-panels of JS (Z's rows for them stay in L2), rows in blocks of IB. A block
+ * W[IB, JS] is widened once, row by row (sequential reads, and the next block's rows prefetched: in a
+ * large W they are far apart), into P, panels of JB columns of doubles; then, for each panel, each chunk
+ * of X's columns (the variant's width) and each JT columns of the panel, a register tile of Z [JT,
+ * chunk] is loaded (or zeroed), takes the block's IB rows as broadcast(W[i, j]) * X[i, chunk] fused
+ * multiply-adds in row order, and is stored. A Z element therefore sees its rows in index order
+ * whatever the blocking, and the vector lanes are X's columns only: every variant gives the same bits.
+ * Never depends on anything but libm. */
 #include "wtx64.h"
 
 #include <math.h>
@@ -20,13 +22,15 @@
 
 enum {
     IS = 512, /* rows per super-block */
-    IB = 32,  /* rows per widened tile */
+    IB = 32,  /* rows per widened block */
+    JS = 384, /* W columns per super-panel (Z's rows for them stay in L2) */
     JB = 48,  /* W columns per panel (P's leading dimension; 48 doubles = 6 cache lines) */
     JT = 6    /* Z rows (W columns) per register tile */
 };
 
-/* P [ib, JB] = (double)W[0 .. ib, 0 .. jb] (W's leading dimension cols). */
-typedef void (*pack_fn)(const float *W, int64_t cols, int ib, int jb, double *P);
+/* P = (double)W[0 .. ib, 0 .. jw] (W's leading dimension cols), row by row (sequential reads), as panels
+ * of JB columns: column j of row i at P[(j / JB) * IB * JB + i * JB + j % JB]. */
+typedef void (*pack_fn)(const float *W, int64_t cols, int ib, int jw, double *P);
 /* Z [jt, cw] (ldz) = (zero ? 0 : Z) + P[:, 0 .. jt]^T X [ib, cw] (ldx), element order as in wtx64.h. */
 typedef void (*tile_fn)(const double *P, int ib, const double *X, int64_t ldx, int cw, double *Z, int64_t ldz,
                         int jt, int zero);
@@ -39,11 +43,11 @@ typedef struct kern {
 
 /* ---- portable: C99 fma(), one element at a time ---- */
 
-static void pack_c(const float *W, int64_t cols, int ib, int jb, double *P)
+static void pack_c(const float *W, int64_t cols, int ib, int jw, double *P)
 {
     for (int i = 0; i < ib; i++)
-        for (int j = 0; j < jb; j++)
-            P[i * JB + j] = W[i * cols + j];
+        for (int j = 0; j < jw; j++)
+            P[j / JB * (IB * JB) + i * JB + j % JB] = W[i * cols + j];
 }
 
 static void tile_c(const double *P, int ib, const double *X, int64_t ldx, int cw, double *Z, int64_t ldz, int jt,
@@ -65,14 +69,14 @@ static void tile_c(const double *P, int ib, const double *X, int64_t ldx, int cw
 #define T512 __attribute__((target("avx512f")))
 #define INL static inline __attribute__((always_inline))
 
-T512 static void pack_512(const float *W, int64_t cols, int ib, int jb, double *P)
+T512 static void pack_512(const float *W, int64_t cols, int ib, int jw, double *P)
 {
     for (int i = 0; i < ib; i++) {
-        int j = 0;
-        for (; j + 8 <= jb; j += 8)
-            _mm512_storeu_pd(P + i * JB + j, _mm512_cvtps_pd(_mm256_loadu_ps(W + i * cols + j)));
-        for (; j < jb; j++)
-            P[i * JB + j] = W[i * cols + j];
+        int j = 0; /* JB is a multiple of 8: a vector never straddles two panels */
+        for (; j + 8 <= jw; j += 8)
+            _mm512_storeu_pd(P + j / JB * (IB * JB) + i * JB + j % JB, _mm512_cvtps_pd(_mm256_loadu_ps(W + i * cols + j)));
+        for (; j < jw; j++)
+            P[j / JB * (IB * JB) + i * JB + j % JB] = W[i * cols + j];
     }
 }
 
@@ -134,14 +138,14 @@ T512 static void tile_512(const double *P, int ib, const double *X, int64_t ldx,
 
 #define T256 __attribute__((target("avx2,fma")))
 
-T256 static void pack_256(const float *W, int64_t cols, int ib, int jb, double *P)
+T256 static void pack_256(const float *W, int64_t cols, int ib, int jw, double *P)
 {
     for (int i = 0; i < ib; i++) {
         int j = 0;
-        for (; j + 4 <= jb; j += 4)
-            _mm256_storeu_pd(P + i * JB + j, _mm256_cvtps_pd(_mm_loadu_ps(W + i * cols + j)));
-        for (; j < jb; j++)
-            P[i * JB + j] = W[i * cols + j];
+        for (; j + 4 <= jw; j += 4)
+            _mm256_storeu_pd(P + j / JB * (IB * JB) + i * JB + j % JB, _mm256_cvtps_pd(_mm_loadu_ps(W + i * cols + j)));
+        for (; j < jw; j++)
+            P[j / JB * (IB * JB) + i * JB + j % JB] = W[i * cols + j];
     }
 }
 
@@ -223,23 +227,32 @@ static const kern *kern_of(lsc_wtx64_variant v)
     return &kern_c;
 }
 
-/* The blocking of the head comment. P: the widened tile, on the stack (IB * JB doubles, 12 KB). */
+/* The blocking of the head comment. P: the widened block [IB, JS] as panels, on the stack (96 KB). */
 static void drive(const kern *k, const float *W, int64_t nb, int64_t cols, const double *X, int64_t ldx, int c,
                   double *Z, int64_t ldz, int accumulate)
 {
-    _Alignas(64) double P[IB * JB];
+    _Alignas(64) double P[IB * JS];
     for (int64_t is = 0; is < nb; is += IS) {
         int64_t ie = nb - is < IS ? nb : is + IS;
-        for (int64_t j0 = 0; j0 < cols; j0 += JB) {
-            int jb = cols - j0 < JB ? (int)(cols - j0) : JB;
+        for (int64_t js = 0; js < cols; js += JS) {
+            int jw = cols - js < JS ? (int)(cols - js) : JS;
             for (int64_t i0 = is; i0 < ie; i0 += IB) {
                 int ib = ie - i0 < IB ? (int)(ie - i0) : IB, zero = !accumulate && i0 == 0;
-                k->pack(W + i0 * cols + j0, cols, ib, jb, P);
-                for (int c0 = 0; c0 < c; c0 += k->cw) {
-                    int cw = c - c0 < k->cw ? c - c0 : k->cw;
-                    for (int j = 0; j < jb; j += JT)
-                        k->tile(P + j, ib, X + i0 * ldx + c0, ldx, cw, Z + (j0 + j) * ldz + c0, ldz,
-                                jb - j < JT ? jb - j : JT, zero);
+                int nx = ie - i0 - IB < IB ? (int)(ie - i0 - IB) : IB; /* rows of the next block */
+                k->pack(W + i0 * cols + js, cols, ib, jw, P);
+                for (int j0 = 0; j0 < jw; j0 += JB) {
+                    int jb = jw - j0 < JB ? jw - j0 : JB;
+                    /* the next block's rows, a panel's width at a time while this block computes */
+                    for (int i = 0; i < nx; i++)
+                        for (int j = 0; j < jb; j += 16)
+                            __builtin_prefetch(W + (i0 + IB + i) * cols + js + j0 + j);
+                    const double *Pp = P + j0 / JB * (IB * JB);
+                    for (int c0 = 0; c0 < c; c0 += k->cw) {
+                        int cw = c - c0 < k->cw ? c - c0 : k->cw;
+                        for (int j = 0; j < jb; j += JT)
+                            k->tile(Pp + j, ib, X + i0 * ldx + c0, ldx, cw, Z + (js + j0 + j) * ldz + c0, ldz,
+                                    jb - j < JT ? jb - j : JT, zero);
+                    }
                 }
             }
         }
