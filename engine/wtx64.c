@@ -50,16 +50,22 @@ static void pack_c(const float *W, int64_t cols, int ib, int jw, double *P)
             P[j / JB * (IB * JB) + i * JB + j % JB] = W[i * cols + j];
 }
 
+/* The tile's jt x cw (<= JT x 8) sums side by side, rows outermost: independent chains, not one
+ * latency-bound chain at a time (this is the path of CPUs without the vector variants). */
 static void tile_c(const double *P, int ib, const double *X, int64_t ldx, int cw, double *Z, int64_t ldz, int jt,
                    int zero)
 {
+    double acc[JT][8];
     for (int j = 0; j < jt; j++)
-        for (int k = 0; k < cw; k++) {
-            double acc = zero ? 0.0 : Z[j * ldz + k];
-            for (int i = 0; i < ib; i++)
-                acc = fma(P[i * JB + j], X[i * ldx + k], acc);
-            Z[j * ldz + k] = acc;
-        }
+        for (int k = 0; k < cw; k++)
+            acc[j][k] = zero ? 0.0 : Z[j * ldz + k];
+    for (int i = 0; i < ib; i++)
+        for (int j = 0; j < jt; j++)
+            for (int k = 0; k < cw; k++)
+                acc[j][k] = fma(P[i * JB + j], X[i * ldx + k], acc[j][k]);
+    for (int j = 0; j < jt; j++)
+        for (int k = 0; k < cw; k++)
+            Z[j * ldz + k] = acc[j][k];
 }
 
 #ifdef WTX_X86
@@ -209,7 +215,7 @@ T256 static void tile_256(const double *P, int ib, const double *X, int64_t ldx,
 
 #endif /* WTX_X86 */
 
-static const kern kern_c = {pack_c, tile_c, 8};
+static const kern kern_c = {pack_c, tile_c, 8}; /* cw <= 8: tile_c's acc */
 #ifdef WTX_X86
 static const kern kern_256 = {pack_256, tile_256, 8};
 static const kern kern_512 = {pack_512, tile_512, 32};
@@ -277,10 +283,14 @@ int lsc_wtx64_supported(lsc_wtx64_variant v)
 {
     if (v == LSC_WTX64_AUTO || v == LSC_WTX64_PORTABLE)
         return 1;
-    if (v != LSC_WTX64_AVX2 && v != LSC_WTX64_AVX512)
-        return 0;
-    lsc_wtx64_variant b = best_variant();
-    return b == LSC_WTX64_AVX512 || b == v;
+#ifdef WTX_X86
+    __builtin_cpu_init();
+    if (v == LSC_WTX64_AVX2)
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (v == LSC_WTX64_AVX512)
+        return __builtin_cpu_supports("avx512f");
+#endif
+    return 0;
 }
 
 lsc_wtx64_variant lsc_wtx64_active(void)
