@@ -4,11 +4,13 @@
  * that yields W's top vectors, U_d^T W V_d and, with W^T U_c derived from those two products
  * (complement(): no pass of its own) and dW applied from its factors, W + dW's top vectors (basefig.h
  * says why [Q, U_c] is enough, and why directions of U_d inside span(Q) are left out of U_c). The W-only
- * part (||W||_F, Q, W^T Q: lsc_basefig_sketch) is computed apart from the adapter's part W^T U_d — both
- * products from the same widened row blocks, W^T Q only when the sketch is new — so a sketch kept by the
- * caller serves other adapters on the same W with the same calls in the same order, hence bit-identical
- * figures. Nothing of size rows x cols is allocated here (float rows are widened WIDEN_ROWS at a time).
- * Pure compute; never prints. */
+ * part (||W||_F, Q, W^T Q: lsc_basefig_sketch) is computed apart from the adapter's part W^T U_d — W^T Q
+ * only when the sketch is new; for a float W both products come from lsc_wtx64, whose every element is a
+ * fixed sequence of fused multiply-adds over W's rows (wtx64.h), so W given whole or as row blocks, and
+ * the sketch's product computed with the adapter's or on its own, give the same bits — so a sketch kept
+ * by the caller serves other adapters on the same W with bit-identical figures. Nothing of size
+ * rows x cols is allocated here (row blocks of a W given by a lsc_basefig_rows_fn are ROWS_BLOCK_BYTES of
+ * floats). Pure compute; never prints. */
 #include "basefig.h"
 
 #include <cblas.h>
@@ -20,6 +22,7 @@
 
 #include "rng.h"
 #include "spectrum.h"
+#include "wtx64.h"
 
 void lsc_basefig_opts_default(lsc_basefig_opts *o)
 {
@@ -54,18 +57,28 @@ double lsc_basefig_subspace_sim(const double *X, int ldx, int a, const double *Y
 
 /* The base weight: doubles, or floats (the exact values of an F32/F16/BF16 base, half the memory). The
  * passes of the range finder use W as it is held (sgemm on floats); the final projection, the norm and
- * U_d^T W V_d are float64 (float rows are widened a block at a time). */
+ * U_d^T W V_d are float64 (float W: lsc_wtx64, float64 fused multiply-adds on the floats). */
 typedef struct wsrc {
     const double *d;
     const float *f;
-    lsc_basefig_rows_fn rows_fn; /* or W only as float64 row blocks (with a fitting sketch only) */
+    lsc_basefig_rows_fn rows_fn; /* or W only as float row blocks (with a fitting sketch only) */
     void *rows_ctx;
     int64_t rows, cols;
     float *xs, *ys; /* float scratch [cols, l] and [rows, l] (float W only) */
-    double *blk;    /* [WIDEN_ROWS, cols] (float W only) */
+    float *blk;     /* [blk_rows, cols] (rows_fn only) */
+    int blk_rows;   /* rows per block of the exact pass */
 } wsrc;
 
-#define WIDEN_ROWS 64
+/* The row blocks of the exact pass (and asked of a rows_fn): about this many bytes of floats, between 32
+ * and 512 rows, so that the block lsc_wtx64 reads once per product is still in L2/L3 for the second. */
+#define ROWS_BLOCK_BYTES (2 << 20)
+
+static int rows_block(int64_t rows, int64_t cols)
+{
+    int64_t rb = ROWS_BLOCK_BYTES / (4 * cols) / 32 * 32;
+    rb = rb < 32 ? 32 : rb > 512 ? 512 : rb;
+    return (int)(rb < rows ? rb : rows);
+}
 
 /* Full chunks of a constant count, which -O2 vectorises, then the rest. */
 static void widen(const float *x, size_t n, double *y)
@@ -112,9 +125,11 @@ static void approx_mt(const wsrc *w, const double *Y, int l, double *Z)
 }
 
 /* Z [cols, L] (leading dimension ldz) = W^T X, X [rows, L] (leading dimension ldx), in float64; with
- * L2 > 0 also Z2 [cols, L2] = W^T X2 from the same widened blocks (one widening for both products). The
- * product for X is the same sequence of dgemm calls whether or not X2 is given, so Z does not depend on
- * what else is computed with it (the warm and cold runs of a cached sketch agree bit for bit). */
+ * L2 > 0 also Z2 [cols, L2] = W^T X2 (from the same row blocks when W comes from rows_fn). The product
+ * for X is the same sequence of calls whether or not X2 is given, so Z does not depend on what else is
+ * computed with it; for a float W each element of Z is lsc_wtx64's fixed fma sequence over the rows,
+ * the same whether W is whole or in row blocks (the warm and cold runs of a cached sketch agree bit for
+ * bit). A double W (a Q8_0 or other base decoded to doubles) goes through dgemm. */
 static void exact_mt(const wsrc *w, const double *X, int ldx, int L, double *Z, int ldz, const double *X2, int ldx2,
                      int L2, double *Z2, int ldz2)
 {
@@ -126,18 +141,19 @@ static void exact_mt(const wsrc *w, const double *X, int ldx, int L, double *Z, 
             cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, L2, m, 1.0, w->d, n, X2, ldx2, 0.0, Z2, ldz2);
         return;
     }
-    for (int i0 = 0; i0 < m; i0 += WIDEN_ROWS) {
-        int nb = m - i0 < WIDEN_ROWS ? m - i0 : WIDEN_ROWS;
-        if (w->rows_fn) /* the same values as widening the floats would give (basefig.h) */
+    /* row blocks of a few MB: the second product finds the block in cache (whole or in blocks, lsc_wtx64
+     * gives the same bits) */
+    for (int i0 = 0; i0 < m; i0 += w->blk_rows) {
+        int nb = m - i0 < w->blk_rows ? m - i0 : w->blk_rows;
+        const float *src = w->blk;
+        if (w->rows_fn) /* the same floats as w->f would hold (basefig.h) */
             w->rows_fn(w->rows_ctx, i0, nb, w->blk);
         else
-            widen(w->f + (size_t)i0 * (size_t)n, (size_t)nb * (size_t)n, w->blk);
+            src = w->f + (size_t)i0 * (size_t)n;
         if (L > 0)
-            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, L, nb, 1.0, w->blk, n, X + (size_t)i0 * (size_t)ldx,
-                        ldx, i0 ? 1.0 : 0.0, Z, ldz);
+            lsc_wtx64(src, nb, n, X + (size_t)i0 * (size_t)ldx, ldx, L, Z, ldz, i0 > 0);
         if (L2 > 0)
-            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, L2, nb, 1.0, w->blk, n,
-                        X2 + (size_t)i0 * (size_t)ldx2, ldx2, i0 ? 1.0 : 0.0, Z2, ldz2);
+            lsc_wtx64(src, nb, n, X2 + (size_t)i0 * (size_t)ldx2, ldx2, L2, Z2, ldz2, i0 > 0);
     }
 }
 
@@ -216,7 +232,7 @@ typedef struct bufs {
     double *sv, *Ud, *Vd, *T, *Z, *X, *ZX, *tau, *tmp, *col, *ssv, *su, *svt;
     double *G, *H, *R, *Y; /* complement(): U_c = U_d G - Q H, its QR's R, the SVD's Y */
     float *xs, *ys;
-    double *blk;
+    float *blk;
 } bufs;
 
 static void bufs_free(bufs *b)
@@ -230,7 +246,7 @@ static void bufs_free(bufs *b)
 #define ALLOC(p, n) ((p) = malloc(sizeof *(p) * (size_t)((n) > 0 ? (n) : 1)))
 
 /* n: dW's rank count; l: the range finder's columns; L = l + n: [Q, U_c] at most. */
-static int bufs_alloc(bufs *b, int64_t rows, int64_t cols, int n, int r, int l, int f32)
+static int bufs_alloc(bufs *b, int64_t rows, int64_t cols, int n, int r, int l, int f32, int blk_rows)
 {
     int64_t L = l + (int64_t)n, big = rows > cols ? rows : cols, nn = (int64_t)n * n;
     ALLOC(b->sv, n), ALLOC(b->Ud, rows * n), ALLOC(b->Vd, cols * n), ALLOC(b->T, nn);
@@ -239,9 +255,12 @@ static int bufs_alloc(bufs *b, int64_t rows, int64_t cols, int n, int r, int l, 
     ALLOC(b->su, cols * L), ALLOC(b->svt, L * L);
     ALLOC(b->G, nn), ALLOC(b->H, (int64_t)l * n), ALLOC(b->R, nn), ALLOC(b->Y, rows * n);
     if (f32)
-        ALLOC(b->xs, cols * l), ALLOC(b->ys, rows * l), ALLOC(b->blk, WIDEN_ROWS * cols);
+        ALLOC(b->xs, cols * l), ALLOC(b->ys, rows * l);
+    if (blk_rows > 0)
+        ALLOC(b->blk, blk_rows * cols);
     return b->sv && b->Ud && b->Vd && b->T && b->Z && b->X && b->ZX && b->tau && b->tmp && b->col && b->ssv &&
-                   b->su && b->svt && b->G && b->H && b->R && b->Y && (!f32 || (b->xs && b->ys && b->blk))
+                   b->su && b->svt && b->G && b->H && b->R && b->Y && (!f32 || (b->xs && b->ys)) &&
+                   (blk_rows <= 0 || b->blk)
                ? 0
                : -1;
 }
@@ -369,13 +388,16 @@ static lsc_status small_layer(const wsrc *w, const lsc_lowrank *lr, const dims *
     int got = 0;
     double *wide = NULL;
     const double *W = w->d;
-    if (!W) {
-        if (!(wide = malloc(sizeof(double) * (size_t)(w->rows * w->cols))))
-            return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
+    if (!W) { /* widened whole (a tiny layer); from rows_fn through a float copy */
+        float *fw = NULL;
+        const float *src = w->f;
+        if (!(wide = malloc(sizeof(double) * (size_t)(w->rows * w->cols))) ||
+            (w->rows_fn && !(src = fw = malloc(sizeof(float) * (size_t)(w->rows * w->cols)))))
+            return free(wide), lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
         if (w->rows_fn)
-            w->rows_fn(w->rows_ctx, 0, (int)w->rows, wide);
-        else
-            widen(w->f, (size_t)(w->rows * w->cols), wide);
+            w->rows_fn(w->rows_ctx, 0, (int)w->rows, fw);
+        widen(src, (size_t)(w->rows * w->cols), wide);
+        free(fw);
         W = wide;
     }
     lsc_status st = lsc_randsvd(W, w->rows, w->cols, lr, d->k, &o->rs, b->ssv, NULL, b->su, &got, err);
@@ -540,7 +562,8 @@ static lsc_status compute(wsrc *w, const lsc_lowrank *lr, const lsc_basefig_opts
     bufs b = {0};
     lsc_basefig_sketch local = {0};
     lsc_status st = LSC_OK;
-    if (bufs_alloc(&b, rows, cols, d.n, lr->r, d.l, w->f != NULL || w->rows_fn != NULL)) {
+    w->blk_rows = rows_block(rows, cols);
+    if (bufs_alloc(&b, rows, cols, d.n, lr->r, d.l, w->f != NULL || w->rows_fn != NULL, w->rows_fn ? w->blk_rows : 0)) {
         st = lsc_error_set(err, LSC_ERR_NOMEM, "out of memory (base figures of a %lldx%lld layer)", (long long)rows,
                            (long long)cols);
         goto done;

@@ -121,14 +121,17 @@ lsc_status lsc_basefig_compute_sketched(const double *Wd, const float *Wf, const
                                         const lsc_basefig_opts *opts, lsc_workspace *ws, lsc_basefig_sketch *sk,
                                         int *fresh, lsc_basefig *out, lsc_error *err);
 
-/* Rows i0 .. i0+nb-1 of W [rows, cols] as float64 into out [nb, cols] (row-major). */
-typedef void (*lsc_basefig_rows_fn)(void *ctx, int64_t i0, int nb, double *out);
+/* Rows i0 .. i0+nb-1 of W [rows, cols] as floats into out [nb, cols] (row-major): the exact values of an
+ * F32/F16/BF16 base (lsc_dtype_to_float). Called with blocks of rows in order, nb at most a few MB of
+ * floats (any i0, nb within W must work). */
+typedef void (*lsc_basefig_rows_fn)(void *ctx, int64_t i0, int nb, float *out);
 
 /* lsc_basefig_compute_sketched when sk (not NULL) holds a fitting sketch of W (as there) and W is
  * given only as row blocks, decoded on demand: the adapter's pass reads each block once, so a caller
- * holding W in a compact dtype never materialises it as floats. rows_fn must give the exact values the
- * sketch was made from (the floats of lsc_basefig_compute_f32 widened, say); then the figures are
- * bit-identical to lsc_basefig_compute_sketched's. Without a fitting sketch, or with opts->norms_only:
+ * holding W in a compact dtype never materialises it as floats. rows_fn must give the floats the sketch
+ * was made from (lsc_basefig_compute_sketched with Wf = those floats); then the figures are bit-identical
+ * to lsc_basefig_compute_sketched's. (A sketch made from a double W would give figures equal only to
+ * rounding: its W^T Q came from dgemm, the row blocks go through lsc_wtx64.) Without a fitting sketch, or with opts->norms_only:
  * LSC_ERR_INVALID (the range finder needs W whole). */
 lsc_status lsc_basefig_compute_rows(lsc_basefig_rows_fn rows_fn, void *ctx, const lsc_lowrank *lr,
                                     const lsc_basefig_opts *opts, lsc_workspace *ws, lsc_basefig_sketch *sk,

@@ -286,8 +286,6 @@ static int ensure(void **p, size_t *cap, size_t n, size_t size)
     return 0;
 }
 
-enum { CH = 1024 }; /* decoding chunk: loops of a constant count, which -O2 vectorises */
-
 /* One layer's sketch slot: the key it is cached under ("" when not cached) and, after the figures,
  * the sketch when it was made fresh there (to be stored by the caller). */
 typedef struct sketch_slot {
@@ -299,7 +297,9 @@ typedef struct sketch_slot {
 
 /* The cache key of layer li's sketch: everything it depends on. The recorded content hash and dtype
  * name the values; the orientation (a fan_in_fan_out base is transposed) and the float or double path
- * how they are used; l, the power iterations and the seed the range finder. */
+ * how they are used; l, the power iterations and the seed the range finder. Version 2: a float W's
+ * W^T Q comes from lsc_wtx64 (version 1: widened blocks through dgemm). lsc_wtx64 gives the same bits
+ * in every variant (AVX-512, AVX2, portable: wtx64.h), so the CPU is not part of the key. */
 static void sketch_key(const lsc_basework *bw, size_t li, const lsc_base_tensor *t, int fl, const lsc_lowrank *lr,
                        const lsc_basefig_opts *o, sketch_slot *slot)
 {
@@ -307,7 +307,7 @@ static void sketch_key(const lsc_basework *bw, size_t li, const lsc_base_tensor 
     uint64_t seed;
     char rec[512], dt[32];
     lsc_basefig_sketch_params(lr, o, &l, &power, &seed);
-    int n = snprintf(rec, sizeof rec, "basefig-sketch 1|%s|%s|%c%c|%lld|%lld|%d|%d|%llu", bw->hash_of[li],
+    int n = snprintf(rec, sizeof rec, "basefig-sketch 2|%s|%s|%c%c|%lld|%lld|%d|%d|%llu", bw->hash_of[li],
                      lsc_base_dtype_name(t, dt, sizeof dt), bw->transposed[li] ? 'T' : 'N', fl ? 'f' : 'd',
                      (long long)lr->rows, (long long)lr->cols, l, power, (unsigned long long)seed);
     lsc_hash_bytes(rec, (size_t)n, slot->key);
@@ -357,29 +357,19 @@ static void sketch_store(lsc_basework *bw, sketch_slot *slots, size_t n)
 }
 
 /* Layer li's figures with scratch s: read, check, decode (floats when exact), orient, compute. */
-/* A float base's stored rows decoded straight to doubles, a block at a time (lsc_basefig_rows_fn): the
- * same values as decoding to floats and widening them. */
+/* A float base's stored rows decoded to floats, a block at a time (lsc_basefig_rows_fn): the same values
+ * decode_weight would give. */
 typedef struct raw_rows {
     const unsigned char *raw;
     lsc_dtype dt;
     int64_t cols;
 } raw_rows;
 
-static void raw_rows_fn(void *ctx, int64_t i0, int nb, double *out)
+static void raw_rows_fn(void *ctx, int64_t i0, int nb, float *out)
 {
     const raw_rows *r = ctx;
-    size_t n = (size_t)nb * (size_t)r->cols, at = (size_t)i0 * (size_t)r->cols, es = lsc_dtype_size(r->dt);
-    float f[CH];
-    double d[CH];
-    for (size_t k = 0; k < n; k += CH) {
-        size_t m = n - k < CH ? n - k : CH;
-        lsc_dtype_to_float(r->dt, r->raw + (at + k) * es, m, f);
-        if (m < CH)
-            memset(f + m, 0, sizeof(float) * (CH - m));
-        for (size_t j = 0; j < CH; j++)
-            d[j] = f[j];
-        memcpy(out + k, d, m * sizeof(double));
-    }
+    size_t es = lsc_dtype_size(r->dt);
+    lsc_dtype_to_float(r->dt, r->raw + (size_t)i0 * (size_t)r->cols * es, (size_t)nb * (size_t)r->cols, out);
 }
 
 /* Decode the verified raw bytes of layer li into s->f (floats, fl) or s->d and orient them. */
