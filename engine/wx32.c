@@ -17,6 +17,7 @@
 #include "wx32.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -206,7 +207,7 @@ static const kern k_avx2 = {tile_avx2, A2_TM, 16, 128};
 
 /* ---- variant choice ---- */
 
-static int g_variant; /* lsc_wx32_variant in use, 0 until chosen (atomic: products run in pool workers) */
+static atomic_int g_variant; /* lsc_wx32_variant in use, 0 until chosen (products run in pool workers) */
 
 static lsc_wx32_variant best(void)
 {
@@ -241,16 +242,16 @@ int lsc_wx32_force(lsc_wx32_variant v)
 {
     if (!lsc_wx32_supported(v))
         return -1;
-    __atomic_store_n(&g_variant, (int)(v == LSC_WX32_AUTO ? best() : v), __ATOMIC_RELAXED);
+    atomic_store_explicit(&g_variant, (int)(v == LSC_WX32_AUTO ? best() : v), memory_order_relaxed);
     return 0;
 }
 
 lsc_wx32_variant lsc_wx32_active(void)
 {
-    int v = __atomic_load_n(&g_variant, __ATOMIC_RELAXED);
+    int v = atomic_load_explicit(&g_variant, memory_order_relaxed);
     if (!v) {
         v = (int)best();
-        __atomic_store_n(&g_variant, v, __ATOMIC_RELAXED);
+        atomic_store_explicit(&g_variant, v, memory_order_relaxed);
     }
     return (lsc_wx32_variant)v;
 }
