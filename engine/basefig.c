@@ -23,6 +23,7 @@
 #include "rng.h"
 #include "spectrum.h"
 #include "wtx64.h"
+#include "wx32.h"
 
 void lsc_basefig_opts_default(lsc_basefig_opts *o)
 {
@@ -56,8 +57,8 @@ double lsc_basefig_subspace_sim(const double *X, int ldx, int a, const double *Y
 }
 
 /* The base weight: doubles, or floats (the exact values of an F32/F16/BF16 base, half the memory). The
- * passes of the range finder use W as it is held (sgemm on floats); the final projection, the norm and
- * U_d^T W V_d are float64 (float W: lsc_wtx64, float64 fused multiply-adds on the floats). */
+ * passes of the range finder use W as it is held (float32 on floats: wx32.h); the final projection, the
+ * norm and U_d^T W V_d are float64 (float W: lsc_wtx64, float64 fused multiply-adds on the floats). */
 typedef struct wsrc {
     const double *d;
     const float *f;
@@ -98,7 +99,9 @@ static void narrow(const double *x, size_t n, float *y)
         y[i] = (float)x[i];
 }
 
-/* Y [rows, l] = W X, X [cols, l] (the range finder's precision). */
+/* Y [rows, l] = W X, X [cols, l] (the range finder's precision). Float W: engine/wx32.c, whose sums run in
+ * one fixed order on every CPU (about twice sgemm's speed on these skinny shapes), so the sketch of a W
+ * does not depend on the machine or the BLAS build. */
 static void approx_m(const wsrc *w, const double *X, int l, double *Y)
 {
     int m = (int)w->rows, n = (int)w->cols;
@@ -107,7 +110,7 @@ static void approx_m(const wsrc *w, const double *X, int l, double *Y)
         return;
     }
     narrow(X, (size_t)n * (size_t)l, w->xs);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, l, n, 1.0f, w->f, n, w->xs, l, 0.0f, w->ys, l);
+    lsc_wx32_wx(w->f, m, n, w->xs, l, l, w->ys, l);
     widen(w->ys, (size_t)m * (size_t)l, Y);
 }
 
@@ -120,7 +123,7 @@ static void approx_mt(const wsrc *w, const double *Y, int l, double *Z)
         return;
     }
     narrow(Y, (size_t)m * (size_t)l, w->ys);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, l, m, 1.0f, w->f, n, w->ys, l, 0.0f, w->xs, l);
+    lsc_wx32_wtx(w->f, m, n, w->ys, l, l, w->xs, l);
     widen(w->xs, (size_t)n * (size_t)l, Z);
 }
 

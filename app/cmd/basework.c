@@ -307,7 +307,7 @@ static void sketch_key(const lsc_basework *bw, size_t li, const lsc_base_tensor 
     uint64_t seed;
     char rec[512], dt[32];
     lsc_basefig_sketch_params(lr, o, &l, &power, &seed);
-    int n = snprintf(rec, sizeof rec, "basefig-sketch 2|%s|%s|%c%c|%lld|%lld|%d|%d|%llu", bw->hash_of[li],
+    int n = snprintf(rec, sizeof rec, "basefig-sketch 3|%s|%s|%c%c|%lld|%lld|%d|%d|%llu", bw->hash_of[li],
                      lsc_base_dtype_name(t, dt, sizeof dt), bw->transposed[li] ? 'T' : 'N', fl ? 'f' : 'd',
                      (long long)lr->rows, (long long)lr->cols, l, power, (unsigned long long)seed);
     lsc_hash_bytes(rec, (size_t)n, slot->key);
