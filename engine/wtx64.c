@@ -221,12 +221,12 @@ static const kern kern_256 = {pack_256, tile_256, 8};
 static const kern kern_512 = {pack_512, tile_512, 32};
 #endif
 
-static const kern *kern_of(lsc_wtx64_variant v)
+static const kern *kern_of(lsc_simd v)
 {
 #ifdef WTX_X86
-    if (v == LSC_WTX64_AVX512)
+    if (v == LSC_SIMD_AVX512)
         return &kern_512;
-    if (v == LSC_WTX64_AVX2)
+    if (v == LSC_SIMD_AVX2)
         return &kern_256;
 #endif
     (void)v;
@@ -265,56 +265,16 @@ static void drive(const kern *k, const float *W, int64_t nb, int64_t cols, const
     }
 }
 
-static _Atomic int active_variant; /* 0 (AUTO): not chosen yet */
+static atomic_int active_variant; /* simd.h's slot: 0 until chosen */
 
-static lsc_wtx64_variant best_variant(void)
+lsc_simd lsc_wtx64_active(void)
 {
-#ifdef WTX_X86
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f"))
-        return LSC_WTX64_AVX512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        return LSC_WTX64_AVX2;
-#endif
-    return LSC_WTX64_PORTABLE;
+    return lsc_simd_slot_get(&active_variant);
 }
 
-int lsc_wtx64_supported(lsc_wtx64_variant v)
+int lsc_wtx64_force(lsc_simd v)
 {
-    if (v == LSC_WTX64_AUTO || v == LSC_WTX64_PORTABLE)
-        return 1;
-#ifdef WTX_X86
-    __builtin_cpu_init();
-    if (v == LSC_WTX64_AVX2)
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (v == LSC_WTX64_AVX512)
-        return __builtin_cpu_supports("avx512f");
-#endif
-    return 0;
-}
-
-lsc_wtx64_variant lsc_wtx64_active(void)
-{
-    int v = atomic_load_explicit(&active_variant, memory_order_relaxed);
-    if (v == LSC_WTX64_AUTO) { /* racing first callers choose the same */
-        v = (int)best_variant();
-        atomic_store_explicit(&active_variant, v, memory_order_relaxed);
-    }
-    return (lsc_wtx64_variant)v;
-}
-
-int lsc_wtx64_force(lsc_wtx64_variant v)
-{
-    if ((int)v < 0 || v >= LSC_WTX64_COUNT || !lsc_wtx64_supported(v))
-        return -1;
-    atomic_store_explicit(&active_variant, v == LSC_WTX64_AUTO ? (int)best_variant() : (int)v, memory_order_relaxed);
-    return 0;
-}
-
-const char *lsc_wtx64_name(lsc_wtx64_variant v)
-{
-    static const char *const names[LSC_WTX64_COUNT] = {"auto", "portable", "avx2", "avx512"};
-    return (int)v >= 0 && v < LSC_WTX64_COUNT ? names[v] : "?";
+    return lsc_simd_slot_force(&active_variant, v);
 }
 
 void lsc_wtx64(const float *W, int64_t nb, int64_t cols, const double *X, int64_t ldx, int c, double *Z,

@@ -6,20 +6,15 @@
  * from Z's old value when accumulating). The vector variants only vectorise across X's (= Z's) columns,
  * so the vector width never changes an element's order, and a product split into row blocks, each
  * accumulated onto the last, equals the product in one call. The variant (AVX-512F, AVX2+FMA, or
- * portable C99 fma()) is chosen once at run time; tests force each through lsc_wtx64_force.
+ * portable C99 fma(): simd.h) is chosen once at run time; tests force each through lsc_wtx64_force.
  * Pure compute: no I/O, no allocation, never fails. */
 #ifndef LSC_WTX64_H
 #define LSC_WTX64_H
 
 #include <stdint.h>
 
-typedef enum lsc_wtx64_variant {
-    LSC_WTX64_AUTO = 0, /* the best the CPU supports */
-    LSC_WTX64_PORTABLE, /* C99 fma(), any CPU */
-    LSC_WTX64_AVX2,     /* AVX2 + FMA (x86-64) */
-    LSC_WTX64_AVX512,   /* AVX-512F (x86-64) */
-    LSC_WTX64_COUNT
-} lsc_wtx64_variant;
+#include "simd.h"
+
 
 /* Z [cols, c] (leading dimension ldz >= c) = W^T X, or Z += W^T X when accumulate is non-zero, with W
  * [nb, cols] floats row-major (leading dimension cols) and X [nb, c] doubles (leading dimension ldx >= c).
@@ -28,18 +23,12 @@ typedef enum lsc_wtx64_variant {
 void lsc_wtx64(const float *W, int64_t nb, int64_t cols, const double *X, int64_t ldx, int c, double *Z,
                int64_t ldz, int accumulate);
 
-/* Non-zero when variant v can run on this CPU (AUTO and PORTABLE always can). */
-int lsc_wtx64_supported(lsc_wtx64_variant v);
-
 /* The variant lsc_wtx64 uses now (never AUTO). */
-lsc_wtx64_variant lsc_wtx64_active(void);
+lsc_simd lsc_wtx64_active(void);
 
 /* Test hook: make lsc_wtx64 use variant v from now on (AUTO: back to the run-time choice). Returns 0, or
  * -1 (and changes nothing) when v is out of range or the CPU lacks it. Not for use while other threads
  * are inside lsc_wtx64 with expectations about the variant (the results are the same either way). */
-int lsc_wtx64_force(lsc_wtx64_variant v);
-
-/* "auto", "portable", "avx2" or "avx512" ("?" out of range). */
-const char *lsc_wtx64_name(lsc_wtx64_variant v);
+int lsc_wtx64_force(lsc_simd v);
 
 #endif

@@ -207,68 +207,25 @@ static const kern k_avx2 = {tile_avx2, A2_TM, 16, 128};
 
 /* ---- variant choice ---- */
 
-static atomic_int g_variant; /* lsc_wx32_variant in use, 0 until chosen (products run in pool workers) */
+static atomic_int g_variant; /* simd.h's slot: 0 until chosen (products run in pool workers) */
 
-static lsc_wx32_variant best(void)
+int lsc_wx32_force(lsc_simd v)
 {
-#ifdef WX_X86
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f"))
-        return LSC_WX32_AVX512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        return LSC_WX32_AVX2;
-#endif
-    return LSC_WX32_PORTABLE;
+    return lsc_simd_slot_force(&g_variant, v);
 }
 
-int lsc_wx32_supported(lsc_wx32_variant v)
+lsc_simd lsc_wx32_active(void)
 {
-    switch (v) {
-    case LSC_WX32_AUTO:
-    case LSC_WX32_PORTABLE:
-        return 1;
-#ifdef WX_X86
-    case LSC_WX32_AVX2:
-        return best() >= LSC_WX32_AVX2;
-    case LSC_WX32_AVX512:
-        return best() >= LSC_WX32_AVX512;
-#endif
-    default:
-        return 0;
-    }
-}
-
-int lsc_wx32_force(lsc_wx32_variant v)
-{
-    if (!lsc_wx32_supported(v))
-        return -1;
-    atomic_store_explicit(&g_variant, (int)(v == LSC_WX32_AUTO ? best() : v), memory_order_relaxed);
-    return 0;
-}
-
-lsc_wx32_variant lsc_wx32_active(void)
-{
-    int v = atomic_load_explicit(&g_variant, memory_order_relaxed);
-    if (!v) {
-        v = (int)best();
-        atomic_store_explicit(&g_variant, v, memory_order_relaxed);
-    }
-    return (lsc_wx32_variant)v;
-}
-
-const char *lsc_wx32_name(lsc_wx32_variant v)
-{
-    static const char *const names[] = {"auto", "portable", "avx2", "avx512"};
-    return (unsigned)v < sizeof names / sizeof names[0] ? names[v] : "?";
+    return lsc_simd_slot_get(&g_variant);
 }
 
 static const kern *kernel(void)
 {
     switch (lsc_wx32_active()) {
 #ifdef WX_X86
-    case LSC_WX32_AVX512:
+    case LSC_SIMD_AVX512:
         return &k_avx512;
-    case LSC_WX32_AVX2:
+    case LSC_SIMD_AVX2:
         return &k_avx2;
 #endif
     default:

@@ -9,7 +9,7 @@
  * continues it from the stored float, which changes nothing. So the result does not depend on the vector
  * width, the blocking or the variant: the AVX-512F, AVX2+FMA and portable (C99 fmaf) variants are
  * bit-identical to each other and to the plain loops above, on any machine with a correctly rounded fmaf.
- * The variant is chosen once, at the first call, from the CPU (lsc_wx32_force overrides it for tests).
+ * The variant is chosen once, at the first call, from the CPU (simd.h; lsc_wx32_force overrides it for tests).
  * Pure compute, single-threaded, no allocation, no I/O; depends on nothing but libm.
  */
 #ifndef LSC_WX32_H
@@ -17,12 +17,8 @@
 
 #include <stdint.h>
 
-typedef enum lsc_wx32_variant {
-    LSC_WX32_AUTO = 0, /* the best the CPU supports */
-    LSC_WX32_PORTABLE, /* C99 fmaf, any CPU */
-    LSC_WX32_AVX2,     /* AVX2 + FMA (x86-64) */
-    LSC_WX32_AVX512,   /* AVX-512F (x86-64) */
-} lsc_wx32_variant;
+#include "simd.h"
+
 
 /* Y [rows, l] (leading dimension ldy >= l) = W X, W [rows, cols] row-major (leading dimension cols), X
  * [cols, l] (leading dimension ldx >= l). l >= 0, rows >= 0, cols >= 0 (cols 0: Y = 0). Y must not
@@ -35,16 +31,11 @@ void lsc_wx32_wx(const float *W, int64_t rows, int64_t cols, const float *X, int
 void lsc_wx32_wtx(const float *W, int64_t rows, int64_t cols, const float *Y, int64_t ldy, int l, float *Z,
                   int64_t ldz);
 
-/* Non-zero when this build and this CPU can run variant v (AUTO and PORTABLE: always). */
-int lsc_wx32_supported(lsc_wx32_variant v);
-
 /* Test hook: make every later call use variant v (AUTO: the CPU's best again). Returns 0, or -1 (and
  * changes nothing) when v is not supported. Affects all threads; call it while no product runs. */
-int lsc_wx32_force(lsc_wx32_variant v);
+int lsc_wx32_force(lsc_simd v);
 
-/* The variant the next call will use (never AUTO), and a variant's name ("auto", "portable", "avx2",
- * "avx512"). */
-lsc_wx32_variant lsc_wx32_active(void);
-const char *lsc_wx32_name(lsc_wx32_variant v);
+/* The variant the next call will use (never AUTO). */
+lsc_simd lsc_wx32_active(void);
 
 #endif

@@ -67,7 +67,7 @@ static void check_case(int64_t nb, int64_t cols, int c, int64_t ldx, int64_t ldz
     for (int64_t t = 0; t < cols * ldz; t++)
         if (memcmp(&Z[t], &R[t], sizeof(double)) != 0)
             ck_abort_msg("%s: nb %lld cols %lld c %d ldx %lld ldz %lld acc %d: Z[%lld, %lld] = %.17g, reference %.17g",
-                         lsc_wtx64_name(lsc_wtx64_active()), (long long)nb, (long long)cols, c, (long long)ldx,
+                         lsc_simd_name(lsc_wtx64_active()), (long long)nb, (long long)cols, c, (long long)ldx,
                          (long long)ldz, acc, (long long)(t / ldz), (long long)(t % ldz), Z[t], R[t]);
     free(W), free(X), free(Z), free(R);
 }
@@ -98,19 +98,19 @@ static void check_shapes(void)
 START_TEST(every_variant_matches_reference)
 {
     int ran = 0;
-    for (int v = LSC_WTX64_PORTABLE; v < LSC_WTX64_COUNT; v++) {
-        if (!lsc_wtx64_supported((lsc_wtx64_variant)v)) {
-            printf("check-wtx64: variant %s not supported by this CPU: skipped\n", lsc_wtx64_name((lsc_wtx64_variant)v));
+    for (int v = LSC_SIMD_PORTABLE; v < LSC_SIMD_COUNT; v++) {
+        if (!lsc_simd_supported((lsc_simd)v)) {
+            printf("check-wtx64: variant %s not supported by this CPU: skipped\n", lsc_simd_name((lsc_simd)v));
             continue;
         }
-        ck_assert_int_eq(lsc_wtx64_force((lsc_wtx64_variant)v), 0);
+        ck_assert_int_eq(lsc_wtx64_force((lsc_simd)v), 0);
         ck_assert_int_eq(lsc_wtx64_active(), v);
-        printf("check-wtx64: variant %s\n", lsc_wtx64_name((lsc_wtx64_variant)v));
+        printf("check-wtx64: variant %s\n", lsc_simd_name((lsc_simd)v));
         check_shapes();
         ran++;
     }
     ck_assert_int_ge(ran, 1);
-    ck_assert_int_eq(lsc_wtx64_force(LSC_WTX64_AUTO), 0);
+    ck_assert_int_eq(lsc_wtx64_force(LSC_SIMD_AUTO), 0);
 }
 END_TEST
 
@@ -125,17 +125,17 @@ START_TEST(row_blocks_equal_one_call)
     double *X = rand_x(nb * ldx), *Z1 = rand_x(cols * ldz), *Z2 = malloc(sizeof(double) * (size_t)(cols * ldz));
     ck_assert_ptr_nonnull(Z2);
     memcpy(Z2, Z1, sizeof(double) * (size_t)(cols * ldz));
-    for (int v = LSC_WTX64_PORTABLE; v < LSC_WTX64_COUNT; v++) {
-        if (lsc_wtx64_force((lsc_wtx64_variant)v))
+    for (int v = LSC_SIMD_PORTABLE; v < LSC_SIMD_COUNT; v++) {
+        if (lsc_wtx64_force((lsc_simd)v))
             continue;
         lsc_wtx64(W, nb, cols, X, ldx, c, Z1, ldz, 0);
         static const int64_t cuts[] = {0, 1, 33, 64, 300, 301, 812, 1100};
         for (size_t b = 0; b + 1 < sizeof cuts / sizeof cuts[0]; b++)
             lsc_wtx64(W + cuts[b] * cols, cuts[b + 1] - cuts[b], cols, X + cuts[b] * ldx, ldx, c, Z2, ldz, b > 0);
         ck_assert_msg(memcmp(Z1, Z2, sizeof(double) * (size_t)(cols * ldz)) == 0, "%s: blocks differ",
-                      lsc_wtx64_name((lsc_wtx64_variant)v));
+                      lsc_simd_name((lsc_simd)v));
     }
-    lsc_wtx64_force(LSC_WTX64_AUTO);
+    lsc_wtx64_force(LSC_SIMD_AUTO);
     lsc_wtx64(W, 0, cols, X, ldx, c, Z1, ldz, 1);
     ck_assert_msg(memcmp(Z1, Z2, sizeof(double) * (size_t)(cols * ldz)) == 0, "nb = 0 with accumulate changed Z");
     lsc_wtx64(W, 0, cols, X, ldx, c, Z1, ldz, 0);
@@ -162,8 +162,8 @@ START_TEST(matches_dgemm)
         ck_assert(Wd && Z && D);
         for (int64_t i = 0; i < nb * cols; i++)
             Wd[i] = W[i];
-        for (int v = LSC_WTX64_PORTABLE; v < LSC_WTX64_COUNT; v++) {
-            if (lsc_wtx64_force((lsc_wtx64_variant)v))
+        for (int v = LSC_SIMD_PORTABLE; v < LSC_SIMD_COUNT; v++) {
+            if (lsc_wtx64_force((lsc_simd)v))
                 continue;
             lsc_wtx64(W, nb, cols, X, ldx, c, Z, ldz, 0);
             cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)cols, c, (int)nb, 1.0, Wd, (int)cols, X, (int)ldx,
@@ -176,27 +176,27 @@ START_TEST(matches_dgemm)
                 }
             ck_assert_double_gt(den, 0);
             ck_assert_msg(sqrt(num / den) <= 1e-13, "%s c %d: relative difference %g from dgemm",
-                          lsc_wtx64_name((lsc_wtx64_variant)v), c, sqrt(num / den));
+                          lsc_simd_name((lsc_simd)v), c, sqrt(num / den));
         }
         free(W), free(X), free(Wd), free(Z), free(D);
     }
-    lsc_wtx64_force(LSC_WTX64_AUTO);
+    lsc_wtx64_force(LSC_SIMD_AUTO);
 }
 END_TEST
 
 /* The hook refuses what it cannot do and changes nothing; AUTO picks a supported variant. */
 START_TEST(force_hook)
 {
-    ck_assert_int_eq(lsc_wtx64_force(LSC_WTX64_AUTO), 0);
-    lsc_wtx64_variant a = lsc_wtx64_active();
-    ck_assert(a != LSC_WTX64_AUTO && lsc_wtx64_supported(a));
-    ck_assert_int_eq(lsc_wtx64_force(LSC_WTX64_COUNT), -1);
-    ck_assert_int_eq(lsc_wtx64_force((lsc_wtx64_variant)-1), -1);
+    ck_assert_int_eq(lsc_wtx64_force(LSC_SIMD_AUTO), 0);
+    lsc_simd a = lsc_wtx64_active();
+    ck_assert(a != LSC_SIMD_AUTO && lsc_simd_supported(a));
+    ck_assert_int_eq(lsc_wtx64_force(LSC_SIMD_COUNT), -1);
+    ck_assert_int_eq(lsc_wtx64_force((lsc_simd)-1), -1);
     ck_assert_int_eq(lsc_wtx64_active(), a);
-    ck_assert_str_eq(lsc_wtx64_name(LSC_WTX64_COUNT), "?");
-    ck_assert_int_eq(lsc_wtx64_force(LSC_WTX64_PORTABLE), 0);
-    ck_assert_int_eq(lsc_wtx64_active(), LSC_WTX64_PORTABLE);
-    ck_assert_int_eq(lsc_wtx64_force(LSC_WTX64_AUTO), 0);
+    ck_assert_str_eq(lsc_simd_name(LSC_SIMD_COUNT), "?");
+    ck_assert_int_eq(lsc_wtx64_force(LSC_SIMD_PORTABLE), 0);
+    ck_assert_int_eq(lsc_wtx64_active(), LSC_SIMD_PORTABLE);
+    ck_assert_int_eq(lsc_wtx64_force(LSC_SIMD_AUTO), 0);
     ck_assert_int_eq(lsc_wtx64_active(), a);
 }
 END_TEST

@@ -19,17 +19,17 @@
 #include "workspace.h"
 #include "wx32.h"
 
-static const lsc_wx32_variant variants[] = {LSC_WX32_PORTABLE, LSC_WX32_AVX2, LSC_WX32_AVX512};
+static const lsc_simd variants[] = {LSC_SIMD_PORTABLE, LSC_SIMD_AVX2, LSC_SIMD_AVX512};
 #define N_VARIANTS (int)(sizeof variants / sizeof variants[0])
 
 /* Force variant v; 0 (and a note, once per test) when this CPU cannot run it. */
-static int use(lsc_wx32_variant v)
+static int use(lsc_simd v)
 {
     if (lsc_wx32_force(v) == 0) {
         ck_assert_int_eq(lsc_wx32_active(), v);
         return 1;
     }
-    fprintf(stderr, "check-wx32: variant %s not supported by this CPU, skipped\n", lsc_wx32_name(v));
+    fprintf(stderr, "check-wx32: variant %s not supported by this CPU, skipped\n", lsc_simd_name(v));
     return 0;
 }
 
@@ -97,7 +97,7 @@ static void check_shape(int rows, int cols, int l, int pad)
             uint32_t a, b;
             memcpy(&a, got + i, 4), memcpy(&b, want + i, 4);
             ck_assert_msg(a == b, "%s %s rows %d cols %d l %d ld %d: element [%zu][%zu] is %a (0x%08x), the "
-                          "in-order sum is %a (0x%08x)", lsc_wx32_name(lsc_wx32_active()), kind ? "W^T Y" : "W X",
+                          "in-order sum is %a (0x%08x)", lsc_simd_name(lsc_wx32_active()), kind ? "W^T Y" : "W X",
                           rows, cols, l, ld, i / (size_t)ld, i % (size_t)ld, (double)got[i], a, (double)want[i], b);
         }
     }
@@ -114,7 +114,7 @@ START_TEST(bitwise_all_l)
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int l = 1; l <= 70; l++)
             check_shape(shapes[s][0], shapes[s][1], l, (int)(s % 3));
-    lsc_wx32_force(LSC_WX32_AUTO);
+    lsc_wx32_force(LSC_SIMD_AUTO);
 }
 END_TEST
 
@@ -130,7 +130,7 @@ START_TEST(bitwise_blocks)
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (size_t q = 0; q < sizeof ls / sizeof ls[0]; q++)
             check_shape(shapes[s][0], shapes[s][1], ls[q], (int)(q % 2) * 5);
-    lsc_wx32_force(LSC_WX32_AUTO);
+    lsc_wx32_force(LSC_SIMD_AUTO);
 }
 END_TEST
 
@@ -171,7 +171,7 @@ START_TEST(empty_and_signed_zero)
             ck_assert_msg(i % 4 == 3 ? Y[i] == SENTINEL : (Y[i] == 0 && !signbit(Y[i])), "%s element %d is %g",
                           kind ? "W^T Y" : "W X", i, (double)Y[i]);
     }
-    lsc_wx32_force(LSC_WX32_AUTO);
+    lsc_wx32_force(LSC_SIMD_AUTO);
 }
 END_TEST
 
@@ -213,22 +213,22 @@ START_TEST(matches_sgemm)
                           "W^T Y [%d][%d]: %g vs sgemm %g", j, c, (double)got[j * l + c], (double)ref[j * l + c]);
         }
     free(wd), free(xd), free(yd), free(W), free(X), free(Y), free(got), free(ref);
-    lsc_wx32_force(LSC_WX32_AUTO);
+    lsc_wx32_force(LSC_SIMD_AUTO);
 }
 END_TEST
 
 /* The hook: AUTO and PORTABLE always run; an unknown variant is refused and changes nothing. */
 START_TEST(force_hook)
 {
-    ck_assert_int_eq(lsc_wx32_force(LSC_WX32_PORTABLE), 0);
-    ck_assert_int_eq(lsc_wx32_active(), LSC_WX32_PORTABLE);
-    ck_assert_int_eq(lsc_wx32_force((lsc_wx32_variant)99), -1);
-    ck_assert_int_eq(lsc_wx32_active(), LSC_WX32_PORTABLE);
-    ck_assert_int_eq(lsc_wx32_force(LSC_WX32_AUTO), 0);
-    ck_assert_int_ne(lsc_wx32_active(), LSC_WX32_AUTO);
-    ck_assert(lsc_wx32_supported(lsc_wx32_active()));
-    ck_assert_str_eq(lsc_wx32_name(LSC_WX32_AVX512), "avx512");
-    fprintf(stderr, "check-wx32: this CPU runs %s\n", lsc_wx32_name(lsc_wx32_active()));
+    ck_assert_int_eq(lsc_wx32_force(LSC_SIMD_PORTABLE), 0);
+    ck_assert_int_eq(lsc_wx32_active(), LSC_SIMD_PORTABLE);
+    ck_assert_int_eq(lsc_wx32_force((lsc_simd)99), -1);
+    ck_assert_int_eq(lsc_wx32_active(), LSC_SIMD_PORTABLE);
+    ck_assert_int_eq(lsc_wx32_force(LSC_SIMD_AUTO), 0);
+    ck_assert_int_ne(lsc_wx32_active(), LSC_SIMD_AUTO);
+    ck_assert(lsc_simd_supported(lsc_wx32_active()));
+    ck_assert_str_eq(lsc_simd_name(LSC_SIMD_AVX512), "avx512");
+    fprintf(stderr, "check-wx32: this CPU runs %s\n", lsc_simd_name(lsc_wx32_active()));
 }
 END_TEST
 
@@ -260,7 +260,7 @@ START_TEST(basefig_same_under_every_variant)
             first = got, sk0 = sk, have = 1;
             continue;
         }
-        ck_assert_msg(memcmp(&first, &got, sizeof got) == 0, "%s gives other figures", lsc_wx32_name(variants[v]));
+        ck_assert_msg(memcmp(&first, &got, sizeof got) == 0, "%s gives other figures", lsc_simd_name(variants[v]));
         ck_assert(memcmp(sk0.Q, sk.Q, sizeof(double) * (size_t)rows * sk.l) == 0);
         ck_assert(memcmp(sk0.WtQ, sk.WtQ, sizeof(double) * (size_t)cols * sk.l) == 0);
         lsc_basefig_sketch_release(&sk);
@@ -269,7 +269,7 @@ START_TEST(basefig_same_under_every_variant)
     lsc_basefig_sketch_release(&sk0);
     lsc_workspace_free(ws);
     free(W), free(B), free(A), free(wf);
-    lsc_wx32_force(LSC_WX32_AUTO);
+    lsc_wx32_force(LSC_SIMD_AUTO);
 }
 END_TEST
 

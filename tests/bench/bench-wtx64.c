@@ -97,8 +97,8 @@ static void in_cache(const float *W, double *Wd, const double *X, double *Z)
         best_d = t < best_d ? t : best_d;
     }
     printf("in cache: W %d x %d, c = %d  dgemm %6.1f GFLOP/s\n", R, C, CC, flop / best_d * 1e-9);
-    for (int v = LSC_WTX64_PORTABLE + 1; v < LSC_WTX64_COUNT; v++) {
-        if (lsc_wtx64_force((lsc_wtx64_variant)v))
+    for (int v = LSC_SIMD_PORTABLE + 1; v < LSC_SIMD_COUNT; v++) {
+        if (lsc_wtx64_force((lsc_simd)v))
             continue;
         double b = INFINITY;
         for (int r = 0; r < REPS; r++) {
@@ -109,9 +109,9 @@ static void in_cache(const float *W, double *Wd, const double *X, double *Z)
             b = t < b ? t : b;
         }
         printf("in cache: W %d x %d, c = %d  lsc_wtx64 %-8s %6.1f GFLOP/s  %.2fx\n", R, C, CC,
-               lsc_wtx64_name((lsc_wtx64_variant)v), flop / b * 1e-9, best_d / b);
+               lsc_simd_name((lsc_simd)v), flop / b * 1e-9, best_d / b);
     }
-    lsc_wtx64_force(LSC_WTX64_AUTO);
+    lsc_wtx64_force(LSC_SIMD_AUTO);
 }
 
 int main(void)
@@ -142,20 +142,20 @@ int main(void)
         p.Z = Z;
         printf("c = %2d  dgemm (W as doubles)        %6.1f GFLOP/s\n", c, flop / td * 1e-9);
         printf("c = %2d  widen 64 rows + dgemm (old) %6.1f GFLOP/s  %.2fx\n", c, flop / to * 1e-9, td / to);
-        for (int v = LSC_WTX64_PORTABLE; v < LSC_WTX64_COUNT; v++) {
-            if (lsc_wtx64_force((lsc_wtx64_variant)v))
+        for (int v = LSC_SIMD_PORTABLE; v < LSC_SIMD_COUNT; v++) {
+            if (lsc_wtx64_force((lsc_simd)v))
                 continue;
             double tw = best(run_whole, &p), num = 0, den = 0;
             for (size_t i = 0; i < (size_t)COLS * c; i++)
                 num += (Z[i] - D[i]) * (Z[i] - D[i]), den += D[i] * D[i];
             bad |= !(sqrt(num / den) <= 1e-12);
             double tb = best(run_blocks, &p);
-            printf("c = %2d  lsc_wtx64 %-8s whole     %6.1f GFLOP/s  %.2fx\n", c, lsc_wtx64_name((lsc_wtx64_variant)v),
+            printf("c = %2d  lsc_wtx64 %-8s whole     %6.1f GFLOP/s  %.2fx\n", c, lsc_simd_name((lsc_simd)v),
                    flop / tw * 1e-9, td / tw);
-            printf("c = %2d  lsc_wtx64 %-8s blocks    %6.1f GFLOP/s  %.2fx\n", c, lsc_wtx64_name((lsc_wtx64_variant)v),
+            printf("c = %2d  lsc_wtx64 %-8s blocks    %6.1f GFLOP/s  %.2fx\n", c, lsc_simd_name((lsc_simd)v),
                    flop / tb * 1e-9, td / tb);
         }
-        lsc_wtx64_force(LSC_WTX64_AUTO);
+        lsc_wtx64_force(LSC_SIMD_AUTO);
     }
     in_cache(W, Wd, X, Z);
     free(W), free(Wd), free(X), free(Z), free(D), free(blk), free(fblk);

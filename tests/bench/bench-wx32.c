@@ -91,20 +91,20 @@ static void run_shape(int rows, int cols, int l)
         double tb = best_time(&s, kind, 0);
         printf("W %5d x %5d, l = %2d, %s:  sgemm %6.1f GFLOP/s\n", rows, cols, l, kind ? "Z = W^T Y" : "Y = W X  ",
                gf / tb);
-        for (int v = LSC_WX32_AVX512; v >= LSC_WX32_PORTABLE; v--) {
-            if (lsc_wx32_force((lsc_wx32_variant)v)) {
-                printf("    %-8s  not supported by this CPU\n", lsc_wx32_name((lsc_wx32_variant)v));
+        for (int v = LSC_SIMD_AVX512; v >= LSC_SIMD_PORTABLE; v--) {
+            if (lsc_wx32_force((lsc_simd)v)) {
+                printf("    %-8s  not supported by this CPU\n", lsc_simd_name((lsc_simd)v));
                 continue;
             }
             shape sv = s;
-            if (v == LSC_WX32_PORTABLE) /* a slice: 64 rows of W for W X, 64 rows of W and Y for W^T Y */
+            if (v == LSC_SIMD_PORTABLE) /* a slice: 64 rows of W for W X, 64 rows of W and Y for W^T Y */
                 sv.rows = 64;
             double t = best_time(&sv, kind, 1), gv = 2.0 * sv.rows * sv.cols * l * 1e-9 / t;
             printf("    %-8s %6.1f GFLOP/s  ratio %5.2fx sgemm   max |diff| / max |sgemm| %.1e%s\n",
-                   lsc_wx32_name((lsc_wx32_variant)v), gv, gv / (gf / tb), rel_diff(&sv, kind, ref),
-                   v == LSC_WX32_PORTABLE ? "  (64-row slice)" : "");
+                   lsc_simd_name((lsc_simd)v), gv, gv / (gf / tb), rel_diff(&sv, kind, ref),
+                   v == LSC_SIMD_PORTABLE ? "  (64-row slice)" : "");
         }
-        lsc_wx32_force(LSC_WX32_AUTO);
+        lsc_wx32_force(LSC_SIMD_AUTO);
     }
     free(W), free(X), free(Y), free(out), free(ref);
 }
@@ -117,7 +117,7 @@ int main(void)
     if (l < 1 || l > 128)
         l = 30;
     printf("wx32: float32 W X and W^T Y against cblas_sgemm, 1 thread; auto variant here: %s\n",
-           lsc_wx32_name(lsc_wx32_active()));
+           lsc_simd_name(lsc_wx32_active()));
     run_shape(8192, 2048, l);
     run_shape(2048, 8192, l);
     return 0;
