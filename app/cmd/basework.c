@@ -519,15 +519,37 @@ typedef struct figs_job {
     lsc_basework_scratch *s; /* [threads] */
     sketch_slot *slots;      /* [items of the group] */
     lsc_basefig *out;
+    size_t *order;           /* [items of the group]: the pool's item i is the group's layer order[i] */
 } figs_job;
 
 static lsc_status figs_item(void *ctx, size_t i, int worker, lsc_error *err)
 {
     figs_job *j = ctx;
-    lsc_status st = layer_figures(j->bw, j->ad, j->layers[i], j->o, &j->s[worker], &j->slots[i], &j->out[i], err);
+    size_t p = j->order[i];
+    lsc_status st = layer_figures(j->bw, j->ad, j->layers[p], j->o, &j->s[worker], &j->slots[p], &j->out[p], err);
     if (st)
-        name_layer(j->ad, j->layers[i], err);
+        name_layer(j->ad, j->layers[p], err);
     return st;
+}
+
+/* order[0 .. m) = 0 .. m-1 sorted by the layers' sizes, largest first (ties by position): the pool's
+ * workers claim items in index order, so the big layers start first and the small ones fill the ends,
+ * instead of a worker idling at the group's barrier while another finishes a big layer that came last
+ * (longest-processing-time-first). The figures do not depend on the order (each layer its own slot). */
+static void order_by_size(const lsc_adapter *ad, const size_t *layers, size_t m, size_t *order)
+{
+    for (size_t i = 0; i < m; i++) { /* insertion sort: a group is a few dozen layers */
+        const lsc_layer *a = &ad->layers[layers[i]];
+        size_t k = i;
+        while (k > 0) {
+            const lsc_layer *b = &ad->layers[layers[order[k - 1]]];
+            if (b->rows * b->cols >= a->rows * a->cols)
+                break;
+            order[k] = order[k - 1];
+            k--;
+        }
+        order[k] = i;
+    }
 }
 
 lsc_status lsc_basework_figures_all(lsc_basework *bw, lsc_adapter *ad, const size_t *layers, size_t n,
@@ -538,11 +560,11 @@ lsc_status lsc_basework_figures_all(lsc_basework *bw, lsc_adapter *ad, const siz
         threads = 1;
     /* a group ends with a barrier (the sketches are stored, the progress shown): the norms alone take a
      * few ms a layer, so they go in longer groups, which keep the workers evenly busy */
-    size_t group = (size_t)threads * (o->norms_only ? 8 : 2);
+    size_t group = (size_t)threads * (o->norms_only ? 8 : 4);
     figs_job j = {bw, ad, layers, o, calloc((size_t)threads, sizeof(lsc_basework_scratch)),
-                  calloc(group, sizeof(sketch_slot)), out};
-    if (!j.s || !j.slots) {
-        free(j.s), free(j.slots);
+                  calloc(group, sizeof(sketch_slot)), out, calloc(group, sizeof(size_t))};
+    if (!j.s || !j.slots || !j.order) {
+        free(j.s), free(j.slots), free(j.order);
         return lsc_error_set(err, LSC_ERR_NOMEM, "out of memory");
     }
     lsc_status st = LSC_OK;
@@ -561,6 +583,7 @@ lsc_status lsc_basework_figures_all(lsc_basework *bw, lsc_adapter *ad, const siz
         }
         figs_job sub = j;
         sub.layers = layers + g, sub.out = out + g;
+        order_by_size(ad, sub.layers, m, j.order);
         if (!st)
             st = lsc_pool_for(m, threads, figs_item, &sub, err);
         sketch_store(bw, j.slots, st ? 0 : m); /* in this thread, the pool done: the catalog is ours */
@@ -571,5 +594,6 @@ lsc_status lsc_basework_figures_all(lsc_basework *bw, lsc_adapter *ad, const siz
         scratch_release(&j.s[w]);
     free(j.s);
     free(j.slots);
+    free(j.order);
     return st;
 }
