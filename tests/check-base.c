@@ -344,6 +344,7 @@ static void check_figures_of(const char *cat, const char *name, int k)
         ck_assert_msg(fabs(s1 - want.sim_r) < 1e-6 && fabs(sk - want.sim_k) < 1e-6, "sim %g/%g vs %g/%g", s1, sk,
                       want.sim_r, want.sim_k);
         ck_assert_int_eq((int)json_integer_value(json_object_get(l, "intruders")), want.intruders);
+        ck_assert_int_eq((int)json_integer_value(json_object_get(l, "k_ref")), kref); /* what they were compared with */
     }
     json_decref(root);
     cli_result_free(&r);
@@ -947,7 +948,7 @@ static void check_norms_match(const char *norms, const char *full)
     json_t *la = json_object_get(a, "layers"), *lb = json_object_get(b, "layers");
     ck_assert_int_eq((int)json_array_size(la), NB);
     ck_assert_int_eq((int)json_array_size(lb), NB);
-    static const char *const absent[] = {"amplification", "subspace_sim", "subspace_sim_k", "k", "intruders"};
+    static const char *const absent[] = {"amplification", "subspace_sim", "subspace_sim_k", "k", "k_ref", "intruders"};
     for (size_t i = 0; i < NB; i++) {
         json_t *x = json_array_get(la, i), *y = json_array_get(lb, i);
         ck_assert_str_eq(json_string_value(json_object_get(x, "key")), json_string_value(json_object_get(y, "key")));

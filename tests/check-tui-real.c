@@ -139,6 +139,8 @@ static void check_vsbase_figures(const lsc_tui_state *st, json_t *ls)
         ck_assert_msg(fabs(f->subspace_sim - json_real_value(json_object_get(l, "subspace_sim"))) < 1e-6, "%s %.12g %.12g", key, f->subspace_sim, json_real_value(json_object_get(l, "subspace_sim")));
         ck_assert_msg(fabs(f->subspace_sim_k - json_real_value(json_object_get(l, "subspace_sim_k"))) < 1e-6, "%s %.12g %.12g", key, f->subspace_sim_k, json_real_value(json_object_get(l, "subspace_sim_k")));
         ck_assert_int_eq(f->intruders, (int)json_integer_value(json_object_get(l, "intruders")));
+        ck_assert_int_eq(f->k_ref, (int)json_integer_value(json_object_get(l, "k_ref")));
+        ck_assert_int_gt(f->k_ref, f->k); /* the panel names k_ref, not k: W's top 2k by default */
     }
 }
 

@@ -284,6 +284,7 @@ static void fig_json(json_t *o, const lsc_basefig *f, int norms)
     json_object_set_new(o, "subspace_sim", lsc_json_num(f->subspace_sim_r));
     json_object_set_new(o, "subspace_sim_k", lsc_json_num(f->subspace_sim_k));
     json_object_set_new(o, "k", json_integer(f->k));
+    json_object_set_new(o, "k_ref", json_integer(f->k_ref)); /* intruders compare with W's top k_ref */
     json_object_set_new(o, "intruders", json_integer(f->intruders));
 }
 

@@ -367,7 +367,7 @@ typedef struct lsc_tui_layers_view {
 typedef struct lsc_tui_basefig_row {
     char key[LSC_TUI_NAME_MAX];
     double base_norm, rel_norm, amplification, subspace_sim, subspace_sim_k;
-    int k, intruders;
+    int k, k_ref, intruders; /* k_ref: how many of W's top vectors an intruder is compared with */
 } lsc_tui_basefig_row;
 
 /* The figures of one adapter against its base, computed once per session (until an edit). */

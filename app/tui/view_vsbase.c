@@ -161,6 +161,7 @@ static int parse(const char *output, const char *adapter, lsc_tui_basefig_set *o
         r->subspace_sim = json_number_value(json_object_get(l, "subspace_sim"));
         r->subspace_sim_k = json_number_value(json_object_get(l, "subspace_sim_k"));
         r->k = (int)json_integer_value(json_object_get(l, "k"));
+        r->k_ref = json_is_integer(json_object_get(l, "k_ref")) ? (int)json_integer_value(json_object_get(l, "k_ref")) : r->k;
         r->intruders = (int)json_integer_value(json_object_get(l, "intruders"));
         out->n++;
     }
@@ -503,6 +504,6 @@ int lsc_tui_vsbase_lines(const lsc_tui_state *st, char (*lines)[LSC_TUI_VSBASE_L
     line(lines, &n, max, "sub.sim     %-10.4g dW's top-%d in W's top-%d", f->subspace_sim, r, r);
     line(lines, &n, max, "sub.sim k   %-10.4g dW's top-%d in W's top-%d", f->subspace_sim_k, r, f->k);
     line(lines, &n, max, "intruders   %-10d top-%d vectors of W+dW with |cos|", f->intruders, f->k);
-    line(lines, &n, max, "            < %s to all of W's top-%d: new directions", LSC_TUI_VSBASE_EPS, f->k);
+    line(lines, &n, max, "            < %s to all of W's top-%d: new directions", LSC_TUI_VSBASE_EPS, f->k_ref);
     return n;
 }

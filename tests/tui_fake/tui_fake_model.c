@@ -294,9 +294,10 @@ static int run_show_base(fake_model *fm, int argc, char **argv, const lsc_tui_pr
         }
         len += (size_t)snprintf(buf + len, cap - len,
                                 "%s{\"key\": \"%s\", \"base_norm\": 40, \"rel_norm\": %.17g, \"amplification\": %.17g, "
-                                "\"subspace_sim\": %.17g, \"subspace_sim_k\": %.17g, \"k\": %d, \"intruders\": %d}",
+                                "\"subspace_sim\": %.17g, \"subspace_sim_k\": %.17g, \"k\": %d, \"k_ref\": %d, \"intruders\": %d}",
                                 i ? ", " : "", l->name, l->fro / 40.0, 1.0 + 0.25 * (double)(i % 7),
-                                0.1 + 0.05 * (double)(i % 5), 0.2 + 0.05 * (double)(i % 5), 2 * l->rank, (int)(i % 3));
+                                0.1 + 0.05 * (double)(i % 5), 0.2 + 0.05 * (double)(i % 5), 2 * l->rank, 4 * l->rank,
+                                (int)(i % 3));
     }
     len += (size_t)snprintf(buf + len, cap - len, "]}\n");
     return 0;
