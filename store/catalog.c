@@ -377,7 +377,9 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == LSC_CATALOG_VERSION,
     X(ST_SKETCH_PUT, "INSERT OR REPLACE INTO base_sketch(key, rows, cols, l, norm_bits, q, wtq, base_hash) "  \
                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")                                                \
     X(ST_SKETCH_PRUNE, "DELETE FROM base_sketch WHERE base_hash IS NULL OR base_hash NOT IN "                  \
-                       "(SELECT hash FROM base_tensors)")
+                       "(SELECT hash FROM base_tensors)")                                                   \
+    X(ST_SKETCH_SUPERSEDE, "DELETE FROM base_sketch WHERE base_hash = ?1 AND rows = ?2 AND cols = ?3 "        \
+                           "AND l = ?4 AND key <> ?5")
 
 enum {
 #define X_ID(id, sql) id,
@@ -2555,6 +2557,22 @@ lsc_status lsc_catalog_put_sketch(lsc_catalog *cat, const char *key, int64_t row
     }
     put_le_doubles(Q, nq, bq);
     put_le_doubles(WtQ, nz, bz);
+    if (base_hash) { /* the same tensor's sketch of the same width under another key: superseded */
+        if (!(s = stmt(cat, ST_SKETCH_SUPERSEDE, err))) {
+            st = LSC_ERR_DB;
+            goto out;
+        }
+        bind_str(s, 1, base_hash);
+        sqlite3_bind_int64(s, 2, rows);
+        sqlite3_bind_int64(s, 3, cols);
+        sqlite3_bind_int(s, 4, l);
+        bind_str(s, 5, key);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            st = db_err(cat, err);
+        done(s);
+        if (st)
+            goto out;
+    }
     if (!(s = stmt(cat, ST_SKETCH_PUT, err))) {
         st = LSC_ERR_DB;
         goto out;

@@ -147,8 +147,10 @@ lsc_status lsc_catalog_put_stats(lsc_catalog *cat, const char key[LSC_HASH_HEX],
 /* The W-only part of a layer's figures against its base (engine/basefig.h lsc_basefig_sketch), stored
  * under key (a text the caller derives from everything the sketch depends on). get: *found 1 with ||W||_F
  * in *norm and malloc'ed Q [rows, l] and WtQ [cols, l] (the caller frees) when a row with this key and
- * these sizes exists; 0 otherwise (a row of other sizes is a miss). put: insert or replace; refused on a
- * read-only catalog. Both may fail (a catalog without the table, a busy or full disk): callers treat the
+ * these sizes exists; 0 otherwise (a row of other sizes is a miss). put: insert or replace, and drop the
+ * rows of the same base_hash, rows, cols and l under another key (a sketch of the same tensor and width
+ * made by other code or settings — an older key version, another orientation — so the table keeps one
+ * sketch per tensor and width and never accumulates dead versions); refused on a read-only catalog. Both may fail (a catalog without the table, a busy or full disk): callers treat the
  * table as a cache and go on without it. */
 lsc_status lsc_catalog_get_sketch(lsc_catalog *cat, const char *key, int64_t rows, int64_t cols, int l, double *norm,
                                   double **Q, double **WtQ, int *found, lsc_error *err);

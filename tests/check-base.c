@@ -939,6 +939,26 @@ START_TEST(sketch_cache_pruned)
 }
 END_TEST
 
+/* One sketch per base tensor and width: rows left under another key (an older key version: planted here
+ * by renaming the keys) are dropped when the tensor's sketch is stored again, while a sketch of another
+ * width (another k) is kept beside it. Failed before: the old rows stayed for ever (2 NB rows). */
+START_TEST(sketch_cache_superseded)
+{
+    char *base;
+    const char *cat = setup_with_base(LSC_DT_BF16, &base);
+    char *first = show_json(cat, "A", "6", 0);
+    cat_sql(cat, "UPDATE base_sketch SET key = 'old-' || key");
+    char *again = show_json(cat, "A", "6", 0); /* a miss on every key: stored anew */
+    same_bytes(first, again, "old keys vs new");
+    ck_assert_int_eq(cat_sql(cat, "SELECT count(*) FROM base_sketch"), NB);
+    ck_assert_int_eq(cat_sql(cat, "SELECT count(*) FROM base_sketch WHERE key LIKE 'old-%'"), 0);
+    free(show_json(cat, "A", "2", 0)); /* another width: kept beside */
+    ck_assert_int_eq(cat_sql(cat, "SELECT count(*) FROM base_sketch"), 2 * NB);
+    free(first), free(again), free(base);
+    teardown(cat);
+}
+END_TEST
+
 /* `show --base --norms`: per layer only base_norm and rel_norm, bit for bit those of the full figures
  * (cold and warm), no sketch made or stored (no range finder), the table with |W| and |dW|/|W| alone;
  * refused without --base (usage, naming both options). */
@@ -1126,6 +1146,7 @@ int main(void)
     tcase_add_test(tc, sketch_cache_keys);
     tcase_add_test(tc, sketch_cache_unwritable);
     tcase_add_test(tc, sketch_cache_pruned);
+    tcase_add_test(tc, sketch_cache_superseded);
     tcase_add_test(tc, show_norms);
     tcase_add_test(tc, norms_streamed);
     suite_add_tcase(s, tc);
