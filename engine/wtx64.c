@@ -59,10 +59,16 @@ static void tile_c(const double *P, int ib, const double *X, int64_t ldx, int cw
     for (int j = 0; j < jt; j++)
         for (int k = 0; k < cw; k++)
             acc[j][k] = zero ? 0.0 : Z[j * ldz + k];
-    for (int i = 0; i < ib; i++)
-        for (int j = 0; j < jt; j++)
-            for (int k = 0; k < cw; k++)
-                acc[j][k] = fma(P[i * JB + j], X[i * ldx + k], acc[j][k]);
+    if (cw == 8) /* a full chunk: a constant trip count, which -O2 vectorises where vectors have FMA */
+        for (int i = 0; i < ib; i++)
+            for (int j = 0; j < jt; j++)
+                for (int k = 0; k < 8; k++)
+                    acc[j][k] = fma(P[i * JB + j], X[i * ldx + k], acc[j][k]);
+    else
+        for (int i = 0; i < ib; i++)
+            for (int j = 0; j < jt; j++)
+                for (int k = 0; k < cw; k++)
+                    acc[j][k] = fma(P[i * JB + j], X[i * ldx + k], acc[j][k]);
     for (int j = 0; j < jt; j++)
         for (int k = 0; k < cw; k++)
             Z[j * ldz + k] = acc[j][k];

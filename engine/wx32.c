@@ -54,12 +54,20 @@ static void tile_portable(int T, int ncol, int unit, const float *b, int64_t ts,
     for (int t = 0; t < T; t++)
         for (int c = 0; c < ncol; c++)
             acc[t][c] = first ? 0.0f : o[t * ldo + c];
-    for (int64_t k = 0; k < nk; k++, b += ks, v += ldv)
-        for (int t = 0; t < T; t++) {
-            const float w = b[t * ts];
-            for (int c = 0; c < ncol; c++)
-                acc[t][c] = fmaf(w, v[c], acc[t][c]);
-        }
+    if (ncol == P_GW) /* a full group: a constant trip count, which -O2 vectorises where vectors have FMA */
+        for (int64_t k = 0; k < nk; k++, b += ks, v += ldv)
+            for (int t = 0; t < T; t++) {
+                const float w = b[t * ts];
+                for (int c = 0; c < P_GW; c++)
+                    acc[t][c] = fmaf(w, v[c], acc[t][c]);
+            }
+    else
+        for (int64_t k = 0; k < nk; k++, b += ks, v += ldv)
+            for (int t = 0; t < T; t++) {
+                const float w = b[t * ts];
+                for (int c = 0; c < ncol; c++)
+                    acc[t][c] = fmaf(w, v[c], acc[t][c]);
+            }
     for (int t = 0; t < T; t++)
         memcpy(o + t * ldo, acc[t], sizeof(float) * (size_t)ncol);
 }
