@@ -13,6 +13,20 @@
 #include "lowrank.h"
 #include "test_rng.h"
 
+/* ||W||_F as the float paths sum it (basefig.c's lsc_basefig_norm), written out: four float64 lanes, lane
+ * j over entries j, j+4, ..., the last n % 4 entries into lane 0, then (s0 + s1) + (s2 + s3). */
+static inline double ref_four_lane_norm(const float *f, size_t n)
+{
+    double s[4] = {0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int j = 0; j < 4; j++)
+            s[j] += (double)f[i + j] * f[i + j];
+    for (; i < n; i++)
+        s[0] += (double)f[i] * f[i];
+    return sqrt((s[0] + s[1]) + (s[2] + s[3]));
+}
+
 /* A random orthogonal [n, n] (QR of a Gaussian), row-major. */
 static inline double *orthogonal(int n)
 {

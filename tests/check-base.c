@@ -1031,18 +1031,6 @@ END_TEST
  * is a file that ends inside the tensor. */
 enum { BR = 301, BC = 517 };
 
-static double four_lanes(const float *f, size_t n)
-{
-    double s[4] = {0, 0, 0, 0};
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4)
-        for (int j = 0; j < 4; j++)
-            s[j] += (double)f[i + j] * f[i + j];
-    for (; i < n; i++)
-        s[0] += (double)f[i] * f[i];
-    return sqrt((s[0] + s[1]) + (s[2] + s[3]));
-}
-
 static double layer_real(const char *json, const char *key)
 {
     json_t *root = json_loads(json, 0, NULL), *l = json_array_get(json_object_get(root, "layers"), 0);
@@ -1100,7 +1088,7 @@ START_TEST(norms_streamed)
         char *norms = show_norms_json(cat);
         cli_result r = cli_run(cat, "show", "A", "--base", "--json", NULL);
         ck_assert_msg(r.code == 0, "show --base: %s", r.err);
-        double bn = layer_real(norms, "base_norm"), want = four_lanes(wf, n);
+        double bn = layer_real(norms, "base_norm"), want = ref_four_lane_norm(wf, n);
         double rn = layer_real(norms, "rel_norm"), rn_full = layer_real(r.out, "rel_norm");
         double bn_full = layer_real(r.out, "base_norm");
         ck_assert_msg(memcmp(&bn, &want, sizeof bn) == 0 && memcmp(&bn, &bn_full, sizeof bn) == 0,

@@ -717,19 +717,8 @@ END_TEST
 
 /* ---- ||W||_F streamed (lsc_basefig_norm) ----------------------------------------------------------- */
 
-/* The sum of squares the float paths used before the accumulator existed, written out: four float64
- * lanes, lane j over entries j, j+4, ..., the last n % 4 entries into lane 0, (s0 + s1) + (s2 + s3). */
-static double old_norm(const float *f, size_t n)
-{
-    double s[4] = {0, 0, 0, 0};
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4)
-        for (int j = 0; j < 4; j++)
-            s[j] += (double)f[i + j] * f[i + j];
-    for (; i < n; i++)
-        s[0] += (double)f[i] * f[i];
-    return sqrt((s[0] + s[1]) + (s[2] + s[3]));
-}
+/* The sum of squares the float paths used before the accumulator existed is ref_four_lane_norm
+ * (basefig_ref.h). */
 
 static int same_bits(double a, double b)
 {
@@ -784,7 +773,7 @@ START_TEST(norm_accumulator_bitwise)
         int nonfinite = c > 40 && c >= 44;
         float *x = malloc(sizeof(float) * (n ? n : 1));
         spread_floats(x, n, nonfinite);
-        double want = old_norm(x, n);
+        double want = ref_four_lane_norm(x, n);
         lsc_basefig_norm a;
         lsc_basefig_norm_init(&a);
         lsc_basefig_norm_add(&a, x, n);
@@ -828,7 +817,7 @@ START_TEST(norm_accumulator_raw)
                 for (size_t i = 0; i < n; i++)
                     raw[4 * i + 3] &= 0x3f;
             ck_assert_int_eq(lsc_dtype_to_float(dts[d], raw, n, f), LSC_OK);
-            double want = old_norm(f, n);
+            double want = ref_four_lane_norm(f, n);
             lsc_basefig_norm a;
             lsc_basefig_norm_init(&a);
             for (size_t i = 0; i < n;) {
