@@ -13,6 +13,7 @@
 
 #include "dtype.h"
 #include "pool.h"
+#include "simd.h"
 
 #define ROWS_PER_ITEM 16 /* small enough that the tests (48 rows) run several blocks */
 
@@ -100,11 +101,9 @@ typedef struct cjob {
 /* acc [TILE] = sum_k p_k * Q[k, c0 .. c0 + TILE) (k ascending, from 0), then w += scale * acc. The trip
  * counts are constants so the compiler vectorises the loops at -O2; each lane still does exactly the
  * scalar operations (a multiply and an add, no reassociation, no fused multiply-add in C11 mode). */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 /* 4 lanes where the CPU has AVX2 (~1.5x here): still one multiply and one add per element and step, in
  * the same order (AVX2 has no fused multiply-add; that is the separate FMA extension, never enabled). */
-__attribute__((target_clones("avx2", "default")))
-#endif
+LSC_AVX2_CLONES
 static void merge_tile(const lsc_bake_job *j, const double *p, int64_t c0, double *restrict w)
 {
     double acc[TILE];
@@ -174,9 +173,7 @@ static lsc_status merge_row(const lsc_bake_job *j, int64_t i, double *w, lsc_err
 typedef double v4d_bm __attribute__((vector_size(32)));
 
 /* w[g][0 .. tw) (g < nr rows, stride FT) += s * sum_k P[i0 + g, k] * Q[k, c0 + c], in the stated order. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-__attribute__((target_clones("avx2", "default")))
-#endif
+LSC_AVX2_CLONES
 static void merge_rows_tile(const lsc_bake_job *j, const double *qp, int64_t i0, int nr, int64_t c0, int tw, double *w)
 {
     const int r = j->r;

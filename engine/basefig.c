@@ -21,6 +21,7 @@
 #include <lapacke.h>
 
 #include "rng.h"
+#include "simd.h"
 #include "spectrum.h"
 #include "wtx64.h"
 #include "wx32.h"
@@ -658,17 +659,12 @@ void lsc_basefig_norm_init(lsc_basefig_norm *a)
  * could not change a bit either. F32 reads the floats; BF16 widens each entry's bits to a float's (bits
  * << 16: what lsc_dtype_to_float gives) in the loop, with no float buffer. Bytes in, loads by memcpy:
  * any alignment. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define LSC_BN_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define LSC_BN_CLONES
-#endif
 typedef float v4f_bn __attribute__((vector_size(16)));
 typedef double v4d_bn __attribute__((vector_size(32)));
 typedef uint16_t v4h_bn __attribute__((vector_size(8)));
 typedef uint32_t v4u_bn __attribute__((vector_size(16)));
 
-LSC_BN_CLONES
+LSC_AVX2_CLONES
 static void norm_groups_f32(double lane[4], const unsigned char *p, size_t groups)
 {
     v4d_bn acc;
@@ -682,7 +678,7 @@ static void norm_groups_f32(double lane[4], const unsigned char *p, size_t group
     memcpy(lane, &acc, sizeof acc);
 }
 
-LSC_BN_CLONES
+LSC_AVX2_CLONES
 static void norm_groups_bf16(double lane[4], const unsigned char *p, size_t groups)
 {
     v4d_bn acc;

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "simd.h"
+
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "lorascope reads little-endian files with memcpy: port dtype.c before building on this host"
 #endif
@@ -288,11 +290,6 @@ static void to_f32_blocks(const double *src, size_t n, unsigned char *p, lsc_nar
  * bf16 (integer add of 0x7fff + the kept lowest bit) gives the bits of rounding d once. Groups with an f
  * on a midpoint, or a result that is zero, subnormal, Inf or NaN, go element by element through
  * small_slow (the bits of f64_to_small and the loss counts); the others lose nothing but rounding. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define LSC_DT_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define LSC_DT_CLONES
-#endif
 typedef double v4d_t __attribute__((vector_size(32)));
 typedef float v4f_t __attribute__((vector_size(16)));
 typedef float v8f_t __attribute__((vector_size(32)));
@@ -300,7 +297,7 @@ typedef uint32_t v8u_t __attribute__((vector_size(32)));
 typedef int32_t v8i_t __attribute__((vector_size(32)));
 typedef uint16_t v8h_t __attribute__((vector_size(16)));
 
-LSC_DT_CLONES
+LSC_AVX2_CLONES
 static void to_bf16_groups(const double *src, size_t n, unsigned char *p, lsc_narrowing *l)
 {
     size_t i = 0;
@@ -331,7 +328,7 @@ static void to_bf16_groups(const double *src, size_t n, unsigned char *p, lsc_na
     }
 }
 
-LSC_DT_CLONES
+LSC_AVX2_CLONES
 static void bf16_to_doubles(const unsigned char *p, size_t n, double *dst)
 {
     size_t i = 0;
@@ -353,7 +350,7 @@ static void bf16_to_doubles(const unsigned char *p, size_t n, double *dst)
     }
 }
 
-LSC_DT_CLONES
+LSC_AVX2_CLONES
 static void bf16_to_floats(const unsigned char *p, size_t n, float *dst)
 {
     size_t i = 0;

@@ -18,6 +18,16 @@ typedef enum lsc_simd {
     LSC_SIMD_COUNT
 } lsc_simd;
 
+/* On a function whose loops GCC vectorises by itself (vector extensions, constant trip counts): build it
+ * twice, plain x86-64 and AVX2, the loader picking one per CPU (GCC's target_clones, which needs ifunc:
+ * GCC on x86-64 Linux; elsewhere the plain build alone). For code whose lanes do the same operations in
+ * the same order either way, so the bits never depend on the clone; no FMA is enabled by "avx2". */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define LSC_AVX2_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define LSC_AVX2_CLONES
+#endif
+
 /* The widest variant this CPU runs: AVX-512F, else AVX2 with FMA, else portable. Never AUTO. */
 lsc_simd lsc_simd_best(void);
 
